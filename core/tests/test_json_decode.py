@@ -121,3 +121,67 @@ def test_dumps_refuses_a_loop_as_bad_input_still_a_value_error(name: str) -> Non
     with pytest.raises(InvalidRequestError, match="Circular reference") as caught:
         ENCODERS[name]({"x": looped})
     assert isinstance(caught.value, ValueError) and never_sent(caught.value)
+
+
+# -- answers of the wrong shape ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [12, 12.0, "12"])
+def test_count_reads_a_whole_number_as_vendors_write_one(value: Any) -> None:
+    assert json_decode.count(value, "usage.prompt_tokens") == 12
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("x", "str"), ("1.5", "str"), (1.5, "float"), (None, "null"), ([], "list"), ({}, "dict")],
+)
+def test_count_refuses_what_is_not_a_count_naming_the_field(value: Any, shown: str) -> None:
+    """A string count used to reach pricing and fail there as a bare TypeError."""
+    with pytest.raises(ValueError, match=rf"^usage\.prompt_tokens: .*got {shown}$"):
+        json_decode.count(value, "usage.prompt_tokens")
+
+
+def test_wrong_shape_is_the_value_error_the_core_maps_naming_where_and_what() -> None:
+    try:
+        None.get("message")  # type: ignore[attr-defined]
+    except json_decode.SHAPE_ERRORS as e:
+        error = json_decode.wrong_shape("choices[0]", e)
+    assert type(error) is ValueError
+    assert str(error) == (
+        "choices[0] has the wrong shape (AttributeError: 'NoneType' object has no attribute 'get')"
+    )
+
+
+COMPLETION = {"choices": [{"message": {"content": str, "tool_calls": [{}]}}], "usage": {"n": int}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "found"),
+    [
+        ({"choices": [None]}, "choices[0]: expected an object, got null"),
+        ({"choices": 7}, "choices: expected a list, got int"),
+        ({"choices": [{"message": "hi"}]}, "choices[0].message: expected an object, got text"),
+        (
+            {"choices": [{"message": {"content": []}}]},
+            "choices[0].message.content: expected text, got a list",
+        ),
+        ({"usage": {"n": "7"}}, "usage.n: expected a number, got text"),
+        ([], "the document: expected an object, got a list"),
+        ({"choices": None, "usage": {}, "extra": 1}, None),  # null and absent fields fit
+        ({"choices": [{"message": {"content": "hi", "tool_calls": [{}]}}]}, None),
+    ],
+)
+def test_misfit_names_the_first_place_that_does_not_fit(doc: Any, found: str | None) -> None:
+    assert json_decode.misfit(doc, COMPLETION) == found
+
+
+def test_wrong_shape_with_the_document_names_the_place() -> None:
+    doc: Any = {"choices": [None]}
+    try:
+        doc["choices"][0].get("message")
+    except json_decode.SHAPE_ERRORS as e:
+        error = json_decode.wrong_shape("a chat.completion", e, doc, COMPLETION)
+    assert str(error) == (
+        "a chat.completion: choices[0]: expected an object, got null"
+        " (AttributeError: 'NoneType' object has no attribute 'get')"
+    )

@@ -10,6 +10,14 @@ reads them. Anything either fast path refuses (whitespace around the value, a
 byte-order mark, ``NaN``, bytes that are not UTF-8, an error) goes to
 ``json.loads``, which decodes it or raises its usual ``JSONDecodeError``.
 
+A decoder that reads the document with plain lookups (``data["choices"][0].get(
+"message")``) raises ``TypeError``, ``AttributeError`` or ``IndexError`` when
+valid JSON has the wrong shape (``"choices": null``, a string where an object
+is documented). The core maps only ``ValueError`` and ``KeyError`` out of a
+provider call to its "malformed response" error (the others, out of a plugin's
+request encoding, are the plugin's bugs), so a decoder catches
+:data:`SHAPE_ERRORS` at its entry and raises :func:`wrong_shape`'s error.
+
 The one difference from ``json.loads``: orjson reads an integer beyond 64 bits
 as a float. No provider field holds one (tool arguments arrive as JSON text
 inside a string, and are not decoded here).
@@ -25,7 +33,7 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
 
-__all__ = ["loads"]
+__all__ = ["SHAPE_ERRORS", "count", "loads", "misfit", "wrong_shape"]
 
 _orjson_loads: Callable[[str | bytes], Any] | None
 try:
@@ -61,3 +69,98 @@ def _orjson_or_json(document: str | bytes) -> Any:
 loads: Callable[[str | bytes], Any] = (
     _orjson_or_json if _orjson_loads is not None else _scanner_loads
 )
+
+
+#: what plain reads of a decoded document raise when its shape is wrong: a decoder
+#: catches these (``except SHAPE_ERRORS as e: raise wrong_shape("choices", e) from e``)
+SHAPE_ERRORS = (TypeError, AttributeError, IndexError)
+
+
+def wrong_shape(where: str, error: Exception, doc: Any = None, shape: Any = None) -> ValueError:
+    """The ``ValueError`` for an answer of the wrong shape, found at ``where`` (a field,
+    such as ``"choices[0]"``, or the event or document read, such as ``"a
+    message_delta event"``) as ``error`` (one of :data:`SHAPE_ERRORS`).
+
+    With the document read (``doc``) and the ``shape`` the vendor documents for
+    it (see :func:`misfit`), the message names the first place that does not
+    fit: ``a chat.completion: choices[0]: expected an object, got null``. That
+    walk runs here, on the error path only. Raise the result ``from error``:
+    the core turns it into the retryable "malformed response"
+    :class:`~relaykit.ProviderUnavailableError`, which quotes this message.
+    """
+    found = misfit(doc, shape) if shape is not None else None
+    detail = f"{type(error).__name__}: {error}"
+    if found is not None:
+        return ValueError(f"{where}: {found} ({detail})")
+    return ValueError(f"{where} has the wrong shape ({detail})")
+
+
+def misfit(doc: Any, shape: Any, at: str = "") -> str | None:
+    """The first place in ``doc`` whose value is not of the kind ``shape`` says, as
+    ``"choices[0]: expected an object, got null"``, or ``None`` if it all fits.
+
+    ``shape`` mirrors the document: a dict for an object (its keys the fields
+    to check, each with its own shape), a one-item list for a list of that
+    shape, ``str`` for text, ``int`` for a number. A field that is absent or
+    null fits (decoders read optional fields with defaults); an item of a list
+    must fit its shape.
+    """
+    if isinstance(shape, dict):
+        if not isinstance(doc, dict):
+            return _expected(at, "an object", doc)
+        for key, inner in shape.items():
+            value = doc.get(key)
+            if value is not None:
+                found = misfit(value, inner, f"{at}.{key}" if at else key)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(shape, list):
+        if not isinstance(doc, list):
+            return _expected(at, "a list", doc)
+        for i, item in enumerate(doc):
+            place = f"{at}[{i}]"
+            found = _expected(place, _kind(shape[0]), None) if item is None else None
+            found = found or misfit(item, shape[0], place)
+            if found is not None:
+                return found
+        return None
+    if shape is str and not isinstance(doc, str):
+        return _expected(at, "text", doc)
+    if shape is int and (type(doc) is bool or not isinstance(doc, int | float)):
+        return _expected(at, "a number", doc)
+    return None
+
+
+def _kind(shape: Any) -> str:
+    if isinstance(shape, dict):
+        return "an object"
+    if isinstance(shape, list):
+        return "a list"
+    return "text" if shape is str else "a number"
+
+
+def _expected(at: str, kind: str, value: Any) -> str:
+    found = {dict: "an object", list: "a list", str: "text", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+    return f"{at or 'the document'}: expected {kind}, got {found}"
+
+
+def count(value: Any, where: str) -> int:
+    """``value``, a count the answer gave (tokens, say), as an ``int``; a
+    ``ValueError`` naming ``where`` (``"usage.prompt_tokens"``) when it is not a
+    whole number, which the core reports as a malformed response (a count of the
+    wrong type would otherwise fail later, in pricing, as a bare ``TypeError``).
+
+    A whole float (``12.0``) and decimal digits (``"12"``: protobuf's JSON form
+    of a 64-bit integer, which Google's APIs use) are read as the number.
+    """
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    shown = "null" if value is None else type(value).__name__
+    raise ValueError(f"{where}: expected a whole number, got {shown}")

@@ -38,7 +38,8 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.image_files": "an image's format and pixel size from its bytes",
     "relaykit.image_generation": "image generation values and base64 decoding",
     "relaykit.json_schemas": "schemas as vendors take them: strict rules, Claude's subset, names",
-    "relaykit.json_decode": "`loads`, the fast JSON decoder for answers",
+    "relaykit.json_decode": "`loads`, the fast JSON decoder for answers; `SHAPE_ERRORS`, "
+    "`wrong_shape`, `misfit` and `count` for an answer of the wrong shape",
     "relaykit.json_encode": "`dumps`, the fast JSON encoder for request bodies",
     "relaykit.key_vault": "the master key that encrypts stored API keys",
     "relaykit.known_secrets": "`KnownSecrets`, credentials a provider mints, masked everywhere",

@@ -92,8 +92,9 @@ def parse_answer(
             provider=provider,
             model=model,
         )
-    billed = (data.get("meta") or {}).get("billed_units") or {}
-    tokens = billed.get("input_tokens")
+    meta = data.get("meta")
+    billed = (meta.get("billed_units") if isinstance(meta, Mapping) else None) or {}
+    tokens = billed.get("input_tokens") if isinstance(billed, Mapping) else None
     return vectors, int(tokens) if isinstance(tokens, int | float) else 0
 
 

@@ -27,6 +27,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -293,8 +294,26 @@ def tool_call(data: Mapping[str, Any]) -> ToolCall:
     )
 
 
+def text_or_none(value: object) -> str | None:
+    """An optional text field of the answer (its id), or ``None`` for null or a value
+    that is not text: the response can do without it."""
+    return value if isinstance(value, str) else None
+
+
 def response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
-    """A ChatResponse from a non-streamed ``/v2/chat`` response."""
+    """A ChatResponse from a non-streamed ``/v2/chat`` response; a ``ValueError`` for
+    one of the wrong shape."""
+    try:
+        return _response(data, model)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a /v2/chat answer", e, data, _CHAT) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_CHAT = {"message": {"tool_calls": [{"function": {}}]}, "usage": {"billed_units": {}, "tokens": {}}}
+
+
+def _response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
     message = data.get("message") or {}
     content = message.get("content") or []
     if isinstance(content, str):
@@ -310,7 +329,7 @@ def response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
         finish_reason=finish_reason(data.get("finish_reason")),
         usage=usage(data.get("usage")),
         model=model,
-        id=data.get("id"),
+        id=text_or_none(data.get("id")),
     )
 
 
@@ -350,7 +369,10 @@ class StreamParser:
         out: list[StreamEvent] = []
         if not self.done:  # at most one event is left (one without its blank line)
             for sse in self._sse.flush():
-                out.extend(self._event(sse))
+                try:
+                    out.extend(self._event(sse))
+                except SHAPE_ERRORS as e:
+                    raise wrong_shape(f"a {sse.event} event", e) from e
         if not self.done:
             raise relaykit.StreamError(
                 "the stream ended before Cohere's message-end event",
@@ -377,6 +399,8 @@ class StreamParser:
                     raise
                 self._error_pending = e
                 break
+            except SHAPE_ERRORS as e:
+                raise wrong_shape(f"a {sse.event} event", e) from e
         return out
 
     def _event(self, sse: ServerSentEvent) -> list[StreamEvent]:
@@ -394,7 +418,7 @@ class StreamParser:
         delta = data.get("delta") or {}
         message = delta.get("message") or {}
         if kind == "message-start":
-            return [StreamStart(data.get("id"), self.model)]
+            return [StreamStart(text_or_none(data.get("id")), self.model)]
         if kind in ("content-start", "content-delta"):  # a start's text is usually ""
             content = message.get("content")
             if not isinstance(content, dict):  # message-start-like empty lists

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .loopback import LoopbackServer, Request, Response
@@ -13,7 +14,11 @@ if TYPE_CHECKING:
 
     from ..request import Reasoning
 
-__all__ = ["VendorMock"]
+__all__ = ["Rewrite", "VendorMock"]
+
+#: what :attr:`VendorMock.rewrite` holds: given a request and the mock's answer to
+#: it, the answer to send instead
+Rewrite = Callable[[Request, Response], Awaitable[Response]]
 
 
 class VendorMock:
@@ -38,6 +43,10 @@ class VendorMock:
         self.hold_batches = False
         self.requests: list[Request] = []
         self._lock = threading.Lock()
+        #: a test's rewrite of every answer before it is sent (``None``: sent as the
+        #: mock made it): to serve bytes no :class:`Reply` describes, such as the
+        #: vendor's answer with a field of the wrong type, in the vendor's framing
+        self.rewrite: Rewrite | None = None
         self.server = LoopbackServer(self.handle, tls=tls)
 
     @property
@@ -53,10 +62,13 @@ class VendorMock:
         self.server.stop()
 
     async def handle(self, request: Request) -> Response:
-        """Log the request, then route it."""
+        """Log the request, route it, and pass the answer through :attr:`rewrite`."""
         with self._lock:
             self.requests.append(request)
-        return await self.route(request)
+        response = await self.route(request)
+        if self.rewrite is not None:
+            response = await self.rewrite(request, response)
+        return response
 
     async def route(self, request: Request) -> Response:
         """Answer ``request``; subclasses override."""

@@ -32,8 +32,9 @@ MAX_CONTINUATIONS = 3
 
 
 def paused(data: dict[str, Any]) -> bool:
-    """Whether a Messages answer is a paused turn."""
-    return data.get("stop_reason") == PAUSED
+    """Whether a Messages answer is a paused turn (not, for an answer that is not an
+    object: the decoder says what is wrong with it)."""
+    return isinstance(data, dict) and data.get("stop_reason") == PAUSED
 
 
 def continuation(body: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -264,7 +264,7 @@ class AnthropicProvider:
         """
         url = await self._count_url_for(request)
         r = await self._send(url, request.model, _encode(self._count_body(request)))
-        return int(json_decode.loads(r.content)["input_tokens"])
+        return wire.input_tokens(json_decode.loads(r.content))
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /v1/models``, every page, with context windows and prices where known."""

@@ -40,6 +40,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit_claude_models import read_error
 
 from . import web_search, wire
@@ -107,6 +108,8 @@ class MessageStreamDecoder:
                     raise
                 self._error_pending = e
                 break
+            except SHAPE_ERRORS as e:
+                raise wrong_shape(f"a {sse.event} event", e) from e
         return out
 
     def _raise_pending(self) -> None:
@@ -117,11 +120,13 @@ class MessageStreamDecoder:
     def flush(self) -> list[StreamEvent]:
         """At end of input: an event whose final blank line never came still counts."""
         self._raise_pending()
-        return (
-            []
-            if self.finished
-            else [e for sse in self._sse.flush() for e in self._event(sse.event, sse.data)]
-        )
+        out: list[StreamEvent] = []
+        for sse in [] if self.finished else self._sse.flush():
+            try:
+                out += self._event(sse.event, sse.data)
+            except SHAPE_ERRORS as e:
+                raise wrong_shape(f"a {sse.event} event", e) from e
+        return out
 
     def _event(self, name: str, raw: str) -> list[StreamEvent]:
         return self._handle(name, self._decode(name, raw))
@@ -142,7 +147,11 @@ class MessageStreamDecoder:
             return self._block_start(data.get("index", 0), data.get("content_block") or {})
         if kind == "message_start":
             message = data.get("message") or {}
-            events: list[StreamEvent] = [StreamStart(message.get("id"), message.get("model"))]
+            events: list[StreamEvent] = [
+                StreamStart(
+                    wire.text_or_none(message.get("id")), wire.text_or_none(message.get("model"))
+                )
+            ]
             return events + self._usage_update(message.get("usage"))
         if kind == "message_delta":
             events = self._usage_update(data.get("usage"))

@@ -79,6 +79,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from relaykit import ChatRequest, ChatResponse, Citation, InvalidRequestError, Message, Usage
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.json_schemas import name_problem
 from relaykit.messages import (
     CachePoint,
@@ -524,6 +525,12 @@ def _image_source(p: ImagePart) -> dict[str, Any]:
 # -- responses ----------------------------------------------------------------
 
 
+def text_or_none(value: object) -> str | None:
+    """An optional text field of the answer (its id, the model's name), or ``None``
+    for null or a value that is not text: the response can do without it."""
+    return value if isinstance(value, str) else None
+
+
 def usage(data: dict[str, Any] | None) -> Usage:
     """Normalise an Anthropic ``usage`` object.
 
@@ -537,18 +544,35 @@ def usage(data: dict[str, Any] | None) -> Usage:
     """
     if not data:
         return Usage()
-    read = data.get("cache_read_input_tokens") or 0
-    written = data.get("cache_creation_input_tokens") or 0
+    read = count(data.get("cache_read_input_tokens") or 0, "usage.cache_read_input_tokens")
+    written = count(
+        data.get("cache_creation_input_tokens") or 0, "usage.cache_creation_input_tokens"
+    )
     by_ttl = data.get("cache_creation")
-    one_hour = (by_ttl.get("ephemeral_1h_input_tokens") or 0) if isinstance(by_ttl, dict) else 0
+    one_hour = (
+        count(
+            by_ttl.get("ephemeral_1h_input_tokens") or 0,
+            "usage.cache_creation.ephemeral_1h_input_tokens",
+        )
+        if isinstance(by_ttl, dict)
+        else 0
+    )
     return Usage(
-        input_tokens=(data.get("input_tokens") or 0) + read + written,
-        output_tokens=data.get("output_tokens") or 0,
+        input_tokens=count(data.get("input_tokens") or 0, "usage.input_tokens") + read + written,
+        output_tokens=count(data.get("output_tokens") or 0, "usage.output_tokens"),
         cached_input_tokens=read,
         cache_write_input_tokens=written,
         cache_write_1h_input_tokens=one_hour,
         web_searches=web_search.searches(data),
     )
+
+
+def input_tokens(data: Any) -> int:
+    """The count of a ``count_tokens`` answer; a ``ValueError`` for one of the wrong shape."""
+    try:
+        return count(data["input_tokens"], "input_tokens")
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a count_tokens answer", e) from e
 
 
 def thinking_part(block: dict[str, Any]) -> ReasoningPart:
@@ -565,8 +589,23 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
 
     ``json_tool`` names the tool that emulates structured output: its input
     becomes the response text instead of a tool call. A text block's web
-    citations index the place of the block in the joined text.
+    citations index the place of the block in the joined text. A body of the
+    wrong shape is a ``ValueError``.
     """
+    try:
+        return _response(data, json_tool)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a message", e, data, _MESSAGE) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_MESSAGE = {
+    "content": [{"input": {}, "citations": [{}]}],
+    "usage": {"cache_creation": {}, "server_tool_use": {}},
+}
+
+
+def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
     text: list[str] = []
     length = 0  # of the text so far, in characters: where the next block starts
     cited: list[Citation] = []
@@ -616,8 +655,8 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
         tool_calls=tuple(calls),
         finish_reason=finish,
         usage=usage(data.get("usage")),
-        model=data.get("model") or "",
-        id=data.get("id"),
+        model=text_or_none(data.get("model")) or "",
+        id=text_or_none(data.get("id")),
         citations=tuple(cited),
         search_queries=tuple(queries),
     )

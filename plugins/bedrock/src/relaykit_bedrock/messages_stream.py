@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+
 from .messages_wire import converse_usage, stop_reason
 
 ConverseEvent = tuple[str, dict[str, Any]]
@@ -43,38 +45,44 @@ class MessagesStreamReader:
         self.message_id: str | None = None
 
     def events(self, name: str, data: dict[str, Any]) -> list[ConverseEvent]:
-        """The ConverseStream events for one Messages event (``error`` is the caller's)."""
-        if name == "message_start":
-            message = data.get("message") or {}
-            self.message_id = message.get("id")
-            self._usage.update(message.get("usage") or {})
-            return [("messageStart", {"role": "assistant"})]
-        index = data.get("index", 0)
-        if name == "content_block_start":
-            return self._start(index, data.get("content_block") or {})
-        if name == "content_block_delta":
-            delta = self._delta(index, data.get("delta") or {})
-            return [] if delta is None else [_block_delta(index, delta)]
-        if name == "content_block_stop":
-            stop = ("contentBlockStop", {"contentBlockIndex": index})
-            given = self._start_inputs.pop(index, None)
-            if given is None:
-                return [stop]
-            text = json.dumps(given, ensure_ascii=False, separators=(",", ":"))
-            return [_block_delta(index, {"toolUse": {"input": text}}), stop]
-        if name == "message_delta":
-            self._stop_reason = (data.get("delta") or {}).get("stop_reason") or self._stop_reason
-            # message_delta's usage is cumulative: its counts replace message_start's.
-            self._usage.update(
-                {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
-            )
-            return []
-        if name == "message_stop":
-            return [
-                ("messageStop", {"stopReason": stop_reason(self._stop_reason)}),
-                ("metadata", {"usage": converse_usage(self._usage)}),
-            ]
-        return []  # ping, and events added to the API later
+        """The ConverseStream events for one Messages event (``error`` is the caller's);
+        a ``ValueError`` for an event of the wrong shape."""
+        try:
+            if name == "message_start":
+                message = data.get("message") or {}
+                message_id = message.get("id")
+                self.message_id = message_id if isinstance(message_id, str) else None
+                self._usage.update(message.get("usage") or {})
+                return [("messageStart", {"role": "assistant"})]
+            index = data.get("index", 0)
+            if name == "content_block_start":
+                return self._start(index, data.get("content_block") or {})
+            if name == "content_block_delta":
+                delta = self._delta(index, data.get("delta") or {})
+                return [] if delta is None else [_block_delta(index, delta)]
+            if name == "content_block_stop":
+                stop = ("contentBlockStop", {"contentBlockIndex": index})
+                given = self._start_inputs.pop(index, None)
+                if given is None:
+                    return [stop]
+                text = json.dumps(given, ensure_ascii=False, separators=(",", ":"))
+                return [_block_delta(index, {"toolUse": {"input": text}}), stop]
+            if name == "message_delta":
+                said = (data.get("delta") or {}).get("stop_reason")
+                self._stop_reason = said or self._stop_reason
+                # message_delta's usage is cumulative: its counts replace message_start's.
+                self._usage.update(
+                    {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
+                )
+                return []
+            if name == "message_stop":
+                return [
+                    ("messageStop", {"stopReason": stop_reason(self._stop_reason)}),
+                    ("metadata", {"usage": converse_usage(self._usage)}),
+                ]
+            return []  # ping, and events added to the API later
+        except SHAPE_ERRORS as e:
+            raise wrong_shape(f"a {name} event", e) from e
 
     def _start(self, index: int, block: dict[str, Any]) -> list[ConverseEvent]:
         kind = block.get("type")

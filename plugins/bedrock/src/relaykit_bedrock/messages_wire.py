@@ -62,6 +62,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from relaykit import ChatRequest, InvalidRequestError, RelayError
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
 from .prices import base_model
@@ -377,7 +378,20 @@ def converse_block(block: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def converse_response(data: dict[str, Any]) -> dict[str, Any]:
-    """A Messages API answer in the shape of a Converse answer."""
+    """A Messages API answer in the shape of a Converse answer; a ``ValueError`` for an
+    answer of the wrong shape."""
+    try:
+        return _converse_response(data)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a message", e, data, _MESSAGE) from e
+
+
+#: the containers converse_response() reads, to name the one that does not fit
+#: (json_decode.misfit)
+_MESSAGE = {"content": [{}], "usage": {"cache_creation": {}}}
+
+
+def _converse_response(data: dict[str, Any]) -> dict[str, Any]:
     content = [b for b in map(converse_block, data.get("content") or ()) if b is not None]
     return {
         "output": {"message": {"role": "assistant", "content": content}},

@@ -264,7 +264,9 @@ class BedrockProvider:
             )
         data = json_decode.loads(r.content)
         converse = messages_wire.converse_response(data)
-        return wire.response(converse, request.model, data.get("id") or r.headers.get(REQUEST_ID))
+        given = data.get("id")  # a dict: converse_response read it
+        rid = given if isinstance(given, str) and given else r.headers.get(REQUEST_ID)
+        return wire.response(converse, request.model, rid)
 
     async def _messages_stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         url, body, headers = await self._messages_request(request, stream=True)

@@ -20,6 +20,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 
 from . import wire
 
@@ -46,31 +47,35 @@ class ConverseStreamTranslator:
         self.stopped = False
 
     def events(self, event_type: str | None, data: dict[str, Any]) -> list[StreamEvent]:
-        """The relaykit events for one ConverseStream event."""
-        if event_type == "messageStart":
-            return []
-        out: list[StreamEvent] = []
-        if not self._start_sent:
-            self._start_sent = True
-            out.append(StreamStart(self._id, self._model))
-        if event_type == "contentBlockDelta":
-            self._delta(data, out)
-        elif event_type == "contentBlockStart":
-            use = (data.get("start") or {}).get("toolUse")
-            if use is not None:
-                index = self._tool(data.get("contentBlockIndex", 0))
-                out.append(ToolCallDelta(index, use.get("toolUseId"), use.get("name")))
-        elif event_type == "messageStop":
-            self.stopped = True
-            raw = data.get("stopReason")
-            reason = wire.finish_reason(raw)
-            if reason == "stop" and self._tool_index:
-                reason = "tool_calls"
-            out.append(Finish(reason, raw))
-        elif event_type == "metadata" and data.get("usage"):
-            out.append(UsageUpdate(wire.usage(data["usage"])))
-        # contentBlockStop and events added to the API later carry nothing we keep.
-        return out
+        """The relaykit events for one ConverseStream event; a ``ValueError`` for an
+        event of the wrong shape."""
+        try:
+            if event_type == "messageStart":
+                return []
+            out: list[StreamEvent] = []
+            if not self._start_sent:
+                self._start_sent = True
+                out.append(StreamStart(self._id, self._model))
+            if event_type == "contentBlockDelta":
+                self._delta(data, out)
+            elif event_type == "contentBlockStart":
+                use = (data.get("start") or {}).get("toolUse")
+                if use is not None:
+                    index = self._tool(data.get("contentBlockIndex", 0))
+                    out.append(ToolCallDelta(index, use.get("toolUseId"), use.get("name")))
+            elif event_type == "messageStop":
+                self.stopped = True
+                raw = data.get("stopReason")
+                reason = wire.finish_reason(raw)
+                if reason == "stop" and self._tool_index:
+                    reason = "tool_calls"
+                out.append(Finish(reason, raw))
+            elif event_type == "metadata" and data.get("usage"):
+                out.append(UsageUpdate(wire.usage(data["usage"])))
+            # contentBlockStop and events added to the API later carry nothing we keep.
+            return out
+        except SHAPE_ERRORS as e:
+            raise wrong_shape(f"a {event_type} event", e) from e
 
     def _tool(self, block: int) -> int:
         index = self._tool_index.get(block)

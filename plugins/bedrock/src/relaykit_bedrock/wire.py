@@ -82,6 +82,7 @@ import json
 from typing import Any
 
 from relaykit import CachePoint, ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -441,15 +442,17 @@ def usage(data: dict[str, Any] | None) -> Usage:
     """
     if not data:
         return Usage()
-    cache_read = data.get("cacheReadInputTokens") or 0
-    cache_write = data.get("cacheWriteInputTokens") or 0
+    cache_read = count(data.get("cacheReadInputTokens") or 0, "usage.cacheReadInputTokens")
+    cache_write = count(data.get("cacheWriteInputTokens") or 0, "usage.cacheWriteInputTokens")
     one_hour = 0
     for detail in data.get("cacheDetails") or ():
         if isinstance(detail, dict) and detail.get("ttl") == "1h":
-            one_hour += detail.get("inputTokens") or 0
+            one_hour += count(detail.get("inputTokens") or 0, "usage.cacheDetails[].inputTokens")
     return Usage(
-        input_tokens=(data.get("inputTokens") or 0) + cache_read + cache_write,
-        output_tokens=data.get("outputTokens") or 0,
+        input_tokens=count(data.get("inputTokens") or 0, "usage.inputTokens")
+        + cache_read
+        + cache_write,
+        output_tokens=count(data.get("outputTokens") or 0, "usage.outputTokens"),
         cached_input_tokens=cache_read,
         cache_write_input_tokens=cache_write,
         cache_write_1h_input_tokens=one_hour,
@@ -470,7 +473,22 @@ def reasoning_part(content: dict[str, Any]) -> ReasoningPart:
 
 
 def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
-    """A :class:`ChatResponse` from a Converse response body (which carries no id or model)."""
+    """A :class:`ChatResponse` from a Converse response body (which carries no id or
+    model); a ``ValueError`` for a body of the wrong shape."""
+    try:
+        return _response(data, model, id)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a Converse answer", e, data, _CONVERSE) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_CONVERSE = {
+    "output": {"message": {"content": [{"toolUse": {}, "reasoningContent": {}}]}},
+    "usage": {"cacheDetails": [{}]},
+}
+
+
+def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
     content = ((data.get("output") or {}).get("message") or {}).get("content") or ()
     text: list[str] = []
     thoughts: list[ReasoningPart] = []

@@ -34,6 +34,7 @@ from relaykit.events import (
     UsageUpdate,
 )
 from relaykit.http_errors import parse_error_body
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.sse import ServerSentEvent
 
 from . import grounding, wire
@@ -133,13 +134,17 @@ class GeminiStreamDecoder:
                 provider_message=message,
                 retryable=status in _RETRYABLE or code in _RETRYABLE_CODES,
             )
-        return self._events(chunk)
+        try:
+            return self._events(chunk)
+        except SHAPE_ERRORS as e:
+            raise wrong_shape("a stream chunk", e) from e
 
     def _events(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         if not self._started:
             self._started = True
-            events.append(StreamStart(chunk.get("responseId"), chunk.get("modelVersion")))
+            given_id, version = chunk.get("responseId"), chunk.get("modelVersion")
+            events.append(StreamStart(wire.text_or_none(given_id), wire.text_or_none(version)))
         candidates = chunk.get("candidates") or []
         candidate: dict[str, Any] = candidates[0] if candidates else {}
         metadata = candidate.get("groundingMetadata")

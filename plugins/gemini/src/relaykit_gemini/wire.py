@@ -43,6 +43,7 @@ from relaykit import (
     ToolChoice,
     Usage,
 )
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -367,6 +368,12 @@ def finish_reason(raw: str | None, *, has_calls: bool) -> FinishReason:
     return reason
 
 
+def text_or_none(value: object) -> str | None:
+    """An optional text field of the answer (its id, the model's version), or ``None``
+    for null or a value that is not text: the response can do without it."""
+    return value if isinstance(value, str) else None
+
+
 def usage(meta: Mapping[str, Any] | None, web_searches: int = 0) -> Usage:
     """Normalise ``usageMetadata``, with the ``web_searches`` billed beside it
     (:func:`relaykit_gemini.grounding.searches`).
@@ -378,12 +385,18 @@ def usage(meta: Mapping[str, Any] | None, web_searches: int = 0) -> Usage:
     """
     if not meta:
         return Usage(web_searches=web_searches)
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    # Every chunk of a stream repeats these: count() in place of int(), no more calls.
+    thoughts = count(meta.get("thoughtsTokenCount") or 0, "usageMetadata.thoughtsTokenCount")
     return Usage(
-        input_tokens=int(meta.get("promptTokenCount") or 0)
-        + int(meta.get("toolUsePromptTokenCount") or 0),
-        output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
-        cached_input_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        input_tokens=count(meta.get("promptTokenCount") or 0, "usageMetadata.promptTokenCount")
+        + count(meta.get("toolUsePromptTokenCount") or 0, "usageMetadata.toolUsePromptTokenCount"),
+        output_tokens=count(
+            meta.get("candidatesTokenCount") or 0, "usageMetadata.candidatesTokenCount"
+        )
+        + thoughts,
+        cached_input_tokens=count(
+            meta.get("cachedContentTokenCount") or 0, "usageMetadata.cachedContentTokenCount"
+        ),
         reasoning_tokens=thoughts,
         web_searches=web_searches,
     )
@@ -423,7 +436,22 @@ def blocked_reason(data: Mapping[str, Any]) -> str | None:
 def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed ``GenerateContentResponse``
     to a request for ``model`` (which says how web searches are billed when the
-    answer names no ``modelVersion``)."""
+    answer names no ``modelVersion``); a ``ValueError`` for one of the wrong shape."""
+    try:
+        return _response(data, model)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a GenerateContentResponse", e, data, _GENERATED) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_GENERATED: dict[str, Any] = {
+    "candidates": [{"content": {"parts": [{"functionCall": {}}]}, "groundingMetadata": {}}],
+    "usageMetadata": {},
+    "promptFeedback": {},
+}
+
+
+def _response(data: Mapping[str, Any], model: str) -> ChatResponse:
     candidates = data.get("candidates") or []
     candidate: Mapping[str, Any] = candidates[0] if candidates else {}
     text: list[str] = []
@@ -462,7 +490,7 @@ def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
         finish_reason=finish,
         usage=usage(data.get("usageMetadata"), searches),
         model=version,
-        id=data.get("responseId"),
+        id=text_or_none(data.get("responseId")),
         citations=grounding.citations(grounded, grounding.answer_parts(parts)),
         search_queries=grounding.queries(grounded),
         search_suggestions=grounding.suggestions(grounded),

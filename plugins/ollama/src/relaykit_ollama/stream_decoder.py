@@ -21,6 +21,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 
 from . import wire
 from .ndjson import NDJSONDecoder
@@ -69,7 +70,10 @@ class OllamaStreamDecoder:
             objects = self._lines.flush()
         except ValueError as e:
             raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
-        events = [event for obj in objects for event in self._object(obj)]  # one line at most
+        try:
+            events = [event for obj in objects for event in self._object(obj)]  # one at most
+        except SHAPE_ERRORS as e:
+            raise wrong_shape("a stream line", e) from e
         if not self._done:
             raise self._error("the stream ended before Ollama sent its final (done) object")
         return events
@@ -90,6 +94,8 @@ class OllamaStreamDecoder:
                     raise
                 self._error_pending = e
                 break
+            except SHAPE_ERRORS as e:
+                raise wrong_shape("a stream line", e) from e
         return events
 
     def _object(self, obj: Any) -> list[StreamEvent]:
@@ -106,7 +112,8 @@ class OllamaStreamDecoder:
         events: list[StreamEvent] = []
         if not self._started:
             self._started = True
-            events.append(StreamStart(None, obj.get("model")))
+            model = obj.get("model")
+            events.append(StreamStart(None, model if isinstance(model, str) else None))
         message = obj.get("message") or {}
         if message.get("thinking"):
             events.append(ReasoningDelta(message["thinking"]))

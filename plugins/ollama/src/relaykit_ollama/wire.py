@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Tool, Usage
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -268,8 +269,8 @@ def usage(data: Mapping[str, Any]) -> Usage:
     reused from the KV cache.
     """
     return Usage(
-        input_tokens=int(data.get("prompt_eval_count") or 0),
-        output_tokens=int(data.get("eval_count") or 0),
+        input_tokens=count(data.get("prompt_eval_count") or 0, "prompt_eval_count"),
+        output_tokens=count(data.get("eval_count") or 0, "eval_count"),
     )
 
 
@@ -289,12 +290,34 @@ def tool_call(call: Mapping[str, Any], index: int) -> ToolCall:
 
 
 def response(data: Mapping[str, Any]) -> ChatResponse:
-    """A :class:`ChatResponse` from a non-streamed ``/api/chat`` object."""
+    """A :class:`ChatResponse` from a non-streamed ``/api/chat`` object; a ``ValueError``
+    for one of the wrong shape."""
+    try:
+        return _response(data)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("an /api/chat answer", e, data, _CHAT) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_CHAT: dict[str, Any] = {"message": {"tool_calls": [{"function": {}}]}}
+
+
+def text(value: object, where: str) -> str:
+    """A text field of the answer (``""`` for null or absent), or a ``ValueError``
+    naming ``where`` for a value that is not text."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    raise ValueError(f"{where}: expected text, got {type(value).__name__}")
+
+
+def _response(data: Mapping[str, Any]) -> ChatResponse:
     message = data.get("message") or {}
     calls = tuple(tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or ()))
     return ChatResponse(
-        text=message.get("content") or "",
-        reasoning=message.get("thinking") or "",
+        text=text(message.get("content"), "message.content"),
+        reasoning=text(message.get("thinking"), "message.thinking"),
         tool_calls=calls,
         finish_reason=finish_reason(data.get("done_reason"), has_calls=bool(calls)),
         usage=usage(data),

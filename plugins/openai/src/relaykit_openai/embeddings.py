@@ -25,6 +25,7 @@ from relaykit import (
 )
 from relaykit.embeddings import send_batches
 from relaykit.http_errors import error_from_http
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 
 from . import wire
 
@@ -139,13 +140,21 @@ def vector(embedding: Any) -> tuple[float, ...]:
 
 
 def parse(data: Any) -> Answer:
-    """A ``list`` response's vectors (by each item's ``index``), tokens and model."""
+    """A ``list`` response's vectors (by each item's ``index``), tokens and model; a
+    ``ValueError`` for one of the wrong shape."""
+    try:
+        return _parse(data)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("an embeddings list", e, data, {"data": [{}], "usage": {}}) from e
+
+
+def _parse(data: Any) -> Answer:
     items = data["data"]
     # Order by index; an item without one (a few compatible servers) keeps its place.
     ordered = sorted(enumerate(items), key=lambda pair: pair[1].get("index", pair[0]))
     vectors = [vector(item["embedding"]) for _, item in ordered]
     tokens = (data.get("usage") or {}).get("prompt_tokens") or 0
-    return vectors, int(tokens), str(data.get("model") or "")
+    return vectors, count(tokens, "usage.prompt_tokens"), str(data.get("model") or "")
 
 
 async def embed(

@@ -37,6 +37,7 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http_errors import error_from_http, parse_error_body
+from relaykit.json_decode import wrong_shape
 from relaykit.secrets import scrub
 from relaykit.web_search import unsupported
 
@@ -366,7 +367,7 @@ class OpenAIProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return int(json_decode.loads(r.content)["input_tokens"])
+        return wire.input_tokens(json_decode.loads(r.content))
 
     def uses_responses(self, model: str) -> bool:
         """Whether calls to ``model`` go to the Responses API (see ``api``)."""
@@ -468,7 +469,11 @@ class OpenAIProvider:
                             await read_to_end(chunks, r)
                             return
                         chunk = loads(data)
-                        if "error" in chunk:
+                        try:  # wire.has_error, inline: this runs for every chunk
+                            failed = "error" in chunk
+                        except TypeError as e:
+                            raise wrong_shape("a chat.completion.chunk", e) from e
+                        if failed:
                             raise self._stream_error(data, chunk, request)
                         if state.started:
                             # Nearly every chunk: a piece of text (wire.text_delta).
@@ -496,7 +501,7 @@ class OpenAIProvider:
                         provider=self._name,
                         model=request.model,
                     ) from None
-                if "error" in chunk:
+                if wire.has_error(chunk):
                     raise self._stream_error(sse.data, chunk, request)
                 for event in wire.chunk_events(chunk, state):
                     yield event

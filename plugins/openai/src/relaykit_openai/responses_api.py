@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relaykit import ChatRequest, ChatResponse, SSEDecoder, StreamError, json_decode, json_encode
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
+from relaykit.json_decode import wrong_shape
 
 from . import responses_wire
 from .body_end import read_to_end
@@ -56,7 +57,10 @@ async def stream(
             async for raw in chunks:
                 for sse in decoder.feed(raw):
                     data = loads(sse.data)
-                    kind = data.get("type") or sse.event
+                    try:  # _event_type, inline: this runs for every event
+                        kind = data.get("type") or sse.event
+                    except AttributeError as e:
+                        raise wrong_shape(f"a {sse.event} event", e) from e
                     failure = responses_wire.stream_failure(kind, data)
                     if failure is not None:
                         raise StreamError(
@@ -84,7 +88,7 @@ async def stream(
                     provider=provider,
                     model=request.model,
                 ) from None
-            kind = data.get("type") or sse.event
+            kind = _event_type(data, sse.event)
             failure = responses_wire.stream_failure(kind, data)
             if failure is not None:
                 raise StreamError(
@@ -100,6 +104,15 @@ async def stream(
             raise StreamError(
                 "the stream ended before response.completed", provider=provider, model=request.model
             )
+
+
+def _event_type(data: Any, named: str) -> str:
+    """An event's ``type`` (or the SSE event name it came under); a ``ValueError`` for
+    an event that is not an object."""
+    try:
+        return data.get("type") or named
+    except AttributeError as e:
+        raise wrong_shape(f"a {named} event", e) from e
 
 
 def _error_body(message: str | None) -> bytes:

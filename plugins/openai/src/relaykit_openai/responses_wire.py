@@ -59,6 +59,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -74,7 +75,7 @@ from relaykit.web_search import Citation
 from . import documents, schemas
 from .reasoning import merge_extra, responses_field
 from .web_search import billed_search, citation, citations, responses_tool, search_queries
-from .wire import misplaced_image
+from .wire import misplaced_image, text_or_none
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -300,10 +301,14 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     inp = data.get("input_tokens_details") or {}
     out = data.get("output_tokens_details") or {}
     return Usage(
-        input_tokens=data.get("input_tokens") or 0,
-        output_tokens=data.get("output_tokens") or 0,
-        cached_input_tokens=inp.get("cached_tokens") or 0,
-        reasoning_tokens=out.get("reasoning_tokens") or 0,
+        input_tokens=count(data.get("input_tokens") or 0, "usage.input_tokens"),
+        output_tokens=count(data.get("output_tokens") or 0, "usage.output_tokens"),
+        cached_input_tokens=count(
+            inp.get("cached_tokens") or 0, "usage.input_tokens_details.cached_tokens"
+        ),
+        reasoning_tokens=count(
+            out.get("reasoning_tokens") or 0, "usage.output_tokens_details.reasoning_tokens"
+        ),
         web_searches=web_searches,
     )
 
@@ -350,7 +355,23 @@ def _message_text(item: dict[str, Any], base: int, cited: list[Citation]) -> tup
 
 
 def response(data: dict[str, Any]) -> ChatResponse:
-    """A :class:`ChatResponse` from a non-streamed Responses body."""
+    """A :class:`ChatResponse` from a non-streamed Responses body; a ``ValueError`` for a
+    body of the wrong shape."""
+    try:
+        return _response(data)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a response object", e, data, _RESPONSE) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_RESPONSE = {
+    "output": [{"content": [{}], "summary": [{}]}],
+    "usage": {"input_tokens_details": {}, "output_tokens_details": {}},
+    "incomplete_details": {},
+}
+
+
+def _response(data: dict[str, Any]) -> ChatResponse:
     text: list[str] = []
     length = 0  # characters of text so far
     refused = False
@@ -393,8 +414,8 @@ def response(data: dict[str, Any]) -> ChatResponse:
         tool_calls=tuple(calls),
         finish_reason=finish,
         usage=usage(data.get("usage"), searches),
-        model=data.get("model") or "",
-        id=data.get("id"),
+        model=text_or_none(data.get("model")) or "",
+        id=text_or_none(data.get("id")),
         citations=tuple(cited),
         search_queries=tuple(queries),
     )
@@ -446,96 +467,100 @@ class StreamState:
 
 
 def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[StreamEvent]:
-    """The relaykit stream events for one Responses SSE event (errors aside)."""
-    if kind == "response.output_text.delta":
-        delta = data.get("delta") or ""
-        if not delta:
+    """The relaykit stream events for one Responses SSE event (errors aside); a
+    ``ValueError`` for an event of the wrong shape."""
+    try:
+        if kind == "response.output_text.delta":
+            delta = data.get("delta") or ""
+            if not delta:
+                return []
+            state.text_length += len(delta)
+            return [TextDelta(delta)]
+        if kind == "response.reasoning_summary_text.delta":
+            delta = data.get("delta") or ""
+            return [ReasoningDelta(delta)] if delta else []
+        if kind == "response.function_call_arguments.delta":
+            index = state.call_index(data.get("item_id"))
+            if data.get("delta"):
+                state._argued.add(data.get("item_id") or "")
+            return [ToolCallDelta(index, arguments=data.get("delta") or "")]
+        if kind == "response.function_call_arguments.done":
+            # Whole arguments, repeating the deltas: used only if none came.
+            return _late_arguments(data.get("item_id"), data.get("arguments"), state)
+        if kind == "response.reasoning_summary_part.added":
+            # Each reasoning item is one block; its second and later summary parts
+            # are joined to the first as in the non-streamed response.
+            item_id = data.get("item_id") or ""
+            opened = state._summaries.get(item_id, 0)
+            state._summaries[item_id] = opened + 1
+            return [ReasoningDelta(SUMMARY_JOINER)] if opened else []
+        if kind == "response.output_item.added":
+            item = data.get("item") or {}
+            if item.get("type") == "function_call":
+                index = state.call_index(item.get("id"))
+                if item.get("arguments"):
+                    state._argued.add(item.get("id") or "")
+                return [
+                    ToolCallDelta(
+                        index, item.get("call_id"), item.get("name"), item.get("arguments") or ""
+                    )
+                ]
+            if item.get("type") == "reasoning":
+                return [ReasoningDelta(new_block=True, origin=ORIGIN)]
             return []
-        state.text_length += len(delta)
-        return [TextDelta(delta)]
-    if kind == "response.reasoning_summary_text.delta":
-        delta = data.get("delta") or ""
-        return [ReasoningDelta(delta)] if delta else []
-    if kind == "response.function_call_arguments.delta":
-        index = state.call_index(data.get("item_id"))
-        if data.get("delta"):
-            state._argued.add(data.get("item_id") or "")
-        return [ToolCallDelta(index, arguments=data.get("delta") or "")]
-    if kind == "response.function_call_arguments.done":
-        # Whole arguments, repeating the deltas: used only if none came.
-        return _late_arguments(data.get("item_id"), data.get("arguments"), state)
-    if kind == "response.reasoning_summary_part.added":
-        # Each reasoning item is one block; its second and later summary parts
-        # are joined to the first as in the non-streamed response.
-        item_id = data.get("item_id") or ""
-        opened = state._summaries.get(item_id, 0)
-        state._summaries[item_id] = opened + 1
-        return [ReasoningDelta(SUMMARY_JOINER)] if opened else []
-    if kind == "response.output_item.added":
-        item = data.get("item") or {}
-        if item.get("type") == "function_call":
-            index = state.call_index(item.get("id"))
-            if item.get("arguments"):
-                state._argued.add(item.get("id") or "")
-            return [
-                ToolCallDelta(
-                    index, item.get("call_id"), item.get("name"), item.get("arguments") or ""
-                )
-            ]
-        if item.get("type") == "reasoning":
-            return [ReasoningDelta(new_block=True, origin=ORIGIN)]
+        if kind == "response.output_item.done":
+            item = data.get("item") or {}
+            if item.get("type") == "function_call":
+                # The whole call, repeating what streamed: its arguments used only if
+                # none came (and the call itself if it was never added).
+                key = item.get("id") or ""
+                if key in state._calls:
+                    return _late_arguments(key, item.get("arguments"), state)
+                state._argued.add(key)
+                index = state.call_index(key)
+                arguments = item.get("arguments") or ""
+                return [ToolCallDelta(index, item.get("call_id"), item.get("name"), arguments)]
+            if item.get("type") == "web_search_call":
+                state.web_searches += billed_search(item)
+                # The search has run: say so now, not with the finish.
+                return [SearchQuery(q) for q in search_queries(item)]
+            if item.get("type") == "reasoning":
+                encrypted = item.get("encrypted_content")
+                if isinstance(encrypted, str):
+                    # The block's encrypted content, which ends it: the assembler adds it
+                    # to the block its summary streamed into (new_block=False).
+                    return [ReasoningDelta(redacted=encrypted, origin=ORIGIN)]
+            return []
+        if kind == "response.refusal.delta":
+            state.refused = True
+            delta = data.get("delta") or ""
+            state.text_length += len(delta)
+            return [TextDelta(delta)] if delta else []
+        if kind == "response.content_part.added":
+            if (data.get("part") or {}).get("type") == "output_text":
+                # Annotations index this part's text: remember where it starts.
+                key = (data.get("item_id") or "", data.get("content_index") or 0)
+                state._parts[key] = state.text_length
+            return []
+        if kind == "response.output_text.annotation.added":
+            return _annotation_events(data, state)
+        if kind == "response.created":
+            resp = data.get("response") or {}
+            return [StreamStart(text_or_none(resp.get("id")), text_or_none(resp.get("model")))]
+        if kind in ("response.completed", "response.incomplete"):
+            state.finished = True
+            resp = data.get("response") or {}
+            reason, raw = finish_reason(resp, state.tool_calls > 0)
+            if state.refused and reason == "stop":
+                reason = "content_filter"
+            events: list[StreamEvent] = []
+            if resp.get("usage") or state.web_searches:
+                events.append(UsageUpdate(usage(resp.get("usage"), state.web_searches)))
+            events.append(Finish(reason, raw))
+            return events
         return []
-    if kind == "response.output_item.done":
-        item = data.get("item") or {}
-        if item.get("type") == "function_call":
-            # The whole call, repeating what streamed: its arguments used only if
-            # none came (and the call itself if it was never added).
-            key = item.get("id") or ""
-            if key in state._calls:
-                return _late_arguments(key, item.get("arguments"), state)
-            state._argued.add(key)
-            index = state.call_index(key)
-            arguments = item.get("arguments") or ""
-            return [ToolCallDelta(index, item.get("call_id"), item.get("name"), arguments)]
-        if item.get("type") == "web_search_call":
-            state.web_searches += billed_search(item)
-            # The search has run: say so now, not with the finish.
-            return [SearchQuery(q) for q in search_queries(item)]
-        if item.get("type") == "reasoning":
-            encrypted = item.get("encrypted_content")
-            if isinstance(encrypted, str):
-                # The block's encrypted content, which ends it: the assembler adds it
-                # to the block its summary streamed into (new_block=False).
-                return [ReasoningDelta(redacted=encrypted, origin=ORIGIN)]
-        return []
-    if kind == "response.refusal.delta":
-        state.refused = True
-        delta = data.get("delta") or ""
-        state.text_length += len(delta)
-        return [TextDelta(delta)] if delta else []
-    if kind == "response.content_part.added":
-        if (data.get("part") or {}).get("type") == "output_text":
-            # Annotations index this part's text: remember where it starts.
-            key = (data.get("item_id") or "", data.get("content_index") or 0)
-            state._parts[key] = state.text_length
-        return []
-    if kind == "response.output_text.annotation.added":
-        return _annotation_events(data, state)
-    if kind == "response.created":
-        resp = data.get("response") or {}
-        return [StreamStart(resp.get("id"), resp.get("model"))]
-    if kind in ("response.completed", "response.incomplete"):
-        state.finished = True
-        resp = data.get("response") or {}
-        reason, raw = finish_reason(resp, state.tool_calls > 0)
-        if state.refused and reason == "stop":
-            reason = "content_filter"
-        events: list[StreamEvent] = []
-        if resp.get("usage") or state.web_searches:
-            events.append(UsageUpdate(usage(resp.get("usage"), state.web_searches)))
-        events.append(Finish(reason, raw))
-        return events
-    return []
+    except SHAPE_ERRORS as e:
+        raise wrong_shape(f"a {kind} event", e) from e
 
 
 def _late_arguments(item_id: str | None, arguments: Any, state: StreamState) -> list[StreamEvent]:

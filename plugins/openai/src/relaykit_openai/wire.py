@@ -32,6 +32,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -410,12 +411,16 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
         return Usage(web_searches=web_searches)
     prompt = data.get("prompt_tokens_details") or {}
     completion = data.get("completion_tokens_details") or {}
+    # DeepSeek counts cache hits in a field of its own
+    cached = prompt.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0
     return Usage(
-        input_tokens=data.get("prompt_tokens") or 0,
-        output_tokens=data.get("completion_tokens") or 0,
-        # DeepSeek counts cache hits in a field of its own
-        cached_input_tokens=prompt.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0,
-        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        input_tokens=count(data.get("prompt_tokens") or 0, "usage.prompt_tokens"),
+        output_tokens=count(data.get("completion_tokens") or 0, "usage.completion_tokens"),
+        cached_input_tokens=count(cached, "usage.prompt_tokens_details.cached_tokens"),
+        reasoning_tokens=count(
+            completion.get("reasoning_tokens") or 0,
+            "usage.completion_tokens_details.reasoning_tokens",
+        ),
         web_searches=web_searches,
     )
 
@@ -502,7 +507,22 @@ def _arguments_text(arguments: object) -> str:
 
 def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Chat Completions body (``web_searches``:
-    the searches billed, one for a search model's answer)."""
+    the searches billed, one for a search model's answer); a ``ValueError`` for a
+    body of the wrong shape."""
+    try:
+        return _response(data, web_searches)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a chat.completion", e, data, _COMPLETION) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_COMPLETION = {
+    "choices": [{"message": {"tool_calls": [{"function": {}}], "annotations": [{}]}}],
+    "usage": {"prompt_tokens_details": {}, "completion_tokens_details": {}},
+}
+
+
+def _response(data: dict[str, Any], web_searches: int) -> ChatResponse:
     choice = (data.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     raw_calls = message.get("tool_calls")
@@ -513,6 +533,10 @@ def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
         finish = "tool_calls"
     text, reasoning = content_text(message.get("content"))
     reasoning = reasoning or message.get("reasoning_content") or message.get("reasoning") or ""
+    if not isinstance(reasoning, str):  # compatible servers name it; only text is reasoning
+        raise ValueError(
+            f"message.reasoning_content: expected text, got {type(reasoning).__name__}"
+        )
     annotations = message.get("annotations")
     # Their indices are into the content, which the refusal (if any) follows.
     cited = tuple(citations(annotations, 0, len(text))) if annotations else ()
@@ -529,8 +553,8 @@ def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
         tool_calls=calls,
         finish_reason=finish,
         usage=usage(data.get("usage"), web_searches),
-        model=data.get("model") or "",
-        id=data.get("id"),
+        model=text_or_none(data.get("model")) or "",
+        id=text_or_none(data.get("id")),
         citations=cited,
     )
 
@@ -545,20 +569,24 @@ def text_delta(chunk: dict[str, Any]) -> str | None:
     Nearly every chunk after the first: one choice whose delta is a piece of
     text. :func:`chunk_events` gives ``[TextDelta(text)]`` (or ``[]`` for "")
     for such a chunk; ``None`` says to ask it. Never an error chunk (no choices).
+    A ``ValueError`` for a chunk of the wrong shape.
     """
-    choices = chunk.get("choices")
-    if not choices or len(choices) != 1 or chunk.get("usage"):
-        return None
-    choice = choices[0]
-    delta = choice.get("delta")
-    if delta is None or choice.get("finish_reason") or choice.get("index", 0) != 0:
-        return None
-    if len(delta) == 1:
-        content = delta.get("content")  # a miss (another key) is None: not text
-    elif delta.keys() <= _TEXT_DELTA_KEYS and not delta.get("refusal"):
-        content = delta.get("content") or ""
-    else:
-        return None
+    try:
+        choices = chunk.get("choices")
+        if not choices or len(choices) != 1 or chunk.get("usage"):
+            return None
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta is None or choice.get("finish_reason") or choice.get("index", 0) != 0:
+            return None
+        if len(delta) == 1:
+            content = delta.get("content")  # a miss (another key) is None: not text
+        elif delta.keys() <= _TEXT_DELTA_KEYS and not delta.get("refusal"):
+            content = delta.get("content") or ""
+        else:
+            return None
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a chat.completion.chunk", e) from e
     return content if content is None or isinstance(content, str) else None
 
 
@@ -622,12 +650,44 @@ class StreamState:
         return _call_id(call_id, index)
 
 
+def text_or_none(value: object) -> str | None:
+    """An optional text field of the answer (its id, the model's name), or ``None``
+    for null or a value that is not text: the response can do without it."""
+    return value if isinstance(value, str) else None
+
+
+def has_error(chunk: Any) -> bool:
+    """Whether a stream chunk is an ``{"error": ...}`` event; a ``ValueError`` for a
+    chunk that is not an object."""
+    try:
+        return "error" in chunk
+    except TypeError as e:  # null, a number (a list or a string is read as a chunk)
+        raise wrong_shape("a chat.completion.chunk", e) from e
+
+
+def input_tokens(data: Any) -> int:
+    """The count of an ``input_tokens`` answer (a token count); a ``ValueError`` for
+    one of the wrong shape."""
+    try:
+        return count(data["input_tokens"], "input_tokens")
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("an input_tokens answer", e) from e
+
+
 def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
-    """The stream events in one ``chat.completion.chunk``."""
+    """The stream events in one ``chat.completion.chunk``; a ``ValueError`` for a chunk
+    of the wrong shape."""
     if state.started:
         text = text_delta(chunk)
         if text is not None:
             return [TextDelta(text)] if text else []
+    try:
+        return _chunk_events(chunk, state)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a chat.completion.chunk", e) from e
+
+
+def _chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
     events: list[StreamEvent] = []
     if not state.started:
         if not chunk.get("choices") and not chunk.get("usage"):
@@ -636,7 +696,7 @@ def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]
             # response starts with the next chunk, which names them.
             return events
         state.started = True
-        events.append(StreamStart(chunk.get("id"), chunk.get("model")))
+        events.append(StreamStart(text_or_none(chunk.get("id")), text_or_none(chunk.get("model"))))
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) != 0:
             continue

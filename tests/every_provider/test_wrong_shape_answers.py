@@ -1,0 +1,466 @@
+"""An answer of the wrong shape is a typed error, from every vendor's decoder.
+
+Each chat API's mock answers normally once (text; a tool call; reasoning; a web
+search's citations, where the API searches), non-streamed and streamed; then the
+same answer is served again over loopback HTTP, in the vendor's framing (JSON,
+server-sent events, NDJSON, AWS event-stream frames), with one document (a
+stream event) replaced whole, or one field changed at a time: set to null, a
+list, an object, a number, a string, or removed, and each list emptied. Every
+such call either succeeds with a well-typed :class:`relaykit.ChatResponse` (a
+lenient decoder is fine where the field is optional) or raises a
+:class:`relaykit.RelayError`; never a bare ``TypeError``, ``AttributeError`` or
+``IndexError`` (the core maps a decoder's ``ValueError``/``KeyError`` to the
+retryable "malformed response" error; it does not map those others, which in a
+plugin's request encoding are its own bugs). Embedding answers and token counts
+are swept the same way. About 800 changes escaped untyped before the decoders
+caught them (session 28).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+import relaykit
+from relaykit import ChatResponse, Citation, EmbeddingResponse, RelayError, ToolCall
+from relaykit.testing.configs import one_try_config
+from relaykit.testing.loopback import Request, Response
+from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit.testing.script import Reply
+from relaykit.testing.vendor_mock import VendorMock
+from relaykit_bedrock.eventstream import EventStreamDecoder
+from relaykit_bedrock.testing.frames import encode_message
+
+# ``vendor`` (conftest.py): each chat API's mock in turn
+
+PARIS = "Paris is the capital of France."
+
+#: the answers whose fields are changed: plain text, a tool call beside text,
+#: reasoning before text, and a web search's (its queries and citations)
+REPLIES = {
+    "text": Reply(text="echo: hi there"),
+    "tool": Reply(text="let me look", tool_calls=(("get_weather", {"city": "Oslo"}),)),
+    "reasoning": Reply(reasoning="think it over", text="done"),
+    "web": Reply(
+        text=PARIS,
+        citations=(
+            Citation(
+                url="https://en.wikipedia.org/wiki/Paris",
+                title="Paris",
+                cited_text=PARIS[:20],
+                start=0,
+                end=len(PARIS),
+            ),
+        ),
+        web_searches=1,
+        search_queries=("capital of France",),
+    ),
+}
+
+#: the APIs that search the web (``web_search=True``), with the model that does
+#: where the fixture's does not
+SEARCHING = {
+    "anthropic": None,
+    "gemini": None,
+    "openai": "openai/gpt-4o-mini-search-preview",
+    "openai-responses": None,
+}
+
+#: what a field is set to, by name; a list's own "list" is a list of numbers
+#: (each item a number where an object or string was)
+REPLACEMENTS: dict[str, Any] = {"null": None, "list": [], "object": {}, "number": 7, "string": "x"}
+
+#: finish reasons a ChatResponse may carry
+FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "other"}
+
+#: a JSON value's place: keys and indexes from the document's root
+Path = tuple[str | int, ...]
+
+#: one piece of a body: how to write it given its JSON document, and the document
+#: (``None`` for bytes that hold none, written as they are)
+Piece = tuple[Callable[[Any], bytes], Any]
+
+
+# -- taking a body apart into JSON documents, and putting it back ---------------------
+
+
+def pieces(content_type: str, body: bytes) -> list[Piece]:
+    """``body`` as the JSON documents its framing carries, each with its writer."""
+    if "eventstream" in content_type:
+        return _frames(body)
+    if "event-stream" in content_type:
+        return _sse_events(body)
+    if "ndjson" in content_type:
+        return [_ndjson_line(line) for line in body.splitlines(keepends=True)]
+    return [(_dumps, json.loads(body))]
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def _raw(data: bytes) -> Piece:
+    return (lambda _doc: data), None
+
+
+def _sse_events(body: bytes) -> list[Piece]:
+    separator = b"\r\n\r\n" if b"\r\n\r\n" in body else b"\n\n"
+    newline = separator[: len(separator) // 2]
+    out: list[Piece] = []
+    for event in body.split(separator):
+        lines = event.split(newline)
+        data = [i for i, line in enumerate(lines) if line.startswith(b"data:")]
+        try:
+            doc = json.loads(lines[data[0]][5:]) if len(data) == 1 else None
+        except ValueError:  # [DONE]
+            doc = None
+        if doc is None:
+            out.append(_raw(event + separator if event else b""))
+            continue
+        out.append((_sse_writer(lines, data[0], newline, separator), doc))
+    return out
+
+
+def _sse_writer(
+    lines: list[bytes], at: int, newline: bytes, separator: bytes
+) -> Callable[[Any], bytes]:
+    def write(doc: Any) -> bytes:
+        changed = [*lines[:at], b"data: " + _dumps(doc), *lines[at + 1 :]]
+        return newline.join(changed) + separator
+
+    return write
+
+
+def _ndjson_line(line: bytes) -> Piece:
+    if not line.strip():
+        return _raw(line)
+    return (lambda doc: _dumps(doc) + b"\n"), json.loads(line)
+
+
+def _frames(body: bytes) -> list[Piece]:
+    return [
+        (_frame_writer(dict(m.headers)), json.loads(m.payload))
+        for m in EventStreamDecoder().feed(body)
+    ]
+
+
+def _frame_writer(headers: dict[str, Any]) -> Callable[[Any], bytes]:
+    return lambda doc: encode_message(headers, _dumps(doc))
+
+
+def written(parts: list[Piece], changed: int = -1, doc: Any = None) -> bytes:
+    """The body of ``parts``, with document ``changed`` replaced by ``doc``."""
+    return b"".join(
+        write(doc if i == changed else original) for i, (write, original) in enumerate(parts)
+    )
+
+
+# -- the changes ------------------------------------------------------------------------
+
+
+def places(doc: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    """Every value in ``doc`` below its root, with its path, parents first."""
+    items = (
+        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    )
+    for key, value in items:
+        yield (*path, key), value
+        yield from places(value, (*path, key))
+
+
+def replaced(doc: Any, path: Path, value: Any, *, remove: bool = False) -> Any:
+    """A copy of ``doc`` with the value at ``path`` set to ``value`` (or removed)."""
+    copy = json.loads(json.dumps(doc))
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if remove:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return copy
+
+
+def changes(doc: Any) -> Iterator[tuple[str, Any]]:
+    """Each changed copy of ``doc``, named by where and what: the whole document
+    replaced, then one field at a time."""
+    for name, new in REPLACEMENTS.items():
+        yield f"={name}", new
+    for path, value in places(doc):
+        where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path)
+        for name, new in REPLACEMENTS.items():
+            if name == "list" and isinstance(value, list):
+                if value:
+                    yield f"{where} emptied", replaced(doc, path, [])
+                new = [7] * max(1, len(value))
+            if new != value:
+                yield f"{where}={name}", replaced(doc, path, new)
+        yield f"{where} removed", replaced(doc, path, None, remove=True)
+
+
+def shape(doc: Any) -> Any:
+    """What ``doc``'s changes depend on: its keys and the kinds of its values (two
+    stream events of one shape, such as two text deltas, are changed only once)."""
+    if isinstance(doc, dict):
+        return tuple((k, shape(v)) for k, v in doc.items())
+    if isinstance(doc, list):
+        return tuple(shape(v) for v in doc)
+    return type(doc).__name__
+
+
+def changed_bodies(parts: list[Piece]) -> Iterator[tuple[str, bytes]]:
+    """Each body with one field of one document changed, named."""
+    seen: set[Any] = set()
+    for i, (_, doc) in enumerate(parts):
+        if doc is None or shape(doc) in seen:
+            continue
+        seen.add(shape(doc))
+        for name, new in changes(doc):
+            yield f"#{i}{name}", written(parts, i, new)
+
+
+# -- what a call may end with ---------------------------------------------------------
+
+
+def problems(r: ChatResponse) -> list[str]:
+    """What is wrong with ``r``'s types (a decoder that let a wrong value through)."""
+    out = [
+        f"{f}={getattr(r, f)!r}"
+        for f in ("text", "reasoning")
+        if not isinstance(getattr(r, f), str)
+    ]
+    if not isinstance(r.model, str) or not isinstance(r.id, str | None):
+        out.append(f"model={r.model!r}, id={r.id!r}")
+    if r.finish_reason not in FINISH_REASONS:
+        out.append(f"finish_reason={r.finish_reason!r}")
+    for field in attrs.fields(type(r.usage)):
+        value = getattr(r.usage, field.name)
+        if type(value) is not int:
+            out.append(f"usage.{field.name}={value!r}")
+    for cited in r.citations:
+        if not (
+            isinstance(cited.url, str)
+            and isinstance(cited.title, str)
+            and isinstance(cited.cited_text, str)
+            and isinstance(cited.start, int | None)
+            and isinstance(cited.end, int | None)
+        ):
+            out.append(f"citation {cited!r}")
+    if not all(isinstance(q, str) for q in r.search_queries):
+        out.append(f"search_queries={r.search_queries!r}")
+    if not isinstance(r.search_suggestions, str | None):
+        out.append(f"search_suggestions={r.search_suggestions!r:.60}")
+    for part in r.reasoning_parts:
+        if not (
+            isinstance(part.text, str)
+            and isinstance(part.signature, str | None)
+            and isinstance(part.redacted, str | None)
+        ):
+            out.append(f"reasoning part {part!r}")
+    for call in r.tool_calls:
+        if not (
+            isinstance(call, ToolCall)
+            and isinstance(call.id, str)
+            and isinstance(call.name, str)
+            and isinstance(call.arguments, dict)
+        ):
+            out.append(f"tool call {call!r}")
+    return out
+
+
+async def outcome(
+    ask: Callable[[], Awaitable[Any]], errors: list[RelayError] | None = None
+) -> str | None:
+    """``None`` for a well-typed response or a typed error (added to ``errors``), else
+    what went wrong."""
+    try:
+        r = await ask()
+    except relaykit.CircuitOpenError as e:  # the breaker is off: every call reaches the decoder
+        return f"the circuit opened: {e}"
+    except RelayError as e:
+        if errors is not None:
+            errors.append(e)
+        return None
+    except Exception as e:  # the escape this test is for
+        return f"{type(e).__name__} at {_raised_at(e)}: {e}"
+    wrong = problems(r) if isinstance(r, ChatResponse) else []
+    return f"accepted as {wrong}" if wrong else None
+
+
+def _chain_text(e: BaseException | None) -> str:
+    """The text of ``e`` and of every exception it chains."""
+    seen: list[str] = []
+    while e is not None and len(seen) < 20:
+        seen.append(f"{e!s} {e!r}")
+        e = e.__cause__ or e.__context__
+    return " ".join(seen)
+
+
+def _raised_at(e: BaseException) -> str:
+    """The file and line ``e`` was raised at, to find the decoder that let it out."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{pathlib.Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+
+
+def embedding_problems(r: EmbeddingResponse, texts: int) -> list[str]:
+    """What is wrong with ``r``'s types or vector count."""
+    out = [] if isinstance(r.model, str) else [f"model={r.model!r}"]
+    if len(r.vectors) != texts:
+        out.append(f"{len(r.vectors)} vectors for {texts} texts")
+    for vector in r.vectors:
+        if not (
+            isinstance(vector, tuple) and all(type(x) is float or type(x) is int for x in vector)
+        ):
+            out.append(f"vector {vector!r:.60}")
+    if type(r.usage.input_tokens) is not int:
+        out.append(f"usage.input_tokens={r.usage.input_tokens!r}")
+    return out
+
+
+# -- the sweep ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("answer", sorted(REPLIES))
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_an_answer_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str],
+    request: pytest.FixtureRequest,
+    answer: str,
+    streamed: bool,
+) -> None:
+    mock, providers, model = vendor
+    name = request.node.callspec.params["vendor"]
+    params: dict[str, Any] = {"tools": [WEATHER_TOOL], "max_tokens": 50}
+    if answer == "web":
+        if name not in SEARCHING:
+            pytest.skip(f"{name} does not search the web")
+        model = SEARCHING[name] or model
+        params = {"web_search": True}
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        body = response.body
+        if not isinstance(body, bytes):
+            body = b"".join([x for x in body if isinstance(x, bytes)])  # type: ignore[union-attr]
+        if not serve:
+            normal.append(attrs.evolve(response, body=body))
+            return normal[-1]
+        return attrs.evolve(response, body=serve[0] if not streamed else [serve[0]])
+
+    async def ask() -> ChatResponse:
+        if not streamed:
+            return await client.chat(model, "hi there", **params)
+        async with client.stream(model, "hi there", **params) as s:
+            async for _ in s:
+                pass
+        return s.response
+
+    mock.rewrite = rewrite
+    # No retries (each answer is read once) and no circuit to open on the failures.
+    config = one_try_config(providers, breaker={"failures": 1_000_000})
+    escaped: list[str] = []
+    errors: list[RelayError] = []
+    async with relaykit.Client(config) as client:
+        mock.script.push(REPLIES[answer])
+        unchanged = await ask()  # read whole: each change then breaks what was read
+        assert not problems(unchanged), problems(unchanged)
+        assert {
+            "text": unchanged.text,
+            "tool": unchanged.tool_calls,
+            "reasoning": unchanged.reasoning,
+            "web": unchanged.citations,  # and queries, where the API says (not Chat Completions)
+        }[answer]
+        (first,) = normal
+        assert first.status == 200, first.body
+        parts = pieces(first.headers.get("content-type", ""), first.body)  # type: ignore[arg-type]
+        for name, body in changed_bodies(parts):
+            serve[:] = [body]
+            wrong = await outcome(ask, errors)
+            if wrong is not None:
+                escaped.append(f"{name}: {wrong}")
+    assert not escaped, "\n".join(escaped)
+    # Each decoder refused some change, saying what it found, and no error shows the key.
+    malformed = [e for e in errors if "malformed response" in e.message]
+    said = [e.message for e in malformed]
+    assert any("has the wrong shape" in m or ": expected " in m for m in said), errors
+    if not streamed:  # a whole answer's decoder names the place that does not fit
+        assert any(": expected an object, got " in m for m in said), said
+    # Before a stream's first event: retryable (after it, a StreamError that says why).
+    early = [e for e in malformed if not isinstance(e, relaykit.StreamError)]
+    assert all(isinstance(e, relaykit.ProviderUnavailableError) and e.retryable for e in early)
+    keys = {table["api_key"] for table in providers.values() if "api_key" in table}
+    assert not [e for e in errors for key in keys if key in _chain_text(e)]
+
+
+#: the API's embedding model, for those that embed
+EMBEDDING_MODELS = {
+    "openai": "openai/text-embedding-3-small",
+    "gemini": "gemini/gemini-embedding-001",
+    "ollama": "ollama/nomic-embed-text",
+    "bedrock": "bedrock/amazon.titan-embed-text-v2:0",
+    "cohere": "cohere/embed-v4.0",
+}
+
+#: the APIs whose token counts come from the vendor's counting endpoint
+COUNTED = ("anthropic", "bedrock", "bedrock-messages", "gemini", "openai", "openai-responses")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("call", ["embed", "count_tokens"])
+async def test_an_embedding_or_token_count_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], request: pytest.FixtureRequest, call: str
+) -> None:
+    mock, providers, model = vendor
+    name = request.node.callspec.params["vendor"]
+    if call == "embed" and name not in EMBEDDING_MODELS:
+        pytest.skip(f"{name} has no embeddings here")
+    if call == "count_tokens" and name not in COUNTED:
+        pytest.skip(f"{name} has no token counting endpoint")
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        assert isinstance(response.body, bytes), response.body
+        if not serve:
+            normal.append(response)
+            return response
+        return attrs.evolve(response, body=serve[0])
+
+    texts = ["hi there"]  # one: Titan on Bedrock embeds a text a request
+
+    async def ask() -> None:
+        if call == "embed":
+            wrong = embedding_problems(await client.embed(EMBEDDING_MODELS[name], texts), 1)
+        else:
+            counted = await client.count_tokens(model, "hi there")
+            wrong = [] if type(counted.input_tokens) is int and counted.exact else [repr(counted)]
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    mock.rewrite = rewrite
+    config = one_try_config(providers, breaker={"failures": 1_000_000})
+    escaped: list[str] = []
+    errors: list[RelayError] = []
+    async with relaykit.Client(config) as client:
+        await ask()  # the answer, unchanged, is read
+        assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
+        (first,) = normal
+        assert first.status == 200, first.body
+        parts = pieces(first.headers.get("content-type", ""), first.body)  # type: ignore[arg-type]
+        for change, body in changed_bodies(parts):
+            serve[:] = [body]
+            wrong = await outcome(ask, errors)
+            if wrong is not None:
+                escaped.append(f"{change}: {wrong}")
+    assert not escaped, "\n".join(escaped)
+    assert errors  # some changes were refused (with the decoder's or the core's error)
