@@ -330,7 +330,7 @@ def embedding_problems(r: EmbeddingResponse, texts: int) -> list[str]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("answer", sorted(REPLIES))
+@pytest.mark.parametrize("answer", sorted(set(REPLIES) - {"web"}))
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_an_answer_of_the_wrong_shape_is_a_typed_error(
     vendor: tuple[VendorMock, dict[str, Any], str],
@@ -339,13 +339,33 @@ async def test_an_answer_of_the_wrong_shape_is_a_typed_error(
     streamed: bool,
 ) -> None:
     mock, providers, model = vendor
-    name = request.node.callspec.params["vendor"]
     params: dict[str, Any] = {"tools": [WEATHER_TOOL], "max_tokens": 50}
-    if answer == "web":
-        if name not in SEARCHING:
-            pytest.skip(f"{name} does not search the web")
-        model = SEARCHING[name] or model
-        params = {"web_search": True}
+    await sweep_chat(mock, providers, model, params, answer, streamed)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", sorted(SEARCHING), indirect=True)  # those that have it
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_web_search_answer_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str],
+    request: pytest.FixtureRequest,
+    streamed: bool,
+) -> None:
+    mock, providers, model = vendor
+    model = SEARCHING[request.node.callspec.params["vendor"]] or model
+    await sweep_chat(mock, providers, model, {"web_search": True}, "web", streamed)
+
+
+async def sweep_chat(
+    mock: VendorMock,
+    providers: dict[str, Any],
+    model: str,
+    params: dict[str, Any],
+    answer: str,
+    streamed: bool,
+) -> None:
+    """Serve :data:`REPLIES`' ``answer`` whole, then each change of it: every one read
+    as a well-typed response or refused with a typed error."""
     normal: list[Response] = []
     serve: list[bytes] = []
 
@@ -417,16 +437,24 @@ COUNTED = ("anthropic", "bedrock", "bedrock-messages", "gemini", "openai", "open
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("call", ["embed", "count_tokens"])
-async def test_an_embedding_or_token_count_of_the_wrong_shape_is_a_typed_error(
-    vendor: tuple[VendorMock, dict[str, Any], str], request: pytest.FixtureRequest, call: str
+@pytest.mark.parametrize("vendor", sorted(EMBEDDING_MODELS), indirect=True)  # those that have it
+async def test_an_embedding_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], request: pytest.FixtureRequest
 ) -> None:
+    await sweep_call(vendor, request.node.callspec.params["vendor"], "embed")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", sorted(COUNTED), indirect=True)  # those that have it
+async def test_a_token_count_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], request: pytest.FixtureRequest
+) -> None:
+    await sweep_call(vendor, request.node.callspec.params["vendor"], "count_tokens")
+
+
+async def sweep_call(vendor: tuple[VendorMock, dict[str, Any], str], name: str, call: str) -> None:
+    """As :func:`sweep_chat`, for ``call`` (``embed`` or ``count_tokens``) on API ``name``."""
     mock, providers, model = vendor
-    name = request.node.callspec.params["vendor"]
-    if call == "embed" and name not in EMBEDDING_MODELS:
-        pytest.skip(f"{name} has no embeddings here")
-    if call == "count_tokens" and name not in COUNTED:
-        pytest.skip(f"{name} has no token counting endpoint")
     normal: list[Response] = []
     serve: list[bytes] = []
 
