@@ -278,8 +278,8 @@ class Client:
                 name,
                 retry_after=self.config.cache.retry_after,
                 on_error=self._note_cache_error,
-                # every store, a plugin's too: one that hangs must not hang calls
-                # (the storage's own cache waits as long as the storage does)
+                # every store, a plugin's too: one that hangs must not hang calls (the
+                # storage's own cache would otherwise wait as long as the storage does)
                 timeout=self.config.cache.timeout,
             )
             known = self._known
