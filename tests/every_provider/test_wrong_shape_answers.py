@@ -356,6 +356,26 @@ async def test_a_web_search_answer_of_the_wrong_shape_is_a_typed_error(
     await sweep_chat(mock, providers, model, {"web_search": True}, "web", streamed)
 
 
+async def read_each_change(
+    first: Response,
+    serve: list[bytes],
+    ask: Callable[[], Awaitable[object]],
+    errors: list[RelayError],
+) -> list[str]:
+    """Serve each change of ``first`` (the unchanged answer) through ``serve`` and
+    ``ask`` for it; what escaped untyped, each named by its change (``errors``
+    gathers the typed ones)."""
+    assert first.status == 200, first.body
+    parts = pieces(first.headers.get("content-type", ""), first.body)  # type: ignore[arg-type]
+    escaped: list[str] = []
+    for change, body in changed_bodies(parts):
+        serve[:] = [body]
+        wrong = await outcome(ask, errors)
+        if wrong is not None:
+            escaped.append(f"{change}: {wrong}")
+    return escaped
+
+
 async def sweep_chat(
     mock: VendorMock,
     providers: dict[str, Any],
@@ -389,7 +409,6 @@ async def sweep_chat(
     mock.rewrite = rewrite
     # No retries (each answer is read once) and no circuit to open on the failures.
     config = one_try_config(providers, breaker={"failures": 1_000_000})
-    escaped: list[str] = []
     errors: list[RelayError] = []
     async with relaykit.Client(config) as client:
         mock.script.push(REPLIES[answer])
@@ -402,13 +421,7 @@ async def sweep_chat(
             "web": unchanged.citations,  # and queries, where the API says (not Chat Completions)
         }[answer]
         (first,) = normal
-        assert first.status == 200, first.body
-        parts = pieces(first.headers.get("content-type", ""), first.body)  # type: ignore[arg-type]
-        for name, body in changed_bodies(parts):
-            serve[:] = [body]
-            wrong = await outcome(ask, errors)
-            if wrong is not None:
-                escaped.append(f"{name}: {wrong}")
+        escaped = await read_each_change(first, serve, ask, errors)
     assert not escaped, "\n".join(escaped)
     # Each decoder refused some change, saying what it found, and no error shows the key.
     malformed = [e for e in errors if "malformed response" in e.message]
@@ -477,18 +490,11 @@ async def sweep_call(vendor: tuple[VendorMock, dict[str, Any], str], name: str, 
 
     mock.rewrite = rewrite
     config = one_try_config(providers, breaker={"failures": 1_000_000})
-    escaped: list[str] = []
     errors: list[RelayError] = []
     async with relaykit.Client(config) as client:
         await ask()  # the answer, unchanged, is read
         assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
         (first,) = normal
-        assert first.status == 200, first.body
-        parts = pieces(first.headers.get("content-type", ""), first.body)  # type: ignore[arg-type]
-        for change, body in changed_bodies(parts):
-            serve[:] = [body]
-            wrong = await outcome(ask, errors)
-            if wrong is not None:
-                escaped.append(f"{change}: {wrong}")
+        escaped = await read_each_change(first, serve, ask, errors)
     assert not escaped, "\n".join(escaped)
     assert errors  # some changes were refused (with the decoder's or the core's error)

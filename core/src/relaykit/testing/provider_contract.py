@@ -283,20 +283,9 @@ class ProviderContract:
         # is text refuses the image before sending (relaykit.messages.misplaced_part),
         # rather than leave it out without a word.
         image = ImagePart(data=PNG, media_type="image/png")
-        messages = [Message("system", (TextPart("You are terse."), image)), Message.user("hi")]
-        refused: InvalidRequestError | None = None
-        async with self.client(harness) as client:
-            try:
-                await client.chat(harness.model, messages)
-            except InvalidRequestError as e:
-                refused = e
-        if refused is None:
-            assert base64.b64encode(PNG) in harness.mock.last_request.body, (
-                "the system message's image was left out of the request"
-            )
-            return
-        assert refused.status is None and not harness.mock.requests, "refused after sending"
-        assert refused.param is not None and refused.param.startswith("messages[0].content")
+        refused = await self._system_part_sent_or_refused(harness, image, PNG)
+        if refused is not None:
+            assert refused.param is not None and refused.param.startswith("messages[0].content")
 
     @pytest.mark.anyio
     async def test_a_document_in_a_system_message_is_sent_or_refused(
@@ -306,20 +295,30 @@ class ProviderContract:
         # an API whose system prompt is text refuses it before sending, rather than
         # leave it out without a word.
         pdf = DocumentPart(data=PDF, name="rules.pdf")
-        messages = [Message("system", (TextPart("Follow these:"), pdf)), Message.user("hi")]
+        refused = await self._system_part_sent_or_refused(harness, pdf, PDF)
+        if refused is not None:
+            assert refused.param, "the refusal names no place"
+
+    async def _system_part_sent_or_refused(
+        self, harness: Harness, part: ImagePart | DocumentPart, data: bytes
+    ) -> InvalidRequestError | None:
+        """Send ``part`` (holding ``data``) in a system message: ``None`` when the
+        request carried it, else the refusal, checked to have come before sending."""
+        messages = [Message("system", (TextPart("Follow these:"), part)), Message.user("hi")]
         refused: InvalidRequestError | None = None
         async with self.client(harness) as client:
             try:
                 await client.chat(harness.model, messages)
             except InvalidRequestError as e:
                 refused = e
-        if refused is None:
-            assert base64.b64encode(PDF) in harness.mock.last_request.body, (
-                "the system message's document was left out of the request"
-            )
-            return
-        assert refused.status is None and not harness.mock.requests, "refused after sending"
-        assert refused.param, "the refusal names no place"
+        if refused is not None:
+            assert refused.status is None and not harness.mock.requests, "refused after sending"
+            return refused
+        kind = type(part).__name__
+        assert base64.b64encode(data) in harness.mock.last_request.body, (
+            f"the system message's {kind} was left out of the request"
+        )
+        return None
 
     @pytest.mark.anyio
     async def test_sampling_parameters_are_accepted(self, harness: Harness) -> None:
