@@ -425,6 +425,11 @@ def test_logs_totals_count_cache_hits_apart_and_none_of_their_tokens(
     # the records themselves say what each answer used
     _, out, _ = cli("logs", "--json")
     assert [json.loads(line)["usage"]["input_tokens"] for line in out.splitlines()] == [10] * 3
+    # and the rows say which came from the cache (newest first)
+    _, out, _ = cli("logs")
+    assert [row.split()[2] for row in out.splitlines()[1:]] == ["cached", "cached", "ok"]
+    _, out, _ = cli("logs", "--full")
+    assert [block.split("\n")[0].count("cached") for block in out.split("\n\n")] == [1, 1, 0]
 
 
 def test_logs_totals_without_estimates_say_nothing_of_them(

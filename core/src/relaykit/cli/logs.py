@@ -441,9 +441,17 @@ def _route(r: CallRecord) -> str:
     return model
 
 
+def _status(r: CallRecord) -> str:
+    """A call's status: ``ok``, ``cached`` (answered from the response cache: its
+    tokens are its answer's, processed when first asked), or its error's type."""
+    if r.ok:
+        return "cached" if r.cache_hit else "ok"
+    return r.error_type or "error"
+
+
 def _record_block(r: CallRecord) -> str:
     """One call in full, for ``relaykit logs --full``: a header line, then what was said."""
-    status = "ok" if r.ok else (r.error_type or "error")
+    status = _status(r)
     latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
     tokens, cost = _tokens_and_cost(r)
     lines = [
@@ -527,7 +535,7 @@ def _records_table(records: Sequence[CallRecord]) -> str:
         model = _route(r)
         latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
         tokens, cost = _tokens_and_cost(r)
-        status = "ok" if r.ok else (r.error_type or "error")
+        status = _status(r)
         rows.append([_when(r.started_at), status, model, tokens, cost, latency, _preview(r)])
     headers = ["STARTED", "STATUS", "MODEL", "IN/OUT", "COST", "LATENCY", "PROMPT → RESPONSE"]
     table = format_table(headers, rows, right={3, 4, 5})
