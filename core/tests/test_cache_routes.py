@@ -110,3 +110,38 @@ def test_the_model_keyed_is_the_one_named_not_the_requests() -> None:
     assert canonical_request("g", planned_a, "g") == canonical_request("g", planned_b, "g")
     # without it, the request's own model is keyed, as before
     assert canonical_request("g", planned_a) != canonical_request("g", planned_b)
+
+
+@pytest.mark.anyio
+async def test_a_balanced_embeddings_route_hits_the_vectors_another_deployment_made() -> None:
+    # Vectors are kept per deployment (two models' never mix); a route's call whose
+    # first planned deployment lacks a text takes another deployment's vectors of
+    # the same model, when it holds every text: one answer, one space.
+    fake = FakePlugin()
+    route = {"targets": ["fake/m", "twin/m"], "strategy": "latency"}
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "cache": {"enabled": True},
+        "providers": {"twin": {"type": "fake"}},
+        "models": {"g": route},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        first = await client.embed("g", ["alpha", "beta"])
+        assert client._router.plan("g")[0] == Target("twin", "m")
+        again = await client.embed("g", ["beta", "alpha"])
+        partly = await client.embed("g", ["alpha", "gamma"])  # not all of them: twin embeds
+    assert (first.cache_hit, again.cache_hit, partly.cache_hit) == (False, True, False)
+    assert (again.provider, again.vectors) == ("fake", first.vectors[::-1])
+    assert (first.provider, partly.provider) == ("fake", "twin")
+    assert len(fake.embeddings) == 2
+
+
+@pytest.mark.anyio
+async def test_an_embeddings_route_never_answers_with_another_models_vectors() -> None:
+    # the cached vectors of another model are another space: a miss, embedded anew
+    fake = FakePlugin()
+    async with make(fake, g=BALANCED) as client:
+        first = await client.embed("g", ["alpha"])
+        assert client._router.plan("g")[0] == Target("fake", "b")
+        again = await client.embed("g", ["alpha"])
+    assert (first.model, again.model, again.cache_hit) == ("a", "b", False)

@@ -6,7 +6,8 @@ the other texts of its batch. So unlike the chat cache, which keys a whole
 answer, this one keys each text: re-indexing a corpus with a few changed
 documents sends only those. A vector is kept under the deployment that made
 it (``provider/model``): vectors of two models live in different spaces and
-must never be mixed in one answer (see :mod:`relaykit.embedding_call`).
+must never be mixed in one answer (see :mod:`relaykit.embedding_call`, which
+looks a route's other deployments up when its first lacks a text).
 
 Vectors are held as packed doubles (``array('d')``, 8 bytes a number against
 ~32 for a tuple of floats), in memory within a byte budget, least recently

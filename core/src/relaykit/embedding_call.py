@@ -109,18 +109,32 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
     if cache is not None:
         keys = [embedding_key(first, request, text) for text in request.inputs]
         hits = await cache.get_many(keys)
-        if all(hit is not None for hit in hits):
+        whole = _whole(hits)
+        held_by = first
+        # A route plans another deployment first on another call (balanced, or a
+        # fallback while its first cools down): one of the same model (the same
+        # space: never another model's, even whole) that holds every text answers.
+        for other in call.targets[1:] if whole is None else ():
+            if other.model != first.model:
+                continue
+            whole = _whole(
+                await cache.get_many([embedding_key(other, request, t) for t in request.inputs])
+            )
+            if whole is not None:
+                held_by = other
+                break
+        if whole is not None:
             call.cache_hit = True
             response = EmbeddingResponse(
-                vectors=tuple(hit for hit in hits if hit is not None),
-                model=first.model,
-                provider=first.provider,
+                vectors=whole,
+                model=held_by.model,
+                provider=held_by.provider,
                 cost=_FREE,
                 latency=time.monotonic() - call.started,
                 attempts=0,
                 cache_hit=True,
             )
-            await finish(client, call, first, response)
+            await finish(client, call, held_by, response)
             return response
     misses = [i for i, hit in enumerate(hits) if hit is None] if hits else []
     answered: dict[Target, dict[Any, Any]] = {}  # each deployment's batch answers
@@ -155,6 +169,13 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
             [(keys[i], response.vectors[i]) for i in misses], client.config.cache.ttl
         )
     return response
+
+
+def _whole(hits: list[Vector | None]) -> tuple[Vector, ...] | None:
+    """``hits`` when every text was found (one deployment's vectors), else ``None``."""
+    if any(hit is None for hit in hits):
+        return None
+    return tuple(hit for hit in hits if hit is not None)
 
 
 def _request(call: _Call) -> EmbeddingRequest:
