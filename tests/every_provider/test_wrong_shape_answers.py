@@ -11,9 +11,10 @@ lenient decoder is fine where the field is optional) or raises a
 :class:`relaykit.RelayError`; never a bare ``TypeError``, ``AttributeError`` or
 ``IndexError`` (the core maps a decoder's ``ValueError``/``KeyError`` to the
 retryable "malformed response" error; it does not map those others, which in a
-plugin's request encoding are its own bugs). Embedding answers and token counts
-are swept the same way. About 800 changes escaped untyped before the decoders
-caught them (session 28).
+plugin's request encoding are its own bugs). Embedding answers, token counts and
+model listings (Vertex AI's publisher listings too) are swept the same way. About
+800 changes escaped untyped before the decoders caught them (session 28), and
+about 150 more of the listings.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pathlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anyio
 import attrs
 import pytest
 
@@ -33,12 +35,19 @@ from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock
+from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_bedrock.eventstream import EventStreamDecoder
 from relaykit_bedrock.testing.frames import encode_message
+from relaykit_gemini.mock_vertex import VertexMock
+from relaykit_gemini.testing import GeminiMock
 
 # ``vendor`` (conftest.py): each chat API's mock in turn
 
 PARIS = "Paris is the capital of France."
+#: the bearer token the Vertex mocks accept (``VERTEX_ACCESS_TOKEN``)
+VENDOR_TOKEN = "ya29.test-token-0123456789abcdef"
+#: the key of the Gemini API mock the page-token test starts
+GEMINI_KEY = "test-key-gemini-0123456789abcdef"
 
 #: the answers whose fields are changed: plain text, a tool call beside text,
 #: reasoning before text, and a web search's (its queries and citations)
@@ -498,3 +507,140 @@ async def sweep_call(vendor: tuple[VendorMock, dict[str, Any], str], name: str, 
         escaped = await read_each_change(first, serve, ask, errors)
     assert not escaped, "\n".join(escaped)
     assert errors  # some changes were refused (with the decoder's or the core's error)
+
+
+# -- model listings -------------------------------------------------------------------
+
+#: the APIs that list models (``client.models()``): each plugin's own listing once
+#: (the Responses API lists with OpenAI's ``GET /models``)
+LISTING = ("anthropic", "bedrock", "cohere", "gemini", "ollama", "openai")
+
+
+def model_problems(models: list[relaykit.ModelInfo], provider: str) -> list[str]:
+    """What is wrong with the types of a listing's models."""
+    out = []
+    for m in models:
+        fits = (
+            isinstance(m.id, str)
+            and m.id
+            and m.provider == provider
+            and all(
+                type(getattr(m, f)) is int or getattr(m, f) is None
+                for f in ("context_window", "max_output_tokens", "created")
+            )
+            and isinstance(m.owned_by, str | None)
+        )
+        if not fits:
+            out.append(f"model {m!r:.160}")
+    return out
+
+
+def one_of_each(doc: Any) -> Any:
+    """``doc`` with each list's items cut to one of each shape (a listing's hundred
+    models are one model's changes a hundred times over)."""
+    if isinstance(doc, dict):
+        return {k: one_of_each(v) for k, v in doc.items()}
+    if not isinstance(doc, list):
+        return doc
+    kept: dict[Any, Any] = {}
+    for item in doc:
+        kept.setdefault(shape(item), one_of_each(item))
+    return list(kept.values())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", LISTING, indirect=True)  # those that have it
+async def test_a_model_listing_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str],
+) -> None:
+    mock, providers, _ = vendor
+    (name,) = providers
+    await sweep_listing(mock, one_try_config(providers, breaker={"failures": 1_000_000}), name)
+
+
+#: Vertex AI's publisher listings: (the provider type, the mock of its publisher)
+VERTEX = {"vertex": VertexMock, "vertex-anthropic": VertexClaudeMock}
+
+
+def vertex_config(kind: str, mock: VendorMock) -> dict[str, Any]:
+    """A one-try client config of ``mock`` as a Vertex provider of type ``kind``."""
+    table = {"type": kind, "base_url": mock.base_url, "project": "mock-project"}
+    return one_try_config({kind: {**table, "location": "us-east5"}})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", sorted(VERTEX))
+async def test_a_vertex_model_listing_of_the_wrong_shape_is_a_typed_error(kind: str) -> None:
+    with VERTEX[kind](static_tokens=[VENDOR_TOKEN]) as mock:
+        await sweep_listing(
+            mock, vertex_config(kind, mock), kind, {"VERTEX_ACCESS_TOKEN": VENDOR_TOKEN}
+        )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["gemini", *sorted(VERTEX)])  # the Google listings
+async def test_a_listing_that_repeats_its_page_token_ends(kind: str) -> None:
+    """A page that names the page asked for as the next one ends the listing (each
+    page would ask for itself again, for ever)."""
+
+    async def repeat_the_token(request: Request, response: Response) -> Response:
+        asked = request.query.get("pageToken")
+        if not asked:
+            return response
+        assert isinstance(response.body, bytes)
+        page = {**json.loads(response.body), "nextPageToken": asked}
+        return attrs.evolve(response, body=_dumps(page))
+
+    mock: VendorMock
+    if kind == "gemini":
+        mock = GeminiMock(api_key=GEMINI_KEY, page_size=1)
+    else:
+        mock = VERTEX[kind](static_tokens=[VENDOR_TOKEN], page_size=1)
+    with mock:
+        mock.rewrite = repeat_the_token
+        config = (
+            one_try_config({kind: {"base_url": mock.base_url, "api_key": GEMINI_KEY}})
+            if kind == "gemini"
+            else vertex_config(kind, mock)
+        )
+        env = {"VERTEX_ACCESS_TOKEN": VENDOR_TOKEN}
+        async with relaykit.Client(config, env=env) as client:
+            with anyio.fail_after(10):
+                await client.models(kind)
+    assert len([r for r in mock.requests if r.method == "GET"]) == 2
+
+
+async def sweep_listing(
+    mock: VendorMock, config: dict[str, Any], name: str, env: dict[str, str] | None = None
+) -> None:
+    """Serve ``mock``'s model listing whole (each list cut to one item of each shape),
+    then each change of it: every one read as well-typed models or a typed error.
+
+    A client a change: the catalog serves its last good listing when a listing
+    fails, which would hide the error."""
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        assert isinstance(response.body, bytes), response.body
+        if not serve:
+            normal.append(response)
+            return response
+        return attrs.evolve(response, body=serve[0])
+
+    async def ask() -> None:
+        async with relaykit.Client(config, env=env or {}) as client:
+            wrong = model_problems(await client.models(name), name)
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    mock.rewrite = rewrite
+    await ask()  # the listing, unchanged, is read
+    assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
+    (listed,) = normal
+    assert isinstance(listed.body, bytes), listed.body
+    first = attrs.evolve(listed, body=_dumps(one_of_each(json.loads(listed.body))))
+    errors: list[RelayError] = []
+    escaped = await read_each_change(first, serve, ask, errors)
+    assert not escaped, "\n".join(escaped)
+    said = [e.message for e in errors if "malformed response" in e.message]
+    assert any(": expected " in m or "has the wrong shape" in m for m in said), errors
