@@ -11,16 +11,20 @@ lenient decoder is fine where the field is optional) or raises a
 :class:`relaykit.RelayError`; never a bare ``TypeError``, ``AttributeError`` or
 ``IndexError`` (the core maps a decoder's ``ValueError``/``KeyError`` to the
 retryable "malformed response" error; it does not map those others, which in a
-plugin's request encoding are its own bugs). Embedding answers, token counts and
-model listings (Vertex AI's publisher listings too) are swept the same way. About
+plugin's request encoding are its own bugs). Embedding answers, token counts,
+model listings (Vertex AI's publisher listings too), rerank, moderation, image
+and transcription answers are swept the same way. About
 800 changes escaped untyped before the decoders caught them (session 28), and
 about 150 more of the listings.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import pathlib
+import types
+import typing
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -30,6 +34,7 @@ import pytest
 
 import relaykit
 from relaykit import ChatResponse, Citation, EmbeddingResponse, RelayError, ToolCall
+from relaykit.testing import mock_audio
 from relaykit.testing.configs import one_try_config
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
@@ -644,3 +649,141 @@ async def sweep_listing(
     assert not escaped, "\n".join(escaped)
     said = [e.message for e in errors if "malformed response" in e.message]
     assert any(": expected " in m or "has the wrong shape" in m for m in said), errors
+
+
+# -- the other answers: rerank, moderation, images, transcripts ----------------------
+
+DOCUMENTS = ["Berlin is in Germany", PARIS]
+
+#: call -> (the API's mock, the provider it is called through when not the
+#: fixture's own, the call)
+CALLS: dict[str, tuple[str, str | None, Callable[[relaykit.Client], Awaitable[Any]]]] = {
+    "rerank-vllm": (
+        "openai",
+        "vllm",
+        lambda c: c.rerank("vllm/BAAI/bge-reranker-v2-m3", "capital", DOCUMENTS),
+    ),
+    "rerank-cohere": (
+        "cohere",
+        None,
+        lambda c: c.rerank("cohere/rerank-v3.5", "capital", DOCUMENTS),
+    ),
+    "rerank-bedrock-cohere": (
+        "bedrock",
+        None,
+        lambda c: c.rerank("bedrock/cohere.rerank-v3-5:0", "capital", DOCUMENTS),
+    ),
+    "rerank-bedrock-amazon": (
+        "bedrock",
+        None,
+        lambda c: c.rerank("bedrock/amazon.rerank-v1:0", "capital", DOCUMENTS),
+    ),
+    "moderation-openai": (
+        "openai",
+        None,
+        lambda c: c.moderate("openai/omni-moderation-latest", DOCUMENTS),
+    ),
+    "moderation-mistral": (
+        "openai",
+        "mistral",
+        lambda c: c.moderate("mistral/mistral-moderation-latest", DOCUMENTS),
+    ),
+    "image-openai": ("openai", None, lambda c: c.generate_image("openai/gpt-image-1", "a fox")),
+    "image-dall-e": ("openai", None, lambda c: c.generate_image("openai/dall-e-3", "a fox")),
+    "image-gemini": (
+        "gemini",
+        None,
+        lambda c: c.generate_image("gemini/gemini-2.5-flash-image", "a fox"),
+    ),
+    "image-bedrock": (
+        "bedrock",
+        None,
+        lambda c: c.generate_image("bedrock/amazon.nova-canvas-v1:0", "a fox"),
+    ),
+    "transcript-whisper": (
+        "openai",
+        None,
+        lambda c: c.transcribe("openai/whisper-1", mock_audio("noon", seconds=2)),
+    ),
+    "transcript-gpt": (
+        "openai",
+        None,
+        lambda c: c.transcribe("openai/gpt-4o-mini-transcribe", mock_audio("noon", seconds=2)),
+    ),
+}
+
+
+def typed_problems(value: Any, hint: Any = None, at: str = "") -> list[str]:
+    """Where ``value`` (an attrs value: a response) holds what its annotations do not
+    allow (``hint``, for a part of it: its annotation), each as ``place=value``."""
+    if hint is None or attrs.has(hint):
+        cls = type(value) if hint is None else hint
+        if not isinstance(value, cls):
+            return [f"{at}={value!r:.80}"]
+        hints = typing.get_type_hints(cls)
+        return [
+            p
+            for f in attrs.fields(cls)
+            for p in typed_problems(getattr(value, f.name), hints[f.name], f"{at}.{f.name}")
+        ]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        fits = any(not typed_problems(value, a, at) for a in args)
+    elif origin is tuple:
+        if not isinstance(value, tuple):
+            return [f"{at}={value!r:.80}"]
+        return [p for i, v in enumerate(value) for p in typed_problems(v, args[0], f"{at}[{i}]")]
+    elif origin in (collections.abc.Mapping, dict):
+        if not isinstance(value, collections.abc.Mapping):
+            return [f"{at}={value!r:.80}"]
+        return [p for k, v in value.items() for p in typed_problems(v, args[1], f"{at}[{k!r}]")]
+    elif origin is typing.Literal:
+        fits = value in args
+    elif hint is float:
+        fits = type(value) in (int, float)
+    elif hint is type(None):
+        fits = value is None
+    elif hint is Any:
+        fits = True
+    else:
+        fits = isinstance(value, hint) and (hint is bool or type(value) is not bool)
+    return [] if fits else [f"{at}={value!r:.80}"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("vendor", "call"),
+    [(api, call) for call, (api, _, _) in sorted(CALLS.items())],
+    indirect=["vendor"],
+)
+async def test_an_answer_to_another_call_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], call: str
+) -> None:
+    mock, providers, _ = vendor
+    _, through, send = CALLS[call]
+    if through is not None:  # a compatible service's preset, at the same mock
+        providers = {through: next(iter(providers.values()))}
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        assert isinstance(response.body, bytes), response.body
+        if not serve:
+            normal.append(response)
+            return response
+        return attrs.evolve(response, body=serve[0])
+
+    async def ask() -> None:
+        wrong = typed_problems(await send(client))
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    mock.rewrite = rewrite
+    config = one_try_config(providers, breaker={"failures": 1_000_000})
+    errors: list[RelayError] = []
+    async with relaykit.Client(config) as client:
+        await ask()  # the answer, unchanged, is read
+        assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
+        (first,) = normal
+        escaped = await read_each_change(first, serve, ask, errors)
+    assert not escaped, "\n".join(escaped)
+    assert errors  # some changes were refused (with the decoder's or the core's error)
