@@ -41,6 +41,7 @@ from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
+from relaykit_anthropic.testing import AnthropicMock
 from relaykit_bedrock.eventstream import EventStreamDecoder
 from relaykit_bedrock.testing.frames import encode_message
 from relaykit_gemini.mock_vertex import VertexMock
@@ -787,3 +788,46 @@ async def test_an_answer_to_another_call_of_the_wrong_shape_is_a_typed_error(
         escaped = await read_each_change(first, serve, ask, errors)
     assert not escaped, "\n".join(escaped)
     assert errors  # some changes were refused (with the decoder's or the core's error)
+
+
+# -- a paused turn, continued ---------------------------------------------------------
+
+#: changes of a paused answer (``stop_reason: "pause_turn"``) its continuation reads
+PAUSED_CHANGES: dict[str, dict[str, Any]] = {
+    "usage=string": {"usage": "x"},
+    "usage=list": {"usage": [7]},
+    "usage.server_tool_use=string": {"usage": {"server_tool_use": "x"}},
+    "usage.cache_creation=list": {"usage": {"input_tokens": 2, "cache_creation": [7]}},
+    "content=string": {"content": "x"},
+    "content=number": {"content": 7},
+    "content[0]=string": {"content": ["x"]},
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", ["anthropic"], indirect=True)  # the API that pauses turns
+@pytest.mark.parametrize("change", sorted(PAUSED_CHANGES))
+async def test_a_paused_turn_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], change: str
+) -> None:
+    """The plugin reads a paused answer's usage and content to continue it: one of
+    the wrong shape is a malformed answer, not a bare error."""
+    mock, providers, model = vendor
+    assert isinstance(mock, AnthropicMock)
+    answered: list[Request] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        answered.append(request)
+        if len(answered) > 1:  # the continuation's answer, unchanged
+            return response
+        assert isinstance(response.body, bytes), response.body
+        paused = {**json.loads(response.body), **PAUSED_CHANGES[change]}
+        assert paused["stop_reason"] == "pause_turn"
+        return attrs.evolve(response, body=_dumps(paused))
+
+    mock.rewrite = rewrite
+    mock.pause_turns = 1
+    async with relaykit.Client(one_try_config(providers)) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError, match="a paused turn: ") as e:
+            await client.chat(model, "hi there", max_tokens=50)
+    assert "malformed response" in e.value.message and len(answered) == 1
