@@ -11,34 +11,49 @@ lenient decoder is fine where the field is optional) or raises a
 :class:`relaykit.RelayError`; never a bare ``TypeError``, ``AttributeError`` or
 ``IndexError`` (the core maps a decoder's ``ValueError``/``KeyError`` to the
 retryable "malformed response" error; it does not map those others, which in a
-plugin's request encoding are its own bugs). Embedding answers and token counts
-are swept the same way. About 800 changes escaped untyped before the decoders
-caught them (session 28).
+plugin's request encoding are its own bugs). Embedding answers, token counts,
+model listings (Vertex AI's publisher listings too), rerank, moderation, image
+and transcription answers are swept the same way. About
+800 changes escaped untyped before the decoders caught them (session 28), and
+about 150 more of the listings.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import pathlib
+import types
+import typing
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anyio
 import attrs
 import pytest
 
 import relaykit
 from relaykit import ChatResponse, Citation, EmbeddingResponse, RelayError, ToolCall
+from relaykit.testing import mock_audio
 from relaykit.testing.configs import one_try_config
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock
+from relaykit_anthropic.mock_vertex import VertexClaudeMock
+from relaykit_anthropic.testing import AnthropicMock
 from relaykit_bedrock.eventstream import EventStreamDecoder
 from relaykit_bedrock.testing.frames import encode_message
+from relaykit_gemini.mock_vertex import VertexMock
+from relaykit_gemini.testing import GeminiMock
 
 # ``vendor`` (conftest.py): each chat API's mock in turn
 
 PARIS = "Paris is the capital of France."
+#: the bearer token the Vertex mocks accept (``VERTEX_ACCESS_TOKEN``)
+VENDOR_TOKEN = "ya29.test-token-0123456789abcdef"
+#: the key of the Gemini API mock the page-token test starts
+GEMINI_KEY = "test-key-gemini-0123456789abcdef"
 
 #: the answers whose fields are changed: plain text, a tool call beside text,
 #: reasoning before text, and a web search's (its queries and citations)
@@ -498,3 +513,321 @@ async def sweep_call(vendor: tuple[VendorMock, dict[str, Any], str], name: str, 
         escaped = await read_each_change(first, serve, ask, errors)
     assert not escaped, "\n".join(escaped)
     assert errors  # some changes were refused (with the decoder's or the core's error)
+
+
+# -- model listings -------------------------------------------------------------------
+
+#: the APIs that list models (``client.models()``): each plugin's own listing once
+#: (the Responses API lists with OpenAI's ``GET /models``)
+LISTING = ("anthropic", "bedrock", "cohere", "gemini", "ollama", "openai")
+
+
+def model_problems(models: list[relaykit.ModelInfo], provider: str) -> list[str]:
+    """What is wrong with the types of a listing's models."""
+    out = []
+    for m in models:
+        fits = (
+            isinstance(m.id, str)
+            and m.id
+            and m.provider == provider
+            and all(
+                type(getattr(m, f)) is int or getattr(m, f) is None
+                for f in ("context_window", "max_output_tokens", "created")
+            )
+            and isinstance(m.owned_by, str | None)
+        )
+        if not fits:
+            out.append(f"model {m!r:.160}")
+    return out
+
+
+def one_of_each(doc: Any) -> Any:
+    """``doc`` with each list's items cut to one of each shape (a listing's hundred
+    models are one model's changes a hundred times over)."""
+    if isinstance(doc, dict):
+        return {k: one_of_each(v) for k, v in doc.items()}
+    if not isinstance(doc, list):
+        return doc
+    kept: dict[Any, Any] = {}
+    for item in doc:
+        kept.setdefault(shape(item), one_of_each(item))
+    return list(kept.values())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", LISTING, indirect=True)  # those that have it
+async def test_a_model_listing_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str],
+) -> None:
+    mock, providers, _ = vendor
+    (name,) = providers
+    await sweep_listing(mock, one_try_config(providers, breaker={"failures": 1_000_000}), name)
+
+
+#: Vertex AI's publisher listings: (the provider type, the mock of its publisher)
+VERTEX = {"vertex": VertexMock, "vertex-anthropic": VertexClaudeMock}
+
+
+def vertex_config(kind: str, mock: VendorMock) -> dict[str, Any]:
+    """A one-try client config of ``mock`` as a Vertex provider of type ``kind``."""
+    table = {"type": kind, "base_url": mock.base_url, "project": "mock-project"}
+    return one_try_config({kind: {**table, "location": "us-east5"}})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", sorted(VERTEX))
+async def test_a_vertex_model_listing_of_the_wrong_shape_is_a_typed_error(kind: str) -> None:
+    with VERTEX[kind](static_tokens=[VENDOR_TOKEN]) as mock:
+        await sweep_listing(
+            mock, vertex_config(kind, mock), kind, {"VERTEX_ACCESS_TOKEN": VENDOR_TOKEN}
+        )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["gemini", *sorted(VERTEX)])  # the Google listings
+async def test_a_listing_that_repeats_its_page_token_ends(kind: str) -> None:
+    """A page that names the page asked for as the next one ends the listing (each
+    page would ask for itself again, for ever)."""
+
+    async def repeat_the_token(request: Request, response: Response) -> Response:
+        asked = request.query.get("pageToken")
+        if not asked:
+            return response
+        assert isinstance(response.body, bytes)
+        page = {**json.loads(response.body), "nextPageToken": asked}
+        return attrs.evolve(response, body=_dumps(page))
+
+    mock: VendorMock
+    if kind == "gemini":
+        mock = GeminiMock(api_key=GEMINI_KEY, page_size=1)
+    else:
+        mock = VERTEX[kind](static_tokens=[VENDOR_TOKEN], page_size=1)
+    with mock:
+        mock.rewrite = repeat_the_token
+        config = (
+            one_try_config({kind: {"base_url": mock.base_url, "api_key": GEMINI_KEY}})
+            if kind == "gemini"
+            else vertex_config(kind, mock)
+        )
+        env = {"VERTEX_ACCESS_TOKEN": VENDOR_TOKEN}
+        async with relaykit.Client(config, env=env) as client:
+            with anyio.fail_after(10):
+                await client.models(kind)
+    assert len([r for r in mock.requests if r.method == "GET"]) == 2
+
+
+async def sweep_listing(
+    mock: VendorMock, config: dict[str, Any], name: str, env: dict[str, str] | None = None
+) -> None:
+    """Serve ``mock``'s model listing whole (each list cut to one item of each shape),
+    then each change of it: every one read as well-typed models or a typed error.
+
+    A client a change: the catalog serves its last good listing when a listing
+    fails, which would hide the error."""
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        assert isinstance(response.body, bytes), response.body
+        if not serve:
+            normal.append(response)
+            return response
+        return attrs.evolve(response, body=serve[0])
+
+    async def ask() -> None:
+        async with relaykit.Client(config, env=env or {}) as client:
+            wrong = model_problems(await client.models(name), name)
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    mock.rewrite = rewrite
+    await ask()  # the listing, unchanged, is read
+    assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
+    (listed,) = normal
+    assert isinstance(listed.body, bytes), listed.body
+    first = attrs.evolve(listed, body=_dumps(one_of_each(json.loads(listed.body))))
+    errors: list[RelayError] = []
+    escaped = await read_each_change(first, serve, ask, errors)
+    assert not escaped, "\n".join(escaped)
+    said = [e.message for e in errors if "malformed response" in e.message]
+    assert any(": expected " in m or "has the wrong shape" in m for m in said), errors
+
+
+# -- the other answers: rerank, moderation, images, transcripts ----------------------
+
+DOCUMENTS = ["Berlin is in Germany", PARIS]
+
+#: call -> (the API's mock, the provider it is called through when not the
+#: fixture's own, the call)
+CALLS: dict[str, tuple[str, str | None, Callable[[relaykit.Client], Awaitable[Any]]]] = {
+    "rerank-vllm": (
+        "openai",
+        "vllm",
+        lambda c: c.rerank("vllm/BAAI/bge-reranker-v2-m3", "capital", DOCUMENTS),
+    ),
+    "rerank-cohere": (
+        "cohere",
+        None,
+        lambda c: c.rerank("cohere/rerank-v3.5", "capital", DOCUMENTS),
+    ),
+    "rerank-bedrock-cohere": (
+        "bedrock",
+        None,
+        lambda c: c.rerank("bedrock/cohere.rerank-v3-5:0", "capital", DOCUMENTS),
+    ),
+    "rerank-bedrock-amazon": (
+        "bedrock",
+        None,
+        lambda c: c.rerank("bedrock/amazon.rerank-v1:0", "capital", DOCUMENTS),
+    ),
+    "moderation-openai": (
+        "openai",
+        None,
+        lambda c: c.moderate("openai/omni-moderation-latest", DOCUMENTS),
+    ),
+    "moderation-mistral": (
+        "openai",
+        "mistral",
+        lambda c: c.moderate("mistral/mistral-moderation-latest", DOCUMENTS),
+    ),
+    "image-openai": ("openai", None, lambda c: c.generate_image("openai/gpt-image-1", "a fox")),
+    "image-dall-e": ("openai", None, lambda c: c.generate_image("openai/dall-e-3", "a fox")),
+    "image-gemini": (
+        "gemini",
+        None,
+        lambda c: c.generate_image("gemini/gemini-2.5-flash-image", "a fox"),
+    ),
+    "image-bedrock": (
+        "bedrock",
+        None,
+        lambda c: c.generate_image("bedrock/amazon.nova-canvas-v1:0", "a fox"),
+    ),
+    "transcript-whisper": (
+        "openai",
+        None,
+        lambda c: c.transcribe("openai/whisper-1", mock_audio("noon", seconds=2)),
+    ),
+    "transcript-gpt": (
+        "openai",
+        None,
+        lambda c: c.transcribe("openai/gpt-4o-mini-transcribe", mock_audio("noon", seconds=2)),
+    ),
+}
+
+
+def typed_problems(value: Any, hint: Any = None, at: str = "") -> list[str]:
+    """Where ``value`` (an attrs value: a response) holds what its annotations do not
+    allow (``hint``, for a part of it: its annotation), each as ``place=value``."""
+    if hint is None or attrs.has(hint):
+        cls = type(value) if hint is None else hint
+        if not isinstance(value, cls):
+            return [f"{at}={value!r:.80}"]
+        hints = typing.get_type_hints(cls)
+        return [
+            p
+            for f in attrs.fields(cls)
+            for p in typed_problems(getattr(value, f.name), hints[f.name], f"{at}.{f.name}")
+        ]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        fits = any(not typed_problems(value, a, at) for a in args)
+    elif origin is tuple:
+        if not isinstance(value, tuple):
+            return [f"{at}={value!r:.80}"]
+        return [p for i, v in enumerate(value) for p in typed_problems(v, args[0], f"{at}[{i}]")]
+    elif origin in (collections.abc.Mapping, dict):
+        if not isinstance(value, collections.abc.Mapping):
+            return [f"{at}={value!r:.80}"]
+        return [p for k, v in value.items() for p in typed_problems(v, args[1], f"{at}[{k!r}]")]
+    elif origin is typing.Literal:
+        fits = value in args
+    elif hint is float:
+        fits = type(value) in (int, float)
+    elif hint is type(None):
+        fits = value is None
+    elif hint is Any:
+        fits = True
+    else:
+        fits = isinstance(value, hint) and (hint is bool or type(value) is not bool)
+    return [] if fits else [f"{at}={value!r:.80}"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("vendor", "call"),
+    [(api, call) for call, (api, _, _) in sorted(CALLS.items())],
+    indirect=["vendor"],
+)
+async def test_an_answer_to_another_call_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], call: str
+) -> None:
+    mock, providers, _ = vendor
+    _, through, send = CALLS[call]
+    if through is not None:  # a compatible service's preset, at the same mock
+        providers = {through: next(iter(providers.values()))}
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        assert isinstance(response.body, bytes), response.body
+        if not serve:
+            normal.append(response)
+            return response
+        return attrs.evolve(response, body=serve[0])
+
+    async def ask() -> None:
+        wrong = typed_problems(await send(client))
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    mock.rewrite = rewrite
+    config = one_try_config(providers, breaker={"failures": 1_000_000})
+    errors: list[RelayError] = []
+    async with relaykit.Client(config) as client:
+        await ask()  # the answer, unchanged, is read
+        assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
+        (first,) = normal
+        escaped = await read_each_change(first, serve, ask, errors)
+    assert not escaped, "\n".join(escaped)
+    assert errors  # some changes were refused (with the decoder's or the core's error)
+
+
+# -- a paused turn, continued ---------------------------------------------------------
+
+#: changes of a paused answer (``stop_reason: "pause_turn"``) its continuation reads
+PAUSED_CHANGES: dict[str, dict[str, Any]] = {
+    "usage=string": {"usage": "x"},
+    "usage=list": {"usage": [7]},
+    "usage.server_tool_use=string": {"usage": {"server_tool_use": "x"}},
+    "usage.cache_creation=list": {"usage": {"input_tokens": 2, "cache_creation": [7]}},
+    "content=string": {"content": "x"},
+    "content=number": {"content": 7},
+    "content[0]=string": {"content": ["x"]},
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", ["anthropic"], indirect=True)  # the API that pauses turns
+@pytest.mark.parametrize("change", sorted(PAUSED_CHANGES))
+async def test_a_paused_turn_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], change: str
+) -> None:
+    """The plugin reads a paused answer's usage and content to continue it: one of
+    the wrong shape is a malformed answer, not a bare error."""
+    mock, providers, model = vendor
+    assert isinstance(mock, AnthropicMock)
+    answered: list[Request] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        answered.append(request)
+        if len(answered) > 1:  # the continuation's answer, unchanged
+            return response
+        assert isinstance(response.body, bytes), response.body
+        paused = {**json.loads(response.body), **PAUSED_CHANGES[change]}
+        assert paused["stop_reason"] == "pause_turn"
+        return attrs.evolve(response, body=_dumps(paused))
+
+    mock.rewrite = rewrite
+    mock.pause_turns = 1
+    async with relaykit.Client(one_try_config(providers)) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError, match="a paused turn: ") as e:
+            await client.chat(model, "hi there", max_tokens=50)
+    assert "malformed response" in e.value.message and len(answered) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from contextlib import aclosing
 from decimal import Decimal
 from typing import Any, ClassVar, cast
@@ -13,6 +13,7 @@ import relaykit
 from relaykit.events import StreamEvent
 from relaykit.http import HttpClient, HttpResponse
 from relaykit.http_errors import error_from_http
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
 
 from . import embeddings
@@ -46,6 +47,8 @@ PRICES: dict[str, relaykit.ModelPrice] = {
 #: Cohere's ``page_size`` maximum for ``GET /v1/models``, and how many pages we follow.
 _PAGE_SIZE = 1000
 _MAX_PAGES = 20
+#: what ``/v1/models`` documents, for naming the place an answer does not fit it
+_LISTING_SHAPE = {"models": [{"name": str, "endpoints": [str]}]}
 
 
 class CohereProvider:
@@ -172,25 +175,32 @@ class CohereProvider:
             if r.status_code >= 400:
                 raise self._error(r, None)
             data = json.loads(r.content)
-            for m in data.get("models") or ():
-                name = m.get("name")
-                endpoints = m.get("endpoints")
-                if not name or (endpoints is not None and "chat" not in endpoints):
-                    continue
-                context = m.get("context_length")
-                models.append(
-                    relaykit.ModelInfo(
-                        str(name),
-                        self.settings.name,
-                        context_window=int(context) if isinstance(context, int | float) else None,
-                        price=self.price(str(name)),
-                    )
-                )
-            token = data.get("next_page_token")
+            try:
+                models.extend(self._chat_models(data.get("models") or ()))
+                token = data.get("next_page_token")
+            except SHAPE_ERRORS as e:
+                raise wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
             if not token:
                 break
             params = {**params, "page_token": token}
         return models
+
+    def _chat_models(self, listed: Iterable[dict[str, Any]]) -> Iterator[relaykit.ModelInfo]:
+        """The models of a page of ``/v1/models`` that serve the Chat endpoint."""
+        for m in listed:
+            name = m.get("name")
+            endpoints = m.get("endpoints")
+            if not name or (endpoints is not None and "chat" not in endpoints):
+                continue
+            if type(name) is not str:
+                raise TypeError(f"a model's name is {type(name).__name__}, not text")
+            context = m.get("context_length")
+            yield relaykit.ModelInfo(
+                name,
+                self.settings.name,
+                context_window=int(context) if isinstance(context, int | float) else None,
+                price=self.price(name),
+            )
 
     def price(self, model: str) -> relaykit.ModelPrice | None:
         """USD per million tokens (per search unit for rerank models), or ``None`` when

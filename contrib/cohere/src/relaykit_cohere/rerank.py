@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import relaykit
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.rerank import ranked
 
 from .wire import usage
@@ -62,6 +63,11 @@ def request_body(request: relaykit.RerankRequest) -> dict[str, Any]:
     return body
 
 
+#: the parts of a ``/v2/rerank`` answer read for its usage, to name the one that
+#: does not fit (json_decode.misfit)
+_META_SHAPE: dict[str, Any] = {"meta": {"billed_units": {}, "tokens": {}}}
+
+
 def search_units(meta: Mapping[str, Any], documents: int) -> int:
     """The search units ``meta`` billed; without them, one per 100 ``documents``.
 
@@ -96,14 +102,19 @@ def parse_answer(
     meta = data.get("meta") or {}
     if not isinstance(meta, Mapping):
         meta = {}
+    try:
+        # A ranking has no output; the input tokens, when Cohere counts them at all.
+        tokens = usage(meta).input_tokens
+        units = search_units(meta, len(request.documents))
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a rerank answer", e, data, _META_SHAPE) from e
     id_ = data.get("id")
     return relaykit.RerankResponse(
         results=ranked(request, pairs, provider=provider),
         model=request.model,
         id=str(id_) if id_ else None,
-        # A ranking has no output; the input tokens, when Cohere counts them at all.
-        usage=relaykit.Usage(usage(meta).input_tokens),
-        search_units=search_units(meta, len(request.documents)),
+        usage=relaykit.Usage(tokens),
+        search_units=units,
     )
 
 

@@ -24,17 +24,28 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from relaykit import json_decode
+
 from . import web_search
 
 PAUSED = "pause_turn"
+#: what a paused answer's continuation reads: its content and usage
+_PAUSED_SHAPE = {"content": [{}], "usage": {"server_tool_use": {}, "cache_creation": {}}}
 #: continuations after the first answer (the API's own loop runs 10 searches a request)
 MAX_CONTINUATIONS = 3
 
 
 def paused(data: dict[str, Any]) -> bool:
     """Whether a Messages answer is a paused turn (not, for an answer that is not an
-    object: the decoder says what is wrong with it)."""
-    return isinstance(data, dict) and data.get("stop_reason") == PAUSED
+    object: the decoder says what is wrong with it); a ``ValueError`` naming the
+    place when a paused answer's content or usage has the wrong shape, since
+    continuing it reads them (checked on paused answers only)."""
+    if not (isinstance(data, dict) and data.get("stop_reason") == PAUSED):
+        return False
+    found = json_decode.misfit(data, _PAUSED_SHAPE)
+    if found is not None:
+        raise ValueError(f"a paused turn: {found}")
+    return True
 
 
 def continuation(body: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -278,22 +278,29 @@ class AnthropicProvider:
                     r.status_code, r.headers, r.content, provider=self._name, model=None
                 )
             page = json_decode.loads(r.content)
-            for m in page.get("data") or ():
-                known = known_model(m["id"])
-                out.append(
-                    ModelInfo(
-                        id=m["id"],
-                        provider=self._name,
-                        context_window=known.context_window if known else None,
-                        max_output_tokens=known.max_output_tokens if known else None,
-                        price=known.price if known else None,
-                        created=_epoch(m.get("created_at")),
-                    )
-                )
-            last_id = page.get("last_id")
+            try:
+                out.extend(self._model_info(m) for m in page.get("data") or ())
+                last_id = page.get("last_id")
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a model list", e, page, _LISTING_SHAPE) from e
             if not page.get("has_more") or not last_id or last_id == params.get("after_id"):
                 return out
             params = {"limit": "1000", "after_id": str(last_id)}
+
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
+        """One model of ``GET /v1/models``, with what this plugin knows of it."""
+        model_id = m["id"]
+        if type(model_id) is not str or not model_id:
+            raise TypeError(f"a model's id is {type(model_id).__name__}, not text")
+        known = known_model(model_id)
+        return ModelInfo(
+            id=model_id,
+            provider=self._name,
+            context_window=known.context_window if known else None,
+            max_output_tokens=known.max_output_tokens if known else None,
+            price=known.price if known else None,
+            created=_epoch(m.get("created_at")),
+        )
 
     # -- batches (see :mod:`relaykit_anthropic.batches`) -----------------------------
 
@@ -376,6 +383,10 @@ def _positive_int(opts: Any, key: str, default: int, name: str) -> int:
 
 def _encode(body: dict[str, Any]) -> bytes:
     return json_encode.dumps(body)
+
+
+#: what ``GET /v1/models`` documents, for naming the place an answer does not fit it
+_LISTING_SHAPE = {"data": [{"id": str}]}
 
 
 def _epoch(created_at: Any) -> int | None:

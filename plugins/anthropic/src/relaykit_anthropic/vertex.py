@@ -40,7 +40,7 @@ Prices: :mod:`relaykit_anthropic.vertex_prices`.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
@@ -79,6 +79,9 @@ WEB_SEARCH_BETA = "web-search-2025-03-05"
 PUBLISHER = "publishers/anthropic/models"
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 _LIST_PAGE_SIZE = 1000
+#: what ``GET publishers/anthropic/models`` documents, for naming the place an answer
+#: does not fit it
+_LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 class VertexAnthropicProvider(AnthropicProvider):
@@ -261,25 +264,32 @@ class VertexAnthropicProvider(AnthropicProvider):
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, None)
             data = json_decode.loads(r.content)
-            for m in data.get("publisherModels") or ():
-                model_id = str(m.get("name", "")).rsplit("/", 1)[-1]
-                if not model_id.startswith("claude"):
-                    continue
-                known = vertex_model(model_id)
-                out.append(
-                    ModelInfo(
-                        id=model_id,
-                        provider=self._name,
-                        context_window=known.context_window if known else None,
-                        max_output_tokens=known.max_output_tokens if known else None,
-                        price=vertex_price(model_id, self._location),
-                        owned_by="anthropic",
-                    )
-                )
-            token = data.get("nextPageToken")
-            if not token:
-                return out
+            try:
+                out.extend(self._listed(data.get("publisherModels") or ()))
+                token = data.get("nextPageToken")
+                if not token or token == params.get("pageToken"):  # a token repeated: the end
+                    return out
+                if type(token) is not str:
+                    raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
             params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+
+    def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+        """The Claude models of a page of ``publisherModels``."""
+        for m in publisher_models:
+            name = m.get("name")  # a model without one, or with another kind, is no Claude
+            model_id = name.rsplit("/", 1)[-1] if type(name) is str else ""
+            if model_id.startswith("claude"):
+                known = vertex_model(model_id)
+                yield ModelInfo(
+                    id=model_id,
+                    provider=self._name,
+                    context_window=known.context_window if known else None,
+                    max_output_tokens=known.max_output_tokens if known else None,
+                    price=vertex_price(model_id, self._location),
+                    owned_by="anthropic",
+                )
 
     async def _get(self, url: str) -> HttpResponse:
         headers, token = await self._authorized()

@@ -445,23 +445,35 @@ class BedrockProvider:
         r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
-        out = []
-        for m in json.loads(r.content).get("modelSummaries") or ():
-            window, price = lookup(m["modelId"])
-            out.append(
-                ModelInfo(
-                    id=m["modelId"],
-                    provider=self._name,
-                    context_window=window,
-                    price=price,
-                    owned_by=m.get("providerName"),
-                )
-            )
-        return out
+        data = json_decode.loads(r.content)
+        try:
+            return [self._model_info(m) for m in data.get("modelSummaries") or ()]
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
+
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
+        """One of ListFoundationModels' ``modelSummaries``; a ``providerName`` that is not
+        text left out."""
+        model_id = m["modelId"]
+        if type(model_id) is not str or not model_id:
+            raise TypeError(f"a model's modelId is {type(model_id).__name__}, not text")
+        window, price = lookup(model_id)
+        owner = m.get("providerName")
+        return ModelInfo(
+            id=model_id,
+            provider=self._name,
+            context_window=window,
+            price=price,
+            owned_by=owner if isinstance(owner, str) else None,
+        )
 
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` (a model or inference profile id) if this plugin knows it."""
         return lookup(model)[1]
+
+
+#: what ListFoundationModels documents, for naming the place an answer does not fit it
+_LISTING_SHAPE = {"modelSummaries": [{"modelId": str, "providerName": str}]}
 
 
 def _opt(options: Any, key: str) -> str | None:

@@ -68,6 +68,8 @@ if TYPE_CHECKING:
 
 # The listing asks for the largest page Google serves, so one request usually does.
 _PAGE_SIZE = 1000
+#: what ``GET models`` documents, for naming the place an answer does not fit it
+_LISTING_SHAPE = {"models": [{"name": str}], "nextPageToken": str}
 
 log = logging.getLogger("relaykit.gemini")
 #: why an answer of a Gemini image model holds no image, when no filter says why
@@ -488,27 +490,31 @@ class GeminiProvider:
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, None)
             data = json_decode.loads(r.content)
-            for m in data.get("models") or ():
-                if "generateContent" not in (
-                    m.get("supportedGenerationMethods") or ("generateContent",)
-                ):
-                    continue  # embedding, image and video models answer other methods
-                model_id = str(m.get("name", "")).removeprefix("models/")
-                window, price = known_model(model_id)
-                out.append(
-                    ModelInfo(
-                        id=model_id,
-                        provider=self._name,
-                        context_window=m.get("inputTokenLimit") or window,
-                        max_output_tokens=m.get("outputTokenLimit"),
-                        price=price,
-                        owned_by="google",
-                    )
-                )
-            token = data.get("nextPageToken")
-            if not token:
+            try:
+                for m in data.get("models") or ():
+                    if "generateContent" in (
+                        m.get("supportedGenerationMethods") or ("generateContent",)
+                    ):  # embedding, image and video models answer other methods
+                        out.append(self._model_info(m))
+                token = next_page_token(data, params)
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
+            if token is None:
                 return out
             params = {"pageSize": _PAGE_SIZE, "pageToken": token}
+
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
+        """One model of ``GET models``; a token limit that is not a number left out."""
+        model_id = listed_id(m, "models/")
+        window, price = known_model(model_id)
+        return ModelInfo(
+            id=model_id,
+            provider=self._name,
+            context_window=_whole(m.get("inputTokenLimit")) or window,
+            max_output_tokens=_whole(m.get("outputTokenLimit")),
+            price=price,
+            owned_by="google",
+        )
 
     # -- batches (see :mod:`relaykit_gemini.batches`) --------------------------------
 
@@ -597,3 +603,29 @@ def _thinking_config(opts: Mapping[str, Any], name: str) -> dict[str, Any] | Non
             )
         config["thinkingBudget"] = budget
     return config or None
+
+
+def listed_id(m: dict[str, Any], prefix: str) -> str:
+    """The model id of a listed model's resource ``name`` (``models/gemini-2.5-flash``),
+    ``prefix`` and all before it removed; a ``TypeError`` when it has none."""
+    name = m["name"]
+    model_id = name.rsplit(prefix, 1)[-1] if type(name) is str else ""
+    if not model_id:
+        raise TypeError(f"a model's name is {name!r:.40}, not a resource name")
+    return model_id
+
+
+def next_page_token(data: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """The listing's next page token, ``None`` on the last page: a token the page
+    asked for repeated would ask for the same page for ever."""
+    token = data.get("nextPageToken")
+    if not token or token == params.get("pageToken"):
+        return None
+    if type(token) is not str:
+        raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
+    return token
+
+
+def _whole(value: object) -> int | None:
+    """``value`` if it is a whole number, else ``None`` (an optional count is left out)."""
+    return value if type(value) is int else None

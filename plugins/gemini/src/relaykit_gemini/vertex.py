@@ -27,7 +27,7 @@ both), so :mod:`relaykit_gemini.prices` serves both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
@@ -54,7 +54,7 @@ from relaykit_google_auth.vertex_settings import option
 
 from . import embeddings, transcription, vertex_embeddings, vertex_urls
 from .prices import known_model
-from .provider import GeminiProvider
+from .provider import GeminiProvider, listed_id, next_page_token
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 #: the ``countTokens`` fields Vertex takes besides ``contents`` (its CountTokensRequest)
 _COUNT_FIELDS = ("contents", "systemInstruction", "tools", "generationConfig")
 _LIST_PAGE_SIZE = 1000
+#: what ``GET publishers/google/models`` documents, for naming the place an answer
+#: does not fit it
+_LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 class VertexProvider(GeminiProvider):
@@ -282,24 +285,28 @@ class VertexProvider(GeminiProvider):
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, None)
             data = json_decode.loads(r.content)
-            for m in data.get("publisherModels") or ():
-                model_id = str(m.get("name", "")).rsplit("/", 1)[-1]
-                if not model_id.startswith("gemini-") or "embedding" in model_id:
-                    continue
-                window, price = known_model(model_id)
-                out.append(
-                    ModelInfo(
-                        id=model_id,
-                        provider=self._name,
-                        context_window=window,
-                        price=price,
-                        owned_by="google",
-                    )
-                )
-            token = data.get("nextPageToken")
-            if not token:
+            try:
+                out.extend(self._listed(data.get("publisherModels") or ()))
+                token = next_page_token(data, params)
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
+            if token is None:
                 return out
             params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+
+    def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+        """The Gemini chat models of a page of ``publisherModels``."""
+        for m in publisher_models:
+            model_id = listed_id(m, "/")
+            if model_id.startswith("gemini-") and "embedding" not in model_id:
+                window, price = known_model(model_id)
+                yield ModelInfo(
+                    id=model_id,
+                    provider=self._name,
+                    context_window=window,
+                    price=price,
+                    owned_by="google",
+                )
 
     # -- errors -------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from decimal import Decimal
@@ -191,14 +190,30 @@ class OllamaProvider:
         r = await self._http.get(f"{self.base_url}/api/tags", headers=self._headers)
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
-        return [
-            ModelInfo(id=str(m.get("model") or m["name"]), provider=self._name, price=LOCAL_PRICE)
-            for m in json.loads(r.content).get("models") or ()
-        ]
+        data = json_decode.loads(r.content)
+        try:
+            return [
+                ModelInfo(id=_pulled_name(m), provider=self._name, price=LOCAL_PRICE)
+                for m in data.get("models") or ()
+            ]
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a model list", e, data, _TAGS_SHAPE) from e
 
     def price(self, model: str) -> ModelPrice | None:
         """Zero for every model: see :data:`LOCAL_PRICE`."""
         return LOCAL_PRICE
+
+
+#: what ``GET /api/tags`` answers, for naming the place an answer does not fit it
+_TAGS_SHAPE = {"models": [{"model": str, "name": str}]}
+
+
+def _pulled_name(m: dict[str, Any]) -> str:
+    """A pulled model's name (``llama3.2:latest``): its ``model``, else its ``name``."""
+    name = m.get("model") or m["name"]
+    if type(name) is not str:
+        raise TypeError(f"a model's name is {type(name).__name__}, not text")
+    return name
 
 
 def _parse_options(

@@ -56,6 +56,7 @@ from relaykit import (
 )
 from relaykit.http_errors import error_from_http
 from relaykit.image_generation import AnyImageRequest, image_from_base64, pixels
+from relaykit.json_decode import SHAPE_ERRORS
 
 from . import image_rules, wire
 
@@ -298,7 +299,7 @@ def _answer(
             status = wire.error_status(data["error"])
             raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
         return parse(data, r.headers, request, style)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, ValueError, *SHAPE_ERRORS) as e:
         what = "edit" if path.endswith("edits") else "generation"
         raise RelayError(
             f"the image {what} response could not be read ({type(e).__name__}: {e})"[:300],

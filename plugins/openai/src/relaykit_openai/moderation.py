@@ -67,7 +67,7 @@ def parse(data: Any, request: ModerationRequest) -> ModerationResponse:
     return ModerationResponse(
         results=results,
         model=str(data.get("model") or request.model),
-        id=data.get("id"),
+        id=id_ if isinstance(id_ := data.get("id"), str) else None,  # optional: left out
         usage=Usage(tokens),
     )
 

@@ -37,7 +37,7 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http_errors import error_from_http, parse_error_body
-from relaykit.json_decode import wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
 from relaykit.web_search import unsupported
 
@@ -740,20 +740,29 @@ class OpenAIProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=None
             )
-        out = []
-        for m in json_decode.loads(r.content).get("data") or ():
-            window, price = self._known(m["id"])
-            out.append(
-                ModelInfo(
-                    id=m["id"],
-                    provider=self._name,
-                    context_window=m.get("context_length") or m.get("context_window") or window,
-                    price=price,
-                    created=m.get("created") or m.get("created_at"),
-                    owned_by=m.get("owned_by"),
-                )
-            )
-        return out
+        page = json_decode.loads(r.content)
+        try:
+            return [self._model_info(m) for m in page.get("data") or ()]
+        except SHAPE_ERRORS as e:
+            raise wrong_shape("a model list", e, page, _LISTING_SHAPE) from e
+
+    def _model_info(self, m: dict[str, Any]) -> ModelInfo:
+        """One model of ``GET /models``; optional fields of the wrong type left out."""
+        model_id = m["id"]
+        if type(model_id) is not str or not model_id:
+            raise TypeError(f"a model's id is {type(model_id).__name__}, not text")
+        window, price = self._known(model_id)
+        owned_by = m.get("owned_by")
+        return ModelInfo(
+            id=model_id,
+            provider=self._name,
+            context_window=_whole(m.get("context_length"))
+            or _whole(m.get("context_window"))
+            or window,
+            price=price,
+            created=_whole(m.get("created")) or _whole(m.get("created_at")),
+            owned_by=owned_by if isinstance(owned_by, str) else None,
+        )
 
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` if this plugin knows it."""
@@ -768,6 +777,16 @@ class OpenAIProvider:
         if len(self._known_cache) < 1024:  # model names come from callers: stay bounded
             self._known_cache[model] = best
         return best
+
+
+#: what ``GET /models`` documents, for naming the place an answer does not fit it
+_LISTING_SHAPE = {"data": [{"id": str}]}
+
+
+def _whole(value: object) -> int | None:
+    """``value`` if it is a whole number; a compatible server's optional count of
+    another type (a context length as text, say) is left out, not passed on."""
+    return value if type(value) is int else None
 
 
 def _encoding(value: object, default: Encoding, name: str) -> Encoding:

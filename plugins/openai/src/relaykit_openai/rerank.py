@@ -61,7 +61,7 @@ def parse(data: Any, request: RerankRequest, name: str) -> RerankResponse:
     return RerankResponse(
         results=ranked(request, scores, provider=name),
         model=str(data.get("model") or request.model),
-        id=data.get("id"),
+        id=_text(data.get("id")),
         usage=Usage(_integer(tokens)),
         search_units=_integer(usage.get("search_units") or 0),
     )
@@ -86,7 +86,7 @@ async def rerank(
             status = wire.error_status(data["error"])
             raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
         return parse(data, request, name)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, ValueError, *json_decode.SHAPE_ERRORS) as e:
         raise RelayError(
             f"the rerank response could not be read ({type(e).__name__}: {e})"[:300],
             provider=name,
@@ -94,6 +94,11 @@ async def rerank(
             hint="the service does not answer as vLLM's /rerank does: check that its"
             " base_url is the API's (ending in /v1), or report it",
         ) from None
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is text; an optional field of another kind is left out."""
+    return value if isinstance(value, str) else None
 
 
 def _integer(value: Any) -> int:

@@ -65,6 +65,7 @@ from relaykit import (
 )
 from relaykit.audio import media_type
 from relaykit.http_errors import error_from_http
+from relaykit.json_decode import SHAPE_ERRORS
 
 from . import wire
 from .audio_events import event_json
@@ -374,7 +375,7 @@ def _answer(
                 status = wire.error_status(data["error"])
                 raise error_from_http(status, headers, content, provider=name, model=request.model)
         return parse(content, headers, request, name)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, ValueError, *SHAPE_ERRORS) as e:
         raise RelayError(
             f"the transcription response could not be read ({type(e).__name__}: {e})"[:300],
             provider=name,
@@ -452,7 +453,7 @@ def _done(
     """The whole response ``transcript.text.done`` says."""
     try:
         return parse_data(event, request, request_id)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, ValueError, *SHAPE_ERRORS) as e:
         raise StreamError(
             f"transcript.text.done could not be read ({type(e).__name__}: {e})"[:300],
             provider=name,
