@@ -131,6 +131,63 @@ async def test_a_hedges_loser_cut_off_mid_call_is_charged_its_prompt(
     assert recorded(storage) == spent(limiter)
 
 
+class SlowToSettle:
+    """The frozen memory limiter, deciding over the "network": coroutines only (so
+    the client awaits them, as it does relaykit-redis), the first settle taking
+    :attr:`delay` seconds, as a shared limiter under load may."""
+
+    supports_budgets = True
+
+    def __init__(self, delay: float) -> None:
+        self.inner = frozen_limiter()
+        self.delay: float | None = delay
+
+    async def acquire(self, key: str, limit: Any, tokens: int, *, cost: Any = None) -> Any:
+        return await self.inner.acquire(key, limit, tokens, cost=cost)
+
+    async def reconcile(self, reservation: Any, actual_tokens: int, *, cost: Any = None) -> None:
+        delay, self.delay = self.delay, None
+        if delay is not None:
+            await anyio.sleep(delay)
+        await self.inner.reconcile(reservation, actual_tokens, cost=cost)
+
+    async def release(self, reservation: Any) -> None:
+        await self.inner.release(reservation)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("winner", ["primary", "backup"])
+async def test_a_hedges_loser_the_total_timeout_cuts_off_as_the_winner_settles_is_recorded(
+    primary: OpenAIMock, backup: OpenAIMock, winner: str
+) -> None:
+    # The winner has its answer before the total timeout, but settling its hold
+    # (over the network) outlasts it: the loser's scope expires first, so the
+    # loser ends by the timeout (charged its prompt), not cancelled by the
+    # winner. It lost the race all the same: its prompt is in a record.
+    fast, slow = (primary, backup) if winner == "primary" else (backup, primary)
+    fast.script.push(Reply(text="won", input_tokens=10, output_tokens=5, delay=0.1))
+    slow.script.push(Reply(text="too late", delay=5))
+    storage = MemoryStorage()
+    limiter = SlowToSettle(delay=0.6)
+    plugins = [LimiterPlugin(limiter, name="slow")]
+    client, _ = make(
+        primary,
+        backup,
+        storage,
+        plugins=plugins,
+        limiter={"backend": "slow"},
+        timeouts={"total": 0.5},
+    )
+    async with client:
+        with anyio.fail_after(3):
+            response = await client.chat("g", PROMPT, max_tokens=100)
+    assert response.provider == ("openai" if winner == "primary" else "backup")
+    assert len(slow.requests) == 1, "the loser reached its provider, which bills its prompt"
+    (loser,) = [r for r in storage.records.values() if r.error_type == "HedgeCancelled"]
+    assert (loser.usage.input_tokens, loser.cost) == (1000, PROMPT_COST)
+    assert spent(limiter.inner) == response.cost + PROMPT_COST == recorded(storage)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_a_call_its_caller_cancels_keeps_its_prompt_in_budget_and_record(

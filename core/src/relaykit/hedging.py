@@ -112,10 +112,8 @@ class _Race(Scheduled):
         "context",
         "crash",
         "errors",
-        "first_at",
         "late",
         "primary",
-        "second_at",
         "tg",
         "winner",
     )
@@ -143,9 +141,6 @@ class _Race(Scheduled):
         self.winner: Answer | None = None
         self.errors: list[RelayError] | None = None  # made on the first failure
         self.crash: Exception | None = None
-        # the target each branch is calling now, if any
-        self.first_at: Target | None = None
-        self.second_at: Target | None = None
         #: answers that arrived after the other branch had won: billed, unused
         self.late: list[Answer] | None = None
 
@@ -166,18 +161,13 @@ class _Race(Scheduled):
         client, call = self.client, self.call
         target = call.targets[0]
         try:
-            # The first attempt, the one nearly every call makes, is in flight
-            # (a loser, if cancelled) until it fails by itself or answers.
-            self.first_at = target
             try:
                 response = await first_attempt(client, call, self._first_try, target)
             except RelayError as e:
-                self.first_at = None
                 result = await self._first_again(e)
             except HedgeLost:
                 result = None
             else:
-                self.first_at = None
                 result = (target, response)
                 if self.backup is None:  # no hedge fired, as nearly always: nothing raced it
                     return result
@@ -207,8 +197,11 @@ class _Race(Scheduled):
             # Cancelled, and waited for: a backup whose answer was on its way when
             # the first target won may still bring it, and that answer was billed.
             await self._stop_backup()
-            # Cancelled mid-call, its request sent (Client._cut_off noted it): it cost.
-            # One cancelled before sending (waiting on a limiter, say) cost nothing.
+            # Every attempt cut off mid-call, its request sent, cost its prompt
+            # (Client._cut_off noted it in call.cut, and its hold kept that much): the
+            # other branch's, cancelled as this one won, and one the total timeout
+            # cut off as the winner's answer came (its hold settling over the network,
+            # say). One cancelled before sending (waiting on a limiter) cost nothing.
             cut = call.cut[2] if call.cut is not None else ()
             # Shielded: the race is decided, and a record waiting for room in the call
             # log's queue is kept even if cancelled (call_log's overflow). A caller
@@ -216,9 +209,8 @@ class _Race(Scheduled):
             # losers' estimates a second time, and the winner's billed answer in no
             # record at all. The cancellation comes once the winner is recorded.
             with anyio.CancelScope(shield=True):
-                for loser in (self.first_at, self.second_at):
-                    if loser is not None and loser in cut:
-                        await client._outcomes.record_hedge_loser(call, loser)
+                for loser in cut:
+                    await client._outcomes.record_hedge_loser(call, loser)
                 for loser, answer in self.late or ():
                     await client._outcomes.record_hedge_loser(call, loser, answer)
             return self.winner
@@ -260,7 +252,7 @@ class _Race(Scheduled):
         with self._scope() as self.primary:
             try:
                 return await run_attempts(
-                    self.client, self.call, self._first, self.call.targets[:1], failed=error
+                    self.client, self.call, self._rest, self.call.targets[:1], failed=error
                 )
             except RelayError as e:
                 self._failed(e)
@@ -284,7 +276,7 @@ class _Race(Scheduled):
         try:
             with self.backup:
                 try:
-                    result = await run_attempts(self.client, call, self._second, call.targets[1:])
+                    result = await run_attempts(self.client, call, self._rest, call.targets[1:])
                 except RelayError as e:
                     self._failed(e)
                 else:
@@ -306,33 +298,9 @@ class _Race(Scheduled):
         (a bound method, not a partial with keywords to merge on every call)."""
         return self.client._attempt(provider, request, target, self.call, self)
 
-    # One method per branch for the retries and the backup (the first attempt is
-    # watched in run), each noting the target it calls while in flight (only a
-    # call cancelled mid-flight is a loser that cost something): the same code
-    # twice, because a shared helper would cost every attempt another coroutine.
-
-    async def _first(self, provider: Provider, request: ChatRequest, target: Target) -> Answer:
-        self.first_at = target
-        try:
-            response = await self.client._attempt(provider, request, target, self.call)
-        except Exception:
-            self.first_at = None  # it failed by itself; a cancelled call stays: a loser
-            raise
-        self.first_at = None
-        return target, response
-
-    async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Answer:
-        self.second_at = target
-        try:
-            response = await self.client._attempt(provider, request, target, self.call)
-        except Exception:
-            self.second_at = None  # it failed by itself; a cancelled call stays: a loser
-            raise
-        self.second_at = None
-        return target, response
-
     async def _rest(self, provider: Provider, request: ChatRequest, target: Target) -> Answer:
-        """An attempt on the rest of the route once the first target failed, unraced."""
+        """An attempt in either branch after the first: the first target's retries, or
+        the rest of the route (raced, or once the first target failed before the delay)."""
         return target, await self.client._attempt(provider, request, target, self.call)
 
 
