@@ -182,6 +182,7 @@ async def test_a_hedges_loser_the_total_timeout_cuts_off_as_the_winner_settles_i
         with anyio.fail_after(3):
             response = await client.chat("g", PROMPT, max_tokens=100)
     assert response.provider == ("openai" if winner == "primary" else "backup")
+    assert response.cost is not None
     assert len(slow.requests) == 1, "the loser reached its provider, which bills its prompt"
     (loser,) = [r for r in storage.records.values() if r.error_type == "HedgeCancelled"]
     assert (loser.usage.input_tokens, loser.cost) == (1000, PROMPT_COST)

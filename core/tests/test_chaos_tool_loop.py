@@ -259,10 +259,14 @@ async def test_tool_loops_hold_their_invariants_when_the_client_closes_under_the
     before = [(s.outcome, type(s.error).__name__) for s in seen[:close_at]]
     assert ("ok", "NoneType") in before, (seed, before)
     # a loop under way is refused only when it starts a run of its own after the
-    # close (one stopped at max_steps is handed back to go on: chaos_tool_loop)
+    # close (one stopped at max_steps is handed back to go on: chaos_tool_loop), or
+    # once aclose's wait ([timeouts] total) is over: a loop still going then (a slow
+    # machine, a seed's faults) is cut off, as documented
     refused = [
         s.index
         for s in seen[:close_at]
-        if isinstance(s.error, relaykit.ClientClosedError) and not s.prior
+        if isinstance(s.error, relaykit.ClientClosedError)
+        and not s.prior
+        and not s.after_shutdown
     ]
     assert not refused, (seed, refused)

@@ -647,3 +647,53 @@ async def test_a_retry_waiting_out_retry_after_when_the_wait_is_over_is_cancelle
     assert len(openai_mock.requests) == 2  # not retried after the close
     assert "arrived after the call log closed" not in caplog.text
     assert await records_of(config) == [("warm", None), ("", "ClientClosedError")]
+
+
+class SlowCacheStore(MemoryStorage):
+    """A response cache store (MemoryStorage's cache methods) whose look-ups take
+    :attr:`delay` seconds: a store waiting on a lock, or a thread pool that is busy."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.asked = anyio.Event()
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        self.asked.set()
+        await anyio.sleep(self.delay)
+        return await super().cached_response(key)
+
+    @relaykit.hookimpl
+    def relaykit_response_cache(self, name: str, config: object) -> Any:
+        return self if name == "slow" else None
+
+
+@pytest.mark.anyio
+async def test_a_call_waiting_on_the_cache_when_the_wait_is_over_is_recorded() -> None:
+    # Nothing of this call is waiting on a provider when aclose's wait runs out, so
+    # there is nothing to cancel: closing must still wait (bounded) for it to end,
+    # or its record reaches a call log that has closed, and is lost.
+    fake, storage, store = FakePlugin(), DatabaseLikeStorage(), SlowCacheStore(delay=0.3)
+    config: dict[str, Any] = {
+        "storage": {"backend": "memory"},
+        "retry": INSTANT,
+        "cache": {"enabled": True, "backend": "slow"},
+        "timeouts": {"total": 0.05},  # aclose's wait; the call has its own
+    }
+    errors: list[BaseException] = []
+    client = relaykit.Client(config, plugins=[fake, storage.plugin(), store])
+
+    async def one() -> None:
+        try:
+            await client.chat("fake/m", "hi", temperature=0, timeout=30)
+        except Exception as e:
+            errors.append(e)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            async with client:
+                tg.start_soon(one)
+                await store.asked.wait()
+    (error,) = errors
+    assert isinstance(error, ClientClosedError)
+    assert [r.error_type for r in storage.records.values()] == ["ClientClosedError"]

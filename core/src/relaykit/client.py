@@ -486,11 +486,16 @@ class Client:
                 # connections below wakes that reader, with ClientClosedError.
                 for stream in list(self._streams):
                     await stream._end_for_close()
-            if self._in_flight:
-                if self._idle is None:
-                    self._idle = anyio.Event()
-                with anyio.move_on_after(_WIND_DOWN, shield=True):
-                    await self._idle.wait()
+        if self._in_flight:
+            # Waited for even when nothing was cancelled: a call may be waiting on
+            # something no scope of ours holds (a cache store's look-up, a worker
+            # thread, a limiter over the network). Once that is over, it meets
+            # _shut, raises ClientClosedError and records itself: here, before the
+            # call log closes, not after it (its record would be lost).
+            if self._idle is None:
+                self._idle = anyio.Event()
+            with anyio.move_on_after(_WIND_DOWN, shield=True):
+                await self._idle.wait()
         with anyio.CancelScope(shield=True):
             if self._call_log is not None:
                 await self._call_log.aclose()
@@ -1386,6 +1391,7 @@ class Client:
             exporter.record(event)
 
 
-#: how long aclose waits for the calls it cancelled to record themselves (they take
-#: milliseconds; the bound is for the work in flight it does not cancel)
+#: how long aclose waits, once its wait is over, for the calls still in flight to
+#: record themselves (those it cancelled take milliseconds; the bound is for the
+#: work it does not cancel: a tool running, a call waiting on a store or a thread)
 _WIND_DOWN = 1.0

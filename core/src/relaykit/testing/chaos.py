@@ -557,6 +557,9 @@ class LoopSeen:
     results: list[Any] = attrs.field(factory=list)
     #: the steps of a run stopped at max_steps, before it was handed back to go on
     prior: tuple[Any, ...] = ()
+    #: whether its error came once the client had shut down (aclose's wait over):
+    #: then even a step of a run under way is refused
+    after_shutdown: bool = False
 
     def steps(self) -> tuple[Any, ...]:
         """Every step the loop's runs ended, in order (none known: ``()``)."""
@@ -566,6 +569,11 @@ class LoopSeen:
     def correlation_id(self) -> str:
         """The correlation id :func:`chaos_tool_loop` gives every call of this loop."""
         return f"chaos-loop-{self.index}"
+
+
+#: what a closed client's refusal of a new call says (closing_gate.py: one it cut
+#: off mid-call says more, and was recorded)
+REFUSED = "this client is closed"
 
 
 def count_model_calls(client: Any) -> Counter[str]:
@@ -586,8 +594,9 @@ def count_model_calls(client: Any) -> Counter[str]:
         calls[_key(params)] += 1
         try:
             return await chat(model, messages, **params)
-        except errors.ClientClosedError:
-            calls[_key(params)] -= 1
+        except errors.ClientClosedError as e:
+            if str(e) == REFUSED:  # refused before it started; one cut off has a record
+                calls[_key(params)] -= 1
             raise
 
     def counted_stream(model: str, messages: Any, **params: Any) -> Any:
@@ -649,6 +658,7 @@ async def chaos_tool_loop(
             except errors.RelayError as e:
                 seen.outcome, seen.error = "error", e
                 seen.run = getattr(e, "run", None)
+                seen.after_shutdown = bool(getattr(client, "_shut", False))
             except tool_exceptions as e:
                 seen.outcome, seen.error = "tool", e
             except Exception as e:  # anything else reaching a caller is a defect
