@@ -154,7 +154,7 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
     parameters sent as given; :mod:`.messages_wire` translates the body."""
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
-    sampling.check(request)
+    sampling.check(request, api)
     # Built in Bedrock's prompt order (tools, system, messages): a cache point
     # goes after the last block before it, whichever list that is in.
     points = CachePoints()
