@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from relaykit import InvalidRequestError, RateLimitError
 from relaykit.messages import CachePoint, ReasoningPart, TextPart, ToolCall
-from relaykit_claude_models import THINKING_HINT, thinking_first, thinking_hint
+from relaykit_claude_models import THINKING_HINT, hint_thinking, thinking_first, thinking_hint
 
 THOUGHT, MORE = ReasoningPart("a", "s1"), ReasoningPart(redacted="r")
 TEXT, CALL = TextPart("Let me look."), ToolCall("t1", "f", {})
@@ -74,3 +75,13 @@ def test_claudes_refusals_of_a_turns_thinking_get_the_fix(message: str) -> None:
 def test_other_refusals_get_no_thinking_hint() -> None:
     assert thinking_hint("temperature: Extra inputs are not permitted") is None
     assert thinking_hint("thinking.type.enabled is not supported for this model.") is None
+
+
+def test_hint_thinking_fills_only_an_invalid_request_with_no_hint() -> None:
+    said = "messages.1.content.0: Invalid `signature` in `thinking` block"
+    bare = InvalidRequestError(said, provider="p", status=400, provider_message=said)
+    assert hint_thinking(bare) is bare and bare.hint == THINKING_HINT
+    kept = InvalidRequestError(said, provider="p", status=400, hint="the plugin's own")
+    assert hint_thinking(kept).hint == "the plugin's own"
+    limited = RateLimitError(said, provider="p", status=429)
+    assert hint_thinking(limited).hint is None

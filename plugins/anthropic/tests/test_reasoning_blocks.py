@@ -189,3 +189,24 @@ def test_the_mock_refuses_thinking_after_another_block_in_any_assistant_turn() -
         " first block must be `thinking` or `redacted_thinking`. Found `text`."
     )
     assert validate_messages(body(signed, text)) is None
+
+
+@pytest.mark.anyio
+async def test_a_batch_item_whose_turn_of_thinking_is_refused_names_the_fix(
+    mock: AnthropicMock,
+) -> None:
+    # The same refusal, as a batch's errored result: it came with no hint either.
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    history = [
+        Message.user("Weather in Oslo?"),
+        Message("assistant", (call,)),
+        Message.tool("toolu_1", "-3C"),
+    ]
+    item = relaykit.BatchItem("oslo", history, {"tools": [WEATHER_TOOL], "extra": THINKING})
+    async with client(mock) as c:
+        batch = await c.submit_batch(MODEL, [item])
+        batch = await c.batch(batch.id)
+        (result,) = [x async for x in c.batch_results(batch.id)]
+    assert isinstance(result.error, InvalidRequestError)
+    assert "Expected `thinking`" in str(result.error)
+    assert "thinking blocks first and unmodified" in str(result.error.hint)

@@ -35,7 +35,7 @@ from .thinking_rules import (
     thinking_room,
     thinking_style,
 )
-from .turn_order import THINKING_HINT, thinking_first, thinking_hint
+from .turn_order import THINKING_HINT, hint_thinking, thinking_first, thinking_hint
 
 __all__ = [
     "DEFAULT_TOP_P",
@@ -57,6 +57,7 @@ __all__ = [
     "default_max_tokens",
     "default_room",
     "error_status",
+    "hint_thinking",
     "model_words",
     "no_thinking",
     "off_fields",

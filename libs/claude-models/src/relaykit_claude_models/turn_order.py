@@ -25,9 +25,10 @@ modified", claude-code#19539), and a signature that does not fit ("Invalid
 
 from __future__ import annotations
 
+from relaykit import InvalidRequestError, RelayError
 from relaykit.messages import Part, ReasoningPart
 
-__all__ = ["THINKING_HINT", "thinking_first", "thinking_hint"]
+__all__ = ["THINKING_HINT", "hint_thinking", "thinking_first", "thinking_hint"]
 
 #: the fix for Claude's refusal of an assistant turn's thinking blocks
 THINKING_HINT = (
@@ -52,6 +53,15 @@ def thinking_hint(message: str) -> str | None:
     turn's thinking blocks, in any of the wordings above; else ``None``."""
     said = message.replace("`", "").lower()
     return THINKING_HINT if any(r in said for r in _REFUSALS) else None
+
+
+def hint_thinking(error: RelayError) -> RelayError:
+    """``error``, given :data:`THINKING_HINT` when it is an
+    :class:`~relaykit.InvalidRequestError` with no hint in which Claude refuses an
+    assistant turn's thinking (read from its provider message)."""
+    if isinstance(error, InvalidRequestError) and error.hint is None:
+        error.hint = thinking_hint(error.provider_message or error.message)
+    return error
 
 
 def thinking_first(parts: tuple[Part, ...]) -> tuple[Part, ...]:

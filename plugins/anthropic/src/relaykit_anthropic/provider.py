@@ -14,7 +14,6 @@ from relaykit import (
     ChatRequest,
     ChatResponse,
     ConfigError,
-    InvalidRequestError,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -28,7 +27,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
-from relaykit_claude_models import thinking_hint
+from relaykit_claude_models import hint_thinking
 
 from . import paused_turns, wire
 from .prices import known_model
@@ -195,10 +194,9 @@ class AnthropicProvider:
     ) -> RelayError:
         """The typed error for an HTTP error answer; Claude refusing a turn's thinking
         blocks says how to send them back."""
-        error = error_from_http(status, headers, body, provider=self._name, model=model)
-        if isinstance(error, InvalidRequestError) and error.hint is None:
-            error.hint = thinking_hint(error.provider_message or "")
-        return error
+        return hint_thinking(
+            error_from_http(status, headers, body, provider=self._name, model=model)
+        )
 
     # -- calls -------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from relaykit import (
 )
 from relaykit.errors import error_for_status
 from relaykit.http_errors import parse_error_body
-from relaykit_claude_models import thinking_hint
+from relaykit_claude_models import hint_thinking
 
 #: The HTTP status each error carries when Bedrock reports it inside a stream.
 STREAM_EXCEPTION_STATUS = {
@@ -149,10 +149,8 @@ def typed_error(
             hint=_QUOTA_HINT,
         )
     error = error_for_status(status, text, provider=provider, model=model, code=kind)
-    if isinstance(error, InvalidRequestError) and error.hint is None:
-        # Claude refusing a turn's thinking (either API): say how to send it back.
-        error.hint = thinking_hint(message)
-    return error
+    # Claude refusing a turn's thinking (on either API): say how to send it back.
+    return hint_thinking(error)
 
 
 def stream_exception(
