@@ -34,7 +34,7 @@ async def refusal(
     """The error for a call through ``api`` that is refused before sending."""
     async with make_client(region=mock.region) as client:
         with pytest.raises(InvalidRequestError) as refused:
-            await client.chat(MODELS[api], list(messages), **kw)  # type: ignore[arg-type]
+            await client.chat(MODELS[api], list(messages), **kw)
     assert not mock.requests
     return refused.value
 
