@@ -323,8 +323,8 @@ def _reasoning_first(blocks: list[dict[str, Any]]) -> None:
 
 
 def _check_opening(out: list[dict[str, Any]], api: Api) -> None:
-    """Refuse before sending a conversation Converse refuses for how it opens ("A
-    conversation must start with a user message"): none left, or an assistant turn
+    """Refuse before sending a conversation ``api`` refuses for how it opens (Converse:
+    "A conversation must start with a user message"): none left, or an assistant turn
     first. LiteLLM refuses the latter too, unless told to make up a user turn."""
     if not out:
         raise InvalidRequestError(
