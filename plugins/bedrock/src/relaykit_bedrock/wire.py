@@ -240,7 +240,8 @@ def _has_tool_parts(values: tuple[Message, ...]) -> bool:
 def system_blocks(
     values: tuple[Message, ...], points: CachePoints | None = None, api: Api = CONVERSE
 ) -> list[dict[str, Any]]:
-    """Converse ``system``: one text block per system turn, cut where a cache point is."""
+    """Converse ``system``: one text block per system turn, cut where a cache point is;
+    an image or a document there is refused, naming ``api``."""
     points = CachePoints() if points is None else points
     out: list[dict[str, Any]] = []
     for i, m in enumerate(values):
@@ -277,7 +278,8 @@ def messages(
     Converse wants user and assistant turns to alternate, so consecutive turns
     that map to the same role (a tool result followed by a user question, say)
     become one message. ``points`` places the cache points; without it, the
-    messages are the whole prompt.
+    messages are the whole prompt. ``api`` is the API the call goes to, whose rules
+    and name the refusals made here follow (:mod:`.routes`).
     """
     points = CachePoints() if points is None else points
     names = DocumentNames()  # unique over the whole conversation, as Bedrock wants
