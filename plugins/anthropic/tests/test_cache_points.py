@@ -102,6 +102,22 @@ def test_thinking_cannot_be_marked_so_the_block_before_it_is() -> None:
     ]
 
 
+def test_a_point_after_thinking_mid_turn_marks_the_text_before_it_once_reordered() -> None:
+    # text, thinking, point, tool call: the thinking goes first (Claude's rule) and the
+    # point marks the text, so the text and the thinking stay inside its prefix
+    thought = ReasoningPart("hmm", thinking_signature("hmm"), origin="anthropic")
+    call = ToolCall("t1", "get_weather", {})
+    b = body(
+        Message.user("q"),
+        Message.assistant([TextPart("let me see"), thought, CachePoint("1h"), call]),
+        Message.tool("t1", "sunny"),
+        tools=(Tool("get_weather", parameters={"type": "object"}),),
+    )
+    assert [blk["type"] for blk in b["messages"][1]["content"]] == ["thinking", "text", "tool_use"]
+    assert b["messages"][1]["content"][1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert "cache_control" not in b["messages"][1]["content"][2]
+
+
 def test_tools_are_marked_by_their_cache_and_a_point_before_everything_is_left_out() -> None:
     b = body(Message.user([CachePoint(), TextPart("q")]))
     assert "cache_control" not in str(b)

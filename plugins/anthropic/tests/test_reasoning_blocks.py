@@ -128,6 +128,28 @@ async def test_the_mock_rejects_a_tool_loop_turn_without_its_thinking(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_refused_turn_of_thinking_names_the_fix(
+    mock: AnthropicMock, streamed: bool
+) -> None:
+    # A tool loop begun on Bedrock: its signed reasoning is left out here, and Claude
+    # refuses the tool-calling turn without it. The 400 came with no hint at all.
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    thought = ReasoningPart("Ask the tool.", "c2lnbmVk", origin="bedrock")
+    history = [
+        Message.user("Weather in Oslo?"),
+        Message("assistant", (thought, call)),
+        Message.tool("toolu_1", "-3C"),
+    ]
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="Expected `thinking`") as refused:
+            await ask(c, history, streamed)
+    hint = str(refused.value.hint)
+    assert "thinking blocks first and unmodified, with their signatures" in hint
+    assert "to_message()" in hint and "reasoning='none'" in hint
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("split", [False, True], ids=["one-message", "two-messages"])
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_thinking_goes_first_in_an_assistant_turn_built_in_another_order(
@@ -167,3 +189,24 @@ def test_the_mock_refuses_thinking_after_another_block_in_any_assistant_turn() -
         " first block must be `thinking` or `redacted_thinking`. Found `text`."
     )
     assert validate_messages(body(signed, text)) is None
+
+
+@pytest.mark.anyio
+async def test_a_batch_item_whose_turn_of_thinking_is_refused_names_the_fix(
+    mock: AnthropicMock,
+) -> None:
+    # The same refusal, as a batch's errored result: it came with no hint either.
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    history = [
+        Message.user("Weather in Oslo?"),
+        Message("assistant", (call,)),
+        Message.tool("toolu_1", "-3C"),
+    ]
+    item = relaykit.BatchItem("oslo", history, {"tools": [WEATHER_TOOL], "extra": THINKING})
+    async with client(mock) as c:
+        batch = await c.submit_batch(MODEL, [item])
+        batch = await c.batch(batch.id)
+        (result,) = [x async for x in c.batch_results(batch.id)]
+    assert isinstance(result.error, InvalidRequestError)
+    assert "Expected `thinking`" in str(result.error)
+    assert "thinking blocks first and unmodified" in str(result.error.hint)

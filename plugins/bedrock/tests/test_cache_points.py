@@ -362,3 +362,30 @@ async def test_auto_cache_marks_tools_system_and_the_last_turn(
     assert body["system"] == [{"text": "the manual"}, HOUR]
     assert body["messages"][-1] == {"role": "user", "content": [{"text": "q2"}, HOUR]}
     assert str(body).count("cachePoint") == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["converse", "messages"])
+async def test_a_cache_point_in_a_reordered_turn_keeps_what_it_held(
+    mock: BedrockMock, make_client: MakeClient, api: str
+) -> None:
+    # The turn as another framework's history holds it: text, reasoning, then a tool
+    # call. The reasoning goes first (Claude's rule); the point, which followed it,
+    # goes after the text, so the text and that reasoning are still inside its prefix
+    # (turn_order.thinking_first), on either route.
+    thought = ReasoningPart("hmm", reasoning_signature("hmm"), origin="bedrock")
+    call = ToolCall("t1", "get_weather", {"city": "Oslo"})
+    turn = Message("assistant", (TextPart("Let me look."), thought, CachePoint("1h"), call))
+    messages = [Message.user("Weather?"), turn, Message.tool("t1", "-3C")]
+    async with make_client(claude_api=api) as client:
+        await client.chat(MODEL, messages, tools=[WEATHER_TOOL])
+    body = mock.last_request.json()
+    sent = body["messages"][1]["content"]
+    if api == "converse":
+        kinds = [next(iter(b)) for b in sent]
+        assert kinds == ["reasoningContent", "text", "cachePoint", "toolUse"]
+        assert sent[2] == HOUR
+    else:
+        assert [b["type"] for b in sent] == ["thinking", "text", "tool_use"]
+        assert sent[1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+        assert "cache_control" not in sent[0] and "cache_control" not in sent[2]

@@ -90,7 +90,7 @@ def test_an_s3_object_and_a_data_url_are_sources_bedrock_takes() -> None:
     [
         (
             DocumentPart(data=b"PK", media_type="application/zip"),
-            r"documents of type 'application/zip'.*pdf, csv, doc, docx",
+            r"documents of type 'application/zip'.*reads csv, doc, docx, html, md, pdf",
         ),
         (
             DocumentPart(url="https://example.com/q3.pdf"),

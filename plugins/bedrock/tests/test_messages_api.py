@@ -416,3 +416,34 @@ async def test_the_default_max_tokens_leaves_room_for_thinking(
         await client.chat(model, "hi", **kwargs)
     assert mock.last_request.path == "/anthropic/v1/messages"
     assert mock.last_request.json()["max_tokens"] == max_tokens
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_refused_turn_of_thinking_gets_the_thinking_fix_not_the_generic_one(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], streamed: bool
+) -> None:
+    # A tool loop begun on Anthropic's API: its signed thinking means nothing here and
+    # is left out, so with thinking on Claude refuses the turn that calls the tool. The
+    # hint was the route's generic one (drop a sampling parameter, use an inference
+    # profile id), which fixes nothing here.
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Paris"})
+    thought = ReasoningPart("Ask the tool.", "c2lnbmVk", origin="anthropic")
+    history = [
+        Message.user("Weather?"),
+        Message("assistant", (thought, call)),
+        Message.tool("toolu_1", "sunny"),
+    ]
+    async with make_client(region=mock.region) as client:
+        with pytest.raises(InvalidRequestError) as refused:
+            if streamed:
+                async with client.stream(OPUS_4_7, history, tools=[TOOL], reasoning="high") as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(OPUS_4_7, history, tools=[TOOL], reasoning="high")
+    assert mock.last_request.path == "/anthropic/v1/messages"
+    assert "Expected `thinking` or `redacted_thinking`" in str(refused.value)
+    hint = str(refused.value.hint)
+    assert "thinking blocks first and unmodified, with their signatures" in hint
+    assert "to_message()" in hint and "inference profile" not in hint

@@ -190,3 +190,51 @@ def test_the_messages_api_mock_refuses_thinking_after_another_block() -> None:
         "messages.1.content.0: If an assistant message contains any thinking blocks, the"
         " first block must be `thinking` or `redacted_thinking`. Found `text`."
     )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_claudes_refusal_of_a_turns_reasoning_relayed_by_converse_names_the_fix(
+    mock: BedrockMock, make_client: MakeClient, streamed: bool
+) -> None:
+    # Converse passes Claude's refusal on as a ValidationException, worded as
+    # strands-agents/harness-sdk#1848 reports it: it came with no hint at all.
+    mock.script.fail(
+        400,
+        "The model returned the following errors: If an assistant message contains any"
+        " thinking blocks, the first block must be thinking. Found text",
+    )
+    async with make_client(region=mock.region) as client:
+        with pytest.raises(InvalidRequestError) as refused:
+            await ask(client, [Message.user("Weather?")], streamed)
+    assert "/converse" in mock.last_request.path
+    assert "thinking blocks first and unmodified" in str(refused.value.hint)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_tool_loop_begun_elsewhere_is_refused_on_converse_with_the_fix(
+    mock: BedrockMock, make_client: MakeClient, streamed: bool
+) -> None:
+    # Anthropic's signed thinking is left out here, so with thinking on Claude refuses
+    # the turn that calls the tool (the mock as Converse passes it on).
+    call = ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    thought = ReasoningPart("Ask the tool.", "c2lnbmVk", origin="anthropic")
+    history = [
+        Message.user("Weather in Oslo?"),
+        Message("assistant", (thought, call)),
+        Message.tool("toolu_1", "-3C"),
+    ]
+    async with make_client(region=mock.region) as client:
+        with pytest.raises(InvalidRequestError) as refused:
+            if streamed:
+                async with client.stream(
+                    MODEL, history, tools=[WEATHER_TOOL], reasoning="high"
+                ) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(MODEL, history, tools=[WEATHER_TOOL], reasoning="high")
+    assert "/converse" in mock.last_request.path
+    assert "but found `tool_use`" in str(refused.value)
+    assert "thinking blocks first and unmodified" in str(refused.value.hint)

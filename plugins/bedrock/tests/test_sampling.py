@@ -68,6 +68,25 @@ async def test_a_sampling_parameter_is_refused_before_sending(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [({"top_k": 40}, "top_k"), ({"temperature": 0.5}, "temperature"), ({"top_p": 0.5}, "top_p")],
+)
+async def test_a_messages_api_field_in_extra_is_refused_before_sending_too(
+    mock: BedrockMock, make_client: MakeClient, extra: dict[str, Any], param: str
+) -> None:
+    # The Messages route sends extra's other keys as they are, so a Messages API field
+    # (top_k, temperature) given by its own name reached the model, which refused it
+    # with a 400: the check read Converse's places only.
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat("bedrock/global.anthropic.claude-opus-4-7", "hi", extra=extra)
+    assert (caught.value.param, caught.value.status) == (param, None)
+    assert "Claude Opus 4.7 takes no" in caught.value.message
+    assert not mock.requests
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("reasoning", ["high", "none"])
 async def test_it_is_refused_first_whatever_the_thinking(
     mock: BedrockMock, make_client: MakeClient, reasoning: str

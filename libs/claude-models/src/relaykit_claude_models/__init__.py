@@ -11,7 +11,8 @@ form its host uses) and asks these functions; the errors they raise are
 relaykit's :class:`~relaykit.InvalidRequestError`, made before sending. It
 also holds the facts of the Messages API's wire that both providers read
 alike: the HTTP status each of its error types stands for (:mod:`.error_types`),
-and that an assistant turn's thinking goes first (:mod:`.turn_order`).
+that an assistant turn's thinking goes first, and the fix when Claude refuses
+that thinking (:mod:`.turn_order`).
 """
 
 from .error_types import ERROR_STATUS, ApiError, error_status, read_error
@@ -34,13 +35,14 @@ from .thinking_rules import (
     thinking_room,
     thinking_style,
 )
-from .turn_order import thinking_first
+from .turn_order import THINKING_HINT, hint_thinking, thinking_first, thinking_hint
 
 __all__ = [
     "DEFAULT_TOP_P",
     "ERROR_STATUS",
     "FIRST_REFUSING",
     "MIN_BUDGET",
+    "THINKING_HINT",
     "ApiError",
     "Claude5",
     "ThinkingStyle",
@@ -55,6 +57,7 @@ __all__ = [
     "default_max_tokens",
     "default_room",
     "error_status",
+    "hint_thinking",
     "model_words",
     "no_thinking",
     "off_fields",
@@ -65,6 +68,7 @@ __all__ = [
     "sampling_taken",
     "thinking_budget",
     "thinking_first",
+    "thinking_hint",
     "thinking_room",
     "thinking_style",
 ]

@@ -42,7 +42,7 @@ from relaykit import (
 )
 from relaykit.batches import jsonl_lines, not_run
 from relaykit.http_errors import error_from_http
-from relaykit_claude_models import error_status
+from relaykit_claude_models import error_status, hint_thinking
 
 from . import wire
 
@@ -168,7 +168,8 @@ class MessageBatches:
         error = error_from_http(
             status, {}, json_encode.dumps(body), provider=self._name, model=model
         )
-        return BatchResult(custom_id, error=error)
+        # Claude refusing a turn's thinking says how to send it back, as in a chat.
+        return BatchResult(custom_id, error=hint_thinking(error))
 
     def _batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
         """A :class:`~relaykit.Batch` from a ``message_batch`` object."""

@@ -27,6 +27,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
+from relaykit_claude_models import hint_thinking
 
 from . import paused_turns, wire
 from .prices import known_model
@@ -191,8 +192,11 @@ class AnthropicProvider:
     def _error(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str | None
     ) -> RelayError:
-        """The typed error for an HTTP error answer."""
-        return error_from_http(status, headers, body, provider=self._name, model=model)
+        """The typed error for an HTTP error answer; Claude refusing a turn's thinking
+        blocks says how to send them back."""
+        return hint_thinking(
+            error_from_http(status, headers, body, provider=self._name, model=model)
+        )
 
     # -- calls -------------------------------------------------------------------------
 

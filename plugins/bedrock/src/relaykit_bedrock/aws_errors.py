@@ -28,6 +28,7 @@ from relaykit import (
 )
 from relaykit.errors import error_for_status
 from relaykit.http_errors import parse_error_body
+from relaykit_claude_models import hint_thinking
 
 #: The HTTP status each error carries when Bedrock reports it inside a stream.
 STREAM_EXCEPTION_STATUS = {
@@ -87,7 +88,8 @@ def http_error(
     return typed_error(status, error_kind(headers, body), message, provider=provider, model=model)
 
 
-#: the fix a Messages API 400 most often needs, beside what the model said
+#: the fix a Messages API 400 most often needs, beside what the model said, when no
+#: more specific one fits (Claude refusing a turn's thinking: see typed_error)
 MESSAGES_400_HINT = (
     "drop the parameter the message names (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable "
     "and Mythos take no temperature, top_p or top_k, and Opus 4.7 on no thinking budget), "
@@ -146,7 +148,9 @@ def typed_error(
             provider_message=text,
             hint=_QUOTA_HINT,
         )
-    return error_for_status(status, text, provider=provider, model=model, code=kind)
+    error = error_for_status(status, text, provider=provider, model=model, code=kind)
+    # Claude refusing a turn's thinking (on either API): say how to send it back.
+    return hint_thinking(error)
 
 
 def stream_exception(

@@ -18,6 +18,11 @@
   names depend only on the conversation, so a cached prefix stays the same.
 - A message holding a document must hold text too, and documents go in user
   turns only: :func:`check_user_turns` refuses the rest before sending.
+
+On the Messages route (:mod:`.messages_wire`, which translates these blocks)
+the rules are that API's: it reads PDF and text documents only
+(:data:`MESSAGES_FORMATS`), from bytes, and a document needs no text beside
+it; what is refused names the API the call goes to (:mod:`.routes`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from typing import Any
 
 from relaykit import InvalidRequestError
 from relaykit.messages import DocumentPart
+
+from .routes import API_NAMES, CONVERSE, Api
 
 #: Converse's document ``format`` for each media type it reads
 DOCUMENT_FORMATS = {
@@ -42,6 +49,9 @@ DOCUMENT_FORMATS = {
     "application/vnd.ms-excel": "xls",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
 }
+#: the formats of :data:`DOCUMENT_FORMATS` the Messages API reads (Word and Excel are
+#: Converse's alone: :mod:`.messages_wire` refuses them, saying to call through Converse)
+MESSAGES_FORMATS = frozenset({"pdf", "txt", "csv", "html", "md"})
 #: the longest name relaykit sends
 MAX_NAME = 64
 
@@ -50,36 +60,40 @@ _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
 _WHITESPACE = re.compile(r"\s+")
 
 
-def document_block(part: DocumentPart, names: DocumentNames) -> dict[str, Any]:
+def document_block(part: DocumentPart, names: DocumentNames, api: Api = CONVERSE) -> dict[str, Any]:
     """The ``document`` block for ``part``, named by ``names``; raises
-    :class:`~relaykit.InvalidRequestError` for a document Bedrock cannot take."""
-    fmt = document_format(part.media_type)
-    return {"document": {"format": fmt, "name": names.take(part), "source": _source(part)}}
+    :class:`~relaykit.InvalidRequestError` for a document ``api`` cannot take."""
+    fmt = document_format(part.media_type, api)
+    return {"document": {"format": fmt, "name": names.take(part), "source": _source(part, api)}}
 
 
-def document_format(media_type: str) -> str:
-    """Converse's ``format`` for ``media_type`` (parameters such as ``charset`` ignored)."""
+def document_format(media_type: str, api: Api = CONVERSE) -> str:
+    """Converse's ``format`` for ``media_type`` (parameters such as ``charset`` ignored);
+    a type neither API reads is refused, with those ``api`` reads."""
     fmt = DOCUMENT_FORMATS.get(media_type.split(";", 1)[0].strip().lower())
     if fmt is None:
+        read = [t for t, f in DOCUMENT_FORMATS.items() if api == CONVERSE or f in MESSAGES_FORMATS]
+        formats = sorted(set(DOCUMENT_FORMATS.values()) if api == CONVERSE else MESSAGES_FORMATS)
         raise InvalidRequestError(
-            f"Bedrock does not read documents of type {media_type!r}",
+            f"{API_NAMES[api]} does not read documents of type {media_type!r}",
             param="content.document.media_type",
-            hint="Bedrock reads pdf, csv, doc, docx, xls, xlsx, html, txt and md documents: "
-            f"use one of {', '.join(sorted(DOCUMENT_FORMATS))}",
+            hint=f"it reads {', '.join(formats)} documents: use one of {', '.join(sorted(read))}",
         )
     return fmt
 
 
-def _source(part: DocumentPart) -> dict[str, Any]:
+def _source(part: DocumentPart, api: Api) -> dict[str, Any]:
     if part.data is not None:
         return {"bytes": part.base64()}
     if part.url is not None and part.url.startswith("s3://"):
         return {"s3Location": {"uri": part.url}}
+    # Only Converse reads an s3:// document: the Messages route refuses one in turn.
+    s3 = ", or use an s3:// URI" if api == CONVERSE else ""
     raise InvalidRequestError(
         "Bedrock does not fetch documents by URL",
         param="content.document.url",
         hint="download the document and pass its bytes: DocumentPart(data=..., "
-        "media_type='application/pdf'), or use an s3:// URI",
+        "media_type='application/pdf')" + s3,
     )
 
 
@@ -110,22 +124,24 @@ class DocumentNames:
         return name
 
 
-def check_user_turns(messages: list[dict[str, Any]]) -> None:
-    """Refuse documents outside user turns, and a user turn with documents but no text,
-    which Bedrock refuses too ("A text block must be included when using documents")."""
+def check_user_turns(messages: list[dict[str, Any]], api: Api = CONVERSE) -> None:
+    """Refuse documents outside user turns, and on Converse a user turn with documents
+    but no text, which Converse refuses too ("A text block must be included when using
+    documents"; the Messages API reads a document alone)."""
     for m in messages:
         names = [b["document"]["name"] for b in m["content"] if "document" in b]
         if not names:
             continue
         if m["role"] != "user":
             raise InvalidRequestError(
-                f"Bedrock reads documents in user turns only, not in an {m['role']} message",
+                f"{API_NAMES[api]} reads documents in user turns only, not in an "
+                f"{m['role']} message",
                 param="messages.content.document",
                 hint="send the document in a user message",
             )
-        if not any("text" in b for b in m["content"]):
+        if api == CONVERSE and not any("text" in b for b in m["content"]):
             raise InvalidRequestError(
-                f"Bedrock needs text in the user turn with the document {names[0]!r}",
+                f"{API_NAMES[api]} needs text in the user turn with the document {names[0]!r}",
                 param="messages.content.document",
                 hint="add a TextPart saying what to do with it, e.g. "
                 "Message.user([TextPart('Summarise this.'), document])",

@@ -1,16 +1,19 @@
 """Anthropic's Messages API on Bedrock: the request body and the answer, in this plugin's terms.
 
 The body is made from the Converse body :func:`relaykit_bedrock.wire.request_body`
-builds, so every check made there (sampling, thinking, cache points, documents,
-images) holds on this route too, and the answer is read back into Converse's
-shape, so :func:`relaykit_bedrock.wire.response` and the stream translator read
-both APIs alike. relaykit-anthropic writes and reads the same wire, but from and
-into relaykit's values: the two share what is not a translation (a Claude
-model's rules, the default ``max_tokens``, the error types: relaykit-claude-models),
-not the translators, whose inputs and outputs differ; where this route does
-otherwise it says why below (Converse renamed or refused it first). The
-request, as AWS's "Inference using Anthropic Messages API" page and Anthropic's
-Messages reference describe it:
+builds for this route (``api="messages"``, :mod:`.routes`), so every check made
+there (sampling, thinking, cache points, documents, images) holds on this route
+too, its refusals naming this API and following its rules where they differ
+from Converse's (a document needs no text beside it here). The answer is read
+back into Converse's shape, so :func:`relaykit_bedrock.wire.response` and the
+stream translator read both APIs alike. relaykit-anthropic writes and reads the
+same wire, but from and into relaykit's values: the two share what is not a
+translation (a Claude model's rules, the default ``max_tokens``, the error
+types, the hint for a refused turn of thinking: relaykit-claude-models), not the
+translators, whose inputs and outputs differ; where this route does otherwise
+it says why below (Converse renamed or refused it first). The request, as
+AWS's "Inference using Anthropic Messages API" page and Anthropic's Messages
+reference describe it:
 
 - ``POST /anthropic/v1/messages`` with ``model`` (the Bedrock model or
   inference profile id) and ``stream`` in the body, ``anthropic_version:
@@ -39,10 +42,10 @@ Messages reference describe it:
   ``tool_choice: {"type": "none"}``.
 - A tool's ``strict`` flag is not sent: Bedrock's Messages route refuses it for
   some models ("tools.0.custom.strict: Extra inputs are not permitted" from Opus
-  4.7, 4.8 and Sonnet 5: vercel/ai#16237, BerriAI/litellm#33193), so the provider
-  builds the Converse body with ``strict_tools=False`` and the parameters go
-  unconverted. A JSON schema ``response_format`` is converted for Claude before it
-  gets here (see :mod:`.schemas`).
+  4.7, 4.8 and Sonnet 5: vercel/ai#16237, BerriAI/litellm#33193), so the Converse
+  body built for this route has none and the parameters go unconverted. A JSON
+  schema ``response_format`` is converted for Claude before it gets here (see
+  :mod:`.schemas`).
 - What Converse made of the request stays as it made it, where relaykit-anthropic
   sends otherwise: a document's ``title`` is Converse's unique, sanitized name
   (``invoice-7``, not ``invoice-7.pdf``), one system block goes per system

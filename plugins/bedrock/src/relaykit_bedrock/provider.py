@@ -44,6 +44,7 @@ from .claude_api import claude_api_option, uses_messages_api
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
 from .prices import lookup
+from .routes import CONVERSE, MESSAGES, Api
 from .stream_events import ConverseStreamTranslator
 
 if TYPE_CHECKING:
@@ -147,10 +148,10 @@ class BedrockProvider:
     async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
         return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
 
-    def _converse_body(self, request: ChatRequest, *, strict_tools: bool = True) -> dict[str, Any]:
+    def _converse_body(self, request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]:
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
-        return wire.request_body(request, strict_tools=strict_tools)
+        return wire.request_body(request, api=api)
 
     async def _model_request(
         self, model: str, operation: str, body: dict[str, Any]
@@ -237,8 +238,8 @@ class BedrockProvider:
     async def _messages_request(
         self, request: ChatRequest, *, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
-        # strict is not sent on this route (see messages_wire), so neither converted
-        converse = self._converse_body(request, strict_tools=False)
+        # built by this route's rules: no strict (see messages_wire), its refusals
+        converse = self._converse_body(request, api=MESSAGES)
         choice = request.tool_choice
         none = choice is not None and choice.mode == "none"
         body = messages_wire.request_body(

@@ -19,9 +19,11 @@ Which models, and which values are still taken, is
 status), so that a route falls back to a deployment that takes it. Still
 taken: no value, ``temperature`` 1 (the default), ``top_p`` of 0.99 or more
 (the default is 0.99; 1 samples from every token); ``top_k`` has no default,
-so any value is refused. The values are the ones the Converse body will carry:
+so any value is refused. The values are the ones the body will carry:
 ``temperature=`` and ``top_p=`` (``inferenceConfig``), and ``extra``'s
-``inferenceConfig`` and ``additionalModelRequestFields.top_k``.
+``inferenceConfig`` and ``additionalModelRequestFields.top_k``; on the Messages
+route, also ``extra``'s ``temperature``, ``top_p`` and ``top_k``, which it sends
+as they are (Messages API fields by their own names), over the others.
 
 The model is read from its id, an inference profile id or an ARN ending in
 one. Older models and ids with no Claude version or family read here are left
@@ -37,6 +39,7 @@ from relaykit_claude_models import check_sampling
 from relaykit_claude_models import refuses_sampling as _refuses_sampling
 
 from .prices import base_model
+from .routes import CONVERSE, MESSAGES, Api
 
 
 def refuses_sampling(model: str) -> str | None:
@@ -49,8 +52,8 @@ def refuses_sampling(model: str) -> str | None:
     return _refuses_sampling(base)
 
 
-def sampling_values(request: ChatRequest) -> dict[str, Any]:
-    """The sampling parameters the Converse body of ``request`` will carry, by
+def sampling_values(request: ChatRequest, api: Api = CONVERSE) -> dict[str, Any]:
+    """The sampling parameters the body of ``request`` for ``api`` will carry, by
     relaykit's names (``extra``'s win, as they do in the body)."""
     values: dict[str, Any] = {"temperature": request.temperature, "top_p": request.top_p}
     inference = request.extra.get("inferenceConfig")
@@ -61,10 +64,15 @@ def sampling_values(request: ChatRequest) -> dict[str, Any]:
     fields = request.extra.get("additionalModelRequestFields")
     if isinstance(fields, dict):
         values["top_k"] = fields.get("top_k")
+    if api == MESSAGES:  # the Messages API's own names, sent as they are
+        for name in ("temperature", "top_p", "top_k"):
+            if name in request.extra:
+                values[name] = request.extra[name]
     return {name: value for name, value in values.items() if value is not None}
 
 
-def check(request: ChatRequest) -> None:
-    """Refuse ``request`` before sending when its model refuses one of its sampling values."""
+def check(request: ChatRequest, api: Api = CONVERSE) -> None:
+    """Refuse ``request`` before sending through ``api`` when its model refuses one of
+    its sampling values."""
     name = refuses_sampling(request.model)
-    check_sampling(sampling_values(request), name=name, model=request.model)
+    check_sampling(sampling_values(request, api), name=name, model=request.model)

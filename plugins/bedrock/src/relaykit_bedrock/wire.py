@@ -20,6 +20,10 @@ Choices the Converse API forces on us, each documented here once:
   documents in user turns that hold text too; anything else (a document in a
   system or assistant message, a user turn of documents alone, a URL, a media
   type it does not read) is refused before sending, with the fix.
+- The body is built for the Messages route too (``api="messages"``, see
+  :mod:`.routes`): what is refused before sending then names that API and
+  follows its rules where they differ (a document alone in a user turn is
+  sent; no ``s3://`` source or Word and Excel formats are offered as fixes).
 - Each ``reasoningContent`` block becomes one reasoning part
   (``origin="bedrock"``), in order: ``reasoningText`` with its own signature,
   ``redactedContent`` (base64 on the wire) as ``redacted``. They go back as
@@ -99,6 +103,7 @@ from . import prefill, reasoning, sampling, schemas
 from .cache_points import CachePoints
 from .claude_api import is_claude
 from .documents import DocumentNames, check_user_turns, document_block
+from .routes import API_NAMES, CONVERSE, Api
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "bedrock"
@@ -140,20 +145,22 @@ def finish_reason(raw: str | None) -> FinishReason:
 # -- request ----------------------------------------------------------------------
 
 
-def request_body(request: ChatRequest, *, strict_tools: bool = True) -> dict[str, Any]:
+def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]:
     """The JSON body of ``POST /model/{modelId}/converse`` (and ``converse-stream``).
 
-    ``strict_tools=False`` (the Messages route, which sends no ``strict``) leaves
-    out the tools' ``strict`` flags and sends their parameters as given."""
+    ``api`` is the API the call goes to (:mod:`.routes`): what is refused before
+    sending names it and follows its rules. For :data:`~.routes.MESSAGES`, which
+    sends no ``strict``, the tools' ``strict`` flags are left out and their
+    parameters sent as given; :mod:`.messages_wire` translates the body."""
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
-    sampling.check(request)
+    sampling.check(request, api)
     # Built in Bedrock's prompt order (tools, system, messages): a cache point
     # goes after the last block before it, whichever list that is in.
     points = CachePoints()
-    tool_config = _tool_config(request, points, strict_tools)
-    system = system_blocks(request.messages, points)
-    body: dict[str, Any] = {"messages": messages(request.messages, points)}
+    tool_config = _tool_config(request, points, api)
+    system = system_blocks(request.messages, points, api)
+    body: dict[str, Any] = {"messages": messages(request.messages, points, api)}
     prefill.check(body["messages"], request.model)
     if system:
         body["system"] = system
@@ -188,9 +195,7 @@ def request_body(request: ChatRequest, *, strict_tools: bool = True) -> dict[str
     return body
 
 
-def _tool_config(
-    request: ChatRequest, points: CachePoints, strict_tools: bool
-) -> dict[str, Any] | None:
+def _tool_config(request: ChatRequest, points: CachePoints, api: Api) -> dict[str, Any] | None:
     if not request.tools:
         return None
     choice = request.tool_choice
@@ -199,8 +204,9 @@ def _tool_config(
     tools: list[dict[str, Any]] = []
     claude = is_claude(request.model)
     for i, tool in enumerate(request.tools):
-        where = f"toolConfig.tools[{i}].toolSpec"
-        strict = tool.strict if strict_tools else None
+        # where the Messages route sends the tool: its name is refused at that path
+        where = f"toolConfig.tools[{i}].toolSpec" if api == CONVERSE else f"tools[{i}]"
+        strict = tool.strict if api == CONVERSE else None
         parameters = schemas.tool_schema(tool, where, claude=claude, strict=strict)
         spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": parameters}}
         if tool.description:  # Bedrock rejects an empty description
@@ -232,9 +238,10 @@ def _has_tool_parts(values: tuple[Message, ...]) -> bool:
 
 
 def system_blocks(
-    values: tuple[Message, ...], points: CachePoints | None = None
+    values: tuple[Message, ...], points: CachePoints | None = None, api: Api = CONVERSE
 ) -> list[dict[str, Any]]:
-    """Converse ``system``: one text block per system turn, cut where a cache point is."""
+    """Converse ``system``: one text block per system turn, cut where a cache point is;
+    an image or a document there is refused, naming ``api``."""
     points = CachePoints() if points is None else points
     out: list[dict[str, Any]] = []
     for i, m in enumerate(values):
@@ -251,7 +258,7 @@ def system_blocks(
                 # A system block is text, a guardrail's content or a cache point: an
                 # image or a document is refused, not left out.
                 where = f"messages[{i}].content[{j}]"
-                raise misplaced_part("system", part, where, api="Bedrock's Converse API")
+                raise misplaced_part("system", part, where, api=API_NAMES[api])
         _add_text(out, text, points)
     return out
 
@@ -264,14 +271,15 @@ def _add_text(out: list[dict[str, Any]], text: list[str], points: CachePoints) -
 
 
 def messages(
-    values: tuple[Message, ...], points: CachePoints | None = None
+    values: tuple[Message, ...], points: CachePoints | None = None, api: Api = CONVERSE
 ) -> list[dict[str, Any]]:
     """Converse ``messages``: system turns left out, tool results in user turns, same roles merged.
 
     Converse wants user and assistant turns to alternate, so consecutive turns
     that map to the same role (a tool result followed by a user question, say)
     become one message. ``points`` places the cache points; without it, the
-    messages are the whole prompt.
+    messages are the whole prompt. ``api`` is the API the call goes to, whose rules
+    and name the refusals made here follow (:mod:`.routes`).
     """
     points = CachePoints() if points is None else points
     names = DocumentNames()  # unique over the whole conversation, as Bedrock wants
@@ -286,7 +294,7 @@ def messages(
         for part in thinking_first(m.content) if role == "assistant" else m.content:
             if isinstance(part, CachePoint):
                 points.mark(part)
-            elif (block := _block(part, names)) is not None:
+            elif (block := _block(part, names, api)) is not None:
                 points.add(blocks, block)
         # An empty turn (only unsigned reasoning, say) is a validation error: left out.
         if blocks and not merging:
@@ -294,9 +302,9 @@ def messages(
         elif merging and role == "assistant":
             # merged after an assistant message of its own: its reasoning first again
             _reasoning_first(blocks)
-    _check_opening(out)
+    _check_opening(out, api)
     # Checked once turns are merged: the text may come in the next relaykit message.
-    check_user_turns(out)
+    check_user_turns(out, api)
     _strip_prefill(out[-1])
     return out
 
@@ -316,9 +324,9 @@ def _reasoning_first(blocks: list[dict[str, Any]]) -> None:
     blocks[:] = [block for unit in units for block in unit]
 
 
-def _check_opening(out: list[dict[str, Any]]) -> None:
-    """Refuse before sending a conversation Converse refuses for how it opens ("A
-    conversation must start with a user message"): none left, or an assistant turn
+def _check_opening(out: list[dict[str, Any]], api: Api) -> None:
+    """Refuse before sending a conversation ``api`` refuses for how it opens (Converse:
+    "A conversation must start with a user message"): none left, or an assistant turn
     first. LiteLLM refuses the latter too, unless told to make up a user turn."""
     if not out:
         raise InvalidRequestError(
@@ -330,7 +338,7 @@ def _check_opening(out: list[dict[str, Any]]) -> None:
         )
     if out[0]["role"] != "user":
         raise InvalidRequestError(
-            "Bedrock's Converse API wants the conversation to start with a user message, "
+            f"{API_NAMES[api]} wants the conversation to start with a user message, "
             "not an assistant one",
             param="messages",
             hint="put a user message first (what the assistant said first can go in the "
@@ -348,7 +356,7 @@ def _strip_prefill(final: dict[str, Any]) -> None:
         last["text"] = last["text"].rstrip()
 
 
-def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
+def _block(part: Any, names: DocumentNames, api: Api) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         # Converse refuses a blank text block ("The text field in the ContentBlock object
         # at messages.N.content.M is blank", continue#9767; Claude's own words:
@@ -356,9 +364,9 @@ def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
         # it says nothing, so it is left out.
         return {"text": part.text} if part.text and not part.text.isspace() else None
     if isinstance(part, ImagePart):
-        return {"image": _image(part)}
+        return {"image": _image(part, api)}
     if isinstance(part, DocumentPart):
-        return document_block(part, names)
+        return document_block(part, names, api)
     if isinstance(part, ToolCall):
         arguments: Any = part.arguments
         if part.raw_arguments is not None and not part.arguments:
@@ -369,7 +377,7 @@ def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
         blank = not part.content.strip()
         content: list[dict[str, Any]] = [] if blank else [{"text": part.content}]
         # Converse reads images and documents inside a tool result, after its text.
-        content += [_block(a, names) for a in part.attachments]  # type: ignore[misc]
+        content += [_block(a, names, api) for a in part.attachments]  # type: ignore[misc]
         if not content:
             content = [{"text": NO_OUTPUT}]  # see the module docstring
         result: dict[str, Any] = {"toolUseId": part.tool_call_id, "content": content}
@@ -389,7 +397,7 @@ def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
     raise InvalidRequestError(f"cannot send {type(part).__name__} to Bedrock")
 
 
-def _image(part: ImagePart) -> dict[str, Any]:
+def _image(part: ImagePart, api: Api) -> dict[str, Any]:
     if part.data is not None:
         return {
             "format": _image_format(part.media_type),
@@ -409,11 +417,13 @@ def _image(part: ImagePart) -> dict[str, Any]:
                 hint="name the object .png, .jpg, .gif or .webp, or pass the bytes",
             )
         return {"format": fmt, "source": {"s3Location": {"uri": url}}}
+    # Only Converse reads an s3:// image: the Messages route refuses one in turn.
+    s3 = ", or use an s3:// URI" if api == CONVERSE else ""
     raise InvalidRequestError(
         "Bedrock does not fetch images by URL",
         param="content.image.url",
-        hint="download the image and pass its bytes: ImagePart(data=..., media_type='image/png'), "
-        "or use an s3:// URI",
+        hint="download the image and pass its bytes: ImagePart(data=..., media_type='image/png')"
+        + s3,
     )
 
 

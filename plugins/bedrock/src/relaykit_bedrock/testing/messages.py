@@ -15,7 +15,8 @@ worded by the mock): a missing version, model or ``max_tokens``, Converse's
 field names, a conversation that does not start with the user or alternate,
 blank text, unknown block types, thinking whose signature the mock did not
 give, ``tool_result`` for no earlier ``tool_use``, tool blocks without
-``tools``, ``cache_control`` other than ``ephemeral`` with ttl ``5m`` or
+``tools``, with thinking on a final assistant turn calling tools without its
+thinking, ``cache_control`` other than ``ephemeral`` with ttl ``5m`` or
 ``1h``, more than four of them. The thinking and sampling rules of
 :mod:`relaykit_bedrock.testing.reasoning` apply to it as to Converse.
 """
@@ -91,6 +92,8 @@ def validate_messages(body: Any) -> str | None:
             return problem
     if has_tools and not body.get("tools"):
         return "tools: must be given when messages hold tool_use or tool_result blocks"
+    if problem := _thinking_missing(body, messages):
+        return problem
     for mark in cache_points:
         if not isinstance(mark, dict) or mark.get("type") != "ephemeral":
             return "cache_control.type: Input should be 'ephemeral'"
@@ -114,6 +117,29 @@ def _thinking_not_first(content: list[dict[str, Any]], i: int) -> str | None:
     return (
         f"messages.{i}.content.0: If an assistant message contains any thinking blocks,"
         f" the first block must be `thinking` or `redacted_thinking`. Found `{first}`."
+    )
+
+
+def _thinking_missing(body: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
+    """Claude's refusal, with thinking on, of a final assistant turn that calls tools
+    without the thinking it began with (its words, claude-code#20705): a tool loop in
+    progress needs it back."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") == "disabled":
+        return None
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+    if last is None:
+        return None
+    content = messages[last]["content"]
+    first = content[0]["type"]
+    if first in _THINKING or not any(b["type"] == "tool_use" for b in content):
+        return None
+    return (
+        f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+        f"but found `{first}`. When `thinking` is enabled, a final `assistant` message "
+        "must start with a thinking block (preceeding the lastmost set of `tool_use` and "
+        "`tool_result` blocks). We recommend you include thinking blocks from previous "
+        "turns. To avoid this requirement, disable `thinking`."
     )
 
 

@@ -462,13 +462,15 @@ def refuses_prefill(model_id: str) -> bool:
 
 
 def claude_problem(model_id: str, body: dict[str, Any]) -> str | None:
-    """What Claude refuses that Converse passes: a prefill (a final assistant turn)
+    """What Claude refuses that Converse passes: reasoning that does not open its
+    turn, or with thinking on a final turn calling tools without its reasoning; a
+    prefill (a final assistant turn)
     from Claude 4.6 on (:func:`refuses_prefill`), or one ending in whitespace, in the
     words Converse gives (as reported from Bedrock for a Claude Sonnet 4.6 prefill),
     as Anthropic's own API does."""
     if "anthropic.claude" not in model_id:
         return None
-    if problem := _thinking_not_first(body["messages"]):
+    if problem := _thinking_not_first(body["messages"]) or _thinking_missing(body):
         return problem
     final = body["messages"][-1]
     if final["role"] == "assistant" and refuses_prefill(model_id):
@@ -496,6 +498,30 @@ def _thinking_not_first(messages: list[dict[str, Any]]) -> str | None:
                 f" be thinking. Found {_CLAUDE_BLOCK_NAMES.get(found, found)}"
             )
     return None
+
+
+def _thinking_missing(body: dict[str, Any]) -> str | None:
+    """Claude's refusal, with thinking on, of a final assistant turn that calls tools
+    without the reasoning it began with (a tool loop in progress needs it back), as
+    Converse passes it on (Claude's words: claude-code#20705)."""
+    thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") == "disabled":
+        return None
+    turns = [(i, m) for i, m in enumerate(body["messages"]) if m["role"] == "assistant"]
+    if not turns:
+        return None
+    i, final = turns[-1]
+    first = next(iter(final["content"][0]))
+    if first == "reasoningContent" or not any("toolUse" in b for b in final["content"]):
+        return None
+    return (
+        f"{_MODEL_ERRORS}messages.{i}.content.0.type: Expected `thinking` or "
+        f"`redacted_thinking`, but found `{_CLAUDE_BLOCK_NAMES.get(first, first)}`. When "
+        "`thinking` is enabled, a final `assistant` message must start with a thinking "
+        "block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
+        "recommend you include thinking blocks from previous turns. To avoid this "
+        "requirement, disable `thinking`."
+    )
 
 
 #: Claude's name for a Converse content block, where the two differ
