@@ -80,9 +80,12 @@ CALLS = 60
 #: the budgets' day under the pinned wall clock (a run across midnight UTC must
 #: not split its spending between two days' keys)
 DAY, _ = period_bounds("day", MID_PERIOD)
-#: the primary's RPM limit: 100 ms per request
-RPM = 600
-#: requests the primary's slot has room for at the start (it refills one per 100 ms)
+#: the primary's RPM limit: a request a second, so that it refuses however slowly a
+#: loaded machine runs the callers (at 600, a run stretched to 10 s never refused)
+RPM = 60
+#: the milliseconds its slot moves per request
+INTERVAL_MS = 60_000 // RPM
+#: requests the primary's slot has room for at the start (it refills one per second)
 ROOM = 25
 #: the TPM limit on every target: one millisecond per token
 TPM = 60_000
@@ -162,7 +165,10 @@ async def _seed_slots(prefix: str) -> dict[str, float]:
     """Start the rate slots far ahead of Redis's clock; return where (server ms)."""
     seconds, micros = await _redis("TIME")
     now = int(seconds) * 1000 + int(micros) // 1000
-    seeded: dict[str, float] = {"openai/*:rpm": now + 60_000 - 100 * ROOM, "*:tpm": now + TPM_AHEAD}
+    seeded: dict[str, float] = {
+        "openai/*:rpm": now + 60_000 - INTERVAL_MS * ROOM,
+        "*:tpm": now + TPM_AHEAD,
+    }
     for slot, tat in seeded.items():
         await _redis("SET", f"{prefix}:limit:{slot}", str(tat), "PX", 120_000)
     return seeded
@@ -314,9 +320,9 @@ def _check_slots(
     held = round(tpm_slot - seeded["*:tpm"])  # one ms per token
     assert held == used, f"{where}: the TPM slot holds {held} tokens, the records used {used}"
     # -- RPM: never over-admitted; the slot holds a request per admitted attempt
-    admitted = round((rpm_slot - seeded["openai/*:rpm"]) / 100)
+    admitted = round((rpm_slot - seeded["openai/*:rpm"]) / INTERVAL_MS)
     got = _chat_requests(primary)
-    bound = ROOM + int(elapsed_ms / 100) + 1  # GCRA: the room, then one per 100 ms
+    bound = ROOM + int(elapsed_ms / INTERVAL_MS) + 1  # GCRA: the room, then one per interval
     assert got <= admitted <= bound, f"{where}: primary got {got}, admitted {admitted} > {bound}"
 
 
