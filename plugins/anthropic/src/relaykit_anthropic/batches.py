@@ -9,8 +9,11 @@ and ``expired``; RFC 3339 times); ``POST .../{id}/cancel`` cancels it. Once it
 ended, its ``results_url`` serves JSONL, one line per request in no set order:
 ``{"custom_id", "result": {"type": "succeeded", "message"}}``, or ``errored``
 with the API's error body, or ``canceled``, or ``expired``. It is read line by
-line as it arrives. ``GET /v1/messages/batches?limit=&after_id=`` lists the batches,
-newest first (``{"data", "has_more", "first_id", "last_id"}``; a batch names no model).
+line as it arrives; a line of the wrong shape that names its ``custom_id`` is that
+item's malformed answer (the other lines are read all the same), one that names
+none ends the read, a malformed answer. ``GET /v1/messages/batches?limit=&after_id=``
+lists the batches, newest first (``{"data", "has_more", "first_id", "last_id"}``; a
+batch names no model).
 
 Refused before sending, as the API would refuse them: a ``custom_id`` outside
 ``^[a-zA-Z0-9_-]{1,64}$``, more than 100,000 requests, a body over 256 MB.
@@ -235,6 +238,8 @@ class MessageBatches:
         batch_id = data["id"]
         if not isinstance(batch_id, str):
             raise TypeError(f"id is {type(batch_id).__name__}, not text")
+        if not batch_id:
+            raise KeyError("id")  # no batch without its id
         return Batch(
             id=batch_id,
             provider=self._name,

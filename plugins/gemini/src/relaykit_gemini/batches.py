@@ -26,7 +26,9 @@ arrive. ``GET {root}/batches/{id}`` describes a batch; ``POST
 {root}/batches/{id}:cancel`` cancels it (answering an empty object).
 
 A per-item ``error`` is a ``google.rpc.Status`` (a gRPC ``code``), typed as a
-single call's error of the matching HTTP status would be. An item a
+single call's error of the matching HTTP status would be; an answer of the wrong
+shape is that item's malformed answer (named by its key, or an inline one by its
+place), the others read all the same. An item a
 cancelled or expired batch never ran (no answer for its key) fails as not
 run; its keys come from the batch's inline requests as the batch repeats them,
 or from its input file while the File API still serves it.
@@ -93,7 +95,7 @@ _OUTPUT_SHAPE = {
     "metadata": {"inputConfig": {"requests": {"requests": [{}]}}},
     "response": {"inlinedResponses": {"inlinedResponses": [{}]}, "responsesFile": str},
 }
-_ENTRY_SHAPE = {"response": {}, "error": {}}
+_ENTRY_SHAPE: dict[str, Any] = {"response": {}, "error": {}}
 
 _STATES: dict[str, BatchStatus] = {
     "PENDING": "in_progress",
@@ -512,7 +514,8 @@ def _inline_keys(operation: Mapping[str, Any]) -> Iterable[str]:
     requests = (_input_config(operation).get("requests") or {}).get("requests") or ()
     for entry in requests:
         metadata = entry.get("metadata") if isinstance(entry, Mapping) else None
-        yield _entry_key(metadata, "") if isinstance(metadata, Mapping) else ""
+        key = metadata.get("key") if isinstance(metadata, Mapping) else None
+        yield key if isinstance(key, str) else ""  # "": the answer must name its own
 
 
 def _entry_key(entry: Any, by_place: str) -> str:

@@ -17,7 +17,9 @@ it. Results are two JSONL files read with ``GET /files/{id}/content``: the
 answer in ``body``) and the ``error_file_id`` (a ``response`` with an error
 status and an ``{"error"}`` body, or an ``error`` object with a ``code``:
 ``batch_expired``, ``batch_cancelled``). Each file is read line by line as it
-arrives.
+arrives. A line of the wrong shape that names its ``custom_id`` is that item's
+malformed answer (:func:`relaykit.batches.item_result`: the other lines are read all
+the same); one that names none ends the read, a malformed answer.
 
 Limits, refused before anything is sent: 50,000 requests (Azure: 100,000) and
 200 MB a file (OpenAI's Batch API reference; Azure's "Batch limits").
@@ -387,8 +389,11 @@ class BatchApi:
             ),
             None,
         )
+        batch_id = _text(data["id"], "id")
+        if not batch_id:
+            raise KeyError("id")  # no batch without its id
         return Batch(
-            id=_text(data["id"], "id"),
+            id=batch_id,
             provider=self._name,
             status=_STATUSES.get(vendor_status.lower(), "in_progress"),
             vendor_status=vendor_status,
