@@ -962,7 +962,7 @@ def batch_pieces(response: Response) -> list[Piece]:
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("vendor", "sweep"),
-    [(api, sweep) for sweep, (api, _, _) in sorted(BATCH_SWEEPS.items())],
+    [pytest.param(api, sweep, id=sweep) for sweep, (api, _, _) in sorted(BATCH_SWEEPS.items())],
     indirect=["vendor"],
 )
 async def test_a_batch_answer_of_the_wrong_shape_is_a_typed_error(
