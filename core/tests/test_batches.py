@@ -302,3 +302,28 @@ async def test_a_failure_a_plugin_marks_unsent_is_retried_as_one_that_did_nothin
     async with relaykit.Client(config, plugins=[fake]) as client:
         batch = await client.submit_batch("fake/m", items("a"))
     assert batch.status == "in_progress" and len(fake.batch_store.batches) == 1
+
+
+def test_an_items_result_of_the_wrong_shape_is_that_items_error() -> None:
+    """What a plugin's decoder raises for one result is that item's error (the others
+    are read all the same): a malformed answer, or the relaykit error it raised."""
+    from relaykit.batches import item_result, result_id
+
+    def fails(error: Exception) -> Any:
+        def read() -> Any:
+            raise error
+
+        return item_result("a", read, provider="p", model="m")
+
+    for raised in (ValueError("usage: expected an object, got int"), KeyError("message")):
+        result = fails(raised)
+        assert result.custom_id == "a" and not result.ok
+        assert isinstance(result.error, relaykit.ProviderUnavailableError)
+        assert result.error.message.startswith("malformed response from the provider (")
+        assert result.error.__cause__ is raised and result.error.provider == "p"
+    refused = relaykit.ContentFilterError("refused", provider="p", model="m")
+    assert fails(refused).error is refused
+    assert result_id({"custom_id": "a"}) == "a" and result_id({"key": "k"}, "key") == "k"
+    for line in ({"custom_id": 7}, {"custom_id": ""}, None, ["a"]):
+        with pytest.raises(ValueError, match="a batch result names no item"):
+            result_id(line)

@@ -141,6 +141,25 @@ def test_count_refuses_what_is_not_a_count_naming_the_field(value: Any, shown: s
         json_decode.count(value, "usage.prompt_tokens")
 
 
+@pytest.mark.parametrize(
+    ("document", "shown"), [("1e400", "inf"), ("-1e400", "-inf"), ("NaN", "nan")]
+)
+def test_count_refuses_a_number_too_large_to_be_one(document: str, shown: str) -> None:
+    """JSON's 1e400 decodes to inf: no count, and not a whole number either."""
+    with pytest.raises(ValueError, match=rf"^usage\.prompt_tokens: .*got {shown}$"):
+        json_decode.count(json_decode.loads(document), "usage.prompt_tokens")
+
+
+def test_a_number_too_large_for_an_int_is_an_answer_of_the_wrong_shape() -> None:
+    """``int(inf)`` (a context length of 1e400, read as it came) raises OverflowError:
+    a property of the answer, caught with the rest."""
+    try:
+        int(json_decode.loads('{"context_length": 1e400}')["context_length"])
+    except json_decode.SHAPE_ERRORS as e:
+        error = json_decode.wrong_shape("a model", e)
+    assert str(error).startswith("a model has the wrong shape (OverflowError: ")
+
+
 def test_wrong_shape_is_the_value_error_the_core_maps_naming_where_and_what() -> None:
     try:
         None.get("message")  # type: ignore[attr-defined]

@@ -5,7 +5,9 @@ search's citations, where the API searches), non-streamed and streamed; then the
 same answer is served again over loopback HTTP, in the vendor's framing (JSON,
 server-sent events, NDJSON, AWS event-stream frames), with one document (a
 stream event) replaced whole, or one field changed at a time: set to null, a
-list, an object, a number, a string, or removed, and each list emptied. Every
+list, an object, a number, a string, or removed, each list emptied, and each
+number made ``1e400`` (which decodes to ``inf``: ``int()`` of it raises
+``OverflowError``, a count or a price of it is no number). Every
 such call either succeeds with a well-typed :class:`relaykit.ChatResponse` (a
 lenient decoder is fine where the field is optional) or raises a
 :class:`relaykit.RelayError`; never a bare ``TypeError``, ``AttributeError`` or
@@ -13,15 +15,19 @@ lenient decoder is fine where the field is optional) or raises a
 retryable "malformed response" error; it does not map those others, which in a
 plugin's request encoding are its own bugs). Embedding answers, token counts,
 model listings (Vertex AI's publisher listings too), rerank, moderation, image
-and transcription answers are swept the same way. About
-800 changes escaped untyped before the decoders caught them (session 28), and
-about 150 more of the listings.
+and transcription answers are swept the same way, and batches: each answer about
+one (submitted, described, cancelled, listed) and their results, where a result
+of the wrong shape that still names its item is that item's error and the other
+items are read all the same. About 800 changes escaped untyped before the
+decoders caught them (session 28), about 150 more of the listings, and (session
+29) about 350 of the batches, and a number of ``1e400`` in about 40 places.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import json
+import math
 import pathlib
 import types
 import typing
@@ -44,6 +50,7 @@ from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_bedrock.eventstream import EventStreamDecoder
 from relaykit_bedrock.testing.frames import encode_message
+from relaykit_cohere.testing import CohereMock
 from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.testing import GeminiMock
 
@@ -52,7 +59,7 @@ from relaykit_gemini.testing import GeminiMock
 PARIS = "Paris is the capital of France."
 #: the bearer token the Vertex mocks accept (``VERTEX_ACCESS_TOKEN``)
 VENDOR_TOKEN = "ya29.test-token-0123456789abcdef"
-#: the key of the Gemini API mock the page-token test starts
+#: the key of the Gemini API and Cohere mocks the page-token test starts
 GEMINI_KEY = "test-key-gemini-0123456789abcdef"
 
 #: the answers whose fields are changed: plain text, a tool call beside text,
@@ -116,7 +123,8 @@ def pieces(content_type: str, body: bytes) -> list[Piece]:
 
 
 def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc).encode()
+    # a number too large for a double decodes to inf: written as a vendor would write it
+    return json.dumps(doc).replace("Infinity", "1e400").encode()
 
 
 def _raw(data: bytes) -> Piece:
@@ -204,18 +212,26 @@ def replaced(doc: Any, path: Path, value: Any, *, remove: bool = False) -> Any:
 def changes(doc: Any) -> Iterator[tuple[str, Any]]:
     """Each changed copy of ``doc``, named by where and what: the whole document
     replaced, then one field at a time."""
+    for name, _, new in changes_at(doc):
+        yield name, new
+
+
+def changes_at(doc: Any) -> Iterator[tuple[str, Path, Any]]:
+    """As :func:`changes`, each with the path of the value changed (``()``: the whole)."""
     for name, new in REPLACEMENTS.items():
-        yield f"={name}", new
+        yield f"={name}", (), new
     for path, value in places(doc):
         where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path)
         for name, new in REPLACEMENTS.items():
             if name == "list" and isinstance(value, list):
                 if value:
-                    yield f"{where} emptied", replaced(doc, path, [])
+                    yield f"{where} emptied", path, replaced(doc, path, [])
                 new = [7] * max(1, len(value))
             if new != value:
-                yield f"{where}={name}", replaced(doc, path, new)
-        yield f"{where} removed", replaced(doc, path, None, remove=True)
+                yield f"{where}={name}", path, replaced(doc, path, new)
+        if type(value) in (int, float):  # a count or size too large to be one
+            yield f"{where}=1e400", path, replaced(doc, path, math.inf)
+        yield f"{where} removed", path, replaced(doc, path, None, remove=True)
 
 
 def shape(doc: Any) -> Any:
@@ -583,31 +599,43 @@ async def test_a_vertex_model_listing_of_the_wrong_shape_is_a_typed_error(kind: 
         )
 
 
+#: the listings that follow page tokens: (the query field that asks for a page, the
+#: answer's field that names the next)
+PAGE_TOKENS = {
+    "cohere": ("page_token", "next_page_token"),
+    "gemini": ("pageToken", "nextPageToken"),
+    **dict.fromkeys(VERTEX, ("pageToken", "nextPageToken")),
+}
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize("kind", ["gemini", *sorted(VERTEX)])  # the Google listings
+@pytest.mark.parametrize("kind", sorted(PAGE_TOKENS))
 async def test_a_listing_that_repeats_its_page_token_ends(kind: str) -> None:
     """A page that names the page asked for as the next one ends the listing (each
-    page would ask for itself again, for ever)."""
+    page would ask for itself again, for ever; Cohere's stopped after 20 pages)."""
+    asks, names = PAGE_TOKENS[kind]
 
     async def repeat_the_token(request: Request, response: Response) -> Response:
-        asked = request.query.get("pageToken")
+        asked = request.query.get(asks)
         if not asked:
             return response
         assert isinstance(response.body, bytes)
-        page = {**json.loads(response.body), "nextPageToken": asked}
+        page = {**json.loads(response.body), names: asked}
         return attrs.evolve(response, body=_dumps(page))
 
     mock: VendorMock
     if kind == "gemini":
         mock = GeminiMock(api_key=GEMINI_KEY, page_size=1)
+    elif kind == "cohere":
+        mock = CohereMock(api_key=GEMINI_KEY, page_size=1)
     else:
         mock = VERTEX[kind](static_tokens=[VENDOR_TOKEN], page_size=1)
     with mock:
         mock.rewrite = repeat_the_token
         config = (
-            one_try_config({kind: {"base_url": mock.base_url, "api_key": GEMINI_KEY}})
-            if kind == "gemini"
-            else vertex_config(kind, mock)
+            vertex_config(kind, mock)
+            if kind in VERTEX
+            else one_try_config({kind: {"base_url": mock.base_url, "api_key": GEMINI_KEY}})
         )
         env = {"VERTEX_ACCESS_TOKEN": VENDOR_TOKEN}
         async with relaykit.Client(config, env=env) as client:
@@ -831,3 +859,191 @@ async def test_a_paused_turn_of_the_wrong_shape_is_a_typed_error(
         with pytest.raises(relaykit.ProviderUnavailableError, match="a paused turn: ") as e:
             await client.chat(model, "hi there", max_tokens=50)
     assert "malformed response" in e.value.message and len(answered) == 1
+
+
+# -- batches: their status answers and results -----------------------------------------
+
+#: the swept batch's items, answered as :data:`REPLIES`' text and tool call
+BATCH_ITEMS = [
+    relaykit.BatchItem("text", "hi there"),
+    relaykit.BatchItem("tool", "the weather in Oslo?", {"tools": [WEATHER_TOOL]}),
+]
+
+#: sweep -> (the API, the call asked, the batch request whose answer is changed (see
+#: :func:`batch_request`)); Gemini's inline results come in the batch's own answer, a
+#: large batch's (``gemini-file``: sent as a file) in a file of JSON lines
+BATCH_SWEEPS: dict[str, tuple[str, str, str]] = {
+    **{
+        f"{api}-{call}": (api, call, call)
+        for api in ("anthropic", "gemini", "openai")
+        for call in ("submit", "get", "cancel", "list", "results")
+    },
+    "openai-upload": ("openai", "submit", "upload"),
+    "gemini-results": ("gemini", "results", "get"),
+    "gemini-file-results": ("gemini", "results", "results"),
+}
+#: the sweeps that may refuse no change, and why
+NOT_REFUSED = {
+    "gemini-cancel": "its answer ({}) is not read: the batch is asked for after it",
+    "openai-submit": "a create whose answer cannot be read is found in the list, by its tag",
+    "gemini-submit": "a create whose answer cannot be read is found in the list, by its name",
+}
+
+
+def batch_request(request: Request) -> str | None:
+    """Which batch call ``request`` is (``upload``: the input file's), else ``None``."""
+    path, method = request.path, request.method
+    if method == "POST" and path.endswith("/files"):
+        return "upload"
+    if path.endswith(("/cancel", ":cancel")):
+        return "cancel"
+    if path.endswith(("/results", "/content")) or ":download" in path:
+        return "results"
+    if path.endswith(":batchGenerateContent") or (method == "POST" and path.endswith("/batches")):
+        return "submit"
+    if method == "GET" and path.endswith("/batches"):
+        return "list"
+    if method == "GET" and "/batches/" in path:
+        return "get"
+    return None
+
+
+def result_problems(results: list[relaykit.BatchResult]) -> list[str]:
+    """What is wrong with the types of a batch's results."""
+    out = []
+    for r in results:
+        fits = isinstance(r, relaykit.BatchResult) and isinstance(r.custom_id, str)
+        if not fits or (r.response is None) == (r.error is None):
+            out.append(f"result {r!r:.160}")
+        elif r.error is not None and not isinstance(r.error, RelayError):
+            out.append(f"{r.custom_id}: error {r.error!r:.80}")
+        elif r.response is not None:
+            out += [f"{r.custom_id}: {p}" for p in problems(r.response)]
+    return out
+
+
+def other_items(
+    sweep: str, parts: list[Piece], i: int, path: Path, change: str, new: Any
+) -> set[str] | None:
+    """The items whose results a change of document ``i`` at ``path`` (to ``new``)
+    leaves alone, when it is confined to one item's result that still names its
+    item: a line of a file of results, or an entry of Gemini's inline answers (which
+    the input's order names too); else ``None``."""
+    if sweep == "gemini-results":
+        inline = ("response", "inlinedResponses", "inlinedResponses")
+        removed = len(path) == 4 and change.endswith(" removed")
+        if path[:3] != inline or len(path) < 4 or removed:
+            return None
+        entries = parts[0][1]["response"]["inlinedResponses"]["inlinedResponses"]
+        return {e["metadata"]["key"] for k, e in enumerate(entries) if k != path[3]}
+    name = "key" if sweep.startswith("gemini") else "custom_id"
+    if len(parts) < 2 or not (isinstance(new, dict) and isinstance(new.get(name), str)):
+        return None
+    return {doc[name] for j, (_, doc) in enumerate(parts) if j != i}
+
+
+def batch_body(response: Response) -> bytes:
+    """``response``'s body whole (a results file is served in chunks)."""
+    body = response.body
+    if isinstance(body, bytes):
+        return body
+    return b"".join(x for x in body if isinstance(x, bytes))  # type: ignore[union-attr]
+
+
+def batch_pieces(response: Response) -> list[Piece]:
+    """The JSON documents of a batch answer: one, or a file's lines."""
+    body = batch_body(response)
+    lines = [line for line in body.splitlines(keepends=True) if line.strip()]
+    if len(lines) > 1 or (lines and body.rstrip().endswith(b"}") and b"}\n{" in body):
+        return [_ndjson_line(line) for line in lines]
+    return pieces(response.headers.get("content-type", ""), body)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("vendor", "sweep"),
+    [pytest.param(api, sweep, id=sweep) for sweep, (api, _, _) in sorted(BATCH_SWEEPS.items())],
+    indirect=["vendor"],
+)
+async def test_a_batch_answer_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], sweep: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's status (submitted, described, cancelled, listed) and its results, each
+    changed one field at a time: well-typed or a typed error. A result line (or
+    Gemini's inline answer) of the wrong shape that still names its item is that
+    item's error: the other items' answers are read all the same."""
+    mock, providers, model = vendor
+    _, call, rewritten = BATCH_SWEEPS[sweep]
+    if sweep == "gemini-file-results":  # a batch large enough to go as a file
+        from relaykit_gemini import batches as gemini_batches
+
+        monkeypatch.setattr(gemini_batches, "INLINE_MAX_BYTES", 10)
+    (name,) = providers
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        if batch_request(request) != rewritten:
+            return response
+        if not serve:
+            normal.append(attrs.evolve(response, body=batch_body(response)))
+            return normal[-1]
+        return attrs.evolve(response, status=200, body=serve[0])
+
+    mock.rewrite = rewrite
+    mock.hold_batches = call == "cancel"  # a batch in progress, to cancel
+    mock.script.push(REPLIES["text"])
+    mock.script.push(REPLIES["tool"])
+    config = one_try_config(providers, breaker={"failures": 1_000_000})
+    read: list[relaykit.BatchResult] = []
+
+    async def ask() -> None:
+        read.clear()
+        if call == "submit":
+            wrong = typed_problems(await client.submit_batch(model, BATCH_ITEMS))
+        elif call == "get":
+            wrong = typed_problems(await client.batch(batch.id))
+        elif call == "cancel":
+            wrong = typed_problems(await client.cancel_batch(batch.id))
+        elif call == "list":
+            wrong = [p for b in await client.batches(name) for p in typed_problems(b)]
+        else:
+            read.extend([r async for r in client.batch_results(batch.id)])
+            wrong = result_problems(read)
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    errors: list[RelayError] = []
+    escaped: list[str] = []
+    async with relaykit.Client(config) as client:
+        if call != "submit":
+            batch = await client.submit_batch(model, BATCH_ITEMS)
+        if call == "results":
+            assert (await client.batch(batch.id)).done  # it ran
+        await ask()  # the answer, unchanged, is read
+        assert normal, [(r.method, r.path) for r in mock.requests]
+        first = normal[0]
+        assert first.status == 200, first.body
+        if call == "results":
+            assert {r.custom_id for r in read if r.ok} == {"text", "tool"}, read
+        parts = batch_pieces(first)
+        seen: set[Any] = set()
+        for i, (_, doc) in enumerate(parts):
+            if doc is None or shape(doc) in seen:
+                continue
+            seen.add(shape(doc))
+            for change, path, new in changes_at(doc):
+                serve[:] = [written(parts, i, new)]
+                before = len(errors)
+                wrong = await outcome(ask, errors)
+                others = other_items(sweep, parts, i, path, change, new)
+                if wrong is None and call == "results" and others is not None:
+                    answered = {r.custom_id for r in read if r.ok}
+                    if len(errors) > before:
+                        wrong = f"the read failed on one item's result: {errors[-1].message:.200}"
+                    elif len(read) != 2 or not others <= answered:
+                        wrong = f"not read as one item's error: {read!r:.300}"
+                if wrong is not None:
+                    escaped.append(f"#{i}{change}: {wrong}")
+    mock.rewrite = None
+    assert not escaped, "\n".join(escaped)
+    assert errors or sweep in NOT_REFUSED  # some changes were refused

@@ -19,7 +19,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,9 +28,11 @@ import attrs
 from .errors import (
     BatchItemNotRunError,
     InvalidRequestError,
+    PartFieldError,
     ProviderUnavailableError,
     RelayError,
 )
+from .json_decode import SHAPE_ERRORS
 from .transport_errors import transport_error
 
 if TYPE_CHECKING:
@@ -218,6 +220,56 @@ def input_file_lost(error: Exception, *, provider: str, model: str, hint: str) -
     return not_created(typed)
 
 
+def result_id(line: Any, field: str = "custom_id") -> str:
+    """The item a result (a line of a results file, an entry of inline results) names
+    in its ``field``. A ``ValueError`` when it names none (not an object, or no text
+    there): the read of the results stops there, typed by the core as a malformed
+    answer, since a result that names no item cannot be matched to one."""
+    named = line.get(field) if isinstance(line, Mapping) else None
+    if isinstance(named, str) and named:
+        return named
+    found = "null" if named is None else type(named).__name__
+    if not isinstance(line, Mapping):
+        found = f"a result that is {'null' if line is None else type(line).__name__}"
+    raise ValueError(f"a batch result names no item: {field}: expected text, got {found}")
+
+
+def item_result(
+    custom_id: str, read: Callable[[], BatchResult], *, provider: str, model: str | None
+) -> BatchResult:
+    """``read()``, the result of item ``custom_id`` decoded; when it raises, that item's
+    error, so that one result of the wrong shape does not stop the read of the
+    others (a vendor's results are per item): a relaykit error as it is (the answer
+    refused, say), and what a decoder raises for an answer it cannot read (a
+    ``ValueError`` or ``KeyError``, :data:`~relaykit.json_decode.SHAPE_ERRORS`, a
+    part built from a value of the wrong type) as :func:`malformed_item`'s error."""
+    try:
+        return read()
+    except PartFieldError as e:  # a part built from the answer: not the caller's error
+        return BatchResult(custom_id, error=malformed_item(e, provider=provider, model=model))
+    except RelayError as e:
+        return BatchResult(custom_id, error=e)
+    except (ValueError, KeyError, *SHAPE_ERRORS) as e:
+        return BatchResult(custom_id, error=malformed_item(e, provider=provider, model=model))
+
+
+def malformed_item(
+    error: Exception, *, provider: str, model: str | None
+) -> ProviderUnavailableError:
+    """The error of one item whose result its decoder could not read (``error``, what it
+    raised): in the words of a single call's malformed answer, caused by ``error``."""
+    text = error.message if isinstance(error, RelayError) else str(error)
+    typed = ProviderUnavailableError(
+        f"malformed response from the provider ({type(error).__name__}: {text[:200]})",
+        provider=provider,
+        model=model,
+        hint="read the results again (a result garbled on the way may read whole); if it"
+        " is the same, submit the item again in a new batch",
+    )
+    typed.__cause__ = error
+    return typed
+
+
 async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """The non-empty lines of a JSONL body as its ``chunks`` arrive, joined across
     chunk boundaries: a plugin's ``batch_results`` reads a result file this way, never
@@ -242,7 +294,10 @@ __all__ = [
     "BatchResult",
     "BatchStatus",
     "input_file_lost",
+    "item_result",
     "jsonl_lines",
+    "malformed_item",
     "not_created",
     "not_run",
+    "result_id",
 ]

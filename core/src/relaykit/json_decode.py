@@ -29,6 +29,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
@@ -72,8 +73,10 @@ loads: Callable[[str | bytes], Any] = (
 
 
 #: what plain reads of a decoded document raise when its shape is wrong: a decoder
-#: catches these (``except SHAPE_ERRORS as e: raise wrong_shape("choices", e) from e``)
-SHAPE_ERRORS = (TypeError, AttributeError, IndexError)
+#: catches these (``except SHAPE_ERRORS as e: raise wrong_shape("choices", e) from e``).
+#: ``OverflowError`` is ``int()`` of a number too large for a double (JSON's
+#: ``1e400`` decodes to ``inf``): a property of the answer, as a null is
+SHAPE_ERRORS = (TypeError, AttributeError, IndexError, OverflowError)
 
 
 def wrong_shape(where: str, error: Exception, doc: Any = None, shape: Any = None) -> ValueError:
@@ -154,13 +157,17 @@ def count(value: Any, where: str) -> int:
     wrong type would otherwise fail later, in pricing, as a bare ``TypeError``).
 
     A whole float (``12.0``) and decimal digits (``"12"``: protobuf's JSON form
-    of a 64-bit integer, which Google's APIs use) are read as the number.
+    of a 64-bit integer, which Google's APIs use) are read as the number; a
+    number too large for a double (``1e400``, which decodes to ``inf``) and
+    ``NaN`` are refused.
     """
     if type(value) is int:
         return value
-    if type(value) is float and value.is_integer():
+    if type(value) is float and value.is_integer():  # inf and nan are not
         return int(value)
     if type(value) is str and value.isascii() and value.isdigit():
         return int(value)
     shown = "null" if value is None else type(value).__name__
+    if type(value) is float and not math.isfinite(value):
+        shown = repr(value)  # "inf", not "float": why a float that looks whole is refused
     raise ValueError(f"{where}: expected a whole number, got {shown}")

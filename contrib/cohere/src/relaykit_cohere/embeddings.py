@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import relaykit
+from relaykit import json_decode
 from relaykit.embeddings import send_batches
 
 #: Texts Cohere takes in one request.
@@ -95,7 +96,9 @@ def parse_answer(
     meta = data.get("meta")
     billed = (meta.get("billed_units") if isinstance(meta, Mapping) else None) or {}
     tokens = billed.get("input_tokens") if isinstance(billed, Mapping) else None
-    return vectors, int(tokens) if isinstance(tokens, int | float) else 0
+    if not isinstance(tokens, int | float):
+        return vectors, 0
+    return vectors, json_decode.count(tokens, "meta.billed_units.input_tokens")
 
 
 async def embed(

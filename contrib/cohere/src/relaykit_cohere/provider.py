@@ -44,9 +44,8 @@ PRICES: dict[str, relaykit.ModelPrice] = {
     "rerank-v3.5": _per_search("0.002"),
 }
 
-#: Cohere's ``page_size`` maximum for ``GET /v1/models``, and how many pages we follow.
+#: Cohere's ``page_size`` maximum for ``GET /v1/models``
 _PAGE_SIZE = 1000
-_MAX_PAGES = 20
 #: what ``/v1/models`` documents, for naming the place an answer does not fit it
 _LISTING_SHAPE = {"models": [{"name": str, "endpoints": [str]}]}
 
@@ -166,10 +165,13 @@ class CohereProvider:
         return await rerank_api.rerank(request, post, provider=self.settings.name)
 
     async def list_models(self) -> list[relaykit.ModelInfo]:
-        """The models that serve the Chat endpoint, following Cohere's pagination."""
+        """The models that serve the Chat endpoint, following Cohere's pagination until a
+        page names no next page, or one already asked for (which would ask for the same
+        pages for ever)."""
         models: list[relaykit.ModelInfo] = []
         params: dict[str, Any] = {"endpoint": "chat", "page_size": _PAGE_SIZE}
-        for _ in range(_MAX_PAGES):
+        asked: set[str] = set()
+        while True:
             url = f"{self.settings.base_url}/v1/models?{urlencode(params)}"
             r = await self._http.get(url, headers=self._headers)
             if r.status_code >= 400:
@@ -178,12 +180,14 @@ class CohereProvider:
             try:
                 models.extend(self._chat_models(data.get("models") or ()))
                 token = data.get("next_page_token")
+                if token and type(token) is not str:
+                    raise TypeError(f"next_page_token is {type(token).__name__}, not text")
             except SHAPE_ERRORS as e:
                 raise wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
-            if not token:
-                break
+            if not token or token in asked:
+                return models
+            asked.add(token)
             params = {**params, "page_token": token}
-        return models
 
     def _chat_models(self, listed: Iterable[dict[str, Any]]) -> Iterator[relaykit.ModelInfo]:
         """The models of a page of ``/v1/models`` that serve the Chat endpoint."""

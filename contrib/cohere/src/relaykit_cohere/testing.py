@@ -126,9 +126,14 @@ class CohereMock(VendorMock):
         self,
         api_key: str | None = None,
         models: tuple[tuple[str, tuple[str, ...], int], ...] = MODELS,
+        *,
+        page_size: int | None = None,
     ) -> None:
         super().__init__(api_key)
         self.models = models
+        #: the most models a page of ``GET /v1/models`` holds, whatever ``page_size``
+        #: asks (``None``: as many as it asks), to make a listing of several pages
+        self.page_size = page_size
         self._n = 0
         #: embed requests being answered now, and the most there were at once
         self.embeds_in_flight = 0
@@ -166,6 +171,7 @@ class CohereMock(VendorMock):
     def _models(self, query: dict[str, str]) -> Response:
         listed = [m for m in self.models if not query.get("endpoint") or query["endpoint"] in m[1]]
         size = int(query.get("page_size") or 20)
+        size = min(size, self.page_size) if self.page_size else size
         start = int(query.get("page_token") or 0)
         page = listed[start : start + size]
         data: dict[str, Any] = {

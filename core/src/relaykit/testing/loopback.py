@@ -153,6 +153,9 @@ class LoopbackServer(ThreadListener):
         self.handler = handler
         self.tls = tls
         self.stats = ServerStats()
+        #: what the handler (or a streamed body) raised, in order: each was answered
+        #: with a 500 naming it (or its stream cut), and the server kept serving
+        self.failures: list[Exception] = []
         self._lock = threading.Lock()
 
     @property
@@ -180,12 +183,20 @@ class LoopbackServer(ThreadListener):
                     if request is None:
                         return
                     self._count("requests")
-                    response = await self.handler(request)
+                    try:
+                        response = await self.handler(request)
+                    except Exception as e:
+                        # A mock's bug, or a test's rewrite's: left to escape, it ended
+                        # the whole server, and every later call met a refused connection.
+                        response = self._failed(e)
                     early: list[bytes] = []
                     if not await self._write(stream, response, early):
                         return
                     buf = b"".join([*early, buf])
-                    if request.headers.get("connection", "").lower() == "close":
+                    if "close" in (
+                        request.headers.get("connection", "").lower(),
+                        response.headers.get("connection", "").lower(),
+                    ):
                         return
         except (anyio.BrokenResourceError, anyio.EndOfStream, ConnectionError, OSError):
             pass
@@ -253,8 +264,20 @@ class LoopbackServer(ThreadListener):
         except (anyio.BrokenResourceError, ConnectionError, OSError):
             self._count("streams_abandoned")
             return False
+        except Exception as e:  # the body's own iterator failed: cut the stream, keep serving
+            with self._lock:
+                self.failures.append(e)
+            return False
         self._count("streams_completed")
         return True
+
+    def _failed(self, error: Exception) -> Response:
+        """The answer to a request the handler failed on: a 500 naming the failure, on a
+        connection then closed (kept in :attr:`failures` for the test to see)."""
+        with self._lock:
+            self.failures.append(error)
+        text = f"the mock failed: {type(error).__name__}: {error}"
+        return Response(500, {"content-type": "text/plain", "connection": "close"}, text.encode())
 
     def _count(self, name: str) -> None:
         with self._lock:

@@ -60,6 +60,21 @@ class VendorMock:
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
+        if self.failures and exc[0] is None:
+            # The mock answered each with a 500, which a test of error paths may well
+            # have taken for the vendor's: say so at the end rather than pass.
+            shown = "; ".join(f"{type(e).__name__}: {e}" for e in self.failures[:5])
+            raise AssertionError(
+                f"the mock failed answering {len(self.failures)} request(s): {shown}"
+                " (clear mock.failures where a test makes it fail on purpose)"
+            )
+
+    @property
+    def failures(self) -> list[Exception]:
+        """What routing a request or :attr:`rewrite` raised, in order (each answered
+        with a 500 naming it; the mock kept serving). Leaving the mock's ``with``
+        raises them, unless the test cleared this list."""
+        return self.server.failures
 
     async def handle(self, request: Request) -> Response:
         """Log the request, route it, and pass the answer through :attr:`rewrite`."""

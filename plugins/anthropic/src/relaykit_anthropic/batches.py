@@ -9,8 +9,11 @@ and ``expired``; RFC 3339 times); ``POST .../{id}/cancel`` cancels it. Once it
 ended, its ``results_url`` serves JSONL, one line per request in no set order:
 ``{"custom_id", "result": {"type": "succeeded", "message"}}``, or ``errored``
 with the API's error body, or ``canceled``, or ``expired``. It is read line by
-line as it arrives. ``GET /v1/messages/batches?limit=&after_id=`` lists the batches,
-newest first (``{"data", "has_more", "first_id", "last_id"}``; a batch names no model).
+line as it arrives; a line of the wrong shape that names its ``custom_id`` is that
+item's malformed answer (the other lines are read all the same), one that names
+none ends the read, a malformed answer. ``GET /v1/messages/batches?limit=&after_id=``
+lists the batches, newest first (``{"data", "has_more", "first_id", "last_id"}``; a
+batch names no model).
 
 Refused before sending, as the API would refuse them: a ``custom_id`` outside
 ``^[a-zA-Z0-9_-]{1,64}$``, more than 100,000 requests, a body over 256 MB.
@@ -29,6 +32,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -40,7 +44,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_lines, not_run
+from relaykit.batches import item_result, jsonl_lines, not_run, result_id
 from relaykit.http_errors import error_from_http
 from relaykit_claude_models import error_status, hint_thinking
 
@@ -49,6 +53,19 @@ from . import wire
 if TYPE_CHECKING:
     from relaykit.batches import BatchStatus
     from relaykit.http import HttpClient, HttpResponse
+
+#: what the API documents of a message batch, a list of them and a result line, to
+#: name the place one of the wrong shape does not fit
+_BATCH_SHAPE = {
+    "id": str,
+    "processing_status": str,
+    "results_url": str,
+    "request_counts": {
+        k: int for k in ("processing", "succeeded", "errored", "canceled", "expired")
+    },
+}
+_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
+_RESULT_SHAPE = {"custom_id": str, "result": {"type": str, "message": {}, "error": {}}}
 
 MAX_REQUESTS = 100_000
 #: the most batches one page of the list holds (its ``limit``: 1 to 1,000)
@@ -132,11 +149,15 @@ class MessageBatches:
             query = f"limit={size}" + (f"&after_id={quote(after, safe='')}" if after else "")
             r = await self._send(f"{self._url}?{query}", None)
             page = json_decode.loads(r.content)
-            data = page.get("data") or []
+            try:
+                data = list(page.get("data") or ())
+                after = page.get("last_id") or (data[-1].get("id") if data else None)
+                more = page.get("has_more")
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
             for item in data:
                 yield self._batch(item, None)
-            after = page.get("last_id") or (data[-1].get("id") if data else None)
-            if not page.get("has_more") or not data or not after:
+            if not more or not data or not after:
                 return
 
     async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
@@ -150,10 +171,26 @@ class MessageBatches:
                     )
                 async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
                     async for line in lines:
-                        yield self._result(json_decode.loads(line), batch.model)
+                        data = json_decode.loads(line)
+                        custom_id = result_id(data)
+                        yield item_result(
+                            custom_id,
+                            partial(self._result, custom_id, data, batch.model),
+                            provider=self._name,
+                            model=batch.model,
+                        )
 
-    def _result(self, line: Mapping[str, Any], model: str | None) -> BatchResult:
-        custom_id = str(line.get("custom_id"))
+    def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
+        """One line of the results (one of the wrong shape raises: see
+        :func:`~relaykit.batches.item_result`)."""
+        try:
+            return self._read_result(custom_id, line, model)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a batch result", e, line, _RESULT_SHAPE) from e
+
+    def _read_result(
+        self, custom_id: str, line: Mapping[str, Any], model: str | None
+    ) -> BatchResult:
         result = line.get("result") or {}
         kind = result.get("type")
         if kind == "succeeded":
@@ -173,11 +210,17 @@ class MessageBatches:
 
     def _batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
         """A :class:`~relaykit.Batch` from a ``message_batch`` object."""
+        try:
+            return self._read_batch(data, model)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a message batch", e, data, _BATCH_SHAPE) from e
+
+    def _read_batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
         vendor_status = str(data.get("processing_status") or "")
         counts = data.get("request_counts") or {}
 
         def count(key: str) -> int:
-            return int(counts.get(key) or 0)
+            return json_decode.count(counts.get(key) or 0, f"request_counts.{key}")
 
         status: BatchStatus = "in_progress"
         if vendor_status == "canceling":
@@ -191,8 +234,15 @@ class MessageBatches:
                 else "ended"
             )
         results_url = data.get("results_url")
+        if results_url is not None and not isinstance(results_url, str):
+            raise TypeError(f"results_url is {type(results_url).__name__}, not text")
+        batch_id = data["id"]
+        if not isinstance(batch_id, str):
+            raise TypeError(f"id is {type(batch_id).__name__}, not text")
+        if not batch_id:
+            raise KeyError("id")  # no batch without its id
         return Batch(
-            id=str(data["id"]),
+            id=batch_id,
             provider=self._name,
             status=status,
             vendor_status=vendor_status,
@@ -205,7 +255,7 @@ class MessageBatches:
             created_at=_epoch(data.get("created_at")),
             ended_at=_epoch(data.get("ended_at")),
             expires_at=_epoch(data.get("expires_at")),
-            result_files=(str(results_url),) if results_url else (),
+            result_files=(results_url,) if results_url else (),
         )
 
     async def _send(self, url: str, model: str | None, body: bytes | None = None) -> HttpResponse:

@@ -279,7 +279,7 @@ class AnthropicMock(VendorMock):
             return error_response(
                 400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
             )
-        problem = validate_messages(body)
+        problem = request_shape_problem(body) or validate_messages(body)
         if problem:
             return error_response(400, "invalid_request_error", problem)
         tokens = self.usage_of(Reply(), prompt_text(body))[0] + _document_tokens(body)
@@ -287,7 +287,8 @@ class AnthropicMock(VendorMock):
 
     async def _messages(self, body: dict[str, Any]) -> Response:
         problem = (
-            validate_messages(body, self._paused_texts)
+            request_shape_problem(body)
+            or validate_messages(body, self._paused_texts)
             or prefill_problem(body, self._paused_texts)
             or validate_cache_control(body)
             or (None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required")
@@ -611,6 +612,65 @@ def error_response(
         "request_id": "req_mock_error",
     }
     return Response.json(body, status, headers)
+
+
+#: the fields of a block that the API's schema requires, as text, by the block's type
+_BLOCK_TEXT_FIELDS = {
+    "text": ("text",),
+    "tool_use": ("id", "name"),
+    "server_tool_use": ("id", "name"),
+    "tool_result": ("tool_use_id",),
+}
+
+
+def request_shape_problem(body: Any) -> str | None:
+    """The first place in ``body``'s system prompt and messages whose JSON type the
+    API's schema refuses, in its words (``messages.1.content.0: Input should be a
+    valid dictionary``), or ``None``. Checked before the other checks, which read
+    the request with plain lookups (and raised on such a request, instead of
+    answering the 400 the API answers)."""
+    if not isinstance(body, dict):
+        return "body: Input should be a valid dictionary"
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return "tools: Input should be a valid list"
+    for i, tool in enumerate(tools or ()):
+        if not isinstance(tool, dict):
+            return f"tools.{i}: Input should be a valid dictionary"
+    system = body.get("system")
+    if system is not None and not isinstance(system, str):
+        if not isinstance(system, list):
+            return "system: Input should be a valid list"
+        for j, block in enumerate(system):
+            if problem := _block_shape_problem(block, f"system.{j}"):
+                return problem
+    messages = body.get("messages")
+    for i, message in enumerate(messages if isinstance(messages, list) else ()):
+        at = f"messages.{i}"
+        if not isinstance(message, dict):
+            return f"{at}: Input should be a valid dictionary"
+        if message.get("role") not in ("user", "assistant"):
+            return f"{at}.role: Input should be 'user' or 'assistant'"
+        content = message.get("content")
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if problem := _block_shape_problem(block, f"{at}.content.{j}"):
+                return problem
+    return None
+
+
+def _block_shape_problem(block: Any, at: str) -> str | None:
+    if not isinstance(block, dict):
+        return f"{at}: Input should be a valid dictionary"
+    kind = block.get("type")
+    if not isinstance(kind, str):
+        return f"{at}.type: Input should be a valid string"
+    for field in _BLOCK_TEXT_FIELDS.get(kind, ()):
+        value = block.get(field)
+        if value is None and field != "text":  # a missing text: the API's own words, later
+            return f"{at}.{kind}.{field}: Field required"
+        if value is not None and not isinstance(value, str):
+            return f"{at}.{kind}.{field}: Input should be a valid string"
+    return None
 
 
 def validate_messages(body: dict[str, Any], paused: Collection[str] = ()) -> str | None:

@@ -217,7 +217,7 @@ def parse_answer(
         tokens = headers.get(INPUT_TOKENS_HEADER)
     try:
         return vectors, int(tokens)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400, read as inf
         # No count (Cohere's models may come without the header) or a garbled
         # one: estimated, so that cost and token limits still count the texts.
         return vectors, None

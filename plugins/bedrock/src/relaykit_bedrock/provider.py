@@ -355,7 +355,7 @@ class BedrockProvider:
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
         try:
-            return int(json_decode.loads(r.content)["inputTokens"])
+            return json_decode.count(json_decode.loads(r.content)["inputTokens"], "inputTokens")
         except (ValueError, TypeError, KeyError) as e:
             raise ProviderUnavailableError(
                 "CountTokens answered without inputTokens",

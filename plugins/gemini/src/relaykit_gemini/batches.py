@@ -26,7 +26,9 @@ arrive. ``GET {root}/batches/{id}`` describes a batch; ``POST
 {root}/batches/{id}:cancel`` cancels it (answering an empty object).
 
 A per-item ``error`` is a ``google.rpc.Status`` (a gRPC ``code``), typed as a
-single call's error of the matching HTTP status would be. An item a
+single call's error of the matching HTTP status would be; an answer of the wrong
+shape is that item's malformed answer (named by its key, or an inline one by its
+place), the others read all the same. An item a
 cancelled or expired batch never ran (no answer for its key) fails as not
 run; its keys come from the batch's inline requests as the batch repeats them,
 or from its input file while the File API still serves it.
@@ -51,6 +53,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -64,7 +67,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import input_file_lost, jsonl_lines, not_run
+from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run, result_id
 from relaykit.http import may_have_acted
 
 from . import wire
@@ -83,6 +86,16 @@ EXPIRES_AFTER = 48 * 3600
 #: how many of the newest batches are searched for a submission whose answer was lost
 #: (and the largest page the list asks for)
 _FIND_AMONG = 100
+
+#: what the API documents of a batch operation, a list of them and one answer, to
+#: name the place one of the wrong shape does not fit
+_BATCH_SHAPE = {"name": str, "metadata": {"state": str, "batchStats": {}, "output": {}}}
+_LIST_SHAPE = {"operations": [{}], "nextPageToken": str}
+_OUTPUT_SHAPE = {
+    "metadata": {"inputConfig": {"requests": {"requests": [{}]}}},
+    "response": {"inlinedResponses": {"inlinedResponses": [{}]}, "responsesFile": str},
+}
+_ENTRY_SHAPE: dict[str, Any] = {"response": {}, "error": {}}
 
 _STATES: dict[str, BatchStatus] = {
     "PENDING": "in_progress",
@@ -206,10 +219,15 @@ class GeminiBatches:
             query = f"pageSize={size}" + (f"&pageToken={quote(token, safe='')}" if token else "")
             r = await self._send("GET", f"{self._root}/batches?{query}", None)
             page = json_decode.loads(r.content)
-            operations = page.get("operations") or []
+            try:
+                operations = list(page.get("operations") or ())
+                token = page.get("nextPageToken")
+                if token and not isinstance(token, str):
+                    raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
             for operation in operations:
                 yield self._batch(operation, None)
-            token = page.get("nextPageToken")
             if not token or not operations:
                 return
 
@@ -228,34 +246,44 @@ class GeminiBatches:
         model = batch.model
         operation = await self._operation(batch.id)
         answered: set[str] = set()
-        output = _output(operation)
-        inline = (output.get("inlinedResponses") or {}).get("inlinedResponses") or ()
-        keys = list(_inline_keys(operation))
+        try:
+            output = _output(operation)
+            inline = list((output.get("inlinedResponses") or {}).get("inlinedResponses") or ())
+            keys = list(_inline_keys(operation))
+            responses_file = _file_name(output.get("responsesFile"), "responsesFile")
+            input_config = _input_config(operation)
+            input_file = _file_name(
+                input_config.get("fileName") or input_config.get("file_name"), "fileName"
+            )
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a batch's answers", e, operation, _OUTPUT_SHAPE) from e
         for i, entry in enumerate(inline):
-            key = str((entry.get("metadata") or {}).get("key") or "")
-            if not key:
-                # The answers come in the input's order (GenerateContentBatchOutput).
-                key = keys[i] if i < len(keys) else str(i)
+            # The answers come in the input's order (GenerateContentBatchOutput): one
+            # whose metadata is lost is named by its place.
+            key = _entry_key(entry, keys[i] if i < len(keys) else "")
             answered.add(key)
-            yield self._result(key, entry, model)
-        responses_file = output.get("responsesFile")
+            yield item_result(
+                key, partial(self._result, key, entry, model), provider=self._name, model=model
+            )
         if responses_file:
-            async with aclosing(self._lines(str(responses_file), model)) as lines:
+            async with aclosing(self._lines(responses_file, model)) as lines:
                 async for line in lines:
-                    key = str(line.get("key") or "")
+                    key = result_id(line, "key")
                     answered.add(key)
-                    yield self._result(key, line, model)
+                    yield item_result(
+                        key,
+                        partial(self._result, key, line, model),
+                        provider=self._name,
+                        model=model,
+                    )
         if batch.status not in ("cancelled", "expired"):
             return
-        input_file = _input_config(operation).get("fileName") or _input_config(operation).get(
-            "file_name"
-        )
         if not keys and input_file:
             try:
-                async with aclosing(self._lines(str(input_file), model)) as lines:
+                async with aclosing(self._lines(input_file, model)) as lines:
                     async for line in lines:
-                        keys.append(str(line.get("key") or ""))
-            except RelayError:
+                        keys.append(_entry_key(line, ""))
+            except (RelayError, ValueError):
                 # Gone (the File API keeps a file 48 hours) or not served for download:
                 # the answers above are all there is to tell.
                 keys = []
@@ -267,24 +295,23 @@ class GeminiBatches:
     # -- helpers ----------------------------------------------------------------------
 
     def _result(self, key: str, entry: Mapping[str, Any], model: str | None) -> BatchResult:
-        """One answer: its ``response`` parsed as a chat's, or its ``error`` typed."""
+        """One answer: its ``response`` parsed as a chat's, or its ``error`` typed (one of
+        the wrong shape raises: see :func:`~relaykit.batches.item_result`)."""
+        try:
+            return self._read_result(key, entry, model)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a batch answer", e, entry, _ENTRY_SHAPE) from e
+
+    def _read_result(self, key: str, entry: Mapping[str, Any], model: str | None) -> BatchResult:
         response = entry.get("response")
         if isinstance(response, Mapping):
-            try:
-                return BatchResult(key, wire.response(response, model or ""))
-            except (TypeError, ValueError, AttributeError, KeyError) as e:
-                raise ProviderUnavailableError(
-                    f"batch item {key!r} answered with something other than a"
-                    " GenerateContentResponse",
-                    provider=self._name,
-                    model=model,
-                ) from e
+            return BatchResult(key, wire.response(response, model or ""))
         status = entry.get("error")
         if not isinstance(status, Mapping):
             status = {}
         try:
             code = int(status.get("code") or 2)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             code = 2  # UNKNOWN
         if code == _CANCELLED:
             return BatchResult(key, error=not_run("cancelled", provider=self._name, model=model))
@@ -300,9 +327,7 @@ class GeminiBatches:
         }
         return BatchResult(key, error=self._error(http_status, {}, json_encode.dumps(body), model))
 
-    async def _lines(
-        self, file_name: str, model: str | None
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    async def _lines(self, file_name: str, model: str | None) -> AsyncGenerator[Any, None]:
         """The JSON lines of a file, downloaded as they arrive."""
         url = f"{self._download}/{file_name}:download?alt=media"
         async with self._http.stream("GET", url, headers=self._headers) as r:
@@ -311,9 +336,7 @@ class GeminiBatches:
                 raise self._error(r.status_code, r.headers, r.content, model)
             async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
                 async for line in lines:
-                    data = json_decode.loads(line)
-                    if isinstance(data, dict):
-                        yield data
+                    yield json_decode.loads(line)
 
     async def _upload_jsonl(
         self, bodies: Iterable[tuple[str, dict[str, Any]]], display_name: str, model: str
@@ -386,10 +409,18 @@ class GeminiBatches:
     async def _operation(self, vendor_id: str) -> dict[str, Any]:
         r = await self._send("GET", f"{self._root}/{_name(vendor_id)}", None)
         data = json_decode.loads(r.content)
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            raise json_decode.wrong_shape("a batch", TypeError("not an object"), data, {})
+        return data
 
     def _batch(self, operation: Mapping[str, Any], model: str | None) -> Batch:
         """A :class:`~relaykit.Batch` from a batch operation (its id ``batches/...``)."""
+        try:
+            return self._read_batch(operation, model)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a batch", e, operation, _BATCH_SHAPE) from e
+
+    def _read_batch(self, operation: Mapping[str, Any], model: str | None) -> Batch:
         meta = operation.get("metadata") or {}
         state = str(meta.get("state") or "")
         short = state.removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
@@ -402,7 +433,7 @@ class GeminiBatches:
         def count(key: str) -> int:
             try:
                 return int(stats.get(key) or 0)  # int64: a string in JSON
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 is inf
                 return 0
 
         total = count("requestCount")
@@ -411,10 +442,12 @@ class GeminiBatches:
         if status in ("cancelled", "expired"):
             errored = max(errored, total - succeeded)  # the rest never ran: they failed
         created = _epoch(meta.get("createTime"))
-        output = _output(operation)
-        responses_file = output.get("responsesFile")
+        responses_file = _file_name(_output(operation).get("responsesFile"), "responsesFile")
+        name = _file_name(operation.get("name") or meta.get("name"), "name")
+        if not name:
+            raise KeyError("name")  # no batch without its name
         return Batch(
-            id=str(operation.get("name") or meta.get("name") or ""),
+            id=name,
             provider=self._name,
             status=status,
             vendor_status=state,
@@ -426,7 +459,7 @@ class GeminiBatches:
             ended_at=_epoch(meta.get("endTime")),
             expires_at=created + EXPIRES_AFTER if created is not None else None,
             error=str(failure.get("message") or failure) if isinstance(failure, Mapping) else None,
-            result_files=(str(responses_file),) if responses_file else (),
+            result_files=(responses_file,) if responses_file else (),
         )
 
     async def _send(
@@ -480,7 +513,33 @@ def _inline_keys(operation: Mapping[str, Any]) -> Iterable[str]:
     """The keys of an inline batch's requests, in order, where the batch repeats them."""
     requests = (_input_config(operation).get("requests") or {}).get("requests") or ()
     for entry in requests:
-        yield str(((entry or {}).get("metadata") or {}).get("key") or "")
+        metadata = entry.get("metadata") if isinstance(entry, Mapping) else None
+        key = metadata.get("key") if isinstance(metadata, Mapping) else None
+        yield key if isinstance(key, str) else ""  # "": the answer must name its own
+
+
+def _entry_key(entry: Any, by_place: str) -> str:
+    """The key an answer (or a line of the input) names: its ``key`` (a file's line)
+    or ``metadata.key`` (an inline answer), else ``by_place``, the key of the request
+    at its place; a ``ValueError`` when neither names one (see
+    :func:`~relaykit.batches.result_id`)."""
+    if isinstance(entry, Mapping):
+        metadata = entry.get("metadata")
+        key = metadata.get("key") if isinstance(metadata, Mapping) else entry.get("key")
+        if isinstance(key, str) and key:
+            return key
+    if by_place:
+        return by_place
+    return result_id(entry if isinstance(entry, Mapping) else None, "key")
+
+
+def _file_name(value: Any, where: str) -> str:
+    """A resource name the answer gives (``files/...``, ``batches/...``), or ``""`` for
+    none; a ``TypeError`` naming ``where`` for one that is not text (it would be
+    asked for)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise TypeError(f"{where} is {type(value).__name__}, not text")
 
 
 def _epoch(value: Any) -> float | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from relaykit import EmbeddingRequest
+from relaykit import EmbeddingRequest, json_decode
 
 from .wire import merge_extra
 
@@ -94,4 +94,4 @@ def reported_tokens(data: Mapping[str, Any]) -> int | None:
     meta = data.get("usageMetadata")
     if not isinstance(meta, Mapping) or "promptTokenCount" not in meta:
         return None
-    return int(meta["promptTokenCount"] or 0)
+    return json_decode.count(meta["promptTokenCount"] or 0, "usageMetadata.promptTokenCount")

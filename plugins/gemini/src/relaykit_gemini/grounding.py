@@ -239,7 +239,7 @@ def _span(segment: Any, parts: Sequence[str | None]) -> tuple[int | None, int | 
         index = int(segment.get("partIndex") or 0)
         start = int(segment.get("startIndex") or 0)
         end = int(segment.get("endIndex") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400, read as inf
         return None, None
     if end <= start or start < 0:
         return None, None

@@ -239,7 +239,7 @@ class GeminiProvider:
         try:
             data = json_decode.loads(r.content)
             # Google's JSON leaves out fields at their default: no totalTokens means 0.
-            return int(data.get("totalTokens") or 0)
+            return json_decode.count(data.get("totalTokens") or 0, "totalTokens")
         except (ValueError, TypeError, AttributeError) as e:
             raise ProviderUnavailableError(
                 "countTokens answered with something other than a CountTokensResponse",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from relaykit import EmbeddingRequest
+from relaykit import EmbeddingRequest, json_decode
 from relaykit.embeddings import estimate_tokens
 
 from .wire import merge_extra
@@ -52,5 +52,5 @@ def input_tokens(data: Mapping[str, Any], texts: Sequence[str]) -> int:
     text) from an answer without one, so that token limits still see the call."""
     count = data.get("prompt_eval_count")
     if count is not None:
-        return int(count)
+        return json_decode.count(count, "prompt_eval_count")
     return estimate_tokens(texts)

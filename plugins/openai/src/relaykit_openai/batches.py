@@ -17,7 +17,9 @@ it. Results are two JSONL files read with ``GET /files/{id}/content``: the
 answer in ``body``) and the ``error_file_id`` (a ``response`` with an error
 status and an ``{"error"}`` body, or an ``error`` object with a ``code``:
 ``batch_expired``, ``batch_cancelled``). Each file is read line by line as it
-arrives.
+arrives. A line of the wrong shape that names its ``custom_id`` is that item's
+malformed answer (:func:`relaykit.batches.item_result`: the other lines are read all
+the same); one that names none ends the read, a malformed answer.
 
 Limits, refused before anything is sent: 50,000 requests (Azure: 100,000) and
 200 MB a file (OpenAI's Batch API reference; Azure's "Batch limits").
@@ -39,10 +41,12 @@ case, and its times as seconds or ISO 8601 (Azure's preview versions of 2024 ans
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -56,7 +60,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import input_file_lost, jsonl_lines, not_run
+from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run, result_id
 from relaykit.http import may_have_acted
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
@@ -78,6 +82,17 @@ MAX_BYTES = 200_000_000
 SUBMISSION_KEY = "relaykit_submission"
 #: how many of the newest batches are searched for a tagged batch (the list's largest page)
 _FIND_AMONG = 100
+
+#: what the API documents of a batch object and a result line, to name the place one
+#: of the wrong shape does not fit
+_BATCH_SHAPE = {
+    "id": str,
+    "status": str,
+    "request_counts": {"total": int, "completed": int, "failed": int},
+    "errors": {"data": [{}]},
+}
+_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
+_RESULT_SHAPE = {"custom_id": str, "response": {"status_code": int}, "error": {}}
 
 _STATUSES: dict[str, BatchStatus] = {
     "validating": "in_progress",
@@ -248,11 +263,15 @@ class BatchApi:
             query = f"limit={size}" + (f"&after={quote(after, safe='')}" if after else "")
             r = await self._send("GET", self._list_url(query), None)
             page = json_decode.loads(r.content)
-            data = page.get("data") or []
+            try:
+                data = list(page.get("data") or ())
+                after = page.get("last_id") or (data[-1].get("id") if data else None)
+                more = page.get("has_more")
+            except json_decode.SHAPE_ERRORS as e:
+                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
             for item in data:
                 yield self._batch(item, None)
-            after = page.get("last_id") or (data[-1].get("id") if data else None)
-            if not page.get("has_more") or not data or not after:
+            if not more or not data or not after:
                 return
 
     def _list_url(self, query: str) -> str:
@@ -294,14 +313,29 @@ class BatchApi:
                     )
                 async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
                     async for line in lines:
-                        yield self._result(json_decode.loads(line), batch.model)
+                        data = json_decode.loads(line)
+                        custom_id = result_id(data)
+                        yield item_result(
+                            custom_id,
+                            partial(self._result, custom_id, data, batch.model),
+                            provider=self._name,
+                            model=batch.model,
+                        )
 
-    def _result(self, line: Mapping[str, Any], model: str | None) -> BatchResult:
-        """One line of an output or error file."""
-        custom_id = str(line.get("custom_id"))
+    def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
+        """One line of an output or error file (one of the wrong shape raises: see
+        :func:`~relaykit.batches.item_result`)."""
+        try:
+            return self._read_result(custom_id, line, model)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a batch result", e, line, _RESULT_SHAPE) from e
+
+    def _read_result(
+        self, custom_id: str, line: Mapping[str, Any], model: str | None
+    ) -> BatchResult:
         response = line.get("response")
         if isinstance(response, Mapping):
-            status = int(response.get("status_code") or 0)
+            status = json_decode.count(response.get("status_code") or 0, "response.status_code")
             body = response.get("body")
             if status < 400 and isinstance(body, Mapping):
                 return BatchResult(custom_id, _answer(body))
@@ -331,6 +365,12 @@ class BatchApi:
 
     def _batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
         """A :class:`~relaykit.Batch` from a batch object (its vendor id unqualified)."""
+        try:
+            return self._read_batch(data, model)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a batch", e, data, _BATCH_SHAPE) from e
+
+    def _read_batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
         vendor_status = str(data.get("status") or "")
         counts = data.get("request_counts") or {}
         errors = (data.get("errors") or {}).get("data") or ()
@@ -349,21 +389,26 @@ class BatchApi:
             ),
             None,
         )
+        batch_id = _text(data["id"], "id")
+        if not batch_id:
+            raise KeyError("id")  # no batch without its id
         return Batch(
-            id=str(data["id"]),
+            id=batch_id,
             provider=self._name,
             status=_STATUSES.get(vendor_status.lower(), "in_progress"),
             vendor_status=vendor_status,
-            model=data.get("model") or model,
-            total=int(counts.get("total") or 0),
-            succeeded=int(counts.get("completed") or 0),
-            errored=int(counts.get("failed") or 0),
+            model=_text(data.get("model"), "model") or model,
+            total=json_decode.count(counts.get("total") or 0, "request_counts.total"),
+            succeeded=json_decode.count(counts.get("completed") or 0, "request_counts.completed"),
+            errored=json_decode.count(counts.get("failed") or 0, "request_counts.failed"),
             created_at=_seconds(data.get("created_at")),
             ended_at=_seconds(ended),
             expires_at=_seconds(data.get("expires_at")),
             error=error,
             result_files=tuple(
-                str(data[key]) for key in ("output_file_id", "error_file_id") if data.get(key)
+                _text(data[key], key)
+                for key in ("output_file_id", "error_file_id")
+                if data.get(key)
             ),
         )
 
@@ -398,10 +443,18 @@ def _answer(body: Mapping[str, Any]) -> ChatResponse:
     return wire.response(dict(body))
 
 
+def _text(value: Any, where: str) -> str:
+    """``value``, text the batch object gives (an id), or ``""`` for none; a ``TypeError``
+    naming ``where`` when it is something else (a file id of 7 would be asked for)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise TypeError(f"{where} is {type(value).__name__}, not text")
+
+
 def _seconds(value: Any) -> float | None:
     """A time as seconds since the epoch: given so, or as ISO 8601 (Azure's 2024 previews)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if value else None
+        return float(value) if value and math.isfinite(value) else None
     if isinstance(value, str) and value:
         try:
             moment = datetime.fromisoformat(value)

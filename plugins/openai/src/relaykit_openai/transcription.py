@@ -48,6 +48,7 @@ gets text either way. An answer that is not an event stream is read so too.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
@@ -303,7 +304,7 @@ def _seconds(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     seconds = float(value)
-    if not seconds >= 0:
+    if not 0 <= seconds < math.inf:  # nan and 1e400 (inf) are not lengths either
         raise ValueError(f"{value!r} is not a length in seconds")
     return seconds
 
