@@ -265,8 +265,6 @@ async def test_tool_loops_hold_their_invariants_when_the_client_closes_under_the
     refused = [
         s.index
         for s in seen[:close_at]
-        if isinstance(s.error, relaykit.ClientClosedError)
-        and not s.prior
-        and not s.after_shutdown
+        if isinstance(s.error, relaykit.ClientClosedError) and not s.prior and not s.after_shutdown
     ]
     assert not refused, (seed, refused)

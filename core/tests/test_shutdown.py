@@ -690,10 +690,9 @@ async def test_a_call_waiting_on_the_cache_when_the_wait_is_over_is_recorded() -
             errors.append(e)
 
     with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            async with client:
-                tg.start_soon(one)
-                await store.asked.wait()
+        async with anyio.create_task_group() as tg, client:
+            tg.start_soon(one)
+            await store.asked.wait()
     (error,) = errors
     assert isinstance(error, ClientClosedError)
     assert [r.error_type for r in storage.records.values()] == ["ClientClosedError"]
