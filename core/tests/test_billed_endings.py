@@ -155,6 +155,41 @@ class SlowToSettle:
         await self.inner.release(reservation)
 
 
+class SlowToAcquire(SlowToSettle):
+    """:class:`SlowToSettle`, but its first decision takes :attr:`delay` seconds."""
+
+    async def acquire(self, key: str, limit: Any, tokens: int, *, cost: Any = None) -> Any:
+        delay, self.delay = self.delay, None
+        if delay is not None:
+            await anyio.sleep(delay)
+        return await self.inner.acquire(key, limit, tokens, cost=cost)
+
+
+@pytest.mark.anyio
+async def test_a_call_whose_deadline_passed_while_its_limiter_decided_is_not_charged(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    # The limiter (over the network, under load) answers after the call's total
+    # timeout: the request never went out, so the budget keeps nothing of it.
+    primary.script.push(Reply(text="never asked"))
+    storage = MemoryStorage()
+    limiter = SlowToAcquire(delay=0.3)
+    client, _ = make(
+        primary,
+        backup,
+        storage,
+        plugins=[LimiterPlugin(limiter, name="slow")],
+        limiter={"backend": "slow"},
+    )
+    async with client:
+        with pytest.raises(relaykit.RequestTimeoutError):
+            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.1)
+    assert not primary.requests
+    (record,) = storage.records.values()
+    assert (record.error_type, record.cost) == ("RequestTimeoutError", None)
+    assert spent(limiter.inner) == 0 == recorded(storage)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("winner", ["primary", "backup"])
 async def test_a_hedges_loser_the_total_timeout_cuts_off_as_the_winner_settles_is_recorded(

@@ -1234,6 +1234,11 @@ class Client:
             ) as scope:
                 if self._shut:  # shut down while it waited (a limiter, a retry's backoff)
                     raise closed_under_call()
+                if call.deadline <= time.monotonic():
+                    # The deadline passed while it waited on a limiter (over the
+                    # network, under load): nothing went out, so its limits get all
+                    # of it back (sent stays False), rather than a prompt never sent.
+                    raise _total_timeout(call, target)
                 # The timeout scope doubles as the one aclose cancels (no scope of
                 # its own: the call path is hot).
                 self._running.add(scope)
@@ -1273,14 +1278,7 @@ class Client:
                     response = self._cut_off(call, target)  # settled below as billed
                 if self._shut:  # aclose cancelled it (see _shut_down)
                     raise closed_under_call()
-                raise RequestTimeoutError(
-                    f"no response within the total timeout of {call.deadline - call.started:g}s",
-                    which="total",
-                    provider=target.provider,
-                    model=target.model,
-                    retryable=False,
-                    hint="raise [timeouts] total or pass timeout=...",
-                )
+                raise _total_timeout(call, target)
             return response
         except BaseException as e:
             # Cut off mid-call by this side (the caller cancelled, or a hedge won):
@@ -1389,6 +1387,18 @@ class Client:
         nothing)."""
         for exporter in self._exporters:
             exporter.record(event)
+
+
+def _total_timeout(call: _Call, target: Target) -> RequestTimeoutError:
+    """The error of an attempt on ``target`` that ``call``'s total timeout ended."""
+    return RequestTimeoutError(
+        f"no response within the total timeout of {call.deadline - call.started:g}s",
+        which="total",
+        provider=target.provider,
+        model=target.model,
+        retryable=False,
+        hint="raise [timeouts] total or pass timeout=...",
+    )
 
 
 #: how long aclose waits, once its wait is over, for the calls still in flight to
