@@ -191,6 +191,35 @@ async def test_a_call_whose_deadline_passed_while_its_limiter_decided_is_not_cha
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_call_whose_deadline_passed_while_its_limiter_decided_gives_its_request_back(
+    primary: OpenAIMock, backup: OpenAIMock, streamed: bool
+) -> None:
+    # Never sent, it keeps no place under the rate limit either (the limiter's
+    # clock never moves: a request kept would be kept for good).
+    primary.script.push(Reply(text="asked once"))
+    limiter = SlowToAcquire(delay=0.3)
+    client, _ = make(
+        primary,
+        backup,
+        MemoryStorage(),
+        plugins=[LimiterPlugin(limiter, name="slow")],
+        limiter={"backend": "slow"},
+        limits={"*": {"rpm": 1, "budget_usd": "10"}},
+    )
+    async with client:
+        with pytest.raises(relaykit.RequestTimeoutError):
+            if streamed:
+                async with client.stream("openai/gpt-4o-mini", PROMPT, timeout=0.1) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat("openai/gpt-4o-mini", PROMPT, timeout=0.1)
+        response = await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+    assert response.text == "asked once" and len(primary.requests) == 1
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("winner", ["primary", "backup"])
 async def test_a_hedges_loser_the_total_timeout_cuts_off_as_the_winner_settles_is_recorded(
     primary: OpenAIMock, backup: OpenAIMock, winner: str

@@ -138,6 +138,11 @@ class ChatStream(StreamLifecycle):
             if self._call.span is not None:
                 client._tracer.attempt(self._call, target)  # type: ignore[union-attr]
             self._attempt_started = time.monotonic()
+            if self._call.deadline <= self._attempt_started:
+                # The deadline passed while it waited on a limiter (over the network,
+                # under load): nothing went out, so its limits get all of it back
+                # (below), as Client._attempt does.
+                raise self._timeout("total")
             # No new ResponseAssembler per attempt: events reach it only once the
             # stream is open (in __anext__), and attempts end before that.
             if request.web_search is not None and not getattr(provider, "searches_web", False):
