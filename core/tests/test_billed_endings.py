@@ -104,6 +104,16 @@ def make(
     return relaykit.Client(config, plugins=[frozen, storage.plugin(), *plugins]), frozen.limiter
 
 
+async def ask(client: relaykit.Client, streamed: bool, **params: Any) -> None:
+    """One call of :data:`PROMPT` to the primary: a chat, or a stream read to its end."""
+    if streamed:
+        async with client.stream("openai/gpt-4o-mini", PROMPT, **params) as s:
+            async for _ in s:
+                pass
+    else:
+        await client.chat("openai/gpt-4o-mini", PROMPT, **params)
+
+
 def spent(limiter: Any) -> Decimal:
     return sum((b.spent for b in limiter._budgets.values()), Decimal(0))
 
@@ -209,12 +219,7 @@ async def test_a_call_whose_deadline_passed_while_its_limiter_decided_gives_its_
     )
     async with client:
         with pytest.raises(relaykit.RequestTimeoutError):
-            if streamed:
-                async with client.stream("openai/gpt-4o-mini", PROMPT, timeout=0.1) as s:
-                    async for _ in s:
-                        pass
-            else:
-                await client.chat("openai/gpt-4o-mini", PROMPT, timeout=0.1)
+            await ask(client, streamed, timeout=0.1)
         response = await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
     assert response.text == "asked once" and len(primary.requests) == 1
 
@@ -263,12 +268,7 @@ async def test_a_call_its_caller_cancels_keeps_its_prompt_in_budget_and_record(
     client, limiter = make(primary, backup, storage)
 
     async def call() -> None:
-        if streamed:
-            async with client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
-                async for _ in s:
-                    pass
-        else:
-            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+        await ask(client, streamed, max_tokens=100)
 
     async with client:
         await cancel_in_flight(call, when=lambda: bool(primary.requests))
