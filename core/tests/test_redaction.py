@@ -307,8 +307,8 @@ def test_each_chain_remembers_for_itself() -> None:
 
 
 def test_known_secrets_added_later_are_masked_in_remembered_text() -> None:
-    # The client's known secrets grow while it runs: they are masked before
-    # the memo is looked up, so a remembered result never brings a key back.
+    # The client's known secrets grow while it runs: the memo forgets what it
+    # remembered when they change, so a remembered result never brings a key back.
     known, masker = KnownSecrets(), PureMasker()
     chain = RedactionChain([known, masker])
     prompt = LONG + " the key is local-key-1234567890"
@@ -319,6 +319,56 @@ def test_known_secrets_added_later_are_masked_in_remembered_text() -> None:
         out = chain.text(prompt)
         assert "local-key-1234567890" not in out
         assert out.endswith("the key is [REDACTED]")
+    # a value dropped (a minted token long replaced) is no longer masked either
+    known.discard("local-key-1234567890")
+    assert chain.text(prompt).endswith("the key is local-key-1234567890")
+
+
+class CountingKnown(KnownSecrets):
+    """The client's known secrets, counting the texts scanned for them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scanned = 0
+
+    def redact(self, text: str) -> str:
+        self.scanned += 1
+        return super().redact(text)
+
+
+def test_a_remembered_text_is_not_scanned_for_known_secrets_again() -> None:
+    # A chat resends its history every turn: each message is scanned for the
+    # client's keys once, not on every turn (they are remembered with the other
+    # pure redactors' results, until the keys change).
+    known, masker = CountingKnown(), PureMasker()
+    known.add("local-key-1234567890")
+    chain = RedactionChain([known, masker])
+    for _ in range(5):
+        assert chain.text(LONG) == LONG.replace("jane", "[NAME]")
+    assert (known.scanned, masker.seen) == (1, 1)
+    known.add("another-key-0987654321")
+    assert chain.text(LONG) == LONG.replace("jane", "[NAME]")
+    assert (known.scanned, masker.seen) == (2, 2)
+
+
+def test_a_result_worked_out_while_the_known_secrets_changed_is_not_kept() -> None:
+    # Another thread adds a key while this one redacts a text with the old set:
+    # that result may miss the key, so it is not remembered.
+    known = KnownSecrets()
+    key = "local-key-1234567890"
+
+    class AddsAKeyMeanwhile(PureMasker):
+        def redact(self, text: str) -> str:
+            if self.seen == 0:
+                known.add(key)
+            return super().redact(text)
+
+    masker = AddsAKeyMeanwhile()
+    chain = RedactionChain([known, masker])
+    prompt = f"{LONG} the key is {key}"
+    assert chain.text(prompt).endswith(key)  # redacted with the set as it was
+    for _ in range(3):
+        assert chain.text(prompt).endswith("the key is [REDACTED]")
 
 
 def test_the_memo_shows_no_text() -> None:

@@ -18,6 +18,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .secrets import MASK, PLAIN_HEADERS, Secret
 from .transport_errors import mask_chain
@@ -34,15 +35,28 @@ _SCHEMES = ("bearer ", "basic ", "token ")
 class KnownSecrets:
     """Literal secrets to mask, and a :class:`~relaykit.protocols.Redactor` that masks them.
 
-    The set only grows (as providers are built and the vault is read), so the
-    replacement pattern is compiled when a value is added, never per text.
+    The set changes seldom (it grows as providers are built and the vault is
+    read; a minted token comes and goes within the hour), so the replacement
+    pattern is compiled when a value is added, never per text.
+
+    Its result depends on the text and on the values held, which change only
+    through :meth:`add` and :meth:`discard`, and those tell whoever asked
+    (:meth:`on_change`): so it is ``pure`` between changes, and the client's
+    chain remembers what it made of a text with the other pure redactors',
+    forgetting all of it when the values change. A chat's resent history is
+    then not scanned for each value on every turn.
     """
 
     name = "known-secrets"
+    pure = True
 
     def __init__(self) -> None:
         self._values: tuple[str, ...] = ()
         self._pattern: re.Pattern[str] | None = None
+        self._listeners: list[Callable[[], None]] = []
+        #: counts the changes of the values held (a result got at one count is
+        #: stale at another)
+        self.version = 0
 
     def __repr__(self) -> str:
         return f"KnownSecrets({len(self._values)} values)"
@@ -55,6 +69,7 @@ class KnownSecrets:
         # Longest first: a key that contains another is masked whole.
         self._values = tuple(sorted((*self._values, text), key=len, reverse=True))
         self._pattern = re.compile("|".join(map(re.escape, self._values)))
+        self._changed()
 
     def discard(self, value: Secret | str | None) -> None:
         """Stop masking ``value`` (a minted token long replaced: the set stays small)."""
@@ -63,6 +78,19 @@ class KnownSecrets:
             return
         self._values = tuple(v for v in self._values if v != text)
         self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
+        self._changed()
+
+    def on_change(self, forget: Callable[[], None]) -> None:
+        """Call ``forget()`` whenever the values held change, after they have: whoever
+        remembers what :meth:`redact` made of a text forgets it then."""
+        self._listeners.append(forget)
+
+    def _changed(self) -> None:
+        # The new values are in place first: a text redacted from now on is masked
+        # with them; one redacted before is forgotten here.
+        self.version += 1
+        for forget in self._listeners:
+            forget()
 
     def add_header(self, name: str, value: str) -> None:
         """Mask a configured header's value, and the token of an ``Authorization``-style one."""

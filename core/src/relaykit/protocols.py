@@ -705,7 +705,9 @@ class Redactor(Protocol):
     result, and nothing kept or counted) may say so with ``pure = True``: the
     client's redaction chain then remembers its result for a text that comes
     again (a system prompt on every turn) instead of calling it. A reversible
-    redactor is never treated as pure.
+    redactor is never treated as pure. One whose values may change (a word list
+    loaded again) is pure too if it offers ``on_change(forget)`` and calls each
+    ``forget()`` after its values changed: the chain then forgets its results.
     """
 
     def redact(self, text: str) -> str:

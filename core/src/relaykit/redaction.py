@@ -102,6 +102,7 @@ class _Memo:
         "_budget",
         "_chars",
         "_done",
+        "_generation",
         "_lock",
         "_recent",
         "_recent_budget",
@@ -119,12 +120,22 @@ class _Memo:
         self._recent: OrderedDict[int | bytes, str] = OrderedDict()
         self._chars = self._recent_chars = 0
         self._lock = threading.Lock()
+        #: counts :meth:`forget` calls: a result worked out across one is not kept
+        self._generation = 0
 
     def __repr__(self) -> str:
         return f"<redaction memo: {len(self._done)} + {len(self._recent)} texts>"
 
     def size(self) -> MemoSize:
         return MemoSize(len(self._done) + len(self._recent), self._chars + self._recent_chars)
+
+    def forget(self) -> None:
+        """Forget every result (a redactor's values changed: see ``KnownSecrets.on_change``)."""
+        with self._lock:
+            self._done.clear()
+            self._recent.clear()
+            self._chars = self._recent_chars = 0
+            self._generation += 1
 
     def __call__(self, text: str) -> str:
         if not MEMO_MIN_TEXT <= len(text) <= MEMO_MAX_TEXT:
@@ -134,22 +145,25 @@ class _Memo:
         done = self._done.get(text)
         if done is not None:
             return done
+        generation = self._generation
         key = _digest(text)
         done = self._recent.get(key)
         if done is not None:
             if done is _UNCHANGED:
                 done = text
-            self._keep(key, text, done)
+            self._keep(key, text, done, generation)
             return done
         done = text
         for redact in self._redacts:
             done = redact(done)
-        self._keep_recent(key, _UNCHANGED if done == text else done)
+        self._keep_recent(key, _UNCHANGED if done == text else done, generation)
         return done
 
-    def _keep_recent(self, key: int | bytes, done: str) -> None:
+    def _keep_recent(self, key: int | bytes, done: str, generation: int) -> None:
         with self._lock:
             recent = self._recent
+            if generation != self._generation:
+                return  # forgotten meanwhile (another thread): it may be stale
             if key in recent or len(done) > self._recent_budget:
                 return  # another thread redacted the same text meanwhile, or no room
             while recent and self._recent_chars + len(done) > self._recent_budget:
@@ -157,12 +171,14 @@ class _Memo:
             recent[key] = done
             self._recent_chars += len(done)
 
-    def _keep(self, key: int | bytes, text: str, done: str) -> None:
+    def _keep(self, key: int | bytes, text: str, done: str, generation: int) -> None:
         # an unchanged text is one string, held once
         if done == text:
             done = text
         size = len(text) if done is text else len(text) + len(done)
         with self._lock:
+            if generation != self._generation:
+                return  # forgotten meanwhile (another thread): it may be stale
             recent = self._recent.pop(key, None)
             if recent is not None:
                 self._recent_chars -= len(recent)
@@ -207,9 +223,10 @@ class _MessageCache:
 
 
 def _is_pure(redactor: Redactor) -> bool:
-    # ``pure``: its result depends on the text alone and it keeps nothing, so a
-    # result may be reused. A reversible redactor records what it replaced for
-    # ``restore``: it sees every text, whatever it declares.
+    # ``pure``: its result depends on the text alone and it keeps nothing (or on
+    # values that only change through ``on_change``), so a result may be reused. A
+    # reversible redactor records what it replaced for ``restore``: it sees every
+    # text, whatever it declares.
     return getattr(redactor, "pure", False) is True and not callable(
         getattr(redactor, "restore", None)
     )
@@ -217,17 +234,29 @@ def _is_pure(redactor: Redactor) -> bool:
 
 def _steps(redactors: Sequence[Redactor], memo_chars: int) -> tuple[Callable[[str], str], ...]:
     """Each redactor's ``redact``, with each run of pure ones behind one memo (sharing
-    ``memo_chars`` out; none with 0)."""
-    steps: list[Callable[[str], str] | list[Callable[[str], str]]] = []
+    ``memo_chars`` out; none with 0), which forgets what it remembered whenever
+    one of them says its values changed (``on_change``)."""
+    steps: list[Redactor | list[Redactor]] = []
     for redactor in redactors:
         if not _is_pure(redactor) or not memo_chars:
-            steps.append(redactor.redact)
+            steps.append(redactor)
         elif steps and isinstance(steps[-1], list):
-            steps[-1].append(redactor.redact)
+            steps[-1].append(redactor)
         else:
-            steps.append([redactor.redact])
+            steps.append([redactor])
     share = memo_chars // max(1, sum(isinstance(step, list) for step in steps))
-    return tuple(_Memo(step, share) if isinstance(step, list) else step for step in steps)
+    made: list[Callable[[str], str]] = []
+    for step in steps:
+        if not isinstance(step, list):
+            made.append(step.redact)
+            continue
+        memo = _Memo([r.redact for r in step], share)
+        for redactor in step:
+            on_change = getattr(redactor, "on_change", None)
+            if callable(on_change):
+                on_change(memo.forget)
+        made.append(memo)
+    return tuple(made)
 
 
 class RedactionChain:
@@ -423,27 +452,27 @@ class RedactionChain:
 class _CallRedaction(RedactionChain):
     """The same redactors, remembering what they made of each text of one call.
 
-    Except the client's known secrets: that set may grow while a call runs
-    (each provider adds the key it resolved when the call first builds it,
-    after the span has started), so it runs on every text, and what the other
-    redactors made of its result is what is remembered.
+    Until the client's known secrets change: that set may grow while a call
+    runs (each provider adds the key it resolved when the call first builds
+    it, after the span has started), and what was remembered before is
+    forgotten then, as the chain's memo forgets it.
     """
 
     def __init__(self, chain: RedactionChain) -> None:
         self.redactors = chain.redactors
         self._redacts, self._direct = chain._redacts, chain._direct
         self._messages = chain._messages
-        self._always: tuple[Callable[[str], str], ...] = ()
-        if self._redacts and isinstance(self.redactors[0], KnownSecrets):
-            # (a KnownSecrets is never pure: it is the first step of both)
-            self._always, self._redacts = self._redacts[:1], self._redacts[1:]
-            self._direct = self._direct[1:]
+        known = self.redactors[0] if self.redactors else None
+        self._known = known if isinstance(known, KnownSecrets) else None
+        self._version = 0 if self._known is None else self._known.version
         self._seen: dict[str, str] = {}
 
     def text(self, text: str) -> str:
         """``text`` after every redactor; worked out once per distinct text."""
-        for redact in self._always:
-            text = redact(text)
+        known = self._known
+        if known is not None and known.version != self._version:
+            self._seen.clear()
+            self._version = known.version
         done = self._seen.get(text)
         if done is None:
             done = self._seen[text] = super().text(text)
