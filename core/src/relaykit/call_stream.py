@@ -162,6 +162,13 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             if call.span is not None:
                 client._tracer.attempt(call, target)  # type: ignore[union-attr]
             self._attempt_started = time.monotonic()
+            if call.deadline <= self._attempt_started:
+                # The deadline passed while it waited on a limiter (over the network,
+                # under load): nothing went out, so its limits get all of it back
+                # here (the handler below, which counts a timeout sent, then has
+                # nothing left to settle), as ChatStream._open does.
+                await self._settle(None, sent=False)
+                raise self._timeout("total")
             self._gen = stream(request)
             # The request goes out during the read-ahead: it may carry the idle
             # timeout as its read timeout, as a chat stream's does (see

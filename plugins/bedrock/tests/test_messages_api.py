@@ -419,6 +419,34 @@ async def test_the_default_max_tokens_leaves_room_for_thinking(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("answer", ["error answer", "error event"])
+async def test_a_stream_refused_before_it_starts_gets_the_hint_a_chat_gets(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], answer: str
+) -> None:
+    # A 400 answered to the stream's request, or sent as its first event (before any
+    # content): the same refusal a chat gets, with the route's hint.
+    said = "top_k: Extra inputs are not permitted"
+    async with make_client(region=mock.region) as client:
+        mock.script.fail(400, said)
+        with pytest.raises(InvalidRequestError) as chat:
+            await client.chat(OPUS_4_7, "x")
+        if answer == "error answer":
+            mock.script.fail(400, said)
+        else:
+            mock.script.reply(
+                "", stream_fault="error", error_code="invalid_request_error", error=said
+            )
+        with pytest.raises(InvalidRequestError) as streamed:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+    assert mock.last_request.path == "/anthropic/v1/messages"
+    assert said in str(streamed.value) and streamed.value.status == 400
+    assert "inference profile" in str(chat.value.hint)
+    assert streamed.value.hint == chat.value.hint
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_a_refused_turn_of_thinking_gets_the_thinking_fix_not_the_generic_one(
     mock: BedrockMock, make_client: Callable[..., relaykit.Client], streamed: bool

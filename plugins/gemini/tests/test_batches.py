@@ -7,11 +7,14 @@ goes over loopback HTTP to :class:`GeminiMock`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Literal
 
+import anyio
+import attrs
 import pytest
 
 import relaykit
@@ -23,6 +26,7 @@ from relaykit import (
     RateLimitError,
 )
 from relaykit.testing import WEATHER_TOOL, one_try_config
+from relaykit.testing.loopback import Request, Response
 from relaykit_gemini import batches
 from relaykit_gemini.prices import known_model
 from relaykit_gemini.testing import GeminiMock
@@ -242,6 +246,34 @@ async def test_batches_are_listed_newest_first_following_page_tokens(
         {"pageSize": "1"},
     ]
     assert all(r.headers["x-goog-api-key"] == KEY for r in mock.requests)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("repeated", ["mock-page-2", "mock-page-4"], ids=["same", "earlier"])
+async def test_a_batch_listing_that_names_a_page_token_already_asked_for_ends(
+    mock: GeminiMock, monkeypatch: pytest.MonkeyPatch, repeated: str
+) -> None:
+    # The page asked for as mock-page-4 names mock-page-2 (a page already read) or
+    # itself as the next one: following it would read the same pages until ``limit``.
+    monkeypatch.setattr(batches, "_FIND_AMONG", 2)
+    mock.hold_batches = True
+
+    async def repeat_a_token(request: Request, response: Response) -> Response:
+        if request.path != "/v1beta/batches" or request.query.get("pageToken") != repeated:
+            return response
+        assert isinstance(response.body, bytes)
+        page = {**json.loads(response.body), "nextPageToken": "mock-page-2"}
+        return attrs.evolve(response, body=json.dumps(page).encode())
+
+    async with client(mock) as c:
+        made = [(await c.submit_batch(FLASH, [BatchItem(f"q{n}", "hi")])).id for n in range(6)]
+        mock.rewrite = repeat_a_token
+        with anyio.fail_after(10):
+            listed = await c.batches("gemini", limit=100)
+    read = 4 if repeated == "mock-page-2" else 6
+    assert [b.id for b in listed] == made[::-1][:read]
+    pages = [r for r in mock.requests if r.method == "GET" and r.path == "/v1beta/batches"]
+    assert len(pages) == read // 2
 
 
 @pytest.mark.anyio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -9,6 +10,8 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import anyio
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,6 +40,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import PNG, WEATHER_TOOL
 from relaykit_gemini import wire
 from relaykit_gemini.stream_decoder import GeminiStreamDecoder
@@ -655,6 +659,30 @@ async def test_model_listing_follows_pages_and_keeps_chat_models() -> None:
     assert flash.price.output == Decimal("2.50")
     assert models[2].price is not None
     assert models[2].price.input == Decimal("0.10")
+
+
+@pytest.mark.anyio
+async def test_a_model_listing_that_names_an_earlier_page_token_ends() -> None:
+    # The third page names the second as the next one: following it would read the
+    # second and third pages for ever (the listing has no limit).
+    second = base64.urlsafe_b64encode(b"2").decode()
+    third = base64.urlsafe_b64encode(b"4").decode()
+
+    async def back_to_the_second(request: Request, response: Response) -> Response:
+        if request.query.get("pageToken") != third:
+            return response
+        assert isinstance(response.body, bytes)
+        page = {**json.loads(response.body), "nextPageToken": second}
+        return attrs.evolve(response, body=json.dumps(page).encode())
+
+    with GeminiMock(api_key=KEY, page_size=2) as mock:
+        mock.rewrite = back_to_the_second
+        async with client(mock) as c:
+            with anyio.fail_after(10):
+                models = await c.models("gemini")
+        listed = [r for r in mock.requests if r.method == "GET"]
+    assert len(listed) == 3
+    assert [m.id for m in models] == [name for name, *_ in mock.models[:6]]
 
 
 def test_prices_match_the_longest_prefix() -> None:

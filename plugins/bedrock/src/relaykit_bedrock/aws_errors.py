@@ -104,6 +104,22 @@ def messages_http_error(
     """The typed error for an HTTP error of the Messages API route: AWS's own shape or
     Anthropic's (``{"type": "error", "error": {"type": ..., "message": ...}}``)."""
     error = http_error(status, headers, body, provider=provider, model=model)
+    return _with_messages_hint(error, status)
+
+
+def messages_typed_error(
+    status: int, kind: str | None, message: str, *, provider: str, model: str | None
+) -> RelayError:
+    """:func:`typed_error` on the Messages API route (an ``error`` event of a stream that
+    has not started): hinted as :func:`messages_http_error` hints the same refusal
+    answered over HTTP."""
+    error = typed_error(status, kind, message, provider=provider, model=model)
+    return _with_messages_hint(error, status)
+
+
+def _with_messages_hint(error: RelayError, status: int) -> RelayError:
+    """``error`` with :data:`MESSAGES_400_HINT` if it is a 400 refusal that no more
+    specific hint fits."""
     if isinstance(error, InvalidRequestError) and status == 400 and error.hint is None:
         error.hint = MESSAGES_400_HINT
     return error

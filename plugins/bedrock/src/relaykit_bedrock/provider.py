@@ -39,7 +39,12 @@ from relaykit_claude_models import read_error
 from . import embeddings, images, messages_wire, wire
 from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
-from .aws_errors import http_error, messages_http_error, stream_exception, typed_error
+from .aws_errors import (
+    http_error,
+    messages_http_error,
+    messages_typed_error,
+    stream_exception,
+)
 from .claude_api import claude_api_option, uses_messages_api
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
@@ -316,7 +321,7 @@ class BedrockProvider:
 
     def _messages_stream_error(self, data: dict[str, Any], started: bool, model: str) -> RelayError:
         status, kind, message = read_error(data)
-        typed = typed_error(status, kind, message, provider=self._name, model=model)
+        typed = messages_typed_error(status, kind, message, provider=self._name, model=model)
         if not started:
             return typed
         return StreamError(

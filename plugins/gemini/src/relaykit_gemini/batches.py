@@ -71,6 +71,7 @@ from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run,
 from relaykit.http import may_have_acted
 
 from . import wire
+from .provider import next_page_token
 
 if TYPE_CHECKING:
     from relaykit.batches import BatchStatus
@@ -212,18 +213,19 @@ class GeminiBatches:
 
     async def list(self, limit: int) -> AsyncIterator[Batch]:
         """``GET batches?pageSize=&pageToken=``, newest first, page after page as they are
-        read (each page at most ``limit`` and :data:`_FIND_AMONG`)."""
+        read (each page at most ``limit`` and :data:`_FIND_AMONG`), until a page names
+        no next page, or one already asked for (which would read the same batches
+        again, until ``limit``)."""
         size = max(1, min(limit, _FIND_AMONG))
         token: str | None = None
+        asked: set[str] = set()
         while True:
             query = f"pageSize={size}" + (f"&pageToken={quote(token, safe='')}" if token else "")
             r = await self._send("GET", f"{self._root}/batches?{query}", None)
             page = json_decode.loads(r.content)
             try:
                 operations = list(page.get("operations") or ())
-                token = page.get("nextPageToken")
-                if token and not isinstance(token, str):
-                    raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
+                token = next_page_token(page, asked)
             except json_decode.SHAPE_ERRORS as e:
                 raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
             for operation in operations:

@@ -484,6 +484,7 @@ class GeminiProvider:
         """``GET models``, every page, keeping the models that can chat (``generateContent``)."""
         out: list[ModelInfo] = []
         params: dict[str, Any] = {"pageSize": _PAGE_SIZE}
+        asked: set[str] = set()
         while True:
             url = f"{self._root}/models?{urlencode(params)}"
             r = await self._http.get(url, headers=self._headers)
@@ -496,7 +497,7 @@ class GeminiProvider:
                         m.get("supportedGenerationMethods") or ("generateContent",)
                     ):  # embedding, image and video models answer other methods
                         out.append(self._model_info(m))
-                token = next_page_token(data, params)
+                token = next_page_token(data, asked)
             except json_decode.SHAPE_ERRORS as e:
                 raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
             if token is None:
@@ -615,14 +616,18 @@ def listed_id(m: dict[str, Any], prefix: str) -> str:
     return model_id
 
 
-def next_page_token(data: dict[str, Any], params: dict[str, Any]) -> str | None:
-    """The listing's next page token, ``None`` on the last page: a token the page
-    asked for repeated would ask for the same page for ever."""
+def next_page_token(data: dict[str, Any], asked: set[str]) -> str | None:
+    """The listing's next page token, added to ``asked`` (the tokens this listing
+    asked for); ``None`` on the last page, or when the page names a token already
+    asked for: following it would read the same pages for ever."""
     token = data.get("nextPageToken")
-    if not token or token == params.get("pageToken"):
+    if not token:
         return None
     if type(token) is not str:
         raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
+    if token in asked:
+        return None
+    asked.add(token)
     return token
 
 

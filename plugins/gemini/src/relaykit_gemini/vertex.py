@@ -279,6 +279,7 @@ class VertexProvider(GeminiProvider):
         every page), the embedding models left out."""
         out: list[ModelInfo] = []
         params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
+        asked: set[str] = set()
         while True:
             url = f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}?{urlencode(params)}"
             r = await self._get(url)
@@ -287,7 +288,7 @@ class VertexProvider(GeminiProvider):
             data = json_decode.loads(r.content)
             try:
                 out.extend(self._listed(data.get("publisherModels") or ()))
-                token = next_page_token(data, params)
+                token = next_page_token(data, asked)
             except json_decode.SHAPE_ERRORS as e:
                 raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
             if token is None:
