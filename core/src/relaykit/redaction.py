@@ -259,6 +259,13 @@ def _steps(redactors: Sequence[Redactor], memo_chars: int) -> tuple[Callable[[st
     return tuple(made)
 
 
+def _only_memo(steps: Sequence[Callable[[str], str]]) -> dict[str, str] | None:
+    """The remembered results of the one memo ``steps`` are, if that is what they are."""
+    if len(steps) == 1 and isinstance(steps[0], _Memo):
+        return steps[0]._done  # cleared in place when it forgets: this stays its own
+    return None
+
+
 class RedactionChain:
     """Runs redactors in order; the built-in secret redactor is always among them.
 
@@ -281,10 +288,22 @@ class RedactionChain:
         self._redacts = _steps(self.redactors, memo_chars - memo_chars // 8)
         # for texts too short to remember: no memo's call in between
         self._direct = tuple([r.redact for r in self.redactors])
+        #: the usual chain is one run of pure redactors behind one memo: then a
+        #: remembered text (a chat's resent history) is one look-up in its results
+        self._remembered = _only_memo(self._redacts)
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
-        for redact in self._redacts if len(text) >= MEMO_MIN_TEXT else self._direct:
+        if len(text) < MEMO_MIN_TEXT:
+            for redact in self._direct:
+                text = redact(text)
+            return text
+        remembered = self._remembered
+        if remembered is not None:
+            done = remembered.get(text)
+            if done is not None:
+                return done
+        for redact in self._redacts:
             text = redact(text)
         return text
 
@@ -461,6 +480,7 @@ class _CallRedaction(RedactionChain):
     def __init__(self, chain: RedactionChain) -> None:
         self.redactors = chain.redactors
         self._redacts, self._direct = chain._redacts, chain._direct
+        self._remembered = chain._remembered
         self._messages = chain._messages
         known = self.redactors[0] if self.redactors else None
         self._known = known if isinstance(known, KnownSecrets) else None
