@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from relaykit.known_secrets import KnownSecrets
@@ -476,6 +476,59 @@ def test_the_memo_never_changes_what_a_text_becomes_and_stays_in_bounds(
         text = base + " pad" * (padding * 40)  # some under MEMO_MIN_TEXT, some over
         assert chain.text(text) == fresh.redact(text)
         assert chain.memo_size().chars <= memo_chars
+
+
+_KEYS = ("key-for-jane-000", "bob-key-11111111", "jane-and-bob-key-2222")
+# a few texts, so that they come again: holding no key, one key, keys inside keys
+_KEYED_TEXTS = st.sampled_from(
+    [
+        "hello jane " + "x" * 140,
+        "jane's key-for-jane-000 " + "y" * 140,
+        "keys: bob-key-11111111 and jane-and-bob-key-2222 " + "z" * 100,
+        "short bob-key-11111111",  # too short to be remembered
+    ]
+)
+
+
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("text"), _KEYED_TEXTS),
+            st.tuples(st.sampled_from(["add", "discard"]), st.sampled_from(_KEYS)),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    memo_chars=st.sampled_from([0, 400, 5_000, 100_000]),
+)
+@example(  # seen, then its key learnt, then seen again (recent), then remembered
+    steps=[
+        ("text", "jane's key-for-jane-000 " + "y" * 140),
+        ("add", "key-for-jane-000"),
+        ("text", "jane's key-for-jane-000 " + "y" * 140),
+        ("text", "jane's key-for-jane-000 " + "y" * 140),
+        ("discard", "key-for-jane-000"),
+        ("text", "jane's key-for-jane-000 " + "y" * 140),
+    ],
+    memo_chars=100_000,
+)
+@settings(max_examples=300)
+def test_the_memo_gives_what_the_known_secrets_of_the_moment_give(
+    steps: list[tuple[str, str]], memo_chars: int
+) -> None:
+    # Keys come and go between the lookups (providers built, tokens minted and
+    # dropped): a chain with a memo gives each text what the known secrets and
+    # the redactors give it at that moment, never a result from before a change.
+    known, fresh_known = KnownSecrets(), KnownSecrets()
+    chain = RedactionChain([known, _Shaper()], memo_chars=memo_chars)
+    fresh = _Shaper()
+    for action, value in steps:
+        if action == "text":
+            text = "".join(list(value))  # a new string each time, as a request brings
+            assert chain.text(text) == fresh.redact(fresh_known.redact(text))
+        else:
+            for k in (known, fresh_known):
+                getattr(k, action)(value)
 
 
 def test_recent_results_are_told_apart_by_keys_of_each_whole_text(
