@@ -327,3 +327,41 @@ def test_an_items_result_of_the_wrong_shape_is_that_items_error() -> None:
     for line in ({"custom_id": 7}, {"custom_id": ""}, None, ["a"]):
         with pytest.raises(ValueError, match="a batch result names no item"):
             result_id(line)
+
+
+async def test_jsonl_results_reads_each_line_and_a_malformed_one_is_that_items_error() -> None:
+    """A results file's lines, across chunks, each read as its item's result: one that
+    does not fit the shape read is that item's malformed answer, and the lines after it
+    are read all the same; a line that names no item ends the read."""
+    from collections.abc import AsyncIterator, Mapping
+
+    from relaykit.batches import BatchResult, jsonl_results
+
+    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    def read(custom_id: str, line: Mapping[str, Any]) -> BatchResult:
+        return BatchResult(custom_id, error=relaykit.RelayError(line["answer"]["text"]))
+
+    body = (
+        b'{"custom_id": "a", "answer": {"text": "one"}}\n\n',
+        b'{"custom_id": "b", "answer": "two"}\n{"custom_id": "c", "ans',
+        b'wer": {"text": "three"}}',
+    )
+    shape = {"custom_id": str, "answer": {"text": str}}
+    results = [
+        r async for r in jsonl_results(chunks(*body), read, provider="p", model="m", shape=shape)
+    ]
+    assert [r.custom_id for r in results] == ["a", "b", "c"]
+    assert [r.error.message for r in (results[0], results[2]) if r.error] == ["one", "three"]
+    malformed = results[1].error
+    assert isinstance(malformed, relaykit.ProviderUnavailableError)
+    assert malformed.provider == "p" and malformed.model == "m"
+    assert malformed.message.startswith("malformed response from the provider (ValueError: ")
+    assert "a batch result: answer: expected an object, got text" in malformed.message
+    unnamed = jsonl_results(
+        chunks(b'{"answer": {}}\n{"custom_id": "d"}'), read, provider="p", model="m"
+    )
+    with pytest.raises(ValueError, match="a batch result names no item"):
+        [r async for r in unnamed]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -32,7 +33,7 @@ from .errors import (
     ProviderUnavailableError,
     RelayError,
 )
-from .json_decode import SHAPE_ERRORS
+from .json_decode import SHAPE_ERRORS, loads, wrong_shape
 from .transport_errors import transport_error
 
 if TYPE_CHECKING:
@@ -286,6 +287,48 @@ async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, Non
         yield pending
 
 
+async def jsonl_results(
+    chunks: AsyncIterator[bytes],
+    read: Callable[[str, Mapping[str, Any]], BatchResult],
+    *,
+    provider: str,
+    model: str | None,
+    shape: Any = None,
+) -> AsyncGenerator[BatchResult, None]:
+    """The results of a JSONL results file as its ``chunks`` arrive, one per line: each
+    line decoded, named by its ``custom_id`` (:func:`result_id`) and read by
+    ``read(custom_id, line)`` inside :func:`item_result`, so a line of the wrong shape
+    is that item's malformed answer and the other lines are read all the same. What
+    ``read`` raises of :data:`~relaykit.json_decode.SHAPE_ERRORS` names the first place
+    the line does not fit the ``shape`` the vendor documents for it
+    (:func:`~relaykit.json_decode.wrong_shape`). A line that is not JSON, or names no
+    item, ends the read with a ``ValueError`` (a malformed answer: it matches no item).
+    Closes ``chunks`` when done (or left)."""
+    async with aclosing(jsonl_lines(chunks)) as lines:
+        async for text in lines:
+            line = loads(text)
+            custom_id = result_id(line)
+            yield item_result(
+                custom_id,
+                partial(_shaped, read, custom_id, line, shape),
+                provider=provider,
+                model=model,
+            )
+
+
+def _shaped(
+    read: Callable[[str, Mapping[str, Any]], BatchResult],
+    custom_id: str,
+    line: Mapping[str, Any],
+    shape: Any,
+) -> BatchResult:
+    """``read(custom_id, line)``, an error of the line's shape worded by where it is."""
+    try:
+        return read(custom_id, line)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a batch result", e, line, shape) from e
+
+
 __all__ = [
     "FINAL_STATUSES",
     "NOT_CREATED",
@@ -296,6 +339,7 @@ __all__ = [
     "input_file_lost",
     "item_result",
     "jsonl_lines",
+    "jsonl_results",
     "malformed_item",
     "not_created",
     "not_run",

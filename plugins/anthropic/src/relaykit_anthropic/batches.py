@@ -44,7 +44,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import item_result, jsonl_lines, not_run, result_id
+from relaykit.batches import jsonl_results, not_run
 from relaykit.http_errors import error_from_http
 from relaykit_claude_models import error_status, hint_thinking
 
@@ -169,28 +169,22 @@ class MessageBatches:
                     raise error_from_http(
                         r.status_code, r.headers, r.content, provider=self._name, model=batch.model
                     )
-                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
-                    async for line in lines:
-                        data = json_decode.loads(line)
-                        custom_id = result_id(data)
-                        yield item_result(
-                            custom_id,
-                            partial(self._result, custom_id, data, batch.model),
-                            provider=self._name,
-                            model=batch.model,
-                        )
+                read = partial(self._result, model=batch.model)
+                async with aclosing(
+                    jsonl_results(
+                        r.aiter_bytes(),
+                        read,
+                        provider=self._name,
+                        model=batch.model,
+                        shape=_RESULT_SHAPE,
+                    )
+                ) as results:
+                    async for result in results:
+                        yield result
 
     def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
         """One line of the results (one of the wrong shape raises: see
-        :func:`~relaykit.batches.item_result`)."""
-        try:
-            return self._read_result(custom_id, line, model)
-        except json_decode.SHAPE_ERRORS as e:
-            raise json_decode.wrong_shape("a batch result", e, line, _RESULT_SHAPE) from e
-
-    def _read_result(
-        self, custom_id: str, line: Mapping[str, Any], model: str | None
-    ) -> BatchResult:
+        :func:`~relaykit.batches.jsonl_results`)."""
         result = line.get("result") or {}
         kind = result.get("type")
         if kind == "succeeded":

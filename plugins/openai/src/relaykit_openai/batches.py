@@ -18,8 +18,8 @@ answer in ``body``) and the ``error_file_id`` (a ``response`` with an error
 status and an ``{"error"}`` body, or an ``error`` object with a ``code``:
 ``batch_expired``, ``batch_cancelled``). Each file is read line by line as it
 arrives. A line of the wrong shape that names its ``custom_id`` is that item's
-malformed answer (:func:`relaykit.batches.item_result`: the other lines are read all
-the same); one that names none ends the read, a malformed answer.
+malformed answer (:func:`relaykit.batches.jsonl_results`: the other lines are read
+all the same); one that names none ends the read, a malformed answer.
 
 Limits, refused before anything is sent: 50,000 requests (Azure: 100,000) and
 200 MB a file (OpenAI's Batch API reference; Azure's "Batch limits").
@@ -60,7 +60,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run, result_id
+from relaykit.batches import input_file_lost, jsonl_results, not_run
 from relaykit.http import may_have_acted
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
@@ -311,28 +311,22 @@ class BatchApi:
                     raise error_from_http(
                         r.status_code, r.headers, r.content, provider=self._name, model=batch.model
                     )
-                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
-                    async for line in lines:
-                        data = json_decode.loads(line)
-                        custom_id = result_id(data)
-                        yield item_result(
-                            custom_id,
-                            partial(self._result, custom_id, data, batch.model),
-                            provider=self._name,
-                            model=batch.model,
-                        )
+                read = partial(self._result, model=batch.model)
+                async with aclosing(
+                    jsonl_results(
+                        r.aiter_bytes(),
+                        read,
+                        provider=self._name,
+                        model=batch.model,
+                        shape=_RESULT_SHAPE,
+                    )
+                ) as results:
+                    async for result in results:
+                        yield result
 
     def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
         """One line of an output or error file (one of the wrong shape raises: see
-        :func:`~relaykit.batches.item_result`)."""
-        try:
-            return self._read_result(custom_id, line, model)
-        except json_decode.SHAPE_ERRORS as e:
-            raise json_decode.wrong_shape("a batch result", e, line, _RESULT_SHAPE) from e
-
-    def _read_result(
-        self, custom_id: str, line: Mapping[str, Any], model: str | None
-    ) -> BatchResult:
+        :func:`~relaykit.batches.jsonl_results`)."""
         response = line.get("response")
         if isinstance(response, Mapping):
             status = json_decode.count(response.get("status_code") or 0, "response.status_code")
