@@ -330,38 +330,62 @@ def test_an_items_result_of_the_wrong_shape_is_that_items_error() -> None:
 
 
 async def test_jsonl_results_reads_each_line_and_a_malformed_one_is_that_items_error() -> None:
-    """A results file's lines, across chunks, each read as its item's result: one that
-    does not fit the shape read is that item's malformed answer, and the lines after it
-    are read all the same; a line that names no item ends the read."""
-    from collections.abc import AsyncIterator, Mapping
+    """The results files' lines, across chunks, each read as its item's result: one
+    that does not fit the shape read is that item's malformed answer, and the lines
+    after it are read all the same; a line that names no item ends the read, and an
+    error status is typed as a single call's."""
+    from collections.abc import Mapping
+
+    import httpx
 
     from relaykit.batches import BatchResult, jsonl_results
+    from relaykit.testing import LoopbackServer, Request, Response
 
-    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
-        for part in parts:
-            yield part
+    files = {
+        "/one": [
+            b'{"custom_id": "a", "answer": {"text": "one"}}\n\n',
+            b'{"custom_id": "b", "answer": "two"}\n{"custom_id": "c", "ans',
+            b'wer": {"text": "three"}}',
+        ],
+        "/two": [b'{"custom_id": "d", "answer": {"text": "four"}}\n'],
+        "/unnamed": [b'{"answer": {}}\n{"custom_id": "e"}\n'],
+    }
+
+    async def serve(request: Request) -> Response:
+        assert request.headers["x-api-key"] == "k"
+        if request.path not in files:
+            return Response.json({"error": {"message": "no such file"}}, status=404)
+        return Response(200, {"content-type": "application/binary"}, files[request.path])
 
     def read(custom_id: str, line: Mapping[str, Any]) -> BatchResult:
         return BatchResult(custom_id, error=relaykit.RelayError(line["answer"]["text"]))
 
-    body = (
-        b'{"custom_id": "a", "answer": {"text": "one"}}\n\n',
-        b'{"custom_id": "b", "answer": "two"}\n{"custom_id": "c", "ans',
-        b'wer": {"text": "three"}}',
-    )
-    shape = {"custom_id": str, "answer": {"text": str}}
-    results = [
-        r async for r in jsonl_results(chunks(*body), read, provider="p", model="m", shape=shape)
-    ]
-    assert [r.custom_id for r in results] == ["a", "b", "c"]
-    assert [r.error.message for r in (results[0], results[2]) if r.error] == ["one", "three"]
-    malformed = results[1].error
+    with LoopbackServer(serve) as server:
+        async with httpx.AsyncClient() as http:
+
+            async def results(*paths: str) -> list[BatchResult]:
+                lines = jsonl_results(
+                    http,
+                    [server.url + path for path in paths],
+                    read,
+                    headers={"x-api-key": "k"},
+                    provider="p",
+                    model="m",
+                    shape={"custom_id": str, "answer": {"text": str}},
+                )
+                return [r async for r in lines]
+
+            found = await results("/one", "/two")
+            with pytest.raises(ValueError, match="a batch result names no item"):
+                await results("/unnamed")
+            with pytest.raises(relaykit.NotFoundError) as gone:
+                await results("/gone")
+    assert [r.custom_id for r in found] == ["a", "b", "c", "d"]
+    said = {r.custom_id: r.error.message for r in found if r.error}
+    assert (said["a"], said["c"], said["d"]) == ("one", "three", "four")
+    malformed = found[1].error
     assert isinstance(malformed, relaykit.ProviderUnavailableError)
     assert malformed.provider == "p" and malformed.model == "m"
     assert malformed.message.startswith("malformed response from the provider (ValueError: ")
     assert "a batch result: answer: expected an object, got text" in malformed.message
-    unnamed = jsonl_results(
-        chunks(b'{"answer": {}}\n{"custom_id": "d"}'), read, provider="p", model="m"
-    )
-    with pytest.raises(ValueError, match="a batch result names no item"):
-        [r async for r in unnamed]
+    assert "no such file" in gone.value.message and gone.value.provider == "p"

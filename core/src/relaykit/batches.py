@@ -19,7 +19,14 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,10 +40,12 @@ from .errors import (
     ProviderUnavailableError,
     RelayError,
 )
+from .http_errors import error_from_http
 from .json_decode import SHAPE_ERRORS, loads, wrong_shape
 from .transport_errors import transport_error
 
 if TYPE_CHECKING:
+    from .http import HttpClient
     from .messages import Message
     from .response import ChatResponse
 
@@ -288,32 +297,46 @@ async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, Non
 
 
 async def jsonl_results(
-    chunks: AsyncIterator[bytes],
+    http: HttpClient,
+    urls: Iterable[str],
     read: Callable[[str, Mapping[str, Any]], BatchResult],
     *,
+    headers: Mapping[str, str],
     provider: str,
     model: str | None,
     shape: Any = None,
 ) -> AsyncGenerator[BatchResult, None]:
-    """The results of a JSONL results file as its ``chunks`` arrive, one per line: each
-    line decoded, named by its ``custom_id`` (:func:`result_id`) and read by
+    """The results in the JSONL files at ``urls`` (each a ``GET`` with ``headers``), one
+    a line, each file read as it arrives: a plugin's ``batch_results``, for a vendor
+    whose result lines name their item by ``custom_id``.
+
+    Each line is decoded, named by its ``custom_id`` (:func:`result_id`) and read by
     ``read(custom_id, line)`` inside :func:`item_result`, so a line of the wrong shape
     is that item's malformed answer and the other lines are read all the same. What
     ``read`` raises of :data:`~relaykit.json_decode.SHAPE_ERRORS` names the first place
     the line does not fit the ``shape`` the vendor documents for it
     (:func:`~relaykit.json_decode.wrong_shape`). A line that is not JSON, or names no
-    item, ends the read with a ``ValueError`` (a malformed answer: it matches no item).
-    Closes ``chunks`` when done (or left)."""
-    async with aclosing(jsonl_lines(chunks)) as lines:
-        async for text in lines:
-            line = loads(text)
-            custom_id = result_id(line)
-            yield item_result(
-                custom_id,
-                partial(_shaped, read, custom_id, line, shape),
-                provider=provider,
-                model=model,
-            )
+    item, ends the read with a ``ValueError`` (a malformed answer: it matches no item);
+    an error status, with the typed error a single call's would be
+    (:func:`~relaykit.http_errors.error_from_http`).
+    """
+    for url in urls:
+        async with http.stream("GET", url, headers=headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=provider, model=model
+                )
+            async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
+                async for text in lines:
+                    line = loads(text)
+                    custom_id = result_id(line)
+                    yield item_result(
+                        custom_id,
+                        partial(_shaped, read, custom_id, line, shape),
+                        provider=provider,
+                        model=model,
+                    )
 
 
 def _shaped(

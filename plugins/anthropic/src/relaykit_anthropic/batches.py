@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -160,27 +159,17 @@ class MessageBatches:
             if not more or not data or not after:
                 return
 
-    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+    def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """The lines at the batch's ``results_url``, each as a result."""
-        for url in batch.result_files:
-            async with self._http.stream("GET", url, headers=self._headers) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise error_from_http(
-                        r.status_code, r.headers, r.content, provider=self._name, model=batch.model
-                    )
-                read = partial(self._result, model=batch.model)
-                async with aclosing(
-                    jsonl_results(
-                        r.aiter_bytes(),
-                        read,
-                        provider=self._name,
-                        model=batch.model,
-                        shape=_RESULT_SHAPE,
-                    )
-                ) as results:
-                    async for result in results:
-                        yield result
+        return jsonl_results(
+            self._http,
+            batch.result_files,
+            partial(self._result, model=batch.model),
+            headers=self._headers,
+            provider=self._name,
+            model=batch.model,
+            shape=_RESULT_SHAPE,
+        )
 
     def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
         """One line of the results (one of the wrong shape raises: see

@@ -44,7 +44,6 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -301,28 +300,17 @@ class BatchApi:
         r = await self._send("POST", self._url(f"batches/{vendor_id}/cancel"), None, b"")
         return self._batch(json_decode.loads(r.content), None)
 
-    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+    def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """Each line of the output file, then of the error file, as a result."""
-        for file_id in batch.result_files:
-            url = self._url(f"files/{file_id}/content")
-            async with self._http.stream("GET", url, headers=self._headers) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise error_from_http(
-                        r.status_code, r.headers, r.content, provider=self._name, model=batch.model
-                    )
-                read = partial(self._result, model=batch.model)
-                async with aclosing(
-                    jsonl_results(
-                        r.aiter_bytes(),
-                        read,
-                        provider=self._name,
-                        model=batch.model,
-                        shape=_RESULT_SHAPE,
-                    )
-                ) as results:
-                    async for result in results:
-                        yield result
+        return jsonl_results(
+            self._http,
+            (self._url(f"files/{file_id}/content") for file_id in batch.result_files),
+            partial(self._result, model=batch.model),
+            headers=self._headers,
+            provider=self._name,
+            model=batch.model,
+            shape=_RESULT_SHAPE,
+        )
 
     def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
         """One line of an output or error file (one of the wrong shape raises: see
