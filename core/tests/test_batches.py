@@ -389,3 +389,34 @@ async def test_jsonl_results_reads_each_line_and_a_malformed_one_is_that_items_e
     assert malformed.message.startswith("malformed response from the provider (ValueError: ")
     assert "a batch result: answer: expected an object, got text" in malformed.message
     assert "no such file" in gone.value.message and gone.value.provider == "p"
+
+
+async def test_listed_batches_follows_the_pages_until_one_says_no_more() -> None:
+    """Each page asked for after the last id read (the last item's, where the page
+    names none), until a page says there are no more or holds none; a page of the
+    wrong shape is an error naming where."""
+    import json
+
+    from relaykit.batches import Batch, listed_batches
+
+    pages: dict[str | None, Any] = {
+        None: {"data": [{"id": "b5"}, {"id": "b4"}], "has_more": True, "last_id": "b4"},
+        "b4": {"data": [{"id": "b3"}], "has_more": True},
+        "b3": {"data": [{"id": "b2"}], "has_more": False, "last_id": "b2"},
+    }
+    asked: list[str | None] = []
+
+    async def page(after: str | None) -> bytes:
+        asked.append(after)
+        return json.dumps(pages[after]).encode()
+
+    def batch(item: Any) -> Batch:
+        return Batch(id=item["id"], provider="p", status="ended", vendor_status="ended")
+
+    assert [b.id async for b in listed_batches(page, batch)] == ["b5", "b4", "b3", "b2"]
+    assert asked == [None, "b4", "b3"]
+    pages[None] = {"data": [], "has_more": True, "last_id": "b9"}
+    assert [b async for b in listed_batches(page, batch)] == []
+    pages[None] = {"data": 7, "has_more": True}
+    with pytest.raises(ValueError, match="a list of batches: data: expected a list, got"):
+        [b async for b in listed_batches(page, batch)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -339,6 +340,37 @@ async def jsonl_results(
                     )
 
 
+#: what OpenAI's and Anthropic's lists of batches document of a page, to name the
+#: place one of the wrong shape does not fit
+_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
+
+
+async def listed_batches(
+    page: Callable[[str | None], Awaitable[bytes]],
+    batch: Callable[[Mapping[str, Any]], Batch],
+) -> AsyncGenerator[Batch, None]:
+    """The batches of a vendor's list, newest first, a page at a time as they are read:
+    a plugin's ``list_batches``, for a vendor whose pages are ``{"data": [...],
+    "has_more", "last_id"}`` (OpenAI's and Anthropic's). ``page(after)`` answers the
+    body of the page after the batch id ``after`` (``None``: the first); ``batch``
+    makes each item of ``data`` a :class:`Batch`. The read stops at a page that says
+    there are no more, holds none, or names no last id; a page of the wrong shape is
+    a ``ValueError`` naming where (:func:`~relaykit.json_decode.wrong_shape`)."""
+    after: str | None = None
+    while True:
+        body = loads(await page(after))
+        try:
+            data = list(body.get("data") or ())
+            after = body.get("last_id") or (data[-1].get("id") if data else None)
+            more = body.get("has_more")
+        except SHAPE_ERRORS as e:
+            raise wrong_shape("a list of batches", e, body, _LIST_SHAPE) from e
+        for item in data:
+            yield batch(item)
+        if not more or not data or not after:
+            return
+
+
 def _shaped(
     read: Callable[[str, Mapping[str, Any]], BatchResult],
     custom_id: str,
@@ -363,6 +395,7 @@ __all__ = [
     "item_result",
     "jsonl_lines",
     "jsonl_results",
+    "listed_batches",
     "malformed_item",
     "not_created",
     "not_run",

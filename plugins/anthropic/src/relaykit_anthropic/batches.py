@@ -43,7 +43,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_results, not_run
+from relaykit.batches import jsonl_results, listed_batches, not_run
 from relaykit.http_errors import error_from_http
 from relaykit_claude_models import error_status, hint_thinking
 
@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from relaykit.batches import BatchStatus
     from relaykit.http import HttpClient, HttpResponse
 
-#: what the API documents of a message batch, a list of them and a result line, to
-#: name the place one of the wrong shape does not fit
+#: what the API documents of a message batch and a result line, to name the place one
+#: of the wrong shape does not fit (a list of them: :func:`relaykit.batches.listed_batches`)
 _BATCH_SHAPE = {
     "id": str,
     "processing_status": str,
@@ -63,7 +63,6 @@ _BATCH_SHAPE = {
         k: int for k in ("processing", "succeeded", "errored", "canceled", "expired")
     },
 }
-_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
 _RESULT_SHAPE = {"custom_id": str, "result": {"type": str, "message": {}, "error": {}}}
 
 MAX_REQUESTS = 100_000
@@ -139,25 +138,16 @@ class MessageBatches:
         r = await self._send(f"{self._url}/{vendor_id}/cancel", None, b"")
         return self._batch(json_decode.loads(r.content), None)
 
-    async def list(self, limit: int) -> AsyncIterator[Batch]:
+    def list(self, limit: int) -> AsyncIterator[Batch]:
         """``GET /v1/messages/batches?limit=&after_id=``, newest first, page after page as
         they are read (each page at most ``limit`` and the API's 1,000)."""
         size = max(1, min(limit, MAX_PAGE))
-        after: str | None = None
-        while True:
+
+        async def page(after: str | None) -> bytes:
             query = f"limit={size}" + (f"&after_id={quote(after, safe='')}" if after else "")
-            r = await self._send(f"{self._url}?{query}", None)
-            page = json_decode.loads(r.content)
-            try:
-                data = list(page.get("data") or ())
-                after = page.get("last_id") or (data[-1].get("id") if data else None)
-                more = page.get("has_more")
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
-            for item in data:
-                yield self._batch(item, None)
-            if not more or not data or not after:
-                return
+            return (await self._send(f"{self._url}?{query}", None)).content
+
+        return listed_batches(page, partial(self._batch, model=None))
 
     def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """The lines at the batch's ``results_url``, each as a result."""

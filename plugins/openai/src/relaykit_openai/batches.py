@@ -59,7 +59,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import input_file_lost, jsonl_results, not_run
+from relaykit.batches import input_file_lost, jsonl_results, listed_batches, not_run
 from relaykit.http import may_have_acted
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
@@ -90,7 +90,6 @@ _BATCH_SHAPE = {
     "request_counts": {"total": int, "completed": int, "failed": int},
     "errors": {"data": [{}]},
 }
-_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
 _RESULT_SHAPE = {"custom_id": str, "response": {"status_code": int}, "error": {}}
 
 _STATUSES: dict[str, BatchStatus] = {
@@ -253,25 +252,16 @@ class BatchApi:
         else:
             log.debug("%s: deleted the input file %s of a batch not created", self._name, file_id)
 
-    async def list(self, limit: int) -> AsyncIterator[Batch]:
+    def list(self, limit: int) -> AsyncIterator[Batch]:
         """``GET /batches?limit=&after=``, newest first, page after page as they are read
         (each page at most ``limit`` and the API's 100)."""
         size = max(1, min(limit, _FIND_AMONG))
-        after: str | None = None
-        while True:
+
+        async def page(after: str | None) -> bytes:
             query = f"limit={size}" + (f"&after={quote(after, safe='')}" if after else "")
-            r = await self._send("GET", self._list_url(query), None)
-            page = json_decode.loads(r.content)
-            try:
-                data = list(page.get("data") or ())
-                after = page.get("last_id") or (data[-1].get("id") if data else None)
-                more = page.get("has_more")
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
-            for item in data:
-                yield self._batch(item, None)
-            if not more or not data or not after:
-                return
+            return (await self._send("GET", self._list_url(query), None)).content
+
+        return listed_batches(page, partial(self._batch, model=None))
 
     def _list_url(self, query: str) -> str:
         """``GET /batches`` with ``query``, after the service's own (Azure's api-version)."""
