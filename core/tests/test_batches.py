@@ -327,3 +327,96 @@ def test_an_items_result_of_the_wrong_shape_is_that_items_error() -> None:
     for line in ({"custom_id": 7}, {"custom_id": ""}, None, ["a"]):
         with pytest.raises(ValueError, match="a batch result names no item"):
             result_id(line)
+
+
+async def test_jsonl_results_reads_each_line_and_a_malformed_one_is_that_items_error() -> None:
+    """The results files' lines, across chunks, each read as its item's result: one
+    that does not fit the shape read is that item's malformed answer, and the lines
+    after it are read all the same; a line that names no item ends the read, and an
+    error status is typed as a single call's."""
+    from collections.abc import Mapping
+
+    import httpx
+
+    from relaykit.batches import BatchResult, jsonl_results
+    from relaykit.testing import LoopbackServer, Request, Response
+
+    files = {
+        "/one": [
+            b'{"custom_id": "a", "answer": {"text": "one"}}\n\n',
+            b'{"custom_id": "b", "answer": "two"}\n{"custom_id": "c", "ans',
+            b'wer": {"text": "three"}}',
+        ],
+        "/two": [b'{"custom_id": "d", "answer": {"text": "four"}}\n'],
+        "/unnamed": [b'{"answer": {}}\n{"custom_id": "e"}\n'],
+    }
+
+    async def serve(request: Request) -> Response:
+        assert request.headers["x-api-key"] == "k"
+        if request.path not in files:
+            return Response.json({"error": {"message": "no such file"}}, status=404)
+        return Response(200, {"content-type": "application/binary"}, files[request.path])
+
+    def read(custom_id: str, line: Mapping[str, Any]) -> BatchResult:
+        return BatchResult(custom_id, error=relaykit.RelayError(line["answer"]["text"]))
+
+    with LoopbackServer(serve) as server:
+        async with httpx.AsyncClient() as http:
+
+            async def results(*paths: str) -> list[BatchResult]:
+                lines = jsonl_results(
+                    http,
+                    [server.url + path for path in paths],
+                    read,
+                    headers={"x-api-key": "k"},
+                    provider="p",
+                    model="m",
+                    shape={"custom_id": str, "answer": {"text": str}},
+                )
+                return [r async for r in lines]
+
+            found = await results("/one", "/two")
+            with pytest.raises(ValueError, match="a batch result names no item"):
+                await results("/unnamed")
+            with pytest.raises(relaykit.NotFoundError) as gone:
+                await results("/gone")
+    assert [r.custom_id for r in found] == ["a", "b", "c", "d"]
+    said = {r.custom_id: r.error.message for r in found if r.error}
+    assert (said["a"], said["c"], said["d"]) == ("one", "three", "four")
+    malformed = found[1].error
+    assert isinstance(malformed, relaykit.ProviderUnavailableError)
+    assert malformed.provider == "p" and malformed.model == "m"
+    assert malformed.message.startswith("malformed response from the provider (ValueError: ")
+    assert "a batch result: answer: expected an object, got text" in malformed.message
+    assert "no such file" in gone.value.message and gone.value.provider == "p"
+
+
+async def test_listed_batches_follows_the_pages_until_one_says_no_more() -> None:
+    """Each page asked for after the last id read (the last item's, where the page
+    names none), until a page says there are no more or holds none; a page of the
+    wrong shape is an error naming where."""
+    import json
+
+    from relaykit.batches import Batch, listed_batches
+
+    pages: dict[str | None, Any] = {
+        None: {"data": [{"id": "b5"}, {"id": "b4"}], "has_more": True, "last_id": "b4"},
+        "b4": {"data": [{"id": "b3"}], "has_more": True},
+        "b3": {"data": [{"id": "b2"}], "has_more": False, "last_id": "b2"},
+    }
+    asked: list[str | None] = []
+
+    async def page(after: str | None) -> bytes:
+        asked.append(after)
+        return json.dumps(pages[after]).encode()
+
+    def batch(item: Any) -> Batch:
+        return Batch(id=item["id"], provider="p", status="ended", vendor_status="ended")
+
+    assert [b.id async for b in listed_batches(page, batch)] == ["b5", "b4", "b3", "b2"]
+    assert asked == [None, "b4", "b3"]
+    pages[None] = {"data": [], "has_more": True, "last_id": "b9"}
+    assert [b async for b in listed_batches(page, batch)] == []
+    pages[None] = {"data": 7, "has_more": True}
+    with pytest.raises(ValueError, match="a list of batches: data: expected a list, got"):
+        [b async for b in listed_batches(page, batch)]

@@ -19,8 +19,17 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -32,10 +41,12 @@ from .errors import (
     ProviderUnavailableError,
     RelayError,
 )
-from .json_decode import SHAPE_ERRORS
+from .http_errors import error_from_http
+from .json_decode import SHAPE_ERRORS, loads, wrong_shape
 from .transport_errors import transport_error
 
 if TYPE_CHECKING:
+    from .http import HttpClient
     from .messages import Message
     from .response import ChatResponse
 
@@ -286,6 +297,93 @@ async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, Non
         yield pending
 
 
+async def jsonl_results(
+    http: HttpClient,
+    urls: Iterable[str],
+    read: Callable[[str, Mapping[str, Any]], BatchResult],
+    *,
+    headers: Mapping[str, str],
+    provider: str,
+    model: str | None,
+    shape: Any = None,
+) -> AsyncGenerator[BatchResult, None]:
+    """The results in the JSONL files at ``urls`` (each a ``GET`` with ``headers``), one
+    a line, each file read as it arrives: a plugin's ``batch_results``, for a vendor
+    whose result lines name their item by ``custom_id``.
+
+    Each line is decoded, named by its ``custom_id`` (:func:`result_id`) and read by
+    ``read(custom_id, line)`` inside :func:`item_result`, so a line of the wrong shape
+    is that item's malformed answer and the other lines are read all the same. What
+    ``read`` raises of :data:`~relaykit.json_decode.SHAPE_ERRORS` names the first place
+    the line does not fit the ``shape`` the vendor documents for it
+    (:func:`~relaykit.json_decode.wrong_shape`). A line that is not JSON, or names no
+    item, ends the read with a ``ValueError`` (a malformed answer: it matches no item);
+    an error status, with the typed error a single call's would be
+    (:func:`~relaykit.http_errors.error_from_http`).
+    """
+    for url in urls:
+        async with http.stream("GET", url, headers=headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=provider, model=model
+                )
+            async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
+                async for text in lines:
+                    line = loads(text)
+                    custom_id = result_id(line)
+                    yield item_result(
+                        custom_id,
+                        partial(_shaped, read, custom_id, line, shape),
+                        provider=provider,
+                        model=model,
+                    )
+
+
+#: what OpenAI's and Anthropic's lists of batches document of a page, to name the
+#: place one of the wrong shape does not fit
+_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
+
+
+async def listed_batches(
+    page: Callable[[str | None], Awaitable[bytes]],
+    batch: Callable[[Mapping[str, Any]], Batch],
+) -> AsyncGenerator[Batch, None]:
+    """The batches of a vendor's list, newest first, a page at a time as they are read:
+    a plugin's ``list_batches``, for a vendor whose pages are ``{"data": [...],
+    "has_more", "last_id"}`` (OpenAI's and Anthropic's). ``page(after)`` answers the
+    body of the page after the batch id ``after`` (``None``: the first); ``batch``
+    makes each item of ``data`` a :class:`Batch`. The read stops at a page that says
+    there are no more, holds none, or names no last id; a page of the wrong shape is
+    a ``ValueError`` naming where (:func:`~relaykit.json_decode.wrong_shape`)."""
+    after: str | None = None
+    while True:
+        body = loads(await page(after))
+        try:
+            data = list(body.get("data") or ())
+            after = body.get("last_id") or (data[-1].get("id") if data else None)
+            more = body.get("has_more")
+        except SHAPE_ERRORS as e:
+            raise wrong_shape("a list of batches", e, body, _LIST_SHAPE) from e
+        for item in data:
+            yield batch(item)
+        if not more or not data or not after:
+            return
+
+
+def _shaped(
+    read: Callable[[str, Mapping[str, Any]], BatchResult],
+    custom_id: str,
+    line: Mapping[str, Any],
+    shape: Any,
+) -> BatchResult:
+    """``read(custom_id, line)``, an error of the line's shape worded by where it is."""
+    try:
+        return read(custom_id, line)
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a batch result", e, line, shape) from e
+
+
 __all__ = [
     "FINAL_STATUSES",
     "NOT_CREATED",
@@ -296,6 +394,8 @@ __all__ = [
     "input_file_lost",
     "item_result",
     "jsonl_lines",
+    "jsonl_results",
+    "listed_batches",
     "malformed_item",
     "not_created",
     "not_run",

@@ -161,7 +161,8 @@ class Provider(Protocol):
       (each :class:`~relaykit.Batch` with the vendor's own id, which the client
       qualifies), and ``batch_results(batch: Batch) -> AsyncIterator[BatchResult]``,
       an ended batch's results read line by line
-      (:func:`relaykit.batches.jsonl_lines`), answers unpriced, errors typed
+      (:func:`relaykit.batches.jsonl_lines`, or :func:`~relaykit.batches.jsonl_results`
+      for files whose lines name their ``custom_id``), answers unpriced, errors typed
       (:meth:`relaykit.Client.submit_batch` and its siblings refuse a provider
       without them); and, optionally with them, ``list_batches(limit: int) ->
       AsyncIterator[Batch]``, the vendor's batches newest first, its pages read

@@ -7,7 +7,13 @@ import pytest
 
 from relaykit import InvalidRequestError, RateLimitError
 from relaykit.messages import CachePoint, ReasoningPart, TextPart, ToolCall
-from relaykit_claude_models import THINKING_HINT, hint_thinking, thinking_first, thinking_hint
+from relaykit_claude_models import (
+    THINKING_HINT,
+    hint_thinking,
+    missing_thinking_refusal,
+    thinking_first,
+    thinking_hint,
+)
 
 THOUGHT, MORE = ReasoningPart("a", "s1"), ReasoningPart(redacted="r")
 TEXT, CALL = TextPart("Let me look."), ToolCall("t1", "f", {})
@@ -70,6 +76,17 @@ def test_a_turn_already_in_order_is_returned_as_it_is() -> None:
 def test_claudes_refusals_of_a_turns_thinking_get_the_fix(message: str) -> None:
     assert thinking_hint(message) == THINKING_HINT
     assert "first" in THINKING_HINT and "signatures" in THINKING_HINT
+
+
+def test_the_mocks_refusal_of_a_tool_loop_without_its_thinking_is_claudes_and_gets_the_fix() -> (
+    None
+):
+    said = missing_thinking_refusal(3, "tool_use")
+    assert said.startswith(
+        "messages.3.content.0.type: Expected `thinking` or `redacted_thinking`, but found"
+        " `tool_use`. When `thinking` is enabled, a final `assistant` message must start"
+    )
+    assert thinking_hint(said) == THINKING_HINT
 
 
 def test_other_refusals_get_no_thinking_hint() -> None:

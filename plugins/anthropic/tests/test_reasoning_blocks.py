@@ -16,7 +16,7 @@ import pytest
 import relaykit
 from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart
 from relaykit.testing import one_try_config
-from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit.testing.provider_contract import WEATHER_TOOL, weather_tool_loop
 from relaykit_anthropic.testing import AnthropicMock, thinking_signature, validate_messages
 
 KEY = "sk-ant-test-0123456789abcdef0123"
@@ -134,16 +134,10 @@ async def test_a_refused_turn_of_thinking_names_the_fix(
 ) -> None:
     # A tool loop begun on Bedrock: its signed reasoning is left out here, and Claude
     # refuses the tool-calling turn without it. The 400 came with no hint at all.
-    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
     thought = ReasoningPart("Ask the tool.", "c2lnbmVk", origin="bedrock")
-    history = [
-        Message.user("Weather in Oslo?"),
-        Message("assistant", (thought, call)),
-        Message.tool("toolu_1", "-3C"),
-    ]
     async with client(mock) as c:
         with pytest.raises(InvalidRequestError, match="Expected `thinking`") as refused:
-            await ask(c, history, streamed)
+            await ask(c, weather_tool_loop(thought), streamed)
     hint = str(refused.value.hint)
     assert "thinking blocks first and unmodified, with their signatures" in hint
     assert "to_message()" in hint and "reasoning='none'" in hint
@@ -196,13 +190,8 @@ async def test_a_batch_item_whose_turn_of_thinking_is_refused_names_the_fix(
     mock: AnthropicMock,
 ) -> None:
     # The same refusal, as a batch's errored result: it came with no hint either.
-    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
-    history = [
-        Message.user("Weather in Oslo?"),
-        Message("assistant", (call,)),
-        Message.tool("toolu_1", "-3C"),
-    ]
-    item = relaykit.BatchItem("oslo", history, {"tools": [WEATHER_TOOL], "extra": THINKING})
+    params = {"tools": [WEATHER_TOOL], "extra": THINKING}
+    item = relaykit.BatchItem("oslo", weather_tool_loop(), params)
     async with client(mock) as c:
         batch = await c.submit_batch(MODEL, [item])
         batch = await c.batch(batch.id)

@@ -28,7 +28,7 @@ from relaykit import (
     TextPart,
 )
 from relaykit.messages import ReasoningPart
-from relaykit.testing import Harness, ProviderContract
+from relaykit.testing import Harness, ProviderContract, weather_tool_loop
 from relaykit_bedrock.claude_api import uses_messages_api
 from relaykit_bedrock.prices import lookup
 from relaykit_bedrock.testing import BedrockMock
@@ -356,12 +356,7 @@ async def test_tool_choice_none_with_tool_history_is_sent_as_none(
     # when the conversation holds tool blocks (Bedrock then wants a toolConfig). The
     # Messages API has tool_choice {"type": "none"}: sent without it, the model was
     # free to call a tool the caller had forbidden.
-    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Paris"})
-    history = [
-        Message.user("Weather?"),
-        Message.assistant([call]),
-        Message.tool("toolu_1", "sunny"),
-    ]
+    history = weather_tool_loop()
     async with make_client(region=mock.region) as client:
         if streamed:
             async with client.stream(OPUS_4_7, history, tools=[TOOL], tool_choice="none") as s:
@@ -444,34 +439,3 @@ async def test_a_stream_refused_before_it_starts_gets_the_hint_a_chat_gets(
     assert said in str(streamed.value) and streamed.value.status == 400
     assert "inference profile" in str(chat.value.hint)
     assert streamed.value.hint == chat.value.hint
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("streamed", [False, True])
-async def test_a_refused_turn_of_thinking_gets_the_thinking_fix_not_the_generic_one(
-    mock: BedrockMock, make_client: Callable[..., relaykit.Client], streamed: bool
-) -> None:
-    # A tool loop begun on Anthropic's API: its signed thinking means nothing here and
-    # is left out, so with thinking on Claude refuses the turn that calls the tool. The
-    # hint was the route's generic one (drop a sampling parameter, use an inference
-    # profile id), which fixes nothing here.
-    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Paris"})
-    thought = ReasoningPart("Ask the tool.", "c2lnbmVk", origin="anthropic")
-    history = [
-        Message.user("Weather?"),
-        Message("assistant", (thought, call)),
-        Message.tool("toolu_1", "sunny"),
-    ]
-    async with make_client(region=mock.region) as client:
-        with pytest.raises(InvalidRequestError) as refused:
-            if streamed:
-                async with client.stream(OPUS_4_7, history, tools=[TOOL], reasoning="high") as s:
-                    async for _ in s:
-                        pass
-            else:
-                await client.chat(OPUS_4_7, history, tools=[TOOL], reasoning="high")
-    assert mock.last_request.path == "/anthropic/v1/messages"
-    assert "Expected `thinking` or `redacted_thinking`" in str(refused.value)
-    hint = str(refused.value.hint)
-    assert "thinking blocks first and unmodified, with their signatures" in hint
-    assert "to_message()" in hint and "inference profile" not in hint

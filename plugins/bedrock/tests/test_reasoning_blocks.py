@@ -14,7 +14,7 @@ import pytest
 
 import relaykit
 from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart, TextPart, ToolCall
-from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit.testing.provider_contract import WEATHER_TOOL, weather_tool_loop
 from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing.frames import reasoning_signature
 from relaykit_bedrock.testing.messages import VERSION, validate_messages
@@ -29,11 +29,15 @@ REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
 
 
 async def ask(
-    client: relaykit.Client, messages: list[Message], streamed: bool, model: str = MODEL
+    client: relaykit.Client,
+    messages: list[Message],
+    streamed: bool,
+    model: str = MODEL,
+    **kw: Any,
 ) -> ChatResponse:
     if not streamed:
-        return await client.chat(model, messages, tools=[WEATHER_TOOL])
-    async with client.stream(model, messages, tools=[WEATHER_TOOL]) as s:
+        return await client.chat(model, messages, tools=[WEATHER_TOOL], **kw)
+    async with client.stream(model, messages, tools=[WEATHER_TOOL], **kw) as s:
         async for _ in s:
             pass
     return s.response
@@ -212,29 +216,25 @@ async def test_claudes_refusal_of_a_turns_reasoning_relayed_by_converse_names_th
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("streamed", [False, True])
-async def test_a_tool_loop_begun_elsewhere_is_refused_on_converse_with_the_fix(
-    mock: BedrockMock, make_client: MakeClient, streamed: bool
+@pytest.mark.parametrize(
+    ("model", "path"),
+    [(MODEL, "/converse"), (OPUS_4_7, "/anthropic/v1/messages")],
+    ids=["converse", "messages"],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_tool_loop_begun_elsewhere_is_refused_with_the_thinking_fix(
+    mock: BedrockMock, make_client: MakeClient, model: str, path: str, streamed: bool
 ) -> None:
-    # Anthropic's signed thinking is left out here, so with thinking on Claude refuses
-    # the turn that calls the tool (the mock as Converse passes it on).
-    call = ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    # Anthropic's signed thinking means nothing here and is left out, so with thinking
+    # on Claude refuses the turn that calls the tool (the mock as each route passes it
+    # on). The Messages route's hint was its generic one (drop a sampling parameter, use
+    # an inference profile id), which fixes nothing here.
     thought = ReasoningPart("Ask the tool.", "c2lnbmVk", origin="anthropic")
-    history = [
-        Message.user("Weather in Oslo?"),
-        Message("assistant", (thought, call)),
-        Message.tool("toolu_1", "-3C"),
-    ]
     async with make_client(region=mock.region) as client:
         with pytest.raises(InvalidRequestError) as refused:
-            if streamed:
-                async with client.stream(
-                    MODEL, history, tools=[WEATHER_TOOL], reasoning="high"
-                ) as s:
-                    async for _ in s:
-                        pass
-            else:
-                await client.chat(MODEL, history, tools=[WEATHER_TOOL], reasoning="high")
-    assert "/converse" in mock.last_request.path
-    assert "but found `tool_use`" in str(refused.value)
-    assert "thinking blocks first and unmodified" in str(refused.value.hint)
+            await ask(client, weather_tool_loop(thought), streamed, model, reasoning="high")
+    assert path in mock.last_request.path
+    assert "Expected `thinking` or `redacted_thinking`, but found `tool_use`" in str(refused.value)
+    hint = str(refused.value.hint)
+    assert "thinking blocks first and unmodified, with their signatures" in hint
+    assert "to_message()" in hint and "inference profile" not in hint

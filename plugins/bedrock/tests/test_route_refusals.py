@@ -86,29 +86,46 @@ async def test_a_user_turn_of_documents_alone_is_sent_on_the_messages_route(
 @pytest.mark.anyio
 @api
 @pytest.mark.parametrize(
-    "part",
-    [DocumentPart(url="https://example.com/q3.pdf"), ImagePart(url="https://example.com/a.png")],
-    ids=["document", "image"],
+    ("part", "said", "fix", "converse_fix"),
+    [
+        # Neither route fetches a URL; the hint offered an s3:// URI, which the Messages
+        # route refuses in turn.
+        (
+            DocumentPart(url="https://example.com/q3.pdf"),
+            "Bedrock does not fetch documents by URL",
+            "pass its bytes",
+            "s3://",
+        ),
+        (
+            ImagePart(url="https://example.com/a.png"),
+            "Bedrock does not fetch images by URL",
+            "pass its bytes",
+            "s3://",
+        ),
+        # A type no route reads: the hint lists what this route reads.
+        (
+            DocumentPart(data=b"PK", media_type="application/zip"),
+            "{route} does not read documents of type 'application/zip'",
+            "pdf",
+            "docx",
+        ),
+    ],
+    ids=["document-url", "image-url", "zip"],
 )
-async def test_a_url_is_refused_with_a_fix_the_route_takes(
-    mock: BedrockMock, make_client: MakeClient, api: str, part: DocumentPart | ImagePart
+async def test_a_part_no_route_takes_is_refused_with_a_fix_the_route_takes(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    part: DocumentPart | ImagePart,
+    said: str,
+    fix: str,
+    converse_fix: str,
 ) -> None:
-    # The hint offered an s3:// URI, which the Messages route refuses in turn.
     e = await refusal(mock, make_client, api, [Message.user([TextPart("read"), part])])
-    assert "pass its bytes" in str(e.hint)
-    assert ("s3://" in str(e.hint)) is (api == "converse")
-
-
-@pytest.mark.anyio
-@api
-async def test_a_document_type_no_route_reads_lists_what_this_route_reads(
-    mock: BedrockMock, make_client: MakeClient, api: str
-) -> None:
-    zipped = DocumentPart(data=b"PK", media_type="application/zip")
-    e = await refusal(mock, make_client, api, [Message.user([TextPart("read"), zipped])])
-    assert_names_only(api, e.message)
-    assert "'application/zip'" in e.message and "pdf" in str(e.hint)
-    assert ("docx" in str(e.hint)) is (api == "converse")
+    assert said.format(route=NAMES[api]) in e.message
+    assert all(name not in e.message for route, name in NAMES.items() if route != api)
+    assert fix in str(e.hint)
+    assert (converse_fix in str(e.hint)) is (api == "converse")
 
 
 @pytest.mark.anyio

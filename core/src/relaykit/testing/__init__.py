@@ -46,6 +46,7 @@ _EXPORTS = {
     "BatchContract": "provider_contract",
     "SpeechContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
+    "weather_tool_loop": "provider_contract",
     "PNG": "sample_files",
     "PDF": "sample_files",
     "MemoryStorage": "memory_storage",
@@ -144,6 +145,7 @@ __all__ = [
     "require_service",
     "run_limit_workload",
     "service_reachable",
+    "weather_tool_loop",
 ]
 
 
@@ -181,6 +183,7 @@ if TYPE_CHECKING:
         RerankContract,
         SpeechContract,
         TranscriptionContract,
+        weather_tool_loop,
     )
     from .recording_exporter import RecordingExporter
     from .records import bare_record

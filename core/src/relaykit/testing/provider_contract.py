@@ -43,6 +43,7 @@ from relaykit import (
     NotFoundError,
     ProviderUnavailableError,
     RateLimitError,
+    ReasoningPart,
     StreamError,
     TextDelta,
     TextPart,
@@ -71,6 +72,19 @@ WEATHER_TOOL = {
         "required": ["city"],
     },
 }
+
+
+def weather_tool_loop(*reasoning: ReasoningPart) -> list[Message]:
+    """A tool loop in progress, to send on: the question, the assistant turn that called
+    :data:`WEATHER_TOOL` (call ``toolu_1``, for Oslo), opening with ``reasoning``, and
+    the tool's answer. With thinking on, Claude refuses that turn without its thinking
+    (a provider leaves out reasoning another provider signed)."""
+    call = ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    return [
+        Message.user("Weather in Oslo?"),
+        Message("assistant", (*reasoning, call)),
+        Message.tool(call.id, "-3C"),
+    ]
 
 
 @attrs.frozen
@@ -1714,4 +1728,5 @@ __all__ = [
     "RerankContract",
     "SpeechContract",
     "TranscriptionContract",
+    "weather_tool_loop",
 ]

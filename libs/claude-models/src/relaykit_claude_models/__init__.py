@@ -35,7 +35,13 @@ from .thinking_rules import (
     thinking_room,
     thinking_style,
 )
-from .turn_order import THINKING_HINT, hint_thinking, thinking_first, thinking_hint
+from .turn_order import (
+    THINKING_HINT,
+    hint_thinking,
+    missing_thinking_refusal,
+    thinking_first,
+    thinking_hint,
+)
 
 __all__ = [
     "DEFAULT_TOP_P",
@@ -58,6 +64,7 @@ __all__ = [
     "default_room",
     "error_status",
     "hint_thinking",
+    "missing_thinking_refusal",
     "model_words",
     "no_thinking",
     "off_fields",

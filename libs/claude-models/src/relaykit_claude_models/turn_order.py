@@ -28,7 +28,13 @@ from __future__ import annotations
 from relaykit import InvalidRequestError, RelayError
 from relaykit.messages import Part, ReasoningPart
 
-__all__ = ["THINKING_HINT", "hint_thinking", "thinking_first", "thinking_hint"]
+__all__ = [
+    "THINKING_HINT",
+    "hint_thinking",
+    "missing_thinking_refusal",
+    "thinking_first",
+    "thinking_hint",
+]
 
 #: the fix for Claude's refusal of an assistant turn's thinking blocks
 THINKING_HINT = (
@@ -46,6 +52,20 @@ _REFUSALS = (
     "blocks in the latest assistant message cannot be modified",
     "invalid signature in thinking block",
 )
+
+
+def missing_thinking_refusal(turn: int, found: str) -> str:
+    """Claude's words refusing, with thinking on, a final assistant turn (``messages``'
+    item ``turn``) that calls tools without the thinking it began with, its first block
+    of type ``found`` (claude-code#20705): what the plugins' mocks answer, in one place,
+    so that they say what the API says, and :func:`thinking_hint` knows it."""
+    return (
+        f"messages.{turn}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+        f"but found `{found}`. When `thinking` is enabled, a final `assistant` message "
+        "must start with a thinking block (preceeding the lastmost set of `tool_use` and "
+        "`tool_result` blocks). We recommend you include thinking blocks from previous "
+        "turns. To avoid this requirement, disable `thinking`."
+    )
 
 
 def thinking_hint(message: str) -> str | None:

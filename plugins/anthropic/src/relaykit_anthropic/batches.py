@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -44,7 +43,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import item_result, jsonl_lines, not_run, result_id
+from relaykit.batches import jsonl_results, listed_batches, not_run
 from relaykit.http_errors import error_from_http
 from relaykit_claude_models import error_status, hint_thinking
 
@@ -54,8 +53,8 @@ if TYPE_CHECKING:
     from relaykit.batches import BatchStatus
     from relaykit.http import HttpClient, HttpResponse
 
-#: what the API documents of a message batch, a list of them and a result line, to
-#: name the place one of the wrong shape does not fit
+#: what the API documents of a message batch and a result line, to name the place one
+#: of the wrong shape does not fit (a list of them: :func:`relaykit.batches.listed_batches`)
 _BATCH_SHAPE = {
     "id": str,
     "processing_status": str,
@@ -64,7 +63,6 @@ _BATCH_SHAPE = {
         k: int for k in ("processing", "succeeded", "errored", "canceled", "expired")
     },
 }
-_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
 _RESULT_SHAPE = {"custom_id": str, "result": {"type": str, "message": {}, "error": {}}}
 
 MAX_REQUESTS = 100_000
@@ -140,57 +138,32 @@ class MessageBatches:
         r = await self._send(f"{self._url}/{vendor_id}/cancel", None, b"")
         return self._batch(json_decode.loads(r.content), None)
 
-    async def list(self, limit: int) -> AsyncIterator[Batch]:
+    def list(self, limit: int) -> AsyncIterator[Batch]:
         """``GET /v1/messages/batches?limit=&after_id=``, newest first, page after page as
         they are read (each page at most ``limit`` and the API's 1,000)."""
         size = max(1, min(limit, MAX_PAGE))
-        after: str | None = None
-        while True:
-            query = f"limit={size}" + (f"&after_id={quote(after, safe='')}" if after else "")
-            r = await self._send(f"{self._url}?{query}", None)
-            page = json_decode.loads(r.content)
-            try:
-                data = list(page.get("data") or ())
-                after = page.get("last_id") or (data[-1].get("id") if data else None)
-                more = page.get("has_more")
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
-            for item in data:
-                yield self._batch(item, None)
-            if not more or not data or not after:
-                return
 
-    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        async def page(after: str | None) -> bytes:
+            query = f"limit={size}" + (f"&after_id={quote(after, safe='')}" if after else "")
+            return (await self._send(f"{self._url}?{query}", None)).content
+
+        return listed_batches(page, partial(self._batch, model=None))
+
+    def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """The lines at the batch's ``results_url``, each as a result."""
-        for url in batch.result_files:
-            async with self._http.stream("GET", url, headers=self._headers) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise error_from_http(
-                        r.status_code, r.headers, r.content, provider=self._name, model=batch.model
-                    )
-                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
-                    async for line in lines:
-                        data = json_decode.loads(line)
-                        custom_id = result_id(data)
-                        yield item_result(
-                            custom_id,
-                            partial(self._result, custom_id, data, batch.model),
-                            provider=self._name,
-                            model=batch.model,
-                        )
+        return jsonl_results(
+            self._http,
+            batch.result_files,
+            partial(self._result, model=batch.model),
+            headers=self._headers,
+            provider=self._name,
+            model=batch.model,
+            shape=_RESULT_SHAPE,
+        )
 
     def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
         """One line of the results (one of the wrong shape raises: see
-        :func:`~relaykit.batches.item_result`)."""
-        try:
-            return self._read_result(custom_id, line, model)
-        except json_decode.SHAPE_ERRORS as e:
-            raise json_decode.wrong_shape("a batch result", e, line, _RESULT_SHAPE) from e
-
-    def _read_result(
-        self, custom_id: str, line: Mapping[str, Any], model: str | None
-    ) -> BatchResult:
+        :func:`~relaykit.batches.jsonl_results`)."""
         result = line.get("result") or {}
         kind = result.get("type")
         if kind == "succeeded":

@@ -75,6 +75,7 @@ from relaykit.testing.claude_schemas import structured_problem
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
+from relaykit_claude_models import missing_thinking_refusal
 
 from . import mock_batches, mock_thinking, mock_web_search
 from .mock_batches import MessageBatchStore
@@ -1002,13 +1003,7 @@ def _thinking_first(body: dict[str, Any], msgs: list[dict[str, Any]]) -> str | N
     first = content[0]["type"]
     if first in ("thinking", "redacted_thinking"):
         return None
-    return (
-        f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, "
-        f"but found `{first}`. When `thinking` is enabled, a final `assistant` message "
-        "must start with a thinking block (preceeding the lastmost set of `tool_use` and "
-        "`tool_result` blocks). We recommend you include thinking blocks from previous "
-        "turns. To avoid this requirement, disable `thinking`."
-    )
+    return missing_thinking_refusal(last, first)
 
 
 def _text(content: Any) -> str:

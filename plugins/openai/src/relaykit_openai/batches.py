@@ -18,8 +18,8 @@ answer in ``body``) and the ``error_file_id`` (a ``response`` with an error
 status and an ``{"error"}`` body, or an ``error`` object with a ``code``:
 ``batch_expired``, ``batch_cancelled``). Each file is read line by line as it
 arrives. A line of the wrong shape that names its ``custom_id`` is that item's
-malformed answer (:func:`relaykit.batches.item_result`: the other lines are read all
-the same); one that names none ends the read, a malformed answer.
+malformed answer (:func:`relaykit.batches.jsonl_results`: the other lines are read
+all the same); one that names none ends the read, a malformed answer.
 
 Limits, refused before anything is sent: 50,000 requests (Azure: 100,000) and
 200 MB a file (OpenAI's Batch API reference; Azure's "Batch limits").
@@ -44,7 +44,6 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run, result_id
+from relaykit.batches import input_file_lost, jsonl_results, listed_batches, not_run
 from relaykit.http import may_have_acted
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
@@ -91,7 +90,6 @@ _BATCH_SHAPE = {
     "request_counts": {"total": int, "completed": int, "failed": int},
     "errors": {"data": [{}]},
 }
-_LIST_SHAPE = {"data": [{"id": str}], "last_id": str}
 _RESULT_SHAPE = {"custom_id": str, "response": {"status_code": int}, "error": {}}
 
 _STATUSES: dict[str, BatchStatus] = {
@@ -254,25 +252,16 @@ class BatchApi:
         else:
             log.debug("%s: deleted the input file %s of a batch not created", self._name, file_id)
 
-    async def list(self, limit: int) -> AsyncIterator[Batch]:
+    def list(self, limit: int) -> AsyncIterator[Batch]:
         """``GET /batches?limit=&after=``, newest first, page after page as they are read
         (each page at most ``limit`` and the API's 100)."""
         size = max(1, min(limit, _FIND_AMONG))
-        after: str | None = None
-        while True:
+
+        async def page(after: str | None) -> bytes:
             query = f"limit={size}" + (f"&after={quote(after, safe='')}" if after else "")
-            r = await self._send("GET", self._list_url(query), None)
-            page = json_decode.loads(r.content)
-            try:
-                data = list(page.get("data") or ())
-                after = page.get("last_id") or (data[-1].get("id") if data else None)
-                more = page.get("has_more")
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a list of batches", e, page, _LIST_SHAPE) from e
-            for item in data:
-                yield self._batch(item, None)
-            if not more or not data or not after:
-                return
+            return (await self._send("GET", self._list_url(query), None)).content
+
+        return listed_batches(page, partial(self._batch, model=None))
 
     def _list_url(self, query: str) -> str:
         """``GET /batches`` with ``query``, after the service's own (Azure's api-version)."""
@@ -301,38 +290,21 @@ class BatchApi:
         r = await self._send("POST", self._url(f"batches/{vendor_id}/cancel"), None, b"")
         return self._batch(json_decode.loads(r.content), None)
 
-    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+    def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """Each line of the output file, then of the error file, as a result."""
-        for file_id in batch.result_files:
-            url = self._url(f"files/{file_id}/content")
-            async with self._http.stream("GET", url, headers=self._headers) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise error_from_http(
-                        r.status_code, r.headers, r.content, provider=self._name, model=batch.model
-                    )
-                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
-                    async for line in lines:
-                        data = json_decode.loads(line)
-                        custom_id = result_id(data)
-                        yield item_result(
-                            custom_id,
-                            partial(self._result, custom_id, data, batch.model),
-                            provider=self._name,
-                            model=batch.model,
-                        )
+        return jsonl_results(
+            self._http,
+            (self._url(f"files/{file_id}/content") for file_id in batch.result_files),
+            partial(self._result, model=batch.model),
+            headers=self._headers,
+            provider=self._name,
+            model=batch.model,
+            shape=_RESULT_SHAPE,
+        )
 
     def _result(self, custom_id: str, line: Mapping[str, Any], model: str | None) -> BatchResult:
         """One line of an output or error file (one of the wrong shape raises: see
-        :func:`~relaykit.batches.item_result`)."""
-        try:
-            return self._read_result(custom_id, line, model)
-        except json_decode.SHAPE_ERRORS as e:
-            raise json_decode.wrong_shape("a batch result", e, line, _RESULT_SHAPE) from e
-
-    def _read_result(
-        self, custom_id: str, line: Mapping[str, Any], model: str | None
-    ) -> BatchResult:
+        :func:`~relaykit.batches.jsonl_results`)."""
         response = line.get("response")
         if isinstance(response, Mapping):
             status = json_decode.count(response.get("status_code") or 0, "response.status_code")

@@ -32,6 +32,7 @@ from typing import Any
 
 from relaykit.testing.loopback import Drop, Pause, Response
 from relaykit.testing.script import Reply
+from relaykit_claude_models import missing_thinking_refusal
 
 from .frames import reasoning_signature
 
@@ -134,13 +135,7 @@ def _thinking_missing(body: dict[str, Any], messages: list[dict[str, Any]]) -> s
     first = content[0]["type"]
     if first in _THINKING or not any(b["type"] == "tool_use" for b in content):
         return None
-    return (
-        f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, "
-        f"but found `{first}`. When `thinking` is enabled, a final `assistant` message "
-        "must start with a thinking block (preceeding the lastmost set of `tool_use` and "
-        "`tool_result` blocks). We recommend you include thinking blocks from previous "
-        "turns. To avoid this requirement, disable `thinking`."
-    )
+    return missing_thinking_refusal(last, first)
 
 
 def _cache_marks(blocks: Any) -> list[Any]:

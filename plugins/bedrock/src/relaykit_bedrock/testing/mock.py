@@ -57,6 +57,7 @@ from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
+from relaykit_claude_models import missing_thinking_refusal
 
 from . import messages as messages_api
 from .documents import document_tokens, documents_problem
@@ -514,14 +515,7 @@ def _thinking_missing(body: dict[str, Any]) -> str | None:
     first = next(iter(final["content"][0]))
     if first == "reasoningContent" or not any("toolUse" in b for b in final["content"]):
         return None
-    return (
-        f"{_MODEL_ERRORS}messages.{i}.content.0.type: Expected `thinking` or "
-        f"`redacted_thinking`, but found `{_CLAUDE_BLOCK_NAMES.get(first, first)}`. When "
-        "`thinking` is enabled, a final `assistant` message must start with a thinking "
-        "block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
-        "recommend you include thinking blocks from previous turns. To avoid this "
-        "requirement, disable `thinking`."
-    )
+    return _MODEL_ERRORS + missing_thinking_refusal(i, _CLAUDE_BLOCK_NAMES.get(first, first))
 
 
 #: Claude's name for a Converse content block, where the two differ
