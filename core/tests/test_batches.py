@@ -417,6 +417,16 @@ async def test_listed_batches_follows_the_pages_until_one_says_no_more() -> None
     assert asked == [None, "b4", "b3"]
     pages[None] = {"data": [], "has_more": True, "last_id": "b9"}
     assert [b async for b in listed_batches(page, batch)] == []
+    # a page whose last id was asked after already would read the same pages again
+    # (until the caller's limit): the read ends there
+    pages[None] = {"data": [{"id": "b5"}, {"id": "b4"}], "has_more": True, "last_id": "b4"}
+    pages["b4"] = {"data": [{"id": "b3"}], "has_more": True, "last_id": "b4"}
+    asked.clear()
+    assert [b.id async for b in listed_batches(page, batch)] == ["b5", "b4", "b3"]
+    assert asked == [None, "b4"]
     pages[None] = {"data": 7, "has_more": True}
     with pytest.raises(ValueError, match="a list of batches: data: expected a list, got"):
+        [b async for b in listed_batches(page, batch)]
+    pages[None] = {"data": [{"id": "b5"}], "has_more": True, "last_id": ["b5"]}
+    with pytest.raises(ValueError, match="a list of batches: last_id"):
         [b async for b in listed_batches(page, batch)]

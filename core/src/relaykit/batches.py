@@ -354,20 +354,26 @@ async def listed_batches(
     "has_more", "last_id"}`` (OpenAI's and Anthropic's). ``page(after)`` answers the
     body of the page after the batch id ``after`` (``None``: the first); ``batch``
     makes each item of ``data`` a :class:`Batch`. The read stops at a page that says
-    there are no more, holds none, or names no last id; a page of the wrong shape is
-    a ``ValueError`` naming where (:func:`~relaykit.json_decode.wrong_shape`)."""
+    there are no more, holds none, or names no last id or one already asked after
+    (which would read the same pages again); a page of the wrong shape is a
+    ``ValueError`` naming where (:func:`~relaykit.json_decode.wrong_shape`)."""
     after: str | None = None
+    asked: set[str] = set()
     while True:
         body = loads(await page(after))
+        if after is not None:
+            asked.add(after)
         try:
             data = list(body.get("data") or ())
             after = body.get("last_id") or (data[-1].get("id") if data else None)
+            if after is not None and type(after) is not str:
+                raise TypeError(f"last_id: expected text, got {type(after).__name__}")
             more = body.get("has_more")
         except SHAPE_ERRORS as e:
             raise wrong_shape("a list of batches", e, body, _LIST_SHAPE) from e
         for item in data:
             yield batch(item)
-        if not more or not data or not after:
+        if not more or not data or not after or after in asked:
             return
 
 
