@@ -295,3 +295,37 @@ def test_regional_endpoints_cost_ten_percent_more_from_sonnet_4_5_on() -> None:
     older = vertex_price("claude-opus-4-1@20250805", "us-east5")
     assert older is not None and older.input == Decimal("15")
     assert vertex_price("claude-3-5-sonnet-v2@20241022", "global") is None
+
+
+@pytest.mark.anyio
+async def test_a_model_listing_whose_page_points_back_ends(
+    vertex_mock: VertexClaudeMock, sa_file: Path, google_env: dict[str, str]
+) -> None:
+    # The third page names the second page's token as the next: following it would
+    # read the second and third pages for ever (the listing has no limit). It ended
+    # only on a token equal to the one just asked for.
+    import base64
+
+    import anyio
+
+    from relaykit.testing import Request, Response
+
+    second = base64.urlsafe_b64encode(b"2").decode()
+    third = base64.urlsafe_b64encode(b"4").decode()
+
+    async def back_to_the_second(request: Request, response: Response) -> Response:
+        if request.query.get("pageToken") != third:
+            return response
+        assert isinstance(response.body, bytes)
+        return Response.json({**json.loads(response.body), "nextPageToken": second})
+
+    vertex_mock.page_size = 2
+    vertex_mock.rewrite = back_to_the_second
+    async with client(vertex_mock, google_env, sa_file) as c:
+        with anyio.fail_after(10):
+            models = await c.models("vertex-anthropic")
+    listed = [r for r in vertex_mock.requests if r.path.endswith("publishers/anthropic/models")]
+    assert len(listed) == 3
+    assert [m.id for m in models] == [
+        m[0] for m in vertex_mock.models[:6] if m[0].startswith("claude")
+    ]

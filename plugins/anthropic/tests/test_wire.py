@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -635,6 +636,27 @@ async def test_model_listing_follows_pages() -> None:
     assert sonnet.price is not None
     assert sonnet.price.cached_input == Decimal("0.30")
     assert sonnet.created == 1_759_104_000  # 2025-09-29T00:00:00Z
+
+
+@pytest.mark.anyio
+async def test_a_model_listing_whose_page_points_back_ends() -> None:
+    # The third page names the first page's last id as its own: following it would
+    # read the second and third pages for ever (the listing has no limit).
+    async def back_to_the_first(request: Request, response: Response) -> Response:
+        if request.query.get("after_id") != mock.models[5][0]:
+            return response
+        assert isinstance(response.body, bytes)
+        page = {**json.loads(response.body), "has_more": True, "last_id": mock.models[2][0]}
+        return Response.json(page)
+
+    with AnthropicMock(api_key=KEY, page_size=3) as mock:
+        mock.rewrite = back_to_the_first
+        async with client(mock) as c:
+            with anyio.fail_after(10):
+                models = await c.models("anthropic")
+        pages = [r for r in mock.requests if r.method == "GET"]
+    assert len(pages) == 3
+    assert [m.id for m in models] == [row[0] for row in mock.models[:9]]
 
 
 def test_the_mock_checks_key_and_version_headers(mock: AnthropicMock) -> None:

@@ -271,9 +271,12 @@ class AnthropicProvider:
         return wire.input_tokens(json_decode.loads(r.content))
 
     async def list_models(self) -> list[ModelInfo]:
-        """``GET /v1/models``, every page, with context windows and prices where known."""
+        """``GET /v1/models``, every page, with context windows and prices where known;
+        a page whose last id was asked after already ends the list (following it would
+        read the same pages for ever)."""
         out: list[ModelInfo] = []
         params: dict[str, str] = {"limit": "1000"}
+        asked: set[str] = set()
         while True:
             url = f"{self._models_url}?{urlencode(params)}"
             r = await self._http.get(url, headers=self._headers)
@@ -285,11 +288,14 @@ class AnthropicProvider:
             try:
                 out.extend(self._model_info(m) for m in page.get("data") or ())
                 last_id = page.get("last_id")
+                if last_id is not None and type(last_id) is not str:
+                    raise TypeError(f"last_id is {type(last_id).__name__}, not text")
             except json_decode.SHAPE_ERRORS as e:
                 raise json_decode.wrong_shape("a model list", e, page, _LISTING_SHAPE) from e
-            if not page.get("has_more") or not last_id or last_id == params.get("after_id"):
+            if not page.get("has_more") or not last_id or last_id in asked:
                 return out
-            params = {"limit": "1000", "after_id": str(last_id)}
+            asked.add(last_id)
+            params = {"limit": "1000", "after_id": last_id}
 
     def _model_info(self, m: dict[str, Any]) -> ModelInfo:
         """One model of ``GET /v1/models``, with what this plugin knows of it."""

@@ -255,9 +255,12 @@ class VertexAnthropicProvider(AnthropicProvider):
 
     async def list_models(self) -> list[ModelInfo]:
         """Anthropic's models on Vertex (``GET v1beta1/publishers/anthropic/models``,
-        every page), with context windows and prices where known."""
+        every page), with context windows and prices where known; a page naming a token
+        already asked for ends the list (following it would read the same pages for
+        ever)."""
         out: list[ModelInfo] = []
         params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
+        asked: set[str] = set()
         while True:
             url = f"{self._host}/v1beta1/publishers/anthropic/models?{urlencode(params)}"
             r = await self._get(url)
@@ -267,12 +270,15 @@ class VertexAnthropicProvider(AnthropicProvider):
             try:
                 out.extend(self._listed(data.get("publisherModels") or ()))
                 token = data.get("nextPageToken")
-                if not token or token == params.get("pageToken"):  # a token repeated: the end
+                if not token:
                     return out
                 if type(token) is not str:
                     raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
             except json_decode.SHAPE_ERRORS as e:
                 raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
+            if token in asked:
+                return out
+            asked.add(token)
             params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
 
     def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
