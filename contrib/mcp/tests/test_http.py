@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -163,6 +164,25 @@ async def test_an_expired_session_is_started_again_and_the_call_goes_through(
         await _control(http_url, "/testing/expire")
         assert "add" in [t.name for t in await server.tools()]
         assert await server.call("add", {"a": 3, "b": 3}) == "6"
+
+
+@pytest.mark.anyio
+async def test_tools_are_listed_page_after_page_until_a_cursor_comes_again(
+    http_url: str,
+) -> None:
+    # A server that pages its tools/list is read to its last page; one whose page
+    # names a cursor already followed (a loop) is read once round, not for ever.
+    async with connect_http(http_url, headers=AUTH, name="docs") as server:
+        try:
+            await _control(http_url, "/testing/pages", "pages")
+            paged = [t.name for t in await server.tools()]
+            await _control(http_url, "/testing/pages", "cycle")
+            with anyio.fail_after(10):
+                looped = [t.name for t in await server.tools()]
+        finally:
+            await _control(http_url, "/testing/pages", "")
+        assert "add" in [t.name for t in await server.tools()]
+    assert paged == looped == [f"paged_{i}" for i in range(5)]
 
 
 @pytest.mark.anyio

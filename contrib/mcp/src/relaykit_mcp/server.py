@@ -73,7 +73,8 @@ class McpServer:
         self, *, prefix: str = "", include: Iterable[str] | None = None
     ) -> list[FunctionTool]:
         """The server's tools, each a :class:`relaykit.FunctionTool` whose call is
-        this server's ``tools/call``.
+        this server's ``tools/call``: every page of its ``tools/list`` (a page naming
+        a cursor already followed ends the list, where following it would loop).
 
         Each keeps the server's description and input schema. ``prefix`` goes
         before every name (``"github_"``), so two servers' tools cannot clash in
@@ -150,6 +151,7 @@ class McpServer:
         self._check_open()
         tools: list[mt.Tool] = []
         cursor: str | None = None
+        asked: set[str] = set()  # a page naming one of these again would loop for ever
         sessions = self._sessions
         while True:
             params = mt.PaginatedRequestParams(cursor=cursor) if cursor else None
@@ -164,11 +166,13 @@ class McpServer:
             if cursor and self._sessions != sessions:
                 # a new session began mid-list: the old one's cursor means nothing to it
                 tools, cursor, sessions = [], None, self._sessions
+                asked.clear()
                 continue
             tools.extend(page.tools)
             cursor = page.next_cursor
-            if not cursor:
+            if not cursor or cursor in asked:
                 return tools
+            asked.add(cursor)
 
     async def _in_session(self, doing: str, send: Callable[[], Awaitable[_T]]) -> _T:
         """``send()``'s answer, its failure an McpError; once more in a new session if

@@ -11,16 +11,21 @@ result), ``docs.search`` (a name no model takes), ``slow`` (sleeps),
 server's process id: one process for a whole session), ``big`` (``chars``
 characters of text). Over HTTP it serves ``/mcp`` on the listening socket
 ``--fd`` (inherited: no port race) and, with ``--token``, answers 401 to a
-request without ``Authorization: Bearer TOKEN``. Two test controls (no token
+request without ``Authorization: Bearer TOKEN``. Three test controls (no token
 needed): ``POST /testing/expire`` ends every session, as a server that
-restarted or timed them out does (their requests then get 404), and ``POST
+restarted or timed them out does (their requests then get 404), ``POST
 /testing/token`` with a body makes that the token it wants (a rotated
-credential).
+credential), and ``POST /testing/pages`` with ``pages`` answers ``tools/list``
+itself, in three pages (``paged_0`` to ``paged_4``, two a page, each naming the
+next page's cursor), with ``cycle`` the same but the third page naming the
+second's cursor again (a broken server's loop), with an empty body as the
+server does.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -128,14 +133,10 @@ def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
 
     app = server.streamable_http_app(host="127.0.0.1")
     wanted = [token]
+    paging: list[str] = [""]  # "pages", "cycle" or "" (see the module's docstring)
 
     async def control(path: str, receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await _read_body(receive)
         if path == "/testing/expire":
             manager = server.session_manager
             # what the manager does to a session past its idle timeout (its
@@ -147,13 +148,15 @@ def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
                 else:
                     manager._server_instances.pop(session_id, None)
                     await transport.terminate()
+        elif path == "/testing/pages":
+            paging[0] = body.decode()
         else:
             wanted[0] = body.decode()
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
     async def guarded(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] in ("/testing/expire", "/testing/token"):
+        if scope["type"] == "http" and scope["path"].startswith("/testing/"):
             await control(scope["path"], receive, send)
             return
         if wanted[0] is not None and scope["type"] == "http":
@@ -162,9 +165,65 @@ def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
                 await send({"type": "http.response.start", "status": 401, "headers": []})
                 await send({"type": "http.response.body", "body": b"bad token"})
                 return
+        if paging[0] and scope["type"] == "http" and scope["method"] == "POST":
+            body = await _read_body(receive)
+            request = json.loads(body) if body else None
+            if isinstance(request, dict) and request.get("method") == "tools/list":
+                await _tools_page(request, paging[0] == "cycle", dict(scope["headers"]), send)
+                return
+            await app(scope, _replay(body, receive), send)
+            return
         await app(scope, receive, send)
 
     uvicorn.run(guarded, fd=fd, log_level="warning", lifespan="on")
+
+
+async def _read_body(receive: Any) -> bytes:
+    """The whole body of an ASGI request."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that gives ``body`` (read already), then what ``receive`` gives."""
+    given = False
+
+    async def again() -> Any:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+async def _tools_page(
+    request: dict[str, Any], cycle: bool, headers: dict[bytes, bytes], send: Any
+) -> None:
+    """Answer a ``tools/list`` with one of three pages of two made-up tools: the first
+    without a cursor, the others at cursors ``p2`` and ``p3``; ``cycle``: the third
+    names ``p2`` again."""
+    cursor = (request.get("params") or {}).get("cursor")
+    start, after = {None: (0, "p2"), "p2": (2, "p3"), "p3": (4, "p2" if cycle else None)}[cursor]
+    result: dict[str, Any] = {
+        "tools": [
+            {"name": f"paged_{i}", "inputSchema": {"type": "object"}}
+            for i in range(start, min(start + 2, 5))
+        ]
+    }
+    if after is not None:
+        result["nextCursor"] = after
+    answer = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode()
+    sent = [(b"content-type", b"application/json")]
+    if b"mcp-session-id" in headers:
+        sent.append((b"mcp-session-id", headers[b"mcp-session-id"]))
+    await send({"type": "http.response.start", "status": 200, "headers": sent})
+    await send({"type": "http.response.body", "body": answer})
 
 
 def main(argv: list[str] | None = None) -> None:
