@@ -514,7 +514,9 @@ async def test_a_stream_read_when_the_wait_is_over_is_ended_and_recorded(
     async with anyio.create_task_group() as tg:
         client = relaykit.Client(config)
         async with client:
-            await client.chat("openai/gpt-4o-mini", "warm up")
+            # timeout=30: [timeouts] total (0.1 s) is aclose's wait here, and a loaded
+            # machine takes longer than that over the first connection
+            await client.chat("openai/gpt-4o-mini", "warm up", timeout=30)
             reading = anyio.Event()
 
             async def read() -> None:

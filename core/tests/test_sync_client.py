@@ -82,10 +82,16 @@ def records(db: Path, limit: int = 50) -> list[CallRecord]:
 
 @contextmanager
 def ctrl_c_once(when: Callable[[], bool]) -> Iterator[None]:
-    """Send SIGINT to the main thread once ``when()`` holds, as a terminal's Ctrl-C does."""
+    """Send SIGINT to the main thread once ``when()`` holds, as a terminal's Ctrl-C does.
+
+    Python's own handler (KeyboardInterrupt) is put in place meanwhile: a process
+    started in the background by a shell without job control (``cmd &`` in a
+    script, as a CI runner may) inherits SIGINT ignored, and Python then leaves it
+    so, where a terminal's Ctrl-C reaches a program that handles it."""
     main = threading.get_ident()
     assert main == threading.main_thread().ident, "signals reach the main thread only"
     stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupt() -> None:
         deadline = time.monotonic() + 10  # a safety net only
@@ -102,6 +108,7 @@ def ctrl_c_once(when: Callable[[], bool]) -> Iterator[None]:
     finally:
         stop.set()
         sender.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- Ctrl-C -----------------------------------------------------------------

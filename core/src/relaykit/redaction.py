@@ -287,7 +287,7 @@ class RedactionChain:
         self._messages = _MessageCache(memo_chars // 8)
         self._redacts = _steps(self.redactors, memo_chars - memo_chars // 8)
         # for texts too short to remember: no memo's call in between
-        self._direct = tuple([r.redact for r in self.redactors])
+        self._direct: tuple[Callable[[str], str], ...] = tuple([r.redact for r in self.redactors])
         #: the usual chain is one run of pure redactors behind one memo: then a
         #: remembered text (a chat's resent history) is one look-up in its results
         self._remembered = _only_memo(self._redacts)
