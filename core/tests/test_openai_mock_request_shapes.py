@@ -1,4 +1,4 @@
-"""OpenAIMock answers a Chat Completions request of any shape, as the API would.
+"""OpenAIMock answers a Chat Completions or embeddings request of any shape, as the API would.
 
 A request whose JSON has the wrong type somewhere (a message that is a string, a
 tool without its function, a ``max_tokens`` that is text, a field OpenAI does not
@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from relaykit.testing import OpenAIMock
+from relaykit.testing.openai_embeddings import INVALID_INPUT
 
 #: a conversation with each kind of message and part a client sends: system text,
 #: a user's text and image, a tool call and its result, tools, a tool choice and
@@ -64,15 +65,20 @@ BODY: dict[str, Any] = {
 VALUES: dict[str, Any] = {"null": None, "list": [7], "object": {}, "number": 7, "string": "x"}
 
 
-def changed(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[str, Any]]:
-    """Each copy of :data:`BODY` with one field below ``doc`` changed, named."""
+def changed(
+    base: dict[str, Any], doc: Any = None, path: tuple[Any, ...] = ()
+) -> Iterator[tuple[str, Any]]:
+    """Each copy of ``base`` with one field below ``doc`` (``base`` itself when
+    ``None``) changed, named."""
+    if doc is None:
+        doc = base
     items = (
         doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
     )
     for key, value in items:
         where = (*path, key)
         for name, new in [*VALUES.items(), ("removed", None)]:
-            copy = json.loads(json.dumps(BODY))
+            copy = json.loads(json.dumps(base))
             parent = copy
             for k in where[:-1]:
                 parent = parent[k]
@@ -81,7 +87,8 @@ def changed(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[str, Any]]:
             else:
                 parent[key] = new
             yield f"{'.'.join(map(str, where))}={name}", copy
-        yield from changed(value, where)
+        if value is not None:
+            yield from changed(base, value, where)
 
 
 #: changes the API refuses, and its words for each (the param and code with them)
@@ -255,4 +262,66 @@ def test_a_field_openai_does_not_know_is_refused_for_its_models_only() -> None:
         "param": None,
         "code": None,
     }
+    assert compatible.status_code == 200, compatible.text
+
+
+#: an embeddings request: texts, and each field OpenAI takes
+EMBEDDINGS: dict[str, Any] = {
+    "model": "text-embedding-3-small",
+    "input": ["the cat sat", "on the mat"],
+    "dimensions": 4,
+    "encoding_format": "float",
+    "user": "u1",
+}
+
+
+def test_an_embeddings_request_of_the_wrong_shape_is_refused() -> None:
+    answered: dict[str, httpx.Response] = {}
+    failed: list[str] = []
+    with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
+        for name, body in changed(EMBEDDINGS):
+            r = http.post(f"{mock.base_url}/embeddings", json=body)
+            answered[name] = r
+            failed += [f"{name}: {type(e).__name__}: {e}" for e in mock.failures]
+            mock.failures.clear()  # reported below, with the rest
+    assert not failed, "\n".join(failed)
+    statuses = {name: r.status_code for name, r in answered.items()}
+    assert set(statuses.values()) <= {200, 400}, statuses
+    for name in ("input=null", "input=object", "input=removed", "input.0=object", "model=number"):
+        assert statuses[name] == 400, name
+    assert statuses["input.0=number"] == 400  # a text and a token array, mixed
+
+
+@pytest.mark.parametrize("tokens", [[1, 2, 3], [[1, 2, 3], [4, 5]]])
+def test_token_arrays_are_embedded_a_token_each(tokens: Any) -> None:
+    """OpenAI takes token arrays as ``input`` (one, or a list of them)."""
+    with OpenAIMock() as mock:
+        r = httpx.post(
+            f"{mock.base_url}/embeddings", json={**EMBEDDINGS, "input": tokens}, timeout=10
+        )
+    assert r.status_code == 200, r.text
+    arrays = tokens if isinstance(tokens[0], list) else [tokens]
+    assert len(r.json()["data"]) == len(arrays)
+    assert r.json()["usage"]["prompt_tokens"] == sum(map(len, arrays))
+
+
+@pytest.mark.parametrize("tokens", [[], [[]], [1, "2"], [-1], [True], [[1], "x"]])
+def test_a_token_array_of_the_wrong_shape_is_refused(tokens: Any) -> None:
+    with OpenAIMock() as mock:
+        r = httpx.post(
+            f"{mock.base_url}/embeddings", json={**EMBEDDINGS, "input": tokens}, timeout=10
+        )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == INVALID_INPUT
+
+
+def test_an_embeddings_field_openai_does_not_know_is_refused_for_its_models_only() -> None:
+    with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
+        url = f"{mock.base_url}/embeddings"
+        refused = http.post(url, json={**EMBEDDINGS, "input_type": "query"})
+        compatible = http.post(url, json={**EMBEDDINGS, "model": "bge-m3", "input_type": "query"})
+    assert refused.status_code == 400
+    assert (
+        refused.json()["error"]["message"] == "Unrecognized request argument supplied: input_type"
+    )
     assert compatible.status_code == 200, compatible.text
