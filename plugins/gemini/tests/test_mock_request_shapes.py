@@ -223,14 +223,3 @@ def test_an_integer_may_be_text_and_null_is_a_field_left_out(mock: GeminiMock) -
     with httpx.Client(timeout=10) as http:
         r = post(http, mock, body)
     assert r.status_code == 200, r.text
-
-
-def test_a_field_by_its_proto_name_is_refused(mock: GeminiMock) -> None:
-    """The mock reads the JSON names only, as relaykit sends them (Google takes both)."""
-    body = json.loads(json.dumps(BODY))
-    part = body["contents"][0]["parts"][1]
-    part["inline_data"] = part.pop("inlineData")
-    with httpx.Client(timeout=10) as http:
-        r = post(http, mock, body)
-    assert r.status_code == 400
-    assert 'Unknown name "inline_data"' in r.json()["error"]["message"]

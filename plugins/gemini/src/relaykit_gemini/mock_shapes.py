@@ -24,9 +24,10 @@ case) names:
 
 A ``null`` is a field left out, as Google reads it: the check drops it from the
 body, so the mock's later checks see what Google sees. A number is taken as
-text where an integer goes (``"10"``), as protocol buffers' JSON allows. Field
-names are the JSON (camel case) ones, as relaykit sends them: Google also takes
-the proto names (``inline_data``), which the mock refuses. Settings
+text where an integer goes (``"10"``), as protocol buffers' JSON allows. A field
+is known by either of its names, as Google knows it (``googleSearch`` or
+``google_search``); most of the mock's later checks read the JSON (camel case)
+names only, as relaykit sends them. Settings
 other checks read field by field (``thinkingConfig``, ``speechConfig``,
 ``imageConfig``, ``googleSearch``) and the schemas of functions and answers
 are left to them: only their JSON type is checked here.
@@ -211,7 +212,7 @@ def request_shape_problem(body: dict[str, Any]) -> str | None:
 
 def _message_problem(value: dict[str, Any], message: Message, path: str) -> str | None:
     for key, item in list(value.items()):
-        field = message.fields.get(key)
+        field = message.fields.get(_camel(key))
         if field is None:
             at = f" at '{path}'" if path else ""
             return f'Invalid JSON payload received. Unknown name "{key}"{at}: Cannot find field.'
@@ -283,6 +284,11 @@ def _wrong(value: Any, kind: str | Message, where: str) -> str:
     else:
         named = _TYPE_URL + kind
     return f"Invalid value at '{where}' ({named}), {json.dumps(value)}"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 def _snake(name: str) -> str:
