@@ -9,14 +9,12 @@ API, or the mock's own checks raised on it (a 500, kept in ``mock.failures``).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from relaykit.testing import OpenAIMock
+from relaykit.testing import OpenAIMock, sweep_wrong_shapes
 from relaykit.testing.openai_embeddings import INVALID_INPUT
 
 #: a conversation with each kind of message and part a client sends: system text,
@@ -60,36 +58,6 @@ BODY: dict[str, Any] = {
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ],
 }
-
-#: what a field is set to, by name ("removed" deletes it)
-VALUES: dict[str, Any] = {"null": None, "list": [7], "object": {}, "number": 7, "string": "x"}
-
-
-def changed(
-    base: dict[str, Any], doc: Any = None, path: tuple[Any, ...] = ()
-) -> Iterator[tuple[str, Any]]:
-    """Each copy of ``base`` with one field below ``doc`` (``base`` itself when
-    ``None``) changed, named."""
-    if doc is None:
-        doc = base
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    )
-    for key, value in items:
-        where = (*path, key)
-        for name, new in [*VALUES.items(), ("removed", None)]:
-            copy = json.loads(json.dumps(base))
-            parent = copy
-            for k in where[:-1]:
-                parent = parent[k]
-            if name == "removed":
-                del parent[key]
-            else:
-                parent[key] = new
-            yield f"{'.'.join(map(str, where))}={name}", copy
-        if value is not None:
-            yield from changed(base, value, where)
-
 
 #: changes the API refuses, and its words for each (the param and code with them)
 REFUSED: dict[str, tuple[str, str | None, str | None]] = {
@@ -199,17 +167,15 @@ def test_a_well_formed_request_is_answered() -> None:
 
 
 def test_a_request_of_the_wrong_shape_is_refused_in_the_apis_words() -> None:
-    answered: dict[str, httpx.Response] = {}
-    failed: list[str] = []
     with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
-        for name, body in changed(BODY):
+
+        def send(body: dict[str, Any]) -> httpx.Response:
             r = http.post(f"{mock.base_url}/chat/completions", json=body)
-            answered[name] = r
             if r.status_code == 400:
-                assert r.json()["error"]["type"] == "invalid_request_error", (name, r.text)
-            failed += [f"{name}: {type(e).__name__}: {e}" for e in mock.failures]
-            mock.failures.clear()  # reported below, with the rest
-    assert not failed, "\n".join(failed)
+                assert r.json()["error"]["type"] == "invalid_request_error", r.text
+            return r
+
+        answered = sweep_wrong_shapes(mock, BODY, send)
     statuses = {name: r.status_code for name, r in answered.items()}
     assert set(statuses.values()) <= {200, 400}, statuses
     for name, (message, param, code) in REFUSED.items():
@@ -276,15 +242,10 @@ EMBEDDINGS: dict[str, Any] = {
 
 
 def test_an_embeddings_request_of_the_wrong_shape_is_refused() -> None:
-    answered: dict[str, httpx.Response] = {}
-    failed: list[str] = []
     with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
-        for name, body in changed(EMBEDDINGS):
-            r = http.post(f"{mock.base_url}/embeddings", json=body)
-            answered[name] = r
-            failed += [f"{name}: {type(e).__name__}: {e}" for e in mock.failures]
-            mock.failures.clear()  # reported below, with the rest
-    assert not failed, "\n".join(failed)
+        answered = sweep_wrong_shapes(
+            mock, EMBEDDINGS, lambda body: http.post(f"{mock.base_url}/embeddings", json=body)
+        )
     statuses = {name: r.status_code for name, r in answered.items()}
     assert set(statuses.values()) <= {200, 400}, statuses
     for name in ("input=null", "input=object", "input=removed", "input.0=object", "model=number"):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from relaykit.testing import sweep_wrong_shapes
 from relaykit_gemini.testing import GeminiMock
 
 from .conftest import KEY
@@ -72,30 +72,6 @@ BODY: dict[str, Any] = {
         "seed": 7,
     },
 }
-
-#: what a field is set to, by name ("removed" deletes it)
-VALUES: dict[str, Any] = {"null": None, "list": [7], "object": {}, "number": 7, "string": "x"}
-
-
-def changed(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[str, Any]]:
-    """Each copy of :data:`BODY` with one field below ``doc`` changed, named."""
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    )
-    for key, value in items:
-        where = (*path, key)
-        for name, new in [*VALUES.items(), ("removed", None)]:
-            copy = json.loads(json.dumps(BODY))
-            parent = copy
-            for k in where[:-1]:
-                parent = parent[k]
-            if name == "removed":
-                del parent[key]
-            else:
-                parent[key] = new
-            yield f"{'.'.join(map(str, where))}={name}", copy
-        yield from changed(value, where)
-
 
 #: changes Google's parsing refuses, and its words for each
 REFUSED = {
@@ -154,17 +130,15 @@ def test_a_well_formed_request_is_answered(mock: GeminiMock) -> None:
 
 
 def test_a_request_of_the_wrong_shape_is_refused_in_the_apis_words() -> None:
-    answered: dict[str, httpx.Response] = {}
-    failed: list[str] = []
     with GeminiMock(api_key=KEY) as mock, httpx.Client(timeout=10) as http:
-        for name, body in changed(BODY):
+
+        def send(body: dict[str, Any]) -> httpx.Response:
             r = post(http, mock, body)
-            answered[name] = r
             if r.status_code == 400:
-                assert r.json()["error"]["status"] == "INVALID_ARGUMENT", (name, r.text)
-            failed += [f"{name}: {type(e).__name__}: {e}" for e in mock.failures]
-            mock.failures.clear()  # reported below, with the rest
-    assert not failed, "\n".join(failed)
+                assert r.json()["error"]["status"] == "INVALID_ARGUMENT", r.text
+            return r
+
+        answered = sweep_wrong_shapes(mock, BODY, send)
     statuses = {name: r.status_code for name, r in answered.items()}
     assert set(statuses.values()) <= {200, 400}, statuses
     for name, message in REFUSED.items():

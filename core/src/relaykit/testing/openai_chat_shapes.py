@@ -172,30 +172,15 @@ def _check_message(message: Any, i: int) -> None:
 
 def _check_part(part: Any, at: str) -> None:
     _typed(part, dict, at, "an object")
-    if "type" not in part:
-        raise _required(f"{at}.type")
-    kind = part["type"]
-    if kind not in PART_TYPES:
-        raise _value(kind, f"{at}.type", PART_TYPES)
+    kind = _type_of(part, at, PART_TYPES)
     if kind in ("text", "refusal"):
         if kind not in part:
             raise _required(f"{at}.{kind}")
         _typed(part[kind], str, f"{at}.{kind}", "a string")
     elif kind == "image_url":
-        if "image_url" not in part:
-            raise _required(f"{at}.image_url")
-        image = _typed(part["image_url"], dict, f"{at}.image_url", "an object")
-        if "url" not in image:
-            raise _required(f"{at}.image_url.url")
-        _typed(image["url"], str, f"{at}.image_url.url", "a string")
+        _check_texts(part, "image_url", at, ("url",))
     elif kind == "input_audio":
-        if "input_audio" not in part:
-            raise _required(f"{at}.input_audio")
-        audio = _typed(part["input_audio"], dict, f"{at}.input_audio", "an object")
-        for key in ("data", "format"):
-            if key not in audio:
-                raise _required(f"{at}.input_audio.{key}")
-            _typed(audio[key], str, f"{at}.input_audio.{key}", "a string")
+        _check_texts(part, "input_audio", at, ("data", "format"))
 
 
 def _check_call(call: Any, at: str) -> None:
@@ -206,11 +191,7 @@ def _check_call(call: Any, at: str) -> None:
     _typed(call["id"], str, f"{at}.id", "a string")
     if call["type"] != "function":
         raise _value(call["type"], f"{at}.type", ("function",))
-    function = _typed(call["function"], dict, f"{at}.function", "an object")
-    for key in ("name", "arguments"):
-        if key not in function:
-            raise _required(f"{at}.function.{key}")
-        _typed(function[key], str, f"{at}.function.{key}", "a string")
+    _check_texts(call, "function", at, ("name", "arguments"))
 
 
 def _check_tools(body: dict[str, Any]) -> None:
@@ -223,12 +204,7 @@ def _check_tools(body: dict[str, Any]) -> None:
                 raise _required(f"{at}.type")
             if tool["type"] != "function":
                 continue  # other tools' shapes: openai_web_search's checks
-            if "function" not in tool:
-                raise _required(f"{at}.function")
-            function = _typed(tool["function"], dict, f"{at}.function", "an object")
-            if "name" not in function:
-                raise _required(f"{at}.function.name")
-            _typed(function["name"], str, f"{at}.function.name", "a string")
+            _check_texts(tool, "function", at, ("name",))
     choice = body.get("tool_choice")
     if choice is None:
         return
@@ -243,33 +219,42 @@ def _check_tools(body: dict[str, Any]) -> None:
             raise _value(choice, "tool_choice", _TOOL_CHOICES)
         return
     _typed(choice, dict, "tool_choice", "one of a string or object")
-    if "type" not in choice:
-        raise _required("tool_choice.type")
-    if choice["type"] not in _TOOL_CHOICE_TYPES:
-        raise _value(choice["type"], "tool_choice.type", _TOOL_CHOICE_TYPES)
-    if choice["type"] == "function":
-        if "function" not in choice:
-            raise _required("tool_choice.function")
-        function = _typed(choice["function"], dict, "tool_choice.function", "an object")
-        if "name" not in function:
-            raise _required("tool_choice.function.name")
-        _typed(function["name"], str, "tool_choice.function.name", "a string")
+    if _type_of(choice, "tool_choice", _TOOL_CHOICE_TYPES) == "function":
+        _check_texts(choice, "function", "tool_choice", ("name",))
+
+
+def _check_texts(holder: dict[str, Any], key: str, at: str, fields: tuple[str, ...]) -> None:
+    """``holder[key]``: an object holding each of ``fields`` as text (a tool's
+    function and its name, an image part's ``image_url`` and its URL, ...)."""
+    if key not in holder:
+        raise _required(f"{at}.{key}")
+    held = _typed(holder[key], dict, f"{at}.{key}", "an object")
+    for field in fields:
+        if field not in held:
+            raise _required(f"{at}.{key}.{field}")
+        _typed(held[field], str, f"{at}.{key}.{field}", "a string")
 
 
 def _check_response_format(fmt: Any) -> None:
     if fmt is None:
         return
     _typed(fmt, dict, "response_format", "an object")
-    if "type" not in fmt:
-        raise _required("response_format.type")
-    if fmt["type"] not in _FORMAT_TYPES:
-        raise _value(fmt["type"], "response_format.type", _FORMAT_TYPES)
-    if fmt["type"] == "json_schema":
+    if _type_of(fmt, "response_format", _FORMAT_TYPES) == "json_schema":
         if "json_schema" not in fmt:
             raise _required("response_format.json_schema")
         schema = _typed(fmt["json_schema"], dict, "response_format.json_schema", "an object")
         if "name" not in schema:
             raise _required("response_format.json_schema.name")
+
+
+def _type_of(holder: dict[str, Any], at: str, supported: tuple[str, ...]) -> str:
+    """``holder``'s ``type``, one of ``supported``; else OpenAI's refusal of it."""
+    if "type" not in holder:
+        raise _required(f"{at}.type")
+    kind = holder["type"]
+    if kind not in supported:
+        raise _value(kind, f"{at}.type", supported)
+    return str(kind)
 
 
 def _optional(body: dict[str, Any], key: str, kind: type, expected: str) -> None:
