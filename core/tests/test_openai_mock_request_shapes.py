@@ -214,6 +214,21 @@ def test_empty_messages_are_refused() -> None:
     }
 
 
+def test_stream_options_are_refused_without_a_stream() -> None:
+    options = {"stream_options": {"include_usage": True}}
+    with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
+        url = f"{mock.base_url}/chat/completions"
+        alone = http.post(url, json={**BODY, **options})
+        streamed = http.post(url, json={**BODY, **options, "stream": True})
+    assert alone.json()["error"] == {
+        "message": "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        "type": "invalid_request_error",
+        "param": "stream_options",
+        "code": None,
+    }
+    assert streamed.status_code == 200, streamed.text
+
+
 def test_a_field_openai_does_not_know_is_refused_for_its_models_only() -> None:
     """OpenAI refuses a field it does not know; the compatible services the mock
     stands in for take their own (``top_k``: vLLM, Together, ...)."""

@@ -20,6 +20,8 @@ JSON has the wrong shape somewhere (as reported in issues quoting the API):
   integers (``Invalid type for 'max_tokens': expected an integer, but got a
   string instead.``); ``stream``, ``logprobs``, ``parallel_tool_calls``,
   ``store`` booleans; ``stop`` a string or an array of strings;
+  ``stream_options`` an object, and only with ``stream`` (``The
+  'stream_options' parameter is only allowed when 'stream' is enabled.``);
 - ``tools`` an array of ``{"type": "function", "function": {"name": ...}}``
   (``Missing required parameter: 'tools[0].function'.``, code
   ``missing_required_parameter``); ``tool_choice`` ``none``, ``auto``,
@@ -125,6 +127,13 @@ def check_chat_shape(body: Any) -> None:
         _optional(body, key, int, "an integer")
     for key in _BOOLEANS:
         _optional(body, key, bool, "a boolean")
+    if body.get("stream_options") is not None:
+        _typed(body["stream_options"], dict, "stream_options", "an object")
+        if not body.get("stream"):
+            raise Refusal(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+            )
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
