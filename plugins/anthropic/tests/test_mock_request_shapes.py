@@ -10,13 +10,12 @@ failure (``mock.failures``), which the mock raises when the test leaves it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from relaykit.testing import sweep_wrong_shapes
 from relaykit_anthropic.testing import AnthropicMock
 
 from .conftest import KEY
@@ -48,44 +47,19 @@ BODY: dict[str, Any] = {
     ],
 }
 
-#: what a field is set to, by name ("removed" deletes it)
-VALUES: dict[str, Any] = {"null": None, "list": [7], "object": {}, "number": 7, "string": "x"}
-
-
-def changed(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[str, Any]]:
-    """Each copy of :data:`BODY` with one field below ``doc`` changed, named."""
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    )
-    for key, value in items:
-        where = (*path, key)
-        for name, new in [*VALUES.items(), ("removed", None)]:
-            copy = json.loads(json.dumps(BODY))
-            parent = copy
-            for k in where[:-1]:
-                parent = parent[k]
-            if name == "removed":
-                del parent[key]
-            else:
-                parent[key] = new
-            yield f"{'.'.join(map(str, where))}={name}", copy
-        yield from changed(value, where)
-
 
 @pytest.mark.parametrize("endpoint", ["messages", "messages/count_tokens"])
 def test_a_request_of_the_wrong_shape_is_refused_in_the_apis_words(endpoint: str) -> None:
     headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
-    answered: dict[str, int] = {}
-    failed: list[str] = []
     with AnthropicMock(api_key=KEY) as mock, httpx.Client(timeout=10) as http:
-        for name, body in changed(BODY):
+
+        def send(body: dict[str, Any]) -> int:
             r = http.post(f"{mock.base_url}/v1/{endpoint}", json=body, headers=headers)
-            answered[name] = r.status_code
             if r.status_code == 400:
                 assert r.json()["error"]["type"] == "invalid_request_error", r.text
-            failed += [f"{name}: {type(e).__name__}: {e}" for e in mock.failures]
-            mock.failures.clear()  # reported below, with the rest
-    assert not failed, "\n".join(failed)
+            return r.status_code
+
+        answered = sweep_wrong_shapes(mock, BODY, send)
     assert set(answered.values()) <= {200, 400}, answered
     assert answered["messages.1.content.0=number"] == 400
     assert answered["messages.1.content.1.id=removed"] == 400

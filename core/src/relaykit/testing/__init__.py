@@ -73,6 +73,8 @@ _EXPORTS = {
     "mock_speech": "speech_samples",
     "mock_speech_text": "speech_samples",
     "mock_transcript": "audio_samples",
+    "sweep_wrong_shapes": "wrong_shapes",
+    "wrong_shapes": "wrong_shapes",
     "mock_seconds": "audio_samples",
     "mock_image": "image_samples",
     "mock_image_prompt": "image_samples",
@@ -145,7 +147,9 @@ __all__ = [
     "require_service",
     "run_limit_workload",
     "service_reachable",
+    "sweep_wrong_shapes",
     "weather_tool_loop",
+    "wrong_shapes",
 ]
 
 
@@ -197,3 +201,4 @@ if TYPE_CHECKING:
     from .tcp_proxy import StallingProxy
     from .tls_certs import LoopbackTLS, loopback_tls
     from .vendor_mock import VendorMock
+    from .wrong_shapes import sweep_wrong_shapes, wrong_shapes

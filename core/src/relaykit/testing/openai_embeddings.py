@@ -15,8 +15,11 @@ one text (the context length error); ``dimensions`` for
 embedding models (``mistral-embed``, ``codestral-embed``) it refuses, as
 Mistral does, more than 512 texts or 16,384 tokens in one request. Tokens are
 counted as :func:`~relaykit.testing.mock_embedding_tokens` counts them (a
-word each). Token arrays, which OpenAI also takes, are not served: relaykit
-sends text.
+word each). Token arrays, which OpenAI also takes (one, or a list of them, of
+integers; not mixed with texts), are embedded as the text of their numbers, a
+token each. For OpenAI's own embedding models a field the API does not know is
+refused in its words (``Unrecognized request argument supplied: x``); the
+compatible services' models may carry fields of their own.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ MISTRAL_TOO_MANY_TOKENS = "Too many tokens overall, split into more batches."
 #: models whose vectors have one length only
 _FIXED_LENGTH = ("text-embedding-ada-002",)
 _ENCODINGS = ("float", "base64")
+#: the request fields OpenAI's embeddings endpoint takes, and its models' names
+_FIELDS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
+_OPENAI_MODELS = ("text-embedding-",)
 
 
 def validate(body: Any) -> list[str]:
@@ -64,15 +70,11 @@ def validate(body: Any) -> list[str]:
         raise _missing("model")
     if "input" not in body:
         raise _missing("input")
-    texts = body["input"]
-    if isinstance(texts, str):
-        texts = [texts]
-    if (
-        not isinstance(texts, list)
-        or not 0 < len(texts) <= MAX_INPUTS
-        or not all(isinstance(text, str) and text for text in texts)
-    ):
-        raise Refusal(INVALID_INPUT)
+    if body["model"].startswith(_OPENAI_MODELS):
+        for key in body:
+            if key not in _FIELDS:
+                raise Refusal(f"Unrecognized request argument supplied: {key}")
+    texts = _texts(body["input"])
     _check_sizes(body["model"], texts)
     dimensions = body.get("dimensions")
     if dimensions is not None:
@@ -94,6 +96,29 @@ def validate(body: Any) -> list[str]:
     if encoding not in _ENCODINGS:
         raise _invalid(encoding, "encoding_format", _ENCODINGS)
     return texts
+
+
+def _texts(value: Any) -> list[str]:
+    """The texts of an ``input``: its strings, or its token arrays as the text of
+    their numbers; :class:`Refusal` for any other shape, as OpenAI words it."""
+    if isinstance(value, str) or _tokens(value):
+        value = [value]
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_INPUTS:
+        raise Refusal(INVALID_INPUT)
+    if all(isinstance(text, str) and text for text in value):
+        return value
+    if all(_tokens(tokens) for tokens in value):
+        return [" ".join(map(str, tokens)) for tokens in value]
+    raise Refusal(INVALID_INPUT)
+
+
+def _tokens(value: Any) -> bool:
+    """Whether ``value`` is a token array: a non-empty list of token ids."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
+    )
 
 
 def _check_sizes(model: str, texts: list[str]) -> None:

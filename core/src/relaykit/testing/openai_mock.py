@@ -29,6 +29,10 @@ as server-sent events) by :mod:`.openai_speech`; moderation (``POST
 Completions' ``web_search_options`` for the search models, OpenRouter's server
 tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
 
+A chat request of the wrong shape (a message that is no object, a tool without its
+function, a ``max_tokens`` that is text, a field OpenAI does not know) is refused
+first, with a 400 in OpenAI's words, by :mod:`.openai_chat_shapes`.
+
 Tool messages must answer the calls of the assistant message they follow, each
 call answered: OpenAI refuses them otherwise, and so does the mock, in its words.
 For Mistral's models the last message must be a user or tool message, or an
@@ -52,6 +56,7 @@ import attrs
 
 from . import (
     openai_batches,
+    openai_chat_shapes,
     openai_embeddings,
     openai_images,
     openai_moderations,
@@ -129,13 +134,13 @@ class OpenAIMock(VendorMock):
                 }
             )
         if request.method == "POST" and request.path == "/v1/chat/completions":
-            return await self._chat(request.json())
+            return await self._chat(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/responses":
             return await self._responses(request.json())
         if request.method == "POST" and request.path == "/v1/responses/input_tokens":
             return self._input_tokens(request.json())
         if request.method == "POST" and request.path == "/v1/embeddings":
-            return await self._embeddings(request.json())
+            return await self._embeddings(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/rerank":
             return await self._rerank(request.json())
         if request.method == "POST" and request.path == "/v1/audio/transcriptions":
@@ -157,7 +162,12 @@ class OpenAIMock(VendorMock):
             "unknown_url",
         )
 
-    async def _chat(self, body: dict[str, Any]) -> Response:
+    async def _chat(self, body: Any) -> Response:
+        try:
+            # first: the checks after it read the body with plain lookups
+            openai_chat_shapes.check_chat_shape(body)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, e.kind, e.code, param=e.param)
         if openai_responses.responses_only(str(body.get("model"))):
             return _error(
                 404,

@@ -18,6 +18,10 @@ text's vector being :func:`~relaykit.testing.mock_vector` of it (of
 ``x-goog-api-key`` (or ``?key=``); and ``{"error": {"code", "message",
 "status", "details"}}`` bodies with ``google.rpc.RetryInfo`` on 429.
 
+A body of the wrong shape (a field a message lacks, a list where one value
+goes, a value of the wrong type) is refused first, in Google's words, by
+:mod:`relaykit_gemini.mock_shapes`.
+
 It also checks requests the way Gemini does where a provider is easy to get
 wrong: roles, empty parts, named function responses, a function call turn
 right after a user turn, as many function responses as the turn before made
@@ -89,7 +93,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from . import mock_audio, mock_grounding, mock_images
+from . import mock_audio, mock_grounding, mock_images, mock_shapes
 from .mock_batches import MockBatches
 
 #: (name, input token limit, output token limit, generation methods)
@@ -750,6 +754,10 @@ def validate(body: Any, model: str | None = None) -> str | None:
     for key in body:
         if key not in _REQUEST_FIELDS:
             return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+    # first: the checks below read the body with plain lookups
+    problem = mock_shapes.request_shape_problem(body)
+    if problem:
+        return problem
     contents = body.get("contents")
     if not contents or not isinstance(contents, list):
         return "* GenerateContentRequest.contents: contents is not specified"
@@ -1075,6 +1083,8 @@ def _blob_problem(blob: dict[str, Any], where: str) -> str | None:
     mime = blob.get("mimeType")
     if not mime:
         return f"* {where}.inline_data.mime_type: mime_type is required"
+    if not blob.get("data"):  # the mock's words: Google publishes none for it
+        return f"* {where}.inline_data.data: data is required"
     try:
         raw = base64.b64decode(blob.get("data") or "", validate=True)
     except binascii.Error:
