@@ -23,6 +23,7 @@ Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-40``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -98,10 +99,17 @@ class TracingExporter(RecordingExporter):
         return list(self.spans.get_finished_spans())
 
 
-@pytest.fixture
-def servers() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
+@contextlib.contextmanager
+def _two_vendors() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
+    """An OpenAI and an Anthropic server on loopback, taking the test's keys."""
     with OpenAIMock(api_key=OPENAI_KEY) as openai, AnthropicMock(api_key=ANTHROPIC_KEY) as claude:
         yield openai, claude
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
+    with _two_vendors() as both:
+        yield both
 
 
 def _config(servers: tuple[OpenAIMock, AnthropicMock], db: Path, **more: Any) -> dict[str, Any]:
@@ -220,15 +228,13 @@ def _check_spans(where: str, exporter: TracingExporter, finals: Sequence[CallRec
 # -- 1 and 3: two vendors behind one alias, tool calls, tracing -------------------
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("seed", chaos_seeds())
-async def test_two_vendors_behind_one_alias(
+async def _two_vendors_run(
     servers: tuple[OpenAIMock, AnthropicMock],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     seed: int,
-) -> None:
-    caplog.set_level(logging.WARNING)
+) -> Run:
+    """Scenario 1 once on ``servers``, its invariants checked: the run, to see who answered."""
     _arm(servers, seed, tool_calls=_weather_calls)
 
     async def caller(client: relaykit.Client, rng: random.Random, s: Seen) -> None:
@@ -250,8 +256,39 @@ async def test_two_vendors_behind_one_alias(
             if s.response.finish_reason == "tool_calls":
                 (call,) = s.response.tool_calls
                 assert call.name == "get_weather" and set(call.arguments) == {"city"}, where
+    return run
+
+
+def _answered(run: Run) -> set[str]:
+    """The providers that answered some attempt of the run."""
+    return {r.provider for r in run.stored if r.ok}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seed", chaos_seeds())
+async def test_two_vendors_behind_one_alias(
+    servers: tuple[OpenAIMock, AnthropicMock],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    seed: int,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    run = await _two_vendors_run(servers, tmp_path, caplog, seed)
+    if _answered(run) != {"openai", "anthropic"}:
+        # Anthropic answers only what OpenAI failed or was slow at (a fallback, a
+        # hedge it won), and which requests those are is timing's, not the seed's:
+        # seed 70 (whose OpenAI script fails few requests before their first event,
+        # so Anthropic mostly gets hedges, won only if it answers within 0.05 s of a
+        # slow OpenAI reply) left 1 to 19 Anthropic answers run alone, and none in
+        # about one run of six at load 5 to 7. The seed again, on fresh mocks, its
+        # invariants checked again, must cross vendors.
+        caplog.clear()
+        again = tmp_path / "again"
+        again.mkdir()
+        with _two_vendors() as fresh:
+            run = await _two_vendors_run(fresh, again, caplog, seed)
     # both vendors answered (fallbacks and hedges cross from one to the other)
-    assert {r.provider for r in run.stored if r.ok} == {"openai", "anthropic"}, where
+    assert _answered(run) == {"openai", "anthropic"}, f"seed {seed}: {_answered(run)}"
 
 
 # -- 2: relaykit-pii's outbound redaction --------------------------------------------
