@@ -17,9 +17,9 @@ restarted or timed them out does (their requests then get 404), ``POST
 /testing/token`` with a body makes that the token it wants (a rotated
 credential), and ``POST /testing/pages`` with ``pages`` answers ``tools/list``
 itself, in three pages (``paged_0`` to ``paged_4``, two a page, each naming the
-next page's cursor), with ``cycle`` the same but the third page naming the
-second's cursor again (a broken server's loop), with an empty body as the
-server does.
+next page's cursor); ``cycle`` does the same, but its third page names the
+second's cursor again (a broken server's loop); an empty body leaves ``tools/list``
+to the server again.
 """
 
 from __future__ import annotations
