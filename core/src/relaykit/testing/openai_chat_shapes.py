@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .openai_responses import Refusal, _invalid
+from .openai_responses import Refusal, _invalid, _missing
 
 #: Chat Completions' request fields (the API reference's, and the deprecated ones it still takes)
 CHAT_FIELDS = frozenset(
@@ -303,9 +303,9 @@ def _json_kind(value: Any) -> str:
 
 
 def _required(param: str) -> Refusal:
-    return Refusal(
-        f"Missing required parameter: '{param}'.", param, code="missing_required_parameter"
-    )
+    refusal = _missing(param)  # the Responses API's wording; Chat Completions adds a code
+    refusal.code = "missing_required_parameter"
+    return refusal
 
 
 def _value(value: Any, param: str, supported: tuple[str, ...]) -> Refusal:
