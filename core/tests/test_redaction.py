@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -77,6 +79,43 @@ def test_a_calls_chain_masks_a_key_the_client_learns_while_the_call_runs() -> No
     assert for_call.text(prompt) == "[NAME]'s key is [REDACTED]"
     assert for_call.text(prompt) == "[NAME]'s key is [REDACTED]"
     assert masker.seen == 2
+
+
+class WordList:
+    """A plugin's redactor whose words are loaded again while the client runs."""
+
+    def __init__(self, *words: str, pure: bool) -> None:
+        self.words = words
+        self.pure = pure
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, forget: Callable[[], None]) -> None:
+        self._listeners.append(forget)
+
+    def load(self, *words: str) -> None:
+        self.words = words
+        for forget in self._listeners:
+            forget()
+
+    def redact(self, text: str) -> str:
+        for word in self.words:
+            text = text.replace(word, "[WORD]")
+        return text
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_a_calls_chain_forgets_when_any_redactor_says_its_values_changed(pure: bool) -> None:
+    # Not only the client's own keys: a plugin's word list loaded again while a
+    # call runs reaches the rest of that call's content (its record, its span).
+    words = WordList("acme", pure=pure)
+    chain = RedactionChain([KnownSecrets(), words])
+    for_call = chain.for_call()
+    text = "acme buys initech " * 10  # long enough for the chain's memo too
+    assert for_call.text(text).count("[WORD]") == 10
+    words.load("acme", "initech")
+    assert for_call.text(text).count("[WORD]") == 20
+    assert chain.for_call().text(text).count("[WORD]") == 20
+    assert chain.text(text).count("[WORD]") == 20
 
 
 class PureMasker(Masker):

@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from .known_secrets import KnownSecrets
 from .messages import (
     DocumentPart,
     Message,
@@ -291,6 +290,16 @@ class RedactionChain:
         #: the usual chain is one run of pure redactors behind one memo: then a
         #: remembered text (a chat's resent history) is one look-up in its results
         self._remembered = _only_memo(self._redacts)
+        #: counts the changes any redactor told of (``on_change``): what a call's
+        #: chain (:meth:`for_call`) remembered at one count is stale at another
+        self._changes = 0
+        for redactor in self.redactors:
+            on_change = getattr(redactor, "on_change", None)
+            if callable(on_change):
+                on_change(self._changed)
+
+    def _changed(self) -> None:
+        self._changes += 1
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
@@ -471,9 +480,10 @@ class RedactionChain:
 class _CallRedaction(RedactionChain):
     """The same redactors, remembering what they made of each text of one call.
 
-    Until the client's known secrets change: that set may grow while a call
-    runs (each provider adds the key it resolved when the call first builds
-    it, after the span has started), and what was remembered before is
+    Until one of them says its values changed (``on_change``): the client's
+    known secrets grow while a call runs (each provider adds the key it
+    resolved when the call first builds it, after the span has started), a
+    plugin's word list may be loaded again, and what was remembered before is
     forgotten then, as the chain's memo forgets it.
     """
 
@@ -482,17 +492,16 @@ class _CallRedaction(RedactionChain):
         self._redacts, self._direct = chain._redacts, chain._direct
         self._remembered = chain._remembered
         self._messages = chain._messages
-        known = self.redactors[0] if self.redactors else None
-        self._known = known if isinstance(known, KnownSecrets) else None
-        self._version = 0 if self._known is None else self._known.version
+        self._chain = chain
+        self._version = chain._changes
         self._seen: dict[str, str] = {}
 
     def text(self, text: str) -> str:
         """``text`` after every redactor; worked out once per distinct text."""
-        known = self._known
-        if known is not None and known.version != self._version:
+        changes = self._chain._changes
+        if changes != self._version:
             self._seen.clear()
-            self._version = known.version
+            self._version = changes
         done = self._seen.get(text)
         if done is None:
             done = self._seen[text] = super().text(text)
