@@ -135,6 +135,15 @@ def observability(session: nox.Session) -> None:
     session.run("python", "bench/observability.py", *session.posargs)
 
 
+@nox.session(name="compiled-features")
+def compiled_features(session: nox.Session) -> None:
+    """Issue #6's features compiled with mypyc against pure Python, in instructions
+    (``bench/compiled_features.py``; needs valgrind and gcc); see
+    docs/benchmarks-observability.md, "compiled with mypyc"."""
+    sync(session, "bench")
+    session.run("python", "bench/compiled_features.py", *session.posargs)
+
+
 @nox.session
 def pii(session: nox.Session) -> None:
     """The redactors alone (relaykit-pii's and the built-in secret one), by kind of
