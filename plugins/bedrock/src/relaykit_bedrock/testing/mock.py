@@ -250,7 +250,11 @@ class BedrockMock(VendorMock):
     async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
         if not request.headers.get("content-type", "").startswith("application/json"):
             return error(400, "Content-Type must be application/json", "ValidationException")
-        body = request.json()
+        try:
+            body = request.json()
+        except ValueError:
+            # worded by the mock, as its other routes word their refusal of such a body
+            return error(400, "The request body is not a JSON object.", "ValidationException")
         invalid = (
             validate(body)
             or claude_problem(model_id, body)
