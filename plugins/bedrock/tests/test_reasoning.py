@@ -273,6 +273,9 @@ async def test_nova_2_takes_max_tokens_below_high_effort(send: Send) -> None:
     [
         ({"max_tokens": 500}, "max_tokens"),
         ({"temperature": 0.3, "top_p": 0.5}, "temperature, top_p"),
+        # the body carries extra's inferenceConfig too
+        ({"extra": {"inferenceConfig": {"maxTokens": 100}}}, "max_tokens"),
+        ({"top_p": 0.5, "extra": {"inferenceConfig": {"temperature": 1}}}, "temperature, top_p"),
     ],
 )
 async def test_nova_2_at_high_effort_refuses_sampling_settings(

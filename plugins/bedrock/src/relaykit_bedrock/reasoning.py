@@ -45,7 +45,7 @@ one):
   ``{"type": "disabled"}`` (``minimal`` sent as ``low``, ``xhigh`` as
   ``high``, a budget as its effort, ``reasoning=True`` as ``medium``). At
   ``high`` Nova takes no ``maxTokens``, ``temperature`` or ``topP``: a call
-  with them is refused.
+  with them (``extra``'s ``inferenceConfig`` included) is refused.
 - OpenAI's gpt-oss (``openai.gpt-oss-*``): ``reasoning_effort`` (``low``,
   ``medium``, ``high``, mapped as for Nova; ``reasoning=True`` sends nothing:
   it always reasons). It cannot stop reasoning, so ``"none"`` is refused.
@@ -121,7 +121,7 @@ def apply(body: dict[str, Any], request: ChatRequest, api: Api = CONVERSE) -> No
     if kind == "claude":
         fields = _claude(body, reasoning, request, api)
     elif kind == "nova":
-        fields = _nova(body, reasoning, request.model)
+        fields = _nova(body, reasoning, request)
     elif kind == "gpt-oss":
         fields = _gpt_oss(reasoning, request.model)
     else:
@@ -222,11 +222,15 @@ def _effort(reasoning: Reasoning) -> str | None:
     return {"minimal": "low", "xhigh": "high", "max": "high"}.get(level, level)
 
 
-def _nova(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
+def _nova(body: dict[str, Any], reasoning: Reasoning, request: ChatRequest) -> dict[str, Any]:
+    model = request.model
     if reasoning.off:
         return {"reasoningConfig": {"type": "disabled"}}
     effort = _effort(reasoning) or "medium"
-    inference = body.get("inferenceConfig") or {}
+    inference = dict(body.get("inferenceConfig") or {})
+    theirs = request.extra.get("inferenceConfig")
+    if isinstance(theirs, dict):  # merged into the body's after this, as sent
+        inference.update(theirs)
     given = [k for k in ("maxTokens", "temperature", "topP") if k in inference]
     if effort == "high" and given:
         relaykit_names = {"maxTokens": "max_tokens", "temperature": "temperature", "topP": "top_p"}
