@@ -202,6 +202,22 @@ def test_a_body_that_is_no_json_is_refused() -> None:
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/responses/input_tokens", "/responses", "/rerank"])
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe"])
+def test_every_json_route_refuses_a_body_that_is_no_json_as_chat_does(
+    path: str, content: bytes
+) -> None:
+    # Before, these routes raised on it (a 500 kept in mock.failures) where OpenAI
+    # answers 400.
+    with OpenAIMock() as mock:
+        r = httpx.post(f"{mock.base_url}{path}", content=content, timeout=10)
+        chat = httpx.post(f"{mock.base_url}/chat/completions", content=content, timeout=10)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == chat.json()["error"]
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_empty_messages_are_refused() -> None:
     with OpenAIMock() as mock:
         r = httpx.post(f"{mock.base_url}/chat/completions", json={**BODY, "messages": []})

@@ -107,6 +107,14 @@ def test_while_thinking_the_fix_offered_is_one_the_model_takes() -> None:
     check_while_thinking("claude-haiku-4-5", temperature=1, top_p=0.95, forced=False)
 
 
+def test_while_thinking_a_value_that_is_no_number_is_left_to_the_api() -> None:
+    # extra may give any JSON; the API refuses a string for its type, thinking or not.
+    check_while_thinking("claude-haiku-4-5", temperature="0.5", top_p="0.5", forced=False)
+    check_while_thinking("claude-haiku-4-5", temperature=True, top_p=None, forced=False)
+    with pytest.raises(InvalidRequestError, match=r"top_p under 0\.95"):
+        check_while_thinking("claude-haiku-4-5", temperature=1, top_p=0, forced=False)
+
+
 def test_a_budget_fits_below_max_tokens() -> None:
     assert thinking_budget(Reasoning("high"), "claude-haiku-4-5", None) == 24576
     assert thinking_budget(Reasoning("high"), "claude-haiku-4-5", 8000) == 4000  # half

@@ -271,6 +271,29 @@ async def test_a_model_that_does_not_think_refuses_thinking_on(mock: AnthropicMo
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"temperature": 0.5}, "temperature but 1"),
+        ({"top_p": 0.5}, "top_p under 0.95"),
+    ],
+)
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
+async def test_what_extra_gives_claude_while_thinking_is_refused_before_sending(
+    mock: AnthropicMock, model: str, extra: dict[str, Any], words: str
+) -> None:
+    # extra's values are the ones the body carries (the API would answer 400)
+    error = await refused(mock, model, reasoning="high", extra=extra)
+    assert words in error.message
+
+
+@pytest.mark.anyio
+async def test_a_sampling_value_extra_replaces_is_not_refused(mock: AnthropicMock) -> None:
+    body = await send(mock, reasoning="low", temperature=0.5, extra={"temperature": 1})
+    assert body["temperature"] == 1
+
+
+@pytest.mark.anyio
 async def test_extras_thinking_replaces_reasoning(mock: AnthropicMock) -> None:
     given = {"type": "enabled", "budget_tokens": 2048}
     body = await send(mock, reasoning="high", extra={"thinking": given})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,9 +16,11 @@ import relaykit
 from relaykit import (
     AuthenticationError,
     ChatRequest,
+    DocumentPart,
     InvalidRequestError,
     Message,
     ProviderUnavailableError,
+    TextPart,
     TokenCount,
     ToolCall,
 )
@@ -25,6 +29,8 @@ from relaykit_bedrock import BedrockProvider
 from relaykit_bedrock.testing import BedrockMock, validate_count_tokens
 
 MODEL_ID = "anthropic.claude-haiku-4-5-20251001-v1:0"
+#: called through Anthropic's Messages API by default (relaykit_bedrock.claude_api)
+OPUS_4_7 = "global.anthropic.claude-opus-4-7"
 MakeClient = Callable[..., relaykit.Client]
 
 
@@ -36,9 +42,9 @@ async def bedrock(client: relaykit.Client) -> AsyncIterator[BedrockProvider]:
         yield provider
 
 
-def conversation(**params: Any) -> ChatRequest:
+def conversation(model: str = MODEL_ID, **params: Any) -> ChatRequest:
     return ChatRequest(
-        model=MODEL_ID,
+        model=model,
         messages=(
             Message.system("Answer in one word."),
             Message.user("Weather in Paris?"),
@@ -209,3 +215,102 @@ def test_the_mock_checks_the_count_tokens_body() -> None:
     assert "start with a user" in str(
         validate_count_tokens({"input": {"converse": {"messages": backwards}}})
     )
+
+
+# -- the Messages API's models: their body, as an InvokeModel body ----------------------
+
+
+def invoked(body: dict[str, Any]) -> Any:
+    """The InvokeModel body a CountTokens request carries (``input.invokeModel.body``)."""
+    (form,) = body["input"]
+    assert form == "invokeModel"
+    return json.loads(base64.b64decode(body["input"]["invokeModel"]["body"], validate=True))
+
+
+@pytest.mark.anyio
+async def test_a_messages_api_model_counts_the_body_its_call_sends(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # metadata is a Messages API field Converse lacks: extra sends it as it is.
+    request = conversation(OPUS_4_7, max_tokens=300, extra={"metadata": {"user_id": "u-7"}})
+    async with bedrock(make_client()) as provider:
+        counted = await provider.count_tokens(request)
+        response = await provider.chat(request)
+    count, chat = mock.requests
+    assert count.path == f"/model/{quote(OPUS_4_7, safe='')}/count-tokens"
+    sent = chat.json()
+    assert sent["metadata"] == {"user_id": "u-7"} and sent["model"] == OPUS_4_7
+    # The whole body, but what InvokeModel takes elsewhere (model in its path).
+    assert invoked(count.json()) == {k: v for k, v in sent.items() if k != "model"}
+    assert counted == response.usage.input_tokens == 13
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "claude_api", "form"),
+    [
+        (OPUS_4_7, None, "invokeModel"),
+        (OPUS_4_7, "converse", "converse"),
+        (MODEL_ID, "messages", "invokeModel"),
+        (MODEL_ID, None, "converse"),
+        ("amazon.nova-pro-v1:0", "messages", "converse"),  # Claude only
+    ],
+)
+async def test_the_form_follows_the_api_the_call_goes_through(
+    mock: BedrockMock, make_client: MakeClient, model: str, claude_api: str | None, form: str
+) -> None:
+    async with bedrock(make_client(claude_api=claude_api)) as provider:
+        assert await provider.count_tokens(conversation(model)) == 13
+    assert list(mock.requests[-1].json()["input"]) == [form]
+
+
+@pytest.mark.anyio
+async def test_a_stream_setting_is_not_counted(mock: BedrockMock, make_client: MakeClient) -> None:
+    # The body has no stream key even when extra gives one: InvokeModel's schema refuses it.
+    request = conversation(OPUS_4_7, extra={"stream": False})
+    async with bedrock(make_client()) as provider:
+        assert await provider.count_tokens(request) == 13
+    body = invoked(mock.requests[-1].json())
+    assert "stream" not in body and "model" not in body
+    assert body["anthropic_version"] == "bedrock-2023-05-31"
+
+
+@pytest.mark.anyio
+async def test_what_the_messages_api_refuses_is_refused_before_counting(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # Converse reads Word files; the Messages API does not, so neither does its count.
+    word = DocumentPart(
+        data=b"PK\x03\x04",
+        media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        name="notes.docx",
+    )
+    request = ChatRequest(model=OPUS_4_7, messages=(Message.user([TextPart("Sum up"), word]),))
+    async with bedrock(make_client()) as provider:
+        with pytest.raises(InvalidRequestError, match="reads PDF and text documents") as info:
+            await provider.count_tokens(request)
+    assert info.value.status is None
+    assert not mock.requests
+
+
+def test_the_mock_checks_the_invoke_model_body() -> None:
+    def counted(body: Any, model_id: str = OPUS_4_7) -> str | None:
+        encoded = base64.b64encode(json.dumps(body).encode()).decode()
+        return validate_count_tokens({"input": {"invokeModel": {"body": encoded}}}, model_id)
+
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    good = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": messages}
+    assert counted(good) is None
+    assert "extraneous key [model]" in str(counted({**good, "model": OPUS_4_7}))
+    assert "extraneous key [stream]" in str(counted({**good, "stream": True}))
+    no_tokens = {k: v for k, v in good.items() if k != "max_tokens"}
+    assert "required key [max_tokens] not found" in str(counted(no_tokens))
+    assert "expected type: JSONObject" in str(counted([good]))
+    # Checked as the Messages route checks its body.
+    backwards = [{"role": "assistant", "content": [{"type": "text", "text": "hi"}]}]
+    assert "user role" in str(counted({**good, "messages": backwards}))
+    assert "Claude models only" in str(counted(good, "amazon.nova-pro-v1:0"))
+    raw = {"input": {"invokeModel": {"body": "{not base64}"}}}
+    assert "not base64" in str(validate_count_tokens(raw, OPUS_4_7))
+    missing: dict[str, Any] = {"input": {"invokeModel": {}}}
+    assert "input.invokeModel.body" in str(validate_count_tokens(missing, OPUS_4_7))

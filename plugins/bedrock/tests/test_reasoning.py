@@ -273,6 +273,9 @@ async def test_nova_2_takes_max_tokens_below_high_effort(send: Send) -> None:
     [
         ({"max_tokens": 500}, "max_tokens"),
         ({"temperature": 0.3, "top_p": 0.5}, "temperature, top_p"),
+        # the body carries extra's inferenceConfig too
+        ({"extra": {"inferenceConfig": {"maxTokens": 100}}}, "max_tokens"),
+        ({"top_p": 0.5, "extra": {"inferenceConfig": {"temperature": 1}}}, "temperature, top_p"),
     ],
 )
 async def test_nova_2_at_high_effort_refuses_sampling_settings(
@@ -362,6 +365,55 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
     )
     assert fields(body) == thinking
     assert body["inferenceConfig"] == {"maxTokens": 3000}
+
+
+# Claude Haiku 4.5 and Sonnet 4.6 take sampling values when not thinking; each route
+# reads extra's where the body carries them (Converse's inferenceConfig; on the Messages
+# route also the Messages API's own top-level names, which win).
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("api", "extra", "words"),
+    [
+        ("converse", {"inferenceConfig": {"temperature": 0.5}}, "temperature but 1"),
+        ("converse", {"inferenceConfig": {"topP": 0.5}}, "top_p under 0.95"),
+        ("messages", {"inferenceConfig": {"temperature": 0.5}}, "temperature but 1"),
+        ("messages", {"temperature": 0.5}, "temperature but 1"),
+        ("messages", {"top_p": 0.5}, "top_p under 0.95"),
+        ("messages", {"inferenceConfig": {"topP": 0.99}, "top_p": 0.9}, "top_p under 0.95"),
+    ],
+)
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
+async def test_what_extra_gives_claude_while_thinking_is_refused_before_sending(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    model: str,
+    extra: dict[str, Any],
+    words: str,
+) -> None:
+    async with make_client(claude_api=api) as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(model, "think", reasoning="high", extra=extra)
+    assert (caught.value.status, caught.value.param) == (None, "reasoning")
+    assert words in caught.value.message
+    assert not mock.requests, "nothing sent: a route falls back"
+
+
+@pytest.mark.anyio
+async def test_a_sampling_value_extra_replaces_is_not_refused(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # The body carries extra's value, which Claude takes while it thinks.
+    async with make_client(claude_api="messages") as client:
+        await client.chat(
+            HAIKU, "think", reasoning="low", temperature=0.5, extra={"temperature": 1}
+        )
+    assert mock.last_request.json()["temperature"] == 1
+    async with make_client(claude_api="converse") as client:
+        await client.chat(
+            HAIKU, "think", reasoning="low", top_p=0.5, extra={"inferenceConfig": {"topP": 0.95}}
+        )
+    assert mock.last_request.json()["inferenceConfig"]["topP"] == 0.95
 
 
 @pytest.mark.anyio

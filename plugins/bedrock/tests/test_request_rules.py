@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 import relaykit
@@ -23,6 +24,24 @@ def sent(mock: BedrockMock) -> Any:
 
 
 # -- the mock refuses what Converse refuses ----------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["converse", "converse-stream", "count-tokens"])
+def test_the_mock_refuses_a_body_that_is_no_json_with_a_validation_exception(
+    operation: str,
+) -> None:
+    # Before, Converse's route raised on it: a 500, where Bedrock answers a 400.
+    key = "ABSKbm90LWpzb24ta2V5"
+    with BedrockMock(bearer_token=key) as mock:
+        r = httpx.post(
+            f"{mock.base_url}/model/anthropic.claude-haiku-4-5-20251001-v1:0/{operation}",
+            content=b"{not json",
+            headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert not mock.failures
+    assert r.status_code == 400
+    assert r.headers["x-amzn-errortype"].startswith("ValidationException")
 
 
 @pytest.mark.anyio

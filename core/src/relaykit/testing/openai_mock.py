@@ -136,13 +136,13 @@ class OpenAIMock(VendorMock):
         if request.method == "POST" and request.path == "/v1/chat/completions":
             return await self._chat(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/responses":
-            return await self._responses(request.json())
+            return await self._responses(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/responses/input_tokens":
-            return self._input_tokens(request.json())
+            return self._input_tokens(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/embeddings":
             return await self._embeddings(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/rerank":
-            return await self._rerank(request.json())
+            return await self._rerank(_json_or_none(request))
         if request.method == "POST" and request.path == "/v1/audio/transcriptions":
             return await self._transcriptions(request)
         if request.method == "POST" and request.path == "/v1/images/generations":

@@ -230,11 +230,16 @@ def check_while_thinking(
 ) -> None:
     """Refuse what Claude refuses while it thinks: a ``temperature`` other than 1, a
     ``top_p`` under 0.95, a ``forced`` tool (``emulated``: one that carries JSON
-    output, whose fix differs)."""
+    output, whose fix differs).
+
+    ``temperature`` and ``top_p`` are the values the body will carry, which ``extra``
+    may give: one that is not a number is not judged here (the API refuses it for
+    its type, thinking or not)."""
     # Not every Claude 5 model can stop thinking: offer that fix only where it is one.
     rules = claude5(served or model)
     stops = rules is None or rules.off is not None
     off = ", or turn thinking off (reasoning='none')" if stops else ""
+    temperature, top_p = _number(temperature), _number(top_p)
     if temperature is not None and temperature != 1:
         raise _refusal(
             f"Claude takes no temperature but 1 while it thinks (temperature={temperature})",
@@ -278,6 +283,13 @@ def check_forced_tool(
         if emulated
         else "use tool_choice='auto' and say in the prompt which tool to call",
     )
+
+
+def _number(value: Any) -> float | None:
+    """``value`` if it is a number (``True`` is not one), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 def _refusal(message: str, model: str, hint: str) -> InvalidRequestError:

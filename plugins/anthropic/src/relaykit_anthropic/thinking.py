@@ -52,7 +52,8 @@ from the model a deployment serves (a Foundry deployment's name says nothing):
 With thinking on, Claude refuses a ``temperature`` other than 1, a
 ``top_p`` under 0.95 and a forced tool (``tool_choice`` ``"required"`` or a
 tool's name, and so JSON output emulated with a tool); relaykit refuses such a
-call before sending it, rather than let the API answer 400 (or, on the Claude
+call before sending it (the temperature and ``top_p`` the body will carry:
+``extra``'s, when it gives them), rather than let the API answer 400 (or, on the Claude
 5 models that take a forced tool by skipping their thinking, quietly not
 think as asked). Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a
 forced tool whatever the thinking setting, so it is refused before sending
@@ -80,6 +81,7 @@ a budget return their (summarised) thinking anyway, so it is not sent to them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from relaykit import Reasoning
@@ -116,15 +118,21 @@ def fields(
 
 
 def check_compatible(
-    body: dict[str, Any], model: str, *, emulated: bool, served: str | None = None
+    body: dict[str, Any],
+    sampling: Mapping[str, Any],
+    model: str,
+    *,
+    emulated: bool,
+    served: str | None = None,
 ) -> None:
-    """Refuse what Claude refuses alongside thinking in ``body``: a temperature other
-    than 1, a ``top_p`` under 0.95, a forced tool (``emulated``: one that carries JSON
-    output)."""
+    """Refuse what Claude refuses alongside thinking: a temperature other than 1, a
+    ``top_p`` under 0.95 (in ``sampling``, the values the body will carry:
+    :func:`relaykit_anthropic.sampling.sampling_values`, ``extra``'s winning), a
+    forced tool in ``body`` (``emulated``: one that carries JSON output)."""
     check_while_thinking(
         model,
-        temperature=body.get("temperature"),
-        top_p=body.get("top_p"),
+        temperature=sampling.get("temperature"),
+        top_p=sampling.get("top_p"),
         forced=_forced(body),
         emulated=emulated,
         served=served,

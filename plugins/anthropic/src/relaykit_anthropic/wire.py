@@ -263,7 +263,11 @@ def _add_thinking(
     joins a structured-output format."""
     if think.get("thinking", {}).get("type") not in (None, "disabled", "between_tools"):
         thinking.check_compatible(
-            body, request.model, emulated=json_tool is not None, served=served
+            body,
+            sampling.sampling_values(request),
+            request.model,
+            emulated=json_tool is not None,
+            served=served,
         )
     if "thinking" in think:
         body["thinking"] = think["thinking"]

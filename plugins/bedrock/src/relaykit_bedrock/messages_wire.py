@@ -64,7 +64,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from relaykit import ChatRequest, InvalidRequestError, RelayError
+from relaykit import ChatRequest, InvalidRequestError, RelayError, json_encode
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
@@ -91,6 +91,8 @@ _CONVERSE_FIELDS = frozenset(
         "outputConfig",
     }
 )
+# What a Messages body carries that an InvokeModel body for Claude does not.
+_NOT_INVOKE_MODEL_FIELDS = frozenset({"model", "stream"})
 _TEXT_DOCUMENTS = {
     "txt": "text/plain",
     "md": "text/markdown",
@@ -190,6 +192,17 @@ def request_body(
     if stream:
         body["stream"] = True
     return body
+
+
+def invoke_model_body(body: dict[str, Any]) -> str:
+    """The Messages ``body`` as CountTokens takes an InvokeModel body
+    (``input.invokeModel.body``): base64 of its JSON, without ``model`` and ``stream``.
+
+    The Messages API's body on Bedrock is Claude's InvokeModel body, but for those
+    two: InvokeModel names the model in its path and streams by its operation
+    (``invoke-with-response-stream``), and its schema refuses both keys."""
+    sent = {k: v for k, v in body.items() if k not in _NOT_INVOKE_MODEL_FIELDS}
+    return base64.b64encode(json_encode.dumps(sent)).decode("ascii")
 
 
 @contextmanager

@@ -88,8 +88,9 @@ class BedrockProvider:
     gpt-oss (``reasoning_effort``) in ``additionalModelRequestFields``, and is
     refused before sending for other models (see :mod:`relaykit_bedrock.reasoning`).
 
-    :meth:`count_tokens` asks CountTokens how many input tokens a Converse
-    call would use, for the models Bedrock counts for. :meth:`embed` embeds
+    :meth:`count_tokens` asks CountTokens how many input tokens the call
+    would use (its Converse input, or its Messages body as an InvokeModel
+    body), for the models Bedrock counts for. :meth:`embed` embeds
     with Titan Text Embeddings and Cohere Embed through InvokeModel
     (see :mod:`relaykit_bedrock.embeddings`), and :meth:`rerank` ranks
     documents with Cohere Rerank 3.5 and Amazon Rerank 1.0 the same way (see
@@ -240,20 +241,23 @@ class BedrockProvider:
 
     # -- the Messages API (Claude 4.7 on) ---------------------------------------------
 
-    async def _messages_request(
-        self, request: ChatRequest, *, stream: bool
-    ) -> tuple[str, bytes, dict[str, str]]:
+    def _messages_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         # built by this route's rules: no strict (see messages_wire), its refusals
         converse = self._converse_body(request, api=MESSAGES)
         choice = request.tool_choice
         none = choice is not None and choice.mode == "none"
-        body = messages_wire.request_body(
+        return messages_wire.request_body(
             converse,
             request.model,
             stream=stream,
             tool_choice_none=none,
             default_max_tokens=messages_wire.default_max_tokens(request),
         )
+
+    async def _messages_request(
+        self, request: ChatRequest, *, stream: bool
+    ) -> tuple[str, bytes, dict[str, str]]:
+        body = self._messages_body(request, stream=stream)
         url = await self._url(self._runtime_url, messages_wire.PATH)
         content = json_encode.dumps(body)
         signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}
@@ -336,20 +340,33 @@ class BedrockProvider:
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens ``request`` would use, from ``POST /model/{modelId}/count-tokens``.
 
-        Sends the ``messages``, ``system`` and ``toolConfig`` of the Converse
-        call as ``input.converse``; the inference settings have no place there.
-        Bedrock counts for some models only and refuses the rest with a
-        ``ValidationException`` (:class:`relaykit.InvalidRequestError`). Raises
+        Counts what the call would send. For a model called through Converse:
+        the ``messages``, ``system`` and ``toolConfig`` of the Converse call as
+        ``input.converse`` (the inference settings have no place there). For a
+        Claude model called through the Messages API: that call's whole body,
+        which is Claude's InvokeModel body, as ``input.invokeModel`` (see
+        :func:`relaykit_bedrock.messages_wire.invoke_model_body`), so that what
+        only that API takes (Messages fields ``extra`` gives, ``cache_control``,
+        the thinking setting) is counted as sent, and what it refuses is refused
+        before sending as the call would be. Bedrock counts for some models
+        only and refuses the rest with a ``ValidationException``
+        (:class:`relaykit.InvalidRequestError`). Raises
         :class:`relaykit.RelayError` subclasses on failure.
         """
-        converse = self._converse_body(request)
-        counted = {k: converse[k] for k in wire.COUNT_TOKENS_FIELDS if k in converse}
-        url, body, headers = await self._model_request(
-            request.model, "count-tokens", {"input": {"converse": counted}}
+        counted: dict[str, Any]
+        if uses_messages_api(request.model, self._claude_api):
+            body = self._messages_body(request, stream=False)
+            counted = {"invokeModel": {"body": messages_wire.invoke_model_body(body)}}
+        else:
+            converse = self._converse_body(request)
+            fields = {k: converse[k] for k in wire.COUNT_TOKENS_FIELDS if k in converse}
+            counted = {"converse": fields}
+        url, content, headers = await self._model_request(
+            request.model, "count-tokens", {"input": counted}
         )
         try:
             # The core maps transport errors on its chat path only; this call is outside it.
-            r = await self._http.post(url, content=body, headers=headers)
+            r = await self._http.post(url, content=content, headers=headers)
         except Exception as e:
             mapped = transport_error(e, provider=self._name, model=request.model)
             if mapped is None:

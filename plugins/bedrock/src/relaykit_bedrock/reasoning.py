@@ -34,9 +34,10 @@ one):
   made. Claude before 3.7 does not think: off sends nothing, on is refused.
   While Claude thinks it refuses a ``temperature`` other than 1, a ``top_p``
   under 0.95 and a forced tool, so relaykit refuses those calls before
-  sending them; Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a
-  forced tool whatever the thinking setting, so it is refused for them even
-  without ``reasoning=``. Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
+  sending them (the values the body will carry, ``extra``'s included: see
+  :func:`.sampling.sampling_values`); Opus 5.5, Sonnet 5.5, Fable 5.1 and
+  Mythos 5.1 refuse a forced tool whatever the thinking setting, so it is
+  refused for them even without ``reasoning=``. Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos refuse a non-default ``temperature``, ``top_p`` or ``top_k`` thinking
   or not; that is checked first, in every call (:mod:`.sampling`).
 - Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig``,
@@ -44,7 +45,7 @@ one):
   ``{"type": "disabled"}`` (``minimal`` sent as ``low``, ``xhigh`` as
   ``high``, a budget as its effort, ``reasoning=True`` as ``medium``). At
   ``high`` Nova takes no ``maxTokens``, ``temperature`` or ``topP``: a call
-  with them is refused.
+  with them (``extra``'s ``inferenceConfig`` included) is refused.
 - OpenAI's gpt-oss (``openai.gpt-oss-*``): ``reasoning_effort`` (``low``,
   ``medium``, ``high``, mapped as for Nova; ``reasoning=True`` sends nothing:
   it always reasons). It cannot stop reasoning, so ``"none"`` is refused.
@@ -75,7 +76,9 @@ from relaykit_claude_models import (
 from relaykit_claude_models import claude5 as _claude5
 from relaykit_claude_models import claude_version as _claude_version
 
+from . import sampling
 from .prices import base_model
+from .routes import CONVERSE, Api
 
 #: the model families that take a thinking setting on Bedrock
 Family = Literal["claude", "nova", "gpt-oss", "other"]
@@ -103,8 +106,9 @@ def family(model: str) -> Family:
     return "other"
 
 
-def apply(body: dict[str, Any], request: ChatRequest) -> None:
-    """Put ``request.reasoning`` in ``body`` (a Converse body before ``extra``), or refuse it."""
+def apply(body: dict[str, Any], request: ChatRequest, api: Api = CONVERSE) -> None:
+    """Put ``request.reasoning`` in ``body`` (a Converse body before ``extra``, for a
+    call through ``api``), or refuse it."""
     reasoning = request.reasoning
     kind = family(request.model)
     if kind == "claude":
@@ -115,9 +119,9 @@ def apply(body: dict[str, Any], request: ChatRequest) -> None:
     if isinstance(theirs, dict) and kind != "other" and OWN_FIELD[kind] in theirs:
         return  # extra's own setting is sent instead
     if kind == "claude":
-        fields = _claude(body, reasoning, request.model)
+        fields = _claude(body, reasoning, request, api)
     elif kind == "nova":
-        fields = _nova(body, reasoning, request.model)
+        fields = _nova(body, reasoning, request)
     elif kind == "gpt-oss":
         fields = _gpt_oss(reasoning, request.model)
     else:
@@ -148,7 +152,10 @@ def claude5(model: str) -> Claude5 | None:
     return _claude5(base_model(model))
 
 
-def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
+def _claude(
+    body: dict[str, Any], reasoning: Reasoning, request: ChatRequest, api: Api
+) -> dict[str, Any]:
+    model = request.model
     version = claude_version(model)
     if version is not None and version < (3, 7):
         if reasoning.off:
@@ -156,7 +163,7 @@ def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str,
         raise no_thinking(model)
     if reasoning.off:
         return _claude_off(model, version)
-    _check_claude_call(body, model)
+    _check_claude_call(body, request, api)
     if version is not None and version >= (4, 6):
         return adaptive_fields(reasoning, model)
     inference = body.setdefault("inferenceConfig", {})
@@ -180,14 +187,20 @@ def _check_forced_tool(body: dict[str, Any], model: str) -> None:
     check_forced_tool(model, forced=_forced(body))
 
 
-def _check_claude_call(body: dict[str, Any], model: str) -> None:
+def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> None:
     """Refuse what Claude refuses while it thinks: a temperature other than 1, a
-    ``topP`` under 0.95, a forced tool."""
-    inference = body.get("inferenceConfig") or {}
+    ``topP`` under 0.95, a forced tool.
+
+    The sampling values are the ones the body for ``api`` will carry: ``extra``'s
+    (its ``inferenceConfig``, and on the Messages route a ``temperature`` or
+    ``top_p`` by the Messages API's own name) win over ``temperature=`` and
+    ``top_p=``, as in the body, so a value ``extra`` gives is refused unsent and
+    one it replaces is not refused."""
+    values = sampling.sampling_values(request, api)
     check_while_thinking(
-        model,
-        temperature=inference.get("temperature"),
-        top_p=inference.get("topP"),
+        request.model,
+        temperature=values.get("temperature"),
+        top_p=values.get("top_p"),
         forced=_forced(body),
     )
 
@@ -209,11 +222,15 @@ def _effort(reasoning: Reasoning) -> str | None:
     return {"minimal": "low", "xhigh": "high", "max": "high"}.get(level, level)
 
 
-def _nova(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
+def _nova(body: dict[str, Any], reasoning: Reasoning, request: ChatRequest) -> dict[str, Any]:
+    model = request.model
     if reasoning.off:
         return {"reasoningConfig": {"type": "disabled"}}
     effort = _effort(reasoning) or "medium"
-    inference = body.get("inferenceConfig") or {}
+    inference = dict(body.get("inferenceConfig") or {})
+    theirs = request.extra.get("inferenceConfig")
+    if isinstance(theirs, dict):  # merged into the body's after this, as sent
+        inference.update(theirs)
     given = [k for k in ("maxTokens", "temperature", "topP") if k in inference]
     if effort == "high" and given:
         relaykit_names = {"maxTokens": "max_tokens", "temperature": "temperature", "topP": "top_p"}

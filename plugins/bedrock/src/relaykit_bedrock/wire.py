@@ -177,7 +177,7 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
         body["inferenceConfig"] = inference
     if tool_config:
         body["toolConfig"] = tool_config
-    reasoning.apply(body, request)
+    reasoning.apply(body, request, api)
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
         schema = schemas.format_schema(rf, claude=is_claude(request.model))

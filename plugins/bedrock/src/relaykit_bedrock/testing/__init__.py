@@ -6,9 +6,10 @@ blocks, ``stopReason``, ``usage`` with cache reads counted apart from
 ``application/vnd.amazon.eventstream`` frames with correct CRCs (and the ``p``
 padding field AWS adds to each event); in-stream exceptions; HTTP errors as
 ``{"message": ...}`` with ``x-amzn-errortype``; CountTokens for Converse input
-(``{"inputTokens": N}``); InvokeModel for the Titan Text Embeddings and Cohere
-Embed models (each text answered with :func:`relaykit.testing.mock_vector`,
-the input tokens in ``X-Amzn-Bedrock-Input-Token-Count``) and for the Cohere
+and for Claude's InvokeModel body (``{"inputTokens": N}``); InvokeModel for the
+Titan Text Embeddings and Cohere Embed models (each text answered with
+:func:`relaykit.testing.mock_vector`, the input tokens in
+``X-Amzn-Bedrock-Input-Token-Count``) and for the Cohere
 Rerank 3.5 and Amazon Rerank 1.0 models (the documents ranked with
 :func:`relaykit.testing.mock_ranking`, see :mod:`.rerank`); for Amazon Nova
 Canvas, Titan Image Generator v2 and Stability AI's image models (each image

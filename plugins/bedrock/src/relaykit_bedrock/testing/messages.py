@@ -34,6 +34,7 @@ from relaykit.testing.loopback import Drop, Pause, Response
 from relaykit.testing.script import Reply
 from relaykit_claude_models import missing_thinking_refusal
 
+from .checks import malformed
 from .frames import reasoning_signature
 
 PATH = "/anthropic/v1/messages"
@@ -103,6 +104,36 @@ def validate_messages(body: Any) -> str | None:
     if len(cache_points) > MAX_CACHE_POINTS:
         return f"A maximum of {MAX_CACHE_POINTS} blocks with cache_control may be provided."
     return None
+
+
+#: what InvokeModel takes outside a Claude body: the model in its path, streaming by
+#: its operation
+_NOT_INVOKE_MODEL_FIELDS = ("model", "stream")
+
+
+def invoke_model_body(encoded: Any) -> Any:
+    """The JSON CountTokens' ``input.invokeModel.body`` carries (base64 of the body
+    InvokeModel would be sent). Raises :class:`ValueError` when it is not base64 of
+    JSON."""
+    if not isinstance(encoded, str):
+        raise ValueError("not base64 text")
+    return json.loads(base64.b64decode(encoded, validate=True))
+
+
+def validate_invoke_model(body: Any, model_id: str) -> str | None:
+    """The ValidationException message InvokeModel would give Claude model ``model_id``
+    for ``body``, or ``None``: the Messages API's body on ``bedrock-runtime`` without
+    ``model`` and ``stream``, whose schema refuses them (worded as Bedrock words its
+    schema errors), then checked as :func:`validate_messages` checks one."""
+    if not isinstance(body, dict):
+        return malformed("#", "expected type: JSONObject")
+    for key in _NOT_INVOKE_MODEL_FIELDS:
+        if key in body:
+            return malformed("#", f"extraneous key [{key}] is not permitted")
+    for key in ("anthropic_version", "max_tokens", "messages"):
+        if key not in body:
+            return malformed("#", f"required key [{key}] not found")
+    return validate_messages({**body, "model": model_id})
 
 
 #: the thinking block types, which must open an assistant turn holding any

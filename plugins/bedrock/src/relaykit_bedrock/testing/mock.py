@@ -26,9 +26,11 @@ idea of a valid cache point, so that it catches the client's mistakes rather
 than sharing them.
 
 CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input":
-{"converse": {...}}}``, checked by :func:`validate_count_tokens`, and answers
-``{"inputTokens": N}``: one token per word of the system and text blocks, plus
-the documents' estimate, as Converse's ``inputTokens`` counts them here.
+{"converse": {...}}}``, or for Claude ``{"input": {"invokeModel": {"body":
+"<base64>"}}}`` with the Messages API's body (no ``model``, no ``stream``), each
+checked by :func:`validate_count_tokens`, and answers ``{"inputTokens": N}``:
+one token per word of the system and text blocks (plus, for Converse input, the
+documents' estimate), as each route's input tokens are counted here.
 
 InvokeModel (``POST /model/{modelId}/invoke``) serves the embedding models,
 as :mod:`relaykit_bedrock.testing.invoke` describes, the reranker models
@@ -161,7 +163,7 @@ class BedrockMock(VendorMock):
             return Response.json({"modelSummaries": summaries})
         m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream|count-tokens|invoke)", path)
         if request.method == "POST" and m and m.group(2) == "count-tokens":
-            return self._count_tokens(request)
+            return self._count_tokens(unquote(m.group(1)), request)
         if request.method == "POST" and m and m.group(2) == "invoke":
             return await self._invoke(unquote(m.group(1)), request)
         if request.method == "POST" and m:
@@ -197,18 +199,23 @@ class BedrockMock(VendorMock):
         denial = self.verifier.check(request, auth)
         return None if denial is None else error(403, denial.message, denial.kind)
 
-    def _count_tokens(self, request: Request) -> Response:
+    def _count_tokens(self, model_id: str, request: Request) -> Response:
         if not request.headers.get("content-type", "").startswith("application/json"):
             return error(400, "Content-Type must be application/json", "ValidationException")
         try:
             body = request.json()
         except ValueError:
             body = None  # refused below, as a body without input
-        invalid = validate_count_tokens(body)
+        invalid = validate_count_tokens(body, model_id)
         if invalid:
             return error(400, invalid, "ValidationException")
-        converse = body["input"]["converse"]
-        tokens = count_tokens(_prompt_text(converse)) + document_tokens(converse["messages"])
+        if "invokeModel" in body["input"]:
+            # Claude's InvokeModel body, counted as the Messages route counts its input
+            invoked = messages_api.invoke_model_body(body["input"]["invokeModel"]["body"])
+            tokens = count_tokens(messages_api.prompt_text(invoked))
+        else:
+            converse = body["input"]["converse"]
+            tokens = count_tokens(_prompt_text(converse)) + document_tokens(converse["messages"])
         return Response.json(
             {"inputTokens": tokens}, headers={"x-amzn-requestid": str(uuid.uuid4())}
         )
@@ -243,7 +250,11 @@ class BedrockMock(VendorMock):
     async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
         if not request.headers.get("content-type", "").startswith("application/json"):
             return error(400, "Content-Type must be application/json", "ValidationException")
-        body = request.json()
+        try:
+            body = request.json()
+        except ValueError:
+            # worded by the mock, as its other routes word their refusal of such a body
+            return error(400, "The request body is not a JSON object.", "ValidationException")
         invalid = (
             validate(body)
             or claude_problem(model_id, body)
@@ -553,29 +564,49 @@ def _tool_result_problem(result: Any, where: str) -> str | None:
 _CONVERSE_TOKENS_FIELDS = ("messages", "system", "toolConfig", "additionalModelRequestFields")
 
 
-def validate_count_tokens(body: Any) -> str | None:
-    """The ValidationException message CountTokens would give ``body``, or ``None``.
+def validate_count_tokens(body: Any, model_id: str = "") -> str | None:
+    """The ValidationException message CountTokens for ``model_id`` would give
+    ``body``, or ``None``.
 
-    ``input`` is a union of ``converse`` and ``invokeModel``; the mock counts the
-    first only. Inside it, ``messages`` is required here (the reference marks it
-    optional, but a count of no conversation is no use) and checked as Converse
-    checks it; fields Converse has and ConverseTokensRequest lacks
-    (``inferenceConfig``) are refused. Those messages are worded by the mock.
+    ``input`` is a union of ``converse`` and ``invokeModel``. In ``converse``,
+    ``messages`` is required here (the reference marks it optional, but a count
+    of no conversation is no use) and checked as Converse checks it; fields
+    Converse has and ConverseTokensRequest lacks (``inferenceConfig``) are
+    refused. ``invokeModel.body`` is base64 of an InvokeModel body (an
+    InvokeModelTokensRequest), which the mock reads for Claude models only: the
+    Messages API's body without ``model`` and ``stream``
+    (:func:`relaykit_bedrock.testing.messages.validate_invoke_model`). Those
+    messages are worded by the mock.
     """
     inp = body.get("input") if isinstance(body, dict) else None
     if not isinstance(inp, dict):
         return constraint("Value null at 'input'", "Member must not be null")
     if len(inp) != 1:
         return "input must set exactly one of converse or invokeModel."
+    if "invokeModel" in inp:
+        return _invoke_model_tokens_problem(inp["invokeModel"], model_id)
     converse = inp.get("converse")
     if not isinstance(converse, dict):
-        return "The mock counts tokens for input.converse only."
+        return constraint("Value null at 'input.converse'", "Member must not be null")
     extra = sorted(set(converse) - set(_CONVERSE_TOKENS_FIELDS))
     if extra:
         return f"input.converse.{extra[0]} is not a ConverseTokensRequest field."
     if not converse.get("messages"):
         return constraint("Value null at 'input.converse.messages'", "Member must not be null")
     return validate(converse)
+
+
+def _invoke_model_tokens_problem(invoke: Any, model_id: str) -> str | None:
+    encoded = invoke.get("body") if isinstance(invoke, dict) else None
+    if encoded is None:
+        return constraint("Value null at 'input.invokeModel.body'", "Member must not be null")
+    if "anthropic.claude" not in model_id:
+        return "The mock counts input.invokeModel for Anthropic Claude models only."
+    try:
+        invoked = messages_api.invoke_model_body(encoded)
+    except ValueError:
+        return "input.invokeModel.body is not base64 of a JSON body."
+    return messages_api.validate_invoke_model(invoked, model_id)
 
 
 # -- cache points, as the mock itself understands them (not borrowed from the client) --
