@@ -611,7 +611,10 @@ async def test_a_hedge_whose_first_target_answers_in_time_has_no_loser_event(
 ) -> None:
     primary.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
     telemetry = Telemetry()
-    client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
+    # "in time": well before the hedge (the other tests' 50 ms is a loopback
+    # answer's time only on a machine that is not loaded)
+    routes = {"g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"], "hedge_after": 5}}
+    client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry], models=routes)
     async with client:
         await client.chat("g", PROMPT, max_tokens=100)
     telemetry.tracer_provider.shutdown()
@@ -632,7 +635,8 @@ class Uncancellable(FakeProvider):
 async def test_a_hedges_late_answer_shows_on_the_winners_span_with_its_real_cost() -> None:
     # No loopback vendor answers once its request is cancelled: a fake one that does.
     first, second = FakePlugin("first", provider=Uncancellable), FakePlugin("second")
-    first.script.push(Reply(text="first", delay=0.3, input_tokens=7, output_tokens=5))
+    # a second after the hedge: time enough for the second to win on a loaded machine
+    first.script.push(Reply(text="first", delay=1.05, input_tokens=7, output_tokens=5))
     second.script.push(Reply(text="second", input_tokens=7, output_tokens=5))
     storage = MemoryStorage()
     telemetry = Telemetry()

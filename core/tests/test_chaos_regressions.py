@@ -73,7 +73,9 @@ async def test_an_answer_that_lost_the_race_is_recorded_with_its_cost() -> None:
     """The first target's answer comes after the hedge won: it was billed (and a budget
     charged it), so its record carries its usage and cost rather than vanishing."""
     first, second = FakePlugin("first", provider=_Uncancellable), FakePlugin("second")
-    first.script.push(Reply(text="first", delay=0.3, input_tokens=7, output_tokens=5))
+    # the first answers a second after the hedge: time enough for the second to win
+    # on a loaded machine (at 0.3 s the first won now and then there)
+    first.script.push(Reply(text="first", delay=1.05, input_tokens=7, output_tokens=5))
     second.script.push(Reply(text="second", input_tokens=7, output_tokens=5))
     memory = MemoryStorage()
     routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05}}
