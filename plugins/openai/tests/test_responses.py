@@ -69,7 +69,7 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
         await client.chat(
             "openai/o4-mini",
             messages,
-            max_tokens=10,
+            max_tokens=20,
             temperature=0.5,
             top_p=0.9,
             stop="END",
@@ -111,7 +111,7 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
             {"type": "function_call_output", "call_id": "call_1", "output": "cats are great"},
         ],
         # stop and seed: no Responses field, not sent
-        "max_output_tokens": 10,
+        "max_output_tokens": 20,
         "temperature": 0.5,
         "top_p": 0.9,
         "tools": [
