@@ -48,9 +48,11 @@ reports that quote it:
 
 ``null`` stands for an optional field left out. What a well-shaped request says
 (tool outputs answering calls, files, strict schemas, reasoning efforts, the
-encrypted reasoning the mock gave) stays in :mod:`.openai_responses`
-(``validate``), which the mock runs after this. Messages for a shape no report
-quotes follow the API's pattern for the same kind of fault.
+encrypted reasoning the mock gave) stays in :mod:`.openai_responses`, whose
+``validate`` runs this first. Messages for a shape no report quotes follow the
+API's pattern for the same kind of fault. An item OpenAI takes and the mock
+does not read (``item_reference``, ``web_search_call``, ...) is refused in the
+mock's own words, naming the item types it reads.
 """
 
 from __future__ import annotations
@@ -337,7 +339,7 @@ def _check_part(part: Any, at: str, allowed: tuple[str, ...]) -> None:
     _members(part, known, at)
     for key in required:
         _text(part, key, at)
-    for key in known - {"type", *required}:
+    for key in sorted(known - {"type", *required}):
         if key in ("annotations", "logprobs"):
             _optional(part, key, list, "an array", at)
         else:
