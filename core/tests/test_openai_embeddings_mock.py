@@ -69,31 +69,50 @@ def test_scripted_tokens_failures_and_delays_take_one_reply_per_request(
 
 
 @pytest.mark.parametrize(
-    ("body", "message", "param"),
+    ("body", "message", "param", "code"),
     [
-        ({"model": MODEL}, "Missing required parameter: 'input'.", "input"),
-        ({"input": ["x"]}, "Missing required parameter: 'model'.", "model"),
-        ({"model": MODEL, "input": []}, INVALID_INPUT, None),
-        ({"model": MODEL, "input": ""}, INVALID_INPUT, None),
-        ({"model": MODEL, "input": ["fine", ""]}, INVALID_INPUT, None),
-        ({"model": MODEL, "input": ["x"] * 2049}, INVALID_INPUT, None),
-        ({"model": "text-embedding-ada-002", "input": ["x"], "dimensions": 8}, NO_DIMENSIONS, None),
+        (
+            {"model": MODEL},
+            "Missing required parameter: 'input'.",
+            "input",
+            "missing_required_parameter",
+        ),
+        (
+            {"input": ["x"]},
+            "Missing required parameter: 'model'.",
+            "model",
+            "missing_required_parameter",
+        ),
+        ({"model": MODEL, "input": []}, INVALID_INPUT, None, None),
+        ({"model": MODEL, "input": ""}, INVALID_INPUT, None, None),
+        ({"model": MODEL, "input": ["fine", ""]}, INVALID_INPUT, None, None),
+        ({"model": MODEL, "input": ["x"] * 2049}, INVALID_INPUT, None, None),
+        (
+            {"model": "text-embedding-ada-002", "input": ["x"], "dimensions": 8},
+            NO_DIMENSIONS,
+            None,
+            None,
+        ),
         (
             {"model": MODEL, "input": ["x"], "dimensions": 0},
             "Invalid 'dimensions': integer below minimum value. Expected a value >= 1,"
             " but got 0 instead.",
             "dimensions",
+            None,
         ),
         (
             {"model": MODEL, "input": ["x"], "encoding_format": "int8"},
             "Invalid value: 'int8'. Supported values are: 'float' and 'base64'.",
             "encoding_format",
+            "invalid_value",
         ),
     ],
 )
 def test_what_openai_refuses(
-    mock: OpenAIMock, body: dict[str, Any], message: str, param: str | None
+    mock: OpenAIMock, body: dict[str, Any], message: str, param: str | None, code: str | None
 ) -> None:
+    """Each refusal in OpenAI's words, its param and its code (what OpenAI sends for a
+    missing parameter and a value it does not take)."""
     mock.script.push(Reply(input_tokens=1))
     r = post(mock, body)
     assert r.status_code == 400
@@ -102,7 +121,7 @@ def test_what_openai_refuses(
             "message": message,
             "type": "invalid_request_error",
             "param": param,
-            "code": None,
+            "code": code,
         }
     }
     assert len(mock.script) == 1, "a refused request takes no scripted reply"

@@ -110,12 +110,12 @@ def test_a_cut_answer_is_incomplete(mock: OpenAIMock) -> None:
             {"model": "o4-mini", "messages": [{"role": "user", "content": "hi"}]},
             "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved"
             " to 'input'.",
-            "messages",
+            None,  # OpenAI names the parameter in its words only
         ),
         (
             {"model": "o4-mini", "input": "hi", "max_completion_tokens": 5},
             "moved to 'max_output_tokens'",
-            "max_completion_tokens",
+            None,
         ),
         ({"model": "o4-mini", "input": "hi", "stop": ["x"]}, "Unknown parameter: 'stop'.", "stop"),
         (
@@ -139,7 +139,7 @@ def test_a_cut_answer_is_incomplete(mock: OpenAIMock) -> None:
         (
             {"model": "o4-mini", "input": [{"type": "tool_result", "content": "x"}]},
             "Invalid value: 'tool_result'.",
-            "input[0].type",
+            "input[0]",
         ),
         (
             {
@@ -173,7 +173,7 @@ def test_a_cut_answer_is_incomplete(mock: OpenAIMock) -> None:
     ],
 )
 def test_what_the_api_refuses(
-    mock: OpenAIMock, body: dict[str, Any], message: str, param: str
+    mock: OpenAIMock, body: dict[str, Any], message: str, param: str | None
 ) -> None:
     r = post(mock, "/responses", body)
     assert r.status_code == 400

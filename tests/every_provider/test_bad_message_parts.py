@@ -60,11 +60,11 @@ async def test_a_part_no_provider_can_send_is_refused_unsent_and_not_retried(
     async with relaykit.Client(config) as client:
         with pytest.raises(InvalidRequestError) as caught:
             if streamed:
-                async with client.stream(model, bad_turns(role, bad), max_tokens=9) as s:
+                async with client.stream(model, bad_turns(role, bad), max_tokens=16) as s:
                     async for _ in s:
                         pass
             else:
-                await client.chat(model, bad_turns(role, bad), max_tokens=9)
+                await client.chat(model, bad_turns(role, bad), max_tokens=16)
     e = caught.value
     assert not mock.requests  # refused before anything was sent: nothing to retry
     assert e.status is None and not e.retryable and relaykit.http.never_sent(e)
@@ -136,7 +136,7 @@ async def test_no_part_is_left_out_of_the_request_without_a_word(
             sent = len(mock.requests)
             refused: InvalidRequestError | None = None
             try:
-                await client.chat(model, messages, max_tokens=9)
+                await client.chat(model, messages, max_tokens=16)
             except InvalidRequestError as e:
                 refused = e
             if refused is not None and refused.status is None:
@@ -184,20 +184,20 @@ async def test_an_image_where_the_vendor_takes_none_is_refused_naming_the_part(
     async with relaykit.Client(config) as client:
         if IMAGE_IN[role][name] == "sent":
             if streamed:
-                async with client.stream(model, messages, max_tokens=9) as s:
+                async with client.stream(model, messages, max_tokens=16) as s:
                     async for _ in s:
                         pass
             else:
-                await client.chat(model, messages, max_tokens=9)
+                await client.chat(model, messages, max_tokens=16)
             assert base64.b64encode(b"ZQXIMAGE-bytes") in mock.last_request.body
             return
         with pytest.raises(InvalidRequestError) as caught:
             if streamed:
-                async with client.stream(model, messages, max_tokens=9) as s:
+                async with client.stream(model, messages, max_tokens=16) as s:
                     async for _ in s:
                         pass
             else:
-                await client.chat(model, messages, max_tokens=9)
+                await client.chat(model, messages, max_tokens=16)
     e = caught.value
     assert not mock.requests and relaykit.http.never_sent(e) and not e.retryable
     assert e.param is not None and e.param.startswith(f"messages[{index}].content")
@@ -233,11 +233,11 @@ async def test_a_document_in_a_system_message_is_sent_or_refused_naming_it(
     async with relaykit.Client(config) as client:
         try:
             if streamed:
-                async with client.stream(model, messages, max_tokens=9) as s:
+                async with client.stream(model, messages, max_tokens=16) as s:
                     async for _ in s:
                         pass
             else:
-                await client.chat(model, messages, max_tokens=9)
+                await client.chat(model, messages, max_tokens=16)
         except InvalidRequestError as e:
             refused = e
     if sends_in_system(request.node.callspec.params["vendor"], kind):

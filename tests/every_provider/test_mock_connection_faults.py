@@ -35,11 +35,11 @@ async def test_a_scripted_connection_fault_answers_nothing(
     async with relaykit.Client(config) as client:
         with pytest.raises(relaykit.RelayError) as caught:
             if streamed:
-                async with client.stream(model, "hi", max_tokens=9) as s:
+                async with client.stream(model, "hi", max_tokens=16) as s:
                     async for _ in s:
                         pass
             else:
-                await client.chat(model, "hi", max_tokens=9)
+                await client.chat(model, "hi", max_tokens=16)
     assert caught.value.retryable, caught.value
 
 
@@ -48,8 +48,8 @@ async def test_a_scripted_connection_fault_answers_nothing(
 KEY = "test-key-0123456789abcdefghijklmnop"
 OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"
 BEDROCK_CALLS: dict[str, Callable[[relaykit.Client], Awaitable[Any]]] = {
-    "messages-chat": lambda c: c.chat(OPUS_4_7, "hi", max_tokens=9),
-    "messages-stream": lambda c: _drain(c.stream(OPUS_4_7, "hi", max_tokens=9)),
+    "messages-chat": lambda c: c.chat(OPUS_4_7, "hi", max_tokens=16),
+    "messages-stream": lambda c: _drain(c.stream(OPUS_4_7, "hi", max_tokens=16)),
     "invoke-embed": lambda c: c.embed("bedrock/amazon.titan-embed-text-v2:0", "hi"),
     "invoke-rerank": lambda c: c.rerank("bedrock/cohere.rerank-v3-5:0", "hi", ["a", "b"]),
     "invoke-image": lambda c: c.generate_image("bedrock/amazon.nova-canvas-v1:0", "a fox"),
@@ -120,8 +120,8 @@ async def test_a_mock_that_fails_answers_500_and_serves_the_next_call(
 async def ask(client: relaykit.Client, model: str, streamed: bool) -> str:
     """The text of a chat with ``model``, or of a stream when ``streamed``."""
     if not streamed:
-        return (await client.chat(model, "hi", max_tokens=9)).text
-    async with client.stream(model, "hi", max_tokens=9) as s:
+        return (await client.chat(model, "hi", max_tokens=16)).text
+    async with client.stream(model, "hi", max_tokens=16) as s:
         async for _ in s:
             pass
     return s.response.text

@@ -120,11 +120,11 @@ async def _sent_body(
     config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}, "providers": providers}
     async with relaykit.Client(config) as client:
         if streamed:
-            async with client.stream(model, messages, max_tokens=9, tools=[WEATHER]) as s:
+            async with client.stream(model, messages, max_tokens=16, tools=[WEATHER]) as s:
                 async for _ in s:
                     pass
         else:
-            await client.chat(model, messages, max_tokens=9, tools=[WEATHER])
+            await client.chat(model, messages, max_tokens=16, tools=[WEATHER])
     body: dict[str, Any] = mock.last_request.json()
     return body
 

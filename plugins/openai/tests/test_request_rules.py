@@ -265,6 +265,42 @@ async def test_a_tool_result_without_its_call_is_refused_before_sending(
     assert mock.requests == []
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_max_tokens_below_16_is_refused_before_sending_on_the_responses_api(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # The API refuses it ("Invalid 'max_output_tokens': integer below minimum value.
+    # Expected a value >= 16, but got 9 instead."); raising it to 16 would exceed the cap.
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        with pytest.raises(InvalidRequestError, match="max_tokens=9 is below 16") as info:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", "hi", max_tokens=9) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", "hi", max_tokens=9)
+        assert info.value.param == "max_tokens" and 'api = "chat"' in str(info.value.hint)
+        assert mock.requests == []
+        # 16 is sent as it is; Chat Completions takes fewer
+        await c.chat("openai/gpt-4o-mini", "hi", max_tokens=16)
+        assert mock.last_request.json()["max_output_tokens"] == 16
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        await c.chat("openai/gpt-4o-mini", "hi", max_tokens=9)
+    assert mock.last_request.json()["max_completion_tokens"] == 9
+
+
+def test_a_token_count_takes_any_max_tokens() -> None:
+    # The counter takes no max_output_tokens: a small cap is no reason to refuse a count.
+    request = relaykit.ChatRequest(
+        model="gpt-4o-mini", messages=(Message.user("hi"),), max_tokens=1
+    )
+    assert responses_wire.count_body(request) == {
+        "model": "gpt-4o-mini",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+    }
+
+
 def test_a_result_of_a_call_openai_keeps_is_not_checked() -> None:
     # With previous_response_id (or a conversation) the calls are OpenAI's to pair.
     request = relaykit.ChatRequest(

@@ -21,6 +21,7 @@ from relaykit import (
 from relaykit.events import ReasoningDelta
 from relaykit.testing import LoopbackServer, OpenAIMock, Reply, Request, Response
 from relaykit.testing.openai_responses import encrypted_reasoning
+from relaykit.testing.sample_files import PDF, PNG
 from relaykit_openai import responses_wire
 from relaykit_openai.api_choice import responses_only
 
@@ -49,6 +50,73 @@ async def drain(client: relaykit.Client, model: str, messages: Any, **kw: Any) -
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_every_item_and_part_it_sends_is_of_a_shape_the_api_takes(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    """The mock refuses a body of the wrong shape in OpenAI's words
+    (relaykit.testing.openai_responses_shapes): a conversation with each item and
+    part the encoder makes, and each field it sets, is answered."""
+    pdf = relaykit.DocumentPart(data=PDF, name="rules.pdf")
+    messages = [
+        Message(
+            "system",
+            (relaykit.TextPart("be brief"), ImagePart(data=PNG, media_type="image/png"), pdf),
+        ),
+        Message(
+            "user",
+            (
+                relaykit.TextPart("what do they say?"),
+                relaykit.DocumentPart(url="https://example.com/a.pdf"),
+            ),
+        ),
+        Message(
+            "assistant",
+            (
+                ReasoningPart("read", redacted=encrypted_reasoning("read"), origin=ORIGIN),
+                relaykit.TextPart("Looking."),
+                ToolCall("call_1", "lookup", {"q": "rules"}),
+            ),
+        ),
+        Message.tool("call_1", "found", ImagePart(data=PNG, media_type="image/png"), pdf),
+        Message.user("and?"),
+    ]
+    fields: dict[str, Any] = {
+        "max_tokens": 64,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "tools": [{"name": "lookup", "description": "Look up", "parameters": {"type": "object"}}],
+        "tool_choice": "lookup",
+        "response_format": {"type": "object", "properties": {}},
+        "reasoning": relaykit.Reasoning("low", summary=True),
+        "web_search": True,
+    }
+    async with relaykit.Client(config(mock)) as client:
+        if streamed:
+            await drain(client, "openai/o4-mini", messages, **fields)
+        else:
+            await client.chat("openai/o4-mini", messages, **fields)
+    body = mock.last_request.json()
+    kinds = {item.get("type", item.get("role")) for item in body["input"]}
+    parts = {
+        part["type"]
+        for item in body["input"]
+        for part in (item.get("content") or item.get("output") or [])
+        if isinstance(part, dict)
+    }
+    assert kinds == {
+        "system",
+        "user",
+        "assistant",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    }
+    assert parts == {"input_text", "input_image", "input_file", "output_text"}
+    assert {"text", "reasoning", "tool_choice", "max_output_tokens", "include"} <= set(body)
+
+
+@pytest.mark.anyio
 async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
     messages = [
         Message.system("sys"),
@@ -69,7 +137,7 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
         await client.chat(
             "openai/o4-mini",
             messages,
-            max_tokens=10,
+            max_tokens=20,
             temperature=0.5,
             top_p=0.9,
             stop="END",
@@ -111,7 +179,7 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
             {"type": "function_call_output", "call_id": "call_1", "output": "cats are great"},
         ],
         # stop and seed: no Responses field, not sent
-        "max_output_tokens": 10,
+        "max_output_tokens": 20,
         "temperature": 0.5,
         "top_p": 0.9,
         "tools": [

@@ -105,14 +105,14 @@ def check_chat_shape(body: Any) -> None:
     if not isinstance(body, dict):
         raise Refusal("The request body must be a JSON object.")
     if "model" not in body:
-        raise _required("model")
+        raise _missing("model")
     model = _typed(body["model"], str, "model", "a string")
     if _OPENAI_MODEL.match(model):
         for key in body:
             if key not in CHAT_FIELDS:
                 raise Refusal(f"Unrecognized request argument supplied: {key}")
     if "messages" not in body:
-        raise _required("messages")
+        raise _missing("messages")
     messages = _typed(body["messages"], list, "messages", "an array")
     if not messages:
         raise Refusal(
@@ -147,14 +147,14 @@ def _check_message(message: Any, i: int) -> None:
     at = f"messages[{i}]"
     _typed(message, dict, at, "an object")
     if "role" not in message:
-        raise _required(f"{at}.role")
+        raise _missing(f"{at}.role")
     role = message["role"]
     if role not in ROLES:
         raise _value(role, f"{at}.role", ROLES)
     content = message.get("content")
     if content is None:
         if role != "assistant":
-            raise _required(f"{at}.content")
+            raise _missing(f"{at}.content")
         if not message.get("tool_calls") and not message.get("function_call"):
             # the API's words, and param, for an assistant message with nothing in it
             raise Refusal(
@@ -184,7 +184,7 @@ def _check_part(part: Any, at: str) -> None:
     kind = _type_of(part, at, PART_TYPES)
     if kind in ("text", "refusal"):
         if kind not in part:
-            raise _required(f"{at}.{kind}")
+            raise _missing(f"{at}.{kind}")
         _typed(part[kind], str, f"{at}.{kind}", "a string")
     elif kind == "image_url":
         _check_texts(part, "image_url", at, ("url",))
@@ -196,7 +196,7 @@ def _check_call(call: Any, at: str) -> None:
     _typed(call, dict, at, "an object")
     for key in ("id", "type", "function"):
         if key not in call:
-            raise _required(f"{at}.{key}")
+            raise _missing(f"{at}.{key}")
     _typed(call["id"], str, f"{at}.id", "a string")
     if call["type"] != "function":
         raise _value(call["type"], f"{at}.type", ("function",))
@@ -210,7 +210,7 @@ def _check_tools(body: dict[str, Any]) -> None:
             at = f"tools[{i}]"
             _typed(tool, dict, at, "an object")
             if "type" not in tool:
-                raise _required(f"{at}.type")
+                raise _missing(f"{at}.type")
             if tool["type"] != "function":
                 continue  # other tools' shapes: openai_web_search's checks
             _check_texts(tool, "function", at, ("name",))
@@ -236,11 +236,11 @@ def _check_texts(holder: dict[str, Any], key: str, at: str, fields: tuple[str, .
     """``holder[key]``: an object holding each of ``fields`` as text (a tool's
     function and its name, an image part's ``image_url`` and its URL, ...)."""
     if key not in holder:
-        raise _required(f"{at}.{key}")
+        raise _missing(f"{at}.{key}")
     held = _typed(holder[key], dict, f"{at}.{key}", "an object")
     for field in fields:
         if field not in held:
-            raise _required(f"{at}.{key}.{field}")
+            raise _missing(f"{at}.{key}.{field}")
         _typed(held[field], str, f"{at}.{key}.{field}", "a string")
 
 
@@ -250,16 +250,16 @@ def _check_response_format(fmt: Any) -> None:
     _typed(fmt, dict, "response_format", "an object")
     if _type_of(fmt, "response_format", _FORMAT_TYPES) == "json_schema":
         if "json_schema" not in fmt:
-            raise _required("response_format.json_schema")
+            raise _missing("response_format.json_schema")
         schema = _typed(fmt["json_schema"], dict, "response_format.json_schema", "an object")
         if "name" not in schema:
-            raise _required("response_format.json_schema.name")
+            raise _missing("response_format.json_schema.name")
 
 
 def _type_of(holder: dict[str, Any], at: str, supported: tuple[str, ...]) -> str:
     """``holder``'s ``type``, one of ``supported``; else OpenAI's refusal of it."""
     if "type" not in holder:
-        raise _required(f"{at}.type")
+        raise _missing(f"{at}.type")
     kind = holder["type"]
     if kind not in supported:
         raise _value(kind, f"{at}.type", supported)
@@ -302,15 +302,7 @@ def _json_kind(value: Any) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _required(param: str) -> Refusal:
-    refusal = _missing(param)  # the Responses API's wording; Chat Completions adds a code
-    refusal.code = "missing_required_parameter"
-    return refusal
-
-
 def _value(value: Any, param: str, supported: tuple[str, ...]) -> Refusal:
     if not isinstance(value, str):
         return _wrong_type(param, "a string", value)
-    refusal = _invalid(value, param, supported)
-    refusal.code = "invalid_value"
-    return refusal
+    return _invalid(value, param, supported)

@@ -31,7 +31,10 @@ tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
 
 A chat request of the wrong shape (a message that is no object, a tool without its
 function, a ``max_tokens`` that is text, a field OpenAI does not know) is refused
-first, with a 400 in OpenAI's words, by :mod:`.openai_chat_shapes`.
+first, with a 400 in OpenAI's words, by :mod:`.openai_chat_shapes`; a Responses
+API request of the wrong shape (an assistant message with ``input_text``, a tool
+nested as Chat Completions nests it, a ``max_output_tokens`` below 16) by
+:mod:`.openai_responses_shapes`.
 
 Tool messages must answer the calls of the assistant message they follow, each
 call answered: OpenAI refuses them otherwise, and so does the mock, in its words.
@@ -275,7 +278,7 @@ class OpenAIMock(VendorMock):
         try:
             count = openai_responses.count_input_tokens(body)
         except openai_responses.Refusal as e:
-            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
         return Response.json({"object": "response.input_tokens", "input_tokens": count})
 
     async def _embeddings(self, body: Any) -> Response:

@@ -8,10 +8,11 @@ streams of typed events (``event:`` and ``data:`` lines, each with a
 
 The mock's own checks, kept apart from any client's code: parameters that
 moved from Chat Completions (``messages``, ``max_tokens``, ``response_format``)
-or do not exist (``stop``, ``seed``), unknown item and content types,
-Chat-Completions-shaped tools and tool choices, a tool output with no call
-before it, ``include: ["reasoning.encrypted_content"]`` for a model without
-reasoning, and encrypted reasoning that is not what the mock gave
+or do not exist (``stop``, ``seed``); a body of the wrong shape (unknown item
+and content types, Chat-Completions-shaped tools and tool choices, fields of
+the wrong JSON type: :mod:`.openai_responses_shapes`); a tool output with no
+call before it, ``include: ["reasoning.encrypted_content"]`` for a model
+without reasoning, and encrypted reasoning that is not what the mock gave
 (:func:`encrypted_reasoning`). Scripted reasoning is returned as summaries
 whether or not the request asked for them (``reasoning.summary``).
 
@@ -59,23 +60,9 @@ _MOVED = {
     "max_completion_tokens": "max_output_tokens",
     "response_format": "text.format",
 }
-_UNKNOWN = ("stop", "seed", "n", "stream_options", "logit_bias", "functions")
-_INCLUDABLE = frozenset(
-    {
-        "reasoning.encrypted_content",
-        "message.output_text.logprobs",
-        "message.input_image.image_url",
-        "file_search_call.results",
-        "web_search_call.action.sources",
-        "code_interpreter_call.outputs",
-        "computer_call_output.output.image_url",
-    }
-)
-_ROLES = ("user", "assistant", "system", "developer")
-_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")
-_INPUT_PARTS = ("input_text", "input_image", "input_file")
-_OUTPUT_PARTS = ("output_text", "refusal")
-
+#: Chat Completions parameters the Responses API does not have (``stream_options`` it
+#: has, with other members: see :mod:`.openai_responses_shapes`)
+_UNKNOWN = ("stop", "seed", "n", "logit_bias", "functions")
 ONLY_IN_RESPONSES = "This model is only supported in v1/responses and not in v1/chat/completions."
 
 _ENCRYPTED_PREFIX = "gAAAAA-mock-"
@@ -131,15 +118,21 @@ class Refusal(Exception):
 
 
 def _missing(param: str) -> Refusal:
-    return Refusal(f"Missing required parameter: '{param}'.", param)
+    """OpenAI's refusal of a required ``param`` left out (code and all, as its APIs send it)."""
+    return Refusal(
+        f"Missing required parameter: '{param}'.", param, code="missing_required_parameter"
+    )
 
 
 def _invalid(value: Any, param: str, supported: tuple[str, ...]) -> Refusal:
+    """OpenAI's refusal of ``value``, not one of ``supported``, at ``param``."""
     quoted = [f"'{s}'" for s in supported]
     listed = (
         ", ".join(quoted[:-1]) + f", and {quoted[-1]}" if len(quoted) > 2 else " and ".join(quoted)
     )
-    return Refusal(f"Invalid value: '{value}'. Supported values are: {listed}.", param)
+    return Refusal(
+        f"Invalid value: '{value}'. Supported values are: {listed}.", param, code="invalid_value"
+    )
 
 
 #: the reasoning efforts OpenAI's newest models take (older ones take fewer)
@@ -234,62 +227,38 @@ def check_function_schema(fn: dict[str, Any], where: str, *, strict_default: boo
 
 
 def validate(body: Any) -> None:
-    """Raise :class:`Refusal` for a request body the Responses API refuses."""
-    if not isinstance(body, dict):
-        raise Refusal("The request body must be a JSON object.")
-    for key, new in _MOVED.items():
-        if key in body:
-            raise Refusal(
-                f"Unsupported parameter: '{key}'. In the Responses API, this parameter has"
-                f" moved to '{new}'. Try again with the new parameter.",
-                key,
-            )
-    for key in _UNKNOWN:
-        if key in body:
-            raise Refusal(f"Unknown parameter: '{key}'.", key)
-    if not isinstance(body.get("model"), str):
-        raise _missing("model")
-    if "input" not in body:
-        raise _missing("input")
+    """Raise :class:`Refusal` for a request body the Responses API refuses: one of the
+    wrong shape (:func:`.openai_responses_shapes.check_responses_shape`, first), or
+    one whose well-shaped content it refuses."""
+    from .openai_responses_shapes import check_responses_shape  # it builds on this module
+
+    if isinstance(body, dict):
+        for key, new in _MOVED.items():
+            if key in body:
+                raise Refusal(
+                    f"Unsupported parameter: '{key}'. In the Responses API, this parameter has"
+                    f" moved to '{new}'. Try again with the new parameter. See the API"
+                    " documentation for more information:"
+                    " https://platform.openai.com/docs/api-reference/responses/create.",
+                    code="unsupported_parameter",
+                )
+        for key in _UNKNOWN:
+            if key in body:  # for any model: no service the mock stands in for takes them
+                raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    check_responses_shape(body)
     _validate_input(body["input"], body)
     for i, tool in enumerate(body.get("tools") or ()):
-        if not isinstance(tool, dict) or "type" not in tool:
-            raise _missing(f"tools[{i}].type")
         if tool["type"] == "function":
-            if not isinstance(tool.get("name"), str):  # a Chat Completions tool nests it
-                raise _missing(f"tools[{i}].name")
-            if "function" in tool:
-                raise Refusal(f"Unknown parameter: 'tools[{i}].function'.", f"tools[{i}].function")
             check_function_schema(tool, f"tools[{i}]", strict_default=True)
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        check_format_schema(fmt, "text.format")
-    choice = body.get("tool_choice")
-    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-        raise _invalid(choice, "tool_choice", ("none", "auto", "required"))
-    if (
-        isinstance(choice, dict)
-        and choice.get("type") == "function"
-        and not isinstance(choice.get("name"), str)  # Chat Completions nests it
-    ):
-        raise _missing("tool_choice.name")
     fmt = (body.get("text") or {}).get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        for key in ("name", "schema"):
-            if key not in fmt:
-                raise _missing(f"text.format.{key}")
+        check_format_schema(fmt, "text.format")
     reasoning = body.get("reasoning")
     if reasoning is not None:
-        check_effort(
-            reasoning.get("effort") if isinstance(reasoning, dict) else None,
-            "reasoning.effort",
-            body["model"],
-        )
-    include = body.get("include") or ()
-    for i, value in enumerate(include):
-        if value not in _INCLUDABLE:
-            raise _invalid(value, f"include[{i}]", tuple(sorted(_INCLUDABLE)))
-    if "reasoning.encrypted_content" in include and not _REASONING.match(body["model"]):
+        check_effort(reasoning.get("effort"), "reasoning.effort", body["model"])
+    if "reasoning.encrypted_content" in (body.get("include") or ()) and not _REASONING.match(
+        body["model"]
+    ):
         raise Refusal("Encrypted content is not supported with this model.", "include")
 
 
@@ -317,9 +286,10 @@ def count_input_tokens(body: Any) -> int:
     if not isinstance(body, dict):
         raise Refusal("The request body must be a JSON object.")
     for key in sorted(set(body) - _COUNT_FIELDS):
-        raise Refusal(f"Unknown parameter: '{key}'.", key)
-    if not isinstance(body.get("model"), str):
-        raise _missing("model")
+        raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    from .openai_responses_shapes import check_responses_shape  # it builds on this module
+
+    check_responses_shape(body, counting=True)
     _validate_input(body.get("input") or [], body)
     prompt, _ = prompt_text(body.get("input") or [])
     instructions = body.get("instructions")
@@ -329,64 +299,39 @@ def count_input_tokens(body: Any) -> int:
 
 
 def _validate_input(items: Any, body: dict[str, Any]) -> None:
+    """What the API refuses in well-shaped ``input`` (its shape checked already): a
+    tool output answering no call before it, images and files it cannot read,
+    reasoning it cannot verify."""
     if isinstance(items, str):
         return
-    if not isinstance(items, list):
-        raise Refusal("Invalid type for 'input': expected a string or an array.", "input")
     calls: set[str] = set()
     for i, item in enumerate(items):
         where = f"input[{i}]"
-        if not isinstance(item, dict):
-            raise Refusal(f"Invalid type for '{where}': expected an object.", where)
-        kind = item.get("type") or ("message" if "role" in item else None)
+        kind = item.get("type", "message")
         if kind == "message":
-            _validate_message(item, where)
+            content = item["content"]
+            _validate_parts(content if isinstance(content, list) else [], f"{where}.content")
         elif kind == "function_call":
-            for key in ("call_id", "name", "arguments"):
-                if not isinstance(item.get(key), str):
-                    raise _missing(f"{where}.{key}")
             calls.add(item["call_id"])
         elif kind == "function_call_output":
-            output = item.get("output")
-            if not isinstance(output, str | list):
-                raise _missing(f"{where}.output")
-            for j, part in enumerate(output if isinstance(output, list) else ()):
-                kind = part.get("type") if isinstance(part, dict) else None
-                if kind not in _INPUT_PARTS:
-                    raise _invalid(kind, f"{where}.output[{j}]", _INPUT_PARTS)
-            if item.get("call_id") not in calls:
+            output = item["output"]
+            _validate_parts(output if isinstance(output, list) else [], f"{where}.output")
+            if item["call_id"] not in calls:
                 # The API's words and param (codex2api#414): a call earlier in the input.
                 raise Refusal(
-                    "No tool call found for function call output with call_id"
-                    f" {item.get('call_id')}.",
+                    f"No tool call found for function call output with call_id {item['call_id']}.",
                     "input",
                 )
-        elif kind == "reasoning":
+        else:  # the only other item the shape check lets through
             _validate_reasoning(item, where, body)
-        else:
-            raise _invalid(kind, f"{where}.type", _ITEM_TYPES)
 
 
-def _validate_message(item: dict[str, Any], where: str) -> None:
-    role = item.get("role")
-    if role not in _ROLES:
-        raise _invalid(role, f"{where}.role", _ROLES)
-    content = item.get("content")
-    if isinstance(content, str):
-        return
-    if not isinstance(content, list):
-        raise _missing(f"{where}.content")
-    allowed = _OUTPUT_PARTS if role == "assistant" else _INPUT_PARTS
-    for j, part in enumerate(content):
-        at = f"{where}.content[{j}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in allowed:
-            raise _invalid(kind, at, allowed)
-        if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
-            raise _missing(f"{at}.text")
-        if kind == "input_image" and not (part.get("image_url") or part.get("file_id")):
+def _validate_parts(parts: list[dict[str, Any]], where: str) -> None:
+    for j, part in enumerate(parts):
+        at = f"{where}[{j}]"
+        if part["type"] == "input_image" and not (part.get("image_url") or part.get("file_id")):
             raise _missing(f"{at}.image_url")
-        if kind == "input_file":
+        if part["type"] == "input_file":
             _validate_input_file(part, at)
 
 

@@ -77,7 +77,8 @@ class OpenAIProvider:
       OpenAI serves only there (o1-pro, o3-pro, gpt-5-pro, the Codex models, ...),
       Chat Completions otherwise. The default is ``"auto"`` for ``type = "openai"``
       and ``"chat"`` for compatible services. The Responses API has no ``stop``
-      or ``seed``: they are not sent.
+      or ``seed``: they are not sent. It takes a ``max_tokens`` of 16 or more
+      only: a smaller one is refused before sending.
     - ``organization``, ``project``: OpenAI's ``OpenAI-Organization`` and
       ``OpenAI-Project`` headers.
     - ``stream_usage``: ask for usage in Chat Completions streams (default true).

@@ -21,7 +21,11 @@ Stateless: every call sends the whole conversation in ``input`` with
 - ``stop`` and ``seed`` have no Responses field and are not sent (as
   Anthropic ignores ``seed``); use ``api = "chat"`` where they matter.
 - A JSON-schema ``response_format`` is ``text.format``; ``max_tokens`` is
-  ``max_output_tokens``; ``extra`` is merged into the body last, untouched
+  ``max_output_tokens``, which the API takes from 16 up ("Invalid
+  'max_output_tokens': integer below minimum value. Expected a value >= 16,
+  ..."): a smaller ``max_tokens`` is refused before sending, naming the fix,
+  not raised to 16 (a cap the caller set is not exceeded). ``extra`` is merged
+  into the body last, untouched
   (``extra={"reasoning": {"effort": "high", "summary": "auto"}}``).
 - Each ``reasoning`` output item becomes one reasoning part
   (``origin="openai-responses"``): its summary texts joined by blank lines,
@@ -47,6 +51,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+import attrs
 
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.events import (
@@ -87,6 +93,9 @@ SUMMARY_JOINER = "\n\n"
 #: models with reasoning, which take ``include: ["reasoning.encrypted_content"]``
 _REASONING_MODEL = re.compile(r"^(o\d|codex-|gpt-5(?:\.\d+)?(?![.\d]|-chat))")
 
+#: the least ``max_output_tokens`` the API takes (less: "integer below minimum value")
+MIN_OUTPUT_TOKENS = 16
+
 #: ``incomplete_details.reason`` -> relaykit finish reason
 _INCOMPLETE: dict[str, FinishReason] = {
     "max_output_tokens": "length",
@@ -113,7 +122,7 @@ def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai"
     paired = not extra or ("previous_response_id" not in extra and "conversation" not in extra)
     body: dict[str, Any] = {"model": request.model, "input": _input(request.messages, paired)}
     if request.max_tokens is not None:
-        body["max_output_tokens"] = request.max_tokens
+        body["max_output_tokens"] = _output_tokens(request.max_tokens)
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
@@ -158,9 +167,24 @@ COUNT_FIELDS = frozenset(
 
 
 def count_body(request: ChatRequest, provider: str = "openai") -> dict[str, Any]:
-    """The JSON body of ``POST /responses/input_tokens``: the prompt ``request`` sends."""
-    body = request_body(request, stream=False, provider=provider)
+    """The JSON body of ``POST /responses/input_tokens``: the prompt ``request`` sends
+    (its ``max_tokens``, which the counter does not take, unchecked)."""
+    unbounded = attrs.evolve(request, max_tokens=None)
+    body = request_body(unbounded, stream=False, provider=provider)
     return {k: v for k, v in body.items() if k in COUNT_FIELDS}
+
+
+def _output_tokens(max_tokens: int) -> int:
+    """``max_output_tokens`` for ``max_tokens``; the error for fewer than the API takes."""
+    if max_tokens < MIN_OUTPUT_TOKENS:
+        raise InvalidRequestError(
+            f"max_tokens={max_tokens} is below {MIN_OUTPUT_TOKENS}, the fewest output tokens"
+            " the Responses API takes (as max_output_tokens)",
+            param="max_tokens",
+            hint=f'ask for {MIN_OUTPUT_TOKENS} or more, or set api = "chat" for this'
+            " provider where a smaller cap matters (Chat Completions takes any)",
+        )
+    return max_tokens
 
 
 def _tool(tool: Tool) -> dict[str, Any]:
