@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from relaykit.testing import sweep_wrong_shapes
+from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.testing import GeminiMock
 
 from .conftest import KEY
@@ -197,3 +198,50 @@ def test_an_integer_may_be_text_and_null_is_a_field_left_out(mock: GeminiMock) -
     with httpx.Client(timeout=10) as http:
         r = post(http, mock, body)
     assert r.status_code == 200, r.text
+
+
+_VERTEX_TOKEN = "ya29.mock-static-token"
+_VERTEX = "/v1/projects/mock-project/locations/us-central1/publishers/google/models"
+
+
+@pytest.mark.parametrize(
+    ("vertex", "path"),
+    [
+        (False, "/v1beta/models/gemini-2.5-flash:generateContent"),
+        (False, "/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+        (False, "/v1beta/models/gemini-2.5-flash:countTokens"),
+        (False, "/v1beta/models/gemini-embedding-001:batchEmbedContents"),
+        (False, "/v1beta/models/gemini-2.5-flash:batchGenerateContent"),
+        (True, f"{_VERTEX}/gemini-2.5-flash:generateContent"),
+        (True, f"{_VERTEX}/gemini-2.5-flash:countTokens"),
+        (True, f"{_VERTEX}/text-embedding-005:predict"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        # the text around the place the parse stopped, and a caret under it
+        (b"{not json", "{not json\n ^"),
+        # (20 characters either side; Google reads no NaN, which Python does)
+        (b'{"contents": [], "x": NaN}', 'contents": [], "x": NaN}\n' + " " * 20 + "^"),
+        (b'{"t": "NaN", "x": NaN}', '{"t": "NaN", "x": NaN}\n' + " " * 18 + "^"),
+        (b"\xff\xfe", "\n^"),
+        (b"", "\n^"),
+    ],
+)
+def test_a_body_that_is_no_json_is_refused_in_googles_words(
+    vertex: bool, path: str, content: bytes, shown: str
+) -> None:
+    # Before, each route answered "Invalid JSON payload received." alone.
+    if vertex:
+        mock: GeminiMock = VertexMock(static_tokens=[_VERTEX_TOKEN])
+        headers = {"authorization": f"Bearer {_VERTEX_TOKEN}"}
+    else:
+        mock, headers = GeminiMock(api_key=KEY), {"x-goog-api-key": KEY}
+    with mock, httpx.Client(timeout=10) as http:
+        r = http.post(f"{mock.base_url}{path}", content=content, headers=headers)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"] == f"Invalid JSON payload received. Unexpected token.\n{shown}"
