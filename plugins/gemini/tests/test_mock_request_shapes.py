@@ -245,3 +245,28 @@ def test_a_body_that_is_no_json_is_refused_in_googles_words(
     error = r.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
     assert error["message"] == f"Invalid JSON payload received. Unexpected token.\n{shown}"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "Invalid JSON payload received. Unexpected token.\n{not json\n ^"),
+        (b"[1]", "Invalid JSON payload received. Expected an object."),
+        (b'{"file": "x"}', "Invalid JSON payload received. Expected an object."),
+    ],
+)
+def test_an_uploads_metadata_that_is_no_json_object_is_refused(
+    content: bytes, message: str
+) -> None:
+    # Before, metadata that is no object (or whose file is none) raised: a 500.
+    headers = {
+        "x-goog-api-key": KEY,
+        "x-goog-upload-protocol": "resumable",
+        "x-goog-upload-command": "start",
+        "x-goog-upload-header-content-length": "10",
+    }
+    with GeminiMock(api_key=KEY) as mock, httpx.Client(timeout=10) as http:
+        r = http.post(f"{mock.base_url}/upload/v1beta/files", content=content, headers=headers)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"] == message

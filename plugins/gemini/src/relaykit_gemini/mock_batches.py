@@ -295,10 +295,11 @@ class MockBatches:
             if problem:
                 return self._error(400, problem)
             meta = json.loads(request.body or b"{}")
-            if not isinstance(meta, dict):
+            file = meta.get("file") if isinstance(meta, dict) else None
+            if not isinstance(meta, dict) or not isinstance(file, dict | None):
                 return self._error(400, "Invalid JSON payload received. Expected an object.")
             upload_id = f"mockupload{self._next():06d}"
-            display = str((meta.get("file") or {}).get("display_name") or "")
+            display = str((file or {}).get("display_name") or "")
             self.uploads[upload_id] = (size, display)
             url = f"{base_url}{UPLOAD_PATH}?upload_id={upload_id}&upload_protocol=resumable"
             return Response(200, {"x-goog-upload-url": url, "x-goog-upload-status": "active"}, b"")
