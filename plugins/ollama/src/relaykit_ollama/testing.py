@@ -138,7 +138,7 @@ class OllamaMock(VendorMock):
         problem = body_problem(request.body, "api.ChatRequest")
         if problem:
             return _error(400, problem)
-        body = request.json() or {}  # null decodes to an empty request, as in Go
+        body = go_json(request.body) or {}  # null decodes to an empty request, as in Go
         problem = validate(body)
         if problem:
             return _error(400, problem)
@@ -190,7 +190,7 @@ class OllamaMock(VendorMock):
         problem = body_problem(request.body, "api.EmbedRequest")
         if problem:
             return _error(400, problem)
-        body = request.json() or {}  # null decodes to an empty request, as in Go
+        body = go_json(request.body) or {}  # null decodes to an empty request, as in Go
         problem = validate_embed(body)
         if problem:
             return _error(400, problem)
@@ -322,7 +322,11 @@ def body_problem(raw: bytes, go_type: str) -> str | None:
     if not raw.strip():
         return "missing request body"
     try:
-        body = json.loads(raw.decode("utf-8", errors="replace"))
+        body = go_json(raw)
+    except _Constant as e:  # NaN, Infinity: no JSON to Go
+        if e.name.startswith("-"):
+            return "invalid character 'I' in numeric literal"
+        return f"invalid character {e.name[0]!r} looking for beginning of value"
     except json.JSONDecodeError as e:
         if e.pos >= len(e.doc.rstrip()):
             return "unexpected EOF"
@@ -332,6 +336,24 @@ def body_problem(raw: bytes, go_type: str) -> str | None:
     if kind is None:  # an object, or null
         return None
     return f"json: cannot unmarshal {kind} into Go value of type {go_type}"
+
+
+def go_json(raw: bytes) -> Any:
+    """``raw`` read as Go's JSON decoder reads it: bytes that are not UTF-8 replaced by
+    U+FFFD, and no ``NaN`` or ``Infinity`` (a ``ValueError``, as for any JSON error)."""
+    return json.loads(raw.decode("utf-8", errors="replace"), parse_constant=_no_constant)
+
+
+class _Constant(ValueError):
+    """A ``NaN`` or ``Infinity`` in a body: Python reads them, Go does not."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 def validate(body: Any) -> str | None:
