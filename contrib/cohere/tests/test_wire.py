@@ -488,3 +488,26 @@ async def test_provider_stream_reads_one_byte_at_a_time() -> None:
         )
         events = [e async for e in p.stream(request)]
     assert events == EXPECTED
+
+
+@pytest.mark.parametrize("path", ["/v2/chat", "/v2/embed", "/v2/rerank"])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"{not json", "body is not valid JSON"),
+        (b"\xff\xfe", "body is not valid JSON"),
+        (b"[1]", "body must be a JSON object"),
+        (b"null", "body must be a JSON object"),
+        (b'"text"', "body must be a JSON object"),
+    ],
+)
+def test_every_route_refuses_a_body_that_is_no_json_object(
+    path: str, content: bytes, problem: str
+) -> None:
+    # Before, /v2/chat raised on JSON that is no object (a 500 kept in mock.failures),
+    # where embed and rerank answered Cohere's 400.
+    with CohereMock() as m:
+        r = httpx.post(f"{m.base_url}{path}", content=content, timeout=10)
+        assert not m.failures
+    assert r.status_code == 400, r.text
+    assert r.json()["message"] == f"invalid request: {problem}"

@@ -115,6 +115,40 @@ def test_while_thinking_a_value_that_is_no_number_is_left_to_the_api() -> None:
         check_while_thinking("claude-haiku-4-5", temperature=1, top_p=0, forced=False)
 
 
+@pytest.mark.parametrize("top_k", [1, 40, "5"])
+def test_while_thinking_any_top_k_is_refused(top_k: object) -> None:
+    # "`top_k` must be unset when thinking is enabled": no value is taken, so none is
+    # left to the API.
+    with pytest.raises(InvalidRequestError) as caught:
+        check_while_thinking(
+            "claude-haiku-4-5", temperature=None, top_p=None, top_k=top_k, forced=False
+        )
+    assert (caught.value.param, caught.value.status) == ("reasoning", None)
+    assert caught.value.message.startswith("Claude takes no top_k while it thinks")
+    assert caught.value.hint == "drop top_k from extra, or turn thinking off (reasoning='none')"
+    check_while_thinking("claude-haiku-4-5", temperature=None, top_p=None, forced=False)
+
+
+def test_a_tool_extra_forces_is_named_in_the_fix() -> None:
+    # The forced choice is extra's: relaykit's tool_choice= (or emulated JSON) is not it.
+    with pytest.raises(InvalidRequestError) as caught:
+        check_while_thinking(
+            "claude-fable-5",
+            temperature=None,
+            top_p=None,
+            forced=True,
+            emulated=True,
+            extra_choice="toolConfig.toolChoice",
+        )
+    assert caught.value.hint == "drop toolConfig.toolChoice from extra, or make it auto"
+    with pytest.raises(InvalidRequestError) as caught:
+        check_forced_tool("claude-opus-5-5", forced=True, emulated=True, extra_choice="tool_choice")
+    error = caught.value
+    assert error.message == "Claude Opus 5.5 takes no forced tool (extra's tool_choice forces one)"
+    assert error.param == "tool_choice"
+    assert error.hint is not None and error.hint.startswith("drop tool_choice from extra")
+
+
 def test_a_budget_fits_below_max_tokens() -> None:
     assert thinking_budget(Reasoning("high"), "claude-haiku-4-5", None) == 24576
     assert thinking_budget(Reasoning("high"), "claude-haiku-4-5", 8000) == 4000  # half

@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from relaykit.testing import sweep_wrong_shapes
+from relaykit_anthropic.mock_foundry import FoundryClaudeMock
+from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 
 from .conftest import KEY
@@ -63,3 +65,65 @@ def test_a_request_of_the_wrong_shape_is_refused_in_the_apis_words(endpoint: str
     assert set(answered.values()) <= {200, 400}, answered
     assert answered["messages.1.content.0=number"] == 400
     assert answered["messages.1.content.1.id=removed"] == 400
+
+
+#: a Foundry deployment and the Vertex token the mocks below accept
+_DEPLOYMENTS = {"my-claude": "claude-haiku-4-5"}
+_VERTEX_TOKEN = "ya29.mock-static-token"
+_VERTEX_MODEL = "/v1/projects/mock-project/locations/global/publishers/anthropic/models"
+
+
+def _mock(family: str) -> tuple[AnthropicMock, str, dict[str, str]]:
+    """The family's mock, the path prefix of its Messages API, and the headers it takes."""
+    version = {"anthropic-version": "2023-06-01"}
+    if family == "foundry":
+        mock: AnthropicMock = FoundryClaudeMock(api_key=KEY, deployments=_DEPLOYMENTS)
+        return mock, "/v1", {"api-key": KEY, **version}
+    if family == "vertex":
+        mock = VertexClaudeMock(static_tokens=[_VERTEX_TOKEN])
+        return mock, _VERTEX_MODEL, {"authorization": f"Bearer {_VERTEX_TOKEN}"}
+    return AnthropicMock(api_key=KEY), "/v1", {"x-api-key": KEY, **version}
+
+
+@pytest.mark.parametrize(
+    ("family", "path"),
+    [
+        ("anthropic", "/messages"),
+        ("anthropic", "/messages/count_tokens"),
+        ("anthropic", "/messages/batches"),
+        ("foundry", "/messages"),
+        ("foundry", "/messages/count_tokens"),
+        ("vertex", "/claude-haiku-4-5@20251001:rawPredict"),
+        ("vertex", "/count-tokens:rawPredict"),
+    ],
+)
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b""])
+def test_a_body_that_is_no_json_is_refused_in_the_apis_words(
+    family: str, path: str, content: bytes
+) -> None:
+    # Before, /v1/messages and its count_tokens raised on it (a 500 kept in
+    # mock.failures), batches answered as if no requests were given, and Foundry and
+    # Vertex in the mock's own words, where Anthropic answers "The request body is
+    # not valid JSON: ..." (anthropics/claude-code#6464).
+    mock, prefix, headers = _mock(family)
+    with mock, httpx.Client(timeout=10) as http:
+        r = http.post(f"{mock.base_url}{prefix}{path}", content=content, headers=headers)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("The request body is not valid JSON: ")
+
+
+@pytest.mark.parametrize("content", [b"null", b"1", b"[1]", b'"model"'])
+def test_count_tokens_refuses_json_that_is_no_object_in_the_schemas_words(
+    content: bytes,
+) -> None:
+    # Before, null and a number raised (a 500), and a list or a string was read as
+    # field names ("model: Extra inputs are not permitted").
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    with AnthropicMock(api_key=KEY) as mock, httpx.Client(timeout=10) as http:
+        r = http.post(f"{mock.base_url}/v1/messages/count_tokens", content=content, headers=headers)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"] == "body: Input should be a valid dictionary"

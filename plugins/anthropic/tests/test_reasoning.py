@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 
 import relaykit
@@ -276,6 +277,8 @@ async def test_a_model_that_does_not_think_refuses_thinking_on(mock: AnthropicMo
     [
         ({"temperature": 0.5}, "temperature but 1"),
         ({"top_p": 0.5}, "top_p under 0.95"),
+        # relaykit has no top_k: only extra gives it ("`top_k` must be unset")
+        ({"top_k": 5}, "no top_k while it thinks"),
     ],
 )
 @pytest.mark.parametrize("model", [HAIKU, SONNET])
@@ -291,6 +294,41 @@ async def test_what_extra_gives_claude_while_thinking_is_refused_before_sending(
 async def test_a_sampling_value_extra_replaces_is_not_refused(mock: AnthropicMock) -> None:
     body = await send(mock, reasoning="low", temperature=0.5, extra={"temperature": 1})
     assert body["temperature"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "choice", [{"type": "any"}, {"type": "tool", "name": "get_weather"}], ids=["any", "tool"]
+)
+@pytest.mark.parametrize("given", [None, "auto"])
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
+async def test_a_tool_extra_forces_while_claude_thinks_is_refused_before_sending(
+    mock: AnthropicMock, model: str, given: str | None, choice: dict[str, Any]
+) -> None:
+    # extra's tool_choice replaces relaykit's in the body (the API would answer 400)
+    error = await refused(
+        mock,
+        model,
+        reasoning="high",
+        tools=[WEATHER_TOOL],
+        tool_choice=given,
+        extra={"tool_choice": choice},
+    )
+    assert "tool is forced" in error.message
+    assert error.hint is not None and "drop tool_choice from extra" in error.hint
+
+
+@pytest.mark.anyio
+async def test_a_forced_tool_extra_replaces_is_not_refused(mock: AnthropicMock) -> None:
+    body = await send(
+        mock,
+        reasoning="high",
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        extra={"tool_choice": {"type": "auto"}},
+    )
+    assert body["tool_choice"] == {"type": "auto"}
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 24576}
 
 
 @pytest.mark.anyio
@@ -551,6 +589,39 @@ async def test_a_forced_tool_is_refused_where_the_model_never_takes_one(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5_5, SONNET_5_5, FABLE_5_1])
+async def test_a_forced_tool_extra_gives_is_refused_where_the_model_never_takes_one(
+    mock: AnthropicMock, model: str
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="extra's tool_choice forces one") as caught:
+            await c.chat(
+                model, "think", tools=[WEATHER_TOOL], extra={"tool_choice": {"type": "any"}}
+            )
+        # json_object is emulated with a forced tool, but extra's choice replaces it
+        with pytest.raises(InvalidRequestError, match="takes no forced tool") as other:
+            await c.chat(
+                model,
+                "think",
+                tools=[WEATHER_TOOL],
+                response_format={"type": "json_object"},
+                extra={"tool_choice": {"type": "tool", "name": "get_weather"}},
+            )
+        assert not mock.requests
+        await c.chat(
+            model,
+            "think",
+            tools=[WEATHER_TOOL],
+            tool_choice="required",
+            extra={"tool_choice": {"type": "auto"}},
+        )
+    for error in (caught.value, other.value):
+        assert (error.param, error.status) == ("tool_choice", None)
+        assert error.hint is not None and "drop tool_choice from extra" in error.hint
+    assert mock.last_request.json()["tool_choice"] == {"type": "auto"}
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("model", [OPUS_5, SONNET_5, HAIKU_5_5, FABLE_5])
 async def test_without_reasoning_a_claude_5_call_is_not_checked_for_thinking(
     mock: AnthropicMock, model: str
@@ -581,8 +652,8 @@ async def test_without_reasoning_a_claude_5_call_is_not_checked_for_thinking(
             {"thinking": {"type": "between_tools"}, "output_config": {"effort": "xhigh"}},
             "effort high or below",
         ),
-        (OPUS_5_5, {"tool_choice": {"type": "any"}}, '"tool" and "any" are not supported'),
-        # (sampling parameters are refused before sending: test_sampling.py)
+        # (sampling parameters are refused before sending: test_sampling.py; a forced
+        # tool too, from extra as well: the test after this one sends it as it is)
     ],
 )
 async def test_the_mock_refuses_what_claude_5_refuses(
@@ -592,6 +663,26 @@ async def test_the_mock_refuses_what_claude_5_refuses(
         with pytest.raises(InvalidRequestError, match=message) as caught:
             await c.chat(model, "think", extra=extra)
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("choice", [{"type": "any"}, {"type": "tool", "name": "get_weather"}])
+def test_the_mock_refuses_a_forced_tool_where_claude_5_never_takes_one(
+    choice: dict[str, Any],
+) -> None:
+    # The client refuses it before sending, extra's included: the body goes as it is.
+    tool = {"name": "get_weather", "input_schema": {"type": "object"}}
+    body = {"max_tokens": 50, "messages": [{"role": "user", "content": "hi"}], "tools": [tool]}
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    with AnthropicMock(api_key=KEY) as mock, httpx.Client(timeout=10) as http:
+
+        def send(model: str) -> httpx.Response:
+            sent = {**body, "model": model, "tool_choice": choice}
+            return http.post(f"{mock.base_url}/v1/messages", json=sent, headers=headers)
+
+        refused, taken = send("claude-opus-5-5"), send("claude-opus-5")
+    assert refused.status_code == 400, refused.text
+    assert '"tool" and "any" are not supported' in refused.json()["error"]["message"]
+    assert taken.status_code == 200, taken.text
 
 
 @pytest.mark.anyio

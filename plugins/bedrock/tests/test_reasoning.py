@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 import relaykit
@@ -380,6 +381,10 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
         ("messages", {"temperature": 0.5}, "temperature but 1"),
         ("messages", {"top_p": 0.5}, "top_p under 0.95"),
         ("messages", {"inferenceConfig": {"topP": 0.99}, "top_p": 0.9}, "top_p under 0.95"),
+        # relaykit has no top_k: only extra gives it ("`top_k` must be unset")
+        ("converse", {"additionalModelRequestFields": {"top_k": 5}}, "no top_k while it"),
+        ("messages", {"additionalModelRequestFields": {"top_k": 5}}, "no top_k while it"),
+        ("messages", {"top_k": 5}, "no top_k while it"),
     ],
 )
 @pytest.mark.parametrize("model", [HAIKU, SONNET])
@@ -414,6 +419,89 @@ async def test_a_sampling_value_extra_replaces_is_not_refused(
             HAIKU, "think", reasoning="low", top_p=0.5, extra={"inferenceConfig": {"topP": 0.95}}
         )
     assert mock.last_request.json()["inferenceConfig"]["topP"] == 0.95
+
+
+# extra's forced choice replaces relaykit's where the body carries it: Converse's
+# toolConfig.toolChoice (merged over the body's), and on the Messages route also the
+# Messages API's own top-level tool_choice, sent as it is.
+FORCED_BY_EXTRA = [
+    ("converse", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
+    (
+        "converse",
+        {"toolConfig": {"toolChoice": {"tool": {"name": "get_weather"}}}},
+        "toolConfig.toolChoice",
+    ),
+    ("messages", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
+    ("messages", {"tool_choice": {"type": "any"}}, "tool_choice"),
+    ("messages", {"tool_choice": {"type": "tool", "name": "get_weather"}}, "tool_choice"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("api", "extra", "field"), FORCED_BY_EXTRA)
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
+async def test_a_tool_extra_forces_while_claude_thinks_is_refused_before_sending(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    model: str,
+    extra: dict[str, Any],
+    field: str,
+) -> None:
+    async with make_client(claude_api=api) as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(model, "think", reasoning="high", tools=[WEATHER_TOOL], extra=extra)
+    assert (caught.value.status, caught.value.param) == (None, "reasoning")
+    assert "tool is forced" in caught.value.message
+    assert caught.value.hint is not None and f"drop {field} from extra" in caught.value.hint
+    assert not mock.requests, "nothing sent: a route falls back"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("api", "extra", "field"), FORCED_BY_EXTRA)
+@pytest.mark.parametrize("model", [OPUS_5_5, FABLE_5_1])
+async def test_a_forced_tool_extra_gives_is_refused_where_the_model_never_takes_one(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    model: str,
+    extra: dict[str, Any],
+    field: str,
+) -> None:
+    async with make_client(claude_api=api) as client:
+        with pytest.raises(InvalidRequestError, match="takes no forced tool") as caught:
+            await client.chat(model, "think", tools=[WEATHER_TOOL], extra=extra)
+    assert (caught.value.status, caught.value.param) == (None, "tool_choice")
+    assert f"extra's {field} forces one" in caught.value.message
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("api", "extra"),
+    [
+        ("converse", {"toolConfig": {"toolChoice": {"auto": {}}}}),
+        ("messages", {"toolConfig": {"toolChoice": {"auto": {}}}}),
+        ("messages", {"tool_choice": {"type": "auto"}}),
+    ],
+)
+@pytest.mark.parametrize("model", [HAIKU, OPUS_5_5])
+async def test_a_forced_tool_extra_replaces_is_not_refused(
+    mock: BedrockMock, make_client: MakeClient, api: str, model: str, extra: dict[str, Any]
+) -> None:
+    # relaykit's forced choice is not what the body carries: Claude takes extra's.
+    async with make_client(claude_api=api) as client:
+        await client.chat(
+            model,
+            "think",
+            reasoning="high",
+            tools=[WEATHER_TOOL],
+            tool_choice="required",
+            extra=extra,
+        )
+    body = mock.last_request.json()
+    sent = body["toolConfig"]["toolChoice"] if api == "converse" else body["tool_choice"]
+    assert sent in ({"auto": {}}, {"type": "auto"})
 
 
 @pytest.mark.anyio
@@ -654,15 +742,25 @@ async def test_the_mock_refuses_what_claude_5_refuses(
     assert caught.value.status == 400
 
 
-@pytest.mark.anyio
-async def test_the_mock_refuses_claude_5_calls_whatever_the_thinking(
-    make_client: MakeClient,
-) -> None:
-    async with make_client() as client:
-        with pytest.raises(InvalidRequestError, match='"tool" and "any" are not supported'):
-            await client.chat(
-                OPUS_5_5,
-                "think",
-                tools=[WEATHER_TOOL],
-                extra={"toolConfig": {"toolChoice": {"any": {}}}},
-            )
+@pytest.mark.parametrize("choice", [{"any": {}}, {"tool": {"name": "get_weather"}}])
+def test_the_mock_refuses_claude_5_calls_whatever_the_thinking(choice: dict[str, Any]) -> None:
+    # The client refuses a forced tool before sending, extra's included: the body goes
+    # to the mock as it is.
+    key = "ABSKbm90LWpzb24ta2V5"
+    tool = {"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}
+    body = {
+        "messages": [{"role": "user", "content": [{"text": "think"}]}],
+        "toolConfig": {"tools": [tool], "toolChoice": choice},
+    }
+    headers = {"authorization": f"Bearer {key}"}
+    with BedrockMock(bearer_token=key) as mock, httpx.Client(timeout=10) as http:
+
+        def send(model: str) -> httpx.Response:
+            url = f"{mock.base_url}/model/{model}/converse"
+            return http.post(url, json=body, headers=headers)
+
+        refused, taken = send("anthropic.claude-opus-5-5"), send("anthropic.claude-opus-5")
+        assert not mock.failures
+    assert refused.status_code == 400, refused.text
+    assert '"tool" and "any" are not supported' in refused.json()["message"]
+    assert taken.status_code == 200, taken.text

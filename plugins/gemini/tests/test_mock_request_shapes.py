@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from relaykit.testing import sweep_wrong_shapes
+from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.testing import GeminiMock
 
 from .conftest import KEY
@@ -197,3 +198,75 @@ def test_an_integer_may_be_text_and_null_is_a_field_left_out(mock: GeminiMock) -
     with httpx.Client(timeout=10) as http:
         r = post(http, mock, body)
     assert r.status_code == 200, r.text
+
+
+_VERTEX_TOKEN = "ya29.mock-static-token"
+_VERTEX = "/v1/projects/mock-project/locations/us-central1/publishers/google/models"
+
+
+@pytest.mark.parametrize(
+    ("vertex", "path"),
+    [
+        (False, "/v1beta/models/gemini-2.5-flash:generateContent"),
+        (False, "/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+        (False, "/v1beta/models/gemini-2.5-flash:countTokens"),
+        (False, "/v1beta/models/gemini-embedding-001:batchEmbedContents"),
+        (False, "/v1beta/models/gemini-2.5-flash:batchGenerateContent"),
+        (True, f"{_VERTEX}/gemini-2.5-flash:generateContent"),
+        (True, f"{_VERTEX}/gemini-2.5-flash:countTokens"),
+        (True, f"{_VERTEX}/text-embedding-005:predict"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        # the text around the place the parse stopped, and a caret under it
+        (b"{not json", "{not json\n ^"),
+        # (20 characters either side; Google reads no NaN, which Python does)
+        (b'{"contents": [], "x": NaN}', 'contents": [], "x": NaN}\n' + " " * 20 + "^"),
+        (b'{"t": "NaN", "x": NaN}', '{"t": "NaN", "x": NaN}\n' + " " * 18 + "^"),
+        (b"\xff\xfe", "\n^"),
+        (b"", "\n^"),
+    ],
+)
+def test_a_body_that_is_no_json_is_refused_in_googles_words(
+    vertex: bool, path: str, content: bytes, shown: str
+) -> None:
+    # Before, each route answered "Invalid JSON payload received." alone.
+    if vertex:
+        mock: GeminiMock = VertexMock(static_tokens=[_VERTEX_TOKEN])
+        headers = {"authorization": f"Bearer {_VERTEX_TOKEN}"}
+    else:
+        mock, headers = GeminiMock(api_key=KEY), {"x-goog-api-key": KEY}
+    with mock, httpx.Client(timeout=10) as http:
+        r = http.post(f"{mock.base_url}{path}", content=content, headers=headers)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"] == f"Invalid JSON payload received. Unexpected token.\n{shown}"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "Invalid JSON payload received. Unexpected token.\n{not json\n ^"),
+        (b"[1]", "Invalid JSON payload received. Expected an object."),
+        (b'{"file": "x"}', "Invalid JSON payload received. Expected an object."),
+    ],
+)
+def test_an_uploads_metadata_that_is_no_json_object_is_refused(
+    content: bytes, message: str
+) -> None:
+    # Before, metadata that is no object (or whose file is none) raised: a 500.
+    headers = {
+        "x-goog-api-key": KEY,
+        "x-goog-upload-protocol": "resumable",
+        "x-goog-upload-command": "start",
+        "x-goog-upload-header-content-length": "10",
+    }
+    with GeminiMock(api_key=KEY) as mock, httpx.Client(timeout=10) as http:
+        r = http.post(f"{mock.base_url}/upload/v1beta/files", content=content, headers=headers)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"] == message

@@ -177,3 +177,44 @@ async def test_a_bad_option_or_format_in_extra_is_an_invalid_request_not_an_outa
     assert error.status == 500 and error.message.startswith(words)
     assert "extra" in str(error.hint)
     assert not isinstance(error, ProviderUnavailableError)
+
+
+@pytest.mark.parametrize(
+    ("path", "go_type"), [("/api/chat", "ChatRequest"), ("/api/embed", "EmbedRequest")]
+)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # Ollama's handlers answer Go's JSON decoder's error as it is (server/routes.go)
+        (b"", "missing request body"),
+        (b"  \n", "missing request body"),
+        (b'{"model": "llama3.2"', "unexpected EOF"),
+        (b"{not json", "invalid character 'n' looking for beginning of value"),
+        (b"[1]", "json: cannot unmarshal array into Go value of type api.{go_type}"),
+        (b'"hi"', "json: cannot unmarshal string into Go value of type api.{go_type}"),
+        (b"7", "json: cannot unmarshal number into Go value of type api.{go_type}"),
+        (b"null", "model is required"),  # null decodes to an empty request
+        (b'{"model": NaN}', "invalid character 'N' looking for beginning of value"),
+        (b'{"model": -Infinity}', "invalid character 'I' in numeric literal"),
+    ],
+)
+def test_a_body_ollama_cannot_decode_is_refused_in_gos_words(
+    path: str, go_type: str, content: bytes, message: str
+) -> None:
+    # Before, each was answered in the mock's own words ("invalid character in request
+    # body", "invalid request body").
+    with OllamaMock() as mock:
+        r = httpx.post(f"{mock.base_url}{path}", content=content, timeout=10)
+        assert not mock.failures
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": message.format(go_type=go_type)}
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/embed"])
+def test_bytes_that_are_not_utf8_are_read_as_go_reads_them(path: str) -> None:
+    # Go's decoder reads them as U+FFFD; Python's raised on them (a 500).
+    with OllamaMock() as mock:
+        r = httpx.post(f"{mock.base_url}{path}", content=b'{"model": "llama\xff"}', timeout=10)
+        assert not mock.failures
+    assert r.status_code == 404, r.text
+    assert r.json() == {"error": "model 'llama\ufffd' not found"}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 import relaykit
@@ -264,3 +265,17 @@ async def test_a_key_or_token_echoed_by_the_batch_api_is_masked(azure: AzureOpen
         assert "may not batch" in text and "[REDACTED]" in text
         assert secret not in text and secret not in provider_repr
         assert secret not in repr(batch) and secret not in repr(result)
+
+
+@pytest.mark.parametrize("path", ["/openai/v1/batches", "/openai/batches?api-version=2024-10-21"])
+@pytest.mark.parametrize("content", [b"{not json", b"[1]", b"null", b'"endpoint"'])
+def test_a_batch_body_that_is_no_json_object_is_refused_as_openai_refuses_it(
+    azure: AzureOpenAIMock, path: str, content: bytes
+) -> None:
+    # Before, a JSON list raised (a 500 kept in mock.failures), and the rest were
+    # answered as naming no endpoint.
+    headers = {"api-key": KEY, "content-type": "application/json"}
+    r = httpx.post(f"{azure.base_url}{path}", content=content, headers=headers, timeout=10)
+    assert not azure.failures
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"] == "The request body must be a JSON object."

@@ -189,7 +189,9 @@ class CohereMock(VendorMock):
             data["next_page_token"] = str(start + size)
         return Response.json(data)
 
-    async def _chat(self, body: dict[str, Any]) -> Response:
+    async def _chat(self, body: Any) -> Response:
+        if not isinstance(body, dict):  # as embed and rerank answer it (_body_refusal)
+            return _error(400, "invalid request: body must be a JSON object")
         if not body.get("model"):
             return _error(400, "invalid request: a model parameter is required for this endpoint.")
         turns = body.get("messages") or []

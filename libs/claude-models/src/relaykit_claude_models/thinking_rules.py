@@ -19,8 +19,8 @@ for the models it names, and Bedrock carries Claude's own ``thinking`` and
   where it always thinks (Opus 5.5, Fable, Mythos); Opus 5.5, Sonnet 5.5,
   Fable 5.1 and Mythos 5.1 take no forced tool, thinking or not.
 
-While Claude thinks it refuses a ``temperature`` other than 1, a ``top_p``
-under 0.95 and a forced tool (:func:`check_while_thinking`). Every refusal is an
+While Claude thinks it refuses a ``temperature`` other than 1, any ``top_k``, a
+``top_p`` under 0.95 and a forced tool (:func:`check_while_thinking`). Every refusal is an
 :class:`~relaykit.InvalidRequestError` with no status, made before sending so
 that a route falls back.
 
@@ -225,16 +225,21 @@ def check_while_thinking(
     temperature: Any,
     top_p: Any,
     forced: bool,
+    top_k: Any = None,
     emulated: bool = False,
+    extra_choice: str | None = None,
     served: str | None = None,
 ) -> None:
-    """Refuse what Claude refuses while it thinks: a ``temperature`` other than 1, a
-    ``top_p`` under 0.95, a ``forced`` tool (``emulated``: one that carries JSON
-    output, whose fix differs).
+    """Refuse what Claude refuses while it thinks: a ``temperature`` other than 1, any
+    ``top_k``, a ``top_p`` under 0.95, a ``forced`` tool (``emulated``: one that
+    carries JSON output, whose fix differs; ``extra_choice``: the field of ``extra``
+    that forces it, as ``"tool_choice"``, when ``extra`` gives the choice).
 
-    ``temperature`` and ``top_p`` are the values the body will carry, which ``extra``
-    may give: one that is not a number is not judged here (the API refuses it for
-    its type, thinking or not)."""
+    ``temperature``, ``top_p`` and ``top_k`` are the values the body will carry, which
+    ``extra`` may give (``top_k`` only comes from there: relaykit has no parameter for
+    it). A ``temperature`` or ``top_p`` that is not a number is not judged here (the
+    API refuses it for its type, thinking or not); ``top_k`` must be unset ("`top_k`
+    must be unset when thinking is enabled"), so any value is refused."""
     # Not every Claude 5 model can stop thinking: offer that fix only where it is one.
     rules = claude5(served or model)
     stops = rules is None or rules.off is not None
@@ -246,42 +251,68 @@ def check_while_thinking(
             model,
             f"drop temperature{off}",
         )
+    if top_k is not None:
+        raise _refusal(
+            f"Claude takes no top_k while it thinks (top_k={top_k!r}): it must be unset",
+            model,
+            f"drop top_k from extra{off}",
+        )
     if top_p is not None and top_p < 0.95:
         raise _refusal(
             f"Claude takes no top_p under 0.95 while it thinks (top_p={top_p})",
             model,
             f"drop top_p or raise it to 0.95{off}",
         )
-    if forced:
-        raise _refusal(
-            "Claude cannot think while a tool is forced",
-            model,
+    if not forced:
+        return
+    if extra_choice is not None:
+        hint = f"drop {extra_choice} from extra, or make it auto{off}"
+    elif emulated:
+        hint = (
             "JSON output here is emulated with a forced tool: use a JSON schema "
             f"response_format with structured_output = 'native'{off}"
-            if emulated
-            else f"use tool_choice='auto' (or 'none'){off}",
         )
+    else:
+        hint = f"use tool_choice='auto' (or 'none'){off}"
+    raise _refusal("Claude cannot think while a tool is forced", model, hint)
 
 
 def check_forced_tool(
-    model: str, *, forced: bool, emulated: bool = False, served: str | None = None
+    model: str,
+    *,
+    forced: bool,
+    emulated: bool = False,
+    extra_choice: str | None = None,
+    served: str | None = None,
 ) -> None:
     """Refuse a ``forced`` tool for the Claude 5 models that never take one (Opus 5.5,
     Sonnet 5.5, Fable 5.1, Mythos 5.1), whatever the thinking setting: the API
     answers it with a 400 ("What's new in Claude Opus 5.5"). ``emulated``: the tool
-    carries JSON output (``param`` ``"response_format"``, else ``"tool_choice"``)."""
+    carries JSON output (``param`` ``"response_format"``, else ``"tool_choice"``);
+    ``extra_choice``: the field of ``extra`` that forces it, when ``extra`` gives
+    the choice (named in the fix)."""
     rules = claude5(served or model)
     if rules is None or rules.forced_tool or not forced:
         return
+    forcing = "tool_choice 'required' or a tool's name"
+    if extra_choice is not None:
+        forcing = f"extra's {extra_choice} forces one"
+        hint = (
+            f"drop {extra_choice} from extra, or make it auto and say in the prompt "
+            "which tool to call"
+        )
+    elif emulated:
+        hint = (
+            "JSON output here is emulated with a forced tool: use a JSON schema "
+            "response_format with structured_output = 'native'"
+        )
+    else:
+        hint = "use tool_choice='auto' and say in the prompt which tool to call"
     raise InvalidRequestError(
-        f"{as_deployment(rules.name, model, served)} takes no forced tool "
-        "(tool_choice 'required' or a tool's name)",
+        f"{as_deployment(rules.name, model, served)} takes no forced tool ({forcing})",
         model=model,
-        param="response_format" if emulated else "tool_choice",
-        hint="JSON output here is emulated with a forced tool: use a JSON schema "
-        "response_format with structured_output = 'native'"
-        if emulated
-        else "use tool_choice='auto' and say in the prompt which tool to call",
+        param="response_format" if emulated and extra_choice is None else "tool_choice",
+        hint=hint,
     )
 
 

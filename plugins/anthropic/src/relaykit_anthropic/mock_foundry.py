@@ -27,7 +27,7 @@ import attrs
 from relaykit.testing.loopback import Request, Response
 
 from . import mock_thinking
-from .testing import AnthropicMock, error_response
+from .testing import AnthropicMock, error_response, not_json_refusal
 
 #: deployments named as their models, Foundry's default
 DEPLOYMENTS: Mapping[str, str] = {
@@ -78,10 +78,10 @@ class FoundryClaudeMock(AnthropicMock):
         path = request.path.removeprefix(_PREFIX)
         if not request.path.startswith(_PREFIX + "/") or path not in _SERVED:
             return Response.json({"error": {"code": "404", "message": "Resource not found"}}, 404)
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        refused = not_json_refusal(request)
+        if refused is not None:
+            return refused
+        body = request.json()
         if not isinstance(body, dict):
             return error_response(400, "invalid_request_error", "Request body must be an object")
         deployment = body.get("model")

@@ -36,7 +36,7 @@ from relaykit.testing.loopback import Request, Response
 from relaykit_google_auth.mock_oauth import TokenEndpoint, UserGrant
 
 from . import mock_thinking
-from .testing import AnthropicMock, error_response
+from .testing import AnthropicMock, error_response, not_json_refusal
 
 #: Claude models as Vertex names them, with the locations serving each (``None``: all)
 VERTEX_MODELS: tuple[tuple[str, str, str], ...] = (
@@ -141,10 +141,10 @@ class VertexClaudeMock(AnthropicMock):
         if self._refused_again is not None:
             again, self._refused_again = self._refused_again, None
             return again
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        refused = not_json_refusal(request)
+        if refused is not None:
+            return refused
+        body = request.json()
         if not isinstance(body, dict):
             return error_response(400, "invalid_request_error", "Request body must be an object")
         if model == "count-tokens":

@@ -38,7 +38,9 @@ Built from Anthropic's public API reference:
   input tokens a page).
 - Errors as ``{"type": "error", "error": {"type", "message"}, "request_id"}``;
   ``401 authentication_error`` without the right ``x-api-key`` (or bearer
-  token), ``400`` without ``anthropic-version`` or ``max_tokens``.
+  token), ``400`` without ``anthropic-version`` or ``max_tokens``, and
+  ``400 invalid_request_error`` for a body that is not JSON, in the API's words
+  (:func:`not_json_refusal`).
 
 Usage from a :class:`~relaykit.testing.Reply` is rendered in Anthropic's own
 convention: ``input_tokens`` excludes the ``cache_read_input_tokens`` and
@@ -190,9 +192,10 @@ class AnthropicMock(VendorMock):
         if request.method == "GET" and request.path == "/v1/models":
             return self._models(request.query)
         if request.method == "POST" and request.path == "/v1/messages":
-            return await self._messages(request.json())
+            refused = not_json_refusal(request)
+            return refused or await self._messages(request.json())
         if request.method == "POST" and request.path == "/v1/messages/count_tokens":
-            return self._count_tokens(request.json())
+            return not_json_refusal(request) or self._count_tokens(request.json())
         if request.path.startswith("/v1/messages/batches"):
             return await self._batch_endpoint(request)
         return error_response(404, "not_found_error", f"Not found: {request.method} {request.path}")
@@ -226,11 +229,7 @@ class AnthropicMock(VendorMock):
                 return error_response(
                     413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
                 )
-            try:
-                body = request.json()
-            except ValueError:
-                body = None
-            return store.create(body, self.base_url)
+            return not_json_refusal(request) or store.create(request.json(), self.base_url)
         if method == "GET" and not parts:
             return store.list(request.query, self.base_url)
         if method == "GET" and len(parts) == 1:
@@ -274,8 +273,9 @@ class AnthropicMock(VendorMock):
             }
         )
 
-    def _count_tokens(self, body: dict[str, Any]) -> Response:
-        extra = sorted(set(body) - _COUNT_TOKENS_FIELDS)
+    def _count_tokens(self, body: Any) -> Response:
+        # A body that is no object is refused below, in the schema's words.
+        extra = sorted(set(body) - _COUNT_TOKENS_FIELDS) if isinstance(body, dict) else []
         if extra:
             return error_response(
                 400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
@@ -601,6 +601,23 @@ def render_stream(
 
 
 # -- request checks -----------------------------------------------------------
+
+
+def not_json_refusal(request: Request) -> Response | None:
+    """The API's 400 for a body that is not JSON, or ``None`` when it parses.
+
+    Anthropic answers such a body with ``invalid_request_error`` "The request body
+    is not valid JSON: " and its JSON parser's reason ("no low surrogate in string:
+    line 1 column 134323 (char 134322)", as reported from the API in
+    anthropics/claude-code#6464), which is Python's wording: the mock gives its own
+    parser's."""
+    try:
+        json.loads(request.body)
+    except ValueError as e:  # UnicodeDecodeError too
+        return error_response(
+            400, "invalid_request_error", f"The request body is not valid JSON: {e}"
+        )
+    return None
 
 
 def error_response(

@@ -49,15 +49,17 @@ from the model a deployment serves (a Foundry deployment's name says nothing):
 - Claude before 3.7 does not think: thinking off sends nothing, and any
   other setting is refused before sending, so a route falls back.
 
-With thinking on, Claude refuses a ``temperature`` other than 1, a
-``top_p`` under 0.95 and a forced tool (``tool_choice`` ``"required"`` or a
-tool's name, and so JSON output emulated with a tool); relaykit refuses such a
-call before sending it (the temperature and ``top_p`` the body will carry:
-``extra``'s, when it gives them), rather than let the API answer 400 (or, on the Claude
-5 models that take a forced tool by skipping their thinking, quietly not
-think as asked). Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a
-forced tool whatever the thinking setting, so it is refused before sending
-for them even without ``reasoning=`` (:func:`check_forced_tool`).
+With thinking on, Claude refuses a ``temperature`` other than 1, any
+``top_k`` (which only ``extra`` gives), a ``top_p`` under 0.95 and a forced
+tool (``tool_choice`` ``"required"`` or a tool's name, and so JSON output
+emulated with a tool); relaykit refuses such a call before sending it (what the
+body will carry: ``extra``'s ``temperature``, ``top_p``, ``top_k`` and
+``tool_choice``, when it gives them, replace relaykit's), rather than let the
+API answer 400 (or, on the Claude 5 models that take a forced tool by
+skipping their thinking, quietly not think as asked). Opus 5.5, Sonnet 5.5,
+Fable 5.1 and Mythos 5.1 refuse a forced tool whatever the thinking setting,
+so it is refused before sending for them even without ``reasoning=``
+(:func:`check_forced_tool`).
 
 Without ``reasoning=`` nothing is sent and the model's default applies: Claude
 5 models think, at their default effort, and the checks above are not made
@@ -119,35 +121,50 @@ def fields(
 
 def check_compatible(
     body: dict[str, Any],
+    extra: Mapping[str, Any],
     sampling: Mapping[str, Any],
     model: str,
     *,
     emulated: bool,
     served: str | None = None,
 ) -> None:
-    """Refuse what Claude refuses alongside thinking: a temperature other than 1, a
-    ``top_p`` under 0.95 (in ``sampling``, the values the body will carry:
-    :func:`relaykit_anthropic.sampling.sampling_values`, ``extra``'s winning), a
-    forced tool in ``body`` (``emulated``: one that carries JSON output)."""
+    """Refuse what Claude refuses alongside thinking: a temperature other than 1, any
+    ``top_k``, a ``top_p`` under 0.95 (in ``sampling``, the values the body will
+    carry: :func:`relaykit_anthropic.sampling.sampling_values`, ``extra``'s winning),
+    a forced tool in ``body`` or ``extra``'s ``tool_choice``, which replaces it
+    (``emulated``: relaykit's own choice forces a tool that carries JSON output)."""
+    forced, given = _forced(body, extra)
     check_while_thinking(
         model,
         temperature=sampling.get("temperature"),
         top_p=sampling.get("top_p"),
-        forced=_forced(body),
+        top_k=sampling.get("top_k"),
+        forced=forced,
         emulated=emulated,
+        extra_choice=given,
         served=served,
     )
 
 
 def check_forced_tool(
-    body: dict[str, Any], model: str, *, emulated: bool, served: str | None = None
+    body: dict[str, Any],
+    extra: Mapping[str, Any],
+    model: str,
+    *,
+    emulated: bool,
+    served: str | None = None,
 ) -> None:
-    """Refuse a forced tool in ``body`` for the Claude 5 models that never take one
-    (Opus 5.5, Sonnet 5.5, Fable 5.1, Mythos 5.1), whatever the thinking setting."""
-    _check_forced_tool(model, forced=_forced(body), emulated=emulated, served=served)
+    """Refuse a forced tool (in ``body``, or ``extra``'s ``tool_choice``, which replaces
+    it) for the Claude 5 models that never take one (Opus 5.5, Sonnet 5.5, Fable 5.1,
+    Mythos 5.1), whatever the thinking setting."""
+    forced, given = _forced(body, extra)
+    _check_forced_tool(model, forced=forced, emulated=emulated, extra_choice=given, served=served)
 
 
-def _forced(body: dict[str, Any]) -> bool:
-    """Whether ``body`` forces a tool (``tool_choice`` ``any`` or ``tool``)."""
-    choice = body.get("tool_choice") or {}
-    return choice.get("type") in ("any", "tool")
+def _forced(body: dict[str, Any], extra: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """Whether the body sent will force a tool (``tool_choice`` ``any`` or ``tool``), and
+    ``"tool_choice"`` when that choice is ``extra``'s (it replaces ``body``'s)."""
+    given = "tool_choice" in extra
+    choice = extra["tool_choice"] if given else body.get("tool_choice")
+    forced = isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+    return forced, "tool_choice" if given else None

@@ -17,8 +17,9 @@ Choices this module makes, because the Messages API differs from the common shap
   ``output_config.effort`` from Claude 4.6 on; on Claude 5, what turns its
   thinking off, or a refusal where nothing does), as :mod:`.thinking`
   describes, with the calls Claude refuses while thinking (a temperature, a
-  forced tool) refused before sending. A forced tool is refused before sending
-  for the Claude 5 models that never take one, whatever ``reasoning=``.
+  ``top_k``, a forced tool: ``extra``'s too) refused before sending. A forced
+  tool is refused before sending for the Claude 5 models that never take one,
+  whatever ``reasoning=``.
   ``extra={"thinking": ...}`` replaces ``reasoning=``.
 - A ``temperature``, ``top_p`` or ``top_k`` (in ``extra``) other than the
   default is refused before sending for the models that refuse it whatever
@@ -240,7 +241,7 @@ def request_body(
         )
     json_tool = json_tool_name(request, structured_output)
     thinking.check_forced_tool(
-        body, request.model, emulated=json_tool is not None, served=search_model
+        body, request.extra, request.model, emulated=json_tool is not None, served=search_model
     )
     if think:
         _add_thinking(body, think, request, json_tool, search_model)
@@ -264,6 +265,7 @@ def _add_thinking(
     if think.get("thinking", {}).get("type") not in (None, "disabled", "between_tools"):
         thinking.check_compatible(
             body,
+            request.extra,
             sampling.sampling_values(request),
             request.model,
             emulated=json_tool is not None,

@@ -32,10 +32,12 @@ one):
   default applies, as for the other adaptive models): the Claude 5 model
   thinks at its default effort, and only the forced tool check below is
   made. Claude before 3.7 does not think: off sends nothing, on is refused.
-  While Claude thinks it refuses a ``temperature`` other than 1, a ``top_p``
-  under 0.95 and a forced tool, so relaykit refuses those calls before
-  sending them (the values the body will carry, ``extra``'s included: see
-  :func:`.sampling.sampling_values`); Opus 5.5, Sonnet 5.5, Fable 5.1 and
+  While Claude thinks it refuses a ``temperature`` other than 1, any
+  ``top_k`` (which only ``extra`` gives), a ``top_p`` under 0.95 and a forced
+  tool, so relaykit refuses those calls before sending them (the values the
+  body will carry, ``extra``'s included: see :func:`.sampling.sampling_values`,
+  and ``extra``'s ``toolConfig.toolChoice``, or on the Messages route its
+  ``tool_choice``); Opus 5.5, Sonnet 5.5, Fable 5.1 and
   Mythos 5.1 refuse a forced tool whatever the thinking setting, so it is
   refused for them even without ``reasoning=``. Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos refuse a non-default ``temperature``, ``top_p`` or ``top_k`` thinking
@@ -78,7 +80,7 @@ from relaykit_claude_models import claude_version as _claude_version
 
 from . import sampling
 from .prices import base_model
-from .routes import CONVERSE, Api
+from .routes import CONVERSE, MESSAGES, Api
 
 #: the model families that take a thinking setting on Bedrock
 Family = Literal["claude", "nova", "gpt-oss", "other"]
@@ -112,7 +114,7 @@ def apply(body: dict[str, Any], request: ChatRequest, api: Api = CONVERSE) -> No
     reasoning = request.reasoning
     kind = family(request.model)
     if kind == "claude":
-        _check_forced_tool(body, request.model)
+        _check_forced_tool(body, request, api)
     if reasoning is None:
         return
     theirs = request.extra.get("additionalModelRequestFields")
@@ -181,34 +183,54 @@ def _claude_off(model: str, version: tuple[int, int] | None) -> dict[str, Any]:
     return off_fields(model)
 
 
-def _check_forced_tool(body: dict[str, Any], model: str) -> None:
-    """Refuse a forced tool for the Claude 5 models that never take one (Opus 5.5,
-    Sonnet 5.5, Fable 5.1, Mythos 5.1), whatever the thinking setting."""
-    check_forced_tool(model, forced=_forced(body))
+def _check_forced_tool(body: dict[str, Any], request: ChatRequest, api: Api) -> None:
+    """Refuse a forced tool (the one the body for ``api`` will carry, ``extra``'s
+    included) for the Claude 5 models that never take one (Opus 5.5, Sonnet 5.5,
+    Fable 5.1, Mythos 5.1), whatever the thinking setting."""
+    forced, given = _forced(body, request, api)
+    check_forced_tool(request.model, forced=forced, extra_choice=given)
 
 
 def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> None:
-    """Refuse what Claude refuses while it thinks: a temperature other than 1, a
-    ``topP`` under 0.95, a forced tool.
+    """Refuse what Claude refuses while it thinks: a temperature other than 1, any
+    ``top_k``, a ``topP`` under 0.95, a forced tool.
 
-    The sampling values are the ones the body for ``api`` will carry: ``extra``'s
-    (its ``inferenceConfig``, and on the Messages route a ``temperature`` or
-    ``top_p`` by the Messages API's own name) win over ``temperature=`` and
-    ``top_p=``, as in the body, so a value ``extra`` gives is refused unsent and
-    one it replaces is not refused."""
+    The values are the ones the body for ``api`` will carry: ``extra``'s (its
+    ``inferenceConfig``, ``additionalModelRequestFields.top_k`` and
+    ``toolConfig.toolChoice``, and on the Messages route a ``temperature``,
+    ``top_p``, ``top_k`` or ``tool_choice`` by the Messages API's own name) win
+    over relaykit's parameters, as in the body, so a value ``extra`` gives is
+    refused unsent and one it replaces is not refused."""
     values = sampling.sampling_values(request, api)
+    forced, given = _forced(body, request, api)
     check_while_thinking(
         request.model,
         temperature=values.get("temperature"),
         top_p=values.get("top_p"),
-        forced=_forced(body),
+        top_k=values.get("top_k"),
+        forced=forced,
+        extra_choice=given,
     )
 
 
-def _forced(body: dict[str, Any]) -> bool:
-    """Whether the Converse ``body`` forces a tool (``toolChoice`` ``any`` or ``tool``)."""
-    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
-    return "any" in choice or "tool" in choice
+def _forced(body: dict[str, Any], request: ChatRequest, api: Api) -> tuple[bool, str | None]:
+    """Whether the body for ``api`` will force a tool, and the field of ``extra`` that
+    makes the choice when ``extra``'s replaces the Converse ``body``'s: on the Messages
+    route a ``tool_choice`` (``any`` or ``tool``), sent as it is over the translated
+    one; else ``toolConfig.toolChoice`` (``any`` or ``tool``), ``extra``'s merged
+    over ``body``'s."""
+    if api == MESSAGES and "tool_choice" in request.extra:
+        choice = request.extra["tool_choice"]
+        return isinstance(choice, dict) and choice.get("type") in ("any", "tool"), "tool_choice"
+    theirs = request.extra.get("toolConfig")
+    if isinstance(theirs, dict) and "toolChoice" in theirs:
+        return _converse_forced(theirs["toolChoice"]), "toolConfig.toolChoice"
+    return _converse_forced((body.get("toolConfig") or {}).get("toolChoice")), None
+
+
+def _converse_forced(choice: Any) -> bool:
+    """Whether a Converse ``toolChoice`` forces a tool (``any`` or ``tool``)."""
+    return isinstance(choice, dict) and ("any" in choice or "tool" in choice)
 
 
 # -- Nova 2, gpt-oss ----------------------------------------------------------------

@@ -44,6 +44,8 @@ import attrs
 
 from relaykit.testing.loopback import Request, Response
 
+from .mock_shapes import unparsed_problem
+
 CHUNK = 64
 #: the gRPC code of each HTTP status the mock answers (google/rpc/code.proto)
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 503: 14, 504: 4}
@@ -192,10 +194,10 @@ class MockBatches:
             return self._error(
                 400, f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."
             )
-        try:
-            body = request.json()
-        except ValueError:
-            return self._error(400, "Invalid JSON payload received.")
+        problem = unparsed_problem(request.body)
+        if problem:
+            return self._error(400, problem)
+        body = request.json()
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, dict):
             return self._error(
@@ -289,12 +291,15 @@ class MockBatches:
                 size = int(headers.get("x-goog-upload-header-content-length", ""))
             except ValueError:
                 return self._error(400, "X-Goog-Upload-Header-Content-Length is required.")
-            try:
-                meta = json.loads(request.body or b"{}")
-            except ValueError:
-                return self._error(400, "Invalid JSON payload received.")
+            problem = unparsed_problem(request.body or b"{}")
+            if problem:
+                return self._error(400, problem)
+            meta = json.loads(request.body or b"{}")
+            file = meta.get("file") if isinstance(meta, dict) else None
+            if not isinstance(meta, dict) or not isinstance(file, dict | None):
+                return self._error(400, "Invalid JSON payload received. Expected an object.")
             upload_id = f"mockupload{self._next():06d}"
-            display = str((meta.get("file") or {}).get("display_name") or "")
+            display = str((file or {}).get("display_name") or "")
             self.uploads[upload_id] = (size, display)
             url = f"{base_url}{UPLOAD_PATH}?upload_id={upload_id}&upload_protocol=resumable"
             return Response(200, {"x-goog-upload-url": url, "x-goog-upload-status": "active"}, b"")

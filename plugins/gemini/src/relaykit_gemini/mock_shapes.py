@@ -201,6 +201,50 @@ REQUEST = Message(
     },
 )
 _INTEGER_TEXT = re.compile(r"-?\d+")
+#: a JSON string, escapes and all
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def unparsed_problem(raw: bytes) -> str | None:
+    """Google's words for a body that is not JSON, or ``None`` when it parses.
+
+    Google's front end answers 400 ``INVALID_ARGUMENT`` "Invalid JSON payload
+    received. Unexpected token." then, on lines of their own, the text around the
+    place it stopped (up to 20 characters either side, on that line) and a caret
+    under that place, as reported from its APIs (for a bare ``NaN`` in a body, the
+    line ``26-07-28", "close": NaN, "volume": 47342`` and a caret under the ``N``). The
+    mock stops where Python's parser does, which is not always Google's place, and
+    at a ``NaN`` or ``Infinity``, which Python reads and Google does not; a body
+    that is not text is read as UTF-8 with its bad bytes replaced."""
+    try:
+        json.loads(raw, parse_constant=_no_constant)
+        return None
+    except _Constant as e:
+        doc = raw.decode("utf-8", errors="replace")
+        # where the constant is outside a string: the strings blanked out
+        at = _STRING_LITERAL.sub(lambda m: " " * len(m.group()), doc).find(e.name)
+    except json.JSONDecodeError as e:
+        doc, at = e.doc, e.pos
+    except ValueError:  # not text in a JSON encoding
+        doc, at = raw.decode("utf-8", errors="replace"), 0
+    line_start = doc.rfind("\n", 0, at) + 1
+    line_end = doc.find("\n", at)
+    start = max(line_start, at - 20)
+    end = min(len(doc) if line_end < 0 else line_end, at + 20)
+    caret = " " * (at - start) + "^"
+    return f"Invalid JSON payload received. Unexpected token.\n{doc[start:end]}\n{caret}"
+
+
+class _Constant(ValueError):
+    """A ``NaN`` or ``Infinity`` in a body: Python's JSON, not Google's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 def request_shape_problem(body: dict[str, Any]) -> str | None:

@@ -50,6 +50,7 @@ from relaykit_google_auth.mock_oauth import (
 )
 
 from . import mock_audio, mock_grounding
+from .mock_shapes import unparsed_problem
 from .testing import (
     MODELS,
     GeminiMock,
@@ -321,10 +322,10 @@ class VertexMock(GeminiMock):
         unsupported = self._unsupported(model, "countTokens")
         if unsupported is not None:
             return unsupported
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
+        problem = unparsed_problem(request.body)
+        if problem:
+            return _error(400, problem)
+        body = request.json()
         if not isinstance(body, dict):
             return _error(400, "Invalid JSON payload received. Expected an object.")
         for key in body:
@@ -343,10 +344,10 @@ class VertexMock(GeminiMock):
         unsupported = self._unsupported(model, "predict", needs="embedContent")
         if unsupported is not None:
             return unsupported
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
+        problem = unparsed_problem(request.body)
+        if problem:
+            return _error(400, problem)
+        body = request.json()
         problem = validate_predict(body, model)
         if problem:
             return _error(400, problem)

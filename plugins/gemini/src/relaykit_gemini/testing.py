@@ -95,6 +95,7 @@ from relaykit.testing.vendor_mock import VendorMock
 
 from . import mock_audio, mock_grounding, mock_images, mock_shapes
 from .mock_batches import MockBatches
+from .mock_shapes import unparsed_problem
 
 #: (name, input token limit, output token limit, generation methods)
 MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
@@ -380,10 +381,10 @@ class GeminiMock(VendorMock):
         unsupported = self._unsupported(model, "countTokens")
         if unsupported is not None:
             return unsupported
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
+        problem = unparsed_problem(request.body)
+        if problem:
+            return _error(400, problem)
+        body = request.json()
         problem = validate_count_tokens(body, model)
         if problem:
             return _error(400, problem)
@@ -403,10 +404,10 @@ class GeminiMock(VendorMock):
         unsupported = self._unsupported(model, "batchEmbedContents", needs="embedContent")
         if unsupported is not None:
             return unsupported
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
+        problem = unparsed_problem(request.body)
+        if problem:
+            return _error(400, problem)
+        body = request.json()
         problem = validate_batch_embed(body, model)
         if problem:
             return _error(400, problem)
@@ -468,10 +469,10 @@ class GeminiMock(VendorMock):
             return _error(
                 400, f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
             )
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
+        problem = unparsed_problem(request.body)
+        if problem:
+            return _error(400, problem)
+        body = request.json()
         problem = validate(body, model) or mock_grounding.tools_problem(
             body, model, self.search_fields
         )

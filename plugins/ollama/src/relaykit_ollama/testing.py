@@ -14,7 +14,8 @@ and its tokens one per word (:func:`~relaykit.testing.mock_embedding_tokens`);
 ``{"error": "..."}`` with the HTTP status, also as a line mid-stream.
 
 It checks requests the way Ollama does where a provider is easy to get wrong:
-a known model, valid roles, base64 images, a ``format`` that is ``"json"`` or a
+a body its JSON decoder reads (:func:`body_problem`, in Go's words), a known
+model, valid roles, base64 images, a ``format`` that is ``"json"`` or a
 schema object, option types; an ``input`` of strings; no chat with an
 embedding model (:data:`EMBEDDING_FAMILIES`), and no ``tools`` for a model
 without the tools capability (:data:`NO_TOOLS_MODELS`: 400, ``registry.ollama.ai/
@@ -134,10 +135,10 @@ class OllamaMock(VendorMock):
         return next((m[1] for m in self.models if m[0] == full), None)
 
     async def _chat(self, request: Request) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "invalid character in request body")
+        problem = body_problem(request.body, "api.ChatRequest")
+        if problem:
+            return _error(400, problem)
+        body = go_json(request.body) or {}  # null decodes to an empty request, as in Go
         problem = validate(body)
         if problem:
             return _error(400, problem)
@@ -186,10 +187,10 @@ class OllamaMock(VendorMock):
         return sent_reasoning(request.json())
 
     async def _embed(self, request: Request) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "invalid character in request body")
+        problem = body_problem(request.body, "api.EmbedRequest")
+        if problem:
+            return _error(400, problem)
+        body = go_json(request.body) or {}  # null decodes to an empty request, as in Go
         problem = validate_embed(body)
         if problem:
             return _error(400, problem)
@@ -305,6 +306,54 @@ def _model(name: str, family: str, size: str) -> dict[str, Any]:
             "quantization_level": "Q4_K_M",
         },
     }
+
+
+def body_problem(raw: bytes, go_type: str) -> str | None:
+    """Ollama's 400 message for a body it cannot decode into ``go_type`` (its Go
+    request struct), or ``None``.
+
+    Ollama's handlers bind the body with Go's JSON decoder (``ShouldBindJSON`` in
+    server/routes.go) and answer its error as it is, but an empty body, which is
+    "missing request body"; JSON ``null`` decodes to an empty request. The decoder's
+    words are Go's ("unexpected EOF", "json: cannot unmarshal array into Go value of
+    type api.ChatRequest"); for a stray character the mock says "invalid character
+    'x' looking for beginning of value" wherever it is, where Go names what it was
+    looking for at that place."""
+    if not raw.strip():
+        return "missing request body"
+    try:
+        body = go_json(raw)
+    except _Constant as e:  # NaN, Infinity: no JSON to Go
+        if e.name.startswith("-"):
+            return "invalid character 'I' in numeric literal"
+        return f"invalid character {e.name[0]!r} looking for beginning of value"
+    except json.JSONDecodeError as e:
+        if e.pos >= len(e.doc.rstrip()):
+            return "unexpected EOF"
+        return f"invalid character {e.doc[e.pos]!r} looking for beginning of value"
+    kinds = ((bool, "bool"), (int | float, "number"), (str, "string"), (list, "array"))
+    kind = next((name for t, name in kinds if isinstance(body, t)), None)
+    if kind is None:  # an object, or null
+        return None
+    return f"json: cannot unmarshal {kind} into Go value of type {go_type}"
+
+
+def go_json(raw: bytes) -> Any:
+    """``raw`` read as Go's JSON decoder reads it: bytes that are not UTF-8 replaced by
+    U+FFFD, and no ``NaN`` or ``Infinity`` (a ``ValueError``, as for any JSON error)."""
+    return json.loads(raw.decode("utf-8", errors="replace"), parse_constant=_no_constant)
+
+
+class _Constant(ValueError):
+    """A ``NaN`` or ``Infinity`` in a body: Python reads them, Go does not."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 def validate(body: Any) -> str | None:

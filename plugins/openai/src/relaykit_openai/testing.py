@@ -215,8 +215,10 @@ class AzureOpenAIMock(OpenAIMock):
     async def _batch_api(self, request: Request, api: str) -> Response:
         """The files and batches of the Batch API, in either API style (see the module
         docstring); the rest is OpenAI's."""
-        if request.method == "POST" and api == "batches":
-            endpoint = (_json(request) or {}).get("endpoint")
+        body = _json(request) if request.method == "POST" and api == "batches" else None
+        # A body that is no JSON object is refused below, as OpenAI's route refuses it.
+        if isinstance(body, dict):
+            endpoint = body.get("endpoint")
             v1 = request.path.startswith("/openai/v1/")
             if endpoint not in (_V1_BATCH_ENDPOINTS if v1 else _DATED_BATCH_ENDPOINTS):
                 return _azure_error(
