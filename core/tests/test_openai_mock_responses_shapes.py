@@ -28,8 +28,9 @@ BODY: dict[str, Any] = {
     "model": "o4-mini",
     "instructions": "be brief",
     "max_output_tokens": 100,
-    "temperature": 0.5,
-    "top_p": 0.9,
+    # the defaults: o4-mini refuses others while it reasons (openai_sampling)
+    "temperature": 1,
+    "top_p": 1.0,
     "store": False,
     "parallel_tool_calls": True,
     "include": ["reasoning.encrypted_content"],

@@ -139,6 +139,8 @@ class TestOpenAIResponses(ProviderContract):
                 providers={
                     "openai": {"base_url": mock.base_url, "api_key": KEY, "api": "responses"}
                 },
+                # o4-mini takes no temperature but 1: refused unsent
+                sampling_model="openai/gpt-4.1-mini",
                 embedding_model=EMBEDDING_MODEL,
                 transcription_model="openai/whisper-1",
                 image_model="openai/gpt-image-1-mini",

@@ -22,7 +22,7 @@ from relaykit.events import ReasoningDelta
 from relaykit.testing import LoopbackServer, OpenAIMock, Reply, Request, Response
 from relaykit.testing.openai_responses import encrypted_reasoning
 from relaykit.testing.sample_files import PDF, PNG
-from relaykit_openai import responses_wire
+from relaykit_openai import responses_wire, sampling_rules
 from relaykit_openai.api_choice import responses_only
 
 KEY = "sk-test-0123456789abcdef0123"
@@ -83,8 +83,9 @@ async def test_every_item_and_part_it_sends_is_of_a_shape_the_api_takes(
     ]
     fields: dict[str, Any] = {
         "max_tokens": 64,
-        "temperature": 0.5,
-        "top_p": 0.9,
+        # o4-mini takes no other while it reasons (refused unsent: test_sampling_rules)
+        "temperature": 1.0,
+        "top_p": 1.0,
         "tools": [{"name": "lookup", "description": "Look up", "parameters": {"type": "object"}}],
         "tool_choice": "lookup",
         "response_format": {"type": "object", "properties": {}},
@@ -138,8 +139,8 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
             "openai/o4-mini",
             messages,
             max_tokens=20,
-            temperature=0.5,
-            top_p=0.9,
+            temperature=1.0,  # o4-mini takes no other while it reasons
+            top_p=1.0,
             stop="END",
             seed=1,
             tools=[{"name": "lookup", "description": "Look up", "parameters": {"type": "object"}}],
@@ -180,8 +181,8 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
         ],
         # stop and seed: no Responses field, not sent
         "max_output_tokens": 20,
-        "temperature": 0.5,
-        "top_p": 0.9,
+        "temperature": 1.0,
+        "top_p": 1.0,
         "tools": [
             {
                 "type": "function",
@@ -255,7 +256,7 @@ async def test_streamed_request_and_plain_choices(mock: OpenAIMock) -> None:
     ],
 )
 def test_encrypted_reasoning_is_asked_for_reasoning_models_only(model: str, reasons: bool) -> None:
-    assert responses_wire.is_reasoning_model(model) is reasons
+    assert sampling_rules.is_reasoning_model(model) is reasons
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,10 @@ function, a ``max_tokens`` that is text, a field OpenAI does not know) is refuse
 first, with a 400 in OpenAI's words, by :mod:`.openai_chat_shapes`; a Responses
 API request of the wrong shape (an assistant message with ``input_text``, a tool
 nested as Chat Completions nests it, a ``max_output_tokens`` below 16) by
-:mod:`.openai_responses_shapes`.
+:mod:`.openai_responses_shapes`. OpenAI's reasoning models refuse sampling other
+than their own (a ``temperature`` or ``top_p`` but 1, penalties, log
+probabilities, Chat Completions' ``max_tokens``) in both APIs, in OpenAI's words:
+:mod:`.openai_sampling`.
 
 Tool messages must answer the calls of the assistant message they follow, each
 call answered: OpenAI refuses them otherwise, and so does the mock, in its words.
@@ -65,6 +68,7 @@ from . import (
     openai_moderations,
     openai_rerank,
     openai_responses,
+    openai_sampling,
     openai_speech,
     openai_transcriptions,
     openai_web_search,
@@ -189,6 +193,7 @@ class OpenAIMock(VendorMock):
                 _check_mistral_order(body.get("messages"))
                 prefix = _mistral_prefix(body.get("messages"))
             _check_reasoning(body)
+            openai_sampling.check_sampling(body, "chat")
             _check_schemas(body)
             openai_web_search.validate_chat(body)
         except openai_responses.Refusal as e:

@@ -141,10 +141,16 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _COMPATIBLE_REASONING = re.compile(r"gpt-oss|qwen3|grok-3-mini|deepseek-r1|magistral|reason")
 
 
+def openai_reasoning(model: str) -> bool:
+    """Whether ``model`` is one of OpenAI's reasoning models (o-series, GPT-5 but its
+    ``-chat`` models, Codex), whose rules (:mod:`.openai_sampling`) are OpenAI's own."""
+    return _REASONING.match(model) is not None
+
+
 def takes_reasoning(model: str) -> bool:
     """Whether ``model`` takes a reasoning effort: OpenAI's reasoning models, and
     compatible services' thinking models (gpt-oss, Qwen3, Grok 3 Mini, ...)."""
-    return _REASONING.match(model) is not None or _COMPATIBLE_REASONING.search(model) is not None
+    return openai_reasoning(model) or _COMPATIBLE_REASONING.search(model) is not None
 
 
 def check_effort(effort: Any, param: str, model: str) -> None:
@@ -231,6 +237,7 @@ def validate(body: Any) -> None:
     wrong shape (:func:`.openai_responses_shapes.check_responses_shape`, first), or
     one whose well-shaped content it refuses."""
     from .openai_responses_shapes import check_responses_shape  # it builds on this module
+    from .openai_sampling import check_sampling  # it builds on this module
 
     if isinstance(body, dict):
         for key, new in _MOVED.items():
@@ -256,6 +263,7 @@ def validate(body: Any) -> None:
     reasoning = body.get("reasoning")
     if reasoning is not None:
         check_effort(reasoning.get("effort"), "reasoning.effort", body["model"])
+    check_sampling(body, "responses")
     if "reasoning.encrypted_content" in (body.get("include") or ()) and not _REASONING.match(
         body["model"]
     ):

@@ -129,6 +129,10 @@ class Harness:
     #: a model id (``provider/model``) that takes ``reasoning="none"`` and
     #: ``reasoning="high"``, when ``model`` does not
     reasoning_model: str | None = None
+    #: a model id (``provider/model``) that takes a ``temperature`` and ``top_p``
+    #: other than 1, when ``model`` does not (OpenAI's reasoning models, which the
+    #: plugin refuses them unsent)
+    sampling_model: str | None = None
     #: plugin objects to register directly (a provider not installed as an entry point)
     plugins: tuple[object, ...] = ()
     #: a model id the provider embeds with (``provider/model``), or ``None`` when
@@ -338,7 +342,7 @@ class ProviderContract:
     async def test_sampling_parameters_are_accepted(self, harness: Harness) -> None:
         async with self.client(harness) as client:
             r = await client.chat(
-                harness.model,
+                harness.sampling_model or harness.model,
                 "params",
                 max_tokens=50,
                 temperature=0.2,

@@ -31,7 +31,9 @@ OpenAI's list prices (Azure's global standard deployments charge the same). The
 ``models`` option maps deployments to models for what happens before an answer
 (budgets' estimates, :meth:`AzureOpenAIProvider.list_models`, ``api = "auto"``).
 Rules OpenAI keys on a model's name (images, speech to text) see the deployment's
-name: a deployment named as its model (Azure's default) gets them exactly.
+name: a deployment named as its model (Azure's default) gets them exactly. The
+sampling a reasoning model refuses (:mod:`relaykit_openai.sampling_rules`) is
+judged by the model the ``models`` option maps a deployment to, else its name.
 
 Batches run on a Global Batch or Data Zone Batch deployment (a deployment of its
 own, with its own quota of enqueued tokens), through OpenAI's Batch API

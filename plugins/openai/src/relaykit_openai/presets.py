@@ -219,6 +219,7 @@ def preset(
     Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
     Preset.media_rules = False
     Preset.embedding_rules = False
+    Preset.sampling_rules = False  # a compatible service's model may bear any name
     if name not in _MODERATION:
         Preset.moderate = None  # type: ignore[assignment,method-assign]
     if name not in _BATCHES:

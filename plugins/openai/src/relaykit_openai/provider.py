@@ -41,7 +41,7 @@ from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
 from relaykit.web_search import unsupported
 
-from . import web_search, wire
+from . import sampling_rules, web_search, wire
 from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
 from .prices import OPENAI_MODELS, known_model
@@ -125,6 +125,12 @@ class OpenAIProvider:
     as ``input_file``, by data or URL. A service that cannot read one refuses it
     before sending (see :mod:`relaykit_openai.documents`).
 
+    Sampling: OpenAI's reasoning models (o-series, GPT-5 but its chat models,
+    Codex) take no ``temperature`` or ``top_p`` but 1 while they reason; such a
+    call is refused before sending (:mod:`relaykit_openai.sampling_rules`), for
+    OpenAI and Azure, never for the compatible presets. ``max_tokens`` goes as
+    ``max_completion_tokens``, the name those models take.
+
     Web search (``web_search=``): the Responses API's ``web_search`` tool, where
     a call with it goes under ``api = "auto"``; Chat Completions' search models
     (gpt-5-search-api, gpt-4o-search-preview, ...) take ``web_search_options``
@@ -189,6 +195,10 @@ class OpenAIProvider:
     #: how the service's Chat Completions API takes documents (:mod:`.documents`):
     #: PDFs as data (OpenAI), as data or URL (OpenRouter), or none, refused unsent
     chat_documents: ClassVar[ChatDocuments] = "data"
+    #: refuse a ``temperature`` or ``top_p`` OpenAI's reasoning models refuse, before
+    #: sending (see .sampling_rules); a compatible service's model names say nothing
+    #: sure about its sampling
+    sampling_rules: ClassVar[bool] = True
     #: how the service takes ``reasoning=`` (:mod:`.reasoning`): ``reasoning_effort``,
     #: OpenRouter's ``reasoning`` object, or not at all, refused unsent
     reasoning_style: ClassVar[ReasoningStyle] = "effort"
@@ -311,7 +321,28 @@ class OpenAIProvider:
             wire.mark_prefix(body, messages, self.type)
         if self.assistant_after_tools:
             wire.bridge_tool_results(body)
+        self._check_sampling(body, request.model)
         return json_encode.dumps(body)
+
+    def _responses_body(self, request: ChatRequest, stream: bool) -> bytes:
+        """The encoded body of a Responses API call (see :mod:`.responses_wire`)."""
+        from . import responses_wire  # the Responses API's modules load when first used
+
+        body = responses_wire.request_body(request, stream=stream, provider=self._name)
+        self._check_sampling(body, request.model)
+        return json_encode.dumps(body)
+
+    def _check_sampling(self, body: dict[str, Any], model: str) -> None:
+        """Refuse, unsent, sampling OpenAI's reasoning model refuses (:mod:`.sampling_rules`)."""
+        if self.sampling_rules:
+            sampling_rules.check_body(
+                body, served=self.base_model(model), model=model, provider=self._name
+            )
+
+    def base_model(self, deployment: str) -> str:
+        """The model a call to ``deployment`` reaches, as OpenAI names it: the name
+        itself (Azure's deployments may map to another)."""
+        return deployment
 
     def _chat_search(
         self, request: ChatRequest
@@ -393,6 +424,7 @@ class OpenAIProvider:
                 self._headers,
                 self._name,
                 request,
+                self._responses_body(request, False),
             )
         r = await self._http.post(
             self._url("chat/completions", request.model),
@@ -440,6 +472,7 @@ class OpenAIProvider:
                 self._headers,
                 self._name,
                 request,
+                lambda: self._responses_body(request, True),
             )
         if prefix := self._prefill(request):
             from . import prefix_echo
@@ -703,15 +736,10 @@ class OpenAIProvider:
         search model) sends the batch to ``/v1/responses``: a batch has one endpoint."""
         model = requests[0][1].model
         if any(self._via_responses(request) for _, request in requests):
-            from . import responses_wire
-
-            def body(request: ChatRequest) -> bytes:
-                return json_encode.dumps(
-                    responses_wire.request_body(request, stream=False, provider=self._name)
-                )
-
             endpoint = self._batch_endpoint("responses", model)
-            return await self._batches().submit(requests, endpoint, body)
+            return await self._batches().submit(
+                requests, endpoint, lambda request: self._responses_body(request, False)
+            )
         return await self._batches().submit(
             requests,
             self._batch_endpoint("chat/completions", model),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +19,15 @@ if TYPE_CHECKING:
 
 
 async def chat(
-    http: HttpClient, url: str, headers: Mapping[str, str], provider: str, request: ChatRequest
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    provider: str,
+    request: ChatRequest,
+    body: bytes,
 ) -> ChatResponse:
-    """One non-streamed Responses call."""
-    body = json_encode.dumps(responses_wire.request_body(request, stream=False, provider=provider))
+    """One non-streamed Responses call, sending ``body`` (the provider's, checked
+    before this: see ``OpenAIProvider._responses_body``)."""
     r = await http.post(url, content=body, headers=headers)
     if r.status_code >= 400:
         raise error_from_http(
@@ -39,11 +44,16 @@ async def chat(
 
 
 async def stream(
-    http: HttpClient, url: str, headers: Mapping[str, str], provider: str, request: ChatRequest
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    provider: str,
+    request: ChatRequest,
+    body: Callable[[], bytes],
 ) -> AsyncIterator[StreamEvent]:
-    """One streamed Responses call: typed SSE events until ``response.completed``."""
-    body = json_encode.dumps(responses_wire.request_body(request, stream=True, provider=provider))
-    async with http.stream("POST", url, content=body, headers=headers) as r:
+    """One streamed Responses call, sending what ``body()`` makes (when iterated, as
+    Chat Completions streams make theirs): typed SSE events until ``response.completed``."""
+    async with http.stream("POST", url, content=body(), headers=headers) as r:
         if r.status_code >= 400:
             await r.aread()
             raise error_from_http(

@@ -49,7 +49,6 @@ Stateless: every call sends the whole conversation in ``input`` with
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import attrs
@@ -80,6 +79,7 @@ from relaykit.web_search import Citation
 
 from . import documents, schemas
 from .reasoning import merge_extra, responses_field
+from .sampling_rules import is_reasoning_model
 from .web_search import billed_search, citation, citations, responses_tool, search_queries
 from .wire import misplaced_image, text_or_none
 
@@ -90,9 +90,6 @@ ORIGIN = "openai-responses"
 #: what joins the summary parts of one reasoning item into one part's text
 SUMMARY_JOINER = "\n\n"
 
-#: models with reasoning, which take ``include: ["reasoning.encrypted_content"]``
-_REASONING_MODEL = re.compile(r"^(o\d|codex-|gpt-5(?:\.\d+)?(?![.\d]|-chat))")
-
 #: the least ``max_output_tokens`` the API takes (less: "integer below minimum value")
 MIN_OUTPUT_TOKENS = 16
 
@@ -101,11 +98,6 @@ _INCOMPLETE: dict[str, FinishReason] = {
     "max_output_tokens": "length",
     "content_filter": "content_filter",
 }
-
-
-def is_reasoning_model(model: str) -> bool:
-    """Whether ``model`` reasons (o-series, GPT-5 but its chat variants, Codex)."""
-    return _REASONING_MODEL.match(model) is not None
 
 
 def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai") -> dict[str, Any]:
