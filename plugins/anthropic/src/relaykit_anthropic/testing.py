@@ -205,16 +205,9 @@ class AnthropicMock(VendorMock):
         may fail the request, delay it, or lose its answer after acting on it
         (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["retry-after"] = f"{reply.retry_after:g}"
-            kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
-            return error_response(reply.status, kind, reply.error, headers)
+        failed = await _scripted_failure(reply)
+        if failed is not None:
+            return failed
         answer = await self._batch_answer(request)
         if reply.answer_lost is not None:
             return Response(abort=reply.answer_lost)
@@ -300,18 +293,9 @@ class AnthropicMock(VendorMock):
         if problem:
             return error_response(400, "invalid_request_error", problem)
         reply = self.script.next(self.default_reply(last_user_text(body)))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            # Before any response, as OpenAIMock does: once ignored here, so a
-            # scripted reset answered 200 with an empty message (the chaos test's find).
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["retry-after"] = f"{reply.retry_after:g}"
-            kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
-            return error_response(reply.status, kind, reply.error, headers)
+        failed = await _scripted_failure(reply)
+        if failed is not None:
+            return failed
         self._n += 1
         message_id = f"msg_mock{self._n:06d}"
         model = str(body.get("model") or "claude-haiku-4-5")
@@ -617,6 +601,25 @@ def not_json_refusal(request: Request) -> Response | None:
         return error_response(
             400, "invalid_request_error", f"The request body is not valid JSON: {e}"
         )
+    return None
+
+
+async def _scripted_failure(reply: Reply) -> Response | None:
+    """After ``reply``'s delay, the answer it scripts for a request that fails (batch
+    or message), else ``None``: a connection fault before any response, or its error
+    status in Anthropic's error shape (with its ``retry-after``)."""
+    if reply.delay:
+        await anyio.sleep(reply.delay)
+    if reply.connection_fault:
+        # Before any response, as OpenAIMock does: once ignored here, so a
+        # scripted reset answered 200 with an empty message (the chaos test's find).
+        return Response(abort=reply.connection_fault)
+    if reply.status >= 400:
+        headers = dict(reply.headers)
+        if reply.retry_after is not None:
+            headers["retry-after"] = f"{reply.retry_after:g}"
+        kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
+        return error_response(reply.status, kind, reply.error, headers)
     return None
 
 
