@@ -91,7 +91,7 @@ from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
-from relaykit.testing.vendor_mock import VendorMock
+from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
 from . import mock_audio, mock_grounding, mock_images, mock_shapes
 from .mock_batches import MockBatches
@@ -319,12 +319,9 @@ class GeminiMock(VendorMock):
         reply may fail the request, delay it, or lose its answer after acting on it
         (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self.batches.hold = self.hold_batches
         answer = await self.batches.route(request, self.base_url, self._batch_item)
         if answer is None:
@@ -529,13 +526,9 @@ class GeminiMock(VendorMock):
             else self.default_reply(last_user)
         )
         reply = self.script.next(default)
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        # Before any response, as OpenAIMock does (a chaos test scripts resets)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         turn = _Turn(
             self, reply, model, prompt, document_tokens(body), mock_audio.audio_tokens(clips)
