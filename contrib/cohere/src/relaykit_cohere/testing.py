@@ -69,7 +69,7 @@ from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_t
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.rerank_scores import mock_ranking
 from relaykit.testing.script import Reply
-from relaykit.testing.vendor_mock import VendorMock
+from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
 #: (name, endpoints, context_length) of the models the mock lists.
 MODELS: tuple[tuple[str, tuple[str, ...], int], ...] = (
@@ -208,13 +208,9 @@ class CohereMock(VendorMock):
             (_text(t.get("content")) for t in reversed(turns) if t.get("role") == "user"), ""
         )
         reply = self.script.next(self.default_reply(last_user))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        # Before any response, as OpenAIMock does (a chaos test scripts resets)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return _error(reply.status, reply.error, dict(reply.headers))
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         rid = f"c0ffee00-0000-4000-8000-{self._n:012d}"
         prompt = " ".join(_text(t.get("content")) for t in turns)
@@ -609,6 +605,11 @@ def _text(content: Any) -> str:
             if isinstance(c, dict) and c.get("type") == "text"
         )
     return ""
+
+
+def _scripted_error(reply: Reply) -> Response:
+    """A scripted failure's status and message as Cohere's error."""
+    return _error(reply.status, reply.error, dict(reply.headers))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

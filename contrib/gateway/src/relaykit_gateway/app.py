@@ -459,6 +459,19 @@ class Gateway:
         self._check_model(caller, call.model)
         return _with_caller(call.params, caller, headers)
 
+    def _batch_items(
+        self,
+        model: str,
+        calls: list[tuple[str, GatewayCall]],
+        caller: str | None,
+        headers: dict[str, str],
+    ) -> list[BatchItem]:
+        """A batch's parsed ``(custom_id, call)`` pairs as relaykit's items, once the one
+        ``model`` they name is checked against the caller's key: each item's metadata
+        as a call's (:func:`_with_caller`), the caller's key and request id."""
+        self._check_model(caller, model)
+        return [BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls]
+
     # -- the routes answered by one call that is not a chat (see _ONE_CALLS): each
     # -- with the same caller metadata, trace context and hang-up handling as a chat
 
@@ -718,12 +731,7 @@ class Gateway:
         """``POST /v1/messages/batches``: the requests submitted as one relaykit batch to
         the one model they name (the caller's key must be allowed it)."""
         model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
-        self._check_model(caller, model)
-        # each item's metadata as a call's: the caller's key and request id
-        items = [
-            BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
-        ]
-
+        items = self._batch_items(model, calls, caller, headers)
         await answered(
             headers,
             receive,
@@ -957,12 +965,7 @@ class Gateway:
             model, calls = await read_requests(
                 lines, endpoint, dialect, tuple(self.client.config.models)
             )
-        self._check_model(caller, model)
-        # each item's metadata as a call's: the caller's key and request id
-        items = [
-            BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
-        ]
-
+        items = self._batch_items(model, calls, caller, headers)
         owner = self._owners[caller]
 
         async def reply(batch: Batch) -> None:

@@ -276,6 +276,22 @@ def caller_metadata(body: Mapping[str, Any]) -> dict[str, str]:
     return metadata
 
 
+def with_body_fields(
+    params: dict[str, Any], body: Mapping[str, Any], own: frozenset[str]
+) -> dict[str, Any]:
+    """``params`` with what else an OpenAI body asks of its call: its
+    :func:`caller_metadata`, and the fields the gateway does not read (all but ``own``)
+    as the provider's ``extra``. For the calls that are not a chat (no reasoning is
+    read out of those fields)."""
+    metadata = caller_metadata(body)
+    if metadata:
+        params["metadata"] = metadata
+    extra = unclaimed(body, own)
+    if extra:
+        params["extra"] = extra
+    return params
+
+
 def usage(u: Usage) -> dict[str, Any]:
     """OpenAI's usage object; relaykit's counts already include cached and reasoning tokens."""
     return {

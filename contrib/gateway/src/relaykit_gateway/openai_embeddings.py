@@ -31,8 +31,8 @@ import attrs
 
 from relaykit import EmbeddingResponse, InvalidRequestError
 
-from .dialect import model_id, require_object, unclaimed
-from .openai_dialect import caller_metadata
+from .dialect import model_id, require_object
+from .openai_dialect import with_body_fields
 
 #: how a caller may ask for its vectors: JSON numbers, or base64 of float32s
 EncodingFormat = Literal["float", "base64"]
@@ -79,13 +79,8 @@ def parse_embeddings(body: Any, aliases: Sequence[str]) -> EmbeddingsCall:
             f"`encoding_format` must be 'float' or 'base64', not {encoding!r}",
             param="encoding_format",
         )
-    params: dict[str, Any] = {key: body[key] for key in _SAME if body.get(key) is not None}
-    metadata = caller_metadata(body)
-    if metadata:
-        params["metadata"] = metadata
-    extra = unclaimed(body, _OWN)
-    if extra:
-        params["extra"] = extra
+    same = {key: body[key] for key in _SAME if body.get(key) is not None}
+    params = with_body_fields(same, body, _OWN)
     return EmbeddingsCall(model=model, inputs=inputs, params=params, encoding_format=encoding)
 
 

@@ -28,8 +28,8 @@ import attrs
 
 from relaykit import InvalidRequestError, ModerationResponse
 
-from .dialect import model_id, require_object, unclaimed
-from .openai_dialect import caller_metadata
+from .dialect import model_id, require_object
+from .openai_dialect import with_body_fields
 
 #: the model OpenAI moderates with when the request names none
 DEFAULT_MODEL = "openai/omni-moderation-latest"
@@ -68,13 +68,7 @@ def parse_moderation(
             " the texts themselves as strings (images are not sent to moderation yet)",
             param="input",
         )
-    params: dict[str, Any] = {}
-    metadata = caller_metadata(body)
-    if metadata:
-        params["metadata"] = metadata
-    extra = unclaimed(body, _OWN)
-    if extra:
-        params["extra"] = extra
+    params = with_body_fields({}, body, _OWN)
     return ModerationCall(model=model, inputs=inputs, params=params)
 
 

@@ -25,6 +25,7 @@ _EXPORTS = {
     "Reply": "script",
     "Script": "script",
     "VendorMock": "vendor_mock",
+    "scripted_fault": "vendor_mock",
     "StallingProxy": "tcp_proxy",
     "OpenAIMock": "openai_mock",
     "FakeProvider": "fake_provider",
@@ -146,6 +147,7 @@ __all__ = [
     "require_program",
     "require_service",
     "run_limit_workload",
+    "scripted_fault",
     "service_reachable",
     "sweep_wrong_shapes",
     "weather_tool_loop",
@@ -200,5 +202,5 @@ if TYPE_CHECKING:
     from .storage_contract import StorageContract
     from .tcp_proxy import StallingProxy
     from .tls_certs import LoopbackTLS, loopback_tls
-    from .vendor_mock import VendorMock
+    from .vendor_mock import VendorMock, scripted_fault
     from .wrong_shapes import sweep_wrong_shapes, wrong_shapes

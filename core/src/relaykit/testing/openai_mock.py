@@ -57,7 +57,6 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
 import attrs
 
 from . import (
@@ -75,7 +74,7 @@ from . import (
 )
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
-from .vendor_mock import VendorMock
+from .vendor_mock import VendorMock, scripted_fault
 
 if TYPE_CHECKING:
     import ssl
@@ -413,7 +412,7 @@ class OpenAIMock(VendorMock):
         ``batch_script``'s next reply may fail the request, delay it, or lose its
         answer after acting on it (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
-        failed = await _fault(reply)
+        failed = await scripted_fault(reply, _scripted_error)
         if failed is not None:
             return failed
         answer = await self._batch_answer(request)
@@ -451,7 +450,7 @@ class OpenAIMock(VendorMock):
         """The script's next reply (``default`` when it has none left), and what its
         fault answers instead, after its delay (``None``: answer it)."""
         reply = self.script.next(default)
-        return reply, await _fault(reply)
+        return reply, await scripted_fault(reply, _scripted_error)
 
     def _numbered(self, reply: Reply) -> dict[str, str]:
         """The headers of the next answer: ``reply``'s, after an ``x-request-id``
@@ -819,17 +818,9 @@ def _json_or_none(request: Request) -> Any:
         return None
 
 
-async def _fault(reply: Reply) -> Response | None:
-    """What a scripted fault answers instead, after its delay (``None``: answer)."""
-    if reply.delay:
-        await anyio.sleep(reply.delay)
-    if reply.connection_fault:
-        return Response(abort=reply.connection_fault)
-    if reply.status >= 400:
-        headers = dict(reply.headers)
-        if reply.retry_after is not None:
-            headers["retry-after"] = f"{reply.retry_after:g}"
-        return _error(
-            reply.status, reply.error, _error_type(reply.status), reply.error_code, headers
-        )
-    return None
+def _scripted_error(reply: Reply) -> Response:
+    """A scripted failure's status and message as OpenAI's error, with its retry-after."""
+    headers = dict(reply.headers)
+    if reply.retry_after is not None:
+        headers["retry-after"] = f"{reply.retry_after:g}"
+    return _error(reply.status, reply.error, _error_type(reply.status), reply.error_code, headers)

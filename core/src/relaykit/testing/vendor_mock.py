@@ -6,6 +6,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .loopback import LoopbackServer, Request, Response
 from .script import Reply, Script, count_tokens
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 
     from ..request import Reasoning
 
-__all__ = ["Rewrite", "VendorMock"]
+__all__ = ["Rewrite", "VendorMock", "scripted_fault"]
 
 #: what :attr:`VendorMock.rewrite` holds: given a request and the mock's answer to
 #: it, the answer to send instead
@@ -121,3 +123,21 @@ class VendorMock:
                 count_tokens(reply.text) + count_tokens(reply.reasoning) + 3 * len(reply.tool_calls)
             )
         return inp, out
+
+
+async def scripted_fault(reply: Reply, error: Callable[[Reply], Response]) -> Response | None:
+    """What a vendor mock sends instead of its answer, as ``reply`` scripts it, once
+    ``reply.delay`` has passed: an abort before any response for a
+    ``connection_fault``, and ``error(reply)`` (the vendor's error in its own shape)
+    for a ``status`` of 400 or more; ``None`` when the mock is to answer.
+
+    One check, in one order, for the mocks that use it: mocks that each wrote their own
+    forgot the connection fault and answered a scripted reset with a 200.
+    """
+    if reply.delay:
+        await anyio.sleep(reply.delay)
+    if reply.connection_fault:
+        return Response(abort=reply.connection_fault)
+    if reply.status >= 400:
+        return error(reply)
+    return None

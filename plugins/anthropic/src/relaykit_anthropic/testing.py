@@ -70,13 +70,11 @@ import zlib
 from collections.abc import Collection, Iterator
 from typing import Any
 
-import anyio
-
 from relaykit import Reasoning
 from relaykit.testing.claude_schemas import structured_problem
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
-from relaykit.testing.vendor_mock import VendorMock
+from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
 
 from . import mock_batches, mock_thinking, mock_web_search
@@ -205,16 +203,9 @@ class AnthropicMock(VendorMock):
         may fail the request, delay it, or lose its answer after acting on it
         (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["retry-after"] = f"{reply.retry_after:g}"
-            kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
-            return error_response(reply.status, kind, reply.error, headers)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         answer = await self._batch_answer(request)
         if reply.answer_lost is not None:
             return Response(abort=reply.answer_lost)
@@ -300,18 +291,9 @@ class AnthropicMock(VendorMock):
         if problem:
             return error_response(400, "invalid_request_error", problem)
         reply = self.script.next(self.default_reply(last_user_text(body)))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            # Before any response, as OpenAIMock does: once ignored here, so a
-            # scripted reset answered 200 with an empty message (the chaos test's find).
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["retry-after"] = f"{reply.retry_after:g}"
-            kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
-            return error_response(reply.status, kind, reply.error, headers)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         message_id = f"msg_mock{self._n:06d}"
         model = str(body.get("model") or "claude-haiku-4-5")
@@ -618,6 +600,16 @@ def not_json_refusal(request: Request) -> Response | None:
             400, "invalid_request_error", f"The request body is not valid JSON: {e}"
         )
     return None
+
+
+def _scripted_error(reply: Reply) -> Response:
+    """A scripted failure's status and message in Anthropic's error shape, with its
+    ``retry-after``."""
+    headers = dict(reply.headers)
+    if reply.retry_after is not None:
+        headers["retry-after"] = f"{reply.retry_after:g}"
+    kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
+    return error_response(reply.status, kind, reply.error, headers)
 
 
 def error_response(

@@ -259,25 +259,22 @@ class GeminiBatches:
             )
         except json_decode.SHAPE_ERRORS as e:
             raise json_decode.wrong_shape("a batch's answers", e, operation, _OUTPUT_SHAPE) from e
+
+        def read(key: str, entry: Mapping[str, Any]) -> BatchResult:
+            # inline or a line of the responses file, an answer reads the same
+            answered.add(key)
+            return item_result(
+                key, partial(self._result, key, entry, model), provider=self._name, model=model
+            )
+
         for i, entry in enumerate(inline):
             # The answers come in the input's order (GenerateContentBatchOutput): one
             # whose metadata is lost is named by its place.
-            key = _entry_key(entry, keys[i] if i < len(keys) else "")
-            answered.add(key)
-            yield item_result(
-                key, partial(self._result, key, entry, model), provider=self._name, model=model
-            )
+            yield read(_entry_key(entry, keys[i] if i < len(keys) else ""), entry)
         if responses_file:
             async with aclosing(self._lines(responses_file, model)) as lines:
                 async for line in lines:
-                    key = result_id(line, "key")
-                    answered.add(key)
-                    yield item_result(
-                        key,
-                        partial(self._result, key, line, model),
-                        provider=self._name,
-                        model=model,
-                    )
+                    yield read(result_id(line, "key"), line)
         if batch.status not in ("cancelled", "expired"):
             return
         if not keys and input_file:

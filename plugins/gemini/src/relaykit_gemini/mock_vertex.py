@@ -30,8 +30,6 @@ Messages Google does not publish are the mock's.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,7 +48,6 @@ from relaykit_google_auth.mock_oauth import (
 )
 
 from . import mock_audio, mock_grounding
-from .mock_shapes import unparsed_problem
 from .testing import (
     MODELS,
     GeminiMock,
@@ -291,66 +288,26 @@ class VertexMock(GeminiMock):
     # -- listing -------------------------------------------------------------------
 
     def _publisher_models(self, query: Mapping[str, str]) -> Response:
-        try:
-            size = min(int(query.get("pageSize") or 100), self.page_size)
-            start = (
-                int(base64.urlsafe_b64decode(query["pageToken"]).decode())
-                if query.get("pageToken")
-                else 0
-            )
-        except (ValueError, binascii.Error):
-            return _error(400, "Invalid page token or page size.")
-        page = self.models[start : start + size]
-        data: dict[str, Any] = {
-            "publisherModels": [
-                {
-                    "name": f"publishers/google/models/{m[0]}",
-                    "versionId": "default",
-                    "openSourceCategory": "PROPRIETARY",
-                    "launchStage": "GA",
-                }
-                for m in page
-            ]
-        }
-        if start + size < len(self.models):
-            data["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
-        return Response.json(data)
+        return self._models_page(query, 100, "publisherModels", _publisher_model)
 
     # -- countTokens and predict ---------------------------------------------------
 
     def _vertex_count(self, model: str, request: Request) -> Response:
-        unsupported = self._unsupported(model, "countTokens")
-        if unsupported is not None:
-            return unsupported
-        problem = unparsed_problem(request.body)
-        if problem:
-            return _error(400, problem)
+        refused = self._unanswerable(model, "countTokens", request, _count_problem)
+        if refused is not None:
+            return refused
         body = request.json()
-        if not isinstance(body, dict):
-            return _error(400, "Invalid JSON payload received. Expected an object.")
-        for key in body:
-            if key not in _COUNT_FIELDS:
-                return _error(
-                    400, f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
-                )
-        problem = validate({k: v for k, v in body.items() if k != "model"}, model)
-        if problem:
-            return _error(400, problem)
         total = count_tokens(_prompt(body)) + document_tokens(body)
         characters = len(_prompt(body).replace(" ", ""))
         return Response.json({"totalTokens": total, "totalBillableCharacters": characters})
 
     async def _predict(self, model: str, request: Request) -> Response:
-        unsupported = self._unsupported(model, "predict", needs="embedContent")
-        if unsupported is not None:
-            return unsupported
-        problem = unparsed_problem(request.body)
-        if problem:
-            return _error(400, problem)
+        refused = self._unanswerable(
+            model, "predict", request, validate_predict, needs="embedContent"
+        )
+        if refused is not None:
+            return refused
         body = request.json()
-        problem = validate_predict(body, model)
-        if problem:
-            return _error(400, problem)
         reply = self.script.next(Reply())
         self.predicts_in_flight += 1
         self.predicts_in_flight_max = max(self.predicts_in_flight_max, self.predicts_in_flight)
@@ -379,6 +336,27 @@ class VertexMock(GeminiMock):
             },
             headers=dict(reply.headers),
         )
+
+
+def _publisher_model(model: tuple[str, int, int, tuple[str, ...]]) -> dict[str, Any]:
+    """One of the mock's models as Vertex lists a publisher model."""
+    return {
+        "name": f"publishers/google/models/{model[0]}",
+        "versionId": "default",
+        "openSourceCategory": "PROPRIETARY",
+        "launchStage": "GA",
+    }
+
+
+def _count_problem(body: Any, model: str) -> str | None:
+    """What is wrong with a Vertex ``countTokens`` body for ``model``, or ``None``: a
+    ``generateContent`` body's fields (and ``model``), checked as one is."""
+    if not isinstance(body, dict):
+        return "Invalid JSON payload received. Expected an object."
+    for key in body:
+        if key not in _COUNT_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+    return validate({k: v for k, v in body.items() if k != "model"}, model)
 
 
 def validate_predict(body: Any, model: str) -> str | None:

@@ -82,7 +82,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import anyio
@@ -91,7 +91,7 @@ from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
-from relaykit.testing.vendor_mock import VendorMock
+from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
 from . import mock_audio, mock_grounding, mock_images, mock_shapes
 from .mock_batches import MockBatches
@@ -319,12 +319,9 @@ class GeminiMock(VendorMock):
         reply may fail the request, delay it, or lose its answer after acting on it
         (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self.batches.hold = self.hold_batches
         answer = await self.batches.route(request, self.base_url, self._batch_item)
         if answer is None:
@@ -348,8 +345,21 @@ class GeminiMock(VendorMock):
     # -- models ----------------------------------------------------------------
 
     def _list(self, query: Mapping[str, str]) -> Response:
+        return self._models_page(query, 50, "models", lambda m: _model(*m))
+
+    def _models_page(
+        self,
+        query: Mapping[str, str],
+        default_size: int,
+        field: str,
+        entry: Callable[[tuple[str, int, int, tuple[str, ...]]], dict[str, Any]],
+    ) -> Response:
+        """A page of the mock's models as Google lists them (here and on Vertex): each as
+        ``entry`` renders it, under ``field``; ``pageSize`` of them (``default_size``
+        when left out, at most :attr:`page_size`) from where ``pageToken`` says, and
+        the next page's token while more are left."""
         try:
-            size = min(int(query.get("pageSize") or 50), self.page_size)
+            size = min(int(query.get("pageSize") or default_size), self.page_size)
             start = (
                 int(base64.urlsafe_b64decode(query["pageToken"]).decode())
                 if query.get("pageToken")
@@ -358,7 +368,7 @@ class GeminiMock(VendorMock):
         except (ValueError, binascii.Error):
             return _error(400, "Invalid page token or page size.")
         page = self.models[start : start + size]
-        data: dict[str, Any] = {"models": [_model(*m) for m in page]}
+        data: dict[str, Any] = {field: [entry(m) for m in page]}
         if start + size < len(self.models):
             data["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return Response.json(data)
@@ -375,19 +385,30 @@ class GeminiMock(VendorMock):
             "supported methods.",
         )
 
+    def _unanswerable(
+        self,
+        model: str,
+        method: str,
+        request: Request,
+        check: Callable[[Any, str], str | None],
+        needs: str | None = None,
+    ) -> Response | None:
+        """The answer to a request the mock does not serve, else ``None``: a model that
+        does not serve ``method`` (:meth:`_unsupported`, with ``needs``), a body that is
+        not JSON, or one in which ``check(body, model)`` finds a problem (Google's 400)."""
+        unsupported = self._unsupported(model, method, needs)
+        if unsupported is not None:
+            return unsupported
+        problem = unparsed_problem(request.body) or check(request.json(), model)
+        return _error(400, problem) if problem else None
+
     # -- token counting ----------------------------------------------------------
 
     def _count_tokens(self, model: str, request: Request) -> Response:
-        unsupported = self._unsupported(model, "countTokens")
-        if unsupported is not None:
-            return unsupported
-        problem = unparsed_problem(request.body)
-        if problem:
-            return _error(400, problem)
+        refused = self._unanswerable(model, "countTokens", request, validate_count_tokens)
+        if refused is not None:
+            return refused
         body = request.json()
-        problem = validate_count_tokens(body, model)
-        if problem:
-            return _error(400, problem)
         counted = body.get("generateContentRequest") or body
         text = count_tokens(_prompt(counted))
         docs = document_tokens(counted)
@@ -401,16 +422,12 @@ class GeminiMock(VendorMock):
     # -- embeddings --------------------------------------------------------------
 
     async def _batch_embed(self, model: str, request: Request) -> Response:
-        unsupported = self._unsupported(model, "batchEmbedContents", needs="embedContent")
-        if unsupported is not None:
-            return unsupported
-        problem = unparsed_problem(request.body)
-        if problem:
-            return _error(400, problem)
+        refused = self._unanswerable(
+            model, "batchEmbedContents", request, validate_batch_embed, needs="embedContent"
+        )
+        if refused is not None:
+            return refused
         body = request.json()
-        problem = validate_batch_embed(body, model)
-        if problem:
-            return _error(400, problem)
         reply = self.script.next(Reply())
         if reply.delay:
             await anyio.sleep(reply.delay)
@@ -509,13 +526,9 @@ class GeminiMock(VendorMock):
             else self.default_reply(last_user)
         )
         reply = self.script.next(default)
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        # Before any response, as OpenAIMock does (a chaos test scripts resets)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         turn = _Turn(
             self, reply, model, prompt, document_tokens(body), mock_audio.audio_tokens(clips)

@@ -61,7 +61,7 @@ from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
-from relaykit.testing.vendor_mock import VendorMock
+from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
 #: (name, family, parameter size)
 MODELS: tuple[tuple[str, str, str], ...] = (
@@ -166,13 +166,9 @@ class OllamaMock(VendorMock):
             (m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), ""
         )
         reply = self.script.next(self.default_reply(last_user))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        # Before any response, as OpenAIMock does (a chaos test scripts resets)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return _error(reply.status, reply.error, dict(reply.headers))
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         turn = _Turn(self, reply, model, prompt)
         if body.get("stream", True):  # Ollama streams by default
@@ -486,6 +482,11 @@ def _options_problem(options: Mapping[str, Any]) -> str | None:
     if stop is not None and not all(isinstance(s, str) for s in stop):
         return 'option "stop" must be of an array of strings'
     return None
+
+
+def _scripted_error(reply: Reply) -> Response:
+    """A scripted failure's status and message as Ollama's error."""
+    return _error(reply.status, reply.error, dict(reply.headers))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -58,7 +58,7 @@ from relaykit import Reasoning
 from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
-from relaykit.testing.vendor_mock import VendorMock
+from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
 
 from . import messages as messages_api
@@ -264,13 +264,9 @@ class BedrockMock(VendorMock):
         if invalid:
             return error(400, invalid, "ValidationException")
         reply = self.script.next(self.default_reply(_last_user_text(body["messages"])))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        # Before any response, as OpenAIMock does (a chaos test scripts resets)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return scripted_failure(reply)
+        failed = await scripted_fault(reply, scripted_failure)
+        if failed is not None:
+            return failed
         self._n += 1
         inp, out = self.usage_of(reply, _prompt_text(body))
         if reply.input_tokens is None:  # a scripted count is the whole prompt's
@@ -330,12 +326,9 @@ class BedrockMock(VendorMock):
         if invalid:
             return messages_api.anthropic_error(400, "invalid_request_error", invalid)
         reply = self.script.next(self.default_reply(messages_api.last_user_text(body)))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:  # as Converse's route
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return scripted_failure(reply)
+        failed = await scripted_fault(reply, scripted_failure)
+        if failed is not None:
+            return failed
         self._n += 1
         inp, out = self.usage_of(reply, messages_api.prompt_text(body))
         use = messages_api.usage(reply, inp, out)
