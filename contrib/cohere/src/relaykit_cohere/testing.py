@@ -27,7 +27,8 @@ refuses, with a 400, what Cohere refuses: no ``input_type``, more than 96
 ``texts``, an ``output_dimension`` the model does not take (only embed-v4.0
 takes one: 256, 512, 1024 or 1536), unknown fields; a model it does not list
 for the ``embed`` endpoint is a 404. Those messages are the mock's wording.
-Each request takes the script's next reply (a failure, a delay, ``input_tokens``).
+Each request takes the script's next reply (a failure, a connection fault, a delay,
+``input_tokens``), as a chat does.
 
 ``POST /v2/rerank`` answers ``{"id", "results": [{"index", "relevance_score"}],
 "meta": {"api_version", "billed_units": {"search_units"}}}``: every document
@@ -59,8 +60,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
-
-import anyio
 
 from relaykit import Reasoning
 
@@ -267,12 +266,11 @@ class CohereMock(VendorMock):
         self.peak_embeds_in_flight = max(self.peak_embeds_in_flight, self.embeds_in_flight)
         try:
             reply = self.script.next(Reply())
-            if reply.delay:
-                await anyio.sleep(reply.delay)
+            failed = await scripted_fault(reply, _scripted_error)
         finally:
             self.embeds_in_flight -= 1
-        if reply.status >= 400:
-            return _error(reply.status, reply.error, dict(reply.headers))
+        if failed is not None:
+            return failed
         self._n += 1
         texts = body["texts"]
         size = body.get("output_dimension") or MOCK_DIMENSIONS
@@ -354,10 +352,9 @@ class CohereMock(VendorMock):
         if refusal is not None:
             return refusal
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            return _error(reply.status, reply.error, dict(reply.headers))
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         documents = body["documents"]
         ranking = mock_ranking(body["query"], documents)

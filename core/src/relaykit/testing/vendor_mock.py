@@ -28,7 +28,11 @@ class VendorMock:
 
     Subclasses implement :meth:`route`. Use as a context manager: ``with
     OpenAIMock() as mock: mock.base_url``. With ``tls`` (a server-side context:
-    :func:`relaykit.testing.loopback_tls`) it serves HTTPS.
+    :func:`relaykit.testing.loopback_tls`) it serves HTTPS. Each route that answers
+    with :attr:`script`'s next reply (a chat, and embeddings, rerank, images,
+    speech, transcripts, moderation alike) passes it through
+    :func:`scripted_fault` first, so a test's delay, connection fault or error
+    status holds on every one of them.
     """
 
     #: appended to the server URL to give the base URL clients are configured with
@@ -131,8 +135,9 @@ async def scripted_fault(reply: Reply, error: Callable[[Reply], Response]) -> Re
     ``connection_fault``, and ``error(reply)`` (the vendor's error in its own shape)
     for a ``status`` of 400 or more; ``None`` when the mock is to answer.
 
-    One check, in one order, for the mocks that use it: mocks that each wrote their own
-    forgot the connection fault and answered a scripted reset with a 200.
+    One check, in one order, for every route of every bundled mock that takes a
+    reply: mocks and routes that each wrote their own forgot the connection fault
+    and answered a scripted reset with a 200.
     """
     if reply.delay:
         await anyio.sleep(reply.delay)

@@ -12,10 +12,11 @@ for an aspect ratio or a resolution out of range): the shapes and resolutions
 of :data:`GEMINI_IMAGE`.
 
 Scripted replies (:class:`relaykit.testing.Reply`), one per HTTP request: a
-failure or a ``delay`` as for chat; ``finish="content_filter"`` withholds the
-image (the finish reason ``IMAGE_SAFETY``), ``refusal`` makes a Gemini image
-model answer that text instead of an image, ``reasoning`` makes it think first
-(a thought text and a thought sketch, as Gemini 3 image models do),
+failure (an error status or a connection fault) or a ``delay`` as for chat;
+``finish="content_filter"`` withholds the image (the finish reason
+``IMAGE_SAFETY``), ``refusal`` makes a Gemini image model answer that text
+instead of an image, ``reasoning`` makes it think first (a thought text and a
+thought sketch, as Gemini 3 image models do),
 ``input_tokens``/``output_tokens`` replace its token counts.
 
 An edit (:func:`inputs_problem`) is a ``:generateContent`` asking for an image

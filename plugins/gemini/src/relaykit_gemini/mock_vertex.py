@@ -25,6 +25,8 @@ have access to it."); a ``countTokens`` body with Vertex's fields only (no
 ``outputDimensionality``), one instance for a Gemini embedding model, 250 for
 others, and at most 20,000 tokens in all (each text's counted up to the 2,048
 a text is truncated to: :func:`~relaykit.testing.mock_embedding_tokens`).
+Each ``:predict`` call takes the script's next reply, as the Gemini API's
+embeddings do (a failure, a connection fault, a ``delay``, its headers).
 Messages Google does not publish are the mock's.
 """
 
@@ -35,11 +37,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import anyio
-
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.script import Reply, count_tokens
+from relaykit.testing.vendor_mock import scripted_fault
 from relaykit_google_auth.mock_oauth import (
     TokenEndpoint,
     UserGrant,
@@ -312,12 +313,11 @@ class VertexMock(GeminiMock):
         self.predicts_in_flight += 1
         self.predicts_in_flight_max = max(self.predicts_in_flight_max, self.predicts_in_flight)
         try:
-            if reply.delay:
-                await anyio.sleep(reply.delay)
+            failed = await scripted_fault(reply, _scripted_error)
         finally:
             self.predicts_in_flight -= 1
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        if failed is not None:
+            return failed
         size = (body.get("parameters") or {}).get("outputDimensionality") or MOCK_DIMENSIONS
         texts = [instance["content"] for instance in body["instances"]]
         predictions = [

@@ -72,8 +72,10 @@ text becomes a ``thought: true`` part, followed by a ``thoughtSignature``;
 offsets, in the last chunk of a stream; see :mod:`relaykit_gemini.mock_grounding`,
 which also checks the ``googleSearch`` tool). Every request is kept in
 ``requests``, to read the body sent. An embeddings call takes one reply per
-HTTP request (per batch): a failure, a ``delay``, or ``input_tokens`` for the
-batch's ``promptTokenCount``.
+HTTP request (per batch): a failure (an error status or a connection fault), a
+``delay``, or ``input_tokens`` for the batch's ``promptTokenCount``. Every route
+that takes a reply (chat, embeddings, speech, images) fails it as
+:func:`relaykit.testing.scripted_fault` says, the same way.
 """
 
 from __future__ import annotations
@@ -84,8 +86,6 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
-
-import anyio
 
 from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
@@ -429,10 +429,9 @@ class GeminiMock(VendorMock):
             return refused
         body = request.json()
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         entries = body["requests"]
         texts = [_texts(entry["content"]) for entry in entries]
         sizes = [entry.get("outputDimensionality") or MOCK_DIMENSIONS for entry in entries]
@@ -454,10 +453,9 @@ class GeminiMock(VendorMock):
 
     async def _speak(self, model: str, body: dict[str, Any]) -> Response:
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         answer = mock_audio.speech_turn(_prompt(body), model, reply, f"mockResp{self._n:06d}")
         return Response.json(answer, headers=dict(reply.headers))
@@ -465,10 +463,9 @@ class GeminiMock(VendorMock):
     async def _draw(self, model: str, body: dict[str, Any]) -> Response:
         prompt = _prompt(body)
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            return _scripted_error(reply)
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         self._n += 1
         index = self._drawn.get(prompt, 0)
         if reply.finish != "content_filter" and not reply.refusal:

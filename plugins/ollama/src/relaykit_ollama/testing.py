@@ -39,8 +39,9 @@ the stricter answer, so a plugin that works here works with either.
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Ollama's counts:
 ``input_tokens`` is ``prompt_eval_count``, ``output_tokens`` (reasoning
 included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens.
-An embeddings request takes one reply too: a failure, a ``delay``, or
-``input_tokens`` for its ``prompt_eval_count``.
+An embeddings request takes one reply too: a failure (an error status or a
+connection fault, as for chat), a ``delay``, or ``input_tokens`` for its
+``prompt_eval_count``.
 """
 
 from __future__ import annotations
@@ -54,8 +55,6 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
-
-import anyio
 
 from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
@@ -200,10 +199,9 @@ class OllamaMock(VendorMock):
         if not texts:  # Ollama answers "no input" without running the model
             return Response.json({"model": model, "embeddings": []})
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            return _error(reply.status, reply.error, dict(reply.headers))
+        failed = await scripted_fault(reply, _scripted_error)
+        if failed is not None:
+            return failed
         size = body.get("dimensions") or MOCK_DIMENSIONS
         tokens = reply.input_tokens
         if tokens is None:

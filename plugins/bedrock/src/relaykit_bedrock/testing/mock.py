@@ -52,8 +52,6 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import unquote
 
-import anyio
-
 from relaykit import Reasoning
 from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
@@ -236,15 +234,11 @@ class BedrockMock(VendorMock):
         )
         try:
             reply = self.script.next(Reply())
-            if reply.delay:
-                await anyio.sleep(reply.delay)
+            failed = await scripted_fault(reply, scripted_failure)
         finally:
             self.invocations_in_flight -= 1
-        # Before any response, as Converse's route does (a chaos test scripts resets)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            return scripted_failure(reply)
+        if failed is not None:
+            return failed
         return answer(model_id, body, reply, self.blocked_images)
 
     async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
