@@ -368,6 +368,25 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
     assert body["inferenceConfig"] == {"maxTokens": 3000}
 
 
+@pytest.mark.anyio
+async def test_extras_own_thinking_replaces_reasoning_on_the_messages_route(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # A Messages API field by its own name is sent as it is, over what reasoning=
+    # made: Claude does not think, so the temperature it takes only when not
+    # thinking is not refused.
+    async with make_client(claude_api="messages") as client:
+        await client.chat(
+            HAIKU,
+            "think",
+            reasoning="high",
+            temperature=0.5,
+            extra={"thinking": {"type": "disabled"}},
+        )
+    body = mock.last_request.json()
+    assert (body["thinking"], body["temperature"]) == ({"type": "disabled"}, 0.5)
+
+
 # Claude Haiku 4.5 and Sonnet 4.6 take sampling values when not thinking; each route
 # reads extra's where the body carries them (Converse's inferenceConfig; on the Messages
 # route also the Messages API's own top-level names, which win).
@@ -385,6 +404,15 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
         ("converse", {"additionalModelRequestFields": {"top_k": 5}}, "no top_k while it"),
         ("messages", {"additionalModelRequestFields": {"top_k": 5}}, "no top_k while it"),
         ("messages", {"top_k": 5}, "no top_k while it"),
+        # additionalModelRequestFields' keys are top-level fields of a Messages body,
+        # over inferenceConfig's (and under extra's own top-level ones)
+        ("messages", {"additionalModelRequestFields": {"temperature": 0.5}}, "temperature but 1"),
+        ("messages", {"additionalModelRequestFields": {"top_p": 0.5}}, "top_p under 0.95"),
+        (
+            "messages",
+            {"inferenceConfig": {"topP": 0.99}, "additionalModelRequestFields": {"top_p": 0.9}},
+            "top_p under 0.95",
+        ),
     ],
 )
 @pytest.mark.parametrize("model", [HAIKU, SONNET])
@@ -419,11 +447,30 @@ async def test_a_sampling_value_extra_replaces_is_not_refused(
             HAIKU, "think", reasoning="low", top_p=0.5, extra={"inferenceConfig": {"topP": 0.95}}
         )
     assert mock.last_request.json()["inferenceConfig"]["topP"] == 0.95
+    # On the Messages route additionalModelRequestFields' value is the body's, and
+    # extra's top-level one wins over it.
+    async with make_client(claude_api="messages") as client:
+        await client.chat(
+            HAIKU,
+            "think",
+            reasoning="low",
+            top_p=0.5,
+            extra={"additionalModelRequestFields": {"top_p": 0.95}},
+        )
+        assert mock.last_request.json()["top_p"] == 0.95
+        await client.chat(
+            HAIKU,
+            "think",
+            reasoning="low",
+            extra={"additionalModelRequestFields": {"temperature": 0.5}, "temperature": 1},
+        )
+        assert mock.last_request.json()["temperature"] == 1
 
 
 # extra's forced choice replaces relaykit's where the body carries it: Converse's
 # toolConfig.toolChoice (merged over the body's), and on the Messages route also the
-# Messages API's own top-level tool_choice, sent as it is.
+# Messages API's own tool_choice, in additionalModelRequestFields (whose keys are
+# top-level fields of a Messages body) or top-level, sent as it is, last.
 FORCED_BY_EXTRA = [
     ("converse", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     (
@@ -434,6 +481,32 @@ FORCED_BY_EXTRA = [
     ("messages", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     ("messages", {"tool_choice": {"type": "any"}}, "tool_choice"),
     ("messages", {"tool_choice": {"type": "tool", "name": "get_weather"}}, "tool_choice"),
+    (
+        "messages",
+        {"additionalModelRequestFields": {"tool_choice": {"type": "any"}}},
+        "additionalModelRequestFields.tool_choice",
+    ),
+    (
+        "messages",
+        {"additionalModelRequestFields": {"tool_choice": {"type": "tool", "name": "get_weather"}}},
+        "additionalModelRequestFields.tool_choice",
+    ),
+    (
+        "messages",
+        {
+            "toolConfig": {"toolChoice": {"auto": {}}},
+            "additionalModelRequestFields": {"tool_choice": {"type": "any"}},
+        },
+        "additionalModelRequestFields.tool_choice",
+    ),
+    (
+        "messages",
+        {
+            "additionalModelRequestFields": {"tool_choice": {"type": "auto"}},
+            "tool_choice": {"type": "any"},
+        },
+        "tool_choice",
+    ),
 ]
 
 
@@ -483,6 +556,14 @@ async def test_a_forced_tool_extra_gives_is_refused_where_the_model_never_takes_
         ("converse", {"toolConfig": {"toolChoice": {"auto": {}}}}),
         ("messages", {"toolConfig": {"toolChoice": {"auto": {}}}}),
         ("messages", {"tool_choice": {"type": "auto"}}),
+        ("messages", {"additionalModelRequestFields": {"tool_choice": {"type": "auto"}}}),
+        (
+            "messages",
+            {
+                "additionalModelRequestFields": {"tool_choice": {"type": "any"}},
+                "tool_choice": {"type": "auto"},
+            },
+        ),
     ],
 )
 @pytest.mark.parametrize("model", [HAIKU, OPUS_5_5])
@@ -740,6 +821,58 @@ async def test_the_mock_refuses_what_claude_5_refuses(
         with pytest.raises(InvalidRequestError, match=message) as caught:
             await client.chat(model, "think", extra={"additionalModelRequestFields": extra})
     assert caught.value.status == 400
+
+
+MESSAGES_KEY = "ABSKbm90LWpzb24ta2V5"
+
+
+def post_messages(body: dict[str, Any]) -> httpx.Response:
+    """POST ``body`` as it is to a fresh mock's Messages route (the client refuses what
+    the mock checks here before sending it)."""
+    with BedrockMock(bearer_token=MESSAGES_KEY) as mock, httpx.Client(timeout=10) as http:
+        url = f"{mock.base_url}/anthropic/v1/messages"
+        answer = http.post(url, json=body, headers={"authorization": f"Bearer {MESSAGES_KEY}"})
+        assert not mock.failures
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        ({"type": "any"}, "Thinking may not be enabled when tool_choice forces tool use."),
+        (
+            {"type": "tool", "name": "get_weather"},
+            "Thinking may not be enabled when tool_choice forces tool use.",
+        ),
+        ({"type": "auto"}, None),
+        ("any", "tool_choice: Input should be a valid dictionary"),
+        ({"type": "required"}, "Input tag 'required' found using 'type' does not match"),
+        ({"type": "tool"}, "tool_choice.tool.name: Field required"),
+    ],
+)
+def test_the_mock_refuses_a_forced_tool_while_claude_thinks_on_the_messages_route(
+    choice: Any, message: str | None
+) -> None:
+    # Bedrock relays Claude's refusal in the Messages API's error shape.
+    tool = {"name": "get_weather", "input_schema": {"type": "object"}}
+    answer = post_messages(
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "model": "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "max_tokens": 4096,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "think"}]}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tools": [tool],
+            "tool_choice": choice,
+        }
+    )
+    if message is None:
+        assert answer.status_code == 200, answer.text
+        return
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert message in error["message"]
 
 
 @pytest.mark.parametrize("choice", [{"any": {}}, {"tool": {"name": "get_weather"}}])
