@@ -368,25 +368,6 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
     assert body["inferenceConfig"] == {"maxTokens": 3000}
 
 
-@pytest.mark.anyio
-async def test_extras_own_thinking_replaces_reasoning_on_the_messages_route(
-    mock: BedrockMock, make_client: MakeClient
-) -> None:
-    # A Messages API field by its own name is sent as it is, over what reasoning=
-    # made: Claude does not think, so the temperature it takes only when not
-    # thinking is not refused.
-    async with make_client(claude_api="messages") as client:
-        await client.chat(
-            HAIKU,
-            "think",
-            reasoning="high",
-            temperature=0.5,
-            extra={"thinking": {"type": "disabled"}},
-        )
-    body = mock.last_request.json()
-    assert (body["thinking"], body["temperature"]) == ({"type": "disabled"}, 0.5)
-
-
 # Claude Haiku 4.5 and Sonnet 4.6 take sampling values when not thinking; each route
 # reads extra's where the body carries them (Converse's inferenceConfig; on the Messages
 # route also the Messages API's own top-level names, which win).
@@ -433,38 +414,55 @@ async def test_what_extra_gives_claude_while_thinking_is_refused_before_sending(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("api", "params", "path", "sent"),
+    [
+        ("messages", {"temperature": 0.5, "extra": {"temperature": 1}}, ("temperature",), 1),
+        (
+            "converse",
+            {"top_p": 0.5, "extra": {"inferenceConfig": {"topP": 0.95}}},
+            ("inferenceConfig", "topP"),
+            0.95,
+        ),
+        # additionalModelRequestFields' keys are the Messages body's own fields...
+        (
+            "messages",
+            {"top_p": 0.5, "extra": {"additionalModelRequestFields": {"top_p": 0.95}}},
+            ("top_p",),
+            0.95,
+        ),
+        # ... under extra's top-level ones, sent last
+        (
+            "messages",
+            {"extra": {"additionalModelRequestFields": {"temperature": 0.5}, "temperature": 1}},
+            ("temperature",),
+            1,
+        ),
+        # extra's own thinking replaces reasoning=: Claude does not think, and takes
+        # the temperature it takes only then
+        (
+            "messages",
+            {"temperature": 0.5, "extra": {"thinking": {"type": "disabled"}}},
+            ("temperature",),
+            0.5,
+        ),
+    ],
+)
 async def test_a_sampling_value_extra_replaces_is_not_refused(
-    mock: BedrockMock, make_client: MakeClient
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    params: dict[str, Any],
+    path: tuple[str, ...],
+    sent: float,
 ) -> None:
     # The body carries extra's value, which Claude takes while it thinks.
-    async with make_client(claude_api="messages") as client:
-        await client.chat(
-            HAIKU, "think", reasoning="low", temperature=0.5, extra={"temperature": 1}
-        )
-    assert mock.last_request.json()["temperature"] == 1
-    async with make_client(claude_api="converse") as client:
-        await client.chat(
-            HAIKU, "think", reasoning="low", top_p=0.5, extra={"inferenceConfig": {"topP": 0.95}}
-        )
-    assert mock.last_request.json()["inferenceConfig"]["topP"] == 0.95
-    # On the Messages route additionalModelRequestFields' value is the body's, and
-    # extra's top-level one wins over it.
-    async with make_client(claude_api="messages") as client:
-        await client.chat(
-            HAIKU,
-            "think",
-            reasoning="low",
-            top_p=0.5,
-            extra={"additionalModelRequestFields": {"top_p": 0.95}},
-        )
-        assert mock.last_request.json()["top_p"] == 0.95
-        await client.chat(
-            HAIKU,
-            "think",
-            reasoning="low",
-            extra={"additionalModelRequestFields": {"temperature": 0.5}, "temperature": 1},
-        )
-        assert mock.last_request.json()["temperature"] == 1
+    async with make_client(claude_api=api) as client:
+        await client.chat(HAIKU, "think", reasoning="low", **params)
+    value: Any = mock.last_request.json()
+    for key in path:
+        value = value[key]
+    assert value == sent
 
 
 # extra's forced choice replaces relaykit's where the body carries it: Converse's

@@ -42,6 +42,7 @@ compatible service's model may bear any name, and takes sampling of its own.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from typing import Any, Literal
@@ -116,49 +117,48 @@ def check_body(
     if not reasons(served, effort):
         return
     # Turning reasoning off is a fix only where the model takes it (GPT-5.1 on).
-    off = (
-        ", or turn reasoning off with reasoning='none', which this model takes"
-        if _GPT5_MINOR.match(served) is not None
-        else ""
-    )
-    for key in ("temperature", "top_p"):
-        value = _number(body.get(key))
-        if value is not None and value != 1:
-            raise _refusal(
-                f"OpenAI's {served} takes no {key} but 1 while it reasons ({key}={value})",
-                key,
-                model=model,
-                provider=provider,
-                hint=f"drop {key}{_from(key, extra)} (the model samples as it was tuned to){off}",
-            )
-    if api == "chat":
-        for key in ("presence_penalty", "frequency_penalty"):
-            value = _number(body.get(key))
-            if value is not None and value != 0:
-                raise _refusal(
-                    f"OpenAI's {served} takes no {key} while it reasons ({key}={value})",
-                    key,
-                    model=model,
-                    provider=provider,
-                    hint=f"drop {key}{_from(key, extra)} (or set it to 0)",
-                )
-        if body.get("logprobs") is True:
-            raise _refusal(
-                f"OpenAI's {served} returns no logprobs while it reasons",
-                "logprobs",
-                model=model,
-                provider=provider,
-                hint=f"drop logprobs{_from('logprobs', extra)}{off}",
-            )
-    top = _number(body.get("top_logprobs"))
-    if top is not None and top > 0:
+    stops = _GPT5_MINOR.match(served) is not None
+    for key, default, apis, off_documented in _WHILE_REASONING:
+        value = body.get(key)
+        if api not in apis or _taken(value, default):
+            continue
+        off = (
+            ", or turn reasoning off with reasoning='none', which this model takes"
+            if stops and off_documented
+            else ""
+        )
         raise _refusal(
-            f"OpenAI's {served} returns no top_logprobs while it reasons (top_logprobs={top})",
-            "top_logprobs",
+            f"OpenAI's {served} takes no {key} but {json.dumps(default)} while it reasons"
+            f" ({key}={json.dumps(value)})",
+            key,
             model=model,
             provider=provider,
-            hint=f"drop top_logprobs{_from('top_logprobs', extra)}{off}",
+            hint=f"drop {key}{_from(key, extra)} or set it to {json.dumps(default)}{off}",
         )
+
+
+#: what OpenAI's reasoning models refuse while they reason: each field, the one value
+#: it takes (its default), the APIs that have it, and whether OpenAI documents that
+#: the model takes it at effort "none" (GPT-5.1's guide: temperature, top_p,
+#: logprobs; it says nothing of the penalties)
+_WHILE_REASONING: tuple[tuple[str, object, tuple[Api, ...], bool], ...] = (
+    ("temperature", 1, ("chat", "responses"), True),
+    ("top_p", 1, ("chat", "responses"), True),
+    ("presence_penalty", 0, ("chat",), False),
+    ("frequency_penalty", 0, ("chat",), False),
+    ("logprobs", False, ("chat",), True),
+    ("top_logprobs", 0, ("chat", "responses"), True),
+)
+
+
+def _taken(value: object, default: object) -> bool:
+    """Whether a reasoning model takes ``value`` for a field whose only value is
+    ``default``: none, the default, or one of another type (the API refuses that for
+    its type, reasoning or not; ``logprobs`` asks only with ``true``)."""
+    if isinstance(default, bool):
+        return value is not True
+    number = _number(value)
+    return number is None or number == default
 
 
 def _number(value: object) -> float | None:
