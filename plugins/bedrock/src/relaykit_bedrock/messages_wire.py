@@ -361,6 +361,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
     if not choice:
         return None
+    if not isinstance(choice, dict):
+        # Converse's toolChoice is an object ({"any": {}}); a string's "any" would
+        # read as one and force a tool the thinking checks never saw.
+        raise TypeError(f"toolChoice is a {type(choice).__name__}, not an object")
     if "any" in choice:
         return {"type": "any"}
     if "tool" in choice:
