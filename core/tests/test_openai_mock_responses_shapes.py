@@ -19,7 +19,12 @@ import pytest
 
 from relaykit.testing import OpenAIMock, sweep_wrong_shapes
 from relaykit.testing.openai_responses import encrypted_reasoning
-from relaykit.testing.openai_responses_shapes import INCLUDABLE, ITEM_TYPES, PART_TYPES
+from relaykit.testing.openai_responses_shapes import (
+    INCLUDABLE,
+    ITEM_TYPES,
+    PART_TYPES,
+    TOOL_TYPES,
+)
 
 #: a conversation with each kind of item and part a client sends (system text, a
 #: user's text and image, reasoning given back, an assistant's text, a function
@@ -250,6 +255,11 @@ REFUSED: dict[str, tuple[str, str | None, str | None]] = {
         "Missing required parameter: 'tools[0].type'.",
         "tools[0].type",
         "missing_required_parameter",
+    ),
+    "tools.0.type=string": (
+        f"Invalid value: 'x'. Supported values are: {_listed(TOOL_TYPES)}.",
+        "tools[0].type",
+        "invalid_value",
     ),
     "tools.0.name=removed": (
         "Missing required parameter: 'tools[0].name'.",
@@ -630,6 +640,41 @@ def test_a_field_openai_does_not_know_is_refused_for_its_models_only() -> None:
         taken = http.post(f"{mock.base_url}/responses", json={**compatible, "top_k": 5})
     assert _error(refused)["message"] == "Unknown parameter: 'top_k'."
     assert taken.status_code == 200, taken.text
+
+
+@pytest.mark.parametrize("kind", ["retrieval", "web_search_x", "computer_use"])
+def test_a_tool_type_openai_does_not_know_is_refused_for_its_models_only(kind: str) -> None:
+    """The Responses API refuses a tool of a type it does not know (as its Assistants
+    API refused "retrieval" once it was gone); a compatible service may have its own."""
+    tools = [*BODY["tools"], {"type": kind}]
+    compatible = {**BODY, "model": "llama-3.3-70b", "reasoning": None, "include": None}
+    with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
+        refused = http.post(f"{mock.base_url}/responses", json={**BODY, "tools": tools})
+        counted = http.post(
+            f"{mock.base_url}/responses/input_tokens",
+            json={"model": "gpt-4.1", "input": "hi", "tools": tools},
+        )
+        taken = http.post(f"{mock.base_url}/responses", json={**compatible, "tools": tools})
+        assert not mock.failures
+    expected = {
+        "message": f"Invalid value: '{kind}'. Supported values are: {_listed(TOOL_TYPES)}.",
+        "type": "invalid_request_error",
+        "param": "tools[1].type",
+        "code": "invalid_value",
+    }
+    assert _error(refused) == expected
+    assert _error(counted) == expected
+    assert taken.status_code == 200, taken.text
+
+
+@pytest.mark.parametrize("kind", [k for k in TOOL_TYPES if k != "function"])
+def test_openais_built_in_tool_types_are_taken(kind: str) -> None:
+    # The mock runs none of them; it takes each beside a function, as the API does.
+    tools = [*BODY["tools"], {"type": kind}]
+    with OpenAIMock() as mock:
+        r = httpx.post(f"{mock.base_url}/responses", json={**BODY, "tools": tools}, timeout=10)
+        assert not mock.failures
+    assert r.status_code == 200, r.text
 
 
 def test_an_item_openai_takes_and_the_mock_does_not_read_is_refused_in_its_own_words() -> None:

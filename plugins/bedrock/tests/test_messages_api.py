@@ -287,6 +287,8 @@ async def test_claude_api_option_is_checked_and_can_keep_converse(
         ),
         ({"toolConfig": {"tools": [{"name": "f"}]}}, "toolConfig"),
         ({"toolConfig": {"tools": [], "toolChoice": {"tool": {}}}}, "toolConfig"),
+        # a string's "any" read as Converse's {"any": {}}: a forced tool sent unchecked
+        ({"toolConfig": {"tools": [], "toolChoice": "any"}}, "toolConfig"),
         ({"inferenceConfig": "fast"}, "inferenceConfig"),
         ({"additionalModelRequestFields": ["top_k", 5]}, "additionalModelRequestFields"),
         ({"messages": [{"role": "user"}]}, "messages"),

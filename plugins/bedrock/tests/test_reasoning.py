@@ -385,6 +385,15 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
         ("converse", {"additionalModelRequestFields": {"top_k": 5}}, "no top_k while it"),
         ("messages", {"additionalModelRequestFields": {"top_k": 5}}, "no top_k while it"),
         ("messages", {"top_k": 5}, "no top_k while it"),
+        # additionalModelRequestFields' keys are top-level fields of a Messages body,
+        # over inferenceConfig's (and under extra's own top-level ones)
+        ("messages", {"additionalModelRequestFields": {"temperature": 0.5}}, "temperature but 1"),
+        ("messages", {"additionalModelRequestFields": {"top_p": 0.5}}, "top_p under 0.95"),
+        (
+            "messages",
+            {"inferenceConfig": {"topP": 0.99}, "additionalModelRequestFields": {"top_p": 0.9}},
+            "top_p under 0.95",
+        ),
     ],
 )
 @pytest.mark.parametrize("model", [HAIKU, SONNET])
@@ -405,25 +414,61 @@ async def test_what_extra_gives_claude_while_thinking_is_refused_before_sending(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("api", "params", "path", "sent"),
+    [
+        ("messages", {"temperature": 0.5, "extra": {"temperature": 1}}, ("temperature",), 1),
+        (
+            "converse",
+            {"top_p": 0.5, "extra": {"inferenceConfig": {"topP": 0.95}}},
+            ("inferenceConfig", "topP"),
+            0.95,
+        ),
+        # additionalModelRequestFields' keys are the Messages body's own fields...
+        (
+            "messages",
+            {"top_p": 0.5, "extra": {"additionalModelRequestFields": {"top_p": 0.95}}},
+            ("top_p",),
+            0.95,
+        ),
+        # ... under extra's top-level ones, sent last
+        (
+            "messages",
+            {"extra": {"additionalModelRequestFields": {"temperature": 0.5}, "temperature": 1}},
+            ("temperature",),
+            1,
+        ),
+        # extra's own thinking replaces reasoning=: Claude does not think, and takes
+        # the temperature it takes only then
+        (
+            "messages",
+            {"temperature": 0.5, "extra": {"thinking": {"type": "disabled"}}},
+            ("temperature",),
+            0.5,
+        ),
+    ],
+)
 async def test_a_sampling_value_extra_replaces_is_not_refused(
-    mock: BedrockMock, make_client: MakeClient
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    params: dict[str, Any],
+    path: tuple[str, ...],
+    sent: float,
 ) -> None:
     # The body carries extra's value, which Claude takes while it thinks.
-    async with make_client(claude_api="messages") as client:
-        await client.chat(
-            HAIKU, "think", reasoning="low", temperature=0.5, extra={"temperature": 1}
-        )
-    assert mock.last_request.json()["temperature"] == 1
-    async with make_client(claude_api="converse") as client:
-        await client.chat(
-            HAIKU, "think", reasoning="low", top_p=0.5, extra={"inferenceConfig": {"topP": 0.95}}
-        )
-    assert mock.last_request.json()["inferenceConfig"]["topP"] == 0.95
+    async with make_client(claude_api=api) as client:
+        await client.chat(HAIKU, "think", reasoning="low", **params)
+    value: Any = mock.last_request.json()
+    for key in path:
+        value = value[key]
+    assert value == sent
 
 
 # extra's forced choice replaces relaykit's where the body carries it: Converse's
 # toolConfig.toolChoice (merged over the body's), and on the Messages route also the
-# Messages API's own top-level tool_choice, sent as it is.
+# Messages API's own tool_choice, in additionalModelRequestFields (whose keys are
+# top-level fields of a Messages body) or top-level, sent as it is, last.
 FORCED_BY_EXTRA = [
     ("converse", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     (
@@ -434,6 +479,32 @@ FORCED_BY_EXTRA = [
     ("messages", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     ("messages", {"tool_choice": {"type": "any"}}, "tool_choice"),
     ("messages", {"tool_choice": {"type": "tool", "name": "get_weather"}}, "tool_choice"),
+    (
+        "messages",
+        {"additionalModelRequestFields": {"tool_choice": {"type": "any"}}},
+        "additionalModelRequestFields.tool_choice",
+    ),
+    (
+        "messages",
+        {"additionalModelRequestFields": {"tool_choice": {"type": "tool", "name": "get_weather"}}},
+        "additionalModelRequestFields.tool_choice",
+    ),
+    (
+        "messages",
+        {
+            "toolConfig": {"toolChoice": {"auto": {}}},
+            "additionalModelRequestFields": {"tool_choice": {"type": "any"}},
+        },
+        "additionalModelRequestFields.tool_choice",
+    ),
+    (
+        "messages",
+        {
+            "additionalModelRequestFields": {"tool_choice": {"type": "auto"}},
+            "tool_choice": {"type": "any"},
+        },
+        "tool_choice",
+    ),
 ]
 
 
@@ -483,6 +554,14 @@ async def test_a_forced_tool_extra_gives_is_refused_where_the_model_never_takes_
         ("converse", {"toolConfig": {"toolChoice": {"auto": {}}}}),
         ("messages", {"toolConfig": {"toolChoice": {"auto": {}}}}),
         ("messages", {"tool_choice": {"type": "auto"}}),
+        ("messages", {"additionalModelRequestFields": {"tool_choice": {"type": "auto"}}}),
+        (
+            "messages",
+            {
+                "additionalModelRequestFields": {"tool_choice": {"type": "any"}},
+                "tool_choice": {"type": "auto"},
+            },
+        ),
     ],
 )
 @pytest.mark.parametrize("model", [HAIKU, OPUS_5_5])
@@ -740,6 +819,58 @@ async def test_the_mock_refuses_what_claude_5_refuses(
         with pytest.raises(InvalidRequestError, match=message) as caught:
             await client.chat(model, "think", extra={"additionalModelRequestFields": extra})
     assert caught.value.status == 400
+
+
+MESSAGES_KEY = "ABSKbm90LWpzb24ta2V5"
+
+
+def post_messages(body: dict[str, Any]) -> httpx.Response:
+    """POST ``body`` as it is to a fresh mock's Messages route (the client refuses what
+    the mock checks here before sending it)."""
+    with BedrockMock(bearer_token=MESSAGES_KEY) as mock, httpx.Client(timeout=10) as http:
+        url = f"{mock.base_url}/anthropic/v1/messages"
+        answer = http.post(url, json=body, headers={"authorization": f"Bearer {MESSAGES_KEY}"})
+        assert not mock.failures
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        ({"type": "any"}, "Thinking may not be enabled when tool_choice forces tool use."),
+        (
+            {"type": "tool", "name": "get_weather"},
+            "Thinking may not be enabled when tool_choice forces tool use.",
+        ),
+        ({"type": "auto"}, None),
+        ("any", "tool_choice: Input should be a valid dictionary"),
+        ({"type": "required"}, "Input tag 'required' found using 'type' does not match"),
+        ({"type": "tool"}, "tool_choice.tool.name: Field required"),
+    ],
+)
+def test_the_mock_refuses_a_forced_tool_while_claude_thinks_on_the_messages_route(
+    choice: Any, message: str | None
+) -> None:
+    # Bedrock relays Claude's refusal in the Messages API's error shape.
+    tool = {"name": "get_weather", "input_schema": {"type": "object"}}
+    answer = post_messages(
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "model": "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "max_tokens": 4096,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "think"}]}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tools": [tool],
+            "tool_choice": choice,
+        }
+    )
+    if message is None:
+        assert answer.status_code == 200, answer.text
+        return
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert message in error["message"]
 
 
 @pytest.mark.parametrize("choice", [{"any": {}}, {"tool": {"name": "get_weather"}}])

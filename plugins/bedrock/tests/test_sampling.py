@@ -70,7 +70,14 @@ async def test_a_sampling_parameter_is_refused_before_sending(
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("extra", "param"),
-    [({"top_k": 40}, "top_k"), ({"temperature": 0.5}, "temperature"), ({"top_p": 0.5}, "top_p")],
+    [
+        ({"top_k": 40}, "top_k"),
+        ({"temperature": 0.5}, "temperature"),
+        ({"top_p": 0.5}, "top_p"),
+        # additionalModelRequestFields' keys are top-level fields of a Messages body
+        ({"additionalModelRequestFields": {"temperature": 0.5}}, "temperature"),
+        ({"additionalModelRequestFields": {"top_p": 0.5}}, "top_p"),
+    ],
 )
 async def test_a_messages_api_field_in_extra_is_refused_before_sending_too(
     mock: BedrockMock, make_client: MakeClient, extra: dict[str, Any], param: str

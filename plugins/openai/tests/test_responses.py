@@ -118,6 +118,26 @@ async def test_every_item_and_part_it_sends_is_of_a_shape_the_api_takes(
 
 
 @pytest.mark.anyio
+async def test_a_tool_extra_gives_is_sent_and_an_unknown_type_is_the_apis_400(
+    mock: OpenAIMock,
+) -> None:
+    # extra's tools replace the body's: a built-in tool OpenAI knows is answered, a
+    # type it does not know gets its 400 (relaykit.testing.openai_responses_shapes),
+    # a typed error naming the place.
+    code = {"type": "code_interpreter", "container": {"type": "auto"}}
+    async with relaykit.Client(config(mock)) as client:
+        await client.chat("openai/gpt-4.1", "hi", extra={"tools": [code]})
+        assert mock.last_request.json()["tools"] == [code]
+        with pytest.raises(InvalidRequestError) as info:
+            await client.chat(
+                "openai/gpt-4.1", "hi", extra={"tools": [code, {"type": "retrieval"}]}
+            )
+    assert info.value.status == 400 and info.value.param == "tools[1].type"
+    assert "Invalid value: 'retrieval'. Supported values are: 'apply_patch'" in str(info.value)
+    assert not mock.failures
+
+
+@pytest.mark.anyio
 async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
     messages = [
         Message.system("sys"),

@@ -155,12 +155,20 @@ async def test_azure_judges_the_model_a_deployment_serves() -> None:
             # a deployment named as its model is judged by that name
             with pytest.raises(InvalidRequestError):
                 await c.chat("azure/o4-mini", "hi", top_p=0.5)
+            # what only extra sends too
+            with pytest.raises(InvalidRequestError) as penalty:
+                await c.chat("azure/reasoner", "hi", extra={"frequency_penalty": 0.4})
             assert mock.requests == []
-            await c.chat("azure/gpt4o-prod", "hi", temperature=0.5)
+            await c.chat(
+                "azure/gpt4o-prod", "hi", temperature=0.5, extra={"frequency_penalty": 0.4}
+            )
         assert mock.last_request.json()["temperature"] == 0.5
+        assert mock.last_request.json()["frequency_penalty"] == 0.4
     error = info.value
     assert error.param == "temperature" and error.provider == "azure"
     assert error.model == "reasoner" and "OpenAI's o3-mini takes no temperature" in str(error)
+    assert (penalty.value.param, penalty.value.model) == ("frequency_penalty", "reasoner")
+    assert "OpenAI's o3-mini takes no frequency_penalty" in penalty.value.message
 
 
 @pytest.mark.anyio
@@ -175,3 +183,101 @@ async def test_a_batch_item_a_reasoning_model_refuses_is_refused_unsent(api: str
                 )
         assert mock.requests == []
     assert info.value.param == "temperature"
+
+
+#: (model, API, parameters, the parameter refused, words of the fix): what OpenAI's
+#: reasoning models refuse beyond temperature and top_p, which only extra (or a
+#: max_tokens_param setting) sends
+REFUSED_BEYOND_SAMPLING: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("o3", "chat", {"extra": {"presence_penalty": 0.5}}, "presence_penalty", "from extra"),
+    ("gpt-5-mini", "chat", {"extra": {"frequency_penalty": -1}}, "frequency_penalty", "set it"),
+    ("o4-mini", "chat", {"extra": {"logprobs": True}}, "logprobs", "drop logprobs from extra"),
+    ("gpt-5", "chat", {"extra": {"logprobs": True, "top_logprobs": 3}}, "logprobs", "drop"),
+    ("gpt-5.4", "chat", {"extra": {"top_logprobs": 2}}, "top_logprobs", "reasoning='none'"),
+    ("o3", "responses", {"extra": {"top_logprobs": 2}}, "top_logprobs", "from extra"),
+    (
+        "gpt-5.2",
+        "responses",
+        {"reasoning": "low", "extra": {"top_logprobs": 2}},
+        "top_logprobs",
+        "reasoning='none'",
+    ),
+    # max_tokens whatever the effort: gpt-5.1 does not reason unless asked
+    ("gpt-5.1", "chat", {"extra": {"max_tokens": 50}}, "max_tokens", "as max_tokens="),
+    ("o3", "chat", {"max_tokens": 50, "max_tokens_param": "max_tokens"}, "max_tokens", "unset"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("model", "api", "params", "param", "fix"), REFUSED_BEYOND_SAMPLING)
+async def test_what_else_a_reasoning_model_refuses_is_refused_unsent(
+    model: str, api: str, params: dict[str, Any], param: str, fix: str
+) -> None:
+    params = dict(params)
+    setting = params.pop("max_tokens_param", None)
+    with OpenAIMock(api_key=KEY) as mock:
+        settings = {"base_url": mock.base_url, "api_key": KEY, "api": api}
+        if setting:
+            settings["max_tokens_param"] = setting
+        async with relaykit.Client(config("openai", **settings), env={}) as c:
+            with pytest.raises(InvalidRequestError) as info:
+                await c.chat(f"openai/{model}", "hi", **params)
+        assert mock.requests == []
+    error = info.value
+    assert (error.param, error.status, error.model) == (param, None, model)
+    assert f"OpenAI's {model} " in error.message and param in error.message
+    assert error.hint is not None and fix in error.hint
+
+
+#: (model, API, parameters): taken by OpenAI (the mock agrees), so sent
+SENT_BEYOND_SAMPLING: list[tuple[str, str, dict[str, Any]]] = [
+    # the defaults
+    (
+        "o3",
+        "chat",
+        {"extra": {"presence_penalty": 0, "frequency_penalty": 0, "logprobs": False}},
+    ),
+    ("o3", "responses", {"extra": {"top_logprobs": 0}}),
+    # not reasoning: gpt-5.1's effort is "none" unless sent, gpt-5.4 told so
+    ("gpt-5.1", "chat", {"extra": {"logprobs": True, "top_logprobs": 2}}),
+    ("gpt-5.4", "chat", {"reasoning": "none", "extra": {"presence_penalty": 0.5}}),
+    ("gpt-5.2", "responses", {"extra": {"top_logprobs": 2}}),
+    # not a reasoning model
+    ("gpt-4o-mini", "chat", {"extra": {"presence_penalty": 0.5, "max_tokens": 50}}),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("model", "api", "params"), SENT_BEYOND_SAMPLING)
+async def test_what_else_a_model_takes_is_sent(
+    model: str, api: str, params: dict[str, Any]
+) -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        settings = {"base_url": mock.base_url, "api_key": KEY, "api": api}
+        async with relaykit.Client(config("openai", **settings), env={}) as c:
+            await c.chat(f"openai/{model}", "hi", **params)
+        body = mock.last_request.json()
+        assert not mock.failures
+    for key, value in params["extra"].items():
+        assert body[key] == value
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"extra": {"presence_penalty": 0.5}},
+        {"extra": {"logprobs": True, "top_logprobs": 2}},
+        {"max_tokens": 50},  # sent as max_tokens, the compatible presets' name
+    ],
+)
+async def test_a_compatible_service_is_sent_what_else_it_is_given(params: dict[str, Any]) -> None:
+    # vLLM serving a model named "o3": the mock judges by name as OpenAI would and
+    # answers 400; relaykit sends it, the answer is the service's.
+    with OpenAIMock(api_key=KEY) as mock:
+        settings = {"base_url": mock.base_url, "api_key": KEY}
+        async with relaykit.Client(config("vllm", **settings), env={}) as c:
+            with pytest.raises(InvalidRequestError) as info:
+                await c.chat("vllm/o3", "hi", **params)
+        assert len(mock.requests) == 1
+    assert info.value.status == 400

@@ -34,10 +34,12 @@ reports that quote it:
   ``previous_response_id``, ``user``, ``safety_identifier``,
   ``prompt_cache_key`` strings; ``truncation`` and ``service_tier`` of their
   values;
-- ``tools`` an array (``expected an array of tools``) of typed tools, a
-  function one flat (``{"type": "function", "name": ...}``: a Chat Completions
-  tool, nested under ``function``, gets ``Missing required parameter:
-  'tools[0].name'.``); ``tool_choice`` ``none``, ``auto``, ``required`` or an
+- ``tools`` an array (``expected an array of tools``) of typed tools (for
+  OpenAI's own models, of a type the API knows: ``Invalid value: 'x'.
+  Supported values are: ...``, param ``tools[0].type``), a function one flat
+  (``{"type": "function", "name": ...}``: a Chat Completions tool, nested under
+  ``function``, gets ``Missing required parameter: 'tools[0].name'.``);
+  ``tool_choice`` ``none``, ``auto``, ``required`` or an
   object with a ``type`` (a function's ``name`` flat too); ``text`` an object of
   ``format`` (``text``, ``json_object``, or ``json_schema`` with a ``name`` and
   a ``schema``) and ``verbosity``; ``reasoning`` an object of ``effort`` and
@@ -134,6 +136,31 @@ ITEM_TYPES = (
     "tool_search_output",
     "web_search_call",
 )
+#: the tool types of the Responses API's ``tools`` (the API reference's tool union, as
+#: OpenAI's SDKs generate it from the OpenAPI spec, read 2026-12-04): relaykit sends
+#: ``function`` and ``web_search``; the others are OpenAI's built-in tools, taken
+#: and not run by the mock. No report quotes the API's list for an unknown type,
+#: so its order here is alphabetical, as :data:`ITEM_TYPES`'s
+TOOL_TYPES = (
+    "apply_patch",
+    "code_interpreter",
+    "computer",
+    "computer_use_preview",
+    "custom",
+    "file_search",
+    "function",
+    "image_generation",
+    "local_shell",
+    "mcp",
+    "namespace",
+    "programmatic_tool_calling",
+    "shell",
+    "tool_search",
+    "web_search",
+    "web_search_2025_08_26",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+)
 #: the item types the mock reads; OpenAI's others it refuses in its own words
 MODELLED_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
 #: a message's roles, in the order OpenAI lists them
@@ -213,7 +240,7 @@ def check_responses_shape(body: Any, *, counting: bool = False) -> None:
     if "input" in body and not (counting and body["input"] is None):
         _check_input(body["input"])
     _check_include(body.get("include"))
-    _check_tools(body.get("tools"))
+    _check_tools(body.get("tools"), openai=_OPENAI_MODEL.match(model) is not None)
     _check_tool_choice(body.get("tool_choice"))
     metadata = _optional(body, "metadata", dict, "a metadata object")
     if metadata is not None and len(metadata) > _METADATA_KEYS:
@@ -366,7 +393,16 @@ def _text(holder: dict[str, Any], key: str, at: str, *, nonempty: bool = False) 
 # -- tools, tool choice, text, reasoning, include ------------------------------------
 
 
-def _check_tools(tools: Any) -> None:
+def _check_tools(tools: Any, *, openai: bool) -> None:
+    """``tools``: typed tools, a function one flat; for OpenAI's own models (``openai``)
+    each of a type the API knows (:data:`TOOL_TYPES`). A type OpenAI does not know
+    is refused as its APIs refuse a value not in an enum, at ``tools[i].type``
+    (code ``invalid_value``): the Assistants API's words for one ("Invalid value:
+    'retrieval'. Supported values are: 'code_interpreter', 'function', and
+    'file_search'.", param ``tools[0].type``) and Chat Completions' ("Supported
+    values are: 'function' and 'custom'.") are reported; no report quotes the
+    Responses API's, so this is the closest documented form. The services the mock
+    also stands in for may take tool types of their own."""
     if tools is None:
         return
     if not isinstance(tools, list):
@@ -379,6 +415,8 @@ def _check_tools(tools: Any) -> None:
             raise _missing(f"{at}.type")
         if not isinstance(tool["type"], str):
             raise _wrong_type(f"{at}.type", "a string", tool["type"])
+        if openai and tool["type"] not in TOOL_TYPES:
+            raise _invalid(tool["type"], f"{at}.type", TOOL_TYPES)
         if tool["type"] != "function":
             continue  # the web search tools' shapes: openai_web_search's checks
         _text(tool, "name", at)  # first: a Chat Completions tool nests it

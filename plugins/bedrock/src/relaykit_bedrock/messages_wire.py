@@ -117,13 +117,30 @@ def default_max_tokens(request: ChatRequest) -> int:
     thinks unasked), by :func:`relaykit_claude_models.default_max_tokens`. A
     ``thinking`` field ``extra`` gives (as a Messages field, or Converse's in
     ``additionalModelRequestFields``) replaces ``reasoning=``, as it does in the body."""
-    given = request.extra.get("thinking")
-    if given is None:
-        fields = request.extra.get("additionalModelRequestFields")
-        given = fields.get("thinking") if isinstance(fields, dict) else None
+    found = extra_field(request, "thinking")
+    given = None if found is None else found[0]
     return _default_max_tokens(
         DEFAULT_MAX_TOKENS, base_model(request.model), request.reasoning, given
     )
+
+
+def extra_field(request: ChatRequest, name: str) -> tuple[Any, str] | None:
+    """The value ``request.extra`` gives the Messages body's own field ``name`` (``tool_choice``,
+    ``temperature``, ``thinking``, ...), and the field of ``extra`` that gives it; ``None``
+    when ``extra`` gives none.
+
+    :func:`request_body` makes each key of ``additionalModelRequestFields`` a
+    top-level field, over what it translated (the tools' choice, the sampling of
+    ``inferenceConfig``), then sends ``extra``'s other keys as they are, last: so
+    a top-level key wins over ``additionalModelRequestFields``'s, which wins over
+    the translated one. The checks made before sending read the value from here,
+    as the body will carry it. A ``None`` value counts as given (it replaces)."""
+    if name in request.extra:
+        return request.extra[name], name
+    fields = request.extra.get("additionalModelRequestFields")
+    if isinstance(fields, dict) and name in fields:
+        return fields[name], f"additionalModelRequestFields.{name}"
+    return None
 
 
 def request_body(
@@ -344,6 +361,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
     if not choice:
         return None
+    if not isinstance(choice, dict):
+        # Converse's toolChoice is an object ({"any": {}}); a string's "any" would
+        # read as one and force a tool the thinking checks never saw.
+        raise TypeError(f"toolChoice is a {type(choice).__name__}, not an object")
     if "any" in choice:
         return {"type": "any"}
     if "tool" in choice:

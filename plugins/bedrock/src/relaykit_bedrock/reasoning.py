@@ -37,8 +37,8 @@ one):
   tool, so relaykit refuses those calls before sending them (the values the
   body will carry, ``extra``'s included: see :func:`.sampling.sampling_values`,
   and ``extra``'s ``toolConfig.toolChoice``, or on the Messages route its
-  ``tool_choice``); Opus 5.5, Sonnet 5.5, Fable 5.1 and
-  Mythos 5.1 refuse a forced tool whatever the thinking setting, so it is
+  ``tool_choice``, top-level or in ``additionalModelRequestFields``); Opus 5.5,
+  Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a forced tool whatever the thinking setting, so it is
   refused for them even without ``reasoning=``. Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos refuse a non-default ``temperature``, ``top_p`` or ``top_k`` thinking
   or not; that is checked first, in every call (:mod:`.sampling`).
@@ -58,7 +58,8 @@ Every refusal is an :class:`~relaykit.InvalidRequestError` with
 ``param="reasoning"`` and no status. When ``extra={"additionalModelRequestFields":
 {...}}`` carries the family's own field (``thinking``, ``reasoningConfig``,
 ``reasoning_effort``), it is sent as given and ``reasoning=`` is ignored;
-its other keys join the ones made here.
+its other keys join the ones made here. On the Messages route a top-level
+``extra={"thinking": ...}`` (a Messages API field, sent as it is) does the same.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ from relaykit_claude_models import (
 from relaykit_claude_models import claude5 as _claude5
 from relaykit_claude_models import claude_version as _claude_version
 
-from . import sampling
+from . import messages_wire, sampling
 from .prices import base_model
 from .routes import CONVERSE, MESSAGES, Api
 
@@ -117,8 +118,7 @@ def apply(body: dict[str, Any], request: ChatRequest, api: Api = CONVERSE) -> No
         _check_forced_tool(body, request, api)
     if reasoning is None:
         return
-    theirs = request.extra.get("additionalModelRequestFields")
-    if isinstance(theirs, dict) and kind != "other" and OWN_FIELD[kind] in theirs:
+    if kind != "other" and _own_field_given(request, kind, api):
         return  # extra's own setting is sent instead
     if kind == "claude":
         fields = _claude(body, reasoning, request, api)
@@ -136,6 +136,16 @@ def apply(body: dict[str, Any], request: ChatRequest, api: Api = CONVERSE) -> No
         )
     if fields:
         body.setdefault("additionalModelRequestFields", {}).update(fields)
+
+
+def _own_field_given(request: ChatRequest, kind: Family, api: Api) -> bool:
+    """Whether ``extra`` gives the family's own thinking field, which the body carries
+    over ``reasoning=``'s: in ``additionalModelRequestFields``, or on the Messages
+    route (Claude's ``thinking``) also at the top level, sent as it is."""
+    if api == MESSAGES and kind == "claude":
+        return messages_wire.extra_field(request, "thinking") is not None
+    theirs = request.extra.get("additionalModelRequestFields")
+    return isinstance(theirs, dict) and OWN_FIELD[kind] in theirs
 
 
 # -- Claude -----------------------------------------------------------------------
@@ -198,9 +208,10 @@ def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> 
     The values are the ones the body for ``api`` will carry: ``extra``'s (its
     ``inferenceConfig``, ``additionalModelRequestFields.top_k`` and
     ``toolConfig.toolChoice``, and on the Messages route a ``temperature``,
-    ``top_p``, ``top_k`` or ``tool_choice`` by the Messages API's own name) win
-    over relaykit's parameters, as in the body, so a value ``extra`` gives is
-    refused unsent and one it replaces is not refused."""
+    ``top_p``, ``top_k`` or ``tool_choice`` by the Messages API's own name,
+    top-level or in ``additionalModelRequestFields``) win over relaykit's parameters,
+    as in the body, so a value ``extra`` gives is refused unsent and one it replaces
+    is not refused."""
     values = sampling.sampling_values(request, api)
     forced, given = _forced(body, request, api)
     check_while_thinking(
@@ -216,12 +227,14 @@ def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> 
 def _forced(body: dict[str, Any], request: ChatRequest, api: Api) -> tuple[bool, str | None]:
     """Whether the body for ``api`` will force a tool, and the field of ``extra`` that
     makes the choice when ``extra``'s replaces the Converse ``body``'s: on the Messages
-    route a ``tool_choice`` (``any`` or ``tool``), sent as it is over the translated
-    one; else ``toolConfig.toolChoice`` (``any`` or ``tool``), ``extra``'s merged
-    over ``body``'s."""
-    if api == MESSAGES and "tool_choice" in request.extra:
-        choice = request.extra["tool_choice"]
-        return isinstance(choice, dict) and choice.get("type") in ("any", "tool"), "tool_choice"
+    route a ``tool_choice`` (``any`` or ``tool``), top-level or in
+    ``additionalModelRequestFields``, sent over the translated one
+    (:func:`.messages_wire.extra_field`); else ``toolConfig.toolChoice`` (``any`` or
+    ``tool``), ``extra``'s merged over ``body``'s."""
+    given = messages_wire.extra_field(request, "tool_choice") if api == MESSAGES else None
+    if given is not None:
+        choice, field = given
+        return isinstance(choice, dict) and choice.get("type") in ("any", "tool"), field
     theirs = request.extra.get("toolConfig")
     if isinstance(theirs, dict) and "toolChoice" in theirs:
         return _converse_forced(theirs["toolChoice"]), "toolConfig.toolChoice"

@@ -22,8 +22,9 @@ taken: no value, ``temperature`` 1 (the default), ``top_p`` of 0.99 or more
 so any value is refused. The values are the ones the body will carry:
 ``temperature=`` and ``top_p=`` (``inferenceConfig``), and ``extra``'s
 ``inferenceConfig`` and ``additionalModelRequestFields.top_k``; on the Messages
-route, also ``extra``'s ``temperature``, ``top_p`` and ``top_k``, which it sends
-as they are (Messages API fields by their own names), over the others.
+route, also ``extra``'s ``temperature``, ``top_p`` and ``top_k``, top-level or in
+``additionalModelRequestFields`` (Messages API fields by their own names, which
+it sends as they are over the others: :func:`.messages_wire.extra_field`).
 
 The model is read from its id, an inference profile id or an ARN ending in
 one. Older models and ids with no Claude version or family read here are left
@@ -38,6 +39,7 @@ from relaykit import ChatRequest
 from relaykit_claude_models import check_sampling
 from relaykit_claude_models import refuses_sampling as _refuses_sampling
 
+from . import messages_wire
 from .prices import base_model
 from .routes import CONVERSE, MESSAGES, Api
 
@@ -66,8 +68,9 @@ def sampling_values(request: ChatRequest, api: Api = CONVERSE) -> dict[str, Any]
         values["top_k"] = fields.get("top_k")
     if api == MESSAGES:  # the Messages API's own names, sent as they are
         for name in ("temperature", "top_p", "top_k"):
-            if name in request.extra:
-                values[name] = request.extra[name]
+            found = messages_wire.extra_field(request, name)
+            if found is not None:
+                values[name] = found[0]
     return {name: value for name, value in values.items() if value is not None}
 
 

@@ -126,10 +126,12 @@ class OpenAIProvider:
     before sending (see :mod:`relaykit_openai.documents`).
 
     Sampling: OpenAI's reasoning models (o-series, GPT-5 but its chat models,
-    Codex) take no ``temperature`` or ``top_p`` but 1 while they reason; such a
-    call is refused before sending (:mod:`relaykit_openai.sampling_rules`), for
-    OpenAI and Azure, never for the compatible presets. ``max_tokens`` goes as
-    ``max_completion_tokens``, the name those models take.
+    Codex) take no ``temperature`` or ``top_p`` but 1 while they reason, nor
+    (from ``extra``) a penalty but 0, ``logprobs`` or ``top_logprobs``, nor
+    ``max_tokens`` on Chat Completions; such a call is refused before sending
+    (:mod:`relaykit_openai.sampling_rules`), for OpenAI and Azure, never for the
+    compatible presets. ``max_tokens`` goes as ``max_completion_tokens``, the
+    name those models take.
 
     Web search (``web_search=``): the Responses API's ``web_search`` tool, where
     a call with it goes under ``api = "auto"``; Chat Completions' search models
@@ -321,7 +323,7 @@ class OpenAIProvider:
             wire.mark_prefix(body, messages, self.type)
         if self.assistant_after_tools:
             wire.bridge_tool_results(body)
-        self._check_sampling(body, request.model)
+        self._check_sampling(body, request, "chat")
         return json_encode.dumps(body)
 
     def _responses_body(self, request: ChatRequest, stream: bool) -> bytes:
@@ -329,14 +331,22 @@ class OpenAIProvider:
         from . import responses_wire  # the Responses API's modules load when first used
 
         body = responses_wire.request_body(request, stream=stream, provider=self._name)
-        self._check_sampling(body, request.model)
+        self._check_sampling(body, request, "responses")
         return json_encode.dumps(body)
 
-    def _check_sampling(self, body: dict[str, Any], model: str) -> None:
-        """Refuse, unsent, sampling OpenAI's reasoning model refuses (:mod:`.sampling_rules`)."""
+    def _check_sampling(
+        self, body: dict[str, Any], request: ChatRequest, api: Literal["chat", "responses"]
+    ) -> None:
+        """Refuse, unsent, sampling OpenAI's reasoning model refuses (:mod:`.sampling_rules`)
+        in the ``body`` of ``request`` for ``api``."""
         if self.sampling_rules:
             sampling_rules.check_body(
-                body, served=self.base_model(model), model=model, provider=self._name
+                body,
+                served=self.base_model(request.model),
+                model=request.model,
+                provider=self._name,
+                api=api,
+                extra=request.extra.keys(),
             )
 
     def base_model(self, deployment: str) -> str:
