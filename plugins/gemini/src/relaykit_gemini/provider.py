@@ -45,6 +45,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import scrub
+from relaykit_google_auth.vertex_http import next_page_token
 
 from . import (
     embeddings,
@@ -614,21 +615,6 @@ def listed_id(m: dict[str, Any], prefix: str) -> str:
     if not model_id:
         raise TypeError(f"a model's name is {name!r:.40}, not a resource name")
     return model_id
-
-
-def next_page_token(data: dict[str, Any], asked: set[str]) -> str | None:
-    """The listing's next page token, added to ``asked`` (the tokens this listing
-    asked for); ``None`` on the last page, or when the page names a token already
-    asked for: following it would read the same pages for ever."""
-    token = data.get("nextPageToken")
-    if not token:
-        return None
-    if type(token) is not str:
-        raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
-    if token in asked:
-        return None
-    asked.add(token)
-    return token
 
 
 def _whole(value: object) -> int | None:

@@ -27,8 +27,8 @@ both), so :mod:`relaykit_gemini.prices` serves both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
@@ -43,18 +43,18 @@ from relaykit import (
     ProviderSettings,
     ProviderUnavailableError,
     RelayError,
-    Secret,
     Usage,
     json_decode,
     json_encode,
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
+from relaykit_google_auth.vertex_http import next_page_token, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import embeddings, transcription, vertex_embeddings, vertex_urls
 from .prices import known_model
-from .provider import GeminiProvider, listed_id, next_page_token
+from .provider import GeminiProvider, listed_id
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
@@ -180,49 +180,26 @@ class VertexProvider(GeminiProvider):
             name=self._name,
         )
 
-    async def _authorized(self) -> tuple[dict[str, str], Secret | None]:
-        """The headers of a request, with a token, and the token (``None`` in express mode)."""
-        if self._tokens is None:
-            return self._headers, None
-        auth, token = await self._tokens.authorization()
-        return {**self._headers, **auth}, token
-
-    def _refresh_after(self, status: int, token: Secret | None) -> bool:
-        """Whether a 401 to ``token`` is worth one more try with a fresh token."""
-        return self._tokens is not None and self._tokens.retry_after(status, token)
-
     async def _post(self, url: str, body: bytes) -> HttpResponse:
-        headers, token = await self._authorized()
-        r = await self._http.post(url, content=body, headers=headers)
-        if self._refresh_after(r.status_code, token):
-            headers, _ = await self._authorized()
-            r = await self._http.post(url, content=body, headers=headers)
-        return r
+        return await send_authorized(
+            self._tokens,
+            self._headers,
+            lambda headers: self._http.post(url, content=body, headers=headers),
+        )
 
     def _open_stream(
         self, url: str, body: bytes
     ) -> AbstractAsyncContextManager[HttpStreamResponse]:
-        return self._stream_with_refresh(url, body)
-
-    @asynccontextmanager
-    async def _stream_with_refresh(self, url: str, body: bytes) -> AsyncIterator[Any]:
-        headers, token = await self._authorized()
-        async with self._http.stream("POST", url, content=body, headers=headers) as r:
-            if not self._refresh_after(r.status_code, token):
-                yield r
-                return
-            await r.aread()  # a 401 to an expired token: read, so the connection is reused
-        headers, _ = await self._authorized()
-        async with self._http.stream("POST", url, content=body, headers=headers) as r:
-            yield r
+        return stream_authorized(
+            self._tokens,
+            self._headers,
+            lambda headers: self._http.stream("POST", url, content=body, headers=headers),
+        )
 
     async def _get(self, url: str) -> HttpResponse:
-        headers, token = await self._authorized()
-        r = await self._http.get(url, headers=headers)
-        if self._refresh_after(r.status_code, token):
-            headers, _ = await self._authorized()
-            r = await self._http.get(url, headers=headers)
-        return r
+        return await send_authorized(
+            self._tokens, self._headers, lambda headers: self._http.get(url, headers=headers)
+        )
 
     # -- what differs on the wire -----------------------------------------------
 

@@ -1,0 +1,85 @@
+"""Vertex AI requests with an access token: what the Gemini ``vertex`` and Claude
+``vertex-anthropic`` providers both send their calls and listings with.
+
+Each request carries a token (:meth:`~relaykit_google_auth.AccessTokens.authorization`);
+one Vertex refuses with a 401 (revoked, or expired before its time) is sent once
+more with a fresh token, when the token can be replaced
+(:meth:`~relaykit_google_auth.AccessTokens.retry_after`). Without tokens (Gemini's
+express mode: an API key in the headers) a request is sent once, as it is.
+
+Also :func:`next_page_token`, the ``nextPageToken`` of Google's paged listings
+(publisher models, the Gemini API's models and batches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relaykit import Secret
+    from relaykit.http import HttpResponse, HttpStreamResponse
+
+    from .access_tokens import AccessTokens
+
+__all__ = ["next_page_token", "send_authorized", "stream_authorized"]
+
+
+async def _authorized(
+    tokens: AccessTokens | None, headers: Mapping[str, str]
+) -> tuple[dict[str, str], Secret | None]:
+    """``headers`` with a token's, and the token (``None`` without tokens)."""
+    if tokens is None:
+        return dict(headers), None
+    auth, token = await tokens.authorization()
+    return {**headers, **auth}, token
+
+
+async def send_authorized(
+    tokens: AccessTokens | None,
+    headers: Mapping[str, str],
+    send: Callable[[dict[str, str]], Awaitable[HttpResponse]],
+) -> HttpResponse:
+    """``send(headers)``, the headers with ``tokens``' authorization added; a 401 to a
+    token that can be replaced is sent once more, with a fresh one."""
+    sent, token = await _authorized(tokens, headers)
+    r = await send(sent)
+    if tokens is not None and tokens.retry_after(r.status_code, token):
+        sent, _ = await _authorized(tokens, headers)
+        r = await send(sent)
+    return r
+
+
+@asynccontextmanager
+async def stream_authorized(
+    tokens: AccessTokens | None,
+    headers: Mapping[str, str],
+    open_stream: Callable[[dict[str, str]], AbstractAsyncContextManager[HttpStreamResponse]],
+) -> AsyncIterator[HttpStreamResponse]:
+    """:func:`send_authorized` for a streamed answer: ``open_stream(headers)``'s
+    response, opened once more with a fresh token after a 401 to a replaceable one."""
+    sent, token = await _authorized(tokens, headers)
+    async with open_stream(sent) as r:
+        if tokens is None or not tokens.retry_after(r.status_code, token):
+            yield r
+            return
+        await r.aread()  # a 401 to an expired token: read, so the connection is reused
+    sent, _ = await _authorized(tokens, headers)
+    async with open_stream(sent) as r:
+        yield r
+
+
+def next_page_token(data: dict[str, Any], asked: set[str]) -> str | None:
+    """A Google listing's next page token, added to ``asked`` (the tokens this listing
+    asked for); ``None`` on the last page, or when the page names a token already
+    asked for: following it would read the same pages for ever."""
+    token = data.get("nextPageToken")
+    if not token:
+        return None
+    if type(token) is not str:
+        raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
+    if token in asked:
+        return None
+    asked.add(token)
+    return token
