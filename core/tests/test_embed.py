@@ -35,14 +35,7 @@ from relaykit.testing import (
     mock_vector,
 )
 
-from .conftest import Tickets
-
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
-
+from .conftest import SETTINGS, Tickets, client
 
 # -- the answer ----------------------------------------------------------------
 
