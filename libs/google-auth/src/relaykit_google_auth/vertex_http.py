@@ -7,23 +7,35 @@ more with a fresh token, when the token can be replaced
 (:meth:`~relaykit_google_auth.AccessTokens.retry_after`). Without tokens (Gemini's
 express mode: an API key in the headers) a request is sent once, as it is.
 
-Also :func:`next_page_token`, the ``nextPageToken`` of Google's paged listings
-(publisher models, the Gemini API's models and batches).
+Also :func:`publisher_models`, every page of Vertex's listing of a publisher's
+models, and :func:`next_page_token`, the ``nextPageToken`` of Google's paged
+listings (those, and the Gemini API's models and batches).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
+
+from relaykit import json_decode
 
 if TYPE_CHECKING:
-    from relaykit import Secret
+    from relaykit import RelayError, Secret
     from relaykit.http import HttpResponse, HttpStreamResponse
 
     from .access_tokens import AccessTokens
 
-__all__ = ["next_page_token", "send_authorized", "stream_authorized"]
+__all__ = ["next_page_token", "publisher_models", "send_authorized", "stream_authorized"]
+
+T = TypeVar("T")
+
+#: models a page of a publisher's listing asks for
+LIST_PAGE_SIZE = 1000
+#: what ``GET v1beta1/publishers/*/models`` documents, for naming the place an answer
+#: does not fit it
+LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 async def _authorized(
@@ -83,3 +95,31 @@ def next_page_token(data: dict[str, Any], asked: set[str]) -> str | None:
         return None
     asked.add(token)
     return token
+
+
+async def publisher_models(
+    get: Callable[[str], Awaitable[HttpResponse]],
+    url: str,
+    listed: Callable[[Iterable[dict[str, Any]]], Iterator[T]],
+    error: Callable[[int, Mapping[str, str], bytes, str | None], RelayError],
+) -> list[T]:
+    """Every page of a publisher's models on Vertex (``url``:
+    ``{host}/v1beta1/publishers/{publisher}/models``), each page's ``publisherModels``
+    read by ``listed``; ``get(url)`` sends a request, ``error(status, headers, body,
+    model)`` types a refusal. A page naming a token already asked for ends the list."""
+    out: list[T] = []
+    params: dict[str, Any] = {"pageSize": LIST_PAGE_SIZE}
+    asked: set[str] = set()
+    while True:
+        r = await get(f"{url}?{urlencode(params)}")
+        if r.status_code >= 400:
+            raise error(r.status_code, r.headers, r.content, None)
+        data = json_decode.loads(r.content)
+        try:
+            out.extend(listed(data.get("publisherModels") or ()))
+            token = next_page_token(data, asked)
+        except json_decode.SHAPE_ERRORS as e:
+            raise json_decode.wrong_shape("a model list", e, data, LISTING_SHAPE) from e
+        if token is None:
+            return out
+        params = {"pageSize": LIST_PAGE_SIZE, "pageToken": token}

@@ -43,7 +43,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode
 
 import attrs
 
@@ -57,11 +56,10 @@ from relaykit import (
     NotFoundError,
     ProviderSettings,
     RelayError,
-    json_decode,
 )
 from relaykit.http import transport_error
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
-from relaykit_google_auth.vertex_http import next_page_token, send_authorized, stream_authorized
+from relaykit_google_auth.vertex_http import publisher_models, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import web_search
@@ -78,10 +76,6 @@ WEB_SEARCH_BETA = "web-search-2025-03-05"
 #: Anthropic's publisher path on Vertex AI
 PUBLISHER = "publishers/anthropic/models"
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
-_LIST_PAGE_SIZE = 1000
-#: what ``GET publishers/anthropic/models`` documents, for naming the place an answer
-#: does not fit it
-_LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 class VertexAnthropicProvider(AnthropicProvider):
@@ -241,27 +235,13 @@ class VertexAnthropicProvider(AnthropicProvider):
         every page), with context windows and prices where known; a page naming a token
         already asked for ends the list (following it would read the same pages for
         ever)."""
-        out: list[ModelInfo] = []
-        params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
-        asked: set[str] = set()
-        while True:
-            url = f"{self._host}/v1beta1/publishers/anthropic/models?{urlencode(params)}"
-            r = await self._get(url)
-            if r.status_code >= 400:
-                raise self._error(r.status_code, r.headers, r.content, None)
-            data = json_decode.loads(r.content)
-            try:
-                out.extend(self._listed(data.get("publisherModels") or ()))
-                token = next_page_token(data, asked)
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
-            if token is None:
-                return out
-            params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+        return await publisher_models(
+            self._get, f"{self._host}/v1beta1/{PUBLISHER}", self._listed, self._error
+        )
 
-    def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+    def _listed(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
         """The Claude models of a page of ``publisherModels``."""
-        for m in publisher_models:
+        for m in page:
             name = m.get("name")  # a model without one, or with another kind, is no Claude
             model_id = name.rsplit("/", 1)[-1] if type(name) is str else ""
             if model_id.startswith("claude"):

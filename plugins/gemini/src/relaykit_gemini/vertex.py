@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode
 
 from relaykit import (
     AuthenticationError,
@@ -49,7 +48,7 @@ from relaykit import (
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
-from relaykit_google_auth.vertex_http import next_page_token, send_authorized, stream_authorized
+from relaykit_google_auth.vertex_http import publisher_models, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import embeddings, transcription, vertex_embeddings, vertex_urls
@@ -61,10 +60,6 @@ if TYPE_CHECKING:
 
 #: the ``countTokens`` fields Vertex takes besides ``contents`` (its CountTokensRequest)
 _COUNT_FIELDS = ("contents", "systemInstruction", "tools", "generationConfig")
-_LIST_PAGE_SIZE = 1000
-#: what ``GET publishers/google/models`` documents, for naming the place an answer
-#: does not fit it
-_LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 class VertexProvider(GeminiProvider):
@@ -254,27 +249,13 @@ class VertexProvider(GeminiProvider):
     async def list_models(self) -> list[ModelInfo]:
         """Google's Gemini models on Vertex (``GET v1beta1/publishers/google/models``,
         every page), the embedding models left out."""
-        out: list[ModelInfo] = []
-        params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
-        asked: set[str] = set()
-        while True:
-            url = f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}?{urlencode(params)}"
-            r = await self._get(url)
-            if r.status_code >= 400:
-                raise self._error(r.status_code, r.headers, r.content, None)
-            data = json_decode.loads(r.content)
-            try:
-                out.extend(self._listed(data.get("publisherModels") or ()))
-                token = next_page_token(data, asked)
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
-            if token is None:
-                return out
-            params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+        return await publisher_models(
+            self._get, f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}", self._listed, self._error
+        )
 
-    def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+    def _listed(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
         """The Gemini chat models of a page of ``publisherModels``."""
-        for m in publisher_models:
+        for m in page:
             model_id = listed_id(m, "/")
             if model_id.startswith("gemini-") and "embedding" not in model_id:
                 window, price = known_model(model_id)
