@@ -7,9 +7,9 @@ more with a fresh token, when the token can be replaced
 (:meth:`~relaykit_google_auth.AccessTokens.retry_after`). Without tokens (Gemini's
 express mode: an API key in the headers) a request is sent once, as it is.
 
-Also :func:`publisher_models`, every page of Vertex's listing of a publisher's
-models, and :func:`next_page_token`, the ``nextPageToken`` of Google's paged
-listings (those, and the Gemini API's models and batches).
+Also :func:`model_pages`, every page of a Google model listing (Vertex's of a
+publisher's models, the Gemini API's), and :func:`next_page_token`, the
+``nextPageToken`` of Google's paged listings (those, and the Gemini API's batches).
 """
 
 from __future__ import annotations
@@ -27,15 +27,12 @@ if TYPE_CHECKING:
 
     from .access_tokens import AccessTokens
 
-__all__ = ["next_page_token", "publisher_models", "send_authorized", "stream_authorized"]
+__all__ = ["model_pages", "next_page_token", "send_authorized", "stream_authorized"]
 
 T = TypeVar("T")
 
-#: models a page of a publisher's listing asks for
-LIST_PAGE_SIZE = 1000
-#: what ``GET v1beta1/publishers/*/models`` documents, for naming the place an answer
-#: does not fit it
-LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
+#: the models a page asks for: the largest page Google serves, so one request usually does
+PAGE_SIZE = 1000
 
 
 async def _authorized(
@@ -97,18 +94,22 @@ def next_page_token(data: dict[str, Any], asked: set[str]) -> str | None:
     return token
 
 
-async def publisher_models(
+async def model_pages(
     get: Callable[[str], Awaitable[HttpResponse]],
     url: str,
+    field: str,
     listed: Callable[[Iterable[dict[str, Any]]], Iterator[T]],
     error: Callable[[int, Mapping[str, str], bytes, str | None], RelayError],
 ) -> list[T]:
-    """Every page of a publisher's models on Vertex (``url``:
-    ``{host}/v1beta1/publishers/{publisher}/models``), each page's ``publisherModels``
-    read by ``listed``; ``get(url)`` sends a request, ``error(status, headers, body,
-    model)`` types a refusal. A page naming a token already asked for ends the list."""
+    """Every page of a Google model listing at ``url`` (Vertex's
+    ``{host}/v1beta1/publishers/{publisher}/models``: ``field`` ``publisherModels``;
+    the Gemini API's ``{root}/models``: ``models``), each page's models read by
+    ``listed``; ``get(url)`` sends a request, ``error(status, headers, body, model)``
+    types a refusal. A page naming a token already asked for ends the list."""
+    # what the listing documents, for naming the place an answer does not fit it
+    shape = {field: [{"name": str}], "nextPageToken": str}
     out: list[T] = []
-    params: dict[str, Any] = {"pageSize": LIST_PAGE_SIZE}
+    params: dict[str, Any] = {"pageSize": PAGE_SIZE}
     asked: set[str] = set()
     while True:
         r = await get(f"{url}?{urlencode(params)}")
@@ -116,10 +117,10 @@ async def publisher_models(
             raise error(r.status_code, r.headers, r.content, None)
         data = json_decode.loads(r.content)
         try:
-            out.extend(listed(data.get("publisherModels") or ()))
+            out.extend(listed(data.get(field) or ()))
             token = next_page_token(data, asked)
         except json_decode.SHAPE_ERRORS as e:
-            raise json_decode.wrong_shape("a model list", e, data, LISTING_SHAPE) from e
+            raise json_decode.wrong_shape("a model list", e, data, shape) from e
         if token is None:
             return out
-        params = {"pageSize": LIST_PAGE_SIZE, "pageToken": token}
+        params = {"pageSize": PAGE_SIZE, "pageToken": token}

@@ -59,7 +59,7 @@ from relaykit import (
 )
 from relaykit.http import transport_error
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
-from relaykit_google_auth.vertex_http import publisher_models, send_authorized, stream_authorized
+from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import web_search
@@ -235,8 +235,12 @@ class VertexAnthropicProvider(AnthropicProvider):
         every page), with context windows and prices where known; a page naming a token
         already asked for ends the list (following it would read the same pages for
         ever)."""
-        return await publisher_models(
-            self._get, f"{self._host}/v1beta1/{PUBLISHER}", self._listed, self._error
+        return await model_pages(
+            self._get,
+            f"{self._host}/v1beta1/{PUBLISHER}",
+            "publisherModels",
+            self._listed,
+            self._error,
         )
 
     def _listed(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:

@@ -48,7 +48,7 @@ from relaykit import (
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
-from relaykit_google_auth.vertex_http import publisher_models, send_authorized, stream_authorized
+from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import embeddings, transcription, vertex_embeddings, vertex_urls
@@ -249,8 +249,12 @@ class VertexProvider(GeminiProvider):
     async def list_models(self) -> list[ModelInfo]:
         """Google's Gemini models on Vertex (``GET v1beta1/publishers/google/models``,
         every page), the embedding models left out."""
-        return await publisher_models(
-            self._get, f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}", self._listed, self._error
+        return await model_pages(
+            self._get,
+            f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}",
+            "publisherModels",
+            self._listed,
+            self._error,
         )
 
     def _listed(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
