@@ -14,6 +14,15 @@ from relaykit.testing import OpenAIMock
 
 MOCK_KEY = "sk-mock-1234567890abcdef"
 
+#: the settings of a test client of fakes: no call log, and retries that do not wait
+SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
+
+
+def client(*plugins: object, **sections: Any) -> relaykit.Client:
+    """A client of ``plugins`` (fakes, mocks) with :data:`SETTINGS` and ``sections``."""
+    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
+
+
 #: write_config(api_key=..., extra="toml text") -> path of a relaykit.toml
 WriteConfig = Callable[..., Path]
 

@@ -29,13 +29,10 @@ from relaykit.testing import (
     mock_speech_text,
 )
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
+from .conftest import SETTINGS, client
+
 TEXT = "Hello there, general Kenobi. " * 40  # 1,160 characters: two 1,024-byte chunks
 HEARD = "the quick brown fox jumps over the lazy dog"
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 async def _speech(c: relaykit.Client, model: str = "fake/tts-1", **kw: Any) -> Any:

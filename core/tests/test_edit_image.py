@@ -35,15 +35,12 @@ from relaykit.testing import (
     mock_image_prompt,
 )
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
+from .conftest import SETTINGS, client
+
 HAT = "put a red hat on the fox"
 PHOTO = mock_image("a fox", side=16)
 MASK = mock_image("the hat's place", side=16)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 # -- what is sent, and what comes back -------------------------------------------

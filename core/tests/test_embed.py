@@ -35,14 +35,7 @@ from relaykit.testing import (
     mock_vector,
 )
 
-from .conftest import Tickets
-
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
-
+from .conftest import SETTINGS, Tickets, client
 
 # -- the answer ----------------------------------------------------------------
 
@@ -166,6 +159,22 @@ async def test_a_route_falls_back_past_a_provider_that_cannot_send_the_request()
     async with client(_no_embeddings(), fake, models=routes) as c:
         r = await c.embed("emb", "hello")
     assert (r.provider, r.model, len(fake.embeddings)) == ("fake", "emb-1", 1)
+
+
+class _ShortAnswer(FakeProvider):
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        response = await super().embed(request)
+        return attrs.evolve(response, vectors=response.vectors[:1])
+
+
+@pytest.mark.anyio
+async def test_an_answer_without_a_vector_per_text_is_an_error_naming_the_provider() -> None:
+    # Vectors are matched to texts by position: a short answer would pin one on the
+    # wrong text, so it is refused, not handed back nor cached.
+    async with client(FakePlugin(provider=_ShortAnswer), retry={"attempts": 1}) as c:
+        with pytest.raises(relaykit.RelayError, match="fake answered 1 vectors for 2 inputs") as e:
+            await c.embed("fake/emb-1", ["the cat", "sat on the mat"])
+    assert "bug in the provider plugin" in str(e.value)
 
 
 class _TwoAtATime(FakeProvider):

@@ -41,14 +41,9 @@ from relaykit.testing import (
     mock_pixel,
 )
 
-from .conftest import Tickets
+from .conftest import SETTINGS, Tickets, client
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 FOX = "a red fox in snow"
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 # -- the answer ----------------------------------------------------------------

@@ -28,16 +28,11 @@ from relaykit.testing import (
     mock_moderation,
 )
 
-from .conftest import Tickets
+from .conftest import SETTINGS, Tickets, client
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 MODEL = "fake/omni-moderation-latest"
 SAFE = "What a lovely day for a walk"
 THREAT = "I will kill you"
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 # -- the answer ----------------------------------------------------------------

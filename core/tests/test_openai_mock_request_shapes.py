@@ -17,6 +17,8 @@ import pytest
 from relaykit.testing import OpenAIMock, sweep_wrong_shapes
 from relaykit.testing.openai_embeddings import INVALID_INPUT
 
+from .openai_mock_sweep import assert_refused_in_openais_words
+
 #: a conversation with each kind of message and part a client sends: system text,
 #: a user's text and image, a tool call and its result, tools, a tool choice and
 #: a response format
@@ -167,25 +169,7 @@ def test_a_well_formed_request_is_answered() -> None:
 
 
 def test_a_request_of_the_wrong_shape_is_refused_in_the_apis_words() -> None:
-    with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
-
-        def send(body: dict[str, Any]) -> httpx.Response:
-            r = http.post(f"{mock.base_url}/chat/completions", json=body)
-            if r.status_code == 400:
-                assert r.json()["error"]["type"] == "invalid_request_error", r.text
-            return r
-
-        answered = sweep_wrong_shapes(mock, BODY, send)
-    statuses = {name: r.status_code for name, r in answered.items()}
-    assert set(statuses.values()) <= {200, 400}, statuses
-    for name, (message, param, code) in REFUSED.items():
-        error = answered[name].json().get("error")
-        assert error == {
-            "message": message,
-            "type": "invalid_request_error",
-            "param": param,
-            "code": code,
-        }, name
+    assert_refused_in_openais_words("/chat/completions", BODY, REFUSED)
 
 
 @pytest.mark.parametrize("body", [[BODY], "hi", None])

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relaykit.testing import OpenAIMock, sweep_wrong_shapes
+from relaykit.testing import OpenAIMock
 from relaykit.testing.openai_responses import encrypted_reasoning
 from relaykit.testing.openai_responses_shapes import (
     INCLUDABLE,
@@ -25,6 +25,8 @@ from relaykit.testing.openai_responses_shapes import (
     PART_TYPES,
     TOOL_TYPES,
 )
+
+from .openai_mock_sweep import assert_refused_in_openais_words
 
 #: a conversation with each kind of item and part a client sends (system text, a
 #: user's text and image, reasoning given back, an assistant's text, a function
@@ -350,24 +352,7 @@ def test_a_well_formed_request_is_answered() -> None:
 
 
 def test_a_request_of_the_wrong_shape_is_refused_in_the_apis_words() -> None:
-    with OpenAIMock() as mock, httpx.Client(timeout=10) as http:
-
-        def send(body: dict[str, Any]) -> httpx.Response:
-            r = http.post(f"{mock.base_url}/responses", json=body)
-            if r.status_code == 400:
-                assert r.json()["error"]["type"] == "invalid_request_error", r.text
-            return r
-
-        answered = sweep_wrong_shapes(mock, BODY, send)
-    statuses = {name: r.status_code for name, r in answered.items()}
-    assert set(statuses.values()) <= {200, 400}, statuses
-    for name, (message, param, code) in REFUSED.items():
-        assert _error(answered[name]) == {
-            "message": message,
-            "type": "invalid_request_error",
-            "param": param,
-            "code": code,
-        }, name
+    assert_refused_in_openais_words("/responses", BODY, REFUSED)
 
 
 def _with(**changes: Any) -> dict[str, Any]:

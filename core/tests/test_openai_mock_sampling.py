@@ -102,26 +102,23 @@ def _responses(model: str, fields: dict[str, Any]) -> dict[str, Any]:
     return {"model": model, "input": "hi", **fields}
 
 
-@pytest.mark.parametrize(("model", "fields", "error"), CHAT)
-def test_chat_completions_refuses_what_reasoning_models_refuse(
-    model: str, fields: dict[str, Any], error: dict[str, Any] | None
-) -> None:
-    with OpenAIMock() as mock:
-        r = httpx.post(f"{mock.base_url}/chat/completions", json=_chat(model, fields), timeout=10)
-        assert not mock.failures
-    if error is None:
-        assert r.status_code == 200, r.text
-    else:
-        assert r.status_code == 400, r.text
-        assert r.json()["error"] == error
+#: each case of both tables as (path, body, error), named by its route and model
+CASES = [
+    pytest.param(path, body(model, fields), error, id=f"{name}-{model}-{n}")
+    for name, path, body, table in (
+        ("chat", "/chat/completions", _chat, CHAT),
+        ("responses", "/responses", _responses, RESPONSES),
+    )
+    for n, (model, fields, error) in enumerate(table)
+]
 
 
-@pytest.mark.parametrize(("model", "fields", "error"), RESPONSES)
-def test_the_responses_api_refuses_what_reasoning_models_refuse(
-    model: str, fields: dict[str, Any], error: dict[str, Any] | None
+@pytest.mark.parametrize(("path", "body", "error"), CASES)
+def test_both_apis_refuse_what_reasoning_models_refuse(
+    path: str, body: dict[str, Any], error: dict[str, Any] | None
 ) -> None:
     with OpenAIMock() as mock:
-        r = httpx.post(f"{mock.base_url}/responses", json=_responses(model, fields), timeout=10)
+        r = httpx.post(f"{mock.base_url}{path}", json=body, timeout=10)
         assert not mock.failures
     if error is None:
         assert r.status_code == 200, r.text

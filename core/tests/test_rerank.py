@@ -20,15 +20,10 @@ from relaykit.metrics import observe
 from relaykit.rerank import ranked
 from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, mock_relevance
 
-from .conftest import Tickets
+from .conftest import SETTINGS, Tickets, client
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 QUERY = "capital of France"
 DOCUMENTS = ["Berlin is in Germany", "Paris is the capital of France", "France has cheese"]
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 # -- the answer ----------------------------------------------------------------

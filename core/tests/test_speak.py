@@ -32,14 +32,9 @@ from relaykit.testing import (
 )
 from relaykit.testing.speech_samples import mock_speech_seconds
 
-from .conftest import Tickets
+from .conftest import SETTINGS, Tickets, client
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 HELLO = "Hello there, general"
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 # -- the answer ----------------------------------------------------------------

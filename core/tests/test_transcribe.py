@@ -23,14 +23,9 @@ from relaykit.metrics import observe
 from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, mock_audio
 from relaykit.transcription import transcription_cost
 
-from .conftest import Tickets
+from .conftest import SETTINGS, Tickets, client
 
-SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 SPEECH = mock_audio("the quick brown fox", seconds=90)
-
-
-def client(*plugins: object, **sections: Any) -> relaykit.Client:
-    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
 # -- the answer ----------------------------------------------------------------

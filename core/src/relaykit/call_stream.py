@@ -20,25 +20,19 @@ its call's :class:`~relaykit.single_calls.Operation` prices, traces and records 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
-import anyio
-
-from .attempts import run_attempts
 from .call_limits import unit_hold
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
-from .errors import ClientClosedError, RelayError, StreamError
+from .errors import RelayError, StreamError
 from .protocols import Provider
 from .routing import Target
 from .single_calls import finish, priced
 from .stream_lifecycle import END, StreamLifecycle
-from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
-from .tracing import current
+from .stream_read_timeout import STREAM_READ_TIMEOUT
 from .transport_errors import never_sent
 
 if TYPE_CHECKING:
@@ -77,11 +71,6 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
 
         return stream
 
-    async def _prepare(self) -> _Call:
-        """The call, made when the stream is entered if it was not before."""
-        assert self._call is not None
-        return self._call
-
     def _take(self, item: Any) -> Piece | None:
         """Note ``item`` from the provider; the piece to hand the caller, or ``None``
         for an item that is none (an empty piece, the vendor's summary)."""
@@ -105,40 +94,8 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
 
     # -- opening, with retries and fallbacks -----------------------------------------
 
-    async def __aenter__(self) -> Self:
-        client = self._client
-        if client._closed and client._refuses_calls():
-            raise ClientClosedError("this client is closed")
-        client._in_flight += 1  # in flight until it ends: the client's aclose waits for it
-        self._counted = True
-        try:
-            call = self._call = await self._prepare()
-            with current(client._tracer, call):  # the span propagates with the request
-                try:
-                    await self._enter(call)
-                except BaseException as exc:
-                    if not call.ended and is_cancellation(exc):
-                        with anyio.CancelScope(shield=True):
-                            await client._outcomes.cancelled(
-                                call, "cancelled before the stream started"
-                            )
-                    raise
-        except BaseException:
-            self._routed_done(ok=True)
-            self._ended()
-            raise
-        self._opened()
-        return self
-
     async def _enter(self, call: _Call) -> None:
-        client = self._client
-        if client._cold:
-            await client._warm_up(call)
-        try:
-            await run_attempts(client, call, self._open)
-        except RelayError as error:
-            await client._outcomes.fail(call, error)
-            raise
+        await self._attempt_all(call, self._open)
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
         client, call = self._client, self._call
@@ -148,40 +105,15 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             # A provider that answers only whole (Gemini's speech, say) still streams:
             # its answer comes as one piece, later than a streamed first piece would.
             stream = self._from_whole(provider, target)
-        limits = client._limits
-        if limits is not None:
-            if call.minutes or call.characters:
-                # audio per minute, speech per character: a budget holds those too
-                call.unit_hold = unit_hold(call, client._price(target))
-            reservations = limits.reserve_now(target, call)
-            if reservations is None:
-                reservations = await limits.reserve(target, call)
-            self._reservations = reservations
-        self._target = target
+        if client._limits is not None and (call.minutes or call.characters):
+            # audio per minute, speech per character: a budget holds those too
+            call.unit_hold = unit_hold(call, client._price(target))
+        await self._reserve(target)
         try:
-            if call.span is not None:
-                client._tracer.attempt(call, target)  # type: ignore[union-attr]
-            self._attempt_started = time.monotonic()
-            if call.deadline <= self._attempt_started:
-                # The deadline passed while it waited on a limiter (over the network,
-                # under load): nothing went out, so its limits get all of it back
-                # here (the handler below, which counts a timeout sent, then has
-                # nothing left to settle), as ChatStream._open does.
-                await self._settle(None, sent=False)
-                raise self._timeout("total")
+            await self._start_attempt(target)
             self._gen = stream(request)
-            # The request goes out during the read-ahead: it may carry the idle
-            # timeout as its read timeout, as a chat stream's does (see
-            # relaykit.stream_read_timeout), when that cannot cut the first-token
-            # wait short; the pieces after the first are then awaited without a scope.
-            timeouts = client.config.timeouts
-            self._read_timeout = (
-                ReadTimeout(timeouts.idle) if timeouts.first_token <= timeouts.idle else None
-            )
-            token = STREAM_READ_TIMEOUT.set(self._read_timeout)
+            token = self._offer_read_timeout()  # the request goes out during the read-ahead
             try:
-                # Read ahead to the first piece: what comes before it has not reached
-                # the caller, so a slow start or an early failure can still be retried.
                 await self._read_ahead()
             finally:
                 STREAM_READ_TIMEOUT.reset(token)
@@ -197,37 +129,8 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             raise
         self._routed = target  # open: the stream, not the attempt, tells the router
 
-    async def _read_ahead(self) -> None:
-        """Buffer the items up to the first piece (or the end), within the first-token
-        timeout (or the total one, if nearer)."""
-        call = self._call
-        assert call is not None
-        deadline, which = (
-            self._attempt_started + self._client.config.timeouts.first_token,
-            ("first_token"),
-        )
-        if call.deadline < deadline:
-            deadline, which = call.deadline, "total"
-        buffered: deque[Any] = deque()
-        running = self._client._running
-        with scope_until(self._client._scopes, deadline) as scope:
-            running.add(scope)  # aclose cancels it once its wait is over
-            try:
-                while True:
-                    item = await self._pull()
-                    buffered.append(item)
-                    if item is END or self._is_piece(item):
-                        break
-            finally:
-                running.discard(scope)
-        if scope.cancelled_caught:
-            raise self._read_ahead_cut(which)
-        if buffered[-1] is not END:
-            self._first_at = time.monotonic()
-        self._buffered = buffered
-
     @staticmethod
-    def _is_piece(item: Any) -> bool:
+    def _is_content(item: Any) -> bool:
         """Whether ``item`` is content (a non-empty piece), not a summary."""
         return isinstance(item, bytes | str) and bool(item)
 
@@ -280,7 +183,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             item = await self._pull()
         if scope.cancelled_caught:
             raise self._timeout(which)
-        if self._first_at is None and self._is_piece(item):
+        if self._first_at is None and self._is_content(item):
             self._first_at = time.monotonic()
         return item
 
@@ -293,57 +196,31 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
 
     # -- ending ------------------------------------------------------------------------
 
-    async def _complete(self) -> None:
-        if self._closed_by_client:  # its end came as the client closed: recorded then
-            raise closed_under_call()
-        self._finished = True
-        self._gen = None
-        try:
-            self._routed_done(ok=True)
-            call, target = self._call, self._target
-            assert call is not None and target is not None
-            response = self._assembled(whole=True)
-            await self._settle(response)
-            self._response = await self._finish(call, target, response)
-        finally:
-            self._ended()
+    async def _record_whole(self) -> None:
+        call, target = self._call, self._target
+        assert call is not None and target is not None
+        response = self._assembled(whole=True)
+        await self._settle(response)
+        self._response = await self._finish(call, target, response)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._finished:
-            return
-        # Left early: close the connection. A break is the caller's choice, a
-        # success with what had arrived; an exception in the caller's code or a
-        # cancellation is a failed call.
-        self._finished = True
-        try:
-            await self._close_gen()
-            self._routed_done(ok=True)
-            with anyio.CancelScope(shield=True):
-                call, target = self._call, self._target
-                assert call is not None and target is not None
-                response = self._assembled(whole=False)
-                await self._settle(response)
-                self._response = response
-                if exc is None:
-                    self._response = await self._finish(call, target, response)
-                elif is_cancellation(exc):
-                    await self._client._outcomes.cancelled(
-                        call, "cancelled before the stream ended"
-                    )
-                else:
-                    await self._client._outcomes.cancelled(
-                        call,
-                        "left before the stream ended: the caller's code raised"
-                        f" {type(exc).__name__}",
-                        "CallerError",
-                    )
-        finally:
-            self._ended()
+    async def _record_left_early(self, exc: BaseException | None) -> None:
+        # The record carries no partial answer (see StreamLifecycle._kept_partial):
+        # a break is priced and recorded with what had arrived, a failure only named.
+        call, target = self._call, self._target
+        assert call is not None and target is not None
+        response = self._assembled(whole=False)
+        await self._settle(response)
+        self._response = response
+        if exc is None:
+            self._response = await self._finish(call, target, response)
+        elif is_cancellation(exc):
+            await self._client._outcomes.cancelled(call, "cancelled before the stream ended")
+        else:
+            await self._client._outcomes.cancelled(
+                call,
+                f"left before the stream ended: the caller's code raised {type(exc).__name__}",
+                "CallerError",
+            )
 
     @property
     def response(self) -> Response:

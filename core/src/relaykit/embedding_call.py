@@ -32,10 +32,19 @@ from .embeddings import (
     build_embedding_request,
     input_size,
 )
-from .errors import ClientClosedError, RelayError
+from .errors import ClientClosedError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import Operation, answer, capability, conclude, finish, new_call, run_call
+from .single_calls import (
+    Operation,
+    answer,
+    capability,
+    check_one_per_input,
+    conclude,
+    finish,
+    new_call,
+    run_call,
+)
 from .tracing import CallTracer
 from .validation import check_chars
 
@@ -60,14 +69,7 @@ async def send_embeddings(
     no embeddings, an error when its answer does not hold one vector per input."""
     embed = capability(provider, "embed", target, "embeddings", _WHO_EMBEDS)
     response: EmbeddingResponse = await embed(request)
-    if len(response.vectors) != len(request.inputs):
-        raise RelayError(
-            f"the provider returned {len(response.vectors)} vectors "
-            f"for {len(request.inputs)} inputs",
-            provider=target.provider,
-            model=target.model,
-            hint="this is a bug in the provider plugin or the service: report it",
-        )
+    check_one_per_input(len(response.vectors), "vectors", len(request.inputs), target)
     return response
 
 
@@ -204,9 +206,6 @@ def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[s
         target,
         texts=request.inputs,
         params=params,
-        timeout=request.timeout,
-        extra=request.extra,
-        metadata=request.metadata,
     )
 
 

@@ -231,9 +231,6 @@ def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[s
         target,
         texts=(request.prompt,),
         params=params,
-        timeout=request.timeout,
-        extra=request.extra,
-        metadata=request.metadata,
     )
 
 

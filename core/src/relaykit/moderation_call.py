@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .embeddings import estimate_tokens
-from .errors import ClientClosedError, RelayError
+from .errors import ClientClosedError
 from .moderation import (
     ModerationRequest,
     ModerationResponse,
@@ -28,9 +27,17 @@ from .moderation import (
     input_size,
 )
 from .protocols import Provider
-from .response import Usage
 from .routing import Target
-from .single_calls import Operation, answer, capability, conclude, new_call, run_call
+from .single_calls import (
+    Operation,
+    answer,
+    capability,
+    check_one_per_input,
+    conclude,
+    new_call,
+    run_call,
+    with_input_tokens,
+)
 from .tracing import CallTracer
 from .validation import check_chars
 
@@ -53,23 +60,9 @@ async def send_moderation(
     the input tokens when the answer does not count them."""
     moderate = capability(provider, "moderate", target, "moderation", _WHO_MODERATES)
     response: ModerationResponse = await moderate(request)
-    if len(response.results) != len(request.inputs):
-        # Results are matched to inputs by position: a short answer would pin a
-        # verdict on the wrong text.
-        raise RelayError(
-            f"{target.provider} answered {len(response.results)} moderation results for"
-            f" {len(request.inputs)} inputs",
-            provider=target.provider,
-            model=target.model,
-            hint="this is a bug in the provider plugin or the service: report it",
-        )
-    if not response.usage.input_tokens:
-        # Neither OpenAI nor Mistral counts tokens: estimated, so that token limits
-        # still count the texts.
-        response = attrs.evolve(
-            response, usage=Usage(estimate_tokens(request.inputs)), tokens_estimated=True
-        )
-    return response
+    check_one_per_input(len(response.results), "moderation results", len(request.inputs), target)
+    # Neither OpenAI nor Mistral counts tokens: estimated.
+    return with_input_tokens(response, request.inputs)
 
 
 async def moderate(
@@ -139,9 +132,6 @@ def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[s
         target,
         texts=request.inputs,
         params={"inputs": len(request.inputs)},
-        timeout=request.timeout,
-        extra=request.extra,
-        metadata=request.metadata,
     )
 
 

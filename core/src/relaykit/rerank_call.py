@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .embeddings import estimate_tokens
 from .errors import ClientClosedError
 from .protocols import Provider
 from .rerank import (
@@ -28,9 +27,17 @@ from .rerank import (
     build_rerank_request,
     input_size,
 )
-from .response import ModelPrice, Usage
+from .response import ModelPrice
 from .routing import Target
-from .single_calls import Operation, answer, capability, conclude, new_call, run_call
+from .single_calls import (
+    Operation,
+    answer,
+    capability,
+    conclude,
+    new_call,
+    run_call,
+    with_input_tokens,
+)
 from .tracing import CallTracer
 from .validation import check_chars
 
@@ -52,12 +59,8 @@ async def send_rerank(provider: Provider, request: RerankRequest, target: Target
     rerank API; an estimate of the input tokens when its answer does not count them."""
     rerank = capability(provider, "rerank", target, "rerank", _WHO_RANKS)
     response: RerankResponse = await rerank(request)
-    if not response.usage.input_tokens:
-        # Vendors that bill per search say no tokens: estimated, so that token
-        # limits still count the texts.
-        estimate = estimate_tokens((request.query, *request.documents))
-        response = attrs.evolve(response, usage=Usage(estimate), tokens_estimated=True)
-    return response
+    # Vendors that bill per search say no tokens: estimated.
+    return with_input_tokens(response, (request.query, *request.documents))
 
 
 async def rerank(
@@ -136,9 +139,6 @@ def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[s
         target,
         texts=(request.query, *request.documents),
         params=params,
-        timeout=request.timeout,
-        extra=request.extra,
-        metadata=request.metadata,
     )
 
 

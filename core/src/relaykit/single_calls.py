@@ -28,11 +28,12 @@ import attrs
 
 from .attempts import run_attempts
 from .cancellation import is_cancellation
+from .embeddings import estimate_tokens
 from .errors import InvalidRequestError, RelayError
 from .messages import Message, TextPart
 from .protocols import CallRecord, Provider
 from .record_params import ID_KEYS
-from .response import ModelPrice
+from .response import ModelPrice, Usage
 from .routing import Target
 from .tracing import current
 
@@ -94,6 +95,30 @@ class Operation:
     answer_params: Callable[[Any], Mapping[str, Any] | None] = attrs.field(
         kw_only=True, default=no_params
     )
+
+
+def check_one_per_input(got: int, what: str, inputs: int, target: Target) -> None:
+    """Refuse an answer with ``got`` items (``what``: vectors, moderation results) for
+    ``inputs`` inputs: they are matched to the inputs by position, so a short answer
+    would pin one on the wrong text. A plugin's or the service's bug."""
+    if got != inputs:
+        raise RelayError(
+            f"{target.provider} answered {got} {what} for {inputs} inputs",
+            provider=target.provider,
+            model=target.model,
+            hint="this is a bug in the provider plugin or the service: report it",
+        )
+
+
+def with_input_tokens(response: R, texts: Sequence[str]) -> R:
+    """``response`` as it came when it counts its input tokens; else with them
+    estimated from ``texts`` (:func:`~relaykit.embeddings.estimate_tokens`) and marked
+    ``tokens_estimated``, so that token limits still count the texts (moderation, and
+    rerank with vendors that bill per search, count none)."""
+    answer: Any = response
+    if answer.usage.input_tokens:
+        return response
+    return attrs.evolve(answer, usage=Usage(estimate_tokens(texts)), tokens_estimated=True)  # type: ignore[no-any-return]
 
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
@@ -279,14 +304,16 @@ def record_fields(
     *,
     texts: Sequence[str],
     params: dict[str, Any],
-    timeout: float | None,
-    extra: Mapping[str, Any],
-    metadata: Mapping[str, str],
 ) -> dict[str, Any]:
     """The fields every record of such a call has: ``texts`` are its messages (one user
     message each) when something reads the records' content, as ``relaykit logs``
-    shows and searches them; ``params`` gets the timeout and, with content, ``extra``
-    and metadata (redacted here, as a chat's are: ``CallOutcomes.record_params``)."""
+    shows and searches them; ``params`` gets the request's timeout and, with content,
+    its ``extra`` and metadata (redacted here, as a chat's are:
+    ``CallOutcomes.record_params``). Every kind's request has those three."""
+    request: Any = call.request  # the kind's own (an EmbeddingRequest, ...)
+    timeout: float | None = request.timeout
+    extra: Mapping[str, Any] = request.extra
+    metadata: Mapping[str, str] = request.metadata
     if timeout is not None:
         params["timeout"] = timeout if timeout != inf else None
     content = outcomes.content

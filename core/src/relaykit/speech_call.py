@@ -141,9 +141,6 @@ def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[s
         target,
         texts=(request.text,),
         params=params,
-        timeout=request.timeout,
-        extra=request.extra,
-        metadata=request.metadata,
     )
 
 

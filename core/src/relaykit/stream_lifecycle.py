@@ -10,26 +10,46 @@ first piece) and the client (once) that it has ended. A failure after the
 stream started is recorded the same way too (:meth:`StreamLifecycle._abort`):
 only what arrived, and how the failure is recorded with it, differ.
 
+Opening is shared too: entering counts the stream in flight, runs the route's
+attempts (each holds its target's limits, starts its clock and reads ahead to the
+first piece the caller should see) and records a cancellation before the first
+piece; leaving early or reaching the end closes, settles and tells the router,
+and only how the call is recorded differs (:meth:`StreamLifecycle._record_whole`,
+:meth:`StreamLifecycle._record_left_early`).
+
 Each also waits for a piece without a timeout scope of its own once the
 connection's read timeout carries the idle one (:meth:`StreamLifecycle._next_unscoped`;
-see :mod:`relaykit.stream_read_timeout`). The per-piece fast paths (reading
-ahead to the first piece, choosing the next piece's timeout) stay in each
-stream: a chat's runs for every event, inlined.
+see :mod:`relaykit.stream_read_timeout`). The per-piece fast paths (handing a
+piece over, choosing the next piece's timeout) stay in each stream: a chat's runs
+for every event, inlined.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from contextvars import Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
+from .attempts import Attempt, run_attempts
+from .cancellation import is_cancellation
 from .closing_gate import closed_under_call
-from .errors import PartFieldError, RelayError, RequestTimeoutError, StreamError
+from .deadline_scope import scope_until
+from .errors import (
+    ClientClosedError,
+    PartFieldError,
+    RelayError,
+    RequestTimeoutError,
+    StreamError,
+)
 from .protocols import Reservation
 from .routing import Target
-from .stream_read_timeout import ReadTimeout
+from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
+from .tracing import current
 from .transport_errors import is_read_timeout, map_transport_error, next_item, timeout_fired
 
 if TYPE_CHECKING:
@@ -99,6 +119,163 @@ class StreamLifecycle:
         nothing for the other calls, whose records carry no partial answer)."""
         return None
 
+    async def _prepare(self) -> _Call:
+        """The call, made when the stream is entered if it was not before (a
+        transcription stream reads its audio first)."""
+        assert self._call is not None
+        return self._call
+
+    async def _enter(self, call: _Call) -> None:
+        """Open the stream for ``call``: its attempts (:meth:`_attempt_all`), or a
+        cached answer's replay."""
+        raise NotImplementedError
+
+    def _delivers(self, item: Any) -> bool:
+        """Whether ``item`` ends the read-ahead: the caller should see it now (by
+        default, when it is content: :meth:`_is_content`)."""
+        return self._is_content(item)
+
+    def _is_content(self, item: Any) -> bool:
+        """Whether ``item`` is content, whose first starts the time to first piece."""
+        raise NotImplementedError
+
+    async def _record_whole(self) -> None:
+        """Record the call as a success, its stream read to the end (its limits
+        settled, the router told)."""
+        raise NotImplementedError
+
+    async def _record_left_early(self, exc: BaseException | None) -> None:
+        """Record the call left before its end (shielded; the connection closed, the
+        router told): a success with what arrived when ``exc`` is ``None`` (a break),
+        else failed by the caller's exception or cancellation."""
+        raise NotImplementedError
+
+    # -- opening, with retries and fallbacks -----------------------------------------
+
+    async def __aenter__(self) -> Self:
+        client = self._client
+        if client._closed and client._refuses_calls():  # made before the client closed
+            raise ClientClosedError("this client is closed")
+        client._in_flight += 1  # in flight until it ends: the client's aclose waits for it
+        self._counted = True
+        try:
+            call = self._call = await self._prepare()
+            if call.span is None:
+                await self._recorded_enter(call)
+            else:
+                # The span is current while the request goes out, so it propagates.
+                # The cancellation is recorded inside, so the span ends as the record
+                # says (once it ended outside, on leaving this block, named after the
+                # library's class: asyncio's "CancelledError" beside the record's
+                # "Cancelled").
+                with current(client._tracer, call):
+                    await self._recorded_enter(call)
+        except BaseException:
+            self._routed_done(ok=True)
+            self._ended()
+            raise
+        self._opened()
+        return self
+
+    async def _recorded_enter(self, call: _Call) -> None:
+        """:meth:`_enter`; cancelled before the first piece (waiting for it, a retry's
+        backoff), the call is recorded failed, as a whole call is. Without this the
+        call left no record at all. Not when it had failed and been recorded."""
+        try:
+            await self._enter(call)
+        except BaseException as exc:
+            if not call.ended and is_cancellation(exc):
+                with anyio.CancelScope(shield=True):
+                    await self._client._outcomes.cancelled(
+                        call, "cancelled before the stream started"
+                    )
+            raise
+
+    async def _attempt_all(self, call: _Call, open_: Attempt[None]) -> None:
+        """Open the stream with ``open_`` on the route's targets in turn, retrying and
+        falling back (:func:`~relaykit.attempts.run_attempts`), the client warmed up
+        first; a failure is recorded as the call's and raised."""
+        client = self._client
+        if client._cold:
+            await client._warm_up(call)
+        try:
+            await run_attempts(client, call, open_)
+        except RelayError as error:
+            await client._outcomes.fail(call, error)
+            raise
+
+    async def _reserve(self, target: Target) -> None:
+        """Hold ``target``'s limits for this attempt (what :meth:`_settle` settles or
+        gives back), and make it the stream's target."""
+        limits = self._client._limits
+        if limits is not None:
+            call = self._call
+            assert call is not None
+            reservations = limits.reserve_now(target, call)
+            if reservations is None:
+                reservations = await limits.reserve(target, call)
+            self._reservations = reservations
+        self._target = target
+
+    async def _start_attempt(self, target: Target) -> None:
+        """Trace the attempt on ``target`` and start its clock. If the deadline passed
+        while it waited on a limiter (over the network, under load), nothing went
+        out: its limits get all of it back, and the total timeout is raised, as
+        ``Client._attempt`` does."""
+        call = self._call
+        assert call is not None
+        if call.span is not None:
+            self._client._tracer.attempt(call, target)  # type: ignore[union-attr]
+        self._attempt_started = time.monotonic()
+        if call.deadline <= self._attempt_started:
+            await self._settle(None, sent=False)
+            raise self._timeout("total")
+
+    def _offer_read_timeout(self) -> Token[ReadTimeout | None]:
+        """Offer the idle timeout as the request's read timeout while it goes out
+        (during the read-ahead; see :mod:`relaykit.stream_read_timeout`); the token
+        to reset. One read timeout covers the whole request, so it can stand for the
+        idle timeout only when it cannot cut the first-token wait short; the pieces
+        after the first are then awaited without a scope."""
+        timeouts = self._client.config.timeouts
+        self._read_timeout = (
+            ReadTimeout(timeouts.idle) if timeouts.first_token <= timeouts.idle else None
+        )
+        return STREAM_READ_TIMEOUT.set(self._read_timeout)
+
+    async def _read_ahead(self) -> None:
+        """Buffer the items up to the first the caller should see (:meth:`_delivers`)
+        or the end, within the first-token timeout (or the total one, if nearer).
+
+        What comes before it (a vendor's start event, say) has not reached the
+        caller, so a slow first piece or an early failure can still be retried or
+        fall back. One scope for them all: their deadline is the same.
+        """
+        call = self._call
+        assert call is not None
+        deadline = self._attempt_started + self._client.config.timeouts.first_token
+        which = "first_token"
+        if call.deadline < deadline:
+            deadline, which = call.deadline, "total"
+        buffered: deque[Any] = deque()
+        item: Any = END
+        running = self._client._running
+        with scope_until(self._client._scopes, deadline) as scope:
+            running.add(scope)  # aclose cancels it once its wait is over
+            try:
+                while True:
+                    item = await self._pull()
+                    buffered.append(item)
+                    if item is END or self._delivers(item):
+                        break
+            finally:
+                running.discard(scope)
+        if scope.cancelled_caught:
+            raise self._read_ahead_cut(which)
+        if item is not END and self._is_content(item):
+            self._first_at = time.monotonic()
+        self._buffered = buffered
+
     # -- reading ---------------------------------------------------------------------
 
     async def _pull(self) -> Any:
@@ -155,6 +332,38 @@ class StreamLifecycle:
         return closed_under_call() if self._client._shut else self._timeout(which)
 
     # -- ending ----------------------------------------------------------------------
+
+    async def _complete(self) -> None:
+        """The provider's iterator ended: the stream is read whole (:meth:`_record_whole`)."""
+        if self._closed_by_client:  # its end came as the client closed: recorded then
+            raise closed_under_call()
+        self._finished = True
+        self._gen = None
+        try:
+            self._routed_done(ok=True)
+            await self._record_whole()
+        finally:
+            self._ended()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        # Left early: close the connection and record what the caller had. A break
+        # (or leaving without reading on) is the caller's choice, a success; an
+        # exception in the caller's code or a cancellation is a failed call.
+        self._finished = True
+        try:
+            await self._close_gen()
+            self._routed_done(ok=True)
+            with anyio.CancelScope(shield=True):
+                await self._record_left_early(exc)
+        finally:
+            self._ended()
 
     def _opened(self) -> None:
         """The stream is open (its first piece, or its end, is in): until it ends, the

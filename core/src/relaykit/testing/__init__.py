@@ -76,6 +76,8 @@ _EXPORTS = {
     "mock_transcript": "audio_samples",
     "sweep_wrong_shapes": "wrong_shapes",
     "wrong_shapes": "wrong_shapes",
+    "JSONConstant": "vendor_json",
+    "strict_json": "vendor_json",
     "mock_seconds": "audio_samples",
     "mock_image": "image_samples",
     "mock_image_prompt": "image_samples",
@@ -99,6 +101,7 @@ __all__ = [
     "Harness",
     "ImageContract",
     "ImageEditContract",
+    "JSONConstant",
     "LimiterPlugin",
     "LoadPlugin",
     "LoopbackServer",
@@ -149,6 +152,7 @@ __all__ = [
     "run_limit_workload",
     "scripted_fault",
     "service_reachable",
+    "strict_json",
     "sweep_wrong_shapes",
     "weather_tool_loop",
     "wrong_shapes",
@@ -202,5 +206,6 @@ if TYPE_CHECKING:
     from .storage_contract import StorageContract
     from .tcp_proxy import StallingProxy
     from .tls_certs import LoopbackTLS, loopback_tls
+    from .vendor_json import JSONConstant, strict_json
     from .vendor_mock import VendorMock, scripted_fault
     from .wrong_shapes import sweep_wrong_shapes, wrong_shapes

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openai_chat_shapes import _OPENAI_MODEL, _wrong_type
+from .openai_chat_shapes import _OPENAI_MODEL, _typed, _wrong_type
 from .openai_responses import Refusal, _invalid, _missing
 
 #: ``POST /v1/responses``'s request fields (the API reference's)
@@ -295,8 +295,7 @@ def _check_input(items: Any) -> None:
         raise _top_type("input", "one of a string or array of input items", items)
     for i, item in enumerate(items):
         at = f"input[{i}]"
-        if not isinstance(item, dict):
-            raise _wrong_type(at, "an input item", item)
+        _typed(item, dict, at, "an input item")
         if "type" in item and item["type"] != "message":
             _check_item(item, at)
         else:
@@ -343,8 +342,7 @@ def _check_message(item: dict[str, Any], at: str) -> None:
     content = item["content"]
     if isinstance(content, str):
         return
-    if not isinstance(content, list):
-        raise _wrong_type(f"{at}.content", "one of an array of objects or string", content)
+    _typed(content, list, f"{at}.content", "one of an array of objects or string")
     allowed = OUTPUT_PARTS if role == "assistant" else INPUT_PARTS
     for j, part in enumerate(content):
         _check_part(part, f"{at}.content[{j}]", allowed)
@@ -353,8 +351,7 @@ def _check_message(item: dict[str, Any], at: str) -> None:
 def _check_part(part: Any, at: str, allowed: tuple[str, ...]) -> None:
     """One content part at ``at``, of a type in ``allowed`` (an input message's, an
     assistant's, or a tool output's), holding its own fields."""
-    if not isinstance(part, dict):
-        raise _wrong_type(at, "an object", part)
+    _typed(part, dict, at, "an object")
     if "type" not in part:
         raise _missing(f"{at}.type")
     kind = part["type"]
@@ -405,16 +402,13 @@ def _check_tools(tools: Any, *, openai: bool) -> None:
     also stands in for may take tool types of their own."""
     if tools is None:
         return
-    if not isinstance(tools, list):
-        raise _wrong_type("tools", "an array of tools", tools)
+    _typed(tools, list, "tools", "an array of tools")
     for i, tool in enumerate(tools):
         at = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            raise _wrong_type(at, "an object", tool)
+        _typed(tool, dict, at, "an object")
         if "type" not in tool:
             raise _missing(f"{at}.type")
-        if not isinstance(tool["type"], str):
-            raise _wrong_type(f"{at}.type", "a string", tool["type"])
+        _typed(tool["type"], str, f"{at}.type", "a string")
         if openai and tool["type"] not in TOOL_TYPES:
             raise _invalid(tool["type"], f"{at}.type", TOOL_TYPES)
         if tool["type"] != "function":
@@ -439,8 +433,7 @@ def _check_tool_choice(choice: Any) -> None:
         )
     if "type" not in choice:
         raise _missing("tool_choice.type")
-    if not isinstance(choice["type"], str):
-        raise _wrong_type("tool_choice.type", "a string", choice["type"])
+    _typed(choice["type"], str, "tool_choice.type", "a string")
     if choice["type"] == "function":
         _text(choice, "name", "tool_choice")  # first: Chat Completions nests it
         _members(choice, frozenset({"type", "name"}), "tool_choice")
@@ -448,28 +441,24 @@ def _check_tool_choice(choice: Any) -> None:
         _check_choice(choice, "mode", ("auto", "required"), "tool_choice", required=True)
         if "tools" not in choice:
             raise _missing("tool_choice.tools")
-        if not isinstance(choice["tools"], list):
-            raise _wrong_type("tool_choice.tools", "an array of objects", choice["tools"])
+        _typed(choice["tools"], list, "tool_choice.tools", "an array of objects")
 
 
 def _check_text(text: Any) -> None:
     if text is None:
         return
-    if not isinstance(text, dict):
-        raise _wrong_type("text", "an object", text)
+    _typed(text, dict, "text", "an object")
     _members(text, frozenset({"format", "verbosity"}), "text")
     fmt = text.get("format")
     if fmt is not None:
-        if not isinstance(fmt, dict):
-            raise _wrong_type("text.format", "an object", fmt)
+        _typed(fmt, dict, "text.format", "an object")
         if "type" not in fmt:
             raise _missing("text.format.type")
         if _value_of(fmt["type"], "text.format.type", _FORMAT_TYPES) == "json_schema":
             _text(fmt, "name", "text.format")  # first: Chat Completions nests it
             if "schema" not in fmt:
                 raise _missing("text.format.schema")
-            if not isinstance(fmt["schema"], dict):
-                raise _wrong_type("text.format.schema", "an object", fmt["schema"])
+            _typed(fmt["schema"], dict, "text.format.schema", "an object")
             _members(fmt, _SCHEMA_FORMAT_FIELDS, "text.format")
             _optional(fmt, "strict", bool, "a boolean", "text.format")
             _optional(fmt, "description", str, "a string", "text.format")
@@ -481,8 +470,7 @@ def _check_text(text: Any) -> None:
 def _check_reasoning(reasoning: Any) -> None:
     if reasoning is None:
         return
-    if not isinstance(reasoning, dict):
-        raise _wrong_type("reasoning", "an object", reasoning)
+    _typed(reasoning, dict, "reasoning", "an object")
     _members(reasoning, frozenset({"effort", "summary"}), "reasoning")
     effort = reasoning.get("effort")
     if effort is not None and not isinstance(effort, str):

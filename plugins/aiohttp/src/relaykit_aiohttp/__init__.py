@@ -9,18 +9,14 @@ client. Opt out with ``[http] transport = "httpx"`` or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from relaykit.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from .client import AiohttpClient
 
 __all__ = ["AiohttpClient"]
 
-
-def __getattr__(name: str) -> Any:
-    # aiohttp takes ~100 ms to import: only when a client is really built
-    if name == "AiohttpClient":
-        from .client import AiohttpClient
-
-        return AiohttpClient
-    raise AttributeError(name)
+# aiohttp takes ~100 ms to import: only when a client is really built
+__getattr__, __dir__ = lazy_exports(__name__, {"AiohttpClient": "client"}, __all__)

@@ -40,10 +40,9 @@ Prices: :mod:`relaykit_anthropic.vertex_prices`.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode
 
 import attrs
 
@@ -57,11 +56,10 @@ from relaykit import (
     NotFoundError,
     ProviderSettings,
     RelayError,
-    Secret,
-    json_decode,
 )
 from relaykit.http import transport_error
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
+from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import web_search
@@ -78,10 +76,6 @@ WEB_SEARCH_BETA = "web-search-2025-03-05"
 #: Anthropic's publisher path on Vertex AI
 PUBLISHER = "publishers/anthropic/models"
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
-_LIST_PAGE_SIZE = 1000
-#: what ``GET publishers/anthropic/models`` documents, for naming the place an answer
-#: does not fit it
-_LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 class VertexAnthropicProvider(AnthropicProvider):
@@ -200,40 +194,23 @@ class VertexAnthropicProvider(AnthropicProvider):
         betas = f"{configured},{WEB_SEARCH_BETA}" if configured else WEB_SEARCH_BETA
         return {"anthropic-beta": betas}
 
-    async def _authorized(
-        self, extra: Mapping[str, str] | None = None
-    ) -> tuple[dict[str, str], Secret]:
-        auth, token = await self._tokens.authorization()
-        return {**self._headers, **(extra or {}), **auth}, token
-
     async def _post(
         self, url: str, body: bytes, extra: Mapping[str, str] | None = None
     ) -> HttpResponse:
-        headers, token = await self._authorized(extra)
-        r = await self._http.post(url, content=body, headers=headers)
-        if self._tokens.retry_after(r.status_code, token):
-            headers, _ = await self._authorized(extra)
-            r = await self._http.post(url, content=body, headers=headers)
-        return r
+        return await send_authorized(
+            self._tokens,
+            {**self._headers, **(extra or {})},
+            lambda headers: self._http.post(url, content=body, headers=headers),
+        )
 
     def _open_stream(
         self, url: str, body: bytes, extra: Mapping[str, str] | None = None
     ) -> AbstractAsyncContextManager[HttpStreamResponse]:
-        return self._stream_with_refresh(url, body, extra)
-
-    @asynccontextmanager
-    async def _stream_with_refresh(
-        self, url: str, body: bytes, extra: Mapping[str, str] | None
-    ) -> AsyncIterator[Any]:
-        headers, token = await self._authorized(extra)
-        async with self._http.stream("POST", url, content=body, headers=headers) as r:
-            if not self._tokens.retry_after(r.status_code, token):
-                yield r
-                return
-            await r.aread()  # a 401 to an expired token: read, so the connection is reused
-        headers, _ = await self._authorized(extra)
-        async with self._http.stream("POST", url, content=body, headers=headers) as r:
-            yield r
+        return stream_authorized(
+            self._tokens,
+            {**self._headers, **(extra or {})},
+            lambda headers: self._http.stream("POST", url, content=body, headers=headers),
+        )
 
     # -- what differs in the bodies ---------------------------------------------
 
@@ -258,32 +235,17 @@ class VertexAnthropicProvider(AnthropicProvider):
         every page), with context windows and prices where known; a page naming a token
         already asked for ends the list (following it would read the same pages for
         ever)."""
-        out: list[ModelInfo] = []
-        params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
-        asked: set[str] = set()
-        while True:
-            url = f"{self._host}/v1beta1/publishers/anthropic/models?{urlencode(params)}"
-            r = await self._get(url)
-            if r.status_code >= 400:
-                raise self._error(r.status_code, r.headers, r.content, None)
-            data = json_decode.loads(r.content)
-            try:
-                out.extend(self._listed(data.get("publisherModels") or ()))
-                token = data.get("nextPageToken")
-                if not token:
-                    return out
-                if type(token) is not str:
-                    raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
-            if token in asked:
-                return out
-            asked.add(token)
-            params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+        return await model_pages(
+            self._get,
+            f"{self._host}/v1beta1/{PUBLISHER}",
+            "publisherModels",
+            self._listed,
+            self._error,
+        )
 
-    def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+    def _listed(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
         """The Claude models of a page of ``publisherModels``."""
-        for m in publisher_models:
+        for m in page:
             name = m.get("name")  # a model without one, or with another kind, is no Claude
             model_id = name.rsplit("/", 1)[-1] if type(name) is str else ""
             if model_id.startswith("claude"):
@@ -298,12 +260,10 @@ class VertexAnthropicProvider(AnthropicProvider):
                 )
 
     async def _get(self, url: str) -> HttpResponse:
-        headers, token = await self._authorized()
         try:
-            r = await self._http.get(url, headers=headers)
-            if self._tokens.retry_after(r.status_code, token):
-                headers, _ = await self._authorized()
-                r = await self._http.get(url, headers=headers)
+            r = await send_authorized(
+                self._tokens, self._headers, lambda headers: self._http.get(url, headers=headers)
+            )
         except Exception as e:
             mapped = transport_error(e, provider=self._name, model=None)
             if mapped is None:

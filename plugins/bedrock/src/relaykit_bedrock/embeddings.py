@@ -33,7 +33,7 @@ answers arrive in.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -47,17 +47,14 @@ from relaykit import (
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 
-from .prices import base_model
+from . import invoke_models
+from .invoke_models import Invoke
 
 #: How many InvokeModel requests of one call may be in flight together: enough
 #: to embed a batch of Titan texts quickly, few enough for a modest account quota.
 MAX_CONCURRENT_REQUESTS = 8
 #: The header in which Bedrock reports the input tokens of an InvokeModel call.
 INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
-
-#: ``invoke(model, body) -> (JSON answer, response headers)``: one InvokeModel call,
-#: raising typed errors for error responses.
-Invoke = Callable[[str, dict[str, Any]], Awaitable[tuple[Any, Mapping[str, str]]]]
 
 
 @attrs.frozen
@@ -98,16 +95,11 @@ FAMILIES = (
 
 def family_of(model: str) -> EmbeddingFamily:
     """The embedding family of ``model``; a typed error naming the supported ones if none."""
-    base = base_model(model)
-    for family in FAMILIES:
-        if base.startswith(family.prefix):
-            return family
-    supported = ", ".join(f"{f.prefix}* ({f.name})" for f in FAMILIES)
-    raise InvalidRequestError(
-        f"{model!r} is not a Bedrock embedding model relaykit knows how to call: "
-        f"it embeds with {supported}",
-        model=model,
-        param="model",
+    return invoke_models.family_of(
+        model,
+        FAMILIES,
+        kind="embedding",
+        does="embeds",
         hint="call the model by its model id or inference profile id "
         "(amazon.titan-embed-text-v2:0, us.cohere.embed-v4:0)",
     )

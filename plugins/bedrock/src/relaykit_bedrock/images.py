@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -71,6 +71,7 @@ from relaykit import (
 )
 from relaykit.image_generation import AnyImageRequest, image_from_base64, pixels
 
+from . import invoke_models
 from .image_sizes import (
     STABILITY_RATIOS,
     TITAN_SIZES,
@@ -78,13 +79,10 @@ from .image_sizes import (
     nova_size_problem,
     size_text,
 )
-from .prices import base_model
+from .invoke_models import Invoke
 
 log = logging.getLogger("relaykit.bedrock")
 
-#: ``invoke(model, body) -> (JSON answer, response headers)``: one InvokeModel call,
-#: raising typed errors for error responses.
-Invoke = Callable[[str, dict[str, Any]], Awaitable[tuple[Any, Mapping[str, str]]]]
 #: The header carrying AWS's id of a request: the response's id.
 REQUEST_ID = "x-amzn-requestid"
 #: The size and quality Nova Canvas and Titan draw unless asked.
@@ -144,18 +142,13 @@ _IMAGE_MODELS = (
 
 def family_of(model: str, *, provider: str | None = None) -> ImageFamily:
     """The image family of ``model``; a typed refusal naming the supported ones if none."""
-    base = base_model(model)
-    for family in FAMILIES:
-        if base.startswith(family.prefix):
-            return family
-    supported = ", ".join(f"{f.prefix}* ({f.name})" for f in FAMILIES)
-    raise InvalidRequestError(
-        f"{model!r} is not a Bedrock image model relaykit knows how to call: "
-        f"it draws with {supported}",
-        provider=provider,
-        model=model,
-        param="model",
+    return invoke_models.family_of(
+        model,
+        FAMILIES,
+        kind="image",
+        does="draws",
         hint=f"generate images with {_IMAGE_MODELS}",
+        provider=provider,
     )
 
 

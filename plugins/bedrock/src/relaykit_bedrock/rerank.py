@@ -28,7 +28,7 @@ either; the core estimates them for rate limits. More than
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
@@ -36,7 +36,8 @@ import attrs
 from relaykit import InvalidRequestError, ProviderUnavailableError, RerankRequest, RerankResponse
 from relaykit.rerank import ranked
 
-from .prices import base_model
+from . import invoke_models
+from .invoke_models import Invoke
 
 #: Documents one rerank request may carry: the limit AWS documents for its
 #: reranker models (the Rerank operation's ``sources``).
@@ -45,10 +46,6 @@ MAX_DOCUMENTS = 1_000
 DOCUMENTS_PER_QUERY = 100
 #: The header carrying AWS's id of a request, used when the answer has no id.
 REQUEST_ID = "x-amzn-requestid"
-
-#: ``invoke(model, body) -> (JSON answer, response headers)``: one InvokeModel call,
-#: raising typed errors for error responses.
-Invoke = Callable[[str, dict[str, Any]], Awaitable[tuple[Any, Mapping[str, str]]]]
 
 
 @attrs.frozen
@@ -72,16 +69,11 @@ FAMILIES = (
 
 def family_of(model: str) -> RerankFamily:
     """The reranker family of ``model``; a typed error naming the supported ones if none."""
-    base = base_model(model)
-    for family in FAMILIES:
-        if base.startswith(family.prefix):
-            return family
-    supported = ", ".join(f"{f.prefix}* ({f.name})" for f in FAMILIES)
-    raise InvalidRequestError(
-        f"{model!r} is not a Bedrock reranker model relaykit knows how to call: "
-        f"it ranks with {supported}",
-        model=model,
-        param="model",
+    return invoke_models.family_of(
+        model,
+        FAMILIES,
+        kind="reranker",
+        does="ranks",
         hint="call a reranker by its model id (cohere.rerank-v3-5:0, amazon.rerank-v1:0)",
     )
 

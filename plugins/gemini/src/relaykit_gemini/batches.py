@@ -69,9 +69,9 @@ from relaykit import (
 )
 from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run, result_id
 from relaykit.http import may_have_acted
+from relaykit_google_auth.vertex_http import next_page_token
 
 from . import wire
-from .provider import next_page_token
 
 if TYPE_CHECKING:
     from relaykit.batches import BatchStatus

@@ -40,6 +40,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from relaykit.testing.vendor_json import JSONConstant, strict_json
+
 _TYPE_URL = "type.googleapis.com/google.ai.generativelanguage.v1beta."
 
 
@@ -217,9 +219,9 @@ def unparsed_problem(raw: bytes) -> str | None:
     at a ``NaN`` or ``Infinity``, which Python reads and Google does not; a body
     that is not text is read as UTF-8 with its bad bytes replaced."""
     try:
-        json.loads(raw, parse_constant=_no_constant)
+        strict_json(raw)
         return None
-    except _Constant as e:
+    except JSONConstant as e:
         doc = raw.decode("utf-8", errors="replace")
         # where the constant is outside a string: the strings blanked out
         at = _STRING_LITERAL.sub(lambda m: " " * len(m.group()), doc).find(e.name)
@@ -233,18 +235,6 @@ def unparsed_problem(raw: bytes) -> str | None:
     end = min(len(doc) if line_end < 0 else line_end, at + 20)
     caret = " " * (at - start) + "^"
     return f"Invalid JSON payload received. Unexpected token.\n{doc[start:end]}\n{caret}"
-
-
-class _Constant(ValueError):
-    """A ``NaN`` or ``Infinity`` in a body: Python's JSON, not Google's."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-def _no_constant(name: str) -> Any:
-    raise _Constant(name)
 
 
 def request_shape_problem(body: dict[str, Any]) -> str | None:

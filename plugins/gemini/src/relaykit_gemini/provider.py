@@ -5,10 +5,9 @@ Batch Mode (``batchGenerateContent``, :mod:`relaykit_gemini.batches`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode
 
 from relaykit import (
     AuthenticationError,
@@ -45,6 +44,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import scrub
+from relaykit_google_auth.vertex_http import model_pages
 
 from . import (
     embeddings,
@@ -64,12 +64,6 @@ if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
 
     from .batches import GeminiBatches
-
-
-# The listing asks for the largest page Google serves, so one request usually does.
-_PAGE_SIZE = 1000
-#: what ``GET models`` documents, for naming the place an answer does not fit it
-_LISTING_SHAPE = {"models": [{"name": str}], "nextPageToken": str}
 
 log = logging.getLogger("relaykit.gemini")
 #: why an answer of a Gemini image model holds no image, when no filter says why
@@ -482,27 +476,21 @@ class GeminiProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET models``, every page, keeping the models that can chat (``generateContent``)."""
-        out: list[ModelInfo] = []
-        params: dict[str, Any] = {"pageSize": _PAGE_SIZE}
-        asked: set[str] = set()
-        while True:
-            url = f"{self._root}/models?{urlencode(params)}"
-            r = await self._http.get(url, headers=self._headers)
-            if r.status_code >= 400:
-                raise self._error(r.status_code, r.headers, r.content, None)
-            data = json_decode.loads(r.content)
-            try:
-                for m in data.get("models") or ():
-                    if "generateContent" in (
-                        m.get("supportedGenerationMethods") or ("generateContent",)
-                    ):  # embedding, image and video models answer other methods
-                        out.append(self._model_info(m))
-                token = next_page_token(data, asked)
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
-            if token is None:
-                return out
-            params = {"pageSize": _PAGE_SIZE, "pageToken": token}
+        return await model_pages(
+            lambda url: self._http.get(url, headers=self._headers),
+            f"{self._root}/models",
+            "models",
+            self._chat_models,
+            self._error,
+        )
+
+    def _chat_models(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+        """The models of a page of ``models`` that can chat (``generateContent``)."""
+        for m in page:
+            if "generateContent" in (
+                m.get("supportedGenerationMethods") or ("generateContent",)
+            ):  # embedding, image and video models answer other methods
+                yield self._model_info(m)
 
     def _model_info(self, m: dict[str, Any]) -> ModelInfo:
         """One model of ``GET models``; a token limit that is not a number left out."""
@@ -614,21 +602,6 @@ def listed_id(m: dict[str, Any], prefix: str) -> str:
     if not model_id:
         raise TypeError(f"a model's name is {name!r:.40}, not a resource name")
     return model_id
-
-
-def next_page_token(data: dict[str, Any], asked: set[str]) -> str | None:
-    """The listing's next page token, added to ``asked`` (the tokens this listing
-    asked for); ``None`` on the last page, or when the page names a token already
-    asked for: following it would read the same pages for ever."""
-    token = data.get("nextPageToken")
-    if not token:
-        return None
-    if type(token) is not str:
-        raise TypeError(f"nextPageToken is {type(token).__name__}, not text")
-    if token in asked:
-        return None
-    asked.add(token)
-    return token
 
 
 def _whole(value: object) -> int | None:

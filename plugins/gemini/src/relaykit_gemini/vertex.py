@@ -27,10 +27,9 @@ both), so :mod:`relaykit_gemini.prices` serves both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode
 
 from relaykit import (
     AuthenticationError,
@@ -43,28 +42,24 @@ from relaykit import (
     ProviderSettings,
     ProviderUnavailableError,
     RelayError,
-    Secret,
     Usage,
     json_decode,
     json_encode,
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
+from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
 from . import embeddings, transcription, vertex_embeddings, vertex_urls
 from .prices import known_model
-from .provider import GeminiProvider, listed_id, next_page_token
+from .provider import GeminiProvider, listed_id
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
 
 #: the ``countTokens`` fields Vertex takes besides ``contents`` (its CountTokensRequest)
 _COUNT_FIELDS = ("contents", "systemInstruction", "tools", "generationConfig")
-_LIST_PAGE_SIZE = 1000
-#: what ``GET publishers/google/models`` documents, for naming the place an answer
-#: does not fit it
-_LISTING_SHAPE = {"publisherModels": [{"name": str}], "nextPageToken": str}
 
 
 class VertexProvider(GeminiProvider):
@@ -180,49 +175,26 @@ class VertexProvider(GeminiProvider):
             name=self._name,
         )
 
-    async def _authorized(self) -> tuple[dict[str, str], Secret | None]:
-        """The headers of a request, with a token, and the token (``None`` in express mode)."""
-        if self._tokens is None:
-            return self._headers, None
-        auth, token = await self._tokens.authorization()
-        return {**self._headers, **auth}, token
-
-    def _refresh_after(self, status: int, token: Secret | None) -> bool:
-        """Whether a 401 to ``token`` is worth one more try with a fresh token."""
-        return self._tokens is not None and self._tokens.retry_after(status, token)
-
     async def _post(self, url: str, body: bytes) -> HttpResponse:
-        headers, token = await self._authorized()
-        r = await self._http.post(url, content=body, headers=headers)
-        if self._refresh_after(r.status_code, token):
-            headers, _ = await self._authorized()
-            r = await self._http.post(url, content=body, headers=headers)
-        return r
+        return await send_authorized(
+            self._tokens,
+            self._headers,
+            lambda headers: self._http.post(url, content=body, headers=headers),
+        )
 
     def _open_stream(
         self, url: str, body: bytes
     ) -> AbstractAsyncContextManager[HttpStreamResponse]:
-        return self._stream_with_refresh(url, body)
-
-    @asynccontextmanager
-    async def _stream_with_refresh(self, url: str, body: bytes) -> AsyncIterator[Any]:
-        headers, token = await self._authorized()
-        async with self._http.stream("POST", url, content=body, headers=headers) as r:
-            if not self._refresh_after(r.status_code, token):
-                yield r
-                return
-            await r.aread()  # a 401 to an expired token: read, so the connection is reused
-        headers, _ = await self._authorized()
-        async with self._http.stream("POST", url, content=body, headers=headers) as r:
-            yield r
+        return stream_authorized(
+            self._tokens,
+            self._headers,
+            lambda headers: self._http.stream("POST", url, content=body, headers=headers),
+        )
 
     async def _get(self, url: str) -> HttpResponse:
-        headers, token = await self._authorized()
-        r = await self._http.get(url, headers=headers)
-        if self._refresh_after(r.status_code, token):
-            headers, _ = await self._authorized()
-            r = await self._http.get(url, headers=headers)
-        return r
+        return await send_authorized(
+            self._tokens, self._headers, lambda headers: self._http.get(url, headers=headers)
+        )
 
     # -- what differs on the wire -----------------------------------------------
 
@@ -277,27 +249,17 @@ class VertexProvider(GeminiProvider):
     async def list_models(self) -> list[ModelInfo]:
         """Google's Gemini models on Vertex (``GET v1beta1/publishers/google/models``,
         every page), the embedding models left out."""
-        out: list[ModelInfo] = []
-        params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
-        asked: set[str] = set()
-        while True:
-            url = f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}?{urlencode(params)}"
-            r = await self._get(url)
-            if r.status_code >= 400:
-                raise self._error(r.status_code, r.headers, r.content, None)
-            data = json_decode.loads(r.content)
-            try:
-                out.extend(self._listed(data.get("publisherModels") or ()))
-                token = next_page_token(data, asked)
-            except json_decode.SHAPE_ERRORS as e:
-                raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
-            if token is None:
-                return out
-            params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+        return await model_pages(
+            self._get,
+            f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}",
+            "publisherModels",
+            self._listed,
+            self._error,
+        )
 
-    def _listed(self, publisher_models: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
+    def _listed(self, page: Iterable[dict[str, Any]]) -> Iterator[ModelInfo]:
         """The Gemini chat models of a page of ``publisherModels``."""
-        for m in publisher_models:
+        for m in page:
             model_id = listed_id(m, "/")
             if model_id.startswith("gemini-") and "embedding" not in model_id:
                 window, price = known_model(model_id)

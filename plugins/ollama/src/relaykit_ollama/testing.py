@@ -60,6 +60,7 @@ from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
+from relaykit.testing.vendor_json import JSONConstant, strict_json
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
 #: (name, family, parameter size)
@@ -317,7 +318,7 @@ def body_problem(raw: bytes, go_type: str) -> str | None:
         return "missing request body"
     try:
         body = go_json(raw)
-    except _Constant as e:  # NaN, Infinity: no JSON to Go
+    except JSONConstant as e:  # NaN, Infinity: no JSON to Go
         if e.name.startswith("-"):
             return "invalid character 'I' in numeric literal"
         return f"invalid character {e.name[0]!r} looking for beginning of value"
@@ -335,19 +336,7 @@ def body_problem(raw: bytes, go_type: str) -> str | None:
 def go_json(raw: bytes) -> Any:
     """``raw`` read as Go's JSON decoder reads it: bytes that are not UTF-8 replaced by
     U+FFFD, and no ``NaN`` or ``Infinity`` (a ``ValueError``, as for any JSON error)."""
-    return json.loads(raw.decode("utf-8", errors="replace"), parse_constant=_no_constant)
-
-
-class _Constant(ValueError):
-    """A ``NaN`` or ``Infinity`` in a body: Python reads them, Go does not."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-def _no_constant(name: str) -> Any:
-    raise _Constant(name)
+    return strict_json(raw.decode("utf-8", errors="replace"))
 
 
 def validate(body: Any) -> str | None:

@@ -6,18 +6,14 @@ Select it with ``[storage] backend = "postgres"`` and ``dsn = "postgresql://..."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from relaykit.lazy_exports import lazy_exports
 
 __all__ = ["PostgresStorage"]
 
 if TYPE_CHECKING:
     from .storage import PostgresStorage
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy: the plugin module loads with every relaykit.Client; psycopg only on use.
-    if name == "PostgresStorage":
-        from .storage import PostgresStorage
-
-        return PostgresStorage
-    raise AttributeError(f"module 'relaykit_postgres' has no attribute {name!r}")
+# Lazy: the plugin module loads with every relaykit.Client; psycopg only on use.
+__getattr__, __dir__ = lazy_exports(__name__, {"PostgresStorage": "storage"}, __all__)

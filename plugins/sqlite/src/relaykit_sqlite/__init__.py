@@ -10,8 +10,9 @@ embed-multi``, ``relaykit similar``, ``relaykit collections``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from relaykit.lazy_exports import lazy_exports
 
 __all__ = [
     "Collection",
@@ -39,10 +40,9 @@ if TYPE_CHECKING:
     from .storage import SQLiteStorage
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy: the plugin module loads with every relaykit.Client; sqlite-utils only on use.
-    if name == "SQLiteStorage":
-        return importlib.import_module(".storage", __name__).SQLiteStorage
-    if name in __all__:
-        return getattr(importlib.import_module(".collection", __name__), name)
-    raise AttributeError(f"module 'relaykit_sqlite' has no attribute {name!r}")
+# Lazy: the plugin module loads with every relaykit.Client; sqlite-utils only on use.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {name: "storage" if name == "SQLiteStorage" else "collection" for name in __all__},
+    __all__,
+)
