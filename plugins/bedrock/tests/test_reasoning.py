@@ -472,16 +472,16 @@ async def test_a_sampling_value_extra_replaces_is_not_refused(
 # toolConfig.toolChoice (merged over the body's), the Messages API's own tool_choice in
 # additionalModelRequestFields (top-level fields of a Messages body; Converse hands them
 # to Claude's request), and on the Messages route also top-level, sent as it is, last.
+FORCING = [{"type": "any"}, {"type": "tool", "name": "get_weather"}]
 FORCED_BY_EXTRA = [
-    (
-        "converse",
-        {"additionalModelRequestFields": {"tool_choice": {"type": "any"}}},
-        "additionalModelRequestFields.tool_choice",
-    ),
-    (
-        "converse",
-        {"additionalModelRequestFields": {"tool_choice": {"type": "tool", "name": "get_weather"}}},
-        "additionalModelRequestFields.tool_choice",
+    *(
+        (
+            api,
+            {"additionalModelRequestFields": {"tool_choice": choice}},
+            "additionalModelRequestFields.tool_choice",
+        )
+        for api in ("converse", "messages")
+        for choice in FORCING
     ),
     ("converse", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     (
@@ -492,16 +492,6 @@ FORCED_BY_EXTRA = [
     ("messages", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     ("messages", {"tool_choice": {"type": "any"}}, "tool_choice"),
     ("messages", {"tool_choice": {"type": "tool", "name": "get_weather"}}, "tool_choice"),
-    (
-        "messages",
-        {"additionalModelRequestFields": {"tool_choice": {"type": "any"}}},
-        "additionalModelRequestFields.tool_choice",
-    ),
-    (
-        "messages",
-        {"additionalModelRequestFields": {"tool_choice": {"type": "tool", "name": "get_weather"}}},
-        "additionalModelRequestFields.tool_choice",
-    ),
     (
         "messages",
         {
