@@ -389,6 +389,9 @@ async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
         # over inferenceConfig's (and under extra's own top-level ones)
         ("messages", {"additionalModelRequestFields": {"temperature": 0.5}}, "temperature but 1"),
         ("messages", {"additionalModelRequestFields": {"top_p": 0.5}}, "top_p under 0.95"),
+        # Converse hands them to Claude's own request too
+        ("converse", {"additionalModelRequestFields": {"temperature": 0.5}}, "temperature but 1"),
+        ("converse", {"additionalModelRequestFields": {"top_p": 0.5}}, "top_p under 0.95"),
         (
             "messages",
             {"inferenceConfig": {"topP": 0.99}, "additionalModelRequestFields": {"top_p": 0.9}},
@@ -466,10 +469,20 @@ async def test_a_sampling_value_extra_replaces_is_not_refused(
 
 
 # extra's forced choice replaces relaykit's where the body carries it: Converse's
-# toolConfig.toolChoice (merged over the body's), and on the Messages route also the
-# Messages API's own tool_choice, in additionalModelRequestFields (whose keys are
-# top-level fields of a Messages body) or top-level, sent as it is, last.
+# toolConfig.toolChoice (merged over the body's), the Messages API's own tool_choice in
+# additionalModelRequestFields (top-level fields of a Messages body; Converse hands them
+# to Claude's request), and on the Messages route also top-level, sent as it is, last.
+FORCING = [{"type": "any"}, {"type": "tool", "name": "get_weather"}]
 FORCED_BY_EXTRA = [
+    *(
+        (
+            api,
+            {"additionalModelRequestFields": {"tool_choice": choice}},
+            "additionalModelRequestFields.tool_choice",
+        )
+        for api in ("converse", "messages")
+        for choice in FORCING
+    ),
     ("converse", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     (
         "converse",
@@ -479,16 +492,6 @@ FORCED_BY_EXTRA = [
     ("messages", {"toolConfig": {"toolChoice": {"any": {}}}}, "toolConfig.toolChoice"),
     ("messages", {"tool_choice": {"type": "any"}}, "tool_choice"),
     ("messages", {"tool_choice": {"type": "tool", "name": "get_weather"}}, "tool_choice"),
-    (
-        "messages",
-        {"additionalModelRequestFields": {"tool_choice": {"type": "any"}}},
-        "additionalModelRequestFields.tool_choice",
-    ),
-    (
-        "messages",
-        {"additionalModelRequestFields": {"tool_choice": {"type": "tool", "name": "get_weather"}}},
-        "additionalModelRequestFields.tool_choice",
-    ),
     (
         "messages",
         {
@@ -584,6 +587,161 @@ async def test_a_forced_tool_extra_replaces_is_not_refused(
     body = mock.last_request.json()
     sent = body["toolConfig"]["toolChoice"] if api == "converse" else body["tool_choice"]
     assert sent in ({"auto": {}}, {"type": "auto"})
+
+
+# Converse refuses a Claude field in additionalModelRequestFields beside its own field
+# for it (BerriAI/litellm#36536); the Messages route takes the pair, extra's winning.
+CONVERSE_PAIRS = [
+    ({"tool_choice": "auto"}, {"tool_choice": {"type": "auto"}}, "tool_choice"),
+    (
+        {"extra": {"toolConfig": {"toolChoice": {"auto": {}}}}},
+        {"tool_choice": {"type": "auto"}},
+        "tool_choice",
+    ),
+    ({"temperature": 1}, {"temperature": 1}, "temperature"),
+    ({"top_p": 0.99}, {"top_p": 0.99}, "top_p"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("params", "theirs", "name"), CONVERSE_PAIRS)
+async def test_a_claude_field_converse_gives_too_is_refused_before_sending(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    params: dict[str, Any],
+    theirs: dict[str, Any],
+    name: str,
+) -> None:
+    params = dict(params)  # shared by both backends' runs
+    extra = {**params.pop("extra", {}), "additionalModelRequestFields": theirs}
+    async with make_client(claude_api="converse") as client:
+        with pytest.raises(InvalidRequestError, match=f"{name} beside its own") as caught:
+            await client.chat(HAIKU, "hi", tools=[WEATHER_TOOL], extra=extra, **params)
+        assert (caught.value.status, caught.value.param) == (
+            None,
+            f"extra.additionalModelRequestFields.{name}",
+        )
+        assert caught.value.hint is not None and "give it once" in caught.value.hint
+        assert not mock.requests, "nothing sent: a route falls back"
+    async with make_client(claude_api="messages") as client:
+        await client.chat(HAIKU, "hi", tools=[WEATHER_TOOL], extra=extra, **params)
+    assert mock.last_request.json()[name] == theirs[name]
+
+
+@pytest.mark.anyio
+async def test_an_auto_tool_choice_converse_hands_claude_is_sent(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # alone, Claude's own field is the model's: an auto choice is taken while it thinks
+    extra = {"additionalModelRequestFields": {"tool_choice": {"type": "auto"}}}
+    async with make_client(claude_api="converse") as client:
+        await client.chat(HAIKU, "think", reasoning="high", tools=[WEATHER_TOOL], extra=extra)
+    body = mock.last_request.json()
+    assert body["additionalModelRequestFields"]["tool_choice"] == {"type": "auto"}
+    assert "toolChoice" not in body["toolConfig"]
+
+
+@pytest.mark.anyio
+async def test_the_mock_refuses_a_converse_tool_choice_that_is_no_object(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # ToolChoice is a union of objects: Bedrock refuses "any" alone (the mock read it
+    # as a forced choice, and answered Claude's refusal of one, or took it)
+    extra = {"toolConfig": {"toolChoice": "any"}}
+    async with make_client(claude_api="converse") as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(HAIKU, "hi", tools=[WEATHER_TOOL], extra=extra)
+    assert caught.value.status == 400
+    assert "#/toolConfig/toolChoice: expected type: JSONObject" in caught.value.message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "thinking", "expected"),
+    [(HAIKU, True, "Thinking may not be enabled"), (OPUS_5_5, False, '"any" are not supported')],
+)
+async def test_the_mock_reads_claudes_own_tool_choice_on_converse(
+    model: str, thinking: bool, expected: str
+) -> None:
+    forced, auto = {"tool_choice": {"type": "any"}}, {"tool_choice": {"type": "auto"}}
+    await _the_mock_reads_claudes_fields(model, forced, expected, thinking=thinking)
+    await _the_mock_reads_claudes_fields(model, auto, None, thinking=thinking)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"temperature": 0.5}, "`temperature` may only be set to 1"),
+        ({"top_p": 0.5}, "`top_p` must be greater than or equal to 0.95"),
+        ({"temperature": 1, "top_p": 0.95}, None),
+        ({"tool_choice": "any"}, "tool_choice: Input should be a valid dictionary"),
+        ({"tool_choice": {"disable_parallel_tool_use": True}}, "tool_choice.type: Field required"),
+    ],
+)
+async def test_the_mock_reads_claudes_own_sampling_on_converse(
+    fields: dict[str, Any], expected: str | None
+) -> None:
+    await _the_mock_reads_claudes_fields(HAIKU, fields, expected, thinking=True)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("own", "fields", "expected"),
+    [
+        (
+            {"toolConfig": {"toolChoice": {"tool": {"name": "get_weather"}}}},
+            {"tool_choice": {"type": "auto"}},
+            "The additional field tool_choice/type conflicts with the existing field "
+            "toolConfig.toolChoice.tool. Remove tool_choice/type and try again.",
+        ),
+        (
+            {"inferenceConfig": {"temperature": 1}},
+            {"temperature": 1},
+            "The additional field temperature conflicts with the existing field "
+            "inferenceConfig.temperature.",
+        ),
+        ({"inferenceConfig": {"topP": 0.99}}, {"top_p": 0.99}, "field inferenceConfig.topP."),
+    ],
+)
+async def test_the_mock_refuses_a_claude_field_converse_gives_too(
+    own: dict[str, Any], fields: dict[str, Any], expected: str
+) -> None:
+    await _the_mock_reads_claudes_fields(HAIKU, fields, expected, **own)
+
+
+async def _the_mock_reads_claudes_fields(
+    model: str,
+    fields: dict[str, Any],
+    expected: str | None,
+    *,
+    thinking: bool = False,
+    **own: Any,
+) -> None:
+    """Send a Converse body to ``model`` with ``fields`` in additionalModelRequestFields
+    (and ``own`` Converse fields) straight to the mock: the client refuses such calls
+    before sending."""
+    key = "ABSKbm90LWpzb24ta2V5"
+    tool = {"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}
+    extra = dict(fields)
+    if thinking:
+        extra["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": [{"text": "think"}]}],
+        "toolConfig": {"tools": [tool]},
+        "additionalModelRequestFields": extra,
+    }
+    for group, value in own.items():
+        body[group] = {**body.get(group, {}), **value}
+    with BedrockMock(bearer_token=key) as mock:
+        async with httpx.AsyncClient(timeout=10) as http:
+            url = f"{mock.base_url}/model/{model.split('/', 1)[1]}/converse"
+            answer = await http.post(url, json=body, headers={"authorization": f"Bearer {key}"})
+    if expected is None:
+        assert answer.status_code == 200, answer.text
+    else:
+        assert answer.status_code == 400, answer.text
+        assert expected in answer.json()["message"]
 
 
 @pytest.mark.anyio

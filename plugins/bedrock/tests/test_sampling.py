@@ -94,6 +94,22 @@ async def test_a_messages_api_field_in_extra_is_refused_before_sending_too(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("param", ["temperature", "top_p"])
+async def test_claudes_own_field_in_extra_is_refused_on_converse_too(
+    mock: BedrockMock, make_client: MakeClient, param: str
+) -> None:
+    # Converse hands additionalModelRequestFields to Claude's own request: the check
+    # read only its inferenceConfig there.
+    extra = {"additionalModelRequestFields": {param: 0.5}}
+    async with make_client(claude_api="converse") as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat("bedrock/global.anthropic.claude-opus-4-7", "hi", extra=extra)
+    assert (caught.value.param, caught.value.status) == (param, None)
+    assert "Claude Opus 4.7 takes no" in caught.value.message
+    assert not mock.requests
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("reasoning", ["high", "none"])
 async def test_it_is_refused_first_whatever_the_thinking(
     mock: BedrockMock, make_client: MakeClient, reasoning: str

@@ -300,6 +300,87 @@ def test_responses_only_models(model: str, only: bool) -> None:
     assert responses_only(model) is only
 
 
+#: (a Chat Completions field extra gives, words of the fix): OpenAI's Responses API
+#: refuses each, for every model (moved, or unknown there)
+CHAT_ONLY: list[tuple[dict[str, Any], str]] = [
+    ({"max_tokens": 50}, "give max_tokens= instead: relaykit sends it as max_output_tokens"),
+    ({"max_completion_tokens": 50}, "give max_tokens= instead"),
+    ({"response_format": {"type": "json_object"}}, "give response_format= instead"),
+    ({"messages": [{"role": "user", "content": "hi"}]}, "chat()'s messages"),
+    ({"reasoning_effort": "low"}, "give reasoning= instead"),
+    ({"verbosity": "low"}, "extra's text object"),
+    ({"functions": [{"name": "f", "parameters": {}}]}, "give tools= instead"),
+    ({"function_call": "auto"}, "give tool_choice= instead"),
+    ({"web_search_options": {}}, "give web_search= instead"),
+    ({"stop": ["END"]}, "api = 'chat'"),
+    ({"seed": 7}, "api = 'chat'"),
+    ({"n": 2}, "one answer a call"),
+    ({"logit_bias": {"50256": -100}}, "api = 'chat'"),
+    ({"presence_penalty": 0.5}, "api = 'chat'"),
+    ({"frequency_penalty": 0.5}, "api = 'chat'"),
+    ({"logprobs": True}, "api = 'chat'"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", ["gpt-4.1-mini", "o3"])
+@pytest.mark.parametrize(("extra", "fix"), CHAT_ONLY)
+async def test_a_chat_completions_field_extra_gives_is_refused_unsent(
+    model: str, extra: dict[str, Any], fix: str
+) -> None:
+    # relaykit sent them, and OpenAI (the mock) refused with a 400: a route could not
+    # fall back, and the error named no relaykit parameter.
+    (key,) = extra
+    with OpenAIMock(api_key=KEY) as mock:
+        async with relaykit.Client(config(mock), env={}) as c:
+            with pytest.raises(InvalidRequestError) as info:
+                await c.chat(f"openai/{model}", "hi", extra=extra)
+            with pytest.raises(InvalidRequestError):
+                await drain(c, f"openai/{model}", "hi", extra=extra)
+        assert mock.requests == []
+    error = info.value
+    assert (error.param, error.status, error.model) == (key, None, model)
+    assert f"OpenAI's Responses API takes no {key}" in error.message
+    assert error.hint is not None and fix in error.hint
+
+
+@pytest.mark.anyio
+async def test_azure_refuses_a_chat_completions_field_on_the_responses_api_unsent() -> None:
+    from relaykit_openai.testing import AzureOpenAIMock
+
+    with AzureOpenAIMock(api_key=KEY) as mock:
+        provider = {
+            "base_url": mock.base_url,
+            "api_key": KEY,
+            "api_version": "2025-04-01-preview",
+            "api": "responses",
+        }
+        cfg = {"storage": {"backend": "none"}, "providers": {"azure": provider}}
+        async with relaykit.Client(cfg, env={}) as c:
+            with pytest.raises(InvalidRequestError) as info:
+                await c.chat("azure/gpt-4o", "hi", extra={"max_tokens": 50})
+        assert mock.requests == []
+    assert (info.value.param, info.value.status) == ("max_tokens", None)
+    assert info.value.hint is not None and "give max_tokens=" in info.value.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("extra", "_fix"), CHAT_ONLY)
+async def test_a_compatible_services_responses_api_is_sent_what_extra_gives(
+    extra: dict[str, Any], _fix: str
+) -> None:
+    # Its /responses may take a Chat Completions field: relaykit sends it. The mock,
+    # standing in for OpenAI (a model named as OpenAI's), refuses each, as OpenAI does.
+    with OpenAIMock(api_key=KEY) as mock:
+        provider = {"base_url": mock.base_url, "api_key": KEY, "api": "responses"}
+        cfg = {"storage": {"backend": "none"}, "providers": {"vllm": provider}}
+        async with relaykit.Client(cfg, env={}) as c:
+            with pytest.raises(InvalidRequestError) as info:
+                await c.chat("vllm/gpt-4.1-mini", "hi", extra=extra)
+        assert len(mock.requests) == 1
+    assert info.value.status == 400
+
+
 # -- choosing the API ------------------------------------------------------------
 
 

@@ -69,6 +69,7 @@ from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
 from .prices import base_model
+from .routes import MESSAGES, Api
 
 #: ``anthropic_version`` in the body, as AWS documents for ``bedrock-runtime``
 BEDROCK_VERSION = "bedrock-2023-05-31"
@@ -124,18 +125,22 @@ def default_max_tokens(request: ChatRequest) -> int:
     )
 
 
-def extra_field(request: ChatRequest, name: str) -> tuple[Any, str] | None:
-    """The value ``request.extra`` gives the Messages body's own field ``name`` (``tool_choice``,
-    ``temperature``, ``thinking``, ...), and the field of ``extra`` that gives it; ``None``
-    when ``extra`` gives none.
+def extra_field(request: ChatRequest, name: str, api: Api = MESSAGES) -> tuple[Any, str] | None:
+    """The value ``request.extra`` gives Claude's own Messages API field ``name``
+    (``tool_choice``, ``temperature``, ``thinking``, ...) on the route ``api``, and the
+    field of ``extra`` that gives it; ``None`` when ``extra`` gives none.
 
     :func:`request_body` makes each key of ``additionalModelRequestFields`` a
     top-level field, over what it translated (the tools' choice, the sampling of
     ``inferenceConfig``), then sends ``extra``'s other keys as they are, last: so
     a top-level key wins over ``additionalModelRequestFields``'s, which wins over
-    the translated one. The checks made before sending read the value from here,
-    as the body will carry it. A ``None`` value counts as given (it replaces)."""
-    if name in request.extra:
+    the translated one. Converse hands ``additionalModelRequestFields`` to Claude's
+    own request the same way, but sends no other key there (a top-level one is a
+    Converse field), and refuses a key that gives a field its translation gives too
+    (:func:`relaykit_bedrock.wire.request_body` refuses that before sending). The
+    checks made before sending read the value from here, as the model will get it.
+    A ``None`` value counts as given (it replaces)."""
+    if api == MESSAGES and name in request.extra:
         return request.extra[name], name
     fields = request.extra.get("additionalModelRequestFields")
     if isinstance(fields, dict) and name in fields:

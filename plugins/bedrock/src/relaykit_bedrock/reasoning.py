@@ -36,8 +36,8 @@ one):
   ``top_k`` (which only ``extra`` gives), a ``top_p`` under 0.95 and a forced
   tool, so relaykit refuses those calls before sending them (the values the
   body will carry, ``extra``'s included: see :func:`.sampling.sampling_values`,
-  and ``extra``'s ``toolConfig.toolChoice``, or on the Messages route its
-  ``tool_choice``, top-level or in ``additionalModelRequestFields``); Opus 5.5,
+  and ``extra``'s ``toolConfig.toolChoice``, or Claude's own ``tool_choice`` in
+  its ``additionalModelRequestFields``, or on the Messages route top-level); Opus 5.5,
   Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a forced tool whatever the thinking setting, so it is
   refused for them even without ``reasoning=``. Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos refuse a non-default ``temperature``, ``top_p`` or ``top_k`` thinking
@@ -81,7 +81,7 @@ from relaykit_claude_models import claude_version as _claude_version
 
 from . import messages_wire, sampling
 from .prices import base_model
-from .routes import CONVERSE, MESSAGES, Api
+from .routes import CONVERSE, Api
 
 #: the model families that take a thinking setting on Bedrock
 Family = Literal["claude", "nova", "gpt-oss", "other"]
@@ -142,8 +142,8 @@ def _own_field_given(request: ChatRequest, kind: Family, api: Api) -> bool:
     """Whether ``extra`` gives the family's own thinking field, which the body carries
     over ``reasoning=``'s: in ``additionalModelRequestFields``, or on the Messages
     route (Claude's ``thinking``) also at the top level, sent as it is."""
-    if api == MESSAGES and kind == "claude":
-        return messages_wire.extra_field(request, "thinking") is not None
+    if kind == "claude":
+        return messages_wire.extra_field(request, "thinking", api) is not None
     theirs = request.extra.get("additionalModelRequestFields")
     return isinstance(theirs, dict) and OWN_FIELD[kind] in theirs
 
@@ -206,10 +206,10 @@ def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> 
     ``top_k``, a ``topP`` under 0.95, a forced tool.
 
     The values are the ones the body for ``api`` will carry: ``extra``'s (its
-    ``inferenceConfig``, ``additionalModelRequestFields.top_k`` and
-    ``toolConfig.toolChoice``, and on the Messages route a ``temperature``,
-    ``top_p``, ``top_k`` or ``tool_choice`` by the Messages API's own name,
-    top-level or in ``additionalModelRequestFields``) win over relaykit's parameters,
+    ``inferenceConfig`` and ``toolConfig.toolChoice``, and a ``temperature``,
+    ``top_p``, ``top_k`` or ``tool_choice`` by Claude's own name in
+    ``additionalModelRequestFields``, or on the Messages route top-level) win over
+    relaykit's parameters,
     as in the body, so a value ``extra`` gives is refused unsent and one it replaces
     is not refused."""
     values = sampling.sampling_values(request, api)
@@ -226,12 +226,13 @@ def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> 
 
 def _forced(body: dict[str, Any], request: ChatRequest, api: Api) -> tuple[bool, str | None]:
     """Whether the body for ``api`` will force a tool, and the field of ``extra`` that
-    makes the choice when ``extra``'s replaces the Converse ``body``'s: on the Messages
-    route a ``tool_choice`` (``any`` or ``tool``), top-level or in
-    ``additionalModelRequestFields``, sent over the translated one
-    (:func:`.messages_wire.extra_field`); else ``toolConfig.toolChoice`` (``any`` or
-    ``tool``), ``extra``'s merged over ``body``'s."""
-    given = messages_wire.extra_field(request, "tool_choice") if api == MESSAGES else None
+    makes the choice when ``extra``'s replaces the Converse ``body``'s: Claude's own
+    ``tool_choice`` (``any`` or ``tool``) in ``additionalModelRequestFields``, or on the
+    Messages route top-level, which the model gets over the translated one
+    (:func:`.messages_wire.extra_field`; Converse refuses it beside a ``toolChoice``
+    of its own, which :func:`.wire.request_body` refuses unsent); else
+    ``toolConfig.toolChoice`` (``any`` or ``tool``), ``extra``'s merged over ``body``'s."""
+    given = messages_wire.extra_field(request, "tool_choice", api)
     if given is not None:
         choice, field = given
         return isinstance(choice, dict) and choice.get("type") in ("any", "tool"), field

@@ -21,10 +21,10 @@ taken: no value, ``temperature`` 1 (the default), ``top_p`` of 0.99 or more
 (the default is 0.99; 1 samples from every token); ``top_k`` has no default,
 so any value is refused. The values are the ones the body will carry:
 ``temperature=`` and ``top_p=`` (``inferenceConfig``), and ``extra``'s
-``inferenceConfig`` and ``additionalModelRequestFields.top_k``; on the Messages
-route, also ``extra``'s ``temperature``, ``top_p`` and ``top_k``, top-level or in
-``additionalModelRequestFields`` (Messages API fields by their own names, which
-it sends as they are over the others: :func:`.messages_wire.extra_field`).
+``inferenceConfig``, and the ``temperature``, ``top_p`` and ``top_k`` of its
+``additionalModelRequestFields`` (Claude's own fields, which both routes hand to
+the model over the others), and on the Messages route its top-level ones too
+(sent as they are: :func:`.messages_wire.extra_field`).
 
 The model is read from its id, an inference profile id or an ARN ending in
 one. Older models and ids with no Claude version or family read here are left
@@ -41,7 +41,7 @@ from relaykit_claude_models import refuses_sampling as _refuses_sampling
 
 from . import messages_wire
 from .prices import base_model
-from .routes import CONVERSE, MESSAGES, Api
+from .routes import CONVERSE, Api
 
 
 def refuses_sampling(model: str) -> str | None:
@@ -63,14 +63,12 @@ def sampling_values(request: ChatRequest, api: Api = CONVERSE) -> dict[str, Any]
         for name, key in (("temperature", "temperature"), ("top_p", "topP")):
             if key in inference:
                 values[name] = inference[key]
-    fields = request.extra.get("additionalModelRequestFields")
-    if isinstance(fields, dict):
-        values["top_k"] = fields.get("top_k")
-    if api == MESSAGES:  # the Messages API's own names, sent as they are
-        for name in ("temperature", "top_p", "top_k"):
-            found = messages_wire.extra_field(request, name)
-            if found is not None:
-                values[name] = found[0]
+    # Claude's own names (additionalModelRequestFields on both routes; on the Messages
+    # route top-level keys too), which reach the model over Converse's
+    for name in ("temperature", "top_p", "top_k"):
+        found = messages_wire.extra_field(request, name, api)
+        if found is not None:
+            values[name] = found[0]
     return {name: value for name, value in values.items() if value is not None}
 
 

@@ -76,7 +76,11 @@ Choices the Converse API forces on us, each documented here once:
   ``extra={"additionalModelRequestFields": {...}}`` joins the fields
   ``reasoning=`` made, its own keys winning), anything else replaces.
   Other model-specific switches (Claude's ``top_k``) go in
-  ``extra={"additionalModelRequestFields": {...}}``.
+  ``extra={"additionalModelRequestFields": {...}}``. Converse hands those to
+  Claude's own request: its ``tool_choice``, ``temperature`` and ``top_p`` there are
+  what the thinking and sampling checks read, and one beside Converse's own field
+  for it (``toolConfig.toolChoice``, ``inferenceConfig.temperature`` or ``topP``) is
+  refused before sending, as Converse refuses the pair.
 """
 
 from __future__ import annotations
@@ -192,7 +196,45 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
             body[key] = {**body[key], **value}
         else:
             body[key] = value
+    if api == CONVERSE and is_claude(request.model):
+        _check_claude_fields(body)
     return body
+
+
+#: Claude's own fields that Converse makes from one of its own: (Converse's field,
+#: relaykit's parameter that fills it)
+_TRANSLATED = {
+    "tool_choice": ("toolConfig", "toolChoice", "tool_choice"),
+    "temperature": ("inferenceConfig", "temperature", "temperature"),
+    "top_p": ("inferenceConfig", "topP", "top_p"),
+}
+
+
+def _check_claude_fields(body: dict[str, Any]) -> None:
+    """Refuse before sending a Converse ``body`` to Claude whose
+    ``additionalModelRequestFields`` gives one of Claude's fields that Converse makes
+    from its own field, which the body carries too.
+
+    Converse hands ``additionalModelRequestFields`` to Claude's own request, and
+    refuses a key there that its own field gives already ("The additional field
+    tool_choice/type conflicts with the existing field toolConfig.toolChoice.tool.
+    Remove tool_choice/type and try again.", BerriAI/litellm#36536); a key alone is
+    the model's (the checks read it: :func:`.messages_wire.extra_field`). The
+    Messages route takes both, ``additionalModelRequestFields``' winning, so the
+    refusal has no status and a route falls back."""
+    fields = body.get("additionalModelRequestFields")
+    if not isinstance(fields, dict):
+        return
+    for name, (group, key, param) in _TRANSLATED.items():
+        own = body.get(group)
+        if name in fields and isinstance(own, dict) and key in own:
+            raise InvalidRequestError(
+                f"Bedrock's Converse API refuses additionalModelRequestFields.{name} beside "
+                f"its own {group}.{key}, which it makes into Claude's {name} too",
+                param=f"extra.additionalModelRequestFields.{name}",
+                hint=f"give it once: drop {name} from extra's additionalModelRequestFields, "
+                f"or drop {param}= (and extra's {group}.{key})",
+            )
 
 
 def _tool_config(request: ChatRequest, points: CachePoints, api: Api) -> dict[str, Any] | None:

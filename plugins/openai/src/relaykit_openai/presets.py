@@ -220,6 +220,7 @@ def preset(
     Preset.media_rules = False
     Preset.embedding_rules = False
     Preset.sampling_rules = False  # a compatible service's model may bear any name
+    Preset.responses_fields = False  # its /responses may take Chat Completions' fields
     if name not in _MODERATION:
         Preset.moderate = None  # type: ignore[assignment,method-assign]
     if name not in _BATCHES:

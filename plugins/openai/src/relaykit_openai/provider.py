@@ -78,7 +78,10 @@ class OpenAIProvider:
       Chat Completions otherwise. The default is ``"auto"`` for ``type = "openai"``
       and ``"chat"`` for compatible services. The Responses API has no ``stop``
       or ``seed``: they are not sent. It takes a ``max_tokens`` of 16 or more
-      only: a smaller one is refused before sending.
+      only: a smaller one is refused before sending. A Chat Completions field
+      ``extra`` gives it (``max_tokens``, ``stop``, ``response_format``, ...) is
+      refused before sending for OpenAI and Azure, as they refuse it
+      (:func:`relaykit_openai.responses_wire.check_chat_fields`).
     - ``organization``, ``project``: OpenAI's ``OpenAI-Organization`` and
       ``OpenAI-Project`` headers.
     - ``stream_usage``: ask for usage in Chat Completions streams (default true).
@@ -201,6 +204,10 @@ class OpenAIProvider:
     #: sending (see .sampling_rules); a compatible service's model names say nothing
     #: sure about its sampling
     sampling_rules: ClassVar[bool] = True
+    #: refuse a Chat Completions field ``extra`` gives the Responses API, which OpenAI's
+    #: (and Azure's) refuses, before sending (see .responses_wire.check_chat_fields);
+    #: a compatible service's ``/responses`` may take it
+    responses_fields: ClassVar[bool] = True
     #: how the service takes ``reasoning=`` (:mod:`.reasoning`): ``reasoning_effort``,
     #: OpenRouter's ``reasoning`` object, or not at all, refused unsent
     reasoning_style: ClassVar[ReasoningStyle] = "effort"
@@ -330,6 +337,10 @@ class OpenAIProvider:
         """The encoded body of a Responses API call (see :mod:`.responses_wire`)."""
         from . import responses_wire  # the Responses API's modules load when first used
 
+        if self.responses_fields and request.extra:
+            responses_wire.check_chat_fields(
+                request.extra, provider=self._name, model=request.model
+            )
         body = responses_wire.request_body(request, stream=stream, provider=self._name)
         self._check_sampling(body, request, "responses")
         return json_encode.dumps(body)

@@ -26,7 +26,11 @@ Stateless: every call sends the whole conversation in ``input`` with
   ..."): a smaller ``max_tokens`` is refused before sending, naming the fix,
   not raised to 16 (a cap the caller set is not exceeded). ``extra`` is merged
   into the body last, untouched
-  (``extra={"reasoning": {"effort": "high", "summary": "auto"}}``).
+  (``extra={"reasoning": {"effort": "high", "summary": "auto"}}``); a Chat
+  Completions field in it that OpenAI's Responses API refuses (``max_tokens``,
+  ``stop``, ``response_format``, ...: :data:`CHAT_ONLY_FIELDS`) is refused before
+  sending for OpenAI and Azure, naming the relaykit parameter that sends its
+  Responses counterpart, where there is one.
 - Each ``reasoning`` output item becomes one reasoning part
   (``origin="openai-responses"``): its summary texts joined by blank lines,
   its ``encrypted_content`` as ``redacted``. For reasoning models the request
@@ -150,6 +154,69 @@ def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai"
     if request.extra:
         merge_extra(body, request.extra)
     return body
+
+
+#: the fix for each kind of Chat Completions field the Responses API refuses
+_USE_CHAT = "drop it from extra, or call Chat Completions, which has it: api = 'chat'"
+
+#: Chat Completions fields that OpenAI's Responses API refuses for every model (it
+#: moved some: "Unsupported parameter: 'max_tokens'. In the Responses API, this
+#: parameter has moved to 'max_output_tokens'."; the others are "Unknown parameter"
+#: there), only ``extra`` can send, and relaykit refuses unsent for OpenAI and Azure
+#: (:func:`check_chat_fields`): each field, the Responses API's field that does its
+#: work (``None``: none does), and the fix
+CHAT_ONLY_FIELDS: dict[str, tuple[str | None, str]] = {
+    "messages": ("input", "give the conversation as chat()'s messages: relaykit sends it as input"),
+    "max_tokens": (
+        "max_output_tokens",
+        "give max_tokens= instead: relaykit sends it as max_output_tokens",
+    ),
+    "max_completion_tokens": (
+        "max_output_tokens",
+        "give max_tokens= instead: relaykit sends it as max_output_tokens",
+    ),
+    "response_format": (
+        "text.format",
+        "give response_format= instead: relaykit sends it as text.format",
+    ),
+    "reasoning_effort": (
+        "reasoning.effort",
+        "give reasoning= instead: relaykit sends it as reasoning.effort",
+    ),
+    "verbosity": ("text.verbosity", "give it in extra's text object: {'text': {'verbosity': ...}}"),
+    "functions": ("tools", "give tools= instead: relaykit sends them as the Responses API's tools"),
+    "function_call": (
+        "tool_choice",
+        "give tool_choice= instead: relaykit sends it as the Responses API takes it",
+    ),
+    "web_search_options": ("tools", "give web_search= instead: relaykit sends the web_search tool"),
+    "stop": (None, _USE_CHAT),
+    "seed": (None, _USE_CHAT),
+    "n": (None, "drop it from extra: the Responses API makes one answer a call"),
+    "logit_bias": (None, _USE_CHAT),
+    "presence_penalty": (None, _USE_CHAT),
+    "frequency_penalty": (None, _USE_CHAT),
+    "logprobs": (None, _USE_CHAT),
+}
+
+
+def check_chat_fields(extra: dict[str, Any], *, provider: str, model: str) -> None:
+    """Refuse before sending an ``extra`` that gives the Responses API a Chat
+    Completions field it refuses (:data:`CHAT_ONLY_FIELDS`), naming the fix.
+
+    For OpenAI and Azure only: a compatible service's ``/responses`` may take them."""
+    for key, (instead, hint) in CHAT_ONLY_FIELDS.items():
+        if key not in extra:
+            continue
+        where = f"it takes {instead}" if instead else "it has no such field"
+        raise InvalidRequestError(
+            f"OpenAI's Responses API takes no {key} (a Chat Completions field, from extra):"
+            f" {where}",
+            provider=provider,
+            model=model,
+            param=key,
+            hint=hint,
+        )
 
 
 #: the fields ``POST /responses/input_tokens`` takes (a response's prompt, no sampling)

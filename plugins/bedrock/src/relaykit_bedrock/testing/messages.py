@@ -92,7 +92,7 @@ def validate_messages(body: Any) -> str | None:
             has_tools = has_tools or block["type"] in ("tool_use", "tool_result")
         if m.get("role") == "assistant" and (problem := _thinking_not_first(content, i)):
             return problem
-    if problem := _tool_choice_problem(body.get("tool_choice")):
+    if problem := tool_choice_problem(body.get("tool_choice")):
         return problem
     if has_tools and not body.get("tools"):
         return "tools: must be given when messages hold tool_use or tool_result blocks"
@@ -142,16 +142,20 @@ def validate_invoke_model(body: Any, model_id: str) -> str | None:
 _TOOL_CHOICES = ("auto", "any", "tool", "none")
 
 
-def _tool_choice_problem(choice: Any) -> str | None:
+def tool_choice_problem(choice: Any) -> str | None:
     """The Messages API's refusal of a ``tool_choice`` not in its shape (an object
     whose ``type`` is one of :data:`_TOOL_CHOICES`, ``tool`` with a ``name``), or
     ``None``. Worded as the API words its schema errors (its "Input tag ... does not
     match any of the expected tags" for a tool's ``type``); only ``extra`` can send
-    another shape, and the mock's thinking rules read the type of a valid one."""
+    another shape, and the mock's thinking rules read the type of a valid one. Claude
+    on Converse refuses one in ``additionalModelRequestFields`` alike."""
     if choice is None:
         return None
     if not isinstance(choice, dict):
         return "tool_choice: Input should be a valid dictionary or object to extract fields from"
+    if "type" not in choice:
+        # as Converse passes Claude's words on (BerriAI/litellm#27184)
+        return "tool_choice.type: Field required"
     kind = choice.get("type")
     if kind not in _TOOL_CHOICES:
         expected = ", ".join(repr(k) for k in _TOOL_CHOICES)

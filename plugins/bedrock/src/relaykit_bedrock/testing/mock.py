@@ -12,7 +12,13 @@ describes, tool names and (for Claude) structured-output schemas as
 :mod:`relaykit_bedrock.testing.schemas` does. Converse calls also have the
 thinking fields in ``additionalModelRequestFields`` checked by the model's family, as
 :mod:`relaykit_bedrock.testing.reasoning` describes, and
-:meth:`BedrockMock.sent_reasoning` reads them back.
+:meth:`BedrockMock.sent_reasoning` reads them back. For Claude, Converse hands
+``additionalModelRequestFields`` to the model's own request: a ``tool_choice``,
+``temperature`` or ``top_p`` there is read by those rules where Converse's own
+would be, refused beside Converse's own field for it, as Bedrock refuses the pair
+(:func:`claude_fields_problem`), and a ``tool_choice`` not in Claude's shape is
+refused in Claude's words. A ``toolConfig.toolChoice`` that is no object is
+refused as the API's model refuses it.
 
 It checks ``cachePoint`` blocks (in ``toolConfig.tools``, ``system`` or a
 message's ``content``) too: ``type`` must be ``"default"`` and ``ttl``, if
@@ -60,6 +66,7 @@ from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
 
 from . import messages as messages_api
+from .checks import malformed
 from .documents import document_tokens, documents_problem
 from .errors import constraint, error, scripted_failure
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
@@ -253,7 +260,8 @@ class BedrockMock(VendorMock):
             validate(body)
             or claude_problem(model_id, body)
             or converse_schema_problem(model_id, body)
-            or reasoning_problem(model_id, body)
+            or claude_fields_problem(model_id, body)
+            or reasoning_problem(model_id, as_claude_reads(model_id, body))
         )
         if invalid:
             return error(400, invalid, "ValidationException")
@@ -413,6 +421,12 @@ def validate(body: Any) -> str | None:
                 if problem := _tool_result_problem(block["toolResult"], where):
                     return problem
             has_tool_blocks = has_tool_blocks or "toolUse" in block or "toolResult" in block
+    tool_config = body.get("toolConfig")
+    choice = tool_config.get("toolChoice") if isinstance(tool_config, dict) else None
+    if choice is not None and not isinstance(choice, dict):
+        # ToolChoice is a union of objects (auto, any, tool): "any" alone breaks the
+        # API's model, as Bedrock words a schema's refusal (the wording is the mock's)
+        return malformed("#/toolConfig/toolChoice", "expected type: JSONObject")
     if has_tool_blocks and "toolConfig" not in body:
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
@@ -481,6 +495,57 @@ def claude_problem(model_id: str, body: dict[str, Any]) -> str | None:
             f"{_MODEL_ERRORS}messages: final assistant content cannot end with trailing whitespace"
         )
     return None
+
+
+#: Claude's fields that Converse makes from one of its own (where that one is)
+_CONVERSE_OWN = {
+    "tool_choice": ("toolConfig", "toolChoice"),
+    "temperature": ("inferenceConfig", "temperature"),
+    "top_p": ("inferenceConfig", "topP"),
+}
+
+
+def claude_fields_problem(model_id: str, body: dict[str, Any]) -> str | None:
+    """What Converse refuses of Claude's own fields in ``additionalModelRequestFields``
+    (which it hands to Claude's request): one that its own field gives too, in
+    Bedrock's words (BerriAI/litellm#36536: "The additional field tool_choice/type
+    conflicts with the existing field toolConfig.toolChoice.tool. Remove
+    tool_choice/type and try again."; the same sentence for the sampling fields is
+    the mock's reading of that rule), or a ``tool_choice`` not in Claude's shape, in
+    Claude's words."""
+    fields = body.get("additionalModelRequestFields")
+    if "anthropic.claude" not in model_id or not isinstance(fields, dict):
+        return None
+    for name, (group, key) in _CONVERSE_OWN.items():
+        own = body.get(group)
+        if name not in fields or not isinstance(own, dict) or key not in own:
+            continue
+        theirs, existing = fields[name], own[key]
+        path = f"{name}/{next(iter(theirs))}" if isinstance(theirs, dict) and theirs else name
+        member = f".{next(iter(existing))}" if isinstance(existing, dict) and existing else ""
+        return (
+            f"The additional field {path} conflicts with the existing field {group}.{key}"
+            f"{member}. Remove {path} and try again."
+        )
+    if problem := messages_api.tool_choice_problem(fields.get("tool_choice")):
+        return _MODEL_ERRORS + problem
+    return None
+
+
+def as_claude_reads(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A Converse ``body`` to Claude as the mock's thinking rules read it: Claude's own
+    ``temperature``, ``top_p`` and ``tool_choice`` in ``additionalModelRequestFields``
+    (Messages API fields, which Claude gets as they are) where Converse's own would be
+    (:func:`claude_fields_problem` refused the two together)."""
+    fields = body.get("additionalModelRequestFields")
+    if "anthropic.claude" not in model_id or not isinstance(fields, dict):
+        return body
+    native = messages_api.as_converse_fields(fields)
+    out = dict(body)
+    for group in ("inferenceConfig", "toolConfig"):
+        if group in native:
+            out[group] = {**(body.get(group) or {}), **native[group]}
+    return out
 
 
 def _thinking_not_first(messages: list[dict[str, Any]]) -> str | None:
