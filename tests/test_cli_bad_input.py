@@ -246,3 +246,10 @@ def test_a_chat_number_out_of_range_is_refused_before_the_call(
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
     code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", option, "hi"], capsys)
     assert_one_error_line(code, err, "out of range", *needles)
+
+
+def test_a_config_path_that_is_a_directory_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["-c", str(tmp_path), "models"], capsys)
+    assert_one_error_line(code, err, f"config file {tmp_path} is a directory", "relaykit.toml")
