@@ -253,3 +253,21 @@ def test_a_config_path_that_is_a_directory_is_one_error_line(
 ) -> None:
     code, _, err = run(["-c", str(tmp_path), "models"], capsys)
     assert_one_error_line(code, err, f"config file {tmp_path} is a directory", "relaykit.toml")
+
+
+@pytest.mark.parametrize(
+    "argv", [["logs"], ["logs", "--totals"], ["logs", "prune", "--older-than", "30d"]]
+)
+def test_a_logs_query_on_a_missing_database_says_so_and_creates_nothing(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped [storage] path used to be created, directory and all, and answered
+    "no logged calls match": the typo went unseen. Reads never create the file, as
+    ``relaykit similar`` never creates an embeddings file."""
+    database = tmp_path / "typo" / "logs.db"
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{database}"\n')
+    code, out, err = run(["-c", str(config), *argv], capsys)
+    assert_one_error_line(code, err, f"no call log at {database}", "[storage] path")
+    assert out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relaykit.toml"]
