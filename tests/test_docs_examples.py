@@ -323,7 +323,7 @@ RUN_ONE_BY_ONE = {
     "contrib/mcp/README.md": 1,  # contrib/mcp/tests/test_readme.py
     "libs/claude-models/README.md": 1,  # libs/claude-models/tests/test_readme.py
 }
-#: Python blocks of the benchmark pages are compiled only (tests/test_docs_python_blocks_compile.py):
+#: The benchmark pages' Python blocks are compiled only (test_docs_python_blocks_compile.py):
 #: they need the bench harness and minutes.
 COMPILED_ONLY = {
     "docs/benchmarks.md",
