@@ -271,3 +271,24 @@ def test_a_logs_query_on_a_missing_database_says_so_and_creates_nothing(
     assert_one_error_line(code, err, f"no call log at {database}", "[storage] path")
     assert out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["relaykit.toml"]
+
+
+def test_keys_set_ended_with_ctrl_d_at_the_prompt_is_an_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """getpass raises EOFError on Ctrl-D at an empty prompt: it was a traceback."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def getpass(prompt: str) -> str:
+        raise EOFError  # as getpass.unix_getpass does on Ctrl-D
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", getpass)
+    code, out, err = run(["keys", "set", "openai"], capsys)
+    # a newline first: getpass leaves the cursor after its prompt when Ctrl-D ends it
+    assert err.startswith("\n")
+    assert_one_error_line(code, err[1:], "no key given for 'openai'", "type or pipe the key")
+    assert out == ""
