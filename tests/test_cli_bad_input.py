@@ -292,3 +292,62 @@ def test_keys_set_ended_with_ctrl_d_at_the_prompt_is_an_error_line(
     assert err.startswith("\n")
     assert_one_error_line(code, err[1:], "no key given for 'openai'", "type or pipe the key")
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (
+            ["transcribe", "-m", "openai/gpt-4o-mini-transcribe", "{missing}"],
+            ["cannot read audio file", "there is no such file", "check the path"],
+        ),
+        (
+            ["transcribe", "-m", "openai/gpt-4o-mini-transcribe", "{folder}"],
+            ["cannot read audio file", "it is a directory", "name a file in it"],
+        ),
+        (
+            ["image", "-m", "openai/gpt-image-1", "--edit", "{missing}", "a fox"],
+            ["cannot read image file", "there is no such file", "check the path"],
+        ),
+        (
+            ["batch", "submit", "-m", "openai/gpt-4o-mini", "{missing}"],
+            ["cannot read", "there is no such file", "check the path", "JSON Lines"],
+        ),
+        (
+            ["batch", "submit", "-m", "openai/gpt-4o-mini", "{folder}"],
+            ["cannot read", "it is a directory", "name a file in it"],
+        ),
+        (
+            ["prompt", "-m", "openai/gpt-4o-mini", "--functions", "{folder}", "hi"],
+            ["--functions", "it is a directory", "Python file"],
+        ),
+        (
+            ["prompt", "-m", "openai/gpt-4o-mini", "--schema", "{folder}", "hi"],
+            ["--schema", "it is a directory", "JSON schema file"],
+        ),
+    ],
+    ids=[
+        "transcribe-missing",
+        "transcribe-directory",
+        "image-edit-missing",
+        "batch-missing",
+        "batch-directory",
+        "functions-directory",
+        "schema-directory",
+    ],
+)
+def test_a_file_argument_that_cannot_be_read_names_the_problem_and_the_fix(
+    argv: list[str],
+    needles: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    paths = {"{missing}": str(tmp_path / "nosuch.wav"), "{folder}": str(folder)}
+    code, out, err = run([paths.get(a, a) for a in argv], capsys)
+    assert_one_error_line(code, err, *needles)
+    assert out == ""
