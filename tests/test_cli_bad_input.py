@@ -7,6 +7,7 @@ the base-URL one relaykit-openai.
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -351,3 +352,12 @@ def test_a_file_argument_that_cannot_be_read_names_the_problem_and_the_fix(
     code, out, err = run([paths.get(a, a) for a in argv], capsys)
     assert_one_error_line(code, err, *needles)
     assert out == ""
+
+
+def test_backend_trio_without_trio_installed_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anyio's LookupError ("Backend 'trio' is not available") was a traceback."""
+    monkeypatch.setitem(sys.modules, "trio", None)  # import trio: ImportError
+    code, _, err = run(["--backend", "trio", "models"], capsys)
+    assert_one_error_line(code, err, "--backend trio", "trio is not installed", "pip install trio")
