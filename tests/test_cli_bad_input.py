@@ -361,3 +361,14 @@ def test_backend_trio_without_trio_installed_is_one_error_line(
     monkeypatch.setitem(sys.modules, "trio", None)  # import trio: ImportError
     code, _, err = run(["--backend", "trio", "models"], capsys)
     assert_one_error_line(code, err, "--backend trio", "trio is not installed", "pip install trio")
+
+
+@pytest.mark.parametrize("value", ["not-json", "[1, 2]", "5"])
+@pytest.mark.parametrize("key", ["extra", "metadata"])
+def test_a_mapping_option_that_is_no_json_object_says_how_to_write_one(
+    key: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
+    code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", f"{key}={value}", "hi"], capsys)
+    assert_one_error_line(code, err, f"-o {key}", "JSON object", '{"')
