@@ -191,3 +191,13 @@ def test_every_module_the_readme_examples_import_is_one_the_readme_installs() ->
         if not {canonicalize_name(d) for d in owners.get(module, [])} & installed
     }
     assert missing == {}, f"the README imports these without saying to install them: {missing}"
+
+
+@pytest.mark.parametrize(
+    "readme", sorted(ROOT.glob("plugins/*/README.md")), ids=lambda p: p.parent.name
+)
+def test_each_plugin_readme_says_how_to_install_it(readme: Path) -> None:
+    name = tomllib.loads((readme.parent / "pyproject.toml").read_text())["project"]["name"]
+    assert re.search(rf"pip install [^\n]*\b{re.escape(name)}\b", readme.read_text()), (
+        f"{readme.relative_to(ROOT)} never says `pip install ... {name}`"
+    )
