@@ -36,7 +36,7 @@ DOCS = [
 
 def _workspace() -> dict[str, tuple[str, dict[str, Any]]]:
     """Each distribution of the checkout: its directory and its ``[project]`` table."""
-    found = {}
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
     for pyproject in [ROOT / "core/pyproject.toml", *ROOT.glob("*/*/pyproject.toml")]:
         project = tomllib.loads(pyproject.read_text())["project"]
         found[canonicalize_name(project["name"])] = (
