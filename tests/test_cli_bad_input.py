@@ -21,6 +21,13 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
+@pytest.fixture
+def openai_never_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key for OpenAI and a base URL nothing listens on: the errors come first."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+
+
 def assert_one_error_line(code: int, err: str, *needles: str) -> None:
     assert code != 0
     assert err.startswith("error: "), err
@@ -210,6 +217,7 @@ def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(
     ids=lambda argv: argv[0],
 )
 @pytest.mark.parametrize("errors", ["surrogateescape", "strict"], ids=["C-locale", "utf8-locale"])
+@pytest.mark.usefixtures("openai_never_reached")
 def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
     argv: list[str],
     errors: str,
@@ -218,8 +226,6 @@ def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
 ) -> None:
     # Under the C locale Python decodes stdin with surrogateescape: the bad byte
     # used to get through and fail at send time, as a UnicodeEncodeError traceback.
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
     data = b'{"custom_id": "q1", "prompt": "caf\xe9"}\n'  # Latin-1, byte 35
     stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors=errors)
     monkeypatch.setattr("sys.stdin", stdin)
@@ -237,14 +243,12 @@ def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
         ("seed=99999999999999999999", ["seed", "to 9223372036854775807"]),
     ],
 )
+@pytest.mark.usefixtures("openai_never_reached")
 def test_a_chat_number_out_of_range_is_refused_before_the_call(
     option: str,
     needles: list[str],
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
     code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", option, "hi"], capsys)
     assert_one_error_line(code, err, "out of range", *needles)
 
@@ -337,15 +341,13 @@ def test_keys_set_ended_with_ctrl_d_at_the_prompt_is_an_error_line(
         "schema-directory",
     ],
 )
+@pytest.mark.usefixtures("openai_never_reached")
 def test_a_file_argument_that_cannot_be_read_names_the_problem_and_the_fix(
     argv: list[str],
     needles: list[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
     folder = tmp_path / "inputs"
     folder.mkdir()
     paths = {"{missing}": str(tmp_path / "nosuch.wav"), "{folder}": str(folder)}
@@ -365,10 +367,9 @@ def test_backend_trio_without_trio_installed_is_one_error_line(
 
 @pytest.mark.parametrize("value", ["not-json", "[1, 2]", "5"])
 @pytest.mark.parametrize("key", ["extra", "metadata"])
+@pytest.mark.usefixtures("openai_never_reached")
 def test_a_mapping_option_that_is_no_json_object_says_how_to_write_one(
-    key: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    key: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
     code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", f"{key}={value}", "hi"], capsys)
     assert_one_error_line(code, err, f"-o {key}", "JSON object", '{"')
