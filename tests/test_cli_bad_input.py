@@ -7,6 +7,7 @@ the base-URL one relaykit-openai.
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def openai_never_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key for OpenAI and a base URL nothing listens on: the errors come first."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
 
 
 def assert_one_error_line(code: int, err: str, *needles: str) -> None:
@@ -209,6 +217,7 @@ def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(
     ids=lambda argv: argv[0],
 )
 @pytest.mark.parametrize("errors", ["surrogateescape", "strict"], ids=["C-locale", "utf8-locale"])
+@pytest.mark.usefixtures("openai_never_reached")
 def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
     argv: list[str],
     errors: str,
@@ -217,8 +226,6 @@ def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
 ) -> None:
     # Under the C locale Python decodes stdin with surrogateescape: the bad byte
     # used to get through and fail at send time, as a UnicodeEncodeError traceback.
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
     data = b'{"custom_id": "q1", "prompt": "caf\xe9"}\n'  # Latin-1, byte 35
     stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors=errors)
     monkeypatch.setattr("sys.stdin", stdin)
@@ -236,13 +243,133 @@ def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
         ("seed=99999999999999999999", ["seed", "to 9223372036854775807"]),
     ],
 )
+@pytest.mark.usefixtures("openai_never_reached")
 def test_a_chat_number_out_of_range_is_refused_before_the_call(
     option: str,
     needles: list[str],
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
     code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", option, "hi"], capsys)
     assert_one_error_line(code, err, "out of range", *needles)
+
+
+def test_a_config_path_that_is_a_directory_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["-c", str(tmp_path), "models"], capsys)
+    assert_one_error_line(code, err, f"config file {tmp_path} is a directory", "relaykit.toml")
+
+
+@pytest.mark.parametrize(
+    "argv", [["logs"], ["logs", "--totals"], ["logs", "prune", "--older-than", "30d"]]
+)
+def test_a_logs_query_on_a_missing_database_says_so_and_creates_nothing(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped [storage] path used to be created, directory and all, and answered
+    "no logged calls match": the typo went unseen. Reads never create the file, as
+    ``relaykit similar`` never creates an embeddings file."""
+    database = tmp_path / "typo" / "logs.db"
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{database}"\n')
+    code, out, err = run(["-c", str(config), *argv], capsys)
+    assert_one_error_line(code, err, f"no call log at {database}", "[storage] path")
+    assert out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relaykit.toml"]
+
+
+def test_keys_set_ended_with_ctrl_d_at_the_prompt_is_an_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """getpass raises EOFError on Ctrl-D at an empty prompt: it was a traceback."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def getpass(prompt: str) -> str:
+        raise EOFError  # as getpass.unix_getpass does on Ctrl-D
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", getpass)
+    code, out, err = run(["keys", "set", "openai"], capsys)
+    # a newline first: getpass leaves the cursor after its prompt when Ctrl-D ends it
+    assert err.startswith("\n")
+    assert_one_error_line(code, err[1:], "no key given for 'openai'", "type or pipe the key")
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (
+            ["transcribe", "-m", "openai/gpt-4o-mini-transcribe", "{missing}"],
+            ["cannot read audio file", "there is no such file", "check the path"],
+        ),
+        (
+            ["transcribe", "-m", "openai/gpt-4o-mini-transcribe", "{folder}"],
+            ["cannot read audio file", "it is a directory", "name a file in it"],
+        ),
+        (
+            ["image", "-m", "openai/gpt-image-1", "--edit", "{missing}", "a fox"],
+            ["cannot read image file", "there is no such file", "check the path"],
+        ),
+        (
+            ["batch", "submit", "-m", "openai/gpt-4o-mini", "{missing}"],
+            ["cannot read", "there is no such file", "check the path", "JSON Lines"],
+        ),
+        (
+            ["batch", "submit", "-m", "openai/gpt-4o-mini", "{folder}"],
+            ["cannot read", "it is a directory", "name a file in it"],
+        ),
+        (
+            ["prompt", "-m", "openai/gpt-4o-mini", "--functions", "{folder}", "hi"],
+            ["--functions", "it is a directory", "Python file"],
+        ),
+        (
+            ["prompt", "-m", "openai/gpt-4o-mini", "--schema", "{folder}", "hi"],
+            ["--schema", "it is a directory", "JSON schema file"],
+        ),
+    ],
+    ids=[
+        "transcribe-missing",
+        "transcribe-directory",
+        "image-edit-missing",
+        "batch-missing",
+        "batch-directory",
+        "functions-directory",
+        "schema-directory",
+    ],
+)
+@pytest.mark.usefixtures("openai_never_reached")
+def test_a_file_argument_that_cannot_be_read_names_the_problem_and_the_fix(
+    argv: list[str],
+    needles: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    paths = {"{missing}": str(tmp_path / "nosuch.wav"), "{folder}": str(folder)}
+    code, out, err = run([paths.get(a, a) for a in argv], capsys)
+    assert_one_error_line(code, err, *needles)
+    assert out == ""
+
+
+def test_backend_trio_without_trio_installed_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anyio's LookupError ("Backend 'trio' is not available") was a traceback."""
+    monkeypatch.setitem(sys.modules, "trio", None)  # import trio: ImportError
+    code, _, err = run(["--backend", "trio", "models"], capsys)
+    assert_one_error_line(code, err, "--backend trio", "trio is not installed", "pip install trio")
+
+
+@pytest.mark.parametrize("value", ["not-json", "[1, 2]", "5"])
+@pytest.mark.parametrize("key", ["extra", "metadata"])
+@pytest.mark.usefixtures("openai_never_reached")
+def test_a_mapping_option_that_is_no_json_object_says_how_to_write_one(
+    key: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", f"{key}={value}", "hi"], capsys)
+    assert_one_error_line(code, err, f"-o {key}", "JSON object", '{"')

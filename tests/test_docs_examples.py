@@ -294,6 +294,70 @@ def test_exporter_readme_examples_run(
     assert printed.strip() in (ROOT / readme).read_text()  # the README shows the output
 
 
+# -- every Python block is run by some test ----------------------------------------------
+
+
+#: Docs whose every ```python block a test runs, whatever their number: README.md
+#: (tests/test_docs.py), the hook reference (tests/test_docs.py), the plugin guide
+#: (tests/test_writing_plugins_guide.py), the providers' READMEs
+#: (tests/test_plugin_readmes_run.py, which fails on a block without its row).
+RUN_EVERY_BLOCK = {
+    "README.md",
+    "docs/plugin-hooks.md",
+    "docs/writing-plugins.md",
+    *(f"plugins/{p}/README.md" for p in ("anthropic", "openai", "gemini", "ollama", "bedrock")),
+}
+#: Docs whose blocks tests pick one by one (by index or by what they hold): how many
+#: there are, so a block added is one no test runs until a test does and this says so.
+RUN_ONE_BY_ONE = {
+    "docs/observability.md": 2,  # this file
+    "docs/storage.md": 2,  # this file
+    "contrib/cohere/README.md": 1,  # this file
+    "plugins/statsd/README.md": 1,  # this file (its last block)
+    "plugins/otlp/README.md": 1,  # this file (its last block)
+    "plugins/prometheus/README.md": 2,  # this file, and tests/test_plugin_readmes_run.py
+    "plugins/pii/README.md": 1,  # tests/test_plugin_readmes_run.py
+    "plugins/sqlite/README.md": 1,  # tests/test_plugin_readmes_run.py
+    "plugins/aiohttp/README.md": 1,  # tests/test_plugin_readmes_run.py
+    "contrib/gateway/README.md": 6,  # contrib/gateway/tests/test_readme.py
+    "contrib/mcp/README.md": 1,  # contrib/mcp/tests/test_readme.py
+    "libs/claude-models/README.md": 1,  # libs/claude-models/tests/test_readme.py
+}
+#: The benchmark pages' Python blocks are compiled only (test_docs_python_blocks_compile.py):
+#: they need the bench harness and minutes.
+COMPILED_ONLY = {
+    "docs/benchmarks.md",
+    "docs/benchmarks-observability.md",
+    "docs/benchmarks-storage.md",
+}
+#: a Python fence however it is spelled: the runners take ```python only
+ANY_PYTHON_FENCE = re.compile(r"^[ \t]*```\s*(?:python3?|py)\b[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
+
+
+def _every_markdown_file() -> list[Path]:
+    return sorted(
+        p
+        for p in ROOT.glob("**/*.md")
+        if not any(part.startswith(".") or part == "node_modules" for part in p.parts)
+    )
+
+
+def test_every_python_block_of_the_docs_is_run_by_a_test() -> None:
+    unrun = []
+    for path in _every_markdown_file():
+        name = str(path.relative_to(ROOT))
+        text = path.read_text()
+        found = len(ANY_PYTHON_FENCE.findall(text))
+        if not found or name in COMPILED_ONLY:
+            continue
+        runnable = len(blocks("python", path))
+        if runnable != found:
+            unrun.append(f"{name}: {found - runnable} block(s) fenced other than ```python")
+        elif name not in RUN_EVERY_BLOCK and RUN_ONE_BY_ONE.get(name) != found:
+            unrun.append(f"{name}: {found} block(s), {RUN_ONE_BY_ONE.get(name, 0)} run")
+    assert unrun == [], "run each new block in a test, then count it here: " + "; ".join(unrun)
+
+
 # -- the plugin docs against hookspecs.py and protocols.py -------------------------------
 
 

@@ -67,3 +67,14 @@ def test_python_m_relaykit_cli_demo_exits_0() -> None:
     assert done.stderr == ""
     assert "retried after the server's Retry-After" in done.stdout
     assert "21 steps" in done.stdout
+
+
+def test_the_closing_hint_says_uv_run_when_the_demo_ran_under_uv_run() -> None:
+    """The README's quick start is `uv run relaykit demo`: its shell has no `relaykit`
+    on PATH, so the hint to try it for real must begin with `uv run` too."""
+    from relaykit.cli.demo import try_it_for_real
+
+    under_uv = try_it_for_real({"UV": "/usr/bin/uv", "UV_RUN_RECURSION_DEPTH": "1"})
+    hint = "Try it for real: OPENAI_API_KEY=... uv run relaykit prompt"
+    assert under_uv == f"{hint} -m openai/gpt-4o-mini 'Hello'"
+    assert "uv run" not in try_it_for_real({})  # installed with pip: relaykit is on PATH

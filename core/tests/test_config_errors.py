@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +157,33 @@ def test_the_edges_of_each_range_are_accepted() -> None:
         env={},
     )
     assert config.retry.attempts == 1 and config.timeouts.total == float("inf")
+
+
+def test_a_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    """``relaykit -c ~/.config/relaykit`` (the folder, not the file in it) raised
+    IsADirectoryError, a traceback on the command line."""
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={})
+    text = str(info.value)
+    assert f"config file {tmp_path} is a directory" in text
+    assert "relaykit.toml" in text  # the fix: name the file in it
+
+
+def test_a_config_path_under_a_file_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"cannot be read .*Not a directory"):
+        load_config(blocker / "relaykit.toml", env={})
+
+
+def test_a_missing_config_file_says_what_to_check(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "relaykit.tmol", env={})
+    assert "does not exist (check the path" in str(info.value)
+
+
+def test_relaykit_config_naming_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={"RELAYKIT_CONFIG": str(tmp_path)})
+    assert f"RELAYKIT_CONFIG points to {tmp_path}, a directory" in str(info.value)
+    assert "name the config file itself" in str(info.value)

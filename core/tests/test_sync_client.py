@@ -811,3 +811,19 @@ def test_a_client_closes_with_its_batch_results_left_unfinished(backend: str) ->
         next(results)
     with pytest.raises(StopIteration):
         next(results)
+
+
+def test_an_unknown_backend_is_a_config_error_naming_the_choices() -> None:
+    """anyio's LookupError used to escape from the first call, untyped."""
+    with pytest.raises(relaykit.ConfigError, match=r"backend 'curio'.*'asyncio' or 'trio'"):
+        relaykit.SyncClient({"storage": {"backend": "none"}}, backend="curio")
+
+
+def test_backend_trio_without_trio_installed_says_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "trio", None)  # import trio: ImportError
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.SyncClient({"storage": {"backend": "none"}}, backend="trio")
+    assert "trio is not installed" in str(info.value)
+    assert "pip install trio" in str(info.value)

@@ -84,6 +84,20 @@ def test_a_port_in_use_is_one_line(
     one_error_line(capsys.readouterr().err, f"127.0.0.1:{port}", "--port")
 
 
+def test_an_address_not_on_this_machine_names_the_host_not_the_port(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--host 192.0.2.1 (TEST-NET-1, on no interface here): the error said to pick
+    another --port, which cannot help."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RELAYKIT_GATEWAY_KEYS", f"alice={GATEWAY_KEY}")
+    code = main(["gateway", "--host", "192.0.2.1", "--port", "0"])
+    assert code != 0
+    err = capsys.readouterr().err
+    one_error_line(err, "192.0.2.1:0", "--host", "this machine")
+    assert "--port" not in err
+
+
 @pytest.fixture
 def upstream() -> Iterator[OpenAIMock]:
     with OpenAIMock(api_key=UPSTREAM_KEY) as mock:

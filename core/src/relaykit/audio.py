@@ -24,7 +24,7 @@ import anyio
 import attrs
 
 from .errors import InvalidRequestError
-from .file_problems import read_problem
+from .file_problems import read_fix, read_problem
 
 __all__ = ["FORMATS", "AudioFile", "audio_format", "media_type"]
 
@@ -187,8 +187,10 @@ async def _read(path: str) -> bytes:
     try:
         return await anyio.Path(path).read_bytes()
     except OSError as e:
-        problem = read_problem(e)
-    raise InvalidRequestError(f"cannot read audio file {path!r}: {problem}", param="audio")
+        problem, fix = read_problem(e), read_fix(e)
+    raise InvalidRequestError(
+        f"cannot read audio file {path!r}: {problem}", param="audio", hint=fix
+    )
 
 
 # -- how long it lasts ----------------------------------------------------------

@@ -524,9 +524,10 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
+            what = "a directory" if path.is_dir() else "a path that does not exist"
             raise ConfigError(
-                f"RELAYKIT_CONFIG points to {explicit}, which does not exist",
-                hint="fix the path or unset RELAYKIT_CONFIG",
+                f"RELAYKIT_CONFIG points to {explicit}, {what}",
+                hint="name the config file itself, or unset RELAYKIT_CONFIG",
             )
         return path
     for candidate in (Path("relaykit.toml"), user_config_dir(env) / "relaykit.toml"):
@@ -541,7 +542,19 @@ def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{kind} {path} does not exist") from None
+        raise ConfigError(
+            f"{kind} {path} does not exist", hint="check the path, or create the file"
+        ) from None
+    except IsADirectoryError:  # -c ~/.config/relaykit: the folder, not the file in it
+        inside = f": {path / 'relaykit.toml'}" if kind == "config file" else ""
+        raise ConfigError(
+            f"{kind} {path} is a directory", hint=f"name the file in it{inside}"
+        ) from None
+    except OSError as e:  # unreadable, or a path through a file
+        raise ConfigError(
+            f"{kind} {path} cannot be read ({e.strerror or e})",
+            hint="check the path and the file's permissions",
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(path, e, kind) from None
     except UnicodeDecodeError as e:  # tomllib reads UTF-8 only; an old editor saves Latin-1

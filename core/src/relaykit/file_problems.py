@@ -13,3 +13,12 @@ def read_problem(error: OSError) -> str:
     if isinstance(error, PermissionError):
         return "permission denied"
     return error.strerror or type(error).__name__
+
+
+def read_fix(error: OSError) -> str:
+    """What to do about ``error``, as an error's hint: the fix to :func:`read_problem`."""
+    if isinstance(error, IsADirectoryError):
+        return "name a file in it"
+    if isinstance(error, PermissionError):
+        return "check the file's permissions"
+    return "check the path"

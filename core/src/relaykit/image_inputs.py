@@ -21,7 +21,7 @@ import anyio
 import attrs
 
 from .errors import InvalidRequestError
-from .file_problems import read_problem
+from .file_problems import read_fix, read_problem
 from .image_files import SUFFIXES, dimensions, sniff
 
 if TYPE_CHECKING:
@@ -191,8 +191,10 @@ async def _read(path: str, param: str) -> bytes:
     try:
         return await anyio.Path(path).read_bytes()
     except OSError as e:
-        problem = read_problem(e)
-    raise InvalidRequestError(f"cannot read {param} file {path!r}: {problem}", param=param)
+        problem, fix = read_problem(e), read_fix(e)
+    raise InvalidRequestError(
+        f"cannot read {param} file {path!r}: {problem}", param=param, hint=fix
+    )
 
 
 def check_mask(mask: ImageFile, images: Sequence[ImageFile]) -> None:

@@ -40,6 +40,7 @@ from .client import Client, Messages
 from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError, ConfigError, RelayError
+from .event_loops import check_backend
 from .events import StreamEvent, ToolRunEvent
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .image_generation import ImageResponse
@@ -452,6 +453,7 @@ class SyncClient:
         env: Mapping[str, str] | None = None,
         backend: str = "asyncio",
     ) -> None:
+        check_backend(backend, f"SyncClient(backend={backend!r})")
         self._args = (config, tuple(plugins), env)
         self._backend = backend
         self._stack = ExitStack()

@@ -7,6 +7,7 @@ gateway`` command and :func:`serve` use it.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import socket
@@ -92,9 +93,17 @@ def listen(host: str, port: int) -> socket.socket:
         return socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
     except OSError as e:
         raise ConfigError(
-            f"the gateway cannot listen on {host}:{port}: {e.strerror}",
-            hint="pick another --port, or stop what listens there",
+            f"the gateway cannot listen on {host}:{port}: {e.strerror}", hint=_listen_fix(e)
         ) from e
+
+
+def _listen_fix(error: OSError) -> str:
+    """What to change when binding failed: the port only helps when the port is taken."""
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        return "give --host an address of this machine (127.0.0.1, or 0.0.0.0 for all)"
+    if error.errno == errno.EACCES:
+        return "pick a --port above 1023, or run with the rights to bind a low one"
+    return "pick another --port, or stop what listens there"
 
 
 def base_url(host: str, sock: socket.socket) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
+from ..file_problems import read_fix, read_problem
 from .stdin_text import read_stdin_lines
 
 if TYPE_CHECKING:
@@ -118,7 +119,9 @@ def _submit(args: argparse.Namespace) -> int:
                 items = read_requests(f, args.file)
         except OSError as e:
             raise InvalidRequestError(
-                f"cannot read {args.file}: {e.strerror}", param="FILE"
+                f"cannot read {args.file}: {read_problem(e)}",
+                param="FILE",
+                hint=f"{read_fix(e)}: give a JSON Lines file, or - for stdin",
             ) from None
         except UnicodeDecodeError:
             raise InvalidRequestError(

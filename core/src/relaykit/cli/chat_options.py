@@ -80,6 +80,8 @@ def chat_params(args: argparse.Namespace) -> dict[str, Any]:
     params = dict(args.params or ())
     for key, value in params.items():
         _check_range(key, value)
+        if key in _MAPPINGS:
+            check_mapping(key, value)
     if getattr(args, "reasoning", None) is not None:
         params["reasoning"] = args.reasoning
     if getattr(args, "web_search", False) and params.get("web_search") in (None, False):
@@ -96,6 +98,21 @@ _RANGES: dict[str, tuple[int, int]] = {
     "temperature": (0, 2),
     "top_p": (0, 1),
 }
+
+
+#: the -o parameters that are objects: what an example of each holds
+_MAPPINGS = {"extra": '{"user": "u-7"}', "metadata": '{"user": "ana"}'}
+
+
+def check_mapping(key: str, value: Any) -> None:
+    """Refuse ``-o extra=...`` or ``-o metadata=...`` that is not a JSON object, the way
+    to write one in the hint (the client's own error says "must be a dict")."""
+    if not isinstance(value, dict):
+        raise InvalidRequestError(
+            f"-o {key} must be a JSON object, got {value!r}",
+            param=key,
+            hint=f"e.g. -o {key}='{_MAPPINGS[key]}'",
+        )
 
 
 def _check_range(key: str, value: Any) -> None:

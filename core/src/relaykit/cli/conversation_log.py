@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
+from .chat_options import check_mapping
 
 if TYPE_CHECKING:
     from ..messages import Message
@@ -70,11 +71,7 @@ def conversation_metadata(params: dict[str, Any], conversation: str) -> dict[str
     """Take ``-o metadata=...`` out of ``params`` and return it with ``conversation_id``
     added; a typed error when it is not a JSON object."""
     metadata = params.pop("metadata", {})
-    if not isinstance(metadata, dict):
-        raise InvalidRequestError(
-            f"-o metadata must be a JSON object, got {metadata!r}",
-            hint='e.g. -o metadata=\'{"user": "ana"}\'',
-        )
+    check_mapping("metadata", metadata)
     return {**metadata, "conversation_id": conversation}
 
 

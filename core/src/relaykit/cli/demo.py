@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -124,8 +125,19 @@ async def run_steps(mock: OpenAIMock, plugins: tuple[object, ...], steps: Sequen
             await step.run(demo)
     elapsed = time.monotonic() - started
     print(f"\n{len(steps)} steps, {len(mock.requests)} HTTP requests, {elapsed:.2f} s.")
-    print(f"Try it for real: OPENAI_API_KEY=... relaykit prompt -m {MODEL} 'Hello'")
+    print(try_it_for_real(os.environ))
     return 0
+
+
+def try_it_for_real(env: Mapping[str, str]) -> str:
+    """The demo's last line: the command to run next, as the demo itself was run.
+
+    The README's quick start is ``uv run relaykit demo``, whose shell has no
+    ``relaykit`` on PATH: ``uv run`` marks the processes it starts with
+    ``UV_RUN_RECURSION_DEPTH``, and the hint then begins with ``uv run`` too.
+    """
+    command = "uv run relaykit" if env.get("UV_RUN_RECURSION_DEPTH") else "relaykit"
+    return f"Try it for real: OPENAI_API_KEY=... {command} prompt -m {MODEL} 'Hello'"
 
 
 def _summary(r: ChatResponse) -> str:

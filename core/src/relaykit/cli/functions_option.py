@@ -45,8 +45,9 @@ def functions_by_file(paths: Sequence[str]) -> list[tuple[str, list[FunctionTool
 
 def _load(path: Path, i: int) -> ModuleType:
     if not path.is_file():
+        problem = "it is a directory" if path.is_dir() else "there is no such file"
         raise InvalidRequestError(
-            f"--functions {path}: there is no such file",
+            f"--functions {path}: {problem}",
             param="--functions",
             hint="give the path of a Python file defining the tools",
         )

@@ -53,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
 def read_key(provider: str) -> Secret:
     """The key, typed without echo at a terminal, or read from piped standard input."""
     if sys.stdin is not None and sys.stdin.isatty():
-        text = getpass.getpass(f"API key for {provider} (input hidden): ")
+        try:
+            text = getpass.getpass(f"API key for {provider} (input hidden): ")
+        except EOFError:  # Ctrl-D at the prompt: no key, as an empty line is
+            print(file=sys.stderr)  # getpass left the cursor after its prompt
+            text = ""
     else:
         lines = read_stdin_lines(sys.stdin, f"keys set {provider}") if sys.stdin else iter(())
         text = next(lines, "")

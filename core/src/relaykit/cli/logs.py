@@ -162,7 +162,7 @@ async def _logs(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             "--by groups totals: it needs --totals", hint=f"relaykit logs --totals --by {args.by}"
         )
-    async with opened_storage(args) as storage:
+    async with opened_storage(args, reading=True) as storage:
         if args.totals:
             needs(storage, "usage_totals")
             totals = await storage.usage_totals(query)
@@ -195,7 +195,7 @@ def prune_command(args: argparse.Namespace) -> int:
 
 async def _prune(args: argparse.Namespace) -> int:
     cutoff = datetime.now(UTC) - args.older_than
-    async with opened_storage(args) as storage:
+    async with opened_storage(args, reading=True) as storage:
         needs(storage, "prune")
         deleted = await storage.prune(cutoff)
     print(f"deleted {deleted} call{'s' if deleted != 1 else ''} started before {_when(cutoff)}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import ConfigError, InvalidRequestError, RelayError
+from ..event_loops import BACKENDS, check_backend
 from .context import CliContext
 from .log_output import log_output, verbosity
 
@@ -43,7 +44,6 @@ BUILTIN_COMMANDS = (
     "logs",
     "keys",
 )
-BACKENDS = ("asyncio", "trio")
 #: the attribute of the parsed arguments holding the parser of the command that runs
 COMMAND_PARSER = "command_parser"
 
@@ -228,6 +228,8 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    if args.backend != "asyncio":  # asyncio is always there; trio may not be installed
+        check_backend(args.backend, f"--backend {args.backend}")
     args.context = CliContext(pm, plugins, args.config, args.backend)
     level = verbosity(args.verbose, log_calls=getattr(args, "log_calls", False))
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
+from ..file_problems import read_problem
 
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
@@ -24,12 +25,13 @@ def schema_from_option(text: str) -> dict[str, Any]:
     if stripped.startswith("{"):
         return _json_schema(stripped, "--schema")
     path = Path(stripped)
-    if path.suffix == ".json" or path.is_file():
+    # A directory is a path too: a wrong one, not a field list naming one field.
+    if path.suffix == ".json" or path.is_file() or path.is_dir():
         try:
             return _json_schema(path.read_text(encoding="utf-8"), str(path))
         except OSError as e:
             raise InvalidRequestError(
-                f"--schema {stripped!r} cannot be read: {e.strerror}",
+                f"--schema {stripped!r} cannot be read: {read_problem(e)}",
                 param="--schema",
                 hint="give a JSON schema file, JSON text, or fields: 'name, age int'",
             ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,15 @@ def config_of(args: argparse.Namespace) -> Config:
 
 
 @asynccontextmanager
-async def opened_storage(args: argparse.Namespace) -> AsyncIterator[Storage]:
-    """The configured storage backend, closed afterwards; an error if logging is off."""
+async def opened_storage(
+    args: argparse.Namespace, *, reading: bool = False
+) -> AsyncIterator[Storage]:
+    """The configured storage backend, closed afterwards; an error if logging is off.
+
+    ``reading``: the command only reads (or deletes from) what is logged, so a backend
+    whose file does not exist is an error instead of a new, empty file: a mistyped
+    ``[storage] path`` would otherwise be created and answer that nothing matches.
+    """
     from ..plugins import build_plugin_manager
     from ..storage_open import open_storage
 
@@ -63,9 +71,22 @@ async def opened_storage(args: argparse.Namespace) -> AsyncIterator[Storage]:
             hint=f"pip install relaykit-{backend}",
         )
     try:
+        if reading:
+            _refuse_missing_file(storage)
         yield storage
     finally:
         await storage.aclose()
+
+
+def _refuse_missing_file(storage: Storage) -> None:
+    # A file-backed backend (relaykit-sqlite) names its file as ``path``; it creates
+    # the file on first use, which a read must not be.
+    path = getattr(storage, "path", None)
+    if isinstance(path, os.PathLike) and not os.path.exists(path):
+        raise ConfigError(
+            f"no call log at {os.fspath(path)}: nothing has been logged there yet",
+            hint="make a call first, or point [storage] path (or -c CONFIG) at the log's file",
+        )
 
 
 def needs(storage: Storage, *methods: str) -> None:
