@@ -40,21 +40,24 @@ def make(*plugins: object, **sections: Any) -> relaykit.Client:
 
 @pytest.mark.anyio
 async def test_a_refusal_keeps_a_deployment_back_until_its_trial_not_a_cool_down_more() -> None:
-    # The refusal at 0.45 s cooled the deployment down for 0.4 s more, to 0.85 s,
-    # though its circuit let a trial through at 0.6 s: a call at 0.7 s skipped it
+    # The refusal at 1.6 s cooled the deployment down for 1.5 s more, to 3.1 s,
+    # though its circuit let a trial through at 2.4 s: a call at 2.6 s skipped it.
+    # (Each step has a margin of 0.5 s or more, so a loaded machine's slow call
+    # cannot move one across another's boundary.)
     main, backup = FakePlugin("fake"), FakePlugin("backup")
     main.script.push(Reply.failure(503, "down"), Reply(text="main"))
-    breaker = {"failures": 1, "reset_after": 0.6, "cool_down": 0.4}
+    breaker = {"failures": 1, "reset_after": 2.4, "cool_down": 1.5}
     async with make(main, backup, breaker=breaker) as client:
         assert (await client.chat("g", "one")).provider == "backup"  # main fails: open
         start = client._breaker_of(MAIN)._opened_at  # the times count from the failure
         assert start is not None
-        await anyio.sleep(0.45 - (time.monotonic() - start))
+        await anyio.sleep(1.6 - (time.monotonic() - start))
         second = await client.chat("g", "two")  # main out of cool-down, its circuit open
         assert (second.provider, second.attempts) == ("backup", 2)
         third = await client.chat("g", "three")  # kept back until the trial: not asked
         assert (third.provider, third.attempts) == ("backup", 1)
-        await anyio.sleep(0.7 - (time.monotonic() - start))
+        assert time.monotonic() - start < 2.4, "too slow to test: the trial is due"
+        await anyio.sleep(2.6 - (time.monotonic() - start))
         fourth = await client.chat("g", "four")  # the circuit lets a trial through
         assert (fourth.provider, fourth.text) == ("fake", "main")
     assert len(main.calls) == 2
