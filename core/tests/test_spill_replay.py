@@ -13,6 +13,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import sys
+import textwrap
 import time
 import warnings
 from collections import Counter
@@ -113,26 +116,80 @@ async def test_a_starting_log_replays_the_file_and_keeps_refused_lines_apart(
     spill(path, records[4:5], "refused: ValueError: bad")  # storage refused it: not replayed
     with path.open("a") as f:
         f.write('{"record": {"id": "torn')  # a line a crash cut short
-    spill(path, records[5:], "storage unavailable")  # (appended to the torn line)
+    spill(path, records[5:], "storage unavailable")  # (on a line of its own, after the torn one)
     spill(path, records[:1], "storage unavailable")  # and one record twice
     storage = CountingStorage()
     late = make_record(9)
-    # 5 lines (one record twice); then the record spilled since, and not the refused again
-    for expected in (5, 1):
+    # 6 lines (one record twice); then the record spilled since, and not the refused again
+    for expected in (6, 1):
         log = quick_log(storage, tmp_path)
         async with anyio.create_task_group() as tg:
             log.start(tg)
             await until(lambda: log.replayed == expected)  # noqa: B023  # each log in turn
             await log.aclose()
         spill(path, [late], "storage unavailable")
-    assert sorted(storage.records) == sorted(r.id for r in [*records[:4], late])
+    assert sorted(storage.records) == sorted(r.id for r in [*records[:4], records[5], late])
     assert leftovers(path) == ["spill.jsonl", "spill.jsonl.refused"]
     kept = refused_path(path).read_text().splitlines()
     assert len(kept) == 2 and '"reason": "refused: ValueError: bad"' in kept[0]
-    assert kept[1].startswith('{"record": {"id": "torn{"spilled_at"')  # kept as written
-    assert records[5].id in kept[1]
+    assert kept[1] == '{"record": {"id": "torn'  # kept as written
     assert caplog.text.count("are not replayed") == 1
     assert f"`relaykit logs import {refused_path(path)}`" in caplog.text
+
+
+#: spills two records, then is killed (SIGKILL) halfway through writing a third: the
+#: write stops inside a character, as the kernel's short write of a killed process may
+TORN_SPILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+
+    from relaykit.record_spill import spill
+    from relaykit.testing.storage_contract import make_record
+
+    path = Path(sys.argv[1])
+    for n in (0, 1):
+        record = make_record(n, text="réponse à 5 €")
+        spill(path, [record], "storage unavailable")
+        print(record.id, flush=True)
+    write = os.write
+
+    def torn_write(fd, data):
+        data = bytes(data)
+        write(fd, data[: data.index("€".encode()) + 1])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    os.write = torn_write
+    spill(path, [make_record(2, text="réponse à 5 €")], "storage unavailable")
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.anyio
+async def test_a_spiller_killed_mid_line_costs_only_that_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    killed = await anyio.run_process([sys.executable, "-c", TORN_SPILLER, str(path)], check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    written = killed.stdout.decode().split()
+    assert len(written) == 2 and not path.read_bytes().endswith(b"\n")  # torn
+    later = [make_record(n, text="réponse à 5 €") for n in range(3, 6)]
+    spill(path, later, "storage unavailable")  # another process, after the crash
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.replayed == 5)
+        await log.aclose()
+    # The lines before the torn one and after it are stored, once each.
+    assert sorted(storage.written) == sorted([*written, *(r.id for r in later)])
+    assert set(storage.written.values()) == {1}
+    (torn,) = refused_path(path).read_bytes().splitlines()  # kept, byte for byte
+    assert torn.startswith(b'{"spilled_at"') and torn.endswith(b"\xe2")
+    assert leftovers(path) == ["spill.jsonl.refused"]
+    assert "1 spilled call records are not replayed" in caplog.text
 
 
 @pytest.mark.anyio

@@ -162,14 +162,26 @@ def _append(path: Path, text: bytes) -> None:
     """Append ``text`` to ``path`` (created for its owner only) under the lock, durably."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with locked(path):  # not while take() moves the file: no line lands in a taken file
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            if _torn(fd):
+                # A writer killed mid-write left half a line: end it, or the first
+                # of these lines would be glued to it and lost with it.
+                text = b"\n" + text
             view = memoryview(text)
             while view:  # a short write (a signal, a nearly full disk) goes on where it stopped
                 view = view[os.write(fd, view) :]
             os.fsync(fd)  # the records' only copy: durable before the writer forgets them
         finally:
             os.close(fd)
+
+
+def _torn(fd: int) -> bool:
+    """Whether the file open as ``fd`` ends without a line break (half a line)."""
+    if os.fstat(fd).st_size == 0:
+        return False
+    os.lseek(fd, -1, os.SEEK_END)  # (os.pread is POSIX only; appends go to the end anyway)
+    return os.read(fd, 1) != b"\n"
 
 
 def take(path: Path) -> list[Path]:
@@ -243,16 +255,32 @@ def spilled_lines(path: Path) -> tuple[list[CallRecord], list[str]]:
     """
     records: list[CallRecord] = []
     kept: list[str] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            record = _replayable(line)
-            if record is None:
-                kept.append(line)
-            else:
-                records.append(record)
+    for line, text in _lines(path):
+        record = _replayable(text) if text is not None else None
+        if record is None:
+            kept.append(line)
+        else:
+            records.append(record)
     return records, kept
+
+
+def _lines(path: Path) -> Iterator[tuple[str, str | None]]:
+    """``path``'s lines but blank ones: each as written (bytes that are not UTF-8
+    escaped, see :func:`keep_refused`), and its text, ``None`` if not UTF-8.
+
+    Decoded a line at a time: a line a crash tore inside a character must not
+    stop the lines after it from being read.
+    """
+    with path.open("rb") as lines:
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield raw.decode("utf-8", "surrogateescape"), None
+            else:
+                yield text, text
 
 
 def first_spilled(path: Path) -> CallRecord | None:
@@ -264,16 +292,12 @@ def first_spilled(path: Path) -> CallRecord | None:
     """
     for file in [*_leftovers(path), path]:
         try:
-            # "replace": a probe; a line that is not UTF-8 is no record, and the
-            # replay itself says what is wrong with the file
-            lines = file.open(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            continue
-        with lines:
-            for line in lines:
-                record = _replayable(line) if line.strip() else None
+            for _, text in _lines(file):
+                record = _replayable(text) if text is not None else None
                 if record is not None:
                     return record
+        except FileNotFoundError:
+            continue
     return None
 
 
@@ -303,10 +327,13 @@ def refused_path(path: Path) -> Path:
 
 
 def keep_refused(path: Path, lines: Sequence[str]) -> Path:
-    """Append ``lines`` (refused, or not records) to :func:`refused_path`; that path."""
+    """Append ``lines`` (refused, or not records) to :func:`refused_path`; that path.
+
+    A line :func:`spilled_lines` found not UTF-8 goes back to the bytes it was.
+    """
     kept = refused_path(path)
     text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-    _append(kept, text.encode())
+    _append(kept, text.encode("utf-8", "surrogateescape"))  # (a line not UTF-8: as it was)
     return kept
 
 
