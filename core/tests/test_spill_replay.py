@@ -244,6 +244,49 @@ async def test_a_file_taken_by_a_process_that_died_is_replayed_by_the_next(
     assert leftovers(path) == []
 
 
+#: takes the spill file for a replay, then is killed (SIGKILL) before storing a record
+KILLED_REPLAYER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+
+    from relaykit.record_spill import take
+
+    assert take(Path(sys.argv[1]))
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.anyio
+async def test_a_file_a_killed_replay_left_is_replayed_by_a_process_with_its_pid(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(4)]
+    spill(path, records, "storage unavailable")
+    killed = await anyio.run_process(
+        [sys.executable, "-c", KILLED_REPLAYER, str(path)], check=False
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    (taken,) = leftovers(path)
+    # Restarted after the crash, a container's main process has the pid it had:
+    # the file it left behind bears this process's pid.
+    pid, _, rest = taken.removeprefix("spill.jsonl.").partition(".")
+    assert pid.isdigit() and rest.endswith(".taken")
+    (tmp_path / taken).rename(tmp_path / f"spill.jsonl.{os.getpid()}.{rest}")
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.replayed == 4)
+        await log.aclose()
+    assert sorted(storage.written) == sorted(r.id for r in records)
+    assert set(storage.written.values()) == {1}
+    assert leftovers(path) == []
+
+
 @needs_fork
 def test_logs_import_picks_up_a_file_a_dead_replay_left(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

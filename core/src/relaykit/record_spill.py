@@ -18,7 +18,8 @@ each append and around :func:`take`, which renames the file to a name of its
 own (``FILE.<pid>.<token>.taken``): appends after it start a fresh file, so
 no line is written into a file being replayed and then deleted. A process
 that dies mid-replay leaves its taken file behind; the next :func:`take` (a
-replay's or ``relaykit logs import``'s) picks it up. A record may then be
+replay's or ``relaykit logs import``'s) picks it up, even in a process that has
+the dead one's pid. A record may then be
 stored twice; storage ignores a known id, so that stores nothing twice.
 Lines storage refused (``"reason": "refused: ..."``) are not replayed but
 moved to ``FILE.refused`` (see :func:`keep_refused`). Without ``fcntl``
@@ -211,8 +212,15 @@ def take(path: Path) -> list[Path]:
     return taken
 
 
+#: the names of the files this process has taken: one of its pid's that is not
+#: among them was taken by an earlier process that had the same pid
+_TAKEN_HERE: set[str] = set()
+
+
 def _taken_name(path: Path) -> Path:
-    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.taken")
+    name = f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.taken"
+    _TAKEN_HERE.add(name)
+    return path.with_name(name)
 
 
 def _leftovers(path: Path) -> list[Path]:
@@ -226,13 +234,25 @@ def _leftovers(path: Path) -> list[Path]:
         if not name.startswith(path.name + ".") or not name.endswith(TAKEN_SUFFIXES):
             continue
         pid = name[len(path.name) + 1 :].partition(".")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and _gone(int(pid), name):
             leftover = path.with_name(name)
             try:
                 found.append((leftover.stat().st_mtime, leftover))
             except FileNotFoundError:
                 continue
     return [leftover for _, leftover in sorted(found)]
+
+
+def _gone(pid: int, name: str) -> bool:
+    """Whether the process that took the file ``name`` (``pid``'s) is gone.
+
+    One of this process's pid that it did not take was taken by a process
+    before it: a container's main process, restarted after a crash mid-replay,
+    often gets the pid it had (1, say), and would otherwise never replay it.
+    """
+    if pid == os.getpid():
+        return name not in _TAKEN_HERE
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
