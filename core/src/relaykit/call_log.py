@@ -34,10 +34,11 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .fork_safety import after_fork_in_child, leave_to_parent
-from .gauge_events import RecordsLost, StorageEvent, StorageFailing
+from .gauge_events import RecordsLost, StorageEvent, StorageFailing, StorageWriteFailed
 from .protocols import CallRecord, Storage
 from .record_spill import CAN_REPLAY, has_spilled
 from .retention import RetentionPolicy
+from .secrets import describe_error
 from .spill_replay import SpillReplay
 
 __all__ = ["CallLog"]
@@ -120,6 +121,7 @@ class CallLog(SpillReplay):
     async def put(self, record: CallRecord) -> None:
         """Queue ``record``; waits while the queue is full.
 
+        Before :meth:`start` it is written at once (spilled if storage fails).
         After :meth:`aclose` has begun there is nowhere to write it: it is logged
         as lost, never raised (the call it describes has already ended).
         """
@@ -127,7 +129,7 @@ class CallLog(SpillReplay):
             self._late(record)
             return
         if self._send is None or not self._running:
-            await self.storage.write_batch([record])
+            await self._write_now(record)
             return
         try:
             # No checkpoint when there is room: the call that made the record
@@ -139,6 +141,24 @@ class CallLog(SpillReplay):
             return
         if self._wake is not None:  # the writer waits for an idle probe's time
             self._wake.set()
+
+    async def _write_now(self, record: CallRecord) -> None:
+        """Store ``record`` with no writer running (the log not started: a client
+        not entered, or a forked child's): one try, then the spill file.
+
+        The call it describes has ended: storage's trouble must neither fail it
+        nor hold it for ``retry_for``. A write cancelled with its caller is
+        spilled too (if it did land, its replay stores nothing twice).
+        """
+        try:
+            await self.storage.write_batch([record])
+        except Exception as e:
+            self.failed_writes += 1
+            self._tell(StorageWriteFailed(type(e).__name__))
+            await self._spill([record], describe_error(e))
+        except anyio.get_cancelled_exc_class():
+            await self._spill([record], "cancelled while storing it")  # (shielded)
+            raise
 
     async def _put_when_room(self, record: CallRecord) -> None:
         """Queue ``record`` once the writer makes room.
