@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -90,8 +91,11 @@ class CallLog(SpillReplay):
         self._done = anyio.Event()
         #: set by the writer when it takes records off a full queue
         self._room: anyio.Event | None = None
-        #: records whose callers were cancelled waiting for room: the writer takes them
+        #: records whose callers were cancelled waiting for room, or were waiting when
+        #: the log closed: the writer takes them (or aclose, after its last batch)
         self._overflow: deque[CallRecord] = deque()
+        #: callers waiting for room now
+        self._waiting = 0
         after_fork_in_child(self, CallLog._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -106,6 +110,7 @@ class CallLog(SpillReplay):
         self._running = False
         self._room = None
         self._overflow = deque()
+        self._waiting = 0
         super()._forget_parent()  # the writer's state: storage starts afresh, no replay
 
     def start(self, tg: TaskGroup) -> None:
@@ -169,6 +174,7 @@ class CallLog(SpillReplay):
         record goes to the writer's overflow instead (at most one per caller).
         """
         assert self._send is not None
+        self._waiting += 1
         try:
             while True:
                 if self._room is None:
@@ -181,12 +187,16 @@ class CallLog(SpillReplay):
                     return
                 except anyio.WouldBlock:
                     continue
-                except anyio.ClosedResourceError:  # closed while it waited: said, not raised
-                    self._late(record)
+                except anyio.ClosedResourceError:
+                    # The log closed while it waited (it was handed over before the
+                    # close began): the writer's last batch, or aclose, writes it.
+                    self._overflow.append(record)
                     return
         except BaseException:
             self._overflow.append(record)
             raise
+        finally:
+            self._waiting -= 1
 
     def _late(self, record: CallRecord) -> None:
         """``record`` came after :meth:`aclose`: say it is lost (and count it)."""
@@ -302,7 +312,11 @@ class CallLog(SpillReplay):
                 self._wake.set()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
-                if self._overflow:  # left by callers cancelled after the writer's last batch
+                # Callers still waiting for room were woken by the writer's end: each
+                # puts its record in the overflow, on its next turn (a few at most).
+                while self._waiting:
+                    await anyio.lowlevel.checkpoint()
+                if self._overflow:  # left by callers after the writer's last batch
                     batch = list(self._overflow)
                     self._overflow.clear()
                     await self._write(batch)
