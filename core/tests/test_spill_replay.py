@@ -193,6 +193,38 @@ async def test_a_spiller_killed_mid_line_costs_only_that_line(
 
 
 @pytest.mark.anyio
+async def test_a_replay_that_breaks_stops_itself_not_the_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    spilled = [make_record(n) for n in range(3)]
+    spill(path, spilled, "storage unavailable")
+    with path.open("a") as f:
+        f.write("not a record\n")
+    lines = path.read_text().splitlines()
+
+    def broken(file: Path) -> tuple[list[CallRecord], list[str]]:
+        raise RuntimeError("a bug in reading the file")  # whatever the replay did not foresee
+
+    monkeypatch.setattr("relaykit.spill_replay.spilled_lines", broken)
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    live = make_record(9)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            await until(lambda: "could not replay" in caplog.text)  # it tried, and gave up
+            await log.put(live)  # the writer goes on with live records
+            await log.aclose()
+    assert live.id in storage.records
+    assert f"`relaykit logs import {path}`" in caplog.text
+    # The file's lines are back, every one (the one stored already: ignored when
+    # loaded again), the one that is not a record too.
+    assert sorted(path.read_text().splitlines()) == sorted(lines)
+    assert leftovers(path) == ["spill.jsonl"]
+
+
+@pytest.mark.anyio
 async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     tmp_path: Path,
 ) -> None:

@@ -218,12 +218,15 @@ class CallLog(SpillReplay):
             if self._retention is not None:
                 await self._retention.apply(self.storage)
             if CAN_REPLAY:  # records left by an earlier outage (of any process)
-                self._replay_due = await anyio.to_thread.run_sync(has_spilled, self.spill_path)
+                try:
+                    self._replay_due = await anyio.to_thread.run_sync(has_spilled, self.spill_path)
+                except OSError as e:  # (the directory unreadable): no replay, calls go on
+                    log.error("could not look for spilled call records: %s", e)
             async with receive:
                 while True:
                     if self._replaying():
                         # one bounded step between live batches: a waiting batch goes first
-                        await self._replay_step()
+                        await self._replay_step_safely()
                         try:
                             first = receive.receive_nowait()
                         except anyio.WouldBlock:
