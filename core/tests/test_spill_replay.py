@@ -248,6 +248,39 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
 
 
+@pytest.mark.anyio
+async def test_lines_kept_apart_are_kept_once_however_often_a_replay_stops(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(30)]
+    spill(path, records, "storage unavailable")
+    with path.open("a") as f:
+        f.write('{"note": "JSON, but not a record"}\n')
+
+    class DownAfterOne(CountingStorage):
+        async def write_batch(self, records: Sequence[CallRecord]) -> None:
+            await super().write_batch(records)
+            self.down = True  # the replay's first batch fails: it stops, gives the file back
+
+    for _ in range(2):  # two replays cut short, then one to the end
+        storage = DownAfterOne()
+        log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            await until(lambda: log.failed_writes == 1)  # noqa: B023  # each log in turn
+            await log.aclose()
+        assert "not a record" not in path.read_text()  # given back: the records only
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: not path.exists() and not log._taken)
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert refused_path(path).read_text() == '{"note": "JSON, but not a record"}\n'
+
+
 def _claim_and_die(path: Path) -> None:
     """A replaying process that dies after taking the file (it exits, storing nothing)."""
     assert take(path)

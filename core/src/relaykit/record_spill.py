@@ -373,16 +373,22 @@ def give_back(taken: Sequence[Path], path: Path, *, skip_refused: bool = False) 
             continue
         kept = []
         for line in text.splitlines(keepends=True):
-            if skip_refused:
-                try:
-                    if _refused(json.loads(line)):
-                        continue
-                except ValueError:
-                    continue
+            if skip_refused and not _gives_back(line):
+                continue
             kept.append(line if line.endswith(b"\n") else line + b"\n")
         if kept:
             _append(path, b"".join(kept))
         file.unlink(missing_ok=True)
+
+
+def _gives_back(line: bytes) -> bool:
+    """Whether a replay gives ``line`` back: one :func:`spilled_lines` would replay
+    (it kept the others apart, in ``FILE.refused``: not twice)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text.strip()) and _replayable(text) is not None
 
 
 def has_spilled(path: Path) -> bool:
