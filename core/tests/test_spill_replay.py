@@ -59,6 +59,26 @@ class CountingStorage(FailingStorage):
         self.written.update(r.id for r in records)
 
 
+class DownAfterOne(CountingStorage):
+    """Stores one batch, then is down: a replay stores its probe (the file's first
+    record), takes the file, and fails its first batch."""
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        await super().write_batch(records)
+        self.down = True
+
+
+async def replay_cut_short(tmp_path: Path) -> None:
+    """Replay ``tmp_path/spill.jsonl`` into a storage that fails once it took the file,
+    and close the log while the replay waits: it gives the file back."""
+    log = quick_log(DownAfterOne(), tmp_path, retry_for=10, close_timeout=0.1)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.failed_writes == 1)
+        assert log._pending and not (tmp_path / "spill.jsonl").exists()  # taken, paused
+        await log.aclose()  # still failing: the lines go back to the file
+
+
 def leftovers(path: Path) -> list[str]:
     """The files beside ``path`` but its lock file (the spill file, taken or refused ones)."""
     return sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock"))
@@ -231,19 +251,7 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     path = tmp_path / "spill.jsonl"
     records = [make_record(n) for n in range(50)]
     spill(path, records, "storage unavailable")
-
-    class DownAfterOne(CountingStorage):
-        async def write_batch(self, records: Sequence[CallRecord]) -> None:
-            await super().write_batch(records)
-            self.down = True  # the replay's first batch (of 20) fails: down again
-
-    storage = DownAfterOne()  # (answers the probe before the file is taken)
-    log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
-    async with anyio.create_task_group() as tg:
-        log.start(tg)
-        await until(lambda: log.failed_writes == 1)
-        assert log._pending and not path.exists()  # taken, paused (tried now and then)
-        await log.aclose()  # still failing: the lines go back to the file
+    await replay_cut_short(tmp_path)
     assert leftovers(path) == ["spill.jsonl"]
     assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
 
@@ -258,18 +266,8 @@ async def test_lines_kept_apart_are_kept_once_however_often_a_replay_stops(
     with path.open("a") as f:
         f.write('{"note": "JSON, but not a record"}\n')
 
-    class DownAfterOne(CountingStorage):
-        async def write_batch(self, records: Sequence[CallRecord]) -> None:
-            await super().write_batch(records)
-            self.down = True  # the replay's first batch fails: it stops, gives the file back
-
     for _ in range(2):  # two replays cut short, then one to the end
-        storage = DownAfterOne()
-        log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
-        async with anyio.create_task_group() as tg:
-            log.start(tg)
-            await until(lambda: log.failed_writes == 1)  # noqa: B023  # each log in turn
-            await log.aclose()
+        await replay_cut_short(tmp_path)
         assert "not a record" not in path.read_text()  # given back: the records only
     storage = CountingStorage()
     log = quick_log(storage, tmp_path)
