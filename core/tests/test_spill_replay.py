@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 import textwrap
 import time
@@ -616,3 +617,23 @@ def test_a_spilled_record_keeps_its_estimate_mark_and_an_older_line_reads_unmark
     (first, second) = read_spilled(path)
     assert first == estimated and first.usage_estimated
     assert second.id == older.id and not second.usage_estimated
+
+
+def test_a_new_spill_file_is_made_durable_with_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A power cut after a spill must not lose the file the records went to: its
+    # data is fsynced, and so is its name in the directory, once, when created.
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "spill.jsonl"
+    spill(path, [make_record(0)], "storage unavailable")
+    assert synced == ["file", "directory"]
+    spill(path, [make_record(1)], "storage unavailable")
+    assert synced == ["file", "directory", "file"]  # the name is there already

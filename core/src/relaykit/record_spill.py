@@ -163,7 +163,12 @@ def _append(path: Path, text: bytes) -> None:
     """Append ``text`` to ``path`` (created for its owner only) under the lock, durably."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with locked(path):  # not while take() moves the file: no line lands in a taken file
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND, 0o600)
+            created = False
         try:
             if _torn(fd):
                 # A writer killed mid-write left half a line: end it, or the first
@@ -175,6 +180,23 @@ def _append(path: Path, text: bytes) -> None:
             os.fsync(fd)  # the records' only copy: durable before the writer forgets them
         finally:
             os.close(fd)
+        if created:
+            _sync_directory(path.parent)  # the new file's name: durable too
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync ``directory``, so a file just created in it survives a power cut (POSIX;
+    elsewhere a directory cannot be opened, and this does nothing)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # (some file systems cannot sync a directory: the file's data is)
+        pass
+    finally:
+        os.close(fd)
 
 
 def _torn(fd: int) -> bool:
