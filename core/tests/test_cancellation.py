@@ -160,6 +160,30 @@ async def test_a_record_waiting_for_room_in_a_full_call_log_survives_its_callers
 
 
 @pytest.mark.anyio
+async def test_records_waiting_for_room_when_the_call_log_closes_are_written_not_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    storage = GatedStorage()
+    log = CallLog(storage, max_queue=1)
+    records = [make_record(i, id=f"r{i}") for i in range(5)]
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(records[0])
+        await anyio.wait_all_tasks_blocked()  # the writer holds r0, waiting for the gate
+        await log.put(records[1])  # the queue is full now
+        for record in records[2:]:
+            tg.start_soon(log.put, record)  # each waits for room (backpressure)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(log.aclose)  # the close begins while they wait...
+        await anyio.wait_all_tasks_blocked()
+        storage.gate.set()  # ...and storage takes everything after it
+    assert sorted(storage.records) == ["r0", "r1", "r2", "r3", "r4"]
+    assert (log.lost, log.spilled) == (0, 0)
+    assert "not stored" not in caplog.text
+    assert storage.closed
+
+
+@pytest.mark.anyio
 async def test_cancel_in_flight_fails_a_call_that_ended_first_or_raised_instead() -> None:
     async def quick() -> None:
         await anyio.lowlevel.checkpoint()

@@ -13,6 +13,10 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import stat
+import sys
+import textwrap
 import time
 import warnings
 from collections import Counter
@@ -54,6 +58,26 @@ class CountingStorage(FailingStorage):
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
         await super().write_batch(records)
         self.written.update(r.id for r in records)
+
+
+class DownAfterOne(CountingStorage):
+    """Stores one batch, then is down: a replay stores its probe (the file's first
+    record), takes the file, and fails its first batch."""
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        await super().write_batch(records)
+        self.down = True
+
+
+async def replay_cut_short(tmp_path: Path) -> None:
+    """Replay ``tmp_path/spill.jsonl`` into a storage that fails once it took the file,
+    and close the log while the replay waits: it gives the file back."""
+    log = quick_log(DownAfterOne(), tmp_path, retry_for=10, close_timeout=0.1)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.failed_writes == 1)
+        assert log._pending and not (tmp_path / "spill.jsonl").exists()  # taken, paused
+        await log.aclose()  # still failing: the lines go back to the file
 
 
 def leftovers(path: Path) -> list[str]:
@@ -113,26 +137,112 @@ async def test_a_starting_log_replays_the_file_and_keeps_refused_lines_apart(
     spill(path, records[4:5], "refused: ValueError: bad")  # storage refused it: not replayed
     with path.open("a") as f:
         f.write('{"record": {"id": "torn')  # a line a crash cut short
-    spill(path, records[5:], "storage unavailable")  # (appended to the torn line)
+    spill(path, records[5:], "storage unavailable")  # (on a line of its own, after the torn one)
     spill(path, records[:1], "storage unavailable")  # and one record twice
     storage = CountingStorage()
     late = make_record(9)
-    # 5 lines (one record twice); then the record spilled since, and not the refused again
-    for expected in (5, 1):
+    # 6 lines (one record twice); then the record spilled since, and not the refused again
+    for expected in (6, 1):
         log = quick_log(storage, tmp_path)
         async with anyio.create_task_group() as tg:
             log.start(tg)
             await until(lambda: log.replayed == expected)  # noqa: B023  # each log in turn
             await log.aclose()
         spill(path, [late], "storage unavailable")
-    assert sorted(storage.records) == sorted(r.id for r in [*records[:4], late])
+    assert sorted(storage.records) == sorted(r.id for r in [*records[:4], records[5], late])
     assert leftovers(path) == ["spill.jsonl", "spill.jsonl.refused"]
     kept = refused_path(path).read_text().splitlines()
     assert len(kept) == 2 and '"reason": "refused: ValueError: bad"' in kept[0]
-    assert kept[1].startswith('{"record": {"id": "torn{"spilled_at"')  # kept as written
-    assert records[5].id in kept[1]
+    assert kept[1] == '{"record": {"id": "torn'  # kept as written
     assert caplog.text.count("are not replayed") == 1
     assert f"`relaykit logs import {refused_path(path)}`" in caplog.text
+
+
+#: spills two records, then is killed (SIGKILL) halfway through writing a third: the
+#: write stops inside a character, as the kernel's short write of a killed process may
+TORN_SPILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+
+    from relaykit.record_spill import spill
+    from relaykit.testing.storage_contract import make_record
+
+    path = Path(sys.argv[1])
+    for n in (0, 1):
+        record = make_record(n, text="réponse à 5 €")
+        spill(path, [record], "storage unavailable")
+        print(record.id, flush=True)
+    write = os.write
+
+    def torn_write(fd, data):
+        data = bytes(data)
+        write(fd, data[: data.index("€".encode()) + 1])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    os.write = torn_write
+    spill(path, [make_record(2, text="réponse à 5 €")], "storage unavailable")
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.anyio
+async def test_a_spiller_killed_mid_line_costs_only_that_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    killed = await anyio.run_process([sys.executable, "-c", TORN_SPILLER, str(path)], check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    written = killed.stdout.decode().split()
+    assert len(written) == 2 and not path.read_bytes().endswith(b"\n")  # torn
+    later = [make_record(n, text="réponse à 5 €") for n in range(3, 6)]
+    spill(path, later, "storage unavailable")  # another process, after the crash
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.replayed == 5)
+        await log.aclose()
+    # The lines before the torn one and after it are stored, once each.
+    assert sorted(storage.written) == sorted([*written, *(r.id for r in later)])
+    assert set(storage.written.values()) == {1}
+    (torn,) = refused_path(path).read_bytes().splitlines()  # kept, byte for byte
+    assert torn.startswith(b'{"spilled_at"') and torn.endswith(b"\xe2")
+    assert leftovers(path) == ["spill.jsonl.refused"]
+    assert "1 spilled call records are not replayed" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_replay_that_breaks_stops_itself_not_the_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    spilled = [make_record(n) for n in range(3)]
+    spill(path, spilled, "storage unavailable")
+    with path.open("a") as f:
+        f.write("not a record\n")
+    lines = path.read_text().splitlines()
+
+    def broken(file: Path) -> tuple[list[CallRecord], list[str]]:
+        raise RuntimeError("a bug in reading the file")  # whatever the replay did not foresee
+
+    monkeypatch.setattr("relaykit.spill_replay.spilled_lines", broken)
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    live = make_record(9)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            await until(lambda: "could not replay" in caplog.text)  # it tried, and gave up
+            await log.put(live)  # the writer goes on with live records
+            await log.aclose()
+    assert live.id in storage.records
+    assert f"`relaykit logs import {path}`" in caplog.text
+    # The file's lines are back, every one (the one stored already: ignored when
+    # loaded again), the one that is not a record too.
+    assert sorted(path.read_text().splitlines()) == sorted(lines)
+    assert leftovers(path) == ["spill.jsonl"]
 
 
 @pytest.mark.anyio
@@ -142,21 +252,32 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     path = tmp_path / "spill.jsonl"
     records = [make_record(n) for n in range(50)]
     spill(path, records, "storage unavailable")
-
-    class DownAfterOne(CountingStorage):
-        async def write_batch(self, records: Sequence[CallRecord]) -> None:
-            await super().write_batch(records)
-            self.down = True  # the replay's first batch (of 20) fails: down again
-
-    storage = DownAfterOne()  # (answers the probe before the file is taken)
-    log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
-    async with anyio.create_task_group() as tg:
-        log.start(tg)
-        await until(lambda: log.failed_writes == 1)
-        assert log._pending and not path.exists()  # taken, paused (tried now and then)
-        await log.aclose()  # still failing: the lines go back to the file
+    await replay_cut_short(tmp_path)
     assert leftovers(path) == ["spill.jsonl"]
     assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
+
+
+@pytest.mark.anyio
+async def test_lines_kept_apart_are_kept_once_however_often_a_replay_stops(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(30)]
+    spill(path, records, "storage unavailable")
+    with path.open("a") as f:
+        f.write('{"note": "JSON, but not a record"}\n')
+
+    for _ in range(2):  # two replays cut short, then one to the end
+        await replay_cut_short(tmp_path)
+        assert "not a record" not in path.read_text()  # given back: the records only
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: not path.exists() and not log._taken)
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert refused_path(path).read_text() == '{"note": "JSON, but not a record"}\n'
 
 
 def _claim_and_die(path: Path) -> None:
@@ -184,6 +305,49 @@ async def test_a_file_taken_by_a_process_that_died_is_replayed_by_the_next(
         await until(lambda: log.replayed == 5)
         await log.aclose()
     assert sorted(storage.records) == sorted(r.id for r in records)
+    assert leftovers(path) == []
+
+
+#: takes the spill file for a replay, then is killed (SIGKILL) before storing a record
+KILLED_REPLAYER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+
+    from relaykit.record_spill import take
+
+    assert take(Path(sys.argv[1]))
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.anyio
+async def test_a_file_a_killed_replay_left_is_replayed_by_a_process_with_its_pid(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(4)]
+    spill(path, records, "storage unavailable")
+    killed = await anyio.run_process(
+        [sys.executable, "-c", KILLED_REPLAYER, str(path)], check=False
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    (taken,) = leftovers(path)
+    # Restarted after the crash, a container's main process has the pid it had:
+    # the file it left behind bears this process's pid.
+    pid, _, rest = taken.removeprefix("spill.jsonl.").partition(".")
+    assert pid.isdigit() and rest.endswith(".taken")
+    (tmp_path / taken).rename(tmp_path / f"spill.jsonl.{os.getpid()}.{rest}")
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.replayed == 4)
+        await log.aclose()
+    assert sorted(storage.written) == sorted(r.id for r in records)
+    assert set(storage.written.values()) == {1}
     assert leftovers(path) == []
 
 
@@ -453,3 +617,23 @@ def test_a_spilled_record_keeps_its_estimate_mark_and_an_older_line_reads_unmark
     (first, second) = read_spilled(path)
     assert first == estimated and first.usage_estimated
     assert second.id == older.id and not second.usage_estimated
+
+
+def test_a_new_spill_file_is_made_durable_with_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A power cut after a spill must not lose the file the records went to: its
+    # data is fsynced, and so is its name in the directory, once, when created.
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "spill.jsonl"
+    spill(path, [make_record(0)], "storage unavailable")
+    assert synced == ["file", "directory"]
+    spill(path, [make_record(1)], "storage unavailable")
+    assert synced == ["file", "directory", "file"]  # the name is there already

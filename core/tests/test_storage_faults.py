@@ -174,6 +174,38 @@ async def test_aclose_does_not_wait_for_a_storage_that_hangs(tmp_path: Path) -> 
 
 
 @pytest.mark.anyio
+async def test_a_storage_that_hangs_is_given_up_on_and_callers_do_not_wait_for_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Hanging(MemoryStorage):
+        """Never answers a write while ``hung`` (a partition: no error, ever)."""
+
+        hung = True
+
+        async def write_batch(self, records: Sequence[CallRecord]) -> None:
+            if self.hung:
+                await anyio.sleep_forever()
+            await super().write_batch(records)
+
+    storage = Hanging()
+    log = quick_log(storage, tmp_path, max_queue=5, retry_for=0.2, max_wait=0.05)
+    records = [make_record(n) for n in range(40)]
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        with anyio.fail_after(5):  # (without a bound: for ever, once the queue is full)
+            for record in records:
+                await log.put(record)
+            assert log.spilled > 0  # given up on, as on a storage that fails
+            storage.hung = False
+            while log.replayed < log.spilled:  # noqa: ASYNC110  # a counter, no event
+                await anyio.sleep(0.01)
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert log.lost == 0
+    assert "storage did not answer a write within 0.2 s" in caplog.text
+
+
+@pytest.mark.anyio
 async def test_storage_back_after_the_spilling_began_gets_the_later_records(
     tmp_path: Path,
 ) -> None:

@@ -30,14 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .fork_safety import after_fork_in_child, leave_to_parent
-from .gauge_events import RecordsLost, StorageEvent, StorageFailing
+from .gauge_events import RecordsLost, StorageEvent, StorageFailing, StorageWriteFailed
 from .protocols import CallRecord, Storage
 from .record_spill import CAN_REPLAY, has_spilled
 from .retention import RetentionPolicy
+from .secrets import describe_error
 from .spill_replay import SpillReplay
 
 __all__ = ["CallLog"]
@@ -89,8 +91,11 @@ class CallLog(SpillReplay):
         self._done = anyio.Event()
         #: set by the writer when it takes records off a full queue
         self._room: anyio.Event | None = None
-        #: records whose callers were cancelled waiting for room: the writer takes them
+        #: records whose callers were cancelled waiting for room, or were waiting when
+        #: the log closed: the writer takes them (or aclose, after its last batch)
         self._overflow: deque[CallRecord] = deque()
+        #: callers waiting for room now
+        self._waiting = 0
         after_fork_in_child(self, CallLog._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -105,6 +110,7 @@ class CallLog(SpillReplay):
         self._running = False
         self._room = None
         self._overflow = deque()
+        self._waiting = 0
         super()._forget_parent()  # the writer's state: storage starts afresh, no replay
 
     def start(self, tg: TaskGroup) -> None:
@@ -120,6 +126,7 @@ class CallLog(SpillReplay):
     async def put(self, record: CallRecord) -> None:
         """Queue ``record``; waits while the queue is full.
 
+        Before :meth:`start` it is written at once (spilled if storage fails).
         After :meth:`aclose` has begun there is nowhere to write it: it is logged
         as lost, never raised (the call it describes has already ended).
         """
@@ -127,7 +134,7 @@ class CallLog(SpillReplay):
             self._late(record)
             return
         if self._send is None or not self._running:
-            await self.storage.write_batch([record])
+            await self._write_now(record)
             return
         try:
             # No checkpoint when there is room: the call that made the record
@@ -140,6 +147,24 @@ class CallLog(SpillReplay):
         if self._wake is not None:  # the writer waits for an idle probe's time
             self._wake.set()
 
+    async def _write_now(self, record: CallRecord) -> None:
+        """Store ``record`` with no writer running (the log not started: a client
+        not entered, or a forked child's): one try, then the spill file.
+
+        The call it describes has ended: storage's trouble must neither fail it
+        nor hold it for ``retry_for``. A write cancelled with its caller is
+        spilled too (if it did land, its replay stores nothing twice).
+        """
+        try:
+            await self.storage.write_batch([record])
+        except Exception as e:
+            self.failed_writes += 1
+            self._tell(StorageWriteFailed(type(e).__name__))
+            await self._spill([record], describe_error(e))
+        except anyio.get_cancelled_exc_class():
+            await self._spill([record], "cancelled while storing it")  # (shielded)
+            raise
+
     async def _put_when_room(self, record: CallRecord) -> None:
         """Queue ``record`` once the writer makes room.
 
@@ -149,6 +174,7 @@ class CallLog(SpillReplay):
         record goes to the writer's overflow instead (at most one per caller).
         """
         assert self._send is not None
+        self._waiting += 1
         try:
             while True:
                 if self._room is None:
@@ -161,12 +187,16 @@ class CallLog(SpillReplay):
                     return
                 except anyio.WouldBlock:
                     continue
-                except anyio.ClosedResourceError:  # closed while it waited: said, not raised
-                    self._late(record)
+                except anyio.ClosedResourceError:
+                    # The log closed while it waited (it was handed over before the
+                    # close began): the writer's last batch, or aclose, writes it.
+                    self._overflow.append(record)
                     return
         except BaseException:
             self._overflow.append(record)
             raise
+        finally:
+            self._waiting -= 1
 
     def _late(self, record: CallRecord) -> None:
         """``record`` came after :meth:`aclose`: say it is lost (and count it)."""
@@ -188,12 +218,15 @@ class CallLog(SpillReplay):
             if self._retention is not None:
                 await self._retention.apply(self.storage)
             if CAN_REPLAY:  # records left by an earlier outage (of any process)
-                self._replay_due = await anyio.to_thread.run_sync(has_spilled, self.spill_path)
+                try:
+                    self._replay_due = await anyio.to_thread.run_sync(has_spilled, self.spill_path)
+                except OSError as e:  # (the directory unreadable): no replay, calls go on
+                    log.error("could not look for spilled call records: %s", e)
             async with receive:
                 while True:
                     if self._replaying():
                         # one bounded step between live batches: a waiting batch goes first
-                        await self._replay_step()
+                        await self._replay_step_safely()
                         try:
                             first = receive.receive_nowait()
                         except anyio.WouldBlock:
@@ -282,7 +315,11 @@ class CallLog(SpillReplay):
                 self._wake.set()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
-                if self._overflow:  # left by callers cancelled after the writer's last batch
+                # Callers still waiting for room were woken by the writer's end: each
+                # puts its record in the overflow, on its next turn (a few at most).
+                while self._waiting:
+                    await anyio.lowlevel.checkpoint()
+                if self._overflow:  # left by callers after the writer's last batch
                     batch = list(self._overflow)
                     self._overflow.clear()
                     await self._write(batch)

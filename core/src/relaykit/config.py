@@ -103,8 +103,9 @@ class StorageConfig:
     memory for the writer, which takes up to ``batch_size`` at a time (larger
     transactions cost SQLite less per record: see docs/benchmarks-storage.md).
 
-    When storage fails, the writer retries a batch for up to ``retry_for``
-    seconds (once the queue is full, calls wait for it meanwhile), then writes
+    When storage fails (or a write hangs that long), the writer retries a batch
+    for up to ``retry_for`` seconds (once the queue is full, calls wait for it
+    meanwhile), then writes
     batches to ``spill_path`` (default: ``spilled-records-<hash>.jsonl`` in the
     user config dir, one per storage: the hash of the storage's own
     ``spill_target`` if it has one, else of the backend, the SQLite path or the

@@ -18,7 +18,8 @@ each append and around :func:`take`, which renames the file to a name of its
 own (``FILE.<pid>.<token>.taken``): appends after it start a fresh file, so
 no line is written into a file being replayed and then deleted. A process
 that dies mid-replay leaves its taken file behind; the next :func:`take` (a
-replay's or ``relaykit logs import``'s) picks it up. A record may then be
+replay's or ``relaykit logs import``'s) picks it up, even in a process that has
+the dead one's pid. A record may then be
 stored twice; storage ignores a known id, so that stores nothing twice.
 Lines storage refused (``"reason": "refused: ..."``) are not replayed but
 moved to ``FILE.refused`` (see :func:`keep_refused`). Without ``fcntl``
@@ -162,14 +163,48 @@ def _append(path: Path, text: bytes) -> None:
     """Append ``text`` to ``path`` (created for its owner only) under the lock, durably."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with locked(path):  # not while take() moves the file: no line lands in a taken file
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND, 0o600)
+            created = False
+        try:
+            if _torn(fd):
+                # A writer killed mid-write left half a line: end it, or the first
+                # of these lines would be glued to it and lost with it.
+                text = b"\n" + text
             view = memoryview(text)
             while view:  # a short write (a signal, a nearly full disk) goes on where it stopped
                 view = view[os.write(fd, view) :]
             os.fsync(fd)  # the records' only copy: durable before the writer forgets them
         finally:
             os.close(fd)
+        if created:
+            _sync_directory(path.parent)  # the new file's name: durable too
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync ``directory``, so a file just created in it survives a power cut (POSIX;
+    elsewhere a directory cannot be opened, and this does nothing)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # (some file systems cannot sync a directory: the file's data is)
+        pass
+    finally:
+        os.close(fd)
+
+
+def _torn(fd: int) -> bool:
+    """Whether the file open as ``fd`` ends without a line break (half a line)."""
+    if os.fstat(fd).st_size == 0:
+        return False
+    os.lseek(fd, -1, os.SEEK_END)  # (os.pread is POSIX only; appends go to the end anyway)
+    return os.read(fd, 1) != b"\n"
 
 
 def take(path: Path) -> list[Path]:
@@ -199,8 +234,15 @@ def take(path: Path) -> list[Path]:
     return taken
 
 
+#: the names of the files this process has taken: one of its pid's that is not
+#: among them was taken by an earlier process that had the same pid
+_TAKEN_HERE: set[str] = set()
+
+
 def _taken_name(path: Path) -> Path:
-    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.taken")
+    name = f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.taken"
+    _TAKEN_HERE.add(name)
+    return path.with_name(name)
 
 
 def _leftovers(path: Path) -> list[Path]:
@@ -214,13 +256,25 @@ def _leftovers(path: Path) -> list[Path]:
         if not name.startswith(path.name + ".") or not name.endswith(TAKEN_SUFFIXES):
             continue
         pid = name[len(path.name) + 1 :].partition(".")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and _gone(int(pid), name):
             leftover = path.with_name(name)
             try:
                 found.append((leftover.stat().st_mtime, leftover))
             except FileNotFoundError:
                 continue
     return [leftover for _, leftover in sorted(found)]
+
+
+def _gone(pid: int, name: str) -> bool:
+    """Whether the process that took the file ``name`` (``pid``'s) is gone.
+
+    One of this process's pid that it did not take was taken by a process
+    before it: a container's main process, restarted after a crash mid-replay,
+    often gets the pid it had (1, say), and would otherwise never replay it.
+    """
+    if pid == os.getpid():
+        return name not in _TAKEN_HERE
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -243,16 +297,32 @@ def spilled_lines(path: Path) -> tuple[list[CallRecord], list[str]]:
     """
     records: list[CallRecord] = []
     kept: list[str] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            record = _replayable(line)
-            if record is None:
-                kept.append(line)
-            else:
-                records.append(record)
+    for line, text in _lines(path):
+        record = _replayable(text) if text is not None else None
+        if record is None:
+            kept.append(line)
+        else:
+            records.append(record)
     return records, kept
+
+
+def _lines(path: Path) -> Iterator[tuple[str, str | None]]:
+    """``path``'s lines but blank ones: each as written (bytes that are not UTF-8
+    escaped, see :func:`keep_refused`), and its text, ``None`` if not UTF-8.
+
+    Decoded a line at a time: a line a crash tore inside a character must not
+    stop the lines after it from being read.
+    """
+    with path.open("rb") as lines:
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield raw.decode("utf-8", "surrogateescape"), None
+            else:
+                yield text, text
 
 
 def first_spilled(path: Path) -> CallRecord | None:
@@ -264,16 +334,12 @@ def first_spilled(path: Path) -> CallRecord | None:
     """
     for file in [*_leftovers(path), path]:
         try:
-            # "replace": a probe; a line that is not UTF-8 is no record, and the
-            # replay itself says what is wrong with the file
-            lines = file.open(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            continue
-        with lines:
-            for line in lines:
-                record = _replayable(line) if line.strip() else None
+            for _, text in _lines(file):
+                record = _replayable(text) if text is not None else None
                 if record is not None:
                     return record
+        except FileNotFoundError:
+            continue
     return None
 
 
@@ -303,10 +369,13 @@ def refused_path(path: Path) -> Path:
 
 
 def keep_refused(path: Path, lines: Sequence[str]) -> Path:
-    """Append ``lines`` (refused, or not records) to :func:`refused_path`; that path."""
+    """Append ``lines`` (refused, or not records) to :func:`refused_path`; that path.
+
+    A line :func:`spilled_lines` found not UTF-8 goes back to the bytes it was.
+    """
     kept = refused_path(path)
     text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-    _append(kept, text.encode())
+    _append(kept, text.encode("utf-8", "surrogateescape"))  # (a line not UTF-8: as it was)
     return kept
 
 
@@ -326,16 +395,22 @@ def give_back(taken: Sequence[Path], path: Path, *, skip_refused: bool = False) 
             continue
         kept = []
         for line in text.splitlines(keepends=True):
-            if skip_refused:
-                try:
-                    if _refused(json.loads(line)):
-                        continue
-                except ValueError:
-                    continue
+            if skip_refused and not _gives_back(line):
+                continue
             kept.append(line if line.endswith(b"\n") else line + b"\n")
         if kept:
             _append(path, b"".join(kept))
         file.unlink(missing_ok=True)
+
+
+def _gives_back(line: bytes) -> bool:
+    """Whether a replay gives ``line`` back: one :func:`spilled_lines` would replay
+    (it kept the others apart, in ``FILE.refused``: not twice)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text.strip()) and _replayable(text) is not None
 
 
 def has_spilled(path: Path) -> bool:

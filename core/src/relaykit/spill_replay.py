@@ -104,10 +104,30 @@ class SpillReplay(OutageWriter):
             if wake.is_set():  # a record came (or aclose began): the writer takes it
                 return
         failures = self.failed_writes
-        await self._replay_step()
+        await self._replay_step_safely()
         if self.failed_writes > failures and self._next_probe is not None:
             # still failing: live batches are spilled without a try for another while
             self._next_probe = anyio.current_time() + self._max_wait
+
+    async def _replay_step_safely(self) -> None:
+        """:meth:`_replay_step`; an error it did not expect stops the replay, not the writer.
+
+        The writer runs in the client's task group: an exception out of it would
+        end the client, calls and all, and a spill file that trips the replay
+        would do so at every start. Its lines go back to the file instead, none
+        left out (``relaykit logs import`` loads them, or says what is wrong).
+        """
+        try:
+            await self._replay_step()
+        except Exception:
+            log.exception(
+                "could not replay the call records spilled to %s; they stay there: load"
+                " them with `relaykit logs import %s`",
+                self.spill_path,
+                self.spill_path,
+            )
+            self._replay_due = False
+            await self._give_back(skip_refused=False)
 
     async def _replay_step(self) -> None:
         """Store up to ``max_batch`` spilled records; take the spill file first if need be.
@@ -214,14 +234,16 @@ class SpillReplay(OutageWriter):
             )
         self._replay_stored = 0
 
-    async def _give_back(self) -> None:
-        """Put the lines of a replay not finished back into the spill file."""
+    async def _give_back(self, *, skip_refused: bool = True) -> None:
+        """Put the lines of a replay not finished back into the spill file (but
+        those :meth:`_take` put in ``FILE.refused``, unless ``skip_refused`` is false)."""
         taken, self._taken = self._taken, []
         self._pending.clear()
+        if not taken:
+            return
         try:
-            # (the refused lines are in FILE.refused already)
             await anyio.to_thread.run_sync(
-                partial(give_back, taken, self.spill_path, skip_refused=True)
+                partial(give_back, taken, self.spill_path, skip_refused=skip_refused)
             )
         except OSError as e:
             log.error(

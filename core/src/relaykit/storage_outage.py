@@ -4,10 +4,10 @@ The write half of :class:`~relaykit.call_log.CallLog`, apart from its queue
 because it is a state machine of its own (storage working, failing, failing
 for long enough that batches are spilled) that the queue only feeds.
 
-When storage fails (see :meth:`OutageWriter._write`), the writer keeps the
-batch and retries it with capped exponential backoff and jitter, topping it up
-from the queue, for up to ``retry_for`` seconds (the queue meanwhile fills,
-and then callers wait); after that it spills batches to a JSON Lines file
+When storage fails, or a write hangs (see :meth:`OutageWriter._answer_by`),
+the writer keeps the batch and retries it with capped exponential backoff and
+jitter, topping it up from the queue, for up to ``retry_for`` seconds (the
+queue meanwhile fills, and then callers wait); after that it spills batches to a JSON Lines file
 (:mod:`relaykit.record_spill`) with a loud error, trying storage again now and
 then, until a write succeeds. Only :class:`~relaykit.StorageUnavailableError`
 says for sure that storage, not the records, failed: another exception is
@@ -142,13 +142,36 @@ class OutageWriter:
                 self._patience = None
 
     async def _attempt(self, batch: list[CallRecord]) -> None:
-        """One ``write_batch``; a write cut short by aclose's deadline counts as unavailable."""
+        """One ``write_batch``; a write cut short by aclose's deadline, or one that hangs
+        past :meth:`_answer_by`, counts as unavailable."""
+        began = anyio.current_time()
+        answer_by = self._answer_by(began)
         with self._patient() as scope:
+            scope.deadline = min(scope.deadline, answer_by)
             await self.storage.write_batch(batch)
         if scope.cancelled_caught:
-            raise StorageUnavailableError(
-                f"storage did not finish writing within close_timeout ({self._close_timeout} s)"
+            if anyio.current_time() >= self._deadline:
+                raise StorageUnavailableError(
+                    f"storage did not finish writing within close_timeout ({self._close_timeout} s)"
+                )
+            raise _Hung(
+                f"storage did not answer a write within {answer_by - began:.3g} s", began=began
             )
+
+    def _answer_by(self, now: float) -> float:
+        """When a write starting ``now`` counts as failed if it has not returned.
+
+        A storage that hangs (a network partition, a frozen host) fails nothing:
+        without a bound its write would hold the writer until the kernel's TCP
+        timeout (minutes), the queue would fill, and callers would wait for all
+        that time. A write may take up to ``retry_for`` (so long as the writer
+        retries before it spills), at least ``max_wait``; once it spills, a try of
+        storage (a probe) gets ``max_wait``.
+        """
+        if self._next_probe is not None:
+            return now + self._max_wait
+        since = self._failing_since if self._failing_since is not None else now
+        return max(since + self._retry_for, now + self._max_wait)
 
     async def _write(self, batch: list[CallRecord]) -> None:
         """Store ``batch``: retry, take apart or spill it as storage fails; never raise.
@@ -224,7 +247,8 @@ class OutageWriter:
         self._last_failure = anyio.current_time()
         self._tell(StorageWriteFailed(type(error).__name__))
         if self._failing_since is None:
-            self._failing_since = anyio.current_time()
+            # A write that hung has been failing since it began.
+            self._failing_since = error.began if isinstance(error, _Hung) else self._last_failure
             self._tell(StorageFailing(True))
             log.warning(
                 "could not store %d call records (%s); retrying for up to %g s",
@@ -280,3 +304,12 @@ class OutageWriter:
                 path,
                 ", ".join(record.id for record in unwritable),
             )
+
+
+class _Hung(StorageUnavailableError):
+    """A write that did not return in time (see :meth:`OutageWriter._answer_by`)."""
+
+    def __init__(self, message: str, *, began: float) -> None:
+        super().__init__(message)
+        #: when (anyio clock) the write began: storage has been failing since
+        self.began = began

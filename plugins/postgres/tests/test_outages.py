@@ -13,14 +13,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from relaykit.call_log import CallLog
+from relaykit.testing import StallingProxy
 from relaykit.testing.storage_contract import make_record
 from relaykit_postgres import PostgresStorage
 
@@ -132,3 +134,54 @@ async def test_reads_after_the_server_dropped_the_idle_connections_succeed(
         assert await storage.cached_response("k2") is not None
     finally:
         await storage.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["thread", "auto"])
+async def test_a_server_that_stops_answering_mid_burst_holds_no_caller_and_loses_no_record(
+    postgres_dsn: str, fresh_schema: str, driver: str, tmp_path: Path
+) -> None:
+    # A partition: the server's connections stay open and answer nothing, no error.
+    params = conninfo_to_dict(postgres_dsn)
+    with StallingProxy(
+        str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    ) as proxy:
+        dsn = make_conninfo(postgres_dsn, host="127.0.0.1", port=proxy.port, connect_timeout=2)
+        storage = PostgresStorage(dsn, schema=fresh_schema, driver=driver)  # type: ignore[arg-type]
+        await storage.write_batch([make_record(0)])  # migrated, the pool open
+        spill_path = tmp_path / "spill.jsonl"
+        log = CallLog(
+            storage,
+            max_queue=10,
+            max_batch=5,
+            retry_for=0.3,
+            initial_wait=0.02,
+            max_wait=0.2,
+            spill_path=spill_path,
+        )
+        records = [make_record(n) for n in range(1, 81)]
+        slowest = 0.0
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                log.start(tg)
+                proxy.stall(cut_after=15)  # (a watchdog: a hang fails, not hangs, the test)
+                for record in records:  # far more than the queue holds
+                    began = time.monotonic()
+                    await log.put(record)
+                    slowest = max(slowest, time.monotonic() - began)
+                    await anyio.sleep(0.005)
+                assert log.spilled > 0
+                proxy.resume()
+                while log.replayed < log.spilled:  # noqa: ASYNC110  # a counter, no event
+                    await anyio.sleep(0.02)
+                await log.aclose()
+    # A caller waits for room at most while the writer still retries (retry_for),
+    # and a try of the stalled server is bounded too: never for the stall's length.
+    assert slowest < 3.0, f"a caller waited {slowest:.1f} s for the stalled storage"
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute(f'SELECT id FROM "{fresh_schema}".logs').fetchall()
+    stored = [row_id for (row_id,) in rows]
+    assert len(stored) == len(set(stored)) == len(records) + 1  # none lost, none twice
+    assert {r.id for r in records} <= set(stored)
+    assert log.lost == 0
+    assert not spill_path.exists()

@@ -17,6 +17,8 @@ import pytest
 
 import relaykit
 from relaykit.call_log import CallLog
+from relaykit.record_spill import read_spilled
+from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
 from relaykit_sqlite import SQLiteStorage
 
@@ -119,3 +121,29 @@ def test_the_spill_file_is_named_by_the_database_path(tmp_path: Path) -> None:
     assert client._call_log is not None
     assert client._call_log.spill_path == default_spill_path(storage.spill_target)
     assert CallLog(SQLiteStorage(tmp_path / "other.db")).spill_path != client._call_log.spill_path
+
+
+@pytest.mark.anyio
+async def test_a_client_not_entered_answers_its_call_and_spills_what_sqlite_cannot_take(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_text("")  # the database's directory is a file: SQLite cannot open it
+    spill_path = tmp_path / "spill.jsonl"
+    config = {"storage": {"path": str(blocker / "logs.db"), "spill_path": str(spill_path)}}
+    client = relaykit.Client(config, plugins=[FakePlugin()])
+    with anyio.fail_after(5):
+        # Not entered: no writer runs, the record is written as the call ends.
+        answer = await client.chat("fake/m", "hi")
+        await client.aclose()
+    assert answer.text == "echo: hi"
+    (record,) = read_spilled(spill_path)
+    assert record.text == "echo: hi"
+    assert f"wrote them to {spill_path}" in caplog.text
+    blocker.unlink()  # fixed: the storage works from now on
+    with anyio.fail_after(5):
+        async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+            while await anyio.Path(spill_path).exists():  # noqa: ASYNC110  # replayed, then gone
+                await anyio.sleep(0.01)
+    with sqlite3.connect(blocker / "logs.db") as conn:
+        assert [row[0] for row in conn.execute("SELECT id FROM logs")] == [record.id]
