@@ -43,7 +43,8 @@ Response = TypeVar("Response")
 
 
 class CallStream(StreamLifecycle, Generic[Piece, Response]):
-    """Enter it, iterate its pieces, then read :attr:`response` (see the module docstring)."""
+    """Enter it (once), iterate its pieces, then read :attr:`response` (see the module
+    docstring)."""
 
     #: the provider's optional method that streams; a provider without it is sent the
     #: whole call (the call's Operation: ``speak``, ``transcribe``), whose answer is

@@ -39,7 +39,7 @@ _DELIVER = (*_CONTENT, SearchQuery, Finish)
 
 
 class ChatStream(StreamLifecycle):
-    """A streamed chat call. Enter it, iterate it, then read :attr:`response`.
+    """A streamed chat call. Enter it (once), iterate it, then read :attr:`response`.
 
     Entering sends the request and waits for the first event, retrying and
     falling back as :meth:`Client.chat` does; once an event has reached you the

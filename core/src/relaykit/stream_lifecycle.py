@@ -26,6 +26,7 @@ for every event, inlined.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -48,6 +49,7 @@ from .errors import (
 )
 from .protocols import Reservation
 from .routing import Target
+from .secrets import describe_error
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
 from .transport_errors import is_read_timeout, map_transport_error, next_item, timeout_fired
@@ -55,6 +57,8 @@ from .transport_errors import is_read_timeout, map_transport_error, next_item, t
 if TYPE_CHECKING:
     from .client import Client, _Call
     from .response import ChatResponse
+
+log = logging.getLogger("relaykit")
 
 #: what :meth:`StreamLifecycle._pull` returns at the end of the provider's iterator
 END: Any = object()
@@ -107,6 +111,8 @@ class StreamLifecycle:
         #: ended by the client's aclose (:meth:`_end_for_close`): every read after
         #: it raises :class:`~relaykit.ClientClosedError`
         self._closed_by_client = False
+        #: entered already (a stream is entered once: :meth:`__aenter__`)
+        self._entered = False
 
     # -- what a subclass says --------------------------------------------------------
 
@@ -153,6 +159,15 @@ class StreamLifecycle:
     # -- opening, with retries and fallbacks -----------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._entered:
+            # Its call has ended (or is under way): entering again would send it
+            # again under the same call, ended span and attempts included.
+            raise RelayError(
+                "a stream is entered once, and this one was entered already",
+                hint="make a new one for another call: call client.stream(...) "
+                "(or stream_speech, stream_transcription) again",
+            )
+        self._entered = True
         client = self._client
         if client._closed and client._refuses_calls():  # made before the client closed
             raise ClientClosedError("this client is closed")
@@ -472,10 +487,27 @@ class StreamLifecycle:
                 await limits.reconcile(reservations, call, response, target)
 
     async def _close_gen(self) -> None:
+        """Close the provider's iterator and its connection.
+
+        A close that fails is logged and goes no further: the call's outcome is
+        decided by then, and every caller of this still has to settle the limits,
+        tell the router and record the call (raised from here, it left the holds
+        held and the call unrecorded).
+        """
         gen, self._gen = self._gen, None
         if gen is not None:
             aclose = getattr(gen, "aclose", None)
             if aclose is not None:
                 # Shielded: closing must finish even when we leave because of a cancellation.
                 with anyio.CancelScope(shield=True):
-                    await aclose()
+                    try:
+                        await aclose()
+                    except Exception as error:
+                        target = self._target
+                        log.warning(
+                            "closing a stream from %s failed: %s",
+                            "its provider"
+                            if target is None
+                            else f"{target.provider}/{target.model}",
+                            describe_error(error),
+                        )
