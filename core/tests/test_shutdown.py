@@ -372,7 +372,9 @@ async def test_a_call_in_flight_when_the_wait_is_over_is_cancelled_and_recorded(
     async with anyio.create_task_group() as tg:
         client = relaykit.Client(config)
         async with client:
-            await client.chat("openai/gpt-4o-mini", "warm up")
+            # its own timeout: [timeouts] total is aclose's 0.1 s wait here, which a
+            # loaded machine's first call (connection, TLS) can go past
+            await client.chat("openai/gpt-4o-mini", "warm up", timeout=30)
 
             async def one() -> None:
                 try:
@@ -591,7 +593,7 @@ async def test_a_stream_waiting_for_its_first_token_when_the_wait_is_over_is_can
     async with anyio.create_task_group() as tg:
         client = relaykit.Client(config)
         async with client:
-            await client.chat("openai/gpt-4o-mini", "warm up")
+            await client.chat("openai/gpt-4o-mini", "warm up", timeout=30)  # not aclose's 0.1 s
 
             async def read() -> None:
                 try:
@@ -627,7 +629,7 @@ async def test_a_retry_waiting_out_retry_after_when_the_wait_is_over_is_cancelle
     async with anyio.create_task_group() as tg:
         client = relaykit.Client(config)
         async with client:
-            await client.chat("openai/gpt-4o-mini", "warm up")
+            await client.chat("openai/gpt-4o-mini", "warm up", timeout=30)  # not aclose's 0.1 s
 
             async def one() -> None:
                 try:
