@@ -106,9 +106,7 @@ def _unclaimed(kind: str, name: str, read: list[str]) -> ConfigError:
         " (`relaykit plugins` lists those loaded)",
         table=True,
     )
-    return ConfigError(
-        f"no installed plugin reads [{kind}.{name}]: it would be ignored", hint=hint
-    )
+    return ConfigError(f"no installed plugin reads [{kind}.{name}]: it would be ignored", hint=hint)
 
 
 def missing_backend_hint(
