@@ -40,15 +40,18 @@ class TableExporter(RecordingExporter):
         return ["exporters.recording"]
 
 
-class UndeclaredExporter(RecordingExporter):
+class UndeclaredPlugin:
     """A plugin written before ``relaykit_config_tables``: it reads ``[exporters.legacy]``
     but does not say so."""
 
-    relaykit_config_tables = None  # RecordingExporter's own declaration, taken away
+    __name__ = "old-exporter"
+
+    def __init__(self) -> None:
+        self.exporter = RecordingExporter()
 
     @hookimpl
     def relaykit_exporters(self, config: Config) -> Sequence[Any]:
-        return [self] if "legacy" in config.exporters else []
+        return [self.exporter] if "legacy" in config.exporters else []
 
 
 def refused(config: dict[str, Any], *plugins: object, env: Any = None) -> ConfigError:
@@ -125,14 +128,13 @@ async def test_a_plugin_that_names_no_tables_makes_the_check_a_warning(
     # Written before the hook, it may read the table: refusing would break a working
     # configuration on an upgrade of the core alone. It still works, and is warned of.
     monkeypatch.setattr(config_tables, "_warned", set())
-    old = UndeclaredExporter()
-    old.__name__ = "old-exporter"  # type: ignore[attr-defined]
+    old = UndeclaredPlugin()
     config = {**SETTINGS, "exporters": {"legacy": {}}}
     with caplog.at_level(logging.WARNING, logger="relaykit.config"):
         async with relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE) as client:
             await client.chat("fake/m", "hi")
         relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE)  # warned once only
-    assert [r.ok for r in old.records] == [True]
+    assert [r.ok for r in old.exporter.records] == [True]
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "relaykit.config"]
     assert warning.startswith("no plugin says it reads [exporters.legacy]; old-exporter may")
     # a kind it has no hook for stays strict
@@ -152,3 +154,21 @@ def test_a_misspelt_storage_or_limiter_backend_names_the_near_one() -> None:
     assert error.hint == "did you mean 'memory'?"
     error = refused({**limits, "limiter": {"backend": "etcd"}})
     assert error.hint == "pip install relaykit-etcd, or set [limiter] backend = 'memory'"
+
+
+def test_a_providers_table_no_plugin_provides_is_refused_at_start() -> None:
+    # Found out only at the first call to it before, and never when the calls went to
+    # the provider it misspells: [providers.antropic] base_url = "..." (a proxy),
+    # while anthropic/... calls went straight to the vendor.
+    error = refused({"providers": {"antropic": {"base_url": "http://proxy"}}}, env={})
+    assert error.message == "no plugin provides provider 'antropic'"
+    assert error.hint == "did you mean 'anthropic'?"
+    error = refused({"providers": {"fast": {"type": "groqq"}}}, env={})
+    assert error.message == "no plugin provides provider type 'groqq' (of 'fast')"
+    assert error.hint == "did you mean 'groq'?"
+    error = refused({"providers": {"zzzz": {}}}, env={})
+    assert error.hint == (
+        "install its plugin (pip install relaykit-zzzz), or give [providers.zzzz] the type"
+        " of an installed provider (type = 'openai' for an OpenAI-compatible service),"
+        " or remove the table"
+    )
