@@ -77,7 +77,7 @@ class CallLimits:
                     "limiter",
                     backend,
                     ["memory"],
-                    f"pip install relaykit-{backend}, or set [limiter] backend = 'memory'",
+                    "set [limiter] backend = 'memory'",
                 ),
             )
         if any(limit.budget_usd is not None for limit in config.limits.values()) and not getattr(

@@ -102,7 +102,8 @@ def _unclaimed(kind: str, name: str, read: list[str]) -> ConfigError:
         kind,
         name,
         read,
-        f"{installed}; remove the table, or install the plugin that reads it"
+        "remove the table",
+        unknown=f"{installed}; remove the table, or install the plugin that reads it"
         " (`relaykit plugins` lists those loaded)",
         table=True,
     )
@@ -110,26 +111,38 @@ def _unclaimed(kind: str, name: str, read: list[str]) -> ConfigError:
 
 
 def missing_backend_hint(
-    kind: str, name: str, offered: Iterable[str], otherwise: str, *, table: bool = False
+    kind: str,
+    name: str,
+    offered: Iterable[str],
+    instead: str,
+    *,
+    unknown: str | None = None,
+    table: bool = False,
 ) -> str:
-    """The fix for ``name`` of ``kind`` that no installed plugin provides.
+    """The fix for ``name`` of ``kind`` (``"storage"``, ``"exporters"``) that no
+    installed plugin provides, ``offered`` being the names installed ones do.
 
     The package to install for one of relaykit's own (``pip install
     relaykit-statsd``), else the nearest name installed or first-party ("did you
-    mean 'prometheus'?"), else ``otherwise``. ``table``: ``name`` is an
-    ``[exporters.NAME]``-style table, and the near match is written as one.
+    mean 'prometheus'?"), else ``unknown`` (by default: install
+    ``relaykit-NAME``). ``instead`` is the way out other than installing
+    (``set [storage] backend = 'none'``). ``table``: ``name`` is an
+    ``[exporters.NAME]``-style table, and is written as one.
     """
     first_party = FIRST_PARTY.get(kind, {})
+
+    def shown(found: str) -> str:
+        return f"[{kind}.{found}]" if table else repr(found)
+
     if name in first_party:
-        return f"pip install {first_party[name]} (it provides {name!r}), or {otherwise}"
+        verb = "reads" if table else "provides"
+        return f"pip install {first_party[name]} (it {verb} {shown(name)}), or {instead}"
     installed = set(offered)
     import difflib  # only on the way to an error
 
     near = difflib.get_close_matches(name, sorted({*installed, *first_party}), n=1)
     if not near:
-        return otherwise
-    nearest = near[0]
-    shown = f"[{kind}.{nearest}]" if table else repr(nearest)
-    if nearest not in installed:
-        return f"did you mean {shown}? (pip install {first_party[nearest]})"
-    return f"did you mean {shown}?"
+        return unknown or f"pip install relaykit-{name}, or {instead}"
+    if near[0] not in installed:
+        return f"did you mean {shown(near[0])}? (pip install {first_party[near[0]]})"
+    return f"did you mean {shown(near[0])}?"

@@ -28,7 +28,7 @@ def open_storage(config: Config, pm: PluginManager) -> Storage | None:
                 "storage",
                 backend,
                 offered,
-                f"pip install relaykit-{backend}, or set [storage] backend = 'none'",
+                "set [storage] backend = 'none'",
             ),
         )
     return storage
