@@ -127,6 +127,11 @@ class NoOpExporter:
     def relaykit_exporters(self, config: Config) -> Sequence[Any]:
         return [self] if "noop" in config.exporters else []
 
+    # optional: older sources measured first (see above) have no such hook
+    @hookimpl(optionalhook=True)
+    def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+        return ("exporters.noop",)
+
 
 class InMemoryTracing:
     """An exporter plugin bringing an SDK tracer provider with an in-memory span exporter.
@@ -155,6 +160,11 @@ class InMemoryTracing:
     @hookimpl
     def relaykit_exporters(self, config: Config) -> Sequence[Any]:
         return [self] if "tracing" in config.exporters else []
+
+    # optional: older sources measured first (see above) have no such hook
+    @hookimpl(optionalhook=True)
+    def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+        return ("exporters.tracing",)
 
 
 class OtlpTracing:
@@ -208,6 +218,11 @@ class OtlpTracing:
         if self.tracer == "lean":
             return int(self.tracer_provider.dropped_spans)
         return SDK_DROPS.count
+
+    # optional: older sources measured first (see above) have no such hook
+    @hookimpl(optionalhook=True)
+    def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+        return ("exporters.tracing",)
 
     @hookimpl
     def relaykit_exporters(self, config: Config) -> Sequence[Any]:

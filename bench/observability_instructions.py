@@ -169,6 +169,11 @@ class LeanTracing:
     def relaykit_exporters(self, config: Config) -> Sequence[Any]:
         return [self] if "tracing" in config.exporters else []
 
+    # optional: older sources measured first (see above) have no such hook
+    @hookimpl(optionalhook=True)
+    def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+        return ("exporters.tracing",)
+
 
 def free_scans() -> None:
     """Make the secret redactor and relaykit-pii's detection find nothing, at no cost."""

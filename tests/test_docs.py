@@ -24,8 +24,8 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-def test_there_are_ten_hooks() -> None:
-    assert len(HOOKS) == 10
+def test_there_are_eleven_hooks() -> None:
+    assert len(HOOKS) == 11
 
 
 @pytest.mark.parametrize("hook", HOOKS)

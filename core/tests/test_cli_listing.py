@@ -102,7 +102,7 @@ def test_plugins_lists_openai_with_its_version_and_hooks(
     assert lines[0].split() == ["name", "version", "hooks"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     assert rows["openai"] == ["0.1.0", "relaykit_providers"]
-    assert rows["relaykit.secrets"] == ["0.1.0", "relaykit_redactors"]
+    assert rows["relaykit.secrets"] == ["0.1.0", "relaykit_config_tables,", "relaykit_redactors"]
 
 
 @pytest.mark.usefixtures("cli_config")

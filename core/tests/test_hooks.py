@@ -131,6 +131,10 @@ async def test_relaykit_exporters_see_successes_and_failures() -> None:
         def relaykit_exporters(self, config: Config) -> Sequence[RecordingExporter]:
             return [exporter] if "recording" in config.exporters else []
 
+        @hookimpl
+        def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+            return ["exporters.recording"]
+
     fake = FakePlugin()
     fake.script.push(
         Reply(text="ok", input_tokens=3, output_tokens=2), Reply.failure(404, "no such model")

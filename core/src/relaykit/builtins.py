@@ -34,6 +34,10 @@ class _Secrets:
     def relaykit_redactors(self, config: Config) -> Sequence[Redactor]:
         return [SecretRedactor()]
 
+    @hookimpl
+    def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+        return ()  # it always runs, configured by no [redactors.NAME] table
+
 
 class _MemoryLimiter:
     @hookimpl

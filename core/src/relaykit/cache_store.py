@@ -22,7 +22,8 @@ from typing import Literal
 import anyio
 
 from .config import BUILT_IN_CACHE_BACKENDS, Config
-from .errors import ConfigError, did_you_mean
+from .config_tables import missing_backend_hint
+from .errors import ConfigError
 from .plugins import PluginManager
 from .protocols import CacheStore, Storage
 from .secrets import describe_error
@@ -80,8 +81,7 @@ def open_cache_store(
         known = ", ".join(repr(c) for c in choices)
         raise ConfigError(
             f"no plugin provides the cache backend {backend!r}",
-            hint=did_you_mean(backend, choices)
-            or f"pip install relaykit-{backend}, or use one of {known}",
+            hint=missing_backend_hint("cache", backend, choices, f"use one of {known}"),
         )
     return store
 

@@ -24,6 +24,7 @@ import anyio.lowlevel
 
 from .budgets import estimate_cost, hold_rates
 from .config import Config, LimitConfig, is_scoped
+from .config_tables import missing_backend_hint
 from .errors import ConfigError
 from .protocols import RateLimiter, Reservation
 from .response import ChatResponse, Usage
@@ -72,7 +73,12 @@ class CallLimits:
         if limiter is None:
             raise ConfigError(
                 f"no plugin provides the rate limiter {backend!r}",
-                hint=f"pip install relaykit-{backend}, or use limiter = 'memory'",
+                hint=missing_backend_hint(
+                    "limiter",
+                    backend,
+                    ["memory"],
+                    "set [limiter] backend = 'memory'",
+                ),
             )
         if any(limit.budget_usd is not None for limit in config.limits.values()) and not getattr(
             limiter, "supports_budgets", False

@@ -30,6 +30,7 @@ from .call_outcomes import CallOutcomes, cut_off_usage
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call, part_of_work_in_flight
 from .config import Config, LimitConfig, load_config
+from .config_tables import check_plugin_tables
 from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
 from .errors import (
@@ -215,6 +216,8 @@ class Client:
         self.config = load_config(config, env=env)
         self.plugin_manager = build_plugin_manager(plugins, env)
         hook = self.plugin_manager.hook
+        # before the exporters are built: a table no plugin reads would do nothing
+        check_plugin_tables(self.config, self.plugin_manager)
         self._registry = ProviderRegistry(self.config, self.plugin_manager, env)
         #: the keys this client holds, masked first in everything it redacts and raises
         self._known = self._registry.known_secrets

@@ -96,11 +96,31 @@ def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
 
 
 @hookspec
+def relaykit_config_tables(config: Config) -> Sequence[str]:
+    """Name the ``[exporters.NAME]`` and ``[redactors.NAME]`` tables this plugin reads.
+
+    Called once per client, before ``relaykit_exporters`` and
+    ``relaykit_redactors``. A client refuses, with a :class:`relaykit.ConfigError`,
+    a table of those kinds that no plugin names: a misspelt one, or one whose
+    plugin is not installed, would otherwise do nothing without a word. Name
+    every table you may read, whatever it holds (relaykit-pii names
+    ``redactors.pii`` even when ``enabled = false``); return an empty sequence
+    when you read none. A plugin with ``relaykit_exporters`` or
+    ``relaykit_redactors`` that does not implement this hook (written before
+    it) makes the check of that kind a logged warning rather than an error.
+
+    :param config: the client's validated configuration.
+    :return: dotted table names, e.g. ``["exporters.prometheus"]``.
+    """
+
+
+@hookspec
 def relaykit_exporters(config: Config) -> Sequence[Exporter]:
     """Return the metrics exporters this plugin contributes for ``config``.
 
     Called once per client. Return an empty sequence when the plugin is not
-    configured (typically when its ``[exporters.NAME]`` table is absent).
+    configured (typically when its ``[exporters.NAME]`` table is absent), and
+    name the tables you read in ``relaykit_config_tables``.
     Exporters receive call records and :mod:`relaykit.gauge_events`;
     :func:`relaykit.metrics.observe` turns either into metric observations.
 
@@ -116,7 +136,8 @@ def relaykit_redactors(config: Config) -> Sequence[Redactor]:
     Redactors run in registration order on everything relaykit stores, logs,
     traces or exports; the built-in secret redactor always runs. A redactor
     with ``restore`` is reversible: it also redacts outbound prompts, and
-    its placeholders are restored in the answer.
+    its placeholders are restored in the answer. Name the
+    ``[redactors.NAME]`` tables you read in ``relaykit_config_tables``.
 
     :param config: the client's validated configuration.
     :return: objects implementing :class:`relaykit.protocols.Redactor`.

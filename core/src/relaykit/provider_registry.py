@@ -34,6 +34,12 @@ class ProviderRegistry:
         self.factories: dict[str, ProviderFactory] = {}
         for factory in collect(pm.hook.relaykit_providers()):
             self.factories[factory.type] = factory
+        # A [providers.NAME] table whose plugin is missing (or a misspelt NAME or type)
+        # would otherwise be found out only when that provider is first called, and
+        # not at all when calls go to the provider it misspells, bypassing its settings.
+        for name, pconf in config.providers.items():
+            if (pconf.type or name) not in self.factories:
+                raise self._unknown(name, pconf.type or name)
         self._built: dict[str, Provider] = {}
         #: base URL of each built provider: with provider and model it names a deployment
         self.base_urls: dict[str, str] = {}
@@ -149,11 +155,16 @@ class ProviderRegistry:
         return None
 
     def _unknown(self, name: str, type_: str) -> ConfigError:
-        known = sorted({*self.factories, *self._config.providers})
+        # not the unknown name itself, which a [providers.NAME] table may hold
+        known = sorted({*self.factories, *self._config.providers} - {type_})
+        fix = (
+            f"give [providers.{name}] the type of an installed provider"
+            " (type = 'openai' for an OpenAI-compatible service), or remove the table"
+            if name in self._config.providers
+            else f"configure [providers.{name}]"
+        )
         hint = did_you_mean(
-            type_,
-            known,
-            f"install its plugin (pip install relaykit-{type_}) or configure [providers.{name}]",
+            type_, known, f"install its plugin (pip install relaykit-{type_}), or {fix}"
         )
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)

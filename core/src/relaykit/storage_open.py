@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import Config
+from .config_tables import missing_backend_hint
 from .errors import ConfigError
 from .plugins import PluginManager
 from .protocols import Storage
@@ -20,8 +21,14 @@ def open_storage(config: Config, pm: PluginManager) -> Storage | None:
         return None
     storage: Storage | None = pm.hook.relaykit_storage(name=backend, config=config)
     if storage is None and config.storage_explicit:
+        offered = [impl.plugin_name for impl in pm.hook.relaykit_storage.get_hookimpls()]
         raise ConfigError(
             f"no plugin provides the storage backend {backend!r}",
-            hint=f"pip install relaykit-{backend}, or set [storage] backend = 'none'",
+            hint=missing_backend_hint(
+                "storage",
+                backend,
+                offered,
+                "set [storage] backend = 'none'",
+            ),
         )
     return storage

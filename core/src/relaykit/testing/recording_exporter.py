@@ -50,3 +50,8 @@ class RecordingExporter:
     def relaykit_exporters(self, config: Any) -> Sequence[Any]:
         """Contribute this exporter to the client that registered it as a plugin."""
         return [self]
+
+    @hookimpl
+    def relaykit_config_tables(self, config: Any) -> Sequence[str]:
+        """None: it records whatever the configuration, so a misspelt table is still refused."""
+        return ()

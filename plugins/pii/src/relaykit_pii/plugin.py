@@ -42,3 +42,9 @@ def relaykit_redactors(config: Config) -> Sequence[Any]:
     if conf.get("outbound", False):
         return [ReversiblePiiRedactor(kinds, max_values=int(conf.get("max_values", 100_000)))]
     return [PiiRedactor(kinds)]
+
+
+@hookimpl
+def relaykit_config_tables(config: Config) -> Sequence[str]:
+    """The table this plugin reads, so that the client refuses a misspelt one."""
+    return ("redactors.pii",)

@@ -23,3 +23,9 @@ def relaykit_exporters(config: Config) -> Sequence[Any]:
     from .exporter import from_config
 
     return [from_config(conf)]
+
+
+@hookimpl
+def relaykit_config_tables(config: Config) -> Sequence[str]:
+    """The table this plugin reads, so that the client refuses a misspelt one."""
+    return ("exporters.statsd",)

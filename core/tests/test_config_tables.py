@@ -1,0 +1,179 @@
+"""An ``[exporters.NAME]`` or ``[redactors.NAME]`` table that no plugin reads is refused.
+
+Such a table did nothing and said nothing: ``[exporters.promethues]``, or
+``[exporters.statsd]`` without relaykit-statsd, left the user believing their
+metrics were on. Plugins name the tables they read (``relaykit_config_tables``);
+a client refuses one nobody names, unless a plugin written before that hook may
+read it (then it logs a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+import relaykit
+import relaykit.config_tables as config_tables
+from relaykit import ConfigError, hookimpl
+from relaykit.cli import main
+from relaykit.config import Config
+from relaykit.testing import FakePlugin, RecordingExporter
+
+from .conftest import SETTINGS
+
+#: only the built-in plugins and those a test passes: no installed entry point
+BARE = {"RELAYKIT_PLUGINS": ""}
+
+
+class TableExporter(RecordingExporter):
+    """An exporter plugin configured by ``[exporters.recording]``, as a real one is."""
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self] if "recording" in config.exporters else []
+
+    @hookimpl
+    def relaykit_config_tables(self, config: Config) -> Sequence[str]:
+        return ["exporters.recording"]
+
+
+class UndeclaredPlugin:
+    """A plugin written before ``relaykit_config_tables``: it reads ``[exporters.legacy]``
+    but does not say so."""
+
+    __name__ = "old-exporter"
+
+    def __init__(self) -> None:
+        self.exporter = RecordingExporter()
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self.exporter] if "legacy" in config.exporters else []
+
+
+def refused(config: dict[str, Any], *plugins: object, env: Any = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        relaykit.Client({**SETTINGS, **config}, plugins=plugins, env=BARE if env is None else env)
+    return info.value
+
+
+@pytest.mark.anyio
+async def test_relaykit_config_tables_a_named_table_is_read_and_its_exporter_records() -> None:
+    exporter = TableExporter()
+    config = {**SETTINGS, "exporters": {"recording": {}}}
+    async with relaykit.Client(config, plugins=[FakePlugin(), exporter], env=BARE) as client:
+        await client.chat("fake/m", "hi")
+    assert [r.ok for r in exporter.records] == [True]
+
+
+def test_relaykit_config_tables_a_misspelt_table_is_refused_naming_the_near_one() -> None:
+    error = refused({"exporters": {"recordng": {}}}, FakePlugin(), TableExporter())
+    assert error.message == "no installed plugin reads [exporters.recordng]: it would be ignored"
+    assert error.hint == "did you mean [exporters.recording]?"
+
+
+def test_a_table_of_relaykit_s_own_plugin_names_the_package_to_install() -> None:
+    error = refused({"exporters": {"statsd": {"port": 8125}}})
+    assert "no installed plugin reads [exporters.statsd]" in error.message
+    assert (
+        error.hint
+        == "pip install relaykit-statsd (it reads [exporters.statsd]), or remove the table"
+    )
+    error = refused({"redactors": {"pii": {"enabled": True}}})
+    assert (error.hint or "").startswith("pip install relaykit-pii")
+    # a near miss of one not installed: the name as it is written, and its package
+    error = refused({"exporters": {"promethues": {}}})
+    assert error.hint == "did you mean [exporters.prometheus]? (pip install relaykit-prometheus)"
+
+
+def test_a_disabled_plugin_s_table_is_refused_too() -> None:
+    # installed, but RELAYKIT_DISABLE_PLUGINS keeps it from loading: its table reads nothing
+    error = refused(
+        {"exporters": {"prometheus": {}}}, env={"RELAYKIT_DISABLE_PLUGINS": "prometheus"}
+    )
+    assert (error.hint or "").startswith("pip install relaykit-prometheus")
+
+
+def test_an_unknown_table_names_the_tables_the_installed_plugins_read() -> None:
+    error = refused({"exporters": {"graphite": {}}}, TableExporter())
+    assert error.hint == (
+        "the installed plugins read [exporters.recording]; remove the table, or install"
+        " the plugin that reads it (`relaykit plugins` lists those loaded)"
+    )
+    # the built-in secret redactor reads no table: redactors are checked as strictly
+    error = refused({"redactors": {"secrets": {}}})
+    assert (error.hint or "").startswith("no installed plugin reads a [redactors.NAME] table")
+
+
+def test_the_cli_prints_the_refusal_as_one_line(
+    write_config: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(extra="[exporters.promethues]\nport = 9464\n")
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(path))
+
+    assert main(["prompt", "-m", "openai/gpt-4o-mini", "Hi"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: no installed plugin reads [exporters.promethues]: it would be ignored"
+        " (did you mean [exporters.prometheus]?)\n"
+    )
+    assert captured.out == ""
+
+
+@pytest.mark.anyio
+async def test_a_plugin_that_names_no_tables_makes_the_check_a_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written before the hook, it may read the table: refusing would break a working
+    # configuration on an upgrade of the core alone. It still works, and is warned of.
+    monkeypatch.setattr(config_tables, "_warned", set())
+    old = UndeclaredPlugin()
+    config = {**SETTINGS, "exporters": {"legacy": {}}}
+    with caplog.at_level(logging.WARNING, logger="relaykit.config"):
+        async with relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE) as client:
+            await client.chat("fake/m", "hi")
+        relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE)  # warned once only
+    assert [r.ok for r in old.exporter.records] == [True]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "relaykit.config"]
+    assert warning.startswith("no plugin says it reads [exporters.legacy]; old-exporter may")
+    # a kind it has no hook for stays strict
+    with pytest.raises(ConfigError, match=r"reads \[redactors.legacy\]"):
+        relaykit.Client({**config, "redactors": {"legacy": {}}}, plugins=[old], env=BARE)
+
+
+def test_a_misspelt_storage_or_limiter_backend_names_the_near_one() -> None:
+    # checked at start already, but the fix named a package that does not exist
+    # (pip install relaykit-sqllite)
+    error = refused({"storage": {"backend": "sqllite"}}, env={})
+    assert error.hint == "did you mean 'sqlite'?"
+    error = refused({"storage": {"backend": "postgres"}})  # first-party, not loaded
+    assert error.hint == (
+        "pip install relaykit-postgres (it provides 'postgres'), or set [storage] backend = 'none'"
+    )
+    limits = {"limits": {"fake/*": {"rpm": 5}}}
+    error = refused({**limits, "limiter": {"backend": "memroy"}})
+    assert error.hint == "did you mean 'memory'?"
+    error = refused({**limits, "limiter": {"backend": "etcd"}})
+    assert error.hint == "pip install relaykit-etcd, or set [limiter] backend = 'memory'"
+
+
+def test_a_providers_table_no_plugin_provides_is_refused_at_start() -> None:
+    # Found out only at the first call to it before, and never when the calls went to
+    # the provider it misspells: [providers.antropic] base_url = "..." (a proxy),
+    # while anthropic/... calls went straight to the vendor.
+    error = refused({"providers": {"antropic": {"base_url": "http://proxy"}}}, env={})
+    assert error.message == "no plugin provides provider 'antropic'"
+    assert error.hint == "did you mean 'anthropic'?"
+    error = refused({"providers": {"fast": {"type": "groqq"}}}, env={})
+    assert error.message == "no plugin provides provider type 'groqq' (of 'fast')"
+    assert error.hint == "did you mean 'groq'?"
+    error = refused({"providers": {"zzzz": {}}}, env={})
+    assert error.hint == (
+        "install its plugin (pip install relaykit-zzzz), or give [providers.zzzz] the type"
+        " of an installed provider (type = 'openai' for an OpenAI-compatible service),"
+        " or remove the table"
+    )
