@@ -177,3 +177,22 @@ def test_a_providers_table_no_plugin_provides_is_refused_at_start() -> None:
         " of an installed provider (type = 'openai' for an OpenAI-compatible service),"
         " or remove the table"
     )
+
+
+@pytest.mark.parametrize(
+    ("type_", "package"),
+    [
+        ("groq", "relaykit-openai"),
+        ("vertex-anthropic", "relaykit-anthropic"),
+        ("vertex", "relaykit-gemini"),
+    ],
+)
+def test_a_missing_first_party_provider_type_names_the_package_that_brings_it(
+    type_: str, package: str
+) -> None:
+    # relaykit-openai brings every OpenAI-compatible preset: "pip install relaykit-groq"
+    # named a package that does not exist
+    disabled = {"RELAYKIT_DISABLE_PLUGINS": "openai,anthropic,gemini"}
+    error = refused({"providers": {"mine": {"type": type_}}}, env=disabled)
+    assert error.hint is not None
+    assert error.hint.startswith(f"install its plugin (pip install {package}), or give")

@@ -46,6 +46,36 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "storage": {"sqlite": "relaykit-sqlite", "postgres": "relaykit-postgres"},
     "cache": {"redis": "relaykit-redis"},
     "limiter": {"redis": "relaykit-redis"},
+    # provider types: relaykit-openai brings every OpenAI-compatible preset, so a
+    # missing "groq" is fixed by installing relaykit-openai, not a "relaykit-groq"
+    "providers": {
+        **dict.fromkeys(
+            (
+                "openai",
+                "azure",
+                "bedrock-mantle",
+                "cerebras",
+                "deepseek",
+                "fireworks",
+                "groq",
+                "lmstudio",
+                "mistral",
+                "ollama-openai",
+                "openrouter",
+                "together",
+                "vllm",
+                "xai",
+            ),
+            "relaykit-openai",
+        ),
+        **dict.fromkeys(
+            ("anthropic", "foundry-anthropic", "vertex-anthropic"), "relaykit-anthropic"
+        ),
+        **dict.fromkeys(("gemini", "vertex"), "relaykit-gemini"),
+        "bedrock": "relaykit-bedrock",
+        "ollama": "relaykit-ollama",
+        "cohere": "relaykit-cohere",
+    },
 }
 
 #: (kind, table, plugins) already warned about in this process: an application

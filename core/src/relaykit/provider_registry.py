@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from .config import Config, ProviderConfig
+from .config_tables import FIRST_PARTY
 from .errors import ConfigError, did_you_mean
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .known_secrets import KnownSecrets
@@ -163,9 +164,8 @@ class ProviderRegistry:
             if name in self._config.providers
             else f"configure [providers.{name}]"
         )
-        hint = did_you_mean(
-            type_, known, f"install its plugin (pip install relaykit-{type_}), or {fix}"
-        )
+        package = FIRST_PARTY["providers"].get(type_, f"relaykit-{type_}")
+        hint = did_you_mean(type_, known, f"install its plugin (pip install {package}), or {fix}")
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
 
