@@ -20,6 +20,8 @@ from relaykit_anthropic.mock_thinking import thinking_problem
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 
+from .test_vertex import client as vertex_client
+
 KEY = "sk-ant-test-0123456789abcdef0123"
 REFUSING = [
     ("anthropic/claude-opus-4-7", "Claude Opus 4.7"),
@@ -118,17 +120,22 @@ async def test_the_defaults_are_sent(
 
 
 @pytest.mark.anyio
-async def test_a_route_falls_back_to_a_model_that_takes_temperature(mock: AnthropicMock) -> None:
-    routes = {
-        "claude": {
-            "targets": ["anthropic/claude-opus-4-7", "anthropic/claude-opus-4-6"],
-            "strategy": "fallback",
-        }
-    }
+@pytest.mark.parametrize(
+    ("targets", "params"),
+    [
+        (["claude-opus-4-7", "claude-opus-4-6"], {"temperature": 0.2}),
+        # Sonnet 4.5 takes one of the two; Sonnet 4 both
+        (["claude-sonnet-4-5", "claude-sonnet-4-20250514"], {"temperature": 0.2, "top_p": 0.9}),
+    ],
+)
+async def test_a_route_falls_back_to_a_model_that_takes_temperature(
+    mock: AnthropicMock, targets: list[str], params: dict[str, Any]
+) -> None:
+    routes = {"claude": {"targets": [f"anthropic/{t}" for t in targets], "strategy": "fallback"}}
     async with client(mock, models=routes) as c:
-        r = await c.chat("claude", "hi", temperature=0.2)
-    assert r.model == "claude-opus-4-6" and len(mock.requests) == 1
-    assert mock.last_request.json()["temperature"] == 0.2
+        r = await c.chat("claude", "hi", **params)
+    assert r.model == targets[1] and len(mock.requests) == 1
+    assert {k: mock.last_request.json()[k] for k in params} == params
 
 
 @pytest.mark.anyio
@@ -264,33 +271,10 @@ async def test_older_models_take_temperature_with_top_p(mock: AnthropicMock, mod
 
 
 @pytest.mark.anyio
-async def test_a_route_falls_back_to_a_model_that_takes_both(mock: AnthropicMock) -> None:
-    routes = {
-        "claude": {
-            "targets": ["anthropic/claude-sonnet-4-5", "anthropic/claude-sonnet-4-20250514"],
-            "strategy": "fallback",
-        }
-    }
-    async with client(mock, models=routes) as c:
-        r = await c.chat("claude", "hi", temperature=0.2, top_p=0.9)
-    assert r.model == "claude-sonnet-4-20250514" and len(mock.requests) == 1
-
-
-@pytest.mark.anyio
 async def test_claude_on_vertex_refuses_them_before_sending(
     vertex_mock: VertexClaudeMock, sa_file: Path, google_env: dict[str, str]
 ) -> None:
-    cfg = one_try_config(
-        {
-            "vertex-anthropic": {
-                "base_url": vertex_mock.base_url,
-                "project": "mock-project",
-                "location": "us-east5",
-                "credentials_file": str(sa_file),
-            }
-        }
-    )
-    async with relaykit.Client(cfg, env=google_env) as c:
+    async with vertex_client(vertex_mock, google_env, sa_file) as c:
         with pytest.raises(InvalidRequestError) as caught:
             await c.chat(
                 "vertex-anthropic/claude-sonnet-4-5@20250929", "hi", temperature=0.2, top_p=0.9
