@@ -430,3 +430,55 @@ async def test_listed_batches_follows_the_pages_until_one_says_no_more() -> None
     pages[None] = {"data": [{"id": "b5"}], "has_more": True, "last_id": ["b5"]}
     with pytest.raises(ValueError, match="a list of batches: last_id"):
         [b async for b in listed_batches(page, batch)]
+
+
+# -- epoch_seconds: the RFC 3339 times batch APIs give -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2025-07-01T10:00:00Z", 1751364000.0),
+        ("2025-07-01T10:00:00.1Z", 1751364000.1),  # one digit of fraction
+        ("2024-08-20T18:37:24.100435Z", 1724179044.100435),  # Anthropic: microseconds
+        ("2025-07-01T10:00:00.123456789Z", 1751364000.123456789),  # Google: nanoseconds
+        ("2025-07-01T10:00:00.1234567890123Z", 1751364000.1234567),  # more than Python keeps
+        ("2025-07-01T12:00:00+02:00", 1751364000.0),  # an offset east
+        ("2025-07-01T05:30:00.5-04:30", 1751364000.5),  # west, with a fraction
+        ("2025-07-01t10:00:00z", 1751364000.0),  # RFC 3339 takes lowercase t and z
+        ("2025-07-01 10:00:00+00:00", 1751364000.0),  # and a space for the T
+        ("2016-12-31T23:59:60Z", 1483228800.0),  # a leap second: the next one's start
+        (None, None),  # absent or null
+    ],
+)
+def test_epoch_seconds_reads_rfc_3339(value: str | None, expected: float | None) -> None:
+    from relaykit.batches import epoch_seconds
+
+    assert epoch_seconds(value, "created_at") == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-07-01T10:00:00",  # no zone: not RFC 3339, and local time would be a guess
+        "2025-07-01",
+        "2025-07-01T10:00Z",  # no seconds
+        "2025-07-01T10:00:00.Z",  # a point with no digits
+        "2025-13-01T10:00:00Z",  # month 13
+        "2025-02-30T10:00:00Z",
+        "2025-07-01T10:00:00+0200",  # the offset needs its colon
+        "yesterday",
+        "",
+        " 2025-07-01T10:00:00Z",
+        1751364000,  # a number is no time here
+        ["2025-07-01T10:00:00Z"],
+    ],
+)
+def test_epoch_seconds_refuses_what_is_no_time_as_a_shape_error(value: object) -> None:
+    from relaykit.batches import epoch_seconds
+    from relaykit.json_decode import SHAPE_ERRORS
+
+    with pytest.raises(SHAPE_ERRORS) as caught:
+        epoch_seconds(value, "metadata.createTime")
+    assert isinstance(caught.value, TypeError)
+    assert str(caught.value).startswith("metadata.createTime is ")

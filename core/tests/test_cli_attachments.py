@@ -141,6 +141,13 @@ def _files(tmp_path: Path) -> None:
     ("argv", "error"),
     [
         (["-a", "missing.png", "Hi"], "cannot attach 'missing.png': there is no such file"),
+        # a URL of another scheme was read as a missing file
+        (
+            ["-a", "ftp://host/file", "Hi"],
+            "cannot attach 'ftp://host/file': relaykit takes http:// and https:// URLs, "
+            "not ftp:// ones (download it and attach the file (-a PATH), or give an http(s)://",
+        ),
+        (["-a", "file:///tmp/x.png", "Hi"], "not file:// ones (download it"),
         (["-a", ".", "Hi"], "cannot attach '.': it is a directory"),
         (["-a", "blob", "Hi"], "(name its type: --attach-type blob MIME"),
         (

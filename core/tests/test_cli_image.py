@@ -206,3 +206,35 @@ def test_edit_errors_are_typed_without_a_traceback(
     (tmp_path / "notes.txt").write_text("not an image")
     assert main([*argv, "--edit", str(tmp_path / "notes.txt")], plugins=[FakePlugin()]) == 1
     assert "is no image relaykit reads" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize(
+    ("argv", "fix"),
+    [
+        (["image", "-m", "fake/img-1", ""], "relaykit image -m fake/img-1 'a red fox in snow'"),
+        (
+            ["image", "-m", "fake/img-1", "--edit", "fox.png", " "],
+            "relaykit image -m fake/img-1 --edit fox.png 'add a hat'",
+        ),
+    ],
+)
+def test_a_blank_prompt_says_the_fix_in_command_line_words(
+    argv: list[str], fix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said the Python API's fix: generate_image(model, 'a red fox in snow').
+    fake = FakePlugin()
+    assert main(argv, plugins=[fake]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert fix in err
+    assert "generate_image(" not in err and "edit_image(" not in err
+
+
+def test_the_python_api_keeps_its_own_fix() -> None:
+    from relaykit import InvalidRequestError
+    from relaykit.image_generation import build_image_request
+
+    with pytest.raises(InvalidRequestError) as caught:
+        build_image_request("fake/img-1", "", {})
+    assert caught.value.hint == "say what to draw: generate_image(model, 'a red fox in snow')"

@@ -124,3 +124,27 @@ def test_stream_writes_the_audio_as_it_arrives(
     written = tmp_path / "said.mp3"
     assert written.read_bytes() == mock_speech(long)
     assert (out["file"], out["bytes"]) == ("said.mp3", written.stat().st_size)
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("text", ["", "   "])
+def test_blank_text_says_the_fix_in_command_line_words(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said the Python API's fix: speak(model, 'Hello there', voice='alloy').
+    fake = FakePlugin()
+    assert main(["speak", "-m", "fake/tts-1", text], plugins=[fake]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert "relaykit speak -m fake/tts-1 'Hello there'" in err
+    assert "speak(model" not in err and "voice='alloy'" not in err
+    assert not fake.speeches
+
+
+def test_the_python_api_keeps_its_own_fix() -> None:
+    from relaykit import InvalidRequestError
+    from relaykit.speech import build_speech_request
+
+    with pytest.raises(InvalidRequestError) as caught:
+        build_speech_request("fake/tts-1", "", {})
+    assert caught.value.hint == "say what to speak: speak(model, 'Hello there', voice='alloy')"

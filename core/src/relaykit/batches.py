@@ -19,6 +19,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import re
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -29,6 +30,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -231,6 +233,47 @@ def input_file_lost(error: Exception, *, provider: str, model: str, hint: str) -
     return not_created(typed)
 
 
+#: an RFC 3339 date-time: date, ``T`` (or a space, or ``t``), time with an optional
+#: fraction of any length, and ``Z`` or an offset
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def epoch_seconds(value: Any, field: str) -> float | None:
+    """An RFC 3339 time a batch API gives (``2024-08-20T18:37:24.100435Z``,
+    ``2025-07-01T10:00:00.123456789Z``, ``2025-07-01T12:00:00+02:00``) as seconds
+    since the epoch; ``None`` for ``None`` (the field is absent or null).
+
+    The fraction may have any number of digits (Anthropic sends microseconds,
+    Google nanoseconds); ``Z`` and an offset are both read. Anything else raises
+    a ``TypeError`` naming ``field``, one of :data:`~relaykit.json_decode.SHAPE_ERRORS`:
+    a plugin reading a batch catches those and raises
+    :func:`~relaykit.json_decode.wrong_shape` for the whole answer.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{field} is {type(value).__name__}, not an RFC 3339 time")
+    found = _RFC3339.fullmatch(value)
+    if found is None:
+        raise TypeError(f"{field} is not an RFC 3339 time: {value!r}")
+    year, month, day, hour, minute, second = (int(g) for g in found.group(1, 2, 3, 4, 5, 6))
+    offset = timedelta(0)
+    if found.group(9):
+        offset = timedelta(hours=int(found.group(10)), minutes=int(found.group(11)))
+        offset = -offset if found.group(9) == "-" else offset
+    try:
+        # a leap second (60) is read as the next second's start, as Python has none
+        leap = second == 60
+        start = datetime(year, month, day, hour, minute, second - leap, tzinfo=UTC)
+    except ValueError as e:  # a month 13, a February 30th
+        raise TypeError(f"{field} is not an RFC 3339 time: {value!r} ({e})") from None
+    fraction = float(f"0.{found.group(7)}") if found.group(7) else 0.0
+    return (start - offset).timestamp() + leap + fraction
+
+
 def result_id(line: Any, field: str = "custom_id") -> str:
     """The item a result (a line of a results file, an entry of inline results) names
     in its ``field``. A ``ValueError`` when it names none (not an object, or no text
@@ -397,6 +440,7 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "BatchStatus",
+    "epoch_seconds",
     "input_file_lost",
     "item_result",
     "jsonl_lines",

@@ -167,3 +167,22 @@ async def test_the_mock_refuses_an_oversized_batch_in_anthropics_words(
         with pytest.raises(relaykit.RelayError, match="maximum allowed number of bytes") as e:
             await c.submit_batch(MODEL, [BatchItem(f"i{i}", "hi " * 100) for i in range(5)])
     assert e.value.status == 413 and not mock.batches.batches
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"created_at": "2024-08-20 noon"}, "created_at"), ({"ended_at": 1724179044}, "ended_at")],
+)
+def test_a_time_that_is_no_rfc_3339_time_is_an_answer_of_the_wrong_shape(
+    fields: dict[str, Any], field: str
+) -> None:
+    # It was read as no time at all, silently.
+    from relaykit_anthropic.batches import MessageBatches
+
+    api = MessageBatches(None, "http://x", {}, "anthropic")  # type: ignore[arg-type]
+    data = {"id": "msgbatch_1", "processing_status": "in_progress", **fields}
+    with pytest.raises(ValueError, match=field) as caught:
+        api._batch(data, None)
+    assert "a message batch" in str(caught.value)
+    ok = api._batch({**data, field: "2024-08-20T18:37:24.100435Z"}, None)
+    assert getattr(ok, field) == pytest.approx(1724179044.100435)

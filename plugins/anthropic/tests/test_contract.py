@@ -25,6 +25,8 @@ class TestAnthropic(ProviderContract, BatchContract):
                 mock=mock,
                 # Haiku 4.5 takes reasoning= as a thinking budget (and "none" as disabled).
                 model="anthropic/claude-haiku-4-5",
+                # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only).
+                sampling_model="anthropic/claude-sonnet-4-20250514",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
                 # Thinking streams apart from text, but its tokens are not counted apart.
                 supports_reasoning_tokens=False,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from relaykit import InvalidRequestError
 from relaykit.testing import Harness, ProviderContract
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 
@@ -48,3 +49,17 @@ class TestFoundryAnthropic(ProviderContract):
         assert models[0].price is not None
         assert again == models
         assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_sampling_parameters_are_accepted(self, harness: Harness) -> None:
+        # Foundry serves Claude from Opus 4.1, Sonnet 4.5 and Haiku 4.5 on, none of which
+        # takes temperature 0.2 with top_p 0.9: each is sent alone, and the two refused.
+        async with self.client(harness) as client:
+            for sampling in ({"temperature": 0.2}, {"top_p": 0.9}):
+                r = await client.chat(
+                    harness.model, "params", max_tokens=50, stop=["END"], seed=7, **sampling
+                )
+                assert r.text == "echo: params"
+            with pytest.raises(InvalidRequestError, match="temperature or top_p, not both"):
+                await client.chat(harness.model, "params", temperature=0.2, top_p=0.9)
+        assert len(harness.mock.requests) == 2

@@ -187,17 +187,21 @@ async def test_json_emulated_with_a_tool_is_refused_with_thinking(mock: Anthropi
 
 
 @pytest.mark.anyio
-async def test_what_claude_takes_while_thinking_is_sent(mock: AnthropicMock) -> None:
+# Haiku 4.5 takes temperature or top_p, not both (thinking or not)
+@pytest.mark.parametrize("sampling", [{"temperature": 1}, {"top_p": 0.95}])
+async def test_what_claude_takes_while_thinking_is_sent(
+    mock: AnthropicMock, sampling: dict[str, Any]
+) -> None:
     body = await send(
         mock,
         reasoning="high",
-        temperature=1,
-        top_p=0.95,
         tools=[WEATHER_TOOL],
         tool_choice="auto",
         response_format=SCHEMA,  # native structured output: no tool forced
+        **sampling,
     )
-    assert (body["temperature"], body["top_p"], body["tool_choice"]) == (1, 0.95, {"type": "auto"})
+    assert {k: body[k] for k in sampling} == sampling
+    assert body["tool_choice"] == {"type": "auto"}
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": SENT_SCHEMA}}
 
 

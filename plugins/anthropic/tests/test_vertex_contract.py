@@ -27,6 +27,8 @@ class TestVertexAnthropic(ProviderContract):
             mock=vertex_mock,
             # Haiku 4.5 takes reasoning= as a thinking budget (and "none" as disabled).
             model="vertex-anthropic/claude-haiku-4-5@20251001",
+            # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only).
+            sampling_model="vertex-anthropic/claude-sonnet-4@20250514",
             providers={
                 "vertex-anthropic": {
                     "type": "vertex-anthropic",

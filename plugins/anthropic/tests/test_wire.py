@@ -64,7 +64,7 @@ def sent(mock: AnthropicMock) -> dict[str, Any]:
 async def test_request_body_and_headers(mock: AnthropicMock) -> None:
     async with client(mock) as c:
         await c.chat(
-            MODEL,
+            "anthropic/claude-sonnet-4-20250514",  # Sonnet 4.5 takes temperature or top_p only
             [Message.system("Be terse."), Message.system("Answer in French."), Message.user("hi")],
             temperature=0.3,
             top_p=0.8,
@@ -80,7 +80,7 @@ async def test_request_body_and_headers(mock: AnthropicMock) -> None:
     assert "authorization" not in request.headers
     assert "anthropic-beta" not in request.headers
     assert request.json() == {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-4-20250514",
         "max_tokens": 4096,  # required by the API, defaulted
         "system": "Be terse.\n\nAnswer in French.",
         "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],

@@ -61,6 +61,8 @@ def harness(
     return Harness(
         mock=mock,
         model=MODEL,
+        # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only).
+        sampling_model="bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0",
         reasoning_model=reasoning_model,
         embedding_model=embedding_model,
         embedding_dimensions=embedding_dimensions,

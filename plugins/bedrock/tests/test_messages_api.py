@@ -45,6 +45,8 @@ class TestBedrockMessagesApi(ProviderContract):
             yield Harness(
                 mock=mock,
                 model="bedrock/global.anthropic.claude-sonnet-4-6",
+                # Claude Sonnet 4 takes temperature and top_p together (4.6 one only).
+                sampling_model="bedrock/global.anthropic.claude-sonnet-4-20250514-v1:0",
                 reasoning_model=OPUS_4_7,
                 embedding_model="bedrock/amazon.titan-embed-text-v2:0",
                 embedding_dimensions=256,

@@ -164,11 +164,16 @@ async def test_what_claude_refuses_while_thinking_is_refused_before_sending(
 
 
 @pytest.mark.anyio
-async def test_what_claude_takes_while_thinking_is_sent(send: Send) -> None:
-    body = await send(
-        HAIKU, reasoning="low", temperature=1, top_p=0.95, tools=[WEATHER_TOOL], tool_choice="auto"
-    )
-    assert body["inferenceConfig"] == {"maxTokens": 4096 + 1024, "temperature": 1, "topP": 0.95}
+# Haiku 4.5 takes temperature or top_p, not both (thinking or not)
+@pytest.mark.parametrize(
+    ("sampling", "sent"),
+    [({"temperature": 1}, {"temperature": 1}), ({"top_p": 0.95}, {"topP": 0.95})],
+)
+async def test_what_claude_takes_while_thinking_is_sent(
+    send: Send, sampling: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    body = await send(HAIKU, reasoning="low", tools=[WEATHER_TOOL], tool_choice="auto", **sampling)
+    assert body["inferenceConfig"] == {"maxTokens": 4096 + 1024, **sent}
     assert body["toolConfig"]["toolChoice"] == {"auto": {}}
 
 
@@ -674,7 +679,9 @@ async def test_the_mock_reads_claudes_own_tool_choice_on_converse(
     [
         ({"temperature": 0.5}, "`temperature` may only be set to 1"),
         ({"top_p": 0.5}, "`top_p` must be greater than or equal to 0.95"),
-        ({"temperature": 1, "top_p": 0.95}, None),
+        ({"temperature": 1}, None),
+        ({"top_p": 0.95}, None),
+        ({"temperature": 1, "top_p": 0.95}, "`temperature` and `top_p` cannot both be specified"),
         ({"tool_choice": "any"}, "tool_choice: Input should be a valid dictionary"),
         ({"tool_choice": {"disable_parallel_tool_use": True}}, "tool_choice.type: Field required"),
     ],

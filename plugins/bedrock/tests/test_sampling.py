@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 import relaykit
@@ -43,6 +44,11 @@ REFUSED_VALUES = [
     ({"extra": {"inferenceConfig": {"temperature": 0.5}}}, "temperature"),
     ({"temperature": 1, "extra": {"inferenceConfig": {"topP": 0.5}}}, "top_p"),
 ]
+
+#: the model's refusal of temperature and top_p together (Bedrock prefixes it)
+BOTH_SAMPLERS = (
+    "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+)
 
 
 @pytest.mark.anyio
@@ -222,7 +228,7 @@ def test_the_models_are_read_from_their_ids() -> None:
         ({"temperature": 0.5}, {}, "`temperature` is deprecated"),
         ({"topP": 0.5}, {}, "`top_p` is deprecated"),
         ({}, {"top_k": 5}, "`top_k` is deprecated"),
-        ({"temperature": 1, "topP": 0.99}, {}, None),
+        ({"temperature": 1, "topP": 0.99}, {}, None),  # no page says they refuse both defaults
         ({}, {}, None),
     ],
 )
@@ -239,4 +245,144 @@ def test_the_mock_refuses_what_the_model_refuses(
     problem = reasoning_problem(model.split("/", 1)[1], body)
     expected = None if refused is None else f"The model returned the following errors: {refused}"
     assert problem == (None if expected is None else f"{expected} for this model.")
-    assert reasoning_problem("anthropic.claude-opus-4-6-v1", body) is None
+    older = reasoning_problem("anthropic.claude-opus-4-6-v1", body)  # one at a time, any value
+    both = "temperature" in inference and "topP" in inference
+    assert older == (f"The model returned the following errors: {BOTH_SAMPLERS}" if both else None)
+
+
+# -- temperature and top_p together ----------------------------------------------------
+
+#: the models that take temperature or top_p, not both ("Migrating to Claude 4.5")
+ONE_SAMPLER = [
+    ("bedrock/anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1"),
+    ("bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5"),
+    ("bedrock/global.anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5"),
+    ("bedrock/anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6"),
+    ("bedrock/anthropic.claude-opus-4-6-v1", "Claude Opus 4.6"),
+]
+TAKING_BOTH = [
+    "bedrock/anthropic.claude-opus-4-20250514-v1:0",
+    "bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0",
+    "bedrock/anthropic.claude-3-7-sonnet-20250219-v1:0",
+]
+#: the pair as the call gives it (at the defaults, too)
+BOTH: list[dict[str, Any]] = [
+    {"temperature": 1, "top_p": 0.99},
+    {"temperature": 0.2, "extra": {"inferenceConfig": {"topP": 0.9}}},
+    {"top_p": 0.9, "extra": {"additionalModelRequestFields": {"temperature": 0.2}}},
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["converse", "messages"])
+@pytest.mark.parametrize(("model", "name"), ONE_SAMPLER)
+@pytest.mark.parametrize("params", BOTH)
+async def test_temperature_with_top_p_is_refused_before_sending(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    model: str,
+    name: str,
+    params: dict[str, Any],
+) -> None:
+    async with make_client(claude_api=api) as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(model, "hi", **params)
+    error = caught.value
+    assert (error.param, error.status) == ("top_p", None)
+    assert error.message.startswith(f"{name} takes temperature or top_p, not both")
+    assert error.hint is not None and "drop top_p and keep temperature" in error.hint
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_a_messages_api_field_in_extra_counts_on_the_messages_route(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # The Messages route sends extra's other keys as they are: top_p reaches the model.
+    async with make_client(claude_api="messages") as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(ONE_SAMPLER[1][0], "hi", temperature=0.2, extra={"top_p": 0.9})
+    assert (caught.value.param, caught.value.status) == ("top_p", None)
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["converse", "messages"])
+@pytest.mark.parametrize(("model", "_name"), ONE_SAMPLER)
+@pytest.mark.parametrize("params", [{"temperature": 1}, {"top_p": 0.99}])
+async def test_either_alone_is_sent(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    api: str,
+    model: str,
+    _name: str,
+    params: dict[str, Any],
+) -> None:
+    async with make_client(claude_api=api) as client:
+        await client.chat(model, "hi", **params)
+    assert len(mock.requests) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["converse", "messages"])
+async def test_both_defaults_are_left_to_the_models_taking_the_defaults_only(
+    mock: BedrockMock, make_client: MakeClient, api: str
+) -> None:
+    # Opus 4.7 on take no other value; no page says they refuse the two defaults together
+    async with make_client(claude_api=api) as client:
+        await client.chat("bedrock/global.anthropic.claude-opus-4-7", "hi", temperature=1, top_p=1)
+    assert len(mock.requests) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["converse", "messages"])
+@pytest.mark.parametrize("model", TAKING_BOTH)
+async def test_older_models_take_temperature_with_top_p(
+    mock: BedrockMock, make_client: MakeClient, api: str, model: str
+) -> None:
+    async with make_client(claude_api=api) as client:
+        await client.chat(model, "hi", temperature=0.2, top_p=0.9)
+    body = mock.last_request.json()
+    sent = body if api == "messages" else body["inferenceConfig"]
+    assert (sent["temperature"], sent.get("top_p", sent.get("topP"))) == (0.2, 0.9)
+
+
+@pytest.mark.parametrize(("model", "_name"), ONE_SAMPLER)
+@pytest.mark.parametrize("thinking", [False, True])
+def test_the_mock_refuses_both_on_converse_as_bedrock_relays_it(
+    model: str, _name: str, thinking: bool
+) -> None:
+    base = model.split("/", 1)[1]
+    # the values thinking takes
+    body: dict[str, Any] = {"messages": [], "inferenceConfig": {"temperature": 1, "topP": 0.99}}
+    if thinking:
+        adaptive = "4-6" in base
+        setting = {"type": "adaptive"} if adaptive else {"type": "enabled", "budget_tokens": 1024}
+        body["additionalModelRequestFields"] = {"thinking": setting}
+    relayed = f"The model returned the following errors: {BOTH_SAMPLERS}"
+    assert reasoning_problem(base, body) == relayed
+    if not thinking:  # adaptive thinking came with Claude 4.6: not asked of older ones
+        for taking in TAKING_BOTH:
+            assert reasoning_problem(taking.split("/", 1)[1], body) is None
+
+
+@pytest.mark.parametrize(("model", "_name"), ONE_SAMPLER)
+def test_the_mock_refuses_both_on_the_messages_route(model: str, _name: str) -> None:
+    key = "ABSKbm90LWpzb24ta2V5"
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "model": model.split("/", 1)[1],
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "temperature": 1,
+        "top_p": 0.99,
+    }
+    with BedrockMock(bearer_token=key) as mock, httpx.Client(timeout=10) as http:
+        url = f"{mock.base_url}/anthropic/v1/messages"
+        answer = http.post(url, json=body, headers={"authorization": f"Bearer {key}"})
+        assert not mock.failures
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"] == f"The model returned the following errors: {BOTH_SAMPLERS}"

@@ -52,9 +52,11 @@ async def test_system_turns_and_inference_config(
         Message.system("Use French."),
         Message.user("second"),
     ]
+    # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one of them)
+    sonnet_4 = "bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0"
     async with make_client() as client:
         await client.chat(
-            MODEL, messages, max_tokens=50, temperature=0.2, top_p=0.9, stop=["END"], seed=7
+            sonnet_4, messages, max_tokens=50, temperature=0.2, top_p=0.9, stop=["END"], seed=7
         )
     body = sent(mock)
     assert body["system"] == [{"text": "Be terse."}, {"text": "Use French."}]

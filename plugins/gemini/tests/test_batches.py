@@ -332,3 +332,18 @@ async def test_an_upload_whose_answer_was_lost_says_the_file_may_exist_not_the_b
     display = mock.requests[0].json()["file"]["display_name"]
     assert e.hint is not None and display in e.hint and "48 hours" in e.hint
     assert KEY not in repr(e) and KEY not in str(e)
+
+
+@pytest.mark.parametrize(
+    ("meta", "field"),
+    [({"createTime": "July 1st"}, "metadata.createTime"), ({"endTime": 17}, "metadata.endTime")],
+)
+def test_a_time_that_is_no_rfc_3339_time_is_an_answer_of_the_wrong_shape(
+    meta: dict[str, Any], field: str
+) -> None:
+    # It was read as no time at all, silently.
+    api = batches.GeminiBatches(None, "http://x", "v1beta", {}, "gemini", None)  # type: ignore[arg-type]
+    operation = {"name": "batches/b1", "metadata": {"state": "BATCH_STATE_RUNNING", **meta}}
+    with pytest.raises(ValueError, match=field) as caught:
+        api._batch(operation, None)
+    assert "a batch" in str(caught.value)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -151,6 +152,8 @@ def read_attachments(
             continue
         if spec.source == STDIN:
             data, name = _read_stdin(stdin), None
+        elif (refused := _other_url(spec.source)) is not None:
+            raise refused
         else:
             data, name = _read_file(spec.source), os.path.basename(spec.source)
         parts.append(_data_part(spec, data, name, max_chars))
@@ -169,6 +172,24 @@ def user_message(text: str | None, attachments: Sequence[ImagePart | DocumentPar
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
+
+
+#: the start of a URL of any scheme (RFC 3986: a letter, then letters, digits, + - .)
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _other_url(source: str) -> InvalidRequestError | None:
+    """The refusal of ``source`` when it is a URL of a scheme other than http(s) and
+    names no file here (it would be read as a missing file)."""
+    found = _SCHEME.match(source)
+    if found is None or os.path.exists(source):
+        return None
+    return InvalidRequestError(
+        f"cannot attach {source!r}: relaykit takes http:// and https:// URLs, not "
+        f"{found.group(1).lower()}:// ones",
+        param="attach",
+        hint="download it and attach the file (-a PATH), or give an http(s):// URL",
+    )
 
 
 def _read_file(path: str) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,7 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit image``."""
     context: CliContext = args.context
+    _check_prompt(args)
     config = context.load_config()
     model = command_model(args.model, config, "image", "openai/gpt-image-2")
     if args.mask is not None and not args.edit:
@@ -150,6 +152,21 @@ def _write(
         path = directory / f"{stem}-v{copy}{image.suffix}"
         copy += 1
     return str(write_output(path, image.data, "--out-dir"))
+
+
+def _check_prompt(args: argparse.Namespace) -> None:
+    """Refuse a blank PROMPT with the fix in command-line words (the client's says
+    ``generate_image(model, ...)``, the Python API's)."""
+    if args.prompt.strip():
+        return
+    model = shlex.quote(args.model) if args.model else "MODEL"
+    if args.edit:
+        problem = "PROMPT is blank: it says how to edit the image"
+        fix = f"say how: relaykit image -m {model} --edit {shlex.quote(args.edit[0])} 'add a hat'"
+    else:
+        problem = "PROMPT is blank: there is nothing to draw"
+        fix = f"say what to draw: relaykit image -m {model} 'a red fox in snow'"
+    raise InvalidRequestError(problem, param="prompt", hint=fix)
 
 
 def _slug(prompt: str) -> str:

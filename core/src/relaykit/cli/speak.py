@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit speak``."""
     context: CliContext = args.context
     text = _text(args.text)
+    if not text.strip():
+        # Refused here, not by the client, whose fix is in the Python API's words.
+        model = shlex.quote(args.model) if args.model else "MODEL"
+        raise InvalidRequestError(
+            "TEXT is blank: there is nothing to say",
+            param="text",
+            hint=f"say what to speak: relaykit speak -m {model} 'Hello there'",
+        )
     if args.output == "-" and sys.stdout.isatty():
         raise InvalidRequestError(
             "-o - would write audio to a terminal",

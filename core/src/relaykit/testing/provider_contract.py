@@ -130,8 +130,9 @@ class Harness:
     #: ``reasoning="high"``, when ``model`` does not
     reasoning_model: str | None = None
     #: a model id (``provider/model``) that takes a ``temperature`` and ``top_p``
-    #: other than 1, when ``model`` does not (OpenAI's reasoning models, which the
-    #: plugin refuses them unsent)
+    #: other than 1, together, when ``model`` does not (OpenAI's reasoning models,
+    #: which the plugin refuses them unsent; Claude Opus 4.1 to 4.6, Sonnet 4.5 and
+    #: 4.6 and Haiku 4.5, which take one of the two)
     sampling_model: str | None = None
     #: plugin objects to register directly (a provider not installed as an entry point)
     plugins: tuple[object, ...] = ()

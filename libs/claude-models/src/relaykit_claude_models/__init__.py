@@ -4,8 +4,9 @@ A library that relaykit-anthropic (Anthropic's API, Vertex AI, Microsoft Foundry
 and relaykit-bedrock depend on (plugins may not depend on each other), not a
 plugin: it has no entry point. From a model's id it reads the Claude version and
 family (:mod:`.model_names`), and from those what the model refuses or takes:
-non-default sampling parameters (:mod:`.sampling_rules`), a prefill
-(:mod:`.prefill_rules`), and thinking settings (:mod:`.thinking_rules`). Each
+non-default sampling parameters, and ``temperature`` with ``top_p``
+(:mod:`.sampling_rules`), a prefill (:mod:`.prefill_rules`), and thinking
+settings (:mod:`.thinking_rules`). Each
 provider reads its own wire (which body field holds the temperature, which id
 form its host uses) and asks these functions; the errors they raise are
 relaykit's :class:`~relaykit.InvalidRequestError`, made before sending. It
@@ -18,7 +19,13 @@ that thinking (:mod:`.turn_order`).
 from .error_types import ERROR_STATUS, ApiError, error_status, read_error
 from .model_names import as_deployment, claude_family, claude_version, model_words
 from .prefill_rules import FIRST_REFUSING, prefill_refusal, refuses_prefill
-from .sampling_rules import DEFAULT_TOP_P, check_sampling, refuses_sampling, sampling_taken
+from .sampling_rules import (
+    DEFAULT_TOP_P,
+    check_sampling,
+    refuses_sampling,
+    refuses_sampling_pair,
+    sampling_taken,
+)
 from .thinking_rules import (
     MIN_BUDGET,
     Claude5,
@@ -72,6 +79,7 @@ __all__ = [
     "read_error",
     "refuses_prefill",
     "refuses_sampling",
+    "refuses_sampling_pair",
     "sampling_taken",
     "thinking_budget",
     "thinking_first",

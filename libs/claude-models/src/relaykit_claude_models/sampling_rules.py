@@ -20,6 +20,18 @@ and ``top_p`` of 0.99 or more (0.99 is the API's default, 1 samples from every
 token); ``top_k`` has no default, so any value is refused. Older models, and
 names with no Claude version or family read here, are left to the API, which
 answers what it refuses with its own 400.
+
+Before those, from Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 on, Claude takes
+``temperature`` or ``top_p`` but not both in one call, whatever their values:
+the API answers the two with a 400 ("`temperature` and `top_p` cannot both be
+specified for this model. Please use only one."), and Bedrock relays it.
+Anthropic's "Migrating to Claude 4.5" guide ("Use only temperature OR top_p,
+not both"), and reports of the 400 on Opus 4.1, 4.5, Sonnet 4.5, 4.6 and
+Haiku 4.5 (read 2026-12-04); Claude Opus 4 and Sonnet 4 take both. So
+:func:`refuses_sampling_pair` names Opus 4.1 to 4.6, Sonnet 4.5 and 4.6 and
+Haiku 4.5. The models above take only the defaults (refused otherwise, on their
+own); whether they take both defaults together no page or report says, so that
+is left to the API (an OpenAI SDK sends both, at 1). A ``null`` is no value.
 """
 
 from __future__ import annotations
@@ -55,6 +67,22 @@ def refuses_sampling(model: str) -> str | None:
     return model_words(family, version) if refuses else None
 
 
+def refuses_sampling_pair(model: str) -> str | None:
+    """The model in words ("Claude Sonnet 4.5") when ``model`` takes ``temperature``
+    or ``top_p`` but not both in one call (Opus 4.1 to 4.6, Sonnet 4.5 and 4.6,
+    Haiku 4.5), else ``None``: older models take both; the models that take only
+    the defaults (:func:`refuses_sampling`), and names with no Claude version or
+    family read here, are left to the API (see the module's description)."""
+    version = claude_version(model)
+    family = claude_family(model)
+    if version is None or family is None or refuses_sampling(model) is not None:
+        return None
+    refuses = (family == "opus" and version >= (4, 1)) or (
+        family in ("sonnet", "haiku") and version >= (4, 5)
+    )
+    return model_words(family, version) if refuses else None
+
+
 def sampling_taken(param: str, value: Any) -> bool:
     """Whether ``value`` of ``param`` (``temperature``, ``top_p``, ``top_k``) is one
     these models still take: its default, or no cut at all."""
@@ -67,15 +95,34 @@ def sampling_taken(param: str, value: Any) -> bool:
     return False
 
 
-def check_sampling(values: Mapping[str, Any], *, name: str | None, model: str) -> None:
+def check_sampling(
+    values: Mapping[str, Any], *, name: str | None, model: str, pair: str | None = None
+) -> None:
     """Refuse, before sending, the first of ``values`` (relaykit's names: the sampling
-    values the body will carry) that the model refuses.
+    values the body will carry, ``None`` left out) that the model refuses, then
+    ``temperature`` and ``top_p`` together where the model takes only one of them.
 
-    ``name`` is :func:`refuses_sampling`'s answer (``None``: nothing is refused);
+    ``name`` is :func:`refuses_sampling`'s answer and ``pair``
+    :func:`refuses_sampling_pair`'s (``None``: nothing is refused on that ground);
     ``model`` is the caller's model, named in the error
     (:class:`~relaykit.InvalidRequestError`, ``param`` the parameter, no status), so
     that a route falls back to a deployment that takes it.
     """
+    _check_each(values, name, model)
+    if pair is not None and "temperature" in values and "top_p" in values:
+        raise InvalidRequestError(
+            f"{pair} takes temperature or top_p, not both (temperature="
+            f"{values['temperature']!r}, top_p={values['top_p']!r}): Claude refuses the two "
+            "together from Opus 4.1, Sonnet 4.5 and Haiku 4.5 on",
+            model=model,
+            param="top_p",
+            hint="send only one of them: drop top_p and keep temperature (or the other way round)",
+        )
+
+
+def _check_each(values: Mapping[str, Any], name: str | None, model: str) -> None:
+    """Refuse the first of ``values`` that ``name`` (a model refusing non-default
+    sampling, or ``None``) refuses."""
     if name is None:
         return
     for param, value in values.items():

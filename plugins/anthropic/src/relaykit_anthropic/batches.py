@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -43,7 +42,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_results, listed_batches, not_run
+from relaykit.batches import epoch_seconds, jsonl_results, listed_batches, not_run
 from relaykit.http_errors import error_from_http
 from relaykit_claude_models import error_status, hint_thinking
 
@@ -225,9 +224,9 @@ class MessageBatches:
             ),
             succeeded=count("succeeded"),
             errored=count("errored") + count("canceled") + count("expired"),
-            created_at=_epoch(data.get("created_at")),
-            ended_at=_epoch(data.get("ended_at")),
-            expires_at=_epoch(data.get("expires_at")),
+            created_at=epoch_seconds(data.get("created_at"), "created_at"),
+            ended_at=epoch_seconds(data.get("ended_at"), "ended_at"),
+            expires_at=epoch_seconds(data.get("expires_at"), "expires_at"),
             result_files=(results_url,) if results_url else (),
         )
 
@@ -243,13 +242,3 @@ class MessageBatches:
                 r.status_code, r.headers, r.content, provider=self._name, model=model
             )
         return r
-
-
-def _epoch(value: Any) -> float | None:
-    """An RFC 3339 time (``2024-08-20T18:37:24.100435Z``) as seconds since the epoch."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

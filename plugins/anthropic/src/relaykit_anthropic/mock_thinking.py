@@ -20,7 +20,11 @@ each model's "What's new" and migration pages (read 2026-12-02):
   refuse a forced tool; Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos refuse a ``temperature`` other than 1, a ``top_p`` under 0.99 (the
   API's default; 1 is taken too) and any ``top_k`` ("temperature is
-  deprecated for this model"; Anthropic's migration guide).
+  deprecated for this model"; Anthropic's migration guide); Opus 4.1 to 4.6,
+  Sonnet 4.5 and 4.6 and Haiku 4.5 refuse ``temperature`` and ``top_p``
+  together, whatever their values ("Migrating to Claude 4.5"; a ``null`` is
+  no value). The models that take only the defaults take both defaults here
+  (no page says otherwise).
 - ``output_config.effort`` is ``low``, ``medium``, ``high``, ``xhigh`` (Opus
   4.7 on) or ``max`` (4.6 on), on Claude Opus 4.5 and 4.6 on.
 
@@ -37,6 +41,11 @@ from typing import Any
 from relaykit import Reasoning
 
 _DOCS = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude"
+#: the API's refusal of ``temperature`` and ``top_p`` together (reported verbatim, e.g.
+#: charmbracelet/mods#618)
+_BOTH_SAMPLERS = (
+    "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+)
 _TYPES = ("enabled", "disabled", "adaptive", "between_tools")
 #: what adaptive thinking's ``display`` takes (the mock's reading: Claude 4.7 on
 #: omit the thinking text unless it is ``summarized``)
@@ -77,6 +86,15 @@ def _refuses_sampling(model: str, version: tuple[int, int] | None) -> bool:
         family in ("fable", "mythos")
         or (family == "opus" and version >= (4, 7))
         or (family in ("sonnet", "haiku") and version >= (5, 0))
+    )
+
+
+def _refuses_sampling_pair(model: str, version: tuple[int, int] | None) -> bool:
+    family = _family(model)
+    if version is None or _refuses_sampling(model, version):
+        return False
+    return (family == "opus" and version >= (4, 1)) or (
+        family in ("sonnet", "haiku") and version >= (4, 5)
     )
 
 
@@ -153,7 +171,7 @@ def _off_problem(
 
 
 def _model_problem(body: dict[str, Any], model: str, version: tuple[int, int] | None) -> str | None:
-    """What a Claude 5 model refuses whatever its thinking: a forced tool, sampling."""
+    """What a model refuses whatever its thinking: a forced tool (Claude 5), sampling."""
     choice = body.get("tool_choice")
     forced = isinstance(choice, dict) and choice.get("type") in ("any", "tool")
     if forced and _refuses_forced_tool(model, version):
@@ -162,6 +180,9 @@ def _model_problem(body: dict[str, Any], model: str, version: tuple[int, int] | 
         for name in ("temperature", "top_p", "top_k"):
             if not _sampling_taken(name, body.get(name)):
                 return f"`{name}` is deprecated for this model."
+    both = body.get("temperature") is not None and body.get("top_p") is not None
+    if both and _refuses_sampling_pair(model, version):
+        return _BOTH_SAMPLERS
     return None
 
 

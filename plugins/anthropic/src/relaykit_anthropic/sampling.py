@@ -5,6 +5,11 @@ Anthropic removed ``temperature``, ``top_p`` and ``top_k`` from Claude Opus
 than the default is answered with a 400. Which models, and which values are
 still taken, is :mod:`relaykit_claude_models.sampling_rules`'s.
 
+Claude Opus 4.1 to 4.6, Sonnet 4.5 and 4.6 and Haiku 4.5 take ``temperature``
+or ``top_p``, not both: the two together are refused too
+(:func:`relaykit_claude_models.refuses_sampling_pair`), on Anthropic's API,
+Vertex AI and Foundry alike.
+
 relaykit refuses such a call before sending it
 (:class:`~relaykit.InvalidRequestError`, ``param`` the parameter's name, no
 status), so that a route falls back to a deployment that takes it. The values
@@ -24,7 +29,12 @@ from __future__ import annotations
 from typing import Any
 
 from relaykit import ChatRequest
-from relaykit_claude_models import as_deployment, check_sampling, refuses_sampling
+from relaykit_claude_models import (
+    as_deployment,
+    check_sampling,
+    refuses_sampling,
+    refuses_sampling_pair,
+)
 
 
 def sampling_values(request: ChatRequest) -> dict[str, Any]:
@@ -38,8 +48,13 @@ def sampling_values(request: ChatRequest) -> dict[str, Any]:
 
 def check(request: ChatRequest, base: str | None = None) -> None:
     """Refuse ``request`` before sending when its model (or ``base``, the Claude model
-    a deployment named ``request.model`` serves) refuses one of its sampling values."""
-    name = refuses_sampling(base or request.model)
-    if name is not None:
-        name = as_deployment(name, request.model, base)
-    check_sampling(sampling_values(request), name=name, model=request.model)
+    a deployment named ``request.model`` serves) refuses one of its sampling values,
+    or ``temperature`` and ``top_p`` together."""
+    served = base or request.model
+    name, pair = refuses_sampling(served), refuses_sampling_pair(served)
+    check_sampling(
+        sampling_values(request),
+        name=None if name is None else as_deployment(name, request.model, base),
+        pair=None if pair is None else as_deployment(pair, request.model, base),
+        model=request.model,
+    )

@@ -26,6 +26,13 @@ so any value is refused. The values are the ones the body will carry:
 the model over the others), and on the Messages route its top-level ones too
 (sent as they are: :func:`.messages_wire.extra_field`).
 
+Claude Opus 4.1 to 4.6, Sonnet 4.5 and 4.6 and Haiku 4.5 take ``temperature``
+or ``top_p``, not both, and Bedrock relays the model's 400
+("The model returned the following errors: `temperature` and `top_p` cannot
+both be specified for this model. Please use only one."): the two together,
+from wherever in the body each comes, are refused before sending too
+(:func:`relaykit_claude_models.refuses_sampling_pair`), on both routes.
+
 The model is read from its id, an inference profile id or an ARN ending in
 one. Older models and ids with no Claude version or family read here are left
 to Bedrock, which answers what the model refuses with its own 400.
@@ -36,7 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 from relaykit import ChatRequest
-from relaykit_claude_models import check_sampling
+from relaykit_claude_models import check_sampling, refuses_sampling_pair
 from relaykit_claude_models import refuses_sampling as _refuses_sampling
 
 from . import messages_wire
@@ -48,10 +55,15 @@ def refuses_sampling(model: str) -> str | None:
     """The model in words ("Claude Opus 4.7") when ``model`` (a model id, an inference
     profile id or an ARN ending in one) refuses non-default sampling parameters, else
     ``None``."""
+    base = _claude_base(model)
+    return None if base is None else _refuses_sampling(base)
+
+
+def _claude_base(model: str) -> str | None:
+    """The Claude model id ``model`` (an id, inference profile id or ARN) names, or
+    ``None`` when it names another model."""
     base = base_model(model)
-    if not base.lower().startswith("anthropic.claude"):
-        return None
-    return _refuses_sampling(base)
+    return base if base.lower().startswith("anthropic.claude") else None
 
 
 def sampling_values(request: ChatRequest, api: Api = CONVERSE) -> dict[str, Any]:
@@ -74,6 +86,11 @@ def sampling_values(request: ChatRequest, api: Api = CONVERSE) -> dict[str, Any]
 
 def check(request: ChatRequest, api: Api = CONVERSE) -> None:
     """Refuse ``request`` before sending through ``api`` when its model refuses one of
-    its sampling values."""
-    name = refuses_sampling(request.model)
-    check_sampling(sampling_values(request, api), name=name, model=request.model)
+    its sampling values, or ``temperature`` and ``top_p`` together."""
+    base = _claude_base(request.model)
+    check_sampling(
+        sampling_values(request, api),
+        name=refuses_sampling(request.model),
+        pair=None if base is None else refuses_sampling_pair(base),
+        model=request.model,
+    )

@@ -52,7 +52,6 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -67,7 +66,14 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import input_file_lost, item_result, jsonl_lines, not_run, result_id
+from relaykit.batches import (
+    epoch_seconds,
+    input_file_lost,
+    item_result,
+    jsonl_lines,
+    not_run,
+    result_id,
+)
 from relaykit.http import may_have_acted
 from relaykit_google_auth.vertex_http import next_page_token
 
@@ -440,7 +446,7 @@ class GeminiBatches:
         errored = count("failedRequestCount")
         if status in ("cancelled", "expired"):
             errored = max(errored, total - succeeded)  # the rest never ran: they failed
-        created = _epoch(meta.get("createTime"))
+        created = epoch_seconds(meta.get("createTime"), "metadata.createTime")
         responses_file = _file_name(_output(operation).get("responsesFile"), "responsesFile")
         name = _file_name(operation.get("name") or meta.get("name"), "name")
         if not name:
@@ -455,7 +461,7 @@ class GeminiBatches:
             succeeded=succeeded,
             errored=errored,
             created_at=created,
-            ended_at=_epoch(meta.get("endTime")),
+            ended_at=epoch_seconds(meta.get("endTime"), "metadata.endTime"),
             expires_at=created + EXPIRES_AFTER if created is not None else None,
             error=str(failure.get("message") or failure) if isinstance(failure, Mapping) else None,
             result_files=(responses_file,) if responses_file else (),
@@ -539,13 +545,3 @@ def _file_name(value: Any, where: str) -> str:
     if value is None or isinstance(value, str):
         return value or ""
     raise TypeError(f"{where} is {type(value).__name__}, not text")
-
-
-def _epoch(value: Any) -> float | None:
-    """An RFC 3339 time (``2025-07-01T10:00:00.123456789Z``) as seconds since the epoch."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

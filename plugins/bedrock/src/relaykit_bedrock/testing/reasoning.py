@@ -17,7 +17,9 @@ what it does not take; each family's rules here come from its documentation:
   takes ``between_tools`` instead; whatever the thinking, Opus 5.5, Sonnet
   5.5, Fable 5.1 and Mythos 5.1 refuse a forced tool, and Opus 4.7 on,
   Sonnet 5 on, Haiku 5.5, Fable and Mythos a ``temperature`` other than 1, a
-  ``topP`` under 0.99 (the default; 1 is taken too) and any ``top_k``. Its
+  ``topP`` under 0.99 (the default; 1 is taken too) and any ``top_k``; Opus
+  4.1 to 4.6, Sonnet 4.5 and 4.6 and Haiku 4.5 ``temperature`` and ``topP``
+  together, whatever their values ("Migrating to Claude 4.5"). Its
   refusals come as Bedrock relays them: "The model returned the following
   errors: ...".
 - Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig`` with ``type``
@@ -85,12 +87,15 @@ def _family(base: str) -> str:
 
 
 def _claude5_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) -> str | None:
-    """What Claude 5 (and Opus 4.7 on) refuses whatever its thinking: a forced tool,
-    sampling parameters."""
+    """What Claude refuses whatever its thinking: a forced tool (Claude 5), sampling
+    parameters (Opus 4.7 on, Claude 5), ``temperature`` with ``topP`` (Opus 4.1 to
+    4.6, Sonnet 4.5 and 4.6, Haiku 4.5)."""
     version = claude_version(base)
-    if version is None or version < (4, 7):
-        return None
     family = _family(base)
+    if version is None:
+        return None
+    if version < (4, 7):
+        return _sampling_pair_problem(family, version, body)
     choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
     never_forced = family in ("fable", "mythos") and version >= (5, 1)
     never_forced = never_forced or (family in ("opus", "sonnet") and version >= (5, 5))
@@ -109,6 +114,25 @@ def _claude5_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) ->
             if not _sampling_taken(name, value):
                 return f"{_FROM_MODEL}`{name}` is deprecated for this model."
     return None
+
+
+def _sampling_pair_problem(
+    family: str, version: tuple[int, int], body: dict[str, Any]
+) -> str | None:
+    """The refusal of ``temperature`` and ``topP`` together by the Claude before 4.7
+    that takes one of them only (Anthropic's words, as Bedrock relays them)."""
+    inference = body.get("inferenceConfig") or {}
+    if inference.get("temperature") is None or inference.get("topP") is None:
+        return None
+    refuses = (family == "opus" and version >= (4, 1)) or (
+        family in ("sonnet", "haiku") and version >= (4, 5)
+    )
+    if not refuses:
+        return None
+    return (
+        f"{_FROM_MODEL}`temperature` and `top_p` cannot both be specified for this model. "
+        "Please use only one."
+    )
 
 
 def _sampling_taken(name: str, value: Any) -> bool:
