@@ -141,6 +141,8 @@ class TestAnthropicOverAiohttp(TransportChecks):
             yield TransportHarness(
                 mock=mock,
                 model="anthropic/claude-haiku-4-5",
+                # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only)
+                sampling_model="anthropic/claude-sonnet-4-20250514",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
                 batch_model="anthropic/claude-haiku-4-5",
@@ -160,6 +162,8 @@ class TestAnthropicOverHttpx(TransportChecks):
             yield TransportHarness(
                 mock=mock,
                 model="anthropic/claude-haiku-4-5",
+                # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only)
+                sampling_model="anthropic/claude-sonnet-4-20250514",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
                 batch_model="anthropic/claude-haiku-4-5",
