@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import relaykit
+from relaykit.testing import one_try_config
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_google_auth.mock_metadata import no_server_host
@@ -68,3 +71,27 @@ def google_env(tmp_path: Path) -> dict[str, str]:
     gcloud = tmp_path / "gcloud"
     gcloud.mkdir()
     return {"CLOUDSDK_CONFIG": str(gcloud), "GCE_METADATA_HOST": no_server_host()}
+
+
+@asynccontextmanager
+async def vertex_client(
+    mock: VertexClaudeMock,
+    env: dict[str, str],
+    credentials_file: Path | None = None,
+    **options: Any,
+) -> AsyncIterator[relaykit.Client]:
+    """A client of Claude on the Vertex ``mock`` (the conftest's project and location),
+    shared here: test modules of a folder that is no package import from its conftest,
+    not from each other (pytest's importlib mode, at the lowest versions allowed)."""
+    provider: dict[str, Any] = {
+        "type": "vertex-anthropic",
+        "base_url": mock.base_url,
+        "project": "mock-project",
+        "location": "us-east5",
+        **options,
+    }
+    if credentials_file is not None:
+        provider["credentials_file"] = str(credentials_file)
+    cfg = one_try_config({"vertex-anthropic": {k: v for k, v in provider.items() if v is not None}})
+    async with relaykit.Client(cfg, env=env) as c:
+        yield c

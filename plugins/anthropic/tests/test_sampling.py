@@ -20,7 +20,7 @@ from relaykit_anthropic.mock_thinking import thinking_problem
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 
-from .test_vertex import client as vertex_client
+from .conftest import vertex_client
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 REFUSING = [

@@ -4,11 +4,8 @@ errors, prices, and no secret in errors or reprs."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,35 +18,15 @@ from relaykit import (
     Message,
     NotFoundError,
 )
-from relaykit.testing import one_try_config
 from relaykit_anthropic import VertexAnthropicProvider
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_google_auth.mock_metadata import MetadataServerMock
 
+from .conftest import vertex_client as client
+
 SA_EMAIL = "claude@mock-project.iam.gserviceaccount.com"  # conftest's service account
 MODEL = "vertex-anthropic/claude-haiku-4-5@20251001"
 PATH = "/v1/projects/mock-project/locations/us-east5/publishers/anthropic/models"
-
-
-@asynccontextmanager
-async def client(
-    mock: VertexClaudeMock,
-    env: dict[str, str],
-    credentials_file: Path | None = None,
-    **options: Any,
-) -> AsyncIterator[relaykit.Client]:
-    provider: dict[str, Any] = {
-        "type": "vertex-anthropic",
-        "base_url": mock.base_url,
-        "project": "mock-project",
-        "location": "us-east5",
-        **options,
-    }
-    if credentials_file is not None:
-        provider["credentials_file"] = str(credentials_file)
-    cfg = one_try_config({"vertex-anthropic": {k: v for k, v in provider.items() if v is not None}})
-    async with relaykit.Client(cfg, env=env) as c:
-        yield c
 
 
 def provider_of(c: relaykit.Client) -> VertexAnthropicProvider:
