@@ -236,3 +236,55 @@ async def test_a_chat_its_caller_cancels_is_logged_recorded_and_counted_as_cance
         "fake/m failed: Cancelled",
         "Cancelled",
     )
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_scope_around_a_client_loses_none_of_its_records() -> None:
+    # `with anyio.move_on_after(...)` around `async with Client()` cancels the
+    # client's task group too, and so its call log's writer: the record being
+    # written, those queued behind it and the cancelled call's own must all
+    # still be stored (the client's exit drains the log, as aclose promises).
+    storage, fake = GatedStorage(), FakePlugin()
+    fake.script.push(Reply(text="first"), Reply(text="second"), Reply(text="late", delay=5))
+    config = {"storage": {"backend": "memory"}}
+    outer = anyio.CancelScope()
+    failures: list[BaseException] = []
+
+    async def use_client() -> None:
+        try:
+            with outer:
+                async with relaykit.Client(config, plugins=[fake, storage.plugin()]) as client:
+                    await client.chat("fake/m", "one")
+                    await anyio.wait_all_tasks_blocked()  # the writer holds it, at the gate
+                    await client.chat("fake/m", "two")  # queued behind it
+                    await client.chat("fake/m", "three")  # in flight when the scope is cancelled
+        except BaseException as e:  # (anything but the cancellation is the bug)
+            failures.append(e)
+            raise
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(use_client)
+            await anyio.wait_all_tasks_blocked()  # "three" waits for its reply
+            outer.cancel()
+            await anyio.wait_all_tasks_blocked()
+            storage.gate.set()
+    assert failures == [] and outer.cancelled_caught
+    assert sorted(r.text for r in storage.records.values()) == ["", "first", "second"]
+    assert storage.closed
+
+
+@pytest.mark.anyio
+async def test_a_record_put_after_the_writer_ended_unclosed_is_written_not_raised() -> None:
+    # The writer ends before aclose when its task group is cancelled (or it
+    # raised): a record handed over after that waits for aclose, which writes
+    # it, and is never raised into the call it describes.
+    storage = MemoryStorage()
+    log = CallLog(storage, max_queue=1)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+    await log.put(make_record(0, id="after"))
+    await log.aclose()
+    assert sorted(storage.records) == ["after"] and log.lost == 0

@@ -144,7 +144,12 @@ class CallLog(SpillReplay):
         except anyio.WouldBlock:
             await self._put_when_room(record)  # full: wait for the writer (backpressure)
             return
-        if self._wake is not None:  # the writer waits for an idle probe's time
+        except anyio.BrokenResourceError:
+            # The writer has ended before aclose (its task group was cancelled, or
+            # it raised): aclose, which the client's exit always runs, writes it.
+            self._overflow.append(record)
+            return
+        if self._wake is not None:  # the writer waits for a record (or a probe's time)
             self._wake.set()
 
     async def _write_now(self, record: CallRecord) -> None:
@@ -187,9 +192,10 @@ class CallLog(SpillReplay):
                     return
                 except anyio.WouldBlock:
                     continue
-                except anyio.ClosedResourceError:
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     # The log closed while it waited (it was handed over before the
-                    # close began): the writer's last batch, or aclose, writes it.
+                    # close began), or the writer ended before the close: the
+                    # writer's last batch, or aclose, writes it.
                     self._overflow.append(record)
                     return
         except BaseException:
@@ -223,36 +229,11 @@ class CallLog(SpillReplay):
                 except OSError as e:  # (the directory unreadable): no replay, calls go on
                     log.error("could not look for spilled call records: %s", e)
             async with receive:
-                while True:
-                    if self._replaying():
-                        # one bounded step between live batches: a waiting batch goes first
-                        await self._replay_step_safely()
-                        try:
-                            first = receive.receive_nowait()
-                        except anyio.WouldBlock:
-                            continue
-                        except anyio.EndOfStream:
-                            break
-                    elif self._probing():
-                        # storage fails and records wait to be replayed: when no
-                        # batch comes, try storage now and then all the same
-                        try:
-                            first = receive.receive_nowait()
-                        except anyio.WouldBlock:
-                            await self._idle_probe()
-                            continue
-                        except anyio.EndOfStream:
-                            break
-                    else:
-                        try:
-                            first = await receive.receive()
-                        except anyio.EndOfStream:
-                            break
-                    batch = [first]
-                    self._top_up(batch)
-                    await self._write(batch)
-                    if self._retention is not None and self._retention.due():
-                        await self._retention.apply(self.storage)
+                try:
+                    await self._take_batches(receive)
+                except anyio.get_cancelled_exc_class():
+                    self._keep_for_close(receive)
+                    raise
         finally:
             if self._room is not None:  # nothing more will be taken: wake who waits
                 self._room.set()
@@ -260,6 +241,65 @@ class CallLog(SpillReplay):
                 with anyio.CancelScope(shield=True):
                     await self._give_back()
             self._done.set()
+
+    async def _take_batches(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
+        """The writer's loop: take batches off the queue and write them, replay
+        spilled records between them, until aclose closes the queue."""
+        batch: list[CallRecord] = []
+        try:
+            while True:
+                if self._replaying():
+                    # one bounded step between live batches: a waiting batch goes first
+                    await self._replay_step_safely()
+                try:
+                    first = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    if self._replaying():
+                        continue
+                    if self._probing():
+                        # storage fails and records wait to be replayed: when no
+                        # batch comes, try storage now and then all the same
+                        await self._idle_probe()
+                    else:
+                        await self._wait_for_records()
+                    continue
+                except anyio.EndOfStream:
+                    break
+                batch = [first]
+                self._top_up(batch)
+                await self._write(batch)
+                batch = []
+                if self._retention is not None and self._retention.due():
+                    await self._retention.apply(self.storage)
+        except anyio.get_cancelled_exc_class():
+            # Its write may have landed: storage keeps a record once (by id).
+            self._overflow.extendleft(reversed(batch))
+            raise
+
+    async def _wait_for_records(self) -> None:
+        """Wait until ``put`` queues a record (or aclose begins).
+
+        On an event rather than in the stream's ``receive``: a receive cancelled
+        just as it is handed a record loses that record (see ``_keep_for_close``).
+        """
+        self._wake = wake = anyio.Event()
+        try:
+            await wake.wait()
+        finally:
+            self._wake = None
+
+    def _keep_for_close(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
+        """The writer was cancelled before aclose: what is queued waits for aclose.
+
+        Its task group is the client's, which a cancelled scope around
+        ``async with Client()`` cancels too; the client's exit then runs aclose,
+        which writes the overflow (shielded, within ``close_timeout``).
+        """
+        while True:
+            try:
+                self._overflow.append(receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                return
 
     def _replaying(self) -> bool:
         """Whether the writer should take a replay step now: one is due (and this
@@ -311,7 +351,7 @@ class CallLog(SpillReplay):
             if self._patience is not None:
                 self._patience.deadline = min(self._patience.deadline, self._deadline)
             await self._send.aclose()
-            if self._wake is not None:  # an idle writer: it is to stop, not probe
+            if self._wake is not None:  # an idle writer: it is to stop
                 self._wake.set()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
