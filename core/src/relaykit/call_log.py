@@ -251,6 +251,11 @@ class CallLog(SpillReplay):
                 if self._replaying():
                     # one bounded step between live batches: a waiting batch goes first
                     await self._replay_step_safely()
+                elif not self._probing():
+                    # Others run between batches: a storage that answers without
+                    # waiting would otherwise keep the loop to itself, its callers
+                    # (and their cancellations) waiting behind it.
+                    await anyio.lowlevel.checkpoint()
                 try:
                     first = receive.receive_nowait()
                 except anyio.WouldBlock:
