@@ -21,11 +21,11 @@ The backends a firstresult hook picks by name (``[storage] backend``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .config import Config
 from .errors import ConfigError
-from .plugins import PluginManager, collect
+from .plugins import NotLoaded, PluginManager, collect, distribution_key
 
 log = logging.getLogger("relaykit.config")
 
@@ -109,7 +109,7 @@ def check_plugin_tables(config: Config, pm: PluginManager) -> None:
         read = sorted(n.partition(".")[2] for n in claimed if n.startswith(f"{kind}."))
         for name in unclaimed:
             if not silent:
-                raise _unclaimed(kind, name, read)
+                raise _unclaimed(kind, name, read, pm.not_loaded)
             if (kind, name, silent) not in _warned:
                 _warned.add((kind, name, silent))
                 log.warning(
@@ -118,11 +118,13 @@ def check_plugin_tables(config: Config, pm: PluginManager) -> None:
                     kind,
                     name,
                     ", ".join(silent),
-                    _unclaimed(kind, name, read).hint,
+                    _unclaimed(kind, name, read, pm.not_loaded).hint,
                 )
 
 
-def _unclaimed(kind: str, name: str, read: list[str]) -> ConfigError:
+def _unclaimed(
+    kind: str, name: str, read: list[str], not_loaded: Mapping[str, NotLoaded]
+) -> ConfigError:
     installed = (
         f"the installed plugins read {', '.join(f'[{kind}.{n}]' for n in read)}"
         if read
@@ -136,6 +138,7 @@ def _unclaimed(kind: str, name: str, read: list[str]) -> ConfigError:
         unknown=f"{installed}; remove the table, or install the plugin that reads it"
         " (`relaykit plugins` lists those loaded)",
         table=True,
+        not_loaded=not_loaded,
     )
     return ConfigError(f"no installed plugin reads [{kind}.{name}]: it would be ignored", hint=hint)
 
@@ -148,6 +151,7 @@ def missing_backend_hint(
     *,
     unknown: str | None = None,
     table: bool = False,
+    not_loaded: Mapping[str, NotLoaded] | None = None,
 ) -> str:
     """The fix for ``name`` of ``kind`` (``"storage"``, ``"exporters"``) that no
     installed plugin provides, ``offered`` being the names installed ones do.
@@ -157,7 +161,9 @@ def missing_backend_hint(
     mean 'prometheus'?"), else ``unknown`` (by default: install
     ``relaykit-NAME``). ``instead`` is the way out other than installing
     (``set [storage] backend = 'none'``). ``table``: ``name`` is an
-    ``[exporters.NAME]``-style table, and is written as one.
+    ``[exporters.NAME]``-style table, and is written as one. ``not_loaded``: the
+    installed plugins the environment keeps from loading (the plugin manager's
+    ``not_loaded``), whose fix is to let them load rather than to install them.
     """
     first_party = FIRST_PARTY.get(kind, {})
 
@@ -165,14 +171,28 @@ def missing_backend_hint(
         return f"[{kind}.{found}]" if table else repr(found)
 
     if name in first_party:
-        verb = "reads" if table else "provides"
-        return f"pip install {first_party[name]} (it {verb} {shown(name)}), or {instead}"
+        package = first_party[name]
+        what = f"(it {'reads' if table else 'provides'} {shown(name)})"
+        skipped = (not_loaded or {}).get(distribution_key(package))
+        if skipped is not None:
+            return f"{package} {what} is installed but {skipped.state}: {skipped.fix}, or {instead}"
+        return f"pip install {package} {what}, or {instead}"
     installed = set(offered)
     import difflib  # only on the way to an error
 
     near = difflib.get_close_matches(name, sorted({*installed, *first_party}), n=1)
     if not near:
-        return unknown or f"pip install relaykit-{name}, or {instead}"
+        return unknown or f"{install_hint(f'relaykit-{name}', not_loaded)}, or {instead}"
     if near[0] not in installed:
-        return f"did you mean {shown(near[0])}? (pip install {first_party[near[0]]})"
+        return f"did you mean {shown(near[0])}? ({install_hint(first_party[near[0]], not_loaded)})"
     return f"did you mean {shown(near[0])}?"
+
+
+def install_hint(package: str, not_loaded: Mapping[str, NotLoaded] | None) -> str:
+    """How to get ``package``'s plugin loaded: ``pip install relaykit-pii``, or, when
+    it is installed but the environment keeps it out, ``relaykit-pii is installed but
+    disabled: take 'pii' out of RELAYKIT_DISABLE_PLUGINS``."""
+    skipped = (not_loaded or {}).get(distribution_key(package))
+    if skipped is None:
+        return f"pip install {package}"
+    return f"{package} is installed but {skipped.state}: {skipped.fix}"
