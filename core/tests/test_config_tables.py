@@ -171,6 +171,47 @@ async def test_a_plugin_that_names_no_tables_makes_the_check_a_warning(
         relaykit.Client({**config, "redactors": {"legacy": {}}}, plugins=[old], env=BARE)
 
 
+MCP = {"mcp": {"servers": {"time": {"command": "uvx", "args": ["mcp-server-time"]}}}}
+
+
+@pytest.mark.usefixtures("not_installed")
+def test_an_mcp_table_without_relaykit_mcp_is_refused_naming_the_package() -> None:
+    # Read only when --mcp is used: without relaykit-mcp, `relaykit prompt --mcp time`
+    # was the first to say so, and a library client never did.
+    error = refused(MCP)
+    assert error.message == "no installed plugin reads [mcp]: it would be ignored"
+    assert error.hint == "pip install relaykit-mcp (it reads [mcp]), or remove the table"
+
+
+def test_an_mcp_table_with_relaykit_mcp_disabled_says_how_to_enable_it() -> None:
+    error = refused(MCP, env={"RELAYKIT_DISABLE_PLUGINS": "mcp"})
+    assert error.message == "no installed plugin reads [mcp]: it would be ignored"
+    assert error.hint == (
+        "relaykit-mcp (it reads [mcp]) is installed but disabled:"
+        " take 'mcp' out of RELAYKIT_DISABLE_PLUGINS, or remove the table"
+    )
+
+
+class UndeclaredToolSource:
+    """A ``--mcp`` plugin written before ``relaykit_config_tables``: it may read ``[mcp]``."""
+
+    __name__ = "old-tools"
+
+    @hookimpl
+    def relaykit_tool_source(self, spec: str, headers: Any, config: Config) -> Any:
+        return None
+
+
+def test_a_tool_source_that_names_no_tables_makes_the_mcp_check_a_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_tables, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="relaykit.config"):
+        relaykit.Client({**SETTINGS, **MCP}, plugins=[UndeclaredToolSource()], env=BARE)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "relaykit.config"]
+    assert warning.startswith("no plugin says it reads [mcp]; old-tools may")
+
+
 def test_a_misspelt_storage_or_limiter_backend_names_the_near_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,10 +8,16 @@ user would believe their metrics or redaction are on. So plugins name the
 tables they read through ``relaykit_config_tables``, and a client refuses one
 that no plugin names (:func:`check_plugin_tables`).
 
+Whole tables a plugin reads are checked alike (:data:`CHECKED_TABLES`):
+relaykit-mcp's ``[mcp]`` is read only when ``--mcp`` is used, so without the
+plugin, or with a mistake in it, nothing was said until a server was wanted.
+relaykit-mcp checks the table as it names it, so its mistakes show at start too.
+
 A plugin written before that hook names nothing, yet may read a table. While a
-plugin implementing a kind's hook (``relaykit_exporters`` for exporters) names
-nothing, an unclaimed table of that kind is logged as a warning, not refused:
-refusing would break a working configuration on an upgrade of the core alone.
+plugin implementing a kind's hook (``relaykit_exporters`` for exporters,
+``relaykit_tool_source`` for ``[mcp]``) names nothing, an unclaimed table of
+that kind is logged as a warning, not refused: refusing would break a working
+configuration on an upgrade of the core alone.
 
 The backends a firstresult hook picks by name (``[storage] backend``,
 ``[cache] backend``, ``[limiter] backend``) are checked where they are opened;
@@ -35,6 +41,9 @@ CHECKED_KINDS: dict[str, str] = {
     "redactors": "relaykit_redactors",
 }
 
+#: whole plugin tables checked (``[mcp]``), and the hook of the plugin that reads each
+CHECKED_TABLES: dict[str, str] = {"mcp": "relaykit_tool_source"}
+
 #: relaykit's own plugins by what they provide: ``{kind: {name: distribution}}``
 FIRST_PARTY: dict[str, dict[str, str]] = {
     "exporters": {
@@ -43,6 +52,8 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "otlp": "relaykit-otlp",
     },
     "redactors": {"pii": "relaykit-pii"},
+    # whole tables: [mcp]
+    "tables": {"mcp": "relaykit-mcp"},
     "storage": {"sqlite": "relaykit-sqlite", "postgres": "relaykit-postgres"},
     "cache": {"redis": "relaykit-redis"},
     "limiter": {"redis": "relaykit-redis"},
@@ -78,48 +89,76 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
 }
 
-#: (kind, table, plugins) already warned about in this process: an application
+#: (table, plugins) already warned about in this process: an application
 #: building a client per request would otherwise log the same warning each time
-_warned: set[tuple[str, str, tuple[str, ...]]] = set()
+_warned: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def check_plugin_tables(config: Config, pm: PluginManager) -> None:
     """Raise a :class:`ConfigError` for an ``[exporters.NAME]`` or ``[redactors.NAME]``
-    table that no registered plugin names in ``relaykit_config_tables``.
+    table, or a whole plugin table (``[mcp]``), that no registered plugin names in
+    ``relaykit_config_tables``.
 
     While a plugin implementing the kind's hook does not implement
     ``relaykit_config_tables`` (written before it), such a table is logged as a
     warning instead (see the module docstring).
     """
-    if not any(getattr(config, kind) for kind in CHECKED_KINDS):
+    tables = [table for table in CHECKED_TABLES if getattr(config, table)]
+    if not tables and not any(getattr(config, kind) for kind in CHECKED_KINDS):
         return
+    # A plugin may check its table as it names it (relaykit-mcp's [mcp], read only
+    # when --mcp is used): its ConfigError is raised from here, as the client starts.
     claimed = {str(name) for name in collect(pm.hook.relaykit_config_tables(config=config))}
     declaring = {id(impl.plugin) for impl in pm.hook.relaykit_config_tables.get_hookimpls()}
-    for kind, hook_name in CHECKED_KINDS.items():
-        unclaimed = [name for name in getattr(config, kind) if f"{kind}.{name}" not in claimed]
-        if not unclaimed:
-            continue
-        silent = tuple(
+
+    def silent(hook_name: str) -> tuple[str, ...]:
+        """The plugins with ``hook_name`` that name no tables: any of them may read one."""
+        return tuple(
             sorted(
                 impl.plugin_name
                 for impl in getattr(pm.hook, hook_name).get_hookimpls()
                 if id(impl.plugin) not in declaring
             )
         )
+
+    for kind, hook_name in CHECKED_KINDS.items():
+        unclaimed = [name for name in getattr(config, kind) if f"{kind}.{name}" not in claimed]
+        if not unclaimed:
+            continue
         read = sorted(n.partition(".")[2] for n in claimed if n.startswith(f"{kind}."))
         for name in unclaimed:
-            if not silent:
-                raise _unclaimed(kind, name, read, pm.not_loaded)
-            if (kind, name, silent) not in _warned:
-                _warned.add((kind, name, silent))
-                log.warning(
-                    "no plugin says it reads [%s.%s]; %s may (written before plugins named"
-                    " their tables): if none does, the table is ignored. %s",
-                    kind,
-                    name,
-                    ", ".join(silent),
-                    _unclaimed(kind, name, read, pm.not_loaded).hint,
-                )
+            error = _unclaimed(kind, name, read, pm.not_loaded)
+            _refuse_or_warn(f"{kind}.{name}", error, silent(hook_name))
+    for table in tables:
+        if table not in claimed:
+            error = _unclaimed_table(table, pm.not_loaded)
+            _refuse_or_warn(table, error, silent(CHECKED_TABLES[table]))
+
+
+def _refuse_or_warn(table: str, error: ConfigError, silent: tuple[str, ...]) -> None:
+    """Raise ``error`` for ``table``, or warn of it (once) while ``silent`` plugins may read it."""
+    if not silent:
+        raise error
+    if (table, silent) not in _warned:
+        _warned.add((table, silent))
+        log.warning(
+            "no plugin says it reads [%s]; %s may (written before plugins named"
+            " their tables): if none does, the table is ignored. %s",
+            table,
+            ", ".join(silent),
+            error.hint,
+        )
+
+
+def _unclaimed_table(table: str, not_loaded: Mapping[str, NotLoaded]) -> ConfigError:
+    package = FIRST_PARTY["tables"].get(table)
+    hint = (
+        _get_package(package, f"(it reads [{table}])", "remove the table", not_loaded)
+        if package is not None
+        else "remove the table, or install the plugin that reads it"
+        " (`relaykit plugins` lists those loaded)"
+    )
+    return ConfigError(f"no installed plugin reads [{table}]: it would be ignored", hint=hint)
 
 
 def _unclaimed(
@@ -171,12 +210,8 @@ def missing_backend_hint(
         return f"[{kind}.{found}]" if table else repr(found)
 
     if name in first_party:
-        package = first_party[name]
         what = f"(it {'reads' if table else 'provides'} {shown(name)})"
-        skipped = (not_loaded or {}).get(distribution_key(package))
-        if skipped is not None:
-            return f"{package} {what} is installed but {skipped.state}: {skipped.fix}, or {instead}"
-        return f"pip install {package} {what}, or {instead}"
+        return _get_package(first_party[name], what, instead, not_loaded)
     installed = set(offered)
     import difflib  # only on the way to an error
 
@@ -186,6 +221,16 @@ def missing_backend_hint(
     if near[0] not in installed:
         return f"did you mean {shown(near[0])}? ({install_hint(first_party[near[0]], not_loaded)})"
     return f"did you mean {shown(near[0])}?"
+
+
+def _get_package(
+    package: str, what: str, instead: str, not_loaded: Mapping[str, NotLoaded] | None
+) -> str:
+    """``pip install PACKAGE WHAT, or INSTEAD``, or the change that loads it when installed."""
+    skipped = (not_loaded or {}).get(distribution_key(package))
+    if skipped is not None:
+        return f"{package} {what} is installed but {skipped.state}: {skipped.fix}, or {instead}"
+    return f"pip install {package} {what}, or {instead}"
 
 
 def install_hint(package: str, not_loaded: Mapping[str, NotLoaded] | None) -> str:
