@@ -97,8 +97,7 @@ def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
 
 @hookspec
 def relaykit_config_tables(config: Config) -> Sequence[str]:
-    """Name the ``[exporters.NAME]`` and ``[redactors.NAME]`` tables, and the ``[mcp]``
-    table, this plugin reads.
+    """Name the ``[exporters.NAME]``, ``[redactors.NAME]`` and ``[mcp]`` tables it reads.
 
     Called once per client, before ``relaykit_exporters`` and
     ``relaykit_redactors``. A client refuses, with a :class:`relaykit.ConfigError`,
