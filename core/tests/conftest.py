@@ -23,6 +23,17 @@ def client(*plugins: object, **sections: Any) -> relaykit.Client:
     return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
 
 
+def uninstall(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make the entry points ``names`` (all of them when none are given) look not
+    installed: the workspace installs every relaykit plugin, and one the
+    environment leaves out (``RELAYKIT_PLUGINS``) is disabled, not missing."""
+    import relaykit.plugins
+
+    installed = relaykit.plugins._discovered()
+    kept = tuple(found for found in installed if names and found.name not in names)
+    monkeypatch.setattr(relaykit.plugins, "_discovered", lambda: kept)
+
+
 #: write_config(api_key=..., extra="toml text") -> path of a relaykit.toml
 WriteConfig = Callable[..., Path]
 

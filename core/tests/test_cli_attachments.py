@@ -98,6 +98,27 @@ def test_urls_are_sent_as_urls(openai_mock: OpenAIMock) -> None:
 
 
 @pytest.mark.usefixtures("cli_config")
+def test_a_data_url_is_attached_as_its_bytes(openai_mock: OpenAIMock) -> None:
+    # It was read as a file path: "cannot attach 'data:image/png;base64,...': there is
+    # no such file". Its bytes are attached as a file's, its type from the URL.
+    pdf_url = "data:application/pdf;base64," + base64.b64encode(PDF).decode()
+    argv = ["prompt", "-m", MODEL, "Compare", "-a", _data_url("image/png", PNG)]
+    # a base64 URL with its line breaks (base64 without -w0); the type is the URL's
+    argv += ["-a", pdf_url[:40] + "\n" + pdf_url[40:]]
+    # without ;base64, the data is percent-encoded; with no type, it is text/plain
+    argv += ["-a", "data:,caf%C3%A9%20menu"]
+
+    assert main(argv) == 0
+
+    assert openai_mock.last_request.json()["messages"][0]["content"] == [
+        {"type": "image_url", "image_url": {"url": _data_url("image/png", PNG)}},
+        {"type": "file", "file": {"filename": "document.pdf", "file_data": pdf_url}},
+        {"type": "text", "text": '<document name="document.txt">\ncafé menu\n</document>'},
+        {"type": "text", "text": "Compare"},
+    ]
+
+
+@pytest.mark.usefixtures("cli_config")
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_dash_reads_the_attachment_from_stdin(
     backend: str, openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
@@ -148,6 +169,25 @@ def _files(tmp_path: Path) -> None:
             "not ftp:// ones (download it and attach the file (-a PATH), or give an http(s)://",
         ),
         (["-a", "file:///tmp/x.png", "Hi"], "not file:// ones (download it"),
+        # data: URLs: their bytes, checked as a file's (quoted by their header only)
+        (
+            ["-a", "data:image/png;base64,iVBORw0KGgo@@@", "Hi"],
+            "cannot attach 'data:image/png;base64,…': its data is not valid base64 "
+            "(encode the file with base64 -w0 FILE, or attach the file itself: -a PATH)",
+        ),
+        (
+            ["-a", "data:image/png;base64", "Hi"],
+            "cannot attach 'data:image/png;base64': a data: URL holds its data after a comma"
+            " (data:MIME;base64,DATA, e.g. data:image/png;base64,iVBORw0KGgo...)",
+        ),
+        (["-a", "data:png;base64,AAAA", "Hi"], "its media type 'png' is no MIME type"),
+        (["-a", "data:image/png;base64,", "Hi"], "'data:image/png;base64,…' is empty (0 bytes)"),
+        (["-a", "data:audio/mpeg;base64,SUQz", "Hi"], "is audio/mpeg: prompts take images"),
+        (
+            ["-a", "data:text/plain," + "x" * 50, "Hi"],
+            "the attachment 'data:text/plain,…' is 50 characters of text",
+        ),
+        (["-a", _data_url("image/png", PNG + bytes(200)), "Hi"], "attaches files of at most"),
         (["-a", ".", "Hi"], "cannot attach '.': it is a directory"),
         (["-a", "blob", "Hi"], "(name its type: --attach-type blob MIME"),
         (

@@ -21,6 +21,8 @@ from relaykit.cli import main
 from relaykit.cli.mcp_option import McpOption, add_mcp_options, spec_label
 from relaykit.testing import OpenAIMock, Reply
 
+from .conftest import uninstall
+
 MODEL = "openai/gpt-4o-mini"
 TOKEN = "mcp-cli-token-3f8a1c6e2b"
 
@@ -155,7 +157,7 @@ def test_relaykit_tool_source_stays_connected_for_the_whole_chat(
 def test_mcp_without_a_plugin_names_the_package_to_install(
     openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("RELAYKIT_PLUGINS", "openai")  # relaykit-mcp, if installed, stays out
+    uninstall(monkeypatch, "mcp")
     argv = ["prompt", "-m", MODEL, "--mcp", "https://u:pw@mcp.example.com/mcp?key=k-77aa9", "Hi"]
 
     assert main(argv) == 1

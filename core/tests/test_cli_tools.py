@@ -15,6 +15,7 @@ import pytest
 
 from relaykit.cli import main
 
+from .conftest import uninstall
 from .test_cli_mcp import TOKEN, ToolServers, clock, get_weather
 
 FUNCTIONS = '''
@@ -143,7 +144,7 @@ def test_tools_without_functions_or_mcp_says_what_to_give(
 def test_tools_mcp_without_a_plugin_is_prompts_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("RELAYKIT_PLUGINS", "openai")  # relaykit-mcp, if installed, stays out
+    uninstall(monkeypatch)
     assert main(["tools", "--mcp", "https://u:pw@mcp.example.com/mcp?key=k-77aa9"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
@@ -152,6 +153,19 @@ def test_tools_mcp_without_a_plugin_is_prompts_error(
         "(pip install relaykit-mcp"
     )
     assert "pw" not in err and "k-77aa9" not in err
+
+
+def test_tools_mcp_with_relaykit_mcp_disabled_says_how_to_enable_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # installed (the workspace installs it) but kept out: "pip install" would not help
+    monkeypatch.setenv("RELAYKIT_DISABLE_PLUGINS", "mcp")
+    assert main(["tools", "--mcp", "time"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --mcp time: no plugin turns it into tools (relaykit-mcp, which connects to"
+        " MCP servers, is installed but disabled: take 'mcp' out of RELAYKIT_DISABLE_PLUGINS;"
+        " `relaykit plugins` lists the plugins loaded)\n"
+    )
 
 
 @pytest.mark.parametrize(

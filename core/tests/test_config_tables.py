@@ -22,7 +22,7 @@ from relaykit.cli import main
 from relaykit.config import Config
 from relaykit.testing import FakePlugin, RecordingExporter
 
-from .conftest import SETTINGS
+from .conftest import SETTINGS, uninstall
 
 #: only the built-in plugins and those a test passes: no installed entry point
 BARE = {"RELAYKIT_PLUGINS": ""}
@@ -54,6 +54,12 @@ class UndeclaredPlugin:
         return [self.exporter] if "legacy" in config.exporters else []
 
 
+@pytest.fixture
+def not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No plugin installed (see :func:`uninstall`)."""
+    uninstall(monkeypatch)
+
+
 def refused(config: dict[str, Any], *plugins: object, env: Any = None) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         relaykit.Client({**SETTINGS, **config}, plugins=plugins, env=BARE if env is None else env)
@@ -75,6 +81,7 @@ def test_relaykit_config_tables_a_misspelt_table_is_refused_naming_the_near_one(
     assert error.hint == "did you mean [exporters.recording]?"
 
 
+@pytest.mark.usefixtures("not_installed")
 def test_a_table_of_relaykit_s_own_plugin_names_the_package_to_install() -> None:
     error = refused({"exporters": {"statsd": {"port": 8125}}})
     assert "no installed plugin reads [exporters.statsd]" in error.message
@@ -89,12 +96,31 @@ def test_a_table_of_relaykit_s_own_plugin_names_the_package_to_install() -> None
     assert error.hint == "did you mean [exporters.prometheus]? (pip install relaykit-prometheus)"
 
 
-def test_a_disabled_plugin_s_table_is_refused_too() -> None:
-    # installed, but RELAYKIT_DISABLE_PLUGINS keeps it from loading: its table reads nothing
+def test_a_disabled_plugin_s_table_says_how_to_enable_it() -> None:
+    # installed, but RELAYKIT_DISABLE_PLUGINS keeps it from loading: its table reads
+    # nothing, and "pip install relaykit-prometheus" would answer "already satisfied"
     error = refused(
-        {"exporters": {"prometheus": {}}}, env={"RELAYKIT_DISABLE_PLUGINS": "prometheus"}
+        {"exporters": {"prometheus": {}}}, env={"RELAYKIT_DISABLE_PLUGINS": "prometheus,pii"}
     )
-    assert (error.hint or "").startswith("pip install relaykit-prometheus")
+    assert error.message == "no installed plugin reads [exporters.prometheus]: it would be ignored"
+    assert error.hint == (
+        "relaykit-prometheus (it reads [exporters.prometheus]) is installed but disabled:"
+        " take 'prometheus' out of RELAYKIT_DISABLE_PLUGINS, or remove the table"
+    )
+    # left out of RELAYKIT_PLUGINS, the list of those to load
+    error = refused({"redactors": {"pii": {}}}, env={"RELAYKIT_PLUGINS": "openai"})
+    assert error.hint == (
+        "relaykit-pii (it reads [redactors.pii]) is installed but not loaded:"
+        " add 'pii' to RELAYKIT_PLUGINS, or remove the table"
+    )
+    # a near miss of a disabled one
+    error = refused(
+        {"exporters": {"promethues": {}}}, env={"RELAYKIT_DISABLE_PLUGINS": "prometheus"}
+    )
+    assert error.hint == (
+        "did you mean [exporters.prometheus]? (relaykit-prometheus is installed but"
+        " disabled: take 'prometheus' out of RELAYKIT_DISABLE_PLUGINS)"
+    )
 
 
 def test_an_unknown_table_names_the_tables_the_installed_plugins_read() -> None:
@@ -145,11 +171,55 @@ async def test_a_plugin_that_names_no_tables_makes_the_check_a_warning(
         relaykit.Client({**config, "redactors": {"legacy": {}}}, plugins=[old], env=BARE)
 
 
-def test_a_misspelt_storage_or_limiter_backend_names_the_near_one() -> None:
+MCP = {"mcp": {"servers": {"time": {"command": "uvx", "args": ["mcp-server-time"]}}}}
+
+
+@pytest.mark.usefixtures("not_installed")
+def test_an_mcp_table_without_relaykit_mcp_is_refused_naming_the_package() -> None:
+    # Read only when --mcp is used: without relaykit-mcp, `relaykit prompt --mcp time`
+    # was the first to say so, and a library client never did.
+    error = refused(MCP)
+    assert error.message == "no installed plugin reads [mcp]: it would be ignored"
+    assert error.hint == "pip install relaykit-mcp (it reads [mcp]), or remove the table"
+
+
+def test_an_mcp_table_with_relaykit_mcp_disabled_says_how_to_enable_it() -> None:
+    error = refused(MCP, env={"RELAYKIT_DISABLE_PLUGINS": "mcp"})
+    assert error.message == "no installed plugin reads [mcp]: it would be ignored"
+    assert error.hint == (
+        "relaykit-mcp (it reads [mcp]) is installed but disabled:"
+        " take 'mcp' out of RELAYKIT_DISABLE_PLUGINS, or remove the table"
+    )
+
+
+class UndeclaredToolSource:
+    """A ``--mcp`` plugin written before ``relaykit_config_tables``: it may read ``[mcp]``."""
+
+    __name__ = "old-tools"
+
+    @hookimpl
+    def relaykit_tool_source(self, spec: str, headers: Any, config: Config) -> Any:
+        return None
+
+
+def test_a_tool_source_that_names_no_tables_makes_the_mcp_check_a_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_tables, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="relaykit.config"):
+        relaykit.Client({**SETTINGS, **MCP}, plugins=[UndeclaredToolSource()], env=BARE)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "relaykit.config"]
+    assert warning.startswith("no plugin says it reads [mcp]; old-tools may")
+
+
+def test_a_misspelt_storage_or_limiter_backend_names_the_near_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # checked at start already, but the fix named a package that does not exist
     # (pip install relaykit-sqllite)
     error = refused({"storage": {"backend": "sqllite"}}, env={})
     assert error.hint == "did you mean 'sqlite'?"
+    uninstall(monkeypatch)
     error = refused({"storage": {"backend": "postgres"}})  # first-party, not loaded
     assert error.hint == (
         "pip install relaykit-postgres (it provides 'postgres'), or set [storage] backend = 'none'"
@@ -179,6 +249,15 @@ def test_a_providers_table_no_plugin_provides_is_refused_at_start() -> None:
     )
 
 
+def test_a_disabled_storage_backend_says_how_to_enable_it() -> None:
+    error = refused({"storage": {"backend": "postgres"}}, env={"RELAYKIT_PLUGINS": "sqlite"})
+    assert error.hint == (
+        "relaykit-postgres (it provides 'postgres') is installed but not loaded:"
+        " add 'postgres' to RELAYKIT_PLUGINS, or set [storage] backend = 'none'"
+    )
+
+
+@pytest.mark.usefixtures("not_installed")
 @pytest.mark.parametrize(
     ("type_", "package"),
     [
@@ -192,7 +271,21 @@ def test_a_missing_first_party_provider_type_names_the_package_that_brings_it(
 ) -> None:
     # relaykit-openai brings every OpenAI-compatible preset: "pip install relaykit-groq"
     # named a package that does not exist
-    disabled = {"RELAYKIT_DISABLE_PLUGINS": "openai,anthropic,gemini"}
-    error = refused({"providers": {"mine": {"type": type_}}}, env=disabled)
+    error = refused({"providers": {"mine": {"type": type_}}}, env={})
     assert error.hint is not None
     assert error.hint.startswith(f"install its plugin (pip install {package}), or give")
+
+
+def test_a_disabled_provider_plugin_says_how_to_enable_it() -> None:
+    disabled = {"RELAYKIT_DISABLE_PLUGINS": "openai,anthropic"}
+    error = refused({"providers": {"mine": {"type": "groq"}}}, env=disabled)
+    assert error.hint == (
+        "enable its plugin (relaykit-openai is installed but disabled: take 'openai' out of"
+        " RELAYKIT_DISABLE_PLUGINS), or give [providers.mine] the type of an installed"
+        " provider (type = 'openai' for an OpenAI-compatible service), or remove the table"
+    )
+    error = refused({"providers": {"anthropic": {}}}, env=disabled)
+    assert error.message == "no plugin provides provider 'anthropic'"
+    assert (error.hint or "").startswith(
+        "enable its plugin (relaykit-anthropic is installed but disabled: take 'anthropic' out"
+    )

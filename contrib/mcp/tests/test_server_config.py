@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import relaykit
 from relaykit import ConfigError, InvalidRequestError, RelayError, Secret
 from relaykit.cli import main
 from relaykit_mcp.server_config import ServerConfig, configured_servers, expand, expanded_env
@@ -207,6 +208,44 @@ def test_a_spec_that_cannot_be_used_fails_before_anything_starts(
     assert message in str(caught.value) and TOKEN not in str(caught.value)
     if spec == "tiem":
         assert caught.value.hint == "did you mean 'time'?"
+
+
+@pytest.mark.parametrize(
+    ("mcp", "message", "hint"),
+    [
+        ({"srevers": {}}, "unknown config key mcp.srevers", "did you mean 'servers'?"),
+        (
+            servers(time={**TIME, "comand": "x"}),
+            "unknown config key mcp.servers.time.comand",
+            "did you mean 'command'?",
+        ),
+    ],
+)
+def test_a_bad_table_is_refused_when_the_client_is_built(
+    mcp: dict[str, Any], message: str, hint: str
+) -> None:
+    # as a bad [exporters.prometheus] key is: checked only when --mcp was used, a
+    # mistake in [mcp] stayed unseen until the server it names was wanted
+    with pytest.raises(ConfigError) as caught:
+        relaykit.Client({"storage": {"backend": "none"}, "mcp": mcp}, env={})
+    assert caught.value.message == message
+    assert caught.value.hint == hint
+    relaykit.Client({"storage": {"backend": "none"}, "mcp": servers(time=TIME)}, env={})
+
+
+def test_the_cli_refuses_a_bad_table_without_mcp_too(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text('[storage]\nbackend = "none"\n[mcp.server.time]\ncommand = "uvx"\n')
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+
+    assert main(["prompt", "-m", "openai/gpt-4o-mini", "Hi"]) == 1
+
+    assert capsys.readouterr() == (
+        "",
+        "error: unknown config key mcp.server (did you mean 'servers'?)\n",
+    )
 
 
 def test_the_cli_prints_a_bad_config_as_one_line(

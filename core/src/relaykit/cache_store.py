@@ -81,7 +81,9 @@ def open_cache_store(
         known = ", ".join(repr(c) for c in choices)
         raise ConfigError(
             f"no plugin provides the cache backend {backend!r}",
-            hint=missing_backend_hint("cache", backend, choices, f"use one of {known}"),
+            hint=missing_backend_hint(
+                "cache", backend, choices, f"use one of {known}", not_loaded=pm.not_loaded
+            ),
         )
     return store
 

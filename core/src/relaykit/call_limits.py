@@ -32,6 +32,7 @@ from .secrets import describe_error
 
 if TYPE_CHECKING:
     from .client import _Call
+    from .plugins import NotLoaded, PluginManager
     from .routing import Target
 
 limiter_log = logging.getLogger("relaykit.limiter")
@@ -61,6 +62,8 @@ class CallLimits:
         the ``budget_usd`` a limit sets.
     :param price: the price of a deployment, as the model a provider named
         (``""``: the deployment's own), or ``None`` when unknown.
+    :param not_loaded: the plugin manager's installed plugins kept from loading,
+        for the fix when ``limiter`` is ``None``.
     """
 
     def __init__(
@@ -68,6 +71,8 @@ class CallLimits:
         config: Config,
         limiter: RateLimiter | None,
         price: Callable[[Target, str], Any],
+        *,
+        not_loaded: Mapping[str, NotLoaded] | None = None,
     ) -> None:
         backend = config.limiter.backend
         if limiter is None:
@@ -78,6 +83,7 @@ class CallLimits:
                     backend,
                     ["memory"],
                     "set [limiter] backend = 'memory'",
+                    not_loaded=not_loaded,
                 ),
             )
         if any(limit.budget_usd is not None for limit in config.limits.values()) and not getattr(
@@ -114,14 +120,14 @@ class CallLimits:
 
     @classmethod
     def create(
-        cls, config: Config, hook: Any, price: Callable[[Target, str], Any]
+        cls, config: Config, pm: PluginManager, price: Callable[[Target, str], Any]
     ) -> CallLimits | None:
-        """The limits of a client with ``config``, its limiter from the plugin manager's
-        ``hook``; ``None`` when ``[limits]`` is empty (no limiter is asked for then)."""
+        """The limits of a client with ``config``, its limiter from the plugin manager
+        ``pm``; ``None`` when ``[limits]`` is empty (no limiter is asked for then)."""
         if not config.limits:
             return None
-        limiter = hook.relaykit_rate_limiter(name=config.limiter.backend, config=config)
-        return cls(config, limiter, price)
+        limiter = pm.hook.relaykit_rate_limiter(name=config.limiter.backend, config=config)
+        return cls(config, limiter, price, not_loaded=pm.not_loaded)
 
     async def aclose(self) -> None:
         """Close the limiter, if it has ``aclose`` (a shared one holds sockets)."""

@@ -227,7 +227,7 @@ class Client:
         )
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         #: reserves and settles ``[limits]`` around each attempt (``None`` without any)
-        self._limits = CallLimits.create(self.config, hook, self._price)
+        self._limits = CallLimits.create(self.config, self.plugin_manager, self._price)
         self._call_log: CallLog | None = None
         storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:

@@ -448,8 +448,9 @@ class Config:
     redaction: RedactionConfig = RedactionConfig()
     prices: dict[str, ModelPrice] = attrs.field(factory=dict)
     #: ``[mcp]``: the MCP servers ``relaykit prompt/chat --mcp NAME`` names, as written;
-    #: relaykit-mcp validates it when ``--mcp`` is used (its headers and env may hold
-    #: tokens: the repr names the servers only)
+    #: relaykit-mcp validates it as a client is built (``relaykit_config_tables``; a
+    #: client refuses the table when no plugin names it) and when ``--mcp`` is used
+    #: (its headers and env may hold tokens: the repr names the servers only)
     mcp: dict[str, Any] = attrs.field(factory=dict, repr=_server_names)
     #: ``[templates.NAME]``: prompt templates for ``relaykit prompt/chat -t NAME``, as
     #: written; the CLI checks a template's keys when it is used or listed

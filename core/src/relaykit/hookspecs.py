@@ -97,7 +97,7 @@ def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
 
 @hookspec
 def relaykit_config_tables(config: Config) -> Sequence[str]:
-    """Name the ``[exporters.NAME]`` and ``[redactors.NAME]`` tables this plugin reads.
+    """Name the ``[exporters.NAME]``, ``[redactors.NAME]`` and ``[mcp]`` tables it reads.
 
     Called once per client, before ``relaykit_exporters`` and
     ``relaykit_redactors``. A client refuses, with a :class:`relaykit.ConfigError`,
@@ -105,12 +105,15 @@ def relaykit_config_tables(config: Config) -> Sequence[str]:
     plugin is not installed, would otherwise do nothing without a word. Name
     every table you may read, whatever it holds (relaykit-pii names
     ``redactors.pii`` even when ``enabled = false``); return an empty sequence
-    when you read none. A plugin with ``relaykit_exporters`` or
-    ``relaykit_redactors`` that does not implement this hook (written before
-    it) makes the check of that kind a logged warning rather than an error.
+    when you read none. A table read only later (relaykit-mcp's ``[mcp]``, when
+    ``--mcp`` is used) may be checked here: raise a ConfigError naming the key,
+    and the client refuses to start. A plugin with ``relaykit_exporters``,
+    ``relaykit_redactors`` or (for ``[mcp]``) ``relaykit_tool_source`` that does
+    not implement this hook (written before it) makes the check of that kind a
+    logged warning rather than an error.
 
     :param config: the client's validated configuration.
-    :return: dotted table names, e.g. ``["exporters.prometheus"]``.
+    :return: dotted table names, e.g. ``["exporters.prometheus"]``, or ``["mcp"]``.
     """
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import sys
 import weakref
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,43 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     builtin: bool
+
+
+@attrs.frozen
+class NotLoaded:
+    """An installed entry point the environment kept from loading, and why.
+
+    A config table or backend only its plugin reads is then read by nobody, and
+    the fix is to let it load, not to install it again (``pip install`` would
+    answer "already satisfied").
+    """
+
+    #: the entry point's name, as ``RELAYKIT_PLUGINS`` and ``RELAYKIT_DISABLE_PLUGINS`` name it
+    name: str
+    #: ``RELAYKIT_PLUGINS`` leaves it out (it names the only ones to load)
+    unlisted: bool
+    #: ``RELAYKIT_DISABLE_PLUGINS`` names it
+    blocked: bool
+
+    @property
+    def state(self) -> str:
+        """``"disabled"`` or ``"not loaded"``, as a hint words it."""
+        return "disabled" if self.blocked else "not loaded"
+
+    @property
+    def fix(self) -> str:
+        """What to change in the environment to load it."""
+        steps = []
+        if self.blocked:
+            steps.append(f"take {self.name!r} out of RELAYKIT_DISABLE_PLUGINS")
+        if self.unlisted:
+            steps.append(f"add {self.name!r} to RELAYKIT_PLUGINS")
+        return " and ".join(steps)
+
+
+def distribution_key(name: str) -> str:
+    """A distribution's name as PEP 503 compares them: ``relaykit_pii`` is ``relaykit-pii``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _split(value: str | None) -> set[str] | None:
@@ -81,6 +119,9 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__("relaykit")
         self.versions: dict[str, str] = {}
+        #: installed entry points kept from loading by ``RELAYKIT_PLUGINS`` or
+        #: ``RELAYKIT_DISABLE_PLUGINS``, by distribution (:func:`distribution_key`)
+        self.not_loaded: dict[str, NotLoaded] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         """pluggy's answer, remembered per plugin module or class while the attribute
@@ -125,7 +166,11 @@ def build_plugin_manager(
     _check_filter("RELAYKIT_PLUGINS", only or set(), names)
     _check_filter("RELAYKIT_DISABLE_PLUGINS", blocked, names)
     for found in entry_points:
-        if (only is not None and found.name not in only) or found.name in blocked:
+        unlisted = only is not None and found.name not in only
+        if unlisted or found.name in blocked:
+            if found.distribution is not None:
+                skipped = NotLoaded(found.name, unlisted, found.name in blocked)
+                pm.not_loaded.setdefault(distribution_key(found.distribution), skipped)
             continue
         if pm.get_plugin(found.name) is not None or pm.is_blocked(found.name):
             continue
@@ -147,6 +192,8 @@ class _Found:
     name: str
     entry_point: importlib.metadata.EntryPoint
     version: str | None
+    #: the distribution that installed it (``relaykit-pii``), if known
+    distribution: str | None = None
 
     def load(self) -> Any:
         return self.entry_point.load()
@@ -173,7 +220,9 @@ def _discovered() -> tuple[_Found, ...]:
     if _found is not None and _found[0] == fingerprint:
         return _found[1]
     found = tuple(
-        _Found(ep.name, ep, ep.dist.version if ep.dist is not None else None)
+        _Found(ep.name, ep, ep.dist.version, ep.dist.name)
+        if ep.dist is not None
+        else _Found(ep.name, ep, None)
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     )
     _found = (fingerprint, found)

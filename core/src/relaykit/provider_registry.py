@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from .config import Config, ProviderConfig
-from .config_tables import FIRST_PARTY
+from .config_tables import FIRST_PARTY, install_hint
 from .errors import ConfigError, did_you_mean
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .known_secrets import KnownSecrets
-from .plugins import PluginManager, collect
+from .plugins import PluginManager, collect, distribution_key
 from .protocols import Provider, ProviderFactory, ProviderSettings
 from .secrets import Secret
 from .tls import ca_file_context
@@ -165,7 +165,9 @@ class ProviderRegistry:
             else f"configure [providers.{name}]"
         )
         package = FIRST_PARTY["providers"].get(type_, f"relaykit-{type_}")
-        hint = did_you_mean(type_, known, f"install its plugin (pip install {package}), or {fix}")
+        verb = "enable" if distribution_key(package) in self._pm.not_loaded else "install"
+        get = install_hint(package, self._pm.not_loaded)
+        hint = did_you_mean(type_, known, f"{verb} its plugin ({get}), or {fix}")
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
 

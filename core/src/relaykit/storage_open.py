@@ -29,6 +29,7 @@ def open_storage(config: Config, pm: PluginManager) -> Storage | None:
                 backend,
                 offered,
                 "set [storage] backend = 'none'",
+                not_loaded=pm.not_loaded,
             ),
         )
     return storage

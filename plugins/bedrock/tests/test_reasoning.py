@@ -605,6 +605,10 @@ CONVERSE_PAIRS = [
     ),
     ({"temperature": 1}, {"temperature": 1}, "temperature"),
     ({"top_p": 0.99}, {"top_p": 0.99}, "top_p"),
+    # "The additional field max_tokens conflicts with the existing field maxTokens.
+    # Remove max_tokens and try again." (BerriAI/litellm#13841): it was sent, and failed
+    ({"max_tokens": 500}, {"max_tokens": 600}, "max_tokens"),
+    ({"extra": {"inferenceConfig": {"maxTokens": 500}}}, {"max_tokens": 600}, "max_tokens"),
 ]
 
 
@@ -631,6 +635,71 @@ async def test_a_claude_field_converse_gives_too_is_refused_before_sending(
     async with make_client(claude_api="messages") as client:
         await client.chat(HAIKU, "hi", tools=[WEATHER_TOOL], extra=extra, **params)
     assert mock.last_request.json()[name] == theirs[name]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "where", "drop"),
+    [
+        ({"max_tokens": 500}, "max_tokens= the second", "or drop max_tokens="),
+        (
+            {"extra": {"inferenceConfig": {"maxTokens": 500}}},
+            "extra's inferenceConfig.maxTokens the second",
+            "or drop extra's inferenceConfig.maxTokens",
+        ),
+        (
+            {"max_tokens": 400, "extra": {"inferenceConfig": {"maxTokens": 500}}},
+            "max_tokens= and extra's inferenceConfig.maxTokens the second",
+            "or drop max_tokens= and extra's inferenceConfig.maxTokens",
+        ),
+    ],
+)
+async def test_a_max_tokens_pair_names_where_each_came_from(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    params: dict[str, Any],
+    where: str,
+    drop: str,
+) -> None:
+    params = dict(params)
+    extra = {**params.pop("extra", {}), "additionalModelRequestFields": {"max_tokens": 600}}
+    async with make_client(claude_api="converse") as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(HAIKU, "hi", extra=extra, **params)
+    assert caught.value.message == (
+        "Bedrock's Converse API refuses additionalModelRequestFields.max_tokens beside its"
+        " own inferenceConfig.maxTokens, which it makes into Claude's max_tokens too:"
+        f" extra gives the first, {where}"
+    )
+    assert caught.value.hint == (
+        f"give it once: drop max_tokens from extra's additionalModelRequestFields, {drop}"
+    )
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_a_max_tokens_pair_with_relaykit_s_own_for_thinking_says_to_use_max_tokens(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # With a thinking budget and no max_tokens=, relaykit sends maxTokens itself (room
+    # for the budget and the answer): "drop max_tokens=" would name nothing given.
+    extra = {"additionalModelRequestFields": {"max_tokens": 20000}}
+    async with make_client(claude_api="converse") as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(HAIKU, "hi", reasoning="low", extra=extra)
+    assert caught.value.message.endswith(
+        ": extra gives the first, relaykit the second (the room reasoning='s thinking"
+        " budget needs, as max_tokens= was not given)"
+    )
+    assert caught.value.hint == (
+        "give the cap as max_tokens=20000 instead of in extra's"
+        " additionalModelRequestFields: relaykit then sends it as inferenceConfig.maxTokens"
+    )
+    assert not mock.requests
+    # as the hint says: the budget is then fitted under it
+    async with make_client(claude_api="converse") as client:
+        await client.chat(HAIKU, "hi", reasoning="low", max_tokens=20000)
+    assert mock.last_request.json()["inferenceConfig"]["maxTokens"] == 20000
 
 
 @pytest.mark.anyio
@@ -709,6 +778,13 @@ async def test_the_mock_reads_claudes_own_sampling_on_converse(
             "inferenceConfig.temperature.",
         ),
         ({"inferenceConfig": {"topP": 0.99}}, {"top_p": 0.99}, "field inferenceConfig.topP."),
+        (
+            {"inferenceConfig": {"maxTokens": 500}},
+            {"max_tokens": 600},
+            # Bedrock's words (BerriAI/litellm#13841)
+            "The additional field max_tokens conflicts with the existing field maxTokens."
+            " Remove max_tokens and try again.",
+        ),
     ],
 )
 async def test_the_mock_refuses_a_claude_field_converse_gives_too(

@@ -1,4 +1,5 @@
-"""relaykit-mcp's hooks: ``relaykit prompt/chat --mcp SPEC`` through ``relaykit_tool_source``.
+"""relaykit-mcp's hooks: ``relaykit prompt/chat --mcp SPEC`` through ``relaykit_tool_source``,
+and ``[mcp]`` named and checked through ``relaykit_config_tables``.
 
 relaykit loads this module in every process that builds a client or runs the
 CLI, so it imports nothing heavy: the MCP SDK only when ``--mcp`` is used.
@@ -24,3 +25,14 @@ def relaykit_tool_source(
     from .tool_source import tool_source
 
     return tool_source(spec, headers, config.mcp)
+
+
+@hookimpl
+def relaykit_config_tables(config: Config) -> Sequence[str]:
+    """``[mcp]``, checked: a client refuses a mistake in it as it starts, as it does
+    one in an exporter's table, rather than when ``--mcp`` first names a server."""
+    if config.mcp:
+        from .server_config import configured_servers
+
+        configured_servers(config.mcp)
+    return ("mcp",)

@@ -11,8 +11,9 @@
     headers = { Authorization = "Bearer ${DOCS_TOKEN}" }
     prefix = "docs_"
 
-The whole ``[mcp]`` table is checked whenever ``--mcp`` is used: a wrong key or
-type is a :class:`relaykit.ConfigError` naming the key and the fix. A
+The whole ``[mcp]`` table is checked when a client is built (the plugin's
+``relaykit_config_tables``) and whenever ``--mcp`` is used: a wrong key or type
+is a :class:`relaykit.ConfigError` naming the key and the fix. A
 ``${VAR}`` (or ``${VAR:-default}``) in a value reads the environment when the
 server is used, as Claude Code's ``.mcp.json`` does, so a token need not be
 written in the file; a value read so is masked wherever the server's errors

@@ -12,7 +12,9 @@
 What a file is comes from its bytes first (images' and PDFs' magic numbers),
 then its name, then whether it is UTF-8 text; ``--attach-type`` says it
 outright. A URL is passed on as a URL (never fetched here): its type comes from
-its path's suffix, or ``--attach-type URL MIME``. ``-a -`` reads the attachment
+its path's suffix, or ``--attach-type URL MIME``. A ``data:`` URL holds the
+file itself: its bytes (base64, or percent-encoded text) are attached as a
+file's would be, its media type the URL's. ``-a -`` reads the attachment
 from stdin. Files are read before the event loop starts, as stdin is: the CLI
 has nothing else to run meanwhile.
 
@@ -24,6 +26,8 @@ Anthropic) before anything is sent, with the fix in the error.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import mimetypes
 import os
 import re
@@ -31,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import attrs
 
@@ -109,7 +113,7 @@ def add_attachment_options(parser: argparse.ArgumentParser, *, when: str) -> Non
         action=_AppendSpec,
         default=[],
         help=f"attach an image, PDF or text file (or a URL, sent as a URL) to {when}; "
-        "repeatable; - reads it from stdin",
+        "repeatable; - reads it from stdin; a data: URL is attached as its bytes",
     )
     parser.add_argument(
         "--attach-type",
@@ -152,6 +156,12 @@ def read_attachments(
             continue
         if spec.source == STDIN:
             data, name = _read_stdin(stdin), None
+        elif _is_data_url(spec.source):
+            data, media_type = _read_data_url(spec.source)
+            # --attach-type still has the last word, as it has for a file
+            spec = AttachmentSpec(spec.source, spec.media_type or media_type)
+            parts.append(_data_part(spec, data, None, max_chars, shown=_data_shown(spec.source)))
+            continue
         elif (refused := _other_url(spec.source)) is not None:
             raise refused
         else:
@@ -172,6 +182,63 @@ def user_message(text: str | None, attachments: Sequence[ImagePart | DocumentPar
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
+
+
+def _is_data_url(source: str) -> bool:
+    # a file of that name, if there is one, is what was meant (as for other schemes)
+    return source[:5].lower() == "data:" and not os.path.exists(source)
+
+
+def _data_shown(source: str) -> str:
+    """A ``data:`` URL as errors quote it: its header, not the data (which may be long)."""
+    header, comma, _ = source.partition(",")
+    return repr(f"{header},…" if comma else header)
+
+
+#: what the Fetch standard strips from base64 data before decoding it
+_BASE64_SPACE = re.compile(rb"[\t\n\f\r ]")
+
+
+def _read_data_url(source: str) -> tuple[bytes, str]:
+    """A ``data:`` URL's bytes and media type, read as RFC 2397 and the Fetch
+    standard's "data: URL processor" say: the data percent-decoded, then, with
+    ``;base64``, base64-decoded (white space ignored, padding optional); without a
+    type it is ``text/plain``."""
+    shown = _data_shown(source)
+    header, comma, payload = source[len("data:") :].partition(",")
+    if not comma:
+        raise InvalidRequestError(
+            f"cannot attach {shown}: a data: URL holds its data after a comma",
+            param="attach",
+            hint="data:MIME;base64,DATA, e.g. data:image/png;base64,iVBORw0KGgo...",
+        )
+    params = [p.strip() for p in header.split(";")]
+    encoded = len(params) > 1 and params[-1].lower() == "base64"
+    if encoded:
+        params.pop()
+    media_type = params[0].lower() or "text/plain"
+    if "/" not in media_type:
+        raise InvalidRequestError(
+            f"cannot attach {shown}: its media type {params[0]!r} is no MIME type",
+            param="attach",
+            hint="name it in full, e.g. data:image/png;base64,...",
+        )
+    data = unquote_to_bytes(payload)
+    if encoded:
+        if len(payload) > MAX_ATTACHMENT_BYTES * 4 // 3 + 4:  # refused before decoding
+            raise _too_large(shown, len(payload) * 3 // 4, exact=False)
+        data = _BASE64_SPACE.sub(b"", data)
+        try:
+            data = base64.b64decode(data + b"=" * (-len(data) % 4), validate=True)
+        except binascii.Error:
+            raise InvalidRequestError(
+                f"cannot attach {shown}: its data is not valid base64",
+                param="attach",
+                hint="encode the file with base64 -w0 FILE, or attach the file itself: -a PATH",
+            ) from None
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise _too_large(shown, len(data))
+    return data, ";".join([media_type, *params[1:]])
 
 
 #: the start of a URL of any scheme (RFC 3986: a letter, then letters, digits, + - .)
@@ -241,12 +308,14 @@ def _too_large(what: str, size: int, *, exact: bool = True) -> InvalidRequestErr
 
 
 def _data_part(
-    spec: AttachmentSpec, data: bytes, name: str | None, max_chars: int
+    spec: AttachmentSpec, data: bytes, name: str | None, max_chars: int, *, shown: str = ""
 ) -> ImagePart | DocumentPart:
+    """The part ``data`` makes; ``shown`` names it in errors (default: its file name,
+    or stdin)."""
     from ..image_files import sniff
     from ..messages import DocumentPart, ImagePart
 
-    shown = repr(name) if name else "on stdin"
+    shown = shown or (repr(name) if name else "on stdin")
     if not data:
         raise InvalidRequestError(
             f"the attachment {shown} is empty (0 bytes)",

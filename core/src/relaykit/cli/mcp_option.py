@@ -8,7 +8,8 @@
 
 The core speaks no MCP: the ``relaykit_tool_source`` hook turns each spec into
 tools (relaykit-mcp implements it), so without such a plugin ``--mcp`` is an
-error that names the package to install. A ``--mcp-header`` belongs to the
+error that names the package to install (or, when it is installed but disabled,
+how to enable it). A ``--mcp-header`` belongs to the
 ``--mcp`` before it: a token meant for one server never goes to another.
 """
 
@@ -146,10 +147,16 @@ def tool_sources(
             )
         source = hook(spec=option.spec, headers=dict(option.headers), config=config)
         if source is None:
+            skipped = context.plugin_manager.not_loaded.get("relaykit-mcp")
+            get = (
+                "pip install relaykit-mcp, which connects to MCP servers"
+                if skipped is None
+                else "relaykit-mcp, which connects to MCP servers, is installed but"
+                f" {skipped.state}: {skipped.fix}"
+            )
             raise ConfigError(
                 f"--mcp {option.label}: no plugin turns it into tools",
-                hint="pip install relaykit-mcp, which connects to MCP servers; "
-                "`relaykit plugins` lists the plugins loaded",
+                hint=f"{get}; `relaykit plugins` lists the plugins loaded",
             )
         sources.append((f"--mcp {option.label}", source))
     return sources

@@ -78,9 +78,11 @@ Choices the Converse API forces on us, each documented here once:
   Other model-specific switches (Claude's ``top_k``) go in
   ``extra={"additionalModelRequestFields": {...}}``. Converse hands those to
   Claude's own request: its ``tool_choice``, ``temperature`` and ``top_p`` there are
-  what the thinking and sampling checks read, and one beside Converse's own field
-  for it (``toolConfig.toolChoice``, ``inferenceConfig.temperature`` or ``topP``) is
-  refused before sending, as Converse refuses the pair.
+  what the thinking and sampling checks read, and one of those or ``max_tokens``
+  beside Converse's own field for it (``toolConfig.toolChoice``,
+  ``inferenceConfig.temperature``, ``topP`` or ``maxTokens``, which relaykit sends
+  itself for a thinking budget) is refused before sending, as Converse refuses the
+  pair, naming where each came from.
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
         else:
             body[key] = value
     if api == CONVERSE and is_claude(request.model):
-        _check_claude_fields(body)
+        _check_claude_fields(body, request)
     return body
 
 
@@ -207,34 +209,57 @@ _TRANSLATED = {
     "tool_choice": ("toolConfig", "toolChoice", "tool_choice"),
     "temperature": ("inferenceConfig", "temperature", "temperature"),
     "top_p": ("inferenceConfig", "topP", "top_p"),
+    "max_tokens": ("inferenceConfig", "maxTokens", "max_tokens"),
 }
 
 
-def _check_claude_fields(body: dict[str, Any]) -> None:
+def _check_claude_fields(body: dict[str, Any], request: ChatRequest) -> None:
     """Refuse before sending a Converse ``body`` to Claude whose
     ``additionalModelRequestFields`` gives one of Claude's fields that Converse makes
-    from its own field, which the body carries too.
+    from its own field, which the body carries too, naming where each came from.
 
     Converse hands ``additionalModelRequestFields`` to Claude's own request, and
     refuses a key there that its own field gives already ("The additional field
     tool_choice/type conflicts with the existing field toolConfig.toolChoice.tool.
-    Remove tool_choice/type and try again.", BerriAI/litellm#36536); a key alone is
-    the model's (the checks read it: :func:`.messages_wire.extra_field`). The
-    Messages route takes both, ``additionalModelRequestFields``' winning, so the
-    refusal has no status and a route falls back."""
+    Remove tool_choice/type and try again.", BerriAI/litellm#36536; "The additional
+    field max_tokens conflicts with the existing field maxTokens. Remove max_tokens
+    and try again.", BerriAI/litellm#13841); a key alone is the model's (the checks
+    read it: :func:`.messages_wire.extra_field`). The Messages route takes both,
+    ``additionalModelRequestFields``' winning, so the refusal has no status and a
+    route falls back. ``stop_sequences`` beside ``stopSequences`` is not refused:
+    nothing found shows what Converse answers to that pair."""
     fields = body.get("additionalModelRequestFields")
     if not isinstance(fields, dict):
         return
     for name, (group, key, param) in _TRANSLATED.items():
         own = body.get(group)
-        if name in fields and isinstance(own, dict) and key in own:
+        if name not in fields or not isinstance(own, dict) or key not in own:
+            continue
+        # additionalModelRequestFields' key is extra's: reasoning= adds only the
+        # thinking fields there. Converse's own field is the parameter's, extra's, or,
+        # for maxTokens alone, relaykit's (room for a thinking budget: .reasoning).
+        given = [f"{param}="] if getattr(request, param) is not None else []
+        theirs = request.extra.get(group)
+        if isinstance(theirs, dict) and key in theirs:
+            given.append(f"extra's {group}.{key}")
+        message = (
+            f"Bedrock's Converse API refuses additionalModelRequestFields.{name} beside its "
+            f"own {group}.{key}, which it makes into Claude's {name} too: extra gives the "
+        )
+        if given:
             raise InvalidRequestError(
-                f"Bedrock's Converse API refuses additionalModelRequestFields.{name} beside "
-                f"its own {group}.{key}, which it makes into Claude's {name} too",
+                f"{message}first, {' and '.join(given)} the second",
                 param=f"extra.additionalModelRequestFields.{name}",
                 hint=f"give it once: drop {name} from extra's additionalModelRequestFields, "
-                f"or drop {param}= (and extra's {group}.{key})",
+                f"or drop {' and '.join(given)}",
             )
+        raise InvalidRequestError(
+            f"{message}first, relaykit the second (the room reasoning='s thinking budget "
+            f"needs, as {param}= was not given)",
+            param=f"extra.additionalModelRequestFields.{name}",
+            hint=f"give the cap as {param}={fields[name]!r} instead of in extra's "
+            f"additionalModelRequestFields: relaykit then sends it as {group}.{key}",
+        )
 
 
 def _tool_config(request: ChatRequest, points: CachePoints, api: Api) -> dict[str, Any] | None:

@@ -15,10 +15,11 @@ thinking fields in ``additionalModelRequestFields`` checked by the model's famil
 :meth:`BedrockMock.sent_reasoning` reads them back. For Claude, Converse hands
 ``additionalModelRequestFields`` to the model's own request: a ``tool_choice``,
 ``temperature`` or ``top_p`` there is read by those rules where Converse's own
-would be, refused beside Converse's own field for it, as Bedrock refuses the pair
-(:func:`claude_fields_problem`), and a ``tool_choice`` not in Claude's shape is
-refused in Claude's words. A ``toolConfig.toolChoice`` that is no object is
-refused as the API's model refuses it.
+would be, and it (or a ``max_tokens``) is refused beside Converse's own field for
+it, as Bedrock refuses the pair (:func:`claude_fields_problem`), and a
+``tool_choice`` not in Claude's shape is refused in Claude's words. A
+``toolConfig.toolChoice`` that is no object is refused as the API's model
+refuses it.
 
 It checks ``cachePoint`` blocks (in ``toolConfig.tools``, ``system`` or a
 message's ``content``) too: ``type`` must be ``"default"`` and ``ttl``, if
@@ -502,7 +503,11 @@ _CONVERSE_OWN = {
     "tool_choice": ("toolConfig", "toolChoice"),
     "temperature": ("inferenceConfig", "temperature"),
     "top_p": ("inferenceConfig", "topP"),
+    "max_tokens": ("inferenceConfig", "maxTokens"),
 }
+#: how Bedrock names Converse's own field in the refusal, where it is known to differ
+#: from its path (BerriAI/litellm#13841: "...conflicts with the existing field maxTokens.")
+_CONVERSE_OWN_NAMES = {"max_tokens": "maxTokens"}
 
 
 def claude_fields_problem(model_id: str, body: dict[str, Any]) -> str | None:
@@ -510,9 +515,10 @@ def claude_fields_problem(model_id: str, body: dict[str, Any]) -> str | None:
     (which it hands to Claude's request): one that its own field gives too, in
     Bedrock's words (BerriAI/litellm#36536: "The additional field tool_choice/type
     conflicts with the existing field toolConfig.toolChoice.tool. Remove
-    tool_choice/type and try again."; the same sentence for the sampling fields is
-    the mock's reading of that rule), or a ``tool_choice`` not in Claude's shape, in
-    Claude's words."""
+    tool_choice/type and try again."; BerriAI/litellm#13841: "The additional field
+    max_tokens conflicts with the existing field maxTokens. Remove max_tokens and try
+    again."; the same sentence for the sampling fields is the mock's reading of that
+    rule), or a ``tool_choice`` not in Claude's shape, in Claude's words."""
     fields = body.get("additionalModelRequestFields")
     if "anthropic.claude" not in model_id or not isinstance(fields, dict):
         return None
@@ -523,8 +529,9 @@ def claude_fields_problem(model_id: str, body: dict[str, Any]) -> str | None:
         theirs, existing = fields[name], own[key]
         path = f"{name}/{next(iter(theirs))}" if isinstance(theirs, dict) and theirs else name
         member = f".{next(iter(existing))}" if isinstance(existing, dict) and existing else ""
+        shown = _CONVERSE_OWN_NAMES.get(name, f"{group}.{key}")
         return (
-            f"The additional field {path} conflicts with the existing field {group}.{key}"
+            f"The additional field {path} conflicts with the existing field {shown}"
             f"{member}. Remove {path} and try again."
         )
     if problem := messages_api.tool_choice_problem(fields.get("tool_choice")):
