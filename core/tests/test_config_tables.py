@@ -289,3 +289,23 @@ def test_a_disabled_provider_plugin_says_how_to_enable_it() -> None:
     assert (error.hint or "").startswith(
         "enable its plugin (relaykit-anthropic is installed but disabled: take 'anthropic' out"
     )
+
+
+def test_a_misspelt_provider_whose_plugin_is_not_installed_names_the_right_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uninstall(monkeypatch, "anthropic")
+    error = refused({"providers": {"antropic": {}}})
+    # not "pip install relaykit-antropic": no such package
+    assert error.message == "no plugin provides provider 'antropic'"
+    assert error.hint == "did you mean 'anthropic'? (pip install relaykit-anthropic)"
+    # one loaded is named as it was; one installed but not loaded says how to load it
+    loaded = {"RELAYKIT_PLUGINS": "openai"}
+    assert refused({"providers": {"opneai": {}}}, env=loaded).hint == "did you mean 'openai'?"
+    assert refused({"providers": {"opneai": {}}}).hint == (
+        "did you mean 'openai'? (relaykit-openai is installed but not loaded:"
+        " add 'openai' to RELAYKIT_PLUGINS)"
+    )
+    # a type of relaykit's own, not installed: the package that provides it
+    error = refused({"providers": {"claude": {"type": "vertex-anthropic"}}})
+    assert (error.hint or "").startswith("install its plugin (pip install relaykit-anthropic)")

@@ -164,10 +164,20 @@ class ProviderRegistry:
             if name in self._config.providers
             else f"configure [providers.{name}]"
         )
-        package = FIRST_PARTY["providers"].get(type_, f"relaykit-{type_}")
+        first_party = FIRST_PARTY["providers"]
+        package = first_party.get(type_, f"relaykit-{type_}")
         verb = "enable" if distribution_key(package) in self._pm.not_loaded else "install"
         get = install_hint(package, self._pm.not_loaded)
         hint = did_you_mean(type_, known, f"{verb} its plugin ({get}), or {fix}")
+        if type_ not in first_party:
+            import difflib  # only on the way to an error
+
+            near = difflib.get_close_matches(type_, sorted({*known, *first_party}), n=1)
+            if near and near[0] not in known:
+                # a misspelling of a type of relaykit's own whose plugin is not
+                # loaded: its package, not "pip install relaykit-antropic"
+                get = install_hint(first_party[near[0]], self._pm.not_loaded)
+                hint = f"did you mean {near[0]!r}? ({get})"
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
 
