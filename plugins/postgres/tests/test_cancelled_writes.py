@@ -54,7 +54,8 @@ async def test_a_write_cancelled_mid_statement_raises_its_cancellation_and_store
                 async with anyio.create_task_group() as tg:
 
                     async def cancel_once_it_waits() -> None:
-                        while not await anyio.to_thread.run_sync(
+                        # (polled: the server's state, no event of ours, says when)
+                        while not await anyio.to_thread.run_sync(  # noqa: ASYNC110
                             copying_backends, postgres_dsn, name
                         ):
                             await anyio.sleep(0.01)
