@@ -700,3 +700,38 @@ async def test_a_call_waiting_on_the_cache_when_the_wait_is_over_is_recorded() -
     (error,) = errors
     assert isinstance(error, ClientClosedError)
     assert [r.error_type for r in storage.records.values()] == ["ClientClosedError"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])  # auto: aiohttp's under asyncio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_batch_submit_in_flight_when_the_wait_is_over_is_cancelled_as_a_chat_is(
+    openai_mock: OpenAIMock, tmp_path: Path, transport: str, how: str
+) -> None:
+    # As a chat waiting on a provider: cancelled once aclose's wait is over, with
+    # ClientClosedError, before the connections close (it went on over closed ones:
+    # a connection error, once closing had waited a second more for it).
+    config = stalling_config(openai_mock, tmp_path, transport, how)
+    config["storage"] = {"backend": "none"}
+    openai_mock.batch_script.push(Reply(), Reply(delay=10))  # the file, then the create
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up", timeout=30)
+
+            async def submit() -> None:
+                try:
+                    await client.submit_batch(
+                        "openai/gpt-4o-mini", [relaykit.BatchItem("a", "hi")], timeout=30
+                    )
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(submit)
+            await requests_reach(openai_mock, 3)  # the warm-up, the file, the create
+            await close_as(client, how)
+            (closed,) = errors  # told before the connections closed under it
+            assert isinstance(closed, ClientClosedError), repr(closed)
+            # The create was sent: the batch may exist, and the error says where to look.
+            assert "may have been created" in closed.message and not closed.retryable
