@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import pytest
 
@@ -20,6 +21,7 @@ from relaykit import (
     QuotaExceededError,
     RateLimitError,
     RequestTimeoutError,
+    hookimpl,
 )
 from relaykit.embedding_cache import EmbeddingCache
 from relaykit.embeddings import estimate_tokens, send_batches
@@ -27,6 +29,7 @@ from relaykit.metrics import observe
 from relaykit.testing import (
     FakePlugin,
     FakeProvider,
+    MemoryStorage,
     RecordingExporter,
     Reply,
     call_log_lines,
@@ -413,6 +416,49 @@ async def test_the_storage_cache_takes_a_round_trip_a_call_where_it_can(
     assert await cache.get_many(keys[2:]) == [vectors[2]]  # from memory: no trip
     taken.append(storage.trips - sum(taken))
     assert taken == trips
+
+
+class SlowWritingStore(MemoryStorage):
+    """A response cache store (MemoryStorage's cache methods) whose writes take a
+    moment: a store over the network, or waiting on another process's lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = anyio.Event()
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        self.writing.set()
+        await anyio.sleep(0.1)  # well within [cache] timeout
+        await super().cache_responses(entries)
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: object) -> Any:
+        return self if name == "slow-writes" else None
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_while_its_vectors_are_stored_gets_them_as_recorded() -> None:
+    # As a chat's: the call has ended and is recorded a success when the cache is
+    # written, so a cancellation then must not show its caller a failure (and lose
+    # vectors it was billed for); it comes at the caller's next checkpoint.
+    store, exporter = SlowWritingStore(), RecordingExporter()
+    config = {"storage": {"backend": "none"}, "cache": {"enabled": True, "backend": "slow-writes"}}
+    answers: list[Any] = []
+    async with relaykit.Client(config, plugins=[FakePlugin(), store, exporter]) as c:
+        with anyio.fail_after(10), anyio.CancelScope() as scope:  # (a safety net only)
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_while_storing() -> None:
+                    await store.writing.wait()
+                    scope.cancel()
+
+                tg.start_soon(cancel_while_storing)
+                answers.append(await c.embed("fake/emb-1", ["a text"]))
+                await anyio.lowlevel.checkpoint()  # the caller's next: cancelled there
+        assert scope.cancelled_caught
+    (record,) = exporter.records
+    assert record.ok and len(answers) == 1
+    assert len(store.responses) == 1  # and the vector was stored
 
 
 # -- what is recorded ---------------------------------------------------------

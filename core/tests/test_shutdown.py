@@ -3,6 +3,7 @@ and anything after the close gets a typed error."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ import relaykit
 from relaykit import ClientClosedError
 from relaykit.events import TextDelta
 from relaykit.protocols import CallRecord, LogQuery
-from relaykit.testing import FakePlugin, MemoryStorage, OpenAIMock, Reply
+from relaykit.testing import FakePlugin, LoopbackServer, MemoryStorage, OpenAIMock, Reply
+from relaykit.testing import Request as HttpRequest
+from relaykit.testing import Response as HttpResponse
 
 from .conftest import MOCK_KEY
 
@@ -700,3 +703,81 @@ async def test_a_call_waiting_on_the_cache_when_the_wait_is_over_is_recorded() -
     (error,) = errors
     assert isinstance(error, ClientClosedError)
     assert [r.error_type for r in storage.records.values()] == ["ClientClosedError"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])  # auto: aiohttp's under asyncio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_batch_submit_in_flight_when_the_wait_is_over_is_cancelled_as_a_chat_is(
+    openai_mock: OpenAIMock, tmp_path: Path, transport: str, how: str
+) -> None:
+    # As a chat waiting on a provider: cancelled once aclose's wait is over, with
+    # ClientClosedError, before the connections close (it went on over closed ones:
+    # a connection error, once closing had waited a second more for it).
+    config = stalling_config(openai_mock, tmp_path, transport, how)
+    config["storage"] = {"backend": "none"}
+    openai_mock.batch_script.push(Reply(), Reply(delay=10))  # the file, then the create
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up", timeout=30)
+
+            async def submit() -> None:
+                try:
+                    await client.submit_batch(
+                        "openai/gpt-4o-mini", [relaykit.BatchItem("a", "hi")], timeout=30
+                    )
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(submit)
+            await requests_reach(openai_mock, 3)  # the warm-up, the file, the create
+            await close_as(client, how)
+            (closed,) = errors  # told before the connections closed under it
+            assert isinstance(closed, ClientClosedError), repr(closed)
+            # The create was sent: the batch may exist, and the error says where to look.
+            assert "may have been created" in closed.message and not closed.retryable
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])  # auto: aiohttp's under asyncio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_model_listing_in_flight_when_the_wait_is_over_is_cancelled_as_a_chat_is(
+    transport: str, how: str
+) -> None:
+    # A listing waiting on a provider is a call too: closing waits for it, then
+    # cancels it with ClientClosedError before the connections close (it was not
+    # waited for at all, and failed as the connections closed under it).
+    asked = threading.Event()
+
+    async def slow_listing(request: HttpRequest) -> HttpResponse:
+        asked.set()
+        await anyio.sleep(10)
+        return HttpResponse.json({"object": "list", "data": []})
+
+    errors: list[BaseException] = []
+    with LoopbackServer(slow_listing) as server:
+        config: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "http": {"transport": transport},
+            "timeouts": {"total": 0.1 if how == "wait_runs_out" else 30},
+            "providers": {"slow": {"type": "openai", "base_url": f"{server.url}/v1"}},
+        }
+        async with anyio.create_task_group() as tg:
+            client = relaykit.Client(config, env={"OPENAI_API_KEY": MOCK_KEY})
+            async with client:
+
+                async def listing() -> None:
+                    try:
+                        await client.models("slow")
+                    except Exception as e:
+                        errors.append(e)
+
+                tg.start_soon(listing)
+                with anyio.fail_after(10):  # (a safety net only)
+                    while not asked.is_set():  # noqa: ASYNC110 (the server runs in a thread)
+                        await anyio.sleep(0.001)
+                await close_as(client, how)
+                (closed,) = errors  # told before the connections closed under it
+                assert isinstance(closed, ClientClosedError), repr(closed)

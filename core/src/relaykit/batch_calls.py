@@ -51,6 +51,7 @@ import anyio
 import attrs
 
 from .batches import NOT_CREATED, Batch, BatchItem, BatchResult
+from .closing_gate import closed_under_call
 from .errors import (
     ClientClosedError,
     InvalidRequestError,
@@ -65,7 +66,7 @@ from .response import with_call_fields
 from .retry import may_retry, retry
 from .routing import Target
 from .single_calls import capability
-from .transport_errors import may_have_acted, typed_and_masked
+from .transport_errors import may_have_acted, typed_and_masked, unsent
 from .validation import check_options, check_size
 from .web_search import refuse_unsearched
 
@@ -401,11 +402,20 @@ async def _provider_call(
         await client._warm_up()
     total = seconds if seconds is not None else client.config.timeouts.total
     client._in_flight += 1
+    scope = anyio.move_on_after(total)
     try:
-        with typed_and_masked(target, client._known), anyio.move_on_after(total):
+        if client._shut:  # shut down while the HTTP stack was imported: nothing sent
+            raise unsent(closed_under_call())
+        # Cancelled by aclose once its wait is over, as a chat waiting on a provider
+        # is: it would otherwise go on over connections closed under it.
+        client._running.add(scope)
+        with typed_and_masked(target, client._known), scope:
             return await call()
     finally:
+        client._running.discard(scope)
         client._call_ended()
+    if client._shut:
+        raise closed_under_call()
     raise RequestTimeoutError(
         f"{what} within the total timeout of {total:g}s",
         which="total",

@@ -1087,7 +1087,19 @@ class Client:
         """Models of ``provider`` (or of every usable provider), cached for ``[registry] ttl``."""
         if self._cold:
             await self._warm_up()
-        return await self._catalog.models(provider, refresh=refresh)
+        # In flight, as a call is: aclose waits for a listing that waits on a provider,
+        # then cancels it (it would go on over connections closed under it). After
+        # the close nothing cancels the scope: a cached listing is still served.
+        self._in_flight += 1
+        scope = anyio.CancelScope()
+        self._running.add(scope)
+        try:
+            with scope:
+                return await self._catalog.models(provider, refresh=refresh)
+        finally:
+            self._running.discard(scope)
+            self._call_ended()
+        raise closed_under_call()  # (only aclose cancels the scope)
 
     def mask_secret(self, value: Secret | str) -> None:
         """Mask ``value`` as ``[REDACTED]`` wherever it appears from now on: in call

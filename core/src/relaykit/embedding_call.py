@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 
 from . import single_calls
@@ -167,9 +168,14 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         if target != first:  # a fallback embedded everything: kept under its own name
             keys = [embedding_key(target, request, text) for text in request.inputs]
             misses = list(range(len(keys)))
-        await cache.put_many(
-            [(keys[i], response.vectors[i]) for i in misses], client.config.cache.ttl
-        )
+        # Shielded, as a chat's answer is cached: the call has ended and is recorded a
+        # success, so a cancellation now would show the caller a failure its record
+        # denies (and lose vectors it was billed for). It comes at the caller's next
+        # checkpoint instead; the store's writes are bounded by [cache] timeout.
+        with anyio.CancelScope(shield=True):
+            await cache.put_many(
+                [(keys[i], response.vectors[i]) for i in misses], client.config.cache.ttl
+            )
     return response
 
 

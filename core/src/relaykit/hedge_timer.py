@@ -76,7 +76,10 @@ class HedgeTimer:
         # the nap's deadline, kept here too (a scope's is a property to call), or
         # minus infinity while the task is awake: every call compares against it
         self._wake_at = -math.inf
-        self._scope = anyio.CancelScope()
+        # Shielded: the timer runs in the client's task group, which a cancelled scope
+        # around ``async with Client()`` cancels too, while a call the block shields
+        # goes on and still hedges. Only close() (the client's aclose) stops it.
+        self._scope = anyio.CancelScope(shield=True)
 
     def schedule(self, delay: float, fire: Callable[[], None]) -> Scheduled:
         """Call ``fire()`` (in the timer's task; it must not block) after ``delay`` seconds."""
@@ -117,7 +120,8 @@ class HedgeTimer:
         self._pending.pop(entry, None)
 
     async def run(self) -> None:
-        """The timer's loop; runs in the client's task group until :meth:`close`."""
+        """The timer's loop; runs in the client's task group until :meth:`close`
+        (cancelling that task group does not stop it)."""
         pending, early = self._pending, self._early
         with self._scope:
             while True:

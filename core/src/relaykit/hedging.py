@@ -148,7 +148,13 @@ class _Race(Scheduled):
         """Start racing the other targets (from the timer's task, or the sleeping one)."""
         self.fire = None
         self.call.fallbacks += 1
-        self.backup = self._scope()
+        self.backup = backup = self._scope()
+        if self._timer is not None:
+            # A task in the client's task group, which a cancelled scope around
+            # ``async with Client()`` cancels too, while this call (shielded by its
+            # caller) goes on: only the race (_stop_backup) and the client's close
+            # (its attempts' scopes) end it, and the call's deadline bounds it.
+            backup.shield = True
         self.backup_done = anyio.Event()
         self.context.run(partial(self.tg.start_soon, self._run_backup, name="relaykit hedge"))
 

@@ -322,6 +322,39 @@ async def test_a_token_endpoints_failure_is_known_unsent_whatever_its_status(
 
 
 @pytest.mark.anyio
+async def test_a_fetch_its_caller_cancels_leaves_the_next_caller_no_old_failure(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    # A call waiting while another fetches a token takes that fetch's failure rather
+    # than asking again. A fetch cancelled with its caller has none: the waiting call
+    # must fetch its own, not get the failure of a fetch long before.
+    vertex_mock.tokens.failures.append(TokenFailure(503, "internal_failure", "Try again."))
+    async with httpx.AsyncClient() as http:
+        tokens = AccessTokens(http, name="vertex", credentials_file=str(sa_file), env={})
+        with pytest.raises(ProviderUnavailableError):
+            await tokens.token()  # an outage of the token endpoint, over since
+        vertex_mock.tokens.delay = 0.2
+        got: list[str] = []
+        fetching = anyio.CancelScope()
+        with anyio.fail_after(10):  # (a safety net only)
+            async with anyio.create_task_group() as tg:
+
+                async def gives_up() -> None:
+                    with fetching:
+                        await tokens.token()
+
+                async def waits() -> None:
+                    got.append((await tokens.token()).reveal())
+
+                tg.start_soon(gives_up)
+                await anyio.wait_all_tasks_blocked()  # it holds the lock, fetching
+                tg.start_soon(waits)
+                await anyio.wait_all_tasks_blocked()  # waiting for the lock
+                fetching.cancel()
+    assert fetching.cancelled_caught and len(got) == 1
+
+
+@pytest.mark.anyio
 async def test_a_token_is_refreshed_shortly_before_it_expires(
     vertex_mock: VertexMock, sa_file: Path
 ) -> None:

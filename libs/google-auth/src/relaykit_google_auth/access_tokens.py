@@ -212,9 +212,12 @@ class AccessTokens:
             if self._fetches != seen and self._failure is not None:
                 # It failed while this call waited: the same answer, not one more request.
                 raise copy.copy(self._failure)
+            # This fetch's failure, if any, is the one waiters share: not one left by an
+            # earlier fetch (this one may end without a failure of its own: cancelled
+            # with its caller, or a bug's exception), which they would get instead.
+            self._failure = None
             try:
                 self._cached = await self._fetch()
-                self._failure = None
             except RelayError as e:
                 # The request the token was for never left (whatever the token
                 # endpoint's status says): limits give its hold back, and a batch's

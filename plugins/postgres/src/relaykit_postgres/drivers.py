@@ -211,15 +211,18 @@ class ThreadDriver:
 
     def _finish(self, cut: _Cut, conn: psycopg.Connection[Any], commit: bool) -> None:
         try:
-            with cut.using(conn):
-                if commit:
+            if commit:
+                with cut.using(conn):
                     conn.commit()
-                else:
-                    # As psycopg's own `with conn:` does: a failed rollback (a broken
-                    # connection) must not hide the error that caused it; the pool
-                    # discards such a connection.
-                    with contextlib.suppress(psycopg.Error):
-                        conn.rollback()
+            else:
+                # As psycopg's own `with conn:` does: a failed rollback (a broken
+                # connection) must not hide the error that caused it; the pool
+                # discards such a connection. That covers using() too: a statement
+                # cancelled mid-way had its socket cut (see _Cut), and the lost
+                # connection's fileno() raises, which replaced the caller's
+                # cancellation with a storage error.
+                with contextlib.suppress(psycopg.Error), cut.using(conn):
+                    conn.rollback()
         finally:
             self._pool.putconn(conn)
 
