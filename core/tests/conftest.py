@@ -15,6 +15,7 @@ import pytest
 import relaykit
 from relaykit.call_log import CallLog
 from relaykit.gauge_events import StorageEvent
+from relaykit.metrics import observe
 from relaykit.protocols import CallRecord
 from relaykit.testing import MemoryStorage, OpenAIMock
 
@@ -27,6 +28,29 @@ SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_w
 def client(*plugins: object, **sections: Any) -> relaykit.Client:
     """A client of ``plugins`` (fakes, mocks) with :data:`SETTINGS` and ``sections``."""
     return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
+
+
+def token_metrics(operation: str, model: str, usage: relaykit.Usage) -> list[tuple[float, str]]:
+    """What the metrics count of a finished ``operation`` call to ``model``
+    (``provider/name``) that used ``usage``: each ``gen_ai.client.token.usage`` point,
+    as its value and token type."""
+    provider, name = model.split("/", 1)
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0.0,
+        operation=operation,
+        provider=provider,
+        model_requested=model,
+        model=name,
+        streamed=False,
+        usage=usage,
+        latency=0.1,
+    )
+    return [
+        (o.value, str(dict(o.attributes)["gen_ai.token.type"]))
+        for o in observe(record)
+        if o.instrument.name == "gen_ai.client.token.usage"
+    ]
 
 
 #: write_config(api_key=..., extra="toml text") -> path of a relaykit.toml
