@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import relaykit
+from relaykit.testing import one_try_config
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_google_auth import testing as google_testing
@@ -28,6 +29,15 @@ def mock() -> Iterator[AnthropicMock]:
     """The vendor's wire format on 127.0.0.1."""
     with AnthropicMock(api_key=KEY) as m:
         yield m
+
+
+@asynccontextmanager
+async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
+    """A one-try client of ``mock`` with its ``KEY``; ``options`` add to
+    ``[providers.anthropic]``."""
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}})
+    async with relaykit.Client(config) as c:
+        yield c
 
 
 # -- Claude on Vertex AI -------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import relaykit
+from relaykit.testing import one_try_config
 from relaykit_gemini.mock_vertex import UserGrant, VertexMock
 from relaykit_gemini.testing import GeminiMock
 from relaykit_google_auth.mock_metadata import METADATA_ENV
@@ -26,6 +29,15 @@ def mock() -> Iterator[GeminiMock]:
     """Gemini's API on 127.0.0.1."""
     with GeminiMock(api_key=KEY) as m:
         yield m
+
+
+@asynccontextmanager
+async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
+    """A one-try client of ``mock`` with its ``KEY`` that reads no environment;
+    ``provider`` adds to ``[providers.gemini]``."""
+    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}})
+    async with relaykit.Client(config, env={}) as c:
+        yield c
 
 
 #: the environment variables the vertex provider reads, cleared for every vertex test
