@@ -1,4 +1,6 @@
-"""Fixtures for the core's tests: a loopback OpenAI server and configs pointing at it."""
+"""Fixtures for the core's tests: a loopback OpenAI server and configs pointing at it,
+and a storage that fails on purpose with a call log over it (test_storage_faults.py,
+test_spill_replay.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio.lowlevel
 import pytest
 
 import relaykit
-from relaykit.testing import OpenAIMock
+from relaykit.call_log import CallLog
+from relaykit.gauge_events import StorageEvent
+from relaykit.metrics import observe
+from relaykit.protocols import CallRecord
+from relaykit.testing import MemoryStorage, OpenAIMock
 
 MOCK_KEY = "sk-mock-1234567890abcdef"
 
@@ -32,6 +39,29 @@ def uninstall(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     installed = relaykit.plugins._discovered()
     kept = tuple(found for found in installed if names and found.name not in names)
     monkeypatch.setattr(relaykit.plugins, "_discovered", lambda: kept)
+
+
+def token_metrics(operation: str, model: str, usage: relaykit.Usage) -> list[tuple[float, str]]:
+    """What the metrics count of a finished ``operation`` call to ``model``
+    (``provider/name``) that used ``usage``: each ``gen_ai.client.token.usage`` point,
+    as its value and token type."""
+    provider, name = model.split("/", 1)
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0.0,
+        operation=operation,
+        provider=provider,
+        model_requested=model,
+        model=name,
+        streamed=False,
+        usage=usage,
+        latency=0.1,
+    )
+    return [
+        (o.value, str(dict(o.attributes)["gen_ai.token.type"]))
+        for o in observe(record)
+        if o.instrument.name == "gen_ai.client.token.usage"
+    ]
 
 
 #: write_config(api_key=..., extra="toml text") -> path of a relaykit.toml
@@ -96,3 +126,54 @@ class Tickets:
     @relaykit.hookimpl
     def relaykit_redactors(self, config: Any) -> Sequence[Any]:
         return [self]
+
+
+# -- a storage that fails, and a call log over it ----------------------------------
+
+#: a secret the failing storage's error quotes (it must reach no log, nor the spill file)
+SECRET = "sk-proj-" + "Spill9" * 6
+
+
+class FailingStorage(MemoryStorage):
+    """Fails ``write_batch`` with ``error`` ``failures`` times (forever while ``down``), and
+    always for a batch holding a record whose id is in ``poison``."""
+
+    def __init__(
+        self, failures: int = 0, error: Exception | None = None, *, down: bool = False
+    ) -> None:
+        super().__init__()
+        self.failures = failures
+        self.error = error or relaykit.StorageUnavailableError("connection refused")
+        self.down = down
+        self.poison: set[str] = set()
+        self.attempts = 0
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        self.attempts += 1
+        await anyio.lowlevel.checkpoint()
+        if any(r.id in self.poison for r in records):
+            raise ValueError(f"cannot serialise a record ({SECRET})")
+        if self.down or self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        await super().write_batch(records)
+
+
+def quick_log(
+    storage: MemoryStorage,
+    tmp_path: Path,
+    *,
+    max_queue: int = 50,
+    on_event: Callable[[StorageEvent], None] | None = None,
+    **kw: float,
+) -> CallLog:
+    """A call log whose waits take milliseconds, spilling to ``tmp_path/spill.jsonl``."""
+    settings = {"initial_wait": 0.005, "max_wait": 0.02, **kw}
+    return CallLog(
+        storage,
+        max_queue=max_queue,
+        max_batch=20,
+        spill_path=tmp_path / "spill.jsonl",
+        on_event=on_event,
+        **settings,  # type: ignore[arg-type]  # floats only: retry_for, close_timeout, waits
+    )

@@ -24,7 +24,6 @@ from relaykit import (
     RelayError,
     Usage,
 )
-from relaykit.metrics import observe
 from relaykit.testing import (
     FakePlugin,
     FakeProvider,
@@ -35,7 +34,7 @@ from relaykit.testing import (
     mock_image_prompt,
 )
 
-from .conftest import SETTINGS, client
+from .conftest import SETTINGS, client, token_metrics
 
 HAT = "put a red hat on the fox"
 PHOTO = mock_image("a fox", side=16)
@@ -305,19 +304,8 @@ async def test_the_log_line_and_metrics_name_the_edit() -> None:
             await c.edit_image("fake/gpt-image-1", HAT, image=PHOTO)
     (line,) = call_log_lines(out)
     assert (line["operation"], line["images"]) == ("edit_image", 1)
-    record = relaykit.CallRecord(
-        id="r",
-        started_at=0.0,
-        operation="edit_image",
-        provider="openai",
-        model_requested="openai/gpt-image-1",
-        model="gpt-image-1",
-        streamed=False,
-        usage=Usage(300, 4160),
-        latency=0.1,
-    )
-    found = [o for o in observe(record) if o.instrument.name == "gen_ai.client.token.usage"]
-    assert sorted(o.value for o in found) == [300.0, 4160.0]
+    tokens = token_metrics("edit_image", "openai/gpt-image-1", Usage(300, 4160))
+    assert sorted(value for value, _ in tokens) == [300.0, 4160.0]
 
 
 class _Tracing(RecordingExporter):

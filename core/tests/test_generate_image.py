@@ -29,7 +29,6 @@ from relaykit.image_generation import (
     image_hold,
     output_tokens_estimate,
 )
-from relaykit.metrics import observe
 from relaykit.testing import (
     FakePlugin,
     FakeProvider,
@@ -41,7 +40,7 @@ from relaykit.testing import (
     mock_pixel,
 )
 
-from .conftest import SETTINGS, Tickets, client
+from .conftest import SETTINGS, Tickets, client, token_metrics
 
 FOX = "a red fox in snow"
 
@@ -455,19 +454,7 @@ async def test_the_log_line_says_how_many_images() -> None:
 
 def test_metrics_count_an_images_tokens_only_when_the_vendor_does() -> None:
     def tokens(usage: Usage) -> list[tuple[float, str]]:
-        record = relaykit.CallRecord(
-            id="r",
-            started_at=0.0,
-            operation="generate_image",
-            provider="openai",
-            model_requested="openai/gpt-image-1",
-            model="gpt-image-1",
-            streamed=False,
-            usage=usage,
-            latency=0.1,
-        )
-        found = [o for o in observe(record) if o.instrument.name == "gen_ai.client.token.usage"]
-        return [(o.value, dict(o.attributes)["gen_ai.token.type"]) for o in found]
+        return token_metrics("generate_image", "openai/gpt-image-1", usage)
 
     assert tokens(Usage(12, 4160)) == [(12.0, "input"), (4160.0, "output")]
     assert tokens(Usage()) == []  # dall-e-3: billed per image, no tokens

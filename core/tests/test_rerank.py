@@ -16,11 +16,10 @@ from relaykit import (
     RerankRequest,
     RerankResult,
 )
-from relaykit.metrics import observe
 from relaykit.rerank import ranked
 from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, mock_relevance
 
-from .conftest import SETTINGS, Tickets, client
+from .conftest import SETTINGS, Tickets, client, token_metrics
 
 QUERY = "capital of France"
 DOCUMENTS = ["Berlin is in Germany", "Paris is the capital of France", "France has cheese"]
@@ -189,19 +188,8 @@ async def test_the_record_holds_the_query_and_documents_redacted() -> None:
 
 
 def test_metrics_count_no_output_tokens() -> None:
-    record = relaykit.CallRecord(
-        id="r",
-        started_at=0.0,
-        operation="rerank",
-        provider="cohere",
-        model_requested="cohere/rerank-v3.5",
-        model="rerank-v3.5",
-        streamed=False,
-        usage=relaykit.Usage(input_tokens=40),
-        latency=0.1,
-    )
-    tokens = [o for o in observe(record) if o.instrument.name == "gen_ai.client.token.usage"]
-    assert [(o.value, dict(o.attributes)["gen_ai.token.type"]) for o in tokens] == [(40.0, "input")]
+    tokens = token_metrics("rerank", "cohere/rerank-v3.5", relaykit.Usage(input_tokens=40))
+    assert tokens == [(40.0, "input")]
 
 
 @pytest.mark.anyio

@@ -29,6 +29,7 @@ import pytest
 
 import relaykit
 from relaykit import call_log as call_log_module
+from relaykit.call_log import CallLog
 from relaykit.cli import logs
 from relaykit.gauge_events import RecordsReplayed
 from relaykit.protocols import CallRecord
@@ -45,14 +46,14 @@ from relaykit.testing import FakePlugin, MemoryStorage
 from relaykit.testing.forking import in_forked_child, needs_fork
 from relaykit.testing.storage_contract import make_record
 
-from .test_storage_faults import FailingStorage, quick_log
+from .conftest import FailingStorage, quick_log
 
 
 class CountingStorage(FailingStorage):
     """Counts each record id every successful ``write_batch`` was handed."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, down: bool = False) -> None:
+        super().__init__(down=down)
         self.written: Counter[str] = Counter()
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
@@ -92,13 +93,36 @@ async def until(condition: Callable[[], object]) -> None:
             await anyio.sleep(0.005)
 
 
+def spill_records(path: Path, count: int) -> list[CallRecord]:
+    """Spill ``count`` new records to ``path``, as an outage does; return them."""
+    records = [make_record(n) for n in range(count)]
+    spill(path, records, "storage unavailable")
+    return records
+
+
+async def replay(
+    tmp_path: Path,
+    done: Callable[[CallLog], object],
+    storage: CountingStorage | None = None,
+) -> CountingStorage:
+    """Start a call log over ``storage`` (a new one that works by default) that finds
+    ``tmp_path/spill.jsonl`` and replays it; close it once ``done(log)``; return the
+    storage."""
+    storage = CountingStorage() if storage is None else storage
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: done(log))
+        await log.aclose()
+    return storage
+
+
 @pytest.mark.anyio
 async def test_records_spilled_in_an_outage_are_stored_once_storage_works(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "relaykit.call_log")
-    storage = CountingStorage()
-    storage.down = True
+    storage = CountingStorage(down=True)
     events: list[object] = []
     log = quick_log(storage, tmp_path, retry_for=0.02, on_event=events.append)
     records = [make_record(n) for n in range(30)]
@@ -143,11 +167,7 @@ async def test_a_starting_log_replays_the_file_and_keeps_refused_lines_apart(
     late = make_record(9)
     # 6 lines (one record twice); then the record spilled since, and not the refused again
     for expected in (6, 1):
-        log = quick_log(storage, tmp_path)
-        async with anyio.create_task_group() as tg:
-            log.start(tg)
-            await until(lambda: log.replayed == expected)  # noqa: B023  # each log in turn
-            await log.aclose()
+        await replay(tmp_path, lambda log: log.replayed == expected, storage)  # noqa: B023
         spill(path, [late], "storage unavailable")
     assert sorted(storage.records) == sorted(r.id for r in [*records[:4], records[5], late])
     assert leftovers(path) == ["spill.jsonl", "spill.jsonl.refused"]
@@ -198,12 +218,7 @@ async def test_a_spiller_killed_mid_line_costs_only_that_line(
     assert len(written) == 2 and not path.read_bytes().endswith(b"\n")  # torn
     later = [make_record(n, text="réponse à 5 €") for n in range(3, 6)]
     spill(path, later, "storage unavailable")  # another process, after the crash
-    storage = CountingStorage()
-    log = quick_log(storage, tmp_path)
-    async with anyio.create_task_group() as tg:
-        log.start(tg)
-        await until(lambda: log.replayed == 5)
-        await log.aclose()
+    storage = await replay(tmp_path, lambda log: log.replayed == 5)
     # The lines before the torn one and after it are stored, once each.
     assert sorted(storage.written) == sorted([*written, *(r.id for r in later)])
     assert set(storage.written.values()) == {1}
@@ -218,8 +233,7 @@ async def test_a_replay_that_breaks_stops_itself_not_the_client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "spill.jsonl"
-    spilled = [make_record(n) for n in range(3)]
-    spill(path, spilled, "storage unavailable")
+    spill_records(path, 3)
     with path.open("a") as f:
         f.write("not a record\n")
     lines = path.read_text().splitlines()
@@ -250,8 +264,7 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "spill.jsonl"
-    records = [make_record(n) for n in range(50)]
-    spill(path, records, "storage unavailable")
+    records = spill_records(path, 50)
     await replay_cut_short(tmp_path)
     assert leftovers(path) == ["spill.jsonl"]
     assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
@@ -262,20 +275,17 @@ async def test_lines_kept_apart_are_kept_once_however_often_a_replay_stops(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "spill.jsonl"
-    records = [make_record(n) for n in range(30)]
-    spill(path, records, "storage unavailable")
+    records = spill_records(path, 30)
     with path.open("a") as f:
         f.write('{"note": "JSON, but not a record"}\n')
 
     for _ in range(2):  # two replays cut short, then one to the end
         await replay_cut_short(tmp_path)
         assert "not a record" not in path.read_text()  # given back: the records only
-    storage = CountingStorage()
-    log = quick_log(storage, tmp_path)
-    async with anyio.create_task_group() as tg:
-        log.start(tg)
-        await until(lambda: not path.exists() and not log._taken)
-        await log.aclose()
+    # Done once every record is stored and the taken file removed: the file gone and
+    # nothing taken also holds for a moment while the log takes the file (renamed in a
+    # worker thread, _taken not yet told), and closing then gave 9 records back.
+    storage = await replay(tmp_path, lambda log: log.replayed == len(records) and not log._taken)
     assert sorted(storage.records) == sorted(r.id for r in records)
     assert refused_path(path).read_text() == '{"note": "JSON, but not a record"}\n'
 
@@ -298,12 +308,7 @@ async def test_a_file_taken_by_a_process_that_died_is_replayed_by_the_next(
     (taken,) = leftovers(path)
     assert taken.endswith(".taken") and not path.exists()
     spill(path, records[3:], "storage unavailable")  # spilled after: a new file
-    storage = CountingStorage()
-    log = quick_log(storage, tmp_path)
-    async with anyio.create_task_group() as tg:
-        log.start(tg)
-        await until(lambda: log.replayed == 5)
-        await log.aclose()
+    storage = await replay(tmp_path, lambda log: log.replayed == 5)
     assert sorted(storage.records) == sorted(r.id for r in records)
     assert leftovers(path) == []
 
@@ -328,8 +333,7 @@ async def test_a_file_a_killed_replay_left_is_replayed_by_a_process_with_its_pid
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "spill.jsonl"
-    records = [make_record(n) for n in range(4)]
-    spill(path, records, "storage unavailable")
+    records = spill_records(path, 4)
     killed = await anyio.run_process(
         [sys.executable, "-c", KILLED_REPLAYER, str(path)], check=False
     )
@@ -340,12 +344,7 @@ async def test_a_file_a_killed_replay_left_is_replayed_by_a_process_with_its_pid
     pid, _, rest = taken.removeprefix("spill.jsonl.").partition(".")
     assert pid.isdigit() and rest.endswith(".taken")
     (tmp_path / taken).rename(tmp_path / f"spill.jsonl.{os.getpid()}.{rest}")
-    storage = CountingStorage()
-    log = quick_log(storage, tmp_path)
-    async with anyio.create_task_group() as tg:
-        log.start(tg)
-        await until(lambda: log.replayed == 4)
-        await log.aclose()
+    storage = await replay(tmp_path, lambda log: log.replayed == 4)
     assert sorted(storage.written) == sorted(r.id for r in records)
     assert set(storage.written.values()) == {1}
     assert leftovers(path) == []
@@ -356,8 +355,7 @@ def test_logs_import_picks_up_a_file_a_dead_replay_left(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "spill.jsonl"
-    records = [make_record(n) for n in range(3)]
-    spill(path, records, "storage unavailable")
+    records = spill_records(path, 3)
     in_forked_child(lambda: _claim_and_die(path))
     storage = MemoryStorage()
     parser = argparse.ArgumentParser(prog="relaykit")
@@ -481,8 +479,7 @@ async def test_a_client_spills_to_its_storages_file_unless_told(tmp_path: Path) 
 async def test_an_idle_log_replays_once_storage_is_back_without_new_calls(
     tmp_path: Path,
 ) -> None:
-    storage = CountingStorage()
-    storage.down = True
+    storage = CountingStorage(down=True)
     max_wait = 0.05
     log = quick_log(storage, tmp_path, retry_for=0.02, max_wait=max_wait)
     records = [make_record(n) for n in range(25)]
@@ -515,8 +512,7 @@ async def test_an_idle_log_with_nothing_to_replay_does_not_probe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(call_log_module, "CAN_REPLAY", False)  # spilled, but never replayed
-    storage = CountingStorage()
-    storage.down = True
+    storage = CountingStorage(down=True)
     log = quick_log(storage, tmp_path, retry_for=0.02)
     async with anyio.create_task_group() as tg:
         log.start(tg)
@@ -532,8 +528,7 @@ async def test_an_idle_log_with_nothing_to_replay_does_not_probe(
 async def test_closing_an_idle_log_that_probes_a_failing_storage_is_prompt(
     tmp_path: Path,
 ) -> None:
-    storage = CountingStorage()
-    storage.down = True
+    storage = CountingStorage(down=True)
     log = quick_log(storage, tmp_path, retry_for=0.02, max_wait=10, close_timeout=10)
     records = [make_record(n) for n in range(3)]
     async with anyio.create_task_group() as tg:
@@ -582,10 +577,8 @@ async def test_an_idle_probe_leaves_the_spill_file_in_place_while_storage_is_dow
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "spill.jsonl"
-    records = [make_record(n) for n in range(5)]
-    spill(path, records, "storage unavailable")  # left by an earlier outage
-    storage = CountingStorage()
-    storage.down = True
+    records = spill_records(path, 5)  # left by an earlier outage
+    storage = CountingStorage(down=True)
     log = quick_log(storage, tmp_path, max_wait=0.02)
     async with anyio.create_task_group() as tg:
         log.start(tg)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -18,7 +18,6 @@ import pytest
 
 import relaykit
 from relaykit import metrics
-from relaykit.call_log import CallLog
 from relaykit.cli import logs
 from relaykit.gauge_events import (
     RecordsSpilled,
@@ -31,50 +30,7 @@ from relaykit.record_spill import read_spilled, spill
 from relaykit.testing import FakePlugin, MemoryStorage, RecordingExporter
 from relaykit.testing.storage_contract import make_record
 
-SECRET = "sk-proj-" + "Spill9" * 6
-
-
-class FailingStorage(MemoryStorage):
-    """Fails ``write_batch`` with ``error`` ``failures`` times (forever while ``down``), and
-    always for a batch holding a record whose id is in ``poison``."""
-
-    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
-        super().__init__()
-        self.failures = failures
-        self.error = error or relaykit.StorageUnavailableError("connection refused")
-        self.down = False
-        self.poison: set[str] = set()
-        self.attempts = 0
-
-    async def write_batch(self, records: Sequence[CallRecord]) -> None:
-        self.attempts += 1
-        await anyio.lowlevel.checkpoint()
-        if any(r.id in self.poison for r in records):
-            raise ValueError(f"cannot serialise a record ({SECRET})")
-        if self.down or self.failures > 0:
-            self.failures -= 1
-            raise self.error
-        await super().write_batch(records)
-
-
-def quick_log(
-    storage: MemoryStorage,
-    tmp_path: Path,
-    *,
-    max_queue: int = 50,
-    on_event: Callable[[StorageEvent], None] | None = None,
-    **kw: float,
-) -> CallLog:
-    """A call log whose waits take milliseconds, spilling to ``tmp_path/spill.jsonl``."""
-    settings = {"initial_wait": 0.005, "max_wait": 0.02, **kw}
-    return CallLog(
-        storage,
-        max_queue=max_queue,
-        max_batch=20,
-        spill_path=tmp_path / "spill.jsonl",
-        on_event=on_event,
-        **settings,  # type: ignore[arg-type]  # floats only: retry_for, close_timeout, waits
-    )
+from .conftest import SECRET, FailingStorage, quick_log
 
 
 @pytest.mark.anyio
@@ -132,8 +88,7 @@ async def test_a_poison_record_is_spilled_and_the_rest_stored(
 async def test_a_storage_that_never_recovers_spills_and_closes_in_bounded_time(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storage = FailingStorage()
-    storage.down = True
+    storage = FailingStorage(down=True)
     log = quick_log(storage, tmp_path, retry_for=0.1, close_timeout=0.2, max_queue=5)
     records = [make_record(n) for n in range(40)]
     with anyio.fail_after(5):  # callers wait at most about retry_for, then records spill
@@ -209,8 +164,7 @@ async def test_a_storage_that_hangs_is_given_up_on_and_callers_do_not_wait_for_i
 async def test_storage_back_after_the_spilling_began_gets_the_later_records(
     tmp_path: Path,
 ) -> None:
-    storage = FailingStorage()
-    storage.down = True
+    storage = FailingStorage(down=True)
     log = quick_log(storage, tmp_path, retry_for=0.05)
     first, second = make_record(1), make_record(2)
     async with anyio.create_task_group() as tg:
@@ -229,8 +183,7 @@ async def test_storage_back_after_the_spilling_began_gets_the_later_records(
 
 @pytest.mark.anyio
 async def test_a_client_spills_where_the_config_says(tmp_path: Path) -> None:
-    storage = FailingStorage()
-    storage.down = True
+    storage = FailingStorage(down=True)
     spill_path = tmp_path / "deep" / "spilled.jsonl"
     config = {
         "storage": {
@@ -374,8 +327,7 @@ async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_only_its
     tmp_path: Path,
 ) -> None:
     exporter = RecordingExporter()
-    storage = FailingStorage()
-    storage.down = True
+    storage = FailingStorage(down=True)
     config = {
         "storage": {
             "backend": "memory",
@@ -406,8 +358,7 @@ async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_only_its
 async def test_a_refused_record_after_an_outage_clears_the_failing_gauge(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storage = FailingStorage()
-    storage.down = True
+    storage = FailingStorage(down=True)
     events: list[object] = []
     log = quick_log(storage, tmp_path, on_event=events.append, retry_for=10)
     poison = make_record(1)

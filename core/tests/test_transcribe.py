@@ -19,11 +19,10 @@ from relaykit import (
     TranscriptionResponse,
     Usage,
 )
-from relaykit.metrics import observe
 from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, mock_audio
 from relaykit.transcription import transcription_cost
 
-from .conftest import SETTINGS, Tickets, client
+from .conftest import SETTINGS, Tickets, client, token_metrics
 
 SPEECH = mock_audio("the quick brown fox", seconds=90)
 
@@ -311,19 +310,7 @@ async def test_a_failed_call_is_recorded() -> None:
 
 def test_metrics_count_a_transcripts_tokens_only_when_the_vendor_does() -> None:
     def tokens(usage: Usage) -> list[tuple[float, str]]:
-        record = relaykit.CallRecord(
-            id="r",
-            started_at=0.0,
-            operation="transcribe",
-            provider="openai",
-            model_requested="openai/gpt-4o-transcribe",
-            model="gpt-4o-transcribe",
-            streamed=False,
-            usage=usage,
-            latency=0.1,
-        )
-        found = [o for o in observe(record) if o.instrument.name == "gen_ai.client.token.usage"]
-        return [(o.value, dict(o.attributes)["gen_ai.token.type"]) for o in found]
+        return token_metrics("transcribe", "openai/gpt-4o-transcribe", usage)
 
     assert tokens(Usage(1000, 12)) == [(1000.0, "input"), (12.0, "output")]
     assert tokens(Usage()) == []  # whisper-1: billed by the minute, no tokens

@@ -1,14 +1,20 @@
-"""Fixtures for the gateway's tests: a fake provider, a recording exporter, vendor mocks."""
+"""Fixtures for the gateway's tests: a fake provider, a recording exporter, vendor mocks;
+and a gateway over a client with the SDKs that call it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+import anthropic
+import openai
 import pytest
 
+import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_gateway.testing import UPSTREAM_KEY
+from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
 
 
 @pytest.fixture
@@ -31,3 +37,24 @@ def openai_mock() -> Iterator[OpenAIMock]:
 def anthropic_mock() -> Iterator[AnthropicMock]:
     with AnthropicMock(api_key=UPSTREAM_KEY) as mock:
         yield mock
+
+
+@asynccontextmanager
+async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
+    """A client over ``fake`` (and ``plugins``) behind a gateway, with no call log and
+    one try a call, ``config`` adding sections; yields the gateway's URL."""
+    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
+    async with client, running(client) as url:
+        yield url
+
+
+def openai_sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
+    """OpenAI's SDK calling the gateway at ``url`` with ``key``."""
+    # no retries of the SDK's own: the gateway's client does those
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+def anthropic_sdk(url: str, key: str = KEY) -> anthropic.AsyncAnthropic:
+    """Anthropic's SDK calling the gateway at ``url`` with ``key``."""
+    return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0)

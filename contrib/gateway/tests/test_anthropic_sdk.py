@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import anthropic
 import pytest
 from anthropic.types import TextBlock, ToolParam
 
-import relaykit
 from relaykit import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import PNG, FakePlugin, Reply
-from relaykit_gateway.testing import KEY, running
+
+from .conftest import anthropic_sdk, gateway_over
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
 
 
 async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin) -> None:
@@ -40,7 +24,7 @@ async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin
         cached_input_tokens=60,
         cache_write_input_tokens=30,
     )
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         r = await client.messages.create(
             model="fake/m-1",
             max_tokens=50,
@@ -68,7 +52,7 @@ async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin
 
 
 async def test_a_bare_model_name_goes_to_anthropic(fake: FakePlugin) -> None:
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         with pytest.raises(anthropic.BadRequestError) as caught:
             # no ANTHROPIC_API_KEY here: the provider refuses before any request
             await client.messages.create(
@@ -87,7 +71,7 @@ async def test_tool_use_goes_out_and_tool_results_come_back(fake: FakePlugin) ->
     }
     fake.script.reply("Let me look.", tool_calls=(("get_weather", {"city": "Paris"}),))
     fake.script.reply("Sunny.")
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         first = await client.messages.create(
             model="fake/m",
             max_tokens=100,
@@ -138,7 +122,7 @@ async def test_a_stream_gives_the_sdk_thinking_text_and_tool_use(fake: FakePlugi
     )
     async with (
         gateway_over(fake) as url,
-        sdk(url) as client,
+        anthropic_sdk(url) as client,
         client.messages.stream(
             model="fake/m", max_tokens=100, messages=[{"role": "user", "content": "go"}]
         ) as stream,
@@ -156,7 +140,7 @@ async def test_a_stream_gives_the_sdk_thinking_text_and_tool_use(fake: FakePlugi
 
 
 async def test_thinking_blocks_and_images_reach_the_provider(fake: FakePlugin) -> None:
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         await client.messages.create(
             model="fake/m",
             max_tokens=10,
@@ -201,7 +185,7 @@ async def test_another_vendors_signature_never_reaches_an_anthropic_client(
 ) -> None:
     # The fake signs its reasoning as provider type "fake": meaningless to Anthropic.
     fake.script.reply("ok", reasoning_blocks=(ReasoningPart("why", "fake-signature"),))
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         r = await client.messages.create(
             model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
         )
@@ -213,7 +197,7 @@ async def test_another_vendors_signature_never_reaches_an_anthropic_client(
 async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> None:
     fake.script.fail(429, "slow down", retry_after=1)
     fake.script.fail(503, "overloaded")
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         with pytest.raises(anthropic.RateLimitError) as limited:
             await client.messages.create(
                 model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
@@ -251,7 +235,7 @@ async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> N
 
 async def test_an_error_inside_a_started_stream_reaches_the_sdk(fake: FakePlugin) -> None:
     fake.script.push(Reply(text="partial answer", stream_fault="error", error="upstream broke"))
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         texts: list[str] = []
         with pytest.raises(anthropic.APIStatusError, match="upstream broke"):
             async with client.messages.stream(
@@ -267,7 +251,7 @@ async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
         "providers": {"local": {"type": "fake"}},
         "models": {"fast": {"targets": ["local/x"]}},
     }
-    async with gateway_over(fake, **config) as url, sdk(url) as client:
+    async with gateway_over(fake, **config) as url, anthropic_sdk(url) as client:
         page = await client.models.list()
     ids = [m.id for m in page.data]
     assert ids == ["local/fake-model", "fast"]

@@ -16,15 +16,13 @@ from relaykit_gateway.anthropic_batches import gateway_id, relaykit_id
 from relaykit_gateway.owned_ids import id_owners
 from relaykit_gateway.testing import KEY, KEYS, running, running_over
 
+from .conftest import anthropic_sdk
+
 pytestmark = pytest.mark.anyio
 
 BOB = "gw-bob-0123456789abcdef"
 #: whom the ids the gateway gives alice are made for
 ALICE = id_owners(KEYS)["alice"]
-
-
-def sdk(url: str, key: str = KEY) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0)
 
 
 def request(custom_id: str, text: str, model: str = "openai/gpt-4o-mini") -> dict[str, Any]:
@@ -44,7 +42,7 @@ async def test_a_batch_goes_to_openai_and_its_results_come_back_as_anthropics(
 ) -> None:
     openai_mock.script.reply("Paris.", input_tokens=12, output_tokens=2)
     openai_mock.script.fail(400, "no such thing")
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, anthropic_sdk(url) as client:
         created = await client.messages.batches.create(
             requests=[request("q1", "Capital of France?"), request("q2", "Capital of Spain?")]  # type: ignore[list-item]
         )
@@ -82,7 +80,7 @@ async def test_a_batch_goes_to_openai_and_its_results_come_back_as_anthropics(
 
 async def test_a_cancelled_batch_ends_with_its_items_canceled(openai_mock: OpenAIMock) -> None:
     openai_mock.hold_batches = True
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, anthropic_sdk(url) as client:
         created = await client.messages.batches.create(requests=[request("q1", "hi")])  # type: ignore[list-item]
         cancelling = await client.messages.batches.cancel(created.id)
         assert cancelling.id == created.id
@@ -108,7 +106,7 @@ async def test_the_fake_answers_with_the_key_in_the_metadata_and_params_mapped()
     async with (
         relaykit.Client(config, plugins=[fake]) as rk,
         running(rk) as url,
-        sdk(url) as client,
+        anthropic_sdk(url) as client,
     ):
         created = await client.messages.batches.create(
             requests=[first, request("b", "second", model="cheap")],  # type: ignore[list-item]
@@ -137,8 +135,8 @@ async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refu
     async with (
         relaykit.Client(config, plugins=[fake]) as rk,
         running(rk, keys=keys) as url,
-        sdk(url) as alice,
-        sdk(url, BOB) as bob,
+        anthropic_sdk(url) as alice,
+        anthropic_sdk(url, BOB) as bob,
     ):
         for bad in (
             "msgbatch_nope!",

@@ -3,40 +3,22 @@ over loopback HTTP, arrive at the provider as CachePoints where the caller put t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-import relaykit
 from relaykit import CachePoint, ImagePart, Message, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import FakePlugin
-from relaykit_gateway.testing import KEY, running
+
+from .conftest import anthropic_sdk, gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
 EPHEMERAL = {"type": "ephemeral"}
 ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}}
-
-
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin) -> AsyncIterator[str]:
-    """A client over ``fake`` behind a gateway; yields the gateway's URL."""
-    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
-        yield url
-
-
-def anthropic_sdk(url: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
-
-
-def openai_sdk(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
 
 
 def roles_and_parts(messages: tuple[Message, ...]) -> list[tuple[str, tuple[Any, ...]]]:

@@ -5,20 +5,19 @@ shape, and nothing is called."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-import relaykit
 from relaykit import CachePoint, DocumentPart, ImagePart, Message, TextPart, ToolResultPart
 from relaykit.testing import PDF, PNG, FakePlugin
 from relaykit_gateway.response_store import ResponseStore
-from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
+from relaykit_gateway.testing import UPSTREAM_KEY, running_over
 from relaykit_ollama.testing import OllamaMock
+
+from .conftest import anthropic_sdk, gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -27,22 +26,6 @@ PDF_URL = f"data:application/pdf;base64,{PDF_B64}"
 PNG_B64 = base64.b64encode(PNG).decode()
 PNG_URL = f"data:image/png;base64,{PNG_B64}"
 NOTES = "Meeting notes: ship on Friday."
-
-
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin) -> AsyncIterator[str]:
-    """A client over ``fake`` behind a gateway; yields the gateway's URL."""
-    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
-        yield url
-
-
-def openai_sdk(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
-
-
-def anthropic_sdk(url: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
 
 
 # -- OpenAI Chat Completions: {"type": "file", "file": {...}} ----------------------------

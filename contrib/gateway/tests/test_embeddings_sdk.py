@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import openai
 import pytest
 
-import relaykit
 from relaykit.testing import FakePlugin, RecordingExporter, mock_embedding_tokens, mock_vector
-from relaykit_gateway.testing import KEY, KEYS, running
+from relaykit_gateway.testing import KEYS
+
+from .conftest import gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
 TEXTS = ["The cat sat on the mat", "A dog barked", "relaykit"]
-
-
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    # no retries of the SDK's own: the gateway's client does those
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
 @pytest.mark.parametrize("decoder", ["numpy", "array"])
@@ -41,7 +26,7 @@ async def test_the_sdks_default_base64_decodes_to_the_exact_vectors(
     # The SDK asks for base64 unless told otherwise, and decodes it with numpy when
     # it can, else with the standard library's array: both must read our bytes.
     monkeypatch.setattr("openai.resources.embeddings.has_numpy", lambda: decoder == "numpy")
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         r = await client.embeddings.create(model="fake/emb", input=TEXTS)
     assert [d.embedding for d in r.data] == [list(mock_vector(text)) for text in TEXTS]
     assert [d.index for d in r.data] == [0, 1, 2]
@@ -56,7 +41,7 @@ async def test_the_sdks_default_base64_decodes_to_the_exact_vectors(
 async def test_floats_asked_for_come_as_floats_and_dimensions_shorten_them(
     fake: FakePlugin,
 ) -> None:
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         floats = await client.embeddings.create(
             model="fake/emb", input="hello", encoding_format="float", dimensions=5
         )
@@ -73,7 +58,7 @@ async def test_floats_asked_for_come_as_floats_and_dimensions_shorten_them(
 async def test_input_type_and_user_ride_along_and_the_call_is_logged_under_the_key(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         await client.embeddings.create(
             model="fake/emb",
             input=TEXTS,
@@ -93,12 +78,12 @@ async def test_input_type_and_user_ride_along_and_the_call_is_logged_under_the_k
 
 async def test_refusals_reach_the_sdk_as_its_typed_errors(fake: FakePlugin) -> None:
     async with gateway_over(fake) as url:
-        async with sdk(url) as client:
+        async with openai_sdk(url) as client:
             with pytest.raises(openai.BadRequestError, match="token ids") as tokens:
                 await client.embeddings.create(model="fake/emb", input=[[15339, 1917]])
             with pytest.raises(openai.BadRequestError, match="inputs is empty"):
                 await client.embeddings.create(model="fake/emb", input=[])
-        async with sdk(url, key="gw-mallory-0123456789abcdef") as stranger:
+        async with openai_sdk(url, key="gw-mallory-0123456789abcdef") as stranger:
             with pytest.raises(openai.AuthenticationError, match="not a gateway key"):
                 await stranger.embeddings.create(model="fake/emb", input="hi")
     assert tokens.value.param == "input"
@@ -112,7 +97,7 @@ async def test_each_gateway_keys_limit_counts_its_embeddings_too(fake: FakePlugi
     limiter = LimiterPlugin(frozen_limiter())  # no minute passes while the test runs
     async with gateway_over(fake, limiter, **limits) as url:
         bob_key = KEYS.keys[1][1].reveal()
-        async with sdk(url) as alice, sdk(url, key=bob_key) as bob:
+        async with openai_sdk(url) as alice, openai_sdk(url, key=bob_key) as bob:
             await alice.embeddings.create(model="fake/emb", input="hi")
             with pytest.raises(openai.RateLimitError, match="gateway_key=alice") as caught:
                 await alice.embeddings.create(model="fake/emb", input="hi again")

@@ -5,15 +5,12 @@ relaykit-openai's form to the OpenAI mock."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-import relaykit
 from relaykit import multipart
 from relaykit.testing import (
     FakePlugin,
@@ -23,7 +20,9 @@ from relaykit.testing import (
     mock_image_prompt,
     mock_mask,
 )
-from relaykit_gateway.testing import KEY, running, running_over
+from relaykit_gateway.testing import KEY, running_over
+
+from .conftest import gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -31,22 +30,10 @@ HAT = "put a red hat on the fox"
 PHOTO = mock_image("a fox", side=16)
 
 
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any) -> AsyncIterator[str]:
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client(base, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
-
-
 async def test_the_sdk_edits_several_images_with_a_mask(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         r = await client.images.edit(
             model="fake/gpt-image-1",
             prompt=HAT,
@@ -77,7 +64,7 @@ async def test_the_sdk_edits_several_images_with_a_mask(
 
 
 async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         r = await client.images.edit(
             model="gpt-image-1", prompt=HAT, image=("fox.png", PHOTO, "image/png")
         )
@@ -115,7 +102,7 @@ async def test_what_cannot_be_served_is_a_400_in_openais_shape(fake: FakePlugin)
 
 
 async def test_a_provider_without_edits_is_a_400_naming_who_has_them() -> None:
-    async with running_over(anthropic="http://127.0.0.1:9/") as url, sdk(url) as client:
+    async with running_over(anthropic="http://127.0.0.1:9/") as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="has no image editing API"):
             await client.images.edit(
                 model="anthropic/claude-x", prompt=HAT, image=("fox.png", PHOTO, "image/png")

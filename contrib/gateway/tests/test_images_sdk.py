@@ -4,8 +4,6 @@ users would: to the fake provider, and on through relaykit-openai to the OpenAI 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -22,29 +20,17 @@ from relaykit.testing import (
 )
 from relaykit_gateway.testing import KEY, running, running_over
 
+from .conftest import gateway_over, openai_sdk
+
 pytestmark = pytest.mark.anyio
 
 FOX = "a red fox in snow"
 
 
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    # no retries of the SDK's own: the gateway's client does those
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-
-
 async def test_the_sdk_gets_base64_images_and_token_usage(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         r = await client.images.generate(
             model="fake/gpt-image-1",
             prompt=FOX,
@@ -101,7 +87,7 @@ async def test_a_model_billed_per_image_has_no_usage_and_keeps_its_revised_promp
 
 
 async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         r = await client.images.generate(model="gpt-image-1", prompt=FOX, quality="low")
         linked = await client.images.generate(model="dall-e-3", prompt=FOX, response_format="url")
         raw = await client.images.with_raw_response.generate(model="gpt-image-1-mini", prompt=FOX)
@@ -121,7 +107,7 @@ async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMoc
 
 
 async def test_openais_refusal_reaches_the_sdk_as_its_own_error(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="Unknown parameter: 'steps'"):
             await client.images.generate(model="gpt-image-1", prompt=FOX, extra_body={"steps": 4})
         # refused before sending, in relaykit's words, with the parameter named
@@ -161,13 +147,13 @@ async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> Non
 
     keys = GatewayKeys.parse(f"alice={KEY}", models="alice=fake/gpt-4o*")
     client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake])
-    async with client, running(client, keys) as url, sdk(url) as sdk_client:
+    async with client, running(client, keys) as url, openai_sdk(url) as sdk_client:
         with pytest.raises(openai.PermissionDeniedError):
             await sdk_client.images.generate(model="fake/gpt-image-1", prompt=FOX)
     assert fake.images == []
 
 
 async def test_a_provider_without_images_is_a_400_naming_who_has_them(fake: FakePlugin) -> None:
-    async with running_over(anthropic="http://127.0.0.1:9/") as url, sdk(url) as client:
+    async with running_over(anthropic="http://127.0.0.1:9/") as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="anthropic has no image generation API"):
             await client.images.generate(model="anthropic/claude-haiku-4-5", prompt=FOX)

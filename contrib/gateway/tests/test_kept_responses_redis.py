@@ -23,8 +23,10 @@ from relaykit_gateway.kept_responses import KeptResponses, shared_store
 from relaykit_gateway.keys import GatewayKeys
 from relaykit_gateway.response_store import ResponseStore
 from relaykit_gateway.sealed_entries import seals
-from relaykit_gateway.testing import KEY, KEYS, running
+from relaykit_gateway.testing import KEYS, running
 from relaykit_redis.client import RedisClient
+
+from .conftest import openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -78,10 +80,6 @@ async def raw_values(prefix: str) -> dict[bytes, bytes]:
         await redis.aclose()
 
 
-def sdk(base: str, key: str = KEY) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
-
-
 async def test_a_response_is_continued_fetched_and_deleted_through_another_process(
     prefix: str,
 ) -> None:
@@ -89,9 +87,9 @@ async def test_a_response_is_continued_fetched_and_deleted_through_another_proce
     async with (
         process(fake, prefix) as first,
         process(fake, prefix) as second,
-        sdk(first) as alice_first,
-        sdk(second) as alice_second,
-        sdk(second, BOB) as bob_second,
+        openai_sdk(first) as alice_first,
+        openai_sdk(second) as alice_second,
+        openai_sdk(second, BOB) as bob_second,
     ):
         made = await alice_first.responses.create(model="fake/m", input="my PIN is 1234")
         again = await alice_second.responses.retrieve(made.id)
@@ -137,8 +135,8 @@ async def test_a_conversation_too_big_for_redis_stays_in_its_process(prefix: str
     async with (
         process(fake, prefix) as first,
         process(fake, prefix) as second,
-        sdk(first) as alice_first,
-        sdk(second) as alice_second,
+        openai_sdk(first) as alice_first,
+        openai_sdk(second) as alice_second,
     ):
         made = await alice_first.responses.create(model="fake/m", input=big)
         with pytest.raises(openai.NotFoundError, match="not found"):
@@ -154,7 +152,7 @@ async def test_a_failing_store_fails_no_call_and_the_memory_answers(fake: FakePl
     async with (
         relaykit.Client(settings("unused", "redis://127.0.0.1:1/0"), plugins=[fake]) as client,
         running(client) as base,
-        sdk(base) as alice,
+        openai_sdk(base) as alice,
     ):
         made = await alice.responses.create(model="fake/m", input="hello")
         went_on = await alice.responses.create(
@@ -200,8 +198,8 @@ async def test_redis_holds_ciphertext_only_its_keys_value_opens(prefix: str) -> 
     async with (
         process(fake, prefix) as first,
         process(fake, prefix) as second,
-        sdk(first) as alice_first,
-        sdk(second) as alice_second,
+        openai_sdk(first) as alice_first,
+        openai_sdk(second) as alice_second,
     ):
         made = await alice_first.responses.create(model="fake/m", input=said)
         went_on = await alice_second.responses.create(
@@ -216,7 +214,7 @@ async def test_redis_holds_ciphertext_only_its_keys_value_opens(prefix: str) -> 
         rotated = GatewayKeys.parse("alice=gw-alice-a-brand-new-value-0123")
         async with (
             process(fake, prefix, keys=rotated) as third,
-            sdk(third, "gw-alice-a-brand-new-value-0123") as alice_rotated,
+            openai_sdk(third, "gw-alice-a-brand-new-value-0123") as alice_rotated,
         ):
             with pytest.raises(openai.NotFoundError, match="not found"):
                 await alice_rotated.responses.create(
@@ -229,7 +227,7 @@ async def test_a_flipped_byte_in_redis_is_a_miss(
     prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = FakePlugin()
-    async with process(fake, prefix) as first, sdk(first) as alice_first:
+    async with process(fake, prefix) as first, openai_sdk(first) as alice_first:
         made = await alice_first.responses.create(model="fake/m", input=MARKER)
     ((name, value),) = (await raw_values(prefix)).items()
     at = len(value) - 20  # within the ciphertext, past the expiry line and the format
@@ -240,7 +238,7 @@ async def test_a_flipped_byte_in_redis_is_a_miss(
         assert await redis.command("SET", name, flipped, "PX", 60_000) == b"OK"
     finally:
         await redis.aclose()
-    async with process(fake, prefix) as second, sdk(second) as alice_second:
+    async with process(fake, prefix) as second, openai_sdk(second) as alice_second:
         with pytest.raises(openai.NotFoundError, match="not found"):
             await alice_second.responses.retrieve(made.id)
     assert "did not open (InvalidTag)" in caplog.text and MARKER not in caplog.text
@@ -255,8 +253,8 @@ async def test_without_gateway_keys_processes_share_under_the_master_key_only(
     async with (
         process(fake, prefix, keys=no_keys) as first,
         process(fake, prefix, keys=no_keys) as second,
-        sdk(first) as first_caller,
-        sdk(second) as second_caller,
+        openai_sdk(first) as first_caller,
+        openai_sdk(second) as second_caller,
     ):
         made = await first_caller.responses.create(model="fake/m", input=MARKER)
         with pytest.raises(openai.NotFoundError, match="reach the gateway process"):
@@ -269,8 +267,8 @@ async def test_without_gateway_keys_processes_share_under_the_master_key_only(
     async with (
         process(fake, prefix, keys=no_keys) as first,
         process(fake, prefix, keys=no_keys) as second,
-        sdk(first) as first_caller,
-        sdk(second) as second_caller,
+        openai_sdk(first) as first_caller,
+        openai_sdk(second) as second_caller,
     ):
         made = await first_caller.responses.create(model="fake/m", input=MARKER)
         went_on = await second_caller.responses.create(

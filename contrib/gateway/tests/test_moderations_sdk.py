@@ -3,17 +3,16 @@ would: to the fake provider, and on through relaykit-openai to the OpenAI mock."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_moderation
-from relaykit_gateway.testing import KEY, running, running_over
+from relaykit_gateway.testing import KEY, running_over
+
+from .conftest import gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -21,24 +20,10 @@ SAFE = "What a lovely day for a walk"
 THREAT = "I will kill you"
 
 
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    # no retries of the SDK's own: the gateway's client does those
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-
-
 async def test_the_sdk_gets_one_result_per_text_in_openais_shape(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         raw = await client.moderations.with_raw_response.create(
             model="fake/omni-moderation-latest",
             input=[SAFE, THREAT],
@@ -62,7 +47,7 @@ async def test_the_sdk_gets_one_result_per_text_in_openais_shape(
 
 
 async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         r = await client.moderations.create(model="omni-moderation-latest", input=THREAT)
     (sent,) = openai_mock.requests
     assert sent.path == "/v1/moderations"
@@ -148,12 +133,12 @@ async def test_a_get_is_a_405(fake: FakePlugin) -> None:
 
 
 async def test_a_provider_without_moderation_is_a_400_naming_who_has_it() -> None:
-    async with running_over(anthropic="http://127.0.0.1:9/") as url, sdk(url) as client:
+    async with running_over(anthropic="http://127.0.0.1:9/") as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="anthropic has no moderation API"):
             await client.moderations.create(model="anthropic/claude-haiku-4-5", input=THREAT)
 
 
 async def test_the_vendors_error_reaches_the_sdk_as_its_own(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="not a moderation model"):
             await client.moderations.create(model="gpt-4o-mini", input=THREAT)

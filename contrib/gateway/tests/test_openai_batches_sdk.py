@@ -20,16 +20,14 @@ from relaykit_gateway.openai_batches import BatchRef, batch_id, parse_batch_id, 
 from relaykit_gateway.owned_ids import id_owners
 from relaykit_gateway.testing import KEY, KEYS, UPSTREAM_KEY, running
 
+from .conftest import openai_sdk
+
 pytestmark = pytest.mark.anyio
 
 BOB = "gw-bob-0123456789abcdef"
 #: whom the ids the gateway gives alice are made for
 ALICE = id_owners(KEYS)["alice"]
 CHAT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
 def line(
@@ -70,7 +68,10 @@ async def test_a_batch_goes_to_openai_and_its_output_and_error_files_come_back(
 ) -> None:
     openai_mock.script.reply("Paris.", input_tokens=12, output_tokens=2)
     openai_mock.script.fail(400, "no such thing")
-    async with gateway(FileStore(tmp_path), openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with (
+        gateway(FileStore(tmp_path), openai=openai_mock.base_url) as url,
+        openai_sdk(url) as client,
+    ):
         uploaded = await client.files.create(
             file=("requests.jsonl", jsonl(line("q1", "Capital of France?"), line("q2", "Spain?"))),
             purpose="batch",
@@ -125,7 +126,10 @@ async def test_a_cancelled_batch_puts_its_items_in_the_error_file(
     openai_mock: OpenAIMock, tmp_path: Path
 ) -> None:
     openai_mock.hold_batches = True
-    async with gateway(FileStore(tmp_path), openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with (
+        gateway(FileStore(tmp_path), openai=openai_mock.base_url) as url,
+        openai_sdk(url) as client,
+    ):
         uploaded = await client.files.create(file=jsonl(line("q1", "hi")), purpose="batch")
         created = await client.batches.create(
             input_file_id=uploaded.id, endpoint=CHAT, completion_window="24h"
@@ -160,7 +164,7 @@ async def test_a_responses_batch_is_answered_in_the_responses_shape(tmp_path: Pa
     async with (
         relaykit.Client(config, plugins=[fake]) as rk,
         running(rk, files=FileStore(tmp_path)) as url,
-        sdk(url) as client,
+        openai_sdk(url) as client,
     ):
         uploaded = await client.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
         created = await client.batches.create(
@@ -191,8 +195,8 @@ async def test_files_are_each_keys_own_and_expire_as_asked(tmp_path: Path) -> No
     data = jsonl(line("q1", "hi"))
     async with (
         gateway(FileStore(tmp_path), keys) as url,
-        sdk(url) as alice,
-        sdk(url, BOB) as bob,
+        openai_sdk(url) as alice,
+        openai_sdk(url, BOB) as bob,
     ):
         uploaded = await alice.files.create(
             file=("in.jsonl", data),
@@ -251,7 +255,7 @@ async def test_a_bad_input_file_is_refused_at_create_naming_its_line(
     async with (
         relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as rk,
         running(rk, files=FileStore(tmp_path)) as url,
-        sdk(url) as client,
+        openai_sdk(url) as client,
     ):
         uploaded = await client.files.create(file=b"".join(lines), purpose="batch")
         with pytest.raises(openai.BadRequestError) as caught:
@@ -271,8 +275,8 @@ async def test_bad_creates_unknown_ids_and_a_key_without_the_model_are_refused(
     async with (
         relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as rk,
         running(rk, keys=keys, files=FileStore(tmp_path)) as url,
-        sdk(url) as alice,
-        sdk(url, BOB) as bob,
+        openai_sdk(url) as alice,
+        openai_sdk(url, BOB) as bob,
     ):
         good = jsonl(line("a", "x", "fake/big"))
         uploaded = await alice.files.create(file=good, purpose="batch")
@@ -330,8 +334,8 @@ async def test_a_file_too_big_or_a_full_store_is_refused_and_nothing_is_kept(
         relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()]) as rk,
         running(rk, files=small) as small_url,
         running(rk, files=full) as full_url,
-        sdk(small_url) as client,
-        sdk(full_url) as other,
+        openai_sdk(small_url) as client,
+        openai_sdk(full_url) as other,
     ):
         with pytest.raises(openai.APIStatusError, match="larger than 1,000 bytes") as big:
             await client.files.create(file=data, purpose="batch")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,31 +10,18 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam
 
-import relaykit
 from relaykit import TextPart, ToolCall, ToolResultPart
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
-from relaykit_gateway.testing import KEY, running
+from relaykit_gateway.testing import KEY
+
+from .conftest import gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
 
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    # no retries of the SDK's own: the gateway's client does those
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-
-
 async def test_a_chat_answers_with_text_usage_and_finish_reason(fake: FakePlugin) -> None:
     fake.script.reply("Bonjour !", input_tokens=12, output_tokens=3, cached_input_tokens=4)
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         r = await client.chat.completions.create(
             model="fake/m-1",
             messages=[
@@ -65,7 +50,7 @@ async def test_a_bare_model_name_goes_to_openai_and_an_alias_to_its_route(
     fake: FakePlugin,
 ) -> None:
     routes = {"models": {"fast": {"targets": ["fake/m-fast"]}}}
-    async with gateway_over(fake, **routes) as url, sdk(url) as client:
+    async with gateway_over(fake, **routes) as url, openai_sdk(url) as client:
         await client.chat.completions.create(
             model="fast", messages=[{"role": "user", "content": "hi"}]
         )
@@ -89,7 +74,7 @@ async def test_tool_calls_go_out_and_their_results_come_back(fake: FakePlugin) -
     }
     fake.script.reply(tool_calls=(("get_weather", {"city": "Paris"}),))
     fake.script.reply("It is sunny in Paris.")
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
         first = await client.chat.completions.create(
             model="fake/m", messages=messages, tools=[weather], tool_choice="auto"
@@ -124,7 +109,7 @@ async def test_a_stream_arrives_as_chunks_with_tool_calls_and_usage(fake: FakePl
         input_tokens=7,
         output_tokens=9,
     )
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         stream = await client.chat.completions.create(
             model="fake/m",
             messages=[{"role": "user", "content": "go"}],
@@ -150,7 +135,7 @@ async def test_a_stream_arrives_as_chunks_with_tool_calls_and_usage(fake: FakePl
 
 async def test_a_rate_limit_is_a_429_with_retry_after(fake: FakePlugin) -> None:
     fake.script.fail(429, "slow down", retry_after=2.5)
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         with pytest.raises(openai.RateLimitError) as caught:
             await client.chat.completions.create(
                 model="fake/m", messages=[{"role": "user", "content": "hi"}]
@@ -162,7 +147,7 @@ async def test_a_rate_limit_is_a_429_with_retry_after(fake: FakePlugin) -> None:
 
 async def test_an_error_inside_a_started_stream_reaches_the_sdk(fake: FakePlugin) -> None:
     fake.script.push(Reply(text="partial answer", stream_fault="error", error="upstream broke"))
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         stream = await client.chat.completions.create(
             model="fake/m", messages=[{"role": "user", "content": "hi"}], stream=True
         )
@@ -174,7 +159,7 @@ async def test_an_error_inside_a_started_stream_reaches_the_sdk(fake: FakePlugin
 
 
 async def test_bad_input_is_a_400_that_names_the_field(fake: FakePlugin) -> None:
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError) as caught:
             await client.chat.completions.create(
                 model="fake/m", messages=[{"role": "user", "content": "hi"}], n=2
@@ -191,7 +176,7 @@ async def test_bad_input_is_a_400_that_names_the_field(fake: FakePlugin) -> None
 
 async def test_a_wrong_or_missing_key_is_a_401(fake: FakePlugin) -> None:
     async with gateway_over(fake) as url:
-        async with sdk(url, key="gw-mallory-0123456789abcdef") as client:
+        async with openai_sdk(url, key="gw-mallory-0123456789abcdef") as client:
             with pytest.raises(openai.AuthenticationError, match="not a gateway key"):
                 await client.chat.completions.create(
                     model="fake/m", messages=[{"role": "user", "content": "hi"}]
@@ -207,7 +192,7 @@ async def test_a_wrong_or_missing_key_is_a_401(fake: FakePlugin) -> None:
 async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         await client.chat.completions.create(
             model="fake/m",
             messages=[{"role": "user", "content": "hi"}],
@@ -226,7 +211,7 @@ async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
 async def test_a_callers_request_id_becomes_the_calls_correlation_id(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         await client.chat.completions.create(
             model="fake/m",
             messages=[{"role": "user", "content": "hi"}],
@@ -250,7 +235,7 @@ async def test_each_gateway_key_can_have_a_limit_of_its_own(fake: FakePlugin) ->
     hello: list[Any] = [{"role": "user", "content": "hi"}]
     async with gateway_over(fake, limiter, **limits) as url:
         bob_key = KEYS.keys[1][1].reveal()
-        async with sdk(url) as alice, sdk(url, key=bob_key) as bob:
+        async with openai_sdk(url) as alice, openai_sdk(url, key=bob_key) as bob:
             await alice.chat.completions.create(model="fake/m", messages=hello)
             with pytest.raises(openai.RateLimitError, match="gateway_key=alice") as caught:
                 await alice.chat.completions.create(model="fake/m", messages=hello)
@@ -262,7 +247,7 @@ async def test_each_gateway_key_can_have_a_limit_of_its_own(fake: FakePlugin) ->
 async def test_a_gateway_key_pasted_into_a_prompt_is_not_logged(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         await client.chat.completions.create(
             model="fake/m", messages=[{"role": "user", "content": f"my key is {KEY}"}]
         )
@@ -274,7 +259,7 @@ async def test_a_gateway_key_pasted_into_a_prompt_is_not_logged(
 async def test_models_lists_the_clients_models_and_aliases(fake: FakePlugin) -> None:
     providers = {"providers": {"local": {"type": "fake"}}}
     aliases = {"models": {"fast": {"targets": ["local/fake-model"]}}}
-    async with gateway_over(fake, **providers, **aliases) as url, sdk(url) as client:
+    async with gateway_over(fake, **providers, **aliases) as url, openai_sdk(url) as client:
         ids = [m.id async for m in client.models.list()]
     assert "local/fake-model" in ids
     assert "fast" in ids

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -27,29 +25,17 @@ from relaykit.testing import (
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
 from relaykit_gemini.testing import GeminiMock
 
+from .conftest import gateway_over, openai_sdk
+
 pytestmark = pytest.mark.anyio
 
 HELLO = "Hello there, general"
 
 
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    # no retries of the SDK's own: the gateway's client does those
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-
-
 async def test_the_sdk_gets_the_audio_bytes_with_their_content_type(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         r = await client.audio.speech.create(
             model="fake/tts-1",
             input=HELLO,
@@ -79,7 +65,7 @@ async def test_the_sdk_gets_the_audio_bytes_with_their_content_type(
 
 
 async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         r = await client.audio.speech.create(
             model="gpt-4o-mini-tts", input=HELLO, voice="coral", instructions="cheerful"
         )
@@ -99,7 +85,7 @@ async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMoc
 
 async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
     with GeminiMock(api_key=UPSTREAM_KEY) as gemini:
-        async with running_over(gemini=gemini.base_url) as url, sdk(url) as client:
+        async with running_over(gemini=gemini.base_url) as url, openai_sdk(url) as client:
             r = await client.audio.speech.create(
                 model="gemini/gemini-2.5-flash-preview-tts",
                 input=HELLO,
@@ -116,7 +102,7 @@ async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
 
 
 async def test_openais_refusal_reaches_the_sdk_as_its_own_error(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="Invalid value: 'robot'"):
             await client.audio.speech.create(model="tts-1", input=HELLO, voice="robot")
         with pytest.raises(openai.BadRequestError, match="at most 4,096 characters"):
@@ -158,14 +144,14 @@ async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> Non
 
     keys = GatewayKeys.parse(f"alice={KEY}", models="alice=fake/gpt-4o*")
     client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake])
-    async with client, running(client, keys) as url, sdk(url) as sdk_client:
+    async with client, running(client, keys) as url, openai_sdk(url) as sdk_client:
         with pytest.raises(openai.PermissionDeniedError):
             await sdk_client.audio.speech.create(model="fake/tts-1", input=HELLO, voice="alloy")
     assert fake.speeches == []
 
 
 async def test_a_provider_without_speech_is_a_400_naming_who_has_it() -> None:
-    async with running_over(anthropic="http://127.0.0.1:9/") as url, sdk(url) as client:
+    async with running_over(anthropic="http://127.0.0.1:9/") as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError, match="anthropic has no speech API"):
             await client.audio.speech.create(
                 model="anthropic/claude-haiku-4-5", input=HELLO, voice="alloy"

@@ -4,13 +4,10 @@ would: to the fake provider, and on through relaykit-openai to the OpenAI mock."
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from openai.types.audio import TranscriptionTextDeltaEvent
 
@@ -19,23 +16,11 @@ from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_aud
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
 from relaykit_gemini.testing import GeminiMock
 
+from .conftest import gateway_over, openai_sdk
+
 pytestmark = pytest.mark.anyio
 
 SPEECH = mock_audio("the gateway heard this", seconds=30)
-
-
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
-    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
-    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
-    async with client, running(client) as url:
-        yield url
-
-
-def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
-    # no retries of the SDK's own: the gateway's client does those
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
 async def test_a_file_from_the_sdk_comes_back_as_its_text(
@@ -43,7 +28,7 @@ async def test_a_file_from_the_sdk_comes_back_as_its_text(
 ) -> None:
     path = tmp_path / "memo.wav"
     path.write_bytes(SPEECH)
-    async with gateway_over(fake, records) as url, sdk(url) as client:
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
         with path.open("rb") as file:
             r = await client.audio.transcriptions.create(
                 model="fake/whisper-1",
@@ -64,7 +49,7 @@ async def test_a_file_from_the_sdk_comes_back_as_its_text(
 
 
 async def test_verbose_json_and_text_as_the_sdk_reads_them(fake: FakePlugin) -> None:
-    async with gateway_over(fake) as url, sdk(url) as client:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
         verbose = await client.audio.transcriptions.create(
             model="fake/whisper-1", file=("a.wav", SPEECH), response_format="verbose_json"
         )
@@ -104,7 +89,7 @@ async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMoc
 
 async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
     with GeminiMock(api_key=UPSTREAM_KEY) as gemini:
-        async with running_over(gemini=gemini.base_url) as url, sdk(url) as client:
+        async with running_over(gemini=gemini.base_url) as url, openai_sdk(url) as client:
             r = await client.audio.transcriptions.create(
                 model="gemini/gemini-2.5-flash",
                 file=("memo.wav", SPEECH, "audio/wav"),
@@ -174,7 +159,7 @@ async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> Non
 
 
 async def test_the_sdk_streams_a_transcript_as_openais_events(openai_mock: OpenAIMock) -> None:
-    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+    async with running_over(openai=openai_mock.base_url) as url, openai_sdk(url) as client:
         stream = await client.audio.transcriptions.create(
             model="gpt-4o-mini-transcribe", file=("memo.wav", SPEECH), stream=True
         )

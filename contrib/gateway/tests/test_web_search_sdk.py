@@ -5,7 +5,6 @@ answer's citations come back in each dialect's shape, streamed and not."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import ClassVar, TypeVar
 
@@ -36,7 +35,8 @@ from relaykit import Citation, SearchLocation, SearchQuery, StreamEvent, TextPar
 from relaykit.events import Finish
 from relaykit.testing import FakePlugin, Reply
 from relaykit.testing.fake_provider import FakeProvider
-from relaykit_gateway.testing import KEY, running
+
+from .conftest import anthropic_sdk, gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -76,23 +76,6 @@ _SEARCH_CALL_EVENTS = (
 
 class _Unsearched(FakeProvider):
     searches_web: ClassVar[bool] = False
-
-
-@asynccontextmanager
-async def gateway_over(fake: FakePlugin) -> AsyncIterator[str]:
-    """A client over ``fake`` behind a gateway; yields the gateway's URL."""
-    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
-    client = relaykit.Client(config, plugins=[fake])
-    async with client, running(client) as url:
-        yield url
-
-
-def openai_sdk(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
-
-
-def anthropic_sdk(url: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
 
 
 def cited(*citations: Citation, searches: int = 1, queries: tuple[str, ...] = ()) -> Reply:

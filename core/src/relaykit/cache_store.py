@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, TypeVar
 
 import anyio
 
@@ -49,6 +49,8 @@ OPEN_TIMEOUT = 5.0
 
 #: what a store was asked to do: look entries up, or write them
 Operation = Literal["get", "put"]
+
+_T = TypeVar("_T")
 
 
 def open_cache_store(
@@ -150,83 +152,64 @@ class GuardedCacheStore:
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """The store's entry for ``key``; ``None`` also when the store failed."""
-        if self._resting("get"):
-            return None
-        row = None
-        try:
-            with self._bounded() as scope:
-                row = await self.store.cached_response(key)
-        except Exception as e:
-            self._failed("get", e)
-            return None
-        slow = self._overran(scope)
-        if slow is not None:
-            self._failed("get", slow)
-            return None
-        self._answered()
-        return row
+        return await self._guarded("get", lambda: self.store.cached_response(key), None)
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
         """Store one entry; a failure is logged and counted, not raised."""
-        if self._resting("put"):
-            return
-        try:
-            with self._bounded() as scope:
-                await self.store.cache_response(key, expires_at, response)
-        except Exception as e:
-            self._failed("put", e)
-            return
-        slow = self._overran(scope)
-        if slow is not None:
-            self._failed("put", slow)
-            return
-        self._answered()
+        await self._guarded(
+            "put", lambda: self.store.cache_response(key, expires_at, response), None
+        )
 
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """The store's entries for ``keys`` (at once when it can); none when it failed."""
-        if self._resting("get"):
-            return {}
-        rows: dict[str, tuple[float, str]] = {}
-        try:
-            with self._bounded() as scope:
-                many = getattr(self.store, "cached_responses", None)
-                if many is not None:
-                    rows = await many(keys)
-                else:  # a storage backend may keep only the single-entry methods
-                    for key in keys:
-                        row = await self.store.cached_response(key)
-                        if row is not None:
-                            rows[key] = row
-        except Exception as e:
-            self._failed("get", e)
-            return {}
-        slow = self._overran(scope)
-        if slow is not None:
-            self._failed("get", slow)
-            return {}
-        self._answered()
-        return rows
+
+        async def look_up() -> dict[str, tuple[float, str]]:
+            many = getattr(self.store, "cached_responses", None)
+            if many is not None:
+                return await many(keys)  # type: ignore[no-any-return]
+            # a storage backend may keep only the single-entry methods
+            rows: dict[str, tuple[float, str]] = {}
+            for key in keys:
+                row = await self.store.cached_response(key)
+                if row is not None:
+                    rows[key] = row
+            return rows
+
+        return await self._guarded("get", look_up, {})
 
     async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
         """Store each entry (at once when the store can); a failure is logged and counted."""
-        if self._resting("put"):
-            return
+
+        async def write() -> None:
+            many = getattr(self.store, "cache_responses", None)
+            if many is not None:
+                await many(entries)
+            else:
+                for entry in entries:
+                    await self.store.cache_response(*entry)
+
+        await self._guarded("put", write, None)
+
+    async def _guarded(
+        self, operation: Operation, work: Callable[[], Awaitable[_T]], missed: _T
+    ) -> _T:
+        """What ``work()`` returns, within its bound; ``missed`` (a miss, a skipped write)
+        when the store is resting, fails, or answers past its bound."""
+        if self._resting(operation):
+            return missed
+        result = missed
         try:
             with self._bounded() as scope:
-                many = getattr(self.store, "cache_responses", None)
-                if many is not None:
-                    await many(entries)
-                else:
-                    for entry in entries:
-                        await self.store.cache_response(*entry)
+                result = await work()
         except Exception as e:
-            self._failed("put", e)
-            return
+            self._failed(operation, e)
+            return missed
         slow = self._overran(scope)
         if slow is not None:
-            self._failed("put", slow)
-            return
+            self._failed(operation, slow)
+            return missed
         self._answered()
+        return result
 
     def _bounded(self) -> anyio.CancelScope:
         """A scope ending the operation after ``timeout`` seconds (``open_timeout``

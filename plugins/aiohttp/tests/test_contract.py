@@ -67,6 +67,11 @@ def http_client_of(client: relaykit.Client, provider: str) -> object:
 class TransportChecks(ProviderContract):
     expected: str  # "aiohttp": aiohttp's client under asyncio; "httpx": always httpx's
 
+    @property
+    def http(self) -> dict[str, Any]:
+        """The harness's ``[http]`` section: httpx named where it is expected always."""
+        return {"transport": "httpx"} if self.expected == "httpx" else {}
+
     @pytest.mark.anyio
     async def test_the_expected_client_carries_the_calls(
         self, harness: Harness, anyio_backend: str
@@ -103,37 +108,18 @@ class TestOpenAIOverAiohttp(
                 moderation_model="openai/omni-moderation-latest",
                 batch_model="openai/gpt-4o-mini",  # result files read line by line
                 plugins=(relaykit_aiohttp.plugin,),
+                http=self.http,
             )
 
 
-class TestOpenAIOverHttpx(
-    TransportChecks, TranscriptionContract, SpeechContract, ImageEditContract
-):
+class TestOpenAIOverHttpx(TestOpenAIOverAiohttp):
     expected = "httpx"
-
-    @pytest.fixture
-    def harness(self) -> Iterator[Harness]:
-        with OpenAIMock(api_key=OPENAI_KEY) as mock:
-            yield TransportHarness(
-                mock=mock,
-                model="openai/gpt-4o-mini",
-                providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
-                embedding_model="openai/text-embedding-3-small",
-                reasoning_model="openai/o4-mini",
-                transcription_model="openai/whisper-1",  # a multipart upload
-                image_model="openai/gpt-image-1",  # base64 images back
-                image_edit_model="openai/gpt-image-1",  # images and a mask as files in a form
-                image_edit_mask=True,
-                speech_model="openai/tts-1",  # raw audio bytes back, streamed as they come
-                moderation_model="openai/omni-moderation-latest",
-                batch_model="openai/gpt-4o-mini",  # result files read line by line
-                plugins=(relaykit_aiohttp.plugin,),
-                http={"transport": "httpx"},
-            )
 
 
 class TestAnthropicOverAiohttp(TransportChecks):
     expected = "aiohttp"
+    #: adaptive thinking with an effort; Haiku 4.5 (the httpx class's) takes a budget
+    reasoning_model: str | None = "anthropic/claude-opus-4-7"
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -146,28 +132,13 @@ class TestAnthropicOverAiohttp(TransportChecks):
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
                 batch_model="anthropic/claude-haiku-4-5",
-                # adaptive thinking with an effort; Haiku 4.5 (the httpx class) takes a budget
-                reasoning_model="anthropic/claude-opus-4-7",
+                reasoning_model=self.reasoning_model,
                 statuses=ANTHROPIC_STATUSES,
                 plugins=(relaykit_aiohttp.plugin,),
+                http=self.http,
             )
 
 
-class TestAnthropicOverHttpx(TransportChecks):
+class TestAnthropicOverHttpx(TestAnthropicOverAiohttp):
     expected = "httpx"
-
-    @pytest.fixture
-    def harness(self) -> Iterator[Harness]:
-        with AnthropicMock(api_key=ANTHROPIC_KEY) as mock:
-            yield TransportHarness(
-                mock=mock,
-                model="anthropic/claude-haiku-4-5",
-                # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only)
-                sampling_model="anthropic/claude-sonnet-4-20250514",
-                providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
-                supports_reasoning_tokens=False,
-                batch_model="anthropic/claude-haiku-4-5",
-                statuses=ANTHROPIC_STATUSES,
-                plugins=(relaykit_aiohttp.plugin,),
-                http={"transport": "httpx"},
-            )
+    reasoning_model = None

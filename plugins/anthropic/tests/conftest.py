@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,12 @@ import relaykit
 from relaykit.testing import one_try_config
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_google_auth.mock_metadata import no_server_host
-from relaykit_google_auth.mock_oauth import service_account_info
+from relaykit_google_auth import testing as google_testing
+from relaykit_google_auth.testing import (
+    no_google_settings,
+    rsa_private_key,
+    write_service_account_file,
+)
 
 #: the key the mock expects (the test modules say the same, as their ``KEY``)
 KEY = "sk-ant-test-0123456789abcdef0123"
@@ -28,6 +31,15 @@ def mock() -> Iterator[AnthropicMock]:
         yield m
 
 
+@asynccontextmanager
+async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
+    """A one-try client of ``mock`` with its ``KEY``; ``options`` add to
+    ``[providers.anthropic]``."""
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}})
+    async with relaykit.Client(config) as c:
+        yield c
+
+
 # -- Claude on Vertex AI -------------------------------------------------------------
 
 #: the service account the Vertex mock knows (test_vertex*.py)
@@ -37,9 +49,7 @@ SA_EMAIL = "claude@mock-project.iam.gserviceaccount.com"
 @pytest.fixture(scope="session")
 def rsa_key() -> Any:
     """A throwaway RSA key, made once: a service account's key for the Vertex tests."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa_private_key()
 
 
 @pytest.fixture
@@ -52,46 +62,29 @@ def vertex_mock(rsa_key: Any) -> Iterator[VertexClaudeMock]:
 @pytest.fixture
 def sa_file(vertex_mock: VertexClaudeMock, rsa_key: Any, tmp_path: Path) -> Path:
     """A service account key file whose token_uri is the Vertex mock's."""
-    from cryptography.hazmat.primitives import serialization
-
-    pem = rsa_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    path = tmp_path / "sa.json"
-    path.write_text(json.dumps(service_account_info(SA_EMAIL, pem, vertex_mock.token_uri)))
-    return path
+    return write_service_account_file(
+        tmp_path / "sa.json", SA_EMAIL, rsa_key, vertex_mock.token_uri
+    )
 
 
 @pytest.fixture
 def google_env(tmp_path: Path) -> dict[str, str]:
     """The environment a Vertex test's client reads (``Client(env=...)``): an empty
     gcloud directory, and a metadata server address nothing listens on."""
-    gcloud = tmp_path / "gcloud"
-    gcloud.mkdir()
-    return {"CLOUDSDK_CONFIG": str(gcloud), "GCE_METADATA_HOST": no_server_host()}
+    return no_google_settings(tmp_path)
 
 
-@asynccontextmanager
-async def vertex_client(
+def vertex_client(
     mock: VertexClaudeMock,
     env: dict[str, str],
     credentials_file: Path | None = None,
     **options: Any,
-) -> AsyncIterator[relaykit.Client]:
-    """A client of Claude on the Vertex ``mock`` (the conftest's project and location),
-    shared here: test modules of a folder that is no package import from its conftest,
-    not from each other (pytest's importlib mode, at the lowest versions allowed)."""
-    provider: dict[str, Any] = {
-        "type": "vertex-anthropic",
-        "base_url": mock.base_url,
-        "project": "mock-project",
-        "location": "us-east5",
-        **options,
-    }
-    if credentials_file is not None:
-        provider["credentials_file"] = str(credentials_file)
-    cfg = one_try_config({"vertex-anthropic": {k: v for k, v in provider.items() if v is not None}})
-    async with relaykit.Client(cfg, env=env) as c:
-        yield c
+) -> AbstractAsyncContextManager[relaykit.Client]:
+    """A client of Claude on the Vertex ``mock`` (its project, in us-east5 unless
+    ``location`` says), shared here: test modules of a folder that is no package import
+    from its conftest, not from each other (pytest's importlib mode, at the lowest
+    versions allowed)."""
+    options.setdefault("location", "us-east5")
+    return google_testing.vertex_client(
+        "vertex-anthropic", mock.base_url, env, credentials_file, **options
+    )

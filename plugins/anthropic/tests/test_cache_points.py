@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -23,11 +21,11 @@ from relaykit import (
     Tool,
     ToolCall,
 )
-from relaykit.testing import one_try_config
 from relaykit_anthropic import wire
 from relaykit_anthropic.testing import AnthropicMock, thinking_signature, validate_cache_control
 
-KEY = "sk-ant-test-0123456789abcdef0123"
+from .conftest import client
+
 MODEL = "anthropic/claude-sonnet-4-5"
 EPHEMERAL = {"type": "ephemeral"}
 MANUAL = "word " * 1500  # 1,500 tokens to the mock: over the 1,024 a prefix needs
@@ -142,13 +140,6 @@ def test_the_mock_checks_marks_as_the_api_does(marks: list[str], complaint: str)
     problem = validate_cache_control({"messages": [{"role": "user", "content": content}]})
     assert problem is not None and complaint in problem
     assert validate_cache_control({"messages": [{"role": "user", "content": content[:1]}]}) is None
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
-    settings = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}})
-    async with relaykit.Client(settings) as c:
-        yield c
 
 
 async def call(c: relaykit.Client, messages: Any, streamed: bool) -> relaykit.ChatResponse:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -20,22 +18,17 @@ from relaykit import (
     TextPart,
     ToolCall,
 )
-from relaykit.testing import PDF, one_try_config
+from relaykit.testing import PDF
 from relaykit_anthropic import AnthropicProvider, wire
 from relaykit_anthropic.mock_documents import PDF_PAGE_TOKENS, document_problem
 from relaykit_anthropic.testing import AnthropicMock
+
+from .conftest import client
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
 PDF64 = base64.b64encode(PDF).decode()
 EPHEMERAL = {"type": "ephemeral"}
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
-    async with relaykit.Client(config) as c:
-        yield c
 
 
 def blocks(*parts: Any) -> list[dict[str, Any]]:

@@ -3,8 +3,6 @@ thinking, the max_tokens interplay, the calls refused before sending, ``extra``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -16,6 +14,8 @@ from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
+
+from .conftest import client
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 FOUNDRY_KEY = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
@@ -35,13 +35,6 @@ MYTHOS_5 = "anthropic/claude-mythos-5"  # always thinks
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
 #: as sent: Claude's structured outputs want every object closed (see relaykit_anthropic.schemas)
 SENT_SCHEMA = {**SCHEMA, "additionalProperties": False}
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}})
-    async with relaykit.Client(config) as c:
-        yield c
 
 
 async def send(mock: AnthropicMock, model: str = HAIKU, **params: Any) -> dict[str, Any]:

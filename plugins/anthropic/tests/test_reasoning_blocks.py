@@ -7,30 +7,21 @@ tools starts with its thinking (a redacted block counts).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 import relaykit
 from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart
-from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL, weather_tool_loop
 from relaykit_anthropic.testing import AnthropicMock, thinking_signature, validate_messages
 
-KEY = "sk-ant-test-0123456789abcdef0123"
+from .conftest import client
+
 MODEL = "anthropic/claude-sonnet-4-5"
 THINKING = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 #: what the API sends in a redacted_thinking block: opaque, base64-like
 REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
-    async with relaykit.Client(config) as c:
-        yield c
 
 
 async def ask(

@@ -4,28 +4,19 @@ before sending with the fix)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError, Message, TextPart, ToolCall
-from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic.testing import AnthropicMock
 
+from .conftest import client
+
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
-    async with relaykit.Client(config) as c:
-        yield c
 
 
 def sent_messages(mock: AnthropicMock) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from relaykit import (
 )
 from relaykit.testing import Harness, ProviderContract
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
+from relaykit_google_auth.testing import vertex_providers
 
 
 class TestVertexAnthropic(ProviderContract):
@@ -29,15 +30,9 @@ class TestVertexAnthropic(ProviderContract):
             model="vertex-anthropic/claude-haiku-4-5@20251001",
             # Claude Sonnet 4 takes temperature and top_p together (Haiku 4.5 one only).
             sampling_model="vertex-anthropic/claude-sonnet-4@20250514",
-            providers={
-                "vertex-anthropic": {
-                    "type": "vertex-anthropic",
-                    "base_url": vertex_mock.base_url,
-                    "project": "mock-project",
-                    "location": "us-east5",
-                    "credentials_file": str(sa_file),
-                }
-            },
+            providers=vertex_providers(
+                "vertex-anthropic", vertex_mock.base_url, sa_file, location="us-east5"
+            ),
             supports_reasoning_tokens=False,
             statuses={
                 400: InvalidRequestError,

@@ -4,8 +4,6 @@ answer (streamed and not), a paused turn, refusals, history, batches, Vertex and
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,8 @@ from relaykit_anthropic.prices import known_model
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_anthropic.vertex_prices import vertex_price
 
+from .conftest import client
+
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
 
@@ -48,14 +48,6 @@ PARIS = Citation(
     start=len(INTRO),
     end=len(INTRO) + len(CLAIM),
 )
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
-    provider = {"base_url": mock.base_url, "api_key": KEY, **options}
-    config = one_try_config({"anthropic": provider})
-    async with relaykit.Client(config) as c:
-        yield c
 
 
 def searched(text: str = TEXT, **kw: Any) -> Reply:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -31,25 +29,19 @@ from relaykit import (
     Usage,
 )
 from relaykit.messages import coerce_messages
-from relaykit.testing import LoopbackServer, Request, Response, one_try_config
+from relaykit.testing import LoopbackServer, Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic import AnthropicProvider, wire
 from relaykit_anthropic.prices import known_model
 from relaykit_anthropic.testing import AnthropicMock, thinking_signature
+
+from .conftest import client
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
-
-
-@asynccontextmanager
-async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
-    provider = {"base_url": mock.base_url, "api_key": KEY, **options}
-    config = one_try_config({"anthropic": provider})
-    async with relaykit.Client(config) as c:
-        yield c
 
 
 def sent(mock: AnthropicMock) -> dict[str, Any]:

@@ -35,8 +35,22 @@ def mock() -> Iterator[BedrockMock]:
         yield server
 
 
+#: the ``make_client`` fixture: ``make_client(retry=2, region="eu-west-1")``
+MakeClient = Callable[..., relaykit.Client]
+
+
+def invocations(mock: BedrockMock) -> list[Any]:
+    """The requests ``mock`` took to a model's ``/invoke`` (not Converse's)."""
+    return [r for r in mock.requests if r.path.endswith("/invoke")]
+
+
+def bodies(mock: BedrockMock) -> list[Any]:
+    """The JSON bodies of :func:`invocations`."""
+    return [r.json() for r in invocations(mock)]
+
+
 @pytest.fixture
-def make_client(mock: BedrockMock) -> Callable[..., relaykit.Client]:
+def make_client(mock: BedrockMock) -> MakeClient:
     """Build a client reaching ``mock``; keyword arguments override ``[providers.bedrock]``."""
 
     def make(*, retry: int = 1, **provider: Any) -> relaykit.Client:

@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ from relaykit_bedrock import auth as auth_module
 from relaykit_bedrock.auth import BedrockAuth
 from relaykit_bedrock.testing import ACCESS_KEY, SECRET_KEY, BedrockMock
 
+from .conftest import MakeClient
+
 MODEL = "bedrock/amazon.nova-micro-v1:0"
-MakeClient = Callable[..., relaykit.Client]
 SIGV4 = re.compile(
     r"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/(\d{8})/us-east-1/bedrock/aws4_request, "
     r"SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}"

@@ -7,7 +7,7 @@ accepts is one Bedrock would take.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -30,8 +30,9 @@ from relaykit_bedrock.cache_points import cache_point_block
 from relaykit_bedrock.testing import BedrockMock, validate
 from relaykit_bedrock.testing.frames import reasoning_signature
 
+from .conftest import MakeClient
+
 MODEL = "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-MakeClient = Callable[..., relaykit.Client]
 POINT = {"cachePoint": {"type": "default"}}
 HOUR = {"cachePoint": {"type": "default", "ttl": "1h"}}
 WEATHER_SPEC = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -14,7 +13,8 @@ from relaykit_bedrock import wire
 from relaykit_bedrock.prices import BEDROCK_MODELS, lookup
 from relaykit_bedrock.testing import BedrockMock
 
-MakeClient = Callable[..., relaykit.Client]
+from .conftest import MakeClient
+
 MILLION = 1_000_000
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -28,10 +28,11 @@ from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_bedrock import BedrockProvider
 from relaykit_bedrock.testing import BedrockMock, validate_count_tokens
 
+from .conftest import MakeClient
+
 MODEL_ID = "anthropic.claude-haiku-4-5-20251001-v1:0"
 #: called through Anthropic's Messages API by default (relaykit_bedrock.claude_api)
 OPUS_4_7 = "global.anthropic.claude-opus-4-7"
-MakeClient = Callable[..., relaykit.Client]
 
 
 @asynccontextmanager

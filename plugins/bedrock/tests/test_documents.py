@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import relaykit
 from relaykit import (
     CachePoint,
     ChatRequest,
@@ -26,9 +24,10 @@ from relaykit_bedrock.documents import MAX_NAME, document_name
 from relaykit_bedrock.testing import BedrockMock, validate
 from relaykit_bedrock.testing.documents import PDF_PAGE_TOKENS
 
+from .conftest import MakeClient
+
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 PDF64 = base64.b64encode(PDF).decode()
-MakeClient = Callable[..., relaykit.Client]
 
 
 def body(*messages: Message) -> dict[str, Any]:

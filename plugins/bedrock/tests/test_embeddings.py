@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -21,19 +20,12 @@ from relaykit_bedrock.embeddings import FAMILIES, family_of, parse_answer
 from relaykit_bedrock.prices import lookup
 from relaykit_bedrock.testing import BedrockMock, validate_invoke
 
+from .conftest import MakeClient, bodies, invocations
+
 TITAN = "amazon.titan-embed-text-v2:0"
 TITAN_V1 = "amazon.titan-embed-text-v1"
 COHERE_V3 = "cohere.embed-english-v3"
 COHERE_V4 = "us.cohere.embed-v4:0"
-MakeClient = Callable[..., relaykit.Client]
-
-
-def invocations(mock: BedrockMock) -> list[Any]:
-    return [r for r in mock.requests if r.path.endswith("/invoke")]
-
-
-def bodies(mock: BedrockMock) -> list[Any]:
-    return [r.json() for r in invocations(mock)]
 
 
 # -- Titan -------------------------------------------------------------------------

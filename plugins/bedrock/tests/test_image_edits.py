@@ -5,16 +5,16 @@ checks each edit body as Bedrock's schema would."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError
 from relaykit.testing import mock_image, mock_image_prompt
 from relaykit_bedrock.testing import BedrockMock, validate_invoke
+
+from .conftest import MakeClient, bodies
 
 NOVA = "amazon.nova-canvas-v1:0"
 TITAN = "amazon.titan-image-generator-v2:0"
@@ -22,15 +22,9 @@ HAT = "a red hat"
 PHOTO = mock_image("a fox", side=16)
 MASK = mock_image("black where the hat goes", side=16)
 
-MakeClient = Callable[..., relaykit.Client]
-
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def bodies(mock: BedrockMock) -> list[Any]:
-    return [r.json() for r in mock.requests if r.path.endswith("/invoke")]
 
 
 @pytest.mark.anyio

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +25,8 @@ from relaykit_bedrock.images import FAMILIES, family_of, parse_answer
 from relaykit_bedrock.prices import lookup
 from relaykit_bedrock.testing import BedrockMock, validate_invoke
 
+from .conftest import MakeClient, bodies, invocations
+
 NOVA = "amazon.nova-canvas-v1:0"
 TITAN = "amazon.titan-image-generator-v2:0"
 SD35 = "stability.sd3-5-large-v1:0"
@@ -33,15 +34,6 @@ ULTRA = "stability.stable-image-ultra-v1:1"
 CORE = "stability.stable-image-core-v1:1"
 STABILITY = (SD35, ULTRA, CORE)
 PROMPT = "a red fox in snow"
-MakeClient = Callable[..., relaykit.Client]
-
-
-def invocations(mock: BedrockMock) -> list[Any]:
-    return [r for r in mock.requests if r.path.endswith("/invoke")]
-
-
-def bodies(mock: BedrockMock) -> list[Any]:
-    return [r.json() for r in invocations(mock)]
 
 
 # -- Nova Canvas and Titan ----------------------------------------------------------

@@ -4,8 +4,6 @@ the Messages API, over loopback HTTP to the mock, which refuses it in the model'
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 import relaykit
@@ -14,7 +12,7 @@ from relaykit_bedrock.prefill import refuses_prefill
 from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing.mock import PREFILL_REFUSED
 
-MakeClient = Callable[..., relaykit.Client]
+from .conftest import MakeClient
 
 REFUSING = [
     # Converse (4.6), then the Messages API (4.7 on, Fable, Mythos)

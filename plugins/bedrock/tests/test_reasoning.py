@@ -15,6 +15,8 @@ from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_bedrock.reasoning import claude5, claude_version, family
 from relaykit_bedrock.testing import BedrockMock
 
+from .conftest import MakeClient
+
 HAIKU = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"  # budgets
 OPUS = "bedrock/global.anthropic.claude-opus-4-7"  # adaptive thinking only
 SONNET = "bedrock/anthropic.claude-sonnet-4-6"  # adaptive thinking, no xhigh effort
@@ -30,7 +32,6 @@ SONNET_5_5 = "bedrock/us.anthropic.claude-sonnet-5-5"  # off: between_tools; no 
 OPUS_5_5 = "bedrock/global.anthropic.claude-opus-5-5"  # always thinks; no forced tool
 FABLE_5_1 = "bedrock/anthropic.claude-fable-5-1"  # always thinks; no forced tool
 MYTHOS_5 = "bedrock/anthropic.claude-mythos-5"  # always thinks
-MakeClient = Callable[..., relaykit.Client]
 
 
 @pytest.fixture

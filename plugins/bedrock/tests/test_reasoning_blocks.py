@@ -7,7 +7,6 @@ reasoning opens with it (on Converse and on the Messages API).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,10 +19,11 @@ from relaykit_bedrock.testing.frames import reasoning_signature
 from relaykit_bedrock.testing.messages import VERSION, validate_messages
 from relaykit_bedrock.testing.mock import claude_problem
 
+from .conftest import MakeClient
+
 MODEL = "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 #: a Claude that Bedrock serves on its Messages API, not Converse
 OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"
-MakeClient = Callable[..., relaykit.Client]
 #: redactedContent is a blob: base64 in the JSON of the API
 REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
 

@@ -3,20 +3,19 @@ does, and the wire never sends them (left out, stripped, or refused before sendi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError, Message, TextPart, ToolCall
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_bedrock.testing import BedrockMock
 
+from .conftest import MakeClient
+
 CLAUDE = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 NOVA = "bedrock/us.amazon.nova-lite-v1:0"
-MakeClient = Callable[..., relaykit.Client]
 
 
 def sent(mock: BedrockMock) -> Any:

@@ -3,7 +3,6 @@ profile ids and ARNs, refusals before sending, the mock's own refusals, answers 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -19,19 +18,12 @@ from relaykit_bedrock.prices import lookup
 from relaykit_bedrock.rerank import FAMILIES, family_of, parse_answer, request_body
 from relaykit_bedrock.testing import BedrockMock, validate_invoke
 
+from .conftest import MakeClient, bodies, invocations
+
 COHERE = "cohere.rerank-v3-5:0"
 AMAZON = "amazon.rerank-v1:0"
 QUERY = "capital of France"
 DOCUMENTS = ["Berlin is in Germany", "Paris is the capital of France", "France has cheese"]
-MakeClient = Callable[..., relaykit.Client]
-
-
-def invocations(mock: BedrockMock) -> list[Any]:
-    return [r for r in mock.requests if r.path.endswith("/invoke")]
-
-
-def bodies(mock: BedrockMock) -> list[Any]:
-    return [r.json() for r in invocations(mock)]
 
 
 # -- the two bodies ----------------------------------------------------------------

@@ -10,16 +10,16 @@ API, Claude Sonnet 4.5 through Converse): nothing refused reaches the mock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 
-import relaykit
 from relaykit import DocumentPart, ImagePart, InvalidRequestError, Message, TextPart
 from relaykit.testing import PDF
 from relaykit_bedrock.testing import BedrockMock
 
-MakeClient = Callable[..., relaykit.Client]
+from .conftest import MakeClient
+
 MODELS = {
     "converse": "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     "messages": "bedrock/global.anthropic.claude-opus-4-7",

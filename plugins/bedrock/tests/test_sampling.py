@@ -4,7 +4,6 @@ loopback HTTP to the mock, which refuses them as the model does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ from relaykit_bedrock.sampling import refuses_sampling
 from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing.reasoning import reasoning_problem
 
-MakeClient = Callable[..., relaykit.Client]
+from .conftest import MakeClient
 
 REFUSING = [
     ("bedrock/global.anthropic.claude-opus-4-7", "Claude Opus 4.7"),

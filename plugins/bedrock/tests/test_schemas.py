@@ -5,19 +5,18 @@ Messages API, other models' schemas as given; the mock refuses what Bedrock refu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError, Tool
 from relaykit_bedrock.testing import BedrockMock
+
+from .conftest import MakeClient
 
 CLAUDE = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"  # the Messages API
 NOVA = "bedrock/us.amazon.nova-lite-v1:0"
-MakeClient = Callable[..., relaykit.Client]
 
 #: a schema Claude's structured outputs take only once converted: open, with constraints
 CONSTRAINED = {

@@ -26,9 +26,10 @@ from relaykit.testing import LoopbackServer, Reply, Request, Response
 from relaykit_bedrock.aws_errors import error_kind
 from relaykit_bedrock.testing import BedrockMock, encode_message, event_frame, exception_frame
 
+from .conftest import MakeClient
+
 E = TypeVar("E", bound=BaseException)
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
-MakeClient = Callable[..., relaykit.Client]
 START = event_frame("messageStart", {"role": "assistant"})
 STOP = event_frame("messageStop", {"stopReason": "end_turn"})
 

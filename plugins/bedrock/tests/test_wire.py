@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -30,8 +29,9 @@ from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing.frames import reasoning_signature
 from relaykit_bedrock.testing.mock import validate
 
+from .conftest import MakeClient
+
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
-MakeClient = Callable[..., relaykit.Client]
 
 
 def sent(mock: BedrockMock) -> Any:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from relaykit_gemini.mock_vertex import UserGrant, VertexMock, service_account_info
+import relaykit
+from relaykit.testing import one_try_config
+from relaykit_gemini.mock_vertex import UserGrant, VertexMock
 from relaykit_gemini.testing import GeminiMock
-from relaykit_google_auth.mock_metadata import METADATA_ENV, no_server_host
+from relaykit_google_auth.mock_metadata import METADATA_ENV
+from relaykit_google_auth.testing import (
+    no_google_settings,
+    rsa_private_key,
+    write_service_account_file,
+)
 
 #: the key the mock expects (test modules that check it say the same)
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
@@ -22,6 +29,15 @@ def mock() -> Iterator[GeminiMock]:
     """Gemini's API on 127.0.0.1."""
     with GeminiMock(api_key=KEY) as m:
         yield m
+
+
+@asynccontextmanager
+async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
+    """A one-try client of ``mock`` with its ``KEY`` that reads no environment;
+    ``provider`` adds to ``[providers.gemini]``."""
+    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}})
+    async with relaykit.Client(config, env={}) as c:
+        yield c
 
 
 #: the environment variables the vertex provider reads, cleared for every vertex test
@@ -38,9 +54,7 @@ GOOGLE_ENV = (
 @pytest.fixture(scope="session")
 def rsa_key() -> Any:
     """A throwaway RSA key, made once: a service account's key for the vertex tests."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa_private_key()
 
 
 @pytest.fixture
@@ -50,11 +64,10 @@ def google_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     a port nothing listens on."""
     for var in (*GOOGLE_ENV, *METADATA_ENV):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GCE_METADATA_HOST", no_server_host())
-    gcloud = tmp_path / "gcloud"
-    gcloud.mkdir()
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(gcloud))
-    return gcloud
+    settings = no_google_settings(tmp_path)
+    for var, value in settings.items():
+        monkeypatch.setenv(var, value)
+    return Path(settings["CLOUDSDK_CONFIG"])
 
 
 #: the service account the vertex mock knows
@@ -67,19 +80,6 @@ USER = UserGrant(
 )
 
 
-def pem(key: Any) -> str:
-    """``key`` as the PEM a service account's key file holds."""
-    from cryptography.hazmat.primitives import serialization
-
-    return str(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-    )
-
-
 @pytest.fixture
 def vertex_mock(rsa_key: Any, google_env: Path) -> Iterator[VertexMock]:
     """Vertex AI and Google's token endpoint on 127.0.0.1, knowing SA_EMAIL and USER."""
@@ -90,6 +90,6 @@ def vertex_mock(rsa_key: Any, google_env: Path) -> Iterator[VertexMock]:
 @pytest.fixture
 def sa_file(vertex_mock: VertexMock, rsa_key: Any, tmp_path: Path) -> Path:
     """A service account key file whose token_uri is the mock's."""
-    path = tmp_path / "sa.json"
-    path.write_text(json.dumps(service_account_info(SA_EMAIL, pem(rsa_key), vertex_mock.token_uri)))
-    return path
+    return write_service_account_file(
+        tmp_path / "sa.json", SA_EMAIL, rsa_key, vertex_mock.token_uri
+    )

@@ -8,8 +8,6 @@ goes over loopback HTTP to :class:`GeminiMock`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -25,22 +23,17 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import WEATHER_TOOL, one_try_config
+from relaykit.testing import WEATHER_TOOL
 from relaykit.testing.loopback import Request, Response
 from relaykit_gemini import batches
 from relaykit_gemini.prices import known_model
 from relaykit_gemini.testing import GeminiMock
 
+from .conftest import client
+
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 FLASH = "gemini/gemini-2.5-flash"
 SAFETY = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
-
-
-@asynccontextmanager
-async def client(mock: GeminiMock) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}})
-    async with relaykit.Client(config, env={}) as c:
-        yield c
 
 
 @pytest.mark.anyio

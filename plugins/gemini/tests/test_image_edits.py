@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError
-from relaykit.testing import mock_image, mock_image_prompt, mock_mask, one_try_config
+from relaykit.testing import mock_image, mock_image_prompt, mock_mask
 from relaykit_gemini.testing import GeminiMock
+
+from .conftest import client
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 HAT = "put a red hat on the fox"
 PHOTO = mock_image("a fox", side=16)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20
-
-
-@asynccontextmanager
-async def client(mock: GeminiMock) -> AsyncIterator[relaykit.Client]:
-    cfg = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}})
-    async with relaykit.Client(cfg, env={}) as c:
-        yield c
 
 
 def b64(data: bytes) -> str:

@@ -8,31 +8,22 @@ budget of 0 to a model that always thinks) and reads the setting back.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError, Reasoning
 from relaykit.request import EFFORT_BUDGETS
-from relaykit.testing import one_try_config
 from relaykit_gemini import thinking
 from relaykit_gemini.testing import MODELS, GeminiMock, sent_reasoning, validate_thinking
+
+from .conftest import client
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 FLASH_25 = "gemini/gemini-2.5-flash"
 PRO_25 = "gemini/gemini-2.5-pro"
 FLASH_3 = "gemini/gemini-3-flash-preview"
 PRO_3 = "gemini/gemini-3-pro-preview"
-
-
-@asynccontextmanager
-async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}})
-    async with relaykit.Client(config, env={}) as c:
-        yield c
 
 
 def thinking_config(mock: GeminiMock) -> Any:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,39 +17,25 @@ from relaykit import (
     NotFoundError,
     RateLimitError,
 )
-from relaykit.testing import Reply, mock_embedding_tokens, mock_vector
+from relaykit.testing import Reply, mock_embedding_tokens, mock_vector, one_try_config
 from relaykit_gemini import vertex_embeddings, vertex_urls, wire
 from relaykit_gemini.mock_vertex import VertexMock, validate_predict
 from relaykit_gemini.prices import known_model
+from relaykit_google_auth.testing import vertex_client, vertex_providers
 
-SA_EMAIL = "relay@mock-project.iam.gserviceaccount.com"  # conftest's service account
+from .conftest import SA_EMAIL
+
 MODEL = "vertex/gemini-2.5-flash"
 PATH = "/v1/projects/mock-project/locations/us-central1/publishers/google/models/gemini-2.5-flash"
 
 
-def vertex_config(mock: VertexMock, sa_file: Path | None, **options: Any) -> dict[str, Any]:
-    provider: dict[str, Any] = {
-        "type": "vertex",
-        "base_url": mock.base_url,
-        "project": "mock-project",
-        "location": "us-central1",
-        **options,
-    }
-    if sa_file is not None:
-        provider["credentials_file"] = str(sa_file)
-    return {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"vertex": {k: v for k, v in provider.items() if v is not None}},
-    }
-
-
-@asynccontextmanager
-async def client(
+def client(
     mock: VertexMock, sa_file: Path | None, env: dict[str, str] | None = None, **options: Any
-) -> AsyncIterator[relaykit.Client]:
-    async with relaykit.Client(vertex_config(mock, sa_file, **options), env=env or {}) as c:
-        yield c
+) -> AbstractAsyncContextManager[relaykit.Client]:
+    """A client of the Vertex ``mock`` (its project, in us-central1 unless ``location``
+    says) that reads ``env`` (nothing by default), not the process's environment."""
+    options.setdefault("location", "us-central1")
+    return vertex_client("vertex", mock.base_url, env or {}, sa_file, **options)
 
 
 # -- where requests go -------------------------------------------------------------
@@ -179,8 +164,9 @@ async def test_express_mode_sends_the_key_to_the_publisher_path(
         api_key=vertex_mock.express_key,
     ) as c:
         await c.chat(MODEL, "hi")
-        cfg = vertex_config(vertex_mock, None, express=True, api_key=vertex_mock.express_key)
-        async with relaykit.Client(cfg, env={}) as with_project:
+        async with client(
+            vertex_mock, None, express=True, api_key=vertex_mock.express_key
+        ) as with_project:
             with pytest.raises(ConfigError, match="express mode, which has no project"):
                 await with_project.chat(MODEL, "hi")
     (sent,) = vertex_mock.model_requests()
@@ -313,8 +299,8 @@ async def test_a_retry_resends_only_the_one_text_calls_that_got_no_answer(
     failing = Reply(status=503, error="The service is currently unavailable.", delay=0.5)
     vertex_mock.script.push(*(Reply() for _ in range(10)), failing)
     retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
-    cfg = {**vertex_config(vertex_mock, sa_file), "retry": retry}
-    async with relaykit.Client(cfg, env={}) as c:
+    providers = vertex_providers("vertex", vertex_mock.base_url, sa_file, location="us-central1")
+    async with relaykit.Client(one_try_config(providers, retry=retry), env={}) as c:
         r = await c.embed("vertex/gemini-embedding-001", texts)
     assert r.vectors == tuple(mock_vector(t) for t in texts) and r.attempts == 2
     sent = [call.json()["instances"][0]["content"] for call in vertex_mock.model_requests()]
@@ -330,8 +316,8 @@ async def test_the_calls_a_failure_cut_short_are_sent_again(
     slow = [Reply(delay=0.3) for _ in range(31)]
     vertex_mock.script.push(Reply.failure(503, "The service is currently unavailable."), *slow)
     retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
-    cfg = {**vertex_config(vertex_mock, sa_file), "retry": retry}
-    async with relaykit.Client(cfg, env={}) as c:
+    providers = vertex_providers("vertex", vertex_mock.base_url, sa_file, location="us-central1")
+    async with relaykit.Client(one_try_config(providers, retry=retry), env={}) as c:
         r = await c.embed("vertex/gemini-embedding-001", texts)
     assert r.vectors == tuple(mock_vector(t) for t in texts) and r.attempts == 2
     sent = [call.json()["instances"][0]["content"] for call in vertex_mock.model_requests()]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +23,26 @@ from relaykit import (
 )
 from relaykit.known_secrets import KnownSecrets
 from relaykit.testing import Reply, one_try_config
-from relaykit_gemini.mock_vertex import VertexMock, authorized_user_info, service_account_info
+from relaykit_gemini.mock_vertex import VertexMock, authorized_user_info
 from relaykit_gemini.vertex import VertexProvider
 from relaykit_google_auth.access_tokens import REFRESH_MARGIN, AccessTokens
 from relaykit_google_auth.google_credentials import SCOPE
 from relaykit_google_auth.mock_oauth import TokenFailure, UserGrant
+from relaykit_google_auth.testing import rsa_private_key, vertex_client, write_service_account_file
 
-SA_EMAIL = "relay@mock-project.iam.gserviceaccount.com"  # conftest's service account
+from .conftest import SA_EMAIL, USER
+
 MODEL = "vertex/gemini-2.5-flash"
-USER = UserGrant(  # conftest's gcloud login
-    client_id="764086051850-mock.apps.googleusercontent.com",
-    client_secret="d-FL95Q19q7MQmFpd7hHD0Ty",
-    refresh_token="1//0mock-refresh-token-abcdefghijklmnopqrstuvwxyz0123",
-)
 
 
-@asynccontextmanager
-async def client(
-    mock: VertexMock, credentials_file: Path | None = None, **options: Any
-) -> AsyncIterator[relaykit.Client]:
-    provider: dict[str, Any] = {
-        "type": "vertex",
-        "base_url": mock.base_url,
-        "project": "mock-project",
-        "location": "us-central1",
-        **options,
-    }
-    if credentials_file is not None:
-        provider["credentials_file"] = str(credentials_file)
-    cfg = one_try_config({"vertex": provider})
+def client(
+    mock: VertexMock, credentials_file: Path | None = None
+) -> AbstractAsyncContextManager[relaykit.Client]:
     # The process's variables as the tests set them (google_env cleared this machine's):
     # the provider reads the client's environment, not os.environ.
-    async with relaykit.Client(cfg, env=dict(os.environ)) as c:
-        yield c
+    return vertex_client(
+        "vertex", mock.base_url, dict(os.environ), credentials_file, location="us-central1"
+    )
 
 
 def jwt_parts(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -98,26 +84,16 @@ async def test_a_service_account_signs_a_jwt_the_endpoint_verifies(
 async def test_a_key_the_endpoint_does_not_know_is_refused_naming_the_file(
     vertex_mock: VertexMock, tmp_path: Path
 ) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    other = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
+    path = write_service_account_file(
+        tmp_path / "stale-key.json", SA_EMAIL, rsa_private_key(), vertex_mock.token_uri
     )
-    path = tmp_path / "stale-key.json"
-    path.write_text(json.dumps(service_account_info(SA_EMAIL, other, vertex_mock.token_uri)))
     async with client(vertex_mock, path) as c:
         with pytest.raises(AuthenticationError) as caught:
             await c.chat(MODEL, "hi")
     err = caught.value
     assert str(path) in str(err) and "Invalid JWT Signature." in str(err)
     assert "IAM > Service accounts > Keys" in str(err)
+    other = json.loads(path.read_text())["private_key"]
     body = other.split("-----")[2].strip().splitlines()[3]  # a line of the key itself
     assert_no_secret(err, body, vertex_mock.tokens.requests[0]["assertion"])
     assert not vertex_mock.model_requests()

@@ -9,7 +9,6 @@ Its location is a region (europe-west4), the other tests' the default and us-cen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ from typing import Any
 import pytest
 
 from relaykit.testing import Harness, ProviderContract
-from relaykit_gemini.mock_vertex import VertexMock, service_account_info
+from relaykit_gemini.mock_vertex import VertexMock
+from relaykit_google_auth.testing import vertex_providers, write_service_account_file
 
 SA_EMAIL = "contract@mock-project.iam.gserviceaccount.com"
 
@@ -25,28 +25,14 @@ SA_EMAIL = "contract@mock-project.iam.gserviceaccount.com"
 class TestVertex(ProviderContract):
     @pytest.fixture
     def harness(self, rsa_key: Any, google_env: Path, tmp_path: Path) -> Iterator[Harness]:
-        from cryptography.hazmat.primitives import serialization
-
-        key = rsa_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
         with VertexMock(service_accounts={SA_EMAIL: rsa_key.public_key()}) as mock:
-            path = tmp_path / "key.json"
-            path.write_text(json.dumps(service_account_info(SA_EMAIL, key, mock.token_uri)))
+            path = write_service_account_file(
+                tmp_path / "key.json", SA_EMAIL, rsa_key, mock.token_uri
+            )
             yield Harness(
                 mock=mock,
                 model="vertex/gemini-2.5-flash",
-                providers={
-                    "vertex": {
-                        "type": "vertex",
-                        "base_url": mock.base_url,
-                        "project": "mock-project",
-                        "location": "europe-west4",
-                        "credentials_file": str(path),
-                    }
-                },
+                providers=vertex_providers("vertex", mock.base_url, path, location="europe-west4"),
                 embedding_model="vertex/gemini-embedding-001",
                 embedding_dimensions=256,
                 # Vertex serves these Gemini models on generateContent as the Gemini API does

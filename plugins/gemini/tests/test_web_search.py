@@ -10,8 +10,6 @@ or not, and the searches billed per model generation. Over loopback HTTP to
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,8 @@ from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.prices import known_model
 from relaykit_gemini.stream_decoder import GeminiStreamDecoder
 from relaykit_gemini.testing import GeminiMock
+
+from .conftest import client
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"  # conftest's
 FLASH_2 = "gemini/gemini-2.5-flash"
@@ -47,13 +47,6 @@ GUIDE = Citation(
 TOKYO_SHOP = Citation(url=REDIRECT + "gHi3", title="shop.example.jp", start=TOKYO, end=len(ANSWER))
 READ_ONLY = Citation(url=REDIRECT + "jKl4", title="news.example")  # a source no claim cites
 CITED = (CAFE, GUIDE, TOKYO_SHOP, READ_ONLY)
-
-
-@asynccontextmanager
-async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
-    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}})
-    async with relaykit.Client(config, env={}) as c:
-        yield c
 
 
 #: Search Suggestions as Google renders them: CSS, then chips that search Google

@@ -114,8 +114,6 @@ class OpenAIMock(VendorMock):
         self.images: dict[str, bytes] = {}
         #: the Batch API's files and batches (:mod:`.openai_batches`)
         self.batches = openai_batches.OpenAIBatches()
-        #: whether batches stay in progress (for a cancel to find one running)
-        self.hold_batches = False
 
     async def route(self, request: Request) -> Response:
         """Dispatch by path; check the bearer key first, as OpenAI does (but not for an
@@ -411,14 +409,7 @@ class OpenAIMock(VendorMock):
         """The Batch API and the files it reads and writes (:mod:`.openai_batches`);
         ``batch_script``'s next reply may fail the request, delay it, or lose its
         answer after acting on it (``answer_lost``)."""
-        reply = self.batch_script.next(Reply())
-        failed = await scripted_fault(reply, _scripted_error)
-        if failed is not None:
-            return failed
-        answer = await self._batch_answer(request)
-        if reply.answer_lost is not None:
-            return Response(abort=reply.answer_lost)
-        return answer
+        return await self.batch_answer(lambda: self._batch_answer(request), _scripted_error)
 
     async def _batch_answer(self, request: Request) -> Response:
         batches = self.batches

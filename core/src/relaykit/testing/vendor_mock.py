@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -21,6 +21,9 @@ __all__ = ["Rewrite", "VendorMock", "scripted_fault"]
 #: what :attr:`VendorMock.rewrite` holds: given a request and the mock's answer to
 #: it, the answer to send instead
 Rewrite = Callable[[Request, Response], Awaitable[Response]]
+
+#: what a batch endpoint's ``act`` answers (:meth:`VendorMock.batch_answer`)
+_Answer = TypeVar("_Answer", bound=Response | None)
 
 
 class VendorMock:
@@ -94,6 +97,23 @@ class VendorMock:
     async def route(self, request: Request) -> Response:
         """Answer ``request``; subclasses override."""
         raise NotImplementedError
+
+    async def batch_answer(
+        self, act: Callable[[], Awaitable[_Answer]], error: Callable[[Reply], Response]
+    ) -> Response | _Answer:
+        """A batch endpoint's answer, as :attr:`batch_script`'s next reply scripts it: a
+        fault instead (:func:`scripted_fault`; ``error`` gives the vendor's error), or
+        what ``act()`` answers, lost after it acted when the reply has ``answer_lost``.
+        An ``act`` that finds no such endpoint may answer ``None``, passed on as it is
+        (nothing acted, so nothing is lost)."""
+        reply = self.batch_script.next(Reply())
+        failed = await scripted_fault(reply, error)
+        if failed is not None:
+            return failed
+        answer = await act()
+        if answer is not None and reply.answer_lost is not None:
+            return Response(abort=reply.answer_lost)
+        return answer
 
     @property
     def last_request(self) -> Request:

@@ -7,7 +7,8 @@ server of a Google Cloud machine, or a static token) and keeps their access toke
 fresh (:class:`AccessTokens`); it reads a provider's project and location
 (:mod:`.vertex_settings`) and explains Vertex AI's 401s and 403s
 (:mod:`.vertex_errors`). The mocks of Google's token endpoint and metadata server
-are :mod:`.mock_oauth` and :mod:`.mock_metadata` (imported on demand, not from here).
+are :mod:`.mock_oauth` and :mod:`.mock_metadata`, the tests' helpers :mod:`.testing`
+(imported on demand, not from here).
 """
 
 from .access_tokens import AccessTokens

@@ -165,8 +165,6 @@ class AnthropicMock(VendorMock):
         self._n = 0
         #: the Message Batches API's batches (:mod:`.mock_batches`)
         self.batches = MessageBatchStore()
-        #: whether batches stay in progress (for a cancel to find one running)
-        self.hold_batches = False
         #: an ``error_code`` every web search result carries instead of pages
         #: (``"too_many_requests"``, ``"unavailable"``...)
         self.search_error: str | None = None
@@ -202,14 +200,7 @@ class AnthropicMock(VendorMock):
         """The Message Batches API (:mod:`.mock_batches`); ``batch_script``'s next reply
         may fail the request, delay it, or lose its answer after acting on it
         (``answer_lost``)."""
-        reply = self.batch_script.next(Reply())
-        failed = await scripted_fault(reply, _scripted_error)
-        if failed is not None:
-            return failed
-        answer = await self._batch_answer(request)
-        if reply.answer_lost is not None:
-            return Response(abort=reply.answer_lost)
-        return answer
+        return await self.batch_answer(lambda: self._batch_answer(request), _scripted_error)
 
     async def _batch_answer(self, request: Request) -> Response:
         store = self.batches

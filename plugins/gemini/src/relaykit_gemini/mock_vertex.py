@@ -53,6 +53,7 @@ from .testing import (
     MODELS,
     GeminiMock,
     _error,
+    _invalid_key,
     _prompt,
     _scripted_error,
     document_tokens,
@@ -215,18 +216,7 @@ class VertexMock(GeminiMock):
             if self.express_key is not None and key == self.express_key:
                 return None
             if key:
-                return _error(
-                    400,
-                    "API key not valid. Please pass a valid API key.",
-                    details=[
-                        {
-                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                            "reason": "API_KEY_INVALID",
-                            "domain": "googleapis.com",
-                            "metadata": {"service": "aiplatform.googleapis.com"},
-                        }
-                    ],
-                )
+                return _invalid_key("aiplatform.googleapis.com")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return _unauthenticated(_NO_CREDENTIAL, "CREDENTIALS_MISSING")

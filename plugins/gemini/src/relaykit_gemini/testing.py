@@ -289,18 +289,7 @@ class GeminiMock(VendorMock):
                     "this API.",
                 )
             if key != self.api_key:
-                return _error(
-                    400,
-                    "API key not valid. Please pass a valid API key.",
-                    details=[
-                        {
-                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                            "reason": "API_KEY_INVALID",
-                            "domain": "googleapis.com",
-                            "metadata": {"service": "generativelanguage.googleapis.com"},
-                        }
-                    ],
-                )
+                return _invalid_key("generativelanguage.googleapis.com")
         if request.method == "GET" and request.path == "/v1beta/models":
             return self._list(request.query)
         if _BATCH_PATHS.fullmatch(request.path):
@@ -318,16 +307,14 @@ class GeminiMock(VendorMock):
         """Batch Mode and the File API (:mod:`.mock_batches`); ``batch_script``'s next
         reply may fail the request, delay it, or lose its answer after acting on it
         (``answer_lost``)."""
-        reply = self.batch_script.next(Reply())
-        failed = await scripted_fault(reply, _scripted_error)
-        if failed is not None:
-            return failed
-        self.batches.hold = self.hold_batches
-        answer = await self.batches.route(request, self.base_url, self._batch_item)
+
+        async def act() -> Response | None:
+            self.batches.hold = self.hold_batches
+            return await self.batches.route(request, self.base_url, self._batch_item)
+
+        answer = await self.batch_answer(act, _scripted_error)
         if answer is None:
             return _error(404, f"Requested entity was not found: {request.method} {request.path}")
-        if reply.answer_lost is not None:
-            return Response(abort=reply.answer_lost)
         return answer
 
     async def _batch_item(self, model: str, body: bytes) -> Response:
@@ -1129,6 +1116,22 @@ def _scripted_error(reply: Reply) -> Response:
                 }
             )
     return _error(reply.status, reply.error, details=details, headers=dict(reply.headers))
+
+
+def _invalid_key(service: str) -> Response:
+    """Google's 400 for an API key it does not know, from ``service``."""
+    return _error(
+        400,
+        "API key not valid. Please pass a valid API key.",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": service},
+            }
+        ],
+    )
 
 
 def _error(
