@@ -308,3 +308,31 @@ def parsed(exporter: PrometheusExporter) -> dict[str, list[Sample]]:
 
     text = generate_latest(exporter.registry).decode()
     return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
+
+
+@pytest.mark.anyio
+async def test_stopping_the_metrics_server_does_not_hold_up_the_event_loop() -> None:
+    # http.server's shutdown() waits for its serving thread's next poll (up to
+    # half a second): done on the event loop, every other task waited with it.
+    import anyio
+    import anyio.lowlevel
+
+    exporter = PrometheusExporter(port=0)
+    closed, turns_while_closing = False, 0
+
+    async def other_task() -> None:
+        nonlocal turns_while_closing
+        while not closed:
+            turns_while_closing += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other_task)
+        await anyio.lowlevel.checkpoint()  # it has had its first turn
+        before = turns_while_closing
+        await exporter.aclose()
+        closed = True
+    assert turns_while_closing > before, "the loop stood still while the server stopped"
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(httpx.ConnectError):  # and it did stop
+            await http.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=2)

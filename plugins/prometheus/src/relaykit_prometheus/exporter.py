@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import anyio.to_thread
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import make_asgi_app as _asgi_app
 from prometheus_client.exposition import start_http_server
@@ -351,7 +352,9 @@ class PrometheusExporter:
         self._add_pending()
         if self._server is not None:
             server, self._server = self._server, None
-            server.shutdown()
+            # shutdown() waits for the serving thread's next poll (up to 0.5 s):
+            # in a worker thread, so the event loop's other tasks need not wait too
+            await anyio.to_thread.run_sync(server.shutdown)
             server.server_close()
 
 
