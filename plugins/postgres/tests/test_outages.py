@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,22 @@ async def test_connections_killed_mid_run_lose_no_record_and_store_none_twice(
     assert (log.spilled, log.lost) == (0, 0)
 
 
-def terminate_and_wait(dsn: str, application_name: str) -> int:
+def terminate_and_wait(dsn: str, application_name: str, *, at_least: int = 0) -> int:
     """:func:`terminate`, then wait until those backends have exited (the signal is
-    asynchronous: a query sent at once could still reach a live one)."""
+    asynchronous: a query sent at once could still reach a live one).
+
+    ``at_least``: first wait (up to 10 s) until that many are connected: a pool
+    refills to its ``min_size`` in the background, slowly on a loaded machine.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(1000):
+            (connected,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchone()  # type: ignore[misc]
+            if connected >= at_least:
+                break
+            time.sleep(0.01)
     killed = terminate(dsn, application_name)
     with psycopg.connect(dsn, autocommit=True) as conn:
         for _ in range(500):
@@ -121,7 +135,9 @@ async def test_reads_after_the_server_dropped_the_idle_connections_succeed(
             (lambda: storage.cached_responses(["k", "x"]), ["k"]),
         ]
         for read, expected in reads:
-            killed = await anyio.to_thread.run_sync(terminate_and_wait, postgres_dsn, name)
+            killed = await anyio.to_thread.run_sync(
+                partial(terminate_and_wait, postgres_dsn, name, at_least=2)
+            )
             assert killed >= 2  # (min_size: several idle ones, each dead now)
             got = await read()
             if isinstance(got, tuple):  # (expires_at, response)
