@@ -115,7 +115,12 @@ _DOCUMENTS_PER_SEARCH_UNIT = 100
 #: the content item types a user message may hold
 _CONTENT_TYPES = ("text", "image_url")
 # Cohere has no content-filter finish reason; a scripted one renders as COMPLETE.
-_FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
+_FINISH = {
+    "stop": "COMPLETE",
+    "length": "MAX_TOKENS",
+    "tool_calls": "TOOL_CALL",
+    "content_filter": "COMPLETE",
+}
 
 
 class CohereMock(VendorMock):
@@ -229,7 +234,7 @@ class CohereMock(VendorMock):
             }
             for i, (name, args) in enumerate(reply.tool_calls)
         ]
-        finish = _FINISH.get(reply.finish_reason, "COMPLETE")
+        finish = reply.finish_word(_FINISH)
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant"}
             content: list[dict[str, Any]] = []

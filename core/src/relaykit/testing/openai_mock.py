@@ -268,7 +268,7 @@ class OpenAIMock(VendorMock):
                         "index": 0,
                         "message": message,
                         "logprobs": None,
-                        "finish_reason": reply.finish_reason,
+                        "finish_reason": reply.vendor_finish or reply.finish_reason,
                     }
                 ],
                 "usage": usage,
@@ -587,7 +587,7 @@ class OpenAIMock(VendorMock):
         if reply.stream_fault == "garbage":
             yield b"data: {this is not json\n\n"
             return
-        yield chunk({}, reply.finish_reason)
+        yield chunk({}, reply.vendor_finish or reply.finish_reason)
         if usage is not None:
             final = {
                 "id": rid,

@@ -538,7 +538,9 @@ class Rendering:
         self.encrypted = "reasoning.encrypted_content" in (body.get("include") or ())
         finish = reply.finish_reason
         self.incomplete: dict[str, str] | None
-        if finish == "length":
+        if reply.vendor_finish is not None:  # a reason of the API's own, as it is
+            self.status, self.incomplete = "incomplete", {"reason": reply.vendor_finish}
+        elif finish == "length":
             self.status, self.incomplete = "incomplete", {"reason": "max_output_tokens"}
         elif finish == "content_filter":
             self.status, self.incomplete = "incomplete", {"reason": "content_filter"}

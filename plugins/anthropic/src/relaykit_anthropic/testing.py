@@ -321,11 +321,14 @@ class AnthropicMock(VendorMock):
             run = mock_web_search.searches_run(reply, body)
             usage["server_tool_use"] = {"web_search_requests": run, "web_fetch_requests": 0}
         searches = mock_web_search.search_blocks(reply, body, self._n, self.search_error)
-        stop = None
+        stop = reply.finish_word(STOP_REASONS)
         if self.pause_turns:
             self.pause_turns -= 1
             stop = "pause_turn"
             self._paused_texts.add(reply.text)
+        # The API names the stop sequence it met; the mock meets the first one sent.
+        sequences = body.get("stop_sequences") or [None]
+        matched = sequences[0] if stop == "stop_sequence" else None
         if body.get("stream"):
             return Response(
                 200,
@@ -343,6 +346,7 @@ class AnthropicMock(VendorMock):
                     serial=self._n,
                     searches=searches,
                     stop_reason=stop,
+                    stop_sequence=matched,
                 ),
             )
         return Response.json(
@@ -354,6 +358,7 @@ class AnthropicMock(VendorMock):
                 serial=self._n,
                 searches=searches,
                 stop_reason=stop,
+                stop_sequence=matched,
             ),
             headers={"request-id": f"req_mock{self._n:06d}", **reply.headers},
         )
@@ -433,10 +438,12 @@ def render_message(
     serial: int = 1,
     searches: list[dict[str, Any]] | None = None,
     stop_reason: str | None = None,
+    stop_sequence: str | None = None,
 ) -> dict[str, Any]:
     """A non-streamed ``message`` object for ``reply``: its thinking, its
     ``searches`` (server blocks, :mod:`.mock_web_search`), its text (cut at its
-    citations), its tool calls; ``stop_reason`` replaces the reply's."""
+    citations), its tool calls; ``stop_reason`` replaces the reply's, and
+    ``stop_sequence`` is the one met (with ``stop_reason`` ``"stop_sequence"``)."""
     content = _thinking_blocks(reply)
     content += searches or []
     content += mock_web_search.text_blocks(reply)
@@ -450,8 +457,8 @@ def render_message(
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason or STOP_REASONS.get(reply.finish_reason, "end_turn"),
-        "stop_sequence": None,
+        "stop_reason": stop_reason or reply.finish_word(STOP_REASONS),
+        "stop_sequence": stop_sequence,
         "usage": {**usage, "service_tier": "standard"},
     }
 
@@ -470,9 +477,11 @@ def render_stream(
     serial: int = 1,
     searches: list[dict[str, Any]] | None = None,
     stop_reason: str | None = None,
+    stop_sequence: str | None = None,
 ) -> Iterator[bytes | Pause | Drop]:
     """The SSE body of a streamed response to ``reply``, event by event (as
-    :func:`render_message` orders the blocks)."""
+    :func:`render_message` orders the blocks, and with its ``stop_reason`` and
+    ``stop_sequence``)."""
     start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here
     yield sse(
         "message_start",
@@ -573,8 +582,8 @@ def render_stream(
         {
             "type": "message_delta",
             "delta": {
-                "stop_reason": stop_reason or STOP_REASONS.get(reply.finish_reason, "end_turn"),
-                "stop_sequence": None,
+                "stop_reason": stop_reason or reply.finish_word(STOP_REASONS),
+                "stop_sequence": stop_sequence,
             },
             "usage": usage,
         },

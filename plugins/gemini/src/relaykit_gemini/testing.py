@@ -250,6 +250,7 @@ class GeminiMock(VendorMock):
     ``page_size`` caps the model listing's pages, to exercise pagination.
     ``embedding_usage=False`` leaves ``usageMetadata`` out of embeddings
     answers, as older embedding models' answers have none.
+    :attr:`block_prompts` refuses prompts as Gemini's filters do.
     """
 
     base_path = ""
@@ -273,6 +274,11 @@ class GeminiMock(VendorMock):
         self.page_size = page_size
         self.embedding_usage = embedding_usage
         self._n = 0
+        #: the ``promptFeedback.blockReason`` of each of the next chat requests, in
+        #: order (``SAFETY``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``OTHER``...):
+        #: the answer has no candidates (a stream is one such chunk), as Gemini
+        #: answers a prompt its filters block, and takes no scripted reply
+        self.block_prompts: list[str] = []
         self._drawn: dict[str, int] = {}  # prompt -> images drawn of it on generateContent
         #: Batch Mode's batches and the File API's files (:mod:`.mock_batches`)
         self.batches = MockBatches(lambda status, message: _error(status, message))
@@ -513,6 +519,10 @@ class GeminiMock(VendorMock):
         clips = mock_audio.audio_parts(body)
         contents = body.get("contents") or []
         prompt = _prompt(body)
+        if self.block_prompts:
+            self._n += 1
+            blocked = self._blocked(self.block_prompts.pop(0), model, prompt)
+            return _answer(blocked, method, request, {})
         last_user = next(
             (_texts(c) for c in reversed(contents) if c.get("role") == "user" and _texts(c)), ""
         )
@@ -532,14 +542,50 @@ class GeminiMock(VendorMock):
         )
         if method == "generateContent":
             return Response.json(turn.whole(), headers=dict(reply.headers))
-        if request.query.get("alt") != "sse":
-            # Without alt=sse Google streams one JSON array of responses.
-            return Response.json([c for c in turn.chunks() if isinstance(c, dict)])
-        return Response(
-            200,
-            {"content-type": "text/event-stream", **reply.headers},
-            _sse(turn.chunks()),
-        )
+        return _answer(turn.chunks(), method, request, reply.headers)
+
+    def _blocked(self, reason: str, model: str, prompt: str) -> dict[str, Any]:
+        """The answer to a prompt Gemini's filters block for ``reason``: no candidates,
+        the prompt's feedback (with the ratings that blocked it, for ``SAFETY``)."""
+        feedback: dict[str, Any] = {"blockReason": reason}
+        if reason == "SAFETY":
+            feedback["safetyRatings"] = [
+                {"category": category, "probability": probability, **blocked}
+                for category, probability, blocked in _PROMPT_RATINGS
+            ]
+        tokens = self.usage_of(Reply(), prompt)[0]
+        return {
+            "promptFeedback": feedback,
+            "usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+            "modelVersion": model,
+            "responseId": f"mockResp{self._n:06d}",
+        }
+
+
+#: the ratings of a prompt blocked for SAFETY: the category that blocked it, and the rest
+_PROMPT_RATINGS: tuple[tuple[str, str, dict[str, bool]], ...] = (
+    ("HARM_CATEGORY_SEXUALLY_EXPLICIT", "NEGLIGIBLE", {}),
+    ("HARM_CATEGORY_HATE_SPEECH", "NEGLIGIBLE", {}),
+    ("HARM_CATEGORY_HARASSMENT", "NEGLIGIBLE", {}),
+    ("HARM_CATEGORY_DANGEROUS_CONTENT", "HIGH", {"blocked": True}),
+)
+
+
+def _answer(
+    chunks: dict[str, Any] | Iterator[dict[str, Any] | Pause | Drop],
+    method: str,
+    request: Request,
+    headers: Mapping[str, str],
+) -> Response:
+    """A ``generateContent`` answer (one response), or a stream of ``chunks``: SSE with
+    ``alt=sse``, else one JSON array of responses, as Google streams without it."""
+    if isinstance(chunks, dict):
+        if method == "generateContent":
+            return Response.json(chunks, headers=dict(headers))
+        chunks = iter([chunks])
+    if request.query.get("alt") != "sse":
+        return Response.json([c for c in chunks if isinstance(c, dict)])
+    return Response(200, {"content-type": "text/event-stream", **headers}, _sse(chunks))
 
 
 def document_tokens(request: dict[str, Any]) -> int:
@@ -643,7 +689,7 @@ class _Turn:
     ) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if last:
-            candidate["finishReason"] = _FINISH[self.reply.finish_reason]
+            candidate["finishReason"] = self.reply.finish_word(_FINISH)
         if first or last:
             # A stream's first chunk holds the queries, its last all of it.
             grounded = mock_grounding.metadata(self.reply, self.text_part, sources=last)

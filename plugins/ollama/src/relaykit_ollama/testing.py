@@ -240,7 +240,7 @@ class _Turn:
         }
         if done:
             obj.update(
-                done_reason=_DONE_REASON[self.reply.finish_reason],
+                done_reason=self.reply.finish_word(_DONE_REASON),
                 total_duration=512_000_000,
                 load_duration=12_000_000,
                 prompt_eval_count=self.prompt_tokens,

@@ -139,7 +139,7 @@ def converse_frames(
     if reply.stream_fault == "drop":
         yield Drop()
         return
-    yield event_frame("messageStop", {"stopReason": STOP_REASONS[reply.finish_reason]})
+    yield event_frame("messageStop", {"stopReason": reply.finish_word(STOP_REASONS)})
     yield event_frame("metadata", {"usage": dict(usage), "metrics": {"latencyMs": 321}})
 
 

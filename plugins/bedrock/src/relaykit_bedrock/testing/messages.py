@@ -304,17 +304,23 @@ def content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
 
 
 def message(
-    reply: Reply, model: str, message_id: str, tool_id: str, use: dict[str, Any]
+    reply: Reply,
+    model: str,
+    message_id: str,
+    tool_id: str,
+    use: dict[str, Any],
+    stop_sequence: str | None = None,
 ) -> dict[str, Any]:
-    """The whole ``message`` object answering ``reply``."""
+    """The whole ``message`` object answering ``reply`` (``stop_sequence``: the one
+    met, when its stop reason is ``"stop_sequence"``)."""
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content(reply, tool_id),
-        "stop_reason": STOP_REASONS[reply.finish_reason],
-        "stop_sequence": None,
+        "stop_reason": reply.finish_word(STOP_REASONS),
+        "stop_sequence": stop_sequence,
         "usage": use,
     }
 
@@ -324,9 +330,15 @@ def _event(name: str, data: Mapping[str, Any]) -> bytes:
 
 
 def sse_events(
-    reply: Reply, model: str, message_id: str, tool_id: str, use: dict[str, Any]
+    reply: Reply,
+    model: str,
+    message_id: str,
+    tool_id: str,
+    use: dict[str, Any],
+    stop_sequence: str | None = None,
 ) -> Iterator[bytes | Pause | Drop]:
-    """The server-sent events of one streamed answer to ``reply``, faults included."""
+    """The server-sent events of one streamed answer to ``reply``, faults included
+    (``stop_sequence`` as :func:`message` takes it)."""
     start = {**message(reply, model, message_id, tool_id, use), "content": [], "stop_reason": None}
     start["usage"] = {**use, "output_tokens": 1}
     yield _event("message_start", {"type": "message_start", "message": start})
@@ -341,7 +353,7 @@ def sse_events(
     if reply.stream_fault == "drop":
         yield Drop()
         return
-    delta = {"stop_reason": STOP_REASONS[reply.finish_reason], "stop_sequence": None}
+    delta = {"stop_reason": reply.finish_word(STOP_REASONS), "stop_sequence": stop_sequence}
     usage_delta = {"output_tokens": use["output_tokens"]}
     yield _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_delta})
     if reply.stream_fault == "truncate":
@@ -385,3 +397,13 @@ def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Iterator[b
             "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
         )
     yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def met_stop_sequence(reply: Reply, body: Mapping[str, Any]) -> str | None:
+    """The stop sequence an answer to ``reply`` names: the first ``body`` sent, when
+    the answer stops at one (``Reply.vendor_finish="stop_sequence"``), as the API
+    names the one it met; else ``None``."""
+    if reply.finish_word(STOP_REASONS) != "stop_sequence":
+        return None
+    sequences = body.get("stop_sequences")
+    return str(sequences[0]) if isinstance(sequences, list) and sequences else None

@@ -305,7 +305,7 @@ class BedrockMock(VendorMock):
             )
         data = {
             "output": {"message": {"role": "assistant", "content": content}},
-            "stopReason": STOP_REASONS[reply.finish_reason],
+            "stopReason": reply.finish_word(STOP_REASONS),
             "usage": usage,
             "metrics": {"latencyMs": 321},
         }
@@ -337,15 +337,16 @@ class BedrockMock(VendorMock):
         message_id = f"msg_bdrk_{self._n:04d}"
         tool_id = f"toolu_bdrk_{self._n}_"
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
+        met = messages_api.met_stop_sequence(reply, body)
         if body.get("stream"):
             events: Iterable[bytes | Pause | Drop] = messages_api.sse_events(
-                reply, body["model"], message_id, tool_id, use
+                reply, body["model"], message_id, tool_id, use, met
             )
             if self.chunk_size:
                 events = rechunk(events, self.chunk_size)
             headers["content-type"] = "text/event-stream"
             return Response(200, headers, events)
-        data = messages_api.message(reply, body["model"], message_id, tool_id, use)
+        data = messages_api.message(reply, body["model"], message_id, tool_id, use, met)
         return Response.json(data, headers=headers)
 
 
