@@ -515,6 +515,8 @@ def _events(
             },
         }
     )
+    if reply.future_events:  # an event of a type to come
+        yield sse({"type": "future-event", "delta": {"detail": "more"}})
     index = 0
     if reply.reasoning and calls:
         for i in range(0, len(reply.reasoning), 8):

@@ -255,6 +255,8 @@ class OpenAIMock(VendorMock):
             message["reasoning_content"] = reply.reasoning
         if reply.citations:
             message["annotations"] = openai_web_search.chat_annotations(reply)
+        if reply.future_events:
+            message.update(FUTURE_FIELD)
         if calls:
             message["tool_calls"] = calls
         return Response.json(
@@ -534,6 +536,8 @@ class OpenAIMock(VendorMock):
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
         yield chunk({"role": "assistant", "content": "", "refusal": None})
+        if reply.future_events:
+            yield chunk(dict(FUTURE_FIELD))
         if reply.first_token_delay:
             yield Pause(reply.first_token_delay)
         if reply.reasoning:
@@ -602,6 +606,8 @@ class OpenAIMock(VendorMock):
         yield b"data: [DONE]\n\n"
 
 
+#: a message (and delta) field of a kind the API may add (``Reply.future_events``)
+FUTURE_FIELD = {"future_field": {"detail": "a field of a kind added later"}}
 _SSE = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
 #: a text part that quotes a whole text file (see the module's docstring)
 _QUOTED_FILE = re.compile(r'<document name="[^"]*">\n.*\n</document>', re.DOTALL)

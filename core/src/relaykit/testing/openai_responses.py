@@ -599,6 +599,10 @@ class Rendering:
             "content": content,
         }
 
+    def _future_item(self) -> dict[str, Any]:
+        """An output item of a type the API may add (``Reply.future_events``)."""
+        return {"id": f"fi_mock{self.serial:06d}", "type": "future_item", "status": "completed"}
+
     def _call_items(self) -> list[dict[str, Any]]:
         return [
             {
@@ -614,7 +618,8 @@ class Rendering:
 
     def output(self) -> list[dict[str, Any]]:
         """The ``output`` items, in the order the API gives them."""
-        items = [item for item, _ in self._reasoning_items()] + self.search_calls
+        items = [self._future_item()] if self.reply.future_events else []
+        items += [item for item, _ in self._reasoning_items()] + self.search_calls
         message = self._message_item(self.status)
         if message is not None:
             items.append(message)
@@ -671,6 +676,13 @@ class Rendering:
             yield Pause(reply.first_token_delay)
         done: list[dict[str, Any]] = []
         index = 0
+        if reply.future_events:  # an event, and an output item, of types to come
+            yield event("response.future_event", detail={"kind": "mock"})
+            future = self._future_item()
+            yield event("response.output_item.added", output_index=index, item=future)
+            yield event("response.output_item.done", output_index=index, item=future)
+            done.append(future)
+            index += 1
         for item, text in self._reasoning_items():
             where = {"item_id": item["id"], "output_index": index}
             yield event(

@@ -54,6 +54,10 @@ class Reply:
     Gemini's ``"RECITATION"``, Bedrock's ``"guardrail_intervened"``, Ollama's
     ``"load"``, Cohere's ``"TIMEOUT"``, a future one (the Responses API's mock
     sends it as an ``incomplete`` response's ``incomplete_details.reason``).
+    ``future_events`` adds what a vendor may send after relaykit was written, which
+    a client must skip (Anthropic's versioning policy says so of new event types):
+    each mock an event type, an output item or block, a part or field of no kind
+    the vendor has today, where its format has them.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
     and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
@@ -65,6 +69,7 @@ class Reply:
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     finish: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
     vendor_finish: str | None = None
+    future_events: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int = 0

@@ -444,7 +444,8 @@ def render_message(
     ``searches`` (server blocks, :mod:`.mock_web_search`), its text (cut at its
     citations), its tool calls; ``stop_reason`` replaces the reply's, and
     ``stop_sequence`` is the one met (with ``stop_reason`` ``"stop_sequence"``)."""
-    content = _thinking_blocks(reply)
+    content = [dict(FUTURE_BLOCK)] if reply.future_events else []
+    content += _thinking_blocks(reply)
     content += searches or []
     content += mock_web_search.text_blocks(reply)
     for i, (name, args) in enumerate(reply.tool_calls):
@@ -461,6 +462,10 @@ def render_message(
         "stop_sequence": stop_sequence,
         "usage": {**usage, "service_tier": "standard"},
     }
+
+
+#: a content block of a kind the API may add (``Reply.future_events``)
+FUTURE_BLOCK = {"type": "future_block", "detail": "a block of a kind added later"}
 
 
 def sse(name: str, data: dict[str, Any]) -> bytes:
@@ -524,6 +529,9 @@ def render_stream(
             yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
         index += 1
 
+    if reply.future_events:  # an event, and a block with its delta, of kinds to come
+        yield sse("future_event", {"type": "future_event", "detail": {"kind": "mock"}})
+        yield from block(dict(FUTURE_BLOCK), [{"type": "future_delta", "detail": "more"}])
     for thought in _thinking_blocks(reply):
         if thought["type"] == "redacted_thinking":
             yield from block(thought, [])

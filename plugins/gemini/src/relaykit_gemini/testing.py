@@ -687,7 +687,11 @@ class _Turn:
     def _response(
         self, parts: list[dict[str, Any]], *, last: bool, first: bool = False
     ) -> dict[str, Any]:
+        if self.reply.future_events:  # a part and a field of kinds Google may add
+            parts = [{"futurePart": {"detail": "a part of a kind added later"}}, *parts]
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if self.reply.future_events:
+            candidate["futureField"] = {"detail": "more"}
         if last:
             candidate["finishReason"] = self.reply.finish_word(_FINISH)
         if first or last:

@@ -238,6 +238,9 @@ class _Turn:
             "message": {"role": "assistant", "content": "", **message},
             "done": done,
         }
+        if self.reply.future_events:  # fields of kinds Ollama may add
+            obj["future_field"] = {"detail": "a field of a kind added later"}
+            obj["message"]["future_field"] = "more"
         if done:
             obj.update(
                 done_reason=self.reply.finish_word(_DONE_REASON),

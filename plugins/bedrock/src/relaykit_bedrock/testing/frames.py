@@ -105,6 +105,13 @@ def converse_frames(
     """
     yield event_frame("messageStart", {"role": "assistant"})
     index = 0
+    if reply.future_events:  # an event, and a block with its delta, of kinds to come
+        yield event_frame("futureEvent", {"detail": {"kind": "mock"}})
+        start = {"futureBlock": {"detail": "a block of a kind added later"}}
+        yield event_frame("contentBlockStart", {"contentBlockIndex": index, "start": start})
+        yield _delta(index, {"futureDelta": {"detail": "more"}})
+        yield event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
     for thought in reply.thoughts():
         if thought.redacted is not None:
             yield _delta(index, {"reasoningContent": {"redactedContent": thought.redacted}})

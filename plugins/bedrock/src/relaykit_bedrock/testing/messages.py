@@ -288,8 +288,11 @@ def usage(reply: Reply, inp: int, out: int) -> dict[str, Any]:
 
 
 def content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
-    """The content blocks of an answer to ``reply``: thinking, text, tool calls."""
+    """The content blocks of an answer to ``reply``: thinking, text, tool calls (after
+    a block of a kind the API may add, for ``Reply.future_events``)."""
     out: list[dict[str, Any]] = []
+    if reply.future_events:
+        out.append({"type": "future_block", "detail": "a block of a kind added later"})
     for thought in reply.thoughts():
         if thought.redacted is not None:
             out.append({"type": "redacted_thinking", "data": thought.redacted})
@@ -343,6 +346,8 @@ def sse_events(
     start["usage"] = {**use, "output_tokens": 1}
     yield _event("message_start", {"type": "message_start", "message": start})
     yield _event("ping", {"type": "ping"})
+    if reply.future_events:
+        yield _event("future_event", {"type": "future_event", "detail": {"kind": "mock"}})
     for index, block in enumerate(content(reply, tool_id)):
         yield from _block_events(index, block, reply)
     if reply.stream_fault == "error":
@@ -390,6 +395,8 @@ def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Iterator[b
             {"type": "input_json_delta", "partial_json": text[j : j + 5]}
             for j in range(0, len(text), 5)
         ]
+    elif kind == "future_block":  # a block of a kind to come streams a delta of one
+        deltas.append({"type": "future_delta", "detail": "more"})
     for n, delta in enumerate(deltas):
         if n and reply.chunk_delay:
             yield Pause(reply.chunk_delay)

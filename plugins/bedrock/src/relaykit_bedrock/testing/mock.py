@@ -297,6 +297,8 @@ class BedrockMock(VendorMock):
             headers["content-type"] = "application/vnd.amazon.eventstream"
             return Response(200, headers, frames)
         content: list[dict[str, Any]] = [_reasoning_content(t) for t in reply.thoughts()]
+        if reply.future_events:  # a block of a kind the API may add
+            content.insert(0, {"futureBlock": {"detail": "a block of a kind added later"}})
         if reply.text:
             content.append({"text": reply.text})
         for n, (name, args) in enumerate(reply.tool_calls):
