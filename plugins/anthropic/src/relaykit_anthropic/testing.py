@@ -564,11 +564,10 @@ def render_stream(
         )
         # A scripted fault strikes after the text, before its block closes.
         yield from block(start, deltas, close=not (reply.stream_fault and k == len(texts) - 1))
-    if reply.stream_fault == "error":
+    if reply.stream_fault == "error":  # overloaded, unless the reply names another type
         message = reply.error or "Overloaded"
-        yield sse(
-            "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
-        )
+        kind = reply.error_code or "overloaded_error"
+        yield sse("error", {"type": "error", "error": {"type": kind, "message": message}})
         return
     if reply.stream_fault == "drop":
         yield Drop()
