@@ -80,3 +80,74 @@ async def test_each_reason_a_response_is_incomplete(
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, said)]
+
+
+# -- a response that failed ---------------------------------------------------------
+
+#: the Responses API's failure codes (openai-python's ResponseError), the typed error
+#: each is, and whether another attempt may succeed
+FAILURES = [
+    ("server_error", relaykit.ProviderUnavailableError, True),
+    ("rate_limit_exceeded", relaykit.RateLimitError, True),
+    ("vector_store_timeout", relaykit.ProviderUnavailableError, True),
+    ("invalid_prompt", relaykit.InvalidRequestError, False),
+    ("invalid_image_url", relaykit.InvalidRequestError, False),
+    ("image_too_large", relaykit.InvalidRequestError, False),
+    ("a_code_from_the_future", relaykit.ProviderUnavailableError, True),
+]
+
+
+def retrying(mock: OpenAIMock, attempts: int) -> relaykit.Client:
+    provider = {"base_url": mock.base_url, "api_key": KEY, "api": "responses"}
+    retry = {"attempts": attempts, "initial_wait": 0, "max_retry_after": 0}
+    return relaykit.Client(one_try_config({"openai": provider}, retry=retry))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("code", "kind", "retryable"), FAILURES)
+async def test_a_failed_response_is_the_typed_error_of_its_code(
+    mock: OpenAIMock, code: str, kind: type[relaykit.RelayError], retryable: bool
+) -> None:
+    """``status: "failed"`` with ``error.code``: a refused prompt is not sent again,
+    a rate limit is one (it was a retried 502 whatever the code said)."""
+    failing = Reply(stream_fault="error", error="it failed", error_code=code)
+    mock.script.push(failing, failing)
+    async with retrying(mock, 2) as c:
+        with pytest.raises(kind) as caught:
+            await c.chat("openai/gpt-4o-mini", "Go on")
+    assert caught.value.retryable is retryable
+    assert caught.value.provider_message == "it failed"
+    assert len(mock.requests) == (2 if retryable else 1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("event", ["error", "response.failed"])
+@pytest.mark.parametrize(("code", "kind", "retryable"), FAILURES)
+async def test_a_stream_that_fails_says_so_as_its_code_does(
+    mock: OpenAIMock,
+    event: Any,
+    code: str,
+    kind: type[relaykit.RelayError],
+    retryable: bool,
+) -> None:
+    """Before any text: the typed error, as a non-streamed call's; after some: a
+    ``StreamError`` with the status the code stands for."""
+    mock.responses_failure = event
+    attempts = 2 if retryable else 1  # a refused prompt is not sent again
+    mock.script.push(
+        *[Reply(stream_fault="error", error="it failed", error_code=code)] * attempts,
+        Reply(text="Half an answer", stream_fault="error", error="it failed", error_code=code),
+    )
+    async with retrying(mock, 2) as c:
+        with pytest.raises(kind) as before:
+            async with c.stream("openai/gpt-4o-mini", "Go on") as s:
+                async for _ in s:
+                    pass
+        assert len(mock.requests) == attempts
+        with pytest.raises(relaykit.StreamError) as after:
+            async with c.stream("openai/gpt-4o-mini", "Go on") as s:
+                async for _ in s:
+                    pass
+    assert before.value.retryable is retryable
+    assert (after.value.status, after.value.retryable) == (before.value.status, retryable)
+    assert after.value.partial is not None and after.value.partial.text == "Half an answer"

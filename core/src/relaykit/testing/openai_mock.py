@@ -88,7 +88,10 @@ class OpenAIMock(VendorMock):
     """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``; ``https://`` with ``tls``).
 
     ``responses_failure`` is the event a Responses stream with
-    ``stream_fault="error"`` fails with: ``"error"`` or ``"response.failed"``.
+    ``stream_fault="error"`` fails with: ``"error"`` or ``"response.failed"``; a
+    non-streamed Responses call with it answers a ``failed`` response. Either
+    carries ``Reply.error_code`` as the error's ``code`` (``"server_error"`` by
+    default; the API's others: ``"rate_limit_exceeded"``, ``"invalid_prompt"``, ...).
     """
 
     base_path = "/v1"
@@ -513,6 +516,8 @@ class OpenAIMock(VendorMock):
                 {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
                 rendering.events(self.responses_failure),
             )
+        if reply.stream_fault == "error":  # the model failed: a failed response
+            return Response.json(rendering.failed([]), headers=dict(reply.headers))
         return Response.json(rendering.response(), headers=dict(reply.headers))
 
     def _chunks(

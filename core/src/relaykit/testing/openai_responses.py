@@ -657,6 +657,17 @@ class Rendering:
             "metadata": {},
         }
 
+    def error(self) -> dict[str, str]:
+        """The error of a failed response: ``Reply.error_code`` (``server_error``) and
+        ``Reply.error``."""
+        reply = self.reply
+        message = reply.error or "The server had an error while processing your request."
+        return {"code": reply.error_code or "server_error", "message": message}
+
+    def failed(self, output: list[dict[str, Any]]) -> dict[str, Any]:
+        """The ``response`` object of a response that failed after ``output``."""
+        return {**self.response("failed", output), "error": self.error()}
+
     # stream -------------------------------------------------------------------
 
     def events(self, failure_event: str) -> Iterator[bytes | Pause | Drop | Reset]:
@@ -772,13 +783,11 @@ class Rendering:
             index += 1
         fault = reply.stream_fault
         if fault == "error":
-            message_text = reply.error or "The server had an error while processing your request."
             if failure_event == "response.failed":
-                failed = self.response("failed", done)
-                failed["error"] = {"code": "server_error", "message": message_text}
-                yield event("response.failed", response=failed)
+                yield event("response.failed", response=self.failed(done))
             else:
-                yield event("error", code="server_error", message=message_text, param=None)
+                error = self.error()
+                yield event("error", code=error["code"], message=error["message"], param=None)
             return
         if fault == "drop":
             yield Drop()
