@@ -8,8 +8,9 @@ chunk, which name a kind as plainly, gave a ``StreamError`` that the client made
 retryable whatever it said: an invalid request was sent again, a rate limit was
 retried as "unavailable" (``[retry] on`` without it still retried it) and the
 call's record said ``StreamError``. The Responses API's failure events name a kind
-by their ``code`` too. Vendors whose in-stream errors name no status (Chat
-Completions', Ollama's, Cohere's) keep the retryable ``StreamError``.
+by their ``code`` too, and Chat Completions' ``{"error"}`` chunk by its ``type``
+and ``code`` (OpenRouter's by an HTTP status in ``code``). Vendors whose in-stream
+errors name no kind (Ollama's, Cohere's) keep the retryable ``StreamError``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "bedrock": ("throttlingException", "validationException"),
     "bedrock-messages": ("rate_limit_error", "invalid_request_error"),
     "gemini": ("RESOURCE_EXHAUSTED", "INVALID_ARGUMENT"),
+    "openai": ("rate_limit_exceeded", "invalid_value"),
     "openai-responses": ("rate_limit_exceeded", "invalid_prompt"),
 }
 

@@ -151,3 +151,22 @@ async def test_a_stream_that_fails_says_so_as_its_code_does(
     assert before.value.retryable is retryable
     assert (after.value.status, after.value.retryable) == (before.value.status, retryable)
     assert after.value.partial is not None and after.value.partial.text == "Half an answer"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        ({"code": 502, "message": "Provider returned error"}, 502),  # OpenRouter's
+        ({"code": 429, "message": "Rate limited"}, 429),
+        ({"code": 200, "message": "not an error status"}, 502),
+        ({"type": "server_error", "code": None}, 500),
+        ({"type": "tokens", "code": "rate_limit_exceeded"}, 429),
+        ({"type": "invalid_request_error", "code": "context_length_exceeded"}, 400),
+        ({"type": "a_type_from_the_future", "code": None}, 502),  # the upstream failed
+        ("not an object", 502),
+    ],
+)
+def test_the_status_an_error_chunk_stands_for(error: Any, status: int) -> None:
+    from relaykit_openai import wire
+
+    assert wire.error_status(error) == status

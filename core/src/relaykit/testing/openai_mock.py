@@ -92,6 +92,9 @@ class OpenAIMock(VendorMock):
     non-streamed Responses call with it answers a ``failed`` response. Either
     carries ``Reply.error_code`` as the error's ``code`` (``"server_error"`` by
     default; the API's others: ``"rate_limit_exceeded"``, ``"invalid_prompt"``, ...).
+    A Chat Completions stream's ``{"error"}`` chunk is a ``server_error`` without
+    one, and with one carries it as its ``code`` (a ``rate_limit_exceeded`` of type
+    ``tokens``, any other of type ``invalid_request_error``).
     """
 
     base_path = "/v1"
@@ -574,13 +577,15 @@ class OpenAIMock(VendorMock):
                     {"tool_calls": [{"index": i, "function": {"arguments": text[j : j + 5]}}]}
                 )
         if reply.stream_fault == "error":
+            code = reply.error_code  # a rate limit's type is "tokens" (or "requests")
+            kind = "tokens" if code == "rate_limit_exceeded" else "invalid_request_error"
             err = {
                 "error": {
                     "message": reply.error
                     or "The server had an error while processing your request.",
-                    "type": "server_error",
+                    "type": kind if code else "server_error",
                     "param": None,
-                    "code": None,
+                    "code": code,
                 }
             }
             yield b"data: " + json.dumps(err).encode() + b"\n\n"
