@@ -10,6 +10,7 @@ import pytest
 import relaykit
 from relaykit import StreamError
 from relaykit.events import Finish
+from relaykit.response import FinishReason
 from relaykit.testing import Reply, one_try_config
 from relaykit_cohere.testing import CohereMock
 
@@ -41,7 +42,7 @@ async def both(c: relaykit.Client) -> tuple[Any, list[Finish], Any]:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), FINISH_REASONS)
-async def test_each_finish_reason(mock: CohereMock, said: str, reason: str) -> None:
+async def test_each_finish_reason(mock: CohereMock, said: str, reason: FinishReason) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:
         r, finishes, s = await both(c)

@@ -12,6 +12,7 @@ import pytest
 
 import relaykit
 from relaykit.events import Finish
+from relaykit.response import FinishReason
 from relaykit.testing import Reply, one_try_config
 from relaykit_anthropic.testing import AnthropicMock
 
@@ -46,7 +47,7 @@ async def streamed(c: relaykit.Client, **params: Any) -> tuple[list[Finish], Any
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), STOP_REASONS)
 async def test_each_stop_reason_has_its_finish_reason(
-    mock: AnthropicMock, said: str, reason: str
+    mock: AnthropicMock, said: str, reason: FinishReason
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:

@@ -11,6 +11,7 @@ import pytest
 
 import relaykit
 from relaykit.events import Finish
+from relaykit.response import FinishReason
 from relaykit.testing import Reply
 from relaykit_bedrock.testing import BedrockMock
 
@@ -56,7 +57,7 @@ async def both(c: relaykit.Client, model: str) -> tuple[Any, list[Finish], Any]:
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), CONVERSE_REASONS)
 async def test_each_converse_stop_reason(
-    mock: BedrockMock, make_client: Callable[..., relaykit.Client], said: str, reason: str
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], said: str, reason: FinishReason
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with make_client(region=mock.region) as c:
@@ -72,7 +73,7 @@ async def test_each_messages_api_stop_reason(
     mock: BedrockMock,
     make_client: Callable[..., relaykit.Client],
     said: str,
-    reason: str,
+    reason: FinishReason,
     raw: str,
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)

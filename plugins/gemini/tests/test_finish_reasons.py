@@ -11,6 +11,7 @@ import pytest
 
 import relaykit
 from relaykit.events import Finish, TextDelta
+from relaykit.response import FinishReason
 from relaykit.testing import Reply, one_try_config
 from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.testing import GeminiMock
@@ -55,7 +56,7 @@ async def both(c: relaykit.Client, model: str = MODEL) -> tuple[Any, list[Any], 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), FINISH_REASONS)
-async def test_each_finish_reason(mock: GeminiMock, said: str, reason: str) -> None:
+async def test_each_finish_reason(mock: GeminiMock, said: str, reason: FinishReason) -> None:
     mock.script.push(*[Reply(text="Partial answer, in pieces", vendor_finish=said)] * 2)
     async with client(mock) as c:
         r, events, s = await both(c)
@@ -86,7 +87,7 @@ async def test_a_prompt_blocked_whole_is_a_filtered_empty_answer(
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), [("SPII", "content_filter"), ("OTHER", "other")])
 async def test_vertex_ai_says_the_same(
-    vertex_mock: VertexMock, sa_file: Path, said: str, reason: str
+    vertex_mock: VertexMock, sa_file: Path, said: str, reason: FinishReason
 ) -> None:
     vertex_mock.script.push(*[Reply(text="Partial", vendor_finish=said)] * 2)
     vertex_mock.block_prompts += ["PROHIBITED_CONTENT"] * 2

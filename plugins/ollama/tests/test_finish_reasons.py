@@ -11,6 +11,7 @@ import pytest
 import relaykit
 from relaykit import StreamError, TextDelta
 from relaykit.events import Finish
+from relaykit.response import FinishReason
 from relaykit.testing import Reply, one_try_config
 from relaykit_ollama.testing import OllamaMock
 
@@ -41,7 +42,7 @@ async def both(c: relaykit.Client) -> tuple[Any, list[Finish], Any]:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), DONE_REASONS)
-async def test_each_done_reason(mock: OllamaMock, said: str, reason: str) -> None:
+async def test_each_done_reason(mock: OllamaMock, said: str, reason: FinishReason) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:
         r, finishes, s = await both(c)

@@ -9,6 +9,7 @@ import pytest
 
 import relaykit
 from relaykit.events import Finish
+from relaykit.response import FinishReason
 from relaykit.testing import OpenAIMock, Reply, one_try_config
 
 KEY = "sk-test-0123456789abcdef0123"
@@ -48,7 +49,7 @@ async def both(c: relaykit.Client, model: str) -> tuple[Any, list[Finish], Any]:
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), CHAT_REASONS)
 async def test_each_chat_completions_finish_reason(
-    mock: OpenAIMock, said: str, reason: str
+    mock: OpenAIMock, said: str, reason: FinishReason
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:
@@ -72,7 +73,7 @@ async def test_a_tool_call_finish(mock: OpenAIMock) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), INCOMPLETE_REASONS)
 async def test_each_reason_a_response_is_incomplete(
-    mock: OpenAIMock, said: str, reason: str
+    mock: OpenAIMock, said: str, reason: FinishReason
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock, api="responses") as c:

@@ -444,7 +444,7 @@ def render_message(
     ``searches`` (server blocks, :mod:`.mock_web_search`), its text (cut at its
     citations), its tool calls; ``stop_reason`` replaces the reply's, and
     ``stop_sequence`` is the one met (with ``stop_reason`` ``"stop_sequence"``)."""
-    content = [dict(FUTURE_BLOCK)] if reply.future_events else []
+    content: list[dict[str, Any]] = [dict(FUTURE_BLOCK)] if reply.future_events else []
     content += _thinking_blocks(reply)
     content += searches or []
     content += mock_web_search.text_blocks(reply)
@@ -465,7 +465,7 @@ def render_message(
 
 
 #: a content block of a kind the API may add (``Reply.future_events``)
-FUTURE_BLOCK = {"type": "future_block", "detail": "a block of a kind added later"}
+FUTURE_BLOCK: dict[str, Any] = {"type": "future_block", "detail": "a block of a kind added later"}
 
 
 def sse(name: str, data: dict[str, Any]) -> bytes:
