@@ -96,3 +96,20 @@ async def test_tool_use_is_tool_calls(
     assert (r.finish_reason, s.finish_reason) == ("tool_calls", "tool_calls")
     assert finishes == [Finish("tool_calls", "tool_use")]
     assert r.tool_calls[0].arguments == s.tool_calls[0].arguments == {"q": "x"}
+
+
+@pytest.mark.anyio
+async def test_a_messages_stream_cut_after_its_stop_reason_is_whole(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    """``message_delta`` carries the stop reason and the final usage; the stream is
+    whole without ``message_stop``, as relaykit-anthropic reads Claude's own."""
+    mock.script.push(Reply(text="A whole answer.", output_tokens=7, stream_fault="truncate"))
+    async with (
+        make_client(region=mock.region) as c,
+        c.stream(OPUS_4_7, "Go on", max_tokens=100) as s,
+    ):
+        finishes = [e async for e in s if isinstance(e, Finish)]
+    assert finishes == [Finish("stop", "end_turn")]
+    r = s.response
+    assert (r.text, r.finish_reason, r.usage.output_tokens) == ("A whole answer.", "stop", 7)

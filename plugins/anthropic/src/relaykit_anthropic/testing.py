@@ -72,7 +72,7 @@ from typing import Any
 
 from relaykit import Reasoning
 from relaykit.testing.claude_schemas import structured_problem
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
@@ -483,7 +483,7 @@ def render_stream(
     searches: list[dict[str, Any]] | None = None,
     stop_reason: str | None = None,
     stop_sequence: str | None = None,
-) -> Iterator[bytes | Pause | Drop]:
+) -> Iterator[bytes | Pause | Drop | Reset]:
     """The SSE body of a streamed response to ``reply``, event by event (as
     :func:`render_message` orders the blocks, and with its ``stop_reason`` and
     ``stop_sequence``)."""
@@ -562,8 +562,9 @@ def render_stream(
         start, deltas = mock_web_search.stream_text(
             text_block, iter([text[i : i + 8] for i in range(0, len(text), 8)])
         )
-        # A scripted fault strikes after the text, before its block closes.
-        yield from block(start, deltas, close=not (reply.stream_fault and k == len(texts) - 1))
+        # A fault that breaks the stream strikes after the text, before its block closes.
+        breaks = reply.stream_fault not in (None, "truncate")
+        yield from block(start, deltas, close=not (breaks and k == len(texts) - 1))
     if reply.stream_fault == "error":  # overloaded, unless the reply names another type
         message = reply.error or "Overloaded"
         kind = reply.error_code or "overloaded_error"
@@ -571,6 +572,12 @@ def render_stream(
         return
     if reply.stream_fault == "drop":
         yield Drop()
+        return
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":
+        yield b"event: content_block_delta\ndata: {this is not json\n\n"
         return
     for i, (name, args) in enumerate(reply.tool_calls):
         text = json.dumps(dict(args))
@@ -595,6 +602,8 @@ def render_stream(
             "usage": usage,
         },
     )
+    if reply.stream_fault == "truncate":  # the body ends before its final event
+        return
     yield sse("message_stop", {"type": "message_stop"})
 
 
