@@ -65,7 +65,7 @@ from relaykit import Reasoning
 
 # The submodules, not the lazy ``relaykit.testing`` namespace: those names are typed.
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.rerank_scores import mock_ranking
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
@@ -492,7 +492,7 @@ def _documents_refusal(documents: Any) -> Response | None:
 
 def _events(
     rid: str, reply: Reply, calls: list[dict[str, Any]], finish: str, usage: dict[str, Any]
-) -> Iterator[bytes | Pause | Drop]:
+) -> Iterator[bytes | Pause | Drop | Reset]:
     def sse(data: dict[str, Any]) -> bytes:
         return f"event: {data['type']}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -576,6 +576,14 @@ def _events(
         return
     if reply.stream_fault == "drop":
         yield Drop()
+        return
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":
+        yield b"event: content-delta\ndata: {this is not json\n\n"
+        return
+    if reply.stream_fault == "truncate":  # the body ends before message-end
         return
     for i, call in enumerate(calls):
         args = call["function"]["arguments"]

@@ -89,7 +89,7 @@ from typing import Any, NamedTuple
 
 from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
@@ -572,7 +572,7 @@ _PROMPT_RATINGS: tuple[tuple[str, str, dict[str, bool]], ...] = (
 
 
 def _answer(
-    chunks: dict[str, Any] | Iterator[dict[str, Any] | Pause | Drop],
+    chunks: dict[str, Any] | Iterator[dict[str, Any] | bytes | Pause | Drop | Reset],
     method: str,
     request: Request,
     headers: Mapping[str, str],
@@ -732,8 +732,9 @@ class _Turn:
         self._sign(parts)
         return self._response(parts or [{"text": ""}], last=True)
 
-    def chunks(self) -> Iterator[dict[str, Any] | Pause | Drop]:
-        """The streamed responses, with pauses and faults as scripted."""
+    def chunks(self) -> Iterator[dict[str, Any] | bytes | Pause | Drop | Reset]:
+        """The streamed responses, with pauses and faults as scripted (bytes: ones
+        that are not a response, sent as they are)."""
         reply = self.reply
         pending: list[dict[str, Any]] | None = None  # held back: the last one carries the finish
         first = True
@@ -751,6 +752,14 @@ class _Turn:
                 yield self._response(pending, last=False, first=first)
             if reply.stream_fault == "drop":
                 yield Drop()
+                return
+            if reply.stream_fault == "reset":
+                yield Reset()
+                return
+            if reply.stream_fault == "garbage":
+                yield b"data: {this is not json\r\n\r\n"
+                return
+            if reply.stream_fault == "truncate":  # the body ends before the finish chunk
                 return
             # ``error_code`` names Google's status (``UNAVAILABLE``); INTERNAL by default.
             status = reply.error_code or "INTERNAL"
@@ -772,9 +781,11 @@ class _Turn:
         yield self._response(final, last=True)
 
 
-def _sse(chunks: Iterator[dict[str, Any] | Pause | Drop]) -> Iterator[bytes | Pause | Drop]:
+def _sse(
+    chunks: Iterator[dict[str, Any] | bytes | Pause | Drop | Reset],
+) -> Iterator[bytes | Pause | Drop | Reset]:
     for chunk in chunks:
-        if isinstance(chunk, Pause | Drop):
+        if isinstance(chunk, bytes | Pause | Drop | Reset):
             yield chunk
         else:
             yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\r\n\r\n"

@@ -58,7 +58,7 @@ from typing import Any
 
 from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_json import JSONConstant, strict_json
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
@@ -262,7 +262,7 @@ class _Turn:
             message["tool_calls"] = self.calls
         return self._object(message, done=True)
 
-    def lines(self) -> Iterator[bytes | Pause | Drop]:
+    def lines(self) -> Iterator[bytes | Pause | Drop | Reset]:
         """The streamed response, one JSON object per line, with pauses and faults."""
         reply = self.reply
         for i in range(0, len(reply.reasoning), 8):
@@ -273,6 +273,14 @@ class _Turn:
             yield _line(self._object({"content": piece}))
         if reply.stream_fault == "drop":
             yield Drop()
+            return
+        if reply.stream_fault == "reset":
+            yield Reset()
+            return
+        if reply.stream_fault == "garbage":
+            yield b"{this is not json\n"
+            return
+        if reply.stream_fault == "truncate":  # the body ends before the done line
             return
         if reply.stream_fault == "error":
             yield _line(

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from itertools import pairwise
 from typing import Any
 
-from relaykit.testing.loopback import Drop, Pause, Response
+from relaykit.testing.loopback import Drop, Pause, Reset, Response
 from relaykit.testing.script import Reply
 from relaykit_claude_models import missing_thinking_refusal
 
@@ -339,7 +339,7 @@ def sse_events(
     tool_id: str,
     use: dict[str, Any],
     stop_sequence: str | None = None,
-) -> Iterator[bytes | Pause | Drop]:
+) -> Iterator[bytes | Pause | Drop | Reset]:
     """The server-sent events of one streamed answer to ``reply``, faults included
     (``stop_sequence`` as :func:`message` takes it)."""
     start = {**message(reply, model, message_id, tool_id, use), "content": [], "stop_reason": None}
@@ -357,6 +357,12 @@ def sse_events(
         return
     if reply.stream_fault == "drop":
         yield Drop()
+        return
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":
+        yield b"event: content_block_delta\ndata: {this is not json\n\n"
         return
     delta = {"stop_reason": reply.finish_word(STOP_REASONS), "stop_sequence": stop_sequence}
     usage_delta = {"output_tokens": use["output_tokens"]}

@@ -60,7 +60,7 @@ from urllib.parse import unquote
 
 from relaykit import Reasoning
 from relaykit.messages import ReasoningPart
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
@@ -291,7 +291,7 @@ class BedrockMock(VendorMock):
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
         tool_id = f"tooluse_{self._n}_"
         if stream:
-            frames: Iterable[bytes | Pause | Drop] = converse_frames(reply, usage, tool_id)
+            frames: Iterable[bytes | Pause | Drop | Reset] = converse_frames(reply, usage, tool_id)
             if self.chunk_size:
                 frames = rechunk(frames, self.chunk_size)
             headers["content-type"] = "application/vnd.amazon.eventstream"
@@ -341,7 +341,7 @@ class BedrockMock(VendorMock):
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
         met = messages_api.met_stop_sequence(reply, body)
         if body.get("stream"):
-            events: Iterable[bytes | Pause | Drop] = messages_api.sse_events(
+            events: Iterable[bytes | Pause | Drop | Reset] = messages_api.sse_events(
                 reply, body["model"], message_id, tool_id, use, met
             )
             if self.chunk_size:
