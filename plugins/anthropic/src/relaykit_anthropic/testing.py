@@ -8,7 +8,12 @@ Built from Anthropic's public API reference:
   a ``ping`` after the first block starts, ``message_delta``, ``message_stop``),
   with ``text_delta``, ``thinking_delta``, ``signature_delta`` and
   ``input_json_delta`` deltas, ``redacted_thinking`` blocks whole in their
-  ``content_block_start``, and an ``error`` event for a scripted fault.
+  ``content_block_start``, and for a scripted fault an ``error`` event (of
+  ``Reply.error_code``'s type, ``overloaded_error`` by default), a reset, bytes
+  that are no event, or (``"truncate"``) no ``message_stop``; ``Reply.vendor_finish``
+  is the ``stop_reason`` (``"stop_sequence"`` names the first of the request's
+  ``stop_sequences``), and ``Reply.future_events`` adds an event type and a block
+  with its delta of kinds to come.
   Each thinking block gets its own signature (:func:`thinking_signature`).
 - ``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``.
 - The Message Batches API (``/v1/messages/batches``), as
