@@ -23,10 +23,10 @@ class FailingAtTheStart(FakeProvider):
     """Its streams fail before their first piece, with the status :attr:`status`."""
 
     status: int | None = 429
-    calls = 0
+    failures = 0
 
     def _failure(self, model: str) -> StreamError:
-        type(self).calls += 1
+        type(self).failures += 1
         return StreamError(
             "the vendor said no", provider=self.settings.name, model=model, status=self.status
         )
@@ -41,7 +41,7 @@ class FailingAtTheStart(FakeProvider):
 
 
 def failing(status: int | None) -> FakePlugin:
-    FailingAtTheStart.calls = 0
+    FailingAtTheStart.failures = 0
     FailingAtTheStart.status = status
     return FakePlugin(provider=FailingAtTheStart)
 
@@ -79,4 +79,4 @@ async def test_the_typed_error_of_the_status_it_names(
     assert type(caught.value) is kind, repr(caught.value)
     assert caught.value.status == status
     assert caught.value.message == "the vendor said no"
-    assert FailingAtTheStart.calls == attempts
+    assert FailingAtTheStart.failures == attempts
