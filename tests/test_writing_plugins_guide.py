@@ -40,3 +40,4 @@ class TestGuideParrot(guide.TestParrot):  # type: ignore[name-defined,misc]
     test_streamed_tool_call_arguments_are_assembled = None
     test_forced_tool_choice = None
     test_tool_result_attachments_reach_the_model = None
+    test_kinds_the_vendor_adds_later_leave_tool_calls_whole = None

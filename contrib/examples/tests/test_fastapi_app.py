@@ -142,7 +142,8 @@ async def test_a_stream_that_breaks_ends_with_an_error_event(
 async def test_a_stream_that_breaks_before_its_first_piece_is_a_502(
     mock: OpenAIMock, at_mock: AtMock, anyio_backend: str
 ) -> None:
-    # an error event before any text, on every attempt
+    # a server_error event before any text, on every attempt: the typed error of its
+    # status, as the same failure over HTTP
     mock.script.push(*[Reply(stream_fault="error", error="The server had an error")] * 3)
     async with serve(create_app(at_mock(CONFIG)), anyio_backend) as http:
         with instant_retries():
@@ -150,7 +151,7 @@ async def test_a_stream_that_breaks_before_its_first_piece_is_a_502(
 
     assert response.status_code == 502
     assert response.json() == {
-        "error": {"type": "StreamError", "message": "The server had an error"}
+        "error": {"type": "ProviderUnavailableError", "message": "The server had an error"}
     }
     assert len(mock.requests) == 3
 

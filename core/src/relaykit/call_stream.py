@@ -31,7 +31,7 @@ from .errors import RelayError, StreamError
 from .protocols import Provider
 from .routing import Target
 from .single_calls import finish, priced
-from .stream_lifecycle import END, StreamLifecycle
+from .stream_lifecycle import END, StreamLifecycle, unstarted_stream_error
 from .stream_read_timeout import STREAM_READ_TIMEOUT
 from .transport_errors import never_sent
 
@@ -119,10 +119,13 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             finally:
                 STREAM_READ_TIMEOUT.reset(token)
         except StreamError as e:
-            e.retryable = True  # nothing has reached the caller: trying again is safe
+            # Nothing has reached the caller: trying again is safe (see stream.py).
             await self._close_gen()
             await self._settle(None)
-            raise
+            typed = unstarted_stream_error(e)
+            if typed is e:
+                raise
+            raise typed from e
         except BaseException as e:
             await self._close_gen()
             # A request that never went out gives its limits everything back.

@@ -22,7 +22,7 @@ from .protocols import Provider
 from .response import ChatResponse
 from .response_cache import replay, worth_keeping
 from .routing import Target
-from .stream_lifecycle import END, StreamLifecycle
+from .stream_lifecycle import END, StreamLifecycle, unstarted_stream_error
 from .stream_read_timeout import STREAM_READ_TIMEOUT
 from .transport_errors import never_sent
 from .web_search import Citation, refuse_unsearched
@@ -96,11 +96,14 @@ class ChatStream(StreamLifecycle):
         try:
             await self._read_ahead()
         except StreamError as e:
-            # Nothing has reached the caller yet, so trying again (or elsewhere) is safe.
-            e.retryable = True
+            # Nothing has reached the caller yet, so trying again (or elsewhere) is
+            # safe: worth it unless the vendor said the request itself was refused.
             await self._close_gen()
             await self._settle(None)
-            raise
+            typed = unstarted_stream_error(e)
+            if typed is e:
+                raise
+            raise typed from e
         except BaseException as e:
             await self._close_gen()
             # A request that never went out (no connection, or one the provider

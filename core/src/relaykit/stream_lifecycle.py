@@ -46,6 +46,7 @@ from .errors import (
     RelayError,
     RequestTimeoutError,
     StreamError,
+    error_for_status,
 )
 from .protocols import Reservation
 from .routing import Target
@@ -82,6 +83,37 @@ def broken_stream_error(error: RelayError, partial: ChatResponse | None = None) 
         provider_message=error.provider_message,
         partial=partial,
     )
+
+
+def unstarted_stream_error(error: StreamError) -> RelayError:
+    """What a stream raises for ``error``, a failure before any of the answer reached
+    the caller (so one that may be tried again, or elsewhere).
+
+    One whose ``status`` names its kind (a vendor's in-stream error that says one:
+    Anthropic's ``rate_limit_error`` event, Gemini's ``RESOURCE_EXHAUSTED`` chunk)
+    is the typed error of that status, as the same failure over HTTP is and as
+    relaykit-bedrock gives ConverseStream's exceptions: retries (``[retry] on``),
+    the breaker, fallbacks and the call's record then treat it alike on every
+    provider, and a refused request is not sent again. One without (the stream
+    broke, or the vendor named no kind, or a status no typed error stands for)
+    stays a ``StreamError``, made retryable.
+    """
+    typed = (
+        None
+        if error.status is None
+        else error_for_status(
+            error.status, error.message, provider=error.provider or "", model=error.model
+        )
+    )
+    if typed is None or type(typed) is RelayError:
+        error.retryable = True
+        return error
+    typed.provider = error.provider
+    typed.provider_message = error.provider_message
+    typed.should_retry = error.should_retry
+    if error.hint:
+        typed.hint = error.hint
+    return typed
 
 
 class StreamLifecycle:

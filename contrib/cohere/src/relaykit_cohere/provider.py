@@ -114,7 +114,7 @@ class CohereProvider:
         r = await self._http.post(self._url, content=body, headers=self._headers)
         if r.status_code >= 400:
             raise self._error(r, request.model)
-        return response(json.loads(r.content), request.model)
+        return response(json.loads(r.content), request.model, self.settings.name)
 
     async def stream(self, request: relaykit.ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/v2/chat`` call, as relaykit events."""

@@ -65,7 +65,7 @@ from relaykit import Reasoning
 
 # The submodules, not the lazy ``relaykit.testing`` namespace: those names are typed.
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.rerank_scores import mock_ranking
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
@@ -115,7 +115,12 @@ _DOCUMENTS_PER_SEARCH_UNIT = 100
 #: the content item types a user message may hold
 _CONTENT_TYPES = ("text", "image_url")
 # Cohere has no content-filter finish reason; a scripted one renders as COMPLETE.
-_FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
+_FINISH = {
+    "stop": "COMPLETE",
+    "length": "MAX_TOKENS",
+    "tool_calls": "TOOL_CALL",
+    "content_filter": "COMPLETE",
+}
 
 
 class CohereMock(VendorMock):
@@ -229,7 +234,7 @@ class CohereMock(VendorMock):
             }
             for i, (name, args) in enumerate(reply.tool_calls)
         ]
-        finish = _FINISH.get(reply.finish_reason, "COMPLETE")
+        finish = reply.finish_word(_FINISH)
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant"}
             content: list[dict[str, Any]] = []
@@ -487,7 +492,7 @@ def _documents_refusal(documents: Any) -> Response | None:
 
 def _events(
     rid: str, reply: Reply, calls: list[dict[str, Any]], finish: str, usage: dict[str, Any]
-) -> Iterator[bytes | Pause | Drop]:
+) -> Iterator[bytes | Pause | Drop | Reset]:
     def sse(data: dict[str, Any]) -> bytes:
         return f"event: {data['type']}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -510,6 +515,8 @@ def _events(
             },
         }
     )
+    if reply.future_events:  # an event of a type to come
+        yield sse({"type": "future-event", "delta": {"detail": "more"}})
     index = 0
     if reply.reasoning and calls:
         for i in range(0, len(reply.reasoning), 8):
@@ -569,6 +576,14 @@ def _events(
         return
     if reply.stream_fault == "drop":
         yield Drop()
+        return
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":
+        yield b"event: content-delta\ndata: {this is not json\n\n"
+        return
+    if reply.stream_fault == "truncate":  # the body ends before message-end
         return
     for i, call in enumerate(calls):
         args = call["function"]["arguments"]

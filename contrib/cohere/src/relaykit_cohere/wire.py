@@ -43,8 +43,9 @@ from relaykit.sse import ServerSentEvent, SSEDecoder
 
 from . import thinking
 
-#: Cohere's ``finish_reason`` values, normalised. ``ERROR`` and ``TIMEOUT`` end a
-#: non-streamed response as ``"other"``; inside a stream ``ERROR`` raises StreamError.
+#: Cohere's ``finish_reason`` values, normalised. ``TIMEOUT`` ends a response as
+#: ``"other"``; ``ERROR`` (the generation failed) is an error, a
+#: ProviderUnavailableError (a StreamError once a stream's text has come), 502.
 FINISH_REASONS: dict[str, FinishReason] = {
     "COMPLETE": "stop",
     "STOP_SEQUENCE": "stop",
@@ -300,9 +301,24 @@ def text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
+#: the status a generation that failed (``finish_reason: "ERROR"``) stands for, as a
+#: 200 body's error does elsewhere: the upstream's failure, a bad gateway
+FAILED_STATUS = 502
+
+
+def response(
+    data: Mapping[str, Any], model: str, provider: str = "cohere"
+) -> relaykit.ChatResponse:
     """A ChatResponse from a non-streamed ``/v2/chat`` response; a ``ValueError`` for
-    one of the wrong shape."""
+    one of the wrong shape, a :class:`relaykit.ProviderUnavailableError` for one
+    whose generation failed (``finish_reason: "ERROR"``, with status 200)."""
+    if isinstance(data, Mapping) and data.get("finish_reason") == "ERROR":
+        raise relaykit.ProviderUnavailableError(
+            "Cohere ended the answer with finish_reason ERROR: the generation failed",
+            provider=provider,
+            model=model,
+            status=FAILED_STATUS,
+        )
     try:
         return _response(data, model)
     except SHAPE_ERRORS as e:
@@ -455,10 +471,16 @@ class StreamParser:
             self.done = True
             raw = delta.get("finish_reason")
             if raw == "ERROR" or delta.get("error"):
+                # A 502's status: before any text reached the caller, the core makes it
+                # the ProviderUnavailableError a non-streamed answer's ERROR is.
+                said = str(delta.get("error") or "")
                 raise relaykit.StreamError(
-                    str(delta.get("error") or "Cohere ended the stream with finish_reason ERROR"),
+                    said or "Cohere ended the stream with finish_reason ERROR",
                     provider=self.provider,
                     model=self.model,
+                    status=FAILED_STATUS,
+                    provider_message=said or None,
+                    retryable=True,
                 )
             out = []
             if delta.get("usage"):

@@ -46,7 +46,7 @@ STATUSES: tuple[tuple[type[relaykit.RelayError], int], ...] = (
     (relaykit.RequestTimeoutError, 504),
     (relaykit.CircuitOpenError, 503),  # relaykit stopped calling a failing provider for now
     (relaykit.ProviderUnavailableError, 502),
-    (relaykit.StreamError, 502),  # a stream that broke before its first piece, every time
+    (relaykit.StreamError, 502),  # a stream cut off before its first piece, every time
 )
 
 

@@ -88,7 +88,13 @@ class OpenAIMock(VendorMock):
     """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``; ``https://`` with ``tls``).
 
     ``responses_failure`` is the event a Responses stream with
-    ``stream_fault="error"`` fails with: ``"error"`` or ``"response.failed"``.
+    ``stream_fault="error"`` fails with: ``"error"`` or ``"response.failed"``; a
+    non-streamed Responses call with it answers a ``failed`` response. Either
+    carries ``Reply.error_code`` as the error's ``code`` (``"server_error"`` by
+    default; the API's others: ``"rate_limit_exceeded"``, ``"invalid_prompt"``, ...).
+    A Chat Completions stream's ``{"error"}`` chunk is a ``server_error`` without
+    one, and with one carries it as its ``code`` (a ``rate_limit_exceeded`` of type
+    ``tokens``, any other of type ``invalid_request_error``).
     """
 
     base_path = "/v1"
@@ -253,6 +259,8 @@ class OpenAIMock(VendorMock):
             message["reasoning_content"] = reply.reasoning
         if reply.citations:
             message["annotations"] = openai_web_search.chat_annotations(reply)
+        if reply.future_events:
+            message.update(FUTURE_FIELD)
         if calls:
             message["tool_calls"] = calls
         return Response.json(
@@ -266,7 +274,7 @@ class OpenAIMock(VendorMock):
                         "index": 0,
                         "message": message,
                         "logprobs": None,
-                        "finish_reason": reply.finish_reason,
+                        "finish_reason": reply.vendor_finish or reply.finish_reason,
                     }
                 ],
                 "usage": usage,
@@ -502,6 +510,8 @@ class OpenAIMock(VendorMock):
                 {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
                 rendering.events(self.responses_failure),
             )
+        if reply.stream_fault == "error":  # the model failed: a failed response
+            return Response.json(rendering.failed([]), headers=dict(reply.headers))
         return Response.json(rendering.response(), headers=dict(reply.headers))
 
     def _chunks(
@@ -525,6 +535,8 @@ class OpenAIMock(VendorMock):
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
         yield chunk({"role": "assistant", "content": "", "refusal": None})
+        if reply.future_events:
+            yield chunk(dict(FUTURE_FIELD))
         if reply.first_token_delay:
             yield Pause(reply.first_token_delay)
         if reply.reasoning:
@@ -556,13 +568,15 @@ class OpenAIMock(VendorMock):
                     {"tool_calls": [{"index": i, "function": {"arguments": text[j : j + 5]}}]}
                 )
         if reply.stream_fault == "error":
+            code = reply.error_code  # a rate limit's type is "tokens" (or "requests")
+            kind = "tokens" if code == "rate_limit_exceeded" else "invalid_request_error"
             err = {
                 "error": {
                     "message": reply.error
                     or "The server had an error while processing your request.",
-                    "type": "server_error",
+                    "type": kind if code else "server_error",
                     "param": None,
-                    "code": None,
+                    "code": code,
                 }
             }
             yield b"data: " + json.dumps(err).encode() + b"\n\n"
@@ -578,7 +592,7 @@ class OpenAIMock(VendorMock):
         if reply.stream_fault == "garbage":
             yield b"data: {this is not json\n\n"
             return
-        yield chunk({}, reply.finish_reason)
+        yield chunk({}, reply.vendor_finish or reply.finish_reason)
         if usage is not None:
             final = {
                 "id": rid,
@@ -593,6 +607,8 @@ class OpenAIMock(VendorMock):
         yield b"data: [DONE]\n\n"
 
 
+#: a message (and delta) field of a kind the API may add (``Reply.future_events``)
+FUTURE_FIELD = {"future_field": {"detail": "a field of a kind added later"}}
 _SSE = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
 #: a text part that quotes a whole text file (see the module's docstring)
 _QUOTED_FILE = re.compile(r'<document name="[^"]*">\n.*\n</document>', re.DOTALL)

@@ -538,7 +538,9 @@ class Rendering:
         self.encrypted = "reasoning.encrypted_content" in (body.get("include") or ())
         finish = reply.finish_reason
         self.incomplete: dict[str, str] | None
-        if finish == "length":
+        if reply.vendor_finish is not None:  # a reason of the API's own, as it is
+            self.status, self.incomplete = "incomplete", {"reason": reply.vendor_finish}
+        elif finish == "length":
             self.status, self.incomplete = "incomplete", {"reason": "max_output_tokens"}
         elif finish == "content_filter":
             self.status, self.incomplete = "incomplete", {"reason": "content_filter"}
@@ -597,6 +599,10 @@ class Rendering:
             "content": content,
         }
 
+    def _future_item(self) -> dict[str, Any]:
+        """An output item of a type the API may add (``Reply.future_events``)."""
+        return {"id": f"fi_mock{self.serial:06d}", "type": "future_item", "status": "completed"}
+
     def _call_items(self) -> list[dict[str, Any]]:
         return [
             {
@@ -612,7 +618,8 @@ class Rendering:
 
     def output(self) -> list[dict[str, Any]]:
         """The ``output`` items, in the order the API gives them."""
-        items = [item for item, _ in self._reasoning_items()] + self.search_calls
+        items = [self._future_item()] if self.reply.future_events else []
+        items += [item for item, _ in self._reasoning_items()] + self.search_calls
         message = self._message_item(self.status)
         if message is not None:
             items.append(message)
@@ -650,6 +657,17 @@ class Rendering:
             "metadata": {},
         }
 
+    def error(self) -> dict[str, str]:
+        """The error of a failed response: ``Reply.error_code`` (``server_error``) and
+        ``Reply.error``."""
+        reply = self.reply
+        message = reply.error or "The server had an error while processing your request."
+        return {"code": reply.error_code or "server_error", "message": message}
+
+    def failed(self, output: list[dict[str, Any]]) -> dict[str, Any]:
+        """The ``response`` object of a response that failed after ``output``."""
+        return {**self.response("failed", output), "error": self.error()}
+
     # stream -------------------------------------------------------------------
 
     def events(self, failure_event: str) -> Iterator[bytes | Pause | Drop | Reset]:
@@ -669,6 +687,13 @@ class Rendering:
             yield Pause(reply.first_token_delay)
         done: list[dict[str, Any]] = []
         index = 0
+        if reply.future_events:  # an event, and an output item, of types to come
+            yield event("response.future_event", detail={"kind": "mock"})
+            future = self._future_item()
+            yield event("response.output_item.added", output_index=index, item=future)
+            yield event("response.output_item.done", output_index=index, item=future)
+            done.append(future)
+            index += 1
         for item, text in self._reasoning_items():
             where = {"item_id": item["id"], "output_index": index}
             yield event(
@@ -758,13 +783,11 @@ class Rendering:
             index += 1
         fault = reply.stream_fault
         if fault == "error":
-            message_text = reply.error or "The server had an error while processing your request."
             if failure_event == "response.failed":
-                failed = self.response("failed", done)
-                failed["error"] = {"code": "server_error", "message": message_text}
-                yield event("response.failed", response=failed)
+                yield event("response.failed", response=self.failed(done))
             else:
-                yield event("error", code="server_error", message=message_text, param=None)
+                error = self.error()
+                yield event("error", code=error["code"], message=error["message"], param=None)
             return
         if fault == "drop":
             yield Drop()

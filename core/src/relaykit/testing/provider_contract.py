@@ -562,6 +562,40 @@ class ProviderContract:
         assert r.time_to_first_token is not None
 
     @pytest.mark.anyio
+    async def test_kinds_the_vendor_adds_later_are_skipped(self, harness: Harness) -> None:
+        """An event type, an output block, a part or a field of a kind the vendor has
+        not yet (``Reply.future_events``; a mock without them sends none) changes
+        nothing, streamed or not: vendors add them without a new API version."""
+        reply = Reply(text="Still the answer, whole.", future_events=True)
+        harness.mock.script.push(reply, reply)
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "Answer?")
+            async with client.stream(harness.model, "Answer?") as s:
+                texts = [e.text async for e in s if isinstance(e, TextDelta)]
+        assert "".join(texts) == "Still the answer, whole."
+        for answer in (r, s.response):
+            assert (answer.text, answer.finish_reason) == ("Still the answer, whole.", "stop")
+
+    @pytest.mark.anyio
+    async def test_kinds_the_vendor_adds_later_leave_tool_calls_whole(
+        self, harness: Harness
+    ) -> None:
+        """As above, beside a tool call: a block of an unknown kind before it takes
+        no tool call's place."""
+        args = {"city": "Oslo", "days": 2}
+        reply = Reply(text="Looking.", tool_calls=(("get_weather", args),), future_events=True)
+        harness.mock.script.push(reply, reply)
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "Oslo?", tools=[WEATHER_TOOL])
+            async with client.stream(harness.model, "Oslo?", tools=[WEATHER_TOOL]) as s:
+                async for _ in s:
+                    pass
+        for answer in (r, s.response):
+            assert answer.text == "Looking."
+            assert [(c.name, c.arguments) for c in answer.tool_calls] == [("get_weather", args)]
+            assert answer.finish_reason == "tool_calls"
+
+    @pytest.mark.anyio
     async def test_stream_reasoning_is_kept_apart(self, harness: Harness) -> None:
         if not harness.supports_reasoning:
             pytest.skip("this provider's API has no separate reasoning output")

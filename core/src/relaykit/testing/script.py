@@ -48,6 +48,16 @@ class Reply:
     and ``search_suggestions`` the HTML of Google's Search Suggestions (Gemini
     mocks send a stand-in snippet of their own without it); the fake provider
     answers with both as they are.
+    ``vendor_finish`` is the vendor's own finish (stop) reason, sent as it is in
+    place of the one ``finish`` stands for, to script a reason relaykit has no word
+    for: Anthropic's ``"pause_turn"`` or ``"model_context_window_exceeded"``,
+    Gemini's ``"RECITATION"``, Bedrock's ``"guardrail_intervened"``, Ollama's
+    ``"load"``, Cohere's ``"TIMEOUT"``, a future one (the Responses API's mock
+    sends it as an ``incomplete`` response's ``incomplete_details.reason``).
+    ``future_events`` adds what a vendor may send after relaykit was written, which
+    a client must skip (Anthropic's versioning policy says so of new event types):
+    each mock an event type, an output item or block, a part or field of no kind
+    the vendor has today, where its format has them.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
     and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
@@ -58,6 +68,8 @@ class Reply:
     reasoning_blocks: tuple[ReasoningPart, ...] = ()
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     finish: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
+    vendor_finish: str | None = None
+    future_events: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int = 0
@@ -106,6 +118,13 @@ class Reply:
         if self.finish:
             return self.finish
         return "tool_calls" if self.tool_calls else "stop"
+
+    def finish_word(self, words: Mapping[str, str]) -> str:
+        """The finish reason to send in a vendor's ``words`` (its word for each of
+        relaykit's reasons), or ``vendor_finish`` as it is."""
+        if self.vendor_finish is not None:
+            return self.vendor_finish
+        return words[self.finish_reason]
 
     def thoughts(self) -> tuple[ReasoningPart, ...]:
         """The reasoning blocks to send: ``reasoning_blocks``, else ``reasoning`` as one."""

@@ -252,9 +252,9 @@ class AnthropicProvider:
                         return
             for event in decoder.flush():
                 yield event
-            if decoder.finished:
+            if decoder.whole:  # message_stop, or at least the stop reason before it
                 return
-            # The connection closed without message_stop: the server or a proxy cut us off.
+            # The connection closed before the stop reason: the server or a proxy cut us off.
             raise StreamError(
                 "the stream ended before message_stop", provider=self._name, model=request.model
             )

@@ -49,15 +49,19 @@ from . import web_search, wire
 class MessageStreamDecoder:
     """Feed it the response bytes as they arrive; it returns the events they complete.
 
-    :attr:`finished` turns true at ``message_stop``; a stream that ends before
-    that was cut off. An ``error`` event raises :class:`relaykit.StreamError`, once
-    the events before it have been returned (one read may carry both).
+    :attr:`finished` turns true at ``message_stop``, :attr:`whole` once
+    ``message_delta`` gave the stop reason (and the final usage): a stream that
+    ends before that was cut off, one cut between the two lost nothing (as a Chat
+    Completions stream whose finish reason came is whole without ``[DONE]``). An
+    ``error`` event raises :class:`relaykit.StreamError`, once the events before it
+    have been returned (one read may carry both).
     ``json_tool`` names the tool emulating structured output, whose input is
     reported as text.
     """
 
     def __init__(self, *, provider: str, model: str | None, json_tool: str | None = None) -> None:
         self.finished = False
+        self._stopped = False  # the stop reason came
         self._provider = provider
         self._model = model
         self._json_tool = json_tool
@@ -112,6 +116,12 @@ class MessageStreamDecoder:
                 raise wrong_shape(f"a {sse.event} event", e) from e
         return out
 
+    @property
+    def whole(self) -> bool:
+        """Whether the answer is all here: its stop reason came (``message_stop``
+        may still be on its way, or never come)."""
+        return self.finished or self._stopped
+
     def _raise_pending(self) -> None:
         if self._error_pending is not None:
             error, self._error_pending = self._error_pending, None
@@ -161,6 +171,7 @@ class MessageStreamDecoder:
                 if reason == "tool_calls" and self._answered_by_tool and not self._tools:
                     reason = "stop"
                 events.append(Finish(reason, raw_reason))
+                self._stopped = True
             return events
         if kind == "content_block_stop":
             return self._block_stop(data.get("index", 0))

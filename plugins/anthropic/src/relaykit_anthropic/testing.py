@@ -8,7 +8,12 @@ Built from Anthropic's public API reference:
   a ``ping`` after the first block starts, ``message_delta``, ``message_stop``),
   with ``text_delta``, ``thinking_delta``, ``signature_delta`` and
   ``input_json_delta`` deltas, ``redacted_thinking`` blocks whole in their
-  ``content_block_start``, and an ``error`` event for a scripted fault.
+  ``content_block_start``, and for a scripted fault an ``error`` event (of
+  ``Reply.error_code``'s type, ``overloaded_error`` by default), a reset, bytes
+  that are no event, or (``"truncate"``) no ``message_stop``; ``Reply.vendor_finish``
+  is the ``stop_reason`` (``"stop_sequence"`` names the first of the request's
+  ``stop_sequences``), and ``Reply.future_events`` adds an event type and a block
+  with its delta of kinds to come.
   Each thinking block gets its own signature (:func:`thinking_signature`).
 - ``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``.
 - The Message Batches API (``/v1/messages/batches``), as
@@ -72,7 +77,7 @@ from typing import Any
 
 from relaykit import Reasoning
 from relaykit.testing.claude_schemas import structured_problem
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
@@ -312,11 +317,14 @@ class AnthropicMock(VendorMock):
             run = mock_web_search.searches_run(reply, body)
             usage["server_tool_use"] = {"web_search_requests": run, "web_fetch_requests": 0}
         searches = mock_web_search.search_blocks(reply, body, self._n, self.search_error)
-        stop = None
+        stop = reply.finish_word(STOP_REASONS)
         if self.pause_turns:
             self.pause_turns -= 1
             stop = "pause_turn"
             self._paused_texts.add(reply.text)
+        # The API names the stop sequence it met; the mock meets the first one sent.
+        sequences = body.get("stop_sequences") or [None]
+        matched = sequences[0] if stop == "stop_sequence" else None
         if body.get("stream"):
             return Response(
                 200,
@@ -334,6 +342,7 @@ class AnthropicMock(VendorMock):
                     serial=self._n,
                     searches=searches,
                     stop_reason=stop,
+                    stop_sequence=matched,
                 ),
             )
         return Response.json(
@@ -345,6 +354,7 @@ class AnthropicMock(VendorMock):
                 serial=self._n,
                 searches=searches,
                 stop_reason=stop,
+                stop_sequence=matched,
             ),
             headers={"request-id": f"req_mock{self._n:06d}", **reply.headers},
         )
@@ -424,11 +434,14 @@ def render_message(
     serial: int = 1,
     searches: list[dict[str, Any]] | None = None,
     stop_reason: str | None = None,
+    stop_sequence: str | None = None,
 ) -> dict[str, Any]:
     """A non-streamed ``message`` object for ``reply``: its thinking, its
     ``searches`` (server blocks, :mod:`.mock_web_search`), its text (cut at its
-    citations), its tool calls; ``stop_reason`` replaces the reply's."""
-    content = _thinking_blocks(reply)
+    citations), its tool calls; ``stop_reason`` replaces the reply's, and
+    ``stop_sequence`` is the one met (with ``stop_reason`` ``"stop_sequence"``)."""
+    content: list[dict[str, Any]] = [dict(FUTURE_BLOCK)] if reply.future_events else []
+    content += _thinking_blocks(reply)
     content += searches or []
     content += mock_web_search.text_blocks(reply)
     for i, (name, args) in enumerate(reply.tool_calls):
@@ -441,10 +454,14 @@ def render_message(
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason or STOP_REASONS.get(reply.finish_reason, "end_turn"),
-        "stop_sequence": None,
+        "stop_reason": stop_reason or reply.finish_word(STOP_REASONS),
+        "stop_sequence": stop_sequence,
         "usage": {**usage, "service_tier": "standard"},
     }
+
+
+#: a content block of a kind the API may add (``Reply.future_events``)
+FUTURE_BLOCK: dict[str, Any] = {"type": "future_block", "detail": "a block of a kind added later"}
 
 
 def sse(name: str, data: dict[str, Any]) -> bytes:
@@ -461,9 +478,11 @@ def render_stream(
     serial: int = 1,
     searches: list[dict[str, Any]] | None = None,
     stop_reason: str | None = None,
-) -> Iterator[bytes | Pause | Drop]:
+    stop_sequence: str | None = None,
+) -> Iterator[bytes | Pause | Drop | Reset]:
     """The SSE body of a streamed response to ``reply``, event by event (as
-    :func:`render_message` orders the blocks)."""
+    :func:`render_message` orders the blocks, and with its ``stop_reason`` and
+    ``stop_sequence``)."""
     start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here
     yield sse(
         "message_start",
@@ -506,6 +525,9 @@ def render_stream(
             yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
         index += 1
 
+    if reply.future_events:  # an event, and a block with its delta, of kinds to come
+        yield sse("future_event", {"type": "future_event", "detail": {"kind": "mock"}})
+        yield from block(dict(FUTURE_BLOCK), [{"type": "future_delta", "detail": "more"}])
     for thought in _thinking_blocks(reply):
         if thought["type"] == "redacted_thinking":
             yield from block(thought, [])
@@ -536,16 +558,22 @@ def render_stream(
         start, deltas = mock_web_search.stream_text(
             text_block, iter([text[i : i + 8] for i in range(0, len(text), 8)])
         )
-        # A scripted fault strikes after the text, before its block closes.
-        yield from block(start, deltas, close=not (reply.stream_fault and k == len(texts) - 1))
-    if reply.stream_fault == "error":
+        # A fault that breaks the stream strikes after the text, before its block closes.
+        breaks = reply.stream_fault not in (None, "truncate")
+        yield from block(start, deltas, close=not (breaks and k == len(texts) - 1))
+    if reply.stream_fault == "error":  # overloaded, unless the reply names another type
         message = reply.error or "Overloaded"
-        yield sse(
-            "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
-        )
+        kind = reply.error_code or "overloaded_error"
+        yield sse("error", {"type": "error", "error": {"type": kind, "message": message}})
         return
     if reply.stream_fault == "drop":
         yield Drop()
+        return
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":
+        yield b"event: content_block_delta\ndata: {this is not json\n\n"
         return
     for i, (name, args) in enumerate(reply.tool_calls):
         text = json.dumps(dict(args))
@@ -564,12 +592,14 @@ def render_stream(
         {
             "type": "message_delta",
             "delta": {
-                "stop_reason": stop_reason or STOP_REASONS.get(reply.finish_reason, "end_turn"),
-                "stop_sequence": None,
+                "stop_reason": stop_reason or reply.finish_word(STOP_REASONS),
+                "stop_sequence": stop_sequence,
             },
             "usage": usage,
         },
     )
+    if reply.stream_fault == "truncate":  # the body ends before its final event
+        return
     yield sse("message_stop", {"type": "message_stop"})
 
 

@@ -10,7 +10,8 @@ for: :func:`relaykit_claude_models.read_error`). Each event is turned into the C
 events that say the same, so one translator
 (:class:`~relaykit_bedrock.stream_events.ConverseStreamTranslator`) reads both
 APIs: ``message_stop`` gives ``messageStop`` and then ``metadata`` with the usage
-gathered from ``message_start`` and ``message_delta``.
+gathered from ``message_start`` and ``message_delta`` (and so does the end of a
+body cut after ``message_delta``: :meth:`MessagesStreamReader.end`).
 
 A ``content_block_start`` usually holds nothing its deltas bring, but what it
 holds is kept, as the anthropic SDK keeps it (and relaykit-anthropic's decoder):
@@ -83,6 +84,14 @@ class MessagesStreamReader:
             return []  # ping, and events added to the API later
         except SHAPE_ERRORS as e:
             raise wrong_shape(f"a {name} event", e) from e
+
+    def end(self) -> list[ConverseEvent]:
+        """At the end of a body whose ``message_stop`` never came: what it would have
+        given, when ``message_delta`` gave the stop reason (and the final usage), so
+        the answer is whole; else nothing (the stream was cut off)."""
+        if self._stop_reason is None:
+            return []
+        return self.events("message_stop", {})
 
     def _start(self, index: int, block: dict[str, Any]) -> list[ConverseEvent]:
         kind = block.get("type")

@@ -318,6 +318,11 @@ class BedrockProvider:
                             for event in translator.events(name, converse):
                                 yield event
                                 started = True
+            if translator is not None and not translator.stopped:
+                # Cut after message_delta (the stop reason, the final usage): whole.
+                for name, converse in reader.end():
+                    for event in translator.events(name, converse):
+                        yield event
             if translator is None or not translator.stopped:
                 raise StreamError(
                     "the stream ended before message_stop", provider=self._name, model=model

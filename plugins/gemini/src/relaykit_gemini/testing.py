@@ -89,7 +89,7 @@ from typing import Any, NamedTuple
 
 from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
@@ -250,6 +250,7 @@ class GeminiMock(VendorMock):
     ``page_size`` caps the model listing's pages, to exercise pagination.
     ``embedding_usage=False`` leaves ``usageMetadata`` out of embeddings
     answers, as older embedding models' answers have none.
+    :attr:`block_prompts` refuses prompts as Gemini's filters do.
     """
 
     base_path = ""
@@ -273,6 +274,11 @@ class GeminiMock(VendorMock):
         self.page_size = page_size
         self.embedding_usage = embedding_usage
         self._n = 0
+        #: the ``promptFeedback.blockReason`` of each of the next chat requests, in
+        #: order (``SAFETY``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``OTHER``...):
+        #: the answer has no candidates (a stream is one such chunk), as Gemini
+        #: answers a prompt its filters block, and takes no scripted reply
+        self.block_prompts: list[str] = []
         self._drawn: dict[str, int] = {}  # prompt -> images drawn of it on generateContent
         #: Batch Mode's batches and the File API's files (:mod:`.mock_batches`)
         self.batches = MockBatches(lambda status, message: _error(status, message))
@@ -500,6 +506,10 @@ class GeminiMock(VendorMock):
         clips = mock_audio.audio_parts(body)
         contents = body.get("contents") or []
         prompt = _prompt(body)
+        if self.block_prompts:
+            self._n += 1
+            blocked = self._blocked(self.block_prompts.pop(0), model, prompt)
+            return _answer(blocked, method, request, {})
         last_user = next(
             (_texts(c) for c in reversed(contents) if c.get("role") == "user" and _texts(c)), ""
         )
@@ -519,14 +529,50 @@ class GeminiMock(VendorMock):
         )
         if method == "generateContent":
             return Response.json(turn.whole(), headers=dict(reply.headers))
-        if request.query.get("alt") != "sse":
-            # Without alt=sse Google streams one JSON array of responses.
-            return Response.json([c for c in turn.chunks() if isinstance(c, dict)])
-        return Response(
-            200,
-            {"content-type": "text/event-stream", **reply.headers},
-            _sse(turn.chunks()),
-        )
+        return _answer(turn.chunks(), method, request, reply.headers)
+
+    def _blocked(self, reason: str, model: str, prompt: str) -> dict[str, Any]:
+        """The answer to a prompt Gemini's filters block for ``reason``: no candidates,
+        the prompt's feedback (with the ratings that blocked it, for ``SAFETY``)."""
+        feedback: dict[str, Any] = {"blockReason": reason}
+        if reason == "SAFETY":
+            feedback["safetyRatings"] = [
+                {"category": category, "probability": probability, **blocked}
+                for category, probability, blocked in _PROMPT_RATINGS
+            ]
+        tokens = self.usage_of(Reply(), prompt)[0]
+        return {
+            "promptFeedback": feedback,
+            "usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+            "modelVersion": model,
+            "responseId": f"mockResp{self._n:06d}",
+        }
+
+
+#: the ratings of a prompt blocked for SAFETY: the category that blocked it, and the rest
+_PROMPT_RATINGS: tuple[tuple[str, str, dict[str, bool]], ...] = (
+    ("HARM_CATEGORY_SEXUALLY_EXPLICIT", "NEGLIGIBLE", {}),
+    ("HARM_CATEGORY_HATE_SPEECH", "NEGLIGIBLE", {}),
+    ("HARM_CATEGORY_HARASSMENT", "NEGLIGIBLE", {}),
+    ("HARM_CATEGORY_DANGEROUS_CONTENT", "HIGH", {"blocked": True}),
+)
+
+
+def _answer(
+    chunks: dict[str, Any] | Iterator[dict[str, Any] | bytes | Pause | Drop | Reset],
+    method: str,
+    request: Request,
+    headers: Mapping[str, str],
+) -> Response:
+    """A ``generateContent`` answer (one response), or a stream of ``chunks``: SSE with
+    ``alt=sse``, else one JSON array of responses, as Google streams without it."""
+    if isinstance(chunks, dict):
+        if method == "generateContent":
+            return Response.json(chunks, headers=dict(headers))
+        chunks = iter([chunks])
+    if request.query.get("alt") != "sse":
+        return Response.json([c for c in chunks if isinstance(c, dict)])
+    return Response(200, {"content-type": "text/event-stream", **headers}, _sse(chunks))
 
 
 def document_tokens(request: dict[str, Any]) -> int:
@@ -628,9 +674,13 @@ class _Turn:
     def _response(
         self, parts: list[dict[str, Any]], *, last: bool, first: bool = False
     ) -> dict[str, Any]:
+        if self.reply.future_events:  # a part and a field of kinds Google may add
+            parts = [{"futurePart": {"detail": "a part of a kind added later"}}, *parts]
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if self.reply.future_events:
+            candidate["futureField"] = {"detail": "more"}
         if last:
-            candidate["finishReason"] = _FINISH[self.reply.finish_reason]
+            candidate["finishReason"] = self.reply.finish_word(_FINISH)
         if first or last:
             # A stream's first chunk holds the queries, its last all of it.
             grounded = mock_grounding.metadata(self.reply, self.text_part, sources=last)
@@ -669,8 +719,9 @@ class _Turn:
         self._sign(parts)
         return self._response(parts or [{"text": ""}], last=True)
 
-    def chunks(self) -> Iterator[dict[str, Any] | Pause | Drop]:
-        """The streamed responses, with pauses and faults as scripted."""
+    def chunks(self) -> Iterator[dict[str, Any] | bytes | Pause | Drop | Reset]:
+        """The streamed responses, with pauses and faults as scripted (bytes: ones
+        that are not a response, sent as they are)."""
         reply = self.reply
         pending: list[dict[str, Any]] | None = None  # held back: the last one carries the finish
         first = True
@@ -688,6 +739,14 @@ class _Turn:
                 yield self._response(pending, last=False, first=first)
             if reply.stream_fault == "drop":
                 yield Drop()
+                return
+            if reply.stream_fault == "reset":
+                yield Reset()
+                return
+            if reply.stream_fault == "garbage":
+                yield b"data: {this is not json\r\n\r\n"
+                return
+            if reply.stream_fault == "truncate":  # the body ends before the finish chunk
                 return
             # ``error_code`` names Google's status (``UNAVAILABLE``); INTERNAL by default.
             status = reply.error_code or "INTERNAL"
@@ -709,9 +768,11 @@ class _Turn:
         yield self._response(final, last=True)
 
 
-def _sse(chunks: Iterator[dict[str, Any] | Pause | Drop]) -> Iterator[bytes | Pause | Drop]:
+def _sse(
+    chunks: Iterator[dict[str, Any] | bytes | Pause | Drop | Reset],
+) -> Iterator[bytes | Pause | Drop | Reset]:
     for chunk in chunks:
-        if isinstance(chunk, Pause | Drop):
+        if isinstance(chunk, bytes | Pause | Drop | Reset):
             yield chunk
         else:
             yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\r\n\r\n"

@@ -58,7 +58,7 @@ from typing import Any
 
 from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_json import JSONConstant, strict_json
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
@@ -238,9 +238,12 @@ class _Turn:
             "message": {"role": "assistant", "content": "", **message},
             "done": done,
         }
+        if self.reply.future_events:  # fields of kinds Ollama may add
+            obj["future_field"] = {"detail": "a field of a kind added later"}
+            obj["message"]["future_field"] = "more"
         if done:
             obj.update(
-                done_reason=_DONE_REASON[self.reply.finish_reason],
+                done_reason=self.reply.finish_word(_DONE_REASON),
                 total_duration=512_000_000,
                 load_duration=12_000_000,
                 prompt_eval_count=self.prompt_tokens,
@@ -259,7 +262,7 @@ class _Turn:
             message["tool_calls"] = self.calls
         return self._object(message, done=True)
 
-    def lines(self) -> Iterator[bytes | Pause | Drop]:
+    def lines(self) -> Iterator[bytes | Pause | Drop | Reset]:
         """The streamed response, one JSON object per line, with pauses and faults."""
         reply = self.reply
         for i in range(0, len(reply.reasoning), 8):
@@ -270,6 +273,14 @@ class _Turn:
             yield _line(self._object({"content": piece}))
         if reply.stream_fault == "drop":
             yield Drop()
+            return
+        if reply.stream_fault == "reset":
+            yield Reset()
+            return
+        if reply.stream_fault == "garbage":
+            yield b"{this is not json\n"
+            return
+        if reply.stream_fault == "truncate":  # the body ends before the done line
             return
         if reply.stream_fault == "error":
             yield _line(

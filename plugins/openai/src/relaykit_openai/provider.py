@@ -568,13 +568,16 @@ class OpenAIProvider:
     def _stream_error(self, data: str, chunk: Any, request: ChatRequest) -> StreamError:
         """The error for an ``{"error": ...}`` event (``data``, decoded: ``chunk``) in a stream."""
         message, _, _ = parse_error_body(data)
+        # What it stands for: the typed error of this status before any text came.
+        status = wire.error_status(chunk.get("error") if isinstance(chunk, dict) else None)
         return StreamError(
             message or "error event in the stream",
             provider=self._name,
             model=request.model,
+            status=status,
             provider_message=message,
             # The core does not retry a started stream, but a caller may: say whether it helps.
-            retryable=wire.error_retryable(chunk.get("error") if isinstance(chunk, dict) else None),
+            retryable=status == 429 or status >= 500,
         )
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:

@@ -35,10 +35,13 @@ async def chat(
         )
     data = json_decode.loads(r.content)
     if isinstance(data, dict) and data.get("status") == "failed":
-        # A failure reported with status 200: an error, not an empty answer.
-        message = responses_wire.stream_failure("response.failed", {"response": data})
+        # A failure reported with status 200: an error, not an empty answer; the
+        # typed one of its code (a rate limit, a refused prompt), else a 502's.
+        failed = {"response": data}
+        message = responses_wire.stream_failure("response.failed", failed)
+        status = responses_wire.failure_status("response.failed", failed)
         raise error_from_http(
-            502, r.headers, _error_body(message), provider=provider, model=request.model
+            status, r.headers, _error_body(message), provider=provider, model=request.model
         )
     return responses_wire.response(data)
 
@@ -73,13 +76,7 @@ async def stream(
                         raise wrong_shape(f"a {sse.event} event", e) from e
                     failure = responses_wire.stream_failure(kind, data)
                     if failure is not None:
-                        raise StreamError(
-                            failure,
-                            provider=provider,
-                            model=request.model,
-                            provider_message=failure,
-                            retryable=responses_wire.failure_retryable(kind, data),
-                        )
+                        raise _failed(failure, kind, data, provider, request.model)
                     for event in event_events(kind, data, state):
                         yield event
                     if state.finished:
@@ -101,19 +98,30 @@ async def stream(
             kind = _event_type(data, sse.event)
             failure = responses_wire.stream_failure(kind, data)
             if failure is not None:
-                raise StreamError(
-                    failure,
-                    provider=provider,
-                    model=request.model,
-                    provider_message=failure,
-                    retryable=responses_wire.failure_retryable(kind, data),
-                )
+                raise _failed(failure, kind, data, provider, request.model)
             for event in event_events(kind, data, state):
                 yield event
         if not state.finished:
             raise StreamError(
                 "the stream ended before response.completed", provider=provider, model=request.model
             )
+
+
+def _failed(
+    message: str, kind: str, data: dict[str, Any], provider: str, model: str
+) -> StreamError:
+    """The error for the failure event ``kind`` in a stream: with the status its code
+    stands for, which makes it that typed error before any text reached the caller."""
+    status = responses_wire.failure_status(kind, data)
+    return StreamError(
+        message,
+        provider=provider,
+        model=model,
+        status=status,
+        provider_message=message,
+        # The core does not retry a started stream, but a caller may: say whether it helps.
+        retryable=status == 429 or status >= 500,
+    )
 
 
 def _event_type(data: Any, named: str) -> str:

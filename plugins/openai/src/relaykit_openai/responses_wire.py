@@ -668,11 +668,6 @@ def _annotation_events(data: dict[str, Any], state: StreamState) -> list[StreamE
     return [found] if found is not None else []
 
 
-#: failure codes worth another attempt (the core retries only before the first event;
-#: after it, the caller decides)
-_RETRYABLE = frozenset({"server_error", "rate_limit_exceeded", "too_many_requests"})
-
-
 def _failure_error(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
     """The fields of a failure event's error, or ``None`` for any other event.
 
@@ -698,8 +693,27 @@ def stream_failure(kind: str, data: dict[str, Any]) -> str | None:
     return str(error.get("message") or error.get("code") or fallback)
 
 
-def failure_retryable(kind: str, data: dict[str, Any]) -> bool:
-    """Whether the failure event ``kind`` says another attempt may succeed (a rate
-    limit, a server error)."""
+#: the HTTP status each failure code stands for (openai-python's ``ResponseError``
+#: codes, and the ``type`` of an ``error`` event's nested error); the image codes, and
+#: every ``invalid_*`` one, are the request's fault: 400
+_FAILURE_STATUS = {
+    "server_error": 500,
+    "rate_limit_exceeded": 429,
+    "too_many_requests": 429,
+    "vector_store_timeout": 504,
+}
+
+
+def failure_status(kind: str, data: dict[str, Any]) -> int:
+    """The HTTP status the failure event ``kind`` stands for, by its error's ``code``
+    (or ``type``): a 502 for one that says no kind (one added later), as a response
+    that failed on the server's side."""
     error = _failure_error(kind, data) or {}
-    return error.get("code") in _RETRYABLE or error.get("type") in _RETRYABLE
+    for said in (error.get("code"), error.get("type")):
+        if not isinstance(said, str):
+            continue
+        if said in _FAILURE_STATUS:
+            return _FAILURE_STATUS[said]
+        if said.startswith("invalid_") or "image" in said:
+            return 400
+    return 502

@@ -425,32 +425,33 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     )
 
 
+#: the HTTP status an error's ``type`` or ``code`` stands for (OpenAI's words)
+_ERROR_STATUS = {
+    "server_error": 500,
+    "overloaded_error": 529,
+    "rate_limit_exceeded": 429,
+    "tokens": 429,  # a rate limit's type: tokens or requests a minute
+    "requests": 429,
+    "invalid_request_error": 400,
+}
+
+
 def error_status(error: Any) -> int:
-    """The HTTP status an ``error`` object inside a status-200 body stands for.
-
-    OpenRouter reports a failure during generation this way, with the status in
-    ``error.code``; without one it is the upstream's failure, a bad gateway.
+    """The HTTP status an ``error`` object inside a status-200 body or a stream stands
+    for: its ``code`` when that is one (OpenRouter reports a failure during
+    generation this way), else what its ``code`` or ``type`` says (OpenAI's
+    ``server_error``, a rate limit's ``rate_limit_exceeded``, an
+    ``invalid_request_error``); without either, the upstream's failure, a bad gateway.
     """
-    code = error.get("code") if isinstance(error, dict) else None
-    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
-        return code
-    return 502
-
-
-#: an error's ``type`` or ``code`` that another attempt may get past
-_RETRYABLE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "overloaded_error"})
-
-
-def error_retryable(error: Any) -> bool:
-    """Whether an ``error`` object inside a stream says another attempt may succeed:
-    an HTTP status in ``code`` (OpenRouter) of 429 or 5xx, or a server error or rate
-    limit by ``type`` or ``code`` (OpenAI)."""
     if not isinstance(error, dict):
-        return False
+        return 502
     code = error.get("code")
     if isinstance(code, int) and not isinstance(code, bool):
-        return code == 429 or code >= 500
-    return error.get("type") in _RETRYABLE_ERRORS or code in _RETRYABLE_ERRORS
+        return code if 400 <= code <= 599 else 502
+    for said in (code, error.get("type")):
+        if isinstance(said, str) and said in _ERROR_STATUS:
+            return _ERROR_STATUS[said]
+    return 502
 
 
 def content_text(content: Any) -> tuple[str, str]:

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from relaykit.testing.loopback import Drop, Pause
+from relaykit.testing.loopback import Drop, Pause, Reset
 from relaykit.testing.script import Reply
 
 from ..eventstream import TYPE_BYTES, TYPE_STRING, HeaderValue
@@ -96,7 +96,7 @@ def _delta(index: int, delta: Mapping[str, Any]) -> bytes:
 
 def converse_frames(
     reply: Reply, usage: Mapping[str, Any], tool_id: str = "tooluse_mock_"
-) -> Iterator[bytes | Pause | Drop]:
+) -> Iterator[bytes | Pause | Drop | Reset]:
     """The frames of one ConverseStream answer to ``reply``, faults included.
 
     The documented order: ``messageStart``; per content block (reasoning, text,
@@ -105,6 +105,13 @@ def converse_frames(
     """
     yield event_frame("messageStart", {"role": "assistant"})
     index = 0
+    if reply.future_events:  # an event, and a block with its delta, of kinds to come
+        yield event_frame("futureEvent", {"detail": {"kind": "mock"}})
+        start = {"futureBlock": {"detail": "a block of a kind added later"}}
+        yield event_frame("contentBlockStart", {"contentBlockIndex": index, "start": start})
+        yield _delta(index, {"futureDelta": {"detail": "more"}})
+        yield event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
     for thought in reply.thoughts():
         if thought.redacted is not None:
             yield _delta(index, {"reasoningContent": {"redactedContent": thought.redacted}})
@@ -139,11 +146,21 @@ def converse_frames(
     if reply.stream_fault == "drop":
         yield Drop()
         return
-    yield event_frame("messageStop", {"stopReason": STOP_REASONS[reply.finish_reason]})
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":  # not an event-stream frame: its CRCs do not add up
+        yield b"\x00\x00\x00\x20this is not an event-stream frame!"
+        return
+    if reply.stream_fault == "truncate":  # the body ends before messageStop
+        return
+    yield event_frame("messageStop", {"stopReason": reply.finish_word(STOP_REASONS)})
     yield event_frame("metadata", {"usage": dict(usage), "metrics": {"latencyMs": 321}})
 
 
-def rechunk(items: Iterable[bytes | Pause | Drop], size: int) -> Iterator[bytes | Pause | Drop]:
+def rechunk(
+    items: Iterable[bytes | Pause | Drop | Reset], size: int
+) -> Iterator[bytes | Pause | Drop | Reset]:
     """The same bytes cut into ``size``-byte pieces regardless of frame boundaries."""
     pending = b""
     for item in items:

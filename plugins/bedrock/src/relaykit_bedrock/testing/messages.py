@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from itertools import pairwise
 from typing import Any
 
-from relaykit.testing.loopback import Drop, Pause, Response
+from relaykit.testing.loopback import Drop, Pause, Reset, Response
 from relaykit.testing.script import Reply
 from relaykit_claude_models import missing_thinking_refusal
 
@@ -288,8 +288,11 @@ def usage(reply: Reply, inp: int, out: int) -> dict[str, Any]:
 
 
 def content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
-    """The content blocks of an answer to ``reply``: thinking, text, tool calls."""
+    """The content blocks of an answer to ``reply``: thinking, text, tool calls (after
+    a block of a kind the API may add, for ``Reply.future_events``)."""
     out: list[dict[str, Any]] = []
+    if reply.future_events:
+        out.append({"type": "future_block", "detail": "a block of a kind added later"})
     for thought in reply.thoughts():
         if thought.redacted is not None:
             out.append({"type": "redacted_thinking", "data": thought.redacted})
@@ -304,17 +307,23 @@ def content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
 
 
 def message(
-    reply: Reply, model: str, message_id: str, tool_id: str, use: dict[str, Any]
+    reply: Reply,
+    model: str,
+    message_id: str,
+    tool_id: str,
+    use: dict[str, Any],
+    stop_sequence: str | None = None,
 ) -> dict[str, Any]:
-    """The whole ``message`` object answering ``reply``."""
+    """The whole ``message`` object answering ``reply`` (``stop_sequence``: the one
+    met, when its stop reason is ``"stop_sequence"``)."""
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content(reply, tool_id),
-        "stop_reason": STOP_REASONS[reply.finish_reason],
-        "stop_sequence": None,
+        "stop_reason": reply.finish_word(STOP_REASONS),
+        "stop_sequence": stop_sequence,
         "usage": use,
     }
 
@@ -324,13 +333,21 @@ def _event(name: str, data: Mapping[str, Any]) -> bytes:
 
 
 def sse_events(
-    reply: Reply, model: str, message_id: str, tool_id: str, use: dict[str, Any]
-) -> Iterator[bytes | Pause | Drop]:
-    """The server-sent events of one streamed answer to ``reply``, faults included."""
+    reply: Reply,
+    model: str,
+    message_id: str,
+    tool_id: str,
+    use: dict[str, Any],
+    stop_sequence: str | None = None,
+) -> Iterator[bytes | Pause | Drop | Reset]:
+    """The server-sent events of one streamed answer to ``reply``, faults included
+    (``stop_sequence`` as :func:`message` takes it)."""
     start = {**message(reply, model, message_id, tool_id, use), "content": [], "stop_reason": None}
     start["usage"] = {**use, "output_tokens": 1}
     yield _event("message_start", {"type": "message_start", "message": start})
     yield _event("ping", {"type": "ping"})
+    if reply.future_events:
+        yield _event("future_event", {"type": "future_event", "detail": {"kind": "mock"}})
     for index, block in enumerate(content(reply, tool_id)):
         yield from _block_events(index, block, reply)
     if reply.stream_fault == "error":
@@ -341,7 +358,13 @@ def sse_events(
     if reply.stream_fault == "drop":
         yield Drop()
         return
-    delta = {"stop_reason": STOP_REASONS[reply.finish_reason], "stop_sequence": None}
+    if reply.stream_fault == "reset":
+        yield Reset()
+        return
+    if reply.stream_fault == "garbage":
+        yield b"event: content_block_delta\ndata: {this is not json\n\n"
+        return
+    delta = {"stop_reason": reply.finish_word(STOP_REASONS), "stop_sequence": stop_sequence}
     usage_delta = {"output_tokens": use["output_tokens"]}
     yield _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_delta})
     if reply.stream_fault == "truncate":
@@ -378,6 +401,8 @@ def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Iterator[b
             {"type": "input_json_delta", "partial_json": text[j : j + 5]}
             for j in range(0, len(text), 5)
         ]
+    elif kind == "future_block":  # a block of a kind to come streams a delta of one
+        deltas.append({"type": "future_delta", "detail": "more"})
     for n, delta in enumerate(deltas):
         if n and reply.chunk_delay:
             yield Pause(reply.chunk_delay)
@@ -385,3 +410,13 @@ def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Iterator[b
             "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
         )
     yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def met_stop_sequence(reply: Reply, body: Mapping[str, Any]) -> str | None:
+    """The stop sequence an answer to ``reply`` names: the first ``body`` sent, when
+    the answer stops at one (``Reply.vendor_finish="stop_sequence"``), as the API
+    names the one it met; else ``None``."""
+    if reply.finish_word(STOP_REASONS) != "stop_sequence":
+        return None
+    sequences = body.get("stop_sequences")
+    return str(sequences[0]) if isinstance(sequences, list) and sequences else None

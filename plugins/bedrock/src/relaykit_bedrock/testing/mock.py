@@ -61,7 +61,7 @@ from urllib.parse import unquote
 
 from relaykit import Reasoning
 from relaykit.messages import ReasoningPart
-from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 from relaykit_claude_models import missing_thinking_refusal
@@ -292,12 +292,14 @@ class BedrockMock(VendorMock):
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
         tool_id = f"tooluse_{self._n}_"
         if stream:
-            frames: Iterable[bytes | Pause | Drop] = converse_frames(reply, usage, tool_id)
+            frames: Iterable[bytes | Pause | Drop | Reset] = converse_frames(reply, usage, tool_id)
             if self.chunk_size:
                 frames = rechunk(frames, self.chunk_size)
             headers["content-type"] = "application/vnd.amazon.eventstream"
             return Response(200, headers, frames)
         content: list[dict[str, Any]] = [_reasoning_content(t) for t in reply.thoughts()]
+        if reply.future_events:  # a block of a kind the API may add
+            content.insert(0, {"futureBlock": {"detail": "a block of a kind added later"}})
         if reply.text:
             content.append({"text": reply.text})
         for n, (name, args) in enumerate(reply.tool_calls):
@@ -306,7 +308,7 @@ class BedrockMock(VendorMock):
             )
         data = {
             "output": {"message": {"role": "assistant", "content": content}},
-            "stopReason": STOP_REASONS[reply.finish_reason],
+            "stopReason": reply.finish_word(STOP_REASONS),
             "usage": usage,
             "metrics": {"latencyMs": 321},
         }
@@ -338,15 +340,16 @@ class BedrockMock(VendorMock):
         message_id = f"msg_bdrk_{self._n:04d}"
         tool_id = f"toolu_bdrk_{self._n}_"
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
+        met = messages_api.met_stop_sequence(reply, body)
         if body.get("stream"):
-            events: Iterable[bytes | Pause | Drop] = messages_api.sse_events(
-                reply, body["model"], message_id, tool_id, use
+            events: Iterable[bytes | Pause | Drop | Reset] = messages_api.sse_events(
+                reply, body["model"], message_id, tool_id, use, met
             )
             if self.chunk_size:
                 events = rechunk(events, self.chunk_size)
             headers["content-type"] = "text/event-stream"
             return Response(200, headers, events)
-        data = messages_api.message(reply, body["model"], message_id, tool_id, use)
+        data = messages_api.message(reply, body["model"], message_id, tool_id, use, met)
         return Response.json(data, headers=headers)
 
 

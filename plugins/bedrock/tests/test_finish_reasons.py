@@ -1,0 +1,115 @@
+"""Every stop reason of Converse / ConverseStream and of the Messages API (InvokeModel,
+Claude from Opus 4.7 on) over loopback, streamed and not: the answer's ``finish_reason``
+and the stream's ``Finish``, with the vendor's word."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit.events import Finish
+from relaykit.response import FinishReason
+from relaykit.testing import Reply
+from relaykit_bedrock.testing import BedrockMock
+
+NOVA = "bedrock/amazon.nova-pro-v1:0"
+OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"  # the Messages API's
+
+#: Converse's ``stopReason`` values (the API reference's), and relaykit's word for each;
+#: one added after this was written is "other"
+CONVERSE_REASONS = [
+    ("end_turn", "stop"),
+    ("stop_sequence", "stop"),
+    ("max_tokens", "length"),
+    ("model_context_window_exceeded", "length"),
+    ("guardrail_intervened", "content_filter"),
+    ("content_filtered", "content_filter"),
+    ("malformed_model_output", "other"),
+    ("malformed_tool_use", "other"),
+    ("a_reason_from_the_future", "other"),
+]
+
+#: the Messages API's ``stop_reason`` values, relaykit's word for each, and the raw
+#: reason the stream's ``Finish`` keeps: Converse's word, as the route reads the answer
+#: as Converse would give it (``refusal`` is ``content_filtered``: see messages_wire)
+MESSAGES_REASONS = [
+    ("end_turn", "stop", "end_turn"),
+    ("stop_sequence", "stop", "stop_sequence"),
+    ("max_tokens", "length", "max_tokens"),
+    ("model_context_window_exceeded", "length", "model_context_window_exceeded"),
+    ("refusal", "content_filter", "content_filtered"),
+    ("pause_turn", "other", "pause_turn"),
+    ("a_reason_from_the_future", "other", "a_reason_from_the_future"),
+]
+
+
+async def both(c: relaykit.Client, model: str) -> tuple[Any, list[Finish], Any]:
+    """The answer to one call, then the ``Finish`` events and response of a stream."""
+    r = await c.chat(model, "Go on", max_tokens=100)
+    async with c.stream(model, "Go on", max_tokens=100) as s:
+        finishes = [e async for e in s if isinstance(e, Finish)]
+    return r, finishes, s.response
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("said", "reason"), CONVERSE_REASONS)
+async def test_each_converse_stop_reason(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], said: str, reason: FinishReason
+) -> None:
+    mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
+    async with make_client(region=mock.region) as c:
+        r, finishes, s = await both(c, NOVA)
+    assert (r.finish_reason, s.finish_reason) == (reason, reason)
+    assert r.text == s.text == "Partial answer"
+    assert finishes == [Finish(reason, said)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("said", "reason", "raw"), MESSAGES_REASONS)
+async def test_each_messages_api_stop_reason(
+    mock: BedrockMock,
+    make_client: Callable[..., relaykit.Client],
+    said: str,
+    reason: FinishReason,
+    raw: str,
+) -> None:
+    mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
+    async with make_client(region=mock.region) as c:
+        r, finishes, s = await both(c, OPUS_4_7)
+    assert (r.finish_reason, s.finish_reason) == (reason, reason)
+    assert r.text == s.text == "Partial answer"
+    assert finishes == [Finish(reason, raw)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [NOVA, OPUS_4_7])
+async def test_tool_use_is_tool_calls(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], model: str
+) -> None:
+    call = Reply(tool_calls=(("lookup", {"q": "x"}),))
+    mock.script.push(call, call)
+    async with make_client(region=mock.region) as c:
+        r, finishes, s = await both(c, model)
+    assert (r.finish_reason, s.finish_reason) == ("tool_calls", "tool_calls")
+    assert finishes == [Finish("tool_calls", "tool_use")]
+    assert r.tool_calls[0].arguments == s.tool_calls[0].arguments == {"q": "x"}
+
+
+@pytest.mark.anyio
+async def test_a_messages_stream_cut_after_its_stop_reason_is_whole(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    """``message_delta`` carries the stop reason and the final usage; the stream is
+    whole without ``message_stop``, as relaykit-anthropic reads Claude's own."""
+    mock.script.push(Reply(text="A whole answer.", output_tokens=7, stream_fault="truncate"))
+    async with (
+        make_client(region=mock.region) as c,
+        c.stream(OPUS_4_7, "Go on", max_tokens=100) as s,
+    ):
+        finishes = [e async for e in s if isinstance(e, Finish)]
+    assert finishes == [Finish("stop", "end_turn")]
+    r = s.response
+    assert (r.text, r.finish_reason, r.usage.output_tokens) == ("A whole answer.", "stop", 7)
