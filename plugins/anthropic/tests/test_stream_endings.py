@@ -48,9 +48,8 @@ async def test_a_stream_cut_after_its_stop_reason_is_whole(
     async with client(mock) as c:
         events, r = await read(c)
     reason = "tool_calls" if tools else "stop"
-    assert [e for e in events if isinstance(e, Finish)] == [
-        Finish(reason, "tool_use" if tools else "end_turn")
-    ]
+    finish = Finish("tool_calls", "tool_use") if tools else Finish("stop", "end_turn")
+    assert [e for e in events if isinstance(e, Finish)] == [finish]
     assert (r.text, r.finish_reason, r.usage.output_tokens) == ("A whole answer.", reason, 7)
     assert [(c.name, c.arguments) for c in r.tool_calls] == list(calls)
 
