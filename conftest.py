@@ -8,6 +8,9 @@ from hypothesis import HealthCheck, settings
 # Shipped test helpers get pytest's assertion messages too.
 pytest.register_assert_rewrite("relaykit.testing")
 
+# Under CI=true a skipped test fails the run (it would check nothing, looking green).
+pytest_plugins = ["relaykit.testing.no_skips_in_ci"]
+
 # Property tests check values, not speed (speed is measured in bench/): on a
 # loaded two-core CI machine hypothesis' default 200 ms deadline per example and
 # its "too slow" health check fail tests that are right (seen on
