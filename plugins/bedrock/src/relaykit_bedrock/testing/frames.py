@@ -25,6 +25,17 @@ STOP_REASONS = {
     "tool_calls": "tool_use",
     "content_filter": "content_filtered",
 }
+
+
+def stop_word(reply: Reply, words: Mapping[str, str]) -> str:
+    """The stop reason to send for ``reply`` in ``words`` (Converse's or the Messages
+    API's): ``"stop_sequence"``, both APIs' word, for an answer scripted to stop on
+    one (``Reply.stop_sequence``), unless ``Reply.vendor_finish`` says otherwise."""
+    if reply.stop_sequence is not None and reply.vendor_finish is None:
+        return "stop_sequence"
+    return reply.finish_word(words)
+
+
 _PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -154,7 +165,7 @@ def converse_frames(
         return
     if reply.stream_fault == "truncate":  # the body ends before messageStop
         return
-    yield event_frame("messageStop", {"stopReason": reply.finish_word(STOP_REASONS)})
+    yield event_frame("messageStop", {"stopReason": stop_word(reply, STOP_REASONS)})
     yield event_frame("metadata", {"usage": dict(usage), "metrics": {"latencyMs": 321}})
 
 

@@ -70,7 +70,7 @@ from . import messages as messages_api
 from .checks import malformed
 from .documents import document_tokens, documents_problem
 from .errors import constraint, error, scripted_failure
-from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
+from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk, stop_word
 from .invoke import answer, validate_invoke
 from .reasoning import reasoning_problem, sent_reasoning
 from .schemas import converse_schema_problem, messages_schema_problem
@@ -308,7 +308,7 @@ class BedrockMock(VendorMock):
             )
         data = {
             "output": {"message": {"role": "assistant", "content": content}},
-            "stopReason": reply.finish_word(STOP_REASONS),
+            "stopReason": stop_word(reply, STOP_REASONS),
             "usage": usage,
             "metrics": {"latencyMs": 321},
         }
