@@ -151,6 +151,22 @@ async def test_converse_says_a_stop_sequence_stopped_it_but_not_which(
     assert finishes == [Finish("stop", "stop_sequence")]
 
 
+@pytest.mark.anyio
+async def test_converse_names_it_when_the_call_asks(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    mock.script.push(STOPPED, STOPPED)
+    asked = {"additionalModelResponseFieldPaths": ["/stop_sequence"]}
+    async with make_client(region=mock.region) as c:
+        r = await c.chat(NOVA, "Count", max_tokens=100, stop=[" three"], extra=asked)
+        async with c.stream(NOVA, "Count", max_tokens=100, extra=asked) as s:
+            finishes = [e async for e in s if isinstance(e, Finish)]
+    assert mock.last_request.json()["additionalModelResponseFieldPaths"] == ["/stop_sequence"]
+    assert (r.finish_reason, r.stop_sequence) == ("stop", " three")
+    assert finishes == [Finish("stop", "stop_sequence", stop_sequence=" three")]
+    assert s.response.stop_sequence == " three"
+
+
 def test_the_mocks_claude_body_has_it_where_the_api_puts_it() -> None:
     use = {"input_tokens": 3, "output_tokens": 2}
     whole = messages_api.message(
