@@ -3,7 +3,9 @@
 As AWS's "Inference using Anthropic Messages API" page and Anthropic's Messages
 reference describe it: ``model``, ``max_tokens`` and ``messages`` in the body,
 ``anthropic_version: "bedrock-2023-05-31"`` there too; an answer is one
-``message`` object (``content`` blocks, ``stop_reason``, ``usage`` with cache
+``message`` object (``content`` blocks, ``stop_reason`` and ``stop_sequence``:
+``"stop_sequence"`` and ``Reply.stop_sequence`` for a reply scripted to stop
+on one, as ``message_delta``'s ``delta`` says it streamed; ``usage`` with cache
 reads and writes apart from ``input_tokens`` and the writes by TTL in
 ``cache_creation``), or with ``stream: true`` server-sent events
 (``text/event-stream``) in Anthropic's order: ``message_start``, per block
