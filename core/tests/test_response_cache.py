@@ -180,6 +180,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "citations",
         "search_queries",
         "search_suggestions",
+        "stop_sequence",
         "usage_estimated",  # not kept: a hit is billed nothing, so nothing is estimated
         "parsed",  # not kept: the client parses a hit's text again
     }, "update response_cache._entry and _response"
@@ -211,6 +212,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         citations=(Citation(url="https://example.com", title="E", start=0, end=1),),
         search_queries=("q1", "q2"),
         search_suggestions="<div>suggested</div>",
+        stop_sequence="END",
         usage_estimated=True,
     )
     defaults = {f.name: f.default for f in attrs.fields(ChatResponse) if f.name != "parsed"}
@@ -242,6 +244,7 @@ def test_replay_assembles_into_the_same_response() -> None:
         citations=(Citation(url="https://example.com", cited_text="x", start=0, end=3),),
         search_queries=("q1", "q2"),
         search_suggestions="<div>suggested</div>",
+        stop_sequence="END",
     )
     assembler = ResponseAssembler()
     for event in replay(original):

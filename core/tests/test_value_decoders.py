@@ -58,6 +58,7 @@ RESPONSE = ChatResponse(
     citations=(CITATION,),
     search_queries=("capital of France", "Paris landmarks"),
     search_suggestions='<div class="chip">capital of France</div>',
+    stop_sequence="\n\nHuman:",
     usage_estimated=True,
 )
 SAMPLES: list[Any] = [RESPONSE, USAGE, TOOL_CALL, REASONING, CITATION]

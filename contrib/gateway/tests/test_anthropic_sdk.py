@@ -10,6 +10,8 @@ from anthropic.types import TextBlock, ToolParam
 
 from relaykit import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import PNG, FakePlugin, Reply
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway.testing import running_over
 
 from .conftest import anthropic_sdk, gateway_over
 
@@ -256,3 +258,64 @@ async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
     ids = [m.id for m in page.data]
     assert ids == ["local/fake-model", "fast"]
     assert page.data[0].type == "model"
+
+
+async def test_an_answer_stopped_by_a_stop_sequence_names_it(fake: FakePlugin) -> None:
+    """As Anthropic answers: ``stop_reason: "stop_sequence"`` and the sequence met,
+    streamed (``message_delta``) and not; an answer that met none says ``end_turn``."""
+    fake.script.reply("One, two", stop_sequence=", three")
+    fake.script.reply("One, two", stop_sequence=", three")
+    fake.script.reply("Done.")
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        whole = await client.messages.create(
+            model="fake/m",
+            max_tokens=50,
+            stop_sequences=[", three"],
+            messages=[{"role": "user", "content": "Count"}],
+        )
+        async with client.messages.stream(
+            model="fake/m",
+            max_tokens=50,
+            stop_sequences=[", three"],
+            messages=[{"role": "user", "content": "Count"}],
+        ) as stream:
+            deltas = [e async for e in stream if e.type == "message_delta"]
+            streamed = await stream.get_final_message()
+        plain = await client.messages.create(
+            model="fake/m",
+            max_tokens=50,
+            stop_sequences=[", three"],
+            messages=[{"role": "user", "content": "Count"}],
+        )
+    assert (whole.stop_reason, whole.stop_sequence) == ("stop_sequence", ", three")
+    assert [(d.delta.stop_reason, d.delta.stop_sequence) for d in deltas] == [
+        ("stop_sequence", ", three")
+    ]
+    assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", ", three")
+    assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
+
+
+async def test_claudes_stop_sequence_comes_through_the_gateway(
+    anthropic_mock: AnthropicMock,
+) -> None:
+    """From the Anthropic API (its mock) through relaykit-anthropic and the gateway."""
+    anthropic_mock.script.push(*[Reply(text="One two", stop_sequence=" three")] * 2)
+    async with (
+        running_over(anthropic=anthropic_mock.base_url) as url,
+        anthropic_sdk(url) as client,
+    ):
+        whole = await client.messages.create(
+            model="anthropic/claude-sonnet-4-5",
+            max_tokens=50,
+            stop_sequences=[" three"],
+            messages=[{"role": "user", "content": "Count"}],
+        )
+        async with client.messages.stream(
+            model="anthropic/claude-sonnet-4-5",
+            max_tokens=50,
+            stop_sequences=[" three"],
+            messages=[{"role": "user", "content": "Count"}],
+        ) as stream:
+            streamed = await stream.get_final_message()
+    assert (whole.stop_reason, whole.stop_sequence) == ("stop_sequence", " three")
+    assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", " three")

@@ -159,6 +159,7 @@ class ResponseAssembler:
             citations=tuple(self._citations),
             search_queries=self._search_queries(),
             search_suggestions=finished.search_suggestions if finished is not None else None,
+            stop_sequence=finished.stop_sequence if finished is not None else None,
         )
 
     def _content(self) -> tuple[str, tuple[ToolCall, ...], tuple[ReasoningPart, ...]]:

@@ -105,6 +105,9 @@ class Finish:
 
     After a web search it may also carry ``search_suggestions`` (Google's Search
     Suggestions HTML), which becomes the stream's ``response.search_suggestions``.
+    ``stop_sequence`` is the stop sequence the model stopped on, where the vendor
+    says which (see :attr:`relaykit.ChatResponse.stop_sequence`); it becomes the
+    stream's ``response.stop_sequence``.
 
     ``search_queries`` is kept for providers written before :class:`SearchQuery`:
     the assembled response takes its searches from the stream's ``SearchQuery``
@@ -117,6 +120,7 @@ class Finish:
     raw_reason: str | None = None
     search_queries: tuple[str, ...] = attrs.field(default=(), kw_only=True)
     search_suggestions: str | None = attrs.field(default=None, kw_only=True)
+    stop_sequence: str | None = attrs.field(default=None, kw_only=True)
 
 
 #: a :class:`~relaykit.Citation` is an event too: a source of the answer, as it arrives

@@ -271,6 +271,14 @@ class ChatResponse:
     provider, and for an answer that did not search. A display artefact: the
     response cache keeps it with the answer, a call record never does.
 
+    ``stop_sequence`` is the stop sequence (one of the call's ``stop=``) the answer
+    stopped on, where the vendor says which: Anthropic (its API, Vertex AI,
+    Foundry) and Claude's Messages API on Bedrock always do, Bedrock's Converse
+    when asked (``additionalModelResponseFields``); OpenAI, Gemini and Ollama
+    say only that the model stopped (``finish_reason`` ``"stop"``), so it stays
+    ``None`` for them, as for an answer that met none. ``finish_reason`` is
+    ``"stop"`` either way.
+
     ``usage_estimated`` says ``usage`` (and so ``cost``) is partly relaykit's
     estimate of what the vendor billed: a stream left early (``s.response``) or
     broken (``StreamError.partial``) before the vendor's usage came
@@ -296,6 +304,7 @@ class ChatResponse:
     search_queries: tuple[str, ...] = ()
     search_suggestions: str | None = None
     usage_estimated: bool = False
+    stop_sequence: str | None = None
     #: the answer as an instance of the ``response_format`` class the call gave
     #: (``None`` without one); never stored, cached or serialised: it is made
     #: again from ``text``

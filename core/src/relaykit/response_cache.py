@@ -473,6 +473,7 @@ def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
         r.citations,
         r.search_queries,
         r.search_suggestions,
+        r.stop_sequence,
     )
 
 
@@ -500,6 +501,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         citations,
         search_queries,
         search_suggestions,
+        stop_sequence,
     ) = entry
     return ChatResponse(
         text=text,
@@ -527,6 +529,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         citations=citations,
         search_queries=search_queries,
         search_suggestions=search_suggestions,
+        stop_sequence=stop_sequence,
     )
 
 
@@ -659,7 +662,11 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
         )
         yield ToolCallDelta(i, call.id, call.name, arguments)
     yield UsageUpdate(response.usage)
-    yield Finish(response.finish_reason, search_suggestions=response.search_suggestions)
+    yield Finish(
+        response.finish_reason,
+        search_suggestions=response.search_suggestions,
+        stop_sequence=response.stop_sequence,
+    )
 
 
 def as_cached(response: ChatResponse, latency: float | None = None) -> ChatResponse:

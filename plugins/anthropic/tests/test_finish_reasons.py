@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,11 @@ import relaykit
 from relaykit.events import Finish
 from relaykit.response import FinishReason
 from relaykit.testing import Reply, one_try_config
+from relaykit_anthropic.mock_foundry import FoundryClaudeMock
+from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
+
+from .conftest import vertex_client
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
@@ -93,4 +99,83 @@ async def test_a_stop_sequence_is_named_on_the_wire(mock: AnthropicMock) -> None
         r = await c.chat(MODEL, "Count", stop=["THREE", "FOUR"])
         finishes, _ = await streamed(c, stop=["THREE"])
     assert r.finish_reason == "stop"
-    assert finishes == [Finish("stop", "stop_sequence")]
+    assert finishes == [Finish("stop", "stop_sequence", stop_sequence="THREE")]
+
+
+#: an answer scripted to stop on a stop sequence of its own
+STOPPED = Reply(text="One two", stop_sequence=" three")
+
+
+@pytest.mark.anyio
+async def test_a_scripted_stop_sequence_is_sent_as_the_api_sends_it(mock: AnthropicMock) -> None:
+    mock.script.push(STOPPED, STOPPED)
+    whole = (await raw_message(mock, stop_sequences=["X", " three"])).json()
+    assert (whole["stop_reason"], whole["stop_sequence"]) == ("stop_sequence", " three")
+    streamed_body = (await raw_message(mock, stop_sequences=[" three"], stream=True)).text
+    deltas = [
+        json.loads(line[len("data: ") :])
+        for line in streamed_body.splitlines()
+        if line.startswith("data: ") and '"message_delta"' in line
+    ]
+    assert [d["delta"] for d in deltas] == [
+        {"stop_reason": "stop_sequence", "stop_sequence": " three"}
+    ]
+
+
+@pytest.mark.anyio
+async def test_the_stop_sequence_met_is_on_the_response_and_the_finish(
+    mock: AnthropicMock,
+) -> None:
+    """Anthropic names the sequence it stopped on; relaykit keeps it, streamed and not."""
+    mock.script.push(Reply(text="One two", vendor_finish="stop_sequence"), STOPPED)
+    async with client(mock) as c:
+        r = await c.chat(MODEL, "Count", stop=["THREE", "FOUR"])
+        finishes, s = await streamed(c, stop=[" three"])
+    assert (r.finish_reason, r.stop_sequence) == ("stop", "THREE")
+    assert finishes == [Finish("stop", "stop_sequence", stop_sequence=" three")]
+    assert (s.text, s.finish_reason, s.stop_sequence) == ("One two", "stop", " three")
+
+
+@pytest.mark.anyio
+async def test_an_answer_that_met_none_has_none(mock: AnthropicMock) -> None:
+    mock.script.push(Reply(text="Done."), Reply(text="Done."))
+    async with client(mock) as c:
+        r = await c.chat(MODEL, "Count", stop=["THREE"])
+        finishes, s = await streamed(c, stop=["THREE"])
+    assert r.stop_sequence is None and s.stop_sequence is None
+    assert finishes == [Finish("stop", "end_turn")]
+
+
+@pytest.mark.anyio
+async def test_claude_on_foundry_names_it_too() -> None:
+    key = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
+    with FoundryClaudeMock(api_key=key, deployments={"prod": "claude-sonnet-4-5"}) as foundry:
+        foundry.script.push(STOPPED, STOPPED)
+        config = one_try_config(
+            {
+                "foundry-anthropic": {
+                    "base_url": foundry.base_url,
+                    "deployments": {"prod": "claude-sonnet-4-5"},
+                }
+            }
+        )
+        async with relaykit.Client(config, env={"ANTHROPIC_FOUNDRY_API_KEY": key}) as c:
+            r = await c.chat("foundry-anthropic/prod", "Count", max_tokens=50, stop=[" three"])
+            async with c.stream("foundry-anthropic/prod", "Count", max_tokens=50) as s:
+                async for _ in s:
+                    pass
+    assert r.stop_sequence == s.response.stop_sequence == " three"
+
+
+@pytest.mark.anyio
+async def test_claude_on_vertex_names_it_too(
+    vertex_mock: VertexClaudeMock, google_env: dict[str, str], sa_file: Path
+) -> None:
+    vertex_mock.script.push(STOPPED, STOPPED)
+    model = "vertex-anthropic/claude-haiku-4-5@20251001"
+    async with vertex_client(vertex_mock, google_env, sa_file) as c:
+        r = await c.chat(model, "Count", max_tokens=50, stop=[" three"])
+        async with c.stream(model, "Count", max_tokens=50) as s:
+            async for _ in s:
+                pass
+    assert r.stop_sequence == s.response.stop_sequence == " three"

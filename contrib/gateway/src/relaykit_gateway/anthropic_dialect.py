@@ -165,6 +165,17 @@ STOP_REASONS = {
     "content_filter": "refusal",
     "other": "end_turn",
 }
+
+
+def stop_fields(response: ChatResponse) -> dict[str, Any]:
+    """``stop_reason`` and ``stop_sequence`` as the API gives them: ``"stop_sequence"``
+    and the sequence when the provider named the one the answer stopped on, else
+    the reason's word and ``None``."""
+    if response.stop_sequence is not None and response.finish_reason == "stop":
+        return {"stop_reason": "stop_sequence", "stop_sequence": response.stop_sequence}
+    return {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None}
+
+
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -233,8 +244,7 @@ class AnthropicDialect:
             "role": "assistant",
             "model": response.model or model,
             "content": content,
-            "stop_reason": STOP_REASONS[response.finish_reason],
-            "stop_sequence": None,
+            **stop_fields(response),
             "usage": usage(response.usage),
         }
 
@@ -776,7 +786,7 @@ class EventEncoder:
         """The last block's stop, ``message_delta`` (stop reason, usage), ``message_stop``."""
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None},
+            "delta": stop_fields(response),
             "usage": usage(response.usage),
         }
         out = self._start()

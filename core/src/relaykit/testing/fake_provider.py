@@ -201,6 +201,7 @@ class FakeProvider:
             citations=reply.citations,
             search_queries=reply.search_queries,
             search_suggestions=reply.search_suggestions,
+            stop_sequence=reply.stop_sequence,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -241,6 +242,7 @@ class FakeProvider:
         yield Finish(
             reply.finish_reason,  # type: ignore[arg-type]
             search_suggestions=reply.search_suggestions,
+            stop_sequence=reply.stop_sequence,
         )
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:

@@ -54,6 +54,11 @@ class Reply:
     Gemini's ``"RECITATION"``, Bedrock's ``"guardrail_intervened"``, Ollama's
     ``"load"``, Cohere's ``"TIMEOUT"``, a future one (the Responses API's mock
     sends it as an ``incomplete`` response's ``incomplete_details.reason``).
+    ``stop_sequence`` is a stop sequence the answer stopped on (``finish`` stays
+    ``"stop"``): mocks of vendors that name it send their stop reason for one with
+    it (Anthropic's and Claude's on Bedrock: ``stop_reason: "stop_sequence"`` and
+    ``stop_sequence``), Bedrock's Converse mock its ``stopReason``
+    ``"stop_sequence"``, others their plain stop; the fake provider answers with it.
     ``future_events`` adds what a vendor may send after relaykit was written, which
     a client must skip (Anthropic's versioning policy says so of new event types):
     each mock an event type, an output item or block, a part or field of no kind
@@ -69,6 +74,7 @@ class Reply:
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     finish: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
     vendor_finish: str | None = None
+    stop_sequence: str | None = None
     future_events: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None

@@ -165,12 +165,14 @@ class MessageStreamDecoder:
             return events + self._usage_update(message.get("usage"))
         if kind == "message_delta":
             events = self._usage_update(data.get("usage"))
-            raw_reason = (data.get("delta") or {}).get("stop_reason")
+            delta = data.get("delta") or {}
+            raw_reason = delta.get("stop_reason")
             if raw_reason:
                 reason = wire.finish_reason(raw_reason)
                 if reason == "tool_calls" and self._answered_by_tool and not self._tools:
                     reason = "stop"
-                events.append(Finish(reason, raw_reason))
+                met = wire.text_or_none(delta.get("stop_sequence"))
+                events.append(Finish(reason, raw_reason, stop_sequence=met))
                 self._stopped = True
             return events
         if kind == "content_block_stop":

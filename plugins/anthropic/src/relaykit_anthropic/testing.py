@@ -12,7 +12,9 @@ Built from Anthropic's public API reference:
   ``Reply.error_code``'s type, ``overloaded_error`` by default), a reset, bytes
   that are no event, or (``"truncate"``) no ``message_stop``; ``Reply.vendor_finish``
   is the ``stop_reason`` (``"stop_sequence"`` names the first of the request's
-  ``stop_sequences``), and ``Reply.future_events`` adds an event type and a block
+  ``stop_sequences``), ``Reply.stop_sequence`` stops on that sequence
+  (``stop_reason: "stop_sequence"``, ``stop_sequence`` in the message and in
+  ``message_delta``'s ``delta``), and ``Reply.future_events`` adds an event type and a block
   with its delta of kinds to come.
   Each thinking block gets its own signature (:func:`thinking_signature`).
 - ``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``.
@@ -318,12 +320,16 @@ class AnthropicMock(VendorMock):
             usage["server_tool_use"] = {"web_search_requests": run, "web_fetch_requests": 0}
         searches = mock_web_search.search_blocks(reply, body, self._n, self.search_error)
         stop = reply.finish_word(STOP_REASONS)
+        if reply.stop_sequence is not None and reply.vendor_finish is None:
+            stop = "stop_sequence"
         if self.pause_turns:
             self.pause_turns -= 1
             stop = "pause_turn"
             self._paused_texts.add(reply.text)
-        # The API names the stop sequence it met; the mock meets the first one sent.
-        sequences = body.get("stop_sequences") or [None]
+        # The API names the stop sequence it met; the mock meets the one scripted,
+        # else the first one sent.
+        sequences = [reply.stop_sequence] if reply.stop_sequence is not None else None
+        sequences = sequences or body.get("stop_sequences") or [None]
         matched = sequences[0] if stop == "stop_sequence" else None
         if body.get("stream"):
             return Response(

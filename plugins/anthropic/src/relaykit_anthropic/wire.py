@@ -665,4 +665,6 @@ def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
         id=text_or_none(data.get("id")),
         citations=tuple(cited),
         search_queries=tuple(queries),
+        # the sequence met, beside stop_reason "stop_sequence" (null otherwise)
+        stop_sequence=text_or_none(data.get("stop_sequence")),
     )

@@ -27,7 +27,7 @@ from typing import Any
 
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 
-from .messages_wire import converse_usage, stop_reason
+from .messages_wire import converse_usage, stop_reason, stop_sequence_fields
 
 ConverseEvent = tuple[str, dict[str, Any]]
 
@@ -35,11 +35,13 @@ ConverseEvent = tuple[str, dict[str, Any]]
 class MessagesStreamReader:
     """Turns one Messages stream's events into ConverseStream events, keeping usage."""
 
-    __slots__ = ("_start_inputs", "_stop_reason", "_usage", "message_id")
+    __slots__ = ("_start_inputs", "_stop_reason", "_stop_sequence", "_usage", "message_id")
 
     def __init__(self) -> None:
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
+        #: the stop sequence ``message_delta`` named, if any
+        self._stop_sequence: object = None
         # tool_use block index -> the input its start held, until a fragment replaces it
         self._start_inputs: dict[int, dict[str, Any]] = {}
         #: the message id from ``message_start``
@@ -69,8 +71,10 @@ class MessagesStreamReader:
                 text = json.dumps(given, ensure_ascii=False, separators=(",", ":"))
                 return [_block_delta(index, {"toolUse": {"input": text}}), stop]
             if name == "message_delta":
-                said = (data.get("delta") or {}).get("stop_reason")
+                delta = data.get("delta") or {}
+                said = delta.get("stop_reason")
                 self._stop_reason = said or self._stop_reason
+                self._stop_sequence = delta.get("stop_sequence") or self._stop_sequence
                 # message_delta's usage is cumulative: its counts replace message_start's.
                 self._usage.update(
                     {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
@@ -78,7 +82,13 @@ class MessagesStreamReader:
                 return []
             if name == "message_stop":
                 return [
-                    ("messageStop", {"stopReason": stop_reason(self._stop_reason)}),
+                    (
+                        "messageStop",
+                        {
+                            "stopReason": stop_reason(self._stop_reason),
+                            **stop_sequence_fields(self._stop_sequence),
+                        },
+                    ),
                     ("metadata", {"usage": converse_usage(self._usage)}),
                 ]
             return []  # ping, and events added to the API later

@@ -439,7 +439,17 @@ def _converse_response(data: dict[str, Any]) -> dict[str, Any]:
         "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": stop_reason(data.get("stop_reason")),
         "usage": converse_usage(data.get("usage")),
+        **stop_sequence_fields(data.get("stop_sequence")),
     }
+
+
+def stop_sequence_fields(met: object) -> dict[str, Any]:
+    """Where Converse puts the stop sequence Claude met (``additionalModelResponseFields``,
+    when a request asks for ``/stop_sequence``), for the sequence a Messages answer
+    names; nothing when it names none."""
+    if not isinstance(met, str):
+        return {}
+    return {"additionalModelResponseFields": {"stop_sequence": met}}
 
 
 def stop_reason(raw: str | None) -> str | None:

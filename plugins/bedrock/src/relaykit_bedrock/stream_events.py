@@ -69,7 +69,7 @@ class ConverseStreamTranslator:
                 reason = wire.finish_reason(raw)
                 if reason == "stop" and self._tool_index:
                     reason = "tool_calls"
-                out.append(Finish(reason, raw))
+                out.append(Finish(reason, raw, stop_sequence=wire.stop_sequence(data)))
             elif event_type == "metadata" and data.get("usage"):
                 out.append(UsageUpdate(wire.usage(data["usage"])))
             # contentBlockStop and events added to the API later carry nothing we keep.

@@ -597,7 +597,18 @@ def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
         usage=usage(data.get("usage")),
         model=model,
         id=id,
+        stop_sequence=stop_sequence(data),
     )
+
+
+def stop_sequence(data: dict[str, Any]) -> str | None:
+    """The stop sequence an answer (or ``messageStop`` event) names: Claude's
+    ``stop_sequence``, which Converse gives in ``additionalModelResponseFields`` when
+    the request asks for ``/stop_sequence`` (and the Messages route always puts
+    there: :mod:`.messages_wire`); ``None`` when it names none."""
+    fields = data.get("additionalModelResponseFields")
+    met = fields.get("stop_sequence") if isinstance(fields, dict) else None
+    return met if isinstance(met, str) else None
 
 
 def _tool_call(id: str, name: str, arguments: Any) -> ToolCall:

@@ -25,6 +25,17 @@ STOP_REASONS = {
     "tool_calls": "tool_use",
     "content_filter": "content_filtered",
 }
+
+
+def stop_word(reply: Reply, words: Mapping[str, str]) -> str:
+    """The stop reason to send for ``reply`` in ``words`` (Converse's or the Messages
+    API's): ``"stop_sequence"``, both APIs' word, for an answer scripted to stop on
+    one (``Reply.stop_sequence``), unless ``Reply.vendor_finish`` says otherwise."""
+    if reply.stop_sequence is not None and reply.vendor_finish is None:
+        return "stop_sequence"
+    return reply.finish_word(words)
+
+
 _PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -95,9 +106,13 @@ def _delta(index: int, delta: Mapping[str, Any]) -> bytes:
 
 
 def converse_frames(
-    reply: Reply, usage: Mapping[str, Any], tool_id: str = "tooluse_mock_"
+    reply: Reply,
+    usage: Mapping[str, Any],
+    tool_id: str = "tooluse_mock_",
+    additional: Mapping[str, Any] | None = None,
 ) -> Iterator[bytes | Pause | Drop | Reset]:
-    """The frames of one ConverseStream answer to ``reply``, faults included.
+    """The frames of one ConverseStream answer to ``reply``, faults included
+    (``additional``: ``messageStop``'s ``additionalModelResponseFields``, if any).
 
     The documented order: ``messageStart``; per content block (reasoning, text,
     then each tool call) an optional ``contentBlockStart`` (tool calls only),
@@ -154,7 +169,10 @@ def converse_frames(
         return
     if reply.stream_fault == "truncate":  # the body ends before messageStop
         return
-    yield event_frame("messageStop", {"stopReason": reply.finish_word(STOP_REASONS)})
+    stop: dict[str, Any] = {"stopReason": stop_word(reply, STOP_REASONS)}
+    if additional is not None:
+        stop["additionalModelResponseFields"] = dict(additional)
+    yield event_frame("messageStop", stop)
     yield event_frame("metadata", {"usage": dict(usage), "metrics": {"latencyMs": 321}})
 
 
@@ -176,3 +194,18 @@ def rechunk(
             yield item
     if pending:
         yield pending
+
+
+def additional_response_fields(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Converse's ``additionalModelResponseFields`` for an answer to ``reply``: Claude's
+    ``stop_sequence`` (the scripted one, else the first of ``stopSequences`` when the
+    answer stopped on one, else null) when ``body`` asks for ``/stop_sequence`` in
+    ``additionalModelResponseFieldPaths``; ``None`` when it asks for nothing."""
+    paths = body.get("additionalModelResponseFieldPaths")
+    if not (isinstance(paths, list) and "/stop_sequence" in paths):
+        return None
+    met = None
+    if stop_word(reply, STOP_REASONS) == "stop_sequence":
+        sent = (body.get("inferenceConfig") or {}).get("stopSequences") or [None]
+        met = reply.stop_sequence if reply.stop_sequence is not None else sent[0]
+    return {"stop_sequence": met}

@@ -3,7 +3,9 @@
 As AWS's "Inference using Anthropic Messages API" page and Anthropic's Messages
 reference describe it: ``model``, ``max_tokens`` and ``messages`` in the body,
 ``anthropic_version: "bedrock-2023-05-31"`` there too; an answer is one
-``message`` object (``content`` blocks, ``stop_reason``, ``usage`` with cache
+``message`` object (``content`` blocks, ``stop_reason`` and ``stop_sequence``:
+``"stop_sequence"`` and ``Reply.stop_sequence`` for a reply scripted to stop
+on one, as ``message_delta``'s ``delta`` says it streamed; ``usage`` with cache
 reads and writes apart from ``input_tokens`` and the writes by TTL in
 ``cache_creation``), or with ``stream: true`` server-sent events
 (``text/event-stream``) in Anthropic's order: ``message_start``, per block
@@ -35,7 +37,7 @@ from relaykit.testing.script import Reply
 from relaykit_claude_models import missing_thinking_refusal
 
 from .checks import malformed
-from .frames import reasoning_signature
+from .frames import reasoning_signature, stop_word
 
 PATH = "/anthropic/v1/messages"
 VERSION = "bedrock-2023-05-31"
@@ -322,7 +324,7 @@ def message(
         "role": "assistant",
         "model": model,
         "content": content(reply, tool_id),
-        "stop_reason": reply.finish_word(STOP_REASONS),
+        "stop_reason": stop_word(reply, STOP_REASONS),
         "stop_sequence": stop_sequence,
         "usage": use,
     }
@@ -364,7 +366,7 @@ def sse_events(
     if reply.stream_fault == "garbage":
         yield b"event: content_block_delta\ndata: {this is not json\n\n"
         return
-    delta = {"stop_reason": reply.finish_word(STOP_REASONS), "stop_sequence": stop_sequence}
+    delta = {"stop_reason": stop_word(reply, STOP_REASONS), "stop_sequence": stop_sequence}
     usage_delta = {"output_tokens": use["output_tokens"]}
     yield _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_delta})
     if reply.stream_fault == "truncate":
@@ -413,10 +415,12 @@ def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Iterator[b
 
 
 def met_stop_sequence(reply: Reply, body: Mapping[str, Any]) -> str | None:
-    """The stop sequence an answer to ``reply`` names: the first ``body`` sent, when
-    the answer stops at one (``Reply.vendor_finish="stop_sequence"``), as the API
-    names the one it met; else ``None``."""
-    if reply.finish_word(STOP_REASONS) != "stop_sequence":
+    """The stop sequence an answer to ``reply`` names, as the API names the one it
+    met: ``Reply.stop_sequence``, else the first ``body`` sent when the answer
+    stops at one (``Reply.vendor_finish="stop_sequence"``); else ``None``."""
+    if stop_word(reply, STOP_REASONS) != "stop_sequence":
         return None
+    if reply.stop_sequence is not None:
+        return reply.stop_sequence
     sequences = body.get("stop_sequences")
     return str(sequences[0]) if isinstance(sequences, list) and sequences else None

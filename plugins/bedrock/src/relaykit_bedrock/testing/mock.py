@@ -70,7 +70,14 @@ from . import messages as messages_api
 from .checks import malformed
 from .documents import document_tokens, documents_problem
 from .errors import constraint, error, scripted_failure
-from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
+from .frames import (
+    STOP_REASONS,
+    additional_response_fields,
+    converse_frames,
+    reasoning_signature,
+    rechunk,
+    stop_word,
+)
 from .invoke import answer, validate_invoke
 from .reasoning import reasoning_problem, sent_reasoning
 from .schemas import converse_schema_problem, messages_schema_problem
@@ -292,7 +299,9 @@ class BedrockMock(VendorMock):
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
         tool_id = f"tooluse_{self._n}_"
         if stream:
-            frames: Iterable[bytes | Pause | Drop | Reset] = converse_frames(reply, usage, tool_id)
+            frames: Iterable[bytes | Pause | Drop | Reset] = converse_frames(
+                reply, usage, tool_id, additional_response_fields(reply, body)
+            )
             if self.chunk_size:
                 frames = rechunk(frames, self.chunk_size)
             headers["content-type"] = "application/vnd.amazon.eventstream"
@@ -308,10 +317,13 @@ class BedrockMock(VendorMock):
             )
         data = {
             "output": {"message": {"role": "assistant", "content": content}},
-            "stopReason": reply.finish_word(STOP_REASONS),
+            "stopReason": stop_word(reply, STOP_REASONS),
             "usage": usage,
             "metrics": {"latencyMs": 321},
         }
+        additional = additional_response_fields(reply, body)
+        if additional is not None:
+            data["additionalModelResponseFields"] = additional
         return Response.json(data, headers=headers)
 
     async def _messages(self, request: Request) -> Response:
