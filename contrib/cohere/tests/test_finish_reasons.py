@@ -3,15 +3,13 @@ answer's ``finish_reason`` and the stream's ``Finish``, with Cohere's word."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 import relaykit
 from relaykit import StreamError
 from relaykit.events import Finish
 from relaykit.response import FinishReason
-from relaykit.testing import Reply, one_try_config
+from relaykit.testing import Reply, answer_and_stream, one_try_config
 from relaykit_cohere.testing import CohereMock
 
 KEY = "co-test-key-0123456789abcdef"
@@ -32,20 +30,12 @@ def client(mock: CohereMock) -> relaykit.Client:
     return relaykit.Client(one_try_config({"cohere": {"base_url": mock.base_url, "api_key": KEY}}))
 
 
-async def both(c: relaykit.Client) -> tuple[Any, list[Finish], Any]:
-    """The answer to one call, then the ``Finish`` events and response of a stream."""
-    r = await c.chat(MODEL, "Go on")
-    async with c.stream(MODEL, "Go on") as s:
-        finishes = [e async for e in s if isinstance(e, Finish)]
-    return r, finishes, s.response
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), FINISH_REASONS)
 async def test_each_finish_reason(mock: CohereMock, said: str, reason: FinishReason) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:
-        r, finishes, s = await both(c)
+        r, finishes, s = await answer_and_stream(c, MODEL, events=Finish)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, said)]
@@ -56,7 +46,7 @@ async def test_tool_call_is_tool_calls(mock: CohereMock) -> None:
     call = Reply(tool_calls=(("lookup", {"q": "x"}),))
     mock.script.push(call, call)
     async with client(mock) as c:
-        r, finishes, s = await both(c)
+        r, finishes, s = await answer_and_stream(c, MODEL, events=Finish)
     assert (r.finish_reason, s.finish_reason) == ("tool_calls", "tool_calls")
     assert finishes == [Finish("tool_calls", "TOOL_CALL")]
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 import relaykit
 from relaykit.events import Finish
 from relaykit.response import FinishReason
-from relaykit.testing import Reply
+from relaykit.testing import Reply, answer_and_stream
 from relaykit_bedrock import wire
 from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing import messages as messages_api
@@ -49,14 +48,6 @@ MESSAGES_REASONS = [
 ]
 
 
-async def both(c: relaykit.Client, model: str) -> tuple[Any, list[Finish], Any]:
-    """The answer to one call, then the ``Finish`` events and response of a stream."""
-    r = await c.chat(model, "Go on", max_tokens=100)
-    async with c.stream(model, "Go on", max_tokens=100) as s:
-        finishes = [e async for e in s if isinstance(e, Finish)]
-    return r, finishes, s.response
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), CONVERSE_REASONS)
 async def test_each_converse_stop_reason(
@@ -64,7 +55,7 @@ async def test_each_converse_stop_reason(
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with make_client(region=mock.region) as c:
-        r, finishes, s = await both(c, NOVA)
+        r, finishes, s = await answer_and_stream(c, NOVA, events=Finish, max_tokens=100)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, said)]
@@ -81,7 +72,7 @@ async def test_each_messages_api_stop_reason(
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with make_client(region=mock.region) as c:
-        r, finishes, s = await both(c, OPUS_4_7)
+        r, finishes, s = await answer_and_stream(c, OPUS_4_7, events=Finish, max_tokens=100)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, raw)]
@@ -95,7 +86,7 @@ async def test_tool_use_is_tool_calls(
     call = Reply(tool_calls=(("lookup", {"q": "x"}),))
     mock.script.push(call, call)
     async with make_client(region=mock.region) as c:
-        r, finishes, s = await both(c, model)
+        r, finishes, s = await answer_and_stream(c, model, events=Finish, max_tokens=100)
     assert (r.finish_reason, s.finish_reason) == ("tool_calls", "tool_calls")
     assert finishes == [Finish("tool_calls", "tool_use")]
     assert r.tool_calls[0].arguments == s.tool_calls[0].arguments == {"q": "x"}
@@ -146,7 +137,7 @@ async def test_converse_says_a_stop_sequence_stopped_it_but_not_which(
     request asks for it: a plain answer has none."""
     mock.script.push(STOPPED, STOPPED)
     async with make_client(region=mock.region) as c:
-        r, finishes, s = await both(c, NOVA)
+        r, finishes, s = await answer_and_stream(c, NOVA, events=Finish, max_tokens=100)
     assert (r.finish_reason, r.stop_sequence, s.stop_sequence) == ("stop", None, None)
     assert finishes == [Finish("stop", "stop_sequence")]
 

@@ -5,14 +5,13 @@ and the stream's ``Finish``, with Google's word."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import relaykit
 from relaykit.events import Finish, TextDelta
 from relaykit.response import FinishReason
-from relaykit.testing import Reply, one_try_config
+from relaykit.testing import Reply, answer_and_stream, one_try_config
 from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.testing import GeminiMock
 
@@ -46,20 +45,12 @@ def client(mock: GeminiMock) -> relaykit.Client:
     return relaykit.Client(one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}}))
 
 
-async def both(c: relaykit.Client, model: str = MODEL) -> tuple[Any, list[Any], Any]:
-    """The answer to one call, then the events and response of a stream."""
-    r = await c.chat(model, "Go on")
-    async with c.stream(model, "Go on") as s:
-        events = [e async for e in s]
-    return r, events, s.response
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), FINISH_REASONS)
 async def test_each_finish_reason(mock: GeminiMock, said: str, reason: FinishReason) -> None:
     mock.script.push(*[Reply(text="Partial answer, in pieces", vendor_finish=said)] * 2)
     async with client(mock) as c:
-        r, events, s = await both(c)
+        r, events, s = await answer_and_stream(c, MODEL)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer, in pieces"
     assert [e for e in events if isinstance(e, Finish)] == [Finish(reason, said)]
@@ -73,7 +64,7 @@ async def test_a_prompt_blocked_whole_is_a_filtered_empty_answer(
     """No candidates, only ``promptFeedback``: the filters refused the prompt itself."""
     mock.block_prompts += [blocked, blocked]
     async with client(mock) as c:
-        r, events, s = await both(c)
+        r, events, s = await answer_and_stream(c, MODEL)
     assert (r.finish_reason, s.finish_reason) == ("content_filter", "content_filter")
     assert r.text == s.text == ""
     assert r.usage.input_tokens == s.usage.input_tokens == 2  # "Go on": the prompt is billed
@@ -99,8 +90,10 @@ async def test_vertex_ai_says_the_same(
         "credentials_file": str(sa_file),
     }
     async with relaykit.Client(one_try_config({"vertex": provider}), env={}) as c:
-        blocked, blocked_events, blocked_stream = await both(c, "vertex/gemini-2.5-flash")
-        r, events, s = await both(c, "vertex/gemini-2.5-flash")
+        blocked, blocked_events, blocked_stream = await answer_and_stream(
+            c, "vertex/gemini-2.5-flash"
+        )
+        r, events, s = await answer_and_stream(c, "vertex/gemini-2.5-flash")
     assert (blocked.finish_reason, blocked_stream.finish_reason) == ("content_filter",) * 2
     assert Finish("content_filter", "PROHIBITED_CONTENT") in blocked_events
     assert (r.finish_reason, s.finish_reason) == (reason, reason)

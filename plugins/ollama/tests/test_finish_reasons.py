@@ -4,15 +4,13 @@ Ollama's word), and the typed error."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 import relaykit
 from relaykit import StreamError, TextDelta
 from relaykit.events import Finish
 from relaykit.response import FinishReason
-from relaykit.testing import Reply, one_try_config
+from relaykit.testing import Reply, answer_and_stream, one_try_config
 from relaykit_ollama.testing import OllamaMock
 
 MODEL = "ollama/llama3.2"
@@ -32,20 +30,12 @@ def client(mock: OllamaMock) -> relaykit.Client:
     return relaykit.Client(one_try_config({"ollama": {"base_url": mock.base_url}}))
 
 
-async def both(c: relaykit.Client) -> tuple[Any, list[Finish], Any]:
-    """The answer to one call, then the ``Finish`` events and response of a stream."""
-    r = await c.chat(MODEL, "Go on")
-    async with c.stream(MODEL, "Go on") as s:
-        finishes = [e async for e in s if isinstance(e, Finish)]
-    return r, finishes, s.response
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), DONE_REASONS)
 async def test_each_done_reason(mock: OllamaMock, said: str, reason: FinishReason) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:
-        r, finishes, s = await both(c)
+        r, finishes, s = await answer_and_stream(c, MODEL, events=Finish)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, said)]
@@ -56,7 +46,7 @@ async def test_a_tool_call_ends_with_stop_and_is_tool_calls(mock: OllamaMock) ->
     call = Reply(tool_calls=(("lookup", {"q": "x"}),))
     mock.script.push(call, call)
     async with client(mock) as c:
-        r, finishes, s = await both(c)
+        r, finishes, s = await answer_and_stream(c, MODEL, events=Finish)
     assert (r.finish_reason, s.finish_reason) == ("tool_calls", "tool_calls")
     assert finishes == [Finish("tool_calls", "stop")]
 

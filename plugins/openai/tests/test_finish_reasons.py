@@ -10,7 +10,7 @@ import pytest
 import relaykit
 from relaykit.events import Finish
 from relaykit.response import FinishReason
-from relaykit.testing import OpenAIMock, Reply, one_try_config
+from relaykit.testing import OpenAIMock, Reply, answer_and_stream, one_try_config
 
 KEY = "sk-test-0123456789abcdef0123"
 
@@ -38,14 +38,6 @@ def client(mock: OpenAIMock, **options: Any) -> relaykit.Client:
     return relaykit.Client(one_try_config({"openai": provider}))
 
 
-async def both(c: relaykit.Client, model: str) -> tuple[Any, list[Finish], Any]:
-    """The answer to one call, then the ``Finish`` events and response of a stream."""
-    r = await c.chat(model, "Go on")
-    async with c.stream(model, "Go on") as s:
-        finishes = [e async for e in s if isinstance(e, Finish)]
-    return r, finishes, s.response
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("said", "reason"), CHAT_REASONS)
 async def test_each_chat_completions_finish_reason(
@@ -53,7 +45,7 @@ async def test_each_chat_completions_finish_reason(
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock) as c:
-        r, finishes, s = await both(c, "openai/gpt-4o-mini")
+        r, finishes, s = await answer_and_stream(c, "openai/gpt-4o-mini", events=Finish)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, said)]
@@ -64,7 +56,7 @@ async def test_a_tool_call_finish(mock: OpenAIMock) -> None:
     call = Reply(tool_calls=(("lookup", {"q": "x"}),))
     mock.script.push(call, call)
     async with client(mock) as c:
-        r, finishes, s = await both(c, "openai/gpt-4o-mini")
+        r, finishes, s = await answer_and_stream(c, "openai/gpt-4o-mini", events=Finish)
     assert (r.finish_reason, s.finish_reason) == ("tool_calls", "tool_calls")
     assert finishes == [Finish("tool_calls", "tool_calls")]
     assert r.tool_calls[0].arguments == s.tool_calls[0].arguments == {"q": "x"}
@@ -77,7 +69,7 @@ async def test_each_reason_a_response_is_incomplete(
 ) -> None:
     mock.script.push(*[Reply(text="Partial answer", vendor_finish=said)] * 2)
     async with client(mock, api="responses") as c:
-        r, finishes, s = await both(c, "openai/gpt-4o-mini")
+        r, finishes, s = await answer_and_stream(c, "openai/gpt-4o-mini", events=Finish)
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert r.text == s.text == "Partial answer"
     assert finishes == [Finish(reason, said)]

@@ -59,6 +59,7 @@ _EXPORTS = {
     "instant_retries": "retries",
     "one_try_config": "configs",
     "cancel_in_flight": "cancelling",
+    "answer_and_stream": "both_ways",
     "bare_record": "records",
     "capture_call_log": "call_log_capture",
     "call_log_lines": "call_log_capture",
@@ -124,6 +125,7 @@ __all__ = [
     "StorageContract",
     "TranscriptionContract",
     "VendorMock",
+    "answer_and_stream",
     "bare_record",
     "call_log_lines",
     "cancel_in_flight",
@@ -168,6 +170,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .audio_samples import mock_audio, mock_seconds, mock_transcript
+    from .both_ways import answer_and_stream
     from .cache_store_contract import CacheStoreContract
     from .call_log_capture import call_log_lines, capture_call_log
     from .cancelling import cancel_in_flight
