@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,13 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
+from relaykit import hookimpl
 from relaykit.call_log import CallLog
+from relaykit.config import LimitConfig
 from relaykit.gauge_events import StorageEvent
+from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.metrics import observe
-from relaykit.protocols import CallRecord
+from relaykit.protocols import CallRecord, Reservation
 from relaykit.testing import MemoryStorage, OpenAIMock
 
 MOCK_KEY = "sk-mock-1234567890abcdef"
@@ -177,3 +181,34 @@ def quick_log(
         on_event=on_event,
         **settings,  # type: ignore[arg-type]  # floats only: retry_for, close_timeout, waits
     )
+
+
+class WaitingLimiter:
+    """The memory limiter behind a network hop, as a shared limiter is: every
+    decision waits once, and there are no synchronous twins to take instead."""
+
+    def __init__(self) -> None:
+        self._limits = MemoryRateLimiter()
+        self.held = 0  # reservations acquired and not reconciled yet
+
+    async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+        await anyio.lowlevel.checkpoint()
+        reservation = self._limits.acquire_nowait(key, limit, tokens)
+        self.held += 1
+        return reservation
+
+    async def reconcile(
+        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
+    ) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._limits.reconcile_nowait(reservation, actual_tokens)
+        self.held -= 1
+
+
+class WaitingLimiterPlugin:
+    def __init__(self) -> None:
+        self.limiter = WaitingLimiter()
+
+    @hookimpl
+    def relaykit_rate_limiter(self, name: str, config: object) -> WaitingLimiter | None:
+        return self.limiter if name == "waiting" else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -12,12 +11,9 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
-from relaykit import hookimpl
 from relaykit.call_log import CallLog
-from relaykit.config import LimitConfig
-from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.metrics import ERRORS, observe
-from relaykit.protocols import CallRecord, Reservation
+from relaykit.protocols import CallRecord
 from relaykit.routing import Target
 from relaykit.testing import (
     FakePlugin,
@@ -28,38 +24,9 @@ from relaykit.testing import (
 )
 from relaykit.testing.storage_contract import make_record
 
+from .conftest import WaitingLimiterPlugin
+
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
-
-
-class WaitingLimiter:
-    """The memory limiter behind a network hop, as a shared limiter is: every
-    decision waits once, and there are no synchronous twins to take instead."""
-
-    def __init__(self) -> None:
-        self._limits = MemoryRateLimiter()
-        self.held = 0  # reservations acquired and not reconciled yet
-
-    async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
-        await anyio.lowlevel.checkpoint()
-        reservation = self._limits.acquire_nowait(key, limit, tokens)
-        self.held += 1
-        return reservation
-
-    async def reconcile(
-        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
-    ) -> None:
-        await anyio.lowlevel.checkpoint()
-        self._limits.reconcile_nowait(reservation, actual_tokens)
-        self.held -= 1
-
-
-class WaitingLimiterPlugin:
-    def __init__(self) -> None:
-        self.limiter = WaitingLimiter()
-
-    @hookimpl
-    def relaykit_rate_limiter(self, name: str, config: object) -> WaitingLimiter | None:
-        return self.limiter if name == "waiting" else None
 
 
 def make(*plugins: object, **sections: Any) -> relaykit.Client:

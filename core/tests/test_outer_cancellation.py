@@ -10,7 +10,6 @@ until the client closes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -18,12 +17,10 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
-from relaykit import hookimpl
-from relaykit.config import LimitConfig
-from relaykit.memory_limiter import MemoryRateLimiter
-from relaykit.protocols import Reservation
 from relaykit.routing import Target
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
+
+from .conftest import WaitingLimiterPlugin
 
 ROUTES: dict[str, Any] = {
     "g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05},
@@ -82,32 +79,6 @@ async def test_a_backup_running_when_the_client_scope_is_cancelled_still_answers
     # call got its answer rather than the first target's 503 (with no fallback tried).
     assert [a.text for a in answers] == ["backup"]
     assert len(first.calls) == 2, "the first target was asked too"
-
-
-class CountingLimiter:
-    """The memory limiter behind a network hop (every decision waits once), counting
-    the reservations not settled or given back yet."""
-
-    def __init__(self) -> None:
-        self._limits = MemoryRateLimiter()
-        self.held = 0
-
-    @hookimpl
-    def relaykit_rate_limiter(self, name: str, config: object) -> CountingLimiter | None:
-        return self if name == "counting" else None
-
-    async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
-        await anyio.lowlevel.checkpoint()
-        reservation = self._limits.acquire_nowait(key, limit, tokens)
-        self.held += 1
-        return reservation
-
-    async def reconcile(
-        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
-    ) -> None:
-        await anyio.lowlevel.checkpoint()
-        self._limits.reconcile_nowait(reservation, actual_tokens)
-        self.held -= 1
 
 
 async def cancel_around_the_client(
@@ -197,16 +168,16 @@ async def test_a_call_cancelled_with_its_client_scope_hands_back_its_holds_and_i
     first, second = FakePlugin("first"), FakePlugin("second")
     first.script.push(*first_replies)
     second.script.push(*second_replies)
-    limiter, exported = CountingLimiter(), RecordingExporter()
+    limits, exported = WaitingLimiterPlugin(), RecordingExporter()
     config = {
         **HEDGED,
         "retry": {"attempts": attempts, "initial_wait": 5, "max_wait": 5},
-        "limiter": {"backend": "counting"},
+        "limiter": {"backend": "waiting"},
         "limits": {"*": {"tpm": 100_000}},
     }
-    client = relaykit.Client(config, plugins=[first, second, limiter, exported])
+    client = relaykit.Client(config, plugins=[first, second, limits, exported])
     await cancel_around_the_client(use, client, lambda: arrived(first, second))
-    assert limiter.held == 0
+    assert limits.limiter.held == 0
     assert client._router.in_flight(Target("first", "m")) == 0
     assert client._router.in_flight(Target("second", "m")) == 0
     assert [r.error_type for r in exported.records if not r.ok] == ["Cancelled"]

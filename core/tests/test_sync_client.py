@@ -48,8 +48,7 @@ from relaykit.routing import Target
 from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
 from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
 
-from .conftest import MOCK_KEY
-from .test_cancellation import WaitingLimiterPlugin
+from .conftest import MOCK_KEY, WaitingLimiterPlugin
 
 BACKENDS = ["asyncio", "trio"]
 MODEL = "openai/gpt-4o-mini"
