@@ -187,7 +187,7 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "version",
-    [3, 4, 5, 6, 9, 10, 12],
+    [3, 4, 5, 6, 9, 10, 12, 13],
     ids=[
         "before-reasoning",
         "before-reasoning-blocks",
@@ -196,6 +196,7 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
         "before-web-search",
         "before-search-queries",
         "before-estimated-usage",
+        "before-stop-sequence",
     ],
 )
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
@@ -235,6 +236,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
         search_queries=("tides today",),
         usage_estimated=True,
+        stop_sequence="\n\nHuman:",
     )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
@@ -249,7 +251,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 
 
 @pytest.mark.anyio
