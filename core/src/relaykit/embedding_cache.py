@@ -53,7 +53,9 @@ def embedding_key(target: Target, request: EmbeddingRequest, text: str) -> str:
         ensure_ascii=False,
         default=repr,  # extra is the caller's: anything it holds makes some key
     )
-    return hashlib.sha256(form.encode()).hexdigest()
+    # surrogatepass: a lone surrogate, which the request body sends escaped, is keyed
+    # too (see response_cache._json_canonical), not refused
+    return hashlib.sha256(form.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _pack(vector: Vector) -> bytes:

@@ -195,8 +195,15 @@ _dumps = _make_dumps()
 
 
 def _json_canonical(value: Any) -> bytes:
-    """``value`` as sorted-key compact JSON, UTF-8, by the standard library."""
-    return _dumps(value).encode()
+    """``value`` as sorted-key compact JSON, UTF-8, by the standard library.
+
+    A lone surrogate (half an emoji, from a text cut at a UTF-16 boundary) is
+    written as its three bytes (``surrogatepass``), not refused: the request body
+    sends it escaped (:mod:`relaykit.json_encode`), so a call that works uncached
+    must work cached. No valid UTF-8 holds those bytes, so the form stays one of
+    a kind; orjson refuses such strings, and the others are written as before.
+    """
+    return _dumps(value).encode("utf-8", "surrogatepass")
 
 
 def _make_canonical() -> Callable[[Any], bytes]:
