@@ -11,7 +11,7 @@ import pytest
 
 import relaykit
 from relaykit import ConfigError, hookimpl, metrics
-from relaykit.cache_store import GuardedCacheStore
+from relaykit.cache_store import GuardedCacheStore, PrefixedStore
 from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
 from relaykit.testing import (
@@ -228,6 +228,14 @@ class TestMemoryStorageKeepsTheCacheContract(CacheStoreContract):
         return MemoryStorage()
 
 
+class TestAPrefixedStorageKeepsTheCacheContract(CacheStoreContract):
+    """The storage's cache under ``[cache] prefix`` passes it too."""
+
+    @pytest.fixture
+    def cache_store(self) -> Any:
+        return PrefixedStore(MemoryStorage(), "app1")
+
+
 def test_the_contract_runs_each_test_on_both_backends() -> None:
     names = [n for n in dir(CacheStoreContract) if n.startswith("test_")]
     assert len(names) == 3
@@ -342,3 +350,31 @@ async def test_a_timeout_bounds_each_operation_and_a_longer_one_the_first() -> N
     with anyio.fail_after(2):
         assert await default.cached_response("k") is None
     assert default.errors == 1
+
+
+@pytest.mark.anyio
+async def test_a_prefix_keeps_two_apps_apart_in_the_storage_backends_cache(tmp_path: Any) -> None:
+    # The README's advice for two configurations sharing a store: different
+    # [cache] prefixes. The SQL storage's cache ignored the prefix, so the second
+    # app was served the first one's answers and vectors from the shared file.
+    fake = FakePlugin()
+
+    def app(prefix: str | None) -> relaykit.Client:
+        cache = {"enabled": True} if prefix is None else {"enabled": True, "prefix": prefix}
+        storage = {"backend": "sqlite", "path": str(tmp_path / "shared.db")}
+        return relaykit.Client({"storage": storage, "cache": cache}, plugins=[fake])
+
+    answers, vectors = [], []
+    for prefix in ("app1", "app2", "app1", None):  # a fresh client each: from the file
+        async with app(prefix) as client:
+            fake.script.push(Reply(text=f"{prefix}'s answer"))  # taken by a miss
+            answers.append(await client.chat("fake/m", "q", temperature=0))
+            vectors.append(await client.embed("fake/e", ["text"]))
+    assert [(a.text, a.cache_hit) for a in answers[:3]] == [
+        ("app1's answer", False),
+        ("app2's answer", False),
+        ("app1's answer", True),
+    ]
+    assert [v.cache_hit for v in vectors[:3]] == [False, False, True]
+    # no prefix: the keys written before prefixes were read (neither app's)
+    assert not answers[3].cache_hit and not vectors[3].cache_hit
