@@ -378,3 +378,28 @@ async def test_a_prefix_keeps_two_apps_apart_in_the_storage_backends_cache(tmp_p
     assert [v.cache_hit for v in vectors[:3]] == [False, False, True]
     # no prefix: the keys written before prefixes were read (neither app's)
     assert not answers[3].cache_hit and not vectors[3].cache_hit
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "entry",
+    ['{"embedding": "AAAA', '{"vector": []}', '{"embedding": "AAAAAA=="}', "[1, 2]"],
+    ids=["cut-short", "no-embedding", "not-whole-doubles", "not-an-object"],
+)
+async def test_a_vector_the_store_holds_that_cannot_be_read_is_a_miss(
+    entry: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As an answer that cannot be read is (above): a cache must never fail a call.
+    # A vector's entry was decoded outside the store's guard, and the embed failed.
+    shelf, fake = Shelf(), FakePlugin()
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        first = await c.embed("fake/e", ["text"])
+    (key,) = shelf.responses
+    shelf.responses[key] = (2e9, entry)
+    caplog.set_level(logging.WARNING, logger="relaykit.cache")
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        again = await c.embed("fake/e", ["text"])
+    assert not again.cache_hit and again.vectors == first.vectors
+    assert len(fake.embeddings) == 2
+    assert "a cached vector could not be read" in caplog.text
+    assert json.loads(shelf.responses[key][1])["embedding"]  # written afresh
