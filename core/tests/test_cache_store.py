@@ -403,3 +403,27 @@ async def test_a_vector_the_store_holds_that_cannot_be_read_is_a_miss(
     assert len(fake.embeddings) == 2
     assert "a cached vector could not be read" in caplog.text
     assert json.loads(shelf.responses[key][1])["embedding"]  # written afresh
+
+
+class Utf8Shelf(Shelf):
+    """A shelf that keeps entries as UTF-8 bytes, as SQLite, PostgreSQL and Redis do."""
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        await super().cache_response(key, expires_at, response.encode().decode())
+
+
+@pytest.mark.anyio
+async def test_an_answer_holding_a_lone_surrogate_is_stored_escaped() -> None:
+    # Its JSON could not be encoded: the write counted as the store failing, which
+    # left the store alone (every lookup meanwhile a miss). relaykit-redis's test
+    # shows it against the real Redis.
+    shelf, fake = Utf8Shelf(), FakePlugin()
+    fake.script.push(Reply(text="cut \ud83d é"))
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        await c.chat("fake/m", "half", temperature=0)
+        assert c.cache_errors == 0
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        again = await c.chat("fake/m", "half", temperature=0)
+    assert (again.cache_hit, again.text) == (True, "cut \ud83d é")
+    (entry,) = shelf.responses.values()
+    assert entry[1].isascii()

@@ -600,14 +600,23 @@ class StorageCache:
 
     async def put(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
         """In memory and in storage (in memory only when the answer holds a credential)."""
-        from .serialization import to_json
+        from .serialization import converter, to_json
 
         await self._memory.put(key, response, ttl)
         if self._scrub is not None and _holds_secret(response, self._scrub):
             # Not the answer, nor what matched: the log would leak it too.
             log.debug("an answer holding a credential is cached in memory only")
             return
-        await self._storage.cache_response(storage_key(key), self._clock() + ttl, to_json(response))
+        data = to_json(response)
+        if not data.isascii():
+            try:
+                data.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate (half an emoji a vendor's JSON escaped alone): every
+                # store encodes UTF-8, and its refusal would count as the store failing
+                # and rest it. Escaped (to_json's ASCII twin), it reads back the same.
+                data = json.dumps(converter.unstructure(response), separators=(",", ":"))
+        await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
 
 
 def _holds_secret(response: ChatResponse, scrub: Callable[[str], str]) -> bool:
