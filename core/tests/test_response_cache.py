@@ -669,7 +669,7 @@ def _reversed(value: Any) -> Any:
 
 def _respelled(params: dict[str, Any]) -> dict[str, Any]:
     """Another spelling of the same parameters."""
-    p = _reversed(params)
+    p: dict[str, Any] = _reversed(params)
     for name in ("temperature", "top_p"):  # an int as the equal float
         if isinstance(p.get(name), int):
             p[name] = float(p[name])
