@@ -156,9 +156,9 @@ class CacheConfig:
     default) and the key prefix separating applications that share it (a
     plugin's store, unset: ``[limiter] prefix``; the storage backend's cache in a
     SQLite file or PostgreSQL database, unset: none, its keys the client's own).
-    ``timeout`` is the seconds one lookup or write of
-    any store may take before it counts as a miss (the store's first, which
-    may open it, up to :data:`relaykit.cache_store.OPEN_TIMEOUT`).
+    ``timeout`` is the seconds one lookup or write of any store may take before
+    it counts as a miss (the store's first, which may open it, up to
+    :data:`relaykit.cache_store.OPEN_TIMEOUT`).
     ``retry_after`` is the seconds the client leaves a store alone after it
     failed (each lookup meanwhile a miss at once); ``max_entry_bytes`` the
     largest entry a store with a cap keeps (unset: its own; relaykit-redis
