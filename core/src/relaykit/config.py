@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -199,9 +199,9 @@ class CacheConfig:
     @property
     def memory_chars(self) -> int | None:
         """``memory_mb`` in characters; ``None`` for ``inf`` (no bound but ``max_entries``)."""
-        if math.isinf(self.memory_mb):
-            return None
-        return int(self.memory_mb * 2**20)
+        chars = self.memory_mb * 2**20
+        # 1e308 MB is finite, but not as characters: no bound either
+        return None if math.isinf(chars) else int(chars)
 
 
 @attrs.frozen
@@ -359,8 +359,16 @@ class LimitConfig:
             )
 
 
-def _names(value: Iterable[str]) -> tuple[str, ...]:
-    """A TOML list (or any iterable) of names as the tuple a frozen config keeps."""
+def _names(value: Iterable[str] | str) -> tuple[str, ...]:
+    """A TOML list of names as the tuple a frozen config keeps; a string is names
+    separated by commas (as an environment variable gives them), not its letters."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"config key telemetry.log_metadata must list metadata names, not {value!r}"[:160],
+            hint='log_metadata = ["user", "gateway_key"]',
+        )
     return tuple(value)
 
 
@@ -414,8 +422,9 @@ class RedactionConfig:
 
     @property
     def memo_chars(self) -> int:
-        """``memo_mb`` in characters."""
-        return int(self.memo_mb * 2**20)
+        """``memo_mb`` in characters (a bound too large to count: the largest there is)."""
+        chars = self.memo_mb * 2**20
+        return sys.maxsize if math.isinf(chars) else int(chars)
 
 
 def _server_names(mcp: dict[str, Any]) -> str:
@@ -757,6 +766,18 @@ def _retry_on(raw: Any) -> tuple[str, ...]:
 
 
 _EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+#: TOML's largest integer (64-bit signed); tomllib reads larger ones, which no
+#: float holds (float() raises OverflowError) and no limit needs
+_LARGEST_INT = 2**63 - 1
+
+
+def _too_large(where: str, value: int) -> ConfigError:
+    """The error for an integer beyond :data:`_LARGEST_INT`, without its digits."""
+    digits = len(str(abs(value))) if abs(value) < 10**4000 else "thousands of"
+    return ConfigError(
+        f"config key {where} is too large: an integer of {digits} digits",
+        hint="write inf for no limit where the key takes it, or a number below 2**63",
+    )
 
 
 def _coerce(raw: Any, annotation: Any, where: str) -> Any:
@@ -774,10 +795,15 @@ def _coerce(raw: Any, annotation: Any, where: str) -> Any:
         if kind.startswith("int"):
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
-            return int(raw) if not (kind.endswith("None") and raw in ("", None)) else None
+            value = int(raw) if not (kind.endswith("None") and raw in ("", None)) else None
+            if value is not None and abs(value) > _LARGEST_INT:
+                raise _too_large(where, value)
+            return value
         if kind.startswith("float"):
             if isinstance(raw, bool):
                 raise ValueError
+            if isinstance(raw, int) and abs(raw) > _LARGEST_INT:
+                raise _too_large(where, raw)  # float() of it overflows, or loses digits
             return float(raw)
         if kind == "bool":
             if isinstance(raw, str):
@@ -913,6 +939,13 @@ def _image_prices(value: Any) -> dict[str, Decimal]:
     return prices
 
 
+def _drawable(weights: Sequence[float]) -> bool:
+    """Whether a weighted draw can use ``weights``: finite, none negative, some positive."""
+    floats = [float(w) for w in weights]
+    total = sum(floats)
+    return all(math.isfinite(w) and w >= 0 for w in floats) and math.isfinite(total) and total > 0
+
+
 def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     fields = attrs.fields_dict(RouteConfig)
     for key in value:
@@ -921,7 +954,11 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     targets = value.get("targets")
     if isinstance(targets, str):
         targets = [targets]
-    if not targets or not all(isinstance(t, str) and "/" in t for t in targets):
+    if (
+        not targets
+        or not isinstance(targets, list | tuple)
+        or not all(isinstance(t, str) and "/" in t for t in targets)
+    ):
         raise ConfigError(
             f"models.{name}.targets must list model ids like 'openai/gpt-4o-mini'",
         )
@@ -944,11 +981,27 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
         )
     if weights is not None and len(weights) != len(targets):
         raise ConfigError(f"models.{name}.weights needs one weight per target")
+    huge = [w for w in weights or () if isinstance(w, int) and abs(w) > _LARGEST_INT]
+    if huge:
+        raise _too_large(f"models.{name}.weights", huge[0])
+    if weights is not None and not _drawable(weights):
+        # else every call of the route raised random.choices' ValueError
+        raise ConfigError(
+            f"models.{name}.weights are {weights!r}; weights must be finite numbers >= 0,"[:160]
+            + " at least one of them above 0",
+            hint=f"e.g. weights = {[1] * len(targets)} shares the calls evenly",
+        )
     hedge = value.get("hedge_after")
+    if isinstance(hedge, int) and hedge > _LARGEST_INT:
+        raise _too_large(f"models.{name}.hedge_after", hedge)
     if (
         hedge is not None
         and hedge != "p95"
-        and (isinstance(hedge, bool) or not isinstance(hedge, int | float) or hedge < 0)
+        and (
+            isinstance(hedge, bool)
+            or not isinstance(hedge, int | float)
+            or not hedge >= 0  # NaN too
+        )
     ):
         raise ConfigError(f"models.{name}.hedge_after must be seconds (a number) or 'p95'")
     if hedge is not None and len(targets) < 2:
