@@ -235,9 +235,8 @@ def test_route_targets_that_are_no_list_are_a_config_error(targets: Any) -> None
 def test_route_weights_no_draw_can_use_are_a_config_error(weights: list[float]) -> None:
     """Taken by load_config, then every call of the route raised random's ValueError
     ("Total of weights must be greater than zero", "... must be finite")."""
-    text = error(
-        {"models": {"fast": {"targets": ["a/x", "b/y"], "strategy": "weighted", "weights": weights}}}
-    )
+    route = {"targets": ["a/x", "b/y"], "strategy": "weighted", "weights": weights}
+    text = error({"models": {"fast": route}})
     assert "models.fast.weights" in text
     assert "finite numbers >= 0, at least one of them above 0" in text
 

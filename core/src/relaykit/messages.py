@@ -573,7 +573,8 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             # The usual dict, {"role": ..., "content": "text"}: one text part.
             role = m.get("role")
             content = m.get("content")
-            if role in _TEXT_ROLES and type(content) is str:
+            # type(role) first: a list is unhashable, and refused below by name
+            if type(role) is str and role in _TEXT_ROLES and type(content) is str:
                 out.append(Message(role, (TextPart(content),)))
                 continue
         if isinstance(m, Message):
@@ -786,7 +787,13 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
         raise InvalidRequestError(
             f"{where}.content must be a string or a list of parts", param=f"{where}.content"
         )
-    for j, call in enumerate(d.get("tool_calls") or ()):  # OpenAI assistant shape
+    calls = d.get("tool_calls") or ()  # OpenAI assistant shape
+    if not isinstance(calls, Sequence) or isinstance(calls, str | bytes):
+        raise InvalidRequestError(
+            f"{where}.tool_calls must be a list of tool calls, not {type(calls).__name__}",
+            param=f"{where}.tool_calls",
+        )
+    for j, call in enumerate(calls):
         parts.append(_openai_tool_call(call, f"{where}.tool_calls[{j}]"))
     if cache is not None:
         parts.append(cache)

@@ -7,7 +7,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from math import inf, isfinite
 from typing import Any, Literal
 
@@ -432,7 +432,7 @@ def build_request(
     if isinstance(stop, str):
         p["stop"] = (stop,)
     elif stop is not None:
-        p["stop"] = tuple(stop)
+        p["stop"] = _stop_sequences(stop)
     else:
         p.pop("stop", None)
     if p.get("web_search") is not None:
@@ -468,10 +468,35 @@ def build_request(
     return ChatRequest(model=model, messages=messages, **p)
 
 
+def _stop_sequences(stop: Any) -> tuple[str, ...]:
+    """``stop`` given as a list: its strings, each checked (a number was sent as it
+    was, for the vendor to refuse; a value that is no list raised TypeError)."""
+    if not isinstance(stop, Sequence) or isinstance(stop, bytes):
+        raise InvalidRequestError(
+            f"`stop` must be a string or a list of strings, not {stop!r}"[:160],
+            param="stop",
+            hint="stop=['END', '###']",
+        )
+    for i, sequence in enumerate(stop):
+        if not isinstance(sequence, str):
+            raise InvalidRequestError(
+                f"`stop[{i}]` must be a string, not {sequence!r}"[:160], param=f"stop[{i}]"
+            )
+    return tuple(stop)
+
+
 def _tools(given: Any) -> tuple[tuple[Tool, ...], WebSearch | None]:
     """Tools from a list of tools and dicts, where a :class:`CachePoint` marks the one
     before it as the end of the cached definitions, and the web search a vendor's
     search tool among them asks for (code written for that vendor's SDK)."""
+    if not isinstance(given, Sequence) or isinstance(given, str | bytes):
+        # One tool passed alone: a dict was read as its keys, a function raised
+        # TypeError (not iterable).
+        raise InvalidRequestError(
+            f"`tools` must be a list of tools, not {type(given).__name__}",
+            param="tools",
+            hint="pass one tool as a list of one: tools=[tool]",
+        )
     tools: list[Tool] = []
     search: WebSearch | None = None
     for i, t in enumerate(given):
