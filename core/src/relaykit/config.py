@@ -826,6 +826,26 @@ def _coerce(raw: Any, annotation: Any, where: str) -> Any:
     return raw
 
 
+def header_problem(text: str) -> str | None:
+    """What in ``text`` (an API key, a header's value) no HTTP header can carry, in an
+    error's words, or ``None``. Never the text itself: it may be a credential.
+
+    A line break or another control character makes the HTTP library refuse to send
+    the request (a key read with ``$(cat file)`` from a file of two lines); a
+    character outside ASCII is sent, and refused by the vendor as a wrong key (a key
+    pasted in typographic quotes).
+    """
+    if text.isascii() and text.isprintable():  # the usual case, in C
+        return None
+    if "\n" in text or "\r" in text:
+        return "a line break"
+    if not text.isascii():
+        return "a character that is not ASCII"
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in text):
+        return "a control character"
+    return None  # a tab, which a header may hold
+
+
 def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
     general: dict[str, Any] = {}
     options: dict[str, Any] = {}
@@ -838,6 +858,13 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"config key providers.{name}.headers must be a table")
             general[key] = {str(k): str(v) for k, v in raw.items()}
+            for header, text in general[key].items():
+                problem = header_problem(header) or header_problem(text)
+                if problem is not None:
+                    raise ConfigError(
+                        f"config key providers.{name}.headers.{scrub(header)} holds {problem}",
+                        hint="write the header on one line, in ASCII",
+                    )
         elif key in _PROVIDER_KEYS:
             general[key] = _coerce(raw, "str", f"providers.{name}.{key}")
         else:
