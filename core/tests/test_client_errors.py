@@ -106,3 +106,9 @@ async def test_a_header_no_http_request_can_carry_is_a_config_error_without_its_
     text = str(info.value)
     assert "config key providers.openai.headers.X-Token holds a line break" in text
     assert "tok-" not in text
+
+
+def test_one_plugin_not_in_a_list_is_a_config_error_saying_to_wrap_it() -> None:
+    """``Client(plugins=FakePlugin())`` raised TypeError: object is not iterable."""
+    with pytest.raises(relaykit.ConfigError, match=r"plugins must be a list.*plugins=\[plugin\]"):
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=FakePlugin())  # type: ignore[arg-type]

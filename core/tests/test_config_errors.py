@@ -273,3 +273,37 @@ def test_a_memory_bound_too_large_to_count_is_a_client_not_an_overflow(
     import relaykit
 
     relaykit.Client({section: {key: 1e308}, "storage": {"backend": "none"}}, env={})
+
+
+@pytest.mark.parametrize("config", [5, True, ["relaykit.toml"], b"relaykit.toml"])
+def test_a_config_of_no_kind_load_config_takes_is_a_config_error(config: Any) -> None:
+    """``Client(config=b"relaykit.toml")`` and the like raised pathlib's TypeError."""
+    with pytest.raises(ConfigError) as info:
+        load_config(config, env={})
+    assert f"not {type(config).__name__}" in str(info.value)
+    assert "a dict, a path to a TOML file" in str(info.value)
+
+
+def test_a_config_path_holding_a_nul_is_a_config_error() -> None:
+    """Python refuses such a path with ValueError ("embedded null byte")."""
+    with pytest.raises(ConfigError) as info:
+        load_config("relaykit.toml\x00", env={})
+    assert "config file 'relaykit.toml\\x00' cannot be read (the path holds" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{5: {}}, {"providers": {5: {}}}, {"limits": {5: {"rpm": 1}}}, {"prices": {5: {"input": 1}}}],
+    ids=["top", "providers", "limits", "prices"],
+)
+def test_a_dict_config_with_a_key_that_is_no_string_is_a_config_error(
+    data: dict[Any, Any],
+) -> None:
+    """A dict config keyed by a number raised TypeError from difflib, or from ``in``."""
+    assert "must be a string, not int 5" in error(data)
+
+
+def test_an_override_of_a_section_that_is_no_table_is_refused_as_the_section() -> None:
+    """{"retry": None} with $RELAYKIT_RETRY_ATTEMPTS raised TypeError (item assignment)."""
+    text = error({"retry": None}, env={"RELAYKIT_RETRY_ATTEMPTS": "2"})
+    assert "config key 'retry' must be a table" in text

@@ -506,7 +506,15 @@ def load_config(
     elif isinstance(config, Mapping):
         data, source = config, "<dict>"
     else:
-        data, source = _read_toml(Path(config)), str(config)
+        try:
+            path = Path(config)
+        except TypeError:  # bytes, a number, a list: pathlib's TypeError
+            raise ConfigError(
+                "config must be a dict, a path to a TOML file or a relaykit Config,"
+                f" not {type(config).__name__}",
+                hint="Client({'retry': {'attempts': 5}}) or Client('relaykit.toml')",
+            ) from None
+        data, source = _read_toml(path), str(config)
     data, origins = _apply_env_overrides(data, env)
     try:
         return _build(data, source)
@@ -549,6 +557,11 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
 
 def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
     """A TOML file's tables; ``kind`` names the file in errors ("template file")."""
+    if "\x00" in str(path):  # Python refuses it with ValueError: quoted, to show it
+        raise ConfigError(
+            f"{kind} {str(path)!r} cannot be read (the path holds a NUL character)",
+            hint="check the path",
+        )
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -637,7 +650,10 @@ def _apply_env_overrides(
                         if near
                         else f"[{section}] has {', '.join(fields)}",
                     )
-                merged.setdefault(section, {})[key] = value
+                table = merged.setdefault(section, {})
+                if not isinstance(table, dict):
+                    continue  # refused as it is by _build: "must be a table"
+                table[key] = value
                 origins[f"{section}.{key}"] = name
     return merged, origins
 
@@ -651,6 +667,7 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
     valid_top = (*_SECTIONS, *_TABLES, *_PLUGIN_TABLES)
     kwargs: dict[str, Any] = {"source": source}
     for key, value in data.items():
+        _check_key(key, "")
         if key not in valid_top:
             raise _unknown(key, valid_top, "")
         if not isinstance(value, Mapping):
@@ -675,8 +692,17 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
     return Config(**kwargs)
 
 
+def _check_key(key: object, where: str) -> None:
+    """Refuse a key that is no string: only a dict config can have one (a number),
+    and it raised TypeError on its way to an error."""
+    if not isinstance(key, str):
+        at = f"in [{where}] " if where else ""
+        raise ConfigError(f"a config key {at}must be a string, not {type(key).__name__} {key!r}")
+
+
 def _tables(value: Mapping[str, Any], where: str) -> list[tuple[str, Mapping[str, Any]]]:
     for name, table in value.items():
+        _check_key(name, where)
         if not isinstance(table, Mapping):
             raise ConfigError(f"config key {where}.{name} must be a table, e.g. [{where}.{name}]")
     return list(value.items())
