@@ -17,6 +17,7 @@ event loop never waits on the network.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Mapping
@@ -294,6 +295,9 @@ def _seconds(conf: Mapping[str, Any], key: str, default: float) -> float:
     (``float()`` raised ValueError or TypeError; the SDK refused 0 with ValueError,
     and its export thread died of an infinite interval)."""
     raw = conf.get(key, default)
+    if isinstance(raw, str):  # "10", as float() took it
+        with contextlib.suppress(ValueError):
+            raw = float(raw)
     number = isinstance(raw, int | float) and not isinstance(raw, bool)
     if not number or not math.isfinite(raw) or raw <= 0:
         raise ConfigError(

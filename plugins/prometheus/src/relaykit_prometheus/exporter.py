@@ -382,6 +382,8 @@ def _whole(conf: Mapping[str, Any], key: str, default: int, low: int, high: int 
     """``conf[key]`` as a whole number from ``low`` to ``high``, else a ConfigError naming
     it (``int()`` raised ValueError, TypeError or OverflowError)."""
     raw = conf.get(key, default)
+    if isinstance(raw, str) and raw.strip().isdigit():  # "9464", as int() took it
+        raw = int(raw)
     whole = isinstance(raw, int) and not isinstance(raw, bool)
     if isinstance(raw, float) and raw.is_integer():
         raw, whole = int(raw), True
