@@ -307,3 +307,11 @@ def test_an_override_of_a_section_that_is_no_table_is_refused_as_the_section() -
     """{"retry": None} with $RELAYKIT_RETRY_ATTEMPTS raised TypeError (item assignment)."""
     text = error({"retry": None}, env={"RELAYKIT_RETRY_ATTEMPTS": "2"})
     assert "config key 'retry' must be a table" in text
+
+
+def test_an_infinite_retention_is_a_config_error_saying_to_leave_it_out() -> None:
+    """retention_days = inf passed the range check (> 0), and the client's first prune
+    raised OverflowError ("cannot convert float infinity to integer")."""
+    text = error({"storage": {"retention_days": float("inf")}})
+    assert "storage.retention_days must be a finite number of days, not inf" in text
+    assert "leave it out to keep every record" in text

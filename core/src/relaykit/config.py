@@ -129,6 +129,12 @@ class StorageConfig:
     spill_path: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        days = self.retention_days
+        if days is not None and math.isinf(days):  # NaN and the rest: _check_range
+            raise ConfigError(
+                f"config key storage.retention_days must be a finite number of days, not {days!r}",
+                hint="leave it out to keep every record",
+            )
         for key in ("retry_for", "close_timeout"):
             value = getattr(self, key)
             if not math.isfinite(value) or value < 0:
