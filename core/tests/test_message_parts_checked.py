@@ -201,6 +201,25 @@ def test_a_string_as_content_is_one_text_part() -> None:
     assert Message("user", "hi").content == (TextPart("hi"),)
 
 
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Message.user(None), "content must be a string or a sequence of parts"),  # type: ignore[arg-type]
+        (lambda: Message.user(5), "content must be a string or a sequence of parts"),  # type: ignore[arg-type]
+        (lambda: Message.assistant("hi", tool_calls=5), "tool_calls must be a sequence"),  # type: ignore[arg-type]
+        (lambda: Message.assistant("hi", tool_calls="f"), "tool_calls must be a sequence"),  # type: ignore[arg-type]
+    ],
+    ids=["user-none", "user-number", "tool-calls-number", "tool-calls-string"],
+)
+def test_content_that_is_no_text_or_parts_is_refused_by_the_constructors(
+    build: Callable[[], Message], message: str
+) -> None:
+    """``Message.user(None)`` (a variable left unset) raised TypeError: 'NoneType'
+    object is not iterable; ``Message("user", None)`` was already refused by name."""
+    with pytest.raises(InvalidRequestError, match=message):
+        build()
+
+
 #: id -> (the message, the part index refused, a word the hint says)
 MISPLACED: dict[str, tuple[Message, int, str]] = {
     "call-in-system": (

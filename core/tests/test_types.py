@@ -505,3 +505,12 @@ def test_lazy_exports_match_all() -> None:
     assert set(relaykit.__all__) == {*relaykit._EXPORTS, "__version__"}
     for name in relaykit.__all__:
         assert getattr(relaykit, name) is not None
+
+
+@pytest.mark.parametrize("effort", [["high"], {"effort": "high"}])
+def test_a_reasoning_effort_that_is_no_string_is_refused_by_name(effort: Any) -> None:
+    """Reasoning(["high"]) raised TypeError (unhashable type: 'list')."""
+    from relaykit import Reasoning
+
+    with pytest.raises(InvalidRequestError, match=r"reasoning effort .* is not one relaykit knows"):
+        Reasoning(effort)

@@ -495,7 +495,8 @@ def _to_parts(parts: Iterable[Part | str]) -> tuple[Part, ...]:
 
 
 def _as_parts(content: str | Sequence[Part]) -> tuple[Part, ...]:
-    return (TextPart(content),) if isinstance(content, str) else tuple(content)
+    # _to_parts refuses by name what is no text or parts: tuple(None) was a TypeError
+    return (TextPart(content),) if isinstance(content, str) else _to_parts(content)
 
 
 @attrs.frozen
@@ -521,6 +522,11 @@ class Message:
     ) -> Message:
         """An assistant turn, with the tool calls it made, if any."""
         parts = _as_parts(content) if content else ()
+        if isinstance(tool_calls, str | bytes) or not isinstance(tool_calls, Iterable):
+            raise InvalidRequestError(  # tuple(5) was a TypeError; a string, its letters
+                f"tool_calls must be a sequence of ToolCall, not {type(tool_calls).__name__}",
+                param="tool_calls",
+            )
         return cls("assistant", parts + tuple(tool_calls))
 
     @classmethod

@@ -155,7 +155,8 @@ class Reasoning:
     summary: bool | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        if self.effort is not None and self.effort not in EFFORT_BUDGETS:
+        effort = self.effort
+        if effort is not None and (not isinstance(effort, str) or effort not in EFFORT_BUDGETS):
             raise InvalidRequestError(
                 f"reasoning effort {self.effort!r} is not one relaykit knows",
                 param="reasoning",
