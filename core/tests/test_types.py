@@ -324,7 +324,7 @@ def test_build_request_normalises_parameters() -> None:
         ({"extra": [1]}, "`extra` must be a dict"),
         # these escaped as TypeError ("'int' object is not iterable"), or were sent
         ({"stop": 0}, "`stop` must be a string or a list of strings, not 0"),
-        ({"stop": ["END", None]}, r"`stop\[1\]` must be a string, not None"),
+        ({"stop": ["END", None]}, r"`stop` must hold strings only: stop\[1\] is None"),
         ({"tools": True}, "`tools` must be a list of tools, not bool"),
         ({"tools": lambda: None}, r"`tools` must be a list of tools, not function.*tools=\[tool\]"),
         # a lone dict iterated as its keys: "tools[0] must be a relaykit.Tool, ..."

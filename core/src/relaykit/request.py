@@ -481,7 +481,7 @@ def _stop_sequences(stop: Any) -> tuple[str, ...]:
     for i, sequence in enumerate(stop):
         if not isinstance(sequence, str):
             raise InvalidRequestError(
-                f"`stop[{i}]` must be a string, not {sequence!r}"[:160], param=f"stop[{i}]"
+                f"`stop` must hold strings only: stop[{i}] is {sequence!r}"[:160], param="stop"
             )
     return tuple(stop)
 
