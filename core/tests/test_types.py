@@ -321,6 +321,8 @@ def test_build_request_normalises_parameters() -> None:
         ({"timeout": 0}, "`timeout` must be a positive number of seconds, not 0"),
         ({"timeout": -1.5}, "`timeout` must be a positive number of seconds, not -1.5"),
         ({"tool_choice": 3}, "tool_choice"),
+        # was AttributeError: 'int' object has no attribute 'get'
+        ({"tool_choice": {"function": 5}}, "tool_choice .* is not understood"),
         ({"extra": [1]}, "`extra` must be a dict"),
         # these escaped as TypeError ("'int' object is not iterable"), or were sent
         ({"stop": 0}, "`stop` must be a string or a list of strings, not 0"),

@@ -101,7 +101,10 @@ class ToolChoice:
                 return cls("required")
             return cls("tool", value)
         if isinstance(value, Mapping):
-            name = value.get("name") or (value.get("function") or {}).get("name")
+            function = value.get("function")  # OpenAI's {"type": "function", "function": {...}}
+            name = value.get("name") or (
+                function.get("name") if isinstance(function, Mapping) else None
+            )
             if name:
                 return cls("tool", str(name))
         raise InvalidRequestError(
