@@ -202,6 +202,31 @@ def test_a_string_as_content_is_one_text_part() -> None:
 
 
 @pytest.mark.parametrize(
+    ("build", "where"),
+    [
+        # attachments (keyword-only) given after is_error: taken as the part's type
+        (
+            lambda: ToolResultPart("c1", "ok", False, [ImagePart(url="https://x.test/a.png")]),  # type: ignore[arg-type]
+            "ToolResultPart.type",
+        ),
+        # redacted (keyword-only) given after the signature
+        (lambda: ReasoningPart("thought", "sig", "opaque"), "ReasoningPart.type"),  # type: ignore[arg-type]
+        (lambda: TextPart("hi", "bold"), "TextPart.type"),  # type: ignore[arg-type]
+    ],
+    ids=["tool-result", "reasoning", "text"],
+)
+def test_a_value_passed_into_the_type_field_is_refused_naming_the_keyword(
+    build: Callable[[], object], where: str
+) -> None:
+    """The value became the part's ``type``: KeyError (an unhashable list: TypeError)
+    from the field check, or IndexError and TypeError deep in a call's checks."""
+    with pytest.raises(PartFieldError) as caught:
+        build()
+    assert f"{where} is always" in str(caught.value)
+    assert "by name" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
     ("build", "message"),
     [
         (lambda: Message.user(None), "content must be a string or a sequence of parts"),  # type: ignore[arg-type]

@@ -125,6 +125,16 @@ def _wrong_type(kind: str, field: str, value: object, want: str, hint: str) -> P
 def _check_fields(part: Any) -> None:
     """Refuse the first field of ``part`` whose value is not of a type it takes."""
     kind = part.type
+    own = next(k for k, cls in PART_TYPES.items() if isinstance(part, cls))
+    if kind != own:
+        # a value given one place too far (ToolResultPart(id, text, False, [image])):
+        # the type field comes before the keyword-only ones
+        raise PartFieldError(
+            f"{type(part).__name__}.type is always {own!r}, not {type(kind).__name__}",
+            param=f"content.{own}.type",
+            hint="pass the fields after the first ones by name: "
+            "ToolResultPart(id, text, attachments=[image]), ReasoningPart(text, redacted=...)",
+        )
     for field, types, want, hint in _FIELD_RULES[kind]:
         value = getattr(part, field)
         if not isinstance(value, types):
@@ -139,7 +149,7 @@ class TextPart:
     type: Literal["text"] = "text"
 
     def __attrs_post_init__(self) -> None:
-        if type(self.text) is not str:
+        if type(self.text) is not str or self.type != "text":
             _check_fields(self)
 
 
@@ -380,6 +390,7 @@ class ToolResultPart:
             type(self.tool_call_id) is not str
             or type(self.content) is not str
             or type(self.is_error) is not bool
+            or self.type != "tool_result"
         ):
             _check_fields(self)
 
@@ -414,6 +425,7 @@ class ReasoningPart:
             or (signature is not None and type(signature) is not str)
             or (redacted is not None and type(redacted) is not str)
             or (origin is not None and type(origin) is not str)
+            or self.type != "reasoning"
         ):
             _check_fields(self)
 
