@@ -593,7 +593,7 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             content = m.get("content")
             # type(role) first: a list is unhashable, and refused below by name
             if type(role) is str and role in _TEXT_ROLES and type(content) is str:
-                out.append(Message(role, (TextPart(content),)))
+                out.append(Message(role, (TextPart(content),)))  # type: ignore[arg-type]
                 continue
         if isinstance(m, Message):
             message = m
