@@ -7,6 +7,7 @@ the base-URL one relaykit-openai.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -200,6 +201,48 @@ def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(
     path.write_bytes(NOT_UTF8)
     code, _, err = run([a.replace("{file}", str(path)) for a in argv], capsys)
     assert_one_error_line(code, err, str(path), *needles)
+
+
+#: a command-line argument in Latin-1, as Python hands it over on POSIX: the byte
+#: it cannot decode as a lone surrogate (surrogateescape)
+LATIN1_ARG = b"caf\xe9".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["prompt", "-m", "openai/gpt-4o-mini", LATIN1_ARG], ["argument 4 ", "(byte 4)"]),
+        (["prompt", "-m", "openai/gpt-4o-mini", "-s", LATIN1_ARG, "hi"], ["the value of -s"]),
+        (["embed", "-m", "openai/text-embedding-3-small", LATIN1_ARG], ["argument 4 "]),
+        (["logs", "--model", LATIN1_ARG], ["the value of --model"]),
+        (["keys", "rm", LATIN1_ARG], ["argument 3 "]),
+        (["prompt", "-o", "stop=" + LATIN1_ARG, "hi"], ["the value of -o", "(byte 9)"]),
+    ],
+    ids=["prompt", "system", "embed", "logs", "keys", "option"],
+)
+@pytest.mark.usefixtures("openai_never_reached")
+def test_an_argument_that_is_not_utf8_is_one_error_line_naming_it_not_showing_it(
+    argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An argument in another encoding slipped through as a lone surrogate and failed
+    deep inside: a traceback of an ExceptionGroup (UnicodeEncodeError) when the
+    request or the call log was encoded, or when a SQLite query bound it. The value
+    is not shown: it may be a header with a token (--mcp-header)."""
+    code, out, err = run(argv, capsys)
+    assert_one_error_line(code, err, "is not UTF-8 text (byte ", "iconv", *needles)
+    assert "caf" not in err and out == ""
+
+
+def test_a_path_argument_that_is_not_utf8_but_names_a_file_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name in another encoding is a file name all the same: Python gives it
+    back to the system as the same bytes."""
+    name = os.fsencode(tmp_path) + b"/caf\xe9.toml"
+    with open(name, "wb") as f:
+        f.write(b'[storage]\nbackend = "none"\n')
+    code, _, err = run(["-c", os.fsdecode(name), "plugins"], capsys)
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(

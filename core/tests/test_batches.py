@@ -27,6 +27,8 @@ async def test_items_are_validated_as_chats_and_refused_unsent_naming_the_item()
     bad: list[tuple[Any, dict[str, Any], str]] = [
         ([], {}, "at least one item"),
         (BatchItem("a", "hi"), {}, "not one item"),
+        # was TypeError: 'int' object is not iterable
+        (5, {}, "items must be a list of BatchItem"),
         ([*items("a"), BatchItem("a", "again")], {}, "repeats the custom_id 'a'"),
         ([BatchItem(" ", "hi")], {}, "no custom_id"),
         ([*items("a"), BatchItem("b", "hi", {"temprature": 1})], {}, r"items\[1\] \('b'\)"),

@@ -191,6 +191,8 @@ def test_save_keeps_web_search_and_functions_as_absolute_paths(
         (["-a", "photo.png"], "error: --save cannot be used with -a"),
         ([], "error: --save has nothing to save"),
         (["-s", "x", "--save", "a/b"], "error: 'a/b' cannot name a template"),
+        # a name longer than a file name may be raised OSError (ENAMETOOLONG)
+        (["-s", "x", "--save", "t" * 300], f"error: '{'t' * 300}' cannot name a template"),
     ],
 )
 def test_save_errors(
@@ -338,6 +340,7 @@ def test_a_config_table_is_a_template_and_a_file_wins(
         ),
         ({}, ["-p", "a", "1", "x"], "error: -p fills a template's $NAME, but no template"),
         ({}, ["-t", "../up", "x"], "error: '../up' cannot name a template"),
+        ({}, ["-t", "t" * 300, "x"], f"error: '{'t' * 300}' cannot name a template"),
     ],
 )
 def test_template_errors(

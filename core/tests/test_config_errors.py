@@ -187,3 +187,131 @@ def test_relaykit_config_naming_a_directory_says_so(tmp_path: Path) -> None:
         load_config(None, env={"RELAYKIT_CONFIG": str(tmp_path)})
     assert f"RELAYKIT_CONFIG points to {tmp_path}, a directory" in str(info.value)
     assert "name the config file itself" in str(info.value)
+
+
+# -- values that used to escape as bare TypeError / OverflowError / ValueError ------
+
+#: an integer TOML reads (tomllib takes any size) that no float holds
+HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"timeouts": {"total": HUGE}}, "timeouts.total"),
+        ({"retry": {"initial_wait": -HUGE}}, "retry.initial_wait"),
+        ({"registry": {"ttl": HUGE}}, "registry.ttl"),
+        ({"limits": {"openai/*": {"rpm": HUGE}}}, "limits.openai/*.rpm"),
+        ({"storage": {"queue_size": HUGE}}, "storage.queue_size"),
+        ({"models": {"m": {"targets": ["a/x", "b/y"], "hedge_after": HUGE}}}, "hedge_after"),
+        ({"models": {"m": {"targets": ["a/x", "b/y"], "weights": [HUGE, 1]}}}, "weights"),
+    ],
+)
+def test_a_number_too_large_for_its_key_is_a_config_error(data: dict[str, Any], where: str) -> None:
+    """OverflowError ("int too large to convert to float") came out of load_config, or
+    out of the client's limiter when it was built."""
+    text = error(data)
+    assert where in text and "too large" in text
+    assert str(HUGE) not in text  # four hundred digits help no one
+
+
+def test_the_largest_toml_integer_is_taken() -> None:
+    config = load_config({"limits": {"openai/*": {"rpm": 2**63 - 1}}}, env={})
+    assert config.limits["openai/*"].rpm == 2**63 - 1
+
+
+@pytest.mark.parametrize("targets", [True, 5, 1.5, {"a/x": 1}])
+def test_route_targets_that_are_no_list_are_a_config_error(targets: Any) -> None:
+    """targets = true raised TypeError: 'bool' object is not iterable."""
+    text = error({"models": {"fast": {"targets": targets}}})
+    assert "models.fast.targets must list model ids" in text
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [[0, 0], [-1, 2], [float("nan"), 1], [float("inf"), 1]],
+    ids=["all-zero", "negative", "nan", "inf"],
+)
+def test_route_weights_no_draw_can_use_are_a_config_error(weights: list[float]) -> None:
+    """Taken by load_config, then every call of the route raised random's ValueError
+    ("Total of weights must be greater than zero", "... must be finite")."""
+    route = {"targets": ["a/x", "b/y"], "strategy": "weighted", "weights": weights}
+    text = error({"models": {"fast": route}})
+    assert "models.fast.weights" in text
+    assert "finite numbers >= 0, at least one of them above 0" in text
+
+
+def test_a_nan_hedge_delay_is_a_config_error() -> None:
+    text = error({"models": {"fast": {"targets": ["a/x", "b/y"], "hedge_after": float("nan")}}})
+    assert "models.fast.hedge_after must be seconds (a number) or 'p95'" in text
+
+
+@pytest.mark.parametrize("value", [True, None, 5, {"user": 1}])
+def test_log_metadata_that_is_no_list_is_a_config_error(value: Any) -> None:
+    """log_metadata = true raised TypeError: 'bool' object is not iterable."""
+    text = error({"telemetry": {"log_metadata": value}})
+    assert "telemetry.log_metadata must list metadata names" in text
+
+
+def test_log_metadata_as_a_string_is_names_separated_by_commas() -> None:
+    """A string was split into its letters: log_metadata = "user" logged the metadata
+    named u, s, e and r; and RELAYKIT_TELEMETRY_LOG_METADATA (always a string) could
+    name no metadata at all."""
+    assert load_config({"telemetry": {"log_metadata": "user"}}, env={}).telemetry.log_metadata == (
+        "user",
+    )
+    env = {"RELAYKIT_TELEMETRY_LOG_METADATA": "user, gateway_key"}
+    assert load_config({}, env=env).telemetry.log_metadata == ("user", "gateway_key")
+
+
+@pytest.mark.parametrize(("section", "key"), [("cache", "memory_mb"), ("redaction", "memo_mb")])
+def test_a_memory_bound_too_large_to_count_is_a_client_not_an_overflow(
+    section: str, key: str
+) -> None:
+    """memory_mb = 1e308 passed the checks, and then OverflowError came out of building
+    the client ("cannot convert float infinity to integer")."""
+    import relaykit
+
+    relaykit.Client({section: {key: 1e308}, "storage": {"backend": "none"}}, env={})
+
+
+@pytest.mark.parametrize("config", [5, True, ["relaykit.toml"], b"relaykit.toml"])
+def test_a_config_of_no_kind_load_config_takes_is_a_config_error(config: Any) -> None:
+    """``Client(config=b"relaykit.toml")`` and the like raised pathlib's TypeError."""
+    with pytest.raises(ConfigError) as info:
+        load_config(config, env={})
+    assert f"not {type(config).__name__}" in str(info.value)
+    assert "a dict, a path to a TOML file" in str(info.value)
+
+
+def test_a_config_path_holding_a_nul_is_a_config_error() -> None:
+    """Python refuses such a path with ValueError ("embedded null byte")."""
+    with pytest.raises(ConfigError) as info:
+        load_config("relaykit.toml\x00", env={})
+    assert "config file 'relaykit.toml\\x00' cannot be read (the path holds" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{5: {}}, {"providers": {5: {}}}, {"limits": {5: {"rpm": 1}}}, {"prices": {5: {"input": 1}}}],
+    ids=["top", "providers", "limits", "prices"],
+)
+def test_a_dict_config_with_a_key_that_is_no_string_is_a_config_error(
+    data: dict[Any, Any],
+) -> None:
+    """A dict config keyed by a number raised TypeError from difflib, or from ``in``."""
+    assert "must be a string, not int 5" in error(data)
+
+
+def test_an_override_of_a_section_that_is_no_table_is_refused_as_the_section() -> None:
+    """{"retry": None} with $RELAYKIT_RETRY_ATTEMPTS raised TypeError (item assignment)."""
+    text = error({"retry": None}, env={"RELAYKIT_RETRY_ATTEMPTS": "2"})
+    assert "config key 'retry' must be a table" in text
+
+
+def test_an_infinite_retention_is_a_config_error_saying_to_leave_it_out() -> None:
+    """retention_days = inf passed the range check (> 0), and the client's first prune
+    raised OverflowError ("cannot convert float infinity to integer")."""
+    text = error({"storage": {"retention_days": float("inf")}})
+    assert "storage.retention_days must be a finite number of days, not inf" in text
+    assert "leave it out to keep every record" in text

@@ -141,6 +141,8 @@ def test_sync_client_edits_images(backend: str, tmp_path: Path) -> None:
         (b"", None, {}, "the image is empty"),
         (b"not an image at all", None, {}, "no image relaykit reads"),
         ("/no/such/photo.png", None, {}, "cannot read image file '/no/such/photo.png'"),
+        # was ValueError: embedded null byte
+        ("photo\x00.png", None, {}, "the path holds a NUL character"),
         (PHOTO, "/no/such/mask.png", {}, "cannot read mask file"),
         (PHOTO, mock_image("small", side=8), {}, "the mask is 8x8, the image it masks 16x16"),
         (12, None, {}, "image must be bytes, a path"),

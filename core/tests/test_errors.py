@@ -6,9 +6,11 @@ import email.utils
 import json
 import pickle
 import time
+from typing import Any
 
 import pytest
 
+import relaykit
 from relaykit import (
     AuthenticationError,
     ContentFilterError,
@@ -190,6 +192,37 @@ def test_keys_never_appear_in_errors() -> None:
     for text in (str(err), repr(err), err.message, err.provider_message or ""):
         assert key not in text
         assert "[REDACTED]" in text
+
+
+def test_keys_never_appear_in_a_hint() -> None:
+    """The message was scrubbed and the hint not: a hint made from a user's value
+    (``pip install relaykit-{backend}``) showed it whole."""
+    dsn = "postgresql://app:s3cretPassw0rd@db.example.com:5432/logs"
+    err = relaykit.ConfigError(f"no backend {dsn!r}", hint=f"pip install relaykit-{dsn}")
+    for text in (str(err), repr(err), err.hint or ""):
+        assert "s3cretPassw0rd" not in text
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"storage": {"backend": "postgresql://app:s3cretPassw0rd@db.example.com:5432/logs"}},
+        {"cache": {"enabled": True, "backend": "redis://:s3cretPassw0rd@cache:6379/0"}},
+        {
+            "limiter": {"backend": "redis://:s3cretPassw0rd@cache:6379/0"},
+            "limits": {"a/*": {"rpm": 5}},
+        },
+    ],
+    ids=["storage", "cache", "limiter"],
+)
+def test_a_connection_string_given_as_a_backend_is_refused_without_its_password(
+    config: dict[str, Any],
+) -> None:
+    """A DSN written in ``backend`` rather than ``dsn``/``url`` came back in the
+    error's hint, password and all: "pip install relaykit-postgresql://app:s3cret..."."""
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.Client(config, env={})
+    assert "s3cretPassw0rd" not in str(info.value)
 
 
 def test_secret_hides_itself() -> None:

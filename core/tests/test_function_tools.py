@@ -249,8 +249,10 @@ def _optional(city: str, days: int = 1) -> None:
         (lambda x: x, {}, "'<lambda>' cannot be a tool's name", "pass name="),
         (_optional, {"strict": True}, "_optional cannot be strict.*days has a default", "drop"),
         (_optional, {"name": "has.dot"}, "'has.dot' cannot be a tool's name", "name="),
+        # a class whose signature inspect cannot read: ValueError "no signature found"
+        (dict, {}, "tool dict: its signature cannot be read", "wrap it in a function"),
     ],
-    ids=["untyped", "starred", "complex", "fixed-tuple", "lambda", "strict", "bad-name"],
+    ids=["untyped", "starred", "complex", "fixed-tuple", "lambda", "strict", "bad-name", "dict"],
 )
 def test_what_cannot_be_a_tool_is_refused_naming_the_fix(
     function: Any, kwargs: dict[str, Any], message: str, hint: str

@@ -151,6 +151,8 @@ def test_a_vendors_base64_is_read_and_its_format_taken_from_the_bytes() -> None:
         (FOX, {"size": 1024}, "`size` must be 'WIDTHxHEIGHT'"),
         (FOX, {"quality": ""}, "`quality` must be the vendor's word"),
         (FOX, {"output_format": "gif"}, "`output_format` must be one of png, jpeg, webp"),
+        # was TypeError: unhashable type: 'list'
+        (FOX, {"output_format": ["png"]}, "`output_format` must be one of png, jpeg, webp"),
         (FOX, {"background": "transparent"}, "pass others in extra"),
         (FOX, {"sise": "1024x1024"}, "did you mean 'size'"),
         (FOX, {"qualty": "hd"}, "did you mean 'quality'"),

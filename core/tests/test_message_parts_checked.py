@@ -201,6 +201,50 @@ def test_a_string_as_content_is_one_text_part() -> None:
     assert Message("user", "hi").content == (TextPart("hi"),)
 
 
+@pytest.mark.parametrize(
+    ("build", "where"),
+    [
+        # attachments (keyword-only) given after is_error: taken as the part's type
+        (
+            lambda: ToolResultPart("c1", "ok", False, [ImagePart(url="https://x.test/a.png")]),  # type: ignore[arg-type]
+            "ToolResultPart.type",
+        ),
+        # redacted (keyword-only) given after the signature
+        (lambda: ReasoningPart("thought", "sig", "opaque"), "ReasoningPart.type"),  # type: ignore[arg-type]
+        (lambda: TextPart("hi", "bold"), "TextPart.type"),  # type: ignore[arg-type]
+    ],
+    ids=["tool-result", "reasoning", "text"],
+)
+def test_a_value_passed_into_the_type_field_is_refused_naming_the_keyword(
+    build: Callable[[], object], where: str
+) -> None:
+    """The value became the part's ``type``: KeyError (an unhashable list: TypeError)
+    from the field check, or IndexError and TypeError deep in a call's checks."""
+    with pytest.raises(PartFieldError) as caught:
+        build()
+    assert f"{where} is always" in str(caught.value)
+    assert "by name" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Message.user(None), "content must be a string or a sequence of parts"),  # type: ignore[arg-type]
+        (lambda: Message.user(5), "content must be a string or a sequence of parts"),  # type: ignore[arg-type]
+        (lambda: Message.assistant("hi", tool_calls=5), "tool_calls must be a sequence"),  # type: ignore[arg-type]
+        (lambda: Message.assistant("hi", tool_calls="f"), "tool_calls must be a sequence"),  # type: ignore[arg-type]
+    ],
+    ids=["user-none", "user-number", "tool-calls-number", "tool-calls-string"],
+)
+def test_content_that_is_no_text_or_parts_is_refused_by_the_constructors(
+    build: Callable[[], Message], message: str
+) -> None:
+    """``Message.user(None)`` (a variable left unset) raised TypeError: 'NoneType'
+    object is not iterable; ``Message("user", None)`` was already refused by name."""
+    with pytest.raises(InvalidRequestError, match=message):
+        build()
+
+
 #: id -> (the message, the part index refused, a word the hint says)
 MISPLACED: dict[str, tuple[Message, int, str]] = {
     "call-in-system": (

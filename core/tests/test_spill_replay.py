@@ -630,3 +630,17 @@ def test_a_new_spill_file_is_made_durable_with_its_directory(
     assert synced == ["file", "directory"]
     spill(path, [make_record(1)], "storage unavailable")
     assert synced == ["file", "directory", "file"]  # the name is there already
+
+
+def test_a_record_holding_a_lone_surrogate_is_spilled_with_the_others(tmp_path: Path) -> None:
+    """Text Python decoded with surrogateescape (an argument or a file name in another
+    encoding than UTF-8) holds lone surrogates, which a SQL storage refuses. Spilled,
+    the batch's ``.encode()`` raised UnicodeEncodeError out of the storage writer: the
+    client's close raised it, and every record of the batch was lost."""
+    from relaykit import Message
+
+    odd = make_record(0, messages=(Message.user("caf\udce9"),))
+    path = tmp_path / "spill.jsonl"
+    assert spill(path, [odd, make_record(1)], "storage refused it") == []
+    first, second = read_spilled(path)
+    assert first.messages == odd.messages and second.id.startswith("000001")

@@ -86,6 +86,8 @@ async def test_audio_from_a_path_or_an_audio_file(tmp_path: Path) -> None:
     [
         (b"not audio", {}, "format is unknown"),
         ("no/such/file.wav", {}, "cannot read audio file 'no/such/file.wav'"),
+        # was ValueError: embedded null byte
+        ("memo\x00.wav", {}, "the path holds a NUL character"),
         (SPEECH, {"language": "English please"}, "`language` must be a language code"),
         (SPEECH, {"language": 7}, "`language` must be a language code"),
         (SPEECH, {"prompt": ["a"]}, "`prompt` must be a string"),

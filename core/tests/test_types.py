@@ -258,6 +258,9 @@ def test_plain_dicts_with_bad_fields_still_fail(message: dict[str, Any]) -> None
         ([Message("assistant", (None,))], "messages[0].content[0]"),  # type: ignore[arg-type]
         ([], "messages"),
         ({"role": "user"}, "messages"),
+        # these two escaped as TypeError (not iterable; unhashable)
+        ([{"role": "assistant", "content": "x", "tool_calls": 5}], "messages[0].tool_calls"),
+        ([{"role": ["user"], "content": "x"}], "messages[0].role"),
     ],
 )
 def test_malformed_messages_name_the_field(messages: Any, field: str) -> None:
@@ -318,7 +321,19 @@ def test_build_request_normalises_parameters() -> None:
         ({"timeout": 0}, "`timeout` must be a positive number of seconds, not 0"),
         ({"timeout": -1.5}, "`timeout` must be a positive number of seconds, not -1.5"),
         ({"tool_choice": 3}, "tool_choice"),
+        # was AttributeError: 'int' object has no attribute 'get'
+        ({"tool_choice": {"function": 5}}, "tool_choice .* is not understood"),
         ({"extra": [1]}, "`extra` must be a dict"),
+        # these escaped as TypeError ("'int' object is not iterable"), or were sent
+        ({"stop": 0}, "`stop` must be a string or a list of strings, not 0"),
+        ({"stop": ["END", None]}, r"`stop` must hold strings only: stop\[1\] is None"),
+        ({"tools": True}, "`tools` must be a list of tools, not bool"),
+        ({"tools": lambda: None}, r"`tools` must be a list of tools, not function.*tools=\[tool\]"),
+        # a lone dict iterated as its keys: "tools[0] must be a relaykit.Tool, ..."
+        (
+            {"tools": {"type": "function", "function": {"name": "f"}}},
+            r"`tools` must be a list of tools, not dict.*tools=\[tool\]",
+        ),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, Any], message: str) -> None:
@@ -492,3 +507,12 @@ def test_lazy_exports_match_all() -> None:
     assert set(relaykit.__all__) == {*relaykit._EXPORTS, "__version__"}
     for name in relaykit.__all__:
         assert getattr(relaykit, name) is not None
+
+
+@pytest.mark.parametrize("effort", [["high"], {"effort": "high"}])
+def test_a_reasoning_effort_that_is_no_string_is_refused_by_name(effort: Any) -> None:
+    """Reasoning(["high"]) raised TypeError (unhashable type: 'list')."""
+    from relaykit import Reasoning
+
+    with pytest.raises(InvalidRequestError, match=r"reasoning effort .* is not one relaykit knows"):
+        Reasoning(effort)

@@ -317,6 +317,11 @@ def _requests(
             param="items",
             hint="wrap it in a list: submit_batch(model, [item])",
         )
+    if not isinstance(items, Iterable):  # iterated below: a TypeError
+        raise InvalidRequestError(
+            f"items must be a list of BatchItem (or dicts), not {type(items).__name__}",
+            param="items",
+        )
     for key, why in _NOT_FOR_ITEMS.items():
         if key in defaults and key != "timeout":
             raise InvalidRequestError(f"`{key}` does not apply to a batch: {why}", param=key)

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -129,6 +129,12 @@ class StorageConfig:
     spill_path: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        days = self.retention_days
+        if days is not None and math.isinf(days):  # NaN and the rest: _check_range
+            raise ConfigError(
+                f"config key storage.retention_days must be a finite number of days, not {days!r}",
+                hint="leave it out to keep every record",
+            )
         for key in ("retry_for", "close_timeout"):
             value = getattr(self, key)
             if not math.isfinite(value) or value < 0:
@@ -201,9 +207,9 @@ class CacheConfig:
     @property
     def memory_chars(self) -> int | None:
         """``memory_mb`` in characters; ``None`` for ``inf`` (no bound but ``max_entries``)."""
-        if math.isinf(self.memory_mb):
-            return None
-        return int(self.memory_mb * 2**20)
+        chars = self.memory_mb * 2**20
+        # 1e308 MB is finite, but not as characters: no bound either
+        return None if math.isinf(chars) else int(chars)
 
 
 @attrs.frozen
@@ -361,8 +367,16 @@ class LimitConfig:
             )
 
 
-def _names(value: Iterable[str]) -> tuple[str, ...]:
-    """A TOML list (or any iterable) of names as the tuple a frozen config keeps."""
+def _names(value: Iterable[str] | str) -> tuple[str, ...]:
+    """A TOML list of names as the tuple a frozen config keeps; a string is names
+    separated by commas (as an environment variable gives them), not its letters."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"config key telemetry.log_metadata must list metadata names, not {value!r}"[:160],
+            hint='log_metadata = ["user", "gateway_key"]',
+        )
     return tuple(value)
 
 
@@ -416,8 +430,9 @@ class RedactionConfig:
 
     @property
     def memo_chars(self) -> int:
-        """``memo_mb`` in characters."""
-        return int(self.memo_mb * 2**20)
+        """``memo_mb`` in characters (a bound too large to count: the largest there is)."""
+        chars = self.memo_mb * 2**20
+        return sys.maxsize if math.isinf(chars) else int(chars)
 
 
 def _server_names(mcp: dict[str, Any]) -> str:
@@ -499,7 +514,15 @@ def load_config(
     elif isinstance(config, Mapping):
         data, source = config, "<dict>"
     else:
-        data, source = _read_toml(Path(config)), str(config)
+        try:
+            path = Path(config)
+        except TypeError:  # bytes, a number, a list: pathlib's TypeError
+            raise ConfigError(
+                "config must be a dict, a path to a TOML file or a relaykit Config,"
+                f" not {type(config).__name__}",
+                hint="Client({'retry': {'attempts': 5}}) or Client('relaykit.toml')",
+            ) from None
+        data, source = _read_toml(path), str(config)
     data, origins = _apply_env_overrides(data, env)
     try:
         return _build(data, source)
@@ -542,6 +565,11 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
 
 def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
     """A TOML file's tables; ``kind`` names the file in errors ("template file")."""
+    if "\x00" in str(path):  # Python refuses it with ValueError: quoted, to show it
+        raise ConfigError(
+            f"{kind} {str(path)!r} cannot be read (the path holds a NUL character)",
+            hint="check the path",
+        )
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -630,7 +658,10 @@ def _apply_env_overrides(
                         if near
                         else f"[{section}] has {', '.join(fields)}",
                     )
-                merged.setdefault(section, {})[key] = value
+                table = merged.setdefault(section, {})
+                if not isinstance(table, dict):
+                    continue  # refused as it is by _build: "must be a table"
+                table[key] = value
                 origins[f"{section}.{key}"] = name
     return merged, origins
 
@@ -644,6 +675,7 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
     valid_top = (*_SECTIONS, *_TABLES, *_PLUGIN_TABLES)
     kwargs: dict[str, Any] = {"source": source}
     for key, value in data.items():
+        _check_key(key, "")
         if key not in valid_top:
             raise _unknown(key, valid_top, "")
         if not isinstance(value, Mapping):
@@ -668,8 +700,17 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
     return Config(**kwargs)
 
 
+def _check_key(key: object, where: str) -> None:
+    """Refuse a key that is no string: only a dict config can have one (a number),
+    and it raised TypeError on its way to an error."""
+    if not isinstance(key, str):
+        at = f"in [{where}] " if where else ""
+        raise ConfigError(f"a config key {at}must be a string, not {type(key).__name__} {key!r}")
+
+
 def _tables(value: Mapping[str, Any], where: str) -> list[tuple[str, Mapping[str, Any]]]:
     for name, table in value.items():
+        _check_key(name, where)
         if not isinstance(table, Mapping):
             raise ConfigError(f"config key {where}.{name} must be a table, e.g. [{where}.{name}]")
     return list(value.items())
@@ -759,6 +800,18 @@ def _retry_on(raw: Any) -> tuple[str, ...]:
 
 
 _EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+#: TOML's largest integer (64-bit signed); tomllib reads larger ones, which no
+#: float holds (float() raises OverflowError) and no limit needs
+_LARGEST_INT = 2**63 - 1
+
+
+def _too_large(where: str, value: int) -> ConfigError:
+    """The error for an integer beyond :data:`_LARGEST_INT`, without its digits."""
+    digits = len(str(abs(value))) if abs(value) < 10**4000 else "thousands of"
+    return ConfigError(
+        f"config key {where} is too large: an integer of {digits} digits",
+        hint="write inf for no limit where the key takes it, or a number below 2**63",
+    )
 
 
 def _coerce(raw: Any, annotation: Any, where: str) -> Any:
@@ -776,10 +829,15 @@ def _coerce(raw: Any, annotation: Any, where: str) -> Any:
         if kind.startswith("int"):
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
-            return int(raw) if not (kind.endswith("None") and raw in ("", None)) else None
+            value = int(raw) if not (kind.endswith("None") and raw in ("", None)) else None
+            if value is not None and abs(value) > _LARGEST_INT:
+                raise _too_large(where, value)
+            return value
         if kind.startswith("float"):
             if isinstance(raw, bool):
                 raise ValueError
+            if isinstance(raw, int) and abs(raw) > _LARGEST_INT:
+                raise _too_large(where, raw)  # float() of it overflows, or loses digits
             return float(raw)
         if kind == "bool":
             if isinstance(raw, str):
@@ -802,6 +860,26 @@ def _coerce(raw: Any, annotation: Any, where: str) -> Any:
     return raw
 
 
+def header_problem(text: str) -> str | None:
+    """What in ``text`` (an API key, a header's value) no HTTP header can carry, in an
+    error's words, or ``None``. Never the text itself: it may be a credential.
+
+    A line break or another control character makes the HTTP library refuse to send
+    the request (a key read with ``$(cat file)`` from a file of two lines); a
+    character outside ASCII is sent, and refused by the vendor as a wrong key (a key
+    pasted in typographic quotes).
+    """
+    if text.isascii() and text.isprintable():  # the usual case, in C
+        return None
+    if "\n" in text or "\r" in text:
+        return "a line break"
+    if not text.isascii():
+        return "a character that is not ASCII"
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in text):
+        return "a control character"
+    return None  # a tab, which a header may hold
+
+
 def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
     general: dict[str, Any] = {}
     options: dict[str, Any] = {}
@@ -814,6 +892,13 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"config key providers.{name}.headers must be a table")
             general[key] = {str(k): str(v) for k, v in raw.items()}
+            for header, text in general[key].items():
+                problem = header_problem(header) or header_problem(text)
+                if problem is not None:
+                    raise ConfigError(
+                        f"config key providers.{name}.headers.{scrub(header)} holds {problem}",
+                        hint="write the header on one line, in ASCII",
+                    )
         elif key in _PROVIDER_KEYS:
             general[key] = _coerce(raw, "str", f"providers.{name}.{key}")
         else:
@@ -915,6 +1000,13 @@ def _image_prices(value: Any) -> dict[str, Decimal]:
     return prices
 
 
+def _drawable(weights: Sequence[float]) -> bool:
+    """Whether a weighted draw can use ``weights``: finite, none negative, some positive."""
+    floats = [float(w) for w in weights]
+    total = sum(floats)
+    return all(math.isfinite(w) and w >= 0 for w in floats) and math.isfinite(total) and total > 0
+
+
 def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     fields = attrs.fields_dict(RouteConfig)
     for key in value:
@@ -923,7 +1015,11 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     targets = value.get("targets")
     if isinstance(targets, str):
         targets = [targets]
-    if not targets or not all(isinstance(t, str) and "/" in t for t in targets):
+    if (
+        not targets
+        or not isinstance(targets, list | tuple)
+        or not all(isinstance(t, str) and "/" in t for t in targets)
+    ):
         raise ConfigError(
             f"models.{name}.targets must list model ids like 'openai/gpt-4o-mini'",
         )
@@ -946,11 +1042,27 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
         )
     if weights is not None and len(weights) != len(targets):
         raise ConfigError(f"models.{name}.weights needs one weight per target")
+    huge = [w for w in weights or () if isinstance(w, int) and abs(w) > _LARGEST_INT]
+    if huge:
+        raise _too_large(f"models.{name}.weights", huge[0])
+    if weights is not None and not _drawable(weights):
+        # else every call of the route raised random.choices' ValueError
+        raise ConfigError(
+            f"models.{name}.weights are {weights!r}; weights must be finite numbers >= 0,"[:160]
+            + " at least one of them above 0",
+            hint=f"e.g. weights = {[1] * len(targets)} shares the calls evenly",
+        )
     hedge = value.get("hedge_after")
+    if isinstance(hedge, int) and hedge > _LARGEST_INT:
+        raise _too_large(f"models.{name}.hedge_after", hedge)
     if (
         hedge is not None
         and hedge != "p95"
-        and (isinstance(hedge, bool) or not isinstance(hedge, int | float) or hedge < 0)
+        and (
+            isinstance(hedge, bool)
+            or not isinstance(hedge, int | float)
+            or not hedge >= 0  # NaN too
+        )
     ):
         raise ConfigError(f"models.{name}.hedge_after must be seconds (a number) or 'p95'")
     if hedge is not None and len(targets) < 2:

@@ -75,7 +75,8 @@ class RelayError(Exception):
         self.status = status
         self.retryable = self.retryable_default if retryable is None else retryable
         self.provider_message = scrub(provider_message) if provider_message else None
-        self.hint = hint if hint is not None else self.hint_default
+        # A hint may be made from a user's value (a DSN written where a name goes)
+        self.hint = scrub(hint) if hint is not None else self.hint_default
         super().__init__(self.message)
 
     def __str__(self) -> str:

@@ -274,6 +274,14 @@ class FunctionTool:
                 param="tools",
                 hint="pass name='...' to FunctionTool.from_function",
             )
+        try:
+            inspect.signature(function)
+        except (ValueError, TypeError) as e:  # a builtin class (dict, int): none to read
+            raise InvalidRequestError(
+                f"tool {name}: its signature cannot be read ({e})",
+                param="tools",
+                hint="wrap it in a function with annotated parameters: def f(x: str) -> ...",
+            ) from None
         docs = parse_docstring(inspect.getdoc(function))
         parameters = _schema(function, name, docs.params)
         if strict and set(parameters["required"]) != set(parameters["properties"]):

@@ -299,7 +299,7 @@ def _output_format(value: Any) -> str:
     name = value.lower() if isinstance(value, str) else value
     if name == "jpg":
         return "jpeg"  # what the vendors call it
-    if name not in OUTPUT_FORMATS:
+    if not isinstance(name, str) or name not in OUTPUT_FORMATS:  # a list is unhashable
         raise InvalidRequestError(
             f"`output_format` must be one of {', '.join(OUTPUT_FORMATS)}, not {value!r}"[:120],
             param="output_format",

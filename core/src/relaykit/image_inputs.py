@@ -190,7 +190,7 @@ async def _read(path: str, param: str) -> bytes:
     """The file at ``path``; a typed error naming it when it cannot be read."""
     try:
         return await anyio.Path(path).read_bytes()
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
         problem, fix = read_problem(e), read_fix(e)
     raise InvalidRequestError(
         f"cannot read {param} file {path!r}: {problem}", param=param, hint=fix

@@ -125,6 +125,16 @@ def _wrong_type(kind: str, field: str, value: object, want: str, hint: str) -> P
 def _check_fields(part: Any) -> None:
     """Refuse the first field of ``part`` whose value is not of a type it takes."""
     kind = part.type
+    own = next(k for k, cls in PART_TYPES.items() if isinstance(part, cls))
+    if kind != own:
+        # a value given one place too far (ToolResultPart(id, text, False, [image])):
+        # the type field comes before the keyword-only ones
+        raise PartFieldError(
+            f"{type(part).__name__}.type is always {own!r}, not {type(kind).__name__}",
+            param=f"content.{own}.type",
+            hint="pass the fields after the first ones by name: "
+            "ToolResultPart(id, text, attachments=[image]), ReasoningPart(text, redacted=...)",
+        )
     for field, types, want, hint in _FIELD_RULES[kind]:
         value = getattr(part, field)
         if not isinstance(value, types):
@@ -139,7 +149,7 @@ class TextPart:
     type: Literal["text"] = "text"
 
     def __attrs_post_init__(self) -> None:
-        if type(self.text) is not str:
+        if type(self.text) is not str or self.type != "text":
             _check_fields(self)
 
 
@@ -380,6 +390,7 @@ class ToolResultPart:
             type(self.tool_call_id) is not str
             or type(self.content) is not str
             or type(self.is_error) is not bool
+            or self.type != "tool_result"
         ):
             _check_fields(self)
 
@@ -414,6 +425,7 @@ class ReasoningPart:
             or (signature is not None and type(signature) is not str)
             or (redacted is not None and type(redacted) is not str)
             or (origin is not None and type(origin) is not str)
+            or self.type != "reasoning"
         ):
             _check_fields(self)
 
@@ -495,7 +507,8 @@ def _to_parts(parts: Iterable[Part | str]) -> tuple[Part, ...]:
 
 
 def _as_parts(content: str | Sequence[Part]) -> tuple[Part, ...]:
-    return (TextPart(content),) if isinstance(content, str) else tuple(content)
+    # _to_parts refuses by name what is no text or parts: tuple(None) was a TypeError
+    return (TextPart(content),) if isinstance(content, str) else _to_parts(content)
 
 
 @attrs.frozen
@@ -521,6 +534,11 @@ class Message:
     ) -> Message:
         """An assistant turn, with the tool calls it made, if any."""
         parts = _as_parts(content) if content else ()
+        if isinstance(tool_calls, str | bytes) or not isinstance(tool_calls, Iterable):
+            raise InvalidRequestError(  # tuple(5) was a TypeError; a string, its letters
+                f"tool_calls must be a sequence of ToolCall, not {type(tool_calls).__name__}",
+                param="tool_calls",
+            )
         return cls("assistant", parts + tuple(tool_calls))
 
     @classmethod
@@ -573,8 +591,9 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             # The usual dict, {"role": ..., "content": "text"}: one text part.
             role = m.get("role")
             content = m.get("content")
-            if role in _TEXT_ROLES and type(content) is str:
-                out.append(Message(role, (TextPart(content),)))
+            # type(role) first: a list is unhashable, and refused below by name
+            if type(role) is str and role in _TEXT_ROLES and type(content) is str:
+                out.append(Message(role, (TextPart(content),)))  # type: ignore[arg-type]
                 continue
         if isinstance(m, Message):
             message = m
@@ -786,7 +805,13 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
         raise InvalidRequestError(
             f"{where}.content must be a string or a list of parts", param=f"{where}.content"
         )
-    for j, call in enumerate(d.get("tool_calls") or ()):  # OpenAI assistant shape
+    calls = d.get("tool_calls") or ()  # OpenAI assistant shape
+    if not isinstance(calls, Sequence) or isinstance(calls, str | bytes):
+        raise InvalidRequestError(
+            f"{where}.tool_calls must be a list of tool calls, not {type(calls).__name__}",
+            param=f"{where}.tool_calls",
+        )
+    for j, call in enumerate(calls):
         parts.append(_openai_tool_call(call, f"{where}.tool_calls[{j}]"))
     if cache is not None:
         parts.append(cache)

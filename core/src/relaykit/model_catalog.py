@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import anyio
 
-from .errors import ProviderUnavailableError, RelayError
+from .errors import InvalidRequestError, ProviderUnavailableError, RelayError
 from .fork_safety import after_fork_in_child
 from .protocols import CachedModels, Storage
 from .provider_registry import ProviderRegistry
@@ -87,6 +87,13 @@ class ModelCatalog:
         skipped, because keyless local presets (lmstudio, vllm, ...) count as
         usable and are usually not running. Ask for one provider to get its error.
         """
+        if provider is not None and not isinstance(provider, str):
+            # True or a list reached difflib's did-you-mean, a TypeError
+            raise InvalidRequestError(
+                f"the provider name must be a string, not {type(provider).__name__}",
+                param="provider",
+                hint="models('openai'), or models() for every provider",
+            )
         if provider:
             return list(await self._listing(provider, refresh))
         out: list[ModelInfo] = []

@@ -153,6 +153,12 @@ def build_plugin_manager(
     last, so they win over entry points; tests use this to add fakes.
     """
     env = os.environ if env is None else env
+    if not isinstance(extra, Iterable) or isinstance(extra, str | bytes):
+        # one plugin passed alone: iterating it raised TypeError
+        raise ConfigError(
+            f"plugins must be a list of plugin objects, not {type(extra).__name__}",
+            hint="pass one plugin as a list of one: plugins=[plugin]",
+        )
     pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     from . import builtins

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from .config import Config, ProviderConfig
+from .config import Config, ProviderConfig, header_problem
 from .config_tables import FIRST_PARTY, install_hint
 from .errors import ConfigError, did_you_mean
 from .fork_safety import after_fork_in_child, leave_to_parent
@@ -136,9 +136,9 @@ class ProviderRegistry:
         self, name: str, pconf: ProviderConfig, factory: ProviderFactory, type_: str
     ) -> Secret | None:
         if pconf.api_key:
-            return pconf.api_key
+            return _sendable(pconf.api_key, name, f"config key providers.{name}.api_key")
         if name in self.vault_keys:  # after explicit config, before the environment
-            return self.vault_keys[name]
+            return _sendable(self.vault_keys[name], name, f"`relaykit keys set {name}`")
         env_names = [pconf.api_key_env] if pconf.api_key_env else []
         if factory.api_key_env and (type_ == name or not pconf.api_key_env):
             env_names.append(factory.api_key_env)
@@ -146,7 +146,7 @@ class ProviderRegistry:
             # A key read from a file often ends in a newline, which no HTTP header takes.
             value = self._env.get(var, "").strip() if var else ""
             if value:
-                return Secret(value)
+                return _sendable(Secret(value), name, f"environment variable {var}")
         if factory.requires_api_key:
             var = env_names[0] if env_names else f"{name.upper()}_API_KEY"
             raise ConfigError(
@@ -280,3 +280,19 @@ def _prepare(names: Sequence[str], ssl: bool) -> None:
         from .httpx_client import shared_ssl_context
 
         shared_ssl_context()
+
+
+def _sendable(key: Secret, provider: str, source: str) -> Secret:
+    """``key``, if an HTTP header can carry it; else a ConfigError naming ``source``
+    (where the key came from) and what is wrong, never the key.
+
+    Else every call failed as a malformed, retryable answer (the HTTP library refused
+    to send a line break), or with a 401 for a key that looked right.
+    """
+    problem = header_problem(key.reveal())
+    if problem is None:
+        return key
+    raise ConfigError(
+        f"the API key of provider {provider!r} ({source}) holds {problem}",
+        hint="paste the key again: it is one line of ASCII characters, without quotes",
+    )

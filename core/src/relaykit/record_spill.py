@@ -146,16 +146,22 @@ def spill(path: Path, records: Sequence[CallRecord], reason: str) -> list[CallRe
     from .serialization import converter  # cattrs: only once something is spilled
 
     when = datetime.now(UTC).isoformat()
-    lines, unwritable = [], []
+    lines: list[bytes] = []
+    unwritable: list[CallRecord] = []
     for record in records:
         try:
             line = {"spilled_at": when, "reason": reason, "record": converter.unstructure(record)}
-            lines.append(json.dumps(line, ensure_ascii=False))
+            try:
+                lines.append(json.dumps(line, ensure_ascii=False).encode())
+            except UnicodeEncodeError:
+                # A lone surrogate (text decoded with surrogateescape), which UTF-8
+                # cannot carry, and JSON's \u escapes can: the same value, kept.
+                lines.append(json.dumps(line).encode())
         except Exception:
             unwritable.append(record)
     if not lines:
         return unwritable
-    _append(path, ("\n".join(lines) + "\n").encode())
+    _append(path, b"\n".join(lines) + b"\n")
     return unwritable
 
 

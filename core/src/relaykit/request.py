@@ -7,7 +7,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from math import inf, isfinite
 from typing import Any, Literal
 
@@ -101,7 +101,10 @@ class ToolChoice:
                 return cls("required")
             return cls("tool", value)
         if isinstance(value, Mapping):
-            name = value.get("name") or (value.get("function") or {}).get("name")
+            function = value.get("function")  # OpenAI's {"type": "function", "function": {...}}
+            name = value.get("name") or (
+                function.get("name") if isinstance(function, Mapping) else None
+            )
             if name:
                 return cls("tool", str(name))
         raise InvalidRequestError(
@@ -155,7 +158,8 @@ class Reasoning:
     summary: bool | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        if self.effort is not None and self.effort not in EFFORT_BUDGETS:
+        effort = self.effort
+        if effort is not None and (not isinstance(effort, str) or effort not in EFFORT_BUDGETS):
             raise InvalidRequestError(
                 f"reasoning effort {self.effort!r} is not one relaykit knows",
                 param="reasoning",
@@ -432,7 +436,7 @@ def build_request(
     if isinstance(stop, str):
         p["stop"] = (stop,)
     elif stop is not None:
-        p["stop"] = tuple(stop)
+        p["stop"] = _stop_sequences(stop)
     else:
         p.pop("stop", None)
     if p.get("web_search") is not None:
@@ -468,10 +472,35 @@ def build_request(
     return ChatRequest(model=model, messages=messages, **p)
 
 
+def _stop_sequences(stop: Any) -> tuple[str, ...]:
+    """``stop`` given as a list: its strings, each checked (a number was sent as it
+    was, for the vendor to refuse; a value that is no list raised TypeError)."""
+    if not isinstance(stop, Sequence) or isinstance(stop, bytes):
+        raise InvalidRequestError(
+            f"`stop` must be a string or a list of strings, not {stop!r}"[:160],
+            param="stop",
+            hint="stop=['END', '###']",
+        )
+    for i, sequence in enumerate(stop):
+        if not isinstance(sequence, str):
+            raise InvalidRequestError(
+                f"`stop` must hold strings only: stop[{i}] is {sequence!r}"[:160], param="stop"
+            )
+    return tuple(stop)
+
+
 def _tools(given: Any) -> tuple[tuple[Tool, ...], WebSearch | None]:
     """Tools from a list of tools and dicts, where a :class:`CachePoint` marks the one
     before it as the end of the cached definitions, and the web search a vendor's
     search tool among them asks for (code written for that vendor's SDK)."""
+    if not isinstance(given, Sequence) or isinstance(given, str | bytes):
+        # One tool passed alone: a dict was read as its keys, a function raised
+        # TypeError (not iterable).
+        raise InvalidRequestError(
+            f"`tools` must be a list of tools, not {type(given).__name__}",
+            param="tools",
+            hint="pass one tool as a list of one: tools=[tool]",
+        )
     tools: list[Tool] = []
     search: WebSearch | None = None
     for i, t in enumerate(given):

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import attrs
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, InvalidRequestError
 
 log = logging.getLogger("relaykit.routing")
 
@@ -119,8 +119,19 @@ class Router:
 
     def plan(self, model_id: str, streamed: bool = False) -> tuple[Target, ...]:
         """The targets to try for ``model_id``, best first (``streamed``: for a stream)."""
-        targets = self._parsed.get(model_id)
+        try:
+            targets = self._parsed.get(model_id)
+        except TypeError:  # unhashable: a list or a dict, refused below
+            targets = None
         if targets is None:
+            if not isinstance(model_id, str):
+                # chat(os.environ.get("MODEL"), ...) with the variable unset: None
+                raise InvalidRequestError(
+                    f"the model must be a string 'provider/model' or an alias,"
+                    f" not {type(model_id).__name__} {model_id!r}"[:160],
+                    param="model",
+                    hint="write e.g. 'openai/gpt-4o-mini'",
+                )
             route = self._config.models.get(model_id)
             ids = route.targets if route is not None else (model_id,)
             targets = self._parsed[model_id] = tuple(Target.parse(t) for t in ids)

@@ -103,6 +103,22 @@ async def test_bearer_auth_version_and_beta_options(mock: AnthropicMock) -> None
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("beta", [True, 5, {"a-2025-01-01": 1}, ["ok-2025-01-01", 7]])
+async def test_betas_that_are_no_names_are_a_config_error_before_sending(
+    mock: AnthropicMock, beta: Any
+) -> None:
+    """anthropic_beta = true raised TypeError ('bool' object is not iterable); a table
+    was sent as its keys, a number in a list as its digits."""
+    async with client(mock, anthropic_beta=beta) as c:
+        with pytest.raises(relaykit.ConfigError) as info:
+            await c.chat(MODEL, "hi")
+    assert "providers.anthropic.anthropic_beta must be a beta's name or a list of them" in str(
+        info.value
+    )
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
 async def test_environment_variables_configure_the_provider(
     mock: AnthropicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -339,6 +339,20 @@ async def test_json_schema_becomes_output_config(
     assert r.text == '{"answer": 42}'
 
 
+@pytest.mark.anyio
+async def test_a_schema_json_cannot_hold_is_refused_unsent(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    """The schema goes as a JSON string inside the body: encoded apart with json.dumps,
+    a value JSON cannot hold raised its TypeError, where the body's own encoder
+    refuses the same value as an InvalidRequestError."""
+    schema = {"type": "object", "properties": {"a": {"type": "string", "default": b"x"}}}
+    async with make_client() as client:
+        with pytest.raises(relaykit.InvalidRequestError, match="a value JSON cannot encode"):
+            await client.chat(MODEL, "answer", response_format=schema)
+    assert mock.requests == []
+
+
 def test_json_object_without_schema_is_not_sent() -> None:
     request = _request(response_format=relaykit.ResponseFormat("json_object"))
     assert "outputConfig" not in wire.request_body(request)

@@ -105,6 +105,27 @@ def test_unknown_keys_are_config_errors() -> None:
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"otlp": {"endpiont": "x"}}})
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("timeout", "soon"),
+        ("timeout", None),
+        ("timeout", 0),
+        ("export_interval", 0),
+        ("export_interval", -1),
+        ("export_interval", float("inf")),
+    ],
+)
+def test_seconds_of_the_wrong_kind_are_a_config_error_naming_the_key(
+    key: str, value: object
+) -> None:
+    """timeout = "soon" raised ValueError from float(); export_interval = 0 the SDK's
+    ValueError, and inf an OverflowError in the SDK's export thread."""
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.Client({"storage": {"backend": "none"}, "exporters": {"otlp": {key: value}}})
+    assert f"exporters.otlp.{key} must be a number of seconds > 0" in str(info.value)
+
+
 # What each exported metric holds, decoded: (kind, unit, description, temporality,
 # monotonic) and its points by attributes. A histogram point is (count, sum,
 # bucket counts, min, max, exemplars); a sum or gauge point is its value.

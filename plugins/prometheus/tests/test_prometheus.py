@@ -175,6 +175,26 @@ def test_unknown_keys_are_config_errors() -> None:
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"prometheus": {"prot": 1}}})
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("port", "x", "a port number from 0 to 65535"),
+        ("port", 70000, "a port number from 0 to 65535"),
+        ("port", [9464], "a port number from 0 to 65535"),
+        ("port", float("nan"), "a port number from 0 to 65535"),
+        ("max_models", "many", "a whole number from 1"),
+        ("max_models", float("inf"), "a whole number from 1"),
+    ],
+)
+def test_a_number_of_the_wrong_kind_is_a_config_error_naming_the_key(
+    key: str, value: object, expected: str
+) -> None:
+    """port = "x" raised ValueError from int(); a port past 65535, OverflowError from bind()."""
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.Client({"storage": {"backend": "none"}, "exporters": {"prometheus": {key: value}}})
+    assert f"exporters.prometheus.{key} must be {expected}" in str(info.value)
+
+
 def test_histograms_match_prometheus_clients_own() -> None:
     # The exporter keeps its own bucket counts; they must read exactly as
     # prometheus_client's Histogram would, bounds ("le") included.

@@ -50,3 +50,26 @@ def test_a_tls_url_is_a_config_error_that_names_the_fix() -> None:
     with pytest.raises(ConfigError, match=r"redis:// only, not rediss://") as caught:
         RedisClient("rediss://:s3cret-pass@redis.internal:6380/0")
     assert "s3cret" not in str(caught.value) and "tunnel" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost",  # no scheme: the host read as a database number
+        "redis://:s3cret-pass@redis.internal:6379/cache",
+        "redis://:s3cret-pass@redis.internal:port/0",
+        "redis://:s3cret-pass@redis.internal:99999/0",
+        "redis://:s3cret-pass@[::1/0",
+    ],
+    ids=["bare-host", "db-name", "port-name", "port-range", "ipv6"],
+)
+def test_a_url_that_does_not_parse_is_a_config_error_without_its_password(url: str) -> None:
+    """Each raised ValueError (from int(), from urllib's port or its IPv6 check) as
+    the client was built."""
+    from relaykit import ConfigError
+    from relaykit_redis.client import RedisClient
+
+    with pytest.raises(ConfigError, match="is not a Redis URL") as caught:
+        RedisClient(url)
+    assert "s3cret" not in str(caught.value)
+    assert "redis://[user:password@]host[:port][/db]" in (caught.value.hint or "")

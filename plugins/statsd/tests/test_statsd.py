@@ -34,6 +34,25 @@ def received(sock: socket.socket) -> list[str]:
         return lines
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("port", "x", "a port number from 0 to 65535"),
+        ("port", 70000, "a port number from 0 to 65535"),
+        ("port", None, "a port number from 0 to 65535"),
+        ("max_packet", "big", "a whole number from 1"),
+        ("max_packet", float("inf"), "a whole number from 1"),
+    ],
+)
+def test_a_number_of_the_wrong_kind_is_a_config_error_naming_the_key(
+    key: str, value: object, expected: str
+) -> None:
+    """port = "x" raised ValueError from int(), port = inf OverflowError."""
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {key: value}}})
+    assert f"exporters.statsd.{key} must be {expected}" in str(info.value)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("tags", [False, True])
 async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool) -> None:

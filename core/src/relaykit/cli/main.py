@@ -217,12 +217,44 @@ def _add_global_options(
     )
 
 
+def _check_utf8(argv: Sequence[str]) -> None:
+    """Refuse an argument that is not UTF-8 text, naming its place and byte, not its value.
+
+    On POSIX Python decodes arguments with ``surrogateescape``: a Latin-1 byte slips
+    through as a lone surrogate, and failed only deep inside (encoding the request,
+    the call log, a SQLite query) as a traceback. An argument that names an existing
+    file is a file name, taken as it is: Python gives the system back the same bytes.
+    The value is not shown: it may hold a token (``--mcp-header``).
+    """
+    for i, arg in enumerate(argv):
+        if arg.isascii():  # nearly every argument: nothing to look at
+            continue
+        raw = arg.encode("utf-8", "surrogateescape")
+        try:
+            raw.decode("utf-8")
+            continue
+        except UnicodeDecodeError as e:
+            byte = e.start + 1
+        if any(os.path.lexists(p) for p in (arg, arg.partition("=")[2]) if p):
+            continue
+        option = argv[i - 1] if i and argv[i - 1].startswith("-") else None
+        if option is None and arg.startswith("-"):
+            option = arg.partition("=")[0]  # --system=...
+        what = f", the value of {option}," if option else ""
+        raise InvalidRequestError(
+            f"argument {i + 1}{what} is not UTF-8 text (byte {byte})",
+            param="argv",
+            hint="use a UTF-8 locale, or convert the text as it goes in (iconv -f LATIN1 -t UTF-8)",
+        )
+
+
 def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
     from ..plugins import build_plugin_manager
 
     pm = build_plugin_manager(plugins)
     parser = build_parser(pm)
     typed = list(sys.argv[1:] if argv is None else argv)
+    _check_utf8(typed)
     args = parser.parse_args(typed)
     handler = getattr(args, "func", None)
     if handler is None:

@@ -44,7 +44,9 @@ TEMPLATE_KEYS = (
     "functions",
 )
 SUFFIX = ".toml"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: up to 100 characters: a file name (with .toml) may have 255 bytes, and a longer
+#: name raised OSError (ENAMETOOLONG)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @attrs.frozen
@@ -120,8 +122,8 @@ def check_name(name: str) -> str:
         raise InvalidRequestError(
             f"{name!r} cannot name a template",
             param="template",
-            hint="use letters, digits, '-', '_' and '.', starting with a letter or digit "
-            "(no .toml: relaykit adds it)",
+            hint="use up to 100 letters, digits, '-', '_' and '.', starting with a letter"
+            " or digit (no .toml: relaykit adds it)",
         )
     return name
 

@@ -363,13 +363,29 @@ class AnthropicProvider:
         return r
 
 
+def beta_names(beta: Any, name: str) -> list[str]:
+    """The betas ``[providers.NAME] anthropic_beta`` names: one name or a list of them.
+
+    :raises ConfigError: anything else (``true`` raised TypeError; a table was sent
+        as its keys, a number as its digits).
+    """
+    if not beta:
+        return []
+    names = [beta] if isinstance(beta, str) else beta
+    if not isinstance(names, list | tuple) or not all(isinstance(b, str) for b in names):
+        raise ConfigError(
+            f"providers.{name}.anthropic_beta must be a beta's name or a list of them,"
+            f" not {beta!r}"[:160],
+            hint='anthropic_beta = ["context-1m-2025-08-07"]',
+        )
+    return list(names)
+
+
 def _auth_headers(settings: ProviderSettings, opts: Any) -> dict[str, str]:
     headers = {"anthropic-version": str(opts.get("anthropic_version") or DEFAULT_VERSION)}
-    beta = opts.get("anthropic_beta")
-    if beta:
-        headers["anthropic-beta"] = (
-            beta if isinstance(beta, str) else ",".join(str(b) for b in beta)
-        )
+    betas = beta_names(opts.get("anthropic_beta"), settings.name)
+    if betas:
+        headers["anthropic-beta"] = ",".join(betas)
     auth = opts.get("auth", "x-api-key")
     if auth not in ("x-api-key", "bearer"):
         raise ConfigError(

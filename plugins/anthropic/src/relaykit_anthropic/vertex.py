@@ -63,7 +63,7 @@ from relaykit_google_auth.vertex_http import model_pages, send_authorized, strea
 from relaykit_google_auth.vertex_settings import option
 
 from . import web_search
-from .provider import AnthropicProvider
+from .provider import AnthropicProvider, beta_names
 from .vertex_prices import vertex_model, vertex_price
 
 if TYPE_CHECKING:
@@ -301,9 +301,9 @@ class VertexAnthropicProvider(AnthropicProvider):
 
 def _beta_header(beta: Any, name: str) -> dict[str, str]:
     """``anthropic-beta`` for the configured betas; the Files API's is refused."""
-    if not beta:
+    names = beta_names(beta, name)
+    if not names:
         return {}
-    names = [beta] if isinstance(beta, str) else [str(b) for b in beta]
     for b in names:
         if b.startswith("files-api"):
             raise ConfigError(

@@ -93,6 +93,7 @@ from typing import Any
 
 from relaykit import CachePoint, ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.json_encode import dumps
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -187,10 +188,13 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
         schema = schemas.format_schema(rf, claude=is_claude(request.model))
+        # The core's encoder: a value JSON cannot hold is an InvalidRequestError, as
+        # it is anywhere else in a body, not json.dumps' TypeError
+        text = dumps(schema).decode()
         body["outputConfig"] = {
             "textFormat": {
                 "type": "json_schema",
-                "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": rf.name}},
+                "structure": {"jsonSchema": {"schema": text, "name": rf.name}},
             }
         }
     for key, value in request.extra.items():

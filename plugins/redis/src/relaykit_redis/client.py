@@ -38,7 +38,10 @@ class RedisClient:
         connect_timeout: float = 5.0,
         reply_timeout: float = 5.0,
     ) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # an unclosed IPv6 bracket
+            raise _not_a_url(url, "its host does not parse") from None
         if parts.scheme not in ("redis", ""):
             raise ConfigError(
                 f"relaykit-redis speaks plain redis:// only, not {parts.scheme}://",
@@ -46,8 +49,14 @@ class RedisClient:
                 " TLS tunnel (stunnel, a sidecar) in front of Redis",
             )
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 6379
-        self.db = int(parts.path.lstrip("/") or 0)
+        try:
+            self.port = parts.port or 6379
+        except ValueError:  # not a number, or past 65535
+            raise _not_a_url(url, "its port is no number from 1 to 65535") from None
+        db = parts.path.lstrip("/") or "0"
+        if not db.isdigit():  # ("localhost", without redis://, is a path: a db "number")
+            raise _not_a_url(url, "its database is no number")
+        self.db = int(db)
         self._username = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
         self._connect_timeout = connect_timeout
@@ -110,3 +119,12 @@ class RedisClient:
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             await pipeline.aclose()
+
+
+def _not_a_url(url: str, why: str) -> ConfigError:
+    """The error for a ``url`` that does not parse (its password masked, as in every
+    error's message)."""
+    return ConfigError(
+        f"{url!r} is not a Redis URL: {why}",
+        hint="write redis://[user:password@]host[:port][/db], e.g. redis://127.0.0.1:6379/0",
+    )
