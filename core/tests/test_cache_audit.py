@@ -12,7 +12,7 @@ import relaykit
 from relaykit import ChatRequest
 from relaykit.events import StreamEvent, StreamStart, TextDelta, UsageUpdate
 from relaykit.response import Usage
-from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
+from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, RecordingExporter, Reply
 
 from .conftest import MOCK_KEY
 
@@ -163,3 +163,85 @@ async def test_a_hit_is_free_charges_no_limit_is_counted_and_streams_in_order() 
         if o.instrument.name == "relaykit.cache.hits"
     ]
     assert hits == [1.0, 1.0]
+
+
+# -- what the request body takes, the key takes --------------------------------------
+
+#: half an emoji (a high surrogate alone), as a text cut at a UTF-16 boundary holds
+#: it: the request body sends it escaped (relaykit.json_encode)
+HALF_AN_EMOJI = "cut here: \ud83d"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cache", [False, True])
+async def test_a_lone_surrogate_is_sent_and_cached_as_the_body_sends_it(
+    openai_mock: OpenAIMock, cache: bool
+) -> None:
+    # With the cache on, the key's UTF-8 encoding refused the surrogate: the call
+    # failed with a UnicodeEncodeError that the same call uncached never met.
+    openai_mock.script.push(*[Reply(text="noted")] * 3)
+    config = {
+        "storage": {"backend": "none"},
+        "cache": {"enabled": cache},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    async with relaykit.Client(config) as client:
+        first = await client.chat("openai/gpt-4o-mini", HALF_AN_EMOJI, temperature=0)
+        again = await client.chat("openai/gpt-4o-mini", HALF_AN_EMOJI, temperature=0)
+        other = await client.chat("openai/gpt-4o-mini", "cut here: \ud83e", temperature=0)
+    assert (first.text, first.cache_hit) == ("noted", False)
+    assert (again.text, again.cache_hit) == ("noted", cache)
+    assert not other.cache_hit  # another half: another key
+    assert "\\ud83d" in openai_mock.requests[0].body.decode()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cache", [False, True])
+async def test_what_json_cannot_hold_is_refused_typed_cached_or_not(
+    openai_mock: OpenAIMock, cache: bool
+) -> None:
+    # Uncached, the request body's encoder refuses a set as bad input (an
+    # InvalidRequestError naming the fix, the call recorded); with the cache on,
+    # the key raised a bare TypeError before the call began.
+    exporter = RecordingExporter()
+    config = {
+        "storage": {"backend": "none"},
+        "cache": {"enabled": cache},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    async with relaykit.Client(config, plugins=[exporter]) as client:
+        with pytest.raises(relaykit.InvalidRequestError, match="JSON cannot encode"):
+            await client.chat("openai/gpt-4o-mini", "hi", temperature=0, extra={"tags": {"a"}})
+    assert [r.error_type for r in exporter.records] == ["InvalidRequestError"]
+    assert openai_mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_is_embedded_and_its_vector_kept() -> None:
+    # The embeddings cache's key refused it too.
+    fake = FakePlugin()
+    async with make(fake) as client:
+        first = await client.embed("fake/e", [HALF_AN_EMOJI, "whole"])
+        again = await client.embed("fake/e", [HALF_AN_EMOJI])
+    assert not first.cache_hit and again.cache_hit
+    assert again.vectors[0] == first.vectors[0]
+    assert [r.inputs for r in fake.embeddings] == [(HALF_AN_EMOJI, "whole")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("operation", ["chat", "embed"])
+async def test_an_extra_the_keys_json_cannot_sort_goes_uncached_not_refused(
+    operation: str,
+) -> None:
+    # Keys of two types: the body's encoder sends them (1 as "1"); the key's sorted
+    # JSON could not sort them and the call failed with a TypeError.
+    fake = FakePlugin()
+    extra = {1: "one", "two": 2}
+    async with make(fake) as client:
+        for _ in range(2):
+            if operation == "chat":
+                answer: Any = await client.chat("fake/m", "q", temperature=0, extra=extra)
+            else:
+                answer = await client.embed("fake/e", ["q"], extra=extra)
+            assert not answer.cache_hit
+    assert len(fake.calls if operation == "chat" else fake.embeddings) == 2

@@ -11,7 +11,7 @@ import pytest
 
 import relaykit
 from relaykit import ConfigError, metrics
-from relaykit.cache_store import GuardedCacheStore
+from relaykit.cache_store import GuardedCacheStore, PrefixedStore
 from relaykit.gauge_events import CacheStoreError
 from relaykit.testing import (
     CacheStoreContract,
@@ -182,6 +182,14 @@ class TestMemoryStorageKeepsTheCacheContract(CacheStoreContract):
         return MemoryStorage()
 
 
+class TestAPrefixedStorageKeepsTheCacheContract(CacheStoreContract):
+    """The storage's cache under ``[cache] prefix`` passes it too."""
+
+    @pytest.fixture
+    def cache_store(self) -> Any:
+        return PrefixedStore(MemoryStorage(), "app1")
+
+
 def test_the_contract_runs_each_test_on_both_backends() -> None:
     names = [n for n in dir(CacheStoreContract) if n.startswith("test_")]
     assert len(names) == 3
@@ -296,3 +304,80 @@ async def test_a_timeout_bounds_each_operation_and_a_longer_one_the_first() -> N
     with anyio.fail_after(2):
         assert await default.cached_response("k") is None
     assert default.errors == 1
+
+
+@pytest.mark.anyio
+async def test_a_prefix_keeps_two_apps_apart_in_the_storage_backends_cache(tmp_path: Any) -> None:
+    # The README's advice for two configurations sharing a store: different
+    # [cache] prefixes. The SQL storage's cache ignored the prefix, so the second
+    # app was served the first one's answers and vectors from the shared file.
+    fake = FakePlugin()
+
+    def app(prefix: str | None) -> relaykit.Client:
+        cache = {"enabled": True} if prefix is None else {"enabled": True, "prefix": prefix}
+        storage = {"backend": "sqlite", "path": str(tmp_path / "shared.db")}
+        return relaykit.Client({"storage": storage, "cache": cache}, plugins=[fake])
+
+    answers, vectors = [], []
+    for prefix in ("app1", "app2", "app1", None):  # a fresh client each: from the file
+        async with app(prefix) as client:
+            fake.script.push(Reply(text=f"{prefix}'s answer"))  # taken by a miss
+            answers.append(await client.chat("fake/m", "q", temperature=0))
+            vectors.append(await client.embed("fake/e", ["text"]))
+    assert [(a.text, a.cache_hit) for a in answers[:3]] == [
+        ("app1's answer", False),
+        ("app2's answer", False),
+        ("app1's answer", True),
+    ]
+    assert [v.cache_hit for v in vectors[:3]] == [False, False, True]
+    # no prefix: the keys written before prefixes were read (neither app's)
+    assert not answers[3].cache_hit and not vectors[3].cache_hit
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "entry",
+    ['{"embedding": "AAAA', '{"vector": []}', '{"embedding": "AAAAAA=="}', "[1, 2]"],
+    ids=["cut-short", "no-embedding", "not-whole-doubles", "not-an-object"],
+)
+async def test_a_vector_the_store_holds_that_cannot_be_read_is_a_miss(
+    entry: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As an answer that cannot be read is (above): a cache must never fail a call.
+    # A vector's entry was decoded outside the store's guard, and the embed failed.
+    shelf, fake = Shelf(), FakePlugin()
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        first = await c.embed("fake/e", ["text"])
+    (key,) = shelf.responses
+    shelf.responses[key] = (2e9, entry)
+    caplog.set_level(logging.WARNING, logger="relaykit.cache")
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        again = await c.embed("fake/e", ["text"])
+    assert not again.cache_hit and again.vectors == first.vectors
+    assert len(fake.embeddings) == 2
+    assert "a cached vector could not be read" in caplog.text
+    assert json.loads(shelf.responses[key][1])["embedding"]  # written afresh
+
+
+class Utf8Shelf(Shelf):
+    """A shelf that keeps entries as UTF-8 bytes, as SQLite, PostgreSQL and Redis do."""
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        await super().cache_response(key, expires_at, response.encode().decode())
+
+
+@pytest.mark.anyio
+async def test_an_answer_holding_a_lone_surrogate_is_stored_escaped() -> None:
+    # Its JSON could not be encoded: the write counted as the store failing, which
+    # left the store alone (every lookup meanwhile a miss). relaykit-redis's test
+    # shows it against the real Redis.
+    shelf, fake = Utf8Shelf(), FakePlugin()
+    fake.script.push(Reply(text="cut \ud83d é"))
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        await c.chat("fake/m", "half", temperature=0)
+        assert c.cache_errors == 0
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        again = await c.chat("fake/m", "half", temperature=0)
+    assert (again.cache_hit, again.text) == (True, "cut \ud83d é")
+    (entry,) = shelf.responses.values()
+    assert entry[1].isascii()

@@ -173,6 +173,7 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
         web_searches=1,
         search_queries=("an answer's query",),
         search_suggestions="<div>not recorded</div>",
+        stop_sequence="\n\nHuman:",
     )
     fake.script.push(Reply.failure(503, "busy"), reply)  # a retry: two attempts
     metadata = {"correlation_id": "c-1", "conversation_id": "conv-1"}

@@ -178,3 +178,26 @@ async def test_an_older_providers_finish_queries_are_restored_too() -> None:
 
     out = [e async for e in restorer.events(events())]
     assert out[-1] == relaykit.Finish("stop", search_queries=("status TICKET-4242",))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_stop_sequences_go_out_as_the_model_will_write_them_and_come_back_restored(
+    streamed: bool,
+) -> None:
+    # The model sees placeholders and writes placeholders: a stop sequence holding
+    # a redacted value must be sent redacted too, or it could never match; the
+    # sequence the vendor says it stopped on is given back to the caller restored.
+    fake, tickets = FakePlugin(), TicketRedactor()
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
+        fake.script.reply("done before", stop_sequence="<T0> closed")
+        stop = ["TICKET-42 closed", "END"]
+        if streamed:
+            async with client.stream("fake/m", "close TICKET-42", stop=stop) as s:
+                async for _ in s:
+                    pass
+            response = s.response
+        else:
+            response = await client.chat("fake/m", "close TICKET-42", stop=stop)
+    assert fake.calls[-1].stop == ("<T0> closed", "END")
+    assert response.stop_sequence == "TICKET-42 closed"

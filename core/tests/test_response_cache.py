@@ -583,3 +583,138 @@ def test_a_full_cache_drops_its_least_recently_used_thirty_second_together() -> 
     for i in range(2):  # fills up again before it drops more
         cache.put_nowait(f"more{i}", ChatResponse(text="m"), ttl=10)
     assert len(cache) == 64
+
+
+# -- the key of what callers pass ----------------------------------------------------
+#
+# The tests above work on ChatRequest values; these on the parameters a caller
+# passes to chat(), through the same build_request the client runs: each parameter
+# that can change the answer changes the key, and every spelling of one request
+# (shorthands, dict key order, numbers as int or float, unset parameters given as
+# None, metadata, timeouts and cache points) shares one.
+
+_SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+
+#: for each parameter, values that ask for different answers (and None: unset)
+_CALLER_VALUES: dict[str, list[Any]] = {
+    "max_tokens": [None, 1, 50],
+    "temperature": [None, 0, 0.5, 1],
+    "top_p": [None, 0.5, 1],
+    "stop": [None, "END", ["END", "STOP"], ["STOP", "END"]],
+    "seed": [None, 0, 7],
+    "tools": [
+        None,
+        [{"type": "function", "function": {"name": "f", "parameters": _SCHEMA}}],
+        [
+            {
+                "type": "function",
+                "function": {"name": "f", "description": "d", "parameters": _SCHEMA},
+            }
+        ],
+        [{"type": "function", "function": {"name": "g", "parameters": _SCHEMA}}],
+    ],
+    "tool_choice": [None, "auto", "none", "required", "f"],
+    "response_format": [
+        None,
+        {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "a", "schema": _SCHEMA, "strict": True}},
+        {"type": "json_schema", "json_schema": {"name": "b", "schema": _SCHEMA, "strict": True}},
+        {"type": "json_schema", "json_schema": {"name": "a", "schema": _SCHEMA, "strict": False}},
+    ],
+    "reasoning": [None, "low", "high", 1024, 2048],
+    "extra": [None, {"logprobs": True}, {"n": 2}, {"top_k": 5}, {"top_k": 6}],
+    "web_search": [None, True, {"max_uses": 2}, {"allowed_domains": ["a.org"]}],
+}
+_MESSAGES: list[Any] = [
+    "hi",
+    "hello",
+    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hey"}],
+    [{"role": "assistant", "content": "hi"}],
+]
+
+_caller_params = st.fixed_dictionaries(
+    {name: st.sampled_from(values) for name, values in _CALLER_VALUES.items()}
+).map(lambda p: {k: v for k, v in p.items() if v is not None})
+
+
+def _caller_key(messages: Any, params: dict[str, Any]) -> str:
+    return cache_key("p", build_request("m", coerce_messages(messages), params))
+
+
+@given(st.sampled_from(_MESSAGES), _caller_params, st.data())
+def test_each_parameter_a_caller_passes_changes_the_key(
+    messages: Any, params: dict[str, Any], data: st.DataObject
+) -> None:
+    name = data.draw(st.sampled_from(sorted(_CALLER_VALUES)))
+    other = data.draw(st.sampled_from([v for v in _CALLER_VALUES[name] if v != params.get(name)]))
+    changed = {**params, name: other} if other is not None else _without(params, name)
+    assert _caller_key(messages, changed) != _caller_key(messages, params), name
+    text = data.draw(st.sampled_from([m for m in _MESSAGES if m != messages]))
+    assert _caller_key(text, params) != _caller_key(messages, params)
+
+
+def _without(params: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != name}
+
+
+def _reversed(value: Any) -> Any:
+    """``value`` with every dict's keys in reverse order."""
+    if isinstance(value, dict):
+        return {k: _reversed(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed(v) for v in value]
+    return value
+
+
+def _respelled(params: dict[str, Any]) -> dict[str, Any]:
+    """Another spelling of the same parameters."""
+    p: dict[str, Any] = _reversed(params)
+    for name in ("temperature", "top_p"):  # an int as the equal float
+        if isinstance(p.get(name), int):
+            p[name] = float(p[name])
+    if isinstance(p.get("stop"), str):
+        p["stop"] = [p["stop"]]
+    elif isinstance(p.get("stop"), list):
+        p["stop"] = tuple(p["stop"])
+    if p.get("tools"):  # Anthropic's shape for OpenAI's
+        p["tools"] = [
+            {"name": f["name"], "input_schema": f["parameters"]}
+            | ({"description": f["description"]} if "description" in f else {})
+            for f in (t["function"] for t in p["tools"])
+        ]
+    choice = p.get("tool_choice")
+    if choice in ("auto", "none", "required"):
+        p["tool_choice"] = "any" if choice == "required" else choice  # Anthropic's word
+    elif choice is not None:
+        p["tool_choice"] = {"type": "function", "function": {"name": choice}}
+    reasoning = p.get("reasoning")
+    if reasoning is not None:
+        key = "effort" if isinstance(reasoning, str) else "budget_tokens"
+        p["reasoning"] = {key: reasoning}
+    if p.get("web_search") is True:
+        p["web_search"] = WebSearch()
+    for name in _CALLER_VALUES:  # unset, said so
+        p.setdefault(name, None)
+    return p | {"metadata": {"user": "u1", "correlation_id": "c1"}, "timeout": 5}
+
+
+def _respelled_messages(messages: Any) -> Any:
+    """The same messages as dicts of parts, a cache point ending each."""
+    turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
+    return [
+        {
+            "role": t["role"],
+            "content": [{"type": "text", "text": t["content"]}, {"type": "cache_point"}],
+        }
+        for t in turns
+    ]
+
+
+@given(st.sampled_from(_MESSAGES), _caller_params)
+def test_every_spelling_of_one_request_shares_its_key(
+    messages: Any, params: dict[str, Any]
+) -> None:
+    key = _caller_key(messages, params)
+    assert _caller_key(messages, _respelled(params)) == key
+    assert _caller_key(_respelled_messages(messages), params) == key

@@ -263,3 +263,33 @@ async def test_models_lists_the_clients_models_and_aliases(fake: FakePlugin) -> 
         ids = [m.id async for m in client.models.list()]
     assert "local/fake-model" in ids
     assert "fast" in ids
+
+
+async def test_an_answer_stopped_by_a_stop_sequence_finishes_stop_and_is_recorded(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    """OpenAI's format has no field for the sequence met: ``finish_reason`` is ``stop``,
+    whole and streamed, as OpenAI answers one; the call's record keeps the sequence."""
+    fake.script.push(*[Reply(text="One, two", stop_sequence=", three")] * 2)
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="fake/m", messages=[{"role": "user", "content": "Count"}], stop=[", three"]
+        )
+        stream = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "Count"}],
+            stop=[", three"],
+            stream=True,
+        )
+        chunks = [chunk async for chunk in stream]
+    whole = raw.parse()
+    assert (whole.choices[0].message.content, whole.choices[0].finish_reason) == (
+        "One, two",
+        "stop",
+    )
+    assert "stop_sequence" not in raw.http_response.text  # nothing OpenAI does not send
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert [(r.streamed, r.stop_sequence) for r in records.records] == [
+        (False, ", three"),
+        (True, ", three"),
+    ]

@@ -13,11 +13,12 @@ logged once per outage and counted (``Client.cache_errors``, and the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -73,7 +74,10 @@ def open_cache_store(
     if backend == "storage":
         from .response_cache import StorageCache
 
-        return storage if storage is not None and StorageCache.supported_by(storage) else None  # type: ignore[return-value]
+        if storage is None or not StorageCache.supported_by(storage):
+            return None
+        prefix = config.cache.prefix
+        return PrefixedStore(storage, prefix) if prefix else storage  # type: ignore[return-value]
     store: CacheStore | None = pm.hook.relaykit_response_cache(name=backend, config=config)
     if store is None:
         offered = sorted(
@@ -88,6 +92,59 @@ def open_cache_store(
             ),
         )
     return store
+
+
+class PrefixedStore:
+    """A storage backend's cache with each key filed under ``prefix`` (``[cache] prefix``).
+
+    The SQL storage keeps one cache table for every application sharing its
+    database, as Redis keeps one keyspace; relaykit-redis puts the prefix in its
+    key names, and this does the same for the storage's cache, so that two
+    applications (or two configurations giving one provider name different
+    endpoints) keep their answers and vectors apart. A key stays a hex SHA-256,
+    the store's kind of key: that of the prefix, a newline, then the client's key.
+    Without a prefix the storage is used as it is, its keys the client's own.
+    """
+
+    def __init__(self, store: Any, prefix: str) -> None:
+        self.store = store
+        self._head = prefix.encode() + b"\n"
+
+    def _key(self, key: str) -> str:
+        return hashlib.sha256(self._head + key.encode()).hexdigest()
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        """The store's entry for ``key`` under the prefix."""
+        row: tuple[float, str] | None = await self.store.cached_response(self._key(key))
+        return row
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        """Store one entry under the prefix."""
+        await self.store.cache_response(self._key(key), expires_at, response)
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """The store's entries for ``keys`` under the prefix, by the client's keys."""
+        named = {self._key(key): key for key in keys}
+        many = getattr(self.store, "cached_responses", None)
+        if many is not None:
+            rows: dict[str, tuple[float, str]] = await many(list(named))
+        else:  # a storage backend may keep only the single-entry methods
+            rows = {}
+            for name in named:
+                row = await self.store.cached_response(name)
+                if row is not None:
+                    rows[name] = row
+        return {named[name]: row for name, row in rows.items() if name in named}
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store each entry under the prefix."""
+        renamed = [(self._key(key), expires_at, response) for key, expires_at, response in entries]
+        many = getattr(self.store, "cache_responses", None)
+        if many is not None:
+            await many(renamed)
+        else:
+            for entry in renamed:
+                await self.store.cache_response(*entry)
 
 
 class GuardedCacheStore:

@@ -181,6 +181,7 @@ class CallOutcomes:
         reasoning_parts: tuple[ReasoningPart, ...] = ()
         citations: tuple[Citation, ...] = ()
         queries: tuple[str, ...] = ()
+        stop_sequence: str | None = None
         if self.content:
             redaction = call.redaction or self.redaction
             messages = tuple([redaction.message(m) for m in request.messages])
@@ -198,6 +199,8 @@ class CallOutcomes:
                 citations = tuple([redaction.citation(c) for c in response.citations])
             if response.search_queries:
                 queries = redaction.texts(response.search_queries)
+            if response.stop_sequence is not None:  # one of the caller's stop=: their text
+                stop_sequence = redaction.text(response.stop_sequence)
         metadata = request.metadata
         # In _SUCCESS_FIELDS' order, one value a line
         return _new_success_record(
@@ -234,6 +237,7 @@ class CallOutcomes:
             None,  # error_message
             None,  # status
             response.usage_estimated,
+            stop_sequence,
         )
 
     async def fail(
@@ -431,7 +435,8 @@ class CallOutcomes:
         if request.seed is not None:
             params["seed"] = request.seed
         if request.stop:
-            params["stop"] = list(request.stop)
+            # The caller's text, as a prompt is (a record's stop_sequence is one of them)
+            params["stop"] = [self.redaction.text(stop) for stop in request.stop]
         if request.timeout is not None:
             params["timeout"] = request.timeout if request.timeout != inf else None
         if request.tool_choice is not None:
@@ -621,6 +626,7 @@ _SUCCESS_FIELDS = (
     "error_message",
     "status",
     "usage_estimated",
+    "stop_sequence",
 )
 _new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 

@@ -1169,7 +1169,13 @@ class Client:
             # deployment's model (the request's): a balanced route plans another
             # one first on the next call.
             keyed = self._route_keys.get(model, model)
-            cache_key = lookup_key(canonical_request(model, request, keyed))
+            try:
+                cache_key = lookup_key(canonical_request(model, request, keyed))
+            except (TypeError, ValueError, RecursionError):
+                # What JSON cannot hold (a set in extra, a loop) has no key: the call
+                # goes on uncached, and the request body's encoder refuses it as bad
+                # input, typed and recorded, as it does without the cache.
+                cache_key = None
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()

@@ -153,10 +153,12 @@ class CacheConfig:
     relaykit-postgres do, else memory alone), ``"memory"``, or a plugin's store
     (``"redis"``: relaykit-redis). ``url`` and ``prefix`` are for shared
     stores: where the store is (unset: ``[limiter] url``, then the plugin's
-    default) and the key prefix separating applications that share it (unset:
-    ``[limiter] prefix``). ``timeout`` is the seconds one lookup or write of
-    any store may take before it counts as a miss (the store's first, which
-    may open it, up to :data:`relaykit.cache_store.OPEN_TIMEOUT`).
+    default) and the key prefix separating applications that share it (a
+    plugin's store, unset: ``[limiter] prefix``; the storage backend's cache in a
+    SQLite file or PostgreSQL database, unset: none, its keys the client's own).
+    ``timeout`` is the seconds one lookup or write of any store may take before
+    it counts as a miss (the store's first, which may open it, up to
+    :data:`relaykit.cache_store.OPEN_TIMEOUT`).
     ``retry_after`` is the seconds the client leaves a store alone after it
     failed (each lookup meanwhile a miss at once); ``max_entry_bytes`` the
     largest entry a store with a cap keeps (unset: its own; relaykit-redis

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from array import array
 from collections import OrderedDict
@@ -28,6 +29,8 @@ from typing import Any
 
 from .embeddings import EmbeddingRequest, Vector
 from .routing import Target
+
+log = logging.getLogger("relaykit.cache")
 
 #: names the key's layout, so keys never match those of another one
 _KEY_FORMAT = "relaykit-embedding-1"
@@ -53,7 +56,9 @@ def embedding_key(target: Target, request: EmbeddingRequest, text: str) -> str:
         ensure_ascii=False,
         default=repr,  # extra is the caller's: anything it holds makes some key
     )
-    return hashlib.sha256(form.encode()).hexdigest()
+    # surrogatepass: a lone surrogate, which the request body sends escaped, is keyed
+    # too (see response_cache._json_canonical), not refused
+    return hashlib.sha256(form.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _pack(vector: Vector) -> bytes:
@@ -132,9 +137,16 @@ class EmbeddingCache:
         remaining = expires_at - self._wall_clock()
         if remaining <= 0:
             return None
-        data = base64.b64decode(json.loads(text)["embedding"])
+        try:
+            data = base64.b64decode(json.loads(text)["embedding"], validate=True)
+            vector = _unpack(data)
+        except Exception as e:  # not a vector this version can read: a miss, not a failed call
+            log.warning(
+                "a cached vector could not be read (%s); asking the provider", type(e).__name__
+            )
+            return None
         self._remember(key, data, remaining)
-        return _unpack(data)
+        return vector
 
     async def put_many(self, items: Sequence[tuple[str, Vector]], ttl: float) -> None:
         """Keep each ``(key, vector)`` for ``ttl`` seconds."""

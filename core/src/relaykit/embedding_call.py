@@ -110,7 +110,14 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
     keys: list[str] = []
     hits: list[Vector | None] = []
     if cache is not None:
-        keys = [embedding_key(first, request, text) for text in request.inputs]
+        try:
+            keys = [embedding_key(first, request, text) for text in request.inputs]
+        except (TypeError, ValueError, RecursionError):
+            # An extra the key's sorted JSON cannot hold (keys of two types, a loop):
+            # embedded uncached, as without the cache (the body's encoder takes
+            # mixed keys, and refuses a loop as bad input).
+            cache = None
+    if cache is not None:
         hits = await cache.get_many(keys)
         whole = _whole(hits)
         held_by = first

@@ -49,6 +49,10 @@ def restored_queries(queries: tuple[str, ...], restore: Callable[[str], str]) ->
     return tuple([restore(q) for q in queries]) if queries else queries
 
 
+def _restored(text: str | None, restore: Callable[[str], str]) -> str | None:
+    return text if text is None else restore(text)
+
+
 def reversible(redactors: Sequence[Redactor]) -> list[Any]:
     """The redactors that can restore what they redact."""
     return [r for r in redactors if callable(getattr(r, "restore", None))]
@@ -138,8 +142,18 @@ class OutboundRedaction:
     # -- pipeline steps -----------------------------------------------------
 
     def request(self, request: ChatRequest) -> ChatRequest:
-        """The request as the provider may see it."""
-        return attrs.evolve(request, messages=tuple(self._message(m) for m in request.messages))
+        """The request as the provider may see it.
+
+        Stop sequences too: the model writes placeholders where the prompt has
+        them, so a stop sequence holding a redacted value can only match as the
+        model will write it (and the vendor then names it so: :meth:`response`
+        restores it).
+        """
+        messages = tuple(self._message(m) for m in request.messages)
+        if not request.stop:
+            return attrs.evolve(request, messages=messages)
+        stop = tuple([self.redact(s) for s in request.stop])
+        return attrs.evolve(request, messages=messages, stop=stop)
 
     def _message(self, message: Message) -> Message:
         parts: tuple[Part, ...] = tuple(self._part(p, self.redact) for p in message.content)
@@ -167,6 +181,7 @@ class OutboundRedaction:
             tool_calls=calls,
             citations=citations,
             search_queries=restored_queries(response.search_queries, self.restore),
+            stop_sequence=_restored(response.stop_sequence, self.restore),
         )
 
     def restorer(self) -> StreamEventRestorer:
@@ -238,9 +253,14 @@ class StreamEventRestorer:
                         event = moved_citation(event, "".join(self._raw), self._restore)
                     elif isinstance(event, SearchQuery):
                         event = SearchQuery(self._restore(event.query))
-                    elif isinstance(event, Finish) and event.search_queries:
-                        queries = restored_queries(event.search_queries, self._restore)
-                        event = attrs.evolve(event, search_queries=queries)
+                    elif isinstance(event, Finish) and (
+                        event.search_queries or event.stop_sequence
+                    ):
+                        event = attrs.evolve(
+                            event,
+                            search_queries=restored_queries(event.search_queries, self._restore),
+                            stop_sequence=_restored(event.stop_sequence, self._restore),
+                        )
                 yield event
             # The end, with or without the vendor's finish event: nothing may stay held.
             for held in self.held():

@@ -272,6 +272,10 @@ class CallRecord:
     of what the vendor billed, not all the vendor's own counts: a call cut off
     mid-call (cancelled, the total timeout, a hedge's loser) or a stream that
     ended before the vendor's usage came (see :mod:`relaykit.billed_usage`).
+    ``stop_sequence`` is the stop sequence the answer stopped on
+    (``ChatResponse.stop_sequence``, where the vendor names it): one of the
+    caller's ``stop=``, so text like the prompt: kept redacted, and only when
+    something reads the content. ``params["stop"]`` is redacted too.
     """
 
     id: str
@@ -308,6 +312,7 @@ class CallRecord:
     citations: tuple[Citation, ...] = ()
     search_queries: tuple[str, ...] = ()
     usage_estimated: bool = False
+    stop_sequence: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -347,6 +352,7 @@ class CallRecord:
             "citations": response.citations,
             "search_queries": response.search_queries,
             "usage_estimated": response.usage_estimated,
+            "stop_sequence": response.stop_sequence,
         }
         fields.update(kw)
         return cls(**fields)
@@ -363,6 +369,7 @@ NO_ANSWER_CONTENT: Mapping[str, Any] = MappingProxyType(
         "tool_calls": (),
         "citations": (),
         "search_queries": (),
+        "stop_sequence": None,
     }
 )
 

@@ -19,7 +19,8 @@ only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
 migration 6, ``cache_write_1h_input_tokens`` with migration 7, ``web_searches``
 and ``citations`` with migration 10, ``search_queries`` with migration 11,
-``fallbacks`` with migration 12, ``usage_estimated`` with migration 13). The
+``fallbacks`` with migration 12, ``usage_estimated`` with migration 13,
+``stop_sequence`` with migration 14). The
 ``prompt`` column holds the model's web search queries and the titles and URLs
 of the answer's citations too (:func:`~relaykit.protocols.citations_text`), so
 the full-text search finds a call by what it searched for or a source it cited.
@@ -89,6 +90,7 @@ COLUMNS: tuple[str, ...] = (
     "search_queries",
     "fallbacks",
     "usage_estimated",
+    "stop_sequence",
 )
 
 #: columns holding JSON text
@@ -307,6 +309,7 @@ class RowEncoder:
             dumps(list(queries)) if queries else "[]",
             record.fallbacks,
             record.usage_estimated,
+            record.stop_sequence,
         )
 
 
@@ -396,6 +399,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
         search_queries=tuple(_json(r["search_queries"] or "[]")),
         fallbacks=r["fallbacks"] or 0,
         usage_estimated=bool(r["usage_estimated"]),
+        stop_sequence=r["stop_sequence"],
     )
 
 

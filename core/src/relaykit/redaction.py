@@ -430,8 +430,8 @@ class RedactionChain:
     def record(self, record: CallRecord) -> CallRecord:
         """``record`` as it may be stored or exported (itself when nothing changed).
 
-        Its ``params`` are left alone: the client redacts their content (tools,
-        schemas, ``extra``, ``metadata``) as it builds them.
+        Its ``params`` are left alone: the client redacts their content (stop
+        sequences, tools, schemas, ``extra``, ``metadata``) as it builds them.
         """
         messages = tuple([self.message(m) for m in record.messages])
         text = self.text(record.text) if record.text else record.text
@@ -453,6 +453,9 @@ class RedactionChain:
             else record.citations
         )
         queries = self.texts(record.search_queries)
+        stop = record.stop_sequence
+        if stop:  # one of the caller's stop=: their text
+            stop = self.text(stop)
         if (
             text == record.text
             and error == record.error_message
@@ -462,6 +465,7 @@ class RedactionChain:
             and tool_calls == record.tool_calls
             and all(a is b for a, b in zip(citations, record.citations, strict=True))
             and queries == record.search_queries
+            and stop == record.stop_sequence
         ):
             return record  # attrs.evolve costs more than the redaction when nothing matched
         return attrs.evolve(
@@ -474,6 +478,7 @@ class RedactionChain:
             citations=citations,
             search_queries=queries,
             error_message=error,
+            stop_sequence=stop,
         )
 
 

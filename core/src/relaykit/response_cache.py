@@ -195,8 +195,15 @@ _dumps = _make_dumps()
 
 
 def _json_canonical(value: Any) -> bytes:
-    """``value`` as sorted-key compact JSON, UTF-8, by the standard library."""
-    return _dumps(value).encode()
+    """``value`` as sorted-key compact JSON, UTF-8, by the standard library.
+
+    A lone surrogate (half an emoji, from a text cut at a UTF-16 boundary) is
+    written as its three bytes (``surrogatepass``), not refused: the request body
+    sends it escaped (:mod:`relaykit.json_encode`), so a call that works uncached
+    must work cached. No valid UTF-8 holds those bytes, so the form stays one of
+    a kind; orjson refuses such strings, and the others are written as before.
+    """
+    return _dumps(value).encode("utf-8", "surrogatepass")
 
 
 def _make_canonical() -> Callable[[Any], bytes]:
@@ -593,14 +600,23 @@ class StorageCache:
 
     async def put(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
         """In memory and in storage (in memory only when the answer holds a credential)."""
-        from .serialization import to_json
+        from .serialization import converter, to_json
 
         await self._memory.put(key, response, ttl)
         if self._scrub is not None and _holds_secret(response, self._scrub):
             # Not the answer, nor what matched: the log would leak it too.
             log.debug("an answer holding a credential is cached in memory only")
             return
-        await self._storage.cache_response(storage_key(key), self._clock() + ttl, to_json(response))
+        data = to_json(response)
+        if not data.isascii():
+            try:
+                data.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate (half an emoji a vendor's JSON escaped alone): every
+                # store encodes UTF-8, and its refusal would count as the store failing
+                # and rest it. Escaped (to_json's ASCII twin), it reads back the same.
+                data = json.dumps(converter.unstructure(response), separators=(",", ":"))
+        await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
 
 
 def _holds_secret(response: ChatResponse, scrub: Callable[[str], str]) -> bool:

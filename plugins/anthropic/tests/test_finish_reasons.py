@@ -1,5 +1,6 @@
-"""Every stop reason of the Messages API over loopback, streamed and not: the answer's
-``finish_reason``, the stream's ``Finish`` (with the vendor's word), and the mock's wire."""
+"""Every stop reason of the Messages API over loopback, streamed, not, and in a message
+batch: the answer's ``finish_reason``, the stream's ``Finish`` (with the vendor's word),
+the stop sequence met, and the mock's wire."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import relaykit
 from relaykit.events import Finish
 from relaykit.response import FinishReason
-from relaykit.testing import Reply, one_try_config
+from relaykit.testing import RecordingExporter, Reply, one_try_config
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
@@ -179,3 +180,41 @@ async def test_claude_on_vertex_names_it_too(
             async for _ in s:
                 pass
     assert r.stop_sequence == s.response.stop_sequence == " three"
+
+
+@pytest.mark.anyio
+async def test_a_batch_result_names_it_and_so_does_its_record(mock: AnthropicMock) -> None:
+    """Over the Message Batches endpoints: each ``succeeded`` line's message carries
+    ``stop_sequence`` beside ``stop_reason``, as a single call's does."""
+    mock.script.push(
+        STOPPED, Reply(text="One two", vendor_finish="stop_sequence"), Reply(text="Done.")
+    )
+    reader = RecordingExporter()
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
+    items = [
+        relaykit.BatchItem("own", "Count", {"stop": [" three"]}),
+        relaykit.BatchItem("first", "Count", {"stop": ["THREE", "FOUR"]}),
+        relaykit.BatchItem("none", "Count", {"stop": ["THREE"]}),
+    ]
+    async with relaykit.Client(config, plugins=[reader]) as c:
+        batch = await c.submit_batch(MODEL, items, max_tokens=50)
+        batch = await c.batch(batch.id)  # the mock runs it when first asked
+        results = [r async for r in c.batch_results(batch.id)]
+    lines = mock.batches.batches[batch.id.split("/", 1)[1]].results
+    assert [line["result"]["message"]["stop_sequence"] for line in lines] == [
+        " three",
+        "THREE",
+        None,
+    ]
+    answers = {r.custom_id: r.response for r in results}
+    assert {k: (a.finish_reason, a.stop_sequence) for k, a in answers.items() if a} == {
+        "own": ("stop", " three"),
+        "first": ("stop", "THREE"),
+        "none": ("stop", None),
+    }
+    records = {r.params["custom_id"]: r for r in reader.records}
+    assert {k: (r.operation, r.stop_sequence) for k, r in records.items()} == {
+        "own": ("batch", " three"),
+        "first": ("batch", "THREE"),
+        "none": ("batch", None),
+    }

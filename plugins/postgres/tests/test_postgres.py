@@ -16,7 +16,7 @@ import relaykit
 from relaykit.messages import ReasoningPart
 from relaykit.protocols import LogQuery
 from relaykit.response import Usage
-from relaykit.testing import FakePlugin
+from relaykit.testing import FakePlugin, Reply
 from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
 from relaykit.web_search import Citation
 from relaykit_postgres import PostgresStorage
@@ -44,7 +44,7 @@ WRITER = textwrap.dedent(
     import anyio
 
     import relaykit
-    from relaykit.testing import FakePlugin
+    from relaykit.testing import FakePlugin, Reply
 
 
     async def main(dsn: str, worker: str, count: int) -> None:
@@ -185,9 +185,39 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 
 
 @pytest.mark.anyio
+async def test_a_cache_prefix_keeps_two_apps_apart_in_one_database(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    # Two applications sharing the database, each with its [cache] prefix (the
+    # README's advice for two configurations giving one provider name different
+    # endpoints): the prefix was ignored, and the second was served the first's
+    # answers and vectors.
+    fake = FakePlugin()
+    dsn = search_path_dsn(postgres_dsn, fresh_schema)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
+    seen = []
+    for prefix in ("app1", "app2", "app1"):  # a fresh client each: from the database
+        config = {
+            "storage": {"backend": "postgres", "dsn": dsn},
+            "cache": {"enabled": True, "prefix": prefix},
+        }
+        async with relaykit.Client(config, plugins=[fake]) as client:
+            fake.script.push(Reply(text=f"{prefix}'s answer"))  # taken by a miss
+            answer = await client.chat("fake/m", "q", temperature=0)
+            vectors = await client.embed("fake/e", ["text"])
+        seen.append((answer.text, answer.cache_hit, vectors.cache_hit))
+    assert seen == [
+        ("app1's answer", False, False),
+        ("app2's answer", False, False),
+        ("app1's answer", True, True),
+    ]
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     "version",
-    [3, 4, 5, 6, 9, 10, 12],
+    [3, 4, 5, 6, 9, 10, 12, 13],
     ids=[
         "before-reasoning",
         "before-reasoning-blocks",
@@ -196,6 +226,7 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
         "before-web-search",
         "before-search-queries",
         "before-estimated-usage",
+        "before-stop-sequence",
     ],
 )
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
@@ -235,6 +266,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
         search_queries=("tides today",),
         usage_estimated=True,
+        stop_sequence="\n\nHuman:",
     )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
@@ -249,7 +281,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 
 
 @pytest.mark.anyio

@@ -357,3 +357,25 @@ def test_the_url_and_prefix_fall_back_to_the_limiters_then_the_environment(
 def test_a_misspelt_backend_suggests_redis() -> None:
     with pytest.raises(ConfigError, match="did you mean 'redis'"):
         relaykit.Client({"storage": {"backend": "none"}, "cache": {"backend": "rediss"}})
+
+
+@pytest.mark.anyio
+async def test_an_answer_holding_a_lone_surrogate_is_kept_and_the_store_stays_in_use(
+    prefix: str,
+) -> None:
+    # Half an emoji in an answer (a vendor's JSON may escape one alone): the stored
+    # JSON could not be encoded as UTF-8, the write failed as if Redis were down,
+    # and the store was left alone, every lookup meanwhile a miss.
+    fake = FakePlugin()
+    fake.script.push(Reply(text="cut \ud83d"), Reply(text="whole"))
+    async with relaykit.Client(settings(prefix), plugins=[fake]) as client:
+        await client.chat("fake/m", "half", temperature=0)
+        await client.chat("fake/m", "whole", temperature=0)
+        errors = client.cache_errors
+    async with relaykit.Client(settings(prefix), plugins=[fake]) as other:
+        half = await other.chat("fake/m", "half", temperature=0)
+        whole = await other.chat("fake/m", "whole", temperature=0)
+    assert errors == 0
+    assert (half.cache_hit, half.text) == (True, "cut \ud83d")
+    assert (whole.cache_hit, whole.text) == (True, "whole")
+    assert len(fake.calls) == 2

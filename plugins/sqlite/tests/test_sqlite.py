@@ -107,6 +107,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (11, "web search queries"),
         (12, "fallbacks"),
         (13, "estimated usage"),
+        (14, "the stop sequence met"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -412,7 +413,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], [])
     finally:
         conn.close()
 
@@ -488,6 +489,7 @@ _NEWER_ROWS = {
     ),
     11: make_record(1, fallbacks=2),  # 12: fallbacks
     12: make_record(1, usage=Usage(1000, 45), usage_estimated=True),  # 13: estimated usage
+    13: make_record(1, stop_sequence="\n\nHuman:"),  # 14: the stop sequence met
 }
 
 
@@ -518,7 +520,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

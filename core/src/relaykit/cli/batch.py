@@ -223,6 +223,7 @@ def _result_json(result: BatchResult) -> str:
         out.update(
             text=response.text,
             finish_reason=response.finish_reason,
+            stop_sequence=response.stop_sequence,
             tool_calls=[
                 {"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls
             ],

@@ -488,6 +488,9 @@ def _record_block(r: CallRecord) -> str:
         lines.append(_indented(f"assistant: {r.text}"))
     for call in r.tool_calls:
         lines.append(f"  tool call {call.name} {json.dumps(call.arguments, ensure_ascii=False)}")
+    if r.stop_sequence is not None:
+        # quoted: a stop sequence is often whitespace ("\n\nHuman:")
+        lines.append(f"  stop sequence met: {json.dumps(r.stop_sequence, ensure_ascii=False)}")
     if r.citations:
         lines.append("  sources:")
         lines.extend(f"    {line}" for line in source_lines(r.citations))

@@ -21,7 +21,7 @@ MOCK_DIMENSIONS = 8
 
 def mock_vector(text: str, dimensions: int = MOCK_DIMENSIONS) -> tuple[float, ...]:
     """A unit vector for ``text``: the same text always gets the same one."""
-    seed = hashlib.sha256(text.encode()).digest()
+    seed = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()  # any str a client sends
     raw: list[float] = []
     block = 0
     while len(raw) < dimensions:

@@ -339,6 +339,8 @@ class StorageContract:
             cost=Decimal("0.000123456789"),
             streamed=True,
             finish_reason="tool_calls",
+            # whitespace, a newline and other scripts: kept exactly
+            stop_sequence="\n\nHuman: 東京 ",
             attempts=2,
             fallbacks=1,
             cache_hit=True,
@@ -356,11 +358,16 @@ class StorageContract:
     async def test_a_client_records_the_whole_request_and_answer_redacted(
         self, storage: Storage
     ) -> None:
-        """Tools, tool choice, response format, extra, metadata and reasoning are kept."""
+        """Tools, tool choice, response format, extra, metadata, stop sequences and
+        reasoning are kept."""
         key = _PLANTED_KEY
         fake = FakePlugin()
-        fake.script.reply("Paris", reasoning=f"The user's key is {key}; the capital is Paris.")
-        fake.script.reply("Paris", reasoning="Streamed thoughts.")
+        fake.script.reply(
+            "Paris",
+            reasoning=f"The user's key is {key}; the capital is Paris.",
+            stop_sequence=f"END {key}",
+        )
+        fake.script.reply("Paris", reasoning="Streamed thoughts.", stop_sequence=f"END {key}")
         fake.script.fail(400, "bad schema")
         tool = {
             "type": "function",
@@ -381,6 +388,7 @@ class StorageContract:
             "metadata": {"correlation_id": "corr-1", "user_id": f"u {key}"},
             "timeout": 60,
             "max_tokens": 20,
+            "stop": ["\n\n", f"END {key}"],
         }
         config = {"storage": {"backend": "under-test"}, "retry": {"attempts": 1}}
         async with Client(config, plugins=[fake, _StoragePlugin(storage)]) as client:
@@ -393,6 +401,7 @@ class StorageContract:
         chat, streamed, failed = sorted(await storage.query_logs(), key=lambda r: r.started_at)
         expected = {
             "max_tokens": 20,
+            "stop": ["\n\n", "END [REDACTED]"],
             "timeout": 60,
             "tools": [{**TOOL_PARAM, "description": "Look a word up with [REDACTED]."}],
             "tool_choice": {"name": "lookup"},
@@ -408,6 +417,9 @@ class StorageContract:
             "metadata": {"user_id": "u [REDACTED]"},
         }
         assert chat.params == streamed.params == failed.params == expected
+        # the stop sequence met: the caller's text, redacted as the prompt is
+        assert chat.stop_sequence == streamed.stop_sequence == "END [REDACTED]"
+        assert failed.stop_sequence is None
         assert chat.reasoning == "The user's key is [REDACTED]; the capital is Paris."
         assert streamed.reasoning == "Streamed thoughts."
         assert (failed.reasoning, failed.error_type) == ("", "InvalidRequestError")

@@ -151,6 +151,12 @@ _V13 = """
 ALTER TABLE logs ADD COLUMN usage_estimated boolean NOT NULL DEFAULT false;
 """
 
+# The stop sequence the answer stopped on, redacted (where the vendor names it);
+# NULL for rows logged before, which did not keep it. Not searched.
+_V14 = """
+ALTER TABLE logs ADD COLUMN stop_sequence text;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -165,6 +171,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (11, "web search queries", _V11),
     (12, "fallbacks", _V12),
     (13, "estimated usage", _V13),
+    (14, "the stop sequence met", _V14),
 ]
 
 

@@ -163,6 +163,12 @@ def _v13_usage_estimated(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0")
 
 
+def _v14_stop_sequence(db: Database) -> None:
+    # The stop sequence the answer stopped on, redacted (where the vendor names
+    # it); NULL for rows logged before, which did not keep it. Not searched.
+    db.execute("ALTER TABLE logs ADD COLUMN stop_sequence TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -177,6 +183,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (11, "web search queries", _v11_search_queries),
     (12, "fallbacks", _v12_fallbacks),
     (13, "estimated usage", _v13_usage_estimated),
+    (14, "the stop sequence met", _v14_stop_sequence),
 ]
 
 
