@@ -1,27 +1,34 @@
-"""Fixtures for the core's tests: a loopback OpenAI server and configs pointing at it,
-and a storage that fails on purpose with a call log over it (test_storage_faults.py,
-test_spill_replay.py)."""
+"""Fixtures and fakes the core's tests share: a loopback OpenAI server and configs
+pointing at it, a storage that fails on purpose with a call log over it
+(test_storage_faults.py, test_spill_replay.py), a cache store that can be told to fail
+(the test_cache_*.py modules), a tracing exporter, and ``--mcp`` tool servers.
+
+A test module takes these from here, never from another test module."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio.lowlevel
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
-from relaykit import hookimpl
+from relaykit import Config, FunctionTool, Secret, hookimpl
 from relaykit.call_log import CallLog
 from relaykit.config import LimitConfig
 from relaykit.gauge_events import StorageEvent
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.metrics import observe
 from relaykit.protocols import CallRecord, Reservation
-from relaykit.testing import MemoryStorage, OpenAIMock
+from relaykit.testing import MemoryStorage, OpenAIMock, RecordingExporter
 
 MOCK_KEY = "sk-mock-1234567890abcdef"
 
@@ -212,3 +219,115 @@ class WaitingLimiterPlugin:
     @hookimpl
     def relaykit_rate_limiter(self, name: str, config: object) -> WaitingLimiter | None:
         return self.limiter if name == "waiting" else None
+
+
+# -- a cache store that can be told to fail ----------------------------------------
+
+
+class StorePlugin:
+    """Offers ``store`` as ``[cache] backend = "shelf"``, and remembers the config it got."""
+
+    __name__ = "shelf-plugin"
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.config: Config | None = None
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Config) -> Any:
+        if name != "shelf":
+            return None
+        self.config = config
+        return self.store
+
+
+class Shelf(MemoryStorage):
+    """A cache store (MemoryStorage's cache methods) that can be told to fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: Exception | None = None
+        self.calls = 0
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        self._maybe_fail()
+        return await super().cached_response(key)
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        self._maybe_fail()
+        await super().cache_response(key, expires_at, response)
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        self._maybe_fail()
+        return await super().cached_responses(keys)
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        self._maybe_fail()
+        await super().cache_responses(entries)
+
+    def _maybe_fail(self) -> None:
+        self.calls += 1
+        if self.failing is not None:
+            raise self.failing
+
+
+# -- an exporter with its own tracer provider ---------------------------------------
+
+
+class TracingExporter(RecordingExporter):
+    """An exporter plugin that brings its own SDK tracer provider (as relaykit-otlp does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self.tracer_provider.shutdown()
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+
+# -- tool servers for ``--mcp`` (test_cli_mcp.py, test_cli_tools.py) -----------------
+
+TOKEN = "mcp-cli-token-3f8a1c6e2b"
+
+
+def clock(city: str) -> str:
+    """The time in a city."""
+    return f"12:00 in {city}"
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+class ToolServers:
+    """Takes the specs it has tools for; notes each connection's opening and closing."""
+
+    def __init__(self, tools: Mapping[str, Sequence[Any]]) -> None:
+        self.tools = {
+            spec: [FunctionTool.from_function(f) for f in fs] for spec, fs in tools.items()
+        }
+        self.asked: list[tuple[str, dict[str, str], Config]] = []
+        self.log: list[str] = []
+
+    @hookimpl
+    def relaykit_tool_source(self, spec: str, headers: Mapping[str, Secret], config: Config) -> Any:
+        if spec not in self.tools:
+            return None
+        self.asked.append((spec, {k: v.reveal() for k, v in headers.items()}, config))
+
+        @asynccontextmanager
+        async def connected() -> AsyncIterator[list[FunctionTool]]:
+            self.log.append(f"open {spec}")
+            try:
+                yield self.tools[spec]
+            finally:
+                self.log.append(f"close {spec}")
+
+        return connected()

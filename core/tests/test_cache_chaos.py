@@ -16,7 +16,7 @@ from relaykit.events import Finish
 from relaykit.messages import ReasoningPart
 from relaykit.testing import FakePlugin, Reply
 
-from .test_cache_store import Shelf, StorePlugin
+from .conftest import Shelf, StorePlugin
 
 #: the shape of an OpenAI project key (not a real one): the secret redactor masks it
 KEY_SHAPED = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0"

@@ -79,7 +79,7 @@ async def test_a_route_and_a_deployment_of_it_keep_their_own_answers() -> None:
 @pytest.mark.anyio
 async def test_a_route_whose_deployments_change_asks_again() -> None:
     # two processes sharing a store, one configured before a change, one after
-    from .test_cache_store import Shelf, StorePlugin
+    from .conftest import Shelf, StorePlugin
 
     shelf, fake = Shelf(), FakePlugin()
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import ConfigError, hookimpl, metrics
+from relaykit import ConfigError, metrics
 from relaykit.cache_store import GuardedCacheStore, PrefixedStore
-from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
 from relaykit.testing import (
     CacheStoreContract,
@@ -23,52 +22,7 @@ from relaykit.testing import (
     mock_vector,
 )
 
-
-class StorePlugin:
-    """Offers ``store`` as ``[cache] backend = "shelf"``, and remembers the config it got."""
-
-    __name__ = "shelf-plugin"
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-        self.config: Config | None = None
-
-    @hookimpl
-    def relaykit_response_cache(self, name: str, config: Config) -> Any:
-        if name != "shelf":
-            return None
-        self.config = config
-        return self.store
-
-
-class Shelf(MemoryStorage):
-    """A cache store (MemoryStorage's cache methods) that can be told to fail."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failing: Exception | None = None
-        self.calls = 0
-
-    async def cached_response(self, key: str) -> tuple[float, str] | None:
-        self._maybe_fail()
-        return await super().cached_response(key)
-
-    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
-        self._maybe_fail()
-        await super().cache_response(key, expires_at, response)
-
-    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
-        self._maybe_fail()
-        return await super().cached_responses(keys)
-
-    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
-        self._maybe_fail()
-        await super().cache_responses(entries)
-
-    def _maybe_fail(self) -> None:
-        self.calls += 1
-        if self.failing is not None:
-            raise self.failing
+from .conftest import Shelf, StorePlugin
 
 
 def config(**cache: Any) -> dict[str, Any]:

@@ -18,11 +18,10 @@ from relaykit.events import StreamEvent, StreamStart, TextDelta, UsageUpdate
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.request import ChatRequest
 from relaykit.response import ChatResponse
-from relaykit.testing import FakePlugin, Reply, cancel_in_flight
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, cancel_in_flight
 from relaykit.testing.fake_provider import FakeProvider
 
-from .test_hooks import MemoryStorage, StoragePlugin
-from .test_tracing import TracingExporter
+from .conftest import TracingExporter
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 
@@ -80,7 +79,7 @@ async def test_an_answer_that_lost_the_race_is_recorded_with_its_cost() -> None:
     memory = MemoryStorage()
     routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05}}
     prices = {"first/m": {"input": 1, "output": 1}, "second/m": {"input": 1, "output": 1}}
-    plugins = (first, second, StoragePlugin(memory))
+    plugins = (first, second, memory.plugin())
     async with make(
         *plugins, models=routes, prices=prices, storage={"backend": "memory"}
     ) as client:
@@ -88,8 +87,8 @@ async def test_an_answer_that_lost_the_race_is_recorded_with_its_cost() -> None:
             r = await client.chat("g", "race me")
 
     assert r.text == "second"
-    (winner,) = [rec for rec in memory.records if rec.ok]
-    (loser,) = [rec for rec in memory.records if rec.error_type == "HedgeCancelled"]
+    (winner,) = [rec for rec in memory.records.values() if rec.ok]
+    (loser,) = [rec for rec in memory.records.values() if rec.error_type == "HedgeCancelled"]
     assert (winner.provider, loser.provider) == ("second", "first")
     assert (loser.usage.input_tokens, loser.usage.output_tokens) == (7, 5)
     assert loser.cost == winner.cost and loser.cost is not None and loser.cost > 0
@@ -100,7 +99,7 @@ async def test_a_stream_cancelled_before_its_first_event_is_recorded() -> None:
     fake = FakePlugin()
     fake.script.push(Reply(text="never seen", first_token_delay=5))
     memory = MemoryStorage()
-    async with make(fake, StoragePlugin(memory), storage={"backend": "memory"}) as client:
+    async with make(fake, memory.plugin(), storage={"backend": "memory"}) as client:
 
         async def open_stream() -> None:
             async with client.stream("fake/m", "hi") as s:
@@ -109,7 +108,7 @@ async def test_a_stream_cancelled_before_its_first_event_is_recorded() -> None:
 
         await cancel_in_flight(open_stream, when=lambda: bool(fake.calls))
 
-    (record,) = memory.records
+    (record,) = memory.records.values()
     assert record.error_type == "Cancelled" and not record.ok
 
 
@@ -153,7 +152,7 @@ async def test_a_broken_streams_billed_tokens_are_charged_to_the_budget() -> Non
         "prices": {"fake/m": {"input": 1, "output": 1}},
         "limits": {"*": {"budget_usd": 100}},
     }
-    async with make(fake, StoragePlugin(memory), **sections) as client:
+    async with make(fake, memory.plugin(), **sections) as client:
         with pytest.raises(StreamError):
             async with client.stream("fake/m", "hi") as s:
                 async for _ in s:
@@ -161,7 +160,7 @@ async def test_a_broken_streams_billed_tokens_are_charged_to_the_budget() -> Non
         limiter: Any = client._limiter
         spent = sum((b.spent for b in limiter._budgets.values()), Decimal(0))
 
-    (record,) = memory.records
+    (record,) = memory.records.values()
     # the prompt the stream reported, and the output it sent ("Half": a token, estimated)
     assert (record.usage.input_tokens, record.usage.output_tokens) == (1000, 1)
     assert record.cost == Decimal("0.001001")
@@ -206,13 +205,13 @@ async def test_a_backup_answer_billed_as_its_caller_cancels_is_recorded_with_its
         "prices": {"first/m": {"input": 1, "output": 1}, "second/m": {"input": 1, "output": 1}},
         "limits": {"*": {"budget_usd": 100}},
     }
-    async with make(first, second, StoragePlugin(memory), **sections) as client:
+    async with make(first, second, memory.plugin(), **sections) as client:
         # cancelled once the backup is in flight, before its (shielded) answer comes
         await cancel_in_flight(lambda: client.chat("g", "race me"), when=lambda: bool(second.calls))
         limiter: Any = client._limiter
         spent = sum((b.spent for b in limiter._budgets.values()), Decimal(0))
 
-    by_type = {record.error_type: record for record in memory.records}
+    by_type = {record.error_type: record for record in memory.records.values()}
     assert set(by_type) == {"Cancelled", "HedgeCancelled"}
     billed = by_type["HedgeCancelled"]
     assert (billed.provider, billed.usage.input_tokens, billed.usage.output_tokens) == (

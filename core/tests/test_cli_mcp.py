@@ -9,59 +9,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from relaykit import Config, FunctionTool, Secret, hookimpl
+from relaykit import Config, FunctionTool, Secret
 from relaykit.cli import main
 from relaykit.cli.mcp_option import McpOption, add_mcp_options, spec_label
 from relaykit.testing import OpenAIMock, Reply
 
-from .conftest import uninstall
+from .conftest import TOKEN, ToolServers, clock, get_weather, uninstall
 
 MODEL = "openai/gpt-4o-mini"
-TOKEN = "mcp-cli-token-3f8a1c6e2b"
-
-
-def clock(city: str) -> str:
-    """The time in a city."""
-    return f"12:00 in {city}"
-
-
-def get_weather(city: str) -> str:
-    """The weather in a city."""
-    return f"sunny in {city}"
-
-
-class ToolServers:
-    """Takes the specs it has tools for; notes each connection's opening and closing."""
-
-    def __init__(self, tools: Mapping[str, Sequence[Any]]) -> None:
-        self.tools = {
-            spec: [FunctionTool.from_function(f) for f in fs] for spec, fs in tools.items()
-        }
-        self.asked: list[tuple[str, dict[str, str], Config]] = []
-        self.log: list[str] = []
-
-    @hookimpl
-    def relaykit_tool_source(self, spec: str, headers: Mapping[str, Secret], config: Config) -> Any:
-        if spec not in self.tools:
-            return None
-        self.asked.append((spec, {k: v.reveal() for k, v in headers.items()}, config))
-
-        @asynccontextmanager
-        async def connected() -> AsyncIterator[list[FunctionTool]]:
-            self.log.append(f"open {spec}")
-            try:
-                yield self.tools[spec]
-            finally:
-                self.log.append(f"close {spec}")
-
-        return connected()
 
 
 def _functions(tmp_path: Path) -> str:

@@ -15,8 +15,7 @@ import pytest
 
 from relaykit.cli import main
 
-from .conftest import uninstall
-from .test_cli_mcp import TOKEN, ToolServers, clock, get_weather
+from .conftest import TOKEN, ToolServers, clock, get_weather, uninstall
 
 FUNCTIONS = '''
 import math

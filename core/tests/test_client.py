@@ -9,6 +9,7 @@ import pytest
 
 import relaykit
 from relaykit import (
+    ClientClosedError,
     ConfigError,
     InvalidRequestError,
     ProviderUnavailableError,
@@ -195,7 +196,7 @@ async def test_closed_client_refuses_calls() -> None:
     client = make(FakePlugin())
     async with client:
         pass
-    with pytest.raises(RelayError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed"):
         await client.chat("fake/m", "hi")
 
 

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import relaykit
 from relaykit import (
+    ConfigError,
     GeneratedImage,
     ImageEditRequest,
     ImageFile,
@@ -171,7 +172,7 @@ async def test_a_blank_prompt_and_an_unknown_model_fail_before_a_file_is_read(
         with pytest.raises(InvalidRequestError, match="prompt must be a non-blank") as e:
             await c.edit_image("fake/gpt-image-1", "  ", image=PHOTO)
         assert "edit_image(model, 'add a hat'" in str(e.value)
-        with pytest.raises(relaykit.RelayError, match="model") as refused:
+        with pytest.raises(ConfigError, match="model") as refused:
             await c.edit_image("no-provider-named", HAT, image=tmp_path / "never-read.png")
         assert "never-read" not in str(refused.value)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import BatchItem, InvalidRequestError, ProviderUnavailableError
+from relaykit import BatchItem, InvalidRequestError, ProviderUnavailableError, StreamError
 from relaykit.errors import PartFieldError
 from relaykit.events import Finish, TextDelta, ToolCallDelta
 from relaykit.messages import TextPart, ToolCall
@@ -147,7 +147,7 @@ async def test_a_stream_that_breaks_on_a_bad_part_later_is_not_the_callers_error
 
         monkeypatch.setattr(client.provider("fake"), "stream", stream)
         seen = []
-        with pytest.raises(relaykit.RelayError, match=MALFORMED) as caught:
+        with pytest.raises(StreamError, match=MALFORMED) as caught:
             async with client.stream("fake/m", "hi") as s:
                 async for event in s:
                     seen.append(event)

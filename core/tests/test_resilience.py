@@ -18,11 +18,8 @@ from relaykit import (
     QuotaExceededError,
     TextDelta,
 )
-from relaykit.protocols import CallRecord
 from relaykit.routing import Target
-from relaykit.testing import FakePlugin, Reply, cancel_in_flight
-
-from .test_hooks import MemoryStorage, StoragePlugin
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, cancel_in_flight
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 
@@ -227,12 +224,12 @@ async def test_hedge_takes_the_faster_answer_and_records_the_loser() -> None:
     fast.script.push(Reply(text="fast"))
     storage = MemoryStorage()
     routes = {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.05}}
-    config_plugins = (slow, fast, StoragePlugin(storage))
+    config_plugins = (slow, fast, storage.plugin())
     async with make(*config_plugins, models=routes, storage={"backend": "memory"}) as client:
         with anyio.fail_after(2):
             r = await client.chat("g", "race me")
     assert (r.text, r.provider) == ("fast", "fast")
-    records = {rec.provider: rec for rec in storage.records}
+    records = {rec.provider: rec for rec in storage.records.values()}
     assert records["fast"].ok and records["fast"].fallbacks == 1
     loser = records["slow"]
     assert loser.error_type == "HedgeCancelled"
@@ -284,7 +281,7 @@ async def test_a_backup_that_wins_ends_the_first_targets_wait_to_retry() -> None
         async with make(
             first,
             second,
-            StoragePlugin(storage),
+            storage.plugin(),
             models=routes,
             retry=retry,
             storage={"backend": "memory"},
@@ -294,7 +291,7 @@ async def test_a_backup_that_wins_ends_the_first_targets_wait_to_retry() -> None
     assert (r.text, r.provider) == ("backup", "second")
     assert len(first.calls) == 1
     # waiting, not calling, when the backup won: no cost to record
-    assert [rec.provider for rec in storage.records] == ["second"]
+    assert [rec.provider for rec in storage.records.values()] == ["second"]
 
 
 @pytest.mark.anyio
@@ -484,11 +481,11 @@ async def test_a_streamed_answer_fills_the_cache() -> None:
 async def test_cache_hits_are_recorded() -> None:
     storage = MemoryStorage()
     async with make(
-        FakePlugin(), StoragePlugin(storage), cache={"enabled": True}, storage={"backend": "memory"}
+        FakePlugin(), storage.plugin(), cache={"enabled": True}, storage={"backend": "memory"}
     ) as c:
         await c.chat("fake/m", "hi", temperature=0)
         await c.chat("fake/m", "hi", temperature=0)
-    assert [r.cache_hit for r in storage.records if isinstance(r, CallRecord)] == [False, True]
+    assert [r.cache_hit for r in storage.records.values()] == [False, True]
 
 
 # -- validation ------------------------------------------------------------------

@@ -195,6 +195,13 @@ async def until_closing(client: relaykit.Client) -> None:
             await anyio.sleep(0.001)
 
 
+async def until_shut_down(client: relaykit.Client) -> None:
+    """Return once aclose's wait for calls in flight is over (it runs in another task)."""
+    with anyio.fail_after(10):  # a safety net only
+        while not client._shut:  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True], ids=["run_tools", "stream_tools"])
 async def test_closing_waits_for_a_tool_run_between_steps(
@@ -656,18 +663,18 @@ async def test_a_retry_waiting_out_retry_after_when_the_wait_is_over_is_cancelle
     assert await records_of(config) == [("warm", None), ("", "ClientClosedError")]
 
 
-class SlowCacheStore(MemoryStorage):
-    """A response cache store (MemoryStorage's cache methods) whose look-ups take
-    :attr:`delay` seconds: a store waiting on a lock, or a thread pool that is busy."""
+class GatedCacheStore(MemoryStorage):
+    """A response cache store (MemoryStorage's cache methods) whose look-ups wait
+    until :attr:`release` is set: a store waiting on a lock, or a busy thread pool."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.delay = delay
         self.asked = anyio.Event()
+        self.release = anyio.Event()
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         self.asked.set()
-        await anyio.sleep(self.delay)
+        await self.release.wait()
         return await super().cached_response(key)
 
     @relaykit.hookimpl
@@ -680,7 +687,7 @@ async def test_a_call_waiting_on_the_cache_when_the_wait_is_over_is_recorded() -
     # Nothing of this call is waiting on a provider when aclose's wait runs out, so
     # there is nothing to cancel: closing must still wait (bounded) for it to end,
     # or its record reaches a call log that has closed, and is lost.
-    fake, storage, store = FakePlugin(), DatabaseLikeStorage(), SlowCacheStore(delay=0.3)
+    fake, storage, store = FakePlugin(), DatabaseLikeStorage(), GatedCacheStore()
     config: dict[str, Any] = {
         "storage": {"backend": "memory"},
         "retry": INSTANT,
@@ -696,13 +703,24 @@ async def test_a_call_waiting_on_the_cache_when_the_wait_is_over_is_recorded() -
         except Exception as e:
             errors.append(e)
 
+    async def answer_once_shut_down() -> None:
+        # The look-up ends once aclose's wait is over, not after a fixed sleep: on a
+        # loaded machine both timers ran out together and the call could go first.
+        await until_shut_down(client)
+        store.release.set()
+
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg, client:
+            # Not the client's first call: that one imports the HTTP stack after the
+            # look-up (a worker thread, seconds under load), past aclose's 1 s for
+            # calls to record themselves. (Not cached: no look-up to wait on.)
+            await client.chat("fake/m", "warm")
             tg.start_soon(one)
             await store.asked.wait()
+            tg.start_soon(answer_once_shut_down)
     (error,) = errors
     assert isinstance(error, ClientClosedError)
-    assert [r.error_type for r in storage.records.values()] == ["ClientClosedError"]
+    assert [r.error_type for r in storage.records.values()] == [None, "ClientClosedError"]
 
 
 @pytest.mark.anyio

@@ -21,7 +21,7 @@ from relaykit import cache_store
 from relaykit.cache_store import GuardedCacheStore
 from relaykit.testing import FakePlugin, mock_vector
 
-from .test_cache_store import Shelf, StorePlugin
+from .conftest import Shelf, StorePlugin
 
 #: what a test waits at most before calling the client stalled
 HANG = 10

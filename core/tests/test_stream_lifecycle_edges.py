@@ -29,7 +29,7 @@ from relaykit.testing import (
 )
 from relaykit.testing.chaos import count_in_flight
 
-from .test_tracing import TracingExporter
+from .conftest import TracingExporter
 
 KEY = "sk-lifecycle-0123456789abcdef"
 TEXT = "Hello there, general Kenobi. " * 40

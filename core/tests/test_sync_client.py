@@ -33,7 +33,6 @@ from relaykit import (
     ConfigError,
     QuotaExceededError,
     RateLimitError,
-    RelayError,
     StepEnd,
     StreamError,
     TextDelta,
@@ -678,7 +677,7 @@ def test_a_blocking_call_in_the_clients_own_loop_thread_is_a_typed_error(backend
             return client.chat("fake/m", "inner").text
 
         fake.script.push(Reply(tool_calls=(("ask_again", {}),)))
-        with pytest.raises(RelayError, match="own event loop thread") as caught:
+        with pytest.raises(ConfigError, match="own event loop thread") as caught:
             client.run_tools("fake/m", "go", [ask_again], tool_errors="raise")
         assert caught.value.hint is not None and "plain `def`" in caught.value.hint
         fake.script.push(

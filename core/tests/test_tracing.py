@@ -6,9 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 import relaykit
@@ -16,31 +14,15 @@ from relaykit import hookimpl
 from relaykit.testing import (
     FakePlugin,
     OpenAIMock,
-    RecordingExporter,
     Reply,
     cancel_in_flight,
     mock_audio,
 )
 
+from .conftest import TracingExporter
+
 KEY = "sk-test-0123456789abcdef0123"
 SECRET = "sk-proj-" + "Qq7" * 8
-
-
-class TracingExporter(RecordingExporter):
-    """An exporter plugin that brings its own SDK tracer provider (as relaykit-otlp does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        self.tracer_provider.shutdown()
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import attrs
 import pytest
+from cattrs.errors import ClassValidationError
 
 from relaykit import ChatResponse, Citation, ReasoningPart, ToolCall, Usage
 from relaykit.serialization import _decoders, converter, from_json, to_json
@@ -150,8 +151,9 @@ def test_what_the_decoder_cannot_take_goes_to_cattrs() -> None:
     response = ChatResponse(text="x", latency=float("inf"))
     assert from_json(to_json(response), ChatResponse) == response
     # not a response at all: cattrs says what is wrong, as before
-    with pytest.raises(Exception, match="ChatResponse"):
+    with pytest.raises(ClassValidationError, match="While structuring ChatResponse") as info:
         from_json('{"usage": 5}', ChatResponse)
+    assert [type(e) for e in info.value.exceptions] == [TypeError]
     with pytest.raises(json.JSONDecodeError):
         from_json("{not json", ChatResponse)
 

@@ -164,7 +164,7 @@ async def test_the_mock_refuses_an_oversized_batch_in_anthropics_words(
 ) -> None:
     monkeypatch.setattr(mock_batches, "MAX_BODY_BYTES", 2_000)
     async with client(mock) as c:
-        with pytest.raises(relaykit.RelayError, match="maximum allowed number of bytes") as e:
+        with pytest.raises(InvalidRequestError, match="maximum allowed number of bytes") as e:
             await c.submit_batch(MODEL, [BatchItem(f"i{i}", "hi " * 100) for i in range(5)])
     assert e.value.status == 413 and not mock.batches.batches
 

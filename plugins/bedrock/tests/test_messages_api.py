@@ -317,14 +317,14 @@ async def test_extra_not_in_converses_shape_is_refused_unsent_not_retried_as_an_
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("kind", "status", "retryable"),
+    ("kind", "status", "retryable", "error"),
     [
-        ("overloaded_error", 529, True),
+        ("overloaded_error", 529, True, ProviderUnavailableError),
         # Anthropic's errors page: 504 timeout_error and 402 billing_error were taken
         # as 500s, the latter retried though another attempt meets the same bill
-        ("timeout_error", 504, True),
-        ("billing_error", 402, False),
-        ("rate_limit_error", 429, True),
+        ("timeout_error", 504, True, ProviderUnavailableError),
+        ("billing_error", 402, False, relaykit.RelayError),  # no typed error stands for it
+        ("rate_limit_error", 429, True, RateLimitError),
     ],
 )
 async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_event(
@@ -333,6 +333,7 @@ async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_
     kind: str,
     status: int,
     retryable: bool,
+    error: type[relaykit.RelayError],
 ) -> None:
     mock.script.reply("", stream_fault="error", error_code=kind, error="it failed")
     mock.script.reply("half", stream_fault="error", error_code=kind, error="it failed")
@@ -345,7 +346,7 @@ async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_
             async with client.stream(OPUS_4_7, "x") as s:
                 async for _ in s:
                     pass
-    assert not isinstance(before.value, StreamError)
+    assert type(before.value) is error, repr(before.value)  # not a StreamError: nothing had come
     assert (before.value.status, before.value.retryable) == (status, retryable)
     assert (after.value.status, after.value.retryable) == (status, retryable)
     assert kind in str(after.value) and "it failed" in str(after.value)

@@ -12,8 +12,9 @@ the client must close.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psycopg
@@ -24,7 +25,8 @@ import relaykit
 from relaykit import hookimpl
 from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
-from relaykit.testing import FakePlugin, RecordingExporter, StallingProxy
+from relaykit.protocols import CallRecord
+from relaykit.testing import FakePlugin, RecordingExporter, Reply, StallingProxy
 from relaykit_postgres import PostgresStorage
 from relaykit_postgres.drivers import FINISH_WAIT, AsyncDriver, ThreadDriver
 
@@ -36,6 +38,18 @@ CLOSE_TIMEOUT = 1.0
 #: that waits on the stall for ever (shielded, or in a worker thread no scope can
 #: cancel) then fails its timing assertions instead of hanging the suite
 WATCHDOG = 20.0
+
+
+class NotingStorage(PostgresStorage):
+    """The PostgreSQL storage, telling when a batch of call records has been written."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_written = anyio.Event()
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        await super().write_batch(records)
+        self.batch_written.set()
 
 
 class BehindProxy:
@@ -64,7 +78,7 @@ async def test_a_stalled_server_costs_a_cached_call_the_cache_timeout_and_closin
 ) -> None:
     dsn = make_conninfo(postgres_dsn, host="127.0.0.1", port=proxy.port, connect_timeout=2)
     exporter = RecordingExporter()
-    storage = PostgresStorage(dsn, schema=fresh_schema, driver=driver)  # type: ignore[arg-type]
+    storage = NotingStorage(dsn, schema=fresh_schema, driver=driver)
     config = {
         # the call log's records wait for the stalled server this long, then are spilled
         "storage": {
@@ -74,11 +88,20 @@ async def test_a_stalled_server_costs_a_cached_call_the_cache_timeout_and_closin
         },
         "cache": {"enabled": True, "backend": "storage", "timeout": TIMEOUT},
     }
-    client = relaykit.Client(config, plugins=[FakePlugin(), exporter, BehindProxy(storage)])
+    fake = FakePlugin()
+    client = relaykit.Client(config, plugins=[fake, exporter, BehindProxy(storage)])
     with anyio.fail_after(30):
         async with client:
-            warm = await client.chat("fake/m", "warm", temperature=0)  # the pool open, migrated
-            assert warm.text
+            # The pool open, migrated, and the store marked as answering: the lookup
+            # alone, under the first operation's longer bound. An answer cut at a
+            # default length is not kept, so no write runs under [cache] timeout
+            # before the stall (a slow one would be the first error, not the lookup).
+            fake.script.push(Reply(text="warm", finish="length"))
+            warm = await client.chat("fake/m", "warm", temperature=0)
+            assert warm.text and client.cache_errors == 0
+            # Its record written, client side too: a commit caught in flight by the
+            # stall would hold the close FINISH_WAIT longer than the stalled call does.
+            await storage.batch_written.wait()
             proxy.stall(cut_after=WATCHDOG)
             started = time.monotonic()
             answer = await client.chat("fake/m", "stalled", temperature=0)
