@@ -319,6 +319,11 @@ def test_build_request_normalises_parameters() -> None:
         ({"timeout": -1.5}, "`timeout` must be a positive number of seconds, not -1.5"),
         ({"tool_choice": 3}, "tool_choice"),
         ({"extra": [1]}, "`extra` must be a dict"),
+        # not iterated as they come: a number failed as a TypeError, a mapping went
+        # out as its keys, a list of numbers reached the provider
+        ({"stop": 5}, "`stop` must be a string or a list of strings, not 5"),
+        ({"stop": {"END": 1}}, "`stop` must be a string or a list of strings"),
+        ({"stop": ["END", 5]}, "`stop` must be a string or a list of strings"),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, Any], message: str) -> None:

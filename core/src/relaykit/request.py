@@ -7,7 +7,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from math import inf, isfinite
 from typing import Any, Literal
 
@@ -429,10 +429,8 @@ def build_request(
         raise InvalidRequestError(f"unknown parameter {name!r}: {fix}", param=name)
     p = dict(params)
     stop = p.get("stop")
-    if isinstance(stop, str):
-        p["stop"] = (stop,)
-    elif stop is not None:
-        p["stop"] = tuple(stop)
+    if stop is not None:
+        p["stop"] = _stop_sequences(stop)
     else:
         p.pop("stop", None)
     if p.get("web_search") is not None:
@@ -499,6 +497,24 @@ def _tools(given: Any) -> tuple[tuple[Tool, ...], WebSearch | None]:
         else:
             tools.append(Tool.coerce(t, f"tools[{i}]"))
     return tuple(tools), search
+
+
+def _stop_sequences(stop: Any) -> tuple[str, ...]:
+    """``stop`` as a tuple of strings: one string, or a list (any iterable) of them. Anything
+    else (a number, a mapping, a list holding a number) is refused here, as a vendor
+    would refuse it, rather than failing as it is iterated or reaching the provider
+    as its keys or characters."""
+    if isinstance(stop, str):
+        return (stop,)
+    if isinstance(stop, Iterable) and not isinstance(stop, Mapping | bytes):
+        sequences = tuple(stop)
+        if all(isinstance(s, str) for s in sequences):
+            return sequences
+    raise InvalidRequestError(
+        f"`stop` must be a string or a list of strings, not {stop!r}",
+        param="stop",
+        hint='stop="END" or stop=["END", "STOP"]',
+    )
 
 
 def _check_numbers(p: Mapping[str, Any]) -> None:
