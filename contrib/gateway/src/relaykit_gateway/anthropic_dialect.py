@@ -118,6 +118,7 @@ from .dialect import (
     reasoning_blocks,
     require_object,
     status_of,
+    stream_flag,
     string_field,
     string_metadata,
     unclaimed,
@@ -228,7 +229,7 @@ class AnthropicDialect:
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=tuple(messages),
             params=params,
-            stream=body.get("stream") is True,
+            stream=stream_flag(body),
         )
 
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -288,8 +289,9 @@ class Gateway:
         origin = headers.get("origin")
         if origin is not None and self.cors.allows(origin):
             send = with_headers(send, self.cors.answer(origin))
+        shape = _error_shape(scope["path"], headers)
         if self._draining:  # /health too: a load balancer stops sending here
-            body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
+            body = shape.error_body(503, "the gateway is shutting down; try again elsewhere")
             await send_json(send, 503, body, [(b"connection", b"close")])
             return
         started = answered = False
@@ -323,10 +325,10 @@ class Gateway:
         except Exception as error:
             # A bug of ours: the operator gets its kind, and its message scrubbed
             # of keys; the caller a 500, if nothing has been sent yet.
-            logger.error("gateway error: %s: %s", type(error).__name__, scrub(str(error)))
+            logger.error("gateway error: %s", _described(error))
             if started:
                 raise
-            body = OPENAI.error_body(500, "the gateway failed; its log says why")
+            body = shape.error_body(500, "the gateway failed; its log says why")
             await send_json(send, 500, body)
         finally:
             self._in_flight -= 1
@@ -342,13 +344,7 @@ class Gateway:
         one_call = _ONE_CALLS.get(path)
         batches = path == BATCHES or path.startswith(BATCHES + "/")
         openai_batch = _openai_batch_route(path)
-        # Anthropic has no embeddings, rerank, audio, image, moderation, files or
-        # OpenAI batch API: its header does not change their shape; its batches are
-        # its own shape always
-        anthropic = batches or (
-            "anthropic-version" in headers and one_call is None and openai_batch is None
-        )
-        shape: Dialect = dialect or counter or (ANTHROPIC if anthropic else OPENAI)
+        shape = _error_shape(path, headers)
         try:
             if path == "/health" and scope["method"] == "GET":
                 await send_json(send, 200, {"status": "ok"})
@@ -1155,6 +1151,34 @@ async def _send_results(send: Send, client: Client, batch_id: str) -> None:
         return result_line(result, ANTHROPIC)
 
     await send_lines(send, client, batch_id, line, ANTHROPIC, JSONL)
+
+
+def _error_shape(path: str, headers: Mapping[str, str]) -> Dialect:
+    """The dialect whose error body answers a request to ``path``: its route's; else
+    Anthropic's for its batches, or for a request carrying ``anthropic-version``; else
+    OpenAI's. Anthropic has no embeddings, rerank, audio, image, moderation, files or
+    OpenAI batch API: its header does not change their shape."""
+    own = _ROUTES.get(path) or _COUNTERS.get(path)
+    if own is not None:
+        return own
+    if path == BATCHES or path.startswith(BATCHES + "/"):
+        return ANTHROPIC
+    if "anthropic-version" in headers and path not in _ONE_CALLS:
+        return OPENAI if _openai_batch_route(path) is not None else ANTHROPIC
+    return OPENAI
+
+
+def _described(error: BaseException) -> str:
+    """A bug of the gateway's for the operator's log: each exception's kind and message
+    (scrubbed of keys) and the line that raised it; those inside a task group's
+    exception group one by one (the group's own message names none of them)."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_described(e) for e in error.exceptions)
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
+    return f"{type(error).__name__}: {scrub(str(error))}{where}"
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:

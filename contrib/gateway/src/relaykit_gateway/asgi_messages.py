@@ -85,6 +85,12 @@ async def read_json(receive: Receive, headers: dict[str, str], max_bytes: int) -
         return json.loads(body)
     except ValueError as e:
         raise InvalidRequestError(f"the request body is not JSON: {e}", param="body") from e
+    except RecursionError as e:
+        # Arrays or objects nested thousands deep (a few KB of brackets): the parser
+        # recurses once a level. No request the gateway serves nests like that.
+        raise InvalidRequestError(
+            "the request body nests arrays or objects too deep to read", param="body"
+        ) from e
 
 
 def _too_large(max_bytes: int) -> str:

@@ -117,6 +117,16 @@ def string_field(item: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def stream_flag(body: Mapping[str, Any]) -> bool:
+    """Whether the request asks for a stream: ``stream`` is ``true``, ``false`` or left out
+    (``null``). Anything else (``"true"``, ``1``) is a 400 naming it, as at OpenAI and
+    Anthropic, rather than an answer in the shape the caller did not ask for."""
+    value = body.get("stream")
+    if value is None or isinstance(value, bool):
+        return value is True
+    raise InvalidRequestError(f"`stream` must be true or false, not {value!r}", param="stream")
+
+
 def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
     """The fields of ``body`` a dialect does not read (``own``), set: the provider's ``extra``."""
     return {k: v for k, v in body.items() if k not in own and v is not None}

@@ -65,6 +65,7 @@ from .dialect import (
     model_id,
     require_object,
     status_of,
+    stream_flag,
     string_metadata,
     unclaimed,
 )
@@ -146,7 +147,7 @@ class OpenAIDialect:
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=coerce_messages(messages),
             params=params,
-            stream=body.get("stream") is True,
+            stream=stream_flag(body),
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         )
 

@@ -93,6 +93,7 @@ from .dialect import (
     model_id,
     reasoning_blocks,
     require_object,
+    stream_flag,
     string_field,
     unclaimed,
 )
@@ -197,7 +198,7 @@ class ResponsesDialect:
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=tuple(messages),
             params=params,
-            stream=body.get("stream") is True,
+            stream=stream_flag(body),
             instructions=given,
             previous_response_id=previous or None,
             # OpenAI keeps responses unless told not to: so does the gateway (in memory)

@@ -1,0 +1,199 @@
+"""Requests and failures seen over real loopback HTTP: a gateway served by hypercorn in
+front of OpenAI's and Anthropic's mocks, called with a plain HTTP client, so that what
+a caller gets is each vendor's error shape and status, never a 500 with a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import relaykit
+from relaykit.testing import OpenAIMock
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway import Gateway, serve
+from relaykit_gateway.anthropic_dialect import AnthropicDialect
+from relaykit_gateway.openai_dialect import OpenAIDialect
+from relaykit_gateway.responses_dialect import ResponsesDialect
+from relaykit_gateway.testing import KEY, KEYS, UPSTREAM_KEY
+
+pytestmark = pytest.mark.anyio
+
+AUTH = {"authorization": f"Bearer {KEY}"}
+CHAT, MESSAGES, RESPONSES = "/v1/chat/completions", "/v1/messages", "/v1/responses"
+#: a request each route answers, to the model behind it
+BODIES: dict[str, dict[str, Any]] = {
+    CHAT: {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    MESSAGES: {
+        "model": "anthropic/claude-haiku-4-5",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+    },
+    RESPONSES: {"model": "openai/gpt-4o-mini", "input": "hi"},
+}
+
+
+@pytest.fixture
+def mocks() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
+    with (
+        OpenAIMock(api_key=UPSTREAM_KEY) as openai_mock,
+        AnthropicMock(api_key=UPSTREAM_KEY) as anthropic_mock,
+    ):
+        yield openai_mock, anthropic_mock
+
+
+def client_over(mocks: tuple[OpenAIMock, AnthropicMock]) -> relaykit.Client:
+    """A client of both mocks, one try a call, no call log."""
+    openai_mock, anthropic_mock = mocks
+    return relaykit.Client(
+        {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "providers": {
+                "openai": {"base_url": openai_mock.base_url, "api_key": UPSTREAM_KEY},
+                "anthropic": {"base_url": anthropic_mock.base_url, "api_key": UPSTREAM_KEY},
+            },
+        }
+    )
+
+
+@asynccontextmanager
+async def served(
+    mocks: tuple[OpenAIMock, AnthropicMock], **options: Any
+) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
+    """A gateway over both mocks, served on a free loopback port; yields it and an HTTP
+    client for it."""
+    stop = anyio.Event()
+    async with client_over(mocks) as client, anyio.create_task_group() as tg:
+        gateway = Gateway(client, keys=KEYS)
+
+        async def run(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            await serve(gateway, "127.0.0.1", 0, shutdown=stop, task_status=task_status, **options)
+
+        url = await tg.start(run)
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                yield gateway, http
+        finally:
+            stop.set()
+
+
+def check_shape(path: str, r: httpx.Response, status: int, param: str | None = None) -> str:
+    """``r`` is ``status`` in the route's vendor's error shape (OpenAI's naming ``param``);
+    its message."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    if path == MESSAGES:
+        assert body["type"] == "error"
+        assert set(body["error"]) == {"type", "message"}
+        return str(body["error"]["message"])
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["param"] == param
+    return str(body["error"]["message"])
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    crashes = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not crashes, crashes
+
+
+#: what each route reads as a list of stop sequences
+STOP_FIELD = {CHAT: "stop", MESSAGES: "stop_sequences"}
+MALFORMED = (
+    [
+        # a few KB of brackets: the JSON parser recursed until a RecursionError, a 500
+        pytest.param(
+            path,
+            b'{"model": "m", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "body",
+            "too deep",
+            id=f"{path}-nested-too-deep",
+        )
+        for path in BODIES
+    ]
+    + [
+        # a stream flag of the wrong type was read as false: an answer in the shape the
+        # caller did not ask for
+        pytest.param(
+            path,
+            json.dumps({**BODIES[path], "stream": flag}).encode(),
+            "stream",
+            "true or false",
+            id=f"{path}-stream-{flag!r}",
+        )
+        for path in BODIES
+        for flag in ("true", 1)
+    ]
+    + [
+        # a number for the stop sequences failed as a TypeError inside the call: a 500
+        pytest.param(
+            path,
+            json.dumps({**BODIES[path], field: 5}).encode(),
+            "stop",
+            "`stop` must be a string or a list of strings",
+            id=f"{path}-{field}-number",
+        )
+        for path, field in STOP_FIELD.items()
+    ]
+)
+
+
+@pytest.mark.parametrize(("path", "payload", "param", "words"), MALFORMED)
+async def test_a_malformed_request_is_the_routes_400_before_any_call(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    payload: bytes,
+    param: str,
+    words: str,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with served(mocks) as (_, http):
+        headers = {**AUTH, "content-type": "application/json"}
+        r = await http.post(path, headers=headers, content=payload)
+    assert words in check_shape(path, r, 400, param)
+    assert not any(mock.requests for mock in mocks)
+    no_errors_logged(caplog)
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_bug_is_a_500_in_the_routes_shape_and_the_log_names_it(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise ZeroDivisionError("rendering failed")
+
+    # A bug in rendering the answer, raised inside the task group that watches for the
+    # caller hanging up: the log said only "ExceptionGroup: unhandled errors in a
+    # TaskGroup", and the Anthropic route answered in OpenAI's shape.
+    for dialect in (AnthropicDialect, OpenAIDialect, ResponsesDialect):
+        monkeypatch.setattr(dialect, "response", broken)
+    caplog.set_level(logging.WARNING)
+    async with served(mocks) as (_, http):
+        r = await http.post(path, headers=AUTH, json=BODIES[path])
+    assert check_shape(path, r, 500) == "the gateway failed; its log says why"
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "ZeroDivisionError: rendering failed (at test_faults_http.py:" in line
+    assert "ExceptionGroup" not in line
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_gateway_shutting_down_refuses_in_the_routes_shape(
+    mocks: tuple[OpenAIMock, AnthropicMock], path: str
+) -> None:
+    async with served(mocks) as (gateway, http):
+        await gateway.drain(0)  # nothing in flight: it refuses new requests at once
+        r = await http.post(path, headers=AUTH, json=BODIES[path])
+    assert "shutting down" in check_shape(path, r, 503)
+    assert r.headers["connection"] == "close"
