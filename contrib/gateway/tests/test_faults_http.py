@@ -9,19 +9,24 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
+from unittest.mock import ANY
 
+import anthropic
 import anyio
 import httpx
 import pytest
+from anthropic.types import MessageParam
 
 import relaykit
-from relaykit.testing import OpenAIMock
+from relaykit.testing import OpenAIMock, Reply
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway, serve
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
 from relaykit_gateway.openai_dialect import OpenAIDialect
 from relaykit_gateway.responses_dialect import ResponsesDialect
 from relaykit_gateway.testing import KEY, KEYS, UPSTREAM_KEY
+
+from .conftest import anthropic_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -197,3 +202,57 @@ async def test_a_gateway_shutting_down_refuses_in_the_routes_shape(
         r = await http.post(path, headers=AUTH, json=BODIES[path])
     assert "shutting down" in check_shape(path, r, 503)
     assert r.headers["connection"] == "close"
+
+
+def overloaded() -> Reply:
+    return Reply.failure(529, "Overloaded")
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["answer", "stream"])
+async def test_an_overloaded_anthropic_is_anthropics_529_and_an_openai_callers_503(
+    mocks: tuple[OpenAIMock, AnthropicMock], streamed: bool
+) -> None:
+    _, anthropic_mock = mocks
+    anthropic_mock.script.push(overloaded(), overloaded())
+    async with served(mocks) as (_, http):
+        url = str(http.base_url).rstrip("/")
+        messages: list[MessageParam] = [{"role": "user", "content": "hi"}]
+        model = "anthropic/claude-haiku-4-5"
+        # Anthropic's SDK raises its OverloadedError (a 503 was its ServiceUnavailableError)
+        async with anthropic_sdk(url) as sdk:
+            with pytest.raises(anthropic.OverloadedError) as raised:
+                if streamed:
+                    async with sdk.messages.stream(
+                        model=model, max_tokens=20, messages=messages
+                    ) as stream:
+                        await stream.get_final_message()
+                else:
+                    await sdk.messages.create(model=model, max_tokens=20, messages=messages)
+        assert raised.value.body == {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": ANY},
+        }
+        # OpenAI's SDKs take any 5xx alike: the unavailable provider's 503
+        body = {**BODIES[CHAT], "model": model, "stream": streamed}
+        r = await http.post(CHAT, headers=AUTH, json=body)
+    assert "HTTP 529: Overloaded" in check_shape(CHAT, r, 503)
+    assert r.json()["error"]["type"] == "server_error"
+
+
+async def test_an_anthropic_stream_overloaded_midway_ends_with_its_overloaded_error_event(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+) -> None:
+    _, anthropic_mock = mocks
+    # the mock's in-stream error is Anthropic's overloaded_error event
+    anthropic_mock.script.push(*[Reply(text="x" * 40, stream_fault="error")] * 2)
+    async with served(mocks) as (_, http):
+        ends = {}
+        for path in (MESSAGES, CHAT):
+            body = {**BODIES[path], "model": "anthropic/claude-haiku-4-5", "stream": True}
+            r = await http.post(path, headers=AUTH, json=body)
+            assert r.status_code == 200
+            ends[path] = r.text.rstrip("\n").rsplit("\n\n", 1)[-1]
+    event, data = ends[MESSAGES].split("\n")
+    assert event == "event: error"
+    assert json.loads(data.removeprefix("data: "))["error"]["type"] == "overloaded_error"
+    assert json.loads(ends[CHAT].removeprefix("data: "))["error"]["type"] == "server_error"

@@ -112,6 +112,7 @@ from relaykit.json_encode import dumps
 from relaykit.messages import Part, ToolCall, parse_cache_control
 
 from .dialect import (
+    OVERLOADED,
     GatewayCall,
     caller_message,
     model_id,
@@ -185,6 +186,7 @@ _ERROR_TYPES = {
     413: "request_too_large",
     429: "rate_limit_error",
     503: "overloaded_error",
+    529: "overloaded_error",
 }
 
 
@@ -192,6 +194,8 @@ class AnthropicDialect:
     """Parses Messages API requests and renders relaykit's answers as Anthropic's."""
 
     default_provider = "anthropic"
+    #: as Anthropic answers when overloaded, so its SDKs raise their OverloadedError
+    overloaded_status = OVERLOADED
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Messages API request body asks for."""
@@ -800,5 +804,5 @@ class EventEncoder:
 
     def error(self, error: RelayError) -> bytes:
         """An ``error`` event, which Anthropic's SDKs raise as an API error."""
-        body = AnthropicDialect().error_body(status_of(error), caller_message(error))
+        body = AnthropicDialect().error_body(status_of(error, OVERLOADED), caller_message(error))
         return _frame("error", body)

@@ -74,6 +74,8 @@ class Dialect(Protocol):
 
     #: the provider a model name without ``provider/`` goes to, unless it is an alias
     default_provider: str
+    #: the status a provider's own 529 (overloaded) is answered with: see :func:`status_of`
+    overloaded_status: int
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a request body asks for; :class:`InvalidRequestError` names what is wrong."""
@@ -169,8 +171,20 @@ _STATUSES: tuple[tuple[type[RelayError], int], ...] = (
 )
 
 
-def status_of(error: RelayError) -> int:
-    """The HTTP status the gateway answers ``error`` with (502 for any other failure)."""
+#: the status of a provider overloaded (Anthropic's, and Claude's elsewhere)
+OVERLOADED = 529
+
+
+def status_of(error: RelayError, overloaded: int = 503) -> int:
+    """The HTTP status the gateway answers ``error`` with (502 for any other failure).
+
+    ``overloaded`` is what a provider's own 529 (overloaded, retry later) becomes: the
+    dialect's ``overloaded_status``. Anthropic's SDKs raise ``OverloadedError`` for a
+    529 and ``ServiceUnavailableError`` for a 503; OpenAI's take any 5xx alike. A stream
+    the provider broke off overloaded (Anthropic's ``overloaded_error`` event) ends with
+    the dialect's error event of that status."""
+    if error.status == OVERLOADED:
+        return overloaded
     for kind, status in _STATUSES:
         if isinstance(error, kind):
             return status

@@ -112,6 +112,8 @@ class OpenAIDialect:
     """Parses Chat Completions requests and renders relaykit's answers as OpenAI's."""
 
     default_provider = "openai"
+    #: OpenAI's SDKs take any 5xx alike: an overloaded provider is unavailable (503)
+    overloaded_status = 503
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Chat Completions request body asks for."""

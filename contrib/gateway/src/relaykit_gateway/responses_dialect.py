@@ -149,6 +149,8 @@ class ResponsesDialect:
     """Parses Responses API requests and renders relaykit's answers as ``response`` objects."""
 
     default_provider = "openai"
+    #: OpenAI's SDKs take any 5xx alike: an overloaded provider is unavailable (503)
+    overloaded_status = 503
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Responses API request body asks for."""
