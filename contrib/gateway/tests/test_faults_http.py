@@ -18,7 +18,7 @@ import pytest
 from anthropic.types import MessageParam
 
 import relaykit
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import OpenAIMock, RecordingExporter, Reply
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway, serve
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
@@ -53,8 +53,8 @@ def mocks() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
         yield openai_mock, anthropic_mock
 
 
-def client_over(mocks: tuple[OpenAIMock, AnthropicMock]) -> relaykit.Client:
-    """A client of both mocks, one try a call, no call log."""
+def client_over(mocks: tuple[OpenAIMock, AnthropicMock], *plugins: Any) -> relaykit.Client:
+    """A client of both mocks (and ``plugins``), one try a call, no call log."""
     openai_mock, anthropic_mock = mocks
     return relaykit.Client(
         {
@@ -64,7 +64,8 @@ def client_over(mocks: tuple[OpenAIMock, AnthropicMock]) -> relaykit.Client:
                 "openai": {"base_url": openai_mock.base_url, "api_key": UPSTREAM_KEY},
                 "anthropic": {"base_url": anthropic_mock.base_url, "api_key": UPSTREAM_KEY},
             },
-        }
+        },
+        plugins=list(plugins),
     )
 
 
@@ -256,3 +257,75 @@ async def test_an_anthropic_stream_overloaded_midway_ends_with_its_overloaded_er
     assert event == "event: error"
     assert json.loads(data.removeprefix("data: "))["error"]["type"] == "overloaded_error"
     assert json.loads(ends[CHAT].removeprefix("data: "))["error"]["type"] == "server_error"
+
+
+def last_event(stream_body: str) -> str:
+    """The last server-sent event of a stream's body."""
+    return stream_body.rstrip("\n").rsplit("\n\n", 1)[-1]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["answer", "stream"])
+async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_apis_shape(
+    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, streamed: bool
+) -> None:
+    _, anthropic_mock = mocks
+    # each would take two seconds or more; shutting down waits a fifth of one
+    slow = Reply(text="x" * 160, chunk_delay=0.1) if streamed else Reply(text="late", delay=2)
+    anthropic_mock.script.push(*[slow] * len(BODIES))
+    records = RecordingExporter()
+    caplog.set_level(logging.WARNING)
+    stop = anyio.Event()
+    answers: dict[str, httpx.Response] = {}
+    async with client_over(mocks, records) as client:
+        gateway = Gateway(client, keys=KEYS)
+        async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
+            url = await tg.start(
+                lambda task_status: serve(
+                    gateway,
+                    "127.0.0.1",
+                    0,
+                    shutdown=stop,
+                    graceful_timeout=0.2,
+                    task_status=task_status,
+                )
+            )
+
+            async def call(path: str) -> None:
+                body = {**BODIES[path], "model": "anthropic/claude-haiku-4-5", "stream": streamed}
+                answers[path] = await http.post(f"{url}{path}", headers=AUTH, json=body)
+
+            for path in BODIES:
+                tg.start_soon(call, path)
+            with anyio.fail_after(5):
+                while gateway.in_flight < len(BODIES) or len(anthropic_mock.requests) < 3:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            stop.set()
+        assert gateway.in_flight == 0
+    # Each caller is told the gateway is stopping, in its API's shape: a 503, or its
+    # stream's error event (the server closing the connections under them gave a bare
+    # 500, or a stream cut without its end, and under asyncio a traceback logged each).
+    for path, r in answers.items():
+        if not streamed:
+            assert "shutting down" in check_shape(path, r, 503), path
+            continue
+        assert r.status_code == 200, path
+        end = last_event(r.text)
+        if path == MESSAGES:
+            event, data = end.split("\n")
+            assert event == "event: error"
+            assert json.loads(data.removeprefix("data: "))["error"] == {
+                "type": "overloaded_error",
+                "message": "the gateway is shutting down; try again elsewhere",
+            }
+        elif path == CHAT:
+            assert "shutting down" in json.loads(end.removeprefix("data: "))["error"]["message"]
+        else:
+            event, data = end.split("\n")
+            assert event == "event: response.failed", end
+            assert (
+                "shutting down"
+                in json.loads(data.removeprefix("data: "))["response"]["error"]["message"]
+            )
+    no_errors_logged(caplog)
+    # ...and each call's record says it was cancelled
+    assert [r.error_type for r in records.records] == ["Cancelled"] * len(BODIES)

@@ -67,7 +67,14 @@ from .asgi_messages import (
 )
 from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
-from .dialect import Dialect, GatewayCall, require_object, string_metadata
+from .dialect import (
+    SHUTTING_DOWN,
+    Dialect,
+    GatewayCall,
+    ShuttingDown,
+    require_object,
+    string_metadata,
+)
 from .file_store import FileStore, StoreFullError, Upload
 from .kept_responses import KeptResponses, shared_store
 from .keys import GatewayKeys
@@ -149,6 +156,8 @@ _OPENAI_FILES, _OPENAI_BATCHES = "/files", "/batches"
 _MAX_METADATA_KEYS = 16
 #: what an upload's form may add to its file's bytes (its boundaries, headers, fields)
 _FORM_OVERHEAD = 64 * 1024
+#: how long the calls drain ends have to send their last words (a slow reader's are lost)
+_ENDING_SECONDS = 1.0
 
 
 class Gateway:
@@ -260,6 +269,10 @@ class Gateway:
         self._in_flight = 0
         self._idle: anyio.Event | None = None
         self._draining = False
+        #: the scope of each request in flight, which ends it once drain's time is up
+        self._ends: set[anyio.CancelScope] = set()
+        #: whether drain's time is up: the calls still in flight are being ended
+        self._ending = False
 
     @property
     def in_flight(self) -> int:
@@ -273,10 +286,26 @@ class Gateway:
         finish whatever the server does with its connections meanwhile.
         """
         self._draining = True
-        with anyio.CancelScope(shield=True), anyio.move_on_after(seconds):
-            while self._in_flight:
-                self._idle = anyio.Event()
-                await self._idle.wait()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(seconds):
+                await self._until_idle()
+            if not self._in_flight:
+                return
+            # Time's up: the gateway ends the calls left itself, each answered in its
+            # API's shape (a 503, or its stream's error event), its record saying it was
+            # cancelled. Left to the server, their connections were cut under them: a
+            # bare 500 or a stream without its end, and (hypercorn under asyncio) a
+            # traceback logged for each.
+            self._ending = True
+            for end in self._ends:
+                end.cancel()
+            with anyio.move_on_after(_ENDING_SECONDS):
+                await self._until_idle()
+
+    async def _until_idle(self) -> None:
+        while self._in_flight:
+            self._idle = anyio.Event()
+            await self._idle.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -291,8 +320,7 @@ class Gateway:
             send = with_headers(send, self.cors.answer(origin))
         shape = _error_shape(scope["path"], headers)
         if self._draining:  # /health too: a load balancer stops sending here
-            body = shape.error_body(503, "the gateway is shutting down; try again elsewhere")
-            await send_json(send, 503, body, [(b"connection", b"close")])
+            await _refuse_stopping(send, shape)
             return
         started = answered = False
 
@@ -319,7 +347,18 @@ class Gateway:
 
         self._in_flight += 1
         try:
-            await self._http(scope, headers, heard, tracked)
+            with anyio.CancelScope() as end:
+                self._ends.add(end)
+                try:
+                    await self._http(scope, headers, heard, tracked)
+                finally:
+                    self._ends.discard(end)
+            if end.cancelled_caught and not answered:  # ended by drain (a chat stream ends itself)
+                with anyio.move_on_after(_ENDING_SECONDS):
+                    if started:  # audio or JSONL: no error event to send; its body just ends
+                        await send({"type": "http.response.body", "body": b""})
+                    else:
+                        await _refuse_stopping(send, shape)
         except HungUp:
             pass  # nobody is left to answer
         except Exception as error:
@@ -1061,6 +1100,12 @@ class Gateway:
                     await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
+                except anyio.get_cancelled_exc_class():
+                    if self._ending:  # drain's time is up: the stream ends with its error event
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(_ENDING_SECONDS):
+                            last = encoder.error(ShuttingDown())
+                            await send({"type": "http.response.body", "body": last})
+                    raise
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
             await send_error(send, dialect, error)
@@ -1151,6 +1196,12 @@ async def _send_results(send: Send, client: Client, batch_id: str) -> None:
         return result_line(result, ANTHROPIC)
 
     await send_lines(send, client, batch_id, line, ANTHROPIC, JSONL)
+
+
+async def _refuse_stopping(send: Send, shape: Dialect) -> None:
+    """The 503 of a gateway shutting down, in ``shape``, closing the connection."""
+    body = shape.error_body(503, SHUTTING_DOWN)
+    await send_json(send, 503, body, [(b"connection", b"close")])
 
 
 def _error_shape(path: str, headers: Mapping[str, str]) -> Dialect:

@@ -154,6 +154,21 @@ def string_metadata(value: Any, param: str) -> dict[str, str]:
     return dict(value)
 
 
+#: what a caller is told when the gateway stops: refused, or ended mid-call
+SHUTTING_DOWN = "the gateway is shutting down; try again elsewhere"
+
+
+class ShuttingDown(RelayError):
+    """The gateway stopped before a call in flight ended: its time to finish (``relaykit
+    gateway --graceful-timeout``) ran out. Answered 503, as a request the stopping
+    gateway refuses is, or as its stream's error event."""
+
+    retryable_default = True
+
+    def __init__(self) -> None:
+        super().__init__(SHUTTING_DOWN)
+
+
 # The status a caller of the gateway gets for each relaykit error, most specific
 # first. A provider rejecting *our* key is the gateway's fault (502), not the
 # caller's: a 401 would tell them their gateway key is wrong.
@@ -166,6 +181,7 @@ _STATUSES: tuple[tuple[type[RelayError], int], ...] = (
     (AuthenticationError, 502),
     (CircuitOpenError, 503),
     (ClientClosedError, 503),
+    (ShuttingDown, 503),
     (ProviderUnavailableError, 503),
     (RequestTimeoutError, 504),
 )
