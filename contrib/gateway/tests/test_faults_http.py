@@ -24,7 +24,7 @@ from relaykit_gateway import Gateway, serve
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
 from relaykit_gateway.openai_dialect import OpenAIDialect
 from relaykit_gateway.responses_dialect import ResponsesDialect
-from relaykit_gateway.testing import KEY, KEYS, UPSTREAM_KEY
+from relaykit_gateway.testing import KEY, KEYS, UPSTREAM_KEY, running
 
 from .conftest import anthropic_sdk
 
@@ -53,8 +53,11 @@ def mocks() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
         yield openai_mock, anthropic_mock
 
 
-def client_over(mocks: tuple[OpenAIMock, AnthropicMock], *plugins: Any) -> relaykit.Client:
-    """A client of both mocks (and ``plugins``), one try a call, no call log."""
+def client_over(
+    mocks: tuple[OpenAIMock, AnthropicMock], *plugins: Any, **sections: Any
+) -> relaykit.Client:
+    """A client of both mocks (and ``plugins``), one try a call, no call log, ``sections``
+    adding to its configuration."""
     openai_mock, anthropic_mock = mocks
     return relaykit.Client(
         {
@@ -64,6 +67,7 @@ def client_over(mocks: tuple[OpenAIMock, AnthropicMock], *plugins: Any) -> relay
                 "openai": {"base_url": openai_mock.base_url, "api_key": UPSTREAM_KEY},
                 "anthropic": {"base_url": anthropic_mock.base_url, "api_key": UPSTREAM_KEY},
             },
+            **sections,
         },
         plugins=list(plugins),
     )
@@ -329,3 +333,57 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
     no_errors_logged(caplog)
     # ...and each call's record says it was cancelled
     assert [r.error_type for r in records.records] == ["Cancelled"] * len(BODIES)
+
+
+MODELS = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-haiku-4-5"}
+
+
+@pytest.mark.parametrize("vendor", list(MODELS))
+@pytest.mark.parametrize("streamed", [False, True], ids=["answer", "stream"])
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_caller_hanging_up_ends_the_call_and_its_upstream_connection_at_once(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    streamed: bool,
+    vendor: str,
+) -> None:
+    mock = dict(zip(MODELS, mocks, strict=True))[vendor]
+    # eight seconds if nobody stopped it
+    slow = Reply(text="x" * 320, chunk_delay=0.2) if streamed else Reply(text="late", delay=8)
+    mock.script.push(slow)
+    records = RecordingExporter()
+    caplog.set_level(logging.WARNING)
+    limits = {"gateway_key=*": {"rpm": 1000, "tpm": 1_000_000, "budget_usd": 10}}
+    async with client_over(mocks, records, limits=limits) as client:
+        async with running(client, keys=KEYS) as url, httpx.AsyncClient(base_url=url) as http:
+            body = {**BODIES[path], "model": MODELS[vendor], "stream": streamed}
+            with anyio.fail_after(3):
+                if streamed:
+                    async with http.stream("POST", path, headers=AUTH, json=body) as r:
+                        assert r.status_code == 200
+                        async for _ in r.aiter_bytes():
+                            break  # the first piece is enough: hang up
+                else:
+
+                    async def call() -> None:
+                        await http.post(path, headers=AUTH, json=body)
+
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(call)
+                        while not mock.requests:  # noqa: ASYNC110
+                            await anyio.sleep(0.01)
+                        tg.cancel_scope.cancel()  # hang up while the answer is pending
+            # the call ends, its record is written, and the vendor's connection closes,
+            # within a second of the hang-up
+            with anyio.fail_after(1):
+                while not records.records or mock.server.stats.connections_open:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        [record] = records.records
+        assert record.error_type == "Cancelled"
+        # what the budget holds is what the record says the call cost (its estimate)
+        limiter: Any = client._limiter
+        [budget] = limiter._budgets.values()
+        assert budget.spent == (record.cost or 0)
+    no_errors_logged(caplog)
+
