@@ -387,3 +387,29 @@ async def test_a_caller_hanging_up_ends_the_call_and_its_upstream_connection_at_
         assert budget.spent == (record.cost or 0)
     no_errors_logged(caplog)
 
+
+@pytest.mark.parametrize("header", ["authorization", "x-api-key", None])
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_wrong_or_missing_key_is_the_routes_401_and_never_echoed(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    header: str | None,
+) -> None:
+    wrong = "sk-ant-wrong-3f9c2e7a1b5d4c8e9f0a1b2c3d4e5f60"
+    headers = {} if header is None else {header: f"Bearer {wrong}" if header[0] == "a" else wrong}
+    caplog.set_level(logging.DEBUG)
+    async with served(mocks) as (_, http):
+        r = await http.post(path, headers=headers, json=BODIES[path])
+    message = check_shape(path, r, 401)
+    assert ("is missing" if header is None else "is not a gateway key") in message
+    if path == MESSAGES:
+        assert r.json()["error"]["type"] == "authentication_error"
+    else:  # OpenAI's own 401
+        assert (r.json()["error"]["type"], r.json()["error"]["code"]) == (
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+    assert wrong not in r.text
+    assert wrong not in caplog.text
+    assert not any(mock.requests for mock in mocks)

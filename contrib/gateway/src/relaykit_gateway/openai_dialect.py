@@ -101,11 +101,15 @@ FINISH_REASONS = {
 }
 _ERROR_TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    # OpenAI's own 401 (a key it does not take) is an invalid_request_error whose code
+    # says what is wrong
+    401: "invalid_request_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
+#: the codes OpenAI sends with those statuses (the gateway's 401: no gateway key)
+_ERROR_CODES = {401: "invalid_api_key"}
 
 
 class OpenAIDialect:
@@ -188,7 +192,8 @@ class OpenAIDialect:
         """OpenAI's ``{"error": {...}}``."""
         fallback = "server_error" if status >= 500 else "invalid_request_error"
         kind = _ERROR_TYPES.get(status, fallback)
-        return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+        code = _ERROR_CODES.get(status)
+        return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 #: the keys of OpenRouter's ``reasoning`` object (its Chat Completions API's)
