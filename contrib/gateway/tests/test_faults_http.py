@@ -153,6 +153,18 @@ MALFORMED = (
         )
         for path, field in STOP_FIELD.items()
     ]
+    + [
+        # half of a character: Python's parser took it, and the call's record then could
+        # not be stored (UTF-8 has no encoding for it) and failed the client's close
+        pytest.param(
+            path,
+            json.dumps({**BODIES[path], "metadata": {"note": "\ud800"}}).encode(),
+            "body",
+            "escapes \\ud800, half of a character",
+            id=f"{path}-lone-surrogate",
+        )
+        for path in BODIES
+    ]
 )
 
 
@@ -172,6 +184,20 @@ async def test_a_malformed_request_is_the_routes_400_before_any_call(
     assert words in check_shape(path, r, 400, param)
     assert not any(mock.requests for mock in mocks)
     no_errors_logged(caplog)
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_character_escaped_as_a_surrogate_pair_is_text(
+    mocks: tuple[OpenAIMock, AnthropicMock], path: str
+) -> None:
+    body = {**BODIES[path], "metadata": {"note": "\N{GRINNING FACE}"}}
+    # ASCII JSON, as Python's json.dumps writes it: the emoji as a pair of escapes
+    payload = json.dumps(body).encode()
+    assert b"\\ud83d\\ude00" in payload
+    async with served(mocks) as (_, http):
+        headers = {**AUTH, "content-type": "application/json"}
+        r = await http.post(path, headers=headers, content=payload)
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("path", list(BODIES))
