@@ -32,7 +32,7 @@ from relaykit import call_log as call_log_module
 from relaykit.call_log import CallLog
 from relaykit.cli import logs
 from relaykit.gauge_events import RecordsReplayed
-from relaykit.protocols import CallRecord
+from relaykit.protocols import CallRecord, LogQuery
 from relaykit.record_spill import (
     default_spill_path,
     read_spilled,
@@ -630,3 +630,29 @@ def test_a_new_spill_file_is_made_durable_with_its_directory(
     assert synced == ["file", "directory"]
     spill(path, [make_record(1)], "storage unavailable")
     assert synced == ["file", "directory", "file"]  # the name is there already
+
+
+def test_a_record_utf8_cannot_encode_is_left_out_and_the_others_spilled(tmp_path: Path) -> None:
+    path = tmp_path / "spill.jsonl"
+    # a lone surrogate: a JSON body may escape one ("\ud800"), and Python's parser
+    # takes it, but it has no UTF-8; encoded with the others it failed the whole spill
+    good, bad = make_record(0), make_record(1, text="half a character: \ud800")
+    assert spill(path, [good, bad], "storage refused") == [bad]
+    assert [r.id for r in read_spilled(path)] == [good.id]
+
+
+@pytest.mark.anyio
+async def test_a_prompt_with_a_lone_surrogate_does_not_fail_the_clients_close(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakePlugin()
+    config = {"storage": {"backend": "sqlite", "path": str(tmp_path / "calls.db")}}
+    with anyio.fail_after(10):
+        async with relaykit.Client(config, plugins=[fake]) as client:
+            await client.chat("fake/m", "fine")
+            await client.chat("fake/m", "half a character: \ud800")
+    # the record SQLite refused is said to be lost; the other is stored
+    assert "storage refuses call record" in caplog.text
+    async with relaykit.Client(config) as reader:
+        assert reader.storage is not None
+        assert [r.text for r in await reader.storage.query_logs(LogQuery())] == ["echo: fine"]

@@ -146,16 +146,20 @@ def spill(path: Path, records: Sequence[CallRecord], reason: str) -> list[CallRe
     from .serialization import converter  # cattrs: only once something is spilled
 
     when = datetime.now(UTC).isoformat()
-    lines, unwritable = [], []
+    lines: list[bytes] = []
+    unwritable: list[CallRecord] = []
     for record in records:
         try:
             line = {"spilled_at": when, "reason": reason, "record": converter.unstructure(record)}
-            lines.append(json.dumps(line, ensure_ascii=False))
+            # Encoded one by one: a string holding a lone surrogate ("\ud800", which a
+            # JSON body may escape) dumps fine but has no UTF-8; encoded with the others
+            # it failed the whole spill, and with it the client's close.
+            lines.append(json.dumps(line, ensure_ascii=False).encode())
         except Exception:
             unwritable.append(record)
     if not lines:
         return unwritable
-    _append(path, ("\n".join(lines) + "\n").encode())
+    _append(path, b"\n".join(lines) + b"\n")
     return unwritable
 
 
