@@ -20,7 +20,7 @@ from anthropic.types import MessageParam
 import relaykit
 from relaykit.testing import OpenAIMock, RecordingExporter, Reply
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_gateway import Gateway, serve
+from relaykit_gateway import CorsPolicy, Gateway, GatewayKeys, serve
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
 from relaykit_gateway.openai_dialect import OpenAIDialect
 from relaykit_gateway.responses_dialect import ResponsesDialect
@@ -439,3 +439,26 @@ async def test_a_wrong_or_missing_key_is_the_routes_401_and_never_echoed(
     assert wrong not in r.text
     assert wrong not in caplog.text
     assert not any(mock.requests for mock in mocks)
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_gateway_without_keys_refuses_a_web_page_it_does_not_allow(
+    mocks: tuple[OpenAIMock, AnthropicMock], path: str
+) -> None:
+    # A page's fetch of JSON sent as text/plain needs no preflight, and any page can
+    # reach a loopback gateway: without keys it made the call on the providers' keys.
+    page = {"origin": "https://evil.example", "content-type": "text/plain;charset=UTF-8"}
+    payload = json.dumps(BODIES[path]).encode()
+    async with (
+        client_over(mocks) as client,
+        running(client, keys=GatewayKeys(), cors=CorsPolicy.parse("https://app.example")) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        refused = await http.post(path, headers=page, content=payload)
+        assert not any(mock.requests for mock in mocks)
+        allowed = await http.post(
+            path, headers={**page, "origin": "https://app.example"}, content=payload
+        )
+        not_a_page = await http.post(path, json=BODIES[path])  # curl, an SDK: no origin
+    assert "origin https://evil.example may not call the gateway" in check_shape(path, refused, 403)
+    assert allowed.status_code == not_a_page.status_code == 200

@@ -460,6 +460,17 @@ class Gateway:
     def _caller(self, headers: dict[str, str]) -> str | None:
         """The name of the gateway key the request presents (``None`` without keys)."""
         if not self.keys:
+            # Without keys a browser's origin is the only check left: a page from
+            # anywhere can POST JSON as text/plain with no preflight, and every page
+            # can reach a loopback gateway; it could not read the answer, but the call
+            # would be made on the providers' keys.
+            origin = headers.get("origin")
+            if origin is not None and not self.cors.allows(origin):
+                raise Problem(
+                    403,
+                    f"origin {origin} may not call the gateway: a gateway without keys"
+                    f" answers only the web pages {CORS_ENV} allows (or set gateway keys)",
+                )
             return None
         presented = headers.get("x-api-key")
         if presented is None:
