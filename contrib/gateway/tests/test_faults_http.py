@@ -462,3 +462,29 @@ async def test_a_gateway_without_keys_refuses_a_web_page_it_does_not_allow(
         not_a_page = await http.post(path, json=BODIES[path])  # curl, an SDK: no origin
     assert "origin https://evil.example may not call the gateway" in check_shape(path, refused, 403)
     assert allowed.status_code == not_a_page.status_code == 200
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_body_refused_before_it_all_arrived_still_gets_its_answer(
+    mocks: tuple[OpenAIMock, AnthropicMock], path: str
+) -> None:
+    # eight times the limit: more than the sockets hold while the caller still sends
+    note = "x" * (8 << 20)
+    payload = json.dumps({**BODIES[path], "metadata": {"note": note}}).encode()
+    headers = {**AUTH, "content-type": "application/json"}
+    async with (
+        client_over(mocks) as client,
+        running(client, keys=KEYS, max_body_bytes=1 << 20) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        # Closed under a caller still sending, the connection was reset, and the
+        # reset dropped the answer: the caller saw a ReadError (hypercorn under asyncio)
+        too_large = await http.post(path, headers=headers, content=payload)
+        wrong_key = await http.post(
+            path, headers={**headers, "authorization": "Bearer nope"}, content=payload
+        )
+        after = await http.post(path, headers=AUTH, json=BODIES[path])
+    assert "larger than the gateway's 1048576 bytes" in check_shape(path, too_large, 413)
+    assert "not a gateway key" in check_shape(path, wrong_key, 401)
+    assert after.status_code == 200
+    assert len(mocks[0].requests) + len(mocks[1].requests) == 1

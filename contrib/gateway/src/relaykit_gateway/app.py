@@ -158,6 +158,8 @@ _MAX_METADATA_KEYS = 16
 _FORM_OVERHEAD = 64 * 1024
 #: how long the calls drain ends have to send their last words (a slow reader's are lost)
 _ENDING_SECONDS = 1.0
+#: how long a body answered before it all arrived is read on, to be dropped
+_DISCARD_SECONDS = 10.0
 
 
 class Gateway:
@@ -323,6 +325,8 @@ class Gateway:
             await _refuse_stopping(send, shape)
             return
         started = answered = False
+        # a request without a body has all of it from the start
+        body_read = "transfer-encoding" not in headers and headers.get("content-length", "0") == "0"
 
         async def tracked(message: Message) -> None:
             nonlocal started, answered
@@ -331,10 +335,24 @@ class Gateway:
             # while the answer's last piece is being sent.
             last = message["type"] == "http.response.body" and not message.get("more_body")
             answered = answered or last
+            if last and not body_read:
+                # Answered before the body all arrived (a 413, a refused upload): the
+                # rest is read and dropped before the answer ends. The server closes
+                # the connection once an answer ends with its request unread, and
+                # closed under a caller still sending, it is reset: the reset drops
+                # the answer before the caller's client reads it (a ReadError, not
+                # the 413).
+                await send({**message, "more_body": True})
+                await _discard_body(receive)
+                message = {"type": "http.response.body", "body": b""}
             await send(message)
 
         async def heard() -> Message:
+            nonlocal body_read
             message = await receive()
+            body_read = body_read or (
+                message["type"] == "http.request" and not message.get("more_body", False)
+            )
             if answered and message["type"] == "http.disconnect":
                 # Once the answer is whole, its request's end is no hang-up: taken
                 # for one, it would cancel the call's scope mid-send, where
@@ -1207,6 +1225,16 @@ async def _send_results(send: Send, client: Client, batch_id: str) -> None:
         return result_line(result, ANTHROPIC)
 
     await send_lines(send, client, batch_id, line, ANTHROPIC, JSONL)
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Read what is left of a request's body and drop it, for up to
+    :data:`_DISCARD_SECONDS` (as nginx reads on before it closes)."""
+    with anyio.move_on_after(_DISCARD_SECONDS):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
 
 async def _refuse_stopping(send: Send, shape: Dialect) -> None:
