@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from unittest.mock import ANY
@@ -18,7 +18,7 @@ import pytest
 from anthropic.types import MessageParam
 
 import relaykit
-from relaykit.testing import OpenAIMock, RecordingExporter, Reply
+from relaykit.testing import OpenAIMock, RecordingExporter, Reply, Request, Response
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import CorsPolicy, Gateway, GatewayKeys, serve
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
@@ -488,3 +488,49 @@ async def test_a_body_refused_before_it_all_arrived_still_gets_its_answer(
     assert "not a gateway key" in check_shape(path, wrong_key, 401)
     assert after.status_code == 200
     assert len(mocks[0].requests) + len(mocks[1].requests) == 1
+
+
+def huge_chat_stream(pieces: int, produced: list[int]) -> Callable[[Request, Response], Any]:
+    """A rewrite of the OpenAI mock's answer: a Chat Completions stream of ``pieces``
+    deltas of 64 KiB each, counting in ``produced`` those the mock has made."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        return b"data: " + json.dumps({**data, "choices": [choice]}).encode() + b"\n\n"
+
+    def body() -> Iterator[bytes]:
+        yield chunk({"role": "assistant", "content": ""})
+        for _ in range(pieces):
+            produced[0] += 1
+            yield chunk({"content": "y" * 65536})
+        yield chunk({}, "stop") + b"data: [DONE]\n\n"
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        return Response(200, {"content-type": "text/event-stream"}, body())
+
+    return rewrite
+
+
+@pytest.mark.parametrize("path", [CHAT, MESSAGES])
+async def test_a_stalled_reader_holds_the_upstream_back_rather_than_the_gateway_buffering(
+    mocks: tuple[OpenAIMock, AnthropicMock], path: str
+) -> None:
+    openai_mock, _ = mocks
+    produced = [0]
+    pieces = 1000  # 64 MiB in all
+    openai_mock.rewrite = huge_chat_stream(pieces, produced)
+    body = {**BODIES[path], "model": "openai/gpt-4o-mini", "stream": True}
+    async with served(mocks) as (gateway, http):
+        async with http.stream("POST", path, headers=AUTH, json=body) as r:
+            assert r.status_code == 200
+            pieces_read = r.aiter_raw()  # held: an iterator let go closes the response
+            await anext(pieces_read)
+            await anyio.sleep(1)  # the caller reads no more meanwhile
+            # the kernel's socket buffers fill (a few MiB), then the upstream waits
+            stalled = produced[0]
+        with anyio.fail_after(2):  # hung up: the upstream stops
+            while gateway.in_flight or openai_mock.server.stats.connections_open:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+    assert stalled < pieces / 4, stalled
+    assert produced[0] < pieces
