@@ -32,7 +32,7 @@ from relaykit import call_log as call_log_module
 from relaykit.call_log import CallLog
 from relaykit.cli import logs
 from relaykit.gauge_events import RecordsReplayed
-from relaykit.protocols import CallRecord
+from relaykit.protocols import CallRecord, LogQuery
 from relaykit.record_spill import (
     default_spill_path,
     read_spilled,
@@ -644,3 +644,20 @@ def test_a_record_holding_a_lone_surrogate_is_spilled_with_the_others(tmp_path: 
     assert spill(path, [odd, make_record(1)], "storage refused it") == []
     first, second = read_spilled(path)
     assert first.messages == odd.messages and second.id.startswith("000001")
+
+
+@pytest.mark.anyio
+async def test_a_prompt_with_a_lone_surrogate_does_not_fail_the_clients_close(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakePlugin()
+    config = {"storage": {"backend": "sqlite", "path": str(tmp_path / "calls.db")}}
+    with anyio.fail_after(10):
+        async with relaykit.Client(config, plugins=[fake]) as client:
+            await client.chat("fake/m", "fine")
+            await client.chat("fake/m", "half a character: \ud800")
+    # SQLite refuses the odd record (logged, and spilled: kept), the other is stored
+    assert "storage refuses call record" in caplog.text
+    async with relaykit.Client(config) as reader:
+        assert reader.storage is not None
+        assert [r.text for r in await reader.storage.query_logs(LogQuery())] == ["echo: fine"]

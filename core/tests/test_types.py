@@ -334,6 +334,8 @@ def test_build_request_normalises_parameters() -> None:
             {"tools": {"type": "function", "function": {"name": "f"}}},
             r"`tools` must be a list of tools, not dict.*tools=\[tool\]",
         ),
+        # a mapping went out as its keys
+        ({"stop": {"END": 1}}, "`stop` must be a string or a list of strings"),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, Any], message: str) -> None:

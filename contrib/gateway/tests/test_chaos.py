@@ -371,8 +371,8 @@ def _check(
             continue
         if s.outcome == "hung_up":
             # a caller who hung up before its body arrived made no call; one who hung
-            # up while a non-streamed answer was pending is noticed only when it is
-            # written (the README's Known limits): its record says how the call went
+            # up as its answer was being written may have been answered whole: its
+            # record says how the call went
             assert len(final) <= 1, (label, final)
             continue
         assert len(final) == 1, (label, final)

@@ -146,9 +146,8 @@ async def test_a_caller_hanging_up_mid_stream_cancels_the_call() -> None:
 async def test_a_caller_hanging_up_before_the_answer_cancels_the_call(
     path: str, request_body: dict[str, Any]
 ) -> None:
-    # Driven through ASGI directly: hypercorn stops reading an HTTP/1.1 connection
-    # while its request is answered, so it tells the app of a hang-up only when a
-    # write fails (mid-stream, above); uvicorn, and HTTP/2, tell it at once.
+    # Driven through ASGI directly, as any server tells the app of a hang-up (over
+    # loopback HTTP, with the vendors' mocks: test_faults_http.py).
     fake = FakePlugin()
     fake.script.push(Reply(text="too late", delay=10))
     hung_up = anyio.Event()

@@ -184,7 +184,11 @@ async def test_a_wrong_or_missing_key_is_a_401(fake: FakePlugin) -> None:
         async with httpx.AsyncClient() as http:
             r = await http.get(f"{url}/v1/models")
     assert r.status_code == 401
-    assert r.json()["error"]["type"] == "authentication_error"
+    # OpenAI's 401: an invalid_request_error of code invalid_api_key
+    assert (r.json()["error"]["type"], r.json()["error"]["code"]) == (
+        "invalid_request_error",
+        "invalid_api_key",
+    )
     assert "is missing" in r.json()["error"]["message"]
     assert fake.calls == []
 

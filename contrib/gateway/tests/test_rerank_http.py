@@ -255,7 +255,11 @@ async def test_no_key_or_a_wrong_one_is_a_401_before_any_call(fake: FakePlugin) 
             "/rerank", json=RERANK, headers={"authorization": "", "anthropic-version": "2023-06-01"}
         )
     assert missing.status_code == wrong.status_code == anthropic_shaped.status_code == 401
-    assert missing.json()["error"]["type"] == "authentication_error"
+    # OpenAI's 401: an invalid_request_error of code invalid_api_key
+    assert (missing.json()["error"]["type"], missing.json()["error"]["code"]) == (
+        "invalid_request_error",
+        "invalid_api_key",
+    )
     assert anthropic_shaped.json() == missing.json()
     assert "is missing" in missing.json()["error"]["message"]
     assert "not a gateway key" in wrong.json()["error"]["message"]

@@ -166,7 +166,7 @@ def result_line(result: BatchResult, dialect: AnthropicDialect) -> bytes:
         if reason is not None:
             outcome = {"type": reason}
         else:
-            status = status_of(error)
+            status = status_of(error, dialect.overloaded_status)
             outcome = {"type": "errored", "error": dialect.error_body(status, str(error))}
     return dumps({"custom_id": result.custom_id, "result": outcome}) + b"\n"
 

@@ -112,12 +112,14 @@ from relaykit.json_encode import dumps
 from relaykit.messages import Part, ToolCall, parse_cache_control
 
 from .dialect import (
+    OVERLOADED,
     GatewayCall,
     caller_message,
     model_id,
     reasoning_blocks,
     require_object,
     status_of,
+    stream_flag,
     string_field,
     string_metadata,
     unclaimed,
@@ -184,6 +186,7 @@ _ERROR_TYPES = {
     413: "request_too_large",
     429: "rate_limit_error",
     503: "overloaded_error",
+    529: "overloaded_error",
 }
 
 
@@ -191,6 +194,8 @@ class AnthropicDialect:
     """Parses Messages API requests and renders relaykit's answers as Anthropic's."""
 
     default_provider = "anthropic"
+    #: as Anthropic answers when overloaded, so its SDKs raise their OverloadedError
+    overloaded_status = OVERLOADED
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Messages API request body asks for."""
@@ -228,7 +233,7 @@ class AnthropicDialect:
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=tuple(messages),
             params=params,
-            stream=body.get("stream") is True,
+            stream=stream_flag(body),
         )
 
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
@@ -799,5 +804,5 @@ class EventEncoder:
 
     def error(self, error: RelayError) -> bytes:
         """An ``error`` event, which Anthropic's SDKs raise as an API error."""
-        body = AnthropicDialect().error_body(status_of(error), caller_message(error))
+        body = AnthropicDialect().error_body(status_of(error, OVERLOADED), caller_message(error))
         return _frame("error", body)

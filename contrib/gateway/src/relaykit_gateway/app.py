@@ -13,6 +13,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -66,7 +67,14 @@ from .asgi_messages import (
 )
 from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
-from .dialect import Dialect, GatewayCall, require_object, string_metadata
+from .dialect import (
+    SHUTTING_DOWN,
+    Dialect,
+    GatewayCall,
+    ShuttingDown,
+    require_object,
+    string_metadata,
+)
 from .file_store import FileStore, StoreFullError, Upload
 from .kept_responses import KeptResponses, shared_store
 from .keys import GatewayKeys
@@ -148,6 +156,10 @@ _OPENAI_FILES, _OPENAI_BATCHES = "/files", "/batches"
 _MAX_METADATA_KEYS = 16
 #: what an upload's form may add to its file's bytes (its boundaries, headers, fields)
 _FORM_OVERHEAD = 64 * 1024
+#: how long the calls drain ends have to send their last words (a slow reader's are lost)
+_ENDING_SECONDS = 1.0
+#: how long a body answered before it all arrived is read on, to be dropped
+_DISCARD_SECONDS = 10.0
 
 
 class Gateway:
@@ -259,6 +271,10 @@ class Gateway:
         self._in_flight = 0
         self._idle: anyio.Event | None = None
         self._draining = False
+        #: the scope of each request in flight, which ends it once drain's time is up
+        self._ends: set[anyio.CancelScope] = set()
+        #: whether drain's time is up: the calls still in flight are being ended
+        self._ending = False
 
     @property
     def in_flight(self) -> int:
@@ -272,10 +288,26 @@ class Gateway:
         finish whatever the server does with its connections meanwhile.
         """
         self._draining = True
-        with anyio.CancelScope(shield=True), anyio.move_on_after(seconds):
-            while self._in_flight:
-                self._idle = anyio.Event()
-                await self._idle.wait()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(seconds):
+                await self._until_idle()
+            if not self._in_flight:
+                return
+            # Time's up: the gateway ends the calls left itself, each answered in its
+            # API's shape (a 503, or its stream's error event), its record saying it was
+            # cancelled. Left to the server, their connections were cut under them: a
+            # bare 500 or a stream without its end, and (hypercorn under asyncio) a
+            # traceback logged for each.
+            self._ending = True
+            for end in self._ends:
+                end.cancel()
+            with anyio.move_on_after(_ENDING_SECONDS):
+                await self._until_idle()
+
+    async def _until_idle(self) -> None:
+        while self._in_flight:
+            self._idle = anyio.Event()
+            await self._idle.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -288,11 +320,13 @@ class Gateway:
         origin = headers.get("origin")
         if origin is not None and self.cors.allows(origin):
             send = with_headers(send, self.cors.answer(origin))
+        shape = _error_shape(scope["path"], headers)
         if self._draining:  # /health too: a load balancer stops sending here
-            body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
-            await send_json(send, 503, body, [(b"connection", b"close")])
+            await _refuse_stopping(send, shape)
             return
         started = answered = False
+        # a request without a body has all of it from the start
+        body_read = "transfer-encoding" not in headers and headers.get("content-length", "0") == "0"
 
         async def tracked(message: Message) -> None:
             nonlocal started, answered
@@ -301,10 +335,24 @@ class Gateway:
             # while the answer's last piece is being sent.
             last = message["type"] == "http.response.body" and not message.get("more_body")
             answered = answered or last
+            if last and not body_read:
+                # Answered before the body all arrived (a 413, a refused upload): the
+                # rest is read and dropped before the answer ends. The server closes
+                # the connection once an answer ends with its request unread, and
+                # closed under a caller still sending, it is reset: the reset drops
+                # the answer before the caller's client reads it (a ReadError, not
+                # the 413).
+                await send({**message, "more_body": True})
+                await _discard_body(receive)
+                message = {"type": "http.response.body", "body": b""}
             await send(message)
 
         async def heard() -> Message:
+            nonlocal body_read
             message = await receive()
+            body_read = body_read or (
+                message["type"] == "http.request" and not message.get("more_body", False)
+            )
             if answered and message["type"] == "http.disconnect":
                 # Once the answer is whole, its request's end is no hang-up: taken
                 # for one, it would cancel the call's scope mid-send, where
@@ -317,16 +365,27 @@ class Gateway:
 
         self._in_flight += 1
         try:
-            await self._http(scope, headers, heard, tracked)
+            with anyio.CancelScope() as end:
+                self._ends.add(end)
+                try:
+                    await self._http(scope, headers, heard, tracked)
+                finally:
+                    self._ends.discard(end)
+            if end.cancelled_caught and not answered:  # ended by drain (a chat stream ends itself)
+                with anyio.move_on_after(_ENDING_SECONDS):
+                    if started:  # audio or JSONL: no error event to send; its body just ends
+                        await send({"type": "http.response.body", "body": b""})
+                    else:
+                        await _refuse_stopping(send, shape)
         except HungUp:
             pass  # nobody is left to answer
         except Exception as error:
             # A bug of ours: the operator gets its kind, and its message scrubbed
             # of keys; the caller a 500, if nothing has been sent yet.
-            logger.error("gateway error: %s: %s", type(error).__name__, scrub(str(error)))
+            logger.error("gateway error: %s", _described(error))
             if started:
                 raise
-            body = OPENAI.error_body(500, "the gateway failed; its log says why")
+            body = shape.error_body(500, "the gateway failed; its log says why")
             await send_json(send, 500, body)
         finally:
             self._in_flight -= 1
@@ -342,13 +401,7 @@ class Gateway:
         one_call = _ONE_CALLS.get(path)
         batches = path == BATCHES or path.startswith(BATCHES + "/")
         openai_batch = _openai_batch_route(path)
-        # Anthropic has no embeddings, rerank, audio, image, moderation, files or
-        # OpenAI batch API: its header does not change their shape; its batches are
-        # its own shape always
-        anthropic = batches or (
-            "anthropic-version" in headers and one_call is None and openai_batch is None
-        )
-        shape: Dialect = dialect or counter or (ANTHROPIC if anthropic else OPENAI)
+        shape = _error_shape(path, headers)
         try:
             if path == "/health" and scope["method"] == "GET":
                 await send_json(send, 200, {"status": "ok"})
@@ -425,6 +478,17 @@ class Gateway:
     def _caller(self, headers: dict[str, str]) -> str | None:
         """The name of the gateway key the request presents (``None`` without keys)."""
         if not self.keys:
+            # Without keys a browser's origin is the only check left: a page from
+            # anywhere can POST JSON as text/plain with no preflight, and every page
+            # can reach a loopback gateway; it could not read the answer, but the call
+            # would be made on the providers' keys.
+            origin = headers.get("origin")
+            if origin is not None and not self.cors.allows(origin):
+                raise Problem(
+                    403,
+                    f"origin {origin} may not call the gateway: a gateway without keys"
+                    f" answers only the web pages {CORS_ENV} allows (or set gateway keys)",
+                )
             return None
         presented = headers.get("x-api-key")
         if presented is None:
@@ -1065,6 +1129,12 @@ class Gateway:
                     await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
+                except anyio.get_cancelled_exc_class():
+                    if self._ending:  # drain's time is up: the stream ends with its error event
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(_ENDING_SECONDS):
+                            last = encoder.error(ShuttingDown())
+                            await send({"type": "http.response.body", "body": last})
+                    raise
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
             await send_error(send, dialect, error)
@@ -1155,6 +1225,50 @@ async def _send_results(send: Send, client: Client, batch_id: str) -> None:
         return result_line(result, ANTHROPIC)
 
     await send_lines(send, client, batch_id, line, ANTHROPIC, JSONL)
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Read what is left of a request's body and drop it, for up to
+    :data:`_DISCARD_SECONDS` (as nginx reads on before it closes)."""
+    with anyio.move_on_after(_DISCARD_SECONDS):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+
+
+async def _refuse_stopping(send: Send, shape: Dialect) -> None:
+    """The 503 of a gateway shutting down, in ``shape``, closing the connection."""
+    body = shape.error_body(503, SHUTTING_DOWN)
+    await send_json(send, 503, body, [(b"connection", b"close")])
+
+
+def _error_shape(path: str, headers: Mapping[str, str]) -> Dialect:
+    """The dialect whose error body answers a request to ``path``: its route's; else
+    Anthropic's for its batches, or for a request carrying ``anthropic-version``; else
+    OpenAI's. Anthropic has no embeddings, rerank, audio, image, moderation, files or
+    OpenAI batch API: its header does not change their shape."""
+    own = _ROUTES.get(path) or _COUNTERS.get(path)
+    if own is not None:
+        return own
+    if path == BATCHES or path.startswith(BATCHES + "/"):
+        return ANTHROPIC
+    if "anthropic-version" in headers and path not in _ONE_CALLS:
+        return OPENAI if _openai_batch_route(path) is not None else ANTHROPIC
+    return OPENAI
+
+
+def _described(error: BaseException) -> str:
+    """A bug of the gateway's for the operator's log: each exception's kind and message
+    (scrubbed of keys) and the line that raised it; those inside a task group's
+    exception group one by one (the group's own message names none of them)."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_described(e) for e in error.exceptions)
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
+    return f"{type(error).__name__}: {scrub(str(error))}{where}"
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:

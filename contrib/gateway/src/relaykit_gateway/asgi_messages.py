@@ -10,6 +10,7 @@ trio.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -82,9 +83,39 @@ async def read_json(receive: Receive, headers: dict[str, str], max_bytes: int) -
     """The request body parsed as JSON (:func:`read_body`'s limit); a 400 if it is not."""
     body = await read_body(receive, headers, max_bytes)
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except ValueError as e:
         raise InvalidRequestError(f"the request body is not JSON: {e}", param="body") from e
+    except RecursionError as e:
+        # Arrays or objects nested thousands deep (a few KB of brackets): the parser
+        # recurses once a level. No request the gateway serves nests like that.
+        raise InvalidRequestError(
+            "the request body nests arrays or objects too deep to read", param="body"
+        ) from e
+    if _SURROGATE_ESCAPE.search(body) is not None:
+        _check_text(parsed)
+    return parsed
+
+
+#: a JSON escape of a UTF-16 surrogate (``\ud800`` to ``\udfff``): a high one then a low
+#: one make one character; either alone is half of one. Only bodies with such an escape
+#: (emoji, escaped as ASCII JSON) pay for :func:`_check_text`.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_text(parsed: Any) -> None:
+    """Refuse a body whose strings hold a lone surrogate: Python's parser takes one, but
+    it is no text. UTF-8 cannot encode it, so the call's record could not be stored
+    (the client's close failed on it), and Anthropic refuses such a body as not JSON."""
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except UnicodeEncodeError as e:
+        half = ascii(e.object[e.start : e.end]).strip("'")
+        raise InvalidRequestError(
+            f"the request body is not JSON text: it escapes {half}, half of a character"
+            " (a UTF-16 surrogate without its pair)",
+            param="body",
+        ) from None
 
 
 def _too_large(max_bytes: int) -> str:

@@ -74,6 +74,8 @@ class Dialect(Protocol):
 
     #: the provider a model name without ``provider/`` goes to, unless it is an alias
     default_provider: str
+    #: the status a provider's own 529 (overloaded) is answered with: see :func:`status_of`
+    overloaded_status: int
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a request body asks for; :class:`InvalidRequestError` names what is wrong."""
@@ -117,6 +119,16 @@ def string_field(item: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def stream_flag(body: Mapping[str, Any]) -> bool:
+    """Whether the request asks for a stream: ``stream`` is ``true``, ``false`` or left out
+    (``null``). Anything else (``"true"``, ``1``) is a 400 naming it, as at OpenAI and
+    Anthropic, rather than an answer in the shape the caller did not ask for."""
+    value = body.get("stream")
+    if value is None or isinstance(value, bool):
+        return value is True
+    raise InvalidRequestError(f"`stream` must be true or false, not {value!r}", param="stream")
+
+
 def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
     """The fields of ``body`` a dialect does not read (``own``), set: the provider's ``extra``."""
     return {k: v for k, v in body.items() if k not in own and v is not None}
@@ -142,6 +154,21 @@ def string_metadata(value: Any, param: str) -> dict[str, str]:
     return dict(value)
 
 
+#: what a caller is told when the gateway stops: refused, or ended mid-call
+SHUTTING_DOWN = "the gateway is shutting down; try again elsewhere"
+
+
+class ShuttingDown(RelayError):
+    """The gateway stopped before a call in flight ended: its time to finish (``relaykit
+    gateway --graceful-timeout``) ran out. Answered 503, as a request the stopping
+    gateway refuses is, or as its stream's error event."""
+
+    retryable_default = True
+
+    def __init__(self) -> None:
+        super().__init__(SHUTTING_DOWN)
+
+
 # The status a caller of the gateway gets for each relaykit error, most specific
 # first. A provider rejecting *our* key is the gateway's fault (502), not the
 # caller's: a 401 would tell them their gateway key is wrong.
@@ -154,13 +181,26 @@ _STATUSES: tuple[tuple[type[RelayError], int], ...] = (
     (AuthenticationError, 502),
     (CircuitOpenError, 503),
     (ClientClosedError, 503),
+    (ShuttingDown, 503),
     (ProviderUnavailableError, 503),
     (RequestTimeoutError, 504),
 )
 
 
-def status_of(error: RelayError) -> int:
-    """The HTTP status the gateway answers ``error`` with (502 for any other failure)."""
+#: the status of a provider overloaded (Anthropic's, and Claude's elsewhere)
+OVERLOADED = 529
+
+
+def status_of(error: RelayError, overloaded: int = 503) -> int:
+    """The HTTP status the gateway answers ``error`` with (502 for any other failure).
+
+    ``overloaded`` is what a provider's own 529 (overloaded, retry later) becomes: the
+    dialect's ``overloaded_status``. Anthropic's SDKs raise ``OverloadedError`` for a
+    529 and ``ServiceUnavailableError`` for a 503; OpenAI's take any 5xx alike. A stream
+    the provider broke off overloaded (Anthropic's ``overloaded_error`` event) ends with
+    the dialect's error event of that status."""
+    if error.status == OVERLOADED:
+        return overloaded
     for kind, status in _STATUSES:
         if isinstance(error, kind):
             return status

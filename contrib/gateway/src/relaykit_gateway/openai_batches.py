@@ -320,7 +320,7 @@ def result_line(
         line["response"] = None
         line["error"] = {"code": code, "message": message}
     else:
-        status = status_of(error)
+        status = status_of(error, dialect.overloaded_status)
         body = dialect.error_body(status, str(error), getattr(error, "param", None))
         line["response"] = {"status_code": status, "request_id": request_id, "body": body}
         line["error"] = None

@@ -65,6 +65,7 @@ from .dialect import (
     model_id,
     require_object,
     status_of,
+    stream_flag,
     string_metadata,
     unclaimed,
 )
@@ -100,17 +101,23 @@ FINISH_REASONS = {
 }
 _ERROR_TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    # OpenAI's own 401 (a key it does not take) is an invalid_request_error whose code
+    # says what is wrong
+    401: "invalid_request_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
+#: the codes OpenAI sends with those statuses (the gateway's 401: no gateway key)
+_ERROR_CODES = {401: "invalid_api_key"}
 
 
 class OpenAIDialect:
     """Parses Chat Completions requests and renders relaykit's answers as OpenAI's."""
 
     default_provider = "openai"
+    #: OpenAI's SDKs take any 5xx alike: an overloaded provider is unavailable (503)
+    overloaded_status = 503
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Chat Completions request body asks for."""
@@ -146,7 +153,7 @@ class OpenAIDialect:
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=coerce_messages(messages),
             params=params,
-            stream=body.get("stream") is True,
+            stream=stream_flag(body),
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         )
 
@@ -185,7 +192,8 @@ class OpenAIDialect:
         """OpenAI's ``{"error": {...}}``."""
         fallback = "server_error" if status >= 500 else "invalid_request_error"
         kind = _ERROR_TYPES.get(status, fallback)
-        return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+        code = _ERROR_CODES.get(status)
+        return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 #: the keys of OpenRouter's ``reasoning`` object (its Chat Completions API's)

@@ -131,7 +131,7 @@ def answer_headers(response: Answer) -> Headers:
 async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
     """``error`` as ``dialect``'s error body, with the status its SDK expects (and
     ``Retry-After`` when the error says when to)."""
-    status = status_of(error)
+    status = status_of(error, dialect.overloaded_status)
     if status >= 500:
         # The caller sees the message; the operator's log gets the kind too (both
         # scrubbed of keys, as every relaykit error's message is).
@@ -145,7 +145,8 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
 def error_event(error: RelayError, dialect: Dialect) -> bytes:
     """OpenAI's ``error`` event (in ``dialect``'s error body), for a stream of
     server-sent events that broke."""
-    body = dialect.error_body(status_of(error), caller_message(error), None)
+    status = status_of(error, dialect.overloaded_status)
+    body = dialect.error_body(status, caller_message(error), None)
     return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
 
 

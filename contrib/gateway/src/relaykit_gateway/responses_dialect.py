@@ -93,6 +93,7 @@ from .dialect import (
     model_id,
     reasoning_blocks,
     require_object,
+    stream_flag,
     string_field,
     unclaimed,
 )
@@ -148,6 +149,8 @@ class ResponsesDialect:
     """Parses Responses API requests and renders relaykit's answers as ``response`` objects."""
 
     default_provider = "openai"
+    #: OpenAI's SDKs take any 5xx alike: an overloaded provider is unavailable (503)
+    overloaded_status = 503
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Responses API request body asks for."""
@@ -197,7 +200,7 @@ class ResponsesDialect:
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=tuple(messages),
             params=params,
-            stream=body.get("stream") is True,
+            stream=stream_flag(body),
             instructions=given,
             previous_response_id=previous or None,
             # OpenAI keeps responses unless told not to: so does the gateway (in memory)

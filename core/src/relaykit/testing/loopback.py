@@ -11,6 +11,7 @@ misbehave on purpose: pause between chunks, or drop the connection mid-response.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
@@ -129,6 +130,8 @@ class ServerStats:
     requests: int = 0
     connections_opened: int = 0
     connections_closed: int = 0
+    #: requests the client walked away from before their answer was made
+    requests_abandoned: int = 0
     #: streamed responses the client walked away from before the end
     streams_abandoned: int = 0
     streams_completed: int = 0
@@ -183,13 +186,11 @@ class LoopbackServer(ThreadListener):
                     if request is None:
                         return
                     self._count("requests")
-                    try:
-                        response = await self.handler(request)
-                    except Exception as e:
-                        # A mock's bug, or a test's rewrite's: left to escape, it ended
-                        # the whole server, and every later call met a refused connection.
-                        response = self._failed(e)
                     early: list[bytes] = []
+                    response = await self._respond(stream, request, early)
+                    if response is None:
+                        self._count("requests_abandoned")
+                        return
                     if not await self._write(stream, response, early):
                         return
                     buf = b"".join([*early, buf])
@@ -202,6 +203,32 @@ class LoopbackServer(ThreadListener):
             pass
         finally:
             self._count("connections_closed")
+
+    async def _respond(
+        self, stream: ByteStream, request: Request, early: list[bytes]
+    ) -> Response | None:
+        """The handler's answer to ``request``; ``None`` when the client closed the
+        connection while it was being made (a scripted ``delay``, say), which cancels
+        the handler, as a vendor stops generating an answer nobody will read. A test
+        then sees the client's close at once (:attr:`ServerStats.connections_open`),
+        not when the answer's write would have failed. Bytes the client sends
+        meanwhile (it should not) go to ``early``."""
+        response: Response | None = None
+        async with anyio.create_task_group() as watching:
+
+            async def watch() -> None:
+                if await _left_during(stream, math.inf, early):
+                    watching.cancel_scope.cancel()
+
+            watching.start_soon(watch)
+            try:
+                response = await self.handler(request)
+            except Exception as e:
+                # A mock's bug, or a test's rewrite's: left to escape, it ended
+                # the whole server, and every later call met a refused connection.
+                response = self._failed(e)
+            watching.cancel_scope.cancel()
+        return response
 
     async def _handshake(self, stream: SocketStream, context: ssl.SSLContext) -> TLSStream:
         # standard_compatible=False: no close_notify exchange, so Drop and Reset
