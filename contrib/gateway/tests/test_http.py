@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
-from relaykit import CallRecord
-from relaykit.testing import FakePlugin, RecordingExporter, Reply
+from relaykit import CallRecord, ChatRequest, ChatResponse
+from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, Reply
 from relaykit_gateway import Gateway, serve
 from relaykit_gateway.testing import KEY, KEYS, running
 
@@ -206,8 +206,18 @@ async def test_a_caller_hanging_up_before_its_body_arrived_gets_no_answer_and_no
 
 
 async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() -> None:
-    fake = FakePlugin()
-    fake.script.push(Reply(text="finished", delay=0.5))
+    # The call in flight answers once the late requests are answered: a delay raced
+    # them on a loaded machine (the call done, serve returned, the port closed).
+    reached, gate = anyio.Event(), anyio.Event()
+
+    class Gated(FakeProvider):
+        async def chat(self, request: ChatRequest) -> ChatResponse:
+            reached.set()
+            await gate.wait()
+            return await super().chat(request)
+
+    fake = FakePlugin(provider=Gated)
+    fake.script.push(Reply(text="finished"))
     stop = anyio.Event()
     answers: list[httpx.Response] = []
     async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
@@ -226,14 +236,14 @@ async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() 
 
             tg.start_soon(call)
             with anyio.fail_after(3):
-                # until the call has reached the provider, in the server's task
-                while not fake.calls:  # noqa: ASYNC110
-                    await anyio.sleep(0.01)
+                await reached.wait()  # the call is in the provider, in the server's task
             stop.set()
-            await anyio.sleep(0.05)
             async with httpx.AsyncClient() as late:
+                with anyio.fail_after(3):  # until the server has seen the stop
+                    while (unhealthy := await late.get(f"{url}/health")).status_code == 200:  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
                 refused = await late.post(f"{url}/v1/chat/completions", json=HELLO)
-                unhealthy = await late.get(f"{url}/health")
+            gate.set()
         # serve has returned, soon after its last call: the port is closed
         async with httpx.AsyncClient() as after:
             with pytest.raises(httpx.ConnectError):

@@ -301,9 +301,9 @@ async def test_a_providers_error_comes_back_in_openais_shape_with_its_status(
     assert r.json() == {
         "error": {
             "message": "fake/rerank-v3.5: HTTP 429: slow down",
-            "type": "rate_limit_error",
+            "type": "requests",
             "param": None,
-            "code": None,
+            "code": "rate_limit_exceeded",
         }
     }
 

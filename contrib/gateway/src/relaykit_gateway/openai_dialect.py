@@ -106,10 +106,13 @@ _ERROR_TYPES = {
     401: "invalid_request_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
-    429: "rate_limit_error",
+    # OpenAI's 429 names the limit met ("requests" or "tokens", which the gateway does
+    # not know, so the first) and says rate_limit_exceeded: clients tell it from
+    # insufficient_quota (not worth retrying) by that code
+    429: "requests",
 }
 #: the codes OpenAI sends with those statuses (the gateway's 401: no gateway key)
-_ERROR_CODES = {401: "invalid_api_key"}
+_ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
 
 class OpenAIDialect:
