@@ -344,3 +344,19 @@ def test_anthropic_disable_parallel_tool_use_is_refused_not_dropped() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         AnthropicDialect().parse(body, ())
     assert caught.value.param == "tool_choice.disable_parallel_tool_use"
+
+
+def test_openai_dialect_passes_a_messages_name_through() -> None:
+    body = {
+        "model": "fake/m",
+        "messages": [
+            {"role": "system", "content": "Two people talk."},
+            {"role": "user", "name": "alice", "content": "hi"},
+        ],
+    }
+    call = OpenAIDialect().parse(body, ())
+    assert [m.name for m in call.messages] == [None, "alice"]
+    body["messages"][1]["name"] = "alice smith"  # type: ignore[index]
+    with pytest.raises(InvalidRequestError) as caught:
+        OpenAIDialect().parse(body, ())
+    assert caught.value.param == "messages[1].name"
