@@ -201,3 +201,13 @@ async def test_stop_sequences_go_out_as_the_model_will_write_them_and_come_back_
             response = await client.chat("fake/m", "close TICKET-42", stop=stop)
     assert fake.calls[-1].stop == ("<T0> closed", "END")
     assert response.stop_sequence == "TICKET-42 closed"
+
+
+@pytest.mark.anyio
+async def test_a_participant_name_goes_out_redacted_as_the_text_does() -> None:
+    fake, tickets = FakePlugin(), TicketRedactor()
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
+        messages = [{"role": "user", "name": "TICKET-42", "content": "from TICKET-42"}]
+        await client.chat("fake/m", messages)
+    sent = fake.calls[-1].messages[0]
+    assert (sent.name, sent.text) == ("<T0>", "from <T0>")

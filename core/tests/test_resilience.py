@@ -454,6 +454,28 @@ async def test_sampled_requests_and_cache_false_bypass_the_cache() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_cache_true_on_a_call_caches_a_sampled_request(enabled: bool) -> None:
+    # deterministic_only picks what the cache takes when the call does not say; an
+    # explicit cache=True is the caller asking for a replay, sampled or not.
+    fake = FakePlugin()
+    fake.script.push(Reply(text="first"), Reply(text="second"), Reply(text="third"))
+    async with make(fake, cache={"enabled": enabled}) as client:
+        a = await client.chat("fake/m", "hi", temperature=0.7, cache=True)
+        b = await client.chat("fake/m", "hi", temperature=0.7, cache=True)
+        async with client.stream("fake/m", "hi", temperature=0.7, cache=True) as s:
+            async for _ in s:
+                pass
+        # without cache=True, a sampled request still goes to the provider
+        c = await client.chat("fake/m", "hi", temperature=0.7)
+    assert (a.text, a.cache_hit) == ("first", False)
+    assert (b.text, b.cache_hit) == ("first", True)
+    assert (s.response.text, s.response.cache_hit) == ("first", True)
+    assert (c.text, c.cache_hit) == ("second", False)
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.anyio
 async def test_a_cached_answer_replays_as_a_stream() -> None:
     fake = FakePlugin()
     fake.script.push(Reply(text="cached words " * 10, tool_calls=(("f", {"x": 1}),)))

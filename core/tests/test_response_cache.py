@@ -486,7 +486,7 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
     ("cls", "fields"),
     [
         (ChatRequest, set(PARAMS) | {"model", "messages"}),
-        (Message, {"role", "content"}),
+        (Message, {"role", "content", "name"}),
         (TextPart, {"text", "type"}),
         (ImagePart, {"url", "data", "media_type", "type"}),
         (DocumentPart, {"data", "media_type", "url", "name", "type"}),

@@ -19,6 +19,7 @@ from relaykit import (
     TextPart,
     ToolCall,
     ToolCallDelta,
+    ToolChoice,
     ToolResultPart,
     Usage,
     UsageUpdate,
@@ -170,7 +171,7 @@ def test_anthropic_blocks_become_relaykit_messages_in_order() -> None:
     ]
     assert call.params == {
         "max_tokens": 5,
-        "tool_choice": "w",
+        "tool_choice": ToolChoice("tool", "w"),
         "metadata": {"user": "u-1"},
         "extra": {"top_k": 5},
     }
@@ -320,3 +321,42 @@ def test_the_response_store_forgets_the_oldest_and_the_expired() -> None:
     assert store.get(None, "huge") is None and len(store) == 2
     now[0] = 61
     assert store.get("alice", "a") is None and store.get(None, "c") is None
+
+
+@pytest.mark.parametrize("choice", [{"type": "auto"}, {"type": "any", "name": "w"}])
+def test_anthropic_tool_choice_is_read_as_the_core_reads_it(choice: dict[str, Any]) -> None:
+    body = {"model": "fake/m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    if "name" in choice:  # not a shape Anthropic has: refused, naming the forms
+        with pytest.raises(InvalidRequestError, match="tool_choice"):
+            AnthropicDialect().parse({**body, "tool_choice": choice}, ())
+    else:
+        call = AnthropicDialect().parse({**body, "tool_choice": choice}, ())
+        assert call.params["tool_choice"] == ToolChoice("auto")
+
+
+def test_anthropic_disable_parallel_tool_use_is_refused_not_dropped() -> None:
+    body = {
+        "model": "fake/m",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+    }
+    with pytest.raises(InvalidRequestError) as caught:
+        AnthropicDialect().parse(body, ())
+    assert caught.value.param == "tool_choice.disable_parallel_tool_use"
+
+
+def test_openai_dialect_passes_a_messages_name_through() -> None:
+    body = {
+        "model": "fake/m",
+        "messages": [
+            {"role": "system", "content": "Two people talk."},
+            {"role": "user", "name": "alice", "content": "hi"},
+        ],
+    }
+    call = OpenAIDialect().parse(body, ())
+    assert [m.name for m in call.messages] == [None, "alice"]
+    body["messages"][1]["name"] = "alice smith"  # type: ignore[index]
+    with pytest.raises(InvalidRequestError) as caught:
+        OpenAIDialect().parse(body, ())
+    assert caught.value.param == "messages[1].name"

@@ -75,4 +75,4 @@ def add_cache_points(request: ChatRequest, point: CachePoint) -> ChatRequest:
 
 
 def _ended(message: Message, point: CachePoint) -> Message:
-    return Message(message.role, (*message.content, point))
+    return Message(message.role, (*message.content, point), name=message.name)

@@ -523,7 +523,10 @@ class Client:
         ``metadata`` and ``extra`` (merged into the provider's request body).
         With ``response_format=SomeClass``, ``output_retries=N`` asks again up to
         N times when the answer is not a valid instance, telling the model why
-        (each try is a call of its own, logged and billed).
+        (each try is a call of its own, logged and billed). ``cache=True`` answers
+        this call from the response cache and keeps its answer there, even when
+        ``[cache]`` is off or the request is sampled (``deterministic_only`` picks
+        only what calls that do not say are cached); ``cache=False`` bypasses it.
         """
         if "output_retries" in params:
             return await self._chat_until_parsed(model, messages, params)
@@ -1159,9 +1162,17 @@ class Client:
         targets = self._router.plan(model, streamed)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         size = check_size(request, self.config.validation.max_chars)
-        cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
+        if use_cache is None:
+            settings = self.config.cache
+            cache_on = settings.enabled and (
+                not settings.deterministic_only or is_deterministic(request)
+            )
+        else:
+            # The call's own choice: cache=True asks for this answer to be kept and
+            # replayed, sampled or not (deterministic_only picks the default only).
+            cache_on = bool(use_cache)
         cache_key = None
-        if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
+        if cache_on:
             # The caller's request, before outbound redaction: the cached answer is
             # the restored one, and placeholders differ between processes (a keyed
             # hash with a key of each process's own), which would split a shared cache.

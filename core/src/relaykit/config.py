@@ -154,6 +154,11 @@ BUILT_IN_CACHE_BACKENDS: tuple[str, ...] = ("storage", "memory")
 class CacheConfig:
     """``[cache]``: the exact response cache, and where it keeps answers.
 
+    ``enabled`` and ``deterministic_only`` decide for calls that do not say: with
+    both on, only requests that should give the same answer again (``temperature
+    == 0`` or a ``seed``) are cached. A call's own ``cache=True`` caches it
+    whatever its sampling (the caller asks for the answer to be replayed), and
+    ``cache=False`` keeps it out of the cache.
     ``backend`` picks the store behind the in-memory LRU: ``"storage"`` (the
     storage backend's cache when it keeps one, as relaykit-sqlite and
     relaykit-postgres do, else memory alone), ``"memory"``, or a plugin's store
@@ -177,7 +182,8 @@ class CacheConfig:
 
     enabled: bool = False
     ttl: float = 3600.0
-    #: cache only requests that should give the same answer (temperature 0 or a seed)
+    #: without a call's own ``cache=``, cache only requests that should give the same
+    #: answer (temperature 0 or a seed)
     deterministic_only: bool = True
     max_entries: int = 1024
     memory_mb: float = 64.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
@@ -42,6 +43,7 @@ __all__ = [
     "coerce_messages",
     "misplaced_part",
     "parse_cache_control",
+    "refuse_names",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
@@ -513,33 +515,51 @@ def _as_parts(content: str | Sequence[Part]) -> tuple[Part, ...]:
 
 @attrs.frozen
 class Message:
-    """One chat turn: a role and its content parts."""
+    """One chat turn: a role and its content parts.
+
+    ``name`` is OpenAI's participant name (``{"role": "user", "name": "alice",
+    ...}``), telling apart speakers of one role: sent by OpenAI's Chat
+    Completions and the APIs compatible with it, kept in the response-cache key
+    and in call records (redacted as text is), and refused before sending by the
+    providers whose API has no such field. It follows OpenAI's rule: 1 to 64
+    characters, no whitespace and none of ``< | \\ / >``
+    (:func:`coerce_messages` checks it), and a tool message has none.
+    """
 
     role: Role
     content: tuple[Part, ...] = attrs.field(converter=_to_parts)
+    name: str | None = attrs.field(default=None, kw_only=True)
 
     @classmethod
-    def system(cls, text: str) -> Message:
-        """A system prompt."""
-        return cls("system", (TextPart(text),))
+    def system(cls, text: str, *, name: str | None = None) -> Message:
+        """A system prompt (``name``: the participant's, see :class:`Message`)."""
+        return cls("system", (TextPart(text),), name=name)
 
     @classmethod
-    def user(cls, content: str | Sequence[Part], *images: ImagePart) -> Message:
-        """A user turn: text (or parts), optionally followed by images."""
-        return cls("user", _as_parts(content) + images)
+    def user(
+        cls, content: str | Sequence[Part], *images: ImagePart, name: str | None = None
+    ) -> Message:
+        """A user turn: text (or parts), optionally followed by images (``name``: who
+        speaks, see :class:`Message`)."""
+        return cls("user", _as_parts(content) + images, name=name)
 
     @classmethod
     def assistant(
-        cls, content: str | Sequence[Part] = "", tool_calls: Sequence[ToolCall] = ()
+        cls,
+        content: str | Sequence[Part] = "",
+        tool_calls: Sequence[ToolCall] = (),
+        *,
+        name: str | None = None,
     ) -> Message:
-        """An assistant turn, with the tool calls it made, if any."""
+        """An assistant turn, with the tool calls it made, if any (``name``: the
+        participant's, see :class:`Message`)."""
         parts = _as_parts(content) if content else ()
         if isinstance(tool_calls, str | bytes) or not isinstance(tool_calls, Iterable):
             raise InvalidRequestError(  # tuple(5) was a TypeError; a string, its letters
                 f"tool_calls must be a sequence of ToolCall, not {type(tool_calls).__name__}",
                 param="tool_calls",
             )
-        return cls("assistant", parts + tuple(tool_calls))
+        return cls("assistant", parts + tuple(tool_calls), name=name)
 
     @classmethod
     def tool(
@@ -599,11 +619,15 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             message = m
         elif isinstance(m, Mapping):
             message = _message_from_dict(m, f"messages[{i}]")
+            if message.role == "tool" and m.get("name") is not None:
+                _check_tool_name(m["name"], message, out, f"messages[{i}]")
         else:
             raise InvalidRequestError(
                 f"messages[{i}] must be a relaykit.Message or a dict, not {type(m).__name__}",
                 param=f"messages[{i}]",
             )
+        if message.name is not None:
+            _check_name(message, f"messages[{i}]")
         if _plain_text(message):
             out.append(message)
             continue
@@ -617,6 +641,73 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             "`messages` is empty: send at least one message", param="messages"
         )
     return tuple(out)
+
+
+#: what OpenAI allows in a message's ``name`` (its API's own pattern): no whitespace
+#: and none of < | \ / >, 64 characters at most
+_NAME_PATTERN = re.compile(r"[^\s<|\\/>]{1,64}")
+_NAME_HINT = (
+    "a participant name is 1 to 64 characters without spaces or any of < | \\ / > "
+    "(OpenAI's rule), e.g. 'alice' or 'support_bot'; or leave `name` out and say who "
+    "speaks in the text"
+)
+
+
+def _check_name(message: Message, where: str) -> None:
+    """Refuse a ``name`` no API takes: not a string, against OpenAI's pattern, or on a
+    tool message (whose speaker is the tool call it answers). The name is not shown:
+    it is content, as the text is."""
+    name = message.name
+    if not isinstance(name, str):
+        raise InvalidRequestError(
+            f"{where}.name must be a str, not {type(name).__name__}",
+            param=f"{where}.name",
+            hint=_NAME_HINT,
+        )
+    if _NAME_PATTERN.fullmatch(name) is None:
+        raise InvalidRequestError(
+            f"{where}.name must be 1 to 64 characters without whitespace or any of"
+            f" < | \\ / > (OpenAI's rule for a participant name); the one given is"
+            f" {len(name)} characters long",
+            param=f"{where}.name",
+            hint=_NAME_HINT,
+        )
+    if message.role == "tool":
+        raise InvalidRequestError(
+            f"{where}.name is set on a tool message, which no API names",
+            param=f"{where}.name",
+            hint="leave `name` out of a tool message: it answers the call its tool_call_id names",
+        )
+
+
+def _check_tool_name(name: Any, message: Message, before: Sequence[Message], where: str) -> None:
+    """A tool message's ``name`` in a dict (LangChain's, and OpenAI's old function
+    messages): the name of the tool whose call it answers, which the call already
+    says. Read as that, and refused when it names another tool than that call's."""
+    results = [p for p in message.content if isinstance(p, ToolResultPart)]
+    call_id = results[0].tool_call_id if results else None
+    for m in reversed(before):
+        for call in m.tool_calls:
+            if call.id == call_id:
+                if call.name != name:
+                    raise InvalidRequestError(
+                        f"{where}.name says the tool is {_short(name)}, but the call it"
+                        f" answers ({call_id}) is to {call.name!r}",
+                        param=f"{where}.name",
+                        hint="leave `name` out of a tool message (its tool_call_id says"
+                        " which call it answers), or give the called tool's name",
+                    )
+                return
+    if not isinstance(name, str):
+        raise InvalidRequestError(
+            f"{where}.name must be the called tool's name, a str, not {type(name).__name__}",
+            param=f"{where}.name",
+        )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _plain_text(m: Message) -> bool:
@@ -741,6 +832,20 @@ def misplaced_part(
     )
 
 
+def refuse_names(messages: Sequence[Message], api: str) -> None:
+    """Refuse the first message with a ``name`` (OpenAI's participant name), for a
+    plugin whose vendor's ``api`` ("Anthropic's Messages API") has no such field:
+    before sending, rather than leave it out without a word."""
+    for i, m in enumerate(messages):
+        if m.name is not None:
+            raise InvalidRequestError(
+                f"messages[{i}] has a `name` (who speaks), which {api} has no field for",
+                param=f"messages[{i}].name",
+                hint="leave `name` out, or say who speaks in the text ('alice: ...'); "
+                "OpenAI's Chat Completions and the APIs compatible with it take it",
+            )
+
+
 def _results_apart(message: Message) -> list[Message]:
     """A user turn holding tool results (Anthropic's shape) as relaykit has them: a
     tool message per result, in order, then the rest of the turn, if any.
@@ -762,7 +867,15 @@ def _results_apart(message: Message) -> list[Message]:
         else:
             rest.append(part)
     if rest:
-        out.append(Message("user", tuple(rest)))
+        out.append(Message("user", tuple(rest), name=message.name))
+    elif message.name is not None:
+        # Tool messages have no name: it would be lost with no turn left to keep it.
+        raise InvalidRequestError(
+            "a user turn holding only tool results has a `name`, which its tool"
+            " messages cannot keep",
+            param="name",
+            hint="leave `name` out of a turn that only answers tool calls",
+        )
     return out
 
 
@@ -815,7 +928,10 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
         parts.append(_openai_tool_call(call, f"{where}.tool_calls[{j}]"))
     if cache is not None:
         parts.append(cache)
-    return Message(role, tuple(parts))
+    name = d.get("name")
+    return (
+        Message(role, tuple(parts), name=name) if name is not None else Message(role, tuple(parts))
+    )
 
 
 def parse_cache_control(value: Any, where: str) -> CachePoint | None:

@@ -157,7 +157,9 @@ class OutboundRedaction:
 
     def _message(self, message: Message) -> Message:
         parts: tuple[Part, ...] = tuple(self._part(p, self.redact) for p in message.content)
-        return Message(message.role, parts)
+        # A participant name is content too: the provider sees it as redacted as the text.
+        name = message.name if message.name is None else self.redact(message.name)
+        return Message(message.role, parts, name=name)
 
     def response(self, response: ChatResponse) -> ChatResponse:
         """The response as the caller should see it."""

@@ -106,7 +106,7 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 def _message_json(message: Message, dumps: Callable[[Any], str]) -> str:
     # Plain text turns are by far the most common; skip cattrs for them.
     content = message.content
-    if len(content) == 1 and type(content[0]) is TextPart:
+    if len(content) == 1 and type(content[0]) is TextPart and message.name is None:
         part = {"text": content[0].text, "type": "text"}
         return dumps({"role": message.role, "content": [part]})
     return dumps(converter.unstructure(message))

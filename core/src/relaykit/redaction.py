@@ -332,6 +332,10 @@ class RedactionChain:
     def message(self, message: Message) -> Message:
         """``message`` with its text, reasoning text and tool results redacted (itself when
         nothing changed)."""
+        if message.name is not None:
+            # A participant name is content: redacted as the text is.
+            unnamed = self.message(attrs.evolve(message, name=None))
+            return attrs.evolve(unnamed, name=self.text(message.name))
         given = message.content
         if len(given) == 1 and type(given[0]) is TextPart:  # most turns: one text
             original = given[0].text
@@ -361,7 +365,7 @@ class RedactionChain:
                 changed = changed or document is not p
                 p = document
             parts.append(p)
-        return Message(message.role, tuple(parts)) if changed else message
+        return Message(message.role, tuple(parts), name=message.name) if changed else message
 
     def _document(self, part: DocumentPart) -> DocumentPart:
         # A text document is text the caller handed us, as a message is.

@@ -91,27 +91,162 @@ class ToolChoice:
 
     @classmethod
     def coerce(cls, value: ToolChoice | str | Mapping[str, Any]) -> ToolChoice:
-        """Accept ``"auto"``/``"none"``/``"required"``, a tool name, or an OpenAI-style dict."""
+        """Read ``tool_choice`` as a caller gives it, in any vendor's spelling.
+
+        A string: ``"auto"``, ``"none"``, ``"required"`` (Anthropic's and Gemini's
+        ``"any"``; the upper-case ``"AUTO"``, ``"ANY"``, ``"NONE"``, ``"REQUIRED"``
+        of Gemini and Cohere), else the name of the one tool to call. A dict as
+        OpenAI's Chat Completions (``{"type": "function", "function": {"name":
+        "f"}}``), its Responses API (``{"type": "function", "name": "f"}``),
+        Anthropic (``{"type": "auto" | "any" | "none"}``, ``{"type": "tool",
+        "name": "f"}``), Bedrock (``{"auto": {}}``, ``{"any": {}}``, ``{"tool":
+        {"name": "f"}}``) or Gemini (``{"mode": "ANY", "allowed_function_names":
+        ["f"]}``) takes it. Anything else, or what relaykit has no setting for
+        (Anthropic's ``disable_parallel_tool_use: true``, a choice among several
+        tools), is an :class:`InvalidRequestError` naming the accepted forms.
+        """
         if isinstance(value, ToolChoice):
             return value
         if isinstance(value, str):
-            if value in ("auto", "none", "required"):
-                return cls(value)  # type: ignore[arg-type]
-            if value == "any":  # Anthropic's word for required
-                return cls("required")
-            return cls("tool", value)
-        if isinstance(value, Mapping):
-            function = value.get("function")  # OpenAI's {"type": "function", "function": {...}}
-            name = value.get("name") or (
-                function.get("name") if isinstance(function, Mapping) else None
+            mode = _MODE_WORDS.get(value)
+            if mode is not None:
+                return cls(mode)  # type: ignore[arg-type]
+            if value:
+                return cls("tool", value)
+        elif isinstance(value, Mapping):
+            return _choice_from_dict(cls, value)
+        raise _bad_choice(f"tool_choice {_shown(value)} is not understood")
+
+
+#: the words for a mode, as each vendor spells it
+_MODE_WORDS = {
+    "auto": "auto",
+    "none": "none",
+    "required": "required",
+    "any": "required",  # Anthropic's, Bedrock's and Gemini's word for required
+    # Gemini's mode and Cohere's tool_choice are upper case
+    "AUTO": "auto",
+    "NONE": "none",
+    "REQUIRED": "required",
+    "ANY": "required",
+}
+
+_ACCEPTED = (
+    "use 'auto', 'none', 'required' (or 'any'), a tool's name, or one of the vendors' "
+    "dicts: {'type': 'function', 'function': {'name': 'f'}} (OpenAI), {'type': "
+    "'function', 'name': 'f'} (Responses API), {'type': 'auto'|'any'|'none'} or "
+    "{'type': 'tool', 'name': 'f'} (Anthropic), {'auto': {}}, {'any': {}} or {'tool': "
+    "{'name': 'f'}} (Bedrock), {'mode': 'AUTO'|'ANY'|'NONE', 'allowed_function_names': "
+    "['f']} (Gemini)"
+)
+
+
+def _shown(value: object) -> str:
+    """``value`` in an error, cut short: a tool_choice is no secret, but may be long."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _bad_choice(message: str, param: str = "tool_choice", hint: str = _ACCEPTED) -> Exception:
+    return InvalidRequestError(message, param=param, hint=hint)
+
+
+def _tool_name(value: object, param: str) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise _bad_choice(
+        f"{param} must be the name of a tool, not {_shown(value)}",
+        param=param,
+        hint="name one of the request's tools, e.g. {'type': 'tool', 'name': 'get_weather'}",
+    )
+
+
+def _choice_from_dict(cls: type[ToolChoice], value: Mapping[str, Any]) -> ToolChoice:
+    """:meth:`ToolChoice.coerce` for a dict: each vendor's shape, its every key read or
+    refused (a key left unread would be a setting dropped without a word)."""
+    keys = set(value)
+    if "disable_parallel_tool_use" in keys:
+        keys.discard("disable_parallel_tool_use")
+        flag = value["disable_parallel_tool_use"]
+        if flag is not False and flag is not None:
+            # relaykit has no setting for it: sent without it, the model could
+            # answer with several calls where the caller asked for one at most.
+            raise _bad_choice(
+                "tool_choice.disable_parallel_tool_use is Anthropic's own, and relaykit "
+                "has no parallel-tool-calls setting to carry it to every provider",
+                param="tool_choice.disable_parallel_tool_use",
+                hint="pass the vendor's own setting in extra, which reaches its API "
+                "untouched: extra={'tool_choice': {'type': 'auto', "
+                "'disable_parallel_tool_use': True}} for Anthropic, "
+                "extra={'parallel_tool_calls': False} for OpenAI; or leave it out",
             )
-            if name:
-                return cls("tool", str(name))
-        raise InvalidRequestError(
-            f"tool_choice {value!r} is not understood; "
-            "use 'auto', 'none', 'required' or a tool name",
-            param="tool_choice",
+    kind = value.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise _bad_choice(f"tool_choice.type {_shown(kind)} is not understood")
+    if kind is None and len(keys) == 1:
+        (key,) = keys
+        inner = value[key]
+        if key in ("auto", "any") and isinstance(inner, Mapping) and not inner:  # Bedrock
+            return cls(_MODE_WORDS[key])  # type: ignore[arg-type]
+        if key == "tool" and isinstance(inner, Mapping) and set(inner) == {"name"}:  # Bedrock
+            return cls("tool", _tool_name(inner["name"], "tool_choice.tool.name"))
+        if key == "name":  # {"name": "f"}, OpenAI's old function_call shape
+            return cls("tool", _tool_name(inner, "tool_choice.name"))
+    if kind is None:
+        config = value
+        for wrapper in ("function_calling_config", "functionCallingConfig"):
+            if keys == {wrapper} and isinstance(value[wrapper], Mapping):
+                config = value[wrapper]
+        if "mode" in config:
+            return _gemini_choice(cls, config)
+    if kind in _MODE_WORDS and keys == {"type"}:
+        return cls(_MODE_WORDS[kind])  # type: ignore[arg-type]
+    if kind == "tool" and keys == {"type", "name"}:  # Anthropic
+        return cls("tool", _tool_name(value["name"], "tool_choice.name"))
+    if kind in ("function", None):
+        function = value.get("function")
+        # OpenAI Chat Completions
+        if (
+            keys <= {"type", "function"}
+            and isinstance(function, Mapping)
+            and set(function) == {"name"}
+        ):
+            return cls("tool", _tool_name(function["name"], "tool_choice.function.name"))
+        if keys == {"type", "name"} and kind == "function":  # the Responses API
+            return cls("tool", _tool_name(value["name"], "tool_choice.name"))
+    if kind == "allowed_tools":
+        raise _bad_choice(
+            "tool_choice 'allowed_tools' picks among several tools, which relaykit's "
+            "tool_choice cannot say",
+            hint="send only the allowed tools in `tools`, with tool_choice 'auto' or 'required'",
         )
+    raise _bad_choice(f"tool_choice {_shown(value)} is not understood")
+
+
+_GEMINI_MODES = {"AUTO": "auto", "ANY": "required", "NONE": "none"}
+
+
+def _gemini_choice(cls: type[ToolChoice], config: Mapping[str, Any]) -> ToolChoice:
+    """Gemini's ``functionCallingConfig``: a mode, and for ``ANY`` the tools allowed."""
+    word = config["mode"]
+    mode = _GEMINI_MODES.get(word) if isinstance(word, str) else None
+    names_key = (
+        "allowedFunctionNames" if "allowedFunctionNames" in config else ("allowed_function_names")
+    )
+    names = config.get(names_key)
+    if mode is None or not set(config) <= {"mode", names_key}:
+        raise _bad_choice(f"tool_choice {_shown(dict(config))} is not understood")
+    if not names:
+        return cls(mode)  # type: ignore[arg-type]
+    if mode == "required" and isinstance(names, list | tuple) and len(names) == 1:
+        return cls("tool", _tool_name(names[0], f"tool_choice.{names_key}[0]"))
+    raise _bad_choice(
+        f"tool_choice {_shown(dict(config))} allows several tools, which relaykit's "
+        "tool_choice cannot say",
+        param=f"tool_choice.{names_key}",
+        hint="send only the allowed tools in `tools`, with tool_choice 'required'; or "
+        "name one tool",
+    )
 
 
 #: how hard a model thinks before it answers, least to most; ``none`` turns thinking off

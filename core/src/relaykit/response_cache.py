@@ -77,10 +77,13 @@ def canonical_request(provider: str, request: ChatRequest, model: str | None = N
     messages: list[Any] = []
     for m in r.messages:
         content = m.content
-        if len(content) == 1 and type(content[0]) is TextPart:  # most messages
+        name = m.name
+        if len(content) == 1 and type(content[0]) is TextPart and name is None:  # most
             messages.append((m.role, content[0].text))
             continue
         row: list[Any] = [m.role]
+        if name is not None:  # only then: unnamed messages keep their keys
+            row.append(["name", name])  # no part is tagged "name"
         for p in content:
             kind = type(p)
             if kind is TextPart:

@@ -66,6 +66,22 @@ def _without_parsed() -> None:
 _without_parsed()
 
 
+def _name_when_set() -> None:
+    # A message's participant name is written only when it has one: every other
+    # message's JSON (call records, exports) stays as it was.
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    from .messages import Message
+
+    converter.register_unstructure_hook(
+        Message,
+        make_dict_unstructure_fn(Message, converter, name=override(omit_if_default=True)),
+    )
+
+
+_name_when_set()
+
+
 @functools.cache
 def _decoders() -> dict[type, Callable[[Any], Any]]:
     """The compiled decoders :func:`from_json` uses: a response's, and those of the

@@ -95,6 +95,7 @@ class TestOpenAIOverAiohttp(
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=OPENAI_KEY) as mock:
             yield TransportHarness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},

@@ -69,6 +69,7 @@ class TestOpenAI(
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
             yield Harness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": KEY}},
@@ -94,6 +95,7 @@ class TestCompatiblePreset(ProviderContract):
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
             yield Harness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="mygroq/llama-3.3-70b-versatile",
                 providers={"mygroq": {"type": "groq", "base_url": mock.base_url, "api_key": KEY}},
@@ -116,6 +118,7 @@ class TestVllmPreset(ProviderContract, RerankContract, TranscriptionContract):
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
             yield Harness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="vllm/meta-llama/Llama-3.1-8B-Instruct",
                 providers={"vllm": {"base_url": mock.base_url, "api_key": KEY}},
@@ -163,6 +166,7 @@ class TestTogetherPreset(ProviderContract, ImageContract):
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
             yield Harness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
                 providers={"together": {"base_url": mock.base_url, "api_key": KEY}},
@@ -196,6 +200,7 @@ class TestAzure(ProviderContract, BatchContract):
         }
         with AzureOpenAIMock(api_key=AZURE_KEY, deployments=deployments) as mock:
             yield Harness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="azure/gpt4o-prod",
                 providers={"azure": {"base_url": mock.base_url, "api_key": AZURE_KEY}},
@@ -220,6 +225,7 @@ class TestBedrockMantle(ProviderContract):
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
             yield Harness(
+                supports_message_names=True,  # Chat Completions takes a name
                 mock=mock,
                 model="bedrock-mantle/openai.gpt-oss-120b",
                 providers={"bedrock-mantle": {"base_url": mock.base_url, "api_key": KEY}},

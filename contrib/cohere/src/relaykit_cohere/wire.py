@@ -37,6 +37,7 @@ from relaykit.messages import (
     ToolCall,
     ToolResultPart,
     misplaced_part,
+    refuse_names,
 )
 from relaykit.response import FinishReason
 from relaykit.sse import ServerSentEvent, SSEDecoder
@@ -70,6 +71,7 @@ def finish_reason(raw: str | None) -> FinishReason:
 
 def request_body(request: relaykit.ChatRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body of ``POST /v2/chat`` for ``request``."""
+    refuse_names(request.messages, "Cohere's Chat API")
     body: dict[str, Any] = {"model": request.model, "messages": messages(request.messages)}
     grounding = documents(request.messages)
     if request.max_tokens is not None:

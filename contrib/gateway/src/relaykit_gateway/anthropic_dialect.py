@@ -103,6 +103,7 @@ from relaykit import (
     TextPart,
     Tool,
     ToolCallDelta,
+    ToolChoice,
     ToolResultPart,
     Usage,
     UsageUpdate,
@@ -588,20 +589,12 @@ def _tool(tool: Any, where: str) -> Tool:
     return Tool.coerce(spec, where)
 
 
-def _tool_choice(choice: Any) -> str:
+def _tool_choice(choice: Any) -> ToolChoice:
+    """Anthropic's ``tool_choice``, read as the core reads it: a
+    ``disable_parallel_tool_use: true`` relaykit cannot carry is refused, not dropped."""
     if not isinstance(choice, Mapping):
         raise InvalidRequestError("`tool_choice` must be an object", param="tool_choice")
-    kind = choice.get("type")
-    if kind in ("auto", "none"):
-        return str(kind)
-    if kind == "any":
-        return "required"
-    if kind == "tool" and isinstance(choice.get("name"), str):
-        return str(choice["name"])
-    raise InvalidRequestError(
-        "`tool_choice.type` must be 'auto', 'any', 'none', or 'tool' with a name",
-        param="tool_choice.type",
-    )
+    return ToolChoice.coerce(choice)
 
 
 # -- responses ------------------------------------------------------------------

@@ -479,7 +479,12 @@ def _record_block(r: CallRecord) -> str:
         lines.append(f"  searched for: {searched}")
     if r.params:
         lines.append(f"  params: {json.dumps(r.params, ensure_ascii=False)}")
-    lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)
+    # A participant name shows as OpenAI's transcripts show it: role (name).
+    lines.extend(
+        _indented(f"{m.role}{'' if m.name is None else f' ({m.name})'}: {m.text}")
+        for m in r.messages
+        if m.text
+    )
     if r.reasoning:
         lines.append(_indented(f"reasoning: {r.reasoning}"))
     if r.reasoning_parts:

@@ -143,6 +143,10 @@ def check_chat_shape(body: Any) -> None:
     _check_response_format(body.get("response_format"))
 
 
+#: what the API takes as a message's ``name``: no whitespace, none of < | \ / >
+_NAME = re.compile(r"[^\s<|\\/>]+")
+
+
 def _check_message(message: Any, i: int) -> None:
     at = f"messages[{i}]"
     _typed(message, dict, at, "an object")
@@ -166,7 +170,13 @@ def _check_message(message: Any, i: int) -> None:
         for j, part in enumerate(content):
             _check_part(part, f"{at}.content[{j}]")
     if message.get("name") is not None:
-        _typed(message["name"], str, f"{at}.name", "a string")
+        name = _typed(message["name"], str, f"{at}.name", "a string")
+        if _NAME.fullmatch(name) is None:  # the API's own pattern, in its words
+            raise Refusal(
+                f"Invalid '{at}.name': string does not match pattern. Expected a string"
+                " that matches the pattern '^[^\\s<|\\\\/>]+$'.",
+                f"{at}.name",
+            )
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
         raise Refusal(
             "Missing parameter 'tool_call_id': messages with role 'tool' must have a"

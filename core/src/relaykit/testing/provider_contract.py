@@ -122,6 +122,10 @@ class Harness:
     #: tool's name); without, the plugin must refuse one with a typed error before
     #: sending anything
     supports_tool_choice: bool = True
+    #: whether the API takes a message's participant ``name`` (OpenAI's Chat
+    #: Completions and its compatibles); without, the plugin must refuse a named
+    #: message with a typed error before sending anything (``refuse_names``)
+    supports_message_names: bool = False
     #: whether the API takes a thinking setting (an effort or a budget: ``reasoning=``);
     #: without, the plugin must refuse one with a typed error before sending anything.
     #: The mock reads back what was sent with :meth:`VendorMock.sent_reasoning`.
@@ -541,6 +545,28 @@ class ProviderContract:
                 harness.model, "Rome", tools=[WEATHER_TOOL], tool_choice="get_weather"
             )
         assert r.tool_calls[0].arguments == {"city": "Rome"}
+
+    @pytest.mark.anyio
+    async def test_a_named_message_is_sent_or_refused_unsent(self, harness: Harness) -> None:
+        harness.mock.script.reply("Hello, Alice.")
+        named = [
+            {"role": "user", "name": "alice", "content": "hi, I am Alice"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "name": "bob_2", "content": [{"type": "text", "text": "and Bob"}]},
+        ]
+        async with self.client(harness) as client:
+            if not harness.supports_message_names:
+                with pytest.raises(InvalidRequestError, match="`name`") as caught:
+                    await client.chat(harness.model, named)
+                assert caught.value.param == "messages[0].name"
+                assert "leave `name` out" in str(caught.value.hint)
+                assert not harness.mock.requests, "a named message must not be sent without it"
+                return
+            r = await client.chat(harness.model, named)
+        assert r.text == "Hello, Alice."
+        sent = harness.mock.requests[-1].json()["messages"]
+        names = [m.get("name") for m in sent if m.get("role") in ("user", "assistant")]
+        assert names == ["alice", None, "bob_2"]
 
     # -- streaming -------------------------------------------------------------
 

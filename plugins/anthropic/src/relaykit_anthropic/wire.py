@@ -91,6 +91,7 @@ from relaykit.messages import (
     ToolCall,
     ToolResultPart,
     misplaced_part,
+    refuse_names,
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
@@ -180,6 +181,7 @@ def request_body(
     sampling values are (:mod:`.sampling`) and how it thinks (:mod:`.thinking`),
     when ``request.model`` is a deployment's name.
     """
+    refuse_names(request.messages, "Anthropic's Messages API")
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request, search_model)

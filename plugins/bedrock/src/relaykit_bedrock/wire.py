@@ -102,6 +102,7 @@ from relaykit.messages import (
     ToolCall,
     ToolResultPart,
     misplaced_part,
+    refuse_names,
 )
 from relaykit.response import FinishReason, reasoning_fields
 from relaykit_claude_models import thinking_first
@@ -159,6 +160,7 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
     sending names it and follows its rules. For :data:`~.routes.MESSAGES`, which
     sends no ``strict``, the tools' ``strict`` flags are left out and their
     parameters sent as given; :mod:`.messages_wire` translates the body."""
+    refuse_names(request.messages, API_NAMES[api])
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request, api)

@@ -52,6 +52,7 @@ from relaykit.messages import (
     ToolCall,
     ToolResultPart,
     misplaced_part,
+    refuse_names,
 )
 from relaykit.response import FinishReason
 
@@ -100,6 +101,7 @@ def request_body(
     ``search`` the ``googleSearch`` tool's settings, made by
     :func:`relaykit_gemini.grounding.search_tool` from ``web_search=``.
     """
+    refuse_names(request.messages, "Gemini's API")
     body: dict[str, Any] = {"contents": contents(request.messages)}
     system = request.system
     if system:

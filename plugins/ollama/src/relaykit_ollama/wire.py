@@ -34,6 +34,7 @@ from relaykit.messages import (
     ReasoningPart,
     ToolCall,
     ToolResultPart,
+    refuse_names,
 )
 from relaykit.response import FinishReason
 
@@ -64,6 +65,7 @@ def request_body(
     configured value; the request's ``reasoning=`` replaces it (see
     :mod:`relaykit_ollama.thinking`).
     """
+    refuse_names(request.messages, "Ollama's chat API")
     body: dict[str, Any] = {
         "model": request.model,
         "messages": messages(request.messages),

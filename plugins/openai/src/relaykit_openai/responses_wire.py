@@ -76,6 +76,7 @@ from relaykit.messages import (
     TextPart,
     ToolCall,
     ToolResultPart,
+    refuse_names,
 )
 from relaykit.request import Tool
 from relaykit.response import FinishReason, reasoning_fields
@@ -107,6 +108,7 @@ _INCOMPLETE: dict[str, FinishReason] = {
 def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai") -> dict[str, Any]:
     """The JSON body of ``POST /responses`` for ``request`` (``provider`` names the
     deployment in a refusal of a web search it cannot run: see :mod:`.web_search`)."""
+    refuse_names(request.messages, "OpenAI's Responses API")
     for i, tool in enumerate(request.tools):
         schemas.check_tool(tool, f"tools[{i}]")
     rf = request.response_format
@@ -228,7 +230,10 @@ COUNT_FIELDS = frozenset(
 def count_body(request: ChatRequest, provider: str = "openai") -> dict[str, Any]:
     """The JSON body of ``POST /responses/input_tokens``: the prompt ``request`` sends
     (its ``max_tokens``, which the counter does not take, unchecked)."""
-    unbounded = attrs.evolve(request, max_tokens=None)
+    # Participant names, which Chat Completions sends and this API has no field
+    # for, are left out of the count: a few tokens, as its formatting is.
+    messages = tuple([attrs.evolve(m, name=None) if m.name else m for m in request.messages])
+    unbounded = attrs.evolve(request, max_tokens=None, messages=messages)
     body = request_body(unbounded, stream=False, provider=provider)
     return {k: v for k, v in body.items() if k in COUNT_FIELDS}
 

@@ -212,11 +212,16 @@ def _messages(
             attached = []
         if len(m.content) == 1 and type(m.content[0]) is TextPart:
             # Nearly every message: one text part, sent as a plain string.
-            out.append({"role": m.role, "content": m.content[0].text})
+            if m.name is None:
+                out.append({"role": m.role, "content": m.content[0].text})
+            else:  # the participant's name, which Chat Completions takes
+                out.append({"role": m.role, "name": m.name, "content": m.content[0].text})
             continue
         if m.role != "user":
             _user_parts_only(m, i)
         msg: dict[str, Any] = {"role": m.role}
+        if m.name is not None:
+            msg["name"] = m.name
         parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart | CachePoint)]
         if cache_control and any(type(p) is CachePoint for p in m.content):
             msg["content"] = _marked_content(m, out, documents)
