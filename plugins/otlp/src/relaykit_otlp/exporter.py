@@ -17,8 +17,6 @@ event loop never waits on the network.
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 from collections.abc import Mapping
 from time import time_ns
@@ -43,6 +41,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 import relaykit
 from relaykit import CallRecord, ConfigError, metrics
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
+from relaykit.plugin_options import seconds
 
 from .call_metrics import CallMetrics
 from .lean_spans import LeanTracerProvider, sampler_from_env
@@ -284,26 +283,10 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
         service_name=str(conf.get("service_name", "relaykit")),
         traces=bool(conf.get("traces", True)),
         metrics_enabled=bool(conf.get("metrics", True)),
-        export_interval=_seconds(conf, "export_interval", 10.0),
-        timeout=_seconds(conf, "timeout", 10.0),
+        export_interval=seconds(conf, "export_interval", 10.0, where="exporters.otlp"),
+        timeout=seconds(conf, "timeout", 10.0, where="exporters.otlp"),
         tracer=str(conf.get("tracer", "lean")),
     )
-
-
-def _seconds(conf: Mapping[str, Any], key: str, default: float) -> float:
-    """``conf[key]`` as a finite number of seconds > 0, else a ConfigError naming it
-    (``float()`` raised ValueError or TypeError; the SDK refused 0 with ValueError,
-    and its export thread died of an infinite interval)."""
-    raw = conf.get(key, default)
-    if isinstance(raw, str):  # "10", as float() took it
-        with contextlib.suppress(ValueError):
-            raw = float(raw)
-    number = isinstance(raw, int | float) and not isinstance(raw, bool)
-    if not number or not math.isfinite(raw) or raw <= 0:
-        raise ConfigError(
-            f"config key exporters.otlp.{key} must be a number of seconds > 0, not {raw!r}"[:160]
-        )
-    return float(raw)
 
 
 def _drop_pooled_connections(sender: Any) -> None:

@@ -36,6 +36,7 @@ from prometheus_client.utils import floatToGoString
 
 from relaykit import CallRecord, ConfigError, metrics
 from relaykit.fork_safety import after_fork_in_child
+from relaykit.plugin_options import whole_number
 
 #: call records queued before ``record`` adds them up itself: enough for a loop
 #: to pay off, few enough that the queue holds little memory (the records are
@@ -61,6 +62,8 @@ _LABELS: dict[str, tuple[str, ...]] = {
 }
 MODEL_LABEL = "gen_ai.request.model"
 OTHER = "other"
+
+_WHERE = "exporters.prometheus"
 
 
 log = logging.getLogger("relaykit.prometheus")
@@ -367,34 +370,16 @@ def from_config(conf: Mapping[str, Any]) -> PrometheusExporter:
                 f"unknown config key exporters.prometheus.{key!r}",
                 hint=f"valid keys: {', '.join(valid)}",
             )
-    port = _whole(conf, "port", 0, 0, 65535) if conf.get("port") is not None else None
+    port = (
+        whole_number(conf, "port", 0, where=_WHERE, high=65535)
+        if conf.get("port") is not None
+        else None
+    )
     return PrometheusExporter(
         port=port,
         host=str(conf.get("host", "127.0.0.1")),
-        max_models=_whole(conf, "max_models", 50, 1, None),
+        max_models=whole_number(conf, "max_models", 50, where=_WHERE, low=1),
     )
-
-
-_WHERE = "exporters.prometheus"
-
-
-def _whole(conf: Mapping[str, Any], key: str, default: int, low: int, high: int | None) -> int:
-    """``conf[key]`` as a whole number from ``low`` to ``high``, else a ConfigError naming
-    it (``int()`` raised ValueError, TypeError or OverflowError)."""
-    raw = conf.get(key, default)
-    if isinstance(raw, str) and raw.strip().isdigit():  # "9464", as int() took it
-        raw = int(raw)
-    whole = isinstance(raw, int) and not isinstance(raw, bool)
-    if isinstance(raw, float) and raw.is_integer():
-        raw, whole = int(raw), True
-    if not whole or raw < low or (high is not None and raw > high):
-        expected = (
-            "a port number from 0 to 65535"
-            if key == "port"
-            else f"a whole number from {low}" + (f" to {high}" if high is not None else "")
-        )
-        raise ConfigError(f"config key {_WHERE}.{key} must be {expected}, not {raw!r}"[:160])
-    return int(raw)
 
 
 def make_asgi_app(client: Any) -> Any:

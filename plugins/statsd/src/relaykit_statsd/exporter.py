@@ -18,9 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from relaykit import CallRecord, ConfigError, metrics
+from relaykit.plugin_options import whole_number
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _TAG_UNSAFE = re.compile(r"[,|#\s]")
+
+_WHERE = "exporters.statsd"
 
 
 def _tag_name(attribute: str) -> str:
@@ -234,30 +237,8 @@ def from_config(conf: Mapping[str, Any]) -> StatsdExporter:
             )
     return StatsdExporter(
         host=str(conf.get("host", "127.0.0.1")),
-        port=_whole(conf, "port", 8125, 0, 65535),
+        port=whole_number(conf, "port", 8125, where=_WHERE, high=65535),
         prefix=str(conf.get("prefix", "relaykit")),
         tags=bool(conf.get("tags", False)),
-        max_packet=_whole(conf, "max_packet", 1432, 1, None),
+        max_packet=whole_number(conf, "max_packet", 1432, where=_WHERE, low=1),
     )
-
-
-_WHERE = "exporters.statsd"
-
-
-def _whole(conf: Mapping[str, Any], key: str, default: int, low: int, high: int | None) -> int:
-    """``conf[key]`` as a whole number from ``low`` to ``high``, else a ConfigError naming
-    it (``int()`` raised ValueError, TypeError or OverflowError)."""
-    raw = conf.get(key, default)
-    if isinstance(raw, str) and raw.strip().isdigit():  # "9464", as int() took it
-        raw = int(raw)
-    whole = isinstance(raw, int) and not isinstance(raw, bool)
-    if isinstance(raw, float) and raw.is_integer():
-        raw, whole = int(raw), True
-    if not whole or raw < low or (high is not None and raw > high):
-        expected = (
-            "a port number from 0 to 65535"
-            if key == "port"
-            else f"a whole number from {low}" + (f" to {high}" if high is not None else "")
-        )
-        raise ConfigError(f"config key {_WHERE}.{key} must be {expected}, not {raw!r}"[:160])
-    return int(raw)
