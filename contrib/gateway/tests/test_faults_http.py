@@ -512,6 +512,37 @@ def huge_chat_stream(pieces: int, produced: list[int]) -> Callable[[Request, Res
     return rewrite
 
 
+async def test_a_caller_hanging_up_on_a_fast_stream_ends_the_call_every_time(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+) -> None:
+    # Under asyncio, with aiohttp reading the upstream, the hang-up was sometimes
+    # ignored (3 runs in 8): nothing held back a gateway writing to a dead socket, each
+    # read of the upstream woke the very turn it began, and the watcher's cancellation
+    # never landed; the whole 64 MiB went out and the record said the call succeeded.
+    # Whether it landed hung on the loop's timing, hence a few hang-ups in a row.
+    openai_mock, _ = mocks
+    produced = [0]
+    pieces = 1000  # 64 MiB in all
+    openai_mock.rewrite = huge_chat_stream(pieces, produced)
+    records = RecordingExporter()
+    body = {**BODIES[CHAT], "model": "openai/gpt-4o-mini", "stream": True}
+    async with (
+        client_over(mocks, records) as client,
+        running(client, keys=KEYS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        for hang_ups in range(1, 11):
+            produced[0] = 0
+            async with http.stream("POST", CHAT, headers=AUTH, json=body) as r:
+                async for _ in r.aiter_raw():
+                    break  # the first piece: hang up
+            with anyio.fail_after(5):
+                while len(records.records) < hang_ups:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            assert records.records[-1].error_type == "Cancelled", (hang_ups, produced[0])
+            assert produced[0] < pieces / 2, produced[0]  # not the whole body
+
+
 @pytest.mark.parametrize("path", [CHAT, MESSAGES])
 async def test_a_stalled_reader_holds_the_upstream_back_rather_than_the_gateway_buffering(
     mocks: tuple[OpenAIMock, AnthropicMock], path: str

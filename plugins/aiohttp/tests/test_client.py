@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator, MutableMapping
 
@@ -443,6 +444,46 @@ async def test_aclose_fails_a_read_waiting_on_a_streamed_body(server: LoopbackSe
     assert "closed" in str(failure)
     await wait_until(lambda: server.stats.connections_open == 0)
     assert server.stats.connections_open == 0
+
+
+@asyncio_only
+@pytest.mark.anyio
+@pytest.mark.parametrize("idle", [None, 5.0], ids=["untimed", "idle-timed"])
+async def test_a_cancelled_scope_stops_a_body_that_arrives_at_every_turn_of_the_loop(
+    server: LoopbackServer, idle: float | None
+) -> None:
+    # anyio cancels a task only while the future it waits on is pending; a body whose
+    # bytes wake each wait in the very turn it starts (a fast upstream read by the
+    # gateway for a caller who hung up) was read to its end, the cancellation never
+    # landing. The bytes are fed here, in step with the loop, as such a socket would.
+    loop = asyncio.get_running_loop()
+    http = AiohttpClient()
+    token = STREAM_READ_TIMEOUT.set(WantedReadTimeout(idle) if idle else None)
+    fed = 0
+    try:
+        async with http.stream("GET", server.url + "/hold") as r:
+            content = r._response.content
+            with anyio.fail_after(5), anyio.CancelScope() as scope:
+
+                def feed() -> None:
+                    nonlocal fed
+                    waiter = content._waiter
+                    if waiter is not None and not waiter.done():
+                        content.feed_data(b"x")  # wakes the read (its wake-up is queued)
+                        fed += 1
+                    if fed < 2000:
+                        loop.call_soon(feed)  # readable again next turn
+                    if fed == 10:
+                        scope.cancel()  # from outside, just after a wake-up
+
+                loop.call_soon(feed)
+                async for _ in r.aiter_bytes():
+                    pass
+            assert scope.cancelled_caught
+            assert fed <= 11, fed  # not the whole body: the next read is the last
+    finally:
+        STREAM_READ_TIMEOUT.reset(token)
+        await http.aclose()
 
 
 # -- through relaykit, on both backends (trio: the httpx client) ---------------------

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import sniffio
+from anyio.lowlevel import checkpoint_if_cancelled
 from yarl import URL
 
 from relaykit.http import (
@@ -401,13 +402,26 @@ class StreamResponse:
         return self._content
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """The body's chunks as they arrive."""
+        """The body's chunks as they arrive.
+
+        Each chunk is a point where a cancelled anyio scope around the reader takes
+        effect, however fast the body comes.
+        """
         content = self._response.content
         loop = self._start_idle_timer()
+        # anyio's asyncio backend (CancelScope._deliver_cancellation, 4.16) cancels a
+        # task only while the future it waits on is pending, else tries again on the
+        # loop's next turn. A body that arrives at every turn (a fast upstream, read by
+        # a task that never blocks otherwise: the gateway writing to a caller who hung
+        # up) wakes each readany() wait in the turn it starts, so at every try the wait
+        # is already over: the cancellation never landed and the whole body was read.
+        # checkpoint_if_cancelled() costs a few look-ups until a scope is cancelled,
+        # then waits on no future at all, where anyio's next try lands.
         try:
             if loop is None:
                 while True:
                     chunk = await content.readany()
+                    await checkpoint_if_cancelled()
                     if not chunk:
                         return
                     yield chunk
@@ -417,6 +431,7 @@ class StreamResponse:
                     self._waiting_since = time()
                     chunk = await content.readany()
                     self._waiting_since = None
+                    await checkpoint_if_cancelled()
                     if not chunk:
                         return
                     yield chunk
