@@ -518,3 +518,30 @@ def test_a_reasoning_effort_that_is_no_string_is_refused_by_name(effort: Any) ->
 
     with pytest.raises(InvalidRequestError, match=r"reasoning effort .* is not one relaykit knows"):
         Reasoning(effort)
+
+
+def test_an_assistant_turns_refusal_is_kept_as_what_it_said() -> None:
+    # OpenAI's SDK gives a refusal as the message's `refusal` (content null), or as a
+    # `refusal` part; history built from model_dump() sends it back. It was dropped,
+    # leaving an empty assistant turn.
+    dumped, parted = coerce_messages(
+        [
+            {"role": "assistant", "content": None, "refusal": "I can't help.", "audio": None},
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+        ]
+    )
+    assert dumped == Message.assistant("I can't help.")
+    assert parted == Message.assistant("No.")
+    (both,) = coerce_messages([{"role": "assistant", "content": "Well.", "refusal": " No."}])
+    assert both.text == "Well. No."
+
+
+def test_openais_deprecated_function_call_is_refused_not_dropped() -> None:
+    with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.function_call") as e:
+        call = {"name": "f", "arguments": "{}"}
+        coerce_messages([{"role": "assistant", "content": None, "function_call": call}])
+    assert e.value.param == "messages[0].function_call"
+    assert "tool_calls" in (e.value.hint or "")
+    # as model_dump() leaves it: nothing to carry
+    (plain,) = coerce_messages([{"role": "assistant", "content": "hi", "function_call": None}])
+    assert plain == Message.assistant("hi")

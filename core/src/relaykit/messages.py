@@ -596,7 +596,9 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
     relaykit's JSON shape, the OpenAI Chat Completions shape or Anthropic's
     Messages shape. A user turn holding tool results (Anthropic's shape, a dict
     or a :class:`Message`) becomes a tool message per result, then the rest of
-    the turn.
+    the turn. An OpenAI assistant turn's ``refusal`` (a message key or a part, as
+    the SDK's ``model_dump()`` gives it) is its text; the deprecated
+    ``function_call`` is refused (give ``tool_calls``).
     """
     if isinstance(messages, str):
         return (Message.user(messages),)
@@ -918,6 +920,20 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
         raise InvalidRequestError(
             f"{where}.content must be a string or a list of parts", param=f"{where}.content"
         )
+    refusal = d.get("refusal")
+    if refusal:
+        # OpenAI's SDK gives a refused answer as `refusal` beside a null content, and
+        # history built from model_dump() sends it back: it is what the model said
+        # (relaykit-openai reads an answer's refusal into its text the same way).
+        parts.append(_text_part(refusal, f"{where}.refusal"))
+    if d.get("function_call") is not None:
+        # Sent as it came, a call to a function that then vanished from the history.
+        raise InvalidRequestError(
+            f"{where}.function_call is OpenAI's deprecated function-calling shape",
+            param=f"{where}.function_call",
+            hint="give the call as tool_calls=[{'id': ..., 'type': 'function', "
+            "'function': {'name': ..., 'arguments': ...}}] and its answer as a tool message",
+        )
     calls = d.get("tool_calls") or ()  # OpenAI assistant shape
     if not isinstance(calls, Sequence) or isinstance(calls, str | bytes):
         raise InvalidRequestError(
@@ -1010,6 +1026,12 @@ def _openai_tool_call(call: Any, where: str) -> ToolCall:
         raise _located(e, where) from None
 
 
+def _text_part(text: Any, where: str) -> TextPart:
+    if not isinstance(text, str):
+        raise InvalidRequestError(f"{where} must be text, not {type(text).__name__}", param=where)
+    return TextPart(text)
+
+
 def _part_from_dict(p: Any, where: str) -> Part:
     if not isinstance(p, Mapping):
         raise InvalidRequestError(f"{where} must be a dict with a `type`", param=where)
@@ -1017,6 +1039,8 @@ def _part_from_dict(p: Any, where: str) -> Part:
     try:
         if kind == "text":
             return TextPart(p["text"])
+        if kind == "refusal":  # OpenAI's assistant part: what the model said
+            return _text_part(p["refusal"], f"{where}.refusal")
         if kind == "image_url":  # OpenAI shape
             url = p["image_url"]["url"] if isinstance(p["image_url"], Mapping) else p["image_url"]
             return _image_from_url(str(url))
@@ -1070,7 +1094,7 @@ def _part_from_dict(p: Any, where: str) -> Part:
         raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
     except InvalidRequestError as e:
         raise _located(e, where) from None
-    valid = ", ".join([*PART_TYPES, "image_url", "file", "tool_use", "thinking"])
+    valid = ", ".join([*PART_TYPES, "image_url", "file", "tool_use", "thinking", "refusal"])
     raise InvalidRequestError(
         f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type"
     )
