@@ -476,6 +476,25 @@ async def test_cache_true_on_a_call_caches_a_sampled_request(enabled: bool) -> N
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("value", ["no", 0, 1, "false"])
+@pytest.mark.parametrize("call", ["chat", "stream", "embed"])
+async def test_cache_other_than_true_false_or_none_is_refused(value: object, call: str) -> None:
+    # bool("no") is True: read as truthy, cache="no" would have cached the call
+    fake = FakePlugin()
+    async with make(fake, cache={"enabled": True}) as client:
+        with pytest.raises(InvalidRequestError, match="`cache` must be True, False or None") as e:
+            if call == "chat":
+                await client.chat("fake/m", "hi", cache=value)
+            elif call == "stream":
+                async with client.stream("fake/m", "hi", cache=value):
+                    pass
+            else:
+                await client.embed("fake/emb", "hi", cache=value)
+    assert e.value.param == "cache"
+    assert fake.calls == [] and fake.embeddings == []
+
+
+@pytest.mark.anyio
 async def test_a_cached_answer_replays_as_a_stream() -> None:
     fake = FakePlugin()
     fake.script.push(Reply(text="cached words " * 10, tool_calls=(("f", {"x": 1}),)))

@@ -80,7 +80,7 @@ from .transport_errors import (
     never_sent,
     typed_and_masked,
 )
-from .validation import check_size
+from .validation import cache_choice, check_size
 from .web_search import WebSearch, refuse_unsearched
 
 if TYPE_CHECKING:
@@ -1158,7 +1158,7 @@ class Client:
         use_cache = None
         if "cache" in params:  # relaykit's own: not a request parameter
             params = dict(params)
-            use_cache = params.pop("cache")
+            use_cache = cache_choice(params)
         targets = self._router.plan(model, streamed)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         size = check_size(request, self.config.validation.max_chars)
@@ -1170,7 +1170,7 @@ class Client:
         else:
             # The call's own choice: cache=True asks for this answer to be kept and
             # replayed, sampled or not (deterministic_only picks the default only).
-            cache_on = bool(use_cache)
+            cache_on = use_cache
         cache_key = None
         if cache_on:
             # The caller's request, before outbound redaction: the cached answer is

@@ -47,7 +47,7 @@ from .single_calls import (
     run_call,
 )
 from .tracing import CallTracer
-from .validation import check_chars
+from .validation import cache_choice, check_chars
 
 if TYPE_CHECKING:
     from .call_outcomes import CallOutcomes
@@ -87,7 +87,7 @@ def _start(
 ) -> _Call:
     if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
-    use_cache = params.pop("cache", None)  # relaykit's own: not a request parameter
+    use_cache = cache_choice(params)  # relaykit's own: not a request parameter
     targets = client._router.plan(model)
     request = build_embedding_request(targets[0].model, inputs, params)
     size = input_size(request)

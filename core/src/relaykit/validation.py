@@ -11,6 +11,20 @@ from .messages import DocumentPart, TextPart, ToolResultPart
 from .request import ChatRequest
 
 
+def cache_choice(params: dict[str, Any]) -> bool | None:
+    """The call's own ``cache=`` (relaykit's, not a request parameter), popped from
+    ``params``: ``None`` when it does not say. Anything but True, False or None is
+    refused: read as truthy, ``cache="no"`` would cache the call."""
+    value = params.pop("cache", None)
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidRequestError(
+        f"`cache` must be True, False or None, not {value!r}"[:160],
+        param="cache",
+        hint="cache=True keeps and replays this call's answer, cache=False bypasses the cache",
+    )
+
+
 def request_size(request: ChatRequest) -> int:
     """Characters of text the request carries (message text, tool results and
     text documents; a PDF's text is not known before the provider reads it).
