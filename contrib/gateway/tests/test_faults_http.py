@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 from unittest.mock import ANY
 
@@ -18,7 +18,7 @@ import pytest
 from anthropic.types import MessageParam
 
 import relaykit
-from relaykit.testing import OpenAIMock, RecordingExporter, Reply, Request, Response
+from relaykit.testing import OpenAIMock, RecordingExporter, Reply, Request, Response, mock_audio
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import CorsPolicy, Gateway, GatewayKeys, serve
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
@@ -359,6 +359,116 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
     no_errors_logged(caplog)
     # ...and each call's record says it was cancelled
     assert [r.error_type for r in records.records] == ["Cancelled"] * len(BODIES)
+
+
+SPEECH, TRANSCRIPTIONS = "/v1/audio/speech", "/v1/audio/transcriptions"
+#: OpenAI's two audio streams of server-sent events, and the last event type of each whole
+AUDIO_STREAMS = {SPEECH: "speech.audio.done", TRANSCRIPTIONS: "transcript.text.done"}
+
+
+async def stream_audio(
+    http: httpx.AsyncClient, path: str, first: anyio.Event | None = None
+) -> list[dict[str, Any]]:
+    """The events of one of :data:`AUDIO_STREAMS` (some twenty, whole),
+    ``first`` set once the first has arrived."""
+    words = " ".join(["hello"] * 20)
+    if path == SPEECH:
+        # a wav of twenty words: some sixteen of the mock's 4 KiB pieces
+        body = {"model": "openai/gpt-4o-mini-tts", "input": words, "voice": "alloy"}
+        body["response_format"] = "wav"
+        request = http.build_request(
+            "POST", path, headers=AUTH, json={**body, "stream_format": "sse"}
+        )
+    else:
+        form = {"model": "openai/gpt-4o-transcribe", "stream": "true"}
+        audio = {"file": ("a.wav", mock_audio(words), "audio/wav")}
+        request = http.build_request("POST", path, headers=AUTH, data=form, files=audio)
+    text = ""
+    async with aclosing(await http.send(request, stream=True)) as r:
+        assert r.status_code == 200, await r.aread()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        async for piece in r.aiter_text():
+            text += piece
+            if first is not None and "\n\n" in text:
+                first.set()
+    return [json.loads(e.removeprefix("data: ")) for e in text.rstrip("\n").split("\n\n")]
+
+
+def check_error_event(event: dict[str, Any], message: str) -> None:
+    """``event`` is OpenAI's error event (which its SDKs raise as an API error), its
+    message saying ``message``."""
+    assert event["type"] == "error", event
+    assert set(event["error"]) == {"message", "type", "param", "code"}
+    assert event["error"]["type"] == "server_error"
+    assert message in event["error"]["message"], event
+
+
+async def test_audio_streams_still_in_flight_when_shutdown_gives_up_end_with_an_error_event(
+    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_mock, _ = mocks
+    # each would take two seconds or more (twenty pieces a tenth of one apart);
+    # shutting down waits a fifth of one
+    openai_mock.script.push(*[Reply(chunk_delay=0.1)] * len(AUDIO_STREAMS))
+    records = RecordingExporter()
+    caplog.set_level(logging.WARNING)
+    stop = anyio.Event()
+    events: dict[str, list[dict[str, Any]]] = {}
+    async with client_over(mocks, records) as client:
+        gateway = Gateway(client, keys=KEYS)
+        async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
+            url = await tg.start(
+                lambda task_status: serve(
+                    gateway,
+                    "127.0.0.1",
+                    0,
+                    shutdown=stop,
+                    graceful_timeout=0.2,
+                    task_status=task_status,
+                )
+            )
+            http.base_url = httpx.URL(url)
+            started = {path: anyio.Event() for path in AUDIO_STREAMS}
+
+            async def call(path: str) -> None:
+                events[path] = await stream_audio(http, path, started[path])
+
+            for path in AUDIO_STREAMS:
+                tg.start_soon(call, path)
+            with anyio.fail_after(5):
+                for first in started.values():
+                    await first.wait()
+            stop.set()
+        assert gateway.in_flight == 0
+    # Each stream ends with OpenAI's error event, as a chat stream does: it just ended,
+    # and a caller could not tell a cut answer from a whole one.
+    for path, done in AUDIO_STREAMS.items():
+        assert events[path][0]["type"] != "error", path
+        assert done not in [e["type"] for e in events[path]], path
+        check_error_event(events[path][-1], "the gateway is shutting down")
+    no_errors_logged(caplog)
+    # ...and each call's record says it was cancelled
+    assert [r.error_type for r in records.records] == ["Cancelled"] * len(AUDIO_STREAMS)
+
+
+@pytest.mark.parametrize("fault", ["drop", "reset", "truncate"])
+@pytest.mark.parametrize("path", list(AUDIO_STREAMS))
+async def test_an_audio_stream_broken_upstream_midway_ends_with_an_error_event(
+    mocks: tuple[OpenAIMock, AnthropicMock], path: str, fault: Any
+) -> None:
+    openai_mock, _ = mocks
+    openai_mock.script.push(Reply(stream_fault=fault))
+    records = RecordingExporter()
+    async with (
+        client_over(mocks, records) as client,
+        running(client, keys=KEYS) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        events = await stream_audio(http, path)
+    assert events[0]["type"] != "error"
+    check_error_event(events[-1], "the stream broke after it started")
+    [record] = records.records
+    assert record.error_type == "StreamError"
 
 
 MODELS = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-haiku-4-5"}

@@ -105,6 +105,7 @@ from .openai_transcriptions import done_event as transcript_done
 from .openai_transcriptions import parse_transcription, transcription_body
 from .owned_ids import IdOwner, id_owners
 from .replies import (
+    ENDING_SECONDS,
     answer_headers,
     answered,
     json_reply,
@@ -156,8 +157,6 @@ _OPENAI_FILES, _OPENAI_BATCHES = "/files", "/batches"
 _MAX_METADATA_KEYS = 16
 #: what an upload's form may add to its file's bytes (its boundaries, headers, fields)
 _FORM_OVERHEAD = 64 * 1024
-#: how long the calls drain ends have to send their last words (a slow reader's are lost)
-_ENDING_SECONDS = 1.0
 #: how long a body answered before it all arrived is read on, to be dropped
 _DISCARD_SECONDS = 10.0
 
@@ -294,14 +293,15 @@ class Gateway:
             if not self._in_flight:
                 return
             # Time's up: the gateway ends the calls left itself, each answered in its
-            # API's shape (a 503, or its stream's error event), its record saying it was
+            # API's shape (a 503, or its stream's error event: raw audio and JSONL,
+            # which have none, just end), its record saying it was
             # cancelled. Left to the server, their connections were cut under them: a
             # bare 500 or a stream without its end, and (hypercorn under asyncio) a
             # traceback logged for each.
             self._ending = True
             for end in self._ends:
                 end.cancel()
-            with anyio.move_on_after(_ENDING_SECONDS):
+            with anyio.move_on_after(ENDING_SECONDS):
                 await self._until_idle()
 
     async def _until_idle(self) -> None:
@@ -371,9 +371,10 @@ class Gateway:
                     await self._http(scope, headers, heard, tracked)
                 finally:
                     self._ends.discard(end)
-            if end.cancelled_caught and not answered:  # ended by drain (a chat stream ends itself)
-                with anyio.move_on_after(_ENDING_SECONDS):
-                    if started:  # audio or JSONL: no error event to send; its body just ends
+            # ended by drain (a stream of events ends itself, with its error event)
+            if end.cancelled_caught and not answered:
+                with anyio.move_on_after(ENDING_SECONDS):
+                    if started:  # raw audio or JSONL: no error event to send; its body just ends
                         await send({"type": "http.response.body", "body": b""})
                     else:
                         await _refuse_stopping(send, shape)
@@ -584,7 +585,13 @@ class Gateway:
                 headers,
                 receive,
                 lambda: streamed(
-                    send, stream, EVENT_STREAM, transcript_delta, transcript_done, OPENAI
+                    send,
+                    stream,
+                    EVENT_STREAM,
+                    transcript_delta,
+                    transcript_done,
+                    OPENAI,
+                    ending=lambda: self._ending,
                 ),
             )
             return
@@ -652,7 +659,11 @@ class Gateway:
             start, piece, tail = EVENT_STREAM, audio_delta, audio_done
         else:
             start, piece, tail = [(b"content-type", stream.media_type.encode())], raw, no_tail
-        await watched(headers, receive, lambda: streamed(send, stream, start, piece, tail, OPENAI))
+        await watched(
+            headers,
+            receive,
+            lambda: streamed(send, stream, start, piece, tail, OPENAI, ending=lambda: self._ending),
+        )
 
     async def _moderate(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -1131,7 +1142,7 @@ class Gateway:
                     tail = encoder.error(error)
                 except anyio.get_cancelled_exc_class():
                     if self._ending:  # drain's time is up: the stream ends with its error event
-                        with anyio.CancelScope(shield=True), anyio.move_on_after(_ENDING_SECONDS):
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
                             last = encoder.error(ShuttingDown())
                             await send({"type": "http.response.body", "body": last})
                     raise

@@ -42,7 +42,7 @@ from .asgi_messages import (
     send_json,
     send_more,
 )
-from .dialect import Dialect, caller_message, retry_after, status_of
+from .dialect import Dialect, ShuttingDown, caller_message, retry_after, status_of
 
 T = TypeVar("T")
 #: what a call answers: its cost and served model go out in headers
@@ -58,6 +58,10 @@ Answer = (
 A = TypeVar("A", bound=Answer)
 
 logger = logging.getLogger("relaykit.gateway")
+
+#: how long the calls a gateway's drain ends have to send their last words (a slow
+#: reader's are lost)
+ENDING_SECONDS = 1.0
 
 
 async def watched(
@@ -157,15 +161,18 @@ async def streamed(
     piece: Callable[[Any], bytes],
     tail: Callable[[Any], bytes],
     errors: Dialect,
+    *,
+    ending: Callable[[], bool],
 ) -> None:
     """Answer with a streamed speech or transcription as it arrives: each piece as
     ``piece`` frames it, then ``tail(response)``.
 
     Entering sends the request, retrying and falling back, so a call that fails
     before its first piece gets a plain error response (in ``errors``' shape). A
-    failure after it is an ``error`` event in an event stream; raw audio has no
-    way to say so, so its body just ends (the call's record and log line say it
-    broke).
+    failure after it, or the gateway ending the call as it stops (``ending()``
+    says it is: its drain's time is up), is an ``error`` event in an event
+    stream, as a chat stream's is; raw audio has no way to say so, so its body
+    just ends (the call's record and log line say it broke, or was cancelled).
     """
     try:
         async with stream:
@@ -180,6 +187,15 @@ async def streamed(
             except RelayError as error:  # broke after it started
                 logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
                 end = error_event(error, errors) if start is EVENT_STREAM else b""
+            except anyio.get_cancelled_exc_class():
+                if ending() and start is EVENT_STREAM:
+                    # Without it the stream just ended: a caller could not tell a cut
+                    # answer from a whole one. The cancellation goes on, so the call's
+                    # record says it was cancelled.
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
+                        last = error_event(ShuttingDown(), errors)
+                        await send({"type": "http.response.body", "body": last})
+                raise
             await send({"type": "http.response.body", "body": end, "more_body": False})
     except RelayError as error:
         await send_error(send, errors, error)
