@@ -16,9 +16,10 @@ from relaykit.messages import coerce_messages, refuse_names
 from relaykit.request import build_request
 from relaykit.response_cache import canonical_request
 from relaykit.serialization import from_json, to_json
-from relaykit.testing import FakePlugin
+from relaykit.testing import FakePlugin, MemoryStorage
 
-from .test_hooks import SECRET, MemoryStorage, StoragePlugin
+#: a key as users paste them: a name holding one is redacted as text is
+SECRET = "sk-proj-" + "Zz9" * 8
 
 
 def test_a_dicts_name_is_read_and_a_message_keeps_it() -> None:
@@ -119,13 +120,13 @@ def test_the_cache_key_tells_names_apart() -> None:
 async def test_a_call_record_keeps_the_name_redacted_as_text_is() -> None:
     storage = MemoryStorage()
     config = {"storage": {"backend": "memory"}}
-    async with relaykit.Client(config, plugins=[FakePlugin(), StoragePlugin(storage)]) as client:
+    async with relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()]) as client:
         messages = [
             {"role": "user", "name": "alice", "content": "hi"},
             {"role": "user", "name": SECRET, "content": "a name that is a key"},
         ]
         await client.chat("fake/m", messages)
-    (record,) = storage.records
+    (record,) = storage.records.values()
     assert record.messages[0].name == "alice"
     assert record.messages[1].name is not None and SECRET not in record.messages[1].name
     assert SECRET not in to_json(record)
