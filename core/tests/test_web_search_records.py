@@ -8,9 +8,6 @@ from typing import Any
 
 import attrs
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit import BatchItem, Citation, hookimpl, metrics
@@ -26,6 +23,8 @@ from relaykit.testing import (
     call_log_lines,
     capture_call_log,
 )
+
+from .conftest import TracingExporter
 
 SECRET = "sk-proj-" + "Ws9" * 10
 TIDES = Citation(
@@ -193,21 +192,9 @@ async def test_a_call_line_counts_searches_and_citations_but_never_names_a_page(
     assert "wikipedia" not in text and "tides.example" not in text
 
 
-class _Tracing(RecordingExporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        self.tracer_provider.shutdown()
-
-
 @pytest.mark.anyio
 async def test_a_span_counts_the_searches_and_citations() -> None:
-    fake, tracing = FakePlugin(), _Tracing()
+    fake, tracing = FakePlugin(), TracingExporter()
     fake.script.push(ANSWER, Reply(text="plain"))
     async with _client(fake, _Exporting(tracing)) as client:
         await client.chat("fake/m", "tides?", web_search=True)

@@ -39,6 +39,14 @@ def anthropic_mock() -> Iterator[AnthropicMock]:
         yield mock
 
 
+@pytest.fixture
+def mocks(
+    openai_mock: OpenAIMock, anthropic_mock: AnthropicMock
+) -> tuple[OpenAIMock, AnthropicMock]:
+    """Both vendors' mocks, for tests that send to either."""
+    return openai_mock, anthropic_mock
+
+
 @asynccontextmanager
 async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
     """A client over ``fake`` (and ``plugins``) behind a gateway, with no call log and

@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -95,15 +94,6 @@ class Seen:
     #: the response this request continues, and whether its own key made it
     continues: str | None = None
     own: bool = True
-
-
-@pytest.fixture
-def mocks() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
-    with (
-        OpenAIMock(api_key=UPSTREAM_KEY) as openai_mock,
-        AnthropicMock(api_key=UPSTREAM_KEY) as anthropic_mock,
-    ):
-        yield openai_mock, anthropic_mock
 
 
 def _config(openai_mock: OpenAIMock, anthropic_mock: AnthropicMock, db: Path) -> dict[str, Any]:

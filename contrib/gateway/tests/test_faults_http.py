@@ -44,15 +44,6 @@ BODIES: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture
-def mocks() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
-    with (
-        OpenAIMock(api_key=UPSTREAM_KEY) as openai_mock,
-        AnthropicMock(api_key=UPSTREAM_KEY) as anthropic_mock,
-    ):
-        yield openai_mock, anthropic_mock
-
-
 def client_over(
     mocks: tuple[OpenAIMock, AnthropicMock], *plugins: Any, **sections: Any
 ) -> relaykit.Client:
