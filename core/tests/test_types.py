@@ -324,6 +324,9 @@ def test_build_request_normalises_parameters() -> None:
         # was AttributeError: 'int' object has no attribute 'get'
         ({"tool_choice": {"function": 5}}, "tool_choice .* is not understood"),
         ({"extra": [1]}, "`extra` must be a dict"),
+        # a type that is not a class, or a word: said what it is and what to pass
+        ({"response_format": list[int]}, r"response_format list\[int\] is a type, not a class"),
+        ({"response_format": "json"}, "response_format must be a class or a dict, not 'json'"),
         # these escaped as TypeError ("'int' object is not iterable"), or were sent
         ({"stop": 0}, "`stop` must be a string or a list of strings, not 0"),
         ({"stop": ["END", None]}, r"`stop` must hold strings only: stop\[1\] is None"),

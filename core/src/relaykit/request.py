@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from math import inf, isfinite
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import attrs
 
@@ -116,6 +116,26 @@ class ToolChoice:
         elif isinstance(value, Mapping):
             return _choice_from_dict(cls, value)
         raise _bad_choice(f"tool_choice {_shown(value)} is not understood")
+
+
+def _not_a_format(value: object) -> InvalidRequestError:
+    """The error for a ``response_format`` that is neither a class nor a dict: a type
+    such as ``list[int]`` (pydantic could describe it, but an answer is a JSON
+    object at the top for every vendor's structured output), or a word."""
+    if get_origin(value) is not None:
+        return InvalidRequestError(
+            f"response_format {value!r} is a type, not a class: structured output is a "
+            "JSON object at the top",
+            param="response_format",
+            hint="wrap it in a class with one field, e.g. class Answer(BaseModel): "
+            "items: list[int]",
+        )
+    return InvalidRequestError(
+        f"response_format must be a class or a dict, not {value!r}"[:160],
+        param="response_format",
+        hint="a pydantic model, a dataclass, an attrs class or a TypedDict; or "
+        "{'type': 'json_object'} for any JSON, {'type': 'json_schema', ...} for a schema",
+    )
 
 
 #: the words for a mode, as each vendor spells it
@@ -453,7 +473,7 @@ class ResponseFormat:
             name, schema, strict = output_format(value)  # type: ignore[arg-type]  # a class is hashable
             return cls("json_schema", schema, name, strict, output_type=value)
         if not isinstance(value, Mapping):
-            raise InvalidRequestError("response_format must be a dict", param="response_format")
+            raise _not_a_format(value)
         from .json_schemas import strict_ok
 
         kind = value.get("type")
