@@ -178,6 +178,16 @@ def test_benchmark_command_lines_name_what_exists(line: str) -> None:
     else:
         script = next(w for w in words if w.startswith("bench/")).removeprefix("bench/")
         options = words[words.index(f"bench/{script}") + 1 :]
+    if script == "versus.py" and "--" in options:
+        # versus.py BASE SCRIPT [its options] -- [SCRIPT's options]: each half is checked
+        # against its own script
+        inner = next(w for w in options if w.endswith(".py"))
+        _check_options(inner, options[options.index("--") + 1 :])
+        options = options[: options.index("--")]
+    _check_options(script, options)
+
+
+def _check_options(script: str, options: list[str]) -> None:
     source = (ROOT / "bench" / script).read_text()
     # Options may come from a bench module the script builds its parser with.
     for module in re.findall(r"^from (\w+) import", source, re.MULTILINE):
