@@ -16,6 +16,7 @@ import anyio
 import httpx
 import pytest
 from anthropic.types import MessageParam
+from anyio.abc import TaskGroup
 
 import relaykit
 from relaykit.testing import OpenAIMock, RecordingExporter, Reply, Request, Response, mock_audio
@@ -285,6 +286,17 @@ def last_event(stream_body: str) -> str:
     return stream_body.rstrip("\n").rsplit("\n\n", 1)[-1]
 
 
+async def serving_until(stop: anyio.Event, gateway: Gateway, tg: TaskGroup) -> str:
+    """``gateway`` served on a free port in ``tg`` until ``stop``; shutting down waits a
+    fifth of a second for the calls in flight. Its URL."""
+    url: str = await tg.start(
+        lambda task_status: serve(
+            gateway, "127.0.0.1", 0, shutdown=stop, graceful_timeout=0.2, task_status=task_status
+        )
+    )
+    return url
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["answer", "stream"])
 async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_apis_shape(
     mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, streamed: bool
@@ -300,16 +312,7 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
     async with client_over(mocks, records) as client:
         gateway = Gateway(client, keys=KEYS)
         async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
-            url = await tg.start(
-                lambda task_status: serve(
-                    gateway,
-                    "127.0.0.1",
-                    0,
-                    shutdown=stop,
-                    graceful_timeout=0.2,
-                    task_status=task_status,
-                )
-            )
+            url = await serving_until(stop, gateway, tg)
 
             async def call(path: str) -> None:
                 body = {**BODIES[path], "model": "anthropic/claude-haiku-4-5", "stream": streamed}
@@ -408,16 +411,7 @@ async def test_audio_streams_still_in_flight_when_shutdown_gives_up_end_with_an_
     async with client_over(mocks, records) as client:
         gateway = Gateway(client, keys=KEYS)
         async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
-            url = await tg.start(
-                lambda task_status: serve(
-                    gateway,
-                    "127.0.0.1",
-                    0,
-                    shutdown=stop,
-                    graceful_timeout=0.2,
-                    task_status=task_status,
-                )
-            )
+            url = await serving_until(stop, gateway, tg)
             http.base_url = httpx.URL(url)
             started = {path: anyio.Event() for path in AUDIO_STREAMS}
 
