@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import anthropic
 import pytest
@@ -248,6 +249,15 @@ async def test_an_error_inside_a_started_stream_reaches_the_sdk(fake: FakePlugin
     assert "".join(texts) == "partial answer"
 
 
+#: a request whose answer stops on ", three" where the script says so
+COUNT_TO_THREE: dict[str, Any] = {
+    "model": "fake/m",
+    "max_tokens": 50,
+    "stop_sequences": [", three"],
+    "messages": [{"role": "user", "content": "Count"}],
+}
+
+
 async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
     config = {
         "providers": {"local": {"type": "fake"}},
@@ -267,26 +277,11 @@ async def test_an_answer_stopped_by_a_stop_sequence_names_it(fake: FakePlugin) -
     fake.script.reply("One, two", stop_sequence=", three")
     fake.script.reply("Done.")
     async with gateway_over(fake) as url, anthropic_sdk(url) as client:
-        whole = await client.messages.create(
-            model="fake/m",
-            max_tokens=50,
-            stop_sequences=[", three"],
-            messages=[{"role": "user", "content": "Count"}],
-        )
-        async with client.messages.stream(
-            model="fake/m",
-            max_tokens=50,
-            stop_sequences=[", three"],
-            messages=[{"role": "user", "content": "Count"}],
-        ) as stream:
+        whole = await client.messages.create(**COUNT_TO_THREE)
+        async with client.messages.stream(**COUNT_TO_THREE) as stream:
             deltas = [e async for e in stream if e.type == "message_delta"]
             streamed = await stream.get_final_message()
-        plain = await client.messages.create(
-            model="fake/m",
-            max_tokens=50,
-            stop_sequences=[", three"],
-            messages=[{"role": "user", "content": "Count"}],
-        )
+        plain = await client.messages.create(**COUNT_TO_THREE)
     assert (whole.stop_reason, whole.stop_sequence) == ("stop_sequence", ", three")
     assert [(d.delta.stop_reason, d.delta.stop_sequence) for d in deltas] == [
         ("stop_sequence", ", three")
@@ -304,18 +299,13 @@ async def test_claudes_stop_sequence_comes_through_the_gateway(
         running_over(anthropic=anthropic_mock.base_url) as url,
         anthropic_sdk(url) as client,
     ):
-        whole = await client.messages.create(
-            model="anthropic/claude-sonnet-4-5",
-            max_tokens=50,
-            stop_sequences=[" three"],
-            messages=[{"role": "user", "content": "Count"}],
-        )
-        async with client.messages.stream(
-            model="anthropic/claude-sonnet-4-5",
-            max_tokens=50,
-            stop_sequences=[" three"],
-            messages=[{"role": "user", "content": "Count"}],
-        ) as stream:
+        ask = {
+            **COUNT_TO_THREE,
+            "model": "anthropic/claude-sonnet-4-5",
+            "stop_sequences": [" three"],
+        }
+        whole = await client.messages.create(**ask)
+        async with client.messages.stream(**ask) as stream:
             streamed = await stream.get_final_message()
     assert (whole.stop_reason, whole.stop_sequence) == ("stop_sequence", " three")
     assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", " three")
