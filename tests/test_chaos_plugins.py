@@ -36,14 +36,12 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 import relaykit
 from relaykit.protocols import CallRecord, LogQuery
-from relaykit.testing import WEATHER_TOOL, OpenAIMock, RecordingExporter
+from relaykit.testing import WEATHER_TOOL, OpenAIMock, TracingExporter
 from relaykit.testing.chaos import (
     ChaosScript,
     Seen,
@@ -83,20 +81,13 @@ class _OpenSpans(SpanProcessor):
         self.open.pop(span.context.span_id, None)
 
 
-class TracingExporter(RecordingExporter):
-    """A recording exporter bringing its own SDK tracer provider (as relaykit-otlp does)."""
+class ChaosTracing(TracingExporter):
+    """Traces into memory, and keeps the spans that started and never ended."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.spans = InMemorySpanExporter()
         self.unended = _OpenSpans()
-        self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(self.unended)
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    def finished(self) -> list[ReadableSpan]:
-        """The spans that ended."""
-        return list(self.spans.get_finished_spans())
 
 
 @contextlib.contextmanager
@@ -148,7 +139,7 @@ class Run:
     client: relaykit.Client
     seen: list[Seen]
     stored: list[CallRecord]
-    exporter: TracingExporter
+    exporter: ChaosTracing
     balance: Counter[str]
 
 
@@ -160,7 +151,7 @@ async def _run(
     caller: Callable[[relaykit.Client, random.Random, Seen], Any],
 ) -> Run:
     """Start :data:`CALLS` callers a few ms apart, then close the client and read the log."""
-    exporter = TracingExporter()
+    exporter = ChaosTracing()
     client = relaykit.Client(config, plugins=[exporter])
     balance = count_in_flight(client)
     rng = random.Random(seed)
@@ -203,7 +194,7 @@ def _check_common(
     return finals
 
 
-def _check_spans(where: str, exporter: TracingExporter, finals: Sequence[CallRecord]) -> None:
+def _check_spans(where: str, exporter: ChaosTracing, finals: Sequence[CallRecord]) -> None:
     """One span per call, every one ended, its status and error type the record's."""
     assert not exporter.unended.open, f"{where}: spans never ended: {exporter.unended.open}"
     spans = exporter.finished()

@@ -18,14 +18,11 @@ from typing import Any
 
 import anyio
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit.cli import main
 from relaykit.metrics import observe
-from relaykit.testing import RecordingExporter, Reply, call_log_lines, capture_call_log
+from relaykit.testing import Reply, TracingExporter, call_log_lines, capture_call_log
 from relaykit_anthropic.testing import AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
@@ -45,17 +42,8 @@ CACHED = Reply(
 EXPECTED = Decimal("1.5") + Decimal("0.09") + Decimal("0.5625") + Decimal("0.3") + Decimal("1.5")
 
 
-class Telemetry(RecordingExporter):
-    """Records, and spans through the SDK's in-memory exporter (as relaykit-otlp brings one)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
+class Telemetry(TracingExporter):
+    """Records and spans, and the cost metric each record makes."""
 
     def metric_costs(self) -> list[float]:
         return [

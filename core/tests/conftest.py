@@ -16,9 +16,6 @@ from typing import Any
 
 import anyio.lowlevel
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit import Config, FunctionTool, Secret, hookimpl
@@ -28,7 +25,7 @@ from relaykit.gauge_events import StorageEvent
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.metrics import observe
 from relaykit.protocols import CallRecord, Reservation
-from relaykit.testing import MemoryStorage, OpenAIMock, RecordingExporter
+from relaykit.testing import MemoryStorage, OpenAIMock
 
 MOCK_KEY = "sk-mock-1234567890abcdef"
 
@@ -269,26 +266,6 @@ class Shelf(MemoryStorage):
         self.calls += 1
         if self.failing is not None:
             raise self.failing
-
-
-# -- an exporter with its own tracer provider ---------------------------------------
-
-
-class TracingExporter(RecordingExporter):
-    """An exporter plugin that brings its own SDK tracer provider (as relaykit-otlp does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        self.tracer_provider.shutdown()
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
 
 
 # -- tool servers for ``--mcp`` (test_cli_mcp.py, test_cli_tools.py) -----------------

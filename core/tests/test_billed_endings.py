@@ -20,9 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 
 import relaykit
 from relaykit.metrics import observe
@@ -36,6 +34,7 @@ from relaykit.testing import (
     OpenAIMock,
     RecordingExporter,
     Reply,
+    TracingExporter,
     call_log_lines,
     cancel_in_flight,
     capture_call_log,
@@ -62,19 +61,6 @@ def primary() -> Iterator[OpenAIMock]:
 def backup() -> Iterator[OpenAIMock]:
     with OpenAIMock(api_key=KEY) as mock:
         yield mock
-
-
-class Telemetry(RecordingExporter):
-    """Records, and spans through the SDK's in-memory exporter (as relaykit-otlp brings one)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
 
 
 def make(
@@ -373,7 +359,7 @@ async def test_a_cut_off_calls_span_log_line_and_metrics_carry_its_records_estim
 ) -> None:
     primary.script.push(Reply(text="too late", delay=5))
     storage = MemoryStorage()
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     client, limiter = make(primary, backup, storage, plugins=[telemetry])
 
     async def call() -> None:
@@ -413,7 +399,7 @@ async def test_a_call_that_ends_well_is_not_marked_estimated(
     primary: OpenAIMock, backup: OpenAIMock
 ) -> None:
     primary.script.push(Reply(text="ok", input_tokens=10, output_tokens=5))
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
     with capture_call_log() as log:
         async with client:
@@ -513,7 +499,7 @@ async def test_a_stream_left_before_its_usage_came_is_marked_estimated_on_span_a
     text = "abcdefgh " * 20
     primary.script.push(Reply(text=text, stream_fault="drop" if ending == "broken" else None))
     storage = MemoryStorage()
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     client, limiter = make(primary, backup, storage, plugins=[telemetry])
     with capture_call_log() as log:
         async with client:
@@ -550,7 +536,7 @@ async def test_a_stream_left_after_its_usage_came_is_not_marked_estimated(
     primary: OpenAIMock, backup: OpenAIMock, ending: str
 ) -> None:
     primary.script.push(Reply(text="short answer", input_tokens=7, output_tokens=3))
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
     with capture_call_log() as log:
         async with client:
@@ -580,7 +566,7 @@ async def test_a_hedges_loser_cut_off_mid_call_shows_on_the_winners_span_as_esti
     primary.script.push(Reply(text="slow", delay=5))
     backup.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
     storage = MemoryStorage()
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     client, limiter = make(primary, backup, storage, plugins=[telemetry])
     async with client:
         with anyio.fail_after(3):
@@ -610,7 +596,7 @@ async def test_a_hedge_whose_first_target_answers_in_time_has_no_loser_event(
     primary: OpenAIMock, backup: OpenAIMock
 ) -> None:
     primary.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     # "in time": well before the hedge (the other tests' 50 ms is a loopback
     # answer's time only on a machine that is not loaded)
     routes = {"g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"], "hedge_after": 5}}
@@ -639,7 +625,7 @@ async def test_a_hedges_late_answer_shows_on_the_winners_span_with_its_real_cost
     first.script.push(Reply(text="first", delay=1.05, input_tokens=7, output_tokens=5))
     second.script.push(Reply(text="second", input_tokens=7, output_tokens=5))
     storage = MemoryStorage()
-    telemetry = Telemetry()
+    telemetry = TracingExporter()
     config: dict[str, Any] = {
         "storage": {"backend": "memory"},
         "retry": {"attempts": 1},

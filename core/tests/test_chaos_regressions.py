@@ -18,10 +18,8 @@ from relaykit.events import StreamEvent, StreamStart, TextDelta, UsageUpdate
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.request import ChatRequest
 from relaykit.response import ChatResponse
-from relaykit.testing import FakePlugin, MemoryStorage, Reply, cancel_in_flight
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, TracingExporter, cancel_in_flight
 from relaykit.testing.fake_provider import FakeProvider
-
-from .conftest import TracingExporter
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 

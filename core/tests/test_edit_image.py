@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit import (
@@ -29,6 +26,7 @@ from relaykit.testing import (
     FakePlugin,
     FakeProvider,
     RecordingExporter,
+    TracingExporter,
     call_log_lines,
     capture_call_log,
     mock_image,
@@ -311,20 +309,9 @@ async def test_the_log_line_and_metrics_name_the_edit() -> None:
     assert sorted(value for value, _ in tokens) == [300.0, 4160.0]
 
 
-class _Tracing(RecordingExporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
-
-
 @pytest.mark.anyio
 async def test_an_edit_is_one_span_named_for_it_without_content() -> None:
-    tracing = _Tracing()
+    tracing = TracingExporter()
     async with client(FakePlugin(), tracing, telemetry={"capture_content": True}) as c:
         await c.edit_image("fake/gpt-image-1", "a secret hat", image=[PHOTO, PHOTO], mask=MASK)
     (span,) = tracing.finished()

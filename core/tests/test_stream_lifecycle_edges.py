@@ -24,12 +24,11 @@ from relaykit.testing import (
     FakeProvider,
     OpenAIMock,
     Reply,
+    TracingExporter,
     cancel_in_flight,
     mock_audio,
 )
 from relaykit.testing.chaos import count_in_flight
-
-from .conftest import TracingExporter
 
 KEY = "sk-lifecycle-0123456789abcdef"
 TEXT = "Hello there, general Kenobi. " * 40

@@ -15,11 +15,10 @@ from relaykit.testing import (
     FakePlugin,
     OpenAIMock,
     Reply,
+    TracingExporter,
     cancel_in_flight,
     mock_audio,
 )
-
-from .conftest import TracingExporter
 
 KEY = "sk-test-0123456789abcdef0123"
 SECRET = "sk-proj-" + "Qq7" * 8

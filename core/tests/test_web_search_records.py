@@ -20,11 +20,10 @@ from relaykit.testing import (
     MemoryStorage,
     RecordingExporter,
     Reply,
+    TracingExporter,
     call_log_lines,
     capture_call_log,
 )
-
-from .conftest import TracingExporter
 
 SECRET = "sk-proj-" + "Ws9" * 10
 TIDES = Citation(

@@ -14,13 +14,10 @@ import anyio
 import httpx
 import pytest
 from anyio.abc import ByteStream
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit import CallRecord, ChatRequest, ChatResponse
-from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, Reply
+from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, Reply, TracingExporter
 from relaykit_gateway import Gateway, serve
 from relaykit_gateway.testing import KEY, KEYS, running
 
@@ -303,18 +300,8 @@ async def test_stopping_closes_a_kept_alive_connection_idle_after_a_call_at_once
     assert b"answered" in answer
 
 
-class Tracing(RecordingExporter):
-    """An exporter plugin bringing an SDK tracer provider (as relaykit-otlp does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-
 async def test_the_callers_trace_context_is_the_calls_parent() -> None:
-    tracing = Tracing()
+    tracing = TracingExporter()
     trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     async with gateway_over(FakePlugin(), tracing) as http:
         traced = {**AUTH, "traceparent": f"00-{trace_id}-{parent_id}-01"}
@@ -330,7 +317,7 @@ async def test_the_callers_trace_context_is_the_calls_parent() -> None:
 
 
 async def test_an_embeddings_calls_span_is_a_child_of_the_callers_trace_too() -> None:
-    tracing = Tracing()
+    tracing = TracingExporter()
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     async with gateway_over(FakePlugin(), tracing) as http:
         traced = {**AUTH, "traceparent": f"00-{trace_id}-{parent_id}-01"}

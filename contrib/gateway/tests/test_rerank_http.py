@@ -11,13 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit import InvalidRequestError
-from relaykit.testing import FakePlugin, RecordingExporter, mock_ranking
+from relaykit.testing import FakePlugin, RecordingExporter, TracingExporter, mock_ranking
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import GatewayKeys
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
@@ -324,18 +321,8 @@ async def test_a_provider_without_rerank_is_a_400_that_names_it(
     assert anthropic_mock.requests == []
 
 
-class Tracing(RecordingExporter):
-    """An exporter plugin bringing an SDK tracer provider (as relaykit-otlp does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-
 async def test_a_rerank_calls_span_is_a_child_of_the_callers_trace(fake: FakePlugin) -> None:
-    tracing = Tracing()
+    tracing = TracingExporter()
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     async with gateway_over(fake, None, tracing) as http:
         traced = {**AUTH, "traceparent": f"00-{trace_id}-{parent_id}-01"}

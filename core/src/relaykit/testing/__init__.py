@@ -52,6 +52,7 @@ _EXPORTS = {
     "PDF": "sample_files",
     "MemoryStorage": "memory_storage",
     "RecordingExporter": "recording_exporter",
+    "TracingExporter": "tracing_exporter",
     "StorageContract": "storage_contract",
     "CacheStoreContract": "cache_store_contract",
     "require_program": "services",
@@ -123,6 +124,7 @@ __all__ = [
     "SpeechContract",
     "StallingProxy",
     "StorageContract",
+    "TracingExporter",
     "TranscriptionContract",
     "VendorMock",
     "answer_and_stream",
@@ -209,6 +211,7 @@ if TYPE_CHECKING:
     from .storage_contract import StorageContract
     from .tcp_proxy import StallingProxy
     from .tls_certs import LoopbackTLS, loopback_tls
+    from .tracing_exporter import TracingExporter
     from .vendor_json import JSONConstant, strict_json
     from .vendor_mock import VendorMock, scripted_fault
     from .wrong_shapes import sweep_wrong_shapes, wrong_shapes
