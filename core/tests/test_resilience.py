@@ -505,6 +505,9 @@ async def test_a_cached_answer_replays_as_a_stream() -> None:
     assert "".join(deltas) == original.text
     assert s.response.cache_hit and s.response.tool_calls == original.tool_calls
     assert len(fake.calls) == 1
+    # a replayed stream has a first token of its own, in the time the hit took
+    ttft, latency = s.response.time_to_first_token, s.response.latency
+    assert ttft is not None and latency is not None and 0 <= ttft <= latency
 
 
 @pytest.mark.anyio
@@ -516,6 +519,9 @@ async def test_a_streamed_answer_fills_the_cache() -> None:
                 pass
         r = await client.chat("fake/m", "hi", temperature=0)
     assert r.cache_hit and r.text == s.response.text
+    # the stream's first-token time is not the hit's: a hit that is not streamed has none
+    assert s.response.time_to_first_token is not None
+    assert r.time_to_first_token is None
 
 
 @pytest.mark.anyio

@@ -222,6 +222,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
     hit = cache.get_nowait("k")
     assert hit == as_cached(full)
     assert (hit.cost, hit.latency, hit.attempts, hit.cache_hit) == (Decimal(0), None, 0, True)
+    assert hit.time_to_first_token is None  # the hit's own, set as it is served
     assert not hit.usage_estimated
 
 

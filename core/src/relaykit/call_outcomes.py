@@ -127,7 +127,8 @@ class CallOutcomes:
         if self._outbound is not None and not call.streamed:  # streams restore event by event
             response = self._outbound.response(response)
         if call.cache_hit:
-            response = as_cached(response, time.monotonic() - call.started)
+            ttft = response.time_to_first_token if call.streamed else None  # the replay's
+            response = as_cached(response, time.monotonic() - call.started, ttft)
         else:
             priced = call.priced
             if priced is not None and priced[0] is response.usage and priced[1] == target:

@@ -454,11 +454,12 @@ def _chars(value: Any) -> int:
 def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
     """``r`` as a cache entry: its expiry, then its values, its usage's in place of it.
 
-    Not what a hit replaces (cost, latency, attempts, ``cache_hit``: see
-    :func:`as_cached`): fewer values to copy in, and fewer objects to free when
-    the entry is evicted, nearly always long after, with them out of the CPU's
-    caches. Every other field is listed by hand (a test fails when one is added
-    to :class:`ChatResponse` or :class:`Usage` and not here).
+    Not what a hit replaces (cost, latency, time to first token, attempts,
+    ``cache_hit``: see :func:`as_cached`): fewer values to copy in, and fewer
+    objects to free when the entry is evicted, nearly always long after, with
+    them out of the CPU's caches. Every other field is listed by hand (a test
+    fails when one is added to :class:`ChatResponse` or :class:`Usage` and not
+    here).
     """
     u = r.usage
     return (
@@ -477,7 +478,6 @@ def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
         r.model,
         r.provider,
         r.id,
-        r.time_to_first_token,
         r.reasoning_signature,
         r.reasoning_parts,
         r.citations,
@@ -505,7 +505,6 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         model,
         provider,
         id,
-        time_to_first_token,
         reasoning_signature,
         reasoning_parts,
         citations,
@@ -531,7 +530,6 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         provider=provider,
         id=id,
         cost=_FREE,
-        time_to_first_token=time_to_first_token,
         attempts=0,
         cache_hit=True,
         reasoning_signature=reasoning_signature,
@@ -688,15 +686,29 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
     )
 
 
-def as_cached(response: ChatResponse, latency: float | None = None) -> ChatResponse:
+def as_cached(
+    response: ChatResponse,
+    latency: float | None = None,
+    time_to_first_token: float | None = None,
+) -> ChatResponse:
     """``response`` marked as served from the cache: it cost nothing (nothing of it
     is an estimate) and took no attempt, and its latency is ``latency`` (the time
-    the hit took)."""
+    the hit took). ``time_to_first_token`` is the hit's own too: a replayed stream's
+    first event, ``None`` for a hit that was not streamed (as for any answer that
+    was not), never the time the cached answer's first token once took."""
     return _with_cache_fields(
-        response, cache_hit=True, cost=_FREE, attempts=0, latency=latency, usage_estimated=False
+        response,
+        cache_hit=True,
+        cost=_FREE,
+        attempts=0,
+        latency=latency,
+        time_to_first_token=time_to_first_token,
+        usage_estimated=False,
     )
 
 
 _FREE = Decimal(0)
 #: attrs.evolve compiled for the fields a hit replaces (every hit makes one)
-_with_cache_fields = fields_setter("cache_hit", "cost", "attempts", "latency", "usage_estimated")
+_with_cache_fields = fields_setter(
+    "cache_hit", "cost", "attempts", "latency", "time_to_first_token", "usage_estimated"
+)
