@@ -208,7 +208,9 @@ class StorageStringsContract:
     async def test_any_string_in_a_model_listing_reads_back(
         self, storage: Storage, provider: str, model: str, owner: str
     ) -> None:
-        entry = CachedModels(provider, 1_741_953_600.5, (ModelInfo(model, provider, owned_by=owner),))
+        entry = CachedModels(
+            provider, 1_741_953_600.5, (ModelInfo(model, provider, owned_by=owner),)
+        )
         await storage.cache_models(entry)
         assert await storage.cached_models(provider) == entry
 
