@@ -169,6 +169,28 @@ def _v14_stop_sequence(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN stop_sequence TEXT")
 
 
+def _v15_storable_keys(db: Database) -> None:
+    # Text is stored by relaykit.storable_text's rule now, where U+FFFF only
+    # ever opens or closes an escape. A name stored before with a U+FFFF in it
+    # would read back the same, but writing that name again would make a second
+    # row (the name now escaped) beside it: so the keyed tables' U+FFFF are
+    # escaped here (they are small). Call records are read as they were
+    # written and never rewritten: a scan of every row is not worth it for a
+    # noncharacter, which reads back wrong only in an escape's exact shape.
+    escaped = "replace({0}, char(65535), char(65535) || 'ffff' || char(65535))"
+    for table, columns in (
+        ("vault", ("name",)),
+        ("model_cache", ("provider", "models")),
+        ("response_cache", ("key", "response")),
+    ):
+        db.execute(
+            f"UPDATE {table} SET "
+            + ", ".join(f"{c} = {escaped.format(c)}" for c in columns)
+            + " WHERE "
+            + " OR ".join(f"instr({c}, char(65535))" for c in columns)
+        )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -184,6 +206,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (12, "fallbacks", _v12_fallbacks),
     (13, "estimated usage", _v13_usage_estimated),
     (14, "the stop sequence met", _v14_stop_sequence),
+    (15, "U+FFFF escaped in vault, model and response cache keys", _v15_storable_keys),
 ]
 
 
