@@ -56,6 +56,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.response": "`ChatResponse`, `Usage`, `ModelInfo`, `ModelPrice`",
     "relaykit.secrets": "`Secret` and `scrub`, so keys never show",
     "relaykit.serialization": "the cattrs converter and JSON for relaykit values",
+    "relaykit.storable_text": "any string as text every database takes, and back, exactly",
     "relaykit.speech": "text-to-speech values and media types",
     "relaykit.sse": "a server-sent events decoder for streamed answers",
     "relaykit.web_search": "web search settings, citations and refusals",

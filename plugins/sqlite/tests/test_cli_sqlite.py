@@ -148,7 +148,7 @@ def test_logs_print_records_holding_lone_surrogates_and_nul(
         monkeypatch.setattr("sys.stdout", out)
         assert main(["--config", str(config), "--backend", backend, "logs", *argv]) == 0
         out.flush()
-        return out.buffer.getvalue().decode()  # type: ignore[attr-defined]
+        return out.buffer.getvalue().decode()
 
     assert "lone \\udfff low" in logs()
     assert "half \\ud83d emoji" in logs("--full")

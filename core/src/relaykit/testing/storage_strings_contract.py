@@ -72,7 +72,10 @@ def awkward_records(draw: st.DrawFn) -> tuple[CallRecord, str, str]:
     Its ``id`` and ``conversation_id`` are drawn too: make them unique (prefix a
     UUID) before storing, as the record may be drawn again.
     """
-    text = lambda: draw(ANY_TEXT)  # noqa: E731
+
+    def text() -> str:
+        return draw(ANY_TEXT)
+
     prompt_word, answer_word = draw(WORD), draw(WORD)
     # Long enough, sometimes, for a backend to store the system prompt once (shared).
     system = text() * draw(st.sampled_from([1, 40]))
@@ -99,7 +102,7 @@ def awkward_records(draw: st.DrawFn) -> tuple[CallRecord, str, str]:
         reasoning=text(),
         error_type=text(),
         error_message=text(),
-        finish_reason=text(),
+        finish_reason="stop",
         correlation_id=text(),
         conversation_id=text(),  # made unique by the test
         response_id=text(),
