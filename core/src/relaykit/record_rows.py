@@ -395,7 +395,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
     messages refer to (:func:`message_keys`) to their stored JSON.
     """
     r = dict(zip(COLUMNS, row, strict=True))
-    if any(type(v) is str and ESCAPE in v for v in row):  # nearly never: one scan each
+    if ESCAPE in "".join([v for v in row if type(v) is str]):  # nearly never: one scan
         r = {
             k: decode_text(v) if type(v) is str and k not in JSON_COLUMNS else v
             for k, v in r.items()
