@@ -279,3 +279,28 @@ def test_similar_items_are_frozen_values() -> None:
     item = SimilarItem("a", 0.5, None, None)
     with pytest.raises(AttributeError):
         item.score = 1.0  # type: ignore[misc]
+
+
+#: ids and texts holding a lone surrogate, NUL, and the escape of relaykit.storable_text
+AWKWARD = {
+    "half \ud83d": "a text with half \ud83d an emoji",
+    "nul\x00": "a NUL \x00 inside",
+    "esc\uffff": "the escape \uffff and its look-alike \uffffd800\uffff",
+}
+
+
+async def test_any_string_in_a_collection_is_stored_and_read_back(
+    mock: OpenAIMock, tmp_path: Path
+) -> None:
+    name = "docs \ud800 \x00 \uffff"
+    items = [(i, t, {"k\udfff": f"v\x00 {t}"}) for i, t in AWKWARD.items()]
+    async with client(mock) as c, Collection(tmp_path / "e.db", name, MODEL) as docs:
+        await docs.embed_many(c, items, store=True)
+        again = await docs.embed_many(c, items, store=True)  # the hashes read back match
+        found = await docs.similar_by_id("half \ud83d", n=5)
+        assert await docs.count() == 3
+    assert again == EmbedCounts(embedded=0, unchanged=3)
+    assert {(f.id, f.content, f.metadata["k\udfff"]) for f in found if f.metadata} == {
+        (i, t, f"v\x00 {t}") for i, t in AWKWARD.items() if i != "half \ud83d"
+    }
+    assert [(i.name, i.model) for i in await list_collections(tmp_path / "e.db")] == [(name, MODEL)]
