@@ -304,3 +304,33 @@ async def test_any_string_in_a_collection_is_stored_and_read_back(
         (i, t, f"v\x00 {t}") for i, t in AWKWARD.items() if i != "half \ud83d"
     }
     assert [(i.name, i.model) for i in await list_collections(tmp_path / "e.db")] == [(name, MODEL)]
+
+
+async def test_names_and_ids_stored_before_the_escape_rule_are_the_same_names(
+    mock: OpenAIMock, tmp_path: Path
+) -> None:
+    # Stored raw before relaykit.storable_text; migration 3 escapes them, so
+    # embedding the same id again replaces its row instead of adding one beside it.
+    from relaykit_sqlite.schema import EMBEDDINGS_MIGRATIONS, migrate
+
+    path = tmp_path / "e.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        migrate(conn, EMBEDDINGS_MIGRATIONS[:2], "relaykit_embeddings_migrations")
+        with conn:
+            conn.execute(
+                "INSERT INTO collections (name, model, created_at) VALUES ('faq\uffff', ?, 0)",
+                (MODEL,),
+            )
+            conn.execute(
+                "INSERT INTO embeddings (collection_id, id, embedding, content, content_hash,"
+                " metadata, updated_at) VALUES (1, 'old\uffff', ?, 'text \uffff', x'00',"
+                ' \'{"k": "\uffff"}\', 0)',
+                (encode(mock_vector(TEXTS["ship"])),),
+            )
+    async with client(mock) as c, Collection(path, "faq\uffff") as faq:
+        await faq.embed(c, "new", TEXTS["ret"])
+        [old] = await faq.similar_by_id("new")
+        assert (old.id, old.content, old.metadata) == ("old\uffff", "text \uffff", {"k": "\uffff"})
+        await faq.embed(c, "old\uffff", TEXTS["ship"])
+        assert await faq.count() == 2
+    assert [i.name for i in await list_collections(path)] == ["faq\uffff"]

@@ -251,11 +251,24 @@ def _e2_collection_versions(db: Database) -> None:
     )
 
 
+def _e3_storable_keys(db: Database) -> None:
+    # As _v15_storable_keys, for what names a collection or an item: written
+    # again, a name or id holding U+FFFF stored before would make a second row.
+    # Stored texts and metadata are read as they were written.
+    escaped = "replace({0}, char(65535), char(65535) || 'ffff' || char(65535))"
+    for table, column in (("collections", "name"), ("collections", "model"), ("embeddings", "id")):
+        db.execute(
+            f"UPDATE {table} SET {column} = {escaped.format(column)}"
+            f" WHERE instr({column}, char(65535))"
+        )
+
+
 #: the migrations of an embeddings file (:mod:`relaykit_sqlite.collection_file`), recorded
 #: in ``relaykit_embeddings_migrations``
 EMBEDDINGS_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "collections and their embeddings", _e1_collections),
     (2, "collection versions", _e2_collection_versions),
+    (3, "U+FFFF escaped in collection names, models and item ids", _e3_storable_keys),
 ]
 
 
