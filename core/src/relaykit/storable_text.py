@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 #: opens and closes an escape; never stored outside one
@@ -96,7 +97,7 @@ def decode_text(stored: str) -> str:
     return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), stored)
 
 
-def _mapped(value: Any, text: Any) -> Any:
+def _mapped(value: Any, text: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return text(value)
     if isinstance(value, dict):
@@ -111,7 +112,9 @@ def encode_json(text: str) -> str:
 
     Valid JSON with no NUL, no surrogate and no escape of either (what both
     SQLite and PostgreSQL's ``jsonb`` accept). JSON without them comes back
-    unchanged (the same object), after one scan.
+    unchanged (the same object), after one scan. Write ``text`` with raw
+    characters (``ensure_ascii=False``): as JSON ``\\u`` escapes, a high
+    surrogate followed by a low one means one character, and is stored so.
     """
     if not needs_encoding(text):
         return text
