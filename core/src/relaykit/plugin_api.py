@@ -26,7 +26,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.cli.default_model": "the model a command that is not a chat uses",
     "relaykit.cli.log_output": "the command line's log setup, for commands that spawn workers",
     "relaykit.cli.stdin_text": "stdin read as UTF-8 text, refused with a typed error when not",
-    "relaykit.cli.table": "plain-text tables for command output",
+    "relaykit.cli.table": "plain-text tables for command output; `write_text`, which never fails",
     "relaykit.config": "`Config` and its sections, as hooks receive them",
     "relaykit.embeddings": "embedding values, batching (`send_batches`) and token estimates",
     "relaykit.errors": "the error hierarchy, `error_for_status` and `did_you_mean`",

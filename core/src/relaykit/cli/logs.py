@@ -6,16 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
-from .table import format_table
+from .table import format_table, write_text
 from .when import duration, point_in_time
 
 if TYPE_CHECKING:
@@ -151,25 +151,6 @@ def query_from(args: argparse.Namespace) -> LogQuery:
     )
 
 
-def _writer(out: TextIO) -> Callable[[str], object]:
-    """``out.write``, but what ``out``'s encoding cannot hold is written as its
-    backslash escape instead of failing the command.
-
-    A stored record may hold a lone surrogate (half an emoji a vendor escaped
-    alone), which UTF-8 cannot encode. Inside JSON the escape (``\\ud83d``) is
-    the JSON escape of that character, so ``--json`` lines still parse back.
-    """
-
-    def write(text: str) -> object:
-        try:
-            return out.write(text)
-        except UnicodeEncodeError:  # raised before anything is written
-            encoding = getattr(out, "encoding", None) or "utf-8"
-            return out.write(text.encode(encoding, "backslashreplace").decode(encoding))
-
-    return write
-
-
 def logs_command(args: argparse.Namespace) -> int:
     """List (or total) logged calls."""
     return run(args, _logs)
@@ -187,21 +168,20 @@ async def _logs(args: argparse.Namespace) -> int:
             totals = await storage.usage_totals(query)
         else:
             records = await storage.query_logs(query)
-    write = _writer(sys.stdout)
     if args.totals:
         if args.json:
             for t in totals:
-                write(json.dumps(_total_json(t, args.by)) + "\n")
+                write_text(json.dumps(_total_json(t, args.by)) + "\n")
         else:
-            write(_totals_table(totals, args.by) + "\n")
+            write_text(_totals_table(totals, args.by) + "\n")
         return 0
     if args.json:
         for r in records:
-            write(json.dumps(_record_json(r), ensure_ascii=False) + "\n")
+            write_text(json.dumps(_record_json(r), ensure_ascii=False) + "\n")
     elif records and args.full:
-        write("\n\n".join(_record_block(r) for r in records) + "\n")
+        write_text("\n\n".join(_record_block(r) for r in records) + "\n")
     elif records:
-        write(_records_table(records) + "\n")
+        write_text(_records_table(records) + "\n")
     else:
         print("no logged calls match", file=sys.stderr)
     return 0
