@@ -647,7 +647,7 @@ def test_a_record_holding_a_lone_surrogate_is_spilled_with_the_others(tmp_path: 
 
 
 @pytest.mark.anyio
-async def test_a_prompt_with_a_lone_surrogate_does_not_fail_the_clients_close(
+async def test_a_prompt_with_a_lone_surrogate_is_stored_and_found(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = FakePlugin()
@@ -656,8 +656,14 @@ async def test_a_prompt_with_a_lone_surrogate_does_not_fail_the_clients_close(
         async with relaykit.Client(config, plugins=[fake]) as client:
             await client.chat("fake/m", "fine")
             await client.chat("fake/m", "half a character: \ud800")
-    # SQLite refuses the odd record (logged, and spilled: kept), the other is stored
-    assert "storage refuses call record" in caplog.text
+    # SQLite refused the odd record (logged, and spilled: kept, never searched);
+    # stored escaped (relaykit.storable_text), it reads back and is found
+    assert "storage refuses call record" not in caplog.text
     async with relaykit.Client(config) as reader:
         assert reader.storage is not None
-        assert [r.text for r in await reader.storage.query_logs(LogQuery())] == ["echo: fine"]
+        assert [r.text for r in await reader.storage.query_logs(LogQuery())] == [
+            "echo: half a character: \ud800",
+            "echo: fine",
+        ]
+        [found] = await reader.storage.query_logs(LogQuery(text="character"))
+        assert found.messages[-1].text == "half a character: \ud800"

@@ -25,6 +25,12 @@ and ``citations`` with migration 10, ``search_queries`` with migration 11,
 of the answer's citations too (:func:`~relaykit.protocols.citations_text`), so
 the full-text search finds a call by what it searched for or a source it cited.
 
+Every text in a row is storable by any backend (:mod:`relaykit.storable_text`):
+a lone surrogate, NUL or U+FFFF in any field is escaped by the encoder, in
+text columns and inside the strings of JSON ones, and :func:`row_to_record`
+turns the escapes back. A backend's filters on those columns compare with
+:func:`~relaykit.storable_text.encode_text` of the value looked for.
+
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
@@ -45,6 +51,15 @@ from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .protocols import CallRecord, citations_text, new_messages
 from .response import Usage
 from .serialization import converter
+from .storable_text import (
+    ESCAPE,
+    decode_json,
+    decode_text,
+    decode_value,
+    encode_json,
+    encode_text,
+)
+from .storable_text import needs_encoding as _needs_encoding
 from .web_search import Citation
 
 #: column names, in the order :func:`record_to_row` fills them
@@ -205,7 +220,8 @@ class RowEncoder:
         self._route = functools.lru_cache(maxsize=256)(self._route_json)
 
     def _message(self, message: Message) -> _Encoded:
-        return _Encoded(message.text, _message_json(message, self._dumps))
+        # Its JSON as stored (and keyed): storable (relaykit.storable_text) already.
+        return _Encoded(message.text, encode_json(_message_json(message, self._dumps)))
 
     def _route_json(self, route: tuple[str, ...]) -> str:
         return self._dumps(list(route))
@@ -255,6 +271,13 @@ class RowEncoder:
         return self._row(record, *self._prompt_and_messages(record.messages, None))
 
     def _row(self, record: CallRecord, prompt: str, messages: str) -> tuple[Any, ...]:
+        row = self._plain_row(record, prompt, messages)
+        # One scan of the row's texts: nearly every row is storable as it is.
+        if _needs_encoding("".join([v for v in row if type(v) is str])):
+            return _storable(row)
+        return row
+
+    def _plain_row(self, record: CallRecord, prompt: str, messages: str) -> tuple[Any, ...]:
         usage = record.usage
         dumps = self._dumps
         citations, queries = record.citations, record.search_queries
@@ -313,19 +336,37 @@ class RowEncoder:
         )
 
 
+#: where ``messages`` is in a row of :data:`COLUMNS`
+MESSAGES = COLUMNS.index("messages")
+_JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
+
+
+def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with every text storable (:mod:`relaykit.storable_text`); its
+    messages are already (each message's JSON is encoded once, when cached)."""
+    return tuple(
+        v
+        if type(v) is not str or i == MESSAGES
+        else encode_json(v)
+        if i in _JSON_INDEXES
+        else encode_text(v)
+        for i, v in enumerate(row)
+    )
+
+
 #: ``record`` as plain values in :data:`COLUMNS` order, JSON by the standard library
 record_to_row = RowEncoder()
 
 
 def _json(value: Any) -> Any:
-    # SQLite hands back the text; PostgreSQL's jsonb arrives already decoded.
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    # Stored JSON text (SQLite's; PostgreSQL's selected as text), or values a
+    # driver has parsed already: every string in those is decoded.
+    if isinstance(value, bytes):
+        value = value.decode()
+    return decode_json(value) if isinstance(value, str) else decode_value(value)
 
 
 _NOTHING_SHARED: Mapping[str, str] = MappingProxyType({})
-
-#: where ``messages`` is in a row of :data:`COLUMNS`
-MESSAGES = COLUMNS.index("messages")
 
 
 def message_keys(messages: Any) -> list[str]:
@@ -343,7 +384,7 @@ def _messages(value: Any, shared: Mapping[str, str]) -> tuple[Message, ...]:
                     f"stored message {item} is missing: a record refers to it",
                     hint="the database was changed outside relaykit; restore it from a backup",
                 )
-            items[i] = json.loads(body)
+            items[i] = decode_json(body)
     return converter.structure(items, tuple[Message, ...])
 
 
@@ -354,6 +395,11 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
     messages refer to (:func:`message_keys`) to their stored JSON.
     """
     r = dict(zip(COLUMNS, row, strict=True))
+    if ESCAPE in "".join([v for v in row if type(v) is str]):  # nearly never: one scan
+        r = {
+            k: decode_text(v) if type(v) is str and k not in JSON_COLUMNS else v
+            for k, v in r.items()
+        }
     cost = r["cost"]
     return CallRecord(
         id=r["id"],

@@ -586,10 +586,14 @@ class StorageCache:
         remaining = expires_at - self._clock()
         if remaining <= 0:
             return None
-        from .serialization import from_json
+        from .serialization import converter, from_json
+        from .storable_text import ESCAPE, decode_json
 
         try:
-            response = from_json(data, ChatResponse)
+            if ESCAPE in data:  # written by encode_json (see put)
+                response = converter.structure(decode_json(data), ChatResponse)
+            else:
+                response = from_json(data, ChatResponse)
         except Exception as e:  # not an answer this version can read: a miss, not a failed call
             # The error's type alone: its message may quote the answer.
             log.warning(
@@ -601,22 +605,20 @@ class StorageCache:
 
     async def put(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
         """In memory and in storage (in memory only when the answer holds a credential)."""
-        from .serialization import converter, to_json
+        from .serialization import to_json
+        from .storable_text import encode_json
 
         await self._memory.put(key, response, ttl)
         if self._scrub is not None and _holds_secret(response, self._scrub):
             # Not the answer, nor what matched: the log would leak it too.
             log.debug("an answer holding a credential is cached in memory only")
             return
-        data = to_json(response)
-        if not data.isascii():
-            try:
-                data.encode()
-            except UnicodeEncodeError:
-                # A lone surrogate (half an emoji a vendor's JSON escaped alone): every
-                # store encodes UTF-8, and its refusal would count as the store failing
-                # and rest it. Escaped (to_json's ASCII twin), it reads back the same.
-                data = json.dumps(converter.unstructure(response), separators=(",", ":"))
+        # A lone surrogate (half an emoji a vendor's JSON escaped alone) cannot be
+        # encoded as UTF-8, which every store does: its refusal would count as the
+        # store failing and rest it. encode_json escapes it losslessly (as JSON's
+        # own \u escape would not: two lone surrogates side by side read back as
+        # one character); an answer without one is stored as to_json wrote it.
+        data = encode_json(to_json(response))
         await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
 
 

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 import relaykit
-from relaykit.messages import ReasoningPart
-from relaykit.protocols import LogQuery
-from relaykit.response import Usage
+from relaykit.messages import Message, ReasoningPart
+from relaykit.protocols import CachedModels, LogQuery
+from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin, Reply
 from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
 from relaykit.web_search import Citation
@@ -123,14 +123,14 @@ async def test_schema_has_migrations_generated_tsvector_and_gin_index(
 
 
 @pytest.mark.anyio
-async def test_nul_characters_do_not_fail_a_batch(storage: PostgresStorage) -> None:
-    nul = make_record(0, text="before\x00after", params={"note": "a\x00b"})
+async def test_nul_characters_are_kept_and_do_not_fail_a_batch(storage: PostgresStorage) -> None:
+    # text and jsonb refuse NUL: it is stored escaped (relaykit.storable_text), not
+    # replaced by U+FFFD as it was, and reads back as it was
+    nul = make_record(0, text="before\x00after", params={"note": "a\x00b", "\x00": "\\u0000"})
     fine = make_record(1)
     await storage.write_batch([nul, fine])
     stored = {r.id: r for r in await storage.query_logs()}
-    assert stored[fine.id] == fine
-    assert stored[nul.id].text == "before\ufffdafter"
-    assert stored[nul.id].params == {"note": "a\ufffdb"}
+    assert stored == {fine.id: fine, nul.id: nul}
     assert [r.id for r in await storage.query_logs(LogQuery(text="after"))] == [nul.id]
 
 
@@ -281,7 +281,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
 
 
 @pytest.mark.anyio
@@ -310,3 +310,49 @@ async def _vault_update_holds_off_writers(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_text_stored_before_the_escape_rule_reads_the_same(
+    postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before relaykit.storable_text, text was stored as it was: a U+FFFF in it (even
+    before hex digits) reads back as written; a vault name, cache key or provider
+    holding one is escaped by migration 15, so writing it again replaces its row."""
+    from relaykit.record_rows import COLUMNS, record_to_row
+    from relaykit.storable_text import decode_text
+    from relaykit_postgres import schema
+
+    record = make_record(
+        0,
+        messages=(Message.user("q\uffff zebra"),),
+        text="a\uffffb \uffffd800",
+        params={"k\uffff": ["\uffff"]},
+    )
+    as_stored_then = [decode_text(v) if isinstance(v, str) else v for v in record_to_row(record)]
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
+        with monkeypatch.context() as m:  # the schema as relaykit-postgres 14 left it
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:14])
+            schema.migrate(conn, fresh_schema)
+        conn.execute(
+            f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
+            as_stored_then,
+        )
+        conn.execute("INSERT INTO vault (name, blob) VALUES (%s, %s)", ("n\uffff", b"old"))
+        conn.execute("INSERT INTO response_cache VALUES (%s, 2e9, %s)", ("k\uffff", "r\uffff"))
+        models = '[{"id": "m\\uffff", "provider": "p\uffff"}]'  # escaped, and not
+        conn.execute("INSERT INTO model_cache VALUES (%s, 1.0, %s)", ("p\uffff", models))
+        conn.commit()
+    storage = PostgresStorage(postgres_dsn, schema=fresh_schema)
+    try:
+        assert await storage.query_logs(LogQuery(text="zebra")) == [record]
+        assert await storage.vault_items() == {"n\uffff": b"old"}
+        await storage.vault_put({"n\uffff": b"new"})
+        assert await storage.vault_items() == {"n\uffff": b"new"}
+        assert await storage.vault_delete("n\uffff") is True
+        assert await storage.vault_items() == {}
+        assert await storage.cached_response("k\uffff") == (2e9, "r\uffff")
+        listing = (ModelInfo("m\uffff", "p\uffff"),)
+        assert await storage.cached_models("p\uffff") == CachedModels("p\uffff", 1.0, listing)
+    finally:
+        await storage.aclose()

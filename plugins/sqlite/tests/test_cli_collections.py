@@ -226,3 +226,28 @@ def test_stdin_that_is_not_utf8_is_a_typed_error_naming_the_byte(
     assert err.startswith("error: stdin is not UTF-8 text (byte 14)"), err
     assert "iconv -f LATIN1 -t UTF-8 | relaykit embed-multi" in err
     assert len(err.splitlines()) == 1 and mock.requests == []
+
+
+def test_ids_texts_and_metadata_holding_lone_surrogates_are_printed_escaped(
+    mock: OpenAIMock, db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # JSON lines may carry half an emoji (a \ud83d escape): stored now, so printed
+    # too, as its backslash escape (in --json lines: the JSON escape, parsed back)
+    odd: dict[str, object] = {
+        "id": "half \ud83d",
+        "text": "a text with half \ud83d an emoji",
+        "metadata": {"k": "\udfff"},
+    }
+    items: list[dict[str, object]] = [odd, {"id": "other", "text": "another text"}]
+    monkeypatch.setattr("sys.stdin", _Stdin("".join(json.dumps(i) + "\n" for i in items)))
+    assert run(capsys, "embed-multi", "docs", "-", "-m", MODEL, "-d", db, "--store")[0] == 0
+    code, out, _ = run(capsys, "similar", "docs", "-i", "other", "-d", db)
+    assert code == 0 and "half \\ud83d  a text with half \\ud83d an emoji" in out
+    code, out, _ = run(capsys, "similar", "docs", "-i", "other", "--json", "-d", db)
+    assert code == 0
+    found = json.loads(out)
+    assert (found["id"], found["content"], found["metadata"]) == (
+        odd["id"],
+        odd["text"],
+        odd["metadata"],
+    )

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from relaykit.cli.main import main
+from relaykit.messages import Message
 from relaykit.response import Usage
 from relaykit.testing.storage_contract import failed_record, make_record
 from relaykit_sqlite import SQLiteStorage
@@ -117,3 +118,42 @@ def test_keys_rm_of_a_provider_without_a_key_is_an_error_line(
     assert captured.err.startswith("error: no key stored for 'NOSUCH'")
     assert "relaykit keys list" in captured.err
     assert len(captured.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_logs_print_records_holding_lone_surrogates_and_nul(
+    config: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lone surrogate (half an emoji) is stored now, so `relaykit logs` must print
+    # it: escaped, as UTF-8 cannot encode it (a real stdout is strict UTF-8).
+    record = make_record(
+        1,
+        started_at=time.time(),
+        messages=(Message.user("half \ud83d emoji, a \x00 NUL"),),
+        text="lone \udfff low",
+        provider="odd\ud800",
+    )
+
+    async def write() -> None:
+        storage = SQLiteStorage(config.parent / "logs.db")
+        try:
+            await storage.write_batch([record])
+        finally:
+            await storage.aclose()
+
+    anyio.run(write)
+
+    def logs(*argv: str) -> str:
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
+        monkeypatch.setattr("sys.stdout", out)
+        assert main(["--config", str(config), "--backend", backend, "logs", *argv]) == 0
+        out.flush()
+        return out.buffer.getvalue().decode()
+
+    assert "lone \\udfff low" in logs()
+    assert "half \\ud83d emoji" in logs("--full")
+    [line] = logs("--json").splitlines()
+    stored = json.loads(line)  # the JSON escape of each surrogate: it reads back
+    assert stored["text"] == record.text
+    assert stored["provider"] == record.provider
+    assert "odd\\ud800" in logs("--totals")

@@ -279,3 +279,58 @@ def test_similar_items_are_frozen_values() -> None:
     item = SimilarItem("a", 0.5, None, None)
     with pytest.raises(AttributeError):
         item.score = 1.0  # type: ignore[misc]
+
+
+#: ids and texts holding a lone surrogate, NUL, and the escape of relaykit.storable_text
+AWKWARD = {
+    "half \ud83d": "a text with half \ud83d an emoji",
+    "nul\x00": "a NUL \x00 inside",
+    "esc\uffff": "the escape \uffff and its look-alike \uffffd800\uffff",
+}
+
+
+async def test_any_string_in_a_collection_is_stored_and_read_back(
+    mock: OpenAIMock, tmp_path: Path
+) -> None:
+    name = "docs \ud800 \x00 \uffff"
+    items = [(i, t, {"k\udfff": f"v\x00 {t}"}) for i, t in AWKWARD.items()]
+    async with client(mock) as c, Collection(tmp_path / "e.db", name, MODEL) as docs:
+        await docs.embed_many(c, items, store=True)
+        again = await docs.embed_many(c, items, store=True)  # the hashes read back match
+        found = await docs.similar_by_id("half \ud83d", n=5)
+        assert await docs.count() == 3
+    assert again == EmbedCounts(embedded=0, unchanged=3)
+    assert {(f.id, f.content, f.metadata["k\udfff"]) for f in found if f.metadata} == {
+        (i, t, f"v\x00 {t}") for i, t in AWKWARD.items() if i != "half \ud83d"
+    }
+    assert [(i.name, i.model) for i in await list_collections(tmp_path / "e.db")] == [(name, MODEL)]
+
+
+async def test_names_and_ids_stored_before_the_escape_rule_are_the_same_names(
+    mock: OpenAIMock, tmp_path: Path
+) -> None:
+    # Stored raw before relaykit.storable_text; migration 3 escapes them, so
+    # embedding the same id again replaces its row instead of adding one beside it.
+    from relaykit_sqlite.schema import EMBEDDINGS_MIGRATIONS, migrate
+
+    path = tmp_path / "e.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        migrate(conn, EMBEDDINGS_MIGRATIONS[:2], "relaykit_embeddings_migrations")
+        with conn:
+            conn.execute(
+                "INSERT INTO collections (name, model, created_at) VALUES ('faq\uffff', ?, 0)",
+                (MODEL,),
+            )
+            conn.execute(
+                "INSERT INTO embeddings (collection_id, id, embedding, content, content_hash,"
+                " metadata, updated_at) VALUES (1, 'old\uffff', ?, 'text \uffff', x'00',"
+                ' \'{"k": "\uffff"}\', 0)',
+                (encode(mock_vector(TEXTS["ship"])),),
+            )
+    async with client(mock) as c, Collection(path, "faq\uffff") as faq:
+        await faq.embed(c, "new", TEXTS["ret"])
+        [old] = await faq.similar_by_id("new")
+        assert (old.id, old.content, old.metadata) == ("old\uffff", "text \uffff", {"k": "\uffff"})
+        await faq.embed(c, "old\uffff", TEXTS["ship"])
+        assert await faq.count() == 2
+    assert [i.name for i in await list_collections(path)] == ["faq\uffff"]

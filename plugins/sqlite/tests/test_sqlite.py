@@ -108,6 +108,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (12, "fallbacks"),
         (13, "estimated usage"),
         (14, "the stop sequence met"),
+        (15, "U+FFFF escaped in vault, model and response cache keys"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -382,9 +383,8 @@ def old_database(
     from relaykit_sqlite import schema
 
     conn = sqlite3.connect(path, isolation_level=None)
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:version])
-        schema.migrate(conn)
+    # Passed, not patched in: migrate's default list is bound when it is defined.
+    schema.migrate(conn, schema.MIGRATIONS[:version])
     v1 = COLUMNS[: COLUMNS.index("response_id") + 1]  # the columns migration 1 made
     for record in records:
         conn.execute(
@@ -413,7 +413,10 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], [])
+        assert (versions, index.fetchall()) == (
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+            [],
+        )
     finally:
         conn.close()
 
@@ -520,7 +523,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:
@@ -587,3 +590,50 @@ async def test_a_vault_update_holds_off_another_connections_vault_writes(tmp_pat
     finally:
         await first.aclose()
         await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_text_stored_before_the_escape_rule_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before relaykit.storable_text, text was stored as it was: a U+FFFF in it (even
+    before hex digits) reads back as written; a vault name, cache key or provider
+    holding one is escaped by migration 15, so writing it again replaces its row."""
+    from relaykit.record_rows import COLUMNS, record_to_row
+    from relaykit.storable_text import decode_text
+
+    record = make_record(
+        0,
+        messages=(Message.user("q\uffff zebra"),),
+        text="a\uffffb \uffffd800",
+        params={"k\uffff": ["\uffff"]},
+    )
+    path = tmp_path / "logs.db"
+    old_database(path, 14, [], monkeypatch)
+    conn = sqlite3.connect(path, isolation_level=None)
+    as_stored_then = [decode_text(v) if isinstance(v, str) else v for v in record_to_row(record)]
+    conn.execute(
+        f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        as_stored_then,
+    )
+    conn.execute(
+        "INSERT INTO logs_fts (rowid, prompt, response) SELECT rowid, prompt, response FROM logs"
+    )
+    conn.execute("INSERT INTO vault VALUES (?, ?, 0)", ("n\uffff", b"old"))
+    conn.execute("INSERT INTO response_cache VALUES (?, 2e9, ?)", ("k\uffff", "r\uffff"))
+    models = '[{"id": "m\uffff", "provider": "p\uffff"}]'
+    conn.execute("INSERT INTO model_cache VALUES (?, 1.0, ?)", ("p\uffff", models))
+    conn.close()
+    storage = SQLiteStorage(path)
+    try:
+        assert await storage.query_logs(LogQuery(text="zebra")) == [record]
+        assert await storage.vault_items() == {"n\uffff": b"old"}
+        await storage.vault_put({"n\uffff": b"new"})
+        assert await storage.vault_items() == {"n\uffff": b"new"}
+        assert await storage.vault_delete("n\uffff") is True
+        assert await storage.vault_items() == {}
+        assert await storage.cached_response("k\uffff") == (2e9, "r\uffff")
+        listing = (ModelInfo("m\uffff", "p\uffff"),)
+        assert await storage.cached_models("p\uffff") == CachedModels("p\uffff", 1.0, listing)
+    finally:
+        await storage.aclose()

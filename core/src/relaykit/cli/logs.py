@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidRequestError
 from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
-from .table import format_table
+from .table import format_table, write_text
 from .when import duration, point_in_time
 
 if TYPE_CHECKING:
@@ -168,21 +168,20 @@ async def _logs(args: argparse.Namespace) -> int:
             totals = await storage.usage_totals(query)
         else:
             records = await storage.query_logs(query)
-    out = sys.stdout
     if args.totals:
         if args.json:
             for t in totals:
-                out.write(json.dumps(_total_json(t, args.by)) + "\n")
+                write_text(json.dumps(_total_json(t, args.by)) + "\n")
         else:
-            out.write(_totals_table(totals, args.by) + "\n")
+            write_text(_totals_table(totals, args.by) + "\n")
         return 0
     if args.json:
         for r in records:
-            out.write(json.dumps(_record_json(r), ensure_ascii=False) + "\n")
+            write_text(json.dumps(_record_json(r), ensure_ascii=False) + "\n")
     elif records and args.full:
-        out.write("\n\n".join(_record_block(r) for r in records) + "\n")
+        write_text("\n\n".join(_record_block(r) for r in records) + "\n")
     elif records:
-        out.write(_records_table(records) + "\n")
+        write_text(_records_table(records) + "\n")
     else:
         print("no logged calls match", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""Plain-text tables for terminal output: aligned columns, no borders, no dependencies.
+"""Plain-text tables for terminal output: aligned columns, no borders, no dependencies;
+and lines written whatever characters they hold (:func:`write_text`).
 
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
@@ -6,9 +7,27 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterable, Sequence
+from typing import TextIO
 
-__all__ = ["format_table"]
+__all__ = ["format_table", "write_text"]
+
+
+def write_text(text: str, out: TextIO | None = None) -> None:
+    """Write ``text`` to ``out`` (standard output by default); what the stream's
+    encoding cannot hold is written as its backslash escape instead of failing.
+
+    Stored text may hold a lone surrogate (half an emoji a vendor escaped alone),
+    which UTF-8 cannot encode. Inside a JSON string its escape (``\\ud83d``) is
+    the JSON escape of that character, so a JSON line written so still parses back.
+    """
+    out = sys.stdout if out is None else out
+    try:
+        out.write(text)
+    except UnicodeEncodeError:  # raised before anything is written
+        encoding = getattr(out, "encoding", None) or "utf-8"
+        out.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def format_table(

@@ -45,6 +45,7 @@ from ..response import ModelInfo, ModelPrice, Usage
 from ..web_search import Citation
 from .cache_store_contract import check_many_at_once, check_round_trip
 from .fake_provider import FakePlugin
+from .storage_strings_contract import StorageStringsContract
 
 #: 2025-03-14 12:00 UTC: records start here, one second apart
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -231,8 +232,11 @@ class _FirstVaultWriteWaits:
         return vault_update
 
 
-class StorageContract:
-    """Tests every storage backend passes. Subclass it and define the ``storage`` fixture."""
+class StorageContract(StorageStringsContract):
+    """Tests every storage backend passes. Subclass it and define the ``storage`` fixture.
+
+    The tests of awkward strings come from :class:`StorageStringsContract`.
+    """
 
     @pytest.fixture(params=["asyncio", "trio"])
     def anyio_backend(self, request: pytest.FixtureRequest) -> str:

@@ -11,9 +11,15 @@ import attrs
 from relaykit.protocols import CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import COLUMNS, JSON_COLUMNS, MESSAGES, RowEncoder, message_keys
 from relaykit.response import Usage
+from relaykit.storable_text import decode_text, encode_text
 
 _COLUMNS = ", ".join(COLUMNS)
-SELECT_RECORDS = f"SELECT {_COLUMNS} FROM logs"
+# jsonb columns come back as their text: row_to_record parses it and turns the
+# escapes of relaykit.storable_text back only when the text holds one (parsed
+# by psycopg, every string would have to be looked at).
+SELECT_RECORDS = "SELECT {} FROM logs".format(
+    ", ".join(f"{name}::text" if name in JSON_COLUMNS else name for name in COLUMNS)
+)
 # Batches arrive by COPY, several times faster than INSERTs. COPY cannot skip
 # rows that exist already, so a batch with a stored id (a retry) is copied
 # again into a per-session staging table and moved over with ON CONFLICT
@@ -57,24 +63,25 @@ _TOTALS = (
     " count(*) FILTER (WHERE cache_hit)"
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
-_JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
 
 
 def where(query: LogQuery) -> tuple[str, list[Any]]:
     """`` WHERE ...`` (or ``""``) and its parameters, for the filters of ``query``."""
     clauses: list[str] = []
     params: list[Any] = []
+    # Stored text is storable text (relaykit.storable_text): so is what it is compared with.
     if query.provider is not None:
         clauses.append("provider = %s")
-        params.append(query.provider)
+        params.append(encode_text(query.provider))
     if query.model is not None:
+        wanted = encode_text(query.model)
         if "/" in query.model:
-            provider, model = query.model.split("/", 1)
+            provider, model = (encode_text(part) for part in query.model.split("/", 1))
             clauses.append("(model_requested = %s OR model = %s OR (provider = %s AND model = %s))")
-            params += [query.model, query.model, provider, model]
+            params += [wanted, wanted, provider, model]
         else:
             clauses.append("(model_requested = %s OR model = %s)")
-            params += [query.model, query.model]
+            params += [wanted, wanted]
     if query.status is not None:
         clauses.append("ok" if query.status == "ok" else "NOT ok")
     if query.since is not None:
@@ -85,15 +92,15 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
         params.append(query.until.timestamp())
     if query.conversation_id is not None:
         clauses.append("conversation_id = %s")
-        params.append(query.conversation_id)
+        params.append(encode_text(query.conversation_id))
     for name, value in query.metadata:
         clauses.append("params -> 'metadata' ->> %s = %s")
-        params += [name, value]
+        params += [encode_text(name), encode_text(value)]
     if query.words():
         # plainto_tsquery parses the text as the column was parsed (and treats
         # any operator characters in it as plain text).
         clauses.append("search @@ plainto_tsquery('simple', %s)")
-        params.append(query.text)
+        params.append(encode_text(query.text or ""))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -116,7 +123,7 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     return (
         f"{_TOTALS}, (params -> 'metadata' ->> %s) COLLATE \"C\" FROM logs{sql}"
         " GROUP BY 1, 2, 3, 17 ORDER BY 1, 2, 3, 17 NULLS FIRST",
-        [query.group_by, *params],
+        [encode_text(query.group_by), *params],
     )
 
 
@@ -126,25 +133,17 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
     searches, estimated, estimated_cost, hits = row[12:16]
     return UsageTotal(
         day=day,
-        provider=provider,
-        model=model,
+        provider=decode_text(provider),
+        model=decode_text(model),
         calls=calls,
         errors=errors,
         usage=Usage(inp, out, cached, reasoning, written, hour, searches),
         cost=cost,
-        group=row[16] if len(row) > 16 else None,
+        group=decode_text(row[16]) if len(row) > 16 and row[16] is not None else None,
         estimated=estimated,
         estimated_cost=estimated_cost,
         cache_hits=hits,
     )
-
-
-def _clean(value: Any, json: bool) -> Any:
-    # PostgreSQL text cannot hold NUL, and jsonb refuses its \u0000 escape; one
-    # NUL in a model's output must not fail a whole batch, so it becomes U+FFFD.
-    if json:
-        return value.replace("\\u0000", "\\ufffd") if "\\u0000" in value else value
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 #: encodes every batch of the process: its cache holds the messages a chat resends
@@ -175,20 +174,11 @@ class Batch:
 
 
 def batch_for(records: Sequence[CallRecord]) -> Batch:
-    """``records`` as rows and shared messages, without NUL characters."""
+    """``records`` as rows and shared messages, every text storable
+    (:mod:`relaykit.storable_text`: no NUL, no lone surrogate, in text or jsonb)."""
     rows, bodies, keys = [], {}, []
     for record in records:
         row, shared = _encode.shared(record)
-        text = "".join([v for v in row if type(v) is str])  # one scan instead of 32
-        if "\x00" in text or "\\u0000" in text:
-            row = tuple(
-                _clean(v, i in _JSON_INDEXES) if isinstance(v, str) else v
-                for i, v in enumerate(row)
-            )
-        # A body is JSON text (a NUL in it is the escape \u0000) that goes into a
-        # text column and is parsed when read: cleaned as JSON, as inline messages are.
-        if any("\\u0000" in body for body in shared.values()):
-            shared = {key: _clean(body, True) for key, body in shared.items()}
         rows.append(row)
         bodies.update(shared)
         # Only a row with shared messages refers to any: most rows skip the parse.

@@ -157,6 +157,26 @@ _V14 = """
 ALTER TABLE logs ADD COLUMN stop_sequence text;
 """
 
+# Text is stored by relaykit.storable_text's rule now, where U+FFFF only ever
+# opens or closes an escape. A name stored before with a U+FFFF in it would read
+# back the same, but writing that name again would make a second row (the name
+# now escaped) beside it: so the keyed tables' U+FFFF are escaped here (they are
+# small). Call records are read as they were written and never rewritten: a
+# scan of every row is not worth it for a noncharacter, which reads back wrong
+# only in an escape's exact shape.
+_V15 = """
+UPDATE vault SET name = replace(name, chr(65535), chr(65535) || 'ffff' || chr(65535))
+ WHERE strpos(name, chr(65535)) > 0;
+UPDATE model_cache SET
+ provider = replace(provider, chr(65535), chr(65535) || 'ffff' || chr(65535)),
+ models = replace(models::text, chr(65535), chr(65535) || 'ffff' || chr(65535))::jsonb
+ WHERE strpos(provider, chr(65535)) > 0 OR strpos(models::text, chr(65535)) > 0;
+UPDATE response_cache SET
+ key = replace(key, chr(65535), chr(65535) || 'ffff' || chr(65535)),
+ response = replace(response, chr(65535), chr(65535) || 'ffff' || chr(65535))
+ WHERE strpos(key, chr(65535)) > 0 OR strpos(response, chr(65535)) > 0;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -172,6 +192,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (12, "fallbacks", _V12),
     (13, "estimated usage", _V13),
     (14, "the stop sequence met", _V14),
+    (15, "U+FFFF escaped in vault, model and response cache keys", _V15),
 ]
 
 

@@ -54,6 +54,7 @@ from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import row_to_record
 from relaykit.response import ModelInfo
 from relaykit.serialization import converter
+from relaykit.storable_text import decode_json, decode_text, encode_json, encode_text
 
 from .drivers import AsyncDriver, Driver, ThreadDriver, connect_sync
 from .queries import (
@@ -77,8 +78,19 @@ log = logging.getLogger("relaykit.postgres")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
+def _vault_rows(blobs: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
+    return [(encode_text(name), bytes(blob)) for name, blob in blobs.items()]
+
+
+def _vault_blobs(rows: Sequence[Sequence[Any]]) -> dict[str, bytes]:
+    return {decode_text(name): bytes(blob) for name, blob in rows}
+
+
 class PostgresStorage:
     """The PostgreSQL storage backend.
+
+    Every text is stored as :mod:`relaykit.storable_text` says (NUL, which
+    ``text`` and ``jsonb`` refuse, and lone surrogates escaped) and read back as it was.
 
     :param dsn: a libpq connection string or URL (``postgresql://user@host/db``).
     :param schema: create the tables in this schema (created if missing)
@@ -281,7 +293,7 @@ class PostgresStorage:
 
     async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
         """Store blobs by name in one transaction."""
-        rows = [(name, bytes(blob)) for name, blob in blobs.items()]
+        rows = _vault_rows(blobs)
         if not rows:
             return
         await self._run(
@@ -295,7 +307,7 @@ class PostgresStorage:
     async def vault_items(self) -> dict[str, bytes]:
         """Every blob by name."""
         rows = await self._run(lambda db: db.fetch("SELECT name, blob FROM vault"))
-        return {name: bytes(blob) for name, blob in rows}
+        return _vault_blobs(rows)
 
     async def vault_update(self, change: Callable[[dict[str, bytes]], Mapping[str, bytes]]) -> None:
         """Store what ``change(blobs)`` returns, read and written in one transaction.
@@ -309,14 +321,12 @@ class PostgresStorage:
         async with self._using() as db, db.transaction() as tx:
             await tx.execute("LOCK TABLE vault IN SHARE ROW EXCLUSIVE MODE")
             rows = await tx.fetch("SELECT name, blob FROM vault")
-            blobs = await anyio.to_thread.run_sync(
-                change, {name: bytes(blob) for name, blob in rows}
-            )
-            for name, blob in blobs.items():
+            blobs = await anyio.to_thread.run_sync(change, _vault_blobs(rows))
+            for name, blob in _vault_rows(blobs):
                 await tx.execute(
                     "INSERT INTO vault (name, blob) VALUES (%s, %s) ON CONFLICT (name)"
                     " DO UPDATE SET blob = EXCLUDED.blob, updated_at = now()",
-                    (name, bytes(blob)),
+                    (name, blob),
                 )
 
     async def vault_delete(self, name: str) -> bool:
@@ -324,7 +334,7 @@ class PostgresStorage:
         # (Retried too: a delete whose connection ended after its commit then
         # says False, and the blob is gone all the same.)
         deleted = await self._run(
-            lambda db: db.execute("DELETE FROM vault WHERE name = %s", (name,))
+            lambda db: db.execute("DELETE FROM vault WHERE name = %s", (encode_text(name),))
         )
         return deleted > 0
 
@@ -334,25 +344,25 @@ class PostgresStorage:
         """The stored listing of ``provider``, or ``None``."""
         rows = await self._run(
             lambda db: db.fetch(
-                "SELECT fetched_at, models FROM model_cache WHERE provider = %s", (provider,)
+                "SELECT fetched_at, models::text FROM model_cache WHERE provider = %s",
+                (encode_text(provider),),
             )
         )
         if not rows:
             return None
         fetched_at, models = rows[0]
-        return self._seen(
-            CachedModels(provider, fetched_at, converter.structure(models, tuple[ModelInfo, ...]))
-        )
+        listing = converter.structure(decode_json(models), tuple[ModelInfo, ...])
+        return self._seen(CachedModels(provider, fetched_at, listing))
 
     async def cache_models(self, entry: CachedModels) -> None:
         """Store (replace) a provider's listing."""
-        data = json.dumps(converter.unstructure(entry.models))
+        data = encode_json(json.dumps(converter.unstructure(entry.models), ensure_ascii=False))
         await self._run(
             lambda db: db.execute(
                 "INSERT INTO model_cache (provider, fetched_at, models) VALUES (%s, %s, %s)"
                 " ON CONFLICT (provider) DO UPDATE"
                 " SET fetched_at = EXCLUDED.fetched_at, models = EXCLUDED.models",
-                (entry.provider, entry.fetched_at, data),
+                (encode_text(entry.provider), entry.fetched_at, data),
             )
         )
         self._seen(entry)
@@ -379,10 +389,11 @@ class PostgresStorage:
         """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
         rows = await self._run(
             lambda db: db.fetch(
-                "SELECT expires_at, response FROM response_cache WHERE key = %s", (key,)
+                "SELECT expires_at, response FROM response_cache WHERE key = %s",
+                (encode_text(key),),
             )
         )
-        return (rows[0][0], rows[0][1]) if rows else None
+        return (rows[0][0], decode_text(rows[0][1])) if rows else None
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
         """Store (replace) a cached response; expired entries are dropped on the way."""
@@ -393,7 +404,7 @@ class PostgresStorage:
                 "INSERT INTO response_cache (key, expires_at, response) VALUES (%s, %s, %s)"
                 " ON CONFLICT (key) DO UPDATE"
                 " SET expires_at = EXCLUDED.expires_at, response = EXCLUDED.response",
-                (key, expires_at, response),
+                (encode_text(key), expires_at, encode_text(response)),
             )
 
         await self._run(write)
@@ -406,17 +417,23 @@ class PostgresStorage:
         rows = await self._run(
             lambda db: db.fetch(
                 "SELECT key, expires_at, response FROM response_cache WHERE key = ANY(%b::text[])",
-                (list(keys),),
+                ([encode_text(key) for key in keys],),
             )
         )
-        return {key: (expires_at, response) for key, expires_at, response in rows}
+        return {
+            decode_text(key): (expires_at, decode_text(response))
+            for key, expires_at, response in rows
+        }
 
     async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
         """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction;
         expired entries are dropped on the way. A key given twice keeps its last."""
         if not entries:
             return
-        latest = {key: (expires_at, response) for key, expires_at, response in entries}
+        latest = {
+            encode_text(key): (expires_at, encode_text(response))
+            for key, expires_at, response in entries
+        }
         columns = (
             list(latest),
             [expires_at for expires_at, _ in latest.values()],

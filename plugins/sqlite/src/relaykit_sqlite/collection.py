@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from relaykit.errors import InvalidRequestError, NotFoundError
+from relaykit.storable_text import decode_text, encode_json, encode_text
 
 from .collection_file import (
     DEFAULT_EMBEDDINGS_FILE,
@@ -91,7 +92,8 @@ _IDS_A_QUERY = 500
 
 def content_hash(text: str) -> bytes:
     """The hash stored with each item, to skip texts embedded before (16 bytes)."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    # surrogatepass: a lone surrogate is hashed too; other text as it always was
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _metadata_json(item_id: str, metadata: Mapping[str, Any] | None) -> str | None:
@@ -104,7 +106,7 @@ def _metadata_json(item_id: str, metadata: Mapping[str, Any] | None) -> str | No
             hint='pass a dict, such as {"source": "faq.md"}',
         )
     try:
-        return json.dumps(dict(metadata), ensure_ascii=False)
+        return encode_json(json.dumps(dict(metadata), ensure_ascii=False))
     except (TypeError, ValueError) as e:
         raise InvalidRequestError(
             f"the metadata of {item_id!r} is not JSON: {e}",
@@ -356,8 +358,10 @@ class Collection:
         batch: Mapping[str, tuple[str, Mapping[str, Any] | None]],
         store: bool,
     ) -> tuple[int, int]:
+        # Ids, texts and metadata are stored as relaykit.storable_text says (a lone
+        # surrogate escaped); row[1] stays the text as given, to embed.
         rows = [
-            (item_id, text, content_hash(text), _metadata_json(item_id, metadata))
+            (encode_text(item_id), text, content_hash(text), _metadata_json(item_id, metadata))
             for item_id, (text, metadata) in batch.items()
         ]
         stored = await self._hashes([row[0] for row in rows])
@@ -383,7 +387,7 @@ class Collection:
                         collection_id,
                         item_id,
                         encode(vector),
-                        text if store else None,
+                        encode_text(text) if store else None,
                         digest,
                         meta,
                         now,
@@ -397,7 +401,7 @@ class Collection:
                 " content = CASE WHEN ? THEN ? ELSE content END"
                 " WHERE collection_id = ? AND id = ?",
                 [
-                    (meta, store, text, collection_id, item_id)
+                    (meta, store, encode_text(text), collection_id, item_id)
                     for item_id, text, _, meta in same
                     if meta is not None or store
                 ],
@@ -437,7 +441,7 @@ class Collection:
             return found[0]
         cursor = conn.execute(
             "INSERT INTO collections (name, model, created_at) VALUES (?, ?, ?)",
-            (self.name, model, time.time()),
+            (encode_text(self.name), encode_text(model), time.time()),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -469,7 +473,7 @@ class Collection:
                 raise self._missing()
             row = conn.execute(
                 "SELECT embedding FROM embeddings WHERE collection_id = ? AND id = ?",
-                (found[0], id),
+                (found[0], encode_text(id)),
             ).fetchone()
             if row is None:
                 raise NotFoundError(
@@ -482,7 +486,7 @@ class Collection:
             blob = await self._call(read)
         except NoEmbeddingsFile:
             raise self._missing() from None
-        return await self._nearest(decode(blob), n, exclude=id)
+        return await self._nearest(decode(blob), n, exclude=encode_text(id))
 
     async def _nearest(
         self, vector: Sequence[float], n: int, exclude: str | None
@@ -505,7 +509,10 @@ async def list_collections(path: str | os.PathLike[str]) -> list[CollectionInfo]
             "SELECT c.name, c.model, (SELECT count(*) FROM embeddings e"
             " WHERE e.collection_id = c.id) FROM collections c ORDER BY c.name"
         ).fetchall()
-        return [CollectionInfo(name, model, count) for name, model, count in rows]
+        return [
+            CollectionInfo(decode_text(name), decode_text(model), count)
+            for name, model, count in rows
+        ]
 
     opened = EmbeddingsFile(file, 30.0)
     try:

@@ -290,6 +290,8 @@ async def similar_command(args: argparse.Namespace) -> int:
 
 
 def _print_similar(found: list[SimilarItem], *, as_json: bool) -> None:
+    from relaykit.cli.table import write_text  # a stored id or text may hold a lone surrogate
+
     for item in found:
         if as_json:
             row = {
@@ -298,27 +300,29 @@ def _print_similar(found: list[SimilarItem], *, as_json: bool) -> None:
                 "content": item.content,
                 "metadata": item.metadata,
             }
-            print(json.dumps(row, ensure_ascii=False))
+            write_text(json.dumps(row, ensure_ascii=False) + "\n")
             continue
         text = " ".join((item.content or "").split())
         if len(text) > PREVIEW:
             text = text[: PREVIEW - 1] + "…"
-        print(f"{item.score:.3f}  {item.id}  {text}".rstrip())
+        write_text(f"{item.score:.3f}  {item.id}  {text}".rstrip() + "\n")
 
 
 async def collections_list(args: argparse.Namespace) -> int:
     """Handle ``relaykit collections list``."""
-    from relaykit.cli.table import format_table
+    from relaykit.cli.table import format_table, write_text
 
     from .collection import list_collections
 
     found = await list_collections(_database(args))
     if args.json:
         for info in found:
-            print(json.dumps({"name": info.name, "model": info.model, "count": info.count}))
+            write_text(
+                json.dumps({"name": info.name, "model": info.model, "count": info.count}) + "\n"
+            )
     elif found:
         rows = [(info.name, info.model, str(info.count)) for info in found]
-        print(format_table(("name", "model", "items"), rows, right=(2,)))
+        write_text(format_table(("name", "model", "items"), rows, right=(2,)) + "\n")
     else:
         print(f"no collections in {_database(args)}", file=sys.stderr)
     return 0

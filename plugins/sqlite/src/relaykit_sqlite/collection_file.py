@@ -21,6 +21,7 @@ from typing import TypeVar
 from relaykit.config import user_config_dir
 from relaykit.errors import RelayError
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
+from relaykit.storable_text import decode_text, encode_text
 
 from .schema import EMBEDDINGS_MIGRATIONS, migrate
 
@@ -126,5 +127,8 @@ class EmbeddingsFile:
 
 def collection_row(conn: sqlite3.Connection, name: str) -> tuple[int, str] | None:
     """The ``(row id, model)`` of the collection ``name``, or ``None`` while it does not exist."""
-    row = conn.execute("SELECT id, model FROM collections WHERE name = ?", (name,)).fetchone()
-    return None if row is None else (row[0], row[1])
+    # Names and models are stored as relaykit.storable_text says (a lone surrogate escaped).
+    row = conn.execute(
+        "SELECT id, model FROM collections WHERE name = ?", (encode_text(name),)
+    ).fetchone()
+    return None if row is None else (row[0], decode_text(row[1]))

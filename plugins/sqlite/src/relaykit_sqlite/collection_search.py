@@ -12,7 +12,6 @@ order (ties broken by id).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from types import ModuleType
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from relaykit.errors import RelayError
+from relaykit.storable_text import decode_json, decode_text, encode_text
 
 from .collection_types import CollectionModelError, SimilarItem
 from .vectors import nearest
@@ -49,20 +49,21 @@ def load_numpy_path(wanted: bool | None) -> ModuleType | None:
 
 
 def similar_item(row: tuple[str, str | None, str | None], score: float) -> SimilarItem:
-    """The answer for one stored ``(id, content, metadata)`` row."""
+    """The answer for one stored ``(id, content, metadata)`` row (stored as
+    :mod:`relaykit.storable_text` says)."""
     item_id, content, metadata = row
     return SimilarItem(
-        id=item_id,
+        id=decode_text(item_id),
         score=score,
-        content=content,
-        metadata=None if metadata is None else json.loads(metadata),
+        content=None if content is None else decode_text(content),
+        metadata=None if metadata is None else decode_json(metadata),
     )
 
 
 def scan(conn: sqlite3.Connection, collection_id: int, exclude: str | None) -> sqlite3.Cursor:
     """The collection's ``(rowid, blob)`` rows, in id order: the order that
     breaks ties, on both search paths. The UNIQUE (collection_id, id) index
-    gives it without a sort."""
+    gives it without a sort. ``exclude`` is an id as stored (:func:`encode_text`)."""
     if exclude is None:
         return conn.execute(
             "SELECT rowid, embedding FROM embeddings WHERE collection_id = ? ORDER BY id",
@@ -109,7 +110,7 @@ class VectorSearch:
         assert self._numpy_path is not None
         (fast,) = self._numpy_path
         row = conn.execute(
-            "SELECT id, created_at, version FROM collections WHERE name = ?", (name,)
+            "SELECT id, created_at, version FROM collections WHERE name = ?", (encode_text(name),)
         ).fetchone()
         if row is None:
             self.matrix = None

@@ -10,6 +10,7 @@ from typing import Any
 from relaykit.protocols import LogQuery, UsageTotal
 from relaykit.record_rows import COLUMNS
 from relaykit.response import Usage
+from relaykit.storable_text import decode_text, encode_text
 
 SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
 INSERT_RECORD = (
@@ -65,17 +66,19 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     """`` WHERE ...`` (or ``""``) and its parameters, for the filters of ``query``."""
     clauses: list[str] = []
     params: list[Any] = []
+    # Stored text is storable text (relaykit.storable_text): so is what it is compared with.
     if query.provider is not None:
         clauses.append("provider = ?")
-        params.append(query.provider)
+        params.append(encode_text(query.provider))
     if query.model is not None:
+        wanted = encode_text(query.model)
         if "/" in query.model:
-            provider, model = query.model.split("/", 1)
+            provider, model = (encode_text(part) for part in query.model.split("/", 1))
             clauses.append("(model_requested = ? OR model = ? OR (provider = ? AND model = ?))")
-            params += [query.model, query.model, provider, model]
+            params += [wanted, wanted, provider, model]
         else:
             clauses.append("(model_requested = ? OR model = ?)")
-            params += [query.model, query.model]
+            params += [wanted, wanted]
     if query.status is not None:
         clauses.append("ok" if query.status == "ok" else "NOT ok")
     if query.since is not None:
@@ -86,10 +89,10 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
         params.append(query.until.timestamp())
     if query.conversation_id is not None:
         clauses.append("conversation_id = ?")
-        params.append(query.conversation_id)
+        params.append(encode_text(query.conversation_id))
     for name, value in query.metadata:
         clauses.append(f"{_METADATA_VALUE} = ?")
-        params += [name, value]
+        params += [encode_text(name), encode_text(value)]
     words = query.words()
     if words:
         # Each word quoted as an FTS5 string: operators and punctuation in what
@@ -121,7 +124,7 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     return (
         f"{_TOTALS}, {_METADATA_VALUE} AS grp FROM logs{sql}"
         " GROUP BY day, provider, model, grp ORDER BY day, provider, model, grp",
-        [query.group_by, *params],
+        [encode_text(query.group_by), *params],
     )
 
 
@@ -132,13 +135,13 @@ def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     group = row[16] if len(row) > 16 else None
     return UsageTotal(
         day=date.fromisoformat(day),
-        provider=provider,
-        model=model,
+        provider=decode_text(provider),
+        model=decode_text(model),
         calls=calls,
         errors=errors,
         usage=Usage(inp, out, cached, reasoning, written, hour, searches),
         cost=Decimal(cost) if cost is not None else None,
-        group=str(group) if group is not None else None,
+        group=decode_text(str(group)) if group is not None else None,
         estimated=estimated,
         estimated_cost=Decimal(estimated_cost) if estimated_cost is not None else None,
         cache_hits=hits,

@@ -169,6 +169,28 @@ def _v14_stop_sequence(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN stop_sequence TEXT")
 
 
+def _v15_storable_keys(db: Database) -> None:
+    # Text is stored by relaykit.storable_text's rule now, where U+FFFF only
+    # ever opens or closes an escape. A name stored before with a U+FFFF in it
+    # would read back the same, but writing that name again would make a second
+    # row (the name now escaped) beside it: so the keyed tables' U+FFFF are
+    # escaped here (they are small). Call records are read as they were
+    # written and never rewritten: a scan of every row is not worth it for a
+    # noncharacter, which reads back wrong only in an escape's exact shape.
+    escaped = "replace({0}, char(65535), char(65535) || 'ffff' || char(65535))"
+    for table, columns in (
+        ("vault", ("name",)),
+        ("model_cache", ("provider", "models")),
+        ("response_cache", ("key", "response")),
+    ):
+        db.execute(
+            f"UPDATE {table} SET "
+            + ", ".join(f"{c} = {escaped.format(c)}" for c in columns)
+            + " WHERE "
+            + " OR ".join(f"instr({c}, char(65535))" for c in columns)
+        )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -184,6 +206,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (12, "fallbacks", _v12_fallbacks),
     (13, "estimated usage", _v13_usage_estimated),
     (14, "the stop sequence met", _v14_stop_sequence),
+    (15, "U+FFFF escaped in vault, model and response cache keys", _v15_storable_keys),
 ]
 
 
@@ -228,11 +251,24 @@ def _e2_collection_versions(db: Database) -> None:
     )
 
 
+def _e3_storable_keys(db: Database) -> None:
+    # As _v15_storable_keys, for what names a collection or an item: written
+    # again, a name or id holding U+FFFF stored before would make a second row.
+    # Stored texts and metadata are read as they were written.
+    escaped = "replace({0}, char(65535), char(65535) || 'ffff' || char(65535))"
+    for table, column in (("collections", "name"), ("collections", "model"), ("embeddings", "id")):
+        db.execute(
+            f"UPDATE {table} SET {column} = {escaped.format(column)}"
+            f" WHERE instr({column}, char(65535))"
+        )
+
+
 #: the migrations of an embeddings file (:mod:`relaykit_sqlite.collection_file`), recorded
 #: in ``relaykit_embeddings_migrations``
 EMBEDDINGS_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "collections and their embeddings", _e1_collections),
     (2, "collection versions", _e2_collection_versions),
+    (3, "U+FFFF escaped in collection names, models and item ids", _e3_storable_keys),
 ]
 
 

@@ -49,6 +49,7 @@ from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import MESSAGES, message_keys, row_to_record
 from relaykit.response import ModelInfo
 from relaykit.serialization import converter
+from relaykit.storable_text import decode_json, decode_text, encode_json, encode_text
 
 from .checkpoint import Checkpointer
 from .loop_reads import NOT_READ, LoopReads, here
@@ -98,7 +99,7 @@ def _unavailable(error: BaseException) -> bool:
 def _select_response(conn: sqlite3.Connection, key: str) -> list[tuple[float, str]]:
     # fetchall, not fetchone: it finishes the statement, ending its read transaction
     return conn.execute(
-        "SELECT expires_at, response FROM response_cache WHERE key = ?", (key,)
+        "SELECT expires_at, response FROM response_cache WHERE key = ?", (encode_text(key),)
     ).fetchall()
 
 
@@ -112,12 +113,20 @@ def _vault_blobs(rows: list[Any]) -> dict[str, bytes]:
     # A row edited by hand may hold TEXT or NULL: hand the vault bytes either
     # way, so it reports the entry as damaged instead of failing here.
     return {
-        name: blob.encode() if isinstance(blob, str) else bytes(blob or b"") for name, blob in rows
+        decode_text(name): blob.encode() if isinstance(blob, str) else bytes(blob or b"")
+        for name, blob in rows
     }
+
+
+def _vault_rows(blobs: Mapping[str, bytes], now: float) -> list[tuple[str, bytes, float]]:
+    return [(encode_text(name), bytes(blob), now) for name, blob in blobs.items()]
 
 
 class SQLiteStorage:
     """Call logs, usage totals, key vault and model cache in one SQLite file.
+
+    Every text is stored as :mod:`relaykit.storable_text` says (lone
+    surrogates, which UTF-8 cannot encode, escaped) and read back as it was.
 
     :param path: the database file; its directory is created if missing.
     :param max_queued: batches that may wait for the writer before callers block.
@@ -353,7 +362,7 @@ class SQLiteStorage:
 
     async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
         """Store blobs by name in one transaction."""
-        rows = [(name, bytes(blob), time.time()) for name, blob in blobs.items()]
+        rows = _vault_rows(blobs, time.time())
         await self._writing(lambda conn: conn.executemany(_UPSERT_VAULT, rows))
 
     async def vault_items(self) -> dict[str, bytes]:
@@ -369,18 +378,16 @@ class SQLiteStorage:
 
         def update(conn: sqlite3.Connection) -> None:
             blobs = _vault_blobs(conn.execute("SELECT name, blob FROM vault").fetchall())
-            now = time.time()
-            conn.executemany(
-                _UPSERT_VAULT,
-                [(name, bytes(blob), now) for name, blob in change(blobs).items()],
-            )
+            conn.executemany(_UPSERT_VAULT, _vault_rows(change(blobs), time.time()))
 
         await self._writing(update)
 
     async def vault_delete(self, name: str) -> bool:
         """Delete one blob; return whether it existed."""
         deleted: int = await self._writing(
-            lambda conn: conn.execute("DELETE FROM vault WHERE name = ?", (name,)).rowcount
+            lambda conn: (
+                conn.execute("DELETE FROM vault WHERE name = ?", (encode_text(name),)).rowcount
+            )
         )
         return deleted > 0
 
@@ -407,24 +414,25 @@ class SQLiteStorage:
     def _read_model_cache(self, conn: sqlite3.Connection) -> dict[str, CachedModels]:
         """Every stored listing (decoding only those that changed), remembered for peeking."""
         out = {}
-        for name, fetched_at, data in conn.execute(
+        for stored_name, fetched_at, data in conn.execute(
             "SELECT provider, fetched_at, models FROM model_cache"
         ):
+            name = decode_text(stored_name)
             entry = self._models_seen.get(name)
             if entry is None or entry.fetched_at != fetched_at:
-                models = converter.structure(json.loads(data), tuple[ModelInfo, ...])
+                models = converter.structure(decode_json(data), tuple[ModelInfo, ...])
                 entry = self._seen(CachedModels(name, fetched_at, models))
             out[name] = entry
         return out
 
     async def cache_models(self, entry: CachedModels) -> None:
         """Store (replace) a provider's listing."""
-        data = json.dumps(converter.unstructure(entry.models))
+        data = encode_json(json.dumps(converter.unstructure(entry.models), ensure_ascii=False))
         await self._writing(
             lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO model_cache (provider, fetched_at, models)"
                 " VALUES (?, ?, ?)",
-                (entry.provider, entry.fetched_at, data),
+                (encode_text(entry.provider), entry.fetched_at, data),
             )
         )
         self._seen(entry)
@@ -450,7 +458,7 @@ class SQLiteStorage:
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
         rows = await self._reading_on_loop(_select_response, key)
-        return (rows[0][0], rows[0][1]) if rows else None
+        return (rows[0][0], decode_text(rows[0][1])) if rows else None
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
         """Store (replace) a cached response; expired entries are dropped on the way."""
@@ -461,7 +469,7 @@ class SQLiteStorage:
             conn.execute(
                 "INSERT OR REPLACE INTO response_cache (key, expires_at, response)"
                 " VALUES (?, ?, ?)",
-                (key, expires_at, response),
+                (encode_text(key), expires_at, encode_text(response)),
             )
 
         await self._writing(write, abandon=True)
@@ -469,7 +477,7 @@ class SQLiteStorage:
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, read
         at once (an embeddings call looks up each of its texts)."""
-        wanted = list(dict.fromkeys(keys))
+        wanted = list(dict.fromkeys(encode_text(key) for key in keys))
 
         def read(conn: sqlite3.Connection) -> dict[str, tuple[float, str]]:
             found: dict[str, tuple[float, str]] = {}
@@ -478,7 +486,7 @@ class SQLiteStorage:
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT key, expires_at, response FROM response_cache WHERE key IN ({marks})"
                 for key, expires_at, response in conn.execute(sql, chunk):
-                    found[key] = (expires_at, response)
+                    found[decode_text(key)] = (expires_at, decode_text(response))
             return found
 
         return await self._cache_thread(self._read, read) if wanted else {}
@@ -489,7 +497,7 @@ class SQLiteStorage:
         if not entries:
             return
         now = time.time()
-        rows = list(entries)
+        rows = [(encode_text(key), at, encode_text(response)) for key, at, response in entries]
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM response_cache WHERE expires_at <= ?", (now,))
