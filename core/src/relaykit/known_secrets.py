@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .secrets import MASK, PLAIN_HEADERS, Secret
+from .secrets import MASK, PLAIN_HEADERS, Secret, scrub
 from .transport_errors import mask_chain
 
 __all__ = ["MIN_LENGTH", "KnownSecrets"]
@@ -112,6 +112,18 @@ class KnownSecrets:
                 assert self._pattern is not None
                 return self._pattern.sub(MASK, text)
         return text
+
+    def mask(self, value: str | None) -> str | None:
+        """``value`` with every known secret and every credential :func:`~relaykit.secrets.scrub`
+        recognises masked (``None`` stays ``None``).
+
+        For what a caller names a call by (a ``correlation_id``, a ``conversation_id``,
+        the metadata a log line shows): not content, so no other redactor touches it,
+        yet a caller may well send a key there (a gateway copies request headers in).
+        """
+        if value is None:
+            return None
+        return scrub(self.redact(value))
 
     def mask_error(self, error: BaseException) -> None:
         """Mask the known secrets in ``error`` and in every exception it chains, in place."""
