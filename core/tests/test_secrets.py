@@ -403,6 +403,32 @@ def test_known_secrets_mask_values_of_any_shape_longest_first() -> None:
     assert "local-key" not in repr(known)
 
 
+def test_a_urls_password_and_credential_query_values_are_known_not_its_other_parts() -> None:
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    known.add_url(
+        "https://bob:pass%2Fword-123@api.example.com/v1?api-version=2024-10-21&key=qk-0123456789"
+    )
+    known.add_url("http://[::1/v1")  # malformed: the provider says so, not this
+    known.add_url(None)
+    text = "bob pass/word-123 qk-0123456789 2024-10-21 api.example.com"
+    assert known.redact(text) == "bob [REDACTED] [REDACTED] 2024-10-21 api.example.com"
+    known.add_url("http://localhost:8000/v1?access_token=tok-abcdef12&deployment=my-model-1")
+    assert known.redact("tok-abcdef12 my-model-1") == "[REDACTED] my-model-1"
+
+
+def test_known_secrets_mask_is_the_floor_for_ids() -> None:
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    known.add("local-key-1234567890")
+    assert known.mask(None) is None
+    assert known.mask("req-42") == "req-42"
+    assert known.mask("local-key-1234567890") == "[REDACTED]"
+    assert known.mask("sk-proj-" + "Zr4" * 10) == "[REDACTED]"  # a known shape, never added
+
+
 def test_a_discarded_secret_is_no_longer_masked_and_the_others_still_are() -> None:
     from relaykit.known_secrets import KnownSecrets
 

@@ -5,9 +5,9 @@
 a gateway) may take a key of any shape and quote it back in an error body,
 from where it would reach the error, log lines, stored records and spans.
 The client knows its keys (each provider's resolved ``api_key``, the vault's
-keys, configured header values, the variables a provider type names in
-``secret_envs``), so it masks those literally, first in its redaction chain and
-in every error it raises. A provider adds the credentials it finds or mints
+keys, configured header values, the credentials in a ``base_url``, the
+variables a provider type names in ``secret_envs``), so it masks those
+literally, first in its redaction chain and in every error it raises. A provider adds the credentials it finds or mints
 itself (an Entra ID token, a Google access token) through
 ``ProviderSettings.known_secrets``, and drops a minted one once it is long out of use.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .secrets import MASK, PLAIN_HEADERS, Secret, scrub
 from .transport_errors import mask_chain
@@ -101,6 +102,25 @@ class KnownSecrets:
         for scheme in _SCHEMES:
             if lowered.startswith(scheme):
                 self.add(value[len(scheme) :].strip())  # servers often quote the token alone
+
+    def add_url(self, url: str | None) -> None:
+        """Mask the credentials a configured URL holds: the password of its
+        ``user:password@`` and each query value under a credential's name (``?key=``,
+        ``&api_key=``, ``&access_token=``: the names :func:`~relaykit.secrets.scrub`
+        knows). A server may quote one back alone, away from the URL that labels it."""
+        if not url:
+            return
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:  # a malformed URL: the provider's own check says so
+            return
+        if password:
+            self.add(unquote(password))
+        for name, value in parse_qsl(parts.query):
+            labelled = f"?{name}={value}"
+            if scrub(labelled) != labelled:
+                self.add(value)
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret replaced by ``[REDACTED]``."""

@@ -64,6 +64,7 @@ class ProviderRegistry:
         self.known_secrets = KnownSecrets()
         for pconf in config.providers.values():
             self.known_secrets.add(pconf.api_key)
+            self.known_secrets.add_url(pconf.base_url)
             if pconf.api_key_env:
                 self.known_secrets.add(env.get(pconf.api_key_env))
             for header, value in pconf.headers.items():
@@ -198,6 +199,7 @@ class ProviderRegistry:
             http = self._make_http()
             provider = factory(settings, http)
             self.known_secrets.add(settings.api_key)  # from the vault or the environment
+            self.known_secrets.add_url(settings.base_url)  # the environment's, too
             self._http[name] = http
             self._built[name] = provider
             self.base_urls[name] = settings.base_url

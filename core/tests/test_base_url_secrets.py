@@ -1,0 +1,84 @@
+"""Credentials in a provider's ``base_url`` (``user:password@``, ``?key=``) are
+configured secrets: a vendor that quotes one back in its error gets it masked in
+the error, the stored record, the span and the log line, whatever its shape."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit.log_format import JsonFormatter
+from relaykit.testing import OpenAIMock
+from relaykit.testing.loopback import Request, Response
+
+from .conftest import TracingExporter
+
+pytestmark = pytest.mark.anyio
+
+#: secrets of no shape the built-in redactor knows
+QUERY_KEY = "qk-5Rt8Yu2Io4Pa7Sd"
+PASSWORD = "upw-Hq8Zt3Lm9Xc"
+
+
+async def _quote_credentials(request: Request, _: Response) -> Response:
+    # A server that names what it was sent: the query's values and basic credentials
+    said = list(request.query.values())
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        said.append(base64.b64decode(token).decode())
+    message = f"not accepted: {' '.join(said)}"
+    return Response.json({"error": {"message": message, "type": "invalid_request_error"}}, 401)
+
+
+def _everywhere(db: Path, tracing: TracingExporter, caplog: pytest.LogCaptureFixture) -> str:
+    with closing(sqlite3.connect(db)) as conn:
+        stored = "\n".join(conn.iterdump())
+    spans = [(s.name, dict(s.attributes or {}), s.status.description) for s in tracing.finished()]
+    formatter = JsonFormatter()
+    logged = [formatter.format(r) for r in caplog.records]
+    return "\n".join([stored, repr(spans), *logged])
+
+
+@pytest.mark.parametrize(
+    ("provider", "secret"),
+    [
+        ({"api_key": "sk-test-0123456789abcdef0123", "url": "{base}?key={secret}"}, QUERY_KEY),
+        ({"type": "vllm", "url": "{scheme}bob:{secret}@{rest}"}, PASSWORD),
+    ],
+    ids=["query-key", "userinfo-password"],
+)
+async def test_a_base_url_credential_quoted_back_is_masked_everywhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, provider: dict[str, str], secret: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="relaykit")
+    db = tmp_path / "calls.db"
+    tracing = TracingExporter()
+    with OpenAIMock() as mock:
+        mock.rewrite = _quote_credentials
+        scheme, rest = mock.base_url.split("//", 1)
+        url = provider["url"].format(
+            base=mock.base_url, secret=secret, scheme=scheme + "//", rest=rest
+        )
+        settings: dict[str, Any] = {"base_url": url, "type": provider.get("type", "openai")}
+        if "api_key" in provider:
+            settings["api_key"] = provider["api_key"]
+        config = {
+            "storage": {"backend": "sqlite", "path": str(db)},
+            "retry": {"attempts": 1},
+            "providers": {"p": settings},
+        }
+        async with relaykit.Client(config, plugins=[tracing]) as client:
+            with pytest.raises(relaykit.AuthenticationError) as caught:
+                await client.chat("p/m", "hi")
+    assert mock.requests, "the request reached the mock"
+    assert "not accepted" in str(caught.value)
+    error = f"{caught.value} {caught.value!r} {vars(caught.value)}"
+    assert secret not in error
+    assert secret not in _everywhere(db, tracing, caplog)
