@@ -7,9 +7,10 @@ from where it would reach the error, log lines, stored records and spans.
 The client knows its keys (each provider's resolved ``api_key``, the vault's
 keys, configured header values, the credentials in a ``base_url``, the
 variables a provider type names in ``secret_envs``), so it masks those
-literally, first in its redaction chain and in every error it raises. A provider adds the credentials it finds or mints
-itself (an Entra ID token, a Google access token) through
-``ProviderSettings.known_secrets``, and drops a minted one once it is long out of use.
+literally, first in its redaction chain and in every error it raises. A
+provider adds the credentials it finds or mints itself (an Entra ID token, a
+Google access token) through ``ProviderSettings.known_secrets``, and drops a
+minted one once it is long out of use.
 
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
