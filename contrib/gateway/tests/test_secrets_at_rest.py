@@ -50,10 +50,16 @@ async def test_a_secret_in_the_fields_copied_into_a_call_is_masked_everywhere(
     }
     headers = {"authorization": f"Bearer {KEY}", "x-correlation-id": secret}
     client = relaykit.Client(_config(db), plugins=[FakePlugin(), tracing])
+    embed = {"model": "local/e", "input": "hi", "user": secret, "metadata": {"note": secret}}
     async with client, running(client) as url, httpx.AsyncClient(base_url=url) as http:
-        answer = await http.post("/v1/chat/completions", headers=headers, json=body)
-        assert answer.status_code == 200, answer.text
+        for path, sent in [
+            ("/v1/chat/completions", body),
+            ("/v1/chat/completions", {**body, "stream": True}),
+            ("/v1/embeddings", embed),
+        ]:
+            answer = await http.post(path, headers=headers, json=sent)
+            assert answer.status_code == 200, answer.text
     stored, spans, logged = sqlite_dump(db), tracing.dumped(), json_log(caplog)
     assert "correlation_id" in logged and "chat" in spans  # each was written
-    assert "[REDACTED]" in stored
+    assert stored.count("'embeddings'") == 1 and "[REDACTED]" in stored
     assert [secret in stored, secret in spans, secret in logged] == [False, False, False]
