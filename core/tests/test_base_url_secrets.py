@@ -30,7 +30,7 @@ PASSWORD = "upw-Hq8Zt3Lm9Xc"
 async def _quote_credentials(request: Request, _: Response) -> Response:
     # A server that names what it was sent: the query's values and basic credentials
     said = list(request.query.values())
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":
         said.append(base64.b64decode(token).decode())
     message = f"not accepted: {' '.join(said)}"
