@@ -507,3 +507,39 @@ def test_configured_header_values_of_any_shape_stay_out_of_reprs() -> None:
         assert token not in text and "zz9" not in text
         assert f"'X-Custom-Auth': '{MASK}'" in text
         assert "'anthropic-version': '2023-06-01'" in text
+
+
+def test_the_reprs_of_requests_mask_credentials_in_extra_and_metadata() -> None:
+    """A request's ``extra`` passes provider fields through (``api_key`` among them, for
+    some servers) and ``metadata`` is the caller's: shown in a repr (a traceback, a
+    debugger, a test's failure), a credential in either is masked."""
+    import attrs
+
+    from relaykit.embeddings import EmbeddingRequest
+    from relaykit.image_generation import ImageEditRequest, ImageRequest
+    from relaykit.moderation import ModerationRequest
+    from relaykit.request import ChatRequest
+    from relaykit.rerank import RerankRequest
+    from relaykit.speech import SpeechRequest
+    from relaykit.transcription import TranscriptionRequest
+
+    labelled, shaped = "plain-value-0123456789", "sk-proj-" + "Zr4" * 10
+    extra, metadata = {"api_key": labelled}, {"correlation_id": shaped}
+    request = ChatRequest(model="m", messages=(), extra=extra, metadata=metadata)
+    assert "[REDACTED]" in repr(request)
+    assert labelled not in repr(request) and shaped not in repr(request)
+    assert request.extra == extra  # only the repr masks
+    for cls in (
+        EmbeddingRequest,
+        ImageRequest,
+        ImageEditRequest,
+        ModerationRequest,
+        RerankRequest,
+        SpeechRequest,
+        TranscriptionRequest,
+    ):
+        fields = attrs.fields_dict(cls)
+        for name, value in (("extra", extra), ("metadata", metadata)):
+            shown = fields[name].repr
+            assert callable(shown), f"{cls.__name__}.{name}"
+            assert shown(value).count("[REDACTED]") == 1, f"{cls.__name__}.{name}"

@@ -336,6 +336,12 @@ PLAIN_HEADERS = frozenset(
 )
 
 
+def scrubbed_repr(value: object) -> str:
+    """``repr(value)`` with every recognised credential masked: the ``repr`` of attrs
+    fields that may hold one (a request's ``extra`` and ``metadata``)."""
+    return scrub(repr(value))
+
+
 def headers_repr(headers: Mapping[str, str]) -> str:
     """``repr(dict(headers))``, each value masked unless its header is in :data:`PLAIN_HEADERS`."""
     return repr(
