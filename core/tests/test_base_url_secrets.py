@@ -1,6 +1,7 @@
-"""Credentials in a provider's ``base_url`` (``user:password@``, ``?key=``) are
-configured secrets: a vendor that quotes one back in its error gets it masked in
-the error, the stored record, the span and the log line, whatever its shape."""
+"""Credentials in a provider's ``base_url`` (``user:password@``, ``?key=``) and in a
+proxy's URL are configured secrets: a vendor that quotes one back in its error gets
+it masked in the error, the stored record, the span and the log line, whatever its
+shape."""
 
 from __future__ import annotations
 
@@ -82,3 +83,34 @@ async def test_a_base_url_credential_quoted_back_is_masked_everywhere(
     error = f"{caught.value} {caught.value!r} {vars(caught.value)}"
     assert secret not in error
     assert secret not in _everywhere(db, tracing, caplog)
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"])
+async def test_a_proxy_password_quoted_back_is_masked(variable: str) -> None:
+    """A proxy's URL in the environment (``http://user:password@proxy:3128``) is
+    configuration too: its password, quoted back alone, is masked."""
+
+    async def quote(request: Request, _: Response) -> Response:
+        body = {"error": {"message": f"proxy said: bob {PASSWORD}", "type": "server_error"}}
+        return Response.json(body, 401)
+
+    with OpenAIMock() as mock:
+        mock.rewrite = quote
+        config = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "providers": {
+                "p": {
+                    "type": "openai",
+                    "base_url": mock.base_url,
+                    "api_key": "sk-test-0123456789ab",
+                }
+            },
+        }
+        # given to the client only: the HTTP clients read os.environ, so the call
+        # goes straight to the mock, which quotes the password as a proxy might
+        env = {variable: f"http://bob:{PASSWORD}@127.0.0.1:3128"}
+        async with relaykit.Client(config, env=env) as client:
+            with pytest.raises(relaykit.AuthenticationError) as caught:
+                await client.chat("p/m", "hi")
+    assert "proxy said: bob [REDACTED]" in str(caught.value)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from .http import HeaderHook, HttpClient
 
 
+#: the environment variables that name an HTTP proxy (``http://user:password@host``)
+PROXY_ENVS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
 class ProviderRegistry:
     """Knows every provider factory; builds each configured provider once, on first use."""
 
@@ -72,6 +76,9 @@ class ProviderRegistry:
         # The environment's keys are known before any call: a span that captures
         # content redacts the prompt when it starts, before the call builds its
         # provider, and a key of no known shape would reach it in clear.
+        # A proxy's password too (aiohttp sends through $HTTPS_PROXY and the like)
+        for var in PROXY_ENVS:
+            self.known_secrets.add_url(env.get(var))
         for factory in self.factories.values():
             if factory.api_key_env:
                 self.known_secrets.add(env.get(factory.api_key_env))
