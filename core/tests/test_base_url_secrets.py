@@ -16,7 +16,7 @@ import pytest
 
 import relaykit
 from relaykit.log_format import JsonFormatter
-from relaykit.testing import OpenAIMock
+from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter
 from relaykit.testing.loopback import Request, Response
 
 from .conftest import TracingExporter
@@ -114,3 +114,42 @@ async def test_a_proxy_password_quoted_back_is_masked(variable: str) -> None:
             with pytest.raises(relaykit.AuthenticationError) as caught:
                 await client.chat("p/m", "hi")
     assert "proxy said: bob [REDACTED]" in str(caught.value)
+
+
+async def test_an_exporters_header_value_is_a_known_secret() -> None:
+    """``[exporters.NAME] headers`` carry a collector's key: pasted into a prompt, it is
+    masked in the record as a provider's key is, whatever its shape."""
+    token = "hcKeyPlainValue0123456789"
+    fake, records = FakePlugin(), RecordingExporter()
+    config = {
+        "storage": {"backend": "none"},
+        "exporters": {
+            "otlp": {"headers": {"x-honeycomb-team": token}, "traces": False, "metrics": False}
+        },
+    }
+    async with relaykit.Client(config, plugins=[fake, records]) as client:
+        await client.chat("fake/m", f"the team key is {token}")
+    (record,) = records.records
+    assert record.messages[0].text == "the team key is [REDACTED]"
+
+
+def test_the_passwords_of_configured_stores_and_collectors_are_known_secrets() -> None:
+    """A database's, a cache's, a limiter's or a collector's URL holds a password as a
+    base_url may: each is masked wherever it shows (a store's error quoting it alone)."""
+    from relaykit.config import load_config
+    from relaykit.plugins import build_plugin_manager
+    from relaykit.provider_registry import ProviderRegistry
+
+    passwords = ["pg-pass-0123456789", "cache-pass-0123456789", "limit-pass-0123456789"]
+    passwords.append("collector-pass-0123456789")
+    config = load_config(
+        {
+            "storage": {"backend": "none", "dsn": f"postgresql://u:{passwords[0]}@db/calls"},
+            "cache": {"url": f"redis://:{passwords[1]}@cache:6379/0"},
+            "limiter": {"url": f"redis://u:{passwords[2]}@limits:6379/1"},
+            "exporters": {"otlp": {"endpoint": f"https://u:{passwords[3]}@otel:4318"}},
+        },
+        env={},
+    )
+    registry = ProviderRegistry(config, build_plugin_manager((), {}), {})
+    assert registry.known_secrets.redact(" ".join(passwords)) == " ".join(["[REDACTED]"] * 4)

@@ -509,6 +509,21 @@ def test_configured_header_values_of_any_shape_stay_out_of_reprs() -> None:
         assert "'anthropic-version': '2023-06-01'" in text
 
 
+def test_an_exporters_header_values_of_any_shape_stay_out_of_the_config_repr() -> None:
+    # [exporters.otlp] headers carry the collector's key (Honeycomb's, Grafana's),
+    # of no shape scrub knows: masked by name, as a provider's headers are.
+    from relaykit.config import Config
+
+    token = "hcKeyPlainValue0123456789"
+    headers = {"x-honeycomb-team": token, "content-type": "application/x-protobuf"}
+    config = Config(exporters={"otlp": {"endpoint": "http://h:4318", "headers": headers}})
+    text = repr(config)
+    assert token not in text
+    assert f"'x-honeycomb-team': '{MASK}'" in text
+    assert "'content-type': 'application/x-protobuf'" in text
+    assert "'endpoint': 'http://h:4318'" in text
+
+
 def test_the_reprs_of_requests_mask_credentials_in_extra_and_metadata() -> None:
     """A request's ``extra`` passes provider fields through (``api_key`` among them, for
     some servers) and ``metadata`` is the caller's: shown in a repr (a traceback, a

@@ -73,6 +73,20 @@ class ProviderRegistry:
                 self.known_secrets.add(env.get(pconf.api_key_env))
             for header, value in pconf.headers.items():
                 self.known_secrets.add_header(header, value)
+        # and those that exporters send their collectors (a Honeycomb or Grafana key),
+        # and the passwords in the URLs of the stores and collectors
+        for table in config.exporters.values():
+            if not isinstance(table, Mapping):
+                continue
+            headers = table.get("headers")
+            if isinstance(headers, Mapping):
+                for header, value in headers.items():
+                    self.known_secrets.add_header(str(header), str(value))
+            for key in ("endpoint", "url"):
+                if isinstance(table.get(key), str):
+                    self.known_secrets.add_url(table[key])
+        for url in (config.storage.dsn, config.cache.url, config.limiter.url):
+            self.known_secrets.add_url(url)
         # The environment's keys are known before any call: a span that captures
         # content redacts the prompt when it starts, before the call builds its
         # provider, and a key of no known shape would reach it in clear.

@@ -349,6 +349,20 @@ def headers_repr(headers: Mapping[str, str]) -> str:
     )
 
 
+def tables_repr(tables: Mapping[str, Mapping[str, object]]) -> str:
+    """``repr(tables)`` (plugin tables such as ``[exporters.NAME]``) scrubbed, each
+    table's ``headers`` shown as :func:`headers_repr` shows them: a collector's key
+    (``x-honeycomb-team``) has no shape scrub knows."""
+    shown: dict[str, object] = {}
+    for name, table in tables.items():
+        headers = table.get("headers") if isinstance(table, Mapping) else None
+        if isinstance(headers, Mapping):
+            masked = {k: v if str(k).lower() in PLAIN_HEADERS else MASK for k, v in headers.items()}
+            table = {**table, "headers": masked}
+        shown[name] = table
+    return scrub(repr(shown))
+
+
 class Secret:
     """A string that never shows itself in ``repr``, ``str`` or tracebacks.
 
