@@ -558,3 +558,21 @@ def test_the_reprs_of_requests_mask_credentials_in_extra_and_metadata() -> None:
             shown = fields[name].repr
             assert callable(shown), f"{cls.__name__}.{name}"
             assert shown(value).count("[REDACTED]") == 1, f"{cls.__name__}.{name}"
+
+
+@given(st.text(alphabet="ab -:/\"'@=(,", max_size=40), st.integers(0, 30))
+def test_a_cut_never_keeps_part_of_a_token(text: str, limit: int) -> None:
+    from relaykit.secrets import cut_short
+
+    def in_token(c: str) -> bool:
+        return not c.isspace() and c not in "\"'<>[](){},;"
+
+    cut = cut_short(text, limit)
+    if len(text) <= limit:
+        assert cut == text
+        return
+    assert cut.endswith("…") and len(cut) <= limit + 1
+    end = len(cut) - 1
+    assert text.startswith(cut[:end])
+    # the kept text does not end inside a token that goes on past it
+    assert end == 0 or not (in_token(text[end - 1]) and in_token(text[end]))

@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Mapping
 
-__all__ = ["MASK", "Secret", "scrub"]
+__all__ = ["MASK", "Secret", "cut_short", "scrub"]
 
 MASK = "[REDACTED]"
 
@@ -334,6 +334,25 @@ PLAIN_HEADERS = frozenset(
         "user-agent",
     }
 )
+
+
+# what a key, a token or a URL is made of (everything but spaces, quotes, brackets
+# and separators): a cut never ends inside a run of it
+_TOKEN_CHAR = r"[^\s\"'<>\[\](){},;]"
+_TOKEN_TAIL = re.compile(_TOKEN_CHAR + "+$")
+_TOKEN_AT = re.compile(_TOKEN_CHAR)
+
+
+def cut_short(text: str, limit: int) -> str:
+    """``text`` to at most ``limit`` characters and an ellipsis, cut before the token
+    (a key, a URL) that would straddle the cut: a part of a key is not the key, and
+    masking, by shape or by value, would not find it."""
+    if len(text) <= limit:
+        return text
+    kept = text[:limit]
+    if _TOKEN_AT.match(text, limit) is not None:
+        kept = _TOKEN_TAIL.sub("", kept)
+    return kept.rstrip() + "…"
 
 
 def scrubbed_repr(value: object) -> str:
