@@ -130,6 +130,14 @@ def test_url_credentials_are_masked() -> None:
     assert scrub("redis://admin:hunter2@127.0.0.1:6379/0") == "redis://[REDACTED]@127.0.0.1:6379/0"
 
 
+def test_a_token_as_a_urls_user_name_is_masked_and_a_short_name_is_not() -> None:
+    # https://TOKEN@host: a token sent as the user name, with no password
+    token = "tok0123456789abcdef"
+    assert scrub(f"https://{token}@api.example.com/v1") == "https://[REDACTED]@api.example.com/v1"
+    assert scrub("ssh://git@github.com/org/repo") == "ssh://git@github.com/org/repo"
+    assert scrub("see https://example.com/?mail=a@b.c") == "see https://example.com/?mail=a@b.c"
+
+
 def test_errors_never_carry_a_key() -> None:
     import relaykit
 
@@ -416,6 +424,10 @@ def test_a_urls_password_and_credential_query_values_are_known_not_its_other_par
     assert known.redact(text) == "bob [REDACTED] [REDACTED] 2024-10-21 api.example.com"
     known.add_url("http://localhost:8000/v1?access_token=tok-abcdef12&deployment=my-model-1")
     assert known.redact("tok-abcdef12 my-model-1") == "[REDACTED] my-model-1"
+    # a token as the user name alone (https://TOKEN@host, as some services take it)
+    known.add_url("https://ghp-like-token-0123456789@git.example.com/v1")
+    known.add_url("https://carol@example.com/v1")  # a name too short to be a credential
+    assert known.redact("ghp-like-token-0123456789 carol") == "[REDACTED] carol"
 
 
 def test_known_secrets_mask_is_the_floor_for_ids() -> None:

@@ -106,18 +106,22 @@ class KnownSecrets:
 
     def add_url(self, url: str | None) -> None:
         """Mask the credentials a configured URL holds: the password of its
-        ``user:password@`` and each query value under a credential's name (``?key=``,
-        ``&api_key=``, ``&access_token=``: the names :func:`~relaykit.secrets.scrub`
-        knows). A server may quote one back alone, away from the URL that labels it."""
+        ``user:password@`` (or a user name with no password: a token, as
+        ``https://TOKEN@host`` sends one) and each query value under a credential's
+        name (``?key=``, ``&api_key=``, ``&access_token=``: the names
+        :func:`~relaykit.secrets.scrub` knows). A server may quote one back alone,
+        away from the URL that labels it."""
         if not url:
             return
         try:
             parts = urlsplit(url)
-            password = parts.password
+            user, password = parts.username, parts.password
         except ValueError:  # a malformed URL: the provider's own check says so
             return
         if password:
             self.add(unquote(password))
+        elif user:
+            self.add(unquote(user))
         for name, value in parse_qsl(parts.query):
             labelled = f"?{name}={value}"
             if scrub(labelled) != labelled:

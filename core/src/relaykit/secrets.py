@@ -37,7 +37,11 @@ _BEARER = rf"(?P<keep1>(?i:\bbearer)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9._~+/\-]{{8,
 _BASIC = rf"(?P<keep2>(?i:basic)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9+/]{{12,}}=*"
 # a key in a URL's query string (Google's ``?key=``): whatever its shape
 _QUERY_KEY = r"(?P<keep5>[?&](?i:key)=)[^\s\"'&#]{6,}"
-_URL_CREDENTIALS = r"(?P<keep3>://)[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}(?=@)"  # user:password@
+# user:password@, or a token alone as the user name (https://TOKEN@host; names of
+# under 8 characters, ssh://git@, stay)
+_URL_CREDENTIALS = (
+    r"(?P<keep3>://)(?:[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}|[^/\s:@\[\]]{8,128})(?=@)"
+)
 
 # Ordered most specific first; each pattern matches the whole secret. A named
 # group ``keepN`` marks a prefix (a label, "Bearer ") that stays readable.
