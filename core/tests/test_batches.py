@@ -3,8 +3,11 @@ pricing at the batch share, records written once, the blocking facade."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -484,3 +487,24 @@ def test_epoch_seconds_refuses_what_is_no_time_as_a_shape_error(value: object) -
         epoch_seconds(value, "metadata.createTime")
     assert isinstance(caught.value, TypeError)
     assert str(caught.value).startswith("metadata.createTime is ")
+
+
+async def test_a_key_as_an_items_custom_id_is_stored_masked(tmp_path: Path) -> None:
+    """A custom_id is the caller's to choose, like a correlation id: one holding a key
+    the client knows (or one of a known shape) is masked in the stored record; the
+    result still carries it back as given."""
+    held, shaped = "vendor-7f3a9c2e5b8d1f4a", "sk-proj-" + "Zr4" * 10
+    db = tmp_path / "calls.db"
+    config = {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "providers": {"local": {"type": "fake", "api_key": held}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        batch = await client.submit_batch("local/m", items(held, shaped))
+        batch = await client.batch(batch.id)
+        given = sorted([r.custom_id async for r in client.batch_results(batch.id)])
+    assert given == sorted([held, shaped])
+    with closing(sqlite3.connect(db)) as conn:
+        stored = "\n".join(conn.iterdump())
+    assert stored.count('"custom_id":"[REDACTED]"') == 2
+    assert held not in stored and shaped not in stored

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,46 @@ def test_a_misplaced_or_malformed_mcp_option_is_a_usage_error_that_never_shows_t
 def test_a_spec_is_shown_without_its_query_or_credentials() -> None:
     assert spec_label("https://u:pw@h.example/mcp?api_key=k-1234567") == "https://h.example/mcp"
     assert spec_label("uvx mcp-server-time") == "uvx mcp-server-time"
+
+
+def whoami() -> str:
+    """Who the MCP server takes the caller for."""
+    return f"signed in with {TOKEN}"  # a server quoting the token it was given
+
+
+@pytest.mark.parametrize("command", ["prompt", "chat"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_an_mcp_header_value_a_tool_quotes_back_is_not_stored(
+    backend: str,
+    command: str,
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ``--mcp-header`` value is a credential the client holds: a tool's result
+    that quotes it (or its bearer token) is masked in the stored call log."""
+    db = tmp_path / "calls.db"
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[storage]\npath = "{db}"\n[retry]\ninitial_wait = 0.01\n'
+        f'[providers.openai]\nbase_url = "{openai_mock.base_url}"\n'
+        f'api_key = "{openai_mock.api_key}"\n'
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    servers = ToolServers({"me": [whoami]})
+    openai_mock.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="You are you."))
+    argv = ["--backend", backend, command, "-m", MODEL, "--mcp", "me"]
+    argv += ["--mcp-header", f"Authorization=Bearer {TOKEN}"]
+    if command == "prompt":
+        argv.append("Who am I?")
+    else:
+        monkeypatch.setattr("sys.stdin", io.StringIO("Who am I?\n"))
+    assert main(argv, plugins=[servers]) == 0
+    assert capsys.readouterr().out == "You are you.\n"
+    # the model got the result as the tool gave it
+    assert openai_mock.last_request.json()["messages"][-1]["content"] == f"signed in with {TOKEN}"
+    with closing(sqlite3.connect(db)) as conn:
+        stored = "\n".join(conn.iterdump())
+    assert "signed in with [REDACTED]" in stored
+    assert TOKEN not in stored

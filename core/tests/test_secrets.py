@@ -130,6 +130,14 @@ def test_url_credentials_are_masked() -> None:
     assert scrub("redis://admin:hunter2@127.0.0.1:6379/0") == "redis://[REDACTED]@127.0.0.1:6379/0"
 
 
+def test_a_token_as_a_urls_user_name_is_masked_and_a_short_name_is_not() -> None:
+    # https://TOKEN@host: a token sent as the user name, with no password
+    token = "tok0123456789abcdef"
+    assert scrub(f"https://{token}@api.example.com/v1") == "https://[REDACTED]@api.example.com/v1"
+    assert scrub("ssh://git@github.com/org/repo") == "ssh://git@github.com/org/repo"
+    assert scrub("see https://example.com/?mail=a@b.c") == "see https://example.com/?mail=a@b.c"
+
+
 def test_errors_never_carry_a_key() -> None:
     import relaykit
 
@@ -403,6 +411,36 @@ def test_known_secrets_mask_values_of_any_shape_longest_first() -> None:
     assert "local-key" not in repr(known)
 
 
+def test_a_urls_password_and_credential_query_values_are_known_not_its_other_parts() -> None:
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    known.add_url(
+        "https://bob:pass%2Fword-123@api.example.com/v1?api-version=2024-10-21&key=qk-0123456789"
+    )
+    known.add_url("http://[::1/v1")  # malformed: the provider says so, not this
+    known.add_url(None)
+    text = "bob pass/word-123 qk-0123456789 2024-10-21 api.example.com"
+    assert known.redact(text) == "bob [REDACTED] [REDACTED] 2024-10-21 api.example.com"
+    known.add_url("http://localhost:8000/v1?access_token=tok-abcdef12&deployment=my-model-1")
+    assert known.redact("tok-abcdef12 my-model-1") == "[REDACTED] my-model-1"
+    # a token as the user name alone (https://TOKEN@host, as some services take it)
+    known.add_url("https://ghp-like-token-0123456789@git.example.com/v1")
+    known.add_url("https://carol@example.com/v1")  # a name too short to be a credential
+    assert known.redact("ghp-like-token-0123456789 carol") == "[REDACTED] carol"
+
+
+def test_known_secrets_mask_is_the_floor_for_ids() -> None:
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    known.add("local-key-1234567890")
+    assert known.mask(None) is None
+    assert known.mask("req-42") == "req-42"
+    assert known.mask("local-key-1234567890") == "[REDACTED]"
+    assert known.mask("sk-proj-" + "Zr4" * 10) == "[REDACTED]"  # a known shape, never added
+
+
 def test_a_discarded_secret_is_no_longer_masked_and_the_others_still_are() -> None:
     from relaykit.known_secrets import KnownSecrets
 
@@ -481,3 +519,72 @@ def test_configured_header_values_of_any_shape_stay_out_of_reprs() -> None:
         assert token not in text and "zz9" not in text
         assert f"'X-Custom-Auth': '{MASK}'" in text
         assert "'anthropic-version': '2023-06-01'" in text
+
+
+def test_an_exporters_header_values_of_any_shape_stay_out_of_the_config_repr() -> None:
+    # [exporters.otlp] headers carry the collector's key (Honeycomb's, Grafana's),
+    # of no shape scrub knows: masked by name, as a provider's headers are.
+    from relaykit.config import Config
+
+    token = "hcKeyPlainValue0123456789"
+    headers = {"x-honeycomb-team": token, "content-type": "application/x-protobuf"}
+    config = Config(exporters={"otlp": {"endpoint": "http://h:4318", "headers": headers}})
+    text = repr(config)
+    assert token not in text
+    assert f"'x-honeycomb-team': '{MASK}'" in text
+    assert "'content-type': 'application/x-protobuf'" in text
+    assert "'endpoint': 'http://h:4318'" in text
+
+
+def test_the_reprs_of_requests_mask_credentials_in_extra_and_metadata() -> None:
+    """A request's ``extra`` passes provider fields through (``api_key`` among them, for
+    some servers) and ``metadata`` is the caller's: shown in a repr (a traceback, a
+    debugger, a test's failure), a credential in either is masked."""
+    import attrs
+
+    from relaykit.embeddings import EmbeddingRequest
+    from relaykit.image_generation import ImageEditRequest, ImageRequest
+    from relaykit.moderation import ModerationRequest
+    from relaykit.request import ChatRequest
+    from relaykit.rerank import RerankRequest
+    from relaykit.speech import SpeechRequest
+    from relaykit.transcription import TranscriptionRequest
+
+    labelled, shaped = "plain-value-0123456789", "sk-proj-" + "Zr4" * 10
+    extra, metadata = {"api_key": labelled}, {"correlation_id": shaped}
+    request = ChatRequest(model="m", messages=(), extra=extra, metadata=metadata)
+    assert "[REDACTED]" in repr(request)
+    assert labelled not in repr(request) and shaped not in repr(request)
+    assert request.extra == extra  # only the repr masks
+    for cls in (
+        EmbeddingRequest,
+        ImageRequest,
+        ImageEditRequest,
+        ModerationRequest,
+        RerankRequest,
+        SpeechRequest,
+        TranscriptionRequest,
+    ):
+        fields = attrs.fields_dict(cls)
+        for name, value in (("extra", extra), ("metadata", metadata)):
+            shown = fields[name].repr
+            assert callable(shown), f"{cls.__name__}.{name}"
+            assert shown(value).count("[REDACTED]") == 1, f"{cls.__name__}.{name}"
+
+
+@given(st.text(alphabet="ab -:/\"'@=(,", max_size=40), st.integers(0, 30))
+def test_a_cut_never_keeps_part_of_a_token(text: str, limit: int) -> None:
+    from relaykit.secrets import cut_short
+
+    def in_token(c: str) -> bool:
+        return not c.isspace() and c not in "\"'<>[](){},;"
+
+    cut = cut_short(text, limit)
+    if len(text) <= limit:
+        assert cut == text
+        return
+    assert cut.endswith("…") and len(cut) <= limit + 1
+    end = len(cut) - 1
+    assert text.startswith(cut[:end])
+    # the kept text does not end inside a token that goes on past it
+    assert end == 0 or not (in_token(text[end - 1]) and in_token(text[end]))

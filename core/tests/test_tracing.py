@@ -531,3 +531,28 @@ async def test_another_global_propagator_is_asked_for_the_headers(
         headers: dict[str, str] = {}
         tracer.inject_headers(headers)
     assert headers == {"x-custom-trace": "1"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_stop_sequences_on_the_span_are_redacted_as_in_the_record(
+    tracing: TracingExporter, streamed: bool
+) -> None:
+    """A stop sequence is the caller's text: a key in one (of a known shape, or one
+    the client holds) is masked on the span, content captured or not."""
+    held = "vendor-7f3a9c2e5b8d1f4a"
+    config = {"providers": {"local": {"type": "fake", "api_key": held}}}
+    async with client([FakePlugin(), tracing], **config) as c:
+        stop = [held, f"after {SECRET}", "END"]
+        if streamed:
+            async with c.stream("local/m", "hi", stop=stop) as s:
+                async for _ in s:
+                    pass
+        else:
+            await c.chat("local/m", "hi", stop=stop)
+    (span,) = tracing.finished()
+    assert dict(span.attributes or {})["gen_ai.request.stop_sequences"] == (
+        "[REDACTED]",
+        "after [REDACTED]",
+        "END",
+    )

@@ -3,15 +3,21 @@ and a gateway over a client with the SDKs that call it."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
+from relaykit.log_format import JsonFormatter
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
@@ -66,3 +72,40 @@ def openai_sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
 def anthropic_sdk(url: str, key: str = KEY) -> anthropic.AsyncAnthropic:
     """Anthropic's SDK calling the gateway at ``url`` with ``key``."""
     return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0)
+
+
+class Tracing(RecordingExporter):
+    """An exporter plugin bringing an SDK tracer provider (as relaykit-otlp does), its
+    finished spans kept in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    def dumped(self) -> str:
+        """Every finished span's name, attributes, events and status, as one text."""
+        return "\n".join(
+            repr(
+                (
+                    s.name,
+                    dict(s.attributes or {}),
+                    [(e.name, dict(e.attributes or {})) for e in s.events],
+                    s.status.description,
+                )
+            )
+            for s in self.spans.get_finished_spans()
+        )
+
+
+def sqlite_dump(path: Path) -> str:
+    """Everything a SQLite file holds, as the SQL that would make it again."""
+    with closing(sqlite3.connect(path)) as db:
+        return "\n".join(db.iterdump())
+
+
+def json_log(caplog: pytest.LogCaptureFixture) -> str:
+    """The lines ``caplog`` caught, each as relaykit's JSON formatter writes it."""
+    formatter = JsonFormatter()
+    return "\n".join(formatter.format(r) for r in caplog.records)

@@ -491,7 +491,8 @@ def _record(client: Client, batch: Batch, result: BatchResult) -> CallRecord:
         "model_requested": f"{batch.provider}/{batch.model}" if batch.model else batch.id,
         "model": batch.model or "",
         "streamed": False,
-        "params": {"batch_id": batch.id, "custom_id": result.custom_id},
+        # the custom_id is the caller's to choose, as a correlation id is
+        "params": {"batch_id": batch.id, "custom_id": client._outcomes.mask_id(result.custom_id)},
     }
     response = result.response
     if response is not None:

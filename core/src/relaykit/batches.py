@@ -45,6 +45,7 @@ from .errors import (
 )
 from .http_errors import error_from_http
 from .json_decode import SHAPE_ERRORS, loads, wrong_shape
+from .secrets import cut_short
 from .transport_errors import transport_error
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ def malformed_item(
     raised): in the words of a single call's malformed answer, caused by ``error``."""
     text = error.message if isinstance(error, RelayError) else str(error)
     typed = ProviderUnavailableError(
-        f"malformed response from the provider ({type(error).__name__}: {text[:200]})",
+        f"malformed response from the provider ({type(error).__name__}: {cut_short(text, 200)})",
         provider=provider,
         model=model,
         hint="read the results again (a result garbled on the way may read whole); if it"

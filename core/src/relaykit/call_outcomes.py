@@ -215,8 +215,8 @@ class CallOutcomes:
             call.fallbacks,
             messages,
             self.record_params(request),
-            metadata.get("correlation_id"),
-            metadata.get("conversation_id"),
+            self._known.mask(metadata.get("correlation_id")),
+            self._known.mask(metadata.get("conversation_id")),
             time.time(),
             self.route_names(call),
             text,
@@ -413,11 +413,16 @@ class CallOutcomes:
             "fallbacks": call.fallbacks,
             "messages": request.messages if self.content else (),
             "params": self.record_params(request),
-            "correlation_id": request.metadata.get("correlation_id"),
-            "conversation_id": request.metadata.get("conversation_id"),
+            "correlation_id": self.mask_id(request.metadata.get("correlation_id")),
+            "conversation_id": self.mask_id(request.metadata.get("conversation_id")),
             "finished_at": time.time(),
             "route": self.route_names(call),
         }
+
+    def mask_id(self, value: str | None) -> str | None:
+        """``value`` (a record's ``correlation_id`` or ``conversation_id``: the caller's
+        to choose) with every secret the client knows or recognises masked."""
+        return self._known.mask(value)
 
     def record_params(self, request: ChatRequest) -> dict[str, Any]:
         """What the caller asked for besides the messages, as plain JSON values.
@@ -561,7 +566,7 @@ class CallOutcomes:
         """
         fields = call_fields(
             request_id=call.id,
-            correlation_id=call.request.metadata.get("correlation_id"),
+            correlation_id=self._known.mask(call.request.metadata.get("correlation_id")),
             provider=target.provider,
             model=target.model,
             stage="completed" if error is None and failed is None else "failed",
@@ -573,7 +578,7 @@ class CallOutcomes:
             fields["operation"] = call.operation
         if self._log_metadata:
             metadata = call.request.metadata
-            shown = {k: metadata[k] for k in self._log_metadata if k in metadata}
+            shown = {k: self._known.mask(metadata[k]) for k in self._log_metadata if k in metadata}
             if shown:
                 fields["metadata"] = shown
         if response is not None:

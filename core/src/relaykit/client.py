@@ -256,7 +256,9 @@ class Client:
 
         self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl, storage=storage)
         # -- resilience (see attempts.py, routing.py, breaker.py, response_cache.py)
-        self._router = Router(self.config, cool_down=self.config.breaker.cool_down)
+        self._router = Router(
+            self.config, cool_down=self.config.breaker.cool_down, known=self._known
+        )
         self._breakers = BreakerBoard(
             failures=self.config.breaker.failures, reset_after=self.config.breaker.reset_after
         )

@@ -28,7 +28,7 @@ import attrs
 
 from .errors import ConfigError, did_you_mean
 from .response import ModelPrice
-from .secrets import Secret, headers_repr, scrub
+from .secrets import Secret, headers_repr, scrub, tables_repr
 
 __all__ = [
     "BUDGET_PERIODS",
@@ -465,7 +465,7 @@ class Config:
     models: dict[str, RouteConfig] = attrs.field(factory=dict)
     limits: dict[str, LimitConfig] = attrs.field(factory=dict)
     # plugin tables may hold credentials (an OTLP collector's auth header): masked in reprs
-    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
+    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=tables_repr)
     redactors: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     telemetry: TelemetryConfig = TelemetryConfig()
     redaction: RedactionConfig = RedactionConfig()

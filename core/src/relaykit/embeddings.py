@@ -22,6 +22,7 @@ import attrs
 
 from .errors import InvalidRequestError, did_you_mean
 from .response import Usage
+from .secrets import scrubbed_repr
 from .validation import check_options
 
 __all__ = [
@@ -61,8 +62,8 @@ class EmbeddingRequest:
     dimensions: int | None = None
     input_type: InputType | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 def _vectors_repr(vectors: tuple[Vector, ...]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import RelayError, error_for_status
 from .retry_after import header, retry_after_seconds, seconds
+from .secrets import cut_short
 
 __all__ = ["error_from_http", "parse_error_body"]
 
@@ -84,6 +85,10 @@ def error_from_http(
     return error
 
 
+#: the most of an error body without a message field that is quoted
+_QUOTED = 500
+
+
 def parse_error_body(body: bytes | str) -> tuple[str, str | None, float | None]:
     """``(message, code, retry_delay)`` from an error body in any common vendor shape."""
     return _parse(body)[:3]
@@ -96,16 +101,16 @@ def _parse(body: bytes | str) -> tuple[str, str | None, float | None, str | None
         data: Any = json.loads(body) if body else None
     except ValueError:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        return text.strip()[:500], None, None, None
+        return cut_short(text.strip(), _QUOTED), None, None, None
     if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
         data = data[0]
     if not isinstance(data, Mapping):
-        return str(data)[:500], None, None, None
+        return cut_short(str(data), _QUOTED), None, None, None
     err = data.get("error", data)
     if isinstance(err, str):
         return err, None, None, None
     if not isinstance(err, Mapping):
-        return json.dumps(data)[:500], None, None, None
+        return cut_short(json.dumps(data), _QUOTED), None, None, None
     message = err.get("message") or data.get("message") or err.get("Message") or ""
     code = err.get("code") or err.get("type") or err.get("status") or data.get("__type")
     param = err.get("param")

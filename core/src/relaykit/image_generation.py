@@ -29,6 +29,7 @@ from .errors import InvalidRequestError, did_you_mean
 from .image_files import OUTPUT_FORMATS, SUFFIXES, dimensions, size_text, sniff
 from .image_inputs import ImageFile, check_mask
 from .response import ModelPrice, Usage
+from .secrets import scrubbed_repr
 from .validation import check_options
 
 __all__ = [
@@ -142,8 +143,8 @@ class ImageRequest:
     quality: str | None = None
     output_format: str | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -176,8 +177,8 @@ class ImageEditRequest:
     quality: str | None = None
     output_format: str | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 #: either request an image model answers with an :class:`ImageResponse`

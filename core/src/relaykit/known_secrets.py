@@ -5,11 +5,12 @@
 a gateway) may take a key of any shape and quote it back in an error body,
 from where it would reach the error, log lines, stored records and spans.
 The client knows its keys (each provider's resolved ``api_key``, the vault's
-keys, configured header values, the variables a provider type names in
-``secret_envs``), so it masks those literally, first in its redaction chain and
-in every error it raises. A provider adds the credentials it finds or mints
-itself (an Entra ID token, a Google access token) through
-``ProviderSettings.known_secrets``, and drops a minted one once it is long out of use.
+keys, configured header values, the credentials in a ``base_url``, the
+variables a provider type names in ``secret_envs``), so it masks those
+literally, first in its redaction chain and in every error it raises. A
+provider adds the credentials it finds or mints itself (an Entra ID token, a
+Google access token) through ``ProviderSettings.known_secrets``, and drops a
+minted one once it is long out of use.
 
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .secrets import MASK, PLAIN_HEADERS, Secret
+from .secrets import MASK, PLAIN_HEADERS, Secret, scrub
 from .transport_errors import mask_chain
 
 __all__ = ["MIN_LENGTH", "KnownSecrets"]
@@ -102,6 +104,29 @@ class KnownSecrets:
             if lowered.startswith(scheme):
                 self.add(value[len(scheme) :].strip())  # servers often quote the token alone
 
+    def add_url(self, url: str | None) -> None:
+        """Mask the credentials a configured URL holds: the password of its
+        ``user:password@`` (or a user name with no password: a token, as
+        ``https://TOKEN@host`` sends one) and each query value under a credential's
+        name (``?key=``, ``&api_key=``, ``&access_token=``: the names
+        :func:`~relaykit.secrets.scrub` knows). A server may quote one back alone,
+        away from the URL that labels it."""
+        if not url:
+            return
+        try:
+            parts = urlsplit(url)
+            user, password = parts.username, parts.password
+        except ValueError:  # a malformed URL: the provider's own check says so
+            return
+        if password:
+            self.add(unquote(password))
+        elif user:
+            self.add(unquote(user))
+        for name, value in parse_qsl(parts.query):
+            labelled = f"?{name}={value}"
+            if scrub(labelled) != labelled:
+                self.add(value)
+
     def redact(self, text: str) -> str:
         """``text`` with every known secret replaced by ``[REDACTED]``."""
         # Finding one with ``in`` (a C scan per value) is several times faster than
@@ -112,6 +137,18 @@ class KnownSecrets:
                 assert self._pattern is not None
                 return self._pattern.sub(MASK, text)
         return text
+
+    def mask(self, value: str | None) -> str | None:
+        """``value`` with every known secret and every credential :func:`~relaykit.secrets.scrub`
+        recognises masked (``None`` stays ``None``).
+
+        For what a caller names a call by (a ``correlation_id``, a ``conversation_id``,
+        the metadata a log line shows): not content, so no other redactor touches it,
+        yet a caller may well send a key there (a gateway copies request headers in).
+        """
+        if value is None:
+            return None
+        return scrub(self.redact(value))
 
     def mask_error(self, error: BaseException) -> None:
         """Mask the known secrets in ``error`` and in every exception it chains, in place."""

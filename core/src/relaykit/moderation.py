@@ -28,6 +28,7 @@ import attrs
 from .embeddings import coerce_inputs
 from .errors import InvalidRequestError, did_you_mean
 from .response import Usage
+from .secrets import scrubbed_repr
 from .validation import check_options
 
 __all__ = ["ModerationRequest", "ModerationResponse", "ModerationResult", "moderation_result"]
@@ -46,8 +47,8 @@ class ModerationRequest:
     model: str
     inputs: tuple[str, ...]
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 def _copied(value: Mapping[str, Any]) -> Mapping[str, Any]:

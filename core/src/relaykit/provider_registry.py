@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from .http import HeaderHook, HttpClient
 
 
+#: the environment variables that name an HTTP proxy (``http://user:password@host``)
+PROXY_ENVS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
 class ProviderRegistry:
     """Knows every provider factory; builds each configured provider once, on first use."""
 
@@ -64,13 +68,31 @@ class ProviderRegistry:
         self.known_secrets = KnownSecrets()
         for pconf in config.providers.values():
             self.known_secrets.add(pconf.api_key)
+            self.known_secrets.add_url(pconf.base_url)
             if pconf.api_key_env:
                 self.known_secrets.add(env.get(pconf.api_key_env))
             for header, value in pconf.headers.items():
                 self.known_secrets.add_header(header, value)
+        # and those that exporters send their collectors (a Honeycomb or Grafana key),
+        # and the passwords in the URLs of the stores and collectors
+        for table in config.exporters.values():
+            if not isinstance(table, Mapping):
+                continue
+            headers = table.get("headers")
+            if isinstance(headers, Mapping):
+                for header, value in headers.items():
+                    self.known_secrets.add_header(str(header), str(value))
+            for key in ("endpoint", "url"):
+                if isinstance(table.get(key), str):
+                    self.known_secrets.add_url(table[key])
+        for url in (config.storage.dsn, config.cache.url, config.limiter.url):
+            self.known_secrets.add_url(url)
         # The environment's keys are known before any call: a span that captures
         # content redacts the prompt when it starts, before the call builds its
         # provider, and a key of no known shape would reach it in clear.
+        # A proxy's password too (aiohttp sends through $HTTPS_PROXY and the like)
+        for var in PROXY_ENVS:
+            self.known_secrets.add_url(env.get(var))
         for factory in self.factories.values():
             if factory.api_key_env:
                 self.known_secrets.add(env.get(factory.api_key_env))
@@ -198,6 +220,7 @@ class ProviderRegistry:
             http = self._make_http()
             provider = factory(settings, http)
             self.known_secrets.add(settings.api_key)  # from the vault or the environment
+            self.known_secrets.add_url(settings.base_url)  # the environment's, too
             self._http[name] = http
             self._built[name] = provider
             self.base_urls[name] = settings.base_url

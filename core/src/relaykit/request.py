@@ -15,6 +15,7 @@ import attrs
 
 from .errors import InvalidRequestError, did_you_mean
 from .messages import CachePoint, Message, parse_cache_control
+from .secrets import scrubbed_repr
 from .web_search import WebSearch, is_search_tool
 
 __all__ = [
@@ -526,8 +527,8 @@ class ChatRequest:
     response_format: ResponseFormat | None = None
     reasoning: Reasoning | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
     #: the provider searches the web for the model (see :mod:`relaykit.web_search`)
     web_search: WebSearch | None = None
 

@@ -21,6 +21,7 @@ import attrs
 
 from .errors import InvalidRequestError, RelayError, did_you_mean
 from .response import Usage
+from .secrets import scrubbed_repr
 from .validation import check_options
 
 __all__ = ["RerankRequest", "RerankResponse", "RerankResult", "ranked"]
@@ -44,8 +45,8 @@ class RerankRequest:
     top_n: int | None = None
     max_tokens_per_doc: int | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 @attrs.frozen

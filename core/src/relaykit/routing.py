@@ -38,6 +38,7 @@ import attrs
 
 from .config import Config
 from .errors import ConfigError, InvalidRequestError
+from .known_secrets import KnownSecrets
 
 log = logging.getLogger("relaykit.routing")
 
@@ -92,7 +93,12 @@ class _Health:
 
 
 class Router:
-    """Plans the order of targets for each call and learns from how calls went."""
+    """Plans the order of targets for each call and learns from how calls went.
+
+    ``known``: the client's secrets. A model id that holds one (a key passed as the
+    model) is refused before any call: it would name the call's record, span, log
+    line and metric series.
+    """
 
     def __init__(
         self,
@@ -101,6 +107,7 @@ class Router:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         cool_down: float = 5.0,
+        known: KnownSecrets | None = None,
     ) -> None:
         self._config = config
         self._rng = rng or random.Random()
@@ -108,6 +115,9 @@ class Router:
         self._cool_down = cool_down
         self._health: dict[Target, _Health] = {}
         self._parsed: dict[str, tuple[Target, ...]] = {}
+        self._known = KnownSecrets() if known is None else known
+        # a model id planned before a secret was known is checked again
+        self._known.on_change(self._parsed.clear)
         #: ends told for a target with no call in flight: a call ended twice (or one
         #: never started), a bug elsewhere. The count never goes below zero (a
         #: negative one would rank the target first forever); this says it would
@@ -131,6 +141,14 @@ class Router:
                     f" not {type(model_id).__name__} {model_id!r}"[:160],
                     param="model",
                     hint="write e.g. 'openai/gpt-4o-mini'",
+                )
+            masked = self._known.redact(model_id)
+            if masked != model_id:
+                raise InvalidRequestError(
+                    f"the model {masked!r} holds one of the client's keys",
+                    param="model",
+                    hint="pass a key as api_key ([providers.NAME] api_key or its variable)"
+                    " and a model name such as 'openai/gpt-4o-mini' as the model",
                 )
             route = self._config.models.get(model_id)
             ids = route.targets if route is not None else (model_id,)

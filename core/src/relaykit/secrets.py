@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Mapping
 
-__all__ = ["MASK", "Secret", "scrub"]
+__all__ = ["MASK", "Secret", "cut_short", "scrub"]
 
 MASK = "[REDACTED]"
 
@@ -37,7 +37,11 @@ _BEARER = rf"(?P<keep1>(?i:\bbearer)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9._~+/\-]{{8,
 _BASIC = rf"(?P<keep2>(?i:basic)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9+/]{{12,}}=*"
 # a key in a URL's query string (Google's ``?key=``): whatever its shape
 _QUERY_KEY = r"(?P<keep5>[?&](?i:key)=)[^\s\"'&#]{6,}"
-_URL_CREDENTIALS = r"(?P<keep3>://)[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}(?=@)"  # user:password@
+# user:password@, or a token alone as the user name (https://TOKEN@host; names of
+# under 8 characters, ssh://git@, stay)
+_URL_CREDENTIALS = (
+    r"(?P<keep3>://)(?:[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}|[^/\s:@\[\]]{8,128})(?=@)"
+)
 
 # Ordered most specific first; each pattern matches the whole secret. A named
 # group ``keepN`` marks a prefix (a label, "Bearer ") that stays readable.
@@ -336,11 +340,50 @@ PLAIN_HEADERS = frozenset(
 )
 
 
+# what a key, a token or a URL is made of (everything but spaces, quotes, brackets
+# and separators): a cut never ends inside a run of it
+_TOKEN_CHAR = r"[^\s\"'<>\[\](){},;]"
+_TOKEN_TAIL = re.compile(_TOKEN_CHAR + "+$")
+_TOKEN_AT = re.compile(_TOKEN_CHAR)
+
+
+def cut_short(text: str, limit: int) -> str:
+    """``text`` to at most ``limit`` characters and an ellipsis, cut before the token
+    (a key, a URL) that would straddle the cut: a part of a key is not the key, and
+    masking, by shape or by value, would not find it."""
+    if len(text) <= limit:
+        return text
+    kept = text[:limit]
+    if _TOKEN_AT.match(text, limit) is not None:
+        kept = _TOKEN_TAIL.sub("", kept)
+    return kept.rstrip() + "…"
+
+
+def scrubbed_repr(value: object) -> str:
+    """``repr(value)`` with every recognised credential masked: the ``repr`` of attrs
+    fields that may hold one (a request's ``extra`` and ``metadata``)."""
+    return scrub(repr(value))
+
+
 def headers_repr(headers: Mapping[str, str]) -> str:
     """``repr(dict(headers))``, each value masked unless its header is in :data:`PLAIN_HEADERS`."""
     return repr(
         {name: value if name.lower() in PLAIN_HEADERS else MASK for name, value in headers.items()}
     )
+
+
+def tables_repr(tables: Mapping[str, Mapping[str, object]]) -> str:
+    """``repr(tables)`` (plugin tables such as ``[exporters.NAME]``) scrubbed, each
+    table's ``headers`` shown as :func:`headers_repr` shows them: a collector's key
+    (``x-honeycomb-team``) has no shape scrub knows."""
+    shown: dict[str, object] = {}
+    for name, table in tables.items():
+        headers = table.get("headers") if isinstance(table, Mapping) else None
+        if isinstance(headers, Mapping):
+            masked = {k: v if str(k).lower() in PLAIN_HEADERS else MASK for k, v in headers.items()}
+            table = {**table, "headers": masked}
+        shown[name] = table
+    return scrub(repr(shown))
 
 
 class Secret:

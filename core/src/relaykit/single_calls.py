@@ -334,7 +334,7 @@ def record_fields(
         "fallbacks": call.fallbacks,
         "messages": tuple(Message("user", (TextPart(t),)) for t in texts) if content else (),
         "params": params,
-        "correlation_id": metadata.get("correlation_id"),
+        "correlation_id": outcomes.mask_id(metadata.get("correlation_id")),
         "finished_at": time.time(),
         "route": outcomes.route_names(call),
     }

@@ -24,6 +24,7 @@ import attrs
 from .audio import AudioFile, header_seconds
 from .errors import InvalidRequestError, did_you_mean
 from .response import ModelPrice, Usage
+from .secrets import scrubbed_repr
 from .speech_formats import FORMATS, MEDIA_TYPES
 from .validation import check_options
 
@@ -57,8 +58,8 @@ class SpeechRequest:
     speed: float | None = None
     instructions: str | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 @attrs.frozen(kw_only=True, repr=False)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .call_stream import CallStream
     from .function_tools import FunctionTool
     from .messages import CachePoint
+    from .secrets import Secret
     from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
     from .web_search import WebSearch
@@ -583,6 +584,10 @@ class SyncClient:
         if self._loop is None or self._client is None:
             raise RuntimeError("use `with relaykit.SyncClient() as client:`")
         return self._loop, self._client
+
+    def mask_secret(self, value: Secret | str) -> None:
+        """:meth:`relaykit.Client.mask_secret` (it does not block)."""
+        self._ready("mask_secret")[1].mask_secret(value)
 
     def enter_async_context(self, manager: AbstractAsyncContextManager[Entered]) -> Entered:
         """Enter the async context manager ``manager`` in the client's event loop and

@@ -18,7 +18,7 @@ from .errors import InvalidRequestError
 from .events import ToolResultEvent
 from .function_tools import FunctionTool, result_content
 from .messages import Message, ToolCall, ToolResultPart
-from .secrets import scrub
+from .secrets import cut_short, scrub
 
 ToolErrors = Literal["send", "raise"]
 
@@ -96,7 +96,7 @@ class ToolAnswers:
             )
         if call.raw_arguments is not None:
             return self._error(
-                call, f"the arguments are not a JSON object: {call.raw_arguments[:200]!r}"
+                call, f"the arguments are not a JSON object: {cut_short(call.raw_arguments, 200)!r}"
             )
         try:
             args, kwargs = tool.arguments(call.arguments)

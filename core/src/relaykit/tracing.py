@@ -138,9 +138,12 @@ class CallTracer:
         if request.seed is not None:
             attributes["gen_ai.request.seed"] = request.seed
         if (conversation := request.metadata.get("conversation_id")) is not None:
-            attributes["gen_ai.conversation.id"] = conversation
+            # the caller's to choose: a key sent there is masked, as in the record
+            attributes["gen_ai.conversation.id"] = self._registry.known_secrets.mask(conversation)
         if request.stop:
-            attributes["gen_ai.request.stop_sequences"] = list(request.stop)
+            # the caller's text, as a prompt is: redacted as the record's are
+            text = self._redaction.text
+            attributes["gen_ai.request.stop_sequences"] = [text(stop) for stop in request.stop]
         if call.streamed:
             attributes["relaykit.streamed"] = True
         if self._capture:

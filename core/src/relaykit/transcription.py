@@ -19,6 +19,7 @@ import attrs
 from .audio import AudioFile, header_seconds
 from .errors import InvalidRequestError, did_you_mean
 from .response import ModelPrice, Usage
+from .secrets import scrubbed_repr
 from .validation import check_options
 
 
@@ -40,8 +41,8 @@ class TranscriptionRequest:
     prompt: str | None = None
     audio_seconds: float | None = None
     timeout: float | None = None
-    metadata: dict[str, str] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, repr=scrubbed_repr)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
 @attrs.frozen(kw_only=True)

@@ -23,7 +23,7 @@ from .errors import (
     RequestTimeoutError,
     UntrustedCertificateError,
 )
-from .secrets import scrub
+from .secrets import cut_short, scrub
 
 if TYPE_CHECKING:
     from .known_secrets import KnownSecrets
@@ -222,7 +222,7 @@ def malformed_response(exc: BaseException, target: Target) -> ProviderUnavailabl
     """
     text = exc.message if isinstance(exc, RelayError) else str(exc)
     return ProviderUnavailableError(
-        f"malformed response from the provider ({type(exc).__name__}: {text[:200]})",
+        f"malformed response from the provider ({type(exc).__name__}: {cut_short(text, 200)})",
         provider=target.provider,
         model=target.model,
     )

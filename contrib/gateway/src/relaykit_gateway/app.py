@@ -10,6 +10,7 @@ runs it, under asyncio or trio.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
@@ -124,7 +125,7 @@ from .upload_form import FilePart, FormError, Sink, read_form
 logger = logging.getLogger("relaykit.gateway")
 
 #: the longest caller request id kept as a call's correlation id
-_MAX_ID_CHARS = 128
+_MAX_ID_CHARS = 128  # longer ones are kept as their SHA-256 (see _kept_id)
 #: the largest request body taken (images arrive as base64 inside it)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: no gateway keys: every caller may call
@@ -226,7 +227,8 @@ class Gateway:
     unless it names an alias of ``[models]``. Each call's metadata gets
     ``gateway_key``, the name of the key that made it, so call logs tell the
     callers apart, and a caller's ``x-correlation-id`` (or ``x-request-id``)
-    header becomes the call's ``correlation_id``. ``cors``: the web page origins
+    header becomes the call's ``correlation_id`` (one over 128 characters, its
+    ``sha256:<hex>``; a key sent there is masked). ``cors``: the web page origins
     whose scripts may call from a browser (none by default; see
     :mod:`relaykit_gateway.cors`).
     """
@@ -1322,6 +1324,16 @@ def _rfc3339(timestamp: int) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _kept_id(request_id: str) -> str:
+    """``request_id`` as a call keeps it: itself, or past :data:`_MAX_ID_CHARS` its
+    SHA-256 (``sha256:<hex>``), which the caller can work out to find the call. Not
+    cut short: the first part of a long key sent there (an STS session token) is
+    not the key the client masks, and would be kept in clear."""
+    if len(request_id) <= _MAX_ID_CHARS:
+        return request_id
+    return "sha256:" + hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _with_caller(
     params: Mapping[str, Any], caller: str | None, headers: dict[str, str]
 ) -> dict[str, Any]:
@@ -1334,7 +1346,7 @@ def _with_caller(
     # The caller's request id ties the call's log line and record to theirs.
     request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
     if request_id and "correlation_id" not in metadata:
-        metadata["correlation_id"] = request_id[:_MAX_ID_CHARS]
+        metadata["correlation_id"] = _kept_id(request_id)
     if metadata:
         params["metadata"] = metadata
     return params

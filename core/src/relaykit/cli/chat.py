@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     read_line = _terminal_line if interactive else _stream_reader(sys.stdin)
     with context.sync_client(config) as client:
+        tools.mask_in(client)
         tool_list = client.enter_async_context(tools.connected()) if tools else []
         if interactive:
             print(f"Chatting with {model}. Type exit or quit (or press Ctrl-D) to end.")

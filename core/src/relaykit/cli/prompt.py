@@ -225,6 +225,7 @@ async def _count(
     args: argparse.Namespace,
 ) -> TokenCount:
     async with context.client(config) as client, args.tools.connected() as tools:
+        args.tools.mask_in(client)
         if tools:  # the tools' definitions count too
             params = {**params, "tools": tools}
         return await client.count_tokens(model, messages, **params)
@@ -242,6 +243,7 @@ async def _send(
 
     show_text = not args.json
     async with context.client(config) as client, args.tools.connected() as tools:
+        args.tools.mask_in(client)
         if tools and args.stream:
             response = await _stream_tools(client, model, messages, tools, args, params, show_text)
         elif tools:

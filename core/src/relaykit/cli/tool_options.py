@@ -23,11 +23,18 @@ from .mcp_option import add_mcp_options
 from .number_options import whole_number
 
 if TYPE_CHECKING:
+    from ..client import Client
     from ..config import Config
     from ..events import StreamEvent, ToolResultEvent, ToolRunEvent
     from ..function_tools import FunctionTool
+    from ..secrets import Secret
+    from ..sync_client import SyncClient
     from .context import CliContext
     from .mcp_option import ToolSource
+
+
+#: the schemes of a credential header whose token a server may quote alone
+_SCHEMES = ("bearer", "basic", "token")
 
 
 def add_tool_options(parser: argparse.ArgumentParser) -> None:
@@ -67,9 +74,21 @@ class CliTools:
 
     functions: tuple[tuple[str, tuple[FunctionTool, ...]], ...] = ()
     sources: tuple[tuple[str, ToolSource], ...] = ()
+    #: the ``--mcp-header`` values: credentials the client is to mask
+    secrets: tuple[Secret, ...] = attrs.field(default=(), repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.functions or self.sources)
+
+    def mask_in(self, client: Client | SyncClient) -> None:
+        """Have ``client`` mask the ``--mcp-header`` values, and the token of a
+        ``Bearer ...`` one, wherever they show: a tool's result may quote them, and
+        it is stored with the conversation."""
+        for secret in self.secrets:
+            client.mask_secret(secret)
+            scheme, _, token = secret.reveal().partition(" ")
+            if scheme.lower() in _SCHEMES and token.strip():
+                client.mask_secret(token.strip())
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[list[FunctionTool]]:
@@ -107,6 +126,8 @@ def requested_tools(args: argparse.Namespace, context: CliContext, config: Confi
         from .mcp_option import tool_sources
 
         sources = tool_sources(args.mcp, context, config)
+        secrets = tuple(value for option in args.mcp for _, value in option.headers)
+        return CliTools(tuple(functions), tuple(sources), secrets)
     return CliTools(tuple(functions), tuple(sources))
 
 

@@ -41,6 +41,7 @@ from relaykit.events import (
     UsageUpdate,
 )
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.secrets import cut_short
 from relaykit_claude_models import read_error
 
 from . import web_search, wire
@@ -145,7 +146,9 @@ class MessageStreamDecoder:
         try:
             return json_decode.loads(raw)
         except ValueError as e:
-            raise self._error(f"unreadable {name} event in the stream: {raw[:200]!r}") from e
+            raise self._error(
+                f"unreadable {name} event in the stream: {cut_short(raw, 200)!r}"
+            ) from e
 
     def _handle(self, name: str, data: Any) -> list[StreamEvent]:
         if not isinstance(data, dict):

@@ -18,6 +18,7 @@ import anyio
 import anyio.to_thread
 
 from relaykit import AuthenticationError, ConfigError, Secret
+from relaykit.known_secrets import KnownSecrets
 
 #: The service name in the SigV4 credential scope, for the runtime and control plane alike.
 SIGNING_SERVICE = "bedrock"
@@ -36,7 +37,9 @@ class BedrockAuth:
     ``bearer`` (a Bedrock API key) wins over SigV4 when given. ``region`` and
     ``profile`` come from ``[providers.NAME]``; without a region the
     environment (``AWS_REGION``, ``AWS_DEFAULT_REGION``) and then the profile's
-    config file are asked.
+    config file are asked. The secret key and session token the chain yields
+    (from a profile, SSO, IMDS: wherever) are added to ``known``, so that an error
+    quoting one back is masked wherever it lands.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class BedrockAuth:
         profile: str | None = None,
         bearer: Secret | None = None,
         env: Mapping[str, str] | None = None,
+        known: KnownSecrets | None = None,
     ) -> None:
         env = os.environ if env is None else env
         self._region = region or next((env[v] for v in REGION_ENV if env.get(v)), None)
@@ -53,6 +57,10 @@ class BedrockAuth:
         self._bearer = bearer
         self._credentials: Any = None  # botocore Credentials, once resolved
         self._lock: anyio.Lock | None = None
+        self._known = KnownSecrets() if known is None else known
+        #: the secret key and token last added to ``known``, and the pair before
+        self._masked: tuple[str | None, str | None] = (None, None)
+        self._previous: tuple[str | None, str | None] = (None, None)
 
     def __repr__(self) -> str:
         how = "bearer" if self._bearer else "sigv4"
@@ -103,14 +111,32 @@ class BedrockAuth:
         refresh_needed = getattr(credentials, "refresh_needed", None)
         if refresh_needed is not None and refresh_needed():
             try:
-                return await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
+                frozen = await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
             except Exception as e:  # botocore's STS/SSO/IMDS errors, whatever their type
                 raise AuthenticationError(
                     f"refreshing the AWS credentials failed: {e}",
                     retryable=True,  # metadata endpoints and STS have bad moments
                     hint=_NO_CREDENTIALS_HINT,
                 ) from e
-        return credentials.get_frozen_credentials()
+        else:
+            frozen = credentials.get_frozen_credentials()
+        self._mask(frozen.secret_key, frozen.token)
+        return frozen
+
+    def _mask(self, secret_key: str | None, token: str | None) -> None:
+        # Each new pair once. Refreshable credentials (STS, SSO, IMDS) change hourly:
+        # a new pair drops the one before the last (requests signed with the last
+        # may still be answered), so the set stays small over days of refreshes.
+        # Credentials from the environment or a file never change, so are never dropped.
+        pair = (secret_key, token)
+        if pair == self._masked:
+            return
+        for value in pair:
+            self._known.add(value)
+        for value in self._previous:
+            if value not in pair and value not in self._masked:
+                self._known.discard(value)
+        self._previous, self._masked = self._masked, pair
 
     async def _resolve(self) -> None:
         if self._lock is None:

@@ -66,6 +66,7 @@ from typing import Any
 
 from relaykit import ChatRequest, InvalidRequestError, RelayError, json_encode
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.secrets import cut_short
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
 from .prices import base_model
@@ -241,7 +242,7 @@ def _converse_field(field: str) -> Iterator[None]:
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
         raise InvalidRequestError(
             f"extra's {field} is not in Converse's shape, so the Messages API route cannot"
-            f" translate it ({type(e).__name__}: {str(e)[:100]})",
+            f" translate it ({type(e).__name__}: {cut_short(str(e), 100)})",
             param=f"extra.{field}",
             hint=f"give {field} in Converse's own shape (the Converse API reference), or a"
             " Messages API field (top_k, output_config, ...) under its own name in extra",

@@ -107,6 +107,9 @@ class BedrockProvider:
     # The AWS SDKs' own service-specific endpoint variable.
     base_url_env: ClassVar[str | None] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
+    # SigV4's credentials from the environment, masked from the client's start as keys
+    # are (AWS quotes a session token back in a signature mismatch's canonical request)
+    secret_envs: ClassVar[tuple[str, ...]] = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     options: ClassVar[tuple[str, ...]] = (
         "region",
         "profile",
@@ -121,7 +124,10 @@ class BedrockProvider:
         self._name = settings.name
         opts = settings.options
         self._auth = BedrockAuth(
-            region=_opt(opts, "region"), profile=_opt(opts, "profile"), bearer=settings.api_key
+            region=_opt(opts, "region"),
+            profile=_opt(opts, "profile"),
+            bearer=settings.api_key,
+            known=settings.known_secrets,
         )
         self._runtime_url = settings.base_url
         self._control_url = (

@@ -35,6 +35,7 @@ from relaykit.events import (
 )
 from relaykit.http_errors import parse_error_body
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.secrets import cut_short
 from relaykit.sse import ServerSentEvent
 
 from . import grounding, wire
@@ -117,7 +118,7 @@ class GeminiStreamDecoder:
             chunk: Any = json_decode.loads(data)
         except ValueError:
             raise self._error(
-                f"Gemini sent a stream chunk that is not JSON: {data[:200]!r}"
+                f"Gemini sent a stream chunk that is not JSON: {cut_short(data, 200)!r}"
             ) from None
         if not isinstance(chunk, dict):
             raise self._error(f"Gemini sent a stream chunk that is not an object: {data[:200]!r}")
