@@ -15,9 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit import hookimpl
@@ -31,6 +28,7 @@ from relaykit.testing import (
     RecordingExporter,
     Request,
     Response,
+    TracingExporter,
     VendorMock,
 )
 
@@ -78,24 +76,6 @@ async def make_call(client: relaykit.Client, call: str, model: str) -> None:
                 pass
     else:
         await client.models(model.split("/", 1)[0])
-
-
-class TracingExporter(RecordingExporter):
-    """Brings an SDK tracer provider, so every call is traced (content captured too)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    def attributes(self) -> str:
-        out = []
-        for span in self.spans.get_finished_spans():
-            out.append(repr(dict(span.attributes or {})))
-            out.append(repr(span.status.description))
-            out.extend(repr(dict(e.attributes or {})) for e in span.events)
-        return "\n".join(out)
 
 
 def leaks(text: str) -> list[str]:
@@ -164,7 +144,7 @@ async def test_an_echoed_key_reaches_no_error_log_record_or_span(
     assert leaks(stored) == []
     assert leaks(repr(tracing.events)) == []
     assert tracing.spans.get_finished_spans()
-    assert leaks(tracing.attributes()) == []
+    assert leaks(tracing.dumped()) == []
 
 
 class UrlInErrorHttp:
@@ -354,7 +334,7 @@ async def test_a_configured_key_of_any_shape_is_masked_everywhere(
     seen = {
         "error": chain(error) + repr(error) + str(error.provider_message) + repr(error.args),
         "logs": caplog.text + repr([r.getMessage() for r in caplog.records]),
-        "spans": tracing.attributes(),
+        "spans": tracing.dumped(),
         "exported records": repr(tracing.events),
     }
     import sqlite3
@@ -395,8 +375,8 @@ async def test_a_key_from_the_environment_quoted_in_a_prompt_never_reaches_a_spa
         async with relaykit.Client(config, plugins=[tracing], env=env) as client:
             await client.chat("local/any-model", f"is my key {LOCAL_KEY} still valid?")
         assert mock.requests, "the request never reached the mock"
-    assert "is my key [REDACTED] still valid?" in tracing.attributes()
-    assert LOCAL_KEY not in tracing.attributes()
+    assert "is my key [REDACTED] still valid?" in tracing.dumped()
+    assert LOCAL_KEY not in tracing.dumped()
     assert LOCAL_KEY not in repr(tracing.events)
 
 

@@ -12,9 +12,6 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
 from relaykit.log_format import JsonFormatter
@@ -72,31 +69,6 @@ def openai_sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
 def anthropic_sdk(url: str, key: str = KEY) -> anthropic.AsyncAnthropic:
     """Anthropic's SDK calling the gateway at ``url`` with ``key``."""
     return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0)
-
-
-class Tracing(RecordingExporter):
-    """An exporter plugin bringing an SDK tracer provider (as relaykit-otlp does), its
-    finished spans kept in memory."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-
-    def dumped(self) -> str:
-        """Every finished span's name, attributes, events and status, as one text."""
-        return "\n".join(
-            repr(
-                (
-                    s.name,
-                    dict(s.attributes or {}),
-                    [(e.name, dict(e.attributes or {})) for e in s.events],
-                    s.status.description,
-                )
-            )
-            for s in self.spans.get_finished_spans()
-        )
 
 
 def sqlite_dump(path: Path) -> str:

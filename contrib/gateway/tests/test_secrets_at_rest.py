@@ -14,10 +14,10 @@ import pytest
 
 import relaykit
 from relaykit.protocols import LogQuery
-from relaykit.testing import FakePlugin
+from relaykit.testing import FakePlugin, TracingExporter
 from relaykit_gateway.testing import KEY, running
 
-from .conftest import Tracing, json_log, sqlite_dump
+from .conftest import json_log, sqlite_dump
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +42,7 @@ async def test_a_secret_in_the_fields_copied_into_a_call_is_masked_everywhere(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, secret: str
 ) -> None:
     db = tmp_path / "calls.db"
-    tracing = Tracing()
+    tracing = TracingExporter()
     caplog.set_level(logging.INFO, logger="relaykit")
     body = {
         "model": "local/m",

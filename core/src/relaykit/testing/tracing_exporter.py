@@ -42,6 +42,21 @@ class TracingExporter(RecordingExporter):
         """The spans that ended, in the order they ended."""
         return list(self.spans.get_finished_spans())
 
+    def dumped(self) -> str:
+        """Every finished span's name, attributes, events and status, as one text:
+        what a test searches for a value that must not be there (a secret, say)."""
+        return "\n".join(
+            repr(
+                (
+                    s.name,
+                    dict(s.attributes or {}),
+                    [(e.name, dict(e.attributes or {})) for e in s.events],
+                    s.status.description,
+                )
+            )
+            for s in self.spans.get_finished_spans()
+        )
+
     async def aclose(self) -> None:
         """Note the close and shut the provider down (its spans stay readable)."""
         await super().aclose()
