@@ -478,6 +478,8 @@ class InStepFeed:
         self._loop.call_soon(self._feed)
 
     def _feed(self) -> None:
+        if self._content.exception() is not None:
+            return  # the response was closed: nothing reads it any more
         waiter = self._content._waiter
         if waiter is not None and not waiter.done():
             self._content.feed_data(b"x")  # wakes the read (its wake-up is queued)
