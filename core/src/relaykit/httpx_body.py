@@ -10,7 +10,7 @@ end, the cancellation never landing. ``checkpoint_if_cancelled()`` after each
 chunk costs a few look-ups until a scope is cancelled, then waits on no future
 at all, where anyio's next try lands. (Under trio every read checks already.)
 
-Imported with httpx, when the first httpx client is made.
+Imported with httpx, in the client's warm-up thread (provider_registry._HTTPX_MODULES).
 """
 
 from __future__ import annotations
