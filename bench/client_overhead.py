@@ -211,10 +211,21 @@ class Relaykit:
         return str(s.response.text)
 
 
+class RelaykitAiohttp(Relaykit):
+    """:class:`Relaykit` on the client its plugins offer (``[http] transport = "auto"``):
+    relaykit-aiohttp's under asyncio, httpx under trio."""
+
+    name = "relaykit (aiohttp)"
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url, transport="auto")
+
+
 CLIENTS: dict[str, type[RawHttpx] | type[Relaykit]] = {
     "raw": RawHttpx,
     "raw-lines": RawHttpxLines,
     "relaykit": Relaykit,
+    "relaykit-aiohttp": RelaykitAiohttp,
 }
 
 

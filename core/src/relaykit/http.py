@@ -21,7 +21,11 @@ on each:
   :class:`relaykit.ProviderUnavailableError` and, for a server certificate
   that failed verification, :class:`relaykit.UntrustedCertificateError`);
 - on cancellation or an exception, close the connection rather than reuse it;
-  a streamed response read to its end goes back to the pool.
+  a streamed response read to its end goes back to the pool;
+- let a cancelled anyio scope stop every read of a body (the whole body of
+  ``post``/``get``, ``aread``, ``aiter_bytes``) at its next chunk, however fast
+  the body comes (docs/plugin-hooks.md says why; httpx_body.py does it for the
+  default client).
 
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").

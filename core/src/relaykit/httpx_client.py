@@ -2,7 +2,8 @@
 
 httpx's own client satisfies :class:`relaykit.http.HttpClient`, so providers
 talk to it directly; what relaykit needs on each request (the stream's idle
-timeout, header hooks such as trace context) rides on httpx's request hooks.
+timeout, header hooks such as trace context) rides on httpx's request hooks,
+and a response hook gives each body's reads a cancellation point per chunk.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def httpx_client(options: HttpOptions) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with ``options``' pool limits, timeouts and header hooks."""
     import httpx
 
+    from .httpx_body import checkpoint_body_reads
+
     limits = httpx.Limits(
         max_connections=options.max_connections,
         max_keepalive_connections=options.max_keepalive_connections,
@@ -66,7 +69,8 @@ def httpx_client(options: HttpOptions) -> httpx.AsyncClient:
         transport=httpx.AsyncHTTPTransport(limits=limits, verify=verify),
         timeout=timeout,
         limits=limits,
-        event_hooks={"request": hooks},
+        # a cancelled call stops reading a body that keeps coming (see httpx_body.py)
+        event_hooks={"request": hooks, "response": [checkpoint_body_reads]},
         verify=verify,
     )
 

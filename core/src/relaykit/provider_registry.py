@@ -287,7 +287,7 @@ class ProviderRegistry:
 
 
 #: the default stack: httpx imports httpcore only as it builds its first transport
-_HTTPX_MODULES = ("httpx", "httpcore", "relaykit.httpx_client")
+_HTTPX_MODULES = ("httpx", "httpcore", "relaykit.httpx_client", "relaykit.httpx_body")
 
 
 def _httpx_ssl_ready() -> bool:

@@ -6,6 +6,8 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator, MutableMapping
 
+import aiohttp
+import aiohttp.connector
 import anyio
 import pytest
 
@@ -18,6 +20,7 @@ from relaykit.http import (
     ProtocolError,
     ReadError,
     ReadTimeout,
+    TransportError,
 )
 from relaykit.stream_read_timeout import STREAM_READ_TIMEOUT
 from relaykit.stream_read_timeout import ReadTimeout as WantedReadTimeout
@@ -377,6 +380,7 @@ async def test_connections_go_back_to_the_pool_only_after_a_whole_body(
                 assert (r.status_code, await r.aread()) == (418, b"short and stout")
             async with http.stream("GET", server.url + "/pause") as r:
                 assert [chunk async for chunk in r.aiter_bytes()] == [b"a", b"b"]
+            assert (await http.get(server.url + "/pause")).content == b"ab"  # read in pieces
         assert server.stats.connections_opened == 1
         async with http.stream("GET", server.url + "/hold") as r:
             pass  # left before the body ended: closed, never reused
@@ -446,43 +450,125 @@ async def test_aclose_fails_a_read_waiting_on_a_streamed_body(server: LoopbackSe
     assert server.stats.connections_open == 0
 
 
+class InStepFeed:
+    """Feeds a response body a byte at a time, in step with the event loop.
+
+    anyio cancels a task only while the future it waits on is pending; a body whose
+    bytes wake each wait in the very turn it starts (a fast upstream read by the
+    gateway for a caller who hung up) was read to its end, the cancellation never
+    landing. This feeds the reader as such a socket would: a byte whenever a read
+    waits, once a turn, ``pieces`` in all, and cancels ``scope`` from outside just
+    after the ``cancel_at``-th wake-up.
+    """
+
+    def __init__(
+        self,
+        content: aiohttp.StreamReader,
+        scope: anyio.CancelScope,
+        *,
+        pieces: int = 2000,
+        cancel_at: int = 10,
+    ) -> None:
+        self.fed = 0
+        self._content = content
+        self._scope = scope
+        self._pieces = pieces
+        self._cancel_at = cancel_at
+        self._loop = asyncio.get_running_loop()
+        self._loop.call_soon(self._feed)
+
+    def _feed(self) -> None:
+        if self._content.exception() is not None:
+            return  # the response was closed: nothing reads it any more
+        waiter = self._content._waiter
+        if waiter is not None and not waiter.done():
+            self._content.feed_data(b"x")  # wakes the read (its wake-up is queued)
+            self.fed += 1
+        if self.fed < self._pieces:
+            self._loop.call_soon(self._feed)  # readable again next turn
+        if self.fed == self._cancel_at:
+            self._scope.cancel()
+
+
 @asyncio_only
 @pytest.mark.anyio
 @pytest.mark.parametrize("idle", [None, 5.0], ids=["untimed", "idle-timed"])
 async def test_a_cancelled_scope_stops_a_body_that_arrives_at_every_turn_of_the_loop(
     server: LoopbackServer, idle: float | None
 ) -> None:
-    # anyio cancels a task only while the future it waits on is pending; a body whose
-    # bytes wake each wait in the very turn it starts (a fast upstream read by the
-    # gateway for a caller who hung up) was read to its end, the cancellation never
-    # landing. The bytes are fed here, in step with the loop, as such a socket would.
-    loop = asyncio.get_running_loop()
     http = AiohttpClient()
     token = STREAM_READ_TIMEOUT.set(WantedReadTimeout(idle) if idle else None)
-    fed = 0
     try:
         async with http.stream("GET", server.url + "/hold") as r:
-            content = r._response.content
             with anyio.fail_after(5), anyio.CancelScope() as scope:
-
-                def feed() -> None:
-                    nonlocal fed
-                    waiter = content._waiter
-                    if waiter is not None and not waiter.done():
-                        content.feed_data(b"x")  # wakes the read (its wake-up is queued)
-                        fed += 1
-                    if fed < 2000:
-                        loop.call_soon(feed)  # readable again next turn
-                    if fed == 10:
-                        scope.cancel()  # from outside, just after a wake-up
-
-                loop.call_soon(feed)
+                feed = InStepFeed(r._response.content, scope)
                 async for _ in r.aiter_bytes():
                     pass
             assert scope.cancelled_caught
-            assert fed <= 11, fed  # not the whole body: the next read is the last
+            assert feed.fed <= 11, feed.fed  # not the whole body: the next read is the last
     finally:
         STREAM_READ_TIMEOUT.reset(token)
+        await http.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
+@pytest.mark.parametrize("idle", [None, 5.0], ids=["untimed", "idle-timed"])
+async def test_a_cancelled_scope_stops_aread_of_a_body_that_arrives_at_every_turn(
+    server: LoopbackServer, idle: float | None
+) -> None:
+    # aread() read through aiohttp's read(), whose loop over readany() has no point
+    # where the cancellation lands while bytes keep coming
+    http = AiohttpClient()
+    token = STREAM_READ_TIMEOUT.set(WantedReadTimeout(idle) if idle else None)
+    try:
+        async with http.stream("GET", server.url + "/hold") as r:
+            with anyio.fail_after(5), anyio.CancelScope() as scope:
+                feed = InStepFeed(r._response.content, scope)
+                await r.aread()
+            assert scope.cancelled_caught
+            assert feed.fed <= 11, feed.fed
+            with pytest.raises(TransportError):  # the cut body is not read on later as whole
+                await r.aread()
+    finally:
+        STREAM_READ_TIMEOUT.reset(token)
+        await http.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_cancelled_scope_stops_a_whole_response_read_that_arrives_at_every_turn(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    # post() and get() (every non-streamed provider call) read the whole body
+    # before they return: a cancelled call (its timeout, its caller's cancel) must
+    # stop within a few pieces, and close the connection rather than pool it.
+    http = AiohttpClient()
+    feeds: list[InStepFeed] = []
+    start = aiohttp.ClientResponse.start
+
+    async def start_feeding(
+        response: aiohttp.ClientResponse, connection: aiohttp.connector.Connection
+    ) -> aiohttp.ClientResponse:
+        started = await start(response, connection)  # the head is in: the body comes next
+        feeds.append(InStepFeed(started.content, scope))
+        return started
+
+    monkeypatch.setattr(aiohttp.ClientResponse, "start", start_feeding)
+    try:
+        with anyio.fail_after(5), anyio.CancelScope() as scope:
+            if method == "GET":
+                await http.get(server.url + "/hold")
+            else:
+                await http.post(server.url + "/hold", content=b"{}")
+        assert scope.cancelled_caught
+        (feed,) = feeds
+        assert feed.fed <= 11, feed.fed
+        assert http._busy == 0
+        await wait_until(lambda: server.stats.connections_open == 0)
+        assert server.stats.connections_open == 0  # closed, not pooled mid-body
+    finally:
         await http.aclose()
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import AsyncIterator, Coroutine, Mapping
+import sys
+from collections.abc import AsyncGenerator, Coroutine, Mapping
+from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -168,9 +170,20 @@ class AiohttpClient:
                 allow_redirects=False,
                 timeout=self._timeout,
             )
-            # read() releases the connection at the end of the body, and closes it
-            # (never to be reused) on any failure or cancellation.
-            body = await response.read()
+            reader = response.content
+            try:
+                # as aiohttp's read(): the body is kept whole anyway, so no pausing
+                # the socket at a buffer's high-water mark, no cap on decompression
+                reader.set_read_chunk_size(sys.maxsize)
+                body = await reader.readany()  # a small body: all of it, at once
+                if not reader.at_eof():
+                    body = await _read_rest(reader, body)
+            except BaseException:
+                # the rest of the body is unread: the connection is never reused.
+                # (Read to its end, aiohttp put it back in the pool: its end-of-body
+                # callback releases the connection.)
+                response.close()
+                raise
         except _FAILURES as e:
             raise _mapped(e, pooled) from e
         finally:
@@ -388,20 +401,28 @@ class StreamResponse:
         return self._response.content.is_eof()
 
     async def aread(self) -> bytes:
-        """Read the rest of the body."""
+        """Read the rest of the body.
+
+        It is read as :meth:`aiter_bytes` reads it: a cancelled anyio scope takes
+        effect at each chunk, and the idle timeout times each wait for bytes. A
+        read that fails or is cancelled closes the response, so what is left of
+        the body is never read on later as if it were all of it.
+        """
         if self._content is None:
-            loop = self._start_idle_timer()
+            # as aiohttp's read(): no pausing the socket, no cap on decompression
+            self._response.content.set_read_chunk_size(sys.maxsize)
+            chunks: list[bytes] = []
             try:
-                if loop is not None:
-                    self._waiting_since = loop.time()
-                self._content = await self._response.read()
-            except _FAILURES as e:
-                raise _mapped(e, False) from e
-            finally:
-                self._waiting_since = None
+                async with aclosing(self.aiter_bytes()) as body:
+                    async for chunk in body:
+                        chunks.append(chunk)
+            except BaseException:
+                self._response.close()
+                raise
+            self._content = b"".join(chunks)
         return self._content
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self) -> AsyncGenerator[bytes, None]:
         """The body's chunks as they arrive.
 
         Each chunk is a point where a cancelled anyio scope around the reader takes
@@ -476,6 +497,22 @@ class StreamResponse:
         else:
             when = since + idle
         self._timer = loop.call_at(when, self._on_idle_timer, loop)
+
+
+async def _read_rest(content: aiohttp.StreamReader, first: bytes) -> bytes:
+    """``first`` and the rest of ``content``, to its end.
+
+    aiohttp's ``read()`` loops over ``readany()`` with no point where a cancelled
+    anyio scope takes effect while bytes keep coming (see
+    :meth:`StreamResponse.aiter_bytes`): this loop has one between reads.
+    """
+    chunks = [first]
+    while True:
+        await checkpoint_if_cancelled()
+        chunk = await content.readany()
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _mapped(e: BaseException, pooled: bool) -> TransportError:
