@@ -11,12 +11,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -108,6 +117,8 @@ if TYPE_CHECKING:
     from .transcription_stream import TranscriptionStream
 
 _ZERO = Decimal(0)
+A = TypeVar("A")
+R = TypeVar("R")
 #: the event for a failed lookup or write of the cache's store (the same two every time)
 _CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("put")}
 
@@ -543,7 +554,7 @@ class Client:
                         cached = (
                             memory.get_nowait(call.cache_key)
                             if memory is not None
-                            else await self._cache.get(call.cache_key)
+                            else await self._look_up(call)
                         )
                         if cached is not None:
                             call.cache_hit = True
@@ -734,12 +745,58 @@ class Client:
         in the logs and metrics, and skewed latency routing's first sample.
         """
         began = time.monotonic()
-        await self._registry.warm_up()
+        if call is None:  # not a call in flight (a listing, a count): nothing to record
+            await self._registry.warm_up()
+        else:
+            try:
+                with self._cut_by_close():
+                    await self._registry.warm_up()
+            except ClientClosedError as error:
+                await self._outcomes.fail(call, error)
+                raise
         self._cold = False
         if call is not None:
             waited = time.monotonic() - began
             call.started += waited
             call.deadline += waited
+
+    async def _look_up(self, call: _Call) -> ChatResponse | None:
+        """``call``'s answer in the response cache's store, if it holds one (cut short
+        by aclose: see :meth:`_cut_short`)."""
+        assert call.cache_key is not None
+        return await self._cut_short(call, self._cache.get, call.cache_key)
+
+    async def _cut_short(self, call: _Call, wait: Callable[[A], Awaitable[R]], arg: A) -> R:
+        """``await wait(arg)`` for ``call``, before its request goes out (a cache
+        store's look-up, which can take seconds); aclose cuts it short once its
+        wait is over: the call is recorded as failed, :class:`ClientClosedError`."""
+        try:
+            with self._cut_by_close():
+                return await wait(arg)
+        except ClientClosedError as error:
+            await self._outcomes.fail(call, error)
+            raise
+
+    @contextmanager
+    def _cut_by_close(self) -> Iterator[None]:
+        """Around a wait of a call in flight that no attempt's scope holds (a cache
+        store's look-up, the HTTP stack's import): aclose cancels it once its wait
+        is over, and the call gets :class:`ClientClosedError`.
+
+        Without it the wait outlasted aclose's wind-down, and the call's record
+        reached a call log that had closed: lost.
+        """
+        if self._shut:
+            raise closed_under_call()
+        scope = anyio.CancelScope()
+        self._running.add(scope)
+        try:
+            with scope:
+                yield
+        finally:
+            self._running.discard(scope)
+        if scope.cancelled_caught:  # (only aclose cancels it)
+            raise closed_under_call()
 
     def _call_ended(self) -> None:
         """A call (or an entered stream) has finished: wake aclose after the last."""

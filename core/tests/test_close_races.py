@@ -1,0 +1,221 @@
+"""Closing a client while calls are somewhere no provider scope holds them: waiting on a
+storage-backed response cache, importing the HTTP stack. Each call's record lands
+once (in the real SQLite file), its caller gets ClientClosedError, and the close
+returns in bounded time."""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+from relaykit_sqlite.storage import SQLiteStorage
+
+import relaykit
+from relaykit import ClientClosedError
+from relaykit.protocols import LogQuery
+from relaykit.testing import OpenAIMock, Reply
+
+from .conftest import MOCK_KEY
+
+MODEL = "openai/gpt-4o-mini"
+
+
+class GatedSQLiteStorage(SQLiteStorage):
+    """The SQLite storage, its response cache's look-ups waiting until :attr:`release`
+    is set: a database file locked by another process, a busy thread pool."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.asked = anyio.Event()
+        self.release = anyio.Event()
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        self.asked.set()
+        await self.release.wait()
+        return await super().cached_response(key)
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        self.asked.set()
+        await self.release.wait()
+        return await super().cached_responses(keys)
+
+
+class GatedSQLitePlugin:
+    """Answers ``[storage] backend = "sqlite"`` with one :class:`GatedSQLiteStorage`
+    (registered after the entry points, so asked first)."""
+
+    def __init__(self, path: Path) -> None:
+        self.storage = GatedSQLiteStorage(path)
+
+    @relaykit.hookimpl
+    def relaykit_storage(self, name: str, config: object) -> SQLiteStorage | None:
+        return self.storage if name == "sqlite" else None
+
+
+class SlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """A module whose import takes until :attr:`release` is set: the HTTP stack's
+    cold import on a loaded machine (seconds), made to last as long as a test needs."""
+
+    NAME = "relaykit_close_races_slow_http"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.NAME:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.started.set()
+        self.release.wait(30)  # (a safety net only: the test sets it)
+
+    @relaykit.hookimpl
+    def relaykit_http_client_modules(self, config: object) -> Sequence[str]:
+        return [self.NAME]
+
+
+@pytest.fixture
+def slow_import() -> Iterator[SlowImport]:
+    finder = SlowImport()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield finder
+    finally:
+        finder.release.set()  # an abandoned import thread ends too
+        sys.meta_path.remove(finder)
+        sys.modules.pop(SlowImport.NAME, None)
+
+
+def cached_config(mock: OpenAIMock, db: Path, how: str) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "retry": {"attempts": 1, "initial_wait": 0},
+        # the response cache in the SQLite file, its look-ups not cut short
+        "cache": {"enabled": True, "backend": "storage", "timeout": 30},
+        # aclose's wait for calls in flight (the calls take timeout=30 each)
+        "timeouts": {"total": 0.1 if how == "wait_runs_out" else 30},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": MOCK_KEY}},
+    }
+
+
+async def records_of(db: Path) -> list[tuple[str, str | None]]:
+    """(text, error type) of each record in the SQLite file ``db``, oldest first."""
+    storage = SQLiteStorage(db)
+    try:
+        records = await storage.query_logs(LogQuery())
+    finally:
+        await storage.aclose()
+    return [(r.text, r.error_type) for r in reversed(records)]
+
+
+async def close_as(client: relaykit.Client, how: str) -> None:
+    """Close ``client`` once its wait runs out ([timeouts] total) or once its closer is
+    cancelled; either way with the call in flight still waiting. Bounded: 5 s."""
+    with anyio.fail_after(5):
+        if how == "wait_runs_out":
+            await client.aclose()
+        else:
+            with anyio.move_on_after(0.05):
+                await client.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["chat", "stream", "embed"])
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_first_call_waiting_on_a_slow_cache_when_the_client_closes_is_recorded(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+    kind: str,
+) -> None:
+    # The look-up outlasts the close: nothing cancelled it (no provider scope holds
+    # it), so the close waited its 1 s wind-down and closed the call log; the look-up
+    # then ended, the call met the shut client and its record arrived too late.
+    db = tmp_path / "log.db"
+    gated = GatedSQLitePlugin(db)
+    client = relaykit.Client(cached_config(openai_mock, db, how), plugins=[gated])
+    errors: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            if kind == "stream":
+                async with client.stream(MODEL, "hi", cache=True, timeout=30) as s:
+                    async for _ in s:
+                        pass
+            elif kind == "embed":
+                await client.embed("openai/text-embedding-3-small", "hi", cache=True, timeout=30)
+            else:
+                await client.chat(MODEL, "hi", cache=True, timeout=30)
+        except Exception as e:
+            errors.append(e)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            async with client:
+                tg.start_soon(one)
+                await gated.storage.asked.wait()
+                await close_as(client, how)
+                # told by the close itself, not once the look-up ended
+                (error,) = errors
+                assert isinstance(error, ClientClosedError), repr(error)
+    finally:
+        gated.storage.release.set()
+    assert not openai_mock.requests
+    assert "arrived after the call log closed" not in caplog.text
+    assert await records_of(db) == [("", "ClientClosedError")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_first_call_importing_the_http_stack_when_the_client_closes_is_recorded(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    slow_import: SlowImport,
+    how: str,
+) -> None:
+    # The look-up ends before the close; the call, the client's first, then imports
+    # the HTTP stack (a worker thread): longer than the close's 1 s wind-down on a
+    # loaded machine, and its record arrived after the call log closed.
+    db = tmp_path / "log.db"
+    gated = GatedSQLitePlugin(db)
+    config = cached_config(openai_mock, db, how)
+    client = relaykit.Client(config, plugins=[gated, slow_import])
+    errors: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            await client.chat(MODEL, "hi", cache=True, timeout=30)
+        except Exception as e:
+            errors.append(e)
+
+    async with anyio.create_task_group() as tg:
+        async with client:
+            tg.start_soon(one)
+            await gated.storage.asked.wait()
+            gated.storage.release.set()
+            with anyio.fail_after(10):  # a safety net only
+                while not slow_import.started.is_set():  # noqa: ASYNC110 (a thread)
+                    await anyio.sleep(0.001)
+            await close_as(client, how)
+            (error,) = errors  # told by the close, not once the import ended
+            assert isinstance(error, ClientClosedError), repr(error)
+    assert not openai_mock.requests
+    assert "arrived after the call log closed" not in caplog.text
+    assert await records_of(db) == [("", "ClientClosedError")]
