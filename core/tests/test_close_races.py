@@ -21,7 +21,9 @@ from relaykit_sqlite.storage import SQLiteStorage
 import relaykit
 from relaykit import ClientClosedError
 from relaykit.protocols import LogQuery
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import LoopbackServer, OpenAIMock
+from relaykit.testing import Request as HttpRequest
+from relaykit.testing import Response as HttpResponse
 
 from .conftest import MOCK_KEY
 
@@ -218,4 +220,59 @@ async def test_a_first_call_importing_the_http_stack_when_the_client_closes_is_r
             assert isinstance(error, ClientClosedError), repr(error)
     assert not openai_mock.requests
     assert "arrived after the call log closed" not in caplog.text
+    assert await records_of(db) == [("", "ClientClosedError")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_fallback_weighing_context_windows_when_the_client_closes_is_recorded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    # A context-length error falls back only to a larger window: the windows come
+    # from the provider's model listing, over the network. Nothing cancelled that
+    # listing: it went on past the close (over closed connections, reading a closed
+    # storage), the caller got the context-length error seconds later, and the
+    # record was lost.
+    listing, release = threading.Event(), threading.Event()
+
+    async def provider(request: HttpRequest) -> HttpResponse:
+        if request.method == "GET" and request.path == "/v1/models":
+            listing.set()
+            await anyio.to_thread.run_sync(release.wait, 30)  # (a safety net only)
+            models = [{"id": "a", "context_length": 1000}, {"id": "b", "context_length": 2000}]
+            return HttpResponse.json({"object": "list", "data": models})
+        error = {"message": "This model's maximum context length is 1000 tokens"}
+        return HttpResponse.json({"error": {**error, "code": "context_length_exceeded"}}, 400)
+
+    db = tmp_path / "log.db"
+    errors: list[BaseException] = []
+    with LoopbackServer(provider) as server:
+        config: dict[str, Any] = {
+            "storage": {"backend": "sqlite", "path": str(db)},
+            "retry": {"attempts": 1},
+            "timeouts": {"total": 0.1 if how == "wait_runs_out" else 30},
+            "providers": {"openai": {"base_url": f"{server.url}/v1", "api_key": MOCK_KEY}},
+            "models": {"long": {"targets": ["openai/a", "openai/b"]}},
+        }
+        client = relaykit.Client(config)
+
+        async def one() -> None:
+            try:
+                await client.chat("long", "hi", timeout=30)
+            except Exception as e:
+                errors.append(e)
+
+        try:
+            async with anyio.create_task_group() as tg, client:
+                tg.start_soon(one)
+                with anyio.fail_after(10):  # a safety net only
+                    while not listing.is_set():  # noqa: ASYNC110 (the server's thread)
+                        await anyio.sleep(0.001)
+                await close_as(client, how)
+                (error,) = errors  # told by the close, not once the listing ended
+                assert isinstance(error, ClientClosedError), repr(error)
+        finally:
+            release.set()
+    assert "arrived after the call log closed" not in caplog.text
+    assert "Unclosed" not in caplog.text  # aiohttp's session and connector
     assert await records_of(db) == [("", "ClientClosedError")]
