@@ -20,10 +20,14 @@ from relaykit_sqlite.storage import SQLiteStorage
 
 import relaykit
 from relaykit import ClientClosedError
-from relaykit.protocols import LogQuery
+from relaykit.config import LimitConfig
+from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.protocols import LogQuery, Reservation
+from relaykit.record_spill import read_spilled
 from relaykit.testing import LoopbackServer, OpenAIMock
 from relaykit.testing import Request as HttpRequest
 from relaykit.testing import Response as HttpResponse
+from relaykit.testing.limiters import LimiterPlugin
 
 from .conftest import MOCK_KEY
 
@@ -275,4 +279,72 @@ async def test_a_fallback_weighing_context_windows_when_the_client_closes_is_rec
             release.set()
     assert "arrived after the call log closed" not in caplog.text
     assert "Unclosed" not in caplog.text  # aiohttp's session and connector
+    assert await records_of(db) == [("", "ClientClosedError")]
+
+
+class GatedLimiter:
+    """A rate limiter that decides over the network, as relaykit-redis's does (its
+    answer shielded from cancellation, so a hold is never lost on the way): each
+    decision waits until :attr:`replies` is set, a Redis server slow to reply (not
+    ``release``: a limiter's method of that name gives a hold back)."""
+
+    def __init__(self) -> None:
+        self.memory = MemoryRateLimiter()
+        self.asked = anyio.Event()
+        self.replies = anyio.Event()
+
+    async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+        self.asked.set()
+        await self.replies.wait()
+        return await self.memory.acquire(key, limit, tokens)
+
+    async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
+        await self.memory.reconcile(reservation, actual_tokens)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_call_waiting_on_a_network_limiter_past_the_close_has_its_record_spilled(
+    openai_mock: OpenAIMock, tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    # The limiter's answer is shielded (a hold taken must be settled), so the close
+    # cannot cut the wait short; it waits its wind-down and closes the call log. The
+    # call then meets the shut client: ClientClosedError, and its record arrived
+    # after the call log closed. It was lost; it goes to the spill file instead,
+    # which the next client on this storage replays into it.
+    db, spill = tmp_path / "log.db", tmp_path / "spill.jsonl"
+    limiter = LimiterPlugin(GatedLimiter(), name="gated")
+    config: dict[str, Any] = {
+        "storage": {"backend": "sqlite", "path": str(db), "spill_path": str(spill)},
+        "retry": {"attempts": 1},
+        "timeouts": {"total": 0.1 if how == "wait_runs_out" else 30},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+        "limiter": {"backend": "gated"},
+        "limits": {"openai/*": {"rpm": 100}},
+    }
+    client = relaykit.Client(config, plugins=[limiter])
+    errors: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            await client.chat(MODEL, "hi", timeout=30)
+        except Exception as e:
+            errors.append(e)
+
+    async with anyio.create_task_group() as tg:
+        async with client:
+            tg.start_soon(one)
+            await limiter.limiter.asked.wait()
+            await close_as(client, how)
+            limiter.limiter.replies.set()  # the limiter answers, after the close
+        # (the task group waited for the call)
+    (error,) = errors
+    assert isinstance(error, ClientClosedError), repr(error)
+    assert not openai_mock.requests
+    assert "not stored" not in caplog.text
+    assert [r.error_type for r in read_spilled(spill)] == ["ClientClosedError"]
+    async with relaykit.Client(config, plugins=[limiter]) as replaying:
+        with anyio.fail_after(10):  # a safety net only: it replays as it starts
+            while replaying._call_log is not None and spill.exists():  # noqa: ASYNC110
+                await anyio.sleep(0.01)
     assert await records_of(db) == [("", "ClientClosedError")]

@@ -449,12 +449,17 @@ class Client:
         gets :class:`ClientClosedError`, but a tool run's next step goes ahead.
         Cancelling the task that closes stops that wait, not the closing. Once
         the wait is over, a call still waiting on a provider (or on a retry's
-        backoff) is cancelled and a stream still open is ended, with what had
-        arrived: its caller gets :class:`ClientClosedError` (a stream's on its
-        next read, or at once if it is waiting for one), and its record (error
-        type ``ClientClosedError``) is written before the call log closes; after
-        it, a tool run's next step gets :class:`ClientClosedError` too. Called again
-        (from any task) while closing, returns once the client is closed.
+        backoff, the response cache's store, the HTTP stack's import, a
+        fallback's model listing) is cancelled and a stream still open is ended,
+        with what had arrived: its caller gets :class:`ClientClosedError` (a
+        stream's on its next read, or at once if it is waiting for one), and its
+        record (error type ``ClientClosedError``) is written before the call log
+        closes; after it, a tool run's next step gets :class:`ClientClosedError`
+        too. A wait that is never cut short (a rate limiter's answer, a tool's
+        worker thread) gets a second more; a call that ends later still gets
+        :class:`ClientClosedError`, and its record goes to the spill file, which
+        the next client on this storage replays. Called again (from any task)
+        while closing, returns once the client is closed.
         """
         if self._closed:
             if self._closing is not None:  # closing in another task: done once it is
@@ -1492,5 +1497,6 @@ def _total_timeout(call: _Call, target: Target) -> RequestTimeoutError:
 
 #: how long aclose waits, once its wait is over, for the calls still in flight to
 #: record themselves (those it cancelled take milliseconds; the bound is for the
-#: work it does not cancel: a tool running, a call waiting on a store or a thread)
+#: work it does not cancel: a tool running, a limiter's shielded answer, a worker
+#: thread). A record that comes later is spilled (CallLog.put), not lost.
 _WIND_DOWN = 1.0
