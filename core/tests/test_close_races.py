@@ -348,3 +348,37 @@ async def test_a_call_waiting_on_a_network_limiter_past_the_close_has_its_record
             while replaying._call_log is not None and spill.exists():  # noqa: ASYNC110
                 await anyio.sleep(0.01)
     assert await records_of(db) == [("", "ClientClosedError")]
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_as_the_close_cuts_its_cache_look_up_gets_its_own_cancellation(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    # As for a call waiting on a provider (test_shutdown.py): the caller's own
+    # cancellation comes first, not the close's ClientClosedError.
+    db = tmp_path / "log.db"
+    gated = GatedSQLitePlugin(db)
+    client = relaykit.Client(cached_config(openai_mock, db, "closer_cancelled"), plugins=[gated])
+    outcome: list[str] = []
+    try:
+        async with anyio.create_task_group() as tg, client:
+            caller = anyio.CancelScope()
+
+            async def one() -> None:
+                with caller:
+                    try:
+                        await client.chat(MODEL, "hi", cache=True, timeout=30)
+                    except ClientClosedError:
+                        outcome.append("ClientClosedError")
+                        raise
+                outcome.append("cancelled" if caller.cancelled_caught else "ended")
+
+            tg.start_soon(one)
+            await gated.storage.asked.wait()
+            caller.cancel()  # the caller's own scope and aclose's, at once
+            with anyio.move_on_after(0):
+                await client.aclose()
+    finally:
+        gated.storage.release.set()
+    assert outcome == ["cancelled"]
+    assert await records_of(db) == [("", "Cancelled")]
