@@ -382,3 +382,37 @@ async def test_a_caller_cancelled_as_the_close_cuts_its_cache_look_up_gets_its_o
         gated.storage.release.set()
     assert outcome == ["cancelled"]
     assert await records_of(db) == [("", "Cancelled")]
+
+
+@pytest.mark.anyio
+async def test_batch_results_read_across_the_close_say_so_and_are_recorded_once(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    # A reader of batch results is not a call in flight (a loop left early would
+    # hold the close for its whole timeout), so the close goes ahead under it: the
+    # read then failed with "ProviderUnavailableError: connection failed", as if the
+    # vendor were down, and the results read past the close were not stored.
+    db, spill = tmp_path / "log.db", tmp_path / "spill.jsonl"
+    config: dict[str, Any] = {
+        "storage": {"backend": "sqlite", "path": str(db), "spill_path": str(spill)},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    # ~240 kB of results, served a few bytes at a time: far more than the read
+    # has taken in when the client closes after the first
+    items = [relaykit.BatchItem(f"item-{n}", "hi " * 2000) for n in range(40)]
+    read: list[str] = []
+    async with relaykit.Client(config) as client:
+        batch = await client.submit_batch(MODEL, items)
+        assert (await client.batch(batch.id)).done
+        with pytest.raises(ClientClosedError, match="while the results of batch") as caught:
+            async for result in client.batch_results(batch.id):
+                read.append(result.custom_id)
+                if len(read) == 1:
+                    await client.aclose()
+    assert batch.id in str(caught.value) and "read them again" in str(caught.value)
+    assert 1 <= len(read) < len(items)
+    async with relaykit.Client(config) as again:  # (replays what was spilled, too)
+        assert len([r async for r in again.batch_results(batch.id)]) == len(items)
+    stored = await records_of(db)
+    assert len(stored) == len(items)  # each once
+    assert all(error is None for _, error in stored)

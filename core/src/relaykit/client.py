@@ -1093,7 +1093,9 @@ class Client:
         (:attr:`relaykit.ModelPrice.batch_share`) and recorded as a call of operation
         ``"batch"`` (reading twice records each item once); each failed item
         carries its typed error. A batch not done yet is refused with an
-        :class:`relaykit.InvalidRequestError` naming its status.
+        :class:`relaykit.InvalidRequestError` naming its status. Closing the
+        client ends a loop still reading with :class:`ClientClosedError` (the
+        results read so far are recorded): read them again with an open client.
         """
         from .batch_calls import batch_results
 
