@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio
 import pytest
-from relaykit_sqlite.storage import SQLiteStorage
 
 import relaykit
 from relaykit import ClientClosedError
@@ -28,6 +27,7 @@ from relaykit.testing import LoopbackServer, OpenAIMock
 from relaykit.testing import Request as HttpRequest
 from relaykit.testing import Response as HttpResponse
 from relaykit.testing.limiters import LimiterPlugin
+from relaykit_sqlite.storage import SQLiteStorage
 
 from .conftest import MOCK_KEY
 
@@ -172,14 +172,13 @@ async def test_a_first_call_waiting_on_a_slow_cache_when_the_client_closes_is_re
             errors.append(e)
 
     try:
-        async with anyio.create_task_group() as tg:
-            async with client:
-                tg.start_soon(one)
-                await gated.storage.asked.wait()
-                await close_as(client, how)
-                # told by the close itself, not once the look-up ended
-                (error,) = errors
-                assert isinstance(error, ClientClosedError), repr(error)
+        async with anyio.create_task_group() as tg, client:
+            tg.start_soon(one)
+            await gated.storage.asked.wait()
+            await close_as(client, how)
+            # told by the close itself, not once the look-up ended
+            (error,) = errors
+            assert isinstance(error, ClientClosedError), repr(error)
     finally:
         gated.storage.release.set()
     assert not openai_mock.requests
@@ -188,6 +187,7 @@ async def test_a_first_call_waiting_on_a_slow_cache_when_the_client_closes_is_re
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 @pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
 async def test_a_first_call_importing_the_http_stack_when_the_client_closes_is_recorded(
     openai_mock: OpenAIMock,
@@ -195,6 +195,7 @@ async def test_a_first_call_importing_the_http_stack_when_the_client_closes_is_r
     caplog: pytest.LogCaptureFixture,
     slow_import: SlowImport,
     how: str,
+    streamed: bool,
 ) -> None:
     # The look-up ends before the close; the call, the client's first, then imports
     # the HTTP stack (a worker thread): longer than the close's 1 s wind-down on a
@@ -207,21 +208,25 @@ async def test_a_first_call_importing_the_http_stack_when_the_client_closes_is_r
 
     async def one() -> None:
         try:
-            await client.chat(MODEL, "hi", cache=True, timeout=30)
+            if streamed:
+                async with client.stream(MODEL, "hi", cache=True, timeout=30) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(MODEL, "hi", cache=True, timeout=30)
         except Exception as e:
             errors.append(e)
 
-    async with anyio.create_task_group() as tg:
-        async with client:
-            tg.start_soon(one)
-            await gated.storage.asked.wait()
-            gated.storage.release.set()
-            with anyio.fail_after(10):  # a safety net only
-                while not slow_import.started.is_set():  # noqa: ASYNC110 (a thread)
-                    await anyio.sleep(0.001)
-            await close_as(client, how)
-            (error,) = errors  # told by the close, not once the import ended
-            assert isinstance(error, ClientClosedError), repr(error)
+    async with anyio.create_task_group() as tg, client:
+        tg.start_soon(one)
+        await gated.storage.asked.wait()
+        gated.storage.release.set()
+        with anyio.fail_after(10):  # a safety net only
+            while not slow_import.started.is_set():  # noqa: ASYNC110 (a thread)
+                await anyio.sleep(0.001)
+        await close_as(client, how)
+        (error,) = errors  # told by the close, not once the import ended
+        assert isinstance(error, ClientClosedError), repr(error)
     assert not openai_mock.requests
     assert "arrived after the call log closed" not in caplog.text
     assert await records_of(db) == [("", "ClientClosedError")]
@@ -331,14 +336,12 @@ async def test_a_call_waiting_on_a_network_limiter_past_the_close_has_its_record
         except Exception as e:
             errors.append(e)
 
-    async with anyio.create_task_group() as tg:
-        async with client:
-            tg.start_soon(one)
-            await limiter.limiter.asked.wait()
-            await close_as(client, how)
-            limiter.limiter.replies.set()  # the limiter answers, after the close
-        # (the task group waited for the call)
-    (error,) = errors
+    async with anyio.create_task_group() as tg, client:
+        tg.start_soon(one)
+        await limiter.limiter.asked.wait()
+        await close_as(client, how)
+        limiter.limiter.replies.set()  # the limiter answers, after the close
+    (error,) = errors  # (leaving the task group waited for the call)
     assert isinstance(error, ClientClosedError), repr(error)
     assert not openai_mock.requests
     assert "not stored" not in caplog.text
