@@ -23,7 +23,7 @@ from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.protocols import LogQuery, Reservation
 from relaykit.record_spill import read_spilled
-from relaykit.testing import LoopbackServer, OpenAIMock
+from relaykit.testing import LoopbackServer, OpenAIMock, Reply
 from relaykit.testing import Request as HttpRequest
 from relaykit.testing import Response as HttpResponse
 from relaykit.testing.limiters import LimiterPlugin
@@ -419,3 +419,30 @@ async def test_batch_results_read_across_the_close_say_so_and_are_recorded_once(
     stored = await records_of(db)
     assert len(stored) == len(items)  # each once
     assert all(error is None for _, error in stored)
+
+
+@pytest.mark.anyio
+async def test_closing_inside_the_clients_own_stream_block_ends_that_stream_at_once(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    # aclose waits for the streams in flight, and this one's block cannot be left
+    # while its task waits in aclose: the close waited all of [timeouts] total (600 s
+    # unless set), then ended the stream. It ends it at once, as the closer means.
+    db = tmp_path / "log.db"
+    config = {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "timeouts": {"total": 30},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    openai_mock.script.push(Reply(text="8 chars, then more", chunk_delay=0.05))
+    texts: list[str] = []
+    async with relaykit.Client(config) as client:
+        with pytest.raises(ClientClosedError, match="closed"):
+            async with client.stream(MODEL, "hi") as s:
+                async for event in s:
+                    texts.append(getattr(event, "text", ""))
+                    if texts[-1]:
+                        with anyio.fail_after(5):  # not the 30 s of [timeouts] total
+                            await client.aclose()
+    assert texts[-1] == "8 chars,"
+    assert await records_of(db) == [("8 chars,", "ClientClosedError")]

@@ -458,7 +458,9 @@ class Client:
         too. A wait that is never cut short (a rate limiter's answer, a tool's
         worker thread) gets a second more; a call that ends later still gets
         :class:`ClientClosedError`, and its record goes to the spill file, which
-        the next client on this storage replays. Called again (from any task)
+        the next client on this storage replays. Called inside a stream's block
+        (the task that entered it), it ends that stream at once rather than wait
+        for a block that cannot be left meanwhile. Called again (from any task)
         while closing, returns once the client is closed.
         """
         if self._closed:
@@ -468,6 +470,8 @@ class Client:
         self._closed = True
         self._closing = closing = anyio.Event()
         try:
+            if self._streams:
+                await self._end_own_streams()
             if self._in_flight:
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.config.timeouts.total):
@@ -477,6 +481,21 @@ class Client:
                 await self._shut_down()
             finally:
                 closing.set()
+
+    async def _end_own_streams(self) -> None:
+        """End, at once, the open streams whose block the closing task is in.
+
+        The wait for calls in flight would wait for them in vain: their block is
+        left only once aclose returns. It waited all of ``[timeouts] total`` (600 s
+        unless set), then ended them. Ended now, each is recorded with what had
+        arrived, and its next read raises :class:`ClientClosedError`.
+        """
+        me = anyio.get_current_task().id
+        own = [stream for stream in self._streams if stream._owner == me]
+        if own:
+            with anyio.CancelScope(shield=True):
+                for stream in own:
+                    await stream._end_for_close()
 
     def _refuses_calls(self) -> bool:
         """Whether a call starting here gets :class:`ClientClosedError`: the client

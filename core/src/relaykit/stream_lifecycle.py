@@ -136,6 +136,9 @@ class StreamLifecycle:
         self._finished = False
         #: whether the client counts this stream among its calls in flight
         self._counted = False
+        #: the id of the task that entered the block, once open: an aclose in that
+        #: task cannot wait for the block to be left (see Client._end_own_streams)
+        self._owner: int | None = None
         #: the target the router counts this stream in flight at, until it ends
         self._routed: Target | None = None
         #: the idle timeout offered to the request as its read timeout, while it opens
@@ -415,6 +418,7 @@ class StreamLifecycle:
     def _opened(self) -> None:
         """The stream is open (its first piece, or its end, is in): until it ends, the
         client's aclose ends it if its wait for calls in flight runs out."""
+        self._owner = anyio.get_current_task().id
         self._client._streams.add(self)
 
     async def _end_for_close(self) -> None:
