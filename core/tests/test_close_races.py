@@ -446,3 +446,41 @@ async def test_closing_inside_the_clients_own_stream_block_ends_that_stream_at_o
                             await client.aclose()
     assert texts[-1] == "8 chars,"
     assert await records_of(db) == [("8 chars,", "ClientClosedError")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["run_tools", "stream_tools"])
+async def test_closing_from_a_tool_of_a_run_does_not_wait_for_that_run(
+    openai_mock: OpenAIMock, tmp_path: Path, streamed: bool
+) -> None:
+    # aclose waits for the tool runs in flight, and this one cannot go on while its
+    # tool waits in aclose: the close waited all of [timeouts] total, then shut the
+    # client. It waits for the other calls only; the run then ends with
+    # ClientClosedError at its next step (its first step's record written).
+    db = tmp_path / "log.db"
+    config = {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "timeouts": {"total": 30},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    openai_mock.script.push(Reply(tool_calls=(("stop", {}),)), Reply(text="done"))
+    closed: list[bool] = []
+    async with relaykit.Client(config) as client:
+
+        async def stop() -> str:
+            """Stop the client."""
+            with anyio.fail_after(5):  # not the 30 s of [timeouts] total
+                await client.aclose()
+            closed.append(True)
+            return "stopped"
+
+        with pytest.raises(ClientClosedError, match="closed"):
+            if streamed:
+                async with client.stream_tools(MODEL, "hi", [stop]) as run:
+                    async for _ in run:
+                        pass
+            else:
+                await client.run_tools(MODEL, "hi", [stop])
+    assert closed == [True]
+    assert len(openai_mock.requests) == 1  # no step after the close
+    assert [error for _, error in await records_of(db)] == [None]

@@ -331,6 +331,9 @@ class Client:
         self._in_flight = 0
         #: set by the last call in flight to finish, once aclose waits for it
         self._idle: anyio.Event | None = None
+        #: how many calls in flight _idle waits down to: 1 when aclose is called from
+        #: a tool of a run in flight, which cannot end while its tool waits in aclose
+        self._idle_at = 0
         #: the timeout scopes of the attempts waiting on a provider now: aclose
         #: cancels them once its wait is over, before it closes the connections
         self._running: set[anyio.CancelScope] = set()
@@ -354,6 +357,7 @@ class Client:
         self._hedge_timer = None
         self._in_flight = 0
         self._idle = None
+        self._idle_at = 0
         self._running = set()
         self._streams = set()
 
@@ -460,8 +464,10 @@ class Client:
         :class:`ClientClosedError`, and its record goes to the spill file, which
         the next client on this storage replays. Called inside a stream's block
         (the task that entered it), it ends that stream at once rather than wait
-        for a block that cannot be left meanwhile. Called again (from any task)
-        while closing, returns once the client is closed.
+        for a block that cannot be left meanwhile; called from a tool of a run in
+        flight, it waits for the other calls, not that run (whose next step then
+        gets :class:`ClientClosedError`). Called again (from any task) while
+        closing, returns once the client is closed.
         """
         if self._closed:
             if self._closing is not None:  # closing in another task: done once it is
@@ -472,7 +478,12 @@ class Client:
         try:
             if self._streams:
                 await self._end_own_streams()
-            if self._in_flight:
+            if part_of_work_in_flight(self):
+                # From a tool of a run in flight: that run goes on once aclose
+                # returns, so the wait is for the other calls (it waited all of
+                # [timeouts] total); the run's next step gets ClientClosedError.
+                self._idle_at = 1
+            if self._in_flight > self._idle_at:
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.config.timeouts.total):
                     await self._idle.wait()
@@ -524,7 +535,7 @@ class Client:
                 # connections below wakes that reader, with ClientClosedError.
                 for stream in list(self._streams):
                     await stream._end_for_close()
-        if self._in_flight:
+        if self._in_flight > self._idle_at:
             # Waited for even when nothing was cancelled: a call may be waiting on
             # something no scope of ours holds (a cache store's look-up, a worker
             # thread, a limiter over the network). Once that is over, it meets
@@ -825,7 +836,7 @@ class Client:
     def _call_ended(self) -> None:
         """A call (or an entered stream) has finished: wake aclose after the last."""
         self._in_flight -= 1
-        if self._idle is not None and not self._in_flight:
+        if self._idle is not None and self._in_flight <= self._idle_at:
             self._idle.set()
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:
