@@ -484,3 +484,39 @@ async def test_closing_from_a_tool_of_a_run_does_not_wait_for_that_run(
     assert closed == [True]
     assert len(openai_mock.requests) == 1  # no step after the close
     assert [error for _, error in await records_of(db)] == [None]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("at", ["ToolResultEvent", "TextDelta"], ids=["between", "mid_step"])
+async def test_closing_inside_the_clients_own_stream_tools_block_does_not_wait_for_it(
+    openai_mock: OpenAIMock, tmp_path: Path, at: str
+) -> None:
+    # As for a stream: the run is in flight until its block is left, which cannot
+    # happen while its task waits in aclose (it waited all of [timeouts] total).
+    db = tmp_path / "log.db"
+    config = {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "timeouts": {"total": 30},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    openai_mock.script.push(
+        Reply(tool_calls=(("look", {}),)), Reply(text="8 chars, then more", chunk_delay=0.05)
+    )
+
+    async def look() -> str:
+        """Look."""
+        return "seen"
+
+    async with relaykit.Client(config) as client:
+        with pytest.raises(ClientClosedError, match="closed"):
+            async with client.stream_tools(MODEL, "hi", [look]) as run:
+                async for event in run:
+                    if type(event).__name__ == at:
+                        with anyio.fail_after(5):  # not the 30 s of [timeouts] total
+                            await client.aclose()
+    records = await records_of(db)
+    assert records[0] == ("", None)  # the step that asked for the tool
+    if at == "TextDelta":  # the step being read, ended by the close with what had come
+        assert records[1:] == [("8 chars,", "ClientClosedError")]
+    else:  # no step after the close
+        assert records[1:] == [] and len(openai_mock.requests) == 1

@@ -340,6 +340,8 @@ class Client:
         #: the streams open now (past their first event): aclose ends those still
         #: open once its wait is over (see StreamLifecycle._end_for_close)
         self._streams: set[StreamLifecycle] = set()
+        #: the tool runs in flight (their blocks entered and not left)
+        self._runs: set[ToolRunStream] = set()
         after_fork_in_child(self, Client._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -360,6 +362,7 @@ class Client:
         self._idle_at = 0
         self._running = set()
         self._streams = set()
+        self._runs = set()
 
     def _make_call_log(self, storage: Storage) -> CallLog:
         cfg = self.config.storage
@@ -464,9 +467,10 @@ class Client:
         :class:`ClientClosedError`, and its record goes to the spill file, which
         the next client on this storage replays. Called inside a stream's block
         (the task that entered it), it ends that stream at once rather than wait
-        for a block that cannot be left meanwhile; called from a tool of a run in
-        flight, it waits for the other calls, not that run (whose next step then
-        gets :class:`ClientClosedError`). Called again (from any task) while
+        for a block that cannot be left meanwhile; called inside a
+        ``stream_tools`` block or from a tool of a run in flight, it waits for
+        the other calls, not that run (whose next step then gets
+        :class:`ClientClosedError`). Called again (from any task) while
         closing, returns once the client is closed.
         """
         if self._closed:
@@ -476,13 +480,15 @@ class Client:
         self._closed = True
         self._closing = closing = anyio.Event()
         try:
-            if self._streams:
-                await self._end_own_streams()
-            if part_of_work_in_flight(self):
-                # From a tool of a run in flight: that run goes on once aclose
-                # returns, so the wait is for the other calls (it waited all of
+            if self._streams or self._runs:
+                me = anyio.get_current_task().id
+                await self._end_own_streams(me)
+                # A tool run whose block this task is in goes on only once aclose
+                # returns: the wait is for the other calls (it waited all of
                 # [timeouts] total); the run's next step gets ClientClosedError.
-                self._idle_at = 1
+                self._idle_at = sum(1 for run in self._runs if run._owner == me)
+            if not self._idle_at and part_of_work_in_flight(self):
+                self._idle_at = 1  # from a tool of a run in flight: the same
             if self._in_flight > self._idle_at:
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.config.timeouts.total):
@@ -493,15 +499,15 @@ class Client:
             finally:
                 closing.set()
 
-    async def _end_own_streams(self) -> None:
+    async def _end_own_streams(self, me: int) -> None:
         """End, at once, the open streams whose block the closing task is in.
 
         The wait for calls in flight would wait for them in vain: their block is
         left only once aclose returns. It waited all of ``[timeouts] total`` (600 s
         unless set), then ended them. Ended now, each is recorded with what had
-        arrived, and its next read raises :class:`ClientClosedError`.
+        arrived, and its next read raises :class:`ClientClosedError`. ``me``: the
+        id of the closing task.
         """
-        me = anyio.get_current_task().id
         own = [stream for stream in self._streams if stream._owner == me]
         if own:
             with anyio.CancelScope(shield=True):

@@ -105,6 +105,9 @@ class ToolRunStream:
         self._entered = False
         #: counted in the client's calls in flight (from __aenter__ to __aexit__)
         self._counted = False
+        #: the id of the task that entered the block: an aclose in that task cannot
+        #: wait for the run, whose block is left only once aclose returns
+        self._owner: int | None = None
 
     async def __aenter__(self) -> ToolRunStream:
         client = self._client
@@ -121,6 +124,8 @@ class ToolRunStream:
         # client's aclose waits for it, and lets its steps through meanwhile.
         client._in_flight += 1
         self._counted = True
+        self._owner = anyio.get_current_task().id
+        client._runs.add(self)
         return self
 
     async def __aexit__(
@@ -149,6 +154,7 @@ class ToolRunStream:
                 self._close_outcomes()
                 if self._counted:
                     self._counted = False
+                    self._client._runs.discard(self)
                     self._client._call_ended()
 
     def __aiter__(self) -> ToolRunStream:
