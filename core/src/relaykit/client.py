@@ -37,7 +37,7 @@ from .call_limits import OUTPUT_ESTIMATE, CallLimits, unit_hold
 from .call_log import CallLog
 from .call_outcomes import CallOutcomes, cut_off_usage
 from .cancellation import is_cancellation
-from .closing_gate import closed_under_call, part_of_work_in_flight
+from .closing_gate import Block, blocks_here, closed_under_call, part_of_work_in_flight
 from .config import Config, LimitConfig, load_config
 from .config_tables import check_plugin_tables
 from .deadline_scope import DeadlineScopes
@@ -481,12 +481,12 @@ class Client:
         self._closing = closing = anyio.Event()
         try:
             if self._streams or self._runs:
-                me = anyio.get_current_task().id
-                await self._end_own_streams(me)
-                # A tool run whose block this task is in goes on only once aclose
+                here = blocks_here()
+                await self._end_own_streams(here)
+                # A tool run whose block this code is in goes on only once aclose
                 # returns: the wait is for the other calls (it waited all of
                 # [timeouts] total); the run's next step gets ClientClosedError.
-                self._idle_at = sum(1 for run in self._runs if run._owner == me)
+                self._idle_at = sum(1 for block in here if block in self._runs)
             if not self._idle_at and part_of_work_in_flight(self):
                 self._idle_at = 1  # from a tool of a run in flight: the same
             if self._in_flight > self._idle_at:
@@ -499,16 +499,16 @@ class Client:
             finally:
                 closing.set()
 
-    async def _end_own_streams(self, me: int) -> None:
+    async def _end_own_streams(self, here: list[Block]) -> None:
         """End, at once, the open streams whose block the closing task is in.
 
         The wait for calls in flight would wait for them in vain: their block is
         left only once aclose returns. It waited all of ``[timeouts] total`` (600 s
         unless set), then ended them. Ended now, each is recorded with what had
-        arrived, and its next read raises :class:`ClientClosedError`. ``me``: the
-        id of the closing task.
+        arrived, and its next read raises :class:`ClientClosedError`. ``here``:
+        the blocks the closing code is in (closing_gate.blocks_here).
         """
-        own = [stream for stream in self._streams if stream._owner == me]
+        own = [stream for stream in self._streams if stream in here]
         if own:
             with anyio.CancelScope(shield=True):
                 for stream in own:

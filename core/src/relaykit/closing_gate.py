@@ -18,11 +18,52 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol
 
 from .errors import ClientClosedError
 
 #: the client whose tool run (in flight) the current code is part of
 _finishing: ContextVar[object | None] = ContextVar("relaykit_finishing", default=None)
+
+
+class Block(Protocol):
+    """A stream's or a tool run's ``async with`` block, as :func:`entered` keeps it."""
+
+    #: the block the current code was in when this one was entered (or ``None``)
+    _outer: Block | None
+
+
+#: the innermost stream or tool-run block (of any client) the current code is in
+_inside: ContextVar[Block | None] = ContextVar("relaykit_inside", default=None)
+
+
+def entered(block: Block) -> None:
+    """``block`` has been entered by the current task (its ``__aenter__`` returns).
+
+    A context variable, not the task's id (``anyio.get_current_task``, some µs
+    per stream): an ``__aenter__`` sets it in its caller's task context, and
+    the block's own ``__aexit__`` puts the outer one back (:func:`left`).
+    """
+    block._outer = _inside.get()
+    _inside.set(block)
+
+
+def left(block: Block) -> None:
+    """``block``'s ``__aexit__`` runs: the current code is in its outer block again."""
+    if _inside.get() is block:
+        _inside.set(block._outer)
+
+
+def blocks_here() -> list[Block]:
+    """The blocks the current code is in, innermost first: those an aclose called
+    here would wait for in vain (they are left only once it returns). A task
+    started inside a block is in it too (its context is a copy)."""
+    found = []
+    block = _inside.get()
+    while block is not None:
+        found.append(block)
+        block = block._outer
+    return found
 
 
 @contextmanager
@@ -52,4 +93,12 @@ def closed_under_call() -> ClientClosedError:
     )
 
 
-__all__ = ["closed_under_call", "finishing", "part_of_work_in_flight"]
+__all__ = [
+    "Block",
+    "blocks_here",
+    "closed_under_call",
+    "entered",
+    "finishing",
+    "left",
+    "part_of_work_in_flight",
+]

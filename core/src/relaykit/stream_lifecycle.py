@@ -38,7 +38,7 @@ import anyio
 
 from .attempts import Attempt, run_attempts
 from .cancellation import is_cancellation
-from .closing_gate import closed_under_call
+from .closing_gate import Block, closed_under_call, entered, left
 from .deadline_scope import scope_until
 from .errors import (
     ClientClosedError,
@@ -136,9 +136,8 @@ class StreamLifecycle:
         self._finished = False
         #: whether the client counts this stream among its calls in flight
         self._counted = False
-        #: the id of the task that entered the block, once open: an aclose in that
-        #: task cannot wait for the block to be left (see Client._end_own_streams)
-        self._owner: int | None = None
+        #: the block the caller was in when it entered this one (closing_gate.entered)
+        self._outer: Block | None = None
         #: the target the router counts this stream in flight at, until it ends
         self._routed: Target | None = None
         #: the idle timeout offered to the request as its read timeout, while it opens
@@ -401,6 +400,7 @@ class StreamLifecycle:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        left(self)
         if self._finished:
             return
         # Left early: close the connection and record what the caller had. A break
@@ -418,8 +418,8 @@ class StreamLifecycle:
     def _opened(self) -> None:
         """The stream is open (its first piece, or its end, is in): until it ends, the
         client's aclose ends it if its wait for calls in flight runs out."""
-        self._owner = anyio.get_current_task().id
         self._client._streams.add(self)
+        entered(self)  # an aclose inside the block ends it at once (Client._end_own_streams)
 
     async def _end_for_close(self) -> None:
         """End this open stream for the client's aclose, whose wait for it is over:

@@ -25,7 +25,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .closing_gate import finishing
+from .closing_gate import Block, entered, finishing, left
 from .errors import ClientClosedError, OutputValidationError, RelayError, ToolLoopError
 from .events import StepEnd, StepStart, StreamEvent, ToolResultEvent, ToolRunEvent
 from .messages import Message, ToolCall
@@ -105,9 +105,9 @@ class ToolRunStream:
         self._entered = False
         #: counted in the client's calls in flight (from __aenter__ to __aexit__)
         self._counted = False
-        #: the id of the task that entered the block: an aclose in that task cannot
-        #: wait for the run, whose block is left only once aclose returns
-        self._owner: int | None = None
+        #: the block the caller was in when it entered this one (closing_gate.entered):
+        #: an aclose inside this block cannot wait for the run
+        self._outer: Block | None = None
 
     async def __aenter__(self) -> ToolRunStream:
         client = self._client
@@ -124,8 +124,8 @@ class ToolRunStream:
         # client's aclose waits for it, and lets its steps through meanwhile.
         client._in_flight += 1
         self._counted = True
-        self._owner = anyio.get_current_task().id
         client._runs.add(self)
+        entered(self)
         return self
 
     async def __aexit__(
@@ -134,6 +134,7 @@ class ToolRunStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        left(self)
         self._phase = _DONE
         try:
             stream, self._stream = self._stream, None
