@@ -466,7 +466,7 @@ class Client:
         worker thread) gets a second more; a call that ends later still gets
         :class:`ClientClosedError`, and its record goes to the spill file, which
         the next client on this storage replays. Called inside a stream's block
-        (the task that entered it), it ends that stream at once rather than wait
+        (or a task started in it), it ends that stream at once rather than wait
         for a block that cannot be left meanwhile; called inside a
         ``stream_tools`` block or from a tool of a run in flight, it waits for
         the other calls, not that run (whose next step then gets
