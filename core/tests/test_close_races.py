@@ -520,3 +520,48 @@ async def test_closing_inside_the_clients_own_stream_tools_block_does_not_wait_f
         assert records[1:] == [("8 chars,", "ClientClosedError")]
     else:  # no step after the close
         assert records[1:] == [] and len(openai_mock.requests) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("block", ["stream", "stream_tools"])
+async def test_a_second_aclose_inside_a_block_the_first_waits_for_ends_the_wait(
+    openai_mock: OpenAIMock, tmp_path: Path, block: str
+) -> None:
+    # The first aclose (another task) waits for this block; the second, inside it,
+    # waited for the first: neither could end before [timeouts] total.
+    db = tmp_path / "log.db"
+    config = {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "timeouts": {"total": 30},
+        "providers": {"openai": {"base_url": openai_mock.base_url, "api_key": MOCK_KEY}},
+    }
+    openai_mock.script.push(Reply(text="8 chars, then more", chunk_delay=0.05))
+    reading = anyio.Event()
+
+    async def look() -> str:
+        """Look (never asked for)."""
+        return "seen"
+
+    async with anyio.create_task_group() as tg, relaykit.Client(config) as client:
+
+        async def close_once_reading() -> None:  # started outside the block
+            await reading.wait()
+            await client.aclose()
+
+        tg.start_soon(close_once_reading)
+        with pytest.raises(ClientClosedError, match="closed"):
+            opened = (
+                client.stream(MODEL, "hi")
+                if block == "stream"
+                else client.stream_tools(MODEL, "hi", [look])
+            )
+            async with opened as s:
+                async for event in s:
+                    if getattr(event, "text", ""):
+                        reading.set()
+                        with anyio.fail_after(10):  # a safety net only
+                            while not client._closed:  # noqa: ASYNC110 (another task)
+                                await anyio.sleep(0.001)
+                        with anyio.fail_after(5):  # not the 30 s of [timeouts] total
+                            await client.aclose()
+    assert await records_of(db) == [("8 chars,", "ClientClosedError")]

@@ -37,7 +37,7 @@ from .call_limits import OUTPUT_ESTIMATE, CallLimits, unit_hold
 from .call_log import CallLog
 from .call_outcomes import CallOutcomes, cut_off_usage
 from .cancellation import is_cancellation
-from .closing_gate import Block, blocks_here, closed_under_call, part_of_work_in_flight
+from .closing_gate import blocks_here, closed_under_call, part_of_work_in_flight
 from .config import Config, LimitConfig, load_config
 from .config_tables import check_plugin_tables
 from .deadline_scope import DeadlineScopes
@@ -331,9 +331,6 @@ class Client:
         self._in_flight = 0
         #: set by the last call in flight to finish, once aclose waits for it
         self._idle: anyio.Event | None = None
-        #: how many calls in flight _idle waits down to: 1 when aclose is called from
-        #: a tool of a run in flight, which cannot end while its tool waits in aclose
-        self._idle_at = 0
         #: the timeout scopes of the attempts waiting on a provider now: aclose
         #: cancels them once its wait is over, before it closes the connections
         self._running: set[anyio.CancelScope] = set()
@@ -342,6 +339,10 @@ class Client:
         self._streams: set[StreamLifecycle] = set()
         #: the tool runs in flight (their blocks entered and not left)
         self._runs: set[ToolRunStream] = set()
+        #: the tool runs aclose does not wait for: the code closing is inside them
+        #: (a tool of theirs, their block), and they go on only once aclose returns.
+        #: _idle waits for the calls in flight down to these.
+        self._excused: set[ToolRunStream] = set()
         after_fork_in_child(self, Client._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -359,7 +360,7 @@ class Client:
         self._hedge_timer = None
         self._in_flight = 0
         self._idle = None
-        self._idle_at = 0
+        self._excused = set()
         self._running = set()
         self._streams = set()
         self._runs = set()
@@ -474,22 +475,18 @@ class Client:
         closing, returns once the client is closed.
         """
         if self._closed:
-            if self._closing is not None:  # closing in another task: done once it is
-                await self._closing.wait()
+            closing = self._closing
+            if closing is not None and not closing.is_set():
+                # Closing in another task: done once it is. That close must not
+                # wait for the blocks this code is in, or neither could end.
+                await self._excuse_own_blocks()
+                await closing.wait()
             return
         self._closed = True
         self._closing = closing = anyio.Event()
         try:
-            if self._streams or self._runs:
-                here = blocks_here()
-                await self._end_own_streams(here)
-                # A tool run whose block this code is in goes on only once aclose
-                # returns: the wait is for the other calls (it waited all of
-                # [timeouts] total); the run's next step gets ClientClosedError.
-                self._idle_at = sum(1 for block in here if block in self._runs)
-            if not self._idle_at and part_of_work_in_flight(self):
-                self._idle_at = 1  # from a tool of a run in flight: the same
-            if self._in_flight > self._idle_at:
+            await self._excuse_own_blocks()
+            if self._in_flight > len(self._excused):
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.config.timeouts.total):
                     await self._idle.wait()
@@ -499,20 +496,27 @@ class Client:
             finally:
                 closing.set()
 
-    async def _end_own_streams(self, here: list[Block]) -> None:
-        """End, at once, the open streams whose block the closing task is in.
+    async def _excuse_own_blocks(self) -> None:
+        """Keep aclose from waiting for the blocks the closing code is in
+        (:func:`~relaykit.closing_gate.blocks_here`): they are left only once it
+        returns, so it waited all of ``[timeouts] total`` (600 s unless set).
 
-        The wait for calls in flight would wait for them in vain: their block is
-        left only once aclose returns. It waited all of ``[timeouts] total`` (600 s
-        unless set), then ended them. Ended now, each is recorded with what had
-        arrived, and its next read raises :class:`ClientClosedError`. ``here``:
-        the blocks the closing code is in (closing_gate.blocks_here).
+        An open stream's block: the stream is ended at once, recorded with what
+        had arrived; its next read raises :class:`ClientClosedError`. A tool
+        run's (its ``stream_tools`` block, or a tool of it, whose task started
+        inside the run): the wait is for the other calls; the run's next step
+        gets :class:`ClientClosedError`.
         """
-        own = [stream for stream in self._streams if stream in here]
-        if own:
-            with anyio.CancelScope(shield=True):
-                for stream in own:
-                    await stream._end_for_close()
+        if self._streams or self._runs:
+            here = blocks_here()
+            own = [stream for stream in self._streams if stream in here]
+            if own:
+                with anyio.CancelScope(shield=True):
+                    for stream in own:
+                        await stream._end_for_close()
+            self._excused.update(run for run in self._runs if run in here)
+        if self._idle is not None and self._in_flight <= len(self._excused):
+            self._idle.set()  # (a second aclose: the first waited for these alone)
 
     def _refuses_calls(self) -> bool:
         """Whether a call starting here gets :class:`ClientClosedError`: the client
@@ -541,7 +545,7 @@ class Client:
                 # connections below wakes that reader, with ClientClosedError.
                 for stream in list(self._streams):
                     await stream._end_for_close()
-        if self._in_flight > self._idle_at:
+        if self._in_flight > len(self._excused):
             # Waited for even when nothing was cancelled: a call may be waiting on
             # something no scope of ours holds (a cache store's look-up, a worker
             # thread, a limiter over the network). Once that is over, it meets
@@ -842,7 +846,7 @@ class Client:
     def _call_ended(self) -> None:
         """A call (or an entered stream) has finished: wake aclose after the last."""
         self._in_flight -= 1
-        if self._idle is not None and self._in_flight <= self._idle_at:
+        if self._idle is not None and self._in_flight <= len(self._excused):
             self._idle.set()
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:

@@ -155,8 +155,10 @@ class ToolRunStream:
                 self._close_outcomes()
                 if self._counted:
                     self._counted = False
-                    self._client._runs.discard(self)
-                    self._client._call_ended()
+                    client = self._client
+                    client._runs.discard(self)
+                    client._excused.discard(self)
+                    client._call_ended()
 
     def __aiter__(self) -> ToolRunStream:
         return self
