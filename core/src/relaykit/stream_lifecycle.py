@@ -38,7 +38,7 @@ import anyio
 
 from .attempts import Attempt, run_attempts
 from .cancellation import is_cancellation
-from .closing_gate import Block, closed_under_call, entered, left
+from .closing_gate import closed_under_call, entered, left
 from .deadline_scope import scope_until
 from .errors import (
     ClientClosedError,
@@ -136,8 +136,6 @@ class StreamLifecycle:
         self._finished = False
         #: whether the client counts this stream among its calls in flight
         self._counted = False
-        #: the block the caller was in when it entered this one (closing_gate.entered)
-        self._outer: Block | None = None
         #: the target the router counts this stream in flight at, until it ends
         self._routed: Target | None = None
         #: the idle timeout offered to the request as its read timeout, while it opens

@@ -25,7 +25,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .closing_gate import Block, entered, finishing, left
+from .closing_gate import entered, finishing, left
 from .errors import ClientClosedError, OutputValidationError, RelayError, ToolLoopError
 from .events import StepEnd, StepStart, StreamEvent, ToolResultEvent, ToolRunEvent
 from .messages import Message, ToolCall
@@ -105,9 +105,6 @@ class ToolRunStream:
         self._entered = False
         #: counted in the client's calls in flight (from __aenter__ to __aexit__)
         self._counted = False
-        #: the block the caller was in when it entered this one (closing_gate.entered):
-        #: an aclose inside this block cannot wait for the run
-        self._outer: Block | None = None
 
     async def __aenter__(self) -> ToolRunStream:
         client = self._client
