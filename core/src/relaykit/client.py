@@ -117,8 +117,8 @@ if TYPE_CHECKING:
     from .transcription_stream import TranscriptionStream
 
 _ZERO = Decimal(0)
-A = TypeVar("A")
-R = TypeVar("R")
+_Arg = TypeVar("_Arg")
+_Result = TypeVar("_Result")
 #: the event for a failed lookup or write of the cache's store (the same two every time)
 _CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("put")}
 
@@ -811,7 +811,9 @@ class Client:
         assert call.cache_key is not None
         return await self._cut_short(call, self._cache.get, call.cache_key)
 
-    async def _cut_short(self, call: _Call, wait: Callable[[A], Awaitable[R]], arg: A) -> R:
+    async def _cut_short(
+        self, call: _Call, wait: Callable[[_Arg], Awaitable[_Result]], arg: _Arg
+    ) -> _Result:
         """``await wait(arg)`` for ``call``, before its request goes out (a cache
         store's look-up, which can take seconds); aclose cuts it short once its
         wait is over: the call is recorded as failed, :class:`ClientClosedError`."""
