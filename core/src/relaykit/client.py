@@ -62,6 +62,7 @@ from .protocols import (
     Exporter,
     Provider,
     RateLimiter,
+    Reservation,
     Storage,
 )
 from .provider_registry import ProviderRegistry
@@ -1355,7 +1356,7 @@ class Client:
             else:
                 reservations = limits.reserve_now(target, call)
                 if reservations is None:
-                    reservations = await limits.reserve(target, call)
+                    reservations = await self._reserve(limits, target, call)
         response: ChatResponse | None = None
         #: whether the request may have reached the provider: if not, the limits
         #: get all of it back, the request included (see transport_errors.never_sent)
@@ -1450,6 +1451,22 @@ class Client:
                     # otherwise never hear back from a cancelled call, and keep its hold.
                     with anyio.CancelScope(shield=True):
                         await limits.reconcile(reservations, call, response, target)
+
+    async def _reserve(self, limits: CallLimits, target: Target, call: _Call) -> list[Reservation]:
+        """``call``'s reservations on ``target`` from a limiter that decides over the
+        network (:meth:`CallLimits.reserve`).
+
+        Its answer is shielded (a hold taken must be settled), so aclose does not
+        cut the wait short; once the wait is over it closes the limiter's
+        connection. A refusal then is the close's doing: :class:`ClientClosedError`,
+        not the limiter's "check that Redis is running".
+        """
+        try:
+            return await limits.reserve(target, call)
+        except RelayError as error:
+            if self._shut:
+                raise closed_under_call() from error
+            raise
 
     def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
         """What an attempt on ``target`` cut off mid-call is settled with: its prompt's

@@ -260,7 +260,7 @@ class StreamLifecycle:
             assert call is not None
             reservations = limits.reserve_now(target, call)
             if reservations is None:
-                reservations = await limits.reserve(target, call)
+                reservations = await self._client._reserve(limits, target, call)
             self._reservations = reservations
         self._target = target
 
