@@ -540,10 +540,10 @@ async def test_closing_an_idle_log_that_probes_a_failing_storage_is_prompt(
         with anyio.fail_after(1):
             await log.aclose()
         late = make_record(9)
-        await log.put(late)  # after close: said lost, not waited for
-    assert log.lost == 1
+        await log.put(late)  # after close: spilled too (not lost), not waited for
+    assert (log.lost, log.spilled) == (0, 4)
     assert sorted(r.id for r in read_spilled(tmp_path / "spill.jsonl")) == sorted(
-        r.id for r in records
+        r.id for r in [*records, late]
     )
 
 

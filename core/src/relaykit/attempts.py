@@ -225,7 +225,10 @@ async def _worth_falling_back(
         # take it.
         return True
     if isinstance(error, ContextLengthError):
-        failed_window = await client._context_window(failed)
-        next_window = await client._context_window(nxt)
+        # The windows may take a listing over the network: aclose cuts it short
+        # (else it went on over closed connections, past the call log's close).
+        with client._cut_by_close():
+            failed_window = await client._context_window(failed)
+            next_window = await client._context_window(nxt)
         return failed_window is not None and next_window is not None and next_window > failed_window
     return False

@@ -275,6 +275,10 @@ async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchRe
                     result = await results.__anext__()
             except StopAsyncIteration:
                 break
+            except RelayError as error:
+                if client._shut:  # its connection closed with the client: not the vendor's
+                    raise _closed_while_reading(batch) from error
+                raise
             result = _priced(client, batch, result)
             if client._outcomes.recording:
                 await client._outcomes.emit(_record(client, batch, result))
@@ -282,6 +286,18 @@ async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchRe
     finally:
         with anyio.CancelScope(shield=True):
             await results.aclose()
+
+
+def _closed_while_reading(batch: Batch) -> ClientClosedError:
+    """The error of a read of ``batch``'s results that the client's close cut off
+    (the results read so far are recorded; reading again records each item once)."""
+    return ClientClosedError(
+        f"the client closed while the results of batch {batch.id} were read",
+        provider=batch.provider,
+        model=batch.model,
+        hint="read them again with an open client (each item is recorded once), "
+        "and close the client after the loop",
+    )
 
 
 def _open(client: Client) -> None:

@@ -35,7 +35,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .fork_safety import after_fork_in_child, leave_to_parent
-from .gauge_events import RecordsLost, StorageEvent, StorageFailing, StorageWriteFailed
+from .gauge_events import StorageEvent, StorageFailing, StorageWriteFailed
 from .protocols import CallRecord, Storage
 from .record_spill import CAN_REPLAY, has_spilled
 from .retention import RetentionPolicy
@@ -127,11 +127,13 @@ class CallLog(SpillReplay):
         """Queue ``record``; waits while the queue is full.
 
         Before :meth:`start` it is written at once (spilled if storage fails).
-        After :meth:`aclose` has begun there is nowhere to write it: it is logged
-        as lost, never raised (the call it describes has already ended).
+        After :meth:`aclose` has begun it goes to the spill file, which the next
+        call log on this storage replays into it (the call it describes has
+        already ended: nothing is raised). A call the close could not cut short
+        (a limiter's shielded answer, a tool's thread) ends so.
         """
         if self._closed:
-            self._late(record)
+            await self._spill([record], "it arrived after the call log closed")
             return
         if self._send is None or not self._running:
             await self._write_now(record)
@@ -203,16 +205,6 @@ class CallLog(SpillReplay):
             raise
         finally:
             self._waiting -= 1
-
-    def _late(self, record: CallRecord) -> None:
-        """``record`` came after :meth:`aclose`: say it is lost (and count it)."""
-        self.lost += 1
-        log.error(
-            "call record %s (%s) arrived after the call log closed; not stored",
-            record.id,
-            record.provider,
-        )
-        self._tell(RecordsLost(1))
 
     @property
     def depth(self) -> int:

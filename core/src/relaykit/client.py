@@ -11,12 +11,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -28,7 +37,7 @@ from .call_limits import OUTPUT_ESTIMATE, CallLimits, unit_hold
 from .call_log import CallLog
 from .call_outcomes import CallOutcomes, cut_off_usage
 from .cancellation import is_cancellation
-from .closing_gate import closed_under_call, part_of_work_in_flight
+from .closing_gate import blocks_here, closed_under_call, part_of_work_in_flight
 from .config import Config, LimitConfig, load_config
 from .config_tables import check_plugin_tables
 from .deadline_scope import DeadlineScopes
@@ -53,6 +62,7 @@ from .protocols import (
     Exporter,
     Provider,
     RateLimiter,
+    Reservation,
     Storage,
 )
 from .provider_registry import ProviderRegistry
@@ -108,6 +118,8 @@ if TYPE_CHECKING:
     from .transcription_stream import TranscriptionStream
 
 _ZERO = Decimal(0)
+_Arg = TypeVar("_Arg")
+_Result = TypeVar("_Result")
 #: the event for a failed lookup or write of the cache's store (the same two every time)
 _CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("put")}
 
@@ -328,6 +340,12 @@ class Client:
         #: the streams open now (past their first event): aclose ends those still
         #: open once its wait is over (see StreamLifecycle._end_for_close)
         self._streams: set[StreamLifecycle] = set()
+        #: the tool runs in flight (their blocks entered and not left)
+        self._runs: set[ToolRunStream] = set()
+        #: the tool runs aclose does not wait for: the code closing is inside them
+        #: (a tool of theirs, their block), and they go on only once aclose returns.
+        #: _idle waits for the calls in flight down to these.
+        self._excused: set[ToolRunStream] = set()
         after_fork_in_child(self, Client._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -345,8 +363,10 @@ class Client:
         self._hedge_timer = None
         self._in_flight = 0
         self._idle = None
+        self._excused = set()
         self._running = set()
         self._streams = set()
+        self._runs = set()
 
     def _make_call_log(self, storage: Storage) -> CallLog:
         cfg = self.config.storage
@@ -440,21 +460,36 @@ class Client:
         gets :class:`ClientClosedError`, but a tool run's next step goes ahead.
         Cancelling the task that closes stops that wait, not the closing. Once
         the wait is over, a call still waiting on a provider (or on a retry's
-        backoff) is cancelled and a stream still open is ended, with what had
-        arrived: its caller gets :class:`ClientClosedError` (a stream's on its
-        next read, or at once if it is waiting for one), and its record (error
-        type ``ClientClosedError``) is written before the call log closes; after
-        it, a tool run's next step gets :class:`ClientClosedError` too. Called again
-        (from any task) while closing, returns once the client is closed.
+        backoff, the response cache's store, the HTTP stack's import, a
+        fallback's model listing) is cancelled and a stream still open is ended,
+        with what had arrived: its caller gets :class:`ClientClosedError` (a
+        stream's on its next read, or at once if it is waiting for one), and its
+        record (error type ``ClientClosedError``) is written before the call log
+        closes; after it, a tool run's next step gets :class:`ClientClosedError`
+        too. A wait that is never cut short (a rate limiter's answer, a tool's
+        worker thread) gets a second more; a call that ends later still gets
+        :class:`ClientClosedError`, and its record goes to the spill file, which
+        the next client on this storage replays. Called inside a stream's block
+        (or a task started in it), it ends that stream at once rather than wait
+        for a block that cannot be left meanwhile; called inside a
+        ``stream_tools`` block or from a tool of a run in flight, it waits for
+        the other calls, not that run (whose next step then gets
+        :class:`ClientClosedError`). Called again (from any task) while
+        closing, returns once the client is closed.
         """
         if self._closed:
-            if self._closing is not None:  # closing in another task: done once it is
-                await self._closing.wait()
+            closing = self._closing
+            if closing is not None and not closing.is_set():
+                # Closing in another task: done once it is. That close must not
+                # wait for the blocks this code is in, or neither could end.
+                await self._excuse_own_blocks()
+                await closing.wait()
             return
         self._closed = True
         self._closing = closing = anyio.Event()
         try:
-            if self._in_flight:
+            await self._excuse_own_blocks()
+            if self._in_flight > len(self._excused):
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.config.timeouts.total):
                     await self._idle.wait()
@@ -463,6 +498,28 @@ class Client:
                 await self._shut_down()
             finally:
                 closing.set()
+
+    async def _excuse_own_blocks(self) -> None:
+        """Keep aclose from waiting for the blocks the closing code is in
+        (:func:`~relaykit.closing_gate.blocks_here`): they are left only once it
+        returns, so it waited all of ``[timeouts] total`` (600 s unless set).
+
+        An open stream's block: the stream is ended at once, recorded with what
+        had arrived; its next read raises :class:`ClientClosedError`. A tool
+        run's (its ``stream_tools`` block, or a tool of it, whose task started
+        inside the run): the wait is for the other calls; the run's next step
+        gets :class:`ClientClosedError`.
+        """
+        if self._streams or self._runs:
+            here = blocks_here()
+            own = [stream for stream in self._streams if stream in here]
+            if own:
+                with anyio.CancelScope(shield=True):
+                    for stream in own:
+                        await stream._end_for_close()
+            self._excused.update(run for run in self._runs if run in here)
+        if self._idle is not None and self._in_flight <= len(self._excused):
+            self._idle.set()  # (a second aclose: the first waited for these alone)
 
     def _refuses_calls(self) -> bool:
         """Whether a call starting here gets :class:`ClientClosedError`: the client
@@ -491,7 +548,7 @@ class Client:
                 # connections below wakes that reader, with ClientClosedError.
                 for stream in list(self._streams):
                     await stream._end_for_close()
-        if self._in_flight:
+        if self._in_flight > len(self._excused):
             # Waited for even when nothing was cancelled: a call may be waiting on
             # something no scope of ours holds (a cache store's look-up, a worker
             # thread, a limiter over the network). Once that is over, it meets
@@ -545,7 +602,7 @@ class Client:
                         cached = (
                             memory.get_nowait(call.cache_key)
                             if memory is not None
-                            else await self._cache.get(call.cache_key)
+                            else await self._look_up(call)
                         )
                         if cached is not None:
                             call.cache_hit = True
@@ -736,17 +793,65 @@ class Client:
         in the logs and metrics, and skewed latency routing's first sample.
         """
         began = time.monotonic()
-        await self._registry.warm_up()
+        if call is None:  # not a call in flight (a listing, a count): nothing to record
+            await self._registry.warm_up()
+        else:
+            try:
+                with self._cut_by_close():
+                    await self._registry.warm_up()
+            except ClientClosedError as error:
+                await self._outcomes.fail(call, error)
+                raise
         self._cold = False
         if call is not None:
             waited = time.monotonic() - began
             call.started += waited
             call.deadline += waited
 
+    async def _look_up(self, call: _Call) -> ChatResponse | None:
+        """``call``'s answer in the response cache's store, if it holds one (cut short
+        by aclose: see :meth:`_cut_short`)."""
+        assert call.cache_key is not None
+        return await self._cut_short(call, self._cache.get, call.cache_key)
+
+    async def _cut_short(
+        self, call: _Call, wait: Callable[[_Arg], Awaitable[_Result]], arg: _Arg
+    ) -> _Result:
+        """``await wait(arg)`` for ``call``, before its request goes out (a cache
+        store's look-up, which can take seconds); aclose cuts it short once its
+        wait is over: the call is recorded as failed, :class:`ClientClosedError`."""
+        try:
+            with self._cut_by_close():
+                return await wait(arg)
+        except ClientClosedError as error:
+            await self._outcomes.fail(call, error)
+            raise
+
+    @contextmanager
+    def _cut_by_close(self) -> Iterator[None]:
+        """Around a wait of a call in flight that no attempt's scope holds (a cache
+        store's look-up, the HTTP stack's import): aclose cancels it once its wait
+        is over, and the call gets :class:`ClientClosedError`.
+
+        Without it the wait outlasted aclose's wind-down, and the call's record
+        reached a call log that had closed: lost.
+        """
+        if self._shut:
+            raise closed_under_call()
+        scope = anyio.CancelScope()
+        self._running.add(scope)
+        try:
+            with scope:
+                yield
+        finally:
+            self._running.discard(scope)
+        if scope.cancelled_caught:  # (only aclose cancels it)
+            raise closed_under_call()
+
     def _call_ended(self) -> None:
         """A call (or an entered stream) has finished: wake aclose after the last."""
         self._in_flight -= 1
-        if self._idle is not None and not self._in_flight:
+        if self._idle is not None and self._in_flight <= len(self._excused):
             self._idle.set()
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:
@@ -1033,7 +1138,9 @@ class Client:
         (:attr:`relaykit.ModelPrice.batch_share`) and recorded as a call of operation
         ``"batch"`` (reading twice records each item once); each failed item
         carries its typed error. A batch not done yet is refused with an
-        :class:`relaykit.InvalidRequestError` naming its status.
+        :class:`relaykit.InvalidRequestError` naming its status. Closing the
+        client ends a loop still reading with :class:`ClientClosedError` (the
+        results read so far are recorded): read them again with an open client.
         """
         from .batch_calls import batch_results
 
@@ -1251,7 +1358,7 @@ class Client:
             else:
                 reservations = limits.reserve_now(target, call)
                 if reservations is None:
-                    reservations = await limits.reserve(target, call)
+                    reservations = await self._reserve(limits, target, call)
         response: ChatResponse | None = None
         #: whether the request may have reached the provider: if not, the limits
         #: get all of it back, the request included (see transport_errors.never_sent)
@@ -1347,6 +1454,22 @@ class Client:
                     with anyio.CancelScope(shield=True):
                         await limits.reconcile(reservations, call, response, target)
 
+    async def _reserve(self, limits: CallLimits, target: Target, call: _Call) -> list[Reservation]:
+        """``call``'s reservations on ``target`` from a limiter that decides over the
+        network (:meth:`CallLimits.reserve`).
+
+        Its answer is shielded (a hold taken must be settled), so aclose does not
+        cut the wait short; once the wait is over it closes the limiter's
+        connection. A refusal then is the close's doing: :class:`ClientClosedError`,
+        not the limiter's "check that Redis is running".
+        """
+        try:
+            return await limits.reserve(target, call)
+        except RelayError as error:
+            if self._shut:
+                raise closed_under_call() from error
+            raise
+
     def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
         """What an attempt on ``target`` cut off mid-call is settled with: its prompt's
         estimated tokens and no output (:func:`cut_off_usage`).
@@ -1437,5 +1560,6 @@ def _total_timeout(call: _Call, target: Target) -> RequestTimeoutError:
 
 #: how long aclose waits, once its wait is over, for the calls still in flight to
 #: record themselves (those it cancelled take milliseconds; the bound is for the
-#: work it does not cancel: a tool running, a call waiting on a store or a thread)
+#: work it does not cancel: a tool running, a limiter's shielded answer, a worker
+#: thread). A record that comes later is spilled (CallLog.put), not lost.
 _WIND_DOWN = 1.0

@@ -15,14 +15,62 @@ from other tasks' calls without a parameter threaded through ``chat`` and
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeAlias
 
 from .errors import ClientClosedError
 
 #: the client whose tool run (in flight) the current code is part of
 _finishing: ContextVar[object | None] = ContextVar("relaykit_finishing", default=None)
+
+
+#: a block the current code is in (weakly: a task started inside a block keeps a
+#: copy of the context, and must not keep the block, with the response it holds,
+#: alive after it is left), and the node of the block it is inside
+_Node: TypeAlias = "tuple[weakref.ref[object], _Node | None]"
+
+#: the innermost stream or tool-run block (of any client) the current code is in
+_inside: ContextVar[_Node | None] = ContextVar("relaykit_inside", default=None)
+
+
+def entered(block: object) -> None:
+    """``block`` (a stream's or tool run's) has been entered by the current task:
+    its ``__aenter__`` returns.
+
+    A context variable, not the task's id (``anyio.get_current_task``, some µs
+    per stream): an ``__aenter__`` sets it in its caller's task context, and
+    the block's own ``__aexit__`` puts the outer one back (:func:`left`).
+    """
+    _inside.set((weakref.ref(block), _inside.get()))
+
+
+def left(block: object) -> None:
+    """``block``'s ``__aexit__`` runs: the current code is in its outer block again
+    (inner ones never left, such as a tool run's step streams that ended, go too)."""
+    node = _inside.get()
+    while node is not None:
+        ref, outer = node
+        if ref() is block:
+            _inside.set(outer)
+            return
+        node = outer
+
+
+def blocks_here() -> list[object]:
+    """The blocks the current code is in, innermost first: those an aclose called
+    here would wait for in vain (they are left only once it returns). A task
+    started inside a block is in it too (its context is a copy)."""
+    found = []
+    node = _inside.get()
+    while node is not None:
+        ref, node = node
+        block = ref()
+        if block is not None:  # (gone: left, seen from a task started inside it)
+            found.append(block)
+    return found
 
 
 @contextmanager
@@ -52,4 +100,11 @@ def closed_under_call() -> ClientClosedError:
     )
 
 
-__all__ = ["closed_under_call", "finishing", "part_of_work_in_flight"]
+__all__ = [
+    "blocks_here",
+    "closed_under_call",
+    "entered",
+    "finishing",
+    "left",
+    "part_of_work_in_flight",
+]

@@ -118,7 +118,7 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
             # mixed keys, and refuses a loop as bad input).
             cache = None
     if cache is not None:
-        hits = await cache.get_many(keys)
+        hits = await client._cut_short(call, cache.get_many, keys)
         whole = _whole(hits)
         held_by = first
         # A route plans another deployment first on another call (balanced, or a
@@ -127,9 +127,8 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         for other in call.targets[1:] if whole is None else ():
             if other.model != first.model:
                 continue
-            whole = _whole(
-                await cache.get_many([embedding_key(other, request, t) for t in request.inputs])
-            )
+            others = [embedding_key(other, request, t) for t in request.inputs]
+            whole = _whole(await client._cut_short(call, cache.get_many, others))
             if whole is not None:
                 held_by = other
                 break

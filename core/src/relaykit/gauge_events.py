@@ -91,9 +91,10 @@ class StorageFailing:
 class RecordsSpilled:
     """``count`` call records went to the spill file instead of storage.
 
-    ``reason`` is ``"unavailable"`` (storage failed for ``retry_for``, or
-    ``close_timeout`` ran out) or ``"refused"`` (storage refused that record
-    alone). The events add up to ``CallLog.spilled``.
+    ``reason`` is ``"unavailable"`` (storage failed for ``retry_for``,
+    ``close_timeout`` ran out, or the record came after the call log closed)
+    or ``"refused"`` (storage refused that record alone). The events add up to
+    ``CallLog.spilled``.
     """
 
     count: int
@@ -104,9 +105,8 @@ class RecordsSpilled:
 class RecordsLost:
     """``count`` call records were neither stored nor spilled.
 
-    The spill file could not be written, a record could not be written as
-    JSON, or a record came after the call log closed. The events add up to
-    ``CallLog.lost``.
+    The spill file could not be written, or a record could not be written as
+    JSON. The events add up to ``CallLog.lost``.
     """
 
     count: int

@@ -250,7 +250,9 @@ class ProviderRegistry:
         default_ssl = modules is _HTTPX_MODULES and self._ssl_context is None
         make_ssl = default_ssl and not _httpx_ssl_ready()
         if missing or make_ssl:
-            await anyio.to_thread.run_sync(_prepare, missing, make_ssl)
+            # Abandoned when cancelled (a client closing): the import goes on in its
+            # thread, and the next call's warm-up finds it done, or waits on its lock.
+            await anyio.to_thread.run_sync(_prepare, missing, make_ssl, abandon_on_cancel=True)
 
     def _make_http(self) -> HttpClient:
         from .http import HttpOptions

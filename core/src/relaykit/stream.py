@@ -65,7 +65,7 @@ class ChatStream(StreamLifecycle):
     async def _enter(self, call: _Call) -> None:
         client = self._client
         if call.cache_key is not None:
-            cached = await client._cache.get(call.cache_key)
+            cached = await client._look_up(call)
             if cached is not None:
                 # A cached answer to a stream is replayed as a stream.
                 call.cache_hit = True

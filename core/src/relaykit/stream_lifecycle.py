@@ -38,7 +38,7 @@ import anyio
 
 from .attempts import Attempt, run_attempts
 from .cancellation import is_cancellation
-from .closing_gate import closed_under_call
+from .closing_gate import closed_under_call, entered, left
 from .deadline_scope import scope_until
 from .errors import (
     ClientClosedError,
@@ -260,7 +260,7 @@ class StreamLifecycle:
             assert call is not None
             reservations = limits.reserve_now(target, call)
             if reservations is None:
-                reservations = await limits.reserve(target, call)
+                reservations = await self._client._reserve(limits, target, call)
             self._reservations = reservations
         self._target = target
 
@@ -398,6 +398,7 @@ class StreamLifecycle:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        left(self)
         if self._finished:
             return
         # Left early: close the connection and record what the caller had. A break
@@ -416,6 +417,7 @@ class StreamLifecycle:
         """The stream is open (its first piece, or its end, is in): until it ends, the
         client's aclose ends it if its wait for calls in flight runs out."""
         self._client._streams.add(self)
+        entered(self)  # an aclose inside the block ends it at once (Client._end_own_streams)
 
     async def _end_for_close(self) -> None:
         """End this open stream for the client's aclose, whose wait for it is over:

@@ -25,7 +25,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .closing_gate import finishing
+from .closing_gate import entered, finishing, left
 from .errors import ClientClosedError, OutputValidationError, RelayError, ToolLoopError
 from .events import StepEnd, StepStart, StreamEvent, ToolResultEvent, ToolRunEvent
 from .messages import Message, ToolCall
@@ -121,6 +121,8 @@ class ToolRunStream:
         # client's aclose waits for it, and lets its steps through meanwhile.
         client._in_flight += 1
         self._counted = True
+        client._runs.add(self)
+        entered(self)
         return self
 
     async def __aexit__(
@@ -129,6 +131,7 @@ class ToolRunStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        left(self)
         self._phase = _DONE
         try:
             stream, self._stream = self._stream, None
@@ -149,7 +152,10 @@ class ToolRunStream:
                 self._close_outcomes()
                 if self._counted:
                     self._counted = False
-                    self._client._call_ended()
+                    client = self._client
+                    client._runs.discard(self)
+                    client._excused.discard(self)
+                    client._call_ended()
 
     def __aiter__(self) -> ToolRunStream:
         return self
