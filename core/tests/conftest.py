@@ -283,13 +283,35 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-class ToolServers:
-    """Takes the specs it has tools for; notes each connection's opening and closing."""
+class NamedSecrets:
+    """A tool source that names the secrets it holds (``relaykit_tool_source``'s
+    ``secrets`` attribute), around one that does not."""
 
-    def __init__(self, tools: Mapping[str, Sequence[Any]]) -> None:
+    def __init__(self, source: Any, secrets: Any) -> None:
+        self._source = source
+        self.secrets = secrets
+
+    async def __aenter__(self) -> Any:
+        return await self._source.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self._source.__aexit__(*exc_info)
+
+
+class ToolServers:
+    """Takes the specs it has tools for; notes each connection's opening and closing.
+
+    A spec in ``secrets`` gets a source that names those as the secrets it holds;
+    the others, a plain async context manager (as a plugin written before
+    ``secrets`` returns)."""
+
+    def __init__(
+        self, tools: Mapping[str, Sequence[Any]], secrets: Mapping[str, Any] | None = None
+    ) -> None:
         self.tools = {
             spec: [FunctionTool.from_function(f) for f in fs] for spec, fs in tools.items()
         }
+        self.secrets = dict(secrets or {})
         self.asked: list[tuple[str, dict[str, str], Config]] = []
         self.log: list[str] = []
 
@@ -307,4 +329,6 @@ class ToolServers:
             finally:
                 self.log.append(f"close {spec}")
 
+        if spec in self.secrets:
+            return NamedSecrets(connected(), self.secrets[spec])
         return connected()

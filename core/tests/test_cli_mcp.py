@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import sqlite3
+import types
 from contextlib import closing
 from pathlib import Path
 
@@ -256,3 +257,119 @@ def test_an_mcp_header_value_a_tool_quotes_back_is_not_stored(
         stored = "\n".join(conn.iterdump())
     assert "signed in with [REDACTED]" in stored
     assert TOKEN not in stored
+
+
+#: what a plugin reads itself, from its [mcp] table or the environment
+READ_TOKEN = "read-by-plugin-7c2e91d04b"
+HEADER_TOKEN = "header-by-plugin-0f5a3b"
+
+
+def whoami_twice() -> str:
+    """Who the MCP server takes the caller for."""
+    return f"signed in as {READ_TOKEN}, then as {HEADER_TOKEN}"
+
+
+@pytest.mark.parametrize("command", ["prompt", "chat"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_secrets_a_tool_source_names_are_masked_where_a_tool_quotes_them(
+    backend: str,
+    command: str,
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A source's ``secrets`` (a str, a Secret, a ``Bearer ...`` Secret's token) are
+    masked as ``--mcp-header`` values are: in the stored call, the log and spans."""
+    from relaykit.testing import TracingExporter
+
+    db = tmp_path / "calls.db"
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[storage]\npath = "{db}"\n[telemetry]\ncapture_content = true\n'
+        f'[providers.openai]\nbase_url = "{openai_mock.base_url}"\n'
+        f'api_key = "{openai_mock.api_key}"\n'
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    named = [READ_TOKEN, Secret(f"Bearer {HEADER_TOKEN}")]
+    servers = ToolServers({"me": [whoami_twice]}, secrets={"me": named})
+    tracing = TracingExporter()
+    openai_mock.script.push(Reply(tool_calls=(("whoami_twice", {}),)), Reply(text="You."))
+    argv = ["--backend", backend, "--log-json", "-v", command, "-m", MODEL, "--mcp", "me"]
+    if command == "prompt":
+        argv.append("Who am I?")
+    else:
+        monkeypatch.setattr("sys.stdin", io.StringIO("Who am I?\n"))
+
+    assert main(argv, plugins=[servers, tracing]) == 0
+
+    out, log = capsys.readouterr()
+    assert out == "You.\n"
+    sent = openai_mock.last_request.json()["messages"][-1]["content"]
+    assert sent == whoami_twice()  # the model got it whole
+    with closing(sqlite3.connect(db)) as conn:
+        stored = "\n".join(conn.iterdump())
+    spans = tracing.dumped()
+    for text in (stored, spans):
+        assert "signed in as [REDACTED], then as [REDACTED]" in text
+    assert '"logger": "relaykit.calls"' in log
+    for where, text in {"record": stored, "log": log, "spans": spans}.items():
+        assert READ_TOKEN not in text and HEADER_TOKEN not in text, where
+    assert servers.log == ["open me", "close me"]
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize(
+    ("secrets", "named"),
+    [
+        (READ_TOKEN, "its plugin's `secrets` is str, not a sequence"),
+        ([READ_TOKEN.encode()], "its plugin named a secret of type bytes, not relaykit.Secret"),
+    ],
+)
+def test_a_tool_source_naming_its_secrets_wrongly_is_an_error_that_never_shows_them(
+    secrets: object, named: str, openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers = ToolServers({"me": [whoami_twice]}, secrets={"me": secrets})
+
+    assert main(["prompt", "-m", MODEL, "--mcp", "me", "Hi"], plugins=[servers]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --mcp me: {named}") and len(err.splitlines()) == 1
+    assert READ_TOKEN not in err
+    assert openai_mock.requests == [] and servers.log == []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_hook_references_secrets_example_masks_its_token(
+    backend: str,
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/plugin-hooks.md's source naming its ``secrets``, run as written: an
+    ``asynccontextmanager``'s result with the attribute set."""
+    doc = (Path(__file__).parents[2] / "docs" / "plugin-hooks.md").read_text()
+    [block] = [b for b in doc.split("```python\n") if "source.secrets = [token]" in b]
+    plugin = types.ModuleType("whoami_plugin")
+    exec(compile(block.partition("```")[0], "plugin-hooks.md", "exec"), plugin.__dict__)
+    db = tmp_path / "calls.db"
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[storage]\npath = "{db}"\n[providers.openai]\nbase_url = "{openai_mock.base_url}"\n'
+        f'api_key = "{openai_mock.api_key}"\n'
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    monkeypatch.setenv("WHOAMI_TOKEN", READ_TOKEN)
+    openai_mock.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="You."))
+    argv = ["--backend", backend, "prompt", "-m", MODEL, "--mcp", "whoami", "Who?"]
+
+    assert main(argv, plugins=[plugin]) == 0
+
+    assert capsys.readouterr().out == "You.\n"
+    assert openai_mock.last_request.json()["messages"][-1]["content"] == (
+        f"signed in with {READ_TOKEN}"
+    )
+    with closing(sqlite3.connect(db)) as conn:
+        stored = "\n".join(conn.iterdump())
+    assert "signed in with [REDACTED]" in stored and READ_TOKEN not in stored

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shlex
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -296,3 +297,154 @@ def test_a_configured_max_output_chars_cuts_what_the_model_reads(
     assert (
         sent["content"] == "012345678901234567890123456789\n[output truncated: 30 of 95 characters]"
     )
+
+
+# -- a configured server's credentials in what the command stores, logs and traces ---------
+
+
+def _leak_config(kind: str, http_url: str, openai_mock: OpenAIMock, db: Path) -> str:
+    """A relaykit.toml: calls stored in ``db``, content traced, and the server ``me``
+    with its token from $GITHUB_TOKEN: in its env (stdio) or its headers (http)."""
+    command, args = stdio_command()
+    server = (
+        f"command = {json.dumps(command)}\nargs = {json.dumps(args)}\n"
+        'env = { MCP_TOKEN = "${GITHUB_TOKEN}" }\n'
+        if kind == "stdio"
+        else f'url = "{http_url}"\nheaders = {{ Authorization = "Bearer ${{GITHUB_TOKEN}}" }}\n'
+    )
+    return (
+        f'[storage]\npath = "{db}"\n[telemetry]\ncapture_content = true\n'
+        f'[providers.openai]\nbase_url = "{openai_mock.base_url}"\napi_key = "{KEY}"\n'
+        f"[mcp.servers.me]\n{server}"
+    )
+
+
+@pytest.mark.parametrize("kind", ["stdio", "http", "url"])
+@pytest.mark.parametrize("command", ["prompt", "chat"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_token_the_plugin_reads_itself_is_masked_where_a_tool_quotes_it(
+    kind: str,
+    command: str,
+    backend: str,
+    http_url: str,
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A token from [mcp.servers.NAME] env or headers, or from a --mcp-header's ${VAR}
+    (read by the plugin, not the shell), is the client's to mask, as a --mcp-header
+    written out is: a tool's result quoting it is stored, logged and traced masked."""
+    from relaykit.testing import TracingExporter
+
+    db = tmp_path / "calls.db"
+    config = tmp_path / "relaykit.toml"
+    config.write_text(_leak_config(kind, http_url, openai_mock, db))
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    openai_mock.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="You are you."))
+    argv = ["--backend", backend, "--log-json", "-v", command, "-m", MODEL]
+    if kind == "url":
+        argv += ["--mcp", http_url, "--mcp-header", "Authorization=Bearer ${GITHUB_TOKEN}"]
+    else:
+        argv += ["--mcp", "me"]
+    if command == "prompt":
+        argv.append("Who am I?")
+    else:
+        monkeypatch.setattr("sys.stdin", io.StringIO("Who am I?\n"))
+    tracing = TracingExporter()
+
+    assert main(argv, plugins=[tracing]) == 0
+
+    out, log = capsys.readouterr()
+    assert out == "You are you.\n"
+    # the model got the result as the tool gave it
+    sent = openai_mock.last_request.json()["messages"][-1]["content"]
+    assert sent == f"signed in with token {TOKEN}"
+    with sqlite3.connect(db) as conn:
+        stored = "\n".join(conn.iterdump())
+    spans = tracing.dumped()
+    assert "signed in with token [REDACTED]" in stored
+    assert "signed in with token [REDACTED]" in spans
+    assert '"logger": "relaykit.calls"' in log  # the JSON log has each call's line
+    for where, text in {"record": stored, "log": log, "spans": spans}.items():
+        assert TOKEN not in text, where
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_configured_server_that_fails_quoting_its_token_is_one_error_line_without_it(
+    backend: str,
+    http_url: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that dies as it starts, its token (from env and args) on its stderr, and
+    one that refuses its token with a 401 quoting the header: the CLI's one line
+    names each, and the fix, never the token."""
+    wrong = "wrong-config-token-71c9e0"
+    monkeypatch.setenv("GITHUB_TOKEN", wrong)
+    script = (
+        "import os, sys\n"
+        "print('token', os.environ['MCP_TOKEN'], 'or', sys.argv[-1], 'refused', file=sys.stderr)\n"
+        "sys.exit(1)"
+    )
+    configure(
+        f"[mcp.servers.dies]\ncommand = {json.dumps(sys.executable)}\n"
+        f'args = ["-c", {json.dumps(script)}, "--token", "${{GITHUB_TOKEN}}"]\n'
+        'env = { MCP_TOKEN = "${GITHUB_TOKEN}" }\n'
+        f'[mcp.servers.refuses]\nurl = "{http_url}"\n'
+        'headers = { Authorization = "Bearer ${GITHUB_TOKEN}" }\n'
+    )
+    argv = ["--backend", backend, "prompt", "-m", MODEL, "--mcp"]
+
+    assert main([*argv, "dies", "Hi"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert err.startswith("error: MCP server 'dies' ")
+    assert "its stderr ends: token [REDACTED] or [REDACTED] refused" in err
+
+    assert main([*argv, "refuses", "Hi"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert err.startswith("error: HTTP 401: MCP server 'refuses' refused the credentials")
+    for text in (out, err):
+        assert wrong not in text
+    assert openai_mock.requests == []
+
+
+@pytest.mark.parametrize("given", ["config", "option"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_tool_error_quoting_the_bearer_token_alone_never_shows_it(
+    given: str,
+    backend: str,
+    http_url: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server's error that quotes the token of its ``Authorization: Bearer ...``
+    header without the scheme: masked in the tool's line on stderr (and so in the
+    error result the model reads: the plugin's error text)."""
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    configure(
+        f'[mcp.servers.me]\nurl = "{http_url}"\n'
+        'headers = { Authorization = "Bearer ${GITHUB_TOKEN}" }\n'
+    )
+    openai_mock.script.push(
+        Reply(tool_calls=(("whoami", {"refuse": True}),)), Reply(text="Refused.")
+    )
+    argv = ["--backend", backend, "prompt", "-m", MODEL, "--mcp"]
+    if given == "config":
+        argv.append("me")
+    else:
+        argv += [http_url, "--mcp-header", f"Authorization=Bearer {TOKEN}"]
+
+    assert main([*argv, "Who am I?"]) == 0
+
+    out, err = capsys.readouterr()
+    said = "MCP tool whoami failed: Error executing tool whoami: token [REDACTED] may not do that"
+    assert (out, err) == ("Refused.\n", f"tool whoami: error: McpToolError: {said}\n")
+    assert openai_mock.last_request.json()["messages"][-1]["content"] == f"McpToolError: {said}"

@@ -79,6 +79,17 @@ async def test_a_tool_error_raises_with_tool_errors_raise(http_url: str) -> None
 
 
 @pytest.mark.anyio
+async def test_an_error_quoting_the_token_of_a_bearer_header_alone_masks_it(http_url: str) -> None:
+    # the header's value is a Secret, "Bearer TOKEN"; a server quotes TOKEN alone
+    async with connect_http(http_url, headers=AUTH) as server:
+        assert await server.call("whoami") == f"signed in with token {TOKEN}"  # the caller's
+        with pytest.raises(McpToolError) as caught:
+            await server.call("whoami", {"refuse": True})
+    assert str(caught.value).endswith("token [REDACTED] may not do that")
+    assert TOKEN not in str(caught.value) + repr(caught.value)
+
+
+@pytest.mark.anyio
 async def test_a_wrong_token_is_an_error_that_never_shows_a_token(http_url: str) -> None:
     wrong = "Bearer wrong-token-8d1f3a6b0c"
     with pytest.raises(McpError) as caught:
@@ -133,9 +144,8 @@ async def test_include_naming_a_missing_tool_lists_the_servers_tools(http_url: s
         with pytest.raises(InvalidRequestError) as caught:
             await server.tools(include=["add", "sub"])
     assert "has no tool named 'sub'" in str(caught.value)
-    assert "its tools are: add, chart, manual, refuse, docs.search, slow, big, pid, crash" in str(
-        caught.value
-    )
+    listed = "add, chart, manual, refuse, docs.search, slow, big, pid, whoami, crash"
+    assert f"its tools are: {listed}" in str(caught.value)
 
 
 @pytest.mark.anyio

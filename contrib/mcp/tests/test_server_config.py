@@ -179,6 +179,46 @@ def test_an_argument_read_from_a_variable_is_a_secret() -> None:
 
 
 @pytest.mark.parametrize(
+    ("spec", "headers", "named"),
+    [
+        # a command's env values and args read from variables (or named *_TOKEN)
+        ("gh", {}, {"literal-ghp-token", TOKEN, "--key=k2-7654321", "k2-7654321"}),
+        # a URL's headers, its own and the --mcp-header's, as read; what its own
+        # ${VAR}s read (a default is written in the file: no secret)
+        (
+            "docs",
+            {"X-Extra": Secret("v1.${X}")},
+            {f"Bearer {TOKEN}", TOKEN, "v1.x-value-1234", "x-value-1234"},
+        ),
+        ("keyed", {}, {"k-1234567", "pw-12345678"}),
+        (
+            "https://h.example/mcp",
+            {"Authorization": Secret("Bearer ${T}")},
+            {f"Bearer {TOKEN}", TOKEN},
+        ),
+        ("plain", {}, set()),  # a URL written out, nothing read: nothing named
+        (f"{sys.executable} -m server", {}, set()),
+    ],
+)
+def test_a_source_names_the_secrets_it_sends_and_its_repr_shows_none(
+    spec: str, headers: dict[str, Secret], named: set[str]
+) -> None:
+    env = {"GH_TOKEN": "literal-ghp-token", "FROM": "${T}"}
+    gh = {"command": "x", "args": ["--key=${K2}"], "env": env}
+    docs = {**DOCS, "headers": {"Authorization": "Bearer ${T}"}}
+    keyed = {"url": "https://u:${PW}@h.example/mcp?key=${K}&lang=${L:-en}&v=${V:-2}"}
+    mcp = servers(gh=gh, docs=docs, keyed=keyed, plain={"url": "https://h.example/mcp?a=b"})
+    environ = {"T": TOKEN, "X": "x-value-1234", "K": "k-1234567", "K2": "k2-7654321"}
+    environ["PW"] = "pw-12345678"
+
+    source = tool_source(spec, headers, mcp, environ=environ)
+
+    assert all(isinstance(s, Secret) for s in source.secrets)
+    assert {s.reveal() for s in source.secrets} == named
+    assert repr(source) == "<relaykit_mcp tool source>"
+
+
+@pytest.mark.parametrize(
     ("spec", "headers", "error", "message"),
     [
         ("tiem", {}, ConfigError, "--mcp tiem: no MCP server of that name is configured"),

@@ -231,6 +231,16 @@ def relaykit_tool_source(
     raise a :class:`relaykit.ConfigError` or
     :class:`relaykit.InvalidRequestError`: the CLI prints it as one line.
 
+    A tool's result is stored, logged and traced with the conversation, and a
+    server may quote the credentials it was given. The command's client masks
+    each ``headers`` value; credentials your plugin reads itself (tokens in
+    ``config.mcp``, ``${VAR}`` read from the environment) it masks too if the
+    context manager names them in a ``secrets`` attribute: a sequence of
+    :class:`relaykit.Secret` or ``str``, read as the hook returns, each masked
+    (with the token of a ``Bearer ...`` value) before the first call. A context
+    manager without it (a plugin written before) masks nothing more. Keep the
+    values out of its ``repr``.
+
     Stops at first non-None result.
 
     :param spec: the ``--mcp`` value.
@@ -238,7 +248,7 @@ def relaykit_tool_source(
         an HTTP server (empty when there are none).
     :param config: the command's validated configuration.
     :return: an async context manager yielding a sequence of
-        :class:`relaykit.FunctionTool`, or ``None``.
+        :class:`relaykit.FunctionTool` (with, optionally, ``secrets``), or ``None``.
     """
 
 

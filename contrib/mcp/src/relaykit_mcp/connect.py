@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 #: seconds to wait for a server to start and answer ``initialize``
 DEFAULT_START_TIMEOUT = 30.0
 _CLIENT = Implementation(name="relaykit", version=relaykit.__version__)
+#: the schemes of a credential header whose token a server may quote alone
+_SCHEMES = ("bearer", "basic", "token")
 
 
 class _SkippedLines(logging.Filter):
@@ -162,12 +164,13 @@ async def connect_http(
 
     ``headers`` go with every request; give tokens as :class:`relaykit.Secret`
     (``{"Authorization": Secret("Bearer ...")}``): they are masked in reprs
-    and errors. ``name`` is what errors call the server (default: the URL
-    without its query). The server has ``start_timeout`` seconds to answer
-    ``initialize`` (and each HTTP request to connect); each tool call has
-    ``call_timeout`` (none by default). A tool result's text past
-    ``max_output_chars`` is cut, with a note saying so (None: no limit). The
-    session is ended (HTTP DELETE) when the block ends.
+    and errors, and so is the token of a ``Bearer``, ``Basic`` or ``Token``
+    value, which a server's error may quote alone. ``name`` is what errors
+    call the server (default: the URL without its query). The server has
+    ``start_timeout`` seconds to answer ``initialize`` (and each HTTP request
+    to connect); each tool call has ``call_timeout`` (none by default). A tool
+    result's text past ``max_output_chars`` is cut, with a note saying so
+    (None: no limit). The session is ended (HTTP DELETE) when the block ends.
 
     An unreachable server, a refused login or a server that does not answer
     in time raises :class:`McpError` naming it and the fix.
@@ -182,7 +185,7 @@ async def connect_http(
     _check_max_output(max_output_chars)
     label = name or f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     values = dict(headers or {})
-    secrets = tuple(v.reveal() for v in values.values() if isinstance(v, Secret))
+    secrets = _header_secrets(values.values())
     # The query may hold a key (some servers take ?api_key=): masked like a header.
     secrets += tuple(p.partition("=")[2] for p in parts.query.split("&") if "=" in p)
     refused = Refusals()
@@ -256,6 +259,19 @@ async def _session(
             yield server
         finally:
             server.close()
+
+
+def _header_secrets(values: Iterable[str | Secret]) -> tuple[str, ...]:
+    """Each secret header value, and the token of a ``Bearer TOKEN`` one: a server's
+    error may quote the token without its scheme."""
+    secrets: list[str] = []
+    for value in values:
+        if isinstance(value, Secret):
+            secrets.append(value.reveal())
+            scheme, _, token = value.reveal().partition(" ")
+            if scheme.lower() in _SCHEMES and token.strip():
+                secrets.append(token.strip())
+    return tuple(secrets)
 
 
 def _check_max_output(max_output_chars: int | None) -> None:

@@ -283,6 +283,12 @@ def expand(value: str, where: str, environ: Mapping[str, str]) -> tuple[str, boo
     return _REFERENCE.sub(replace, value), read
 
 
+def values_read(value: str, environ: Mapping[str, str]) -> list[str]:
+    """The values ``value``'s ``${VAR}`` references read from ``environ`` (not their
+    defaults): what a value written with them keeps out of the file."""
+    return [environ[m.group(1)] for m in _REFERENCE.finditer(value) if m.group(1) in environ]
+
+
 def expanded_env(server: ServerConfig, environ: Mapping[str, str]) -> dict[str, str | Secret]:
     """``server``'s env, ``${VAR}`` read; values read so, or under a name such as
     ``*_TOKEN``, as :class:`relaykit.Secret` (masked when its stderr is quoted)."""

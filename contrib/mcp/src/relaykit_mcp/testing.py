@@ -9,9 +9,12 @@ Its tools: ``add`` (text and structured content), ``chart`` (text and a PNG),
 result), ``docs.search`` (a name no model takes), ``slow`` (sleeps),
 ``crash`` (writes ``$CRASH_NOTE`` to stderr and exits mid-call), ``pid`` (the
 server's process id: one process for a whole session), ``big`` (``chars``
-characters of text). Over HTTP it serves ``/mcp`` on the listening socket
-``--fd`` (inherited: no port race) and, with ``--token``, answers 401 to a
-request without ``Authorization: Bearer TOKEN``. Three test controls (no token
+characters of text), ``whoami`` (quotes the credential it was given, as a
+careless server's greeting does, or with ``refuse`` its error: the request's
+bearer token over HTTP, ``$MCP_TOKEN`` over stdio). Over HTTP it serves
+``/mcp`` on the listening socket ``--fd`` (inherited: no port race) and, with
+``--token``, answers 401 to a request without ``Authorization: Bearer
+TOKEN``, quoting the header it got. Three test controls (no token
 needed): ``POST /testing/expire`` ends every session, as a server that
 restarted or timed them out does (their requests then get 404), ``POST
 /testing/token`` with a body makes that the token it wants (a rotated
@@ -31,7 +34,7 @@ import sys
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.utilities.types import Image
 from mcp.types import BlobResourceContents, EmbeddedResource, TextResourceContents
@@ -120,6 +123,18 @@ def build_server() -> MCPServer:
         return os.getpid()
 
     @server.tool()
+    def whoami(ctx: Context, refuse: bool = False) -> str:
+        """Who the server takes the caller for; with ``refuse``, an error saying so."""
+        request = getattr(ctx.request_context, "request", None)  # the HTTP request, if any
+        if request is not None:
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        else:
+            token = os.environ.get("MCP_TOKEN", "nobody")
+        if refuse:
+            raise ToolError(f"token {token} may not do that")
+        return f"signed in with token {token}"
+
+    @server.tool()
     def crash() -> str:
         """Exit mid-call, as a server that dies does."""
         print(os.environ.get("CRASH_NOTE", "crashing"), file=sys.stderr, flush=True)
@@ -162,8 +177,9 @@ def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
         if wanted[0] is not None and scope["type"] == "http":
             given = dict(scope["headers"]).get(b"authorization", b"").decode()
             if given != f"Bearer {wanted[0]}":
+                # as servers do: quote what was sent (the credential, maybe)
                 await send({"type": "http.response.start", "status": 401, "headers": []})
-                await send({"type": "http.response.body", "body": b"bad token"})
+                await send({"type": "http.response.body", "body": f"bad token: {given}".encode()})
                 return
         if paging[0] and scope["type"] == "http" and scope["method"] == "POST":
             body = await _read_body(receive)

@@ -9,6 +9,12 @@ A SPEC is, in this order:
   as a stdio server with a minimal environment (``PATH``, ``HOME``, ...: not
   the caller's keys); one word that names no configured server must be a
   command on ``PATH``, else it is taken for a misspelt name.
+
+What the hook returns names, in ``secrets``, the credentials it will send: the
+headers' values and a command's secret env values and arguments, ``${VAR}``
+read, and each value a ``${VAR}`` read (in a URL, a header, an argument).
+``relaykit prompt/chat`` has its client mask them (a tool's result that quotes
+one is stored with the conversation).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from relaykit import ConfigError, InvalidRequestError, Secret
@@ -30,6 +37,7 @@ from .server_config import (
     expand,
     expanded_env,
     expanded_headers,
+    values_read,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +45,37 @@ if TYPE_CHECKING:
 
     from .server import McpServer
 
-#: what the hook returns: entered, it connects and yields the server's tools
-ToolSource = AbstractAsyncContextManager[list["FunctionTool"]]
+
+class ToolSource(AbstractAsyncContextManager["list[FunctionTool]"]):
+    """What the hook returns: entered, it connects and yields the server's tools.
+
+    ``secrets`` are the credentials it sends the server (``relaykit_tool_source``'s
+    contract): ``relaykit prompt/chat`` has its client mask each, since a tool's
+    result may quote one. Neither they nor their number show in the repr.
+    """
+
+    def __init__(
+        self,
+        tools: AbstractAsyncContextManager[list[FunctionTool]],
+        secrets: Iterable[Secret] = (),
+    ) -> None:
+        self._tools = tools
+        #: the credentials this source sends its server
+        self.secrets: tuple[Secret, ...] = tuple(secrets)
+
+    async def __aenter__(self) -> list[FunctionTool]:
+        return await self._tools.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        return await self._tools.__aexit__(exc_type, exc, traceback)
+
+    def __repr__(self) -> str:
+        return "<relaykit_mcp tool source>"
 
 
 def tool_source(
@@ -59,13 +96,15 @@ def tool_source(
         lambda name: f"--mcp-header {name}",
         environ,
     )
+    # their values as sent, and what a ${VAR} in one read alone
+    given_secrets = [*given.values(), *_read((v.reveal() for v in headers.values()), environ)]
     server = servers.get(spec)
     if server is not None:
-        return _configured(server, given, environ)
+        return _configured(server, given, given_secrets, environ)
     if spec.startswith(("http://", "https://")):
         from .connect import connect_http
 
-        return _tools(connect_http(spec, headers=given))
+        return ToolSource(_tools(connect_http(spec, headers=given)), given_secrets)
     argv = _command_line(spec)
     if len(argv) == 1 and os.sep not in argv[0] and shutil.which(argv[0]) is None:
         raise ConfigError(
@@ -87,13 +126,17 @@ def tool_source(
         )
     from .connect import connect_stdio
 
-    return _tools(connect_stdio(argv[0], argv[1:]))
+    return ToolSource(_tools(connect_stdio(argv[0], argv[1:])))
 
 
 def _configured(
-    server: ServerConfig, given: dict[str, Secret], environ: Mapping[str, str]
+    server: ServerConfig,
+    given: dict[str, Secret],
+    given_secrets: list[Secret],
+    environ: Mapping[str, str],
 ) -> ToolSource:
-    """A configured server's tools; ``given`` headers add to (and win over) its own."""
+    """A configured server's tools; ``given`` headers add to (and win over) its own
+    (``given_secrets``: what they hold)."""
     from .connect import connect_http, connect_stdio
 
     if server.url is not None:
@@ -101,6 +144,9 @@ def _configured(
             server.headers, lambda name: f"config key {server.where('headers')}.{name}", environ
         )
         url, _ = expand(server.url, f"config key {server.where('url')}", environ)
+        # a URL's ${VAR} keeps a key (?key=, a password) out of the file
+        raws = (server.url, *(raw for _, raw in server.headers))
+        secrets = [*headers.values(), *given_secrets, *_read(raws, environ)]
         connection = connect_http(
             url,
             headers={**headers, **given},
@@ -125,17 +171,26 @@ def _configured(
             if server.cwd
             else None
         )
+        env = expanded_env(server, environ)
+        secrets = [v for v in (*env.values(), *args) if isinstance(v, Secret)]
+        # and what a ${VAR} read alone: "--token=${T}" is a secret, and so is T's value
+        secrets += _read((*server.args, *(raw for _, raw in server.env)), environ)
         connection = connect_stdio(
             command,
             args,
-            env=expanded_env(server, environ),
+            env=env,
             cwd=Path(cwd).expanduser() if cwd else None,
             name=server.name,
             start_timeout=server.start_timeout,
             call_timeout=server.call_timeout,
             max_output_chars=server.max_output_chars,
         )
-    return _tools(connection, prefix=server.prefix, include=server.include)
+    return ToolSource(_tools(connection, prefix=server.prefix, include=server.include), secrets)
+
+
+def _read(raws: Iterable[str], environ: Mapping[str, str]) -> list[Secret]:
+    """The values the ``${VAR}`` references in ``raws`` read, each a Secret."""
+    return [Secret(value) for raw in raws for value in values_read(raw, environ)]
 
 
 def _arg(raw: str, where: str, environ: Mapping[str, str]) -> str | Secret:

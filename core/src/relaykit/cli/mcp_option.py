@@ -16,7 +16,7 @@ how to enable it). A ``--mcp-header`` belongs to the
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
@@ -160,3 +160,29 @@ def tool_sources(
             )
         sources.append((f"--mcp {option.label}", source))
     return sources
+
+
+def held_secrets(label: str, source: object) -> tuple[Secret, ...]:
+    """The credentials a tool source names in its ``secrets`` attribute (the tokens
+    its plugin read from the configuration or the environment), each a Secret; none
+    from a source without one (a plugin written before the attribute)."""
+    named = getattr(source, "secrets", None)
+    if named is None:
+        return ()
+    if isinstance(named, str | Secret) or not isinstance(named, Iterable):
+        raise ConfigError(
+            f"{label}: its plugin's `secrets` is {type(named).__name__}, not a sequence of "
+            "relaykit.Secret or str",
+            hint="report it to the plugin's authors; `relaykit plugins` lists them",
+        )
+    secrets = []
+    for value in named:
+        if not isinstance(value, str | Secret):
+            # never the value: it may be a token in an unexpected wrapper
+            raise ConfigError(
+                f"{label}: its plugin named a secret of type {type(value).__name__}, "
+                "not relaykit.Secret or str",
+                hint="report it to the plugin's authors; `relaykit plugins` lists them",
+            )
+        secrets.append(value if isinstance(value, Secret) else Secret(value))
+    return tuple(secrets)

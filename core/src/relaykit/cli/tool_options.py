@@ -74,16 +74,18 @@ class CliTools:
 
     functions: tuple[tuple[str, tuple[FunctionTool, ...]], ...] = ()
     sources: tuple[tuple[str, ToolSource], ...] = ()
-    #: the ``--mcp-header`` values: credentials the client is to mask
+    #: the ``--mcp-header`` values and the secrets each source names: credentials
+    #: the client is to mask
     secrets: tuple[Secret, ...] = attrs.field(default=(), repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.functions or self.sources)
 
     def mask_in(self, client: Client | SyncClient) -> None:
-        """Have ``client`` mask the ``--mcp-header`` values, and the token of a
-        ``Bearer ...`` one, wherever they show: a tool's result may quote them, and
-        it is stored with the conversation."""
+        """Have ``client`` mask the ``--mcp-header`` values and the secrets the
+        sources name (``relaykit_tool_source``), and the token of a ``Bearer ...``
+        one, wherever they show: a tool's result may quote them, and it is stored
+        with the conversation."""
         for secret in self.secrets:
             client.mask_secret(secret)
             scheme, _, token = secret.reveal().partition(" ")
@@ -122,13 +124,15 @@ def requested_tools(args: argparse.Namespace, context: CliContext, config: Confi
 
         functions = [(path, tuple(tools)) for path, tools in functions_by_file(args.functions)]
     sources: list[tuple[str, ToolSource]] = []
+    secrets: list[Secret] = []
     if args.mcp:
-        from .mcp_option import tool_sources
+        from .mcp_option import held_secrets, tool_sources
 
         sources = tool_sources(args.mcp, context, config)
-        secrets = tuple(value for option in args.mcp for _, value in option.headers)
-        return CliTools(tuple(functions), tuple(sources), secrets)
-    return CliTools(tuple(functions), tuple(sources))
+        secrets += (value for option in args.mcp for _, value in option.headers)
+        # what the plugins read themselves: [mcp.servers.NAME] headers and env, ${VAR}s
+        secrets += (secret for label, source in sources for secret in held_secrets(label, source))
+    return CliTools(tuple(functions), tuple(sources), tuple(secrets))
 
 
 def combined(groups: Sequence[tuple[str, Sequence[FunctionTool]]]) -> list[FunctionTool]:
