@@ -16,10 +16,8 @@ import pytest
 
 import relaykit
 from relaykit.log_format import JsonFormatter
-from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter
+from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, TracingExporter
 from relaykit.testing.loopback import Request, Response
-
-from .conftest import TracingExporter
 
 pytestmark = pytest.mark.anyio
 
