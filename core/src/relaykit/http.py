@@ -12,8 +12,10 @@ on each:
 
 - honour :class:`HttpOptions`: pool limits, keep-alive expiry, the connect
   timeout (also bounding the wait for a pooled connection), verify servers
-  with its ``ssl_context`` when it has one, and run its ``header_hooks`` on
-  each request's headers (W3C trace context rides on them);
+  with its ``ssl_context`` when it has one, send through the environment's
+  proxies (by :mod:`relaykit.env_proxies`' rules) unless ``env_proxies`` is
+  false, and run its ``header_hooks`` on each request's headers (W3C trace
+  context rides on them);
 - give a streamed request the stream's idle timeout as its read timeout when
   :func:`claim_stream_read_timeout` returns one;
 - raise transport failures as the exceptions below (or httpx's own: the core
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from .env_proxies import EnvProxies, Proxy, environment_proxies
 from .http_exceptions import (
     CertificateError,
     ConnectError,
@@ -63,6 +66,7 @@ __all__ = [
     "CertificateError",
     "ConnectError",
     "ConnectTimeout",
+    "EnvProxies",
     "HeaderHook",
     "HttpClient",
     "HttpOptions",
@@ -70,11 +74,13 @@ __all__ = [
     "HttpStreamResponse",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ReadError",
     "ReadTimeout",
     "TransportError",
     "TransportTimeout",
     "claim_stream_read_timeout",
+    "environment_proxies",
     "httpx_client",
     "is_transport_error",
     "may_have_acted",
@@ -99,7 +105,11 @@ class HttpOptions:
     may have no counterpart in a client that keeps every idle connection up to
     ``max_connections``. ``ssl_context`` verifies servers' certificates
     (``[http] ca_file``'s, shared per file: see :func:`relaykit.tls.ca_file_context`);
-    ``None`` leaves the client's default trust store.
+    ``None`` leaves the client's default trust store. ``env_proxies`` sends
+    through the proxies ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``ALL_PROXY`` name,
+    except to ``NO_PROXY``'s hosts, as :func:`environment_proxies`
+    reads them and :meth:`EnvProxies.for_url` decides
+    (``[http] env_proxies``); ``False`` ignores them.
     """
 
     max_connections: int = 100
@@ -108,6 +118,7 @@ class HttpOptions:
     connect_timeout: float = 10.0
     header_hooks: tuple[HeaderHook, ...] = ()
     ssl_context: ssl.SSLContext | None = None
+    env_proxies: bool = True
 
 
 class HttpResponse(Protocol):
