@@ -79,6 +79,7 @@ __all__ = [
     "ReadTimeout",
     "TransportError",
     "TransportTimeout",
+    "api_url",
     "claim_stream_read_timeout",
     "environment_proxies",
     "httpx_client",
@@ -187,3 +188,23 @@ class HttpClient(Protocol):
     async def aclose(self) -> None:
         """Close every pooled connection."""
         ...
+
+
+def api_url(base_url: str, path: str) -> str:
+    """The URL of API ``path`` (``"chat/completions"``, ``"v1/models?limit=5"``) under
+    ``base_url``, which may carry a query string.
+
+    ``path`` goes after ``base_url``'s path (one ``/`` between them), before its
+    query: ``https://host/openai/v1?api-version=2024-10-21`` and
+    ``"chat/completions"`` make ``https://host/openai/v1/chat/completions?api-version=2024-10-21``.
+    A query of ``path``'s own follows ``base_url``'s, after ``&``. A fragment
+    (``#...``), never sent, is dropped. Nothing is decoded or re-encoded: the
+    URL is sent (and signed, for SigV4) as written.
+    """
+    if "?" not in base_url and "#" not in base_url:
+        return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+    base, _, query = base_url.partition("#")[0].partition("?")
+    path, _, own = path.partition("?")
+    url = f"{base.rstrip('/')}/{path.lstrip('/')}"
+    query = "&".join(q for q in (query, own) if q)
+    return f"{url}?{query}" if query else url

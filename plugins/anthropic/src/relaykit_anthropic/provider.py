@@ -24,7 +24,7 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
-from relaykit.http import transport_error
+from relaykit.http import api_url, transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 from relaykit_claude_models import hint_thinking
@@ -99,11 +99,10 @@ class AnthropicProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        # Tolerate a base URL copied with /v1 on the end (the OpenAI convention).
-        base = settings.base_url.removesuffix("/v1")
-        self._messages_url = f"{base}/v1/messages"
-        self._count_url = f"{base}/v1/messages/count_tokens"
-        self._models_url = f"{base}/v1/models"
+        base = _api_base(settings.base_url)
+        self._messages_url = api_url(base, "v1/messages")
+        self._count_url = api_url(base, "v1/messages/count_tokens")
+        self._models_url = api_url(base, "v1/models")
         opts = settings.options
         self._headers = {
             "content-type": "application/json",
@@ -317,7 +316,7 @@ class AnthropicProvider:
     def _batches(self) -> MessageBatches:
         from .batches import MessageBatches  # loaded on first use
 
-        base = self.settings.base_url.removesuffix("/v1")
+        base = _api_base(self.settings.base_url)
         return MessageBatches(self._http, base, self._headers, self._name)
 
     async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
@@ -423,3 +422,10 @@ def _epoch(created_at: Any) -> int | None:
         return int(datetime.fromisoformat(created_at).timestamp())
     except ValueError:
         return None
+
+
+def _api_base(base_url: str) -> str:
+    """``base_url`` without a ``/v1`` its path ends in (a base URL copied with it, the
+    OpenAI convention, is tolerated), its query kept (see ``relaykit.http.api_url``)."""
+    path, mark, query = base_url.partition("?")
+    return path.rstrip("/").removesuffix("/v1") + mark + query

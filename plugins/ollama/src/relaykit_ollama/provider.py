@@ -24,6 +24,7 @@ from relaykit import (
 )
 from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
+from relaykit.http import api_url
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
@@ -124,7 +125,7 @@ class OllamaProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed ``/api/chat`` call."""
-        url = f"{self.base_url}/api/chat"
+        url = api_url(self.base_url, "api/chat")
         r = await self._http.post(url, content=self._body(request, False), headers=self._headers)
         if r.status_code >= 400:
             raise http_error(
@@ -134,7 +135,7 @@ class OllamaProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""
-        url = f"{self.base_url}/api/chat"
+        url = api_url(self.base_url, "api/chat")
         body = self._body(request, True)
         async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
             if r.status_code >= 400:
@@ -162,7 +163,7 @@ class OllamaProvider:
         apply as for chat, and ``extra`` is merged into the body.
         """
         body = embeddings.request_body(request, options=self._options, keep_alive=self._keep_alive)
-        url = f"{self.base_url}/api/embed"
+        url = api_url(self.base_url, "api/embed")
         r = await self._http.post(url, content=json_encode.dumps(body), headers=self._headers)
         if r.status_code >= 400:
             raise http_error(
@@ -187,7 +188,7 @@ class OllamaProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /api/tags``: the models pulled onto this Ollama server."""
-        r = await self._http.get(f"{self.base_url}/api/tags", headers=self._headers)
+        r = await self._http.get(api_url(self.base_url, "api/tags"), headers=self._headers)
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
         data = json_decode.loads(r.content)
