@@ -31,13 +31,16 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote
 
 import attrs
 
 from .env_proxies import EnvProxies, Proxy, environment_proxies
+from .errors import ConfigError
 from .http_exceptions import (
     CertificateError,
     ConnectError,
@@ -62,6 +65,8 @@ from .transport_errors import (
 if TYPE_CHECKING:
     import ssl
 
+    from .known_secrets import KnownSecrets
+
 __all__ = [
     "CertificateError",
     "ConnectError",
@@ -80,6 +85,7 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "api_url",
+    "base_url_credentials",
     "claim_stream_read_timeout",
     "environment_proxies",
     "httpx_client",
@@ -208,3 +214,50 @@ def api_url(base_url: str, path: str) -> str:
     url = f"{base.rstrip('/')}/{path.lstrip('/')}"
     query = "&".join(q for q in (query, own) if q)
     return f"{url}?{query}" if query else url
+
+
+def base_url_credentials(
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    where: str,
+    known_secrets: KnownSecrets | None = None,
+) -> tuple[str, dict[str, str]]:
+    """``base_url`` without its ``user:password@``, and ``headers`` with them as
+    ``Authorization: Basic``: what a provider sends, so that both HTTP clients see
+    the same plain URL (httpx would let the URL's credentials replace an
+    ``Authorization`` header; aiohttp refuses the pair on every request).
+
+    The user and password are percent-decoded (``b%40b`` is ``b@b``); a user with
+    no password (``https://TOKEN@host``) is sent as ``TOKEN:``, as curl does.
+    The header's value is added to ``known_secrets``, masked wherever it shows.
+    A ``base_url`` without credentials comes back as it is, with a copy of ``headers``.
+
+    :raises ConfigError: ``headers`` already has an ``Authorization`` (the provider's
+        API key, or a configured header): a request carries one, so the message,
+        which names ``where`` (``providers.NAME.base_url``), asks to keep either.
+    """
+    scheme, sep, rest = base_url.partition("://")
+    end = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found != -1:
+            end = min(end, found)
+    userinfo, at, host = rest[:end].rpartition("@")
+    if not sep or not at:
+        return base_url, dict(headers)
+    if any(name.lower() == "authorization" for name in headers):
+        raise ConfigError(
+            f"{where} carries credentials (user:password@) and the provider sends an"
+            " Authorization header too (its API key, or [providers] headers); a request"
+            " carries one",
+            hint="remove user:password@ from base_url to send the API key or header, or"
+            " remove the API key (api_key / api_key_env) or the Authorization header to"
+            " send the URL's credentials as basic auth",
+        )
+    user, _, password = userinfo.partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    value = "Basic " + base64.b64encode(pair).decode("ascii")
+    if known_secrets is not None:
+        known_secrets.add(value.removeprefix("Basic "))
+    return f"{scheme}{sep}{host}{rest[end:]}", {**headers, "authorization": value}

@@ -24,7 +24,7 @@ from relaykit import (
 )
 from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
-from relaykit.http import api_url
+from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
@@ -100,11 +100,16 @@ class OllamaProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        self.base_url = base_url_from_host(settings.base_url)
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
-        self._headers = headers
+        # user:password@ in base_url goes as basic auth (when nothing else claims it)
+        self.base_url, self._headers = base_url_credentials(
+            base_url_from_host(settings.base_url),
+            headers,
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
         self._options, self._think, self._keep_alive = _parse_options(
             settings.options, settings.name
         )

@@ -36,7 +36,7 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
-from relaykit.http import api_url
+from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
@@ -250,12 +250,18 @@ class OpenAIProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        self._base_url = settings.base_url
         headers = {
             "content-type": "application/json",
             **settings.headers,
             **self._auth_headers(settings),
         }
+        #: without user:password@, which go as basic auth (when nothing else claims it)
+        self._base_url, headers = base_url_credentials(
+            settings.base_url,
+            headers,
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
         opts = settings.options
         if opts.get("organization"):
             headers["openai-organization"] = str(opts["organization"])
