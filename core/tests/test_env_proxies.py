@@ -74,6 +74,20 @@ async def test_an_http_call_goes_through_the_environments_proxy(
     ]
 
 
+async def test_a_stream_goes_through_the_proxy(
+    transport: str, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with OpenAIMock(KEY) as mock:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        async with (
+            relaykit.Client(_config(mock.base_url, transport)) as client,
+            client.stream("p/gpt-4o-mini", "hi") as stream,
+        ):
+            assert [e async for e in stream]
+        assert len(mock.requests) == 1
+    assert [r.target for r in proxy.requests] == [f"{mock.base_url}/chat/completions"]
+
+
 async def test_an_https_call_tunnels_through_the_proxy_with_connect(
     transport: str, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -155,3 +169,20 @@ async def test_the_proxys_credentials_are_sent_to_it_and_masked(
     error = f"{caught.value} {caught.value!r} {vars(caught.value)}"
     assert PASSWORD not in error
     assert token not in error
+
+
+async def test_the_proxys_credentials_go_in_its_connect(
+    transport: str, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import base64
+
+    tls = loopback_tls()
+    ca = tls.write_ca(tmp_path / "ca.pem")
+    with OpenAIMock(KEY, tls=tls.server_context) as mock:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://bob:{PASSWORD}@127.0.0.1:{proxy.port}")
+        assert await _chat(_config(mock.base_url, transport, ca_file=str(ca)))
+        (request,) = mock.requests
+        assert "proxy-authorization" not in request.headers  # inside the tunnel: not sent
+    (seen,) = proxy.requests
+    token = base64.b64encode(f"bob:{PASSWORD}".encode()).decode()
+    assert (seen.method, seen.headers["proxy-authorization"]) == ("CONNECT", f"Basic {token}")
