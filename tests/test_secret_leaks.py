@@ -194,12 +194,19 @@ def test_config_and_settings_reprs_hide_keys_in_headers_urls_and_dsns() -> None:
     config = load_config(
         {
             "providers": {
+                # user:password@ is sent as basic auth: no API key or Authorization
+                # header beside it (a ConfigError), so those are the other provider's
                 "local": {
-                    "type": "openai",
+                    "type": "vllm",
                     "base_url": f"https://user:hunter2-{BEARER}@gpu-box/v1?key={GOOGLE}",
+                    "headers": {"X-Gateway-Key": f"Bearer {BEARER}"},
+                },
+                "keyed": {
+                    "type": "openai",
+                    "base_url": f"https://gpu-box/v1?key={GOOGLE}",
                     "api_key": OPENAI,
                     "headers": {"Authorization": f"Bearer {BEARER}"},
-                }
+                },
             },
             "storage": {"backend": "postgres", "dsn": f"postgresql://u:{BEARER}@db/x"},
             "limiter": {"url": f"redis://:{BEARER}@127.0.0.1:6379/0"},
@@ -209,10 +216,11 @@ def test_config_and_settings_reprs_hide_keys_in_headers_urls_and_dsns() -> None:
     )
     assert leaks(repr(config)) == []
     client = relaykit.Client(config, env={})
-    provider = client.provider("local")
-    settings = client._registry.settings("local")[1]
-    assert leaks(repr(client) + repr(provider) + repr(settings)) == []
-    assert "hunter2" not in repr(provider) + repr(settings)
+    for name in ("local", "keyed"):
+        provider = client.provider(name)
+        settings = client._registry.settings(name)[1]
+        assert leaks(repr(client) + repr(provider) + repr(settings)) == []
+        assert "hunter2" not in repr(provider) + repr(settings)
 
 
 @pytest.mark.parametrize(

@@ -236,6 +236,8 @@ class HttpConfig:
     the default, asks the plugins). ``ca_file`` is a PEM file of CA
     certificates to trust instead of the default ones (a private gateway's, a
     TLS-inspecting proxy's); it is read when the client is built (see tls.py).
+    ``env_proxies = false`` ignores ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``
+    and ``NO_PROXY`` (see env_proxies.py), which both clients otherwise honour.
     """
 
     max_connections: int = 100
@@ -243,6 +245,7 @@ class HttpConfig:
     keepalive_expiry: float = 30.0
     transport: Literal["auto", "httpx"] = "auto"
     ca_file: str | None = None
+    env_proxies: bool = True
 
 
 @attrs.frozen

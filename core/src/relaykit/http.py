@@ -12,8 +12,10 @@ on each:
 
 - honour :class:`HttpOptions`: pool limits, keep-alive expiry, the connect
   timeout (also bounding the wait for a pooled connection), verify servers
-  with its ``ssl_context`` when it has one, and run its ``header_hooks`` on
-  each request's headers (W3C trace context rides on them);
+  with its ``ssl_context`` when it has one, send through the environment's
+  proxies (by :mod:`relaykit.env_proxies`' rules) unless ``env_proxies`` is
+  false, and run its ``header_hooks`` on each request's headers (W3C trace
+  context rides on them);
 - give a streamed request the stream's idle timeout as its read timeout when
   :func:`claim_stream_read_timeout` returns one;
 - raise transport failures as the exceptions below (or httpx's own: the core
@@ -33,12 +35,16 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote
 
 import attrs
 
+from .env_proxies import EnvProxies, Proxy, environment_proxies
+from .errors import ConfigError
 from .http_exceptions import (
     CertificateError,
     ConnectError,
@@ -63,10 +69,13 @@ from .transport_errors import (
 if TYPE_CHECKING:
     import ssl
 
+    from .known_secrets import KnownSecrets
+
 __all__ = [
     "CertificateError",
     "ConnectError",
     "ConnectTimeout",
+    "EnvProxies",
     "HeaderHook",
     "HttpClient",
     "HttpOptions",
@@ -74,11 +83,15 @@ __all__ = [
     "HttpStreamResponse",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ReadError",
     "ReadTimeout",
     "TransportError",
     "TransportTimeout",
+    "api_url",
+    "base_url_credentials",
     "claim_stream_read_timeout",
+    "environment_proxies",
     "httpx_client",
     "is_transport_error",
     "may_have_acted",
@@ -103,7 +116,11 @@ class HttpOptions:
     may have no counterpart in a client that keeps every idle connection up to
     ``max_connections``. ``ssl_context`` verifies servers' certificates
     (``[http] ca_file``'s, shared per file: see :func:`relaykit.tls.ca_file_context`);
-    ``None`` leaves the client's default trust store.
+    ``None`` leaves the client's default trust store. ``env_proxies`` sends
+    through the proxies ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``ALL_PROXY`` name,
+    except to ``NO_PROXY``'s hosts, as :func:`environment_proxies`
+    reads them and :meth:`EnvProxies.for_url` decides
+    (``[http] env_proxies``); ``False`` ignores them.
     """
 
     max_connections: int = 100
@@ -112,6 +129,7 @@ class HttpOptions:
     connect_timeout: float = 10.0
     header_hooks: tuple[HeaderHook, ...] = ()
     ssl_context: ssl.SSLContext | None = None
+    env_proxies: bool = True
 
 
 class HttpResponse(Protocol):
@@ -180,3 +198,70 @@ class HttpClient(Protocol):
     async def aclose(self) -> None:
         """Close every pooled connection."""
         ...
+
+
+def api_url(base_url: str, path: str) -> str:
+    """The URL of API ``path`` (``"chat/completions"``, ``"v1/models?limit=5"``) under
+    ``base_url``, which may carry a query string.
+
+    ``path`` goes after ``base_url``'s path (one ``/`` between them), before its
+    query: ``https://host/openai/v1?api-version=2024-10-21`` and
+    ``"chat/completions"`` make ``https://host/openai/v1/chat/completions?api-version=2024-10-21``.
+    A query of ``path``'s own follows ``base_url``'s, after ``&``. A fragment
+    (``#...``), never sent, is dropped. Nothing is decoded or re-encoded: the
+    URL is sent (and signed, for SigV4) as written.
+    """
+    if "?" not in base_url and "#" not in base_url:
+        return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+    base, _, query = base_url.partition("#")[0].partition("?")
+    path, _, own = path.partition("?")
+    url = f"{base.rstrip('/')}/{path.lstrip('/')}"
+    query = "&".join(q for q in (query, own) if q)
+    return f"{url}?{query}" if query else url
+
+
+def base_url_credentials(
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    where: str,
+    known_secrets: KnownSecrets | None = None,
+) -> tuple[str, dict[str, str]]:
+    """``base_url`` without its ``user:password@``, and ``headers`` with them as
+    ``Authorization: Basic``: what a provider sends, so that both HTTP clients see
+    the same plain URL (httpx would let the URL's credentials replace an
+    ``Authorization`` header; aiohttp refuses the pair on every request).
+
+    The user and password are percent-decoded (``b%40b`` is ``b@b``); a user with
+    no password (``https://TOKEN@host``) is sent as ``TOKEN:``, as curl does.
+    The header's value is added to ``known_secrets``, masked wherever it shows.
+    A ``base_url`` without credentials comes back as it is, with a copy of ``headers``.
+
+    :raises ConfigError: ``headers`` already has an ``Authorization`` (the provider's
+        API key, or a configured header): a request carries one, so the message,
+        which names ``where`` (``providers.NAME.base_url``), asks to keep either.
+    """
+    scheme, sep, rest = base_url.partition("://")
+    end = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found != -1:
+            end = min(end, found)
+    userinfo, at, host = rest[:end].rpartition("@")
+    if not sep or not at:
+        return base_url, dict(headers)
+    if any(name.lower() == "authorization" for name in headers):
+        raise ConfigError(
+            f"{where} carries credentials (user:password@) and the provider sends an"
+            " Authorization header too (its API key, or [providers] headers); a request"
+            " carries one",
+            hint="remove user:password@ from base_url to send the API key or header, or"
+            " remove the API key (api_key / api_key_env) or the Authorization header to"
+            " send the URL's credentials as basic auth",
+        )
+    user, _, password = userinfo.partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    value = "Basic " + base64.b64encode(pair).decode("ascii")
+    if known_secrets is not None:
+        known_secrets.add(value.removeprefix("Basic "))
+    return f"{scheme}{sep}{host}{rest[end:]}", {**headers, "authorization": value}

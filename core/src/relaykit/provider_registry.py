@@ -265,6 +265,7 @@ class ProviderRegistry:
             connect_timeout=cfg.timeouts.connect,
             header_hooks=tuple(self.header_hooks),
             ssl_context=self._ssl_context,
+            env_proxies=cfg.http.env_proxies,
         )
         if cfg.http.transport != "httpx":
             client: HttpClient | None = self._pm.hook.relaykit_http_client(

@@ -27,6 +27,8 @@ _EXPORTS = {
     "VendorMock": "vendor_mock",
     "scripted_fault": "vendor_mock",
     "StallingProxy": "tcp_proxy",
+    "ForwardProxy": "forward_proxy",
+    "ProxiedRequest": "forward_proxy",
     "OpenAIMock": "openai_mock",
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
@@ -100,6 +102,7 @@ __all__ = [
     "EmbeddingContract",
     "FakePlugin",
     "FakeProvider",
+    "ForwardProxy",
     "Harness",
     "ImageContract",
     "ImageEditContract",
@@ -113,6 +116,7 @@ __all__ = [
     "OpenAIMock",
     "Pause",
     "ProviderContract",
+    "ProxiedRequest",
     "Raw",
     "RecordingExporter",
     "Reply",
@@ -179,6 +183,7 @@ if TYPE_CHECKING:
     from .configs import one_try_config
     from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
     from .fake_provider import FakePlugin, FakeProvider
+    from .forward_proxy import ForwardProxy, ProxiedRequest
     from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
     from .limit_workload import LoadPlugin, run_limit_workload
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter

@@ -66,6 +66,9 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: the request line's target as sent (``/v1/chat?api-version=1``; absolute
+    #: form through a proxy)
+    target: str = ""
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -362,4 +365,5 @@ async def _read_request(stream: ByteStream, buf: bytes) -> tuple[Request | None,
         received += await stream.receive()
     body, buf = bytes(received[:length]), bytes(received[length:])
     parts = urlsplit(target)
-    return Request(method, parts.path, dict(parse_qsl(parts.query)), headers, body), buf
+    request = Request(method, parts.path, dict(parse_qsl(parts.query)), headers, body, target)
+    return request, buf

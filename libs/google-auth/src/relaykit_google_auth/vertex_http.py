@@ -112,7 +112,7 @@ async def model_pages(
     params: dict[str, Any] = {"pageSize": PAGE_SIZE}
     asked: set[str] = set()
     while True:
-        r = await get(f"{url}?{urlencode(params)}")
+        r = await get(f"{url}{'&' if '?' in url else '?'}{urlencode(params)}")
         if r.status_code >= 400:
             raise error(r.status_code, r.headers, r.content, None)
         data = json_decode.loads(r.content)

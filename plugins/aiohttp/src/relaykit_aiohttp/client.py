@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import sys
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from contextlib import aclosing
@@ -28,22 +27,26 @@ from relaykit.http import (
     CertificateError,
     ConnectError,
     ConnectTimeout,
+    EnvProxies,
     HttpOptions,
     PoolTimeout,
     ProtocolError,
+    Proxy,
     ReadError,
     ReadTimeout,
     TransportError,
     TransportTimeout,
     claim_stream_read_timeout,
+    environment_proxies,
 )
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
-#: environment variables that make a client use a proxy: when one is set, aiohttp
-#: reads them too (trust_env), at a small cost per request
-_PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+#: (scheme, host, port) proxy routes a client remembers; the rest are decided per request
+_ROUTES_KEPT = 256
+#: session.request's proxy arguments for a request sent directly
+_DIRECT: Mapping[str, Any] = {}
 #: parsed URLs kept per client: providers send to a handful of URLs, over and over
 _URL_CACHE_SIZE = 256
 #: what aiohttp raises for a failed exchange (asyncio's TimeoutError is the builtin)
@@ -106,6 +109,11 @@ class AiohttpClient:
         #: the streamed responses whose blocks are open: closing the client fails
         #: their pending reads (aiohttp's own close would leave them waiting)
         self._streaming: set[aiohttp.ClientResponse] = set()
+        #: the environment's proxies, read now (as httpx's client reads them), with
+        #: relaykit's rules rather than aiohttp's trust_env (which skips ALL_PROXY and
+        #: looks each request's proxy up in a worker thread)
+        self._proxies: EnvProxies | None = environment_proxies() if options.env_proxies else None
+        self._routes: dict[tuple[str, str, int | None], Proxy | None] = {}
 
     def __repr__(self) -> str:
         return f"AiohttpClient(max_connections={self._limit}, busy={self._busy})"
@@ -162,16 +170,21 @@ class AiohttpClient:
         session = self._session or self._open()
         headers = self._headers(headers)
         pooled = self._limit > 0 and self._busy >= self._limit
+        target = self._url(url)
+        proxy_kw = _DIRECT
+        if self._proxies is not None:
+            headers, proxy_kw = self._proxied(target, headers)
         self._busy += 1
         try:
             response = await session.request(
                 method,
-                self._url(url),
-                headers=headers,
+                target,
                 skip_auto_headers=_skip_auto_headers(headers),
                 data=_body(content),
                 allow_redirects=False,
                 timeout=self._timeout,
+                headers=headers,
+                **proxy_kw,
             )
             reader = response.content
             try:
@@ -213,7 +226,7 @@ class AiohttpClient:
             connector=connector,
             # LLM APIs authenticate with headers; a cookie jar costs per request
             cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=any(os.environ.get(name) for name in _PROXY_ENV),
+            trust_env=False,  # proxies: see _proxy; netrc: LLM APIs take keys in headers
             timeout=self._timeout,
         )
         return self._session
@@ -225,6 +238,34 @@ class AiohttpClient:
             if len(self._urls) < _URL_CACHE_SIZE:
                 self._urls[url] = parsed
         return parsed
+
+    def _proxied(
+        self, url: URL, headers: Mapping[str, str] | None
+    ) -> tuple[Mapping[str, str] | None, Mapping[str, Any]]:
+        """A request's headers and ``session.request``'s proxy arguments for ``url``:
+        through the environment's proxy for it, if any, else directly.
+
+        The proxy's credentials go in its ``CONNECT`` for an ``https://`` URL
+        (aiohttp's ``proxy_headers``), else in the request itself, which the proxy
+        reads and drops: aiohttp puts ``proxy_headers`` on a ``CONNECT`` only, and its
+        ``proxy_auth``, which would do both, is deprecated.
+        """
+        assert self._proxies is not None
+        key = (url.scheme, url.host or "", url.port)
+        try:
+            proxy = self._routes[key]
+        except KeyError:
+            proxy = self._proxies.for_url(*key)
+            if len(self._routes) < _ROUTES_KEPT:
+                self._routes[key] = proxy
+        if proxy is None:
+            return headers, _DIRECT
+        if proxy.authorization is None:
+            return headers, {"proxy": proxy.url}
+        if url.scheme == "https":
+            auth = {"Proxy-Authorization": proxy.authorization}
+            return headers, {"proxy": proxy.url, "proxy_headers": auth}
+        return {**(headers or {}), "Proxy-Authorization": proxy.authorization}, {"proxy": proxy.url}
 
     def _headers(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
         if not self._hooks:
@@ -309,16 +350,21 @@ class StreamedRequest:
         timeout = client._timeout if read is None else client._read_timeout(read)
         pooled = client._limit > 0 and client._busy >= client._limit
         headers = client._headers(self._headers)
+        target = client._url(self._url)
+        proxy_kw = _DIRECT
+        if client._proxies is not None:
+            headers, proxy_kw = client._proxied(target, headers)
         client._busy += 1
         try:
             response = await session.request(
                 self._method,
-                client._url(self._url),
-                headers=headers,
+                target,
                 skip_auto_headers=_skip_auto_headers(headers),
                 data=_body(self._content),
                 allow_redirects=False,
                 timeout=timeout,
+                headers=headers,
+                **proxy_kw,
             )
         except BaseException as e:  # cancelled too: aiohttp has closed the connection
             client._busy -= 1

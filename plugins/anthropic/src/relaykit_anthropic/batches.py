@@ -43,6 +43,7 @@ from relaykit import (
     json_encode,
 )
 from relaykit.batches import epoch_seconds, jsonl_results, listed_batches, not_run
+from relaykit.http import api_url
 from relaykit.http_errors import error_from_http
 from relaykit_claude_models import error_status, hint_thinking
 
@@ -72,6 +73,10 @@ MAX_BYTES = 256_000_000
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
+#: the Message Batches API's path under the base URL
+_BATCHES = "v1/messages/batches"
+
+
 class MessageBatches:
     """One provider's batch calls: its base URL (without ``/v1``), headers and name."""
 
@@ -79,7 +84,7 @@ class MessageBatches:
         self, http: HttpClient, base_url: str, headers: Mapping[str, str], name: str
     ) -> None:
         self._http = http
-        self._url = f"{base_url}/v1/messages/batches"
+        self._base = base_url
         self._headers = headers
         self._name = name
 
@@ -124,17 +129,17 @@ class MessageBatches:
                 param="items",
                 hint="split the items into smaller batches",
             )
-        r = await self._send(self._url, model, content)
+        r = await self._send(api_url(self._base, _BATCHES), model, content)
         return self._batch(json_decode.loads(r.content), model)
 
     async def get(self, vendor_id: str) -> Batch:
         """``GET /v1/messages/batches/{id}``."""
-        r = await self._send(f"{self._url}/{vendor_id}", None)
+        r = await self._send(api_url(self._base, f"{_BATCHES}/{vendor_id}"), None)
         return self._batch(json_decode.loads(r.content), None)
 
     async def cancel(self, vendor_id: str) -> Batch:
         """``POST /v1/messages/batches/{id}/cancel``."""
-        r = await self._send(f"{self._url}/{vendor_id}/cancel", None, b"")
+        r = await self._send(api_url(self._base, f"{_BATCHES}/{vendor_id}/cancel"), None, b"")
         return self._batch(json_decode.loads(r.content), None)
 
     def list(self, limit: int) -> AsyncIterator[Batch]:
@@ -144,7 +149,7 @@ class MessageBatches:
 
         async def page(after: str | None) -> bytes:
             query = f"limit={size}" + (f"&after_id={quote(after, safe='')}" if after else "")
-            return (await self._send(f"{self._url}?{query}", None)).content
+            return (await self._send(api_url(self._base, f"{_BATCHES}?{query}"), None)).content
 
         return listed_batches(page, partial(self._batch, model=None))
 

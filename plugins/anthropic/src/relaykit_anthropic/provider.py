@@ -24,7 +24,7 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
-from relaykit.http import transport_error
+from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 from relaykit_claude_models import hint_thinking
@@ -99,17 +99,24 @@ class AnthropicProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        # Tolerate a base URL copied with /v1 on the end (the OpenAI convention).
-        base = settings.base_url.removesuffix("/v1")
-        self._messages_url = f"{base}/v1/messages"
-        self._count_url = f"{base}/v1/messages/count_tokens"
-        self._models_url = f"{base}/v1/models"
         opts = settings.options
-        self._headers = {
+        headers = {
             "content-type": "application/json",
             **_auth_headers(settings, opts),
             **settings.headers,
         }
+        # user:password@ in base_url goes as basic auth (when nothing else claims it)
+        base_url, self._headers = base_url_credentials(
+            settings.base_url,
+            headers,
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
+        #: the base URL without a /v1 or credentials, its query kept
+        self._base = base = _api_base(base_url)
+        self._messages_url = api_url(base, "v1/messages")
+        self._count_url = api_url(base, "v1/messages/count_tokens")
+        self._models_url = api_url(base, "v1/models")
         self._default_max_tokens = _positive_int(
             opts, "default_max_tokens", wire.DEFAULT_MAX_TOKENS, settings.name
         )
@@ -317,8 +324,7 @@ class AnthropicProvider:
     def _batches(self) -> MessageBatches:
         from .batches import MessageBatches  # loaded on first use
 
-        base = self.settings.base_url.removesuffix("/v1")
-        return MessageBatches(self._http, base, self._headers, self._name)
+        return MessageBatches(self._http, self._base, self._headers, self._name)
 
     async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
         """``POST /v1/messages/batches``, each request's ``params`` the body a single call
@@ -423,3 +429,10 @@ def _epoch(created_at: Any) -> int | None:
         return int(datetime.fromisoformat(created_at).timestamp())
     except ValueError:
         return None
+
+
+def _api_base(base_url: str) -> str:
+    """``base_url`` without a ``/v1`` its path ends in (a base URL copied with it, the
+    OpenAI convention, is tolerated), its query kept (see ``relaykit.http.api_url``)."""
+    path, mark, query = base_url.partition("?")
+    return path.rstrip("/").removesuffix("/v1") + mark + query

@@ -74,7 +74,7 @@ from relaykit.batches import (
     not_run,
     result_id,
 )
-from relaykit.http import may_have_acted
+from relaykit.http import api_url, may_have_acted
 from relaykit_google_auth.vertex_http import next_page_token
 
 from . import wire
@@ -152,9 +152,8 @@ class GeminiBatches:
     ) -> None:
         self._http = http
         self._base = base_url
-        self._root = f"{base_url}/{version}"
-        self._download = f"{base_url}/download/{version}"
-        self._upload = f"{base_url}/upload/{version}/files"
+        self._version = version
+        self._upload = api_url(base_url, f"upload/{version}/files")
         self._headers = headers
         self._name = name
         self._error = error
@@ -194,7 +193,7 @@ class GeminiBatches:
             content = json_encode.dumps(
                 {"batch": {"display_name": display_name, "input_config": {"file_name": file_name}}}
             )
-        url = f"{self._root}/{_resource(model)}:batchGenerateContent"
+        url = self._api(f"{_resource(model)}:batchGenerateContent")
         try:
             r = await self._send("POST", url, model, content)
             return self._batch(json_decode.loads(r.content), model)
@@ -208,7 +207,7 @@ class GeminiBatches:
         """The batch named ``display_name`` among the newest, if the API made it; ``None``
         when it is not there or the list cannot be read (the create's error then stands)."""
         try:
-            r = await self._send("GET", f"{self._root}/batches?pageSize={_FIND_AMONG}", model)
+            r = await self._send("GET", self._api(f"batches?pageSize={_FIND_AMONG}"), model)
             for operation in json_decode.loads(r.content).get("operations") or ():
                 meta = operation.get("metadata") or {}
                 if (meta.get("displayName") or meta.get("display_name")) == display_name:
@@ -227,7 +226,7 @@ class GeminiBatches:
         asked: set[str] = set()
         while True:
             query = f"pageSize={size}" + (f"&pageToken={quote(token, safe='')}" if token else "")
-            r = await self._send("GET", f"{self._root}/batches?{query}", None)
+            r = await self._send("GET", self._api(f"batches?{query}"), None)
             page = json_decode.loads(r.content)
             try:
                 operations = list(page.get("operations") or ())
@@ -245,7 +244,7 @@ class GeminiBatches:
 
     async def cancel(self, vendor_id: str) -> Batch:
         """``POST batches/{id}:cancel`` (which answers nothing), then the batch as it stands."""
-        await self._send("POST", f"{self._root}/{_name(vendor_id)}:cancel", None, b"{}")
+        await self._send("POST", self._api(f"{_name(vendor_id)}:cancel"), None, b"{}")
         return await self.get(vendor_id)
 
     async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
@@ -332,9 +331,13 @@ class GeminiBatches:
         }
         return BatchResult(key, error=self._error(http_status, {}, json_encode.dumps(body), model))
 
+    def _api(self, path: str) -> str:
+        """The URL of ``path`` under the API's version (a query in the base URL kept)."""
+        return api_url(self._base, f"{self._version}/{path}")
+
     async def _lines(self, file_name: str, model: str | None) -> AsyncGenerator[Any, None]:
         """The JSON lines of a file, downloaded as they arrive."""
-        url = f"{self._download}/{file_name}:download?alt=media"
+        url = api_url(self._base, f"download/{self._version}/{file_name}:download?alt=media")
         async with self._http.stream("GET", url, headers=self._headers) as r:
             if r.status_code >= 400:
                 await r.aread()
@@ -412,7 +415,7 @@ class GeminiBatches:
         )
 
     async def _operation(self, vendor_id: str) -> dict[str, Any]:
-        r = await self._send("GET", f"{self._root}/{_name(vendor_id)}", None)
+        r = await self._send("GET", self._api(_name(vendor_id)), None)
         data = json_decode.loads(r.content)
         if not isinstance(data, dict):
             raise json_decode.wrong_shape("a batch", TypeError("not an object"), data, {})

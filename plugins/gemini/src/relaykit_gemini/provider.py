@@ -40,7 +40,7 @@ from relaykit import (
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit.events import StreamEvent
-from relaykit.http import transport_error
+from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import scrub
@@ -132,11 +132,18 @@ class GeminiProvider:
         opts = settings.options
         version = str(opts.get("api_version") or "v1beta")
         self._version = version
-        self._root = f"{settings.base_url}/{version}"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["x-goog-api-key"] = settings.api_key.reveal()
-        self._headers = headers
+        # user:password@ in base_url goes as basic auth (when nothing else claims it)
+        base_url, self._headers = base_url_credentials(
+            settings.base_url,
+            headers,
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
+        #: the base URL without credentials, its query kept (see relaykit.http.api_url)
+        self._base = base_url
         self._thinking = _thinking_config(opts, settings.name)
 
     def __repr__(self) -> str:
@@ -148,7 +155,7 @@ class GeminiProvider:
     async def _url(self, model: str, method: str) -> str:
         """Where ``method`` of ``model`` is served. (A subclass may need to read its
         credentials first, so this is awaited.)"""
-        return f"{self._root}/{_resource(model)}:{method}"
+        return api_url(self._base, f"{self._version}/{_resource(model)}:{method}")
 
     async def _post(self, url: str, body: bytes) -> HttpResponse:
         """POST ``body`` to ``url`` with this provider's headers (and credentials)."""
@@ -192,7 +199,7 @@ class GeminiProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
         shutdowns.refuse_shut_down(request.model, self._name)
-        url = await self._url(request.model, "streamGenerateContent") + "?alt=sse"
+        url = with_query(await self._url(request.model, "streamGenerateContent"), "alt=sse")
         body = self._body(request)
         async with self._open_stream(url, body) as r:
             if r.status_code >= 400:
@@ -478,7 +485,7 @@ class GeminiProvider:
         """``GET models``, every page, keeping the models that can chat (``generateContent``)."""
         return await model_pages(
             lambda url: self._http.get(url, headers=self._headers),
-            f"{self._root}/models",
+            api_url(self._base, f"{self._version}/models"),
             "models",
             self._chat_models,
             self._error,
@@ -512,7 +519,7 @@ class GeminiProvider:
 
         return GeminiBatches(
             self._http,
-            self.settings.base_url,
+            self._base,
             self._version,
             self._headers,
             self._name,
@@ -607,3 +614,8 @@ def listed_id(m: dict[str, Any], prefix: str) -> str:
 def _whole(value: object) -> int | None:
     """``value`` if it is a whole number, else ``None`` (an optional count is left out)."""
     return value if type(value) is int else None
+
+
+def with_query(url: str, query: str) -> str:
+    """``url`` with ``query`` after any query it has (a base URL's is kept)."""
+    return f"{url}{'&' if '?' in url else '?'}{query}"

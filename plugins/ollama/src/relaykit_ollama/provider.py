@@ -24,6 +24,7 @@ from relaykit import (
 )
 from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
+from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
@@ -99,11 +100,16 @@ class OllamaProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        self.base_url = base_url_from_host(settings.base_url)
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
-        self._headers = headers
+        # user:password@ in base_url goes as basic auth (when nothing else claims it)
+        self.base_url, self._headers = base_url_credentials(
+            base_url_from_host(settings.base_url),
+            headers,
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
         self._options, self._think, self._keep_alive = _parse_options(
             settings.options, settings.name
         )
@@ -124,7 +130,7 @@ class OllamaProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed ``/api/chat`` call."""
-        url = f"{self.base_url}/api/chat"
+        url = api_url(self.base_url, "api/chat")
         r = await self._http.post(url, content=self._body(request, False), headers=self._headers)
         if r.status_code >= 400:
             raise http_error(
@@ -134,7 +140,7 @@ class OllamaProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""
-        url = f"{self.base_url}/api/chat"
+        url = api_url(self.base_url, "api/chat")
         body = self._body(request, True)
         async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
             if r.status_code >= 400:
@@ -162,7 +168,7 @@ class OllamaProvider:
         apply as for chat, and ``extra`` is merged into the body.
         """
         body = embeddings.request_body(request, options=self._options, keep_alive=self._keep_alive)
-        url = f"{self.base_url}/api/embed"
+        url = api_url(self.base_url, "api/embed")
         r = await self._http.post(url, content=json_encode.dumps(body), headers=self._headers)
         if r.status_code >= 400:
             raise http_error(
@@ -187,7 +193,7 @@ class OllamaProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /api/tags``: the models pulled onto this Ollama server."""
-        r = await self._http.get(f"{self.base_url}/api/tags", headers=self._headers)
+        r = await self._http.get(api_url(self.base_url, "api/tags"), headers=self._headers)
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
         data = json_decode.loads(r.content)

@@ -173,7 +173,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         super().__init__(settings, http)
         opts = settings.options
-        endpoint = _endpoint(settings.base_url, settings.name)
+        endpoint = _endpoint(self._base_url, settings.name)  # credentials taken out
         version = opts.get("api_version")
         if version is None and settings.name == self.type:
             version = settings.env.get(API_VERSION_ENV) or None

@@ -36,6 +36,7 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
+from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
@@ -249,12 +250,18 @@ class OpenAIProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        self._base_url = settings.base_url
         headers = {
             "content-type": "application/json",
             **settings.headers,
             **self._auth_headers(settings),
         }
+        #: without user:password@, which go as basic auth (when nothing else claims it)
+        self._base_url, headers = base_url_credentials(
+            settings.base_url,
+            headers,
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
         opts = settings.options
         if opts.get("organization"):
             headers["openai-organization"] = str(opts["organization"])
@@ -289,8 +296,9 @@ class OpenAIProvider:
 
     def _url(self, path: str, model: str | None = None) -> str:
         """The URL of API ``path`` (``"chat/completions"``) for a call to ``model``
-        (Azure's deployments API puts the model in the path; OpenAI's does not)."""
-        return f"{self._base_url}/{path}"
+        (Azure's deployments API puts the model in the path; OpenAI's does not).
+        A query in ``base_url`` (``?api-version=...``) stays after the path."""
+        return api_url(self._base_url, path)
 
     def __repr__(self) -> str:
         # the base URL may hold credentials (user:password@, ?key=)

@@ -1,0 +1,114 @@
+"""An HTTP forward proxy on 127.0.0.1 for tests: what ``HTTP_PROXY`` / ``HTTPS_PROXY`` name.
+
+A client sends it an ``http://`` request in absolute form (``POST
+http://host:port/v1/chat/completions HTTP/1.1``), which it passes on to that
+host as it came (servers must accept the absolute form; the loopback mocks
+do), and asks it for an ``https://`` one with ``CONNECT host:port``, after
+which it relays the TLS bytes both ways untouched. It notes the head of each
+connection's first request, so a test can tell that a call went through it,
+and to where. It runs its own event loop in a background thread, as
+:class:`~relaykit.testing.LoopbackServer` does, so tests under asyncio and trio
+use it alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+import anyio
+import attrs
+from anyio.abc import ByteStream, SocketStream, TaskStatus
+
+from .thread_listener import ThreadListener
+
+__all__ = ["ForwardProxy", "ProxiedRequest"]
+
+
+@attrs.frozen
+class ProxiedRequest:
+    """The head of a request a client sent the proxy: ``CONNECT`` or an absolute-form one."""
+
+    method: str
+    #: ``host:port`` for CONNECT, else the whole URL (``http://host:port/path?query``)
+    target: str
+    #: lower-case names
+    headers: dict[str, str]
+
+
+class ForwardProxy(ThreadListener):
+    """``with ForwardProxy() as proxy:`` then set ``HTTP_PROXY`` (or ``HTTPS_PROXY``) to
+    :attr:`url`. :attr:`requests` holds the first request of every connection made
+    through it (a kept-alive connection's later requests go the same way, unnoted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._requests: list[ProxiedRequest] = []
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``, once started."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[ProxiedRequest]:
+        """The first request of each connection so far (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    async def _serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.CancelScope() as self._scope:
+            async with self._listener:
+                task_status.started()
+                await self._listener.serve(self._connection)
+
+    async def _connection(self, near: SocketStream) -> None:
+        async with near:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                try:
+                    buf += await near.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _version = lines[0].split(" ", 2)
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            with self._lock:
+                self._requests.append(ProxiedRequest(method, target, headers))
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+            else:
+                parts = urlsplit(target)
+                host, port = parts.hostname or "", str(parts.port or 80)
+            try:
+                far = await anyio.connect_tcp(host.strip("[]"), int(port))
+            except OSError:
+                await near.send(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                return
+            async with far:
+                if method == "CONNECT":
+                    await near.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    if rest:
+                        await far.send(rest)
+                else:
+                    # the proxy's own headers stop here, as a real proxy's do
+                    kept = [line for line in lines if not line.lower().startswith("proxy-")]
+                    await far.send("\r\n".join(kept).encode("latin-1") + b"\r\n\r\n" + rest)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_relay, near, far, tg.cancel_scope)
+                    tg.start_soon(_relay, far, near, tg.cancel_scope)
+
+
+async def _relay(src: ByteStream, dst: ByteStream, scope: anyio.CancelScope) -> None:
+    """Pass bytes from ``src`` to ``dst`` until either side closes, then end both ways."""
+    try:
+        async for chunk in src:
+            await dst.send(chunk)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        pass
+    scope.cancel()
