@@ -405,6 +405,118 @@ def test_close_twice_and_calls_after_close_name_the_fix(
         assert client.chat(MODEL, "again").text == "echo: again"
 
 
+def closes_within(client: relaykit.SyncClient, seconds: float) -> None:
+    """``client.close()`` in another thread, failing the test unless it returns in time."""
+    closing = threading.Thread(target=client.close, daemon=True)
+    closing.start()
+    closing.join(seconds)
+    assert not closing.is_alive(), "close() hung"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_with_a_streams_block_left_open_ends_it_as_the_async_client_does(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # A stream entered and kept (a notebook's variable, a server's handle): the
+    # async client's aclose waits [timeouts] total for it, then ends it, and its
+    # reader gets ClientClosedError. Before, close() waited for its block to be
+    # left: forever, and in the block's own thread a self-deadlock.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db, timeouts={"total": 1}), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    # Its own total is longer than the [timeouts] total the close waits.
+    manager = client.stream(MODEL, "kept open", timeout=30)
+    s = manager.__enter__()
+    first = next(s)
+    closes_within(client, 10)
+    # What had arrived, then the error the async stream's reader gets.
+    rest: list[StreamEvent] = []
+    with pytest.raises(ClientClosedError):
+        rest.extend(s)
+    assert "".join(e.text for e in [first, *rest] if isinstance(e, TextDelta)) == "one two "
+    assert manager.__exit__(None, None, None) is None  # left late: nothing to do
+    assert list(s) == []
+    (record,) = records(db)
+    assert record.error_type == "ClientClosedError"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_inside_a_stream_block_returns_and_the_block_still_leaves(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db, timeouts={"total": 1}), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    done = threading.Event()
+
+    def read() -> None:
+        with client.stream(MODEL, "closed inside", timeout=30) as s:
+            next(s)
+            client.close()  # the block's own thread: it cannot be left meanwhile
+            with pytest.raises(ClientClosedError):
+                list(s)
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    assert done.is_set(), "close() inside the block hung"
+    (record,) = records(db)
+    assert record.error_type == "ClientClosedError"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_from_two_threads_waits_for_the_calls_in_flight_once(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # The second close() returns once the first has closed the client: it neither
+    # cuts the first one's wait for the calls in flight short nor runs the
+    # client's exit a second time alongside it.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="answered", delay=1))
+    with ThreadPoolExecutor(3) as pool:
+        answer = pool.submit(client.chat, MODEL, "in flight")
+        until(lambda: bool(openai_mock.requests))
+        closes = [pool.submit(client.close) for _ in range(2)]
+        for close in closes:
+            close.result(10)
+            assert answer.done()  # neither returned before the call had ended
+        assert answer.result().text == "answered"
+    assert [r.error_type for r in records(db)] == [None]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_from_an_async_tool_is_a_typed_error_and_the_client_stays_usable(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # An async tool runs in the client's loop thread, whose loop close() would
+    # stop. Before, it raised "cannot join current thread" half-way through:
+    # the client refused calls, its loop thread ran on, nothing closed it.
+    seen: list[BaseException] = []
+
+    async def stop(reason: str) -> str:
+        """Stop the client."""
+        try:
+            client.close()
+        except BaseException as error:
+            seen.append(error)
+            raise
+        return "stopped"
+
+    openai_mock.script.reply("", tool_calls=(("stop", {"reason": "done"}),))
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        with pytest.raises(ConfigError):
+            client.run_tools(MODEL, "stop", [stop], tool_errors="raise")
+        (error,) = seen
+        assert type(error) is ConfigError and "SyncClient.close" in error.message
+        assert error.hint is not None and "once run_tools has returned" in error.hint
+        assert client.chat(MODEL, "still open").text == "echo: still open"
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_exceptions_leave_the_with_block_unchanged(openai_mock: OpenAIMock, backend: str) -> None:
     openai_mock.script.fail(429, "slow down", retry_after=7)

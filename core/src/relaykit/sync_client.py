@@ -100,13 +100,16 @@ class _Loop:
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        # Waits for the calls still running; left because of an exception, cancels
-        # them first (as the portal did). The exception is not the group's to
-        # raise (it would come back wrapped in an ExceptionGroup).
+        # Left after the client has closed, whose aclose gave the calls in flight
+        # [timeouts] total: what still runs here has outlived that (a stream's
+        # block kept open, waiting for its caller to leave it), and is cancelled,
+        # its caller told ClientClosedError (_Task.run). Waiting for it hung the
+        # close, forever when the block's own thread was the one closing. The
+        # exception is not the group's to raise (it would come back wrapped in
+        # an ExceptionGroup).
         group = self._group
         assert group is not None
-        if exc is not None:
-            group.cancel_scope.cancel()
+        group.cancel_scope.cancel()
         await group.__aexit__(None, None, None)
 
     def soon(self, func: Callable[[], object]) -> None:
@@ -163,7 +166,8 @@ class _Task(Generic[Result]):
                 future.set_result(await self._func())
                 return
         except anyio.get_cancelled_exc_class():
-            _cancelled(future)  # the loop is shutting down
+            # The loop is shutting down, after the client has closed.
+            future.set_exception(_closed_under_it())
             raise
         except BaseException as exc:
             future.set_exception(exc)
@@ -180,6 +184,17 @@ class _Task(Generic[Result]):
         self._cancelled = True
         if self._scope is not None:
             self._scope.cancel()
+
+
+def _closed_under_it() -> ClientClosedError:
+    """The error of a call, or a stream's block, still open in the loop when the
+    client's close stopped it."""
+    return ClientClosedError(
+        "this SyncClient was closed while the call was in flight (or its stream's "
+        "block open): its close waited [timeouts] total, then ended it",
+        hint="leave streams' blocks and let calls end before closing the client, "
+        "or raise [timeouts] total",
+    )
 
 
 def _cancelled(future: Future[Any]) -> None:
@@ -461,6 +476,7 @@ class SyncClient:
         self._loop: _Loop | None = None
         self._client: Client | None = None
         self._closed = False
+        self._closing = threading.Lock()
         #: the readers of batch results still running, and what each reads into: the
         #: client's close stops them (an iterator kept unfinished would hold it)
         self._readers: dict[_Task[None], _ReadAhead[Any]] = {}
@@ -478,6 +494,7 @@ class SyncClient:
         # Never left here: leaving would stop a loop thread that does not exist.
         leave_to_parent(self._stack, self._portal)
         self._stack = ExitStack()
+        self._closing = threading.Lock()  # a parent thread may have held it
         self._readers = {}  # the parent's, in its loop
         self._portal = self._loop = None
 
@@ -528,13 +545,28 @@ class SyncClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self._stop_readers()
-            self._stack.__exit__(exc_type, exc, tb)
-        finally:
-            self._client = self._portal = self._loop = None
+        loop = self._loop
+        if loop is not None and threading.get_ident() == loop._thread:
+            # Stopping the loop from inside it cannot end; before, it failed half-way
+            # ("cannot join current thread"), the client refusing calls and never closed.
+            raise ConfigError(
+                "SyncClient.close was called from the client's own event loop thread "
+                "(an async tool given to run_tools, or other async code the client runs), "
+                "whose loop it would stop",
+                hint="close the client where it was opened, once run_tools has returned "
+                "(leave its `with relaykit.SyncClient()` block)",
+            )
+        # One close at a time: another thread's (or atexit's) waits for this one to
+        # end, as the async client's second aclose does, rather than leaving the
+        # loop (cutting the calls this one still waits for) alongside it.
+        with self._closing:
+            self._closed = True
+            atexit.unregister(self.close)
+            try:
+                self._stop_readers()
+                self._stack.__exit__(exc_type, exc, tb)
+            finally:
+                self._client = self._portal = self._loop = None
 
     def _stop_readers(self) -> None:
         """Stop the batch results still being read, before the client closes: their
@@ -828,11 +860,17 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         if task is None:
             return None
         block = self._block
+        if block.cut:
+            # The client closed under the block and ended its stream: nothing is
+            # left to leave (the loop may have ended too).
+            block.items.close()
+            return None
         if isinstance(exc, KeyboardInterrupt):
             # Ctrl-C: the stream ends as a cancelled task's does, not as one
             # whose caller's code failed.
             task.cancel(self._loop)
             block.ended.wait()
+            block.items.close()
             return None
         block.exc_info = (exc_type, exc, tb)
         try:
@@ -842,6 +880,9 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
             if not task.future.done():  # interrupted while the stream closed
                 task.cancel(self._loop)
                 block.ended.wait()
+            elif block.cut:  # the client closed meanwhile, as above
+                block.items.close()
+                return None
             raise
 
     def __del__(self) -> None:
@@ -873,6 +914,8 @@ class _StreamBlock(Generic[A]):
         self.entered: Future[A] = Future()
         self.ended = threading.Event()
         self.exc_info: tuple[Any, Any, Any] = (None, None, None)
+        #: whether it ended before the caller left the block (set once ``ended`` is)
+        self.cut = False
         self._reading: anyio.CancelScope | None = None
         self._left: anyio.Event
 
@@ -882,6 +925,10 @@ class _StreamBlock(Generic[A]):
         try:
             try:
                 value = await self.stream.__aenter__()
+            except anyio.get_cancelled_exc_class():
+                # Interrupted (the caller raises its own), or the client closed.
+                self.entered.set_exception(_closed_under_it())
+                raise
             except BaseException as exc:
                 self.entered.set_exception(exc)
                 raise
@@ -898,7 +945,15 @@ class _StreamBlock(Generic[A]):
                 return None
             return await self.stream.__aexit__(*self.exc_info)
         finally:
-            self.items.close()  # a taker still waiting gets StopIteration
+            if leave.is_set():
+                self.items.close()  # a taker still waiting gets StopIteration
+            else:
+                # Cancelled with the block open: the client closed under it (or
+                # the caller was interrupted, and closes the items itself). What
+                # was read stays; then, unless the stream ended first (with the
+                # client's ClientClosedError, most likely), the reader gets this.
+                self.cut = True
+                self.items.end(_closed_under_it())
             self.ended.set()
 
     def leave(self) -> None:
