@@ -629,7 +629,8 @@ class Client:
         unknown tool name, arguments that do not fit the function's signature,
         and, with ``tool_errors="send"`` (the default), an exception a tool
         raises (its type and message, secrets scrubbed). ``tool_errors="raise"``
-        propagates the exception instead, the step's other tools cancelled.
+        propagates the exception instead, the step's other tools cancelled (a
+        tool's ``SystemExit`` always propagates, as itself).
 
         More than ``max_steps`` model calls raises :class:`~relaykit.ToolLoopError`
         with the run so far. Cancelled, the run cancels its running tools; a sync
