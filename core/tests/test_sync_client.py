@@ -47,7 +47,7 @@ from relaykit.routing import Target
 from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
 from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
 
-from .conftest import MOCK_KEY, WaitingLimiterPlugin
+from .conftest import MOCK_KEY, WaitingLimiterPlugin, get_weather
 
 BACKENDS = ["asyncio", "trio"]
 MODEL = "openai/gpt-4o-mini"
@@ -515,6 +515,26 @@ def test_close_from_an_async_tool_is_a_typed_error_and_the_client_stays_usable(
         assert type(error) is ConfigError and "SyncClient.close" in error.message
         assert error.hint is not None and "once run_tools has returned" in error.hint
         assert client.chat(MODEL, "still open").text == "echo: still open"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_iterating_a_stream_without_its_with_block_names_the_fix(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # The OpenAI SDK's habit: `for chunk in client...create(stream=True)`. Before,
+    # a bare TypeError ("'_SyncContext' object is not iterable").
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        streams = {
+            "stream": lambda: client.stream(MODEL, "hi"),
+            "stream_tools": lambda: client.stream_tools(MODEL, "hi", [get_weather]),
+        }
+        for method, stream in streams.items():
+            with pytest.raises(relaykit.RelayError) as caught:
+                for _ in stream():
+                    pass
+            assert f"with client.{method}(...) as" in str(caught.value)
+        assert client.chat(MODEL, "after").text == "echo: after"
+    assert len(openai_mock.requests) == 1  # nothing was sent for them
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack, suppress
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -669,14 +669,14 @@ class SyncClient:
         stream = client.stream_tools(
             model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
         )
-        return _SyncContext(loop, stream, SyncToolRunStream)
+        return _SyncContext(loop, stream, SyncToolRunStream, "stream_tools")
 
     def stream(
         self, model: str, messages: Messages, **params: Any
     ) -> AbstractContextManager[SyncStream]:
         """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
         loop, client = self._ready("stream")
-        return _SyncContext(loop, client.stream(model, messages, **params), SyncStream)
+        return _SyncContext(loop, client.stream(model, messages, **params), SyncStream, "stream")
 
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
@@ -793,7 +793,9 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.stream_speech`: ``with client.stream_speech(...)
         as audio: for chunk in audio``."""
         loop, client = self._ready("stream_speech")
-        return _SyncContext(loop, client.stream_speech(model, text, **params), SyncAudioStream)
+        return _SyncContext(
+            loop, client.stream_speech(model, text, **params), SyncAudioStream, "stream_speech"
+        )
 
     def stream_transcription(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
@@ -802,7 +804,10 @@ class SyncClient:
         client.stream_transcription(...) as t: for delta in t``."""
         loop, client = self._ready("stream_transcription")
         return _SyncContext(
-            loop, client.stream_transcription(model, audio, **params), SyncAudioStream
+            loop,
+            client.stream_transcription(model, audio, **params),
+            SyncAudioStream,
+            "stream_transcription",
         )
 
 
@@ -829,9 +834,11 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         loop: _Loop,
         stream: AbstractAsyncContextManager[A],
         wrap: Callable[[_Loop, _ReadAhead[Any], A], S],
+        method: str,
     ) -> None:
         self._loop = loop
         self._wrap = wrap
+        self._method = method
         # A tool run's step boundaries hold its reader (see _ReadAhead).
         ahead = _within_a_step if wrap is SyncToolRunStream else None
         self._block = _StreamBlock(stream, _ReadAhead(loop, ahead))
@@ -849,6 +856,15 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
             self._task = None
             raise
         return self._wrap(self._loop, block.items, value)
+
+    def __iter__(self) -> NoReturn:
+        # `for chunk in client.stream(...)`, as the OpenAI SDK's streams are read:
+        # nothing has been sent, and the stream needs its block to be left in.
+        raise RelayError(
+            f"iterate a stream inside `with client.{self._method}(...) as s:`",
+            hint="enter it with `with`, then `for event in s:`; leaving the block "
+            "closes its connection",
+        )
 
     def __exit__(
         self,
