@@ -288,6 +288,61 @@ def test_a_stream_dropped_without_leaving_is_ended_when_collected(
     assert openai_mock.server.stats.streams_abandoned == 1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_generator_over_a_stream_collected_in_the_loops_thread_leaves_it_there(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # A generator in a reference cycle is finalized by whichever thread's
+    # allocations set off the garbage collector: the client's loop thread, say.
+    # Its `with` block then left the stream there, waiting on that same loop:
+    # before, the whole client hung.
+    db = tmp_path / "log.db"
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+
+    finalized_in: list[int] = []
+
+    def texts(cycle: list[object]) -> Iterator[StreamEvent]:
+        try:
+            with client.stream(MODEL, "abandoned") as s:
+                yield from s
+        finally:
+            finalized_in.append(threading.get_ident())
+
+    async def collect(now: str) -> str:
+        """Collect the garbage."""
+        gc.collect()  # as an allocation in the loop thread may, at any time
+        finalized_in.append(threading.get_ident())
+        return "collected"
+
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()  # (a hung client's `with` would hang the test too)
+    gc.disable()
+    try:
+        cycle: list[object] = []
+        abandoned = texts(cycle)
+        cycle.append(abandoned)
+        next(abandoned)
+        del abandoned, cycle
+        openai_mock.script.reply("", tool_calls=(("collect", {"now": "yes"}),))
+        answers: list[str] = []
+        running = threading.Thread(
+            target=lambda: answers.append(client.run_tools(MODEL, "go", [collect]).text),
+            daemon=True,
+        )
+        running.start()
+        running.join(10)
+    finally:
+        gc.enable()
+    assert answers, "the client hung, its loop thread waiting on itself"
+    left_in, loop_thread = finalized_in
+    assert left_in == loop_thread
+    closes_within(client, 10)
+    left, *steps = records(db)
+    assert left.error_type == "CallerError"  # left by the generator's GeneratorExit
+    assert [r.error_type for r in steps] == [None, None]
+    assert openai_mock.server.stats.streams_abandoned == 1
+
+
 # -- a running event loop in the caller's thread ----------------------------------
 
 

@@ -881,6 +881,14 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
             # left to leave (the loop may have ended too).
             block.items.close()
             return None
+        if threading.get_ident() == self._loop._thread:
+            # Left in the loop's own thread: a generator around the block, in a
+            # reference cycle, finalized there by the garbage collector. Waiting
+            # on the loop from inside it hung the client; the block is left as
+            # from any thread, and its end not waited for.
+            block.exc_info = (exc_type, exc, tb)
+            block.leave()
+            return None
         if isinstance(exc, KeyboardInterrupt):
             # Ctrl-C: the stream ends as a cancelled task's does, not as one
             # whose caller's code failed.
