@@ -183,6 +183,26 @@ async def test_tool_errors_raise_propagates_and_cancels_the_steps_other_tools() 
 
 
 @pytest.mark.anyio
+async def test_a_tool_bounded_by_fail_after_sends_its_timeout_to_the_model() -> None:
+    # As run_tools' docs say: the steps' `timeout` does not bound a tool; a tool
+    # bounds itself, and the TimeoutError is the model's to hear.
+    async def lookup(city: str) -> str:
+        """Look a city up, slowly."""
+        with anyio.fail_after(0.01):
+            await anyio.sleep_forever()
+        return city
+
+    fake = FakePlugin()
+    script(fake, (("lookup", {"city": "Oslo"}),), answer="It timed out.")
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        with anyio.fail_after(5):
+            run = await client.run_tools("fake/m", "go", [lookup], timeout=30)
+    [result] = results(run)
+    assert result.is_error and result.content.startswith("TimeoutError")
+    assert run.text == "It timed out."
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("tool_errors", ["send", "raise"])
 async def test_a_tools_sys_exit_propagates_as_itself(tool_errors: Any) -> None:
     # Not an Exception, so not the model's to hear: it propagates, as itself.
