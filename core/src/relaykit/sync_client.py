@@ -190,10 +190,10 @@ def _closed_under_it() -> ClientClosedError:
     """The error of a call, or a stream's block, still open in the loop when the
     client's close stopped it."""
     return ClientClosedError(
-        "this SyncClient was closed while the call was in flight (or its stream's "
-        "block open): its close waited [timeouts] total, then ended it",
-        hint="leave streams' blocks and let calls end before closing the client, "
-        "or raise [timeouts] total",
+        "this SyncClient was closed, and its close ended this call (or this stream, "
+        "whose block was still open)",
+        hint="let calls end and leave streams' blocks before closing the client "
+        "(its close waits up to [timeouts] total for them)",
     )
 
 
