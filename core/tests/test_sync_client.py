@@ -593,6 +593,23 @@ def test_iterating_a_stream_without_its_with_block_names_the_fix(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_entering_an_open_client_again_is_a_typed_error_that_leaves_it_open(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # Before, a nested `with client:` built a second client beside the first,
+    # and its exit closed both: the outer block's calls then failed.
+    client = relaykit.SyncClient(config(openai_mock), backend=backend)
+    with client:
+        with pytest.raises(relaykit.RelayError, match="already open") as caught:
+            with client:
+                pytest.fail("entered twice")
+        assert caught.value.hint is not None and "SyncClient(" in caught.value.hint
+        assert client.chat(MODEL, "still open").text == "echo: still open"
+    with client:  # closed, it may be entered again: a new client
+        assert client.chat(MODEL, "again").text == "echo: again"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_exceptions_leave_the_with_block_unchanged(openai_mock: OpenAIMock, backend: str) -> None:
     openai_mock.script.fail(429, "slow down", retry_after=7)
     with (

@@ -518,6 +518,14 @@ class SyncClient:
                 "SyncClient(backend='trio') cannot be used from a thread that runs trio",
                 hint="use SyncClient(backend='asyncio') there, or `async with relaykit.Client()`",
             )
+        if self._client is not None and not self._closed:
+            # A second client beside the first, both closed by the inner exit: the
+            # outer block's calls then failed.
+            raise RelayError(
+                "this SyncClient is already open: a nested `with client:` would "
+                "close it for the enclosing block too",
+                hint="use it as it is, or make a second one: relaykit.SyncClient(...)",
+            )
         self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
         self._portal = portal = self._stack.enter_context(start_blocking_portal(self._backend))
