@@ -610,6 +610,22 @@ def test_entering_an_open_client_again_is_a_typed_error_that_leaves_it_open(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_call_that_loses_the_race_with_close_gets_client_closed_error(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # A thread's call past its "is the client open?" check when another thread's
+    # close() ends the loop. Before, it got the loop's RuntimeError ("Event loop
+    # is closed", trio's RunFinishedError).
+    client = relaykit.SyncClient(config(openai_mock), backend=backend)
+    client.__enter__()
+    loop, inner = client._ready("chat")
+    client.close()
+    with pytest.raises(ClientClosedError):
+        sync_client._call(loop, lambda: inner.chat(MODEL, "late"))
+    assert openai_mock.requests == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_exceptions_leave_the_with_block_unchanged(openai_mock: OpenAIMock, backend: str) -> None:
     openai_mock.script.fail(429, "slow down", retry_after=7)
     with (

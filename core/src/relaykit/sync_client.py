@@ -137,10 +137,14 @@ class _Loop:
         def spawn() -> None:
             try:
                 group.start_soon(task.run)
-            except BaseException as exc:  # the group is closing
-                task.future.set_exception(exc)
+            except BaseException:  # the group has closed: the client with it
+                task.future.set_exception(_client_closed())
 
-        self.soon(spawn)
+        try:
+            self.soon(spawn)
+        except RuntimeError:  # the loop has ended (asyncio's, or trio's RunFinishedError)
+            # A call past SyncClient._ready's check when another thread's close ended it.
+            raise _client_closed() from None
         return task
 
 
@@ -184,6 +188,15 @@ class _Task(Generic[Result]):
         self._cancelled = True
         if self._scope is not None:
             self._scope.cancel()
+
+
+def _client_closed() -> ClientClosedError:
+    """The error of a call made once the client has closed."""
+    return ClientClosedError(
+        "this SyncClient is closed",
+        hint="make the call inside `with relaykit.SyncClient() as client:`, "
+        "or enter this client again (a new client is built)",
+    )
 
 
 def _closed_under_it() -> ClientClosedError:
@@ -613,11 +626,7 @@ class SyncClient:
                 "threads, where its calls work",
             )
         if self._closed:
-            raise ClientClosedError(
-                "this SyncClient is closed",
-                hint="make the call inside `with relaykit.SyncClient() as client:`, "
-                "or enter this client again (a new client is built)",
-            )
+            raise _client_closed()
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
         if self._loop is None or self._client is None:
