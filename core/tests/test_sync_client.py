@@ -579,7 +579,8 @@ def test_iterating_a_stream_without_its_with_block_names_the_fix(
     # The OpenAI SDK's habit: `for chunk in client...create(stream=True)`. Before,
     # a bare TypeError ("'_SyncContext' object is not iterable").
     with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
-        streams = {
+        # (typed as what they are not, to iterate them as a user might)
+        streams: dict[str, Callable[[], Any]] = {
             "stream": lambda: client.stream(MODEL, "hi"),
             "stream_tools": lambda: client.stream_tools(MODEL, "hi", [get_weather]),
         }
@@ -600,9 +601,8 @@ def test_entering_an_open_client_again_is_a_typed_error_that_leaves_it_open(
     # and its exit closed both: the outer block's calls then failed.
     client = relaykit.SyncClient(config(openai_mock), backend=backend)
     with client:
-        with pytest.raises(relaykit.RelayError, match="already open") as caught:
-            with client:
-                pytest.fail("entered twice")
+        with pytest.raises(relaykit.RelayError, match="already open") as caught, client:
+            pytest.fail("entered twice")
         assert caught.value.hint is not None and "SyncClient(" in caught.value.hint
         assert client.chat(MODEL, "still open").text == "echo: still open"
     with client:  # closed, it may be entered again: a new client
