@@ -374,6 +374,37 @@ def test_a_trio_client_in_a_thread_that_runs_trio_is_a_typed_error(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("runner", BACKENDS)
+def test_a_client_entered_outside_an_event_loop_is_used_and_closed_inside_one(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str, runner: str
+) -> None:
+    # A module-level client, used and closed by an asyncio or trio program. Before,
+    # closing a trio one from a thread that runs trio hung forever (trio refuses a
+    # blocking portal's calls there, and the portal's stop then never came), and
+    # enter_async_context raised trio's bare RuntimeError.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    done = threading.Event()
+
+    async def program() -> str:
+        answer = client.chat(MODEL, "inside").text
+        assert client.enter_async_context(contextlib.nullcontext("held")) == "held"
+        client.close()
+        done.set()
+        return answer
+
+    running = threading.Thread(target=anyio.run, args=(program,), kwargs={"backend": runner})
+    running.daemon = True
+    running.start()
+    running.join(10)
+    assert done.is_set(), "close() hung"
+    assert [r.error_type for r in records(db)] == [None]
+    with pytest.raises(ClientClosedError):
+        client.chat(MODEL, "after")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("method", ["chat", "stream", "enter_async_context"])
 def test_a_blocking_call_from_the_clients_own_loop_names_the_async_method(
     openai_mock: OpenAIMock, backend: str, method: str

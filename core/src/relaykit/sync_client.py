@@ -585,7 +585,7 @@ class SyncClient:
             atexit.unregister(self.close)
             try:
                 self._stop_readers()
-                self._stack.__exit__(exc_type, exc, tb)
+                self._through_the_portal(lambda: self._stack.__exit__(exc_type, exc, tb))
             finally:
                 self._client = self._portal = self._loop = None
 
@@ -643,7 +643,19 @@ class SyncClient:
         """
         self._ready("enter_async_context")
         assert self._portal is not None
-        return self._stack.enter_context(self._portal.wrap_async_context_manager(manager))
+        wrapped = self._portal.wrap_async_context_manager(manager)
+        return self._through_the_portal(lambda: self._stack.enter_context(wrapped))
+
+    def _through_the_portal(self, func: Callable[[], Result]) -> Result:
+        """``func()``, which makes the portal's blocking calls: here, or from a thread
+        of its own where trio refuses them (this thread runs trio, and so does the
+        loop's). Before, close() then hung, and enter_async_context raised trio's
+        RuntimeError."""
+        if self._backend != "trio" or not _runs_trio():
+            return func()
+        done: list[Result] = []
+        _in_a_thread_of_its_own(lambda: done.append(func()))
+        return done[0]
 
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""
@@ -1015,6 +1027,23 @@ def _runs_trio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _in_a_thread_of_its_own(func: Callable[[], object]) -> None:
+    """``func()`` in a new thread, waited for; its exception raised here."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            func()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="relaykit SyncClient portal call")
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
 
 
 def _async_form(method: str) -> str:
