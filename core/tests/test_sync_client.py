@@ -462,6 +462,46 @@ def test_a_sync_tool_calls_the_sync_client_from_a_worker_thread(
     assert any("echo: Oslo" in str(r.json()) for r in openai_mock.requests)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_from_a_sync_tool_is_a_typed_error_not_a_wait_for_itself(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # A plain `def` tool runs in a worker thread; close() there waited for the run
+    # in flight, which waited for the tool: [timeouts] total, then forever.
+    seen: list[BaseException] = []
+
+    def stop(reason: str) -> str:
+        """Stop the client."""
+        try:
+            client.close()
+        except BaseException as error:
+            seen.append(error)
+            raise
+        return "stopped"
+
+    openai_mock.script.reply("", tool_calls=(("stop", {"reason": "done"}),))
+    client = relaykit.SyncClient(config(openai_mock, timeouts={"total": 1}), backend=backend)
+    client.__enter__()  # (a hung client's `with` would hang the test too)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.run_tools(MODEL, "stop", [stop], tool_errors="raise")
+        except ConfigError as error:
+            raised.append(error)
+
+    running = threading.Thread(target=run, daemon=True)
+    running.start()
+    running.join(10)
+    assert seen, "close() in the tool hung"
+    (error,) = seen
+    assert raised == [error]
+    assert type(error) is ConfigError and "SyncClient.close" in error.message
+    assert error.hint is not None and "once run_tools has returned" in error.hint
+    assert client.chat(MODEL, "still open").text == "echo: still open"
+    closes_within(client, 10)
+
+
 def _causes(error: BaseException) -> list[BaseException]:
     found = []
     while error.__cause__ is not None or error.__context__ is not None:

@@ -37,6 +37,7 @@ from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
+from .closing_gate import part_of_work_in_flight
 from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError, ConfigError, RelayError
@@ -574,6 +575,15 @@ class SyncClient:
                 "SyncClient.close was called from the client's own event loop thread "
                 "(an async tool given to run_tools, or other async code the client runs), "
                 "whose loop it would stop",
+                hint="close the client where it was opened, once run_tools has returned "
+                "(leave its `with relaykit.SyncClient()` block)",
+            )
+        if self._client is not None and part_of_work_in_flight(self._client):
+            # A plain `def` tool, in a worker thread: the close would wait for the run
+            # in flight, which waits for this tool ([timeouts] total, then forever).
+            raise ConfigError(
+                "SyncClient.close was called from a tool of a tool run in flight, "
+                "which the close would wait for while the run waits for the tool",
                 hint="close the client where it was opened, once run_tools has returned "
                 "(leave its `with relaykit.SyncClient()` block)",
             )
