@@ -618,7 +618,15 @@ class SyncClient:
         wait_for([reader.future for reader, _ in readers])
 
     def close(self) -> None:
-        """Close the client and stop the loop thread."""
+        """Close the client and stop the loop thread.
+
+        As :meth:`relaykit.Client.aclose`: waits up to ``[timeouts] total`` for the
+        calls in flight and the streams whose block is still open, then ends them
+        (their callers and readers get :class:`relaykit.ClientClosedError`). From
+        any thread, any number of times: a close while another runs returns once
+        that one has closed the client. From a tool of one of its own tool runs it
+        is a :class:`relaykit.ConfigError` (it would wait for itself).
+        """
         self.__exit__(None, None, None)
 
     def _ready(self, method: str) -> tuple[_Loop, Client]:
@@ -865,7 +873,8 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
     would be: recorded cancelled, its connection and limits handed back. Before,
     one while the stream opened left its task waiting for an exit that never came,
     and the client's close waited ``[timeouts] total`` for it. A stream entered
-    and dropped without being left is cancelled when it is garbage-collected.
+    and dropped without being left is cancelled when it is garbage-collected; one
+    whose block is still open when the client closes is ended by the close.
     """
 
     def __init__(
