@@ -183,6 +183,29 @@ async def test_tool_errors_raise_propagates_and_cancels_the_steps_other_tools() 
 
 
 @pytest.mark.anyio
+async def test_closing_the_client_from_its_own_runs_tool_is_a_typed_error() -> None:
+    # aclose waits for the run in flight, which waits for the tool: before, the
+    # tool's aclose waited [timeouts] total for itself, then shut the client
+    # under its own run.
+    async def stop() -> str:
+        """Stop the client."""
+        await client.aclose()
+        return "stopped"
+
+    fake = FakePlugin()
+    script(fake, (("stop", {}),), answer="Stopped.")
+    config = {**CONFIG, "timeouts": {"total": 30}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        with anyio.fail_after(5):
+            run = await client.run_tools("fake/m", "stop", [stop])
+        [result] = results(run)
+        assert result.is_error and result.content.startswith("ConfigError")
+        assert "once run_tools has returned" in result.content
+        assert run.text == "Stopped."
+        assert (await client.chat("fake/m", "still open")).text == "echo: still open"
+
+
+@pytest.mark.anyio
 async def test_a_tool_bounded_by_fail_after_sends_its_timeout_to_the_model() -> None:
     # As run_tools' docs say: the steps' `timeout` does not bound a tool; a tool
     # bounds itself, and the TimeoutError is the model's to hear.

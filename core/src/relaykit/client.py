@@ -35,6 +35,7 @@ from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
 from .errors import (
     ClientClosedError,
+    ConfigError,
     InvalidRequestError,
     OutputValidationError,
     PartFieldError,
@@ -443,8 +444,21 @@ class Client:
         next read, or at once if it is waiting for one), and its record (error
         type ``ClientClosedError``) is written before the call log closes; after
         it, a tool run's next step gets :class:`ClientClosedError` too. Called again
-        (from any task) while closing, returns once the client is closed.
+        (from any task) while closing, returns once the client is closed. Called
+        from a tool of one of its own tool runs, it raises :class:`ConfigError`
+        (it would wait for itself).
         """
+        if part_of_work_in_flight(self) and not self._closed:
+            # A tool of a run in flight (or a task it started): the wait below is
+            # for that run, which waits for the tool. Before, it waited [timeouts]
+            # total for itself, then shut the client under its own run.
+            raise ConfigError(
+                "the client's aclose was called from a tool of one of its tool runs "
+                "in flight, which the close would wait for while the run waits for "
+                "the tool",
+                hint="close the client where it was opened, once run_tools has "
+                "returned (leave its `async with relaykit.Client()` block)",
+            )
         if self._closed:
             if self._closing is not None:  # closing in another task: done once it is
                 await self._closing.wait()
