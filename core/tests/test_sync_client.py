@@ -463,6 +463,42 @@ def test_a_sync_tool_calls_the_sync_client_from_a_worker_thread(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_sync_tools_call_during_the_close_goes_ahead_as_with_the_async_client(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # The close waits for the tool run in flight; a call its tool makes meanwhile is
+    # part of it, and goes ahead, as the async client's closing gate lets it.
+    # Before, SyncClient refused it (ClientClosedError) before the client saw it.
+    db = tmp_path / "log.db"
+    openai_mock.script.push(
+        Reply(tool_calls=(("lookup", {"city": "Oslo"}),)), Reply(text="sunny"), Reply(text="done")
+    )
+    in_tool, closing = threading.Event(), threading.Event()
+
+    def lookup(city: str) -> str:
+        """The weather in a city."""
+        in_tool.set()
+        closing.wait(10)
+        return client.chat(MODEL, city).text
+
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    with ThreadPoolExecutor(2) as pool:
+        run = pool.submit(client.run_tools, MODEL, "weather?", [lookup])
+        assert in_tool.wait(10)
+        closed = pool.submit(client.close)
+        until(lambda: client._closed)
+        with pytest.raises(ClientClosedError):  # a new call is refused meanwhile
+            client.chat(MODEL, "new")
+        closing.set()
+        assert run.result(10).text == "done"
+        closed.result(10)
+    [result] = [p for m in run.result().messages if m.role == "tool" for p in m.content]
+    assert isinstance(result, ToolResultPart) and result.content == "sunny"
+    assert [r.error_type for r in records(db)] == [None, None, None]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_close_from_a_sync_tool_is_a_typed_error_not_a_wait_for_itself(
     openai_mock: OpenAIMock, backend: str
 ) -> None:

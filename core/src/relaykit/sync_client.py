@@ -643,7 +643,9 @@ class SyncClient:
                 "or make the tool a plain `def`: SyncClient runs those in worker "
                 "threads, where its calls work",
             )
-        if self._closed:
+        if self._closed and (self._client is None or not part_of_work_in_flight(self._client)):
+            # (A tool's call while the close waits for its run is part of that run:
+            # the client lets it through, or refuses it once it has shut down.)
             raise _client_closed()
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
