@@ -538,6 +538,34 @@ def test_close_from_a_sync_tool_is_a_typed_error_not_a_wait_for_itself(
     closes_within(client, 10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tools_sys_exit_reaches_the_caller_and_the_client_stays_usable(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # Before, it ended the client's event loop: the caller got ClientClosedError
+    # (a streamed run) or SystemExit with the loop gone, every later call
+    # ClientClosedError, and the close a BaseExceptionGroup.
+    def quit_now(code: int) -> None:
+        """Quit the program."""
+        sys.exit(code)
+
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        openai_mock.script.reply("", tool_calls=(("quit_now", {"code": 3}),))
+        with pytest.raises(SystemExit) as caught:
+            client.run_tools(MODEL, "quit", [quit_now])
+        assert caught.value.code == 3
+        openai_mock.script.reply("Quitting.", tool_calls=(("quit_now", {"code": 4}),))
+        seen: list[object] = []
+        with (
+            pytest.raises(SystemExit) as caught,
+            client.stream_tools(MODEL, "quit", [quit_now]) as run,
+        ):
+            seen.extend(run)
+        assert caught.value.code == 4
+        assert any(isinstance(e, StepEnd) for e in seen)  # the events before it came
+        assert client.chat(MODEL, "still open").text == "echo: still open"
+
+
 def _causes(error: BaseException) -> list[BaseException]:
     found = []
     while error.__cause__ is not None or error.__context__ is not None:

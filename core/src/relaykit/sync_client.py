@@ -175,9 +175,10 @@ class _Task(Generic[Result]):
             future.set_exception(_closed_under_it())
             raise
         except BaseException as exc:
+            # SystemExit too (a tool's sys.exit()): the caller's to raise, in its own
+            # thread. Raised here as well, it ended the client's loop: every later
+            # call got ClientClosedError, and the close a BaseExceptionGroup.
             future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             _cancelled(future)  # cancelled as asked
 
@@ -303,7 +304,9 @@ class _ReadAhead(Generic[Item]):
                     await wake.wait()
         except StopAsyncIteration:
             self.end(None)
-        except Exception as exc:
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # SystemExit too (a tool's): raised where it came
             self.end(exc)
 
     async def _pause(self, *, held: bool) -> None:
