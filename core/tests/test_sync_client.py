@@ -761,6 +761,23 @@ def test_a_call_that_loses_the_race_with_close_gets_client_closed_error(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_entered_twice_is_refused_as_the_async_clients_is(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # Before, the second block reused the first one's finished stream: no events,
+    # no error (and the call was not made again).
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        manager = client.stream(MODEL, "once")
+        with manager as s:
+            assert "".join(e.text for e in s if isinstance(e, TextDelta)) == "echo: once"
+        with pytest.raises(relaykit.RelayError, match="entered once") as caught, manager:
+            pytest.fail("entered twice")
+        assert caught.value.hint is not None and "client.stream(...) again" in caught.value.hint
+        assert client.chat(MODEL, "after").text == "echo: after"
+    assert len(openai_mock.requests) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_exceptions_leave_the_with_block_unchanged(openai_mock: OpenAIMock, backend: str) -> None:
     openai_mock.script.fail(429, "slow down", retry_after=7)
     with (

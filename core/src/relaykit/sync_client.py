@@ -896,8 +896,17 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         ahead = _within_a_step if wrap is SyncToolRunStream else None
         self._block = _StreamBlock(stream, _ReadAhead(loop, ahead))
         self._task: _Task[bool | None] | None = None
+        self._entered = False
 
     def __enter__(self) -> S:
+        if self._entered:
+            # As the async stream refuses it. Before, the second block reused the
+            # first one's ended stream: no events and no error.
+            raise RelayError(
+                "a stream is entered once, and this one was entered already",
+                hint=f"make a new one for another call: call client.{self._method}(...) again",
+            )
+        self._entered = True
         block = self._block
         self._task = task = self._loop.start(block.run)
         try:
