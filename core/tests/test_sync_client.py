@@ -744,6 +744,13 @@ def test_entering_an_open_client_again_is_a_typed_error_that_leaves_it_open(
         assert client.chat(MODEL, "again").text == "echo: again"
 
 
+def test_a_client_whose_entry_failed_may_be_entered_again() -> None:
+    client = relaykit.SyncClient({"storage": {"backend": "none"}, "retyr": {}})
+    for _ in range(2):  # the same error each time, not "already open"
+        with pytest.raises(ConfigError, match="retyr"), client:
+            pytest.fail("entered")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_call_that_loses_the_race_with_close_gets_client_closed_error(
     openai_mock: OpenAIMock, backend: str

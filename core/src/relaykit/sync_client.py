@@ -535,9 +535,10 @@ class SyncClient:
                 "SyncClient(backend='trio') cannot be used from a thread that runs trio",
                 hint="use SyncClient(backend='asyncio') there, or `async with relaykit.Client()`",
             )
-        if self._client is not None and not self._closed:
+        if self._portal is not None and not self._closed:
             # A second client beside the first, both closed by the inner exit: the
-            # outer block's calls then failed.
+            # outer block's calls then failed. (A forked child, whose loop thread is
+            # the parent's, may enter it: a new client is built.)
             raise RelayError(
                 "this SyncClient is already open: a nested `with client:` would "
                 "close it for the enclosing block too",
@@ -557,6 +558,7 @@ class SyncClient:
             )
         except BaseException:
             self._stack.close()
+            self._portal = self._loop = None  # not open: it may be entered again
             raise
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
