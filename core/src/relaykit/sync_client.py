@@ -655,7 +655,11 @@ class SyncClient:
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
         if self._loop is None or self._client is None:
-            raise RuntimeError("use `with relaykit.SyncClient() as client:`")
+            raise RelayError(
+                f"SyncClient.{method} was called on a client that was never opened",
+                hint="use `with relaykit.SyncClient() as client:` (or call "
+                "`client.__enter__()` once, and `client.close()` when done)",
+            )
         return self._loop, self._client
 
     def enter_async_context(self, manager: AbstractAsyncContextManager[Entered]) -> Entered:
