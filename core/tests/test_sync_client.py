@@ -744,17 +744,6 @@ def test_entering_an_open_client_again_is_a_typed_error_that_leaves_it_open(
         assert client.chat(MODEL, "again").text == "echo: again"
 
 
-def test_a_call_on_a_client_never_entered_is_a_typed_error_naming_the_fix(
-    openai_mock: OpenAIMock,
-) -> None:
-    # `client = OpenAI(); client.chat...` is how the OpenAI SDK is used. Before, a
-    # bare RuntimeError.
-    client = relaykit.SyncClient(config(openai_mock))
-    with pytest.raises(relaykit.RelayError, match=r"with relaykit\.SyncClient\(\) as client:"):
-        client.chat(MODEL, "hi")
-    assert openai_mock.requests == []
-
-
 def test_a_client_whose_entry_failed_may_be_entered_again() -> None:
     client = relaykit.SyncClient({"storage": {"backend": "none"}, "retyr": {}})
     for _ in range(2):  # the same error each time, not "already open"
