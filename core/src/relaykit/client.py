@@ -448,10 +448,11 @@ class Client:
         from a tool of one of its own tool runs, it raises :class:`ConfigError`
         (it would wait for itself).
         """
-        if part_of_work_in_flight(self) and not self._closed:
-            # A tool of a run in flight (or a task it started): the wait below is
-            # for that run, which waits for the tool. Before, it waited [timeouts]
-            # total for itself, then shut the client under its own run.
+        if part_of_work_in_flight(self) and not self._shut:
+            # A tool of a run in flight (or a task it started): the wait below (or
+            # another task's close, already waiting) is for that run, which waits
+            # for the tool. Before, it waited [timeouts] total for itself, then
+            # shut the client under its own run.
             raise ConfigError(
                 "the client's aclose was called from a tool of one of its tool runs "
                 "in flight, which the close would wait for while the run waits for "
