@@ -47,7 +47,7 @@ from relaykit.routing import Target
 from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
 from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
 
-from .conftest import MOCK_KEY, WaitingLimiterPlugin
+from .conftest import MOCK_KEY, WaitingLimiterPlugin, get_weather
 
 BACKENDS = ["asyncio", "trio"]
 MODEL = "openai/gpt-4o-mini"
@@ -288,6 +288,61 @@ def test_a_stream_dropped_without_leaving_is_ended_when_collected(
     assert openai_mock.server.stats.streams_abandoned == 1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_generator_over_a_stream_collected_in_the_loops_thread_leaves_it_there(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # A generator in a reference cycle is finalized by whichever thread's
+    # allocations set off the garbage collector: the client's loop thread, say.
+    # Its `with` block then left the stream there, waiting on that same loop:
+    # before, the whole client hung.
+    db = tmp_path / "log.db"
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+
+    finalized_in: list[int] = []
+
+    def texts(cycle: list[object]) -> Iterator[StreamEvent]:
+        try:
+            with client.stream(MODEL, "abandoned") as s:
+                yield from s
+        finally:
+            finalized_in.append(threading.get_ident())
+
+    async def collect(now: str) -> str:
+        """Collect the garbage."""
+        gc.collect()  # as an allocation in the loop thread may, at any time
+        finalized_in.append(threading.get_ident())
+        return "collected"
+
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()  # (a hung client's `with` would hang the test too)
+    gc.disable()
+    try:
+        cycle: list[object] = []
+        abandoned = texts(cycle)
+        cycle.append(abandoned)
+        next(abandoned)
+        del abandoned, cycle
+        openai_mock.script.reply("", tool_calls=(("collect", {"now": "yes"}),))
+        answers: list[str] = []
+        running = threading.Thread(
+            target=lambda: answers.append(client.run_tools(MODEL, "go", [collect]).text),
+            daemon=True,
+        )
+        running.start()
+        running.join(10)
+    finally:
+        gc.enable()
+    assert answers, "the client hung, its loop thread waiting on itself"
+    left_in, loop_thread = finalized_in
+    assert left_in == loop_thread
+    closes_within(client, 10)
+    left, *steps = records(db)
+    assert left.error_type == "CallerError"  # left by the generator's GeneratorExit
+    assert [r.error_type for r in steps] == [None, None]
+    assert openai_mock.server.stats.streams_abandoned == 1
+
+
 # -- a running event loop in the caller's thread ----------------------------------
 
 
@@ -316,6 +371,37 @@ def test_a_trio_client_in_a_thread_that_runs_trio_is_a_typed_error(
 
     with pytest.raises(ConfigError, match=r"backend='asyncio'"):
         anyio.run(cell, backend="trio")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("runner", BACKENDS)
+def test_a_client_entered_outside_an_event_loop_is_used_and_closed_inside_one(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str, runner: str
+) -> None:
+    # A module-level client, used and closed by an asyncio or trio program. Before,
+    # closing a trio one from a thread that runs trio hung forever (trio refuses a
+    # blocking portal's calls there, and the portal's stop then never came), and
+    # enter_async_context raised trio's bare RuntimeError.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    done = threading.Event()
+
+    async def program() -> str:
+        answer = client.chat(MODEL, "inside").text
+        assert client.enter_async_context(contextlib.nullcontext("held")) == "held"
+        client.close()
+        done.set()
+        return answer
+
+    running = threading.Thread(target=anyio.run, args=(program,), kwargs={"backend": runner})
+    running.daemon = True
+    running.start()
+    running.join(10)
+    assert done.is_set(), "close() hung"
+    assert [r.error_type for r in records(db)] == [None]
+    with pytest.raises(ClientClosedError):
+        client.chat(MODEL, "after")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -376,6 +462,110 @@ def test_a_sync_tool_calls_the_sync_client_from_a_worker_thread(
     assert any("echo: Oslo" in str(r.json()) for r in openai_mock.requests)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_sync_tools_call_during_the_close_goes_ahead_as_with_the_async_client(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # The close waits for the tool run in flight; a call its tool makes meanwhile is
+    # part of it, and goes ahead, as the async client's closing gate lets it.
+    # Before, SyncClient refused it (ClientClosedError) before the client saw it.
+    db = tmp_path / "log.db"
+    openai_mock.script.push(
+        Reply(tool_calls=(("lookup", {"city": "Oslo"}),)), Reply(text="sunny"), Reply(text="done")
+    )
+    in_tool, closing = threading.Event(), threading.Event()
+
+    def lookup(city: str) -> str:
+        """The weather in a city."""
+        in_tool.set()
+        closing.wait(10)
+        return client.chat(MODEL, city).text
+
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    with ThreadPoolExecutor(2) as pool:
+        run = pool.submit(client.run_tools, MODEL, "weather?", [lookup])
+        assert in_tool.wait(10)
+        closed = pool.submit(client.close)
+        until(lambda: client._closed)
+        with pytest.raises(ClientClosedError):  # a new call is refused meanwhile
+            client.chat(MODEL, "new")
+        closing.set()
+        assert run.result(10).text == "done"
+        closed.result(10)
+    [result] = [p for m in run.result().messages if m.role == "tool" for p in m.content]
+    assert isinstance(result, ToolResultPart) and result.content == "sunny"
+    assert [r.error_type for r in records(db)] == [None, None, None]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_from_a_sync_tool_is_a_typed_error_not_a_wait_for_itself(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # A plain `def` tool runs in a worker thread; close() there waited for the run
+    # in flight, which waited for the tool: [timeouts] total, then forever.
+    seen: list[BaseException] = []
+
+    def stop(reason: str) -> str:
+        """Stop the client."""
+        try:
+            client.close()
+        except BaseException as error:
+            seen.append(error)
+            raise
+        return "stopped"
+
+    openai_mock.script.reply("", tool_calls=(("stop", {"reason": "done"}),))
+    client = relaykit.SyncClient(config(openai_mock, timeouts={"total": 1}), backend=backend)
+    client.__enter__()  # (a hung client's `with` would hang the test too)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.run_tools(MODEL, "stop", [stop], tool_errors="raise")
+        except ConfigError as error:
+            raised.append(error)
+
+    running = threading.Thread(target=run, daemon=True)
+    running.start()
+    running.join(10)
+    assert seen, "close() in the tool hung"
+    (error,) = seen
+    assert raised == [error]
+    assert type(error) is ConfigError and "SyncClient.close" in error.message
+    assert error.hint is not None and "once run_tools has returned" in error.hint
+    assert client.chat(MODEL, "still open").text == "echo: still open"
+    closes_within(client, 10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tools_sys_exit_reaches_the_caller_and_the_client_stays_usable(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # Before, it ended the client's event loop: the caller got ClientClosedError
+    # (a streamed run) or SystemExit with the loop gone, every later call
+    # ClientClosedError, and the close a BaseExceptionGroup.
+    def quit_now(code: int) -> None:
+        """Quit the program."""
+        sys.exit(code)
+
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        openai_mock.script.reply("", tool_calls=(("quit_now", {"code": 3}),))
+        with pytest.raises(SystemExit) as caught:
+            client.run_tools(MODEL, "quit", [quit_now])
+        assert caught.value.code == 3
+        openai_mock.script.reply("Quitting.", tool_calls=(("quit_now", {"code": 4}),))
+        seen: list[object] = []
+        with (
+            pytest.raises(SystemExit) as caught,
+            client.stream_tools(MODEL, "quit", [quit_now]) as run,
+        ):
+            seen.extend(run)
+        assert caught.value.code == 4
+        assert any(isinstance(e, StepEnd) for e in seen)  # the events before it came
+        assert client.chat(MODEL, "still open").text == "echo: still open"
+
+
 def _causes(error: BaseException) -> list[BaseException]:
     found = []
     while error.__cause__ is not None or error.__context__ is not None:
@@ -403,6 +593,195 @@ def test_close_twice_and_calls_after_close_name_the_fix(
         assert "async with" not in str(caught.value)
     with client:  # entered again: a new client
         assert client.chat(MODEL, "again").text == "echo: again"
+
+
+def closes_within(client: relaykit.SyncClient, seconds: float) -> None:
+    """``client.close()`` in another thread, failing the test unless it returns in time."""
+    closing = threading.Thread(target=client.close, daemon=True)
+    closing.start()
+    closing.join(seconds)
+    assert not closing.is_alive(), "close() hung"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_with_a_streams_block_left_open_ends_it_as_the_async_client_does(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # A stream entered and kept (a notebook's variable, a server's handle): the
+    # async client's aclose waits [timeouts] total for it, then ends it, and its
+    # reader gets ClientClosedError. Before, close() waited for its block to be
+    # left: forever, and in the block's own thread a self-deadlock.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db, timeouts={"total": 1}), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    # Its own total is longer than the [timeouts] total the close waits.
+    manager = client.stream(MODEL, "kept open", timeout=30)
+    s = manager.__enter__()
+    first = next(s)
+    closes_within(client, 10)
+    # What had arrived, then the error the async stream's reader gets.
+    rest: list[StreamEvent] = []
+    with pytest.raises(ClientClosedError):
+        rest.extend(s)
+    assert "".join(e.text for e in [first, *rest] if isinstance(e, TextDelta)) == "one two "
+    assert manager.__exit__(None, None, None) is None  # left late: nothing to do
+    assert list(s) == []
+    (record,) = records(db)
+    assert record.error_type == "ClientClosedError"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_inside_a_stream_block_returns_and_the_block_still_leaves(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db, timeouts={"total": 1}), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    done = threading.Event()
+
+    def read() -> None:
+        with client.stream(MODEL, "closed inside", timeout=30) as s:
+            next(s)
+            client.close()  # the block's own thread: it cannot be left meanwhile
+            with pytest.raises(ClientClosedError):
+                list(s)
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    assert done.is_set(), "close() inside the block hung"
+    (record,) = records(db)
+    assert record.error_type == "ClientClosedError"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_from_two_threads_waits_for_the_calls_in_flight_once(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    # The second close() returns once the first has closed the client: it neither
+    # cuts the first one's wait for the calls in flight short nor runs the
+    # client's exit a second time alongside it.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="answered", delay=1))
+    with ThreadPoolExecutor(3) as pool:
+        answer = pool.submit(client.chat, MODEL, "in flight")
+        until(lambda: bool(openai_mock.requests))
+        closes = [pool.submit(client.close) for _ in range(2)]
+        for close in closes:
+            close.result(10)
+            assert answer.done()  # neither returned before the call had ended
+        assert answer.result().text == "answered"
+    assert [r.error_type for r in records(db)] == [None]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_from_an_async_tool_is_a_typed_error_and_the_client_stays_usable(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # An async tool runs in the client's loop thread, whose loop close() would
+    # stop. Before, it raised "cannot join current thread" half-way through:
+    # the client refused calls, its loop thread ran on, nothing closed it.
+    seen: list[BaseException] = []
+
+    async def stop(reason: str) -> str:
+        """Stop the client."""
+        try:
+            client.close()
+        except BaseException as error:
+            seen.append(error)
+            raise
+        return "stopped"
+
+    openai_mock.script.reply("", tool_calls=(("stop", {"reason": "done"}),))
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        with pytest.raises(ConfigError):
+            client.run_tools(MODEL, "stop", [stop], tool_errors="raise")
+        (error,) = seen
+        assert type(error) is ConfigError and "SyncClient.close" in error.message
+        assert error.hint is not None and "once run_tools has returned" in error.hint
+        assert client.chat(MODEL, "still open").text == "echo: still open"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_iterating_a_stream_without_its_with_block_names_the_fix(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # The OpenAI SDK's habit: `for chunk in client...create(stream=True)`. Before,
+    # a bare TypeError ("'_SyncContext' object is not iterable").
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        # (typed as what they are not, to iterate them as a user might)
+        streams: dict[str, Callable[[], Any]] = {
+            "stream": lambda: client.stream(MODEL, "hi"),
+            "stream_tools": lambda: client.stream_tools(MODEL, "hi", [get_weather]),
+        }
+        for method, stream in streams.items():
+            with pytest.raises(relaykit.RelayError) as caught:
+                for _ in stream():
+                    pass
+            assert f"with client.{method}(...) as" in str(caught.value)
+        assert client.chat(MODEL, "after").text == "echo: after"
+    assert len(openai_mock.requests) == 1  # nothing was sent for them
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_entering_an_open_client_again_is_a_typed_error_that_leaves_it_open(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # Before, a nested `with client:` built a second client beside the first,
+    # and its exit closed both: the outer block's calls then failed.
+    client = relaykit.SyncClient(config(openai_mock), backend=backend)
+    with client:
+        with pytest.raises(relaykit.RelayError, match="already open") as caught, client:
+            pytest.fail("entered twice")
+        assert caught.value.hint is not None and "SyncClient(" in caught.value.hint
+        assert client.chat(MODEL, "still open").text == "echo: still open"
+    with client:  # closed, it may be entered again: a new client
+        assert client.chat(MODEL, "again").text == "echo: again"
+
+
+def test_a_client_whose_entry_failed_may_be_entered_again() -> None:
+    client = relaykit.SyncClient({"storage": {"backend": "none"}, "retyr": {}})
+    for _ in range(2):  # the same error each time, not "already open"
+        with pytest.raises(ConfigError, match="retyr"), client:
+            pytest.fail("entered")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_call_that_loses_the_race_with_close_gets_client_closed_error(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # A thread's call past its "is the client open?" check when another thread's
+    # close() ends the loop. Before, it got the loop's RuntimeError ("Event loop
+    # is closed", trio's RunFinishedError).
+    client = relaykit.SyncClient(config(openai_mock), backend=backend)
+    client.__enter__()
+    loop, inner = client._ready("chat")
+    client.close()
+    with pytest.raises(ClientClosedError):
+        sync_client._call(loop, lambda: inner.chat(MODEL, "late"))
+    assert openai_mock.requests == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_entered_twice_is_refused_as_the_async_clients_is(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # Before, the second block reused the first one's finished stream: no events,
+    # no error (and the call was not made again).
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        manager = client.stream(MODEL, "once")
+        with manager as s:
+            assert "".join(e.text for e in s if isinstance(e, TextDelta)) == "echo: once"
+        with pytest.raises(relaykit.RelayError, match="entered once") as caught, manager:
+            pytest.fail("entered twice")
+        assert caught.value.hint is not None and "client.stream(...) again" in caught.value.hint
+        assert client.chat(MODEL, "after").text == "echo: after"
+    assert len(openai_mock.requests) == 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -4,6 +4,7 @@ OpenAI plugin to its loopback mock's streaming wire format."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 import anyio
@@ -152,6 +153,24 @@ async def test_a_tools_error_raised_comes_out_of_the_iteration_and_cancels_the_o
                 await events_of(s)
     assert cancelled == [True] and len(fake.calls) == 1
     assert caught.value.__notes__ == ["raised by tool fail (call call_1) in relaykit stream_tools"]
+
+
+@pytest.mark.anyio
+async def test_a_tools_sys_exit_comes_out_of_the_iteration_as_itself() -> None:
+    # Before, it left the run's task group wrapped in a BaseExceptionGroup.
+    def quit_now() -> None:
+        """Quit the program."""
+        sys.exit(3)
+
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("quit_now", {}),)))
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        with anyio.fail_after(5), pytest.raises(SystemExit) as caught:
+            async with client.stream_tools("fake/m", "go", [quit_now]) as s:
+                await events_of(s)
+        assert caught.value.code == 3
+        assert (await client.chat("fake/m", "after")).text == "echo: after"
+    assert len(fake.calls) == 2
 
 
 @pytest.mark.anyio

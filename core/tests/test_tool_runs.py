@@ -4,6 +4,7 @@ and through the OpenAI and Anthropic plugins to their loopback mocks' wire forma
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -179,6 +180,47 @@ async def test_tool_errors_raise_propagates_and_cancels_the_steps_other_tools() 
     assert cancelled == [True]
     assert caught.value.__notes__ == ["raised by tool fail (call call_1) in relaykit run_tools"]
     assert len(fake.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_tool_bounded_by_fail_after_sends_its_timeout_to_the_model() -> None:
+    # As run_tools' docs say: the steps' `timeout` does not bound a tool; a tool
+    # bounds itself, and the TimeoutError is the model's to hear.
+    async def lookup(city: str) -> str:
+        """Look a city up, slowly."""
+        with anyio.fail_after(0.01):
+            await anyio.sleep_forever()
+        return city
+
+    fake = FakePlugin()
+    script(fake, (("lookup", {"city": "Oslo"}),), answer="It timed out.")
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        with anyio.fail_after(5):
+            run = await client.run_tools("fake/m", "go", [lookup], timeout=30)
+    [result] = results(run)
+    assert result.is_error and result.content.startswith("TimeoutError")
+    assert run.text == "It timed out."
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tool_errors", ["send", "raise"])
+async def test_a_tools_sys_exit_propagates_as_itself(tool_errors: Any) -> None:
+    # Not an Exception, so not the model's to hear: it propagates, as itself.
+    # Before, it came wrapped in a BaseExceptionGroup (an `except SystemExit`
+    # missed it), and under asyncio the caller's task was left with a
+    # cancellation pending, which its next await raised.
+    def quit_now() -> None:
+        """Quit the program."""
+        sys.exit(3)
+
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("quit_now", {}),)))
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        with pytest.raises(SystemExit) as caught:
+            await client.run_tools("fake/m", "go", [quit_now], tool_errors=tool_errors)
+        assert caught.value.code == 3
+        assert (await client.chat("fake/m", "after")).text == "echo: after"
+    assert len(fake.calls) == 2
 
 
 @pytest.mark.anyio

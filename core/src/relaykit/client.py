@@ -688,11 +688,16 @@ class Client:
         unknown tool name, arguments that do not fit the function's signature,
         and, with ``tool_errors="send"`` (the default), an exception a tool
         raises (its type and message, secrets scrubbed). ``tool_errors="raise"``
-        propagates the exception instead, the step's other tools cancelled.
+        propagates the exception instead, the step's other tools cancelled (a
+        tool's ``SystemExit`` always propagates, as itself).
 
         More than ``max_steps`` model calls raises :class:`~relaykit.ToolLoopError`
         with the run so far. Cancelled, the run cancels its running tools; a sync
         tool's thread cannot be interrupted, so the run waits for it to return.
+        ``timeout`` (as every parameter) is each step's: a tool has no time limit
+        of its own. Bound a slow one inside it (``with anyio.fail_after(5):``;
+        the TimeoutError goes back to the model as an error result), or cancel
+        the run.
         """
         from .tool_loop import run_tools
 

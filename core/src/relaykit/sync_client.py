@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack, suppress
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -37,6 +37,7 @@ from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
+from .closing_gate import part_of_work_in_flight
 from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError, ConfigError, RelayError
@@ -101,13 +102,16 @@ class _Loop:
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        # Waits for the calls still running; left because of an exception, cancels
-        # them first (as the portal did). The exception is not the group's to
-        # raise (it would come back wrapped in an ExceptionGroup).
+        # Left after the client has closed, whose aclose gave the calls in flight
+        # [timeouts] total: what still runs here has outlived that (a stream's
+        # block kept open, waiting for its caller to leave it), and is cancelled,
+        # its caller told ClientClosedError (_Task.run). Waiting for it hung the
+        # close, forever when the block's own thread was the one closing. The
+        # exception is not the group's to raise (it would come back wrapped in
+        # an ExceptionGroup).
         group = self._group
         assert group is not None
-        if exc is not None:
-            group.cancel_scope.cancel()
+        group.cancel_scope.cancel()
         await group.__aexit__(None, None, None)
 
     def soon(self, func: Callable[[], object]) -> None:
@@ -135,10 +139,14 @@ class _Loop:
         def spawn() -> None:
             try:
                 group.start_soon(task.run)
-            except BaseException as exc:  # the group is closing
-                task.future.set_exception(exc)
+            except BaseException:  # the group has closed: the client with it
+                task.future.set_exception(_client_closed())
 
-        self.soon(spawn)
+        try:
+            self.soon(spawn)
+        except RuntimeError:  # the loop has ended (asyncio's, or trio's RunFinishedError)
+            # A call past SyncClient._ready's check when another thread's close ended it.
+            raise _client_closed() from None
         return task
 
 
@@ -164,12 +172,14 @@ class _Task(Generic[Result]):
                 future.set_result(await self._func())
                 return
         except anyio.get_cancelled_exc_class():
-            _cancelled(future)  # the loop is shutting down
+            # The loop is shutting down, after the client has closed.
+            future.set_exception(_closed_under_it())
             raise
         except BaseException as exc:
+            # SystemExit too (a tool's sys.exit()): the caller's to raise, in its own
+            # thread. Raised here as well, it ended the client's loop: every later
+            # call got ClientClosedError, and the close a BaseExceptionGroup.
             future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             _cancelled(future)  # cancelled as asked
 
@@ -181,6 +191,26 @@ class _Task(Generic[Result]):
         self._cancelled = True
         if self._scope is not None:
             self._scope.cancel()
+
+
+def _client_closed() -> ClientClosedError:
+    """The error of a call made once the client has closed."""
+    return ClientClosedError(
+        "this SyncClient is closed",
+        hint="make the call inside `with relaykit.SyncClient() as client:`, "
+        "or enter this client again (a new client is built)",
+    )
+
+
+def _closed_under_it() -> ClientClosedError:
+    """The error of a call, or a stream's block, still open in the loop when the
+    client's close stopped it."""
+    return ClientClosedError(
+        "this SyncClient was closed, and its close ended this call (or this stream, "
+        "whose block was still open)",
+        hint="let calls end and leave streams' blocks before closing the client "
+        "(its close waits up to [timeouts] total for them)",
+    )
 
 
 def _cancelled(future: Future[Any]) -> None:
@@ -275,7 +305,9 @@ class _ReadAhead(Generic[Item]):
                     await wake.wait()
         except StopAsyncIteration:
             self.end(None)
-        except Exception as exc:
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # SystemExit too (a tool's): raised where it came
             self.end(exc)
 
     async def _pause(self, *, held: bool) -> None:
@@ -462,6 +494,7 @@ class SyncClient:
         self._loop: _Loop | None = None
         self._client: Client | None = None
         self._closed = False
+        self._closing = threading.Lock()
         #: the readers of batch results still running, and what each reads into: the
         #: client's close stops them (an iterator kept unfinished would hold it)
         self._readers: dict[_Task[None], _ReadAhead[Any]] = {}
@@ -479,6 +512,7 @@ class SyncClient:
         # Never left here: leaving would stop a loop thread that does not exist.
         leave_to_parent(self._stack, self._portal)
         self._stack = ExitStack()
+        self._closing = threading.Lock()  # a parent thread may have held it
         self._readers = {}  # the parent's, in its loop
         self._portal = self._loop = None
 
@@ -502,6 +536,15 @@ class SyncClient:
                 "SyncClient(backend='trio') cannot be used from a thread that runs trio",
                 hint="use SyncClient(backend='asyncio') there, or `async with relaykit.Client()`",
             )
+        if self._portal is not None and not self._closed:
+            # A second client beside the first, both closed by the inner exit: the
+            # outer block's calls then failed. (A forked child, whose loop thread is
+            # the parent's, may enter it: a new client is built.)
+            raise RelayError(
+                "this SyncClient is already open: a nested `with client:` would "
+                "close it for the enclosing block too",
+                hint="use it as it is, or make a second one: relaykit.SyncClient(...)",
+            )
         self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
         self._portal = portal = self._stack.enter_context(start_blocking_portal(self._backend))
@@ -516,6 +559,7 @@ class SyncClient:
             )
         except BaseException:
             self._stack.close()
+            self._portal = self._loop = None  # not open: it may be entered again
             raise
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
@@ -529,13 +573,37 @@ class SyncClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self._stop_readers()
-            self._stack.__exit__(exc_type, exc, tb)
-        finally:
-            self._client = self._portal = self._loop = None
+        loop = self._loop
+        if loop is not None and threading.get_ident() == loop._thread:
+            # Stopping the loop from inside it cannot end; before, it failed half-way
+            # ("cannot join current thread"), the client refusing calls and never closed.
+            raise ConfigError(
+                "SyncClient.close was called from the client's own event loop thread "
+                "(an async tool given to run_tools, or other async code the client runs), "
+                "whose loop it would stop",
+                hint="close the client where it was opened, once run_tools has returned "
+                "(leave its `with relaykit.SyncClient()` block)",
+            )
+        if self._client is not None and part_of_work_in_flight(self._client):
+            # A plain `def` tool, in a worker thread: the close would wait for the run
+            # in flight, which waits for this tool ([timeouts] total, then forever).
+            raise ConfigError(
+                "SyncClient.close was called from a tool of a tool run in flight, "
+                "which the close would wait for while the run waits for the tool",
+                hint="close the client where it was opened, once run_tools has returned "
+                "(leave its `with relaykit.SyncClient()` block)",
+            )
+        # One close at a time: another thread's (or atexit's) waits for this one to
+        # end, as the async client's second aclose does, rather than leaving the
+        # loop (cutting the calls this one still waits for) alongside it.
+        with self._closing:
+            self._closed = True
+            atexit.unregister(self.close)
+            try:
+                self._stop_readers()
+                self._through_the_portal(lambda: self._stack.__exit__(exc_type, exc, tb))
+            finally:
+                self._client = self._portal = self._loop = None
 
     def _stop_readers(self) -> None:
         """Stop the batch results still being read, before the client closes: their
@@ -556,7 +624,15 @@ class SyncClient:
         wait_for([reader.future for reader, _ in readers])
 
     def close(self) -> None:
-        """Close the client and stop the loop thread."""
+        """Close the client and stop the loop thread.
+
+        As :meth:`relaykit.Client.aclose`: waits up to ``[timeouts] total`` for the
+        calls in flight and the streams whose block is still open, then ends them
+        (their callers and readers get :class:`relaykit.ClientClosedError`). From
+        any thread, any number of times: a close while another runs returns once
+        that one has closed the client. From a tool of one of its own tool runs it
+        is a :class:`relaykit.ConfigError` (it would wait for itself).
+        """
         self.__exit__(None, None, None)
 
     def _ready(self, method: str) -> tuple[_Loop, Client]:
@@ -573,16 +649,18 @@ class SyncClient:
                 "or make the tool a plain `def`: SyncClient runs those in worker "
                 "threads, where its calls work",
             )
-        if self._closed:
-            raise ClientClosedError(
-                "this SyncClient is closed",
-                hint="make the call inside `with relaykit.SyncClient() as client:`, "
-                "or enter this client again (a new client is built)",
-            )
+        if self._closed and (self._client is None or not part_of_work_in_flight(self._client)):
+            # (A tool's call while the close waits for its run is part of that run:
+            # the client lets it through, or refuses it once it has shut down.)
+            raise _client_closed()
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
         if self._loop is None or self._client is None:
-            raise RuntimeError("use `with relaykit.SyncClient() as client:`")
+            raise RelayError(
+                f"SyncClient.{method} was called on a client that was never opened",
+                hint="use `with relaykit.SyncClient() as client:` (or call "
+                "`client.__enter__()` once, and `client.close()` when done)",
+            )
         return self._loop, self._client
 
     def mask_secret(self, value: Secret | str) -> None:
@@ -599,7 +677,19 @@ class SyncClient:
         """
         self._ready("enter_async_context")
         assert self._portal is not None
-        return self._stack.enter_context(self._portal.wrap_async_context_manager(manager))
+        wrapped = self._portal.wrap_async_context_manager(manager)
+        return self._through_the_portal(lambda: self._stack.enter_context(wrapped))
+
+    def _through_the_portal(self, func: Callable[[], Result]) -> Result:
+        """``func()``, which makes the portal's blocking calls: here, or from a thread
+        of its own where trio refuses them (this thread runs trio, and so does the
+        loop's). Before, close() then hung, and enter_async_context raised trio's
+        RuntimeError."""
+        if self._backend != "trio" or not _runs_trio():
+            return func()
+        done: list[Result] = []
+        _in_a_thread_of_its_own(lambda: done.append(func()))
+        return done[0]
 
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""
@@ -642,14 +732,14 @@ class SyncClient:
         stream = client.stream_tools(
             model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
         )
-        return _SyncContext(loop, stream, SyncToolRunStream)
+        return _SyncContext(loop, stream, SyncToolRunStream, "stream_tools")
 
     def stream(
         self, model: str, messages: Messages, **params: Any
     ) -> AbstractContextManager[SyncStream]:
         """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
         loop, client = self._ready("stream")
-        return _SyncContext(loop, client.stream(model, messages, **params), SyncStream)
+        return _SyncContext(loop, client.stream(model, messages, **params), SyncStream, "stream")
 
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
@@ -766,7 +856,9 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.stream_speech`: ``with client.stream_speech(...)
         as audio: for chunk in audio``."""
         loop, client = self._ready("stream_speech")
-        return _SyncContext(loop, client.stream_speech(model, text, **params), SyncAudioStream)
+        return _SyncContext(
+            loop, client.stream_speech(model, text, **params), SyncAudioStream, "stream_speech"
+        )
 
     def stream_transcription(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
@@ -775,7 +867,10 @@ class SyncClient:
         client.stream_transcription(...) as t: for delta in t``."""
         loop, client = self._ready("stream_transcription")
         return _SyncContext(
-            loop, client.stream_transcription(model, audio, **params), SyncAudioStream
+            loop,
+            client.stream_transcription(model, audio, **params),
+            SyncAudioStream,
+            "stream_transcription",
         )
 
 
@@ -794,7 +889,8 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
     would be: recorded cancelled, its connection and limits handed back. Before,
     one while the stream opened left its task waiting for an exit that never came,
     and the client's close waited ``[timeouts] total`` for it. A stream entered
-    and dropped without being left is cancelled when it is garbage-collected.
+    and dropped without being left is cancelled when it is garbage-collected; one
+    whose block is still open when the client closes is ended by the close.
     """
 
     def __init__(
@@ -802,15 +898,26 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         loop: _Loop,
         stream: AbstractAsyncContextManager[A],
         wrap: Callable[[_Loop, _ReadAhead[Any], A], S],
+        method: str,
     ) -> None:
         self._loop = loop
         self._wrap = wrap
+        self._method = method
         # A tool run's step boundaries hold its reader (see _ReadAhead).
         ahead = _within_a_step if wrap is SyncToolRunStream else None
         self._block = _StreamBlock(stream, _ReadAhead(loop, ahead))
         self._task: _Task[bool | None] | None = None
+        self._entered = False
 
     def __enter__(self) -> S:
+        if self._entered:
+            # As the async stream refuses it. Before, the second block reused the
+            # first one's ended stream: no events and no error.
+            raise RelayError(
+                "a stream is entered once, and this one was entered already",
+                hint=f"make a new one for another call: call client.{self._method}(...) again",
+            )
+        self._entered = True
         block = self._block
         self._task = task = self._loop.start(block.run)
         try:
@@ -823,6 +930,15 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
             raise
         return self._wrap(self._loop, block.items, value)
 
+    def __iter__(self) -> NoReturn:
+        # `for chunk in client.stream(...)`, as the OpenAI SDK's streams are read:
+        # nothing has been sent, and the stream needs its block to be left in.
+        raise RelayError(
+            f"iterate a stream inside `with client.{self._method}(...) as s:`",
+            hint="enter it with `with`, then `for event in s:`; leaving the block "
+            "closes its connection",
+        )
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -833,11 +949,25 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         if task is None:
             return None
         block = self._block
+        if block.cut:
+            # The client closed under the block and ended its stream: nothing is
+            # left to leave (the loop may have ended too).
+            block.items.close()
+            return None
+        if threading.get_ident() == self._loop._thread:
+            # Left in the loop's own thread: a generator around the block, in a
+            # reference cycle, finalized there by the garbage collector. Waiting
+            # on the loop from inside it hung the client; the block is left as
+            # from any thread, and its end not waited for.
+            block.exc_info = (exc_type, exc, tb)
+            block.leave()
+            return None
         if isinstance(exc, KeyboardInterrupt):
             # Ctrl-C: the stream ends as a cancelled task's does, not as one
             # whose caller's code failed.
             task.cancel(self._loop)
             block.ended.wait()
+            block.items.close()
             return None
         block.exc_info = (exc_type, exc, tb)
         try:
@@ -847,6 +977,9 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
             if not task.future.done():  # interrupted while the stream closed
                 task.cancel(self._loop)
                 block.ended.wait()
+            elif block.cut:  # the client closed meanwhile, as above
+                block.items.close()
+                return None
             raise
 
     def __del__(self) -> None:
@@ -878,6 +1011,8 @@ class _StreamBlock(Generic[A]):
         self.entered: Future[A] = Future()
         self.ended = threading.Event()
         self.exc_info: tuple[Any, Any, Any] = (None, None, None)
+        #: whether it ended before the caller left the block (set once ``ended`` is)
+        self.cut = False
         self._reading: anyio.CancelScope | None = None
         self._left: anyio.Event
 
@@ -887,6 +1022,10 @@ class _StreamBlock(Generic[A]):
         try:
             try:
                 value = await self.stream.__aenter__()
+            except anyio.get_cancelled_exc_class():
+                # Interrupted (the caller raises its own), or the client closed.
+                self.entered.set_exception(_closed_under_it())
+                raise
             except BaseException as exc:
                 self.entered.set_exception(exc)
                 raise
@@ -903,7 +1042,15 @@ class _StreamBlock(Generic[A]):
                 return None
             return await self.stream.__aexit__(*self.exc_info)
         finally:
-            self.items.close()  # a taker still waiting gets StopIteration
+            if leave.is_set():
+                self.items.close()  # a taker still waiting gets StopIteration
+            else:
+                # Cancelled with the block open: the client closed under it (or
+                # the caller was interrupted, and closes the items itself). What
+                # was read stays; then, unless the stream ended first (with the
+                # client's ClientClosedError, most likely), the reader gets this.
+                self.cut = True
+                self.items.end(_closed_under_it())
             self.ended.set()
 
     def leave(self) -> None:
@@ -924,6 +1071,23 @@ def _runs_trio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _in_a_thread_of_its_own(func: Callable[[], object]) -> None:
+    """``func()`` in a new thread, waited for; its exception raised here."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            func()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="relaykit SyncClient portal call")
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
 
 
 def _async_form(method: str) -> str:

@@ -47,7 +47,9 @@ class ToolAnswers:
         is told of each as its tool finishes.
 
         An exception a tool raises becomes an error result, or with
-        ``tool_errors="raise"`` cancels the step's other tools and propagates.
+        ``tool_errors="raise"`` cancels the step's other tools and propagates;
+        a ``BaseException`` that is not an ``Exception`` (``SystemExit``) always
+        propagates, as itself.
         """
         answers: list[Message | None] = [None] * len(calls)
         raised: list[BaseException] = []
@@ -104,9 +106,14 @@ class ToolAnswers:
             return self._error(call, str(error))
         try:
             value = await tool.invoke(args, kwargs)
-        except Exception as error:  # a tool's failure is the model's to hear
-            if not self._raise:
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as error:
+            if isinstance(error, Exception) and not self._raise:
+                # a tool's failure is the model's to hear
                 return self._error(call, f"{type(error).__name__}: {error}")
+            # Raised (SystemExit too, never the model's), as itself: let out of
+            # the task group, it would come wrapped in a BaseExceptionGroup.
             error.add_note(
                 f"raised by tool {call.name} (call {call.id}) in relaykit {self._method}"
             )

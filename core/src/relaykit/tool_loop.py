@@ -47,9 +47,10 @@ class _Answered:
 
 @attrs.frozen
 class _Failed:
-    """A step's tools failed (``tool_errors="raise"``, a result that cannot be sent)."""
+    """A step's tools failed (``tool_errors="raise"``, a result that cannot be sent,
+    a tool's ``SystemExit``)."""
 
-    error: Exception
+    error: BaseException
 
 
 _Outcome = ToolResultEvent | _Answered | _Failed
@@ -282,7 +283,10 @@ class ToolRunStream:
         with send, finishing(self._client):  # (a tool's own calls, too)
             try:
                 messages = await self._answers.answer(calls, send.send_nowait)
-            except Exception as error:  # raised in the caller's task, by __anext__
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as error:  # raised in the caller's task, by __anext__
+                # (SystemExit too: let out of the group, it would come wrapped)
                 send.send_nowait(_Failed(error))
             else:
                 send.send_nowait(_Answered(messages))
