@@ -29,11 +29,16 @@ FINISH_REASONS = [
     ("PROHIBITED_CONTENT", "content_filter"),
     ("SPII", "content_filter"),
     ("IMAGE_SAFETY", "content_filter"),
+    ("IMAGE_PROHIBITED_CONTENT", "content_filter"),
+    ("IMAGE_RECITATION", "content_filter"),
     ("LANGUAGE", "other"),
     ("OTHER", "other"),
     ("MALFORMED_FUNCTION_CALL", "other"),
     ("UNEXPECTED_TOOL_CALL", "other"),
     ("TOO_MANY_TOOL_CALLS", "other"),
+    ("IMAGE_OTHER", "other"),  # an image model stopped for a reason of its own
+    ("NO_IMAGE", "other"),  # an image model made none
+    ("MISSING_THOUGHT_SIGNATURE", "other"),  # a turn sent back without its signature
     ("A_REASON_FROM_THE_FUTURE", "other"),
 ]
 
