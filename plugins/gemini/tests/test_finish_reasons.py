@@ -43,7 +43,15 @@ FINISH_REASONS = [
 ]
 
 #: the API's BlockReason values for a prompt refused whole
-BLOCK_REASONS = ["SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"]
+#: (and one added after this was written: the prompt is still refused, not answered)
+BLOCK_REASONS = [
+    "SAFETY",
+    "OTHER",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "IMAGE_SAFETY",
+    "A_REASON_FROM_THE_FUTURE",
+]
 
 
 def client(mock: GeminiMock) -> relaykit.Client:
