@@ -751,3 +751,33 @@ async def test_a_stream_with_the_vendors_usage_is_not_marked_estimated(
             await leave_stream(client, ending, after=relaykit.UsageUpdate)
     (record,) = storage.records.values()
     assert record.usage.input_tokens == 7 and not record.usage_estimated
+
+
+@pytest.mark.anyio
+async def test_a_whole_stream_that_brought_no_usage_is_charged_an_estimate(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """A server that sends no usage in a stream (``stream_usage = false``, or an
+    OpenAI-compatible one that ignores ``stream_options``) billed the prompt and
+    the answer all the same: the whole stream is not free, and says its counts are
+    relaykit's estimate. The same answer asked whole has the vendor's usage."""
+    text = "abcdefgh " * 20  # 180 characters
+    primary.script.push(Reply(text=text, input_tokens=990, output_tokens=44))
+    storage = MemoryStorage()
+    providers = {"openai": {"base_url": primary.base_url, "api_key": KEY, "stream_usage": False}}
+    client, limiter = make(primary, backup, storage, providers=providers)
+    async with client, client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+        async for _ in s:
+            pass
+    response = s.response
+    assert (response.text, response.finish_reason) == (text, "stop")
+    assert response.usage.input_tokens == 1000  # the prompt, estimated
+    assert response.usage.output_tokens == len(text) // 4  # a token per 4 characters
+    assert response.usage_estimated
+    (record,) = storage.records.values()
+    assert record.usage_estimated and (record.usage, record.cost) == (
+        response.usage,
+        response.cost,
+    )
+    assert response.cost is not None and response.cost > PROMPT_COST
+    assert spent(limiter) == response.cost == recorded(storage)

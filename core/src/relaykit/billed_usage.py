@@ -8,7 +8,9 @@ Anthropic counts the prompt at the start and the output only at the end. Its
 budget and its record then charge the usage the vendor reported, topped up
 with an estimate where the vendor had not said (a prompt of a quarter of its
 characters, as limits estimate it; output of a quarter of the characters that
-arrived), so early endings never count as free.
+arrived), so early endings never count as free. A stream that ends whole with
+no usage at all (an OpenAI-compatible server that sends none in streams,
+``stream_usage = false``) is estimated the same way.
 """
 
 from __future__ import annotations

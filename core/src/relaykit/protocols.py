@@ -271,7 +271,8 @@ class CallRecord:
     ``usage_estimated`` says ``usage`` and ``cost`` are partly relaykit's estimate
     of what the vendor billed, not all the vendor's own counts: a call cut off
     mid-call (cancelled, the total timeout, a hedge's loser) or a stream that
-    ended before the vendor's usage came (see :mod:`relaykit.billed_usage`).
+    ended before the vendor's usage came, or whole without any (see
+    :mod:`relaykit.billed_usage`).
     ``stop_sequence`` is the stop sequence the answer stopped on
     (``ChatResponse.stop_sequence``, where the vendor names it): one of the
     caller's ``stop=``, so text like the prompt: kept redacted, and only when

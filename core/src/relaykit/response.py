@@ -281,7 +281,8 @@ class ChatResponse:
 
     ``usage_estimated`` says ``usage`` (and so ``cost``) is partly relaykit's
     estimate of what the vendor billed: a stream left early (``s.response``) or
-    broken (``StreamError.partial``) before the vendor's usage came
+    broken (``StreamError.partial``) before the vendor's usage came, or one
+    that ended whole without any (a server that sends no usage in streams)
     (see :mod:`relaykit.billed_usage`). Its call record says so too.
     """
 

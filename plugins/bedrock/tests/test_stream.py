@@ -131,7 +131,9 @@ async def test_frames_cut_across_http_chunks(make_client: MakeClient) -> None:
 @pytest.mark.anyio
 async def test_a_stream_without_metadata_is_complete_after_message_stop(raw_server: Any) -> None:
     _, r = await collect(raw_server([START, delta("done"), STOP]))
-    assert (r.text, r.finish_reason, r.usage) == ("done", "stop", Usage())
+    assert (r.text, r.finish_reason) == ("done", "stop")
+    # No usage came: relaykit's estimate (a token per 4 characters), marked so.
+    assert (r.usage.output_tokens, r.usage_estimated) == (1, True)
 
 
 # -- broken streams ----------------------------------------------------------------

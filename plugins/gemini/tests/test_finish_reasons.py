@@ -29,16 +29,29 @@ FINISH_REASONS = [
     ("PROHIBITED_CONTENT", "content_filter"),
     ("SPII", "content_filter"),
     ("IMAGE_SAFETY", "content_filter"),
+    ("IMAGE_PROHIBITED_CONTENT", "content_filter"),
+    ("IMAGE_RECITATION", "content_filter"),
     ("LANGUAGE", "other"),
     ("OTHER", "other"),
     ("MALFORMED_FUNCTION_CALL", "other"),
     ("UNEXPECTED_TOOL_CALL", "other"),
     ("TOO_MANY_TOOL_CALLS", "other"),
+    ("IMAGE_OTHER", "other"),  # an image model stopped for a reason of its own
+    ("NO_IMAGE", "other"),  # an image model made none
+    ("MISSING_THOUGHT_SIGNATURE", "other"),  # a turn sent back without its signature
     ("A_REASON_FROM_THE_FUTURE", "other"),
 ]
 
 #: the API's BlockReason values for a prompt refused whole
-BLOCK_REASONS = ["SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"]
+#: (and one added after this was written: the prompt is still refused, not answered)
+BLOCK_REASONS = [
+    "SAFETY",
+    "OTHER",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "IMAGE_SAFETY",
+    "A_REASON_FROM_THE_FUTURE",
+]
 
 
 def client(mock: GeminiMock) -> relaykit.Client:
@@ -98,3 +111,19 @@ async def test_vertex_ai_says_the_same(
     assert Finish("content_filter", "PROHIBITED_CONTENT") in blocked_events
     assert (r.finish_reason, s.finish_reason) == (reason, reason)
     assert [e for e in events if isinstance(e, Finish)] == [Finish(reason, said)]
+
+
+@pytest.mark.anyio
+async def test_an_answer_with_no_candidates_and_no_block_reason_is_empty_either_way(
+    mock: GeminiMock,
+) -> None:
+    """Gemini at times answers with no candidates and no block reason (the model made
+    nothing; ``BLOCK_REASON_UNSPECIFIED`` says as much): an empty answer that ends as
+    ``other``, streamed as whole, not a stream cut off before its finish reason."""
+    mock.block_prompts += ["BLOCK_REASON_UNSPECIFIED"] * 2
+    async with client(mock) as c:
+        r, events, s = await answer_and_stream(c, MODEL)
+    assert (r.finish_reason, s.finish_reason) == ("other", "other")
+    assert r.text == s.text == ""
+    assert r.usage == s.usage and r.usage.input_tokens == 2 and not s.usage_estimated
+    assert [e for e in events if isinstance(e, Finish)] == [Finish("other")]

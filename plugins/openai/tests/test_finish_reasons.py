@@ -163,3 +163,43 @@ def test_the_status_an_error_chunk_stands_for(error: Any, status: int) -> None:
     from relaykit_openai import wire
 
     assert wire.error_status(error) == status
+
+
+# -- usage ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("apart", [False, True], ids=["openai", "xai"])
+async def test_output_tokens_include_the_reasoning_tokens_either_way(
+    mock: OpenAIMock, apart: bool
+) -> None:
+    """OpenAI's ``completion_tokens`` include the reasoning tokens; xAI's leave them out
+    (its ``total_tokens`` counts them beside): relaykit's ``output_tokens`` include them
+    for both, as its convention says, so they are priced, streamed or not."""
+    mock.reasoning_apart = apart
+    reply = Reply(text="Short.", input_tokens=20, output_tokens=310, reasoning_tokens=300)
+    mock.script.push(reply, reply)
+    async with client(mock) as c:
+        r, _, s = await answer_and_stream(c, "openai/gpt-4o-mini")
+    assert r.usage == s.usage == relaykit.Usage(20, 310, reasoning_tokens=300)
+    assert r.cost == s.cost
+
+
+@pytest.mark.parametrize(
+    ("total", "output"),
+    [(20 + 310, 310), (20 + 10 + 300, 310), (None, 310)],
+    ids=["openai", "reasoning-apart", "no-total"],
+)
+def test_a_responses_usage_whose_output_leaves_the_reasoning_out(
+    total: int | None, output: int
+) -> None:
+    from relaykit_openai import responses_wire
+
+    said = 310 if total != 20 + 10 + 300 else 10
+    usage = {
+        "input_tokens": 20,
+        "output_tokens": said,
+        "output_tokens_details": {"reasoning_tokens": 300},
+        **({} if total is None else {"total_tokens": total}),
+    }
+    assert responses_wire.usage(usage) == relaykit.Usage(20, output, reasoning_tokens=300)

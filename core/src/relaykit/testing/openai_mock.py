@@ -105,6 +105,10 @@ class OpenAIMock(VendorMock):
     #: the bytes of audio in each chunk (or ``speech.audio.delta`` event) of
     #: ``/v1/audio/speech``'s answer
     speech_chunk: int = 4096
+    #: Chat Completions usage as xAI reports it: ``completion_tokens`` without the
+    #: reasoning tokens, which ``total_tokens`` counts beside them (OpenAI's
+    #: ``completion_tokens`` includes them)
+    reasoning_apart: bool = False
 
     def __init__(
         self,
@@ -222,10 +226,12 @@ class OpenAIMock(VendorMock):
         inp, out = self.usage_of(reply, prompt)
         if reply.input_tokens is None:
             inp += files
+        if self.reasoning_apart:
+            out -= reply.reasoning_tokens
         usage = {
             "prompt_tokens": inp,
             "completion_tokens": out,
-            "total_tokens": inp + out,
+            "total_tokens": inp + out + (reply.reasoning_tokens if self.reasoning_apart else 0),
             "prompt_tokens_details": {
                 "cached_tokens": reply.cached_input_tokens,
                 "audio_tokens": 0,

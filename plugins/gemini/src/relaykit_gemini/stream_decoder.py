@@ -3,7 +3,9 @@
 Gemini streams server-sent events whose ``data`` is a whole
 ``GenerateContentResponse`` (Google ends lines with CRLF: ``data: {...}\\r\\n\\r\\n``).
 There is no ``[DONE]``: the chunk carrying ``finishReason`` is the last one,
-so a stream that ends without one was cut off. Function calls arrive whole,
+so a stream that ends without one was cut off, unless none of its chunks had a
+candidate (nor a block reason): the model made nothing, an empty answer that ends as
+``other``, as it does asked whole. Function calls arrive whole,
 never split across chunks. An error after the stream started arrives as
 ``data: {"error": {...}}``.
 
@@ -64,6 +66,8 @@ class GeminiStreamDecoder:
         self._calls = 0
         self._signature_sent = False
         self._finished = False
+        #: a chunk had a candidate (the answer began): ending without a finish cuts it
+        self._answered = False
         self._usage = Usage()
         self._usage_meta: Any = None  # the latest usageMetadata
         self._grounding = grounding.StreamGrounding()
@@ -85,6 +89,11 @@ class GeminiStreamDecoder:
         self._raise_pending()
         # At most one event is left (one without its blank line): nothing to hold back.
         events = [event for sse in self._sse.flush() for event in self._chunk(sse.data)]
+        if not self._finished and self._started and not self._answered:
+            # Chunks came, none with a candidate or a block reason: the model made
+            # nothing, as a non-streamed answer of no candidates says (``other``).
+            self._finished = True
+            events.append(Finish("other"))
         if not self._finished:
             raise StreamError(
                 "the stream ended before Gemini sent a finish reason",
@@ -148,6 +157,8 @@ class GeminiStreamDecoder:
             events.append(StreamStart(wire.text_or_none(given_id), wire.text_or_none(version)))
         candidates = chunk.get("candidates") or []
         candidate: dict[str, Any] = candidates[0] if candidates else {}
+        if candidates:
+            self._answered = True
         metadata = candidate.get("groundingMetadata")
         if metadata:
             # The searches ran before the text that came with them was written: their

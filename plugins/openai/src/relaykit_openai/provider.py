@@ -86,6 +86,7 @@ class OpenAIProvider:
     - ``organization``, ``project``: OpenAI's ``OpenAI-Organization`` and
       ``OpenAI-Project`` headers.
     - ``stream_usage``: ask for usage in Chat Completions streams (default true).
+      Without it a stream's usage is relaykit's estimate (``usage_estimated``).
     - ``max_tokens_param``: the Chat Completions name of ``max_tokens``
       (``max_completion_tokens`` for OpenAI, ``max_tokens`` for compatibles).
     - ``cache_control``: send cache points as Anthropic-style ``cache_control``

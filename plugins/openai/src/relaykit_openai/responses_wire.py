@@ -86,7 +86,7 @@ from . import documents, schemas
 from .reasoning import merge_extra, responses_field
 from .sampling_rules import is_reasoning_model
 from .web_search import billed_search, citation, citations, responses_tool, search_queries
-from .wire import misplaced_image, text_or_none
+from .wire import misplaced_image, reasoning_apart, text_or_none
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -381,22 +381,29 @@ def _assistant_items(m: Message, items: list[dict[str, Any]], called: set[str]) 
 
 
 def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
-    """Normalise a Responses ``usage`` object (its counts already follow relaykit's
-    conventions: input includes cached, output includes reasoning); ``web_searches``
-    are the billed searches, which the output items count, not the usage."""
+    """Normalise a Responses ``usage`` object (OpenAI's counts already follow relaykit's
+    conventions: input includes cached, output includes reasoning; a total that
+    counts the reasoning beside the output adds it back); ``web_searches`` are the
+    billed searches, which the output items count, not the usage."""
     if not data:
         return Usage(web_searches=web_searches)
     inp = data.get("input_tokens_details") or {}
     out = data.get("output_tokens_details") or {}
+    input_tokens = count(data.get("input_tokens") or 0, "usage.input_tokens")
+    output_tokens = count(data.get("output_tokens") or 0, "usage.output_tokens")
+    reasoning = count(
+        out.get("reasoning_tokens") or 0, "usage.output_tokens_details.reasoning_tokens"
+    )
+    # A compatible server whose output count leaves the reasoning out (as xAI's
+    # Chat Completions does): see wire.reasoning_apart.
+    apart = reasoning_apart(data.get("total_tokens"), input_tokens, output_tokens, reasoning)
     return Usage(
-        input_tokens=count(data.get("input_tokens") or 0, "usage.input_tokens"),
-        output_tokens=count(data.get("output_tokens") or 0, "usage.output_tokens"),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens + apart,
         cached_input_tokens=count(
             inp.get("cached_tokens") or 0, "usage.input_tokens_details.cached_tokens"
         ),
-        reasoning_tokens=count(
-            out.get("reasoning_tokens") or 0, "usage.output_tokens_details.reasoning_tokens"
-        ),
+        reasoning_tokens=reasoning,
         web_searches=web_searches,
     )
 

@@ -418,16 +418,31 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     completion = data.get("completion_tokens_details") or {}
     # DeepSeek counts cache hits in a field of its own
     cached = prompt.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0
+    inp = count(data.get("prompt_tokens") or 0, "usage.prompt_tokens")
+    out = count(data.get("completion_tokens") or 0, "usage.completion_tokens")
+    reasoning = count(
+        completion.get("reasoning_tokens") or 0,
+        "usage.completion_tokens_details.reasoning_tokens",
+    )
     return Usage(
-        input_tokens=count(data.get("prompt_tokens") or 0, "usage.prompt_tokens"),
-        output_tokens=count(data.get("completion_tokens") or 0, "usage.completion_tokens"),
+        input_tokens=inp,
+        output_tokens=out + reasoning_apart(data.get("total_tokens"), inp, out, reasoning),
         cached_input_tokens=count(cached, "usage.prompt_tokens_details.cached_tokens"),
-        reasoning_tokens=count(
-            completion.get("reasoning_tokens") or 0,
-            "usage.completion_tokens_details.reasoning_tokens",
-        ),
+        reasoning_tokens=reasoning,
         web_searches=web_searches,
     )
+
+
+def reasoning_apart(total: object, inp: int, out: int, reasoning: int) -> int:
+    """The reasoning tokens a usage object leaves out of its output count, else 0.
+
+    OpenAI's output count includes them; xAI's does not, and its total counts them
+    beside it (``total = input + output + reasoning``). relaykit's output includes
+    them (OpenTelemetry's convention), so they are priced: added back here.
+    """
+    if reasoning and type(total) is int and total == inp + out + reasoning:
+        return reasoning
+    return 0
 
 
 #: the HTTP status an error's ``type`` or ``code`` stands for (OpenAI's words)
