@@ -287,3 +287,35 @@ def test_items_are_ordered_by_index_and_those_without_one_keep_their_place() -> 
     assert parse(data) == ([(1.0,), (2.0,)], 0, "m")
     shuffled = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0]}]}
     assert parse(shuffled) == ([(1.0,), (2.0,)], 0, "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "most"), [("text-embedding-3-small", 1536), ("text-embedding-3-large", 3072)]
+)
+async def test_more_dimensions_than_the_model_has_are_refused_before_sending(
+    mock: OpenAIMock, model: str, most: int
+) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(InvalidRequestError, match=f"at most {most}") as info:
+            await client.embed(f"openai/{model}", ["a", "b"], dimensions=most + 1)
+        assert (info.value.param, info.value.provider, info.value.status) == (
+            "dimensions",
+            "openai",
+            None,
+        )
+        assert f"pass {most} or fewer" in str(info.value)
+        assert mock.requests == []
+        r = await client.embed(f"openai/{model}", "a", dimensions=most)  # the full length is fine
+    assert r.dimensions == most
+
+
+@pytest.mark.anyio
+async def test_the_mock_refuses_more_dimensions_than_the_model_has(mock: OpenAIMock) -> None:
+    # reached through a compatible preset, which relaykit does not check: OpenAI's own 400
+    cfg = config(mock)
+    cfg["providers"] = {"vllm": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
+        with pytest.raises(InvalidRequestError, match="1536") as info:
+            await client.embed("vllm/text-embedding-3-small", "x", dimensions=2048)
+    assert info.value.status == 400

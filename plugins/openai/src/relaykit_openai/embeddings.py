@@ -87,9 +87,25 @@ def batches(
 FIXED_LENGTH = ("text-embedding-ada-002",)
 
 
+#: the longest vectors OpenAI's shortening models give (their full length; the
+#: API reference's ``dimensions`` shortens them, it cannot lengthen them)
+MAX_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+
+
 def check_dimensions(request: EmbeddingRequest, provider: str) -> None:
     """Refuse ``dimensions`` for a model of OpenAI's that cannot shorten its vectors
-    (the API: "This model does not support specifying dimensions.")."""
+    (the API: "This model does not support specifying dimensions."), or more
+    than the model's full length, before anything is sent."""
+    most = MAX_DIMENSIONS.get(request.model)
+    if request.dimensions is not None and most is not None and request.dimensions > most:
+        raise InvalidRequestError(
+            f"{request.model} gives vectors of at most {most} dimensions,"
+            f" not {request.dimensions}",
+            provider=provider,
+            model=request.model,
+            param="dimensions",
+            hint=f"pass {most} or fewer, or leave `dimensions` out for the full length",
+        )
     if request.dimensions is not None and request.model.startswith(FIXED_LENGTH):
         raise InvalidRequestError(
             f"{request.model} takes no `dimensions`: its vectors have one length (1536)",
