@@ -251,3 +251,43 @@ def test_ids_texts_and_metadata_holding_lone_surrogates_are_printed_escaped(
         odd["text"],
         odd["metadata"],
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        (
+            "big.csv",
+            "id,text\n" + "".join(f"{i},{'' if i == 230 else f'text {i}'}\n" for i in range(250)),
+            "row 232",  # the header is row 1
+        ),
+        (
+            "big.jsonl",
+            "".join(
+                json.dumps({"id": i, "text": " " if i == 230 else f"text {i}"}) + "\n"
+                for i in range(250)
+            ),
+            "line 231",
+        ),
+    ],
+)
+def test_an_item_without_text_is_refused_before_anything_is_embedded(
+    name: str,
+    content: str,
+    where: str,
+    mock: OpenAIMock,
+    db: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A bad row far into a big file: refused naming its row before the first
+    # request, not after two batches of 100 were embedded, billed and stored.
+    items = tmp_path / name
+    items.write_text(content)
+    argv = ["embed-multi", "faq", str(items), "-m", MODEL, "-d", db, "--batch-size", "100"]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {items} {where} (id '230') has no text to embed"), err
+    assert len(err.splitlines()) == 1 and "(leave the item out, or give it a text)" in err
+    assert sent(mock) == []
+    assert not Path(db).exists() or run(capsys, "collections", "list", "-d", db)[1] == ""
