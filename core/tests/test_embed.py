@@ -180,6 +180,46 @@ async def test_an_answer_without_a_vector_per_text_is_an_error_naming_the_provid
     assert "bug in the provider plugin" in str(e.value)
 
 
+class _FixedLength(FakeProvider):
+    """Ignores ``dimensions``, as some OpenAI-compatible servers do for a model
+    that cannot shorten its vectors."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        return await super().embed(attrs.evolve(request, dimensions=None))
+
+
+class _Ragged(FakeProvider):
+    """Answers one vector short of numbers (an entry without ``values``)."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        response = await super().embed(request)
+        return attrs.evolve(response, vectors=((), *response.vectors[1:]))
+
+
+@pytest.mark.anyio
+async def test_vectors_of_another_length_than_the_dimensions_asked_are_a_typed_error() -> None:
+    # A service that ignores `dimensions` gives full-length vectors a vector store
+    # sized for the shorter ones refuses later, far from the cause, and the cache
+    # would keep them under the shorter size: refused at once, naming the fix.
+    cache = {"enabled": True}
+    async with client(FakePlugin(provider=_FixedLength), retry={"attempts": 1}, cache=cache) as c:
+        with pytest.raises(InvalidRequestError) as e:
+            await c.embed("fake/emb-1", ["the cat", "sat on the mat"], dimensions=4)
+        assert "fake answered vectors of 8 dimensions, not the 4 asked for" in str(e.value)
+        assert (e.value.param, e.value.provider, e.value.model) == ("dimensions", "fake", "emb-1")
+        assert "leave `dimensions` out" in str(e.value)
+        r = await c.embed("fake/emb-1", ["the cat", "sat on the mat"])
+    assert r.dimensions == 8 and not r.cache_hit
+
+
+@pytest.mark.anyio
+async def test_vectors_of_differing_lengths_are_an_error_naming_the_provider() -> None:
+    async with client(FakePlugin(provider=_Ragged), retry={"attempts": 1}) as c:
+        with pytest.raises(relaykit.RelayError, match="fake answered vectors of 0 to 8") as e:
+            await c.embed("fake/emb-1", ["the cat", "sat on the mat"])
+    assert "bug in the provider plugin" in str(e.value)
+
+
 class _TwoAtATime(FakeProvider):
     """Embeds two texts a request, one request at a time, as a plugin for a vendor
     with a small batch limit does."""

@@ -231,7 +231,8 @@ async def test_mistral_names_dimensions_its_own_way(mock: OpenAIMock) -> None:
     cfg = config(mock)
     cfg["providers"] = {"mistral": {"base_url": mock.base_url, "api_key": KEY}}
     async with relaykit.Client(cfg) as client:
-        await client.embed("mistral/codestral-embed", "def f(): pass", dimensions=256)
+        r = await client.embed("mistral/codestral-embed", "def f(): pass", dimensions=256)
+    assert r.dimensions == 256
     body = bodies(mock)[0]
     assert (body["output_dimension"], body["encoding_format"]) == (256, "base64")
     assert "dimensions" not in body

@@ -165,7 +165,8 @@ def _check_sizes(model: str, texts: list[str]) -> None:
 def render(body: dict[str, Any], texts: list[str], reply: Reply) -> dict[str, Any]:
     """The ``list`` of embeddings answering a validated request; ``reply`` may set
     its ``input_tokens``."""
-    size = body.get("dimensions") or MOCK_DIMENSIONS
+    # Mistral names it output_dimension (its codestral-embed shortens vectors)
+    size = body.get("dimensions") or body.get("output_dimension") or MOCK_DIMENSIONS
     encode = _base64 if body.get("encoding_format") == "base64" else list
     tokens = reply.input_tokens
     if tokens is None:
