@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 import relaykit
-from relaykit.testing import Reply, mock_vector
 from relaykit.embeddings import estimate_tokens
+from relaykit.testing import Reply, mock_vector
 from relaykit_cohere.embeddings import embed, parse_answer
 from relaykit_cohere.provider import PRICES
 from relaykit_cohere.testing import CohereMock

@@ -99,8 +99,7 @@ def check_dimensions(request: EmbeddingRequest, provider: str) -> None:
     most = MAX_DIMENSIONS.get(request.model)
     if request.dimensions is not None and most is not None and request.dimensions > most:
         raise InvalidRequestError(
-            f"{request.model} gives vectors of at most {most} dimensions,"
-            f" not {request.dimensions}",
+            f"{request.model} gives vectors of at most {most} dimensions, not {request.dimensions}",
             provider=provider,
             model=request.model,
             param="dimensions",

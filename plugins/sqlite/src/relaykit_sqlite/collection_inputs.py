@@ -5,9 +5,10 @@ header row) or an object (JSON, JSON lines) the first column or key is the
 id, unless a key is named ``id``, and the other values, joined with spaces,
 are the text (an item whose text is blank is refused as the input is
 read, naming its row, before anything is embedded). Where llm would embed
-a ``metadata`` object as text, relaykit keeps it as the item's metadata. ``--files DIR GLOB`` makes an item of each
-file matched: its path under DIR is the id, its UTF-8 text the text (empty
-files are skipped: there is nothing to embed).
+a ``metadata`` object as text, relaykit keeps it as the item's metadata.
+``--files DIR GLOB`` makes an item of each file matched: its path under DIR
+is the id, its UTF-8 text the text (empty files are skipped: there is
+nothing to embed).
 """
 
 from __future__ import annotations
