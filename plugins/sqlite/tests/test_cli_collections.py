@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from relaykit.cli.main import main
-from relaykit.testing import OpenAIMock, mock_vector
+from relaykit.testing import OpenAIMock, Reply, mock_vector
 
 KEY = "sk-cli-collections-0123456789abcdef"
 MODEL = "openai/text-embedding-3-small"
@@ -291,3 +291,31 @@ def test_an_item_without_text_is_refused_before_anything_is_embedded(
     assert len(err.splitlines()) == 1 and "(leave the item out, or give it a text)" in err
     assert sent(mock) == []
     assert not Path(db).exists() or run(capsys, "collections", "list", "-d", db)[1] == ""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_failure_midway_says_what_was_kept_and_a_second_run_resumes(
+    backend: str,
+    mock: OpenAIMock,
+    db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RELAYKIT_RETRY_ATTEMPTS", "1")
+    items = tmp_path / "big.csv"
+    texts = [f"text number {i}" for i in range(300)]
+    items.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts)))
+    argv = ["--backend", backend, "embed-multi", "faq", str(items), "-m", MODEL, "-d", db]
+    argv += ["--batch-size", "100"]
+    mock.script.push(Reply(), Reply(), Reply.failure(429, "slow down"))
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    # The error, and what the batches before it stored, so that nobody takes the
+    # run for lost (or, worse, for done): a second run embeds only the rest.
+    assert err.splitlines() == [
+        "faq: embedded 200 (kept) before the error; run the command again to embed the rest",
+        "error: openai/text-embedding-3-small: HTTP 429: slow down",
+    ], err
+    assert run(capsys, *argv) == (0, "faq: embedded 100, 200 unchanged\n", "")
+    assert sent(mock)[-1] == texts[200:]

@@ -27,7 +27,7 @@ from relaykit.errors import InvalidRequestError
 
 # Only light modules here: the sqlite plugin registers these commands in every
 # `relaykit` run (`relaykit --help` too); .collection loads in the handlers.
-from .collection_types import DEFAULT_BATCH_SIZE
+from .collection_types import DEFAULT_BATCH_SIZE, EmbedCounts
 
 if TYPE_CHECKING:
     from relaykit.cli.context import CliContext
@@ -247,10 +247,27 @@ def embed_multi(args: argparse.Namespace) -> int:
 
 async def _embed_multi(args: argparse.Namespace, rows: list[Row]) -> int:
     context: CliContext = args.context
+    kept = EmbedCounts(0, 0)
+
+    def progress(counts: EmbedCounts) -> None:
+        nonlocal kept
+        kept = counts
+
     async with await _open(args, args.model) as collection, context.client() as client:
-        counts = await collection.embed_many(
-            client, rows, batch_size=args.batch_size, store=args.store
-        )
+        try:
+            counts = await collection.embed_many(
+                client, rows, batch_size=args.batch_size, store=args.store, on_batch=progress
+            )
+        except Exception:
+            if kept.embedded:
+                # Before the error line: the batches before it are stored, and a
+                # second run sends only the rest (unchanged texts are skipped).
+                print(
+                    f"{collection.name}: embedded {kept.embedded} (kept) before the error;"
+                    " run the command again to embed the rest",
+                    file=sys.stderr,
+                )
+            raise
     print(f"{collection.name}: embedded {counts.embedded}, {counts.unchanged} unchanged")
     return 0
 
