@@ -319,3 +319,14 @@ def test_a_failure_midway_says_what_was_kept_and_a_second_run_resumes(
     ], err
     assert run(capsys, *argv) == (0, "faq: embedded 100, 200 unchanged\n", "")
     assert sent(mock)[-1] == texts[200:]
+
+
+def test_an_id_given_twice_is_said_not_dropped_silently(
+    mock: OpenAIMock, db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = tmp_path / "dup.csv"
+    items.write_text("id,text\na,first a\nb,only b\na,second a\nc,only c\nc,last c\n")
+    code, out, err = run(capsys, "embed-multi", "faq", str(items), "-m", MODEL, "-d", db)
+    assert (code, out) == (0, "faq: embedded 3, 0 unchanged\n")
+    assert err == f"{items}: 2 ids given more than once ('a', 'c'): the last text of each is kept\n"
+    assert sent(mock) == [["only b", "second a", "last c"]]

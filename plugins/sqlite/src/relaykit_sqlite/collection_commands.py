@@ -231,7 +231,27 @@ def _read_items(args: argparse.Namespace) -> list[Row]:
         raise InvalidRequestError(
             "no items to embed", hint="check the input: a header row alone holds none"
         )
+    _say_repeated_ids(rows, "--files" if args.files else name)
     return with_metadata(rows, args.prefix, _metadata(args.metadata))
+
+
+def _say_repeated_ids(rows: list[Row], source: str) -> None:
+    """Say on stderr which ids come more than once: only the last text of each is
+    embedded and kept, and the earlier ones must not vanish unsaid."""
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}  # in the order first repeated
+    for item_id, _, _ in rows:
+        if item_id in seen:
+            repeated[item_id] = None
+        seen.add(item_id)
+    if repeated:
+        shown = ", ".join(map(repr, list(repeated)[:3])) + (", ..." if len(repeated) > 3 else "")
+        print(
+            f"{source}: {len(repeated)} id{'s' if len(repeated) > 1 else ''} given more"
+            f" than once ({shown}):"
+            " the last text of each is kept",
+            file=sys.stderr,
+        )
 
 
 def embed_multi(args: argparse.Namespace) -> int:
