@@ -220,6 +220,31 @@ async def test_vectors_of_differing_lengths_are_an_error_naming_the_provider() -
     assert "bug in the provider plugin" in str(e.value)
 
 
+class _RefusesLong(FakeProvider):
+    """Refuses a text over 20 characters, naming it by its place in the request."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        for i, text in enumerate(request.inputs):
+            if len(text) > 20:
+                raise relaykit.ContextLengthError(
+                    f"inputs[{i}] is too long", param=f"inputs[{i}]", hint="cut inputs[%d]" % i
+                )
+        return await super().embed(request)
+
+
+@pytest.mark.anyio
+async def test_a_refused_text_is_named_by_the_callers_index_when_the_cache_held_others() -> None:
+    # With the cache holding texts 0 to 2 only text 3 is sent, as the request's
+    # inputs[0]: the caller must hear of inputs[3], the text it can find.
+    cache = {"enabled": True}
+    async with client(FakePlugin(provider=_RefusesLong), retry={"attempts": 1}, cache=cache) as c:
+        await c.embed("fake/emb-1", ["a", "b", "c"])
+        with pytest.raises(relaykit.ContextLengthError) as e:
+            await c.embed("fake/emb-1", ["a", "b", "c", "a text of more than twenty characters"])
+    assert e.value.param == "inputs[3]"
+    assert str(e.value) == "fake/emb-1: inputs[3] is too long (cut inputs[3])"
+
+
 class _TwoAtATime(FakeProvider):
     """Embeds two texts a request, one request at a time, as a plugin for a vendor
     with a small batch limit does."""

@@ -32,6 +32,7 @@ from .embeddings import (
     answered_batches,
     build_embedding_request,
     input_size,
+    name_callers_input,
 )
 from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .protocols import Provider
@@ -187,6 +188,11 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         token = answered_batches.set(answered.setdefault(target, {}))
         try:
             return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+        except InvalidRequestError as e:
+            if misses and target == first:
+                # The provider named a text of the cache's misses: the caller's is another.
+                name_callers_input(e, lambda k: misses[k] if k < len(misses) else k)
+            raise
         finally:
             answered_batches.reset(token)
 

@@ -126,8 +126,25 @@ async def test_a_text_over_the_models_length_is_a_context_length_error(
     async with relaykit.Client(config(mock)) as client:
         with pytest.raises(relaykit.ContextLengthError) as info:
             await client.embed(MODEL, ["short", "w " * 8193])
-    assert info.value.param == "input[1]"
+    assert info.value.param == "inputs[1]"
     assert "maximum input length is 8192 tokens" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_text_over_the_length_in_a_later_request_is_named_by_the_callers_index(
+    mock: OpenAIMock,
+) -> None:
+    # OpenAI names the text by its place in the request it got; relaykit split the
+    # call, so the caller's index is the request's start plus that place.
+    texts = [f"text {i}" for i in range(2051)]
+    texts[2050] = "w " * 8193
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(relaykit.ContextLengthError) as info:
+            await client.embed(MODEL, texts)
+    assert info.value.param == "inputs[2050]"
+    assert "Invalid 'inputs[2050]': maximum input length is 8192 tokens." in str(info.value)
+    assert "max_tokens" not in str(info.value)  # chat's fix, not an embedding's
+    assert "cut it into pieces" in str(info.value)
 
 
 @pytest.mark.anyio
