@@ -227,7 +227,7 @@ class _RefusesLong(FakeProvider):
         for i, text in enumerate(request.inputs):
             if len(text) > 20:
                 raise relaykit.ContextLengthError(
-                    f"inputs[{i}] is too long", param=f"inputs[{i}]", hint="cut inputs[%d]" % i
+                    f"inputs[{i}] is too long", param=f"inputs[{i}]", hint=f"cut inputs[{i}]"
                 )
         return await super().embed(request)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from itertools import accumulate
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from relaykit import (
