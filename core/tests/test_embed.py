@@ -180,6 +180,71 @@ async def test_an_answer_without_a_vector_per_text_is_an_error_naming_the_provid
     assert "bug in the provider plugin" in str(e.value)
 
 
+class _FixedLength(FakeProvider):
+    """Ignores ``dimensions``, as some OpenAI-compatible servers do for a model
+    that cannot shorten its vectors."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        return await super().embed(attrs.evolve(request, dimensions=None))
+
+
+class _Ragged(FakeProvider):
+    """Answers one vector short of numbers (an entry without ``values``)."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        response = await super().embed(request)
+        return attrs.evolve(response, vectors=((), *response.vectors[1:]))
+
+
+@pytest.mark.anyio
+async def test_vectors_of_another_length_than_the_dimensions_asked_are_a_typed_error() -> None:
+    # A service that ignores `dimensions` gives full-length vectors a vector store
+    # sized for the shorter ones refuses later, far from the cause, and the cache
+    # would keep them under the shorter size: refused at once, naming the fix.
+    cache = {"enabled": True}
+    async with client(FakePlugin(provider=_FixedLength), retry={"attempts": 1}, cache=cache) as c:
+        with pytest.raises(InvalidRequestError) as e:
+            await c.embed("fake/emb-1", ["the cat", "sat on the mat"], dimensions=4)
+        assert "fake answered vectors of 8 dimensions, not the 4 asked for" in str(e.value)
+        assert (e.value.param, e.value.provider, e.value.model) == ("dimensions", "fake", "emb-1")
+        assert "leave `dimensions` out" in str(e.value)
+        r = await c.embed("fake/emb-1", ["the cat", "sat on the mat"])
+    assert r.dimensions == 8 and not r.cache_hit
+
+
+@pytest.mark.anyio
+async def test_vectors_of_differing_lengths_are_an_error_naming_the_provider() -> None:
+    async with client(FakePlugin(provider=_Ragged), retry={"attempts": 1}) as c:
+        with pytest.raises(relaykit.RelayError, match="fake answered vectors of 0 to 8") as e:
+            await c.embed("fake/emb-1", ["the cat", "sat on the mat"])
+    assert "bug in the provider plugin" in str(e.value)
+
+
+class _RefusesLong(FakeProvider):
+    """Refuses a text over 20 characters, naming it by its place in the request."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        for i, text in enumerate(request.inputs):
+            if len(text) > 20:
+                raise relaykit.ContextLengthError(
+                    f"inputs[{i}] is too long", param=f"inputs[{i}]", hint=f"cut inputs[{i}]"
+                )
+        return await super().embed(request)
+
+
+@pytest.mark.anyio
+async def test_a_refused_text_is_named_by_the_callers_index_when_the_cache_held_others() -> None:
+    # With the cache holding texts 0 to 2 only text 3 is sent, as the request's
+    # inputs[0]: the caller must hear of inputs[3], the text it can find.
+    cache = {"enabled": True}
+    async with client(FakePlugin(provider=_RefusesLong), retry={"attempts": 1}, cache=cache) as c:
+        await c.embed("fake/emb-1", ["a", "b", "c"])
+        with pytest.raises(relaykit.ContextLengthError) as e:
+            await c.embed("fake/emb-1", ["a", "b", "c", "a text of more than twenty characters"])
+    assert e.value.param == "inputs[3]"
+    assert str(e.value) == "fake/emb-1: inputs[3] is too long (cut inputs[3])"
+
+
 class _TwoAtATime(FakeProvider):
     """Embeds two texts a request, one request at a time, as a plugin for a vendor
     with a small batch limit does."""

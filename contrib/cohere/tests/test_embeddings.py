@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 import relaykit
+from relaykit.embeddings import estimate_tokens
 from relaykit.testing import Reply, mock_vector
-from relaykit_cohere.embeddings import parse_answer
+from relaykit_cohere.embeddings import embed, parse_answer
 from relaykit_cohere.provider import PRICES
 from relaykit_cohere.testing import CohereMock
 from relaykit_cohere.testing import client_for as client
@@ -146,8 +147,33 @@ def test_answers_without_float_vectors_are_provider_errors() -> None:
     ]:
         with pytest.raises(relaykit.ProviderUnavailableError):
             parse_answer(data, count, provider="cohere", model="m")
-    # The v1 shape (a bare list) is read too; no meta: nothing billed that relaykit can see.
-    assert parse_answer({"embeddings": [[1, 2]]}, 1, provider="c", model="m") == ([(1.0, 2.0)], 0)
+    # The v1 shape (a bare list) is read too; no meta: no count (estimated by embed).
+    assert parse_answer({"embeddings": [[1, 2]]}, 1, provider="c", model="m") == (
+        [(1.0, 2.0)],
+        None,
+    )
+
+
+@pytest.mark.anyio
+async def test_an_answer_without_billed_tokens_is_estimated_not_free() -> None:
+    # A Cohere-compatible service (or an older API version) may answer without
+    # meta.billed_units: the call's usage and cost must still count those texts,
+    # marked estimated, not report them as free. One batch has a count, one not.
+    texts = [f"text number {i}" for i in range(100)]
+    answers = iter(
+        [
+            {"embeddings": {"float": [[0.5]] * 96}, "meta": {"billed_units": {"input_tokens": 7}}},
+            {"embeddings": {"float": [[0.5]] * 4}},
+        ]
+    )
+
+    async def post(body: dict[str, Any]) -> Any:
+        return next(answers)
+
+    request = relaykit.EmbeddingRequest(model="embed-v4.0", inputs=tuple(texts))
+    r = await embed(request, post, provider="cohere")
+    assert r.usage.input_tokens == 7 + estimate_tokens(texts[96:])
+    assert r.tokens_estimated
 
 
 def test_embedding_prices() -> None:

@@ -32,8 +32,9 @@ from .embeddings import (
     answered_batches,
     build_embedding_request,
     input_size,
+    name_callers_input,
 )
-from .errors import ClientClosedError
+from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .protocols import Provider
 from .routing import Target
 from .single_calls import (
@@ -67,11 +68,39 @@ async def send_embeddings(
     provider: Provider, request: EmbeddingRequest, target: Target
 ) -> EmbeddingResponse:
     """``provider.embed(request)``, checked: a typed refusal when the provider has
-    no embeddings, an error when its answer does not hold one vector per input."""
+    no embeddings, an error when its answer does not hold one vector per input,
+    all of one length: the ``dimensions`` asked for, when given."""
     embed = capability(provider, "embed", target, "embeddings", _WHO_EMBEDS)
     response: EmbeddingResponse = await embed(request)
     check_one_per_input(len(response.vectors), "vectors", len(request.inputs), target)
+    _check_lengths(response.vectors, request.dimensions, target)
     return response
+
+
+def _check_lengths(vectors: Sequence[Vector], dimensions: int | None, target: Target) -> None:
+    """Refuse vectors of differing (or no) length, or of another length than the
+    ``dimensions`` asked for: a vector store sized for them would refuse them far
+    from the cause, and the cache would keep them under the size asked for."""
+    lengths = {len(vector) for vector in vectors}
+    if len(lengths) > 1 or 0 in lengths:
+        raise RelayError(
+            f"{target.provider} answered vectors of {min(lengths)} to {max(lengths)} numbers"
+            " in one answer",
+            provider=target.provider,
+            model=target.model,
+            hint="this is a bug in the provider plugin or the service: report it",
+        )
+    if dimensions is not None and lengths and lengths != {dimensions}:
+        # A service that cannot shorten the model's vectors and ignores the field
+        # (some OpenAI-compatible servers do) instead of refusing it.
+        raise InvalidRequestError(
+            f"{target.provider} answered vectors of {lengths.pop()} dimensions, not the"
+            f" {dimensions} asked for: {target.model} does not shorten its vectors there",
+            provider=target.provider,
+            model=target.model,
+            param="dimensions",
+            hint="leave `dimensions` out, or embed with a model that shortens its vectors",
+        )
 
 
 async def embed(
@@ -159,6 +188,11 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         token = answered_batches.set(answered.setdefault(target, {}))
         try:
             return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+        except InvalidRequestError as e:
+            if misses and target == first:
+                # The provider named a text of the cache's misses: the caller's is another.
+                name_callers_input(e, lambda k: misses[k] if k < len(misses) else k)
+            raise
         finally:
             answered_batches.reset(token)
 

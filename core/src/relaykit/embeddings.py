@@ -12,6 +12,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from decimal import Decimal
@@ -31,6 +32,7 @@ __all__ = [
     "InputType",
     "Vector",
     "estimate_tokens",
+    "name_callers_input",
     "send_batches",
 ]
 
@@ -197,6 +199,32 @@ def estimate_tokens(texts: Sequence[str]) -> int:
     """About four characters a token, at least one a text: the input tokens to
     report when a vendor's answer does not say (as relaykit's limits estimate)."""
     return sum(max(1, -(-len(text) // 4)) for text in texts)
+
+
+#: a ``param`` naming one text: OpenAI's ``input[3]``, relaykit's ``inputs[3]``
+_INPUT_PARAM = re.compile(r"inputs?\[(\d+)\]")
+
+
+def name_callers_input(error: BaseException, position: Callable[[int], int]) -> bool:
+    """Make ``error`` name the caller's text where it names one of a request's.
+
+    A vendor names a refused text by its place in the request it got
+    (``input[2]``); when a call's texts went in several requests, or the cache
+    answered some, that is not the caller's place. ``position(k)`` gives the
+    caller's index of the request's ``k``-th text; the error's ``param``,
+    message and hint then name ``inputs[position(k)]``. Whether ``error`` named
+    a text (an error without such a ``param`` is left as it is).
+    """
+    param = getattr(error, "param", None)
+    found = _INPUT_PARAM.fullmatch(param) if isinstance(param, str) else None
+    if found is None or not isinstance(error, InvalidRequestError):
+        return False
+    name = f"inputs[{position(int(found.group(1)))}]"
+    error.param = name
+    error.message = error.message.replace(found.group(0), name)
+    if error.hint:
+        error.hint = error.hint.replace(found.group(0), name)
+    return True
 
 
 #: The answers a deployment already gave to one call's batches, by batch, set by

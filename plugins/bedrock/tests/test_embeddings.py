@@ -147,6 +147,28 @@ async def test_a_cohere_v3_text_over_2048_characters_is_refused_before_sending(
     assert r.vectors == tuple(mock_vector(t) for t in texts)
 
 
+@pytest.mark.anyio
+async def test_a_titan_v2_text_over_50000_characters_is_refused_before_sending(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # Titan sends a text a request, and Bedrock's refusal would not say which of
+    # the call's texts it was: refused first, naming it (AWS: "can intake up to
+    # 8,192 tokens or 50,000 characters").
+    texts = [f"text {i}" for i in range(20)]
+    texts[13] = "x" * 50_001
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match=r"inputs\[13\] is 50001 characters") as info:
+            await client.embed("bedrock/amazon.titan-embed-text-v2:0", texts)
+    assert info.value.param == "inputs[13]" and "at most 50000" in str(info.value)
+    assert "cohere" not in str(info.value)  # the fix is to cut it
+    assert invocations(mock) == []
+    body = {"inputText": "y" * 50_001}
+    assert validate_invoke("amazon.titan-embed-text-v2:0", body) == (
+        "Malformed input request: #/inputText: expected maxLength: 50000, actual: 50001,"
+        " please reformat your input and try again."
+    )
+
+
 def test_the_mock_refuses_a_cohere_v3_text_over_2048_characters() -> None:
     body = {"texts": ["x", "y" * 2049], "input_type": "search_query", "truncate": "END"}
     assert validate_invoke(COHERE_V3, body) == (

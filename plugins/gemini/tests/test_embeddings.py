@@ -62,6 +62,19 @@ async def test_one_entry_per_text_with_the_model_url_and_key(mock: GeminiMock) -
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("size", [127, 3073])
+async def test_dimensions_outside_the_models_range_are_refused_before_sending(
+    mock: GeminiMock, size: int
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match=f"128 to 3072 dimensions, not {size}") as e:
+            await c.embed(MODEL, [f"text {i}" for i in range(250)], dimensions=size)
+    assert (e.value.param, e.value.provider, e.value.status) == ("dimensions", "gemini", None)
+    assert "leave `dimensions` out" in str(e.value)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("input_type", "task"), [("query", "RETRIEVAL_QUERY"), ("document", "RETRIEVAL_DOCUMENT")]
 )

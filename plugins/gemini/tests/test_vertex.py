@@ -263,6 +263,17 @@ async def test_gemini_embeddings_go_one_text_a_predict_call(
 
 
 @pytest.mark.anyio
+async def test_more_dimensions_than_gemini_embedding_gives_are_refused_before_sending(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    async with client(vertex_mock, sa_file) as c:
+        with pytest.raises(relaykit.InvalidRequestError, match="not 4096") as e:
+            await c.embed("vertex/gemini-embedding-001", ["a", "b"], dimensions=4096)
+    assert e.value.param == "dimensions"
+    assert vertex_mock.model_requests() == []
+
+
+@pytest.mark.anyio
 async def test_other_embedding_models_take_many_texts_a_call(
     vertex_mock: VertexMock, sa_file: Path
 ) -> None:

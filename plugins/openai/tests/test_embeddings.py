@@ -126,8 +126,25 @@ async def test_a_text_over_the_models_length_is_a_context_length_error(
     async with relaykit.Client(config(mock)) as client:
         with pytest.raises(relaykit.ContextLengthError) as info:
             await client.embed(MODEL, ["short", "w " * 8193])
-    assert info.value.param == "input[1]"
+    assert info.value.param == "inputs[1]"
     assert "maximum input length is 8192 tokens" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_text_over_the_length_in_a_later_request_is_named_by_the_callers_index(
+    mock: OpenAIMock,
+) -> None:
+    # OpenAI names the text by its place in the request it got; relaykit split the
+    # call, so the caller's index is the request's start plus that place.
+    texts = [f"text {i}" for i in range(2051)]
+    texts[2050] = "w " * 8193
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(relaykit.ContextLengthError) as info:
+            await client.embed(MODEL, texts)
+    assert info.value.param == "inputs[2050]"
+    assert "Invalid 'inputs[2050]': maximum input length is 8192 tokens." in str(info.value)
+    assert "max_tokens" not in str(info.value)  # chat's fix, not an embedding's
+    assert "cut it into pieces" in str(info.value)
 
 
 @pytest.mark.anyio
@@ -231,7 +248,8 @@ async def test_mistral_names_dimensions_its_own_way(mock: OpenAIMock) -> None:
     cfg = config(mock)
     cfg["providers"] = {"mistral": {"base_url": mock.base_url, "api_key": KEY}}
     async with relaykit.Client(cfg) as client:
-        await client.embed("mistral/codestral-embed", "def f(): pass", dimensions=256)
+        r = await client.embed("mistral/codestral-embed", "def f(): pass", dimensions=256)
+    assert r.dimensions == 256
     body = bodies(mock)[0]
     assert (body["output_dimension"], body["encoding_format"]) == (256, "base64")
     assert "dimensions" not in body
@@ -287,3 +305,35 @@ def test_items_are_ordered_by_index_and_those_without_one_keep_their_place() -> 
     assert parse(data) == ([(1.0,), (2.0,)], 0, "m")
     shuffled = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0]}]}
     assert parse(shuffled) == ([(1.0,), (2.0,)], 0, "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "most"), [("text-embedding-3-small", 1536), ("text-embedding-3-large", 3072)]
+)
+async def test_more_dimensions_than_the_model_has_are_refused_before_sending(
+    mock: OpenAIMock, model: str, most: int
+) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(InvalidRequestError, match=f"at most {most}") as info:
+            await client.embed(f"openai/{model}", ["a", "b"], dimensions=most + 1)
+        assert (info.value.param, info.value.provider, info.value.status) == (
+            "dimensions",
+            "openai",
+            None,
+        )
+        assert f"pass {most} or fewer" in str(info.value)
+        assert mock.requests == []
+        r = await client.embed(f"openai/{model}", "a", dimensions=most)  # the full length is fine
+    assert r.dimensions == most
+
+
+@pytest.mark.anyio
+async def test_the_mock_refuses_more_dimensions_than_the_model_has(mock: OpenAIMock) -> None:
+    # reached through a compatible preset, which relaykit does not check: OpenAI's own 400
+    cfg = config(mock)
+    cfg["providers"] = {"vllm": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
+        with pytest.raises(InvalidRequestError, match="1536") as info:
+            await client.embed("vllm/text-embedding-3-small", "x", dimensions=2048)
+    assert info.value.status == 400

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from relaykit.cli.main import main
-from relaykit.testing import OpenAIMock, mock_vector
+from relaykit.testing import OpenAIMock, Reply, mock_vector
 
 KEY = "sk-cli-collections-0123456789abcdef"
 MODEL = "openai/text-embedding-3-small"
@@ -251,3 +251,82 @@ def test_ids_texts_and_metadata_holding_lone_surrogates_are_printed_escaped(
         odd["text"],
         odd["metadata"],
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        (
+            "big.csv",
+            "id,text\n" + "".join(f"{i},{'' if i == 230 else f'text {i}'}\n" for i in range(250)),
+            "row 232",  # the header is row 1
+        ),
+        (
+            "big.jsonl",
+            "".join(
+                json.dumps({"id": i, "text": " " if i == 230 else f"text {i}"}) + "\n"
+                for i in range(250)
+            ),
+            "line 231",
+        ),
+    ],
+)
+def test_an_item_without_text_is_refused_before_anything_is_embedded(
+    name: str,
+    content: str,
+    where: str,
+    mock: OpenAIMock,
+    db: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A bad row far into a big file: refused naming its row before the first
+    # request, not after two batches of 100 were embedded, billed and stored.
+    items = tmp_path / name
+    items.write_text(content)
+    argv = ["embed-multi", "faq", str(items), "-m", MODEL, "-d", db, "--batch-size", "100"]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {items} {where} (id '230') has no text to embed"), err
+    assert len(err.splitlines()) == 1 and "(leave the item out, or give it a text)" in err
+    assert sent(mock) == []
+    assert not Path(db).exists() or run(capsys, "collections", "list", "-d", db)[1] == ""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_failure_midway_says_what_was_kept_and_a_second_run_resumes(
+    backend: str,
+    mock: OpenAIMock,
+    db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RELAYKIT_RETRY_ATTEMPTS", "1")
+    items = tmp_path / "big.csv"
+    texts = [f"text number {i}" for i in range(300)]
+    items.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts)))
+    argv = ["--backend", backend, "embed-multi", "faq", str(items), "-m", MODEL, "-d", db]
+    argv += ["--batch-size", "100"]
+    mock.script.push(Reply(), Reply(), Reply.failure(429, "slow down"))
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    # The error, and what the batches before it stored, so that nobody takes the
+    # run for lost (or, worse, for done): a second run embeds only the rest.
+    assert err.splitlines() == [
+        "faq: embedded 200 (kept) before the error; run the command again to embed the rest",
+        "error: openai/text-embedding-3-small: HTTP 429: slow down",
+    ], err
+    assert run(capsys, *argv) == (0, "faq: embedded 100, 200 unchanged\n", "")
+    assert sent(mock)[-1] == texts[200:]
+
+
+def test_an_id_given_twice_is_said_not_dropped_silently(
+    mock: OpenAIMock, db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = tmp_path / "dup.csv"
+    items.write_text("id,text\na,first a\nb,only b\na,second a\nc,only c\nc,last c\n")
+    code, out, err = run(capsys, "embed-multi", "faq", str(items), "-m", MODEL, "-d", db)
+    assert (code, out) == (0, "faq: embedded 3, 0 unchanged\n")
+    assert err == f"{items}: 2 ids given more than once ('a', 'c'): the last text of each is kept\n"
+    assert sent(mock) == [["only b", "second a", "last c"]]

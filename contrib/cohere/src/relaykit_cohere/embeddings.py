@@ -8,7 +8,8 @@ input type for its v3 and later models: ``input_type="query"`` sends
 most 96 texts a request, so longer calls are split into requests that run
 :data:`MAX_CONCURRENT_REQUESTS` at a time, their vectors put back in the
 inputs' order. The answer's ``embeddings.float`` are the vectors and
-``meta.billed_units.input_tokens`` the billed tokens.
+``meta.billed_units.input_tokens`` the billed tokens (estimated, about four
+characters a token, for an answer without them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import relaykit
 from relaykit import json_decode
-from relaykit.embeddings import send_batches
+from relaykit.embeddings import estimate_tokens, send_batches
 
 #: Texts Cohere takes in one request.
 MAX_TEXTS = 96
@@ -72,8 +73,9 @@ def request_body(request: relaykit.EmbeddingRequest, texts: Sequence[str]) -> di
 
 def parse_answer(
     data: Any, count: int, *, provider: str, model: str
-) -> tuple[list[tuple[float, ...]], int]:
-    """The vectors of one ``/v2/embed`` answer and the input tokens it billed.
+) -> tuple[list[tuple[float, ...]], int | None]:
+    """The vectors of one ``/v2/embed`` answer and the input tokens it billed
+    (``None`` when it does not say: :func:`embed` estimates them).
 
     Raises :class:`relaykit.ProviderUnavailableError` when the answer does not
     hold ``count`` float vectors.
@@ -96,8 +98,8 @@ def parse_answer(
     meta = data.get("meta")
     billed = (meta.get("billed_units") if isinstance(meta, Mapping) else None) or {}
     tokens = billed.get("input_tokens") if isinstance(billed, Mapping) else None
-    if not isinstance(tokens, int | float):
-        return vectors, 0
+    if not isinstance(tokens, int | float) or isinstance(tokens, bool):
+        return vectors, None
     return vectors, json_decode.count(tokens, "meta.billed_units.input_tokens")
 
 
@@ -109,13 +111,21 @@ async def embed(
     texts = request.inputs
     batches = [texts[i : i + MAX_TEXTS] for i in range(0, len(texts), MAX_TEXTS)]
 
-    async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int]:
+    async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int | None]:
         data = await post(request_body(request, batch))
         return parse_answer(data, len(batch), provider=provider, model=request.model)
 
     answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS)
+    # A batch answered without billed units (a compatible service, an older API
+    # version) is estimated, as on Bedrock, so that cost and token limits still
+    # count its texts instead of taking them as free.
+    tokens = [
+        estimate_tokens(batch) if billed is None else billed
+        for batch, (_, billed) in zip(batches, answers, strict=True)
+    ]
     return relaykit.EmbeddingResponse(
         vectors=tuple(v for vectors, _ in answers for v in vectors),
         model=request.model,
-        usage=relaykit.Usage(sum(tokens for _, tokens in answers)),
+        usage=relaykit.Usage(sum(tokens)),
+        tokens_estimated=any(billed is None for _, billed in answers),
     )

@@ -11,7 +11,8 @@ What it refuses, as OpenAI does: no ``input``; an empty one, an empty text
 or more than 2048 texts (OpenAI's terse ``'$.input' is invalid``); more
 than 300,000 tokens in one request (``max_tokens_per_request``) or 8192 in
 one text (the context length error); ``dimensions`` for
-``text-embedding-ada-002``; an unknown ``encoding_format``. For Mistral's
+``text-embedding-ada-002``, or more than a ``text-embedding-3-*`` model's full
+length (1536 small, 3072 large); an unknown ``encoding_format``. For Mistral's
 embedding models (``mistral-embed``, ``codestral-embed``) it refuses, as
 Mistral does, more than 512 texts or 16,384 tokens in one request. Tokens are
 counted as :func:`~relaykit.testing.mock_embedding_tokens` counts them (a
@@ -56,6 +57,8 @@ MISTRAL_TOO_MANY_INPUTS = "Too many inputs in request, split into more batches."
 MISTRAL_TOO_MANY_TOKENS = "Too many tokens overall, split into more batches."
 #: models whose vectors have one length only
 _FIXED_LENGTH = ("text-embedding-ada-002",)
+#: the full length of the models that shorten their vectors: no more is given
+_MAX_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 _ENCODINGS = ("float", "base64")
 #: the request fields OpenAI's embeddings endpoint takes, and its models' names
 _FIELDS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
@@ -90,6 +93,15 @@ def validate(body: Any) -> list[str]:
             raise Refusal(
                 "Invalid 'dimensions': integer below minimum value. Expected a value >= 1,"
                 f" but got {dimensions} instead.",
+                "dimensions",
+            )
+        most = _MAX_DIMENSIONS.get(body["model"])
+        if most is not None and dimensions > most:
+            # OpenAI does not document this refusal's words: the mock's, in the
+            # shape of its refusal of a value below the minimum
+            raise Refusal(
+                "Invalid 'dimensions': integer above maximum value. Expected a value"
+                f" <= {most}, but got {dimensions} instead.",
                 "dimensions",
             )
     encoding = body.get("encoding_format", "float")
@@ -153,7 +165,8 @@ def _check_sizes(model: str, texts: list[str]) -> None:
 def render(body: dict[str, Any], texts: list[str], reply: Reply) -> dict[str, Any]:
     """The ``list`` of embeddings answering a validated request; ``reply`` may set
     its ``input_tokens``."""
-    size = body.get("dimensions") or MOCK_DIMENSIONS
+    # Mistral names it output_dimension (its codestral-embed shortens vectors)
+    size = body.get("dimensions") or body.get("output_dimension") or MOCK_DIMENSIONS
     encode = _base64 if body.get("encoding_format") == "base64" else list
     tokens = reply.input_tokens
     if tokens is None:

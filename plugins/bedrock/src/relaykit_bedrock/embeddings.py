@@ -8,7 +8,10 @@ of either):
 - Amazon Titan Text Embeddings V2 (``amazon.titan-embed-text-v2:0``):
   ``{"inputText", "dimensions", "normalize"}`` -> ``{"embedding",
   "inputTextTokenCount"}``. One text per request, so a call's texts go out as
-  concurrent requests. ``dimensions`` is 256, 512 or 1024 (the default).
+  concurrent requests. ``dimensions`` is 256, 512 or 1024 (the default). A
+  text takes at most 50,000 characters ("can intake up to 8,192 tokens or
+  50,000 characters"): a longer one is refused before sending, naming it,
+  since Bedrock's refusal of one request would not say which text it was.
 - Amazon Titan Embeddings G1 - Text (``amazon.titan-embed-text-v1``): the
   same with ``inputText`` alone; no ``dimensions``.
 - Cohere Embed v3 (``cohere.embed-english-v3``, ``cohere.embed-multilingual-v3``)
@@ -80,7 +83,12 @@ class EmbeddingFamily:
 
 FAMILIES = (
     EmbeddingFamily(
-        "amazon.titan-embed-text-v2", "Titan Text Embeddings V2", "titan-v2", 1, (256, 512, 1024)
+        "amazon.titan-embed-text-v2",
+        "Titan Text Embeddings V2",
+        "titan-v2",
+        1,
+        (256, 512, 1024),
+        max_chars=50_000,
     ),
     EmbeddingFamily("amazon.titan-embed-text-v1", "Titan Embeddings G1 - Text", "titan-v1", 1),
     EmbeddingFamily("cohere.embed-v4", "Cohere Embed v4", "cohere", 96, (256, 512, 1024, 1536)),
@@ -136,8 +144,12 @@ def check_lengths(family: EmbeddingFamily, request: EmbeddingRequest) -> None:
                 f" at most {most} a text",
                 model=request.model,
                 param=f"inputs[{i}]",
-                hint=f"cut it into pieces of at most {most} characters, or embed with"
-                " cohere.embed-v4:0, which takes longer texts",
+                hint=f"cut it into pieces of at most {most} characters"
+                + (
+                    ", or embed with cohere.embed-v4:0, which takes longer texts"
+                    if family.api == "cohere"
+                    else ""
+                ),
             )
 
 

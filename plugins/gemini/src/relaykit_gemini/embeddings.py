@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from relaykit import EmbeddingRequest, json_decode
+from relaykit import EmbeddingRequest, InvalidRequestError, json_decode
 
 from .wire import merge_extra
 
@@ -31,6 +31,30 @@ TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 
 #: tokens a text may add beyond its own (markers the model puts around it)
 TEXT_OVERHEAD = 2
+
+#: the output sizes Google documents per embedding model, smallest and largest
+#: ("Output dimension size: Flexible, supports: 128 - 3072", the model's page)
+DIMENSION_RANGES = {"gemini-embedding-001": (128, 3072)}
+
+
+def check_dimensions(request: EmbeddingRequest, *, smallest: bool = True) -> None:
+    """Refuse a ``dimensions`` outside the range Google documents for the model,
+    before anything is sent (``smallest=False``: the largest only, as Vertex's
+    ``:predict`` documents no smallest). Models not in :data:`DIMENSION_RANGES`
+    are sent whatever is asked."""
+    size = request.dimensions
+    bounds = DIMENSION_RANGES.get(request.model)
+    if size is None or bounds is None:
+        return
+    low, high = bounds
+    if size > high or (smallest and size < low):
+        raise InvalidRequestError(
+            f"{request.model} gives vectors of {low} to {high} dimensions, not {size}",
+            model=request.model,
+            param="dimensions",
+            hint=f"pass {low} to {high} (768, 1536 and 3072 are recommended), or leave"
+            " `dimensions` out for the full length",
+        )
 
 
 def batches(

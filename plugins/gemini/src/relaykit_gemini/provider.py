@@ -270,6 +270,7 @@ class GeminiProvider:
         Gemini's count where it reports one, else an estimate (see
         :mod:`relaykit_gemini.embeddings`).
         """
+        embeddings.check_dimensions(request)
         url = await self._url(request.model, "batchEmbedContents")
         resource = _resource(request.model)
 

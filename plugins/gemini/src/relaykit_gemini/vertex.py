@@ -216,6 +216,7 @@ class VertexProvider(GeminiProvider):
         ``dimensions`` the ``outputDimensionality``; ``extra`` is merged into
         the body. The input tokens are Vertex's ``token_count``\\ s.
         """
+        embeddings.check_dimensions(request, smallest=False)
         url = await self._url(request.model, "predict")
 
         async def send(texts: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int]:

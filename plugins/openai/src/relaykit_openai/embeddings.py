@@ -12,9 +12,11 @@ import base64
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from relaykit import (
+    ContextLengthError,
     EmbeddingRequest,
     EmbeddingResponse,
     InvalidRequestError,
@@ -23,7 +25,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import send_batches
+from relaykit.embeddings import name_callers_input, send_batches
 from relaykit.http_errors import error_from_http
 from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 
@@ -87,9 +89,24 @@ def batches(
 FIXED_LENGTH = ("text-embedding-ada-002",)
 
 
+#: the longest vectors OpenAI's shortening models give (their full length; the
+#: API reference's ``dimensions`` shortens them, it cannot lengthen them)
+MAX_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+
+
 def check_dimensions(request: EmbeddingRequest, provider: str) -> None:
     """Refuse ``dimensions`` for a model of OpenAI's that cannot shorten its vectors
-    (the API: "This model does not support specifying dimensions.")."""
+    (the API: "This model does not support specifying dimensions."), or more
+    than the model's full length, before anything is sent."""
+    most = MAX_DIMENSIONS.get(request.model)
+    if request.dimensions is not None and most is not None and request.dimensions > most:
+        raise InvalidRequestError(
+            f"{request.model} gives vectors of at most {most} dimensions, not {request.dimensions}",
+            provider=provider,
+            model=request.model,
+            param="dimensions",
+            hint=f"pass {most} or fewer, or leave `dimensions` out for the full length",
+        )
     if request.dimensions is not None and request.model.startswith(FIXED_LENGTH):
         raise InvalidRequestError(
             f"{request.model} takes no `dimensions`: its vectors have one length (1536)",
@@ -176,13 +193,21 @@ async def embed(
     if openai:
         check_dimensions(request, name)
 
-    async def send(texts: tuple[str, ...]) -> Answer:
+    async def send(batch: tuple[int, tuple[str, ...]]) -> Answer:
+        start, texts = batch
         body = request_body(request, texts, encoding=encoding, dimensions_param=dimensions_param)
         r = await http.post(url, content=json_encode.dumps(body), headers=headers)
         if r.status_code >= 400:
-            raise error_from_http(
+            error = error_from_http(
                 r.status_code, r.headers, r.content, provider=name, model=request.model
             )
+            # The service names a text by its place in this request (input[2]);
+            # the caller's is the request's start plus that.
+            if name_callers_input(error, lambda k: start + k) and isinstance(
+                error, ContextLengthError
+            ):
+                error.hint = "shorten it, or cut it into pieces and embed each"
+            raise error
         data = json_decode.loads(r.content)
         if isinstance(data, dict) and data.get("error") and not data.get("data"):
             # A failure reported with status 200 (OpenRouter's way) is an error.
@@ -200,7 +225,10 @@ async def embed(
             ) from None
 
     split = batches(request.inputs, *limits)
-    answers = await send_batches(split, send, concurrency=CONCURRENCY)
+    starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
+    answers = await send_batches(
+        list(zip(starts, split, strict=True)), send, concurrency=CONCURRENCY
+    )
     vectors = tuple(v for batch_vectors, _, _ in answers for v in batch_vectors)
     return EmbeddingResponse(
         vectors=vectors,

@@ -317,6 +317,7 @@ class Collection:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         store: bool = False,
+        on_batch: Callable[[EmbedCounts], object] | None = None,
     ) -> EmbedCounts:
         """Embed ``items`` (``(id, text)`` or ``(id, text, metadata)`` tuples) in batches.
 
@@ -325,6 +326,8 @@ class Collection:
         into the vendor's limits) and commits their vectors in one transaction:
         an interrupted run keeps its finished batches, and running it again
         sends only what is missing. An id given twice keeps its last text.
+        ``on_batch`` is called with the counts so far after each batch is
+        committed: what a run that then fails has kept.
         """
         if batch_size < 1:
             raise InvalidRequestError(
@@ -344,11 +347,15 @@ class Collection:
                     model = await self.model()
                 done, same = await self._embed_batch(client, model, batch, store)
                 embedded, unchanged, batch = embedded + done, unchanged + same, {}
+                if on_batch is not None:
+                    on_batch(EmbedCounts(embedded, unchanged))
         if batch:
             if model is None:
                 model = await self.model()
             done, same = await self._embed_batch(client, model, batch, store)
             embedded, unchanged = embedded + done, unchanged + same
+            if on_batch is not None:
+                on_batch(EmbedCounts(embedded, unchanged))
         return EmbedCounts(embedded, unchanged)
 
     async def _embed_batch(

@@ -27,7 +27,7 @@ from relaykit.errors import InvalidRequestError
 
 # Only light modules here: the sqlite plugin registers these commands in every
 # `relaykit` run (`relaykit --help` too); .collection loads in the handlers.
-from .collection_types import DEFAULT_BATCH_SIZE
+from .collection_types import DEFAULT_BATCH_SIZE, EmbedCounts
 
 if TYPE_CHECKING:
     from relaykit.cli.context import CliContext
@@ -231,7 +231,27 @@ def _read_items(args: argparse.Namespace) -> list[Row]:
         raise InvalidRequestError(
             "no items to embed", hint="check the input: a header row alone holds none"
         )
+    _say_repeated_ids(rows, "--files" if args.files else name)
     return with_metadata(rows, args.prefix, _metadata(args.metadata))
+
+
+def _say_repeated_ids(rows: list[Row], source: str) -> None:
+    """Say on stderr which ids come more than once: only the last text of each is
+    embedded and kept, and the earlier ones must not vanish unsaid."""
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}  # in the order first repeated
+    for item_id, _, _ in rows:
+        if item_id in seen:
+            repeated[item_id] = None
+        seen.add(item_id)
+    if repeated:
+        shown = ", ".join(map(repr, list(repeated)[:3])) + (", ..." if len(repeated) > 3 else "")
+        print(
+            f"{source}: {len(repeated)} id{'s' if len(repeated) > 1 else ''} given more"
+            f" than once ({shown}):"
+            " the last text of each is kept",
+            file=sys.stderr,
+        )
 
 
 def embed_multi(args: argparse.Namespace) -> int:
@@ -247,10 +267,27 @@ def embed_multi(args: argparse.Namespace) -> int:
 
 async def _embed_multi(args: argparse.Namespace, rows: list[Row]) -> int:
     context: CliContext = args.context
+    kept = EmbedCounts(0, 0)
+
+    def progress(counts: EmbedCounts) -> None:
+        nonlocal kept
+        kept = counts
+
     async with await _open(args, args.model) as collection, context.client() as client:
-        counts = await collection.embed_many(
-            client, rows, batch_size=args.batch_size, store=args.store
-        )
+        try:
+            counts = await collection.embed_many(
+                client, rows, batch_size=args.batch_size, store=args.store, on_batch=progress
+            )
+        except Exception:
+            if kept.embedded:
+                # Before the error line: the batches before it are stored, and a
+                # second run sends only the rest (unchanged texts are skipped).
+                print(
+                    f"{collection.name}: embedded {kept.embedded} (kept) before the error;"
+                    " run the command again to embed the rest",
+                    file=sys.stderr,
+                )
+            raise
     print(f"{collection.name}: embedded {counts.embedded}, {counts.unchanged} unchanged")
     return 0
 

@@ -3,10 +3,12 @@
 As simonw/llm's ``embed-multi`` reads them: in a table (CSV and TSV with a
 header row) or an object (JSON, JSON lines) the first column or key is the
 id, unless a key is named ``id``, and the other values, joined with spaces,
-are the text. Where llm would embed a ``metadata`` object as text, relaykit
-keeps it as the item's metadata. ``--files DIR GLOB`` makes an item of each
-file matched: its path under DIR is the id, its UTF-8 text the text (empty
-files are skipped: there is nothing to embed).
+are the text (an item whose text is blank is refused as the input is
+read, naming its row, before anything is embedded). Where llm would embed
+a ``metadata`` object as text, relaykit keeps it as the item's metadata.
+``--files DIR GLOB`` makes an item of each file matched: its path under DIR
+is the id, its UTF-8 text the text (empty files are skipped: there is
+nothing to embed).
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ def _table_rows(name: str, text: str, delimiter: str) -> Iterator[Row]:
         item_id = cells[0].strip()
         if not item_id:
             raise _bad(name, f"row {number} has no id in its first column", "table")
-        yield item_id, " ".join(cell for cell in cells[1:] if cell), None
+        text = " ".join(cell for cell in cells[1:] if cell)
+        _check_text(name, f"row {number}", item_id, text)
+        yield item_id, text, None
 
 
 def _object_row(name: str, where: str, value: Any) -> Row:
@@ -122,7 +126,23 @@ def _object_row(name: str, where: str, value: Any) -> Row:
         for value in fields.values()
         if value is not None and value != ""
     )
+    _check_text(name, where, str(item_id), text)
     return str(item_id), text, metadata
+
+
+def _check_text(name: str, where: str, item_id: str, text: str) -> None:
+    """Refuse an item with nothing to embed, naming its place in the input.
+
+    Checked as the input is read, so that a bad row far into a big file stops
+    the run before its first request, not after the batches before it were
+    embedded (and billed); the providers refuse blank texts anyway.
+    """
+    if not text.strip():
+        raise InvalidRequestError(
+            f"{name} {where} (id {item_id!r}) has no text to embed",
+            param="text",
+            hint="leave the item out, or give it a text",
+        )
 
 
 def file_items(directory: str, pattern: str) -> tuple[list[Row], int]:

@@ -61,7 +61,7 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, Check]]] = {
         "titan-v2",
         ("inputText",),
         {
-            "inputText": string,
+            "inputText": string_up_to(50_000),  # "up to 8,192 tokens or 50,000 characters"
             "dimensions": enum(256, 512, 1024),
             "normalize": boolean,
             "embeddingTypes": list_of(enum("float", "binary")),
