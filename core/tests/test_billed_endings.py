@@ -274,15 +274,17 @@ async def test_a_call_its_caller_cancels_keeps_its_prompt_in_budget_and_record(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["chat", "stream"])
 async def test_a_call_the_total_timeout_cuts_off_keeps_its_prompt(
-    primary: OpenAIMock, backup: OpenAIMock
+    primary: OpenAIMock, backup: OpenAIMock, kind: str
 ) -> None:
+    # A stream cut off before its first piece too: the vendor had its prompt.
     primary.script.push(Reply(text="too late", delay=5))
     storage = MemoryStorage()
     client, limiter = make(primary, backup, storage)
     async with client:
         with pytest.raises(relaykit.RequestTimeoutError):
-            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.2)
+            await ask(client, kind, max_tokens=100, timeout=0.2)
     (record,) = storage.records.values()
     assert (record.usage.input_tokens, record.cost) == (1000, PROMPT_COST)
     assert spent(limiter) == PROMPT_COST == recorded(storage)

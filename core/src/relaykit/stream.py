@@ -108,11 +108,13 @@ class ChatStream(StreamLifecycle):
             await self._close_gen()
             # A request that never went out (no connection, or one the provider
             # plugin could not encode) gives its limits everything back; one the
-            # caller cancelled (or the client's close cut off) keeps its prompt,
-            # which the vendor bills.
+            # caller cancelled, a timeout of ours or the client's close cut off
+            # keeps its prompt, which the vendor bills (as Client._attempt's does).
             sent = not never_sent(e)
             cut = None
-            if sent and (not isinstance(e, Exception) or client._shut) and not self._call.cache_hit:
+            timed_out, self._timed_out = self._timed_out, False
+            ours = not isinstance(e, Exception) or client._shut or timed_out
+            if sent and ours and not self._call.cache_hit:
                 cut = client._cut_off(self._call, target)
             await self._settle(cut, sent=sent)
             raise

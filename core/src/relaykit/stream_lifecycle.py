@@ -132,6 +132,9 @@ class StreamLifecycle:
         self._attempt_started = 0.0
         #: when (monotonic) the first piece of content arrived
         self._first_at: float | None = None
+        #: whether this attempt's read-ahead was cut off by a timeout of ours (the
+        #: request was out: its vendor bills the prompt, see ChatStream._open)
+        self._timed_out = False
         self._response: Any = None
         self._finished = False
         #: whether the client counts this stream among its calls in flight
@@ -318,6 +321,7 @@ class StreamLifecycle:
             finally:
                 running.discard(scope)
         if scope.cancelled_caught:
+            self._timed_out = True
             raise self._read_ahead_cut(which)
         if item is not END and self._is_content(item):
             self._first_at = time.monotonic()

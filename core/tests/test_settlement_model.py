@@ -1,0 +1,68 @@
+"""Every hold a limit takes is settled exactly once, with what the vendors billed,
+however the calls end (relaykit.testing.settlement_workload), under asyncio and trio.
+
+Hypothesis picks a mix of endings (answered, retried 5xx, 400, fallback, hedge,
+stream left early or broken, cancellation, timeout, cache hit, invalid output),
+chat or stream, run together through the memory limiter on frozen clocks: taken
+inline (its synchronous twins) and as a limiter that decides over the network.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import relaykit
+from relaykit.testing import FROZEN_NOW as T0
+from relaykit.testing import frozen_limiter
+from relaykit.testing.settlement_workload import (
+    ENDINGS,
+    Billing,
+    Ledger,
+    run_settlement_workload,
+    settlement_config,
+)
+
+#: 60/1024 s a request and 60/2**20 s a token: exact in binary, so the arrival times are
+LIMITS = {"*": {"rpm": 1024, "tpm": 2**20, "budget_usd": "10"}}
+
+CALLS = st.lists(
+    st.tuples(
+        st.sampled_from(ENDINGS),
+        st.booleans(),
+        st.integers(0, 500),
+        st.integers(0, 500),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+async def settle(calls: list[tuple[str, bool, int, int]], nowait: bool) -> None:
+    billing, ledger = Billing(), Ledger(frozen_limiter(), nowait=nowait)
+    config = settlement_config(LIMITS)
+    async with relaykit.Client(config, plugins=[*billing.plugins, ledger.plugin]) as client:
+        with anyio.fail_after(5):
+            await run_settlement_workload(client, billing, calls)
+    assert ledger.problems(billing.billed) == []
+    limiter, billed = ledger.limiter, billing.billed
+    # and the limiter's own state says the same
+    assert limiter._rates["*"].rpm_tat == T0 + billed.requests * (60 / 1024)
+    assert limiter._rates["*"].tpm_tat == T0 + billed.tokens * (60 / 2**20)
+    assert limiter._budgets["*"].spent == billed.cost
+
+
+@pytest.mark.parametrize("nowait", [True, False], ids=["inline", "waiting"])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(calls=CALLS)
+def test_every_hold_is_settled_once_with_what_was_billed(
+    anyio_backend: str, nowait: bool, calls: list[tuple[str, bool, int, int]]
+) -> None:
+    anyio.run(settle, calls, nowait, backend=anyio_backend)
