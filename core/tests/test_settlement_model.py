@@ -26,7 +26,12 @@ from relaykit.testing.settlement_workload import (
 )
 
 #: 60/1024 s a request and 60/2**20 s a token: exact in binary, so the arrival times are
-LIMITS = {"*": {"rpm": 1024, "tpm": 2**20, "budget_usd": "10"}}
+RATES = {"rpm": 1024, "tpm": 2**20}
+#: one limit (the client's inline path), or two on every call (its general one)
+LIMITS = {
+    "one": {"*": {**RATES, "budget_usd": "10"}},
+    "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}},
+}
 
 CALLS = st.lists(
     st.tuples(
@@ -40,20 +45,23 @@ CALLS = st.lists(
 )
 
 
-async def settle(calls: list[tuple[str, bool, int, int]], nowait: bool) -> None:
+async def settle(calls: list[tuple[str, bool, int, int]], nowait: bool, limits: str) -> None:
     billing, ledger = Billing(), Ledger(frozen_limiter(), nowait=nowait)
-    config = settlement_config(LIMITS)
+    config = settlement_config(LIMITS[limits])
     async with relaykit.Client(config, plugins=[*billing.plugins, ledger.plugin]) as client:
         with anyio.fail_after(5):
             await run_settlement_workload(client, billing, calls)
     assert ledger.problems(billing.billed) == []
     limiter, billed = ledger.limiter, billing.billed
     # and the limiter's own state says the same
-    assert limiter._rates["*"].rpm_tat == T0 + billed.requests * (60 / 1024)
-    assert limiter._rates["*"].tpm_tat == T0 + billed.tokens * (60 / 2**20)
-    assert limiter._budgets["*"].spent == billed.cost
+    for key in LIMITS[limits]:
+        assert limiter._rates[key].rpm_tat == T0 + billed.requests * (60 / 1024)
+        assert limiter._rates[key].tpm_tat == T0 + billed.tokens * (60 / 2**20)
+    budgeted = "*" if limits == "one" else "*/m"
+    assert limiter._budgets[budgeted].spent == billed.cost
 
 
+@pytest.mark.parametrize("limits", sorted(LIMITS))
 @pytest.mark.parametrize("nowait", [True, False], ids=["inline", "waiting"])
 @settings(
     max_examples=40,
@@ -63,6 +71,6 @@ async def settle(calls: list[tuple[str, bool, int, int]], nowait: bool) -> None:
 )
 @given(calls=CALLS)
 def test_every_hold_is_settled_once_with_what_was_billed(
-    anyio_backend: str, nowait: bool, calls: list[tuple[str, bool, int, int]]
+    anyio_backend: str, nowait: bool, limits: str, calls: list[tuple[str, bool, int, int]]
 ) -> None:
-    anyio.run(settle, calls, nowait, backend=anyio_backend)
+    anyio.run(settle, calls, nowait, limits, backend=anyio_backend)

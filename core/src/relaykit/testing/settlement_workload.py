@@ -214,6 +214,8 @@ class Ledger:
         if nowait and hasattr(limiter, "acquire_nowait"):
             self.acquire_nowait = self._acquire_nowait
             self.reconcile_nowait = self._reconcile_nowait
+        if hasattr(limiter, "acquire_many"):
+            self.acquire_many = self._acquire_many
         self.plugin = _LedgerPlugin(self, name)
 
     def _held(self, reservation: Reservation) -> Reservation:
@@ -238,8 +240,8 @@ class Ledger:
         """The limiter's ``acquire``, counted."""
         return self._held(await self.limiter.acquire(key, limit, tokens, **kw))
 
-    async def acquire_many(self, requests: Sequence[Any]) -> list[Reservation]:
-        """The limiter's ``acquire_many`` (if it has one), counted."""
+    async def _acquire_many(self, requests: Sequence[Any]) -> list[Reservation]:
+        """The limiter's ``acquire_many`` (offered when it has one), counted."""
         return [self._held(r) for r in await self.limiter.acquire_many(requests)]
 
     async def reconcile(
