@@ -27,10 +27,11 @@ from relaykit.testing.settlement_workload import (
 
 #: 60/1024 s a request and 60/2**20 s a token: exact in binary, so the arrival times are
 RATES = {"rpm": 1024, "tpm": 2**20}
-#: one limit (the client's inline path), or two on every call (its general one)
+#: one limit (the client's inline path), or two on every call and one per
+#: ``metadata["user"]`` on some (its general one)
 LIMITS = {
     "one": {"*": {**RATES, "budget_usd": "10"}},
-    "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}},
+    "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}, "user=*": {"budget_usd": "1"}},
 }
 
 CALLS = st.lists(
@@ -54,7 +55,7 @@ async def settle(calls: list[tuple[str, bool, int, int]], nowait: bool, limits: 
     assert ledger.problems(billing.billed) == []
     limiter, billed = ledger.limiter, billing.billed
     # and the limiter's own state says the same
-    for key in LIMITS[limits]:
+    for key in ("*",) if limits == "one" else ("*", "*/m"):
         assert limiter._rates[key].rpm_tat == T0 + billed.requests * (60 / 1024)
         assert limiter._rates[key].tpm_tat == T0 + billed.tokens * (60 / 2**20)
     budgeted = "*" if limits == "one" else "*/m"

@@ -110,10 +110,11 @@ class ChatStream(StreamLifecycle):
             # plugin could not encode) gives its limits everything back; one the
             # caller cancelled, a timeout of ours or the client's close cut off
             # keeps its prompt, which the vendor bills (as Client._attempt's does).
+            # A failure of the provider's own (a 5xx) is not a cut, even while the
+            # client closes: it bills what it reported.
             sent = not never_sent(e)
             cut = None
-            timed_out, self._timed_out = self._timed_out, False
-            ours = not isinstance(e, Exception) or client._shut or timed_out
+            ours = not isinstance(e, Exception) or self._cut_short
             if sent and ours and not self._call.cache_hit:
                 cut = client._cut_off(self._call, target)
             await self._settle(cut, sent=sent)

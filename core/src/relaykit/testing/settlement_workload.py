@@ -64,6 +64,9 @@ ENDINGS = (
     "timeout",  # the total timeout cuts the provider off
     "cached",  # the same call twice with cache=True: the second is a cache hit
     "invalid",  # an answer that is not the JSON its response_format asks for
+    "closed",  # the provider works until the client is closed under every such call
+    "idle",  # a stream that stalls after its first text, past the idle timeout (a chat: "ok")
+    "scoped",  # answered, under a limit per metadata value too (``[limits."user=*"]``)
 )
 
 #: the text a stream sends before it stalls or breaks: 2 output tokens, as estimated
@@ -87,6 +90,8 @@ class Billed:
     tokens: int = 0
     cost: Decimal = Decimal(0)
     micro_usd: int = 0
+    #: the same, of the calls with each ``metadata["user"]`` (for ``[limits."user=*"]``)
+    users: dict[str, Billed] = attrs.Factory(dict)
 
 
 class _BillingProvider(FakeProvider):
@@ -102,15 +107,24 @@ class _BillingProvider(FakeProvider):
         text = next(m.text for m in request.messages if m.role == "user")
         ending, inp, out, ident = text.split()[:4]
         self.calls.append(request)
-        self.billed.requests += 1
+        for billed in self._billed(request):
+            billed.requests += 1
         seen = self.attempts[ident] = self.attempts.get(ident, 0) + 1
         return ending, Usage(int(inp), int(out)), seen, ident
 
-    def _bill(self, usage: Usage) -> None:
+    def _billed(self, request: ChatRequest) -> list[Billed]:
+        """Where an attempt of ``request`` is counted: the total, and its user's."""
+        user = (request.metadata or {}).get("user")
+        if user is None:
+            return [self.billed]
+        return [self.billed, self.billed.users.setdefault(user, Billed())]
+
+    def _bill(self, request: ChatRequest, usage: Usage) -> None:
         cost = self.PRICE.cost(usage)
-        self.billed.tokens += usage.total_tokens
-        self.billed.cost += cost
-        self.billed.micro_usd += to_micro_usd(cost)
+        for billed in self._billed(request):
+            billed.tokens += usage.total_tokens
+            billed.cost += cost
+            billed.micro_usd += to_micro_usd(cost)
 
     def _prompt(self, request: ChatRequest) -> int:
         """The prompt's tokens as relaykit estimates those of a call cut off (a quarter
@@ -135,20 +149,20 @@ class _BillingProvider(FakeProvider):
             raise InvalidRequestError(
                 "bad request", status=400, provider=self.settings.name, model=request.model
             )
-        stalls = ending in ("cancel", "timeout") or (ending == "leave" and not streaming)
+        stalls = ending in ("cancel", "timeout", "closed") or (ending == "leave" and not streaming)
         if stalls or (ending == "hedge" and self.settings.name == "fake"):
             self.stalled.setdefault(ident, anyio.Event()).set()
             try:
                 await anyio.sleep(_STALL)
             except BaseException:
-                self._bill(Usage(self._prompt(request)))  # cut off: the prompt's estimate
+                self._bill(request, Usage(self._prompt(request)))  # cut off: the prompt's estimate
                 raise
         return ending, usage
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """The planned answer or failure."""
         ending, usage = await self._start(request, False)
-        self._bill(usage)
+        self._bill(request, usage)
         text = "not json" if ending == "invalid" else "ok"
         return ChatResponse(text=text, usage=usage, model=request.model, finish_reason="stop")
 
@@ -156,7 +170,7 @@ class _BillingProvider(FakeProvider):
         """The planned answer as events, or the planned failure before the first."""
         ending, usage = await self._start(request, True)
         yield StreamStart("bill-1", request.model)
-        if ending in ("leave", "broken"):
+        if ending in ("leave", "broken", "idle"):
             cut = Usage(self._prompt(request), -(-len(FIRST_TEXT) // 4))
             try:
                 yield TextDelta(FIRST_TEXT)
@@ -164,10 +178,10 @@ class _BillingProvider(FakeProvider):
                     raise StreamError("connection lost", provider=self.settings.name)
                 await anyio.sleep(_STALL)
             except BaseException:
-                self._bill(cut)
+                self._bill(request, cut)
                 raise
         yield TextDelta("not json" if ending == "invalid" else "ok")
-        self._bill(usage)
+        self._bill(request, usage)
         yield UsageUpdate(usage)
         yield Finish("stop")
 
@@ -272,16 +286,20 @@ class Ledger:
             if times != 1:
                 found.append(f"{settled} settled {times} times")
         for key in sorted(keys):
+            expected = billed
+            if " (" in key:  # a limit per metadata value: "user=u0 (user=*)"
+                user = key.partition(" (")[0].partition("=")[2]
+                expected = billed.users.get(user, Billed())
             mine = [s for s in self.holds.values() if s.reservation.key == key]
             requests = sum(1 for s in mine if not s.released)
             tokens = sum(a for s in mine for a, _ in s.reconciled)
             cost = sum((c or Decimal(0) for s in mine for _, c in s.reconciled), Decimal(0))
-            if requests != billed.requests:
-                found.append(f"{key}: {requests} requests counted, {billed.requests} sent")
-            if tokens != billed.tokens:
-                found.append(f"{key}: {tokens} tokens counted, {billed.tokens} billed")
-            if any(s.reservation.cost is not None for s in mine) and cost != billed.cost:
-                found.append(f"{key}: ${cost} counted, ${billed.cost} billed")
+            if requests != expected.requests:
+                found.append(f"{key}: {requests} requests counted, {expected.requests} sent")
+            if tokens != expected.tokens:
+                found.append(f"{key}: {tokens} tokens counted, {expected.tokens} billed")
+            if any(s.reservation.cost is not None for s in mine) and cost != expected.cost:
+                found.append(f"{key}: ${cost} counted, ${expected.cost} billed")
         return found
 
 
@@ -305,6 +323,7 @@ def settlement_config(limits: dict[str, Any], backend: str = "ledger") -> dict[s
         "retry": {"attempts": 2, "initial_wait": 0, "max_wait": 0},
         "breaker": {"failures": 10_000},
         "cache": {"enabled": False},
+        "timeouts": {"idle": 0.05},
         "limiter": {"backend": backend},
         "limits": limits,
         "models": {
@@ -333,6 +352,10 @@ async def run_settlement_workload(
             params["cache"] = True
         if ending == "invalid":
             params["response_format"] = Shape
+            if not streamed:  # asked again: two answers billed (a stream cannot be)
+                params["output_retries"] = 1
+        if ending == "scoped":
+            params["metadata"] = {"user": f"u{n % 2}"}
         streamed = streamed and ending != "hedge"  # hedges are for chats only
         outcome = "cancelled"
         give_up = ending == "cancel" or (ending == "leave" and not streamed)
@@ -357,12 +380,28 @@ async def run_settlement_workload(
             except (OutputValidationError, RelayError) as e:
                 outcome = type(e).__name__
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        # Ended (refused before it was sent, say): what waits for it to stall stops waiting.
+        billing.stalled.setdefault(f"c{n}", anyio.Event()).set()
 
     async def cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
         await event.wait()
         scope.cancel()
 
+    async def close_when(events: list[anyio.Event]) -> None:
+        for event in events:
+            await event.wait()
+        # Cancelled, the close stops waiting for the calls in flight and cuts them off.
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await client.aclose()
+
+    calls = list(calls)
     async with anyio.create_task_group() as tg:
+        closing = [n for n, call in enumerate(calls) if call[0] == "closed"]
+        if closing:
+            tg.start_soon(
+                close_when, [billing.stalled.setdefault(f"c{n}", anyio.Event()) for n in closing]
+            )
         for n, (ending, streamed, inp, out) in enumerate(calls):
             tg.start_soon(one, n, ending, streamed, inp, out)
     return outcomes
