@@ -9,6 +9,8 @@ inline (its synchronous twins) and as a limiter that decides over the network.
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -26,10 +28,10 @@ from relaykit.testing.settlement_workload import (
 )
 
 #: 60/1024 s a request and 60/2**20 s a token: exact in binary, so the arrival times are
-RATES = {"rpm": 1024, "tpm": 2**20}
+RATES: dict[str, Any] = {"rpm": 1024, "tpm": 2**20}
 #: one limit (the client's inline path), or two on every call and one per
 #: ``metadata["user"]`` on some (its general one)
-LIMITS = {
+LIMITS: dict[str, dict[str, Any]] = {
     "one": {"*": {**RATES, "budget_usd": "10"}},
     "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}, "user=*": {"budget_usd": "1"}},
 }

@@ -31,10 +31,10 @@ from relaykit_redis import RedisClient, RedisRateLimiter
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
 DAY, _ = period_bounds("day", MID_PERIOD)
-RATES = {"rpm": 6000, "tpm": 6_000_000}
+RATES: dict[str, Any] = {"rpm": 6000, "tpm": 6_000_000}
 #: one limit (each call one script), or two and one per ``metadata["user"]`` (all
 #: decided in one round trip)
-LIMITS = {
+LIMITS: dict[str, dict[str, Any]] = {
     "one": {"*": {**RATES, "budget_usd": "10"}},
     "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}, "user=*": {"budget_usd": "1"}},
 }

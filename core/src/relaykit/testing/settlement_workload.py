@@ -14,7 +14,7 @@ wraps any limiter and counts how each reservation was settled. After the calls::
 
     billing, ledger = Billing(), Ledger(frozen_limiter())
     async with relaykit.Client(settlement_config(), plugins=[*billing.plugins, ledger.plugin]):
-        await run_settlement_workload(client, ["ok", "hedge", "leave"], streamed=[...])
+        await run_settlement_workload(client, billing, [("hedge", False, 10, 20), ...])
     ledger.check(billing)  # every hold settled once, with what the vendors billed
 
 The two fake vendors price differently (``fake``: USD 1 and 2 per million input
@@ -57,7 +57,8 @@ ENDINGS = (
     "bad",  # a 400: not retried
     "fallback",  # the first target 503s every time; the second answers
     "hedge",  # the first target stalls; the hedge to the second wins, the first is cancelled
-    # (a chat: streams are not hedged)
+    "race",  # a hedge whose first target answers about when the second is asked: either wins
+    # (both chats: streams are not hedged)
     "leave",  # a stream its caller leaves after the first text (a chat: the caller cancels)
     "broken",  # a stream broken after its first text (a chat: a 503 every time)
     "cancel",  # the caller gives up while the provider works
@@ -156,6 +157,12 @@ class _BillingProvider(FakeProvider):
                 await anyio.sleep(_STALL)
             except BaseException:
                 self._bill(request, Usage(self._prompt(request)))  # cut off: the prompt's estimate
+                raise
+        if ending == "race" and self.settings.name == "fake":
+            try:
+                await anyio.sleep(0.01)  # the route's hedge_after
+            except BaseException:
+                self._bill(request, Usage(self._prompt(request)))
                 raise
         return ending, usage
 
@@ -344,7 +351,7 @@ async def run_settlement_workload(
 
     async def one(n: int, ending: str, streamed: bool, inp: int, out: int) -> None:
         prompt = f"{ending} {inp} {out} c{n} {pad[: n % 37]}"
-        model = {"fallback": "fb", "hedge": "hg"}.get(ending, "fake/m")
+        model = {"fallback": "fb", "hedge": "hg", "race": "hg"}.get(ending, "fake/m")
         params: dict[str, Any] = {"max_tokens": 200}
         if ending == "timeout":
             params["timeout"] = 0.02
@@ -356,7 +363,7 @@ async def run_settlement_workload(
                 params["output_retries"] = 1
         if ending == "scoped":
             params["metadata"] = {"user": f"u{n % 2}"}
-        streamed = streamed and ending != "hedge"  # hedges are for chats only
+        streamed = streamed and ending not in ("hedge", "race")  # hedges are for chats only
         outcome = "cancelled"
         give_up = ending == "cancel" or (ending == "leave" and not streamed)
         with anyio.CancelScope() as scope:
