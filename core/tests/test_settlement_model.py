@@ -34,6 +34,8 @@ RATES: dict[str, Any] = {"rpm": 1024, "tpm": 2**20}
 LIMITS: dict[str, dict[str, Any]] = {
     "one": {"*": {**RATES, "budget_usd": "10"}},
     "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}, "user=*": {"budget_usd": "1"}},
+    # tight enough to refuse some calls (a refused one holds nothing)
+    "tight": {"*": {"rpm": 16, "tpm": 4096, "budget_usd": "0.003"}, "user=*": {"rpm": 4}},
 }
 
 CALLS = st.lists(
@@ -57,10 +59,11 @@ async def settle(calls: list[tuple[str, bool, int, int]], nowait: bool, limits: 
     assert ledger.problems(billing.billed) == []
     limiter, billed = ledger.limiter, billing.billed
     # and the limiter's own state says the same
-    for key in ("*",) if limits == "one" else ("*", "*/m"):
-        assert limiter._rates[key].rpm_tat == T0 + billed.requests * (60 / 1024)
-        assert limiter._rates[key].tpm_tat == T0 + billed.tokens * (60 / 2**20)
-    budgeted = "*" if limits == "one" else "*/m"
+    rpm, tpm = (16, 4096) if limits == "tight" else (1024, 2**20)
+    for key in ("*", "*/m") if limits == "two" else ("*",):
+        assert limiter._rates[key].rpm_tat == T0 + billed.requests * (60 / rpm)
+        assert limiter._rates[key].tpm_tat == T0 + billed.tokens * (60 / tpm)
+    budgeted = "*/m" if limits == "two" else "*"
     assert limiter._budgets[budgeted].spent == billed.cost
 
 

@@ -37,6 +37,8 @@ RATES: dict[str, Any] = {"rpm": 6000, "tpm": 6_000_000}
 LIMITS: dict[str, dict[str, Any]] = {
     "one": {"*": {**RATES, "budget_usd": "10"}},
     "two": {"*": RATES, "*/m": {**RATES, "budget_usd": "10"}, "user=*": {"budget_usd": "1"}},
+    # tight enough to refuse some calls (a refused one holds nothing)
+    "tight": {"*": {"rpm": 16, "tpm": 4096, "budget_usd": "0.003"}, "user=*": {"rpm": 4}},
 }
 
 CALLS = st.lists(
@@ -56,7 +58,7 @@ async def settle(calls: list[tuple[str, bool, int, int]], limits: str) -> None:
             await run_settlement_workload(client, billing, calls)
     assert ledger.problems(billing.billed) == []
     redis = RedisClient(URL)
-    budgeted = "*" if limits == "one" else "*/m"
+    budgeted = "*/m" if limits == "two" else "*"
     spent: Any = await redis.command("GET", f"{prefix}:limit:{budgeted}:usd:{DAY}")
     await redis.aclose()
     assert int(spent or 0) == billing.billed.micro_usd

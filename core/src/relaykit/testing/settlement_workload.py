@@ -355,6 +355,8 @@ async def run_settlement_workload(
         params: dict[str, Any] = {"max_tokens": 200}
         if ending == "timeout":
             params["timeout"] = 0.02
+        if ending == "hedge":  # its hedge refused by a limit, it waits on the stalled target
+            params["timeout"] = 0.5
         if ending == "cached":
             params["cache"] = True
         if ending == "invalid":
