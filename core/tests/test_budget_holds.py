@@ -368,3 +368,30 @@ async def test_a_call_its_limiter_admits_after_the_client_shut_down_is_not_sent(
     assert limiter._rates["*"].rpm_tat == T0  # the request given back
     assert limiter._rates["*"].tpm_tat == T0
     assert limiter._budgets["*"].spent == 0
+
+
+@pytest.mark.anyio
+async def test_a_stream_retried_after_its_first_token_timeout_keeps_the_first_prompt() -> None:
+    # The first attempt reached the vendor, which bills its prompt however it ended:
+    # the retried stream's budget keeps that prompt's estimate and the answer's cost.
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
+    fake.script.push(
+        Reply(text="late", delay=5), Reply(text="x", input_tokens=300, output_tokens=100)
+    )
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 2, "initial_wait": 0},
+        "timeouts": {"first_token": 0.05},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}},
+    }
+    async with relaykit.Client(config, plugins=[fake, frozen]) as client:
+        with anyio.fail_after(5):
+            response = await call(client, True, max_tokens=100)
+    assert len(fake.calls) == 2
+    limiter = frozen.limiter
+    assert limiter._rates["*"].rpm_tat == T0 + 2 * (60 / 10)  # both reached the provider
+    # the first's prompt (1,000 tokens, $0.001) and the answer's 400 tokens ($0.0005)
+    assert limiter._rates["*"].tpm_tat == pytest.approx(T0 + 1400 * 60 / 6000)
+    assert response.cost == Decimal("0.0005")
+    assert limiter._budgets["*"].spent == Decimal("0.0015")
