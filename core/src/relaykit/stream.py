@@ -114,9 +114,14 @@ class ChatStream(StreamLifecycle):
             # client closes: it bills what it reported.
             sent = not never_sent(e)
             cut = None
-            ours = not isinstance(e, Exception) or self._cut_short
+            cut_by, self._cut_by = self._cut_by, None
+            ours = not isinstance(e, Exception) or cut_by is not None
             if sent and ours and not self._call.cache_hit:
-                cut = client._cut_off(self._call, target)
+                if cut_by == "first_token":  # tried again: a record of its own
+                    with anyio.CancelScope(shield=True):
+                        cut = await client._outcomes.record_timed_out_attempt(self._call, target)
+                else:  # the call ends here: its record carries it (call.cut)
+                    cut = client._cut_off(self._call, target)
             await self._settle(cut, sent=sent)
             raise
         finally:

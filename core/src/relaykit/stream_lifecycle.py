@@ -132,10 +132,10 @@ class StreamLifecycle:
         self._attempt_started = 0.0
         #: when (monotonic) the first piece of content arrived
         self._first_at: float | None = None
-        #: whether this attempt's read-ahead was cut off by its own scope: a timeout
-        #: or the client's close (the request was out: its vendor bills the prompt,
-        #: see ChatStream._open)
-        self._cut_short = False
+        #: what cut this attempt's read-ahead off by its own scope: ``"first_token"``,
+        #: ``"total"`` or ``"close"`` (the request was out: its vendor bills the
+        #: prompt, see ChatStream._open); ``None``: nothing of ours
+        self._cut_by: str | None = None
         self._response: Any = None
         self._finished = False
         #: whether the client counts this stream among its calls in flight
@@ -279,7 +279,7 @@ class StreamLifecycle:
         if call.span is not None:
             self._client._tracer.attempt(call, target)  # type: ignore[union-attr]
         self._attempt_started = time.monotonic()
-        self._cut_short = False
+        self._cut_by = None
         if self._client._shut:  # its close no longer waits for it: it must not start
             await self._settle(None, sent=False)
             raise closed_under_call()
@@ -327,7 +327,7 @@ class StreamLifecycle:
             finally:
                 running.discard(scope)
         if scope.cancelled_caught:
-            self._cut_short = True
+            self._cut_by = "close" if self._client._shut else which
             raise self._read_ahead_cut(which)
         if item is not END and self._is_content(item):
             self._first_at = time.monotonic()
