@@ -274,18 +274,59 @@ async def test_a_call_its_caller_cancels_keeps_its_prompt_in_budget_and_record(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["chat", "stream"])
 async def test_a_call_the_total_timeout_cuts_off_keeps_its_prompt(
-    primary: OpenAIMock, backup: OpenAIMock
+    primary: OpenAIMock, backup: OpenAIMock, kind: str
 ) -> None:
+    # A stream cut off before its first piece too: the vendor had its prompt.
     primary.script.push(Reply(text="too late", delay=5))
     storage = MemoryStorage()
     client, limiter = make(primary, backup, storage)
     async with client:
         with pytest.raises(relaykit.RequestTimeoutError):
-            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.2)
+            await ask(client, kind, max_tokens=100, timeout=0.2)
     (record,) = storage.records.values()
     assert (record.usage.input_tokens, record.cost) == (1000, PROMPT_COST)
     assert spent(limiter) == PROMPT_COST == recorded(storage)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("then", ["answers", "times out"])
+async def test_a_stream_retried_after_its_first_token_timeout_records_the_prompt_it_was_billed(
+    primary: OpenAIMock, backup: OpenAIMock, then: str
+) -> None:
+    # The timed-out attempt reached the vendor, which bills its prompt: the budget
+    # keeps it, and a record of its own carries it, so the records add up to the
+    # budget whether the next attempt answers or times out too.
+    primary.script.push(Reply(text="late", delay=5))
+    primary.script.push(
+        Reply(text="ok", input_tokens=7, output_tokens=3)
+        if then == "answers"
+        else Reply(text="late", delay=5)
+    )
+    storage = MemoryStorage()
+    client, limiter = make(
+        primary,
+        backup,
+        storage,
+        retry={"attempts": 2, "initial_wait": 0},
+        timeouts={"first_token": 0.2},
+    )
+    async with client:
+        if then == "answers":
+            await ask(client, "stream", max_tokens=100)
+        else:
+            with pytest.raises(relaykit.RequestTimeoutError):
+                await ask(client, "stream", max_tokens=100)
+    timed_out = [r for r in storage.records.values() if r.id.endswith("-attempt-1")]
+    assert [(r.usage.input_tokens, r.cost, r.usage_estimated) for r in timed_out] == [
+        (1000, PROMPT_COST, True)
+    ]
+    assert len(storage.records) == 2 + (then == "times out")
+    assert spent(limiter) == recorded(storage)
+    # each timed-out prompt, and the answer's 7 + 3 tokens at USD 1 and 2 per million
+    expected = 2 * PROMPT_COST if then == "times out" else PROMPT_COST + Decimal("0.000013")
+    assert spent(limiter) == expected
 
 
 @pytest.mark.anyio

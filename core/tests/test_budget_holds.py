@@ -21,7 +21,13 @@ from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.response import ModelPrice
 from relaykit.testing import FROZEN_NOW as T0
-from relaykit.testing import FakePlugin, LimiterPlugin, Reply, cancel_in_flight, frozen_limiter
+from relaykit.testing import (
+    FakePlugin,
+    LimiterPlugin,
+    Reply,
+    cancel_in_flight,
+    frozen_limiter,
+)
 
 #: 4,000 characters: the limits estimate a quarter of them, 1,000 prompt tokens
 PROMPT = "word " * 800
@@ -296,3 +302,96 @@ def test_holds_never_settled_are_capped_oldest_first_and_their_refund_dropped(
     limiter.reconcile_nowait(held[-1], 0, cost=Decimal("0.25"))  # remembered: refunded
     assert budget.spent == Decimal("9.75")
     assert len(budget.holding) == 2
+
+
+class GatedLimiter:
+    """The frozen memory limiter behind a gate: ``acquire`` answers once it opens
+    (a shared limiter slow to answer); no synchronous twins."""
+
+    supports_budgets = True
+
+    def __init__(self) -> None:
+        self.limiter = frozen_limiter()
+        self.asked = anyio.Event()
+        self.gate = anyio.Event()
+
+    async def acquire(self, key: str, limit: Any, tokens: int, **kw: Any) -> Any:
+        self.asked.set()
+        await self.gate.wait()
+        return self.limiter.acquire_nowait(key, limit, tokens, **kw)
+
+    async def reconcile(self, reservation: Any, actual: int, **kw: Any) -> None:
+        self.limiter.reconcile_nowait(reservation, actual, **kw)
+
+    async def release(self, reservation: Any) -> None:
+        await self.limiter.release(reservation)
+
+
+@pytest.mark.anyio
+@STREAMED
+async def test_a_call_its_limiter_admits_after_the_client_shut_down_is_not_sent(
+    streamed: bool,
+) -> None:
+    # As a chat, a stream admitted only once its client has shut down (the close
+    # stopped waiting for it) sends nothing and gives its limits everything back.
+    # The stream went out anyway, after the close; failing there (a 503, billed
+    # nothing), it was charged its prompt's estimate.
+    gated = GatedLimiter()
+    fake, plugin = FakePlugin(), LimiterPlugin(gated)
+    fake.script.push(Reply.failure(503))
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}},
+    }
+    client = relaykit.Client(config, plugins=[fake, plugin])
+    failed: list[BaseException] = []
+
+    async def gated_call() -> None:
+        try:
+            await call(client, streamed, max_tokens=100)
+        except relaykit.RelayError as e:
+            failed.append(e)
+
+    async with anyio.create_task_group() as tg:
+        async with client:
+            tg.start_soon(gated_call)
+            await gated.asked.wait()
+            with anyio.CancelScope() as closing:
+                closing.cancel()  # the close stops waiting for the call in flight
+                await client.aclose()
+        gated.gate.set()
+    assert [type(e) for e in failed] == [relaykit.ClientClosedError]
+    assert fake.calls == []  # nothing went out
+    limiter = gated.limiter
+    assert limiter._rates["*"].rpm_tat == T0  # the request given back
+    assert limiter._rates["*"].tpm_tat == T0
+    assert limiter._budgets["*"].spent == 0
+
+
+@pytest.mark.anyio
+async def test_a_stream_retried_after_its_first_token_timeout_keeps_the_first_prompt() -> None:
+    # The first attempt reached the vendor, which bills its prompt however it ended:
+    # the retried stream's budget keeps that prompt's estimate and the answer's cost.
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
+    fake.script.push(
+        Reply(text="late", delay=5), Reply(text="x", input_tokens=300, output_tokens=100)
+    )
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 2, "initial_wait": 0},
+        "timeouts": {"first_token": 0.05},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}},
+    }
+    async with relaykit.Client(config, plugins=[fake, frozen]) as client:
+        with anyio.fail_after(5):
+            response = await call(client, True, max_tokens=100)
+    assert len(fake.calls) == 2
+    limiter = frozen.limiter
+    assert limiter._rates["*"].rpm_tat == T0 + 2 * (60 / 10)  # both reached the provider
+    # the first's prompt (1,000 tokens, $0.001) and the answer's 400 tokens ($0.0005)
+    assert limiter._rates["*"].tpm_tat == pytest.approx(T0 + 1400 * 60 / 6000)
+    assert response.cost == Decimal("0.0005")
+    assert limiter._budgets["*"].spent == Decimal("0.0015")

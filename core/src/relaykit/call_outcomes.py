@@ -527,6 +527,33 @@ class CallOutcomes:
         )
         await self.emit(record)
 
+    async def record_timed_out_attempt(self, call: _Call, target: Target) -> ChatResponse:
+        """Record a stream's attempt on ``target`` that no first piece reached within
+        ``[timeouts] first_token`` (error type ``RequestTimeoutError``), before the call
+        tries again: the vendor had its request and bills the prompt, which the
+        attempt's hold is settled with (the answer returned: its estimate). A record
+        of its own (id ``<call id>-attempt-<n>``), so a call's records add up to what
+        its budget charged however its later attempts end."""
+        price = self._price(target, "")
+        usage = cut_off_usage(call)
+        cost = price.cost(usage) if price is not None else None
+        cut = ChatResponse(usage=usage, cost=cost)
+        if self.recording:
+            fields = self.record_fields(call, target)
+            fields["id"] = f"{call.id}-attempt-{call.attempts}"
+            record = CallRecord(
+                **fields,
+                latency=time.monotonic() - call.started,
+                attempts=call.attempts,
+                usage=usage,
+                cost=cost,
+                usage_estimated=True,  # its prompt, as estimated: the vendor never said
+                error_type="RequestTimeoutError",
+                error_message="no first piece within timeouts.first_token: tried again",
+            )
+            await self.emit(record)
+        return cut
+
     async def emit(self, record: CallRecord) -> None:
         """Redact ``record``; hand it to the exporters and storage."""
         record = self.redaction.record(record)

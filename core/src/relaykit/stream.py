@@ -108,12 +108,20 @@ class ChatStream(StreamLifecycle):
             await self._close_gen()
             # A request that never went out (no connection, or one the provider
             # plugin could not encode) gives its limits everything back; one the
-            # caller cancelled (or the client's close cut off) keeps its prompt,
-            # which the vendor bills.
+            # caller cancelled, a timeout of ours or the client's close cut off
+            # keeps its prompt, which the vendor bills (as Client._attempt's does).
+            # A failure of the provider's own (a 5xx) is not a cut, even while the
+            # client closes: it bills what it reported.
             sent = not never_sent(e)
             cut = None
-            if sent and (not isinstance(e, Exception) or client._shut) and not self._call.cache_hit:
-                cut = client._cut_off(self._call, target)
+            cut_by, self._cut_by = self._cut_by, None
+            ours = not isinstance(e, Exception) or cut_by is not None
+            if sent and ours and not self._call.cache_hit:
+                if cut_by == "first_token":  # tried again: a record of its own
+                    with anyio.CancelScope(shield=True):
+                        cut = await client._outcomes.record_timed_out_attempt(self._call, target)
+                else:  # the call ends here: its record carries it (call.cut)
+                    cut = client._cut_off(self._call, target)
             await self._settle(cut, sent=sent)
             raise
         finally:

@@ -132,6 +132,10 @@ class StreamLifecycle:
         self._attempt_started = 0.0
         #: when (monotonic) the first piece of content arrived
         self._first_at: float | None = None
+        #: what cut this attempt's read-ahead off by its own scope: ``"first_token"``,
+        #: ``"total"`` or ``"close"`` (the request was out: its vendor bills the
+        #: prompt, see ChatStream._open); ``None``: nothing of ours
+        self._cut_by: str | None = None
         self._response: Any = None
         self._finished = False
         #: whether the client counts this stream among its calls in flight
@@ -266,14 +270,19 @@ class StreamLifecycle:
 
     async def _start_attempt(self, target: Target) -> None:
         """Trace the attempt on ``target`` and start its clock. If the deadline passed
-        while it waited on a limiter (over the network, under load), nothing went
-        out: its limits get all of it back, and the total timeout is raised, as
+        while it waited on a limiter (over the network, under load), or the client
+        shut down meanwhile, nothing goes out: its limits get all of it back, and the
+        total timeout (or :class:`~relaykit.ClientClosedError`) is raised, as
         ``Client._attempt`` does."""
         call = self._call
         assert call is not None
         if call.span is not None:
             self._client._tracer.attempt(call, target)  # type: ignore[union-attr]
         self._attempt_started = time.monotonic()
+        self._cut_by = None
+        if self._client._shut:  # its close no longer waits for it: it must not start
+            await self._settle(None, sent=False)
+            raise closed_under_call()
         if call.deadline <= self._attempt_started:
             await self._settle(None, sent=False)
             raise self._timeout("total")
@@ -318,6 +327,7 @@ class StreamLifecycle:
             finally:
                 running.discard(scope)
         if scope.cancelled_caught:
+            self._cut_by = "close" if self._client._shut else which
             raise self._read_ahead_cut(which)
         if item is not END and self._is_content(item):
             self._first_at = time.monotonic()
