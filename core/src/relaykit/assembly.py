@@ -49,7 +49,7 @@ class ResponseAssembler:
         # one _ReasoningBlock per block, created by the first reasoning delta
         self._reasoning: list[_ReasoningBlock] = []
         self._tools: dict[int, list[str]] = {}  # index -> [id, name, *argument fragments]
-        self._usage = Usage()
+        self._usage = _NO_USAGE  # until a UsageUpdate (see usage_reported)
         #: the Finish event: its reason, and what a web search reports with it
         self._finish: Finish | None = None
         self._id: str | None = None
@@ -113,6 +113,11 @@ class ResponseAssembler:
     def finished(self) -> bool:
         """Whether the stream's finish event has arrived."""
         return self._finish is not None
+
+    @property
+    def usage_reported(self) -> bool:
+        """Whether a usage event has arrived (one counting zero tokens included)."""
+        return self._usage is not _NO_USAGE
 
     @property
     def has_tool_calls(self) -> bool:

@@ -209,11 +209,11 @@ class ChatStream(StreamLifecycle):
 
     async def _record_whole(self) -> None:
         response = self._assembled()
-        usage = response.usage
-        if not (usage.input_tokens or usage.output_tokens or self._call.cache_hit):
+        if not (self._assembler.usage_reported or self._call.cache_hit):
             # The vendor sent no usage (``stream_usage = false``, or a compatible
             # server that ignores ``stream_options``), yet billed the prompt and
             # the answer: charge relaykit's estimate, marked so, never nothing.
+            # A usage event counting zero is the vendor's word, and kept.
             response = self._billed_so_far()
         await self._settle(response)
         assert self._target is not None
