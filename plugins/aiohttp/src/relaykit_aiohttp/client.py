@@ -453,9 +453,9 @@ class StreamResponse:
         """Read the rest of the body.
 
         It is read as :meth:`aiter_bytes` reads it: a cancelled anyio scope takes
-        effect at each chunk, and the idle timeout times each wait for bytes. A
-        read that fails or is cancelled closes the response, so what is left of
-        the body is never read on later as if it were all of it.
+        effect within :data:`CHECK_EVERY` chunks, and the idle timeout times each
+        wait for bytes. A read that fails or is cancelled closes the response, so
+        what is left of the body is never read on later as if it were all of it.
         """
         if self._content is None:
             # as aiohttp's read(): no pausing the socket, no cap on decompression
