@@ -505,27 +505,12 @@ class CallOutcomes:
             return
         # What its attempt's hold was settled with (``Client._cut_off``): the records of a
         # hedged call add up to what the budget charged.
-        price = self._price(target, "")
-        usage = cut_off_usage(call)
-        cost = price.cost(usage) if price is not None else None
+        cut = self._cut_off(call, target)
         if call.span is not None:
-            cut = ChatResponse(usage=usage, cost=cost)
             self._tracer.hedge_loser(call, target, cut, estimated=True)  # type: ignore[union-attr]
-        if not self.recording:
-            return
-        fields = self.record_fields(call, target)
-        fields["id"] = ident
-        record = CallRecord(
-            **fields,
-            latency=time.monotonic() - call.started,
-            attempts=call.attempts,
-            usage=usage,
-            cost=cost,
-            usage_estimated=True,  # its prompt, as estimated: the vendor never said
-            error_type="HedgeCancelled",
-            error_message="cancelled: another target answered first",
+        await self._record_cut_off(
+            call, target, cut, ident, "HedgeCancelled", "cancelled: another target answered first"
         )
-        await self.emit(record)
 
     async def record_timed_out_attempt(self, call: _Call, target: Target) -> ChatResponse:
         """Record a stream's attempt on ``target`` that no first piece reached within
@@ -534,25 +519,48 @@ class CallOutcomes:
         attempt's hold is settled with (the answer returned: its estimate). A record
         of its own (id ``<call id>-attempt-<n>``), so a call's records add up to what
         its budget charged however its later attempts end."""
+        cut = self._cut_off(call, target)
+        await self._record_cut_off(
+            call,
+            target,
+            cut,
+            f"{call.id}-attempt-{call.attempts}",
+            "RequestTimeoutError",
+            "no first piece within timeouts.first_token: tried again",
+        )
+        return cut
+
+    def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
+        """What an attempt cut off before its answer ran up: its prompt, estimated."""
         price = self._price(target, "")
         usage = cut_off_usage(call)
-        cost = price.cost(usage) if price is not None else None
-        cut = ChatResponse(usage=usage, cost=cost)
-        if self.recording:
-            fields = self.record_fields(call, target)
-            fields["id"] = f"{call.id}-attempt-{call.attempts}"
-            record = CallRecord(
-                **fields,
-                latency=time.monotonic() - call.started,
-                attempts=call.attempts,
-                usage=usage,
-                cost=cost,
-                usage_estimated=True,  # its prompt, as estimated: the vendor never said
-                error_type="RequestTimeoutError",
-                error_message="no first piece within timeouts.first_token: tried again",
-            )
-            await self.emit(record)
-        return cut
+        return ChatResponse(usage=usage, cost=price.cost(usage) if price is not None else None)
+
+    async def _record_cut_off(
+        self,
+        call: _Call,
+        target: Target,
+        cut: ChatResponse,
+        ident: str,
+        error_type: str,
+        message: str,
+    ) -> None:
+        """The record (id ``ident``) of an attempt on ``target`` cut off with ``cut``."""
+        if not self.recording:
+            return
+        fields = self.record_fields(call, target)
+        fields["id"] = ident
+        record = CallRecord(
+            **fields,
+            latency=time.monotonic() - call.started,
+            attempts=call.attempts,
+            usage=cut.usage,
+            cost=cut.cost,
+            usage_estimated=True,  # its prompt, as estimated: the vendor never said
+            error_type=error_type,
+            error_message=message,
+        )
+        await self.emit(record)
 
     async def emit(self, record: CallRecord) -> None:
         """Redact ``record``; hand it to the exporters and storage."""
