@@ -20,6 +20,7 @@ import anyio
 import attrs
 from anyio.abc import ByteStream, SocketStream, TaskStatus
 
+from .loopback import parse_head
 from .thread_listener import ThreadListener
 
 __all__ = ["ForwardProxy", "ProxiedRequest"]
@@ -72,12 +73,7 @@ class ForwardProxy(ThreadListener):
                 except (anyio.EndOfStream, anyio.BrokenResourceError):
                     return
             head, _, rest = buf.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _version = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
+            method, target, headers = parse_head(head)
             with self._lock:
                 self._requests.append(ProxiedRequest(method, target, headers))
             if method == "CONNECT":
@@ -97,6 +93,7 @@ class ForwardProxy(ThreadListener):
                         await far.send(rest)
                 else:
                     # the proxy's own headers stop here, as a real proxy's do
+                    lines = head.decode("latin-1").split("\r\n")
                     kept = [line for line in lines if not line.lower().startswith("proxy-")]
                     await far.send("\r\n".join(kept).encode("latin-1") + b"\r\n\r\n" + rest)
                 async with anyio.create_task_group() as tg:

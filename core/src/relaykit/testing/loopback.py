@@ -343,6 +343,17 @@ async def _aiter(body: Any) -> Any:
             yield item
 
 
+def parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    """A request's head (up to its blank line): method, target, headers (names lower-cased)."""
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _version = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return method, target, headers
+
+
 async def _read_request(stream: ByteStream, buf: bytes) -> tuple[Request | None, bytes]:
     while b"\r\n\r\n" not in buf:
         try:
@@ -351,12 +362,7 @@ async def _read_request(stream: ByteStream, buf: bytes) -> tuple[Request | None,
             return None, b""
         buf += data
     head, _, buf = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    method, target, _version = lines[0].split(" ", 2)
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    method, target, headers = parse_head(head)
     length = int(headers.get("content-length") or 0)
     # a bytearray grows in place: ``bytes +=`` copied the whole body per chunk,
     # minutes for a 100 MB body (Gemini's inline limit)
