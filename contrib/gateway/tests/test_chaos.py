@@ -33,7 +33,7 @@ import pytest
 import relaykit
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.testing import OpenAIMock
-from relaykit.testing.chaos import chaos_reply, chaos_sections, chaos_seeds
+from relaykit.testing.chaos import attempt_record, chaos_reply, chaos_sections, chaos_seeds
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway, GatewayKeys, serve
 from relaykit_gateway.testing import UPSTREAM_KEY
@@ -345,10 +345,13 @@ def _check(
         by_call.setdefault(record.correlation_id or "", []).append(record)
     for s in seen:
         records = by_call.pop(s.correlation_id, [])
-        final = [r for r in records if r.error_type != "HedgeCancelled"]
+        final = [r for r in records if not attempt_record(r)]
         label = f"{where}: request {s.index} ({s.kind}, {s.outcome}, {s.status})"
-        losers = [r for r in records if r.error_type == "HedgeCancelled"]
-        assert all(final and r.id.startswith(f"{final[0].id}-hedge-") for r in losers), label
+        attempts = [r for r in records if attempt_record(r)]
+        assert all(
+            final and r.id.startswith((f"{final[0].id}-hedge-", f"{final[0].id}-attempt-"))
+            for r in attempts
+        ), label
         for r in records:
             metadata = r.params.get("metadata", {})
             assert metadata.get("gateway_key") == s.key, (label, metadata)

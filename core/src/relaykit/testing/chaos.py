@@ -61,6 +61,7 @@ __all__ = [
     "Seen",
     "ToolLedger",
     "alias_config",
+    "attempt_record",
     "chaos_call",
     "chaos_reply",
     "chaos_seeds",
@@ -325,6 +326,22 @@ async def wait_for_closed_connections(servers: Sequence[VendorMock]) -> None:
             await anyio.sleep(0.01)
 
 
+def attempt_record(record: CallRecord) -> bool:
+    """Whether ``record`` is one of a call's attempts recorded besides the call's own
+    record: a hedge's loser (error type ``HedgeCancelled``, id the call's +
+    ``-hedge-``) or a stream's attempt that no first piece reached before the call
+    tried again (``RequestTimeoutError``, id the call's + ``-attempt-``). Each
+    carries what its attempt was billed, so a call's records add up to its budget."""
+    if record.error_type == "HedgeCancelled":
+        return True
+    return record.error_type == "RequestTimeoutError" and "-attempt-" in record.id
+
+
+def _of_call(record: CallRecord, final: CallRecord) -> bool:
+    """Whether the attempt record ``record`` names ``final``'s call in its id."""
+    return record.id.startswith((f"{final.id}-hedge-", f"{final.id}-attempt-"))
+
+
 def charged_cost(records: Sequence[CallRecord]) -> Decimal:
     """What a budget should have spent on ``records``: what they cost, together.
 
@@ -360,20 +377,20 @@ def check_invariants(
     _check_callers(where, seen)
     _check_exported(where, stored, exporter, secrets)
 
-    # -- each call has exactly one record, besides its hedges' losers (hedging.py:
-    # "the loser is recorded too (error type HedgeCancelled)", its id the call's + "-hedge-")
+    # -- each call has exactly one record, besides its attempts' (attempt_record: its
+    # hedges' losers, its streamed attempts that timed out before a first piece)
     by_call: dict[str, list[CallRecord]] = {}
     for record in stored:
         by_call.setdefault(record.correlation_id or "", []).append(record)
     finals: dict[str, CallRecord] = {}
     for s in seen:
         records = by_call.pop(s.correlation_id, [])
-        final = [r for r in records if r.error_type != "HedgeCancelled"]
+        final = [r for r in records if not attempt_record(r)]
         assert len(final) == 1, f"{where}: call {s.index} ({s.outcome}) has records {final}"
         _matches(where, s, final[0])
         finals[s.correlation_id] = final[0]
-        losers = [r for r in records if r.error_type == "HedgeCancelled"]
-        assert all(r.id.startswith(f"{final[0].id}-hedge-") for r in losers), where
+        attempts = [r for r in records if attempt_record(r)]
+        assert all(_of_call(r, final[0]) for r in attempts), where
     assert not by_call, f"{where}: records of no call: {list(by_call)}"
 
     _check_settled(where, client, stored, exporter, servers, spent)
@@ -734,9 +751,7 @@ def check_loop_invariants(
     for s in seen:
         label = f"{where}: loop {s.index} ({s.outcome}, streamed={s.streamed})"
         records = by_loop.pop(s.correlation_id, [])
-        finals = sorted(
-            (r for r in records if r.error_type != "HedgeCancelled"), key=lambda r: r.started_at
-        )
+        finals = sorted((r for r in records if not attempt_record(r)), key=lambda r: r.started_at)
         # -- one record per model call, all in one conversation of this loop's own
         made = calls.pop(s.correlation_id, 0)
         assert len(finals) == made, (
