@@ -190,7 +190,7 @@ class AiohttpClient:
             try:
                 # as aiohttp's read(): the body is kept whole anyway, so no pausing
                 # the socket at a buffer's high-water mark, no cap on decompression
-                reader.set_read_chunk_size(sys.maxsize)
+                _whole_body(reader)
                 body = await reader.readany()  # a small body: all of it, at once
                 if not reader.at_eof():
                     body = await _read_rest(reader, body)
@@ -459,7 +459,7 @@ class StreamResponse:
         """
         if self._content is None:
             # as aiohttp's read(): no pausing the socket, no cap on decompression
-            self._response.content.set_read_chunk_size(sys.maxsize)
+            _whole_body(self._response.content)
             chunks: list[bytes] = []
             try:
                 async with aclosing(self.aiter_bytes()) as body:
@@ -551,6 +551,15 @@ class StreamResponse:
         else:
             when = since + idle
         self._timer = loop.call_at(when, self._on_idle_timer, loop)
+
+
+def _whole_body(reader: aiohttp.StreamReader) -> None:
+    """Read ``reader`` as aiohttp's ``read()`` does: its buffer limits raised, as
+    aiohttp 3.14 raises them (no pausing the socket at a high-water mark, no cap on
+    decompression). aiohttp 3.13, the oldest supported, has neither, nor the method."""
+    raise_limits = getattr(reader, "set_read_chunk_size", None)
+    if raise_limits is not None:
+        raise_limits(sys.maxsize)
 
 
 async def _read_rest(content: aiohttp.StreamReader, first: bytes) -> bytes:
