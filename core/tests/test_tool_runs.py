@@ -234,7 +234,7 @@ async def test_more_than_max_steps_raises_with_the_run_so_far_which_can_go_on() 
         error = caught.value
         assert str(error) == (
             "fake/m: the model still called tools (add) after max_steps=3 steps "
-            "(raise max_steps, or go on from error.run.messages with run_tools)"
+            "(raise max_steps, or go on by handing error.run to run_tools)"
         )
         partial = error.run
         assert len(partial.steps) == 3 and partial.response is partial.steps[-1]
@@ -242,9 +242,29 @@ async def test_more_than_max_steps_raises_with_the_run_so_far_which_can_go_on() 
         assert partial.messages[-1].tool_calls == partial.steps[-1].tool_calls
 
         fake.script.push(Reply(text="3"))
-        run = await client.run_tools("fake/m", partial.messages, [add])
+        run = await client.run_tools("fake/m", partial, [add])
     assert [r.content for r in results(run)] == ["1", "2", "3"]
     assert run.text == "3"
+    # handed the run itself, the run goes on in its conversation
+    assert run.conversation_id == partial.conversation_id
+    assert {call.metadata["conversation_id"] for call in fake.calls} == {run.conversation_id}
+
+
+@pytest.mark.anyio
+async def test_a_run_handed_on_keeps_a_conversation_id_the_caller_gives() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("add", {"a": 1, "b": 1}),)), Reply(text="2"))
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        with pytest.raises(ToolLoopError) as caught:
+            await client.run_tools("fake/m", "count", [add], max_steps=1)
+        async with client.stream_tools(
+            "fake/m", caught.value.run, [add], metadata={"conversation_id": "mine"}
+        ) as stream:
+            async for _ in stream:
+                pass
+    assert stream.run.conversation_id == "mine" and stream.run.text == "2"
+    # the messages handed on are the run's: the call still to run, then its result
+    assert [m.role for m in stream.run.messages] == ["user", "assistant", "tool", "assistant"]
 
 
 @pytest.mark.anyio

@@ -663,7 +663,7 @@ class Client:
     async def run_tools(
         self,
         model: str,
-        messages: Messages,
+        messages: Messages | ToolRun,
         tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,
@@ -691,6 +691,10 @@ class Client:
         propagates the exception instead, the step's other tools cancelled (a
         tool's ``SystemExit`` always propagates, as itself).
 
+        ``messages`` may be a :class:`~relaykit.ToolRun` (a
+        :class:`~relaykit.ToolLoopError`'s ``run``, a streamed run left early):
+        the run goes on from its conversation, in the same ``conversation_id``.
+
         More than ``max_steps`` model calls raises :class:`~relaykit.ToolLoopError`
         with the run so far. Cancelled, the run cancels its running tools; a sync
         tool's thread cannot be interrupted, so the run waits for it to return.
@@ -715,7 +719,7 @@ class Client:
     def stream_tools(
         self,
         model: str,
-        messages: Messages,
+        messages: Messages | ToolRun,
         tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,

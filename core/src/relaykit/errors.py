@@ -122,11 +122,12 @@ class ToolLoopError(RelayError):
     with the model still calling tools.
 
     ``run`` is the run so far: every step (each logged and billed), and the
-    conversation, which ends with the calls not yet run. Pass
-    ``error.run.messages`` to ``run_tools`` again to run them and go on.
+    conversation, which ends with the calls not yet run. Hand ``error.run`` to
+    ``run_tools`` (or ``stream_tools``) as its messages to run them and go on in
+    the same conversation.
     """
 
-    hint_default = "raise max_steps, or go on from error.run.messages with run_tools"
+    hint_default = "raise max_steps, or go on by handing error.run to run_tools"
 
     def __init__(self, message: str, *, run: ToolRun, **kw: Any) -> None:
         super().__init__(message, **kw)

@@ -699,7 +699,7 @@ class SyncClient:
     def run_tools(
         self,
         model: str,
-        messages: Messages,
+        messages: Messages | ToolRun,
         tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,
@@ -719,7 +719,7 @@ class SyncClient:
     def stream_tools(
         self,
         model: str,
-        messages: Messages,
+        messages: Messages | ToolRun,
         tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,

@@ -347,7 +347,7 @@ async def _chat_step(
 async def run_tools(
     client: Client,
     model: str,
-    messages: Messages,
+    messages: Messages | ToolRun,
     tools: Iterable[Any],
     *,
     max_steps: int,

@@ -132,7 +132,7 @@ class ToolRunPlan:
 
 
 def plan_tool_run(
-    messages: Messages,
+    messages: Messages | ToolRun,
     tools: Iterable[Any],
     *,
     max_steps: int,
@@ -140,7 +140,16 @@ def plan_tool_run(
     params: Mapping[str, Any],
     method: str,
 ) -> ToolRunPlan:
-    """Check a tool run's arguments (``method``: the Client method given them)."""
+    """Check a tool run's arguments (``method``: the Client method given them).
+
+    ``messages`` may be a :class:`ToolRun` (a :class:`~relaykit.ToolLoopError`'s,
+    a stream left early): the run goes on from its conversation, under its
+    ``conversation_id`` unless ``metadata`` names another.
+    """
+    conversation_id = None
+    if isinstance(messages, ToolRun):
+        conversation_id = messages.conversation_id
+        messages = messages.messages
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
         raise InvalidRequestError(
             f"max_steps must be a whole number of model calls, 1 or more, not {max_steps!r}",
@@ -173,7 +182,7 @@ def plan_tool_run(
         tool_errors,
         params,
         # The caller's id joins the run to a conversation of theirs (relaykit chat's).
-        {"conversation_id": uuid.uuid4().hex, **(given or {})},
+        {"conversation_id": conversation_id or uuid.uuid4().hex, **(given or {})},
         choice,
     )
 
