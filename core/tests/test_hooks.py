@@ -617,6 +617,23 @@ async def test_relaykit_http_client_modules_are_imported_off_the_event_loop_befo
 
 
 @pytest.mark.anyio
+async def test_warm_up_imports_the_http_stack_off_the_event_loop_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a server awaits before it takes requests (the gateway does).
+    source = "import threading\nIMPORTED_IN = threading.current_thread()\n"
+    probe = http_stack(tmp_path, monkeypatch, "relaykit_warm_http_stack", source)
+    client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin(), probe])
+    async with client:
+        await client.warm_up()
+        assert sys.modules["relaykit_warm_http_stack"].IMPORTED_IN is not threading.main_thread()
+        await client.warm_up()  # done once: nothing more
+        assert (await client.chat("fake/m", "hi")).text == "echo: hi"
+    with pytest.raises(relaykit.ClientClosedError):
+        await client.warm_up()
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_the_first_calls_latency_does_not_count_importing_the_http_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool

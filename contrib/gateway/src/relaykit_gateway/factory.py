@@ -79,6 +79,7 @@ class OwnClientGateway:
             cors = self._cors if self._cors is not None else CorsPolicy.from_env()
             # Opened and closed in this one task, as anyio's task groups require.
             async with Client(self._config, **self._options) as client:
+                await client.warm_up()  # not in the first caller's request
                 self.gateway = Gateway(client, keys=keys, cors=cors)
                 started = True
                 await send({"type": "lifespan.startup.complete"})

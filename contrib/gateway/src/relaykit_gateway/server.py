@@ -125,6 +125,9 @@ async def serve_socket(
     URL it reports): each ``relaykit gateway --workers`` process serves the one its
     parent bound. Takes the socket over, and closes it."""
     url = base_url(host, sock)
+    # Before the first request, not during it: callers connecting meanwhile wait
+    # in the socket's backlog, and no caller's request waits on the import.
+    await gateway.client.warm_up()
     config = HypercornConfig()
     # hypercorn takes the socket over by its descriptor (and closes it)
     config.bind = [f"fd://{sock.detach()}"]
