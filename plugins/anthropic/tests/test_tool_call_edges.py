@@ -178,7 +178,7 @@ async def test_several_tool_uses_with_thinking_text_and_a_server_tool() -> None:
         tool_use("toolu_2", "now", []),  # input {} and no deltas
         tool_use("toolu_3", "echo", [], start={"x": 1}),  # input whole in its start
     ]
-    content = [
+    content: list[dict[str, Any]] = [
         {"type": "thinking", "thinking": "hmm", "signature": "sig"},
         {"type": "text", "text": "Looking. "},
         {
