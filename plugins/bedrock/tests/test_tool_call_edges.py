@@ -84,7 +84,7 @@ def tool_input(block: int, fragment: str) -> tuple[str, dict[str, Any]]:
 async def test_converse_stream_tools_interleaved_by_block_index() -> None:
     a = json.dumps({"city": "São Paulo"}, ensure_ascii=False)
     b = json.dumps({"tz": "UTC"})
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("messageStart", {"role": "assistant"}),
         ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Checking. "}}),
         ("contentBlockStop", {"contentBlockIndex": 0}),
