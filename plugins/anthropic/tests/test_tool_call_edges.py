@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import ToolCall
+from relaykit import Message, ToolCall
 from relaykit.testing import LoopbackServer, Request, Response, one_try_config
 from relaykit_anthropic.testing import sse, validate_messages
 
@@ -266,3 +266,32 @@ async def test_a_tool_run_sends_arguments_that_are_not_json_back_as_an_object(
         ("toolu_2", False),
     ]
     assert "not a JSON object" in results[0]["content"]
+
+
+@pytest.mark.anyio
+async def test_ids_from_other_providers_go_out_valid_and_once_each() -> None:
+    # A tool run on Gemini or Ollama (whose calls come without ids: relaykit makes
+    # up gemini-call-0, call_0, ... afresh in each answer) and a Kimi K2 call
+    # (functions.now:0) continued on Claude: Anthropic refused the repeated id
+    # ("`tool_use` ids must be unique") and Kimi's ("String should match pattern").
+    # They go out renamed, each result under the id its call went out with.
+    conversation = [
+        Message.user("hi"),
+        Message.assistant("", [ToolCall("call_0", "a", {}), ToolCall("call_1", "b", {})]),
+        Message.tool("call_0", "A"),
+        Message.tool("call_1", "B"),
+        Message.assistant("", [ToolCall("call_0", "c", {})]),
+        Message.tool("call_0", "C"),
+        Message.assistant("", [ToolCall("functions.now:0", "now", {})]),
+        Message.tool("functions.now:0", "noon"),
+    ]
+    with serving(message([{"type": "text", "text": "ok"}], stop="end_turn")) as bodies:
+        url = base_url(bodies)
+        async with relaykit.Client(config(url)) as client:
+            r = await client.chat(f"anthropic/{MODEL}", conversation)
+    assert r.text == "ok"
+    sent = bodies[0]["messages"]
+    uses = [b["id"] for m in sent for b in m["content"] if b["type"] == "tool_use"]
+    results = [b["tool_use_id"] for m in sent for b in m["content"] if b["type"] == "tool_result"]
+    assert uses == ["call_0", "call_1", "call_0_2", "functions_now_0"]
+    assert results == uses

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import ToolCall
+from relaykit import Message, ToolCall
 from relaykit.testing import LoopbackServer, Request, Response
-from relaykit_bedrock.testing import event_frame
+from relaykit_bedrock.testing import BedrockMock, event_frame
+
+from .conftest import MakeClient
 
 CLAUDE = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 STREAM = {"content-type": "application/vnd.amazon.eventstream"}
@@ -207,3 +209,46 @@ async def test_messages_route_server_tool_input_is_no_call() -> None:
     expected = (ToolCall("toolu_1", "weather", {"city": "Oslo"}), ToolCall("toolu_2", "now", {}))
     assert streamed.tool_calls == r.tool_calls == expected
     assert streamed.finish_reason == r.finish_reason == "tool_calls"
+
+
+# -- sending the ids back -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("claude_api", ["converse", "messages"])
+async def test_ids_from_other_providers_go_out_valid_and_once_each(
+    mock: BedrockMock, make_client: MakeClient, claude_api: str
+) -> None:
+    # As on Anthropic's API: Kimi K2's ids (functions.now:0) break toolUseId's
+    # pattern, and relaykit's made-up ids of providers that send none (call_0)
+    # repeat from one answer to the next, which Claude refuses.
+    conversation = [
+        Message.user("hi"),
+        Message.assistant("", [ToolCall("call_0", "a", {}), ToolCall("call_1", "b", {})]),
+        Message.tool("call_0", "A"),
+        Message.tool("call_1", "B"),
+        Message.assistant("", [ToolCall("call_0", "c", {})]),
+        Message.tool("call_0", "C", is_error=True),
+        Message.assistant("", [ToolCall("functions.now:0" + "x" * 70, "now", {})]),
+        Message.tool("functions.now:0" + "x" * 70, "noon"),
+    ]
+    tools = [{"name": n, "parameters": {"type": "object"}} for n in "abc"]
+    tools.append({"name": "now", "parameters": {"type": "object"}})
+    async with make_client(region=mock.region, claude_api=claude_api) as c:
+        r = await c.chat(CLAUDE, conversation, tools=tools)
+    assert r.text
+    body = mock.requests[-1].json()
+    if claude_api == "converse":
+        blocks = [b for m in body["messages"] for b in m["content"]]
+        uses = [b["toolUse"]["toolUseId"] for b in blocks if "toolUse" in b]
+        results = [b["toolResult"] for b in blocks if "toolResult" in b]
+        assert [x["toolUseId"] for x in results] == uses
+        assert [x.get("status") for x in results] == [None, None, "error", None]
+    else:
+        blocks = [b for m in body["messages"] for b in m["content"] if isinstance(b, dict)]
+        uses = [b["id"] for b in blocks if b["type"] == "tool_use"]
+        results = [b for b in blocks if b["type"] == "tool_result"]
+        assert [x["tool_use_id"] for x in results] == uses
+        assert [x.get("is_error", False) for x in results] == [False, False, True, False]
+    assert uses[:3] == ["call_0", "call_1", "call_0_2"]
+    assert uses[3] == ("functions_now_0" + "x" * 70)[:64]

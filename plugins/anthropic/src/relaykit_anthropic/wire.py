@@ -69,6 +69,10 @@ Choices this module makes, because the Messages API differs from the common shap
   that fine-grained tool streaming sent unchecked) goes back as
   ``{"raw_arguments": "..."}``, as the other providers send it: ``input`` must be
   an object.
+- Tool call ids go out as the API takes them, valid and each once in a request
+  (another provider's ``functions.now:0``, or relaykit's made-up ``call_0`` of
+  two answers, renamed), each result under its call's: see
+  :mod:`relaykit_claude_models.tool_ids`.
 - ``web_search=`` adds the server tool ``web_search`` after the function tools,
   and its answer's citations become ``ChatResponse.citations`` (see
   :mod:`.web_search`); its ``server_tool_use`` and ``web_search_tool_result``
@@ -99,8 +103,8 @@ from relaykit.messages import (
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
+from relaykit_claude_models import ToolIds, thinking_first
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
-from relaykit_claude_models import thinking_first
 
 from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
@@ -430,7 +434,21 @@ def messages(
             "tool result: system messages alone are only a system prompt",
         )
     _strip_prefill(out[-1])
+    _send_ids(out)
     return out
+
+
+def _send_ids(turns: list[dict[str, Any]]) -> None:
+    """Give each ``tool_use`` an id the API takes (valid, and once in the request)
+    and each ``tool_result`` its call's: see :mod:`relaykit_claude_models.tool_ids`."""
+    ids = ToolIds()
+    for turn in turns:
+        for block in turn["content"]:
+            kind = block["type"]
+            if kind == "tool_use":
+                block["id"] = ids.call(block["id"])
+            elif kind == "tool_result":
+                block["tool_use_id"] = ids.result(block["tool_use_id"])
 
 
 #: the block types an assistant turn that holds any must open with (turn_order's rule)
