@@ -71,7 +71,7 @@ def chunks(*parts_per_chunk: list[dict[str, Any]]) -> Response:
 
 
 SIG = "c2lnbmF0dXJlLW9mLXN0ZXAtMQ=="
-STEP_1 = [
+STEP_1: list[dict[str, Any]] = [
     {"text": "Checking both. "},
     {"functionCall": {"name": "weather", "args": {"city": "Oslo"}}, "thoughtSignature": SIG},
     {"functionCall": {"name": "weather", "args": {"city": "Lima"}}},
