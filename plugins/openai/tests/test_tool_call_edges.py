@@ -277,3 +277,67 @@ def test_calls_keep_the_servers_order_when_their_indexes_come_out_of_order() -> 
     assert state.call_index(call(0, "a", "a", "")) == 0
     assert state.call_index(call(1, None, None, "{}")) == 1
     assert state.call_index(call(0, "c", "c", "")) == 2  # a new id under index 0
+
+
+# -- a tool run's round trip --------------------------------------------------------
+
+
+def weather(city: str) -> str:
+    """The weather."""
+    return f"sunny in {city}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [True, False])
+async def test_a_tool_run_answers_every_call_under_its_id(streamed: bool) -> None:
+    # Each call answered by a tool message under its id, in the calls' order: one
+    # run, one whose arguments are not JSON, one naming no tool. The broken call
+    # goes back as the model wrote it.
+    calls = [
+        call(0, "call_a", "weather", '{"city": "Oslo"}'),
+        call(1, "call_b", "weather", '{"city": '),
+        call(2, "call_c", "nope", "{}"),
+    ]
+    bodies: list[dict[str, Any]] = []
+    if streamed:
+        first = sse(
+            chunk({"role": "assistant", "content": None}),
+            chunk({"tool_calls": calls}),
+            chunk({}, "tool_calls"),
+        )
+        answer = sse(chunk({"role": "assistant", "content": "done"}), chunk({}, "stop"))
+    else:
+        first = completion(
+            {
+                "content": None,
+                "tool_calls": [{k: v for k, v in c.items() if k != "index"} for c in calls],
+            }
+        )
+        answer = completion({"content": "done"}, "stop")
+    queue = [first, answer]
+
+    async def handler(request: Request) -> Response:
+        bodies.append(request.json())
+        return queue.pop(0)
+
+    with LoopbackServer(handler) as server:
+        async with relaykit.Client(config(server.url + "/v1")) as client:
+            if streamed:
+                async with client.stream_tools("openai/m", "hi", [weather]) as run:
+                    async for _ in run:
+                        pass
+                result = run.run
+            else:
+                result = await client.run_tools("openai/m", "hi", [weather])
+    assert result.response.text == "done"
+    sent = bodies[1]["messages"]
+    assert [c["function"]["arguments"] for c in sent[1]["tool_calls"]] == [
+        '{"city": "Oslo"}',
+        '{"city": ',
+        "{}",
+    ]
+    tools = sent[2:]
+    assert [m["tool_call_id"] for m in tools] == ["call_a", "call_b", "call_c"]
+    assert tools[0]["content"] == "sunny in Oslo"
+    assert "not a JSON object" in tools[1]["content"]
+    assert "no tool named 'nope'" in tools[2]["content"]
