@@ -63,10 +63,11 @@ def events(*items: tuple[str, dict[str, Any]], output: list[dict[str, Any]]) -> 
         *items,
         ("response.completed", {"response": response_object(output)}),
     ]
-    body = b"".join(
-        f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': n, **data})}\n\n".encode()
-        for n, (name, data) in enumerate(all_events)
-    )
+    frames = []
+    for n, (name, data) in enumerate(all_events):
+        payload = json.dumps({"type": name, "sequence_number": n, **data})
+        frames.append(f"event: {name}\ndata: {payload}\n\n".encode())
+    body = b"".join(frames)
     return Response(
         200,
         {"content-type": "text/event-stream"},
