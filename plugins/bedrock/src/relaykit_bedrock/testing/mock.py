@@ -428,7 +428,16 @@ def validate(body: Any) -> str | None:
     if any(a.get("role") == b.get("role") for a, b in pairwise(messages)):
         return f"{_MUST_ALTERNATE} Make sure the conversation alternates and try again."
     has_tool_blocks = False
+    used: set[Any] = set()  # the toolUse ids so far
     for i, m in enumerate(messages):
+        uses = [b["toolUse"].get("toolUseId") for b in m.get("content") or () if "toolUse" in b]
+        if repeated := [u for u in uses if u in used or uses.count(u) > 1]:
+            # Bedrock's words for a turn's (agno#2336); one used in two turns Claude
+            # refuses too ("`tool_use` ids must be unique"), said here the same way
+            return (
+                f"The toolUse blocks at messages.{i}.content contain duplicate Ids: {repeated[0]}"
+            )
+        used.update(uses)
         if not m.get("content"):
             return f"The content field in the Message object at messages.{i} is empty."
         for j, block in enumerate(m["content"]):
