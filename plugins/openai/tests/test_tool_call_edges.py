@@ -203,8 +203,8 @@ async def test_calls_with_a_stop_finish_are_tool_calls(kind: str) -> None:
 
 @pytest.mark.anyio
 async def test_parallel_calls_all_numbered_zero_stay_apart() -> None:
-    # vLLM (ai-dynamo/dynamo#4723) and Ollama through LiteLLM
-    # (huggingface/smolagents#1958) send each of several calls whole, every one
+    # vLLM (ai-dynamo/dynamo#4723) and Ollama's /v1 (ollama#15457; through LiteLLM,
+    # huggingface/smolagents#1958) send each of several calls whole, every one
     # with index 0 and an id of its own: merged by index, the calls became one
     # call whose arguments were '{"q": 1}{"q": 2}'.
     events = [
@@ -276,7 +276,10 @@ def test_calls_keep_the_servers_order_when_their_indexes_come_out_of_order() -> 
     assert state.call_index(call(1, "b", "b", "")) == 1
     assert state.call_index(call(0, "a", "a", "")) == 0
     assert state.call_index(call(1, None, None, "{}")) == 1
-    assert state.call_index(call(0, "c", "c", "")) == 2  # a new id under index 0
+    assert state.call_index(call(0, "c", "c", "")) == 2  # a new call under index 0
+    # a fragment with another id but no name continues its call (a server that
+    # makes up an id for every fragment)
+    assert state.call_index(call(0, "d", None, "{}")) == 2
 
 
 # -- a tool run's round trip --------------------------------------------------------

@@ -651,10 +651,10 @@ class StreamState:
         call's first. Some servers (Gemini's compatible endpoint among them)
         send no ``index``: there a fragment with a new id starts the next call,
         and one without continues the last. Others (vLLM, Ollama through
-        LiteLLM) send each of several calls with ``index`` 0: a fragment whose
-        id differs from the one its index's call was sent with starts the next
-        call too, so that two calls are not merged into one whose arguments are
-        ``{...}{...}``.
+        LiteLLM: ollama#15457) send each of several calls with ``index`` 0: a
+        fragment with a name and an id other than the one its index's call was
+        sent with starts the next call too, so that two calls are not merged into
+        one whose arguments are ``{...}{...}``.
         """
         index = call.get("index")
         call_id = call.get("id")
@@ -664,8 +664,10 @@ class StreamState:
             if slot is None:
                 # The server's own number while no call took it (calls keep its order).
                 slot = self._calls if index in self._slots.values() else index
-            elif call_id and self._slot_ids.get(slot, call_id) != call_id:
-                slot = self._calls  # a new call under an index already used
+            elif call_id and self._slot_ids.get(slot, call_id) != call_id and _named(call):
+                # A new call under an index already used: it has an id of its own and
+                # its name, which only a call's first fragment carries.
+                slot = self._calls
             self._slots[index] = slot
             self._calls = max(self._calls, slot + 1)
         elif self._calls and (not call_id or call_id == self._last_id):
@@ -686,6 +688,12 @@ class StreamState:
             return None
         self._identified.add(index)
         return _call_id(call_id, index)
+
+
+def _named(call: dict[str, Any]) -> bool:
+    """Whether a tool call fragment names its function (a call's first does)."""
+    fn = call.get("function")
+    return isinstance(fn, dict) and isinstance(fn.get("name"), str) and bool(fn["name"])
 
 
 def text_or_none(value: object) -> str | None:
