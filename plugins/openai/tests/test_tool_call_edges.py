@@ -344,3 +344,16 @@ async def test_a_tool_run_answers_every_call_under_its_id(streamed: bool) -> Non
     assert tools[0]["content"] == "sunny in Oslo"
     assert "not a JSON object" in tools[1]["content"]
     assert "no tool named 'nope'" in tools[2]["content"]
+
+
+@pytest.mark.anyio
+async def test_groq_null_arguments_are_no_arguments() -> None:
+    # Groq sends arguments "null" for a call to a function without parameters
+    # (langchain#33896); the tool loop answered it with "the arguments are not a
+    # JSON object" although the call was right.
+    events = [chunk({"tool_calls": [call(0, "call_n", "now", "null")]}), chunk({}, "tool_calls")]
+    message = {"content": None, "tool_calls": [call(None, "call_n", "now", "null")]}
+    with serving(sse(*events), completion(message)) as server:
+        r = await streamed(server.url + "/openai/v1", "groq")
+        whole = await chatted(server.url + "/openai/v1", "groq")
+    assert r.tool_calls == whole.tool_calls == (ToolCall("call_n", "now", {}),)
