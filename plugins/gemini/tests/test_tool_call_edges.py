@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import ToolCall
+from relaykit import Message, ToolCall
 from relaykit.testing import LoopbackServer, Request, Response, one_try_config
+from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 MODEL = "gemini/gemini-2.5-flash"
@@ -160,4 +161,45 @@ async def test_a_tool_run_pairs_results_by_name_and_order(streamed: bool) -> Non
     assert third[3]["parts"] == [{"functionCall": {"name": "now", "args": {}}}]
     assert third[4]["parts"] == [
         {"functionResponse": {"name": "now", "response": {"error": "RuntimeError: clock broken"}}}
+    ]
+
+
+@pytest.mark.anyio
+async def test_calls_gemini_did_not_make_carry_the_dummy_signature_in_the_current_turn(
+    mock: GeminiMock,
+) -> None:
+    # Gemini 3 refuses a function call of the current turn without its thought
+    # signature ("Function call is missing a thought_signature"): a tool run that
+    # began on another provider (a fallback) or a call written by hand has none,
+    # so it goes with the dummy Gemini's docs give for such calls. Calls of an
+    # earlier turn, which Gemini does not check, go as they are.
+    conversation = [
+        Message.user("first"),
+        Message.assistant("", [ToolCall("toolu_0", "now", {})]),
+        Message.tool("toolu_0", "noon"),
+        Message.assistant("It is noon."),
+        Message.user("and the weather?"),
+        Message.assistant("Looking.", [ToolCall("toolu_1", "weather", {"city": "Oslo"})]),
+        Message.tool("toolu_1", "sunny"),
+        Message.assistant(
+            "", [ToolCall("call_2", "weather", {"city": "Lima"}), ToolCall("call_3", "now", {})]
+        ),
+        Message.tool("call_2", "rain"),
+        Message.tool("call_3", "one"),
+    ]
+    async with relaykit.Client(
+        one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}}), env={}
+    ) as client:
+        r = await client.chat("gemini/gemini-3-flash-preview", conversation)
+    assert r.text
+    contents = mock.requests[-1].json()["contents"]
+    signed = [
+        [p.get("thoughtSignature") for p in c["parts"] if "functionCall" in p]
+        for c in contents
+        if c["role"] == "model" and any("functionCall" in p for p in c["parts"])
+    ]
+    assert signed == [
+        [None],
+        ["skip_thought_signature_validator"],
+        ["skip_thought_signature_validator", None],
     ]
