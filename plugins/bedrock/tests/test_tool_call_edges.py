@@ -17,7 +17,7 @@ import pytest
 
 import relaykit
 from relaykit import Message, ToolCall
-from relaykit.testing import LoopbackServer, Request, Response
+from relaykit.testing import LoopbackServer, Reply, Request, Response
 from relaykit_bedrock.testing import BedrockMock, event_frame
 
 from .conftest import MakeClient
@@ -252,3 +252,34 @@ async def test_ids_from_other_providers_go_out_valid_and_once_each(
         assert [x.get("is_error", False) for x in results] == [False, False, True, False]
     assert uses[:3] == ["call_0", "call_1", "call_0_2"]
     assert uses[3] == ("functions_now_0" + "x" * 70)[:64]
+
+
+def broken(city: str) -> str:
+    """A tool that fails."""
+    raise RuntimeError(f"no weather for {city}")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [True, False])
+async def test_a_failing_tool_goes_back_with_status_error(
+    mock: BedrockMock, make_client: MakeClient, streamed: bool
+) -> None:
+    mock.script.push(
+        Reply(tool_calls=(("broken", {"city": "Oslo"}), ("broken", {"city": "Lima"}))),
+        Reply(text="sorry"),
+    )
+    async with make_client(region=mock.region, claude_api="converse") as c:
+        if streamed:
+            async with c.stream_tools(CLAUDE, "weather?", [broken]) as run:
+                async for _ in run:
+                    pass
+            result = run.run
+        else:
+            result = await c.run_tools(CLAUDE, "weather?", [broken])
+    assert result.response.text == "sorry"
+    body = mock.requests[-1].json()
+    uses = [b["toolUse"] for b in body["messages"][1]["content"] if "toolUse" in b]
+    results = [b["toolResult"] for b in body["messages"][2]["content"] if "toolResult" in b]
+    assert [r["toolUseId"] for r in results] == [u["toolUseId"] for u in uses]
+    assert [r.get("status") for r in results] == ["error", "error"]
+    assert "no weather for Oslo" in results[0]["content"][0]["text"]
