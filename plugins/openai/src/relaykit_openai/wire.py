@@ -650,8 +650,8 @@ class StreamState:
         OpenAI numbers every fragment (``index``) and sends the id only on a
         call's first. Some servers (Gemini's compatible endpoint among them)
         send no ``index``: there a fragment with a new id starts the next call,
-        and one without continues the last. Others (vLLM, Ollama through
-        LiteLLM: ollama#15457) send each of several calls with ``index`` 0: a
+        and one without continues the last. Others (vLLM, Ollama's ``/v1``:
+        ollama#15457) send each of several calls with ``index`` 0: a
         fragment with a name and an id other than the one its index's call was
         sent with starts the next call too, so that two calls are not merged into
         one whose arguments are ``{...}{...}``.
