@@ -283,6 +283,15 @@ def test_invalid_tool_arguments_are_kept_raw() -> None:
     assert call.raw_arguments == '{"a": '
 
 
+@pytest.mark.parametrize("text", ["", "  ", "null", " null\n"])
+def test_no_tool_arguments_are_an_empty_object(text: str) -> None:
+    # "" from OpenAI for a function without parameters, "null" from Groq
+    # (langchain#33896): both say "no arguments", as Gemini's absent args and
+    # Ollama's null arguments do, not arguments that are not an object.
+    call = ToolCall.from_json_arguments("c", "f", text)
+    assert (call.arguments, call.raw_arguments) == ({}, None)
+
+
 def test_build_request_normalises_parameters() -> None:
     req = build_request(
         "m",

@@ -331,7 +331,13 @@ class ToolCall:
 
     @classmethod
     def from_json_arguments(cls, id: str, name: str, text: str) -> ToolCall:
-        """Build a call from arguments as the JSON text a provider sent."""
+        """Build a call from arguments as the JSON text a provider sent.
+
+        No text, or JSON ``null`` (Groq's for a function without parameters), is no
+        arguments (``{}``), as absent or null arguments are from the providers that
+        send them as objects; other text that is not a JSON object is kept as
+        ``raw_arguments``.
+        """
         if type(text) is not str and not isinstance(text, str):
             raise _wrong_type(
                 "tool_call",
@@ -346,6 +352,8 @@ class ToolCall:
             value = json.loads(text)
         except ValueError:
             return cls(id=id, name=name, raw_arguments=text)
+        if value is None:
+            return cls(id=id, name=name)
         if not isinstance(value, dict):
             return cls(id=id, name=name, raw_arguments=text)
         return cls(id=id, name=name, arguments=value)

@@ -13,7 +13,7 @@ relaykit's :class:`~relaykit.InvalidRequestError`, made before sending. It
 also holds the facts of the Messages API's wire that both providers read
 alike: the HTTP status each of its error types stands for (:mod:`.error_types`),
 that an assistant turn's thinking goes first, and the fix when Claude refuses
-that thinking (:mod:`.turn_order`).
+that thinking (:mod:`.turn_order`), and the tool call ids it takes (:mod:`.tool_ids`).
 """
 
 from .error_types import ERROR_STATUS, ApiError, error_status, read_error
@@ -42,6 +42,7 @@ from .thinking_rules import (
     thinking_room,
     thinking_style,
 )
+from .tool_ids import ToolIds
 from .turn_order import (
     THINKING_HINT,
     hint_thinking,
@@ -59,6 +60,7 @@ __all__ = [
     "ApiError",
     "Claude5",
     "ThinkingStyle",
+    "ToolIds",
     "adaptive_fields",
     "as_deployment",
     "check_forced_tool",

@@ -775,6 +775,7 @@ def validate_messages(body: dict[str, Any], paused: Collection[str] = ()) -> str
             return problem
     return (
         _trailing_whitespace(msgs, paused)
+        or _tool_use_ids(msgs)
         or _answered_tool_uses(msgs)
         or _thinking_first(body, msgs)
     )
@@ -873,6 +874,27 @@ def prefill_problem(body: dict[str, Any], paused: Collection[str] = ()) -> str |
     if text and any(p.endswith(text) for p in paused):
         return None
     return PREFILL_REFUSED
+
+
+def _tool_use_ids(msgs: list[dict[str, Any]]) -> str | None:
+    """The API's rules for ``tool_use`` ids, in its words: each matches
+    ``^[a-zA-Z0-9_-]+$`` and none is used twice in a request (opencode#1279, after
+    a switch from another provider; nanobot#4356)."""
+    seen: set[str] = set()
+    for i, m in enumerate(msgs):
+        content = m["content"]
+        for j, b in enumerate(() if isinstance(content, str) else content):
+            if b["type"] != "tool_use":
+                continue
+            if not re.fullmatch(r"[a-zA-Z0-9_-]+", str(b.get("id"))):
+                return (
+                    f"messages.{i}.content.{j}.tool_use.id: String should match pattern "
+                    "'^[a-zA-Z0-9_-]+$'"
+                )
+            if b["id"] in seen:
+                return f"messages.{i}.content.{j}: `tool_use` ids must be unique"
+            seen.add(b["id"])
+    return None
 
 
 def _answered_tool_uses(msgs: list[dict[str, Any]]) -> str | None:

@@ -65,6 +65,14 @@ Choices this module makes, because the Messages API differs from the common shap
   :mod:`.documents`), which a cache point after it marks like any other block.
   The API reads documents in user turns only: one in a system or assistant
   message is refused before sending rather than dropped.
+- A tool call whose arguments were not a JSON object (``raw_arguments``: input
+  that fine-grained tool streaming sent unchecked) goes back as
+  ``{"raw_arguments": "..."}``, as the other providers send it: ``input`` must be
+  an object.
+- Tool call ids go out as the API takes them, valid and each once in a request
+  (another provider's ``functions.now:0``, or relaykit's made-up ``call_0`` of
+  two answers, renamed), each result under its call's: see
+  :mod:`relaykit_claude_models.tool_ids`.
 - ``web_search=`` adds the server tool ``web_search`` after the function tools,
   and its answer's citations become ``ChatResponse.citations`` (see
   :mod:`.web_search`); its ``server_tool_use`` and ``web_search_tool_result``
@@ -95,8 +103,8 @@ from relaykit.messages import (
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
+from relaykit_claude_models import ToolIds, thinking_first
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
-from relaykit_claude_models import thinking_first
 
 from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
@@ -426,7 +434,21 @@ def messages(
             "tool result: system messages alone are only a system prompt",
         )
     _strip_prefill(out[-1])
+    _send_ids(out)
     return out
+
+
+def _send_ids(turns: list[dict[str, Any]]) -> None:
+    """Give each ``tool_use`` an id the API takes (valid, and once in the request)
+    and each ``tool_result`` its call's: see :mod:`relaykit_claude_models.tool_ids`."""
+    ids = ToolIds()
+    for turn in turns:
+        for block in turn["content"]:
+            kind = block["type"]
+            if kind == "tool_use":
+                block["id"] = ids.call(block["id"])
+            elif kind == "tool_result":
+                block["tool_use_id"] = ids.result(block["tool_use_id"])
 
 
 #: the block types an assistant turn that holds any must open with (turn_order's rule)
@@ -461,8 +483,14 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
             raise _misplaced_document(role)
         return document_block(p)
     if isinstance(p, ToolCall):
-        # Arguments that were not valid JSON cannot be sent back as an object.
-        return {"type": "tool_use", "id": p.id, "name": p.name, "input": p.arguments}
+        arguments: dict[str, Any] = p.arguments
+        if p.raw_arguments is not None and not p.arguments:
+            # Input that was not a JSON object (fine-grained tool streaming sends it
+            # unchecked, and cut at max_tokens mid-value): what the model said goes
+            # back wrapped in an object, as the docs advise and the other providers
+            # send it, not as an empty input it never wrote.
+            arguments = {"raw_arguments": p.raw_arguments}
+        return {"type": "tool_use", "id": p.id, "name": p.name, "input": arguments}
     if isinstance(p, ToolResultPart):
         content: str | list[dict[str, Any]] = p.content
         if p.attachments:
@@ -645,10 +673,8 @@ def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
                 answered_by_tool = True
             else:
                 calls.append(
-                    ToolCall(
-                        str(block.get("id") or ""),
-                        str(block.get("name") or ""),
-                        dict(block.get("input") or {}),
+                    tool_call(
+                        str(block.get("id") or ""), str(block.get("name") or ""), block.get("input")
                     )
                 )
     finish = finish_reason(data.get("stop_reason"))
@@ -670,3 +696,16 @@ def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
         # the sequence met, beside stop_reason "stop_sequence" (null otherwise)
         stop_sequence=text_or_none(data.get("stop_sequence")),
     )
+
+
+def tool_call(id: str, name: str, given: Any) -> ToolCall:
+    """A ``tool_use`` block's call. Its ``input`` is an object; a compatible server
+    that sends it as JSON text is read as that text, and anything else kept as
+    ``raw_arguments``, as a streamed input that is not an object is."""
+    if isinstance(given, dict):
+        return ToolCall(id, name, given)
+    if isinstance(given, str):
+        return ToolCall.from_json_arguments(id, name, given)
+    if given is None:
+        return ToolCall(id, name)
+    return ToolCall(id, name, raw_arguments=json.dumps(given))

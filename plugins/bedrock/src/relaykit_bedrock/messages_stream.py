@@ -17,7 +17,10 @@ A ``content_block_start`` usually holds nothing its deltas bring, but what it
 holds is kept, as the anthropic SDK keeps it (and relaykit-anthropic's decoder):
 a thinking block's text or signature, and a tool's input, which stands until a
 non-empty ``input_json_delta`` replaces it and is sent as one ``toolUse`` delta
-when its block stops (only then is it known that no fragment came).
+when its block stops (only then is it known that no fragment came). A server
+tool's block (``server_tool_use``) streams its input the same way; it is no call
+of the caller's, and is left out, as :func:`.messages_wire.converse_block` leaves
+it out of a whole answer.
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ ConverseEvent = tuple[str, dict[str, Any]]
 class MessagesStreamReader:
     """Turns one Messages stream's events into ConverseStream events, keeping usage."""
 
-    __slots__ = ("_start_inputs", "_stop_reason", "_stop_sequence", "_usage", "message_id")
+    __slots__ = (
+        "_start_inputs",
+        "_stop_reason",
+        "_stop_sequence",
+        "_tool_blocks",
+        "_usage",
+        "message_id",
+    )
 
     def __init__(self) -> None:
         self._usage: dict[str, Any] = {}
@@ -44,6 +54,9 @@ class MessagesStreamReader:
         self._stop_sequence: object = None
         # tool_use block index -> the input its start held, until a fragment replaces it
         self._start_inputs: dict[int, dict[str, Any]] = {}
+        # the indexes of the tool_use blocks: a server tool's block (server_tool_use,
+        # mcp_tool_use) streams its input too, and is no call of the caller's
+        self._tool_blocks: set[int] = set()
         #: the message id from ``message_start``
         self.message_id: str | None = None
 
@@ -106,6 +119,7 @@ class MessagesStreamReader:
     def _start(self, index: int, block: dict[str, Any]) -> list[ConverseEvent]:
         kind = block.get("type")
         if kind == "tool_use":
+            self._tool_blocks.add(index)
             given = block.get("input")
             if isinstance(given, dict) and given:
                 self._start_inputs[index] = given
@@ -132,6 +146,8 @@ class MessagesStreamReader:
         if kind == "signature_delta":
             return {"reasoningContent": {"signature": delta.get("signature") or ""}}
         if kind == "input_json_delta":
+            if index not in self._tool_blocks:
+                return None  # a server tool's input, as the whole answer leaves it out
             fragment = delta.get("partial_json") or ""
             if fragment:
                 self._start_inputs.pop(index, None)  # the fragments build the input instead

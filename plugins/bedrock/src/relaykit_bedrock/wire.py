@@ -35,6 +35,10 @@ Choices the Converse API forces on us, each documented here once:
   reasoning, so such parts are left out.
 - A tool call whose arguments were not a JSON object (``raw_arguments``) goes
   back as ``{"raw_arguments": "..."}``: Converse wants ``toolUse.input`` to be one.
+- Tool call ids go out as Bedrock takes them (1 to 64 of ``[a-zA-Z0-9_-]``, each
+  once in a request: another provider's ``functions.now:0``, or relaykit's
+  made-up ``call_0`` of two answers, renamed), each result under its call's:
+  see :mod:`relaykit_claude_models.tool_ids`.
 - A tool result's ``status`` is sent only for errors: only some model
   families accept the field at all.
 - A text part that is empty or only whitespace is left out (Converse refuses a
@@ -105,7 +109,7 @@ from relaykit.messages import (
     refuse_names,
 )
 from relaykit.response import FinishReason, reasoning_fields
-from relaykit_claude_models import thinking_first
+from relaykit_claude_models import ToolIds, thinking_first
 
 from . import prefill, reasoning, sampling, schemas
 from .cache_points import CachePoints
@@ -379,7 +383,22 @@ def messages(
     # Checked once turns are merged: the text may come in the next relaykit message.
     check_user_turns(out, api)
     _strip_prefill(out[-1])
+    _send_ids(out)
     return out
+
+
+def _send_ids(turns: list[dict[str, Any]]) -> None:
+    """Give each ``toolUse`` an id Bedrock takes (1 to 64 of ``[a-zA-Z0-9_-]``, once
+    in the request, as Claude wants) and each ``toolResult`` its call's: see
+    :mod:`relaykit_claude_models.tool_ids`."""
+    ids = ToolIds(max_length=64)
+    for turn in turns:
+        for block in turn["content"]:
+            if "toolUse" in block:
+                block["toolUse"]["toolUseId"] = ids.call(block["toolUse"]["toolUseId"])
+            elif "toolResult" in block:
+                result = block["toolResult"]
+                result["toolUseId"] = ids.result(result["toolUseId"])
 
 
 def _reasoning_first(blocks: list[dict[str, Any]]) -> None:

@@ -847,6 +847,8 @@ def validate(body: Any, model: str | None = None) -> str | None:
                 "of function call parts of the function call turn."
             )
         expected_responses = calls
+    if model is not None and (problem := _unsigned_call(contents, model)):
+        return problem
     config = body.get("generationConfig") or {}
     if "responseJsonSchema" in config and config.get("responseMimeType") != "application/json":
         return (
@@ -1097,6 +1099,38 @@ _EMBED_SIZES = {"gemini-embedding-001": (128, 3072)}
 _MOCK_SIGNATURE = re.compile(r"mock-thought-signature-\d+\Z")
 
 
+#: the signatures Gemini's docs give for function calls it did not make (another
+#: model's, or written by hand), which pass its check
+DUMMY_SIGNATURES = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
+
+
+def _unsigned_call(contents: list[dict[str, Any]], model: str) -> str | None:
+    """Gemini 3's rule (but its image models'), in its words: in the current turn
+    (since the user last wrote), each step's first function call carries the
+    signature its answer came with, or one of :data:`DUMMY_SIGNATURES`."""
+    if not model.startswith("gemini-3") or "image" in model:
+        return None
+    for content in reversed(contents):
+        parts = content["parts"]
+        if content["role"] == "user":
+            if not any("functionResponse" in p for p in parts) or any("text" in p for p in parts):
+                return None  # the user's own words: the current turn starts after them
+            continue
+        for j, part in enumerate(parts):
+            if "functionCall" in part:
+                if "thoughtSignature" in part:
+                    break
+                name = part["functionCall"].get("name")
+                return (
+                    "Function call is missing a thought_signature in functionCall parts. This "
+                    "is required for tools to work correctly, and missing thought_signature may "
+                    f"lead to degraded model performance. Additional data, function call "
+                    f"`default_api:{name}` , position {j + 1}. Please refer to "
+                    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+                )
+    return None
+
+
 def _decoded(signature: Any) -> str:
     try:
         return base64.b64decode(str(signature), validate=True).decode()
@@ -1121,7 +1155,11 @@ def _part_problem(part: Any, where: str) -> str | None:
         if not uri.startswith("https://"):
             return f"* {where}.file_data.file_uri: Unsupported file uri: {uri}"
     signature = part.get("thoughtSignature")
-    if signature is not None and not _MOCK_SIGNATURE.match(_decoded(signature)):
+    if (
+        signature is not None
+        and signature not in DUMMY_SIGNATURES
+        and not _MOCK_SIGNATURE.match(_decoded(signature))
+    ):
         # Gemini reads its signatures; one it did not make is refused.
         return f"Unable to submit request because {where} has an invalid thought signature."
     if "functionCall" in part and not part["functionCall"].get("name"):

@@ -22,8 +22,12 @@ ids are never sent back to Gemini.
 
 A response's thoughts and its first ``thoughtSignature`` become one reasoning
 part (``origin="gemini"``). The signature goes back only on parts Gemini
-made: another provider's signature is not one Gemini can read, and Gemini
-accepts a turn without one (its thought text is never sent back).
+made: another provider's signature is not one Gemini can read (its thought text
+is never sent back). Gemini 3 wants a signature on the first function call of
+each step of the current turn, which a call Gemini did not make lacks (a tool
+run begun on another provider, a call written by hand): such a call goes with
+the dummy signature Gemini's docs give for it, ``skip_thought_signature_validator``
+(for Gemini 3 on; 2.x checks none).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,6 +108,8 @@ def request_body(
     """
     refuse_names(request.messages, "Gemini's API")
     body: dict[str, Any] = {"contents": contents(request.messages)}
+    if checks_signatures(request.model):
+        sign_current_turn(body["contents"])
     system = request.system
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
@@ -221,6 +228,36 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
     _attach(out, attached)
     _check_opening(out)
     return out
+
+
+#: the signature Gemini's docs give a function call it did not make (another
+#: provider's, or written by hand), which its check lets through
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def checks_signatures(model: str) -> bool:
+    """Whether ``model`` refuses a function call of the current turn without its
+    signature: Gemini 3 and later, and the aliases (``gemini-flash-latest``); not
+    1.x, 2.x or Gemma (a path's last segment is read, as a Vertex name has one)."""
+    name = model.rsplit("/", 1)[-1]
+    return name.startswith("gemini-") and not re.match(r"gemini-[12](\.|-)", name)
+
+
+def sign_current_turn(out: list[dict[str, Any]]) -> None:
+    """Give each step of the current turn (since the user last wrote) whose calls
+    carry no signature the dummy one, on its first call: Gemini 3 refuses such a
+    call ("Function call is missing a thought_signature in functionCall parts"),
+    and a tool run begun on another provider, or a call written by hand, has none.
+    Earlier turns, which Gemini does not check, go as they are."""
+    for content in reversed(out):
+        parts = content["parts"]
+        if content["role"] == "user":
+            if not any("functionResponse" in p for p in parts) or any("text" in p for p in parts):
+                return  # the user's own words: the current turn starts after them
+            continue
+        calls = [p for p in parts if "functionCall" in p]
+        if calls and not any("thoughtSignature" in p for p in calls):
+            calls[0]["thoughtSignature"] = SKIP_SIGNATURE
 
 
 def _check_opening(out: list[dict[str, Any]]) -> None:

@@ -619,6 +619,8 @@ class StreamState:
         "_identified",
         "_last_call",
         "_last_id",
+        "_slot_ids",
+        "_slots",
         "finished",
         "refused",
         "started",
@@ -636,6 +638,8 @@ class StreamState:
         self._last_call = 0
         self._last_id: str | None = None
         self._identified: set[int] = set()  # the slots whose call has an id
+        self._slots: dict[int, int] = {}  # a server's index -> the slot it fills now
+        self._slot_ids: dict[int, str] = {}  # slot -> the id its call was sent with
         #: the searches the call is billed for (a search model's: one), reported
         #: with the finish
         self.web_searches = web_searches
@@ -646,21 +650,36 @@ class StreamState:
         OpenAI numbers every fragment (``index``) and sends the id only on a
         call's first. Some servers (Gemini's compatible endpoint among them)
         send no ``index``: there a fragment with a new id starts the next call,
-        and one without continues the last.
+        and one without continues the last. Others (vLLM, Ollama's ``/v1``:
+        ollama#15457) send each of several calls with ``index`` 0: a
+        fragment with a name and an id other than the one its index's call was
+        sent with starts the next call too, so that two calls are not merged into
+        one whose arguments are ``{...}{...}``.
         """
         index = call.get("index")
         call_id = call.get("id")
+        call_id = call_id if isinstance(call_id, str) and call_id else None
         if isinstance(index, int):
-            self._calls = max(self._calls, index + 1)
+            slot = self._slots.get(index)
+            if slot is None:
+                # The server's own number while no call took it (calls keep its order).
+                slot = self._calls if index in self._slots.values() else index
+            elif call_id and self._slot_ids.get(slot, call_id) != call_id and _named(call):
+                # A new call under an index already used: it has an id of its own and
+                # its name, which only a call's first fragment carries.
+                slot = self._calls
+            self._slots[index] = slot
+            self._calls = max(self._calls, slot + 1)
         elif self._calls and (not call_id or call_id == self._last_id):
-            index = self._last_call
+            slot = self._last_call
         else:
-            index = self._calls
+            slot = self._calls
             self._calls += 1
-        self._last_call = index
+        self._last_call = slot
         if call_id:
             self._last_id = call_id
-        return index
+            self._slot_ids.setdefault(slot, call_id)
+        return slot
 
     def call_id(self, call_id: object, index: int) -> str | None:
         """The id of slot ``index``'s fragment: the one sent, or for a call that came
@@ -669,6 +688,12 @@ class StreamState:
             return None
         self._identified.add(index)
         return _call_id(call_id, index)
+
+
+def _named(call: dict[str, Any]) -> bool:
+    """Whether a tool call fragment names its function (a call's first does)."""
+    fn = call.get("function")
+    return isinstance(fn, dict) and isinstance(fn.get("name"), str) and bool(fn["name"])
 
 
 def text_or_none(value: object) -> str | None:

@@ -405,6 +405,19 @@ _MUST_START = "A conversation must start with a user message."
 _MUST_ALTERNATE = "A conversation must alternate between user and assistant roles."
 
 
+def _tool_use_id_problem(block: Any, i: int, j: int, kind: str) -> str | None:
+    """The API model's rule for a ``toolUseId`` (1 to 64 of ``[a-zA-Z0-9_-]``), in
+    AWS's words, for a call's or a result's id."""
+    value = block.get("toolUseId") if isinstance(block, dict) else None
+    if isinstance(value, str) and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", value):
+        return None
+    at = f"'messages.{i + 1}.member.content.{j + 1}.member.{kind}.toolUseId'"
+    rule = "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
+    if isinstance(value, str) and len(value) > 64:
+        rule = "Member must have length less than or equal to 64"
+    return constraint(f"Value {value!r} at {at}", rule)
+
+
 def validate(body: Any) -> str | None:
     """The ValidationException message Converse would give ``body``, or ``None``."""
     if problem := _system_problem(body.get("system") if isinstance(body, dict) else None):
@@ -415,7 +428,16 @@ def validate(body: Any) -> str | None:
     if any(a.get("role") == b.get("role") for a, b in pairwise(messages)):
         return f"{_MUST_ALTERNATE} Make sure the conversation alternates and try again."
     has_tool_blocks = False
+    used: set[Any] = set()  # the toolUse ids so far
     for i, m in enumerate(messages):
+        uses = [b["toolUse"].get("toolUseId") for b in m.get("content") or () if "toolUse" in b]
+        if repeated := [u for u in uses if u in used or uses.count(u) > 1]:
+            # Bedrock's words for a turn's (agno#2336); one used in two turns Claude
+            # refuses too ("`tool_use` ids must be unique"), said here the same way
+            return (
+                f"The toolUse blocks at messages.{i}.content contain duplicate Ids: {repeated[0]}"
+            )
+        used.update(uses)
         if not m.get("content"):
             return f"The content field in the Message object at messages.{i} is empty."
         for j, block in enumerate(m["content"]):
@@ -423,6 +445,9 @@ def validate(body: Any) -> str | None:
                 return (
                     f"The text field in the ContentBlock object at messages.{i}.content is blank."
                 )
+            for kind in ("toolUse", "toolResult"):
+                if kind in block and (problem := _tool_use_id_problem(block[kind], i, j, kind)):
+                    return problem
             if "toolUse" in block and not isinstance(block["toolUse"].get("input"), dict):
                 return (
                     f"The format of the value at messages.{i}.content.{j}.toolUse.input is "
