@@ -90,3 +90,14 @@ async def test_a_call_in_flight_keeps_its_breaker() -> None:
                 pass
         assert c._target_breakers[routing.Target("fake", "slow")] is before
         await anyio.lowlevel.checkpoint()
+
+
+async def test_listing_models_of_providers_that_do_not_exist_keeps_nothing() -> None:
+    fake = FakePlugin()
+    async with client(fake, providers={"fake": {"type": "fake"}}) as c:
+        await c.models("fake")
+        for i in range(50):
+            with pytest.raises(relaykit.ConfigError, match=f"nope-{i}"):
+                await c.models(f"nope-{i}")
+        assert set(c._catalog._locks) <= {"fake"}
+        assert set(c._catalog._cache) == {"fake"}
