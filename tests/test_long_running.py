@@ -23,8 +23,6 @@ import pytest
 import relaykit
 from relaykit.testing import OpenAIMock, Reply
 
-pytestmark = pytest.mark.anyio
-
 KEY = "sk-mock-1234567890abcdef"
 MODEL = "openai/gpt-4o-mini"
 
@@ -97,6 +95,7 @@ def registries(client: relaykit.Client) -> dict[str, int]:
     }
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("transport", ["httpx", "auto"])
 async def test_faulty_calls_leave_no_descriptors_or_registrations(
     transport: str, tmp_path: Path
@@ -118,6 +117,7 @@ async def test_faulty_calls_leave_no_descriptors_or_registrations(
         assert open_fds() <= before
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("transport", ["httpx", "auto"])
 async def test_clients_made_and_closed_leave_no_threads_or_descriptors(
     transport: str, tmp_path: Path
@@ -141,3 +141,28 @@ async def test_clients_made_and_closed_leave_no_threads_or_descriptors(
         assert open_fds() <= fds
         # anyio keeps idle worker threads for a while: a few more may be waiting
         assert threading.active_count() <= threads + 2, threading.enumerate()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_clients_made_and_closed_leave_no_threads_or_descriptors(
+    backend: str, tmp_path: Path
+) -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        config = settings(mock, "auto", tmp_path)
+
+        def one() -> None:
+            with relaykit.SyncClient(config, backend=backend) as client:
+                client.chat(MODEL, "hi")
+                with client.stream(MODEL, "hi") as stream:
+                    for _ in stream:
+                        break
+
+        one()
+        gc.collect()
+        fds, threads = open_fds(), threading.active_count()
+        for _ in range(15):
+            one()
+        gc.collect()
+        # the loop thread of each is gone, with its selector and the log's connection
+        assert open_fds() <= fds
+        assert threading.active_count() <= threads, threading.enumerate()
