@@ -6,12 +6,16 @@ flight, a configured route's latencies) is kept."""
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import anyio
 import pytest
 
 import relaykit
 import relaykit.client
 from relaykit import routing
+from relaykit.embedding_cache import EmbeddingCache
 from relaykit.testing import FakePlugin
 
 from .conftest import client
@@ -101,3 +105,19 @@ async def test_listing_models_of_providers_that_do_not_exist_keeps_nothing() -> 
                 await c.models(f"nope-{i}")
         assert set(c._catalog._locks) <= {"fake"}
         assert set(c._catalog._cache) == {"fake"}
+
+
+async def test_tiny_vectors_hold_no_more_memory_than_the_embedding_cache_allows() -> None:
+    cache = EmbeddingCache(max_bytes=64_000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        # vectors of one dimension (dimensions=1 is a valid request): 8 bytes of numbers
+        await cache.put_many([(f"key-{i:064}", (0.5,)) for i in range(1000)], 60)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    # counted by their numbers alone, the 1000 held about 300 KB in a cache of 64 thousand
+    assert held < 2 * 64_000, (held, len(cache))
