@@ -307,17 +307,18 @@ def test_only_openai_s_encrypted_reasoning_reaches_a_responses_client() -> None:
 
 def test_the_response_store_forgets_the_oldest_and_the_expired() -> None:
     from relaykit import Message
-    from relaykit_gateway.response_store import ResponseStore
+    from relaykit_gateway.response_store import ENTRY_CHARS, MESSAGE_CHARS, ResponseStore
 
+    held = ENTRY_CHARS + MESSAGE_CHARS  # what a response of one message counts besides text
     now = [0.0]
-    store = ResponseStore(ttl=60, max_chars=10, clock=lambda: now[0])
+    store = ResponseStore(ttl=60, max_chars=10 + 2 * held, clock=lambda: now[0])
     store.put("alice", "a", (Message.user("aaaa"),))
     store.put("alice", "b", (Message.user("bbbb"),))
     assert store.get("alice", "a") is not None  # a is now the most recently used
     assert store.get("bob", "a") is None  # another caller's
-    store.put(None, "c", (Message.user("cccc"),))  # 12 characters: b, the oldest used, goes
+    store.put(None, "c", (Message.user("cccc"),))  # 12 characters of text: b, the oldest used, goes
     assert (store.get("alice", "b"), len(store)) == (None, 2)
-    store.put(None, "huge", (Message.user("x" * 11),))  # larger than the store: not kept
+    store.put(None, "huge", (Message.user("x" * (11 + held)),))  # larger than the store: not kept
     assert store.get(None, "huge") is None and len(store) == 2
     now[0] = 61
     assert store.get("alice", "a") is None and store.get(None, "c") is None

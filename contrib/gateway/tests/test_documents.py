@@ -13,7 +13,7 @@ import pytest
 
 from relaykit import CachePoint, DocumentPart, ImagePart, Message, TextPart, ToolResultPart
 from relaykit.testing import PDF, PNG, FakePlugin
-from relaykit_gateway.response_store import ResponseStore
+from relaykit_gateway.response_store import ENTRY_CHARS, MESSAGE_CHARS, ResponseStore
 from relaykit_gateway.testing import UPSTREAM_KEY, running_over
 from relaykit_ollama.testing import OllamaMock
 
@@ -225,7 +225,8 @@ async def test_images_and_documents_in_an_anthropic_tool_result_reach_the_provid
 
 
 def test_the_response_store_counts_a_documents_bytes() -> None:
-    store = ResponseStore(max_chars=len(PDF) + 10)
+    # with what a response of one message counts besides its text
+    store = ResponseStore(max_chars=len(PDF) + 10 + ENTRY_CHARS + MESSAGE_CHARS)
     with_pdf = (Message.user([TextPart("read"), DocumentPart(data=PDF, name="a.pdf")]),)
     store.put(None, "a", with_pdf)
     assert store.get(None, "a") == with_pdf

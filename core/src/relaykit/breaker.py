@@ -26,7 +26,7 @@ update.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from types import TracebackType
 from typing import Literal
 
@@ -72,6 +72,11 @@ class CircuitBreaker:
         """Whether a call now would be refused: open, or half-open with a trial in flight."""
         state = self.state
         return state == "open" or (state == "half-open" and self._trial_running)
+
+    @property
+    def idle(self) -> bool:
+        """Closed with no failure counted: a new breaker would decide the same."""
+        return self._opened_at is None and not self._failures
 
     @property
     def consecutive_failures(self) -> int:
@@ -197,6 +202,11 @@ class BreakerBoard:
                 clock=self._clock,
             )
         return breaker
+
+    def keep(self, names: Container[str]) -> None:
+        """Forget every breaker not in ``names`` (the client's, when deployment names
+        come from callers: see ``Client._forget_breakers``)."""
+        self._breakers = {n: b for n, b in self._breakers.items() if n in names}
 
     def states(self) -> dict[str, State]:
         """Every known deployment's state, for metrics and ``relaykit demo``."""

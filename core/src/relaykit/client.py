@@ -80,7 +80,7 @@ from .response_cache import (
     worth_keeping,
 )
 from .retention import RetentionPolicy
-from .routing import Router, Target
+from .routing import FORGET_FROM, Router, Target
 from .secrets import scrub as scrub_secrets
 from .storage_open import open_storage
 from .tracing import CallTracer, current
@@ -277,6 +277,9 @@ class Client:
         self._breaker_states: dict[str, str] = {}
         #: each target's breaker, once its provider (and so its base URL) is built
         self._target_breakers: dict[Target, CircuitBreaker] = {}
+        #: past this many breakers, a new one first forgets the idle ones: model ids
+        #: come from callers (see _forget_breakers)
+        self._breakers_cap = FORGET_FROM
         # [cache] backend: the storage's cache, a plugin's store, or memory alone
         # (see cache_store.py); a store's failures are misses, never failed calls
         store = open_cache_store(self.config, self.plugin_manager, storage)
@@ -1535,9 +1538,26 @@ class Client:
         """The breaker of ``target``'s deployment (its provider is built already)."""
         breaker = self._target_breakers.get(target)
         if breaker is None:
+            if len(self._target_breakers) >= self._breakers_cap:
+                self._forget_breakers()
             base_url = self._registry.base_urls.get(target.provider, "")
             breaker = self._target_breakers[target] = self._breakers.get(f"{target}@{base_url}")
         return breaker
+
+    def _forget_breakers(self) -> None:
+        """Drop the breakers that are closed with no failure counted and whose target
+        has no call in flight (a guard of a breaker dropped mid-call would count its
+        failure where no call looks), with the states told of them: a new one for the
+        same deployment decides the same. Without this, each model id a caller made up
+        would keep its breaker for the life of the client."""
+        router = self._router
+        kept = {t: b for t, b in self._target_breakers.items() if not b.idle or router.busy(t)}
+        self._target_breakers = kept
+        names = {b.name for b in kept.values()}
+        self._breakers.keep(names)
+        self._breaker_states = {n: s for n, s in self._breaker_states.items() if n in names}
+        # Next time, past twice what is left: forgetting stays a small share of the work.
+        self._breakers_cap = max(FORGET_FROM, 2 * len(kept))
 
     def _note_breaker(self, breaker: CircuitBreaker) -> None:
         """Tell exporters when a deployment's circuit changes state."""

@@ -35,8 +35,13 @@ log = logging.getLogger("relaykit.cache")
 #: names the key's layout, so keys never match those of another one
 _KEY_FORMAT = "relaykit-embedding-1"
 
-#: what the in-memory part holds at most: ~2,700 vectors of 1,536 numbers
+#: what the in-memory part holds at most: ~2,600 vectors of 1,536 numbers
 MEMORY_BYTES = 32 * 1024 * 1024
+#: what each vector kept in memory counts besides its numbers: about the bytes its
+#: key, its entry and the objects holding them take. By its numbers alone, a vector of
+#: a few dimensions (``dimensions=1`` is a valid request) counted 4 bytes, and millions
+#: of them, each holding a hundred times that, fitted in the bound.
+ENTRY_BYTES = 384
 
 
 def embedding_key(target: Target, request: EmbeddingRequest, text: str) -> str:
@@ -168,19 +173,19 @@ class EmbeddingCache:
             await self._storage.cache_response(*entry)
 
     def _remember(self, key: str, data: bytes, ttl: float) -> None:
-        if len(data) > self._max_bytes:
+        if len(data) + ENTRY_BYTES > self._max_bytes:
             return
         self._forget(key)
         self._entries[key] = (self._clock() + ttl, data)
-        self._bytes += len(data)
+        self._bytes += len(data) + ENTRY_BYTES
         while self._bytes > self._max_bytes:
             _, (_, old) = self._entries.popitem(last=False)
-            self._bytes -= len(old)
+            self._bytes -= len(old) + ENTRY_BYTES
 
     def _forget(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry[1])
+            self._bytes -= len(entry[1]) + ENTRY_BYTES
 
     def __len__(self) -> int:
         return len(self._entries)

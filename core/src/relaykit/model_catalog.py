@@ -136,32 +136,47 @@ class ModelCatalog:
         if fresh is not None:
             return fresh  # without awaiting: no lock, no trip through the event loop
         lock = self._locks.setdefault(name, anyio.Lock())
-        async with lock:  # one fetch per provider at a time; the rest reuse it
-            fresh = self._fresh(name, refresh)
+        try:
+            async with lock:  # one fetch per provider at a time; the rest reuse it
+                return await self._listing_locked(name, refresh)
+        finally:
+            # A name with no listing to keep (a provider that does not exist: names come
+            # from callers) does not keep its lock either, once no one waits on it
+            if (
+                name not in self._cache
+                and not lock.locked()
+                and not lock.statistics().tasks_waiting
+                and self._locks.get(name) is lock
+            ):
+                del self._locks[name]
+
+    async def _listing_locked(self, name: str, refresh: bool) -> tuple[ModelInfo, ...]:
+        """:meth:`_listing`, holding ``name``'s lock."""
+        fresh = self._fresh(name, refresh)
+        if fresh is not None:
+            return fresh
+        cached = self._cache.get(name)
+        # On refresh the stored entry only matters as a fallback, if memory has none.
+        stored = None if refresh and cached else await self._stored(name)
+        if stored is not None and not refresh:
+            fresh = self._remember_stored(name, stored)
             if fresh is not None:
                 return fresh
-            cached = self._cache.get(name)
-            # On refresh the stored entry only matters as a fallback, if memory has none.
-            stored = None if refresh and cached else await self._stored(name)
-            if stored is not None and not refresh:
-                fresh = self._remember_stored(name, stored)
-                if fresh is not None:
-                    return fresh
-            try:
-                models = tuple(await self._fetch(name))
-            except RelayError as e:
-                stale = cached[1] if cached else stored.models if stored else None
-                if stale is None:
-                    raise
-                log.warning("listing models of %s failed (%s); serving the cached list", name, e)
-                # Fresh again for a short while, so the next calls do not wait on
-                # the failing provider too.
-                retry_in = min(self._ttl, RETRY_FAILED_AFTER)
-                self._cache[name] = (self._clock() - self._ttl + retry_in, stale)
-                return stale
-            self._cache[name] = (self._clock(), models)
-            await self._store(CachedModels(name, self._wall_clock(), models))
-            return models
+        try:
+            models = tuple(await self._fetch(name))
+        except RelayError as e:
+            stale = cached[1] if cached else stored.models if stored else None
+            if stale is None:
+                raise
+            log.warning("listing models of %s failed (%s); serving the cached list", name, e)
+            # Fresh again for a short while, so the next calls do not wait on
+            # the failing provider too.
+            retry_in = min(self._ttl, RETRY_FAILED_AFTER)
+            self._cache[name] = (self._clock() - self._ttl + retry_in, stale)
+            return stale
+        self._cache[name] = (self._clock(), models)
+        await self._store(CachedModels(name, self._wall_clock(), models))
+        return models
 
     async def _fetch(self, name: str) -> list[ModelInfo]:
         provider = self._registry.get(name)

@@ -46,6 +46,9 @@ log = logging.getLogger("relaykit.routing")
 EWMA_ALPHA = 0.3
 #: recompute a target's latency p95 after this many new latencies
 P95_EVERY = 10
+#: model ids parsed and targets' health held before a new one first forgets some:
+#: model ids come from callers (a gateway's clients name any model they like)
+FORGET_FROM = 4096
 
 
 class Target(NamedTuple):
@@ -115,6 +118,10 @@ class Router:
         self._cool_down = cool_down
         self._health: dict[Target, _Health] = {}
         self._parsed: dict[str, tuple[Target, ...]] = {}
+        #: the targets of the configured routes: their health is kept for good (the
+        #: balancing and the hedges read it); any other target's is read by no plan
+        self._routed = frozenset(Target.parse(t) for r in config.models.values() for t in r.targets)
+        self._health_cap = FORGET_FROM
         self._known = KnownSecrets() if known is None else known
         # a model id planned before a secret was known is checked again
         self._known.on_change(self._parsed.clear)
@@ -152,7 +159,10 @@ class Router:
                 )
             route = self._config.models.get(model_id)
             ids = route.targets if route is not None else (model_id,)
-            targets = self._parsed[model_id] = tuple(Target.parse(t) for t in ids)
+            targets = tuple(Target.parse(t) for t in ids)
+            if len(self._parsed) >= FORGET_FROM:  # a cache: parsing again is cheap
+                self._parsed.clear()
+            self._parsed[model_id] = targets
         if len(targets) == 1:
             return targets
         strategy = self._config.models[model_id].strategy
@@ -193,8 +203,18 @@ class Router:
     def _state(self, target: Target) -> _Health:
         health = self._health.get(target)
         if health is None:
+            if len(self._health) >= self._health_cap:
+                self._forget_health()
             health = self._health[target] = _Health()
         return health
+
+    def _forget_health(self) -> None:
+        """Drop the health of the targets no route names and no call is in flight to:
+        a single target's plan reads no health, so forgetting it changes no order."""
+        routed = self._routed
+        self._health = {t: h for t, h in self._health.items() if h.in_flight or t in routed}
+        # Next time, past twice what is left: forgetting stays a small share of the work.
+        self._health_cap = max(FORGET_FROM, 2 * len(self._health))
 
     def _latency_score(self, target: Target) -> float:
         """A chat's sort key: the latency average (-1, first, when unmeasured)."""
@@ -273,6 +293,11 @@ class Router:
             health.p95 = recent[min(len(recent) - 1, int(0.95 * len(recent)))]
             health.p95_at = health.seen
         return health.p95
+
+    def busy(self, target: Target) -> bool:
+        """Whether a call to ``target`` is in flight now (asking records nothing)."""
+        health = self._health.get(target)
+        return health is not None and health.in_flight > 0
 
     def in_flight(self, target: Target) -> int:
         """Calls to ``target`` in flight now."""

@@ -6,7 +6,9 @@ that it can be fetched again or deleted. The
 gateway does the same in its own memory: each kept response holds the
 conversation so far, its answer included, for at most ``ttl`` seconds and
 within ``max_chars`` characters of text for all of them together (the oldest
-go first; an image's or a document's bytes count a character each). Memory is
+go first; an image's or a document's bytes count a character each, and each
+response :data:`ENTRY_CHARS` more, each message in it :data:`MESSAGE_CHARS`,
+for the objects that hold them). Memory is
 per process: :mod:`relaykit_gateway.kept_responses` also keeps them in the
 client's shared cache store, when it has one, for every gateway process.
 """
@@ -35,6 +37,12 @@ _Kept: TypeAlias = tuple[float, tuple[Message, ...], dict[str, Any] | None, int]
 TTL = 3600.0
 #: the characters of conversation text kept for all responses together: 64 million
 MAX_CHARS = 64 * 2**20
+#: what each kept response counts besides its text, and each message in it: about the
+#: bytes their objects and the response object take (2.7 KB for a one-word exchange).
+#: Text alone would let millions of one-word conversations into the bound, each
+#: holding a thousand times its text.
+ENTRY_CHARS = 2048
+MESSAGE_CHARS = 256
 
 
 class ResponseStore:
@@ -73,7 +81,7 @@ class ResponseStore:
         """Keep ``conversation`` (ending with the answer) as ``owner``'s ``response_id``,
         with the ``response`` object the caller got (for :meth:`response`), for
         ``ttl`` seconds (the store's unless given)."""
-        size = conversation_size(conversation)
+        size = conversation_size(conversation) + ENTRY_CHARS + MESSAGE_CHARS * len(conversation)
         if size > self.max_chars:
             return  # larger than the whole store: keeping it would evict everything
         key = (owner, response_id)
