@@ -14,7 +14,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import HttpClient, HttpResponse
 from relaykit.http_errors import error_from_http
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
-from relaykit.secrets import scrub
+from relaykit.secrets import SecretHeaders, scrub
 
 from . import embeddings
 from . import rerank as rerank_api  # not `rerank`: the provider's method has that name
@@ -73,11 +73,9 @@ class CohereProvider:
         self._url = f"{settings.base_url}/v2/chat"
         self._embed_url = f"{settings.base_url}/v2/embed"
         self._rerank_url = f"{settings.base_url}/v2/rerank"
-        self._headers = {
-            "content-type": "application/json",
-            "accept": "application/json",
-            **settings.headers,
-        }
+        self._headers = SecretHeaders(
+            {"content-type": "application/json", "accept": "application/json", **settings.headers}
+        )
         if settings.api_key:
             self._headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
 

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from relaykit import ConfigError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit.secrets import SecretHeaders
 
 from .prices import known_model
 from .provider import AnthropicProvider
@@ -120,7 +121,7 @@ class FoundryAnthropicProvider(AnthropicProvider):
             )
         # The key goes as api-key, not the Anthropic provider's x-api-key.
         super().__init__(attrs.evolve(settings, base_url=base_url, api_key=None), http)
-        self._headers = {**self._headers, **credentials, **settings.headers}
+        self._headers = SecretHeaders({**self._headers, **credentials, **settings.headers})
         self._deployments = _deployments(settings.options.get("deployments"), settings.name)
 
     def base_model(self, deployment: str) -> str:

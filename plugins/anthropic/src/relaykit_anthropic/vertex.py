@@ -58,7 +58,7 @@ from relaykit import (
     RelayError,
 )
 from relaykit.http import api_url, transport_error
-from relaykit.secrets import scrub
+from relaykit.secrets import SecretHeaders, scrub
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
@@ -138,11 +138,13 @@ class VertexAnthropicProvider(AnthropicProvider):
             if configured != self.default_base_url
             else vertex_settings.host(self._location)
         )
-        self._headers = {
-            "content-type": "application/json",
-            **_beta_header(settings.options.get("anthropic_beta"), name),
-            **settings.headers,
-        }
+        self._headers = SecretHeaders(
+            {
+                "content-type": "application/json",
+                **_beta_header(settings.options.get("anthropic_beta"), name),
+                **settings.headers,
+            }
+        )
         self._tokens = AccessTokens(
             http,
             name=name,

@@ -33,7 +33,7 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, transport_error
-from relaykit.secrets import scrub
+from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
 
@@ -139,7 +139,7 @@ class BedrockProvider:
         )
         # Signed: content-type (and the host). User headers ride along unsigned.
         self._signed = {"content-type": "application/json"}
-        self._unsigned = dict(settings.headers)
+        self._unsigned = SecretHeaders(settings.headers)
         self._auto_cache = auto_cache_option(
             opts.get("auto_cache"), f"providers.{settings.name}.auto_cache"
         )

@@ -48,7 +48,7 @@ from relaykit import (
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit.http import api_url
-from relaykit.secrets import scrub
+from relaykit.secrets import SecretHeaders, scrub
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
@@ -133,7 +133,7 @@ class VertexProvider(GeminiProvider):
         )
         self._api_version = option(opts, "api_version", str, name) or "v1"
         # The Gemini provider sent api_key as x-goog-api-key; here it is that only in express mode.
-        self._headers = {"content-type": "application/json", **settings.headers}
+        self._headers = SecretHeaders({"content-type": "application/json", **settings.headers})
         self._tokens: AccessTokens | None = None
         if self._express:
             if not settings.api_key:
