@@ -341,7 +341,7 @@ def _url_version(in_url: str, option: object, name: str) -> str:
         option = option.isoformat()
     if option is not None and option != in_url:
         raise ConfigError(
-            f"providers.{name}.base_url asks for api-version {in_url!r} and"
+            f"providers.{name}.base_url (or endpoint) asks for api-version {in_url!r} and"
             f" providers.{name}.api_version for {option!r}",
             hint="keep one: take ?api-version=... out of base_url, or leave api_version out"
             " (the URL's then holds)",
