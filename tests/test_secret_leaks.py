@@ -421,3 +421,47 @@ async def test_a_value_the_app_asks_to_mask_is_masked_in_records_logs_and_errors
     assert "token [REDACTED] is not allowed" in seen["error"]
     for where, text in seen.items():
         assert APP_TOKEN not in text, where
+
+
+#: a key of no known shape, so only masking (not scrub's formats) hides it
+_PLAIN_KEY = "plain-provider-key-5d1c9e7b3a"
+_BASIC_PASSWORD = "basic-pass-8f2a6c"
+
+#: one provider of each first-party type that holds a credential once built
+_KEYED_PROVIDERS: dict[str, dict[str, Any]] = {
+    "openai": {"api_key": _PLAIN_KEY},
+    "anthropic": {"api_key": _PLAIN_KEY},
+    "gemini": {"api_key": _PLAIN_KEY},
+    "ollama": {"api_key": _PLAIN_KEY},
+    "groq": {"api_key": _PLAIN_KEY},
+    "azure": {"base_url": "https://res.openai.azure.com", "api_key": _PLAIN_KEY},
+    "foundry-anthropic": {"resource": "res", "api_key": _PLAIN_KEY},
+    "vertex": {"express": True, "api_key": _PLAIN_KEY},
+    "vertex-anthropic": {"project": "p-1", "api_key": _PLAIN_KEY},
+    "bedrock": {"region": "us-east-1", "api_key": _PLAIN_KEY},
+    "bedrock-mantle": {"region": "us-east-1", "api_key": _PLAIN_KEY},
+    "cohere": {"api_key": _PLAIN_KEY},
+    "gateway-basic": {
+        "type": "vllm",
+        "base_url": f"https://gw-user:{_BASIC_PASSWORD}@gpu-box/v1",
+    },
+    "with-header": {"type": "openai", "api_key": "x" * 20, "headers": {"x-team-key": _PLAIN_KEY}},
+}
+
+
+@pytest.mark.parametrize("name", list(_KEYED_PROVIDERS))
+def test_vars_of_a_built_provider_show_no_credential(name: str) -> None:
+    """``vars(provider)`` (a debugger's view, ``pprint(vars(p))``, an error reporter that
+    walks objects) shows each attribute's repr: the headers a provider sends are a
+    SecretHeaders, masked there, as the provider's own repr is."""
+    import base64
+    import pprint
+
+    client = relaykit.Client(
+        {"storage": {"backend": "none"}, "providers": {name: _KEYED_PROVIDERS[name]}}, env={}
+    )
+    provider = client.provider(name)
+    shown = repr(vars(provider)) + str(vars(provider)) + pprint.pformat(vars(provider))
+    basic = base64.b64encode(f"gw-user:{_BASIC_PASSWORD}".encode()).decode()
+    for secret in (_PLAIN_KEY, _BASIC_PASSWORD, basic):
+        assert secret not in shown

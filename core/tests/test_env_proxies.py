@@ -186,3 +186,77 @@ async def test_the_proxys_credentials_go_in_its_connect(
     (seen,) = proxy.requests
     token = base64.b64encode(f"bob:{PASSWORD}".encode()).decode()
     assert (seen.method, seen.headers["proxy-authorization"]) == ("CONNECT", f"Basic {token}")
+
+
+@pytest.mark.parametrize("target", ["http", "https"])
+async def test_an_https_proxy_is_spoken_to_over_tls_trusting_the_ca_file(
+    transport: str, target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``HTTPS_PROXY=https://user:password@proxy``: TLS to the proxy itself, its
+    certificate verified with ``[http] ca_file`` as the servers' are; an ``https://``
+    server's own TLS runs inside it. The credentials go to the proxy alone."""
+    import base64
+
+    tls = loopback_tls()  # one CA signs the proxy's and the server's certificates
+    ca = tls.write_ca(tmp_path / "ca.pem")
+    server_tls = tls.server_context if target == "https" else None
+    with ForwardProxy(tls=tls.server_context) as proxy, OpenAIMock(KEY, tls=server_tls) as mock:
+        assert proxy.url.startswith("https://")
+        url = proxy.url.replace("https://", f"https://bob:{PASSWORD}@")
+        monkeypatch.setenv(f"{target.upper()}_PROXY", url)
+        config = _config(mock.base_url, transport, ca_file=str(ca))
+        async with relaykit.Client(config) as client:
+            assert (await client.chat("p/gpt-4o-mini", "hi")).text
+            async with client.stream("p/gpt-4o-mini", "hi") as stream:
+                assert [e async for e in stream]
+        assert len(mock.requests) == 2
+        # (the test proxy takes its own headers off a connection's first request only)
+        assert "proxy-authorization" not in mock.requests[0].headers
+    assert proxy.handshakes_failed == 0
+    token = base64.b64encode(f"bob:{PASSWORD}".encode()).decode()
+    seen = proxy.requests
+    assert seen and all(r.headers["proxy-authorization"] == f"Basic {token}" for r in seen)
+    if target == "https":
+        assert {r.method for r in seen} == {"CONNECT"}
+    else:
+        assert {r.target for r in seen} == {f"{mock.base_url}/chat/completions"}
+
+
+async def test_an_https_proxys_untrusted_certificate_is_a_typed_error(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``ca_file`` naming its CA the proxy's certificate is refused: an
+    UntrustedCertificateError, nothing sent past the handshake."""
+    tls = loopback_tls()
+    with ForwardProxy(tls=tls.server_context) as proxy, OpenAIMock(KEY) as mock:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        with pytest.raises(relaykit.UntrustedCertificateError):
+            await _chat(_config(mock.base_url, transport))
+        assert mock.requests == [] and proxy.requests == []
+
+
+async def test_the_proxy_authorization_value_is_a_known_secret(
+    transport: str, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base64 of ``user:password`` that ``Proxy-Authorization`` carries decodes to
+    the password: a server (or proxy) quoting it back finds it masked in the error and
+    in the client's log line, however the client was given its environment."""
+    import base64
+
+    from relaykit.testing.call_log_capture import capture_call_log
+
+    token = base64.b64encode(f"bob:{PASSWORD}".encode()).decode()
+    with OpenAIMock(KEY) as mock:
+        monkeypatch.setenv("HTTP_PROXY", f"http://bob:{PASSWORD}@127.0.0.1:{proxy.port}")
+        mock.script.fail(400, f"bad header: {token} (that is {PASSWORD})")
+        with capture_call_log() as log:
+            async with relaykit.Client(_config(mock.base_url, transport), env={}) as client:
+                with pytest.raises(relaykit.InvalidRequestError) as caught:
+                    await client.chat("p/gpt-4o-mini", "hi")
+    (seen,) = proxy.requests
+    assert seen.headers["proxy-authorization"] == f"Basic {token}"
+    error = f"{caught.value} {caught.value!r} {vars(caught.value)}"
+    logged = log.getvalue()
+    assert "bad header" in error and "bad header" in logged
+    assert token not in error and PASSWORD not in error
+    assert token not in logged and PASSWORD not in logged

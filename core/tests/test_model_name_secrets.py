@@ -48,3 +48,22 @@ async def test_a_key_masked_from_now_on_is_refused_as_a_model_named_before() -> 
         with pytest.raises(relaykit.InvalidRequestError):
             await client.chat(f"fake/{KEY}", "hi")
     assert len(fake.calls) == 1
+
+
+def test_masked_masks_what_the_client_knows_sync_and_async() -> None:
+    """``Client.masked`` (and SyncClient's): the providers' keys of any shape and those
+    given to ``mask_secret``, for an app's own log lines."""
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {
+            "p": {
+                "type": "openai",
+                "base_url": "http://127.0.0.1:9/v1",
+                "api_key": "own-key-0123456789",
+            }
+        },
+    }
+    with relaykit.SyncClient(config, env={}) as client:
+        client.mask_secret("told-secret-abcdef")
+        text = client.masked("own-key-0123456789 told-secret-abcdef short")
+    assert text == "[REDACTED] [REDACTED] short"

@@ -216,6 +216,31 @@ async def test_a_bug_is_a_500_in_the_routes_shape_and_the_log_names_it(
     assert "ExceptionGroup" not in line
 
 
+async def test_a_bugs_log_line_masks_the_clients_known_secrets(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug whose message quotes a caller's gateway key or an upstream key of no known
+    format: the operator's log line masks them as the client's errors do (it was
+    scrubbed of known formats only)."""
+    upstream = "local-upstream-key-7f3a9c2e"
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError(f"rendering failed for {KEY} with {upstream} and {UPSTREAM_KEY}")
+
+    monkeypatch.setattr(OpenAIDialect, "response", broken)
+    caplog.set_level(logging.WARNING)
+    async with served(mocks) as (gateway, http):
+        gateway.client.mask_secret(upstream)  # as a provider's key of any shape is
+        r = await http.post(CHAT, headers=AUTH, json=BODIES[CHAT])
+    assert r.status_code == 500
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "RuntimeError: rendering failed for [REDACTED] with [REDACTED] and" in line
+    for secret in (KEY, upstream, UPSTREAM_KEY):
+        assert secret not in line
+
+
 @pytest.mark.parametrize("path", list(BODIES))
 async def test_a_gateway_shutting_down_refuses_in_the_routes_shape(
     mocks: tuple[OpenAIMock, AnthropicMock], path: str

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from relaykit.cli import main
+from relaykit.secrets import MASK
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_mcp.testing import stdio_command
 
@@ -448,3 +449,31 @@ def test_a_tool_error_quoting_the_bearer_token_alone_never_shows_it(
     said = "MCP tool whoami failed: Error executing tool whoami: token [REDACTED] may not do that"
     assert (out, err) == ("Refused.\n", f"tool whoami: error: McpToolError: {said}\n")
     assert openai_mock.last_request.json()["messages"][-1]["content"] == f"McpToolError: {said}"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_command_lines_secret_arguments_never_show_in_its_error(
+    backend: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--mcp "server --token T --api-key=K sk-..."``: the values after secret-named
+    flags, a secret ``--flag=value`` and a known key format are masked in the server's
+    label and in its stderr, which the one error line quotes; other arguments show."""
+    token, key, openai_key = "plain-token-3f9a1c", "plain-key-8d2e4b", "sk-proj-abcdef0123456789XYZ"
+    script = "import sys;print(sys.argv[1:],file=sys.stderr);sys.exit(1)"
+    spec = shlex.join(
+        [sys.executable, "-c", script, "--token", token, f"--api-key={key}", openai_key, "-v"]
+    )
+    argv = ["--backend", backend, "prompt", "-m", MODEL, "--mcp", spec, "Hi"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    shown = f"--token {MASK} --api-key={MASK} {MASK} -v"
+    label = f"{Path(sys.executable).name} -c {script} {shown}"
+    assert f"MCP server {label[:80]!r}" in err
+    assert f"{{'{token}'" not in err and f"'{MASK}', '{MASK}', '{MASK}', '-v']" in err
+    for secret in (token, key, openai_key):
+        assert secret not in err
+    assert openai_mock.requests == []

@@ -1247,6 +1247,15 @@ class Client:
         """
         self._known.add(value)
 
+    def masked(self, text: str) -> str:
+        """``text`` with every secret this client knows as ``[REDACTED]``: the
+        providers' keys and credentials of any shape, and those given to
+        :meth:`mask_secret`. For an app's own log lines (an exception's message)
+        that the client's errors, records and logs do not already pass through;
+        add :func:`relaykit.secrets.scrub` for keys of known formats it does not hold.
+        """
+        return self._known.redact(text)
+
     def provider(self, name: str) -> Provider:
         """The built provider called ``name`` (built on first use)."""
         return self._registry.get(name)

@@ -29,7 +29,10 @@ the host, not the request.
 
 Matching ignores case. A proxy URL's ``user:password@`` is sent to the proxy as
 ``Proxy-Authorization: Basic``, never to the server; it shows as ``***`` in
-reprs and errors, and the registry masks the password as a known secret.
+reprs and errors, and the registry masks the password, and the header's base64
+value, as known secrets. An ``https://`` proxy is spoken to over TLS, its
+certificate verified with the clients' ``ssl_context`` (``[http] ca_file``) as a
+server's is.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ from .http_exceptions import (
     TransportTimeout,
 )
 from .httpx_client import httpx_client
+from .secrets import SecretHeaders
 from .stream_read_timeout import claim_stream_read_timeout
 from .transport_errors import (
     is_transport_error,
@@ -236,6 +237,8 @@ def base_url_credentials(
     no password (``https://TOKEN@host``) is sent as ``TOKEN:``, as curl does.
     The header's value is added to ``known_secrets``, masked wherever it shows.
     A ``base_url`` without credentials comes back as it is, with a copy of ``headers``.
+    The headers come back as a :class:`~relaykit.secrets.SecretHeaders` (a ``dict``
+    whose repr masks the values), so a provider holding them shows none in ``vars()``.
 
     :raises ConfigError: ``headers`` already has an ``Authorization`` (the provider's
         API key, or a configured header): a request carries one, so the message,
@@ -249,7 +252,7 @@ def base_url_credentials(
             end = min(end, found)
     userinfo, at, host = rest[:end].rpartition("@")
     if not sep or not at:
-        return base_url, dict(headers)
+        return base_url, SecretHeaders(headers)
     if any(name.lower() == "authorization" for name in headers):
         raise ConfigError(
             f"{where} carries credentials (user:password@) and the provider sends an"
@@ -264,4 +267,4 @@ def base_url_credentials(
     value = "Basic " + base64.b64encode(pair).decode("ascii")
     if known_secrets is not None:
         known_secrets.add(value.removeprefix("Basic "))
-    return f"{scheme}{sep}{host}{rest[end:]}", {**headers, "authorization": value}
+    return f"{scheme}{sep}{host}{rest[end:]}", SecretHeaders({**headers, "authorization": value})

@@ -103,8 +103,15 @@ class _ProxyRouter:
         self._direct = direct
         self._proxies = proxies
         self._by_proxy = {
+            # ssl_context: an https:// proxy's own certificate is verified as the
+            # servers' are ([http] ca_file); httpx would use certifi's bundle alone
             proxy.url: httpx.AsyncHTTPTransport(
-                proxy=proxy.configured, limits=limits, verify=verify
+                proxy=httpx.Proxy(
+                    proxy.configured,
+                    ssl_context=verify if proxy.url.startswith("https:") else None,
+                ),
+                limits=limits,
+                verify=verify,
             )
             for proxy in proxies.by_scheme.values()
         }

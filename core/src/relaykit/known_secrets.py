@@ -18,6 +18,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -110,7 +111,9 @@ class KnownSecrets:
         ``https://TOKEN@host`` sends one) and each query value under a credential's
         name (``?key=``, ``&api_key=``, ``&access_token=``: the names
         :func:`~relaykit.secrets.scrub` knows). A server may quote one back alone,
-        away from the URL that labels it."""
+        away from the URL that labels it. The ``user:password`` pair's base64, what
+        a proxy's ``Proxy-Authorization: Basic`` and a base URL's ``Authorization:
+        Basic`` carry, is masked too: it decodes to the password."""
         if not url:
             return
         try:
@@ -122,6 +125,9 @@ class KnownSecrets:
             self.add(unquote(password))
         elif user:
             self.add(unquote(user))
+        if user is not None:
+            pair = f"{unquote(user)}:{unquote(password or '')}".encode()
+            self.add(base64.b64encode(pair).decode("ascii"))
         for name, value in parse_qsl(parts.query):
             labelled = f"?{name}={value}"
             if scrub(labelled) != labelled:

@@ -54,7 +54,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.request": "`ChatRequest` and the values inside it",
     "relaykit.rerank": "rerank values and `ranked`",
     "relaykit.response": "`ChatResponse`, `Usage`, `ModelInfo`, `ModelPrice`",
-    "relaykit.secrets": "`Secret`, `scrub` and `cut_short`, so keys never show",
+    "relaykit.secrets": "`Secret`, `SecretHeaders`, `scrub` and `cut_short`, so keys never show",
     "relaykit.serialization": "the cattrs converter and JSON for relaykit values",
     "relaykit.storable_text": "any string as text every database takes, and back, exactly",
     "relaykit.speech": "text-to-speech values and media types",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -93,6 +94,10 @@ class ProviderRegistry:
         # A proxy's password too (aiohttp sends through $HTTPS_PROXY and the like)
         for var in PROXY_ENVS:
             self.known_secrets.add_url(env.get(var))
+        # and the process's: the HTTP clients send through those (urllib's getproxies),
+        # whatever environment the client was given (Client(env=...))
+        for var in PROXY_ENVS:
+            self.known_secrets.add_url(os.environ.get(var))
         for factory in self.factories.values():
             if factory.api_key_env:
                 self.known_secrets.add(env.get(factory.api_key_env))

@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Mapping
 
-__all__ = ["MASK", "Secret", "cut_short", "scrub"]
+__all__ = ["MASK", "Secret", "SecretHeaders", "cut_short", "scrub"]
 
 MASK = "[REDACTED]"
 
@@ -370,6 +370,24 @@ def headers_repr(headers: Mapping[str, str]) -> str:
     return repr(
         {name: value if name.lower() in PLAIN_HEADERS else MASK for name, value in headers.items()}
     )
+
+
+class SecretHeaders(dict[str, str]):
+    """A provider's request headers (its ``Authorization``, ``x-api-key``...): a plain
+    ``dict`` to send, whose ``repr`` masks each value as :func:`headers_repr` does.
+
+    A provider object's ``repr`` names no credential, but ``vars(provider)`` (a
+    debugger's locals, a ``pprint(vars(p))``, an error reporter that walks objects)
+    shows its attributes' reprs: held in one of these, the headers show masked
+    there too. Spread into a plain dict (``{**headers, ...}``) they are a plain dict.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"SecretHeaders({headers_repr(self)})"
+
+    __str__ = __repr__
 
 
 def tables_repr(tables: Mapping[str, Mapping[str, object]]) -> str:

@@ -667,6 +667,10 @@ class SyncClient:
         """:meth:`relaykit.Client.mask_secret` (it does not block)."""
         self._ready("mask_secret")[1].mask_secret(value)
 
+    def masked(self, text: str) -> str:
+        """:meth:`relaykit.Client.masked` (it does not block)."""
+        return self._ready("masked")[1].masked(text)
+
     def enter_async_context(self, manager: AbstractAsyncContextManager[Entered]) -> Entered:
         """Enter the async context manager ``manager`` in the client's event loop and
         return what it yields; it is left when the client closes, before the client.

@@ -44,13 +44,16 @@ def client(
 def test_regional_global_and_multi_region_urls() -> None:
     def url(location: str, project: str | None = "p-1") -> str:
         root = f"{vertex_urls.host(location)}/v1"
-        return vertex_urls.model_url(
-            root,
-            "gemini-2.5-flash",
-            "generateContent",
-            project=project,
-            location=location,
-            name="v",
+        return (
+            root
+            + "/"
+            + vertex_urls.model_path(
+                "gemini-2.5-flash",
+                "generateContent",
+                project=project,
+                location=location,
+                name="v",
+            )
         )
 
     assert url("us-central1") == (

@@ -99,3 +99,27 @@ async def test_embeddings_are_refused_unsent_and_errors_hold_no_key() -> None:
                 await c.chat(MODEL, "hi", max_tokens=10)
     assert refused.value.status == 401
     assert wrong not in str(refused.value) and wrong not in repr(refused.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])
+@pytest.mark.parametrize(("tail", "query"), [("/", ""), ("", "?tenant=a%2Fb"), ("/", "?x=1")])
+async def test_a_base_urls_path_prefix_and_query_stay_in_every_url(
+    transport: str, tail: str, query: str
+) -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        mock.path_prefix = "/gw/mantle"
+        env = {"AWS_BEARER_TOKEN_BEDROCK": KEY}
+        async with relaykit.Client(
+            {
+                "storage": {"backend": "none"},
+                "retry": {"attempts": 1},
+                "http": {"transport": transport},
+                "providers": {"bedrock-mantle": {"base_url": f"{mock.base_url}{tail}{query}"}},
+            },
+            env=env,
+        ) as c:
+            await c.chat(MODEL, "hello", max_tokens=20)
+            assert await c.models("bedrock-mantle")
+        targets = [r.target for r in mock.requests]
+    assert targets == [f"/gw/mantle/v1/chat/completions{query}", f"/gw/mantle/v1/models{query}"]

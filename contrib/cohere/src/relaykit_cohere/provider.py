@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import relaykit
 from relaykit.events import StreamEvent
-from relaykit.http import HttpClient, HttpResponse
+from relaykit.http import HttpClient, HttpResponse, api_url, base_url_credentials
 from relaykit.http_errors import error_from_http
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
@@ -70,16 +70,22 @@ class CohereProvider:
     def __init__(self, settings: relaykit.ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
-        self._url = f"{settings.base_url}/v2/chat"
-        self._embed_url = f"{settings.base_url}/v2/embed"
-        self._rerank_url = f"{settings.base_url}/v2/rerank"
-        self._headers = {
-            "content-type": "application/json",
-            "accept": "application/json",
-            **settings.headers,
-        }
+        headers = {"content-type": "application/json", "accept": "application/json"}
         if settings.api_key:
-            self._headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+            headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+        # user:password@ in base_url goes as basic auth (a ConfigError beside the key)
+        base, self._headers = base_url_credentials(
+            settings.base_url,
+            {**headers, **settings.headers},
+            where=f"providers.{settings.name}.base_url",
+            known_secrets=settings.known_secrets,
+        )
+        #: the base URL without credentials: each path goes under its path, before
+        #: its query (a gateway's), as relaykit.http.api_url puts it
+        self._base = base
+        self._url = api_url(base, "v2/chat")
+        self._embed_url = api_url(base, "v2/embed")
+        self._rerank_url = api_url(base, "v2/rerank")
 
     def __repr__(self) -> str:
         # the base URL may hold credentials (user:password@, ?key=)
@@ -172,7 +178,7 @@ class CohereProvider:
         params: dict[str, Any] = {"endpoint": "chat", "page_size": _PAGE_SIZE}
         asked: set[str] = set()
         while True:
-            url = f"{self.settings.base_url}/v1/models?{urlencode(params)}"
+            url = api_url(self._base, f"v1/models?{urlencode(params)}")
             r = await self._http.get(url, headers=self._headers)
             if r.status_code >= 400:
                 raise self._error(r, None)

@@ -385,7 +385,7 @@ class Gateway:
         except Exception as error:
             # A bug of ours: the operator gets its kind, and its message scrubbed
             # of keys; the caller a 500, if nothing has been sent yet.
-            logger.error("gateway error: %s", _described(error))
+            logger.error("gateway error: %s", _described(error, self.client.masked))
             if started:
                 raise
             body = shape.error_body(500, "the gateway failed; its log says why")
@@ -1271,17 +1271,19 @@ def _error_shape(path: str, headers: Mapping[str, str]) -> Dialect:
     return OPENAI
 
 
-def _described(error: BaseException) -> str:
+def _described(error: BaseException, masked: Callable[[str], str]) -> str:
     """A bug of the gateway's for the operator's log: each exception's kind and message
-    (scrubbed of keys) and the line that raised it; those inside a task group's
-    exception group one by one (the group's own message names none of them)."""
+    (scrubbed of keys of known formats, and ``masked`` of the client's known secrets:
+    upstream keys of any shape, the callers' gateway keys) and the line that raised
+    it; those inside a task group's exception group one by one (the group's own
+    message names none of them)."""
     if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_described(e) for e in error.exceptions)
+        return "; ".join(_described(e, masked) for e in error.exceptions)
     tb = error.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
-    return f"{type(error).__name__}: {scrub(str(error))}{where}"
+    return f"{type(error).__name__}: {scrub(masked(str(error)))}{where}"
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:

@@ -22,12 +22,12 @@ from mcp.types import Implementation
 
 import relaykit
 from relaykit import InvalidRequestError, Secret
-from relaykit.secrets import MASK
 
 from .content import DEFAULT_MAX_OUTPUT_CHARS
 from .errors import McpError
 from .process_group import server_process, stop_group
 from .refusals import Refusals, fresh_initialize
+from .secret_args import flag_value, shown
 from .server import McpServer, failure
 from .stderr_capture import StderrCapture
 
@@ -96,10 +96,11 @@ async def connect_stdio(
             param="args",
             hint=f"pass args={args.split()!r}",
         )
-    shown = (MASK if isinstance(arg, Secret) else arg for arg in args)
-    label = name or " ".join([Path(command).name, *shown])[:80]
+    label = name or " ".join([Path(command).name, *map(shown, args)])[:80]
     values = dict(env or {})
     secrets = tuple(v.reveal() for v in (*values.values(), *args) if isinstance(v, Secret))
+    # a --token=T argument's T alone, which the server may quote
+    secrets += tuple(v for v in map(flag_value, args) if v)
     params = StdioServerParameters(
         command=command,
         args=[arg.reveal() if isinstance(arg, Secret) else arg for arg in args],

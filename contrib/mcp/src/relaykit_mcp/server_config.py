@@ -51,7 +51,8 @@ _KEYS = (
 MAX_OUTPUT_CHARS = 100_000
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # env values under such names are credentials even when written out in the file
-_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+#: what names a secret: an env variable's, a command-line flag's (--api-key)
+SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 @attrs.frozen
@@ -295,7 +296,7 @@ def expanded_env(server: ServerConfig, environ: Mapping[str, str]) -> dict[str, 
     env: dict[str, str | Secret] = {}
     for name, raw in server.env:
         value, read = expand(raw, f"config key {server.where('env')}.{name}", environ)
-        env[name] = Secret(value) if read or _SECRET_NAME.search(name) else value
+        env[name] = Secret(value) if read or SECRET_NAME.search(name) else value
     return env
 
 

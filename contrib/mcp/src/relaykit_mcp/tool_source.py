@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from relaykit import ConfigError, InvalidRequestError, Secret
 from relaykit.errors import did_you_mean
 
+from .secret_args import flag_value, secret_args
 from .server_config import (
     ServerConfig,
     configured_servers,
@@ -126,7 +127,10 @@ def tool_source(
         )
     from .connect import connect_stdio
 
-    return ToolSource(_tools(connect_stdio(argv[0], argv[1:])))
+    args = secret_args(argv[1:])
+    secrets = [arg for arg in args if isinstance(arg, Secret)]
+    secrets += [Secret(flag_value(arg)) for arg in secrets if flag_value(arg)]
+    return ToolSource(_tools(connect_stdio(argv[0], args)), secrets)
 
 
 def _configured(

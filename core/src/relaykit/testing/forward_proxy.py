@@ -9,19 +9,30 @@ connection's first request, so a test can tell that a call went through it,
 and to where. It runs its own event loop in a background thread, as
 :class:`~relaykit.testing.LoopbackServer` does, so tests under asyncio and trio
 use it alike.
+
+With ``tls`` (a server-side context, such as :func:`relaykit.testing.loopback_tls`
+makes) it is an ``https://`` proxy: clients speak TLS to the proxy itself, and an
+``https://`` request's own TLS runs inside that (TLS in TLS). A handshake the
+client breaks off (it did not trust the certificate) is counted in
+:attr:`ForwardProxy.handshakes_failed`.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
 import attrs
 from anyio.abc import ByteStream, SocketStream, TaskStatus
+from anyio.streams.tls import TLSStream
 
 from .loopback import parse_head
 from .thread_listener import ThreadListener
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["ForwardProxy", "ProxiedRequest"]
 
@@ -42,15 +53,19 @@ class ForwardProxy(ThreadListener):
     :attr:`url`. :attr:`requests` holds the first request of every connection made
     through it (a kept-alive connection's later requests go the same way, unnoted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self._requests: list[ProxiedRequest] = []
+        self.tls = tls
+        #: TLS handshakes with the proxy that failed (``tls`` only)
+        self.handshakes_failed = 0
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, once started."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls``), once started."""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def requests(self) -> list[ProxiedRequest]:
@@ -64,7 +79,19 @@ class ForwardProxy(ThreadListener):
                 task_status.started()
                 await self._listener.serve(self._connection)
 
-    async def _connection(self, near: SocketStream) -> None:
+    async def _connection(self, socket: SocketStream) -> None:
+        near: ByteStream = socket
+        if self.tls is not None:
+            try:
+                with anyio.fail_after(10):
+                    near = await TLSStream.wrap(
+                        socket, server_side=True, ssl_context=self.tls, standard_compatible=False
+                    )
+            except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream):
+                with self._lock:
+                    self.handshakes_failed += 1
+                await anyio.aclose_forcefully(socket)
+                return
         async with near:
             buf = b""
             while b"\r\n\r\n" not in buf:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import attrs
 
 from .loopback import LoopbackServer, Request, Response
 from .script import Reply, Script, count_tokens
@@ -57,11 +58,16 @@ class VendorMock:
         #: vendor's answer with a field of the wrong type, in the vendor's framing
         self.rewrite: Rewrite | None = None
         self.server = LoopbackServer(self.handle, tls=tls)
+        #: a path the mock is served under, as behind a gateway or reverse proxy
+        #: (``"/gateway/acme"``): :attr:`base_url` has it, every request must start
+        #: with it (a 404 otherwise), and it is taken off before :meth:`route`;
+        #: :attr:`requests` keep it as sent
+        self.path_prefix = ""
 
     @property
     def base_url(self) -> str:
         """The base URL a client should be configured with."""
-        return self.server.url + self.base_path
+        return self.server.url + self.path_prefix + self.base_path
 
     def __enter__(self) -> Any:
         self.server.start()
@@ -89,6 +95,10 @@ class VendorMock:
         """Log the request, route it, and pass the answer through :attr:`rewrite`."""
         with self._lock:
             self.requests.append(request)
+        if self.path_prefix:
+            if not request.path.startswith(self.path_prefix + "/"):
+                return Response.json({"error": f"not under {self.path_prefix}"}, status=404)
+            request = attrs.evolve(request, path=request.path.removeprefix(self.path_prefix))
         response = await self.route(request)
         if self.rewrite is not None:
             response = await self.rewrite(request, response)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from relaykit import ConfigError
 
@@ -41,6 +42,32 @@ def host(location: str) -> str:
     if location in MULTI_REGIONS:
         return f"https://aiplatform.{location}.rep.googleapis.com"
     return f"https://{location}-aiplatform.googleapis.com"
+
+
+def base_host(base_url: str, name: str) -> str:
+    """A configured ``base_url`` (a proxy, a Private Service Connect endpoint) as the
+    URLs are built under with :func:`relaykit.http.api_url`: its trailing ``/``
+    dropped, a path prefix and a query (``?key=value``) kept, a ``/v1`` it was
+    copied with dropped (the API version is added to each URL).
+
+    :raises ConfigError: ``user:password@`` in it: Vertex sends its access token in
+        ``Authorization``, which basic credentials would have to replace.
+    """
+    try:
+        parts = urlsplit(base_url)
+        has_credentials = parts.username is not None
+    except ValueError:
+        has_credentials = False  # httpx names what is wrong with the URL on the first call
+    if has_credentials:
+        raise ConfigError(
+            f"providers.{name}.base_url carries credentials (user:password@), which Vertex AI"
+            " cannot send: its access token goes in the Authorization header",
+            hint="remove user:password@ from base_url; a proxy's own credentials go in"
+            " HTTPS_PROXY (https://user:password@proxy:port), a gateway's in"
+            f" [providers.{name}] headers",
+        )
+    path, mark, query = base_url.partition("#")[0].partition("?")
+    return path.rstrip("/").removesuffix("/v1").rstrip("/") + mark + query
 
 
 def check_location(location: str, name: str) -> str:

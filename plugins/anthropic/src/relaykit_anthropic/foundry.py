@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from relaykit import ConfigError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit.secrets import SecretHeaders
 
 from .prices import known_model
 from .provider import AnthropicProvider
@@ -110,9 +111,17 @@ class FoundryAnthropicProvider(AnthropicProvider):
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         base_url = _base_url(settings)
         credentials = _credentials(settings)
+        if "authorization" in credentials and _has_userinfo(base_url):
+            raise ConfigError(
+                f"providers.{settings.name}.base_url carries credentials (user:password@),"
+                " and the Entra ID token goes in the Authorization header they would need",
+                hint="remove user:password@ from base_url (a proxy's go in HTTPS_PROXY), or"
+                " use the resource's key (api_key / ANTHROPIC_FOUNDRY_API_KEY, sent as"
+                " api-key) beside them",
+            )
         # The key goes as api-key, not the Anthropic provider's x-api-key.
         super().__init__(attrs.evolve(settings, base_url=base_url, api_key=None), http)
-        self._headers = {**self._headers, **credentials, **settings.headers}
+        self._headers = SecretHeaders({**self._headers, **credentials, **settings.headers})
         self._deployments = _deployments(settings.options.get("deployments"), settings.name)
 
     def base_model(self, deployment: str) -> str:
@@ -157,8 +166,10 @@ def _base_url(settings: ProviderSettings) -> str:
     ``/v1/messages`` loses it)."""
     name = settings.name
     resource = settings.options.get("resource")
-    configured = settings.base_url.rstrip("/")
-    if configured != _FROM_RESOURCE:
+    # The query (a gateway's ?key=value) stays after every path: relaykit.http.api_url.
+    path, mark, query = settings.base_url.partition("#")[0].partition("?")
+    configured = path.rstrip("/")
+    if configured != _FROM_RESOURCE or query:
         if resource is not None:
             raise ConfigError(
                 f"providers.{name} sets both base_url and resource",
@@ -166,11 +177,15 @@ def _base_url(settings: ProviderSettings) -> str:
                 " 'https://NAME.services.ai.azure.com/anthropic' (ANTHROPIC_FOUNDRY_BASE_URL"
                 " sets base_url too)",
             )
-        url = configured.removesuffix("/v1/messages")
-        parts = urlsplit(url)
-        if parts.hostname and parts.hostname.endswith(_FOUNDRY_HOST) and parts.path in ("", "/"):
+        url = configured.removesuffix("/v1/messages").rstrip("/")
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            host = None  # httpx names what is wrong with the URL on the first call
+        if host and host.endswith(_FOUNDRY_HOST) and parts.path in ("", "/"):
             url = f"{url}/anthropic"
-        return url
+        return url + mark + query
     if resource is None and name == FoundryAnthropicProvider.type:
         resource = settings.env.get(RESOURCE_ENV) or None
     if resource is None:
@@ -203,6 +218,9 @@ def _credentials(settings: ProviderSettings) -> dict[str, str]:
     var = str(settings.options.get("ad_token_env") or AD_TOKEN_ENV)
     token = settings.env.get(var)
     if token:
+        # masked wherever it shows, as a key is, whatever its shape (and from a
+        # variable of the user's choosing, which the client cannot know of)
+        settings.known_secrets.add(token)
         return {"authorization": f"Bearer {token}"}
     raise ConfigError(
         f"no API key or Entra ID token for provider {name!r}",
@@ -210,6 +228,14 @@ def _credentials(settings: ProviderSettings) -> dict[str, str]:
         f" `relaykit keys set {name}`, or {var} to a Microsoft Entra ID token"
         " (scope https://ai.azure.com/.default)",
     )
+
+
+def _has_userinfo(url: str) -> bool:
+    """Whether ``url`` carries ``user:password@`` (or ``TOKEN@``)."""
+    try:
+        return urlsplit(url).username is not None
+    except ValueError:
+        return False
 
 
 def _deployments(value: Any, name: str) -> dict[str, str]:

@@ -57,7 +57,8 @@ from relaykit import (
     ProviderSettings,
     RelayError,
 )
-from relaykit.http import transport_error
+from relaykit.http import api_url, transport_error
+from relaykit.secrets import SecretHeaders, scrub
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
@@ -129,17 +130,21 @@ class VertexAnthropicProvider(AnthropicProvider):
         self._version = option(settings.options, "anthropic_version", str, name) or VERTEX_VERSION
         self._location = vertex_settings.location_setting(settings.options, env, name)
         self._project = vertex_settings.project_setting(settings.options, env, name)
-        configured = settings.base_url.rstrip("/").removesuffix("/v1")
+        #: the scheme and host, or a configured base URL (its path prefix and query
+        #: kept: every URL is built under it with relaykit.http.api_url)
+        configured = vertex_settings.base_host(settings.base_url, name)
         self._host = (
             configured
             if configured != self.default_base_url
             else vertex_settings.host(self._location)
         )
-        self._headers = {
-            "content-type": "application/json",
-            **_beta_header(settings.options.get("anthropic_beta"), name),
-            **settings.headers,
-        }
+        self._headers = SecretHeaders(
+            {
+                "content-type": "application/json",
+                **_beta_header(settings.options.get("anthropic_beta"), name),
+                **settings.headers,
+            }
+        )
         self._tokens = AccessTokens(
             http,
             name=name,
@@ -150,7 +155,8 @@ class VertexAnthropicProvider(AnthropicProvider):
         )
 
     def __repr__(self) -> str:
-        return (
+        # a configured base URL's query may hold a credential (?key=)
+        return scrub(
             f"{type(self).__name__}(name={self._name!r}, project={self._project!r}, "
             f"location={self._location!r}, host={self._host!r})"
         )
@@ -175,9 +181,10 @@ class VertexAnthropicProvider(AnthropicProvider):
                 param="model",
                 hint="use Vertex's id of a Claude model, such as claude-sonnet-4-5@20250929",
             )
-        return (
-            f"{self._host}/v1/projects/{await self.project()}/locations/{self._location}"
-            f"/{PUBLISHER}/{model}:{method}"
+        return api_url(
+            self._host,
+            f"v1/projects/{await self.project()}/locations/{self._location}"
+            f"/{PUBLISHER}/{model}:{method}",
         )
 
     async def _messages_url_for(self, request: ChatRequest, *, stream: bool) -> str:
@@ -237,7 +244,7 @@ class VertexAnthropicProvider(AnthropicProvider):
         ever)."""
         return await model_pages(
             self._get,
-            f"{self._host}/v1beta1/{PUBLISHER}",
+            api_url(self._host, f"v1beta1/{PUBLISHER}"),
             "publisherModels",
             self._listed,
             self._error,

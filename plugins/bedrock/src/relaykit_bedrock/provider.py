@@ -8,11 +8,12 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from relaykit import (
     ChatRequest,
     ChatResponse,
+    ConfigError,
     EmbeddingRequest,
     EmbeddingResponse,
     ImageEditRequest,
@@ -31,8 +32,8 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
-from relaykit.http import transport_error
-from relaykit.secrets import scrub
+from relaykit.http import api_url, transport_error
+from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
 
@@ -129,15 +130,16 @@ class BedrockProvider:
             bearer=settings.api_key,
             known=settings.known_secrets,
         )
-        self._runtime_url = settings.base_url
-        self._control_url = (
+        self._runtime_url = _endpoint(settings.base_url, f"providers.{self._name}.base_url")
+        self._control_url = _endpoint(
             _opt(opts, "control_plane_url")
             or os.environ.get(CONTROL_PLANE_URL_ENV)
-            or DEFAULT_CONTROL_PLANE_URL
-        ).rstrip("/")
+            or DEFAULT_CONTROL_PLANE_URL,
+            f"providers.{self._name}.control_plane_url",
+        )
         # Signed: content-type (and the host). User headers ride along unsigned.
         self._signed = {"content-type": "application/json"}
-        self._unsigned = dict(settings.headers)
+        self._unsigned = SecretHeaders(settings.headers)
         self._auto_cache = auto_cache_option(
             opts.get("auto_cache"), f"providers.{settings.name}.auto_cache"
         )
@@ -155,7 +157,8 @@ class BedrockProvider:
     async def _url(self, template: str, path: str) -> str:
         if "{region}" in template:
             template = template.replace("{region}", await self._auth.region())
-        return template + path
+        # under the endpoint's path, before its query (a gateway's ?key=value)
+        return api_url(template, path)
 
     async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
         return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
@@ -513,3 +516,26 @@ _LISTING_SHAPE = {"modelSummaries": [{"modelId": str, "providerName": str}]}
 def _opt(options: Any, key: str) -> str | None:
     value = options.get(key)
     return str(value) if value else None
+
+
+def _endpoint(url: str, where: str) -> str:
+    """A configured endpoint URL, checked: requests go under its path and keep its
+    query (:func:`relaykit.http.api_url`).
+
+    :raises ConfigError: ``user:password@`` in it: the request's ``Authorization``
+        is its SigV4 signature or Bedrock API key, which basic credentials would
+        have to replace (httpx would send them instead; aiohttp refuses the pair).
+    """
+    try:
+        has_credentials = urlsplit(url).username is not None
+    except ValueError:
+        has_credentials = False  # httpx names what is wrong with the URL on the first call
+    if has_credentials:
+        raise ConfigError(
+            f"{where} carries credentials (user:password@), which Bedrock cannot send:"
+            " its Authorization header is the request's SigV4 signature or API key",
+            hint="remove user:password@ from the URL; a proxy's own credentials go in"
+            " HTTPS_PROXY (https://user:password@proxy:port), a gateway's in"
+            " [providers] headers",
+        )
+    return url

@@ -47,6 +47,8 @@ from relaykit import (
     json_encode,
 )
 from relaykit.embeddings import estimate_tokens, send_batches
+from relaykit.http import api_url
+from relaykit.secrets import SecretHeaders, scrub
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
@@ -122,12 +124,16 @@ class VertexProvider(GeminiProvider):
             )
         self._project = None if self._express else vertex_settings.project_setting(opts, env, name)
         configured = settings.base_url != self.default_base_url
+        #: the scheme and host, or a configured base URL (its path prefix and query
+        #: kept: every URL is built under it with relaykit.http.api_url)
         self._host = (
-            settings.base_url if configured or self._express else vertex_urls.host(self._location)
+            vertex_settings.base_host(settings.base_url, name)
+            if configured or self._express
+            else vertex_urls.host(self._location)
         )
-        self._root = f"{self._host}/{option(opts, 'api_version', str, name) or 'v1'}"
+        self._api_version = option(opts, "api_version", str, name) or "v1"
         # The Gemini provider sent api_key as x-goog-api-key; here it is that only in express mode.
-        self._headers = {"content-type": "application/json", **settings.headers}
+        self._headers = SecretHeaders({"content-type": "application/json", **settings.headers})
         self._tokens: AccessTokens | None = None
         if self._express:
             if not settings.api_key:
@@ -147,7 +153,8 @@ class VertexProvider(GeminiProvider):
             )
 
     def __repr__(self) -> str:
-        return (
+        # a configured base URL's query may hold a credential (?key=)
+        return scrub(
             f"{type(self).__name__}(name={self._name!r}, project={self._project!r}, "
             f"location={self._location!r}, host={self._host!r}, express={self._express})"
         )
@@ -166,14 +173,10 @@ class VertexProvider(GeminiProvider):
         return self._project
 
     async def _url(self, model: str, method: str) -> str:
-        return vertex_urls.model_url(
-            self._root,
-            model,
-            method,
-            project=await self.project(),
-            location=self._location,
-            name=self._name,
+        path = vertex_urls.model_path(
+            model, method, project=await self.project(), location=self._location, name=self._name
         )
+        return api_url(self._host, f"{self._api_version}/{path}")
 
     async def _post(self, url: str, body: bytes) -> HttpResponse:
         return await send_authorized(
@@ -252,7 +255,7 @@ class VertexProvider(GeminiProvider):
         every page), the embedding models left out."""
         return await model_pages(
             self._get,
-            f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}",
+            api_url(self._host, f"v1beta1/{vertex_urls.PUBLISHER}"),
             "publisherModels",
             self._listed,
             self._error,

@@ -27,7 +27,7 @@ __all__ = [
     "check_location",
     "check_project",
     "host",
-    "model_url",
+    "model_path",
     "resource",
 ]
 
@@ -55,14 +55,13 @@ def resource(model: str, name: str) -> str:
     )
 
 
-def model_url(
-    root: str, model: str, method: str, *, project: str | None, location: str, name: str
-) -> str:
-    """The URL of ``method`` of ``model``; ``root`` is the host and API version.
+def model_path(model: str, method: str, *, project: str | None, location: str, name: str) -> str:
+    """The path of ``method`` of ``model`` under the API version
+    (``projects/P/locations/L/publishers/google/models/M:generateContent``).
 
     Without a project (express mode) the path starts at the publisher.
     """
     path = resource(model, name)
     if project is None:
-        return f"{root}/{path}:{method}"
-    return f"{root}/projects/{project}/locations/{location}/{path}:{method}"
+        return f"{path}:{method}"
+    return f"projects/{project}/locations/{location}/{path}:{method}"

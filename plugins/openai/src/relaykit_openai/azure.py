@@ -25,6 +25,12 @@ Two URL styles (learn.microsoft.com, "Azure OpenAI API version lifecycle"):
   the Responses API and the model list sit beside the deployments
   (``{endpoint}/openai/responses?api-version=...``).
 
+The endpoint may carry a gateway's path prefix, ``user:password@`` (sent as basic
+auth, beside the key) and a query string, which every URL keeps before its own
+``api-version`` (:func:`relaykit.http.api_url`). An ``api-version`` in that query
+(a URL copied whole) is the API version when ``api_version`` is not set (over
+``OPENAI_API_VERSION``), sent once; ``api_version`` naming another is a ConfigError.
+
 The id after ``azure/`` is a deployment's name, which may differ from its model's:
 Azure's answers name the model (``gpt-4o-2024-11-20``), which prices the call with
 OpenAI's list prices (Azure's global standard deployments charge the same). The
@@ -70,9 +76,10 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from relaykit import ConfigError, InvalidRequestError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit.http import api_url
 
 from .api_choice import Api
 from .provider import OpenAIProvider
@@ -173,16 +180,20 @@ class AzureOpenAIProvider(OpenAIProvider):
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         super().__init__(settings, http)
         opts = settings.options
-        endpoint = _endpoint(self._base_url, settings.name)  # credentials taken out
+        # credentials taken out; its own query (a gateway's) kept, but an api-version
+        endpoint, in_url = _endpoint(self._base_url, settings.name)
         version = opts.get("api_version")
+        if in_url is not None:
+            version = _url_version(in_url, version, settings.name)
         if version is None and settings.name == self.type:
             version = settings.env.get(API_VERSION_ENV) or None
         version = _api_version(version, settings.name)
         #: whether the classic deployments API is spoken (else the v1 API)
         self.classic = version is not None and _DATED.fullmatch(version) is not None
-        self._root = f"{endpoint}/openai" if self.classic else f"{endpoint}/openai/v1"
+        self._root = "openai" if self.classic else "openai/v1"
+        #: the resource's endpoint: a scheme and host, maybe a path prefix and a query
         self._endpoint = endpoint
-        self._query = f"?api-version={version}" if version else ""
+        self._query = f"?api-version={quote(version, safe='')}" if version else ""
         self._deployments = _deployments(opts.get("models"), settings.name)
         self._batch_expiry = _batch_expiry(opts.get("batch_expires_after"), settings.name)
 
@@ -209,8 +220,11 @@ class AzureOpenAIProvider(OpenAIProvider):
     def _url(self, path: str, model: str | None = None) -> str:
         if self.classic and model and path in _DEPLOYMENT_APIS:
             deployment = quote(model, safe="")
-            return f"{self._endpoint}/openai/deployments/{deployment}/{path}{self._query}"
-        return f"{self._root}/{path}{self._query}"
+            path = f"openai/deployments/{deployment}/{path}"
+        else:
+            path = f"{self._root}/{path}"
+        # api_url: under the endpoint's path, its query (a gateway's) first
+        return api_url(self._endpoint, path + self._query)
 
     def base_model(self, deployment: str) -> str:
         """The model ``deployment`` serves, as OpenAI names it: from the ``models``
@@ -293,10 +307,13 @@ class AzureOpenAIProvider(OpenAIProvider):
     moderate = None  # type: ignore[assignment]
 
 
-def _endpoint(base_url: str, name: str) -> str:
+def _endpoint(base_url: str, name: str) -> tuple[str, str | None]:
     """The resource's endpoint from ``base_url``, which may end in ``/openai`` or
-    ``/openai/v1`` (as the OpenAI SDK's ``base_url`` for the v1 API does)."""
-    endpoint = base_url.rstrip("/")
+    ``/openai/v1`` (as the OpenAI SDK's ``base_url`` for the v1 API does) and carry a
+    query (kept, for :func:`relaykit.http.api_url`); and the ``api-version`` that
+    query named, taken out of it (``None``: it named none)."""
+    path, _, query = base_url.partition("#")[0].partition("?")
+    endpoint = path.rstrip("/")
     if "/openai/deployments" in endpoint.lower():
         raise ConfigError(
             f"providers.{name}.base_url names a deployment: it is the resource's endpoint",
@@ -305,8 +322,31 @@ def _endpoint(base_url: str, name: str) -> str:
         )
     for suffix in ("/openai/v1", "/openai"):
         if endpoint.lower().endswith(suffix):
-            return endpoint[: -len(suffix)]
-    return endpoint
+            endpoint = endpoint[: -len(suffix)]
+            break
+    version = None
+    kept = []
+    for pair in query.split("&") if query else ():
+        key, _, value = pair.partition("=")
+        if unquote(key).lower() == "api-version":
+            version = unquote(value)
+        else:
+            kept.append(pair)
+    return (f"{endpoint}?{'&'.join(kept)}" if kept else endpoint), version
+
+
+def _url_version(in_url: str, option: object, name: str) -> str:
+    """The ``api-version`` a base URL's query named, unless ``api_version`` names another."""
+    if isinstance(option, date):
+        option = option.isoformat()
+    if option is not None and option != in_url:
+        raise ConfigError(
+            f"providers.{name}.base_url (or endpoint) asks for api-version {in_url!r} and"
+            f" providers.{name}.api_version for {option!r}",
+            hint="keep one: take ?api-version=... out of base_url, or leave api_version out"
+            " (the URL's then holds)",
+        )
+    return in_url
 
 
 def _api_version(value: object, name: str) -> str | None:
