@@ -500,6 +500,20 @@ async def test_a_delta_series_first_seen_after_an_export_starts_at_that_export(
 
 
 @pytest.mark.anyio
+async def test_an_endpoint_with_a_trailing_slash_and_a_query_keeps_its_query_after_each_path(
+    collector: Collector,
+) -> None:
+    # A collector behind a gateway may take its tenant in the query.
+    exporter = OtlpExporter(endpoint=f"{collector.server.url}/?tenant=t1", export_interval=3600)
+    assert exporter.tracer_provider is not None
+    with exporter.tracer_provider.get_tracer("test").start_as_current_span("call"):
+        exporter.record(call(latency=0.1))
+    await exporter.aclose()
+    assert [s.name for s in collector.spans()] == ["call"] and collector.metrics
+    assert collector.queries and all(q == {"tenant": "t1"} for q in collector.queries)
+
+
+@pytest.mark.anyio
 async def test_measurements_inside_a_sampled_span_are_exemplars_until_the_next_export(
     collector: Collector,
 ) -> None:

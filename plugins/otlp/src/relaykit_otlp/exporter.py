@@ -41,6 +41,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 import relaykit
 from relaykit import CallRecord, ConfigError, metrics
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
+from relaykit.http import api_url
 from relaykit.plugin_options import seconds
 
 from .call_metrics import CallMetrics
@@ -79,7 +80,6 @@ class OtlpExporter:
                 f"unknown exporters.otlp.tracer {tracer!r}",
                 hint=f"valid values: {', '.join(map(repr, TRACERS))}",
             )
-        endpoint = endpoint.rstrip("/")
         resource = Resource.create({"service.name": service_name})
         headers = dict(headers or {})
         self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
@@ -87,7 +87,7 @@ class OtlpExporter:
         self._senders: list[Any] = []
         if traces:
             spans = OTLPSpanExporter(
-                endpoint=f"{endpoint}/v1/traces", headers=headers, timeout=timeout
+                endpoint=api_url(endpoint, "v1/traces"), headers=headers, timeout=timeout
             )
             self._senders.append(spans)
             self.tracer_provider = _tracer_provider(tracer, spans, resource)
@@ -99,7 +99,7 @@ class OtlpExporter:
         self._calls: CallMetrics | None = None
         if metrics_enabled:
             metric_sender = OTLPMetricExporter(
-                endpoint=f"{endpoint}/v1/metrics", headers=headers, timeout=timeout
+                endpoint=api_url(endpoint, "v1/metrics"), headers=headers, timeout=timeout
             )
             self._senders.append(metric_sender)
             reader = PeriodicExportingMetricReader(

@@ -34,6 +34,8 @@ class Collector:
     def __init__(self) -> None:
         self.traces: list[ExportTraceServiceRequest] = []
         self.metrics: list[ExportMetricsServiceRequest] = []
+        #: each export's query string, parsed (an endpoint may carry one)
+        self.queries: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._open = threading.Event()
         self._open.set()
@@ -72,6 +74,7 @@ class Collector:
             self.holding.set()
             await anyio.to_thread.run_sync(self._open.wait)
         with self._lock:
+            self.queries.append(request.query)
             if request.path == "/v1/traces":
                 self.traces.append(ExportTraceServiceRequest.FromString(body))
             elif request.path == "/v1/metrics":
