@@ -530,6 +530,37 @@ class CallOutcomes:
         )
         return cut
 
+    async def record_broken_attempt(
+        self, call: _Call, target: Target, reported: ChatResponse, error: RelayError
+    ) -> ChatResponse:
+        """Record a stream's attempt on ``target`` that broke (``error``) before its
+        first piece, after the vendor had reported usage (Anthropic's
+        ``message_start`` counts the prompt; some compatible servers send usage
+        early): the vendor counted it, so the attempt's hold settles with it (the
+        answer returned: ``reported``, priced) and a record of its own carries it
+        (id ``<call id>-attempt-<n>``, as :meth:`record_timed_out_attempt`'s), so a
+        call's records add up to what its budget charged however its later
+        attempts end. The vendor's counts: not marked estimated."""
+        priced = self.priced(call, target, reported)
+        self._known.mask_error(error)
+        if self.recording:
+            fields = self.record_fields(call, target)
+            fields["id"] = f"{call.id}-attempt-{call.attempts}"
+            record = CallRecord(
+                **fields,
+                latency=priced.latency,
+                attempts=call.attempts,
+                usage=priced.usage,
+                cost=priced.cost,
+                model_served=reported.model or None,
+                response_id=reported.id,
+                error_type=type(error).__name__,
+                error_message=f"the stream broke before its first piece: {error}",
+                status=error.status,
+            )
+            await self.emit(record)
+        return priced
+
     def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
         """What an attempt cut off before its answer ran up: its prompt, estimated."""
         price = self._price(target, "")
