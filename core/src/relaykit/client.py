@@ -1435,6 +1435,18 @@ class Client:
             # prompt's estimate, not with nothing. (Free for calls that end well.)
             if response is None and sent and call.kind is None and not isinstance(e, Exception):
                 response = self._cut_off(call, target)
+            elif (
+                response is None
+                and call.kind is not None
+                and call.kind.partly_billed
+                and isinstance(e, Exception)
+            ):
+                # A call split into several requests, some answered (and billed)
+                # before one failed: the hold settles with what they billed (its
+                # record carries it). A cancelled one gives its hold back, as
+                # every call that is not a chat does (docs/observability.md).
+                response = call.kind.partly_billed(self, call, target, e)
+                sent = sent or response is not None
             raise
         finally:
             self._running.discard(scope)
