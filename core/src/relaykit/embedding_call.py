@@ -342,6 +342,9 @@ async def _cache_answered(
                 place = part.first + offset
                 if 0 <= place < len(texts):
                     entries.append((embedding_key(target, request, texts[place]), vector))
+    lengths = {len(vector) for _, vector in entries}
+    if len(lengths) > 1 or 0 in lengths or (request.dimensions not in (None, *lengths)):
+        return  # not the vectors a whole answer would pass (_check_lengths): none kept
     if entries:
         await cache.put_many(entries, client.config.cache.ttl)
 
