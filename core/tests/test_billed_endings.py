@@ -822,3 +822,47 @@ async def test_a_whole_stream_that_brought_no_usage_is_charged_an_estimate(
     )
     assert response.cost is not None and response.cost > PROMPT_COST
     assert spent(limiter) == response.cost == recorded(storage)
+
+
+@pytest.mark.anyio
+async def test_a_whole_answer_that_brought_no_usage_is_charged_an_estimate(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """An answer without ``usage`` (an OpenAI-compatible server that omits it) billed
+    the prompt and the answer all the same, as a stream without usage did: the
+    budget, the record, the response and the metrics carry relaykit's estimate,
+    marked so, never zero."""
+    text = "abcdefgh " * 20  # 180 characters
+    primary.script.push(Reply(text=text, usage=False))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+    async with client:
+        response = await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+    assert response.text == text
+    assert response.usage.input_tokens == 1000  # the prompt, estimated
+    assert response.usage.output_tokens == len(text) // 4  # a token per 4 characters
+    assert response.usage_estimated
+    (record,) = storage.records.values()
+    assert record.usage_estimated and (record.usage, record.cost) == (
+        response.usage,
+        response.cost,
+    )
+    assert metric_input_tokens(record) == [1000]
+    assert response.cost is not None and response.cost > PROMPT_COST
+    assert spent(limiter) == response.cost == recorded(storage)
+
+
+@pytest.mark.anyio
+async def test_a_whole_answer_whose_vendor_reported_zero_usage_keeps_it(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    # A reported zero is the vendor's word (a free tier, a local server): kept.
+    primary.script.push(Reply(text="free", input_tokens=0, output_tokens=0))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+    async with client:
+        response = await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+    assert (response.usage.total_tokens, response.usage_estimated) == (0, False)
+    (record,) = storage.records.values()
+    assert (record.usage.total_tokens, record.usage_estimated) == (0, False)
+    assert spent(limiter) == 0 == recorded(storage)

@@ -24,17 +24,19 @@ from relaykit import (
     hookimpl,
 )
 from relaykit.embedding_cache import EmbeddingCache
-from relaykit.embeddings import estimate_tokens, send_batches
+from relaykit.embeddings import BatchAnswer, estimate_tokens, send_batches
 from relaykit.metrics import observe
 from relaykit.testing import (
     FakePlugin,
     FakeProvider,
+    LimiterPlugin,
     MemoryStorage,
     RecordingExporter,
     Reply,
     call_log_lines,
     cancel_in_flight,
     capture_call_log,
+    frozen_limiter,
     mock_vector,
 )
 
@@ -256,7 +258,10 @@ class _TwoAtATime(FakeProvider):
         async def one(batch: tuple[str, ...]) -> relaykit.EmbeddingResponse:
             return await FakeProvider.embed(self, attrs.evolve(request, inputs=batch))
 
-        answers = await send_batches(batches, one, concurrency=1)
+        def billed(index: int, answer: relaykit.EmbeddingResponse) -> BatchAnswer:
+            return BatchAnswer(first=2 * index, vectors=answer.vectors, usage=answer.usage)
+
+        answers = await send_batches(batches, one, concurrency=1, billed=billed)
         return relaykit.EmbeddingResponse(
             vectors=tuple(v for a in answers for v in a.vectors),
             model=request.model,
@@ -302,6 +307,54 @@ async def test_a_fallback_deployment_embeds_every_batch_itself() -> None:
         ("second", ("e", "f")),
     ]
     assert r.model == "second"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("then", ["falls back", "fails"])
+async def test_the_requests_a_deployment_answered_before_one_failed_are_charged_and_recorded(
+    then: str,
+) -> None:
+    # The first deployment answered "a b" (billed: 2 tokens at $1 a million) before
+    # "c d" failed. Falling back, the second embeds everything (6 tokens at $3); the
+    # first's two tokens were billed all the same: its own record carries them, and
+    # the budget both. Failing, the call's record carries them.
+    plugin = _two_at_a_time()
+    plugin.script.push(Reply())
+    plugin.script.fail(503, "down")
+    if then == "fails":
+        plugin.script.fail(503, "down again")
+    routes = {"emb": {"targets": ["pairs/first", "pairs/second"]}}
+    prices = {"pairs/first": {"input": 1, "output": 0}, "pairs/second": {"input": 3, "output": 0}}
+    exporter = RecordingExporter()
+    frozen = LimiterPlugin(frozen_limiter())
+    async with client(
+        plugin,
+        exporter,
+        frozen,
+        models=routes,
+        retry={"attempts": 1},
+        limiter={"backend": "frozen"},
+        limits={"*": {"budget_usd": "10"}},
+        prices=prices,
+    ) as c:
+        if then == "falls back":
+            r = await c.embed("emb", TEXTS)
+            assert (r.model, r.usage.input_tokens, r.cost) == ("second", 6, Decimal("0.000018"))
+        else:
+            with pytest.raises(relaykit.ProviderUnavailableError):
+                await c.embed("emb", TEXTS)
+    spent = sum((b.spent for b in frozen.limiter._budgets.values()), Decimal(0))
+    records = exporter.records
+    assert spent == sum((r.cost or Decimal(0) for r in records), Decimal(0))
+    if then == "falls back":
+        (partial,) = (r for r in records if r.id.endswith("-attempt-pairs/first"))
+        assert (partial.usage.input_tokens, partial.cost) == (2, Decimal("0.000002"))
+        assert partial.error_type == "ProviderUnavailableError"
+        assert spent == Decimal("0.000020")
+    else:
+        (record,) = records
+        assert (record.error_type, record.usage.input_tokens) == ("ProviderUnavailableError", 2)
+        assert (record.cost, record.usage_estimated) == (Decimal("0.000002"), False)
 
 
 @pytest.mark.anyio

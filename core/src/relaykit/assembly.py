@@ -16,7 +16,7 @@ from .events import (
     UsageUpdate,
 )
 from .messages import ReasoningPart, ToolCall
-from .response import ChatResponse, FinishReason, Usage, reasoning_fields
+from .response import NO_USAGE, ChatResponse, FinishReason, Usage, reasoning_fields
 from .web_search import Citation
 
 
@@ -225,7 +225,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-_NO_USAGE = Usage()
+_NO_USAGE = NO_USAGE  # a UsageUpdate(NO_USAGE) reports none either
 
 
 def _merge_usage(old: Usage, new: Usage) -> Usage:

@@ -46,6 +46,8 @@ from .tls import name_ca_file
 from .web_search import Citation
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from .client import _Call
     from .log_format import AnyAnswer
     from .tracing import CallTracer
@@ -247,8 +249,13 @@ class CallOutcomes:
         error: RelayError,
         target: Target | None = None,
         partial: ChatResponse | None = None,
+        *,
+        billed: tuple[Usage, Decimal | None, bool] | None = None,
     ) -> None:
-        """Trace, log and record a failed call; ``partial``: what a broken stream had sent."""
+        """Trace, log and record a failed call; ``partial``: what a broken stream had
+        sent; ``billed``: the usage and cost of what a call split into several requests
+        had answered before it failed (and whether they are estimates), which its
+        limits were settled with."""
         call.ended = True
         # Attempts masked their errors already (see attempts.py); this catches the rest
         # before the error reaches the span, the log line, the record and the caller.
@@ -265,9 +272,13 @@ class CallOutcomes:
         # An attempt the total timeout cut off: the span and the log line carry
         # the prompt's estimate its record and budget carry, marked as estimated.
         cut = _cut_answer(call) if priced is None else None
+        estimated = cut is not None
+        if billed is not None and cut is None and priced is None:
+            cut = ChatResponse(usage=billed[0], cost=billed[1])
+            estimated = billed[2]
         if call.span is not None:
             self._tracer.fail(  # type: ignore[union-attr]
-                call, error, priced or cut, estimated=cut is not None
+                call, error, priced or cut, estimated=estimated
             )
         if calls_log.isEnabledFor(logging.INFO):
             where = target or Target(error.provider or "", error.model or "")
@@ -277,7 +288,7 @@ class CallOutcomes:
                 time.monotonic() - call.started,
                 response=priced or cut,
                 error=error,
-                estimated=cut is not None,
+                estimated=estimated,
             )
         if not self.recording:
             return
@@ -296,6 +307,8 @@ class CallOutcomes:
         if call.cut is not None:  # an attempt the total timeout cut off: its prompt billed
             fields["usage"], fields["cost"], _ = call.cut
             fields["usage_estimated"] = True
+        elif billed is not None:  # the requests answered before one failed: billed
+            fields["usage"], fields["cost"], fields["usage_estimated"] = billed
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
@@ -529,6 +542,37 @@ class CallOutcomes:
             "no first piece within timeouts.first_token: tried again",
         )
         return cut
+
+    async def record_broken_attempt(
+        self, call: _Call, target: Target, reported: ChatResponse, error: RelayError
+    ) -> ChatResponse:
+        """Record a stream's attempt on ``target`` that broke (``error``) before its
+        first piece, after the vendor had reported usage (Anthropic's
+        ``message_start`` counts the prompt; some compatible servers send usage
+        early): the vendor counted it, so the attempt's hold settles with it (the
+        answer returned: ``reported``, priced) and a record of its own carries it
+        (id ``<call id>-attempt-<n>``, as :meth:`record_timed_out_attempt`'s), so a
+        call's records add up to what its budget charged however its later
+        attempts end. The vendor's counts: not marked estimated."""
+        priced = self.priced(call, target, reported)
+        self._known.mask_error(error)
+        if self.recording:
+            fields = self.record_fields(call, target)
+            fields["id"] = f"{call.id}-attempt-{call.attempts}"
+            record = CallRecord(
+                **fields,
+                latency=priced.latency,
+                attempts=call.attempts,
+                usage=priced.usage,
+                cost=priced.cost,
+                model_served=reported.model or None,
+                response_id=reported.id,
+                error_type=type(error).__name__,
+                error_message=f"the stream broke before its first piece: {error}",
+                status=error.status,
+            )
+            await self.emit(record)
+        return priced
 
     def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
         """What an attempt cut off before its answer ran up: its prompt, estimated."""

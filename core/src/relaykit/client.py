@@ -31,9 +31,10 @@ import anyio
 import attrs
 
 from .attempts import run_attempts
+from .billed_usage import so_far
 from .breaker import BreakerBoard, CircuitBreaker
 from .cache_store import GuardedCacheStore, open_cache_store
-from .call_limits import OUTPUT_ESTIMATE, CallLimits, unit_hold
+from .call_limits import OUTPUT_ESTIMATE, CallLimits, prompt_tokens, unit_hold
 from .call_log import CallLog
 from .call_outcomes import CallOutcomes, cut_off_usage
 from .cancellation import is_cancellation
@@ -69,7 +70,7 @@ from .provider_registry import ProviderRegistry
 from .record_spill import default_spill_path, spill_target, storage_target
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import ChatResponse, ModelInfo, TokenCount, Usage
+from .response import NO_USAGE, ChatResponse, ModelInfo, TokenCount, Usage
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -1433,6 +1434,8 @@ class Client:
                         ):
                             raise refuse_unsearched(target)
                         response = await provider.chat(request)
+                        if response.usage is NO_USAGE:  # the vendor reported none
+                            response = self._unreported(call, response)
                     else:
                         response = await kind.send(provider, request, target)
                 except PartFieldError as e:  # a part the plugin built from the answer
@@ -1461,6 +1464,18 @@ class Client:
             # prompt's estimate, not with nothing. (Free for calls that end well.)
             if response is None and sent and call.kind is None and not isinstance(e, Exception):
                 response = self._cut_off(call, target)
+            elif (
+                response is None
+                and call.kind is not None
+                and call.kind.partly_billed
+                and isinstance(e, Exception)
+            ):
+                # A call split into several requests, some answered (and billed)
+                # before one failed: the hold settles with what they billed (its
+                # record carries it). A cancelled one gives its hold back, as
+                # every call that is not a chat does (docs/observability.md).
+                response = call.kind.partly_billed(self, call, target, e)
+                sent = sent or response is not None
             raise
         finally:
             self._running.discard(scope)
@@ -1528,6 +1543,19 @@ class Client:
                 (*cut[2], target),
             )
         return ChatResponse(usage=usage)
+
+    def _unreported(self, call: _Call, response: ChatResponse) -> ChatResponse:
+        """``response``, whose vendor reported no usage at all
+        (:data:`~relaykit.response.NO_USAGE`), with what it was most likely billed:
+        the prompt as limits estimate it, and a token per four characters of the
+        answer, marked ``usage_estimated``, as a stream that ends without usage is
+        (:func:`relaykit.billed_usage.so_far`). The vendor billed the prompt and
+        the answer all the same: its budget, token rates and record must not
+        count the call as free."""
+        billed = so_far(response, prompt_tokens(call), finished=True)
+        if billed.usage_estimated:
+            call.usage_estimated = True  # its span and log line say so too
+        return billed
 
     def _price(self, target: Target, model: str = "") -> Any:
         """The price of ``target`` (as ``model`` if the provider named one): config first."""

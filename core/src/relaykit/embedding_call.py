@@ -26,6 +26,7 @@ import attrs
 from . import single_calls
 from .embedding_cache import embedding_key
 from .embeddings import (
+    BatchLedger,
     EmbeddingRequest,
     EmbeddingResponse,
     Vector,
@@ -35,7 +36,8 @@ from .embeddings import (
     name_callers_input,
 )
 from .errors import ClientClosedError, InvalidRequestError, RelayError
-from .protocols import Provider
+from .protocols import CallRecord, Provider
+from .response import Usage
 from .routing import Target
 from .single_calls import (
     Operation,
@@ -74,7 +76,21 @@ async def send_embeddings(
     response: EmbeddingResponse = await embed(request)
     check_one_per_input(len(response.vectors), "vectors", len(request.inputs), target)
     _check_lengths(response.vectors, request.dimensions, target)
+    ledger = answered_batches.get()
+    if ledger is not None and ledger.settled:
+        # Batches an earlier attempt answered, whose limits that attempt settled
+        # (_partly_billed): this attempt's hold settles with the rest (the call's
+        # answer gets them back, see _run).
+        response = attrs.evolve(response, usage=_less(response.usage, ledger.settled_usage))
     return response
+
+
+def _less(usage: Usage, settled: Usage) -> Usage:
+    """``usage`` without ``settled``, field by field (never below zero)."""
+    fields = attrs.fields(Usage)
+    return Usage(
+        **{f.name: max(0, getattr(usage, f.name) - getattr(settled, f.name)) for f in fields}
+    )
 
 
 def _check_lengths(vectors: Sequence[Vector], dimensions: int | None, target: Target) -> None:
@@ -175,7 +191,7 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
             await finish(client, call, held_by, response)
             return response
     misses = [i for i, hit in enumerate(hits) if hit is None] if hits else []
-    answered: dict[Target, dict[Any, Any]] = {}  # each deployment's batch answers
+    answered: dict[Target, BatchLedger] = {}  # each deployment's batch answers
 
     async def attempt(provider: Provider, req: Any, target: Target) -> EmbeddingResponse:
         if misses and target == first:
@@ -185,7 +201,7 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
             req = attrs.evolve(req, inputs=tuple(req.inputs[i] for i in misses))
         # A retry on the same deployment resends only the batches that failed
         # (see send_batches); another deployment starts afresh.
-        token = answered_batches.set(answered.setdefault(target, {}))
+        token = answered_batches.set(answered.setdefault(target, BatchLedger()))
         try:
             return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
         except InvalidRequestError as e:
@@ -196,7 +212,28 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         finally:
             answered_batches.reset(token)
 
-    response, target = await answer(client, call, attempt)
+    def sent(target: Target) -> tuple[str, ...]:
+        """The texts an attempt on ``target`` sent (the cache's misses, or all)."""
+        if misses and target == first:
+            return tuple(request.inputs[i] for i in misses)
+        return request.inputs
+
+    try:
+        response, target = await answer(client, call, attempt, lambda: _billed(answered))
+    except RelayError:
+        if cache is not None:
+            # The vectors the answered requests brought were billed: kept, so that
+            # trying the call again pays only for the rest.
+            with anyio.CancelScope(shield=True):
+                await _cache_answered(client, call, cache, answered, sent)
+        raise
+    ledger = answered.get(target)
+    if ledger is not None and ledger.settled:
+        # Its failed attempts' limits were settled with the batches they had
+        # answered (see _partly_billed), which this answer reuses: it is billed,
+        # and recorded, whole.
+        response = attrs.evolve(response, usage=response.usage + ledger.settled_usage)
+    await _record_other_deployments(client, call, target, answered)
     fresh = response.vectors
     if misses and target == first:
         merged = list(hits)
@@ -217,6 +254,99 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
                 [(keys[i], response.vectors[i]) for i in misses], client.config.cache.ttl
             )
     return response
+
+
+def _partly_billed(
+    client: Client, call: _Call, target: Target, error: BaseException
+) -> EmbeddingResponse | None:
+    """What a failed attempt on ``target`` settles its limits with: the usage of the
+    requests it had answered before ``error`` (the vendor billed them), noted on the
+    deployment's ledger (:class:`~relaykit.embeddings.BatchLedger`) for the call's
+    record; ``None`` when none was answered (or the plugin does not say what its
+    answers billed: ``send_batches(billed=...)``)."""
+    ledger = answered_batches.get()
+    if ledger is None:
+        return None
+    fresh = ledger.unsettled()
+    if fresh is None:
+        return None
+    usage = fresh[0]
+    price = client._price(target)
+    cost = price.cost(usage) if price is not None else None
+    if cost is not None:
+        ledger.settled_cost = cost if ledger.settled_cost is None else ledger.settled_cost + cost
+    if isinstance(error, Exception):
+        ledger.error = error
+    return EmbeddingResponse(vectors=(), usage=usage, cost=cost)
+
+
+def _billed(answered: dict[Target, BatchLedger]) -> tuple[Usage, Decimal | None, bool] | None:
+    """What a failed call's answered requests billed, over its deployments, and
+    whether any of it is estimated: its record's usage and cost (``None``: none)."""
+    settled = [ledger for ledger in answered.values() if ledger.settled]
+    if not settled:
+        return None
+    usage = Usage()
+    cost: Decimal | None = None
+    for ledger in settled:
+        usage += ledger.settled_usage
+        if ledger.settled_cost is not None:
+            cost = ledger.settled_cost if cost is None else cost + ledger.settled_cost
+    return usage, cost, any(ledger.settled_estimated for ledger in settled)
+
+
+async def _record_other_deployments(
+    client: Client, call: _Call, served: Target, answered: dict[Target, BatchLedger]
+) -> None:
+    """Record what deployments other than ``served`` billed for a call that fell back
+    from them after some of their requests were answered: a record each (id
+    ``<call id>-attempt-<provider/model>``), as a retried stream's billed attempt
+    gets, so the call's records add up to what its budget charged."""
+    outcomes = client._outcomes
+    for target, ledger in answered.items():
+        if target == served or not ledger.settled or not outcomes.recording:
+            continue
+        error = ledger.error
+        fields = outcomes.record_fields(call, target)
+        fields["id"] = f"{call.id}-attempt-{target}"
+        record = CallRecord(
+            **fields,
+            latency=time.monotonic() - call.started,
+            attempts=call.attempts,
+            usage=ledger.settled_usage,
+            cost=ledger.settled_cost,
+            usage_estimated=ledger.settled_estimated,
+            error_type=type(error).__name__ if error is not None else "RelayError",
+            error_message="a request failed after others were answered (billed): fell back"
+            + (f": {error}" if error is not None else ""),
+            status=getattr(error, "status", None),
+        )
+        await outcomes.emit(record)
+
+
+async def _cache_answered(
+    client: Client,
+    call: _Call,
+    cache: Any,
+    answered: dict[Target, BatchLedger],
+    sent: Any,
+) -> None:
+    """Cache the vectors a failed call's answered requests brought, each under the
+    deployment that embedded it."""
+    request = _request(call)
+    entries: list[tuple[str, Vector]] = []
+    for target, ledger in answered.items():
+        texts = sent(target)
+        for part in ledger.billed.values():
+            for offset, vector in enumerate(part.vectors):
+                place = part.first + offset
+                if 0 <= place < len(texts):
+                    entries.append((embedding_key(target, request, texts[place]), vector))
+    lengths = {len(vector) for _, vector in entries}
+    if len(lengths) > 1 or 0 in lengths or (request.dimensions not in (None, *lengths)):
+        return  # not the vectors a whole answer would pass (_check_lengths): none kept
+    if entries:
+        await cache.put_many(entries, client.config.cache.ttl)
 
 
 def _whole(hits: list[Vector | None]) -> tuple[Vector, ...] | None:
@@ -262,4 +392,5 @@ EMBEDDINGS = Operation(
     record_fields,
     start_span=CallTracer.start_embeddings,
     finish_span=CallTracer.finish_embeddings,
+    partly_billed=_partly_billed,
 )

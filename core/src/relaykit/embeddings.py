@@ -27,6 +27,7 @@ from .secrets import scrubbed_repr
 from .validation import check_options
 
 __all__ = [
+    "BatchAnswer",
     "EmbeddingRequest",
     "EmbeddingResponse",
     "InputType",
@@ -227,12 +228,67 @@ def name_callers_input(error: BaseException, position: Callable[[int], int]) -> 
     return True
 
 
-#: The answers a deployment already gave to one call's batches, by batch, set by
-#: the core around each attempt (one dict per deployment of a call, kept over
-#: its retries): :func:`send_batches` sends only the batches it lacks, so a
-#: retry after one batch of ten failed is one request, not ten, and no text is
-#: embedded (and billed) twice.
-answered_batches: ContextVar[dict[Any, Any] | None] = ContextVar(
+@attrs.frozen(kw_only=True)
+class BatchAnswer:
+    """What one of a call's requests brought back and was billed, for
+    :func:`send_batches`' ``billed``: ``first`` is the place, among the request's
+    ``inputs``, of the request's first text, ``vectors`` its texts' vectors in
+    order, ``usage`` what the vendor billed for it (``tokens_estimated``: an
+    estimate, as :attr:`EmbeddingResponse.tokens_estimated`)."""
+
+    first: int
+    vectors: tuple[Vector, ...] = attrs.field(repr=_vectors_repr)
+    usage: Usage
+    tokens_estimated: bool = False
+
+
+@attrs.define
+class BatchLedger:
+    """What one deployment's requests for one call brought back, kept by the core over
+    the call's retries (:data:`answered_batches`).
+
+    ``answers`` are the plugin's answers by batch: a retry sends only the batches
+    it lacks. ``billed`` is what each of them brought and billed, where the plugin
+    says (``send_batches(billed=...)``): when a later request fails, the core
+    settles the call's limits with it, records it, and caches its vectors. Of
+    those, ``settled`` are the batches a failed attempt's limits were settled
+    with already (their usage ``settled_usage``, their cost ``settled_cost``).
+    """
+
+    answers: dict[Any, Any] = attrs.field(factory=dict)
+    billed: dict[Any, BatchAnswer] = attrs.field(factory=dict)
+    settled: set[Any] = attrs.field(factory=set)
+    settled_usage: Usage = Usage()
+    settled_cost: Decimal | None = None
+    #: whether any settled batch's tokens were estimated
+    settled_estimated: bool = False
+    #: the error that failed the attempt whose settlement came last
+    error: Exception | None = None
+
+    def unsettled(self) -> tuple[Usage, bool] | None:
+        """The usage of the answered batches no attempt settled yet, now marked
+        settled, and whether any was estimated; ``None`` when there are none."""
+        fresh = [key for key in self.billed if key not in self.settled]
+        if not fresh:
+            return None
+        usage = Usage()
+        estimated = False
+        for key in fresh:
+            answer = self.billed[key]
+            usage += answer.usage
+            estimated = estimated or answer.tokens_estimated
+        self.settled.update(fresh)
+        self.settled_usage += usage
+        self.settled_estimated = self.settled_estimated or estimated
+        return usage, estimated
+
+
+#: What a deployment's requests already brought back for one call, set by the
+#: core around each attempt (one :class:`BatchLedger` per deployment of a call,
+#: kept over its retries): :func:`send_batches` sends only the batches it lacks,
+#: so a retry after one batch of ten failed is one request, not ten, and no text
+#: is embedded (and billed) twice.
+answered_batches: ContextVar[BatchLedger | None] = ContextVar(
     "relaykit_answered_batches", default=None
 )
 
@@ -242,6 +298,7 @@ async def send_batches(
     send: Callable[[Batch], Awaitable[Answer]],
     *,
     concurrency: int,
+    billed: Callable[[int, Answer], BatchAnswer] | None = None,
 ) -> list[Answer]:
     """``send(batch)`` for each of ``batches``, at most ``concurrency`` at once;
     the answers in the batches' order.
@@ -252,12 +309,18 @@ async def send_batches(
     of a single request. A retry of the call sends only the batches that got
     no answer (:data:`answered_batches`): answers must be values, not objects
     a later step changes. One batch is sent without a task group.
+
+    ``billed(index, answer)`` says what the answer to ``batches[index]`` brought
+    and was billed (:class:`BatchAnswer`). Give it: the vendor bills the requests that were
+    answered before one failed, and with it the core charges the failed call's
+    limits and budget with them, records their usage, and caches their vectors
+    (where the call is cached), so a retry does not pay for them again.
     """
-    answered = answered_batches.get()
-    if answered is None:
-        answered = {}  # called outside the core's retries: nothing to keep
+    ledger = answered_batches.get()
+    if ledger is None:
+        ledger = BatchLedger()  # called outside the core's retries: nothing to keep
     if len(batches) == 1:
-        return [await _send_once(0, batches[0], send, answered)]
+        return [await _send_once(0, batches[0], send, ledger, billed)]
     answers: list[Any] = [None] * len(batches)
     failures: list[Exception] = []
     queue = iter(enumerate(batches))  # shared: each batch goes to the next free worker
@@ -265,7 +328,7 @@ async def send_batches(
     async def worker(scope: anyio.CancelScope) -> None:
         for index, batch in queue:
             try:
-                answers[index] = await _send_once(index, batch, send, answered)
+                answers[index] = await _send_once(index, batch, send, ledger, billed)
             except Exception as e:
                 failures.append(e)
                 scope.cancel()
@@ -283,7 +346,8 @@ async def _send_once(
     index: int,
     batch: Batch,
     send: Callable[[Batch], Awaitable[Answer]],
-    answered: dict[Any, Any],
+    ledger: BatchLedger,
+    billed: Callable[[int, Answer], BatchAnswer] | None,
 ) -> Answer:
     """``send(batch)``, or the answer an earlier attempt got for it."""
     try:
@@ -291,8 +355,11 @@ async def _send_once(
         hash(key)
     except TypeError:  # a batch that is not a value: sent every time
         return await send(batch)
+    answered = ledger.answers
     if key in answered:
         answer: Answer = answered[key]
         return answer
     answered[key] = answer = await send(batch)
+    if billed is not None:
+        ledger.billed[key] = billed(index, answer)
     return answer

@@ -16,6 +16,7 @@ from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .web_search import Citation
 
 __all__ = [
+    "NO_USAGE",
     "ChatResponse",
     "FinishReason",
     "ModelInfo",
@@ -81,6 +82,16 @@ class Usage:
             self.web_searches + other.web_searches,
         )
 
+
+#: The usage of an answer whose vendor reported none: :class:`ChatResponse`'s default.
+#: A provider plugin returns this very object (``usage=NO_USAGE``, or no ``usage=``
+#: at all), not an equal ``Usage()``, when the vendor's answer had no usage (an
+#: OpenAI-compatible server that omits it, Ollama without eval counts); the client
+#: then charges its estimate of what was billed, marked ``usage_estimated``
+#: (:mod:`relaykit.billed_usage`). A usage the vendor reported, zero included,
+#: is kept as it came. Told apart by identity (``usage is NO_USAGE``): one test
+#: on the hot path. A ``UsageUpdate(NO_USAGE)`` in a stream likewise reports none.
+NO_USAGE = Usage()
 
 _MILLION = Decimal(1_000_000)  # prices are per million tokens
 _PICO = Decimal("1e-12")
@@ -281,16 +292,17 @@ class ChatResponse:
 
     ``usage_estimated`` says ``usage`` (and so ``cost``) is partly relaykit's
     estimate of what the vendor billed: a stream left early (``s.response``) or
-    broken (``StreamError.partial``) before the vendor's usage came, or one
-    that ended whole without any (a server that sends no usage in streams)
-    (see :mod:`relaykit.billed_usage`). Its call record says so too.
+    broken (``StreamError.partial``) before the vendor's usage came, or an
+    answer, whole or streamed, that came without any (a server that sends no
+    usage; see :data:`NO_USAGE` and :mod:`relaykit.billed_usage`). Its call
+    record says so too.
     """
 
     text: str = ""
     reasoning: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: FinishReason = "stop"
-    usage: Usage = Usage()
+    usage: Usage = NO_USAGE
     model: str = ""
     provider: str = ""
     id: str | None = None

@@ -95,6 +95,13 @@ class Operation:
     answer_params: Callable[[Any], Mapping[str, Any] | None] = attrs.field(
         kw_only=True, default=no_params
     )
+    #: ``partly_billed(client, call, target, error)``: what a failed attempt's
+    #: requests that were answered before ``error`` billed, as an answer to settle
+    #: its limits with (``None``: nothing); a kind whose calls are split into
+    #: several requests has one (embeddings)
+    partly_billed: Callable[[Client, _Call, Target, BaseException], Any] | None = attrs.field(
+        kw_only=True, default=None
+    )
 
 
 def check_one_per_input(got: int, what: str, inputs: int, target: Target) -> None:
@@ -145,11 +152,13 @@ async def answer(
     client: Client,
     call: _Call,
     attempt: Callable[[Any, Any, Target], Awaitable[Any]] | None = None,
+    billed: Callable[[], tuple[Usage, Decimal | None, bool] | None] | None = None,
 ) -> tuple[Any, Target]:
     """The answer to ``call`` and the deployment that gave it: the client warmed up,
     then each target of its route tried in turn (``attempt``, by default the
     client's own ``_attempt``). A failure is recorded as the call's
-    (``CallOutcomes.fail``) and raised."""
+    (``CallOutcomes.fail``, with what ``billed()`` says its attempts' answered
+    requests billed) and raised."""
     if client._cold:
         await client._warm_up(call)
     if attempt is None:
@@ -160,7 +169,7 @@ async def answer(
     try:
         response = await run_attempts(client, call, attempt)
     except RelayError as error:
-        await client._outcomes.fail(call, error)
+        await client._outcomes.fail(call, error, billed=billed() if billed else None)
         raise
     assert call.served is not None
     return response, call.served

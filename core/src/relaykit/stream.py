@@ -16,7 +16,16 @@ from .cancellation import is_cancellation
 from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
 from .errors import PartFieldError, RelayError, StreamError
-from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
+from .events import (
+    Finish,
+    ReasoningDelta,
+    SearchQuery,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
 from .outbound_redaction import StreamEventRestorer
 from .protocols import Provider
 from .response import ChatResponse
@@ -99,8 +108,8 @@ class ChatStream(StreamLifecycle):
             # Nothing has reached the caller yet, so trying again (or elsewhere) is
             # safe: worth it unless the vendor said the request itself was refused.
             await self._close_gen()
-            await self._settle(None)
             typed = unstarted_stream_error(e)
+            await self._settle(await self._billed_before_break(target, typed))
             if typed is e:
                 raise
             raise typed from e
@@ -110,8 +119,8 @@ class ChatStream(StreamLifecycle):
             # plugin could not encode) gives its limits everything back; one the
             # caller cancelled, a timeout of ours or the client's close cut off
             # keeps its prompt, which the vendor bills (as Client._attempt's does).
-            # A failure of the provider's own (a 5xx) is not a cut, even while the
-            # client closes: it bills what it reported.
+            # A failure of the provider's own (a 5xx, a dropped connection) is not
+            # a cut, even while the client closes: it bills what it reported.
             sent = not never_sent(e)
             cut = None
             cut_by, self._cut_by = self._cut_by, None
@@ -122,12 +131,38 @@ class ChatStream(StreamLifecycle):
                         cut = await client._outcomes.record_timed_out_attempt(self._call, target)
                 else:  # the call ends here: its record carries it (call.cut)
                     cut = client._cut_off(self._call, target)
+            elif sent and isinstance(e, RelayError):
+                cut = await self._billed_before_break(target, e)
+            self._buffered = deque()  # read ahead, never handed over
             await self._settle(cut, sent=sent)
             raise
         finally:
             STREAM_READ_TIMEOUT.reset(token)
         # Open: from here the stream, not the attempt, tells the router how it went.
         self._routed = target
+
+    async def _billed_before_break(self, target: Target, error: RelayError) -> ChatResponse | None:
+        """What an attempt on ``target`` that failed with ``error`` before its first
+        piece is settled with: the usage the vendor had reported by then, in what was
+        read ahead (Anthropic's ``message_start`` counts the prompt), recorded as an
+        attempt of its own (:meth:`CallOutcomes.record_broken_attempt`); ``None``
+        (nothing used) if it reported none. The read-ahead is dropped: it never
+        reaches the caller."""
+        read, self._buffered = self._buffered, deque()
+        if self._call.cache_hit or not any(isinstance(item, UsageUpdate) for item in read):
+            return None
+        assembler = ResponseAssembler()
+        for item in read:
+            if isinstance(item, UsageUpdate | StreamStart):
+                assembler.add(item)
+        if not assembler.usage_reported:
+            return None
+        reported = assembler.response(provider=target.provider, model=target.model)
+        with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
+            billed = await self._client._outcomes.record_broken_attempt(
+                self._call, target, reported, error
+            )
+        return billed
 
     def _delivers(self, item: Any) -> bool:
         return isinstance(item, _DELIVER)

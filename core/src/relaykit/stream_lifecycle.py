@@ -313,7 +313,10 @@ class StreamLifecycle:
         which = "first_token"
         if call.deadline < deadline:
             deadline, which = call.deadline, "total"
+        # Kept as it fills: an attempt that fails before its first piece still shows
+        # what the vendor had reported (a prompt's usage, see ChatStream._open).
         buffered: deque[Any] = deque()
+        self._buffered = buffered
         item: Any = END
         running = self._client._running
         with scope_until(self._client._scopes, deadline) as scope:
@@ -331,7 +334,6 @@ class StreamLifecycle:
             raise self._read_ahead_cut(which)
         if item is not END and self._is_content(item):
             self._first_at = time.monotonic()
-        self._buffered = buffered
 
     # -- reading ---------------------------------------------------------------------
 

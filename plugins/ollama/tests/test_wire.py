@@ -34,6 +34,8 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.response import NO_USAGE
+from relaykit.testing import Reply
 from relaykit.testing.provider_contract import PDF, PNG, WEATHER_TOOL
 from relaykit_ollama import NDJSONDecoder, base_url_from_host, wire
 from relaykit_ollama.stream_decoder import OllamaStreamDecoder
@@ -266,7 +268,9 @@ def test_finish_reasons(raw: str | None, calls: bool, expected: str) -> None:
 
 def test_usage_and_odd_arguments() -> None:
     assert wire.usage({"prompt_eval_count": 26, "eval_count": 282}) == Usage(26, 282)
-    assert wire.usage({}) == Usage()
+    assert wire.usage({}) is NO_USAGE  # none reported: the client estimates
+    zero = wire.usage({"prompt_eval_count": 0, "eval_count": 0})
+    assert zero == Usage() and zero is not NO_USAGE  # reported zero: kept
     text_args = {"function": {"name": "f", "arguments": '{"a": 1}'}}
     assert wire.tool_call(text_args, 2) == ToolCall("call_2", "f", {"a": 1})
     assert wire.tool_call(
@@ -291,6 +295,30 @@ async def test_local_models_cost_nothing(mock: OllamaMock) -> None:
     ]
     assert all(m.price is not None and m.price.output == 0 for m in models)
     assert mock.requests[-1].path == "/api/tags"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_answer_without_eval_counts_is_estimated(mock: OllamaMock, streamed: bool) -> None:
+    # A server that leaves prompt_eval_count and eval_count out still ran the
+    # prompt and the answer: what token limits count is relaykit's estimate,
+    # marked so, not zero. Counts of zero are the server's, and kept.
+    text = "abcd" * 10
+    mock.script.push(
+        Reply(text=text, usage=False), Reply(text=text, input_tokens=0, output_tokens=0)
+    )
+    prompt = "word " * 40  # 200 characters: 50 tokens, as limits estimate them
+    async with client(mock) as c:
+        for estimated in (True, False):
+            if streamed:
+                async with c.stream("ollama/llama3.2", prompt) as s:
+                    async for _ in s:
+                        pass
+                r = s.response
+            else:
+                r = await c.chat("ollama/llama3.2", prompt)
+            expected = Usage(50, 10) if estimated else Usage(0, 0)
+            assert (r.text, r.usage, r.usage_estimated) == (text, expected, estimated)
 
 
 # -- streaming -------------------------------------------------------------------

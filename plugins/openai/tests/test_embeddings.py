@@ -7,11 +7,20 @@ import struct
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import relaykit
 from relaykit import ConfigError, InvalidRequestError, RateLimitError
-from relaykit.testing import OpenAIMock, Reply, mock_embedding_tokens, mock_vector
+from relaykit.testing import (
+    LimiterPlugin,
+    OpenAIMock,
+    RecordingExporter,
+    Reply,
+    frozen_limiter,
+    mock_embedding_tokens,
+    mock_vector,
+)
 from relaykit_openai import PRESETS, OpenAIProvider
 from relaykit_openai.embeddings import batches, parse, vector
 
@@ -337,3 +346,72 @@ async def test_the_mock_refuses_more_dimensions_than_the_model_has(mock: OpenAIM
         with pytest.raises(InvalidRequestError, match="1536") as info:
             await client.embed("vllm/text-embedding-3-small", "x", dimensions=2048)
     assert info.value.status == 400
+
+
+def billed_config(mock: OpenAIMock, **sections: Any) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"budget_usd": "10", "tpm": 1_000_000}},
+        "prices": {MODEL: {"input": 1, "output": 0}},
+        "cache": {"enabled": True},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+        **sections,
+    }
+
+
+def spent(limiter: Any) -> Decimal:
+    return sum((b.spent for b in limiter._budgets.values()), Decimal(0))
+
+
+@pytest.mark.anyio
+async def test_a_split_call_that_fails_is_charged_its_answered_requests_and_keeps_their_vectors(
+    mock: OpenAIMock,
+) -> None:
+    # 2050 texts go in two requests; one is answered (100 tokens, billed), the other
+    # refused. The failed call was recorded and settled as free, and a second try
+    # paid for the answered texts again. Now its record and budget carry the 100
+    # tokens, and the vectors that came back are cached: the next try sends the rest.
+    texts = [f"text {i}" for i in range(2050)]
+    mock.script.push(Reply(input_tokens=100), attrs.evolve(Reply.failure(400), delay=0.3))
+    exporter = RecordingExporter()
+    frozen = LimiterPlugin(frozen_limiter())
+    async with relaykit.Client(billed_config(mock), plugins=[frozen, exporter]) as client:
+        with pytest.raises(InvalidRequestError):
+            await client.embed(MODEL, texts)
+        (failed,) = exporter.records
+        assert (failed.error_type, failed.usage.input_tokens) == ("InvalidRequestError", 100)
+        assert (failed.cost, failed.usage_estimated) == (Decimal("0.0001"), False)
+        assert spent(frozen.limiter) == failed.cost
+        first = len(bodies(mock))
+        mock.script.push(Reply(input_tokens=7))
+        r = await client.embed(MODEL, texts)
+    resent = [b["input"] for b in bodies(mock)[first:]]
+    assert len(resent) == 1 and len(resent[0]) in (2, 2048)  # only the texts not answered
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert r.usage.input_tokens == 7
+    assert spent(frozen.limiter) == Decimal("0.000107")
+    assert sum((rec.cost or 0 for rec in exporter.records), Decimal(0)) == Decimal("0.000107")
+
+
+@pytest.mark.anyio
+async def test_a_split_call_retried_after_a_request_failed_is_charged_each_request_once(
+    mock: OpenAIMock,
+) -> None:
+    texts = [f"text {i}" for i in range(2050)]
+    mock.script.push(
+        Reply(input_tokens=100),
+        attrs.evolve(Reply.failure(503), delay=0.3),
+        Reply(input_tokens=7),
+    )
+    exporter = RecordingExporter()
+    frozen = LimiterPlugin(frozen_limiter())
+    config = billed_config(mock, retry={"attempts": 2, "initial_wait": 0})
+    async with relaykit.Client(config, plugins=[frozen, exporter]) as client:
+        r = await client.embed(MODEL, texts)
+    assert len(bodies(mock)) == 3  # the retry resent only the failed request
+    assert r.usage.input_tokens == 107 and r.cost == Decimal("0.000107")
+    (record,) = exporter.records
+    assert (record.usage.input_tokens, record.cost) == (107, r.cost)
+    assert spent(frozen.limiter) == r.cost  # not 100 tokens twice

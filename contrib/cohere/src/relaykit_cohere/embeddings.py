@@ -19,7 +19,7 @@ from typing import Any
 
 import relaykit
 from relaykit import json_decode
-from relaykit.embeddings import estimate_tokens, send_batches
+from relaykit.embeddings import BatchAnswer, estimate_tokens, send_batches
 
 #: Texts Cohere takes in one request.
 MAX_TEXTS = 96
@@ -115,7 +115,17 @@ async def embed(
         data = await post(request_body(request, batch))
         return parse_answer(data, len(batch), provider=provider, model=request.model)
 
-    answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS)
+    def billed(index: int, answer: tuple[list[tuple[float, ...]], int | None]) -> BatchAnswer:
+        vectors, counted = answer
+        tokens = estimate_tokens(batches[index]) if counted is None else counted
+        return BatchAnswer(
+            first=index * MAX_TEXTS,
+            vectors=tuple(vectors),
+            usage=relaykit.Usage(tokens),
+            tokens_estimated=counted is None,
+        )
+
+    answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS, billed=billed)
     # A batch answered without billed units (a compatible service, an older API
     # version) is estimated, as on Bedrock, so that cost and token limits still
     # count its texts instead of taking them as free.

@@ -39,7 +39,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
-from relaykit.response import FinishReason
+from relaykit.response import NO_USAGE, FinishReason
 from relaykit.sse import ServerSentEvent, SSEDecoder
 
 from . import thinking
@@ -283,6 +283,9 @@ def usage(data: Mapping[str, Any] | None) -> relaykit.Usage:
     billed = data.get("billed_units") or {}
     tokens = data.get("tokens") or {}
     source = billed if ("input_tokens" in billed or "output_tokens" in billed) else tokens
+    if "input_tokens" not in source and "output_tokens" not in source:
+        # None reported: NO_USAGE tells the client to estimate what was billed
+        return NO_USAGE
     return relaykit.Usage(
         input_tokens=_count(source, "input_tokens"),
         output_tokens=_count(source, "output_tokens"),

@@ -329,12 +329,14 @@ async def wait_for_closed_connections(servers: Sequence[VendorMock]) -> None:
 def attempt_record(record: CallRecord) -> bool:
     """Whether ``record`` is one of a call's attempts recorded besides the call's own
     record: a hedge's loser (error type ``HedgeCancelled``, id the call's +
-    ``-hedge-``) or a stream's attempt that no first piece reached before the call
-    tried again (``RequestTimeoutError``, id the call's + ``-attempt-``). Each
-    carries what its attempt was billed, so a call's records add up to its budget."""
+    ``-hedge-``) or a stream's attempt that failed before its first piece, billed
+    all the same (id the call's + ``-attempt-``): no first piece within
+    ``first_token`` (``RequestTimeoutError``), or broken after the vendor had
+    reported the prompt's usage (``StreamError``, or the typed error it named).
+    Each carries what its attempt was billed, so a call's records add up to its budget."""
     if record.error_type == "HedgeCancelled":
         return True
-    return record.error_type == "RequestTimeoutError" and "-attempt-" in record.id
+    return record.error_type is not None and "-attempt-" in record.id
 
 
 def _of_call(record: CallRecord, final: CallRecord) -> bool:

@@ -246,7 +246,7 @@ class OpenAIMock(VendorMock):
             return Response(
                 200,
                 {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
-                self._chunks(reply, rid, model, usage if include_usage else None),
+                self._chunks(reply, rid, model, usage if include_usage and reply.usage else None),
             )
         calls = [
             {
@@ -283,7 +283,7 @@ class OpenAIMock(VendorMock):
                         "finish_reason": reply.vendor_finish or reply.finish_reason,
                     }
                 ],
-                "usage": usage,
+                **({"usage": usage} if reply.usage else {}),
                 "system_fingerprint": "fp_mock",
             },
             headers=dict(reply.headers),

@@ -85,6 +85,10 @@ class Reply:
     #: of ``cache_write_input_tokens``, those written to a one-hour cache
     cache_write_1h_input_tokens: int = 0
     reasoning_tokens: int = 0
+    #: ``False``: the answer carries no usage at all, as some vendors' may (an
+    #: OpenAI-compatible server that omits it, Ollama without eval counts, Converse
+    #: without ``usage``); mocks of vendors that always send it ignore it
+    usage: bool = True
     citations: tuple[Citation, ...] = ()
     web_searches: int = 0
     search_queries: tuple[str, ...] = ()

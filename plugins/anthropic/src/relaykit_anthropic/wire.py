@@ -102,7 +102,7 @@ from relaykit.messages import (
     refuse_names,
 )
 from relaykit.request import ResponseFormat, Tool
-from relaykit.response import FinishReason, reasoning_fields
+from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit_claude_models import ToolIds, thinking_first
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
@@ -579,7 +579,8 @@ def usage(data: dict[str, Any] | None) -> Usage:
     separately. ``server_tool_use.web_search_requests`` are ``web_searches``.
     """
     if not data:
-        return Usage()
+        # None reported: NO_USAGE tells the client to estimate what was billed
+        return NO_USAGE
     read = count(data.get("cache_read_input_tokens") or 0, "usage.cache_read_input_tokens")
     written = count(
         data.get("cache_creation_input_tokens") or 0, "usage.cache_creation_input_tokens"

@@ -48,7 +48,7 @@ from relaykit import (
     ProviderUnavailableError,
     Usage,
 )
-from relaykit.embeddings import estimate_tokens, send_batches
+from relaykit.embeddings import BatchAnswer, estimate_tokens, send_batches
 
 from . import invoke_models
 from .invoke_models import Invoke
@@ -241,7 +241,17 @@ async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> 
             family, data, headers, len(batch), provider=provider, model=request.model
         )
 
-    answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS)
+    def billed(index: int, answer: tuple[list[tuple[float, ...]], int | None]) -> BatchAnswer:
+        vectors, counted = answer
+        tokens = estimate_tokens(batches[index]) if counted is None else counted
+        return BatchAnswer(
+            first=index * family.batch,
+            vectors=tuple(vectors),
+            usage=Usage(tokens),
+            tokens_estimated=counted is None,
+        )
+
+    answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS, billed=billed)
     tokens = [
         estimate_tokens(batch) if counted is None else counted
         for batch, (_, counted) in zip(batches, answers, strict=True)

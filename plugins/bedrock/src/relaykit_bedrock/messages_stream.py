@@ -9,9 +9,11 @@ that failed after it began (the provider types it by the status its type stands
 for: :func:`relaykit_claude_models.read_error`). Each event is turned into the ConverseStream
 events that say the same, so one translator
 (:class:`~relaykit_bedrock.stream_events.ConverseStreamTranslator`) reads both
-APIs: ``message_stop`` gives ``messageStop`` and then ``metadata`` with the usage
-gathered from ``message_start`` and ``message_delta`` (and so does the end of a
-body cut after ``message_delta``: :meth:`MessagesStreamReader.end`).
+APIs: ``message_start`` gives ``messageStart`` and a ``metadata`` with the prompt's
+usage (a stream that breaks before its text was billed it), ``message_stop``
+``messageStop`` and then ``metadata`` with the usage gathered from
+``message_start`` and ``message_delta`` (and so does the end of a body cut after
+``message_delta``: :meth:`MessagesStreamReader.end`).
 
 A ``content_block_start`` usually holds nothing its deltas bring, but what it
 holds is kept, as the anthropic SDK keeps it (and relaykit-anthropic's decoder):
@@ -69,7 +71,12 @@ class MessagesStreamReader:
                 message_id = message.get("id")
                 self.message_id = message_id if isinstance(message_id, str) else None
                 self._usage.update(message.get("usage") or {})
-                return [("messageStart", {"role": "assistant"})]
+                started: list[ConverseEvent] = [("messageStart", {"role": "assistant"})]
+                if self._usage:
+                    # The prompt's count, as relaykit-anthropic reports it: a stream
+                    # that breaks before its text was billed that much.
+                    started.append(("metadata", {"usage": converse_usage(self._usage)}))
+                return started
             index = data.get("index", 0)
             if name == "content_block_start":
                 return self._start(index, data.get("content_block") or {})

@@ -31,7 +31,7 @@ from relaykit import (
     json_encode,
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
-from relaykit.events import StreamEvent
+from relaykit.events import StreamEvent, StreamStart, UsageUpdate
 from relaykit.http import api_url, transport_error
 from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
@@ -62,6 +62,10 @@ DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
 CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
 #: Converse answers carry no id of their own; AWS's request id serves as the response id.
 REQUEST_ID = "x-amzn-requestid"
+
+
+#: the events message_start gives, before any of the answer (see MessagesStreamReader)
+_NOT_STARTED = (StreamStart, UsageUpdate)
 
 
 class BedrockProvider:
@@ -326,7 +330,8 @@ class BedrockProvider:
                                 translator = ConverseStreamTranslator(model, rid)
                             for event in translator.events(name, converse):
                                 yield event
-                                started = True
+                                # message_start's prompt usage is no piece of the answer
+                                started = started or not isinstance(event, _NOT_STARTED)
             if translator is not None and not translator.stopped:
                 # Cut after message_delta (the stop reason, the final usage): whole.
                 for name, converse in reader.end():

@@ -108,7 +108,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
-from relaykit.response import FinishReason, reasoning_fields
+from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit_claude_models import ToolIds, thinking_first
 
 from . import prefill, reasoning, sampling, schemas
@@ -543,7 +543,8 @@ def usage(data: dict[str, Any] | None) -> Usage:
     Bedrock has no count of reasoning tokens (they are inside ``outputTokens``).
     """
     if not data:
-        return Usage()
+        # None reported: NO_USAGE tells the client to estimate what was billed
+        return NO_USAGE
     cache_read = count(data.get("cacheReadInputTokens") or 0, "usage.cacheReadInputTokens")
     cache_write = count(data.get("cacheWriteInputTokens") or 0, "usage.cacheWriteInputTokens")
     one_hour = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from relaykit import (
@@ -38,7 +39,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import estimate_tokens, send_batches
+from relaykit.embeddings import BatchAnswer, estimate_tokens, send_batches
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import error_from_http
@@ -282,7 +283,19 @@ class GeminiProvider:
             return self._embeddings_answer(r.content, len(texts), request.model)
 
         split = embeddings.batches(request.inputs)
-        answers = await send_batches(split, send, concurrency=1)
+        starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
+
+        def billed(index: int, answer: tuple[list[tuple[float, ...]], int | None]) -> BatchAnswer:
+            vectors, reported = answer
+            tokens = estimate_tokens(split[index]) if reported is None else reported
+            return BatchAnswer(
+                first=starts[index],
+                vectors=tuple(vectors),
+                usage=Usage(tokens),
+                tokens_estimated=reported is None,
+            )
+
+        answers = await send_batches(split, send, concurrency=1, billed=billed)
         return EmbeddingResponse(
             vectors=tuple(vector for vectors, _ in answers for vector in vectors),
             model=request.model,

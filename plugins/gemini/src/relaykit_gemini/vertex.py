@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from relaykit import (
@@ -46,7 +47,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import estimate_tokens, send_batches
+from relaykit.embeddings import BatchAnswer, estimate_tokens, send_batches
 from relaykit.http import api_url
 from relaykit.secrets import SecretHeaders, scrub
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
@@ -245,7 +246,14 @@ class VertexProvider(GeminiProvider):
             vertex_embeddings.MAX_TOKENS,
         )
         concurrency = vertex_embeddings.concurrency(request.model)
-        answers = await send_batches(split, send, concurrency=concurrency)
+        starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
+
+        def billed(index: int, answer: tuple[list[tuple[float, ...]], int]) -> BatchAnswer:
+            return BatchAnswer(
+                first=starts[index], vectors=tuple(answer[0]), usage=Usage(answer[1])
+            )
+
+        answers = await send_batches(split, send, concurrency=concurrency, billed=billed)
         found = [vector for vectors, _ in answers for vector in vectors]
         tokens = sum(counted for _, counted in answers)
         return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))

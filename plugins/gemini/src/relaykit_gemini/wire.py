@@ -59,7 +59,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
-from relaykit.response import FinishReason
+from relaykit.response import NO_USAGE, FinishReason
 
 from . import documents, grounding, thinking
 
@@ -423,7 +423,8 @@ def usage(meta: Mapping[str, Any] | None, web_searches: int = 0) -> Usage:
     tool-use prompts (search grounding, code execution) count as input.
     """
     if not meta:
-        return Usage(web_searches=web_searches)
+        # None reported: NO_USAGE tells the client to estimate what was billed
+        return Usage(web_searches=web_searches) if web_searches else NO_USAGE
     # Every chunk of a stream repeats these: count() in place of int(), no more calls.
     thoughts = count(meta.get("thoughtsTokenCount") or 0, "usageMetadata.thoughtsTokenCount")
     return Usage(

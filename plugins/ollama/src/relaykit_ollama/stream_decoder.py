@@ -22,6 +22,7 @@ from relaykit.events import (
     UsageUpdate,
 )
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.response import NO_USAGE
 
 from . import wire
 from .ndjson import NDJSONDecoder
@@ -129,7 +130,7 @@ class OllamaStreamDecoder:
         if obj.get("done") and not self._done:
             self._done = True
             usage = wire.usage(obj)
-            if usage.input_tokens or usage.output_tokens:
+            if usage is not NO_USAGE:  # counts of zero are the server's word, and kept
                 events.append(UsageUpdate(usage))
             raw_reason = obj.get("done_reason")
             events.append(

@@ -251,6 +251,9 @@ class _Turn:
                 eval_count=self.eval_tokens,
                 eval_duration=450_000_000,
             )
+            if not self.reply.usage:  # a server that leaves the counts out
+                for field in ("prompt_eval_count", "prompt_eval_duration", "eval_count"):
+                    del obj[field]
         return obj
 
     def whole(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from relaykit.messages import (
     ToolResultPart,
     refuse_names,
 )
-from relaykit.response import FinishReason
+from relaykit.response import NO_USAGE, FinishReason
 
 from . import thinking
 from .schemas import format_schema
@@ -270,6 +270,10 @@ def usage(data: Mapping[str, Any]) -> Usage:
     cache hits either: ``prompt_eval_count`` can shrink when a prompt prefix is
     reused from the KV cache.
     """
+    if data.get("prompt_eval_count") is None and data.get("eval_count") is None:
+        # None reported (a server that leaves the counts out): NO_USAGE tells the
+        # client to estimate what was billed
+        return NO_USAGE
     return Usage(
         input_tokens=count(data.get("prompt_eval_count") or 0, "prompt_eval_count"),
         output_tokens=count(data.get("eval_count") or 0, "eval_count"),

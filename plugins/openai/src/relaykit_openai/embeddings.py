@@ -25,7 +25,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import name_callers_input, send_batches
+from relaykit.embeddings import BatchAnswer, name_callers_input, send_batches
 from relaykit.http_errors import error_from_http
 from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 
@@ -226,8 +226,12 @@ async def embed(
 
     split = batches(request.inputs, *limits)
     starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
+
+    def billed(index: int, answer: Answer) -> BatchAnswer:
+        return BatchAnswer(first=starts[index], vectors=tuple(answer[0]), usage=Usage(answer[1]))
+
     answers = await send_batches(
-        list(zip(starts, split, strict=True)), send, concurrency=CONCURRENCY
+        list(zip(starts, split, strict=True)), send, concurrency=CONCURRENCY, billed=billed
     )
     vectors = tuple(v for batch_vectors, _, _ in answers for v in batch_vectors)
     return EmbeddingResponse(

@@ -79,7 +79,7 @@ from relaykit.messages import (
     refuse_names,
 )
 from relaykit.request import Tool
-from relaykit.response import FinishReason, reasoning_fields
+from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit.web_search import Citation
 
 from . import documents, schemas
@@ -386,7 +386,8 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     counts the reasoning beside the output adds it back); ``web_searches`` are the
     billed searches, which the output items count, not the usage."""
     if not data:
-        return Usage(web_searches=web_searches)
+        # None reported: NO_USAGE tells the client to estimate what was billed
+        return Usage(web_searches=web_searches) if web_searches else NO_USAGE
     inp = data.get("input_tokens_details") or {}
     out = data.get("output_tokens_details") or {}
     input_tokens = count(data.get("input_tokens") or 0, "usage.input_tokens")

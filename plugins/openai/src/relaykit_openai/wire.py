@@ -43,7 +43,7 @@ from relaykit.messages import (
     ToolResultPart,
 )
 from relaykit.request import Tool
-from relaykit.response import FinishReason
+from relaykit.response import NO_USAGE, FinishReason
 
 from . import schemas
 from .reasoning import ReasoningStyle, chat_fields, merge_extra
@@ -413,7 +413,8 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     """Normalise a Chat Completions ``usage`` object (``web_searches``: the searches
     billed, which it does not count)."""
     if not data:
-        return Usage(web_searches=web_searches)
+        # None reported: NO_USAGE tells the client to estimate what was billed
+        return Usage(web_searches=web_searches) if web_searches else NO_USAGE
     prompt = data.get("prompt_tokens_details") or {}
     completion = data.get("completion_tokens_details") or {}
     # DeepSeek counts cache hits in a field of its own
