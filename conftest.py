@@ -27,6 +27,24 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _http_stacks_imported() -> None:
+    """Import both HTTP stacks, and make httpx's shared SSL context, once per test process.
+
+    A client's first call does it (a third of a second cold, more on a loaded
+    machine) and stops its clock meanwhile, but not a test's own: a test that
+    cancels its first call after 0.05 s would pass or fail by whether an earlier
+    test in its process had imported them (seen: test_cache_chaos, run alone).
+    """
+    import httpcore  # noqa: F401  (httpx leaves it to its first request)
+
+    import relaykit.httpx_body
+    import relaykit.httpx_client
+    import relaykit_aiohttp.client  # noqa: F401  (aiohttp, for asyncio's "auto")
+
+    relaykit.httpx_client.shared_ssl_context()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
