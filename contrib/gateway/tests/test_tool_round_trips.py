@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 import relaykit
+from relaykit import ToolChoice
 from relaykit.testing import OpenAIMock, Reply
 from relaykit.testing.vendor_mock import VendorMock
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_bedrock.testing import BedrockMock
+from relaykit_gateway.responses_dialect import ResponsesDialect
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
 from relaykit_gemini.testing import GeminiMock
 
@@ -258,3 +261,298 @@ async def test_messages_tool_round_trip(upstream: Upstream, streamed: bool) -> N
         )
     assert [b.text for b in second.content if b.type == "text"] == ["Sunny, 14:00."]
     assert second.stop_reason == "end_turn"
+
+
+# -- what streams accumulate to equals what a whole answer says --------------------
+
+
+def _no_ids(value: Any) -> Any:
+    """``value`` without what differs between two answers to one request: ids, times."""
+    if isinstance(value, dict):
+        return {
+            k: _no_ids(v)
+            for k, v in value.items()
+            # and what the SDK's Responses stream accumulator adds of its own
+            if k not in ("id", "call_id", "created", "created_at", "parsed", "parsed_arguments")
+        }
+    if isinstance(value, list):
+        return [_no_ids(v) for v in value]
+    return value
+
+
+async def test_streamed_tool_calls_accumulate_to_the_whole_answer(upstream: Upstream) -> None:
+    reply = Reply(text="Let me look.", tool_calls=CALLS, input_tokens=5, output_tokens=7)
+    upstream.mock.script.push(*[reply] * 6)
+    question: list[Any] = [{"role": "user", "content": "Weather and time in Paris?"}]
+    async with _sdk(upstream.url) as sdk, _claude(upstream.url) as claude:
+        chat = [
+            (
+                await _chat(
+                    sdk, streamed, model=upstream.model, messages=question, tools=CHAT_TOOLS
+                )
+            ).model_dump(exclude={"logprobs"})
+            for streamed in (False, True)
+        ]
+        responses = [
+            (
+                await _respond(
+                    sdk, streamed, model=upstream.model, input=question, tools=RESPONSES_TOOLS
+                )
+            ).model_dump()["output"]
+            for streamed in (False, True)
+        ]
+        messages = [
+            (
+                await _message(
+                    claude, streamed, model=upstream.model, messages=question, tools=MESSAGES_TOOLS
+                )
+            ).model_dump()
+            for streamed in (False, True)
+        ]
+    # what the SDK's stream accumulator adds of its own (parsing is not asked for)
+    chat[1]["message"].pop("parsed")
+    for call in chat[1]["message"]["tool_calls"]:
+        assert (call.pop("index"), call["function"].pop("parsed_arguments")) == (
+            chat[1]["message"]["tool_calls"].index(call),
+            None,
+        )
+    assert _no_ids(chat[1]) == _no_ids(chat[0])
+    assert _no_ids(responses[1]) == _no_ids(responses[0])
+    assert _no_ids(messages[1]) == _no_ids(messages[0])
+
+
+# -- a tool result for an id nobody issued ---------------------------------------------
+
+
+async def test_a_tool_result_for_an_unknown_id_is_a_400_in_each_dialect(
+    upstream: Upstream,
+) -> None:
+    upstream.mock.script.push(*[Reply(text="never")] * 3)
+    async with _sdk(upstream.url) as sdk, _claude(upstream.url) as claude:
+        with pytest.raises(openai.BadRequestError) as chat:
+            await sdk.chat.completions.create(
+                model=upstream.model,
+                tools=CHAT_TOOLS,
+                messages=[
+                    {"role": "user", "content": "Weather?"},
+                    {"role": "tool", "tool_call_id": "call_nobody", "content": "sunny"},
+                ],
+            )
+        with pytest.raises(openai.BadRequestError) as responses:
+            await sdk.responses.create(
+                model=upstream.model,
+                tools=RESPONSES_TOOLS,
+                input=[
+                    {"role": "user", "content": "Weather?"},
+                    {"type": "function_call_output", "call_id": "call_nobody", "output": "x"},
+                ],
+            )
+        with pytest.raises(anthropic.BadRequestError) as messages:
+            await claude.messages.create(
+                model=upstream.model,
+                max_tokens=16,
+                tools=MESSAGES_TOOLS,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "toolu_nobody", "content": "x"}
+                        ],
+                    }
+                ],
+            )
+    # refused before sending (relaykit's check, naming the id) or by the vendor, in
+    # its words, reaching the caller as a 400 in the dialect's shape either way
+    assert chat.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert responses.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert messages.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+# -- Anthropic's tool_result forms ---------------------------------------------------
+
+#: a 1x1 PNG
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+    "AAAABJRU5ErkJggg=="
+)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_an_errored_tool_result_with_text_and_image_reaches_each_vendor(
+    upstream: Upstream, streamed: bool
+) -> None:
+    upstream.mock.script.push(Reply(tool_calls=CALLS[:1]), Reply(text="The camera broke."))
+    messages: list[Any] = [{"role": "user", "content": "Show me Paris."}]
+    async with _claude(upstream.url) as sdk:
+        first = await _message(
+            sdk, streamed, model=upstream.model, messages=messages, tools=MESSAGES_TOOLS
+        )
+        (call,) = [b for b in first.content if b.type == "tool_use"]
+        messages.append({"role": "assistant", "content": [b.model_dump() for b in first.content]})
+        result = {
+            "type": "tool_result",
+            "tool_use_id": call.id,
+            "is_error": True,
+            "content": [
+                {"type": "text", "text": "camera offline"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                },
+            ],
+        }
+        messages.append({"role": "user", "content": [result]})
+        second = await _message(
+            sdk, streamed, model=upstream.model, messages=messages, tools=MESSAGES_TOOLS
+        )
+    assert [b.text for b in second.content if b.type == "text"] == ["The camera broke."]
+    sent = upstream.mock.requests[-1].body.decode()
+    assert "camera offline" in sent
+    assert PNG[:40] in sent
+
+
+# -- tool_choice in each dialect's spellings -------------------------------------------
+
+
+def _sent_choice(request: Any) -> ToolChoice | None:
+    """The tool choice a vendor's request carried, read back (``None``: none sent, the
+    vendor's default, which is auto)."""
+    body = request.json()
+    config = body.get("toolConfig") or {}  # Gemini's and Bedrock's
+    if "converse" in request.path:
+        if "toolConfig" not in body:
+            return ToolChoice("none")  # Converse has no "none": the tools are left out
+        value = config.get("toolChoice")
+    elif "generateContent" in request.path or "GenerateContent" in request.path:
+        value = config.get("functionCallingConfig")
+    else:
+        value = body.get("tool_choice")
+    return None if value is None else ToolChoice.coerce(value)
+
+
+CHOICES = [
+    ("chat", "auto", ToolChoice("auto")),
+    ("chat", "none", ToolChoice("none")),
+    ("chat", "required", ToolChoice("required")),
+    (
+        "chat",
+        {"type": "function", "function": {"name": "get_time"}},
+        ToolChoice("tool", "get_time"),
+    ),
+    ("responses", "auto", ToolChoice("auto")),
+    ("responses", "none", ToolChoice("none")),
+    ("responses", "required", ToolChoice("required")),
+    ("responses", {"type": "function", "name": "get_time"}, ToolChoice("tool", "get_time")),
+    ("messages", {"type": "auto"}, ToolChoice("auto")),
+    ("messages", {"type": "none"}, ToolChoice("none")),
+    ("messages", {"type": "any"}, ToolChoice("required")),
+    ("messages", {"type": "tool", "name": "get_time"}, ToolChoice("tool", "get_time")),
+    (
+        "messages",
+        {"type": "auto", "disable_parallel_tool_use": False},
+        ToolChoice("auto"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("dialect", "choice", "expected"), CHOICES)
+async def test_tool_choice_reaches_each_vendor_as_its_own(
+    upstream: Upstream, dialect: str, choice: Any, expected: ToolChoice
+) -> None:
+    upstream.mock.script.push(
+        Reply(tool_calls=CALLS[1:]) if expected.mode in ("required", "tool") else Reply(text="ok")
+    )
+    question: list[Any] = [{"role": "user", "content": "Time in Paris?"}]
+    async with _sdk(upstream.url) as sdk, _claude(upstream.url) as claude:
+        if dialect == "chat":
+            await sdk.chat.completions.create(
+                model=upstream.model, messages=question, tools=CHAT_TOOLS, tool_choice=choice
+            )
+        elif dialect == "responses":
+            await sdk.responses.create(
+                model=upstream.model, input=question, tools=RESPONSES_TOOLS, tool_choice=choice
+            )
+        else:
+            await claude.messages.create(
+                model=upstream.model,
+                max_tokens=64,
+                messages=question,
+                tools=MESSAGES_TOOLS,
+                tool_choice=choice,
+            )
+    sent = _sent_choice(upstream.mock.last_request)
+    if expected.mode == "auto":
+        assert sent in (None, expected)
+    else:
+        assert sent == expected
+
+
+# -- the Responses API's streamed items, one after another -----------------------------
+
+
+async def test_a_responses_stream_finishes_each_call_item_before_the_next(
+    upstream: Upstream,
+) -> None:
+    # OpenAI streams output items one at a time: an item is added, filled and done
+    # before the next is added. A client that keeps one current item (not the SDK's
+    # accumulator, which tracks each by output_index) breaks on interleaved items.
+    upstream.mock.script.push(Reply(text="Checking.", tool_calls=CALLS))
+    body = {
+        "model": upstream.model,
+        "input": "Weather and time in Paris?",
+        "tools": RESPONSES_TOOLS,
+        "stream": True,
+    }
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{upstream.url}/v1/responses",
+            json=body,
+            headers={"authorization": f"Bearer {KEY}"},
+        )
+    events = [
+        json.loads(line[len("data: ") :])
+        for line in answer.text.splitlines()
+        if line.startswith("data: ")
+    ]
+    order: list[tuple[str, int]] = [
+        (e["type"], e["output_index"]) for e in events if "output_index" in e
+    ]
+    open_item: int | None = None
+    for kind, index in order:
+        if kind == "response.output_item.added":
+            assert open_item is None, f"item {index} added while {open_item} is open: {order}"
+            open_item = index
+        else:
+            assert index == open_item, f"{kind} for item {index} while {open_item} is open"
+            if kind == "response.output_item.done":
+                open_item = None
+    assert open_item is None
+    kinds = [kind for kind, _ in order]
+    assert kinds.count("response.function_call_arguments.done") == 2
+    assert [e["type"] for e in events][-1] == "response.completed"
+
+
+def test_interleaved_call_fragments_still_make_whole_calls_in_the_response() -> None:
+    # No vendor relaykit speaks interleaves its calls' fragments today, but relaykit's
+    # events allow it: an item already done keeps what came late in the final response.
+    from relaykit import ChatResponse, ToolCallDelta
+
+    dialect = ResponsesDialect()
+    encoder = dialect.encoder(dialect.parse({"model": "fake/m", "input": "hi"}, ()))
+    events = [
+        ToolCallDelta(0, "c0", "get_weather", '{"city": '),
+        ToolCallDelta(1, "c1", "get_time", '{"tz": "CET"}'),
+        ToolCallDelta(0, arguments='"Paris"}'),
+    ]
+    frames = b"".join(encoder.event(e) for e in events)
+    frames += encoder.end(ChatResponse(finish_reason="tool_calls"))
+    streamed = [
+        json.loads(line[6:]) for line in frames.decode().splitlines() if line[:6] == "data: "
+    ]
+    output = streamed[-1]["response"]["output"]
+    assert [(i["call_id"], json.loads(i["arguments"])) for i in output] == [
+        ("c0", {"city": "Paris"}),
+        ("c1", {"tz": "CET"}),
+    ]
+    deltas = [e["delta"] for e in streamed if e["type"].endswith("arguments.delta")]
+    assert deltas == ['{"city": ', '{"tz": "CET"}', '"Paris"}']

@@ -742,7 +742,7 @@ class ResponseEventEncoder:
                 return b""
             out = self._start() + self._close_thinking()
             if self._message is None:
-                out += self._open_message()
+                out += self._close_calls() + self._open_message()
             assert self._message is not None
             self._text.append(event.text)
             self._chars += len(event.text)
@@ -782,13 +782,16 @@ class ResponseEventEncoder:
         if isinstance(event, SearchQuery):
             # The search ran: its item now, between what came before and what follows.
             out = self._start() + self._close_message() + self._close_thinking()
+            out += self._close_calls()
             self._searched += 1
             return out + self._searches((event.query,))
         if isinstance(event, ToolCallDelta):
             out = self._start()
             found = self._calls.get(event.index)
             if found is None:
-                out += self._close_message() + self._close_thinking()
+                # OpenAI streams items one after another: the call before is done
+                # before this one is added (a client may keep one current item)
+                out += self._close_message() + self._close_thinking() + self._close_calls()
                 item = _call_item(
                     _new_id("fc"), event.id or "", event.name or "", "", "in_progress"
                 )
@@ -798,6 +801,11 @@ class ResponseEventEncoder:
             index, arguments = found
             if event.arguments:
                 arguments.append(event.arguments)
+                item = self._output[index]
+                if item["status"] == "completed":
+                    # a provider that interleaved its calls' fragments: this call's
+                    # item was done already; the final response has it whole
+                    item["arguments"] = "".join(arguments)
                 out += self._frame(
                     "response.function_call_arguments.delta",
                     item_id=self._output[index]["id"],
@@ -818,7 +826,7 @@ class ResponseEventEncoder:
 
     def _open_thinking(self, new_block: bool) -> bytes:
         """Make sure a reasoning item is open: the current one, unless ``new_block``."""
-        out = self._start() + self._close_message()
+        out = self._start() + self._close_message() + self._close_calls()
         if self._thinking is None or new_block:
             out += self._close_thinking()
             added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
@@ -832,7 +840,7 @@ class ResponseEventEncoder:
         if self._cited and self._message is None:
             # citations after the last text (a tool call came between): a message of
             # their own, so that none is lost
-            out += self._close_thinking() + self._open_message()
+            out += self._close_thinking() + self._close_calls() + self._open_message()
         out += self._close_message() + self._close_thinking() + self._close_calls()
         # A provider that reports its searches on the finish only (no SearchQuery
         # events): those not streamed yet come here, after the message.
