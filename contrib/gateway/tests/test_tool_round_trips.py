@@ -556,3 +556,51 @@ def test_interleaved_call_fragments_still_make_whole_calls_in_the_response() -> 
     ]
     deltas = [e["delta"] for e in streamed if e["type"].endswith("arguments.delta")]
     assert deltas == ['{"city": ', '{"tz": "CET"}', '"Paris"}']
+
+
+BAD_CHOICES = [
+    # a named tool the request does not define: each vendor refuses it its own way,
+    # or (a mock, a lenient vendor) forces a call to nothing; refused here by name
+    ("chat", {"type": "function", "function": {"name": "nope"}}, "'nope'"),
+    ("responses", {"type": "function", "name": "nope"}, "'nope'"),
+    ("messages", {"type": "tool", "name": "nope"}, "'nope'"),
+    # a word that is no mode: relaykit reads a bare string as a tool's name, which
+    # made the typo a forced call to a tool called "requried"
+    ("chat", "requried", "'requried'"),
+    ("responses", "requried", "'requried'"),
+]
+
+
+@pytest.mark.parametrize(("dialect", "choice", "named"), BAD_CHOICES)
+async def test_a_tool_choice_naming_no_tool_is_a_400_in_the_dialects_shape(
+    dialect: str, choice: Any, named: str
+) -> None:
+    async with upstream_of("anthropic") as up:
+        async with _sdk(up.url) as sdk, _claude(up.url) as claude:
+            question: list[Any] = [{"role": "user", "content": "Time?"}]
+            caught: Any
+            if dialect == "chat":
+                with pytest.raises(openai.BadRequestError) as caught:
+                    await sdk.chat.completions.create(
+                        model=up.model, messages=question, tools=CHAT_TOOLS, tool_choice=choice
+                    )
+            elif dialect == "responses":
+                with pytest.raises(openai.BadRequestError) as caught:
+                    await sdk.responses.create(
+                        model=up.model, input=question, tools=RESPONSES_TOOLS, tool_choice=choice
+                    )
+            else:
+                with pytest.raises(anthropic.BadRequestError) as caught:
+                    await claude.messages.create(
+                        model=up.model,
+                        max_tokens=9,
+                        messages=question,
+                        tools=MESSAGES_TOOLS,
+                        tool_choice=choice,
+                    )
+        assert up.mock.requests == []
+    assert named in str(caught.value)
+    if dialect == "messages":
+        assert caught.value.body["error"]["type"] == "invalid_request_error"
+    else:
+        assert caught.value.body["param"].startswith("tool_choice")

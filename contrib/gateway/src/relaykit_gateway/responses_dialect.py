@@ -88,8 +88,10 @@ from relaykit.json_schemas import strict_ok
 from relaykit.messages import Part, coerce_messages
 
 from .dialect import (
+    OPENAI_CHOICE_WORDS,
     GatewayCall,
     caller_message,
+    checked_tool_choice,
     model_id,
     reasoning_blocks,
     require_object,
@@ -183,7 +185,9 @@ class ResponsesDialect:
         if body.get("tools"):
             _tools(body["tools"], params)
         if body.get("tool_choice") is not None:
-            params["tool_choice"] = body["tool_choice"]
+            params["tool_choice"] = checked_tool_choice(
+                body["tool_choice"], params.get("tools"), words=OPENAI_CHOICE_WORDS
+            )
         text_format = (body.get("text") or {}).get("format")
         if isinstance(text_format, Mapping) and text_format.get("type") != "text":
             params["response_format"] = _response_format(text_format)
