@@ -604,3 +604,32 @@ async def test_a_tool_choice_naming_no_tool_is_a_400_in_the_dialects_shape(
         assert caught.value.body["error"]["type"] == "invalid_request_error"
     else:
         assert caught.value.body["param"].startswith("tool_choice")
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_responses_tool_outputs_continue_a_kept_response(
+    upstream: Upstream, streamed: bool
+) -> None:
+    # The Responses API's own way: only the outputs, after previous_response_id.
+    upstream.mock.script.push(Reply(tool_calls=CALLS), Reply(text="Sunny, 14:00."))
+    async with _sdk(upstream.url) as sdk:
+        first = await _respond(
+            sdk, streamed, model=upstream.model, input="Weather and time?", tools=RESPONSES_TOOLS
+        )
+        calls = [item for item in first.output if item.type == "function_call"]
+        outputs: list[Any] = [
+            {"type": "function_call_output", "call_id": c.call_id, "output": out}
+            for c, out in zip(calls, ('{"sky": "clear"}', "14:00"), strict=True)
+        ]
+        second = await _respond(
+            sdk,
+            streamed,
+            model=upstream.model,
+            previous_response_id=first.id,
+            input=outputs,
+            tools=RESPONSES_TOOLS,
+        )
+    assert second.output_text == "Sunny, 14:00."
+    sent = upstream.mock.last_request.body.decode()
+    # both results went, each vendor's way (Gemini's as objects, the others' as text)
+    assert "clear" in sent and "14:00" in sent
