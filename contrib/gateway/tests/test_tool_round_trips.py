@@ -633,3 +633,37 @@ async def test_responses_tool_outputs_continue_a_kept_response(
     sent = upstream.mock.last_request.body.decode()
     # both results went, each vendor's way (Gemini's as objects, the others' as text)
     assert "clear" in sent and "14:00" in sent
+
+
+async def test_parallel_tool_calls_true_asks_for_nothing_and_reaches_no_vendor(
+    upstream: Upstream,
+) -> None:
+    # true is every vendor's default: sent on, it broke Gemini (an unknown field)
+    # and went into Anthropic's and Bedrock's bodies, which have no such field
+    upstream.mock.script.push(Reply(tool_calls=CALLS), Reply(tool_calls=CALLS))
+    question: list[Any] = [{"role": "user", "content": "Weather and time?"}]
+    async with _sdk(upstream.url) as sdk:
+        chat = await sdk.chat.completions.create(
+            model=upstream.model, messages=question, tools=CHAT_TOOLS, parallel_tool_calls=True
+        )
+        assert "parallel_tool_calls" not in upstream.mock.last_request.json()
+        responses = await sdk.responses.create(
+            model=upstream.model, input=question, tools=RESPONSES_TOOLS, parallel_tool_calls=True
+        )
+        assert "parallel_tool_calls" not in upstream.mock.last_request.json()
+    assert len(chat.choices[0].message.tool_calls or ()) == 2
+    assert len([i for i in responses.output if i.type == "function_call"]) == 2
+
+
+async def test_parallel_tool_calls_false_still_reaches_openai() -> None:
+    async with upstream_of("openai") as up, _sdk(up.url) as sdk:
+        up.mock.script.push(Reply(tool_calls=CALLS[:1]), Reply(tool_calls=CALLS[:1]))
+        question: list[Any] = [{"role": "user", "content": "Weather?"}]
+        await sdk.chat.completions.create(
+            model=up.model, messages=question, tools=CHAT_TOOLS, parallel_tool_calls=False
+        )
+        assert up.mock.last_request.json()["parallel_tool_calls"] is False
+        await sdk.responses.create(
+            model=up.model, input=question, tools=RESPONSES_TOOLS, parallel_tool_calls=False
+        )
+        assert up.mock.last_request.json()["parallel_tool_calls"] is False

@@ -179,6 +179,17 @@ def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in own and v is not None}
 
 
+def openai_extra(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
+    """:func:`unclaimed` for OpenAI's two dialects, but ``parallel_tool_calls: true``:
+    every vendor's default, it asks for nothing, and sent on it reached vendors that
+    have no such field (Gemini refuses it). ``false`` still goes, to the APIs that
+    honour it (the others refuse it in their words: not dropped without a word)."""
+    extra = unclaimed(body, own)
+    if extra.get("parallel_tool_calls") is True:
+        del extra["parallel_tool_calls"]
+    return extra
+
+
 def reasoning_blocks(response: ChatResponse) -> tuple[ReasoningPart, ...]:
     """``response``'s reasoning as blocks: its parts, or its text (and signature) as one."""
     if response.reasoning_parts:

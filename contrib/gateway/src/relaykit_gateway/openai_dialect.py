@@ -65,6 +65,7 @@ from .dialect import (
     caller_message,
     checked_tool_choice,
     model_id,
+    openai_extra,
     require_object,
     status_of,
     stream_flag,
@@ -151,7 +152,7 @@ class OpenAIDialect:
         if body.get("web_search_options") is not None:
             search = body["web_search_options"]
             params["web_search"] = search_setting(search, "web_search_options", CHAT_OPTIONS)
-        extra = unclaimed(body, _OWN)
+        extra = openai_extra(body, _OWN)
         reasoning = _reasoning(extra)
         if reasoning is not None:
             params["reasoning"] = reasoning

@@ -93,11 +93,11 @@ from .dialect import (
     caller_message,
     checked_tool_choice,
     model_id,
+    openai_extra,
     reasoning_blocks,
     require_object,
     stream_flag,
     string_field,
-    unclaimed,
 )
 from .openai_dialect import OpenAIDialect, caller_metadata
 from .reasoning_fields import (
@@ -194,7 +194,7 @@ class ResponsesDialect:
         metadata = caller_metadata(body)
         if metadata:
             params["metadata"] = metadata
-        extra = unclaimed(body, _OWN)
+        extra = openai_extra(body, _OWN)
         reasoning = _reasoning(body.get("reasoning"), extra)
         if reasoning is not None:
             params["reasoning"] = reasoning
