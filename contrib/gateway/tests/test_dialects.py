@@ -17,6 +17,7 @@ from relaykit import (
     StreamStart,
     TextDelta,
     TextPart,
+    Tool,
     ToolCall,
     ToolCallDelta,
     ToolChoice,
@@ -157,6 +158,7 @@ def test_anthropic_blocks_become_relaykit_messages_in_order() -> None:
             ],
             "top_k": 5,
             "metadata": {"user_id": "u-1"},
+            "tools": [{"name": "w", "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "tool", "name": "w"},
         },
         aliases=(),
@@ -171,6 +173,7 @@ def test_anthropic_blocks_become_relaykit_messages_in_order() -> None:
     ]
     assert call.params == {
         "max_tokens": 5,
+        "tools": [Tool("w", parameters={"type": "object"})],
         "tool_choice": ToolChoice("tool", "w"),
         "metadata": {"user": "u-1"},
         "extra": {"top_k": 5},

@@ -37,7 +37,9 @@ def test_a_result_without_attachments_stays_a_string() -> None:
 def test_the_mock_refuses_what_anthropic_refuses_inside_a_tool_result() -> None:
     def body(*content: dict[str, object]) -> dict[str, object]:
         result = {"type": "tool_result", "tool_use_id": "c1", "content": list(content)}
-        return {"model": "claude-x", "messages": [{"role": "user", "content": [result]}]}
+        use = {"type": "tool_use", "id": "c1", "name": "f", "input": {}}
+        turns = [{"role": "user", "content": "go"}, {"role": "assistant", "content": [use]}]
+        return {"model": "claude-x", "messages": [*turns, {"role": "user", "content": [result]}]}
 
     assert validate_messages(body({"type": "text", "text": "ok"})) is None
     assert "non-empty" in str(validate_messages(body({"type": "text", "text": ""})))
@@ -54,6 +56,11 @@ def test_the_mock_refuses_tool_uses_left_unanswered_or_results_for_none() -> Non
         return {"model": "claude-x", "messages": [*turns, {"role": "user", "content": answers}]}
 
     assert validate_messages(body("c1", "c2")) is None
+    # a result in a turn after none with tool_use (here the first) answers nothing
+    lone = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c9"}]}
+    assert str(validate_messages({"model": "claude-x", "messages": [lone]})).startswith(
+        "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks: c9."
+    )
     assert validate_messages(body("c1")) == (
         "messages.2: `tool_use` ids were found without `tool_result` blocks immediately "
         "after: c2. Each `tool_use` block must have a corresponding `tool_result` block "
@@ -85,9 +92,11 @@ def test_whitespace_beside_attachments_is_left_out() -> None:
 def test_the_mock_refuses_an_error_result_with_no_content() -> None:
     def body(**result: object) -> dict[str, object]:
         block = {"type": "tool_result", "tool_use_id": "c1", **result}
-        return {"model": "claude-x", "messages": [{"role": "user", "content": [block]}]}
+        use = {"type": "tool_use", "id": "c1", "name": "f", "input": {}}
+        turns = [{"role": "user", "content": "go"}, {"role": "assistant", "content": [use]}]
+        return {"model": "claude-x", "messages": [*turns, {"role": "user", "content": [block]}]}
 
-    refusal = "messages.0.content.0.tool_result: content cannot be empty if `is_error` is true"
+    refusal = "messages.2.content.0.tool_result: content cannot be empty if `is_error` is true"
     assert validate_messages(body(is_error=True)) == refusal
     assert validate_messages(body(content="", is_error=True)) == refusal
     assert validate_messages(body(content=[], is_error=True)) == refusal

@@ -116,6 +116,7 @@ from .dialect import (
     OVERLOADED,
     GatewayCall,
     caller_message,
+    checked_tool_choice,
     model_id,
     reasoning_blocks,
     require_object,
@@ -218,7 +219,7 @@ class AnthropicDialect:
         if body.get("tools"):
             _tools(body["tools"], params)
         if body.get("tool_choice") is not None:
-            params["tool_choice"] = _tool_choice(body["tool_choice"])
+            params["tool_choice"] = _tool_choice(body["tool_choice"], params.get("tools"))
         metadata = string_metadata(body.get("metadata"), "metadata")
         if "user_id" in metadata:
             metadata["user"] = metadata.pop("user_id")
@@ -589,12 +590,13 @@ def _tool(tool: Any, where: str) -> Tool:
     return Tool.coerce(spec, where)
 
 
-def _tool_choice(choice: Any) -> ToolChoice:
+def _tool_choice(choice: Any, tools: Any) -> ToolChoice:
     """Anthropic's ``tool_choice``, read as the core reads it: a
-    ``disable_parallel_tool_use: true`` relaykit cannot carry is refused, not dropped."""
+    ``disable_parallel_tool_use: true`` relaykit cannot carry is refused, not dropped;
+    so is a tool named that ``tools`` does not define."""
     if not isinstance(choice, Mapping):
         raise InvalidRequestError("`tool_choice` must be an object", param="tool_choice")
-    return ToolChoice.coerce(choice)
+    return checked_tool_choice(choice, tools)
 
 
 # -- responses ------------------------------------------------------------------

@@ -32,6 +32,8 @@ from relaykit import (
     RelayError,
     RequestTimeoutError,
     StreamEvent,
+    Tool,
+    ToolChoice,
 )
 
 
@@ -119,6 +121,49 @@ def string_field(item: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+#: OpenAI's tool_choice words (Chat Completions' and the Responses API's)
+OPENAI_CHOICE_WORDS = ("auto", "none", "required")
+
+
+def checked_tool_choice(
+    choice: Any, tools: Any, *, words: Sequence[str] | None = None
+) -> ToolChoice:
+    """A request's ``tool_choice`` read, and refused where the dialect's API refuses
+    it: a string that is none of ``words`` (relaykit's own reading of a bare string
+    as a tool's name would make a typo such as ``"requried"`` a forced call to a tool
+    of that name), or a tool named that ``tools`` (the request's function tools, as
+    parsed) does not define."""
+    if words is not None and isinstance(choice, str) and choice not in words:
+        shown = ", ".join(repr(w) for w in words)
+        raise InvalidRequestError(
+            f"tool_choice {choice[:60]!r} is not one of {shown}: to make the model call "
+            "one tool, name it in an object",
+            param="tool_choice",
+        )
+    read = ToolChoice.coerce(choice)
+    if read.mode == "tool":
+        names = [_tool_name(t) for t in tools or ()]
+        if read.name not in names:
+            defined = ", ".join(repr(n) for n in names) or "none"
+            raise InvalidRequestError(
+                f"tool_choice names the tool {read.name!r}, which the request's tools do "
+                f"not define (they define {defined})",
+                param="tool_choice",
+            )
+    return read
+
+
+def _tool_name(tool: Any) -> Any:
+    """A parsed tool's name: a :class:`Tool`, or a dict in Chat Completions' shape
+    (``function.name``) or flat (``name``)."""
+    if isinstance(tool, Tool):
+        return tool.name
+    if isinstance(tool, Mapping):
+        function = tool.get("function")
+        return function.get("name") if isinstance(function, Mapping) else tool.get("name")
+    return None
+
+
 def stream_flag(body: Mapping[str, Any]) -> bool:
     """Whether the request asks for a stream: ``stream`` is ``true``, ``false`` or left out
     (``null``). Anything else (``"true"``, ``1``) is a 400 naming it, as at OpenAI and
@@ -132,6 +177,17 @@ def stream_flag(body: Mapping[str, Any]) -> bool:
 def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
     """The fields of ``body`` a dialect does not read (``own``), set: the provider's ``extra``."""
     return {k: v for k, v in body.items() if k not in own and v is not None}
+
+
+def openai_extra(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
+    """:func:`unclaimed` for OpenAI's two dialects, but ``parallel_tool_calls: true``:
+    every vendor's default, it asks for nothing, and sent on it reached vendors that
+    have no such field (Gemini refuses it). ``false`` still goes, to the APIs that
+    honour it (the others refuse it in their words: not dropped without a word)."""
+    extra = unclaimed(body, own)
+    if extra.get("parallel_tool_calls") is True:
+        del extra["parallel_tool_calls"]
+    return extra
 
 
 def reasoning_blocks(response: ChatResponse) -> tuple[ReasoningPart, ...]:

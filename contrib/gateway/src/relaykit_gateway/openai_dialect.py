@@ -60,9 +60,12 @@ from relaykit.json_encode import dumps
 from relaykit.messages import coerce_messages
 
 from .dialect import (
+    OPENAI_CHOICE_WORDS,
     GatewayCall,
     caller_message,
+    checked_tool_choice,
     model_id,
+    openai_extra,
     require_object,
     status_of,
     stream_flag,
@@ -133,6 +136,10 @@ class OpenAIDialect:
         if not isinstance(messages, list):
             raise InvalidRequestError("`messages` must be a list of messages", param="messages")
         params: dict[str, Any] = {key: body[key] for key in _SAME if body.get(key) is not None}
+        if "tool_choice" in params:
+            params["tool_choice"] = checked_tool_choice(
+                params["tool_choice"], params.get("tools"), words=OPENAI_CHOICE_WORDS
+            )
         # The newer name wins: OpenAI's own SDKs send max_completion_tokens for o-series models.
         max_tokens = body.get("max_completion_tokens")
         if max_tokens is None:
@@ -145,7 +152,7 @@ class OpenAIDialect:
         if body.get("web_search_options") is not None:
             search = body["web_search_options"]
             params["web_search"] = search_setting(search, "web_search_options", CHAT_OPTIONS)
-        extra = unclaimed(body, _OWN)
+        extra = openai_extra(body, _OWN)
         reasoning = _reasoning(extra)
         if reasoning is not None:
             params["reasoning"] = reasoning

@@ -88,14 +88,16 @@ from relaykit.json_schemas import strict_ok
 from relaykit.messages import Part, coerce_messages
 
 from .dialect import (
+    OPENAI_CHOICE_WORDS,
     GatewayCall,
     caller_message,
+    checked_tool_choice,
     model_id,
+    openai_extra,
     reasoning_blocks,
     require_object,
     stream_flag,
     string_field,
-    unclaimed,
 )
 from .openai_dialect import OpenAIDialect, caller_metadata
 from .reasoning_fields import (
@@ -183,14 +185,16 @@ class ResponsesDialect:
         if body.get("tools"):
             _tools(body["tools"], params)
         if body.get("tool_choice") is not None:
-            params["tool_choice"] = body["tool_choice"]
+            params["tool_choice"] = checked_tool_choice(
+                body["tool_choice"], params.get("tools"), words=OPENAI_CHOICE_WORDS
+            )
         text_format = (body.get("text") or {}).get("format")
         if isinstance(text_format, Mapping) and text_format.get("type") != "text":
             params["response_format"] = _response_format(text_format)
         metadata = caller_metadata(body)
         if metadata:
             params["metadata"] = metadata
-        extra = unclaimed(body, _OWN)
+        extra = openai_extra(body, _OWN)
         reasoning = _reasoning(body.get("reasoning"), extra)
         if reasoning is not None:
             params["reasoning"] = reasoning
@@ -742,7 +746,7 @@ class ResponseEventEncoder:
                 return b""
             out = self._start() + self._close_thinking()
             if self._message is None:
-                out += self._open_message()
+                out += self._close_calls() + self._open_message()
             assert self._message is not None
             self._text.append(event.text)
             self._chars += len(event.text)
@@ -782,13 +786,16 @@ class ResponseEventEncoder:
         if isinstance(event, SearchQuery):
             # The search ran: its item now, between what came before and what follows.
             out = self._start() + self._close_message() + self._close_thinking()
+            out += self._close_calls()
             self._searched += 1
             return out + self._searches((event.query,))
         if isinstance(event, ToolCallDelta):
             out = self._start()
             found = self._calls.get(event.index)
             if found is None:
-                out += self._close_message() + self._close_thinking()
+                # OpenAI streams items one after another: the call before is done
+                # before this one is added (a client may keep one current item)
+                out += self._close_message() + self._close_thinking() + self._close_calls()
                 item = _call_item(
                     _new_id("fc"), event.id or "", event.name or "", "", "in_progress"
                 )
@@ -798,6 +805,11 @@ class ResponseEventEncoder:
             index, arguments = found
             if event.arguments:
                 arguments.append(event.arguments)
+                item = self._output[index]
+                if item["status"] == "completed":
+                    # a provider that interleaved its calls' fragments: this call's
+                    # item was done already; the final response has it whole
+                    item["arguments"] = "".join(arguments)
                 out += self._frame(
                     "response.function_call_arguments.delta",
                     item_id=self._output[index]["id"],
@@ -818,7 +830,7 @@ class ResponseEventEncoder:
 
     def _open_thinking(self, new_block: bool) -> bytes:
         """Make sure a reasoning item is open: the current one, unless ``new_block``."""
-        out = self._start() + self._close_message()
+        out = self._start() + self._close_message() + self._close_calls()
         if self._thinking is None or new_block:
             out += self._close_thinking()
             added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
@@ -832,7 +844,7 @@ class ResponseEventEncoder:
         if self._cited and self._message is None:
             # citations after the last text (a tool call came between): a message of
             # their own, so that none is lost
-            out += self._close_thinking() + self._open_message()
+            out += self._close_thinking() + self._close_calls() + self._open_message()
         out += self._close_message() + self._close_thinking() + self._close_calls()
         # A provider that reports its searches on the finish only (no SearchQuery
         # events): those not streamed yet come here, after the message.

@@ -899,7 +899,22 @@ def _tool_use_ids(msgs: list[dict[str, Any]]) -> str | None:
 
 def _answered_tool_uses(msgs: list[dict[str, Any]]) -> str | None:
     """The API's pairing rule: the turn after one with ``tool_use`` blocks answers
-    every one of them with a ``tool_result``, and answers nothing else."""
+    every one of them with a ``tool_result``, and answers nothing else; a
+    ``tool_result`` in a turn after none with ``tool_use`` (the first, or one after
+    plain text) answers nothing, and is refused the same way."""
+    for i, m in enumerate(msgs):
+        before = msgs[i - 1] if i else None
+        if m["role"] != "user" or isinstance(m["content"], str):
+            continue
+        if before is not None and before["role"] == "assistant":
+            continue  # the pairing below covers it
+        stray = [b.get("tool_use_id") for b in m["content"] if b["type"] == "tool_result"]
+        if stray:
+            return (
+                f"messages.{i}.content.0: unexpected `tool_use_id` found in `tool_result` "
+                f"blocks: {', '.join(map(str, stray))}. Each `tool_result` block must have "
+                "a corresponding `tool_use` block in the previous message."
+            )
     for i, m in enumerate(msgs[:-1]):
         if m["role"] != "assistant" or isinstance(m["content"], str):
             continue

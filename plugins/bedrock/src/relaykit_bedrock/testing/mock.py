@@ -438,6 +438,14 @@ def validate(body: Any) -> str | None:
                 f"The toolUse blocks at messages.{i}.content contain duplicate Ids: {repeated[0]}"
             )
         used.update(uses)
+        results = sum(1 for b in m.get("content") or () if "toolResult" in b)
+        before = messages[i - 1].get("content") or () if i else ()
+        if results > sum(1 for b in before if "toolUse" in b):
+            # Bedrock's words (langgenius/dify-official-plugins#765, pydantic-ai#2327)
+            return (
+                f"The number of toolResult blocks at messages.{i}.content exceeds the "
+                "number of toolUse blocks of previous turn."
+            )
         if not m.get("content"):
             return f"The content field in the Message object at messages.{i} is empty."
         for j, block in enumerate(m["content"]):
