@@ -39,7 +39,7 @@ import base64
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -219,6 +219,17 @@ def api_url(base_url: str, path: str) -> str:
     url = f"{base.rstrip('/')}/{path.lstrip('/')}"
     query = "&".join(q for q in (query, own) if q)
     return f"{url}?{query}" if query else url
+
+
+def has_url_credentials(url: str) -> bool:
+    """Whether ``url`` carries ``user:password@`` (or ``TOKEN@``): what a provider
+    whose ``Authorization`` header is taken (an access token, a SigV4 signature)
+    refuses, naming its option, rather than let httpx send them in its place. A URL
+    that does not parse has none here: the HTTP client names what is wrong with it."""
+    try:
+        return urlsplit(url).username is not None
+    except ValueError:
+        return False
 
 
 def base_url_credentials(

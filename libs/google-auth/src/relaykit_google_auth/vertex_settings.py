@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from relaykit import ConfigError
+from relaykit.http import has_url_credentials
 
 #: the host of the ``global`` location (and of Gemini's express mode)
 GLOBAL_HOST = "https://aiplatform.googleapis.com"
@@ -53,12 +53,7 @@ def base_host(base_url: str, name: str) -> str:
     :raises ConfigError: ``user:password@`` in it: Vertex sends its access token in
         ``Authorization``, which basic credentials would have to replace.
     """
-    try:
-        parts = urlsplit(base_url)
-        has_credentials = parts.username is not None
-    except ValueError:
-        has_credentials = False  # httpx names what is wrong with the URL on the first call
-    if has_credentials:
+    if has_url_credentials(base_url):
         raise ConfigError(
             f"providers.{name}.base_url carries credentials (user:password@), which Vertex AI"
             " cannot send: its access token goes in the Authorization header",

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from relaykit import ConfigError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit.http import has_url_credentials
 from relaykit.secrets import SecretHeaders
 
 from .prices import known_model
@@ -111,7 +112,7 @@ class FoundryAnthropicProvider(AnthropicProvider):
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         base_url = _base_url(settings)
         credentials = _credentials(settings)
-        if "authorization" in credentials and _has_userinfo(base_url):
+        if "authorization" in credentials and has_url_credentials(base_url):
             raise ConfigError(
                 f"providers.{settings.name}.base_url carries credentials (user:password@),"
                 " and the Entra ID token goes in the Authorization header they would need",
@@ -228,14 +229,6 @@ def _credentials(settings: ProviderSettings) -> dict[str, str]:
         f" `relaykit keys set {name}`, or {var} to a Microsoft Entra ID token"
         " (scope https://ai.azure.com/.default)",
     )
-
-
-def _has_userinfo(url: str) -> bool:
-    """Whether ``url`` carries ``user:password@`` (or ``TOKEN@``)."""
-    try:
-        return urlsplit(url).username is not None
-    except ValueError:
-        return False
 
 
 def _deployments(value: Any, name: str) -> dict[str, str]:

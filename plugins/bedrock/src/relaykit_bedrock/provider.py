@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from relaykit import (
     ChatRequest,
@@ -32,7 +32,7 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, StreamStart, UsageUpdate
-from relaykit.http import api_url, transport_error
+from relaykit.http import api_url, has_url_credentials, transport_error
 from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
@@ -531,11 +531,7 @@ def _endpoint(url: str, where: str) -> str:
         is its SigV4 signature or Bedrock API key, which basic credentials would
         have to replace (httpx would send them instead; aiohttp refuses the pair).
     """
-    try:
-        has_credentials = urlsplit(url).username is not None
-    except ValueError:
-        has_credentials = False  # httpx names what is wrong with the URL on the first call
-    if has_credentials:
+    if has_url_credentials(url):
         raise ConfigError(
             f"{where} carries credentials (user:password@), which Bedrock cannot send:"
             " its Authorization header is the request's SigV4 signature or API key",
