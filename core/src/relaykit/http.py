@@ -93,6 +93,7 @@ __all__ = [
     "base_url_credentials",
     "claim_stream_read_timeout",
     "environment_proxies",
+    "has_url_credentials",
     "httpx_client",
     "is_transport_error",
     "may_have_acted",
