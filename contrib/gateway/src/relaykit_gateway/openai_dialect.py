@@ -168,7 +168,9 @@ class OpenAIDialect:
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         )
 
-    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+    def response(
+        self, response: ChatResponse, model: str, call: GatewayCall | None = None
+    ) -> dict[str, Any]:
         """A ``chat.completion`` object."""
         message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
         if response.tool_calls:
