@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam
 
-from relaykit import TextPart, ToolCall, ToolResultPart
+from relaykit import ImagePart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
 from relaykit_gateway.testing import KEY
 
@@ -297,3 +297,74 @@ async def test_an_answer_stopped_by_a_stop_sequence_finishes_stop_and_is_recorde
         (False, ", three"),
         (True, ", three"),
     ]
+
+
+async def test_a_history_tool_call_without_arguments_is_a_400_naming_the_field(
+    fake: FakePlugin,
+) -> None:
+    # OpenAI requires function.arguments on each tool call of the history; the
+    # gateway took a call without it as one with no arguments, and sent it on.
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="fake/m",
+                messages=[
+                    {"role": "user", "content": "time?"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"id": "call_1", "type": "function", "function": {"name": "now"}}  # type: ignore[typeddict-item]  # on purpose
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "call_1", "content": "noon"},
+                ],
+            )
+    assert caught.value.param == "messages[1].tool_calls[0].function.arguments"
+    assert "arguments" in caught.value.message and '"{}"' in caught.value.message
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error"
+    assert fake.calls == []
+
+
+async def test_an_image_in_a_tool_message_reaches_the_provider_as_the_results_attachment(
+    fake: FakePlugin,
+) -> None:
+    # OpenAI's API takes text parts only in a tool message; relaykit takes images
+    # in a tool result on every provider (OpenAI's chat models get them in a user
+    # message after the results), so the gateway passes them on, as documented.
+    png = "data:image/png;base64,iVBORw0KGgo="
+    # the SDK's types allow text only here: this is the point
+    shot: Any = {"type": "image_url", "image_url": {"url": png}}
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        await client.chat.completions.create(
+            model="fake/m",
+            messages=[
+                {"role": "user", "content": "look"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "shot", "arguments": "{}"},
+                        }
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": "call_1",
+                    "content": [
+                        {"type": "text", "text": "the screen:"},
+                        shot,
+                    ],
+                },
+            ],
+        )
+    (request,) = fake.calls
+    (result,) = request.messages[2].content
+    assert isinstance(result, ToolResultPart)
+    assert result.content == "the screen:"
+    (image,) = result.attachments
+    assert isinstance(image, ImagePart) and image.data_url() == png

@@ -351,3 +351,72 @@ async def test_a_function_tool_without_strict_is_strict_when_its_schema_allows(
         await sdk.responses.create(model="fake/m", input="Weather?", tools=[tool])
     (sent,) = fake.calls
     assert sent.tools[0].strict is strict
+
+
+#: what a request may set that OpenAI's response object repeats
+SETTINGS: dict[str, Any] = {
+    "instructions": "Answer briefly.",
+    "max_output_tokens": 50,
+    "metadata": {"team": "search"},
+    "parallel_tool_calls": False,
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "tool_choice": {"type": "function", "name": "get_weather"},
+    "tools": [WEATHER],
+    "text": {"format": {"type": "json_object"}},
+    "reasoning": {"effort": "low", "summary": None},
+    "user": "user-42",
+}
+
+
+def settings_of(response: Any) -> dict[str, Any]:
+    """The settings fields of a response object, as the gateway's JSON gave them."""
+    data = response.model_dump(mode="json", exclude_unset=True)
+    return {key: data[key] for key in SETTINGS}
+
+
+def echoed() -> dict[str, Any]:
+    return dict(SETTINGS)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_response_repeats_the_settings_its_request_gave(
+    fake: FakePlugin, streamed: bool
+) -> None:
+    # The response object said tool_choice "auto", no tools, parallel calls on and
+    # no temperature, whatever the request had set; OpenAI repeats the request's.
+    fake.script.reply('{"ok": true}')
+    async with responses(fake) as sdk:
+        if streamed:
+            async with sdk.responses.stream(model="fake/m", input="go", **SETTINGS) as stream:
+                started = None
+                async for event in stream:
+                    if event.type == "response.created":
+                        started = event.response
+                made = await stream.get_final_response()
+            assert started is not None and settings_of(started) == echoed()
+        else:
+            made = await sdk.responses.create(model="fake/m", input="go", **SETTINGS)
+        again = await sdk.responses.retrieve(made.id)
+    assert settings_of(made) == echoed()
+    assert settings_of(again) == echoed()
+    data = made.model_dump(mode="json")
+    assert (data["store"], data["previous_response_id"]) == (True, None)
+
+
+async def test_a_response_without_settings_reports_the_defaults(fake: FakePlugin) -> None:
+    async with responses(fake) as sdk:
+        made = await sdk.responses.create(model="fake/m", input="go")
+    assert settings_of(made) == {
+        "instructions": None,
+        "max_output_tokens": None,
+        "metadata": {},
+        "parallel_tool_calls": True,
+        "temperature": None,
+        "top_p": None,
+        "tool_choice": "auto",
+        "tools": [],
+        "text": {"format": {"type": "text"}},
+        "reasoning": {"effort": None, "summary": None},
+        "user": None,
+    }

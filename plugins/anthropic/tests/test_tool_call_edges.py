@@ -295,3 +295,56 @@ async def test_ids_from_other_providers_go_out_valid_and_once_each() -> None:
     results = [b["tool_use_id"] for m in sent for b in m["content"] if b["type"] == "tool_result"]
     assert uses == ["call_0", "call_1", "call_0_2", "functions_now_0"]
     assert results == uses
+
+
+def _without_id(block: list[Any]) -> list[Any]:
+    start = block[0][1]["content_block"]
+    del start["id"]
+    return block
+
+
+@pytest.mark.anyio
+async def test_tool_uses_without_ids_get_stable_unique_ids_streamed_and_whole() -> None:
+    # An Anthropic-compatible server that leaves out a tool_use's id gave calls
+    # with an empty id: the tool loop and the gateway could not match results.
+    # Each gets an id made from the message id and its position, the same streamed
+    # and whole, unique in the answer and across answers with other message ids.
+    blocks = [
+        _without_id(tool_use("", "weather", ['{"city": "Paris"}'])),
+        _without_id(tool_use("", "now", [])),
+        tool_use("toolu_given", "echo", [], start={"x": 1}),
+    ]
+    content: list[dict[str, Any]] = [
+        {"type": "tool_use", "name": "weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "", "name": "now", "input": {}},
+        {"type": "tool_use", "id": "toolu_given", "name": "echo", "input": {"x": 1}},
+    ]
+    streamed, whole = await both(stream_of(blocks), message(content))
+    assert streamed.tool_calls == whole.tool_calls
+    ids = [c.id for c in whole.tool_calls]
+    assert ids == ["toolu_msg_1_0", "toolu_msg_1_1", "toolu_given"]
+
+
+@pytest.mark.anyio
+async def test_a_tool_run_answers_calls_that_came_without_ids() -> None:
+    calls = message(
+        [
+            {"type": "tool_use", "name": "now", "input": {}},
+            {"type": "tool_use", "name": "now", "input": {}},
+        ]
+    )
+    answer = message([{"type": "text", "text": "done"}], stop="end_turn")
+
+    def now() -> str:
+        """The time."""
+        return "noon"
+
+    with serving(calls, answer) as bodies:
+        url = base_url(bodies)
+        async with relaykit.Client(config(url)) as client:
+            result = await client.run_tools(f"anthropic/{MODEL}", "hi", [now])
+    assert result.response.text == "done"
+    sent = bodies[1]["messages"]
+    uses = [b["id"] for b in sent[1]["content"]]
+    assert uses == ["toolu_msg_1_0", "toolu_msg_1_1"]
+    assert [b["tool_use_id"] for b in sent[2]["content"]] == uses

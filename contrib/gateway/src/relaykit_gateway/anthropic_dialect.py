@@ -238,7 +238,9 @@ class AnthropicDialect:
             stream=stream_flag(body),
         )
 
-    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+    def response(
+        self, response: ChatResponse, model: str, call: GatewayCall | None = None
+    ) -> dict[str, Any]:
         """A ``message`` object."""
         content: list[dict[str, Any]] = [_thinking_block(p) for p in reasoning_blocks(response)]
         for query in response.search_queries:

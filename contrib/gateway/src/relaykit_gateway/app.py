@@ -1124,7 +1124,7 @@ class Gateway:
             if not call.stream:
                 response = await self.client.chat(call.model, call.messages, **params)
                 extra = answer_headers(response)
-                body = dialect.response(response, call.model)
+                body = dialect.response(response, call.model, call)
                 await self._keep(call, caller, body, response)
                 await send_json(send, 200, body, extra)
                 return

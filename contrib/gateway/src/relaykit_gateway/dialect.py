@@ -53,6 +53,9 @@ class GatewayCall:
     instructions: int = 0
     previous_response_id: str | None = None
     store: bool = False
+    #: the Responses API's: the request's settings its response object repeats
+    #: (``tool_choice``, ``tools``, ``temperature``, ...), as the request gave them
+    echo: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 class StreamEncoder(Protocol):
@@ -83,8 +86,11 @@ class Dialect(Protocol):
         """The call a request body asks for; :class:`InvalidRequestError` names what is wrong."""
         ...
 
-    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
-        """A finished answer as the vendor's response body."""
+    def response(
+        self, response: ChatResponse, model: str, call: GatewayCall | None = None
+    ) -> dict[str, Any]:
+        """A finished answer as the vendor's response body; ``call`` is the call it
+        answers, when known (the Responses API repeats its settings)."""
         ...
 
     def encoder(self, call: GatewayCall) -> StreamEncoder:

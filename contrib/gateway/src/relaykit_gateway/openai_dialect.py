@@ -135,6 +135,7 @@ class OpenAIDialect:
         messages = body.get("messages")
         if not isinstance(messages, list):
             raise InvalidRequestError("`messages` must be a list of messages", param="messages")
+        _require_arguments(messages)
         params: dict[str, Any] = {key: body[key] for key in _SAME if body.get(key) is not None}
         if "tool_choice" in params:
             params["tool_choice"] = checked_tool_choice(
@@ -167,7 +168,9 @@ class OpenAIDialect:
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         )
 
-    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+    def response(
+        self, response: ChatResponse, model: str, call: GatewayCall | None = None
+    ) -> dict[str, Any]:
         """A ``chat.completion`` object."""
         message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
         if response.tool_calls:
@@ -204,6 +207,25 @@ class OpenAIDialect:
         kind = _ERROR_TYPES.get(status, fallback)
         code = _ERROR_CODES.get(status)
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _require_arguments(messages: list[Any]) -> None:
+    """Refuse a history tool call without ``function.arguments``, as OpenAI does:
+    relaykit's own ``coerce_messages`` reads it as no arguments, which would hide a
+    client's bug behind a call the model never made."""
+    for i, m in enumerate(messages):
+        calls = m.get("tool_calls") if isinstance(m, dict) else None
+        if not isinstance(calls, list):
+            continue  # coerce_messages names anything else wrong here
+        for j, call in enumerate(calls):
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and fn.get("arguments") is None:
+                where = f"messages[{i}].tool_calls[{j}].function.arguments"
+                raise InvalidRequestError(
+                    f"Missing required parameter: '{where}'",
+                    param=where,
+                    hint='send the arguments the model gave, as JSON text: "{}" for none',
+                )
 
 
 #: the keys of OpenRouter's ``reasoning`` object (its Chat Completions API's)

@@ -209,10 +209,13 @@ class ResponsesDialect:
             previous_response_id=previous or None,
             # OpenAI keeps responses unless told not to: so does the gateway (in memory)
             store=body.get("store") is not False,
+            echo=_settings(body),
         )
 
-    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
-        """A ``response`` object."""
+    def response(
+        self, response: ChatResponse, model: str, call: GatewayCall | None = None
+    ) -> dict[str, Any]:
+        """A ``response`` object, repeating the settings of ``call``'s request."""
         output: list[dict[str, Any]] = [_reasoning_item(p) for p in reasoning_blocks(response)]
         output += [_search_item(query) for query in response.search_queries]
         if response.text or response.citations:
@@ -220,16 +223,17 @@ class ResponsesDialect:
                 url_citation(c, s, e) for c, s, e in spans(response.citations, len(response.text))
             ]
             output.append(_message_item(_new_id("msg"), response.text, "completed", annotations))
-        for call in response.tool_calls:
-            arguments = call.raw_arguments or json.dumps(call.arguments)
-            output.append(_call_item(_new_id("fc"), call.id, call.name, arguments, "completed"))
+        for made in response.tool_calls:
+            arguments = made.raw_arguments or json.dumps(made.arguments)
+            output.append(_call_item(_new_id("fc"), made.id, made.name, arguments, "completed"))
+        echo = call.echo if call is not None else {}
         return _response_object(
-            _response_id(response.id), response.model or model, output, response
+            _response_id(response.id), response.model or model, output, response, echo=echo
         )
 
     def encoder(self, call: GatewayCall) -> ResponseEventEncoder:
         """An encoder of Responses API stream events."""
-        return ResponseEventEncoder(call.model)
+        return ResponseEventEncoder(call.model, call.echo)
 
     def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """OpenAI's ``{"error": {...}}``, the same for both of its APIs."""
@@ -568,6 +572,8 @@ def _response_object(
     output: list[dict[str, Any]],
     response: ChatResponse | None,
     created_at: int | None = None,
+    *,
+    echo: Mapping[str, Any],
 ) -> dict[str, Any]:
     reason = response.finish_reason if response is not None else None
     status = "in_progress" if response is None else _STATUS.get(str(reason), "completed")
@@ -581,15 +587,45 @@ def _response_object(
         "output": output,
         "error": None,
         "incomplete_details": incomplete,
-        "instructions": None,
-        "metadata": {},
-        "parallel_tool_calls": True,
-        "temperature": None,
-        "top_p": None,
-        "tool_choice": "auto",
-        "tools": [],
+        **_DEFAULT_SETTINGS,
+        **echo,
         "usage": usage(response.usage) if response is not None else None,
     }
+
+
+#: what a response object says of the settings a request left out: OpenAI's
+#: defaults where the gateway knows them, null where the model's own apply
+_DEFAULT_SETTINGS: dict[str, Any] = {
+    "instructions": None,
+    "max_output_tokens": None,
+    "metadata": {},
+    "parallel_tool_calls": True,
+    "previous_response_id": None,
+    "reasoning": {"effort": None, "summary": None},
+    "store": True,
+    "temperature": None,
+    "text": {"format": {"type": "text"}},
+    "tool_choice": "auto",
+    "tools": [],
+    "top_p": None,
+    "user": None,
+}
+
+
+def _settings(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings ``body`` gave that its response object repeats, as OpenAI's does
+    (a client reads them back, from the answer or a retrieve), each as it came: the
+    checks in :meth:`ResponsesDialect.parse` have passed by then. Fields OpenAI's
+    object has and the gateway cannot know (``truncation``, ``service_tier``, the
+    model's own default ``temperature``) are left out or null."""
+    out = {key: body[key] for key in _DEFAULT_SETTINGS if body.get(key) is not None}
+    if "reasoning" in out:
+        out["reasoning"] = {**_DEFAULT_SETTINGS["reasoning"], **out["reasoning"]}
+    if "text" in out:
+        out["text"] = {**_DEFAULT_SETTINGS["text"], **out["text"]}
+    if out.get("instructions") == "":
+        del out["instructions"]
+    return out
 
 
 class ResponseEventEncoder:
@@ -597,8 +633,10 @@ class ResponseEventEncoder:
     ``response.in_progress``, each output item added, filled and done, then
     ``response.completed`` (or ``response.incomplete``) with the whole response."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, echo: Mapping[str, Any] | None = None) -> None:
         self._model = model
+        #: the request's settings, which every response object of the stream repeats
+        self._echo = echo or {}
         self._id = _new_id("resp")
         self._created = int(time.time())
         self._sequence = 0
@@ -638,7 +676,7 @@ class ResponseEventEncoder:
         if self._started:
             return b""
         self._started = True
-        skeleton = _response_object(self._id, self._model, [], None, self._created)
+        skeleton = _response_object(self._id, self._model, [], None, self._created, echo=self._echo)
         return self._frame("response.created", response=skeleton) + self._frame(
             "response.in_progress", response=skeleton
         )
@@ -849,7 +887,9 @@ class ResponseEventEncoder:
         # A provider that reports its searches on the finish only (no SearchQuery
         # events): those not streamed yet come here, after the message.
         out += self._searches(response.search_queries[self._searched :])
-        final = _response_object(self._id, self._model, self._output, response, self._created)
+        final = _response_object(
+            self._id, self._model, self._output, response, self._created, echo=self._echo
+        )
         self.final = final
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         return out + self._frame(kind, response=final)
@@ -871,7 +911,9 @@ class ResponseEventEncoder:
     def error(self, error: RelayError) -> bytes:
         """``response.failed``, with the error, as OpenAI ends a response that broke."""
         out = self._start()
-        failed = _response_object(self._id, self._model, self._output, None, self._created)
+        failed = _response_object(
+            self._id, self._model, self._output, None, self._created, echo=self._echo
+        )
         failed.update(
             status="failed", error={"code": "server_error", "message": caller_message(error)}
         )

@@ -69,6 +69,7 @@ class MessageStreamDecoder:
         self._sse = SSEDecoder()
         self._usage: dict[str, Any] = {}  # raw usage fields, merged as they come
         self._tools: dict[int, int] = {}  # content block index -> tool call ordinal
+        self._message_id: str | None = None  # message_start's: made-up call ids use it
         self._json_blocks: set[int] = set()  # blocks carrying the emulated structured answer
         self._answered_by_tool = False
         # a thinking block has started and no reasoning delta has said so yet
@@ -160,6 +161,7 @@ class MessageStreamDecoder:
             return self._block_start(data.get("index", 0), data.get("content_block") or {})
         if kind == "message_start":
             message = data.get("message") or {}
+            self._message_id = wire.text_or_none(message.get("id"))
             events: list[StreamEvent] = [
                 StreamStart(
                     wire.text_or_none(message.get("id")), wire.text_or_none(message.get("model"))
@@ -205,7 +207,8 @@ class MessageStreamDecoder:
                 self._answered_by_tool = True
                 return []
             ordinal = self._tools[index] = len(self._tools)
-            return [ToolCallDelta(ordinal, block.get("id"), block.get("name"))]
+            id = wire.call_id(block.get("id"), self._message_id, ordinal)
+            return [ToolCallDelta(ordinal, id, block.get("name"))]
         if kind == "text":
             citations = block.get("citations")
             self._cited[index] = (self._length, list(citations or ()))

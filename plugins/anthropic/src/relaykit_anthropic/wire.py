@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -650,6 +651,7 @@ def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
     thoughts: list[ReasoningPart] = []
     calls: list[ToolCall] = []
     answered_by_tool = False
+    message_id = text_or_none(data.get("id"))
     for block in data.get("content") or ():
         kind = block.get("type")
         if kind == "text":
@@ -673,11 +675,8 @@ def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
                 length += len(text[-1])
                 answered_by_tool = True
             else:
-                calls.append(
-                    tool_call(
-                        str(block.get("id") or ""), str(block.get("name") or ""), block.get("input")
-                    )
-                )
+                id = call_id(block.get("id"), message_id, len(calls))
+                calls.append(tool_call(id, str(block.get("name") or ""), block.get("input")))
     finish = finish_reason(data.get("stop_reason"))
     if answered_by_tool and not calls and finish == "tool_calls":
         finish = "stop"
@@ -697,6 +696,25 @@ def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:
         # the sequence met, beside stop_reason "stop_sequence" (null otherwise)
         stop_sequence=text_or_none(data.get("stop_sequence")),
     )
+
+
+def call_id(given: Any, message_id: str | None, ordinal: int) -> str:
+    """A ``tool_use`` block's id, or one made up when a compatible server sent none:
+    without it the tool loop and the gateway cannot pair a result with its call.
+
+    Made from the message id and the call's position among the answer's calls, so
+    the streamed and the whole answer agree and two answers' calls differ; kept to
+    the characters Anthropic's ids allow (``^[a-zA-Z0-9_-]+$``), so it goes back
+    as it is.
+    """
+    if given and isinstance(given, str):
+        return given
+    stem = _ID_UNSAFE.sub("_", message_id) if message_id else "relaykit"
+    return f"toolu_{stem}_{ordinal}"
+
+
+#: characters a tool_use id may not hold
+_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def tool_call(id: str, name: str, given: Any) -> ToolCall:
