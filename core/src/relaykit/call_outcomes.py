@@ -146,9 +146,6 @@ class CallOutcomes:
                 cost=cost,
                 attempts=call.attempts,
             )
-            if call.usage_estimated and not response.usage_estimated:
-                # a stream left early: the caller's response says what its record does
-                response = attrs.evolve(response, usage_estimated=True)
         if call.span is not None:
             self._tracer.finish(call, response)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
@@ -364,14 +361,19 @@ class CallOutcomes:
         Its record, span and log line say why (``error_type``: ``CallerError`` or
         ``Cancelled``) and keep what had arrived, with its usage and cost; the
         span and log line mark that usage estimated when it is relaykit's
-        estimate (``call.usage_estimated``: the vendor's usage had not come).
+        estimate (``partial.usage_estimated``: the vendor's usage had not come).
         """
         response = self.priced(call, target, partial)
         if call.span is not None:
             self._tracer.left_early(call, response, error_type, message)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
             self.log_call(
-                call, target, response.latency or 0.0, response=response, failed=error_type
+                call,
+                target,
+                response.latency or 0.0,
+                response=response,
+                failed=error_type,
+                estimated=response.usage_estimated,
             )
         if self.recording:
             await self.emit(self.partial_record(call, target, response, error_type, message))
@@ -510,7 +512,9 @@ class CallOutcomes:
         if answer is not None:
             priced = self.priced(call, target, answer)
             if call.span is not None:
-                self._tracer.hedge_loser(call, target, priced, estimated=False)  # type: ignore[union-attr]
+                self._tracer.hedge_loser(  # type: ignore[union-attr]
+                    call, target, priced, estimated=priced.usage_estimated
+                )
             if not self.recording:
                 return
             record = self.partial_record(call, target, priced, "HedgeCancelled", message)
@@ -640,8 +644,8 @@ class CallOutcomes:
         ``error`` with ``response``: a broken stream and what it had sent (priced).
         ``estimated``: ``response``'s usage and cost are relaykit's estimate of what
         a call cut off mid-call was billed (``usage_estimated``), not the vendor's;
-        so are those of a stream that ended before the vendor's usage came
-        (``call.usage_estimated``).
+        so are those of an answer marked ``usage_estimated`` itself (a stream that
+        ended before the vendor's usage came, an answer without usage).
         """
         fields = call_fields(
             request_id=call.id,
@@ -662,7 +666,7 @@ class CallOutcomes:
                 fields["metadata"] = shown
         if response is not None:
             add_response_fields(fields, response)
-            if estimated or call.usage_estimated:
+            if estimated or getattr(response, "usage_estimated", False):  # a chat's
                 fields["usage_estimated"] = True
         if error is not None:
             fields["error_type"] = type(error).__name__

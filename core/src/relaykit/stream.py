@@ -285,19 +285,17 @@ class ChatStream(StreamLifecycle):
     def _billed_so_far(self) -> ChatResponse:
         """What arrived of a stream that ended early, with the usage it was likely
         billed (:func:`relaykit.billed_usage.so_far`): what its limits settle with,
-        and its record and response carry."""
+        and its record and response carry (marked ``usage_estimated`` when
+        relaykit estimated it; the span and log line read the mark from it)."""
         response = self._assembled()
         call = self._call
         if call.cache_hit:
             return response  # a replay: nothing billed
-        billed = so_far(
+        return so_far(
             response,
             call.size // 4,  # the prompt as limits estimate it (call_limits.prompt_tokens)
             finished=self._assembler.finished,
         )
-        if billed.usage_estimated:  # not all the vendor's counts: the span and log line say so
-            call.usage_estimated = True
-        return billed
 
     def _kept_partial(self, partial: ChatResponse) -> ChatResponse:
         return partial  # on the StreamError, and priced in the record
