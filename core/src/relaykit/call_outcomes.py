@@ -558,8 +558,32 @@ class CallOutcomes:
         (id ``<call id>-attempt-<n>``, as :meth:`record_timed_out_attempt`'s), so a
         call's records add up to what its budget charged however its later
         attempts end. The vendor's counts: not marked estimated."""
-        priced = self.priced(call, target, reported)
         self._known.mask_error(error)
+        return await self.record_reported_attempt(
+            call,
+            target,
+            reported,
+            type(error).__name__,
+            f"the stream broke before its first piece: {error}",
+            error.status,
+        )
+
+    async def record_reported_attempt(
+        self,
+        call: _Call,
+        target: Target,
+        reported: ChatResponse,
+        error_type: str,
+        message: str,
+        status: int | None = None,
+    ) -> ChatResponse:
+        """Record a stream's attempt on ``target`` that ended before its first piece
+        (``error_type``, ``message``: a break, the first-token or total timeout, the
+        caller's cancellation), after the vendor had reported usage: the attempt's
+        hold settles with that usage (the answer returned: ``reported``, priced) and a
+        record of its own carries it (id ``<call id>-attempt-<n>``), not marked
+        estimated, as :meth:`record_broken_attempt` says."""
+        priced = self.priced(call, target, reported)
         if self.recording:
             fields = self.record_fields(call, target)
             fields["id"] = f"{call.id}-attempt-{call.attempts}"
@@ -571,9 +595,9 @@ class CallOutcomes:
                 cost=priced.cost,
                 model_served=reported.model or None,
                 response_id=reported.id,
-                error_type=type(error).__name__,
-                error_message=f"the stream broke before its first piece: {error}",
-                status=error.status,
+                error_type=error_type,
+                error_message=message,
+                status=status,
             )
             await self.emit(record)
         return priced
