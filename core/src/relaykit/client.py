@@ -70,7 +70,7 @@ from .provider_registry import ProviderRegistry
 from .record_spill import default_spill_path, spill_target, storage_target
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import NO_USAGE, ChatResponse, ModelInfo, TokenCount, Usage
+from .response import NO_USAGE, ChatResponse, ModelInfo, TokenCount, Usage, tokens_unreported
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -1430,7 +1430,10 @@ class Client:
                         ):
                             raise refuse_unsearched(target)
                         response = await provider.chat(request)
-                        if response.usage is NO_USAGE:  # the vendor reported none
+                        usage = response.usage
+                        if usage is NO_USAGE or (
+                            usage.web_searches and tokens_unreported(usage)
+                        ):  # the vendor reported no tokens (a search's fees, at most)
                             response = self._unreported(call, response)
                     else:
                         response = await kind.send(provider, request, target)
