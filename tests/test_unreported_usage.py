@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from relaykit.response import NO_USAGE, Usage
+from relaykit.response import NO_USAGE, Usage, tokens_unreported
 from relaykit_anthropic import wire as anthropic_wire
 from relaykit_bedrock import wire as bedrock_wire
 from relaykit_cohere import wire as cohere_wire
@@ -50,3 +50,19 @@ def test_no_usage_is_told_from_a_reported_zero(vendor: str) -> None:
     assert decode({}) is NO_USAGE
     reported = decode(zero)
     assert reported == Usage() and reported is not NO_USAGE
+
+
+#: the decoders that take the web searches an answer shows it ran beside its usage
+SEARCHING = ("openai chat completions", "openai responses", "gemini")
+
+
+@pytest.mark.parametrize("vendor", SEARCHING)
+def test_searches_without_usage_leave_the_tokens_unreported(vendor: str) -> None:
+    # The search fees stand; the tokens are the client's to estimate, as with none.
+    plain, zero = DECODERS[vendor]
+    decode: Callable[[Any, int], Usage] = plain  # type: ignore[assignment]  # these take searches
+    searched = decode(None, 2)
+    assert searched.web_searches == 2 and tokens_unreported(searched)
+    assert decode(None, 2) is searched  # told apart by identity, as NO_USAGE is
+    assert not tokens_unreported(decode(zero, 2))
+    assert not tokens_unreported(Usage(web_searches=2))  # a vendor's count of zero tokens

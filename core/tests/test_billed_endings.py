@@ -689,6 +689,40 @@ async def test_a_hedges_late_answer_shows_on_the_winners_span_with_its_real_cost
     assert not late.usage_estimated  # and its record says so
 
 
+@pytest.mark.anyio
+async def test_a_hedges_late_answer_without_usage_leaves_the_winner_unestimated() -> None:
+    # The loser's late answer carried no usage: its own record and span event are
+    # relaykit's estimate, while the winner's usage, the vendor's, is not marked so.
+    first, second = FakePlugin("first", provider=Uncancellable), FakePlugin("second")
+    first.script.push(Reply(text="first " * 40, delay=1.05, usage=False))
+    second.script.push(Reply(text="second", input_tokens=7, output_tokens=5))
+    storage = MemoryStorage()
+    telemetry = TracingExporter()
+    config: dict[str, Any] = {
+        "storage": {"backend": "memory"},
+        "retry": {"attempts": 1},
+        "models": {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05}},
+        "prices": {"first/m": {"input": 1, "output": 1}, "second/m": {"input": 1, "output": 1}},
+    }
+    plugins = [first, second, storage.plugin(), telemetry]
+    with capture_call_log() as lines:
+        async with relaykit.Client(config, plugins=plugins) as client:
+            with anyio.fail_after(5):
+                response = await client.chat("g", PROMPT)
+    telemetry.tracer_provider.shutdown()
+    assert (response.text, response.usage_estimated) == ("second", False)
+    (late,) = [r for r in storage.records.values() if r.error_type == "HedgeCancelled"]
+    (won,) = [r for r in storage.records.values() if r.error_type is None]
+    assert (late.usage.input_tokens, late.usage_estimated) == (1000, True)
+    assert (won.usage.input_tokens, won.usage_estimated) == (7, False)
+    (span,) = telemetry.finished()
+    assert "relaykit.usage.estimated" not in dict(span.attributes or {})
+    (loser,) = hedge_losers(span)
+    assert loser["relaykit.usage.estimated"] is True
+    (line,) = call_log_lines(lines)
+    assert "usage_estimated" not in line
+
+
 # -- records and responses say when their usage is an estimate -----------------------
 
 

@@ -358,6 +358,26 @@ async def test_the_requests_a_deployment_answered_before_one_failed_are_charged_
 
 
 @pytest.mark.anyio
+async def test_the_vectors_a_deployment_answered_before_a_fallback_are_cached_under_its_name() -> (
+    None
+):
+    # "first" answered "a b" (billed) before "c d" failed; "second" then embedded
+    # everything. The call's answer is second's, cached under its name; first's
+    # vectors, keyed by the deployment that made them, are kept too, so a call that
+    # asks first for them again pays nothing, as after a call that failed there.
+    plugin = _two_at_a_time()
+    plugin.script.push(Reply())
+    plugin.script.fail(503, "down")
+    routes = {"emb": {"targets": ["pairs/first", "pairs/second"]}}
+    async with client(plugin, models=routes, retry={"attempts": 1}, cache={"enabled": True}) as c:
+        r = await c.embed("emb", TEXTS)
+        again = await c.embed("pairs/first", ["b", "a"])
+    assert r.model == "second"
+    assert again.cache_hit and again.vectors == (mock_vector("b"), mock_vector("a"))
+    assert [(q.model, q.inputs) for q in plugin.embeddings][-1] == ("second", ("e", "f"))
+
+
+@pytest.mark.anyio
 async def test_a_closed_client_refuses() -> None:
     c = client(FakePlugin())
     async with c:

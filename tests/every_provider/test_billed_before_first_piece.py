@@ -17,17 +17,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
 from relaykit.testing import LimiterPlugin, MemoryStorage, Reply, frozen_limiter
 from relaykit.testing.vendor_mock import VendorMock
+from relaykit_anthropic.testing import AnthropicMock
 
 # ``vendor`` (conftest.py): each chat API's mock in turn
 
 #: the APIs whose streams count the prompt in their first event, before any text
 PROMPT_FIRST = ("anthropic", "bedrock-messages")
 PRICE = {"input": 1, "output": 2}  # USD per million tokens
+KEY = "test-key-0123456789abcdefghijklmnop"
 
 
 @pytest.mark.anyio
@@ -81,3 +84,54 @@ async def test_a_stream_broken_before_its_first_piece_is_charged_the_prompt_it_r
     if then == "answers":
         (final,) = (r for r in records if "-attempt-" not in r.id)
         assert (final.usage.input_tokens, final.usage.output_tokens) == (70, 3)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cut_by", ["first_token", "total", "cancel"])
+async def test_a_stream_cut_off_before_its_first_piece_is_charged_the_prompt_it_reported(
+    cut_by: str,
+) -> None:
+    # Anthropic's message_start counted the prompt (700 tokens), then the first text
+    # was slow: a first-token timeout (tried again), the total timeout or the caller
+    # cut the attempt off. The vendor's count is what was billed, not the prompt's
+    # estimate (2 tokens for "hi"): the attempt's record carries it, unmarked.
+    slow = Reply(text="late", input_tokens=700, output_tokens=0, chunk_delay=5)
+    with AnthropicMock(api_key=KEY) as mock:
+        mock.script.push(slow, Reply(text="ok", input_tokens=70, output_tokens=3))
+        storage = MemoryStorage()
+        frozen = LimiterPlugin(frozen_limiter())
+        config = {
+            "storage": {"backend": "memory"},
+            "retry": {"attempts": 2, "initial_wait": 0, "max_retry_after": 0},
+            "timeouts": {"first_token": 0.5 if cut_by == "first_token" else 30},
+            "limiter": {"backend": "frozen"},
+            "limits": {"*": {"budget_usd": "10", "tpm": 1_000_000}},
+            "prices": {"anthropic/claude-haiku-4-5": PRICE},
+            "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
+        }
+
+        async def read(**params: Any) -> None:
+            async with client.stream("anthropic/claude-haiku-4-5", "hi", **params) as s:
+                async for _ in s:
+                    pass
+
+        async with relaykit.Client(config, plugins=[frozen, storage.plugin()]) as client:
+            if cut_by == "first_token":
+                await read(max_tokens=16)
+            elif cut_by == "total":
+                with pytest.raises(relaykit.RequestTimeoutError):
+                    await read(max_tokens=16, timeout=0.5)
+            else:
+                with anyio.move_on_after(0.5):
+                    await read(max_tokens=16)
+    records = list(storage.records.values())
+    (attempt,) = (r for r in records if "-attempt-" in r.id)
+    assert (attempt.usage.input_tokens, attempt.usage_estimated) == (700, False)
+    assert attempt.id.endswith("-attempt-1")
+    (final,) = (r for r in records if "-attempt-" not in r.id)
+    if cut_by == "first_token":  # tried again, and answered
+        assert (final.usage.input_tokens, final.usage.output_tokens) == (70, 3)
+    else:  # the call ended there: its own record charges nothing a second time
+        assert (final.usage.total_tokens, final.cost or 0) == (0, 0)
+    spent = sum((b.spent for b in frozen.limiter._budgets.values()), Decimal(0))
+    assert spent == sum((r.cost or Decimal(0) for r in records), Decimal(0))

@@ -16,7 +16,14 @@ from .events import (
     UsageUpdate,
 )
 from .messages import ReasoningPart, ToolCall
-from .response import NO_USAGE, ChatResponse, FinishReason, Usage, reasoning_fields
+from .response import (
+    NO_USAGE,
+    ChatResponse,
+    FinishReason,
+    Usage,
+    reasoning_fields,
+    tokens_unreported,
+)
 from .web_search import Citation
 
 
@@ -116,8 +123,9 @@ class ResponseAssembler:
 
     @property
     def usage_reported(self) -> bool:
-        """Whether a usage event has arrived (one counting zero tokens included)."""
-        return self._usage is not _NO_USAGE
+        """Whether a usage event with token counts has arrived (one counting zero
+        tokens included; not one with a search count alone, :func:`no_usage`)."""
+        return not tokens_unreported(self._usage)
 
     @property
     def has_tool_calls(self) -> bool:
@@ -233,6 +241,10 @@ def _merge_usage(old: Usage, new: Usage) -> Usage:
     # input tokens first, output tokens last): take every field that is set.
     if old == _NO_USAGE:
         return new  # the first (usually the only) usage event of a stream
+    if new is _NO_USAGE:
+        return old  # reports nothing
+    if tokens_unreported(old) and tokens_unreported(new):
+        return new  # a search count grown, still without tokens
     return attrs.evolve(
         old,
         **{f.name: getattr(new, f.name) for f in attrs.fields(Usage) if getattr(new, f.name)},

@@ -146,9 +146,6 @@ class CallOutcomes:
                 cost=cost,
                 attempts=call.attempts,
             )
-            if call.usage_estimated and not response.usage_estimated:
-                # a stream left early: the caller's response says what its record does
-                response = attrs.evolve(response, usage_estimated=True)
         if call.span is not None:
             self._tracer.finish(call, response)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
@@ -364,14 +361,19 @@ class CallOutcomes:
         Its record, span and log line say why (``error_type``: ``CallerError`` or
         ``Cancelled``) and keep what had arrived, with its usage and cost; the
         span and log line mark that usage estimated when it is relaykit's
-        estimate (``call.usage_estimated``: the vendor's usage had not come).
+        estimate (``partial.usage_estimated``: the vendor's usage had not come).
         """
         response = self.priced(call, target, partial)
         if call.span is not None:
             self._tracer.left_early(call, response, error_type, message)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
             self.log_call(
-                call, target, response.latency or 0.0, response=response, failed=error_type
+                call,
+                target,
+                response.latency or 0.0,
+                response=response,
+                failed=error_type,
+                estimated=response.usage_estimated,
             )
         if self.recording:
             await self.emit(self.partial_record(call, target, response, error_type, message))
@@ -510,7 +512,9 @@ class CallOutcomes:
         if answer is not None:
             priced = self.priced(call, target, answer)
             if call.span is not None:
-                self._tracer.hedge_loser(call, target, priced, estimated=False)  # type: ignore[union-attr]
+                self._tracer.hedge_loser(  # type: ignore[union-attr]
+                    call, target, priced, estimated=priced.usage_estimated
+                )
             if not self.recording:
                 return
             record = self.partial_record(call, target, priced, "HedgeCancelled", message)
@@ -554,8 +558,32 @@ class CallOutcomes:
         (id ``<call id>-attempt-<n>``, as :meth:`record_timed_out_attempt`'s), so a
         call's records add up to what its budget charged however its later
         attempts end. The vendor's counts: not marked estimated."""
-        priced = self.priced(call, target, reported)
         self._known.mask_error(error)
+        return await self.record_reported_attempt(
+            call,
+            target,
+            reported,
+            type(error).__name__,
+            f"the stream broke before its first piece: {error}",
+            error.status,
+        )
+
+    async def record_reported_attempt(
+        self,
+        call: _Call,
+        target: Target,
+        reported: ChatResponse,
+        error_type: str,
+        message: str,
+        status: int | None = None,
+    ) -> ChatResponse:
+        """Record a stream's attempt on ``target`` that ended before its first piece
+        (``error_type``, ``message``: a break, the first-token or total timeout, the
+        caller's cancellation), after the vendor had reported usage: the attempt's
+        hold settles with that usage (the answer returned: ``reported``, priced) and a
+        record of its own carries it (id ``<call id>-attempt-<n>``), not marked
+        estimated, as :meth:`record_broken_attempt` says."""
+        priced = self.priced(call, target, reported)
         if self.recording:
             fields = self.record_fields(call, target)
             fields["id"] = f"{call.id}-attempt-{call.attempts}"
@@ -567,9 +595,9 @@ class CallOutcomes:
                 cost=priced.cost,
                 model_served=reported.model or None,
                 response_id=reported.id,
-                error_type=type(error).__name__,
-                error_message=f"the stream broke before its first piece: {error}",
-                status=error.status,
+                error_type=error_type,
+                error_message=message,
+                status=status,
             )
             await self.emit(record)
         return priced
@@ -640,8 +668,8 @@ class CallOutcomes:
         ``error`` with ``response``: a broken stream and what it had sent (priced).
         ``estimated``: ``response``'s usage and cost are relaykit's estimate of what
         a call cut off mid-call was billed (``usage_estimated``), not the vendor's;
-        so are those of a stream that ended before the vendor's usage came
-        (``call.usage_estimated``).
+        so are those of an answer marked ``usage_estimated`` itself (a stream that
+        ended before the vendor's usage came, an answer without usage).
         """
         fields = call_fields(
             request_id=call.id,
@@ -662,7 +690,7 @@ class CallOutcomes:
                 fields["metadata"] = shown
         if response is not None:
             add_response_fields(fields, response)
-            if estimated or call.usage_estimated:
+            if estimated or getattr(response, "usage_estimated", False):  # a chat's
                 fields["usage_estimated"] = True
         if error is not None:
             fields["error_type"] = type(error).__name__

@@ -70,7 +70,7 @@ from .provider_registry import ProviderRegistry
 from .record_spill import default_spill_path, spill_target, storage_target
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import NO_USAGE, ChatResponse, ModelInfo, TokenCount, Usage
+from .response import NO_USAGE, ChatResponse, ModelInfo, TokenCount, Usage, tokens_unreported
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -176,10 +176,6 @@ class _Call:
     #: prompts' estimate (see Client._cut_off). A failed or cancelled call's record
     #: carries it, so the records add up to what the budget charged.
     cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
-    #: whether the usage a stream that ended early settled with is partly relaykit's
-    #: estimate (billed_usage.so_far), not all the vendor's: its span, log line,
-    #: record and response say so
-    usage_estimated: bool = False
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -1434,7 +1430,10 @@ class Client:
                         ):
                             raise refuse_unsearched(target)
                         response = await provider.chat(request)
-                        if response.usage is NO_USAGE:  # the vendor reported none
+                        usage = response.usage
+                        if usage is NO_USAGE or (
+                            usage.web_searches and tokens_unreported(usage)
+                        ):  # the vendor reported no tokens (a search's fees, at most)
                             response = self._unreported(call, response)
                     else:
                         response = await kind.send(provider, request, target)
@@ -1551,11 +1550,11 @@ class Client:
         answer, marked ``usage_estimated``, as a stream that ends without usage is
         (:func:`relaykit.billed_usage.so_far`). The vendor billed the prompt and
         the answer all the same: its budget, token rates and record must not
-        count the call as free."""
-        billed = so_far(response, prompt_tokens(call), finished=True)
-        if billed.usage_estimated:
-            call.usage_estimated = True  # its span and log line say so too
-        return billed
+        count the call as free.
+
+        The mark is the answer's own, never the call's: a hedge's loser answering
+        late without usage must not mark the winner's answer estimated."""
+        return so_far(response, prompt_tokens(call), finished=True)
 
     def _price(self, target: Target, model: str = "") -> Any:
         """The price of ``target`` (as ``model`` if the provider named one): config first."""

@@ -253,6 +253,10 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
             await cache.put_many(
                 [(keys[i], response.vectors[i]) for i in misses], client.config.cache.ttl
             )
+            # What the deployments it fell back from answered first was billed too:
+            # kept under each one's own name (the deployment that made it), as when
+            # the call fails there, never in this answer.
+            await _cache_answered(client, call, cache, answered, sent, served=target)
     return response
 
 
@@ -330,21 +334,27 @@ async def _cache_answered(
     cache: Any,
     answered: dict[Target, BatchLedger],
     sent: Any,
+    served: Target | None = None,
 ) -> None:
-    """Cache the vectors a failed call's answered requests brought, each under the
-    deployment that embedded it."""
+    """Cache the vectors the answered requests of a failed call brought, or of a call
+    ``served`` by another deployment than theirs, each under the deployment that
+    embedded it (its key names it: another model's vectors never answer for it)."""
     request = _request(call)
     entries: list[tuple[str, Vector]] = []
     for target, ledger in answered.items():
+        if target == served:
+            continue  # its answer holds them, and is cached whole
         texts = sent(target)
+        mine: list[tuple[str, Vector]] = []
         for part in ledger.billed.values():
             for offset, vector in enumerate(part.vectors):
                 place = part.first + offset
                 if 0 <= place < len(texts):
-                    entries.append((embedding_key(target, request, texts[place]), vector))
-    lengths = {len(vector) for _, vector in entries}
-    if len(lengths) > 1 or 0 in lengths or (request.dimensions not in (None, *lengths)):
-        return  # not the vectors a whole answer would pass (_check_lengths): none kept
+                    mine.append((embedding_key(target, request, texts[place]), vector))
+        lengths = {len(vector) for _, vector in mine}
+        if len(lengths) > 1 or 0 in lengths or (request.dimensions not in (None, *lengths)):
+            continue  # not the vectors a whole answer would pass (_check_lengths): not kept
+        entries += mine
     if entries:
         await cache.put_many(entries, client.config.cache.ttl)
 

@@ -23,7 +23,9 @@ __all__ = [
     "ModelPrice",
     "TokenCount",
     "Usage",
+    "no_usage",
     "reasoning_fields",
+    "tokens_unreported",
 ]
 
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "other"]
@@ -92,6 +94,33 @@ class Usage:
 #: is kept as it came. Told apart by identity (``usage is NO_USAGE``): one test
 #: on the hot path. A ``UsageUpdate(NO_USAGE)`` in a stream likewise reports none.
 NO_USAGE = Usage()
+
+#: per count of searches, the usage of an answer that ran them but reported no tokens
+_SEARCHES_ONLY: dict[int, Usage] = {}
+
+
+def no_usage(web_searches: int = 0) -> Usage:
+    """The usage of an answer that reported no token counts: :data:`NO_USAGE`, or,
+    when the answer shows it ran ``web_searches`` billed web searches (an OpenAI
+    search model's citations, Gemini's grounding) though it carried no usage object,
+    a usage with those searches only. The client charges its estimate of the tokens
+    for either (marked ``usage_estimated``) and keeps the searches, whose fees were
+    billed. Told apart by identity, as ``NO_USAGE`` is (:func:`tokens_unreported`):
+    one object per count of searches."""
+    if not web_searches:
+        return NO_USAGE
+    usage = _SEARCHES_ONLY.get(web_searches)
+    if usage is None:
+        usage = _SEARCHES_ONLY[web_searches] = Usage(web_searches=web_searches)
+    return usage
+
+
+def tokens_unreported(usage: Usage) -> bool:
+    """Whether ``usage`` says the vendor reported no token counts (:func:`no_usage`)."""
+    return usage is NO_USAGE or (
+        usage.web_searches > 0 and _SEARCHES_ONLY.get(usage.web_searches) is usage
+    )
+
 
 _MILLION = Decimal(1_000_000)  # prices are per million tokens
 _PICO = Decimal("1e-12")

@@ -125,7 +125,20 @@ class ChatStream(StreamLifecycle):
             cut = None
             cut_by, self._cut_by = self._cut_by, None
             ours = not isinstance(e, Exception) or cut_by is not None
-            if sent and ours and not self._call.cache_hit:
+            reported = self._reported_ahead(target) if sent and ours else None
+            if reported is not None:
+                # The vendor had counted the prompt (Anthropic's message_start): what
+                # it billed, not the prompt's estimate, as a break's attempt is
+                # charged. A record of its own, whether the call tries again or ends.
+                if isinstance(e, RelayError):
+                    why = type(e).__name__, f"cut off before its first piece: {e}"
+                else:
+                    why = "Cancelled", "cancelled before its first piece"
+                with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
+                    cut = await client._outcomes.record_reported_attempt(
+                        self._call, target, reported, *why
+                    )
+            elif sent and ours and not self._call.cache_hit:
                 if cut_by == "first_token":  # tried again: a record of its own
                     with anyio.CancelScope(shield=True):
                         cut = await client._outcomes.record_timed_out_attempt(self._call, target)
@@ -148,6 +161,20 @@ class ChatStream(StreamLifecycle):
         attempt of its own (:meth:`CallOutcomes.record_broken_attempt`); ``None``
         (nothing used) if it reported none. The read-ahead is dropped: it never
         reaches the caller."""
+        reported = self._reported_ahead(target)
+        if reported is None:
+            return None
+        with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
+            billed = await self._client._outcomes.record_broken_attempt(
+                self._call, target, reported, error
+            )
+        return billed
+
+    def _reported_ahead(self, target: Target) -> ChatResponse | None:
+        """The usage the vendor reported in what was read ahead of the first piece
+        (Anthropic's ``message_start`` counts the prompt), as an answer from
+        ``target``; ``None`` if none (or a replay from the cache). Drops the
+        read-ahead: it never reaches the caller."""
         read, self._buffered = self._buffered, deque()
         if self._call.cache_hit or not any(isinstance(item, UsageUpdate) for item in read):
             return None
@@ -157,12 +184,7 @@ class ChatStream(StreamLifecycle):
                 assembler.add(item)
         if not assembler.usage_reported:
             return None
-        reported = assembler.response(provider=target.provider, model=target.model)
-        with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
-            billed = await self._client._outcomes.record_broken_attempt(
-                self._call, target, reported, error
-            )
-        return billed
+        return assembler.response(provider=target.provider, model=target.model)
 
     def _delivers(self, item: Any) -> bool:
         return isinstance(item, _DELIVER)
@@ -285,19 +307,17 @@ class ChatStream(StreamLifecycle):
     def _billed_so_far(self) -> ChatResponse:
         """What arrived of a stream that ended early, with the usage it was likely
         billed (:func:`relaykit.billed_usage.so_far`): what its limits settle with,
-        and its record and response carry."""
+        and its record and response carry (marked ``usage_estimated`` when
+        relaykit estimated it; the span and log line read the mark from it)."""
         response = self._assembled()
         call = self._call
         if call.cache_hit:
             return response  # a replay: nothing billed
-        billed = so_far(
+        return so_far(
             response,
             call.size // 4,  # the prompt as limits estimate it (call_limits.prompt_tokens)
             finished=self._assembler.finished,
         )
-        if billed.usage_estimated:  # not all the vendor's counts: the span and log line say so
-            call.usage_estimated = True
-        return billed
 
     def _kept_partial(self, partial: ChatResponse) -> ChatResponse:
         return partial  # on the StreamError, and priced in the record

@@ -454,7 +454,7 @@ class CallTracer:
             attributes["relaykit.cost_usd"] = float(response.cost)
         if response.time_to_first_token is not None:
             attributes["relaykit.time_to_first_chunk"] = response.time_to_first_token
-        if call.usage_estimated:  # a stream left (by a break) before the vendor's usage came
+        if response.usage_estimated:  # no usage, or a stream left before the vendor's came
             attributes["relaykit.usage.estimated"] = True
         if self._capture:
             attributes["gen_ai.output.messages"] = self._output_json(
@@ -468,12 +468,12 @@ class CallTracer:
     ) -> None:
         """End the span of a stream the caller left by an exception or a cancellation:
         failed (``error_type``), with the usage of what had arrived, marked
-        ``relaykit.usage.estimated`` when relaykit estimated it (``call.usage_estimated``)."""
+        ``relaykit.usage.estimated`` when relaykit estimated it (``response.usage_estimated``)."""
         span = call.span
         if not span.is_recording():
             return
         attributes: dict[str, Any] = {"error.type": error_type, "relaykit.attempts": call.attempts}
-        if call.usage_estimated:
+        if response.usage_estimated:
             _add_estimate(attributes, response)
         else:
             _add_usage(attributes, response)
@@ -515,7 +515,7 @@ class CallTracer:
         """Mark the span failed with ``error`` (message already scrubbed) and end it;
         ``partial``: what a broken stream had sent, priced (its usage and cost go on the
         span, marked ``relaykit.usage.estimated`` when relaykit estimated them:
-        ``call.usage_estimated``); with ``estimated``, what attempts the total
+        ``partial.usage_estimated``); with ``estimated``, what attempts the total
         timeout cut off were likely billed (``call.cut``), marked so too.
         """
         span = call.span
@@ -527,7 +527,7 @@ class CallTracer:
             "relaykit.attempts": call.attempts,
         }
         if partial is not None:
-            if estimated or call.usage_estimated:
+            if estimated or partial.usage_estimated:
                 _add_estimate(attributes, partial)
             else:
                 _add_usage(attributes, partial)

@@ -416,3 +416,28 @@ async def test_a_batch_item_searches_as_a_chat_does(mock: GeminiMock) -> None:
     assert sent[0]["request"]["tools"] == [{"googleSearch": {}}]
     assert result.response is not None
     assert result.response.citations == CITED and result.response.usage.web_searches == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_grounded_answer_without_usage_is_estimated_and_keeps_its_searches(
+    mock: GeminiMock, stream: bool
+) -> None:
+    # No usageMetadata, yet grounding shows a billed search: the tokens are relaykit's
+    # estimate (marked so), never zero, and the search's fee is still charged.
+    mock.script.push(grounded(usage=False))
+    prompt = "When do the cafés open? " * 40  # 960 characters: 240 tokens, estimated
+    async with client(mock) as c:
+        if stream:
+            async with c.stream(FLASH_2, prompt, web_search=True) as s:
+                [e async for e in s]
+            r = s.response
+        else:
+            r = await c.chat(FLASH_2, prompt, web_search=True)
+    assert r.usage_estimated
+    assert (r.usage.input_tokens, r.usage.web_searches) == (240, 1)
+    assert r.usage.output_tokens == -(-len(ANSWER) // 4)
+    price = known_model(FLASH_2.removeprefix("gemini/"))[1]
+    assert price is not None and price.web_search is not None
+    tokens = relaykit.ModelPrice(price.input, price.output, price.cached_input).cost(r.usage)
+    assert r.cost == tokens + price.web_search

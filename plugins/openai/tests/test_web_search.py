@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import relaykit
@@ -385,6 +386,32 @@ async def test_a_search_models_stream_yields_its_citations(mock: OpenAIMock) -> 
     assert response.text == TEXT
     assert response.usage.web_searches == 1
     assert response.usage.output_tokens > 0  # the usage chunk kept the search count
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_search_models_answer_without_usage_is_estimated_and_keeps_its_search(
+    mock: OpenAIMock, stream: bool
+) -> None:
+    # No usage object (a stream without stream_options' usage chunk too), yet the
+    # model searched: its tokens are relaykit's estimate, marked so, never zero,
+    # and the search's fee is still charged.
+    mock.script.push(Reply(text=TEXT, citations=(CITED,), usage=False))
+    prompt = "Tides? " * 100  # 700 characters: 175 tokens, estimated
+    model = "openai/gpt-4o-search-preview"
+    async with relaykit.Client(config(mock, stream_usage=False)) as client:
+        if stream:
+            r, _ = await drain(client, model, web_search=True)
+        else:
+            r = await client.chat(model, prompt, web_search=True)
+    assert r.usage_estimated
+    assert r.usage.web_searches == 1
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens == -(-len(TEXT) // 4)
+    # gpt-4o-search-preview: USD 2.50 and 10.00 per million tokens, 0.025 per call
+    tokens = relaykit.ModelPrice(Decimal("2.5"), Decimal(10)).cost(
+        attrs.evolve(r.usage, web_searches=0)
+    )
+    assert r.cost == tokens + Decimal("0.025")
 
 
 @pytest.mark.anyio

@@ -44,7 +44,7 @@ from ..moderation import ModerationRequest, ModerationResponse, moderation_resul
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..rerank import RerankRequest, RerankResponse, ranked
-from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
+from ..response import NO_USAGE, ChatResponse, ModelInfo, ModelPrice, Usage
 from ..speech import SpeechRequest, SpeechResponse, media_type_of
 from ..transcription import TranscriptionRequest, TranscriptionResponse
 from .audio_samples import mock_seconds, mock_transcript
@@ -135,6 +135,8 @@ class FakeProvider:
         return self.script.next(Reply(text=f"echo: {last}"))
 
     def _usage(self, reply: Reply, request: ChatRequest) -> Usage:
+        if not reply.usage:  # an answer that carries none (the client estimates it)
+            return NO_USAGE
         inp = reply.input_tokens
         if inp is None:
             inp = sum(len(m.text.split()) for m in request.messages)
@@ -238,7 +240,8 @@ class FakeProvider:
                 provider=self.settings.name,
                 model=request.model,
             )
-        yield UsageUpdate(self._usage(reply, request))
+        if reply.usage:
+            yield UsageUpdate(self._usage(reply, request))
         yield Finish(
             reply.finish_reason,  # type: ignore[arg-type]
             search_suggestions=reply.search_suggestions,

@@ -87,7 +87,8 @@ class Reply:
     reasoning_tokens: int = 0
     #: ``False``: the answer carries no usage at all, as some vendors' may (an
     #: OpenAI-compatible server that omits it, Ollama without eval counts, Converse
-    #: without ``usage``); mocks of vendors that always send it ignore it
+    #: without ``usage``; the fake provider too); mocks of vendors that always send it
+    #: ignore it
     usage: bool = True
     citations: tuple[Citation, ...] = ()
     web_searches: int = 0

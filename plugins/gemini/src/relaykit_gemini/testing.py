@@ -693,7 +693,8 @@ class _Turn:
         )
         return {
             "candidates": [candidate],
-            "usageMetadata": usage,
+            # ``Reply(usage=False)``: none at all, as a proxy that drops it may send
+            **({"usageMetadata": usage} if self.reply.usage else {}),
             "modelVersion": self.model,
             "responseId": self.rid,
         }

@@ -59,7 +59,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
-from relaykit.response import NO_USAGE, FinishReason
+from relaykit.response import FinishReason, no_usage
 
 from . import documents, grounding, thinking
 
@@ -423,8 +423,9 @@ def usage(meta: Mapping[str, Any] | None, web_searches: int = 0) -> Usage:
     tool-use prompts (search grounding, code execution) count as input.
     """
     if not meta:
-        # None reported: NO_USAGE tells the client to estimate what was billed
-        return Usage(web_searches=web_searches) if web_searches else NO_USAGE
+        # None reported: no_usage tells the client to estimate the tokens billed
+        # (NO_USAGE itself without searches), and keeps the searches' fees
+        return no_usage(web_searches)
     # Every chunk of a stream repeats these: count() in place of int(), no more calls.
     thoughts = count(meta.get("thoughtsTokenCount") or 0, "usageMetadata.thoughtsTokenCount")
     return Usage(

@@ -79,7 +79,7 @@ from relaykit.messages import (
     refuse_names,
 )
 from relaykit.request import Tool
-from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
+from relaykit.response import FinishReason, no_usage, reasoning_fields
 from relaykit.web_search import Citation
 
 from . import documents, schemas
@@ -386,8 +386,9 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     counts the reasoning beside the output adds it back); ``web_searches`` are the
     billed searches, which the output items count, not the usage."""
     if not data:
-        # None reported: NO_USAGE tells the client to estimate what was billed
-        return Usage(web_searches=web_searches) if web_searches else NO_USAGE
+        # None reported: no_usage tells the client to estimate the tokens billed
+        # (NO_USAGE itself without searches), and keeps the searches' fees
+        return no_usage(web_searches)
     inp = data.get("input_tokens_details") or {}
     out = data.get("output_tokens_details") or {}
     input_tokens = count(data.get("input_tokens") or 0, "usage.input_tokens")

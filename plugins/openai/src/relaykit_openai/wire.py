@@ -43,7 +43,7 @@ from relaykit.messages import (
     ToolResultPart,
 )
 from relaykit.request import Tool
-from relaykit.response import NO_USAGE, FinishReason
+from relaykit.response import FinishReason, no_usage
 
 from . import schemas
 from .reasoning import ReasoningStyle, chat_fields, merge_extra
@@ -413,8 +413,9 @@ def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     """Normalise a Chat Completions ``usage`` object (``web_searches``: the searches
     billed, which it does not count)."""
     if not data:
-        # None reported: NO_USAGE tells the client to estimate what was billed
-        return Usage(web_searches=web_searches) if web_searches else NO_USAGE
+        # None reported: no_usage tells the client to estimate the tokens billed
+        # (NO_USAGE itself without searches), and keeps the searches' fees
+        return no_usage(web_searches)
     prompt = data.get("prompt_tokens_details") or {}
     completion = data.get("completion_tokens_details") or {}
     # DeepSeek counts cache hits in a field of its own
@@ -785,7 +786,9 @@ def _chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent
             if state.refused and reason == "stop":
                 reason = "content_filter"
             if state.web_searches:
-                events.append(UsageUpdate(Usage(web_searches=state.web_searches)))
+                # searches, no tokens: a usage chunk (stream_options) adds them, and
+                # without one the client estimates them (no_usage)
+                events.append(UsageUpdate(no_usage(state.web_searches)))
             events.append(Finish(reason, raw))
     if chunk.get("usage"):
         events.append(UsageUpdate(usage(chunk["usage"])))
