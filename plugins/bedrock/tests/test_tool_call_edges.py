@@ -17,7 +17,7 @@ import pytest
 
 import relaykit
 from relaykit import Message, ToolCall
-from relaykit.testing import LoopbackServer, Reply, Request, Response
+from relaykit.testing import Reply, Request, Response, ScriptedServer
 from relaykit_bedrock.testing import BedrockMock, event_frame
 
 from .conftest import MakeClient
@@ -30,15 +30,8 @@ STREAM = {"content-type": "application/vnd.amazon.eventstream"}
 def serving(*responses: Response) -> Iterator[tuple[str, list[Request]]]:
     """A bare loopback server answering each request with the next of ``responses``
     (no SigV4 check: the decoding is what is tested); yields its URL and the requests."""
-    queue = list(responses)
-    seen: list[Request] = []
-
-    async def handler(request: Request) -> Response:
-        seen.append(request)
-        return queue.pop(0)
-
-    with LoopbackServer(handler) as server:
-        yield server.url, seen
+    with ScriptedServer(*responses) as server:
+        yield server.url, server.requests
 
 
 def client(url: str, **provider: Any) -> relaykit.Client:

@@ -18,7 +18,7 @@ import pytest
 
 import relaykit
 from relaykit import Message, ToolCall
-from relaykit.testing import LoopbackServer, Request, Response, one_try_config
+from relaykit.testing import Response, ScriptedServer, one_try_config
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
@@ -28,15 +28,8 @@ USAGE = {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 12
 
 @contextmanager
 def serving(*responses: Response) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    queue = list(responses)
-    bodies: list[dict[str, Any]] = []
-
-    async def handler(request: Request) -> Response:
-        bodies.append(request.json())
-        return queue.pop(0)
-
-    with LoopbackServer(handler) as server:
-        yield server.url, bodies
+    with ScriptedServer(*responses) as server:
+        yield server.url, server.bodies
 
 
 def config(url: str) -> dict[str, Any]:

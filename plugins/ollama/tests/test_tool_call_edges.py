@@ -16,22 +16,15 @@ import pytest
 
 import relaykit
 from relaykit import ToolCall
-from relaykit.testing import LoopbackServer, Request, Response
+from relaykit.testing import Response, ScriptedServer
 
 MODEL = "ollama/qwen3:8b"
 
 
 @contextmanager
 def serving(*responses: Response) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    queue = list(responses)
-    bodies: list[dict[str, Any]] = []
-
-    async def handler(request: Request) -> Response:
-        bodies.append(request.json())
-        return queue.pop(0)
-
-    with LoopbackServer(handler) as server:
-        yield server.url, bodies
+    with ScriptedServer(*responses) as server:
+        yield server.url, server.bodies
 
 
 def config(url: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 import relaykit
 from relaykit import ToolCall
-from relaykit.testing import LoopbackServer, Request, Response
+from relaykit.testing import Response, ScriptedServer
 
 KEY = "sk-test-0123456789abcdef0123"
 MODEL = "openai/gpt-4.1-mini"
@@ -25,15 +25,8 @@ USAGE = {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}
 
 @contextmanager
 def serving(*responses: Response) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    queue = list(responses)
-    bodies: list[dict[str, Any]] = []
-
-    async def handler(request: Request) -> Response:
-        bodies.append(request.json())
-        return queue.pop(0)
-
-    with LoopbackServer(handler) as server:
-        yield server.url + "/v1", bodies
+    with ScriptedServer(*responses) as server:
+        yield server.url + "/v1", server.bodies
 
 
 def config(url: str) -> dict[str, Any]:

@@ -25,21 +25,16 @@ from relaykit import (
     ToolCall,
     Usage,
 )
-from relaykit.testing import LoopbackServer, OpenAIMock, Reply, Request, Response
+from relaykit.testing import LoopbackServer, OpenAIMock, Reply, Request, Response, ScriptedServer
 from relaykit_openai import wire
 
 KEY = "sk-test-0123456789abcdef0123"
 
 
 @contextmanager
-def serving(*responses: Response) -> Iterator[LoopbackServer]:
+def serving(*responses: Response) -> Iterator[ScriptedServer]:
     """A loopback server answering each request with the next of ``responses``."""
-    queue = list(responses)
-
-    async def handler(request: Request) -> Response:
-        return queue.pop(0)
-
-    with LoopbackServer(handler) as server:
+    with ScriptedServer(*responses) as server:
         yield server
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "LoopbackServer": "loopback",
+    "ScriptedServer": "loopback",
     "Request": "loopback",
     "Response": "loopback",
     "Pause": "loopback",
@@ -125,6 +126,7 @@ __all__ = [
     "Reset",
     "Response",
     "Script",
+    "ScriptedServer",
     "SpeechContract",
     "StallingProxy",
     "StorageContract",
@@ -187,7 +189,16 @@ if TYPE_CHECKING:
     from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
     from .limit_workload import LoadPlugin, run_limit_workload
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
-    from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
+    from .loopback import (
+        Drop,
+        LoopbackServer,
+        Pause,
+        Raw,
+        Request,
+        Reset,
+        Response,
+        ScriptedServer,
+    )
     from .memory_storage import MemoryStorage
     from .moderation_scores import mock_flagged, mock_moderation
     from .openai_mock import OpenAIMock

@@ -36,6 +36,7 @@ __all__ = [
     "Request",
     "Reset",
     "Response",
+    "ScriptedServer",
     "ServerStats",
 ]
 
@@ -373,3 +374,24 @@ async def _read_request(stream: ByteStream, buf: bytes) -> tuple[Request | None,
     parts = urlsplit(target)
     request = Request(method, parts.path, dict(parse_qsl(parts.query)), headers, body, target)
     return request, buf
+
+
+class ScriptedServer(LoopbackServer):
+    """A :class:`LoopbackServer` answering each request with the next of ``responses``,
+    in order: for the exact bytes a vendor mock would not send (a compatible server's
+    quirks). ``requests`` holds every request as it came, ``bodies`` each one's JSON
+    (``None`` for a body that is none)."""
+
+    def __init__(self, *responses: Response, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(self._answer, tls=tls)
+        self._script = list(responses)
+        self.requests: list[Request] = []
+        self.bodies: list[Any] = []
+
+    async def _answer(self, request: Request) -> Response:
+        self.requests.append(request)
+        try:
+            self.bodies.append(request.json())
+        except ValueError:
+            self.bodies.append(None)
+        return self._script.pop(0)
