@@ -171,6 +171,22 @@ async def test_the_proxys_credentials_are_sent_to_it_and_masked(
     assert token not in error
 
 
+async def test_every_plain_http_request_is_seen_and_stripped_by_the_proxy(
+    transport: str, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Later calls of one client go through the proxy too: each is noted, and none
+    carries the proxy's own credentials on to the server (as a real proxy's do not)."""
+    with OpenAIMock(KEY) as mock:
+        monkeypatch.setenv("HTTP_PROXY", f"http://bob:{PASSWORD}@127.0.0.1:{proxy.port}")
+        async with relaykit.Client(_config(mock.base_url, transport)) as client:
+            for _ in range(3):
+                assert (await client.chat("p/gpt-4o-mini", "hi")).text
+        assert len(mock.requests) == 3
+        assert [r for r in mock.requests if "proxy-authorization" in r.headers] == []
+    assert [r.target for r in proxy.requests] == [f"{mock.base_url}/chat/completions"] * 3
+    assert all("proxy-authorization" in r.headers for r in proxy.requests)
+
+
 async def test_the_proxys_credentials_go_in_its_connect(
     transport: str, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -3,10 +3,11 @@
 A client sends it an ``http://`` request in absolute form (``POST
 http://host:port/v1/chat/completions HTTP/1.1``), which it passes on to that
 host as it came (servers must accept the absolute form; the loopback mocks
-do), and asks it for an ``https://`` one with ``CONNECT host:port``, after
-which it relays the TLS bytes both ways untouched. It notes the head of each
-connection's first request, so a test can tell that a call went through it,
-and to where. It runs its own event loop in a background thread, as
+do) but for its ``Proxy-*`` headers, one request per connection, and asks
+it for an ``https://`` one with ``CONNECT host:port``, after which it
+relays the TLS bytes both ways untouched. It notes the head of each plain
+request and each ``CONNECT``, so a test can tell that a call went through
+it, and to where. It runs its own event loop in a background thread, as
 :class:`~relaykit.testing.LoopbackServer` does, so tests under asyncio and trio
 use it alike.
 
@@ -50,8 +51,8 @@ class ProxiedRequest:
 
 class ForwardProxy(ThreadListener):
     """``with ForwardProxy() as proxy:`` then set ``HTTP_PROXY`` (or ``HTTPS_PROXY``) to
-    :attr:`url`. :attr:`requests` holds the first request of every connection made
-    through it (a kept-alive connection's later requests go the same way, unnoted)."""
+    :attr:`url`. :attr:`requests` holds every plain ``http://`` request and every
+    ``CONNECT`` made through it (a tunnel's requests inside it are TLS: unseen)."""
 
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
@@ -69,7 +70,7 @@ class ForwardProxy(ThreadListener):
 
     @property
     def requests(self) -> list[ProxiedRequest]:
-        """The first request of each connection so far (a copy)."""
+        """The requests so far: plain ones and CONNECTs (a copy)."""
         with self._lock:
             return list(self._requests)
 
@@ -114,23 +115,48 @@ class ForwardProxy(ThreadListener):
                 await near.send(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
                 return
             async with far:
+                answer_head = False
                 if method == "CONNECT":
                     await near.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     if rest:
                         await far.send(rest)
                 else:
-                    # the proxy's own headers stop here, as a real proxy's do
-                    lines = head.decode("latin-1").split("\r\n")
-                    kept = [line for line in lines if not line.lower().startswith("proxy-")]
-                    await far.send("\r\n".join(kept).encode("latin-1") + b"\r\n\r\n" + rest)
+                    # The proxy's own headers stop here, as a real proxy's do. One
+                    # request per connection, both ends told so: the relay passes
+                    # bytes untouched, so a kept-alive connection's next request
+                    # would reach the server unseen, its Proxy-Authorization with it.
+                    await far.send(_closing(head, drop="proxy-") + rest)
+                    answer_head = True
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(_relay, near, far, tg.cancel_scope)
-                    tg.start_soon(_relay, far, near, tg.cancel_scope)
+                    tg.start_soon(_relay, far, near, tg.cancel_scope, answer_head)
 
 
-async def _relay(src: ByteStream, dst: ByteStream, scope: anyio.CancelScope) -> None:
-    """Pass bytes from ``src`` to ``dst`` until either side closes, then end both ways."""
+def _closing(head: bytes, *, drop: str | None = None) -> bytes:
+    """An HTTP head saying ``Connection: close``, without headers starting with ``drop``."""
+    lines = head.decode("latin-1").split("\r\n")
+    ends = ("connection:", "keep-alive:") + ((drop,) if drop else ())
+    kept = [lines[0], *(line for line in lines[1:] if not line.lower().startswith(ends))]
+    return "\r\n".join([*kept, "Connection: close"]).encode("latin-1") + b"\r\n\r\n"
+
+
+async def _relay(
+    src: ByteStream, dst: ByteStream, scope: anyio.CancelScope, answer_head: bool = False
+) -> None:
+    """Pass bytes from ``src`` to ``dst`` until either side closes, then end both ways;
+    with ``answer_head``, the response's head first, saying ``Connection: close``."""
     try:
+        if answer_head:
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                try:
+                    answer += await src.receive()
+                except anyio.EndOfStream:
+                    break
+            else:
+                head, _, rest = answer.partition(b"\r\n\r\n")
+                answer = _closing(head) + rest
+            await dst.send(answer)
         async for chunk in src:
             await dst.send(chunk)
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
