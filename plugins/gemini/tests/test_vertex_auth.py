@@ -81,6 +81,23 @@ async def test_a_service_account_signs_a_jwt_the_endpoint_verifies(
 
 
 @pytest.mark.anyio
+async def test_a_key_file_works_behind_a_gateways_path_prefix(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    """Vertex behind a gateway's path: the key file's token endpoint is Google's own
+    host, not under the gateway's path; both are served."""
+    vertex_mock.path_prefix = "/gw/vertex"
+    async with client(vertex_mock, sa_file) as c:
+        assert (await c.chat(MODEL, "hi")).text
+    assert [r.path for r in vertex_mock.requests] == [
+        "/token",
+        "/gw/vertex/v1/projects/mock-project/locations/us-central1/publishers/google/"
+        "models/gemini-2.5-flash:generateContent",
+    ]
+    assert len(vertex_mock.model_requests()) == 1
+
+
+@pytest.mark.anyio
 async def test_a_key_the_endpoint_does_not_know_is_refused_naming_the_file(
     vertex_mock: VertexMock, tmp_path: Path
 ) -> None:

@@ -41,6 +41,9 @@ class VendorMock:
 
     #: appended to the server URL to give the base URL clients are configured with
     base_path = ""
+    #: paths served outside :attr:`path_prefix`: endpoints that are another host in
+    #: reality (Google's OAuth2 token endpoint), which a gateway's path does not move
+    unprefixed_paths: frozenset[str] = frozenset()
 
     def __init__(self, api_key: str | None = None, *, tls: ssl.SSLContext | None = None) -> None:
         self.api_key = api_key
@@ -59,9 +62,9 @@ class VendorMock:
         self.rewrite: Rewrite | None = None
         self.server = LoopbackServer(self.handle, tls=tls)
         #: a path the mock is served under, as behind a gateway or reverse proxy
-        #: (``"/gateway/acme"``): :attr:`base_url` has it, every request must start
-        #: with it (a 404 otherwise), and it is taken off before :meth:`route`;
-        #: :attr:`requests` keep it as sent
+        #: (``"/gateway/acme"``): :attr:`base_url` has it, every request but
+        #: :attr:`unprefixed_paths` must start with it (a 404 otherwise), and it is
+        #: taken off before :meth:`route`; :attr:`requests` keep it as sent
         self.path_prefix = ""
 
     @property
@@ -95,7 +98,7 @@ class VendorMock:
         """Log the request, route it, and pass the answer through :attr:`rewrite`."""
         with self._lock:
             self.requests.append(request)
-        if self.path_prefix:
+        if self.path_prefix and request.path not in self.unprefixed_paths:
             if not request.path.startswith(self.path_prefix + "/"):
                 return Response.json({"error": f"not under {self.path_prefix}"}, status=404)
             request = attrs.evolve(request, path=request.path.removeprefix(self.path_prefix))

@@ -81,6 +81,8 @@ class VertexClaudeMock(AnthropicMock):
     whose tokens are accepted.
     """
 
+    unprefixed_paths = frozenset({"/token"})  # Google's own host, not the gateway's
+
     #: Vertex AI serves the basic web search tool only (Anthropic's web search page)
     dynamic_web_search = False
 

@@ -115,6 +115,8 @@ class VertexMock(GeminiMock):
     read more audio types (M4A, WebM...: :data:`.mock_audio.VERTEX_AUDIO_TYPES`).
     """
 
+    unprefixed_paths = frozenset({"/token"})  # Google's own host, not the gateway's
+
     search_fields: tuple[str, ...] = mock_grounding.VERTEX_SEARCH_FIELDS
     audio_types: tuple[str, ...] = mock_audio.VERTEX_AUDIO_TYPES
 
