@@ -669,7 +669,11 @@ async def test_a_stalled_reader_holds_the_upstream_back_rather_than_the_gateway_
 ) -> None:
     openai_mock, _ = mocks
     produced = [0]
-    pieces = 1000  # 64 MiB in all
+    # 250 MiB in all. The kernel's socket buffers on the two loopback hops fill
+    # first, then the upstream waits: Linux autotunes each socket's buffers up to
+    # tcp_rmem/tcp_wmem's maximum (32 MiB + 4 MiB by default), more on a busy
+    # machine, where the reader falls further behind: up to ~72 MiB in all.
+    pieces = 4000
     openai_mock.rewrite = huge_chat_stream(pieces, produced)
     body = {**BODIES[path], "model": "openai/gpt-4o-mini", "stream": True}
     async with served(mocks) as (gateway, http):
@@ -677,11 +681,16 @@ async def test_a_stalled_reader_holds_the_upstream_back_rather_than_the_gateway_
             assert r.status_code == 200
             pieces_read = r.aiter_raw()  # held: an iterator let go closes the response
             await anext(pieces_read)
-            await anyio.sleep(1)  # the caller reads no more meanwhile
-            # the kernel's socket buffers fill (a few MiB), then the upstream waits
-            stalled = produced[0]
+            # The caller reads no more meanwhile: wait for the upstream to stop (its
+            # count unchanged for half a second); a gateway buffering the stream
+            # would read the whole of it instead.
+            with anyio.fail_after(30):
+                stalled = -1
+                while stalled != produced[0]:
+                    stalled = produced[0]
+                    await anyio.sleep(0.5)
         with anyio.fail_after(2):  # hung up: the upstream stops
             while gateway.in_flight or openai_mock.server.stats.connections_open:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
-    assert stalled < pieces / 4, stalled
+    assert stalled < pieces / 2, stalled  # kernel buffers at most: 125 MiB is well past them
     assert produced[0] < pieces
