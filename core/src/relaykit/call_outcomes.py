@@ -321,29 +321,42 @@ class CallOutcomes:
         call: _Call,
         message: str = "cancelled before the answer arrived",
         error_type: str = "Cancelled",
+        *,
+        billed: tuple[Usage, Decimal | None, bool] | None = None,
     ) -> None:
         """A non-streamed call its caller cancelled: traced, logged and recorded as a
         failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
         had arrived; a chat cut off with its request sent carries its prompt's
         estimated usage and cost, which its budget kept (``call.cut``: the vendor
-        bills a prompt it received). A streamed speech or transcription
+        bills a prompt it received). ``billed``: what a call split into several
+        requests had answered before the cancellation (and whether they are
+        estimates), which its limits were settled with, as :meth:`fail` takes. A
+        streamed speech or transcription
         the caller left by a cancellation or an exception (``error_type``
         ``CallerError``) is recorded so too, with ``message`` saying which."""
         call.ended = True
         target = call.served or call.span_target or call.targets[0]
         cut = _cut_answer(call)  # the span and the log line carry the record's estimate
+        estimated = cut is not None
+        if billed is not None and cut is None:
+            cut = ChatResponse(usage=billed[0], cost=billed[1])
+            estimated = billed[2]
         if call.span is not None:
-            self._tracer.cancelled(call, message, error_type, cut)  # type: ignore[union-attr]
+            self._tracer.cancelled(  # type: ignore[union-attr]
+                call, message, error_type, cut, estimated=estimated
+            )
         latency = time.monotonic() - call.started
         if calls_log.isEnabledFor(logging.INFO):
             self.log_call(
-                call, target, latency, response=cut, failed=error_type, estimated=cut is not None
+                call, target, latency, response=cut, failed=error_type, estimated=estimated
             )
         if self.recording:
             fields = self.record_fields(call, target)
             if call.cut is not None:
                 fields["usage"], fields["cost"], _ = call.cut
                 fields["usage_estimated"] = True
+            elif billed is not None:  # the requests answered before the cancellation
+                fields["usage"], fields["cost"], fields["usage_estimated"] = billed
             record = CallRecord(
                 **fields,
                 latency=latency,

@@ -1463,16 +1463,11 @@ class Client:
             # prompt's estimate, not with nothing. (Free for calls that end well.)
             if response is None and sent and call.kind is None and not isinstance(e, Exception):
                 response = self._cut_off(call, target)
-            elif (
-                response is None
-                and call.kind is not None
-                and call.kind.partly_billed
-                and isinstance(e, Exception)
-            ):
+            elif response is None and call.kind is not None and call.kind.partly_billed:
                 # A call split into several requests, some answered (and billed)
-                # before one failed: the hold settles with what they billed (its
-                # record carries it). A cancelled one gives its hold back, as
-                # every call that is not a chat does (docs/observability.md).
+                # before one failed or the caller cancelled: the hold settles with
+                # what they billed (its record carries it). Nothing answered: its
+                # hold goes back, as every cancelled call's that is not a chat.
                 response = call.kind.partly_billed(self, call, target, e)
                 sent = sent or response is not None
             raise
