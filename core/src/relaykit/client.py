@@ -176,6 +176,11 @@ class _Call:
     #: prompts' estimate (see Client._cut_off). A failed or cancelled call's record
     #: carries it, so the records add up to what the budget charged.
     cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
+    #: (usage, cost) the vendor reported for attempts that ended before their first
+    #: piece (a stream's, cut off or broken: CallOutcomes.record_reported_attempt),
+    #: each charged on a record of its own: a failed or cancelled call's span and log
+    #: line show it with what its own record carries, not the record a second time
+    reported: tuple[Usage, Decimal | None] | None = None
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
