@@ -244,8 +244,8 @@ async def test_cancelling_the_scope_around_a_client_loses_none_of_its_records() 
 @pytest.mark.anyio
 async def test_a_record_put_after_the_writer_ended_unclosed_is_written_not_raised() -> None:
     # The writer ends before aclose when its task group is cancelled (or it
-    # raised): a record handed over after that waits for aclose, which writes
-    # it, and is never raised into the call it describes.
+    # raised): a record handed over after that is stored by put itself (see
+    # test_call_log_writer_ended.py), and is never raised into the call it describes.
     storage = MemoryStorage()
     log = CallLog(storage, max_queue=1)
     async with anyio.create_task_group() as tg:

@@ -21,7 +21,15 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.testing import LimiterPlugin, MemoryStorage, Reply, frozen_limiter
+from relaykit.testing import (
+    LimiterPlugin,
+    MemoryStorage,
+    Reply,
+    TracingExporter,
+    call_log_lines,
+    capture_call_log,
+    frozen_limiter,
+)
 from relaykit.testing.vendor_mock import VendorMock
 from relaykit_anthropic.testing import AnthropicMock
 
@@ -135,3 +143,91 @@ async def test_a_stream_cut_off_before_its_first_piece_is_charged_the_prompt_it_
         assert (final.usage.total_tokens, final.cost or 0) == (0, 0)
     spent = sum((b.spent for b in frozen.limiter._budgets.values()), Decimal(0))
     assert spent == sum((r.cost or Decimal(0) for r in records), Decimal(0))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cut_by", ["first_token", "total", "cancel", "close"])
+async def test_a_stream_that_ends_cut_off_after_a_reported_prompt_shows_it_on_span_and_log(
+    cut_by: str,
+) -> None:
+    # The call ends with its one attempt, cut off after message_start counted the
+    # prompt (700 tokens). Its attempt's record carries that usage and the budget
+    # charged it, but the call's span and log line showed no usage at all, as if
+    # it had cost nothing. Now they show what was charged, unmarked (the vendor's
+    # count), as a failed call's span and line show what its records carry.
+    slow = Reply(text="late", input_tokens=700, output_tokens=0, chunk_delay=5)
+    with AnthropicMock(api_key=KEY) as mock:
+        mock.script.push(slow)
+        storage = MemoryStorage()
+        telemetry = TracingExporter()
+        frozen = LimiterPlugin(frozen_limiter())
+        config = {
+            "storage": {"backend": "memory"},
+            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+            "timeouts": {
+                "first_token": 0.5 if cut_by == "first_token" else 30,
+                # what the client's close waits for calls in flight: then it cuts them off
+                "total": 0.3 if cut_by == "close" else 600,
+            },
+            "limiter": {"backend": "frozen"},
+            "limits": {"*": {"budget_usd": "10", "tpm": 1_000_000}},
+            "prices": {"anthropic/claude-haiku-4-5": PRICE},
+            "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
+        }
+
+        async def read(**params: Any) -> None:
+            async with client.stream("anthropic/claude-haiku-4-5", "hi", **params) as s:
+                async for _ in s:
+                    pass
+
+        plugins = [frozen, storage.plugin(), telemetry]
+        with capture_call_log() as log:
+            async with relaykit.Client(config, plugins=plugins) as client:
+                if cut_by == "first_token":
+                    with pytest.raises(relaykit.RequestTimeoutError):
+                        await read(max_tokens=16)
+                elif cut_by == "total":
+                    with pytest.raises(relaykit.RequestTimeoutError):
+                        await read(max_tokens=16, timeout=0.5)
+                elif cut_by == "cancel":
+                    with anyio.move_on_after(0.5):
+                        await read(max_tokens=16)
+                else:
+                    async with anyio.create_task_group() as tg:
+
+                        async def read_until_closed() -> None:
+                            with pytest.raises(relaykit.ClientClosedError):
+                                await read(max_tokens=16, timeout=30)
+
+                        tg.start_soon(read_until_closed)
+                        with anyio.fail_after(5):
+                            while not mock.requests:  # noqa: ASYNC110  # a list, no event
+                                await anyio.sleep(0.01)
+                        await anyio.sleep(0.2)  # message_start has come: text has not
+                        await client.aclose()
+    telemetry.tracer_provider.shutdown()
+    records = list(storage.records.values())
+    (attempt,) = (r for r in records if "-attempt-" in r.id)
+    (final,) = (r for r in records if "-attempt-" not in r.id)
+    usage = attempt.usage
+    assert (usage.input_tokens, attempt.usage_estimated) == (700, False)
+    assert final.usage.total_tokens == 0 and not final.cost  # not charged a second time
+    assert attempt.cost is not None and attempt.cost > 0
+    spent = sum((b.spent for b in frozen.limiter._budgets.values()), Decimal(0))
+    assert spent == attempt.cost
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert a["error.type"] == final.error_type
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (
+        700,
+        usage.output_tokens,
+    )
+    assert a["relaykit.cost_usd"] == float(attempt.cost)
+    assert "relaykit.usage.estimated" not in a
+    (line,) = call_log_lines(log)
+    assert (line["error_type"], line["input_tokens"], line["output_tokens"]) == (
+        final.error_type,
+        700,
+        usage.output_tokens,
+    )
+    assert line["cost_usd"] == float(attempt.cost) and "usage_estimated" not in line

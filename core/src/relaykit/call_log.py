@@ -3,7 +3,10 @@
 Records go through a bounded queue to one writer task that writes them in
 batches. A full queue makes ``put`` wait (backpressure) rather than drop; a
 caller cancelled while it waits leaves its record to the writer all the same
-(see ``put``). ``aclose`` drains what is queued before returning. With a
+(see ``put``). ``aclose`` drains what is queued before returning. A writer
+that ended before ``aclose`` (its task group cancelled, or it raised) leaves
+``put`` to store each record itself, as before ``start``: nothing waits in
+memory for a close that may be long in coming. With a
 :class:`~relaykit.retention.RetentionPolicy` the writer also prunes old
 records when it starts and then at most daily.
 
@@ -96,6 +99,11 @@ class CallLog(SpillReplay):
         self._overflow: deque[CallRecord] = deque()
         #: callers waiting for room now
         self._waiting = 0
+        #: whether the writer ended before aclose: put then stores records itself
+        self._writer_ended = False
+        #: the scopes of records put stores itself (no writer): aclose bounds and waits for them
+        self._inline: set[anyio.CancelScope] = set()
+        self._inline_done: anyio.Event | None = None
         after_fork_in_child(self, CallLog._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -111,12 +119,16 @@ class CallLog(SpillReplay):
         self._room = None
         self._overflow = deque()
         self._waiting = 0
+        self._writer_ended = False
+        self._inline = set()  # (the parent's writes, in the parent's event loop)
+        self._inline_done = None
         super()._forget_parent()  # the writer's state: storage starts afresh, no replay
 
     def start(self, tg: TaskGroup) -> None:
         """Run the writer in ``tg``; until then ``put`` writes inline."""
         self._send, self._receive = anyio.create_memory_object_stream[CallRecord](self._max_queue)
         self._running = True
+        self._writer_ended = False
         # The failing gauge's first value: exporters that only learn of series
         # from events (StatsD, OTLP) would otherwise have none until a failure,
         # and an alert on `failing == 1` could not tell healthy from no data.
@@ -136,7 +148,10 @@ class CallLog(SpillReplay):
             await self._spill([record], "it arrived after the call log closed")
             return
         if self._send is None or not self._running:
-            await self._write_now(record)
+            await self._write_now([record])
+            return
+        if self._writer_ended:
+            await self._write_orphaned(record)
             return
         try:
             # No checkpoint when there is room: the call that made the record
@@ -148,29 +163,55 @@ class CallLog(SpillReplay):
             return
         except anyio.BrokenResourceError:
             # The writer has ended before aclose (its task group was cancelled, or
-            # it raised): aclose, which the client's exit always runs, writes it.
-            self._overflow.append(record)
+            # it raised), and is about to say so
+            await self._write_orphaned(record)
             return
         if self._wake is not None:  # the writer waits for a record (or a probe's time)
             self._wake.set()
 
-    async def _write_now(self, record: CallRecord) -> None:
-        """Store ``record`` with no writer running (the log not started: a client
-        not entered, or a forked child's): one try, then the spill file.
+    async def _write_orphaned(self, record: CallRecord) -> None:
+        """Store ``record``, the writer having ended before aclose, as :meth:`_write_now`
+        does; first what the writer left (its batch, the queue, callers' records).
+
+        Kept for aclose instead, records would pile up in memory for as long as
+        the process runs on (lost all at once if it crashed), so each caller
+        stores its own, and those left before it, in order: one batch, taken off
+        the overflow at once, so no two callers store one record.
+        """
+        batch = [*self._overflow, record]
+        self._overflow.clear()
+        await self._write_now(batch)
+
+    async def _write_now(self, batch: list[CallRecord]) -> None:
+        """Store ``batch`` with no writer running (the log not started: a client
+        not entered, or a forked child's; or its writer ended before aclose): one
+        try, then the spill file.
 
         The call it describes has ended: storage's trouble must neither fail it
-        nor hold it for ``retry_for``. A write cancelled with its caller is
-        spilled too (if it did land, its replay stores nothing twice).
+        nor hold it for ``retry_for``. A write cancelled with its caller, or cut
+        off by aclose's ``close_timeout``, is spilled too (if it did land, its
+        replay stores nothing twice).
         """
+        # aclose waits for the write (storage must not close under it), bounded
+        scope = anyio.CancelScope(deadline=self._deadline)
+        self._inline.add(scope)
         try:
-            await self.storage.write_batch([record])
+            with scope:
+                await self.storage.write_batch(batch)
         except Exception as e:
             self.failed_writes += 1
             self._tell(StorageWriteFailed(type(e).__name__))
-            await self._spill([record], describe_error(e))
+            await self._spill(batch, describe_error(e))
         except anyio.get_cancelled_exc_class():
-            await self._spill([record], "cancelled while storing it")  # (shielded)
+            await self._spill(batch, "cancelled while storing it")  # (shielded)
             raise
+        else:
+            if scope.cancelled_caught:  # aclose's deadline passed
+                await self._spill(batch, "storage unavailable")
+        finally:
+            self._inline.discard(scope)
+            if not self._inline and self._inline_done is not None:
+                self._inline_done.set()
 
     async def _put_when_room(self, record: CallRecord) -> None:
         """Queue ``record`` once the writer makes room.
@@ -183,7 +224,7 @@ class CallLog(SpillReplay):
         assert self._send is not None
         self._waiting += 1
         try:
-            while True:
+            while not self._writer_ended:
                 if self._room is None:
                     self._room = anyio.Event()
                 await self._room.wait()
@@ -194,17 +235,21 @@ class CallLog(SpillReplay):
                     return
                 except anyio.WouldBlock:
                     continue
-                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                except anyio.ClosedResourceError:
                     # The log closed while it waited (it was handed over before the
-                    # close began), or the writer ended before the close: the
-                    # writer's last batch, or aclose, writes it.
+                    # close began): the writer's last batch, or aclose, writes it.
                     self._overflow.append(record)
                     return
+                except anyio.BrokenResourceError:
+                    break  # the writer ended before the close (and is about to say so)
         except BaseException:
             self._overflow.append(record)
             raise
         finally:
             self._waiting -= 1
+        # The writer ended before aclose: no one else will take it (no longer
+        # counted as waiting: aclose need not spin while storage answers).
+        await self._write_orphaned(record)
 
     @property
     def depth(self) -> int:
@@ -223,10 +268,12 @@ class CallLog(SpillReplay):
             async with receive:
                 try:
                     await self._take_batches(receive)
-                except anyio.get_cancelled_exc_class():
+                except BaseException:
                     self._keep_for_close(receive)
                     raise
         finally:
+            if not self._closed:  # ended before aclose: put stores records itself
+                self._writer_ended = True
             if self._room is not None:  # nothing more will be taken: wake who waits
                 self._room.set()
             if self._taken:  # a replay not finished: its lines go back to the spill file
@@ -268,8 +315,9 @@ class CallLog(SpillReplay):
                 batch = []
                 if self._retention is not None and self._retention.due():
                     await self._retention.apply(self.storage)
-        except anyio.get_cancelled_exc_class():
-            # Its write may have landed: storage keeps a record once (by id).
+        except BaseException:
+            # Cancelled (or a bug raised): its write may have landed, and storage
+            # keeps a record once (by id).
             self._overflow.extendleft(reversed(batch))
             raise
 
@@ -286,11 +334,13 @@ class CallLog(SpillReplay):
             self._wake = None
 
     def _keep_for_close(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
-        """The writer was cancelled before aclose: what is queued waits for aclose.
+        """The writer ended before aclose (cancelled, or a bug raised): what is
+        queued goes to the overflow, for the next ``put`` or aclose.
 
         Its task group is the client's, which a cancelled scope around
         ``async with Client()`` cancels too; the client's exit then runs aclose,
-        which writes the overflow (shielded, within ``close_timeout``).
+        which writes the overflow (shielded, within ``close_timeout``), unless a
+        call's record came first and took it along (``_write_orphaned``).
         """
         while True:
             try:
@@ -361,4 +411,14 @@ class CallLog(SpillReplay):
                     self._overflow.clear()
                     await self._write(batch)
             self._running = False
+        if self._inline:
+            # Records put stores itself (no writer running): storage must not close
+            # under their writes, cut off at the deadline (then spilled).
+            deadline = anyio.current_time() + self._close_timeout
+            self._deadline = min(self._deadline, deadline)
+            for scope in self._inline:
+                scope.deadline = min(scope.deadline, self._deadline)
+            self._inline_done = anyio.Event()
+            with anyio.CancelScope(shield=True):
+                await self._inline_done.wait()
         await self.storage.aclose()

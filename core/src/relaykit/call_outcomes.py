@@ -267,12 +267,10 @@ class CallOutcomes:
             else None
         )
         # An attempt the total timeout cut off: the span and the log line carry
-        # the prompt's estimate its record and budget carry, marked as estimated.
-        cut = _cut_answer(call) if priced is None else None
-        estimated = cut is not None
-        if billed is not None and cut is None and priced is None:
-            cut = ChatResponse(usage=billed[0], cost=billed[1])
-            estimated = billed[2]
+        # the prompt's estimate its record and budget carry, marked as estimated;
+        # what a split call's answered requests billed; what the vendor reported
+        # for attempts recorded apart (all that the call was charged).
+        cut, estimated = _charged(call, billed) if priced is None else (None, False)
         if call.span is not None:
             self._tracer.fail(  # type: ignore[union-attr]
                 call, error, priced or cut, estimated=estimated
@@ -321,29 +319,39 @@ class CallOutcomes:
         call: _Call,
         message: str = "cancelled before the answer arrived",
         error_type: str = "Cancelled",
+        *,
+        billed: tuple[Usage, Decimal | None, bool] | None = None,
     ) -> None:
         """A non-streamed call its caller cancelled: traced, logged and recorded as a
         failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
         had arrived; a chat cut off with its request sent carries its prompt's
         estimated usage and cost, which its budget kept (``call.cut``: the vendor
-        bills a prompt it received). A streamed speech or transcription
+        bills a prompt it received). ``billed``: what a call split into several
+        requests had answered before the cancellation (and whether they are
+        estimates), which its limits were settled with, as :meth:`fail` takes. A
+        streamed speech or transcription
         the caller left by a cancellation or an exception (``error_type``
         ``CallerError``) is recorded so too, with ``message`` saying which."""
         call.ended = True
         target = call.served or call.span_target or call.targets[0]
-        cut = _cut_answer(call)  # the span and the log line carry the record's estimate
+        # the span and the log line carry what the call was charged (see fail)
+        cut, estimated = _charged(call, billed)
         if call.span is not None:
-            self._tracer.cancelled(call, message, error_type, cut)  # type: ignore[union-attr]
+            self._tracer.cancelled(  # type: ignore[union-attr]
+                call, message, error_type, cut, estimated=estimated
+            )
         latency = time.monotonic() - call.started
         if calls_log.isEnabledFor(logging.INFO):
             self.log_call(
-                call, target, latency, response=cut, failed=error_type, estimated=cut is not None
+                call, target, latency, response=cut, failed=error_type, estimated=estimated
             )
         if self.recording:
             fields = self.record_fields(call, target)
             if call.cut is not None:
                 fields["usage"], fields["cost"], _ = call.cut
                 fields["usage_estimated"] = True
+            elif billed is not None:  # the requests answered before the cancellation
+                fields["usage"], fields["cost"], fields["usage_estimated"] = billed
             record = CallRecord(
                 **fields,
                 latency=latency,
@@ -584,6 +592,14 @@ class CallOutcomes:
         record of its own carries it (id ``<call id>-attempt-<n>``), not marked
         estimated, as :meth:`record_broken_attempt` says."""
         priced = self.priced(call, target, reported)
+        # For the call's span and log line, should it end without an answer
+        # (see _charged): this record, not the call's, charges it.
+        before = call.reported
+        if before is None:
+            call.reported = (priced.usage, priced.cost)
+        else:
+            costs = [c for c in (before[1], priced.cost) if c is not None]
+            call.reported = (before[0] + priced.usage, sum(costs[1:], costs[0]) if costs else None)
         if self.recording:
             fields = self.record_fields(call, target)
             fields["id"] = f"{call.id}-attempt-{call.attempts}"
@@ -744,13 +760,34 @@ _SUCCESS_FIELDS = (
 _new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 
 
-def _cut_answer(call: _Call) -> ChatResponse | None:
-    """What the attempts cut off mid-call were charged (``call.cut``), as an answer
-    for a failed or cancelled call's span and log line; ``None`` if none was."""
-    cut = call.cut
-    if cut is None:
-        return None
-    return ChatResponse(usage=cut[0], cost=cut[1])
+def _charged(
+    call: _Call, billed: tuple[Usage, Decimal | None, bool] | None = None
+) -> tuple[ChatResponse | None, bool]:
+    """What a call that ends failed or cancelled, with no answer, was charged, as an
+    answer for its span and log line, and whether any of it is relaykit's estimate;
+    ``None`` if nothing was.
+
+    The prompts of attempts cut off mid-call (``call.cut``, estimated), else what
+    the answered requests of a split call billed (``billed``), both on the call's
+    own record; and what the vendor reported for attempts recorded apart
+    (``call.reported``), so the span and line add up to all of its records.
+    """
+    parts: list[tuple[Usage, Decimal | None, bool]] = []
+    if call.cut is not None:
+        parts.append((call.cut[0], call.cut[1], True))
+    elif billed is not None:
+        parts.append(billed)
+    if call.reported is not None:
+        parts.append((*call.reported, False))
+    if not parts:
+        return None, False
+    usage = Usage()
+    cost: Decimal | None = None
+    for part_usage, part_cost, _ in parts:
+        usage += part_usage
+        if part_cost is not None:
+            cost = part_cost if cost is None else cost + part_cost
+    return ChatResponse(usage=usage, cost=cost), any(part[2] for part in parts)
 
 
 def cut_off_usage(call: _Call) -> Usage:

@@ -176,6 +176,11 @@ class _Call:
     #: prompts' estimate (see Client._cut_off). A failed or cancelled call's record
     #: carries it, so the records add up to what the budget charged.
     cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
+    #: (usage, cost) the vendor reported for attempts that ended before their first
+    #: piece (a stream's, cut off or broken: CallOutcomes.record_reported_attempt),
+    #: each charged on a record of its own: a failed or cancelled call's span and log
+    #: line show it with what its own record carries, not the record a second time
+    reported: tuple[Usage, Decimal | None] | None = None
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -1463,16 +1468,11 @@ class Client:
             # prompt's estimate, not with nothing. (Free for calls that end well.)
             if response is None and sent and call.kind is None and not isinstance(e, Exception):
                 response = self._cut_off(call, target)
-            elif (
-                response is None
-                and call.kind is not None
-                and call.kind.partly_billed
-                and isinstance(e, Exception)
-            ):
+            elif response is None and call.kind is not None and call.kind.partly_billed:
                 # A call split into several requests, some answered (and billed)
-                # before one failed: the hold settles with what they billed (its
-                # record carries it). A cancelled one gives its hold back, as
-                # every call that is not a chat does (docs/observability.md).
+                # before one failed or the caller cancelled: the hold settles with
+                # what they billed (its record carries it). Nothing answered: its
+                # hold goes back, as every cancelled call's that is not a chat.
                 response = call.kind.partly_billed(self, call, target, e)
                 sent = sent or response is not None
             raise

@@ -24,6 +24,7 @@ import anyio
 import attrs
 
 from . import single_calls
+from .cancellation import is_cancellation
 from .embedding_cache import embedding_key
 from .embeddings import (
     BatchLedger,
@@ -220,12 +221,18 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
 
     try:
         response, target = await answer(client, call, attempt, lambda: _billed(answered))
-    except RelayError:
-        if cache is not None:
-            # The vectors the answered requests brought were billed: kept, so that
-            # trying the call again pays only for the rest.
+    except BaseException as exc:
+        cancelled = is_cancellation(exc) and not call.ended
+        if cancelled or isinstance(exc, RelayError):
             with anyio.CancelScope(shield=True):
-                await _cache_answered(client, call, cache, answered, sent)
+                if cancelled:
+                    # Recorded here, not by run_call: with what the answered
+                    # requests billed, which its limits were settled with.
+                    await client._outcomes.cancelled(call, billed=_billed(answered))
+                if cache is not None:
+                    # The vectors the answered requests brought were billed: kept,
+                    # so that trying the call again pays only for the rest.
+                    await _cache_answered(client, call, cache, answered, sent)
         raise
     ledger = answered.get(target)
     if ledger is not None and ledger.settled:

@@ -487,19 +487,26 @@ class CallTracer:
         description: str,
         error_type: str = "Cancelled",
         cut: ChatResponse | None = None,
+        *,
+        estimated: bool = True,
     ) -> None:
         """End the span of a non-streamed call its caller cancelled: failed
         (``Cancelled``, whichever async library raised it); or of a streamed
         speech or transcription its caller left by an exception (``error_type``
-        ``CallerError``). ``cut``: what the attempts cut off mid-call were likely
-        billed (their prompts), put on the span as usage and cost marked
-        ``relaykit.usage.estimated``; without it, no usage."""
+        ``CallerError``). ``cut``: what the call was charged, put on the span as
+        usage and cost: what the attempts cut off mid-call were likely billed
+        (their prompts), marked ``relaykit.usage.estimated``, or (not
+        ``estimated``) the vendor's counts of the requests of a split call it
+        answered; without it, no usage."""
         span = call.span
         if not span.is_recording():
             return
         attributes: dict[str, Any] = {"error.type": error_type, "relaykit.attempts": call.attempts}
         if cut is not None:
-            _add_estimate(attributes, cut)
+            if estimated:
+                _add_estimate(attributes, cut)
+            else:
+                _add_usage(attributes, cut)
         span.set_attributes(attributes)
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +19,10 @@ from relaykit.testing import (
     OpenAIMock,
     RecordingExporter,
     Reply,
+    TracingExporter,
+    call_log_lines,
+    cancel_in_flight,
+    capture_call_log,
     frozen_limiter,
     mock_embedding_tokens,
     mock_vector,
@@ -361,6 +367,21 @@ def billed_config(mock: OpenAIMock, **sections: Any) -> dict[str, Any]:
     }
 
 
+def first_answered(mock: OpenAIMock) -> Callable[[], bool]:
+    """Whether both requests of a split call are out and the quick one's answer is
+    in: a while after the slow one arrived (its reply waits far longer)."""
+    seen: list[float] = []
+
+    def answered() -> bool:
+        if len(mock.requests) < 2:
+            return False
+        if not seen:
+            seen.append(time.monotonic())
+        return time.monotonic() - seen[0] > 0.5
+
+    return answered
+
+
 def spent(limiter: Any) -> Decimal:
     return sum((b.spent for b in limiter._budgets.values()), Decimal(0))
 
@@ -391,6 +412,50 @@ async def test_a_split_call_that_fails_is_charged_its_answered_requests_and_keep
     assert len(resent) == 1 and len(resent[0]) in (2, 2048)  # only the texts not answered
     assert r.vectors == tuple(mock_vector(t) for t in texts)
     assert r.usage.input_tokens == 7
+    assert spent(frozen.limiter) == Decimal("0.000107")
+    assert sum((rec.cost or 0 for rec in exporter.records), Decimal(0)) == Decimal("0.000107")
+
+
+@pytest.mark.anyio
+async def test_a_split_call_cancelled_after_some_requests_were_answered_is_charged_them(
+    mock: OpenAIMock,
+) -> None:
+    # 2050 texts go in two requests; one is answered (100 tokens, billed), then the
+    # caller cancels while the other is still out. The cancelled call gave its whole
+    # hold back and recorded no usage, as if nothing had been billed. Now its record,
+    # span, log line and budget carry the 100 tokens, as a failed call's do, and the
+    # vectors that came back are cached: the next try sends only the rest.
+    texts = [f"text {i}" for i in range(2050)]
+    mock.script.push(Reply(input_tokens=100), attrs.evolve(Reply(input_tokens=1), delay=3))
+    exporter = RecordingExporter()
+    telemetry = TracingExporter()
+    frozen = LimiterPlugin(frozen_limiter())
+    async with relaykit.Client(
+        billed_config(mock), plugins=[frozen, exporter, telemetry]
+    ) as client:
+        with capture_call_log() as log:
+            await cancel_in_flight(lambda: client.embed(MODEL, texts), when=first_answered(mock))
+        (cancelled,) = exporter.records
+        assert (cancelled.error_type, cancelled.usage.input_tokens) == ("Cancelled", 100)
+        assert (cancelled.cost, cancelled.usage_estimated) == (Decimal("0.0001"), False)
+        assert spent(frozen.limiter) == cancelled.cost
+        (span,) = telemetry.finished()
+        a = dict(span.attributes or {})
+        assert (a["error.type"], a["gen_ai.usage.input_tokens"]) == ("Cancelled", 100)
+        assert a["relaykit.cost_usd"] == 0.0001 and "relaykit.usage.estimated" not in a
+        (line,) = call_log_lines(log)
+        assert (line["error_type"], line["input_tokens"], line["cost_usd"]) == (
+            "Cancelled",
+            100,
+            0.0001,
+        )
+        assert "usage_estimated" not in line
+        first = len(bodies(mock))
+        mock.script.push(Reply(input_tokens=7))
+        r = await client.embed(MODEL, texts)
+    resent = [b["input"] for b in bodies(mock)[first:]]
+    assert len(resent) == 1 and len(resent[0]) in (2, 2048)  # only the texts not answered
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
     assert spent(frozen.limiter) == Decimal("0.000107")
     assert sum((rec.cost or 0 for rec in exporter.records), Decimal(0)) == Decimal("0.000107")
 
