@@ -158,6 +158,21 @@ def test_a_cut_answer_is_incomplete(mock: OpenAIMock) -> None:
             "input",
         ),
         (
+            # a call_id a later turn uses again (hermes-agent#102629, llm-gateway#2858)
+            {
+                "model": "o4-mini",
+                "input": [
+                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "x"},
+                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "y"},
+                ],
+            },
+            "Duplicate function_call_output for call_id 'c1'. Each function_call must have"
+            " exactly one matching function_call_output",
+            "input",
+        ),
+        (
             {"model": "gpt-4o", "input": "hi", "include": ["reasoning.encrypted_content"]},
             "Encrypted content is not supported with this model.",
             "include",

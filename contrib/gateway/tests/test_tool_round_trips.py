@@ -89,6 +89,16 @@ VENDORS = {
 }
 
 
+#: upstreams a few tests add to :data:`VENDORS`
+OTHER_VENDORS = {
+    "openai-responses": Vendor(
+        lambda: OpenAIMock(api_key=UPSTREAM_KEY),
+        lambda url: {"openai": {"base_url": url, "api_key": UPSTREAM_KEY, "api": "responses"}},
+        "openai/gpt-4o-mini",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Upstream:
     mock: VendorMock
@@ -98,7 +108,7 @@ class Upstream:
 
 @asynccontextmanager
 async def upstream_of(name: str) -> AsyncIterator[Upstream]:
-    vendor = VENDORS[name]
+    vendor = VENDORS.get(name) or OTHER_VENDORS[name]
     async with AsyncExitStack() as stack:
         mock = stack.enter_context(vendor.mock())
         config: dict[str, Any] = {
@@ -366,6 +376,39 @@ async def test_a_tool_result_for_an_unknown_id_is_a_400_in_each_dialect(
     assert chat.value.body["type"] == "invalid_request_error"  # type: ignore[index]
     assert responses.value.body["type"] == "invalid_request_error"  # type: ignore[index]
     assert messages.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+# -- a call id a later turn uses again ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*VENDORS, *OTHER_VENDORS])
+async def test_a_call_id_a_later_turn_uses_again_reaches_each_vendor(name: str) -> None:
+    # Agents that number their calls per turn (hermes-agent's "terminal:0") send a
+    # history where two turns' calls share an id. OpenAI's Responses API refuses that
+    # ("Duplicate function_call_output for call_id 'terminal:0'. ..."): relaykit
+    # sends the later pair under an id of its own, so every vendor gets the turn.
+    items: list[Any] = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": "terminal:0", "name": "get_weather",
+         "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "terminal:0", "output": "sunny"},
+        {"role": "user", "content": "And in Rome?"},
+        {"type": "function_call", "call_id": "terminal:0", "name": "get_weather",
+         "arguments": '{"city": "Rome"}'},
+        {"type": "function_call_output", "call_id": "terminal:0", "output": "rain"},
+    ]  # fmt: skip
+    async with upstream_of(name) as up, _sdk(up.url) as sdk:
+        up.mock.script.push(Reply(text="Sunny there, rain here."))
+        answer = await sdk.responses.create(model=up.model, input=items, tools=RESPONSES_TOOLS)
+    assert answer.output_text == "Sunny there, rain here."
+    if name == "openai-responses":
+        sent = up.mock.last_request.json()["input"]
+        assert [(i["type"], i["call_id"]) for i in sent if "call_id" in i] == [
+            ("function_call", "terminal:0"),
+            ("function_call_output", "terminal:0"),
+            ("function_call", "terminal:0_2"),
+            ("function_call_output", "terminal:0_2"),
+        ]
 
 
 # -- Anthropic's tool_result forms ---------------------------------------------------

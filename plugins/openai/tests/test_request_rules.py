@@ -330,6 +330,51 @@ def test_mock_refuses_a_function_call_output_before_its_call(mock: OpenAIMock) -
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_call_id_used_again_by_a_later_turn_is_sent_unique(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # Ids made per turn (Gemini's calls come without: relaykit numbers them call_0,
+    # call_1 in each answer; so do agents such as hermes-agent, "terminal:0") recur in
+    # a long history, and the Responses API refuses the repeat ("Duplicate
+    # function_call_output for call_id 'call_0'. ..."). Each repeated call and its
+    # results go out under an id of their own; the caller's messages keep theirs.
+    messages = [
+        Message.user("go"),
+        Message.assistant(tool_calls=[ToolCall("call_0", "f", {"n": 1})]),
+        Message.tool("call_0", "one"),
+        Message.assistant(
+            tool_calls=[ToolCall("call_0", "f", {"n": 2}), ToolCall("call_0_2", "g", {})]
+        ),
+        Message.tool("call_0", "two"),
+        Message.tool("call_0_2", "three"),
+        Message.assistant(tool_calls=[ToolCall("call_0", "f", {"n": 3})]),
+        Message.tool("call_0", "four"),
+        Message.user("and?"),
+    ]
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        if streamed:
+            async with c.stream("openai/gpt-4o-mini", messages) as s:
+                async for _ in s:
+                    pass
+        else:
+            await c.chat("openai/gpt-4o-mini", messages)
+    sent = mock.last_request.json()["input"]
+    pairs = [(i["type"], i["call_id"], i.get("output")) for i in sent if "call_id" in i]
+    assert pairs == [
+        ("function_call", "call_0", None),
+        ("function_call_output", "call_0", "one"),
+        ("function_call", "call_0_3", None),
+        ("function_call", "call_0_2", None),
+        ("function_call_output", "call_0_3", "two"),
+        ("function_call_output", "call_0_2", "three"),
+        ("function_call", "call_0_4", None),
+        ("function_call_output", "call_0_4", "four"),
+    ]
+    assert messages[3].content[0].id == "call_0"  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
 async def test_a_tool_run_over_the_responses_api_pairs_every_result(mock: OpenAIMock) -> None:
     # Two steps of two parallel calls: every output follows its call, which the mock
     # (refusing an output with no call before it) checks on each step.

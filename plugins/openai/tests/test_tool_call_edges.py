@@ -32,8 +32,12 @@ def config(base_url: str, kind: str = "openai") -> dict[str, Any]:
     return {
         "storage": {"backend": "none"},
         "retry": {"attempts": 1},
-        "providers": {kind: {"base_url": base_url, "api_key": KEY}},
+        "providers": {kind: {"base_url": base_url, "api_key": KEY, **_TYPES.get(kind, {})}},
     }
+
+
+#: the servers relaykit has no preset for, configured as OpenAI-compatible ones
+_TYPES: dict[str, dict[str, str]] = {"localai": {"type": "openai"}}
 
 
 def sse(*events: dict[str, Any], split: int | None = None) -> Response:
@@ -232,6 +236,32 @@ async def test_a_call_numbered_zero_again_keeps_streaming_into_its_own_slot() ->
     with serving(sse(*events)) as server:
         r = await streamed(server.url + "/v1", "vllm")
     assert r.tool_calls == (ToolCall("call-a", "a", {"x": 1}), ToolCall("call-b", "b", {"y": 2}))
+
+
+@pytest.mark.anyio
+async def test_one_call_under_several_indexes_with_one_id_is_one_call() -> None:
+    # LocalAI (mudler/LocalAI#9722) sends one call's fragments under several
+    # ``index`` values, each with the call's id: its name under one index, its
+    # arguments under the next; and it may send the whole call again under another.
+    # Merged by index, one call became two (a nameless one holding the arguments).
+    events = [
+        chunk({"role": "assistant", "content": None}),
+        chunk({"tool_calls": [call(0, "LipwoT0puK4t", "exec", "")]}),
+        chunk({"tool_calls": [call(1, "LipwoT0puK4t", None, '{"cmd": ')]}),
+        chunk({"tool_calls": [call(2, "LipwoT0puK4t", None, '"ls"}')]}),
+        chunk({"tool_calls": [call(3, "LipwoT0puK4t", "exec", '{"cmd": "ls"}')]}),
+        # a second call after it keeps a slot of its own, its fragments too
+        chunk({"tool_calls": [call(4, "Qz81", "exec", "")]}),
+        chunk({"tool_calls": [call(5, "Qz81", "", '{"cmd": "pwd"}')]}),
+        chunk({}, "tool_calls"),
+    ]
+    with serving(sse(*events)) as server:
+        r = await streamed(server.url + "/v1", "localai")
+    assert r.tool_calls == (
+        ToolCall("LipwoT0puK4t", "exec", {"cmd": "ls"}),
+        ToolCall("Qz81", "exec", {"cmd": "pwd"}),
+    )
+    assert r.finish_reason == "tool_calls"
 
 
 @pytest.mark.anyio

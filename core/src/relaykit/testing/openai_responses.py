@@ -308,11 +308,13 @@ def count_input_tokens(body: Any) -> int:
 
 def _validate_input(items: Any, body: dict[str, Any]) -> None:
     """What the API refuses in well-shaped ``input`` (its shape checked already): a
-    tool output answering no call before it, images and files it cannot read,
-    reasoning it cannot verify."""
+    tool output answering no call before it or a call already answered (a
+    ``call_id`` used again), images and files it cannot read, reasoning it cannot
+    verify."""
     if isinstance(items, str):
         return
     calls: set[str] = set()
+    answered: set[str] = set()  # the call ids a function_call_output answered
     for i, item in enumerate(items):
         where = f"input[{i}]"
         kind = item.get("type", "message")
@@ -330,6 +332,15 @@ def _validate_input(items: Any, body: dict[str, Any]) -> None:
                     f"No tool call found for function call output with call_id {item['call_id']}.",
                     "input",
                 )
+            if item["call_id"] in answered:
+                # The API's words (hermes-agent#102629, mnfst/llm-gateway#2858, which
+                # quote the message only): a call_id a later turn used again.
+                raise Refusal(
+                    f"Duplicate function_call_output for call_id '{item['call_id']}'. Each"
+                    " function_call must have exactly one matching function_call_output",
+                    "input",
+                )
+            answered.add(item["call_id"])
         else:  # the only other item the shape check lets through
             _validate_reasoning(item, where, body)
 

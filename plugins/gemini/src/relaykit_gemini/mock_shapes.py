@@ -139,17 +139,28 @@ _TOOL = Message(
         "googleMaps": _STRUCT,
     },
 )
+_CALLING_FIELDS = {"mode": Field("FunctionCallingConfig.Mode"), "allowedFunctionNames": _STRINGS}
 _TOOL_CONFIG = Message(
     "ToolConfig",
     {
+        "functionCallingConfig": Field(Message("FunctionCallingConfig", _CALLING_FIELDS)),
+        "retrievalConfig": _STRUCT,
+        "includeServerSideToolInvocations": _BOOL,
+    },
+)
+#: Vertex AI's: its function calling config has ``streamFunctionCallArguments``
+#: too (Gemini 3 streams a call's arguments: ``FunctionCall.partialArgs``), which
+#: the Gemini API's has not
+_VERTEX_TOOL_CONFIG = Message(
+    "ToolConfig",
+    {
+        **_TOOL_CONFIG.fields,
         "functionCallingConfig": Field(
             Message(
                 "FunctionCallingConfig",
-                {"mode": Field("FunctionCallingConfig.Mode"), "allowedFunctionNames": _STRINGS},
+                {**_CALLING_FIELDS, "streamFunctionCallArguments": _BOOL},
             )
         ),
-        "retrievalConfig": _STRUCT,
-        "includeServerSideToolInvocations": _BOOL,
     },
 )
 #: the Gemini API's generation settings (and Vertex AI's, whose mock shares these checks)
@@ -202,6 +213,10 @@ REQUEST = Message(
         "cachedContent": _STRING,
     },
 )
+#: the body of Vertex AI's ``generateContent`` (as far as the mock knows it)
+VERTEX_REQUEST = Message(
+    "GenerateContentRequest", {**REQUEST.fields, "toolConfig": Field(_VERTEX_TOOL_CONFIG)}
+)
 _INTEGER_TEXT = re.compile(r"-?\d+")
 #: a JSON string, escapes and all
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -237,11 +252,12 @@ def unparsed_problem(raw: bytes) -> str | None:
     return f"Invalid JSON payload received. Unexpected token.\n{doc[start:end]}\n{caret}"
 
 
-def request_shape_problem(body: dict[str, Any]) -> str | None:
+def request_shape_problem(body: dict[str, Any], *, vertex: bool = False) -> str | None:
     """Google's words for the first place ``body`` (a ``generateContent`` body, an
-    object) does not parse into :data:`REQUEST`, or ``None``; its ``null`` fields
-    are dropped (see the module's docstring)."""
-    return _message_problem(body, REQUEST, "")
+    object) does not parse into :data:`REQUEST` (:data:`VERTEX_REQUEST` for
+    ``vertex``), or ``None``; its ``null`` fields are dropped (see the module's
+    docstring)."""
+    return _message_problem(body, VERTEX_REQUEST if vertex else REQUEST, "")
 
 
 def _message_problem(value: dict[str, Any], message: Message, path: str) -> str | None:

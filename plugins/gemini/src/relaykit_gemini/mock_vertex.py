@@ -113,12 +113,16 @@ class VertexMock(GeminiMock):
     endpoint (its log, scripted failures, :meth:`~TokenEndpoint.revoke_all`).
     Vertex's ``googleSearch`` takes ``excludeDomains`` too, and its Gemini models
     read more audio types (M4A, WebM...: :data:`.mock_audio.VERTEX_AUDIO_TYPES`).
+    ``toolConfig.functionCallingConfig.streamFunctionCallArguments`` is Vertex's
+    alone: with it a stream's function calls come in pieces
+    (:func:`relaykit_gemini.mock_partial_args.call_chunks`).
     """
 
     unprefixed_paths = frozenset({"/token"})  # Google's own host, not the gateway's
 
     search_fields: tuple[str, ...] = mock_grounding.VERTEX_SEARCH_FIELDS
     audio_types: tuple[str, ...] = mock_audio.VERTEX_AUDIO_TYPES
+    vertex = True
 
     def __init__(
         self,
@@ -348,7 +352,7 @@ def _count_problem(body: Any, model: str) -> str | None:
     for key in body:
         if key not in _COUNT_FIELDS:
             return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
-    return validate({k: v for k, v in body.items() if k != "model"}, model)
+    return validate({k: v for k, v in body.items() if k != "model"}, model, vertex=True)
 
 
 def validate_predict(body: Any, model: str) -> str | None:

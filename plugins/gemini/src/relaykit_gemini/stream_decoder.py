@@ -5,9 +5,14 @@ Gemini streams server-sent events whose ``data`` is a whole
 There is no ``[DONE]``: the chunk carrying ``finishReason`` is the last one,
 so a stream that ends without one was cut off, unless none of its chunks had a
 candidate (nor a block reason): the model made nothing, an empty answer that ends as
-``other``, as it does asked whole. Function calls arrive whole,
-never split across chunks. An error after the stream started arrives as
-``data: {"error": {...}}``.
+``other``, as it does asked whole. Function calls arrive whole, unless Vertex AI
+was asked to stream their arguments (``streamFunctionCallArguments``): then a part
+``{"functionCall": {"name": ..., "willContinue": true}}`` opens a call, parts of
+``partialArgs`` follow, and the first part without ``willContinue`` (often
+``{"functionCall": {}}``) ends it, or the finish does. Such a call streams as the
+other vendors' do: a :class:`~relaykit.ToolCallDelta` with its id and name, then
+pieces of its arguments' JSON (:mod:`relaykit_gemini.partial_args`). An error
+after the stream started arrives as ``data: {"error": {...}}``.
 
 With ``web_search=``, ``groundingMetadata`` comes in later chunks (often the
 last, sometimes in pieces): each :class:`~relaykit.Citation` is yielded when
@@ -41,6 +46,7 @@ from relaykit.secrets import cut_short
 from relaykit.sse import ServerSentEvent
 
 from . import grounding, wire
+from .partial_args import ArgumentsText
 
 # Mid-stream errors worth another attempt, by Google status and by HTTP code (the
 # core retries only before the first event; after it, the caller decides).
@@ -64,6 +70,8 @@ class GeminiStreamDecoder:
         self._model = model
         self._started = False
         self._calls = 0
+        #: the call whose arguments Vertex is streaming (partialArgs), if one is open
+        self._streaming: ArgumentsText | None = None
         self._signature_sent = False
         self._finished = False
         #: a chunk had a candidate (the answer began): ending without a finish cuts it
@@ -178,6 +186,7 @@ class GeminiStreamDecoder:
         blocked = wire.blocked_reason(chunk)
         if not self._finished and raw and raw != "FINISH_REASON_UNSPECIFIED":
             self._finished = True
+            events.extend(self._end_call())  # a streamed call the finish ends
             found = self._grounding
             events.extend(found.finish())
             reason = wire.finish_reason(raw, has_calls=self._calls > 0)
@@ -209,13 +218,12 @@ class GeminiStreamDecoder:
             # and two whole signatures joined would be neither).
             self._signature_sent = True
             events.append(ReasoningDelta(signature=str(signature), origin=wire.ORIGIN))
-        if "functionCall" in part:
-            call = wire.tool_call(part["functionCall"], self._calls)
-            args = (
-                call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
-            )
-            events.append(ToolCallDelta(self._calls, call.id, call.name, args))
-            self._calls += 1
+        if "functionCall" in part and (
+            self._streaming is not None or _streams_arguments(part["functionCall"])
+        ):
+            events.extend(self._streamed_call(part["functionCall"]))
+        elif "functionCall" in part:
+            events.append(self._whole_call(part["functionCall"]))
         elif part.get("thought"):
             if part.get("text"):
                 events.append(ReasoningDelta(part["text"], origin=wire.ORIGIN))
@@ -223,5 +231,58 @@ class GeminiStreamDecoder:
             events.append(TextDelta(part["text"]))
         return events
 
+    def _whole_call(self, fc: Any) -> ToolCallDelta:
+        """A call that came whole, as one delta."""
+        call = wire.tool_call(fc, self._calls)
+        args = call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
+        self._calls += 1
+        return ToolCallDelta(self._calls - 1, call.id, call.name, args)
+
+    def _streamed_call(self, fc: dict[str, Any]) -> list[StreamEvent]:
+        """The events of one part of a call whose arguments Vertex streams."""
+        events: list[StreamEvent] = []
+        if fc.get("name") and self._streaming is not None:
+            events.extend(self._end_call())  # a new call: the last one ended unmarked
+            if not _streams_arguments(fc):
+                return [*events, self._whole_call(fc)]
+        if self._streaming is None:
+            if not fc.get("name") and not fc.get("partialArgs"):
+                return events  # an empty end part with no call open: nothing to end
+            if not fc.get("name"):
+                raise self._error(
+                    "Gemini sent function call arguments (partialArgs) before the call "
+                    "they belong to"
+                )
+            call = wire.tool_call({"id": fc.get("id"), "name": fc["name"]}, self._calls)
+            events.append(ToolCallDelta(self._calls, call.id, call.name, ""))
+            self._streaming = ArgumentsText()
+        index = self._calls
+        try:
+            text = "".join(self._streaming.add(piece) for piece in fc.get("partialArgs") or ())
+        except ValueError as e:
+            raise self._error(
+                f"Gemini streamed function call arguments relaykit cannot join: {e}"
+            ) from None
+        if text:
+            events.append(ToolCallDelta(index, arguments=text))
+        if not fc.get("willContinue"):
+            events.extend(self._end_call())
+        return events
+
+    def _end_call(self) -> list[StreamEvent]:
+        """The text that ends the streamed call open, if one is."""
+        if self._streaming is None:
+            return []
+        text, self._streaming = self._streaming.close(), None
+        index = self._calls
+        self._calls += 1
+        return [ToolCallDelta(index, arguments=text)]
+
     def _error(self, message: str) -> StreamError:
         return StreamError(message, provider=self._provider, model=self._model)
+
+
+def _streams_arguments(fc: Any) -> bool:
+    """Whether a ``functionCall`` part opens (or is part of) a call whose arguments
+    Vertex streams: it says more is to come, or carries ``partialArgs``."""
+    return isinstance(fc, dict) and bool(fc.get("willContinue") or fc.get("partialArgs"))

@@ -93,7 +93,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Reset, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock, scripted_fault
 
-from . import mock_audio, mock_grounding, mock_images, mock_shapes
+from . import mock_audio, mock_grounding, mock_images, mock_partial_args, mock_shapes
 from .mock_batches import MockBatches
 from .mock_shapes import unparsed_problem
 
@@ -258,6 +258,8 @@ class GeminiMock(VendorMock):
     search_fields: tuple[str, ...] = mock_grounding.GEMINI_SEARCH_FIELDS
     #: the audio MIME types read inline (:mod:`.mock_audio`)
     audio_types: tuple[str, ...] = mock_audio.AUDIO_TYPES
+    #: Vertex AI's fields are taken (:class:`~relaykit_gemini.mock_vertex.VertexMock`)
+    vertex = False
 
     def __init__(
         self,
@@ -480,7 +482,7 @@ class GeminiMock(VendorMock):
         if problem:
             return _error(400, problem)
         body = request.json()
-        problem = validate(body, model) or mock_grounding.tools_problem(
+        problem = validate(body, model, vertex=self.vertex) or mock_grounding.tools_problem(
             body, model, self.search_fields
         )
         if problem:
@@ -527,6 +529,7 @@ class GeminiMock(VendorMock):
         turn = _Turn(
             self, reply, model, prompt, document_tokens(body), mock_audio.audio_tokens(clips)
         )
+        turn.stream_arguments = self.vertex and mock_partial_args.asked(body)
         if method == "generateContent":
             return Response.json(turn.whole(), headers=dict(reply.headers))
         return _answer(turn.chunks(), method, request, reply.headers)
@@ -670,6 +673,8 @@ class _Turn:
         mock_grounding.check_citations(reply.citations, reply.text)
         # The answer's text is the part after the thought, when there is one.
         self.text_part = 1 if reply.reasoning else 0
+        #: stream each call's arguments in pieces (Vertex's streamFunctionCallArguments)
+        self.stream_arguments = False
 
     def _response(
         self, parts: list[dict[str, Any]], *, last: bool, first: bool = False
@@ -760,6 +765,15 @@ class _Turn:
                 }
             }
             return
+        if self.calls and self.stream_arguments:
+            if pending is not None:
+                yield self._response(pending, last=False, first=first)
+            self._sign(self.calls)  # the signature goes on the first call's first part
+            pieces = mock_partial_args.call_chunks(self.calls)
+            for parts in pieces[:-1]:
+                yield self._response(parts, last=False)
+            yield self._response(pieces[-1], last=True)  # the last call's end, and the finish
+            return
         if self.calls:
             if pending is not None:
                 yield self._response(pending, last=False, first=first)
@@ -803,11 +817,12 @@ def _texts(content: Mapping[str, Any]) -> str:
     )
 
 
-def validate(body: Any, model: str | None = None) -> str | None:
+def validate(body: Any, model: str | None = None, *, vertex: bool = False) -> str | None:
     """Gemini's message for what is wrong with a ``generateContent`` body, or ``None``.
 
     With ``model``, its ``thinkingConfig`` is checked against what that model
-    takes (:data:`THINKING`).
+    takes (:data:`THINKING`); ``vertex`` takes the fields only Vertex AI has
+    (:data:`~relaykit_gemini.mock_shapes.VERTEX_REQUEST`).
     """
     if not isinstance(body, dict):
         return "Invalid JSON payload received. Expected an object."
@@ -815,7 +830,7 @@ def validate(body: Any, model: str | None = None) -> str | None:
         if key not in _REQUEST_FIELDS:
             return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
     # first: the checks below read the body with plain lookups
-    problem = mock_shapes.request_shape_problem(body)
+    problem = mock_shapes.request_shape_problem(body, vertex=vertex)
     if problem:
         return problem
     contents = body.get("contents")

@@ -131,23 +131,37 @@ def request_body(
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``body``, one level deep (two for ``thinkingConfig``).
+    """Merge ``extra`` into ``body``, one level deep (two for ``thinkingConfig`` and
+    ``functionCallingConfig``).
 
     So ``extra={"generationConfig": {"topK": 40}}`` adds to the generation
     config relaykit built instead of replacing it, and a ``thinkingConfig``
-    there adds to relaykit's (see :func:`relaykit_gemini.thinking.merge`).
+    there adds to relaykit's (see :func:`relaykit_gemini.thinking.merge`); a
+    ``toolConfig.functionCallingConfig`` (Vertex AI's
+    ``{"streamFunctionCallArguments": true}``) adds to the ``mode`` relaykit
+    made of ``tool_choice``.
     """
     for key, value in extra.items():
         current = body.get(key)
         if isinstance(current, dict) and isinstance(value, Mapping):
-            # update() would replace our thinkingConfig whole: keep it to merge into.
-            ours = current.get("thinkingConfig") if key == "generationConfig" else None
+            # update() would replace our thinkingConfig (functionCallingConfig) whole:
+            # keep it to merge into.
+            inner = _INNER.get(key, "")
+            ours = current.get(inner)
             current.update(value)
-            theirs = value.get("thinkingConfig")
-            if isinstance(ours, dict) and isinstance(theirs, Mapping):
-                current["thinkingConfig"] = thinking.merge(ours, theirs)
+            theirs = value.get(inner)
+            if inner and isinstance(ours, dict) and isinstance(theirs, Mapping):
+                current[inner] = (
+                    thinking.merge(ours, theirs)
+                    if inner == "thinkingConfig"
+                    else {**ours, **theirs}
+                )
         else:
             body[key] = value
+
+
+#: the settings merged two levels deep: the one inside each that relaykit makes
+_INNER = {"generationConfig": "thinkingConfig", "toolConfig": "functionCallingConfig"}
 
 
 def _generation_config(

@@ -13,7 +13,9 @@ Stateless: every call sends the whole conversation in ``input`` with
   an assistant or tool message is refused, as it would be left out. Assistant
   text goes back as
   ``output_text``. Tool calls are ``function_call`` items (``call_id`` is
-  relaykit's ``ToolCall.id``), tool results ``function_call_output`` items;
+  relaykit's ``ToolCall.id``; a call whose id an earlier call had, as ids made
+  per turn recur, goes out under an id of its own with its results, since the
+  API refuses a ``call_id`` used again), tool results ``function_call_output`` items;
   a result whose call is not earlier in the conversation is refused before
   sending, as the API refuses it (unless ``extra`` names a conversation OpenAI
   keeps: ``previous_response_id`` or ``conversation``).
@@ -267,6 +269,7 @@ def _input(messages: tuple[Message, ...], paired: bool = True) -> list[dict[str,
     answers no call before it (:func:`_unpaired`)."""
     items: list[dict[str, Any]] = []
     called: set[str] = set()  # the call ids of the function_call items so far
+    ids = _WireIds(messages) if paired else None
     for i, m in enumerate(messages):
         if m.role in _NOT_INPUT and any(type(p) in _INPUT_MEDIA for p in m.content):
             _misplaced(m, i)
@@ -278,18 +281,65 @@ def _input(messages: tuple[Message, ...], paired: bool = True) -> list[dict[str,
                     items.append(
                         {
                             "type": "function_call_output",
-                            "call_id": p.tool_call_id,
+                            "call_id": ids.result(p.tool_call_id) if ids else p.tool_call_id,
                             "output": _output(p) if p.attachments else p.content,
                         }
                     )
             continue
         if m.role == "assistant":
-            _assistant_items(m, items, called)
+            _assistant_items(m, items, called, ids)
             continue
         content = [c for c in (_input_part(p) for p in m.content) if c is not None]
         if content:
             items.append({"role": m.role, "content": content})
     return items
+
+
+class _WireIds:
+    """The ``call_id`` each call and result of one request goes out under.
+
+    The Responses API refuses a ``call_id`` used again by a later turn ("Duplicate
+    function_call_output for call_id 'terminal:0'. Each function_call must have
+    exactly one matching function_call_output", as reported in hermes-agent#102629
+    and mnfst/llm-gateway#2858), and ids made per turn recur in a long history:
+    Gemini's calls come without, and relaykit numbers them ``call_0``, ``call_1``
+    in each answer; agents number theirs too. So a call whose id an earlier call
+    had goes out as ``{id}_{n}`` (the next free one), and the results after it
+    with it. Only the request changes: the caller's messages keep their ids.
+    """
+
+    def __init__(self, messages: tuple[Message, ...]) -> None:
+        self._messages = messages
+        #: every id the request holds, so that a made-up one takes none of them
+        #: (gathered at the first repeat: most requests have none)
+        self._taken: set[str] | None = None
+        self._current: dict[str, str] = {}  # an id -> what its latest call goes out as
+        self._seen: dict[str, int] = {}  # an id -> how many calls had it so far
+
+    def call(self, call_id: str) -> str:
+        """The wire id of the next call with ``call_id``."""
+        n = self._seen.get(call_id, 0) + 1
+        self._seen[call_id] = n
+        wire = call_id
+        if n > 1:
+            if self._taken is None:
+                self._taken = {
+                    p.id if isinstance(p, ToolCall) else p.tool_call_id
+                    for m in self._messages
+                    for p in m.content
+                    if isinstance(p, ToolCall | ToolResultPart)
+                }
+            wire = f"{call_id}_{n}"
+            while wire in self._taken:
+                n += 1
+                wire = f"{call_id}_{n}"
+            self._taken.add(wire)
+        self._current[call_id] = wire
+        return wire
+
+    def result(self, call_id: str) -> str:
+        """The wire id of a result of ``call_id``: its latest call's."""
+        return self._current.get(call_id, call_id)
 
 
 def _unpaired(call_id: str, index: int) -> InvalidRequestError:
@@ -346,9 +396,12 @@ def _input_part(p: Any) -> dict[str, Any] | None:
     return None  # cache points, and parts only an assistant turn has
 
 
-def _assistant_items(m: Message, items: list[dict[str, Any]], called: set[str]) -> None:
+def _assistant_items(
+    m: Message, items: list[dict[str, Any]], called: set[str], ids: _WireIds | None
+) -> None:
     """An assistant turn as items, in the order of its parts: reasoning, an
-    assistant message for each run of text, function calls."""
+    assistant message for each run of text, function calls (under the ids
+    ``ids`` gives, when given)."""
     text: list[dict[str, Any]] = []
 
     def end_text() -> None:
@@ -364,9 +417,9 @@ def _assistant_items(m: Message, items: list[dict[str, Any]], called: set[str]) 
             end_text()
             arguments = p.raw_arguments if p.raw_arguments is not None else json.dumps(p.arguments)
             called.add(p.id)
-            items.append(
-                {"type": "function_call", "call_id": p.id, "name": p.name, "arguments": arguments}
-            )
+            call_id = ids.call(p.id) if ids else p.id
+            item = {"type": "function_call", "call_id": call_id, "name": p.name}
+            items.append({**item, "arguments": arguments})
         elif isinstance(p, ReasoningPart):
             end_text()
             if p.redacted is not None and p.belongs_to(ORIGIN):

@@ -618,9 +618,12 @@ class StreamState:
 
     __slots__ = (
         "_calls",
+        "_id_slots",
         "_identified",
         "_last_call",
         "_last_id",
+        "_rejoined",
+        "_slot_args",
         "_slot_ids",
         "_slots",
         "finished",
@@ -642,6 +645,11 @@ class StreamState:
         self._identified: set[int] = set()  # the slots whose call has an id
         self._slots: dict[int, int] = {}  # a server's index -> the slot it fills now
         self._slot_ids: dict[int, str] = {}  # slot -> the id its call was sent with
+        self._id_slots: dict[str, int] = {}  # the reverse: an id -> its call's slot
+        #: slot -> its arguments so far, kept for the calls LocalAI sends again
+        self._slot_args: dict[int, list[str]] = {}
+        #: the last fragment came under a new index with the id of a call already begun
+        self._rejoined = False
         #: the searches the call is billed for (a search model's: one), reported
         #: with the finish
         self.web_searches = web_searches
@@ -656,14 +664,23 @@ class StreamState:
         ollama#15457) send each of several calls with ``index`` 0: a
         fragment with a name and an id other than the one its index's call was
         sent with starts the next call too, so that two calls are not merged into
-        one whose arguments are ``{...}{...}``.
+        one whose arguments are ``{...}{...}``. LocalAI (mudler/LocalAI#9722)
+        does the opposite: it sends one call's fragments under several indexes,
+        each with the call's id (its name under one, its arguments under the
+        next, sometimes the whole call again): a new index with the id of a call
+        already begun continues that call (see :meth:`arguments`).
         """
         index = call.get("index")
         call_id = call.get("id")
         call_id = call_id if isinstance(call_id, str) and call_id else None
+        self._rejoined = False
         if isinstance(index, int):
             slot = self._slots.get(index)
-            if slot is None:
+            if slot is None and call_id is not None and call_id in self._id_slots:
+                # LocalAI: the same call under another index.
+                slot = self._id_slots[call_id]
+                self._rejoined = True
+            elif slot is None:
                 # The server's own number while no call took it (calls keep its order).
                 slot = self._calls if index in self._slots.values() else index
             elif call_id and self._slot_ids.get(slot, call_id) != call_id and _named(call):
@@ -681,7 +698,21 @@ class StreamState:
         if call_id:
             self._last_id = call_id
             self._slot_ids.setdefault(slot, call_id)
+            self._id_slots.setdefault(call_id, slot)
         return slot
+
+    def arguments(self, slot: int, text: str) -> str:
+        """The argument text to add to slot ``slot`` for the fragment
+        :meth:`call_index` just placed: ``text``, or nothing when LocalAI sent
+        a call it had already sent whole again (under another index, with its
+        id), which joined to the first would be ``{...}{...}``."""
+        if not text:
+            return text
+        sent = self._slot_args.setdefault(slot, [])
+        if self._rejoined and sent and "".join(sent) == text:
+            return ""
+        sent.append(text)
+        return text
 
     def call_id(self, call_id: object, index: int) -> str | None:
         """The id of slot ``index``'s fragment: the one sent, or for a call that came
@@ -776,7 +807,7 @@ def _chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent
                     index,
                     state.call_id(tc.get("id"), index),
                     name if isinstance(name, str) else None,
-                    _arguments_text(fn.get("arguments")),
+                    state.arguments(index, _arguments_text(fn.get("arguments"))),
                 )
             )
         raw = choice.get("finish_reason")
