@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
 from .._hookimpl import hookimpl
@@ -89,10 +89,10 @@ class MemoryStorage:
                     calls=len(records),
                     errors=sum(1 for r in records if not r.ok),
                     usage=usage,
-                    cost=sum(costs, Decimal(0)) if costs else None,
+                    cost=_exact_sum(costs),
                     group=value if grouped else None,
                     estimated=len(estimated),
-                    estimated_cost=sum(estimated_costs, Decimal(0)) if estimated_costs else None,
+                    estimated_cost=_exact_sum(estimated_costs),
                     cache_hits=sum(1 for r in records if r.cache_hit),
                 )
             )
@@ -154,3 +154,17 @@ class MemoryStorage:
     async def aclose(self) -> None:
         """Mark closed (the data stays readable, for assertions)."""
         self.closed = True
+
+
+#: adds decimals without rounding (the default context keeps 28 digits)
+_EXACT = Context(prec=MAX_PREC)
+
+
+def _exact_sum(values: Sequence[Decimal]) -> Decimal | None:
+    """The exact sum of ``values``, as SQL's ``sum`` of a numeric column: ``None`` for none."""
+    if not values:
+        return None
+    total = Decimal(0)
+    for value in values:
+        total = _EXACT.add(total, value)
+    return total

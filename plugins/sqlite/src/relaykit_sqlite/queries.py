@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
 from relaykit.protocols import LogQuery, UsageTotal
@@ -148,6 +148,11 @@ def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     )
 
 
+#: adds decimals without rounding: the default context keeps 28 digits, and
+#: PostgreSQL's numeric sum (and so the other backend's totals) keeps them all
+_EXACT = Context(prec=MAX_PREC)
+
+
 class DecimalSum:
     """``decimal_sum(text)``: an exact SQL sum of decimal strings (SQLite has no decimal type)."""
 
@@ -157,7 +162,7 @@ class DecimalSum:
     def step(self, value: str | None) -> None:
         """Add one value; NULLs are skipped, as ``sum`` does."""
         if value is not None:
-            self.total = Decimal(value) + (self.total or 0)
+            self.total = _EXACT.add(Decimal(value), self.total or 0)
 
     def finalize(self) -> str | None:
         """The sum as text, or NULL when every value was NULL."""
