@@ -423,3 +423,37 @@ async def test_rows_indexed_by_the_old_search_column_are_still_found(
         assert await found("3") == [new.id]
     finally:
         await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_records_and_totals_sort_as_in_sqlite_whatever_the_collation(
+    storage: PostgresStorage, postgres_dsn: str, fresh_schema: str
+) -> None:
+    """Most databases are created with a language's collation (``en_US.UTF-8``),
+    where ``call-B`` sorts after ``call-a``: ids of records started at once must
+    still come in code point order, as SQLite and the reference sort them."""
+    from relaykit.testing.storage_contract import SAME_INSTANT_IDS
+
+    await storage.write_batch([make_record(0, id="first")])  # the schema made
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        [collation] = conn.execute(
+            "SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'en_US.utf8')"
+            " ORDER BY collname LIMIT 1"
+        ).fetchone() or ["(none)"]
+        assert collation != "(none)", "the server has neither ICU nor the en_US locale"
+        for column in ("id", "provider", "model"):  # as a database of that collation has them
+            conn.execute(
+                f'ALTER TABLE "{fresh_schema}".logs'
+                f' ALTER COLUMN {column} TYPE text COLLATE "{collation}"'
+            )
+        conn.execute(f'DELETE FROM "{fresh_schema}".logs')
+    await storage.write_batch([make_record(0, id=i) for i in SAME_INSTANT_IDS])
+    pages = [await storage.query_logs(LogQuery(limit=4, offset=o)) for o in range(0, 24, 4)]
+    assert [r.id for page in pages for r in page] == sorted(SAME_INSTANT_IDS, reverse=True)
+    # and totals list their deployments in code point order, as SQLite's do
+    names = [("openai", "gpt4"), ("openai", "gpt-4o"), ("Zed", "m"), ("acme", "M"), ("acme", "m")]
+    await storage.write_batch(
+        [make_record(1, provider=p, model=m, model_requested=f"{p}/{m}") for p, m in names]
+    )
+    totals = await storage.usage_totals()
+    assert [(t.provider, t.model) for t in totals] == sorted([*names, ("openai", "gpt-4o-mini")])

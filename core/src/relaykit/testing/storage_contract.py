@@ -98,6 +98,13 @@ def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRec
     return records
 
 
+#: ids of records started at once, which sort differently by code point (as
+#: SQLite does) and by a language's collation (PostgreSQL's default in most databases)
+SAME_INSTANT_IDS = (
+    *("call-B", "call-a", "call-b", "call-A", "call1", "call-1", "call_1", "call 1"),
+    *("call-hedge-openai/gpt", "callx", "call-attempt-2", "call", "Call", "cäll", "calm"),
+    *("CALL-2", "call-10", "call-9", "call.1", "zz", "Zz", "éa", "e-b"),
+)
 #: texts :meth:`StorageContract.test_text_search_agrees_with_the_reference_on_tricky_text`
 #: searches (words inside paths, addresses, numbers, code; CJK, emoji, NUL, a lone surrogate)
 SEARCH_CORPUS = (
@@ -543,6 +550,18 @@ class StorageContract(StorageStringsContract):
         assert [[r.id for r in p] for p in pages] == [
             [r.id for r in newest_first[o : o + 10]] for o in (0, 10, 20, 30)
         ]
+
+    @pytest.mark.anyio
+    async def test_pages_of_records_started_at_once_are_stable_and_whole(
+        self, storage: Storage
+    ) -> None:
+        """Records started in the same instant (a batch of calls, a hedge and its
+        loser) come in id order, newest first by code point, in every backend: so
+        paging through them shows each once, whatever the database's collation."""
+        ids = SAME_INSTANT_IDS
+        await storage.write_batch([make_record(0, id=i) for i in ids])
+        pages = [await storage.query_logs(LogQuery(limit=4, offset=o)) for o in range(0, 24, 4)]
+        assert [r.id for page in pages for r in page] == sorted(ids, reverse=True)
 
     @pytest.mark.anyio
     async def test_large_batches_and_concurrent_writers_lose_nothing(

@@ -164,7 +164,10 @@ def _words(text: str) -> list[str]:
 def select_records(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.query_logs`, newest first."""
     sql, params = where(query)
-    return f"{SELECT_RECORDS}{sql} ORDER BY started_at DESC, id DESC LIMIT %s OFFSET %s", [
+    # Ids in code point order (COLLATE "C"), as SQLite sorts them: a database's
+    # own collation (en_US.UTF-8, most often) would put call-B after call-a.
+    order = 'ORDER BY started_at DESC, id COLLATE "C" DESC'
+    return f"{SELECT_RECORDS}{sql} {order} LIMIT %s OFFSET %s", [
         *params,
         query.limit,
         query.offset,
@@ -174,12 +177,14 @@ def select_records(query: LogQuery) -> tuple[str, list[Any]]:
 def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.usage_totals`."""
     sql, params = where(query)
+    # Code point order (COLLATE "C"), as SQLite sorts: not the database's collation.
+    order = 'ORDER BY 1, provider COLLATE "C", model COLLATE "C"'
     if query.group_by is None:
-        return f"{SELECT_TOTALS}{sql} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params
-    # Byte order (COLLATE "C") and NULLs first: as the other backends sort groups.
+        return f"{SELECT_TOTALS}{sql} GROUP BY 1, 2, 3 {order}", params
+    # Groups in byte order too, and NULLs first: as the other backends sort them.
     return (
         f"{_TOTALS}, (params -> 'metadata' ->> %s) COLLATE \"C\" FROM logs{sql}"
-        " GROUP BY 1, 2, 3, 17 ORDER BY 1, 2, 3, 17 NULLS FIRST",
+        f" GROUP BY 1, 2, 3, 17 {order}, 17 NULLS FIRST",
         [encode_text(query.group_by), *params],
     )
 
