@@ -457,3 +457,22 @@ async def test_records_and_totals_sort_as_in_sqlite_whatever_the_collation(
     )
     totals = await storage.usage_totals()
     assert [(t.provider, t.model) for t in totals] == sorted([*names, ("openai", "gpt-4o-mini")])
+
+
+@pytest.mark.anyio
+async def test_a_row_an_older_writer_stores_after_migration_16_is_found(
+    storage: PostgresStorage, postgres_dsn: str, fresh_schema: str
+) -> None:
+    """During a rolling upgrade a process still on relaykit-postgres before migration
+    16 writes rows without the search column (it was generated then): they are
+    indexed as that process's own rows were, not left unsearchable."""
+    from relaykit.record_rows import COLUMNS, record_to_row
+
+    await storage.write_batch([make_record(0)])  # the schema made, migration 16 in
+    older = make_record(1, text="written by an older writer, 3.14")
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
+        with conn.cursor().copy(f"COPY logs ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            copy.write_row(record_to_row(older))
+        conn.commit()
+    assert [r.id for r in await storage.query_logs(LogQuery(text="older writer"))] == [older.id]
+    assert [r.id for r in await storage.query_logs(LogQuery(text="3.14"))] == [older.id]

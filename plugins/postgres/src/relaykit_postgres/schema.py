@@ -179,8 +179,20 @@ UPDATE response_cache SET
 # whole, so a word of theirs was found in SQLite and not here, and a text of
 # more than 1 MB of distinct words made the whole batch fail. DROP EXPRESSION
 # (PostgreSQL 13+) keeps the column, its values and its index: rows stored
-# before are found as they were indexed (queries.where looks for both).
-_V16 = "ALTER TABLE logs ALTER COLUMN search DROP EXPRESSION;"
+# before are found as they were indexed (queries.where looks for both). A
+# process not yet upgraded (a rolling deploy) copies rows without the column:
+# the trigger indexes those as the generated column did, and costs this
+# backend's rows only the WHEN test, evaluated without calling the function.
+_V16 = """
+ALTER TABLE logs ALTER COLUMN search DROP EXPRESSION;
+CREATE FUNCTION relaykit_search_as_generated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search := to_tsvector('simple'::regconfig, NEW.prompt || ' ' || NEW.response);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER logs_search_of_older_writers BEFORE INSERT ON logs
+    FOR EACH ROW WHEN (NEW.search IS NULL) EXECUTE FUNCTION relaykit_search_as_generated();
+"""
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
