@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, 
 import attrs
 
 from .config import LimitConfig, TimeoutConfig
+from .errors import InvalidRequestError
 from .events import StreamEvent
 from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall
@@ -400,7 +401,8 @@ class LogQuery:
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
-    Results are newest first; ``limit`` and ``offset`` page through them.
+    Results are newest first; ``limit`` and ``offset`` page through them (whole
+    numbers >= 0; another is an :class:`~relaykit.InvalidRequestError`).
     :meth:`Storage.usage_totals` applies the same filters and ignores the paging;
     ``group_by``, a metadata name, splits its totals by that name's value too
     (calls without it make a group of their own, first).
@@ -417,6 +419,18 @@ class LogQuery:
     conversation_id: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     group_by: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # SQLite reads a negative LIMIT as no limit, PostgreSQL refuses one in
+        # its own words: said here, the same for every backend.
+        for name in ("limit", "offset"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise InvalidRequestError(
+                    f"LogQuery {name} must be a whole number >= 0, not {value!r}",
+                    param=name,
+                    hint="page with limit=N, offset=N*page (0 for none)",
+                )
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""
