@@ -382,6 +382,7 @@ async def test_a_record_too_big_for_an_index_is_refused_not_an_outage(
     assert not isinstance(caught.value, StorageUnavailableError)
     assert not caught.value.retryable
     assert "index row" in str(caught.value)
+    assert "server is up" not in str(caught.value)  # it is: what it was sent is the trouble
     await storage.write_batch([make_record(1)])  # the storage is fine
     assert len(await storage.query_logs()) == 1
 

@@ -208,7 +208,9 @@ class PostgresStorage:
             transient = isinstance(e, psycopg.OperationalError) and not _too_big(e)
             raise (StorageUnavailableError if transient else RelayError)(
                 f"PostgreSQL storage ({self._where}): {_scrub(e, self._dsn)}",
-                hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN",
+                hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN"
+                if transient
+                else "the server answered and refused this: retrying will not help",
             ) from None
 
     async def _run(self, work: Callable[[Driver], Awaitable[T]]) -> T:
