@@ -12,6 +12,7 @@ handy in tests of code that reads logs, keys or model listings::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import MAX_PREC, Context, Decimal
@@ -67,7 +68,8 @@ class MemoryStorage:
         """Totals per UTC day, provider and model."""
         groups: dict[tuple[date, str, str, tuple[bool, str]], list[CallRecord]] = {}
         for r in self._selected(query):
-            day = datetime.fromtimestamp(r.started_at, UTC).date()
+            # floored: fromtimestamp rounds to the microsecond, into the next day
+            day = datetime.fromtimestamp(math.floor(r.started_at), UTC).date()
             value = call_metadata(r).get(query.group_by) if query.group_by else None
             # calls without the value sort first, as SQL's NULLS FIRST
             group = (value is not None, str(value) if value is not None else "")

@@ -840,6 +840,26 @@ class StorageContract(StorageStringsContract):
         ]
 
     @pytest.mark.anyio
+    async def test_a_call_started_just_before_midnight_counts_on_its_day(
+        self, storage: Storage
+    ) -> None:
+        """A day's totals hold the calls started before its last instant ends, to the
+        last microsecond and below (SQLite's date() rounds to the millisecond)."""
+        midnight = datetime(2025, 3, 15, tzinfo=UTC).timestamp()
+        before = (0.0004, 0.0000004, 0.5)
+        await storage.write_batch(
+            [
+                *[make_record(n, started_at=midnight - d) for n, d in enumerate(before)],
+                make_record(9, started_at=midnight),
+            ]
+        )
+        totals = await storage.usage_totals()
+        assert [(t.day.isoformat(), t.calls) for t in totals] == [
+            ("2025-03-14", 3),
+            ("2025-03-15", 1),
+        ]
+
+    @pytest.mark.anyio
     async def test_usage_totals_sum_costs_exactly(self, storage: Storage) -> None:
         """No rounding, however many digits: 37 significant digits here, more
         than a default :class:`decimal.Context` keeps (28)."""

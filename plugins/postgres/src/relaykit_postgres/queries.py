@@ -56,7 +56,9 @@ def _processed(column: str) -> str:
 
 
 _TOTALS = (
-    "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
+    # floor(): to_timestamp rounds to the microsecond, and a call started in the
+    # last half of a day's last one counted on the next day
+    "SELECT (to_timestamp(floor(started_at)) AT TIME ZONE 'UTC')::date AS day, provider, model,"
     f" count(*), count(*) FILTER (WHERE NOT ok), {_processed('input_tokens')},"
     f" {_processed('output_tokens')}, {_processed('cached_input_tokens')},"
     f" {_processed('reasoning_tokens')}, sum(cost), {_processed('cache_write_input_tokens')},"

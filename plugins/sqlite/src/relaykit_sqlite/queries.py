@@ -47,8 +47,12 @@ def _processed(column: str) -> str:
     return f"sum(CASE WHEN cache_hit THEN 0 ELSE {column} END)"
 
 
+# The day a call started on: its start floored to the second first, as the
+# other backends do (date() rounds to the millisecond, and a call started in
+# the last half millisecond of a day counted on the next).
+_START_SECOND = "(CAST(started_at AS INTEGER) - (started_at < CAST(started_at AS INTEGER)))"
 _TOTALS = (
-    "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
+    f"SELECT date({_START_SECOND}, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     f" {_processed('input_tokens')}, {_processed('output_tokens')},"
     f" {_processed('cached_input_tokens')}, {_processed('reasoning_tokens')},"
     f" decimal_sum(cost), {_processed('cache_write_input_tokens')},"
