@@ -9,6 +9,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
@@ -47,6 +48,7 @@ __all__ = [
     "Reservation",
     "Storage",
     "UsageTotal",
+    "metadata_text",
     "search_words",
 ]
 
@@ -456,7 +458,7 @@ class LogQuery:
             return False
         if self.metadata:
             held = call_metadata(record)
-            if any(held.get(name) != value for name, value in self.metadata):
+            if any(metadata_text(held.get(name)) != value for name, value in self.metadata):
                 return False
         words = self.words()
         if words:
@@ -475,6 +477,19 @@ def call_metadata(record: CallRecord) -> Mapping[str, Any]:
     """The ``metadata`` a call was made with (in its ``params``)."""
     metadata = record.params.get("metadata")
     return metadata if isinstance(metadata, Mapping) else {}
+
+
+def metadata_text(value: Any) -> str | None:
+    """A metadata value as filters and groups compare it: a string as it is, any
+    other value as its JSON text (``5``, ``2.5``, ``true``), JSON null as no value.
+
+    PostgreSQL's ``->>`` reads a value so; every backend agrees with it.
+    """
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
 
 
 def search_words(text: str) -> list[str]:

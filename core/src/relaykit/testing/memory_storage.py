@@ -19,7 +19,14 @@ from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
 from .._hookimpl import hookimpl
-from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal, call_metadata
+from ..protocols import (
+    CachedModels,
+    CallRecord,
+    LogQuery,
+    UsageTotal,
+    call_metadata,
+    metadata_text,
+)
 from ..response import Usage
 
 
@@ -70,9 +77,9 @@ class MemoryStorage:
         for r in self._selected(query):
             # floored: fromtimestamp rounds to the microsecond, into the next day
             day = datetime.fromtimestamp(math.floor(r.started_at), UTC).date()
-            value = call_metadata(r).get(query.group_by) if query.group_by else None
+            value = metadata_text(call_metadata(r).get(query.group_by)) if query.group_by else None
             # calls without the value sort first, as SQL's NULLS FIRST
-            group = (value is not None, str(value) if value is not None else "")
+            group = (value is not None, value or "")
             groups.setdefault((day, r.provider, r.model, group), []).append(r)
         out = []
         for (day, provider, model, (grouped, value)), records in sorted(groups.items()):

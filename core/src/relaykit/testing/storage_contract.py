@@ -939,6 +939,37 @@ class StorageContract(StorageStringsContract):
     # -- retention ---------------------------------------------------------------
 
     @pytest.mark.anyio
+    async def test_metadata_values_that_are_not_text_match_as_their_json(
+        self, storage: Storage
+    ) -> None:
+        """A client takes ``metadata={"user": 5, "beta": True}``: every backend
+        filters and groups such a value as its JSON text (``5``, ``true``), and a
+        null as no value."""
+
+        def held(n: int, **metadata: Any) -> CallRecord:
+            return make_record(n, params={"metadata": metadata})
+
+        await storage.write_batch(
+            [
+                held(0, user=5, beta=True, rate=2.5, gone=None),
+                held(1, user="5", beta="true"),
+                held(2, user=6, beta=False),
+            ]
+        )
+        assert await self.ids(storage, metadata=(("user", "5"),)) == [1, 0]
+        assert await self.ids(storage, metadata=(("beta", "true"),)) == [1, 0]
+        assert await self.ids(storage, metadata=(("beta", "false"),)) == [2]
+        assert await self.ids(storage, metadata=(("rate", "2.5"),)) == [0]
+        assert await self.ids(storage, metadata=(("gone", "null"),)) == []
+        assert await self.ids(storage, metadata=(("gone", "None"),)) == []
+        by_user = await storage.usage_totals(LogQuery(group_by="user"))
+        assert [(t.group, t.calls) for t in by_user] == [("5", 2), ("6", 1)]
+        by_beta = await storage.usage_totals(LogQuery(group_by="beta"))
+        assert [(t.group, t.calls) for t in by_beta] == [("false", 1), ("true", 2)]
+        by_gone = await storage.usage_totals(LogQuery(group_by="gone"))
+        assert [(t.group, t.calls) for t in by_gone] == [(None, 3)]
+
+    @pytest.mark.anyio
     async def test_prune_deletes_only_older_records(self, storage: Storage) -> None:
         await storage.write_batch([make_record(n, text=f"keep{n}") for n in range(10)])
         assert await storage.prune(T0 + timedelta(seconds=4)) == 4

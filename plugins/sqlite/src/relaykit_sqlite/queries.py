@@ -62,8 +62,13 @@ _TOTALS = (
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
 # One metadata value of a call (params holds its metadata as a JSON object):
-# json_each needs no JSON path, so any name is safe to look up.
-_METADATA_VALUE = "(SELECT value FROM json_each(params, '$.metadata') WHERE key = ?)"
+# json_each needs no JSON path, so any name is safe to look up. A value that
+# is not a string is its JSON text (5, 2.5, true), null none, as
+# relaykit.protocols.metadata_text has it (json_each gives true as 1).
+_METADATA_VALUE = (
+    "(SELECT CASE type WHEN 'text' THEN value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+    " ELSE CAST(value AS TEXT) END FROM json_each(params, '$.metadata') WHERE key = ?)"
+)
 
 
 def where(query: LogQuery) -> tuple[str, list[Any]]:
