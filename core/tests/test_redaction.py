@@ -612,3 +612,21 @@ def test_a_known_hash_seed_keys_recent_results_with_sha256(seed: str | None, key
         check=True,
     )
     assert out.stdout.strip() == str(keyed)
+
+
+def test_names_in_json_values_are_redacted_and_none_is_lost() -> None:
+    """A metadata name or a tool call's argument name can hold a secret as a value
+    can; two names redacted alike keep both their values."""
+    chain = RedactionChain([Masker()])
+    value = {"by jane": {"jane": [1, {"to jane": "jane"}]}, "[NAME]": 2, "ok": 3}
+    assert chain.value(value) == {
+        "by [NAME]": {"[NAME]": [1, {"to [NAME]": "[NAME]"}]},
+        "[NAME]": 2,
+        "ok": 3,
+    }
+    assert chain.value({"jane": 1, "[NAME]": 2, "[NAME] (2)": 3}) == {
+        "[NAME] (3)": 1,
+        "[NAME]": 2,
+        "[NAME] (2)": 3,
+    }
+    assert chain.value({1: "jane"}) == {1: "[NAME]"}  # non-string names stay

@@ -35,3 +35,15 @@ class TestMemoryStorage(StorageContract):
         """Memory names no spill file of its own (nothing outlives the process), so a
         client spills to the file its ``[storage]`` config names."""
         assert spill_target(storage) is None
+
+
+@pytest.mark.parametrize("paging", [{"limit": -1}, {"offset": -5}, {"limit": True}])
+def test_a_query_with_negative_paging_is_refused_where_it_is_made(paging: dict[str, int]) -> None:
+    """SQLite reads a negative LIMIT as no limit and PostgreSQL refuses it with its own
+    words: the query says what is wrong before any backend sees it."""
+    from relaykit.errors import InvalidRequestError
+
+    [name] = paging
+    with pytest.raises(InvalidRequestError, match=f"LogQuery {name} must be a whole number >= 0"):
+        LogQuery(**paging)  # type: ignore[arg-type]
+    assert LogQuery(limit=0, offset=0).limit == 0

@@ -9,6 +9,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, 
 import attrs
 
 from .config import LimitConfig, TimeoutConfig
+from .errors import InvalidRequestError
 from .events import StreamEvent
 from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall
@@ -46,6 +48,8 @@ __all__ = [
     "Reservation",
     "Storage",
     "UsageTotal",
+    "metadata_text",
+    "search_words",
 ]
 
 # -------------------------------------------------------------------------
@@ -399,7 +403,8 @@ class LogQuery:
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
-    Results are newest first; ``limit`` and ``offset`` page through them.
+    Results are newest first; ``limit`` and ``offset`` page through them (whole
+    numbers >= 0; another is an :class:`~relaykit.InvalidRequestError`).
     :meth:`Storage.usage_totals` applies the same filters and ignores the paging;
     ``group_by``, a metadata name, splits its totals by that name's value too
     (calls without it make a group of their own, first).
@@ -416,6 +421,18 @@ class LogQuery:
     conversation_id: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     group_by: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # SQLite reads a negative LIMIT as no limit, PostgreSQL refuses one in
+        # its own words: said here, the same for every backend.
+        for name in ("limit", "offset"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise InvalidRequestError(
+                    f"LogQuery {name} must be a whole number >= 0, not {value!r}",
+                    param=name,
+                    hint="page with limit=N, offset=N*page (0 for none)",
+                )
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""
@@ -441,7 +458,7 @@ class LogQuery:
             return False
         if self.metadata:
             held = call_metadata(record)
-            if any(held.get(name) != value for name, value in self.metadata):
+            if any(metadata_text(held.get(name)) != value for name, value in self.metadata):
                 return False
         words = self.words()
         if words:
@@ -460,6 +477,19 @@ def call_metadata(record: CallRecord) -> Mapping[str, Any]:
     """The ``metadata`` a call was made with (in its ``params``)."""
     metadata = record.params.get("metadata")
     return metadata if isinstance(metadata, Mapping) else {}
+
+
+def metadata_text(value: Any) -> str | None:
+    """A metadata value as filters and groups compare it: a string as it is, any
+    other value as its JSON text (``5``, ``2.5``, ``true``), JSON null as no value.
+
+    PostgreSQL's ``->>`` reads a value so; every backend agrees with it.
+    """
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
 
 
 def search_words(text: str) -> list[str]:

@@ -422,11 +422,23 @@ class RedactionChain:
         return tuple([self.text(t) for t in texts]) if texts else texts
 
     def value(self, value: Any) -> Any:
-        """``value`` (plain JSON: dicts, lists, strings, ...) with every string redacted."""
+        """``value`` (plain JSON: dicts, lists, strings, ...) with every string redacted,
+        names included (a metadata name, a tool call's argument name can be a key)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                name = self.text(k) if isinstance(k, str) else k
+                if name != k:
+                    # Two names redacted alike keep both values: a second one is numbered.
+                    taken, n = name, 1
+                    while taken in out or taken in value:
+                        n += 1
+                        taken = f"{name} ({n})"
+                    name = taken
+                out[name] = self.value(v)
+            return out
         if isinstance(value, list):
             return [self.value(v) for v in value]
         return value

@@ -95,11 +95,14 @@ def test_several_writer_processes_lose_nothing(
 
 
 @pytest.mark.anyio
-async def test_schema_has_migrations_generated_tsvector_and_gin_index(
+async def test_schema_has_migrations_a_tsvector_of_words_and_gin_index(
     storage: PostgresStorage, postgres_dsn: str, fresh_schema: str
 ) -> None:
-    await storage.write_batch([make_record(0)])
+    await storage.write_batch([make_record(0, text="pi is 3.14 in os.path")])
     with psycopg.connect(postgres_dsn) as conn:
+        [words] = conn.execute(f'SELECT search::text FROM "{fresh_schema}".logs').fetchone() or [
+            None
+        ]
         generated = conn.execute(
             "SELECT is_generated FROM information_schema.columns"
             " WHERE table_schema = %s AND table_name = 'logs' AND column_name = 'search'",
@@ -117,7 +120,10 @@ async def test_schema_has_migrations_generated_tsvector_and_gin_index(
         }
     assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
     assert "logs_model_requested" not in indexes  # dropped by migration 3: no query used it
-    assert generated == ("ALWAYS",)
+    # written by the backend since migration 16 (queries.search_vector): the words
+    # as every backend splits them, where to_tsvector kept 3.14 and os.path whole
+    assert generated == ("NEVER",)
+    assert words == "'0' '14' '3' 'be' 'brief' 'in' 'is' 'number' 'os' 'path' 'pi' 'question'"
     assert index is not None
     assert "USING gin (search)" in index[0]
 
@@ -281,7 +287,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        assert [row[0] for row in versions] == list(range(1, 17))
 
 
 @pytest.mark.anyio
@@ -356,3 +362,118 @@ async def test_text_stored_before_the_escape_rule_reads_the_same(
         assert await storage.cached_models("p\uffff") == CachedModels("p\uffff", 1.0, listing)
     finally:
         await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_record_too_big_for_an_index_is_refused_not_an_outage(
+    storage: PostgresStorage,
+) -> None:
+    """A conversation id too long for its btree index (SQLSTATE 54000, program limit
+    exceeded) is that record's fault: retrying cannot store it, so it must not read
+    as an outage, which the call log would retry and then spill, batch and all,
+    replaying it every few seconds for ever."""
+    import os
+
+    from relaykit.errors import RelayError, StorageUnavailableError
+
+    too_long = make_record(0, conversation_id=os.urandom(8000).hex())
+    with pytest.raises(RelayError) as caught:
+        await storage.write_batch([make_record(1), too_long])
+    assert not isinstance(caught.value, StorageUnavailableError)
+    assert not caught.value.retryable
+    assert "index row" in str(caught.value)
+    assert "server is up" not in str(caught.value)  # it is: what it was sent is the trouble
+    await storage.write_batch([make_record(1)])  # the storage is fine
+    assert len(await storage.query_logs()) == 1
+
+
+@pytest.mark.anyio
+async def test_rows_indexed_by_the_old_search_column_are_still_found(
+    postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to migration 15 PostgreSQL's parser indexed the text (``3.14``, ``foo/bar``
+    and ``bob@example.com`` whole); since 16 the backend indexes the words as every
+    backend splits them. Rows stored before keep their index and are found by what it
+    holds: their words, and such tokens as written."""
+    from relaykit.record_rows import COLUMNS, record_to_row
+    from relaykit_postgres import schema
+
+    old = make_record(0, text="pi is 3.14 in foo/bar, ask bob@example.com")
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
+        with monkeypatch.context() as m:  # the schema as relaykit-postgres 15 left it
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:15])
+            schema.migrate(conn, fresh_schema)
+        conn.execute(
+            f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
+            record_to_row(old),
+        )
+        conn.commit()
+    new = make_record(1, text="pi is 3.14 in foo/bar, ask bob@example.com")
+    storage = PostgresStorage(postgres_dsn, schema=fresh_schema)
+
+    async def found(text: str) -> list[str]:
+        return [r.id for r in await storage.query_logs(LogQuery(text=text))]
+
+    try:
+        await storage.write_batch([new])
+        assert await found("pi ask") == [new.id, old.id]
+        assert await found("3.14") == [new.id, old.id]
+        assert await found("foo/bar") == [new.id, old.id]
+        assert await found("bob@example.com") == [new.id, old.id]
+        assert await found("example") == [new.id]  # a word of a token indexed whole
+        assert await found("3") == [new.id]
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_records_and_totals_sort_as_in_sqlite_whatever_the_collation(
+    storage: PostgresStorage, postgres_dsn: str, fresh_schema: str
+) -> None:
+    """Most databases are created with a language's collation (``en_US.UTF-8``),
+    where ``call-B`` sorts after ``call-a``: ids of records started at once must
+    still come in code point order, as SQLite and the reference sort them."""
+    from relaykit.testing.storage_contract import SAME_INSTANT_IDS
+
+    await storage.write_batch([make_record(0, id="first")])  # the schema made
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        [collation] = conn.execute(
+            "SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'en_US.utf8')"
+            " ORDER BY collname LIMIT 1"
+        ).fetchone() or ["(none)"]
+        assert collation != "(none)", "the server has neither ICU nor the en_US locale"
+        for column in ("id", "provider", "model"):  # as a database of that collation has them
+            conn.execute(
+                f'ALTER TABLE "{fresh_schema}".logs'
+                f' ALTER COLUMN {column} TYPE text COLLATE "{collation}"'
+            )
+        conn.execute(f'DELETE FROM "{fresh_schema}".logs')
+    await storage.write_batch([make_record(0, id=i) for i in SAME_INSTANT_IDS])
+    pages = [await storage.query_logs(LogQuery(limit=4, offset=o)) for o in range(0, 24, 4)]
+    assert [r.id for page in pages for r in page] == sorted(SAME_INSTANT_IDS, reverse=True)
+    # and totals list their deployments in code point order, as SQLite's do
+    names = [("openai", "gpt4"), ("openai", "gpt-4o"), ("Zed", "m"), ("acme", "M"), ("acme", "m")]
+    await storage.write_batch(
+        [make_record(1, provider=p, model=m, model_requested=f"{p}/{m}") for p, m in names]
+    )
+    totals = await storage.usage_totals()
+    assert [(t.provider, t.model) for t in totals] == sorted([*names, ("openai", "gpt-4o-mini")])
+
+
+@pytest.mark.anyio
+async def test_a_row_an_older_writer_stores_after_migration_16_is_found(
+    storage: PostgresStorage, postgres_dsn: str, fresh_schema: str
+) -> None:
+    """During a rolling upgrade a process still on relaykit-postgres before migration
+    16 writes rows without the search column (it was generated then): they are
+    indexed as that process's own rows were, not left unsearchable."""
+    from relaykit.record_rows import COLUMNS, record_to_row
+
+    await storage.write_batch([make_record(0)])  # the schema made, migration 16 in
+    older = make_record(1, text="written by an older writer, 3.14")
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
+        with conn.cursor().copy(f"COPY logs ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            copy.write_row(record_to_row(older))
+        conn.commit()
+    assert [r.id for r in await storage.query_logs(LogQuery(text="older writer"))] == [older.id]
+    assert [r.id for r in await storage.query_logs(LogQuery(text="3.14"))] == [older.id]

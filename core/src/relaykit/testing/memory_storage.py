@@ -12,13 +12,21 @@ handy in tests of code that reads logs, keys or model listings::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
 from .._hookimpl import hookimpl
-from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal, call_metadata
+from ..protocols import (
+    CachedModels,
+    CallRecord,
+    LogQuery,
+    UsageTotal,
+    call_metadata,
+    metadata_text,
+)
 from ..response import Usage
 
 
@@ -67,10 +75,11 @@ class MemoryStorage:
         """Totals per UTC day, provider and model."""
         groups: dict[tuple[date, str, str, tuple[bool, str]], list[CallRecord]] = {}
         for r in self._selected(query):
-            day = datetime.fromtimestamp(r.started_at, UTC).date()
-            value = call_metadata(r).get(query.group_by) if query.group_by else None
+            # floored: fromtimestamp rounds to the microsecond, into the next day
+            day = datetime.fromtimestamp(math.floor(r.started_at), UTC).date()
+            value = metadata_text(call_metadata(r).get(query.group_by)) if query.group_by else None
             # calls without the value sort first, as SQL's NULLS FIRST
-            group = (value is not None, str(value) if value is not None else "")
+            group = (value is not None, value or "")
             groups.setdefault((day, r.provider, r.model, group), []).append(r)
         out = []
         for (day, provider, model, (grouped, value)), records in sorted(groups.items()):
@@ -89,10 +98,10 @@ class MemoryStorage:
                     calls=len(records),
                     errors=sum(1 for r in records if not r.ok),
                     usage=usage,
-                    cost=sum(costs, Decimal(0)) if costs else None,
+                    cost=_exact_sum(costs),
                     group=value if grouped else None,
                     estimated=len(estimated),
-                    estimated_cost=sum(estimated_costs, Decimal(0)) if estimated_costs else None,
+                    estimated_cost=_exact_sum(estimated_costs),
                     cache_hits=sum(1 for r in records if r.cache_hit),
                 )
             )
@@ -154,3 +163,17 @@ class MemoryStorage:
     async def aclose(self) -> None:
         """Mark closed (the data stays readable, for assertions)."""
         self.closed = True
+
+
+#: adds decimals without rounding (the default context keeps 28 digits)
+_EXACT = Context(prec=MAX_PREC)
+
+
+def _exact_sum(values: Sequence[Decimal]) -> Decimal | None:
+    """The exact sum of ``values``, as SQL's ``sum`` of a numeric column: ``None`` for none."""
+    if not values:
+        return None
+    total = Decimal(0)
+    for value in values:
+        total = _EXACT.add(total, value)
+    return total

@@ -98,6 +98,59 @@ def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRec
     return records
 
 
+#: ids of records started at once, which sort differently by code point (as
+#: SQLite does) and by a language's collation (PostgreSQL's default in most databases)
+SAME_INSTANT_IDS = (
+    *("call-B", "call-a", "call-b", "call-A", "call1", "call-1", "call_1", "call 1"),
+    *("call-hedge-openai/gpt", "callx", "call-attempt-2", "call", "Call", "cäll", "calm"),
+    *("CALL-2", "call-10", "call-9", "call.1", "zz", "Zz", "éa", "e-b"),
+)
+#: texts :meth:`StorageContract.test_text_search_agrees_with_the_reference_on_tricky_text`
+#: searches (words inside paths, addresses, numbers, code; CJK, emoji, NUL, a lone surrogate)
+SEARCH_CORPUS = (
+    "plain words here",
+    "東京、大阪と京都。",
+    "hi😀there emoji",
+    "foo-bar baz_qux",
+    "don't stop",
+    "price 3.14 dollars",
+    "mail bob@example.com now",
+    "path /usr/local/bin ok",
+    "https://example.com/a/b c",
+    "straße Zürich",
+    "x\x00y nul",
+    "lone \ud800 surrogate",
+    "a1b2 c3",
+    "tab\tsep\nnew",
+    "中文字符测试",
+    "v1.2.3 release",
+    "C++ and C#",
+    "snake_case_name",
+    "os.path.join(dots)",
+    "foo/bar",
+    "-5 minus +plus #hash 10% 1e10 0x1f",
+    "1,000 items",
+    "NEAR(foo bar) OR NOT x AND y",
+    'it\'s "quoted" (parens) [brackets] {braces} back\\slash col:on',
+)
+#: queries searched for in :data:`SEARCH_CORPUS`: FTS5 and tsquery syntax, punctuation
+SEARCH_QUERIES = (
+    *('"', "'", "*", "-", ":", "(", ")", "\\", "&", "|", "!", "<->", "^", "+", "''"),
+    *("OR", "NOT", "AND", "NEAR", "NEAR(foo bar)", "foo NOT bar", '"foo bar"', "fo*"),
+    *("foo & bar", "foo | bar", "!foo", "(foo", "foo\\", "\\foo", "foo:*", "foo:1"),
+    *("\ud800", "\x00", "😀", "", "  ", "\t\n"),
+    *("東京", "京都", "大阪", "中文字符测试", "hi", "there", "emoji", "hi😀there"),
+    *("foo", "bar", "foo-bar", "foo/bar", "baz", "qux", "baz_qux", "don't", "don", "t"),
+    *("3", "14", "3.14", "example", "example.com", "bob", "bob@example.com", "com"),
+    *("usr", "local", "/usr/local/bin", "https", "https://example.com/a/b", "a", "b"),
+    *("straße", "zürich", "x", "y", "nul", "surrogate", "a1b2", "c3", "sep", "new"),
+    *("v1", "2", "v1.2.3", "release", "c", "snake", "case", "snake_case_name"),
+    *("os", "path", "join", "os.path.join", "dots", "5", "plus", "hash", "10", "1e10"),
+    *("0x1f", "1", "000", "1,000", "items", "near", "quoted", "parens", "slash", "col"),
+    "it's (parens) back\\slash",
+)
+
+
 def failed_record(n: int = 0, **fields: Any) -> CallRecord:
     """A record of a call that failed with HTTP 429."""
     values: dict[str, Any] = {
@@ -370,6 +423,8 @@ class StorageContract(StorageStringsContract):
             "Paris",
             reasoning=f"The user's key is {key}; the capital is Paris.",
             stop_sequence=f"END {key}",
+            # a model echoing the key as a name, not only as a value
+            tool_calls=(("lookup", {"q": f"use {key}", f"as {key}": {key: 1}}),),
         )
         fake.script.reply("Paris", reasoning="Streamed thoughts.", stop_sequence=f"END {key}")
         fake.script.fail(400, "bad schema")
@@ -389,7 +444,7 @@ class StorageContract(StorageStringsContract):
             "tool_choice": "lookup",
             "response_format": response_format,
             "extra": {"reasoning_effort": "high", "user": f"token {key}", "n": [1, 2.5, None]},
-            "metadata": {"correlation_id": "corr-1", "user_id": f"u {key}"},
+            "metadata": {"correlation_id": "corr-1", "user_id": f"u {key}", f"by {key}": "x"},
             "timeout": 60,
             "max_tokens": 20,
             "stop": ["\n\n", f"END {key}"],
@@ -418,7 +473,7 @@ class StorageContract(StorageStringsContract):
                 "strict": False,
             },
             "extra": {"reasoning_effort": "high", "user": "token [REDACTED]", "n": [1, 2.5, None]},
-            "metadata": {"user_id": "u [REDACTED]"},
+            "metadata": {"user_id": "u [REDACTED]", "by [REDACTED]": "x"},
         }
         assert chat.params == streamed.params == failed.params == expected
         # the stop sequence met: the caller's text, redacted as the prompt is
@@ -428,6 +483,9 @@ class StorageContract(StorageStringsContract):
         assert streamed.reasoning == "Streamed thoughts."
         assert (failed.reasoning, failed.error_type) == ("", "InvalidRequestError")
         assert chat.correlation_id == "corr-1"
+        [called] = chat.tool_calls
+        assert called.arguments == {"q": "use [REDACTED]", "as [REDACTED]": {"[REDACTED]": 1}}
+        assert key not in repr(await storage.query_logs())
 
     @pytest.mark.anyio
     async def test_empty_batch_is_fine(self, storage: Storage) -> None:
@@ -492,6 +550,18 @@ class StorageContract(StorageStringsContract):
         assert [[r.id for r in p] for p in pages] == [
             [r.id for r in newest_first[o : o + 10]] for o in (0, 10, 20, 30)
         ]
+
+    @pytest.mark.anyio
+    async def test_pages_of_records_started_at_once_are_stable_and_whole(
+        self, storage: Storage
+    ) -> None:
+        """Records started in the same instant (a batch of calls, a hedge and its
+        loser) come in id order, newest first by code point, in every backend: so
+        paging through them shows each once, whatever the database's collation."""
+        ids = SAME_INSTANT_IDS
+        await storage.write_batch([make_record(0, id=i) for i in ids])
+        pages = [await storage.query_logs(LogQuery(limit=4, offset=o)) for o in range(0, 24, 4)]
+        assert [r.id for page in pages for r in page] == sorted(ids, reverse=True)
 
     @pytest.mark.anyio
     async def test_large_batches_and_concurrent_writers_lose_nothing(
@@ -660,6 +730,41 @@ class StorageContract(StorageStringsContract):
         assert await self.ids(storage, text="foo' ; DROP TABLE logs; --") == []
         assert await self.ids(storage, text="  ") == [1, 0]  # no words: no text filter
 
+    @pytest.mark.anyio
+    async def test_text_search_agrees_with_the_reference_on_tricky_text(
+        self, storage: Storage
+    ) -> None:
+        """Every backend finds the records :meth:`LogQuery.matches` finds, for text
+        full of punctuation, paths, numbers, addresses, CJK and emoji, and for
+        queries full of FTS and tsquery syntax: a word is a run of letters and
+        digits wherever it stands, and no query is a syntax error."""
+        records = [
+            make_record(n, messages=(Message.user("q"),), text=text)
+            for n, text in enumerate(SEARCH_CORPUS)
+        ]
+        await storage.write_batch(records)
+        wrong = {}
+        for text in SEARCH_QUERIES:
+            query = LogQuery(text=text, limit=1000)
+            expected = sorted(r.id for r in records if query.matches(r))
+            found = sorted(r.id for r in await storage.query_logs(query))
+            if found != expected:
+                wrong[text] = (
+                    [SEARCH_CORPUS[int(i[:6])] for i in found],
+                    [SEARCH_CORPUS[int(i[:6])] for i in expected],
+                )
+        assert wrong == {}, "query: (found, expected)"
+
+    @pytest.mark.anyio
+    async def test_a_huge_answer_is_stored_and_found(self, storage: Storage) -> None:
+        """A 2.4 MB answer of 400,000 different words (a CSV of numbers) is stored
+        whole, and found by its first words."""
+        huge = " ".join(str(n) for n in range(400_000))
+        await storage.write_batch([make_record(0, text=huge), make_record(1, text="small")])
+        [found] = await storage.query_logs(LogQuery(text="12345 question"))
+        assert found.text == huge
+        assert await self.ids(storage, text="small") == [1]
+
     # -- usage totals ------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -735,6 +840,38 @@ class StorageContract(StorageStringsContract):
         ]
 
     @pytest.mark.anyio
+    async def test_a_call_started_just_before_midnight_counts_on_its_day(
+        self, storage: Storage
+    ) -> None:
+        """A day's totals hold the calls started before its last instant ends, to the
+        last microsecond and below (SQLite's date() rounds to the millisecond)."""
+        midnight = datetime(2025, 3, 15, tzinfo=UTC).timestamp()
+        before = (0.0004, 0.0000004, 0.5)
+        await storage.write_batch(
+            [
+                *[make_record(n, started_at=midnight - d) for n, d in enumerate(before)],
+                make_record(9, started_at=midnight),
+            ]
+        )
+        totals = await storage.usage_totals()
+        assert [(t.day.isoformat(), t.calls) for t in totals] == [
+            ("2025-03-14", 3),
+            ("2025-03-15", 1),
+        ]
+
+    @pytest.mark.anyio
+    async def test_usage_totals_sum_costs_exactly(self, storage: Storage) -> None:
+        """No rounding, however many digits: 37 significant digits here, more
+        than a default :class:`decimal.Context` keeps (28)."""
+        costs = ["123456789.123456789123456789", "0.0000000000000000000000000000001", "1"]
+        await storage.write_batch(
+            [make_record(n, cost=Decimal(c), usage_estimated=True) for n, c in enumerate(costs)]
+        )
+        [total] = await storage.usage_totals()
+        exact = Decimal("123456790.1234567891234567890000000000001")
+        assert (total.cost, total.estimated_cost) == (exact, exact)
+
+    @pytest.mark.anyio
     async def test_usage_totals_count_cache_hits_and_none_of_their_tokens(
         self, storage: Storage
     ) -> None:
@@ -800,6 +937,37 @@ class StorageContract(StorageStringsContract):
         assert all(t.group is None for t in await storage.usage_totals())
 
     # -- retention ---------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_metadata_values_that_are_not_text_match_as_their_json(
+        self, storage: Storage
+    ) -> None:
+        """A client takes ``metadata={"user": 5, "beta": True}``: every backend
+        filters and groups such a value as its JSON text (``5``, ``true``), and a
+        null as no value."""
+
+        def held(n: int, **metadata: Any) -> CallRecord:
+            return make_record(n, params={"metadata": metadata})
+
+        await storage.write_batch(
+            [
+                held(0, user=5, beta=True, rate=2.5, gone=None),
+                held(1, user="5", beta="true"),
+                held(2, user=6, beta=False),
+            ]
+        )
+        assert await self.ids(storage, metadata=(("user", "5"),)) == [1, 0]
+        assert await self.ids(storage, metadata=(("beta", "true"),)) == [1, 0]
+        assert await self.ids(storage, metadata=(("beta", "false"),)) == [2]
+        assert await self.ids(storage, metadata=(("rate", "2.5"),)) == [0]
+        assert await self.ids(storage, metadata=(("gone", "null"),)) == []
+        assert await self.ids(storage, metadata=(("gone", "None"),)) == []
+        by_user = await storage.usage_totals(LogQuery(group_by="user"))
+        assert [(t.group, t.calls) for t in by_user] == [("5", 2), ("6", 1)]
+        by_beta = await storage.usage_totals(LogQuery(group_by="beta"))
+        assert [(t.group, t.calls) for t in by_beta] == [("false", 1), ("true", 2)]
+        by_gone = await storage.usage_totals(LogQuery(group_by="gone"))
+        assert [(t.group, t.calls) for t in by_gone] == [(None, 3)]
 
     @pytest.mark.anyio
     async def test_prune_deletes_only_older_records(self, storage: Storage) -> None:

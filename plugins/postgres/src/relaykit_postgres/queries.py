@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from relaykit.protocols import CallRecord, LogQuery, UsageTotal
+from relaykit.protocols import CallRecord, LogQuery, UsageTotal, search_words
 from relaykit.record_rows import COLUMNS, JSON_COLUMNS, MESSAGES, RowEncoder, message_keys
 from relaykit.response import Usage
 from relaykit.storable_text import decode_text, encode_text
@@ -25,13 +25,15 @@ SELECT_RECORDS = "SELECT {} FROM logs".format(
 # again into a per-session staging table and moved over with ON CONFLICT
 # (ON COMMIT DELETE ROWS empties the staging table with every transaction);
 # RETURNING names the rows that went in, whose references count.
-COPY_NEW_RECORDS = f"COPY logs ({_COLUMNS}) FROM STDIN"
+# Each row goes in with its search words (search_vector), after COLUMNS.
+_COPIED = f"{_COLUMNS}, search"
+COPY_NEW_RECORDS = f"COPY logs ({_COPIED}) FROM STDIN"
 CREATE_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS relaykit_staging (LIKE logs) ON COMMIT DELETE ROWS"
 )
-COPY_STAGED_RECORDS = f"COPY relaykit_staging ({_COLUMNS}) FROM STDIN"
+COPY_STAGED_RECORDS = f"COPY relaykit_staging ({_COPIED}) FROM STDIN"
 INSERT_STAGED_RECORDS = (
-    f"INSERT INTO logs ({_COLUMNS}) SELECT {_COLUMNS} FROM relaykit_staging"
+    f"INSERT INTO logs ({_COPIED}) SELECT {_COPIED} FROM relaykit_staging"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 # A big prune goes in chunks, each its own transaction, so writers queue
@@ -54,7 +56,9 @@ def _processed(column: str) -> str:
 
 
 _TOTALS = (
-    "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
+    # floor(): to_timestamp rounds to the microsecond, and a call started in the
+    # last half of a day's last one counted on the next day
+    "SELECT (to_timestamp(floor(started_at)) AT TIME ZONE 'UTC')::date AS day, provider, model,"
     f" count(*), count(*) FILTER (WHERE NOT ok), {_processed('input_tokens')},"
     f" {_processed('output_tokens')}, {_processed('cached_input_tokens')},"
     f" {_processed('reasoning_tokens')}, sum(cost), {_processed('cache_write_input_tokens')},"
@@ -96,18 +100,76 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     for name, value in query.metadata:
         clauses.append("params -> 'metadata' ->> %s = %s")
         params += [encode_text(name), encode_text(value)]
-    if query.words():
-        # plainto_tsquery parses the text as the column was parsed (and treats
-        # any operator characters in it as plain text).
-        clauses.append("search @@ plainto_tsquery('simple', %s)")
+    words = query.words()
+    if words:
+        # The words as search_vector indexed them (every word a quoted lexeme:
+        # nothing the user typed is tsquery syntax), or, for rows stored before
+        # migration 16, the text as PostgreSQL's parser indexed those.
+        old_rows = "search @@ plainto_tsquery('simple', %s)"
+        if any(len(w.encode()) > _LEXEME_BYTES for w in words):  # search_vector left it out
+            clauses.append(old_rows)
+        else:
+            clauses.append(f"(search @@ %s::tsquery OR {old_rows})")
+            params.append(" & ".join([f"'{w}'" for w in words]))
         params.append(encode_text(query.text or ""))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+# tsvector's limits: a lexeme's bytes, and all its lexemes' bytes together.
+_LEXEME_BYTES = 2047
+_VECTOR_BYTES = (1 << 20) - 1
+
+
+def search_vector(*texts: str) -> str:
+    """The distinct search words of ``texts`` as a tsvector literal: what a row is found by.
+
+    The words are :func:`~relaykit.protocols.search_words`, as SQLite's FTS5
+    and the reference backend split text, so every backend finds a row by the
+    same words: a word inside ``3.14``, ``foo/bar``, ``os.path.join`` or
+    ``bob@example.com`` too, which PostgreSQL's parser (``to_tsvector``)
+    keeps whole. A tsvector holds 1 MB of words: a text with more distinct
+    words is found by its first ones (a word over 2,047 bytes never is), and
+    stored whole, where ``to_tsvector`` made the whole batch fail.
+    """
+    text = " ".join(texts)
+    words = dict.fromkeys(_words(text))  # distinct, first seen first
+    # Counted in characters, 4 bytes each at most: most texts are well within.
+    if len(text) * 4 > _LEXEME_BYTES and (
+        len(text) * 4 > _VECTOR_BYTES or max(map(len, words), default=0) * 4 > _LEXEME_BYTES
+    ):
+        kept, size = [], 0
+        for word in words:
+            length = len(word.encode())
+            if length > _LEXEME_BYTES:
+                continue
+            if size + length > _VECTOR_BYTES:
+                break
+            kept.append(word)
+            size += length
+        words = dict.fromkeys(kept)
+    # A word is letters and digits: nothing in it needs escaping inside quotes.
+    return "'" + "' '".join(words) + "'" if words else ""
+
+
+# ASCII letters and digits lower-cased, every other byte a space: most text is
+# ASCII, and bytes.translate splits it into words 4-5 times faster than a regex.
+_ASCII_WORDS = bytes(ord(chr(b).lower()) if chr(b).isalnum() else 32 for b in range(256))
+
+
+def _words(text: str) -> list[str]:
+    """:func:`~relaykit.protocols.search_words` of ``text``, the same words, faster."""
+    if text.isascii():
+        return text.encode().translate(_ASCII_WORDS).decode().split()
+    return search_words(text)
 
 
 def select_records(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.query_logs`, newest first."""
     sql, params = where(query)
-    return f"{SELECT_RECORDS}{sql} ORDER BY started_at DESC, id DESC LIMIT %s OFFSET %s", [
+    # Ids in code point order (COLLATE "C"), as SQLite sorts them: a database's
+    # own collation (en_US.UTF-8, most often) would put call-B after call-a.
+    order = 'ORDER BY started_at DESC, id COLLATE "C" DESC'
+    return f"{SELECT_RECORDS}{sql} {order} LIMIT %s OFFSET %s", [
         *params,
         query.limit,
         query.offset,
@@ -117,12 +179,14 @@ def select_records(query: LogQuery) -> tuple[str, list[Any]]:
 def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.usage_totals`."""
     sql, params = where(query)
+    # Code point order (COLLATE "C"), as SQLite sorts: not the database's collation.
+    order = 'ORDER BY 1, provider COLLATE "C", model COLLATE "C"'
     if query.group_by is None:
-        return f"{SELECT_TOTALS}{sql} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params
-    # Byte order (COLLATE "C") and NULLs first: as the other backends sort groups.
+        return f"{SELECT_TOTALS}{sql} GROUP BY 1, 2, 3 {order}", params
+    # Groups in byte order too, and NULLs first: as the other backends sort them.
     return (
         f"{_TOTALS}, (params -> 'metadata' ->> %s) COLLATE \"C\" FROM logs{sql}"
-        " GROUP BY 1, 2, 3, 17 ORDER BY 1, 2, 3, 17 NULLS FIRST",
+        f" GROUP BY 1, 2, 3, 17 {order}, 17 NULLS FIRST",
         [encode_text(query.group_by), *params],
     )
 
@@ -146,6 +210,8 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
     )
 
 
+_PROMPT, _RESPONSE = COLUMNS.index("prompt"), COLUMNS.index("response")
+
 #: encodes every batch of the process: its cache holds the messages a chat resends
 _encode = RowEncoder()
 
@@ -154,7 +220,7 @@ _encode = RowEncoder()
 class Batch:
     """Records as COPY rows, and the long messages those rows refer to by key."""
 
-    #: one row of :data:`~relaykit.record_rows.COLUMNS` per record
+    #: one row per record: :data:`~relaykit.record_rows.COLUMNS`, then its search words
     rows: list[tuple[Any, ...]]
     #: each referred-to message's JSON text, by key
     bodies: dict[str, str]
@@ -179,7 +245,7 @@ def batch_for(records: Sequence[CallRecord]) -> Batch:
     rows, bodies, keys = [], {}, []
     for record in records:
         row, shared = _encode.shared(record)
-        rows.append(row)
+        rows.append((*row, search_vector(row[_PROMPT], row[_RESPONSE])))
         bodies.update(shared)
         # Only a row with shared messages refers to any: most rows skip the parse.
         keys.append(message_keys(row[MESSAGES]) if shared else [])

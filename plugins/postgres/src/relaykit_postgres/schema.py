@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 # Full-text search: a generated tsvector over prompt and response with the
-# 'simple' configuration (no stemming, no stop words). PostgreSQL's parser
-# keeps URLs, e-mail addresses, paths and numbers such as 3.14 whole, where
-# SQLite's FTS5 splits them into words; for plain words the two agree.
-# (Normalising the text with regexp_replace first would make them agree
-# everywhere, at a third of the write throughput.)
+# 'simple' configuration (no stemming, no stop words). Migration 16 turned it
+# into a plain column the writer fills with the words as SQLite splits them.
 _V1 = """
 CREATE TABLE logs (
     id text PRIMARY KEY,
@@ -177,6 +174,26 @@ UPDATE response_cache SET
  WHERE strpos(key, chr(65535)) > 0 OR strpos(response, chr(65535)) > 0;
 """
 
+# The search words are the backend's own from now on (queries.search_vector):
+# PostgreSQL's parser kept 3.14, foo/bar, os.path.join and e-mail addresses
+# whole, so a word of theirs was found in SQLite and not here, and a text of
+# more than 1 MB of distinct words made the whole batch fail. DROP EXPRESSION
+# (PostgreSQL 13+) keeps the column, its values and its index: rows stored
+# before are found as they were indexed (queries.where looks for both). A
+# process not yet upgraded (a rolling deploy) copies rows without the column:
+# the trigger indexes those as the generated column did, and costs this
+# backend's rows only the WHEN test, evaluated without calling the function.
+_V16 = """
+ALTER TABLE logs ALTER COLUMN search DROP EXPRESSION;
+CREATE FUNCTION relaykit_search_as_generated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search := to_tsvector('simple'::regconfig, NEW.prompt || ' ' || NEW.response);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER logs_search_of_older_writers BEFORE INSERT ON logs
+    FOR EACH ROW WHEN (NEW.search IS NULL) EXECUTE FUNCTION relaykit_search_as_generated();
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -193,6 +210,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (13, "estimated usage", _V13),
     (14, "the stop sequence met", _V14),
     (15, "U+FFFF escaped in vault, model and response cache keys", _V15),
+    (16, "search words split as every backend splits them", _V16),
 ]
 
 

@@ -5,7 +5,8 @@ record stored before, a COPY into a staging table and ``INSERT ... ON
 CONFLICT (id) DO NOTHING``): it is durable when ``write_batch`` returns, a
 retried batch is not stored twice, and any number of processes can write at
 once (ids are UUIDs; nothing is read back to write). Full-text search uses a
-generated ``tsvector`` column with a GIN index. The schema is migrated on
+``tsvector`` column of each row's words (split as every backend splits them,
+:func:`~relaykit_postgres.queries.search_vector`) with a GIN index. The schema is migrated on
 first use (see :mod:`relaykit_postgres.schema`).
 
 A chat resends its history every call, so each long message is stored once,
@@ -201,11 +202,15 @@ class PostgresStorage:
             # OperationalError is the connection's or the server's trouble (refused,
             # dropped, the server shutting down, a pool timeout, a serialization
             # failure or deadlock): the call log retries it. Others (bad data, a
-            # constraint) are a record's, and retrying cannot help.
-            transient = isinstance(e, psycopg.OperationalError)
+            # constraint) are a record's, and retrying cannot help; so is class 54,
+            # an OperationalError to psycopg: a program limit a record exceeds (a
+            # value too long for its index), which no retry will ever store.
+            transient = isinstance(e, psycopg.OperationalError) and not _too_big(e)
             raise (StorageUnavailableError if transient else RelayError)(
                 f"PostgreSQL storage ({self._where}): {_scrub(e, self._dsn)}",
-                hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN",
+                hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN"
+                if transient
+                else "the server answered and refused this: retrying will not help",
             ) from None
 
     async def _run(self, work: Callable[[Driver], Awaitable[T]]) -> T:
@@ -464,6 +469,12 @@ class PostgresStorage:
         if driver is not None:
             with anyio.CancelScope(shield=True):
                 await driver.close()
+
+
+def _too_big(error: psycopg.Error) -> bool:
+    """Whether ``error`` is SQLSTATE class 54, program limit exceeded (``index row
+    requires 16024 bytes, maximum size is 8191``): what was sent, not the server."""
+    return (error.sqlstate or "").startswith("54")
 
 
 #: psycopg_pool's own errors: the pool's state, not a connection the server ended

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
 from relaykit.protocols import LogQuery, UsageTotal
@@ -47,8 +47,12 @@ def _processed(column: str) -> str:
     return f"sum(CASE WHEN cache_hit THEN 0 ELSE {column} END)"
 
 
+# The day a call started on: its start floored to the second first, as the
+# other backends do (date() rounds to the millisecond, and a call started in
+# the last half millisecond of a day counted on the next).
+_START_SECOND = "(CAST(started_at AS INTEGER) - (started_at < CAST(started_at AS INTEGER)))"
 _TOTALS = (
-    "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
+    f"SELECT date({_START_SECOND}, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     f" {_processed('input_tokens')}, {_processed('output_tokens')},"
     f" {_processed('cached_input_tokens')}, {_processed('reasoning_tokens')},"
     f" decimal_sum(cost), {_processed('cache_write_input_tokens')},"
@@ -58,8 +62,13 @@ _TOTALS = (
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
 # One metadata value of a call (params holds its metadata as a JSON object):
-# json_each needs no JSON path, so any name is safe to look up.
-_METADATA_VALUE = "(SELECT value FROM json_each(params, '$.metadata') WHERE key = ?)"
+# json_each needs no JSON path, so any name is safe to look up. A value that
+# is not a string is its JSON text (5, 2.5, true), null none, as
+# relaykit.protocols.metadata_text has it (json_each gives true as 1).
+_METADATA_VALUE = (
+    "(SELECT CASE type WHEN 'text' THEN value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+    " ELSE CAST(value AS TEXT) END FROM json_each(params, '$.metadata') WHERE key = ?)"
+)
 
 
 def where(query: LogQuery) -> tuple[str, list[Any]]:
@@ -148,6 +157,11 @@ def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     )
 
 
+#: adds decimals without rounding: the default context keeps 28 digits, and
+#: PostgreSQL's numeric sum (and so the other backend's totals) keeps them all
+_EXACT = Context(prec=MAX_PREC)
+
+
 class DecimalSum:
     """``decimal_sum(text)``: an exact SQL sum of decimal strings (SQLite has no decimal type)."""
 
@@ -157,7 +171,7 @@ class DecimalSum:
     def step(self, value: str | None) -> None:
         """Add one value; NULLs are skipped, as ``sum`` does."""
         if value is not None:
-            self.total = Decimal(value) + (self.total or 0)
+            self.total = _EXACT.add(Decimal(value), self.total or 0)
 
     def finalize(self) -> str | None:
         """The sum as text, or NULL when every value was NULL."""
