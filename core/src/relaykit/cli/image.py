@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
-from .output_files import check_output, write_output
+from .output_files import check_output, is_device, output_path, write_output
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -136,12 +136,10 @@ def _write(
         return None
     count = len(response.images)
     if args.output is not None:
-        path = Path(args.output)
-        if count > 1:
+        path = output_path(args.output, image.suffix)
+        if count > 1 and not is_device(path):  # -n 2 -o /dev/null: both to the device
             path = path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
-        return str(
-            write_output(path if path.suffix else path.with_suffix(image.suffix), image.data)
-        )
+        return str(write_output(path, image.data))
     directory = Path(args.out_dir or ".")
     stem = _slug(args.prompt)
     if count > 1:
