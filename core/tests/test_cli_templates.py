@@ -189,6 +189,9 @@ def test_save_keeps_web_search_and_functions_as_absolute_paths(
     [
         (["-t", "x"], "error: --save cannot be used with -t"),
         (["-a", "photo.png"], "error: --save cannot be used with -a"),
+        (["-s", "x", "--continue", "c1"], "error: --save cannot be used with --continue"),
+        # --continue without ID too: a template does not keep it either
+        (["-s", "x", "--continue"], "error: --save cannot be used with --continue"),
         ([], "error: --save has nothing to save"),
         (["-s", "x", "--save", "a/b"], "error: 'a/b' cannot name a template"),
         # a name longer than a file name may be raised OSError (ENAMETOOLONG)
