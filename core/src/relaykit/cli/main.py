@@ -103,7 +103,10 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        text = " ".join(message.split())
+        from ..secrets import scrub
+
+        # argparse echoes the value it refused: -o $OPENAI_API_KEY would print the key
+        text = scrub(" ".join(message.split()))
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
 
