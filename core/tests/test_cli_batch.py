@@ -116,9 +116,6 @@ class _Unreadable(io.StringIO):
     def read(self, size: int | None = -1) -> str:
         raise AssertionError("a terminal must not be read: it would wait for typing")
 
-    def readline(self, size: int | None = -1) -> str:
-        raise AssertionError("a terminal must not be read: it would wait for typing")
-
     def __iter__(self) -> Any:
         raise AssertionError("a terminal must not be read: it would wait for typing")
 
