@@ -165,6 +165,14 @@ def logs_command(args: argparse.Namespace) -> int:
 
 async def _logs(args: argparse.Namespace) -> int:
     query = query_from(args)
+    if args.totals:
+        # totals add up every matching call: rows to show in full or skip are none
+        dropped = [o for o, given in (("--full", args.full), ("--offset", args.offset)) if given]
+        if dropped:
+            raise InvalidRequestError(
+                f"--totals adds up every call: {dropped[0]} does not apply",
+                hint=f"drop {dropped[0]}, or drop --totals to list the calls",
+            )
     if args.by is not None and not args.totals:
         raise InvalidRequestError(
             "--by groups totals: it needs --totals", hint=f"relaykit logs --totals --by {args.by}"

@@ -94,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
             "-o - would write audio to a terminal",
             hint="pipe it (relaykit speak ... -o - | mpv -), or name a file with -o",
         )
+    if args.output == "-" and args.json:
+        raise InvalidRequestError(
+            "-o - writes the audio to stdout: --json would print there too",
+            hint="drop --json, or write a file with -o FILE",
+        )
     check_output(args.output)
     config = context.load_config()
     model = command_model(args.model, config, "speech", "openai/gpt-4o-mini-tts")
