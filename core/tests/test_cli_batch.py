@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,27 @@ def test_list_prints_the_newest_batches_first(
     assert [row["id"] for row in rows] == ids[::-1] and rows[0]["total"] == 2
     assert main([*cli, "list", "openai", "--limit", "0"]) == 1
     assert "limit must be a whole number" in capsys.readouterr().err
+
+
+class _Unreadable(io.StringIO):
+    """A terminal: nothing piped in; reading it would wait for typing."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        raise AssertionError("a terminal must not be read: it would wait for typing")
+
+    def __iter__(self) -> Any:
+        raise AssertionError("a terminal must not be read: it would wait for typing")
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_submit_dash_refuses_a_terminal_instead_of_waiting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Unreadable())
+    assert main(["batch", "submit", "-m", "openai/gpt-4o-mini", "-"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no requests on stdin: it is a terminal"), err
+    assert "relaykit batch submit -m MODEL - < requests.jsonl" in err

@@ -238,3 +238,59 @@ def test_the_python_api_keeps_its_own_fix() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         build_image_request("fake/img-1", "", {})
     assert caught.value.hint == "say what to draw: generate_image(model, 'a red fox in snow')"
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_o_dash_writes_the_image_to_stdout_when_piped_as_speak_does(
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """``-o -`` is stdout (relaykit image ... -o - | display), not a file named ``-.png``."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["--backend", backend, "image", FOX, "-m", "fake/gpt-image-1", "-o", "-"]
+    assert main(argv, plugins=[FakePlugin()]) == 0
+    assert capsysbinary.readouterr().out == mock_image(FOX)
+    assert not list(tmp_path.glob("*.png"))
+
+
+class _Terminal:
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize(
+    ("more", "complaint"),
+    [
+        (["-n", "2"], "-o - writes one image: -n 2 asks for 2"),
+        (["--json"], "-o - writes the image to stdout: --json would print there too"),
+    ],
+)
+def test_o_dash_refuses_what_stdout_cannot_hold_before_the_call(
+    more: list[str],
+    complaint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake = FakePlugin()
+    assert main(["image", FOX, "-m", "fake/gpt-image-1", "-o", "-", *more], plugins=[fake]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {complaint}")
+    assert fake.images == []
+    assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_o_dash_refuses_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdout.isatty", _Terminal().isatty)
+    fake = FakePlugin()
+    assert main(["image", FOX, "-m", "fake/gpt-image-1", "-o", "-"], plugins=[fake]) == 1
+    assert capsys.readouterr().err.startswith("error: -o - would write an image to a terminal")
+    assert fake.images == []

@@ -234,3 +234,25 @@ def test_an_abbreviated_option_is_an_error_naming_the_nearest(
     err = capsys.readouterr().err
     assert f"unrecognized arguments: {unknown}" in err and f"did you mean {meant}" in err, err
     assert len(err.splitlines()) == 1
+
+
+KEY = "sk-proj-" + "UsageErr" * 5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["prompt", "-o", KEY, "Hi"],  # -o $OPENAI_API_KEY: meant to pass the key
+        ["prompt", "Hi", KEY],  # unrecognized arguments
+        ["--backend", KEY, "prompt", "Hi"],  # invalid choice
+        ["prompt", "--max-steps", KEY, "Hi"],  # an argparse type's message
+        ["logs", "--since", KEY],  # a type's message in the command's own words
+    ],
+)
+def test_a_usage_error_masks_a_key_it_would_echo(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: relaykit") and "[REDACTED]" in err, err
+    assert "UsageErr" not in err

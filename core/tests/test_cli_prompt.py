@@ -432,3 +432,27 @@ def test_a_functions_file_that_cannot_be_used_is_a_clear_error(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert openai_mock.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "message", "fix"),
+    [
+        ("tools.txt", "def f(x: int) -> int:\n    return x\n", "not a Python file", "tools.py"),
+        ("tools.py", "raise ImportError('x')\n", "running it failed", "python "),
+    ],
+)
+@pytest.mark.usefixtures("cli_config")
+def test_a_functions_file_error_says_the_fix(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    source: str,
+    message: str,
+    fix: str,
+) -> None:
+    path = tmp_path / name
+    path.write_text(source)
+    assert main(["prompt", "-m", MODEL, "--functions", str(path), "Hi"]) == 1
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert fix in err.partition(message)[2], err  # the fix follows the problem

@@ -185,3 +185,22 @@ def test_continuing_without_a_call_log_says_so(
     err = capsys.readouterr().err
     assert "storage is off" in err and "set [storage] backend = 'sqlite'" in err
     assert openai_mock.requests == []
+
+
+@pytest.mark.usefixtures("logged")
+@pytest.mark.parametrize("command", ["prompt", "chat"])
+@pytest.mark.parametrize("option", ["--cid", "--continue"])
+def test_a_blank_conversation_id_is_refused_not_taken_for_the_newest(
+    command: str, option: str, openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--cid "$CID"`` with CID unset must not go on with another conversation."""
+    assert main(["prompt", "-m", MODEL, "Someone else's conversation"]) == 0
+    sent = len(openai_mock.requests)
+    capsys.readouterr()
+
+    assert main([command, "-m", MODEL, option, "", "Hi"][: 5 if command == "chat" else 6]) == 2
+
+    assert len(openai_mock.requests) == sent
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and "blank" in err, err
+    assert "--continue without ID" in err

@@ -148,3 +148,17 @@ def test_the_python_api_keeps_its_own_fix() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         build_speech_request("fake/tts-1", "", {})
     assert caught.value.hint == "say what to speak: speak(model, 'Hello there', voice='alloy')"
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("stream", [[], ["--stream"]])
+def test_json_with_o_dash_is_refused_before_the_call(
+    stream: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json was dropped without a word when the audio went to stdout."""
+    fake = FakePlugin()
+    argv = ["speak", HELLO, "-m", "fake/tts-1", "-o", "-", "--json", *stream]
+    assert main(argv, plugins=[fake]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: -o - writes the audio to stdout: --json would print there too")
+    assert fake.speeches == []

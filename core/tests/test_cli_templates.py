@@ -189,6 +189,9 @@ def test_save_keeps_web_search_and_functions_as_absolute_paths(
     [
         (["-t", "x"], "error: --save cannot be used with -t"),
         (["-a", "photo.png"], "error: --save cannot be used with -a"),
+        (["-s", "x", "--continue", "c1"], "error: --save cannot be used with --continue"),
+        # --continue without ID too: a template does not keep it either
+        (["-s", "x", "--continue"], "error: --save cannot be used with --continue"),
         ([], "error: --save has nothing to save"),
         (["-s", "x", "--save", "a/b"], "error: 'a/b' cannot name a template"),
         # a name longer than a file name may be raised OSError (ENAMETOOLONG)
@@ -447,3 +450,36 @@ def test_rendered_templates_read_back_as_written(value: str) -> None:
 
     values = {"prompt": value, "options": {"stop": ["a\nb"], "odd key": 1.5, "n": 2}}
     assert tomllib.loads(render_template(values)) == values
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_a_directory_in_the_templates_folder_is_no_template_and_cannot_be_saved_over(
+    templates: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder named like a template file (notes.toml/) is not listed as a template
+    (show said: no template 'notes' (known: notes)); --save over it is an error line."""
+    (templates / "notes.toml").mkdir()
+
+    assert main(["templates", "list"]) == 0
+    assert "no templates yet" in capsys.readouterr().err
+    assert main(["templates", "show", "notes"]) == 1
+    assert "(known: none yet)" in capsys.readouterr().err
+
+    assert main(["prompt", "-s", "x", "--save", "notes", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write template 'notes' ({templates / 'notes.toml'})")
+    assert "Is a directory" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("command", [["prompt", "-s", "x", "--save"], ["templates", "edit"]])
+def test_a_templates_folder_that_is_a_file_is_an_error_line(
+    command: list[str], templates: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    templates.rmdir()
+    templates.write_text("not a folder")
+
+    assert main([*command, "notes"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write template 'notes'"), err
+    assert "relaykit templates path" in err

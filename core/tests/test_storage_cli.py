@@ -443,3 +443,14 @@ def test_logs_totals_without_estimates_say_nothing_of_them(
     _, out, _ = cli("logs", "--totals", "--json")
     assert all(json.loads(line)["estimated_cost"] is None for line in out.splitlines())
     assert all(json.loads(line)["cache_hits"] == 0 for line in out.splitlines())
+
+
+@pytest.mark.parametrize("option", [["--full"], ["--offset", "1"]])
+def test_totals_refuse_what_they_would_drop(
+    option: list[str], cli: Cli, storage: MemoryStorage
+) -> None:
+    """--totals adds up every matching call: --full and --offset were ignored silently."""
+    seed(storage)
+    with pytest.raises(relaykit.InvalidRequestError) as caught:
+        cli("logs", "--totals", *option)
+    assert str(caught.value).startswith(f"--totals adds up every call: {option[0]} does not apply")

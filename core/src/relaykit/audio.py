@@ -177,7 +177,12 @@ async def read_audio(audio: object) -> AudioFile:
             f"AudioFile.data must be bytes, not {type(found.data).__name__}", param="audio"
         )
     if not found.data:
-        raise InvalidRequestError("the audio is empty (0 bytes)", param="audio")
+        named = f" {found.filename!r}" if found.filename else ""
+        raise InvalidRequestError(
+            f"the audio{named} is empty (0 bytes)",
+            param="audio",
+            hint="give a recording with sound in it",
+        )
     audio_format(found)  # refused now, not after a route's every deployment refused it
     return found
 

@@ -150,7 +150,12 @@ async def read_image(image: Any, param: str) -> ImageFile:
             f"ImageFile.data must be bytes, not {type(found.data).__name__}", param=param
         )
     if not found.data:
-        raise InvalidRequestError(f"the {param} is empty (0 bytes)", param=param)
+        named = f" {found.filename!r}" if found.filename else ""
+        raise InvalidRequestError(
+            f"the {param}{named} is empty (0 bytes)",
+            param=param,
+            hint="give a PNG, JPEG or WebP file with an image in it",
+        )
     try:
         image_media_type(found)
     except InvalidRequestError as e:

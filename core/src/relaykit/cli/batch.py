@@ -112,6 +112,13 @@ def read_requests(file: Iterable[str], name: str) -> list[dict[str, Any]]:
 def _submit(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     if args.file == "-":
+        if sys.stdin is None or sys.stdin.isatty():  # nothing piped: reading would wait
+            raise InvalidRequestError(
+                "no requests on stdin: it is a terminal",
+                param="FILE",
+                hint="pipe them in (relaykit batch submit -m MODEL - < requests.jsonl), "
+                "or give the file: relaykit batch submit -m MODEL requests.jsonl",
+            )
         items = read_requests(read_stdin_lines(sys.stdin, "batch submit -m MODEL -"), "stdin")
     else:
         try:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from ..messages import Message
     from ..protocols import CallRecord, Storage
 
-#: ``--continue`` without an id: the newest conversation in the call log
-NEWEST = ""
+#: ``--continue`` without an id: the newest conversation in the call log. A NUL,
+#: which no command-line argument can hold: ``--cid ""`` must not mean it.
+NEWEST = "\0"
 #: how many of the newest calls ``--continue`` looks through for a conversation
 NEWEST_LOOKED_AT = 1000
 
@@ -35,6 +36,7 @@ def add_continue_option(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         nargs="?",
         const=NEWEST,
+        type=conversation_id,
         help="continue a logged conversation from its last answer, the newest one without ID "
         "(its model unless -m is given)",
     )
@@ -43,8 +45,21 @@ def add_continue_option(parser: argparse.ArgumentParser) -> None:
         dest="continue_id",
         metavar="ID",
         action=_Cid,
+        type=conversation_id,
         help="continue the logged conversation ID (as --continue ID)",
     )
+
+
+def conversation_id(text: str) -> str:
+    """An argparse ``type`` for ``--continue ID`` / ``--cid ID``: not blank, so that
+    ``--cid "$CID"`` with CID unset is refused, not taken for another conversation
+    (argparse passes ``--continue``'s ``NEWEST`` through it too)."""
+    if text != NEWEST and not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the conversation id is blank; give one (relaykit chat prints its own when it"
+            " starts), or --continue without ID for the newest conversation"
+        )
+    return text
 
 
 class _Cid(argparse.Action):

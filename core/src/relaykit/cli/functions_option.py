@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,7 +58,12 @@ def _load(path: Path, i: int) -> ModuleType:
     name = f"relaykit_functions_{i}_{stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise InvalidRequestError(f"--functions {path}: not a Python file", param="--functions")
+        # importlib takes only a name ending in .py for Python source
+        raise InvalidRequestError(
+            f"--functions {path}: not a Python file",
+            param="--functions",
+            hint=f"give a file whose name ends in .py (cp {shlex.quote(str(path))} tools.py)",
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -67,5 +73,6 @@ def _load(path: Path, i: int) -> ModuleType:
         raise InvalidRequestError(
             f"--functions {path}: running it failed: {type(e).__name__}: {e}",
             param="--functions",
+            hint=f"run it to see where: python {shlex.quote(str(path))}",
         ) from None
     return module

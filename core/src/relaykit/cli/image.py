@@ -7,13 +7,14 @@ import argparse
 import json
 import re
 import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
-from .output_files import check_output, write_output
+from .output_files import check_output, is_device, output_path, write_output
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -68,7 +69,7 @@ def register(
         "--output",
         metavar="FILE",
         help="the file to write (with -n 2 or more: FILE-1.png, FILE-2.png, ...);"
-        " its suffix is the image's when FILE has none",
+        " its suffix is the image's when FILE has none; - writes the image to stdout",
     )
     where.add_argument(
         "--out-dir", metavar="DIR", help="the directory to write files named after the prompt to"
@@ -96,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
             f"--out-dir {args.out_dir!r} is not a directory", hint="create it first"
         )
     check_output(args.output)
+    if args.output == "-":
+        _check_stdout(args)
     response = context.run(_generate, context, config, model, args)
+    if args.output == "-":
+        return _to_stdout(response.images[0])
     written = [_write(image, i, response, args) for i, image in enumerate(response.images)]
     if args.json:
         print(json.dumps(_summary(response, written), ensure_ascii=False))
@@ -136,12 +141,10 @@ def _write(
         return None
     count = len(response.images)
     if args.output is not None:
-        path = Path(args.output)
-        if count > 1:
+        path = output_path(args.output, image.suffix)
+        if count > 1 and not is_device(path):  # -n 2 -o /dev/null: both to the device
             path = path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
-        return str(
-            write_output(path if path.suffix else path.with_suffix(image.suffix), image.data)
-        )
+        return str(write_output(path, image.data))
     directory = Path(args.out_dir or ".")
     stem = _slug(args.prompt)
     if count > 1:
@@ -152,6 +155,42 @@ def _write(
         path = directory / f"{stem}-v{copy}{image.suffix}"
         copy += 1
     return str(write_output(path, image.data, "--out-dir"))
+
+
+def _check_stdout(args: argparse.Namespace) -> None:
+    """Refuse, before the paid call, an ``-o -`` stdout cannot take: a terminal, more
+    than one image, or ``--json`` beside the image's bytes."""
+    if sys.stdout.isatty():
+        raise InvalidRequestError(
+            "-o - would write an image to a terminal",
+            param="output",
+            hint="pipe it (relaykit image ... -o - | display), or name a file with -o",
+        )
+    if args.n > 1:
+        raise InvalidRequestError(
+            f"-o - writes one image: -n {args.n} asks for {args.n}",
+            param="output",
+            hint="drop -n, or write files: -o FILE (FILE-1.png, ...) or --out-dir DIR",
+        )
+    if args.json:
+        raise InvalidRequestError(
+            "-o - writes the image to stdout: --json would print there too",
+            param="output",
+            hint="drop --json, or write a file with -o FILE",
+        )
+
+
+def _to_stdout(image: GeneratedImage) -> int:
+    """Write ``image``'s bytes to stdout; a service that only links to it: its URL on
+    stderr (the image is paid for), and exit 1, stdout having no image."""
+    if image.data is None:
+        print(
+            f"error: the service gave no image to write, only its URL: {image.url}", file=sys.stderr
+        )
+        return 1
+    sys.stdout.buffer.write(image.data)
+    sys.stdout.flush()
+    return 0
 
 
 def _check_prompt(args: argparse.Namespace) -> None:

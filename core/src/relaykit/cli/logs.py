@@ -106,14 +106,21 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     load.set_defaults(func=import_command)
 
 
+#: the largest LIMIT and OFFSET storage takes: SQLite's and PostgreSQL's 64-bit integer
+_LARGEST_COUNT = 2**63 - 1
+
+
 def count(text: str) -> int:
-    """A whole number >= 0 (SQLite reads a negative LIMIT as no limit at all)."""
+    """A whole number >= 0 (SQLite reads a negative LIMIT as no limit at all) that
+    fits the 64-bit integer storage binds it as."""
     try:
         value = int(text)
     except ValueError:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    if value > _LARGEST_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large: give at most {_LARGEST_COUNT}")
     return value
 
 
@@ -158,6 +165,14 @@ def logs_command(args: argparse.Namespace) -> int:
 
 async def _logs(args: argparse.Namespace) -> int:
     query = query_from(args)
+    if args.totals:
+        # totals add up every matching call: rows to show in full or skip are none
+        dropped = [o for o, given in (("--full", args.full), ("--offset", args.offset)) if given]
+        if dropped:
+            raise InvalidRequestError(
+                f"--totals adds up every call: {dropped[0]} does not apply",
+                hint=f"drop {dropped[0]}, or drop --totals to list the calls",
+            )
     if args.by is not None and not args.totals:
         raise InvalidRequestError(
             "--by groups totals: it needs --totals", hint=f"relaykit logs --totals --by {args.by}"

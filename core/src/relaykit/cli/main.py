@@ -2,12 +2,14 @@
 
 This is the one place that turns a :class:`relaykit.RelayError` into the line
 ``error: <message>`` on stderr and exit code 1; commands simply raise. Ctrl-C
-exits with 130 and a closed output pipe with 141, both without a traceback.
+exits with 130 and a closed output pipe with 141, both without a traceback; output
+that cannot be written (a full disk: ``> /dev/full``) is one ``error:`` line too.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import inspect
 import io
@@ -46,6 +48,8 @@ BUILTIN_COMMANDS = (
 )
 #: the attribute of the parsed arguments holding the parser of the command that runs
 COMMAND_PARSER = "command_parser"
+#: OS errors of a write that has nowhere to go: never a bug, whichever write hit them
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -> int:
@@ -66,6 +70,17 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
         if isinstance(error, BrokenPipeError):  # the reader left: relaykit models | head
             _discard_stdout()
             return 141  # what a shell reports for a process ended by SIGPIPE
+        if isinstance(error, OSError) and error.errno in _NO_ROOM:
+            # relaykit prompt ... > /dev/full: the answer (paid for) was printed into
+            # a full disk. Say so; stdout is dropped, else the flush at exit fails again.
+            _discard_stdout()
+            where = "the output" if error.filename is None else repr(str(error.filename))
+            print(
+                f"error: cannot write {where}: {error.strerror}"
+                " (free some space, or write somewhere else)",
+                file=sys.stderr,
+            )
+            return 1
         if not isinstance(error, RelayError):
             raise
         # One line, whatever the provider put in its message: scripts grep for it.
@@ -88,7 +103,10 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        text = " ".join(message.split())
+        from ..secrets import scrub
+
+        # argparse echoes the value it refused: -o $OPENAI_API_KEY would print the key
+        text = scrub(" ".join(message.split()))
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
 

@@ -6,6 +6,7 @@ directory found only when the file is written would lose it, with a traceback.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from ..errors import InvalidRequestError
@@ -29,15 +30,38 @@ def check_output(output: str | None, option: str = "-o") -> None:
         )
 
 
+def is_device(path: Path) -> bool:
+    """Whether ``path`` is a device or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO):
+    written to as it is, never given a suffix (``/dev/null.png`` would be a new file)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def output_path(output: str, suffix: str) -> Path:
+    """The file ``-o OUTPUT`` names: with ``suffix`` (``.png``) when it has none,
+    unless it is a device or pipe."""
+    path = Path(output)
+    return path if path.suffix or is_device(path) else path.with_suffix(suffix)
+
+
 def write_output(path: Path, data: bytes, option: str = "-o") -> Path:
     """Write ``data`` to ``path``; an OS error (a full disk, no permission) as
     :class:`InvalidRequestError` naming the file."""
     try:
         path.write_bytes(data)
     except OSError as e:
-        raise InvalidRequestError(
-            f"cannot write {str(path)!r}: {e.strerror}",
-            param=option,
-            hint="check the directory exists and is writable, or write elsewhere with -o",
-        ) from None
+        raise write_error(path, e, option) from None
     return path
+
+
+def write_error(path: Path, error: OSError, option: str = "-o") -> InvalidRequestError:
+    """The typed error for ``error``, met writing ``path``."""
+    return InvalidRequestError(
+        f"cannot write {str(path)!r}: {error.strerror}",
+        param=option,
+        hint="check the directory exists and is writable and the disk has room,"
+        " or write elsewhere with -o",
+    )

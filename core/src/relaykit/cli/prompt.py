@@ -21,6 +21,7 @@ from ..errors import InvalidRequestError
 from .attachments import add_attachment_options, read_attachments, user_message, uses_stdin
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
 from .conversation_log import (
+    NEWEST,
     add_continue_option,
     conversation_metadata,
     logged_conversation,
@@ -161,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
 def _took_the_prompt(error: InvalidRequestError, args: argparse.Namespace) -> InvalidRequestError:
     """``error``, with a hint when ``--continue`` may have taken the prompt for an id:
     ``relaykit prompt --continue 'Tell me more'`` reads as ``--continue ID``."""
-    if args.text is not None or not args.continue_id or getattr(args, "cid_given", False):
+    if args.text is not None or args.continue_id in (None, NEWEST):
+        return error
+    if getattr(args, "cid_given", False):
         return error
     taken = args.continue_id
     return InvalidRequestError(

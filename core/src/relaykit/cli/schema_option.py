@@ -10,6 +10,8 @@ or new lines. The schema is strict: every field required, no others.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,15 @@ def _json_schema(text: str, where: str) -> dict[str, Any]:
     try:
         schema = json.loads(text)
     except ValueError as e:
-        raise InvalidRequestError(f"{where} is not valid JSON: {e}", param="--schema") from None
+        # ``where`` is a file's name or the text typed; only a file can be checked
+        fix = (
+            f"python -m json.tool {shlex.quote(where)} shows where"
+            if os.path.isfile(where)
+            else "write JSON, or fields such as 'name, age int'"
+        )
+        raise InvalidRequestError(
+            f"{where} is not valid JSON: {e}", param="--schema", hint=fix
+        ) from None
     if not isinstance(schema, dict):
         raise InvalidRequestError(f"{where} must be a JSON object", param="--schema")
     return schema

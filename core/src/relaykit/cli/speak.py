@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shlex
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
-from .output_files import check_output, write_output
+from .output_files import check_output, output_path, write_error, write_output
 from .stdin_text import read_stdin_text
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
             "-o - would write audio to a terminal",
             hint="pipe it (relaykit speak ... -o - | mpv -), or name a file with -o",
         )
+    if args.output == "-" and args.json:
+        raise InvalidRequestError(
+            "-o - writes the audio to stdout: --json would print there too",
+            hint="drop --json, or write a file with -o FILE",
+        )
     check_output(args.output)
     config = context.load_config()
     model = command_model(args.model, config, "speech", "openai/gpt-4o-mini-tts")
@@ -161,10 +167,16 @@ async def _stream(
 ) -> SpeechResponse:
     """Write each chunk as it arrives: to ``path``, or (``None``) to stdout, flushed,
     so that a player reading the pipe starts at once (in a worker thread: a slow
-    reader does not stall the loop)."""
+    reader does not stall the loop); an error writing ``path`` names it."""
     import anyio
 
-    out = anyio.wrap_file(sys.stdout.buffer) if path is None else await anyio.open_file(path, "wb")
+    if path is None:
+        out = anyio.wrap_file(sys.stdout.buffer)
+    else:
+        try:
+            out = await anyio.open_file(path, "wb")
+        except OSError as e:
+            raise write_error(path, e) from None
     try:
         async with (
             context.client(config) as client,
@@ -178,13 +190,19 @@ async def _stream(
             ) as audio,
         ):
             async for chunk in audio:
-                await out.write(chunk)
-                if path is None:
-                    await out.flush()
+                try:
+                    await out.write(chunk)
+                    await out.flush()  # a full disk said now, not lost at close
+                except OSError as e:
+                    if path is None:  # stdout: main reports it (a closed pipe, a full disk)
+                        raise
+                    raise write_error(path, e) from None
         return audio.response
     finally:
         if path is not None:
-            await out.aclose()
+            # flushed after each chunk: nothing is left to fail here but after an error
+            with contextlib.suppress(OSError):
+                await out.aclose()
 
 
 def _path(fmt: str, text: str, output: str | None) -> Path:
@@ -193,9 +211,7 @@ def _path(fmt: str, text: str, output: str | None) -> Path:
     ``hello.mp3``)."""
     suffix = f".{fmt}"
     if output is not None:
-        path = Path(output)
-        if not path.suffix:
-            path = path.with_suffix(suffix)
+        path = output_path(output, suffix)
     else:
         stem = _slug(text)
         path = Path(f"{stem}{suffix}")

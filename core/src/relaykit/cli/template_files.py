@@ -138,7 +138,24 @@ def file_names() -> list[str]:
     folder = templates_dir()
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob(f"*{SUFFIX}") if _NAME.fullmatch(p.stem))
+    # a folder named notes.toml is no template: load_template reads files only
+    found = folder.glob(f"*{SUFFIX}")
+    return sorted(p.stem for p in found if _NAME.fullmatch(p.stem) and p.is_file())
+
+
+def write_template_file(name: str, path: Path, text: str) -> None:
+    """Write template ``name``'s file, making its folder; an OS error (a folder or
+    file in the way, no permission, a full disk) as :class:`InvalidRequestError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InvalidRequestError(
+            f"cannot write template {name!r} ({path}): {e.strerror}",
+            param="template",
+            hint="move away what is in the way, or check the permissions of the templates "
+            "folder (`relaykit templates path` prints it)",
+        ) from None
 
 
 def config_source(name: str, config_file: str | None) -> str:

@@ -22,7 +22,12 @@ from typing import Any
 
 from ..errors import InvalidRequestError
 from ..secrets import scrub
-from .template_files import parse_template, render_template, template_path
+from .template_files import (
+    parse_template,
+    render_template,
+    template_path,
+    write_template_file,
+)
 
 # Option names whose values are credentials; not "max_tokens", which ends in "tokens".
 _SECRET_OPTION = re.compile(
@@ -56,8 +61,7 @@ def save_template(args: argparse.Namespace) -> int:
             hint="add --force to replace it, or change it with "
             f"`relaykit templates edit {args.save}`",
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_template_file(args.save, path, text)
     print(f"saved template {args.save}: {path}")
     return 0
 

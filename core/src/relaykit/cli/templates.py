@@ -33,6 +33,7 @@ from .template_files import (
     render_template,
     template_path,
     templates_dir,
+    write_template_file,
 )
 
 if TYPE_CHECKING:
@@ -134,11 +135,10 @@ def templates_edit(args: argparse.Namespace) -> int:
     """Handle ``templates edit NAME``: run the editor on the file, then check what was saved."""
     path = template_path(args.name)
     config = _config(args)
-    if not path.exists():
+    if not path.is_file():
         if args.name in config.templates:
             raise _in_config(args.name, config, "edit")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(SKELETON.format(name=args.name), encoding="utf-8")
+        write_template_file(args.name, path, SKELETON.format(name=args.name))
     command = [*_editor(), str(path)]
     try:
         done = subprocess.run(command, check=False)

@@ -102,7 +102,10 @@ def _audio(file: str) -> str | AudioFile:
         )
     data = stdin.buffer.read()
     if not data:
-        raise InvalidRequestError("stdin held no audio (0 bytes)")
+        raise InvalidRequestError(
+            "stdin held no audio (0 bytes)",
+            hint="pipe a recording in (relaykit transcribe - < memo.wav)",
+        )
     return AudioFile(data)
 
 

@@ -1,0 +1,72 @@
+"""``relaykit logs`` given numbers and times out of any range, against a real SQLite
+call log: a usage error naming the option, never a traceback from the storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relaykit.cli import main
+from relaykit.testing import OpenAIMock
+
+from .conftest import MOCK_KEY
+
+
+@pytest.fixture(autouse=True)
+def sqlite_log(openai_mock: OpenAIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SQLite call log holding one call."""
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f"""
+[storage]
+backend = "sqlite"
+path = "{tmp_path / "logs.db"}"
+
+[providers.openai]
+base_url = "{openai_mock.base_url}"
+api_key = "{MOCK_KEY}"
+"""
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    assert main(["prompt", "--no-stream", "-m", "openai/gpt-4o-mini", "Hi"]) == 0
+
+
+HUGE = "9" * 23
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["logs", "-n", HUGE], f"argument -n/--limit: {HUGE!r} is too large"),
+        (["logs", "--offset", HUGE], f"argument --offset: {HUGE!r} is too large"),
+        (["logs", "--since", "99999999999d"], "argument --since: '99999999999d' reaches back"),
+        (["logs", "--until", "999999999d"], "argument --until: '999999999d' reaches back"),
+        (["logs", "--since", "0001-01-01"], "argument --since: '0001-01-01' is out of range"),
+        (["logs", "prune", "--older-than", "999999999d"], "'999999999d' reaches back"),
+    ],
+)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_out_of_range_is_a_usage_error(
+    argv: list[str], complaint: str, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["--backend", backend, *argv]) == 2
+    err = capsys.readouterr().err
+    assert complaint in err, err
+    assert len(err.splitlines()) == 1
+
+
+def test_the_largest_limit_and_offset_are_taken(capsys: pytest.CaptureFixture[str]) -> None:
+    largest = str(2**63 - 1)
+    capsys.readouterr()
+    assert main(["logs", "-n", largest, "--offset", largest]) == 0
+    assert capsys.readouterr().err == "no logged calls match\n"
+
+
+def test_a_long_but_possible_duration_is_taken(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["logs", "--since", "10000w"]) == 0
+    assert "Hi → echo: Hi" in capsys.readouterr().out
+    assert main(["logs", "prune", "--older-than", "10000w"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 0 calls started before 18")
