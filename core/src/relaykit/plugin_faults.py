@@ -1,0 +1,198 @@
+"""A plugin's own mistakes as a ``ConfigError`` naming the plugin and the fix.
+
+Without this, a plugin that fails to import, misspells a hook, takes other
+parameters than a hook's, raises in a hook or returns the wrong kind of value
+shows up as a traceback from inside pluggy or the client (``'type' object is not
+iterable``), which names neither the plugin nor what to change. The hooks are
+called here one implementation at a time, in pluggy's order, so each result and
+each exception is known to come from its plugin.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, RelayError, did_you_mean
+
+if TYPE_CHECKING:
+    from .plugins import PluginManager
+
+
+def plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
+    """How an error names ``plugin``: its entry point's name, or, for an object
+    passed as ``Client(plugins=[...])``, its class too (``extra-1`` says little)."""
+    name = pm.get_name(plugin) or ""
+    if not name or name.startswith("extra-"):
+        kind = plugin.__name__ if isinstance(plugin, type) else type(plugin).__name__
+        return f"{name} ({kind})" if name else kind
+    return name
+
+
+def hook_signature(hook: str) -> str:
+    """``relaykit_storage(name, config)``: the hook as an implementation must take it."""
+    spec = getattr(hookspecs, hook, None)
+    params = ", ".join(inspect.signature(spec).parameters) if spec else "..."
+    return f"{hook}({params})"
+
+
+def registration_error(label: str, exc: pluggy.PluginValidationError) -> ConfigError:
+    """pluggy's refusal of a plugin's hook implementation, worded with the fix."""
+    message = str(exc)
+    known = [name for name in dir(hookspecs) if name.startswith("relaykit_")]
+    if message.startswith("unknown hook "):
+        hook = message.split("'")[1]
+        return ConfigError(
+            f"plugin {label!r} implements {hook!r}, which is not a relaykit hook",
+            hint=did_you_mean(hook, known, "the hooks are listed in docs/plugin-hooks.md") or "",
+        )
+    spec = next((h for h in known if f"'{h}'" in message), None)
+    detail = message.splitlines()[-1]
+    return ConfigError(
+        f"plugin {label!r}: its {spec or 'hook'} takes other parameters: {detail}",
+        hint=f"take the hook's parameters (any subset, by name): {hook_signature(spec)}"
+        if spec
+        else "see docs/plugin-hooks.md for each hook's parameters",
+    )
+
+
+def import_error(name: str, exc: BaseException) -> ConfigError:
+    """An entry point whose module failed to import."""
+    return ConfigError(
+        f"plugin {name!r} failed to import: {type(exc).__name__}: {exc}",
+        hint=f"reinstall or fix the plugin, or skip it: RELAYKIT_DISABLE_PLUGINS={name}",
+    )
+
+
+def _implementations(pm: PluginManager, hook: str) -> list[Any]:
+    # pluggy calls the last registered first (``_multicall`` walks them reversed)
+    return list(reversed(getattr(pm.hook, hook).get_hookimpls()))
+
+
+def _call(pm: PluginManager, hook: str, impl: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        return impl.function(*(kwargs[arg] for arg in impl.argnames))
+    except RelayError:
+        raise  # the plugin's own typed error (a ConfigError for a bad table) says it
+    except Exception as e:
+        raise ConfigError(
+            f"plugin {plugin_label(pm, impl.plugin)!r}: its {hook} raised {type(e).__name__}: {e}",
+            hint="a hook should return its answer, or raise relaykit.ConfigError naming "
+            "the setting to fix",
+        ) from e
+
+
+def _plain(pm: PluginManager, hook: str) -> bool:
+    # a wrapper implementation changes what the others return: leave it to pluggy
+    return not any(
+        impl.hookwrapper or getattr(impl, "wrapper", False)
+        for impl in getattr(pm.hook, hook).get_hookimpls()
+    )
+
+
+def list_results(
+    pm: PluginManager,
+    hook: str,
+    check: Callable[[Any], tuple[str, str] | None] | None = None,
+    **kwargs: Any,
+) -> list[Any]:
+    """Every plugin's items for ``hook`` joined, as :func:`relaykit.plugins.collect`
+    gives them; a result that is not a list (or tuple), an exception, or an item
+    ``check`` finds a problem in (``(problem, fix)``) is a ``ConfigError`` naming
+    the plugin."""
+    if not _plain(pm, hook):
+        from .plugins import collect
+
+        return collect(getattr(pm.hook, hook)(**kwargs))
+    out: list[Any] = []
+    for impl in _implementations(pm, hook):
+        result = _call(pm, hook, impl, kwargs)
+        if result is None:
+            continue
+        label = plugin_label(pm, impl.plugin)
+        if isinstance(result, str | bytes) or not isinstance(result, Sequence):
+            raise ConfigError(
+                f"plugin {label!r}: its {hook} returned {_kind(result)}, not a list",
+                hint=f"return a list, even of one: return [{_shown(result)}]",
+            )
+        for item in result:
+            problem = check(item) if check is not None else None
+            if problem is not None:
+                raise ConfigError(
+                    f"plugin {label!r}: its {hook} returned {problem[0]}", hint=problem[1]
+                )
+        out.extend(result)
+    return out
+
+
+def first_result(pm: PluginManager, hook: str, **kwargs: Any) -> tuple[str | None, Any]:
+    """The first non-None result of a firstresult ``hook`` and the plugin that gave it
+    (``(None, None)`` when none did); an exception is a ``ConfigError`` naming the plugin,
+    and so is a class returned where the hook wants an instance of it."""
+    if not _plain(pm, hook):
+        return None, getattr(pm.hook, hook)(**kwargs)
+    for impl in _implementations(pm, hook):
+        result = _call(pm, hook, impl, kwargs)
+        if result is None:
+            continue
+        label = plugin_label(pm, impl.plugin)
+        if isinstance(result, type):
+            raise ConfigError(
+                f"plugin {label!r}: its {hook} returned the class {result.__name__}, "
+                "not an instance of it",
+                hint=f"return an instance: return {result.__name__}(...)",
+            )
+        return label, result
+    return None, None
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, str | bytes) else _kind(value)
+
+
+def _kind(value: object) -> str:
+    return value.__name__ if isinstance(value, type) else type(value).__name__ + "()"
+
+
+def factory_problem(factory: Any) -> tuple[str, str] | None:
+    """What is wrong with a ``relaykit_providers`` item, if anything."""
+    if not isinstance(getattr(factory, "type", None), str):
+        return (
+            f"{_kind(factory)}, which has no `type`",
+            'give the provider class `type: ClassVar[str] = "NAME"`, the name users '
+            "write before the / in a model id (docs/writing-plugins.md, 4. The provider)",
+        )
+    if not callable(factory):
+        return f"{_kind(factory)}, which is not callable", "return the provider class itself"
+    return None
+
+
+def redactor_problem(redactor: Any) -> tuple[str, str] | None:
+    """What is wrong with a ``relaykit_redactors`` item, if anything."""
+    if not callable(getattr(redactor, "redact", None)):
+        return (
+            f"{_kind(redactor)}, which has no `redact` method",
+            "return objects with a method redact(text) -> str, not functions",
+        )
+    return None
+
+
+def exporter_problem(exporter: Any) -> tuple[str, str] | None:
+    """What is wrong with a ``relaykit_exporters`` item, if anything."""
+    if not callable(getattr(exporter, "record", None)):
+        return (
+            f"{_kind(exporter)}, which has no `record` method",
+            "return objects with record(event), async flush() and async aclose()",
+        )
+    return None
+
+
+def table_problem(name: Any) -> tuple[str, str] | None:
+    """What is wrong with a ``relaykit_config_tables`` item, if anything."""
+    if not isinstance(name, str):
+        return f"{_kind(name)}, not a table name", 'return names such as ["exporters.NAME"]'
+    return None

@@ -1,0 +1,169 @@
+"""A plugin implemented wrongly is a ConfigError naming the plugin and the fix.
+
+Not a traceback from inside pluggy or the client: a plugin that fails to import,
+names a hook that does not exist, takes other parameters than the hook's, raises
+in a hook, or returns the wrong kind of value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import ConfigError, hookimpl
+from relaykit.plugins import build_plugin_manager
+from relaykit.testing import FakePlugin
+
+NO_STORAGE = {"storage": {"backend": "none"}}
+EXPORTER_TABLE = {**NO_STORAGE, "exporters": {"mine": {}}}
+
+
+def _install(site: Path, dist: str, source: str) -> None:
+    """A distribution ``dist`` in ``site`` whose relaykit entry point is ``source``."""
+    (site / f"{dist}_module.py").write_text(source)
+    info = site / f"{dist}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[relaykit]\n{dist} = {dist}_module\n")
+
+
+def test_an_entry_point_that_fails_to_import_names_its_plugin_and_how_to_skip_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _install(tmp_path, "rkbroken", "import rk_not_a_module\n")
+    with pytest.raises(ConfigError) as e:
+        build_plugin_manager(env={})
+    assert "plugin 'rkbroken'" in str(e.value) and "rk_not_a_module" in str(e.value)
+    assert "RELAYKIT_DISABLE_PLUGINS=rkbroken" in (e.value.hint or "")
+    assert build_plugin_manager(env={"RELAYKIT_DISABLE_PLUGINS": "rkbroken"})
+
+
+class Typo:
+    @hookimpl
+    def relaykit_provider(self) -> list[Any]:
+        return []
+
+
+class WrongParameters:
+    @hookimpl
+    def relaykit_storage(self, name: str, cfg: Any) -> None:
+        return None
+
+
+def test_a_misspelt_hook_names_the_plugin_and_the_hook_meant() -> None:
+    with pytest.raises(ConfigError) as e:
+        build_plugin_manager([Typo()], env={})
+    assert "'relaykit_provider'" in str(e.value) and "Typo" in str(e.value)
+    assert "did you mean 'relaykit_providers'?" in (e.value.hint or "")
+
+
+def test_a_hook_with_other_parameters_names_the_plugin_and_the_hooks_own() -> None:
+    with pytest.raises(ConfigError) as e:
+        build_plugin_manager([WrongParameters()], env={})
+    assert "WrongParameters" in str(e.value) and "cfg" in str(e.value)
+    assert "relaykit_storage(name, config)" in (e.value.hint or "")
+
+
+class EchoFactory:
+    type = "echo"
+
+
+class ProvidersNotAList:
+    @hookimpl
+    def relaykit_providers(self) -> Any:
+        return EchoFactory  # one factory, not a list of them
+
+
+class ProviderWithoutType:
+    @hookimpl
+    def relaykit_providers(self) -> Any:
+        return [object]
+
+
+class ExporterNotAList:
+    @hookimpl
+    def relaykit_exporters(self, config: Any) -> Any:
+        return relaykit.testing.RecordingExporter()
+
+    @hookimpl
+    def relaykit_config_tables(self, config: Any) -> Any:
+        return []
+
+
+class ExportersRaise:
+    @hookimpl
+    def relaykit_exporters(self, config: Any) -> Any:
+        return [config.exporters["missing"]]
+
+    @hookimpl
+    def relaykit_config_tables(self, config: Any) -> Any:
+        return []
+
+
+class RedactorIsAFunction:
+    @hookimpl
+    def relaykit_redactors(self, config: Any) -> Any:
+        return [lambda text: text]
+
+
+class StorageClass:
+    async def write_batch(self, records: Any) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+class StorageIsAClass:
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Any) -> Any:
+        return StorageClass if name == "mine" else None
+
+
+class ConfigTablesAString:
+    @hookimpl
+    def relaykit_config_tables(self, config: Any) -> Any:
+        return "exporters.mine"
+
+
+@pytest.mark.parametrize(
+    ("plugin", "config", "problem", "fix"),
+    [
+        (ProvidersNotAList(), NO_STORAGE, "relaykit_providers returned", "return a list"),
+        (ProviderWithoutType(), NO_STORAGE, "has no `type`", "ClassVar[str]"),
+        (ExporterNotAList(), NO_STORAGE, "relaykit_exporters returned", "return a list"),
+        (ExportersRaise(), NO_STORAGE, "relaykit_exporters raised KeyError", "'missing'"),
+        (RedactorIsAFunction(), NO_STORAGE, "has no `redact` method", "redact(text)"),
+        (StorageIsAClass(), {"storage": {"backend": "mine"}}, "the class", "an instance"),
+        (ConfigTablesAString(), EXPORTER_TABLE, "relaykit_config_tables returned", "a list"),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, str | dict) else "",
+)
+def test_a_hook_returning_the_wrong_thing_names_the_plugin_and_the_fix(
+    plugin: object, config: dict[str, Any], problem: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        relaykit.Client(config, plugins=[FakePlugin(), plugin])
+    name = type(plugin).__name__
+    assert f"plugin {name!r}" in str(e.value) or name in str(e.value), str(e.value)
+    assert problem in str(e.value), str(e.value)
+    assert fix in f"{e.value} {e.value.hint}", e.value.hint
+
+
+class MissingModule:
+    @hookimpl
+    def relaykit_http_client_modules(self, config: Any) -> Any:
+        return ["rk_no_such_http_stack"]
+
+
+@pytest.mark.anyio
+async def test_a_named_http_module_that_does_not_import_names_the_plugin() -> None:
+    async with relaykit.Client(NO_STORAGE, plugins=[FakePlugin(), MissingModule()]) as client:
+        with pytest.raises(ConfigError) as e:
+            await client.warm_up()
+    assert "MissingModule" in str(e.value) and "rk_no_such_http_stack" in str(e.value)
+    assert "relaykit_http_client_modules" in str(e.value)
