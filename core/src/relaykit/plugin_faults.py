@@ -100,8 +100,8 @@ def list_results(
     check: Callable[[Any], tuple[str, str] | None] | None = None,
     **kwargs: Any,
 ) -> list[Any]:
-    """Every plugin's items for ``hook`` joined, as :func:`relaykit.plugins.collect`
-    gives them; a result that is not a list (or tuple), an exception, or an item
+    """Every plugin's items for ``hook`` joined, in the order the plugins were
+    registered; a result that is not a list (or tuple), an exception, or an item
     ``check`` finds a problem in (``(problem, fix)``) is a ``ConfigError`` naming
     the plugin."""
     if not _plain(pm, hook):
@@ -109,7 +109,11 @@ def list_results(
 
         return collect(getattr(pm.hook, hook)(**kwargs))
     out: list[Any] = []
-    for impl in _implementations(pm, hook):
+    # Registration order (built-ins, entry points, then Client(plugins=...)), not
+    # pluggy's reverse: the built-in secret redactor masks keys before any plugin's
+    # redactor can change their shape, and a later provider factory replaces an
+    # earlier one of the same type, as the hook reference says.
+    for impl in getattr(pm.hook, hook).get_hookimpls():
         result = _call(pm, hook, impl, kwargs)
         if result is None:
             continue
