@@ -72,7 +72,7 @@ async def test_relaykit_providers_adds_a_provider_type() -> None:
 @pytest.mark.anyio
 async def test_relaykit_providers_a_later_plugins_factory_replaces_an_earlier_one() -> None:
     first, second = FakePlugin("dup"), FakePlugin("dup")
-    second.__name__ = "second-dup"  # type: ignore[attr-defined]  # two plugins, one type
+    second.__name__ = "second-dup"  # two plugins, one type
     first.script.reply("from the first")
     second.script.reply("from the second")
     no_storage = {"storage": {"backend": "none"}}

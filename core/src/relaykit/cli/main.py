@@ -160,8 +160,7 @@ def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
             raise
         raise ConfigError(
             f"a plugin's command clashes with another command: {e.message}",
-            hint="rename the plugin's command, or block the plugin: "
-            "RELAYKIT_DISABLE_PLUGINS=NAME",
+            hint="rename the plugin's command, or block the plugin: RELAYKIT_DISABLE_PLUGINS=NAME",
         ) from e.__cause__
     # Plugins' commands take the global options after their name too (relaykit
     # gateway -c prod.toml), and list them in their --help, as built-ins do.
