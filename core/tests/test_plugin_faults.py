@@ -124,6 +124,46 @@ class StorageIsAClass:
         return StorageClass if name == "mine" else None
 
 
+class SyncLimiter:
+    def acquire(self, key: str, limit: Any, tokens: int) -> Any:  # not async def
+        return None
+
+    async def reconcile(self, reservation: Any, actual_tokens: int) -> None:
+        pass
+
+
+class LimiterIsSync:
+    @hookimpl
+    def relaykit_rate_limiter(self, name: str, config: Any) -> Any:
+        return SyncLimiter() if name == "mine" else None
+
+
+class HalfAStorage:
+    async def aclose(self) -> None:
+        pass
+
+
+class StorageWithoutWrites:
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Any) -> Any:
+        return HalfAStorage() if name == "mine" else None
+
+
+class HalfACache:
+    async def cached_response(self, key: str) -> None:
+        return None
+
+
+class CacheWithoutWrites:
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Any) -> Any:
+        return HalfACache() if name == "mine" else None
+
+
+MY_LIMITER = {**NO_STORAGE, "limiter": {"backend": "mine"}, "limits": {"fake/*": {"rpm": 5}}}
+MY_CACHE = {**NO_STORAGE, "cache": {"enabled": True, "backend": "mine"}}
+
+
 class ConfigTablesAString:
     @hookimpl
     def relaykit_config_tables(self, config: Any) -> Any:
@@ -140,6 +180,9 @@ class ConfigTablesAString:
         (RedactorIsAFunction(), NO_STORAGE, "has no `redact` method", "redact(text)"),
         (StorageIsAClass(), {"storage": {"backend": "mine"}}, "the class", "an instance"),
         (ConfigTablesAString(), EXPORTER_TABLE, "relaykit_config_tables returned", "a list"),
+        (LimiterIsSync(), MY_LIMITER, "SyncLimiter(), whose `acquire`", "async def acquire"),
+        (StorageWithoutWrites(), {"storage": {"backend": "mine"}}, "no `write_batch`", "Storage"),
+        (CacheWithoutWrites(), MY_CACHE, "no `cache_response`", "CacheStore"),
     ],
     ids=lambda v: type(v).__name__ if not isinstance(v, str | dict) else "",
 )
@@ -167,3 +210,42 @@ async def test_a_named_http_module_that_does_not_import_names_the_plugin() -> No
             await client.warm_up()
     assert "MissingModule" in str(e.value) and "rk_no_such_http_stack" in str(e.value)
     assert "relaykit_http_client_modules" in str(e.value)
+
+
+class DictAnswers:
+    type = "dicts"
+    default_base_url = "http://127.0.0.1:9"
+    api_key_env = None
+    base_url_env = None
+    requires_api_key = False
+    options = ()
+
+    def __init__(self, settings: Any, http: Any) -> None:
+        pass
+
+    async def chat(self, request: Any) -> Any:
+        return {"text": "hi"}  # a vendor's JSON, not a relaykit.ChatResponse
+
+    async def stream(self, request: Any) -> Any:
+        yield relaykit.TextDelta("hi")
+
+    async def list_models(self) -> list[Any]:
+        return []
+
+    def price(self, model: str) -> None:
+        return None
+
+
+class DictAnswersPlugin:
+    @hookimpl
+    def relaykit_providers(self) -> list[Any]:
+        return [DictAnswers]
+
+
+@pytest.mark.anyio
+async def test_a_chat_answer_of_the_wrong_type_names_the_provider_and_the_type_due() -> None:
+    async with relaykit.Client(NO_STORAGE, plugins=[DictAnswersPlugin()]) as client:
+        with pytest.raises(ConfigError) as e:
+            await client.chat("dicts/m", "hi")
+    assert "'dicts'" in str(e.value) and "chat returned dict" in str(e.value)
+    assert "relaykit.ChatResponse" in (e.value.hint or "")

@@ -80,7 +80,11 @@ def open_cache_store(
         prefix = config.cache.prefix
         return PrefixedStore(storage, prefix) if prefix else storage  # type: ignore[return-value]
     store: CacheStore | None = first_result(
-        pm, "relaykit_response_cache", name=backend, config=config
+        pm,
+        "relaykit_response_cache",
+        needs=("cached_response", "cache_response", "cached_responses", "cache_responses"),
+        name=backend,
+        config=config,
     )[1]
     if store is None:
         offered = sorted(

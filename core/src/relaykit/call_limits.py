@@ -128,7 +128,11 @@ class CallLimits:
         if not config.limits:
             return None
         limiter = first_result(
-            pm, "relaykit_rate_limiter", name=config.limiter.backend, config=config
+            pm,
+            "relaykit_rate_limiter",
+            needs=("acquire", "reconcile"),
+            name=config.limiter.backend,
+            config=config,
         )[1]
         return cls(config, limiter, price, not_loaded=pm.not_loaded)
 

@@ -57,7 +57,7 @@ from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .messages import Message, coerce_messages
 from .outbound_redaction import OutboundRedaction
-from .plugin_faults import exporter_problem, list_results, redactor_problem
+from .plugin_faults import exporter_problem, list_results, redactor_problem, wrong_answer
 from .plugins import build_plugin_manager
 from .pricing import PriceBook
 from .protocols import (
@@ -1436,6 +1436,8 @@ class Client:
                         ):
                             raise refuse_unsearched(target)
                         response = await provider.chat(request)
+                        if not isinstance(response, ChatResponse):
+                            raise wrong_answer(target.provider, "chat", response)
                         usage = response.usage
                         if usage is NO_USAGE or (
                             usage.web_searches and tokens_unreported(usage)

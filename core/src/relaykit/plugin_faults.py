@@ -133,10 +133,13 @@ def list_results(
     return out
 
 
-def first_result(pm: PluginManager, hook: str, **kwargs: Any) -> tuple[str | None, Any]:
+def first_result(
+    pm: PluginManager, hook: str, *, needs: tuple[str, ...] = (), **kwargs: Any
+) -> tuple[str | None, Any]:
     """The first non-None result of a firstresult ``hook`` and the plugin that gave it
     (``(None, None)`` when none did); an exception is a ``ConfigError`` naming the plugin,
-    and so is a class returned where the hook wants an instance of it."""
+    and so is a class returned where the hook wants an instance of it, or an object
+    without one of the coroutine methods in ``needs``."""
     if not _plain(pm, hook):
         return None, getattr(pm.hook, hook)(**kwargs)
     for impl in _implementations(pm, hook):
@@ -150,8 +153,41 @@ def first_result(pm: PluginManager, hook: str, **kwargs: Any) -> tuple[str | Non
                 "not an instance of it",
                 hint=f"return an instance: return {result.__name__}(...)",
             )
+        for member in needs:
+            problem = _async_member_problem(result, member, PROTOCOLS.get(hook, "its protocol"))
+            if problem is not None:
+                raise ConfigError(
+                    f"plugin {label!r}: its {hook} returned {problem[0]}", hint=problem[1]
+                )
         return label, result
     return None, None
+
+
+#: the protocol each firstresult hook's object implements, for the fix's wording
+PROTOCOLS = {
+    "relaykit_storage": "relaykit.protocols.Storage",
+    "relaykit_response_cache": "relaykit.protocols.CacheStore",
+    "relaykit_rate_limiter": "relaykit.protocols.RateLimiter",
+}
+
+
+def _async_member_problem(obj: object, name: str, protocol: str) -> tuple[str, str] | None:
+    member = getattr(obj, name, None)
+    if member is None:
+        return (
+            f"{_kind(obj)}, which has no `{name}`",
+            f"implement {protocol} (docs/plugin-hooks.md)",
+        )
+    # only a plain function is known not to return an awaitable (a callable object
+    # or a partial may): the client awaits what it returns
+    if (inspect.isfunction(member) or inspect.ismethod(member)) and not (
+        inspect.iscoroutinefunction(member)
+    ):
+        return (
+            f"{_kind(obj)}, whose `{name}` is not a coroutine function",
+            f"write it `async def {name}(...)`: the client awaits it ({protocol})",
+        )
+    return None
 
 
 def _shown(value: object) -> str:
@@ -200,3 +236,14 @@ def table_problem(name: Any) -> tuple[str, str] | None:
     if not isinstance(name, str):
         return f"{_kind(name)}, not a table name", 'return names such as ["exporters.NAME"]'
     return None
+
+
+def wrong_answer(provider: str, method: str, answer: object) -> ConfigError:
+    """A provider plugin's ``chat`` answered something other than a ChatResponse."""
+    return ConfigError(
+        f"provider {provider!r}: its plugin's {method} returned {type(answer).__name__}, "
+        "not a ChatResponse",
+        hint="build the answer with relaykit.ChatResponse(text=..., finish_reason=..., "
+        "usage=...) (docs/writing-plugins.md, 3.)",
+        provider=provider,
+    )
