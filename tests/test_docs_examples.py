@@ -485,14 +485,10 @@ def test_the_plugin_docs_examples_work_from_the_command_line(
     installed_doc_plugins: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import importlib
 
     from relaykit.cli import main
-
-    # relaykit-mcp (in this workspace) takes any --mcp SPEC as a command to run
-    monkeypatch.setenv("RELAYKIT_DISABLE_PLUGINS", "mcp")
 
     assert main(["plugins"]) == 0
     listed = capsys.readouterr().out
@@ -507,6 +503,7 @@ def test_the_plugin_docs_examples_work_from_the_command_line(
         )
         assert main(["prompt", "-c", str(config), "-m", "parrot/parrot-1", "hi"]) == 0
         assert capsys.readouterr().out == "echo: hi\n"
+        # relaykit-mcp (installed here) takes any spec, but is asked last
         argv = ["prompt", "-c", str(config), "-m", "echo/echo-1", "--mcp", "echo", "go"]
         assert main(argv) == 0
         assert capsys.readouterr().out == "go\n"
