@@ -511,6 +511,31 @@ def test_the_plugin_docs_examples_work_from_the_command_line(
     assert capsys.readouterr().out == "hello, world\n"
 
 
+def test_every_name_the_plugin_docs_point_plugins_at_is_in_its_modules_all() -> None:
+    """A name the guide or the hook reference sends a plugin to (``from relaykit.X
+    import NAME`` in a block, or `relaykit.X.NAME` in the text) is one the plugin
+    API keeps stable: in the ``__all__`` of a module plugins may import."""
+    import importlib
+
+    from relaykit.plugin_api import PLUGIN_MODULES
+
+    missing = []
+    for doc in ("docs/writing-plugins.md", "docs/plugin-hooks.md"):
+        text = (ROOT / doc).read_text()
+        imported = re.findall(r"^from (relaykit[\w.]*) import ([\w, ]+)$", text, flags=re.M)
+        named = re.findall(r"`relaykit\.([a-z_]+)\.([A-Za-z_]\w*)[`(]", text)
+        pairs = [(m, n.strip()) for m, names in imported for n in names.split(",")]
+        pairs += [(f"relaykit.{m}", n) for m, n in named]
+        for module, name in pairs:
+            if module.startswith("relaykit.testing") or f"{module}.{name}" in PLUGIN_MODULES:
+                continue
+            if module not in PLUGIN_MODULES:
+                continue  # the client's own machinery, named to explain what it does
+            if name not in importlib.import_module(module).__all__:
+                missing.append(f"{doc}: {module}.{name}")
+    assert missing == []
+
+
 # -- the plugin docs against hookspecs.py and protocols.py -------------------------------
 
 

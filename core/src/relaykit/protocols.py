@@ -46,6 +46,8 @@ __all__ = [
     "Reservation",
     "Storage",
     "UsageTotal",
+    "citations_text",
+    "new_messages",
 ]
 
 # -------------------------------------------------------------------------
