@@ -249,3 +249,24 @@ async def test_a_chat_answer_of_the_wrong_type_names_the_provider_and_the_type_d
             await client.chat("dicts/m", "hi")
     assert "'dicts'" in str(e.value) and "chat returned dict" in str(e.value)
     assert "relaykit.ChatResponse" in (e.value.hint or "")
+
+
+class ForgetsToReturn:
+    def redact(self, text: str) -> Any:
+        text.replace("secret", "[X]")  # the result dropped: returns None
+
+
+class ForgetfulRedactorPlugin:
+    @hookimpl
+    def relaykit_redactors(self, config: Any) -> list[Any]:
+        return [ForgetsToReturn()]
+
+
+@pytest.mark.anyio
+async def test_a_redactor_that_returns_no_text_is_named() -> None:
+    plugins = [FakePlugin(), relaykit.testing.RecordingExporter(), ForgetfulRedactorPlugin()]
+    async with relaykit.Client(NO_STORAGE, plugins=plugins) as client:
+        with pytest.raises(ConfigError) as e:
+            await client.chat("fake/m", "hello")
+    assert "ForgetsToReturn" in str(e.value) and "returned NoneType" in str(e.value)
+    assert "return the text" in (e.value.hint or "")

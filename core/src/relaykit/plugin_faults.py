@@ -247,3 +247,25 @@ def wrong_answer(provider: str, method: str, answer: object) -> ConfigError:
         "usage=...) (docs/writing-plugins.md, 3.)",
         provider=provider,
     )
+
+
+def checked_redact(redactor: Any) -> Callable[[str], str]:
+    """``redactor.redact``, checked to return text when the redactor is a plugin's
+    (a ``redact`` that forgot its ``return`` failed deep in record building with
+    "object of type 'NoneType' has no len()"); the core's own, as it is."""
+    redact: Callable[[str], str] = redactor.redact
+    kind = type(redactor)
+    if kind.__module__.startswith("relaykit."):
+        return redact
+
+    def checked(text: str) -> str:
+        out = redact(text)
+        if type(out) is not str:
+            raise ConfigError(
+                f"redactor {kind.__module__}.{kind.__qualname__}: redact returned "
+                f"{type(out).__name__}, not the text",
+                hint="return the text, redacted or as it came: redact(text) -> str",
+            )
+        return out
+
+    return checked
