@@ -270,3 +270,24 @@ async def test_a_redactor_that_returns_no_text_is_named() -> None:
             await client.chat("fake/m", "hello")
     assert "ForgetsToReturn" in str(e.value) and "returned NoneType" in str(e.value)
     assert "return the text" in (e.value.hint or "")
+
+
+class ExportersAsAGenerator:
+    def __init__(self) -> None:
+        self.exporter = relaykit.testing.RecordingExporter()
+
+    @hookimpl
+    def relaykit_exporters(self, config: Any) -> Any:
+        return (e for e in [self.exporter])  # any iterable, as before; not only a list
+
+    @hookimpl
+    def relaykit_config_tables(self, config: Any) -> Any:
+        return {"exporters.mine"}
+
+
+@pytest.mark.anyio
+async def test_a_hook_may_return_any_iterable_of_its_items() -> None:
+    plugin = ExportersAsAGenerator()
+    async with relaykit.Client(EXPORTER_TABLE, plugins=[FakePlugin(), plugin]) as client:
+        await client.chat("fake/m", "hi")
+    assert len(plugin.exporter.records) == 1

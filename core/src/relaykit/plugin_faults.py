@@ -11,7 +11,7 @@ each exception is known to come from its plugin.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -101,13 +101,14 @@ def list_results(
     **kwargs: Any,
 ) -> list[Any]:
     """Every plugin's items for ``hook`` joined, in the order the plugins were
-    registered; a result that is not a list (or tuple), an exception, or an item
+    registered; a result that is not a list (or another iterable), an exception, or an item
     ``check`` finds a problem in (``(problem, fix)``) is a ``ConfigError`` naming
     the plugin."""
     if not _plain(pm, hook):
         from .plugins import collect
 
-        return collect(getattr(pm.hook, hook)(**kwargs))
+        # pluggy's results come last registered first: turned back, as below
+        return collect(reversed(getattr(pm.hook, hook)(**kwargs)))
     out: list[Any] = []
     # Registration order (built-ins, entry points, then Client(plugins=...)), not
     # pluggy's reverse: the built-in secret redactor masks keys before any plugin's
@@ -118,11 +119,13 @@ def list_results(
         if result is None:
             continue
         label = plugin_label(pm, impl.plugin)
-        if isinstance(result, str | bytes) or not isinstance(result, Sequence):
+        # any iterable, as before (a tuple, a set of table names, a generator)
+        if isinstance(result, str | bytes) or not isinstance(result, Iterable):
             raise ConfigError(
                 f"plugin {label!r}: its {hook} returned {_kind(result)}, not a list",
                 hint=f"return a list, even of one: return [{_shown(result)}]",
             )
+        result = list(result)
         for item in result:
             problem = check(item) if check is not None else None
             if problem is not None:
