@@ -368,6 +368,174 @@ def test_every_python_block_of_the_docs_is_run_by_a_test() -> None:
     assert unrun == [], "run each new block in a test, then count it here: " + "; ".join(unrun)
 
 
+# -- the plugin docs' examples as a third party ships them: installed distributions ------
+
+#: the hook reference's examples, each installed as a distribution of its own (the
+#: blocks, by what they hold; the config-tables block alone is the exporter's twin)
+HOOK_EXAMPLE_DISTS = {
+    "docs-echo": ["class EchoProvider"],
+    "docs-list": ["class ListStorage"],
+    "docs-dict": ["class DictCache"],
+    "docs-counting": ["class CountingExporter"],
+    "docs-email": ["class EmailRedactor"],
+    "docs-tickets": ["class TicketRedactor"],
+    "docs-unlimited": ["class UnlimitedLimiter"],
+    "docs-httpx": ["def relaykit_http_client(", "def relaykit_http_client_modules("],
+    "docs-echotools": ["async def echo_tools"],
+    "docs-whoami": ["async def whoami_tools"],
+    "docs-hello": ["def hello(args)"],
+}
+PARROT_KEY = "parrot-docs-0123456789abcdef"
+
+
+def _install(site: Path, dist: str, package: str, files: dict[str, str], entry: str) -> None:
+    """What ``pip install`` leaves in ``site``: the package, and its dist-info naming
+    ``entry`` (``name = module``) in the ``relaykit`` entry-point group."""
+    (site / package).mkdir()
+    for name, text in {"__init__.py": "", **files}.items():
+        (site / package / name).write_text(text)
+    info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(f"[relaykit]\n{entry}\n")
+
+
+@pytest.fixture
+def installed_doc_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The guide's relaykit-parrot, laid out as its section 1 says, and every hook
+    example, installed into a folder on the import path; removed afterwards."""
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    files = {}
+    for block in blocks("python", ROOT / "docs/writing-plugins.md"):
+        named = re.match(r"# (\w+\.py)\n", block)  # tests/test_contract.py is not shipped
+        if named:
+            files[named.group(1)] = block
+    assert sorted(files) == ["plugin.py", "provider.py", "testing.py", "wire.py"]
+    entry = re.search(r"\[project.entry-points.relaykit\]\n(.*)\n", GUIDE)
+    assert entry is not None
+    _install(site, "relaykit-parrot", "relaykit_parrot", files, entry.group(1).replace('"', ""))
+    hook_blocks = blocks("python", ROOT / "docs/plugin-hooks.md")
+    for dist, holds in HOOK_EXAMPLE_DISTS.items():
+        [source] = ["\n\n".join(b for h in holds for b in hook_blocks if h in b)]
+        package = dist.replace("-", "_")
+        name = dist.removeprefix("docs-")
+        _install(site, dist, package, {"plugin.py": source}, f"{name} = {package}.plugin")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("RELAYKIT_PLUGINS", raising=False)
+    monkeypatch.delenv("RELAYKIT_DISABLE_PLUGINS", raising=False)
+    yield site
+    for module in [m for m in sys.modules if m.startswith(("relaykit_parrot", "docs_"))]:
+        del sys.modules[module]
+
+
+def _doc_plugins_config(base_url: str) -> dict[str, Any]:
+    return {
+        "providers": {"parrot": {"base_url": base_url, "api_key": PARROT_KEY}},
+        "storage": {"backend": "list"},
+        "cache": {"enabled": True, "backend": "dict"},
+        "exporters": {"counting": {}},
+        "redactors": {"tickets": {}},
+        "limiter": {"backend": "unlimited"},
+        "limits": {"parrot/*": {"rpm": 100}},
+    }
+
+
+@pytest.mark.anyio
+async def test_the_plugin_docs_examples_work_installed(installed_doc_plugins: Path) -> None:
+    """Each kind of plugin the docs show, found through its entry point and used
+    by a client: the guide's provider over loopback HTTP (streaming included), the
+    reference's storage, cache store, exporter, redactors, limiter and HTTP client."""
+    import importlib
+
+    mock_module = importlib.import_module("relaykit_parrot.testing")
+    loaded = build_plugin_manager(env={}).versions
+    assert {"parrot", *(d.removeprefix("docs-") for d in HOOK_EXAMPLE_DISTS)} <= set(loaded)
+    with mock_module.ParrotMock(api_key=PARROT_KEY) as mock:
+        async with relaykit.Client(_doc_plugins_config(mock.base_url), env={}) as client:
+            r = await client.chat("parrot/parrot-1", "mail bob@example.com", temperature=0)
+            again = await client.chat("parrot/parrot-1", "mail bob@example.com", temperature=0)
+            async with client.stream("parrot/parrot-1", "about TICKET-42") as s:
+                deltas = [e.text async for e in s if isinstance(e, relaykit.TextDelta)]
+            models = await client.models()
+            echo = await client.chat("echo/echo-1", "hello echo")
+            assert PARROT_KEY not in repr(vars(client.provider("parrot")))
+            storage, exporters = client.storage, client.exporters
+    assert (r.text, r.finish_reason, r.usage.output_tokens > 0) == (
+        "echo: mail bob@example.com",
+        "stop",
+        True,
+    )
+    assert r.cost is not None and again.text == r.text
+    sent = [q.json()["turns"][-1]["text"] for q in mock.requests if q.path == "/v1/generate"]
+    # the second chat came from the dict cache; the ticket went out as a placeholder
+    assert sent == ["mail bob@example.com", "about <T0>"]
+    assert len(deltas) > 1 and s.response.text == "".join(deltas) == "echo: about TICKET-42"
+    assert [m.id for m in models] == ["parrot-1"] and echo.text == "hello echo"
+    records: list[Any] = getattr(storage, "records", [])  # ListStorage's
+    stored = [rec.messages[-1].text for rec in records]
+    assert stored == ["mail [EMAIL]", "mail [EMAIL]", "about <T0>", "hello echo"]
+    [counting] = [e for e in exporters if type(e).__name__ == "CountingExporter"]
+    assert counting.totals["relaykit.requests"] == 4  # type: ignore[attr-defined]
+
+
+def test_the_plugin_docs_examples_work_from_the_command_line(
+    installed_doc_plugins: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib
+
+    from relaykit.cli import main
+
+    assert main(["plugins"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"{name} " in listed for name in ("parrot", "hello", "counting", "tickets"))
+    mock_module = importlib.import_module("relaykit_parrot.testing")
+    with mock_module.ParrotMock(api_key=PARROT_KEY) as mock:
+        config = tmp_path / "docs.toml"
+        config.write_text(
+            f'[providers.parrot]\nbase_url = "{mock.base_url}"\napi_key = "{PARROT_KEY}"\n'
+            '[storage]\nbackend = "list"\n[exporters.counting]\n[redactors.tickets]\n'
+            '[limiter]\nbackend = "unlimited"\n[limits."parrot/*"]\nrpm = 100\n'
+        )
+        assert main(["prompt", "-c", str(config), "-m", "parrot/parrot-1", "hi"]) == 0
+        assert capsys.readouterr().out == "echo: hi\n"
+        # relaykit-mcp (installed here) takes any spec, but is asked last
+        argv = ["prompt", "-c", str(config), "-m", "echo/echo-1", "--mcp", "echo", "go"]
+        assert main(argv) == 0
+        assert capsys.readouterr().out == "go\n"
+    assert main(["hello", "world"]) == 0
+    assert capsys.readouterr().out == "hello, world\n"
+
+
+def test_every_name_the_plugin_docs_point_plugins_at_is_in_its_modules_all() -> None:
+    """A name the guide or the hook reference sends a plugin to (``from relaykit.X
+    import NAME`` in a block, or `relaykit.X.NAME` in the text) is one the plugin
+    API keeps stable: in the ``__all__`` of a module plugins may import."""
+    import importlib
+
+    from relaykit.plugin_api import PLUGIN_MODULES
+
+    missing = []
+    for doc in ("docs/writing-plugins.md", "docs/plugin-hooks.md"):
+        text = (ROOT / doc).read_text()
+        imported = re.findall(r"^from (relaykit[\w.]*) import ([\w, ]+)$", text, flags=re.M)
+        named = re.findall(r"`relaykit\.([a-z_]+)\.([A-Za-z_]\w*)[`(]", text)
+        pairs = [(m, n.strip()) for m, names in imported for n in names.split(",")]
+        pairs += [(f"relaykit.{m}", n) for m, n in named]
+        for module, name in pairs:
+            if module.startswith("relaykit.testing") or f"{module}.{name}" in PLUGIN_MODULES:
+                continue
+            if module not in PLUGIN_MODULES:
+                continue  # the client's own machinery, named to explain what it does
+            if name not in importlib.import_module(module).__all__:
+                missing.append(f"{doc}: {module}.{name}")
+    assert missing == []
+
+
 # -- the plugin docs against hookspecs.py and protocols.py -------------------------------
 
 

@@ -31,13 +31,4 @@ guide = load_guide()
 
 
 class TestGuideParrot(guide.TestParrot):  # type: ignore[name-defined,misc]
-    """The guide's own contract test class, run as written."""
-
-    # Parrot has no tools and no reasoning; the guide says it runs the subset of
-    # the suite that applies.
-    test_stream_reasoning_is_kept_apart = None
-    test_tool_call_and_result_round_trip = None
-    test_streamed_tool_call_arguments_are_assembled = None
-    test_forced_tool_choice = None
-    test_tool_result_attachments_reach_the_model = None
-    test_kinds_the_vendor_adds_later_leave_tool_calls_whole = None
+    """The guide's own contract test class, run as written: the whole suite."""

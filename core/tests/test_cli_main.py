@@ -256,3 +256,28 @@ def test_a_usage_error_masks_a_key_it_would_echo(
     err = capsys.readouterr().err
     assert err.startswith("error: relaykit") and "[REDACTED]" in err, err
     assert "UsageErr" not in err
+
+
+def test_a_plugin_command_clash_names_the_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    class Clash:
+        @relaykit.hookimpl
+        def relaykit_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+            cli.add_parser("prompt")
+
+    assert main(["plugins"], plugins=[Clash()]) == 1
+    err = capsys.readouterr().err
+    assert "(Clash)" in err and "subparser: prompt" in err and err.count("\n") == 1
+
+
+def test_a_relaykit_commands_hook_that_raises_is_one_line_naming_the_plugin(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Broken:
+        @relaykit.hookimpl
+        def relaykit_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+            raise RuntimeError("no parser today")
+
+    assert main(["plugins"], plugins=[Broken()]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: plugin 'extra-0 (Broken)': its relaykit_commands raised")
+    assert "no parser today" in err and err.count("\n") == 1

@@ -13,10 +13,11 @@ import sqlite3
 import types
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from relaykit import Config, FunctionTool, Secret
+from relaykit import Config, FunctionTool, Secret, hookimpl
 from relaykit.cli import main
 from relaykit.cli.mcp_option import McpOption, add_mcp_options, spec_label
 from relaykit.testing import OpenAIMock, Reply
@@ -373,3 +374,20 @@ def test_the_hook_references_secrets_example_masks_its_token(
     with closing(sqlite3.connect(db)) as conn:
         stored = "\n".join(conn.iterdump())
     assert "signed in with [REDACTED]" in stored and READ_TOKEN not in stored
+
+
+class BrokenSource:
+    @hookimpl
+    def relaykit_tool_source(self, spec: str, headers: Any, config: Config) -> Any:
+        raise RuntimeError("the tool list was not where it should be")
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_a_tool_source_that_raises_is_one_line_naming_its_plugin(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["prompt", "-m", MODEL, "--mcp", "mine", "Hi"]
+    assert main(argv, plugins=[BrokenSource()]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: plugin 'extra-0 (BrokenSource)': its relaykit_tool_source")
+    assert "the tool list was not where" in err and err.count("\n") == 1

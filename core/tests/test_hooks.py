@@ -70,6 +70,17 @@ async def test_relaykit_providers_adds_a_provider_type() -> None:
 
 
 @pytest.mark.anyio
+async def test_relaykit_providers_a_later_plugins_factory_replaces_an_earlier_one() -> None:
+    first, second = FakePlugin("dup"), FakePlugin("dup")
+    second.__name__ = "second-dup"  # two plugins, one type
+    first.script.reply("from the first")
+    second.script.reply("from the second")
+    no_storage = {"storage": {"backend": "none"}}
+    async with relaykit.Client(no_storage, plugins=[first, second]) as client:
+        assert (await client.chat("dup/x", "hi")).text == "from the second"
+
+
+@pytest.mark.anyio
 async def test_relaykit_storage_receives_every_call_redacted() -> None:
     storage = MemoryStorage()
     fake = FakePlugin()
@@ -328,6 +339,33 @@ async def test_relaykit_redactors_apply_to_stored_records() -> None:
     assert r.text == "echo: I live in Paris"  # the caller's answer is untouched
     assert storage.records[0].messages[0].text == "I live in [CITY]"
     assert storage.records[0].text == "echo: I live in [CITY]"
+
+
+@pytest.mark.anyio
+async def test_relaykit_redactors_run_in_registration_order_the_builtin_first() -> None:
+    class Tag:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def redact(self, text: str) -> str:
+            return f"{text.replace('-', '~')}{self.tag}"  # a key's shape, changed
+
+    class TagPlugin:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        @hookimpl
+        def relaykit_redactors(self, config: Config) -> Sequence[Tag]:
+            return [Tag(self.tag)]
+
+    # the built-in secret redactor first: a key in a text is masked before a
+    # plugin's redactor can change it out of the shape the built-in one knows
+    key = "sk-proj-" + "a1B2c3D4" * 4
+    storage = MemoryStorage()
+    plugins = [FakePlugin(), StoragePlugin(storage), TagPlugin("<1>"), TagPlugin("<2>")]
+    async with relaykit.Client({"storage": {"backend": "memory"}}, plugins=plugins) as client:
+        await client.chat("fake/m", key)
+    assert storage.records[0].messages[0].text == "[REDACTED]<1><2>"
 
 
 @pytest.mark.anyio

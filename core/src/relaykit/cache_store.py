@@ -25,6 +25,7 @@ import anyio
 from .config import BUILT_IN_CACHE_BACKENDS, Config
 from .config_tables import missing_backend_hint
 from .errors import ConfigError
+from .plugin_faults import first_result
 from .plugins import PluginManager
 from .protocols import CacheStore, Storage
 from .secrets import describe_error
@@ -78,7 +79,13 @@ def open_cache_store(
             return None
         prefix = config.cache.prefix
         return PrefixedStore(storage, prefix) if prefix else storage  # type: ignore[return-value]
-    store: CacheStore | None = pm.hook.relaykit_response_cache(name=backend, config=config)
+    store: CacheStore | None = first_result(
+        pm,
+        "relaykit_response_cache",
+        needs=("cached_response", "cache_response", "cached_responses", "cache_responses"),
+        name=backend,
+        config=config,
+    )[1]
     if store is None:
         offered = sorted(
             impl.plugin_name for impl in pm.hook.relaykit_response_cache.get_hookimpls()

@@ -26,6 +26,7 @@ from .budgets import estimate_cost, hold_rates
 from .config import Config, LimitConfig, is_scoped
 from .config_tables import missing_backend_hint
 from .errors import ConfigError
+from .plugin_faults import first_result
 from .protocols import RateLimiter, Reservation
 from .response import ChatResponse, Usage
 from .secrets import describe_error
@@ -126,7 +127,13 @@ class CallLimits:
         ``pm``; ``None`` when ``[limits]`` is empty (no limiter is asked for then)."""
         if not config.limits:
             return None
-        limiter = pm.hook.relaykit_rate_limiter(name=config.limiter.backend, config=config)
+        limiter = first_result(
+            pm,
+            "relaykit_rate_limiter",
+            needs=("acquire", "reconcile"),
+            name=config.limiter.backend,
+            config=config,
+        )[1]
         return cls(config, limiter, price, not_loaded=pm.not_loaded)
 
     async def aclose(self) -> None:

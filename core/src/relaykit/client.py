@@ -57,7 +57,8 @@ from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .messages import Message, coerce_messages
 from .outbound_redaction import OutboundRedaction
-from .plugins import build_plugin_manager, collect
+from .plugin_faults import exporter_problem, list_results, redactor_problem, wrong_answer
+from .plugins import build_plugin_manager
 from .pricing import PriceBook
 from .protocols import (
     Exporter,
@@ -229,17 +230,22 @@ class Client:
         self._env = env
         self.config = load_config(config, env=env)
         self.plugin_manager = build_plugin_manager(plugins, env)
-        hook = self.plugin_manager.hook
+        pm = self.plugin_manager
         # before the exporters are built: a table no plugin reads would do nothing
         check_plugin_tables(self.config, self.plugin_manager)
         self._registry = ProviderRegistry(self.config, self.plugin_manager, env)
         #: the keys this client holds, masked first in everything it redacts and raises
         self._known = self._registry.known_secrets
         self._redaction = RedactionChain(
-            [self._known, *collect(hook.relaykit_redactors(config=self.config))],
+            [
+                self._known,
+                *list_results(pm, "relaykit_redactors", redactor_problem, config=self.config),
+            ],
             memo_chars=self.config.redaction.memo_chars,
         )
-        self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
+        self._exporters: list[Exporter] = list_results(
+            pm, "relaykit_exporters", exporter_problem, config=self.config
+        )
         #: reserves and settles ``[limits]`` around each attempt (``None`` without any)
         self._limits = CallLimits.create(self.config, self.plugin_manager, self._price)
         self._call_log: CallLog | None = None
@@ -1435,6 +1441,8 @@ class Client:
                         ):
                             raise refuse_unsearched(target)
                         response = await provider.chat(request)
+                        if not isinstance(response, ChatResponse):
+                            raise wrong_answer(target.provider, "chat", response)
                         usage = response.usage
                         if usage is NO_USAGE or (
                             usage.web_searches and tokens_unreported(usage)

@@ -31,7 +31,8 @@ from collections.abc import Iterable, Mapping
 
 from .config import Config
 from .errors import ConfigError
-from .plugins import NotLoaded, PluginManager, collect, distribution_key
+from .plugin_faults import list_results, table_problem
+from .plugins import NotLoaded, PluginManager, distribution_key
 
 log = logging.getLogger("relaykit.config")
 
@@ -108,7 +109,7 @@ def check_plugin_tables(config: Config, pm: PluginManager) -> None:
         return
     # A plugin may check its table as it names it (relaykit-mcp's [mcp], read only
     # when --mcp is used): its ConfigError is raised from here, as the client starts.
-    claimed = {str(name) for name in collect(pm.hook.relaykit_config_tables(config=config))}
+    claimed = set(list_results(pm, "relaykit_config_tables", check=table_problem, config=config))
     declaring = {id(impl.plugin) for impl in pm.hook.relaykit_config_tables.get_hookimpls()}
 
     def silent(hook_name: str) -> tuple[str, ...]:

@@ -137,7 +137,7 @@ def relaykit_redactors(config: Config) -> Sequence[Redactor]:
     """Return the redactors this plugin contributes for ``config``.
 
     Redactors run in registration order on everything relaykit stores, logs,
-    traces or exports; the built-in secret redactor always runs. A redactor
+    traces or exports; the built-in secret redactor always runs, first. A redactor
     with ``restore`` is reversible: it also redacts outbound prompts, and
     its placeholders are restored in the answer. Name the
     ``[redactors.NAME]`` tables you read in ``relaykit_config_tables``.
@@ -204,7 +204,8 @@ def relaykit_http_client_modules(config: Config) -> Sequence[str] | None:
     Stops at first non-None result.
 
     :param config: the client's validated configuration.
-    :return: importable module names, or ``None``.
+    :return: importable module names (one that fails to import is a
+        :class:`relaykit.ConfigError` naming your plugin), or ``None``.
     """
 
 

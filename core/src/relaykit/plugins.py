@@ -20,6 +20,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, did_you_mean
+from .plugin_faults import import_error, plugin_label, registration_error
 
 ENTRY_POINT_GROUP = "relaykit"
 
@@ -180,15 +181,32 @@ def build_plugin_manager(
             continue
         if pm.get_plugin(found.name) is not None or pm.is_blocked(found.name):
             continue
-        pm.register(found.load(), name=found.name)
+        try:
+            module = found.load()
+        except Exception as e:  # its own import failed: name it, not a traceback
+            raise import_error(found.name, e) from e
+        _register(pm, module, found.name)
         if found.version is not None:
             pm.versions[found.name] = found.version
     for i, plugin in enumerate(extra):
         if pm.is_registered(plugin):  # e.g. a test passing a plugin that is also installed
             continue
-        pm.register(plugin, name=getattr(plugin, "__name__", None) or f"extra-{i}")
-    pm.check_pending()
+        _register(pm, plugin, getattr(plugin, "__name__", None) or f"extra-{i}")
+    try:
+        pm.check_pending()  # a hook name no hookspec has: a typo, most likely
+    except pluggy.PluginValidationError as e:
+        raise registration_error(plugin_label(pm, e.plugin), e) from e
     return pm
+
+
+def _register(pm: PluginManager, plugin: object, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as e:  # a hook taking other parameters
+        label = plugin_label(pm, plugin) if pm.is_registered(plugin) else name
+        if label.startswith("extra-"):
+            label = f"{label} ({type(plugin).__name__})"
+        raise registration_error(label, e) from e
 
 
 @attrs.frozen

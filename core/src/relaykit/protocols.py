@@ -48,7 +48,9 @@ __all__ = [
     "Reservation",
     "Storage",
     "UsageTotal",
+    "citations_text",
     "metadata_text",
+    "new_messages",
     "search_words",
 ]
 

@@ -15,7 +15,8 @@ from .config_tables import FIRST_PARTY, install_hint
 from .errors import ConfigError, did_you_mean
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .known_secrets import KnownSecrets
-from .plugins import PluginManager, collect, distribution_key
+from .plugin_faults import factory_problem, first_result, list_results
+from .plugins import PluginManager, distribution_key
 from .protocols import Provider, ProviderFactory, ProviderSettings
 from .secrets import Secret
 from .tls import ca_file_context
@@ -38,7 +39,7 @@ class ProviderRegistry:
         self._pm = pm
         self._env = env
         self.factories: dict[str, ProviderFactory] = {}
-        for factory in collect(pm.hook.relaykit_providers()):
+        for factory in list_results(pm, "relaykit_providers", check=factory_problem):
             self.factories[factory.type] = factory
         # A [providers.NAME] table whose plugin is missing (or a misspelt NAME or type)
         # would otherwise be found out only when that provider is first called, and
@@ -233,12 +234,16 @@ class ProviderRegistry:
 
     def http_modules(self) -> tuple[str, ...]:
         """The modules building a provider's HTTP client imports (see :meth:`warm_up`)."""
+        return self._http_modules()[1]
+
+    def _http_modules(self) -> tuple[str | None, tuple[str, ...]]:
+        """:meth:`http_modules`, and the plugin that named them (``None``: the default)."""
         cfg = self._config
         if cfg.http.transport != "httpx":
-            named = self._pm.hook.relaykit_http_client_modules(config=cfg)
+            plugin, named = first_result(self._pm, "relaykit_http_client_modules", config=cfg)
             if named is not None:
-                return tuple(named)
-        return _HTTPX_MODULES
+                return plugin, tuple(named)
+        return None, _HTTPX_MODULES
 
     async def warm_up(self) -> None:
         """Import the HTTP stack in a worker thread, so building providers does not.
@@ -249,7 +254,7 @@ class ProviderRegistry:
         thread also makes the SSL context its clients share, once per process
         instead of once per provider (see ``httpx_client.shared_ssl_context``).
         """
-        modules = self.http_modules()
+        plugin, modules = self._http_modules()
         missing = [name for name in modules if name not in sys.modules]
         # [http] ca_file's context is made already: httpx's default one is not needed
         default_ssl = modules is _HTTPX_MODULES and self._ssl_context is None
@@ -257,7 +262,9 @@ class ProviderRegistry:
         if missing or make_ssl:
             # Abandoned when cancelled (a client closing): the import goes on in its
             # thread, and the next call's warm-up finds it done, or waits on its lock.
-            await anyio.to_thread.run_sync(_prepare, missing, make_ssl, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(
+                _prepare, missing, make_ssl, plugin, abandon_on_cancel=True
+            )
 
     def _make_http(self) -> HttpClient:
         from .http import HttpOptions
@@ -303,10 +310,21 @@ def _httpx_ssl_ready() -> bool:
     return module is not None and bool(module.has_shared_ssl_context())
 
 
-def _prepare(names: Sequence[str], ssl: bool) -> None:
-    """In a worker thread: import ``names``, and make httpx's shared SSL context."""
+def _prepare(names: Sequence[str], ssl: bool, plugin: str | None = None) -> None:
+    """In a worker thread: import ``names`` (named by ``plugin``'s
+    ``relaykit_http_client_modules``), and make httpx's shared SSL context."""
     for name in names:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            if plugin is None:
+                raise  # relaykit's own stack: an installation problem, shown as it is
+            raise ConfigError(
+                f"plugin {plugin!r}: its relaykit_http_client_modules named {name!r}, "
+                f"which does not import: {e}",
+                hint="name the modules its relaykit_http_client imports, as import "
+                "statements write them",
+            ) from e
     if ssl:
         from .httpx_client import shared_ssl_context
 

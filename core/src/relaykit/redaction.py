@@ -22,6 +22,7 @@ from .messages import (
     ToolCall,
     ToolResultPart,
 )
+from .plugin_faults import checked_redact
 from .protocols import CallRecord, Redactor
 from .web_search import Citation
 
@@ -247,9 +248,9 @@ def _steps(redactors: Sequence[Redactor], memo_chars: int) -> tuple[Callable[[st
     made: list[Callable[[str], str]] = []
     for step in steps:
         if not isinstance(step, list):
-            made.append(step.redact)
+            made.append(checked_redact(step))
             continue
-        memo = _Memo([r.redact for r in step], share)
+        memo = _Memo([checked_redact(r) for r in step], share)
         for redactor in step:
             on_change = getattr(redactor, "on_change", None)
             if callable(on_change):
@@ -286,7 +287,9 @@ class RedactionChain:
         self._messages = _MessageCache(memo_chars // 8)
         self._redacts = _steps(self.redactors, memo_chars - memo_chars // 8)
         # for texts too short to remember: no memo's call in between
-        self._direct: tuple[Callable[[str], str], ...] = tuple([r.redact for r in self.redactors])
+        self._direct: tuple[Callable[[str], str], ...] = tuple(
+            [checked_redact(r) for r in self.redactors]
+        )
         #: the usual chain is one run of pure redactors behind one memo: then a
         #: remembered text (a chat's resent history) is one look-up in its results
         self._remembered = _only_memo(self._redacts)

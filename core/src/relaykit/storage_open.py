@@ -5,6 +5,7 @@ from __future__ import annotations
 from .config import Config
 from .config_tables import missing_backend_hint
 from .errors import ConfigError
+from .plugin_faults import first_result
 from .plugins import PluginManager
 from .protocols import Storage
 
@@ -19,7 +20,9 @@ def open_storage(config: Config, pm: PluginManager) -> Storage | None:
     backend = config.storage.backend
     if backend == "none":
         return None
-    storage: Storage | None = pm.hook.relaykit_storage(name=backend, config=config)
+    storage: Storage | None = first_result(
+        pm, "relaykit_storage", needs=("write_batch",), name=backend, config=config
+    )[1]
     if storage is None and config.storage_explicit:
         offered = [impl.plugin_name for impl in pm.hook.relaykit_storage.get_hookimpls()]
         raise ConfigError(

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from relaykit import Config, FunctionTool, Secret
 
 
-@hookimpl
+# trylast: every spec is ours, so another plugin's own specs are asked about first
+@hookimpl(trylast=True)
 def relaykit_tool_source(
     spec: str, headers: Mapping[str, Secret], config: Config
 ) -> AbstractAsyncContextManager[Sequence[FunctionTool]]:

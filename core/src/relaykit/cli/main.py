@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .. import __version__
 from ..errors import ConfigError, InvalidRequestError, RelayError
 from ..event_loops import BACKENDS, check_backend
+from ..plugin_faults import list_results
 from .context import CliContext
 from .log_output import log_output, verbosity
 
@@ -171,12 +172,14 @@ def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
     for name in BUILTIN_COMMANDS:
         importlib.import_module(f".{name}", __package__).register(commands, [common])
     try:
-        pm.hook.relaykit_commands(cli=commands)
-    except argparse.ArgumentError as e:
+        list_results(pm, "relaykit_commands", cli=commands)  # one plugin at a time
+    except ConfigError as e:
+        if not isinstance(e.__cause__, argparse.ArgumentError):
+            raise
         raise ConfigError(
-            f"a plugin's command clashes with another command: {e}",
-            hint="run with RELAYKIT_DISABLE_PLUGINS=NAME to find and block the plugin",
-        ) from e
+            f"a plugin's command clashes with another command: {e.message}",
+            hint="rename the plugin's command, or block the plugin: RELAYKIT_DISABLE_PLUGINS=NAME",
+        ) from e.__cause__
     # Plugins' commands take the global options after their name too (relaykit
     # gateway -c prod.toml), and list them in their --help, as built-ins do.
     for name, command in commands.choices.items():

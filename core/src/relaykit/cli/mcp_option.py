@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from ..errors import ConfigError, InvalidRequestError
+from ..plugin_faults import first_result
 from ..secrets import Secret, scrub
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def tool_sources(
 ) -> list[tuple[str, ToolSource]]:
     """Each ``--mcp`` as the plugin that takes it returns it: a label for errors,
     and the context manager that connects and yields its tools (not entered)."""
-    hook = context.plugin_manager.hook.relaykit_tool_source
+    pm = context.plugin_manager
     sources = []
     for i, option in enumerate(options):
         if any(other.spec == option.spec for other in options[:i]):
@@ -145,9 +146,15 @@ def tool_sources(
                 param="--mcp",
                 hint="give each server once; its tools all go to the model",
             )
-        source = hook(spec=option.spec, headers=dict(option.headers), config=config)
+        _, source = first_result(  # a plugin raising is a ConfigError naming it
+            pm,
+            "relaykit_tool_source",
+            spec=option.spec,
+            headers=dict(option.headers),
+            config=config,
+        )
         if source is None:
-            skipped = context.plugin_manager.not_loaded.get("relaykit-mcp")
+            skipped = pm.not_loaded.get("relaykit-mcp")
             get = (
                 "pip install relaykit-mcp, which connects to MCP servers"
                 if skipped is None

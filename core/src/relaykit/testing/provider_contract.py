@@ -111,6 +111,10 @@ class Harness:
     supports_cached_tokens: bool = True
     #: whether the vendor says how long to wait on 429 (header or error body)
     supports_retry_after: bool = True
+    #: whether the API takes tools (function calling); without, the plugin must
+    #: refuse ``tools=`` with an ``InvalidRequestError`` (``param="tools"``)
+    #: before sending anything, and the suite's tool tests check that instead
+    supports_tools: bool = True
     #: whether the API reads documents (a PDF, plain text); without, the plugin
     #: must refuse a DocumentPart with a typed error before sending anything
     supports_documents: bool = True
@@ -444,9 +448,10 @@ class ProviderContract:
             Message.assistant("an answer"),
             Message.user([CachePoint(), TextPart("one more")]),
         ]
+        tools: dict[str, Any] = {"tools": [WEATHER_TOOL, CachePoint("1h")], "tool_choice": "auto"}
         async with self.client(harness) as client:
             r = await client.chat(
-                harness.model, messages, tools=[WEATHER_TOOL, CachePoint("1h")], tool_choice="auto"
+                harness.model, messages, **(tools if harness.supports_tools else {})
             )
         assert r.text == "echo: one more"
         assert "cache_point" not in harness.mock.last_request.body.decode()
@@ -455,6 +460,8 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_tool_call_and_result_round_trip(self, harness: Harness) -> None:
+        if not harness.supports_tools:
+            return await refuses_tools_unsent(self, harness)
         harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Paris"}),))
         async with self.client(harness) as client:
             r = await client.chat(harness.model, "Weather in Paris?", tools=[WEATHER_TOOL])
@@ -477,6 +484,8 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_tool_result_attachments_reach_the_model(self, harness: Harness) -> None:
+        if not harness.supports_tools:
+            return await refuses_tools_unsent(self, harness)
         # A tool that returns a screenshot or a PDF: each API carries them its own
         # way (inside the result, or in a user turn after it); none may drop them.
         harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Paris"}),))
@@ -511,6 +520,8 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_streamed_tool_call_arguments_are_assembled(self, harness: Harness) -> None:
+        if not harness.supports_tools:
+            return await refuses_tools_unsent(self, harness)
         args = {"city": "São Paulo", "days": 3, "units": {"temp": "C"}}
         harness.mock.script.reply(
             "", tool_calls=(("get_weather", args), ("get_weather", {"city": "Oslo"}))
@@ -531,6 +542,8 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_forced_tool_choice(self, harness: Harness) -> None:
+        if not harness.supports_tools:
+            return await refuses_tools_unsent(self, harness)
         harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Rome"}),))
         async with self.client(harness) as client:
             if not harness.supports_tool_choice:
@@ -608,6 +621,8 @@ class ProviderContract:
     ) -> None:
         """As above, beside a tool call: a block of an unknown kind before it takes
         no tool call's place."""
+        if not harness.supports_tools:
+            return await refuses_tools_unsent(self, harness)
         args = {"city": "Oslo", "days": 2}
         reply = Reply(text="Looking.", tool_calls=(("get_weather", args),), future_events=True)
         harness.mock.script.push(reply, reply)
@@ -623,8 +638,6 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_stream_reasoning_is_kept_apart(self, harness: Harness) -> None:
-        if not harness.supports_reasoning:
-            pytest.skip("this provider's API has no separate reasoning output")
         harness.mock.script.reply("The answer is 4.", reasoning="2 plus 2 is 4")
         async with self.client(harness) as client:
             async with client.stream(harness.model, "2+2?") as s:
@@ -632,7 +645,9 @@ class ProviderContract:
                     pass
             r = await client.chat(harness.model, "2+2 again?")
         assert s.response.text == "The answer is 4."
-        assert s.response.reasoning == "2 plus 2 is 4"
+        # an API without separate reasoning sends none (the mock must not either)
+        expected = "2 plus 2 is 4" if harness.supports_reasoning else None
+        assert (s.response.reasoning or None) == expected
         assert "2 plus 2" not in r.text
 
     @pytest.mark.anyio
@@ -1796,3 +1811,18 @@ __all__ = [
     "TranscriptionContract",
     "weather_tool_loop",
 ]
+
+
+async def refuses_tools_unsent(suite: ProviderContract, harness: Harness) -> None:
+    """For a provider without tools: ``tools=`` is an InvalidRequestError naming
+    ``tools``, chat and stream, before anything is sent (silently left out, the
+    model would answer without the tools the caller meant it to call)."""
+    async with suite.client(harness) as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(harness.model, "Weather in Paris?", tools=[WEATHER_TOOL])
+        assert caught.value.param == "tools"
+        with pytest.raises(InvalidRequestError):
+            async with client.stream(harness.model, "Paris?", tools=[WEATHER_TOOL]) as s:
+                async for _ in s:
+                    pass
+    assert not harness.mock.requests, "a refused tool must not be sent"
