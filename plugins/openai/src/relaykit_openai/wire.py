@@ -15,6 +15,15 @@ with 'tool_calls'") and calls left without results ("An assistant message with
 'tool_call_id'"), as DeepSeek and Mistral do ("Not the same number of function
 calls and responses"). :func:`check_tool_pairs` refuses both before sending, for
 the services whose provider says so (``paired_tool_calls``).
+
+Tool call ids go out each once in a request and at most 40 characters (the
+provider renames them before writing: :func:`relaykit.tool_ids.unique_tool_ids`):
+OpenAI refuses a longer one ("Invalid 'messages[2].tool_calls[0].id': string too
+long. Expected a string with maximum length 40", vercel/ai#5171; vLLM's ids have
+46), one call answered twice ("Duplicate value for 'tool_call_id' of ...",
+agno#5116) and DeepSeek two calls of one message sharing an id (pi#6796); ids
+made per answer (relaykit's ``gemini-call-0``, Kimi's ``edit:22``) recur in a
+long history. Each result goes out under its call's id.
 """
 
 from __future__ import annotations
