@@ -809,3 +809,24 @@ async def test_ids_of_a_cross_provider_history_go_out_unique_and_paired(
     if provider == "openai":
         assert calls[:4] == ["gemini-call-0", "gemini-call-0_2", "edit:22", "edit:22_2"]
     assert messages[3].tool_calls[0].id == "gemini-call-0"  # the caller's keep theirs
+
+
+@pytest.mark.anyio
+async def test_a_call_answered_twice_is_refused_before_sending(mock: OpenAIMock) -> None:
+    # OpenAI refuses it ("Duplicate value for 'tool_call_id' of 'call_1' in
+    # messages[2] and messages[3]."): which result is the call's cannot be guessed.
+    messages = [
+        Message.user("go"),
+        Message.assistant("", [CALL_1]),
+        Message.tool("call_1", "first"),
+        Message.tool("call_1", "again"),
+    ]
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        with pytest.raises(InvalidRequestError) as info:
+            await c.chat("openai/gpt-4o-mini", messages)
+    error = info.value
+    assert error.message == (
+        "messages[3] holds a second result of tool call 'call_1' (the first is in messages[2])"
+    )
+    assert error.param == "messages[3]" and "one result per call" in str(error.hint)
+    assert mock.requests == []
