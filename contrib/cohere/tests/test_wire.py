@@ -23,6 +23,7 @@ from relaykit.events import (
     UsageUpdate,
 )
 from relaykit.testing import PDF, PNG, WEATHER_TOOL, Reply
+from relaykit.testing.tool_histories import CROSS_PROVIDER_IDS, TOOL_NAMES, cross_provider_tool_run
 from relaykit_cohere import provider
 from relaykit_cohere.testing import CohereMock
 from relaykit_cohere.testing import client_for as client
@@ -511,3 +512,20 @@ def test_every_route_refuses_a_body_that_is_no_json_object(
         assert not m.failures
     assert r.status_code == 400, r.text
     assert r.json()["message"] == f"invalid request: {problem}"
+
+
+@pytest.mark.anyio
+async def test_tool_call_ids_of_other_providers_are_sent_as_they_are(mock: CohereMock) -> None:
+    # Cohere's v2 tool messages name their call by tool_call_id, a string of no
+    # documented form (docs.cohere.com/reference/chat; OCI's CohereToolMessageV2),
+    # and no refusal of an id an earlier answer used is reported: the ids go as
+    # the history holds them, each result under its call's.
+    tools = [{"name": n, "parameters": {"type": "object"}} for n in TOOL_NAMES]
+    async with client(mock) as c:
+        r = await c.chat(MODEL, cross_provider_tool_run(), tools=tools)
+    assert r.text
+    sent = mock.last_request.json()["messages"]
+    calls = [call["id"] for m in sent for call in m.get("tool_calls") or ()]
+    results = [m["tool_call_id"] for m in sent if m["role"] == "tool"]
+    assert calls == list(CROSS_PROVIDER_IDS)
+    assert results == calls

@@ -59,6 +59,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.storable_text": "any string as text every database takes, and back, exactly",
     "relaykit.speech": "text-to-speech values and media types",
     "relaykit.sse": "a server-sent events decoder for streamed answers",
+    "relaykit.tool_ids": "tool call ids renamed as a vendor takes them: each once, valid",
     "relaykit.web_search": "web search settings, citations and refusals",
     "relaykit.testing": "fakes, vendor mocks and contract suites, for tests and shipped mocks",
 }

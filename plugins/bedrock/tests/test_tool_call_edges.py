@@ -18,6 +18,7 @@ import pytest
 import relaykit
 from relaykit import Message, ToolCall
 from relaykit.testing import Reply, Request, Response, ScriptedServer
+from relaykit.testing.tool_histories import CROSS_PROVIDER_IDS, TOOL_NAMES, cross_provider_tool_run
 from relaykit_bedrock.testing import BedrockMock, event_frame
 
 from .conftest import MakeClient
@@ -276,3 +277,34 @@ async def test_a_failing_tool_goes_back_with_status_error(
     assert [r["toolUseId"] for r in results] == [u["toolUseId"] for u in uses]
     assert [r.get("status") for r in results] == ["error", "error"]
     assert "no weather for Oslo" in results[0]["content"][0]["text"]
+
+
+@pytest.mark.anyio
+async def test_a_cross_provider_history_goes_to_nova_valid_and_once_each(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # Converse's toolUseId rule (1 to 64 of [a-zA-Z0-9_-]) and its refusal of one id
+    # twice in a turn ("The toolUse blocks at messages.N.content contain duplicate
+    # Ids", Cyber-AutoAgent-ng#27) are the API's, whatever the model: Nova gets
+    # the renamed ids Claude gets.
+    tools = [{"name": n, "parameters": {"type": "object"}} for n in TOOL_NAMES]
+    async with make_client(region=mock.region) as c:
+        r = await c.chat("bedrock/amazon.nova-pro-v1:0", cross_provider_tool_run(), tools=tools)
+    assert r.text
+    blocks = [b for m in mock.requests[-1].json()["messages"] for b in m["content"]]
+    uses = [b["toolUse"]["toolUseId"] for b in blocks if "toolUse" in b]
+    results = [
+        (b["toolResult"]["toolUseId"], b["toolResult"]["content"][0]["text"])
+        for b in blocks
+        if "toolResult" in b
+    ]
+    assert len(set(uses)) == len(CROSS_PROVIDER_IDS)
+    assert all(len(u) <= 64 and u.replace("_", "").replace("-", "").isalnum() for u in uses)
+    assert uses[:5] == [
+        "gemini-call-0",
+        "gemini-call-0_2",
+        "edit_22",
+        "edit_22_2",
+        "functions_now_0",
+    ]
+    assert results == list(zip(uses, "ABCDEFG", strict=True))

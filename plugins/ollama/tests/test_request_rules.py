@@ -20,6 +20,7 @@ import pytest
 import relaykit
 from relaykit import ImagePart, InvalidRequestError, Message, ProviderUnavailableError, ToolCall
 from relaykit.testing.provider_contract import PNG, WEATHER_TOOL
+from relaykit.testing.tool_histories import CROSS_PROVIDER_IDS, TOOL_NAMES, cross_provider_tool_run
 from relaykit_ollama.testing import OllamaMock
 from relaykit_ollama.testing import client_for as client
 
@@ -218,3 +219,19 @@ def test_bytes_that_are_not_utf8_are_read_as_go_reads_them(path: str) -> None:
         assert not mock.failures
     assert r.status_code == 404, r.text
     assert r.json() == {"error": "model 'llama\ufffd' not found"}
+
+
+@pytest.mark.anyio
+async def test_tool_call_ids_of_other_providers_are_sent_as_they_are(mock: OllamaMock) -> None:
+    # Ollama checks no id (its tool messages also name the tool: tool_name; the
+    # messages go to the model's template as they are), so ids an earlier answer
+    # used, or of any form, go as the history holds them.
+    tools = [{"name": n, "parameters": {"type": "object"}} for n in TOOL_NAMES]
+    async with client(mock) as c:
+        r = await c.chat("ollama/llama3.2", cross_provider_tool_run(), tools=tools)
+    assert r.text
+    sent = mock.last_request.json()["messages"]
+    calls = [call["id"] for m in sent for call in m.get("tool_calls") or ()]
+    results = [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"]
+    assert calls == list(CROSS_PROVIDER_IDS)
+    assert results == list(zip(calls, "ABCDEFG", strict=True))

@@ -726,3 +726,107 @@ async def test_mistral_gets_an_assistant_turn_between_tool_results_and_a_user_me
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
     assert sent[3]["content"] and "tool_calls" not in sent[3]
     assert len(messages) == 4  # the caller's messages unchanged
+
+
+# -- Chat Completions: tool call ids of other answers and vendors ------------------
+
+#: vLLM's ids (chatcmpl-tool-<uuid>) have 46 characters; OpenAI takes 40
+VLLM_ID = "chatcmpl-tool-" + "0123456789abcdef" * 2
+
+
+@pytest.mark.parametrize(
+    ("messages", "param", "message"),
+    [
+        (  # OpenAI's words (vercel/ai#5171, agno#5382)
+            [user("go"), asks({**CALL, "id": VLLM_ID}), answer(VLLM_ID)],
+            "messages[1].tool_calls[0].id",
+            "Invalid 'messages[1].tool_calls[0].id': string too long. Expected a string with"
+            " maximum length 40, but got a string with length 46 instead.",
+        ),
+        (  # one call answered twice: OpenAI's words (agno#5116, search2ai#30 on Azure)
+            [user("go"), asks(CALL), answer("call_1"), answer("call_1")],
+            "messages.[3].tool_call_id",
+            "Invalid parameter: Duplicate value for 'tool_call_id' of 'call_1' in messages[2]"
+            " and messages[3].",
+        ),
+        (  # two calls of one answer sharing an id: DeepSeek's words (pi#6796, agent-native#2312)
+            [user("go"), asks(CALL, {**OTHER, "id": "call_1"}), answer("call_1"), answer("call_1")],
+            "messages.[1].tool_calls",
+            "Duplicate value for 'tool_call_id' of call_1 in message[1]",
+        ),
+    ],
+)
+def test_mock_refuses_tool_call_ids_it_cannot_pair(
+    mock: OpenAIMock, messages: list[dict[str, Any]], param: str, message: str
+) -> None:
+    r = post(mock, messages)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert (error["message"], error["param"]) == (message, param)
+
+
+def test_mock_takes_an_id_a_later_answer_uses_again(mock: OpenAIMock) -> None:
+    # Kimi K2 on Fireworks and vLLM number ids per answer (fireconnect#16,
+    # open-webui#28570) and their own APIs take the repeats; OpenAI documents no rule.
+    again = [asks(CALL), answer("call_1")]
+    assert post(mock, [user("go"), *again, *again]).status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", ["openai", "deepseek", "mistral"])
+async def test_ids_of_a_cross_provider_history_go_out_unique_and_paired(
+    mock: OpenAIMock, provider: str
+) -> None:
+    # A Gemini tool run (relaykit numbers its calls gemini-call-0 in each answer), a
+    # Kimi answer giving two calls one id, and a vLLM call of 46 characters, then
+    # continued on Chat Completions: each call goes out under an id of its own, at
+    # most 40 characters, each result under its call's.
+    messages = [
+        Message.user("go"),
+        Message.assistant("", [ToolCall("gemini-call-0", "f", {})]),
+        Message.tool("gemini-call-0", "A"),
+        Message.assistant("", [ToolCall("gemini-call-0", "f", {"n": 2})]),
+        Message.tool("gemini-call-0", "B"),
+        Message.assistant("", [ToolCall("edit:22", "f", {}), ToolCall("edit:22", "f", {"n": 2})]),
+        Message.tool("edit:22", "C"),
+        Message.tool("edit:22", "D"),
+        Message.assistant("", [ToolCall(VLLM_ID, "f", {})]),
+        Message.tool(VLLM_ID, "E"),
+    ]
+    model = {"openai": "gpt-4o-mini", "deepseek": "deepseek-chat"}.get(
+        provider, "mistral-small-latest"
+    )
+    providers = {provider: {"base_url": mock.base_url, "api_key": KEY}}
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}, "providers": providers}
+    async with relaykit.Client(config, env={}) as c:
+        r = await c.chat(f"{provider}/{model}", messages)
+    assert r.text
+    sent = mock.last_request.json()["messages"]
+    calls = [c["id"] for m in sent for c in m.get("tool_calls") or ()]
+    results = [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"]
+    assert len(set(calls)) == 5 and all(len(c) <= 40 for c in calls)
+    assert results == list(zip(calls, "ABCDE", strict=True))
+    if provider == "openai":
+        assert calls[:4] == ["gemini-call-0", "gemini-call-0_2", "edit:22", "edit:22_2"]
+    assert messages[3].tool_calls[0].id == "gemini-call-0"  # the caller's keep theirs
+
+
+@pytest.mark.anyio
+async def test_a_call_answered_twice_is_refused_before_sending(mock: OpenAIMock) -> None:
+    # OpenAI refuses it ("Duplicate value for 'tool_call_id' of 'call_1' in
+    # messages[2] and messages[3]."): which result is the call's cannot be guessed.
+    messages = [
+        Message.user("go"),
+        Message.assistant("", [CALL_1]),
+        Message.tool("call_1", "first"),
+        Message.tool("call_1", "again"),
+    ]
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        with pytest.raises(InvalidRequestError) as info:
+            await c.chat("openai/gpt-4o-mini", messages)
+    error = info.value
+    assert error.message == (
+        "messages[3] holds a second result of tool call 'call_1' (the first is in messages[2])"
+    )
+    assert error.param == "messages[3]" and "one result per call" in str(error.hint)
+    assert mock.requests == []

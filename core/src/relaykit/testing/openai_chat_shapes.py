@@ -208,6 +208,15 @@ def _check_call(call: Any, at: str) -> None:
         if key not in call:
             raise _missing(f"{at}.{key}")
     _typed(call["id"], str, f"{at}.id", "a string")
+    if len(call["id"]) > 40:
+        # OpenAI's words (vercel/ai#5171, agno#5382): ids of other vendors, such as
+        # vLLM's chatcmpl-tool-<uuid> (46 characters), are too long for it.
+        raise Refusal(
+            f"Invalid '{at}.id': string too long. Expected a string with maximum length 40,"
+            f" but got a string with length {len(call['id'])} instead.",
+            f"{at}.id",
+            code="string_above_max_length",
+        )
     if call["type"] != "function":
         raise _value(call["type"], f"{at}.type", ("function",))
     _check_texts(call, "function", at, ("name", "arguments"))

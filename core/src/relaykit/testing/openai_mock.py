@@ -663,23 +663,50 @@ def _check_tool_messages(messages: Any, mistral: bool = False) -> None:
     left unanswered are refused in Mistral's words."""
     asked: set[Any] = set()  # the calls of the assistant message the tool messages follow
     pending: list[Any] = []  # those not answered yet
+    answered: dict[Any, int] = {}  # a call answered -> the index of its tool message
     for i, m in enumerate(messages if isinstance(messages, list) else ()):
         role = m.get("role") if isinstance(m, dict) else None
         if role == "tool":
-            if m.get("tool_call_id") not in asked:
+            call_id = m.get("tool_call_id")
+            if call_id not in asked:
                 raise openai_responses.Refusal(
                     "Invalid parameter: messages with role 'tool' must be a response to a "
                     "preceeding message with 'tool_calls'.",
                     f"messages.[{i}].role",
                 )
-            if m["tool_call_id"] in pending:
-                pending.remove(m["tool_call_id"])
+            if call_id in answered:
+                # OpenAI's words for a call answered twice (agno#5116; search2ai#30, Azure)
+                raise openai_responses.Refusal(
+                    f"Invalid parameter: Duplicate value for 'tool_call_id' of '{call_id}' in"
+                    f" messages[{answered[call_id]}] and messages[{i}].",
+                    f"messages.[{i}].tool_call_id",
+                )
+            answered[call_id] = i
+            if call_id in pending:
+                pending.remove(call_id)
             continue
         _unanswered(pending, i, mistral)
         calls = m.get("tool_calls") if role == "assistant" else None
         pending = [c.get("id") for c in calls if isinstance(c, dict)] if calls else []
+        _one_id_each(pending, i)
         asked = set(pending)
+        answered = {}
     _unanswered(pending, len(messages), mistral)
+
+
+def _one_id_each(ids: list[Any], at: int) -> None:
+    """Refuse two calls of one assistant message sharing an id, in DeepSeek's words
+    (pi#6796 and agent-native#2312 quote them): its results could not be told apart.
+    A later message using an id again is taken: Kimi K2 on Fireworks and vLLM number
+    ids per answer (fireconnect#16, open-webui#28570) and their own APIs take that."""
+    seen: set[Any] = set()
+    for call_id in ids:
+        if call_id in seen:
+            raise openai_responses.Refusal(
+                f"Duplicate value for 'tool_call_id' of {call_id} in message[{at}]",
+                f"messages.[{at}].tool_calls",
+            )
+        seen.add(call_id)
 
 
 #: Mistral's chat models, which take tool call ids of nine letters or digits only

@@ -7,6 +7,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import attrs
+
 from relaykit import (
     Batch,
     BatchResult,
@@ -40,6 +42,7 @@ from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
+from relaykit.tool_ids import unique_tool_ids
 from relaykit.web_search import unsupported
 
 from . import sampling_rules, web_search, wire
@@ -320,6 +323,11 @@ class OpenAIProvider:
         if self.paired_tool_calls:
             wire.check_tool_pairs(messages)  # before ids are mapped: the caller's ids
         prefill = self.assistant_prefix and messages and messages[-1].role == "assistant"
+        # Each call under an id of its own, at most OpenAI's 40 characters (see
+        # relaykit.tool_ids), before Mistral's mapping, which keeps them apart.
+        unique = unique_tool_ids(messages, max_length=40, invalid=None)
+        if unique is not messages:
+            request = attrs.evolve(request, messages=unique)
         if self.short_tool_ids:
             request = with_mistral_ids(request)
         search_options, search_tool = self._chat_search(request)

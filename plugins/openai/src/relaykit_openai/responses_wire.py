@@ -82,6 +82,7 @@ from relaykit.messages import (
 )
 from relaykit.request import Tool
 from relaykit.response import FinishReason, no_usage, reasoning_fields
+from relaykit.tool_ids import ToolIds
 from relaykit.web_search import Citation
 
 from . import documents, schemas
@@ -269,7 +270,7 @@ def _input(messages: tuple[Message, ...], paired: bool = True) -> list[dict[str,
     answers no call before it (:func:`_unpaired`)."""
     items: list[dict[str, Any]] = []
     called: set[str] = set()  # the call ids of the function_call items so far
-    ids = _WireIds(messages) if paired else None
+    ids = _wire_ids(messages) if paired else None
     for i, m in enumerate(messages):
         if m.role in _NOT_INPUT and any(type(p) in _INPUT_MEDIA for p in m.content):
             _misplaced(m, i)
@@ -295,51 +296,20 @@ def _input(messages: tuple[Message, ...], paired: bool = True) -> list[dict[str,
     return items
 
 
-class _WireIds:
+def _wire_ids(messages: tuple[Message, ...]) -> ToolIds:
     """The ``call_id`` each call and result of one request goes out under.
 
     The Responses API refuses a ``call_id`` used again by a later turn ("Duplicate
     function_call_output for call_id 'terminal:0'. Each function_call must have
     exactly one matching function_call_output", as reported in hermes-agent#102629
-    and mnfst/llm-gateway#2858), and ids made per turn recur in a long history:
-    Gemini's calls come without, and relaykit numbers them ``call_0``, ``call_1``
-    in each answer; agents number theirs too. So a call whose id an earlier call
-    had goes out as ``{id}_{n}`` (the next free one), and the results after it
-    with it. Only the request changes: the caller's messages keep their ids.
+    and mnfst/llm-gateway#2858), and ids made per turn recur in a long history
+    (see :mod:`relaykit.tool_ids`). So a call whose id an earlier call had goes out
+    as ``{id}_{n}`` (the next free one, taking no id the request holds), and the
+    results after it with it. Only the request changes: the caller's messages keep
+    their ids.
     """
-
-    def __init__(self, messages: tuple[Message, ...]) -> None:
-        self._messages = messages
-        #: every id the request holds, so that a made-up one takes none of them
-        #: (gathered at the first repeat: most requests have none)
-        self._taken: set[str] | None = None
-        self._current: dict[str, str] = {}  # an id -> what its latest call goes out as
-        self._seen: dict[str, int] = {}  # an id -> how many calls had it so far
-
-    def call(self, call_id: str) -> str:
-        """The wire id of the next call with ``call_id``."""
-        n = self._seen.get(call_id, 0) + 1
-        self._seen[call_id] = n
-        wire = call_id
-        if n > 1:
-            if self._taken is None:
-                self._taken = {
-                    p.id if isinstance(p, ToolCall) else p.tool_call_id
-                    for m in self._messages
-                    for p in m.content
-                    if isinstance(p, ToolCall | ToolResultPart)
-                }
-            wire = f"{call_id}_{n}"
-            while wire in self._taken:
-                n += 1
-                wire = f"{call_id}_{n}"
-            self._taken.add(wire)
-        self._current[call_id] = wire
-        return wire
-
-    def result(self, call_id: str) -> str:
-        """The wire id of a result of ``call_id``: its latest call's."""
-        return self._current.get(call_id, call_id)
+    taken = (p.id for m in messages for p in m.content if isinstance(p, ToolCall))
+    return ToolIds(invalid=None, reserved=taken)
 
 
 def _unpaired(call_id: str, index: int) -> InvalidRequestError:
@@ -397,7 +367,7 @@ def _input_part(p: Any) -> dict[str, Any] | None:
 
 
 def _assistant_items(
-    m: Message, items: list[dict[str, Any]], called: set[str], ids: _WireIds | None
+    m: Message, items: list[dict[str, Any]], called: set[str], ids: ToolIds | None
 ) -> None:
     """An assistant turn as items, in the order of its parts: reasoning, an
     assistant message for each run of text, function calls (under the ids

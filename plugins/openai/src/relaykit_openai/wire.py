@@ -15,6 +15,15 @@ with 'tool_calls'") and calls left without results ("An assistant message with
 'tool_call_id'"), as DeepSeek and Mistral do ("Not the same number of function
 calls and responses"). :func:`check_tool_pairs` refuses both before sending, for
 the services whose provider says so (``paired_tool_calls``).
+
+Tool call ids go out each once in a request and at most 40 characters (the
+provider renames them before writing: :func:`relaykit.tool_ids.unique_tool_ids`):
+OpenAI refuses a longer one ("Invalid 'messages[2].tool_calls[0].id': string too
+long. Expected a string with maximum length 40", vercel/ai#5171; vLLM's ids have
+46), one call answered twice ("Duplicate value for 'tool_call_id' of ...",
+agno#5116) and DeepSeek two calls of one message sharing an id (pi#6796); ids
+made per answer (relaykit's ``gemini-call-0``, Kimi's ``edit:22``) recur in a
+long history. Each result goes out under its call's id.
 """
 
 from __future__ import annotations
@@ -254,12 +263,14 @@ def _messages(
 
 def check_tool_pairs(messages: tuple[Message, ...]) -> None:
     """Refuse tool results that answer no call of the assistant message right before
-    them, and tool calls left without results (see the module docstring), naming the
-    call and the fix. A tool run handed back with its last calls unanswered never
-    gets here so: the tool loop runs those calls first."""
+    them, a call answered twice, and tool calls left without results (see the module
+    docstring), naming the call and the fix. A tool run handed back with its last
+    calls unanswered never gets here so: the tool loop runs those calls first."""
     asked: tuple[str, ...] | set[str] = ()  # the calls the tool messages may answer
+    asked_calls: list[str] = []  # the same, in order, repeats kept
     pending: list[str] = []  # those not answered yet
     made = 0  # the index of the assistant message that made them
+    answered: dict[str, int] = {}  # a call answered -> the message holding its result
     for i, m in enumerate(messages):
         role = m.role
         if role == "tool":
@@ -270,6 +281,9 @@ def check_tool_pairs(messages: tuple[Message, ...]) -> None:
                         raise _unpaired_result(call_id, i, made if asked else None)
                     if call_id in pending:
                         pending.remove(call_id)
+                    elif call_id in answered and _calls_once(asked_calls, call_id):
+                        raise _answered_twice(call_id, answered[call_id], i)
+                    answered[call_id] = i
             continue
         if pending:
             raise _unanswered(pending, made)
@@ -277,6 +291,7 @@ def check_tool_pairs(messages: tuple[Message, ...]) -> None:
             calls = [p.id for p in m.content if isinstance(p, ToolCall)]
             if calls:
                 pending, asked, made = calls, set(calls), i
+                asked_calls, answered = list(calls), {}
                 continue
         asked = ()
     if pending:
@@ -337,6 +352,22 @@ def _unpaired_result(call_id: str, index: int, made: int | None) -> InvalidReque
         hint="keep the assistant message that makes the call right before its result, "
         "with nothing between (a trimmed history must drop a call and its results "
         "together)",
+    )
+
+
+def _calls_once(calls: list[str], call_id: str) -> bool:
+    """Whether one call of ``calls`` has ``call_id`` (an answer giving two calls one
+    id, as Kimi's do behind some proxies, has a result for each)."""
+    return calls.count(call_id) == 1
+
+
+def _answered_twice(call_id: str, first: int, index: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"messages[{index}] holds a second result of tool call {call_id!r} (the first is in "
+        f"messages[{first}])",
+        param=f"messages[{index}]",
+        hint="send one result per call: drop the extra tool message, or merge the two "
+        "results into one (OpenAI refuses the repeat: \"Duplicate value for 'tool_call_id'\")",
     )
 
 
