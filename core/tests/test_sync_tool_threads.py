@@ -46,6 +46,22 @@ async def test_sync_tools_do_not_take_the_loops_shared_worker_threads() -> None:
     assert tool_results == ["met 1", "met 2"]
 
 
+@pytest.mark.anyio
+async def test_a_sync_tools_call_takes_no_thread_of_the_loops_shared_ones() -> None:
+    # FunctionTool.call on its own (as an MCP bridge or a custom loop calls it).
+    shared = anyio.to_thread.current_default_thread_limiter()
+    shared.total_tokens = 1
+    tool = relaykit.FunctionTool.from_function(get_weather)
+    async with shared:  # every shared thread taken, as by forty waiting tools
+        with anyio.fail_after(5):
+            assert await tool.call({"city": "Oslo"}) == "sunny in Oslo"
+
+
+def get_weather(city: str) -> str:
+    """The weather in ``city``."""
+    return f"sunny in {city}"
+
+
 # Fifty sync tools in one step (anyio's default limiter has forty threads), each
 # making a nested run_tools with a sync tool through the same SyncClient.
 NESTED_RUNS = """
