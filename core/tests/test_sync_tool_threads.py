@@ -15,6 +15,7 @@ import anyio.to_thread
 import pytest
 
 import relaykit
+from relaykit import ToolResultPart
 from relaykit.testing import FakePlugin, Reply
 
 CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}
@@ -42,8 +43,8 @@ async def test_sync_tools_do_not_take_the_loops_shared_worker_threads() -> None:
     async with relaykit.Client(CONFIG, plugins=[fake]) as client:
         run = await client.run_tools("fake/m", "go", [wait_for_the_other], tool_errors="raise")
     assert run.response.text == "done"
-    tool_results = [p.content for m in run.messages if m.role == "tool" for p in m.content]
-    assert tool_results == ["met 1", "met 2"]
+    tool_results = [p for m in run.messages for p in m.content if isinstance(p, ToolResultPart)]
+    assert [p.content for p in tool_results] == ["met 1", "met 2"]
 
 
 @pytest.mark.anyio
