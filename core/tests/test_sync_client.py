@@ -7,6 +7,7 @@ SIGINT sent to the main thread (as a terminal sends it), which interrupts its wa
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import contextvars
@@ -199,6 +200,71 @@ def test_ctrl_c_while_iterating_a_stream_ends_it_as_cancelled(
     assert first.error_type == "Cancelled"
     assert second.error_type is None
     assert openai_mock.server.stats.streams_abandoned == 1
+
+
+@contextmanager
+def interrupt_main_once(when: Callable[[], bool]) -> Iterator[None]:
+    """``_thread.interrupt_main()`` once ``when()`` holds: the interrupt a debugger, an
+    IDE's stop button or a Windows console's Ctrl-C makes, which sets Python's flag
+    without a signal that would wake a blocked wait."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10  # a safety net only
+        while not when():
+            if stop.wait(0.005) or time.monotonic() > deadline:
+                return
+        time.sleep(0.05)  # the main thread is waiting on the loop by now
+        _thread.interrupt_main()
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("wait", ["chat", "stream opening", "stream event"])
+def test_an_interrupt_without_a_signal_cancels_the_wait_promptly(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str, wait: str
+) -> None:
+    # Before, the main thread slept in a lock until the call ended on its own
+    # (5 s here, forever for a stalled stream): the call was not cancelled, and
+    # the interrupt came after its answer.
+    db = tmp_path / "log.db"
+    reply = {
+        "chat": Reply(text="too late", delay=5),
+        "stream opening": Reply(text="too late", first_token_delay=5),
+        "stream event": Reply(text="one two three", chunk_delay=5),
+    }[wait]
+    seen: list[str] = []
+    with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
+        openai_mock.script.push(reply)
+        started = time.monotonic()
+        with (
+            interrupt_main_once(
+                lambda: bool(seen if wait == "stream event" else openai_mock.requests)
+            ),
+            pytest.raises(KeyboardInterrupt),
+        ):
+            if wait == "chat":
+                client.chat(MODEL, "interrupted")
+            else:
+                with client.stream(MODEL, "interrupted") as s:
+                    for event in s:
+                        if isinstance(event, TextDelta):
+                            seen.append(event.text)
+        assert time.monotonic() - started < 3  # promptly, not once the call ended
+        assert client._client is not None and client._client._in_flight == 0
+        assert client.chat(MODEL, "again").text == "echo: again"
+    first, second = records(db)
+    assert first.error_type == "Cancelled"
+    assert second.error_type is None
 
 
 # -- many threads ---------------------------------------------------------------
