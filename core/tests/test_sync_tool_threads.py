@@ -112,3 +112,43 @@ def test_fifty_sync_tools_each_making_a_nested_run_do_not_deadlock(backend: str)
     assert done.returncode == 0, done.stderr
     # The outer run's two calls, and each nested run's two.
     assert done.stdout == f"done {2 + 50 * 2}\n"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_close_waits_past_timeouts_total_for_a_sync_tool_still_running(backend: str) -> None:
+    # As the README says: no thread can be interrupted, so the close ends the run
+    # (its caller told ClientClosedError) only once the tool has returned.
+    started, release, returned = threading.Event(), threading.Event(), threading.Event()
+
+    def stuck() -> str:
+        """Wait to be let go."""
+        started.set()
+        release.wait(10)
+        returned.set()
+        return "late"
+
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("stuck", {}),)), Reply(text="never"))
+    client = relaykit.SyncClient(
+        {**CONFIG, "timeouts": {"total": 0.2}}, plugins=[fake], backend=backend
+    )
+    client.__enter__()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.run_tools("fake/m", "go", [stuck])
+        except BaseException as error:
+            outcome.append(error)
+
+    caller = threading.Thread(target=run)
+    caller.start()
+    assert started.wait(10)
+    letting_go = threading.Timer(1, release.set)
+    letting_go.start()
+    client.close()
+    assert returned.is_set()  # the close came back after the tool, not at 0.2 s
+    caller.join(10)
+    letting_go.join()
+    assert [type(e) for e in outcome] == [relaykit.ClientClosedError]
+    assert len(fake.calls) == 1  # no step after the tool's
