@@ -242,8 +242,8 @@ def _wait_slice() -> float | None:
     """How long one blocking wait on the loop may sleep in this thread: in the main
     thread, :data:`INTERRUPT_CHECK`, then it waits again.
 
-    Ctrl-C's signal wakes a sleeping wait, but ``_thread.interrupt_main()`` (a
-    debugger's or an IDE's stop button) and a Windows console's Ctrl-C only set
+    Ctrl-C's signal wakes a sleeping wait, but ``_thread.interrupt_main()`` (what
+    a tool or a watchdog thread interrupts the main thread with) only sets
     Python's flag, seen once the main thread runs Python code again: before,
     once the call had ended on its own, so it was never cancelled (and never
     interrupted, for a stalled stream). Other threads get no interrupts, and
