@@ -911,6 +911,43 @@ print(client.chat({MODEL!r}, "left open").text)
     assert [r.error_type for r in records(db)] == [None]  # closed at exit: written
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exit_does_not_wait_for_a_daemon_threads_call_and_records_it_ended(
+    tmp_path: Path, backend: str
+) -> None:
+    # Non-daemon threads are joined before atexit; what is still in flight then is
+    # a daemon thread's, which the interpreter is about to stop. Before, the
+    # close at exit waited [timeouts] total for it (600 s unless set): a hang.
+    db = tmp_path / "log.db"
+    script = f"""
+import threading, time
+import relaykit
+from relaykit.testing import FakePlugin, Reply
+
+fake = FakePlugin()
+fake.script.push(Reply(text="too late", delay=60))
+client = relaykit.SyncClient(
+    {{"storage": {{"backend": "sqlite", "path": {str(db)!r}}}}}, plugins=[fake], backend={backend!r}
+)
+client.__enter__()
+threading.Thread(target=client.chat, args=("fake/m", "in flight"), daemon=True).start()
+while not fake.calls:
+    time.sleep(0.01)
+print("exiting")
+"""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=40
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("exit waited for the daemon thread's call")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "exiting\n"
+    assert time.monotonic() - started < 20
+    assert [r.error_type for r in records(db)] == ["ClientClosedError"]
+
+
 # -- streams read ahead in the loop ------------------------------------------------
 
 FAKE_CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}

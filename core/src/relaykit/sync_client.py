@@ -606,7 +606,7 @@ class SyncClient:
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
         # Before, the loop's generator was finalized after that and exit hung.
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
         return self
 
     def __exit__(
@@ -640,12 +640,27 @@ class SyncClient:
         # loop (cutting the calls this one still waits for) alongside it.
         with self._closing:
             self._closed = True
-            atexit.unregister(self.close)
+            atexit.unregister(self._close_at_exit)
             try:
                 self._stop_readers()
                 self._through_the_portal(lambda: self._stack.__exit__(exc_type, exc, tb))
             finally:
                 self._client = self._portal = self._loop = None
+
+    def _close_at_exit(self) -> None:
+        """:meth:`close`, at interpreter exit, without waiting for the calls in flight.
+
+        Non-daemon threads have been joined by then: a call still in flight is
+        a daemon thread's (or a stream's block that will never be left), which
+        the interpreter is about to stop. Waiting ``[timeouts] total`` for it
+        hung the exit (600 s unless set); it is ended at once, recorded as the
+        close ends it (``ClientClosedError``), and queued records are written.
+        """
+        with self._closing:
+            client, portal = self._client, self._portal
+            if not self._closed and client is not None and portal is not None:
+                self._through_the_portal(lambda: portal.call(_close_without_waiting, client))
+        self.close()
 
     def _stop_readers(self) -> None:
         """Stop the batch results still being read, before the client closes: their
@@ -1145,6 +1160,14 @@ def _async_form(method: str) -> str:
     if method == "batch_results":
         return "`async for result in client.batch_results(...)`"
     return f"`await client.{method}(...)`"
+
+
+async def _close_without_waiting(client: Client) -> None:
+    """``client.aclose()`` with its wait for the calls in flight cut short (the
+    closing itself is not: calls still running are ended and recorded)."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await client.aclose()
 
 
 async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:
