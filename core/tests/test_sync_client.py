@@ -7,6 +7,7 @@ SIGINT sent to the main thread (as a terminal sends it), which interrupts its wa
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import contextvars
@@ -199,6 +200,71 @@ def test_ctrl_c_while_iterating_a_stream_ends_it_as_cancelled(
     assert first.error_type == "Cancelled"
     assert second.error_type is None
     assert openai_mock.server.stats.streams_abandoned == 1
+
+
+@contextmanager
+def interrupt_main_once(when: Callable[[], bool]) -> Iterator[None]:
+    """``_thread.interrupt_main()`` once ``when()`` holds: the interrupt a debugger, an
+    IDE's stop button or a Windows console's Ctrl-C makes, which sets Python's flag
+    without a signal that would wake a blocked wait."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10  # a safety net only
+        while not when():
+            if stop.wait(0.005) or time.monotonic() > deadline:
+                return
+        time.sleep(0.05)  # the main thread is waiting on the loop by now
+        _thread.interrupt_main()
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("wait", ["chat", "stream opening", "stream event"])
+def test_an_interrupt_without_a_signal_cancels_the_wait_promptly(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str, wait: str
+) -> None:
+    # Before, the main thread slept in a lock until the call ended on its own
+    # (5 s here, forever for a stalled stream): the call was not cancelled, and
+    # the interrupt came after its answer.
+    db = tmp_path / "log.db"
+    reply = {
+        "chat": Reply(text="too late", delay=5),
+        "stream opening": Reply(text="too late", first_token_delay=5),
+        "stream event": Reply(text="one two three", chunk_delay=5),
+    }[wait]
+    seen: list[str] = []
+    with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
+        openai_mock.script.push(reply)
+        started = time.monotonic()
+        with (
+            interrupt_main_once(
+                lambda: bool(seen if wait == "stream event" else openai_mock.requests)
+            ),
+            pytest.raises(KeyboardInterrupt),
+        ):
+            if wait == "chat":
+                client.chat(MODEL, "interrupted")
+            else:
+                with client.stream(MODEL, "interrupted") as s:
+                    for event in s:
+                        if isinstance(event, TextDelta):
+                            seen.append(event.text)
+        assert time.monotonic() - started < 3  # promptly, not once the call ended
+        assert client._client is not None and client._client._in_flight == 0
+        assert client.chat(MODEL, "again").text == "echo: again"
+    first, second = records(db)
+    assert first.error_type == "Cancelled"
+    assert second.error_type is None
 
 
 # -- many threads ---------------------------------------------------------------
@@ -843,6 +909,43 @@ print(client.chat({MODEL!r}, "left open").text)
     assert done.stdout == "echo: left open\n"
     assert time.monotonic() - started < 15
     assert [r.error_type for r in records(db)] == [None]  # closed at exit: written
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exit_does_not_wait_for_a_daemon_threads_call_and_records_it_ended(
+    tmp_path: Path, backend: str
+) -> None:
+    # Non-daemon threads are joined before atexit; what is still in flight then is
+    # a daemon thread's, which the interpreter is about to stop. Before, the
+    # close at exit waited [timeouts] total for it (600 s unless set): a hang.
+    db = tmp_path / "log.db"
+    script = f"""
+import threading, time
+import relaykit
+from relaykit.testing import FakePlugin, Reply
+
+fake = FakePlugin()
+fake.script.push(Reply(text="too late", delay=60))
+client = relaykit.SyncClient(
+    {{"storage": {{"backend": "sqlite", "path": {str(db)!r}}}}}, plugins=[fake], backend={backend!r}
+)
+client.__enter__()
+threading.Thread(target=client.chat, args=("fake/m", "in flight"), daemon=True).start()
+while not fake.calls:
+    time.sleep(0.01)
+print("exiting")
+"""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=40
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("exit waited for the daemon thread's call")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "exiting\n"
+    assert time.monotonic() - started < 20
+    assert [r.error_type for r in records(db)] == ["ClientClosedError"]
 
 
 # -- streams read ahead in the loop ------------------------------------------------

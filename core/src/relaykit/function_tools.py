@@ -359,17 +359,37 @@ class FunctionTool:
         :class:`~relaykit.InvalidRequestError` says what is wrong (an unknown
         or missing argument, a value of the wrong type), and the function is
         not called. An async function is awaited;
-        a sync one runs in a worker thread (``anyio.to_thread``). A thread
-        cannot be interrupted: cancelled, this waits for it to return.
+        a sync one runs in a worker thread (``anyio.to_thread``), never one of the
+        event loop's shared ones (see :meth:`invoke`). A thread cannot be
+        interrupted: cancelled, this waits for it to return.
         """
         args, kwargs = self._arguments.convert(arguments)
         return await self.invoke(args, kwargs)
 
-    async def invoke(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Call the function with arguments already converted (see :meth:`call`)."""
+    async def invoke(
+        self,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        *,
+        threads: anyio.CapacityLimiter | None = None,
+    ) -> Any:
+        """Call the function with arguments already converted (see :meth:`call`).
+
+        :param threads: what a sync function's worker thread is taken from (a
+            tool run's step shares one between its tools); by default a thread
+            of this call's own. Never the event loop's default limiter: a tool
+            may wait on the client (a nested ``run_tools`` through a
+            :class:`~relaykit.SyncClient`), and forty such tools held every
+            thread of it, while what they waited for needed one (the nested
+            run's tools, a provider's preparation): a deadlock.
+        """
         if _is_async(self.function):
             return await self.function(*args, **kwargs)
-        result = await anyio.to_thread.run_sync(functools.partial(self.function, *args, **kwargs))
+        if threads is None:
+            threads = anyio.CapacityLimiter(1)
+        result = await anyio.to_thread.run_sync(
+            functools.partial(self.function, *args, **kwargs), limiter=threads
+        )
         if inspect.isawaitable(result):  # a sync wrapper that returns a coroutine
             result = await result
         return result

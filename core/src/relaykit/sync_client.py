@@ -74,6 +74,10 @@ Entered = TypeVar("Entered")
 READ_AHEAD = 64
 READ_AHEAD_LOW = 16
 
+#: how often (seconds) the main thread, waiting on the loop, wakes to let in an
+#: interrupt that came without a signal (see _wait_slice)
+INTERRUPT_CHECK = 0.1
+
 
 class _Loop:
     """The loop thread as the client's blocking calls reach it: a task group there,
@@ -234,6 +238,44 @@ def _run_soon_here() -> Callable[[Callable[[], object]], None] | None:
     return lambda func: run_sync_soon(func, (), native)
 
 
+def _wait_slice() -> float | None:
+    """How long one blocking wait on the loop may sleep in this thread: in the main
+    thread, :data:`INTERRUPT_CHECK`, then it waits again.
+
+    Ctrl-C's signal wakes a sleeping wait, but ``_thread.interrupt_main()`` (what
+    a tool or a watchdog thread interrupts the main thread with) only sets
+    Python's flag, seen once the main thread runs Python code again: before,
+    once the call had ended on its own, so it was never cancelled (and never
+    interrupted, for a stalled stream). Other threads get no interrupts, and
+    sleep until woken."""
+    return INTERRUPT_CHECK if threading.get_ident() == threading.main_thread().ident else None
+
+
+def _result(future: Future[Result]) -> Result:
+    """``future.result()``, waited for in :func:`_wait_slice` slices."""
+    wait = _wait_slice()
+    while True:
+        try:
+            return future.result(wait)
+        except TimeoutError:
+            if future.done():  # its own TimeoutError, or it ended just now
+                return future.result()
+
+
+def _wait_until_done(*futures: Future[Any]) -> None:
+    """``concurrent.futures.wait(futures)``, in :func:`_wait_slice` slices."""
+    wait = _wait_slice()
+    while wait_for(futures, wait).not_done:
+        pass
+
+
+def _wait_until(event: threading.Event) -> None:
+    """``event.wait()``, in :func:`_wait_slice` slices."""
+    wait = _wait_slice()
+    while not event.wait(wait):
+        pass
+
+
 def _call(loop: _Loop, func: Callable[[], Awaitable[Result]]) -> Result:
     """``await func()`` in the loop thread, its result or exception here; when this
     thread is interrupted meanwhile (Ctrl-C's KeyboardInterrupt, or an exception a
@@ -243,11 +285,11 @@ def _call(loop: _Loop, func: Callable[[], Awaitable[Result]]) -> Result:
     unseen, with what it held."""
     task = loop.start(func)
     try:
-        return task.future.result()
+        return _result(task.future)
     except BaseException:
         if not task.future.done():  # still running, so the waiting was interrupted
             task.cancel(loop)
-            wait_for((task.future,))  # cancellation is quick; a second Ctrl-C stops the wait
+            _wait_until_done(task.future)  # cancellation is quick; a second Ctrl-C stops it
         raise
 
 
@@ -356,7 +398,7 @@ class _ReadAhead(Generic[Item]):
                 else:
                     wake = self._wake
                     if wake is None:
-                        ready.wait()
+                        ready.wait(_wait_slice())  # then looks again
                         continue
                 self._wake = None
             try:
@@ -564,7 +606,7 @@ class SyncClient:
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
         # Before, the loop's generator was finalized after that and exit hung.
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
         return self
 
     def __exit__(
@@ -598,12 +640,27 @@ class SyncClient:
         # loop (cutting the calls this one still waits for) alongside it.
         with self._closing:
             self._closed = True
-            atexit.unregister(self.close)
+            atexit.unregister(self._close_at_exit)
             try:
                 self._stop_readers()
                 self._through_the_portal(lambda: self._stack.__exit__(exc_type, exc, tb))
             finally:
                 self._client = self._portal = self._loop = None
+
+    def _close_at_exit(self) -> None:
+        """:meth:`close`, at interpreter exit, without waiting for the calls in flight.
+
+        Non-daemon threads have been joined by then: a call still in flight is
+        a daemon thread's (or a stream's block that will never be left), which
+        the interpreter is about to stop. Waiting ``[timeouts] total`` for it
+        hung the exit (600 s unless set); it is ended at once, recorded as the
+        close ends it (``ClientClosedError``), and queued records are written.
+        """
+        with self._closing:
+            client, portal = self._client, self._portal
+            if not self._closed and client is not None and portal is not None:
+                self._through_the_portal(lambda: portal.call(_close_without_waiting, client))
+        self.close()
 
     def _stop_readers(self) -> None:
         """Stop the batch results still being read, before the client closes: their
@@ -621,7 +678,7 @@ class SyncClient:
                 )
             )
             reader.cancel(loop)
-        wait_for([reader.future for reader, _ in readers])
+        _wait_until_done(*(reader.future for reader, _ in readers))
 
     def close(self) -> None:
         """Close the client and stop the loop thread.
@@ -852,7 +909,7 @@ class SyncClient:
                 else:
                     # Dropped and collected in the loop's own thread, it cannot wait there.
                     if threading.get_ident() != loop._thread:
-                        wait_for((reader.future,))  # quick; a second Ctrl-C stops it
+                        _wait_until_done(reader.future)  # quick; a second Ctrl-C stops it
 
     def stream_speech(
         self, model: str, text: str, **params: Any
@@ -925,11 +982,11 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         block = self._block
         self._task = task = self._loop.start(block.run)
         try:
-            value = block.entered.result()
+            value = _result(block.entered)
         except BaseException:
             if not task.future.done():  # interrupted while the stream opened
                 task.cancel(self._loop)
-                block.ended.wait()
+                _wait_until(block.ended)
             self._task = None
             raise
         return self._wrap(self._loop, block.items, value)
@@ -970,17 +1027,17 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
             # Ctrl-C: the stream ends as a cancelled task's does, not as one
             # whose caller's code failed.
             task.cancel(self._loop)
-            block.ended.wait()
+            _wait_until(block.ended)
             block.items.close()
             return None
         block.exc_info = (exc_type, exc, tb)
         try:
             self._loop.soon(block.leave)
-            return task.future.result()
+            return _result(task.future)
         except BaseException:
             if not task.future.done():  # interrupted while the stream closed
                 task.cancel(self._loop)
-                block.ended.wait()
+                _wait_until(block.ended)
             elif block.cut:  # the client closed meanwhile, as above
                 block.items.close()
                 return None
@@ -1103,6 +1160,14 @@ def _async_form(method: str) -> str:
     if method == "batch_results":
         return "`async for result in client.batch_results(...)`"
     return f"`await client.{method}(...)`"
+
+
+async def _close_without_waiting(client: Client) -> None:
+    """``client.aclose()`` with its wait for the calls in flight cut short (the
+    closing itself is not: calls still running are ended and recorded)."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await client.aclose()
 
 
 async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:

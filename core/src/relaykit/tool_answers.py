@@ -22,6 +22,11 @@ from .secrets import cut_short, scrub
 
 ToolErrors = Literal["send", "raise"]
 
+#: how many of a step's sync tools run at once, each in a worker thread (as many
+#: as anyio's default limiter has, which a step's tools used to share with the
+#: whole event loop)
+TOOL_THREADS = 40
+
 
 class ToolAnswers:
     """Runs one step's tool calls concurrently; each answer is a tool message."""
@@ -53,10 +58,20 @@ class ToolAnswers:
         """
         answers: list[Message | None] = [None] * len(calls)
         raised: list[BaseException] = []
+        # The step's sync tools' threads, its own (FunctionTool.invoke says why):
+        # a nested run (a tool's) gets its own in turn, so none waits on another's.
+        threads = anyio.CapacityLimiter(TOOL_THREADS)
         async with anyio.create_task_group() as group:
             for i, call in enumerate(calls):
                 group.start_soon(
-                    self._answer_one, call, i, answers, raised, group.cancel_scope, on_result
+                    self._answer_one,
+                    call,
+                    i,
+                    answers,
+                    raised,
+                    group.cancel_scope,
+                    on_result,
+                    threads,
                 )
         if raised:
             raise raised[0]
@@ -74,8 +89,9 @@ class ToolAnswers:
         raised: list[BaseException],
         scope: anyio.CancelScope,
         on_result: Callable[[ToolResultEvent], None] | None,
+        threads: anyio.CapacityLimiter,
     ) -> None:
-        answer = await self._answer(call, raised, scope)
+        answer = await self._answer(call, raised, scope, threads)
         if answer is None:
             return
         answers[i] = answer
@@ -87,7 +103,11 @@ class ToolAnswers:
             )
 
     async def _answer(
-        self, call: ToolCall, raised: list[BaseException], scope: anyio.CancelScope
+        self,
+        call: ToolCall,
+        raised: list[BaseException],
+        scope: anyio.CancelScope,
+        threads: anyio.CapacityLimiter,
     ) -> Message | None:
         """``call``'s tool message, or ``None`` when the step fails (``raised``)."""
         tool = self._tools.get(call.name)
@@ -105,7 +125,7 @@ class ToolAnswers:
         except InvalidRequestError as error:
             return self._error(call, str(error))
         try:
-            value = await tool.invoke(args, kwargs)
+            value = await tool.invoke(args, kwargs, threads=threads)
         except anyio.get_cancelled_exc_class():
             raise
         except BaseException as error:
