@@ -117,6 +117,26 @@ def cli_config(write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch) -> Pa
     return path
 
 
+@pytest.fixture
+def logged_config(openai_mock: OpenAIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config :func:`relaykit.cli.main` finds through ``$RELAYKIT_CONFIG``: the call
+    log on, in a SQLite file (``tmp_path / "logs.db"``), and OpenAI at the mock."""
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f"""
+[storage]
+backend = "sqlite"
+path = "{tmp_path / "logs.db"}"
+
+[providers.openai]
+base_url = "{openai_mock.base_url}"
+api_key = "{MOCK_KEY}"
+"""
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    return config
+
+
 class Tickets:
     """A redactor plugin: ``TICKET-<digits>`` goes out as ``mark``; ``restore`` puts
     ``restored`` back in its place (with ``None``, it leaves a text as it is)."""

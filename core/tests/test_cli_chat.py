@@ -15,8 +15,6 @@ from relaykit.cli import main
 from relaykit.cli.chat import read_messages
 from relaykit.testing import OpenAIMock
 
-from .conftest import MOCK_KEY
-
 MODEL = "openai/gpt-4o-mini"
 
 
@@ -116,25 +114,6 @@ def test_blank_messages_are_skipped() -> None:
     assert list(_lines("", "   ", '"""', '"""', "a")) == ["a"]
 
 
-def _logged_config(
-    tmp_path: Path, openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A config with the call log on, in a SQLite file, and OpenAI at the mock."""
-    config = tmp_path / "relaykit.toml"
-    config.write_text(
-        f"""
-[storage]
-backend = "sqlite"
-path = "{tmp_path / "logs.db"}"
-
-[providers.openai]
-base_url = "{openai_mock.base_url}"
-api_key = "{MOCK_KEY}"
-"""
-    )
-    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
-
-
 def _logged(capsys: pytest.CaptureFixture[str], *options: str) -> list[dict[str, Any]]:
     capsys.readouterr()
     assert main(["logs", "--json", *options]) == 0
@@ -142,6 +121,7 @@ def _logged(capsys: pytest.CaptureFixture[str], *options: str) -> list[dict[str,
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.usefixtures("logged_config")
 def test_a_chat_continues_from_the_call_log(
     backend: str,
     openai_mock: OpenAIMock,
@@ -149,7 +129,6 @@ def test_a_chat_continues_from_the_call_log(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _logged_config(tmp_path, openai_mock, monkeypatch)
     openai_mock.script.reply("Hi! I am the mock.")
     _feed(monkeypatch, "Hello\nHow are you?\n")
     assert main(["--backend", backend, "chat", "-m", MODEL, "--system", "Be nice."]) == 0
@@ -190,6 +169,7 @@ def test_a_chat_continues_from_the_call_log(
         (["-m", MODEL, "-o", "metadata=[1]"], "-o metadata must be a JSON object"),
     ],
 )
+@pytest.mark.usefixtures("logged_config")
 def test_a_chat_that_cannot_start_says_why_in_one_line(
     argv: list[str],
     error: str,
@@ -198,7 +178,6 @@ def test_a_chat_that_cannot_start_says_why_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _logged_config(tmp_path, openai_mock, monkeypatch)
     _feed(monkeypatch, "Hello\n")
     assert main(["chat", *argv]) != 0
     err = capsys.readouterr().err
@@ -217,13 +196,13 @@ def test_continuing_without_a_call_log_says_so(
     assert openai_mock.requests == []
 
 
+@pytest.mark.usefixtures("logged_config")
 def test_continue_without_an_id_picks_the_newest_conversation(
     openai_mock: OpenAIMock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _logged_config(tmp_path, openai_mock, monkeypatch)
     for text in ("First chat", "Second chat"):
         _feed(monkeypatch, f"{text}\n")
         assert main(["chat", "-m", MODEL]) == 0

@@ -12,34 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from relaykit.cli import main
 from relaykit.testing import OpenAIMock, Reply
 
-from .conftest import MOCK_KEY
-
 MODEL = "openai/gpt-4o-mini"
-
-
-@pytest.fixture
-def logged_config(openai_mock: OpenAIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    config = tmp_path / "relaykit.toml"
-    config.write_text(
-        f"""
-[storage]
-backend = "sqlite"
-path = "{tmp_path / "logs.db"}"
-
-[providers.openai]
-base_url = "{openai_mock.base_url}"
-api_key = "{MOCK_KEY}"
-"""
-    )
-    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
-    return config
 
 
 @pytest.mark.usefixtures("logged_config")

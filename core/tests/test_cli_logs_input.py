@@ -8,27 +8,11 @@ from pathlib import Path
 import pytest
 
 from relaykit.cli import main
-from relaykit.testing import OpenAIMock
-
-from .conftest import MOCK_KEY
 
 
 @pytest.fixture(autouse=True)
-def sqlite_log(openai_mock: OpenAIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def sqlite_log(logged_config: Path) -> None:
     """A SQLite call log holding one call."""
-    config = tmp_path / "relaykit.toml"
-    config.write_text(
-        f"""
-[storage]
-backend = "sqlite"
-path = "{tmp_path / "logs.db"}"
-
-[providers.openai]
-base_url = "{openai_mock.base_url}"
-api_key = "{MOCK_KEY}"
-"""
-    )
-    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
     assert main(["prompt", "--no-stream", "-m", "openai/gpt-4o-mini", "Hi"]) == 0
 
 

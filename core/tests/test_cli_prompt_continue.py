@@ -14,8 +14,6 @@ import pytest
 from relaykit.cli import main
 from relaykit.testing import OpenAIMock
 
-from .conftest import MOCK_KEY
-
 MODEL = "openai/gpt-4o-mini"
 
 
@@ -25,22 +23,8 @@ class _Terminal(io.StringIO):
 
 
 @pytest.fixture
-def logged(openai_mock: OpenAIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A config with the call log on, in a SQLite file, OpenAI at the mock, and
-    stdin a terminal (nothing piped)."""
-    config = tmp_path / "relaykit.toml"
-    config.write_text(
-        f"""
-[storage]
-backend = "sqlite"
-path = "{tmp_path / "logs.db"}"
-
-[providers.openai]
-base_url = "{openai_mock.base_url}"
-api_key = "{MOCK_KEY}"
-"""
-    )
-    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+def logged(logged_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`logged_config`'s call log and mock, and stdin a terminal (nothing piped)."""
     monkeypatch.setattr("sys.stdin", _Terminal())
 
 
