@@ -20,7 +20,7 @@ import relaykit
 from relaykit import ToolCall
 from relaykit.messages import ToolResultPart
 from relaykit.testing import OpenAIMock
-from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY, BedrockMock
+from relaykit_bedrock.testing import BedrockMock, mock_aws_environment
 from relaykit_gemini.testing import GeminiMock
 
 GEMINI_KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
@@ -31,15 +31,10 @@ TARGETS = ["gemini/gemini-2.5-flash", "openai/gpt-4o-mini", "bedrock/amazon.nova
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The Bedrock mock's SigV4 credentials, and nothing of the developer's AWS setup."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in mock_aws_environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
 
 
 def lookup(n: int) -> str:

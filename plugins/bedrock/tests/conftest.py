@@ -10,22 +10,16 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY, BedrockMock
+from relaykit_bedrock.testing import BedrockMock, mock_aws_environment
 
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The mock's SigV4 credentials and region, and nothing from ~/.aws, IMDS or containers."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    # Never let botocore's chain reach for the instance metadata service.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in mock_aws_environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ fields a model would refuse: see :mod:`.reasoning`)::
         # with AWS_ACCESS_KEY_ID=ACCESS_KEY and AWS_SECRET_ACCESS_KEY=SECRET_KEY in the environment
 """
 
+from .environment import mock_aws_environment
 from .errors import error, scripted_failure
 from .frames import (
     STOP_REASONS,
@@ -70,6 +71,7 @@ __all__ = [
     "error",
     "event_frame",
     "exception_frame",
+    "mock_aws_environment",
     "rechunk",
     "scripted_failure",
     "validate",
