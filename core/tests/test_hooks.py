@@ -369,6 +369,40 @@ async def test_relaykit_redactors_run_in_registration_order_the_builtin_first() 
 
 
 @pytest.mark.anyio
+async def test_tryfirst_and_trylast_place_a_list_hooks_items_as_pluggy_says() -> None:
+    """Registration order otherwise, but ``tryfirst`` items come before every other
+    plugin's (the built-in secret redactor's too) and ``trylast`` ones after."""
+
+    class Tag:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def redact(self, text: str) -> str:
+            return f"{text}{self.tag}"
+
+    class Early:
+        @hookimpl(tryfirst=True)
+        def relaykit_redactors(self, config: Config) -> Sequence[Tag]:
+            return [Tag("<early>")]
+
+    class Late:
+        @hookimpl(trylast=True)
+        def relaykit_redactors(self, config: Config) -> Sequence[Tag]:
+            return [Tag("<late>")]
+
+    class Plain:
+        @hookimpl
+        def relaykit_redactors(self, config: Config) -> Sequence[Tag]:
+            return [Tag("<plain>")]
+
+    storage = MemoryStorage()
+    plugins = [FakePlugin(), StoragePlugin(storage), Late(), Plain(), Early()]
+    async with relaykit.Client({"storage": {"backend": "memory"}}, plugins=plugins) as client:
+        await client.chat("fake/m", "hi")
+    assert storage.records[0].messages[0].text == "hi<early><plain><late>"
+
+
+@pytest.mark.anyio
 async def test_relaykit_rate_limiter_builtin_memory_limiter() -> None:
     config = {"storage": {"backend": "none"}, "limits": {"fake/*": {"rpm": 2}}}
     async with relaykit.Client(config, plugins=[FakePlugin()]) as client:

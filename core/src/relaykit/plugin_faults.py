@@ -73,6 +73,21 @@ def _implementations(pm: PluginManager, hook: str) -> list[Any]:
     return list(reversed(getattr(pm.hook, hook).get_hookimpls()))
 
 
+def _registration_order(pm: PluginManager, hook: str) -> list[Any]:
+    """``hook``'s implementations in registration order, ``tryfirst`` ones first and
+    ``trylast`` ones last, as pluggy places them in its own (reversed) call order.
+
+    pluggy's list holds trylast ones first and tryfirst ones last (it calls from the
+    end), so taking it as it is would put them the wrong way round.
+    """
+    impls = getattr(pm.hook, hook).get_hookimpls()
+    return [
+        *(i for i in impls if i.tryfirst),
+        *(i for i in impls if not i.tryfirst and not i.trylast),
+        *(i for i in impls if i.trylast),
+    ]
+
+
 def _call(pm: PluginManager, hook: str, impl: Any, kwargs: dict[str, Any]) -> Any:
     try:
         return impl.function(*(kwargs[arg] for arg in impl.argnames))
@@ -114,7 +129,7 @@ def list_results(
     # pluggy's reverse: the built-in secret redactor masks keys before any plugin's
     # redactor can change their shape, and a later provider factory replaces an
     # earlier one of the same type, as the hook reference says.
-    for impl in getattr(pm.hook, hook).get_hookimpls():
+    for impl in _registration_order(pm, hook):
         result = _call(pm, hook, impl, kwargs)
         if result is None:
             continue
