@@ -82,7 +82,8 @@ def open_cache_store(
     store: CacheStore | None = first_result(
         pm,
         "relaykit_response_cache",
-        needs=("cached_response", "cache_response", "cached_responses", "cache_responses"),
+        # the batch methods are optional: without them each key is its own round trip
+        needs=("cached_response", "cache_response"),
         name=backend,
         config=config,
     )[1]

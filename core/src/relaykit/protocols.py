@@ -677,7 +677,8 @@ class CacheStore(Protocol):
     see :class:`relaykit.cache_store.GuardedCacheStore`), and turns any
     exception or overrun into a miss or a skipped write, logs it once and
     counts it (``Client.cache_errors``). ``relaykit.testing.CacheStoreContract``
-    checks the semantics.
+    checks the semantics. ``cached_responses`` and ``cache_responses`` are
+    optional: without them, the client calls the single-entry methods once per key.
     """
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
