@@ -172,7 +172,7 @@ SNIPPETS = [
     pytest.param("gemini", 1, "vertex", None, None, id="gemini-1-vertex"),
     pytest.param(
         "gemini",
-        2,
+        3,
         "gemini",
         Reply(
             text="Spain won Euro 2024.",
@@ -180,11 +180,19 @@ SNIPPETS = [
             web_searches=1,
         ),
         "Spain won Euro 2024 -> UEFA https://www.uefa.com/euro2024/\n",
-        id="gemini-2-grounding",
+        id="gemini-3-grounding",
     ),
     pytest.param(
         "gemini",
-        3,
+        2,
+        "vertex",
+        Reply(tool_calls=(("weather", {"city": "Zürich"}),)),
+        "weather {'city': 'Zürich'}\n",
+        id="gemini-2-streamed-call-arguments",
+    ),
+    pytest.param(
+        "gemini",
+        4,
         "gemini",
         Reply(
             text="Spain won Euro 2024.",
@@ -193,7 +201,7 @@ SNIPPETS = [
             search_suggestions="<div>euro 2024 winner</div>",
         ),
         "('euro 2024 winner', 'euro 2024 final')\n",
-        id="gemini-3-search-queries",
+        id="gemini-4-search-queries",
     ),
     pytest.param("ollama", 0, "ollama", None, None, id="ollama-0"),
     pytest.param("bedrock", 0, "bedrock", None, None, id="bedrock-0"),
@@ -238,7 +246,7 @@ async def test_provider_readme_snippet_runs(
                 await eval(code, namespace)
     r = namespace["r"]
     assert isinstance(r, relaykit.ChatResponse)
-    assert r.text
+    assert r.text or r.tool_calls
     if printed is not None:
         assert capsys.readouterr().out == printed
     if reply is not None and reply.web_searches:
@@ -249,7 +257,13 @@ async def test_provider_readme_snippet_runs(
     if "drawn" in namespace:
         assert namespace["image"].media_type in ("image/png", "image/jpeg")
     if "s" in namespace:  # the stream was read to its end
-        assert namespace["s"].response.text
+        streamed = namespace["s"].response
+        assert streamed.text or streamed.tool_calls
+    if "streamFunctionCallArguments" in block:  # Vertex was asked to stream them
+        import json
+
+        sent = json.loads(mock.requests[-1].body)["toolConfig"]["functionCallingConfig"]
+        assert sent["streamFunctionCallArguments"] is True
     if "CachePoint" in block:  # each became a cachePoint of its own, in the hour's cache
         import json
 
