@@ -29,8 +29,11 @@ class GatedStorage(MemoryStorage):
     def __init__(self) -> None:
         super().__init__()
         self.gate = anyio.Event()
+        #: set when a write reaches the gate
+        self.held = anyio.Event()
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        self.held.set()
         await self.gate.wait()
         await super().write_batch(records)
 
@@ -114,7 +117,10 @@ async def test_callers_waiting_for_room_when_the_writer_ends_store_their_records
         callers.start_soon(run_writer)
         await anyio.wait_all_tasks_blocked()
         await log.put(records[0])
-        await anyio.wait_all_tasks_blocked()  # the writer holds it at the gate
+        # the writer holds it at the gate (all tasks blocked is not enough: the
+        # writer's start waits on a worker thread, which counts as blocked)
+        with anyio.fail_after(5):
+            await storage.held.wait()
         for record in records[1:]:  # one queued, four wait for room
             callers.start_soon(log.put, record)
         await anyio.wait_all_tasks_blocked()
