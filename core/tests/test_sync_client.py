@@ -290,11 +290,16 @@ def test_sixteen_threads_share_one_client_and_its_limits(
             except QuotaExceededError:
                 return "refused"
 
+        started = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(call, range(60)))
-    assert answers.count("refused") == 20  # rpm 40 holds across threads
+        elapsed = time.monotonic() - started
+    # rpm 40 holds across threads: 40 at once, then one more each 1.5 s (a loaded
+    # machine can take seconds over the 60 calls)
+    admitted = 60 - answers.count("refused")
+    assert 40 <= admitted <= 40 + int(elapsed / 1.5), (admitted, elapsed)
     assert all(a in ("refused", f"echo: call {i}") for i, a in enumerate(answers))
-    assert len(openai_mock.requests) == 40
+    assert len(openai_mock.requests) == admitted
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -113,6 +113,8 @@ def unique_tool_ids(
     """``messages`` with their tool calls' and results' ids renamed as :class:`ToolIds`
     renames them (``messages`` itself when none changes), for a writer that maps ids
     further (Mistral's nine characters) or writes from messages."""
+    if not any(isinstance(p, ToolCall | ToolResultPart) for m in messages for p in m.content):
+        return messages  # every request asks: most have no tool parts to rename
     ids = ToolIds(max_length, invalid, reserved=_ids(messages))
     out: list[Message] = []
     changed = False
