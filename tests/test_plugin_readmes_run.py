@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -260,13 +261,9 @@ async def test_provider_readme_snippet_runs(
         streamed = namespace["s"].response
         assert streamed.text or streamed.tool_calls
     if "streamFunctionCallArguments" in block:  # Vertex was asked to stream them
-        import json
-
         sent = json.loads(mock.requests[-1].body)["toolConfig"]["functionCallingConfig"]
         assert sent["streamFunctionCallArguments"] is True
     if "CachePoint" in block:  # each became a cachePoint of its own, in the hour's cache
-        import json
-
         body = json.loads(mock.requests[-1].body)
         point = {"cachePoint": {"type": "default", "ttl": "1h"}}
         assert body["system"][-1] == point
