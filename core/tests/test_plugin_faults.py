@@ -291,3 +291,77 @@ async def test_a_hook_may_return_any_iterable_of_its_items() -> None:
     async with relaykit.Client(EXPORTER_TABLE, plugins=[FakePlugin(), plugin]) as client:
         await client.chat("fake/m", "hi")
     assert len(plugin.exporter.records) == 1
+
+
+class YieldsText(DictAnswers):
+    type = "strings"
+
+    async def stream(self, request: Any) -> Any:
+        yield relaykit.TextDelta("a")
+        yield "b"  # a plain string, not a relaykit.TextDelta
+
+
+class YieldsTextPlugin:
+    @hookimpl
+    def relaykit_providers(self) -> list[Any]:
+        return [YieldsText]
+
+
+@pytest.mark.anyio
+async def test_a_streamed_item_that_is_no_event_names_the_provider_and_the_fix() -> None:
+    # It reached the caller's `async for` as a str (and was left out of the answer).
+    exporter = relaykit.testing.RecordingExporter()
+    plugins = [YieldsTextPlugin(), exporter]
+    async with relaykit.Client(NO_STORAGE, plugins=plugins) as client:
+        seen: list[Any] = []
+        with pytest.raises(ConfigError) as e:
+            async with client.stream("strings/m", "hi") as stream:
+                async for event in stream:
+                    seen.append(event)
+    assert seen == [relaykit.TextDelta("a")]
+    assert "'strings'" in str(e.value) and "stream yielded str" in str(e.value)
+    assert "relaykit.TextDelta" in (e.value.hint or "")
+    [record] = exporter.records
+    assert record.error_type == "ConfigError"
+
+
+class NoReservation:
+    async def acquire(self, key: str, limit: Any, tokens: int) -> Any:
+        return None  # forgot to return the Reservation
+
+    async def reconcile(self, reservation: Any, actual_tokens: int) -> None:
+        pass
+
+
+class NoReservationNowait(NoReservation):
+    def acquire_nowait(self, key: str, limit: Any, tokens: int) -> Any:
+        return ()
+
+    def reconcile_nowait(self, reservation: Any, actual_tokens: int) -> None:
+        pass
+
+
+class NoReservationPlugin:
+    @hookimpl
+    def relaykit_rate_limiter(self, name: str, config: Any) -> Any:
+        return {"forgetful": NoReservation(), "nowait": NoReservationNowait()}.get(name)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("backend", "said"),
+    [("forgetful", "acquire returned NoneType"), ("nowait", "acquire_nowait returned tuple")],
+)
+async def test_a_limiter_that_returns_no_reservation_is_named(backend: str, said: str) -> None:
+    # It only warned, after the call, that the hold could not be settled.
+    config = {
+        **NO_STORAGE,
+        "limiter": {"backend": backend},
+        "limits": {"fake/*": {"rpm": 10}},
+    }
+    plugins = [FakePlugin(), NoReservationPlugin()]
+    async with relaykit.Client(config, plugins=plugins) as client:
+        with pytest.raises(ConfigError) as e:
+            await client.chat("fake/m", "hello")
+    assert "NoReservation" in str(e.value) and said in str(e.value)
+    assert "relaykit.protocols.Reservation" in (e.value.hint or "")

@@ -27,6 +27,16 @@ from .response import (
 from .web_search import Citation
 
 
+class NotAnEvent(TypeError):
+    """:meth:`ResponseAssembler.add` was given something that is no stream event (a
+    provider plugin's ``stream`` yielded it); the stream names the plugin."""
+
+    def __init__(self, item: object) -> None:
+        super().__init__(f"{type(item).__name__} is not a stream event")
+        #: what was given
+        self.item = item
+
+
 class ResponseAssembler:
     """Accumulates stream events; :meth:`response` returns the response so far.
 
@@ -115,6 +125,8 @@ class ResponseAssembler:
             self._citations.append(event)
         elif isinstance(event, SearchQuery):
             self._searches.append(event.query)
+        else:
+            raise NotAnEvent(event)
 
     @property
     def finished(self) -> bool:

@@ -26,7 +26,7 @@ from .budgets import estimate_cost, hold_rates
 from .config import Config, LimitConfig, is_scoped
 from .config_tables import missing_backend_hint
 from .errors import ConfigError
-from .plugin_faults import first_result
+from .plugin_faults import first_result, wrong_reservation
 from .protocols import RateLimiter, Reservation
 from .response import ChatResponse, Usage
 from .secrets import describe_error
@@ -116,6 +116,11 @@ class CallLimits:
         self.reconcile_nowait: Any = getattr(limiter, "reconcile_nowait", None)
         if self.acquire_nowait is None or self.reconcile_nowait is None:
             self.acquire_nowait = self.reconcile_nowait = None
+        #: whether reservations are checked as they come (a plugin's limiter: one
+        #: that forgot its return failed only when settled, as a warning)
+        self._checked = not type(limiter).__module__.startswith("relaykit.")
+        if self._checked and self.acquire_nowait is not None:
+            self.acquire_nowait = _checked_nowait(limiter, self.acquire_nowait)
         #: the limiter's optional ``release``: gives back a call that was never sent
         self._limiter_release = getattr(limiter, "release", None)
 
@@ -235,7 +240,7 @@ class CallLimits:
             return []
         if self.acquire_nowait is not None:
             # It decides without waiting: nothing can interrupt it half way.
-            return await self._acquire(limits, target, call)
+            return self._check(await self._acquire(limits, target, call))
         # A limiter that waits may have charged by the time a cancellation reaches
         # us, its answer lost on the way: so it answers shielded, and a cancelled
         # call then gives back what it was granted.
@@ -252,6 +257,15 @@ class CallLimits:
         except BaseException:
             await self.release(reservations, call, target)
             raise
+        return self._check(reservations)
+
+    def _check(self, reservations: list[Reservation]) -> list[Reservation]:
+        """``reservations``, refused as a :class:`~relaykit.ConfigError` naming the
+        plugin when its limiter answered something else."""
+        if self._checked:
+            for reservation in reservations:
+                if not isinstance(reservation, Reservation):
+                    raise wrong_reservation(self.limiter, "acquire", reservation)
         return reservations
 
     async def _acquire(self, limits: Limits, target: Target, call: _Call) -> list[Reservation]:
@@ -390,6 +404,18 @@ class CallLimits:
             cost = call.kind.cost(price, call.request, response)
         call.priced = (response.usage, target, cost)
         return _ZERO if cost is None else cost
+
+
+def _checked_nowait(limiter: object, acquire_nowait: Any) -> Any:
+    """A plugin limiter's ``acquire_nowait``, checked to return a reservation."""
+
+    def checked(*args: Any, **kwargs: Any) -> Reservation:
+        reservation = acquire_nowait(*args, **kwargs)
+        if not isinstance(reservation, Reservation):
+            raise wrong_reservation(limiter, "acquire_nowait", reservation)
+        return reservation
+
+    return checked
 
 
 def _unsettled(error: Exception) -> None:

@@ -267,6 +267,29 @@ def wrong_answer(provider: str, method: str, answer: object) -> ConfigError:
     )
 
 
+def wrong_reservation(limiter: object, method: str, answer: object) -> ConfigError:
+    """A rate limiter's ``acquire`` (or a twin) answered something other than reservations."""
+    kind = type(limiter)
+    return ConfigError(
+        f"rate limiter {kind.__module__}.{kind.__qualname__}: {method} returned "
+        f"{type(answer).__name__}, not a Reservation",
+        hint="return relaykit.protocols.Reservation(key, tokens, cost) from acquire "
+        "(acquire_many: a list of them, one per request); the client settles it with "
+        "reconcile",
+    )
+
+
+def wrong_event(provider: str, event: object) -> ConfigError:
+    """A provider plugin's ``stream`` yielded something that is no stream event."""
+    return ConfigError(
+        f"provider {provider!r}: its plugin's stream yielded {type(event).__name__}, "
+        "not a stream event",
+        hint="yield relaykit events: relaykit.TextDelta(text), ToolCallDelta, UsageUpdate, "
+        "Finish ... (relaykit.events.StreamEvent; docs/writing-plugins.md, 3.)",
+        provider=provider,
+    )
+
+
 def checked_redact(redactor: Any) -> Callable[[str], str]:
     """``redactor.redact``, checked to return text when the redactor is a plugin's
     (a ``redact`` that forgot its ``return`` failed deep in record building with

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .assembly import ResponseAssembler
+from .assembly import NotAnEvent, ResponseAssembler
 from .billed_usage import so_far
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call
@@ -27,6 +27,7 @@ from .events import (
     UsageUpdate,
 )
 from .outbound_redaction import StreamEventRestorer
+from .plugin_faults import wrong_event
 from .protocols import Provider
 from .response import ChatResponse
 from .response_cache import replay, worth_keeping
@@ -233,7 +234,11 @@ class ChatStream(StreamLifecycle):
         if event is END:
             await self._complete()
             raise StopAsyncIteration
-        self._assembler.add(event)
+        try:
+            self._assembler.add(event)
+        except NotAnEvent:
+            assert self._target is not None
+            raise await self._abort(wrong_event(self._target.provider, event)) from None
         return event
 
     async def _next(self) -> StreamEvent:

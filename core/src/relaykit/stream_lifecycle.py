@@ -42,6 +42,7 @@ from .closing_gate import closed_under_call, entered, left
 from .deadline_scope import scope_until
 from .errors import (
     ClientClosedError,
+    ConfigError,
     PartFieldError,
     RelayError,
     RequestTimeoutError,
@@ -73,7 +74,8 @@ def broken_stream_error(error: RelayError, partial: ChatResponse | None = None) 
         if partial is not None and error.partial is None:
             error.partial = partial
         return error
-    if isinstance(error, RequestTimeoutError):
+    if isinstance(error, RequestTimeoutError | ConfigError):
+        # a plugin's fault (or a setting's) says what to fix; a StreamError would not
         return error
     return StreamError(
         f"the stream broke after it started: {error.message}",
