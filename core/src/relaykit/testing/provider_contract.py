@@ -118,6 +118,10 @@ class Harness:
     #: whether the API reads documents (a PDF, plain text); without, the plugin
     #: must refuse a DocumentPart with a typed error before sending anything
     supports_documents: bool = True
+    #: whether the API reads images (in a user message, inline as base64: the suite
+    #: looks for it in the request); without, the plugin must refuse an ImagePart
+    #: with a typed error before sending anything
+    supports_images: bool = True
     #: whether the API reads images (and, with ``supports_documents``, documents)
     #: a tool result carries; without, the plugin must refuse a tool result with
     #: attachments with a typed error before sending anything
@@ -391,8 +395,17 @@ class ProviderContract:
             "what is in this image?", ImagePart(data=PNG, media_type="image/png")
         )
         async with self.client(harness) as client:
+            if not harness.supports_images:
+                with pytest.raises(InvalidRequestError, match="image"):
+                    await client.chat(harness.model, [message])
+                assert not harness.mock.requests, "a refused image must not be sent"
+                return
             r = await client.chat(harness.model, [message])
         assert r.text == "echo: what is in this image?"
+        # every vendor takes an image inline as base64: the mock echoes the text alone
+        assert base64.b64encode(PNG) in harness.mock.last_request.body, (
+            "the image was left out of the request"
+        )
 
     @pytest.mark.anyio
     async def test_document_input(self, harness: Harness) -> None:
