@@ -235,3 +235,34 @@ def test_a_cache_store_refused_for_its_shape_is_closed() -> None:
     ):
         build({"storage": {"backend": "none"}, "cache": {"backend": "wrong"}}, stores)()
     assert all_closed(stores)
+
+
+class FailingClose(SocketHolder):
+    """An exporter whose close fails, once its own socket is closed."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        raise RuntimeError("the agent did not take the last flush")
+
+
+@pytest.mark.anyio
+async def test_an_exporter_failing_to_close_does_not_keep_the_rest_open() -> None:
+    # Closed one after another: the first error stopped the closing, leaving the
+    # later exporters, the limiter, the cache store and the HTTP clients open.
+    failing, limiters, stores, exporters = (
+        Exporters(FailingClose),
+        Limiters(),
+        CacheStores(),
+        Exporters(),
+    )
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "sockets"},
+        "limits": {"*": {"rpm": 5}},
+        "cache": {"backend": "sockets"},
+    }
+    client = build(config, failing, limiters, stores, exporters)()
+    with nothing_left_unclosed(), pytest.raises(RuntimeError, match="last flush"):
+        async with client:
+            pass
+    assert all_closed(failing, limiters, stores, exporters)

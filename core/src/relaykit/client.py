@@ -53,7 +53,7 @@ from .errors import (
 )
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .gauge_events import BreakerState, CacheStoreError, StorageEvent
-from .half_built import HalfBuilt
+from .half_built import HalfBuilt, close_all
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .messages import Message, coerce_messages
@@ -598,17 +598,19 @@ class Client:
                 self._idle = anyio.Event()
             with anyio.move_on_after(_WIND_DOWN, shield=True):
                 await self._idle.wait()
+        closers = [exporter.aclose for exporter in self._exporters]
+        if self._call_log is not None:
+            closers.insert(0, self._call_log.aclose)
+        if self._limits is not None:
+            closers.append(self._limits.aclose)
+        store_close = getattr(self._own_cache_store, "aclose", None)  # a socket, too
+        if store_close is not None:
+            closers.append(store_close)
+        closers.append(self._registry.aclose)
         with anyio.CancelScope(shield=True):
-            if self._call_log is not None:
-                await self._call_log.aclose()
-            for exporter in self._exporters:
-                await exporter.aclose()
-            if self._limits is not None:
-                await self._limits.aclose()
-            store_close = getattr(self._own_cache_store, "aclose", None)  # a socket, too
-            if store_close is not None:
-                await store_close()
-            await self._registry.aclose()
+            # each, even after one failed: the first error stopped the closing, the
+            # rest (a limiter's socket, the HTTP connections) left open
+            await close_all(closers)
 
     # -- the public calls ----------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Close what a constructor had made when a later step of it raises.
+"""Close what a constructor had made when a later step of it raises; close
+everything a client holds even when one of them fails to close.
 
 ``Client(...)`` asks plugins for exporters (a StatsD socket, a Prometheus server
 thread and its port), a rate limiter, a storage backend and a cache store. An
@@ -12,10 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import threading
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
+
+log = logging.getLogger(__name__)
 
 
 class HalfBuilt:
@@ -64,3 +69,21 @@ def close_now(thing: Any) -> None:
     closer = threading.Thread(target=run, name="relaykit close", daemon=True)
     closer.start()
     closer.join()
+
+
+async def close_all(closers: Iterable[Callable[[], Awaitable[object]]]) -> None:
+    """Await each closer in turn, the later ones too when one raises; then raise
+    the first error (the others are logged, by type)."""
+    first: Exception | None = None
+    for close in closers:
+        try:
+            await close()
+        except Exception as e:
+            if first is None:
+                first = e
+            else:
+                # the type alone: a plugin's message may quote a key or a URL's password
+                name = getattr(close, "__qualname__", type(close).__name__)
+                log.warning("%s failed too, after an earlier close: %s", name, type(e).__name__)
+    if first is not None:
+        raise first
