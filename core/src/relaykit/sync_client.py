@@ -518,7 +518,9 @@ class SyncClient:
     """Blocking twin of :class:`relaykit.Client`; use ``with relaykit.SyncClient() as client:``.
 
     Takes the same arguments as :class:`relaykit.Client`, plus ``backend``
-    (``"asyncio"`` or ``"trio"``) for the loop thread.
+    (``"asyncio"`` or ``"trio"``) for the loop thread. One left open is closed at
+    interpreter exit, or, once nothing refers to it, when garbage collected (with
+    a ``ResourceWarning``): it is not kept alive until exit.
     """
 
     def __init__(
