@@ -22,6 +22,7 @@ import pytest
 import relaykit
 from relaykit import hookimpl
 from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.testing import FakePlugin, FakeProvider
 
 #: a config whose storage backend no plugin provides: a ConfigError raised after
 #: the exporters and the limiter are built
@@ -266,3 +267,45 @@ async def test_an_exporter_failing_to_close_does_not_keep_the_rest_open() -> Non
         async with client:
             pass
     assert all_closed(failing, limiters, stores, exporters)
+
+
+class RefusingProvider(FakeProvider):
+    """A provider whose constructor refuses its settings (after the client made
+    the HTTP client it is given)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise relaykit.ConfigError("providers.fake.options.region is not a region")
+
+
+class TrackedHttp:
+    """An HTTP client of a plugin's: it notes its close."""
+
+    def __init__(self, made: list[TrackedHttp]) -> None:
+        self.closed = False
+        made.append(self)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class HttpClients:
+    def __init__(self) -> None:
+        self.made: list[TrackedHttp] = []
+
+    @hookimpl
+    def relaykit_http_client(self, config: Any, options: Any) -> Any:
+        return TrackedHttp(self.made)
+
+
+@pytest.mark.anyio
+async def test_a_provider_failing_to_build_leaves_its_http_client_to_the_close() -> None:
+    # Each call built the provider again, with a new HTTP client, and dropped it:
+    # an aiohttp session then reported itself unclosed at garbage collection.
+    http = HttpClients()
+    fake = FakePlugin(provider=RefusingProvider)
+    async with build({"storage": {"backend": "none"}}, fake, http)() as client:
+        for _ in range(3):
+            with pytest.raises(relaykit.ConfigError, match="not a region"):
+                await client.chat("fake/m", "hi")
+    assert len(http.made) == 1
+    assert http.made[0].closed

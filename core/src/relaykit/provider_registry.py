@@ -223,11 +223,15 @@ class ProviderRegistry:
         provider = self._built.get(name)
         if provider is None:
             factory, settings = self.settings(name)
-            http = self._make_http()
+            http = self._http.get(name)
+            if http is None:
+                # Kept before the provider is built: one whose constructor refuses
+                # its settings leaves it to aclose (each call made another, dropped
+                # unclosed), and the next try reuses it.
+                http = self._http[name] = self._make_http()
             provider = factory(settings, http)
             self.known_secrets.add(settings.api_key)  # from the vault or the environment
             self.known_secrets.add_url(settings.base_url)  # the environment's, too
-            self._http[name] = http
             self._built[name] = provider
             self.base_urls[name] = settings.base_url
         return provider
