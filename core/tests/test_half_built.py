@@ -309,3 +309,19 @@ async def test_a_provider_failing_to_build_leaves_its_http_client_to_the_close()
                 await client.chat("fake/m", "hi")
     assert len(http.made) == 1
     assert http.made[0].closed
+
+
+class FailingCloseProvider(FakeProvider):
+    async def aclose(self) -> None:
+        raise RuntimeError("the provider's own session would not close")
+
+
+@pytest.mark.anyio
+async def test_a_provider_failing_to_close_does_not_keep_the_http_clients_open() -> None:
+    http = HttpClients()
+    fake = FakePlugin(provider=FailingCloseProvider)
+    client = build({"storage": {"backend": "none"}}, fake, http)()
+    with pytest.raises(RuntimeError, match="would not close"):
+        async with client:
+            await client.chat("fake/m", "hi")
+    assert [h.closed for h in http.made] == [True]
