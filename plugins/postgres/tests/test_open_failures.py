@@ -12,8 +12,10 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import psycopg
 import pytest
 
+import relaykit
 from relaykit.protocols import LogQuery
 from relaykit_postgres import PostgresStorage
 
@@ -81,4 +83,30 @@ async def test_an_error_once_the_pool_is_open_closes_it(
         await storage.query_logs(LogQuery())
     [driver] = made
     assert driver.inner._pool.closed
+    await storage.aclose()
+
+
+def _sessions(dsn: str, application: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_failed_migration_is_a_relay_error_and_leaves_no_session_open(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    # A table of another program's where the call log's first migration makes its own.
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
+        conn.execute(f'CREATE TABLE "{fresh_schema}".logs (something_else text)')
+    application = f"relaykit-{fresh_schema}"  # this test's sessions alone, whatever runs beside
+    storage = PostgresStorage(f"{postgres_dsn} application_name={application}", schema=fresh_schema)
+    for _ in range(2):  # each use tries again, and closes what it opened
+        with pytest.raises(relaykit.RelayError, match="PostgreSQL storage") as caught:
+            await storage.query_logs(LogQuery())
+        assert caught.value.hint
+        assert _sessions(postgres_dsn, application) == 0
     await storage.aclose()
