@@ -325,3 +325,25 @@ async def test_a_provider_failing_to_close_does_not_keep_the_http_clients_open()
         async with client:
             await client.chat("fake/m", "hi")
     assert [h.closed for h in http.made] == [True]
+
+
+class RaisingCacheStores:
+    """A cache store plugin whose hook raises (its server refused the connection)."""
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Any) -> Any:
+        raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+
+def test_a_cache_store_plugin_raising_closes_the_limiter_and_opens_no_exporter() -> None:
+    limiters, exporters = Limiters(), Exporters()
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "sockets"},
+        "limits": {"*": {"rpm": 5}},
+        "cache": {"backend": "refusing"},
+    }
+    with nothing_left_unclosed(), pytest.raises(relaykit.ConfigError, match="Connection refused"):
+        build(config, limiters, RaisingCacheStores(), exporters)()
+    assert all_closed(limiters)
+    assert exporters.opened == []
