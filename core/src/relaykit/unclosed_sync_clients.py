@@ -80,10 +80,13 @@ def _collected(stack: ExitStack, cut_short: Callable[[], None]) -> None:
     closer = threading.Thread(
         target=_close_quietly, args=(stack,), name="relaykit SyncClient close", daemon=True
     )
+    try:
+        closer.start()
+    except RuntimeError:  # collected at interpreter shutdown: no thread can start now
+        return
     with _lock:
         _closing[:] = [entry for entry in _closing if entry[0].is_alive()]
         _closing.append((closer, cut_short))
-    closer.start()
     # After the close has started: under `-W error` the warning raises here.
     warnings.warn(
         "a relaykit.SyncClient was garbage collected without being closed: it is"
