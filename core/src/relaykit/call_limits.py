@@ -26,6 +26,7 @@ from .budgets import estimate_cost, hold_rates
 from .config import Config, LimitConfig, is_scoped
 from .config_tables import missing_backend_hint
 from .errors import ConfigError
+from .half_built import close_now
 from .plugin_faults import first_result, wrong_reservation
 from .protocols import RateLimiter, Reservation
 from .response import ChatResponse, Usage
@@ -139,7 +140,12 @@ class CallLimits:
             name=config.limiter.backend,
             config=config,
         )[1]
-        return cls(config, limiter, price, not_loaded=pm.not_loaded)
+        try:
+            return cls(config, limiter, price, not_loaded=pm.not_loaded)
+        except BaseException:
+            # refused (it enforces no budgets): a limiter over the network holds a socket
+            close_now(limiter)
+            raise
 
     async def aclose(self) -> None:
         """Close the limiter, if it has ``aclose`` (a shared one holds sockets)."""

@@ -53,6 +53,7 @@ from .errors import (
 )
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .gauge_events import BreakerState, CacheStoreError, StorageEvent
+from .half_built import HalfBuilt, close_all
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .messages import Message, coerce_messages
@@ -243,80 +244,95 @@ class Client:
             ],
             memo_chars=self.config.redaction.memo_chars,
         )
-        self._exporters: list[Exporter] = list_results(
-            pm, "relaykit_exporters", exporter_problem, config=self.config
-        )
-        #: reserves and settles ``[limits]`` around each attempt (``None`` without any)
-        self._limits = CallLimits.create(self.config, self.plugin_manager, self._price)
-        self._call_log: CallLog | None = None
-        storage = open_storage(self.config, self.plugin_manager)
-        if storage is not None:
-            self._call_log = self._make_call_log(storage)
-        # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
-        self._prices = PriceBook(self.config.prices)
-        self._outbound = OutboundRedaction.create(self._redaction.redactors)
-        self._tracer = CallTracer.create(
-            self.config, self._exporters, self._redaction, self._registry
-        )
-        if self._tracer is not None:
-            self._registry.header_hooks.append(self._tracer.inject_headers)
-        #: traces, logs and records how each call ended (see call_outcomes.py)
-        self._outcomes = CallOutcomes(
-            redaction=self._redaction,
-            known=self._known,
-            exporters=self._exporters,
-            call_log=self._call_log,
-            tracer=self._tracer,
-            outbound=self._outbound,
-            price=self._price,
-            log_metadata=self.config.telemetry.log_metadata,
-            ca_file=self.config.http.ca_file,
-        )
-        from .model_catalog import ModelCatalog
+        # What plugins make below may hold sockets and threads: closed if a later
+        # step raises, as no caller can close a client it never got (half_built.py).
+        made = HalfBuilt()
+        try:
+            #: reserves and settles ``[limits]`` around each attempt (``None`` without any)
+            self._limits = CallLimits.create(self.config, self.plugin_manager, self._price)
+            made.add(self._limits.limiter if self._limits is not None else None)
+            storage = open_storage(self.config, self.plugin_manager)
+            made.add(storage)
+            store = open_cache_store(self.config, self.plugin_manager, storage)
+            in_storage = self.config.cache.backend == "storage"
+            made.add(None if in_storage else store)
+            # Last of what plugins make, as they open sockets and start server threads:
+            # the config errors met most (a backend misspelt or not installed) above
+            # come before any of that.
+            self._exporters: list[Exporter] = list_results(
+                pm, "relaykit_exporters", exporter_problem, made=made, config=self.config
+            )
+            self._call_log: CallLog | None = None
+            if storage is not None:
+                self._call_log = self._make_call_log(storage)
+            # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
+            self._prices = PriceBook(self.config.prices)
+            self._outbound = OutboundRedaction.create(self._redaction.redactors)
+            self._tracer = CallTracer.create(
+                self.config, self._exporters, self._redaction, self._registry
+            )
+            if self._tracer is not None:
+                self._registry.header_hooks.append(self._tracer.inject_headers)
+            #: traces, logs and records how each call ended (see call_outcomes.py)
+            self._outcomes = CallOutcomes(
+                redaction=self._redaction,
+                known=self._known,
+                exporters=self._exporters,
+                call_log=self._call_log,
+                tracer=self._tracer,
+                outbound=self._outbound,
+                price=self._price,
+                log_metadata=self.config.telemetry.log_metadata,
+                ca_file=self.config.http.ca_file,
+            )
+            from .model_catalog import ModelCatalog
 
-        self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl, storage=storage)
-        # -- resilience (see attempts.py, routing.py, breaker.py, response_cache.py)
-        self._router = Router(
-            self.config, cool_down=self.config.breaker.cool_down, known=self._known
-        )
-        self._breakers = BreakerBoard(
-            failures=self.config.breaker.failures, reset_after=self.config.breaker.reset_after
-        )
-        self._breaker_states: dict[str, str] = {}
-        #: each target's breaker, once its provider (and so its base URL) is built
-        self._target_breakers: dict[Target, CircuitBreaker] = {}
-        #: past this many breakers, a new one first forgets the idle ones: model ids
-        #: come from callers (see _forget_breakers)
-        self._breakers_cap = FORGET_FROM
-        # [cache] backend: the storage's cache, a plugin's store, or memory alone
-        # (see cache_store.py); a store's failures are misses, never failed calls
-        store = open_cache_store(self.config, self.plugin_manager, storage)
-        in_storage = self.config.cache.backend == "storage"
-        #: a store the client opened for the cache alone (not the storage): closed with it
-        self._own_cache_store = None if in_storage else store
-        cache = self.config.cache
-        memory = MemoryCache(cache.max_entries, max_chars=cache.memory_chars)
-        self._cache: CacheBackend = memory
-        #: where the chat and embeddings caches keep entries besides memory
-        self._cache_storage: GuardedCacheStore | None = None
-        if store is not None:
-            name = self.config.storage.backend if in_storage else self.config.cache.backend
-            self._cache_storage = GuardedCacheStore(
-                store,
-                name,
-                retry_after=self.config.cache.retry_after,
-                on_error=self._note_cache_error,
-                # every store, a plugin's too: one that hangs must not hang calls (the
-                # storage's own cache would otherwise wait as long as the storage does)
-                timeout=self.config.cache.timeout,
+            self._catalog = ModelCatalog(
+                self._registry, ttl=self.config.registry.ttl, storage=storage
             )
-            known = self._known
-            self._cache = StorageCache(
-                self._cache_storage,
-                memory,
-                # what stored records mask always: the client's keys, and credentials by shape
-                scrub=lambda text: scrub_secrets(known.redact(text)),
+            # -- resilience (see attempts.py, routing.py, breaker.py, response_cache.py)
+            self._router = Router(
+                self.config, cool_down=self.config.breaker.cool_down, known=self._known
             )
+            self._breakers = BreakerBoard(
+                failures=self.config.breaker.failures, reset_after=self.config.breaker.reset_after
+            )
+            self._breaker_states: dict[str, str] = {}
+            #: each target's breaker, once its provider (and so its base URL) is built
+            self._target_breakers: dict[Target, CircuitBreaker] = {}
+            #: past this many breakers, a new one first forgets the idle ones: model ids
+            #: come from callers (see _forget_breakers)
+            self._breakers_cap = FORGET_FROM
+            # [cache] backend: the storage's cache, a plugin's store, or memory alone
+            # (see cache_store.py); a store's failures are misses, never failed calls
+            #: a store the client opened for the cache alone (not the storage): closed with it
+            self._own_cache_store = None if in_storage else store
+            cache = self.config.cache
+            memory = MemoryCache(cache.max_entries, max_chars=cache.memory_chars)
+            self._cache: CacheBackend = memory
+            #: where the chat and embeddings caches keep entries besides memory
+            self._cache_storage: GuardedCacheStore | None = None
+            if store is not None:
+                name = self.config.storage.backend if in_storage else self.config.cache.backend
+                self._cache_storage = GuardedCacheStore(
+                    store,
+                    name,
+                    retry_after=self.config.cache.retry_after,
+                    on_error=self._note_cache_error,
+                    # every store, a plugin's too: one that hangs must not hang calls (the
+                    # storage's own cache would otherwise wait as long as the storage does)
+                    timeout=self.config.cache.timeout,
+                )
+                known = self._known
+                self._cache = StorageCache(
+                    self._cache_storage,
+                    memory,
+                    # what stored records mask always: the client's keys, and credentials by shape
+                    scrub=lambda text: scrub_secrets(known.redact(text)),
+                )
+        except BaseException:
+            made.close()
+            raise
         #: the cache when it is memory alone: used without a coroutine (nothing waits)
         self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
         #: what a cache key names as the model of each [models.NAME] route: its
@@ -582,17 +598,19 @@ class Client:
                 self._idle = anyio.Event()
             with anyio.move_on_after(_WIND_DOWN, shield=True):
                 await self._idle.wait()
+        closers = [exporter.aclose for exporter in self._exporters]
+        if self._call_log is not None:
+            closers.insert(0, self._call_log.aclose)
+        if self._limits is not None:
+            closers.append(self._limits.aclose)
+        store_close = getattr(self._own_cache_store, "aclose", None)  # a socket, too
+        if store_close is not None:
+            closers.append(store_close)
+        closers.append(self._registry.aclose)
         with anyio.CancelScope(shield=True):
-            if self._call_log is not None:
-                await self._call_log.aclose()
-            for exporter in self._exporters:
-                await exporter.aclose()
-            if self._limits is not None:
-                await self._limits.aclose()
-            store_close = getattr(self._own_cache_store, "aclose", None)  # a socket, too
-            if store_close is not None:
-                await store_close()
-            await self._registry.aclose()
+            # each, even after one failed: the first error stopped the closing, the
+            # rest (a limiter's socket, the HTTP connections) left open
+            await close_all(closers)
 
     # -- the public calls ----------------------------------------------------
 

@@ -18,8 +18,10 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, RelayError, did_you_mean
+from .half_built import close_now
 
 if TYPE_CHECKING:
+    from .half_built import HalfBuilt
     from .plugins import PluginManager
 
 
@@ -113,12 +115,14 @@ def list_results(
     pm: PluginManager,
     hook: str,
     check: Callable[[Any], tuple[str, str] | None] | None = None,
+    made: HalfBuilt | None = None,
     **kwargs: Any,
 ) -> list[Any]:
     """Every plugin's items for ``hook`` joined, in the order the plugins were
     registered; a result that is not a list (or another iterable), an exception, or an item
     ``check`` finds a problem in (``(problem, fix)``) is a ``ConfigError`` naming
-    the plugin."""
+    the plugin. ``made`` is told each plugin's items as they come, so that the
+    caller can close those made before a later plugin failed."""
     if not _plain(pm, hook):
         from .plugins import collect
 
@@ -141,6 +145,8 @@ def list_results(
                 hint=f"return a list, even of one: return [{_shown(result)}]",
             )
         result = list(result)
+        if made is not None:
+            made.add(*result)
         for item in result:
             problem = check(item) if check is not None else None
             if problem is not None:
@@ -174,6 +180,8 @@ def first_result(
         for member in needs:
             problem = _async_member_problem(result, member, PROTOCOLS.get(hook, "its protocol"))
             if problem is not None:
+                # refused, but made: it may hold a socket or a thread already
+                close_now(result)
                 raise ConfigError(
                     f"plugin {label!r}: its {hook} returned {problem[0]}", hint=problem[1]
                 )

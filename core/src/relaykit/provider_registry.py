@@ -14,6 +14,7 @@ from .config import Config, ProviderConfig, header_problem
 from .config_tables import FIRST_PARTY, install_hint
 from .errors import ConfigError, did_you_mean
 from .fork_safety import after_fork_in_child, leave_to_parent
+from .half_built import close_all
 from .known_secrets import KnownSecrets
 from .plugin_faults import factory_problem, first_result, list_results
 from .plugins import PluginManager, distribution_key
@@ -223,11 +224,15 @@ class ProviderRegistry:
         provider = self._built.get(name)
         if provider is None:
             factory, settings = self.settings(name)
-            http = self._make_http()
+            http = self._http.get(name)
+            if http is None:
+                # Kept before the provider is built: one whose constructor refuses
+                # its settings leaves it to aclose (each call made another, dropped
+                # unclosed), and the next try reuses it.
+                http = self._http[name] = self._make_http()
             provider = factory(settings, http)
             self.known_secrets.add(settings.api_key)  # from the vault or the environment
             self.known_secrets.add_url(settings.base_url)  # the environment's, too
-            self._http[name] = http
             self._built[name] = provider
             self.base_urls[name] = settings.base_url
         return provider
@@ -290,15 +295,13 @@ class ProviderRegistry:
         return httpx_client(options)
 
     async def aclose(self) -> None:
-        """Close every provider's HTTP client."""
-        for provider in self._built.values():
-            close = getattr(provider, "aclose", None)
-            if close is not None:
-                await close()
-        for http in self._http.values():
-            await http.aclose()
+        """Close every provider's HTTP client (each, even after one failed to close:
+        the first error is raised once all have run)."""
+        closers = [getattr(provider, "aclose", None) for provider in self._built.values()]
+        closers += [http.aclose for http in self._http.values()]
         self._built.clear()
         self._http.clear()
+        await close_all(close for close in closers if close is not None)
 
 
 #: the default stack: httpx imports httpcore only as it builds its first transport

@@ -9,10 +9,10 @@ implementation to drift.
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -51,6 +51,7 @@ from .response import ChatResponse, ModelInfo, TokenCount
 from .speech import SpeechResponse
 from .stream import ChatStream
 from .transcription import TranscriptionResponse
+from .unclosed_sync_clients import close_when_collected, forget_open, remember_open
 
 if TYPE_CHECKING:
     from .audio import AudioFile
@@ -517,7 +518,9 @@ class SyncClient:
     """Blocking twin of :class:`relaykit.Client`; use ``with relaykit.SyncClient() as client:``.
 
     Takes the same arguments as :class:`relaykit.Client`, plus ``backend``
-    (``"asyncio"`` or ``"trio"``) for the loop thread.
+    (``"asyncio"`` or ``"trio"``) for the loop thread. One left open is closed at
+    interpreter exit, or, once nothing refers to it, when garbage collected (with
+    a ``ResourceWarning``): it is not kept alive until exit.
     """
 
     def __init__(
@@ -540,6 +543,10 @@ class SyncClient:
         #: the readers of batch results still running, and what each reads into: the
         #: client's close stops them (an iterator kept unfinished would hold it)
         self._readers: dict[_Task[None], _ReadAhead[Any]] = {}
+        #: while open: its token for the exit hook, and its close when collected
+        #: unclosed (see unclosed_sync_clients.py)
+        self._exit_token: int | None = None
+        self._when_collected: weakref.finalize[..., object] | None = None
         after_fork_in_child(self, SyncClient._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -553,6 +560,8 @@ class SyncClient:
             return
         # Never left here: leaving would stop a loop thread that does not exist.
         leave_to_parent(self._stack, self._portal)
+        if self._when_collected is not None:
+            self._when_collected.detach()  # (the parent's stack: see _restart_in_child)
         self._stack = ExitStack()
         self._closing = threading.Lock()  # a parent thread may have held it
         self._readers = {}  # the parent's, in its loop
@@ -568,6 +577,7 @@ class SyncClient:
             self._portal = self._loop = None
             raise
         self._portal, self._loop = portal, loop
+        self._when_collected = close_when_collected(self, self._stack, _cut_short(portal, client))
         return loop
 
     def __enter__(self) -> SyncClient:
@@ -605,8 +615,10 @@ class SyncClient:
             raise
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
-        # Before, the loop's generator was finalized after that and exit hung.
-        atexit.register(self._close_at_exit)
+        # Before, the loop's generator was finalized after that and exit hung. Held
+        # weakly: one dropped unclosed is closed when collected, with a warning.
+        self._exit_token = remember_open(self)
+        self._when_collected = close_when_collected(self, self._stack, _cut_short(portal, client))
         return self
 
     def __exit__(
@@ -640,7 +652,12 @@ class SyncClient:
         # loop (cutting the calls this one still waits for) alongside it.
         with self._closing:
             self._closed = True
-            atexit.unregister(self._close_at_exit)
+            if self._exit_token is not None:
+                forget_open(self._exit_token)
+                self._exit_token = None
+            if self._when_collected is not None:
+                self._when_collected.detach()
+                self._when_collected = None
             try:
                 self._stop_readers()
                 self._through_the_portal(lambda: self._stack.__exit__(exc_type, exc, tb))
@@ -1168,6 +1185,12 @@ async def _close_without_waiting(client: Client) -> None:
     with anyio.CancelScope() as scope:
         scope.cancel()
         await client.aclose()
+
+
+def _cut_short(portal: BlockingPortal, client: Client) -> Callable[[], None]:
+    """What ends the wait for the calls in flight of a collected client's close,
+    at exit (without a reference to its SyncClient)."""
+    return lambda: portal.call(_close_without_waiting, client)
 
 
 async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:

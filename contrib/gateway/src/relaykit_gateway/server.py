@@ -124,10 +124,16 @@ async def serve_socket(
     """:func:`serve`, on ``sock``, a socket :func:`listen` made (on ``host``, for the
     URL it reports): each ``relaykit gateway --workers`` process serves the one its
     parent bound. Takes the socket over, and closes it."""
-    url = base_url(host, sock)
-    # Before the first request, not during it: callers connecting meanwhile wait
-    # in the socket's backlog, and no caller's request waits on the import.
-    await gateway.client.warm_up()
+    try:
+        url = base_url(host, sock)
+        # Before the first request, not during it: callers connecting meanwhile wait
+        # in the socket's backlog, and no caller's request waits on the import.
+        await gateway.client.warm_up()
+    except BaseException:
+        # ours until hypercorn takes it (a closed client, a cancelled start):
+        # left open, it held the port until garbage collection
+        sock.close()
+        raise
     config = HypercornConfig()
     # hypercorn takes the socket over by its descriptor (and closes it)
     config.bind = [f"fd://{sock.detach()}"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import suppress
 from time import time_ns
 from typing import Any
 
@@ -85,42 +86,52 @@ class OtlpExporter:
         self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
         #: the SDK exporters, whose pooled connections a forked child must not share
         self._senders: list[Any] = []
-        if traces:
-            spans = OTLPSpanExporter(
-                endpoint=api_url(endpoint, "v1/traces"), headers=headers, timeout=timeout
-            )
-            self._senders.append(spans)
-            self.tracer_provider = _tracer_provider(tracer, spans, resource)
         #: Call records feed metrics only: traces alone need none (the client then
         #: builds no record per call, unless something else takes them).
         self.needs_records = metrics_enabled
         self.meter_provider: MeterProvider | None = None
         self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
-        if metrics_enabled:
-            metric_sender = OTLPMetricExporter(
-                endpoint=api_url(endpoint, "v1/metrics"), headers=headers, timeout=timeout
-            )
-            self._senders.append(metric_sender)
-            reader = PeriodicExportingMetricReader(
-                metric_sender, export_interval_millis=export_interval * 1000
-            )
-            self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-            meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
-            # Call metrics summed here need the reader's protected collect hook; an
-            # SDK without it gets every measurement through its own instruments
-            # (the same data, at about ten times the cost per call).
-            summed = _can_extend(reader)
-            for instrument in metrics.INSTRUMENTS:
-                if instrument in metrics.EVENT_INSTRUMENTS or not summed:
-                    self._instruments[instrument.name] = _create(meter, instrument)
-            if summed:
-                # The SDK's own default (OTEL_METRICS_EXEMPLAR_FILTER), for the same exemplars.
-                filter_ = (
-                    os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based").strip().lower()
+        #: the metric reader's export thread, once started (and until its provider has it)
+        started: PeriodicExportingMetricReader | None = None
+        try:
+            if traces:
+                spans = OTLPSpanExporter(
+                    endpoint=api_url(endpoint, "v1/traces"), headers=headers, timeout=timeout
                 )
-                self._calls = CallMetrics(exemplars=filter_)
-                _collect_calls_too(reader, self._calls, resource)
+                self._senders.append(spans)
+                self.tracer_provider = _tracer_provider(tracer, spans, resource)
+            if metrics_enabled:
+                metric_sender = OTLPMetricExporter(
+                    endpoint=api_url(endpoint, "v1/metrics"), headers=headers, timeout=timeout
+                )
+                self._senders.append(metric_sender)
+                reader = started = PeriodicExportingMetricReader(
+                    metric_sender, export_interval_millis=export_interval * 1000
+                )
+                self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+                meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
+                # Call metrics summed here need the reader's protected collect hook; an
+                # SDK without it gets every measurement through its own instruments
+                # (the same data, at about ten times the cost per call).
+                summed = _can_extend(reader)
+                for instrument in metrics.INSTRUMENTS:
+                    if instrument in metrics.EVENT_INSTRUMENTS or not summed:
+                        self._instruments[instrument.name] = _create(meter, instrument)
+                if summed:
+                    # The SDK's own default (OTEL_METRICS_EXEMPLAR_FILTER), for the same exemplars.
+                    filter_ = (
+                        os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
+                        .strip()
+                        .lower()
+                    )
+                    self._calls = CallMetrics(exemplars=filter_)
+                    _collect_calls_too(reader, self._calls, resource)
+        except BaseException:
+            # The span and metric export threads run from their construction:
+            # nothing else could stop them (the client never got this exporter).
+            self._abandon(started)
+            raise
         after_fork_in_child(self, OtlpExporter._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -167,6 +178,17 @@ class OtlpExporter:
     async def aclose(self) -> None:
         """Export what is left and stop the SDK's threads."""
         await anyio.to_thread.run_sync(self._shutdown)
+
+    def _abandon(self, reader: PeriodicExportingMetricReader | None) -> None:
+        """Stop what a failed construction had started; its errors are not the one to report."""
+        with suppress(Exception):
+            if self.tracer_provider is not None:
+                self.tracer_provider.shutdown()
+        with suppress(Exception):
+            if self.meter_provider is not None:
+                self.meter_provider.shutdown()
+            elif reader is not None:
+                reader.shutdown()
 
     def _shutdown(self) -> None:
         if self.tracer_provider is not None:

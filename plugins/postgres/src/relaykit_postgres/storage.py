@@ -40,7 +40,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -189,7 +189,15 @@ class PostgresStorage:
             if self._driver is None:
                 await anyio.to_thread.run_sync(self._migrate)
                 driver = self._pick_driver()
-                await driver.open()
+                try:
+                    await driver.open()
+                except BaseException:
+                    # Cancelled or failed once its pool had opened (part of) its
+                    # connections and threads: nothing else holds it to close them.
+                    # (its own error is not the one to report)
+                    with anyio.CancelScope(shield=True), suppress(Exception):
+                        await driver.close()
+                    raise
                 self._driver = driver
         return self._driver
 

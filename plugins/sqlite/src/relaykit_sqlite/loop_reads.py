@@ -194,9 +194,15 @@ class LoopReads:
             if self._closed or where in self._readers:
                 return
         conn = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
-        conn.execute("PRAGMA query_only=1")  # reads only, whatever a caller passes
-        # Load the schema here, not in the loop's first read (~0.3 ms, the page cache cold).
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        try:
+            conn.execute("PRAGMA query_only=1")  # reads only, whatever a caller passes
+            # Load the schema here, not in the loop's first read (~0.3 ms, the page cache cold).
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except BaseException:
+            # (a lock it does not wait for, the file replaced): its caller carries on
+            # without it, and the descriptor must not stay open until collected
+            conn.close()
+            raise
         with self._lock:
             if self._closed or where in self._readers:
                 keep = False

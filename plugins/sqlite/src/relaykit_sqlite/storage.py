@@ -189,8 +189,14 @@ class SQLiteStorage:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False)
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable at commit against crashes, in WAL mode
-        register_functions(conn)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable at commit against crashes, in WAL
+            register_functions(conn)
+        except BaseException:
+            # the first statement is where a file that is not a database fails: the
+            # connection (and its descriptor on the file) would stay open until collected
+            conn.close()
+            raise
         return conn
 
     def _create_private_file(self) -> None:

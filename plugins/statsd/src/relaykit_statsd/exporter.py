@@ -182,8 +182,17 @@ class StatsdExporter:
             )
         )
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
-        self._sock.connect(address)
+        try:
+            self._sock.setblocking(False)
+            self._sock.connect(address)
+        except OSError as e:
+            # (an IPv6 host without IPv6 here, a broadcast address): no exporter,
+            # so nothing else would close the socket
+            self._sock.close()
+            raise ConfigError(
+                f"cannot send StatsD datagrams to {host}:{port}: {e.strerror or e}",
+                hint="check [exporters.statsd] host and port",
+            ) from None
 
     def record(self, event: object) -> None:
         """Send the lines for one call record or gauge event: one datagram, never waiting."""
