@@ -16,7 +16,15 @@ from typing import Any
 import attrs
 
 from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
-from .messages import Message, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from .messages import (
+    DocumentPart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from .protocols import Redactor
 from .request import ChatRequest
 from .response import ChatResponse
@@ -95,6 +103,20 @@ class OutboundRedaction:
     def __init__(self, redactors: Sequence[Any]) -> None:
         self._redactors = tuple(redactors)
         self._holdbacks = [r.holdback for r in redactors if callable(getattr(r, "holdback", None))]
+        # A name goes where a vendor takes only some characters (OpenAI:
+        # ^[a-zA-Z0-9_-]+$): a redactor may have placeholders that fit there.
+        self._name_redacts = [getattr(r, "redact_name", r.redact) for r in redactors]
+
+    def for_call(self) -> OutboundRedaction:
+        """The steps for one call: a redactor with ``session()`` gives each call its
+        own placeholders, so that its answer gets back only its own prompt's values
+        (never those of another call a model or a user names), and fallbacks and
+        retries, which resend the request redacted once, restore the same ones."""
+        if not any(callable(getattr(r, "session", None)) for r in self._redactors):
+            return self
+        return OutboundRedaction(
+            [r.session() if callable(getattr(r, "session", None)) else r for r in self._redactors]
+        )
 
     @classmethod
     def create(cls, redactors: Sequence[Redactor]) -> OutboundRedaction | None:
@@ -125,13 +147,39 @@ class OutboundRedaction:
             return [self._value(v, fix) for v in value]
         return value
 
+    def _tool_call(self, call: ToolCall, fix: Callable[[str], str]) -> ToolCall:
+        # raw_arguments: what a model wrote that was no JSON, as it wrote it
+        raw = call.raw_arguments
+        return attrs.evolve(
+            call,
+            arguments=self._value(call.arguments, fix),
+            raw_arguments=raw if raw is None else fix(raw),
+        )
+
+    def _document(self, part: DocumentPart) -> DocumentPart:
+        # A text file is the caller's text as a message is. Bytes that are no
+        # UTF-8 go back as they came (surrogateescape); PDFs, like images, are
+        # sent as they are: no redactor reads them.
+        if part.media_type != "text/plain" or not part.data:
+            return part
+        text = part.data.decode("utf-8", "surrogateescape")
+        redacted = self.redact(text)
+        if redacted == text:
+            return part
+        return attrs.evolve(part, data=redacted.encode("utf-8", "surrogateescape"))
+
     def _part(self, part: Part, fix: Callable[[str], str]) -> Part:
         if isinstance(part, TextPart):
             return TextPart(fix(part.text))
         if isinstance(part, ToolResultPart):
-            return attrs.evolve(part, content=fix(part.content))
+            attachments = tuple(
+                [self._document(a) if isinstance(a, DocumentPart) else a for a in part.attachments]
+            )
+            return attrs.evolve(part, content=fix(part.content), attachments=attachments)
+        if isinstance(part, DocumentPart):
+            return self._document(part)
         if isinstance(part, ToolCall):
-            return attrs.evolve(part, arguments=self._value(part.arguments, fix))
+            return self._tool_call(part, fix)
         if isinstance(part, ReasoningPart) and part.text:
             # Only the text: the signature and redacted data are opaque and go back
             # unchanged. Placeholders are a keyed hash of their value, so reasoning
@@ -157,16 +205,17 @@ class OutboundRedaction:
 
     def _message(self, message: Message) -> Message:
         parts: tuple[Part, ...] = tuple(self._part(p, self.redact) for p in message.content)
-        # A participant name is content too: the provider sees it as redacted as the text.
-        name = message.name if message.name is None else self.redact(message.name)
+        # A participant name is content too: the provider sees it redacted, with
+        # placeholders a name may hold (a vendor refuses "<" in one).
+        name = message.name
+        if name is not None:
+            for redact in self._name_redacts:
+                name = redact(name)
         return Message(message.role, parts, name=name)
 
     def response(self, response: ChatResponse) -> ChatResponse:
         """The response as the caller should see it."""
-        calls = tuple(
-            attrs.evolve(c, arguments=self._value(c.arguments, self.restore))
-            for c in response.tool_calls
-        )
+        calls = tuple([self._tool_call(c, self.restore) for c in response.tool_calls])
         parts = response.reasoning_parts
         if parts:
             restore = self.restore

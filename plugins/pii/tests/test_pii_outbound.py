@@ -1,0 +1,254 @@
+"""Outbound placeholders as a regulated user relies on them, over OpenAI's wire format.
+
+Every async test runs under asyncio and trio against the loopback OpenAI mock:
+what leaves for the vendor carries no personal data, and what comes back
+carries the caller's own values, never another call's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import relaykit
+from relaykit import DocumentPart, Message, TextPart, ToolCall, ToolResultPart
+from relaykit.outbound_redaction import OutboundRedaction, StreamRestorer
+from relaykit.response import ChatResponse
+from relaykit.testing import OpenAIMock, Reply
+from relaykit_pii import ReversiblePiiRedactor
+
+KEY = "sk-test-0123456789abcdef0123"
+EMAIL = "jane.doe@example.com"
+CARD = "4111111111111111"
+IBAN = "DE89370400440532013000"
+#: OpenAI's pattern for a message's ``name``, as its 400 quotes it
+OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+@pytest.fixture
+def mock() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=KEY) as m:
+        yield m
+
+
+def settings(mock: OpenAIMock) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+        "redactors": {"pii": {"enabled": True, "outbound": True}},
+    }
+
+
+def sent_messages(mock: OpenAIMock) -> list[dict[str, Any]]:
+    return list(mock.requests[-1].json()["messages"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", [f"user_{CARD}", IBAN, f"agent-{IBAN}-2"])
+async def test_a_name_with_personal_data_goes_out_as_openai_takes_a_name(
+    mock: OpenAIMock, name: str
+) -> None:
+    # A name OpenAI takes may hold a card number or an IBAN (digits and capitals):
+    # its placeholder must be one OpenAI takes too, or the call fails with a 400.
+    async with relaykit.Client(settings(mock)) as client:
+        r = await client.chat("openai/gpt-4o-mini", [Message("user", "hi", name=name)])
+    assert r.text
+    sent = sent_messages(mock)[0]["name"]
+    assert OPENAI_NAME.fullmatch(sent), sent
+    assert CARD not in sent and IBAN not in sent
+
+
+@pytest.mark.anyio
+async def test_a_text_document_goes_out_redacted(mock: OpenAIMock) -> None:
+    # A text file the caller attaches is their text as a message is: with outbound
+    # redaction its personal data must not reach the vendor either.
+    doc = DocumentPart(f"Invoice for {EMAIL}, card {CARD}".encode(), media_type="text/plain")
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", [Message("user", (TextPart("read"), doc))])
+    body = mock.requests[-1].body.decode()
+    assert EMAIL not in body and CARD not in body
+
+
+@pytest.mark.anyio
+async def test_a_tool_results_attachment_and_unparsed_arguments_go_out_redacted(
+    mock: OpenAIMock,
+) -> None:
+    history = [
+        Message("user", "look up the customer"),
+        Message(
+            "assistant",
+            (ToolCall("call_1", "find", raw_arguments=f'{{"email": "{EMAIL}", "card": {CARD}'),),
+        ),
+        Message(
+            "tool",
+            (
+                ToolResultPart(
+                    "call_1",
+                    "found",
+                    attachments=(DocumentPart(f"iban {IBAN}".encode(), media_type="text/plain"),),
+                ),
+            ),
+        ),
+    ]
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", history)
+    body = mock.requests[-1].body.decode()
+    assert EMAIL not in body and CARD not in body and IBAN not in body
+
+
+def test_unparsed_tool_arguments_in_an_answer_are_restored() -> None:
+    # A model that writes arguments that are no JSON still echoes placeholders in
+    # them; the caller reads raw_arguments (a stream's assembled call restores them).
+    redactor = ReversiblePiiRedactor()
+    outbound = OutboundRedaction([redactor])
+    placeholder = redactor.redact(EMAIL)
+    response = ChatResponse(
+        text="",
+        tool_calls=(ToolCall("c", "send", raw_arguments=f'{{"to": "{placeholder}"'),),
+        finish_reason="tool_calls",
+        usage=relaykit.Usage(1, 1),
+        model="m",
+        provider="p",
+    )
+    assert outbound.response(response).tool_calls[0].raw_arguments == f'{{"to": "{EMAIL}"'
+
+
+@pytest.mark.anyio
+async def test_a_placeholder_from_another_call_is_not_restored(mock: OpenAIMock) -> None:
+    # Placeholders are a keyed hash of the value, the same in every call of a
+    # process: a model (or a user who read one in a log) that writes another
+    # call's placeholder must not be handed that call's value.
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", f"mail {EMAIL}")
+        theirs = sent_messages(mock)[0]["content"].removeprefix("mail ")
+        assert theirs.startswith("<EMAIL_")
+        mock.script.push(Reply(text=f"the address is {theirs}"))
+        r = await client.chat("openai/gpt-4o-mini", "what is the address?")
+        assert EMAIL not in r.text
+        async with client.stream("openai/gpt-4o-mini", "and again?") as s:
+            mock.script.push(Reply(text=f"it is {theirs}"))
+        mock.script.push(Reply(text=f"it is {theirs}"))
+        async with client.stream("openai/gpt-4o-mini", "and again?") as s:
+            async for _ in s:
+                pass
+        assert EMAIL not in s.response.text
+
+
+@pytest.mark.anyio
+async def test_text_that_looks_like_a_placeholder_comes_back_as_typed(mock: OpenAIMock) -> None:
+    # A user who pastes a placeholder (a log line, the docs) gets it back as typed,
+    # even when it is the very placeholder of a value in the same prompt.
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", f"mail {EMAIL}")
+        placeholder = sent_messages(mock)[0]["content"].removeprefix("mail ")
+        prompt = f"mail {EMAIL}; our logs show {placeholder} and <EMAIL_abcdefgh>"
+        r = await client.chat("openai/gpt-4o-mini", prompt)
+        assert json.dumps(r.text).count(EMAIL) == 1, r.text
+        assert r.text == f"echo: {prompt}"
+
+
+# -- one call's placeholders ---------------------------------------------------------
+
+REDACTOR = ReversiblePiiRedactor()
+#: text a user may type that looks like (or is) a placeholder
+LOOKALIKES = st.sampled_from(
+    [
+        "<EMAIL_abcdefgh>",
+        "<TEXT_abcdefgh>",
+        "<IP_zzzzzzzz>",
+        "< email_ABCDEFGH >",
+        "EMAIL_abcdefgh",
+        "CARD_abcdefgh",
+        "<",
+        "_",
+        ">",
+        " ",
+    ]
+)
+VALUES = [EMAIL, CARD, IBAN]
+
+
+@st.composite
+def prompts(draw: st.DrawFn, sep: str = "") -> str:
+    pieces = st.one_of(st.text(max_size=8), LOOKALIKES, st.sampled_from(VALUES))
+    return sep.join(draw(st.lists(pieces, max_size=8)))
+
+
+@given(st.one_of(prompts(), prompts(" ")))
+def test_a_sessions_restore_of_its_redact_is_the_text_as_typed(text: str) -> None:
+    session = REDACTOR.session()
+    redacted, named = session.redact(text), session.redact_name(text)
+    assert session.restore(redacted) == text
+    assert session.restore(named) == text  # a name's placeholders too
+
+
+@given(prompts(" "))
+def test_no_value_reaches_the_vendor_in_a_prompt_or_a_name(text: str) -> None:
+    # (an IBAN right after a letter is no IBAN to the detector: separated here)
+    session = REDACTOR.session()
+    redacted, named = session.redact(text), session.redact_name(text)
+    assert not any(v in redacted or v in named for v in VALUES)
+    assert "<" not in named or "<" in text
+
+
+@given(prompts(), st.lists(st.integers(0, 300), max_size=12), st.booleans())
+def test_a_sessions_stream_restores_wherever_chunks_split(
+    text: str, cuts: list[int], mangle: bool
+) -> None:
+    session = REDACTOR.session()
+    redacted = session.redact(text)
+    if mangle:  # a model that lower-cases what it echoes, or puts a space in
+        redacted = re.sub(r"<([A-Z]+_[a-z]{8})>", lambda m: f"< {m[1].lower()}>", redacted)
+    points = sorted({c % (len(redacted) + 1) for c in cuts})
+    chunks = [redacted[a:b] for a, b in zip([0, *points], [*points, len(redacted)], strict=True)]
+    restorer = StreamRestorer(session.restore, [session.holdback])
+    streamed = "".join(restorer.feed(c) for c in chunks) + restorer.flush()
+    assert streamed == session.restore(redacted)
+    if not mangle:
+        assert streamed == text
+    else:
+        assert EMAIL in streamed or EMAIL not in text
+
+
+def test_every_split_of_a_placeholder_and_a_stream_that_ends_inside_one() -> None:
+    session = REDACTOR.session()
+    redacted = session.redact(f"to {EMAIL}.")
+    for cut in range(len(redacted) + 1):
+        restorer = StreamRestorer(session.restore, [session.holdback])
+        out = restorer.feed(redacted[:cut]) + restorer.feed(redacted[cut:]) + restorer.flush()
+        assert out == f"to {EMAIL}.", cut
+    # the stream ends inside a placeholder: what was held back is handed over as it was
+    restorer = StreamRestorer(session.restore, [session.holdback])
+    assert restorer.feed("to <EMAIL_ab") + restorer.flush() == "to <EMAIL_ab"
+
+
+def test_two_values_of_one_call_whose_placeholders_collide_get_two(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 8 letters are ~37 bits: among 10**5 values of a process a collision is likely
+    # (~2%); one call's two values must still come back as themselves.
+    letters = ReversiblePiiRedactor._letters
+
+    def colliding(self: ReversiblePiiRedactor, label: str, text: str, salt: str = "") -> str:
+        return "abcdefgh" if not salt else letters(self, label, text, salt)
+
+    monkeypatch.setattr(ReversiblePiiRedactor, "_letters", colliding)
+    session = ReversiblePiiRedactor().session()
+    text = f"{EMAIL} and john.roe@example.org"
+    redacted = session.redact(text)
+    assert redacted.startswith("<EMAIL_abcdefgh> and <EMAIL_")
+    assert redacted.count("<EMAIL_abcdefgh>") == 1
+    assert session.restore(redacted) == text
+
+
+def test_a_placeholder_the_session_never_issued_stays_as_the_model_wrote_it() -> None:
+    session = REDACTOR.session()
+    session.redact(f"mail {EMAIL}")
+    other = REDACTOR.redact("john.roe@example.org")  # issued in the process, not here
+    assert session.restore(f"{other} <EMAIL_zzzzzzzz>") == f"{other} <EMAIL_zzzzzzzz>"
