@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -252,3 +253,64 @@ def test_a_placeholder_the_session_never_issued_stays_as_the_model_wrote_it() ->
     session.redact(f"mail {EMAIL}")
     other = REDACTOR.redact("john.roe@example.org")  # issued in the process, not here
     assert session.restore(f"{other} <EMAIL_zzzzzzzz>") == f"{other} <EMAIL_zzzzzzzz>"
+
+
+# -- through the client: streams, concurrent calls, retries --------------------------
+
+
+@pytest.mark.anyio
+async def test_a_placeholder_split_across_tool_argument_deltas_is_restored(
+    mock: OpenAIMock,
+) -> None:
+    # The mock sends arguments five characters a chunk: every placeholder is cut.
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", f"mail {EMAIL} card {CARD}")
+        sent = sent_messages(mock)[0]["content"].split()
+        email, card = sent[1], sent[3]
+        mock.script.push(Reply(tool_calls=(("send", {"to": email, "note": f"{card}/{email}"}),)))
+        async with client.stream("openai/gpt-4o-mini", f"mail {EMAIL} card {CARD}") as s:
+            deltas = [e.arguments async for e in s if isinstance(e, relaykit.ToolCallDelta)]
+    expected = {"to": EMAIL, "note": f"{CARD}/{EMAIL}"}
+    assert json.loads("".join(deltas)) == expected
+    assert s.response.tool_calls[0].arguments == expected
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_each_get_their_own_values_back(mock: OpenAIMock) -> None:
+    emails = [f"user{i}@example.com" for i in range(12)]
+    answers: dict[str, str] = {}
+
+    async def one(email: str, streamed: bool) -> None:
+        if streamed:
+            async with client.stream("openai/gpt-4o-mini", f"I am {email}") as s:
+                async for _ in s:
+                    pass
+            answers[email] = s.response.text
+        else:
+            answers[email] = (await client.chat("openai/gpt-4o-mini", f"I am {email}")).text
+
+    async with relaykit.Client(settings(mock)) as client, anyio.create_task_group() as tg:
+        for i, email in enumerate(emails):
+            tg.start_soon(one, email, i % 2 == 0)
+    assert answers == {e: f"echo: I am {e}" for e in emails}
+    assert not any(e in r.body.decode() for r in mock.requests for e in emails)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+async def test_a_retry_resends_the_same_placeholders_and_restores_them(
+    mock: OpenAIMock, stream: bool
+) -> None:
+    conf = {**settings(mock), "retry": {"attempts": 2, "initial_wait": 0, "max_wait": 0}}
+    mock.script.push(Reply.failure(500))
+    async with relaykit.Client(conf) as client:
+        if stream:
+            async with client.stream("openai/gpt-4o-mini", f"mail {EMAIL}") as s:
+                async for _ in s:
+                    pass
+            text = s.response.text
+        else:
+            text = (await client.chat("openai/gpt-4o-mini", f"mail {EMAIL}")).text
+    first, second = (r.json()["messages"] for r in mock.requests)
+    assert first == second and EMAIL not in json.dumps(first)
+    assert text == f"echo: mail {EMAIL}"
