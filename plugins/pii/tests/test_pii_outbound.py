@@ -314,3 +314,52 @@ async def test_a_retry_resends_the_same_placeholders_and_restores_them(
     first, second = (r.json()["messages"] for r in mock.requests)
     assert first == second and EMAIL not in json.dumps(first)
     assert text == f"echo: mail {EMAIL}"
+
+
+# -- signed reasoning goes back as the model wrote it --------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+@pytest.mark.parametrize(
+    "thought",
+    [
+        f"The card is {CARD}, I should not repeat it.",  # the model wrote a value itself
+        "Compare <EMAIL_zzzzzzzz> with the docs.",  # a placeholder it made up
+        "Mail {email} about it.",  # one of the prompt's, echoed lower-cased
+    ],
+    ids=["value", "made-up", "mangled"],
+)
+async def test_a_signed_thinking_block_goes_back_as_the_model_wrote_it(
+    stream: bool, thought: str
+) -> None:
+    # Anthropic checks a thinking block's signature against its text: what the
+    # client sends back must be the model's text, not the caller's restored one
+    # redacted again (which differs wherever restoring and redacting do not undo
+    # each other), or the next turn fails with "Invalid `signature`".
+    from relaykit_anthropic.testing import AnthropicMock
+
+    with AnthropicMock(api_key=KEY) as claude:
+        conf = {
+            "storage": {"backend": "none"},
+            "providers": {"anthropic": {"base_url": claude.base_url, "api_key": KEY}},
+            "redactors": {"pii": {"enabled": True, "outbound": True}},
+        }
+        model = "anthropic/claude-haiku-4-5-20251001"
+        params: dict[str, Any] = {"reasoning": 2048, "max_tokens": 4096}
+        async with relaykit.Client(conf) as client:
+            await client.chat(model, f"mail {EMAIL}", **params)
+            placeholder = claude.requests[-1].json()["messages"][0]["content"]
+            placeholder = str(placeholder).split()[-1].rstrip("'}]")
+            block = relaykit.ReasoningPart(thought.format(email=placeholder.lower()))
+            claude.script.push(Reply(text="ok", reasoning_blocks=(block,)))
+            if stream:
+                async with client.stream(model, f"mail {EMAIL}", **params) as s:
+                    async for _ in s:
+                        pass
+                first = s.response
+            else:
+                first = await client.chat(model, f"mail {EMAIL}", **params)
+            history = [Message("user", f"mail {EMAIL}"), first.to_message(), Message("user", "on")]
+            r = await client.chat(model, history, **params)
+    assert r.text
