@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -363,3 +364,21 @@ async def test_a_signed_thinking_block_goes_back_as_the_model_wrote_it(
             history = [Message("user", f"mail {EMAIL}"), first.to_message(), Message("user", "on")]
             r = await client.chat(model, history, **params)
     assert r.text
+
+
+@pytest.mark.anyio
+async def test_a_revised_image_prompt_gets_back_its_own_values_only(
+    mock: OpenAIMock, tmp_path: Path
+) -> None:
+    # stored records: the redactor's placeholders of every call are in its map
+    conf = {**settings(mock), "storage": {"backend": "sqlite", "path": str(tmp_path / "r.db")}}
+    async with relaykit.Client(conf) as client:
+        await client.chat("openai/gpt-4o-mini", f"mail {EMAIL}")
+        theirs = sent_messages(mock)[0]["content"].removeprefix("mail ")
+        mine = "john.roe@example.org"
+        r = await client.generate_image("openai/dall-e-3", f"a card for {mine}")
+        assert r.images[0].revised_prompt == f"a card for {mine}, digital art"
+        assert mine not in mock.requests[-1].body.decode()
+        mock.script.push(Reply(text=f"a card for {theirs}"))
+        r = await client.generate_image("openai/dall-e-3", f"a card for {mine}")
+        assert EMAIL not in (r.images[0].revised_prompt or "")
