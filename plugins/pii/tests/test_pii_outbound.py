@@ -382,3 +382,34 @@ async def test_a_revised_image_prompt_gets_back_its_own_values_only(
         mock.script.push(Reply(text=f"a card for {theirs}"))
         r = await client.generate_image("openai/dall-e-3", f"a card for {mine}")
         assert EMAIL not in (r.images[0].revised_prompt or "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["drop", "truncate", None])
+async def test_a_stream_that_ends_inside_or_right_after_a_placeholder_loses_nothing(
+    mock: OpenAIMock, fault: str | None
+) -> None:
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", f"mail {EMAIL}")
+        placeholder = sent_messages(mock)[0]["content"].removeprefix("mail ")
+        for tail, shown in [(placeholder, EMAIL), (placeholder[:9], placeholder[:9])]:
+            mock.script.push(Reply(text=f"write to {tail}", stream_fault=fault))  # type: ignore[arg-type]
+            texts: list[str] = []
+
+            async def run(texts: list[str] = texts) -> relaykit.ChatResponse:
+                async with client.stream("openai/gpt-4o-mini", f"mail {EMAIL}") as s:
+                    async for e in s:
+                        if isinstance(e, relaykit.TextDelta):
+                            texts.append(e.text)
+                return s.response
+
+            if fault is None:
+                response = await run()
+            else:  # OpenAI's stream cut before [DONE] is an error, with what came
+                with pytest.raises(relaykit.StreamError) as caught:
+                    await run()
+                assert caught.value.partial is not None
+                response = caught.value.partial
+            assert response.text == f"write to {shown}"
+            if fault is None:
+                assert "".join(texts) == f"write to {shown}"
