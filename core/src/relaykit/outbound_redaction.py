@@ -200,16 +200,21 @@ class OutboundRedaction:
         )
 
     def _document(self, part: DocumentPart) -> DocumentPart:
-        # A text file is the caller's text as a message is. Bytes that are no
+        # A text file is the caller's text as a message is, and a file's name is
+        # sent with it (a filename, a quoted document's name: placeholders that
+        # fit in one, as in a participant's name). Bytes that are no
         # UTF-8 go back as they came (surrogateescape); PDFs, like images, are
         # sent as they are: no redactor reads them.
-        if part.media_type != "text/plain" or not part.data:
+        name = part.name if part.name is None else self._name(part.name)
+        data = part.data
+        if part.media_type == "text/plain" and data:
+            text = data.decode("utf-8", "surrogateescape")
+            redacted = self.redact(text)
+            if redacted != text:
+                data = redacted.encode("utf-8", "surrogateescape")
+        if name == part.name and data is part.data:
             return part
-        text = part.data.decode("utf-8", "surrogateescape")
-        redacted = self.redact(text)
-        if redacted == text:
-            return part
-        return attrs.evolve(part, data=redacted.encode("utf-8", "surrogateescape"))
+        return attrs.evolve(part, name=name, data=data)
 
     def _part(self, part: Part, fix: Callable[[str], str]) -> Part:
         if isinstance(part, TextPart):
@@ -254,11 +259,14 @@ class OutboundRedaction:
         parts: tuple[Part, ...] = tuple(self._part(p, self.redact) for p in message.content)
         # A participant name is content too: the provider sees it redacted, with
         # placeholders a name may hold (a vendor refuses "<" in one).
-        name = message.name
-        if name is not None:
-            for redact in self._name_redacts:
-                name = redact(name)
+        name = message.name if message.name is None else self._name(message.name)
         return Message(message.role, parts, name=name)
+
+    def _name(self, name: str) -> str:
+        # bracket-free placeholders where a redactor has them (redact_name)
+        for redact in self._name_redacts:
+            name = redact(name)
+        return name
 
     def response(self, response: ChatResponse) -> ChatResponse:
         """The response as the caller should see it."""

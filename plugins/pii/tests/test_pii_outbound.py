@@ -70,11 +70,16 @@ async def test_a_name_with_personal_data_goes_out_as_openai_takes_a_name(
 async def test_a_text_document_goes_out_redacted(mock: OpenAIMock) -> None:
     # A text file the caller attaches is their text as a message is: with outbound
     # redaction its personal data must not reach the vendor either.
-    doc = DocumentPart(f"Invoice for {EMAIL}, card {CARD}".encode(), media_type="text/plain")
+    doc = DocumentPart(
+        f"Invoice for {EMAIL}, card {CARD}".encode(),
+        media_type="text/plain",
+        name=f"invoice-{IBAN}.txt",  # a file name is sent too
+    )
     async with relaykit.Client(settings(mock)) as client:
         await client.chat("openai/gpt-4o-mini", [Message("user", (TextPart("read"), doc))])
     body = mock.requests[-1].body.decode()
-    assert EMAIL not in body and CARD not in body
+    assert EMAIL not in body and CARD not in body and IBAN not in body
+    assert re.search(r"invoice-IBAN_[a-z]{8}\.txt", body)
 
 
 @pytest.mark.anyio
