@@ -418,3 +418,19 @@ async def test_a_stream_that_ends_inside_or_right_after_a_placeholder_loses_noth
             assert response.text == f"write to {shown}"
             if fault is None:
                 assert "".join(texts) == f"write to {shown}"
+
+
+@pytest.mark.anyio
+async def test_a_batch_items_name_goes_out_as_openai_takes_a_name(mock: OpenAIMock) -> None:
+    # A batch is redacted as a chat is (its results, read maybe much later, are
+    # restored from the redactor's own map): a name's placeholder must fit there too.
+    item = relaykit.BatchItem("a", [Message("user", f"mail {EMAIL}", name=f"user_{CARD}")])
+    async with relaykit.Client(settings(mock)) as client:
+        batch = await client.submit_batch("openai/gpt-4o-mini", [item])
+        for _ in range(20):
+            if (batch := await client.batch(batch.id)).done:
+                break
+        (result,) = [r async for r in client.batch_results(batch.id)]
+    assert result.error is None
+    assert result.response is not None and result.response.text == f"echo: mail {EMAIL}"
+    assert CARD not in json.dumps([r.body.decode() for r in mock.requests])

@@ -128,6 +128,23 @@ class ReversiblePiiRedactor(PiiRedactor):
                 self._values.popitem(last=False)
         return placeholder
 
+    def redact_name(self, text: str) -> str:
+        """A participant name with this redactor's placeholders, without their brackets
+        (``CARD_qhdkzmxa``): OpenAI refuses a name with ``<`` or ``>`` in it. What
+        restores without a session (a batch's results) does not restore these; a
+        model seldom writes a participant's name back."""
+        found = spans(text, self.kinds)
+        if not found:
+            return text
+        out: list[str] = []
+        last = 0
+        for kind, start, end in found:
+            placeholder = self._replace(text[start:end], _TAGS[kind], kind)
+            out += (text[last:start], placeholder[1:-1])
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
     def restore(self, text: str) -> str:
         """``text`` with every placeholder this redactor made turned back into its value."""
         if "<" not in text:
