@@ -213,12 +213,17 @@ class PiiSession:
         found: list[tuple[str, int, int]] = spans(text, redactor.kinds)
         # what restore takes for a placeholder, and so must not be left as typed
         looks = _BARE if bare else _LOOSE
-        if "_" in text:
-            taken = [(start, end) for _, start, end in found]
-            for m in looks.finditer(text):
-                if not any(s < m.end() and m.start() < e for s, e in taken):
+        if "_" in text and (lookalikes := list(looks.finditer(text))):
+            # Those that overlap no value, in one walk of both (each is in order).
+            values, i = found, 0
+            found = []
+            for m in lookalikes:
+                while i < len(values) and values[i][2] <= m.start():
+                    found.append(values[i])
+                    i += 1
+                if i == len(values) or values[i][1] >= m.end():
                     found.append(("", m.start(), m.end()))
-            found.sort(key=lambda f: f[1])
+            found += values[i:]
         if not found:
             return text
         issued = self._bare if bare else self._values
