@@ -185,7 +185,11 @@ class OutboundRedaction:
         if isinstance(value, str):
             return fix(value)
         if isinstance(value, dict):
-            return {k: self._value(v, fix) for k, v in value.items()}
+            # names too (a map keyed by address); relaykit-pii gives one call's
+            # different values different placeholders, so no two names become one
+            return {
+                fix(k) if isinstance(k, str) else k: self._value(v, fix) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self._value(v, fix) for v in value]
         return value

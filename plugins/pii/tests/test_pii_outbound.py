@@ -434,3 +434,24 @@ async def test_a_batch_items_name_goes_out_as_openai_takes_a_name(mock: OpenAIMo
     assert result.error is None
     assert result.response is not None and result.response.text == f"echo: mail {EMAIL}"
     assert CARD not in json.dumps([r.body.decode() for r in mock.requests])
+
+
+@pytest.mark.anyio
+async def test_tool_argument_names_go_out_redacted_and_come_back_restored(
+    mock: OpenAIMock,
+) -> None:
+    # A map keyed by address ({"jane@...": "cc"}) is common in tool arguments; the
+    # stored record redacts names too, and so must what goes to the vendor.
+    history = [
+        Message("user", "who is copied?"),
+        Message("assistant", (ToolCall("call_1", "copy", {"people": {EMAIL: "cc"}}),)),
+        Message("tool", (ToolResultPart("call_1", "done"),)),
+    ]
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", history)
+        assert EMAIL not in mock.requests[-1].body.decode()
+        sent = mock.requests[-1].json()["messages"][1]["tool_calls"][0]["function"]["arguments"]
+        (placeholder,) = json.loads(sent)["people"]
+        mock.script.push(Reply(tool_calls=(("copy", {"people": {placeholder: "to"}}),)))
+        r = await client.chat("openai/gpt-4o-mini", history)
+    assert r.tool_calls[0].arguments == {"people": {EMAIL: "to"}}
