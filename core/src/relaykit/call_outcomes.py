@@ -126,8 +126,12 @@ class CallOutcomes:
         ``parse=False``: a stream its caller left early, whose text is partial.
         """
         call.ended = True
-        if self._outbound is not None and not call.streamed:  # streams restore event by event
-            response = self._outbound.response(response)
+        # Streams restore event by event; a cached answer is the restored one
+        # (restoring it again would turn text the caller typed that looks like a
+        # placeholder into a value).
+        if self._outbound is not None and not call.streamed and not call.cache_hit:
+            outbound = call.outbound if call.outbound is not None else self._outbound
+            response = outbound.response(response)
         if call.cache_hit:
             ttft = response.time_to_first_token if call.streamed else None  # the replay's
             response = as_cached(response, time.monotonic() - call.started, ttft)

@@ -166,6 +166,9 @@ class _Call:
     #: this call's redaction chain, when its span captures content: the record
     #: then redacts the same texts from what the span's redaction remembers
     redaction: RedactionChain | None = None
+    #: this call's outbound redaction (its own placeholders: see
+    #: OutboundRedaction.for_call), when the client redacts outbound
+    outbound: OutboundRedaction | None = None
     #: the target of the last attempt that succeeded
     served: Target | None = None
     last_error: RelayError | None = None
@@ -1356,8 +1359,10 @@ class Client:
                 # goes on uncached, and the request body's encoder refuses it as bad
                 # input, typed and recorded, as it does without the cache.
                 cache_key = None
+        outbound = None
         if self._outbound is not None:
-            request = self._outbound.request(request)
+            outbound = self._outbound.for_call()
+            request = outbound.request(request)
         now = time.monotonic()
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
         call = _Call(
@@ -1377,6 +1382,7 @@ class Client:
         if limits is not None and limits.scoped and request.metadata:
             call.scoped = limits.scoped_limits(request.metadata)
         call.cache_key = cache_key
+        call.outbound = outbound
         if self._tracer is not None:
             call.span = self._tracer.start(call)
         return call

@@ -138,11 +138,14 @@ def _start(
     check_chars(
         size, client.config.validation.max_chars, "the prompt carries", "prompt", "shorten it"
     )
+    outbound = None
     if client._outbound is not None:
         # Outbound redaction keeps PII from the provider; a revised prompt that
-        # comes back has its placeholders restored (see _run).
-        request = attrs.evolve(request, prompt=client._outbound.redact(request.prompt))
+        # comes back has this call's placeholders restored (see _run), no other's.
+        outbound = client._outbound.for_call()
+        request = attrs.evolve(request, prompt=outbound.redact(request.prompt))
     call = new_call(client, model, request, targets, size, operation, images=request.n)
+    call.outbound = outbound
     # Held before sending, settled with what the answer bills: images have no
     # max_tokens, and OpenAI's GPT image models bill thousands of output tokens.
     call.output_hold = output_tokens_estimate(request)
@@ -153,8 +156,8 @@ async def _run(client: Client, call: _Call) -> ImageResponse:
     response: ImageResponse
     response, target = await answer(client, call)
     images = response.images
-    if client._outbound is not None and any(i.revised_prompt for i in images):
-        restore = client._outbound.restore
+    if call.outbound is not None and any(i.revised_prompt for i in images):
+        restore = call.outbound.restore
         images = tuple(
             attrs.evolve(i, revised_prompt=restore(i.revised_prompt)) if i.revised_prompt else i
             for i in images

@@ -10,13 +10,23 @@ back a tail that could still become one.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import attrs
 
 from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
-from .messages import Message, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from .messages import (
+    DocumentPart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from .protocols import Redactor
 from .request import ChatRequest
 from .response import ChatResponse
@@ -51,6 +61,44 @@ def restored_queries(queries: tuple[str, ...], restore: Callable[[str], str]) ->
 
 def _restored(text: str | None, restore: Callable[[str], str]) -> str | None:
     return text if text is None else restore(text)
+
+
+#: the signed reasoning blocks whose model-written text a client remembers
+SIGNED_BLOCKS = 4096
+
+
+class SignedReasoning:
+    """The text a model wrote in each signed reasoning block, by its signature.
+
+    A vendor checks a block sent back against its signature (Anthropic refuses
+    it otherwise), so it must go back as the model wrote it. Redacting the
+    caller's restored text again gives that back only where restoring and
+    redacting undo each other; not where the model wrote a value itself, made
+    up a placeholder, or echoed one in another case. Bounded (oldest out first);
+    it holds what the vendor sent, which the vendor has already.
+    """
+
+    def __init__(self, size: int = SIGNED_BLOCKS) -> None:
+        self._size = size
+        self._blocks: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<signed reasoning: {len(self._blocks)} blocks>"
+
+    def keep(self, signature: str, restored: str, written: str) -> None:
+        """Remember that the block signed ``signature`` was ``written``, shown as ``restored``."""
+        with self._lock:
+            self._blocks[signature] = (restored, written)
+            self._blocks.move_to_end(signature)
+            while len(self._blocks) > self._size:
+                self._blocks.popitem(last=False)
+
+    def written(self, signature: str, text: str) -> str | None:
+        """What the model wrote in the block signed ``signature``, if the caller's
+        ``text`` is what it was shown (unchanged)."""
+        kept = self._blocks.get(signature)
+        return kept[1] if kept is not None and kept[0] == text else None
 
 
 def reversible(redactors: Sequence[Redactor]) -> list[Any]:
@@ -92,9 +140,26 @@ class StreamRestorer:
 class OutboundRedaction:
     """The redact-outbound and restore-inbound steps of the pipeline."""
 
-    def __init__(self, redactors: Sequence[Any]) -> None:
+    def __init__(self, redactors: Sequence[Any], signed: SignedReasoning | None = None) -> None:
         self._redactors = tuple(redactors)
+        #: shared by a client's calls: a block comes back on a later call
+        self._signed = signed if signed is not None else SignedReasoning()
         self._holdbacks = [r.holdback for r in redactors if callable(getattr(r, "holdback", None))]
+        # A name goes where a vendor takes only some characters (OpenAI:
+        # ^[a-zA-Z0-9_-]+$): a redactor may have placeholders that fit there.
+        self._name_redacts = [getattr(r, "redact_name", r.redact) for r in redactors]
+
+    def for_call(self) -> OutboundRedaction:
+        """The steps for one call: a redactor with ``session()`` gives each call its
+        own placeholders, so that its answer gets back only its own prompt's values
+        (never those of another call a model or a user names), and fallbacks and
+        retries, which resend the request redacted once, restore the same ones."""
+        if not any(callable(getattr(r, "session", None)) for r in self._redactors):
+            return self
+        return OutboundRedaction(
+            [r.session() if callable(getattr(r, "session", None)) else r for r in self._redactors],
+            self._signed,
+        )
 
     @classmethod
     def create(cls, redactors: Sequence[Redactor]) -> OutboundRedaction | None:
@@ -120,22 +185,61 @@ class OutboundRedaction:
         if isinstance(value, str):
             return fix(value)
         if isinstance(value, dict):
-            return {k: self._value(v, fix) for k, v in value.items()}
+            # names too (a map keyed by address); relaykit-pii gives one call's
+            # different values different placeholders, so no two names become one
+            return {
+                fix(k) if isinstance(k, str) else k: self._value(v, fix) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self._value(v, fix) for v in value]
         return value
+
+    def _tool_call(self, call: ToolCall, fix: Callable[[str], str]) -> ToolCall:
+        # raw_arguments: what a model wrote that was no JSON, as it wrote it
+        raw = call.raw_arguments
+        return attrs.evolve(
+            call,
+            arguments=self._value(call.arguments, fix),
+            raw_arguments=raw if raw is None else fix(raw),
+        )
+
+    def _document(self, part: DocumentPart) -> DocumentPart:
+        # A text file is the caller's text as a message is, and a file's name is
+        # sent with it (a filename, a quoted document's name: placeholders that
+        # fit in one, as in a participant's name). Bytes that are no
+        # UTF-8 go back as they came (surrogateescape); PDFs, like images, are
+        # sent as they are: no redactor reads them.
+        name = part.name if part.name is None else self._name(part.name)
+        data = part.data
+        if part.media_type == "text/plain" and data:
+            text = data.decode("utf-8", "surrogateescape")
+            redacted = self.redact(text)
+            if redacted != text:
+                data = redacted.encode("utf-8", "surrogateescape")
+        if name == part.name and data is part.data:
+            return part
+        return attrs.evolve(part, name=name, data=data)
 
     def _part(self, part: Part, fix: Callable[[str], str]) -> Part:
         if isinstance(part, TextPart):
             return TextPart(fix(part.text))
         if isinstance(part, ToolResultPart):
-            return attrs.evolve(part, content=fix(part.content))
+            attachments = tuple(
+                [self._document(a) if isinstance(a, DocumentPart) else a for a in part.attachments]
+            )
+            return attrs.evolve(part, content=fix(part.content), attachments=attachments)
+        if isinstance(part, DocumentPart):
+            return self._document(part)
         if isinstance(part, ToolCall):
-            return attrs.evolve(part, arguments=self._value(part.arguments, fix))
+            return self._tool_call(part, fix)
         if isinstance(part, ReasoningPart) and part.text:
             # Only the text: the signature and redacted data are opaque and go back
-            # unchanged. Placeholders are a keyed hash of their value, so reasoning
-            # restored for the caller is redacted again to what the model wrote.
+            # unchanged. A signed block the caller did not change goes back as the
+            # model wrote it (SignedReasoning); any other is redacted as text is.
+            if part.signature is not None:
+                written = self._signed.written(part.signature, part.text)
+                if written is not None:
+                    return attrs.evolve(part, text=written)
             return attrs.evolve(part, text=fix(part.text))
         return part
 
@@ -157,20 +261,23 @@ class OutboundRedaction:
 
     def _message(self, message: Message) -> Message:
         parts: tuple[Part, ...] = tuple(self._part(p, self.redact) for p in message.content)
-        # A participant name is content too: the provider sees it as redacted as the text.
-        name = message.name if message.name is None else self.redact(message.name)
+        # A participant name is content too: the provider sees it redacted, with
+        # placeholders a name may hold (a vendor refuses "<" in one).
+        name = message.name if message.name is None else self._name(message.name)
         return Message(message.role, parts, name=name)
+
+    def _name(self, name: str) -> str:
+        # bracket-free placeholders where a redactor has them (redact_name)
+        for redact in self._name_redacts:
+            name = redact(name)
+        return name
 
     def response(self, response: ChatResponse) -> ChatResponse:
         """The response as the caller should see it."""
-        calls = tuple(
-            attrs.evolve(c, arguments=self._value(c.arguments, self.restore))
-            for c in response.tool_calls
-        )
+        calls = tuple([self._tool_call(c, self.restore) for c in response.tool_calls])
         parts = response.reasoning_parts
         if parts:
-            restore = self.restore
-            parts = tuple([attrs.evolve(p, text=restore(p.text)) if p.text else p for p in parts])
+            parts = tuple([self._reasoning_part(p) for p in parts])
         citations = response.citations
         if citations:
             text, restore = response.text, self.restore
@@ -186,9 +293,17 @@ class OutboundRedaction:
             stop_sequence=_restored(response.stop_sequence, self.restore),
         )
 
+    def _reasoning_part(self, part: ReasoningPart) -> ReasoningPart:
+        if not part.text:
+            return part
+        text = self.restore(part.text)
+        if part.signature is not None:
+            self._signed.keep(part.signature, text, part.text)
+        return attrs.evolve(part, text=text)
+
     def restorer(self) -> StreamEventRestorer:
         """A fresh restorer for one stream's events (see :class:`StreamEventRestorer`)."""
-        return StreamEventRestorer(self.restore, self._holdbacks)
+        return StreamEventRestorer(self.restore, self._holdbacks, self._signed)
 
     def events(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
         """``events`` with placeholders restored, even when split across chunks."""
@@ -204,10 +319,17 @@ class StreamEventRestorer:
     """
 
     def __init__(
-        self, restore: Callable[[str], str], holdbacks: Sequence[Callable[[str], int]]
+        self,
+        restore: Callable[[str], str],
+        holdbacks: Sequence[Callable[[str], int]],
+        signed: SignedReasoning | None = None,
     ) -> None:
         self._restore = restore
         self._holdbacks = holdbacks
+        self._signed = signed
+        #: the current reasoning block as the model wrote it, and as restored
+        self._block_written: list[str] = []
+        self._block_shown: list[str] = []
         self._text = StreamRestorer(restore, holdbacks)
         self._reasoning = StreamRestorer(restore, holdbacks)
         self._tools: dict[int, StreamRestorer] = {}
@@ -220,11 +342,19 @@ class StreamEventRestorer:
         if rest := self._text.flush():
             out.append(TextDelta(rest))
         if rest := self._reasoning.flush():
+            self._block_shown.append(rest)
             out.append(ReasoningDelta(rest))
         for index, restorer in self._tools.items():
             if rest := restorer.flush():
                 out.append(ToolCallDelta(index, arguments=rest))
         return out
+
+    def _signed_block(self, event: ReasoningDelta) -> None:
+        # The signature comes with the block's last delta (or after it): the
+        # block as written and as shown is whole then.
+        if event.signature is not None and self._signed is not None and self._block_written:
+            written, shown = "".join(self._block_written), "".join(self._block_shown)
+            self._signed.keep(event.signature, shown, written)
 
     async def events(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
         """``events`` with placeholders restored; at their end, whatever was held back."""
@@ -237,9 +367,18 @@ class StreamEventRestorer:
                         yield TextDelta(out)
                     continue
                 if isinstance(event, ReasoningDelta) and event.text:
-                    if event.new_block and (rest := reasoning.flush()):
-                        yield ReasoningDelta(rest)  # the end of the block before
-                    event = attrs.evolve(event, text=reasoning.feed(event.text))
+                    if event.new_block:
+                        if rest := reasoning.flush():
+                            yield ReasoningDelta(rest)  # the end of the block before
+                        self._block_written.clear()
+                        self._block_shown.clear()
+                    self._block_written.append(event.text)
+                    shown = reasoning.feed(event.text)
+                    if event.signature is not None:  # the block ends here
+                        shown += reasoning.flush()
+                    self._block_shown.append(shown)
+                    event = attrs.evolve(event, text=shown)
+                    self._signed_block(event)
                 elif isinstance(event, ToolCallDelta) and event.arguments:
                     restorer = tools.get(event.index)
                     if restorer is None:
@@ -251,6 +390,11 @@ class StreamEventRestorer:
                     # Anything else (usage, finish) ends a run of text: release what is held.
                     for held in self.held():
                         yield held
+                    if isinstance(event, ReasoningDelta):
+                        if event.new_block:
+                            self._block_written.clear()
+                            self._block_shown.clear()
+                        self._signed_block(event)
                     if isinstance(event, Citation):
                         event = moved_citation(event, "".join(self._raw), self._restore)
                     elif isinstance(event, SearchQuery):

@@ -741,7 +741,9 @@ class Redactor(Protocol):
     the provider's answer (see :mod:`relaykit.outbound_redaction`). For
     streams it may also have ``holdback(text) -> int``: how many trailing
     characters of ``text`` could be the start of a placeholder split across
-    chunks, so they are held back until the next chunk.
+    chunks, so they are held back until the next chunk. And ``session()``:
+    an object with the same methods (and optionally ``redact_name(text)``, for
+    a participant name) for one call, which restores only its own placeholders.
 
     A redactor whose result depends on the text alone (the same text, the same
     result, and nothing kept or counted) may say so with ``pure = True``: the

@@ -96,7 +96,8 @@ class ChatStream(StreamLifecycle):
                 raise refuse_unsearched(target)
             gen = provider.stream(request)
             if client._outbound is not None:
-                self._restorer = client._outbound.restorer()
+                outbound = self._call.outbound
+                self._restorer = (outbound or client._outbound).restorer()
                 gen = self._restorer.events(gen)
         except BaseException:
             await self._settle(None, sent=False)

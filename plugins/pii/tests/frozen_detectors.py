@@ -1,4 +1,6 @@
-"""relaykit-pii's detectors as they were at 63ad559 (session 8), frozen as a reference.
+"""relaykit-pii's detectors as they were when they learnt addresses in any script (the
+commit "relaykit-pii: addresses with letters of any script", after 63ad559 of session 8),
+frozen as a reference.
 
 Do not edit: ``test_pii_differential.py`` holds the live detectors to exactly
 what this copy finds, on long generated prose. The rest is the original module.
@@ -21,8 +23,10 @@ KINDS = ("email", "card", "iban", "ssn", "ipv4", "ipv6", "phone")
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PATTERNS = {
-    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
+    # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
+    # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
+    "email": r"[\w.%+\-]+@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+    r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d\-])",
@@ -48,8 +52,9 @@ def reference_regex(kinds: frozenset[str]) -> re.Pattern[str]:
 # -- the fast scan -----------------------------------------------------------
 # A finder returns the leftmost match of its kinds at or after ``pos`` (the
 # match's ``lastgroup`` names the kind), or None. Lookbehinds and ``\b`` see
-# the text before ``pos``, exactly as they do inside ``finditer``.
-Finder = Callable[[str, int], "re.Match[str] | None"]
+# the text before ``pos``, exactly as they do inside ``finditer``. ``classes``
+# is :func:`char_classes` of the text (None for short text and text not ASCII).
+Finder = Callable[[str, int, "bytes | None"], "re.Match[str] | None"]
 _ORDER = {kind: i for i, kind in enumerate(KINDS)}
 _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
 
@@ -90,54 +95,170 @@ _DIGIT_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?=[0-9 .\-()]{6})"
 _IBAN_HEAD = r"[\d+(](?<!\d.)(?:(?=[\d .\-()]{6})|(?<=[A-Z][A-Z].))"
 _IBAN_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?:(?=[0-9 .\-()]{6})|(?<=[A-Z][A-Z].))"
 _IBAN = re.compile(f"(?P<iban>{_PATTERNS['iban']})")
+_IBAN_ASCII = re.compile(f"(?P<iban>{_PATTERNS['iban']})", re.ASCII)
 _EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
+# The same in ASCII text, spelled with ranges: a class with a category in it
+# costs a test per character (email-heavy text scanned ~1.5x slower).
+_EMAIL_ASCII = re.compile(
+    r"(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"
+)
 _LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+_LOCAL_CHARS = frozenset(_LOCAL_PART)
 _IPV6 = re.compile(f"(?P<ipv6>{_PATTERNS['ipv6']})")
 # Every IPv6 match holds two colons with at most four hex digits between them,
 # at most four characters after the match starts.
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
+# ASCII text, though, is first translated to its character classes, one byte
+# a character (bytes.translate, ~0.4 ns a character): "0" for [0-9+( .\-)],
+# the characters a card, SSN, IPv4 address or phone number is made of, "A"
+# for a capital, "x" for the rest. The regex above, a class test per
+# character, costs ~3 ns a character however few
+# digits the text holds; in the classes the candidates are found by searches
+# for a literal, bytes.find's string search (~0.3 ns a character; the regex
+# engine's own search for a literal prefix stops at each "0", every space, and
+# costs ~10 times more):
+# - a card, SSN, IPv4 address or phone number is seven characters of
+#   [0-9+( .\-)] or more, its first seven those the head above asks for, and
+#   all of it within one run of them: "0000000" finds the runs, and the head
+#   regex is tried in each run alone (the characters after a run cannot be
+#   part of a match; the one right after it is one the lookaheads read).
+# - an IBAN starts with two capitals and two digits, and has eleven capitals,
+#   digits or spaces after them: "AA00" and eleven of "0" or "A".
+_CLASS_CHARS = ("0123456789+( .-)", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_CLASSES = bytes(
+    ord("0") if chr(c) in _CLASS_CHARS[0] else ord("A") if chr(c) in _CLASS_CHARS[1] else ord("x")
+    for c in range(256)
+)
+# two capitals, two digits and eleven more capitals or digits, spaces between
+# them or not ("CAMP15 code" and "NW-20931" stop short)
+_IBAN_HINT = re.compile(rb"AA00[0A]{11}")
 
-def _find_email(text: str, pos: int) -> re.Match[str] | None:
+
+# Below about this length :func:`scan` (and _find's passes after _find_ascii's)
+# search ASCII text with regexes alone: there the translation, and the calls
+# of the IBAN's own finder and of one search per run, cost more than the class
+# tests they save (measured on the realistic turn's prose: 400 characters
+# +0.25 us, 600 -0.4 us). _find_ascii translates text of any length: it makes
+# fewer calls, and on the 83 characters of bench/pii.py's prompt it pays.
+CLASSES_FROM = 512
+
+
+def char_classes(text: str) -> bytes | None:
+    """``text``'s characters by class, one byte each, for the scan.
+
+    None for text that is not ASCII, and for text shorter than
+    :data:`CLASSES_FROM` characters: the scan searches those with regexes alone.
+    """
+    if len(text) < CLASSES_FROM or not text.isascii():
+        return None
+    return text.encode("ascii").translate(_CLASSES)
+
+
+def _find_email(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
     # An email's local part is the run of local-part characters before its "@",
     # and whether one matches there depends only on what follows the "@". So
     # each "@" (a C scan) is tried once, from the start of that run: searching
     # with the regex would try every start in the run, and every character
     # after a failed "@" (a decorator, a handle), far slower.
     lo = pos
+    email = _EMAIL_ASCII if text.isascii() else _EMAIL
     while (at := text.find("@", lo)) >= 0:
         start = lo + len(text[lo:at].rstrip(_LOCAL_PART))
+        if start > lo and text[start - 1].isalnum():
+            # A letter or digit of another script (rstrip took the ASCII ones) is
+            # part of the run too: walked one character at a time (a slice and
+            # rstrip per such letter would copy the text before it each time).
+            while start > lo and (text[start - 1] in _LOCAL_CHARS or text[start - 1].isalnum()):
+                start -= 1
         if start < at:
-            match = _EMAIL.match(text, start)
+            match = email.match(text, start)
             if match is not None:
                 return match
         lo = at + 1  # the next local part starts after this "@"
     return None
 
 
-def _find_ipv6(text: str, pos: int) -> re.Match[str] | None:
+def _find_ipv6(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
     hint = _IPV6_HINT.search(text, pos)
     if hint is None:
         return None
     return _IPV6.search(text, max(pos, hint.start() - 4))
 
 
+def _find_iban_ascii(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
+    assert classes is not None
+    # The hint's search stops at every capital; a string search for its start
+    # is several times faster, and most prose has none (from ``pos`` on: _find
+    # calls this again and again as its passes go on).
+    pos = classes.find(b"AA00", pos)
+    if pos < 0:
+        return None
+    while (hint := _IBAN_HINT.search(classes, pos)) is not None:
+        at = hint.start()
+        match = _IBAN_ASCII.match(text, at)
+        if match is not None:
+            return match
+        pos = at + 1
+    return None
+
+
+@functools.lru_cache(maxsize=128)
+def _ascii_digit_regex(kinds: tuple[str, ...]) -> re.Pattern[str]:
+    """The regex of ``kinds`` (digit kinds, not the IBAN) for ASCII text, tried run by run."""
+    tails = "|".join(f"(?P<{kind}>{_DIGIT_TAILS[kind]})" for kind in kinds)
+    # \d and \w cost a Unicode look-up per character; in ASCII text re.ASCII
+    # means the same and is faster.
+    return re.compile(f"{_DIGIT_HEAD_ASCII}(?:{tails})", re.ASCII)
+
+
+def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
+    """The finder of ``kinds`` (digit kinds, not the IBAN) in ASCII text, run by run."""
+    regex = _ascii_digit_regex(kinds)
+
+    def find(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
+        assert classes is not None
+        # Runs are found by bytes.find: the regex engine's search for the
+        # literal "0000000" stops at every "0" (every space) and costs ~10
+        # times more. A run ends at the next "x" or before it (only capitals
+        # may come between): every character a match consumes, and every one
+        # its lookaheads read but the last, is one of the run's, so the text
+        # may end, for the regex, anywhere from one after the run's end on,
+        # and one after that "x" is as good (what lies between holds no
+        # match but in runs the search would come to next).
+        while (start := classes.find(b"0000000", pos)) >= 0:
+            end = classes.find(b"x", start + 7)
+            if end < 0:
+                end = len(classes)
+            match = regex.search(text, start, end + 1)
+            if match is not None:
+                return match
+            pos = end
+        return None
+
+    return find
+
+
 def _digit_finder(kinds: tuple[str, ...]) -> Finder:
+    """The finder of ``kinds`` (digit kinds and the IBAN) in text without classes."""
     tails = "|".join(f"(?P<{kind}>{_DIGIT_TAILS[kind]})" for kind in kinds)
     head, head_ascii = (
         (_IBAN_HEAD, _IBAN_HEAD_ASCII) if "iban" in kinds else (_DIGIT_HEAD, _DIGIT_HEAD_ASCII)
     )
-    # ``\d`` and ``\w`` cost a Unicode look-up per character; in ASCII text
+    # \d and \w cost a Unicode look-up per character; in ASCII text
     # (``str.isascii`` reads a flag) re.ASCII means the same and is faster.
     unicode = re.compile(f"{head}(?:{tails})")
     ascii_only = re.compile(f"{head_ascii}(?:{tails})", re.ASCII)
     others = tuple(kind for kind in kinds if kind != "iban")
     if len(others) == len(kinds):
-        return lambda text, pos: (ascii_only if text.isascii() else unicode).search(text, pos)
+        return lambda text, pos, classes: (ascii_only if text.isascii() else unicode).search(
+            text, pos
+        )
     # The IBAN's match is found at its first check digit; its own starts two before.
     rest = _digit_finder(others) if others else None
 
-    def find(text: str, pos: int) -> re.Match[str] | None:
+    def find(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
         regex = ascii_only if text.isascii() else unicode
         while (match := regex.search(text, pos)) is not None:
             if match.lastgroup != "iban":
@@ -147,7 +268,7 @@ def _digit_finder(kinds: tuple[str, ...]) -> Finder:
                 return _IBAN.match(text, at - 2)
             # That IBAN starts before ``pos``: another kind may start here, or later.
             if rest is not None:
-                here = rest(text, at)
+                here = rest(text, at, classes)
                 if here is not None and here.start() == at:
                     return here
             pos = at + 1
@@ -156,15 +277,21 @@ def _digit_finder(kinds: tuple[str, ...]) -> Finder:
     return find
 
 
-@functools.lru_cache(maxsize=128)
-def _finders(kinds: frozenset[str]) -> tuple[Finder, ...]:
+@functools.lru_cache(maxsize=256)
+def _finders(kinds: frozenset[str], ascii_text: bool) -> tuple[Finder, ...]:
     finders: list[Finder] = []
     if "email" in kinds:
         finders.append(_find_email)
     if "ipv6" in kinds:
         finders.append(_find_ipv6)
     digits = tuple(kind for kind in _DIGIT_KINDS if kind in kinds)
-    if digits:
+    if ascii_text:
+        if "iban" in digits:
+            finders.append(_find_iban_ascii)
+        digits = tuple(kind for kind in digits if kind != "iban")
+        if digits:
+            finders.append(_ascii_digit_finder(digits))
+    elif digits:
         finders.append(_digit_finder(digits))
     return tuple(finders)
 
@@ -173,7 +300,9 @@ def _finders(kinds: frozenset[str]) -> tuple[Finder, ...]:
 Memo = dict[Finder, tuple[int, "re.Match[str] | None"]]
 
 
-def _next(find: Finder, text: str, pos: int, memo: Memo | None) -> re.Match[str] | None:
+def _next(
+    find: Finder, text: str, pos: int, memo: Memo | None, classes: bytes | None
+) -> re.Match[str] | None:
     if memo is not None:
         # The leftmost match from an earlier position that starts at or after
         # ``pos`` is the leftmost from ``pos`` too (and no match from there
@@ -182,7 +311,7 @@ def _next(find: Finder, text: str, pos: int, memo: Memo | None) -> re.Match[str]
         seen = memo.get(find)
         if seen is not None and seen[0] <= pos and (seen[1] is None or seen[1].start() >= pos):
             return seen[1]
-    found = find(text, pos)
+    found = find(text, pos, classes)
     if memo is not None:
         memo[find] = (pos, found)
     return found
@@ -199,13 +328,25 @@ def scan(
     a finder whose next match overlaps the one just taken searches again after it.
     ``memo`` (one per text) keeps what the finders found for later scans of it.
     """
+    return _scan(text, kinds, pos, memo, _classes_for(text, kinds))
+
+
+def _classes_for(text: str, kinds: frozenset[str]) -> bytes | None:
+    # Only the digit kinds and the IBAN search the classes: an email or an IPv6
+    # address alone need no translation (~8 us for 20 KB).
+    return None if kinds.isdisjoint(_NEEDS_DIGITS) else char_classes(text)
+
+
+def _scan(
+    text: str, kinds: frozenset[str], pos: int, memo: Memo | None, classes: bytes | None
+) -> Iterator[re.Match[str]]:
     # Each finder's next match as (start, kind's rank, match, finder): no two
     # finders find the same kind, so min() decides on the first two, in C.
     # A finder that has no next match is done for good.
-    finders = _finders(kinds)
+    finders = _finders(kinds, classes is not None)
     ahead = []
     for find in finders:
-        m = find(text, pos) if memo is None else _next(find, text, pos, memo)
+        m = find(text, pos, classes) if memo is None else _next(find, text, pos, memo, classes)
         if m is not None:
             ahead.append((m.start(), _ORDER[m.lastgroup or ""], m, find))
     while len(ahead) > 1:
@@ -217,7 +358,7 @@ def scan(
         for entry in ahead:
             if entry[0] < pos:  # overlapped by the match just taken: search on after it
                 find = entry[3]
-                m = _next(find, text, pos, memo)
+                m = _next(find, text, pos, memo, classes)
                 if m is None:
                     continue
                 entry = (m.start(), _ORDER[m.lastgroup or ""], m, find)
@@ -228,7 +369,7 @@ def scan(
         _, _, last, find = ahead[0]
         while last is not None:
             yield last
-            last = _next(find, text, last.end(), memo)
+            last = _next(find, text, last.end(), memo, classes)
 
 
 # Each ASCII digit as the ASCII digit of its double's digit sum, for the Luhn check.
@@ -249,10 +390,18 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _ascii_luhn_ok(digits: str) -> bool:
+    return _luhn_bytes_ok(digits.encode())
+
+
+def _luhn_bytes_ok(raw: bytes) -> bool:
     # C-level slicing and sums over the bytes: summing ASCII digits sums the
     # digits plus 48 ("0") each, and bytes.translate doubles every other one.
-    raw = digits.encode()
     return (sum(raw[-1::-2] + raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
+def _digits_of(text: str, start: int, end: int) -> bytes:
+    # A card match's digits (ASCII text): the match is digits, spaces and dashes.
+    return text[start:end].encode("ascii").translate(None, b" -")
 
 
 def iban_ok(iban: str) -> bool:
@@ -284,6 +433,14 @@ def _ipv6_ok(text: str) -> bool:
     return True
 
 
+def _punctuation_trimmed(kind: str, text: str, start: int, end: int) -> int:
+    """The end of the match ``text[start:end]``, less an IPv6 candidate's last colon
+    when that colon is punctuation ("at ::1:10: it")."""
+    if kind == "ipv6" and text.endswith(":", start, end) and not _ipv6_ok(text[start:end]):
+        return end - 1
+    return end
+
+
 def _valid(kind: str, text: str) -> bool:
     if kind == "card":
         digits = text.replace(" ", "").replace("-", "")
@@ -293,7 +450,9 @@ def _valid(kind: str, text: str) -> bool:
     if kind == "ipv6":
         return _ipv6_ok(text)
     if kind == "phone":
-        return sum(c.isdigit() for c in text) >= 7
+        # A phone match is digits (\d: each passes isdigit) and these; counting
+        # them is a few C calls, a generator over the characters ~1 µs.
+        return len(text) - sum(map(text.count, "+() .-")) >= 7
     return True
 
 
@@ -310,7 +469,10 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     # the rest digits).
     kinds = _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
     if kinds:
-        _find(text, kinds, found)
+        if text.isascii():
+            _find_ascii(text, kinds, found)
+        else:
+            _find(text, kinds, found)
     return found
 
 
@@ -318,21 +480,30 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 _UNCHECKED = frozenset(("email", "ssn", "ipv4"))
 
 
-def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+def _find(
+    text: str,
+    kinds: frozenset[str],
+    found: list[tuple[str, int, int]],
+    pos: int = 0,
+    without: str = "",
+    until: int = 0,
+    memo: Memo | None = None,
+) -> None:
     # A card (or IBAN) candidate is a whole digit run, and the number in it may
     # take only part of it, or none; what the number leaves of the run may begin
     # something that runs on past it ("4111 1111 1111 1111 42 10.0.0.1",
     # "001-01-0001 42 10::10"). So the scan starts again where the number ends,
     # or, when the run holds none, at the run without that kind until its end.
-    pos, without, until = 0, "", 0  # from where; the kind left out, and until where
-    # What the finders found, for the passes after the first (most texts need one):
-    # each pass scans on from where the last left off, and a finder need not walk
-    # again the stretch it walked for an earlier pass.
-    memo: Memo | None = None
+    # ``pos``: from where; ``without``: the kind left out, and ``until`` where
+    # (_find_ascii hands a text over in the middle, as a pass ends).
+    # ``memo``: what the finders found, for the passes after the first (most
+    # texts need one): each pass scans on from where the last left off, and a
+    # finder need not walk again the stretch it walked for an earlier pass.
+    classes = _classes_for(text, kinds)  # once for all the passes
     while True:
         active = kinds - {without} if without else kinds
         last = pos  # how far the matches handled in this pass reach
-        for match in scan(text, active, pos, memo):
+        for match in _scan(text, active, pos, memo, classes):
             kind = match.lastgroup
             assert kind is not None
             start, end = match.span()
@@ -361,9 +532,7 @@ def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -
                     memo = {} if memo is None else memo
                     break
             else:
-                ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
-                if ipv6_colon and not _ipv6_ok(text[start:end]):
-                    end -= 1  # "at ::1:10: it" - the last colon is punctuation
+                end = _punctuation_trimmed(kind, text, start, end)
                 if _valid(kind, text[start:end]):
                     found.append((kind, start, end))
             last = end
@@ -371,6 +540,107 @@ def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -
             if not without:
                 return
             pos, without = max(last, until), ""
+
+
+@functools.lru_cache(maxsize=256)
+def _ascii_plan(
+    kinds: frozenset[str],
+) -> tuple[tuple[Finder, ...], Finder | None, bool]:
+    # The finders of the kinds other than the digit kinds (an email, an IBAN, an
+    # IPv6 address: each rare in prose, each with a C-level skip of its own),
+    # the digit kinds' finder, and whether the text's classes are searched.
+    others: list[Finder] = []
+    if "email" in kinds:
+        others.append(_find_email)
+    if "iban" in kinds:
+        others.append(_find_iban_ascii)
+    if "ipv6" in kinds:
+        others.append(_find_ipv6)
+    digits = tuple(kind for kind in _DIGIT_KINDS if kind in kinds and kind != "iban")
+    find = _ascii_digit_finder(digits) if digits else None
+    return tuple(others), find, find is not None or "iban" in kinds
+
+
+def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+    # _find's first pass over ASCII text, with _scan's merge written out: the
+    # digit kinds' next match, and the few of the other kinds (an email, an
+    # IBAN, an IPv6 address), with no generator, no memo and no min() but
+    # when two kinds' matches are ahead. It takes the same matches in the same
+    # order (the leftmost next match, the earlier kind on a tie; what a match
+    # overlaps is searched for again after it), and hands the text to _find
+    # where a digit run is no number or more than one, as _find's pass would end.
+    others, digits, searched = _ascii_plan(kinds)
+    classes = text.encode("ascii").translate(_CLASSES) if searched else None
+    order = _ORDER
+    # each other finder's next match: (start, kind's rank, match, finder)
+    ahead = []
+    for find in others:
+        m = find(text, 0, classes)
+        if m is not None:
+            ahead.append((m.start(), order[m.lastgroup or ""], m, find))
+    dm = None if digits is None else digits(text, 0, classes)  # their next match
+    dkey = (0, 0) if dm is None else (dm.start(), order[dm.lastgroup or ""])
+    while True:
+        need = False  # whether the digit kinds search again after this match
+        if ahead:
+            first = min(ahead) if len(ahead) > 1 else ahead[0]
+            if dm is not None and dkey < first[:2]:
+                match, dm, need = dm, None, True
+            else:
+                match = first[2]
+        elif dm is not None:
+            match, dm, need = dm, None, True
+        else:
+            return
+        kind = match.lastgroup
+        assert kind is not None
+        start, end = match.span()
+        if kind in _UNCHECKED:
+            found.append((kind, start, end))
+        elif (
+            kind == "card"
+            and 13 <= len(raw := _digits_of(text, start, end)) <= 19
+            and (_luhn_bytes_ok(raw))
+        ):
+            found.append((kind, start, end))  # the usual card: the match is the number
+        elif kind == "card" or kind == "iban":
+            number = _checksummed_run(kind, text, start, end)
+            if number is None:  # the run, for the other kinds
+                _find(text, kinds, found, start, kind, end, {})
+                return
+            if number[0] > start:
+                _within(text, start, number[0], kinds, found)
+            found.append((kind, *number))
+            if number[1] < end:  # what the number leaves of the run
+                _find(text, kinds, found, number[1], "", 0, {})
+                return
+        elif kind == "phone":
+            # as _valid's: a phone match is digits and these, here all ASCII
+            if len(text[start:end].encode("ascii").translate(None, b"+() .-")) >= 7:
+                found.append((kind, start, end))
+        else:
+            # (the scan goes on after the match, ``end``, not after what was kept)
+            trimmed = _punctuation_trimmed(kind, text, start, end)
+            if _valid(kind, text[start:trimmed]):
+                found.append((kind, start, trimmed))
+        # What the match overlaps searches again after it (the digit kinds'
+        # match just taken included).
+        if need or (dm is not None and dkey[0] < end):
+            assert digits is not None
+            dm = digits(text, end, classes)
+            if dm is not None:
+                dkey = (dm.start(), order[dm.lastgroup or ""])
+        if ahead:
+            still = []
+            for entry in ahead:
+                if entry[0] < end:
+                    find = entry[3]
+                    m = find(text, end, classes)
+                    if m is None:
+                        continue
+                    entry = (m.start(), order[m.lastgroup or ""], m, find)
+                still.append(entry)
+            ahead = still
 
 
 _DIGIT = re.compile(r"\d")

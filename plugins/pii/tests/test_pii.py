@@ -253,6 +253,28 @@ def test_non_ascii_text(text: str, masked: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # A local part with a letter outside ASCII was cut at it: the first name
+        # before it went out as it was.
+        ("write to renée.dupont@example.fr", "write to [EMAIL]"),
+        ("müller@example.de, bitte", "[EMAIL], bitte"),
+        # an internationalized domain (and top-level domain) was no address at all
+        ("jürgen.schmidt@münchen.de", "[EMAIL]"),
+        ("user@例子.广告 and ok", "[EMAIL] and ok"),
+        ("пример@почта.рф", "[EMAIL]"),
+        # what was found stays found, and what was not stays not
+        ("café jane@example.com", "café [EMAIL]"),
+        ("é@b", "é@b"),
+        ("x@sub_domain.example.com", "x@sub_domain.example.com"),
+        ("ü a@b.c1 ü", "ü a@b.c1 ü"),
+    ],
+)
+def test_an_address_with_letters_of_any_script_is_masked_whole(text: str, masked: str) -> None:
+    assert PiiRedactor().redact(text) == masked
+
+
+@pytest.mark.parametrize(
     ("text", "found"),
     [
         ("DE89 3704 0044 0532 0130 00", ["iban"]),
@@ -339,6 +361,8 @@ def test_the_card_in_a_digit_run_is_its_longest_then_leftmost_luhn_run(
 # linear one milliseconds. Only the outputs are asserted.
 ADVERSARIAL = [
     "a" * 20_000 + "@" + "b" * 20_000,  # a local part and a domain without a dot
+    "aé" * 100_000 + "@x",  # a local part of two scripts, walked back once
+    "é" * 20_000 + "@" + "ü" * 20_000,
     "x@" * 20_000,
     "1 " * 20_000,  # every digit a possible card start, every run 61 digits long
     "1234 " * 8_000,
@@ -565,7 +589,7 @@ SYSTEM = (
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("outbound", "memo_mb", "redacted"),
-    [(False, 8, 1), (True, 8, 4), (False, 0, 4)],
+    [(False, 8, 1), (True, 8, 0), (False, 0, 4)],
     ids=["mask", "outbound", "mask-memo-off"],
 )
 async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
@@ -588,8 +612,9 @@ async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
         for i in range(4):
             turn = [relaykit.Message.system(SYSTEM), relaykit.Message.user(f"turn {i} {EMAIL}")]
             await client.chat("fake/m", turn)
-    # masking: the first turn; reversible, or nothing remembered: every turn
-    # (a reversible redactor's records get placeholders)
+    # masking: the first turn; nothing remembered: every turn; reversible: never
+    # here (each call's session puts the placeholders in the prompt, and the
+    # records are made of that prompt)
     # (stored, it comes to the PII redactor with its key masked: the built-in
     # secret redactor runs first)
     masked = SYSTEM.replace("abcdefgh12345678", "[REDACTED]")

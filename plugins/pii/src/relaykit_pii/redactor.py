@@ -16,6 +16,14 @@ from .detectors import KINDS, spans
 _PLACEHOLDER = re.compile(r"<([A-Z0-9]+)_([a-z]{8})>")
 # What the start of a placeholder looks like when a stream cuts it short.
 _PARTIAL = re.compile(r"<(?:[A-Z0-9]{1,5}(?:_[a-z]{0,8})?)?$")
+# A placeholder as a model may echo it: case changed, a space inside the brackets.
+_LOOSE = re.compile(r"< ?([A-Za-z0-9]{2,5})_([A-Za-z]{8}) ?>")
+_LOOSE_PARTIAL = re.compile(r"< ?(?:[A-Za-z0-9]{1,5}(?:_[A-Za-z]{0,8} ?)?)?$")
+# A placeholder in a participant name: no brackets (OpenAI takes a name of
+# ^[a-zA-Z0-9_-]+$ only), so it may stand right after a name's letters: its
+# tag is one of ours (no tag ends another one).
+_BARE = re.compile(r"(?:EMAIL|CARD|IBAN|SSN|IP|PHONE|TEXT)_[a-z]{8}")
+_BARE_PARTIAL = re.compile(r"[A-Z]{1,5}(?:_[a-z]{0,7})?$")
 # A placeholder's letters: byte b as the letter 97 + b % 26.
 _LETTERS = bytes(97 + b % 26 for b in range(256))
 _TAGS = {
@@ -27,6 +35,8 @@ _TAGS = {
     "ipv6": "IP",
     "phone": "PHONE",
 }
+#: the label of a placeholder that stands for text that looked like a placeholder
+_TEXT = "TEXT"
 
 
 _MASKS = {kind: f"[{tag}]" for kind, tag in _TAGS.items()}
@@ -104,16 +114,36 @@ class ReversiblePiiRedactor(PiiRedactor):
         self._values: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()  # the SyncClient and worker threads may share a redactor
 
-    def _replace(self, text: str, label: str, kind: str) -> str:
+    def _letters(self, label: str, text: str, salt: str = "") -> str:
         mac = self._mac.copy()
-        mac.update(f"{label}\0{text}".encode())
-        placeholder = f"<{label}_{mac.digest()[:8].translate(_LETTERS).decode()}>"
+        mac.update(f"{label}\0{text}{salt}".encode())
+        return mac.digest()[:8].translate(_LETTERS).decode()
+
+    def _replace(self, text: str, label: str, kind: str) -> str:
+        placeholder = f"<{label}_{self._letters(label, text)}>"
         with self._lock:
             self._values[placeholder] = text
             self._values.move_to_end(placeholder)
             while len(self._values) > self._max:
                 self._values.popitem(last=False)
         return placeholder
+
+    def redact_name(self, text: str) -> str:
+        """A participant name with this redactor's placeholders, without their brackets
+        (``CARD_qhdkzmxa``): OpenAI refuses a name with ``<`` or ``>`` in it. What
+        restores without a session (a batch's results) does not restore these; a
+        model seldom writes a participant's name back."""
+        found = spans(text, self.kinds)
+        if not found:
+            return text
+        out: list[str] = []
+        last = 0
+        for kind, start, end in found:
+            placeholder = self._replace(text[start:end], _TAGS[kind], kind)
+            out += (text[last:start], placeholder[1:-1])
+            last = end
+        out.append(text[last:])
+        return "".join(out)
 
     def restore(self, text: str) -> str:
         """``text`` with every placeholder this redactor made turned back into its value."""
@@ -127,3 +157,113 @@ class ReversiblePiiRedactor(PiiRedactor):
         """How many trailing characters of ``text`` may be a placeholder cut short."""
         match = _PARTIAL.search(text, max(0, len(text) - 16))
         return len(text) - match.start() if match else 0
+
+    def session(self) -> PiiSession:
+        """Placeholders for one call: its answer gets back only the values its prompt had."""
+        return PiiSession(self)
+
+
+class PiiSession:
+    """One call's placeholders (see :meth:`ReversiblePiiRedactor.session`).
+
+    The redactor's placeholders are a keyed hash of each value, the same in every
+    call of a process, and stored records carry them. Restoring from the
+    redactor's map of every value it ever replaced would hand a call the value of
+    a placeholder it never sent: one a model made up or remembered, one a user
+    copied from a log, or another value whose placeholder collides (8 letters,
+    ~37 bits: likely among a few hundred thousand values). A session restores
+    only the placeholders its own prompt carried, and its own values for them.
+
+    Text that already looks like a placeholder is swapped for one of its own
+    (``<TEXT_...>``), so that the caller gets it back as typed. A name's
+    placeholders have no brackets (see :meth:`redact_name`). Restoring takes a
+    placeholder as a model may mangle it too: its case changed, a space inside
+    its brackets. One call's session may be used from the threads of a
+    ``SyncClient``; it is small, made per call, and never shared between calls.
+    """
+
+    __slots__ = ("_bare", "_lock", "_redactor", "_values")
+
+    def __init__(self, redactor: ReversiblePiiRedactor) -> None:
+        self._redactor = redactor
+        #: placeholder -> value, for this call's placeholders
+        self._values: dict[str, str] = {}
+        #: bare placeholder (a name's) -> value
+        self._bare: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<PII session: {len(self._values) + len(self._bare)} values>"
+
+    def _placeholder(self, value: str, label: str, issued: dict[str, str], bare: bool) -> str:
+        letters = self._redactor._letters(label, value)
+        salt = 0
+        with self._lock:
+            while True:
+                placeholder = f"{label}_{letters}" if bare else f"<{label}_{letters}>"
+                # Two values of one call whose placeholders collide: the second
+                # gets another (chance ~2**-37 a pair, but a wrong value is a leak).
+                if issued.setdefault(placeholder, value) == value:
+                    return placeholder
+                salt += 1
+                letters = self._redactor._letters(label, value, f"\0{salt}")
+
+    def _redact(self, text: str, bare: bool) -> str:
+        redactor = self._redactor
+        found: list[tuple[str, int, int]] = spans(text, redactor.kinds)
+        # what restore takes for a placeholder, and so must not be left as typed
+        looks = _BARE if bare else _LOOSE
+        if "_" in text and (lookalikes := list(looks.finditer(text))):
+            # Those that overlap no value, in one walk of both (each is in order).
+            values, i = found, 0
+            found = []
+            for m in lookalikes:
+                while i < len(values) and values[i][2] <= m.start():
+                    found.append(values[i])
+                    i += 1
+                if i == len(values) or values[i][1] >= m.end():
+                    found.append(("", m.start(), m.end()))
+            found += values[i:]
+        if not found:
+            return text
+        issued = self._bare if bare else self._values
+        out: list[str] = []
+        last = 0
+        for kind, start, end in found:
+            label = _TAGS[kind] if kind else _TEXT
+            out += (text[last:start], self._placeholder(text[start:end], label, issued, bare))
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def redact(self, text: str) -> str:
+        """``text`` with each value's placeholder, each one remembered for this call."""
+        return self._redact(text, bare=False)
+
+    def redact_name(self, text: str) -> str:
+        """A participant name with placeholders a vendor takes in a name: no brackets
+        (``EMAIL_qhdkzmxa``; OpenAI refuses a name outside ``^[a-zA-Z0-9_-]+$``)."""
+        return self._redact(text, bare=True)
+
+    def restore(self, text: str) -> str:
+        """``text`` with this call's placeholders turned back into its values."""
+        values = self._values
+        if values and "<" in text:
+            text = _LOOSE.sub(lambda m: values.get(f"<{m[1].upper()}_{m[2].lower()}>", m[0]), text)
+        bare = self._bare
+        if bare and "_" in text:
+            text = _BARE.sub(lambda m: bare.get(m[0], m[0]), text)
+        return text
+
+    def holdback(self, text: str) -> int:
+        """How many trailing characters of ``text`` may be a placeholder cut short."""
+        start = len(text)
+        if self._values:
+            match = _LOOSE_PARTIAL.search(text, max(0, len(text) - 17))
+            if match:
+                start = match.start()
+        if self._bare:
+            match = _BARE_PARTIAL.search(text, max(0, len(text) - 15))
+            if match:
+                start = min(start, match.start())
+        return len(text) - start
