@@ -261,6 +261,25 @@ def genai_provider_name(provider: str) -> str:
     return _GENAI_PROVIDER_NAMES.get(provider, provider)
 
 
+def _utf8(value: str) -> str:
+    """``value``, its lone surrogates (which UTF-8 cannot encode) written as their
+    ``\\udxxx`` escapes.
+
+    Model names come from callers, and a str may hold half an emoji (text cut at
+    a UTF-16 boundary, bytes decoded with surrogateescape). Every exporter's wire
+    format is UTF-8: such a value failed every Prometheus scrape, raised out of
+    StatsD's ``record`` (and so out of the call), and made the OTLP encoder drop
+    the attribute. Only new attribute sets get here (see :func:`_call_attributes`).
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+    return value
+
+
 _BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
@@ -272,8 +291,8 @@ def observe(event: Any) -> list[Observation]:
         return [Observation(QUEUE_DEPTH, float(event.depth))]
     if isinstance(event, BreakerState):
         attrs_ = (
-            ("gen_ai.provider.name", genai_provider_name(event.provider)),
-            ("gen_ai.request.model", event.model),
+            ("gen_ai.provider.name", _utf8(genai_provider_name(event.provider))),
+            ("gen_ai.request.model", _utf8(event.model)),
         )
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
     if isinstance(event, CacheStoreError):
@@ -321,8 +340,8 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
         return found
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
-        ("gen_ai.provider.name", genai_provider_name(record.provider)),
-        ("gen_ai.request.model", record.model),
+        ("gen_ai.provider.name", _utf8(genai_provider_name(record.provider))),
+        ("gen_ai.request.model", _utf8(record.model)),
     )
     failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
     found = (

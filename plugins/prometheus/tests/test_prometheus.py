@@ -159,6 +159,24 @@ async def test_the_metrics_mount_in_an_asgi_app() -> None:
     assert "relaykit_requests" in families
 
 
+@pytest.mark.anyio
+async def test_a_model_name_that_is_not_valid_utf8_does_not_break_the_scrape() -> None:
+    # A lone surrogate (half an emoji, a str decoded with surrogateescape) in a
+    # caller's model id: prometheus_client encodes the whole page as UTF-8, so one
+    # such label value failed every scrape from then on (HTTP 500, no metrics at all).
+    fake = FakePlugin()
+    config = {"storage": {"backend": "none"}, "exporters": {"prometheus": {"port": 0}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/half-\ud83d", "hi")
+        await client.chat("fake/m", "hi")
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    requests = families["relaykit_requests"]
+    assert value(requests, "relaykit_requests_total", gen_ai_request_model="m") == 1
+    # the model as its escape, so it stays recognisable
+    assert value(requests, "relaykit_requests_total", gen_ai_request_model="half-\\ud83d") == 1
+
+
 def test_a_busy_port_is_a_config_error() -> None:
     first = PrometheusExporter(port=0)
     try:

@@ -129,6 +129,47 @@ def test_large_events_are_split_into_packets(receiver: socket.socket) -> None:
     )
 
 
+@pytest.mark.anyio
+async def test_a_model_name_that_is_not_valid_utf8_neither_fails_the_call_nor_the_lines(
+    receiver: socket.socket,
+) -> None:
+    # A lone surrogate in a caller's model id reached a DogStatsD tag as it was:
+    # encoding the datagram raised UnicodeEncodeError out of record(), and so out
+    # of a call that had succeeded.
+    fake = FakePlugin()
+    port = receiver.getsockname()[1]
+    config = {"storage": {"backend": "none"}, "exporters": {"statsd": {"port": port, "tags": True}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        response = await client.chat("fake/half-\ud83d", "hi")
+    assert response.text
+    lines = received(receiver)  # decodes each datagram as UTF-8
+    assert "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake," + (
+        "gen_ai_request_model:half-\\ud83d"
+    ) in lines
+
+
+def test_datagrams_stay_within_max_packet_bytes_with_non_ascii_tags() -> None:
+    # max_packet is the datagram's size in bytes (what the MTU limits); counting
+    # characters let a model name in another script make datagrams up to twice
+    # as large (é is two bytes in UTF-8, 日 three).
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.2)
+    exporter = StatsdExporter(port=rx.getsockname()[1], tags=True, max_packet=300)
+    exporter.record(bare_record(model="日本語モデル" * 5, latency=0.5, attempts=2))
+    exporter.close()
+    sizes = []
+    try:
+        while True:
+            sizes.append(len(rx.recv(65536)))
+    except TimeoutError:
+        pass
+    finally:
+        rx.close()
+    assert len(sizes) == exporter.sent >= 2
+    assert max(sizes) <= 300, sizes
+
+
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})

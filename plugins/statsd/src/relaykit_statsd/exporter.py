@@ -199,11 +199,14 @@ class StatsdExporter:
         packet: list[str] = []
         size = 0
         for line in lines:
-            if packet and size + 1 + len(line) > self.max_packet:
+            # max_packet is bytes: a tag in another script takes 2-4 per character
+            # (isascii() reads a flag CPython keeps: no pass over the line)
+            length = len(line) if line.isascii() else len(line.encode())
+            if packet and size + 1 + length > self.max_packet:
                 self._send("\n".join(packet))
                 packet, size = [], 0
             packet.append(line)
-            size += len(line) + (1 if size else 0)
+            size += length + (1 if size else 0)
         if packet:
             self._send("\n".join(packet))
 
