@@ -74,6 +74,37 @@ async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> No
 
 
 @pytest.mark.anyio
+async def test_a_model_name_that_is_not_valid_utf8_costs_no_other_spans(
+    collector: Collector,
+) -> None:
+    # A lone surrogate in a caller's model id is in the span's name, which the
+    # encoder wrote with a strict str.encode(): the whole batch (up to 512 spans,
+    # every other call's) failed to encode and was never sent. Its metrics lost
+    # the model attribute (the SDK's encoder leaves out what it cannot encode).
+    # A vendor's error message (the span's status) may hold one too.
+    fake = FakePlugin()
+    fake.script.push(Reply(text="ok"), Reply(text="ok"), Reply.failure(400, "bad \ud83d"))
+    config = {
+        "storage": {"backend": "none"},
+        "exporters": {"otlp": {"endpoint": collector.url}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/half-\ud83d", "hi")
+        await client.chat("fake/m", "hi")
+        with pytest.raises(relaykit.InvalidRequestError):
+            await client.chat("fake/m", "hi")
+    spans = sorted(collector.spans(), key=lambda s: s.start_time_unix_nano)
+    assert [s.name for s in spans] == ["chat half-\\ud83d", "chat m", "chat m"]
+    assert spans[2].status.message.endswith("bad \\ud83d")
+    requests = collector.metric("relaykit.requests").sum.data_points
+    assert sorted(attrs_of(p.attributes)["gen_ai.request.model"] for p in requests) == [
+        "half-\\ud83d",
+        "m",
+    ]
+    assert sorted(p.as_double for p in requests) == [1, 2]
+
+
+@pytest.mark.anyio
 async def test_traces_alone_take_no_call_records(collector: Collector) -> None:
     # With metrics off the exporter reads no record: the client builds none for it.
     config = {

@@ -55,6 +55,20 @@ _SMALL = [bytes((n,)) for n in range(128)]
 _INT64 = (-(1 << 63), 1 << 63)
 
 
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, a lone surrogate written as its ``\\udxxx`` escape.
+
+    For a span's name and status message: the SDK's encoder raises on either,
+    failing the whole batch (every other span in it is never sent). A name
+    holds the caller's model id, and a str may hold half an emoji. (An
+    attribute value is left out instead, with the SDK's log line, as there.)
+    """
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
 def _varint(n: int) -> bytes:
     """A non-negative int as a protobuf varint."""
     if n < 0x80:
@@ -371,7 +385,7 @@ class SpanEncoder:
         """The ``name`` field (a span's name is most often one of a few: kept)."""
         found = self._names.get(name)
         if found is None:
-            found = _field(b"\x2a", name.encode()) if name else b""
+            found = _field(b"\x2a", _utf8(name)) if name else b""
             if len(self._names) >= _PAIRS_MAX:
                 self._names.clear()
             self._names[name] = found
@@ -433,7 +447,7 @@ class SpanEncoder:
             parts.append(
                 _field(
                     b"\x7a",
-                    (_field(b"\x12", message.encode()) if message else b"") + _STATUS_CODES[code],
+                    (_field(b"\x12", _utf8(message)) if message else b"") + _STATUS_CODES[code],
                 )
             )
         parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)
