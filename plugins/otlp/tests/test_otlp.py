@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -102,6 +103,34 @@ async def test_a_model_name_that_is_not_valid_utf8_costs_no_other_spans(
         "m",
     ]
     assert sorted(p.as_double for p in requests) == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_a_key_in_the_endpoints_query_stays_out_of_the_sdks_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The SDK's exporter logs each failed attempt with its HTTP client's error,
+    # which quotes the URL with its query: a collector's key sent as ?api_key=
+    # reached the application's logs on every export while the collector was down.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connections are refused
+    key = "ck-" + "Zq7" * 8
+    exporter = OtlpExporter(
+        endpoint=f"http://127.0.0.1:{port}/?api_key={key}",
+        metrics_enabled=False,
+        timeout=2.5,  # time for one retry (after ~1 s), which logs the error
+    )
+    assert exporter.tracer_provider is not None
+    exporter.tracer_provider.get_tracer("t").start_span("s").end()
+    with caplog.at_level(logging.WARNING):
+        await exporter.flush()
+        await exporter.aclose()
+    said = [r.getMessage() for r in caplog.records]
+    assert any("/v1/traces?api_key=[REDACTED]" in line for line in said), said
+    assert not [line for line in said if key in line]
 
 
 @pytest.mark.anyio

@@ -17,6 +17,7 @@ event loop never waits on the network.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from time import time_ns
@@ -42,6 +43,8 @@ import relaykit
 from relaykit import CallRecord, ConfigError, metrics
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.http import api_url
+from relaykit.known_secrets import KnownSecrets
+from relaykit.secrets import scrub
 from relaykit.plugin_options import seconds
 
 from .call_metrics import CallMetrics
@@ -82,6 +85,7 @@ class OtlpExporter:
             )
         resource = Resource.create({"service.name": service_name})
         headers = dict(headers or {})
+        self._log_filter = _masking_filter(endpoint, headers)
         self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
         #: the SDK exporters, whose pooled connections a forked child must not share
         self._senders: list[Any] = []
@@ -173,6 +177,48 @@ class OtlpExporter:
             self.tracer_provider.shutdown()
         if self.meter_provider is not None:
             self.meter_provider.shutdown()
+        if self._log_filter is not None:
+            for name in _SDK_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_filter)
+
+
+#: the loggers the SDK's OTLP/HTTP exporters log their failed exports on
+_SDK_LOGGERS = (OTLPSpanExporter.__module__, OTLPMetricExporter.__module__)
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks an exporter's endpoint credentials and header values in the SDK's log lines.
+
+    The SDK logs each failed export attempt with its HTTP client's error, which
+    quotes the URL, query and all (``?api_key=...``): on every export while the
+    collector is down, outside relaykit's redaction.
+    """
+
+    def __init__(self, secrets: KnownSecrets) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = scrub(self.secrets.redact(message))
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _masking_filter(endpoint: str, headers: Mapping[str, str]) -> _MaskSecrets | None:
+    """A filter on the SDK's exporter loggers masking the credentials of ``endpoint``
+    and the values of ``headers``; None when there are none."""
+    secrets = KnownSecrets()
+    secrets.add_url(endpoint)
+    for name, value in headers.items():
+        secrets.add_header(name, value)
+    if "?" not in endpoint and not secrets.version:
+        return None
+    found = _MaskSecrets(secrets)
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).addFilter(found)
+    return found
 
 
 _SCOPE = InstrumentationScope("relaykit", relaykit.__version__)
