@@ -170,6 +170,24 @@ def test_datagrams_stay_within_max_packet_bytes_with_non_ascii_tags() -> None:
     assert max(sizes) <= 300, sizes
 
 
+def test_a_cost_under_a_millionth_of_a_dollar_is_sent_not_rounded_to_zero(
+    receiver: socket.socket,
+) -> None:
+    # Values were written with six decimals: an embedding of a few hundred tokens
+    # ($0.02 per million: 4e-7 USD) sent relaykit.cost:0, and the spend of every
+    # such call was lost from the counter.
+    from decimal import Decimal
+
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
+    exporter.record(bare_record(operation="embed", cost=Decimal("0.0000004"), latency=2.5e-5))
+    exporter.close()
+    lines = received(receiver)
+    (cost,) = [line for line in lines if line.startswith("relaykit.cost:")]
+    assert cost.split("|")[0] == "relaykit.cost:0.0000004"
+    (timer,) = [line for line in lines if ".duration:" in line]
+    assert timer.split("|")[0].endswith(":0.025")  # ms
+
+
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from relaykit import CallRecord, ConfigError, metrics
@@ -55,7 +56,7 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
             value *= 1000.0
     else:
         kind = "c" if instrument.kind == "counter" else "g"
-    number = f"{value:.6f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    number = _number(value)
     if tags:
         line = f"{name}:{number}|{kind}"
         if obs.attributes:
@@ -123,8 +124,18 @@ class _Lines:
 
 
 def _number(value: float) -> str:
-    """A value as format_lines writes it: an integer without a point, else up to 6 decimals."""
-    return f"{value:.6f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    """A value as format_lines writes it: an integer without a point, else every digit
+    its float has, never an exponent.
+
+    Not rounded to a few decimals: a cost of $4e-7 (an embedding of a few hundred
+    tokens) became 0, and such calls' spend never reached the counter. Not in
+    exponent notation either (``repr`` gives ``4e-07``), which not every StatsD
+    server parses.
+    """
+    if value % 1.0 == 0.0:  # False for inf and nan, as for 2.5
+        return str(int(value))
+    text = repr(value)
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 class _LineSink:
