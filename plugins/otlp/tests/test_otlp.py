@@ -106,6 +106,27 @@ async def test_a_model_name_that_is_not_valid_utf8_costs_no_other_spans(
 
 
 @pytest.mark.anyio
+async def test_captured_content_with_a_lone_surrogate_stays_on_the_span(
+    collector: Collector,
+) -> None:
+    # Half an emoji in a prompt (text cut at a UTF-16 boundary): the SDK's encoder
+    # cannot write the captured messages as UTF-8, and left the whole attribute out.
+    # Written with the surrogate's \\u escape, the JSON still decodes to the prompt.
+    config = {
+        "storage": {"backend": "none"},
+        "telemetry": {"capture_content": True},
+        "exporters": {"otlp": {"endpoint": collector.url, "metrics": False}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "cut \ud83d here ✓")
+    (span,) = collector.spans()
+    captured = attrs_of(span.attributes)["gen_ai.input.messages"]
+    import json
+
+    assert json.loads(captured)[0]["parts"][0]["content"] == "cut \ud83d here ✓"
+
+
+@pytest.mark.anyio
 async def test_a_key_in_the_endpoints_query_stays_out_of_the_sdks_log_lines(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
