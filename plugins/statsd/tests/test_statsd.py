@@ -143,9 +143,11 @@ async def test_a_model_name_that_is_not_valid_utf8_neither_fails_the_call_nor_th
         response = await client.chat("fake/half-\ud83d", "hi")
     assert response.text
     lines = received(receiver)  # decodes each datagram as UTF-8
-    assert "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake," + (
-        "gen_ai_request_model:half-\\ud83d"
-    ) in lines
+    assert (
+        "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
+        + ("gen_ai_request_model:half-\\ud83d")
+        in lines
+    )
 
 
 def test_datagrams_stay_within_max_packet_bytes_with_non_ascii_tags() -> None:

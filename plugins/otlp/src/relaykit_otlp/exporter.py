@@ -44,8 +44,8 @@ from relaykit import CallRecord, ConfigError, metrics
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.http import api_url
 from relaykit.known_secrets import KnownSecrets
-from relaykit.secrets import scrub
 from relaykit.plugin_options import seconds
+from relaykit.secrets import scrub
 
 from .call_metrics import CallMetrics
 from .lean_spans import LeanTracerProvider, sampler_from_env
