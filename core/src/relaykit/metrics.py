@@ -261,16 +261,28 @@ def genai_provider_name(provider: str) -> str:
     return _GENAI_PROVIDER_NAMES.get(provider, provider)
 
 
-def _utf8(value: str) -> str:
-    """``value``, its lone surrogates (which UTF-8 cannot encode) written as their
-    ``\\udxxx`` escapes.
+#: the longest attribute value (a model name) a metric gets; longer ones are cut
+#: to this many characters, the last one "…"
+_MAX_VALUE_LENGTH = 256
 
-    Model names come from callers, and a str may hold half an emoji (text cut at
-    a UTF-16 boundary, bytes decoded with surrogateescape). Every exporter's wire
-    format is UTF-8: such a value failed every Prometheus scrape, raised out of
-    StatsD's ``record`` (and so out of the call), and made the OTLP encoder drop
-    the attribute. Only new attribute sets get here (see :func:`_call_attributes`).
+
+def _label(value: str) -> str:
+    """``value`` as a metric attribute: cut to :data:`_MAX_VALUE_LENGTH` characters,
+    its lone surrogates (which UTF-8 cannot encode) written as their ``\\udxxx``
+    escapes.
+
+    Model names come from callers (a gateway passes on what its clients send).
+    Every series holds its attributes, on every scrape: a 1 MB name made
+    Prometheus pages of gigabytes and StatsD lines longer than a datagram (each
+    refused, the call's metrics lost). A str may hold half an emoji (text cut at
+    a UTF-16 boundary, bytes decoded with surrogateescape), and every exporter's
+    wire format is UTF-8: such a value failed every Prometheus scrape, raised
+    out of StatsD's ``record`` (and so out of the call), and made the OTLP
+    encoder drop the attribute. Only new attribute sets get here (see
+    :func:`_call_attributes`).
     """
+    if len(value) > _MAX_VALUE_LENGTH:
+        value = value[: _MAX_VALUE_LENGTH - 1] + "…"
     if value.isascii():
         return value
     try:
@@ -291,8 +303,8 @@ def observe(event: Any) -> list[Observation]:
         return [Observation(QUEUE_DEPTH, float(event.depth))]
     if isinstance(event, BreakerState):
         attrs_ = (
-            ("gen_ai.provider.name", _utf8(genai_provider_name(event.provider))),
-            ("gen_ai.request.model", _utf8(event.model)),
+            ("gen_ai.provider.name", _label(genai_provider_name(event.provider))),
+            ("gen_ai.request.model", _label(event.model)),
         )
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
     if isinstance(event, CacheStoreError):
@@ -340,8 +352,8 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
         return found
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
-        ("gen_ai.provider.name", _utf8(genai_provider_name(record.provider))),
-        ("gen_ai.request.model", _utf8(record.model)),
+        ("gen_ai.provider.name", _label(genai_provider_name(record.provider))),
+        ("gen_ai.request.model", _label(record.model)),
     )
     failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
     found = (

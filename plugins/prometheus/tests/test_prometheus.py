@@ -177,6 +177,20 @@ async def test_a_model_name_that_is_not_valid_utf8_does_not_break_the_scrape() -
     assert value(requests, "relaykit_requests_total", gen_ai_request_model="half-\\ud83d") == 1
 
 
+def test_a_long_model_name_is_cut_in_the_label() -> None:
+    # Every series of a model holds its name: 50 model ids of 1 MB (what a gateway's
+    # clients may send) made every scrape a gigabyte, and backends that bound label
+    # values (Mimir: 2,048 bytes) reject such series.
+    exporter = PrometheusExporter()
+    long = "x" * 1_000_000
+    exporter.record(bare_record(model=long, latency=0.5))
+    exporter.record(bare_record(model=long + "y", latency=0.5))
+    families = parsed(exporter)
+    (sample,) = [s for s in families["relaykit_requests"] if s.name == "relaykit_requests_total"]
+    assert sample.labels["gen_ai_request_model"] == "x" * 255 + "…"
+    assert sample.value == 2  # both names begin alike: one series
+
+
 def test_a_busy_port_is_a_config_error() -> None:
     first = PrometheusExporter(port=0)
     try:

@@ -181,13 +181,27 @@ def test_a_cost_under_a_millionth_of_a_dollar_is_sent_not_rounded_to_zero(
     from decimal import Decimal
 
     exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
-    exporter.record(bare_record(operation="embed", cost=Decimal("0.0000004"), latency=2.5e-5))
+    exporter.record(bare_record(operation="embeddings", cost=Decimal("0.0000004"), latency=2.5e-5))
     exporter.close()
     lines = received(receiver)
     (cost,) = [line for line in lines if line.startswith("relaykit.cost:")]
     assert cost.split("|")[0] == "relaykit.cost:0.0000004"
     (timer,) = [line for line in lines if ".duration:" in line]
     assert timer.split("|")[0].endswith(":0.025")  # ms
+
+
+def test_a_model_name_longer_than_a_datagram_is_cut_not_dropped(receiver: socket.socket) -> None:
+    # A caller's model id of 70,000 characters (a gateway passes on what clients
+    # send): every line of the call was longer than a UDP datagram can be (65,507
+    # bytes), so the OS refused each and the call's metrics were all lost.
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
+    exporter.record(bare_record(model="m" * 70_000, latency=0.5))
+    exporter.close()
+    assert exporter.dropped == 0
+    lines = received(receiver)
+    (requests,) = [line for line in lines if line.startswith("relaykit.requests:")]
+    assert len(requests) < 1000
+    assert requests.endswith("gen_ai_request_model:" + "m" * 255 + "…")
 
 
 def test_unknown_keys_are_config_errors() -> None:
