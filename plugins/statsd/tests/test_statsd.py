@@ -90,7 +90,10 @@ async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool)
         ]
     else:
         assert "relaykit.requests.chat.fake.gpt-4o-mini:1|c" in lines
-        assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|h" in lines
+        # Plain StatsD has no histogram type: its reference daemon (Etsy's) takes
+        # an unknown type such as |h for a counter, summing token counts instead of
+        # keeping their distribution. A timer (|ms) is its distribution type.
+        assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|ms" in lines
         assert "relaykit.errors.chat.fake.gpt-4o-mini.InvalidRequestError:1|c" in lines
         timers = [
             line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration.")

@@ -43,7 +43,10 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     """One StatsD line for ``obs``.
 
     Durations in seconds become timers in milliseconds (``|ms``), other
-    histograms ``|h``, counters ``|c`` and gauges ``|g``. With ``tags`` the
+    histograms DogStatsD's ``|h`` with ``tags`` and timers (``|ms``, their values
+    as they are) without: plain StatsD has no histogram type, and its reference
+    daemon counts a line of a type it does not know, summing what should be a
+    distribution. Counters are ``|c``, gauges ``|g``. With ``tags`` the
     attributes are DogStatsD tags (``|#gen_ai_provider_name:openai``); without,
     their values are appended to the name, which plain StatsD can aggregate.
     """
@@ -51,8 +54,8 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     name = metric_name(prefix, instrument.name)
     value = obs.value
     if instrument.kind == "histogram":
-        kind = "ms" if instrument.unit == "s" else "h"
-        if kind == "ms":
+        kind = "ms" if instrument.unit == "s" or not tags else "h"
+        if instrument.unit == "s":
             value *= 1000.0
     else:
         kind = "c" if instrument.kind == "counter" else "g"
@@ -104,8 +107,9 @@ class _Lines:
         # format_lines, but for the number: a test holds the two alike.
         prefix = self._prefix
         name = metric_name(prefix, instrument.name)
+        seconds = instrument.unit == "s"
         if instrument.kind == "histogram":
-            kind = "ms" if instrument.unit == "s" else "h"
+            kind = "ms" if seconds or not self._tags else "h"  # see format_lines
         else:
             kind = "c" if instrument.kind == "counter" else "g"
         if self._tags:
@@ -119,7 +123,7 @@ class _Lines:
             head, tail = f"{'.'.join([name, *names])}:", f"|{kind}"
         if len(self._parts) >= self._max_pairs:
             self._parts.clear()  # model names come from callers: stay bounded
-        parts = self._parts[(instrument.name, attributes)] = (head, tail, kind == "ms")
+        parts = self._parts[(instrument.name, attributes)] = (head, tail, kind == "ms" and seconds)
         return parts
 
 
