@@ -207,6 +207,17 @@ def test_a_model_name_longer_than_a_datagram_is_cut_not_dropped(receiver: socket
     assert requests.endswith("gen_ai_request_model:" + "m" * 255 + "…")
 
 
+@pytest.mark.parametrize("prefix", ["my app", "svc:relaykit", "a|b", "a#b", "a\nb"])
+def test_a_prefix_that_would_break_the_line_format_is_a_config_error(prefix: str) -> None:
+    # The prefix went into every name as written: "svc:relaykit" made each line
+    # "svc:relaykit.requests:1|c", which a server reads as a metric "svc" of value
+    # "relaykit.requests" and drops (or worse, with a space or a newline).
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd\.prefix"):
+        relaykit.Client(
+            {"storage": {"backend": "none"}, "exporters": {"statsd": {"prefix": prefix}}}
+        )
+
+
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})

@@ -174,6 +174,13 @@ class StatsdExporter:
         tags: bool = False,
         max_packet: int = 1432,
     ) -> None:
+        if _UNSAFE.search(prefix):
+            # ":" ends a name, "|" a value, "#" starts tags, a newline a line: every
+            # line would be read as something else, or dropped
+            raise ConfigError(
+                f"exporters.statsd.prefix {prefix!r} holds characters a StatsD name cannot",
+                hint="use letters, digits, '_', '-' and '.' only",
+            )
         self.prefix = prefix.rstrip(".")
         self.tags = tags
         self.max_packet = max_packet
