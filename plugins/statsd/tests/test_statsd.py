@@ -218,6 +218,21 @@ def test_a_prefix_that_would_break_the_line_format_is_a_config_error(prefix: str
         )
 
 
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_host_is_sent_to_bracketed_or_not(host: str) -> None:
+    # "[::1]", as a URL writes it, was a ConfigError: "cannot resolve the StatsD host".
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    rx.bind(("::1", 0))
+    try:
+        exporter = StatsdExporter(host=host, port=rx.getsockname()[1])
+        exporter.record(bare_record())
+        exporter.close()
+        rx.settimeout(2)
+        assert rx.recv(65536).startswith(b"relaykit.requests.chat.p.m:1|c")
+    finally:
+        rx.close()
+
+
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})

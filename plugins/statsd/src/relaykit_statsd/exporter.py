@@ -187,6 +187,8 @@ class StatsdExporter:
         #: datagrams the OS would not take (full buffer, unreachable port)
         self.dropped = 0
         self.sent = 0
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # an IPv6 address as a URL writes it: [::1]
         try:
             # Resolve once here: a DNS lookup per datagram would block the event loop.
             family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
