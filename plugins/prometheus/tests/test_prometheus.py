@@ -202,6 +202,25 @@ def test_a_busy_port_is_a_config_error() -> None:
         anyio.run(first.aclose)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_an_ipv6_host_is_served_bracketed_or_not(host: str) -> None:
+    exporter = PrometheusExporter(port=0, host=host)
+    try:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://[::1]:{exporter.port}/metrics")
+        assert response.status_code == 200
+    finally:
+        await exporter.aclose()
+
+
+def test_a_host_that_does_not_resolve_is_a_config_error_about_the_host() -> None:
+    # The hint said to pick a free port, whatever went wrong.
+    with pytest.raises(relaykit.ConfigError) as info:
+        PrometheusExporter(port=0, host="no-such-host.invalid")
+    assert "check [exporters.prometheus] host" in str(info.value)
+
+
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.prometheus"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"prometheus": {"prot": 1}}})
