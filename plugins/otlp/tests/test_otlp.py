@@ -155,6 +155,49 @@ async def test_a_key_in_the_endpoints_query_stays_out_of_the_sdks_log_lines(
 
 
 @pytest.mark.anyio
+async def test_the_standard_otel_variables_apply_where_the_config_says_nothing(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A platform sets OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME for every
+    # process. The plugin passed its own defaults (127.0.0.1:4318, "relaykit") as if
+    # configured: spans went to a port where nothing listened, and every app was
+    # named "relaykit".
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout")
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "exporters": {"otlp": {}}}
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "hi")
+    assert [s.name for s in collector.spans()] == ["chat m"]
+    resource = attrs_of(collector.traces[0].resource_spans[0].resource.attributes)
+    assert resource["service.name"] == "checkout"
+    assert collector.metric("relaykit.requests")
+    # What the config says wins over the variables.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    config["exporters"]["otlp"] = {"endpoint": collector.url, "service_name": "shop"}
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "hi")
+    resource = attrs_of(collector.traces[-1].resource_spans[0].resource.attributes)
+    assert (len(collector.spans()), resource["service.name"]) == (2, "shop")
+
+
+def test_without_config_or_variables_the_defaults_are_relaykits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
+        monkeypatch.delenv(name, raising=False)
+    exporter = OtlpExporter(metrics_enabled=False)
+    try:
+        assert exporter._senders[0]._endpoint == "http://127.0.0.1:4318/v1/traces"
+        assert exporter.resource.attributes["service.name"] == "relaykit"
+    finally:
+        import anyio
+
+        anyio.run(exporter.aclose)
+
+
+@pytest.mark.anyio
 async def test_traces_alone_take_no_call_records(collector: Collector) -> None:
     # With metrics off the exporter reads no record: the client builds none for it.
     config = {

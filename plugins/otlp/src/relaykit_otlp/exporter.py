@@ -58,6 +58,11 @@ TRACERS = ("lean", "sdk")
 class OtlpExporter:
     """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP.
 
+    What is left ``None`` comes from the standard variables, as for the SDK's own
+    exporters (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`` and ``_TIMEOUT``,
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_METRIC_EXPORT_INTERVAL``),
+    else relaykit's defaults: ``http://127.0.0.1:4318``, service ``relaykit``, 10 s.
+
     ``tracer`` picks the tracer provider: ``"lean"`` (the default, see
     :mod:`relaykit_otlp.lean_spans`) or ``"sdk"`` (the SDK's own).
     """
@@ -69,13 +74,13 @@ class OtlpExporter:
     def __init__(
         self,
         *,
-        endpoint: str = "http://127.0.0.1:4318",
+        endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
-        service_name: str = "relaykit",
+        service_name: str | None = None,
         traces: bool = True,
         metrics_enabled: bool = True,
-        export_interval: float = 10.0,
-        timeout: float = 10.0,
+        export_interval: float | None = None,
+        timeout: float | None = None,
         tracer: str = "lean",
     ) -> None:
         if tracer not in TRACERS:
@@ -83,16 +88,17 @@ class OtlpExporter:
                 f"unknown exporters.otlp.tracer {tracer!r}",
                 hint=f"valid values: {', '.join(map(repr, TRACERS))}",
             )
-        resource = Resource.create({"service.name": service_name})
+        resource = _resource(service_name)
+        #: the resource of every span and metric (its ``service.name`` and the rest)
+        self.resource = resource
         headers = dict(headers or {})
-        self._log_filter = _masking_filter(endpoint, headers)
+        traces_url, metrics_url = _endpoints(endpoint)
+        self._log_filter = _masking_filter((traces_url, metrics_url), headers)
         self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
         #: the SDK exporters, whose pooled connections a forked child must not share
         self._senders: list[Any] = []
         if traces:
-            spans = OTLPSpanExporter(
-                endpoint=api_url(endpoint, "v1/traces"), headers=headers, timeout=timeout
-            )
+            spans = OTLPSpanExporter(endpoint=traces_url, headers=headers, timeout=timeout)
             self._senders.append(spans)
             self.tracer_provider = _tracer_provider(tracer, spans, resource)
         #: Call records feed metrics only: traces alone need none (the client then
@@ -103,11 +109,11 @@ class OtlpExporter:
         self._calls: CallMetrics | None = None
         if metrics_enabled:
             metric_sender = OTLPMetricExporter(
-                endpoint=api_url(endpoint, "v1/metrics"), headers=headers, timeout=timeout
+                endpoint=metrics_url, headers=headers, timeout=timeout
             )
             self._senders.append(metric_sender)
             reader = PeriodicExportingMetricReader(
-                metric_sender, export_interval_millis=export_interval * 1000
+                metric_sender, export_interval_millis=_interval_millis(export_interval)
             )
             self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
@@ -206,14 +212,15 @@ class _MaskSecrets(logging.Filter):
         return True
 
 
-def _masking_filter(endpoint: str, headers: Mapping[str, str]) -> _MaskSecrets | None:
-    """A filter on the SDK's exporter loggers masking the credentials of ``endpoint``
+def _masking_filter(urls: tuple[str, ...], headers: Mapping[str, str]) -> _MaskSecrets | None:
+    """A filter on the SDK's exporter loggers masking the credentials of ``urls``
     and the values of ``headers``; None when there are none."""
     secrets = KnownSecrets()
-    secrets.add_url(endpoint)
+    for url in urls:
+        secrets.add_url(url)
     for name, value in headers.items():
         secrets.add_header(name, value)
-    if "?" not in endpoint and not secrets.version:
+    if not any("?" in url for url in urls) and not secrets.version:
         return None
     found = _MaskSecrets(secrets)
     for name in _SDK_LOGGERS:
@@ -222,6 +229,47 @@ def _masking_filter(endpoint: str, headers: Mapping[str, str]) -> _MaskSecrets |
 
 
 _SCOPE = InstrumentationScope("relaykit", relaykit.__version__)
+
+
+#: where spans and metrics go when neither the config nor the variables say
+_DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+#: seconds between metric exports when neither the config nor the variable says
+#: (the SDK's own default is 60)
+_DEFAULT_EXPORT_INTERVAL = 10.0
+
+
+def _endpoints(endpoint: str | None) -> tuple[str, str]:
+    """The traces and metrics URLs: under ``endpoint``, else as the OTLP exporter
+    specification has the variables say (a signal's own ``_ENDPOINT`` as it is, the
+    shared one with the signal's path added), else under :data:`_DEFAULT_ENDPOINT`."""
+    if endpoint is not None:
+        return api_url(endpoint, "v1/traces"), api_url(endpoint, "v1/metrics")
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or _DEFAULT_ENDPOINT
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    metrics_ = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip()
+    return traces or api_url(base, "v1/traces"), metrics_ or api_url(base, "v1/metrics")
+
+
+def _resource(service_name: str | None) -> Resource:
+    """The resource: ``service_name``, else what ``OTEL_SERVICE_NAME`` or
+    ``OTEL_RESOURCE_ATTRIBUTES`` name, else ``relaykit`` (not the SDK's
+    ``unknown_service``)."""
+    if service_name is not None:
+        return Resource.create({"service.name": service_name})
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        return Resource.create({"service.name": "relaykit"})
+    return resource
+
+
+def _interval_millis(export_interval: float | None) -> float | None:
+    """``export_interval`` in ms; None (the SDK reads ``OTEL_METRIC_EXPORT_INTERVAL``)
+    when that variable is set, else :data:`_DEFAULT_EXPORT_INTERVAL`."""
+    if export_interval is not None:
+        return export_interval * 1000
+    if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip():
+        return None
+    return _DEFAULT_EXPORT_INTERVAL * 1000
 
 
 def _tracer_provider(
@@ -324,13 +372,17 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
     if not isinstance(headers, Mapping):
         raise ConfigError("exporters.otlp.headers must be a table of header names to values")
     return OtlpExporter(
-        endpoint=str(conf.get("endpoint", "http://127.0.0.1:4318")),
+        endpoint=str(conf["endpoint"]) if "endpoint" in conf else None,
         headers={str(k): str(v) for k, v in headers.items()},
-        service_name=str(conf.get("service_name", "relaykit")),
+        service_name=str(conf["service_name"]) if "service_name" in conf else None,
         traces=bool(conf.get("traces", True)),
         metrics_enabled=bool(conf.get("metrics", True)),
-        export_interval=seconds(conf, "export_interval", 10.0, where="exporters.otlp"),
-        timeout=seconds(conf, "timeout", 10.0, where="exporters.otlp"),
+        export_interval=seconds(conf, "export_interval", 10.0, where="exporters.otlp")
+        if "export_interval" in conf
+        else None,
+        timeout=seconds(conf, "timeout", 10.0, where="exporters.otlp")
+        if "timeout" in conf
+        else None,
         tracer=str(conf.get("tracer", "lean")),
     )
 
