@@ -394,7 +394,10 @@ def _call(record: CallRecord) -> list[Observation]:
     if record.attempts > 1:
         out.append(Observation(RETRIES, float(record.attempts - 1), base))
     if record.fallbacks:
-        out.append(Observation(FALLBACKS, float(record.fallbacks), base))
+        # One call answered (or failed) by a fallback, however many targets it gave
+        # up on: the description's unit, so fallbacks / requests is a share of calls
+        # (relaykit.retries counts the extra attempts).
+        out.append(Observation(FALLBACKS, 1.0, base))
     if record.cache_hit:
         out.append(cache_hit)
     if record.cost:
@@ -549,7 +552,7 @@ class CallFold:
             if record.attempts > 1:
                 sinks.retries.add(float(record.attempts - 1))
             if record.fallbacks:
-                sinks.fallbacks.add(float(record.fallbacks))
+                sinks.fallbacks.add(1.0)  # a call, however many targets it passed (see _call)
             if record.cache_hit:
                 sinks.cache_hits.add(1.0)
             if record.cost:

@@ -191,6 +191,21 @@ def test_a_long_model_name_is_cut_in_the_label() -> None:
     assert sample.value == 2  # both names begin alike: one series
 
 
+def test_a_call_answered_after_two_fallbacks_counts_once_in_fallbacks() -> None:
+    # relaykit_fallbacks counts "calls answered (or failed) by a fallback target",
+    # as its HELP says; it added the number of targets given up on, so a call
+    # past two failed deployments counted twice, and fallbacks / requests could
+    # pass 100%. (relaykit_retries counts the extra attempts.)
+    exporter = PrometheusExporter()
+    exporter.record(bare_record(fallbacks=2, attempts=3))
+    exporter.record(bare_record(fallbacks=1, attempts=2))
+    exporter.record(bare_record())
+    families = parsed(exporter)
+    assert value(families["relaykit_fallbacks"], "relaykit_fallbacks_total") == 2
+    assert value(families["relaykit_retries"], "relaykit_retries_total") == 3
+    assert value(families["relaykit_requests"], "relaykit_requests_total") == 3
+
+
 def test_a_busy_port_is_a_config_error() -> None:
     first = PrometheusExporter(port=0)
     try:
