@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -98,6 +99,42 @@ def test_the_formatter_masks_secrets_in_messages_arguments_and_extras() -> None:
     out = json.loads(JsonFormatter().format(record))
     assert out["message"] == "token [REDACTED]"
     assert out["api"] == "Bearer [REDACTED]"
+
+
+@pytest.mark.anyio
+async def test_a_line_with_text_utf8_cannot_encode_still_reaches_a_utf8_log_file(
+    tmp_path: Path,
+) -> None:
+    # A lone surrogate in the caller's model id went into the line as it was
+    # (ensure_ascii=False): a UTF-8 file or stream could not write it, so logging
+    # printed "--- Logging error ---" to stderr and the call's line was lost.
+    path = tmp_path / "calls.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    calls = logging.getLogger("relaykit.calls")
+    level, calls.level = calls.level, logging.INFO
+    calls.addHandler(handler)
+    # Not on to pytest's own capture: xdist cannot send a report holding the surrogate.
+    calls.propagate = False
+    try:
+        async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()]) as c:
+            await c.chat("fake/half-\ud83d ✓", "hi")
+    finally:
+        calls.propagate = True
+        calls.removeHandler(handler)
+        calls.setLevel(level)
+        handler.close()
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["model"] == "half-\ud83d ✓"  # JSON's escape gives it back
+
+
+def test_a_number_json_cannot_hold_is_written_as_text() -> None:
+    # json.dumps writes NaN and Infinity bare: not JSON, a log shipper rejects the line.
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    record.ratio, record.big = float("nan"), float("-inf")
+    line = JsonFormatter().format(record)
+    out = json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in {line}"))
+    assert (out["ratio"], out["big"]) == ("nan", "-inf")
 
 
 @pytest.mark.anyio

@@ -257,6 +257,27 @@ def test_a_global_sdk_tracer_provider_is_used(monkeypatch: pytest.MonkeyPatch) -
     assert configured_tracer_provider([]) is provider
 
 
+def test_a_tracer_provider_the_environment_names_but_cannot_load_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OTEL_PYTHON_TRACER_PROVIDER=sdk set for the whole platform, in an app without
+    # opentelemetry-sdk: the API logs "Failed to load configured provider" and
+    # re-raises its StopIteration, which building a client inside a coroutine
+    # turned into "RuntimeError: coroutine raised StopIteration".
+    from opentelemetry import trace
+
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "no-such-provider")
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()])
+    assert "OTEL_PYTHON_TRACER_PROVIDER='no-such-provider'" in str(info.value)
+    assert "tracing = false" in str(info.value)
+    # with tracing off the variable is never read
+    relaykit.Client(
+        {"storage": {"backend": "none"}, "telemetry": {"tracing": False}}, plugins=[FakePlugin()]
+    )
+
+
 @pytest.mark.anyio
 async def test_tracing_can_be_turned_off(tracing: TracingExporter) -> None:
     async with client([FakePlugin(), tracing], telemetry={"tracing": False}) as c:

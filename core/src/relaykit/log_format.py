@@ -108,13 +108,26 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = scrub(self.formatException(record.exc_info))
         if record.stack_info:
             out["stack"] = scrub(self.formatStack(record.stack_info))
-        return json.dumps(out, ensure_ascii=False, default=lambda v: scrub(str(v)))
+        line = json.dumps(out, ensure_ascii=False, default=lambda v: scrub(str(v)))
+        if not line.isascii():  # a flag CPython keeps: no pass over the line
+            try:
+                line.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate (a caller's model id holding half an emoji): a
+                # UTF-8 file or stream cannot write it, and logging would print an
+                # error instead of the line. JSON's \u escapes hold it.
+                line = json.dumps(out, default=lambda v: scrub(str(v)))
+        return line
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
-    if isinstance(value, int | float | bool) or value is None:
+    if isinstance(value, float):
+        # json.dumps writes NaN and Infinity bare, which JSON has not: a shipper
+        # would reject the whole line
+        return value if value - value == 0.0 else str(value)
+    if isinstance(value, int | bool) or value is None:
         return value
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}

@@ -261,6 +261,37 @@ def genai_provider_name(provider: str) -> str:
     return _GENAI_PROVIDER_NAMES.get(provider, provider)
 
 
+#: the longest attribute value (a model name) a metric gets; longer ones are cut
+#: to this many characters, the last one "…"
+_MAX_VALUE_LENGTH = 256
+
+
+def _label(value: str) -> str:
+    """``value`` as a metric attribute: cut to :data:`_MAX_VALUE_LENGTH` characters,
+    its lone surrogates (which UTF-8 cannot encode) written as their ``\\udxxx``
+    escapes.
+
+    Model names come from callers (a gateway passes on what its clients send).
+    Every series holds its attributes, on every scrape: a 1 MB name made
+    Prometheus pages of gigabytes and StatsD lines longer than a datagram (each
+    refused, the call's metrics lost). A str may hold half an emoji (text cut at
+    a UTF-16 boundary, bytes decoded with surrogateescape), and every exporter's
+    wire format is UTF-8: such a value failed every Prometheus scrape, raised
+    out of StatsD's ``record`` (and so out of the call), and made the OTLP
+    encoder drop the attribute. Only new attribute sets get here (see
+    :func:`_call_attributes`).
+    """
+    if len(value) > _MAX_VALUE_LENGTH:
+        value = value[: _MAX_VALUE_LENGTH - 1] + "…"
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+    return value
+
+
 _BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
@@ -272,8 +303,8 @@ def observe(event: Any) -> list[Observation]:
         return [Observation(QUEUE_DEPTH, float(event.depth))]
     if isinstance(event, BreakerState):
         attrs_ = (
-            ("gen_ai.provider.name", genai_provider_name(event.provider)),
-            ("gen_ai.request.model", event.model),
+            ("gen_ai.provider.name", _label(genai_provider_name(event.provider))),
+            ("gen_ai.request.model", _label(event.model)),
         )
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
     if isinstance(event, CacheStoreError):
@@ -321,8 +352,8 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
         return found
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
-        ("gen_ai.provider.name", genai_provider_name(record.provider)),
-        ("gen_ai.request.model", record.model),
+        ("gen_ai.provider.name", _label(genai_provider_name(record.provider))),
+        ("gen_ai.request.model", _label(record.model)),
     )
     failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
     found = (
@@ -363,7 +394,10 @@ def _call(record: CallRecord) -> list[Observation]:
     if record.attempts > 1:
         out.append(Observation(RETRIES, float(record.attempts - 1), base))
     if record.fallbacks:
-        out.append(Observation(FALLBACKS, float(record.fallbacks), base))
+        # One call answered (or failed) by a fallback, however many targets it gave
+        # up on: the description's unit, so fallbacks / requests is a share of calls
+        # (relaykit.retries counts the extra attempts).
+        out.append(Observation(FALLBACKS, 1.0, base))
     if record.cache_hit:
         out.append(cache_hit)
     if record.cost:
@@ -518,7 +552,7 @@ class CallFold:
             if record.attempts > 1:
                 sinks.retries.add(float(record.attempts - 1))
             if record.fallbacks:
-                sinks.fallbacks.add(float(record.fallbacks))
+                sinks.fallbacks.add(1.0)  # a call, however many targets it passed (see _call)
             if record.cache_hit:
                 sinks.cache_hits.add(1.0)
             if record.cost:

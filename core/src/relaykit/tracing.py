@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .cancellation import is_cancellation
-from .errors import RelayError
+from .errors import ConfigError, RelayError
 from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
 from .metrics import genai_provider_name
 
@@ -62,7 +62,19 @@ def configured_tracer_provider(exporters: Sequence[object]) -> Any | None:
         return None
     from opentelemetry import trace
 
-    provider = trace.get_tracer_provider()
+    try:
+        provider = trace.get_tracer_provider()
+    except Exception as e:
+        # The API loads the provider OTEL_PYTHON_TRACER_PROVIDER names, logs when it
+        # cannot and re-raises what it got (a bare StopIteration for a name no
+        # installed package provides, as "sdk" without opentelemetry-sdk).
+        name = os.environ.get("OTEL_PYTHON_TRACER_PROVIDER", "")
+        raise ConfigError(
+            f"OTEL_PYTHON_TRACER_PROVIDER={name!r} names a tracer provider that cannot be"
+            f" loaded ({type(e).__name__})",
+            hint="install the package that provides it (opentelemetry-sdk for 'sdk'),"
+            " unset the variable, or set [telemetry] tracing = false",
+        ) from None
     if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
         return None
     return provider

@@ -559,6 +559,36 @@ async def test_a_full_queue_drops_the_oldest_spans_and_counts_and_logs_them(
     assert "6 spans were dropped" in caplog.text
 
 
+@pytest.mark.anyio
+async def test_spans_the_collector_refused_are_counted_and_told_at_shutdown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A collector that refuses a batch (400: not retried) or stays down past the
+    # export timeout loses the batch's spans; only the SDK's log line said so,
+    # while dropped_spans, the count the README points to, stayed 0.
+    from relaykit.testing import LoopbackServer
+    from relaykit.testing import Response as HttpResponse
+
+    async def refuse(request: object) -> HttpResponse:
+        return HttpResponse(400, {"content-type": "application/x-protobuf"}, b"")
+
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
+    server = LoopbackServer(refuse)
+    server.start()
+    try:
+        exporter = OtlpExporter(endpoint=server.url, metrics_enabled=False)
+        provider = exporter.tracer_provider
+        assert isinstance(provider, LeanTracerProvider)
+        spans_of(provider, ["a", "b", "c"])
+        await exporter.flush()
+        assert (provider.failed_spans, provider.dropped_spans) == (3, 0)
+        with caplog.at_level(logging.WARNING):
+            await exporter.aclose()
+    finally:
+        server.stop()
+    assert "3 spans were not exported: the collector refused them" in caplog.text
+
+
 def test_a_batch_that_fills_as_an_export_ends_wakes_the_thread_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -71,6 +72,129 @@ async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> No
     assert [(attrs_of(p.attributes)["error.type"], p.as_double or p.as_int) for p in errors] == [
         ("RateLimitError", 1)
     ]
+
+
+@pytest.mark.anyio
+async def test_a_model_name_that_is_not_valid_utf8_costs_no_other_spans(
+    collector: Collector,
+) -> None:
+    # A lone surrogate in a caller's model id is in the span's name, which the
+    # encoder wrote with a strict str.encode(): the whole batch (up to 512 spans,
+    # every other call's) failed to encode and was never sent. Its metrics lost
+    # the model attribute (the SDK's encoder leaves out what it cannot encode).
+    # A vendor's error message (the span's status) may hold one too.
+    fake = FakePlugin()
+    fake.script.push(Reply(text="ok"), Reply(text="ok"), Reply.failure(400, "bad \ud83d"))
+    config = {
+        "storage": {"backend": "none"},
+        "exporters": {"otlp": {"endpoint": collector.url}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/half-\ud83d", "hi")
+        await client.chat("fake/m", "hi")
+        with pytest.raises(relaykit.InvalidRequestError):
+            await client.chat("fake/m", "hi")
+    spans = sorted(collector.spans(), key=lambda s: s.start_time_unix_nano)
+    assert [s.name for s in spans] == ["chat half-\\ud83d", "chat m", "chat m"]
+    assert spans[2].status.message.endswith("bad \\ud83d")
+    requests = collector.metric("relaykit.requests").sum.data_points
+    assert sorted(attrs_of(p.attributes)["gen_ai.request.model"] for p in requests) == [
+        "half-\\ud83d",
+        "m",
+    ]
+    assert sorted(p.as_double for p in requests) == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_captured_content_with_a_lone_surrogate_stays_on_the_span(
+    collector: Collector,
+) -> None:
+    # Half an emoji in a prompt (text cut at a UTF-16 boundary): the SDK's encoder
+    # cannot write the captured messages as UTF-8, and left the whole attribute out.
+    # Written with the surrogate's \\u escape, the JSON still decodes to the prompt.
+    config = {
+        "storage": {"backend": "none"},
+        "telemetry": {"capture_content": True},
+        "exporters": {"otlp": {"endpoint": collector.url, "metrics": False}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "cut \ud83d here ✓")
+    (span,) = collector.spans()
+    captured = attrs_of(span.attributes)["gen_ai.input.messages"]
+    import json
+
+    assert json.loads(captured)[0]["parts"][0]["content"] == "cut \ud83d here ✓"
+
+
+@pytest.mark.anyio
+async def test_a_key_in_the_endpoints_query_stays_out_of_the_sdks_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The SDK's exporter logs each failed attempt with its HTTP client's error,
+    # which quotes the URL with its query: a collector's key sent as ?api_key=
+    # reached the application's logs on every export while the collector was down.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connections are refused
+    key = "ck-" + "Zq7" * 8
+    exporter = OtlpExporter(
+        endpoint=f"http://127.0.0.1:{port}/?api_key={key}",
+        metrics_enabled=False,
+        timeout=2.5,  # time for one retry (after ~1 s), which logs the error
+    )
+    assert exporter.tracer_provider is not None
+    exporter.tracer_provider.get_tracer("t").start_span("s").end()
+    with caplog.at_level(logging.WARNING):
+        await exporter.flush()
+        await exporter.aclose()
+    said = [r.getMessage() for r in caplog.records]
+    assert any("/v1/traces?api_key=[REDACTED]" in line for line in said), said
+    assert not [line for line in said if key in line]
+
+
+@pytest.mark.anyio
+async def test_the_standard_otel_variables_apply_where_the_config_says_nothing(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A platform sets OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME for every
+    # process. The plugin passed its own defaults (127.0.0.1:4318, "relaykit") as if
+    # configured: spans went to a port where nothing listened, and every app was
+    # named "relaykit".
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout")
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "exporters": {"otlp": {}}}
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "hi")
+    assert [s.name for s in collector.spans()] == ["chat m"]
+    resource = attrs_of(collector.traces[0].resource_spans[0].resource.attributes)
+    assert resource["service.name"] == "checkout"
+    assert collector.metric("relaykit.requests")
+    # What the config says wins over the variables.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    config["exporters"]["otlp"] = {"endpoint": collector.url, "service_name": "shop"}
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "hi")
+    resource = attrs_of(collector.traces[-1].resource_spans[0].resource.attributes)
+    assert (len(collector.spans()), resource["service.name"]) == (2, "shop")
+
+
+def test_without_config_or_variables_the_defaults_are_relaykits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
+        monkeypatch.delenv(name, raising=False)
+    exporter = OtlpExporter(metrics_enabled=False)
+    try:
+        assert exporter._senders[0]._endpoint == "http://127.0.0.1:4318/v1/traces"
+        assert exporter.resource.attributes["service.name"] == "relaykit"
+    finally:
+        import anyio
+
+        anyio.run(exporter.aclose)
 
 
 @pytest.mark.anyio

@@ -80,7 +80,8 @@ ODD_VALUES: dict[str, Any] = {
     "int64 max": 2**63 - 1,
     "int64 min": -(2**63),
     "too big": 2**63,  # both encoders log it and leave it out
-    "surrogate": "\ud800",  # not UTF-8: the same
+    # (Not a lone surrogate: the SDK's encoder leaves such a str out, ours writes
+    # its escape; test_otlp's tests of text that is not valid UTF-8 hold that.)
     "float": 2.5,
     "negative zero": -0.0,
     "infinite": float("inf"),
@@ -197,7 +198,7 @@ def test_the_encoder_writes_the_bytes_the_sdks_encoder_writes(
     assert encoded["ours"] == encoded["sdk"]
     assert logged["ours"] == logged["sdk"]
     refused = sum("Failed to encode key" in m for _, m in logged["ours"])
-    assert refused == (0 if limits else 4)  # small limits push the odd values out first
+    assert refused == (0 if limits else 3)  # small limits push the odd values out first
 
     # Not vacuous: the features are there.
     (resource_spans,) = ours.resource_spans

@@ -159,6 +159,53 @@ async def test_the_metrics_mount_in_an_asgi_app() -> None:
     assert "relaykit_requests" in families
 
 
+@pytest.mark.anyio
+async def test_a_model_name_that_is_not_valid_utf8_does_not_break_the_scrape() -> None:
+    # A lone surrogate (half an emoji, a str decoded with surrogateescape) in a
+    # caller's model id: prometheus_client encodes the whole page as UTF-8, so one
+    # such label value failed every scrape from then on (HTTP 500, no metrics at all).
+    fake = FakePlugin()
+    config = {"storage": {"backend": "none"}, "exporters": {"prometheus": {"port": 0}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/half-\ud83d", "hi")
+        await client.chat("fake/m", "hi")
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    requests = families["relaykit_requests"]
+    assert value(requests, "relaykit_requests_total", gen_ai_request_model="m") == 1
+    # the model as its escape, so it stays recognisable
+    assert value(requests, "relaykit_requests_total", gen_ai_request_model="half-\\ud83d") == 1
+
+
+def test_a_long_model_name_is_cut_in_the_label() -> None:
+    # Every series of a model holds its name: 50 model ids of 1 MB (what a gateway's
+    # clients may send) made every scrape a gigabyte, and backends that bound label
+    # values (Mimir: 2,048 bytes) reject such series.
+    exporter = PrometheusExporter()
+    long = "x" * 1_000_000
+    exporter.record(bare_record(model=long, latency=0.5))
+    exporter.record(bare_record(model=long + "y", latency=0.5))
+    families = parsed(exporter)
+    (sample,) = [s for s in families["relaykit_requests"] if s.name == "relaykit_requests_total"]
+    assert sample.labels["gen_ai_request_model"] == "x" * 255 + "…"
+    assert sample.value == 2  # both names begin alike: one series
+
+
+def test_a_call_answered_after_two_fallbacks_counts_once_in_fallbacks() -> None:
+    # relaykit_fallbacks counts "calls answered (or failed) by a fallback target",
+    # as its HELP says; it added the number of targets given up on, so a call
+    # past two failed deployments counted twice, and fallbacks / requests could
+    # pass 100%. (relaykit_retries counts the extra attempts.)
+    exporter = PrometheusExporter()
+    exporter.record(bare_record(fallbacks=2, attempts=3))
+    exporter.record(bare_record(fallbacks=1, attempts=2))
+    exporter.record(bare_record())
+    families = parsed(exporter)
+    assert value(families["relaykit_fallbacks"], "relaykit_fallbacks_total") == 2
+    assert value(families["relaykit_retries"], "relaykit_retries_total") == 3
+    assert value(families["relaykit_requests"], "relaykit_requests_total") == 3
+
+
 def test_a_busy_port_is_a_config_error() -> None:
     first = PrometheusExporter(port=0)
     try:
@@ -168,6 +215,25 @@ def test_a_busy_port_is_a_config_error() -> None:
         import anyio
 
         anyio.run(first.aclose)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_an_ipv6_host_is_served_bracketed_or_not(host: str) -> None:
+    exporter = PrometheusExporter(port=0, host=host)
+    try:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://[::1]:{exporter.port}/metrics")
+        assert response.status_code == 200
+    finally:
+        await exporter.aclose()
+
+
+def test_a_host_that_does_not_resolve_is_a_config_error_about_the_host() -> None:
+    # The hint said to pick a free port, whatever went wrong.
+    with pytest.raises(relaykit.ConfigError) as info:
+        PrometheusExporter(port=0, host="no-such-host.invalid")
+    assert "check [exporters.prometheus] host" in str(info.value)
 
 
 def test_unknown_keys_are_config_errors() -> None:

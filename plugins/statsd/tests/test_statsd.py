@@ -90,7 +90,10 @@ async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool)
         ]
     else:
         assert "relaykit.requests.chat.fake.gpt-4o-mini:1|c" in lines
-        assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|h" in lines
+        # Plain StatsD has no histogram type: its reference daemon (Etsy's) takes
+        # an unknown type such as |h for a counter, summing token counts instead of
+        # keeping their distribution. A timer (|ms) is its distribution type.
+        assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|ms" in lines
         assert "relaykit.errors.chat.fake.gpt-4o-mini.InvalidRequestError:1|c" in lines
         timers = [
             line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration.")
@@ -127,6 +130,107 @@ def test_large_events_are_split_into_packets(receiver: socket.socket) -> None:
         "relaykit.gen_ai.client.operation.duration:250|ms|#gen_ai_operation_name:chat,gen_ai_provider_name:p,"
         "gen_ai_request_model:m" in lines
     )
+
+
+@pytest.mark.anyio
+async def test_a_model_name_that_is_not_valid_utf8_neither_fails_the_call_nor_the_lines(
+    receiver: socket.socket,
+) -> None:
+    # A lone surrogate in a caller's model id reached a DogStatsD tag as it was:
+    # encoding the datagram raised UnicodeEncodeError out of record(), and so out
+    # of a call that had succeeded.
+    fake = FakePlugin()
+    port = receiver.getsockname()[1]
+    config = {"storage": {"backend": "none"}, "exporters": {"statsd": {"port": port, "tags": True}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        response = await client.chat("fake/half-\ud83d", "hi")
+    assert response.text
+    lines = received(receiver)  # decodes each datagram as UTF-8
+    assert (
+        "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
+        + ("gen_ai_request_model:half-\\ud83d")
+        in lines
+    )
+
+
+def test_datagrams_stay_within_max_packet_bytes_with_non_ascii_tags() -> None:
+    # max_packet is the datagram's size in bytes (what the MTU limits); counting
+    # characters let a model name in another script make datagrams up to twice
+    # as large (é is two bytes in UTF-8, 日 three).
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.2)
+    exporter = StatsdExporter(port=rx.getsockname()[1], tags=True, max_packet=300)
+    exporter.record(bare_record(model="日本語モデル" * 5, latency=0.5, attempts=2))
+    exporter.close()
+    sizes = []
+    try:
+        while True:
+            sizes.append(len(rx.recv(65536)))
+    except TimeoutError:
+        pass
+    finally:
+        rx.close()
+    assert len(sizes) == exporter.sent >= 2
+    assert max(sizes) <= 300, sizes
+
+
+def test_a_cost_under_a_millionth_of_a_dollar_is_sent_not_rounded_to_zero(
+    receiver: socket.socket,
+) -> None:
+    # Values were written with six decimals: an embedding of a few hundred tokens
+    # ($0.02 per million: 4e-7 USD) sent relaykit.cost:0, and the spend of every
+    # such call was lost from the counter.
+    from decimal import Decimal
+
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
+    exporter.record(bare_record(operation="embeddings", cost=Decimal("0.0000004"), latency=2.5e-5))
+    exporter.close()
+    lines = received(receiver)
+    (cost,) = [line for line in lines if line.startswith("relaykit.cost:")]
+    assert cost.split("|")[0] == "relaykit.cost:0.0000004"
+    (timer,) = [line for line in lines if ".duration:" in line]
+    assert timer.split("|")[0].endswith(":0.025")  # ms
+
+
+def test_a_model_name_longer_than_a_datagram_is_cut_not_dropped(receiver: socket.socket) -> None:
+    # A caller's model id of 70,000 characters (a gateway passes on what clients
+    # send): every line of the call was longer than a UDP datagram can be (65,507
+    # bytes), so the OS refused each and the call's metrics were all lost.
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
+    exporter.record(bare_record(model="m" * 70_000, latency=0.5))
+    exporter.close()
+    assert exporter.dropped == 0
+    lines = received(receiver)
+    (requests,) = [line for line in lines if line.startswith("relaykit.requests:")]
+    assert len(requests) < 1000
+    assert requests.endswith("gen_ai_request_model:" + "m" * 255 + "…")
+
+
+@pytest.mark.parametrize("prefix", ["my app", "svc:relaykit", "a|b", "a#b", "a\nb"])
+def test_a_prefix_that_would_break_the_line_format_is_a_config_error(prefix: str) -> None:
+    # The prefix went into every name as written: "svc:relaykit" made each line
+    # "svc:relaykit.requests:1|c", which a server reads as a metric "svc" of value
+    # "relaykit.requests" and drops (or worse, with a space or a newline).
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd\.prefix"):
+        relaykit.Client(
+            {"storage": {"backend": "none"}, "exporters": {"statsd": {"prefix": prefix}}}
+        )
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_host_is_sent_to_bracketed_or_not(host: str) -> None:
+    # "[::1]", as a URL writes it, was a ConfigError: "cannot resolve the StatsD host".
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    rx.bind(("::1", 0))
+    try:
+        exporter = StatsdExporter(host=host, port=rx.getsockname()[1])
+        exporter.record(bare_record())
+        exporter.close()
+        rx.settimeout(2)
+        assert rx.recv(65536).startswith(b"relaykit.requests.chat.p.m:1|c")
+    finally:
+        rx.close()
 
 
 def test_unknown_keys_are_config_errors() -> None:

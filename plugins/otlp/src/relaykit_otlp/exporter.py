@@ -17,6 +17,7 @@ event loop never waits on the network.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from contextlib import suppress
@@ -43,7 +44,9 @@ import relaykit
 from relaykit import CallRecord, ConfigError, metrics
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.http import api_url
+from relaykit.known_secrets import KnownSecrets
 from relaykit.plugin_options import seconds
+from relaykit.secrets import scrub
 
 from .call_metrics import CallMetrics
 from .lean_spans import LeanTracerProvider, sampler_from_env
@@ -56,6 +59,11 @@ TRACERS = ("lean", "sdk")
 class OtlpExporter:
     """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP.
 
+    What is left ``None`` comes from the standard variables, as for the SDK's own
+    exporters (``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`` and ``_TIMEOUT``,
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_METRIC_EXPORT_INTERVAL``),
+    else relaykit's defaults: ``http://127.0.0.1:4318``, service ``relaykit``, 10 s.
+
     ``tracer`` picks the tracer provider: ``"lean"`` (the default, see
     :mod:`relaykit_otlp.lean_spans`) or ``"sdk"`` (the SDK's own).
     """
@@ -67,13 +75,13 @@ class OtlpExporter:
     def __init__(
         self,
         *,
-        endpoint: str = "http://127.0.0.1:4318",
+        endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
-        service_name: str = "relaykit",
+        service_name: str | None = None,
         traces: bool = True,
         metrics_enabled: bool = True,
-        export_interval: float = 10.0,
-        timeout: float = 10.0,
+        export_interval: float | None = None,
+        timeout: float | None = None,
         tracer: str = "lean",
     ) -> None:
         if tracer not in TRACERS:
@@ -81,8 +89,12 @@ class OtlpExporter:
                 f"unknown exporters.otlp.tracer {tracer!r}",
                 hint=f"valid values: {', '.join(map(repr, TRACERS))}",
             )
-        resource = Resource.create({"service.name": service_name})
+        resource = _resource(service_name)
+        #: the resource of every span and metric (its ``service.name`` and the rest)
+        self.resource = resource
         headers = dict(headers or {})
+        traces_url, metrics_url = _endpoints(endpoint)
+        self._log_filter = _masking_filter((traces_url, metrics_url), headers)
         self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
         #: the SDK exporters, whose pooled connections a forked child must not share
         self._senders: list[Any] = []
@@ -96,18 +108,16 @@ class OtlpExporter:
         started: PeriodicExportingMetricReader | None = None
         try:
             if traces:
-                spans = OTLPSpanExporter(
-                    endpoint=api_url(endpoint, "v1/traces"), headers=headers, timeout=timeout
-                )
+                spans = OTLPSpanExporter(endpoint=traces_url, headers=headers, timeout=timeout)
                 self._senders.append(spans)
                 self.tracer_provider = _tracer_provider(tracer, spans, resource)
             if metrics_enabled:
                 metric_sender = OTLPMetricExporter(
-                    endpoint=api_url(endpoint, "v1/metrics"), headers=headers, timeout=timeout
+                    endpoint=metrics_url, headers=headers, timeout=timeout
                 )
                 self._senders.append(metric_sender)
                 reader = started = PeriodicExportingMetricReader(
-                    metric_sender, export_interval_millis=export_interval * 1000
+                    metric_sender, export_interval_millis=_interval_millis(export_interval)
                 )
                 self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
                 meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
@@ -189,15 +199,104 @@ class OtlpExporter:
                 self.meter_provider.shutdown()
             elif reader is not None:
                 reader.shutdown()
+        self._unfilter()
 
     def _shutdown(self) -> None:
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         if self.meter_provider is not None:
             self.meter_provider.shutdown()
+        self._unfilter()
+
+    def _unfilter(self) -> None:
+        """Take this exporter's masking filter off the SDK's loggers."""
+        if self._log_filter is not None:
+            for name in _SDK_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_filter)
+
+
+#: the loggers the SDK's OTLP/HTTP exporters log their failed exports on
+_SDK_LOGGERS = (OTLPSpanExporter.__module__, OTLPMetricExporter.__module__)
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks an exporter's endpoint credentials and header values in the SDK's log lines.
+
+    The SDK logs each failed export attempt with its HTTP client's error, which
+    quotes the URL, query and all (``?api_key=...``): on every export while the
+    collector is down, outside relaykit's redaction.
+    """
+
+    def __init__(self, secrets: KnownSecrets) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = scrub(self.secrets.redact(message))
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _masking_filter(urls: tuple[str, ...], headers: Mapping[str, str]) -> _MaskSecrets | None:
+    """A filter on the SDK's exporter loggers masking the credentials of ``urls``
+    and the values of ``headers``; None when there are none."""
+    secrets = KnownSecrets()
+    for url in urls:
+        secrets.add_url(url)
+    for name, value in headers.items():
+        secrets.add_header(name, value)
+    if not any("?" in url for url in urls) and not secrets.version:
+        return None
+    found = _MaskSecrets(secrets)
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).addFilter(found)
+    return found
 
 
 _SCOPE = InstrumentationScope("relaykit", relaykit.__version__)
+
+
+#: where spans and metrics go when neither the config nor the variables say
+_DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+#: seconds between metric exports when neither the config nor the variable says
+#: (the SDK's own default is 60)
+_DEFAULT_EXPORT_INTERVAL = 10.0
+
+
+def _endpoints(endpoint: str | None) -> tuple[str, str]:
+    """The traces and metrics URLs: under ``endpoint``, else as the OTLP exporter
+    specification has the variables say (a signal's own ``_ENDPOINT`` as it is, the
+    shared one with the signal's path added), else under :data:`_DEFAULT_ENDPOINT`."""
+    if endpoint is not None:
+        return api_url(endpoint, "v1/traces"), api_url(endpoint, "v1/metrics")
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or _DEFAULT_ENDPOINT
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    metrics_ = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip()
+    return traces or api_url(base, "v1/traces"), metrics_ or api_url(base, "v1/metrics")
+
+
+def _resource(service_name: str | None) -> Resource:
+    """The resource: ``service_name``, else what ``OTEL_SERVICE_NAME`` or
+    ``OTEL_RESOURCE_ATTRIBUTES`` name, else ``relaykit`` (not the SDK's
+    ``unknown_service``)."""
+    if service_name is not None:
+        return Resource.create({"service.name": service_name})
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        return Resource.create({"service.name": "relaykit"})
+    return resource
+
+
+def _interval_millis(export_interval: float | None) -> float | None:
+    """``export_interval`` in ms; None (the SDK reads ``OTEL_METRIC_EXPORT_INTERVAL``)
+    when that variable is set, else :data:`_DEFAULT_EXPORT_INTERVAL`."""
+    if export_interval is not None:
+        return export_interval * 1000
+    if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip():
+        return None
+    return _DEFAULT_EXPORT_INTERVAL * 1000
 
 
 def _tracer_provider(
@@ -300,13 +399,17 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
     if not isinstance(headers, Mapping):
         raise ConfigError("exporters.otlp.headers must be a table of header names to values")
     return OtlpExporter(
-        endpoint=str(conf.get("endpoint", "http://127.0.0.1:4318")),
+        endpoint=str(conf["endpoint"]) if "endpoint" in conf else None,
         headers={str(k): str(v) for k, v in headers.items()},
-        service_name=str(conf.get("service_name", "relaykit")),
+        service_name=str(conf["service_name"]) if "service_name" in conf else None,
         traces=bool(conf.get("traces", True)),
         metrics_enabled=bool(conf.get("metrics", True)),
-        export_interval=seconds(conf, "export_interval", 10.0, where="exporters.otlp"),
-        timeout=seconds(conf, "timeout", 10.0, where="exporters.otlp"),
+        export_interval=seconds(conf, "export_interval", 10.0, where="exporters.otlp")
+        if "export_interval" in conf
+        else None,
+        timeout=seconds(conf, "timeout", 10.0, where="exporters.otlp")
+        if "timeout" in conf
+        else None,
         tracer=str(conf.get("tracer", "lean")),
     )
 

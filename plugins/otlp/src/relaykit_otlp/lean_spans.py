@@ -145,6 +145,13 @@ class LeanTracerProvider(trace.TracerProvider):
         shutdown; each drop is also logged (a warning at most every 10 s, with the count)."""
         return self._queue.dropped
 
+    @property
+    def failed_spans(self) -> int:
+        """Spans whose batch the collector refused (a status not retried, or still
+        failing when the export timeout ran out, retries included): lost, each batch
+        logged by the SDK's exporter, the total told at shutdown."""
+        return self._queue.failed
+
     def get_tracer(
         self,
         instrumenting_module_name: str,

@@ -19,7 +19,9 @@ would have built (the parity tests compare the bytes): the same fields in
 the same order, the same defaults left out, the same span limits applied
 through the SDK's own ``BoundedAttributes`` (their warnings and dropped
 counts), and an attribute value the SDK's encoder refuses (an int outside
-int64, a str that is not valid UTF-8) is left out with the same log line.
+int64) is left out with the same log line. Not so a str that is not valid
+UTF-8 (a lone surrogate), which the SDK leaves out too, or fails the batch
+with: it is written with the surrogate's escape (see :func:`_utf8`).
 The message layouts are those of ``opentelemetry/proto/trace/v1/trace.proto``
 and ``common/v1/common.proto`` (field numbers in the tags below).
 """
@@ -55,6 +57,22 @@ _SMALL = [bytes((n,)) for n in range(128)]
 _INT64 = (-(1 << 63), 1 << 63)
 
 
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, a lone surrogate written as its ``\\udxxx`` escape.
+
+    The SDK's encoder raises on such a text: for a span's name or status
+    message that fails the whole batch (every other span in it is never sent);
+    an attribute value it logs and leaves out, captured messages and all. A
+    name holds the caller's model id, and a str may hold half an emoji (text
+    cut at a UTF-16 boundary). Inside captured JSON the escape is JSON's own,
+    so the attribute still decodes to the text.
+    """
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
 def _varint(n: int) -> bytes:
     """A non-negative int as a protobuf varint."""
     if n < 0x80:
@@ -79,7 +97,10 @@ def _any_value(value: Any) -> bytes:
     are written even when zero or empty; None is the empty message)."""
     kind = type(value)
     if kind is str:
-        return _field(b"\x0a", value.encode())
+        try:
+            return _field(b"\x0a", value.encode())
+        except UnicodeEncodeError:  # a lone surrogate: see _utf8 (the SDK leaves it out)
+            return _field(b"\x0a", _utf8(value))
     if kind is bool:
         return b"\x10\x01" if value else b"\x10\x00"
     if kind is int:
@@ -92,7 +113,7 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, str):
-        return _field(b"\x0a", value.encode())
+        return _field(b"\x0a", _utf8(value))
     if isinstance(value, int):
         return b"\x18" + _int64(value)
     if isinstance(value, float):
@@ -371,7 +392,7 @@ class SpanEncoder:
         """The ``name`` field (a span's name is most often one of a few: kept)."""
         found = self._names.get(name)
         if found is None:
-            found = _field(b"\x2a", name.encode()) if name else b""
+            found = _field(b"\x2a", _utf8(name)) if name else b""
             if len(self._names) >= _PAIRS_MAX:
                 self._names.clear()
             self._names[name] = found
@@ -433,7 +454,7 @@ class SpanEncoder:
             parts.append(
                 _field(
                     b"\x7a",
-                    (_field(b"\x12", message.encode()) if message else b"") + _STATUS_CODES[code],
+                    (_field(b"\x12", _utf8(message)) if message else b"") + _STATUS_CODES[code],
                 )
             )
         parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)

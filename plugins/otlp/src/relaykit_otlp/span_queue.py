@@ -35,7 +35,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util import BoundedList
 
 from .span_encoding import SpanEncoder, needs_bounding, span_attributes
@@ -116,6 +116,9 @@ class SpanQueue:
         self.disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
         #: spans dropped: pushed out of a full queue, or ended after shutdown
         self.dropped = 0
+        #: spans whose batch the collector refused, or did not take before the export
+        #: timeout (its retries included): each batch also logged by the SDK's exporter
+        self.failed = 0
         self._delay = delay / 1000
         # deque appends and pops are atomic: the event loop's thread appends, ours pops.
         self._queue: deque[LeanSpan] = deque(maxlen=self.max_queue_size)
@@ -206,10 +209,13 @@ class SpanQueue:
                 token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
                 try:
                     if self.send is not None:
-                        self.send(self.encoder.encode(batch))
+                        result = self.send(self.encoder.encode(batch))
                     else:
-                        self.exporter.export([self.readable(span) for span in batch])
+                        result = self.exporter.export([self.readable(span) for span in batch])
+                    if not _exported(result):
+                        self.failed += len(batch)
                 except Exception:
+                    self.failed += len(batch)
                     logger.exception("Exception while exporting Span.")
                 finally:
                     detach(token)
@@ -266,3 +272,17 @@ class SpanQueue:
         atexit.unregister(self.shutdown)
         if self.dropped:
             logger.warning("%d spans were dropped and not exported", self.dropped)
+        if self.failed:
+            logger.warning(
+                "%d spans were not exported: the collector refused them or did not"
+                " answer in time (see the exporter's errors logged before)",
+                self.failed,
+            )
+
+
+def _exported(result: object) -> bool:
+    """Whether an export succeeded: the SDK sender's result has ``success``, an
+    exporter's ``export`` returns a ``SpanExportResult``."""
+    if isinstance(result, SpanExportResult):
+        return result is SpanExportResult.SUCCESS
+    return getattr(result, "success", True) is not False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from bisect import bisect_left
 from collections import deque
@@ -173,12 +174,17 @@ class PrometheusExporter:
         self._server: Any = None
         self.port: int | None = None
         if port is not None:
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]  # an IPv6 address as a URL writes it: [::1]
             try:
                 self._server, _ = start_http_server(port, addr=host, registry=self.registry)
             except OSError as e:
                 raise ConfigError(
                     f"cannot serve Prometheus metrics on {host}:{port}: {e.strerror}",
-                    hint="pick a free [exporters.prometheus] port,"
+                    # a name that does not resolve is the host's fault, not the port's
+                    hint="check [exporters.prometheus] host"
+                    if isinstance(e, socket.gaierror)
+                    else "pick a free [exporters.prometheus] port,"
                     " or leave it out and mount make_asgi_app()",
                 ) from None
             self.port = self._server.server_port

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from relaykit import CallRecord, ConfigError, metrics
@@ -42,7 +43,10 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     """One StatsD line for ``obs``.
 
     Durations in seconds become timers in milliseconds (``|ms``), other
-    histograms ``|h``, counters ``|c`` and gauges ``|g``. With ``tags`` the
+    histograms DogStatsD's ``|h`` with ``tags`` and timers (``|ms``, their values
+    as they are) without: plain StatsD has no histogram type, and its reference
+    daemon counts a line of a type it does not know, summing what should be a
+    distribution. Counters are ``|c``, gauges ``|g``. With ``tags`` the
     attributes are DogStatsD tags (``|#gen_ai_provider_name:openai``); without,
     their values are appended to the name, which plain StatsD can aggregate.
     """
@@ -50,12 +54,12 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     name = metric_name(prefix, instrument.name)
     value = obs.value
     if instrument.kind == "histogram":
-        kind = "ms" if instrument.unit == "s" else "h"
-        if kind == "ms":
+        kind = "ms" if instrument.unit == "s" or not tags else "h"
+        if instrument.unit == "s":
             value *= 1000.0
     else:
         kind = "c" if instrument.kind == "counter" else "g"
-    number = f"{value:.6f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    number = _number(value)
     if tags:
         line = f"{name}:{number}|{kind}"
         if obs.attributes:
@@ -103,8 +107,9 @@ class _Lines:
         # format_lines, but for the number: a test holds the two alike.
         prefix = self._prefix
         name = metric_name(prefix, instrument.name)
+        seconds = instrument.unit == "s"
         if instrument.kind == "histogram":
-            kind = "ms" if instrument.unit == "s" else "h"
+            kind = "ms" if seconds or not self._tags else "h"  # see format_lines
         else:
             kind = "c" if instrument.kind == "counter" else "g"
         if self._tags:
@@ -118,13 +123,23 @@ class _Lines:
             head, tail = f"{'.'.join([name, *names])}:", f"|{kind}"
         if len(self._parts) >= self._max_pairs:
             self._parts.clear()  # model names come from callers: stay bounded
-        parts = self._parts[(instrument.name, attributes)] = (head, tail, kind == "ms")
+        parts = self._parts[(instrument.name, attributes)] = (head, tail, kind == "ms" and seconds)
         return parts
 
 
 def _number(value: float) -> str:
-    """A value as format_lines writes it: an integer without a point, else up to 6 decimals."""
-    return f"{value:.6f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    """A value as format_lines writes it: an integer without a point, else every digit
+    its float has, never an exponent.
+
+    Not rounded to a few decimals: a cost of $4e-7 (an embedding of a few hundred
+    tokens) became 0, and such calls' spend never reached the counter. Not in
+    exponent notation either (``repr`` gives ``4e-07``), which not every StatsD
+    server parses.
+    """
+    if value % 1.0 == 0.0:  # False for inf and nan, as for 2.5
+        return str(int(value))
+    text = repr(value)
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 class _LineSink:
@@ -159,12 +174,21 @@ class StatsdExporter:
         tags: bool = False,
         max_packet: int = 1432,
     ) -> None:
+        if _UNSAFE.search(prefix):
+            # ":" ends a name, "|" a value, "#" starts tags, a newline a line: every
+            # line would be read as something else, or dropped
+            raise ConfigError(
+                f"exporters.statsd.prefix {prefix!r} holds characters a StatsD name cannot",
+                hint="use letters, digits, '_', '-' and '.' only",
+            )
         self.prefix = prefix.rstrip(".")
         self.tags = tags
         self.max_packet = max_packet
         #: datagrams the OS would not take (full buffer, unreachable port)
         self.dropped = 0
         self.sent = 0
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # an IPv6 address as a URL writes it: [::1]
         try:
             # Resolve once here: a DNS lookup per datagram would block the event loop.
             family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
@@ -208,11 +232,14 @@ class StatsdExporter:
         packet: list[str] = []
         size = 0
         for line in lines:
-            if packet and size + 1 + len(line) > self.max_packet:
+            # max_packet is bytes: a tag in another script takes 2-4 per character
+            # (isascii() reads a flag CPython keeps: no pass over the line)
+            length = len(line) if line.isascii() else len(line.encode())
+            if packet and size + 1 + length > self.max_packet:
                 self._send("\n".join(packet))
                 packet, size = [], 0
             packet.append(line)
-            size += len(line) + (1 if size else 0)
+            size += length + (1 if size else 0)
         if packet:
             self._send("\n".join(packet))
 
