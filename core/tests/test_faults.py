@@ -67,6 +67,25 @@ async def test_server_errors_are_retried(mock: OpenAIMock, status: int) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("status", [408, 409])
+async def test_timeouts_and_conflicts_are_retried_after_their_retry_after(
+    mock: OpenAIMock, status: int
+) -> None:
+    # As the OpenAI and Anthropic SDKs do: a 408 or a 409 is retried, after the wait
+    # its Retry-After asks for (the 409 was final, the 408's wait was ignored).
+    mock.script.push(
+        Reply(status=status, error="try again", headers={"retry-after-ms": "800"}),
+        Reply(text="ok"),
+    )
+    async with client(mock, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 5}) as c:
+        started = anyio.current_time()
+        r = await c.chat(MODEL, "hi")
+        waited = anyio.current_time() - started
+    assert (r.text, r.attempts) == ("ok", 2)
+    assert waited >= 0.8
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("fault", ["truncate", "reset", "garbage", "drop"])
 async def test_broken_streams_raise_stream_error_with_partial(mock: OpenAIMock, fault: str) -> None:
     mock.script.push(Reply(text="what arrived first", stream_fault=fault))  # type: ignore[arg-type]

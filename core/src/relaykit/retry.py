@@ -12,8 +12,8 @@ stamina schedules every wait, counts every attempt and honours its test mode
 Waits are stamina's exponential backoff with jitter: before retry ``n``,
 ``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
 Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a custom
-wait as given): a 429's, and a 5xx's too, as the OpenAI SDK honours it for every
-status it retries. No retry is made when its wait would not fit in what is
+wait as given): a 429's, and a 5xx's, 408's and 409's too, as the OpenAI SDK
+honours it for every status it retries. No retry is made when its wait would not fit in what is
 left of the call's total timeout, when the deployment's circuit would refuse it
 (open, or half-open with another call's trial in flight: the next target is
 tried at once), or for a failure ``[retry] on`` leaves out.
@@ -102,7 +102,9 @@ def wait_before_retry(
     if not isinstance(error, RelayError) or not may_retry(error, config):
         return False  # cancellation and our own bugs land here too: never retried
     retry_after = (
-        error.retry_after if isinstance(error, RateLimitError | ProviderUnavailableError) else None
+        error.retry_after
+        if isinstance(error, RateLimitError | ProviderUnavailableError | RequestTimeoutError)
+        else None
     )
     if retry_after is not None:
         wait = 0.0 if testing else min(retry_after, config.max_retry_after)
