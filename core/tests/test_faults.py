@@ -98,6 +98,43 @@ async def test_broken_streams_raise_stream_error_with_partial(mock: OpenAIMock, 
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["error", "drop"])
+async def test_streams_that_break_after_their_first_piece_open_the_circuit(
+    mock: OpenAIMock, fault: str
+) -> None:
+    # The breaker heard a stream's success at its first piece and nothing after:
+    # a deployment whose every stream broke midway never opened its circuit.
+    mock.script.push(*[Reply(text="half an answer", stream_fault=fault)] * 2)  # type: ignore[arg-type]
+    async with client(mock, breaker={"failures": 2, "reset_after": 60}) as c:
+        for _ in range(2):
+            with pytest.raises(StreamError):
+                await drain(c)
+        with pytest.raises(relaykit.CircuitOpenError):
+            await c.chat(MODEL, "hi")
+    assert len(mock.requests) == 2, "an open circuit sends nothing"
+
+
+@pytest.mark.anyio
+async def test_a_stream_read_to_its_end_after_a_broken_one_resets_the_count(
+    mock: OpenAIMock,
+) -> None:
+    # Consecutive failures: a whole stream between two broken ones is a success.
+    mock.script.push(
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="whole"),
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="served"),
+    )
+    async with client(mock, breaker={"failures": 2, "reset_after": 60}) as c:
+        with pytest.raises(StreamError):
+            await drain(c)
+        assert (await drain(c)).text == "whole"
+        with pytest.raises(StreamError):
+            await drain(c)
+        assert (await c.chat(MODEL, "hi")).text == "served"
+
+
+@pytest.mark.anyio
 async def test_slow_first_token_times_out_and_is_retried(mock: OpenAIMock) -> None:
     # The retry's first token must come within the same timeout: 0.2 s was not
     # always enough for a loaded machine to send the request and read the answer.

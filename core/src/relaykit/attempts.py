@@ -171,7 +171,9 @@ async def _once(
     started = time.monotonic()
     admitted = False
     try:
-        with breaker.guard(target.provider, target.model):
+        # A stream's verdict waits for its end (StreamLifecycle tells the breaker).
+        guard = breaker.stream_guard if call.streamed else breaker.guard
+        with guard(target.provider, target.model):
             admitted = True
             result = await attempt(provider, request, target)
     except RelayError as e:
