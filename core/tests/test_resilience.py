@@ -197,6 +197,38 @@ async def test_our_own_quota_moves_on_to_the_next_target() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_route_that_must_wait_everywhere_says_the_soonest_wait() -> None:
+    # The first deployment asked for 3 s, the backup's own rpm limit frees in a
+    # minute: the error was the backup's, so a caller honouring retry_after waited
+    # a minute for a route that could serve in 3 s.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    async with make(main, backup, models=routes, limits={"backup/*": {"rpm": 1}}) as client:
+        await client.chat("backup/m", "uses the backup's minute")
+        main.script.push(Reply.failure(429, "slow down", retry_after=3))
+        with pytest.raises(relaykit.RateLimitError) as info:
+            await client.chat("g", "hi")
+    error = info.value
+    assert error.provider == "fake"
+    assert error.retry_after is not None and 2 < error.retry_after <= 3
+    assert "every deployment of the route asked to wait" in str(error)
+    assert "backup/m (" in str(error) and "fake/m (" in str(error)
+
+
+@pytest.mark.anyio
+async def test_a_route_whose_waits_are_not_all_known_raises_the_last_error() -> None:
+    # A deployment that said no wait may be free at once: no soonest to name.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow down", retry_after=3))
+    backup.script.push(Reply.failure(429, "slow down"))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    async with make(main, backup, models=routes) as client:
+        with pytest.raises(relaykit.RateLimitError) as info:
+            await client.chat("g", "hi")
+    assert (info.value.provider, info.value.retry_after) == ("backup", None)
+
+
+@pytest.mark.anyio
 async def test_least_busy_spreads_concurrent_calls() -> None:
     a, b = FakePlugin("a"), FakePlugin("b")
     a.script.push(*[Reply(text="a", delay=0.1)] * 4)
