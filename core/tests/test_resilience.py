@@ -229,6 +229,37 @@ async def test_a_route_whose_waits_are_not_all_known_raises_the_last_error() -> 
 
 
 @pytest.mark.anyio
+async def test_a_deployment_that_asked_to_wait_stays_back_for_that_long() -> None:
+    # Its cool-down was [breaker] cool_down whatever the 429 said, so the next
+    # calls after it asked it first again (another 429 each, as LiteLLM's router
+    # did before it cooled deployments down for their Retry-After).
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow down", retry_after=30))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    breaker = {"cool_down": 0.05}
+    retry = {**INSTANT, "max_retry_after": 60}
+    async with make(main, backup, models=routes, breaker=breaker, retry=retry) as client:
+        assert (await client.chat("g", "1")).provider == "backup"
+        await anyio.sleep(0.1)  # past the cool-down, not the wait it asked for
+        assert (await client.chat("g", "2")).provider == "backup"
+    assert len(main.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_deployments_wait_keeps_it_back_no_longer_than_max_retry_after() -> None:
+    # A Retry-After of a day would have kept it behind its route's others for a day.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow down", retry_after=86400))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    retry = {**INSTANT, "max_retry_after": 0.05}
+    breaker = {"cool_down": 0.01}
+    async with make(main, backup, models=routes, breaker=breaker, retry=retry) as client:
+        assert (await client.chat("g", "1")).provider == "backup"
+        await anyio.sleep(0.1)
+        assert (await client.chat("g", "2")).provider == "fake"
+
+
+@pytest.mark.anyio
 async def test_least_busy_spreads_concurrent_calls() -> None:
     a, b = FakePlugin("a"), FakePlugin("b")
     a.script.push(*[Reply(text="a", delay=0.1)] * 4)
