@@ -229,9 +229,7 @@ async def _once(
             client._router.finished(target, ok=not e.retryable)
             wait = getattr(e, "retry_after", None) if e.retryable else None
             if wait:  # as far as retries honour it: a day's would keep it back a day
-                client._router.asked_to_wait(
-                    target, min(wait, client.config.retry.max_retry_after)
-                )
+                client._router.asked_to_wait(target, min(wait, client.config.retry.max_retry_after))
         else:  # refused by the open circuit (a CircuitOpenError): nothing was sent
             client._router.finished(target, ok=True)
             client._router.refused(target, getattr(e, "retry_after", None))

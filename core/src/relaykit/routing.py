@@ -22,9 +22,9 @@ retryable error: for ``[breaker] cool_down`` seconds, or for the wait it asked
 for if longer, a 429's Retry-After, up to ``[retry] max_retry_after``; a
 ``cool_down`` of 0 turns both off) moves to the back of the order: it is
 still tried if everything else fails, never skipped. One whose open circuit
-refused a call moves there too until the circuit lets a trial through, not for a cool-down:
-a refusal sent nothing, and a longer wait would keep the trial from a
-deployment that may be back.
+refused a call moves there too until the circuit lets a trial through, not
+for a cool-down: a refusal sent nothing, and a longer wait would keep the
+trial from a deployment that may be back.
 """
 
 from __future__ import annotations
