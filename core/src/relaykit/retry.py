@@ -141,15 +141,21 @@ async def retry(
         # event loop: do it once, in a worker thread.
         stamina = await anyio.to_thread.run_sync(_load_stamina)
     number = 0  # of the attempt that just failed, for the backoff bound
+    #: the error whose Retry-After did not fit in what was left of the total timeout,
+    #: and what was left
+    too_long: tuple[Exception, float] | None = None
 
     def on(error: Exception) -> bool | float:
+        nonlocal too_long
         if breaker is not None and breaker.refusing:
             # open, or another call's trial in flight: the deployment would refuse
             # (a backoff then a refusal), so try the next one now
             return False
-        return wait_before_retry(
-            error, number, config, deadline - time.monotonic(), testing=stamina.is_testing()
-        )
+        remaining = deadline - time.monotonic()
+        decision = wait_before_retry(error, number, config, remaining, testing=stamina.is_testing())
+        if decision is False and _asked_past(error, config, remaining):
+            too_long = error, remaining
+        return decision
 
     token = _RETRYING.set(str(target))
     try:
@@ -166,9 +172,38 @@ async def retry(
                 if number == 1:
                     raise first_error  # replayed, so stamina schedules its retry
                 return await again()
+    except RelayError as error:
+        if too_long is not None and too_long[0] is error:
+            _say_too_long(error, too_long[1])
+        raise
     finally:
         _RETRYING.reset(token)
     raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+def _asked_past(error: Exception, config: RetryConfig, remaining: float) -> bool:
+    """Whether ``error`` was not retried only because the wait its Retry-After asked
+    for would not fit in the ``remaining`` seconds of the call's total timeout."""
+    wait = getattr(error, "retry_after", None)
+    return (
+        wait is not None
+        and isinstance(error, RelayError)
+        and may_retry(error, config)
+        and min(wait, config.max_retry_after) >= remaining
+    )
+
+
+def _say_too_long(error: RelayError, remaining: float) -> None:
+    """Say in ``error``'s hint why it was raised without a retry: it asked for a wait
+    longer than what was left of the call (raised as it came, it read as if retries
+    were off)."""
+    said = (
+        f"the provider asked to wait {getattr(error, 'retry_after', 0.0):.1f}s before"
+        f" a retry, more than the {max(0.0, remaining):.1f}s left of the call's total"
+        " timeout, so none was made: retry later, or raise [timeouts] total (or the"
+        " call's timeout=)"
+    )
+    error.hint = f"{error.hint}; {said}" if error.hint else said
 
 
 class _Gate:
