@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -677,3 +678,21 @@ async def test_fallback_across_vendors_translates_the_request() -> None:
     assert body["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
     assert body["messages"][-1]["role"] == "user"
     assert (body["max_tokens"], body["temperature"]) == (20, 0)
+
+
+def test_a_wait_no_retry_ends_is_not_the_routes_soonest() -> None:
+    # OpenAI's 429 for a used-up quota (x-should-retry: false) may still carry a
+    # Retry-After; after it, no wait serves the call, so it is not what to wait for.
+    from relaykit.attempts import _soonest
+
+    now = time.monotonic()
+    broke = relaykit.RateLimitError("quota", provider="a", model="m", retry_after=1)
+    broke.should_retry = False
+    limited = relaykit.RateLimitError("slow", provider="b", model="m", retry_after=20)
+    assert _soonest([(broke, now), (limited, now)]) is limited
+    assert _soonest([(limited, now), (broke, now)]) is limited
+    assert limited.retry_after is not None and 19 < limited.retry_after <= 20
+    assert "b/m (20.0s)" in str(limited) and "a/m" not in str(limited)
+    both_broke = relaykit.RateLimitError("quota", provider="c", model="m", retry_after=1)
+    both_broke.should_retry = False
+    assert _soonest([(broke, now), (both_broke, now)]) is both_broke

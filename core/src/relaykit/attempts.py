@@ -126,15 +126,20 @@ def _soonest(waiting: list[tuple[_Wait, float]]) -> _Wait:
     The last deployment's error alone said its own wait, which a caller honouring
     ``retry_after`` took for the route's (a minute, while the first could serve in
     3 s). When a wait is unknown (a 429 without Retry-After) that deployment may
-    be free at once: the last error is raised as it is.
+    be free at once: the last error is raised as it is. One that no wait ends (a
+    used-up quota's 429: ``should_retry`` false) is left out.
     """
     now = time.monotonic()
     left: list[tuple[_Wait, float]] = []
     for error, at in waiting:
+        if error.should_retry is False:
+            continue
         if error.retry_after is None:
             return waiting[-1][0]
         # the retries of the deployments after it took time too
         left.append((error, max(0.0, error.retry_after - (now - at))))
+    if not left:
+        return waiting[-1][0]
     soonest, wait = min(left, key=lambda pair: pair[1])
     each = ", ".join(f"{e.provider}/{e.model} ({w:.1f}s)" for e, w in left)
     soonest.retry_after = wait
