@@ -135,6 +135,26 @@ async def test_a_stream_read_to_its_end_after_a_broken_one_resets_the_count(
 
 
 @pytest.mark.anyio
+async def test_a_stream_left_by_a_break_is_a_success_for_the_breaker(mock: OpenAIMock) -> None:
+    # The service was answering: the count of consecutive failures starts again.
+    mock.script.push(
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="a long answer the caller stops reading"),
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="served"),
+    )
+    async with client(mock, breaker={"failures": 2, "reset_after": 60}) as c:
+        with pytest.raises(StreamError):
+            await drain(c)
+        async with c.stream(MODEL, "hi") as s:
+            async for _ in s:
+                break
+        with pytest.raises(StreamError):
+            await drain(c)
+        assert (await c.chat(MODEL, "hi")).text == "served"
+
+
+@pytest.mark.anyio
 async def test_slow_first_token_times_out_and_is_retried(mock: OpenAIMock) -> None:
     # The retry's first token must come within the same timeout: 0.2 s was not
     # always enough for a loaded machine to send the request and read the answer.

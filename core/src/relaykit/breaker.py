@@ -13,7 +13,8 @@ counts nor keeps the trial slot.
 A stream's attempt ends at its first piece, but the stream's verdict waits for
 its end (:meth:`CircuitBreaker.stream_guard`): one that breaks midway (a dropped
 connection, the vendor's error event, an idle timeout) is a failure, one read
-to its end a success. A half-open trial that is a stream closes the circuit at
+to its end (or left by a break) a success, one left on an exception or a
+cancellation no verdict. A half-open trial that is a stream closes the circuit at
 its first piece all the same, or every other call would be refused for as long
 as the answer takes; its end then counts in the closed period it began.
 

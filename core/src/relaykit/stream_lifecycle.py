@@ -428,6 +428,8 @@ class StreamLifecycle:
         self._finished = True
         try:
             await self._close_gen()
+            if exc is None:  # a break: the service was answering (a cancellation, say
+                self._book_verdict(ok=True)  # the caller's own timeout, may be a stall)
             self._routed_done(ok=True)
             with anyio.CancelScope(shield=True):
                 await self._record_left_early(exc)
@@ -508,8 +510,8 @@ class StreamLifecycle:
 
     def _book_verdict(self, *, ok: bool) -> None:
         """Tell the serving deployment's breaker how the stream ended (once): read to
-        its end (``ok``), or broken by the deployment. Leaving early, a cancellation
-        or the total timeout gives no verdict, and does not call this."""
+        its end or left by a break (``ok``), or broken by the deployment. Leaving on
+        an exception or a cancellation, or the total timeout, gives no verdict."""
         verdict, self._verdict = self._verdict, None
         if verdict is not None:
             breaker, period = verdict
