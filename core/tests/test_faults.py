@@ -12,7 +12,7 @@ import pytest
 import relaykit
 import relaykit.http
 from relaykit import ProviderUnavailableError, RequestTimeoutError, StreamError
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import OpenAIMock, Pause, Reply, Request, Response
 
 KEY = "sk-faults-0123456789abcdef"
 MODEL = "openai/gpt-4o-mini"
@@ -152,6 +152,40 @@ async def test_a_stream_left_by_a_break_is_a_success_for_the_breaker(mock: OpenA
         with pytest.raises(StreamError):
             await drain(c)
         assert (await c.chat(MODEL, "hi")).text == "served"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])
+@pytest.mark.parametrize("which", ["first_token", "idle", "total"])
+async def test_a_slow_drip_stream_times_out_and_its_connection_closes(
+    mock: OpenAIMock, transport: str, which: str
+) -> None:
+    # One byte every 100 ms keeps a socket read from ever timing out; each timeout
+    # must still fire, and the connection close (the server's writes then fail).
+    sent = 0
+
+    async def drip(request: Request, answer: Response) -> Response:
+        def body() -> Iterator[bytes | Pause]:
+            nonlocal sent
+            if which != "first_token":
+                yield b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\n'
+            for _ in range(600):
+                yield Pause(0.1)
+                sent += 1
+                yield b":" if which != "total" else b" "
+
+        return Response(200, {"content-type": "text/event-stream"}, body())
+
+    mock.rewrite = drip
+    timeouts = {"first_token": 30.0, "idle": 30.0, "total": 30.0, which: 0.5}
+    http = {"transport": transport}
+    async with client(mock, timeouts=timeouts, retry={"attempts": 1}, http=http) as c:
+        with anyio.fail_after(10), pytest.raises(RequestTimeoutError) as info:
+            await drain(c)
+        assert info.value.which == which
+        at_error = sent
+        await anyio.sleep(0.6)
+    assert sent - at_error <= 2, "the server kept writing: the connection was left open"
 
 
 @pytest.mark.anyio
