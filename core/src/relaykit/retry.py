@@ -13,10 +13,11 @@ Waits are stamina's exponential backoff with jitter: before retry ``n``,
 ``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
 Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a custom
 wait as given): a 429's, and a 5xx's, 408's and 409's too, as the OpenAI SDK
-honours it for every status it retries. No retry is made when its wait would not fit in what is
-left of the call's total timeout, when the deployment's circuit would refuse it
-(open, or half-open with another call's trial in flight: the next target is
-tried at once), or for a failure ``[retry] on`` leaves out.
+honours it for every status it retries. No retry is made when its wait would
+not fit in what is left of the call's total timeout (the error's hint then says
+so), when the deployment's circuit would refuse it (open, or half-open with
+another call's trial in flight: the next target is tried at once), or for a
+failure ``[retry] on`` leaves out.
 
 stamina's own instrumentation (a WARNING log line per retry, a Prometheus
 counter) is process-wide; relaykit reports its retries itself (span events,
