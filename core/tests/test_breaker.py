@@ -233,3 +233,44 @@ async def test_another_breakers_refusal_inside_a_trial_is_no_verdict() -> None:
     assert breaker.state == "half-open"  # not closed, and the trial slot is free again
     assert await call(breaker) == "ok"
     assert breaker.state == "closed"  # type: ignore[comparison-overlap]  # it changed since
+
+
+@pytest.mark.anyio
+async def test_a_streams_verdict_is_its_end_not_its_first_piece() -> None:
+    # Booked as a success at its first piece, a stream that then broke reset the
+    # count of consecutive failures each time, so such streams never opened it.
+    breaker = CircuitBreaker("d", failures=2, reset_after=10, clock=Clock())
+    for _ in range(2):
+        with breaker.stream_guard("p", "m"):
+            pass  # the first piece came
+        breaker.stream_ended(breaker.period, ok=False)
+    assert breaker.state == "open"
+
+
+@pytest.mark.anyio
+async def test_a_stream_trial_closes_the_circuit_at_its_first_piece() -> None:
+    # Held to its end, the trial would refuse every other call for as long as it reads.
+    clock = Clock()
+    breaker = CircuitBreaker("d", failures=1, reset_after=10, clock=clock)
+    with contextlib.suppress(ProviderUnavailableError), breaker.guard():
+        raise down()
+    clock.now = 10
+    with breaker.stream_guard():
+        pass
+    period = breaker.period
+    states = [breaker.state]
+    breaker.stream_ended(period, ok=False)  # counted in the closed period it began
+    states.append(breaker.state)
+    assert states == ["closed", "open"]
+
+
+@pytest.mark.anyio
+async def test_a_streams_end_after_the_circuit_changed_state_is_no_verdict() -> None:
+    breaker = CircuitBreaker("d", failures=1, reset_after=10, clock=Clock())
+    with breaker.stream_guard():
+        pass
+    period = breaker.period
+    with contextlib.suppress(ProviderUnavailableError), breaker.guard():
+        raise down()  # opens it
+    breaker.stream_ended(period, ok=True)
+    assert breaker.state == "open", "a stream from before it opened cannot close it"

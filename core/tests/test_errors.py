@@ -36,6 +36,9 @@ from relaykit.retry_after import retry_after_seconds
         (403, AuthenticationError, False),
         (404, NotFoundError, False),
         (408, RequestTimeoutError, True),
+        # OpenAI's and Anthropic's SDKs retry a 409 (a lock timeout, a conflicting
+        # request in flight): a transient conflict, not the caller's mistake
+        (409, ProviderUnavailableError, True),
         (422, InvalidRequestError, False),
         (429, RateLimitError, True),
         (500, ProviderUnavailableError, True),
@@ -238,12 +241,12 @@ def test_errors_pickle_with_their_fields() -> None:
     assert (back.retry_after, back.status, str(back)) == (2.0, 429, str(err))
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 529])
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])
 def test_retry_after_rides_on_every_retried_status(status: int) -> None:
     # Anthropic's 529 (overloaded) and a 503 carry the wait as a 429 does: the
     # retry honours it for each, as the OpenAI and Anthropic SDKs do.
     headers = {"retry-after": "7", "retry-after-ms": "nan"}
     body = b'{"error": {"message": "x"}}'
     error = error_from_http(status, headers, body, provider="p", model="m")
-    assert isinstance(error, RateLimitError | ProviderUnavailableError)
+    assert isinstance(error, RateLimitError | ProviderUnavailableError | RequestTimeoutError)
     assert (error.status, error.retry_after, error.retryable) == (status, 7, True)

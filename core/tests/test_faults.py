@@ -12,7 +12,7 @@ import pytest
 import relaykit
 import relaykit.http
 from relaykit import ProviderUnavailableError, RequestTimeoutError, StreamError
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import OpenAIMock, Pause, Reply, Request, Response
 
 KEY = "sk-faults-0123456789abcdef"
 MODEL = "openai/gpt-4o-mini"
@@ -67,6 +67,25 @@ async def test_server_errors_are_retried(mock: OpenAIMock, status: int) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("status", [408, 409])
+async def test_timeouts_and_conflicts_are_retried_after_their_retry_after(
+    mock: OpenAIMock, status: int
+) -> None:
+    # As the OpenAI and Anthropic SDKs do: a 408 or a 409 is retried, after the wait
+    # its Retry-After asks for (the 409 was final, the 408's wait was ignored).
+    mock.script.push(
+        Reply(status=status, error="try again", headers={"retry-after-ms": "800"}),
+        Reply(text="ok"),
+    )
+    async with client(mock, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 5}) as c:
+        started = anyio.current_time()
+        r = await c.chat(MODEL, "hi")
+        waited = anyio.current_time() - started
+    assert (r.text, r.attempts) == ("ok", 2)
+    assert waited >= 0.8
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("fault", ["truncate", "reset", "garbage", "drop"])
 async def test_broken_streams_raise_stream_error_with_partial(mock: OpenAIMock, fault: str) -> None:
     mock.script.push(Reply(text="what arrived first", stream_fault=fault))  # type: ignore[arg-type]
@@ -76,6 +95,97 @@ async def test_broken_streams_raise_stream_error_with_partial(mock: OpenAIMock, 
     assert info.value.partial is not None
     assert info.value.partial.text == "what arrived first"
     assert len(mock.requests) == 1, "a stream that has started is never retried"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["error", "drop"])
+async def test_streams_that_break_after_their_first_piece_open_the_circuit(
+    mock: OpenAIMock, fault: str
+) -> None:
+    # The breaker heard a stream's success at its first piece and nothing after:
+    # a deployment whose every stream broke midway never opened its circuit.
+    mock.script.push(*[Reply(text="half an answer", stream_fault=fault)] * 2)  # type: ignore[arg-type]
+    async with client(mock, breaker={"failures": 2, "reset_after": 60}) as c:
+        for _ in range(2):
+            with pytest.raises(StreamError):
+                await drain(c)
+        with pytest.raises(relaykit.CircuitOpenError):
+            await c.chat(MODEL, "hi")
+    assert len(mock.requests) == 2, "an open circuit sends nothing"
+
+
+@pytest.mark.anyio
+async def test_a_stream_read_to_its_end_after_a_broken_one_resets_the_count(
+    mock: OpenAIMock,
+) -> None:
+    # Consecutive failures: a whole stream between two broken ones is a success.
+    mock.script.push(
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="whole"),
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="served"),
+    )
+    async with client(mock, breaker={"failures": 2, "reset_after": 60}) as c:
+        with pytest.raises(StreamError):
+            await drain(c)
+        assert (await drain(c)).text == "whole"
+        with pytest.raises(StreamError):
+            await drain(c)
+        assert (await c.chat(MODEL, "hi")).text == "served"
+
+
+@pytest.mark.anyio
+async def test_a_stream_left_by_a_break_is_a_success_for_the_breaker(mock: OpenAIMock) -> None:
+    # The service was answering: the count of consecutive failures starts again.
+    mock.script.push(
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="a long answer the caller stops reading"),
+        Reply(text="half", stream_fault="drop"),
+        Reply(text="served"),
+    )
+    async with client(mock, breaker={"failures": 2, "reset_after": 60}) as c:
+        with pytest.raises(StreamError):
+            await drain(c)
+        async with c.stream(MODEL, "hi") as s:
+            async for _ in s:
+                break
+        with pytest.raises(StreamError):
+            await drain(c)
+        assert (await c.chat(MODEL, "hi")).text == "served"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])
+@pytest.mark.parametrize("which", ["first_token", "idle", "total"])
+async def test_a_slow_drip_stream_times_out_and_its_connection_closes(
+    mock: OpenAIMock, transport: str, which: str
+) -> None:
+    # One byte every 100 ms keeps a socket read from ever timing out; each timeout
+    # must still fire, and the connection close (the server's writes then fail).
+    sent = 0
+
+    async def drip(request: Request, answer: Response) -> Response:
+        def body() -> Iterator[bytes | Pause]:
+            nonlocal sent
+            if which != "first_token":
+                yield b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\n'
+            for _ in range(600):
+                yield Pause(0.1)
+                sent += 1
+                yield b":" if which != "total" else b" "
+
+        return Response(200, {"content-type": "text/event-stream"}, body())
+
+    mock.rewrite = drip
+    timeouts = {"first_token": 30.0, "idle": 30.0, "total": 30.0, which: 0.5}
+    http = {"transport": transport}
+    async with client(mock, timeouts=timeouts, retry={"attempts": 1}, http=http) as c:
+        with anyio.fail_after(10), pytest.raises(RequestTimeoutError) as info:
+            await drain(c)
+        assert info.value.which == which
+        at_error = sent
+        await anyio.sleep(0.6)
+    assert sent - at_error <= 2, "the server kept writing: the connection was left open"
 
 
 @pytest.mark.anyio

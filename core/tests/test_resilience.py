@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -194,6 +195,69 @@ async def test_our_own_quota_moves_on_to_the_next_target() -> None:
     async with make(main, backup, models=routes, limits={"fake/*": {"rpm": 1}}) as client:
         assert (await client.chat("g", "1")).provider == "fake"
         assert (await client.chat("g", "2")).provider == "backup"
+
+
+@pytest.mark.anyio
+async def test_a_route_that_must_wait_everywhere_says_the_soonest_wait() -> None:
+    # The first deployment asked for 3 s, the backup's own rpm limit frees in a
+    # minute: the error was the backup's, so a caller honouring retry_after waited
+    # a minute for a route that could serve in 3 s.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    async with make(main, backup, models=routes, limits={"backup/*": {"rpm": 1}}) as client:
+        await client.chat("backup/m", "uses the backup's minute")
+        main.script.push(Reply.failure(429, "slow down", retry_after=3))
+        with pytest.raises(relaykit.RateLimitError) as info:
+            await client.chat("g", "hi")
+    error = info.value
+    assert error.provider == "fake"
+    assert error.retry_after is not None and 2 < error.retry_after <= 3
+    assert "every deployment of the route asked to wait" in str(error)
+    assert "backup/m (" in str(error) and "fake/m (" in str(error)
+
+
+@pytest.mark.anyio
+async def test_a_route_whose_waits_are_not_all_known_raises_the_last_error() -> None:
+    # A deployment that said no wait may be free at once: no soonest to name.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow down", retry_after=3))
+    backup.script.push(Reply.failure(429, "slow down"))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    async with make(main, backup, models=routes) as client:
+        with pytest.raises(relaykit.RateLimitError) as info:
+            await client.chat("g", "hi")
+    assert (info.value.provider, info.value.retry_after) == ("backup", None)
+
+
+@pytest.mark.anyio
+async def test_a_deployment_that_asked_to_wait_stays_back_for_that_long() -> None:
+    # Its cool-down was [breaker] cool_down whatever the 429 said, so the next
+    # calls after it asked it first again (another 429 each, as LiteLLM's router
+    # did before it cooled deployments down for their Retry-After).
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow down", retry_after=30))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    breaker = {"cool_down": 0.05}
+    retry = {**INSTANT, "max_retry_after": 60}
+    async with make(main, backup, models=routes, breaker=breaker, retry=retry) as client:
+        assert (await client.chat("g", "1")).provider == "backup"
+        await anyio.sleep(0.1)  # past the cool-down, not the wait it asked for
+        assert (await client.chat("g", "2")).provider == "backup"
+    assert len(main.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_deployments_wait_keeps_it_back_no_longer_than_max_retry_after() -> None:
+    # A Retry-After of a day would have kept it behind its route's others for a day.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow down", retry_after=86400))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    retry = {**INSTANT, "max_retry_after": 0.05}
+    breaker = {"cool_down": 0.01}
+    async with make(main, backup, models=routes, breaker=breaker, retry=retry) as client:
+        assert (await client.chat("g", "1")).provider == "backup"
+        await anyio.sleep(0.1)
+        assert (await client.chat("g", "2")).provider == "fake"
 
 
 @pytest.mark.anyio
@@ -614,3 +678,21 @@ async def test_fallback_across_vendors_translates_the_request() -> None:
     assert body["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
     assert body["messages"][-1]["role"] == "user"
     assert (body["max_tokens"], body["temperature"]) == (20, 0)
+
+
+def test_a_wait_no_retry_ends_is_not_the_routes_soonest() -> None:
+    # OpenAI's 429 for a used-up quota (x-should-retry: false) may still carry a
+    # Retry-After; after it, no wait serves the call, so it is not what to wait for.
+    from relaykit.attempts import _soonest
+
+    now = time.monotonic()
+    broke = relaykit.RateLimitError("quota", provider="a", model="m", retry_after=1)
+    broke.should_retry = False
+    limited = relaykit.RateLimitError("slow", provider="b", model="m", retry_after=20)
+    assert _soonest([(broke, now), (limited, now)]) is limited
+    assert _soonest([(limited, now), (broke, now)]) is limited
+    assert limited.retry_after is not None and 19 < limited.retry_after <= 20
+    assert "b/m (20.0s)" in str(limited) and "a/m" not in str(limited)
+    both_broke = relaykit.RateLimitError("quota", provider="c", model="m", retry_after=1)
+    both_broke.should_retry = False
+    assert _soonest([(broke, now), (both_broke, now)]) is both_broke

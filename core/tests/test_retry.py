@@ -186,6 +186,23 @@ async def test_instant_retries_cap_attempts() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("no_test_mode")
+async def test_a_retry_after_past_the_total_timeout_fails_fast_and_says_so() -> None:
+    # Raised at once with the 429's own message, the error did not say why no
+    # retry was made: the caller could not tell a wait too long from no retries.
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(429, "slow down", retry_after=30), Reply(text="never asked"))
+    async with make(fake, retry={"attempts": 3, "max_retry_after": 60}) as client:
+        with anyio.fail_after(1), pytest.raises(RateLimitError) as info:
+            await client.chat("fake/m", "hi", timeout=5)
+    error = info.value
+    assert error.retry_after == 30
+    assert error.hint is not None
+    assert "asked to wait 30.0s" in error.hint and "total timeout" in error.hint
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
 async def test_an_open_circuit_falls_back_without_waiting() -> None:
     main, backup = FakePlugin("fake"), FakePlugin("backup")
     main.script.push(Reply.failure(503, "down"))

@@ -25,6 +25,7 @@ from .errors import (
     InvalidRequestError,
     NotFoundError,
     QuotaExceededError,
+    RateLimitError,
     RelayError,
 )
 from .protocols import Provider
@@ -58,6 +59,8 @@ async def run_attempts(
     retry_config = client.config.retry
     error: RelayError | None = None
     refused: list[CircuitOpenError] | None = None  # open circuits met, made on the first
+    # targets that ended asking for a wait, and when (monotonic), likewise
+    waiting: list[tuple[_Wait, float]] | None = None
     for index, target in enumerate(targets):
         provider = client._registry.get(target.provider)
         request = client._request_for(call, target)
@@ -94,6 +97,10 @@ async def run_attempts(
             if refused is None:
                 refused = []
             refused.append(error)
+        if isinstance(error, _Wait):
+            if waiting is None:
+                waiting = []
+            waiting.append((error, time.monotonic()))
         if index + 1 == len(targets) or not await _worth_falling_back(
             client, error, target, targets[index + 1]
         ):
@@ -102,7 +109,42 @@ async def run_attempts(
     assert error is not None
     if refused is not None and len(refused) == len(targets) > 1:
         raise _all_open(call, refused)
+    if waiting is not None and len(waiting) == len(targets) > 1:
+        raise _soonest(waiting)
     raise error
+
+
+#: the failures that ask the caller to wait, each with the wait if it is known
+_Wait = RateLimitError | QuotaExceededError | CircuitOpenError
+
+
+def _soonest(waiting: list[tuple[_Wait, float]]) -> _Wait:
+    """The error to raise when every deployment of a route ended asking for a wait
+    (each with when it did): the one whose wait ends the soonest, its
+    ``retry_after`` what is left of it, its message naming every wait.
+
+    The last deployment's error alone said its own wait, which a caller honouring
+    ``retry_after`` took for the route's (a minute, while the first could serve in
+    3 s). When a wait is unknown (a 429 without Retry-After) that deployment may
+    be free at once: the last error is raised as it is. One that no wait ends (a
+    used-up quota's 429: ``should_retry`` false) is left out.
+    """
+    now = time.monotonic()
+    left: list[tuple[_Wait, float]] = []
+    for error, at in waiting:
+        if error.should_retry is False:
+            continue
+        if error.retry_after is None:
+            return waiting[-1][0]
+        # the retries of the deployments after it took time too
+        left.append((error, max(0.0, error.retry_after - (now - at))))
+    if not left:
+        return waiting[-1][0]
+    soonest, wait = min(left, key=lambda pair: pair[1])
+    each = ", ".join(f"{e.provider}/{e.model} ({w:.1f}s)" for e, w in left)
+    soonest.retry_after = wait
+    soonest.message = f"{soonest.message}; every deployment of the route asked to wait: {each}"
+    return soonest
 
 
 def _all_open(call: _Call, refused: list[CircuitOpenError]) -> CircuitOpenError:
@@ -171,7 +213,9 @@ async def _once(
     started = time.monotonic()
     admitted = False
     try:
-        with breaker.guard(target.provider, target.model):
+        # A stream's verdict waits for its end (StreamLifecycle tells the breaker).
+        guard = breaker.stream_guard if call.streamed else breaker.guard
+        with guard(target.provider, target.model):
             admitted = True
             result = await attempt(provider, request, target)
     except RelayError as e:
@@ -188,6 +232,9 @@ async def _once(
         if admitted:
             # A caller's mistake says nothing about the deployment's health.
             client._router.finished(target, ok=not e.retryable)
+            wait = getattr(e, "retry_after", None) if e.retryable else None
+            if wait:  # as far as retries honour it: a day's would keep it back a day
+                client._router.asked_to_wait(target, min(wait, client.config.retry.max_retry_after))
         else:  # refused by the open circuit (a CircuitOpenError): nothing was sent
             client._router.finished(target, ok=True)
             client._router.refused(target, getattr(e, "retry_after", None))

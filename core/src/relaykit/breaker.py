@@ -10,6 +10,14 @@ health, and a cancellation or a refusal by our own rate limiter (the request
 never went out, or another breaker refused it) says nothing at all: it neither
 counts nor keeps the trial slot.
 
+A stream's attempt ends at its first piece, but the stream's verdict waits for
+its end (:meth:`CircuitBreaker.stream_guard`): one that breaks midway (a dropped
+connection, the vendor's error event, an idle timeout) is a failure, one read
+to its end (or left by a break) a success, one left on an exception or a
+cancellation no verdict. A half-open trial that is a stream closes the circuit at
+its first piece all the same, or every other call would be refused for as long
+as the answer takes; its end then counts in the closed period it began.
+
 Only an attempt admitted since the circuit last opened or closed gives a
 verdict. Calls in flight when it opened were sent to the service as it was: their
 failures do not count again (nor push the next trial back), their successes do
@@ -124,6 +132,27 @@ class CircuitBreaker:
         if trial:
             self._trial_running = False
 
+    def _stream_started(self, trial: bool, period: int) -> None:
+        # A trial's first piece closes the circuit; any other stream's verdict
+        # waits for its end (stream_ended), so nothing is booked yet.
+        if trial:
+            self._success(True, period)
+
+    @property
+    def period(self) -> int:
+        """Bumped each time the circuit opens or closes: what :meth:`stream_ended` is told."""
+        return self._period
+
+    def stream_ended(self, period: int, *, ok: bool) -> None:
+        """Book the verdict of a stream admitted through :meth:`stream_guard`: ``ok``,
+        read to its end; else broken by the deployment midway. ``period`` is
+        :attr:`period` read just after its attempt (an end after the circuit changed
+        state since says nothing of the service as it is now)."""
+        if ok:
+            self._success(False, period)
+        else:
+            self._failure(False, period)
+
     def _release(self, trial: bool, period: int) -> None:
         if trial and period == self._period:
             self._trial_running = False
@@ -131,6 +160,12 @@ class CircuitBreaker:
     def guard(self, provider: str | None = None, model: str | None = None) -> Guard:
         """Wrap one call: raises :class:`CircuitOpenError` instead of calling when open."""
         return Guard(self, provider, model)
+
+    def stream_guard(self, provider: str | None = None, model: str | None = None) -> Guard:
+        """:meth:`guard` for a stream's attempt, which ends at its first piece: a
+        success then books nothing but a trial's (see the module docstring); the
+        stream tells its end with :meth:`stream_ended`."""
+        return _StreamGuard(self, provider, model)
 
 
 class Guard:
@@ -178,6 +213,23 @@ class Guard:
         else:
             # Our own bug or an unexpected exception: not the service's health.
             breaker._release(trial, period)
+
+
+class _StreamGuard(Guard):
+    """A stream's :class:`Guard`: its success is only the stream's start."""
+
+    __slots__ = ()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._breaker._stream_started(self._trial, self._period)
+        else:
+            super().__exit__(exc_type, exc, tb)
 
 
 class BreakerBoard:

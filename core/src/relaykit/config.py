@@ -67,7 +67,7 @@ class RetryConfig:
     initial_wait: float = 0.5
     max_wait: float = 10.0
     max_retry_after: float = 60.0
-    #: which failures are retried: rate_limit (429), unavailable (5xx, 529),
+    #: which failures are retried: rate_limit (429), unavailable (5xx, 529, 409),
     #: connection (could not connect, connection dropped), timeout
     on: tuple[str, ...] = ("rate_limit", "unavailable", "connection", "timeout")
 

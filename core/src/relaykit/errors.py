@@ -207,7 +207,9 @@ class RateLimitError(RelayError):
 
 
 class ProviderUnavailableError(RelayError):
-    """The provider failed or is overloaded (HTTP 5xx, 529) or could not be reached.
+    """The provider failed or is overloaded (HTTP 5xx, 529) or could not be reached,
+    or it answered 409: a conflict with another request in flight (a lock timeout),
+    which passes as the 5xx do (the OpenAI and Anthropic SDKs retry it too).
 
     ``retry_after`` is the wait in seconds the provider asked for, if it did
     (a 503's Retry-After); retries honour it as they do a 429's.
@@ -237,13 +239,21 @@ class UntrustedCertificateError(ProviderUnavailableError):
 
 
 class RequestTimeoutError(RelayError):
-    """A timeout fired; ``which`` names it (connect, first_token, idle, total)."""
+    """A timeout fired; ``which`` names it (connect, first_token, idle, total, or
+    ``server``: the provider's own HTTP 408).
+
+    ``retry_after``: the wait in seconds a 408 asked for, if it did; retries
+    honour it as they do a 429's.
+    """
 
     retryable_default = True
 
-    def __init__(self, message: str, *, which: str = "total", **kw: Any) -> None:
+    def __init__(
+        self, message: str, *, which: str = "total", retry_after: float | None = None, **kw: Any
+    ) -> None:
         super().__init__(message, **kw)
         self.which = which
+        self.retry_after = retry_after
 
 
 class StreamError(RelayError):
@@ -354,10 +364,10 @@ def error_for_status(
     if status == 404:
         return NotFoundError(message, **kw)
     if status == 408:
-        return RequestTimeoutError(message, which="server", **kw)
+        return RequestTimeoutError(message, which="server", retry_after=retry_after, **kw)
     if status == 429:
         return RateLimitError(message, retry_after=retry_after, **kw)
-    if status >= 500:
+    if status >= 500 or status == 409:
         return ProviderUnavailableError(message, retry_after=retry_after, **kw)
     return RelayError(message, **kw)
 

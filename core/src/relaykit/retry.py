@@ -12,11 +12,12 @@ stamina schedules every wait, counts every attempt and honours its test mode
 Waits are stamina's exponential backoff with jitter: before retry ``n``,
 ``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
 Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a custom
-wait as given): a 429's, and a 5xx's too, as the OpenAI SDK honours it for every
-status it retries. No retry is made when its wait would not fit in what is
-left of the call's total timeout, when the deployment's circuit would refuse it
-(open, or half-open with another call's trial in flight: the next target is
-tried at once), or for a failure ``[retry] on`` leaves out.
+wait as given): a 429's, and a 5xx's, 408's and 409's too, as the OpenAI SDK
+honours it for every status it retries. No retry is made when its wait would
+not fit in what is left of the call's total timeout (the error's hint then says
+so), when the deployment's circuit would refuse it (open, or half-open with
+another call's trial in flight: the next target is tried at once), or for a
+failure ``[retry] on`` leaves out.
 
 stamina's own instrumentation (a WARNING log line per retry, a Prometheus
 counter) is process-wide; relaykit reports its retries itself (span events,
@@ -102,7 +103,9 @@ def wait_before_retry(
     if not isinstance(error, RelayError) or not may_retry(error, config):
         return False  # cancellation and our own bugs land here too: never retried
     retry_after = (
-        error.retry_after if isinstance(error, RateLimitError | ProviderUnavailableError) else None
+        error.retry_after
+        if isinstance(error, RateLimitError | ProviderUnavailableError | RequestTimeoutError)
+        else None
     )
     if retry_after is not None:
         wait = 0.0 if testing else min(retry_after, config.max_retry_after)
@@ -139,15 +142,21 @@ async def retry(
         # event loop: do it once, in a worker thread.
         stamina = await anyio.to_thread.run_sync(_load_stamina)
     number = 0  # of the attempt that just failed, for the backoff bound
+    #: the error whose Retry-After did not fit in what was left of the total timeout,
+    #: and what was left
+    too_long: tuple[Exception, float] | None = None
 
     def on(error: Exception) -> bool | float:
+        nonlocal too_long
         if breaker is not None and breaker.refusing:
             # open, or another call's trial in flight: the deployment would refuse
             # (a backoff then a refusal), so try the next one now
             return False
-        return wait_before_retry(
-            error, number, config, deadline - time.monotonic(), testing=stamina.is_testing()
-        )
+        remaining = deadline - time.monotonic()
+        decision = wait_before_retry(error, number, config, remaining, testing=stamina.is_testing())
+        if decision is False and _asked_past(error, config, remaining):
+            too_long = error, remaining
+        return decision
 
     token = _RETRYING.set(str(target))
     try:
@@ -164,9 +173,38 @@ async def retry(
                 if number == 1:
                     raise first_error  # replayed, so stamina schedules its retry
                 return await again()
+    except RelayError as error:
+        if too_long is not None and too_long[0] is error:
+            _say_too_long(error, too_long[1])
+        raise
     finally:
         _RETRYING.reset(token)
     raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+def _asked_past(error: Exception, config: RetryConfig, remaining: float) -> bool:
+    """Whether ``error`` was not retried only because the wait its Retry-After asked
+    for would not fit in the ``remaining`` seconds of the call's total timeout."""
+    wait = getattr(error, "retry_after", None)
+    return (
+        wait is not None
+        and isinstance(error, RelayError)
+        and may_retry(error, config)
+        and min(wait, config.max_retry_after) >= remaining
+    )
+
+
+def _say_too_long(error: RelayError, remaining: float) -> None:
+    """Say in ``error``'s hint why it was raised without a retry: it asked for a wait
+    longer than what was left of the call (raised as it came, it read as if retries
+    were off)."""
+    said = (
+        f"the provider asked to wait {getattr(error, 'retry_after', 0.0):.1f}s before"
+        f" a retry, more than the {max(0.0, remaining):.1f}s left of the call's total"
+        " timeout, so none was made: retry later, or raise [timeouts] total (or the"
+        " call's timeout=)"
+    )
+    error.hint = f"{error.hint}; {said}" if error.hint else said
 
 
 class _Gate:

@@ -18,11 +18,13 @@ the time-to-first-token average, and stay in flight (for ``least-busy``) until
 the caller leaves the stream.
 
 Whatever the strategy, a deployment in cool-down (it just failed with a
-retryable error) moves to the back of the order: it is still tried if
-everything else fails, never skipped. One whose open circuit refused a call
-moves there too until the circuit lets a trial through, not for a cool-down:
-a refusal sent nothing, and a longer wait would keep the trial from a
-deployment that may be back.
+retryable error: for ``[breaker] cool_down`` seconds, or for the wait it asked
+for if longer, a 429's Retry-After, up to ``[retry] max_retry_after``; a
+``cool_down`` of 0 turns both off) moves to the back of the order: it is
+still tried if everything else fails, never skipped. One whose open circuit
+refused a call moves there too until the circuit lets a trial through, not
+for a cool-down: a refusal sent nothing, and a longer wait would keep the
+trial from a deployment that may be back.
 """
 
 from __future__ import annotations
@@ -273,12 +275,26 @@ class Router:
         decides, and once it succeeds the deployment is healthy at once.
         """
         if until_trial:
-            health = self._state(target)
-            cool_until = self._clock() + until_trial
-            if cool_until > health.cool_until:  # a failure's own cool-down is never cut short
-                health.cool_until = cool_until
-                if cool_until > self._cooling:
-                    self._cooling = cool_until
+            self.keep_back(target, until_trial)
+
+    def asked_to_wait(self, target: Target, seconds: float) -> None:
+        """A failure of ``target`` (ended with ``finished(ok=False)``) asked for a wait
+        (a 429's Retry-After): its cool-down lasts that long if longer, as LiteLLM's
+        router cools a deployment for it; asked first again sooner, it would only
+        refuse again. Nothing when the cool-down is off (``cool_down = 0``)."""
+        if self._cool_down:
+            self.keep_back(target, seconds)
+
+    def keep_back(self, target: Target, seconds: float) -> None:
+        """Keep ``target`` at the back of its routes for ``seconds`` at least: until its
+        circuit lets a trial through (:meth:`refused`), or for the wait its failure
+        asked for (:meth:`asked_to_wait`). A cool-down already longer is never cut short."""
+        health = self._state(target)
+        cool_until = self._clock() + seconds
+        if cool_until > health.cool_until:
+            health.cool_until = cool_until
+            if cool_until > self._cooling:
+                self._cooling = cool_until
 
     def latency_p95(self, target: Target, min_samples: int = 5) -> float | None:
         """The 95th percentile of ``target``'s recent chat latencies, once there are a few.

@@ -57,6 +57,7 @@ from .tracing import current
 from .transport_errors import is_read_timeout, map_transport_error, next_item, timeout_fired
 
 if TYPE_CHECKING:
+    from .breaker import CircuitBreaker
     from .client import Client, _Call
     from .response import ChatResponse
 
@@ -144,6 +145,9 @@ class StreamLifecycle:
         self._counted = False
         #: the target the router counts this stream in flight at, until it ends
         self._routed: Target | None = None
+        #: the breaker of the deployment serving the stream and its period then, told
+        #: of the stream's end (:meth:`_book_verdict`); ``None``: told already, or none
+        self._verdict: tuple[CircuitBreaker, int] | None = None
         #: the idle timeout offered to the request as its read timeout, while it opens
         self._read_timeout: ReadTimeout | None = None
         #: ended by the client's aclose (:meth:`_end_for_close`): every read after
@@ -256,6 +260,10 @@ class StreamLifecycle:
         except RelayError as error:
             await client._outcomes.fail(call, error)
             raise
+        # No await since the attempt's guard exited: this is the period it left.
+        if call.served is not None:
+            breaker = client._breaker_of(call.served)
+            self._verdict = (breaker, breaker.period)
 
     async def _reserve(self, target: Target) -> None:
         """Hold ``target``'s limits for this attempt (what :meth:`_settle` settles or
@@ -401,6 +409,7 @@ class StreamLifecycle:
         self._finished = True
         self._gen = None
         try:
+            self._book_verdict(ok=True)
             self._routed_done(ok=True)
             await self._record_whole()
         finally:
@@ -421,6 +430,8 @@ class StreamLifecycle:
         self._finished = True
         try:
             await self._close_gen()
+            if exc is None:  # a break: the service was answering (a cancellation, say
+                self._book_verdict(ok=True)  # the caller's own timeout, may be a stall)
             self._routed_done(ok=True)
             with anyio.CancelScope(shield=True):
                 await self._record_left_early(exc)
@@ -479,10 +490,12 @@ class StreamLifecycle:
             client._known.mask_error(error)  # before its message is copied below
             # A broken stream, an idle timeout: the deployment's doing. The total
             # timeout is the caller's budget running out: no verdict.
-            self._routed_done(
-                ok=(isinstance(error, RequestTimeoutError) and error.which == "total")
-                or not (error.retryable or isinstance(error, StreamError))
+            ok = (isinstance(error, RequestTimeoutError) and error.which == "total") or not (
+                error.retryable or isinstance(error, StreamError)
             )
+            if not ok:
+                self._book_verdict(ok=False)
+            self._routed_done(ok=ok)
             await self._close_gen()
             partial = self._partial()
             self._response = partial
@@ -496,6 +509,16 @@ class StreamLifecycle:
             return error
         finally:
             self._ended()
+
+    def _book_verdict(self, *, ok: bool) -> None:
+        """Tell the serving deployment's breaker how the stream ended (once): read to
+        its end or left by a break (``ok``), or broken by the deployment. Leaving on
+        an exception or a cancellation, or the total timeout, gives no verdict."""
+        verdict, self._verdict = self._verdict, None
+        if verdict is not None:
+            breaker, period = verdict
+            breaker.stream_ended(period, ok=ok)
+            self._client._note_breaker(breaker)  # the gauge, if this opened the circuit
 
     def _routed_done(self, *, ok: bool) -> None:
         """Tell the router this stream has ended (once), with its time to first piece.

@@ -454,6 +454,10 @@ def _check_settled(
     # The count stops at zero: a call ended twice shows only here (routing.py)
     assert router.extra_ends == 0, f"{where}: {router.extra_ends} calls ended twice"
     assert client._in_flight == 0, where
+    # No breaker keeps a trial slot with no call left: a half-open circuit so held
+    # would refuse every call after, for good (a trial cancelled, or a stream's)
+    for name, breaker in client._breakers._breakers.items():
+        assert not breaker._trial_running, f"{where}: {name} holds a trial with no call"
     for mock in servers:
         assert mock.server.stats.connections_open == 0, f"{where}: connections left open"
 
