@@ -16,7 +16,7 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import ConfigError, InvalidRequestError, RelayError
@@ -110,6 +110,16 @@ class _Parser(argparse.ArgumentParser):
         text = scrub(" ".join(message.split()))
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        # argparse drops the OSError of --help and --version output and exits 0:
+        # `relaykit --help > /dev/full` would succeed with nothing written. Raised
+        # (and flushed now, not at exit), main() reports it as for any command.
+        if file is None or file is sys.stderr or not message:
+            super()._print_message(message, file)
+            return
+        file.write(message)
+        file.flush()
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
