@@ -25,6 +25,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.cli.context": "`CliContext`, what a `relaykit_commands` handler gets",
     "relaykit.cli.default_model": "the model a command that is not a chat uses",
     "relaykit.cli.log_output": "the command line's log setup, for commands that spawn workers",
+    "relaykit.cli.number_options": "argparse types for number options: ASCII digits, a range",
     "relaykit.cli.stdin_text": "stdin read as UTF-8 text, refused with a typed error when not",
     "relaykit.cli.table": "plain-text tables for command output; `write_text`, which never fails",
     "relaykit.config": "`Config` and its sections, as hooks receive them",

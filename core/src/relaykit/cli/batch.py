@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from ..file_problems import read_fix, read_problem
+from .number_options import integer
 from .stdin_text import read_stdin_lines
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def register(
     )
     listing.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic, gemini")
     listing.add_argument(
-        "-n", "--limit", type=int, default=20, help="how many batches (default: 20)"
+        "-n", "--limit", type=integer, default=20, help="how many batches (default: 20)"
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .number_options import integer
 from .output_files import check_output, is_device, output_path, write_output
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def register(
     parser.add_argument(
         "-m", "--model", help="provider/model or an alias (default: [defaults] image_model)"
     )
-    parser.add_argument("-n", type=int, default=1, metavar="N", help="how many images (1)")
+    parser.add_argument("-n", type=integer, default=1, metavar="N", help="how many images (1)")
     parser.add_argument("--size", metavar="WxH", help="1024x1024, 1536x1024, ... or auto")
     parser.add_argument(
         "--quality", metavar="Q", help="the vendor's word: low, medium, high, auto; hd, standard"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
+from .number_options import integer
 from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table, write_text
@@ -114,11 +115,11 @@ def count(text: str) -> int:
     """A whole number >= 0 (SQLite reads a negative LIMIT as no limit at all) that
     fits the 64-bit integer storage binds it as."""
     try:
-        value = int(text)
-    except ValueError:
+        value = integer(text)
+    except argparse.ArgumentTypeError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0 in digits 0-9")
     if value > _LARGEST_COUNT:
         raise argparse.ArgumentTypeError(f"{text!r} is too large: give at most {_LARGEST_COUNT}")
     return value
