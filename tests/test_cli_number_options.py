@@ -18,7 +18,7 @@ NUMBER_OPTIONS = [
     (["speak", "-m", "x/y", "--speed"], "--speed", ["hi"]),
     (["rerank", "-m", "x/y", "--top-n"], "-n/--top-n", ["q", "a"]),
     (["embed", "-m", "x/y", "--dimensions"], "--dimensions", ["hi"]),
-    (["batch", "list", "-m", "x/y", "--limit"], "-n/--limit", []),
+    (["batch", "list", "openai", "--limit"], "-n/--limit", []),
     (["prompt", "-m", "x/y", "--max-steps"], "--max-steps", ["hi"]),
     (["logs", "--limit"], "-n/--limit", []),
     (["logs", "--offset"], "--offset", []),

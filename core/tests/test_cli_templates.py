@@ -192,6 +192,11 @@ def test_save_keeps_web_search_and_functions_as_absolute_paths(
         (["-s", "x", "--continue", "c1"], "error: --save cannot be used with --continue"),
         # --continue without ID too: a template does not keep it either
         (["-s", "x", "--continue"], "error: --save cannot be used with --continue"),
+        # what only a call uses: --save calls no model, so each would be ignored
+        (["-s", "x", "--json"], "error: --save cannot be used with --json"),
+        (["-s", "x", "--no-stream"], "error: --save cannot be used with --no-stream"),
+        (["-s", "x", "--count-tokens"], "error: --save cannot be used with --count-tokens"),
+        (["-s", "x", "--max-steps", "3"], "error: --save cannot be used with --max-steps"),
         ([], "error: --save has nothing to save"),
         (["-s", "x", "--save", "a/b"], "error: 'a/b' cannot name a template"),
         # a name longer than a file name may be raised OSError (ENAMETOOLONG)

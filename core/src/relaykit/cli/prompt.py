@@ -86,6 +86,12 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit prompt``."""
     context: CliContext = args.context
+    if args.force and args.save is None:  # else it looks as if it had replaced something
+        raise InvalidRequestError(
+            "--force replaces the template --save NAME writes; without --save it does nothing",
+            param="force",
+            hint="add --save NAME, or drop --force",
+        )
     # Read the prompt, the attachments and the logged conversation, and settle the
     # model, before starting the event loop: stdin and files are blocking reads, and
     # a missing model or file should fail before anything connects.

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: the schemes of a credential header whose token a server may quote alone
 _SCHEMES = ("bearer", "basic", "token")
+#: --max-steps when not given
+DEFAULT_MAX_STEPS = 10
 
 
 def add_tool_options(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +45,11 @@ def add_tool_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-steps",
         type=whole_number(1),
-        default=10,
+        # None: not given, so requested_tools can tell --max-steps without tools
+        default=None,
         metavar="N",
-        help="with tools: how many times the model may be called for one answer (default 10)",
+        help="with tools: how many times the model may be called for one answer"
+        f" (default {DEFAULT_MAX_STEPS})",
     )
 
 
@@ -117,7 +121,20 @@ class CliTools:
 
 def requested_tools(args: argparse.Namespace, context: CliContext, config: Config) -> CliTools:
     """The tools ``args`` ask for; runs the functions files and asks the plugins for
-    the ``--mcp`` sources, so call it before the event loop starts."""
+    the ``--mcp`` sources, so call it before the event loop starts.
+
+    Settles ``args.max_steps`` too: given without a tool (``--functions``, ``--mcp``
+    or a template's ``functions``) it would be ignored silently, so it is refused.
+    """
+    if hasattr(args, "max_steps"):  # relaykit tools lists them: it has no --max-steps
+        if args.max_steps is not None and not (args.functions or args.mcp):
+            raise InvalidRequestError(
+                "--max-steps limits the model calls of a run with tools, but no tools were given",
+                param="max_steps",
+                hint="add --functions FILE.py or --mcp SPEC, or drop --max-steps",
+            )
+        if args.max_steps is None:
+            args.max_steps = DEFAULT_MAX_STEPS
     functions: list[tuple[str, tuple[FunctionTool, ...]]] = []
     if args.functions:
         from .functions_option import functions_by_file
