@@ -20,6 +20,7 @@ from ..errors import InvalidRequestError
 from ..file_problems import read_fix, read_problem
 from .number_options import integer
 from .stdin_text import read_stdin_lines
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..batches import Batch, BatchResult
@@ -47,7 +48,12 @@ def register(
         ' [...]} or {"custom_id": "q1", "prompt": "..."}, with any chat parameters beside'
         ' them ("max_tokens": 200, "temperature": 0, ...). Prints the batch id.',
     )
-    submit.add_argument("file", metavar="FILE", help="the JSONL file of requests (- for stdin)")
+    submit.add_argument(
+        "file",
+        metavar="FILE",
+        type=non_blank("a JSON Lines file, or - for stdin"),
+        help="the JSONL file of requests (- for stdin)",
+    )
     submit.add_argument("-m", "--model", required=True, help="provider/model (one deployment)")
     submit.add_argument("--json", action="store_true", help="print the batch as JSON")
     submit.set_defaults(func=_submit)

@@ -16,6 +16,7 @@ from ..errors import InvalidRequestError
 from .default_model import command_model
 from .number_options import integer
 from .output_files import check_output, is_device, output_path, write_output
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -42,12 +43,14 @@ def register(
     parser.add_argument(
         "--edit",
         metavar="FILE",
+        type=non_blank("an image file"),
         action="append",
         help="an image to edit (PNG, JPEG, WebP); repeat it for several",
     )
     parser.add_argument(
         "--mask",
         metavar="FILE",
+        type=non_blank("an image file"),
         help="with --edit: where to edit the first image (OpenAI: a PNG, transparent there)",
     )
     parser.add_argument(
@@ -69,11 +72,15 @@ def register(
         "-o",
         "--output",
         metavar="FILE",
+        type=non_blank("a file name, or - for stdout"),
         help="the file to write (with -n 2 or more: FILE-1.png, FILE-2.png, ...);"
         " its suffix is the image's when FILE has none; - writes the image to stdout",
     )
     where.add_argument(
-        "--out-dir", metavar="DIR", help="the directory to write files named after the prompt to"
+        "--out-dir",
+        metavar="DIR",
+        type=non_blank("a directory (. for this one)"),
+        help="the directory to write files named after the prompt to",
     )
     parser.add_argument(
         "--json",

@@ -17,6 +17,7 @@ from .number_options import integer
 from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table, write_text
+from .text_options import non_blank
 from .when import duration, point_in_time
 
 if TYPE_CHECKING:
@@ -42,15 +43,21 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--search",  # the word the help uses: typed first more often than not
         dest="query",
         metavar="TEXT",
+        type=non_blank("words to search for"),
         help="full-text search of prompts, responses, web search queries and the titles and"
         " URLs of cited pages",
     )
-    logs.add_argument("--model", help="model as requested (alias) or routed (provider/model)")
-    logs.add_argument("--provider", help="provider name")
+    logs.add_argument(
+        "--model",
+        type=non_blank("a model"),
+        help="model as requested (alias) or routed (provider/model)",
+    )
+    logs.add_argument("--provider", type=non_blank("a provider name"), help="provider name")
     logs.add_argument("--status", choices=("ok", "error"), help="only successes or failures")
     logs.add_argument(
         "--conversation",
         metavar="ID",
+        type=non_blank("a conversation id"),
         help="only this conversation's calls (metadata conversation_id; relaykit chat sets one)",
     )
     logs.add_argument(
@@ -98,7 +105,12 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         description="Store the call records in FILE: the spill file relaykit writes records to"
         " when storage fails ([storage] spill_path). Records already stored are skipped.",
     )
-    load.add_argument("file", type=Path, metavar="FILE", help="a JSON Lines file of call records")
+    load.add_argument(
+        "file",
+        type=non_blank("a JSON Lines file", Path),
+        metavar="FILE",
+        help="a JSON Lines file of call records",
+    )
     load.add_argument(
         "--keep",
         action="store_true",

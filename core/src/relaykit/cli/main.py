@@ -24,6 +24,7 @@ from ..event_loops import BACKENDS, check_backend
 from ..plugin_faults import list_results
 from .context import CliContext
 from .log_output import log_output, verbosity
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..plugins import PluginManager
@@ -224,6 +225,7 @@ def _add_global_options(
         "-c",
         "--config",
         metavar="PATH",
+        type=non_blank("a config file (relaykit.toml)"),
         default=None,
         help="config file (default: $RELAYKIT_CONFIG, ./relaykit.toml, then the user config dir)",
     )

@@ -30,6 +30,7 @@ from .conversation_log import (
 from .sources import print_search, print_sources
 from .stdin_text import read_stdin_text
 from .template_option import add_template_options, use_template
+from .text_options import non_blank
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def register(
     parser.add_argument(
         "--schema",
         metavar="SCHEMA",
+        type=non_blank("a JSON schema file, JSON text, or fields: 'name, age int'"),
         help="answer as JSON: a JSON schema file, JSON text, or fields such as "
         "'name, age int, bio: one sentence' (types: str, int, float, bool)",
     )

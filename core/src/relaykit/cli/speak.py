@@ -17,6 +17,7 @@ from .default_model import command_model
 from .number_options import real_number
 from .output_files import check_output, output_path, write_error, write_output
 from .stdin_text import read_stdin_text
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -62,6 +63,7 @@ def register(
         "-o",
         "--output",
         metavar="FILE",
+        type=non_blank("a file name, or - for stdout"),
         help="the file to write, over any there (- for stdout, when it is not a terminal)",
     )
     parser.add_argument(

@@ -21,6 +21,7 @@ import attrs
 from ..errors import ConfigError, InvalidRequestError
 from .mcp_option import add_mcp_options
 from .number_options import whole_number
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -60,6 +61,7 @@ def add_tool_source_options(parser: argparse.ArgumentParser, *, listing: bool = 
     parser.add_argument(
         "--functions",
         metavar="FILE.py",
+        type=non_blank("a Python file"),
         action="append",
         help="list the functions a Python file defines (each top-level function is a "
         "tool; repeatable)"
