@@ -121,7 +121,7 @@ def _submit(args: argparse.Namespace) -> int:
     if args.file == "-":
         if sys.stdin is None or sys.stdin.isatty():  # nothing piped: reading would wait
             raise InvalidRequestError(
-                "no requests on stdin: it is a terminal",
+                "no requests on stdin: it is " + ("closed" if sys.stdin is None else "a terminal"),
                 param="FILE",
                 hint="pipe them in (relaykit batch submit -m MODEL - < requests.jsonl), "
                 "or give the file: relaykit batch submit -m MODEL requests.jsonl",
