@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -298,10 +303,6 @@ def test_a_config_file_that_never_ends_is_one_error_line(tmp_path: Path) -> None
     """``-c /dev/zero`` (or a huge file named by mistake) was read whole into memory:
     the process grew until the system killed it. Run under a memory cap, so that
     reading it whole fails here rather than on the machine."""
-    import os
-    import resource
-    import subprocess
-    import sys
 
     def cap_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
