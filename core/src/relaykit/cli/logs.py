@@ -283,6 +283,14 @@ def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
             " call records: [storage] spill_path, or spilled-records-*.jsonl in the"
             " user config dir)"
         )
+    if path.exists() and not path.is_file():
+        # A device or a pipe: never a spill file. Taken, it was renamed aside (as
+        # root, /dev/zero vanished) and read without end, and never put back.
+        raise ValueError(
+            f"{path} is not a regular file (a device, a pipe or a socket), not a spill"
+            " file (give the JSON Lines file of call records: [storage] spill_path, or"
+            " spilled-records-*.jsonl in the user config dir)"
+        )
     if not (path.exists() or (not keep and has_spilled(path))):
         raise ValueError(
             f"no such file: {path} (give the spill file: [storage] spill_path,"
