@@ -183,6 +183,11 @@ def test_the_default_embedding_model_creates_a_collection(
         (["embed-multi", "faq", "BLANK.tsv"], "BLANK.tsv is empty"),
         (["embed-multi", "faq", "missing.csv"], "cannot read missing.csv"),
         (["embed-multi", "faq", "--files", "nodir", "*"], "nodir is not a directory"),
+        # a blank DIR was the current directory; a blank or absolute GLOB a traceback
+        (["embed-multi", "faq", "--files", "", "*"], "--files: the DIR is blank"),
+        (["embed-multi", "faq", "--files", ".", ""], "--files: the GLOB is blank"),
+        (["embed-multi", "faq", "--files", ".", "/etc/*.conf"], "--files: GLOB '/etc/*.conf'"),
+        (["embed-multi", "faq", "--files", ".", "a**b"], "--files: GLOB 'a**b' is not a pattern"),
         (["embed-multi", "faq", "BAD.csv", "--batch-size", "0"], "--batch-size is 0"),
     ],
 )
