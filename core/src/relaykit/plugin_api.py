@@ -27,6 +27,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.cli.log_output": "the command line's log setup, for commands that spawn workers",
     "relaykit.cli.number_options": "argparse types for number options: ASCII digits, a range",
     "relaykit.cli.stdin_text": "stdin read as UTF-8 text, refused with a typed error when not",
+    "relaykit.cli.text_options": "`non_blank`: an argparse type refusing a blank value",
     "relaykit.cli.table": "plain-text tables for command output; `write_text`, which never fails",
     "relaykit.config": "`Config` and its sections, as hooks receive them",
     "relaykit.embeddings": "embedding values, batching (`send_batches`) and token estimates",

@@ -12,6 +12,7 @@ import attrs
 
 from relaykit import hookimpl
 from relaykit.cli.number_options import integer, real_number
+from relaykit.cli.text_options import non_blank
 
 if TYPE_CHECKING:
     # Every relaykit process (`relaykit --help` too) imports this module to add the
@@ -48,7 +49,13 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
             " to the models it names."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        # blank, the server would listen on every interface
+        type=non_blank("an address: 127.0.0.1, or 0.0.0.0 for every interface"),
+        help="address to listen on",
+    )
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (0: any free one)")
     parser.add_argument(
         "--cors-origin",

@@ -4,6 +4,9 @@ the option, before any config is read or call made.
 A blank value is nearly always a shell variable left unset (``-o "$OUT"``). Taken
 as it is, ``Path("")`` is the current directory (``--out-dir ""`` wrote there), and
 an empty filter matches everything (``relaykit models ""`` listed every provider).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from typing import TypeVar
+
+__all__ = ["non_blank"]
 
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relaykit.cli.number_options import integer
+from relaykit.cli.text_options import non_blank
 from relaykit.errors import InvalidRequestError
 
 # Only light modules here: the sqlite plugin registers these commands in every
@@ -142,6 +143,8 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
         "-d",
         "--database",
         metavar="PATH",
+        # blank, it was taken for the default file: -d "$DB" with DB unset
+        type=non_blank("the embeddings file's path"),
         help="the embeddings file (default: embeddings.db in the user config dir)",
     )
 
