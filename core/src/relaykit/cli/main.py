@@ -16,7 +16,7 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import ConfigError, InvalidRequestError, RelayError
@@ -27,6 +27,8 @@ from .log_output import log_output, verbosity
 from .text_options import non_blank
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from ..plugins import PluginManager
 
 #: modules of this package that add a built-in command, in ``--help`` order
@@ -112,7 +114,7 @@ class _Parser(argparse.ArgumentParser):
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # argparse drops the OSError of --help and --version output and exits 0:
         # `relaykit --help > /dev/full` would succeed with nothing written. Raised
         # (and flushed now, not at exit), main() reports it as for any command.
@@ -120,7 +122,9 @@ class _Parser(argparse.ArgumentParser):
             super()._print_message(message, file)
             return
         file.write(message)
-        file.flush()
+        flush = getattr(file, "flush", None)
+        if flush is not None:
+            flush()
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
