@@ -416,3 +416,20 @@ def test_a_mapping_option_that_is_no_json_object_says_how_to_write_one(
 ) -> None:
     code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", f"{key}={value}", "hi"], capsys)
     assert_one_error_line(code, err, f"-o {key}", "JSON object", '{"')
+
+
+def test_logs_import_of_what_is_no_regular_file_refuses_and_leaves_it_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``logs import /dev/zero`` (as root) renamed the device aside as a taken spill
+    file, read it until memory ran out, and never put it back: /dev/zero was gone.
+    A socket stands in for the device here: no regular file either, and harmless."""
+    import socket
+
+    monkeypatch.chdir(tmp_path)  # a socket's path must be short
+    config = _sqlite_config(tmp_path)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind("spill.jsonl")
+        code, _, err = run(["-c", str(config), "logs", "import", "spill.jsonl"], capsys)
+    assert_one_error_line(code, err, "spill.jsonl", "is not a regular file", "spill_path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relaykit.toml", "spill.jsonl"]

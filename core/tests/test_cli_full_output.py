@@ -91,3 +91,34 @@ def test_o_dev_null_takes_the_image_and_makes_no_file(
     assert main(["image", "-m", "openai/gpt-image-1", "-o", os.devnull, "a fox"]) == 0
     assert capsys.readouterr().out == f"{os.devnull}\n"
     assert not Path(f"{os.devnull}.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["prompt", "--help"], ["logs", "prune", "--help"], []]
+)
+def test_help_and_version_to_a_full_disk_are_one_error_line(args: list[str]) -> None:
+    """argparse swallows the OSError of its own output and exits 0: ``relaykit
+    --help > /dev/full`` must fail as every other command does."""
+    line = _one_error_line(_relaykit(*args))
+    assert line.startswith("error: cannot write the output: No space left on device")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_into_a_closed_pipe_exits_141_quietly(args: list[str]) -> None:
+    """``relaykit --help | head -0`` as other commands: 141, nothing on stderr. The
+    pipe's reader is gone before relaykit starts, so every write meets EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "relaykit.cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")

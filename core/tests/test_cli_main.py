@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -281,3 +286,40 @@ def test_a_relaykit_commands_hook_that_raises_is_one_line_naming_the_plugin(
     err = capsys.readouterr().err
     assert err.startswith("error: plugin 'extra-0 (Broken)': its relaykit_commands raised")
     assert "no parser today" in err and err.count("\n") == 1
+
+
+def test_a_config_file_with_a_utf8_bom_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Notepad saves UTF-8 with a byte order mark; tomllib calls it an invalid
+    statement on line 1, an error whose cause cannot be seen."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user"))
+    path = tmp_path / "relaykit.toml"
+    path.write_bytes(b"\xef\xbb\xbf[defaults]\nmodel = 'openai/gpt-4o-mini'\n")
+    assert main(["-c", str(path), "templates", "list"]) == 0, capsys.readouterr().err
+
+
+def test_a_config_file_that_never_ends_is_one_error_line(tmp_path: Path) -> None:
+    """``-c /dev/zero`` (or a huge file named by mistake) was read whole into memory:
+    the process grew until the system killed it. Run under a memory cap, so that
+    reading it whole fails here rather than on the machine."""
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * (20 << 20) + b"\n")
+    for path in ("/dev/zero", str(big)):
+        done = subprocess.run(
+            [sys.executable, "-m", "relaykit.cli", "-c", path, "templates", "list"],
+            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "user")},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            preexec_fn=cap_memory,
+        )
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith(f"error: config file {path} is larger than"), done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr

@@ -414,6 +414,10 @@ def test_functions_are_counted_with_the_prompt(openai_mock: OpenAIMock, tmp_path
         (None, "there is no such file"),
         ("x = 1\n", "the file defines no function"),
         ("raise ImportError('no module named weather')\n", "running it failed: ImportError"),
+        # sys.exit() at import must not end relaykit, silently or with the file's code
+        ("import sys\nsys.exit(0)\n", "running it failed: it called sys.exit(0)"),
+        ("raise SystemExit(3)\n", "running it failed: it called sys.exit(3)"),
+        ("import sys\nsys.exit('usage: tools.py')\n", "it called sys.exit('usage: tools.py')"),
         ("def f(city):\n    pass\n", "tool f: parameter 'city' has no type annotation"),
     ],
 )

@@ -192,6 +192,11 @@ def test_save_keeps_web_search_and_functions_as_absolute_paths(
         (["-s", "x", "--continue", "c1"], "error: --save cannot be used with --continue"),
         # --continue without ID too: a template does not keep it either
         (["-s", "x", "--continue"], "error: --save cannot be used with --continue"),
+        # what only a call uses: --save calls no model, so each would be ignored
+        (["-s", "x", "--json"], "error: --save cannot be used with --json"),
+        (["-s", "x", "--no-stream"], "error: --save cannot be used with --no-stream"),
+        (["-s", "x", "--count-tokens"], "error: --save cannot be used with --count-tokens"),
+        (["-s", "x", "--max-steps", "3"], "error: --save cannot be used with --max-steps"),
         ([], "error: --save has nothing to save"),
         (["-s", "x", "--save", "a/b"], "error: 'a/b' cannot name a template"),
         # a name longer than a file name may be raised OSError (ENAMETOOLONG)
@@ -483,3 +488,27 @@ def test_a_templates_folder_that_is_a_file_is_an_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write template 'notes'"), err
     assert "relaykit templates path" in err
+
+
+@pytest.mark.parametrize(
+    ("editor", "message"),
+    [
+        ('"unclosed', "$EDITOR '\"unclosed' is not a command line (No closing quotation)"),
+        # blank: the template file itself was run as the editor
+        ("   ", "$EDITOR is blank"),
+    ],
+)
+def test_an_editor_setting_that_is_no_command_is_one_error_line_and_makes_no_file(
+    editor: str,
+    message: str,
+    templates: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", editor)
+    assert main(["templates", "edit", "fresh"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}"), err
+    assert err.count("\n") == 1 and "EDITOR=nano" in err, err
+    assert list(templates.iterdir()) == []

@@ -454,3 +454,31 @@ def test_totals_refuse_what_they_would_drop(
     with pytest.raises(relaykit.InvalidRequestError) as caught:
         cli("logs", "--totals", *option)
     assert str(caught.value).startswith(f"--totals adds up every call: {option[0]} does not apply")
+
+
+def test_keys_set_for_a_provider_nothing_knows_is_refused_before_the_key_is_asked(
+    cli: Cli, storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt name (``opneai``) would be stored and never used: refused, with
+    the providers known and how to get the one meant."""
+    stdin = io.StringIO(KEY + "\n")
+    monkeypatch.setattr("sys.stdin", stdin)
+    with pytest.raises(relaykit.ConfigError) as caught:
+        cli("keys", "set", "opneai")
+    message = str(caught.value)
+    assert "no installed plugin or [providers] table knows provider 'opneai'" in message
+    assert "known: " in message and "openai" in message and "anthropic" in message
+    assert "did you mean 'openai'?" in message
+    assert "pip install relaykit-opneai" in message
+    assert "--force" in message
+    assert stdin.tell() == 0  # the key was not read
+    assert storage.blobs == {}
+
+
+def test_keys_set_force_stores_a_key_for_a_plugin_installed_elsewhere(
+    cli: Cli, storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage shared with a gateway whose machine has the plugin this one lacks."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(KEY + "\n"))
+    assert cli("keys", "set", "--force", "inhouse")[0] == 0
+    assert "inhouse" in storage.blobs

@@ -251,3 +251,9 @@ def test_a_second_signal_says_it_stops_at_once(
     )
     assert "Traceback" not in err and GATEWAY_KEY not in out + err
     assert not b"".join(received).rstrip().endswith(b"data: [DONE]")  # cut off
+
+
+def test_a_blank_host_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--host "$HOST"`` with HOST unset: a blank host listens on every interface."""
+    assert main(["gateway", "--host", "", "--port", "0"]) == 2
+    one_error_line(capsys.readouterr().err, "argument --host: the value is blank", "127.0.0.1")

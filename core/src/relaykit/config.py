@@ -13,6 +13,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import math
 import os
@@ -572,6 +573,10 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
     return None
 
 
+#: the most a config or template file may hold: far above any real one
+MAX_TOML_BYTES = 8 << 20
+
+
 def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
     """A TOML file's tables; ``kind`` names the file in errors ("template file")."""
     if "\x00" in str(path):  # Python refuses it with ValueError: quoted, to show it
@@ -581,7 +586,22 @@ def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
         )
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            # capped: -c /dev/zero (or a log named by mistake) would fill the memory
+            data = f.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            raise ConfigError(
+                f"{kind} {path} is larger than {MAX_TOML_BYTES >> 20} MB",
+                hint=f"check the path: a {kind} is a few KB of TOML",
+            )
+        # Notepad saves UTF-8 with a byte order mark, which tomllib calls an invalid
+        # statement on line 1: a cause nobody can see. The text is plain either way.
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        try:
+            text = data[bom:].decode("utf-8")
+        except UnicodeDecodeError as e:  # counted from the file's first byte, BOM included
+            e.start += bom
+            raise
+        return tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(
             f"{kind} {path} does not exist", hint="check the path, or create the file"
@@ -630,7 +650,7 @@ def _toml_error(
     if match:
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            line = lines[int(match.group(1)) - 1].strip()
+            line = lines[int(match.group(1)) - 1].strip().lstrip("\ufeff")
         except (OSError, IndexError):
             line = ""
         if line:

@@ -183,6 +183,11 @@ def test_the_default_embedding_model_creates_a_collection(
         (["embed-multi", "faq", "BLANK.tsv"], "BLANK.tsv is empty"),
         (["embed-multi", "faq", "missing.csv"], "cannot read missing.csv"),
         (["embed-multi", "faq", "--files", "nodir", "*"], "nodir is not a directory"),
+        # a blank DIR was the current directory; a blank or absolute GLOB a traceback
+        (["embed-multi", "faq", "--files", "", "*"], "--files: the DIR is blank"),
+        (["embed-multi", "faq", "--files", ".", ""], "--files: the GLOB is blank"),
+        (["embed-multi", "faq", "--files", ".", "/etc/*.conf"], "--files: GLOB '/etc/*.conf'"),
+        (["embed-multi", "faq", "--files", ".", "a**b"], "--files: GLOB 'a**b' is not a pattern"),
         (["embed-multi", "faq", "BAD.csv", "--batch-size", "0"], "--batch-size is 0"),
     ],
 )
@@ -330,3 +335,16 @@ def test_an_id_given_twice_is_said_not_dropped_silently(
     assert (code, out) == (0, "faq: embedded 3, 0 unchanged\n")
     assert err == f"{items}: 2 ids given more than once ('a', 'c'): the last text of each is kept\n"
     assert sent(mock) == [["only b", "second a", "last c"]]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["collections", "list"], ["collections", "path"], ["similar", "faq", "hi"]],
+)
+def test_a_blank_database_is_refused_not_taken_for_the_default(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-d "$DB"`` with DB unset used the default embeddings file instead."""
+    code, out, err = run(capsys, *argv, "-d", "")
+    assert (code, out) == (2, "")
+    assert "argument -d/--database: the value is blank" in err, err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relaykit import hookimpl
+from relaykit.cli.number_options import integer, real_number
+from relaykit.cli.text_options import non_blank
 
 if TYPE_CHECKING:
     # Every relaykit process (`relaykit --help` too) imports this module to add the
@@ -48,7 +49,13 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
             " to the models it names."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        # blank, the server would listen on every interface
+        type=non_blank("an address: 127.0.0.1, or 0.0.0.0 for every interface"),
+        help="address to listen on",
+    )
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (0: any free one)")
     parser.add_argument(
         "--cors-origin",
@@ -82,33 +89,37 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
 def _port(text: str) -> int:
     # checked here: the socket's own OverflowError would surface as a traceback
     try:
-        port = int(text)
-    except ValueError:
+        port = integer(text)
+    except argparse.ArgumentTypeError:
         port = -1
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(
-            f"must be a port number from 0 to 65535 (0: any free one), not {text!r}"
+            f"must be a port number from 0 to 65535 (0: any free one) in digits 0-9, not {text!r}"
         )
     return port
 
 
 def _worker_count(text: str) -> int:
     try:
-        count = int(text)
-    except ValueError:
+        count = integer(text)
+    except argparse.ArgumentTypeError:
         count = 0
     if count < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of processes >= 1, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of processes >= 1 in digits 0-9, not {text!r}"
+        )
     return count
 
 
 def _seconds(text: str) -> float:
     try:
-        seconds = float(text)
-    except ValueError:
+        seconds = real_number(text)
+    except argparse.ArgumentTypeError:
         seconds = -1.0
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0 in digits 0-9, not {text!r}"
+        )
     return seconds
 
 

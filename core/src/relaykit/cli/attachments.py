@@ -281,8 +281,9 @@ def _read_file(path: str) -> bytes:
 def _read_stdin(stdin: BinaryIO | None) -> bytes:
     if stdin is None:
         if sys.stdin is None or sys.stdin.isatty():
+            state = "closed" if sys.stdin is None else "a terminal"
             raise InvalidRequestError(
-                "-a - reads the attachment from stdin, but stdin is a terminal",
+                f"-a - reads the attachment from stdin, but stdin is {state}",
                 param="attach",
                 hint="pipe the file in: cat photo.png | relaykit prompt -a - 'Describe it'",
             )

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from ..file_problems import read_fix, read_problem
+from .number_options import integer
 from .stdin_text import read_stdin_lines
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..batches import Batch, BatchResult
@@ -46,7 +48,12 @@ def register(
         ' [...]} or {"custom_id": "q1", "prompt": "..."}, with any chat parameters beside'
         ' them ("max_tokens": 200, "temperature": 0, ...). Prints the batch id.',
     )
-    submit.add_argument("file", metavar="FILE", help="the JSONL file of requests (- for stdin)")
+    submit.add_argument(
+        "file",
+        metavar="FILE",
+        type=non_blank("a JSON Lines file, or - for stdin"),
+        help="the JSONL file of requests (- for stdin)",
+    )
     submit.add_argument("-m", "--model", required=True, help="provider/model (one deployment)")
     submit.add_argument("--json", action="store_true", help="print the batch as JSON")
     submit.set_defaults(func=_submit)
@@ -65,7 +72,7 @@ def register(
     )
     listing.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic, gemini")
     listing.add_argument(
-        "-n", "--limit", type=int, default=20, help="how many batches (default: 20)"
+        "-n", "--limit", type=integer, default=20, help="how many batches (default: 20)"
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list)
@@ -114,7 +121,7 @@ def _submit(args: argparse.Namespace) -> int:
     if args.file == "-":
         if sys.stdin is None or sys.stdin.isatty():  # nothing piped: reading would wait
             raise InvalidRequestError(
-                "no requests on stdin: it is a terminal",
+                "no requests on stdin: it is " + ("closed" if sys.stdin is None else "a terminal"),
                 param="FILE",
                 hint="pipe them in (relaykit batch submit -m MODEL - < requests.jsonl), "
                 "or give the file: relaykit batch submit -m MODEL requests.jsonl",

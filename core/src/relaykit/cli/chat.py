@@ -32,6 +32,7 @@ blocking call parked inside the event loop.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -122,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
     # The user's code runs, and plugins are asked for the --mcp servers, before
     # the client's loop starts; the servers connect in it, and stay for the session.
     tools = requested_tools(args, context, config)
-    interactive = sys.stdin.isatty()
-    read_line = _terminal_line if interactive else _stream_reader(sys.stdin)
+    # stdin closed (relaykit chat <&-): Python's None, read as nothing piped
+    stdin = sys.stdin if sys.stdin is not None else io.StringIO()
+    interactive = stdin.isatty()
+    read_line = _terminal_line if interactive else _stream_reader(stdin)
     with context.sync_client(config) as client:
         tools.mask_in(client)
         tool_list = client.enter_async_context(tools.connected()) if tools else []

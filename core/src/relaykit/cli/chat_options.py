@@ -70,7 +70,11 @@ def parse_param(text: str) -> tuple[str, Any]:
 def _reasoning(text: str) -> str | int:
     # A budget is digits; anything else is an effort, checked by the client with
     # the other parameters (its error names the efforts relaykit knows).
-    return int(text) if text.strip().isdigit() else text.strip()
+    # isdigit() is true of other scripts' digits too (number_options says why not)
+    budget = text.strip()
+    if budget.isdigit() and not budget.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a budget: write it in digits 0-9")
+    return int(budget) if budget.isdigit() else budget
 
 
 def chat_params(args: argparse.Namespace) -> dict[str, Any]:

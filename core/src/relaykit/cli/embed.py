@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .number_options import integer
 from .stdin_text import read_stdin_lines
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def register(
         help="provider/model or an alias (default: [defaults] embedding_model)",
     )
     parser.add_argument(
-        "--dimensions", type=int, help="shorter vectors, for the models that can make them"
+        "--dimensions", type=integer, help="shorter vectors, for the models that can make them"
     )
     parser.add_argument(
         "--input-type",

@@ -68,10 +68,17 @@ def _load(path: Path, i: int) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # the user's code: say what broke, briefly
+    except (Exception, SystemExit) as e:  # the user's code: say what broke, briefly
         del sys.modules[name]
+        # A script's `if not args: sys.exit(...)` would end relaykit with the file's
+        # exit code (0: a silent success) and no call made: it is the file's error.
+        broke = (
+            f"it called sys.exit({e.code!r})"
+            if isinstance(e, SystemExit)
+            else f"{type(e).__name__}: {e}"
+        )
         raise InvalidRequestError(
-            f"--functions {path}: running it failed: {type(e).__name__}: {e}",
+            f"--functions {path}: running it failed: {broke}",
             param="--functions",
             hint=f"run it to see where: python {shlex.quote(str(path))}",
         ) from None

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .number_options import integer
 from .output_files import check_output, is_device, output_path, write_output
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -41,18 +43,20 @@ def register(
     parser.add_argument(
         "--edit",
         metavar="FILE",
+        type=non_blank("an image file"),
         action="append",
         help="an image to edit (PNG, JPEG, WebP); repeat it for several",
     )
     parser.add_argument(
         "--mask",
         metavar="FILE",
+        type=non_blank("an image file"),
         help="with --edit: where to edit the first image (OpenAI: a PNG, transparent there)",
     )
     parser.add_argument(
         "-m", "--model", help="provider/model or an alias (default: [defaults] image_model)"
     )
-    parser.add_argument("-n", type=int, default=1, metavar="N", help="how many images (1)")
+    parser.add_argument("-n", type=integer, default=1, metavar="N", help="how many images (1)")
     parser.add_argument("--size", metavar="WxH", help="1024x1024, 1536x1024, ... or auto")
     parser.add_argument(
         "--quality", metavar="Q", help="the vendor's word: low, medium, high, auto; hd, standard"
@@ -68,11 +72,15 @@ def register(
         "-o",
         "--output",
         metavar="FILE",
+        type=non_blank("a file name, or - for stdout"),
         help="the file to write (with -n 2 or more: FILE-1.png, FILE-2.png, ...);"
         " its suffix is the image's when FILE has none; - writes the image to stdout",
     )
     where.add_argument(
-        "--out-dir", metavar="DIR", help="the directory to write files named after the prompt to"
+        "--out-dir",
+        metavar="DIR",
+        type=non_blank("a directory (. for this one)"),
+        help="the directory to write files named after the prompt to",
     )
     parser.add_argument(
         "--json",

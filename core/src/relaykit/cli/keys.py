@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, NotFoundError
 from ..secrets import Secret
 from .stdin_text import read_stdin_lines
-from .storage_session import make_parser, needs, opened_storage, run
+from .storage_session import (
+    config_of,
+    make_parser,
+    needs,
+    opened_storage,
+    plugin_manager_of,
+    run,
+)
 from .table import format_table
 
 if TYPE_CHECKING:
@@ -38,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     actions = keys.add_subparsers(title="actions", metavar="ACTION", required=True)
     set_ = make_parser(actions, "set", parents, help="store a provider's key (asked for, hidden)")
     set_.add_argument("provider", help="provider name, e.g. openai")
+    set_.add_argument(
+        "--force",
+        action="store_true",
+        help="store it though no installed plugin or [providers] table here knows the"
+        " provider (for a machine that has the plugin and shares this storage)",
+    )
     set_.set_defaults(func=keys_set)
     make_parser(actions, "list", parents, help="stored keys, as prefixes").set_defaults(
         func=keys_list
@@ -69,8 +82,36 @@ def read_key(provider: str) -> Secret:
 
 def keys_set(args: argparse.Namespace) -> int:
     """Store the key of ``args.provider``."""
-    key = read_key(args.provider)  # before any I/O, so a typo costs nothing
+    if not args.force:
+        _check_known(args)  # before the key is typed: a misspelt name would waste it
+    key = read_key(args.provider)
     return run(args, functools.partial(_set, key=key))
+
+
+def _check_known(args: argparse.Namespace) -> None:
+    """Refuse a provider no installed plugin provides and no ``[providers.NAME]``
+    table names: its key would be stored and never used (``opneai``)."""
+    from ..config_tables import FIRST_PARTY, install_hint
+    from ..errors import did_you_mean
+    from ..key_vault import check_provider_name
+    from ..plugin_faults import factory_problem, list_results
+
+    name = args.provider
+    check_provider_name(name)
+    pm = plugin_manager_of(args)
+    types = {f.type for f in list_results(pm, "relaykit_providers", check=factory_problem)}
+    known = sorted(types | set(config_of(args).providers))
+    if name in known:
+        return
+    get = install_hint(FIRST_PARTY["providers"].get(name, f"relaykit-{name}"), pm.not_loaded)
+    near = did_you_mean(name, known, "")
+    raise ConfigError(
+        f"no installed plugin or [providers] table knows provider {name!r}"
+        f" (known: {', '.join(known) or 'none'})",
+        hint=f"{near + ' ' if near else ''}To add it: {get}, or configure [providers.{name}];"
+        " or store it anyway with --force (for a machine that has its plugin and"
+        " shares this storage)",
+    )
 
 
 async def _set(args: argparse.Namespace, key: Secret) -> int:

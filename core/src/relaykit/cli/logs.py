@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
+from .number_options import integer
 from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table, write_text
+from .text_options import non_blank
 from .when import duration, point_in_time
 
 if TYPE_CHECKING:
@@ -41,15 +43,21 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--search",  # the word the help uses: typed first more often than not
         dest="query",
         metavar="TEXT",
+        type=non_blank("words to search for"),
         help="full-text search of prompts, responses, web search queries and the titles and"
         " URLs of cited pages",
     )
-    logs.add_argument("--model", help="model as requested (alias) or routed (provider/model)")
-    logs.add_argument("--provider", help="provider name")
+    logs.add_argument(
+        "--model",
+        type=non_blank("a model"),
+        help="model as requested (alias) or routed (provider/model)",
+    )
+    logs.add_argument("--provider", type=non_blank("a provider name"), help="provider name")
     logs.add_argument("--status", choices=("ok", "error"), help="only successes or failures")
     logs.add_argument(
         "--conversation",
         metavar="ID",
+        type=non_blank("a conversation id"),
         help="only this conversation's calls (metadata conversation_id; relaykit chat sets one)",
     )
     logs.add_argument(
@@ -97,7 +105,12 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         description="Store the call records in FILE: the spill file relaykit writes records to"
         " when storage fails ([storage] spill_path). Records already stored are skipped.",
     )
-    load.add_argument("file", type=Path, metavar="FILE", help="a JSON Lines file of call records")
+    load.add_argument(
+        "file",
+        type=non_blank("a JSON Lines file", Path),
+        metavar="FILE",
+        help="a JSON Lines file of call records",
+    )
     load.add_argument(
         "--keep",
         action="store_true",
@@ -114,11 +127,11 @@ def count(text: str) -> int:
     """A whole number >= 0 (SQLite reads a negative LIMIT as no limit at all) that
     fits the 64-bit integer storage binds it as."""
     try:
-        value = int(text)
-    except ValueError:
+        value = integer(text)
+    except argparse.ArgumentTypeError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0 in digits 0-9")
     if value > _LARGEST_COUNT:
         raise argparse.ArgumentTypeError(f"{text!r} is too large: give at most {_LARGEST_COUNT}")
     return value
@@ -269,6 +282,14 @@ def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
             f"{path} is a directory, not a spill file (give the JSON Lines file of"
             " call records: [storage] spill_path, or spilled-records-*.jsonl in the"
             " user config dir)"
+        )
+    if path.exists() and not path.is_file():
+        # A device or a pipe: never a spill file. Taken, it was renamed aside (as
+        # root, /dev/zero vanished) and read without end, and never put back.
+        raise ValueError(
+            f"{path} is not a regular file (a device, a pipe or a socket), not a spill"
+            " file (give the JSON Lines file of call records: [storage] spill_path, or"
+            " spilled-records-*.jsonl in the user config dir)"
         )
     if not (path.exists() or (not keep and has_spilled(path))):
         raise ValueError(

@@ -24,8 +24,11 @@ from ..event_loops import BACKENDS, check_backend
 from ..plugin_faults import list_results
 from .context import CliContext
 from .log_output import log_output, verbosity
+from .text_options import non_blank
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from ..plugins import PluginManager
 
 #: modules of this package that add a built-in command, in ``--help`` order
@@ -110,6 +113,18 @@ class _Parser(argparse.ArgumentParser):
         text = scrub(" ".join(message.split()))
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse drops the OSError of --help and --version output and exits 0:
+        # `relaykit --help > /dev/full` would succeed with nothing written. Raised
+        # (and flushed now, not at exit), main() reports it as for any command.
+        if file is None or file is sys.stderr or not message:
+            super()._print_message(message, file)
+            return
+        file.write(message)
+        flush = getattr(file, "flush", None)
+        if flush is not None:
+            flush()
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -214,6 +229,7 @@ def _add_global_options(
         "-c",
         "--config",
         metavar="PATH",
+        type=non_blank("a config file (relaykit.toml)"),
         default=None,
         help="config file (default: $RELAYKIT_CONFIG, ./relaykit.toml, then the user config dir)",
     )

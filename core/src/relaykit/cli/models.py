@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFoundError, RelayError
 from .table import format_table
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..response import ModelInfo
@@ -26,7 +27,13 @@ def register(
         description="List models with their context window and USD price per million tokens. "
         "Without PROVIDER, lists every provider that is configured or has its API key set.",
     )
-    parser.add_argument("provider", nargs="?", metavar="PROVIDER", help="e.g. openai")
+    parser.add_argument(
+        "provider",
+        nargs="?",
+        metavar="PROVIDER",
+        type=non_blank("a provider name (openai), or none for every provider"),
+        help="e.g. openai",
+    )
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.set_defaults(func=run)
 

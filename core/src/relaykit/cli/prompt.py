@@ -30,6 +30,7 @@ from .conversation_log import (
 from .sources import print_search, print_sources
 from .stdin_text import read_stdin_text
 from .template_option import add_template_options, use_template
+from .text_options import non_blank
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def register(
     parser.add_argument(
         "--schema",
         metavar="SCHEMA",
+        type=non_blank("a JSON schema file, JSON text, or fields: 'name, age int'"),
         help="answer as JSON: a JSON schema file, JSON text, or fields such as "
         "'name, age int, bio: one sentence' (types: str, int, float, bool)",
     )
@@ -86,6 +88,12 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit prompt``."""
     context: CliContext = args.context
+    if args.force and args.save is None:  # else it looks as if it had replaced something
+        raise InvalidRequestError(
+            "--force replaces the template --save NAME writes; without --save it does nothing",
+            param="force",
+            hint="add --save NAME, or drop --force",
+        )
     # Read the prompt, the attachments and the logged conversation, and settle the
     # model, before starting the event loop: stdin and files are blocking reads, and
     # a missing model or file should fail before anything connects.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .default_model import command_model
 from .embed import embed_texts
+from .number_options import integer
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -39,7 +40,7 @@ def register(
     parser.add_argument(
         "-m", "--model", help="provider/model or an alias (default: [defaults] rerank_model)"
     )
-    parser.add_argument("-n", "--top-n", type=int, help="print only the N best")
+    parser.add_argument("-n", "--top-n", type=integer, help="print only the N best")
     parser.add_argument(
         "--scores", action="store_true", help="put each document's score and index before it"
     )

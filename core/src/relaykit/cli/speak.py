@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .number_options import real_number
 from .output_files import check_output, output_path, write_error, write_output
 from .stdin_text import read_stdin_text
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -53,7 +55,7 @@ def register(
     parser.add_argument(
         "--format", dest="fmt", choices=FORMATS, default="mp3", help="the audio format (mp3)"
     )
-    parser.add_argument("--speed", type=float, help="0.25 to 4.0 (1.0 is normal)")
+    parser.add_argument("--speed", type=real_number, help="0.25 to 4.0 (1.0 is normal)")
     parser.add_argument(
         "--instructions", metavar="TEXT", help="how to say it (gpt-4o-mini-tts): tone, pace"
     )
@@ -61,6 +63,7 @@ def register(
         "-o",
         "--output",
         metavar="FILE",
+        type=non_blank("a file name, or - for stdout"),
         help="the file to write, over any there (- for stdout, when it is not a terminal)",
     )
     parser.add_argument(

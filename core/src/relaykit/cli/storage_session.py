@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     # Loaded by the handlers that open storage, not by the commands' registration
     # (`make_parser`), which every `relaykit` run does.
     from ..config import Config
+    from ..plugins import PluginManager
     from ..protocols import Storage
 
 
@@ -38,6 +39,17 @@ def config_of(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
 
 
+def plugin_manager_of(args: argparse.Namespace) -> PluginManager:
+    """The CLI's plugin manager (extra plugins included)."""
+    context = getattr(args, "context", None)
+    if context is not None:
+        pm: PluginManager = context.plugin_manager
+        return pm
+    from ..plugins import build_plugin_manager
+
+    return build_plugin_manager(getattr(args, "plugins", ()))
+
+
 @asynccontextmanager
 async def opened_storage(
     args: argparse.Namespace, *, reading: bool = False
@@ -48,17 +60,10 @@ async def opened_storage(
     whose file does not exist is an error instead of a new, empty file: a mistyped
     ``[storage] path`` would otherwise be created and answer that nothing matches.
     """
-    from ..plugins import build_plugin_manager
     from ..storage_open import open_storage
 
-    context = getattr(args, "context", None)
-    pm = (
-        context.plugin_manager
-        if context is not None
-        else build_plugin_manager(getattr(args, "plugins", ()))
-    )
     config = config_of(args)
-    storage = open_storage(config, pm)
+    storage = open_storage(config, plugin_manager_of(args))
     if storage is None:
         backend = config.storage.backend
         if backend == "none":

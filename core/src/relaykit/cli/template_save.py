@@ -100,6 +100,11 @@ def _refuse_mixed(args: argparse.Namespace) -> None:
             ("--continue", args.continue_id),
             ("-a", args.attachments),
             ("--mcp", args.mcp),
+            # what only a call uses: --save calls no model
+            ("--max-steps", args.max_steps is not None),
+            ("--json", args.json),
+            ("--no-stream", not args.stream),
+            ("--count-tokens", args.count_tokens),
         )
         if value
     ]

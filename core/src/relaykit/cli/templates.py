@@ -135,11 +135,12 @@ def templates_edit(args: argparse.Namespace) -> int:
     """Handle ``templates edit NAME``: run the editor on the file, then check what was saved."""
     path = template_path(args.name)
     config = _config(args)
+    editor = _editor()  # before a new file is made: a bad setting leaves none behind
     if not path.is_file():
         if args.name in config.templates:
             raise _in_config(args.name, config, "edit")
         write_template_file(args.name, path, SKELETON.format(name=args.name))
-    command = [*_editor(), str(path)]
+    command = [*editor, str(path)]
     try:
         done = subprocess.run(command, check=False)
     except OSError as e:
@@ -184,10 +185,19 @@ def _in_config(name: str, config: Config, action: str) -> InvalidRequestError:
 
 
 def _editor() -> list[str]:
-    command = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    """The editor's command line; a setting that is none is a typed error."""
+    name = "VISUAL" if os.environ.get("VISUAL") else "EDITOR"
+    command = os.environ.get(name)
     if not command:
         return ["notepad"] if sys.platform == "win32" else ["vi"]
-    return shlex.split(command, posix=sys.platform != "win32")
+    fix = "set $EDITOR (or $VISUAL) to an editor's command, e.g. EDITOR=nano"
+    try:
+        words = shlex.split(command, posix=sys.platform != "win32")
+    except ValueError as e:  # an unclosed quote
+        raise ConfigError(f"${name} {command!r} is not a command line ({e})", hint=fix) from None
+    if not words:  # blank: the file to edit would be run as the editor
+        raise ConfigError(f"${name} is blank", hint=fix)
+    return words
 
 
 def _summary(template: PromptTemplate) -> str:

@@ -21,6 +21,7 @@ import attrs
 from ..errors import ConfigError, InvalidRequestError
 from .mcp_option import add_mcp_options
 from .number_options import whole_number
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 #: the schemes of a credential header whose token a server may quote alone
 _SCHEMES = ("bearer", "basic", "token")
+#: --max-steps when not given
+DEFAULT_MAX_STEPS = 10
 
 
 def add_tool_options(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +46,11 @@ def add_tool_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-steps",
         type=whole_number(1),
-        default=10,
+        # None: not given, so requested_tools can tell --max-steps without tools
+        default=None,
         metavar="N",
-        help="with tools: how many times the model may be called for one answer (default 10)",
+        help="with tools: how many times the model may be called for one answer"
+        f" (default {DEFAULT_MAX_STEPS})",
     )
 
 
@@ -56,6 +61,7 @@ def add_tool_source_options(parser: argparse.ArgumentParser, *, listing: bool = 
     parser.add_argument(
         "--functions",
         metavar="FILE.py",
+        type=non_blank("a Python file"),
         action="append",
         help="list the functions a Python file defines (each top-level function is a "
         "tool; repeatable)"
@@ -117,7 +123,20 @@ class CliTools:
 
 def requested_tools(args: argparse.Namespace, context: CliContext, config: Config) -> CliTools:
     """The tools ``args`` ask for; runs the functions files and asks the plugins for
-    the ``--mcp`` sources, so call it before the event loop starts."""
+    the ``--mcp`` sources, so call it before the event loop starts.
+
+    Settles ``args.max_steps`` too: given without a tool (``--functions``, ``--mcp``
+    or a template's ``functions``) it would be ignored silently, so it is refused.
+    """
+    if hasattr(args, "max_steps"):  # relaykit tools lists them: it has no --max-steps
+        if args.max_steps is not None and not (args.functions or args.mcp):
+            raise InvalidRequestError(
+                "--max-steps limits the model calls of a run with tools, but no tools were given",
+                param="max_steps",
+                hint="add --functions FILE.py or --mcp SPEC, or drop --max-steps",
+            )
+        if args.max_steps is None:
+            args.max_steps = DEFAULT_MAX_STEPS
     functions: list[tuple[str, tuple[FunctionTool, ...]]] = []
     if args.functions:
         from .functions_option import functions_by_file

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .text_options import non_blank
 
 if TYPE_CHECKING:
     from ..audio import AudioFile
@@ -29,7 +30,12 @@ def register(
         description="Print the text said in FILE (flac, m4a, mp3, mp4, ogg, wav or webm; "
         "- reads stdin): relaykit transcribe -m openai/gpt-4o-mini-transcribe memo.m4a",
     )
-    parser.add_argument("file", metavar="FILE", help="the audio file, or - for stdin")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        type=non_blank("an audio file, or - for stdin"),
+        help="the audio file, or - for stdin",
+    )
     parser.add_argument(
         "-m",
         "--model",

@@ -7,7 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+# ASCII digits only: \d alone takes other scripts' digits too (number_options says why)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.ASCII)
 
 
 def duration(text: str) -> timedelta:
@@ -17,7 +18,7 @@ def duration(text: str) -> timedelta:
     value = _duration(text)
     if value is None:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration; write e.g. 30d, 12h, 90m, 2w"
+            f"{text!r} is not a duration; write e.g. 30d, 12h, 90m, 2w (digits 0-9)"
         )
     return value
 
@@ -49,7 +50,7 @@ def point_in_time(text: str, *, now: datetime | None = None) -> datetime:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a duration (7d, 12h) nor a date (2025-03-14)"
+            f"{text!r} is neither a duration (7d, 12h) nor a date (2025-03-14), in digits 0-9"
         ) from None
     try:  # storage compares timestamps: 0001-01-01 local time has none
         moment.timestamp()

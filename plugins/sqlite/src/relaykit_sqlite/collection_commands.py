@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from relaykit.cli.number_options import integer
+from relaykit.cli.text_options import non_blank
 from relaykit.errors import InvalidRequestError
 
 # Only light modules here: the sqlite plugin registers these commands in every
@@ -67,7 +69,7 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     multi.add_argument("--prefix", default="", help="put this before every item's id")
     multi.add_argument(
         "--batch-size",
-        type=int,
+        type=integer,
         default=DEFAULT_BATCH_SIZE,
         help=f"items embedded per call and committed together (default {DEFAULT_BATCH_SIZE})",
     )
@@ -85,7 +87,7 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     similar.add_argument("collection", metavar="COLLECTION")
     similar.add_argument("text", nargs="?", metavar="TEXT", help="the text to compare with")
     similar.add_argument("-i", "--id", help="compare with this stored item instead")
-    similar.add_argument("-n", type=int, default=10, help="how many items (default 10)")
+    similar.add_argument("-n", type=integer, default=10, help="how many items (default 10)")
     similar.add_argument(
         "--json", action="store_true", help="one JSON object per line: id, score, content, metadata"
     )
@@ -141,6 +143,8 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
         "-d",
         "--database",
         metavar="PATH",
+        # blank, it was taken for the default file: -d "$DB" with DB unset
+        type=non_blank("the embeddings file's path"),
         help="the embeddings file (default: embeddings.db in the user config dir)",
     )
 

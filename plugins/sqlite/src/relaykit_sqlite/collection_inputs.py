@@ -148,6 +148,18 @@ def _check_text(name: str, where: str, item_id: str, text: str) -> None:
 def file_items(directory: str, pattern: str) -> tuple[list[Row], int]:
     """An item for each non-empty file under ``directory`` matching ``pattern``
     (``**/*.md``), by path, and the number of empty files skipped."""
+    # blank, each would be taken for the current directory or fail inside pathlib
+    for what, value in (("DIR", directory), ("GLOB", pattern)):
+        if not value.strip():
+            raise InvalidRequestError(
+                f"--files: the {what} is blank",
+                hint="pass --files DIR GLOB, e.g. --files . '**/*.md'",
+            )
+    if Path(pattern).is_absolute():  # pathlib raises NotImplementedError for one
+        raise InvalidRequestError(
+            f"--files: GLOB {pattern!r} is an absolute path",
+            hint="put the folder in DIR and the pattern under it in GLOB: --files /etc '*.conf'",
+        )
     root = Path(directory).expanduser()
     if not root.is_dir():
         raise InvalidRequestError(
@@ -155,7 +167,14 @@ def file_items(directory: str, pattern: str) -> tuple[list[Row], int]:
         )
     rows: list[Row] = []
     empty = 0
-    for path in sorted(p for p in root.glob(pattern) if p.is_file()):
+    try:
+        matches = sorted(p for p in root.glob(pattern) if p.is_file())
+    except ValueError as e:  # "Invalid pattern: '**' can only be an entire path component"
+        raise InvalidRequestError(
+            f"--files: GLOB {pattern!r} is not a pattern pathlib takes ({e})",
+            hint="use * within a name and ** alone between slashes: '**/*.md'",
+        ) from None
+    for path in matches:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
