@@ -422,3 +422,16 @@ async def test_stopping_the_metrics_server_does_not_hold_up_the_event_loop() -> 
     async with httpx.AsyncClient() as http:
         with pytest.raises(httpx.ConnectError):  # and it did stop
             await http.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=2)
+
+
+def test_a_model_named_other_stays_apart_from_the_overflow_series() -> None:
+    # Past max_models every new model is counted as "other": a real model of that
+    # name merged with them, and its calls could not be told from the overflow.
+    exporter = PrometheusExporter(max_models=2)
+    for model in ("other", "\\other", "a", "b", "c"):
+        exporter.record(bare_record(model=model))
+    requests = parsed(exporter)["relaykit_requests"]
+    total = "relaykit_requests_total"
+    assert value(requests, total, gen_ai_request_model="\\other") == 1  # the real "other"
+    assert value(requests, total, gen_ai_request_model="\\\\other") == 1  # the real "\other"
+    assert value(requests, total, gen_ai_request_model="other") == 3  # a, b and c

@@ -92,21 +92,28 @@ class ModelCap:
     without a cap one busy gateway could create thousands of time series. The
     provider label needs no cap: only configured or installed providers get
     that far (a call naming an unknown one fails with an empty provider).
+
+    Only the overflow is labelled ``other``: a real model of that name (or
+    ``\\other``, ``\\\\other``, ...) gets one more backslash in front, so no
+    model's calls merge with the overflow's and no two models share a label.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._seen: set[str] = set()
+        #: each model admitted -> its label
+        self._seen: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __call__(self, model: str) -> str:
-        """``model`` while there is room for it, else ``"other"``."""
-        if model in self._seen:
-            return model
+        """``model``'s label while there is room for it, else ``"other"``."""
+        label = self._seen.get(model)
+        if label is not None:
+            return label
         with self._lock:
             if len(self._seen) < self.limit:
-                self._seen.add(model)
-                return model
+                label = "\\" + model if model.lstrip("\\") == OTHER else model
+                self._seen[model] = label
+                return label
         return OTHER
 
 
