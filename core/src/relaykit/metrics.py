@@ -48,6 +48,7 @@ __all__ = [
     "EVENT_INSTRUMENTS",
     "FALLBACKS",
     "INSTRUMENTS",
+    "MAX_VALUE_LENGTH",
     "OPERATION_DURATION",
     "PROMPT_CACHE_READS",
     "PROMPT_CACHE_WRITES",
@@ -263,11 +264,11 @@ def genai_provider_name(provider: str) -> str:
 
 #: the longest attribute value (a model name) a metric gets; longer ones are cut
 #: to this many characters, the last one "…"
-_MAX_VALUE_LENGTH = 256
+MAX_VALUE_LENGTH = 256
 
 
 def _label(value: str) -> str:
-    """``value`` as a metric attribute: cut to :data:`_MAX_VALUE_LENGTH` characters,
+    """``value`` as a metric attribute: cut to :data:`MAX_VALUE_LENGTH` characters,
     its lone surrogates (which UTF-8 cannot encode) written as their ``\\udxxx``
     escapes.
 
@@ -281,8 +282,8 @@ def _label(value: str) -> str:
     encoder drop the attribute. Only new attribute sets get here (see
     :func:`_call_attributes`).
     """
-    if len(value) > _MAX_VALUE_LENGTH:
-        value = value[: _MAX_VALUE_LENGTH - 1] + "…"
+    if len(value) > MAX_VALUE_LENGTH:
+        value = value[: MAX_VALUE_LENGTH - 1] + "…"
     if value.isascii():
         return value
     try:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from .cancellation import is_cancellation
 from .errors import ConfigError, RelayError
 from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
-from .metrics import genai_provider_name
+from .metrics import MAX_VALUE_LENGTH, genai_provider_name
 
 if TYPE_CHECKING:
     from .client import _Call
@@ -46,6 +46,18 @@ if TYPE_CHECKING:
 
 # One encoder for every span: json.dumps with options builds a new one each time.
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def span_name(operation: str, model: str) -> str:
+    """``{operation} {model}``, the model cut to 256 characters as metric labels are.
+
+    Model names come from callers (a gateway passes on what its clients send):
+    a 1 MB one made every span of it 1 MB in the trace backend, which refuses
+    or truncates names far shorter.
+    """
+    if len(model) > MAX_VALUE_LENGTH:
+        model = model[: MAX_VALUE_LENGTH - 1] + "…"
+    return f"{operation} {model}"
 
 
 def configured_tracer_provider(exporters: Sequence[object]) -> Any | None:
@@ -352,7 +364,7 @@ class CallTracer:
             attributes["relaykit.streamed"] = True
         call.span_target = target
         return self._tracer.start_span(
-            f"{call.operation} {target.model}", kind=self._client_kind, attributes=attributes
+            span_name(call.operation, target.model), kind=self._client_kind, attributes=attributes
         )
 
     def _end_single(
@@ -382,7 +394,7 @@ class CallTracer:
     def _target_attributes(self, target: Target) -> tuple[str, dict[str, Any]]:
         # What every span of a deployment starts with: worked out once per target.
         found = (
-            f"chat {target.model}",
+            span_name("chat", target.model),
             {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": genai_provider_name(target.provider),

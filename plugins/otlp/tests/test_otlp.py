@@ -106,6 +106,19 @@ async def test_a_model_name_that_is_not_valid_utf8_costs_no_other_spans(
 
 
 @pytest.mark.anyio
+async def test_a_long_model_name_is_cut_in_the_span_name(collector: Collector) -> None:
+    # A gateway passes on the model its clients name: a 1 MB name made a 1 MB
+    # span name on every span of that model (metric labels were cut at 256).
+    config = {"storage": {"backend": "none"}, "exporters": {"otlp": {"endpoint": collector.url}}}
+    long = "x" * 1_000_000
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat(f"fake/{long}", "hi")
+        await client.embed(f"fake/{long}", ["hi"])
+    names = sorted(s.name for s in collector.spans())
+    assert names == ["chat " + "x" * 255 + "…", "embeddings " + "x" * 255 + "…"]
+
+
+@pytest.mark.anyio
 async def test_captured_content_with_a_lone_surrogate_stays_on_the_span(
     collector: Collector,
 ) -> None:
