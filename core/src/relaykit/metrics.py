@@ -43,6 +43,7 @@ __all__ = [
     "CACHE_ERRORS",
     "CACHE_HITS",
     "COST",
+    "ESTIMATED_TOKENS",
     "DURATION_BUCKETS",
     "ERRORS",
     "EVENT_INSTRUMENTS",
@@ -117,6 +118,13 @@ TOKEN_USAGE = Instrument(
     "{token}",
     "Number of input and output tokens used.",
     TOKEN_BUCKETS,
+)
+ESTIMATED_TOKENS = Instrument(
+    "relaykit.usage.estimated_tokens",
+    "counter",
+    "{token}",
+    "Input and output tokens relaykit estimated because the vendor reported none (a"
+    " stream cut off before its usage came): kept out of gen_ai.client.token.usage.",
 )
 TIME_TO_FIRST_CHUNK = Instrument(
     "gen_ai.client.operation.time_to_first_chunk",
@@ -220,6 +228,7 @@ EVENT_INSTRUMENTS = (
 INSTRUMENTS = (
     OPERATION_DURATION,
     TOKEN_USAGE,
+    ESTIMATED_TOKENS,
     TIME_TO_FIRST_CHUNK,
     REQUESTS,
     ERRORS,
@@ -383,13 +392,17 @@ def _call(record: CallRecord) -> list[Observation]:
     # none of it is counted again, as a hit's cost is $0 (it counts as a hit).
     usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
     if usage.input_tokens or usage.output_tokens:
-        out.append(Observation(TOKEN_USAGE, float(usage.input_tokens), input_tokens))
+        # The conventions: without the vendor's counts an instrumentation MUST NOT
+        # report gen_ai.client.token.usage (bar opted-in offline counting), so
+        # relaykit's estimates are counted apart.
+        tokens = ESTIMATED_TOKENS if record.usage_estimated else TOKEN_USAGE
+        out.append(Observation(tokens, float(usage.input_tokens), input_tokens))
         operation = record.operation
         # Embeddings and rankings have no output tokens; a transcript and an image
         # have, where the vendor counts tokens (and none at all where it bills
         # minutes or images).
         if operation == "chat" or operation in _OUTPUT_TOKENS:
-            out.append(Observation(TOKEN_USAGE, float(usage.output_tokens), output_tokens))
+            out.append(Observation(tokens, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
         out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
     if record.attempts > 1:
@@ -461,6 +474,8 @@ class _CallSinks:
         "cost",
         "duration",
         "errors",
+        "estimated_input_tokens",
+        "estimated_output_tokens",
         "fallbacks",
         "input_tokens",
         "output_tokens",
@@ -477,6 +492,8 @@ class _CallSinks:
     duration: Series
     input_tokens: Series
     output_tokens: Series
+    estimated_input_tokens: Series
+    estimated_output_tokens: Series
     time_to_first_chunk: Series
     retries: Series
     fallbacks: Series
@@ -497,6 +514,8 @@ class _CallSinks:
             ("duration", OPERATION_DURATION, failed),
             ("input_tokens", TOKEN_USAGE, input_tokens),
             ("output_tokens", TOKEN_USAGE, output_tokens),
+            ("estimated_input_tokens", ESTIMATED_TOKENS, input_tokens),
+            ("estimated_output_tokens", ESTIMATED_TOKENS, output_tokens),
             ("time_to_first_chunk", TIME_TO_FIRST_CHUNK, base),
             ("retries", RETRIES, base),
             ("fallbacks", FALLBACKS, base),
@@ -545,9 +564,14 @@ class CallFold:
                 sinks.duration.add(record.latency)
             usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
             if usage.input_tokens or usage.output_tokens:
-                sinks.input_tokens.add(float(usage.input_tokens))
-                if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
-                    sinks.output_tokens.add(float(usage.output_tokens))
+                if record.usage_estimated:  # kept out of gen_ai.client.token.usage (see _call)
+                    sinks.estimated_input_tokens.add(float(usage.input_tokens))
+                    if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
+                        sinks.estimated_output_tokens.add(float(usage.output_tokens))
+                else:
+                    sinks.input_tokens.add(float(usage.input_tokens))
+                    if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
+                        sinks.output_tokens.add(float(usage.output_tokens))
             if record.streamed and record.time_to_first_token is not None:
                 sinks.time_to_first_chunk.add(record.time_to_first_token)
             if record.attempts > 1:

@@ -119,6 +119,24 @@ async def test_a_long_model_name_is_cut_in_the_span_name(collector: Collector) -
 
 
 @pytest.mark.anyio
+async def test_estimated_usage_is_exported_apart_from_the_token_usage_histogram(
+    collector: Collector,
+) -> None:
+    # gen_ai.client.token.usage holds the vendor's counts only (the conventions
+    # forbid estimates there); relaykit's estimates go to relaykit.usage.estimated_tokens.
+    exporter = OtlpExporter(endpoint=collector.url, traces=False, export_interval=3600)
+    exporter.record(bare_record(usage=relaykit.Usage(100, 20)))
+    exporter.record(bare_record(usage=relaykit.Usage(1000, 200), usage_estimated=True))
+    await exporter.aclose()
+    tokens = collector.metric("gen_ai.client.token.usage").histogram.data_points
+    by_type = {attrs_of(p.attributes)["gen_ai.token.type"]: (p.count, p.sum) for p in tokens}
+    assert by_type == {"input": (1, 100), "output": (1, 20)}
+    estimated = collector.metric("relaykit.usage.estimated_tokens").sum.data_points
+    by_type = {attrs_of(p.attributes)["gen_ai.token.type"]: p.as_double for p in estimated}
+    assert by_type == {"input": 1000, "output": 200}
+
+
+@pytest.mark.anyio
 async def test_captured_content_with_a_lone_surrogate_stays_on_the_span(
     collector: Collector,
 ) -> None:

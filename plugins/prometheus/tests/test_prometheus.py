@@ -435,3 +435,25 @@ def test_a_model_named_other_stays_apart_from_the_overflow_series() -> None:
     assert value(requests, total, gen_ai_request_model="\\other") == 1  # the real "other"
     assert value(requests, total, gen_ai_request_model="\\\\other") == 1  # the real "\other"
     assert value(requests, total, gen_ai_request_model="other") == 3  # a, b and c
+
+
+def test_estimated_usage_stays_out_of_the_token_usage_histogram() -> None:
+    # The GenAI conventions: an instrumentation that cannot get the vendor's counts
+    # MUST NOT report gen_ai.client.token.usage (unless offline counting is opted
+    # in). relaykit's estimates of a stream cut off before the vendor's usage came
+    # went in with the vendor's own counts; they have a counter of their own now.
+    from relaykit import Usage
+
+    exporter = PrometheusExporter()
+    exporter.record(bare_record(usage=Usage(100, 20)))
+    exporter.record(bare_record(usage=Usage(1000, 200), usage_estimated=True))
+    families = parsed(exporter)
+    tokens = families["gen_ai_client_token_usage"]
+    for kind, counted in (("input", 100), ("output", 20)):
+        assert value(tokens, "gen_ai_client_token_usage_sum", gen_ai_token_type=kind) == counted
+        assert value(tokens, "gen_ai_client_token_usage_count", gen_ai_token_type=kind) == 1
+    estimated = families["relaykit_usage_estimated_tokens"]
+    total = "relaykit_usage_estimated_tokens_total"
+    assert value(estimated, total, gen_ai_token_type="input") == 1000
+    assert value(estimated, total, gen_ai_token_type="output") == 200
+    assert value(families["relaykit_requests"], "relaykit_requests_total") == 2

@@ -376,3 +376,25 @@ def test_a_name_that_starts_with_the_prefix_does_not_get_it_twice() -> None:
     )
     assert metric_name("relaykitx", "relaykit.requests") == "relaykitx.relaykit.requests"
     assert metric_name("", "relaykit.requests") == "relaykit.requests"
+
+
+def test_estimated_usage_is_sent_apart_from_the_token_usage_timer(
+    receiver: socket.socket,
+) -> None:
+    # gen_ai.client.token.usage holds the vendor's counts only (the GenAI conventions
+    # forbid estimates there): relaykit's go to a counter of their own.
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
+    exporter.record(bare_record(usage=relaykit.Usage(100, 20)))
+    exporter.record(bare_record(usage=relaykit.Usage(1000, 200), usage_estimated=True))
+    exporter.close()
+    lines = received(receiver)
+    usage = sorted(line.split("|")[0] for line in lines if ".token.usage:" in line)
+    assert usage == [
+        "relaykit.gen_ai.client.token.usage:100",
+        "relaykit.gen_ai.client.token.usage:20",
+    ]
+    estimated = sorted(line.split("|#")[0] for line in lines if "estimated_tokens" in line)
+    assert estimated == [
+        "relaykit.usage.estimated_tokens:1000|c",
+        "relaykit.usage.estimated_tokens:200|c",
+    ]

@@ -51,6 +51,7 @@ _BASE = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model"
 _LABELS: dict[str, tuple[str, ...]] = {
     metrics.OPERATION_DURATION.name: (*_BASE, "error.type"),
     metrics.TOKEN_USAGE.name: (*_BASE, "gen_ai.token.type"),
+    metrics.ESTIMATED_TOKENS.name: (*_BASE, "gen_ai.token.type"),
     metrics.ERRORS.name: (*_BASE, "error.type"),
     metrics.QUEUE_DEPTH.name: (),
     metrics.BREAKER_STATE.name: ("gen_ai.provider.name", "gen_ai.request.model"),
