@@ -20,7 +20,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -43,9 +43,9 @@ __all__ = [
     "CACHE_ERRORS",
     "CACHE_HITS",
     "COST",
-    "ESTIMATED_TOKENS",
     "DURATION_BUCKETS",
     "ERRORS",
+    "ESTIMATED_TOKENS",
     "EVENT_INSTRUMENTS",
     "FALLBACKS",
     "INSTRUMENTS",
@@ -69,9 +69,12 @@ __all__ = [
     "CallFold",
     "Instrument",
     "Observation",
+    "ProviderNames",
     "Series",
     "genai_provider_name",
     "observe",
+    "provider_attributes",
+    "provider_names_entry",
 ]
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
@@ -267,8 +270,47 @@ _GENAI_PROVIDER_NAMES = {
 
 
 def genai_provider_name(provider: str) -> str:
-    """The ``gen_ai.provider.name`` value for a relaykit provider name."""
+    """The ``gen_ai.provider.name`` value for a relaykit provider type, where the
+    provider factory does not say its own (``genai_provider_name``): the
+    conventions' well-known name for the types relaykit knows, else the type."""
     return _GENAI_PROVIDER_NAMES.get(provider, provider)
+
+
+#: how a client's providers are named in telemetry: each name a model id may start
+#: with (a ``[providers.NAME]`` table or a provider type) -> its attributes (see
+#: :func:`provider_attributes`); built once per client, by its provider registry
+ProviderNames = Mapping[str, Attributes]
+
+#: provider names no :data:`ProviderNames` holds -> their attributes (names
+#: come from callers: bounded)
+_DEFAULT_PROVIDERS: dict[str, Attributes] = {}
+
+
+def provider_names_entry(genai_name: str, table: str | None = None) -> Attributes:
+    """A :data:`ProviderNames` value: ``gen_ai.provider.name`` is ``genai_name``;
+    ``table``, a ``[providers.NAME]`` table not named after its type, goes in
+    ``relaykit.provider`` (so two tables of one type stay apart)."""
+    entry: Attributes = (("gen_ai.provider.name", _label(genai_name)),)
+    if table is not None:
+        entry += (("relaykit.provider", _label(table)),)
+    return entry
+
+
+def provider_attributes(provider: str, names: ProviderNames | None = None) -> Attributes:
+    """The attributes that name ``provider`` (a model id's provider part):
+    ``names``' entry for it, else ``provider`` taken for a provider type
+    (:func:`genai_provider_name`)."""
+    if names:
+        found = names.get(provider)
+        if found is not None:
+            return found
+    found = _DEFAULT_PROVIDERS.get(provider)
+    if found is None:
+        found = provider_names_entry(genai_provider_name(provider))
+        if len(_DEFAULT_PROVIDERS) >= 4096:
+            _DEFAULT_PROVIDERS.clear()
+        _DEFAULT_PROVIDERS[provider] = found
+    return found
 
 
 #: the longest attribute value (a model name) a metric gets; longer ones are cut
@@ -305,17 +347,20 @@ def _label(value: str) -> str:
 _BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
-def observe(event: Any) -> list[Observation]:
-    """The observations an exporter should record for ``event``; ``[]`` for unknown events."""
+def observe(event: Any, provider_names: ProviderNames | None = None) -> list[Observation]:
+    """The observations an exporter should record for ``event``; ``[]`` for unknown events.
+
+    ``provider_names``: the client's (an exporter gets them through its
+    ``use_provider_names``, see :class:`relaykit.protocols.Exporter`); without
+    them each provider name is taken for a provider type.
+    """
     if isinstance(event, CallRecord):
-        return _call(event)
+        return _call(event, provider_names)
     if isinstance(event, QueueDepth):
         return [Observation(QUEUE_DEPTH, float(event.depth))]
     if isinstance(event, BreakerState):
-        attrs_ = (
-            ("gen_ai.provider.name", _label(genai_provider_name(event.provider))),
-            ("gen_ai.request.model", _label(event.model)),
-        )
+        named = provider_attributes(event.provider, provider_names)
+        attrs_ = (named[0], ("gen_ai.request.model", _label(event.model)), *named[1:])
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
     if isinstance(event, CacheStoreError):
         found = _CACHE_ERRORS.get(event.operation)
@@ -348,22 +393,33 @@ _CACHE_ERRORS = {
 # exporters that look them up). Bounded: cleared when it grows past what any
 # real deployment list reaches.
 _CallAttributes = tuple[
-    Attributes, Attributes, Attributes, Attributes, Observation, Observation, Observation
+    Attributes,
+    Attributes,
+    Attributes,
+    Attributes,
+    Observation,
+    Observation,
+    Observation,
+    Attributes,
 ]
 _ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
 #: the operations besides chat whose answers may count output tokens
 _OUTPUT_TOKENS = frozenset({"transcribe", "generate_image", "edit_image"})
 
 
-def _call_attributes(record: CallRecord) -> _CallAttributes:
+def _call_attributes(record: CallRecord, names: ProviderNames | None) -> _CallAttributes:
+    named = provider_attributes(record.provider, names)
     key = (record.operation, record.provider, record.model, record.error_type)
     found = _ATTRIBUTES.get(key)
-    if found is not None:
+    # the same provider name may stand for other providers in another client
+    if found is not None and found[7] is named:
         return found
+    # sorted by key, as every attribute set (relaykit.provider, when there, last)
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
-        ("gen_ai.provider.name", _label(genai_provider_name(record.provider))),
+        named[0],
         ("gen_ai.request.model", _label(record.model)),
+        *named[1:],
     )
     failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
     found = (
@@ -374,6 +430,7 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
         Observation(REQUESTS, 1.0, base),
         Observation(ERRORS, 1.0, failed),
         Observation(CACHE_HITS, 1.0, base),
+        named,
     )
     if len(_ATTRIBUTES) >= 4096:
         _ATTRIBUTES.clear()
@@ -381,8 +438,10 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
     return found
 
 
-def _call(record: CallRecord) -> list[Observation]:
-    base, failed, input_tokens, output_tokens, request, error, cache_hit = _call_attributes(record)
+def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
+    base, failed, input_tokens, output_tokens, request, error, cache_hit, _ = _call_attributes(
+        record, names
+    )
     out = [request]
     if record.error_type is not None:
         out.append(error)
@@ -504,9 +563,12 @@ class _CallSinks:
     web_searches: Series
 
     def __init__(
-        self, record: CallRecord, make: Callable[[Instrument, Attributes], Series]
+        self,
+        record: CallRecord,
+        make: Callable[[Instrument, Attributes], Series],
+        names: ProviderNames | None,
     ) -> None:
-        base, failed, input_tokens, output_tokens, *_ = _call_attributes(record)
+        base, failed, input_tokens, output_tokens, *_ = _call_attributes(record, names)
         # The attribute sets _call gives each instrument's observations.
         for field, instrument, attributes in (
             ("requests", REQUESTS, base),
@@ -538,14 +600,19 @@ class CallFold:
     ``add(value)``) for an instrument and attribute set; it is called the first
     time that pair gets a value, and again after the fold forgets its keys (it
     remembers at most ``max_keys`` of them), so it must return the same series
-    for the same pair.
+    for the same pair. ``provider_names``: as :func:`observe`'s.
     """
 
     def __init__(
-        self, make: Callable[[Instrument, Attributes], Series], *, max_keys: int = 4096
+        self,
+        make: Callable[[Instrument, Attributes], Series],
+        *,
+        max_keys: int = 4096,
+        provider_names: ProviderNames | None = None,
     ) -> None:
         self._make = make
         self._max_keys = max_keys
+        self._names = provider_names
         self._sinks: dict[tuple[str, str, str, str | None], _CallSinks] = {}
 
     def add(self, records: Iterable[CallRecord]) -> None:
@@ -592,6 +659,6 @@ class CallFold:
     def _sinks_of(self, record: CallRecord) -> _CallSinks:
         if len(self._sinks) >= self._max_keys:
             self._sinks.clear()  # model names come from callers: stay bounded
-        sinks = _CallSinks(record, self._make)
+        sinks = _CallSinks(record, self._make, self._names)
         self._sinks[(record.operation, record.provider, record.model, record.error_type)] = sinks
         return sinks

@@ -272,7 +272,13 @@ def test_histograms_match_prometheus_clients_own() -> None:
     histogram = Histogram(
         "gen_ai_client_operation_duration_seconds",
         "d",
-        ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"],
+        [
+            "gen_ai_operation_name",
+            "gen_ai_provider_name",
+            "gen_ai_request_model",
+            "relaykit_provider",
+            "error_type",
+        ],
         registry=reference,
         buckets=metrics.DURATION_BUCKETS,
     )
@@ -282,7 +288,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
                 latency=latency,
             )
         )
-        histogram.labels("chat", "p", "m", "").observe(latency)
+        histogram.labels("chat", "p", "m", "", "").observe(latency)
 
     def samples(registry: object) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
         text = generate_latest(registry).decode()  # type: ignore[arg-type]
@@ -299,6 +305,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
     assert ("gen_ai_client_operation_duration_seconds_count", (
         ("error_type", ""), ("gen_ai_operation_name", "chat"),
         ("gen_ai_provider_name", "p"), ("gen_ai_request_model", "m"),
+        ("relaykit_provider", ""),
     ), 8.0) in ours  # fmt: skip
 
 
@@ -457,3 +464,25 @@ def test_estimated_usage_stays_out_of_the_token_usage_histogram() -> None:
     assert value(estimated, total, gen_ai_token_type="input") == 1000
     assert value(estimated, total, gen_ai_token_type="output") == 200
     assert value(families["relaykit_requests"], "relaykit_requests_total") == 2
+
+
+@pytest.mark.anyio
+async def test_the_provider_label_is_the_conventions_and_a_named_table_has_its_own() -> None:
+    # [providers.work] type = "anthropic" was labelled gen_ai_provider_name="work".
+    # Series of a provider named after its type keep the labels they had (an empty
+    # relaykit_provider is no label to Prometheus).
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"work": {"type": "fake"}},
+        "exporters": {"prometheus": {}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(genai_provider_name="anthropic")]) as c:
+        await c.chat("work/m", "hi")
+        await c.chat("fake/m", "hi")
+        await c.chat("fake/m", "hi")
+        (exporter,) = c.exporters
+        assert isinstance(exporter, PrometheusExporter)
+        requests = parsed(exporter)["relaykit_requests"]
+    total = "relaykit_requests_total"
+    assert value(requests, total, gen_ai_provider_name="anthropic", relaykit_provider="work") == 1
+    assert value(requests, total, gen_ai_provider_name="anthropic", relaykit_provider="") == 2
