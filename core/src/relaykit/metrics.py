@@ -108,6 +108,9 @@ class Instrument:
     buckets: tuple[float, ...] = ()
 
 
+# Both durations are the caller's, from the call's start: limiter waits, every
+# attempt and the backoff between them included (the conventions' operation
+# covers "the logical operation with all retries"; docs/observability.md, Metrics).
 OPERATION_DURATION = Instrument(
     "gen_ai.client.operation.duration",
     "histogram",
