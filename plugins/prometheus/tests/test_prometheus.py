@@ -482,7 +482,11 @@ async def test_the_provider_label_is_the_conventions_and_a_named_table_has_its_o
         await c.chat("fake/m", "hi")
         (exporter,) = c.exporters
         assert isinstance(exporter, PrometheusExporter)
-        requests = parsed(exporter)["relaykit_requests"]
-    total = "relaykit_requests_total"
+        families = parsed(exporter)
+    requests, total = families["relaykit_requests"], "relaykit_requests_total"
     assert value(requests, total, gen_ai_provider_name="anthropic", relaykit_provider="work") == 1
     assert value(requests, total, gen_ai_provider_name="anthropic", relaykit_provider="") == 2
+    # the deployments' breaker gauges are named alike
+    breakers, state = families["relaykit_breaker_state"], "relaykit_breaker_state"
+    assert value(breakers, state, gen_ai_provider_name="anthropic", relaykit_provider="work") == 0
+    assert value(breakers, state, gen_ai_provider_name="anthropic", relaykit_provider="") == 0
