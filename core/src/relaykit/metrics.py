@@ -130,7 +130,8 @@ ESTIMATED_TOKENS = Instrument(
     "counter",
     "{token}",
     "Input and output tokens relaykit estimated because the vendor reported none (a"
-    " stream cut off before its usage came): kept out of gen_ai.client.token.usage.",
+    " call cut off before its usage came, an answer without any): kept out of"
+    " gen_ai.client.token.usage.",
 )
 TIME_TO_FIRST_CHUNK = Instrument(
     "gen_ai.client.operation.time_to_first_chunk",
