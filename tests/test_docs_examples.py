@@ -288,7 +288,7 @@ def test_cohere_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
         (
             "plugins/prometheus/README.md",
             'relaykit_requests_total{gen_ai_operation_name="chat",gen_ai_provider_name="fake",'
-            'gen_ai_request_model="any-model"} 1.0\n',
+            'gen_ai_request_model="any-model",relaykit_provider=""} 1.0\n',
         ),
         ("plugins/otlp/README.md", "['chat any-model']\n"),
     ],

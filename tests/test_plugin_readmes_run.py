@@ -314,5 +314,5 @@ async def test_prometheus_readme_app_serves_the_clients_metrics(
     assert scraped.status_code == 200
     assert (
         'relaykit_requests_total{gen_ai_operation_name="chat",gen_ai_provider_name="openai",'
-        'gen_ai_request_model="gpt-4.1-mini"} 1.0'
+        'gen_ai_request_model="gpt-4.1-mini",relaykit_provider=""} 1.0'
     ) in scraped.text

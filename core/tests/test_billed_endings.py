@@ -385,10 +385,15 @@ def metric_costs(record: CallRecord) -> list[float]:
 
 
 def metric_input_tokens(record: CallRecord) -> list[float]:
+    """The input tokens an estimated record's metrics count: in relaykit's own
+    counter, never in gen_ai.client.token.usage (the conventions forbid estimates
+    there)."""
+    observed = observe(record)
+    assert not [o for o in observed if o.instrument.name == "gen_ai.client.token.usage"]
     return [
         o.value
-        for o in observe(record)
-        if o.instrument.name == "gen_ai.client.token.usage"
+        for o in observed
+        if o.instrument.name == "relaykit.usage.estimated_tokens"
         and dict(o.attributes).get("gen_ai.token.type") == "input"
     ]
 

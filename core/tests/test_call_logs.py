@@ -101,6 +101,24 @@ def test_the_formatter_masks_secrets_in_messages_arguments_and_extras() -> None:
     assert out["api"] == "Bearer [REDACTED]"
 
 
+def test_extra_fields_never_overwrite_the_lines_own() -> None:
+    # logger.info("...", extra={"level": "debug", "time": 0}) replaced the record's
+    # level and time (and a gateway worker's pid), so shippers filtered on a lie.
+    record = logging.LogRecord("relaykit.x", logging.WARNING, __file__, 1, "m", (), None)
+    extras = {"time": 0, "level": "debug", "logger": "other", "pid": 1, "stack": "s"}
+    extras |= {"exception": "e", "extra_level": "mine"}
+    for key, value in extras.items():
+        setattr(record, key, value)
+    out = json.loads(JsonFormatter(fields={"pid": 42}).format(record))
+    assert (out["level"], out["logger"], out["pid"]) == ("WARNING", "relaykit.x", 42)
+    assert out["time"].startswith("19") or out["time"].startswith("20")
+    assert "stack" not in out and "exception" not in out  # none on this record
+    assert (out["extra_time"], out["extra_logger"], out["extra_pid"]) == (0, "other", 1)
+    assert (out["extra_stack"], out["extra_exception"]) == ("s", "e")
+    # a prefixed name that is itself taken is prefixed again, and nothing is lost
+    assert {out["extra_level"], out["extra_extra_level"]} == {"mine", "debug"}
+
+
 @pytest.mark.anyio
 async def test_a_line_with_text_utf8_cannot_encode_still_reaches_a_utf8_log_file(
     tmp_path: Path,

@@ -265,6 +265,11 @@ class Client:
             self._exporters: list[Exporter] = list_results(
                 pm, "relaykit_exporters", exporter_problem, made=made, config=self.config
             )
+            provider_names = self._registry.telemetry_names()
+            for exporter in self._exporters:
+                use = getattr(exporter, "use_provider_names", None)
+                if use is not None:
+                    use(provider_names)
             self._call_log: CallLog | None = None
             if storage is not None:
                 self._call_log = self._make_call_log(storage)

@@ -69,13 +69,20 @@ CALL_FIELDS = (
 )
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+#: the keys a line writes itself: an ``extra`` key among them (or among the
+#: formatter's ``fields``) is written with :data:`EXTRA_PREFIX` in front
+RESERVED_FIELDS = frozenset({"time", "level", "logger", "message", "exception", "stack"})
+EXTRA_PREFIX = "extra_"
 
 
 class JsonFormatter(logging.Formatter):
     """Formats log records as single-line JSON objects, secrets masked.
 
     Every ``extra`` field is included; call fields (:data:`CALL_FIELDS`) come
-    first. Strings are scrubbed with :func:`relaykit.secrets.scrub`, and so is
+    first. An ``extra`` key the line writes itself (:data:`RESERVED_FIELDS`,
+    and the keys of ``fields``) gets :data:`EXTRA_PREFIX` in front, as many
+    times as it takes to be free, so ``time``, ``level`` and ``logger`` are
+    always the record's. Strings are scrubbed with :func:`relaykit.secrets.scrub`, and so is
     the message, exception text and stack. ``fields`` are written on every
     line, after ``logger`` (``relaykit gateway --workers`` adds each worker's
     ``worker`` number and ``pid``).
@@ -103,6 +110,10 @@ class JsonFormatter(logging.Formatter):
             if key in extra:
                 out[key] = _clean(extra.pop(key))
         for key, value in extra.items():
+            # A caller's extra={"level": ...} replaced the line's own level (or time,
+            # or a gateway worker's pid), and log shippers filter on those.
+            while key in RESERVED_FIELDS or key in self.fields or key in out:
+                key = EXTRA_PREFIX + key
             out[key] = _clean(value)
         if record.exc_info:
             out["exception"] = scrub(self.formatException(record.exc_info))

@@ -20,7 +20,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -45,9 +45,11 @@ __all__ = [
     "COST",
     "DURATION_BUCKETS",
     "ERRORS",
+    "ESTIMATED_TOKENS",
     "EVENT_INSTRUMENTS",
     "FALLBACKS",
     "INSTRUMENTS",
+    "MAX_VALUE_LENGTH",
     "OPERATION_DURATION",
     "PROMPT_CACHE_READS",
     "PROMPT_CACHE_WRITES",
@@ -67,9 +69,12 @@ __all__ = [
     "CallFold",
     "Instrument",
     "Observation",
+    "ProviderNames",
     "Series",
     "genai_provider_name",
     "observe",
+    "provider_attributes",
+    "provider_names_entry",
 ]
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
@@ -103,6 +108,9 @@ class Instrument:
     buckets: tuple[float, ...] = ()
 
 
+# Both durations are the caller's, from the call's start: limiter waits, every
+# attempt and the backoff between them included (the conventions' operation
+# covers "the logical operation with all retries"; docs/observability.md, Metrics).
 OPERATION_DURATION = Instrument(
     "gen_ai.client.operation.duration",
     "histogram",
@@ -116,6 +124,14 @@ TOKEN_USAGE = Instrument(
     "{token}",
     "Number of input and output tokens used.",
     TOKEN_BUCKETS,
+)
+ESTIMATED_TOKENS = Instrument(
+    "relaykit.usage.estimated_tokens",
+    "counter",
+    "{token}",
+    "Input and output tokens relaykit estimated because the vendor reported none (a"
+    " call cut off before its usage came, an answer without any): kept out of"
+    " gen_ai.client.token.usage.",
 )
 TIME_TO_FIRST_CHUNK = Instrument(
     "gen_ai.client.operation.time_to_first_chunk",
@@ -219,6 +235,7 @@ EVENT_INSTRUMENTS = (
 INSTRUMENTS = (
     OPERATION_DURATION,
     TOKEN_USAGE,
+    ESTIMATED_TOKENS,
     TIME_TO_FIRST_CHUNK,
     REQUESTS,
     ERRORS,
@@ -257,17 +274,56 @@ _GENAI_PROVIDER_NAMES = {
 
 
 def genai_provider_name(provider: str) -> str:
-    """The ``gen_ai.provider.name`` value for a relaykit provider name."""
+    """The ``gen_ai.provider.name`` value for a relaykit provider type, where the
+    provider factory does not say its own (``genai_provider_name``): the
+    conventions' well-known name for the types relaykit knows, else the type."""
     return _GENAI_PROVIDER_NAMES.get(provider, provider)
+
+
+#: how a client's providers are named in telemetry: each name a model id may start
+#: with (a ``[providers.NAME]`` table or a provider type) -> its attributes (see
+#: :func:`provider_attributes`); built once per client, by its provider registry
+ProviderNames = Mapping[str, Attributes]
+
+#: provider names no :data:`ProviderNames` holds -> their attributes (names
+#: come from callers: bounded)
+_DEFAULT_PROVIDERS: dict[str, Attributes] = {}
+
+
+def provider_names_entry(genai_name: str, table: str | None = None) -> Attributes:
+    """A :data:`ProviderNames` value: ``gen_ai.provider.name`` is ``genai_name``;
+    ``table``, a ``[providers.NAME]`` table not named after its type, goes in
+    ``relaykit.provider`` (so two tables of one type stay apart)."""
+    entry: Attributes = (("gen_ai.provider.name", _label(genai_name)),)
+    if table is not None:
+        entry += (("relaykit.provider", _label(table)),)
+    return entry
+
+
+def provider_attributes(provider: str, names: ProviderNames | None = None) -> Attributes:
+    """The attributes that name ``provider`` (a model id's provider part):
+    ``names``' entry for it, else ``provider`` taken for a provider type
+    (:func:`genai_provider_name`)."""
+    if names:
+        found = names.get(provider)
+        if found is not None:
+            return found
+    found = _DEFAULT_PROVIDERS.get(provider)
+    if found is None:
+        found = provider_names_entry(genai_provider_name(provider))
+        if len(_DEFAULT_PROVIDERS) >= 4096:
+            _DEFAULT_PROVIDERS.clear()
+        _DEFAULT_PROVIDERS[provider] = found
+    return found
 
 
 #: the longest attribute value (a model name) a metric gets; longer ones are cut
 #: to this many characters, the last one "…"
-_MAX_VALUE_LENGTH = 256
+MAX_VALUE_LENGTH = 256
 
 
 def _label(value: str) -> str:
-    """``value`` as a metric attribute: cut to :data:`_MAX_VALUE_LENGTH` characters,
+    """``value`` as a metric attribute: cut to :data:`MAX_VALUE_LENGTH` characters,
     its lone surrogates (which UTF-8 cannot encode) written as their ``\\udxxx``
     escapes.
 
@@ -281,8 +337,8 @@ def _label(value: str) -> str:
     encoder drop the attribute. Only new attribute sets get here (see
     :func:`_call_attributes`).
     """
-    if len(value) > _MAX_VALUE_LENGTH:
-        value = value[: _MAX_VALUE_LENGTH - 1] + "…"
+    if len(value) > MAX_VALUE_LENGTH:
+        value = value[: MAX_VALUE_LENGTH - 1] + "…"
     if value.isascii():
         return value
     try:
@@ -295,17 +351,20 @@ def _label(value: str) -> str:
 _BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
 
-def observe(event: Any) -> list[Observation]:
-    """The observations an exporter should record for ``event``; ``[]`` for unknown events."""
+def observe(event: Any, provider_names: ProviderNames | None = None) -> list[Observation]:
+    """The observations an exporter should record for ``event``; ``[]`` for unknown events.
+
+    ``provider_names``: the client's (an exporter gets them through its
+    ``use_provider_names``, see :class:`relaykit.protocols.Exporter`); without
+    them each provider name is taken for a provider type.
+    """
     if isinstance(event, CallRecord):
-        return _call(event)
+        return _call(event, provider_names)
     if isinstance(event, QueueDepth):
         return [Observation(QUEUE_DEPTH, float(event.depth))]
     if isinstance(event, BreakerState):
-        attrs_ = (
-            ("gen_ai.provider.name", _label(genai_provider_name(event.provider))),
-            ("gen_ai.request.model", _label(event.model)),
-        )
+        named = provider_attributes(event.provider, provider_names)
+        attrs_ = (named[0], ("gen_ai.request.model", _label(event.model)), *named[1:])
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
     if isinstance(event, CacheStoreError):
         found = _CACHE_ERRORS.get(event.operation)
@@ -338,22 +397,33 @@ _CACHE_ERRORS = {
 # exporters that look them up). Bounded: cleared when it grows past what any
 # real deployment list reaches.
 _CallAttributes = tuple[
-    Attributes, Attributes, Attributes, Attributes, Observation, Observation, Observation
+    Attributes,
+    Attributes,
+    Attributes,
+    Attributes,
+    Observation,
+    Observation,
+    Observation,
+    Attributes,
 ]
 _ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
 #: the operations besides chat whose answers may count output tokens
 _OUTPUT_TOKENS = frozenset({"transcribe", "generate_image", "edit_image"})
 
 
-def _call_attributes(record: CallRecord) -> _CallAttributes:
+def _call_attributes(record: CallRecord, names: ProviderNames | None) -> _CallAttributes:
+    named = provider_attributes(record.provider, names)
     key = (record.operation, record.provider, record.model, record.error_type)
     found = _ATTRIBUTES.get(key)
-    if found is not None:
+    # the same provider name may stand for other providers in another client
+    if found is not None and found[7] is named:
         return found
+    # sorted by key, as every attribute set (relaykit.provider, when there, last)
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
-        ("gen_ai.provider.name", _label(genai_provider_name(record.provider))),
+        named[0],
         ("gen_ai.request.model", _label(record.model)),
+        *named[1:],
     )
     failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
     found = (
@@ -364,6 +434,7 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
         Observation(REQUESTS, 1.0, base),
         Observation(ERRORS, 1.0, failed),
         Observation(CACHE_HITS, 1.0, base),
+        named,
     )
     if len(_ATTRIBUTES) >= 4096:
         _ATTRIBUTES.clear()
@@ -371,8 +442,10 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
     return found
 
 
-def _call(record: CallRecord) -> list[Observation]:
-    base, failed, input_tokens, output_tokens, request, error, cache_hit = _call_attributes(record)
+def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
+    base, failed, input_tokens, output_tokens, request, error, cache_hit, _ = _call_attributes(
+        record, names
+    )
     out = [request]
     if record.error_type is not None:
         out.append(error)
@@ -382,13 +455,17 @@ def _call(record: CallRecord) -> list[Observation]:
     # none of it is counted again, as a hit's cost is $0 (it counts as a hit).
     usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
     if usage.input_tokens or usage.output_tokens:
-        out.append(Observation(TOKEN_USAGE, float(usage.input_tokens), input_tokens))
+        # The conventions: without the vendor's counts an instrumentation MUST NOT
+        # report gen_ai.client.token.usage (bar opted-in offline counting), so
+        # relaykit's estimates are counted apart.
+        tokens = ESTIMATED_TOKENS if record.usage_estimated else TOKEN_USAGE
+        out.append(Observation(tokens, float(usage.input_tokens), input_tokens))
         operation = record.operation
         # Embeddings and rankings have no output tokens; a transcript and an image
         # have, where the vendor counts tokens (and none at all where it bills
         # minutes or images).
         if operation == "chat" or operation in _OUTPUT_TOKENS:
-            out.append(Observation(TOKEN_USAGE, float(usage.output_tokens), output_tokens))
+            out.append(Observation(tokens, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
         out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
     if record.attempts > 1:
@@ -460,6 +537,8 @@ class _CallSinks:
         "cost",
         "duration",
         "errors",
+        "estimated_input_tokens",
+        "estimated_output_tokens",
         "fallbacks",
         "input_tokens",
         "output_tokens",
@@ -476,6 +555,8 @@ class _CallSinks:
     duration: Series
     input_tokens: Series
     output_tokens: Series
+    estimated_input_tokens: Series
+    estimated_output_tokens: Series
     time_to_first_chunk: Series
     retries: Series
     fallbacks: Series
@@ -486,9 +567,12 @@ class _CallSinks:
     web_searches: Series
 
     def __init__(
-        self, record: CallRecord, make: Callable[[Instrument, Attributes], Series]
+        self,
+        record: CallRecord,
+        make: Callable[[Instrument, Attributes], Series],
+        names: ProviderNames | None,
     ) -> None:
-        base, failed, input_tokens, output_tokens, *_ = _call_attributes(record)
+        base, failed, input_tokens, output_tokens, *_ = _call_attributes(record, names)
         # The attribute sets _call gives each instrument's observations.
         for field, instrument, attributes in (
             ("requests", REQUESTS, base),
@@ -496,6 +580,8 @@ class _CallSinks:
             ("duration", OPERATION_DURATION, failed),
             ("input_tokens", TOKEN_USAGE, input_tokens),
             ("output_tokens", TOKEN_USAGE, output_tokens),
+            ("estimated_input_tokens", ESTIMATED_TOKENS, input_tokens),
+            ("estimated_output_tokens", ESTIMATED_TOKENS, output_tokens),
             ("time_to_first_chunk", TIME_TO_FIRST_CHUNK, base),
             ("retries", RETRIES, base),
             ("fallbacks", FALLBACKS, base),
@@ -518,14 +604,19 @@ class CallFold:
     ``add(value)``) for an instrument and attribute set; it is called the first
     time that pair gets a value, and again after the fold forgets its keys (it
     remembers at most ``max_keys`` of them), so it must return the same series
-    for the same pair.
+    for the same pair. ``provider_names``: as :func:`observe`'s.
     """
 
     def __init__(
-        self, make: Callable[[Instrument, Attributes], Series], *, max_keys: int = 4096
+        self,
+        make: Callable[[Instrument, Attributes], Series],
+        *,
+        max_keys: int = 4096,
+        provider_names: ProviderNames | None = None,
     ) -> None:
         self._make = make
         self._max_keys = max_keys
+        self._names = provider_names
         self._sinks: dict[tuple[str, str, str, str | None], _CallSinks] = {}
 
     def add(self, records: Iterable[CallRecord]) -> None:
@@ -544,9 +635,14 @@ class CallFold:
                 sinks.duration.add(record.latency)
             usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
             if usage.input_tokens or usage.output_tokens:
-                sinks.input_tokens.add(float(usage.input_tokens))
-                if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
-                    sinks.output_tokens.add(float(usage.output_tokens))
+                if record.usage_estimated:  # kept out of gen_ai.client.token.usage (see _call)
+                    sinks.estimated_input_tokens.add(float(usage.input_tokens))
+                    if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
+                        sinks.estimated_output_tokens.add(float(usage.output_tokens))
+                else:
+                    sinks.input_tokens.add(float(usage.input_tokens))
+                    if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
+                        sinks.output_tokens.add(float(usage.output_tokens))
             if record.streamed and record.time_to_first_token is not None:
                 sinks.time_to_first_chunk.add(record.time_to_first_token)
             if record.attempts > 1:
@@ -567,6 +663,6 @@ class CallFold:
     def _sinks_of(self, record: CallRecord) -> _CallSinks:
         if len(self._sinks) >= self._max_keys:
             self._sinks.clear()  # model names come from callers: stay bounded
-        sinks = _CallSinks(record, self._make)
+        sinks = _CallSinks(record, self._make, self._names)
         self._sinks[(record.operation, record.provider, record.model, record.error_type)] = sinks
         return sinks

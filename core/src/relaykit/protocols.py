@@ -224,6 +224,14 @@ class ProviderFactory(Protocol):
     (``http://host:port/v1`` when absent); and ``secret_envs`` names environment
     variables besides ``api_key_env`` that hold credentials (Azure OpenAI's
     ``AZURE_OPENAI_AD_TOKEN``), masked from the client's start as keys are.
+
+    A fourth, ``genai_provider_name``, is the vendor's ``gen_ai.provider.name``
+    in the OpenTelemetry GenAI semantic conventions (``aws.bedrock``,
+    ``gcp.gemini``, ``x_ai``): spans and metrics name the provider so, whatever
+    the ``[providers.NAME]`` table is called (which they carry as
+    ``relaykit.provider`` when it is not the type). Without it, relaykit's list
+    of well-known names (:func:`relaykit.metrics.genai_provider_name`) maps the
+    ``type``, or the ``type`` itself is used.
     """
 
     type: ClassVar[str]
@@ -716,6 +724,14 @@ class Exporter(Protocol):
     no call records at all (only gauge events, or a tracer provider alone) sets
     ``needs_records = False``: when no exporter takes them and nothing is
     stored, the client builds no record per call.
+
+    An exporter may also have ``use_provider_names(names)``: the client calls it
+    once, as it is built, with its :data:`relaykit.metrics.ProviderNames` (how
+    each provider name reads in telemetry: ``[providers.work] type =
+    "anthropic"`` is ``gen_ai.provider.name`` ``anthropic`` with
+    ``relaykit.provider`` ``work``), to pass to
+    :func:`relaykit.metrics.observe` and :class:`relaykit.metrics.CallFold`.
+    Without it a record's ``provider`` (the table's name) is taken for a type.
     """
 
     def record(self, event: CallRecord | GaugeEvent) -> None:

@@ -16,6 +16,7 @@ from .errors import ConfigError, did_you_mean
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .half_built import close_all
 from .known_secrets import KnownSecrets
+from .metrics import Attributes, ProviderNames, genai_provider_name, provider_names_entry
 from .plugin_faults import factory_problem, first_result, list_results
 from .plugins import PluginManager, distribution_key
 from .protocols import Provider, ProviderFactory, ProviderSettings
@@ -105,6 +106,25 @@ class ProviderRegistry:
                 self.known_secrets.add(env.get(factory.api_key_env))
             for var in getattr(factory, "secret_envs", ()):  # credentials besides a key
                 self.known_secrets.add(env.get(var))
+
+    def telemetry_names(self) -> ProviderNames:
+        """How spans and metrics name each provider a model id may start with: every
+        installed type, and every ``[providers.NAME]`` table, by the
+        ``gen_ai.provider.name`` of its type (the factory's ``genai_provider_name``,
+        else :func:`relaykit.metrics.genai_provider_name` of the type); a table not
+        named after its type adds ``relaykit.provider``. Worked out once per client,
+        so a call only looks its provider up.
+        """
+        names: dict[str, Attributes] = {}
+        for type_, factory in self.factories.items():
+            names[type_] = provider_names_entry(_genai_name(type_, factory))
+        for name, pconf in self._config.providers.items():
+            type_ = pconf.type or name
+            if type_ != name:  # the registry checked every table's type is installed
+                names[name] = provider_names_entry(
+                    _genai_name(type_, self.factories[type_]), table=name
+                )
+        return names
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -348,3 +368,10 @@ def _sendable(key: Secret, provider: str, source: str) -> Secret:
         f"the API key of provider {provider!r} ({source}) holds {problem}",
         hint="paste the key again: it is one line of ASCII characters, without quotes",
     )
+
+
+def _genai_name(type_: str, factory: ProviderFactory) -> str:
+    """The ``gen_ai.provider.name`` of providers of ``type_``: what the factory says,
+    else relaykit's well-known name of the type, else the type."""
+    declared = getattr(factory, "genai_provider_name", None)
+    return declared if isinstance(declared, str) and declared else genai_provider_name(type_)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from .cancellation import is_cancellation
 from .errors import ConfigError, RelayError
 from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
-from .metrics import genai_provider_name
+from .metrics import MAX_VALUE_LENGTH, provider_attributes
 
 if TYPE_CHECKING:
     from .client import _Call
@@ -46,6 +46,18 @@ if TYPE_CHECKING:
 
 # One encoder for every span: json.dumps with options builds a new one each time.
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def span_name(operation: str, model: str) -> str:
+    """``{operation} {model}``, the model cut to 256 characters as metric labels are.
+
+    Model names come from callers (a gateway passes on what its clients send):
+    a 1 MB one made every span of it 1 MB in the trace backend, which refuses
+    or truncates names far shorter.
+    """
+    if len(model) > MAX_VALUE_LENGTH:
+        model = model[: MAX_VALUE_LENGTH - 1] + "…"
+    return f"{operation} {model}"
 
 
 def configured_tracer_provider(exporters: Sequence[object]) -> Any | None:
@@ -102,6 +114,10 @@ class CallTracer:
         self._redaction = redaction
         self._registry = registry
         self._servers: dict[str, tuple[str, int] | None] = {}
+        #: how the client's providers are named on spans (as in its metrics)
+        self._provider_names = registry.telemetry_names()
+        #: provider name -> the attributes naming it, as a dict to spread into a span's
+        self._providers: dict[str, dict[str, str]] = {}
         #: target -> its span name and the attributes every span of it starts with
         self._per_target: dict[Target, tuple[str, dict[str, Any]]] = {}
         self._client_kind = trace.SpanKind.CLIENT
@@ -343,7 +359,7 @@ class CallTracer:
         attributes.update(
             {
                 "gen_ai.operation.name": call.operation,
-                "gen_ai.provider.name": genai_provider_name(target.provider),
+                **self._provider(target.provider),
                 "gen_ai.request.model": target.model,
                 **self._server(target.provider),
             }
@@ -352,7 +368,7 @@ class CallTracer:
             attributes["relaykit.streamed"] = True
         call.span_target = target
         return self._tracer.start_span(
-            f"{call.operation} {target.model}", kind=self._client_kind, attributes=attributes
+            span_name(call.operation, target.model), kind=self._client_kind, attributes=attributes
         )
 
     def _end_single(
@@ -379,13 +395,24 @@ class CallTracer:
         span.set_attributes(attributes)
         span.end()
 
+    def _provider(self, provider: str) -> dict[str, str]:
+        """``gen_ai.provider.name`` of ``provider``, and ``relaykit.provider`` when it is
+        a ``[providers.NAME]`` table not named after its type (looked up once)."""
+        found = self._providers.get(provider)
+        if found is None:
+            found = dict(provider_attributes(provider, self._provider_names))
+            if len(self._providers) >= 1024:  # provider names come from callers
+                self._providers.clear()
+            self._providers[provider] = found
+        return found
+
     def _target_attributes(self, target: Target) -> tuple[str, dict[str, Any]]:
         # What every span of a deployment starts with: worked out once per target.
         found = (
-            f"chat {target.model}",
+            span_name("chat", target.model),
             {
                 "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": genai_provider_name(target.provider),
+                **self._provider(target.provider),
                 "gen_ai.request.model": target.model,
                 **self._server(target.provider),
             },
@@ -401,7 +428,7 @@ class CallTracer:
             return
         attributes: dict[str, Any] = {
             "relaykit.attempt": call.attempts,
-            "gen_ai.provider.name": genai_provider_name(target.provider),
+            **self._provider(target.provider),
             "gen_ai.request.model": target.model,
         }
         if call.last_error is not None:
@@ -427,7 +454,7 @@ class CallTracer:
         if not span.is_recording():
             return
         attributes: dict[str, Any] = {
-            "gen_ai.provider.name": genai_provider_name(target.provider),
+            **self._provider(target.provider),
             "gen_ai.request.model": target.model,
             "error.type": "HedgeCancelled",  # as its record names it
         }

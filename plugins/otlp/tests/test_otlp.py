@@ -106,6 +106,65 @@ async def test_a_model_name_that_is_not_valid_utf8_costs_no_other_spans(
 
 
 @pytest.mark.anyio
+async def test_a_long_model_name_is_cut_in_the_span_name(collector: Collector) -> None:
+    # A gateway passes on the model its clients name: a 1 MB name made a 1 MB
+    # span name on every span of that model (metric labels were cut at 256).
+    config = {"storage": {"backend": "none"}, "exporters": {"otlp": {"endpoint": collector.url}}}
+    long = "x" * 1_000_000
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat(f"fake/{long}", "hi")
+        await client.embed(f"fake/{long}", ["hi"])
+    names = sorted(s.name for s in collector.spans())
+    assert names == ["chat " + "x" * 255 + "…", "embeddings " + "x" * 255 + "…"]
+
+
+@pytest.mark.anyio
+async def test_estimated_usage_is_exported_apart_from_the_token_usage_histogram(
+    collector: Collector,
+) -> None:
+    # gen_ai.client.token.usage holds the vendor's counts only (the conventions
+    # forbid estimates there); relaykit's estimates go to relaykit.usage.estimated_tokens.
+    exporter = OtlpExporter(endpoint=collector.url, traces=False, export_interval=3600)
+    exporter.record(bare_record(usage=relaykit.Usage(100, 20)))
+    exporter.record(bare_record(usage=relaykit.Usage(1000, 200), usage_estimated=True))
+    await exporter.aclose()
+    tokens = collector.metric("gen_ai.client.token.usage").histogram.data_points
+    by_type = {attrs_of(p.attributes)["gen_ai.token.type"]: (p.count, p.sum) for p in tokens}
+    assert by_type == {"input": (1, 100), "output": (1, 20)}
+    estimated = collector.metric("relaykit.usage.estimated_tokens").sum.data_points
+    counted = {attrs_of(p.attributes)["gen_ai.token.type"]: p.as_double for p in estimated}
+    assert counted == {"input": 1000, "output": 200}
+
+
+@pytest.mark.anyio
+async def test_the_provider_name_is_the_conventions_and_a_named_table_says_its_name(
+    collector: Collector,
+) -> None:
+    # [providers.work] type = "anthropic" reported gen_ai.provider.name "work": the
+    # conventions want the vendor's well-known name. The table's name stays on the
+    # span and the metrics as relaykit.provider, so two tables can be told apart.
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"work": {"type": "fake"}},
+        "exporters": {"otlp": {"endpoint": collector.url}},
+    }
+    plugin = FakePlugin(genai_provider_name="anthropic")
+    async with relaykit.Client(config, plugins=[plugin]) as client:
+        await client.chat("work/m", "hi")
+        await client.chat("fake/m", "hi")
+    spans = sorted(collector.spans(), key=lambda s: s.start_time_unix_nano)
+    named, plain = (attrs_of(s.attributes) for s in spans)
+    assert (named["gen_ai.provider.name"], named["relaykit.provider"]) == ("anthropic", "work")
+    assert plain["gen_ai.provider.name"] == "anthropic" and "relaykit.provider" not in plain
+    requests = collector.metric("relaykit.requests").sum.data_points
+    providers = sorted(
+        (a["gen_ai.provider.name"], a.get("relaykit.provider", ""))
+        for a in (attrs_of(p.attributes) for p in requests)
+    )
+    assert providers == [("anthropic", ""), ("anthropic", "work")]
+
+
+@pytest.mark.anyio
 async def test_captured_content_with_a_lone_surrogate_stays_on_the_span(
     collector: Collector,
 ) -> None:

@@ -272,7 +272,13 @@ def test_histograms_match_prometheus_clients_own() -> None:
     histogram = Histogram(
         "gen_ai_client_operation_duration_seconds",
         "d",
-        ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"],
+        [
+            "gen_ai_operation_name",
+            "gen_ai_provider_name",
+            "gen_ai_request_model",
+            "relaykit_provider",
+            "error_type",
+        ],
         registry=reference,
         buckets=metrics.DURATION_BUCKETS,
     )
@@ -282,7 +288,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
                 latency=latency,
             )
         )
-        histogram.labels("chat", "p", "m", "").observe(latency)
+        histogram.labels("chat", "p", "m", "", "").observe(latency)
 
     def samples(registry: object) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
         text = generate_latest(registry).decode()  # type: ignore[arg-type]
@@ -299,6 +305,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
     assert ("gen_ai_client_operation_duration_seconds_count", (
         ("error_type", ""), ("gen_ai_operation_name", "chat"),
         ("gen_ai_provider_name", "p"), ("gen_ai_request_model", "m"),
+        ("relaykit_provider", ""),
     ), 8.0) in ours  # fmt: skip
 
 
@@ -422,3 +429,64 @@ async def test_stopping_the_metrics_server_does_not_hold_up_the_event_loop() -> 
     async with httpx.AsyncClient() as http:
         with pytest.raises(httpx.ConnectError):  # and it did stop
             await http.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=2)
+
+
+def test_a_model_named_other_stays_apart_from_the_overflow_series() -> None:
+    # Past max_models every new model is counted as "other": a real model of that
+    # name merged with them, and its calls could not be told from the overflow.
+    exporter = PrometheusExporter(max_models=2)
+    for model in ("other", "\\other", "a", "b", "c"):
+        exporter.record(bare_record(model=model))
+    requests = parsed(exporter)["relaykit_requests"]
+    total = "relaykit_requests_total"
+    assert value(requests, total, gen_ai_request_model="\\other") == 1  # the real "other"
+    assert value(requests, total, gen_ai_request_model="\\\\other") == 1  # the real "\other"
+    assert value(requests, total, gen_ai_request_model="other") == 3  # a, b and c
+
+
+def test_estimated_usage_stays_out_of_the_token_usage_histogram() -> None:
+    # The GenAI conventions: an instrumentation that cannot get the vendor's counts
+    # MUST NOT report gen_ai.client.token.usage (unless offline counting is opted
+    # in). relaykit's estimates of a stream cut off before the vendor's usage came
+    # went in with the vendor's own counts; they have a counter of their own now.
+    from relaykit import Usage
+
+    exporter = PrometheusExporter()
+    exporter.record(bare_record(usage=Usage(100, 20)))
+    exporter.record(bare_record(usage=Usage(1000, 200), usage_estimated=True))
+    families = parsed(exporter)
+    tokens = families["gen_ai_client_token_usage"]
+    for kind, counted in (("input", 100), ("output", 20)):
+        assert value(tokens, "gen_ai_client_token_usage_sum", gen_ai_token_type=kind) == counted
+        assert value(tokens, "gen_ai_client_token_usage_count", gen_ai_token_type=kind) == 1
+    estimated = families["relaykit_usage_estimated_tokens"]
+    total = "relaykit_usage_estimated_tokens_total"
+    assert value(estimated, total, gen_ai_token_type="input") == 1000
+    assert value(estimated, total, gen_ai_token_type="output") == 200
+    assert value(families["relaykit_requests"], "relaykit_requests_total") == 2
+
+
+@pytest.mark.anyio
+async def test_the_provider_label_is_the_conventions_and_a_named_table_has_its_own() -> None:
+    # [providers.work] type = "anthropic" was labelled gen_ai_provider_name="work".
+    # Series of a provider named after its type keep the labels they had (an empty
+    # relaykit_provider is no label to Prometheus).
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"work": {"type": "fake"}},
+        "exporters": {"prometheus": {}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(genai_provider_name="anthropic")]) as c:
+        await c.chat("work/m", "hi")
+        await c.chat("fake/m", "hi")
+        await c.chat("fake/m", "hi")
+        (exporter,) = c.exporters
+        assert isinstance(exporter, PrometheusExporter)
+        families = parsed(exporter)
+    requests, total = families["relaykit_requests"], "relaykit_requests_total"
+    assert value(requests, total, gen_ai_provider_name="anthropic", relaykit_provider="work") == 1
+    assert value(requests, total, gen_ai_provider_name="anthropic", relaykit_provider="") == 2
+    # the deployments' breaker gauges are named alike
+    breakers, state = families["relaykit_breaker_state"], "relaykit_breaker_state"
+    assert value(breakers, state, gen_ai_provider_name="anthropic", relaykit_provider="work") == 0
+    assert value(breakers, state, gen_ai_provider_name="anthropic", relaykit_provider="") == 0

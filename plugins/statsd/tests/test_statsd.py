@@ -376,3 +376,56 @@ def test_a_name_that_starts_with_the_prefix_does_not_get_it_twice() -> None:
     )
     assert metric_name("relaykitx", "relaykit.requests") == "relaykitx.relaykit.requests"
     assert metric_name("", "relaykit.requests") == "relaykit.requests"
+
+
+def test_estimated_usage_is_sent_apart_from_the_token_usage_timer(
+    receiver: socket.socket,
+) -> None:
+    # gen_ai.client.token.usage holds the vendor's counts only (the GenAI conventions
+    # forbid estimates there): relaykit's go to a counter of their own.
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True)
+    exporter.record(bare_record(usage=relaykit.Usage(100, 20)))
+    exporter.record(bare_record(usage=relaykit.Usage(1000, 200), usage_estimated=True))
+    exporter.close()
+    lines = received(receiver)
+    usage = sorted(line.split("|")[0] for line in lines if ".token.usage:" in line)
+    assert usage == [
+        "relaykit.gen_ai.client.token.usage:100",
+        "relaykit.gen_ai.client.token.usage:20",
+    ]
+    estimated = sorted(line.split("|#")[0] for line in lines if "estimated_tokens" in line)
+    assert estimated == [
+        "relaykit.usage.estimated_tokens:1000|c",
+        "relaykit.usage.estimated_tokens:200|c",
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tags", [False, True])
+async def test_the_provider_is_the_conventions_name_and_a_named_table_adds_its_own(
+    receiver: socket.socket, tags: bool
+) -> None:
+    # [providers.work] type = "anthropic" was sent as gen_ai_provider_name:work.
+    # A provider named after its type is sent as before (no relaykit_provider).
+    port = receiver.getsockname()[1]
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"work": {"type": "fake"}},
+        "exporters": {"statsd": {"port": port, "tags": tags}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(genai_provider_name="anthropic")]) as c:
+        await c.chat("work/m", "hi")
+        await c.chat("fake/m", "hi")
+    lines = received(receiver)
+    if tags:
+        assert (
+            "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:anthropic,"
+            "gen_ai_request_model:m,relaykit_provider:work" in lines
+        )
+        assert (
+            "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:anthropic,"
+            "gen_ai_request_model:m" in lines
+        )
+    else:
+        assert "relaykit.requests.chat.anthropic.m.work:1|c" in lines
+        assert "relaykit.requests.chat.anthropic.m:1|c" in lines

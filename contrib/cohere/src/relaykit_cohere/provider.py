@@ -61,6 +61,8 @@ class CohereProvider:
     """
 
     type: ClassVar[str] = "cohere"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions
+    genai_provider_name: ClassVar[str] = "cohere"
     default_base_url: ClassVar[str] = "https://api.cohere.com"
     api_key_env: ClassVar[str | None] = "CO_API_KEY"
     base_url_env: ClassVar[str | None] = "CO_API_URL"

@@ -562,6 +562,8 @@ class _Factory:
 
     def __init__(self, plugin: FakePlugin) -> None:
         self.type = plugin.type
+        if plugin.genai_provider_name is not None:
+            self.genai_provider_name = plugin.genai_provider_name
         self._plugin = plugin
 
     def __call__(self, settings: ProviderSettings, http: HttpClient) -> FakeProvider:
@@ -593,8 +595,12 @@ class FakePlugin:
         *,
         context_window: int = 8192,
         provider: builtins.type[FakeProvider] = FakeProvider,
+        genai_provider_name: str | None = None,
     ) -> None:
         self.type = type
+        #: the factory's ``genai_provider_name`` (see :class:`relaykit.protocols.ProviderFactory`):
+        #: ``None`` leaves it out, so telemetry names the provider by its type
+        self.genai_provider_name = genai_provider_name
         self.context_window = context_window
         #: the class the factory builds: a subclass changes one behaviour in a test
         #: (``rerank = None`` for a provider without rerank, a batching ``embed``,

@@ -84,6 +84,9 @@ class FoundryAnthropicProvider(AnthropicProvider):
     """
 
     type: ClassVar[str] = "foundry-anthropic"
+    #: ``gen_ai.provider.name`` (OpenTelemetry GenAI conventions): no well-known name
+    #: covers Claude in Microsoft Foundry, so the type, not the inherited "anthropic"
+    genai_provider_name: ClassVar[str] = "foundry-anthropic"
     default_base_url: ClassVar[str] = _FROM_RESOURCE
     base_url_example: ClassVar[str] = "https://RESOURCE.services.ai.azure.com/anthropic"
     api_key_env: ClassVar[str | None] = "ANTHROPIC_FOUNDRY_API_KEY"

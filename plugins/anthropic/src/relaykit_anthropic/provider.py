@@ -79,6 +79,8 @@ class AnthropicProvider:
     """
 
     type: ClassVar[str] = "anthropic"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions
+    genai_provider_name: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"

@@ -96,6 +96,8 @@ class VertexAnthropicProvider(AnthropicProvider):
     """
 
     type: ClassVar[str] = "vertex-anthropic"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions (Claude on Vertex AI)
+    genai_provider_name: ClassVar[str] = "gcp.vertex_ai"
     #: the host of ``global``; left as it is, the location picks the host
     default_base_url: ClassVar[str] = vertex_settings.GLOBAL_HOST
     api_key_env: ClassVar[str | None] = "VERTEX_ACCESS_TOKEN"

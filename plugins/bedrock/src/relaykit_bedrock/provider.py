@@ -107,6 +107,8 @@ class BedrockProvider:
     """
 
     type: ClassVar[str] = "bedrock"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions
+    genai_provider_name: ClassVar[str] = "aws.bedrock"
     default_base_url: ClassVar[str] = "https://bedrock-runtime.{region}.amazonaws.com"
     api_key_env: ClassVar[str | None] = BEARER_ENV
     # The AWS SDKs' own service-specific endpoint variable.

@@ -112,6 +112,8 @@ class GeminiProvider:
     """
 
     type: ClassVar[str] = "gemini"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions (the Gemini Developer API)
+    genai_provider_name: ClassVar[str] = "gcp.gemini"
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
     api_key_env: ClassVar[str | None] = "GEMINI_API_KEY"
     base_url_env: ClassVar[str | None] = "GOOGLE_GEMINI_BASE_URL"

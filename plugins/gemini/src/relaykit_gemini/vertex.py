@@ -82,6 +82,8 @@ class VertexProvider(GeminiProvider):
     """
 
     type: ClassVar[str] = "vertex"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions
+    genai_provider_name: ClassVar[str] = "gcp.vertex_ai"
     #: the host of ``global``; left as it is, the location picks the host
     default_base_url: ClassVar[str] = vertex_urls.GLOBAL_HOST
     api_key_env: ClassVar[str | None] = "VERTEX_ACCESS_TOKEN"

@@ -90,6 +90,8 @@ class OllamaProvider:
     """
 
     type: ClassVar[str] = "ollama"
+    #: ``gen_ai.provider.name`` (OpenTelemetry GenAI conventions): none well-known, the type
+    genai_provider_name: ClassVar[str] = "ollama"
     default_base_url: ClassVar[str] = "http://localhost:11434"
     api_key_env: ClassVar[str | None] = "OLLAMA_API_KEY"
     base_url_env: ClassVar[str | None] = "OLLAMA_HOST"

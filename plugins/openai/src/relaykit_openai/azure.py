@@ -142,6 +142,8 @@ class AzureOpenAIProvider(OpenAIProvider):
     """
 
     type: ClassVar[str] = "azure"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions
+    genai_provider_name: ClassVar[str] = "azure.ai.openai"
     default_base_url: ClassVar[str] = ""
     api_key_env: ClassVar[str | None] = "AZURE_OPENAI_API_KEY"
     base_url_env: ClassVar[str | None] = "AZURE_OPENAI_ENDPOINT"

@@ -51,6 +51,10 @@ _CACHE_CONTROL = frozenset({"openrouter"})
 #: a document for them before sending.
 _CHAT_DOCUMENTS: dict[str, ChatDocuments] = {"openrouter": "data-or-url"}
 
+#: services whose ``gen_ai.provider.name`` (OpenTelemetry GenAI conventions) is not
+#: their name (groq and deepseek are; the others have no well-known one)
+_GENAI_PROVIDER_NAMES = {"xai": "x_ai", "mistral": "mistral_ai", "bedrock-mantle": "aws.bedrock"}
+
 # name: (base URL including /v1, key variable, key required)
 _SERVICES: dict[str, tuple[str, str | None, bool]] = {
     "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", True),
@@ -178,6 +182,7 @@ def preset(
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
+        genai_provider_name: ClassVar[str] = _GENAI_PROVIDER_NAMES.get(name, name)
         default_base_url: ClassVar[str] = base_url
         base_url_env: ClassVar[str | None] = None
         max_tokens_param: ClassVar[str] = "max_tokens"

@@ -150,6 +150,8 @@ class OpenAIProvider:
     """
 
     type: ClassVar[str] = "openai"
+    #: ``gen_ai.provider.name`` in the OpenTelemetry GenAI conventions
+    genai_provider_name: ClassVar[str] = "openai"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"

@@ -170,7 +170,16 @@ class CallMetrics:
         self._now = _Now()
         #: adds a record's values to self._series; a delta collection, which drops
         #: the series, replaces it (it remembers series)
+        self._provider_names: metrics.ProviderNames | None = None
         self._fold = metrics.CallFold(self._series_of)
+
+    def use_provider_names(self, names: metrics.ProviderNames) -> None:
+        """Name providers as the client does (``[providers.work] type = "anthropic"``:
+        ``gen_ai.provider.name`` ``anthropic``, ``relaykit.provider`` ``work``);
+        called once by the client as it is built."""
+        with self._lock:
+            self._provider_names = names
+            self._fold = metrics.CallFold(self._series_of, provider_names=names)
 
     def record(self, record: CallRecord) -> None:
         """Add one call record's observations."""
@@ -239,7 +248,8 @@ class CallMetrics:
                     kept[key] = one
             if delta:
                 self._series = kept
-                self._fold = metrics.CallFold(self._series_of)  # it knew dropped series
+                # it knew dropped series
+                self._fold = metrics.CallFold(self._series_of, provider_names=self._provider_names)
                 self._sets = {}
                 for name, _ in kept:
                     self._sets[name] = self._sets.get(name, 0) + 1

@@ -104,6 +104,7 @@ class OtlpExporter:
         self.meter_provider: MeterProvider | None = None
         self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
+        self._provider_names: metrics.ProviderNames | None = None
         #: the metric reader's export thread, once started (and until its provider has it)
         started: PeriodicExportingMetricReader | None = None
         try:
@@ -155,6 +156,14 @@ class OtlpExporter:
         for sender in self._senders:
             _drop_pooled_connections(sender)
 
+    def use_provider_names(self, names: metrics.ProviderNames) -> None:
+        """Name providers as the client does (``[providers.work] type = "anthropic"``:
+        ``gen_ai.provider.name`` ``anthropic``, ``relaykit.provider`` ``work``);
+        called once by the client as it is built."""
+        self._provider_names = names
+        if self._calls is not None:
+            self._calls.use_provider_names(names)
+
     def record(self, event: object) -> None:
         """Add one call record's or gauge event's measurements (in memory)."""
         calls = self._calls
@@ -164,7 +173,7 @@ class OtlpExporter:
         instruments = self._instruments
         if not instruments:
             return
-        for obs in metrics.observe(event):
+        for obs in metrics.observe(event, self._provider_names):
             instrument = instruments[obs.instrument.name]
             attributes = dict(obs.attributes)
             kind = obs.instrument.kind

@@ -47,13 +47,25 @@ _BATCH = 256
 _UNITS = {"s": "seconds", "USD": "usd", "1": ""}
 # Label names per instrument: each instrument gets the union of the attributes
 # relaykit.metrics gives it, so every series of one metric has the same labels.
-_BASE = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model")
+# relaykit.provider: a [providers.NAME] table not named after its type; empty (which
+# Prometheus reads as no label) for the others, whose series keep their identity.
+_BASE = (
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "relaykit.provider",
+)
 _LABELS: dict[str, tuple[str, ...]] = {
     metrics.OPERATION_DURATION.name: (*_BASE, "error.type"),
     metrics.TOKEN_USAGE.name: (*_BASE, "gen_ai.token.type"),
+    metrics.ESTIMATED_TOKENS.name: (*_BASE, "gen_ai.token.type"),
     metrics.ERRORS.name: (*_BASE, "error.type"),
     metrics.QUEUE_DEPTH.name: (),
-    metrics.BREAKER_STATE.name: ("gen_ai.provider.name", "gen_ai.request.model"),
+    metrics.BREAKER_STATE.name: (
+        "gen_ai.provider.name",
+        "gen_ai.request.model",
+        "relaykit.provider",
+    ),
     metrics.CACHE_ERRORS.name: ("relaykit.cache.operation",),
     metrics.STORAGE_WRITE_FAILURES.name: ("error.type",),
     metrics.STORAGE_FAILING.name: (),
@@ -92,21 +104,28 @@ class ModelCap:
     without a cap one busy gateway could create thousands of time series. The
     provider label needs no cap: only configured or installed providers get
     that far (a call naming an unknown one fails with an empty provider).
+
+    Only the overflow is labelled ``other``: a real model of that name (or
+    ``\\other``, ``\\\\other``, ...) gets one more backslash in front, so no
+    model's calls merge with the overflow's and no two models share a label.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._seen: set[str] = set()
+        #: each model admitted -> its label
+        self._seen: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __call__(self, model: str) -> str:
-        """``model`` while there is room for it, else ``"other"``."""
-        if model in self._seen:
-            return model
+        """``model``'s label while there is room for it, else ``"other"``."""
+        label = self._seen.get(model)
+        if label is not None:
+            return label
         with self._lock:
             if len(self._seen) < self.limit:
-                self._seen.add(model)
-                return model
+                label = "\\" + model if model.lstrip("\\") == OTHER else model
+                self._seen[model] = label
+                return label
         return OTHER
 
 
@@ -168,6 +187,7 @@ class PrometheusExporter:
         self, *, port: int | None = None, host: str = "127.0.0.1", max_models: int = 50
     ) -> None:
         self._max_models = max_models
+        self._provider_names: metrics.ProviderNames | None = None
         self._start_counting()
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(self)
@@ -208,7 +228,16 @@ class PrometheusExporter:
         # Held while queued records are added and while a scrape reads: the
         # event loop's thread adds (past _BATCH) and so does a scrape's.
         self._adding = threading.Lock()
-        self._calls = metrics.CallFold(self._series_of)
+        self._calls = metrics.CallFold(self._series_of, provider_names=self._provider_names)
+
+    def use_provider_names(self, names: metrics.ProviderNames) -> None:
+        """Name providers as the client does (``[providers.work] type = "anthropic"``:
+        ``gen_ai.provider.name`` ``anthropic``, ``relaykit.provider`` ``work``);
+        called once by the client as it is built."""
+        with self._adding:
+            self._provider_names = names
+            self._calls = metrics.CallFold(self._series_of, provider_names=names)
+            self._bound.clear()
 
     def _forget_parent(self) -> None:
         """In a forked child: count this process's calls alone, and leave the server be.
@@ -275,7 +304,7 @@ class PrometheusExporter:
                 self._calls.add(calls)
                 calls = []
             bound = self._bound
-            for obs in metrics.observe(event):
+            for obs in metrics.observe(event, self._provider_names):
                 series = bound.get((obs.instrument.name, obs.attributes))
                 if series is None:
                     series = self._bind(obs)

@@ -200,11 +200,8 @@ class StatsdExporter:
         self._line = _Lines(self.prefix, tags)
         #: the lines of the call record being sent (see record)
         self._call_lines: list[str] = []
-        self._calls = metrics.CallFold(
-            lambda instrument, attributes: _LineSink(
-                self._line.parts(instrument, attributes), self._call_lines
-            )
-        )
+        self._provider_names: metrics.ProviderNames | None = None
+        self._calls = self._fold()
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             self._sock.setblocking(False)
@@ -218,6 +215,21 @@ class StatsdExporter:
                 hint="check [exporters.statsd] host and port",
             ) from None
 
+    def _fold(self) -> metrics.CallFold:
+        return metrics.CallFold(
+            lambda instrument, attributes: _LineSink(
+                self._line.parts(instrument, attributes), self._call_lines
+            ),
+            provider_names=self._provider_names,
+        )
+
+    def use_provider_names(self, names: metrics.ProviderNames) -> None:
+        """Name providers as the client does (``[providers.work] type = "anthropic"``:
+        ``gen_ai.provider.name`` ``anthropic``, ``relaykit.provider`` ``work``);
+        called once by the client as it is built."""
+        self._provider_names = names
+        self._calls = self._fold()
+
     def record(self, event: object) -> None:
         """Send the lines for one call record or gauge event: one datagram, never waiting."""
         if type(event) is CallRecord:
@@ -228,7 +240,7 @@ class StatsdExporter:
             lines = out.copy()
             out.clear()
         else:
-            lines = [*map(self._line, metrics.observe(event))]
+            lines = [*map(self._line, metrics.observe(event, self._provider_names))]
         packet: list[str] = []
         size = 0
         for line in lines:

@@ -1,0 +1,41 @@
+"""Each first-party provider type is named in telemetry as the OpenTelemetry GenAI
+semantic conventions' well-known ``gen_ai.provider.name`` (openai, anthropic,
+gcp.gemini, gcp.vertex_ai, aws.bedrock, azure.ai.openai, x_ai, mistral_ai, ...)."""
+
+from __future__ import annotations
+
+import relaykit
+
+#: type -> its gen_ai.provider.name (the conventions' well-known values, else the type)
+EXPECTED = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "vertex-anthropic": "gcp.vertex_ai",
+    "foundry-anthropic": "foundry-anthropic",
+    "gemini": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "bedrock-mantle": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "xai": "x_ai",
+    "mistral": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "cohere": "cohere",
+    "ollama": "ollama",
+    "openrouter": "openrouter",
+}
+
+
+def test_each_type_and_each_named_table_has_the_conventions_provider_name() -> None:
+    # [providers.NAME] tables of every type, named otherwise: each reports its type's
+    # well-known name, and its own name as relaykit.provider.
+    tables = {f"my-{type_}": {"type": type_} for type_ in EXPECTED}
+    client = relaykit.Client({"storage": {"backend": "none"}, "providers": tables})
+    names = client._registry.telemetry_names()
+    for type_, genai in EXPECTED.items():
+        assert names[type_] == (("gen_ai.provider.name", genai),), type_
+        assert names[f"my-{type_}"] == (
+            ("gen_ai.provider.name", genai),
+            ("relaykit.provider", f"my-{type_}"),
+        ), type_
