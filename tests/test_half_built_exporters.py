@@ -90,9 +90,14 @@ def test_a_storage_config_error_starts_no_exporter() -> None:
 def test_an_exporter_plugin_failing_closes_the_shipped_exporters_made_before() -> None:
     port = free_port()
     config = {"storage": {"backend": "none"}, "exporters": exporters(port)}
-    started = time.monotonic()
+    config["exporters"]["otlp"]["timeout"] = 60  # an export would wait this long
     with nothing_left_open(), pytest.raises(relaykit.ConfigError, match="not configured"):
-        relaykit.Client(config, plugins=[FailingExporters()])
+        started = time.monotonic()
+        try:
+            relaykit.Client(config, plugins=[FailingExporters()])
+        finally:
+            took = time.monotonic() - started
     assert not serves(port)
-    # closing sends nothing (nothing was recorded): no wait on the OTLP endpoint
-    assert time.monotonic() - started < 5
+    # closing sends nothing (nothing was recorded): no wait on the OTLP endpoint (a
+    # closed port refuses at once; the bound is loose for a loaded machine)
+    assert took < 20

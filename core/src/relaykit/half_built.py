@@ -18,8 +18,6 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import anyio
-
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +59,8 @@ def close_now(thing: Any) -> None:
     aclose = getattr(thing, "aclose", None)
     if aclose is None:
         return
+
+    import anyio  # here: `relaykit --help` imports this module, and no event loop
 
     def run() -> None:
         with contextlib.suppress(Exception):

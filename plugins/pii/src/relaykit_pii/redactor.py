@@ -138,9 +138,12 @@ class ReversiblePiiRedactor(PiiRedactor):
             return text
         out: list[str] = []
         last = 0
+        # with a "<" in the name (refused there anyway), brackets kept: restore reads
+        # "<" + a bare placeholder + ">" as the bracketed one
+        cut = slice(None) if "<" in text else slice(1, -1)
         for kind, start, end in found:
             placeholder = self._replace(text[start:end], _TAGS[kind], kind)
-            out += (text[last:start], placeholder[1:-1])
+            out += (text[last:start], placeholder[cut])
             last = end
         out.append(text[last:])
         return "".join(out)
@@ -242,8 +245,12 @@ class PiiSession:
 
     def redact_name(self, text: str) -> str:
         """A participant name with placeholders a vendor takes in a name: no brackets
-        (``EMAIL_qhdkzmxa``; OpenAI refuses a name outside ``^[a-zA-Z0-9_-]+$``)."""
-        return self._redact(text, bare=True)
+        (``EMAIL_qhdkzmxa``; OpenAI refuses a name outside ``^[a-zA-Z0-9_-]+$``).
+
+        A name with a ``<`` in it (refused there anyway) keeps the brackets: a bare
+        placeholder between ``<`` and ``>`` would come back as the value alone,
+        brackets lost."""
+        return self._redact(text, bare="<" not in text)
 
     def restore(self, text: str) -> str:
         """``text`` with this call's placeholders turned back into its values."""
