@@ -530,7 +530,7 @@ def test_a_worker_failing_to_start_leaves_no_pipe_open(monkeypatch: pytest.Monke
         def Process(self, name: str, **kwargs: Any) -> StartsNothing:
             return StartsNothing(fails=name.endswith("-2"))
 
-    monkeypatch.setattr(workers.multiprocessing, "get_context", lambda method: Context())
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: Context())
     sock = socket.create_server(("127.0.0.1", 0))
     plan = WorkerPlan(
         None, "asyncio", "127.0.0.1", None, 0, False, graceful_timeout=1, close_timeout=1
