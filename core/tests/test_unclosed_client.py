@@ -5,7 +5,6 @@ without touching any event loop (the one it ran on may be gone by then)."""
 from __future__ import annotations
 
 import gc
-import sys
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -92,19 +91,3 @@ def test_a_client_that_failed_to_build_is_not_reported() -> None:
     with resource_warnings() as found, pytest.raises(relaykit.ConfigError):
         relaykit.Client(CONFIG, plugins=[Refusing()])
     assert found == []
-
-
-def test_under_w_error_the_warning_is_reported_as_unraisable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Under ``-W error`` the warning is an exception raised in ``__del__``, which
-    Python hands to ``sys.unraisablehook`` (as for any finalizer); the collection goes on."""
-    unraisable: list[BaseException | None] = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(report.exc_value))
-    client = relaykit.Client(CONFIG, plugins=[FakePlugin()])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ResourceWarning)
-        del client
-        gc.collect()
-    [error] = unraisable
-    assert isinstance(error, ResourceWarning)
