@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    import relaykit
 
 # Shipped test helpers get pytest's assertion messages too.
 pytest.register_assert_rewrite("relaykit.testing")
@@ -128,3 +134,24 @@ def _wall_clock_near_a_period_end(
             monkeypatch.setattr(init, "__kwdefaults__", kwdefaults)
     for module in ("relaykit.cli.when", "relaykit.cli.logs"):
         monkeypatch.setattr(f"{module}.datetime", ShiftedDatetime)
+
+
+@pytest.fixture
+def closed_after() -> Iterator[Callable[[relaykit.Client], relaykit.Client]]:
+    """``closed_after(relaykit.Client(...))``: for a synchronous test that builds a
+    client only to look at it (never entered), closed once the test is over.
+
+    Dropped open instead, the client is reported (a ResourceWarning, an error here)
+    when collected, which may be during whichever test runs next.
+    """
+    import anyio
+
+    made: list[relaykit.Client] = []
+
+    def close_later(client: relaykit.Client) -> relaykit.Client:
+        made.append(client)
+        return client
+
+    yield close_later
+    for client in made:
+        anyio.run(client.aclose)

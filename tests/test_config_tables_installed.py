@@ -9,6 +9,8 @@ error's "pip install relaykit-NAME" would point at a package that does not help.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 import relaykit
@@ -37,6 +39,10 @@ def test_each_first_party_table_is_named_by_its_installed_plugin(table: str) -> 
     assert table in collect(PM.hook.relaykit_config_tables(config=Config()))
 
 
-def test_a_pii_table_that_turns_it_off_is_still_read() -> None:
+def test_a_pii_table_that_turns_it_off_is_still_read(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     # relaykit-pii reads the table whatever it holds: enabled = false is no typo
-    relaykit.Client({"storage": {"backend": "none"}, "redactors": {"pii": {"enabled": False}}})
+    closed_after(
+        relaykit.Client({"storage": {"backend": "none"}, "redactors": {"pii": {"enabled": False}}})
+    )

@@ -15,6 +15,7 @@ import inspect
 import re
 import shlex
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,10 @@ def command_lines(langs: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("block", labelled("toml"))
 def test_toml_examples_are_valid_configuration(
-    block: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    block: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
 ) -> None:
     data = tomllib.loads(block)
     if "project" in data:
@@ -92,8 +96,10 @@ def test_toml_examples_are_valid_configuration(
     )
     for var in keys:
         monkeypatch.setenv(var, "sk-docs-0123456789abcdef")
-    client = relaykit.Client(
-        attrs.evolve(config, exporters={}, storage=attrs.evolve(config.storage, backend="none"))
+    client = closed_after(
+        relaykit.Client(
+            attrs.evolve(config, exporters={}, storage=attrs.evolve(config.storage, backend="none"))
+        )
     )
     for name in config.providers:
         client.provider(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -190,7 +190,9 @@ async def test_a_chained_transport_error_carrying_the_key_is_masked(call: str) -
     assert leaks(text) == []
 
 
-def test_config_and_settings_reprs_hide_keys_in_headers_urls_and_dsns() -> None:
+def test_config_and_settings_reprs_hide_keys_in_headers_urls_and_dsns(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     config = load_config(
         {
             "providers": {
@@ -215,7 +217,7 @@ def test_config_and_settings_reprs_hide_keys_in_headers_urls_and_dsns() -> None:
         env={},
     )
     assert leaks(repr(config)) == []
-    client = relaykit.Client(config, env={})
+    client = closed_after(relaykit.Client(config, env={}))
     for name in ("local", "keyed"):
         provider = client.provider(name)
         settings = client._registry.settings(name)[1]
@@ -450,15 +452,19 @@ _KEYED_PROVIDERS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("name", list(_KEYED_PROVIDERS))
-def test_vars_of_a_built_provider_show_no_credential(name: str) -> None:
+def test_vars_of_a_built_provider_show_no_credential(
+    name: str, closed_after: Callable[[relaykit.Client], relaykit.Client]
+) -> None:
     """``vars(provider)`` (a debugger's view, ``pprint(vars(p))``, an error reporter that
     walks objects) shows each attribute's repr: the headers a provider sends are a
     SecretHeaders, masked there, as the provider's own repr is."""
     import base64
     import pprint
 
-    client = relaykit.Client(
-        {"storage": {"backend": "none"}, "providers": {name: _KEYED_PROVIDERS[name]}}, env={}
+    client = closed_after(
+        relaykit.Client(
+            {"storage": {"backend": "none"}, "providers": {name: _KEYED_PROVIDERS[name]}}, env={}
+        )
     )
     provider = client.provider(name)
     shown = repr(vars(provider)) + str(vars(provider)) + pprint.pformat(vars(provider))

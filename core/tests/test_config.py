@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,59 +134,73 @@ def test_api_key_in_config_is_a_secret() -> None:
     assert "abcdefghij" not in repr(cfg)
 
 
-def test_provider_options_are_checked_against_the_plugin() -> None:
-    client = relaykit.Client(
-        {
-            "storage": {"backend": "none"},
-            "providers": {"openai": {"api_key": "k", "organisation": "x"}},
-        }
+def test_provider_options_are_checked_against_the_plugin(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
+    client = closed_after(
+        relaykit.Client(
+            {
+                "storage": {"backend": "none"},
+                "providers": {"openai": {"api_key": "k", "organisation": "x"}},
+            }
+        )
     )
     with pytest.raises(ConfigError, match="did you mean 'organization'"):
         client.provider("openai")
 
 
-def test_unknown_provider_suggests_the_nearest() -> None:
-    client = relaykit.Client({"storage": {"backend": "none"}})
+def test_unknown_provider_suggests_the_nearest(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}))
     with pytest.raises(ConfigError, match="did you mean 'openai'"):
         client.provider("opneai")
     with pytest.raises(ConfigError, match="pip install relaykit-zzzz"):
         client.provider("zzzz")
 
 
-def test_missing_key_names_the_variable() -> None:
-    client = relaykit.Client({"storage": {"backend": "none"}}, env={})
+def test_missing_key_names_the_variable(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}, env={}))
     with pytest.raises(ConfigError, match="set OPENAI_API_KEY"):
         client.provider("openai")
-    client = relaykit.Client({"storage": {"backend": "none"}}, env={})
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}, env={}))
     with pytest.raises(ConfigError, match="set GROQ_API_KEY"):
         client.provider("groq")
 
 
-def test_key_precedence_config_then_named_variable_then_default_variable() -> None:
+def test_key_precedence_config_then_named_variable_then_default_variable(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     env = {"OPENAI_API_KEY": "from-default", "MY_KEY": "from-named"}
     cfg: dict[str, object] = {"storage": {"backend": "none"}}
-    _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
+    _, s = closed_after(relaykit.Client(cfg, env=env))._registry.settings("openai")
     assert s.api_key is not None and s.api_key.reveal() == "from-default"
     cfg["providers"] = {"openai": {"api_key_env": "MY_KEY"}}
-    _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
+    _, s = closed_after(relaykit.Client(cfg, env=env))._registry.settings("openai")
     assert s.api_key is not None and s.api_key.reveal() == "from-named"
     cfg["providers"] = {"openai": {"api_key_env": "MY_KEY", "api_key": "literal"}}
-    _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
+    _, s = closed_after(relaykit.Client(cfg, env=env))._registry.settings("openai")
     assert s.api_key is not None and s.api_key.reveal() == "literal"
 
 
-def test_base_url_from_vendor_variable_only_for_that_vendor() -> None:
+def test_base_url_from_vendor_variable_only_for_that_vendor(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     env = {"OPENAI_API_KEY": "k", "GROQ_API_KEY": "g", "OPENAI_BASE_URL": "http://proxy/v1/"}
-    client = relaykit.Client({"storage": {"backend": "none"}}, env=env)
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}, env=env))
     assert client._registry.settings("openai")[1].base_url == "http://proxy/v1"
     assert client._registry.settings("groq")[1].base_url == "https://api.groq.com/openai/v1"
 
 
-def test_storage_backend_that_is_not_installed() -> None:
+def test_storage_backend_that_is_not_installed(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     with pytest.raises(ConfigError, match="pip install relaykit-nosuch"):
-        relaykit.Client({"storage": {"backend": "nosuch"}})
+        closed_after(relaykit.Client({"storage": {"backend": "nosuch"}}))
     # The default backend is only a preference: without its plugin, logging is off.
-    relaykit.Client({}, plugins=[FakePlugin()])
+    closed_after(relaykit.Client({}, plugins=[FakePlugin()]))
 
 
 def test_the_mcp_table_is_kept_for_its_plugin_and_its_repr_names_servers_only() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import relaykit
 from relaykit import ConfigError
 from relaykit.config import load_config
 
@@ -266,13 +268,11 @@ def test_log_metadata_as_a_string_is_names_separated_by_commas() -> None:
 
 @pytest.mark.parametrize(("section", "key"), [("cache", "memory_mb"), ("redaction", "memo_mb")])
 def test_a_memory_bound_too_large_to_count_is_a_client_not_an_overflow(
-    section: str, key: str
+    section: str, key: str, closed_after: Callable[[relaykit.Client], relaykit.Client]
 ) -> None:
     """memory_mb = 1e308 passed the checks, and then OverflowError came out of building
     the client ("cannot convert float infinity to integer")."""
-    import relaykit
-
-    relaykit.Client({section: {key: 1e308}, "storage": {"backend": "none"}}, env={})
+    closed_after(relaykit.Client({section: {key: 1e308}, "storage": {"backend": "none"}}, env={}))
 
 
 @pytest.mark.parametrize("config", [5, True, ["relaykit.toml"], b"relaykit.toml"])

@@ -10,7 +10,7 @@ read it (then it logs a warning).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -162,7 +162,8 @@ async def test_a_plugin_that_names_no_tables_makes_the_check_a_warning(
     with caplog.at_level(logging.WARNING, logger="relaykit.config"):
         async with relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE) as client:
             await client.chat("fake/m", "hi")
-        relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE)  # warned once only
+        async with relaykit.Client(config, plugins=[FakePlugin(), old], env=BARE):
+            pass  # warned once only
     assert [r.ok for r in old.exporter.records] == [True]
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "relaykit.config"]
     assert warning.startswith("no plugin says it reads [exporters.legacy]; old-exporter may")
@@ -203,11 +204,15 @@ class UndeclaredToolSource:
 
 
 def test_a_tool_source_that_names_no_tables_makes_the_mcp_check_a_warning(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
 ) -> None:
     monkeypatch.setattr(config_tables, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="relaykit.config"):
-        relaykit.Client({**SETTINGS, **MCP}, plugins=[UndeclaredToolSource()], env=BARE)
+        closed_after(
+            relaykit.Client({**SETTINGS, **MCP}, plugins=[UndeclaredToolSource()], env=BARE)
+        )
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "relaykit.config"]
     assert warning.startswith("no plugin says it reads [mcp]; old-tools may")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -294,7 +295,9 @@ def test_the_tokens_held_follow_the_quality_size_and_count() -> None:
     assert held(size="auto") == 4160
 
 
-def test_a_price_per_image_is_configured_and_overrides_the_plugins() -> None:
+def test_a_price_per_image_is_configured_and_overrides_the_plugins(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     settings = {
         "prices": {
             "fake/dall-e-3": {
@@ -304,7 +307,7 @@ def test_a_price_per_image_is_configured_and_overrides_the_plugins() -> None:
             "fake/flux": {"per_image": 0.003},
         }
     }
-    prices = relaykit.Client({**SETTINGS, **settings}).config.prices
+    prices = closed_after(relaykit.Client({**SETTINGS, **settings})).config.prices
     dalle = prices["fake/dall-e-3"]
     assert dalle == ModelPrice(
         Decimal(0),
@@ -325,7 +328,7 @@ def test_a_price_per_image_is_configured_and_overrides_the_plugins() -> None:
         ({"input": 1}, "or per_image"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
-            relaykit.Client({**SETTINGS, "prices": {"fake/m": bad}})
+            closed_after(relaykit.Client({**SETTINGS, "prices": {"fake/m": bad}}))
 
 
 @pytest.mark.anyio

@@ -3,6 +3,7 @@ routing, limits, retries, cost, metrics and call log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -151,13 +152,15 @@ async def test_a_budget_is_spent_per_search() -> None:
             await c.rerank("fake/rerank-1", "q", many)
 
 
-def test_a_price_per_search_is_configured_and_overrides_the_plugins() -> None:
+def test_a_price_per_search_is_configured_and_overrides_the_plugins(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     settings = {"prices": {"fake/rerank-1": {"per_search": "0.001"}}}
-    price = relaykit.Client({**SETTINGS, **settings}).config.prices["fake/rerank-1"]
+    price = closed_after(relaykit.Client({**SETTINGS, **settings})).config.prices["fake/rerank-1"]
     assert price.per_search == Decimal("0.001")
     assert price.cost(relaykit.Usage(1000), searches=3) == Decimal("0.003")
     with pytest.raises(ConfigError, match="or per_search"):
-        relaykit.Client({**SETTINGS, "prices": {"fake/m": {"input": 1}}})
+        closed_after(relaykit.Client({**SETTINGS, "prices": {"fake/m": {"input": 1}}}))
 
 
 # -- what is recorded ---------------------------------------------------------

@@ -465,14 +465,15 @@ def test_each_storage_gets_a_spill_file_of_its_own() -> None:
 async def test_a_client_spills_to_its_storages_file_unless_told(tmp_path: Path) -> None:
     storage = MemoryStorage()
 
-    def spill_path(**cfg: object) -> Path:
+    async def spill_path(**cfg: object) -> Path:
         config = {"storage": {"backend": "memory", **cfg}}
-        client = relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()])
-        assert client._call_log is not None
-        return client._call_log.spill_path
+        async with relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()]) as client:
+            assert client._call_log is not None
+            return client._call_log.spill_path
 
-    assert spill_path(path=str(tmp_path / "a.db")) != spill_path(path=str(tmp_path / "b.db"))
-    assert spill_path(spill_path=str(tmp_path / "s.jsonl")) == tmp_path / "s.jsonl"
+    a, b = [await spill_path(path=str(tmp_path / name)) for name in ("a.db", "b.db")]
+    assert a != b
+    assert await spill_path(spill_path=str(tmp_path / "s.jsonl")) == tmp_path / "s.jsonl"
 
 
 @pytest.mark.anyio
@@ -555,11 +556,13 @@ class NamedStorage(MemoryStorage):
         self.spill_target = spill_target
 
 
-def test_a_client_spills_to_the_file_its_storage_names() -> None:
+def test_a_client_spills_to_the_file_its_storage_names(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     # Built in code or from $RELAYKIT_POSTGRES_DSN: [storage] does not tell them apart.
     def spill_path(storage: MemoryStorage) -> Path:
         config = {"storage": {"backend": "memory"}}
-        client = relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()])
+        client = closed_after(relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()]))
         assert client._call_log is not None
         return client._call_log.spill_path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -258,7 +259,7 @@ def test_a_global_sdk_tracer_provider_is_used(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_a_tracer_provider_the_environment_names_but_cannot_load_is_a_config_error(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, closed_after: Callable[[relaykit.Client], relaykit.Client]
 ) -> None:
     # OTEL_PYTHON_TRACER_PROVIDER=sdk set for the whole platform, in an app without
     # opentelemetry-sdk: the API logs "Failed to load configured provider" and
@@ -269,12 +270,15 @@ def test_a_tracer_provider_the_environment_names_but_cannot_load_is_a_config_err
     monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "no-such-provider")
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
     with pytest.raises(relaykit.ConfigError) as info:
-        relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()])
+        closed_after(relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()]))
     assert "OTEL_PYTHON_TRACER_PROVIDER='no-such-provider'" in str(info.value)
     assert "tracing = false" in str(info.value)
     # with tracing off the variable is never read
-    relaykit.Client(
-        {"storage": {"backend": "none"}, "telemetry": {"tracing": False}}, plugins=[FakePlugin()]
+    closed_after(
+        relaykit.Client(
+            {"storage": {"backend": "none"}, "telemetry": {"tracing": False}},
+            plugins=[FakePlugin()],
+        )
     )
 
 

@@ -3,6 +3,7 @@ limits, retries, cost, metrics and call log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -178,14 +179,16 @@ async def test_audio_of_unknown_length_is_settled_when_the_answer_says() -> None
     assert len(fake.transcriptions) == 2
 
 
-def test_a_price_per_minute_is_configured_and_overrides_the_plugins() -> None:
+def test_a_price_per_minute_is_configured_and_overrides_the_plugins(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     settings = {
         "prices": {
             "fake/whisper-1": {"per_minute": "0.004"},
             "fake/gpt-transcribe": {"input": "2.5", "output": "10", "audio_input": "6"},
         }
     }
-    prices = relaykit.Client({**SETTINGS, **settings}).config.prices
+    prices = closed_after(relaykit.Client({**SETTINGS, **settings})).config.prices
     assert prices["fake/whisper-1"] == ModelPrice(
         Decimal(0), Decimal(0), per_minute=Decimal("0.004")
     )
@@ -194,9 +197,9 @@ def test_a_price_per_minute_is_configured_and_overrides_the_plugins() -> None:
     # 1,000 audio tokens at 6, 20 prompt tokens at 2.5, 50 out at 10, per million
     assert tokens.cost(Usage(1020, 50), audio_tokens=1000) == Decimal("0.00655")
     with pytest.raises(ConfigError, match="or per_minute"):
-        relaykit.Client({**SETTINGS, "prices": {"fake/m": {"input": 1}}})
+        closed_after(relaykit.Client({**SETTINGS, "prices": {"fake/m": {"input": 1}}}))
     with pytest.raises(ConfigError, match="did you mean 'per_minute'"):
-        relaykit.Client({**SETTINGS, "prices": {"fake/m": {"per_minutes": 1}}})
+        closed_after(relaykit.Client({**SETTINGS, "prices": {"fake/m": {"per_minutes": 1}}}))
 
 
 @pytest.mark.anyio

@@ -17,10 +17,11 @@ import weakref
 from typing import Any
 
 import pytest
+from anyio.from_thread import BlockingPortal
 
 import relaykit
 from relaykit import hookimpl
-from relaykit.testing import FakePlugin, MemoryStorage, Reply
+from relaykit.testing import FakePlugin, MemoryStorage, RecordingExporter, Reply
 
 
 class Storing:
@@ -80,3 +81,39 @@ def test_a_closed_sync_client_is_collected_without_a_warning() -> None:
         gc.collect()
     assert gone() is None
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_between_building_and_entering_the_client_closes_it(
+    backend: str, interrupt: type[BaseException], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C landing once the client is built and before its block is entered: the
+    client (its exporters, connections, call log) is closed, not dropped open."""
+    exporter = RecordingExporter()
+    built: list[relaykit.Client] = []
+    wrap = BlockingPortal.wrap_async_context_manager
+
+    def interrupted(portal: BlockingPortal, cm: Any) -> Any:
+        if isinstance(cm, relaykit.Client):
+            built.append(cm)
+            raise interrupt()
+        return wrap(portal, cm)
+
+    monkeypatch.setattr(BlockingPortal, "wrap_async_context_manager", interrupted)
+    client = relaykit.SyncClient(
+        {"storage": {"backend": "none"}}, plugins=[FakePlugin(), exporter], backend=backend
+    )
+    with pytest.raises(interrupt):
+        client.__enter__()
+    [made] = built
+    assert exporter.closed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        built.clear()
+        del made
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    monkeypatch.undo()
+    with client:  # not left half-open: it may be entered again
+        pass

@@ -12,7 +12,9 @@ import httpx
 import pytest
 import sniffio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.utils import LifespanFailureError
 
+import relaykit_gateway.factory
 from relaykit.testing import FakePlugin, MemoryStorage, Reply
 from relaykit_gateway import GatewayKeys, create_app
 from relaykit_gateway.testing import KEY, KEYS
@@ -106,3 +108,47 @@ async def test_requests_before_the_start_are_told_why() -> None:
     await app({"type": "http", "method": "GET", "path": "/health"}, receive, send)
     assert sent[0]["status"] == 503
     assert b"lifespan" in sent[1]["body"]
+
+
+class StartBroke(Exception):
+    """What a start may fail with besides a RelayError: an OSError, a plugin's bug."""
+
+
+def gateway_failing_to_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the gateway (after the client opened) raises a non-RelayError quoting a
+    key of the gateway's and a credential of a recognisable shape."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise StartBroke(f"cannot start with {KEY} nor api_key=sk-proj-0123456789abcdefghij")
+
+    monkeypatch.setattr(relaykit_gateway.factory, "Gateway", broken)
+
+
+async def test_any_failed_start_is_reported_as_lifespan_startup_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised instead, the server (uvicorn's default ``--lifespan auto``, hypercorn)
+    takes it for an app without lifespan support and serves 503s for ever."""
+    gateway_failing_to_build(monkeypatch)
+    app = create_app({"storage": {"backend": "none"}}, keys=KEYS)
+    message = await lifespan_startup(app)
+    assert message["type"] == "lifespan.startup.failed"
+    assert "StartBroke: cannot start with" in message["message"]
+    assert KEY not in message["message"] and "sk-proj-0123" not in message["message"]
+    assert app.gateway is None
+
+
+async def test_hypercorn_stops_on_a_failed_start_instead_of_serving_503s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gateway_failing_to_build(monkeypatch)
+    app = create_app({"storage": {"backend": "none"}}, keys=KEYS)
+    listener = socket.create_server(("127.0.0.1", 0))
+    with pytest.raises(BaseException) as raised:
+        with anyio.fail_after(10):
+            await serve_with_hypercorn(app, listener, anyio.Event())
+    error = raised.value
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]  # (trio's hypercorn raises it from a task group)
+    assert isinstance(error, LifespanFailureError), repr(error)
+    assert "StartBroke" in str(error) and KEY not in str(error)

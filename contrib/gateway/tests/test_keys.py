@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 import relaykit
@@ -71,8 +73,10 @@ def test_only_loopback_addresses_count_as_this_machine(host: str, loopback: bool
     assert is_loopback(host) is loopback
 
 
-def test_a_gateway_without_keys_may_not_listen_beyond_this_machine() -> None:
-    client = relaykit.Client({"storage": {"backend": "none"}})
+def test_a_gateway_without_keys_may_not_listen_beyond_this_machine(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}))
     open_gateway = Gateway(client, keys=GatewayKeys())
     check_exposure(open_gateway, "127.0.0.1")
     with pytest.raises(ConfigError, match="no keys"):

@@ -32,6 +32,7 @@ import pytest
 
 from relaykit.cli import main
 from relaykit.testing import OpenAIMock, Reply, require_service
+from relaykit_gateway import workers
 from relaykit_gateway.testing import UPSTREAM_KEY
 from relaykit_gateway.workers import WorkerPlan, _stop, _Worker
 
@@ -493,3 +494,49 @@ def test_a_graceful_timeout_that_is_no_duration_is_a_usage_error(
 ) -> None:
     assert main(["gateway", "--graceful-timeout", value]) == 2
     one_error_line(capsys.readouterr().err, "--graceful-timeout", ">= 0", repr(value))
+
+
+class StartsNothing:
+    """A worker process that starts (and has exited at once), or fails to start."""
+
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+        self.pid = None
+        self.exitcode = 0
+
+    def start(self) -> None:
+        if self.fails:
+            raise OSError(24, "Too many open files")
+
+    def is_alive(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_worker_failing_to_start_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second worker's start raises (out of processes, of descriptors): every pipe
+    made so far is closed, its own two ends included, and so is the listening socket."""
+    spawn = multiprocessing.get_context("spawn")
+    pipes: list[multiprocessing.connection.Connection] = []
+
+    class Context:
+        def Pipe(self, duplex: bool) -> tuple[Any, Any]:
+            ends = spawn.Pipe(duplex=duplex)
+            pipes.extend(ends)
+            return ends
+
+        def Process(self, name: str, **kwargs: Any) -> StartsNothing:
+            return StartsNothing(fails=name.endswith("-2"))
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: Context())
+    sock = socket.create_server(("127.0.0.1", 0))
+    plan = WorkerPlan(
+        None, "asyncio", "127.0.0.1", None, 0, False, graceful_timeout=1, close_timeout=1
+    )
+    with pytest.raises(OSError, match="Too many open files"):
+        workers.supervise(plan, sock, 3, "{url} {workers}")
+    assert len(pipes) == 4  # two workers' (the third was never tried)
+    assert [end.closed for end in pipes] == [True] * 4
+    assert sock.fileno() == -1

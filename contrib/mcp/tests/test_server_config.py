@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -262,15 +263,20 @@ def test_a_spec_that_cannot_be_used_fails_before_anything_starts(
     ],
 )
 def test_a_bad_table_is_refused_when_the_client_is_built(
-    mcp: dict[str, Any], message: str, hint: str
+    mcp: dict[str, Any],
+    message: str,
+    hint: str,
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
 ) -> None:
     # as a bad [exporters.prometheus] key is: checked only when --mcp was used, a
     # mistake in [mcp] stayed unseen until the server it names was wanted
     with pytest.raises(ConfigError) as caught:
-        relaykit.Client({"storage": {"backend": "none"}, "mcp": mcp}, env={})
+        closed_after(relaykit.Client({"storage": {"backend": "none"}, "mcp": mcp}, env={}))
     assert caught.value.message == message
     assert caught.value.hint == hint
-    relaykit.Client({"storage": {"backend": "none"}, "mcp": servers(time=TIME)}, env={})
+    closed_after(
+        relaykit.Client({"storage": {"backend": "none"}, "mcp": servers(time=TIME)}, env={})
+    )
 
 
 def test_the_cli_refuses_a_bad_table_without_mcp_too(

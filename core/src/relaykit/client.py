@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -359,6 +360,8 @@ class Client:
         #: aclose has begun: new calls are refused (those of work in flight go ahead
         #: until _shut: see closing_gate.py)
         self._closed = False
+        #: report this client if it is collected unclosed (not in a forked child: see __del__)
+        self._warn_unclosed = True
         #: aclose has stopped waiting and closes (or has closed) the connections
         self._shut = False
         #: set once aclose has finished closing: a second aclose waits for it
@@ -393,6 +396,7 @@ class Client:
         log, the providers' HTTP connections and the storage reset themselves.
         """
         leave_to_parent(self._tg, self._hedge_timer)
+        self._warn_unclosed = False  # the parent's to close, not this process's
         self._tg = None
         self._scopes = None
         self._hedge_timer = None
@@ -437,6 +441,21 @@ class Client:
         return self._limits.limiter if self._limits is not None else None
 
     # -- lifecycle -----------------------------------------------------------
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # Reported as aiohttp reports an unclosed session: its HTTP connections,
+        # call log and exporters were never closed, and records may be lost.
+        # Only a flag read and a warning: a finalizer may run on any thread, during
+        # any event loop's turn or after the client's own loop is gone. (A failed
+        # __init__ closed what it made and never set _closed: not reported.)
+        if not getattr(self, "_closed", True) and self._warn_unclosed:
+            _warn(
+                "a relaykit.Client was garbage collected without being closed: use"
+                " `async with relaykit.Client(...) as client:`, or `await client.aclose()`"
+                " when done",
+                ResourceWarning,
+                source=self,
+            )
 
     async def __aenter__(self) -> Client:
         try:

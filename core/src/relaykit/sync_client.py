@@ -600,6 +600,7 @@ class SyncClient:
         self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
         self._portal = portal = self._stack.enter_context(start_blocking_portal(self._backend))
+        client: Client | None = None
         try:
             # Entered before the client, so left after it: its close ends the calls
             # still running in the loop first, as it did the portal's.
@@ -610,6 +611,11 @@ class SyncClient:
                 self._portal.wrap_async_context_manager(client)
             )
         except BaseException:
+            if client is not None and self._client is not client:
+                # Built, not entered (Ctrl-C landing in between): the stack does
+                # not hold it, so it is closed here, while the loop still runs.
+                with suppress(Exception):
+                    portal.call(client.aclose)
             self._stack.close()
             self._portal = self._loop = None  # not open: it may be entered again
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -110,7 +111,9 @@ async def test_auto_cache_places_points_for_openrouter_callers_that_bring_none(
     ]
 
 
-def test_auto_cache_without_cache_control_is_a_config_error() -> None:
+def test_auto_cache_without_cache_control_is_a_config_error(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     config = {"storage": {"backend": "none"}, "providers": {"openai": {"auto_cache": True}}}
     with pytest.raises(relaykit.ConfigError, match=r"providers.openai.auto_cache places cache"):
-        relaykit.Client(config, env={"OPENAI_API_KEY": KEY}).provider("openai")
+        closed_after(relaykit.Client(config, env={"OPENAI_API_KEY": KEY})).provider("openai")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -144,9 +145,13 @@ def test_presets_cover_the_common_services() -> None:
     assert {n: (p.default_base_url, p.api_key_env) for n, p in PRESETS.items()} == expected
 
 
-def test_preset_key_comes_from_its_own_variable() -> None:
-    client = relaykit.Client(
-        {"storage": {"backend": "none"}}, env={"XAI_API_KEY": "xai-key", "OPENAI_API_KEY": "no"}
+def test_preset_key_comes_from_its_own_variable(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
+    client = closed_after(
+        relaykit.Client(
+            {"storage": {"backend": "none"}}, env={"XAI_API_KEY": "xai-key", "OPENAI_API_KEY": "no"}
+        )
     )
     _, settings = client._registry.settings("xai")
     assert settings.api_key is not None and settings.api_key.reveal() == "xai-key"

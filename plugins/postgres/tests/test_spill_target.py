@@ -3,6 +3,7 @@ secret: no server needed (building the storage does not connect)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,13 @@ def test_spill_target_names_the_database_and_never_the_password(
 
 
 def test_clients_with_dsns_from_the_environment_spill_to_files_of_their_own(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, closed_after: Callable[[relaykit.Client], relaykit.Client]
 ) -> None:
     def spill_path(dsn: str) -> Path:
         monkeypatch.setenv(plugin.DSN_ENV, dsn)
-        client = relaykit.Client({"storage": {"backend": "postgres"}}, plugins=[FakePlugin()])
+        client = closed_after(
+            relaykit.Client({"storage": {"backend": "postgres"}}, plugins=[FakePlugin()])
+        )
         assert client._call_log is not None
         return client._call_log.spill_path
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -108,7 +109,9 @@ async def test_records_spilled_while_the_file_was_locked_are_replayed_into_it(
     assert not spill_path.exists()
 
 
-def test_the_spill_file_is_named_by_the_database_path(tmp_path: Path) -> None:
+def test_the_spill_file_is_named_by_the_database_path(
+    tmp_path: Path, closed_after: Callable[[relaykit.Client], relaykit.Client]
+) -> None:
     # A client configured with the path spills to the file it did before spill_target;
     # a storage built in code with another path gets a file of its own.
     from relaykit.record_spill import default_spill_path, storage_target
@@ -117,7 +120,7 @@ def test_the_spill_file_is_named_by_the_database_path(tmp_path: Path) -> None:
     storage = SQLiteStorage(db)
     assert str(db.absolute()) in storage.spill_target
     assert storage.spill_target == storage_target("sqlite", str(db), None)
-    client = relaykit.Client({"storage": {"backend": "sqlite", "path": str(db)}})
+    client = closed_after(relaykit.Client({"storage": {"backend": "sqlite", "path": str(db)}}))
     assert client._call_log is not None
     assert client._call_log.spill_path == default_spill_path(storage.spill_target)
     assert CallLog(SQLiteStorage(tmp_path / "other.db")).spill_path != client._call_log.spill_path

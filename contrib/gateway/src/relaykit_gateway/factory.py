@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from relaykit import Client, ConfigError, RelayError
+from relaykit.known_secrets import MIN_LENGTH
+from relaykit.secrets import MASK, scrub
 
 from .app import OPENAI, Gateway
 from .asgi_messages import Receive, Scope, Send, send_json
@@ -69,6 +71,8 @@ class OwnClientGateway:
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
         started = False
+        keys: GatewayKeys | None = None
+        client: Client | None = None
         try:
             keys = self._keys if self._keys is not None else GatewayKeys.from_env()
             if not keys:
@@ -78,15 +82,35 @@ class OwnClientGateway:
                 )
             cors = self._cors if self._cors is not None else CorsPolicy.from_env()
             # Opened and closed in this one task, as anyio's task groups require.
-            async with Client(self._config, **self._options) as client:
+            client = Client(self._config, **self._options)
+            async with client:
                 await client.warm_up()  # not in the first caller's request
                 self.gateway = Gateway(client, keys=keys, cors=cors)
                 started = True
                 await send({"type": "lifespan.startup.complete"})
                 await receive()  # lifespan.shutdown
                 await self.gateway.drain(GRACEFUL_SECONDS)
-        except RelayError as error:
+        except Exception as error:
+            # Any failure is reported, not raised: a server takes a lifespan that
+            # raises for an app without lifespan support (uvicorn's default
+            # --lifespan auto, hypercorn) and serves a 503 to every request for
+            # ever, instead of stopping with this message.
             stage = "shutdown" if started else "startup"
-            await send({"type": f"lifespan.{stage}.failed", "message": str(error)})
+            await send({"type": f"lifespan.{stage}.failed", "message": _why(error, client, keys)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _why(error: Exception, client: Client | None, keys: GatewayKeys | None) -> str:
+    """What the server is told (and logs) about a failed start or stop: a
+    :class:`RelayError`'s own message (masked already); another exception's type
+    and text, masked: credentials of known shapes, the client's keys, the gateway's."""
+    if isinstance(error, RelayError):
+        return str(error)
+    why = scrub(f"{type(error).__name__}: {error}")
+    if client is not None:
+        why = client.masked(why)
+    for _, key in keys.keys if keys is not None else ():
+        if len(key.reveal()) >= MIN_LENGTH:
+            why = why.replace(key.reveal(), MASK)
+    return why

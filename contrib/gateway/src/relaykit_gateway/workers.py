@@ -172,13 +172,20 @@ def supervise(plan: WorkerPlan, sock: socket.socket, workers: int, banner: str) 
         try:
             for number in range(1, workers + 1):
                 ours, theirs = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=worker_main,
-                    args=(plan, sock, theirs, os.getpid(), number),
-                    name=f"relaykit-gateway-worker-{number}",
-                )
-                process.start()
-                theirs.close()
+                try:
+                    process = context.Process(
+                        target=worker_main,
+                        args=(plan, sock, theirs, os.getpid(), number),
+                        name=f"relaykit-gateway-worker-{number}",
+                    )
+                    process.start()
+                except BaseException:
+                    # Not started (no process or descriptor left, a plugin that does
+                    # not pickle): its pipe is in no _Worker for the cleanup below.
+                    ours.close()
+                    raise
+                finally:
+                    theirs.close()  # the worker holds its own copy, if it started
                 started.append(_Worker(number, process, ours))
         finally:
             sock.close()  # the workers hold their own copies
@@ -190,6 +197,7 @@ def supervise(plan: WorkerPlan, sock: socket.socket, workers: int, banner: str) 
                 worker.process.kill()
                 worker.process.join()
             worker.pipe.close()
+            worker.process.close()  # its sentinel, a pipe too (it has exited: see above)
         signal.set_wakeup_fd(previous_wakeup)
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -13,9 +13,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import anyio
+import anyio.from_thread
 import anyio.lowlevel
+import anyio.to_thread
 
 from relaykit.errors import ConfigError
+from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 
 from .pipeline import Pipeline
 from .resp import Connection, RedisError, Reply
@@ -27,8 +30,8 @@ class RedisClient:
     Every task shares the connection (see :class:`~relaykit_redis.pipeline.Pipeline`),
     so concurrent decisions travel together instead of each paying for its
     own round trip. A connection belongs to the event loop that opened it; a
-    client used from a new loop (a second ``anyio.run``) opens a new one, and
-    a broken connection is replaced on the next command.
+    client used from a new loop (a second ``anyio.run``) closes the old loop's
+    and opens a new one, and a broken connection is replaced on the next command.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class RedisClient:
         self._pipeline: Pipeline | None = None
         self._loop: object = None
         self._connecting: anyio.Lock | None = None
+        after_fork_in_child(self, RedisClient._forget_parent)
 
     async def _connect(self) -> Connection:
         with anyio.fail_after(self._connect_timeout):
@@ -83,8 +87,12 @@ class RedisClient:
         """The live pipelined connection of this event loop, opened on first use."""
         loop = anyio.lowlevel.current_token()
         if loop != self._loop:
-            # The old loop's socket cannot be used (or even closed) from here.
+            # The old loop's socket cannot be used from here: it is closed (on
+            # that loop, see _close_elsewhere) and this loop opens its own.
+            left, left_loop = self._pipeline, self._loop
             self._pipeline, self._loop, self._connecting = None, loop, anyio.Lock()
+            if left is not None:
+                await self._close_elsewhere(left, left_loop)
         pipeline = self._pipeline
         if pipeline is not None and not pipeline.broken:
             return pipeline
@@ -115,10 +123,39 @@ class RedisClient:
             await pipeline.drain()
 
     async def aclose(self) -> None:
-        """Close the connection."""
+        """Close the connection (opened on this event loop or on an earlier one)."""
         pipeline, self._pipeline = self._pipeline, None
-        if pipeline is not None:
+        if pipeline is None:
+            return
+        if self._loop == anyio.lowlevel.current_token():
             await pipeline.aclose()
+        else:
+            await self._close_elsewhere(pipeline, self._loop)
+
+    async def _close_elsewhere(self, pipeline: Pipeline, loop: Any) -> None:
+        """Close ``pipeline``, opened on another event loop ``loop``.
+
+        Dropped instead, its socket stayed open until the garbage collector
+        found it (a ``ResourceWarning``). On the loop that opened it if that loop
+        still runs (a blocking portal's thread: only there can its waiting tasks
+        be woken), else directly. Handing it over blocks a thread, so a worker
+        thread does it; a loop too busy to take it within ``connect_timeout`` is
+        left to close it when it gets to it.
+        """
+
+        def close() -> None:
+            try:
+                anyio.from_thread.run_sync(pipeline.close, token=loop)
+            except anyio.RunFinishedError:  # (anyio.run has returned): no task left to wake
+                pipeline.close(on_its_loop=False)
+
+        with anyio.move_on_after(self._connect_timeout):
+            await anyio.to_thread.run_sync(close, abandon_on_cancel=True)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent's connection is the parent's (see relaykit.fork_safety)."""
+        leave_to_parent(self._pipeline)
+        self._pipeline, self._loop, self._connecting = None, None, None
 
 
 def _not_a_url(url: str, why: str) -> ConfigError:

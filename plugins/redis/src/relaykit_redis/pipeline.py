@@ -166,8 +166,16 @@ class Pipeline:
 
     async def aclose(self) -> None:
         """Close the connection; tasks still waiting get a ``ConnectionError``."""
-        self._break(ConnectionError("closed"))
-        await self._conn.aclose()
+        self.close()
+
+    def close(self, *, on_its_loop: bool = True) -> None:
+        """Close the connection now (see :meth:`Connection.close`)."""
+        if on_its_loop:
+            self._break(ConnectionError("closed"))
+        else:  # the loop is over, and so is every task that waited: nobody to wake
+            self.broken = self.broken or ConnectionError("closed")
+            self._waiting.clear()
+        self._conn.close(on_its_loop=on_its_loop)
 
 
 __all__ = ["Pipeline", "RedisError"]

@@ -138,5 +138,15 @@ class Connection:
 
     async def aclose(self) -> None:
         """Close the connection (waking any task still waiting on it)."""
-        anyio.notify_closing(self._sock)
+        self.close()
+
+    def close(self, *, on_its_loop: bool = True) -> None:
+        """Close the connection now.
+
+        :param on_its_loop: whether this runs on the event loop the connection
+            was used on (which then wakes its waiting tasks); ``False`` once that
+            loop has finished, when only the socket is left to close.
+        """
+        if on_its_loop:
+            anyio.notify_closing(self._sock)
         self._sock.close()
