@@ -34,6 +34,9 @@ What a single call has and a batch does not, and why:
   from the batch id and custom_id, so reading twice does not count twice;
   storage writes are insert-or-ignore);
 - no response cache: each item is answered once, by the vendor, later.
+- outbound redaction with one session for the whole batch, kept by the client
+  (:class:`~relaykit.outbound_redaction.BatchSessions`) for its results: only
+  the client that submitted a batch restores its placeholders.
 
 Each provider call is bounded by ``[timeouts] total`` (or the ``timeout``
 given), and its transport errors are typed as a chat's are, without a key.
@@ -72,6 +75,7 @@ from .web_search import refuse_unsearched
 
 if TYPE_CHECKING:
     from .client import Client
+    from .outbound_redaction import OutboundRedaction
     from .response import ChatResponse, ModelPrice
 
 T = TypeVar("T")
@@ -129,7 +133,8 @@ async def submit_batch(
     seconds = params.pop("timeout", None)
     if seconds is not None:
         check_options({"timeout": seconds})
-    requests = _requests(client, target, items, params)
+    outbound = client._batch_sessions.start() if client._batch_sessions is not None else None
+    requests = _requests(client, target, items, params, outbound)
     if not getattr(provider, "searches_web", False) and any(
         r.web_search is not None for _, r in requests
     ):
@@ -170,7 +175,10 @@ async def submit_batch(
             breaker=None,
             target=target,
         )
-    return _qualified(batch, target.provider, target.model)
+    batch = _qualified(batch, target.provider, target.model)
+    if outbound is not None and client._batch_sessions is not None:
+        client._batch_sessions.keep(batch.id, outbound)
+    return batch
 
 
 def _maybe_created(
@@ -324,6 +332,7 @@ def _requests(
     target: Target,
     items: Iterable[BatchItem | Mapping[str, Any]],
     defaults: Mapping[str, Any],
+    outbound: OutboundRedaction | None,
 ) -> list[tuple[str, ChatRequest]]:
     """Each item as the ChatRequest a chat would send (validated the same way), with
     its custom id; the ids checked present and unique."""
@@ -380,8 +389,8 @@ def _requests(
                 param=f"items[{i}].{e.param}" if e.param else f"items[{i}]",
                 hint=e.hint,
             ) from None
-        if client._outbound is not None:
-            request = client._outbound.request(request)
+        if outbound is not None:
+            request = outbound.request(request)
         out.append((custom_id, request))
     if not out:
         raise InvalidRequestError(
@@ -464,8 +473,10 @@ def _priced(client: Client, batch: Batch, result: BatchResult) -> BatchResult:
         return result
     model = response.model or batch.model or ""
     price = client._price(Target(batch.provider, batch.model or model), model)
-    if client._outbound is not None:
-        response = client._outbound.response(response)
+    # The batch's own session (BatchSessions): never another caller's values.
+    outbound = client._batch_sessions.get(batch.id) if client._batch_sessions is not None else None
+    if outbound is not None:
+        response = outbound.response(response)
     response = with_call_fields(
         response,
         provider=batch.provider,

@@ -58,7 +58,7 @@ from .half_built import HalfBuilt, close_all
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .messages import Message, coerce_messages
-from .outbound_redaction import OutboundRedaction
+from .outbound_redaction import BatchSessions, OutboundRedaction
 from .plugin_faults import exporter_problem, list_results, redactor_problem, wrong_answer
 from .plugins import build_plugin_manager
 from .pricing import PriceBook
@@ -277,6 +277,10 @@ class Client:
             # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
             self._prices = PriceBook(self.config.prices)
             self._outbound = OutboundRedaction.create(self._redaction.redactors)
+            #: each submitted batch's placeholders, to restore its results
+            self._batch_sessions = (
+                BatchSessions(self._outbound) if self._outbound is not None else None
+            )
             self._tracer = CallTracer.create(
                 self.config, self._exporters, self._redaction, self._registry
             )

@@ -310,6 +310,58 @@ class OutboundRedaction:
         return self.restorer().events(events)
 
 
+#: the submitted batches whose placeholders a client remembers, for their results
+BATCH_SESSIONS = 1024
+
+
+class BatchSessions:
+    """Each batch's outbound redaction (its own placeholders), by batch id.
+
+    A batch is redacted once, at submit, and its results are read later (minutes
+    to a day), maybe more than once. Restoring them from a redactor's map of
+    every value the process replaced would hand a batch another caller's value
+    for a placeholder its prompt or model wrote, and lose values that map has
+    dropped (``max_values``). So each batch keeps its own session, in this
+    client's memory only: the originals are personal data, and kept next to the
+    batch id at rest they would be that data at rest. A client that did not
+    submit the batch (another process: ``relaykit batch results``) restores
+    none of a session redactor's placeholders; the answer keeps them as written.
+
+    Bounded (the oldest batch out first); a batch forgotten restores as one
+    read by another client does.
+    """
+
+    def __init__(self, outbound: OutboundRedaction, size: int = BATCH_SESSIONS) -> None:
+        self._outbound = outbound
+        self._size = size
+        self._batches: OrderedDict[str, OutboundRedaction] = OrderedDict()
+        self._lock = threading.Lock()
+        # What restores a batch this client has no session for: the redactors
+        # that keep no sessions (theirs is the redactor's own map), if any.
+        shared = [r for r in outbound._redactors if not callable(getattr(r, "session", None))]
+        self._unknown = OutboundRedaction(shared, outbound._signed) if shared else None
+
+    def __repr__(self) -> str:
+        return f"<batch sessions: {len(self._batches)} batches>"
+
+    def start(self) -> OutboundRedaction:
+        """The redaction of a batch about to be submitted (one session for its items)."""
+        return self._outbound.for_call()
+
+    def keep(self, batch_id: str, outbound: OutboundRedaction) -> None:
+        """Remember the redaction of the submitted batch ``batch_id``."""
+        with self._lock:
+            self._batches[batch_id] = outbound
+            while len(self._batches) > self._size:
+                self._batches.popitem(last=False)
+
+    def get(self, batch_id: str) -> OutboundRedaction | None:
+        """What restores ``batch_id``'s results: its own session when this client
+        submitted it, else only redactors without sessions (``None``: nothing)."""
+        with self._lock:
+            return self._batches.get(batch_id, self._unknown)
+
+
 class StreamEventRestorer:
     """Restores one stream's text, reasoning and tool arguments, each held back apart.
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import relaykit
 from relaykit import DocumentPart, Message, TextPart, ToolCall, ToolResultPart
-from relaykit.outbound_redaction import OutboundRedaction, StreamRestorer
+from relaykit.outbound_redaction import BatchSessions, OutboundRedaction, StreamRestorer
 from relaykit.response import ChatResponse
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_pii import ReversiblePiiRedactor
@@ -429,7 +429,7 @@ async def test_a_stream_that_ends_inside_or_right_after_a_placeholder_loses_noth
 @pytest.mark.anyio
 async def test_a_batch_items_name_goes_out_as_openai_takes_a_name(mock: OpenAIMock) -> None:
     # A batch is redacted as a chat is (its results, read maybe much later, are
-    # restored from the redactor's own map): a name's placeholder must fit there too.
+    # restored from the batch's own session): a name's placeholder must fit there too.
     item = relaykit.BatchItem("a", [Message("user", f"mail {EMAIL}", name=f"user_{CARD}")])
     async with relaykit.Client(settings(mock)) as client:
         batch = await client.submit_batch("openai/gpt-4o-mini", [item])
@@ -461,3 +461,85 @@ async def test_tool_argument_names_go_out_redacted_and_come_back_restored(
         mock.script.push(Reply(tool_calls=(("copy", {"people": {placeholder: "to"}}),)))
         r = await client.chat("openai/gpt-4o-mini", history)
     assert r.tool_calls[0].arguments == {"people": {EMAIL: "to"}}
+
+
+async def batch_texts(client: relaykit.Client, items: list[relaykit.BatchItem]) -> dict[str, str]:
+    """Each item's answer text by custom_id, once the mock's batch has run."""
+    batch = await client.submit_batch("openai/gpt-4o-mini", items)
+    for _ in range(20):
+        if (batch := await client.batch(batch.id)).done:
+            break
+    out: dict[str, str] = {}
+    async for result in client.batch_results(batch.id):
+        assert result.response is not None, result.error
+        out[result.custom_id] = result.response.text
+    return out
+
+
+@pytest.mark.anyio
+async def test_a_batch_restores_only_its_own_placeholders(mock: OpenAIMock) -> None:
+    # Batch results were restored from the redactor's map of every value the
+    # process had replaced: a batch whose prompt (or model) wrote another
+    # call's placeholder got that call's value back.
+    async with relaykit.Client(settings(mock)) as client:
+        await client.chat("openai/gpt-4o-mini", f"mail {EMAIL}")
+        theirs = sent_messages(mock)[0]["content"].removeprefix("mail ")
+        assert theirs.startswith("<EMAIL_")
+        # another caller's batch, with the address
+        await batch_texts(client, [relaykit.BatchItem("a", f"mail {EMAIL}")])
+        texts = await batch_texts(client, [relaykit.BatchItem("b", f"who is {theirs}?")])
+    assert texts == {"b": f"echo: who is {theirs}?"}
+
+
+@pytest.mark.anyio
+async def test_a_batch_restores_every_value_past_max_values(mock: OpenAIMock) -> None:
+    # The redactor's process-wide map keeps max_values originals: a batch of
+    # more values than that came back with the first ones' placeholders.
+    config = settings(mock)
+    config["redactors"]["pii"]["max_values"] = 1
+    emails = [f"user{i}@example.com" for i in range(3)]
+    items = [relaykit.BatchItem(str(i), f"mail {e}") for i, e in enumerate(emails)]
+    async with relaykit.Client(config) as client:
+        texts = await batch_texts(client, items)
+    assert texts == {str(i): f"echo: mail {e}" for i, e in enumerate(emails)}
+    assert not any(e in r.body.decode() for r in mock.requests for e in emails)
+
+
+@pytest.mark.anyio
+async def test_a_batch_read_by_another_client_keeps_its_placeholders(mock: OpenAIMock) -> None:
+    # Another client (another process: `relaykit batch results`) has none of the
+    # batch's values in memory; its placeholders come back as the vendor wrote them.
+    async with relaykit.Client(settings(mock)) as client:
+        batch = await client.submit_batch(
+            "openai/gpt-4o-mini", [relaykit.BatchItem("a", f"mail {EMAIL}")]
+        )
+    async with relaykit.Client(settings(mock)) as other:
+        for _ in range(20):
+            if (batch := await other.batch(batch.id)).done:
+                break
+        (result,) = [r async for r in other.batch_results(batch.id)]
+    assert result.response is not None
+    assert EMAIL not in result.response.text
+    assert re.fullmatch(r"echo: mail <EMAIL_[a-z]{8}>", result.response.text)
+
+
+def test_a_batch_no_session_is_kept_for_restores_by_redactors_without_sessions() -> None:
+    # A reversible redactor of another plugin that keeps no sessions restores
+    # from its own map, as it did; relaykit-pii's placeholders stay as written.
+    class Upper:
+        def redact(self, text: str) -> str:
+            return text.replace("secret", "<S1>")
+
+        def restore(self, text: str) -> str:
+            return text.replace("<S1>", "secret")
+
+    pii = ReversiblePiiRedactor(["email"])
+    sessions = BatchSessions(OutboundRedaction([pii, Upper()]))
+    sent = pii.redact(EMAIL)  # the process-wide map has the address
+    unknown = sessions.get("openai/batch_x")
+    assert unknown is not None and unknown.restore(f"{sent} <S1>") == f"{sent} secret"
+    assert BatchSessions(OutboundRedaction([pii])).get("openai/batch_x") is None
+    mine = sessions.start()
+    redacted = mine.redact(EMAIL)
+    sessions.keep("openai/batch_y", mine)
+    assert sessions.get("openai/batch_y") is mine and mine.restore(redacted) == EMAIL

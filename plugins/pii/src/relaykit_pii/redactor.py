@@ -130,9 +130,9 @@ class ReversiblePiiRedactor(PiiRedactor):
 
     def redact_name(self, text: str) -> str:
         """A participant name with this redactor's placeholders, without their brackets
-        (``CARD_qhdkzmxa``): OpenAI refuses a name with ``<`` or ``>`` in it. What
-        restores without a session (a batch's results) does not restore these; a
-        model seldom writes a participant's name back."""
+        (``CARD_qhdkzmxa``): OpenAI refuses a name with ``<`` or ``>`` in it.
+        :meth:`restore` (without a session) does not restore these; a model
+        seldom writes a participant's name back."""
         found = spans(text, self.kinds)
         if not found:
             return text
