@@ -110,11 +110,9 @@ async def run_attempts(
         # ask it again, then the next soonest.
         cap = retry_config.max_retry_after
         deferred.sort(key=lambda put_off: put_off[2] + min(_wait_of(put_off[1]), cap))
-        tried = index  # the target asked last
+        # (Back to one put off is no new fallback: ``fallbacks`` counts the targets
+        # given up on, each once.)
         for index, error, at in deferred:
-            if index != tried:  # back to another deployment
-                call.fallbacks += 1
-                tried = index
             # what is left of its wait, which retry() waits if it fits the deadline
             left = max(0.0, _wait_of(error) - (time.monotonic() - at))
             error.retry_after = left  # type: ignore[attr-defined]
