@@ -13,7 +13,7 @@ import pytest
 import stamina
 
 import relaykit
-from relaykit import RateLimitError
+from relaykit import ClientClosedError, RateLimitError
 from relaykit.testing import OpenAIMock, Reply
 
 KEY = "sk-moves-on-0123456789abcdef"
@@ -126,6 +126,34 @@ async def test_a_route_whose_waits_outlast_the_call_says_the_soonest(
     assert error.provider == "backup" and error.retry_after is not None
     assert 15 < error.retry_after <= 20
     assert "every deployment of the route asked to wait" in str(error)
+    assert (len(primary.requests), len(backup.requests)) == (1, 1)
+
+
+@pytest.mark.anyio
+async def test_closing_the_client_ends_the_wait_for_the_deployments_put_off(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """Ended with ClientClosedError, and no deployment put off is asked meanwhile."""
+    primary.script.push(Reply.failure(429, "slow down", retry_after=20))
+    backup.script.push(Reply.failure(429, "slow down", retry_after=20))
+    client = make(primary, backup)
+    errors: list[Exception] = []
+
+    async def one() -> None:
+        try:
+            await client.chat("g", "hi", timeout=60)
+        except Exception as e:
+            errors.append(e)
+
+    with anyio.fail_after(5):
+        async with client, anyio.create_task_group() as tg:
+            tg.start_soon(one)
+            while not backup.requests:  # noqa: ASYNC110 (the mock serves in a thread)
+                await anyio.sleep(0.01)
+            with anyio.move_on_after(0.05):  # its closer cancelled: the call's wait is cut
+                await client.aclose()
+    (error,) = errors
+    assert isinstance(error, ClientClosedError), repr(error)
     assert (len(primary.requests), len(backup.requests)) == (1, 1)
 
 

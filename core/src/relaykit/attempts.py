@@ -98,6 +98,8 @@ async def run_attempts(
             try:
                 return await _retried(client, call, attempt, target, error)
             except RelayError as e:
+                if client._shut:  # aclose ended the retries: no other target either
+                    raise closed_under_call() from None
                 error = e
         refused, waiting = _note_end(error, refused, waiting)
         if index + 1 == len(targets) or not await _worth_falling_back(
@@ -119,6 +121,8 @@ async def run_attempts(
             try:
                 return await _retried(client, call, attempt, targets[index], error)
             except RelayError as e:
+                if client._shut:
+                    raise closed_under_call() from None
                 error = e
             refused, waiting = _note_end(error, refused, waiting)
     assert error is not None
@@ -162,10 +166,6 @@ async def _retried(
                 breaker=breaker,
                 target=target,
             )
-        except RelayError:
-            if client._shut:
-                raise closed_under_call() from None
-            raise
         finally:
             client._running.discard(retrying)
     raise closed_under_call()  # aclose cancelled the wait: the scope caught it
