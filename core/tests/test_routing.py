@@ -105,6 +105,28 @@ def test_latency_prefers_the_fastest_and_measures_the_unknown_first() -> None:
     assert r.plan("g") == (C, A, B)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_latency_ranks_a_failing_target_behind_the_others_until_reset_after(
+    streamed: bool,
+) -> None:
+    """Never measured, a target that kept failing went first again after each cool-down."""
+    clock = [0.0]
+    r = router("latency", clock=clock)
+    for target, latency in ((A, 0.9), (B, 0.1)):
+        r.started(target)
+        r.finished(target, ok=True, latency=latency, ttft=latency)
+    r.started(C)
+    r.finished(C, ok=False)
+    clock[0] = 10  # past the cool-down (5 s), within [breaker] reset_after (30 s)
+    assert r.plan("g", streamed) == (B, A, C)
+    r.started(B)
+    r.finished(B, ok=False)  # among the failing, ranked as ever: the unmeasured first
+    clock[0] = 20
+    assert r.plan("g", streamed) == (A, C, B)
+    clock[0] = 50  # past reset_after: asked first again, to be measured (its trial)
+    assert r.plan("g", streamed) == (C, B, A)
+
+
 def test_failed_targets_cool_down_then_return() -> None:
     clock = [0.0]
     r = router("fallback", clock=clock)

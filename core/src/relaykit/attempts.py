@@ -7,6 +7,15 @@ move to the next if the failure says another deployment could do better: a
 retryable error, an open circuit, one of our own quota limits, a request the
 provider plugin refused to encode (a document it cannot read), or a context
 length error when the next target's window is larger.
+
+A failure that asks for a wait (a 429's Retry-After, as retries honour it) is
+not waited out while another deployment of the route is left to ask: the call
+moves on at once, as LiteLLM's router does, and the deployment, cooling down
+meanwhile (routing.py), is put off. Only when every deployment has failed or
+asked for a wait are the ones put off asked again, the soonest wait first,
+each wait made only if it fits the call's total timeout. A lone deployment
+waits, as before; so does one whose failure asked for no wait (a 503's
+backoff is short, and the same deployment is retried first).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from .routing import Target
 if TYPE_CHECKING:
     from .breaker import CircuitBreaker
     from .client import Client, _Call
+    from .config import RetryConfig
 
 T = TypeVar("T")
 Attempt = Callable[[Provider, ChatRequest, Target], Awaitable[T]]
@@ -61,57 +71,118 @@ async def run_attempts(
     refused: list[CircuitOpenError] | None = None  # open circuits met, made on the first
     # targets that ended asking for a wait, and when (monotonic), likewise
     waiting: list[tuple[_Wait, float]] | None = None
+    # targets put off: each failed asking for a wait (its index, error, and when)
+    deferred: list[tuple[int, RelayError, float]] | None = None
     for index, target in enumerate(targets):
-        provider = client._registry.get(target.provider)
-        request = client._request_for(call, target)
-        breaker = client._breaker_of(target)
         if failed is not None and index == 0:
             error = failed
         else:
+            provider = client._registry.get(target.provider)
+            request = client._request_for(call, target)
+            breaker = client._breaker_of(target)
             try:
                 return await _once(client, call, attempt, provider, request, target, breaker)
             except RelayError as e:
                 error = e
         if may_retry(error, retry_config):
-            # The retries wait out their backoff (a Retry-After of a minute, say) in
-            # a scope the client's aclose cancels once its wait is over, as it
-            # cancels an attempt's; the call then ends with ClientClosedError.
-            with anyio.CancelScope() as retrying:
-                client._running.add(retrying)
-                try:
-                    return await retry(
-                        error,
-                        partial(_once, client, call, attempt, provider, request, target, breaker),
-                        config=retry_config,
-                        deadline=call.deadline,
-                        breaker=breaker,
-                        target=target,
-                    )
-                except RelayError as e:
-                    error = e
-                finally:
-                    client._running.discard(retrying)
-            if client._shut:
-                raise closed_under_call()
-        if isinstance(error, CircuitOpenError):
-            if refused is None:
-                refused = []
-            refused.append(error)
-        if isinstance(error, _Wait):
-            if waiting is None:
-                waiting = []
-            waiting.append((error, time.monotonic()))
+            if (deferred or index + 1 < len(targets)) and _asks_to_wait(error, retry_config):
+                # Another deployment may answer at once: ask it before waiting here
+                # (LiteLLM's router falls back at once too). This one is asked again
+                # only if every other fails too, the soonest wait first.
+                if deferred is None:
+                    deferred = []
+                deferred.append((index, error, time.monotonic()))
+                if index + 1 < len(targets):
+                    call.fallbacks += 1
+                continue
+            try:
+                return await _retried(client, call, attempt, target, error)
+            except RelayError as e:
+                if client._shut:  # aclose ended the retries: no other target either
+                    raise closed_under_call() from None
+                error = e
+        refused, waiting = _note_end(error, refused, waiting)
         if index + 1 == len(targets) or not await _worth_falling_back(
             client, error, target, targets[index + 1]
         ):
             break
         call.fallbacks += 1
+    if deferred is not None:
+        # Every deployment has failed or asked for a wait: wait for the soonest, and
+        # ask it again, then the next soonest.
+        cap = retry_config.max_retry_after
+        deferred.sort(key=lambda put_off: put_off[2] + min(_wait_of(put_off[1]), cap))
+        # (Back to one put off is no new fallback: ``fallbacks`` counts the targets
+        # given up on, each once.)
+        for index, error, at in deferred:
+            # what is left of its wait, which retry() waits if it fits the deadline
+            left = max(0.0, _wait_of(error) - (time.monotonic() - at))
+            error.retry_after = left  # type: ignore[attr-defined]
+            try:
+                return await _retried(client, call, attempt, targets[index], error)
+            except RelayError as e:
+                if client._shut:
+                    raise closed_under_call() from None
+                error = e
+            refused, waiting = _note_end(error, refused, waiting)
     assert error is not None
     if refused is not None and len(refused) == len(targets) > 1:
         raise _all_open(call, refused)
     if waiting is not None and len(waiting) == len(targets) > 1:
         raise _soonest(waiting)
     raise error
+
+
+def _asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
+    """Whether a retry of ``error`` on its deployment would first wait its Retry-After:
+    a wait the route's other deployments need not make."""
+    wait = getattr(error, "retry_after", None)
+    return error.retryable and wait is not None and min(wait, config.max_retry_after) > 0
+
+
+def _wait_of(error: RelayError) -> float:
+    """The wait ``error`` asked for (see :func:`_asks_to_wait`)."""
+    wait: float = getattr(error, "retry_after", None) or 0.0
+    return wait
+
+
+async def _retried(
+    client: Client, call: _Call, attempt: Attempt[T], target: Target, error: RelayError
+) -> T:
+    """Retry ``target`` after its attempt failed with ``error`` (see retry.py); raise
+    the last error when the retries give up."""
+    breaker = client._breaker_of(target)
+    # The retries wait out their backoff (a Retry-After of a minute, say) in
+    # a scope the client's aclose cancels once its wait is over, as it
+    # cancels an attempt's; the call then ends with ClientClosedError.
+    with anyio.CancelScope() as retrying:
+        client._running.add(retrying)
+        try:
+            return await retry(
+                error,
+                partial(first_attempt, client, call, attempt, target),
+                config=client.config.retry,
+                deadline=call.deadline,
+                breaker=breaker,
+                target=target,
+            )
+        finally:
+            client._running.discard(retrying)
+    raise closed_under_call()  # aclose cancelled the wait: the scope caught it
+
+
+def _note_end(
+    error: RelayError,
+    refused: list[CircuitOpenError] | None,
+    waiting: list[tuple[_Wait, float]] | None,
+) -> tuple[list[CircuitOpenError] | None, list[tuple[_Wait, float]] | None]:
+    """Note how a target's attempts ended: refused by its open circuit, or asking for a
+    wait (made on the first of each)."""
+    if isinstance(error, CircuitOpenError):
+        refused = [*(refused or ()), error]
+    if isinstance(error, _Wait):
+        waiting = [*(waiting or ()), (error, time.monotonic())]
+    return refused, waiting
 
 
 #: the failures that ask the caller to wait, each with the wait if it is known

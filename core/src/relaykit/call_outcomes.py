@@ -541,21 +541,25 @@ class CallOutcomes:
             call, target, cut, ident, "HedgeCancelled", "cancelled: another target answered first"
         )
 
-    async def record_timed_out_attempt(self, call: _Call, target: Target) -> ChatResponse:
-        """Record a stream's attempt on ``target`` that no first piece reached within
-        ``[timeouts] first_token`` (error type ``RequestTimeoutError``), before the call
-        tries again: the vendor had its request and bills the prompt, which the
-        attempt's hold is settled with (the answer returned: its estimate). A record
-        of its own (id ``<call id>-attempt-<n>``), so a call's records add up to what
-        its budget charged however its later attempts end."""
+    async def record_timed_out_attempt(
+        self, call: _Call, target: Target, which: str = "first_token"
+    ) -> ChatResponse:
+        """Record an attempt on ``target`` that ``[timeouts] which`` cut off (a stream's
+        with no first piece within ``first_token``, a chat's with no answer within
+        ``attempt``; error type ``RequestTimeoutError``), before the call tries
+        again: the vendor had its request and bills the prompt, which the attempt's
+        hold is settled with (the answer returned: its estimate). A record of its
+        own (id ``<call id>-attempt-<n>``), so a call's records add up to what its
+        budget charged however its later attempts end."""
         cut = self._cut_off(call, target)
+        what = "first piece" if which == "first_token" else "answer"
         await self._record_cut_off(
             call,
             target,
             cut,
             f"{call.id}-attempt-{call.attempts}",
             "RequestTimeoutError",
-            "no first piece within timeouts.first_token: tried again",
+            f"no {what} within timeouts.{which}: tried again",
         )
         return cut
 

@@ -9,6 +9,7 @@ puts them in order.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -359,6 +360,10 @@ class Client:
         self._tg: TaskGroup | None = None
         #: makes the calls' timeout scopes once the client is entered (see deadline_scope.py)
         self._scopes: DeadlineScopes | None = None
+        #: ``[timeouts] attempt``, or None when off (inf, the default): read once per
+        #: attempt, its deadline then shares the total timeout's scope
+        attempt_timeout = self.config.timeouts.attempt
+        self._attempt_timeout = attempt_timeout if attempt_timeout != math.inf else None
         #: starts hedges on time; runs in _tg when a route hedges (see hedging.py)
         self._hedge_timer: HedgeTimer | None = None
         #: aclose has begun: new calls are refused (those of work in flight go ahead
@@ -1461,11 +1466,17 @@ class Client:
         try:
             if call.span is not None:
                 self._tracer.attempt(call, target)  # type: ignore[union-attr]
+            # The attempt's own deadline, when [timeouts] attempt is on, is the total
+            # timeout's scope's, moved in: no scope of its own.
+            deadline = call.deadline
+            per_attempt = self._attempt_timeout
+            if per_attempt is not None:
+                deadline = min(deadline, time.monotonic() + per_attempt)
             scopes = self._scopes
             with (
-                scopes.until(call.deadline)
+                scopes.until(deadline)
                 if scopes is not None
-                else anyio.move_on_after(call.deadline - time.monotonic())
+                else anyio.move_on_after(deadline - time.monotonic())
             ) as scope:
                 if self._shut:  # shut down while it waited (a limiter, a retry's backoff)
                     raise closed_under_call()
@@ -1516,10 +1527,20 @@ class Client:
             if response is None or scope.cancelled_caught:
                 if hedge is not None and hedge.winner is not None:
                     raise HedgeLost  # the backup won and cancelled this attempt: no timeout
+                timed_out = deadline < call.deadline and not self._shut  # the attempt's
                 if response is None and sent and call.kind is None:
-                    response = self._cut_off(call, target)  # settled below as billed
+                    if timed_out:  # tried again: a record of its own, as a stream's
+                        with anyio.CancelScope(shield=True):
+                            response = await self._outcomes.record_timed_out_attempt(
+                                call, target, "attempt"
+                            )
+                    else:  # the call ends here: its record carries it (call.cut)
+                        response = self._cut_off(call, target)  # settled below as billed
                 if self._shut:  # aclose cancelled it (see _shut_down)
                     raise closed_under_call()
+                if timed_out:
+                    assert per_attempt is not None
+                    raise _attempt_timeout(per_attempt, target)
                 raise _total_timeout(call, target)
             return response
         except BaseException as e:
@@ -1693,6 +1714,20 @@ def _total_timeout(call: _Call, target: Target) -> RequestTimeoutError:
         model=target.model,
         retryable=False,
         hint="raise [timeouts] total or pass timeout=...",
+    )
+
+
+def _attempt_timeout(seconds: float, target: Target) -> RequestTimeoutError:
+    """The error of an attempt on ``target`` that ``[timeouts] attempt`` ended: retried,
+    and fallen back from, as a connect timeout is."""
+    return RequestTimeoutError(
+        f"no response within the attempt timeout of {seconds:g}s",
+        which="attempt",
+        provider=target.provider,
+        model=target.model,
+        retryable=True,
+        hint="the deployment may be overloaded; if its answers rightly take longer"
+        " (a reasoning model's), raise [timeouts] attempt, or stream the call",
     )
 
 

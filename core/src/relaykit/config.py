@@ -85,12 +85,20 @@ class BreakerConfig:
 
 @attrs.frozen
 class TimeoutConfig:
-    """``[timeouts]`` in seconds: connect, first token, idle gap between events, total."""
+    """``[timeouts]`` in seconds: connect, first token, idle gap between events, total,
+    and each attempt of a call that is not streamed.
+
+    ``attempt`` is off (``inf``) by default: a reasoning model's non-streamed answer
+    may rightly take many minutes, as long as the vendor SDKs' own 600 s request
+    timeout allows, which ``total`` matches; set it to what a healthy deployment
+    never takes, so a hanging one is cut off, and retried or fallen back from.
+    """
 
     connect: float = 10.0
     first_token: float = 60.0
     idle: float = 60.0
     total: float = 600.0
+    attempt: float = math.inf
 
 
 @attrs.frozen
@@ -783,6 +791,7 @@ _RANGES: dict[str, tuple[float, bool, str]] = {
     "timeouts.first_token": (0, False, "seconds; inf waits for ever"),
     "timeouts.idle": (0, False, "seconds; inf waits for ever"),
     "timeouts.total": (0, False, "seconds; inf waits for ever"),
+    "timeouts.attempt": (0, False, "seconds; inf (the default) leaves attempts to total"),
     "storage.queue_size": (1, True, "records that may wait for the writer"),
     "storage.batch_size": (1, True, "records written per transaction"),
     "storage.retention_days": (0, False, "leave it out to keep every record"),

@@ -10,7 +10,10 @@ An alias in ``[models.NAME]`` lists targets and a strategy:
   a stream's whole duration says more about the answer's length, and how fast
   the caller reads, than about the deployment). Unmeasured targets go first so
   they get measured; a stream uses a target's chat latency until its time to
-  first token is known.
+  first token is known. A target that failed goes behind every other (measured
+  or not) for ``[breaker] reset_after`` seconds, as long as an open circuit
+  waits for its trial: one that keeps failing is never measured, and went first
+  again after each cool-down, each such call paying its failure.
 
 Chats feed the latency average and the recent latencies whose p95 a
 ``hedge_after = "p95"`` route waits (hedges are for chats only); streams feed
@@ -48,6 +51,8 @@ log = logging.getLogger("relaykit.routing")
 EWMA_ALPHA = 0.3
 #: recompute a target's latency p95 after this many new latencies
 P95_EVERY = 10
+#: added to a latency score while its target is failing: behind any latency measured
+FAILING = 1e9
 #: model ids parsed and targets' health held before a new one first forgets some:
 #: model ids come from callers (a gateway's clients name any model they like)
 FORGET_FROM = 4096
@@ -88,6 +93,8 @@ class _Health:
     #: moving average of stream time to first token (request to first content)
     ttft: float | None = None
     cool_until: float = 0.0
+    #: until when the latency strategy ranks it behind the others: it just failed
+    failing_until: float = 0.0
     #: recent chat latencies, for the p95 a hedge waits
     recent: deque[float] = attrs.field(factory=lambda: deque(maxlen=200))
     #: latencies seen so far, and the p95 as of ``p95_at`` of them (sorting on every
@@ -199,7 +206,9 @@ class Router:
         elif route.strategy == "least-busy":
             order.sort(key=lambda t: self._state(t).in_flight)
         elif route.strategy == "latency":
-            order.sort(key=self._ttft_score if streamed else self._latency_score)
+            now = self._clock()
+            score = self._ttft_score if streamed else self._latency_score
+            order.sort(key=lambda t: score(t, now))
         return order
 
     def _state(self, target: Target) -> _Health:
@@ -218,18 +227,24 @@ class Router:
         # Next time, past twice what is left: forgetting stays a small share of the work.
         self._health_cap = max(FORGET_FROM, 2 * len(self._health))
 
-    def _latency_score(self, target: Target) -> float:
-        """A chat's sort key: the latency average (-1, first, when unmeasured)."""
-        latency = self._state(target).latency
-        return -1.0 if latency is None else latency
+    def _latency_score(self, target: Target, now: float) -> float:
+        """A chat's sort key: the latency average (-1, first, when unmeasured), plus
+        :data:`FAILING` while the target is failing."""
+        health = self._state(target)
+        latency = health.latency
+        score = -1.0 if latency is None else latency
+        return score + FAILING if health.failing_until > now else score
 
-    def _ttft_score(self, target: Target) -> float:
+    def _ttft_score(self, target: Target, now: float) -> float:
         """A stream's sort key: the time-to-first-token average, else the chat latency
-        (an upper bound of it), else -1 (first, to get measured)."""
+        (an upper bound of it), else -1 (first, to get measured); plus :data:`FAILING`
+        while the target is failing."""
         health = self._state(target)
         if health.ttft is not None:
-            return health.ttft
-        return -1.0 if health.latency is None else health.latency
+            score = health.ttft
+        else:
+            score = -1.0 if health.latency is None else health.latency
+        return score + FAILING if health.failing_until > now else score
 
     def started(self, target: Target) -> None:
         """A call to ``target`` began."""
@@ -251,7 +266,9 @@ class Router:
             self.extra_ends += 1
             log.debug("%s ended with no call in flight (ended twice?)", target)
         if not ok:
-            health.cool_until = self._clock() + self._cool_down
+            now = self._clock()
+            health.cool_until = now + self._cool_down
+            health.failing_until = now + self._config.breaker.reset_after
             if health.cool_until > self._cooling:
                 self._cooling = health.cool_until
             return
