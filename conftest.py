@@ -155,3 +155,50 @@ def closed_after() -> Iterator[Callable[[relaykit.Client], relaykit.Client]]:
     yield close_later
     for client in made:
         anyio.run(client.aclose)
+
+
+# -- which test left a client open ---------------------------------------------------
+
+#: the test running now (its node id), for the clients it makes
+_running_test = ""
+
+
+@pytest.fixture(autouse=True)
+def _note_the_running_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    global _running_test
+    _running_test = request.node.nodeid
+    yield
+    _running_test = ""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Name, in a dropped client's ResourceWarning, the test that made it.
+
+    The warning comes when the client is collected, which may be during whichever
+    test runs next, in the same worker: that test fails (warnings are errors here)
+    and says nothing of the one at fault. Made by a test, a client keeps its node id
+    and the warning says it.
+    """
+    import warnings
+
+    import relaykit
+
+    made = relaykit.Client.__init__
+    collected = relaykit.Client.__del__
+
+    def __init__(self: relaykit.Client, *args: object, **kwargs: object) -> None:
+        self._made_by_test = _running_test  # type: ignore[attr-defined]
+        made(self, *args, **kwargs)  # type: ignore[arg-type]  # (the same arguments)
+
+    def __del__(self: relaykit.Client) -> None:
+        maker = getattr(self, "_made_by_test", "")
+
+        def named(message: str, category: type[Warning], source: object = None) -> None:
+            if maker:
+                message = f"{message} (made by the test {maker})"
+            warnings.warn(message, category, stacklevel=2, source=source)
+
+        collected(self, named)
+
+    relaykit.Client.__init__ = __init__  # type: ignore[method-assign]
+    relaykit.Client.__del__ = __del__  # type: ignore[method-assign,assignment]
