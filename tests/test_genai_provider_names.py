@@ -4,6 +4,8 @@ gcp.gemini, gcp.vertex_ai, aws.bedrock, azure.ai.openai, x_ai, mistral_ai, ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import relaykit
 
 #: type -> its gen_ai.provider.name (the conventions' well-known values, else the type)
@@ -27,11 +29,13 @@ EXPECTED = {
 }
 
 
-def test_each_type_and_each_named_table_has_the_conventions_provider_name() -> None:
+def test_each_type_and_each_named_table_has_the_conventions_provider_name(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     # [providers.NAME] tables of every type, named otherwise: each reports its type's
     # well-known name, and its own name as relaykit.provider.
     tables = {f"my-{type_}": {"type": type_} for type_ in EXPECTED}
-    client = relaykit.Client({"storage": {"backend": "none"}, "providers": tables})
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}, "providers": tables}))
     names = client._registry.telemetry_names()
     for type_, genai in EXPECTED.items():
         assert names[type_] == (("gen_ai.provider.name", genai),), type_

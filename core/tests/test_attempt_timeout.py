@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -51,9 +51,12 @@ def make(
     return relaykit.Client(config, plugins=plugins)
 
 
-def test_the_attempt_timeout_is_off_by_default() -> None:
+def test_the_attempt_timeout_is_off_by_default(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
     """A reasoning model's non-streamed answer may take many minutes: only ``total`` bounds it."""
-    assert relaykit.Client({"storage": {"backend": "none"}}).config.timeouts.attempt == math.inf
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}))
+    assert client.config.timeouts.attempt == math.inf
 
 
 @pytest.mark.anyio
