@@ -88,6 +88,7 @@ from .openai_batches import (
     parse_batch_id,
     parse_result_file_id,
     read_requests,
+    request_settings,
     result_file_body,
     untagged_batch,
 )
@@ -938,9 +939,10 @@ class Gateway:
         kind, endpoint, relaykit_batch = parsed
         if content:
             dialect = _ROUTES[endpoint]
+            settings = await self.files.settings(caller, relaykit_batch) if kind == "output" else {}
 
             def line(result: BatchResult) -> bytes | None:
-                return openai_result_line(result, kind, relaykit_batch, dialect)
+                return openai_result_line(result, kind, relaykit_batch, dialect, settings)
 
             await watched(
                 headers,
@@ -1045,8 +1047,12 @@ class Gateway:
         items = self._batch_items(model, calls, caller, headers)
         owner = self._owners[caller]
 
+        settings = request_settings(calls)
+
         async def reply(batch: Batch) -> None:
             ref = BatchRef(endpoint, stored.id, batch.id)
+            if settings:
+                await self.files.keep_settings(caller, batch.id, settings)
             await self.files.keep_batch(caller, batch_id(ref, owner), metadata)
             await send_json(send, 200, openai_batch_body(batch, ref, owner, metadata))
 
