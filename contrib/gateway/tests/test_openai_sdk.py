@@ -205,6 +205,8 @@ async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
             frequency_penalty=0.5,
         )
     (request,) = fake.calls
+    # the call's correlation id is the request id the gateway answered with
+    assert request.metadata.pop("correlation_id").startswith("req_")
     assert request.metadata == {"gateway_key": "alice", "ticket": "T-1", "user": "end-user-7"}
     assert request.extra == {"frequency_penalty": 0.5}  # for the provider, untouched
     (record,) = records.records

@@ -43,6 +43,8 @@ async def test_a_file_from_the_sdk_comes_back_as_its_text(
     assert (sent.model, sent.language, sent.prompt) == ("whisper-1", "en", "gateway")
     assert (sent.audio.data, sent.audio.upload_name) == (SPEECH, "memo.wav")
     assert sent.extra == {"temperature": "0.2"}
+    # the call's correlation id is the request id the gateway answered with
+    assert sent.metadata.pop("correlation_id").startswith("req_")
     assert sent.metadata == {"user": "u-7", "gateway_key": "alice"}
     (record,) = records.records
     assert (record.operation, record.params["audio_seconds"]) == ("transcribe", 30.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
@@ -229,7 +230,9 @@ class Gateway:
     ``gateway_key``, the name of the key that made it, so call logs tell the
     callers apart, and a caller's ``x-correlation-id`` (or ``x-request-id``)
     header becomes the call's ``correlation_id`` (one over 128 characters, its
-    ``sha256:<hex>``; a key sent there is masked). ``cors``: the web page origins
+    ``sha256:<hex>``; a key sent there is masked); without one, the call takes the
+    id every answer names its request with (``x-request-id``, or Anthropic's
+    ``request-id``). ``cors``: the web page origins
     whose scripts may call from a browser (none by default; see
     :mod:`relaykit_gateway.cors`).
     """
@@ -324,6 +327,14 @@ class Gateway:
         if origin is not None and self.cors.allows(origin):
             send = with_headers(send, self.cors.answer(origin))
         shape = _error_shape(scope["path"], headers)
+        # Every answer names its request, under the header its vendor's SDKs read
+        # into ``_request_id`` and an API error's ``request_id``; a call made without
+        # a request id of the caller's takes this one, so the id a caller quotes
+        # finds the call's record.
+        request_id = f"req_{os.urandom(12).hex()}"
+        headers[_GATEWAY_REQUEST_ID] = request_id
+        name = b"request-id" if shape is ANTHROPIC else b"x-request-id"
+        send = with_headers(send, [(name, request_id.encode())])
         if self._draining:  # /health too: a load balancer stops sending here
             await _refuse_stopping(send, shape)
             return
@@ -1342,6 +1353,11 @@ def _kept_id(request_id: str) -> str:
     return "sha256:" + hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+#: where a request's headers hold the id the gateway gave it (a name no HTTP/1.1
+#: header can have, and HTTP/2's pseudo-headers never reach the app)
+_GATEWAY_REQUEST_ID = ":gateway-request-id"
+
+
 def _with_caller(
     params: Mapping[str, Any], caller: str | None, headers: dict[str, str]
 ) -> dict[str, Any]:
@@ -1352,7 +1368,11 @@ def _with_caller(
     if caller is not None:
         metadata["gateway_key"] = caller
     # The caller's request id ties the call's log line and record to theirs.
-    request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
+    request_id = (
+        headers.get("x-correlation-id")
+        or headers.get("x-request-id")
+        or headers.get(_GATEWAY_REQUEST_ID)
+    )
     if request_id and "correlation_id" not in metadata:
         metadata["correlation_id"] = _kept_id(request_id)
     if metadata:
