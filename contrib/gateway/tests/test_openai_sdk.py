@@ -370,3 +370,31 @@ async def test_an_image_in_a_tool_message_reaches_the_provider_as_the_results_at
     assert result.content == "the screen:"
     (image,) = result.attachments
     assert isinstance(image, ImagePart) and image.data_url() == png
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [{"logprobs": True}, {"logprobs": True, "top_logprobs": 3}, {"top_logprobs": 2}],
+)
+async def test_log_probabilities_asked_for_are_refused_not_answered_with_none(
+    fake: FakePlugin, asked: dict[str, Any]
+) -> None:
+    # OpenAI answers logprobs: true with each token's log probability in
+    # choices[].logprobs.content; the gateway has none to give, and answering
+    # "logprobs": null left a caller reading choice.logprobs.content on None
+    fake.script.reply("x")
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        with pytest.raises(openai.BadRequestError, match="log probabilities") as refused:
+            await client.chat.completions.create(
+                model="fake/m", messages=[{"role": "user", "content": "hi"}], **asked
+            )
+        # not asking (false, or 0 alternatives) is no request for them
+        answer = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            logprobs=False,
+            top_logprobs=0,
+        )
+    assert refused.value.param in ("logprobs", "top_logprobs")
+    assert answer.choices[0].message.content == "x"
+    assert len(fake.calls) == 1
