@@ -272,6 +272,22 @@ async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
     assert page.data[0].type == "model"
 
 
+async def test_a_model_is_retrieved_by_its_id_in_anthropics_shape(fake: FakePlugin) -> None:
+    # Anthropic's GET /v1/models/{model_id}: the one model object, or its 404
+    config = {
+        "providers": {"local": {"type": "fake"}},
+        "models": {"fast": {"targets": ["local/x"]}},
+    }
+    async with gateway_over(fake, **config) as url, anthropic_sdk(url) as client:
+        qualified = await client.models.retrieve("local/fake-model")
+        alias = await client.models.retrieve("fast")
+        with pytest.raises(anthropic.NotFoundError) as missing:
+            await client.models.retrieve("local/no-such-model")
+    assert (qualified.type, qualified.id) == ("model", "local/fake-model")
+    assert alias.id == "fast"
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+
+
 async def test_an_answer_stopped_by_a_stop_sequence_names_it(fake: FakePlugin) -> None:
     """As Anthropic answers: ``stop_reason: "stop_sequence"`` and the sequence met,
     streamed (``message_delta``) and not; an answer that met none says ``end_turn``."""

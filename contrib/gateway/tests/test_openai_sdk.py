@@ -271,6 +271,22 @@ async def test_models_lists_the_clients_models_and_aliases(fake: FakePlugin) -> 
     assert "fast" in ids
 
 
+async def test_a_model_is_retrieved_by_its_id_as_openai_answers_one(fake: FakePlugin) -> None:
+    # OpenAI's GET /v1/models/{model}: the one model object, or a 404 the SDK raises
+    # as NotFoundError; a provider-qualified id keeps its slash in the path
+    providers = {"providers": {"local": {"type": "fake"}}}
+    aliases = {"models": {"fast": {"targets": ["local/fake-model"]}}}
+    async with gateway_over(fake, **providers, **aliases) as url, openai_sdk(url) as client:
+        qualified = await client.models.retrieve("local/fake-model")
+        alias = await client.models.retrieve("fast")
+        with pytest.raises(openai.NotFoundError) as missing:
+            await client.models.retrieve("local/no-such-model")
+    assert (qualified.id, qualified.object) == ("local/fake-model", "model")
+    assert (alias.id, alias.owned_by) == ("fast", "relaykit")
+    assert "local/no-such-model" in missing.value.message
+    assert missing.value.code == "model_not_found"
+
+
 async def test_an_answer_stopped_by_a_stop_sequence_finishes_stop_and_is_recorded(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:

@@ -145,6 +145,8 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
+#: where one model is retrieved: ``/v1/models/{id}`` (an id may hold ``/``)
+_MODEL_PATHS = ("/v1/models/", "/models/")
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 _COUNTERS: dict[str, Dialect] = {
@@ -220,7 +222,8 @@ class Gateway:
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
       provider cannot count);
     - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
-      or Anthropic's when the request carries ``anthropic-version``;
+      or Anthropic's when the request carries ``anthropic-version``; and
+      ``GET /v1/models/{id}`` one of them;
     - ``GET /health``: ``{"status": "ok"}``, without a key (503 once :meth:`drain`
       has begun).
 
@@ -438,6 +441,9 @@ class Gateway:
                     await self._openai_batches(scope, parts, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
+            elif path.startswith(_MODEL_PATHS) and scope["method"] == "GET":
+                model = path.partition("/models/")[2]
+                await self._model(model, shape is ANTHROPIC, caller, send)
             elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
@@ -461,7 +467,7 @@ class Gateway:
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
                     " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech,"
                     " POST /v1/moderations"
-                    " and GET /v1/models",
+                    " and GET /v1/models (and /v1/models/{id})",
                 )
         except Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -1193,24 +1199,55 @@ class Gateway:
                 f" {allowed}: ask the gateway's operator for more",
             )
 
-    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
+    async def _listed(self, caller: str | None) -> list[tuple[str, str, int]]:
+        """The ``(id, owner, created)`` of each model and alias ``caller`` may use."""
         models = await self.client.models()
         listed = [(m.qualified_id, m.owned_by or m.provider, m.created or 0) for m in models]
         listed += [(alias, "relaykit", 0) for alias in self.client.config.models]
-        listed = [entry for entry in listed if self.keys.allows(caller, entry[0])]
+        return [entry for entry in listed if self.keys.allows(caller, entry[0])]
+
+    async def _model(self, model: str, anthropic: bool, caller: str | None, send: Send) -> None:
+        """``GET /v1/models/{id}``: the one model object both vendors' SDKs retrieve,
+        or the vendor's 404 (OpenAI's with code ``model_not_found``)."""
+        for entry in await self._listed(caller):
+            if entry[0] == model:
+                await send_json(send, 200, _model_entry(entry, anthropic))
+                return
+        shape = ANTHROPIC if anthropic else OPENAI
+        body = shape.error_body(
+            404,
+            f"The model '{model}' does not exist or you do not have access to it:"
+            " GET /v1/models lists the models this gateway key may use",
+            None if anthropic else "model",
+        )
         if not anthropic:
-            data = [{"id": i, "object": "model", "created": c, "owned_by": o} for i, o, c in listed]
-            return {"object": "list", "data": data}
-        entries = [
-            {"type": "model", "id": i, "display_name": i, "created_at": _rfc3339(c)}
-            for i, _, c in listed
-        ]
+            body["error"]["code"] = "model_not_found"
+        await send_json(send, 404, body)
+
+    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
+        listed = await self._listed(caller)
+        if not anthropic:
+            return {"object": "list", "data": [_model_entry(e, False) for e in listed]}
+        entries = [_model_entry(e, True) for e in listed]
         return {
             "data": entries,
             "has_more": False,
             "first_id": entries[0]["id"] if entries else None,
             "last_id": entries[-1]["id"] if entries else None,
         }
+
+
+def _model_entry(entry: tuple[str, str, int], anthropic: bool) -> dict[str, Any]:
+    """One listed model, as OpenAI's or Anthropic's model object."""
+    model, owner, created = entry
+    if anthropic:
+        return {
+            "type": "model",
+            "id": model,
+            "display_name": model,
+            "created_at": _rfc3339(created),
+        }
+    return {"id": model, "object": "model", "created": created, "owned_by": owner}
 
 
 @attrs.frozen
