@@ -131,6 +131,9 @@ async def test_a_stream_arrives_as_chunks_with_tool_calls_and_usage(fake: FakePl
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (7, 9)
+    # OpenAI: with include_usage, "all other chunks will also include a usage field,
+    # but with a null value"
+    assert all("usage" in c.model_fields_set and c.usage is None for c in chunks[:-1])
 
 
 async def test_a_rate_limit_is_a_429_with_retry_after(fake: FakePlugin) -> None:

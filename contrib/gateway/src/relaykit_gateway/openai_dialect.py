@@ -401,6 +401,9 @@ class ChunkEncoder:
             "model": self._model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
+        if self._include_usage:
+            # as OpenAI's: every chunk but the usage chunk says its usage is null
+            chunk["usage"] = None
         return head + b"data: " + dumps(chunk) + b"\n\n"
 
     def event(self, event: StreamEvent) -> bytes:
