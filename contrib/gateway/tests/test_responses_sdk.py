@@ -314,6 +314,10 @@ async def test_a_kept_response_is_fetched_again_and_deleted(fake: FakePlugin) ->
             await sdk.responses.create(model="fake/m", input="hi", previous_response_id=made.id)
         with pytest.raises(openai.NotFoundError):
             await sdk.responses.delete(made.id)
+        # a kept response's input items are not served: said so, not that the
+        # response (whose id the path holds) is missing
+        with pytest.raises(openai.NotFoundError, match="input items are not served"):
+            await sdk.responses.input_items.list(streamed.id)
 
 
 CLOSED_WEATHER: FunctionToolParam = {

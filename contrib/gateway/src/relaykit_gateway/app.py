@@ -740,6 +740,16 @@ class Gateway:
         self, method: str, response_id: str, caller: str | None, send: Send
     ) -> None:
         """``GET`` or ``DELETE /v1/responses/{id}``: a kept response, fetched or forgotten."""
+        response_id, _, below = response_id.partition("/")
+        if below:
+            # OpenAI's GET /v1/responses/{id}/input_items: not "no such response"
+            raise Problem(
+                404,
+                f"{method} /v1/responses/{{id}}/{below} is not served: a response's input"
+                " items are not served by the gateway, which keeps a response's"
+                " conversation to continue it (previous_response_id) and the response"
+                " itself (GET /v1/responses/{id})",
+            )
         found = await self.kept.response(caller, response_id)
         if found is None:
             raise Problem(404, f"Response with id '{response_id}' not found.")
