@@ -1130,6 +1130,7 @@ class Gateway:
                     found[i] = openai_batch_body(batch, ref, owner, record["metadata"])
                 except NotFoundError:  # its provider forgot it: so does the list
                     await self.files.forget_batch(record["id"])
+                    await self.files.forget_settings(ref.batch_id)
                 except RelayError as error:
                     failures.append(error)
 

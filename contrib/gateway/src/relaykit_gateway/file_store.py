@@ -283,15 +283,22 @@ class FileStore:
 
     async def settings(self, owner: str | None, batch_id: str) -> dict[str, dict[str, Any]]:
         """The settings :meth:`keep_settings` kept for ``owner``'s ``batch_id``, by custom
-        id (empty: none kept, or not ``owner``'s)."""
+        id (empty: none kept, expired, or not ``owner``'s)."""
         try:
             record = json.loads(await anyio.Path(self._settings(batch_id)).read_text())
         except (OSError, ValueError):
             return {}
         if record.get("owner") != owner or record.get("id") != batch_id:
             return {}
+        if record["expires_at"] <= self._clock():
+            return {}
         kept: dict[str, dict[str, Any]] = record["settings"]
         return kept
+
+    async def forget_settings(self, batch_id: str) -> None:
+        """Drop the settings kept for relaykit's batch ``batch_id`` (its provider no
+        longer knows it)."""
+        await anyio.Path(self._settings(batch_id)).unlink(missing_ok=True)
 
     async def forget_batch(self, batch_id: str) -> None:
         """Drop the record of ``batch_id`` (its provider no longer knows it)."""
