@@ -120,6 +120,13 @@ async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
             "`timestamp_granularities` is not served",
         ),
         ({"model": "fake/whisper-1"}, {"file": ("a.txt", b"not audio")}, "format is unknown"),
+        # OpenAI answers include[]=logprobs with each token's log probability; the
+        # gateway has none to give (passed on, they were dropped from the answer)
+        (
+            {"model": "fake/whisper-1", "include[]": "logprobs"},
+            {"file": ("a.wav", SPEECH)},
+            "does not return log probabilities",
+        ),
     ],
 )
 async def test_what_cannot_be_served_is_a_400_in_openais_shape(
