@@ -8,10 +8,12 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic.types import TextBlock, ToolParam
+from anthropic.types.shared import ErrorResponse
 
 from relaykit import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import PNG, FakePlugin, Reply
 from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway.anthropic_dialect import AnthropicDialect
 from relaykit_gateway.testing import running_over
 
 from .conftest import anthropic_sdk, gateway_over
@@ -270,6 +272,22 @@ async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
     assert page.data[0].type == "model"
 
 
+async def test_a_model_is_retrieved_by_its_id_in_anthropics_shape(fake: FakePlugin) -> None:
+    # Anthropic's GET /v1/models/{model_id}: the one model object, or its 404
+    config = {
+        "providers": {"local": {"type": "fake"}},
+        "models": {"fast": {"targets": ["local/x"]}},
+    }
+    async with gateway_over(fake, **config) as url, anthropic_sdk(url) as client:
+        qualified = await client.models.retrieve("local/fake-model")
+        alias = await client.models.retrieve("fast")
+        with pytest.raises(anthropic.NotFoundError) as missing:
+            await client.models.retrieve("local/no-such-model")
+    assert (qualified.type, qualified.id) == ("model", "local/fake-model")
+    assert alias.id == "fast"
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+
+
 async def test_an_answer_stopped_by_a_stop_sequence_names_it(fake: FakePlugin) -> None:
     """As Anthropic answers: ``stop_reason: "stop_sequence"`` and the sequence met,
     streamed (``message_delta``) and not; an answer that met none says ``end_turn``."""
@@ -309,3 +327,24 @@ async def test_claudes_stop_sequence_comes_through_the_gateway(
             streamed = await stream.get_final_message()
     assert (whole.stop_reason, whole.stop_sequence) == ("stop_sequence", " three")
     assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", " three")
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, "invalid_request_error"),
+        (402, "billing_error"),
+        # Anthropic: "invalid_request_error ... may also be used for other 4XX status
+        # codes not listed" (a 405 of the gateway's, a 409, a 422)
+        (405, "invalid_request_error"),
+        (409, "invalid_request_error"),
+        (422, "invalid_request_error"),
+        (500, "api_error"),
+        (502, "api_error"),
+        (504, "timeout_error"),  # a provider that took too long: Anthropic's own 504
+        (529, "overloaded_error"),
+    ],
+)
+def test_an_error_bodys_type_is_anthropics_for_its_status(status: int, kind: str) -> None:
+    body = AnthropicDialect().error_body(status, "what went wrong")
+    assert ErrorResponse.model_validate(body).error.type == kind

@@ -54,6 +54,10 @@ async def test_an_allowed_page_reads_answers_and_errors_alike() -> None:
     assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"] == "echo: hi"
     assert ok.headers["access-control-allow-origin"] == APP
     assert "x-relaykit-cost" in ok.headers["access-control-expose-headers"]
+    # the request id the vendors' SDKs read (OpenAI's, Anthropic's), there to read
+    exposed = ok.headers["access-control-expose-headers"].split(", ")
+    assert {"x-request-id", "request-id"} <= set(exposed)
+    assert ok.headers["x-request-id"].startswith("req_")
     # a 401 the page's script can read, to tell its user the key is wrong
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == APP

@@ -694,3 +694,43 @@ async def test_a_stalled_reader_holds_the_upstream_back_rather_than_the_gateway_
                 await anyio.sleep(0.01)
     assert stalled < pieces / 2, stalled  # kernel buffers at most: 125 MiB is well past them
     assert produced[0] < pieces
+
+
+@pytest.mark.parametrize("path", [*AUDIO_STREAMS, "speech-bytes"])
+async def test_a_caller_hanging_up_on_an_audio_stream_ends_the_call_and_its_upstream_at_once(
+    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    openai_mock, _ = mocks
+    # twenty pieces a fifth of a second apart: four seconds if nobody stopped it
+    openai_mock.script.push(Reply(chunk_delay=0.2))
+    records = RecordingExporter()
+    caplog.set_level(logging.WARNING)
+    words = " ".join(["hello"] * 20)
+    async with (
+        client_over(mocks, records) as client,
+        running(client, keys=KEYS) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        if path == TRANSCRIPTIONS:
+            form = {"model": "openai/gpt-4o-transcribe", "stream": "true"}
+            audio = {"file": ("a.wav", mock_audio(words), "audio/wav")}
+            request = http.build_request("POST", path, headers=AUTH, data=form, files=audio)
+        else:
+            body = {"model": "openai/gpt-4o-mini-tts", "input": words, "voice": "alloy"}
+            body |= {"response_format": "wav"}
+            if path == SPEECH:
+                body["stream_format"] = "sse"
+            request = http.build_request("POST", SPEECH, headers=AUTH, json=body)
+        with anyio.fail_after(3):
+            async with aclosing(await http.send(request, stream=True)) as r:
+                assert r.status_code == 200
+                async for _ in r.aiter_bytes():
+                    break  # the first piece is enough: hang up
+        # the call ends, its record is written, and the vendor's connection closes,
+        # within a second of the hang-up
+        with anyio.fail_after(1):
+            while not records.records or openai_mock.server.stats.connections_open:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+    [record] = records.records
+    assert record.error_type == "Cancelled"
+    no_errors_logged(caplog)

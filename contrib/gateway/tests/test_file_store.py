@@ -121,3 +121,21 @@ def test_the_store_defaults_to_the_user_config_dir_and_reads_its_cap_from_env(
     assert FileStore.from_env({"RELAYKIT_GATEWAY_FILES_DIR": str(tmp_path)}).directory == tmp_path
     with pytest.raises(ConfigError, match="RELAYKIT_GATEWAY_FILES_MAX_BYTES"):
         FileStore.from_env({"RELAYKIT_GATEWAY_FILES_MAX_BYTES": "lots"})
+
+
+async def test_a_batchs_request_settings_are_its_owners_and_expire_as_its_record(
+    tmp_path: Path,
+) -> None:
+    now = [1_000_000.0]
+    store = FileStore(tmp_path, ttl=100, clock=lambda: now[0])
+    settings = {"a": {"instructions": "Be brief.", "temperature": 0.2}}
+    await store.keep_settings("alice", "openai/batch_1", settings)
+    await store.keep_settings("alice", "openai/batch_2", settings)
+    assert await store.settings("alice", "openai/batch_1") == settings
+    assert await store.settings("bob", "openai/batch_1") == {}
+    assert await store.settings("alice", "openai/batch_9") == {}
+    assert await store.batches("alice") == []  # no batch record among them
+    await store.forget_settings("openai/batch_2")  # its provider forgot the batch
+    assert await store.settings("alice", "openai/batch_2") == {}
+    now[0] += 100
+    assert await store.settings("alice", "openai/batch_1") == {}

@@ -58,6 +58,8 @@ async def test_the_sdk_edits_several_images_with_a_mask(
     assert sent.mask is not None and sent.mask.data == mock_mask(16)
     assert (sent.prompt, sent.n, sent.size, sent.quality) == (HAT, 2, "1024x1024", "low")
     assert sent.extra == {"input_fidelity": "high"}
+    # the call's correlation id is the request id the gateway answered with
+    assert sent.metadata.pop("correlation_id").startswith("req_")
     assert sent.metadata == {"user": "u-7", "gateway_key": "alice"}
     (record,) = records.records
     assert (record.operation, record.params["input_images"]) == ("edit_image", 2)

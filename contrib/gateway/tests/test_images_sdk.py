@@ -60,6 +60,8 @@ async def test_the_sdk_gets_base64_images_and_token_usage(
         "png",
     )
     assert sent.extra == {"background": "transparent"}
+    # the call's correlation id is the request id the gateway answered with
+    assert sent.metadata.pop("correlation_id").startswith("req_")
     assert sent.metadata == {"user": "u-7", "gateway_key": "alice"}
     (record,) = records.records
     assert (record.operation, record.params["images"]) == ("generate_image", 2)

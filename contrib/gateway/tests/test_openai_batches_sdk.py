@@ -190,6 +190,56 @@ async def test_a_responses_batch_is_answered_in_the_responses_shape(tmp_path: Pa
     assert sent_a.metadata["correlation_id"] == "req-7"
 
 
+async def test_a_responses_batch_runs_and_repeats_each_lines_settings(tmp_path: Path) -> None:
+    # a /v1/responses answer repeats its request's settings (instructions, temperature,
+    # max_output_tokens, ...); a batch's output line is that answer, so it must repeat
+    # its own line's settings, not the defaults of a request that gave none
+    fake = FakePlugin()
+    fake.script.reply("one")
+    fake.script.reply("two")
+    config = {"storage": {"backend": "none"}, "models": {"cheap": {"targets": ["fake/m"]}}}
+    settings = {
+        "a": {"instructions": "Be brief.", "temperature": 0.2, "max_output_tokens": 40},
+        "b": {"top_p": 0.5, "metadata": {"run": "7"}},
+    }
+    lines = [
+        {
+            "custom_id": cid,
+            "method": "POST",
+            "url": "/v1/responses",
+            "body": {"model": "cheap", "input": cid, **settings[cid]},
+        }
+        for cid in ("a", "b")
+    ]
+    async with (
+        relaykit.Client(config, plugins=[fake]) as rk,
+        running(rk, files=FileStore(tmp_path)) as url,
+        openai_sdk(url) as client,
+    ):
+        uploaded = await client.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
+        created = await client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+        )
+        # OpenAI lets the input file go once the batch is made: the answers still repeat
+        # the settings they were asked with
+        await client.files.delete(uploaded.id)
+        ended = await client.batches.retrieve(created.id)
+        assert ended.output_file_id
+        output = parsed((await client.files.content(ended.output_file_id)).content)
+    sent = {c.messages[-1].text: c for c in fake.calls}
+    assert (sent["a"].temperature, sent["a"].max_tokens, sent["a"].messages[0].text) == (
+        0.2,
+        40,
+        "Be brief.",
+    )
+    assert sent["b"].top_p == 0.5
+    bodies = {x["custom_id"]: x["response"]["body"] for x in output}
+    a, b = bodies["a"], bodies["b"]
+    assert (a["instructions"], a["temperature"], a["max_output_tokens"]) == ("Be brief.", 0.2, 40)
+    assert (b["instructions"], b["temperature"], b["top_p"]) == (None, None, 0.5)
+    assert b["metadata"] == {"run": "7"}
+
+
 async def test_files_are_each_keys_own_and_expire_as_asked(tmp_path: Path) -> None:
     keys = GatewayKeys.parse(f"alice={KEY},bob={BOB}")
     data = jsonl(line("q1", "hi"))

@@ -131,6 +131,9 @@ async def test_a_stream_arrives_as_chunks_with_tool_calls_and_usage(fake: FakePl
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (7, 9)
+    # OpenAI: with include_usage, "all other chunks will also include a usage field,
+    # but with a null value"
+    assert all("usage" in c.model_fields_set and c.usage is None for c in chunks[:-1])
 
 
 async def test_a_rate_limit_is_a_429_with_retry_after(fake: FakePlugin) -> None:
@@ -205,6 +208,8 @@ async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
             frequency_penalty=0.5,
         )
     (request,) = fake.calls
+    # the call's correlation id is the request id the gateway answered with
+    assert request.metadata.pop("correlation_id").startswith("req_")
     assert request.metadata == {"gateway_key": "alice", "ticket": "T-1", "user": "end-user-7"}
     assert request.extra == {"frequency_penalty": 0.5}  # for the provider, untouched
     (record,) = records.records
@@ -267,6 +272,22 @@ async def test_models_lists_the_clients_models_and_aliases(fake: FakePlugin) -> 
         ids = [m.id async for m in client.models.list()]
     assert "local/fake-model" in ids
     assert "fast" in ids
+
+
+async def test_a_model_is_retrieved_by_its_id_as_openai_answers_one(fake: FakePlugin) -> None:
+    # OpenAI's GET /v1/models/{model}: the one model object, or a 404 the SDK raises
+    # as NotFoundError; a provider-qualified id keeps its slash in the path
+    providers = {"providers": {"local": {"type": "fake"}}}
+    aliases = {"models": {"fast": {"targets": ["local/fake-model"]}}}
+    async with gateway_over(fake, **providers, **aliases) as url, openai_sdk(url) as client:
+        qualified = await client.models.retrieve("local/fake-model")
+        alias = await client.models.retrieve("fast")
+        with pytest.raises(openai.NotFoundError) as missing:
+            await client.models.retrieve("local/no-such-model")
+    assert (qualified.id, qualified.object) == ("local/fake-model", "model")
+    assert (alias.id, alias.owned_by) == ("fast", "relaykit")
+    assert "local/no-such-model" in missing.value.message
+    assert missing.value.code == "model_not_found"
 
 
 async def test_an_answer_stopped_by_a_stop_sequence_finishes_stop_and_is_recorded(
@@ -368,3 +389,31 @@ async def test_an_image_in_a_tool_message_reaches_the_provider_as_the_results_at
     assert result.content == "the screen:"
     (image,) = result.attachments
     assert isinstance(image, ImagePart) and image.data_url() == png
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [{"logprobs": True}, {"logprobs": True, "top_logprobs": 3}, {"top_logprobs": 2}],
+)
+async def test_log_probabilities_asked_for_are_refused_not_answered_with_none(
+    fake: FakePlugin, asked: dict[str, Any]
+) -> None:
+    # OpenAI answers logprobs: true with each token's log probability in
+    # choices[].logprobs.content; the gateway has none to give, and answering
+    # "logprobs": null left a caller reading choice.logprobs.content on None
+    fake.script.reply("x")
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        with pytest.raises(openai.BadRequestError, match="log probabilities") as refused:
+            await client.chat.completions.create(
+                model="fake/m", messages=[{"role": "user", "content": "hi"}], **asked
+            )
+        # not asking (false, or 0 alternatives) is no request for them
+        answer = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            logprobs=False,
+            top_logprobs=0,
+        )
+    assert refused.value.param in ("logprobs", "top_logprobs")
+    assert answer.choices[0].message.content == "x"
+    assert len(fake.calls) == 1

@@ -11,9 +11,11 @@ import pytest
 from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
 
-from relaykit.testing import OpenAIMock
+from relaykit.testing import FakePlugin, OpenAIMock
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway.testing import KEY, running_over
+
+from .conftest import anthropic_sdk, gateway_over, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -125,3 +127,24 @@ async def test_anthropic_dialect_a_prefill_claude_refuses_is_a_400_without_relay
     assert "Claude Opus 4.6 does not take a prefill" in message
     assert "response_format=" not in message and "Message." not in message
     assert anthropic_mock.requests == []
+
+
+async def test_a_model_the_provider_does_not_know_is_a_404_without_relaykits_cli_hint() -> None:
+    # relaykit's hint for a 404 names its CLI (`relaykit models`), which a caller on
+    # a vendor's SDK does not have: the 404 says what the provider said, and the
+    # operator's log keeps the hint
+    fake = FakePlugin()
+    fake.script.fail(404, "The model `m-9` does not exist")
+    fake.script.fail(404, "The model `m-9` does not exist")
+    async with gateway_over(fake) as url, openai_sdk(url) as oa, anthropic_sdk(url) as an:
+        with pytest.raises(openai.NotFoundError) as openai_404:
+            await oa.chat.completions.create(
+                model="fake/m-9", messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(anthropic.NotFoundError) as anthropic_404:
+            await an.messages.create(
+                model="fake/m-9", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
+    for message in (openai_404.value.message, anthropic_404.value.message):
+        assert "The model `m-9` does not exist" in message
+        assert "relaykit models" not in message

@@ -314,6 +314,10 @@ async def test_a_kept_response_is_fetched_again_and_deleted(fake: FakePlugin) ->
             await sdk.responses.create(model="fake/m", input="hi", previous_response_id=made.id)
         with pytest.raises(openai.NotFoundError):
             await sdk.responses.delete(made.id)
+        # a kept response's input items are not served: said so, not that the
+        # response (whose id the path holds) is missing
+        with pytest.raises(openai.NotFoundError, match="input items are not served"):
+            await sdk.responses.input_items.list(streamed.id)
 
 
 CLOSED_WEATHER: FunctionToolParam = {
@@ -420,3 +424,24 @@ async def test_a_response_without_settings_reports_the_defaults(fake: FakePlugin
         "reasoning": {"effort": None, "summary": None},
         "user": None,
     }
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [{"include": ["message.output_text.logprobs"]}, {"top_logprobs": 2}],
+)
+async def test_log_probabilities_asked_for_are_refused_not_answered_empty(
+    fake: FakePlugin, asked: dict[str, Any]
+) -> None:
+    # OpenAI answers these with each output_text's logprobs; the gateway has none,
+    # and an empty list passed for "no tokens had any"
+    fake.script.reply("x")
+    async with responses(fake) as client:
+        with pytest.raises(openai.BadRequestError, match="log probabilities"):
+            await client.responses.create(model="fake/m", input="hi", **asked)
+        # other include entries, and 0 alternatives, are no request for them
+        answer = await client.responses.create(
+            model="fake/m", input="hi", include=["reasoning.encrypted_content"], top_logprobs=0
+        )
+    assert answer.output_text == "x"
+    assert len(fake.calls) == 1

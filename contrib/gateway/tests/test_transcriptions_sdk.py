@@ -43,6 +43,8 @@ async def test_a_file_from_the_sdk_comes_back_as_its_text(
     assert (sent.model, sent.language, sent.prompt) == ("whisper-1", "en", "gateway")
     assert (sent.audio.data, sent.audio.upload_name) == (SPEECH, "memo.wav")
     assert sent.extra == {"temperature": "0.2"}
+    # the call's correlation id is the request id the gateway answered with
+    assert sent.metadata.pop("correlation_id").startswith("req_")
     assert sent.metadata == {"user": "u-7", "gateway_key": "alice"}
     (record,) = records.records
     assert (record.operation, record.params["audio_seconds"]) == ("transcribe", 30.0)
@@ -118,6 +120,13 @@ async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
             "`timestamp_granularities` is not served",
         ),
         ({"model": "fake/whisper-1"}, {"file": ("a.txt", b"not audio")}, "format is unknown"),
+        # OpenAI answers include[]=logprobs with each token's log probability; the
+        # gateway has none to give (passed on, they were dropped from the answer)
+        (
+            {"model": "fake/whisper-1", "include[]": "logprobs"},
+            {"file": ("a.wav", SPEECH)},
+            "does not return log probabilities",
+        ),
     ],
 )
 async def test_what_cannot_be_served_is_a_400_in_openais_shape(

@@ -23,6 +23,9 @@ from relaykit_mcp.secret_args import flag_value, secret_args, shown
         (["--url", "https://host/x?api_key=abcdef12345"], f"--url {MASK}"),
         (["--auth", "--verbose"], "--auth --verbose"),  # a flag alone is no secret
         (["serve", "--dir", "/tmp/x", "plain"], "serve --dir /tmp/x plain"),
+        (["--authToken", "t-1"], f"--authToken {MASK}"),  # camelCase words
+        (["--pgpassword", "pw"], f"--pgpassword {MASK}"),  # a word ending in one
+        (["--secret-key-base", "b"], f"--secret-key-base {MASK}"),
     ],
 )
 def test_secret_looking_arguments_are_masked_in_the_label(args: list[str], label: str) -> None:
@@ -35,3 +38,27 @@ def test_a_flag_values_value_alone_is_a_secret_too() -> None:
     (arg,) = secret_args(["--token=T0k3n-value"])
     assert isinstance(arg, Secret) and flag_value(arg) == "T0k3n-value"
     assert flag_value("plain") == "" and flag_value(Secret("a=b c")) == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # a flag whose name merely holds a credential word's letters, counts tokens,
+        # names where a credential is kept or turns one off: its value is no secret,
+        # and masked it would be masked in every tool result and quoted stderr too
+        ["--max-tokens", "1000"],
+        ["--max-token", "1000"],
+        ["--tokenizer", "gpt2"],
+        ["--author", "Ada"],
+        ["--keyboard", "us"],
+        ["--monkey=patch"],
+        ["--key-file", "/etc/server.pem"],
+        ["--token-url", "https://auth.example/token"],
+        ["--auth-type", "oauth"],
+        ["--no-auth", "serve"],
+    ],
+)
+def test_arguments_that_only_look_like_credential_flags_are_shown(args: list[str]) -> None:
+    masked = secret_args(args)
+    assert masked == args
+    assert " ".join(map(shown, masked)) == " ".join(args)

@@ -171,6 +171,29 @@ def test_env_values_read_from_variables_or_named_as_credentials_are_secrets() ->
     }
 
 
+def test_env_values_named_only_like_credentials_are_not_secrets() -> None:
+    # "false" masked would be masked in every quoted stderr line and tool result
+    env = {
+        "TOKENIZERS_PARALLELISM": "false",
+        "MAX_TOKENS": "4096",
+        "AUTHOR_NAME": "Ada",
+        "SSH_KEY_PATH": "/home/a/.ssh/id",
+        "PGPASSWORD": "pg-literal",
+        "apiKey": "k-literal",
+        "AWS_SECRET_ACCESS_KEY": "aws-literal",
+    }
+    [server] = configured_servers(servers(s={"command": "x", "env": env})).values()
+    assert expanded_env(server, {}) == {
+        "TOKENIZERS_PARALLELISM": "false",
+        "MAX_TOKENS": "4096",
+        "AUTHOR_NAME": "Ada",
+        "SSH_KEY_PATH": "/home/a/.ssh/id",
+        "PGPASSWORD": Secret("pg-literal"),
+        "apiKey": Secret("k-literal"),
+        "AWS_SECRET_ACCESS_KEY": Secret("aws-literal"),
+    }
+
+
 def test_an_argument_read_from_a_variable_is_a_secret() -> None:
     # args = ["--token", "${TOKEN}"]: the value read is masked wherever the command
     # line is quoted; a literal argument is shown as written
@@ -199,6 +222,8 @@ def test_an_argument_read_from_a_variable_is_a_secret() -> None:
         ),
         ("plain", {}, set()),  # a URL written out, nothing read: nothing named
         (f"{sys.executable} -m server", {}, set()),
+        # a count is no credential: named, every "1000" a tool answers would be masked
+        (f"{sys.executable} -m server --max-tokens 1000", {}, set()),
     ],
 )
 def test_a_source_names_the_secrets_it_sends_and_its_repr_shows_none(

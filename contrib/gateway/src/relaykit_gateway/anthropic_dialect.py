@@ -180,14 +180,18 @@ def stop_fields(response: ChatResponse) -> dict[str, Any]:
     return {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None}
 
 
+#: Anthropic's error types by status (its API reference, "Errors"); any other 4xx is
+#: an ``invalid_request_error``, any other 5xx an ``api_error``
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
     429: "rate_limit_error",
     503: "overloaded_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 
@@ -263,7 +267,7 @@ class AnthropicDialect:
 
     def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """Anthropic's ``{"type": "error", "error": {...}}``."""
-        kind = _ERROR_TYPES.get(status, "api_error")
+        kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
@@ -88,6 +89,7 @@ from .openai_batches import (
     parse_batch_id,
     parse_result_file_id,
     read_requests,
+    request_settings,
     result_file_body,
     untagged_batch,
 )
@@ -143,6 +145,8 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
+#: where one model is retrieved: ``/v1/models/{id}`` (an id may hold ``/``)
+_MODEL_PATHS = ("/v1/models/", "/models/")
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 _COUNTERS: dict[str, Dialect] = {
@@ -218,7 +222,8 @@ class Gateway:
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
       provider cannot count);
     - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
-      or Anthropic's when the request carries ``anthropic-version``;
+      or Anthropic's when the request carries ``anthropic-version``; and
+      ``GET /v1/models/{id}`` one of them;
     - ``GET /health``: ``{"status": "ok"}``, without a key (503 once :meth:`drain`
       has begun).
 
@@ -228,7 +233,9 @@ class Gateway:
     ``gateway_key``, the name of the key that made it, so call logs tell the
     callers apart, and a caller's ``x-correlation-id`` (or ``x-request-id``)
     header becomes the call's ``correlation_id`` (one over 128 characters, its
-    ``sha256:<hex>``; a key sent there is masked). ``cors``: the web page origins
+    ``sha256:<hex>``; a key sent there is masked); without one, the call takes the
+    id every answer names its request with (``x-request-id``, or Anthropic's
+    ``request-id``). ``cors``: the web page origins
     whose scripts may call from a browser (none by default; see
     :mod:`relaykit_gateway.cors`).
     """
@@ -323,6 +330,14 @@ class Gateway:
         if origin is not None and self.cors.allows(origin):
             send = with_headers(send, self.cors.answer(origin))
         shape = _error_shape(scope["path"], headers)
+        # Every answer names its request, under the header its vendor's SDKs read
+        # into ``_request_id`` and an API error's ``request_id``; a call made without
+        # a request id of the caller's takes this one, so the id a caller quotes
+        # finds the call's record.
+        request_id = f"req_{os.urandom(12).hex()}"
+        headers[_GATEWAY_REQUEST_ID] = request_id
+        name = b"request-id" if shape is ANTHROPIC else b"x-request-id"
+        send = with_headers(send, [(name, request_id.encode())])
         if self._draining:  # /health too: a load balancer stops sending here
             await _refuse_stopping(send, shape)
             return
@@ -426,6 +441,9 @@ class Gateway:
                     await self._openai_batches(scope, parts, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
+            elif path.startswith(_MODEL_PATHS) and scope["method"] == "GET":
+                model = path.partition("/models/")[2]
+                await self._model(model, shape is ANTHROPIC, caller, send)
             elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
@@ -449,7 +467,7 @@ class Gateway:
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
                     " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech,"
                     " POST /v1/moderations"
-                    " and GET /v1/models",
+                    " and GET /v1/models (and /v1/models/{id})",
                 )
         except Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -722,6 +740,16 @@ class Gateway:
         self, method: str, response_id: str, caller: str | None, send: Send
     ) -> None:
         """``GET`` or ``DELETE /v1/responses/{id}``: a kept response, fetched or forgotten."""
+        response_id, _, below = response_id.partition("/")
+        if below:
+            # OpenAI's GET /v1/responses/{id}/input_items: not "no such response"
+            raise Problem(
+                404,
+                f"{method} /v1/responses/{{id}}/{below} is not served: a response's input"
+                " items are not served by the gateway, which keeps a response's"
+                " conversation to continue it (previous_response_id) and the response"
+                " itself (GET /v1/responses/{id})",
+            )
         found = await self.kept.response(caller, response_id)
         if found is None:
             raise Problem(404, f"Response with id '{response_id}' not found.")
@@ -938,9 +966,10 @@ class Gateway:
         kind, endpoint, relaykit_batch = parsed
         if content:
             dialect = _ROUTES[endpoint]
+            settings = await self.files.settings(caller, relaykit_batch) if kind == "output" else {}
 
             def line(result: BatchResult) -> bytes | None:
-                return openai_result_line(result, kind, relaykit_batch, dialect)
+                return openai_result_line(result, kind, relaykit_batch, dialect, settings)
 
             await watched(
                 headers,
@@ -1045,8 +1074,12 @@ class Gateway:
         items = self._batch_items(model, calls, caller, headers)
         owner = self._owners[caller]
 
+        settings = request_settings(calls)
+
         async def reply(batch: Batch) -> None:
             ref = BatchRef(endpoint, stored.id, batch.id)
+            if settings:
+                await self.files.keep_settings(caller, batch.id, settings)
             await self.files.keep_batch(caller, batch_id(ref, owner), metadata)
             await send_json(send, 200, openai_batch_body(batch, ref, owner, metadata))
 
@@ -1097,6 +1130,7 @@ class Gateway:
                     found[i] = openai_batch_body(batch, ref, owner, record["metadata"])
                 except NotFoundError:  # its provider forgot it: so does the list
                     await self.files.forget_batch(record["id"])
+                    await self.files.forget_settings(ref.batch_id)
                 except RelayError as error:
                     failures.append(error)
 
@@ -1176,24 +1210,55 @@ class Gateway:
                 f" {allowed}: ask the gateway's operator for more",
             )
 
-    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
+    async def _listed(self, caller: str | None) -> list[tuple[str, str, int]]:
+        """The ``(id, owner, created)`` of each model and alias ``caller`` may use."""
         models = await self.client.models()
         listed = [(m.qualified_id, m.owned_by or m.provider, m.created or 0) for m in models]
         listed += [(alias, "relaykit", 0) for alias in self.client.config.models]
-        listed = [entry for entry in listed if self.keys.allows(caller, entry[0])]
+        return [entry for entry in listed if self.keys.allows(caller, entry[0])]
+
+    async def _model(self, model: str, anthropic: bool, caller: str | None, send: Send) -> None:
+        """``GET /v1/models/{id}``: the one model object both vendors' SDKs retrieve,
+        or the vendor's 404 (OpenAI's with code ``model_not_found``)."""
+        for entry in await self._listed(caller):
+            if entry[0] == model:
+                await send_json(send, 200, _model_entry(entry, anthropic))
+                return
+        shape = ANTHROPIC if anthropic else OPENAI
+        body = shape.error_body(
+            404,
+            f"The model '{model}' does not exist or you do not have access to it:"
+            " GET /v1/models lists the models this gateway key may use",
+            None if anthropic else "model",
+        )
         if not anthropic:
-            data = [{"id": i, "object": "model", "created": c, "owned_by": o} for i, o, c in listed]
-            return {"object": "list", "data": data}
-        entries = [
-            {"type": "model", "id": i, "display_name": i, "created_at": _rfc3339(c)}
-            for i, _, c in listed
-        ]
+            body["error"]["code"] = "model_not_found"
+        await send_json(send, 404, body)
+
+    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
+        listed = await self._listed(caller)
+        if not anthropic:
+            return {"object": "list", "data": [_model_entry(e, False) for e in listed]}
+        entries = [_model_entry(e, True) for e in listed]
         return {
             "data": entries,
             "has_more": False,
             "first_id": entries[0]["id"] if entries else None,
             "last_id": entries[-1]["id"] if entries else None,
         }
+
+
+def _model_entry(entry: tuple[str, str, int], anthropic: bool) -> dict[str, Any]:
+    """One listed model, as OpenAI's or Anthropic's model object."""
+    model, owner, created = entry
+    if anthropic:
+        return {
+            "type": "model",
+            "id": model,
+            "display_name": model,
+            "created_at": _rfc3339(created),
+        }
+    return {"id": model, "object": "model", "created": created, "owned_by": owner}
 
 
 @attrs.frozen
@@ -1336,6 +1401,11 @@ def _kept_id(request_id: str) -> str:
     return "sha256:" + hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+#: where a request's headers hold the id the gateway gave it (a name no HTTP/1.1
+#: header can have, and HTTP/2's pseudo-headers never reach the app)
+_GATEWAY_REQUEST_ID = ":gateway-request-id"
+
+
 def _with_caller(
     params: Mapping[str, Any], caller: str | None, headers: dict[str, str]
 ) -> dict[str, Any]:
@@ -1346,7 +1416,11 @@ def _with_caller(
     if caller is not None:
         metadata["gateway_key"] = caller
     # The caller's request id ties the call's log line and record to theirs.
-    request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
+    request_id = (
+        headers.get("x-correlation-id")
+        or headers.get("x-request-id")
+        or headers.get(_GATEWAY_REQUEST_ID)
+    )
     if request_id and "correlation_id" not in metadata:
         metadata["correlation_id"] = _kept_id(request_id)
     if metadata:

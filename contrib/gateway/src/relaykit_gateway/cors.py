@@ -22,9 +22,11 @@ from relaykit import ConfigError
 CORS_ENV = "RELAYKIT_GATEWAY_CORS_ORIGINS"
 #: how long a browser may reuse a preflight's answer, in seconds
 MAX_AGE = 600
-#: headers of ours a page's script may read (the call's provider, model and cost)
+#: headers of ours a page's script may read (the call's provider, model and cost, and
+#: the request id the vendors' SDKs read: OpenAI's name for it, and Anthropic's)
 _EXPOSED = (
-    b"x-relaykit-provider, x-relaykit-model, x-relaykit-cost, x-relaykit-estimated, retry-after"
+    b"x-relaykit-provider, x-relaykit-model, x-relaykit-cost, x-relaykit-estimated,"
+    b" retry-after, x-request-id, request-id"
 )
 _METHODS = b"GET, POST, DELETE, OPTIONS"  # DELETE: kept responses and files
 _HINT = "write origins as scheme://host[:port], comma-separated, or * for any"

@@ -270,8 +270,9 @@ def status_of(error: RelayError, overloaded: int = 503) -> int:
 
 
 #: what marks a hint as relaykit's own: a call or a keyword argument of its Python API
-#: (``Message.tool(...)``, ``response_format=``), or a section of its configuration
-_RELAYKIT_HINT = re.compile(r"\w\(|\w=|\[[a-z_]+[].]")
+#: (``Message.tool(...)``, ``response_format=``), a section of its configuration, or
+#: a command of its CLI (```relaykit models```)
+_RELAYKIT_HINT = re.compile(r"\w\(|\w=|\[[a-z_]+[].]|`relaykit ")
 
 
 def caller_message(error: RelayError) -> str:

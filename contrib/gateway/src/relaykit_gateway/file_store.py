@@ -18,8 +18,9 @@ so the files are kept in a directory, never in memory:
 
 Beside each file, ``{id}.json`` holds its description; ``batches/`` holds a
 small record per batch created over a file (its owner and ``metadata``), for
-the batch object and the batch list. A batch's status always comes from its
-provider: the gateway's batch ids carry the batch (see
+the batch object and the batch list; ``settings/`` the settings each request of a
+Responses API batch gave, which its answer repeats (:meth:`FileStore.keep_settings`).
+A batch's status always comes from its provider: the gateway's batch ids carry the batch (see
 :mod:`relaykit_gateway.openai_batches`), so any process can answer for it.
 """
 
@@ -261,6 +262,44 @@ class FileStore:
         live = [r for r in found if r["expires_at"] > self._clock()]
         return sorted(live, key=lambda r: (-r["created_at"], r["id"]))
 
+    async def keep_settings(
+        self, owner: str | None, batch_id: str, settings: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Keep the settings each request of ``owner``'s relaykit batch ``batch_id``
+        gave, by custom id, for as long as a file is kept: a Responses API answer
+        repeats its request's, and the batch's results come back without them (the
+        input file may be gone by then)."""
+        now = int(self._clock())
+        record = {
+            "id": batch_id,
+            "owner": owner,
+            "settings": dict(settings),
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
+        path = anyio.Path(self._settings(batch_id))
+        await path.parent.mkdir(parents=True, exist_ok=True)
+        await path.write_text(json.dumps(record))
+
+    async def settings(self, owner: str | None, batch_id: str) -> dict[str, dict[str, Any]]:
+        """The settings :meth:`keep_settings` kept for ``owner``'s ``batch_id``, by custom
+        id (empty: none kept, expired, or not ``owner``'s)."""
+        try:
+            record = json.loads(await anyio.Path(self._settings(batch_id)).read_text())
+        except (OSError, ValueError):
+            return {}
+        if record.get("owner") != owner or record.get("id") != batch_id:
+            return {}
+        if record["expires_at"] <= self._clock():
+            return {}
+        kept: dict[str, dict[str, Any]] = record["settings"]
+        return kept
+
+    async def forget_settings(self, batch_id: str) -> None:
+        """Drop the settings kept for relaykit's batch ``batch_id`` (its provider no
+        longer knows it)."""
+        await anyio.Path(self._settings(batch_id)).unlink(missing_ok=True)
+
     async def forget_batch(self, batch_id: str) -> None:
         """Drop the record of ``batch_id`` (its provider no longer knows it)."""
         await anyio.Path(self._record(batch_id)).unlink(missing_ok=True)
@@ -277,6 +316,10 @@ class FileStore:
         # hashed: a batch id is long, and its characters are the caller's
         digest = hashlib.sha256(batch_id.encode()).hexdigest()[:32]
         return self.directory / "batches" / f"{digest}.json"
+
+    def _settings(self, batch_id: str) -> Path:
+        digest = hashlib.sha256(batch_id.encode()).hexdigest()[:32]
+        return self.directory / "settings" / f"{digest}.json"
 
     async def _remove(self, file_id: str) -> None:
         with anyio.CancelScope(shield=True):
@@ -309,8 +352,12 @@ class FileStore:
                     path.with_suffix(".jsonl").unlink(missing_ok=True)
 
     def _records(self) -> list[Path]:
-        batches = self.directory / "batches"
-        return list(batches.iterdir()) if batches.is_dir() else []
+        found: list[Path] = []
+        for name in ("batches", "settings"):
+            directory = self.directory / name
+            if directory.is_dir():
+                found += directory.iterdir()
+        return found
 
     @staticmethod
     def _described(directory: Path, owner: str | None) -> list[dict[str, Any]]:

@@ -238,6 +238,13 @@ async def read_requests(
     return next(iter(models)), calls
 
 
+def request_settings(calls: Sequence[tuple[str, GatewayCall]]) -> dict[str, Mapping[str, Any]]:
+    """The settings each of a batch's requests gave that its answer repeats (the
+    Responses API's: ``instructions``, ``temperature``, ...), by custom id; requests
+    that gave none are left out."""
+    return {custom_id: call.echo for custom_id, call in calls if call.echo}
+
+
 def _bad(number: int, what: str) -> InvalidRequestError:
     return InvalidRequestError(f"line {number} of the input file {what}", param="input_file_id")
 
@@ -299,18 +306,28 @@ def batch_body(
 
 
 def result_line(
-    result: BatchResult, kind: ResultKind, relaykit_batch_id: str, dialect: Dialect
+    result: BatchResult,
+    kind: ResultKind,
+    relaykit_batch_id: str,
+    dialect: Dialect,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bytes | None:
     """One line of the output file (``kind`` ``output``: an answered item) or the error
     file (``error``: a failed one), with its line break; ``None`` for an item the
-    other file holds. An answer's body is what ``dialect`` answers one call with."""
+    other file holds. An answer's body is what ``dialect`` answers one call with,
+    repeating the ``settings`` its request gave (by custom id: see
+    :func:`request_settings`)."""
     if (kind == "output") != (result.response is not None):
         return None
     digest = hashlib.sha256(f"{relaykit_batch_id}\x00{result.custom_id}".encode()).hexdigest()
     line: dict[str, Any] = {"id": f"batch_req_{digest[:24]}", "custom_id": result.custom_id}
     request_id = f"req_{digest[24:48]}"
     if result.response is not None:
-        body = dialect.response(result.response, result.response.model)
+        model = result.response.model
+        echo = (settings or {}).get(result.custom_id)
+        # only the settings the answer repeats are known now: the call it was is not
+        call = GatewayCall(model, (), echo=echo) if echo else None
+        body = dialect.response(result.response, model, call)
         line["response"] = {"status_code": 200, "request_id": request_id, "body": body}
         line["error"] = None
         return dumps(line) + b"\n"

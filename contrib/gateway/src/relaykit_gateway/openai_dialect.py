@@ -132,6 +132,7 @@ class OpenAIDialect:
             raise InvalidRequestError(
                 "the gateway returns one choice: leave `n` out or set it to 1", param="n"
             )
+        refuse_logprobs(body, "logprobs" if body.get("logprobs") is True else None)
         messages = body.get("messages")
         if not isinstance(messages, list):
             raise InvalidRequestError("`messages` must be a list of messages", param="messages")
@@ -207,6 +208,21 @@ class OpenAIDialect:
         kind = _ERROR_TYPES.get(status, fallback)
         code = _ERROR_CODES.get(status)
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def refuse_logprobs(body: Mapping[str, Any], asked_by: str | None) -> None:
+    """Refuse a request for log probabilities (by the field ``asked_by`` names, or
+    ``top_logprobs`` above 0): relaykit's answers carry none, and OpenAI's field for
+    them left null (or empty) reads as an answer without them, not as a request the
+    gateway cannot serve."""
+    top = body.get("top_logprobs")
+    if asked_by is not None or top not in (None, 0):
+        param = asked_by or "top_logprobs"
+        raise InvalidRequestError(
+            "the gateway does not return log probabilities: leave out `logprobs` and"
+            " `top_logprobs` (or ask the provider directly)",
+            param=param,
+        )
 
 
 def _require_arguments(messages: list[Any]) -> None:
@@ -385,6 +401,9 @@ class ChunkEncoder:
             "model": self._model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
+        if self._include_usage:
+            # as OpenAI's: every chunk but the usage chunk says its usage is null
+            chunk["usage"] = None
         return head + b"data: " + dumps(chunk) + b"\n\n"
 
     def event(self, event: StreamEvent) -> bytes:

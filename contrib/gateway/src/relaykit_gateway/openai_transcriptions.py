@@ -98,6 +98,12 @@ def parse_transcription(
             "`timestamp_granularities` is not served: relaykit keeps no word or segment times",
             param="timestamp_granularities",
         )
+    if "logprobs" in fields.get("include", []):
+        raise InvalidRequestError(
+            "the gateway does not return log probabilities: leave `logprobs` out of"
+            " `include` (relaykit's transcripts carry none)",
+            param="include",
+        )
     params: dict[str, Any] = {key: one[key] for key in ("language", "prompt") if one.get(key)}
     if one.get("user"):
         params["metadata"] = {"user": one["user"]}

@@ -99,7 +99,7 @@ from .dialect import (
     stream_flag,
     string_field,
 )
-from .openai_dialect import OpenAIDialect, caller_metadata
+from .openai_dialect import OpenAIDialect, caller_metadata, refuse_logprobs
 from .reasoning_fields import (
     OPENAI_EFFORTS,
     VENDOR_ONLY_EFFORTS,
@@ -142,6 +142,8 @@ _OWN = frozenset(
         "include",
     )
 )
+#: what ``include`` asks each output_text's log probabilities with
+_LOGPROBS = "message.output_text.logprobs"
 _STATUS = {"length": "incomplete", "content_filter": "incomplete"}
 _CHAT = OpenAIDialect()
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -157,6 +159,10 @@ class ResponsesDialect:
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Responses API request body asks for."""
         body = require_object(body)
+        include = body.get("include")
+        refuse_logprobs(
+            body, "include" if isinstance(include, list) and _LOGPROBS in include else None
+        )
         if body.get("conversation"):
             raise InvalidRequestError(
                 "the gateway keeps no conversations (OpenAI's Conversations API): continue"

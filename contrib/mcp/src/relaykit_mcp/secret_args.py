@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from relaykit import Secret
 from relaykit.secrets import MASK, scrub
 
-from .server_config import SECRET_NAME
+from .server_config import secret_name
 
 __all__ = ["flag_value", "secret_args", "shown"]
 
@@ -19,8 +19,9 @@ def secret_args(args: Iterable[str]) -> list[str | Secret]:
     its errors and its quoted stderr mask them.
 
     A credential is: the value after a flag whose name says it holds one (``--token T``,
-    ``--api-key T``, ``--password T``, ``--client-secret T``: its name holds TOKEN,
-    KEY, SECRET, PASSWORD, PASSWD, CREDENTIAL or AUTH, as a secret env name does), the
+    ``--api-key T``, ``--password T``, ``--client-secret T``: its words are a
+    credential's, as a secret env name's are: see
+    :func:`~relaykit_mcp.server_config.secret_name`; not ``--max-tokens 100``), the
     whole ``--token=T`` form of one, and any argument of a known format (``sk-...``,
     ``ghp_...``, a URL's ``user:password@`` or ``?api_key=``: what
     :func:`relaykit.secrets.scrub` recognises).
@@ -29,7 +30,7 @@ def secret_args(args: Iterable[str]) -> list[str | Secret]:
     after_flag = False
     for arg in args:
         name, eq, _ = arg.partition("=")
-        flagged = arg.startswith("-") and SECRET_NAME.search(name.lstrip("-")) is not None
+        flagged = arg.startswith("-") and secret_name(name.lstrip("-"))
         if (after_flag and not arg.startswith("--")) or (flagged and eq) or scrub(arg) != arg:
             out.append(Secret(arg))
         else:

@@ -51,8 +51,38 @@ _KEYS = (
 MAX_OUTPUT_CHARS = 100_000
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # env values under such names are credentials even when written out in the file
-#: what names a secret: an env variable's, a command-line flag's (--api-key)
-SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+#: the words of a name that say its value is a credential (``GITHUB_TOKEN``, ``--api-key``)
+_SECRET_WORDS = frozenset(
+    ("token", "key", "secret", "secrets", "password", "passwd", "credential", "credentials")
+) | {"auth", "apikey", "pat"}
+#: what a word run together with others ends with when it names one (``PGPASSWORD``)
+_SECRET_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "credentials")
+#: last words that make a credential's name the name of something about it: where
+#: it is kept, what kind it is, its id (``SSH_KEY_PATH``, ``--token-url``, ``--auth-type``)
+_ABOUT_WORDS = frozenset(
+    ("file", "path", "dir", "name", "type", "mode", "method", "url", "uri", "id", "env", "var")
+)
+#: words that make it a count or a limit of tokens (``--max-token 100``), not a credential
+_COUNT_WORDS = frozenset(("max", "min", "limit", "count", "num", "size", "length", "budget"))
+#: a name's words: split at ``-``, ``_``, ``.`` and a camelCase capital
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def secret_name(name: str) -> bool:
+    """Whether ``name`` (an env variable's, a command-line flag's without its dashes)
+    says its value is a credential: one of its words is a credential's (``TOKEN``,
+    ``KEY``, ``SECRET``, ``PASSWORD``, ``CREDENTIAL``, ``AUTH``, ...) or ends with one
+    (``PGPASSWORD``), unless its last word says it names something about one
+    (``SSH_KEY_PATH``), it counts tokens (``MAX_TOKEN``) or it turns one off
+    (``no-auth``). Whole words, not letters: ``TOKENIZERS_PARALLELISM``,
+    ``MAX_TOKENS``, ``AUTHOR`` and ``KEYBOARD`` name no credential, and a value
+    taken for one is masked everywhere it shows (quoted stderr, tool results)."""
+    words = [w.lower() for w in _WORD.findall(name)]
+    if not words or words[0] == "no" or words[-1] in _ABOUT_WORDS:
+        return False
+    if _COUNT_WORDS.intersection(words):
+        return False
+    return any(w in _SECRET_WORDS or w.endswith(_SECRET_ENDINGS) for w in words)
 
 
 @attrs.frozen
@@ -296,7 +326,7 @@ def expanded_env(server: ServerConfig, environ: Mapping[str, str]) -> dict[str, 
     env: dict[str, str | Secret] = {}
     for name, raw in server.env:
         value, read = expand(raw, f"config key {server.where('env')}.{name}", environ)
-        env[name] = Secret(value) if read or SECRET_NAME.search(name) else value
+        env[name] = Secret(value) if read or secret_name(name) else value
     return env
 
 

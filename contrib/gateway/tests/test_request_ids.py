@@ -1,0 +1,77 @@
+"""Every answer names its request, as OpenAI's (``x-request-id``) and Anthropic's
+(``request-id``) do: the vendors' SDKs read it into ``_request_id`` and into an API
+error's ``request_id``, which a caller quotes to find the call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import anyio
+import httpx
+import openai
+import pytest
+
+from relaykit.testing import FakePlugin, RecordingExporter
+
+from .conftest import anthropic_sdk, gateway_over, openai_sdk
+
+pytestmark = pytest.mark.anyio
+
+HI: list[Any] = [{"role": "user", "content": "hi"}]
+
+
+async def records_of(records: RecordingExporter, count: int) -> list[str | None]:
+    with anyio.fail_after(3):
+        while len(records.records) < count:  # noqa: ASYNC110 (the client's task records them)
+            await anyio.sleep(0.01)
+    return [r.correlation_id for r in records.records]
+
+
+async def test_openai_answers_and_errors_carry_a_request_id_that_names_the_call(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    fake.script.reply("hello")
+    fake.script.fail(400, "no such thing")
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
+        answer = await client.chat.completions.create(model="fake/m", messages=HI)
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(model="fake/m", messages=HI)
+        with pytest.raises(openai.BadRequestError) as malformed:
+            await client.chat.completions.create(model="fake/m", messages=HI, n=3)
+    ids = [answer._request_id, refused.value.request_id, malformed.value.request_id]
+    assert all(i and i.startswith("req_") for i in ids), ids
+    assert len(set(ids)) == 3
+    # the id the caller's SDK shows is the call's correlation id, in its record
+    assert await records_of(records, 2) == ids[:2]
+
+
+async def test_anthropic_answers_and_errors_carry_a_request_id_that_names_the_call(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    fake.script.reply("hello")
+    fake.script.fail(400, "no such thing")
+    async with gateway_over(fake, records) as url, anthropic_sdk(url) as client:
+        answer = await client.messages.create(model="fake/m", max_tokens=20, messages=HI)
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.messages.create(model="fake/m", max_tokens=20, messages=HI)
+        with pytest.raises(anthropic.BadRequestError) as malformed:
+            await client.messages.create(model="fake/m", max_tokens=20, messages=[])
+    ids = [answer._request_id, refused.value.request_id, malformed.value.request_id]
+    assert all(i and i.startswith("req_") for i in ids), ids
+    assert len(set(ids)) == 3
+    assert await records_of(records, 2) == ids[:2]
+
+
+async def test_a_callers_own_request_id_stays_the_calls_and_the_gateway_names_its_answer(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    fake.script.reply("hello")
+    body = {"model": "fake/m", "messages": HI}
+    headers = {"authorization": "Bearer gw-alice-0123456789abcdef", "x-request-id": "mine-7"}
+    async with gateway_over(fake, records) as url, httpx.AsyncClient(base_url=url) as http:
+        r = await http.post("/v1/chat/completions", headers=headers, json=body)
+    assert r.status_code == 200
+    # the gateway's own id, never the caller's header sent back
+    assert r.headers["x-request-id"].startswith("req_")
+    assert await records_of(records, 1) == ["mine-7"]
