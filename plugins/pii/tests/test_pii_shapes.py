@@ -93,6 +93,7 @@ def test_finds_that_overlap_are_masked_as_their_union() -> None:
         "my SSN is 123456789",
         "Social Security Number: 123456789",
         "social security no. 123456789, thanks",
+        "é SSN: 123456789 é",  # the scan of text that is not ASCII
     ],
 )
 def test_a_labelled_ssn_without_dashes_is_masked(text: str) -> None:
@@ -110,6 +111,7 @@ def test_a_labelled_ssn_without_dashes_is_masked(text: str) -> None:
         "SSN: 123004567",
         "SSN: 123450000",
         "SSN: 1234567890",  # ten digits: no SSN
+        "é order 123456789 é",
         "the ssn field, then a long paragraph that goes on and on, order 123456789",
     ],
 )
@@ -162,6 +164,7 @@ def test_times_versions_prices_and_lists_stay(text: str) -> None:
         ("host 10.0.0.1", "host [IP]"),
         ("dev10.0.0.1", "dev[IP]"),  # a word ending in v is no version marker
         ("conversion 10.0.0.1", "conversion [IP]"),
+        ("é v10.0.0.1 é 10.0.0.1", "é v10.0.0.1 é [IP]"),
     ],
 )
 def test_a_version_marker_right_before_keeps_four_numbers(text: str, masked: str) -> None:
@@ -181,14 +184,11 @@ def _bench() -> ModuleType:
 
 def test_the_benchmarks_texts_without_personal_data_come_back_unchanged() -> None:
     texts = _bench().cases()
-    for case in ("short", "chat20k", "chat20k_keys"):
+    # digits20k: code, tables, timestamps, versions, order numbers (the false-positive
+    # candidates); chat20k: list numbers, times, prices
+    for case in ("short", "chat20k", "chat20k_keys", "digits20k"):
         assert PiiRedactor().redact(texts[case]) == texts[case], case
-    # digits20k: code, tables, timestamps, versions, order numbers. What is masked
-    # there is a long order number that happens to pass Luhn, nothing else.
-    found = list(find_pii(texts["digits20k"]))
-    assert {kind for kind, _, _ in found} <= {"card"}
-    for _, start, _ in found:
-        assert texts["digits20k"][start - 6 : start] == "order "
+        assert list(find_pii(texts[case])) == [], case
 
 
 @pytest.mark.parametrize(

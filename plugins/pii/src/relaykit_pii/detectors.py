@@ -543,14 +543,24 @@ def _ssn_ok(text: str, start: int) -> bool:
     )
 
 
-_VERSION = re.compile(r"(?i)(?:\bv|\bversion )\Z")
-
-
 def _ipv4_ok(text: str, start: int) -> bool:
-    # "v10.0.0.1" and "version 1.2.3.4" are versions, not addresses.
-    return not (
-        start and text[start - 1] in "vV " and _VERSION.search(text, max(0, start - 8), start)
-    )
+    # "v10.0.0.1" and "version 1.2.3.4" are versions, not addresses: a "v" that
+    # starts a word, or the word "version" and one space, right before.
+    before = text[start - 1] if start else ""
+    if before == " ":
+        return not (
+            start >= 8
+            and text[start - 8 : start - 1].lower() == "version"
+            and not _word_char(text, start - 9)
+        )
+    if before in ("v", "V"):
+        return _word_char(text, start - 2)
+    return True
+
+
+def _word_char(text: str, i: int) -> bool:
+    # whether text[i] is a character \b counts as a word's (none before the start)
+    return i >= 0 and (text[i].isalnum() or text[i] == "_")
 
 
 # A lower-case IBAN ("de89 3704 0044 0532 0130 00", printed so by some banks
