@@ -31,20 +31,36 @@ from collections.abc import Callable, Iterator
 KINDS = ("email", "card", "iban", "ssn", "ipv4", "ipv6", "phone")
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# A national number after its trunk "0", in the shapes the UK (020 7946 0958,
+# 07700 900123), Germany (030 12345678, 0151 23456789) and France
+# (01 23 45 67 89) print. Each has ten digits or more in groups of set sizes,
+# and no digit may follow after a "." or "-": times (06:12), versions (0.1.2),
+# prices (0.99), dates and lists of small numbers ("01 02 03") do not fit.
+_NATIONAL = (
+    r"(?:\d{2}[ \-]\d{4}[ \-]\d{4}|\d{4}[ \-]\d{6}|\d{2,4}[ \-]\d{5,8}|[1-9](?: \d\d){4})"
+    r"(?![.\-]?\d)"
+)
 _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
     "email": r"[\w.%+\-]+@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
     r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
-    "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
-    "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d\-])",
+    # spaces or dashes between the groups; a lower-case one is found from its
+    # digits (_lower_iban)
+    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,30}\b",
+    # 123-45-6789, or 123456789 (kept only after a label: _ssn_labelled)
+    "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|(?!00)\d{2})(?!0000)\d{4}"
+    r"(?![\d\-])",
     "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
     "ipv6": r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
-    # international (+CC ...) or North American ((415) 555-0100, 415-555-0100)
-    "phone": r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){2,4}"
-    r"|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})(?!\w)",
+    # international (+CC ...) or North American ((415) 555-0100, 415-555-0100),
+    # or national with a trunk "0" (_NATIONAL)
+    "phone": r"(?:(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    r"(?:[ .\-]?\d{2,4}){2,4}"
+    r"|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
+    rf"|(?<![\w+.\-/:,])0{_NATIONAL})(?!\w)",
 }
 
 
@@ -78,11 +94,11 @@ _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
 # tail's start. The hypothesis test holds the scan to the whole patterns.
 _DIGIT_TAILS = {
     # from the IBAN's first check digit on; the IBAN starts two characters earlier
-    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?: ?[A-Z0-9]){11,30}\b",
+    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z0-9]){11,30}\b",
     "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
     # (?!000|666|9\d\d) at the first digit, asked at the second
-    "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d-(?!00)\d{2}-(?!0000)\d{4}"
-    r"(?![\d\-])",
+    "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d(?:-(?!00)\d{2}-|(?!00)\d{2})"
+    r"(?!0000)\d{4}(?![\d\-])",
     # the first octet's alternatives, in _OCTET's order, after its first digit
     "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
     rf"(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
@@ -90,7 +106,8 @@ _DIGIT_TAILS = {
     "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
     r"|(?<=(?<![\w+])\()\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}"
-    r"|(?<=(?<![\w+])\b\d)\d\d\)?[ .\-]\d{3}[ .\-]\d{4})(?!\w)",
+    r"|(?<=(?<![\w+])\b\d)\d\d\)?[ .\-]\d{3}[ .\-]\d{4}"
+    rf"|(?<=(?<![\w+.\-/:,])0){_NATIONAL})(?!\w)",
 }
 # None of them starts right after a digit (the patterns' lookbehinds say so):
 # one look back rejects the inside of a digit run before any pattern is tried.
@@ -413,10 +430,34 @@ def _digits_of(text: str, start: int, end: int) -> bytes:
     return text[start:end].encode("ascii").translate(None, b" -")
 
 
+#: The length of each country's IBANs (SWIFT's IBAN registry): a run that
+#: passes mod-97 but is longer or shorter than its country's is no IBAN.
+IBAN_LENGTHS = {
+    **dict.fromkeys(("NO",), 15),
+    **dict.fromkeys(("BE", "BI"), 16),
+    **dict.fromkeys(("DK", "FI", "FO", "GL", "NL", "SD"), 18),
+    **dict.fromkeys(("MK", "SI"), 19),
+    **dict.fromkeys(("AT", "BA", "EE", "KZ", "LT", "LU", "XK"), 20),
+    **dict.fromkeys(("CH", "CR", "HR", "LI", "LV"), 21),
+    **dict.fromkeys(("BG", "BH", "DE", "GB", "GE", "IE", "ME", "RS", "VA"), 22),
+    **dict.fromkeys(("AE", "GI", "IL", "IQ", "OM", "TL"), 23),
+    **dict.fromkeys(("AD", "CZ", "ES", "LY", "MD", "PK", "RO", "SA", "SE", "SK", "TN", "VG"), 24),
+    **dict.fromkeys(("PT", "ST"), 25),
+    **dict.fromkeys(("IS", "TR"), 26),
+    **dict.fromkeys(("FR", "GR", "IT", "MC", "MR", "SM"), 27),
+    **dict.fromkeys(("AL", "AZ", "BY", "CY", "DO", "GT", "HU", "LB", "PL", "SV"), 28),
+    **dict.fromkeys(("BR", "EG", "JO", "PS", "QA", "UA"), 29),
+    **dict.fromkeys(("KW", "MU"), 30),
+    **dict.fromkeys(("MT", "SC"), 31),
+    **dict.fromkeys(("LC", "RU"), 33),
+}
+
+
 def iban_ok(iban: str) -> bool:
-    """Whether ``iban`` (spaces allowed) has a valid ISO 13616 mod-97 checksum."""
-    s = iban.replace(" ", "")
-    if not 15 <= len(s) <= 34:
+    """Whether ``iban`` (spaces or dashes allowed, any case) has its country's length
+    (:data:`IBAN_LENGTHS`) and a valid ISO 13616 mod-97 checksum."""
+    s = iban.replace(" ", "").replace("-", "")
+    if len(s) != IBAN_LENGTHS.get(s[:2].upper(), 0):
         return False
     # each letter as its number (A = 10 ... Z = 35), by one C-level translate
     rearranged = (s[4:] + s[:4]).upper().translate(_LETTER_VALUES)
@@ -486,7 +527,78 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 
 
 # Kinds whose pattern match is the thing itself: no checksum or parse to pass.
-_UNCHECKED = frozenset(("email", "ssn", "ipv4"))
+# (An SSN is, but for the 9-digit form, and an IPv4 address, but after a
+# version marker: their few extra checks are _ssn_ok's and _ipv4_ok's.)
+_UNCHECKED = frozenset(("email",))
+# "SSN" or "social security" within this many characters before nine digits
+_SSN_LABEL = re.compile(r"(?i)\b(?:ssns?|social[ \-]security)\b")
+_SSN_LABEL_REACH = 40
+
+
+def _ssn_ok(text: str, start: int) -> bool:
+    # 123-45-6789 is an SSN by its shape; 123456789 could be any order or
+    # account number, so it is one only after a label.
+    return text[start + 3] == "-" or (
+        _SSN_LABEL.search(text, max(0, start - _SSN_LABEL_REACH), start) is not None
+    )
+
+
+def _ipv4_ok(text: str, start: int) -> bool:
+    # "v10.0.0.1" and "version 1.2.3.4" are versions, not addresses: a "v" that
+    # starts a word, or the word "version" and one space, right before.
+    before = text[start - 1] if start else ""
+    if before == " ":
+        return not (
+            start >= 8
+            and text[start - 8 : start - 1].lower() == "version"
+            and not _word_char(text, start - 9)
+        )
+    if before in ("v", "V"):
+        return _word_char(text, start - 2)
+    return True
+
+
+def _word_char(text: str, i: int) -> bool:
+    # whether text[i] is a character \b counts as a word's (none before the start)
+    return i >= 0 and (text[i].isalnum() or text[i] == "_")
+
+
+# A lower-case IBAN ("de89 3704 0044 0532 0130 00", printed so by some banks
+# and typed so by users): the scan for capitals cannot see it, but its check
+# digits and the digits after them start a card candidate. So a card candidate
+# right after two letters (a word's start) is tried as an IBAN of that
+# country's length first: in prose that is rare, and it costs one slice then.
+_LOOSE_IBAN = re.compile(r"[A-Za-z]{2}\d\d")
+
+
+@functools.lru_cache(maxsize=64)
+def _loose_iban_regex(length: int) -> re.Pattern[str]:
+    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[ \-]?[A-Za-z0-9]){{{length - 4}}}(?![^\W_])")
+
+
+def _lower_iban(text: str, start: int) -> int | None:
+    """The end of an IBAN that starts two letters before the card candidate at ``start``."""
+    if start < 2 or not text[start - 2 : start].isalpha():
+        return None
+    if start > 2 and text[start - 3].isalnum():
+        return None  # the letters end a word: no country code
+    length = IBAN_LENGTHS.get(text[start - 2 : start].upper())
+    if length is None:
+        return None
+    m = _loose_iban_regex(length).match(text, start - 2)
+    if m is None or not iban_ok(m[0]):
+        return None
+    return m.end()
+
+
+def _add_union(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
+    # A find that starts inside earlier ones (an email's domain whose last
+    # letters are a lower-case IBAN's country) is masked with them as one:
+    # masking each apart would leave the earlier one's end or this one's start.
+    while found and found[-1][2] > start:
+        kind, start = found[-1][0], min(start, found[-1][1])
+        end = max(end, found.pop()[2])
+    found.append((kind, start, end))
 
 
 def _find(
@@ -521,6 +633,23 @@ def _find(
                 break
             if kind in _UNCHECKED:
                 found.append((kind, start, end))
+            elif (
+                kind == "card"
+                and without != "iban"
+                and "iban" in kinds
+                and text[start - 2 : start].isalpha()
+                and (iban_end := _lower_iban(text, start)) is not None
+            ):
+                _add_union(found, "iban", start - 2, iban_end)
+                pos = iban_end  # what the IBAN leaves of the run
+                memo = {} if memo is None else memo
+                break
+            elif kind == "ssn":
+                if _ssn_ok(text, start):
+                    found.append((kind, start, end))
+            elif kind == "ipv4":
+                if _ipv4_ok(text, start):
+                    found.append((kind, start, end))
             elif kind == "card" or kind == "iban":
                 # A long digit run may hold a card, or only an SSN or a phone number
                 # next to other digits: the checksummed run is the number.
@@ -579,6 +708,7 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
     # overlaps is searched for again after it), and hands the text to _find
     # where a digit run is no number or more than one, as _find's pass would end.
     others, digits, searched = _ascii_plan(kinds)
+    iban = "iban" in kinds
     classes = text.encode("ascii").translate(_CLASSES) if searched else None
     order = _ORDER
     # each other finder's next match: (start, kind's rank, match, finder)
@@ -608,6 +738,14 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
             found.append((kind, start, end))
         elif (
             kind == "card"
+            and iban
+            and text[start - 2 : start].isalpha()
+            and (iban_end := _lower_iban(text, start)) is not None
+        ):
+            _add_union(found, "iban", start - 2, iban_end)
+            end = iban_end  # the scan goes on after the IBAN, the rest of the run too
+        elif (
+            kind == "card"
             and 13 <= len(raw := _digits_of(text, start, end)) <= 19
             and (_luhn_bytes_ok(raw))
         ):
@@ -626,6 +764,12 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
         elif kind == "phone":
             # as _valid's: a phone match is digits and these, here all ASCII
             if len(text[start:end].encode("ascii").translate(None, b"+() .-")) >= 7:
+                found.append((kind, start, end))
+        elif kind == "ssn":
+            if _ssn_ok(text, start):
+                found.append((kind, start, end))
+        elif kind == "ipv4":
+            if _ipv4_ok(text, start):
                 found.append((kind, start, end))
         else:
             # (the scan goes on after the match, ``end``, not after what was kept)

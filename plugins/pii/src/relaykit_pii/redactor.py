@@ -35,8 +35,14 @@ _TAGS = {
     "ipv6": "IP",
     "phone": "PHONE",
 }
-#: the label of a placeholder that stands for text that looked like a placeholder
+#: the label of a placeholder that stands for text that looked like a placeholder,
+#: or for a whole participant name (see NAME_LIMIT)
 _TEXT = "TEXT"
+#: The longest participant name a vendor takes (OpenAI's 64 characters, the
+#: strictest). A name's placeholders may be longer than the values they stand
+#: for (``PHONE_qhdkzmxa`` for ``415-555-0100``): a name that fit, and would not
+#: with them, is sent as one placeholder for the whole name instead.
+NAME_LIMIT = 64
 
 
 _MASKS = {kind: f"[{tag}]" for kind, tag in _TAGS.items()}
@@ -146,7 +152,10 @@ class ReversiblePiiRedactor(PiiRedactor):
             out += (text[last:start], placeholder[cut])
             last = end
         out.append(text[last:])
-        return "".join(out)
+        name = "".join(out)
+        if len(name) > NAME_LIMIT >= len(text):
+            return self._replace(text, _TEXT, "")[cut]
+        return name
 
     def restore(self, text: str) -> str:
         """``text`` with every placeholder this redactor made turned back into its value."""
@@ -249,8 +258,14 @@ class PiiSession:
 
         A name with a ``<`` in it (refused there anyway) keeps the brackets: a bare
         placeholder between ``<`` and ``>`` would come back as the value alone,
-        brackets lost."""
-        return self._redact(text, bare="<" not in text)
+        brackets lost. A name of at most :data:`NAME_LIMIT` characters that its
+        placeholders would make longer is one placeholder (``TEXT_...``) instead."""
+        bare = "<" not in text
+        name = self._redact(text, bare)
+        if len(name) > NAME_LIMIT >= len(text):
+            issued = self._bare if bare else self._values
+            return self._placeholder(text, _TEXT, issued, bare)
+        return name
 
     def restore(self, text: str) -> str:
         """``text`` with this call's placeholders turned back into its values."""

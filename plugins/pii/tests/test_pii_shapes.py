@@ -1,0 +1,210 @@
+"""relaykit-pii: the shapes added after the first detectors (lower-case and dashed IBANs,
+labelled SSNs without dashes, national phone numbers), and what must stay unmasked."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
+from relaykit_pii.detectors import IBAN_LENGTHS, _checksummed_run, iban_ok
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _iban(country: str, bban: str) -> str:
+    n = int("".join(str(int(c, 36)) for c in bban + country + "00"))
+    return f"{country}{98 - n % 97:02d}{bban}"
+
+
+def _grouped(iban: str, sep: str = " ") -> str:
+    return sep.join(iban[i : i + 4] for i in range(0, len(iban), 4))
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("iban de89 3704 0044 0532 0130 00 thanks", "iban [IBAN] thanks"),
+        ("iban: de89370400440532013000.", "iban: [IBAN]."),
+        ("pay DE89-3704-0044-0532-0130-00 now", "pay [IBAN] now"),
+        ("pay de89-3704-0044-0532-0130-00 now", "pay [IBAN] now"),
+        ("to fr14 2004 1010 0505 0001 3m02 606, ok", "to [IBAN], ok"),
+        ("to Fr14 2004 1010 0505 0001 3M02 606 and 42", "to [IBAN] and 42"),
+        # the same in text that is not ASCII (the other scan)
+        ("é de89 3704 0044 0532 0130 00 é", "é [IBAN] é"),
+        ("é DE89-3704-0044-0532-0130-00 é", "é [IBAN] é"),
+    ],
+)
+def test_lower_case_and_dashed_ibans_are_masked(text: str, masked: str) -> None:
+    assert PiiRedactor().redact(text) == masked
+
+
+def test_an_iban_must_have_its_countrys_length() -> None:
+    assert iban_ok("DE89 3704 0044 0532 0130 00")
+    assert iban_ok("de89-3704-0044-0532-0130-00")
+    assert IBAN_LENGTHS["DE"] == 22 and IBAN_LENGTHS["FR"] == 27 and IBAN_LENGTHS["NO"] == 15
+    # mod-97 passes, but Germany's IBANs have 22 characters, not 23 or 21
+    too_long, too_short = _iban("DE", "3" * 19), _iban("DE", "3" * 17)
+    assert not iban_ok(too_long) and not iban_ok(too_short)
+    assert "[IBAN]" not in PiiRedactor(["iban"]).redact(f"x {too_long} y")
+    assert not iban_ok(_iban("XX", "1" * 18))  # no such country
+
+
+def _lower_iban_with_a_card_inside() -> str:
+    # A German IBAN in groups, lower-case, whose digits hold a run that passes Luhn:
+    # the scan takes its digits for a card candidate first.
+    for n in range(10**6):
+        iban = _grouped(_iban("DE", f"{n:018d}")).lower()
+        run = iban[2:]
+        if _checksummed_run("card", run, 0, len(run)) is not None:
+            return iban
+    raise AssertionError
+
+
+def test_a_lower_case_iban_whose_digits_hold_a_card_is_masked_whole() -> None:
+    iban = _lower_iban_with_a_card_inside()
+    text = f"send to {iban} today"
+    assert PiiRedactor().redact(text) == "send to [IBAN] today"
+    reversible = ReversiblePiiRedactor()
+    sent = reversible.redact(text)
+    assert iban[:2] not in sent.split() and iban[-2:] not in sent.split()
+    assert reversible.restore(sent) == text
+
+
+@pytest.mark.parametrize("prefix", ["x", "é"])
+def test_finds_that_overlap_are_masked_as_their_union(prefix: str) -> None:
+    # the email's domain ends where a lower-case IBAN's country code starts
+    iban = "de89 3704 0044 0532 0130 00"
+    text = f"{prefix} ana@example.{iban} y"
+    out = PiiRedactor().redact(text)
+    assert out == f"{prefix} [EMAIL] y"
+    reversible = ReversiblePiiRedactor()
+    assert reversible.restore(reversible.redact(text)) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SSN: 123456789",
+        "ssn 123456789.",
+        "my SSN is 123456789",
+        "Social Security Number: 123456789",
+        "social security no. 123456789, thanks",
+        "é SSN: 123456789 é",  # the scan of text that is not ASCII
+    ],
+)
+def test_a_labelled_ssn_without_dashes_is_masked(text: str) -> None:
+    out = PiiRedactor().redact(text)
+    assert "123456789" not in out and "[SSN]" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 123456789 shipped",
+        "SSN: 000123456",
+        "SSN: 666123456",
+        "SSN: 912345678",
+        "SSN: 123004567",
+        "SSN: 123450000",
+        "SSN: 1234567890",  # ten digits: no SSN
+        "é order 123456789 é",
+        "the ssn field, then a long paragraph that goes on and on, order 123456789",
+    ],
+)
+def test_nine_digits_without_a_label_or_valid_groups_stay(text: str) -> None:
+    assert PiiRedactor().redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "020 7946 0958",
+        "07700 900123",
+        "030 12345678",
+        "0151 23456789",
+        "0151-23456789",
+        "01 23 45 67 89",
+        "06 12 34 56 78",
+    ],
+)
+@pytest.mark.parametrize("template", ["call {} today", "{}", "(tel. {})", "é {} é"])
+def test_national_phone_numbers_are_masked(phone: str, template: str) -> None:
+    assert PiiRedactor().redact(template.format(phone)) == template.format("[PHONE]")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "at 10:30 on 2026-01-05, v0.12.3",
+        "costs 0.99, or 01.50 a month",
+        "steps 01 02 03 then 04",
+        "0 1 2 3 4 5 6 7 8 9",
+        "the 01 23 45 67 series",  # four pairs: no French number
+        "2026-05-12 06:12:34.5678",
+        "id 0123 4567",
+        "build 0.1.2 0 123456",
+        "table 0 12345 67890 11111",
+    ],
+)
+def test_times_versions_prices_and_lists_stay(text: str) -> None:
+    assert PiiRedactor().redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("version 1.2.3.4 is out", "version 1.2.3.4 is out"),
+        ("Version 10.0.0.1", "Version 10.0.0.1"),
+        ("upgrade to v10.0.0.1 now", "upgrade to v10.0.0.1 now"),
+        ("(V1.2.3.4)", "(V1.2.3.4)"),
+        ("host 10.0.0.1", "host [IP]"),
+        ("dev10.0.0.1", "dev[IP]"),  # a word ending in v is no version marker
+        ("conversion 10.0.0.1", "conversion [IP]"),
+        ("é v10.0.0.1 é 10.0.0.1", "é v10.0.0.1 é [IP]"),
+    ],
+)
+def test_a_version_marker_right_before_keeps_four_numbers(text: str, masked: str) -> None:
+    assert PiiRedactor().redact(text) == masked
+
+
+def _bench() -> ModuleType:
+    bench = str(ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)  # bench/pii.py imports its neighbour observability.py
+    spec = importlib.util.spec_from_file_location("bench_pii", ROOT / "bench" / "pii.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_texts_without_personal_data_come_back_unchanged() -> None:
+    texts = _bench().cases()
+    # digits20k: code, tables, timestamps, versions, order numbers (the false-positive
+    # candidates); chat20k: list numbers, times, prices
+    for case in ("short", "chat20k", "chat20k_keys", "digits20k"):
+        assert PiiRedactor().redact(texts[case]) == texts[case], case
+        assert list(find_pii(texts[case])) == [], case
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "415-555-0100-415-555-0100-415-555-0100-415-555-0100-415-555-0100",
+        "x-" * 19 + "415-555-0100-415-555-0100",
+    ],
+)
+def test_a_name_with_placeholders_stays_within_64_characters(name: str) -> None:
+    assert len(name) <= 64
+    redactor = ReversiblePiiRedactor()
+    for redact in (redactor.redact_name, redactor.session().redact_name):
+        out = redact(name)
+        assert len(out) <= 64, out
+        assert "415-555-0100" not in out and "123-45-6789" not in out
+    session = redactor.session()
+    assert session.restore(session.redact_name(name)) == name
