@@ -84,6 +84,21 @@ def openai_mock() -> Iterator[OpenAIMock]:
 
 
 @pytest.fixture
+def primary() -> Iterator[OpenAIMock]:
+    """A first OpenAI deployment on 127.0.0.1 (for routes that fall back to ``backup``),
+    expecting the key ``primary.api_key``."""
+    with OpenAIMock(api_key=MOCK_KEY) as mock:
+        yield mock
+
+
+@pytest.fixture
+def backup() -> Iterator[OpenAIMock]:
+    """A second OpenAI deployment on 127.0.0.1, beside ``primary``."""
+    with OpenAIMock(api_key=MOCK_KEY) as mock:
+        yield mock
+
+
+@pytest.fixture
 def write_config(openai_mock: OpenAIMock, tmp_path: Path) -> WriteConfig:
     """Write a relaykit.toml: no call log, instant retries, OpenAI at the mock."""
 

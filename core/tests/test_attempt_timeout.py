@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -15,21 +15,8 @@ import relaykit
 from relaykit import RequestTimeoutError
 from relaykit.testing import MemoryStorage, OpenAIMock, Reply
 
-KEY = "sk-attempt-0123456789abcdef"
 #: what a hanging server takes to answer: far past every attempt timeout below
 HANG = 3.0
-
-
-@pytest.fixture
-def primary() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as mock:
-        yield mock
-
-
-@pytest.fixture
-def backup() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as mock:
-        yield mock
 
 
 def make(
@@ -39,8 +26,8 @@ def make(
         "storage": {"backend": "none"},
         "retry": {"attempts": 1, "initial_wait": 0},
         "providers": {
-            "openai": {"base_url": primary.base_url, "api_key": KEY},
-            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},
+            "openai": {"base_url": primary.base_url, "api_key": primary.api_key},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": backup.api_key},
         },
         "models": {
             "g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"]},

@@ -13,7 +13,7 @@ tokens; the limiter's clocks never move, so the budget's state is exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
@@ -43,24 +43,11 @@ from relaykit.testing import (
 )
 from relaykit.testing.fake_provider import FakeProvider
 
-KEY = "sk-billed-0123456789abcdef"
 #: 4,000 characters: the client estimates a quarter of them, 1,000 prompt tokens
 PROMPT = "word " * 800
 #: what a prompt of 1,000 tokens costs at USD 1 per million
 PROMPT_COST = Decimal("0.001")
 PRICE = {"input": 1, "output": 2}
-
-
-@pytest.fixture
-def primary() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as mock:
-        yield mock
-
-
-@pytest.fixture
-def backup() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as mock:
-        yield mock
 
 
 def make(
@@ -79,8 +66,8 @@ def make(
         "limiter": {"backend": "frozen"},
         "limits": {"*": {"budget_usd": "10"}},
         "providers": {
-            "openai": {"base_url": primary.base_url, "api_key": KEY},
-            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},
+            "openai": {"base_url": primary.base_url, "api_key": primary.api_key},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": backup.api_key},
         },
         "prices": {"openai/gpt-4o-mini": PRICE, "backup/gpt-4o-mini": PRICE},
         "models": {
@@ -844,7 +831,9 @@ async def test_a_whole_stream_that_brought_no_usage_is_charged_an_estimate(
     text = "abcdefgh " * 20  # 180 characters
     primary.script.push(Reply(text=text, input_tokens=990, output_tokens=44))
     storage = MemoryStorage()
-    providers = {"openai": {"base_url": primary.base_url, "api_key": KEY, "stream_usage": False}}
+    providers = {
+        "openai": {"base_url": primary.base_url, "api_key": primary.api_key, "stream_usage": False}
+    }
     client, limiter = make(primary, backup, storage, providers=providers)
     async with client, client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
         async for _ in s:

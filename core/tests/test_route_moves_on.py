@@ -16,7 +16,6 @@ import relaykit
 from relaykit import ClientClosedError, RateLimitError
 from relaykit.testing import OpenAIMock, Reply
 
-KEY = "sk-moves-on-0123456789abcdef"
 ROUTE = ["openai/gpt-4o-mini", "backup/gpt-4o-mini"]
 
 
@@ -27,25 +26,13 @@ def real_waits() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def primary() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as mock:
-        yield mock
-
-
-@pytest.fixture
-def backup() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as mock:
-        yield mock
-
-
 def make(primary: OpenAIMock, backup: OpenAIMock, **sections: Any) -> relaykit.Client:
     config: dict[str, Any] = {
         "storage": {"backend": "none"},
         "retry": {"attempts": 3, "initial_wait": 0, "max_retry_after": 60},
         "providers": {
-            "openai": {"base_url": primary.base_url, "api_key": KEY},
-            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},
+            "openai": {"base_url": primary.base_url, "api_key": primary.api_key},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": backup.api_key},
         },
         "models": {"g": {"targets": ROUTE}},
         **sections,

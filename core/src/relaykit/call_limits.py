@@ -27,7 +27,7 @@ from .config import Config, LimitConfig, is_scoped
 from .config_tables import missing_backend_hint
 from .errors import ConfigError
 from .half_built import close_now
-from .plugin_faults import first_result, wrong_reservation
+from .plugin_faults import first_result, from_a_plugin, wrong_reservation
 from .protocols import RateLimiter, Reservation
 from .response import ChatResponse, Usage
 from .secrets import describe_error
@@ -119,7 +119,7 @@ class CallLimits:
             self.acquire_nowait = self.reconcile_nowait = None
         #: whether reservations are checked as they come (a plugin's limiter: one
         #: that forgot its return failed only when settled, as a warning)
-        self._checked = not type(limiter).__module__.startswith("relaykit.")
+        self._checked = from_a_plugin(limiter)
         if self._checked and self.acquire_nowait is not None:
             self.acquire_nowait = _checked_nowait(limiter, self.acquire_nowait)
         #: the limiter's optional ``release``: gives back a call that was never sent

@@ -298,14 +298,20 @@ def wrong_event(provider: str, event: object) -> ConfigError:
     )
 
 
+def from_a_plugin(obj: object) -> bool:
+    """Whether ``obj`` is a plugin's (its class defined outside relaykit's core), and
+    so worth checking as it is used: the core's own are trusted, unchecked."""
+    return not type(obj).__module__.startswith("relaykit.")
+
+
 def checked_redact(redactor: Any) -> Callable[[str], str]:
     """``redactor.redact``, checked to return text when the redactor is a plugin's
     (a ``redact`` that forgot its ``return`` failed deep in record building with
     "object of type 'NoneType' has no len()"); the core's own, as it is."""
     redact: Callable[[str], str] = redactor.redact
-    kind = type(redactor)
-    if kind.__module__.startswith("relaykit."):
+    if not from_a_plugin(redactor):
         return redact
+    kind = type(redactor)
 
     def checked(text: str) -> str:
         out = redact(text)

@@ -237,9 +237,9 @@ class ChatStream(StreamLifecycle):
             raise StopAsyncIteration
         try:
             self._assembler.add(event)
-        except NotAnEvent:
+        except NotAnEvent as e:
             assert self._target is not None
-            raise await self._abort(wrong_event(self._target.provider, event)) from None
+            raise await self._abort(wrong_event(self._target.provider, e.item)) from None
         return event
 
     async def _next(self) -> StreamEvent:

@@ -297,7 +297,7 @@ async def test_closing_the_client_drains_the_writes_on_their_way(prefix: str) ->
         store = client._own_cache_store
         assert isinstance(store, RedisResponseCache)
     assert len(await keys(prefix)) == 50
-    assert store.redis._pipeline is None  # closed
+    assert store.redis.pipelines() == []  # closed
 
 
 @pytest.mark.anyio

@@ -1,11 +1,14 @@
 """relaykit-redis refuses and settles as the memory limiter (core/tests/test_limiter_settling.py):
 the cases the limiter model (relaykit.testing.limiter_model) found, against the real Redis here.
 
-The rates follow Redis's own clock, which a test cannot move: a late settlement is a
-real sleep past the arrival time (and past the slot's expiry)."""
+The rates follow Redis's own clock unless the limiter is given one: a test that
+compares a wait exactly drives the limiter's ``clock`` (a Clock), and the one late
+settlement that must find its slot expired in Redis sleeps for real and bounds
+the wait by the time it measured."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import Decimal
 
@@ -23,6 +26,16 @@ URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything r
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
 _, SECONDS_LEFT = period_bounds("day", MID_PERIOD)
 DAY2 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
+
+
+class Clock:
+    """A clock that moves only when told: given to a limiter, it decides on it."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -72,22 +85,63 @@ async def test_a_larger_usage_settled_late_is_charged_from_now(prefix: str) -> N
     limit = LimitConfig(tpm=6000)  # 10 ms a token
     reservation = await limiter.acquire("k", limit, 10)
     await anyio.sleep(1.2)  # a long call: its arrival time is past, its slot expired
+    settled = time.monotonic()
     await limiter.reconcile(reservation, 10 + 6060)  # 60.6 s of tokens more than held
     with pytest.raises(QuotaExceededError, match="tpm") as info:
         await limiter.acquire("k", limit, 1)
+    # Charged from the settlement, the wait is 0.61 s less the time Redis's clock ran
+    # since (however long a loaded machine took between the two scripts)
+    elapsed = time.monotonic() - settled
     assert info.value.retry_after is not None
-    assert 0.5 < info.value.retry_after <= 0.611
+    assert 0.61 - elapsed - 0.001 <= info.value.retry_after <= 0.611
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_larger_usage_settled_after_its_arrival_time_is_charged_from_now(
+    prefix: str,
+) -> None:
+    clock = Clock()
+    limiter = RedisRateLimiter(URL, prefix=prefix, clock=clock)
+    limit = LimitConfig(tpm=6000)  # 10 ms a token
+    reservation = await limiter.acquire("k", limit, 10)
+    clock.now += 1.2  # a long call: its arrival time is past
+    await limiter.reconcile(reservation, 10 + 6060)  # 60.6 s of tokens more than held
+    with pytest.raises(QuotaExceededError, match="tpm") as info:
+        await limiter.acquire("k", limit, 1)
+    assert info.value.retry_after == pytest.approx(0.61, abs=1e-6)
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_limiter_given_a_clock_decides_on_it_not_on_redis_time(prefix: str) -> None:
+    clock = Clock()
+    limiter = RedisRateLimiter(URL, prefix=prefix, clock=clock)
+    limit = LimitConfig(tpm=6000)  # 10 ms a token
+    await limiter.acquire("k", limit, 1)  # its slot is 10 ms ahead of the clock
+    # Redis's clock runs past the slot's arrival time (and past the second a slot
+    # outlives it): the given clock has not moved, so the slot still holds
+    await anyio.sleep(1.2)
+    with pytest.raises(QuotaExceededError, match="tpm") as info:
+        await limiter.acquire("k", limit, 6000)
+    assert info.value.retry_after == pytest.approx(0.01, abs=1e-6)
+    clock.now += 0.004
+    with pytest.raises(QuotaExceededError, match="tpm") as info:
+        await limiter.acquire("k", limit, 6000)
+    assert info.value.retry_after == pytest.approx(0.006, abs=1e-6)
+    clock.now += 0.006
+    await limiter.acquire("k", limit, 6000)
     await limiter.aclose()
 
 
 @pytest.mark.anyio
 async def test_a_reservation_estimated_at_no_tokens_is_charged_what_it_used(prefix: str) -> None:
-    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limiter = RedisRateLimiter(URL, prefix=prefix, clock=Clock())
     limit = LimitConfig(tpm=60)
     await limiter.reconcile(await limiter.acquire("k", limit, 0), 60)
     with pytest.raises(QuotaExceededError, match="tpm") as info:
         await limiter.acquire("k", limit, 1)
-    assert info.value.retry_after is not None and 0.9 < info.value.retry_after <= 1.0
+    assert info.value.retry_after == pytest.approx(1.0, abs=1e-6)
     await limiter.aclose()
 
 

@@ -16,6 +16,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
+from anyio.lowlevel import EventLoopToken
 
 from relaykit.errors import ConfigError
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
@@ -24,14 +25,28 @@ from .pipeline import Pipeline
 from .resp import Connection, RedisError, Reply
 
 
-class RedisClient:
-    """Runs commands on one Redis server over one pipelined connection.
+class _OnLoop:
+    """One event loop's connection, and the lock its tasks take to open it."""
 
-    Every task shares the connection (see :class:`~relaykit_redis.pipeline.Pipeline`),
-    so concurrent decisions travel together instead of each paying for its
-    own round trip. A connection belongs to the event loop that opened it; a
-    client used from a new loop (a second ``anyio.run``) closes the old loop's
-    and opens a new one, and a broken connection is replaced on the next command.
+    __slots__ = ("connecting", "pipeline")
+
+    def __init__(self) -> None:
+        self.pipeline: Pipeline | None = None
+        self.connecting = anyio.Lock()  # made on its loop: only that loop's tasks take it
+
+
+class RedisClient:
+    """Runs commands on one Redis server over one pipelined connection per event loop.
+
+    Every task of a loop shares its connection (see
+    :class:`~relaykit_redis.pipeline.Pipeline`), so concurrent decisions travel
+    together instead of each paying for its own round trip. A connection belongs
+    to the event loop that opened it: loops running at once (a SyncClient's
+    thread beside the main thread's) each keep their own, one loop's tasks never
+    touch another's socket. A loop's connection is closed once that loop has
+    finished (found when a new loop first uses the client) or by :meth:`aclose`,
+    on its own loop where that loop still runs. A broken connection is replaced
+    on the next command.
     """
 
     def __init__(
@@ -64,9 +79,10 @@ class RedisClient:
         self._password = unquote(parts.password) if parts.password else None
         self._connect_timeout = connect_timeout
         self._reply_timeout = reply_timeout
-        self._pipeline: Pipeline | None = None
-        self._loop: object = None
-        self._connecting: anyio.Lock | None = None
+        # event loop (its anyio token) -> its connection. Loops in other threads
+        # add and remove theirs: each change is one dict operation (atomic under
+        # the GIL), and whoever walks it walks a copy.
+        self._loops: dict[EventLoopToken, _OnLoop] = {}
         after_fork_in_child(self, RedisClient._forget_parent)
 
     async def _connect(self) -> Connection:
@@ -83,26 +99,26 @@ class RedisClient:
                 raise
         return conn
 
+    def pipelines(self) -> list[Pipeline]:
+        """The connections open now, one per event loop that used this client."""
+        return [here.pipeline for here in list(self._loops.values()) if here.pipeline is not None]
+
     async def pipeline(self) -> Pipeline:
         """The live pipelined connection of this event loop, opened on first use."""
         loop = anyio.lowlevel.current_token()
-        if loop != self._loop:
-            # The old loop's socket cannot be used from here: it is closed (on
-            # that loop, see _close_elsewhere) and this loop opens its own.
-            left, left_loop = self._pipeline, self._loop
-            self._pipeline, self._loop, self._connecting = None, loop, anyio.Lock()
-            if left is not None:
-                await self._close_elsewhere(left, left_loop)
-        pipeline = self._pipeline
+        here = self._loops.get(loop)
+        if here is None:
+            here = self._loops[loop] = _OnLoop()
+            await self._close_finished(loop)
+        pipeline = here.pipeline
         if pipeline is not None and not pipeline.broken:
             return pipeline
-        assert self._connecting is not None
-        async with self._connecting:  # one task connects; the others wait for it
-            if self._pipeline is None or self._pipeline.broken:
-                if self._pipeline is not None:
-                    await self._pipeline.aclose()
-                self._pipeline = Pipeline(await self._connect(), reply_timeout=self._reply_timeout)
-            return self._pipeline
+        async with here.connecting:  # one task connects; the others wait for it
+            if here.pipeline is None or here.pipeline.broken:
+                if here.pipeline is not None:
+                    await here.pipeline.aclose()
+                here.pipeline = Pipeline(await self._connect(), reply_timeout=self._reply_timeout)
+            return here.pipeline
 
     async def command(self, *args: Any) -> Reply:
         """Run one command; an error reply raises :class:`RedisError`."""
@@ -118,44 +134,93 @@ class RedisClient:
 
     async def drain(self) -> None:
         """Wait for the replies to every command written on this loop's connection."""
-        pipeline = self._pipeline
-        if pipeline is not None and self._loop == anyio.lowlevel.current_token():
-            await pipeline.drain()
+        here = self._loops.get(anyio.lowlevel.current_token())
+        if here is not None and here.pipeline is not None:
+            await here.pipeline.drain()
 
     async def aclose(self) -> None:
-        """Close the connection (opened on this event loop or on an earlier one)."""
-        pipeline, self._pipeline = self._pipeline, None
-        if pipeline is None:
-            return
-        if self._loop == anyio.lowlevel.current_token():
-            await pipeline.aclose()
-        else:
-            await self._close_elsewhere(pipeline, self._loop)
+        """Close every connection: this event loop's here, each other loop's on that
+        loop if it still runs (else directly)."""
+        current = anyio.lowlevel.current_token()
+        for loop in list(self._loops):
+            here = self._loops.pop(loop, None)
+            if here is None or here.pipeline is None:
+                continue
+            if loop == current:
+                await here.pipeline.aclose()
+            else:
+                await self._close_elsewhere(here.pipeline, loop)
 
-    async def _close_elsewhere(self, pipeline: Pipeline, loop: Any) -> None:
+    async def _close_finished(self, current: EventLoopToken) -> None:
+        """Close the connections of loops that have finished (a new loop has come:
+        an earlier ``anyio.run`` may be over), which nobody can use again."""
+        others = [loop for loop in list(self._loops) if loop != current]
+        if not others:
+            return
+
+        def finished() -> list[EventLoopToken]:
+            return [loop for loop in others if _state(loop) == "finished"]
+
+        with anyio.move_on_after(self._connect_timeout):
+            for loop in await anyio.to_thread.run_sync(finished, abandon_on_cancel=True):
+                here = self._loops.pop(loop, None)
+                if here is not None and here.pipeline is not None:
+                    here.pipeline.close(on_its_loop=False)
+
+    async def _close_elsewhere(self, pipeline: Pipeline, loop: EventLoopToken) -> None:
         """Close ``pipeline``, opened on another event loop ``loop``.
 
         Dropped instead, its socket stayed open until the garbage collector
         found it (a ``ResourceWarning``). On the loop that opened it if that loop
-        still runs (a blocking portal's thread: only there can its waiting tasks
-        be woken), else directly. Handing it over blocks a thread, so a worker
-        thread does it; a loop too busy to take it within ``connect_timeout`` is
-        left to close it when it gets to it.
+        runs (a blocking portal's thread: only there can its waiting tasks be
+        woken), else directly: a loop that has finished, or an asyncio loop
+        stopped and not closed, which would take the close only when (if ever)
+        it runs again. Handing it over blocks a thread, so a worker thread does
+        it; a loop too busy to take it within ``connect_timeout`` is left to
+        close it when it gets to it.
         """
 
         def close() -> None:
-            try:
-                anyio.from_thread.run_sync(pipeline.close, token=loop)
-            except anyio.RunFinishedError:  # (anyio.run has returned): no task left to wake
-                pipeline.close(on_its_loop=False)
+            if _state(loop) == "running":
+                try:
+                    anyio.from_thread.run_sync(pipeline.close, token=loop)
+                    return
+                except anyio.RunFinishedError:  # it has finished meanwhile
+                    pass
+            # no task of it runs now: nobody to wake, only the socket to close
+            pipeline.close(on_its_loop=False)
 
         with anyio.move_on_after(self._connect_timeout):
             await anyio.to_thread.run_sync(close, abandon_on_cancel=True)
 
     def _forget_parent(self) -> None:
-        """In a forked child: the parent's connection is the parent's (see relaykit.fork_safety)."""
-        leave_to_parent(self._pipeline)
-        self._pipeline, self._loop, self._connecting = None, None, None
+        """In a forked child: the parent's connections are its own (see relaykit.fork_safety)."""
+        for here in list(self._loops.values()):
+            leave_to_parent(here.pipeline)
+        self._loops = {}
+
+
+def _state(loop: EventLoopToken) -> str:
+    """Whether ``loop`` is ``"running"``, ``"stopped"`` (an asyncio loop that may run
+    again) or ``"finished"``; from a thread that is not the loop's own.
+
+    An asyncio loop says so itself. A trio run is running until it has finished,
+    which a call handed to it finds out (a no-op, run there if it is running).
+    """
+    native: Any = loop.native_token
+    if callable(getattr(native, "is_closed", None)):  # an asyncio event loop
+        if native.is_closed():
+            return "finished"
+        return "running" if native.is_running() else "stopped"
+    try:
+        anyio.from_thread.run_sync(_nothing, token=loop)
+    except anyio.RunFinishedError:
+        return "finished"
+    return "running"
+
+
+def _nothing() -> None:
+    """Run on another loop to learn whether it still runs."""
 
 
 def _not_a_url(url: str, why: str) -> ConfigError:

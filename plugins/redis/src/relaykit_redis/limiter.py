@@ -54,6 +54,12 @@ class RedisRateLimiter:
     ``unsettled``, logged as a WARNING on ``relaykit.limiter``) until it
     expires: a minute at most for the rates, the period's end for a budget.
     ``timeout`` bounds each decision (to connect, and again to read its reply).
+
+    The rates follow the Redis server's clock, so processes with skewed clocks
+    agree. ``clock`` (seconds, any origin) replaces it, for tests that must drive
+    Redis, a model and the memory limiter from one clock: every process sharing
+    the limits must then be given the same clock. ``wall_clock`` places budgets
+    in their day or month.
     """
 
     supports_budgets = True
@@ -65,12 +71,14 @@ class RedisRateLimiter:
         prefix: str = "relaykit",
         timeout: float = 5.0,
         wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         # a decision waits this long at most, to connect and again for its reply:
         # it is shielded from the call's cancellation (see relaykit.call_limits.CallLimits.reserve)
         self.redis = RedisClient(url, connect_timeout=timeout, reply_timeout=timeout)
         self.prefix = prefix
         self._wall_clock = wall_clock
+        self._clock = clock
         # Nothing is kept per limit key but its unsettled budget holds: a reservation
         # carries the limit it was charged under (_Held), so settling it looks nothing
         # up, and a gateway with a key per caller ([limits."user=*"]) does not grow.
@@ -89,6 +97,13 @@ class RedisRateLimiter:
 
     def _key(self, key: str, what: str) -> str:
         return f"{self.prefix}:limit:{key}:{what}"
+
+    def _now(self, args: list[Any]) -> list[Any]:
+        """``args`` with the time in milliseconds after them when this limiter was
+        given a ``clock`` (the scripts read Redis's TIME when it is not there)."""
+        if self._clock is not None:
+            args.append(self._clock() * 1000)
+        return args
 
     async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -152,6 +167,7 @@ class RedisRateLimiter:
             lefts.append(left)
             held.append(hold)
             periods.append(period_id)
+        self._now(args)
         code, detail, *where = await self._eval(ACQUIRE, keys, args)
         if code == 0:
             reservations: list[Reservation] = []
@@ -257,7 +273,7 @@ class RedisRateLimiter:
             await self._settle(
                 RECONCILE,
                 [self._key(reservation.key, "tpm"), budget_key],
-                [tpm, delta_tokens, delta_usd, left],
+                self._now([tpm, delta_tokens, delta_usd, left]),
                 reservation.key,
             )
 
@@ -280,7 +296,7 @@ class RedisRateLimiter:
         await self._settle(
             RELEASE,
             [self._key(key, "rpm"), self._key(key, "tpm"), budget_key],
-            [limit.rpm or 0, limit.tpm or 0, reservation.tokens, held],
+            self._now([limit.rpm or 0, limit.tpm or 0, reservation.tokens, held]),
             key,
         )
 

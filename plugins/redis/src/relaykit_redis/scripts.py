@@ -4,7 +4,8 @@ A script runs alone on the server, so checking every limit and charging them
 all is one indivisible step, whichever process, thread or task sent it: the
 same reserve-then-reconcile GCRA as relaykit's in-memory limiter, with state
 shared by every process pointing at the same Redis. Time comes from the Redis
-server (``TIME``), so clients with skewed clocks still agree.
+server (``TIME``), so clients with skewed clocks still agree (a test may pass
+its own clock instead, see NOW).
 
 Rate state per slot is a theoretical arrival time in milliseconds; budgets are
 integers of micro-dollars.
@@ -15,6 +16,14 @@ from __future__ import annotations
 import functools
 import hashlib
 
+# NOW: every script reads the time from Redis (TIME) unless it is given one last
+# ARGV, the time in milliseconds on any clock. Only a limiter given a ``clock``
+# (tests: one clock for Redis, a model and the memory limiter) passes it; without
+# it the script is the same one, with the same single round trip and TIME call.
+# A slot outlives its arrival time by a second of Redis's time (``keep``); a given
+# clock need not run at Redis's pace (a test's stands still while Redis's runs
+# on), so its slots are kept an hour (3600000 ms) instead of expiring under it.
+
 # One decision over one or more limits (a call can match several [limits]
 # patterns): every limit is checked first, then all are charged, so a call is
 # admitted by all of them or charged by none, in one round trip. A refusal asks
@@ -24,13 +33,17 @@ import hashlib
 # KEYS: per limit, 3 keys: rpm slot, tpm slot, budget key
 # ARGV: per limit, 6 values: rpm limit (0: none), tpm limit (0: none), tokens,
 #       budget in micro-USD (-1: none), cost in micro-USD, seconds until the budget
-#       period ends
+#       period ends; then, optionally, the time in milliseconds (see NOW)
 # -> {0, ""} admitted; refused by limit i (from 0), the one with the longest wait:
 #    {1|2, wait_ms, i} its rpm|tpm ("-1": more tokens than tpm, never fits);
 #    {3, spent, i} its budget; {4, "-1", i} a cost over its whole budget, never fits
 ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local n = #KEYS / 3
+local now, keep = tonumber(ARGV[n * 6 + 1]), 3600000
+if not now then
+  local t = redis.call('TIME')
+  now, keep = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000, 1000
+end
 local period = 60000
 local function check(key, limit, amount)
   if limit <= 0 then return 0, nil end
@@ -45,9 +58,8 @@ local function check(key, limit, amount)
   return 0, now + ahead
 end
 local function set_tat(key, tat)
-  redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
+  redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + keep)
 end
-local n = #KEYS / 3
 local function refuse()
   local code, detail, at, longest = 0, '', 0, -1
   for i = 0, n - 1 do
@@ -101,20 +113,23 @@ return {0, ''}
 # KEYS: tpm slot, budget key
 # ARGV: tpm limit (0: none), token difference (actual - reserved),
 #       micro-USD difference (actual - held; 0: none), seconds until the budget
-#       period ends
+#       period ends; optionally, the time in milliseconds (see NOW)
 RECONCILE = """
 local limit = tonumber(ARGV[1])
 local delta = tonumber(ARGV[2])
 if limit > 0 and delta ~= 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local now, keep = tonumber(ARGV[5]), 3600000
+  if not now then
+    local t = redis.call('TIME')
+    now, keep = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000, 1000
+  end
   local tat = tonumber(redis.call('GET', KEYS[1])) or now
   -- a larger real usage is charged from now, as an admission would be: added to
   -- an arrival time long past (or to a slot expired meanwhile), it would vanish
   if delta > 0 and tat < now then tat = now end
   tat = tat + 60000 / limit * delta
   if tat > now then
-    redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
+    redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil(tat - now) + keep)
   else
     redis.call('DEL', KEYS[1])
   end
@@ -137,17 +152,21 @@ return 0
 # tokens and its USD, in one step. A slot whose arrival time falls to now or
 # below is deleted (GCRA never banks unused time).
 # KEYS: rpm slot, tpm slot, budget key
-# ARGV: rpm limit (0: none), tpm limit (0: none), tokens held, micro-USD held (0: none)
+# ARGV: rpm limit (0: none), tpm limit (0: none), tokens held, micro-USD held (0: none);
+#       optionally, the time in milliseconds (see NOW)
 RELEASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now, keep = tonumber(ARGV[5]), 3600000
+if not now then
+  local t = redis.call('TIME')
+  now, keep = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000, 1000
+end
 local function give_back(key, limit, amount)
   if limit <= 0 or amount <= 0 then return end
   local tat = tonumber(redis.call('GET', key))
   if not tat then return end
   tat = tat - 60000 / limit * amount
   if tat > now then
-    redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
+    redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + keep)
   else
     redis.call('DEL', key)
   end
