@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
     :param plugins: extra plugin objects, registered after entry points as
         ``relaykit.Client(plugins=...)`` does; they may add providers and commands.
     """
+    _utf8_output()
     try:
         return _run(argv, tuple(plugins))
     except SystemExit as e:  # argparse on --help and usage errors; sys.exit() in a command
@@ -254,6 +255,48 @@ def _add_global_options(
     )
 
 
+def _utf8_output() -> None:
+    """Make stdout and stderr write UTF-8 under the C locale (``LC_ALL=C PYTHONUTF8=0``).
+
+    Python then encodes them as ASCII: a model's "Grüße" was a UnicodeEncodeError
+    traceback halfway through the answer. UTF-8 is what Python's own UTF-8 mode
+    writes there (PEP 540), and what stdin is read as here (``stdin_text``). Any
+    other locale's codec stays, with what it cannot encode written as ``\\xfc``.
+    """
+    import codecs
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, io.TextIOWrapper):  # a test's capture, a closed stream
+            continue
+        codec = codecs.lookup(stream.encoding).name
+        if codec == "utf-8":
+            continue
+        try:
+            if codec == "ascii":
+                stream.reconfigure(encoding="utf-8", errors="surrogateescape")
+            else:
+                stream.reconfigure(errors="backslashreplace")
+        except (OSError, ValueError):  # closed, or written to already: leave it
+            continue
+
+
+def _as_utf8(arg: str) -> str:
+    """``arg`` as the UTF-8 text its bytes are, when Python decoded it with another
+    codec (the C locale's ASCII leaves each byte of ``é`` a lone surrogate): as
+    typed in a UTF-8 terminal. A file's name is kept as it came (the system takes
+    those bytes back); text that is not UTF-8 too (:func:`_check_utf8` refuses it)."""
+    if arg.isascii() or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return arg
+    try:
+        text = os.fsencode(arg).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return arg
+    if text == arg or any(os.path.lexists(p) for p in (arg, arg.partition("=")[2]) if p):
+        return arg
+    return text
+
+
 def _check_utf8(argv: Sequence[str]) -> None:
     """Refuse an argument that is not UTF-8 text, naming its place and byte, not its value.
 
@@ -290,7 +333,7 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
 
     pm = build_plugin_manager(plugins)
     parser = build_parser(pm)
-    typed = list(sys.argv[1:] if argv is None else argv)
+    typed = [_as_utf8(arg) for arg in (sys.argv[1:] if argv is None else argv)]
     _check_utf8(typed)
     args = parser.parse_args(typed)
     handler = getattr(args, "func", None)
