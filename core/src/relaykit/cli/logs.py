@@ -241,9 +241,25 @@ def import_command(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     import anyio
 
-    from ..record_spill import give_back
+    from ..record_spill import drop_lock, lock_path
 
     path: Path = args.file
+    # The lock file take() makes beside the file goes again, however the import
+    # ends; one that was there (clients spill into the file) stays theirs.
+    made_lock = not lock_path(path).exists()
+    try:
+        return await _import_taken(args, path)
+    finally:
+        if made_lock:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(drop_lock, path)
+
+
+async def _import_taken(args: argparse.Namespace, path: Path) -> int:
+    import anyio
+
+    from ..record_spill import give_back
+
     try:
         taken, records = await anyio.to_thread.run_sync(_take, path, args.keep)
     except (OSError, ValueError) as e:
