@@ -293,7 +293,8 @@ def _leftovers(path: Path) -> list[Path]:
         if not name.startswith(path.name + ".") or not name.endswith(TAKEN_SUFFIXES):
             continue
         pid = name[len(path.name) + 1 :].partition(".")[0]
-        if pid.isdigit() and _gone(int(pid), name):
+        # ASCII digits: isdigit() is true of "²", which int() refuses
+        if pid.isascii() and pid.isdigit() and _gone(int(pid), name):
             leftover = path.with_name(name)
             try:
                 found.append((leftover.stat().st_mtime, leftover))
