@@ -340,6 +340,14 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    if sys.stdout is None and handler.__module__.startswith(f"{__package__}."):
+        # relaykit prompt ... >&-: print() writes nowhere, and the answer (paid for)
+        # was lost with exit 0. A plugin's command may serve without it (a gateway).
+        raise InvalidRequestError(
+            "stdout is closed: relaykit writes what the command gets there",
+            param="stdout",
+            hint="leave it open; to throw the output away, send it to > /dev/null",
+        )
     if args.backend != "asyncio":  # asyncio is always there; trio may not be installed
         check_backend(args.backend, f"--backend {args.backend}")
     args.context = CliContext(pm, plugins, args.config, args.backend)
