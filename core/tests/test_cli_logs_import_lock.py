@@ -122,3 +122,30 @@ def test_a_lock_waited_on_while_its_file_is_removed_is_taken_on_the_new_one(
         lock_path(path).unlink()  # as drop_lock does, under the lock
     thread.join(10)
     assert excluded == [True]
+
+
+def test_an_import_through_a_symbolic_link_refuses_and_leaves_both_alone(
+    record_line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The link itself was moved aside and, the import failing, a copy of the file
+    written in its place (as root, ``logs import /dev/stdin`` replaced /dev/stdin's
+    link with a file); succeeding, the link went and the file stayed."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    target = folder / "real.jsonl"
+    target.write_text("not json\n")
+    link = folder / "spill.jsonl"
+    link.symlink_to(target)
+    config = _config(tmp_path, tmp_path / "other.db")
+
+    assert main(["-c", str(config), "logs", "import", str(link)]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{link} is a symbolic link to {target}" in err, err
+    assert "--keep" in err, err
+    assert link.is_symlink() and target.read_text() == "not json\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["real.jsonl", "spill.jsonl"]
+    target.write_text(record_line)
+    assert main(["-c", str(config), "logs", "import", "--keep", str(link)]) == 0
+    assert link.is_symlink() and target.read_text() == record_line

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -306,6 +307,14 @@ def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
             f"{path} is not a regular file (a device, a pipe or a socket), not a spill"
             " file (give the JSON Lines file of call records: [storage] spill_path, or"
             " spilled-records-*.jsonl in the user config dir)"
+        )
+    if not keep and path.is_symlink():
+        # Taken, the link itself was moved aside, and given back a copy of the file
+        # took its place (as root, logs import /dev/stdin replaced the system's link).
+        raise ValueError(
+            f"{path} is a symbolic link to {os.path.realpath(path)}: an import moves the"
+            " file it is given aside and deletes it (give the file itself, or add --keep"
+            " to store its records and leave it)"
         )
     if not (path.exists() or (not keep and has_spilled(path))):
         raise ValueError(
