@@ -140,3 +140,24 @@ def test_a_directory_given_to_transcribe_is_named_so(
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert "it is a directory" in err, err
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_functions_naming_a_device_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--functions /dev/null`` was "there is no such file"."""
+    assert main(["prompt", "-m", MODEL, "--functions", "/dev/null", "Hi"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "--functions /dev/null: it is a device, not a file" in err, err
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("text", ["[]", '["name"]', "[1, 2]"])
+def test_a_schema_of_json_that_is_no_object_is_refused(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--schema '[]'`` was read as a field list: one field named ``[]``."""
+    assert main(["prompt", "-m", MODEL, "--schema", text, "Hi"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "must be a JSON object" in err, err

@@ -24,7 +24,7 @@ _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean
 def schema_from_option(text: str) -> dict[str, Any]:
     """The JSON schema ``--schema TEXT`` stands for (see the module docstring)."""
     stripped = text.strip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):  # '[]' is JSON too, not a field named "[]"
         return _json_schema(stripped, "--schema")
     path = Path(stripped)
     # A directory is a path too: a wrong one, not a field list naming one field.
