@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .named_files import MAX_BATCH_BYTES, read_named_file
-from .number_options import integer
+from .number_options import whole_number
 from .stdin_text import read_stdin_lines
 from .text_options import non_blank
 
@@ -73,7 +73,7 @@ def register(
     )
     listing.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic, gemini")
     listing.add_argument(
-        "-n", "--limit", type=integer, default=20, help="how many batches (default: 20)"
+        "-n", "--limit", type=whole_number(1), default=20, help="how many batches (default: 20)"
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list)
