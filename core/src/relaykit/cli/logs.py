@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--search",  # the word the help uses: typed first more often than not
         dest="query",
         metavar="TEXT",
-        type=non_blank("words to search for"),
+        type=_search_text,
         help="full-text search of prompts, responses, web search queries and the titles and"
         " URLs of cited pages",
     )
@@ -87,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     logs.add_argument(
         "--by",
         metavar="NAME",
+        # blank ("$NAME" unset), the totals came ungrouped without a word
+        type=non_blank("a metadata name, e.g. gateway_key"),
         help="with --totals: per value of this metadata name too (gateway_key: per caller)",
     )
     logs.set_defaults(func=logs_command)
@@ -232,6 +234,20 @@ async def _prune(args: argparse.Namespace) -> int:
 
 #: records stored per write_batch by `logs import`
 IMPORT_BATCH = 1000
+
+
+def _search_text(text: str) -> str:
+    """``-q``'s text, refused when it holds no word: punctuation alone (``-q '"'``)
+    searched for nothing, and every call was listed as if no ``-q`` were given."""
+    from ..protocols import search_words
+
+    non_blank("words to search for")(text)
+    if not search_words(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} holds no word to search for: the search matches words"
+            " (letters and digits), not punctuation"
+        )
+    return text
 
 
 def import_command(args: argparse.Namespace) -> int:
