@@ -95,3 +95,15 @@ def test_a_template_that_cannot_be_written_leaves_the_old_file_whole(tmp_path: P
         write_template_file("t", path, 'prompt = "caf\udce9"\n')
     assert path.read_text(encoding="utf-8") == 'prompt = "old"\n'
     assert [p.name for p in tmp_path.iterdir()] == ["t.toml"]
+
+
+@pytest.mark.usefixtures("cli_config", "c_locale")
+def test_an_output_file_named_in_utf8_is_written_under_that_name(
+    tmp_path: Path, openai_mock: OpenAIMock
+) -> None:
+    """A file name is no text to send: it stays the bytes typed (a new file's name,
+    read as UTF-8 text, could not be encoded back in the C locale's ASCII)."""
+    target = tmp_path / "grüße.mp3"
+    out = _ok(_relaykit("speak", "-m", "openai/tts-1", "-o", str(target), "Grüße"))
+    assert target.exists(), out
+    assert openai_mock.last_request.json()["input"] == "Grüße"

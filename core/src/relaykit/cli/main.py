@@ -281,12 +281,29 @@ def _utf8_output() -> None:
             continue
 
 
-def _as_utf8(arg: str) -> str:
-    """``arg`` as the UTF-8 text its bytes are, when Python decoded it with another
-    codec (the C locale's ASCII leaves each byte of ``é`` a lone surrogate): as
-    typed in a UTF-8 terminal. A file's name is kept as it came (the system takes
-    those bytes back); text that is not UTF-8 too (:func:`_check_utf8` refuses it)."""
-    if arg.isascii() or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+#: options whose value names a file to write (``speak -o``, ``image -o``): a new file's
+#: name, read as UTF-8 text, could not be encoded back under the C locale's ASCII
+_OUTPUT_OPTIONS = ("-o", "--output", "--out-dir")
+
+
+def _as_utf8(argv: Sequence[str]) -> list[str]:
+    """``argv``, each argument as the UTF-8 text its bytes are when Python decoded it
+    with another codec (the C locale's ASCII leaves each byte of ``é`` a lone
+    surrogate): as typed in a UTF-8 terminal. A file's name is kept as it came (the
+    system takes those bytes back): one that exists, or the value of an option
+    naming a file to write (``-o KEY=VALUE`` of ``prompt`` is text); so is text that
+    is not UTF-8 either (:func:`_check_utf8` refuses it)."""
+    if sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return list(argv)
+    fixed = []
+    for i, arg in enumerate(argv):
+        before = argv[i - 1] if i else ""
+        fixed.append(arg if before in _OUTPUT_OPTIONS and "=" not in arg else _text(arg))
+    return fixed
+
+
+def _text(arg: str) -> str:
+    if arg.isascii() or arg.startswith(tuple(f"{o}=" for o in _OUTPUT_OPTIONS if o[1] == "-")):
         return arg
     try:
         text = os.fsencode(arg).decode("utf-8")
@@ -333,7 +350,7 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
 
     pm = build_plugin_manager(plugins)
     parser = build_parser(pm)
-    typed = [_as_utf8(arg) for arg in (sys.argv[1:] if argv is None else argv)]
+    typed = _as_utf8(sys.argv[1:] if argv is None else argv)
     _check_utf8(typed)
     args = parser.parse_args(typed)
     handler = getattr(args, "func", None)
