@@ -54,3 +54,24 @@ def test_a_long_but_possible_duration_is_taken(capsys: pytest.CaptureFixture[str
     assert "Hi → echo: Hi" in capsys.readouterr().out
     assert main(["logs", "prune", "--older-than", "10000w"]) == 0
     assert capsys.readouterr().out.startswith("deleted 0 calls started before 18")
+
+
+@pytest.mark.parametrize("query", ['"', "*", "-- ..."])
+def test_a_search_with_no_word_in_it_is_a_usage_error(
+    query: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Punctuation alone searched for nothing and listed every call, as if no -q."""
+    capsys.readouterr()
+    assert main(["logs", "-q", query]) == 2
+    err = capsys.readouterr().err
+    assert f"argument -q/--query/--search: {query!r} holds no word to search for" in err, err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_blank_by_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--by "$NAME"`` with NAME unset gave the totals ungrouped, without a word."""
+    capsys.readouterr()
+    assert main(["logs", "--totals", "--by", ""]) == 2
+    err = capsys.readouterr().err
+    assert "argument --by: the value is blank" in err, err
+    assert len(err.splitlines()) == 1

@@ -298,7 +298,7 @@ def test_schema_from_a_file_and_mistakes(
     capsys.readouterr()
     for bad, message in [
         ("name, age integer", "is not 'name', 'name TYPE'"),
-        (str(tmp_path / "missing.json"), "cannot be read"),
+        (str(tmp_path / "missing.json"), "cannot read --schema"),
         ("{not json", "is not valid JSON"),
     ]:
         sent = len(openai_mock.requests)

@@ -479,8 +479,12 @@ def test_a_directory_in_the_templates_folder_is_no_template_and_cannot_be_saved_
 @pytest.mark.usefixtures("cli_config")
 @pytest.mark.parametrize("command", [["prompt", "-s", "x", "--save"], ["templates", "edit"]])
 def test_a_templates_folder_that_is_a_file_is_an_error_line(
-    command: list[str], templates: Path, capsys: pytest.CaptureFixture[str]
+    command: list[str],
+    templates: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("EDITOR", "true")  # (no terminal here: vi would be refused first)
     templates.rmdir()
     templates.write_text("not a folder")
 
@@ -512,3 +516,43 @@ def test_an_editor_setting_that_is_no_command_is_one_error_line_and_makes_no_fil
     assert err.startswith(f"error: {message}"), err
     assert err.count("\n") == 1 and "EDITOR=nano" in err, err
     assert list(templates.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["stdin", "stdout"])
+def test_edit_without_an_editor_set_or_a_terminal_refuses_rather_than_run_vi(
+    where: str,
+    templates: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A script (no terminal) ran vi, which waited for keys nobody would press."""
+    ran = tmp_path / "vi-ran"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("vi", "notepad"):
+        fake = bin_dir / name
+        fake.write_text(f"#!/bin/sh\ntouch {ran}\n")
+        fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.setattr("sys.stdout", _Terminal())  # (capsys' is no terminal)
+    monkeypatch.setattr(f"sys.{where}", io.StringIO())
+
+    assert main(["templates", "edit", "fresh"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: templates edit runs an editor, but {where} is no terminal"), err
+    assert err.count("\n") == 1 and "EDITOR=" in err and "--save fresh" in err, err
+    assert not ran.exists()
+    assert list(templates.iterdir()) == []
+
+
+def test_edit_runs_the_editor_set_without_a_terminal(
+    templates: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$EDITOR named explicitly is run as asked (it may be a script: sed -i ...)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    monkeypatch.setenv("EDITOR", f"{sys.executable} -c pass")
+    assert main(["templates", "edit", "fresh"]) == 0
+    assert (templates / "fresh.toml").exists()

@@ -257,3 +257,22 @@ def test_a_blank_host_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     """``--host "$HOST"`` with HOST unset: a blank host listens on every interface."""
     assert main(["gateway", "--host", "", "--port", "0"]) == 2
     one_error_line(capsys.readouterr().err, "argument --host: the value is blank", "127.0.0.1")
+
+
+@pytest.mark.parametrize("count", ["1025", "99999999999999999999"])
+def test_a_worker_count_past_any_machine_is_a_usage_error(
+    count: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--workers 99999999999999999999 was taken: with Redis set, that many processes
+    would have been started, one after the other, until the machine ran out."""
+    assert main(["gateway", "--workers", count, "--port", "0"]) == 2
+    one_error_line(capsys.readouterr().err, "--workers", repr(count), "1 to 1024")
+
+
+@pytest.mark.parametrize("origin", ["", "  "])
+def test_a_blank_cors_origin_is_a_usage_error(
+    origin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--cors-origin "$ORIGIN"`` with ORIGIN unset was dropped without a word."""
+    assert main(["gateway", "--cors-origin", origin, "--port", "0"]) == 2
+    one_error_line(capsys.readouterr().err, "argument --cors-origin: the value is blank")

@@ -101,7 +101,7 @@ def test_without_keys_kept_responses_need_the_master_key(
 
 def test_a_worker_count_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gateway", "--workers", "0"]) == 2
-    one_error_line(capsys.readouterr().err, "--workers", ">= 1")
+    one_error_line(capsys.readouterr().err, "--workers", "from 1 to 1024")
 
 
 @pytest.fixture

@@ -145,12 +145,18 @@ def _split_port(entry: str) -> tuple[str, int | None]:
     """``host:port`` as (host, port); a bare IPv6 address has no port."""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+        port = rest[1:]
+        return host, int(port) if rest.startswith(":") and _digits(port) else None
     if entry.count(":") == 1:
         host, _, port = entry.partition(":")
-        if port.isdigit():
+        if _digits(port):
             return host, int(port)
     return entry, None
+
+
+def _digits(text: str) -> bool:
+    """Whether ``text`` is a port's ASCII digits (isdigit() is true of "٨" and "²")."""
+    return text.isascii() and text.isdigit() and len(text) <= 5
 
 
 def _default_port(scheme: str) -> int:

@@ -37,7 +37,8 @@ def whole_number(
     A key named ``port`` is described as a port number in the error.
     """
     raw = table.get(key, default)
-    if isinstance(raw, str) and raw.strip().isdigit():
+    # ASCII digits only: isdigit() is true of "٣" (int() reads 3) and "²" (int() raises)
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         raw = int(raw)
     whole = isinstance(raw, int) and not isinstance(raw, bool)
     if isinstance(raw, float) and raw.is_integer():

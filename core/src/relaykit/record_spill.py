@@ -120,19 +120,50 @@ def _without_password(dsn: str) -> str:
 def locked(path: Path) -> Iterator[None]:
     """Hold the exclusive lock on ``path``'s lock file (``FILE.lock``); blocking.
 
-    Without ``fcntl`` it locks nothing. The lock file stays: removing it would
-    let two processes lock two different files of one name.
+    Without ``fcntl`` it locks nothing. The lock file stays, but may be removed by
+    one holding the lock (:func:`drop_lock`): a lock taken on a lock file that was
+    removed meanwhile locks nothing the next process sees, so it is taken again
+    on the file now at that name.
     """
     if fcntl is None:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = lock_path(path)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(lock)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # (releases the lock)
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file of spill file ``path``: ``FILE.lock``."""
+    return path.with_name(path.name + ".lock")
+
+
+def drop_lock(path: Path) -> None:
+    """Remove ``path``'s lock file, under its lock (:func:`locked` then takes the
+    lock on a new one). For ``relaykit logs import``, which made one next to the
+    file it was given, a file no client spills into. Blocking."""
+    if fcntl is None or not lock_path(path).exists():
+        return
+    with locked(path):
+        lock_path(path).unlink(missing_ok=True)
 
 
 def spill(path: Path, records: Sequence[CallRecord], reason: str) -> list[CallRecord]:
@@ -262,7 +293,8 @@ def _leftovers(path: Path) -> list[Path]:
         if not name.startswith(path.name + ".") or not name.endswith(TAKEN_SUFFIXES):
             continue
         pid = name[len(path.name) + 1 :].partition(".")[0]
-        if pid.isdigit() and _gone(int(pid), name):
+        # ASCII digits: isdigit() is true of "²", which int() refuses
+        if pid.isascii() and pid.isdigit() and _gone(int(pid), name):
             leftover = path.with_name(name)
             try:
                 found.append((leftover.stat().st_mtime, leftover))
@@ -474,10 +506,12 @@ __all__ = [
     "CAN_REPLAY",
     "SPILL_FILE",
     "default_spill_path",
+    "drop_lock",
     "first_spilled",
     "give_back",
     "has_spilled",
     "keep_refused",
+    "lock_path",
     "locked",
     "read_spilled",
     "refused_path",

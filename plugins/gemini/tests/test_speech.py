@@ -296,3 +296,12 @@ def test_a_generation_config_that_is_no_object_is_sent_as_given_not_a_crash(give
         extra={"generationConfig": given},
     )
     assert speech.speech_body(request, "gemini")["generationConfig"] == given
+
+
+@pytest.mark.parametrize("rate", ["16²", "١٦٠٠٠", "9" * 5000])
+def test_a_rate_that_is_no_ascii_number_is_the_default_rate(rate: str) -> None:
+    """isdigit() is true of "²" (int() raised ValueError) and "١" (read as 1)."""
+    answer = _answer((f"audio/L16;rate={rate}", bytes(100)))
+    r = speech.spoken(answer, _request("wav"), "gemini")
+    with wave.open(io.BytesIO(r.audio)) as file:
+        assert file.getframerate() == speech.PCM_RATE

@@ -65,8 +65,10 @@ def test_a_tls_url_is_a_config_error_that_names_the_fix() -> None:
         "redis://:s3cret-pass@redis.internal:port/0",
         "redis://:s3cret-pass@redis.internal:99999/0",
         "redis://:s3cret-pass@[::1/0",
+        "redis://:s3cret-pass@redis.internal:6379/\u00b2",  # isdigit(), but int() raises
+        "redis://:s3cret-pass@redis.internal:6379/\u0663",  # isdigit(), int() reads 3
     ],
-    ids=["bare-host", "db-name", "port-name", "port-range", "ipv6"],
+    ids=["bare-host", "db-name", "port-name", "port-range", "ipv6", "db-superscript", "db-arabic"],
 )
 def test_a_url_that_does_not_parse_is_a_config_error_without_its_password(url: str) -> None:
     """Each raised ValueError (from int(), from urllib's port or its IPv6 check) as

@@ -123,6 +123,7 @@ from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 from .sealed_entries import seals
 from .upload_form import FilePart, FormError, Sink, read_form
+from .whole_numbers import whole_number
 
 logger = logging.getLogger("relaykit.gateway")
 
@@ -912,8 +913,8 @@ class Gateway:
                 " `file`, as OpenAI's SDKs send it",
                 param="file",
             )
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.files.max_file_bytes + _FORM_OVERHEAD:
+        length = whole_number(headers.get("content-length", ""))
+        if length is not None and length > self.files.max_file_bytes + _FORM_OVERHEAD:
             raise Problem(
                 413,
                 f"the file is larger than {self.files.max_file_bytes:,} bytes, the most a batch"
@@ -1105,9 +1106,9 @@ class Gateway:
         page through them)."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         limit_text = query.get("limit", ["20"])[-1]
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        limit = whole_number(limit_text)
+        if limit is None or not 1 <= limit <= 100:
             raise InvalidRequestError("`limit` must be a whole number from 1 to 100", param="limit")
-        limit = int(limit_text)
         records = await self.files.batches(caller)
         start = 0
         after = query.get("after", [""])[-1]

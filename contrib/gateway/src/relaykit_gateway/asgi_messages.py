@@ -19,6 +19,8 @@ import anyio
 from relaykit import InvalidRequestError
 from relaykit.json_encode import dumps
 
+from .whole_numbers import whole_number
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -60,8 +62,10 @@ def request_headers(scope: Scope) -> dict[str, str]:
 
 async def read_body(receive: Receive, headers: dict[str, str], max_bytes: int) -> bytes:
     """The whole request body, refused (413) past ``max_bytes``."""
-    length = headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
+    # not a number (another script's digits, thousands of them): the reads are
+    # counted all the same
+    length = whole_number(headers.get("content-length", ""))
+    if length is not None and length > max_bytes:
         raise Problem(413, _too_large(max_bytes))
     chunks: list[bytes] = []
     size = 0

@@ -43,6 +43,8 @@ import attrs
 from relaykit import ConfigError
 from relaykit.config import user_config_dir
 
+from .whole_numbers import whole_number
+
 #: where :meth:`FileStore.from_env` keeps the files
 DIR_ENV = "RELAYKIT_GATEWAY_FILES_DIR"
 #: and how many bytes all of them may hold together
@@ -126,12 +128,14 @@ class FileStore:
         env = os.environ if env is None else env
         directory = env.get(DIR_ENV) or user_config_dir(env) / "gateway-files"
         total = env.get(MAX_BYTES_ENV, "").strip()
-        if total and not total.isdigit():
+        most = whole_number(total) if total else MAX_TOTAL_BYTES
+        if most is None:
+            shown = total if len(total) <= 40 else total[:40] + "..."
             raise ConfigError(
-                f"{MAX_BYTES_ENV} must be a whole number of bytes, not {total!r}",
+                f"{MAX_BYTES_ENV} must be a whole number of bytes in digits 0-9, not {shown!r}",
                 hint=f"e.g. {MAX_BYTES_ENV}={MAX_TOTAL_BYTES}",
             )
-        return cls(directory, max_total_bytes=int(total) if total else MAX_TOTAL_BYTES)
+        return cls(directory, max_total_bytes=most)
 
     # -- files
 

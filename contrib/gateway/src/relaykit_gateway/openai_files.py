@@ -13,6 +13,7 @@ from typing import Any
 from relaykit import InvalidRequestError
 
 from .file_store import MAX_TTL, MIN_TTL, StoredFile
+from .whole_numbers import whole_number
 
 
 def check_purpose(purpose: str | None) -> None:
@@ -37,13 +38,14 @@ def expires_after(fields: dict[str, str]) -> int | None:
         raise InvalidRequestError(
             "`expires_after[anchor]` must be 'created_at'", param="expires_after.anchor"
         )
-    if seconds is None or not seconds.isdigit() or not MIN_TTL <= int(seconds) <= MAX_TTL:
+    number = None if seconds is None else whole_number(seconds)
+    if number is None or not MIN_TTL <= number <= MAX_TTL:
         raise InvalidRequestError(
             f"`expires_after[seconds]` must be a whole number from {MIN_TTL} (an hour) to"
             f" {MAX_TTL} (30 days)",
             param="expires_after.seconds",
         )
-    return int(seconds)
+    return number
 
 
 def list_page(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:

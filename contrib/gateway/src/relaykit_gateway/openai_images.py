@@ -33,6 +33,7 @@ import attrs
 from relaykit import ImageFile, ImageResponse, InvalidRequestError, multipart
 
 from .dialect import model_id, require_object
+from .whole_numbers import whole_number
 
 #: fields the gateway itself reads
 _OWN = frozenset(
@@ -168,9 +169,13 @@ def parse_image_edit(body: bytes, content_type: str, aliases: Sequence[str]) -> 
         key: fields[key] for key in ("size", "quality", "output_format") if fields.get(key)
     }
     if fields.get("n"):
-        if not fields["n"].isdigit():
-            raise InvalidRequestError(f"`n` must be an integer, not {fields['n']!r}", param="n")
-        params["n"] = int(fields["n"])
+        n = whole_number(fields["n"])
+        if n is None:
+            shown = fields["n"] if len(fields["n"]) <= 40 else fields["n"][:40] + "..."
+            raise InvalidRequestError(
+                f"`n` must be an integer in digits 0-9, not {shown!r}", param="n"
+            )
+        params["n"] = n
     if fields.get("user"):
         params["metadata"] = {"user": fields["user"]}
     extra: dict[str, Any] = {

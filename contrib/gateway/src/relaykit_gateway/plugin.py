@@ -61,6 +61,8 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         "--cors-origin",
         action="append",
         metavar="ORIGIN",
+        # blank ("$ORIGIN" unset), it was dropped without a word
+        type=non_blank("an origin: https://app.example, or * for any"),
         help="a web page origin (https://app.example) whose scripts may call the gateway;"
         " repeatable; * for any (default: $RELAYKIT_GATEWAY_CORS_ORIGINS, else none)",
     )
@@ -99,14 +101,20 @@ def _port(text: str) -> int:
     return port
 
 
+#: the most ``--workers``: more processes than any machine serves one port with (a
+#: typo's 99999999999999999999 would start processes until the machine ran out)
+MAX_WORKERS = 1024
+
+
 def _worker_count(text: str) -> int:
     try:
         count = integer(text)
     except argparse.ArgumentTypeError:
         count = 0
-    if count < 1:
+    if not 1 <= count <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(
-            f"must be a whole number of processes >= 1 in digits 0-9, not {text!r}"
+            f"must be a whole number of processes from 1 to {MAX_WORKERS} in digits 0-9,"
+            f" not {text!r}"
         )
     return count
 

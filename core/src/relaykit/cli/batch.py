@@ -11,14 +11,15 @@ item (``--json``: one JSON object per line).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
-from ..file_problems import read_fix, read_problem
-from .number_options import integer
+from .named_files import MAX_BATCH_BYTES, read_named_file
+from .number_options import whole_number
 from .stdin_text import read_stdin_lines
 from .text_options import non_blank
 
@@ -72,7 +73,7 @@ def register(
     )
     listing.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic, gemini")
     listing.add_argument(
-        "-n", "--limit", type=integer, default=20, help="how many batches (default: 20)"
+        "-n", "--limit", type=whole_number(1), default=20, help="how many batches (default: 20)"
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list)
@@ -128,21 +129,24 @@ def _submit(args: argparse.Namespace) -> int:
             )
         items = read_requests(read_stdin_lines(sys.stdin, "batch submit -m MODEL -"), "stdin")
     else:
+        data = read_named_file(
+            args.file,
+            limit=MAX_BATCH_BYTES,
+            what="batch file",
+            param="FILE",
+            hint="give a JSON Lines file of requests, or - for stdin",
+        )
         try:
-            with open(args.file, encoding="utf-8") as f:
-                items = read_requests(f, args.file)
-        except OSError as e:
-            raise InvalidRequestError(
-                f"cannot read {args.file}: {read_problem(e)}",
-                param="FILE",
-                hint=f"{read_fix(e)}: give a JSON Lines file, or - for stdin",
-            ) from None
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequestError(
                 f"{args.file} is not UTF-8 text",
                 param="FILE",
                 hint="save it as UTF-8 (iconv -f LATIN1 -t UTF-8), as JSON Lines are",
             ) from None
+        # lines as a text-mode file splits them (str.splitlines would split inside
+        # a JSON string too, at U+2028 and the other separators JSON leaves raw)
+        items = read_requests(io.StringIO(text, newline=None), args.file)
     config = context.load_config()
 
     async def submit() -> Batch:

@@ -46,7 +46,12 @@ def functions_by_file(paths: Sequence[str]) -> list[tuple[str, list[FunctionTool
 
 def _load(path: Path, i: int) -> ModuleType:
     if not path.is_file():
-        problem = "it is a directory" if path.is_dir() else "there is no such file"
+        if path.is_dir():
+            problem = "it is a directory"
+        elif path.exists():  # /dev/null, a pipe: is_file() is false of them too
+            problem = "it is a device, not a file"
+        else:
+            problem = "there is no such file"
         raise InvalidRequestError(
             f"--functions {path}: {problem}",
             param="--functions",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .named_files import MAX_MEDIA_BYTES, read_named_file
 from .number_options import integer
 from .output_files import check_output, is_device, output_path, write_output
 from .text_options import non_blank
@@ -21,6 +22,7 @@ from .text_options import non_blank
 if TYPE_CHECKING:
     from ..config import Config
     from ..image_generation import GeneratedImage, ImageResponse
+    from ..image_inputs import ImageFile
     from .context import CliContext
 
 
@@ -107,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output)
     if args.output == "-":
         _check_stdout(args)
-    response = context.run(_generate, context, config, model, args)
+    # read before anything connects: a file that cannot be sent costs no connection
+    edits = None
+    if args.edit:
+        images = [_image(path, "--edit") for path in args.edit]
+        edits = (images, _image(args.mask, "--mask") if args.mask is not None else None)
+    response = context.run(_generate, context, config, model, args, edits)
     if args.output == "-":
         return _to_stdout(response.images[0])
     written = [_write(image, i, response, args) for i, image in enumerate(response.images)]
@@ -121,7 +128,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _generate(
-    context: CliContext, config: Config, model: str, args: argparse.Namespace
+    context: CliContext,
+    config: Config,
+    model: str,
+    args: argparse.Namespace,
+    edits: tuple[list[ImageFile], ImageFile | None] | None,
 ) -> ImageResponse:
     params = {
         "n": args.n,
@@ -130,11 +141,24 @@ async def _generate(
         "output_format": args.output_format,
     }
     async with context.client(config) as client:
-        if args.edit:
-            return await client.edit_image(
-                model, args.prompt, image=args.edit, mask=args.mask, **params
-            )
+        if edits is not None:
+            images, mask = edits
+            return await client.edit_image(model, args.prompt, image=images, mask=mask, **params)
         return await client.generate_image(model, args.prompt, **params)
+
+
+def _image(path: str, option: str) -> ImageFile:
+    """The image file at ``path``, read whole: at most :data:`MAX_MEDIA_BYTES`."""
+    from ..image_inputs import ACCEPTED, ImageFile
+
+    data = read_named_file(
+        path,
+        limit=MAX_MEDIA_BYTES,
+        what="image file",
+        param=option.lstrip("-"),
+        hint=f"give an image file ({ACCEPTED})",
+    )
+    return ImageFile(data, filename=path)
 
 
 def _write(

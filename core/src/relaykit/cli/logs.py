@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--search",  # the word the help uses: typed first more often than not
         dest="query",
         metavar="TEXT",
-        type=non_blank("words to search for"),
+        type=_search_text,
         help="full-text search of prompts, responses, web search queries and the titles and"
         " URLs of cited pages",
     )
@@ -86,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     logs.add_argument(
         "--by",
         metavar="NAME",
+        # blank ("$NAME" unset), the totals came ungrouped without a word
+        type=non_blank("a metadata name, e.g. gateway_key"),
         help="with --totals: per value of this metadata name too (gateway_key: per caller)",
     )
     logs.set_defaults(func=logs_command)
@@ -233,6 +236,20 @@ async def _prune(args: argparse.Namespace) -> int:
 IMPORT_BATCH = 1000
 
 
+def _search_text(text: str) -> str:
+    """``-q``'s text, refused when it holds no word: punctuation alone (``-q '"'``)
+    searched for nothing, and every call was listed as if no ``-q`` were given."""
+    from ..protocols import search_words
+
+    non_blank("words to search for")(text)
+    if not search_words(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} holds no word to search for: the search matches words"
+            " (letters and digits), not punctuation"
+        )
+    return text
+
+
 def import_command(args: argparse.Namespace) -> int:
     """Store the records in a spill file, then delete it (unless ``--keep``)."""
     return run(args, _import)
@@ -241,9 +258,25 @@ def import_command(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     import anyio
 
-    from ..record_spill import give_back
+    from ..record_spill import drop_lock, lock_path
 
     path: Path = args.file
+    # The lock file take() makes beside the file goes again, however the import
+    # ends; one that was there (clients spill into the file) stays theirs.
+    made_lock = not lock_path(path).exists()
+    try:
+        return await _import_taken(args, path)
+    finally:
+        if made_lock:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(drop_lock, path)
+
+
+async def _import_taken(args: argparse.Namespace, path: Path) -> int:
+    import anyio
+
+    from ..record_spill import give_back
+
     try:
         taken, records = await anyio.to_thread.run_sync(_take, path, args.keep)
     except (OSError, ValueError) as e:
@@ -290,6 +323,14 @@ def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
             f"{path} is not a regular file (a device, a pipe or a socket), not a spill"
             " file (give the JSON Lines file of call records: [storage] spill_path, or"
             " spilled-records-*.jsonl in the user config dir)"
+        )
+    if not keep and path.is_symlink():
+        # Taken, the link itself was moved aside, and given back a copy of the file
+        # took its place (as root, logs import /dev/stdin replaced the system's link).
+        raise ValueError(
+            f"{path} is a symbolic link to {os.path.realpath(path)}: an import moves the"
+            " file it is given aside and deletes it (give the file itself, or add --keep"
+            " to store its records and leave it)"
         )
     if not (path.exists() or (not keep and has_spilled(path))):
         raise ValueError(

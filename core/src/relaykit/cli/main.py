@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
     :param plugins: extra plugin objects, registered after entry points as
         ``relaykit.Client(plugins=...)`` does; they may add providers and commands.
     """
+    _utf8_output()
     try:
         return _run(argv, tuple(plugins))
     except SystemExit as e:  # argparse on --help and usage errors; sys.exit() in a command
@@ -254,6 +255,65 @@ def _add_global_options(
     )
 
 
+def _utf8_output() -> None:
+    """Make stdout and stderr write UTF-8 under the C locale (``LC_ALL=C PYTHONUTF8=0``).
+
+    Python then encodes them as ASCII: a model's "Grüße" was a UnicodeEncodeError
+    traceback halfway through the answer. UTF-8 is what Python's own UTF-8 mode
+    writes there (PEP 540), and what stdin is read as here (``stdin_text``). Any
+    other locale's codec stays, with what it cannot encode written as ``\\xfc``.
+    """
+    import codecs
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, io.TextIOWrapper):  # a test's capture, a closed stream
+            continue
+        codec = codecs.lookup(stream.encoding).name
+        if codec == "utf-8":
+            continue
+        try:
+            if codec == "ascii":
+                stream.reconfigure(encoding="utf-8", errors="surrogateescape")
+            else:
+                stream.reconfigure(errors="backslashreplace")
+        except (OSError, ValueError):  # closed, or written to already: leave it
+            continue
+
+
+#: options whose value names a file to write (``speak -o``, ``image -o``): a new file's
+#: name, read as UTF-8 text, could not be encoded back under the C locale's ASCII
+_OUTPUT_OPTIONS = ("-o", "--output", "--out-dir")
+
+
+def _as_utf8(argv: Sequence[str]) -> list[str]:
+    """``argv``, each argument as the UTF-8 text its bytes are when Python decoded it
+    with another codec (the C locale's ASCII leaves each byte of ``é`` a lone
+    surrogate): as typed in a UTF-8 terminal. A file's name is kept as it came (the
+    system takes those bytes back): one that exists, or the value of an option
+    naming a file to write (``-o KEY=VALUE`` of ``prompt`` is text); so is text that
+    is not UTF-8 either (:func:`_check_utf8` refuses it)."""
+    if sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return list(argv)
+    fixed = []
+    for i, arg in enumerate(argv):
+        before = argv[i - 1] if i else ""
+        fixed.append(arg if before in _OUTPUT_OPTIONS and "=" not in arg else _text(arg))
+    return fixed
+
+
+def _text(arg: str) -> str:
+    if arg.isascii() or arg.startswith(tuple(f"{o}=" for o in _OUTPUT_OPTIONS if o[1] == "-")):
+        return arg
+    try:
+        text = os.fsencode(arg).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return arg
+    if text == arg or any(os.path.lexists(p) for p in (arg, arg.partition("=")[2]) if p):
+        return arg
+    return text
+
+
 def _check_utf8(argv: Sequence[str]) -> None:
     """Refuse an argument that is not UTF-8 text, naming its place and byte, not its value.
 
@@ -290,13 +350,21 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
 
     pm = build_plugin_manager(plugins)
     parser = build_parser(pm)
-    typed = list(sys.argv[1:] if argv is None else argv)
+    typed = _as_utf8(sys.argv[1:] if argv is None else argv)
     _check_utf8(typed)
     args = parser.parse_args(typed)
     handler = getattr(args, "func", None)
     if handler is None:
         parser.print_help()
         return 0
+    if sys.stdout is None and handler.__module__.startswith(f"{__package__}."):
+        # relaykit prompt ... >&-: print() writes nowhere, and the answer (paid for)
+        # was lost with exit 0. A plugin's command may serve without it (a gateway).
+        raise InvalidRequestError(
+            "stdout is closed: relaykit writes what the command gets there",
+            param="stdout",
+            hint="leave it open; to throw the output away, send it to > /dev/null",
+        )
     if args.backend != "asyncio":  # asyncio is always there; trio may not be installed
         check_backend(args.backend, f"--backend {args.backend}")
     args.context = CliContext(pm, plugins, args.config, args.backend)

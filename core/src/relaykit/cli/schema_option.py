@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
-from ..file_problems import read_problem
+from .named_files import MAX_SCHEMA_BYTES, read_named_file
 
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
@@ -24,19 +24,20 @@ _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean
 def schema_from_option(text: str) -> dict[str, Any]:
     """The JSON schema ``--schema TEXT`` stands for (see the module docstring)."""
     stripped = text.strip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):  # '[]' is JSON too, not a field named "[]"
         return _json_schema(stripped, "--schema")
     path = Path(stripped)
     # A directory is a path too: a wrong one, not a field list naming one field.
     if path.suffix == ".json" or path.is_file() or path.is_dir():
+        data = read_named_file(
+            stripped,
+            limit=MAX_SCHEMA_BYTES,
+            what="--schema",
+            param="--schema",
+            hint="give a JSON schema file, JSON text, or fields: 'name, age int'",
+        )
         try:
-            return _json_schema(path.read_text(encoding="utf-8"), str(path))
-        except OSError as e:
-            raise InvalidRequestError(
-                f"--schema {stripped!r} cannot be read: {read_problem(e)}",
-                param="--schema",
-                hint="give a JSON schema file, JSON text, or fields: 'name, age int'",
-            ) from None
+            return _json_schema(data.decode("utf-8"), str(path))
         except UnicodeDecodeError:
             raise InvalidRequestError(
                 f"--schema {stripped!r} is not UTF-8 text",

@@ -19,8 +19,10 @@ write, so what a user just saved or edited is what runs, and a shared
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 import string
 from collections.abc import Mapping
@@ -146,10 +148,25 @@ def file_names() -> list[str]:
 def write_template_file(name: str, path: Path, text: str) -> None:
     """Write template ``name``'s file, making its folder; an OS error (a folder or
     file in the way, no permission, a full disk) as :class:`InvalidRequestError`."""
+    # Written whole or not at all (a temporary file beside it, renamed over it):
+    # text found unwritable halfway left --force's or edit's template empty.
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate: bytes of another encoding
+        raise InvalidRequestError(
+            f"cannot write template {name!r} ({path}): its text is not UTF-8"
+            f" (character {e.start + 1})",
+            param="template",
+            hint="give the text in UTF-8 (iconv -f LATIN1 -t UTF-8)",
+        ) from None
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
     except OSError as e:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
         raise InvalidRequestError(
             f"cannot write template {name!r} ({path}): {e.strerror}",
             param="template",

@@ -135,7 +135,7 @@ def templates_edit(args: argparse.Namespace) -> int:
     """Handle ``templates edit NAME``: run the editor on the file, then check what was saved."""
     path = template_path(args.name)
     config = _config(args)
-    editor = _editor()  # before a new file is made: a bad setting leaves none behind
+    editor = _editor(args.name)  # before a new file is made: a bad setting leaves none behind
     if not path.is_file():
         if args.name in config.templates:
             raise _in_config(args.name, config, "edit")
@@ -184,11 +184,12 @@ def _in_config(name: str, config: Config, action: str) -> InvalidRequestError:
     )
 
 
-def _editor() -> list[str]:
+def _editor(template: str) -> list[str]:
     """The editor's command line; a setting that is none is a typed error."""
     name = "VISUAL" if os.environ.get("VISUAL") else "EDITOR"
     command = os.environ.get(name)
     if not command:
+        _need_terminal(template)
         return ["notepad"] if sys.platform == "win32" else ["vi"]
     fix = "set $EDITOR (or $VISUAL) to an editor's command, e.g. EDITOR=nano"
     try:
@@ -198,6 +199,21 @@ def _editor() -> list[str]:
     if not words:  # blank: the file to edit would be run as the editor
         raise ConfigError(f"${name} is blank", hint=fix)
     return words
+
+
+def _need_terminal(template: str) -> None:
+    """Refuse to start the default editor without a terminal to show it on and read
+    keys from: run by a script, vi waited for keys nobody would press. An editor
+    named in $EDITOR runs anyway (it may be a script itself: ``sed -i ...``)."""
+    for name in ("stdin", "stdout"):
+        stream = getattr(sys, name)
+        if stream is None or not stream.isatty():
+            raise ConfigError(
+                f"templates edit runs an editor, but {name} is no terminal",
+                hint="set $EDITOR to an editor's command (EDITOR=nano), or write the"
+                f" template with relaykit prompt -s SYSTEM ... --save {shlex.quote(template)}"
+                " (--force to replace it)",
+            )
 
 
 def _summary(template: PromptTemplate) -> str:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .named_files import MAX_MEDIA_BYTES, read_named_file
+from .stdin_text import read_stdin_bytes
 from .text_options import non_blank
 
 if TYPE_CHECKING:
@@ -68,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
             "--stream prints text as it comes, --json one object at the end",
             hint="pass one of them",
         )
-    audio = _audio(args.file)
     config = context.load_config()
     model = command_model(args.model, config, "transcription", "openai/gpt-4o-mini-transcribe")
+    audio = _audio(args.file)
     if args.stream:
         context.run(_stream, context, config, model, audio, args)
         sys.stdout.write("\n")
@@ -94,19 +96,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audio(file: str) -> str | AudioFile:
-    """The path to transcribe, or for ``-`` the audio piped on stdin (read now, before
-    anything connects)."""
-    if file != "-":
-        return file
-    from ..audio import AudioFile
+def _audio(file: str) -> AudioFile:
+    """The audio to transcribe, from the file or for ``-`` from stdin: read now,
+    before anything connects, and at most :data:`MAX_MEDIA_BYTES`."""
+    from ..audio import ACCEPTED, AudioFile
 
+    if file != "-":
+        data = read_named_file(
+            file,
+            limit=MAX_MEDIA_BYTES,
+            what="audio file",
+            param="FILE",
+            hint=f"give a recording ({ACCEPTED})",
+        )
+        return AudioFile(data, filename=file)
     stdin = sys.stdin
     if stdin is None or stdin.isatty():
         raise InvalidRequestError(
             "no audio on stdin", hint="pipe a file in (relaykit transcribe - < memo.wav)"
         )
-    data = stdin.buffer.read()
+    data = read_stdin_bytes(stdin, MAX_MEDIA_BYTES)
     if not data:
         raise InvalidRequestError(
             "stdin held no audio (0 bytes)",
@@ -119,7 +128,7 @@ async def _transcribe(
     context: CliContext,
     config: Config,
     model: str,
-    audio: str | AudioFile,
+    audio: AudioFile,
     args: argparse.Namespace,
 ) -> TranscriptionResponse:
     async with context.client(config) as client:
@@ -130,7 +139,7 @@ async def _stream(
     context: CliContext,
     config: Config,
     model: str,
-    audio: str | AudioFile,
+    audio: AudioFile,
     args: argparse.Namespace,
 ) -> TranscriptionResponse:
     """Print each piece of the transcript as it is heard."""

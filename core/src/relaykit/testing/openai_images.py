@@ -259,7 +259,7 @@ def _check_flexible(body: dict[str, Any]) -> None:
     size = body.get("size")
     if size is not None and size != "auto":
         width, _, height = str(size).partition("x")
-        ok = width.isdigit() and height.isdigit()
+        ok = all(s.isascii() and s.isdigit() and len(s) <= 9 for s in (width, height))
         w, h = (int(width), int(height)) if ok else (0, 0)
         if not ok or not (0 < w <= FLEXIBLE_MAX_SIDE and 0 < h <= FLEXIBLE_MAX_SIDE):
             raise Refusal("The size is not supported by this model.", "size")
@@ -418,7 +418,10 @@ def validate_edit(request: Request) -> tuple[dict[str, Any], list[multipart.Part
     _check_prompt(body.get("prompt"), model)
     if "n" in body:
         text = body["n"]
-        body["n"] = int(text) if text.lstrip("-").isdigit() else text
+        number = text.lstrip("-")
+        body["n"] = (
+            int(text) if number.isascii() and number.isdigit() and len(number) < 20 else text
+        )
         _check_n(body["n"], model)
     single = [p for p in parts if p.name == "image" and p.filename is not None]
     several = [p for p in parts if p.name == "image[]" and p.filename is not None]

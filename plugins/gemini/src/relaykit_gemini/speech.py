@@ -224,7 +224,8 @@ def _samples(mime: str, raw: bytes, request: SpeechRequest, name: str) -> tuple[
         channels = fields.get("channels", "1")
         if channels != "1":
             raise _unreadable(f"{channels}-channel audio ({mime})", request, name)
-        return raw, int(rate) if rate.isdigit() and int(rate) > 0 else PCM_RATE
+        digits = rate.isascii() and rate.isdigit() and len(rate) <= 9  # not "²", not 5000 9s
+        return raw, int(rate) if digits and int(rate) > 0 else PCM_RATE
     if kind in ("audio/wav", "audio/x-wav", "audio/wave"):
         try:
             with wave.open(io.BytesIO(raw)) as file:

@@ -72,7 +72,8 @@ class RedisClient:
         except ValueError:  # not a number, or past 65535
             raise _not_a_url(url, "its port is no number from 1 to 65535") from None
         db = parts.path.lstrip("/") or "0"
-        if not db.isdigit():  # ("localhost", without redis://, is a path: a db "number")
+        # ("localhost", without redis://, is a path: a db "number"); ASCII digits only
+        if not (db.isascii() and db.isdigit()):
             raise _not_a_url(url, "its database is no number")
         self.db = int(db)
         self._username = unquote(parts.username) if parts.username else None
