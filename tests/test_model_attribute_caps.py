@@ -50,7 +50,7 @@ async def test_every_exporter_cuts_the_request_model(tags: bool) -> None:
                 exporter.record(BreakerState("a", LONG, "open"))
             (prometheus,) = [e for e in client.exporters if "Prometheus" in type(e).__name__]
             registry = CollectorRegistry()
-            registry.register(prometheus)
+            registry.register(prometheus)  # type: ignore[arg-type]  # a prometheus Collector
             page = generate_latest(registry).decode()
         lines: list[str] = []
         try:
