@@ -71,12 +71,40 @@ async def test_retry_honours_retry_after() -> None:
 
 
 @pytest.mark.anyio
-async def test_retry_after_is_clamped_to_max_retry_after() -> None:
+async def test_a_retry_after_past_max_retry_after_is_raised_not_retried_early() -> None:
+    # It was clamped: the call retried after max_retry_after (60 s) while the
+    # server had asked for 300, and all but certainly got another 429.
     fake = FakePlugin()
-    fake.script.push(Reply.failure(429, "slow", retry_after=3600), Reply(text="ok"))
+    fake.script.push(Reply.failure(429, "slow", retry_after=300), Reply(text="too early"))
     async with make(
         fake, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 0.01}
     ) as client:
+        with anyio.fail_after(2), pytest.raises(RateLimitError) as raised:
+            await client.chat("fake/m", "hi")
+    assert len(fake.calls) == 1
+    assert raised.value.retry_after == 300  # the server's, for the caller to schedule
+    assert "more than [retry] max_retry_after (0.01s)" in str(raised.value.hint)
+
+
+@pytest.mark.anyio
+async def test_a_retry_after_past_max_retry_after_moves_on_to_the_fallback() -> None:
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(429, "slow", retry_after=300), Reply(text="too early"))
+    backup.script.push(Reply.failure(503, "down"), Reply(text="backup"))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0.01}
+    async with make(main, backup, models=routes, retry=retry) as client:
+        with anyio.fail_after(2):
+            r = await client.chat("g", "hi")
+    assert (r.provider, r.text) == ("backup", "backup")
+    assert len(main.calls) == 1  # not asked again while it said to keep away
+
+
+@pytest.mark.anyio
+async def test_a_retry_after_within_max_retry_after_is_waited_exactly() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(429, "slow", retry_after=0.05), Reply(text="ok"))
+    async with make(fake, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 1}) as client:
         with anyio.fail_after(2):
             r = await client.chat("fake/m", "hi")
     assert r.attempts == 2

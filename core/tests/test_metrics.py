@@ -330,3 +330,48 @@ def test_call_fold_stays_bounded_and_asks_again_for_forgotten_series() -> None:
     assert asked > 10  # keys were forgotten and their series asked for again
     requests = [v for (name, _), v in series.items() if name == "relaykit.requests"]
     assert sorted(len(v) for v in requests) == [4] * 5  # and no value was lost
+
+
+@pytest.mark.anyio
+async def test_time_to_first_chunk_starts_when_the_request_goes_out_not_in_the_limiter() -> None:
+    # A limiter that made the call wait 0.3 s before anything was sent counted in
+    # gen_ai.client.operation.time_to_first_chunk: the conventions measure it "from
+    # when the client issues the generation request", which the limiter held back.
+    # The operation's duration (latency) keeps the wait: the caller waited it.
+    import anyio
+
+    from relaykit.config import LimitConfig
+    from relaykit.protocols import Reservation
+
+    class SlowLimiter:
+        async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+            await anyio.sleep(0.3)
+            return Reservation(key, tokens)
+
+        async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
+            pass
+
+    class LimiterPlugin:
+        @hookimpl
+        def relaykit_rate_limiter(self, name: str, config: Config) -> SlowLimiter | None:
+            return SlowLimiter() if name == "slow" else None
+
+    fake = FakePlugin()
+    fake.script.push(Reply(text="hello there", delay=0.05))
+    recording = RecordingExporter()
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "slow"},
+        "limits": {"fake/*": {"rpm": 100}},
+    }
+    async with relaykit.Client(config, plugins=[fake, LimiterPlugin(), recording]) as client:
+        async with client.stream("fake/m", "hi") as stream:
+            async for _ in stream:
+                pass
+        response = stream.response
+    (rec,) = recording.records
+    assert rec.latency is not None and rec.latency >= 0.3
+    assert rec.time_to_first_token is not None and 0.04 <= rec.time_to_first_token < 0.25
+    assert response is not None and response.time_to_first_token == rec.time_to_first_token
+    (ttfc,) = [o for o in metrics.observe(rec) if o.instrument is metrics.TIME_TO_FIRST_CHUNK]
+    assert ttfc.value == rec.time_to_first_token

@@ -38,11 +38,15 @@ def no_test_mode() -> Iterator[None]:
 # -- the on-hook, as a function ------------------------------------------------------
 
 
-def test_the_hook_clamps_retry_after_to_max_retry_after() -> None:
+def test_the_hook_does_not_retry_past_max_retry_after() -> None:
+    # Clamped to 2 s, the retry came long before the hour the server asked for.
     config = RetryConfig(max_retry_after=2)
     error = RateLimitError("slow down", retry_after=3600)
-    assert wait_before_retry(error, 1, config, remaining=600) == 2
+    assert wait_before_retry(error, 1, config, remaining=7200) is False
+    assert wait_before_retry(RateLimitError("x", retry_after=2), 1, config, 600) == 2
     assert wait_before_retry(RateLimitError("x", retry_after=0.5), 1, config, 600) == 0.5
+    # 0: at once, whatever the Retry-After (as documented for tests)
+    assert wait_before_retry(error, 1, RetryConfig(max_retry_after=0), 600) == 0.0
 
 
 def test_the_hook_waits_a_server_errors_retry_after_too() -> None:
@@ -50,7 +54,7 @@ def test_the_hook_waits_a_server_errors_retry_after_too() -> None:
     config = RetryConfig(max_retry_after=60, initial_wait=0.5)
     busy = ProviderUnavailableError("busy", status=503, retry_after=7)
     assert wait_before_retry(busy, 1, config, remaining=600) == 7
-    assert wait_before_retry(busy, 1, RetryConfig(max_retry_after=2), remaining=600) == 2
+    assert wait_before_retry(busy, 1, RetryConfig(max_retry_after=2), remaining=600) is False
 
 
 def test_the_hook_stops_when_the_wait_does_not_fit_the_total_timeout() -> None:

@@ -581,3 +581,66 @@ async def test_stop_sequences_on_the_span_are_redacted_as_in_the_record(
         "after [REDACTED]",
         "END",
     )
+
+
+@pytest.mark.anyio
+async def test_after_a_fallback_the_span_names_the_deployment_that_answered_as_metrics_do(
+    tracing: TracingExporter,
+) -> None:
+    # The span kept the first target's gen_ai.provider.name and request model while
+    # server.address was the fallback's and the call's metrics (its record) named
+    # the fallback: one call, two providers, depending where one looked.
+    KEY2 = "sk-test-fedcba9876543210fedc"
+    with OpenAIMock(api_key=KEY) as first, OpenAIMock(api_key=KEY2) as second:
+        first.script.push(Reply.failure(503, "busy"))
+        providers = {
+            "openai": {"base_url": first.base_url, "api_key": KEY},
+            "work": {"type": "openai", "base_url": second.base_url, "api_key": KEY2},
+        }
+        config = {
+            "providers": providers,
+            "models": {"g": {"targets": ["openai/gpt-4o-mini", "work/gpt-4o"]}},
+            "retry": {"attempts": 1, "initial_wait": 0},
+        }
+        async with client([tracing], **config) as c:
+            r = await c.chat("g", "hi")
+    assert (r.provider, r.model) == ("work", "gpt-4o")
+    (span,) = tracing.finished()
+    a = dict(span.attributes or {})
+    (record,) = tracing.records
+    assert (record.provider, record.model) == ("work", "gpt-4o")
+    assert a["gen_ai.provider.name"] == "openai"  # work's type, as metrics name it
+    assert a["relaykit.provider"] == "work"
+    assert a["gen_ai.request.model"] == "gpt-4o"  # the request that was answered
+    assert a["server.port"] == int(second.base_url.split(":")[2].split("/")[0])
+    # the first target is the fallback event's, and the span name (set at start)
+    (event,) = [e for e in span.events if e.name == "relaykit.fallback"]
+    assert dict(event.attributes or {})["relaykit.fallback.from"] == "openai/gpt-4o-mini"
+    assert span.name == "chat gpt-4o-mini"
+
+
+@pytest.mark.anyio
+async def test_a_hedged_call_won_by_its_first_target_names_that_target(
+    tracing: TracingExporter,
+) -> None:
+    # The hedge (the second target, asked while the first was slow) moved the span
+    # onto the second; the first answered first: the span must name it, as the
+    # record does.
+    import anyio
+
+    first, second = FakePlugin("first"), FakePlugin("second")
+    first.script.push(Reply(text="first", delay=0.2))
+    second.script.push(Reply(text="second", delay=3))
+    config = {
+        "retry": {"attempts": 1},
+        "models": {"g": {"targets": ["first/m1", "second/m2"], "hedge_after": 0.05}},
+    }
+    async with client([first, second, tracing], **config) as c:
+        with anyio.fail_after(5):
+            r = await c.chat("g", "race")
+    assert r.provider == "first"
+    (span,) = tracing.finished()
+    a = dict(span.attributes or {})
+    (record,) = [rec for rec in tracing.records if rec.error_type is None]
+    assert (a["gen_ai.provider.name"], a["gen_ai.request.model"]) == (record.provider, record.model)
+    assert (record.provider, record.model) == ("first", "m1")

@@ -193,10 +193,14 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
 
     @property
     def time_to_first_chunk(self) -> float | None:
-        """Seconds from the call's start to its first piece (``None``: none came)."""
+        """Seconds from the call's first request (its start, but for a limiter's wait
+        before it: see ``_Call.issued``) to its first piece (``None``: none came)."""
         first = self._first_at
         call = self._call
-        return None if first is None or call is None else first - call.started
+        if first is None or call is None:
+            return None
+        issued = call.issued
+        return first - (call.started if issued is None else issued)
 
     # -- ending ------------------------------------------------------------------------
 

@@ -188,6 +188,11 @@ class _Call:
     #: each charged on a record of its own: a failed or cancelled call's span and log
     #: line show it with what its own record carries, not the record a second time
     reported: tuple[Usage, Decimal | None] | None = None
+    #: (monotonic) when the call's first request went out, once a limiter made it
+    #: wait (None: no limiter, the same as ``started``); time to first chunk counts
+    #: from here, as the conventions do ("from when the client issues the
+    #: generation request"), while the duration keeps the wait
+    issued: float | None = None
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -1495,6 +1500,8 @@ class Client:
                     if hedge.winner is not None:
                         raise HedgeLost
                     hedge.primary = scope
+                if limits is not None and call.issued is None:
+                    call.issued = time.monotonic()  # the limiter's wait is behind it
                 sent = True
                 try:
                     kind = call.kind

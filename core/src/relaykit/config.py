@@ -60,8 +60,12 @@ class RetryConfig:
     """``[retry]``: how often and how patiently to retry (on stamina; see retry.py).
 
     Before retry ``n``: ``initial_wait * 2 ** (n - 1)`` plus up to ``initial_wait``
-    of jitter, capped at ``max_wait``; a 429's Retry-After instead, up to
-    ``max_retry_after``.
+    of jitter, capped at ``max_wait``; a Retry-After (429, 5xx) instead when it is
+    at most ``max_retry_after``. A longer one is not retried on that deployment
+    (a retry after ``max_retry_after`` would come while the server still refuses):
+    the route's next deployment is asked, else the error is raised with the
+    server's ``retry_after`` for the caller to schedule. ``max_retry_after = 0``
+    retries at once whatever the Retry-After (tests).
     """
 
     attempts: int = 3

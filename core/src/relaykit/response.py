@@ -337,6 +337,8 @@ class ChatResponse:
     id: str | None = None
     cost: Decimal | None = None
     latency: float | None = None
+    #: streams: seconds from the call's first request (after a ``[limits]``
+    #: limiter's wait, which ``latency`` includes) to its first piece of content
     time_to_first_token: float | None = None
     attempts: int = 1
     cache_hit: bool = False

@@ -11,9 +11,15 @@ stamina schedules every wait, counts every attempt and honours its test mode
 
 Waits are stamina's exponential backoff with jitter: before retry ``n``,
 ``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
-Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a custom
-wait as given): a 429's, and a 5xx's, 408's and 409's too, as the OpenAI SDK
-honours it for every status it retries. No retry is made when its wait would
+Retry-After replaces it (stamina uses a custom wait as given): a 429's, and a
+5xx's, 408's and 409's too, as the OpenAI SDK honours it for every status it
+retries. A Retry-After longer than ``max_retry_after`` is not waited at all:
+that deployment is not retried (the route's next one is asked, else the error
+is raised, its ``retry_after`` the server's and its hint saying why). Clamped,
+the retry came while the server still refused (another 429, an attempt and a
+minute spent); the OpenAI SDK retries such a call on its own short backoff,
+which fails the same way. ``max_retry_after = 0`` still retries at once,
+whatever the Retry-After. No retry is made when its wait would
 not fit in what is left of the call's total timeout (the error's hint then says
 so), when the deployment's circuit would refuse it (open, or half-open with
 another call's trial in flight: the next target is tried at once), or for a
@@ -108,7 +114,16 @@ def wait_before_retry(
         else None
     )
     if retry_after is not None:
-        wait = 0.0 if testing else min(retry_after, config.max_retry_after)
+        if testing or not config.max_retry_after:
+            wait = 0.0  # max_retry_after = 0: retry at once, whatever the server asked
+        elif retry_after > config.max_retry_after:
+            # Retried after max_retry_after, a call the server asked to keep away
+            # for longer all but certainly got another 429 (and spent an attempt
+            # and the wait): not retried here, the route's next deployment is
+            # asked instead, else the error is raised with its retry_after.
+            return False
+        else:
+            wait = retry_after
         return wait if wait < remaining else False
     # the longest backoff stamina may pick (see the module docstring); a float power,
     # as stamina's: an int's 2 ** 1100 overflowed to float, an OverflowError here
@@ -143,8 +158,8 @@ async def retry(
         stamina = await anyio.to_thread.run_sync(_load_stamina)
     number = 0  # of the attempt that just failed, for the backoff bound
     #: the error whose Retry-After did not fit in what was left of the total timeout,
-    #: and what was left
-    too_long: tuple[Exception, float] | None = None
+    #: and what was left (None: it asked for more than max_retry_after)
+    too_long: tuple[Exception, float | None] | None = None
 
     def on(error: Exception) -> bool | float:
         nonlocal too_long
@@ -156,6 +171,8 @@ async def retry(
         decision = wait_before_retry(error, number, config, remaining, testing=stamina.is_testing())
         if decision is False and _asked_past(error, config, remaining):
             too_long = error, remaining
+        elif decision is False and _asked_past_cap(error, config):
+            too_long = error, None
         return decision
 
     token = _RETRYING.set(str(target))
@@ -175,7 +192,11 @@ async def retry(
                 return await again()
     except RelayError as error:
         if too_long is not None and too_long[0] is error:
-            _say_too_long(error, too_long[1])
+            left = too_long[1]
+            if left is None:
+                _say_past_cap(error, config.max_retry_after)
+            else:
+                _say_too_long(error, left)
         raise
     finally:
         _RETRYING.reset(token)
@@ -192,6 +213,29 @@ def _asked_past(error: Exception, config: RetryConfig, remaining: float) -> bool
         and may_retry(error, config)
         and min(wait, config.max_retry_after) >= remaining
     )
+
+
+def _asked_past_cap(error: Exception, config: RetryConfig) -> bool:
+    """Whether ``error`` was not retried only because its Retry-After asked for more
+    than ``max_retry_after`` (see :func:`wait_before_retry`)."""
+    wait = getattr(error, "retry_after", None)
+    return (
+        wait is not None
+        and isinstance(error, RelayError)
+        and may_retry(error, config)
+        and 0 < config.max_retry_after < wait
+    )
+
+
+def _say_past_cap(error: RelayError, cap: float) -> None:
+    """Say in ``error``'s hint why it was raised without a retry: the wait it asked
+    for is longer than ``[retry] max_retry_after``."""
+    said = (
+        f"the provider asked to wait {getattr(error, 'retry_after', 0.0):.1f}s before a"
+        f" retry, more than [retry] max_retry_after ({cap:g}s), so none was made here:"
+        " retry after error.retry_after, or raise max_retry_after"
+    )
+    error.hint = f"{error.hint}; {said}" if error.hint else said
 
 
 def _say_too_long(error: RelayError, remaining: float) -> None:

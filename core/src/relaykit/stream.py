@@ -331,10 +331,13 @@ class ChatStream(StreamLifecycle):
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
         first = self._first_at
+        if first is not None:
+            issued = self._call.issued  # after a limiter's wait (see _Call.issued)
+            first -= self._call.started if issued is None else issued
         return self._assembler.response(
             provider=self._target.provider,
             model=self._target.model,
-            time_to_first_token=None if first is None else first - self._call.started,
+            time_to_first_token=first,
         )
 
     async def _record_left_early(self, exc: BaseException | None) -> None:

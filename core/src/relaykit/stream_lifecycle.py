@@ -296,6 +296,8 @@ class StreamLifecycle:
         if call.deadline <= self._attempt_started:
             await self._settle(None, sent=False)
             raise self._timeout("total")
+        if call.issued is None and self._client._limits is not None:
+            call.issued = self._attempt_started  # after the limiter's wait (see _Call.issued)
 
     def _offer_read_timeout(self) -> Token[ReadTimeout | None]:
         """Offer the idle timeout as the request's read timeout while it goes out

@@ -437,10 +437,34 @@ class CallTracer:
         if previous is not None and previous != target:
             attributes["relaykit.fallback.from"] = str(previous)
             call.span.add_event("relaykit.fallback", attributes)
-            call.span.set_attributes(self._server(target.provider))
+            call.span.set_attributes(self._now_on(previous, target))
         else:
             call.span.add_event("relaykit.retry", attributes)
         call.span_target = target
+
+    def _now_on(self, previous: Target, target: Target) -> dict[str, Any]:
+        """The span attributes naming ``target``, a fallback from ``previous``.
+
+        The span describes the logical call (the conventions: one span for the
+        operation, retries included), and its provider, model and server are the
+        deployment that answered, or the last one asked: what the call's record,
+        and so its metrics, name (a span naming the first target while its metrics
+        named the fallback told two stories of one call). The first target stays
+        in the span's name (set at start, which sampling saw) and in the
+        ``relaykit.fallback`` event's ``relaykit.fallback.from``.
+        """
+        attributes: dict[str, Any] = {
+            **self._provider(target.provider),
+            "gen_ai.request.model": target.model,
+            **self._server(target.provider),
+        }
+        if "relaykit.provider" not in attributes and "relaykit.provider" in self._provider(
+            previous.provider
+        ):
+            # An attribute cannot be taken off a span: the one naming the first
+            # target's table is overwritten with the table that answered.
+            attributes["relaykit.provider"] = target.provider
+        return attributes
 
     def hedge_loser(
         self, call: _Call, target: Target, billed: ChatResponse, *, estimated: bool
@@ -499,6 +523,12 @@ class CallTracer:
             attributes["gen_ai.output.messages"] = self._output_json(
                 response, call.redaction or self._redaction
             )
+        served = call.served
+        if served is not None and served is not call.span_target:
+            on = call.span_target
+            if on is not None and served != on:
+                # a hedge's first target won after the backup moved the span on
+                attributes.update(self._now_on(on, served))
         span.set_attributes(attributes)
         span.end()
 

@@ -17,6 +17,7 @@ from relaykit import hookimpl, metrics
 from relaykit.gauge_events import BreakerState, QueueDepth
 from relaykit.testing import FakePlugin, MemoryStorage, Reply, bare_record
 from relaykit_otlp import OtlpExporter
+from relaykit_otlp.lean_spans import LeanTracerProvider
 from relaykit_otlp.testing import Collector, attrs_of
 
 
@@ -852,3 +853,55 @@ async def test_a_healthy_storage_exports_the_failing_gauge_at_0(
     )
     for counter in ("write_failures", "records_spilled", "records_lost"):
         assert f"relaykit.storage.{counter}" not in found
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tracer", ["lean", "sdk"])
+async def test_what_the_collector_rejects_in_a_partial_success_is_counted_and_said_once(
+    collector: Collector, caplog: pytest.LogCaptureFixture, tracer: str
+) -> None:
+    # A collector that takes an export but rejects some of it answers 200 with a
+    # partial_success: the SDK's exporter reads only the status, so rejected spans
+    # and data points passed for exported and the collector's reason went unseen.
+    key = "ck-" + "Wp4" * 8
+    collector.reject(
+        spans=1, data_points=2, message=f"span too old (request ?api_key={key}) " + "x" * 900
+    )
+    exporter = OtlpExporter(
+        endpoint=f"{collector.url}/?api_key={key}", export_interval=3600, tracer=tracer
+    )
+    provider = exporter.tracer_provider
+    assert provider is not None
+    with caplog.at_level(logging.WARNING):
+        for round_ in range(2):
+            provider.get_tracer("t").start_span(f"s{round_}").end()
+            exporter.record(bare_record())
+            await exporter.flush()
+        await exporter.aclose()
+    assert len(collector.spans()) == 2  # sent: it was the collector that dropped some
+    # two each metric export (the flushes', and shutdown's)
+    assert (exporter.rejected_spans, exporter.rejected_data_points) == (
+        2,
+        2 * len(collector.metrics),
+    )
+    if isinstance(provider, LeanTracerProvider):
+        assert provider.failed_spans == 2  # told at shutdown with the refused ones
+    said = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    first = [line for line in said if "span too old" in line]
+    assert len(first) == 2, said  # once per signal, not once per export
+    assert all("api_key=[REDACTED]" in line and key not in line for line in first)
+    assert all(len(line) < 800 for line in first)  # the receiver's text, cut
+    assert any("2 spans were" in r.getMessage() for r in caplog.records), said
+    assert any(f"{2 * len(collector.metrics)} data points were rejected" in line for line in said)
+
+
+@pytest.mark.anyio
+async def test_an_empty_or_full_success_answer_counts_nothing(collector: Collector) -> None:
+    collector.reject()  # a partial_success with nothing rejected and no message
+    exporter = OtlpExporter(endpoint=collector.url, export_interval=3600)
+    assert exporter.tracer_provider is not None
+    exporter.tracer_provider.get_tracer("t").start_span("s").end()
+    exporter.record(bare_record())
+    await exporter.aclose()
+    assert (exporter.rejected_spans, exporter.rejected_data_points) == (0, 0)
+    assert len(collector.spans()) == 1

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
@@ -429,3 +430,139 @@ async def test_the_provider_is_the_conventions_name_and_a_named_table_adds_its_o
     else:
         assert "relaykit.requests.chat.anthropic.m.work:1|c" in lines
         assert "relaykit.requests.chat.anthropic.m:1|c" in lines
+
+
+class _MovingName:
+    """A resolver for a name we control: it answers what ``points_to`` says now
+    (a StatsD sidecar restarted under Kubernetes comes back at another address)."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.points_to = address
+        self.fails = False
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int, **kwargs: Any) -> list[tuple[Any, ...]]:
+        self.asked.append(host)
+        if self.fails:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_DGRAM, 17, "", self.points_to)]
+
+
+def _wait_for(predicate: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 2
+    while not predicate():
+        assert time.monotonic() < deadline, "the lookup's thread did not finish"
+        time.sleep(0.005)
+
+
+@pytest.mark.anyio
+async def test_a_host_name_that_moves_is_looked_up_again_off_the_event_loop(
+    receiver: socket.socket,
+) -> None:
+    # Resolved once at start, a restarted sidecar's new address never got a datagram.
+    import threading
+
+    moved = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    moved.bind(("127.0.0.1", 0))
+    name = _MovingName(receiver.getsockname())
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def resolver(host: str, port: int, **kwargs: Any) -> list[tuple[Any, ...]]:
+        threads.append(threading.get_ident())
+        return name(host, port, **kwargs)
+
+    exporter = StatsdExporter(host="statsd.sidecar.test", resolve_interval=0.05, resolver=resolver)
+    try:
+        exporter.record(bare_record())
+        assert any("relaykit.requests" in line for line in received(receiver))
+        name.points_to = moved.getsockname()
+        await anyio.sleep(0.06)
+        exporter.record(bare_record())  # due: starts a lookup; this one goes to the old address
+        _wait_for(lambda: exporter.re_resolved == 1)
+        exporter.record(bare_record())
+        assert any("relaykit.requests" in line for line in received(moved))
+        assert threads[0] == loop_thread  # at build time only
+        assert loop_thread not in threads[1:]  # later lookups: never on the event loop
+        assert name.asked == ["statsd.sidecar.test"] * len(threads)
+    finally:
+        exporter.close()
+        moved.close()
+
+
+def test_a_failed_lookup_keeps_the_address_and_is_said_once(
+    receiver: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    name = _MovingName(receiver.getsockname())
+    exporter = StatsdExporter(host="statsd.sidecar.test", resolve_interval=0.01, resolver=name)
+    try:
+        name.fails = True
+        for _ in range(3):
+            time.sleep(0.02)
+            exporter.record(bare_record())
+            _wait_for(lambda: not exporter._resolving.locked())
+        assert len(name.asked) == 4
+        lines = [line for line in received(receiver) if "relaykit.requests" in line]
+        assert len(lines) == 3
+        warned = [r.getMessage() for r in caplog.records if "cannot resolve" in r.getMessage()]
+        assert len(warned) == 1 and "statsd.sidecar.test" in warned[0], warned
+    finally:
+        exporter.close()
+
+
+def test_a_refused_datagram_looks_the_host_up_before_the_interval(
+    receiver: socket.socket,
+) -> None:
+    import time
+
+    gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    gone.bind(("127.0.0.1", 0))
+    name = _MovingName(gone.getsockname())
+    exporter = StatsdExporter(host="statsd.sidecar.test", resolve_interval=3600, resolver=name)
+    try:
+        gone.close()  # the sidecar went away: the OS answers "port unreachable"
+        name.points_to = receiver.getsockname()
+        exporter._last_lookup -= 2  # past the least gap between lookups (1 s)
+        for _ in range(20):  # the refusal comes back as the error of a later send
+            exporter.record(bare_record())
+            if exporter.re_resolved:
+                break
+            time.sleep(0.02)
+        _wait_for(lambda: exporter.re_resolved == 1)
+        exporter.record(bare_record())
+        assert any("relaykit.requests" in line for line in received(receiver))
+        assert exporter.dropped >= 1
+    finally:
+        exporter.close()
+
+
+def test_an_ip_address_is_never_looked_up_again(receiver: socket.socket) -> None:
+    host, port = receiver.getsockname()
+    name = _MovingName((host, port))
+    exporter = StatsdExporter(host=host, port=port, resolve_interval=0.001, resolver=name)
+    try:
+        import time
+
+        time.sleep(0.01)
+        exporter.record(bare_record())
+        assert exporter.resolve_interval == 0 and len(name.asked) == 1
+    finally:
+        exporter.close()
+
+
+def test_resolve_interval_0_turns_lookups_off_and_others_are_checked() -> None:
+    base = {"storage": {"backend": "none"}}
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd\.resolve_interval"):
+        relaykit.Client({**base, "exporters": {"statsd": {"resolve_interval": -1}}})
+    from relaykit_statsd.exporter import from_config
+
+    exporter = from_config({"host": "localhost", "resolve_interval": 0})
+    try:
+        assert exporter.resolve_interval == 0
+        assert exporter._resolve_at == float("inf")
+    finally:
+        exporter.close()

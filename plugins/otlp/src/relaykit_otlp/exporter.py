@@ -50,6 +50,7 @@ from relaykit.secrets import scrub
 
 from .call_metrics import CallMetrics
 from .lean_spans import LeanTracerProvider, sampler_from_env
+from .partial_success import PartialSuccess, watch
 from .span_queue import SpanQueue, sdk_sender
 
 #: ``[exporters.otlp] tracer``: which tracer provider makes the spans.
@@ -105,6 +106,8 @@ class OtlpExporter:
         self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
         self._provider_names: metrics.ProviderNames | None = None
+        #: what the collector rejected of exports it took (OTLP's partial_success)
+        self._partial: list[PartialSuccess] = []
         #: the metric reader's export thread, once started (and until its provider has it)
         started: PeriodicExportingMetricReader | None = None
         try:
@@ -112,11 +115,15 @@ class OtlpExporter:
                 spans = OTLPSpanExporter(endpoint=traces_url, headers=headers, timeout=timeout)
                 self._senders.append(spans)
                 self.tracer_provider = _tracer_provider(tracer, spans, resource)
+                lean = self.tracer_provider
+                count = lean._queue.count_rejected if isinstance(lean, LeanTracerProvider) else None
+                self._watch(spans, "spans", count)
             if metrics_enabled:
                 metric_sender = OTLPMetricExporter(
                     endpoint=metrics_url, headers=headers, timeout=timeout
                 )
                 self._senders.append(metric_sender)
+                self._watch(metric_sender, "data points")
                 reader = started = PeriodicExportingMetricReader(
                     metric_sender, export_interval_millis=_interval_millis(export_interval)
                 )
@@ -144,6 +151,31 @@ class OtlpExporter:
             self._abandon(started)
             raise
         after_fork_in_child(self, OtlpExporter._forget_parent)
+
+    def _watch(self, sender: Any, kind: str, count: Any = None) -> None:
+        """Count what the collector rejects of ``sender``'s exports (see
+        :mod:`relaykit_otlp.partial_success`)."""
+        partial = PartialSuccess(kind, self._mask, count)
+        if watch(sender, partial):
+            self._partial.append(partial)
+
+    def _mask(self, text: str) -> str:
+        """``text`` (a collector's message) without this exporter's credentials."""
+        if self._log_filter is not None:
+            text = self._log_filter.secrets.redact(text)
+        return scrub(text)
+
+    @property
+    def rejected_spans(self) -> int:
+        """Spans the collector rejected in answers accepting the rest of their export
+        (OTLP's ``partial_success``: not retried, as the specification has it); the
+        lean tracer's ``failed_spans`` counts them too."""
+        return sum(p.rejected for p in self._partial if p.kind == "spans")
+
+    @property
+    def rejected_data_points(self) -> int:
+        """Metric data points the collector rejected likewise (``partial_success``)."""
+        return sum(p.rejected for p in self._partial if p.kind == "data points")
 
     def _forget_parent(self) -> None:
         """In a forked child: send on connections of our own, not the parent's pooled ones.
@@ -215,6 +247,12 @@ class OtlpExporter:
             self.tracer_provider.shutdown()
         if self.meter_provider is not None:
             self.meter_provider.shutdown()
+        for partial in self._partial:
+            # the lean tracer's shutdown told its spans in failed_spans' total
+            if not (
+                partial.kind == "spans" and isinstance(self.tracer_provider, LeanTracerProvider)
+            ):
+                partial.told()
         self._unfilter()
 
     def _unfilter(self) -> None:

@@ -148,8 +148,10 @@ class LeanTracerProvider(trace.TracerProvider):
     @property
     def failed_spans(self) -> int:
         """Spans whose batch the collector refused (a status not retried, or still
-        failing when the export timeout ran out, retries included): lost, each batch
-        logged by the SDK's exporter, the total told at shutdown."""
+        failing when the export timeout ran out, retries included), or that it
+        rejected in an answer accepting the rest (OTLP's ``partial_success``): lost,
+        each refused batch logged by the SDK's exporter, the first rejection's
+        message logged, the total told at shutdown."""
         return self._queue.failed
 
     def get_tracer(

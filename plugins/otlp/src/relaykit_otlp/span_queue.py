@@ -279,6 +279,12 @@ class SpanQueue:
                 self.failed,
             )
 
+    def count_rejected(self, spans: int) -> None:
+        """Count ``spans`` the collector rejected in an answer that accepted the rest
+        (OTLP's ``partial_success``; see :mod:`relaykit_otlp.partial_success`): lost as
+        a refused batch's are. Called on the export thread, in the batch's export."""
+        self.failed += spans
+
 
 def _exported(result: object) -> bool:
     """Whether an export succeeded: the SDK sender's result has ``success``, an

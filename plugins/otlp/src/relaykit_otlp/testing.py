@@ -6,8 +6,9 @@
         collector.spans()
 
 Payloads are decoded with OpenTelemetry's own protobuf classes, as a
-collector does. ``hold()`` makes trace exports wait until ``release()``, to
-test what an exporter does while the collector is slow.
+collector does. ``reject()`` makes it answer with a ``partial_success``.
+``hold()`` makes trace exports wait until ``release()``, to test what an
+exporter does while the collector is slow.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ import threading
 from typing import Any
 
 import anyio.to_thread
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from relaykit.testing import LoopbackServer
@@ -41,6 +50,8 @@ class Collector:
         self._open.set()
         #: set when a trace export has arrived and waits for ``release()``
         self.holding = threading.Event()
+        #: each path's 2xx answer body (see :meth:`reject`); empty by default
+        self._answers: dict[str, bytes] = {}
         self.server = LoopbackServer(self.handle)
 
     @property
@@ -55,6 +66,19 @@ class Collector:
     def __exit__(self, *exc: object) -> None:
         self.release()
         self.server.stop()
+
+    def reject(self, *, spans: int = 0, data_points: int = 0, message: str = "") -> None:
+        """Answer every later export with a ``partial_success``: ``spans`` of each trace
+        export and ``data_points`` of each metric export rejected, with ``message``
+        (the rest kept, as a collector does)."""
+        self._answers["/v1/traces"] = ExportTraceServiceResponse(
+            partial_success=ExportTracePartialSuccess(rejected_spans=spans, error_message=message)
+        ).SerializeToString()
+        self._answers["/v1/metrics"] = ExportMetricsServiceResponse(
+            partial_success=ExportMetricsPartialSuccess(
+                rejected_data_points=data_points, error_message=message
+            )
+        ).SerializeToString()
 
     def hold(self) -> None:
         """Make trace exports wait (unanswered) until :meth:`release`."""
@@ -81,7 +105,8 @@ class Collector:
                 self.metrics.append(ExportMetricsServiceRequest.FromString(body))
             else:
                 return HttpResponse(404)
-        return HttpResponse(200, {"content-type": "application/x-protobuf"}, b"")
+            answer = self._answers.get(request.path, b"")
+        return HttpResponse(200, {"content-type": "application/x-protobuf"}, answer)
 
     def spans(self) -> list[Any]:
         """Every span received so far, in the order they arrived."""

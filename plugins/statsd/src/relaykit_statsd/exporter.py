@@ -8,18 +8,40 @@ the OS cannot take a datagram right now (its buffer is full, or nothing
 listens and it reports the port unreachable) the datagram is dropped and
 :attr:`StatsdExporter.dropped` counts it: metrics are best-effort, calls
 are not.
+
+A host name is resolved when the exporter is built, then again every
+``resolve_interval`` seconds (60 by default) and at once (at most every
+second) when the OS says nothing listens at the address: a StatsD sidecar
+restarted under Kubernetes comes back at another address, and datagrams to the
+old one were lost for as long as the process ran (UDP has no connection to
+break; datadogpy and pystatsd resolve once too). Each lookup runs on a thread
+of its own, never on the event loop (``getaddrinfo`` blocks, for seconds when
+DNS is slow); ``record`` only compares the time. A lookup that fails keeps the
+address it had. An IP address is never looked up again.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 import socket
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from relaykit import CallRecord, ConfigError, metrics
-from relaykit.plugin_options import whole_number
+from relaykit.fork_safety import after_fork_in_child
+from relaykit.plugin_options import seconds, whole_number
+
+log = logging.getLogger("relaykit.statsd")
+
+#: ``socket.getaddrinfo``'s signature, as far as the exporter calls it
+Resolver = Callable[..., list[tuple[Any, ...]]]
+#: the least time between two lookups the OS's refusals start
+_REFUSED_RESOLVE_GAP = 1.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _TAG_UNSAFE = re.compile(r"[,|#\s]")
@@ -173,6 +195,8 @@ class StatsdExporter:
         prefix: str = "relaykit",
         tags: bool = False,
         max_packet: int = 1432,
+        resolve_interval: float = 60.0,
+        resolver: Resolver | None = None,
     ) -> None:
         if _UNSAFE.search(prefix):
             # ":" ends a name, "|" a value, "#" starts tags, a newline a line: every
@@ -189,31 +213,98 @@ class StatsdExporter:
         self.sent = 0
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]  # an IPv6 address as a URL writes it: [::1]
+        self._host, self._port = host, port
+        self._resolver: Resolver = resolver or socket.getaddrinfo
+        #: times the host was looked up again and answered another address
+        self.re_resolved = 0
         try:
-            # Resolve once here: a DNS lookup per datagram would block the event loop.
-            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            # Resolved here, at build time; later lookups run off the event loop.
+            family, _, _, _, address = self._resolve()
         except OSError as e:
             raise ConfigError(
                 f"cannot resolve the StatsD host {host!r}: {e}",
                 hint="check [exporters.statsd] host",
             ) from None
+        self._address = address
+        #: seconds between lookups of a host name; 0: never looked up again
+        self.resolve_interval = 0.0 if _is_ip(host) else resolve_interval
+        #: (monotonic) when the next lookup is due; inf: never
+        self._resolve_at = (
+            time.monotonic() + self.resolve_interval if self.resolve_interval else float("inf")
+        )
+        self._resolving = threading.Lock()  # held while a lookup runs: one at a time
+        self._closed = False
+        self._last_lookup = time.monotonic()
+        self._lookup_failing = False
         self._line = _Lines(self.prefix, tags)
         #: the lines of the call record being sent (see record)
         self._call_lines: list[str] = []
         self._provider_names: metrics.ProviderNames | None = None
         self._calls = self._fold()
-        self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            self._sock.setblocking(False)
-            self._sock.connect(address)
+            self._sock = _connected(family, address)
         except OSError as e:
-            # (an IPv6 host without IPv6 here, a broadcast address): no exporter,
-            # so nothing else would close the socket
-            self._sock.close()
             raise ConfigError(
                 f"cannot send StatsD datagrams to {host}:{port}: {e.strerror or e}",
                 hint="check [exporters.statsd] host and port",
             ) from None
+        after_fork_in_child(self, StatsdExporter._forget_lookup)
+
+    def _forget_lookup(self) -> None:
+        """In a forked child: a lookup the parent ran is not running here (its thread
+        was not copied), and its lock would stay held, barring every lookup."""
+        self._resolving = threading.Lock()
+
+    def _resolve(self) -> tuple[Any, ...]:
+        """The host's first datagram address (``getaddrinfo``'s tuple); blocks."""
+        return self._resolver(self._host, self._port, type=socket.SOCK_DGRAM)[0]
+
+    def _look_up_soon(self) -> None:
+        """Look the host up again on a thread of its own, unless a lookup runs now."""
+        if self._closed or not self._resolving.acquire(blocking=False):
+            return
+        self._last_lookup = now = time.monotonic()
+        self._resolve_at = now + self.resolve_interval
+        try:
+            threading.Thread(
+                target=self._look_up, name="relaykit-statsd-resolve", daemon=True
+            ).start()
+        except RuntimeError:  # no thread to be had (interpreter shutting down)
+            self._resolving.release()
+
+    def _look_up(self) -> None:
+        """On the lookup's thread: resolve the host, and send to its new address, if any."""
+        try:
+            try:
+                family, _, _, _, address = self._resolve()
+            except OSError as e:
+                if not self._lookup_failing:  # once per failing streak, not per interval
+                    log.warning(
+                        "cannot resolve the StatsD host %r (%s): sending to %s as before",
+                        self._host,
+                        e,
+                        self._address[0],
+                    )
+                self._lookup_failing = True
+                return
+            self._lookup_failing = False
+            if address == self._address:
+                return
+            try:
+                sock = _connected(family, address)
+            except OSError as e:
+                log.warning("cannot send StatsD datagrams to %s: %s", address[0], e.strerror or e)
+                return
+            old, self._sock, self._address = self._sock, sock, address
+            self.re_resolved += 1
+            log.info("the StatsD host %r now resolves to %s", self._host, address[0])
+            # A send on the event loop between the swap and this close used the new
+            # socket; one that still holds the old gets EBADF: counted as dropped.
+            old.close()
+            if self._closed:
+                sock.close()
+        finally:
+            self._resolving.release()
 
     def _fold(self) -> metrics.CallFold:
         return metrics.CallFold(
@@ -256,10 +347,21 @@ class StatsdExporter:
             self._send("\n".join(packet))
 
     def _send(self, payload: str) -> None:
+        if time.monotonic() >= self._resolve_at:
+            self._look_up_soon()
         try:
             self._sock.send(payload.encode())
             self.sent += 1
-        except OSError:  # BlockingIOError, ConnectionRefusedError, ...
+        except ConnectionRefusedError:
+            # Nothing listens there (the port unreachable): the server may have
+            # moved; a lookup tells (at most every second, however many are refused).
+            self.dropped += 1
+            if (
+                self.resolve_interval
+                and time.monotonic() - self._last_lookup >= _REFUSED_RESOLVE_GAP
+            ):
+                self._look_up_soon()
+        except OSError:  # BlockingIOError, ...
             self.dropped += 1
 
     async def flush(self) -> None:
@@ -267,6 +369,7 @@ class StatsdExporter:
 
     def close(self) -> None:
         """Close the socket (what :meth:`aclose` does, for code without an event loop)."""
+        self._closed = True
         self._sock.close()
 
     async def aclose(self) -> None:
@@ -274,9 +377,31 @@ class StatsdExporter:
         self.close()
 
 
+def _is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP address (which no lookup changes), not a name."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])  # fe80::1%eth0: a scoped address
+    except ValueError:
+        return False
+    return True
+
+
+def _connected(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """A non-blocking datagram socket connected to ``address``; closed if it cannot be."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect(address)
+    except OSError:
+        # (an IPv6 host without IPv6 here, a broadcast address): nothing else would close it
+        sock.close()
+        raise
+    return sock
+
+
 def from_config(conf: Mapping[str, Any]) -> StatsdExporter:
     """Build the exporter from ``[exporters.statsd]``; unknown keys are errors."""
-    valid = ("host", "port", "prefix", "tags", "max_packet")
+    valid = ("host", "port", "prefix", "tags", "max_packet", "resolve_interval")
     for key in conf:
         if key not in valid:
             raise ConfigError(
@@ -289,4 +414,13 @@ def from_config(conf: Mapping[str, Any]) -> StatsdExporter:
         prefix=str(conf.get("prefix", "relaykit")),
         tags=bool(conf.get("tags", False)),
         max_packet=whole_number(conf, "max_packet", 1432, where=_WHERE, low=1),
+        resolve_interval=_resolve_interval(conf),
     )
+
+
+def _resolve_interval(conf: Mapping[str, Any]) -> float:
+    """``resolve_interval``: seconds above 0, or 0 (never look the host up again)."""
+    raw = conf.get("resolve_interval", 60.0)
+    if raw == 0 and not isinstance(raw, bool):
+        return 0.0
+    return seconds(conf, "resolve_interval", 60.0, where=_WHERE)
