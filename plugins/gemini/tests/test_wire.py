@@ -555,6 +555,41 @@ async def test_an_error_after_content_says_whether_retrying_could_help(
     assert err.partial.text == "partial answer"
 
 
+@pytest.mark.anyio
+async def test_a_quota_error_opening_the_stream_keeps_its_retry_info(mock: GeminiMock) -> None:
+    # Google can answer 200 and then send the error as the stream's first chunk; its
+    # RetryInfo ("30s") is the wait, as it is for the same 429 over HTTP.
+    mock.script.reply(
+        "", stream_fault="error", error_code="RESOURCE_EXHAUSTED", error="Quota", retry_after=30
+    )
+    async with client(mock) as c:
+        with pytest.raises(RateLimitError) as info:
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                async for _ in s:
+                    pass
+    assert (info.value.status, info.value.retry_after) == (429, 30)
+    assert info.value.provider_message == "Quota"
+
+
+@pytest.mark.anyio
+async def test_a_quota_error_opening_the_stream_is_retried_after_its_retry_info(
+    mock: GeminiMock,
+) -> None:
+    mock.script.reply(
+        "", stream_fault="error", error_code="RESOURCE_EXHAUSTED", error="Quota", retry_after=0.2
+    )
+    mock.script.reply("Hello")
+    cfg = config(mock)
+    # the backoff alone would wait 5 s: the 0.2 s Google asked for is what is waited
+    cfg["retry"] = {"attempts": 2, "initial_wait": 5, "max_wait": 5, "max_retry_after": 60}
+    async with relaykit.Client(cfg, env={}) as c:
+        with anyio.fail_after(3):
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                text = "".join([e.text async for e in s if isinstance(e, TextDelta)])
+    assert text == "Hello"
+    assert len(mock.requests) == 2
+
+
 def test_undecodable_chunk_is_a_stream_error() -> None:
     with pytest.raises(StreamError, match="not JSON"):
         decode([b"data: {oops\r\n\r\n"])

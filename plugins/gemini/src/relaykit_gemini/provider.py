@@ -208,7 +208,9 @@ class GeminiProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
-            decoder = GeminiStreamDecoder(provider=self._name, model=request.model)
+            decoder = GeminiStreamDecoder(
+                provider=self._name, model=request.model, http_error=self._error
+            )
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector. (The
             # protocol types it as a plain AsyncIterator, which has no aclose.)

@@ -12,7 +12,9 @@ was asked to stream their arguments (``streamFunctionCallArguments``): then a pa
 ``{"functionCall": {}}``) ends it, or the finish does. Such a call streams as the
 other vendors' do: a :class:`~relaykit.ToolCallDelta` with its id and name, then
 pieces of its arguments' JSON (:mod:`relaykit_gemini.partial_args`). An error
-after the stream started arrives as ``data: {"error": {...}}``.
+after the stream started arrives as ``data: {"error": {...}}``; one that is the
+stream's first chunk (Google answered 200, then failed) is the typed error the
+same body over HTTP would be, its ``google.rpc.RetryInfo`` wait kept.
 
 With ``web_search=``, ``groundingMetadata`` comes in later chunks (often the
 last, sometimes in pieces): each :class:`~relaykit.Citation` is yielded when
@@ -27,9 +29,10 @@ Google's Search Suggestions on the finish; each query searched for is a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from relaykit import SSEDecoder, StreamError, Usage, json_decode
+from relaykit import RelayError, SSEDecoder, StreamError, Usage, json_decode
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -64,8 +67,16 @@ class GeminiStreamDecoder:
     next :meth:`feed` or :meth:`close`.
     """
 
-    def __init__(self, *, provider: str, model: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str | None,
+        http_error: Callable[[int, Mapping[str, str], bytes, str | None], RelayError] | None = None,
+    ) -> None:
         self._sse = SSEDecoder()
+        #: the provider's typed error for an HTTP error (status, headers, body, model)
+        self._http_error = http_error
         self._provider = provider
         self._model = model
         self._started = False
@@ -144,6 +155,11 @@ class GeminiStreamDecoder:
             err = chunk["error"]
             code = err.get("code") if isinstance(err, dict) else None
             status = err.get("status") if isinstance(err, dict) else None
+            if not self._started and self._http_error is not None and _is_status(code):
+                # Nothing reached the caller: the error Google would have answered
+                # with over HTTP, its RetryInfo wait (a 429's "30s") as retry_after,
+                # which a StreamError has no place for, and the retry honours.
+                raise self._http_error(code, {}, data.encode(), self._model)
             raise StreamError(
                 message or "error event in the stream",
                 provider=self._provider,
@@ -280,6 +296,11 @@ class GeminiStreamDecoder:
 
     def _error(self, message: str) -> StreamError:
         return StreamError(message, provider=self._provider, model=self._model)
+
+
+def _is_status(code: object) -> bool:
+    """Whether an error chunk's ``code`` is an HTTP error status (Google's ``code``)."""
+    return type(code) is int and 400 <= code <= 599
 
 
 def _streams_arguments(fc: Any) -> bool:
