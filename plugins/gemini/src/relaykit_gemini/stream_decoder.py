@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from relaykit import RelayError, SSEDecoder, StreamError, Usage, json_decode
 from relaykit.events import (
@@ -298,7 +298,7 @@ class GeminiStreamDecoder:
         return StreamError(message, provider=self._provider, model=self._model)
 
 
-def _is_status(code: object) -> bool:
+def _is_status(code: object) -> TypeGuard[int]:
     """Whether an error chunk's ``code`` is an HTTP error status (Google's ``code``)."""
     return type(code) is int and 400 <= code <= 599
 
