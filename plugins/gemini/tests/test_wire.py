@@ -197,6 +197,33 @@ async def test_extra_merges_into_nested_objects(mock: GeminiMock) -> None:
 
 
 @pytest.mark.anyio
+async def test_extra_tools_add_to_the_search_asked_for(mock: GeminiMock) -> None:
+    # Gemini takes a list of tools, one kind each; Google's URL context docs pair
+    # {"urlContext": {}} with {"googleSearch": {}}. Given in extra, it used to replace
+    # the search web_search= asked for, which went unsaid.
+    async with client(mock) as c:
+        await c.chat(
+            "gemini/gemini-2.5-flash", "x", web_search=True, extra={"tools": [{"urlContext": {}}]}
+        )
+    tools = mock.last_request.json()["tools"]
+    assert [next(iter(t)) for t in tools] == ["googleSearch", "urlContext"]
+
+
+@pytest.mark.anyio
+async def test_extra_tools_add_to_the_functions_given(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        await c.chat(
+            "gemini/gemini-3-flash-preview",
+            "x",
+            tools=[WEATHER_TOOL],
+            extra={"tools": [{"codeExecution": {}}]},
+        )
+    tools = mock.last_request.json()["tools"]
+    assert [next(iter(t)) for t in tools] == ["functionDeclarations", "codeExecution"]
+    assert tools[0]["functionDeclarations"][0]["name"] == "get_weather"
+
+
+@pytest.mark.anyio
 async def test_thinking_options(mock: GeminiMock) -> None:
     async with client(mock, include_thoughts=True, thinking_budget=512) as c:
         await c.chat("gemini/gemini-2.5-flash", "think")
