@@ -617,6 +617,26 @@ async def test_a_quota_error_opening_the_stream_is_retried_after_its_retry_info(
     assert len(mock.requests) == 2
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        # a proxy's sign-in page answered with 200
+        (
+            [b"<html><body>Sign in", b" to the proxy</body></html>"],
+            "not server-sent events: '<html><body>Sign in to the proxy",
+        ),
+        # ?alt=sse lost on the way: Google answers a JSON array of the chunks
+        ([b'[{"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]}]'], """'[{"candidates"""),
+        ([], "an empty body"),
+    ],
+)
+def test_a_body_that_is_no_event_stream_says_what_came(body: list[bytes], said: str) -> None:
+    # It said "the stream ended before Gemini sent a finish reason", as for a cut stream.
+    with pytest.raises(StreamError) as info:
+        decode(body)
+    assert said in str(info.value)
+
+
 def test_undecodable_chunk_is_a_stream_error() -> None:
     with pytest.raises(StreamError, match="not JSON"):
         decode([b"data: {oops\r\n\r\n"])

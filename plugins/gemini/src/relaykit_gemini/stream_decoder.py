@@ -55,6 +55,8 @@ from .partial_args import ArgumentsText
 # core retries only before the first event; after it, the caller decides).
 _RETRYABLE = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
 _RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
+#: how much of a body that is no event stream is quoted
+_QUOTED = 120
 
 
 class GeminiStreamDecoder:
@@ -92,6 +94,9 @@ class GeminiStreamDecoder:
         self._grounding = grounding.StreamGrounding()
         #: an error met after other events in the same read, raised on the next call
         self._error_pending: StreamError | None = None
+        #: the body's first bytes while no event has come, to quote one that is no
+        #: event stream (a proxy's page, or the JSON array of a request without alt=sse)
+        self._head = b""
 
     @property
     def finished(self) -> bool:
@@ -101,6 +106,8 @@ class GeminiStreamDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Decode ``data``; return the events of the chunks it completes."""
         self._raise_pending()
+        if not self._started and len(self._head) < _QUOTED:
+            self._head += data[:_QUOTED]
         return self._decode(self._sse.feed(data))
 
     def close(self) -> list[StreamEvent]:
@@ -113,6 +120,14 @@ class GeminiStreamDecoder:
             # nothing, as a non-streamed answer of no candidates says (``other``).
             self._finished = True
             events.append(Finish("other"))
+        if not self._started:
+            # No event at all: say what came instead (SSE skips lines it cannot read,
+            # so a page or a JSON array would pass for a stream cut before its start).
+            head = self._head.decode("utf-8", "replace").strip()
+            came = "an empty body"
+            if head:
+                came = f"not server-sent events: {cut_short(head, _QUOTED)!r}"
+            raise self._error(f"Gemini answered the stream with {came}")
         if not self._finished:
             raise StreamError(
                 "the stream ended before Gemini sent a finish reason",
