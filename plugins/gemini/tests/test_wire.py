@@ -40,6 +40,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.testing import ScriptedServer, one_try_config
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import PNG, WEATHER_TOOL
 from relaykit_gemini import wire
@@ -635,6 +636,50 @@ def test_a_body_that_is_no_event_stream_says_what_came(body: list[bytes], said: 
     with pytest.raises(StreamError) as info:
         decode(body)
     assert said in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_quota_error_after_content_carries_its_retry_info(mock: GeminiMock) -> None:
+    # The core retries no stream that has started; the caller may, after the wait
+    # Google's RetryInfo asks for.
+    mock.script.reply(
+        "partial",
+        stream_fault="error",
+        error_code="RESOURCE_EXHAUSTED",
+        error="Quota",
+        retry_after=30,
+    )
+    async with client(mock) as c:
+        with pytest.raises(StreamError) as info:
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                async for _ in s:
+                    pass
+    assert (info.value.status, info.value.retryable, info.value.retry_after) == (429, True, 30)
+    assert info.value.partial is not None and info.value.partial.text == "partial"
+
+
+@pytest.mark.anyio
+async def test_a_quota_error_after_a_chunk_without_content_keeps_its_retry_info() -> None:
+    # A first chunk of no content (its usage so far only), then the error: nothing of
+    # the answer reached the caller, so it is the 429 it would be over HTTP, wait kept.
+    usage_only = {"usageMetadata": {"promptTokenCount": 4}, "modelVersion": "gemini-2.5-flash"}
+    error = {
+        "error": {
+            "code": 429,
+            "message": "Quota",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}],
+        }
+    }
+    body = [b"data: " + json.dumps(d).encode() + b"\r\n\r\n" for d in (usage_only, error)]
+    with ScriptedServer(Response(200, {"content-type": "text/event-stream"}, body)) as server:
+        cfg = one_try_config({"gemini": {"base_url": server.url, "api_key": KEY}})
+        async with relaykit.Client(cfg, env={}) as c:
+            with pytest.raises(RateLimitError) as info:
+                async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                    async for _ in s:
+                        pass
+    assert (info.value.status, info.value.retry_after) == (429, 30)
 
 
 def test_undecodable_chunk_is_a_stream_error() -> None:

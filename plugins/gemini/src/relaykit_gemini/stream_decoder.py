@@ -166,7 +166,7 @@ class GeminiStreamDecoder:
         if not isinstance(chunk, dict):
             raise self._error(f"Gemini sent a stream chunk that is not an object: {data[:200]!r}")
         if "error" in chunk:
-            message, _, _ = parse_error_body(data)
+            message, _, retry_after = parse_error_body(data)
             err = chunk["error"]
             code = err.get("code") if isinstance(err, dict) else None
             status = err.get("status") if isinstance(err, dict) else None
@@ -182,6 +182,7 @@ class GeminiStreamDecoder:
                 status=code if isinstance(code, int) else None,
                 provider_message=message,
                 retryable=status in _RETRYABLE or code in _RETRYABLE_CODES,
+                retry_after=retry_after,  # RetryInfo's wait, for a caller that tries again
             )
         try:
             return self._events(chunk)
