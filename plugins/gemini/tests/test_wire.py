@@ -716,6 +716,40 @@ async def test_rate_limit_reads_retry_info(mock: GeminiMock) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_per_day_quota_used_up_is_not_retried(mock: GeminiMock) -> None:
+    # Google sends a RetryInfo wait (seconds) with a per-day quota's 429 too; the
+    # quota comes back at midnight Pacific time, so retrying after it only fails again.
+    mock.script.fail(
+        429,
+        "You exceeded your current quota",
+        retry_after=5,
+        code="GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+    )
+    mock.script.reply("too late")
+    cfg = config(mock)
+    cfg["retry"] = {"attempts": 3, "initial_wait": 0, "max_retry_after": 0}
+    async with relaykit.Client(cfg, env={}) as c:
+        with pytest.raises(RateLimitError) as info:
+            await c.chat("gemini/gemini-2.5-flash", "x")
+    assert len(mock.requests) == 1
+    assert info.value.should_retry is False
+    assert info.value.hint is not None
+    assert "GenerateRequestsPerDayPerProjectPerModel-FreeTier" in info.value.hint
+    assert "midnight Pacific time" in info.value.hint
+
+
+@pytest.mark.anyio
+async def test_a_per_minute_quota_is_retried_after_its_wait(mock: GeminiMock) -> None:
+    mock.script.fail(429, "You exceeded your current quota", retry_after=5)
+    mock.script.reply("Hello")
+    cfg = config(mock)
+    cfg["retry"] = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
+    async with relaykit.Client(cfg, env={}) as c:
+        answer = await c.chat("gemini/gemini-2.5-flash", "x")
+    assert answer.text and len(mock.requests) == 2
+
+
+@pytest.mark.anyio
 async def test_context_overflow_is_a_context_length_error(mock: GeminiMock) -> None:
     mock.script.fail(
         400,

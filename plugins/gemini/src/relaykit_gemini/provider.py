@@ -59,6 +59,7 @@ from . import (
     wire,
 )
 from .prices import known_model
+from .quota_errors import daily_quota_used_up
 from .stream_decoder import GeminiStreamDecoder
 
 if TYPE_CHECKING:
@@ -590,6 +591,17 @@ class GeminiProvider:
         # Google answers a wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
         if status == 400 and "API_KEY_INVALID" in text:
             return AuthenticationError(err.message, **kw)
+        daily = daily_quota_used_up(body) if status == 429 else None
+        if daily is not None:
+            # Its RetryInfo says seconds, but the quota comes back at midnight Pacific
+            # time: retrying the deployment fails again; a fallback may serve the call.
+            err.should_retry = False
+            err.hint = (
+                f"Gemini's per-day quota {daily} is used up; it resets at midnight Pacific"
+                " time: wait for it, route the call elsewhere (fallbacks), or raise the"
+                " project's quota (billing, usage tier)"
+            )
+            return err
         # "The input token count (N) exceeds the maximum number of tokens allowed (M)."
         lowered = err.message.lower()
         if status == 400 and "token count" in lowered and "exceeds" in lowered:

@@ -1219,7 +1219,9 @@ def _scripted_error(reply: Reply) -> Response:
                 "violations": [
                     {
                         "quotaMetric": _QUOTA_METRIC,
-                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        # ``code`` names the quota used up (a per-day one: retrying is vain)
+                        "quotaId": reply.error_code
+                        or "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
                     }
                 ],
             }
