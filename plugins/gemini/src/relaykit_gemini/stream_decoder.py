@@ -172,8 +172,8 @@ class GeminiStreamDecoder:
             status = err.get("status") if isinstance(err, dict) else None
             if not self._started and self._http_error is not None and _is_status(code):
                 # Nothing reached the caller: the error Google would have answered
-                # with over HTTP, its RetryInfo wait (a 429's "30s") as retry_after,
-                # which a StreamError has no place for, and the retry honours.
+                # with over HTTP (its RetryInfo wait as retry_after, a per-day quota
+                # not retried, a wrong key an AuthenticationError), as the retry reads it.
                 raise self._http_error(code, {}, data.encode(), self._model)
             raise StreamError(
                 message or "error event in the stream",
