@@ -112,3 +112,28 @@ def test_one_plugin_not_in_a_list_is_a_config_error_saying_to_wrap_it() -> None:
     """``Client(plugins=FakePlugin())`` raised TypeError: object is not iterable."""
     with pytest.raises(relaykit.ConfigError, match=r"plugins must be a list.*plugins=\[plugin\]"):
         relaykit.Client({"storage": {"backend": "none"}}, plugins=FakePlugin())  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"", "the body is empty"),
+        (b"  \r\n", "the body is empty"),
+        (b"<html><body>Sign in to the proxy</body></html>", "not JSON: '<html><body>Sign in"),
+    ],
+)
+async def test_an_answer_that_is_not_json_says_what_came(body: bytes, said: str) -> None:
+    """A 200 with an empty body, or a proxy's page, was "malformed response from the
+    provider (JSONDecodeError: Expecting value: line 1 column 1 (char 0))", which
+    said neither that the body was empty nor what it held."""
+    from relaykit.testing import Response, ScriptedServer, one_try_config
+
+    page = Response(200, {"content-type": "text/html"}, body)
+    with ScriptedServer(page) as server:
+        config = one_try_config({"openai": {"base_url": server.url, "api_key": "sk-test"}})
+        async with relaykit.Client(config, env={}) as client:
+            with pytest.raises(relaykit.ProviderUnavailableError) as info:
+                await client.chat("openai/gpt-4o-mini", "hi")
+    assert said in str(info.value)
+    assert str(info.value).startswith("openai/gpt-4o-mini: malformed response from the provider")

@@ -257,11 +257,24 @@ class RequestTimeoutError(RelayError):
 
 
 class StreamError(RelayError):
-    """The stream failed after it had started; ``partial`` holds what had arrived."""
+    """The stream failed after it had started; ``partial`` holds what had arrived.
 
-    def __init__(self, message: str, *, partial: ChatResponse | None = None, **kw: Any) -> None:
+    ``retry_after``: the wait in seconds the vendor's in-stream error asked for, if
+    it did (Gemini's ``google.rpc.RetryInfo``), for a caller that tries again; the
+    core retries no stream that has started.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: ChatResponse | None = None,
+        retry_after: float | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.partial = partial
+        self.retry_after = retry_after
 
 
 class CircuitOpenError(RelayError):

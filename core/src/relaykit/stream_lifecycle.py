@@ -85,6 +85,7 @@ def broken_stream_error(error: RelayError, partial: ChatResponse | None = None) 
         status=error.status,
         provider_message=error.provider_message,
         partial=partial,
+        retry_after=getattr(error, "retry_after", None),
     )
 
 
@@ -105,7 +106,11 @@ def unstarted_stream_error(error: StreamError) -> RelayError:
         None
         if error.status is None
         else error_for_status(
-            error.status, error.message, provider=error.provider or "", model=error.model
+            error.status,
+            error.message,
+            provider=error.provider or "",
+            model=error.model,
+            retry_after=error.retry_after,
         )
     )
     if typed is None or type(typed) is RelayError:

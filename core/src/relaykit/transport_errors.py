@@ -7,6 +7,7 @@ default client is an ``httpx.AsyncClient``.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -221,6 +222,11 @@ def malformed_response(exc: BaseException, target: Target) -> ProviderUnavailabl
     exc``.
     """
     text = exc.message if isinstance(exc, RelayError) else str(exc)
+    if isinstance(exc, json.JSONDecodeError):
+        # "Expecting value: line 1 column 1 (char 0)" says neither that nothing came
+        # (an empty 200) nor what did (a proxy's sign-in page): say which.
+        doc = exc.doc.strip() if isinstance(exc.doc, str) else ""
+        text += f"; the body is not JSON: {cut_short(doc, 80)!r}" if doc else "; the body is empty"
     return ProviderUnavailableError(
         f"malformed response from the provider ({type(exc).__name__}: {cut_short(text, 200)})",
         provider=target.provider,

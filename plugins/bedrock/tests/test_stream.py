@@ -321,6 +321,51 @@ async def test_http_errors(
         assert err.retryable
 
 
+#: what Bedrock says when an account's daily token quota is used up (a new account's
+#: Claude quota; botocore retries it to "reached max retries" all the same)
+PER_DAY = "Too many tokens per day, please wait before trying again."
+
+
+@pytest.mark.anyio
+async def test_a_daily_quota_used_up_is_not_retried(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    mock.script.fail(429, PER_DAY, code="ThrottlingException")
+    mock.script.reply("too late")
+    async with make_client(retry=3) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.chat(MODEL, "go")
+    assert len(mock.requests) == 1
+    assert info.value.should_retry is False
+    assert info.value.hint is not None and "tokens per day" in info.value.hint
+
+
+@pytest.mark.anyio
+async def test_a_daily_quota_used_up_in_the_stream_is_not_retried(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    mock.script.reply(stream_fault="error", error_code="throttlingException", error=PER_DAY)
+    mock.script.reply("too late")
+    async with make_client(retry=3) as client:
+        with pytest.raises(RateLimitError) as info:
+            async with client.stream(MODEL, "go") as s:
+                async for _ in s:
+                    pass
+    assert len(mock.requests) == 1
+    assert info.value.should_retry is False
+
+
+@pytest.mark.anyio
+async def test_a_per_minute_throttle_is_retried(mock: BedrockMock, make_client: MakeClient) -> None:
+    mock.script.fail(
+        429, "Too many tokens, please wait before trying again.", code="ThrottlingException"
+    )
+    mock.script.reply("Hello")
+    async with make_client(retry=2) as client:
+        answer = await client.chat(MODEL, "go")
+    assert answer.text and len(mock.requests) == 2
+
+
 def test_error_kind_from_header_or_body() -> None:
     header = {
         "x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"

@@ -40,6 +40,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit.testing import ScriptedServer, one_try_config
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import PNG, WEATHER_TOOL
 from relaykit_gemini import wire
@@ -194,6 +195,33 @@ async def test_extra_merges_into_nested_objects(mock: GeminiMock) -> None:
     body = mock.last_request.json()
     assert body["generationConfig"] == {"maxOutputTokens": 5, "topK": 3}
     assert body["safetySettings"] == safety
+
+
+@pytest.mark.anyio
+async def test_extra_tools_add_to_the_search_asked_for(mock: GeminiMock) -> None:
+    # Gemini takes a list of tools, one kind each; Google's URL context docs pair
+    # {"urlContext": {}} with {"googleSearch": {}}. Given in extra, it used to replace
+    # the search web_search= asked for, which went unsaid.
+    async with client(mock) as c:
+        await c.chat(
+            "gemini/gemini-2.5-flash", "x", web_search=True, extra={"tools": [{"urlContext": {}}]}
+        )
+    tools = mock.last_request.json()["tools"]
+    assert [next(iter(t)) for t in tools] == ["googleSearch", "urlContext"]
+
+
+@pytest.mark.anyio
+async def test_extra_tools_add_to_the_functions_given(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        await c.chat(
+            "gemini/gemini-3-flash-preview",
+            "x",
+            tools=[WEATHER_TOOL],
+            extra={"tools": [{"codeExecution": {}}]},
+        )
+    tools = mock.last_request.json()["tools"]
+    assert [next(iter(t)) for t in tools] == ["functionDeclarations", "codeExecution"]
+    assert tools[0]["functionDeclarations"][0]["name"] == "get_weather"
 
 
 @pytest.mark.anyio
@@ -555,6 +583,105 @@ async def test_an_error_after_content_says_whether_retrying_could_help(
     assert err.partial.text == "partial answer"
 
 
+@pytest.mark.anyio
+async def test_a_quota_error_opening_the_stream_keeps_its_retry_info(mock: GeminiMock) -> None:
+    # Google can answer 200 and then send the error as the stream's first chunk; its
+    # RetryInfo ("30s") is the wait, as it is for the same 429 over HTTP.
+    mock.script.reply(
+        "", stream_fault="error", error_code="RESOURCE_EXHAUSTED", error="Quota", retry_after=30
+    )
+    async with client(mock) as c:
+        with pytest.raises(RateLimitError) as info:
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                async for _ in s:
+                    pass
+    assert (info.value.status, info.value.retry_after) == (429, 30)
+    assert info.value.provider_message == "Quota"
+
+
+@pytest.mark.anyio
+async def test_a_quota_error_opening_the_stream_is_retried_after_its_retry_info(
+    mock: GeminiMock,
+) -> None:
+    mock.script.reply(
+        "", stream_fault="error", error_code="RESOURCE_EXHAUSTED", error="Quota", retry_after=0.2
+    )
+    mock.script.reply("Hello")
+    cfg = config(mock)
+    # the backoff alone would wait 5 s: the 0.2 s Google asked for is what is waited
+    cfg["retry"] = {"attempts": 2, "initial_wait": 5, "max_wait": 5, "max_retry_after": 60}
+    async with relaykit.Client(cfg, env={}) as c:
+        with anyio.fail_after(3):
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                text = "".join([e.text async for e in s if isinstance(e, TextDelta)])
+    assert text == "Hello"
+    assert len(mock.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        # a proxy's sign-in page answered with 200
+        (
+            [b"<html><body>Sign in", b" to the proxy</body></html>"],
+            "not server-sent events: '<html><body>Sign in to the proxy",
+        ),
+        # ?alt=sse lost on the way: Google answers a JSON array of the chunks
+        ([b'[{"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]}]'], """'[{"candidates"""),
+        ([], "an empty body"),
+    ],
+)
+def test_a_body_that_is_no_event_stream_says_what_came(body: list[bytes], said: str) -> None:
+    # It said "the stream ended before Gemini sent a finish reason", as for a cut stream.
+    with pytest.raises(StreamError) as info:
+        decode(body)
+    assert said in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_quota_error_after_content_carries_its_retry_info(mock: GeminiMock) -> None:
+    # The core retries no stream that has started; the caller may, after the wait
+    # Google's RetryInfo asks for.
+    mock.script.reply(
+        "partial",
+        stream_fault="error",
+        error_code="RESOURCE_EXHAUSTED",
+        error="Quota",
+        retry_after=30,
+    )
+    async with client(mock) as c:
+        with pytest.raises(StreamError) as info:
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                async for _ in s:
+                    pass
+    assert (info.value.status, info.value.retryable, info.value.retry_after) == (429, True, 30)
+    assert info.value.partial is not None and info.value.partial.text == "partial"
+
+
+@pytest.mark.anyio
+async def test_a_quota_error_after_a_chunk_without_content_keeps_its_retry_info() -> None:
+    # A first chunk of no content (its usage so far only), then the error: nothing of
+    # the answer reached the caller, so it is the 429 it would be over HTTP, wait kept.
+    usage_only = {"usageMetadata": {"promptTokenCount": 4}, "modelVersion": "gemini-2.5-flash"}
+    error = {
+        "error": {
+            "code": 429,
+            "message": "Quota",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"}],
+        }
+    }
+    body = [b"data: " + json.dumps(d).encode() + b"\r\n\r\n" for d in (usage_only, error)]
+    with ScriptedServer(Response(200, {"content-type": "text/event-stream"}, body)) as server:
+        cfg = one_try_config({"gemini": {"base_url": server.url, "api_key": KEY}})
+        async with relaykit.Client(cfg, env={}) as c:
+            with pytest.raises(RateLimitError) as info:
+                async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                    async for _ in s:
+                        pass
+    assert (info.value.status, info.value.retry_after) == (429, 30)
+
+
 def test_undecodable_chunk_is_a_stream_error() -> None:
     with pytest.raises(StreamError, match="not JSON"):
         decode([b"data: {oops\r\n\r\n"])
@@ -586,6 +713,40 @@ async def test_rate_limit_reads_retry_info(mock: GeminiMock) -> None:
     assert info.value.retry_after == 7
     body = mock.requests[-1]
     assert body.path.endswith(":generateContent")
+
+
+@pytest.mark.anyio
+async def test_a_per_day_quota_used_up_is_not_retried(mock: GeminiMock) -> None:
+    # Google sends a RetryInfo wait (seconds) with a per-day quota's 429 too; the
+    # quota comes back at midnight Pacific time, so retrying after it only fails again.
+    mock.script.fail(
+        429,
+        "You exceeded your current quota",
+        retry_after=5,
+        code="GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+    )
+    mock.script.reply("too late")
+    cfg = config(mock)
+    cfg["retry"] = {"attempts": 3, "initial_wait": 0, "max_retry_after": 0}
+    async with relaykit.Client(cfg, env={}) as c:
+        with pytest.raises(RateLimitError) as info:
+            await c.chat("gemini/gemini-2.5-flash", "x")
+    assert len(mock.requests) == 1
+    assert info.value.should_retry is False
+    assert info.value.hint is not None
+    assert "GenerateRequestsPerDayPerProjectPerModel-FreeTier" in info.value.hint
+    assert "midnight Pacific time" in info.value.hint
+
+
+@pytest.mark.anyio
+async def test_a_per_minute_quota_is_retried_after_its_wait(mock: GeminiMock) -> None:
+    mock.script.fail(429, "You exceeded your current quota", retry_after=5)
+    mock.script.reply("Hello")
+    cfg = config(mock)
+    cfg["retry"] = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
+    async with relaykit.Client(cfg, env={}) as c:
+        answer = await c.chat("gemini/gemini-2.5-flash", "x")
+    assert answer.text and len(mock.requests) == 2
 
 
 @pytest.mark.anyio

@@ -235,3 +235,42 @@ async def test_tool_call_ids_of_other_providers_are_sent_as_they_are(mock: Ollam
     results = [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"]
     assert calls == list(CROSS_PROVIDER_IDS)
     assert results == list(zip(calls, "ABCDEFG", strict=True))
+
+
+#: Ollama Cloud's 429s when an account's usage window is spent: no Retry-After, and
+#: the window resets in hours or days (continue#9233, continue#11444, hermes-agent#68832)
+USAGE_LIMITS = [
+    "you've reached your hourly usage limit, please wait or upgrade to continue",
+    "you (ann) have reached your session usage limit, upgrade for higher limits: "
+    "https://ollama.com/upgrade",
+    "you (ann) have reached your weekly usage limit, upgrade for higher limits: "
+    "https://ollama.com/upgrade or add extra usage: https://ollama.com/settings",
+]
+
+
+def retrying_client(mock: OllamaMock, attempts: int) -> relaykit.Client:
+    retry = {"attempts": attempts, "initial_wait": 0, "max_retry_after": 0}
+    providers = {"ollama": {"base_url": mock.base_url}}
+    return relaykit.Client({"storage": {"backend": "none"}, "retry": retry, "providers": providers})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("said", USAGE_LIMITS)
+async def test_a_cloud_usage_limit_reached_is_not_retried(mock: OllamaMock, said: str) -> None:
+    mock.script.fail(429, said)
+    mock.script.reply("too late")
+    async with retrying_client(mock, 3) as c:
+        with pytest.raises(relaykit.RateLimitError) as info:
+            await c.chat("ollama/gpt-oss:20b", "hi")
+    assert len(mock.requests) == 1
+    assert info.value.should_retry is False
+    assert info.value.hint is not None and "usage limit" in info.value.hint
+
+
+@pytest.mark.anyio
+async def test_a_plain_429_is_retried(mock: OllamaMock) -> None:
+    mock.script.fail(429, "too many requests")
+    mock.script.reply("Hello")
+    async with retrying_client(mock, 2) as c:
+        answer = await c.chat("ollama/gpt-oss:20b", "hi")
+    assert answer.text and len(mock.requests) == 2

@@ -474,6 +474,19 @@ def test_garbage_line_is_a_stream_error() -> None:
         decode([b"<html>502 Bad Gateway</html>\n"])
 
 
+@pytest.mark.parametrize("end", [b"\n", b""])
+def test_a_line_that_is_not_json_is_quoted(end: bytes) -> None:
+    # It said "Expecting value: line 1 column 1 (char 0)", not what came (a proxy's page).
+    with pytest.raises(StreamError) as info:
+        decode([b"<html><body>Sign in to the proxy</body></html>" + end])
+    assert "'<html><body>Sign in to the proxy" in str(info.value)
+
+
+def test_an_empty_body_says_so() -> None:
+    with pytest.raises(StreamError, match="Ollama answered the stream with an empty body"):
+        decode([b""])
+
+
 @pytest.mark.anyio
 async def test_mock_streams_ndjson(mock: OllamaMock) -> None:
     import httpx

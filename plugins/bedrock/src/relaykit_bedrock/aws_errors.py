@@ -58,6 +58,11 @@ _AUTH_HINT = (
 )
 
 _QUOTA_HINT = "the account's Bedrock quota is used up: wait, or ask AWS for a higher quota"
+_DAILY_HINT = (
+    "the account's Bedrock quota of tokens per day for this model is used up: retrying"
+    " today will not help; route the call elsewhere (fallbacks), or ask AWS for a higher"
+    " quota (Service Quotas, 'tokens per day')"
+)
 #: What AWS's Responsible AI filters say when they refuse a prompt or an input image
 #: ("This request has been blocked by our content filters. Please adjust your text
 #: prompt to submit a new request.") and, in a 200 answer's ``error``, the images.
@@ -165,6 +170,12 @@ def typed_error(
             hint=_QUOTA_HINT,
         )
     error = error_for_status(status, text, provider=provider, model=model, code=kind)
+    if key == "throttlingexception" and "per day" in message.lower():
+        # "Too many tokens per day": a daily quota, which no backoff of seconds waits
+        # out (botocore retries it to "reached max retries"); a fallback may serve it.
+        error.should_retry = False
+        error.hint = _DAILY_HINT
+        return error
     # Claude refusing a turn's thinking (on either API): say how to send it back.
     return hint_thinking(error)
 
@@ -191,6 +202,8 @@ def stream_exception(
         model=model,
         status=status,
         provider_message=f"{kind}: {message}",
-        # The core does not retry a started stream, but a caller may: say whether it helps.
-        retryable=typed.retryable,
+        # The core does not retry a started stream, but a caller may: say whether it helps
+        # (not for a daily quota used up, whatever its kind says).
+        retryable=typed.retryable and typed.should_retry is not False,
+        hint=typed.hint,
     )

@@ -59,6 +59,7 @@ from . import (
     wire,
 )
 from .prices import known_model
+from .quota_errors import daily_quota_used_up
 from .stream_decoder import GeminiStreamDecoder
 
 if TYPE_CHECKING:
@@ -208,7 +209,9 @@ class GeminiProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
-            decoder = GeminiStreamDecoder(provider=self._name, model=request.model)
+            decoder = GeminiStreamDecoder(
+                provider=self._name, model=request.model, http_error=self._error
+            )
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector. (The
             # protocol types it as a plain AsyncIterator, which has no aclose.)
@@ -588,6 +591,17 @@ class GeminiProvider:
         # Google answers a wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
         if status == 400 and "API_KEY_INVALID" in text:
             return AuthenticationError(err.message, **kw)
+        daily = daily_quota_used_up(body) if status == 429 else None
+        if daily is not None:
+            # Its RetryInfo says seconds, but the quota comes back at midnight Pacific
+            # time: retrying the deployment fails again; a fallback may serve the call.
+            err.should_retry = False
+            err.hint = (
+                f"Gemini's per-day quota {daily} is used up; it resets at midnight Pacific"
+                " time: wait for it, route the call elsewhere (fallbacks), or raise the"
+                " project's quota (billing, usage tier)"
+            )
+            return err
         # "The input token count (N) exceeds the maximum number of tokens allowed (M)."
         lowered = err.message.lower()
         if status == 400 and "token count" in lowered and "exceeds" in lowered:

@@ -12,7 +12,9 @@ was asked to stream their arguments (``streamFunctionCallArguments``): then a pa
 ``{"functionCall": {}}``) ends it, or the finish does. Such a call streams as the
 other vendors' do: a :class:`~relaykit.ToolCallDelta` with its id and name, then
 pieces of its arguments' JSON (:mod:`relaykit_gemini.partial_args`). An error
-after the stream started arrives as ``data: {"error": {...}}``.
+after the stream started arrives as ``data: {"error": {...}}``; one that is the
+stream's first chunk (Google answered 200, then failed) is the typed error the
+same body over HTTP would be, its ``google.rpc.RetryInfo`` wait kept.
 
 With ``web_search=``, ``groundingMetadata`` comes in later chunks (often the
 last, sometimes in pieces): each :class:`~relaykit.Citation` is yielded when
@@ -27,9 +29,10 @@ Google's Search Suggestions on the finish; each query searched for is a
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeGuard
 
-from relaykit import SSEDecoder, StreamError, Usage, json_decode
+from relaykit import RelayError, SSEDecoder, StreamError, Usage, json_decode
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -52,6 +55,8 @@ from .partial_args import ArgumentsText
 # core retries only before the first event; after it, the caller decides).
 _RETRYABLE = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
 _RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
+#: how much of a body that is no event stream is quoted
+_QUOTED = 120
 
 
 class GeminiStreamDecoder:
@@ -64,8 +69,16 @@ class GeminiStreamDecoder:
     next :meth:`feed` or :meth:`close`.
     """
 
-    def __init__(self, *, provider: str, model: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str | None,
+        http_error: Callable[[int, Mapping[str, str], bytes, str | None], RelayError] | None = None,
+    ) -> None:
         self._sse = SSEDecoder()
+        #: the provider's typed error for an HTTP error (status, headers, body, model)
+        self._http_error = http_error
         self._provider = provider
         self._model = model
         self._started = False
@@ -81,6 +94,9 @@ class GeminiStreamDecoder:
         self._grounding = grounding.StreamGrounding()
         #: an error met after other events in the same read, raised on the next call
         self._error_pending: StreamError | None = None
+        #: the body's first bytes while no event has come, to quote one that is no
+        #: event stream (a proxy's page, or the JSON array of a request without alt=sse)
+        self._head = b""
 
     @property
     def finished(self) -> bool:
@@ -90,6 +106,8 @@ class GeminiStreamDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Decode ``data``; return the events of the chunks it completes."""
         self._raise_pending()
+        if not self._started and len(self._head) < _QUOTED:
+            self._head += data[:_QUOTED]
         return self._decode(self._sse.feed(data))
 
     def close(self) -> list[StreamEvent]:
@@ -102,6 +120,14 @@ class GeminiStreamDecoder:
             # nothing, as a non-streamed answer of no candidates says (``other``).
             self._finished = True
             events.append(Finish("other"))
+        if not self._started:
+            # No event at all: say what came instead (SSE skips lines it cannot read,
+            # so a page or a JSON array would pass for a stream cut before its start).
+            head = self._head.decode("utf-8", "replace").strip()
+            came = "an empty body"
+            if head:
+                came = f"not server-sent events: {cut_short(head, _QUOTED)!r}"
+            raise self._error(f"Gemini answered the stream with {came}")
         if not self._finished:
             raise StreamError(
                 "the stream ended before Gemini sent a finish reason",
@@ -140,10 +166,15 @@ class GeminiStreamDecoder:
         if not isinstance(chunk, dict):
             raise self._error(f"Gemini sent a stream chunk that is not an object: {data[:200]!r}")
         if "error" in chunk:
-            message, _, _ = parse_error_body(data)
+            message, _, retry_after = parse_error_body(data)
             err = chunk["error"]
             code = err.get("code") if isinstance(err, dict) else None
             status = err.get("status") if isinstance(err, dict) else None
+            if not self._started and self._http_error is not None and _is_status(code):
+                # Nothing reached the caller: the error Google would have answered
+                # with over HTTP (its RetryInfo wait as retry_after, a per-day quota
+                # not retried, a wrong key an AuthenticationError), as the retry reads it.
+                raise self._http_error(code, {}, data.encode(), self._model)
             raise StreamError(
                 message or "error event in the stream",
                 provider=self._provider,
@@ -151,6 +182,7 @@ class GeminiStreamDecoder:
                 status=code if isinstance(code, int) else None,
                 provider_message=message,
                 retryable=status in _RETRYABLE or code in _RETRYABLE_CODES,
+                retry_after=retry_after,  # RetryInfo's wait, for a caller that tries again
             )
         try:
             return self._events(chunk)
@@ -280,6 +312,11 @@ class GeminiStreamDecoder:
 
     def _error(self, message: str) -> StreamError:
         return StreamError(message, provider=self._provider, model=self._model)
+
+
+def _is_status(code: object) -> TypeGuard[int]:
+    """Whether an error chunk's ``code`` is an HTTP error status (Google's ``code``)."""
+    return type(code) is int and 400 <= code <= 599
 
 
 def _streams_arguments(fc: Any) -> bool:

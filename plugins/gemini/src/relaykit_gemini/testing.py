@@ -757,13 +757,14 @@ class _Turn:
             # ``error_code`` names Google's status (``UNAVAILABLE``); INTERNAL by default.
             status = reply.error_code or "INTERNAL"
             code = next((c for c, name in _STATUS.items() if name == status), 500)
-            yield {
-                "error": {
-                    "code": code,
-                    "message": reply.error or "An internal error has occurred.",
-                    "status": status,
-                }
+            error: dict[str, Any] = {
+                "code": code,
+                "message": reply.error or "An internal error has occurred.",
+                "status": status,
             }
+            if reply.retry_after is not None:  # as the same error over HTTP says it
+                error["details"] = [_retry_info(reply.retry_after)]
+            yield {"error": error}
             return
         if self.calls and self.stream_arguments:
             if pending is not None:
@@ -1218,19 +1219,21 @@ def _scripted_error(reply: Reply) -> Response:
                 "violations": [
                     {
                         "quotaMetric": _QUOTA_METRIC,
-                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        # ``code`` names the quota used up (a per-day one: retrying is vain)
+                        "quotaId": reply.error_code
+                        or "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
                     }
                 ],
             }
         )
         if reply.retry_after is not None:
-            details.append(
-                {
-                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                    "retryDelay": f"{reply.retry_after:g}s",
-                }
-            )
+            details.append(_retry_info(reply.retry_after))
     return _error(reply.status, reply.error, details=details, headers=dict(reply.headers))
+
+
+def _retry_info(seconds: float) -> dict[str, Any]:
+    """Google's ``google.rpc.RetryInfo`` detail asking for a wait of ``seconds``."""
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds:g}s"}
 
 
 def _invalid_key(service: str) -> Response:

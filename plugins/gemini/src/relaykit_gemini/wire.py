@@ -139,11 +139,16 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
     there adds to relaykit's (see :func:`relaykit_gemini.thinking.merge`); a
     ``toolConfig.functionCallingConfig`` (Vertex AI's
     ``{"streamFunctionCallArguments": true}``) adds to the ``mode`` relaykit
-    made of ``tool_choice``.
+    made of ``tool_choice``. ``tools`` in ``extra`` (``{"urlContext": {}}``,
+    ``{"codeExecution": {}}``) go after the ones relaykit made of ``tools=`` and
+    ``web_search=``: Gemini's ``tools`` is a list of one kind of tool each, and
+    replacing it dropped the caller's functions and search without a word.
     """
     for key, value in extra.items():
         current = body.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
+        if key == "tools" and isinstance(current, list) and isinstance(value, list | tuple):
+            body[key] = [*current, *value]
+        elif isinstance(current, dict) and isinstance(value, Mapping):
             # update() would replace our thinkingConfig (functionCallingConfig) whole:
             # keep it to merge into.
             inner = _INNER.get(key, "")

@@ -44,6 +44,8 @@ LOCAL_PRICE = ModelPrice(Decimal(0), Decimal(0), Decimal(0))
 #: it does for what it reads only where it loads or runs the model: an option of
 #: the wrong type (api.Options.FromMap, answered by handleScheduleError's default)
 #: and a ``format`` that is neither "json" nor a schema (llm/server.go).
+#: what Ollama Cloud's 429 says when an account's hourly, session or weekly window is spent
+_USAGE_LIMIT = "usage limit"
 _REFUSED_WITH_500 = ("option ", "invalid format: ", "invalid JSON schema in format")
 
 
@@ -55,6 +57,17 @@ def http_error(
     :class:`~relaykit.InvalidRequestError`, not a retryable outage (the same
     request would be refused again)."""
     error = error_from_http(status, headers, body, provider=provider, model=model)
+    if status == 429 and _USAGE_LIMIT in error.message:
+        # Ollama Cloud's account window ("hourly", "session", "weekly usage limit"):
+        # it sends no Retry-After and resets in hours or days, so backing off seconds
+        # and retrying only fails again; a fallback may serve the call.
+        error.should_retry = False
+        error.hint = (
+            "the Ollama Cloud account's usage limit is reached: wait for its window to"
+            " reset (ollama.com/settings shows when), upgrade the plan, or route the"
+            " call elsewhere (fallbacks, a local model)"
+        )
+        return error
     if status == 500 and error.message.startswith(_REFUSED_WITH_500):
         return InvalidRequestError(
             error.message,

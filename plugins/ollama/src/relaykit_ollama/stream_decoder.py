@@ -23,6 +23,7 @@ from relaykit.events import (
 )
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.response import NO_USAGE
+from relaykit.secrets import cut_short
 
 from . import wire
 from .ndjson import NDJSONDecoder
@@ -59,7 +60,7 @@ class OllamaStreamDecoder:
         try:
             objects = self._lines.feed(data)
         except ValueError as e:
-            raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
+            raise self._not_json(e) from None
         # The line decoder holds back a bad line behind the good ones before it;
         # the next feed or close raises it.
         return self._events(objects)
@@ -70,11 +71,13 @@ class OllamaStreamDecoder:
         try:
             objects = self._lines.flush()
         except ValueError as e:
-            raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
+            raise self._not_json(e) from None
         try:
             events = [event for obj in objects for event in self._object(obj)]  # one at most
         except SHAPE_ERRORS as e:
             raise wrong_shape("a stream line", e) from e
+        if not self._started and not events:
+            raise self._error("Ollama answered the stream with an empty body")
         if not self._done:
             raise self._error("the stream ended before Ollama sent its final (done) object")
         return events
@@ -137,6 +140,13 @@ class OllamaStreamDecoder:
                 Finish(wire.finish_reason(raw_reason, has_calls=self._calls > 0), raw_reason)
             )
         return events
+
+    def _not_json(self, e: ValueError) -> StreamError:
+        """The error for a line that is not JSON, quoting it: the decoder's "Expecting
+        value: line 1 column 1 (char 0)" does not say what came (a proxy's page)."""
+        line = e.doc if isinstance(e, json.JSONDecodeError) else ""
+        quoted = f" {cut_short(line.strip(), 120)!r}" if line.strip() else ""
+        return self._error(f"Ollama sent a stream line that is not JSON:{quoted} ({e})")
 
     def _error(self, message: str) -> StreamError:
         return StreamError(message, provider=self._provider, model=self._model)
