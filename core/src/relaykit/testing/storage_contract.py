@@ -132,6 +132,15 @@ SEARCH_CORPUS = (
     "1,000 items",
     "NEAR(foo bar) OR NOT x AND y",
     'it\'s "quoted" (parens) [brackets] {braces} back\\slash col:on',
+    # accents (SQLite's tokenizer drops Latin ones by default), a decomposed
+    # accent, Turkish dotted I, an emoji newer than SQLite's Unicode tables,
+    # a script with vowel signs (marks between letters)
+    "Zürich café naïve São",
+    "zurich cafe naive sao",
+    "cafe\u0301s",
+    "İstanbul",
+    "hi\U0001f916robot",
+    "हिन्दी ก่อน",
 )
 #: queries searched for in :data:`SEARCH_CORPUS`: FTS5 and tsquery syntax, punctuation
 SEARCH_QUERIES = (
@@ -148,6 +157,9 @@ SEARCH_QUERIES = (
     *("os", "path", "join", "os.path.join", "dots", "5", "plus", "hash", "10", "1e10"),
     *("0x1f", "1", "000", "1,000", "items", "near", "quoted", "parens", "slash", "col"),
     "it's (parens) back\\slash",
+    *("zurich", "Zürich", "cafe", "café", "naive", "naïve", "sao", "são", "cafes", "s"),
+    *("istanbul", "İstanbul", "i", "stanbul", "robot", "hi\U0001f916robot", "हिन्दी"),
+    *("ह", "ก", "อน", "ก่อน"),
 )
 
 
