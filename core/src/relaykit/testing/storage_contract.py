@@ -982,6 +982,41 @@ class StorageContract(StorageStringsContract):
         assert [(t.group, t.calls) for t in by_gone] == [(None, 3)]
 
     @pytest.mark.anyio
+    async def test_metadata_numbers_and_objects_match_as_one_text_in_every_backend(
+        self, storage: Storage
+    ) -> None:
+        """Numbers beyond the plain ones (an exponent, negative zero, an integer over
+        64 bits) and objects and arrays are one text in every backend, PostgreSQL's
+        ``jsonb`` text (relaykit.protocols.metadata_text): the same filter finds the
+        same calls, and totals group them under the same name."""
+        values: list[tuple[Any, str]] = [
+            (1e-07, "0.0000001"),
+            (1e20, "100000000000000000000"),
+            (-0.0, "0.0"),
+            (2.50, "2.5"),
+            (100.0, "100.0"),
+            (12345678901234567890, "12345678901234567890"),
+            # keys by length, then bytes, as jsonb orders them
+            (
+                {"kk": 1e20, "k": [1, 2.5], "a\n": "é"},
+                '{"k": [1, 2.5], "a\\n": "é", "kk": 100000000000000000000}',
+            ),
+            ([1, "x", None, True], '[1, "x", null, true]'),
+            ("\x00nul", "\x00nul"),  # stored escaped: sorts after the others
+            ("zz", "zz"),
+        ]
+        await storage.write_batch(
+            [make_record(n, params={"metadata": {"v": v}}) for n, (v, _) in enumerate(values)]
+        )
+        found = {text: await self.ids(storage, metadata=(("v", text),)) for _, text in values}
+        assert found == {text: [n] for n, (_, text) in enumerate(values)}
+        totals = await storage.usage_totals(LogQuery(group_by="v"))
+        assert [t.group for t in totals] == [
+            *("0.0", "0.0000001", "100.0", "100000000000000000000", "12345678901234567890"),
+            *("2.5", '[1, "x", null, true]', "zz", values[6][1], "\x00nul"),
+        ]
+
+    @pytest.mark.anyio
     async def test_prune_deletes_only_older_records(self, storage: Storage) -> None:
         await storage.write_batch([make_record(n, text=f"keep{n}") for n in range(10)])
         assert await storage.prune(T0 + timedelta(seconds=4)) == 4

@@ -7,10 +7,10 @@ from datetime import date
 from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
-from relaykit.protocols import LogQuery, UsageTotal
+from relaykit.protocols import LogQuery, UsageTotal, metadata_text
 from relaykit.record_rows import COLUMNS
 from relaykit.response import Usage
-from relaykit.storable_text import decode_text, encode_text
+from relaykit.storable_text import decode_json, decode_text, encode_text
 
 SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
 INSERT_RECORD = (
@@ -65,10 +65,16 @@ SELECT_TOTALS = f"{_TOTALS} FROM logs"
 # One metadata value of a call (params holds its metadata as a JSON object):
 # json_each needs no JSON path, so any name is safe to look up. A value that
 # is not a string is its JSON text (5, 2.5, true), null none, as
-# relaykit.protocols.metadata_text has it (json_each gives true as 1).
+# relaykit.protocols.metadata_text has it (json_each gives true as 1). That
+# is PostgreSQL's jsonb text, which SQLite's is not for a float (1.0e-07 for
+# 0.0000001), an integer over 64 bits (a float to SQLite) or an object (no
+# spaces, keys unsorted): those go through metadata_json.
 _METADATA_VALUE = (
     "(SELECT CASE type WHEN 'text' THEN value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
-    " ELSE CAST(value AS TEXT) END FROM json_each(params, '$.metadata') WHERE key = ?)"
+    " WHEN 'null' THEN NULL"
+    " WHEN 'integer' THEN iif(typeof(value) = 'integer', CAST(value AS TEXT),"
+    " metadata_json(params, key))"
+    " ELSE metadata_json(params, key) END FROM json_each(params, '$.metadata') WHERE key = ?)"
 )
 
 
@@ -228,7 +234,16 @@ def search_text(text: str | None) -> str | None:
     return words
 
 
+def metadata_json(params: str, name: str) -> str | None:
+    """``metadata_json(params, name)``: a metadata value that is a number, object or
+    array, as :func:`~relaykit.protocols.metadata_text` has it, storable."""
+    value = decode_json(params).get("metadata", {}).get(decode_text(name))
+    text = metadata_text(value)
+    return None if text is None else encode_text(text)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """Add the SQL functions the queries above and the schema's trigger use."""
     conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
     conn.create_function("search_text", 1, search_text, deterministic=True)
+    conn.create_function("metadata_json", 2, metadata_json, deterministic=True)
