@@ -54,3 +54,20 @@ def test_a_long_but_possible_duration_is_taken(capsys: pytest.CaptureFixture[str
     assert "Hi → echo: Hi" in capsys.readouterr().out
     assert main(["logs", "prune", "--older-than", "10000w"]) == 0
     assert capsys.readouterr().out.startswith("deleted 0 calls started before 18")
+
+
+@pytest.mark.parametrize("search", ["*", '"', "- &", "😀"])
+@pytest.mark.parametrize("totals", [[], ["--totals"]])
+def test_a_search_without_a_word_is_one_error_line_not_every_call(
+    search: str, totals: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It listed every logged call, as if each matched."""
+    capsys.readouterr()
+    assert main(["logs", *totals, "-q", search]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: the search {search!r} has no word to look for")
+    assert "search for a word the call said" in err and len(err.splitlines()) == 1
+    # an unbalanced quote around a word is that word
+    assert main(["logs", "-q", '"Hi']) == 0
+    assert "Hi → echo: Hi" in capsys.readouterr().out

@@ -410,7 +410,8 @@ class LogQuery:
       prompt (the text of the messages the call added to its conversation,
       :func:`new_messages`), the response text, a query the model searched the
       web for, or the title or URL of a web page the answer cites
-      (:func:`citations_text`).
+      (:func:`citations_text`). A text with no word in it (``*``, ``"``, an
+      emoji) is an :class:`~relaykit.InvalidRequestError`; a blank one no search.
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
@@ -444,6 +445,16 @@ class LogQuery:
                     param=name,
                     hint="page with limit=N, offset=N*page (0 for none)",
                 )
+        # Searches match words and nothing else is syntax: a search with no word
+        # in it would filter nothing, and list every record as a match.
+        if self.text is not None and self.text.strip() and not self.words():
+            raise InvalidRequestError(
+                f"the search {self.text!r} has no word to look for: a search matches whole"
+                " words (letters and digits), and quotes, operators and wildcards such as *"
+                " are not search syntax",
+                param="text",
+                hint="search for a word the call said, or leave the search out",
+            )
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""

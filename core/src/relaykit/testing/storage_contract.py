@@ -40,7 +40,7 @@ from ..messages import (
     TextPart,
     ToolCall,
 )
-from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
+from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal, search_words
 from ..response import ModelInfo, ModelPrice, Usage
 from ..web_search import Citation
 from .cache_store_contract import check_many_at_once, check_round_trip
@@ -757,6 +757,8 @@ class StorageContract(StorageStringsContract):
         await storage.write_batch(records)
         wrong = {}
         for text in SEARCH_QUERIES:
+            if text.strip() and not search_words(text):
+                continue  # no word to look for: refused (test_a_search_without_words_...)
             query = LogQuery(text=text, limit=1000)
             expected = sorted(r.id for r in records if query.matches(r))
             found = sorted(r.id for r in await storage.query_logs(query))
@@ -766,6 +768,21 @@ class StorageContract(StorageStringsContract):
                     [SEARCH_CORPUS[int(i[:6])] for i in expected],
                 )
         assert wrong == {}, "query: (found, expected)"
+
+    @pytest.mark.anyio
+    async def test_a_search_without_words_is_refused_not_every_record(
+        self, storage: Storage
+    ) -> None:
+        """A search for ``*``, ``"``, ``-`` or an emoji has no word to match: it was
+        no filter at all, and listed every record as if each matched."""
+        await storage.write_batch([make_record(0), make_record(1)])
+        for text in ("*", '"', "-", "((", "😀", "''", "&"):
+            with pytest.raises(InvalidRequestError, match="no word to look for") as caught:
+                await storage.query_logs(LogQuery(text=text))
+            assert caught.value.param == "text"
+            assert "search for a word" in str(caught.value.hint)
+        # nothing typed is no search: every record
+        assert await self.ids(storage, text="  ") == [1, 0]
 
     @pytest.mark.anyio
     async def test_a_huge_answer_is_stored_and_found(self, storage: Storage) -> None:
