@@ -56,16 +56,27 @@ def test_a_long_but_possible_duration_is_taken(capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out.startswith("deleted 0 calls started before 18")
 
 
-@pytest.mark.parametrize("query", ['"', "*", "-- ..."])
+@pytest.mark.parametrize("query", ['"', "*", "-- ...", "- &", "😀"])
+@pytest.mark.parametrize("totals", [[], ["--totals"]])
 def test_a_search_with_no_word_in_it_is_a_usage_error(
-    query: str, capsys: pytest.CaptureFixture[str]
+    query: str, totals: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Punctuation alone searched for nothing and listed every call, as if no -q."""
+    """Punctuation alone searched for nothing and listed every call, as if no -q
+    (the storage refuses such a search too: InvalidRequestError, for the API)."""
     capsys.readouterr()
-    assert main(["logs", "-q", query]) == 2
-    err = capsys.readouterr().err
+    assert main(["logs", *totals, "-q", query]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
     assert f"argument -q/--query/--search: {query!r} holds no word to search for" in err, err
     assert len(err.splitlines()) == 1
+
+
+def test_an_unbalanced_quote_around_a_word_searches_for_that_word(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    assert main(["logs", "-q", '"Hi']) == 0
+    assert "Hi → echo: Hi" in capsys.readouterr().out
 
 
 def test_a_blank_by_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

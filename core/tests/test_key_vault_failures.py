@@ -198,6 +198,22 @@ def test_a_vault_row_edited_in_the_database_is_one_error_line_naming_it(
     assert "groq" in _cli(capsys, monkeypatch, "keys", "list")[1]
 
 
+def test_the_only_vault_row_edited_is_damaged_not_a_wrong_master_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault's marker entry decrypts: the master key is right, so the one key
+    stored is what is damaged (it said to use the master key the keys were stored
+    with, which is the one in use)."""
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)[0] == 0
+    with sqlite3.connect(_db()) as conn:
+        conn.execute("UPDATE vault SET blob = x'00112233' WHERE name = 'openai'")
+    code, _, err = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 1
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "entry 'openai' is damaged" in err and "relaykit keys rm openai" in err
+    assert "use the master key the keys were stored with" not in err
+
+
 @pytest.mark.anyio
 async def test_a_stored_key_loses_surrounding_whitespace(
     env: dict[str, str], tmp_path: Path

@@ -81,3 +81,17 @@ async def test_a_failing_prune_does_not_stop_logging(caplog: pytest.LogCaptureFi
         await client.chat("fake/m", "hi")
     assert len(storage.records) == 1
     assert "could not prune call records older than 30 days" in caplog.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("days", [800_000, 1e9, 1e300])
+async def test_retention_longer_than_the_calendar_keeps_everything_and_logs(days: float) -> None:
+    """retention_days past the year 1 (a finite number the config takes) made the
+    cutoff overflow: OverflowError out of the writer, where it ended the client."""
+    storage = MemoryStorage()
+    await storage.write_batch([make_record(0, started_at=0.0)])
+    config = {"storage": {"backend": "memory", "retention_days": days}}
+    async with relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()]) as client:
+        await client.chat("fake/m", "hi")
+    assert len(storage.records) == 2  # nothing pruned, the new call logged
+    assert await RetentionPolicy(days).apply(storage) == 0

@@ -453,7 +453,9 @@ class KeyVault:
             except _Undecryptable:
                 failed.append(name)
         if failed:
-            raise self._cannot_decrypt(failed[0], others_decrypt=bool(keys))
+            # The marker entry counts too: with one key stored, it is the only other.
+            marker_decrypts = GENERATION_ENTRY in blobs and self._cipher_of(blobs) is not None
+            raise self._cannot_decrypt(failed[0], others_decrypt=bool(keys) or marker_decrypts)
         return keys
 
     async def hints(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
@@ -409,7 +410,8 @@ class LogQuery:
       prompt (the text of the messages the call added to its conversation,
       :func:`new_messages`), the response text, a query the model searched the
       web for, or the title or URL of a web page the answer cites
-      (:func:`citations_text`).
+      (:func:`citations_text`). A text with no word in it (``*``, ``"``, an
+      emoji) is an :class:`~relaykit.InvalidRequestError`; a blank one no search.
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
@@ -443,6 +445,16 @@ class LogQuery:
                     param=name,
                     hint="page with limit=N, offset=N*page (0 for none)",
                 )
+        # Searches match words and nothing else is syntax: a search with no word
+        # in it would filter nothing, and list every record as a match.
+        if self.text is not None and self.text.strip() and not self.words():
+            raise InvalidRequestError(
+                f"the search {self.text!r} has no word to look for: a search matches whole"
+                " words (letters and digits), and quotes, operators and wildcards such as *"
+                " are not search syntax",
+                param="text",
+                hint="search for a word the call said, or leave the search out",
+            )
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""
@@ -493,12 +505,43 @@ def metadata_text(value: Any) -> str | None:
     """A metadata value as filters and groups compare it: a string as it is, any
     other value as its JSON text (``5``, ``2.5``, ``true``), JSON null as no value.
 
-    PostgreSQL's ``->>`` reads a value so; every backend agrees with it.
+    PostgreSQL's ``->>`` reads a value so (its ``jsonb`` text); every backend
+    agrees with it. So a number is written out without an exponent (``1e-07``
+    is ``0.0000001``, ``1e20`` is ``100000000000000000000``), negative zero is
+    ``0.0``, and an object's keys go shortest first, then in byte order.
     """
     if isinstance(value, str) or value is None:
         return value
+    return _jsonb_text(value)
+
+
+def _jsonb_key(item: tuple[str, Any]) -> tuple[int, bytes]:
+    key = item[0].encode("utf-8", "surrogatepass")
+    return len(key), key
+
+
+def _jsonb_text(value: Any) -> str:
+    """``value`` as PostgreSQL writes it out of a ``jsonb`` column."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return json.dumps(value)  # (not JSON: no backend stores it as a number)
+        # jsonb keeps a number as numeric: the digits the JSON text had, plain
+        number = Decimal(repr(value))
+        return format(number if number else abs(number), "f")
+    if isinstance(value, Mapping):
+        items = sorted(((str(k), v) for k, v in value.items()), key=_jsonb_key)
+        inner = (f"{json.dumps(k, ensure_ascii=False)}: {_jsonb_text(v)}" for k, v in items)
+        return "{" + ", ".join(inner) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_jsonb_text(v) for v in value) + "]"
     return json.dumps(value)
 
 

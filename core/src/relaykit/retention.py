@@ -40,7 +40,11 @@ class RetentionPolicy:
         """Prune ``storage`` now; return how many records went (0 when pruning failed)."""
         now = self._clock()
         self._last = now
-        cutoff = datetime.fromtimestamp(now, UTC) - timedelta(days=self.days)
+        try:
+            cutoff = datetime.fromtimestamp(now, UTC) - timedelta(days=self.days)
+        except OverflowError:
+            # Longer than the calendar reaches back (the year 1): no record is that old.
+            return 0
         try:
             deleted = await storage.prune(cutoff)
         except Exception:

@@ -109,16 +109,15 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (13, "estimated usage"),
         (14, "the stop sequence met"),
         (15, "U+FFFF escaped in vault, model and response cache keys"),
+        (16, "full-text index of the search words every backend uses"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
     }
     assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
     assert "logs_model_requested" not in indexes  # written per row, used by no query
-    assert (
-        "USING FTS5"
-        in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
-    )
+    fts = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
+    assert "USING fts5" in fts and "remove_diacritics 0" in fts
     plan = " ".join(
         str(row)
         for row in conn.execute(
@@ -414,7 +413,7 @@ async def test_an_older_database_is_upgraded_in_place(
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
         assert (versions, index.fetchall()) == (
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+            list(range(1, 17)),
             [],
         )
     finally:
@@ -523,7 +522,49 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+    assert versions == list(range(1, 17))
+
+
+@pytest.mark.anyio
+async def test_migration_16_indexes_an_older_databases_rows_by_the_shared_search_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows indexed by FTS5's own tokenizer (accents dropped, an emoji newer than its
+    tables inside a word) are found after migration 16 by the words every backend
+    finds them by; pruning them (the delete trigger) leaves the index consistent."""
+    from datetime import UTC, datetime
+
+    path = tmp_path / "logs.db"
+    accents = make_record(0, messages=(Message.user("Zürich café"),), text="naïve")
+    emoji = make_record(1, messages=(Message.user("q"),), text="hi\U0001f916robot")
+    old_database(path, 15, [accents, emoji], monkeypatch)
+    storage = SQLiteStorage(path)
+    try:
+        found = {
+            text: [r.id for r in await storage.query_logs(LogQuery(text=text))]
+            for text in ("zurich", "Zürich", "cafe", "café naïve", "robot", "hi")
+        }
+        assert found == {
+            "zurich": [],
+            "Zürich": [accents.id],
+            "cafe": [],
+            "café naïve": [accents.id],
+            "robot": [emoji.id],
+            "hi": [emoji.id],
+        }
+        later = make_record(5, messages=(Message.user("São Paulo"),), text="ok")
+        await storage.write_batch([later])
+        assert await storage.query_logs(LogQuery(text="são")) == [later]
+        assert await storage.query_logs(LogQuery(text="sao")) == []
+        cutoff = datetime.fromtimestamp(later.started_at, UTC)
+        assert await storage.prune(cutoff) == 2
+        assert await storage.query_logs(LogQuery(text="robot")) == []
+    finally:
+        await storage.aclose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO logs_fts (logs_fts) VALUES ('integrity-check')")  # raises if not
+        hits = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH 'paulo'").fetchall()
+        assert len(hits) == 1
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from ..protocols import (
     metadata_text,
 )
 from ..response import Usage
+from ..storable_text import encode_text
 
 
 class _MemoryStoragePlugin:
@@ -39,6 +40,11 @@ class _MemoryStoragePlugin:
     @hookimpl
     def relaykit_storage(self, name: str, config: Any) -> MemoryStorage | None:
         return self._storage if name == self._backend else None
+
+
+def _stored_order(item: tuple[tuple[date, str, str, tuple[bool, str]], Any]) -> Any:
+    day, provider, model, (grouped, value) = item[0]
+    return day, encode_text(provider), encode_text(model), grouped, encode_text(value)
 
 
 class MemoryStorage:
@@ -82,7 +88,11 @@ class MemoryStorage:
             group = (value is not None, value or "")
             groups.setdefault((day, r.provider, r.model, group), []).append(r)
         out = []
-        for (day, provider, model, (grouped, value)), records in sorted(groups.items()):
+        # In the order SQL backends sort stored text: a NUL is stored escaped
+        # (relaykit.storable_text), after every other character, not before.
+        for (day, provider, model, (grouped, value)), records in sorted(
+            groups.items(), key=_stored_order
+        ):
             usage = Usage()
             for r in records:
                 if not r.cache_hit:  # the provider processed none of a hit's usage

@@ -40,7 +40,7 @@ from ..messages import (
     TextPart,
     ToolCall,
 )
-from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
+from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal, search_words
 from ..response import ModelInfo, ModelPrice, Usage
 from ..web_search import Citation
 from .cache_store_contract import check_many_at_once, check_round_trip
@@ -132,6 +132,15 @@ SEARCH_CORPUS = (
     "1,000 items",
     "NEAR(foo bar) OR NOT x AND y",
     'it\'s "quoted" (parens) [brackets] {braces} back\\slash col:on',
+    # accents (SQLite's tokenizer drops Latin ones by default), a decomposed
+    # accent, Turkish dotted I, an emoji newer than SQLite's Unicode tables,
+    # a script with vowel signs (marks between letters)
+    "Zürich café naïve São",
+    "zurich cafe naive sao",
+    "cafe\u0301s",
+    "İstanbul",
+    "hi\U0001f916robot",
+    "हिन्दी ก่อน",
 )
 #: queries searched for in :data:`SEARCH_CORPUS`: FTS5 and tsquery syntax, punctuation
 SEARCH_QUERIES = (
@@ -148,6 +157,9 @@ SEARCH_QUERIES = (
     *("os", "path", "join", "os.path.join", "dots", "5", "plus", "hash", "10", "1e10"),
     *("0x1f", "1", "000", "1,000", "items", "near", "quoted", "parens", "slash", "col"),
     "it's (parens) back\\slash",
+    *("zurich", "Zürich", "cafe", "café", "naive", "naïve", "sao", "são", "cafes", "s"),
+    *("istanbul", "İstanbul", "i", "stanbul", "robot", "hi\U0001f916robot", "हिन्दी"),
+    *("ह", "ก", "อน", "ก่อน"),
 )
 
 
@@ -745,6 +757,8 @@ class StorageContract(StorageStringsContract):
         await storage.write_batch(records)
         wrong = {}
         for text in SEARCH_QUERIES:
+            if text.strip() and not search_words(text):
+                continue  # no word to look for: refused (test_a_search_without_words_...)
             query = LogQuery(text=text, limit=1000)
             expected = sorted(r.id for r in records if query.matches(r))
             found = sorted(r.id for r in await storage.query_logs(query))
@@ -754,6 +768,21 @@ class StorageContract(StorageStringsContract):
                     [SEARCH_CORPUS[int(i[:6])] for i in expected],
                 )
         assert wrong == {}, "query: (found, expected)"
+
+    @pytest.mark.anyio
+    async def test_a_search_without_words_is_refused_not_every_record(
+        self, storage: Storage
+    ) -> None:
+        """A search for ``*``, ``"``, ``-`` or an emoji has no word to match: it was
+        no filter at all, and listed every record as if each matched."""
+        await storage.write_batch([make_record(0), make_record(1)])
+        for text in ("*", '"', "-", "((", "😀", "''", "&"):
+            with pytest.raises(InvalidRequestError, match="no word to look for") as caught:
+                await storage.query_logs(LogQuery(text=text))
+            assert caught.value.param == "text"
+            assert "search for a word" in str(caught.value.hint)
+        # nothing typed is no search: every record
+        assert await self.ids(storage, text="  ") == [1, 0]
 
     @pytest.mark.anyio
     async def test_a_huge_answer_is_stored_and_found(self, storage: Storage) -> None:
@@ -968,6 +997,41 @@ class StorageContract(StorageStringsContract):
         assert [(t.group, t.calls) for t in by_beta] == [("false", 1), ("true", 2)]
         by_gone = await storage.usage_totals(LogQuery(group_by="gone"))
         assert [(t.group, t.calls) for t in by_gone] == [(None, 3)]
+
+    @pytest.mark.anyio
+    async def test_metadata_numbers_and_objects_match_as_one_text_in_every_backend(
+        self, storage: Storage
+    ) -> None:
+        """Numbers beyond the plain ones (an exponent, negative zero, an integer over
+        64 bits) and objects and arrays are one text in every backend, PostgreSQL's
+        ``jsonb`` text (relaykit.protocols.metadata_text): the same filter finds the
+        same calls, and totals group them under the same name."""
+        values: list[tuple[Any, str]] = [
+            (1e-07, "0.0000001"),
+            (1e20, "100000000000000000000"),
+            (-0.0, "0.0"),
+            (2.50, "2.5"),
+            (100.0, "100.0"),
+            (12345678901234567890, "12345678901234567890"),
+            # keys by length, then bytes, as jsonb orders them
+            (
+                {"kk": 1e20, "k": [1, 2.5], "a\n": "é"},
+                '{"k": [1, 2.5], "a\\n": "é", "kk": 100000000000000000000}',
+            ),
+            ([1, "x", None, True], '[1, "x", null, true]'),
+            ("\x00nul", "\x00nul"),  # stored escaped: sorts after the others
+            ("zz", "zz"),
+        ]
+        await storage.write_batch(
+            [make_record(n, params={"metadata": {"v": v}}) for n, (v, _) in enumerate(values)]
+        )
+        found = {text: await self.ids(storage, metadata=(("v", text),)) for _, text in values}
+        assert found == {text: [n] for n, (_, text) in enumerate(values)}
+        totals = await storage.usage_totals(LogQuery(group_by="v"))
+        assert [t.group for t in totals] == [
+            *("0.0", "0.0000001", "100.0", "100000000000000000000", "12345678901234567890"),
+            *("2.5", '[1, "x", null, true]', "zz", values[6][1], "\x00nul"),
+        ]
 
     @pytest.mark.anyio
     async def test_prune_deletes_only_older_records(self, storage: Storage) -> None:

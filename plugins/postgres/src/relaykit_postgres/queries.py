@@ -106,12 +106,15 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
         # nothing the user typed is tsquery syntax), or, for rows stored before
         # migration 16, the text as PostgreSQL's parser indexed those.
         old_rows = "search @@ plainto_tsquery('simple', %s)"
-        if any(len(w.encode()) > _LEXEME_BYTES for w in words):  # search_vector left it out
-            clauses.append(old_rows)
+        if any(len(w.encode()) > _LEXEME_BYTES for w in words):
+            # In no row's words (search_vector leaves it out, to_tsvector did too):
+            # no row is found by it. (plainto_tsquery drops it, and matched rows
+            # by the other words alone, without it.)
+            clauses.append("FALSE")
         else:
             clauses.append(f"(search @@ %s::tsquery OR {old_rows})")
             params.append(" & ".join([f"'{w}'" for w in words]))
-        params.append(encode_text(query.text or ""))
+            params.append(encode_text(query.text or ""))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -7,18 +7,19 @@ from datetime import date
 from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
-from relaykit.protocols import LogQuery, UsageTotal
+from relaykit.protocols import LogQuery, UsageTotal, metadata_text
 from relaykit.record_rows import COLUMNS
 from relaykit.response import Usage
-from relaykit.storable_text import decode_text, encode_text
+from relaykit.storable_text import decode_json, decode_text, encode_text
 
 SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
 INSERT_RECORD = (
     f"INSERT OR IGNORE INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
+# The index holds each text's search words (search_text), not the text: see there.
 INDEX_NEW_ROWS = (
     "INSERT INTO logs_fts (rowid, prompt, response)"
-    " SELECT rowid, prompt, response FROM logs WHERE rowid > ?"
+    " SELECT rowid, search_text(prompt), search_text(response) FROM logs WHERE rowid > ?"
 )
 # A batch's shared messages go in first, unreferenced; once its rows are in,
 # their references are counted from the rows themselves, so a row that
@@ -64,10 +65,16 @@ SELECT_TOTALS = f"{_TOTALS} FROM logs"
 # One metadata value of a call (params holds its metadata as a JSON object):
 # json_each needs no JSON path, so any name is safe to look up. A value that
 # is not a string is its JSON text (5, 2.5, true), null none, as
-# relaykit.protocols.metadata_text has it (json_each gives true as 1).
+# relaykit.protocols.metadata_text has it (json_each gives true as 1). That
+# is PostgreSQL's jsonb text, which SQLite's is not for a float (1.0e-07 for
+# 0.0000001), an integer over 64 bits (a float to SQLite) or an object (no
+# spaces, keys unsorted): those go through metadata_json.
 _METADATA_VALUE = (
     "(SELECT CASE type WHEN 'text' THEN value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
-    " ELSE CAST(value AS TEXT) END FROM json_each(params, '$.metadata') WHERE key = ?)"
+    " WHEN 'null' THEN NULL"
+    " WHEN 'integer' THEN iif(typeof(value) = 'integer', CAST(value AS TEXT),"
+    " metadata_json(params, key))"
+    " ELSE metadata_json(params, key) END FROM json_each(params, '$.metadata') WHERE key = ?)"
 )
 
 
@@ -178,6 +185,65 @@ class DecimalSum:
         return str(self.total) if self.total is not None else None
 
 
+# ASCII letters and digits lower-cased, every other ASCII byte a space, the bytes
+# of other characters as they are: bytes.translate does most text's work at C speed.
+_ASCII_WORDS = bytes(ord(chr(b).lower()) if chr(b).isalnum() else 32 for b in range(128)) + bytes(
+    range(128, 256)
+)
+_ASCII = bytes(range(128))
+# More distinct separators than this outside ASCII (emoji, punctuation of other
+# scripts) and one pass over the text beats a str.replace per separator.
+_REPLACED_SEPARATORS = 16
+
+
+class _Separators(dict[int, str]):
+    """A str.translate table for any character: itself if a letter or digit, else a space."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        self[code] = kept = char if char.isalnum() else " "
+        return kept
+
+
+_separators = _Separators()
+
+
+def search_text(text: str | None) -> str | None:
+    """``search_text(text)``: the search words of ``text``, spaces between: what FTS5 indexes.
+
+    The words are :func:`~relaykit.protocols.search_words`, as the reference
+    and PostgreSQL split text. FTS5's own ``unicode61`` tokenizer disagreed on
+    ~1,400 letters and marks: it drops Latin accents (``cafe`` found ``café``,
+    which no other backend finds), folds ``İ`` to ``i``, and keeps combining
+    marks and characters newer than its Unicode tables (an emoji such as
+    U+1F916) inside a word (``hi🤖robot`` was one word, so ``robot`` missed
+    it). Given only letters, digits and spaces, with ``remove_diacritics 0``,
+    it finds what the other backends find.
+    """
+    if text is None:
+        return None
+    # Lower-cased whole first, as search_words does (a final sigma, İ's two characters).
+    lowered = text.lower().encode()
+    words = lowered.translate(_ASCII_WORDS).decode()
+    # The other characters, each once: most are letters (é, ü, 東), kept as they are.
+    others = {c for c in lowered.translate(None, _ASCII).decode() if not c.isalnum()}
+    if len(others) > _REPLACED_SEPARATORS:
+        return words.translate(_separators)
+    for separator in others:
+        words = words.replace(separator, " ")
+    return words
+
+
+def metadata_json(params: str, name: str) -> str | None:
+    """``metadata_json(params, name)``: a metadata value that is a number, object or
+    array, as :func:`~relaykit.protocols.metadata_text` has it, storable."""
+    value = decode_json(params).get("metadata", {}).get(decode_text(name))
+    text = metadata_text(value)
+    return None if text is None else encode_text(text)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
-    """Add the SQL functions the queries above use."""
+    """Add the SQL functions the queries above and the schema's trigger use."""
     conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
+    conn.create_function("search_text", 1, search_text, deterministic=True)
+    conn.create_function("metadata_json", 2, metadata_json, deterministic=True)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from relaykit.record_rows import COLUMNS
 
+from .queries import register_functions
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -191,6 +193,31 @@ def _v15_storable_keys(db: Database) -> None:
         )
 
 
+def _v16_search_words(db: Database) -> None:
+    # The index held FTS5's own words of the prompt and response, which are not
+    # the other backends' (relaykit_sqlite.queries.search_text): it is built
+    # again from each row's search words, which FTS5 must take as they are (no
+    # accents dropped). Contentless: its text is not the logs table's any more.
+    # Every relaykit connection has search_text (register_functions), which the
+    # delete trigger calls; this one may be a caller's plain connection.
+    register_functions(db.conn)
+    db.execute("DROP TRIGGER logs_ad")
+    db.execute("DROP TABLE logs_fts")
+    db.execute(
+        "CREATE VIRTUAL TABLE logs_fts USING fts5"
+        "(prompt, response, content='', tokenize='unicode61 remove_diacritics 0')"
+    )
+    db.execute(
+        "INSERT INTO logs_fts (rowid, prompt, response)"
+        " SELECT rowid, search_text(prompt), search_text(response) FROM logs"
+    )
+    db.execute(
+        "CREATE TRIGGER logs_ad AFTER DELETE ON logs BEGIN"
+        " INSERT INTO logs_fts (logs_fts, rowid, prompt, response)"
+        " VALUES ('delete', old.rowid, search_text(old.prompt), search_text(old.response)); END"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -207,6 +234,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (13, "estimated usage", _v13_usage_estimated),
     (14, "the stop sequence met", _v14_stop_sequence),
     (15, "U+FFFF escaped in vault, model and response cache keys", _v15_storable_keys),
+    (16, "full-text index of the search words every backend uses", _v16_search_words),
 ]
 
 
