@@ -477,3 +477,21 @@ async def test_a_row_an_older_writer_stores_after_migration_16_is_found(
         conn.commit()
     assert [r.id for r in await storage.query_logs(LogQuery(text="older writer"))] == [older.id]
     assert [r.id for r in await storage.query_logs(LogQuery(text="3.14"))] == [older.id]
+
+
+@pytest.mark.anyio
+async def test_a_ttl_of_inf_keeps_answers_in_postgres(postgres_dsn: str, fresh_schema: str) -> None:
+    # [cache] ttl takes inf (no expiry): the answer must be kept and read back.
+    fake = FakePlugin()
+    dsn = search_path_dsn(postgres_dsn, fresh_schema)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
+    config = {
+        "storage": {"backend": "postgres", "dsn": dsn},
+        "cache": {"enabled": True, "ttl": float("inf")},
+    }
+    for _ in range(2):
+        async with relaykit.Client(config, plugins=[fake]) as client:
+            answer = await client.chat("fake/m", "forever", temperature=0)
+            assert client.cache_errors == 0
+    assert answer.cache_hit and len(fake.calls) == 1
