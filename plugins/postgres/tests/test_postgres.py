@@ -513,7 +513,9 @@ async def test_concurrent_cache_writes_of_shared_keys_never_deadlock(
             entries = [(f"{round}-{i}", 2e9, "v") for i in range(3000)]
             failures: list[str] = []
 
-            async def write(batch: list[tuple[str, float, str]]) -> None:
+            async def write(
+                batch: list[tuple[str, float, str]], failures: list[str] = failures
+            ) -> None:
                 try:
                     await storage.cache_responses(batch)
                 except Exception as e:
