@@ -401,8 +401,15 @@ async def test_a_prefix_keeps_two_apps_apart_in_the_storage_backends_cache(tmp_p
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "entry",
-    ['{"embedding": "AAAA', '{"vector": []}', '{"embedding": "AAAAAA=="}', "[1, 2]"],
-    ids=["cut-short", "no-embedding", "not-whole-doubles", "not-an-object"],
+    [
+        '{"embedding": "AAAA',
+        '{"vector": []}',
+        '{"embedding": "AAAAAA=="}',
+        "[1, 2]",
+        '{"embedding": ""}',
+        '{"text": "an answer", "provider": "fake"}',
+    ],
+    ids=["cut-short", "no-embedding", "not-whole-doubles", "not-an-object", "empty", "answer"],
 )
 async def test_a_vector_the_store_holds_that_cannot_be_read_is_a_miss(
     entry: str, caplog: pytest.LogCaptureFixture
