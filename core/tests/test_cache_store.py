@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,6 +230,68 @@ async def test_an_answer_the_store_holds_that_cannot_be_read_is_a_miss(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "{}",
+        "[]",
+        '"an answer"',
+        '{"embedding": "AAAAAAAA8D8="}',  # a vector's entry, as the embeddings cache writes
+        '{"text": 5, "provider": "fake", "model": "m"}',
+        '{"text": "x", "provider": "fake", "model": "m", "reasoning": ["x"]}',
+        '{"text": "x", "provider": "fake", "model": "m", "finish_reason": "bogus"}',
+        '{"text": "x", "provider": "", "model": "m"}',
+        '{"text": "x", "provider": "fake", "model": "m", "usage": {"input_tokens": "many"}}',
+    ],
+    ids=[
+        "empty",
+        "array",
+        "string",
+        "vector",
+        "text-not-a-string",
+        "reasoning-not-a-string",
+        "unknown-finish",
+        "no-provider",
+        "usage-not-a-number",
+    ],
+)
+async def test_an_entry_that_parses_but_is_no_answer_is_a_miss(
+    entry: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # JSON that decodes without error is not yet an answer: an empty object read
+    # as an empty answer from no provider was served as a hit, free and cached.
+    shelf, fake = Shelf(), FakePlugin()
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        await c.chat("fake/m", "hi", seed=7)
+    (key,) = shelf.responses
+    shelf.responses[key] = (2e9, entry)
+    caplog.set_level(logging.WARNING, logger="relaykit.cache")
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        again = await c.chat("fake/m", "hi", seed=7)
+    assert (again.cache_hit, again.text, again.provider) == (False, "echo: hi", "fake")
+    assert "a cached answer could not be read" in caplog.text
+    assert json.loads(shelf.responses[key][1])["text"] == "echo: hi"  # written afresh
+
+
+@pytest.mark.anyio
+async def test_a_sqlite_row_that_is_no_answer_is_a_miss(tmp_path: Path) -> None:
+    # The same, against a real SQLite file whose row was overwritten.
+    settings = {
+        "storage": {"backend": "sqlite", "path": str(tmp_path / "c.db")},
+        "cache": {"enabled": True},
+    }
+    fake = FakePlugin()
+    async with relaykit.Client(settings, plugins=[fake]) as c:
+        await c.chat("fake/m", "hi", seed=7)
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        assert db.execute("UPDATE response_cache SET response = '{}'").rowcount == 1
+    async with relaykit.Client(settings, plugins=[fake]) as c:
+        again = await c.chat("fake/m", "hi", seed=7)
+    assert (again.cache_hit, again.text) == (False, "echo: hi")
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.anyio
 async def test_each_failed_or_skipped_lookup_and_write_reaches_the_exporters() -> None:
     shelf, exporter = Shelf(), RecordingExporter()
     shelf.failing = ConnectionError("down")
@@ -337,8 +401,15 @@ async def test_a_prefix_keeps_two_apps_apart_in_the_storage_backends_cache(tmp_p
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "entry",
-    ['{"embedding": "AAAA', '{"vector": []}', '{"embedding": "AAAAAA=="}', "[1, 2]"],
-    ids=["cut-short", "no-embedding", "not-whole-doubles", "not-an-object"],
+    [
+        '{"embedding": "AAAA',
+        '{"vector": []}',
+        '{"embedding": "AAAAAA=="}',
+        "[1, 2]",
+        '{"embedding": ""}',
+        '{"text": "an answer", "provider": "fake"}',
+    ],
+    ids=["cut-short", "no-embedding", "not-whole-doubles", "not-an-object", "empty", "answer"],
 )
 async def test_a_vector_the_store_holds_that_cannot_be_read_is_a_miss(
     entry: str, caplog: pytest.LogCaptureFixture

@@ -401,7 +401,7 @@ async def test_the_storage_cache_files_short_and_long_requests_under_their_sha25
     ]
     for i, request in enumerate(requests):
         key = response_cache.lookup_key(response_cache.canonical_request("p", request))
-        await writer.put(key, ChatResponse(text=f"answer {i}"), ttl=10)
+        await writer.put(key, ChatResponse(text=f"answer {i}", provider="p"), ttl=10)
     assert set(shelf.rows) == {response_cache.cache_key("p", r) for r in requests}
     # another process (its memory empty) finds both in storage
     reader = StorageCache(shelf, MemoryCache(), clock=lambda: 101.0)

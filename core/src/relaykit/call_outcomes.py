@@ -126,12 +126,6 @@ class CallOutcomes:
         ``parse=False``: a stream its caller left early, whose text is partial.
         """
         call.ended = True
-        # Streams restore event by event; a cached answer is the restored one
-        # (restoring it again would turn text the caller typed that looks like a
-        # placeholder into a value).
-        if self._outbound is not None and not call.streamed and not call.cache_hit:
-            outbound = call.outbound if call.outbound is not None else self._outbound
-            response = outbound.response(response)
         if call.cache_hit:
             ttft = response.time_to_first_token if call.streamed else None  # the replay's
             response = as_cached(response, time.monotonic() - call.started, ttft)
@@ -150,6 +144,14 @@ class CallOutcomes:
                 cost=cost,
                 attempts=call.attempts,
             )
+        # Streams restore event by event. A cached answer is restored as a fresh
+        # one is: the cache keeps answers as the provider wrote them, keyed by the
+        # prompt as it saw it (Client._start), and the placeholders are this call's.
+        if self._outbound is not None and not call.streamed:
+            outbound = call.outbound if call.outbound is not None else self._outbound
+            if call.cache_key is not None and not call.cache_hit:
+                call.unrestored = response
+            response = outbound.response(response)
         if call.span is not None:
             self._tracer.finish(call, response)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):

@@ -161,6 +161,9 @@ class _Call:
     #: the response-cache key, when this call may be answered from or stored in the cache
     cache_key: bytes | str | None = None
     cache_hit: bool = False
+    #: with outbound redaction, the answer as the provider wrote it (placeholders
+    #: unrestored): what the cache keeps (see Client._start)
+    unrestored: ChatResponse | None = None
     # observability: the call's span (None when untraced), the target it last
     # went to, and the error that made the client try again
     span: Any = None
@@ -719,18 +722,17 @@ class Client:
                         raise
                     response = await self._outcomes.finish(call, target, response)
                     if call.cache_key is not None and worth_keeping(call.request, response):
+                        kept = response if call.unrestored is None else call.unrestored
                         if self._memory_cache is not None:
                             self._memory_cache.put_nowait(
-                                call.cache_key, response, self.config.cache.ttl
+                                call.cache_key, kept, self.config.cache.ttl
                             )
                         else:
                             # Shielded: the call has ended and is recorded a success, so a
                             # cancellation now would show the caller a failure its record
                             # denies. It comes at the caller's next checkpoint instead.
                             with anyio.CancelScope(shield=True):
-                                await self._cache.put(
-                                    call.cache_key, response, self.config.cache.ttl
-                                )
+                                await self._cache.put(call.cache_key, kept, self.config.cache.ttl)
                     return response
                 except BaseException as exc:
                     # Cancelled by the caller (a timeout of theirs, a client that hung
@@ -1381,11 +1383,18 @@ class Client:
             # The call's own choice: cache=True asks for this answer to be kept and
             # replayed, sampled or not (deterministic_only picks the default only).
             cache_on = use_cache
+        outbound = None
+        if self._outbound is not None:
+            outbound = self._outbound.for_call()
+            request = outbound.request(request)
         cache_key = None
         if cache_on:
-            # The caller's request, before outbound redaction: the cached answer is
-            # the restored one, and placeholders differ between processes (a keyed
-            # hash with a key of each process's own), which would split a shared cache.
+            # The request as the provider sees it, after outbound redaction: the
+            # cache keeps the answer as the provider wrote it, placeholders and all
+            # (a hit is restored with this call's values, as an answer is), so no
+            # personal data rests in a shared store, as none rests in the records.
+            # A prompt with placeholders is then its own entry in each process (each
+            # keys them with a key of its own); one without any is shared as before.
             # Keyed by the name asked for (and a route's deployments), not the planned
             # deployment's model (the request's): a balanced route plans another
             # one first on the next call.
@@ -1397,10 +1406,6 @@ class Client:
                 # goes on uncached, and the request body's encoder refuses it as bad
                 # input, typed and recorded, as it does without the cache.
                 cache_key = None
-        outbound = None
-        if self._outbound is not None:
-            outbound = self._outbound.for_call()
-            request = outbound.request(request)
         now = time.monotonic()
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
         call = _Call(

@@ -144,6 +144,8 @@ class EmbeddingCache:
             return None
         try:
             data = base64.b64decode(json.loads(text)["embedding"], validate=True)
+            if not data:  # no model answers with no numbers: an empty vector was a hit
+                raise ValueError("an empty vector")
             vector = _unpack(data)
         except Exception as e:  # not a vector this version can read: a miss, not a failed call
             log.warning(

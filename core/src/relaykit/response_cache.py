@@ -22,7 +22,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
+
+import attrs
 
 from .events import (
     Finish,
@@ -45,7 +47,7 @@ from .messages import (
     ToolResultPart,
 )
 from .request import ChatRequest, ResponseFormat
-from .response import ChatResponse, Usage, fields_setter
+from .response import ChatResponse, FinishReason, Usage, fields_setter
 
 log = logging.getLogger("relaykit.cache")
 
@@ -594,6 +596,7 @@ class StorageCache:
                 response = converter.structure(decode_json(data), ChatResponse)
             else:
                 response = from_json(data, ChatResponse)
+            check_stored(response)
         except Exception as e:  # not an answer this version can read: a miss, not a failed call
             # The error's type alone: its message may quote the answer.
             log.warning(
@@ -620,6 +623,39 @@ class StorageCache:
         # one character); an answer without one is stored as to_json wrote it.
         data = encode_json(to_json(response))
         await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
+
+
+class NotAnAnswer(ValueError):
+    """A cache entry that decodes, but not into an answer :meth:`StorageCache.put` wrote."""
+
+
+_FINISH_REASONS = frozenset(get_args(FinishReason))
+
+
+def check_stored(response: ChatResponse) -> None:
+    """Raise :class:`NotAnAnswer` unless ``response``, read from a store, is one
+    :meth:`StorageCache.put` could have written.
+
+    JSON that decodes is not yet an answer: the fast decoder takes what it reads
+    (a number for the text), and every field has a default, so ``{}``, ``[]`` or a
+    vector's entry read as an empty answer from no provider, which was then served
+    as a hit, free, and kept in memory. A stored answer names its provider (every
+    answer the client keeps does: :meth:`CallOutcomes.finish` sets it).
+    """
+    u = response.usage
+    if not (
+        type(response.text) is str
+        and type(response.reasoning) is str
+        and type(response.provider) is str
+        and response.provider
+        and type(response.model) is str
+        and response.finish_reason in _FINISH_REASONS
+        and all(type(n) is int for n in attrs.astuple(u))
+        and all(type(q) is str for q in response.search_queries)
+        and all(type(c) is ToolCall for c in response.tool_calls)
+        and all(type(p) is ReasoningPart for p in response.reasoning_parts)
+    ):
+        raise NotAnAnswer("the entry is not an answer this version writes")
 
 
 def _holds_secret(response: ChatResponse, scrub: Callable[[str], str]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -69,6 +70,9 @@ class ChatStream(StreamLifecycle):
         self._unscoped_until = 0.0
         #: holds back split placeholders (outbound redaction only)
         self._restorer: StreamEventRestorer | None = None
+        #: with outbound redaction and the cache, the events as the provider sent
+        #: them, placeholders unrestored: what the cache keeps (see Client._start)
+        self._unrestored: ResponseAssembler | None = None
 
     # -- opening, with retries and fallbacks ---------------------------------
 
@@ -77,9 +81,13 @@ class ChatStream(StreamLifecycle):
         if call.cache_key is not None:
             cached = await client._look_up(call)
             if cached is not None:
-                # A cached answer to a stream is replayed as a stream.
+                # A cached answer to a stream is replayed as a stream, its
+                # placeholders restored with this call's values as a fresh one's are.
                 call.cache_hit = True
                 self._gen = _replay(cached)
+                if client._outbound is not None:
+                    self._restorer = (call.outbound or client._outbound).restorer()
+                    self._gen = self._restorer.events(self._gen)
                 self._target = Target(cached.provider, cached.model)
                 self._attempt_started = time.monotonic()
                 return
@@ -96,6 +104,9 @@ class ChatStream(StreamLifecycle):
                 raise refuse_unsearched(target)
             gen = provider.stream(request)
             if client._outbound is not None:
+                if self._call.cache_key is not None:
+                    self._unrestored = ResponseAssembler()
+                    gen = _copied(gen, self._unrestored)
                 outbound = self._call.outbound
                 self._restorer = (outbound or client._outbound).restorer()
                 gen = self._restorer.events(gen)
@@ -292,8 +303,11 @@ class ChatStream(StreamLifecycle):
         ):
             # Shielded, as in Client.chat: recorded a success, the stream must end
             # as one for its caller too.
+            kept = self._response
+            if self._unrestored is not None:
+                kept = _as_written(kept, self._unrestored.response())
             with anyio.CancelScope(shield=True):
-                await client._cache.put(call.cache_key, self._response, client.config.cache.ttl)
+                await client._cache.put(call.cache_key, kept, client.config.cache.ttl)
 
     def _release_held(self) -> None:
         """Fold what outbound redaction still holds back into the partial response.
@@ -384,3 +398,37 @@ class ChatStream(StreamLifecycle):
 async def _replay(response: ChatResponse) -> AsyncIterator[StreamEvent]:
     for event in replay(response):
         yield event
+
+
+async def _copied(
+    events: AsyncIterator[StreamEvent], into: ResponseAssembler
+) -> AsyncIterator[StreamEvent]:
+    """``events``, each also folded into ``into`` (the answer before restoring)."""
+    try:
+        async for event in events:
+            # Something that is no event: the stream names the plugin when it
+            # reaches the caller (and the call fails, so nothing is cached).
+            with suppress(NotAnEvent):
+                into.add(event)
+            yield event
+    finally:
+        # closed with the restorer's generator, as the provider's stream must be
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _as_written(response: ChatResponse, written: ChatResponse) -> ChatResponse:
+    """``response`` with what outbound redaction restores in it (see
+    :meth:`~relaykit.outbound_redaction.OutboundRedaction.response`) as the provider
+    wrote it, in ``written``: placeholders, not the caller's values."""
+    return attrs.evolve(
+        response,
+        text=written.text,
+        reasoning=written.reasoning,
+        reasoning_parts=written.reasoning_parts,
+        tool_calls=written.tool_calls,
+        citations=written.citations,
+        search_queries=written.search_queries,
+        stop_sequence=written.stop_sequence,
+    )

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import relaykit
-from relaykit import hookimpl
+from relaykit import TextDelta, hookimpl
 from relaykit.config import Config
 from relaykit.outbound_redaction import StreamRestorer
 from relaykit.protocols import CallRecord
+from relaykit.response import ChatResponse
 from relaykit.testing import FakePlugin, Reply
 from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
 from relaykit_pii.detectors import (
@@ -768,34 +770,77 @@ def test_a_subclass_is_pure_only_if_it_says_so() -> None:
     assert chain.memo_size().entries == 0
 
 
+OTHER_EMAIL = "john.roe@example.org"
+
+
+async def _ask(client: relaykit.Client, prompt: str, stream: bool) -> ChatResponse:
+    """One cached call, as a chat or a stream (whose events must carry the text too)."""
+    if not stream:
+        return await client.chat("fake/m", prompt, temperature=0)
+    async with client.stream("fake/m", prompt, temperature=0) as s:
+        texts = [e.text async for e in s if isinstance(e, TextDelta)]
+    assert s.response is not None
+    assert "".join(texts) == s.response.text  # what the caller read is what it got
+    return s.response
+
+
+def _at_rest(directory: Path) -> bytes:
+    """Every byte of every file under ``directory`` (the database, its WAL)."""
+    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
-async def test_a_cache_shared_by_two_processes_hits_for_a_prompt_with_pii(
+async def test_the_cache_keeps_placeholders_at_rest_and_a_hit_restores_the_callers_own(
     stream: bool, tmp_path: Path
 ) -> None:
-    # Each process keys its placeholders with a key of its own, so the prompt it
-    # sends differs from another's: the cache is keyed by the caller's prompt.
+    # Stored records carry placeholders; the cache must too: it keeps the answer
+    # as the provider wrote it, keyed by the prompt as the provider saw it, and a
+    # hit is restored with the values of the call it answers.
+    settings = {
+        "storage": {"backend": "sqlite", "path": str(tmp_path / "shared.db")},
+        "redactors": {"pii": {"enabled": True, "outbound": True}},
+        "cache": {"enabled": True, "max_entries": 1},
+    }
+    fake = FakePlugin()
+    async with relaykit.Client(settings, plugins=[fake]) as client:
+        first = await _ask(client, f"mail {EMAIL}", stream)
+        again = await _ask(client, f"mail {EMAIL}", stream)
+        other = await _ask(client, f"mail {OTHER_EMAIL}", stream)
+        other_again = await _ask(client, f"mail {OTHER_EMAIL}", stream)
+        # from the store: the in-memory LRU in front of it holds OTHER_EMAIL's alone
+        stored = await _ask(client, f"mail {EMAIL}", stream)
+    hits = [r.cache_hit for r in (first, again, other, other_again, stored)]
+    assert hits == [False, True, False, True, True]
+    assert len(fake.calls) == 2
+    assert {first.text, again.text, stored.text} == {f"echo: mail {EMAIL}"}
+    assert {other.text, other_again.text} == {f"echo: mail {OTHER_EMAIL}"}
+    assert EMAIL not in fake.calls[0].messages[0].text
+    with sqlite3.connect(tmp_path / "shared.db") as db:
+        cached = [row[0] for row in db.execute("SELECT response FROM response_cache")]
+    assert len(cached) == 2 and all("echo: mail <EMAIL_" in c for c in cached)
+    rest = _at_rest(tmp_path)
+    assert EMAIL.encode() not in rest and OTHER_EMAIL.encode() not in rest
+
+
+@pytest.mark.anyio
+async def test_another_process_never_reads_personal_data_from_a_shared_cache(
+    tmp_path: Path,
+) -> None:
+    # Each process keys its placeholders with a key of its own: a prompt with
+    # personal data is its own entry there (the price of keeping none at rest);
+    # one without is shared as before.
     settings = {
         "storage": {"backend": "sqlite", "path": str(tmp_path / "shared.db")},
         "redactors": {"pii": {"enabled": True, "outbound": True}},
         "cache": {"enabled": True},
     }
-    first, second = FakePlugin(), FakePlugin()
     answers = []
-    for fake in (first, second):
+    for fake in (FakePlugin(), FakePlugin()):
         async with relaykit.Client(settings, plugins=[fake]) as client:
-            if stream:
-                async with client.stream("fake/m", f"mail {EMAIL}", temperature=0) as s:
-                    async for _ in s:
-                        pass
-                answers.append(s.response)
-            else:
-                answers.append(await client.chat("fake/m", f"mail {EMAIL}", temperature=0))
-    assert [a.cache_hit for a in answers] == [False, True]
-    assert answers[1].text == f"echo: mail {EMAIL}"  # the caller's own text, restored
-    assert (len(first.calls), len(second.calls)) == (1, 0)
-    assert EMAIL not in first.calls[0].messages[0].text
-    # and two prompts with different personal data never share an answer
-    async with relaykit.Client(settings, plugins=[second]) as client:
-        other = await client.chat("fake/m", "mail john.roe@example.org", temperature=0)
-    assert (other.cache_hit, other.text) == (False, "echo: mail john.roe@example.org")
+            answers.append(await client.chat("fake/m", f"mail {EMAIL}", temperature=0))
+            answers.append(await client.chat("fake/m", "no data here", temperature=0))
+    assert [a.cache_hit for a in answers] == [False, False, False, True]
+    assert answers[2].text == f"echo: mail {EMAIL}"  # its own answer, restored
+    assert answers[3].text == "echo: no data here"
+    assert EMAIL.encode() not in _at_rest(tmp_path)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import psycopg
 import pytest
 
@@ -494,3 +495,54 @@ async def test_a_search_word_too_long_for_a_tsvector_finds_nothing(
     assert await storage.query_logs(LogQuery(text=long_word)) == []
     assert len(await storage.query_logs(LogQuery(text="small"))) == 2
     assert await storage.usage_totals(LogQuery(text=f"small {long_word}")) == []
+
+
+@pytest.mark.anyio
+async def test_a_ttl_of_inf_keeps_answers_in_postgres(postgres_dsn: str, fresh_schema: str) -> None:
+    # [cache] ttl takes inf (no expiry): the answer must be kept and read back.
+    fake = FakePlugin()
+    dsn = search_path_dsn(postgres_dsn, fresh_schema)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
+    config = {
+        "storage": {"backend": "postgres", "dsn": dsn},
+        "cache": {"enabled": True, "ttl": float("inf")},
+    }
+    for _ in range(2):
+        async with relaykit.Client(config, plugins=[fake]) as client:
+            answer = await client.chat("fake/m", "forever", temperature=0)
+            assert client.cache_errors == 0
+    assert answer.cache_hit and len(fake.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_cache_writes_of_shared_keys_never_deadlock(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    # Two embed calls whose texts overlap in another order upserted the same rows in
+    # opposite orders in two transactions: PostgreSQL found a deadlock (after its
+    # deadlock_timeout, a second) in 17 of 20 rounds of 3,000 keys, and the client's
+    # guard counted the store failed and left it alone, every lookup a miss meanwhile.
+    # "auto": psycopg's async driver under asyncio, the thread driver under trio
+    storage = PostgresStorage(postgres_dsn, schema=fresh_schema)
+    try:
+        for round in range(3):
+            entries = [(f"{round}-{i}", 2e9, "v") for i in range(3000)]
+            failures: list[str] = []
+
+            async def write(
+                batch: list[tuple[str, float, str]], failures: list[str] = failures
+            ) -> None:
+                try:
+                    await storage.cache_responses(batch)
+                except Exception as e:
+                    failures.append(str(e))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(write, entries)
+                tg.start_soon(write, entries[::-1])
+            assert failures == []
+        found = await storage.cached_responses([f"2-{i}" for i in range(3000)])
+        assert len(found) == 3000
+    finally:
+        await storage.aclose()

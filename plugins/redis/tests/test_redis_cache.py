@@ -379,3 +379,25 @@ async def test_an_answer_holding_a_lone_surrogate_is_kept_and_the_store_stays_in
     assert (half.cache_hit, half.text) == (True, "cut \ud83d")
     assert (whole.cache_hit, whole.text) == (True, "whole")
     assert len(fake.calls) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ttl", [float("inf"), 1e300], ids=["inf", "beyond-redis"])
+async def test_a_ttl_beyond_what_redis_takes_keeps_answers_without_expiry(
+    prefix: str, ttl: float
+) -> None:
+    # [cache] ttl takes any number >= 0, inf too. Its PX overflowed (inf: every write
+    # raised, and each failure left the store alone, lookups too) or Redis refused it
+    # (out of its range): nothing was ever cached. Kept without an expiry instead.
+    fake = FakePlugin()
+    for _ in range(2):
+        async with relaykit.Client(settings(prefix, ttl=ttl), plugins=[fake]) as client:
+            answer = await client.chat("fake/m", "forever", temperature=0)
+            assert client.cache_errors == 0
+    assert answer.cache_hit and len(fake.calls) == 1
+    redis = RedisClient(URL)
+    try:
+        (key,) = await keys(prefix)
+        assert await redis.command("PTTL", key) == -1  # no expiry
+    finally:
+        await redis.aclose()

@@ -37,6 +37,11 @@ log = logging.getLogger("relaykit.cache")
 MAX_VALUE_BYTES = 512 * 1024
 
 
+#: the longest ``PX`` given: Redis refuses one whose end, in milliseconds since
+#: 1970, overflows a signed 64-bit integer; a longer ttl (``inf``) sets no expiry
+MAX_PX = 2**62
+
+
 class RedisResponseCache:
     """Cached responses (and embedding vectors) in Redis under ``<prefix>:cache:``.
 
@@ -104,8 +109,8 @@ class RedisResponseCache:
         now = self._wall_clock()
         commands: list[tuple[object, ...]] = []
         for key, expires_at, response in entries:
-            ttl_ms = math.ceil((expires_at - now) * 1000)
-            if ttl_ms <= 0:
+            remaining_ms = (expires_at - now) * 1000
+            if remaining_ms <= 0:
                 continue
             value = f"{expires_at!r}\n{response}".encode()
             if len(value) > self.max_value_bytes:
@@ -116,7 +121,13 @@ class RedisResponseCache:
                     self.max_value_bytes,
                 )
                 continue
-            commands.append(("SET", self._key(key), value, "PX", ttl_ms))
+            if remaining_ms > MAX_PX:
+                # [cache] ttl = inf (or a span Redis refuses): kept without an expiry,
+                # the entry's own expiry still read by the client (and LRU eviction,
+                # where Redis is set to evict, still applies)
+                commands.append(("SET", self._key(key), value))
+            else:
+                commands.append(("SET", self._key(key), value, "PX", math.ceil(remaining_ms)))
         if commands:
             with self._bounded():
                 await self.redis.post(commands, self._refused)

@@ -309,6 +309,11 @@ class SQLiteStorage:
         result: T = await self._in_thread(lambda: self._ready_writer().run(fn), abandon=abandon)
         return result
 
+    async def _caching(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """A response-cache write: in one transaction with those queued with it
+        (:meth:`Writer.run_shared`), its caller bounded as :meth:`_cache_thread`'s."""
+        await self._in_thread(lambda: self._ready_writer().run_shared(fn), abandon=True)
+
     # -- call records ----------------------------------------------------------------
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
@@ -478,7 +483,7 @@ class SQLiteStorage:
                 (encode_text(key), expires_at, encode_text(response)),
             )
 
-        await self._writing(write, abandon=True)
+        await self._caching(write)
 
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, read
@@ -513,7 +518,7 @@ class SQLiteStorage:
                 rows,
             )
 
-        await self._writing(write, abandon=True)
+        await self._caching(write)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -35,17 +35,21 @@ from .queries import (
 
 
 class _Job:
-    """Records to insert, or a function to run in its own transaction; and its outcome."""
+    """Records to insert, or a function to run in its own transaction (or, ``shared``,
+    in one with the shared jobs queued right behind it); and its outcome."""
 
-    __slots__ = ("done", "error", "fn", "records", "result")
+    __slots__ = ("done", "error", "fn", "records", "result", "shared")
 
     def __init__(
         self,
         records: Sequence[CallRecord] = (),
         fn: Callable[[sqlite3.Connection], Any] | None = None,
+        *,
+        shared: bool = False,
     ) -> None:
         self.records = records
         self.fn = fn
+        self.shared = shared
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -118,6 +122,17 @@ class Writer:
         """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
         return self._submit(_Job(fn=fn))
 
+    def run_shared(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``fn(connection)`` on the writer thread, in one transaction with the other
+        shared functions waiting in the queue (each alone if that one fails).
+
+        For the response cache's writes: a burst of cached calls each wrote its
+        answer in a transaction of its own, 500 at once took longer than ``[cache]
+        timeout`` to commit, and the client counted the store failed (287 writes
+        lost of 500 calls) and left it alone, lookups too.
+        """
+        self._submit(_Job(fn=fn, shared=True))
+
     def close(self) -> None:
         """Write everything queued, then stop the thread and close the connection. Idempotent."""
         with self._put_lock:
@@ -158,6 +173,9 @@ class Writer:
                 held = None
                 if job is _STOP:
                     return
+                if job.fn is not None and job.shared:
+                    held = self._run_shared(job, conn)
+                    continue
                 if job.fn is not None:
                     self._settle([job], conn, job.fn, conn)
                     continue
@@ -178,6 +196,24 @@ class Writer:
                         self._settle([single], conn, self._insert, conn, [single])
         finally:
             conn.close()
+
+    def _run_shared(self, job: _Job, conn: sqlite3.Connection) -> _Job | None:
+        """Run ``job`` and the shared jobs queued behind it in one transaction; return
+        the first job that is not one (to run next), if it was taken from the queue."""
+        group, held = [job], None
+        while len(group) < self._max_group:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP or not nxt.shared:
+                held = nxt
+                break
+            group.append(nxt)
+        if not self._settle(group, conn, _run_each, conn, group) and len(group) > 1:
+            for single in group:  # one failing must not fail the others
+                self._settle([single], conn, _run_each, conn, [single])
+        return held
 
     def _insert(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         encode = self._encode.shared
@@ -232,3 +268,9 @@ class Writer:
             job.result = result
             job.done.set()
         return True
+
+
+def _run_each(conn: sqlite3.Connection, group: list[_Job]) -> None:
+    for job in group:
+        assert job.fn is not None
+        job.fn(conn)
