@@ -445,3 +445,36 @@ async def test_log_probabilities_asked_for_are_refused_not_answered_empty(
         )
     assert answer.output_text == "x"
     assert len(fake.calls) == 1
+
+
+async def test_a_failed_streams_response_keeps_what_was_written(fake: FakePlugin) -> None:
+    """``response.failed`` carries the output streamed before the break, each item as
+    far as it got (``incomplete``), not an empty message: a client that reads the
+    failed response (or shows it) keeps the partial answer and the call begun."""
+    fake.script.push(Reply(text="partial", stream_fault="error", error="upstream broke"))
+    async with responses(fake) as sdk:
+        stream = await sdk.responses.create(model="fake/m", input="go", stream=True)
+        events = [event async for event in stream]
+    failed = events[-1]
+    assert failed.type == "response.failed"
+    assert failed.response.status == "failed"
+    (message,) = failed.response.output
+    assert message.type == "message" and message.status == "incomplete"
+    assert [c.text for c in message.content if c.type == "output_text"] == ["partial"]
+    # the message was never done: no done events for it, as OpenAI sends none
+    assert not [e for e in events if e.type == "response.output_text.done"]
+
+
+@pytest.mark.parametrize("truncation", ["disabled", "auto"])
+async def test_truncation_is_repeated_and_its_default_asks_the_provider_nothing(
+    fake: FakePlugin, truncation: Any
+) -> None:
+    """``truncation: "disabled"`` is OpenAI's default: it asks for nothing, so it does not
+    reach the provider (whose API may refuse a field it lacks); ``"auto"`` does, for the
+    provider to apply or refuse. The response repeats either, as OpenAI's does."""
+    async with responses(fake) as sdk:
+        given = await sdk.responses.create(model="fake/m", input="hi", truncation=truncation)
+        left_out = await sdk.responses.create(model="fake/m", input="hi")
+    assert (given.truncation, left_out.truncation) == (truncation, "disabled")
+    sent = fake.calls[0].extra or {}
+    assert sent.get("truncation") == (None if truncation == "disabled" else "auto")
