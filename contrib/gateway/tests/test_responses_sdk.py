@@ -478,3 +478,33 @@ async def test_truncation_is_repeated_and_its_default_asks_the_provider_nothing(
     assert (given.truncation, left_out.truncation) == (truncation, "disabled")
     sent = fake.calls[0].extra or {}
     assert sent.get("truncation") == (None if truncation == "disabled" else "auto")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_continuing_a_function_call_without_its_output_is_openais_400(
+    fake: FakePlugin, streamed: bool
+) -> None:
+    """A response that ended on function calls is continued with their outputs: OpenAI
+    refuses a continuation missing one (``No tool output found for function call``),
+    and so does the gateway, before any provider is asked (not every one would refuse,
+    and the model would answer a question it never saw the result of)."""
+    fake.script.reply(
+        "", tool_calls=(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"}))
+    )
+    async with responses(fake) as sdk:
+        first = await sdk.responses.create(model="fake/m", input="Weather?", tools=[WEATHER])
+        oslo, rome = (item for item in first.output if item.type == "function_call")
+        answered = {"type": "function_call_output", "call_id": oslo.call_id, "output": "-3C"}
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.responses.create(
+                model="fake/m",
+                previous_response_id=first.id,
+                input=[answered],
+                stream=streamed,
+            )
+        # with every output, the call goes on; a plain message after them too
+        both = [answered, {"type": "function_call_output", "call_id": rome.call_id, "output": "9C"}]
+        await sdk.responses.create(model="fake/m", previous_response_id=first.id, input=both)
+    assert f"No tool output found for function call {rome.call_id}" in caught.value.message
+    assert caught.value.param == "input"
+    assert len(fake.calls) == 2

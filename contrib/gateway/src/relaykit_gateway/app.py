@@ -13,7 +13,7 @@ import datetime
 import hashlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,11 @@ from relaykit import (
     InvalidRequestError,
     NotFoundError,
     RelayError,
+    ToolResultPart,
     TranscriptionResponse,
     multipart,
 )
+from relaykit import Message as RelayMessage
 from relaykit.key_vault import MASTER_KEY_ENV
 from relaykit.secrets import scrub
 
@@ -727,6 +729,7 @@ class Gateway:
                 f" the whole conversation in `input`{where}",
             )
         k = call.instructions
+        _require_tool_outputs(history, call.messages[k:])
         return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
 
     async def _keep(
@@ -1266,6 +1269,27 @@ class Gateway:
             "first_id": entries[0]["id"] if entries else None,
             "last_id": entries[-1]["id"] if entries else None,
         }
+
+
+def _require_tool_outputs(history: Sequence[RelayMessage], given: Sequence[RelayMessage]) -> None:
+    """Refuse, as OpenAI does, a continuation of a response that ended on function calls
+    without an output for each: not every provider would refuse the gap, and the model
+    would go on without the result it asked for."""
+    if not history or history[-1].role != "assistant" or not history[-1].tool_calls:
+        return
+    answered = {
+        part.tool_call_id
+        for message in given
+        for part in message.content
+        if isinstance(part, ToolResultPart)
+    }
+    for made in history[-1].tool_calls:
+        if made.id not in answered:
+            raise InvalidRequestError(
+                f"No tool output found for function call {made.id}: send a"
+                " `function_call_output` item with its `call_id` in `input`",
+                param="input",
+            )
 
 
 def _model_entry(entry: tuple[str, str, int], anthropic: bool) -> dict[str, Any]:
