@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import FunctionToolParam
+from openai.types.responses import FunctionToolParam, ResponseInputItemParam
 
 import relaykit
 from relaykit import Reasoning, ReasoningPart, TextPart, ToolCall, ToolResultPart
@@ -494,7 +494,11 @@ async def test_continuing_a_function_call_without_its_output_is_openais_400(
     async with responses(fake) as sdk:
         first = await sdk.responses.create(model="fake/m", input="Weather?", tools=[WEATHER])
         oslo, rome = (item for item in first.output if item.type == "function_call")
-        answered = {"type": "function_call_output", "call_id": oslo.call_id, "output": "-3C"}
+        answered: ResponseInputItemParam = {
+            "type": "function_call_output",
+            "call_id": oslo.call_id,
+            "output": "-3C",
+        }
         with pytest.raises(openai.BadRequestError) as caught:
             await sdk.responses.create(
                 model="fake/m",
@@ -502,8 +506,11 @@ async def test_continuing_a_function_call_without_its_output_is_openais_400(
                 input=[answered],
                 stream=streamed,
             )
-        # with every output, the call goes on; a plain message after them too
-        both = [answered, {"type": "function_call_output", "call_id": rome.call_id, "output": "9C"}]
+        # with every output, the call goes on
+        both: list[ResponseInputItemParam] = [
+            answered,
+            {"type": "function_call_output", "call_id": rome.call_id, "output": "9C"},
+        ]
         await sdk.responses.create(model="fake/m", previous_response_id=first.id, input=both)
     assert f"No tool output found for function call {rome.call_id}" in caught.value.message
     assert caught.value.param == "input"
