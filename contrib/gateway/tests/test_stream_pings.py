@@ -16,6 +16,7 @@ import pytest
 import relaykit
 from relaykit.testing import FakePlugin, Reply
 from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway import Gateway
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
 
 from .conftest import anthropic_sdk, openai_sdk
@@ -130,3 +131,15 @@ async def test_openai_streams_keep_alive_with_comments_the_sdk_skips(fake: FakeP
         assert sum(line.startswith(":") for line in lines) >= 2
     assert "".join(texts) == TEXT
     assert final.output_text == TEXT
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("nan")])
+def test_a_ping_interval_that_is_not_a_positive_time_is_refused(
+    seconds: float, closed_after: Any
+) -> None:
+    """0 would send pings without end; refused where the gateway is made (infinity,
+    pings off, is a time)."""
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}))
+    with pytest.raises(ValueError, match="stream_ping_seconds must be more than 0 seconds"):
+        Gateway(client, stream_ping_seconds=seconds)
+    assert Gateway(client, stream_ping_seconds=float("inf")).stream_ping_seconds == float("inf")

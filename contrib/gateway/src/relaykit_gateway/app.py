@@ -241,7 +241,9 @@ class Gateway:
     id every answer names its request with (``x-request-id``, or Anthropic's
     ``request-id``). ``cors``: the web page origins
     whose scripts may call from a browser (none by default; see
-    :mod:`relaykit_gateway.cors`).
+    :mod:`relaykit_gateway.cors`). ``stream_ping_seconds``: how long a streamed
+    answer may go quiet before a keep-alive goes out (see
+    :mod:`relaykit_gateway.stream_pings`; ``float("inf")``: never).
     """
 
     def __init__(
@@ -255,6 +257,11 @@ class Gateway:
         files: FileStore | None = None,
         stream_ping_seconds: float = PING_SECONDS,
     ) -> None:
+        if not stream_ping_seconds > 0:  # not 0, which would ping without end, nor nan
+            raise ValueError(
+                f"stream_ping_seconds must be more than 0 seconds, not {stream_ping_seconds!r}"
+                " (float('inf') turns the keep-alives off)"
+            )
         self.client = client
         #: seconds a streamed answer may go quiet before a keep-alive goes out (see
         #: relaykit_gateway.stream_pings)
