@@ -6,6 +6,7 @@ idle timeout keep the connection while a model thinks."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ import relaykit
 from relaykit.testing import FakePlugin, Reply
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway
+from relaykit_gateway.anthropic_dialect import EventEncoder
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
 
 from .conftest import anthropic_sdk, openai_sdk
@@ -143,3 +145,27 @@ def test_a_ping_interval_that_is_not_a_positive_time_is_refused(
     with pytest.raises(ValueError, match="stream_ping_seconds must be more than 0 seconds"):
         Gateway(client, stream_ping_seconds=seconds)
     assert Gateway(client, stream_ping_seconds=float("inf")).stream_ping_seconds == float("inf")
+
+
+async def test_a_bug_while_streaming_beside_the_pings_is_logged_by_name(
+    fake: FakePlugin, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pings run in a task group beside the stream: a bug rendering an event still
+    reaches the operator's log as itself, and the pings stop with the stream."""
+
+    def broken(*args: Any) -> Any:
+        raise ZeroDivisionError("rendering failed")
+
+    monkeypatch.setattr(EventEncoder, "event", broken)
+    caplog.set_level(logging.ERROR)
+    async with (
+        paced_gateway(fake, ping=0.05) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        http.stream(
+            "POST", "/v1/messages", json={**ASK, "stream": True}, headers=ANTHROPIC_HEADERS
+        ) as r,
+    ):
+        with pytest.raises(httpx.HTTPError):  # the body ends without its last chunk
+            [line async for line in r.aiter_lines()]
+    logged = [r.getMessage() for r in caplog.records if r.name == "relaykit.gateway"]
+    assert any("ZeroDivisionError: rendering failed (at test_stream_pings.py:" in m for m in logged)

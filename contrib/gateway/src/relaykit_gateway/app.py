@@ -1184,9 +1184,11 @@ class Gateway:
                 await send({"type": "http.response.start", "status": 200, "headers": EVENT_STREAM})
                 encoder = dialect.encoder(call)
                 paced = PacedSender(send, encoder.keepalive, self.stream_ping_seconds)
+                failure: Exception | None = None
                 async with anyio.create_task_group() as pinging:
                     # Everything is caught in here, and the pings stop before the
-                    # last frame: nothing leaves the task group but a cancellation.
+                    # last frame: nothing leaves the task group but a cancellation
+                    # (a failure would leave it wrapped in an exception group).
                     pinging.start_soon(paced.keep_alive)
                     try:
                         async for event in stream:
@@ -1209,8 +1211,12 @@ class Gateway:
                                 last = encoder.error(ShuttingDown())
                                 await paced.send(last)
                         raise
+                    except Exception as error:  # a bug of ours: raised as it came
+                        failure = error
                     finally:
                         pinging.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
             await send_error(send, dialect, error)
