@@ -248,7 +248,9 @@ def test_anthropic_bad_input_names_its_field(messages: list[Any], param: str) ->
 
 
 def test_anthropic_stream_blocks_open_and_close_as_the_events_change_kind() -> None:
-    call = ANTHROPIC.parse({"model": "fake/m", "messages": USER, "stream": True}, aliases=())
+    call = ANTHROPIC.parse(
+        {"model": "fake/m", "max_tokens": 9, "messages": USER, "stream": True}, aliases=()
+    )
     encoder = ANTHROPIC.encoder(call)
     events: list[StreamEvent] = [
         StreamStart("msg_01", "m-2"),
@@ -270,7 +272,8 @@ def test_anthropic_stream_blocks_open_and_close_as_the_events_change_kind() -> N
     ]
     start = frames(out)[0][1]["message"]
     assert (start["id"], start["model"], start["usage"]["input_tokens"]) == ("msg_01", "m-2", 12)
-    assert seen[1:] == [
+    assert seen[1] == ("ping", None, None)  # as Anthropic's stream opens
+    assert seen[2:] == [
         ("content_block_start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
         ("content_block_delta", 0, {"type": "thinking_delta", "thinking": "a"}),
         ("content_block_delta", 0, {"type": "signature_delta", "signature": "sig-a"}),

@@ -120,17 +120,22 @@ async def test_token_ids_are_refused_since_relaykit_embeds_text(
 
 
 @pytest.mark.parametrize("inputs", [[], "", ["fine", "   "], ["fine", None]])
-async def test_empty_or_non_text_inputs_get_the_cores_refusal(
+async def test_empty_or_non_text_inputs_get_the_cores_refusal_in_openais_names(
     fake: FakePlugin, inputs: Any
 ) -> None:
+    """The core's refusal, naming the field as the caller sent it: OpenAI's ``input``
+    (``input[1]``), not relaykit's ``inputs``."""
     async with relaykit.Client(BASE, plugins=[fake]) as client:
         with pytest.raises(InvalidRequestError) as caught:
             await client.embed("fake/emb", inputs)
         async with running(client) as url, httpx.AsyncClient(base_url=url, headers=AUTH) as http:
             r = await http.post("/v1/embeddings", json={"model": "fake/emb", "input": inputs})
     assert r.status_code == 400
-    assert r.json()["error"]["message"] == str(caught.value)
-    assert r.json()["error"]["param"] == caught.value.param
+    error = r.json()["error"]
+    assert caught.value.param is not None and caught.value.param.startswith("inputs")
+    assert error["param"] == "input" + caught.value.param.removeprefix("inputs")
+    assert error["message"] == "input" + str(caught.value).removeprefix("inputs")
+    assert "inputs" not in error["message"]
     assert fake.embeddings == []
 
 

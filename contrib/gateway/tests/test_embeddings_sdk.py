@@ -81,12 +81,16 @@ async def test_refusals_reach_the_sdk_as_its_typed_errors(fake: FakePlugin) -> N
         async with openai_sdk(url) as client:
             with pytest.raises(openai.BadRequestError, match="token ids") as tokens:
                 await client.embeddings.create(model="fake/emb", input=[[15339, 1917]])
-            with pytest.raises(openai.BadRequestError, match="inputs is empty"):
+            # named as the SDK's caller sent it: OpenAI's `input`, not relaykit's `inputs`
+            with pytest.raises(
+                openai.BadRequestError, match=r"^Error code: 400 - .*'input is empty"
+            ) as empty:
                 await client.embeddings.create(model="fake/emb", input=[])
         async with openai_sdk(url, key="gw-mallory-0123456789abcdef") as stranger:
             with pytest.raises(openai.AuthenticationError, match="not a gateway key"):
                 await stranger.embeddings.create(model="fake/emb", input="hi")
     assert tokens.value.param == "input"
+    assert empty.value.param == "input"
     assert fake.embeddings == []
 
 

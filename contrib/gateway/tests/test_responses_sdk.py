@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import FunctionToolParam
+from openai.types.responses import FunctionToolParam, ResponseInputItemParam
 
 import relaykit
 from relaykit import Reasoning, ReasoningPart, TextPart, ToolCall, ToolResultPart
@@ -445,3 +445,73 @@ async def test_log_probabilities_asked_for_are_refused_not_answered_empty(
         )
     assert answer.output_text == "x"
     assert len(fake.calls) == 1
+
+
+async def test_a_failed_streams_response_keeps_what_was_written(fake: FakePlugin) -> None:
+    """``response.failed`` carries the output streamed before the break, each item as
+    far as it got (``incomplete``), not an empty message: a client that reads the
+    failed response (or shows it) keeps the partial answer and the call begun."""
+    fake.script.push(Reply(text="partial", stream_fault="error", error="upstream broke"))
+    async with responses(fake) as sdk:
+        stream = await sdk.responses.create(model="fake/m", input="go", stream=True)
+        events = [event async for event in stream]
+    failed = events[-1]
+    assert failed.type == "response.failed"
+    assert failed.response.status == "failed"
+    (message,) = failed.response.output
+    assert message.type == "message" and message.status == "incomplete"
+    assert [c.text for c in message.content if c.type == "output_text"] == ["partial"]
+    # the message was never done: no done events for it, as OpenAI sends none
+    assert not [e for e in events if e.type == "response.output_text.done"]
+
+
+@pytest.mark.parametrize("truncation", ["disabled", "auto"])
+async def test_truncation_is_repeated_and_its_default_asks_the_provider_nothing(
+    fake: FakePlugin, truncation: Any
+) -> None:
+    """``truncation: "disabled"`` is OpenAI's default: it asks for nothing, so it does not
+    reach the provider (whose API may refuse a field it lacks); ``"auto"`` does, for the
+    provider to apply or refuse. The response repeats either, as OpenAI's does."""
+    async with responses(fake) as sdk:
+        given = await sdk.responses.create(model="fake/m", input="hi", truncation=truncation)
+        left_out = await sdk.responses.create(model="fake/m", input="hi")
+    assert (given.truncation, left_out.truncation) == (truncation, "disabled")
+    sent = fake.calls[0].extra or {}
+    assert sent.get("truncation") == (None if truncation == "disabled" else "auto")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_continuing_a_function_call_without_its_output_is_openais_400(
+    fake: FakePlugin, streamed: bool
+) -> None:
+    """A response that ended on function calls is continued with their outputs: OpenAI
+    refuses a continuation missing one (``No tool output found for function call``),
+    and so does the gateway, before any provider is asked (not every one would refuse,
+    and the model would answer a question it never saw the result of)."""
+    fake.script.reply(
+        "", tool_calls=(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"}))
+    )
+    async with responses(fake) as sdk:
+        first = await sdk.responses.create(model="fake/m", input="Weather?", tools=[WEATHER])
+        oslo, rome = (item for item in first.output if item.type == "function_call")
+        answered: ResponseInputItemParam = {
+            "type": "function_call_output",
+            "call_id": oslo.call_id,
+            "output": "-3C",
+        }
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.responses.create(
+                model="fake/m",
+                previous_response_id=first.id,
+                input=[answered],
+                stream=streamed,
+            )
+        # with every output, the call goes on
+        both: list[ResponseInputItemParam] = [
+            answered,
+            {"type": "function_call_output", "call_id": rome.call_id, "output": "9C"},
+        ]
+        await sdk.responses.create(model="fake/m", previous_response_id=first.id, input=both)
+    assert f"No tool output found for function call {rome.call_id}" in caught.value.message
+    assert caught.value.param == "input"
+    assert len(fake.calls) == 2

@@ -204,7 +204,22 @@ class AnthropicDialect:
     overloaded_status = OVERLOADED
 
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
-        """The call a Messages API request body asks for."""
+        """The call a Messages API request body asks for. ``max_tokens`` is required, as
+        Anthropic requires it: without it the answer would have no bound the caller
+        chose (each vendor's default, or none)."""
+        body = require_object(body)
+        if body.get("max_tokens") is None:
+            raise InvalidRequestError(
+                "`max_tokens` is required: the most tokens the answer may take"
+                " (Anthropic's Messages API requires it)",
+                param="max_tokens",
+            )
+        whole_tokens(body["max_tokens"], "max_tokens", 1)
+        return self.parse_counted(body, aliases)
+
+    def parse_counted(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
+        """The call a token count's request body (``/v1/messages/count_tokens``) stands
+        for: a Messages request without ``max_tokens``, which the counter does not take."""
         body = require_object(body)
         raw_messages = body.get("messages")
         if not isinstance(raw_messages, list) or not raw_messages:
@@ -646,12 +661,21 @@ def _frame(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
 
+#: Anthropic's keep-alive event, which its SDKs skip
+PING = _frame("ping", {"type": "ping"})
+
+
 class EventEncoder:
     """One streamed answer as Messages API events: ``message_start``, content blocks
     (each started, added to and stopped), ``message_delta`` and ``message_stop``.
 
-    ``message_start`` waits for the first content so that it can carry the input
-    tokens a provider reports before it (Anthropic's own stream does).
+    ``message_start`` (then a ``ping``, as Anthropic's own stream opens) goes out at
+    the first event that is not the stream's start or its usage: the stream is read
+    ahead to its first content before the answer starts, so that is at once, and it
+    carries the input tokens a provider reports before writing (Anthropic's do; a
+    vendor that reports usage only at the end gets 0 there, its count coming in
+    ``message_delta``, which the SDKs read). A keep-alive before then opens the
+    message with what is known so far: the SDKs refuse anything before it.
     """
 
     def __init__(self, model: str) -> None:
@@ -687,7 +711,12 @@ class EventEncoder:
             "stop_sequence": None,
             "usage": usage(self._usage),
         }
-        return _frame("message_start", {"type": "message_start", "message": message})
+        start = _frame("message_start", {"type": "message_start", "message": message})
+        return start + PING
+
+    def keepalive(self) -> bytes:
+        """A ``ping`` (after ``message_start``, which the SDKs need first)."""
+        return self._start() or PING
 
     def _close(self) -> bytes:
         if self._open is None:

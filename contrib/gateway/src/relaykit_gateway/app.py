@@ -13,7 +13,7 @@ import datetime
 import hashlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,11 @@ from relaykit import (
     InvalidRequestError,
     NotFoundError,
     RelayError,
+    ToolResultPart,
     TranscriptionResponse,
     multipart,
 )
+from relaykit import Message as RelayMessage
 from relaykit.key_vault import MASTER_KEY_ENV
 from relaykit.secrets import scrub
 
@@ -96,7 +98,7 @@ from .openai_batches import (
 from .openai_batches import batch_body as openai_batch_body
 from .openai_batches import result_line as openai_result_line
 from .openai_dialect import OpenAIDialect
-from .openai_embeddings import embeddings_body, parse_embeddings
+from .openai_embeddings import embeddings_body, openai_named, parse_embeddings
 from .openai_files import check_purpose, expires_after, file_body, list_page
 from .openai_images import images_body, parse_image_edit, parse_image_generation
 from .openai_moderations import moderation_body, parse_moderation
@@ -122,6 +124,7 @@ from .replies import (
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 from .sealed_entries import seals
+from .stream_pings import PING_SECONDS, PacedSender
 from .upload_form import FilePart, FormError, Sink, read_form
 from .whole_numbers import whole_number
 
@@ -238,7 +241,9 @@ class Gateway:
     id every answer names its request with (``x-request-id``, or Anthropic's
     ``request-id``). ``cors``: the web page origins
     whose scripts may call from a browser (none by default; see
-    :mod:`relaykit_gateway.cors`).
+    :mod:`relaykit_gateway.cors`). ``stream_ping_seconds``: how long a streamed
+    answer may go quiet before a keep-alive goes out (see
+    :mod:`relaykit_gateway.stream_pings`; ``float("inf")``: never).
     """
 
     def __init__(
@@ -250,8 +255,17 @@ class Gateway:
         cors: CorsPolicy = NO_CORS,
         responses: ResponseStore | None = None,
         files: FileStore | None = None,
+        stream_ping_seconds: float = PING_SECONDS,
     ) -> None:
+        if not stream_ping_seconds > 0:  # not 0, which would ping without end, nor nan
+            raise ValueError(
+                f"stream_ping_seconds must be more than 0 seconds, not {stream_ping_seconds!r}"
+                " (float('inf') turns the keep-alives off)"
+            )
         self.client = client
+        #: seconds a streamed answer may go quiet before a keep-alive goes out (see
+        #: relaykit_gateway.stream_pings)
+        self.stream_ping_seconds = stream_ping_seconds
         #: the files uploaded for batches (``$RELAYKIT_GATEWAY_FILES_DIR``, unless given)
         self.files = FileStore.from_env() if files is None else files
         self.keys = keys
@@ -571,7 +585,7 @@ class Gateway:
             headers,
             receive,
             send,
-            lambda: self.client.embed(call.model, call.inputs, **params),
+            lambda: openai_named(self.client.embed(call.model, call.inputs, **params)),
             json_reply(send, lambda r: embeddings_body(r, call.model, call.encoding_format)),
             OPENAI,
         )
@@ -722,6 +736,7 @@ class Gateway:
                 f" the whole conversation in `input`{where}",
             )
         k = call.instructions
+        _require_tool_outputs(history, call.messages[k:])
         return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
 
     async def _keep(
@@ -1168,21 +1183,40 @@ class Gateway:
             async with self.client.stream(call.model, call.messages, **params) as stream:
                 await send({"type": "http.response.start", "status": 200, "headers": EVENT_STREAM})
                 encoder = dialect.encoder(call)
-                try:
-                    async for event in stream:
-                        frames = encoder.event(event)
-                        if frames:
-                            await send_more(send, frames)
-                    tail = encoder.end(stream.response)
-                    await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
-                except RelayError as error:  # broke after it started: the vendor's error event
-                    tail = encoder.error(error)
-                except anyio.get_cancelled_exc_class():
-                    if self._ending:  # drain's time is up: the stream ends with its error event
-                        with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
-                            last = encoder.error(ShuttingDown())
-                            await send({"type": "http.response.body", "body": last})
-                    raise
+                paced = PacedSender(send, encoder.keepalive, self.stream_ping_seconds)
+                failure: Exception | None = None
+                async with anyio.create_task_group() as pinging:
+                    # Everything is caught in here, and the pings stop before the
+                    # last frame: nothing leaves the task group but a cancellation
+                    # (a failure would leave it wrapped in an exception group).
+                    pinging.start_soon(paced.keep_alive)
+                    try:
+                        async for event in stream:
+                            frames = encoder.event(event)
+                            if frames:
+                                await paced.send(frames)
+                        tail = encoder.end(stream.response)
+                        await self._keep(
+                            call, caller, getattr(encoder, "final", None), stream.response
+                        )
+                    except RelayError as error:  # broke after it started: the vendor's error event
+                        tail = encoder.error(error)
+                    except anyio.get_cancelled_exc_class():
+                        if self._ending:  # drain's time is up: the stream ends with its error event
+                            with (
+                                anyio.CancelScope(shield=True),
+                                anyio.move_on_after(ENDING_SECONDS),
+                            ):
+                                pinging.cancel_scope.cancel()
+                                last = encoder.error(ShuttingDown())
+                                await paced.send(last)
+                        raise
+                    except Exception as error:  # a bug of ours: raised as it came
+                        failure = error
+                    finally:
+                        pinging.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
             await send_error(send, dialect, error)
@@ -1192,7 +1226,8 @@ class Gateway:
     ) -> None:
         """The input tokens of a request body: counted by the provider where it can,
         else estimated (and a header says so), in the dialect's answer shape."""
-        call = await self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        parse = dialect.parse_counted if isinstance(dialect, AnthropicDialect) else dialect.parse
+        call = await self._continued(parse(body, tuple(self.client.config.models)), caller)
         self._check_model(caller, call.model)
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
         answer: dict[str, Any] = {"input_tokens": count.input_tokens}
@@ -1247,6 +1282,27 @@ class Gateway:
             "first_id": entries[0]["id"] if entries else None,
             "last_id": entries[-1]["id"] if entries else None,
         }
+
+
+def _require_tool_outputs(history: Sequence[RelayMessage], given: Sequence[RelayMessage]) -> None:
+    """Refuse, as OpenAI does, a continuation of a response that ended on function calls
+    without an output for each: not every provider would refuse the gap, and the model
+    would go on without the result it asked for."""
+    if not history or history[-1].role != "assistant" or not history[-1].tool_calls:
+        return
+    answered = {
+        part.tool_call_id
+        for message in given
+        for part in message.content
+        if isinstance(part, ToolResultPart)
+    }
+    for made in history[-1].tool_calls:
+        if made.id not in answered:
+            raise InvalidRequestError(
+                f"No tool output found for function call {made.id}: send a"
+                " `function_call_output` item with its `call_id` in `input`",
+                param="input",
+            )
 
 
 def _model_entry(entry: tuple[str, str, int], anthropic: bool) -> dict[str, Any]:

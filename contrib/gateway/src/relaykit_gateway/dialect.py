@@ -73,6 +73,16 @@ class StreamEncoder(Protocol):
         """The frames that end a stream that broke after it had started."""
         ...
 
+    def keepalive(self) -> bytes:
+        """The frames that keep a quiet stream's connection open, which the vendor's
+        SDK skips (``b""``: none can go out yet)."""
+        ...
+
+
+#: a server-sent events comment, which every SSE client skips: OpenAI's formats have
+#: no keep-alive event of their own
+SSE_COMMENT = b": keep-alive\n\n"
+
 
 class Dialect(Protocol):
     """One vendor API: its request parsing, response rendering and errors."""

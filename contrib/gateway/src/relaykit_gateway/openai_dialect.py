@@ -61,6 +61,7 @@ from relaykit.messages import coerce_messages
 
 from .dialect import (
     OPENAI_CHOICE_WORDS,
+    SSE_COMMENT,
     GatewayCall,
     caller_message,
     checked_tool_choice,
@@ -451,6 +452,10 @@ class ChunkEncoder:
             }
             out += b"data: " + dumps(chunk) + b"\n\n"
         return out + b"data: [DONE]\n\n"
+
+    def keepalive(self) -> bytes:
+        """An SSE comment (Chat Completions has no keep-alive event)."""
+        return SSE_COMMENT
 
     def error(self, error: RelayError) -> bytes:
         """An ``error`` event, which OpenAI's SDKs raise as an API error."""

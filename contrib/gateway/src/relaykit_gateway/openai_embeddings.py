@@ -9,7 +9,9 @@ SDKs ask by default, as base64 of little-endian float32s.
 (arrays of integers), which only mean something to OpenAI's own tokenizer;
 the gateway reaches providers that each tokenize their own way, so it refuses
 them with a 400 that says to send the text. The core checks the texts
-themselves (none empty, none blank) and the parameters' values.
+themselves (none empty, none blank) and the parameters' values; its refusals
+name the texts as the caller sent them, OpenAI's ``input`` (``input[3]``), not
+relaykit's ``inputs`` (:func:`openai_named`).
 
 Besides OpenAI's fields, the gateway reads relaykit's ``input_type``
 (``"query"`` or ``"document"``; OpenAI SDK callers send it in ``extra_body``):
@@ -23,8 +25,9 @@ metadata and other fields go to the provider untouched in ``extra``.
 from __future__ import annotations
 
 import base64
+import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -129,3 +132,23 @@ def _holds_token_ids(inputs: Any) -> bool:
     return _token_array(inputs) or (
         isinstance(inputs, list) and any(_token_array(item) for item in inputs)
     )
+
+
+#: relaykit's name for the texts, alone or naming one (``inputs[3]``)
+_RELAYKIT_INPUTS = re.compile(r"\binputs(?=\[\d+\]|\b)")
+
+
+async def openai_named(embedding: Awaitable[EmbeddingResponse]) -> EmbeddingResponse:
+    """``embedding``'s answer; a refusal naming relaykit's ``inputs`` (``inputs[3]``)
+    renamed to OpenAI's ``input`` (``input[3]``), the field the caller sent, in its
+    ``param``, message and hint."""
+    try:
+        return await embedding
+    except InvalidRequestError as error:
+        param = error.param
+        if param is not None and _RELAYKIT_INPUTS.match(param):
+            error.param = _RELAYKIT_INPUTS.sub("input", param, count=1)
+            error.message = _RELAYKIT_INPUTS.sub("input", error.message)
+            if error.hint:
+                error.hint = _RELAYKIT_INPUTS.sub("input", error.hint)
+        raise

@@ -89,6 +89,7 @@ from relaykit.messages import Part, coerce_messages
 
 from .dialect import (
     OPENAI_CHOICE_WORDS,
+    SSE_COMMENT,
     GatewayCall,
     caller_message,
     checked_tool_choice,
@@ -201,6 +202,15 @@ class ResponsesDialect:
         if metadata:
             params["metadata"] = metadata
         extra = openai_extra(body, _OWN)
+        if "truncation" in extra and extra["truncation"] not in ("auto", "disabled"):
+            raise InvalidRequestError(
+                f"`truncation` is {extra['truncation']!r}; use 'auto' or 'disabled'",
+                param="truncation",
+            )
+        if extra.get("truncation") == "disabled":
+            # OpenAI's default, which asks for nothing: sent on, it would reach APIs
+            # that have no such field. "auto" goes, to be applied or refused.
+            del extra["truncation"]
         reasoning = _reasoning(body.get("reasoning"), extra)
         if reasoning is not None:
             params["reasoning"] = reasoning
@@ -614,6 +624,7 @@ _DEFAULT_SETTINGS: dict[str, Any] = {
     "tool_choice": "auto",
     "tools": [],
     "top_p": None,
+    "truncation": "disabled",
     "user": None,
 }
 
@@ -622,7 +633,7 @@ def _settings(body: Mapping[str, Any]) -> dict[str, Any]:
     """The settings ``body`` gave that its response object repeats, as OpenAI's does
     (a client reads them back, from the answer or a retrieve), each as it came: the
     checks in :meth:`ResponsesDialect.parse` have passed by then. Fields OpenAI's
-    object has and the gateway cannot know (``truncation``, ``service_tier``, the
+    object has and the gateway cannot know (``service_tier``, the
     model's own default ``temperature``) are left out or null."""
     out = {key: body[key] for key in _DEFAULT_SETTINGS if body.get(key) is not None}
     if "reasoning" in out:
@@ -914,9 +925,28 @@ class ResponseEventEncoder:
             out += self._frame("response.output_item.done", output_index=index, item=item)
         return out
 
+    def keepalive(self) -> bytes:
+        """An SSE comment (the Responses API's stream has no keep-alive event)."""
+        return SSE_COMMENT
+
     def error(self, error: RelayError) -> bytes:
-        """``response.failed``, with the error, as OpenAI ends a response that broke."""
+        """``response.failed``, with the error, as OpenAI ends a response that broke: its
+        output as far as it got, the items still open ``incomplete`` with what they
+        hold (no done events: they never were)."""
         out = self._start()
+        if self._message is not None:
+            item = self._output[self._message]
+            part = {"type": "output_text", "text": "".join(self._text), "annotations": []}
+            item.update(status="incomplete", content=[part])
+        if self._thinking is not None:
+            thought = ReasoningPart("".join(self._thought))
+            self._output[self._thinking] = _reasoning_item(
+                thought, self._output[self._thinking]["id"]
+            )
+        for index, arguments in self._calls.values():
+            item = self._output[index]
+            if item["status"] != "completed":
+                item.update(arguments="".join(arguments), status="incomplete")
         failed = _response_object(
             self._id, self._model, self._output, None, self._created, echo=self._echo
         )
