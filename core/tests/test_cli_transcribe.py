@@ -137,3 +137,36 @@ def test_stream_through_the_openai_plugin(
     assert main(["transcribe", str(memo), "-m", "openai/gpt-4o-transcribe", "--stream"]) == 0
     assert capsys.readouterr().out == "hello from the command line\n"
     assert b'name="stream"\r\n\r\ntrue' in openai_mock.last_request.body
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("piped", [False, True])
+def test_a_file_that_is_no_audio_gets_the_cli_s_fix(
+    backend: str,
+    piped: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The hint ended with the Python API's fix (AudioFile(data, media_type=...)),
+    # which a command line user has no way to follow.
+    notes = tmp_path / "notes.dat"
+    notes.write_bytes(b"these are meeting notes, not a recording\n")
+    fake = FakePlugin()
+    source = str(notes)
+    if piped:
+        monkeypatch.setattr("sys.stdin", _Stdin(io.BytesIO(notes.read_bytes())))
+        source = "-"
+    argv = ["--backend", backend, "transcribe", source, "-m", "fake/whisper-1"]
+    assert main(argv, plugins=[fake]) == 1
+    err = capsys.readouterr().err
+    assert "the audio's format is unknown: its bytes are none that relaykit knows" in err
+    assert err.count("says none") == (0 if piped else 1)  # "knows says none" piped
+    assert "AudioFile" not in err and "media_type" not in err
+    assert "ffmpeg" in err
+    assert ("name the file for its format" in err) is not piped
+    if piped:
+        assert "relaykit transcribe memo.m4a" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert fake.transcriptions == []

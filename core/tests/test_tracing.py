@@ -620,6 +620,46 @@ async def test_after_a_fallback_the_span_names_the_deployment_that_answered_as_m
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_fallback_to_a_deployment_with_no_server_leaves_no_stale_server(
+    tracing: TracingExporter, streamed: bool
+) -> None:
+    # The fallback has no base URL (a plugin that calls no server): the first
+    # target's server.address and server.port stayed on a span naming the fallback.
+    # Attributes cannot be taken off a span: they are overwritten with "" and 0.
+    with OpenAIMock(api_key=KEY) as first:
+        first.script.push(Reply.failure(503, "busy"))
+        config = {
+            "providers": {"openai": {"base_url": first.base_url, "api_key": KEY}},
+            "models": {"g": {"targets": ["openai/gpt-4o-mini", "fake/m-1"]}},
+            "retry": {"attempts": 1, "initial_wait": 0},
+        }
+        async with client([FakePlugin(), tracing], **config) as c:
+            if streamed:
+                async with c.stream("g", "hi") as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("g", "hi")
+    assert len(first.requests) == 1
+    (span,) = tracing.finished()
+    a = dict(span.attributes or {})
+    assert (a["gen_ai.provider.name"], a["gen_ai.request.model"]) == ("fake", "m-1")
+    assert (a["server.address"], a["server.port"]) == ("", 0)
+
+
+@pytest.mark.anyio
+async def test_a_span_of_a_deployment_with_no_server_has_no_server_attributes(
+    tracing: TracingExporter,
+) -> None:
+    async with client([FakePlugin(), tracing]) as c:
+        await c.chat("fake/m-1", "hi")
+    (span,) = tracing.finished()
+    a = dict(span.attributes or {})
+    assert "server.address" not in a and "server.port" not in a
+
+
+@pytest.mark.anyio
 async def test_a_hedged_call_won_by_its_first_target_names_that_target(
     tracing: TracingExporter,
 ) -> None:

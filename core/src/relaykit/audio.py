@@ -136,8 +136,11 @@ def audio_format(audio: AudioFile) -> str:
     if found is None:
         raise InvalidRequestError(
             "the audio's format is unknown: its bytes are none that relaykit knows"
-            + (f" and its name {PurePath(audio.filename).name!r}" if audio.filename else "")
-            + " says none",
+            + (
+                f" and its name {PurePath(audio.filename).name!r} says none"
+                if audio.filename
+                else ""
+            ),
             param="audio",
             hint=f"send one of {ACCEPTED}, or pass AudioFile(data, media_type=...)",
         )

@@ -451,7 +451,9 @@ class CallTracer:
         and so its metrics, name (a span naming the first target while its metrics
         named the fallback told two stories of one call). The first target stays
         in the span's name (set at start, which sampling saw) and in the
-        ``relaykit.fallback`` event's ``relaykit.fallback.from``.
+        ``relaykit.fallback`` event's ``relaykit.fallback.from``. An attribute of the
+        first target's that ``target`` has none of is overwritten with one that says
+        so (``relaykit.provider``: the table's own name; the server: ``""`` and 0).
         """
         attributes: dict[str, Any] = {
             **self._provider(target.provider),
@@ -464,6 +466,11 @@ class CallTracer:
             # An attribute cannot be taken off a span: the one naming the first
             # target's table is overwritten with the table that answered.
             attributes["relaykit.provider"] = target.provider
+        if "server.address" not in attributes and self._server(previous.provider):
+            # The same for a target with no known server (no base URL): the first
+            # target's server is overwritten with "" and port 0, which name none.
+            attributes["server.address"] = ""
+            attributes["server.port"] = 0
         return attributes
 
     def hedge_loser(

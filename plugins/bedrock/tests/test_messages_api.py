@@ -352,6 +352,66 @@ async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_
     assert kind in str(after.value) and "it failed" in str(after.value)
 
 
+#: what Bedrock says when an account's daily token quota is used up
+PER_DAY = "Too many tokens per day, please wait before trying again."
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["ThrottlingException", "rate_limit_error"])
+async def test_a_daily_quota_in_the_stream_is_not_retried_before_or_after_the_first_event(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], kind: str
+) -> None:
+    # As on ConverseStream: a daily quota is no throttle a backoff waits out. A started
+    # stream's error took its retryable from the kind alone, so it said "retry" there.
+    mock.script.reply("", stream_fault="error", error_code=kind, error=PER_DAY)
+    mock.script.reply("half", stream_fault="error", error_code=kind, error=PER_DAY)
+    mock.script.reply("too late")
+    async with make_client(region=mock.region, retry=3) as client:
+        with pytest.raises(RateLimitError) as before:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+        assert len(mock.requests) == 1  # not retried
+        with pytest.raises(StreamError) as after:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+    assert (before.value.status, before.value.should_retry) == (429, False)
+    assert (after.value.status, after.value.retryable) == (429, False)
+    for error in (before.value, after.value):
+        assert error.hint is not None and "tokens per day" in error.hint, error.hint
+    assert kind in str(after.value) and PER_DAY in str(after.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("code", ["ThrottlingException", None])
+async def test_a_daily_quota_answered_over_http_is_not_retried(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], code: str | None
+) -> None:
+    # Named by x-amzn-errortype or not at all: the 429 and its message say it.
+    mock.script.fail(429, PER_DAY, code=code)
+    mock.script.reply("too late")
+    async with make_client(region=mock.region, retry=3) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.chat(OPUS_4_7, "x")
+    assert len(mock.requests) == 1
+    assert info.value.should_retry is False
+
+
+@pytest.mark.anyio
+async def test_a_per_minute_throttle_in_a_started_stream_stays_retryable(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    said = "Too many tokens, please wait before trying again."
+    mock.script.reply("half", stream_fault="error", error_code="ThrottlingException", error=said)
+    async with make_client(region=mock.region) as client:
+        with pytest.raises(StreamError) as after:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+    assert (after.value.status, after.value.retryable) == (429, True)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_tool_choice_none_with_tool_history_is_sent_as_none(

@@ -103,3 +103,38 @@ async def test_a_refusal_before_sending_names_the_provider_and_model(
     assert (error.provider, error.model) == ("gemini", "gemini-2.5-flash")
     assert str(error).startswith("gemini/gemini-2.5-flash: nothing to send to Gemini")
     assert mock.requests == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(
+    "config", [{"candidateCount": 2}, {"candidate_count": 3}, {"candidateCount": "2"}]
+)
+async def test_more_than_one_candidate_is_refused_before_sending(
+    mock: GeminiMock, streamed: bool, config: dict[str, Any]
+) -> None:
+    # relaykit reads one candidate (a stream's candidates would mix into one answer):
+    # asking for more is refused, as OpenAI's plugin refuses n, rather than dropped.
+    extra = {"generationConfig": config}
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="candidateCount") as info:
+            if streamed:
+                async with c.stream(MODEL, [Message.user("Hi")], extra=extra) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat(MODEL, [Message.user("Hi")], extra=extra)
+    error = info.value
+    assert error.param == "generationConfig.candidateCount"
+    assert "one answer per call" in str(error.hint)
+    assert "calls" in str(error.hint)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_one_candidate_asked_for_is_sent(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        extra = {"generationConfig": {"candidateCount": 1, "topK": 40}}
+        await c.chat(MODEL, [Message.user("Hi")], max_tokens=20, extra=extra)
+    config = mock.last_request.json()["generationConfig"]
+    assert (config["candidateCount"], config["topK"], config["maxOutputTokens"]) == (1, 40, 20)

@@ -98,7 +98,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _audio(file: str) -> AudioFile:
     """The audio to transcribe, from the file or for ``-`` from stdin: read now,
-    before anything connects, and at most :data:`MAX_MEDIA_BYTES`."""
+    before anything connects, and at most :data:`MAX_MEDIA_BYTES`; its format
+    checked with the command line's fix (the API's names the Python way)."""
+    from ..audio import ACCEPTED, audio_format
+
+    audio = _read_audio(file)
+    if not audio.data:  # the client's own error says it is empty
+        return audio
+    try:
+        audio_format(audio)
+    except InvalidRequestError as e:
+        convert = f"convert it to one of {ACCEPTED} (ffmpeg -i IN OUT.mp3)"
+        e.hint = (
+            f"{convert}, or give it as a file named for its format (relaykit transcribe memo.m4a)"
+            if file == "-"
+            else f"if it is a recording, name the file for its format (memo.m4a), or {convert}"
+        )
+        raise
+    return audio
+
+
+def _read_audio(file: str) -> AudioFile:
     from ..audio import ACCEPTED, AudioFile
 
     if file != "-":

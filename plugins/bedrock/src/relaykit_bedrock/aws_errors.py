@@ -170,9 +170,10 @@ def typed_error(
             hint=_QUOTA_HINT,
         )
     error = error_for_status(status, text, provider=provider, model=model, code=kind)
-    if key == "throttlingexception" and "per day" in message.lower():
+    if (key == "throttlingexception" or status == 429) and "per day" in message.lower():
         # "Too many tokens per day": a daily quota, which no backoff of seconds waits
         # out (botocore retries it to "reached max retries"); a fallback may serve it.
+        # By status too: the Messages API may name it rate_limit_error, or not at all.
         error.should_retry = False
         error.hint = _DAILY_HINT
         return error

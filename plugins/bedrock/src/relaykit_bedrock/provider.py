@@ -41,6 +41,7 @@ from . import embeddings, images, messages_wire, wire
 from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import (
+    STREAM_EXCEPTION_STATUS,
     http_error,
     messages_http_error,
     messages_typed_error,
@@ -346,6 +347,9 @@ class BedrockProvider:
 
     def _messages_stream_error(self, data: dict[str, Any], started: bool, model: str) -> RelayError:
         status, kind, message = read_error(data)
+        # Bedrock's own errors come in Anthropic's shape under AWS's names
+        # (ThrottlingException), which Anthropic's table takes for an unknown 500.
+        status = STREAM_EXCEPTION_STATUS.get(kind.lower(), status)
         typed = messages_typed_error(status, kind, message, provider=self._name, model=model)
         if not started:
             return typed
@@ -355,7 +359,10 @@ class BedrockProvider:
             model=model,
             status=status,
             provider_message=f"{kind}: {message}",
-            retryable=typed.retryable,
+            # As on ConverseStream (stream_exception): not retryable where the typed
+            # error says not to retry (a daily quota used up), whatever its kind says.
+            retryable=typed.retryable and typed.should_retry is not False,
+            hint=typed.hint,
         )
 
     async def count_tokens(self, request: ChatRequest) -> int:

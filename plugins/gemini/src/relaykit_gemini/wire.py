@@ -127,7 +127,30 @@ def request_body(
         body["generationConfig"] = config
     if request.extra:
         merge_extra(body, request.extra)
+        _check_candidates(body.get("generationConfig"))
     return body
+
+
+def _check_candidates(config: object) -> None:
+    """Refuse before sending a ``generationConfig`` from ``extra`` asking for more
+    than one candidate: relaykit reads the first (a stream's candidates would mix
+    into one answer), so the rest were paid for and dropped. OpenAI's plugin refuses
+    ``n`` the same way."""
+    if not isinstance(config, Mapping):
+        return
+    for key in ("candidateCount", "candidate_count"):  # Gemini's JSON takes both
+        count = config.get(key)
+        # Protobuf's JSON takes an integer as a string too ("2").
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)
+        if isinstance(count, int) and not isinstance(count, bool) and count > 1:
+            named = "candidateCount" if key == "candidateCount" else f"candidateCount ({key})"
+            raise InvalidRequestError(
+                f"generationConfig.{named}={count} (from extra) asks Gemini for {count}"
+                " candidates, and relaykit reads one",
+                param="generationConfig.candidateCount",
+                hint=f"relaykit returns one answer per call: drop {key} and make {count} calls",
+            )
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
