@@ -830,3 +830,27 @@ async def test_a_call_answered_twice_is_refused_before_sending(mock: OpenAIMock)
     )
     assert error.param == "messages[3]" and "one result per call" in str(error.hint)
     assert mock.requests == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("n", [2, 5])
+async def test_more_than_one_answer_a_call_is_refused_before_sending(
+    mock: OpenAIMock, n: int, streamed: bool
+) -> None:
+    # extra={"n": 2} was sent: Chat Completions made (and billed) two answers, and
+    # relaykit read choice 0 only (streamed, it skipped the other indexes): the
+    # second answer was paid for and dropped without a word.
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        with pytest.raises(InvalidRequestError) as info:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", "hi", extra={"n": n}) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", "hi", extra={"n": n})
+        assert (await c.chat("openai/gpt-4o-mini", "hi", extra={"n": 1})).text
+    error = info.value
+    assert error.param == "n" and f"n={n}" in error.message
+    assert error.hint is not None and "one answer a call" in error.hint
+    assert [r.json().get("n") for r in mock.requests] == [1]

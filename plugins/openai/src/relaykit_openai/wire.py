@@ -141,8 +141,24 @@ def request_body(
         if stream_usage:
             body["stream_options"] = {"include_usage": True}
     if request.extra:
+        _one_answer(request.extra)
         merge_extra(body, request.extra)
     return body
+
+
+def _one_answer(extra: dict[str, Any]) -> None:
+    # A ChatResponse holds one answer: choice 0 is read (a stream's other indexes
+    # are skipped), so the answers past the first would be paid for and dropped.
+    n = extra.get("n")
+    if n is None or n == 1:
+        return
+    raise InvalidRequestError(
+        f"extra gives n={n!r}: relaykit reads one answer a call, and the others would"
+        " be made, billed and dropped",
+        param="n",
+        hint="drop n from extra: one answer a call; for several, make that many calls"
+        " (with a temperature above 0, they differ)",
+    )
 
 
 def _check_schemas(request: ChatRequest) -> None:
