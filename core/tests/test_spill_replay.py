@@ -270,6 +270,50 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
 
 
+class Gated(CountingStorage):
+    """Holds the write of a batch holding an id in ``gates`` until that gate's
+    ``release`` is set; its ``entered`` says the write has begun."""
+
+    def __init__(self, *ids: str) -> None:
+        super().__init__()
+        self.entered = {i: anyio.Event() for i in ids}
+        self.release = {i: anyio.Event() for i in ids}
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        for record in records:
+            if record.id in self.entered:
+                self.entered[record.id].set()
+                await self.release[record.id].wait()
+        await super().write_batch(records)
+
+
+@pytest.mark.anyio
+async def test_a_log_closed_once_the_replay_stored_every_record_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    # The replay's last batch is stored, then a live batch is written before the
+    # replay's next step would remove the taken file: a close then must not put
+    # the file back (the next log would replay every record again).
+    path = tmp_path / "spill.jsonl"
+    records = spill_records(path, 3)  # one stored in place, then a batch of two
+    live = make_record(100)
+    storage = Gated(records[1].id, live.id)
+    log = quick_log(storage, tmp_path)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            await storage.entered[records[1].id].wait()  # the replay's last batch
+            await log.put(live)  # queued: written right after that batch
+            storage.release[records[1].id].set()
+            await storage.entered[live.id].wait()
+            assert log.replayed == 3
+            tg.start_soon(log.aclose)
+            await until(lambda: log._closed)
+            storage.release[live.id].set()
+    assert sorted(storage.records) == sorted(r.id for r in [*records, live])
+    assert leftovers(path) == []  # every record stored: nothing given back
+
+
 @pytest.mark.anyio
 async def test_lines_kept_apart_are_kept_once_however_often_a_replay_stops(
     tmp_path: Path,

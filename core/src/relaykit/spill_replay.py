@@ -166,7 +166,8 @@ class SpillReplay(OutageWriter):
             if first is not None and first in self._pending:  # stored already: not twice
                 self._pending.remove(first)
                 if not self._pending:
-                    return  # (the next step removes the taken files)
+                    await self._finish_replay()  # (now: see below)
+                    return
         n = min(self._max_batch, len(self._pending))
         chunk = [self._pending.popleft() for _ in range(n)]
         before = self.spilled + self.lost
@@ -187,6 +188,12 @@ class SpillReplay(OutageWriter):
             self.replayed += stored
             self._replay_stored += stored
             self._tell(RecordsReplayed(stored))
+        if not self._pending:
+            # Every record is stored (or spilled again): the taken files go now, not
+            # at the next step. A live batch comes first, and a close during it
+            # (no more steps then) would give every line back to the spill file,
+            # for the next log to replay all over again.
+            await self._finish_replay()
 
     async def _take(self) -> bool:
         """Take the spill file (and leftovers) and read its records; whether there are any."""
