@@ -108,8 +108,15 @@ def servers() -> Iterator[tuple[OpenAIMock, OpenAIMock]]:
 
 
 def _config(
-    servers: tuple[OpenAIMock, OpenAIMock], db: Path, prefix: str, url: str = URL
+    servers: tuple[OpenAIMock, OpenAIMock],
+    db: Path,
+    prefix: str,
+    url: str = URL,
+    cache_timeout: float = 5.0,
 ) -> dict[str, Any]:
+    # A healthy Redis gets the 5 s a lookup may take: at 0.3 s a loaded CI machine
+    # (load ~15) timed lookups out, the store was set aside, and no call hit the
+    # cache. The stalling-proxy test sets 0.3 s, so stalls keep calls moving.
     primary, backup = servers
     return {
         **chaos_sections(db),
@@ -118,7 +125,7 @@ def _config(
             "backend": "redis",
             "url": url,
             "prefix": prefix,
-            "timeout": 0.3,
+            "timeout": cache_timeout,
         },
         "limiter": {"backend": "pinned-redis", "url": url, "prefix": prefix},
         "providers": {
@@ -227,13 +234,14 @@ async def _run_clients(
     clients: int = 2,
     url: str = URL,
     limiter_timeout: float = 5.0,
+    cache_timeout: float = 5.0,
 ) -> list[Run]:
     """:data:`CALLS` callers on each of ``clients`` clients at once, a few ms apart."""
     runs = []
     for n in range(clients):
         db = tmp_path / f"calls-{n}.db"
         exporter = RecordingExporter()
-        config = _config(servers, db, prefix, url)
+        config = _config(servers, db, prefix, url, cache_timeout)
         limiter = CountingLimiter(url, prefix, limiter_timeout)
         plugins = [exporter, LimiterPlugin(limiter, name="pinned-redis")]
         client = relaykit.Client(config, plugins=plugins)
@@ -498,7 +506,9 @@ async def test_a_redis_that_drops_connections_fails_limits_closed_and_the_cache_
         # the limiter's decisions are shielded from the calls' cancellations: a
         # stalled connection holds them for the limiter's timeout (5 s unless set)
         url = f"redis://127.0.0.1:{proxy.port}/15"
-        runs = await _run_clients(servers, tmp_path, prefix, seed, url=url, limiter_timeout=0.3)
+        runs = await _run_clients(
+            servers, tmp_path, prefix, seed, url=url, limiter_timeout=0.3, cache_timeout=0.3
+        )
         left_open = await proxy.wait_closed()
         cuts = dict(faults.cuts)
     where = f"seed {seed}"
