@@ -148,9 +148,13 @@ def wait_until_ready(prometheus: PrometheusServer) -> None:
     pytest.fail(f"prometheus was not ready in {TIMEOUT} s:\n{prometheus.log_tail()}")
 
 
-async def query(http: httpx.AsyncClient, promql: str) -> dict[Labels, float]:
-    """An instant query's vector: each series' labels (``__name__`` left out) -> value."""
-    data = await api(http, "/api/v1/query", query=promql)
+async def query(
+    http: httpx.AsyncClient, promql: str, at: float | None = None
+) -> dict[Labels, float]:
+    """An instant query's vector: each series' labels (``__name__`` left out) -> value,
+    evaluated at ``at`` (a Unix time; now if None)."""
+    params = {"query": promql} if at is None else {"query": promql, "time": repr(at)}
+    data = await api(http, "/api/v1/query", **params)
     assert data["resultType"] == "vector", data
     return {
         frozenset((k, v) for k, v in r["metric"].items() if k != "__name__"): float(r["value"][1])
@@ -177,29 +181,34 @@ def prometheus_now() -> float:
 
 async def wait_for_scrape_after(
     http: httpx.AsyncClient, prometheus: PrometheusServer, since: float
-) -> None:
-    """Wait until the target is up and a scrape that started after ``since`` is stored.
+) -> float:
+    """Wait until the target is up and a scrape that started after ``since`` is
+    stored; that scrape's time.
 
     A sample's timestamp is its scrape's start, and ``up`` is committed with
-    the scraped samples, so from then on every query reads numbers taken after
-    ``since``. Polled: the answer changes in another process.
+    the scraped samples, so a query evaluated at the returned time reads numbers
+    taken after ``since``. Evaluated at "now" instead, a later scrape that failed
+    (timed out on a loaded machine) marks every series stale and the query finds
+    none (seen once: the buckets read, then their sums empty). Polled: the
+    answer changes in another process.
 
     ``timestamp()`` must be given ``up`` itself: given an expression such as
     ``up == 1`` it answers the query's own evaluation time, so any target that
     was up at all looked freshly scraped (the test failed so on busy machines).
     """
     up = 'up{job="relaykit"}'
-    fresh = f"{up} == 1 and timestamp({up}) > {since}"
+    fresh = f"timestamp({up}) > {since} and {up} == 1"  # (and keeps the left's values)
     with anyio.move_on_after(TIMEOUT):
         while True:
             if prometheus.process.poll() is not None:
                 pytest.fail(f"prometheus exited:\n{prometheus.log_tail()}")
             try:
                 targets = await api(http, "/api/v1/targets")
-                if [t["health"] for t in targets["activeTargets"]] == ["up"] and await query(
-                    http, fresh
-                ):
-                    return
+                if [t["health"] for t in targets["activeTargets"]] == ["up"]:
+                    found = await query(http, fresh)
+                    if found:
+                        (scraped,) = found.values()
+                        return scraped
             except httpx.TransportError:
                 pass  # still starting
             await anyio.sleep(0.05)
@@ -245,25 +254,28 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
 
         # Prometheus scrapes all along (and kept the other backend's run): only
         # a scrape that began after the last call has this run's final numbers.
-        await wait_for_scrape_after(http, prometheus, prometheus_now())
+        at = await wait_for_scrape_after(http, prometheus, prometheus_now())
 
         requests = await query(
             http,
             "sum by (gen_ai_provider_name, gen_ai_request_model)"
             ' (relaykit_requests_total{job="relaykit"})',
+            at,
         )
         assert requests == {
             frozenset({("gen_ai_provider_name", "fake"), ("gen_ai_request_model", "a")}): 2,
             frozenset({("gen_ai_provider_name", "fake"), ("gen_ai_request_model", "b")}): 3,
         }
-        errors = await query(http, "sum by (error_type) (relaykit_errors_total)")
+        errors = await query(http, "sum by (error_type) (relaykit_errors_total)", at)
         assert errors == {
             frozenset({("error_type", "NotFoundError")}): 1,
             frozenset({("error_type", "ProviderUnavailableError")}): 1,
         }
 
         tokens = await query(
-            http, "sum by (gen_ai_request_model, gen_ai_token_type) (gen_ai_client_token_usage_sum)"
+            http,
+            "sum by (gen_ai_request_model, gen_ai_token_type) (gen_ai_client_token_usage_sum)",
+            at,
         )
         assert tokens == {
             frozenset({("gen_ai_request_model", "a"), ("gen_ai_token_type", "input")}): 105,
@@ -274,6 +286,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
         token_buckets = await query(
             http,
             'gen_ai_client_token_usage_bucket{gen_ai_request_model="a",gen_ai_token_type="input"}',
+            at,
         )
         by_le = {float(dict(labels)["le"]): v for labels, v in token_buckets.items()}
         # 5 and 100 input tokens: cumulative counts 0 below 16, 1 up to 64, 2 from 256.
@@ -293,7 +306,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
             for bound in (*metrics.DURATION_BUCKETS, float("inf")):
                 expected[record.model, error, bound] += record.latency <= bound
         assert len(recording.records) == 5
-        buckets = await query(http, "gen_ai_client_operation_duration_seconds_bucket")
+        buckets = await query(http, "gen_ai_client_operation_duration_seconds_bucket", at)
         assert {
             (
                 dict(labels)["gen_ai_request_model"],
@@ -302,7 +315,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
             ): value
             for labels, value in buckets.items()
         } == {key: float(n) for key, n in expected.items()}
-        duration_sums = await query(http, "gen_ai_client_operation_duration_seconds_sum")
+        duration_sums = await query(http, "gen_ai_client_operation_duration_seconds_sum", at)
         assert {
             (dict(labels)["gen_ai_request_model"], dict(labels).get("error_type", "")): value
             for labels, value in duration_sums.items()
@@ -313,6 +326,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
             http,
             "histogram_quantile(0.99,"
             ' gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="a"})',
+            at,
         )
         assert list(p99.values()) == [
             pytest.approx(quantile(0.99, {b: n for (m, _, b), n in expected.items() if m == "a"}))
