@@ -197,10 +197,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
         before it: see ``_Call.issued``) to its first piece (``None``: none came)."""
         first = self._first_at
         call = self._call
-        if first is None or call is None:
-            return None
-        issued = call.issued
-        return first - (call.started if issued is None else issued)
+        return None if first is None or call is None else first - call.first_request_at
 
     # -- ending ------------------------------------------------------------------------
 

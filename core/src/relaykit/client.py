@@ -196,6 +196,7 @@ class _Call:
     #: from here, as the conventions do ("from when the client issues the
     #: generation request"), while the duration keeps the wait
     issued: float | None = None
+
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -222,6 +223,11 @@ class _Call:
     #: what a budget holds for those at the deployment's price per search, minute,
     #: image or character
     unit_hold: Decimal = Decimal(0)
+
+    @property
+    def first_request_at(self) -> float:
+        """(monotonic) when the first request went out: ``issued``, else ``started``."""
+        return self.started if self.issued is None else self.issued
 
 
 class Client:

@@ -273,7 +273,8 @@ class OutboundRedaction:
         return name
 
     def response(self, response: ChatResponse) -> ChatResponse:
-        """The response as the caller should see it."""
+        """The response as the caller should see it (the fields it restores are the
+        ones :func:`as_written` takes back: change the two together)."""
         calls = tuple([self._tool_call(c, self.restore) for c in response.tool_calls])
         parts = response.reasoning_parts
         if parts:
@@ -467,3 +468,19 @@ class StreamEventRestorer:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def as_written(response: ChatResponse, written: ChatResponse) -> ChatResponse:
+    """``response`` with what :meth:`OutboundRedaction.response` restores in it as the
+    provider wrote it, in ``written``: placeholders, not the caller's values (what
+    the response cache keeps)."""
+    return attrs.evolve(
+        response,
+        text=written.text,
+        reasoning=written.reasoning,
+        reasoning_parts=written.reasoning_parts,
+        tool_calls=written.tool_calls,
+        citations=written.citations,
+        search_queries=written.search_queries,
+        stop_sequence=written.stop_sequence,
+    )

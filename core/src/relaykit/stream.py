@@ -27,7 +27,7 @@ from .events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from .outbound_redaction import StreamEventRestorer
+from .outbound_redaction import StreamEventRestorer, as_written
 from .plugin_faults import wrong_event
 from .protocols import Provider
 from .response import ChatResponse
@@ -305,7 +305,7 @@ class ChatStream(StreamLifecycle):
             # as one for its caller too.
             kept = self._response
             if self._unrestored is not None:
-                kept = _as_written(kept, self._unrestored.response())
+                kept = as_written(kept, self._unrestored.response())
             with anyio.CancelScope(shield=True):
                 await client._cache.put(call.cache_key, kept, client.config.cache.ttl)
 
@@ -345,13 +345,10 @@ class ChatStream(StreamLifecycle):
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
         first = self._first_at
-        if first is not None:
-            issued = self._call.issued  # after a limiter's wait (see _Call.issued)
-            first -= self._call.started if issued is None else issued
         return self._assembler.response(
             provider=self._target.provider,
             model=self._target.model,
-            time_to_first_token=first,
+            time_to_first_token=None if first is None else first - self._call.first_request_at,
         )
 
     async def _record_left_early(self, exc: BaseException | None) -> None:
@@ -416,19 +413,3 @@ async def _copied(
         close = getattr(events, "aclose", None)
         if close is not None:
             await close()
-
-
-def _as_written(response: ChatResponse, written: ChatResponse) -> ChatResponse:
-    """``response`` with what outbound redaction restores in it (see
-    :meth:`~relaykit.outbound_redaction.OutboundRedaction.response`) as the provider
-    wrote it, in ``written``: placeholders, not the caller's values."""
-    return attrs.evolve(
-        response,
-        text=written.text,
-        reasoning=written.reasoning,
-        reasoning_parts=written.reasoning_parts,
-        tool_calls=written.tool_calls,
-        citations=written.citations,
-        search_queries=written.search_queries,
-        stop_sequence=written.stop_sequence,
-    )
