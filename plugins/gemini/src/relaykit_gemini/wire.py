@@ -127,7 +127,6 @@ def request_body(
         body["generationConfig"] = config
     if request.extra:
         merge_extra(body, request.extra)
-        _check_candidates(body.get("generationConfig"))
     return body
 
 
@@ -166,6 +165,11 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
     ``{"codeExecution": {}}``) go after the ones relaykit made of ``tools=`` and
     ``web_search=``: Gemini's ``tools`` is a list of one kind of tool each, and
     replacing it dropped the caller's functions and search without a word.
+
+    Raises :class:`~relaykit.InvalidRequestError` for a ``candidateCount`` over 1
+    (see :func:`_check_candidates`): every route that merges ``extra`` (chat,
+    speech, transcription, image output) reads one candidate, so the check lives
+    here rather than beside each route.
     """
     for key, value in extra.items():
         current = body.get(key)
@@ -186,6 +190,7 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
                 )
         else:
             body[key] = value
+    _check_candidates(body.get("generationConfig"))
 
 
 #: the settings merged two levels deep: the one inside each that relaykit makes
