@@ -194,18 +194,36 @@ def uncited(sources: Iterable[Citation | None], cited: Iterable[Citation]) -> li
 
 def part_kind(part: Mapping[str, Any]) -> str:
     """``"text"`` for a part of the answer's text, ``"thought"`` for a thought,
-    ``"other"`` for anything else (a function call, ...)."""
+    ``"code"`` for code the model ran or its output (rendered into the text:
+    :func:`relaykit_gemini.wire.code_text`), ``"other"`` for anything else (a
+    function call, ...)."""
     if "functionCall" in part:
         return "other"
     if part.get("thought"):
         return "thought"
-    return "text" if "text" in part else "other"
+    if "text" in part:
+        return "text"
+    return "code" if "executableCode" in part or "codeExecutionResult" in part else "other"
+
+
+def part_text(part: Mapping[str, Any]) -> str | None:
+    """What ``part`` adds to the answer's text (``None``: nothing, a thought or a
+    function call): Google's ``partIndex`` counts every part, and the offsets of
+    a part's citations start after the text of those before it."""
+    kind = part_kind(part)
+    if kind == "text":
+        return str(part.get("text") or "")
+    if kind == "code":
+        from .wire import code_text  # wire imports this module
+
+        return code_text(part)
+    return None
 
 
 def answer_parts(parts: Iterable[Mapping[str, Any]]) -> list[str | None]:
     """A response's parts as :func:`citations` reads them: each part's answer text,
     ``None`` for a part that holds none."""
-    return [str(p.get("text") or "") if part_kind(p) == "text" else None for p in parts]
+    return [part_text(p) for p in parts]
 
 
 def _sources(chunks: Any) -> list[Citation | None]:
@@ -286,12 +304,12 @@ class StreamGrounding:
     def add(self, part: Mapping[str, Any]) -> None:
         """One part of a chunk, in the order it came."""
         kind = part_kind(part)
-        if kind == self._last_kind and kind != "other":
+        if kind == self._last_kind and kind in ("text", "thought"):
             # A text or a thought streamed over several chunks is one part.
             if kind == "text":
                 self._parts[-1] = (self._parts[-1] or "") + str(part.get("text") or "")
             return
-        self._parts.append(str(part.get("text") or "") if kind == "text" else None)
+        self._parts.append(part_text(part))
         self._last_kind = kind
 
     def metadata(self, metadata: Any) -> list[Citation]:

@@ -261,6 +261,8 @@ class GeminiStreamDecoder:
                 events.append(ReasoningDelta(part["text"], origin=wire.ORIGIN))
         elif part.get("text"):
             events.append(TextDelta(part["text"]))
+        elif (code := wire.code_text(part)) is not None:
+            events.append(TextDelta(code))
         return events
 
     def _whole_call(self, fc: Any) -> ToolCallDelta:

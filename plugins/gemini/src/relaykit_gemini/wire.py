@@ -514,6 +514,34 @@ def tool_call(fc: Mapping[str, Any], index: int) -> ToolCall:
     return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(args))
 
 
+def code_text(part: Mapping[str, Any]) -> str | None:
+    """The text of a code execution part (``tools: [{"codeExecution": {}}]``), or
+    ``None`` for a part of another kind.
+
+    ``ChatResponse`` has no field for the code the model ran or what it printed, and
+    dropping them lost the work the answer reports on: an ``executableCode`` part is
+    a fenced block named for its language, a ``codeExecutionResult`` one labelled
+    with its outcome unless that is ``OUTCOME_OK`` (as Google's first Python SDK
+    rendered them in ``.text``). Each block stands on lines of its own, from the
+    part alone (a stream renders it without seeing the text before it), so a
+    streamed answer's text is the same as a whole one's, and citations count it.
+    """
+    code = part.get("executableCode")
+    if isinstance(code, Mapping):
+        language = str(code.get("language") or "").lower()
+        if language == "language_unspecified":
+            language = ""
+        body = str(code.get("code") or "").strip("\n")
+    else:
+        result = part.get("codeExecutionResult")
+        if not isinstance(result, Mapping):
+            return None
+        outcome = str(result.get("outcome") or "").lower().removeprefix("outcome_")
+        language = "" if outcome in ("ok", "unspecified") else outcome
+        body = str(result.get("output") or "").rstrip("\n")
+    return f"\n```{language}\n{body}\n```\n" if body else f"\n```{language}\n```\n"
+
+
 def blocked_reason(data: Mapping[str, Any]) -> str | None:
     """Why Gemini refused the prompt itself (``promptFeedback.blockReason``), if it did."""
     feedback = data.get("promptFeedback") or {}
@@ -558,6 +586,8 @@ def _response(data: Mapping[str, Any], model: str) -> ChatResponse:
             reasoning.append(part.get("text") or "")
         elif "text" in part:
             text.append(part["text"] or "")
+        else:
+            text.append(code_text(part) or "")
     blocked = blocked_reason(data)
     if blocked and not candidates:
         finish: FinishReason = "content_filter"
