@@ -128,3 +128,41 @@ async def test_citations_after_code_point_into_the_text_as_shown(
         url="https://example.com/sum", title="Sums", start=cited.start, end=cited.end
     )
     assert cited.start is not None and r.text[cited.start : cited.end] == "sum"
+
+
+# -- URL context ---------------------------------------------------------------------
+
+READ = "https://example.com/read"
+URLS = {
+    "urlMetadata": [
+        {"retrievedUrl": READ, "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS"},
+        {
+            "retrievedUrl": "https://example.com/gone",
+            "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_ERROR",
+        },
+    ]
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_pages_url_context_read_are_sources(mock: GeminiMock, streamed: bool) -> None:
+    # extra={"tools": [{"urlContext": {}}]}: Gemini reads the pages the prompt names and
+    # says which in urlContextMetadata. A page it read is a source of the answer (a
+    # citation without offsets, as a grounding chunk no support names); one it could
+    # not fetch is none. Dropping them lost what the answer was written from.
+    chunks = [answer([{"text": "It says hello."}], urlContextMetadata=URLS)]
+    mock.rewrite = replaced_by(chunks)
+    r = await ask(mock, streamed)
+    assert (r.text, r.citations) == ("It says hello.", (Citation(url=READ),))
+
+
+def test_a_page_grounding_cites_already_is_not_a_second_source() -> None:
+    metadata = {
+        "groundingChunks": [{"web": {"uri": READ, "title": "Read"}}],
+        "groundingSupports": [
+            {"segment": {"startIndex": 0, "endIndex": 2}, "groundingChunkIndices": [0]}
+        ],
+    }
+    data = answer([{"text": "It says hello."}], urlContextMetadata=URLS, groundingMetadata=metadata)
+    assert wire.response(data).citations == (Citation(url=READ, title="Read", start=0, end=2),)

@@ -162,6 +162,25 @@ def citations(metadata: Any, parts: Sequence[str | None]) -> tuple[Citation, ...
     return (*found, *uncited(sources, found))
 
 
+def read_pages(metadata: Any) -> list[Citation]:
+    """The pages Gemini's URL context tool (``extra={"tools": [{"urlContext": {}}]}``)
+    read, from a candidate's ``urlContextMetadata``: sources of the answer, without
+    offsets, as a grounding chunk no support names. A page it could not fetch
+    (``URL_RETRIEVAL_STATUS_ERROR``, ``_PAYWALL``, ``_UNSAFE``) is none."""
+    pages = metadata.get("urlMetadata") if isinstance(metadata, Mapping) else None
+    out: list[Citation] = []
+    for page in pages if isinstance(pages, list) else ():
+        if not isinstance(page, Mapping):
+            continue
+        url = page.get("retrievedUrl")
+        if isinstance(url, str) and url and page.get("urlRetrievalStatus") == _READ:
+            out.append(Citation(url=url))
+    return out
+
+
+_READ = "URL_RETRIEVAL_STATUS_SUCCESS"
+
+
 def supported(
     supports: Any, sources: Sequence[Citation | None], parts: Sequence[str | None]
 ) -> list[Citation]:
@@ -297,6 +316,7 @@ class StreamGrounding:
         self._sources: list[Citation | None] = []
         self._supports: list[Any] = []
         self._given: list[Citation] = []
+        self._read: list[Citation] = []  # the pages URL context read (read_pages)
         self._grounded = False
         #: the latest Search Suggestions (see :func:`suggestions`)
         self.suggestions: str | None = None
@@ -335,9 +355,16 @@ class StreamGrounding:
                 dict.fromkeys([*self._queries, *_queries(metadata.get("webSearchQueries"))])
             )
 
+    def read(self, metadata: Any) -> None:
+        """Take a chunk's ``urlContextMetadata``: its pages come at :meth:`finish`."""
+        for page in read_pages(metadata):
+            if page not in self._read:
+                self._read.append(page)
+
     def finish(self) -> list[Citation]:
-        """The sources no citation has pointed to, at the end of the answer."""
-        return self._new(uncited(self._sources, self._given))
+        """The sources no citation has pointed to, at the end of the answer: the
+        grounding chunks', then the pages URL context read."""
+        return self._new(uncited([*self._sources, *self._read], self._given))
 
     @property
     def queries(self) -> tuple[str, ...]:

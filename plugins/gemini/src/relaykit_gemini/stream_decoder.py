@@ -207,6 +207,7 @@ class GeminiStreamDecoder:
             known = len(self._grounding.queries)
             self._grounding.note_queries(metadata)
             events.extend([SearchQuery(q) for q in self._grounding.queries[known:]])
+        self._grounding.read(candidate.get("urlContextMetadata"))
         for part in (candidate.get("content") or {}).get("parts") or ():
             self._grounding.add(part)
             events.extend(self._part(part))

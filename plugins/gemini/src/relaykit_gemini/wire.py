@@ -42,6 +42,7 @@ from typing import Any
 from relaykit import (
     ChatRequest,
     ChatResponse,
+    Citation,
     InvalidRequestError,
     Message,
     Tool,
@@ -514,6 +515,13 @@ def tool_call(fc: Mapping[str, Any], index: int) -> ToolCall:
     return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(args))
 
 
+def _citations(candidate: Mapping[str, Any], parts: Sequence[str | None]) -> tuple[Citation, ...]:
+    """Grounding's citations, then the pages URL context read that none names."""
+    cited = grounding.citations(candidate.get("groundingMetadata"), parts)
+    read = grounding.read_pages(candidate.get("urlContextMetadata"))
+    return (*cited, *grounding.uncited(read, cited)) if read else cited
+
+
 def code_text(part: Mapping[str, Any]) -> str | None:
     """The text of a code execution part (``tools: [{"codeExecution": {}}]``), or
     ``None`` for a part of another kind.
@@ -609,7 +617,7 @@ def _response(data: Mapping[str, Any], model: str) -> ChatResponse:
         usage=usage(data.get("usageMetadata"), searches),
         model=version,
         id=text_or_none(data.get("responseId")),
-        citations=grounding.citations(grounded, grounding.answer_parts(parts)),
+        citations=_citations(candidate, grounding.answer_parts(parts)),
         search_queries=grounding.queries(grounded),
         search_suggestions=grounding.suggestions(grounded),
     )
