@@ -56,6 +56,8 @@ from typing import Any
 from relaykit import ChatRequest, Citation, InvalidRequestError, WebSearch
 from relaykit.web_search import unsupported
 
+from .code_execution import code_text
+
 #: ``gemini-2.5-flash`` -> 2; the generation decides how searches are billed
 _GENERATION = re.compile(r"gemini-(\d+)")
 
@@ -214,7 +216,7 @@ def uncited(sources: Iterable[Citation | None], cited: Iterable[Citation]) -> li
 def part_kind(part: Mapping[str, Any]) -> str:
     """``"text"`` for a part of the answer's text, ``"thought"`` for a thought,
     ``"code"`` for code the model ran or its output (rendered into the text:
-    :func:`relaykit_gemini.wire.code_text`), ``"other"`` for anything else (a
+    :func:`relaykit_gemini.code_execution.code_text`), ``"other"`` for anything else (a
     function call, ...)."""
     if "functionCall" in part:
         return "other"
@@ -233,8 +235,6 @@ def part_text(part: Mapping[str, Any]) -> str | None:
     if kind == "text":
         return str(part.get("text") or "")
     if kind == "code":
-        from .wire import code_text  # wire imports this module
-
         return code_text(part)
     return None
 

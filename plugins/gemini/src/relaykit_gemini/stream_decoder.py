@@ -49,6 +49,7 @@ from relaykit.secrets import cut_short
 from relaykit.sse import ServerSentEvent
 
 from . import grounding, wire
+from .code_execution import code_text
 from .partial_args import ArgumentsText
 
 # Mid-stream errors worth another attempt, by Google status and by HTTP code (the
@@ -262,7 +263,7 @@ class GeminiStreamDecoder:
                 events.append(ReasoningDelta(part["text"], origin=wire.ORIGIN))
         elif part.get("text"):
             events.append(TextDelta(part["text"]))
-        elif (code := wire.code_text(part)) is not None:
+        elif (code := code_text(part)) is not None:
             events.append(TextDelta(code))
         return events
 
