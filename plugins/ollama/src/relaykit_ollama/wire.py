@@ -268,9 +268,9 @@ def usage(data: Mapping[str, Any], prompt_tokens: int = 0) -> Usage:
 
     ``eval_count`` counts every generated token, thinking included, with no
     separate count of either, so reasoning tokens stay 0. ``prompt_eval_count``
-    is the whole prompt (Ollama counts it so, its KV cache or not, since ollama#5371),
-    except that Ollama leaves it out when the cache served the whole prompt
-    (ollama#2068, #3427; still so behind some servers): the prompt is then
+    is the whole prompt (Ollama counts it so, its KV cache or not, since
+    ollama#5371); servers from before that leave it out when the cache served
+    the whole prompt (ollama#2068, #3427): the prompt is then
     ``prompt_tokens``, relaykit's estimate (:func:`prompt_estimate`), all of it
     read from the cache, and the answer says so (:func:`prompt_unreported`).
     Reading it as 0 counted the call's prompt as free in limits, metrics and
