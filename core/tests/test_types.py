@@ -140,7 +140,7 @@ events = st.one_of(
         name=st.none() | text,
         arguments=text,
     ),
-    st.builds(UsageUpdate, usage=usages),
+    st.builds(UsageUpdate, usage=usages, estimated=st.booleans()),
     st.builds(Finish, reason=st.sampled_from(["stop", "length"]), raw_reason=st.none() | text),
 )
 
@@ -479,6 +479,16 @@ def test_the_assembler_keeps_reasoning_blocks_apart() -> None:
         ReasoningPart("two", "s2", origin="anthropic"),
     )
     assert (r.reasoning, r.reasoning_signature, r.text) == ("one moretwo", "s2", "answer")
+
+
+def test_a_usage_update_marked_estimated_marks_the_response() -> None:
+    # Ollama leaves the prompt's count out when its KV cache served the prompt: the
+    # plugin's estimate of it must reach the record marked, as a whole answer's does.
+    for marks, estimated in (((False, False), False), ((True, False), True)):
+        a = ResponseAssembler()
+        for mark in marks:
+            a.add(UsageUpdate(Usage(5, 2), estimated=mark))
+        assert (a.response().usage, a.response().usage_estimated) == (Usage(5, 2), estimated)
 
 
 def test_encrypted_reasoning_without_new_block_ends_the_block_its_text_came_in() -> None:

@@ -59,6 +59,7 @@ class ResponseAssembler:
         "_text",
         "_tools",
         "_usage",
+        "_usage_estimated",
     )
 
     def __init__(self) -> None:
@@ -67,6 +68,7 @@ class ResponseAssembler:
         self._reasoning: list[_ReasoningBlock] = []
         self._tools: dict[int, list[str]] = {}  # index -> [id, name, *argument fragments]
         self._usage = _NO_USAGE  # until a UsageUpdate (see usage_reported)
+        self._usage_estimated = False  # a UsageUpdate said its counts were estimated
         #: the Finish event: its reason, and what a web search reports with it
         self._finish: Finish | None = None
         self._id: str | None = None
@@ -116,6 +118,8 @@ class ResponseAssembler:
                 block.signature.append(event.signature)
         elif isinstance(event, UsageUpdate):
             self._usage = _merge_usage(self._usage, event.usage)
+            if event.estimated:
+                self._usage_estimated = True
         elif isinstance(event, Finish):
             self._finish = event
         elif isinstance(event, StreamStart):
@@ -177,6 +181,7 @@ class ResponseAssembler:
             tool_calls=calls,
             finish_reason=finish,
             usage=self._usage,
+            usage_estimated=self._usage_estimated,
             model=self._model or model,
             provider=provider,
             id=self._id,

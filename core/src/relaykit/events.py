@@ -80,9 +80,16 @@ class ToolCallDelta:
 
 @attrs.frozen
 class UsageUpdate:
-    """Token usage so far; later updates replace earlier ones field by field."""
+    """Token usage so far; later updates replace earlier ones field by field.
+
+    ``estimated`` says some of the counts are the plugin's estimate, not the
+    vendor's (Ollama leaves the prompt's count out when its KV cache served the
+    whole prompt): the stream's response is then marked ``usage_estimated``, as
+    a non-streamed answer the plugin returns with ``usage_estimated=True`` is.
+    """
 
     usage: Usage
+    estimated: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen

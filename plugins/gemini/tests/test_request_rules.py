@@ -138,3 +138,37 @@ async def test_one_candidate_asked_for_is_sent(mock: GeminiMock) -> None:
         await c.chat(MODEL, [Message.user("Hi")], max_tokens=20, extra=extra)
     config = mock.last_request.json()["generationConfig"]
     assert (config["candidateCount"], config["topK"], config["maxOutputTokens"]) == (1, 40, 20)
+
+
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 64
+
+
+async def _route(c: relaykit.Client, route: str, extra: dict[str, Any]) -> object:
+    if route == "speak":
+        return await c.speak(
+            "gemini/gemini-2.5-flash-preview-tts", "Hi", voice="Kore", format="wav", extra=extra
+        )
+    if route == "transcribe":
+        audio = relaykit.AudioFile(MP3, filename="memo.mp3")
+        return await c.transcribe(MODEL, audio, extra=extra)
+    return await c.generate_image("gemini/gemini-2.5-flash-image", "A fox", extra=extra)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("route", ["speak", "transcribe", "generate_image"])
+async def test_more_than_one_candidate_is_refused_on_every_generate_content_route(
+    mock: GeminiMock, route: str
+) -> None:
+    # Speech, transcription and image output are generateContent calls too, reading the
+    # first candidate: a second one was sent and billed, then dropped.
+    extra = {"generationConfig": {"candidateCount": 2}}
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="candidateCount") as info:
+            await _route(c, route, extra)
+    assert info.value.param == "generationConfig.candidateCount"
+    assert "one answer per call" in str(info.value.hint)
+    assert mock.requests == []
+    # One candidate is what relaykit reads: it is sent.
+    async with client(mock) as c:
+        await _route(c, route, {"generationConfig": {"candidateCount": 1}})
+    assert mock.last_request.json()["generationConfig"]["candidateCount"] == 1

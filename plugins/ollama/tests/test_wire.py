@@ -321,6 +321,41 @@ async def test_an_answer_without_eval_counts_is_estimated(mock: OllamaMock, stre
             assert (r.text, r.usage, r.usage_estimated) == (text, expected, estimated)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_prompt_served_from_the_kv_cache_is_counted_not_free(
+    mock: OllamaMock, streamed: bool
+) -> None:
+    # Ollama left prompt_eval_count out when the whole prompt came from its KV cache
+    # (ollama#2068, #3427) while still counting the answer: reading that as 0 input
+    # tokens undercounted limits, metrics and records. The prompt is relaykit's
+    # estimate (a quarter of its characters, as limits estimate it), read from the
+    # cache, and marked estimated; the answer's count stays Ollama's.
+    prompt = "word " * 40  # 200 characters: 50 tokens, as limits estimate them
+    mock.script.push(Reply(text="abcd", input_tokens=50, cached_input_tokens=50, output_tokens=9))
+    async with client(mock) as c:
+        if streamed:
+            async with c.stream("ollama/llama3.2", prompt) as s:
+                async for _ in s:
+                    pass
+            r = s.response
+        else:
+            r = await c.chat("ollama/llama3.2", prompt)
+    assert r.usage == Usage(50, 9, cached_input_tokens=50)
+    assert r.usage_estimated
+
+
+def test_a_prompt_count_left_out_beside_an_answer_count_is_the_estimate() -> None:
+    done = {"done": True, "done_reason": "stop", "eval_count": 7}
+    assert wire.usage(done, prompt_tokens=12) == Usage(12, 7, cached_input_tokens=12)
+    assert wire.prompt_unreported(done)
+    assert not wire.prompt_unreported({**done, "prompt_eval_count": 3})
+    decoder = OllamaStreamDecoder(provider="ollama", model="m", prompt_tokens=12)
+    events = decoder.feed(json.dumps(done).encode() + b"\n")
+    (update,) = [e for e in events if isinstance(e, UsageUpdate)]
+    assert update == UsageUpdate(Usage(12, 7, cached_input_tokens=12), estimated=True)
+
+
 # -- streaming -------------------------------------------------------------------
 
 

@@ -56,6 +56,8 @@ from typing import Any
 from relaykit import ChatRequest, Citation, InvalidRequestError, WebSearch
 from relaykit.web_search import unsupported
 
+from .code_execution import code_text
+
 #: ``gemini-2.5-flash`` -> 2; the generation decides how searches are billed
 _GENERATION = re.compile(r"gemini-(\d+)")
 
@@ -162,6 +164,25 @@ def citations(metadata: Any, parts: Sequence[str | None]) -> tuple[Citation, ...
     return (*found, *uncited(sources, found))
 
 
+def read_pages(metadata: Any) -> list[Citation]:
+    """The pages Gemini's URL context tool (``extra={"tools": [{"urlContext": {}}]}``)
+    read, from a candidate's ``urlContextMetadata``: sources of the answer, without
+    offsets, as a grounding chunk no support names. A page it could not fetch
+    (``URL_RETRIEVAL_STATUS_ERROR``, ``_PAYWALL``, ``_UNSAFE``) is none."""
+    pages = metadata.get("urlMetadata") if isinstance(metadata, Mapping) else None
+    out: list[Citation] = []
+    for page in pages if isinstance(pages, list) else ():
+        if not isinstance(page, Mapping):
+            continue
+        url = page.get("retrievedUrl")
+        if isinstance(url, str) and url and page.get("urlRetrievalStatus") == _READ:
+            out.append(Citation(url=url))
+    return out
+
+
+_READ = "URL_RETRIEVAL_STATUS_SUCCESS"
+
+
 def supported(
     supports: Any, sources: Sequence[Citation | None], parts: Sequence[str | None]
 ) -> list[Citation]:
@@ -194,18 +215,34 @@ def uncited(sources: Iterable[Citation | None], cited: Iterable[Citation]) -> li
 
 def part_kind(part: Mapping[str, Any]) -> str:
     """``"text"`` for a part of the answer's text, ``"thought"`` for a thought,
-    ``"other"`` for anything else (a function call, ...)."""
+    ``"code"`` for code the model ran or its output (rendered into the text:
+    :func:`relaykit_gemini.code_execution.code_text`), ``"other"`` for anything else (a
+    function call, ...)."""
     if "functionCall" in part:
         return "other"
     if part.get("thought"):
         return "thought"
-    return "text" if "text" in part else "other"
+    if "text" in part:
+        return "text"
+    return "code" if "executableCode" in part or "codeExecutionResult" in part else "other"
+
+
+def part_text(part: Mapping[str, Any]) -> str | None:
+    """What ``part`` adds to the answer's text (``None``: nothing, a thought or a
+    function call): Google's ``partIndex`` counts every part, and the offsets of
+    a part's citations start after the text of those before it."""
+    kind = part_kind(part)
+    if kind == "text":
+        return str(part.get("text") or "")
+    if kind == "code":
+        return code_text(part)
+    return None
 
 
 def answer_parts(parts: Iterable[Mapping[str, Any]]) -> list[str | None]:
     """A response's parts as :func:`citations` reads them: each part's answer text,
     ``None`` for a part that holds none."""
-    return [str(p.get("text") or "") if part_kind(p) == "text" else None for p in parts]
+    return [part_text(p) for p in parts]
 
 
 def _sources(chunks: Any) -> list[Citation | None]:
@@ -279,6 +316,7 @@ class StreamGrounding:
         self._sources: list[Citation | None] = []
         self._supports: list[Any] = []
         self._given: list[Citation] = []
+        self._read: list[Citation] = []  # the pages URL context read (read_pages)
         self._grounded = False
         #: the latest Search Suggestions (see :func:`suggestions`)
         self.suggestions: str | None = None
@@ -286,12 +324,12 @@ class StreamGrounding:
     def add(self, part: Mapping[str, Any]) -> None:
         """One part of a chunk, in the order it came."""
         kind = part_kind(part)
-        if kind == self._last_kind and kind != "other":
+        if kind == self._last_kind and kind in ("text", "thought"):
             # A text or a thought streamed over several chunks is one part.
             if kind == "text":
                 self._parts[-1] = (self._parts[-1] or "") + str(part.get("text") or "")
             return
-        self._parts.append(str(part.get("text") or "") if kind == "text" else None)
+        self._parts.append(part_text(part))
         self._last_kind = kind
 
     def metadata(self, metadata: Any) -> list[Citation]:
@@ -317,9 +355,16 @@ class StreamGrounding:
                 dict.fromkeys([*self._queries, *_queries(metadata.get("webSearchQueries"))])
             )
 
+    def read(self, metadata: Any) -> None:
+        """Take a chunk's ``urlContextMetadata``: its pages come at :meth:`finish`."""
+        for page in read_pages(metadata):
+            if page not in self._read:
+                self._read.append(page)
+
     def finish(self) -> list[Citation]:
-        """The sources no citation has pointed to, at the end of the answer."""
-        return self._new(uncited(self._sources, self._given))
+        """The sources no citation has pointed to, at the end of the answer: the
+        grounding chunks', then the pages URL context read."""
+        return self._new(uncited([*self._sources, *self._read], self._given))
 
     @property
     def queries(self) -> tuple[str, ...]:

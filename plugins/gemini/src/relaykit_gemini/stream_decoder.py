@@ -49,6 +49,7 @@ from relaykit.secrets import cut_short
 from relaykit.sse import ServerSentEvent
 
 from . import grounding, wire
+from .code_execution import code_text
 from .partial_args import ArgumentsText
 
 # Mid-stream errors worth another attempt, by Google status and by HTTP code (the
@@ -207,6 +208,7 @@ class GeminiStreamDecoder:
             known = len(self._grounding.queries)
             self._grounding.note_queries(metadata)
             events.extend([SearchQuery(q) for q in self._grounding.queries[known:]])
+        self._grounding.read(candidate.get("urlContextMetadata"))
         for part in (candidate.get("content") or {}).get("parts") or ():
             self._grounding.add(part)
             events.extend(self._part(part))
@@ -261,6 +263,8 @@ class GeminiStreamDecoder:
                 events.append(ReasoningDelta(part["text"], origin=wire.ORIGIN))
         elif part.get("text"):
             events.append(TextDelta(part["text"]))
+        elif (code := code_text(part)) is not None:
+            events.append(TextDelta(code))
         return events
 
     def _whole_call(self, fc: Any) -> ToolCallDelta:

@@ -42,6 +42,7 @@ from typing import Any
 from relaykit import (
     ChatRequest,
     ChatResponse,
+    Citation,
     InvalidRequestError,
     Message,
     Tool,
@@ -62,6 +63,7 @@ from relaykit.messages import (
 from relaykit.response import FinishReason, no_usage
 
 from . import documents, grounding, thinking
+from .code_execution import code_text
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "gemini"
@@ -127,7 +129,6 @@ def request_body(
         body["generationConfig"] = config
     if request.extra:
         merge_extra(body, request.extra)
-        _check_candidates(body.get("generationConfig"))
     return body
 
 
@@ -166,6 +167,11 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
     ``{"codeExecution": {}}``) go after the ones relaykit made of ``tools=`` and
     ``web_search=``: Gemini's ``tools`` is a list of one kind of tool each, and
     replacing it dropped the caller's functions and search without a word.
+
+    Raises :class:`~relaykit.InvalidRequestError` for a ``candidateCount`` over 1
+    (see :func:`_check_candidates`): every route that merges ``extra`` (chat,
+    speech, transcription, image output) reads one candidate, so the check lives
+    here rather than beside each route.
     """
     for key, value in extra.items():
         current = body.get(key)
@@ -186,6 +192,7 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
                 )
         else:
             body[key] = value
+    _check_candidates(body.get("generationConfig"))
 
 
 #: the settings merged two levels deep: the one inside each that relaykit makes
@@ -509,6 +516,13 @@ def tool_call(fc: Mapping[str, Any], index: int) -> ToolCall:
     return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(args))
 
 
+def _citations(candidate: Mapping[str, Any], parts: Sequence[str | None]) -> tuple[Citation, ...]:
+    """Grounding's citations, then the pages URL context read that none names."""
+    cited = grounding.citations(candidate.get("groundingMetadata"), parts)
+    read = grounding.read_pages(candidate.get("urlContextMetadata"))
+    return (*cited, *grounding.uncited(read, cited)) if read else cited
+
+
 def blocked_reason(data: Mapping[str, Any]) -> str | None:
     """Why Gemini refused the prompt itself (``promptFeedback.blockReason``), if it did."""
     feedback = data.get("promptFeedback") or {}
@@ -553,6 +567,8 @@ def _response(data: Mapping[str, Any], model: str) -> ChatResponse:
             reasoning.append(part.get("text") or "")
         elif "text" in part:
             text.append(part["text"] or "")
+        else:
+            text.append(code_text(part) or "")
     blocked = blocked_reason(data)
     if blocked and not candidates:
         finish: FinishReason = "content_filter"
@@ -574,7 +590,7 @@ def _response(data: Mapping[str, Any], model: str) -> ChatResponse:
         usage=usage(data.get("usageMetadata"), searches),
         model=version,
         id=text_or_none(data.get("responseId")),
-        citations=grounding.citations(grounded, grounding.answer_parts(parts)),
+        citations=_citations(candidate, grounding.answer_parts(parts)),
         search_queries=grounding.queries(grounded),
         search_suggestions=grounding.suggestions(grounded),
     )

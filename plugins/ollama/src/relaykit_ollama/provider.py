@@ -151,7 +151,7 @@ class OllamaProvider:
             raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json_decode.loads(r.content))
+        return wire.response(json_decode.loads(r.content), wire.prompt_estimate(request))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""
@@ -163,7 +163,11 @@ class OllamaProvider:
                 raise http_error(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            decoder = OllamaStreamDecoder(provider=self._name, model=request.model)
+            decoder = OllamaStreamDecoder(
+                provider=self._name,
+                model=request.model,
+                prompt_tokens=wire.prompt_estimate(request),
+            )
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector. (The
             # protocol types it as a plain AsyncIterator, which has no aclose.)

@@ -39,8 +39,10 @@ class OllamaStreamDecoder:
     by the next :meth:`feed` or :meth:`close`.
     """
 
-    def __init__(self, *, provider: str, model: str | None) -> None:
+    def __init__(self, *, provider: str, model: str | None, prompt_tokens: int = 0) -> None:
         self._lines = NDJSONDecoder()
+        #: the prompt's estimated tokens, for a done object that leaves its count out
+        self._prompt_tokens = prompt_tokens
         self._provider = provider
         self._model = model
         self._started = False
@@ -132,9 +134,9 @@ class OllamaStreamDecoder:
             self._calls += 1
         if obj.get("done") and not self._done:
             self._done = True
-            usage = wire.usage(obj)
+            usage = wire.usage(obj, self._prompt_tokens)
             if usage is not NO_USAGE:  # counts of zero are the server's word, and kept
-                events.append(UsageUpdate(usage))
+                events.append(UsageUpdate(usage, estimated=wire.prompt_unreported(obj)))
             raw_reason = obj.get("done_reason")
             events.append(
                 Finish(wire.finish_reason(raw_reason, has_calls=self._calls > 0), raw_reason)

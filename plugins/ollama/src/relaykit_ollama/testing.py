@@ -38,7 +38,9 @@ the stricter answer, so a plugin that works here works with either.
 
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Ollama's counts:
 ``input_tokens`` is ``prompt_eval_count``, ``output_tokens`` (reasoning
-included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens.
+included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens,
+but a reply whose ``cached_input_tokens`` cover the whole prompt has no
+``prompt_eval_count``, as Ollama leaves it out when its KV cache served the prompt.
 An embeddings request takes one reply too: a failure (an error status or a
 connection fault, as for chat), a ``delay``, or ``input_tokens`` for its
 ``prompt_eval_count``.
@@ -254,6 +256,10 @@ class _Turn:
             if not self.reply.usage:  # a server that leaves the counts out
                 for field in ("prompt_eval_count", "prompt_eval_duration", "eval_count"):
                     del obj[field]
+            elif 0 < self.prompt_tokens <= self.reply.cached_input_tokens:
+                # The whole prompt from the KV cache: Ollama leaves its count out
+                # (Go's omitempty on a count of newly evaluated tokens, 0).
+                del obj["prompt_eval_count"], obj["prompt_eval_duration"]
         return obj
 
     def whole(self) -> dict[str, Any]:

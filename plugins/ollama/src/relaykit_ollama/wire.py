@@ -32,6 +32,7 @@ from relaykit.messages import (
     ImagePart,
     Part,
     ReasoningPart,
+    TextPart,
     ToolCall,
     ToolResultPart,
     refuse_names,
@@ -262,22 +263,47 @@ def finish_reason(raw: str | None, *, has_calls: bool) -> FinishReason:
     return reason
 
 
-def usage(data: Mapping[str, Any]) -> Usage:
+def usage(data: Mapping[str, Any], prompt_tokens: int = 0) -> Usage:
     """Token counts from a final (``done``) object.
 
     ``eval_count`` counts every generated token, thinking included, with no
-    separate count of either, so reasoning tokens stay 0. Ollama reports no
-    cache hits either: ``prompt_eval_count`` can shrink when a prompt prefix is
-    reused from the KV cache.
+    separate count of either, so reasoning tokens stay 0. ``prompt_eval_count``
+    is the whole prompt (Ollama counts it so, its KV cache or not, since
+    ollama#5371); servers from before that leave it out when the cache served
+    the whole prompt (ollama#2068, #3427): the prompt is then
+    ``prompt_tokens``, relaykit's estimate (:func:`prompt_estimate`), all of it
+    read from the cache, and the answer says so (:func:`prompt_unreported`).
+    Reading it as 0 counted the call's prompt as free in limits, metrics and
+    records.
     """
-    if data.get("prompt_eval_count") is None and data.get("eval_count") is None:
+    prompt = data.get("prompt_eval_count")
+    if prompt is None and data.get("eval_count") is None:
         # None reported (a server that leaves the counts out): NO_USAGE tells the
         # client to estimate what was billed
         return NO_USAGE
-    return Usage(
-        input_tokens=count(data.get("prompt_eval_count") or 0, "prompt_eval_count"),
-        output_tokens=count(data.get("eval_count") or 0, "eval_count"),
-    )
+    output = count(data.get("eval_count") or 0, "eval_count")
+    if prompt is None:
+        return Usage(prompt_tokens, output, cached_input_tokens=prompt_tokens)
+    return Usage(input_tokens=count(prompt, "prompt_eval_count"), output_tokens=output)
+
+
+def prompt_unreported(data: Mapping[str, Any]) -> bool:
+    """Whether a final object counts the answer but not the prompt: :func:`usage`
+    estimated the prompt's tokens."""
+    return data.get("prompt_eval_count") is None and data.get("eval_count") is not None
+
+
+def prompt_estimate(request: ChatRequest) -> int:
+    """The prompt's tokens as the core's limits estimate them: a quarter of the
+    characters of its text and tool results."""
+    size = 0
+    for message in request.messages:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                size += len(part.text)
+            elif isinstance(part, ToolResultPart):
+                size += len(part.content)
+    return size // 4
 
 
 def tool_call(call: Mapping[str, Any], index: int) -> ToolCall:
@@ -295,11 +321,11 @@ def tool_call(call: Mapping[str, Any], index: int) -> ToolCall:
     return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(args))
 
 
-def response(data: Mapping[str, Any]) -> ChatResponse:
+def response(data: Mapping[str, Any], prompt_tokens: int = 0) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed ``/api/chat`` object; a ``ValueError``
     for one of the wrong shape."""
     try:
-        return _response(data)
+        return _response(data, prompt_tokens)
     except SHAPE_ERRORS as e:
         raise wrong_shape("an /api/chat answer", e, data, _CHAT) from e
 
@@ -318,7 +344,7 @@ def text(value: object, where: str) -> str:
     raise ValueError(f"{where}: expected text, got {type(value).__name__}")
 
 
-def _response(data: Mapping[str, Any]) -> ChatResponse:
+def _response(data: Mapping[str, Any], prompt_tokens: int) -> ChatResponse:
     message = data.get("message") or {}
     calls = tuple(tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or ()))
     return ChatResponse(
@@ -326,6 +352,7 @@ def _response(data: Mapping[str, Any]) -> ChatResponse:
         reasoning=text(message.get("thinking"), "message.thinking"),
         tool_calls=calls,
         finish_reason=finish_reason(data.get("done_reason"), has_calls=bool(calls)),
-        usage=usage(data),
+        usage=usage(data, prompt_tokens),
+        usage_estimated=prompt_unreported(data),
         model=str(data.get("model") or ""),
     )
