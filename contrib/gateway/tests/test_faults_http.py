@@ -279,6 +279,7 @@ async def test_an_overloaded_anthropic_is_anthropics_529_and_an_openai_callers_5
         assert raised.value.body == {
             "type": "error",
             "error": {"type": "overloaded_error", "message": ANY},
+            "request_id": raised.value.request_id,
         }
         # OpenAI's SDKs take any 5xx alike: the unavailable provider's 503
         body = {**BODIES[CHAT], "model": model, "stream": streamed}

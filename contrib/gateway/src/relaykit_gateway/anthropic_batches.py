@@ -40,7 +40,7 @@ from typing import Any
 from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestError, RelayError
 from relaykit.json_encode import dumps
 
-from .anthropic_dialect import AnthropicDialect
+from .anthropic_dialect import AnthropicDialect, error_object
 from .dialect import GatewayCall, require_object, status_of
 from .owned_ids import IdOwner, untagged
 
@@ -167,7 +167,7 @@ def result_line(result: BatchResult, dialect: AnthropicDialect) -> bytes:
             outcome = {"type": reason}
         else:
             status = status_of(error, dialect.overloaded_status)
-            outcome = {"type": "errored", "error": dialect.error_body(status, str(error))}
+            outcome = {"type": "errored", "error": error_object(status, str(error))}
     return dumps({"custom_id": result.custom_id, "result": outcome}) + b"\n"
 
 

@@ -80,6 +80,7 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
@@ -281,9 +282,28 @@ class AnthropicDialect:
         return EventEncoder(call.model)
 
     def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-        """Anthropic's ``{"type": "error", "error": {...}}``."""
-        kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-        return {"type": "error", "error": {"type": kind, "message": message}}
+        """Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}``: the id
+        is the one the answer's ``request-id`` header names (:data:`ANSWERING`), as
+        Anthropic's are the same; without a request being answered, there is none."""
+        body = error_object(status, message)
+        request_id = ANSWERING.get()
+        if request_id is not None:
+            body["request_id"] = request_id
+        return body
+
+
+#: the id of the request the gateway is answering (set for each one it takes), which
+#: Anthropic's error bodies and error events repeat beside its ``request-id`` header:
+#: an error is raised far from the request (a stream's encoder, a batch's fetch), and
+#: each request is answered in a task of its own
+ANSWERING: ContextVar[str | None] = ContextVar("relaykit_gateway_answering", default=None)
+
+
+def error_object(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's ``{"type": "error", "error": {...}}`` for ``status``, without a request
+    id: as a batch's errored item holds it (no request of the caller's ran it)."""
+    kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def usage(u: Usage) -> dict[str, Any]:

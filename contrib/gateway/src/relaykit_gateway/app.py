@@ -48,7 +48,7 @@ from .anthropic_batches import (
     result_line,
     untagged_relaykit_id,
 )
-from .anthropic_dialect import AnthropicDialect
+from .anthropic_dialect import ANSWERING, AnthropicDialect
 from .asgi_messages import (
     EVENT_STREAM,
     JSONL,
@@ -353,6 +353,18 @@ class Gateway:
         headers[_GATEWAY_REQUEST_ID] = request_id
         name = b"request-id" if shape is ANTHROPIC else b"x-request-id"
         send = with_headers(send, [(name, request_id.encode())])
+        # Anthropic's error bodies and events repeat the id (see anthropic_dialect.ANSWERING)
+        answering = ANSWERING.set(request_id)
+        try:
+            await self._taken(scope, headers, shape, receive, send)
+        finally:
+            ANSWERING.reset(answering)
+
+    async def _taken(
+        self, scope: Scope, headers: dict[str, str], shape: Dialect, receive: Receive, send: Send
+    ) -> None:
+        """One HTTP request, its answer sent (refused while draining; ended by it once
+        its time is up), whatever fails in it answered in ``shape``."""
         if self._draining:  # /health too: a load balancer stops sending here
             await _refuse_stopping(send, shape)
             return
