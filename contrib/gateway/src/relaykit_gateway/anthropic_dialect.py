@@ -306,6 +306,25 @@ def error_object(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+#: the ``anthropic-version`` values Anthropic knows, which the gateway takes alike: its
+#: SDKs send 2026-10-21 (from their 2.x versions) or 2023-06-01; 2023-01-01 differs from
+#: 2023-06-01 only in the legacy Text Completions API. A request is read as the most
+#: lenient of them reads it (2026-10-21 refuses ``temperature``; the gateway passes it on)
+VERSIONS = ("2026-10-21", "2023-06-01", "2023-01-01")
+
+
+def check_version(version: str | None) -> None:
+    """Refuse an ``anthropic-version`` Anthropic does not know, as Anthropic does (a 400
+    naming the header). No header is taken: curl users leave it out, and every SDK
+    sends one."""
+    if version is None or version in VERSIONS:
+        return
+    raise InvalidRequestError(
+        f'anthropic-version: "{version}" is not a valid version: send one of'
+        f" {', '.join(VERSIONS)}, or no header"
+    )
+
+
 def usage(u: Usage) -> dict[str, Any]:
     """Anthropic's usage: its ``input_tokens`` leave out cache reads and writes, which
     relaykit's include; the web searches billed, if any, as its server tools' use."""

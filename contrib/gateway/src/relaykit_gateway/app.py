@@ -48,7 +48,7 @@ from .anthropic_batches import (
     result_line,
     untagged_relaykit_id,
 )
-from .anthropic_dialect import ANSWERING, AnthropicDialect
+from .anthropic_dialect import ANSWERING, AnthropicDialect, check_version
 from .asgi_messages import (
     EVENT_STREAM,
     JSONL,
@@ -454,6 +454,8 @@ class Gateway:
             if scope["method"] == "OPTIONS" and self.cors:
                 await self._preflight(headers, send)
                 return
+            if shape is ANTHROPIC:
+                check_version(headers.get("anthropic-version"))
             caller = self._caller(headers)
             if dialect is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
