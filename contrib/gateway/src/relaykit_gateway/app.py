@@ -41,13 +41,16 @@ from relaykit.secrets import scrub
 
 from .anthropic_batches import (
     BATCHES,
+    ListPage,
     batch_body,
     gateway_id,
+    list_body,
     parse_batch,
     relaykit_id,
     result_line,
     untagged_relaykit_id,
 )
+from .anthropic_batches import ID_PREFIX as ANTHROPIC_BATCH_PREFIX
 from .anthropic_dialect import ANSWERING, AnthropicDialect, check_version
 from .asgi_messages import (
     EVENT_STREAM,
@@ -82,6 +85,7 @@ from .dialect import (
 from .file_store import FileStore, StoreFullError, Upload
 from .kept_responses import KeptResponses, shared_store
 from .keys import GatewayKeys
+from .openai_batches import ID_PREFIX as OPENAI_BATCH_PREFIX
 from .openai_batches import (
     WINDOW,
     BatchRef,
@@ -189,9 +193,10 @@ class Gateway:
       ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
-      ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
-      Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
-      siblings with any provider that batches; nothing is kept (see
+      ``POST .../{id}/cancel``, ``GET .../{id}/results`` and ``GET
+      /v1/messages/batches``: Anthropic's Message Batches API, answered by
+      :meth:`relaykit.Client.submit_batch` and its siblings with any provider that
+      batches; no batch is kept, only a note of each for its key's list, in ``files`` (see
       :mod:`relaykit_gateway.anthropic_batches`), and a batch's id works for the
       key that created it only (see :mod:`relaykit_gateway.owned_ids`);
     - ``POST /v1/files`` (``purpose=batch``), ``GET``/``DELETE /v1/files/{id}``,
@@ -809,13 +814,10 @@ class Gateway:
                 body = await self._body(receive, headers)
                 await self._create_batch(scope, body, caller, headers, receive, send)
                 return
-            raise Problem(
-                404 if method == "GET" else 405,
-                f"{method} {path} is not served: the gateway keeps no list of batches (each"
-                f" batch id carries its batch); it serves POST {BATCHES} and, with the id"
-                f" that answers, GET {BATCHES}/{{id}}, POST {BATCHES}/{{id}}/cancel and"
-                f" GET {BATCHES}/{{id}}/results",
-            )
+            if method == "GET":
+                await self._list_batches(scope, caller, headers, receive, send)
+                return
+            raise Problem(405, f"{method} is not allowed on {path}")
         owner = self._owners[caller]
         batch_id = relaykit_id(parts[0], owner)
         if len(parts) > 2:
@@ -867,14 +869,64 @@ class Gateway:
         the one model they name (the caller's key must be allowed it)."""
         model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
         items = self._batch_items(model, calls, caller, headers)
+        owner = self._owners[caller]
+
+        async def submit() -> Batch:
+            batch = await self.client.submit_batch(model, items)
+            # kept for the caller's batch list only: the id carries the batch
+            await self.files.keep_batch(caller, gateway_id(batch.id, owner), None)
+            return batch
+
         await answered(
-            headers,
-            receive,
-            send,
-            lambda: self.client.submit_batch(model, items),
-            _batch_reply(scope, headers, send, self._owners[caller]),
-            ANTHROPIC,
+            headers, receive, send, submit, _batch_reply(scope, headers, send, owner), ANTHROPIC
         )
+
+    async def _list_batches(
+        self,
+        scope: Scope,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """``GET /v1/messages/batches``: the caller's batches this gateway's file store
+        recorded, newest first, each as its provider describes it now (``limit``,
+        ``after_id`` and ``before_id`` page through them)."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        records = await self.files.batches(caller, prefix=ANTHROPIC_BATCH_PREFIX)
+        page = ListPage.of([r["id"] for r in records], query)
+        owner = self._owners[caller]
+
+        async def described() -> list[dict[str, Any]]:
+            found: dict[int, dict[str, Any]] = {}
+            failures: list[RelayError] = []
+
+            async def one(i: int, gateway_batch_id: str) -> None:
+                batch_id = relaykit_id(gateway_batch_id, owner)
+                if batch_id is None:
+                    return  # made for the key's old value
+                try:
+                    batch = await self.client.batch(batch_id)
+                except NotFoundError:  # its provider forgot it: so does the list
+                    await self.files.forget_batch(gateway_batch_id)
+                    return
+                except RelayError as error:
+                    failures.append(error)
+                    return
+                url = _results_url(scope, headers, gateway_batch_id)
+                found[i] = batch_body(batch, url, owner)
+
+            async with anyio.create_task_group() as tg:
+                for i, record in enumerate(records[page.start : page.end]):
+                    tg.start_soon(one, i, record["id"])
+            if failures:
+                raise failures[0]
+            return [found[i] for i in sorted(found)]
+
+        async def reply(data: list[dict[str, Any]]) -> None:
+            await send_json(send, 200, list_body(data, page))
+
+        await answered(headers, receive, send, described, reply, ANTHROPIC)
 
     # -- OpenAI's Files and Batch APIs (see relaykit_gateway.openai_batches): uploads
     # -- kept in the file store, each batch's status and results from its provider
@@ -1138,7 +1190,7 @@ class Gateway:
         limit = whole_number(limit_text)
         if limit is None or not 1 <= limit <= 100:
             raise InvalidRequestError("`limit` must be a whole number from 1 to 100", param="limit")
-        records = await self.files.batches(caller)
+        records = await self.files.batches(caller, prefix=OPENAI_BATCH_PREFIX)
         start = 0
         after = query.get("after", [""])[-1]
         if after:
