@@ -275,6 +275,30 @@ async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
     assert page.data[0].type == "model"
 
 
+async def test_models_are_listed_a_page_at_a_time_as_anthropic_pages_them(
+    fake: FakePlugin,
+) -> None:
+    # Anthropic's GET /v1/models takes limit, after_id and before_id, as its SDK pages
+    config = {
+        "providers": {"local": {"type": "fake"}},
+        "models": {name: {"targets": ["local/x"]} for name in ("a", "b", "c")},
+    }
+    async with gateway_over(fake, **config) as url, anthropic_sdk(url) as client:
+        whole = await client.models.list()
+        first = await client.models.list(limit=2)
+        paged = [m.id async for m in await client.models.list(limit=1)]
+        back = await client.models.list(limit=1, before_id=first.data[1].id)
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.models.list(limit=0)
+    ids = [m.id for m in whole.data]
+    assert ids == ["local/fake-model", "a", "b", "c"] and not whole.has_more
+    assert [m.id for m in first.data] == ids[:2] and first.has_more
+    assert (first.first_id, first.last_id) == (ids[0], ids[1])
+    assert paged == ids
+    assert [m.id for m in back.data] == ids[:1] and not back.has_more
+    assert "limit" in refused.value.message
+
+
 async def test_a_model_is_retrieved_by_its_id_in_anthropics_shape(fake: FakePlugin) -> None:
     # Anthropic's GET /v1/models/{model_id}: the one model object, or its 404
     config = {

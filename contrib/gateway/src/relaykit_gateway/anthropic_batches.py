@@ -10,7 +10,7 @@ id that does not decode so, or was given to another key, is not a batch of
 this caller's (:func:`relaykit_id` says ``None``: a 404). Only the batch list
 needs a note of each batch made (its id and key, in the gateway's
 :class:`~relaykit_gateway.file_store.FileStore`, as OpenAI's batches are noted),
-paged as Anthropic pages it (:class:`ListPage`).
+paged as Anthropic pages its lists (:class:`~relaykit_gateway.anthropic_lists.ListPage`).
 
 - a create body's requests each have their ``params`` parsed as a
   ``POST /v1/messages`` body is (:func:`parse_batch`), so aliases, tools,
@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import attrs
 
 from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestError, RelayError
 from relaykit.json_encode import dumps
@@ -48,7 +46,6 @@ from relaykit.json_encode import dumps
 from .anthropic_dialect import AnthropicDialect, error_object
 from .dialect import GatewayCall, require_object, status_of
 from .owned_ids import IdOwner, untagged
-from .whole_numbers import whole_number
 
 #: where the batch routes start (each batch's are below it)
 BATCHES = "/v1/messages/batches"
@@ -126,54 +123,6 @@ def parse_batch(
             param="requests",
         )
     return models[0], calls
-
-
-#: the most batches a list's page holds (Anthropic's bound), and how many unless asked
-MAX_PAGE, PAGE = 1000, 20
-
-
-@attrs.frozen
-class ListPage:
-    """Which of a list's batch ids (newest first) one page of ``GET /v1/messages/batches``
-    holds: ``ids[start:end]``; ``has_more``: whether more lie beyond it, on the side the
-    caller pages towards (older ones, or newer ones when paging with ``before_id``)."""
-
-    start: int
-    end: int
-    has_more: bool
-
-    @classmethod
-    def of(cls, ids: Sequence[str], query: Mapping[str, list[str]]) -> ListPage:
-        """The page a list request's ``query`` (``limit``, ``after_id``, ``before_id``)
-        asks for. A cursor no longer listed (its batch expired from the list) pages from
-        the end: an empty page, as OpenAI's list answers."""
-        limit_text = query.get("limit", [str(PAGE)])[-1]
-        limit = whole_number(limit_text)
-        if limit is None or not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequestError(
-                f"`limit` must be a whole number from 1 to {MAX_PAGE}, not {limit_text!r}",
-                param="limit",
-            )
-        after, before = query.get("after_id", [""])[-1], query.get("before_id", [""])[-1]
-        if after and before:
-            raise InvalidRequestError(
-                "give `after_id` (the page after it: older batches) or `before_id` (the page"
-                " before it: newer ones), not both",
-                param="before_id",
-            )
-        if before:
-            end = ids.index(before) if before in ids else 0
-            return cls(max(0, end - limit), end, end > limit)
-        start = ids.index(after) + 1 if after in ids else (len(ids) if after else 0)
-        return cls(start, start + limit, start + limit < len(ids))
-
-
-def list_body(batches: Sequence[dict[str, Any]], page: ListPage) -> dict[str, Any]:
-    """Anthropic's list of ``message_batch`` objects: the page, whether more lie beyond
-    it, and its first and last ids (the SDKs' cursors)."""
-    first = batches[0]["id"] if batches else None
-    last = batches[-1]["id"] if batches else None
-    return {"data": list(batches), "has_more": page.has_more, "first_id": first, "last_id": last}
 
 
 def batch_body(batch: Batch, results_url: str, owner: IdOwner) -> dict[str, Any]:

@@ -41,10 +41,8 @@ from relaykit.secrets import scrub
 
 from .anthropic_batches import (
     BATCHES,
-    ListPage,
     batch_body,
     gateway_id,
-    list_body,
     parse_batch,
     relaykit_id,
     result_line,
@@ -52,6 +50,7 @@ from .anthropic_batches import (
 )
 from .anthropic_batches import ID_PREFIX as ANTHROPIC_BATCH_PREFIX
 from .anthropic_dialect import ANSWERING, AnthropicDialect, check_version
+from .anthropic_lists import ListPage, list_body
 from .asgi_messages import (
     EVENT_STREAM,
     JSONL,
@@ -474,7 +473,8 @@ class Gateway:
                 else:
                     await self._openai_batches(scope, parts, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
-                await send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                await send_json(send, 200, await self._models(shape is ANTHROPIC, caller, query))
             elif path.startswith(_MODEL_PATHS) and scope["method"] == "GET":
                 model = path.partition("/models/")[2]
                 await self._model(model, shape is ANTHROPIC, caller, send)
@@ -1337,17 +1337,16 @@ class Gateway:
             body["error"]["code"] = "model_not_found"
         await send_json(send, 404, body)
 
-    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
+    async def _models(
+        self, anthropic: bool, caller: str | None, query: Mapping[str, list[str]]
+    ) -> dict[str, Any]:
+        """The caller's models: OpenAI's list (all of them, as OpenAI lists), or a page
+        of Anthropic's (``limit``, ``after_id``, ``before_id``)."""
         listed = await self._listed(caller)
         if not anthropic:
             return {"object": "list", "data": [_model_entry(e, False) for e in listed]}
-        entries = [_model_entry(e, True) for e in listed]
-        return {
-            "data": entries,
-            "has_more": False,
-            "first_id": entries[0]["id"] if entries else None,
-            "last_id": entries[-1]["id"] if entries else None,
-        }
+        page = ListPage.of([model for model, _, _ in listed], query)
+        return list_body([_model_entry(e, True) for e in listed[page.start : page.end]], page)
 
 
 def _require_tool_outputs(history: Sequence[RelayMessage], given: Sequence[RelayMessage]) -> None:
