@@ -121,3 +121,24 @@ async def test_an_openai_error_body_keeps_openais_shape_without_a_request_id(
             await client.chat.completions.create(model="fake/m", messages=HI)
     body = refused.value.body
     assert isinstance(body, dict) and set(body) == {"message", "type", "param", "code"}, body
+
+
+async def test_an_error_retrying_cannot_cure_tells_the_sdks_not_to_retry(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    # The provider refusing the gateway's own key is a 502: a 5xx both SDKs retry (twice
+    # by default), each retry another call the provider refuses alike. The gateway says
+    # x-should-retry: false, which both SDKs obey before their status rules.
+    for _ in range(6):
+        fake.script.fail(401, "invalid x-api-key")
+    async with gateway_over(fake, records) as url:
+        claude = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=2)
+        gpt = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=2)
+        async with claude, gpt:
+            with pytest.raises(anthropic.InternalServerError) as refused:
+                await claude.messages.create(model="fake/m", max_tokens=20, messages=HI)
+            with pytest.raises(openai.InternalServerError):
+                await gpt.chat.completions.create(model="fake/m", messages=HI)
+    assert refused.value.status_code == 502
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    assert len(fake.calls) == 2  # one each: no SDK retried
