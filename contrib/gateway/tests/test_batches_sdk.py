@@ -209,3 +209,20 @@ async def test_a_keys_batches_are_listed_newest_first_a_page_at_a_time(tmp_path:
     assert listed_by_bob == [bobs.id]
     assert openai_listed == []
     assert "limit" in too_many.value.message
+
+
+async def test_a_batch_whose_note_cannot_be_written_is_still_made_and_its_id_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakePlugin()
+    blocked = tmp_path / "files"
+    blocked.write_text("a file where the store's directory should be")
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as rk,
+        running(rk, files=FileStore(blocked)) as url,
+        anthropic_sdk(url) as client,
+    ):
+        created = await client.messages.batches.create(requests=[request("q", "hi", "fake/m")])  # type: ignore[list-item]
+        ended = await client.messages.batches.retrieve(created.id)
+    assert ended.processing_status == "ended"
+    assert "left out of its key's list" in caplog.text

@@ -873,8 +873,19 @@ class Gateway:
 
         async def submit() -> Batch:
             batch = await self.client.submit_batch(model, items)
-            # kept for the caller's batch list only: the id carries the batch
-            await self.files.keep_batch(caller, gateway_id(batch.id, owner), None)
+            made = gateway_id(batch.id, owner)
+            try:  # noted for the caller's batch list only: the id carries the batch
+                await self.files.keep_batch(caller, made, None)
+            except OSError as error:
+                # The batch runs (and is billed) whatever the list says: its id must
+                # reach the caller.
+                logger.warning(
+                    "Message Batch %s is left out of its key's list: its note could not"
+                    " be written to %s: %s",
+                    made,
+                    self.files.directory,
+                    error,
+                )
             return batch
 
         await answered(
