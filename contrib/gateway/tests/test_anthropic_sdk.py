@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 from anthropic.types import TextBlock, ToolParam
 from anthropic.types.shared import ErrorResponse
@@ -14,11 +15,13 @@ from relaykit import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPar
 from relaykit.testing import PNG, FakePlugin, Reply
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
-from relaykit_gateway.testing import running_over
+from relaykit_gateway.testing import KEY, running_over
 
 from .conftest import anthropic_sdk, gateway_over
 
 pytestmark = pytest.mark.anyio
+
+HI: list[Any] = [{"role": "user", "content": "hi"}]
 
 
 async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin) -> None:
@@ -272,6 +275,30 @@ async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
     assert page.data[0].type == "model"
 
 
+async def test_models_are_listed_a_page_at_a_time_as_anthropic_pages_them(
+    fake: FakePlugin,
+) -> None:
+    # Anthropic's GET /v1/models takes limit, after_id and before_id, as its SDK pages
+    config = {
+        "providers": {"local": {"type": "fake"}},
+        "models": {name: {"targets": ["local/x"]} for name in ("a", "b", "c")},
+    }
+    async with gateway_over(fake, **config) as url, anthropic_sdk(url) as client:
+        whole = await client.models.list()
+        first = await client.models.list(limit=2)
+        paged = [m.id async for m in await client.models.list(limit=1)]
+        back = await client.models.list(limit=1, before_id=first.data[1].id)
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.models.list(limit=0)
+    ids = [m.id for m in whole.data]
+    assert ids == ["local/fake-model", "a", "b", "c"] and not whole.has_more
+    assert [m.id for m in first.data] == ids[:2] and first.has_more
+    assert (first.first_id, first.last_id) == (ids[0], ids[1])
+    assert paged == ids
+    assert [m.id for m in back.data] == ids[:1] and not back.has_more
+    assert "limit" in refused.value.message
+
+
 async def test_a_model_is_retrieved_by_its_id_in_anthropics_shape(fake: FakePlugin) -> None:
     # Anthropic's GET /v1/models/{model_id}: the one model object, or its 404
     config = {
@@ -348,3 +375,48 @@ async def test_claudes_stop_sequence_comes_through_the_gateway(
 def test_an_error_bodys_type_is_anthropics_for_its_status(status: int, kind: str) -> None:
     body = AnthropicDialect().error_body(status, "what went wrong")
     assert ErrorResponse.model_validate(body).error.type == kind
+
+
+@pytest.mark.parametrize("version", ["2024-10-22", "2023-06-01, 2023-06-01", "latest"])
+async def test_an_unknown_anthropic_version_is_refused_naming_the_header(
+    fake: FakePlugin, version: str
+) -> None:
+    # Anthropic answers a version it does not know with a 400 naming the header (a
+    # date made up, or the header sent twice by a proxy); so does the gateway
+    async with gateway_over(fake) as url:
+        client = anthropic.AsyncAnthropic(
+            base_url=url,
+            api_key=KEY,
+            max_retries=0,
+            default_headers={"anthropic-version": version},
+        )
+        async with client:
+            with pytest.raises(anthropic.BadRequestError) as refused:
+                await client.messages.create(model="fake/m", max_tokens=20, messages=HI)
+            with pytest.raises(anthropic.BadRequestError) as counted:
+                await client.messages.count_tokens(model="fake/m", messages=HI)
+            with pytest.raises(anthropic.BadRequestError) as listed:
+                await client.models.list()
+    for raised in (refused, counted, listed):
+        body = ErrorResponse.model_validate(raised.value.body)
+        assert body.error.type == "invalid_request_error"
+        assert body.error.message.startswith(f'anthropic-version: "{version}"')
+        assert "2023-06-01" in body.error.message  # the fix: the versions taken
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("version", ["2026-10-21", "2023-06-01", "2023-01-01", None])
+async def test_the_anthropic_versions_anthropic_knows_and_none_are_taken(
+    fake: FakePlugin, version: str | None
+) -> None:
+    # the current SDK's, the older SDKs' and the first; no header is taken too, for
+    # curl users (Anthropic itself requires one)
+    fake.script.reply("hello")
+    headers = {"x-api-key": KEY}
+    if version is not None:
+        headers["anthropic-version"] = version
+    async with gateway_over(fake) as url, httpx.AsyncClient(base_url=url) as http:
+        body = {"model": "fake/m", "max_tokens": 20, "messages": HI}
+        r = await http.post("/v1/messages", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][0]["text"] == "hello"

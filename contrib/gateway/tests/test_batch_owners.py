@@ -90,8 +90,9 @@ async def test_an_anthropic_batch_is_read_and_cancelled_by_its_creators_key_only
         for bad in tampered(created.id, "msgbatch_"):
             with pytest.raises(anthropic.NotFoundError):
                 await alice.messages.batches.retrieve(bad)
-        with pytest.raises(anthropic.NotFoundError, match="keeps no list"):
-            await bob.messages.batches.list()
+        # another key's list does not hold it; its creator's does, from any process
+        assert [b.id async for b in await bob.messages.batches.list()] == []
+        assert [b.id async for b in await alice_elsewhere.messages.batches.list()] == [created.id]
         # another gateway process (or this one restarted) answers alice for it
         ended = await alice_elsewhere.messages.batches.retrieve(created.id)
         assert ended.id == created.id and ended.processing_status == "ended"

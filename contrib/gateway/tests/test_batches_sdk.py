@@ -4,6 +4,7 @@ loopback HTTP: batches that reach OpenAI's Batch API (the mock) and the fake pro
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -13,10 +14,11 @@ import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock
 from relaykit_gateway import GatewayKeys
 from relaykit_gateway.anthropic_batches import gateway_id, relaykit_id
+from relaykit_gateway.file_store import FileStore
 from relaykit_gateway.owned_ids import id_owners
 from relaykit_gateway.testing import KEY, KEYS, running, running_over
 
-from .conftest import anthropic_sdk
+from .conftest import anthropic_sdk, openai_sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -128,7 +130,7 @@ async def test_the_fake_answers_with_the_key_in_the_metadata_and_params_mapped()
     assert sent_a.metadata["correlation_id"] == "req-7"
 
 
-async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refused() -> None:
+async def test_bad_ids_mixed_models_and_a_key_without_the_model_are_refused() -> None:
     fake = FakePlugin()
     keys = GatewayKeys.parse(f"alice={KEY},bob={BOB}", "bob=fake/small")
     config = {"storage": {"backend": "none"}}
@@ -160,9 +162,67 @@ async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refu
         )
         with pytest.raises(anthropic.PermissionDeniedError, match="'fake/big'"):
             await bob.messages.batches.create(requests=[request("a", "x", "fake/big")])  # type: ignore[list-item]
-        with pytest.raises(anthropic.NotFoundError, match="keeps no list of batches"):
-            await alice.messages.batches.list()
         with pytest.raises(anthropic.APIStatusError, match="deleting a batch") as deleted:
             await alice.messages.batches.delete(gateway_id("fake/any", ALICE))
         assert deleted.value.status_code == 405
     assert not fake.calls and not fake.batch_store.batches
+
+
+async def test_a_keys_batches_are_listed_newest_first_a_page_at_a_time(tmp_path: Path) -> None:
+    fake = FakePlugin()
+    config = {"storage": {"backend": "none"}}
+    async with (
+        relaykit.Client(config, plugins=[fake]) as rk,
+        running(rk, files=FileStore(tmp_path)) as url,
+        anthropic_sdk(url) as alice,
+        anthropic_sdk(url, BOB) as bob,
+        openai_sdk(url) as openai_alice,
+    ):
+        made = [
+            (await alice.messages.batches.create(requests=[request(f"q{i}", "hi", "fake/m")])).id  # type: ignore[list-item]
+            for i in range(5)
+        ]
+        bobs = await bob.messages.batches.create(requests=[request("q", "hi", "fake/m")])  # type: ignore[list-item]
+        whole = await alice.messages.batches.list(limit=20)
+        first = await alice.messages.batches.list(limit=2)
+        # the SDK pages on with after_id = the page's last_id while has_more
+        paged = [b async for b in await alice.messages.batches.list(limit=2)]
+        second = await alice.messages.batches.list(limit=2, after_id=first.last_id or "")
+        back = await alice.messages.batches.list(limit=2, before_id=second.first_id or "")
+        nothing_newer = await alice.messages.batches.list(before_id=whole.data[0].id)
+        listed_by_bob = [b.id for b in (await bob.messages.batches.list()).data]
+        # OpenAI's batch list, kept in the same store, lists OpenAI's batches only
+        openai_listed = [b.id async for b in openai_alice.batches.list()]
+        with pytest.raises(anthropic.BadRequestError) as too_many:
+            await alice.messages.batches.list(limit=1001)
+    ids = [b.id for b in whole.data]
+    assert sorted(ids) == sorted(made) and not whole.has_more
+    assert (whole.first_id, whole.last_id) == (ids[0], ids[-1])
+    assert all(b.type == "message_batch" and b.processing_status for b in whole.data)
+    assert [b.id for b in first.data] == ids[:2] and first.has_more
+    assert (first.first_id, first.last_id) == (ids[0], ids[1])
+    assert [b.id for b in paged] == ids
+    assert [b.id for b in second.data] == ids[2:4] and second.has_more
+    assert [b.id for b in back.data] == ids[:2] and not back.has_more
+    assert nothing_newer.data == [] and not nothing_newer.has_more
+    assert (nothing_newer.first_id, nothing_newer.last_id) == (None, None)
+    assert listed_by_bob == [bobs.id]
+    assert openai_listed == []
+    assert "limit" in too_many.value.message
+
+
+async def test_a_batch_whose_note_cannot_be_written_is_still_made_and_its_id_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakePlugin()
+    blocked = tmp_path / "files"
+    blocked.write_text("a file where the store's directory should be")
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as rk,
+        running(rk, files=FileStore(blocked)) as url,
+        anthropic_sdk(url) as client,
+    ):
+        created = await client.messages.batches.create(requests=[request("q", "hi", "fake/m")])  # type: ignore[list-item]
+        ended = await client.messages.batches.retrieve(created.id)
+    assert ended.processing_status == "ended"
+    assert "left out of its key's list" in caplog.text

@@ -279,6 +279,7 @@ async def test_an_overloaded_anthropic_is_anthropics_529_and_an_openai_callers_5
         assert raised.value.body == {
             "type": "error",
             "error": {"type": "overloaded_error", "message": ANY},
+            "request_id": raised.value.request_id,
         }
         # OpenAI's SDKs take any 5xx alike: the unavailable provider's 503
         body = {**BODIES[CHAT], "model": model, "stream": streamed}
@@ -304,6 +305,34 @@ async def test_an_anthropic_stream_overloaded_midway_ends_with_its_overloaded_er
     assert event == "event: error"
     assert json.loads(data.removeprefix("data: "))["error"]["type"] == "overloaded_error"
     assert json.loads(ends[CHAT].removeprefix("data: "))["error"]["type"] == "server_error"
+
+
+async def test_a_stream_rate_limited_midway_ends_with_each_apis_rate_limit_error(
+    mocks: tuple[OpenAIMock, AnthropicMock],
+) -> None:
+    _, anthropic_mock = mocks
+    # Anthropic's in-stream rate_limit_error, after the answer began: too late for a
+    # 429, but each API's error event still says "rate limited, wait", not a server
+    # fault (OpenAI's SDKs and clients tell them apart by rate_limit_exceeded)
+    broken = Reply(text="x" * 40, stream_fault="error", error_code="rate_limit_error")
+    anthropic_mock.script.push(*[broken] * 3)
+    async with served(mocks) as (_, http):
+        ends = {}
+        for path in (MESSAGES, CHAT, RESPONSES):
+            body = {**BODIES[path], "model": "anthropic/claude-haiku-4-5", "stream": True}
+            r = await http.post(path, headers=AUTH, json=body)
+            assert r.status_code == 200
+            ends[path] = last_event(r.text)
+    event, data = ends[MESSAGES].split("\n")
+    assert event == "event: error"
+    assert json.loads(data.removeprefix("data: "))["error"]["type"] == "rate_limit_error"
+    chat = json.loads(ends[CHAT].removeprefix("data: "))["error"]
+    assert (chat["type"], chat["code"]) == ("requests", "rate_limit_exceeded")
+    event, data = ends[RESPONSES].split("\n")
+    assert event == "event: response.failed"
+    assert json.loads(data.removeprefix("data: "))["response"]["error"]["code"] == (
+        "rate_limit_exceeded"
+    )
 
 
 def last_event(stream_body: str) -> str:

@@ -11,8 +11,10 @@ import anyio
 import httpx
 import openai
 import pytest
+from anthropic.types import ErrorResponse
 
-from relaykit.testing import FakePlugin, RecordingExporter
+from relaykit.testing import FakePlugin, RecordingExporter, Reply
+from relaykit_gateway.testing import KEY
 
 from .conftest import anthropic_sdk, gateway_over, openai_sdk
 
@@ -75,3 +77,68 @@ async def test_a_callers_own_request_id_stays_the_calls_and_the_gateway_names_it
     # the gateway's own id, never the caller's header sent back
     assert r.headers["x-request-id"].startswith("req_")
     assert await records_of(records, 1) == ["mine-7"]
+
+
+async def test_an_anthropic_error_body_names_its_request_as_its_header_does(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    # Anthropic's error bodies carry the request's id beside the error (its SDKs read
+    # it into ErrorResponse.request_id): the gateway's, wherever the error came from
+    fake.script.fail(429, "slow down")
+    fake.script.push(Reply(text="partial", stream_fault="error", error="upstream broke"))
+    async with gateway_over(fake, records) as url, anthropic_sdk(url) as client:
+        with pytest.raises(anthropic.RateLimitError) as limited:  # the provider's refusal
+            await client.messages.create(model="fake/m", max_tokens=20, messages=HI)
+        with pytest.raises(anthropic.BadRequestError) as malformed:  # the gateway's own
+            await client.messages.create(model="fake/m", max_tokens=20, messages=[])
+        with pytest.raises(anthropic.APIStatusError) as broken:  # the stream's error event
+            async with client.messages.stream(model="fake/m", max_tokens=20, messages=HI) as stream:
+                await stream.get_final_message()
+        async with httpx.AsyncClient(base_url=url) as http:
+            unknown = await http.get(
+                "/v1/messages/nowhere",
+                headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+            )
+    for raised in (limited, malformed):
+        body = raised.value.body
+        assert isinstance(body, dict) and body["type"] == "error", body
+        assert body["request_id"] == raised.value.request_id, body
+        assert ErrorResponse.model_validate(body).request_id == raised.value.request_id
+    assert unknown.status_code == 404
+    assert unknown.json()["request_id"] == unknown.headers["request-id"]
+    # mid-stream, the error event names the request its stream answers
+    assert isinstance(broken.value.body, dict)
+    assert broken.value.body["request_id"] == broken.value.response.headers["request-id"]
+    assert broken.value.body["request_id"].startswith("req_")
+
+
+async def test_an_openai_error_body_keeps_openais_shape_without_a_request_id(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    fake.script.fail(400, "no such thing")
+    async with gateway_over(fake, records) as url, openai_sdk(url) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(model="fake/m", messages=HI)
+    body = refused.value.body
+    assert isinstance(body, dict) and set(body) == {"message", "type", "param", "code"}, body
+
+
+async def test_an_error_retrying_cannot_cure_tells_the_sdks_not_to_retry(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    # The provider refusing the gateway's own key is a 502: a 5xx both SDKs retry (twice
+    # by default), each retry another call the provider refuses alike. The gateway says
+    # x-should-retry: false, which both SDKs obey before their status rules.
+    for _ in range(6):
+        fake.script.fail(401, "invalid x-api-key")
+    async with gateway_over(fake, records) as url:
+        claude = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=2)
+        gpt = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=2)
+        async with claude, gpt:
+            with pytest.raises(anthropic.InternalServerError) as refused:
+                await claude.messages.create(model="fake/m", max_tokens=20, messages=HI)
+            with pytest.raises(openai.InternalServerError):
+                await gpt.chat.completions.create(model="fake/m", messages=HI)
+    assert refused.value.status_code == 502
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    assert len(fake.calls) == 2  # one each: no SDK retried

@@ -1,13 +1,16 @@
-"""Anthropic's Message Batches API (``/v1/messages/batches``), served statelessly.
+"""Anthropic's Message Batches API (``/v1/messages/batches``), served without state.
 
-The gateway keeps nothing: a batch it creates is a relaykit batch
+The gateway keeps no batch: a batch it creates is a relaykit batch
 (:meth:`relaykit.Client.submit_batch`), whose provider-qualified id
 (``"openai/batch_abc"``) the gateway's own id carries, as ``msgbatch_``, a
 tag of the caller's and the id in URL-safe base64 (:func:`gateway_id`; see
 :mod:`relaykit_gateway.owned_ids`), so any gateway process can retrieve,
 cancel and read it, a day later, for the gateway key that created it only. An
 id that does not decode so, or was given to another key, is not a batch of
-this caller's (:func:`relaykit_id` says ``None``: a 404).
+this caller's (:func:`relaykit_id` says ``None``: a 404). Only the batch list
+needs a note of each batch made (its id and key, in the gateway's
+:class:`~relaykit_gateway.file_store.FileStore`, as OpenAI's batches are noted),
+paged as Anthropic pages its lists (:class:`~relaykit_gateway.anthropic_lists.ListPage`).
 
 - a create body's requests each have their ``params`` parsed as a
   ``POST /v1/messages`` body is (:func:`parse_batch`), so aliases, tools,
@@ -40,7 +43,7 @@ from typing import Any
 from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestError, RelayError
 from relaykit.json_encode import dumps
 
-from .anthropic_dialect import AnthropicDialect
+from .anthropic_dialect import AnthropicDialect, error_object
 from .dialect import GatewayCall, require_object, status_of
 from .owned_ids import IdOwner, untagged
 
@@ -167,7 +170,7 @@ def result_line(result: BatchResult, dialect: AnthropicDialect) -> bytes:
             outcome = {"type": reason}
         else:
             status = status_of(error, dialect.overloaded_status)
-            outcome = {"type": "errored", "error": dialect.error_body(status, str(error))}
+            outcome = {"type": "errored", "error": error_object(status, str(error))}
     return dumps({"custom_id": result.custom_id, "result": outcome}) + b"\n"
 
 

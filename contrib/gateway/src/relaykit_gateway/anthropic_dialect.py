@@ -80,6 +80,7 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
@@ -281,9 +282,47 @@ class AnthropicDialect:
         return EventEncoder(call.model)
 
     def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-        """Anthropic's ``{"type": "error", "error": {...}}``."""
-        kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-        return {"type": "error", "error": {"type": kind, "message": message}}
+        """Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}``: the id
+        is the one the answer's ``request-id`` header names (:data:`ANSWERING`), as
+        Anthropic's are the same; without a request being answered, there is none."""
+        body = error_object(status, message)
+        request_id = ANSWERING.get()
+        if request_id is not None:
+            body["request_id"] = request_id
+        return body
+
+
+#: the id of the request the gateway is answering (set for each one it takes), which
+#: Anthropic's error bodies and error events repeat beside its ``request-id`` header:
+#: an error is raised far from the request (a stream's encoder, a batch's fetch), and
+#: each request is answered in a task of its own
+ANSWERING: ContextVar[str | None] = ContextVar("relaykit_gateway_answering", default=None)
+
+
+def error_object(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's ``{"type": "error", "error": {...}}`` for ``status``, without a request
+    id: as a batch's errored item holds it (no request of the caller's ran it)."""
+    kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+#: the ``anthropic-version`` values Anthropic knows, which the gateway takes alike: its
+#: SDKs send 2026-10-21 (from their 2.x versions) or 2023-06-01; 2023-01-01 differs from
+#: 2023-06-01 only in the legacy Text Completions API. A request is read as the most
+#: lenient of them reads it (2026-10-21 refuses ``temperature``; the gateway passes it on)
+VERSIONS = ("2026-10-21", "2023-06-01", "2023-01-01")
+
+
+def check_version(version: str | None) -> None:
+    """Refuse an ``anthropic-version`` Anthropic does not know, as Anthropic does (a 400
+    naming the header). No header is taken: curl users leave it out, and every SDK
+    sends one."""
+    if version is None or version in VERSIONS:
+        return
+    raise InvalidRequestError(
+        f'anthropic-version: "{version}" is not a valid version: send one of'
+        f" {', '.join(VERSIONS)}, or no header"
+    )
 
 
 def usage(u: Usage) -> dict[str, Any]:

@@ -48,7 +48,9 @@ from .anthropic_batches import (
     result_line,
     untagged_relaykit_id,
 )
-from .anthropic_dialect import AnthropicDialect
+from .anthropic_batches import ID_PREFIX as ANTHROPIC_BATCH_PREFIX
+from .anthropic_dialect import ANSWERING, AnthropicDialect, check_version
+from .anthropic_lists import ListPage, list_body
 from .asgi_messages import (
     EVENT_STREAM,
     JSONL,
@@ -82,6 +84,7 @@ from .dialect import (
 from .file_store import FileStore, StoreFullError, Upload
 from .kept_responses import KeptResponses, shared_store
 from .keys import GatewayKeys
+from .openai_batches import ID_PREFIX as OPENAI_BATCH_PREFIX
 from .openai_batches import (
     WINDOW,
     BatchRef,
@@ -189,9 +192,10 @@ class Gateway:
       ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
-      ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
-      Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
-      siblings with any provider that batches; nothing is kept (see
+      ``POST .../{id}/cancel``, ``GET .../{id}/results`` and ``GET
+      /v1/messages/batches``: Anthropic's Message Batches API, answered by
+      :meth:`relaykit.Client.submit_batch` and its siblings with any provider that
+      batches; no batch is kept, only a note of each for its key's list, in ``files`` (see
       :mod:`relaykit_gateway.anthropic_batches`), and a batch's id works for the
       key that created it only (see :mod:`relaykit_gateway.owned_ids`);
     - ``POST /v1/files`` (``purpose=batch``), ``GET``/``DELETE /v1/files/{id}``,
@@ -353,6 +357,18 @@ class Gateway:
         headers[_GATEWAY_REQUEST_ID] = request_id
         name = b"request-id" if shape is ANTHROPIC else b"x-request-id"
         send = with_headers(send, [(name, request_id.encode())])
+        # Anthropic's error bodies and events repeat the id (see anthropic_dialect.ANSWERING)
+        answering = ANSWERING.set(request_id)
+        try:
+            await self._taken(scope, headers, shape, receive, send)
+        finally:
+            ANSWERING.reset(answering)
+
+    async def _taken(
+        self, scope: Scope, headers: dict[str, str], shape: Dialect, receive: Receive, send: Send
+    ) -> None:
+        """One HTTP request, its answer sent (refused while draining; ended by it once
+        its time is up), whatever fails in it answered in ``shape``."""
         if self._draining:  # /health too: a load balancer stops sending here
             await _refuse_stopping(send, shape)
             return
@@ -442,6 +458,8 @@ class Gateway:
             if scope["method"] == "OPTIONS" and self.cors:
                 await self._preflight(headers, send)
                 return
+            if shape is ANTHROPIC:
+                check_version(headers.get("anthropic-version"))
             caller = self._caller(headers)
             if dialect is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
@@ -455,7 +473,8 @@ class Gateway:
                 else:
                     await self._openai_batches(scope, parts, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
-                await send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                await send_json(send, 200, await self._models(shape is ANTHROPIC, caller, query))
             elif path.startswith(_MODEL_PATHS) and scope["method"] == "GET":
                 model = path.partition("/models/")[2]
                 await self._model(model, shape is ANTHROPIC, caller, send)
@@ -795,13 +814,10 @@ class Gateway:
                 body = await self._body(receive, headers)
                 await self._create_batch(scope, body, caller, headers, receive, send)
                 return
-            raise Problem(
-                404 if method == "GET" else 405,
-                f"{method} {path} is not served: the gateway keeps no list of batches (each"
-                f" batch id carries its batch); it serves POST {BATCHES} and, with the id"
-                f" that answers, GET {BATCHES}/{{id}}, POST {BATCHES}/{{id}}/cancel and"
-                f" GET {BATCHES}/{{id}}/results",
-            )
+            if method == "GET":
+                await self._list_batches(scope, caller, headers, receive, send)
+                return
+            raise Problem(405, f"{method} is not allowed on {path}")
         owner = self._owners[caller]
         batch_id = relaykit_id(parts[0], owner)
         if len(parts) > 2:
@@ -853,14 +869,75 @@ class Gateway:
         the one model they name (the caller's key must be allowed it)."""
         model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
         items = self._batch_items(model, calls, caller, headers)
+        owner = self._owners[caller]
+
+        async def submit() -> Batch:
+            batch = await self.client.submit_batch(model, items)
+            made = gateway_id(batch.id, owner)
+            try:  # noted for the caller's batch list only: the id carries the batch
+                await self.files.keep_batch(caller, made, None)
+            except OSError as error:
+                # The batch runs (and is billed) whatever the list says: its id must
+                # reach the caller.
+                logger.warning(
+                    "Message Batch %s is left out of its key's list: its note could not"
+                    " be written to %s: %s",
+                    made,
+                    self.files.directory,
+                    error,
+                )
+            return batch
+
         await answered(
-            headers,
-            receive,
-            send,
-            lambda: self.client.submit_batch(model, items),
-            _batch_reply(scope, headers, send, self._owners[caller]),
-            ANTHROPIC,
+            headers, receive, send, submit, _batch_reply(scope, headers, send, owner), ANTHROPIC
         )
+
+    async def _list_batches(
+        self,
+        scope: Scope,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """``GET /v1/messages/batches``: the caller's batches this gateway's file store
+        recorded, newest first, each as its provider describes it now (``limit``,
+        ``after_id`` and ``before_id`` page through them)."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        records = await self.files.batches(caller, prefix=ANTHROPIC_BATCH_PREFIX)
+        page = ListPage.of([r["id"] for r in records], query)
+        owner = self._owners[caller]
+
+        async def described() -> list[dict[str, Any]]:
+            found: dict[int, dict[str, Any]] = {}
+            failures: list[RelayError] = []
+
+            async def one(i: int, gateway_batch_id: str) -> None:
+                batch_id = relaykit_id(gateway_batch_id, owner)
+                if batch_id is None:
+                    return  # made for the key's old value
+                try:
+                    batch = await self.client.batch(batch_id)
+                except NotFoundError:  # its provider forgot it: so does the list
+                    await self.files.forget_batch(gateway_batch_id)
+                    return
+                except RelayError as error:
+                    failures.append(error)
+                    return
+                url = _results_url(scope, headers, gateway_batch_id)
+                found[i] = batch_body(batch, url, owner)
+
+            async with anyio.create_task_group() as tg:
+                for i, record in enumerate(records[page.start : page.end]):
+                    tg.start_soon(one, i, record["id"])
+            if failures:
+                raise failures[0]
+            return [found[i] for i in sorted(found)]
+
+        async def reply(data: list[dict[str, Any]]) -> None:
+            await send_json(send, 200, list_body(data, page))
+
+        await answered(headers, receive, send, described, reply, ANTHROPIC)
 
     # -- OpenAI's Files and Batch APIs (see relaykit_gateway.openai_batches): uploads
     # -- kept in the file store, each batch's status and results from its provider
@@ -1124,7 +1201,7 @@ class Gateway:
         limit = whole_number(limit_text)
         if limit is None or not 1 <= limit <= 100:
             raise InvalidRequestError("`limit` must be a whole number from 1 to 100", param="limit")
-        records = await self.files.batches(caller)
+        records = await self.files.batches(caller, prefix=OPENAI_BATCH_PREFIX)
         start = 0
         after = query.get("after", [""])[-1]
         if after:
@@ -1271,17 +1348,16 @@ class Gateway:
             body["error"]["code"] = "model_not_found"
         await send_json(send, 404, body)
 
-    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
+    async def _models(
+        self, anthropic: bool, caller: str | None, query: Mapping[str, list[str]]
+    ) -> dict[str, Any]:
+        """The caller's models: OpenAI's list (all of them, as OpenAI lists), or a page
+        of Anthropic's (``limit``, ``after_id``, ``before_id``)."""
         listed = await self._listed(caller)
         if not anthropic:
             return {"object": "list", "data": [_model_entry(e, False) for e in listed]}
-        entries = [_model_entry(e, True) for e in listed]
-        return {
-            "data": entries,
-            "has_more": False,
-            "first_id": entries[0]["id"] if entries else None,
-            "last_id": entries[-1]["id"] if entries else None,
-        }
+        page = ListPage.of([model for model, _, _ in listed], query)
+        return list_body([_model_entry(e, True) for e in listed[page.start : page.end]], page)
 
 
 def _require_tool_outputs(history: Sequence[RelayMessage], given: Sequence[RelayMessage]) -> None:

@@ -31,6 +31,7 @@ from relaykit import (
     ReasoningPart,
     RelayError,
     RequestTimeoutError,
+    StreamError,
     StreamEvent,
     Tool,
     ToolChoice,
@@ -261,6 +262,8 @@ _STATUSES: tuple[tuple[type[RelayError], int], ...] = (
 
 #: the status of a provider overloaded (Anthropic's, and Claude's elsewhere)
 OVERLOADED = 529
+#: the status of a rate limit met
+_RATE_LIMITED = 429
 
 
 def status_of(error: RelayError, overloaded: int = 503) -> int:
@@ -273,6 +276,12 @@ def status_of(error: RelayError, overloaded: int = 503) -> int:
     the dialect's error event of that status."""
     if error.status == OVERLOADED:
         return overloaded
+    if isinstance(error, StreamError) and error.status == _RATE_LIMITED:
+        # A vendor's in-stream rate limit (Anthropic's ``rate_limit_error`` event) after
+        # the answer began: its error event says "wait", as the same limit before the
+        # stream does, not a fault of the provider's (502), which callers retry
+        # differently.
+        return _RATE_LIMITED
     for kind, status in _STATUSES:
         if isinstance(error, kind):
             return status

@@ -18,7 +18,8 @@ so the files are kept in a directory, never in memory:
 
 Beside each file, ``{id}.json`` holds its description; ``batches/`` holds a
 small record per batch created over a file (its owner and ``metadata``), for
-the batch object and the batch list; ``settings/`` the settings each request of a
+the batch object and the batch list, and one per Message Batch (its owner), for
+Anthropic's batch list; ``settings/`` the settings each request of a
 Responses API batch gave, which its answer repeats (:meth:`FileStore.keep_settings`).
 A batch's status always comes from its provider: the gateway's batch ids carry the batch (see
 :mod:`relaykit_gateway.openai_batches`), so any process can answer for it.
@@ -260,10 +261,12 @@ class FileStore:
             return None
         return record if record["expires_at"] > self._clock() else None
 
-    async def batches(self, owner: str | None) -> list[dict[str, Any]]:
-        """``owner``'s batch records, newest first."""
+    async def batches(self, owner: str | None, prefix: str = "") -> list[dict[str, Any]]:
+        """``owner``'s batch records whose ids start with ``prefix`` (one API's: OpenAI's
+        and Anthropic's batches are kept here alike), newest first."""
         found = await anyio.to_thread.run_sync(self._described, self.directory / "batches", owner)
-        live = [r for r in found if r["expires_at"] > self._clock()]
+        now = self._clock()
+        live = [r for r in found if r["expires_at"] > now and r["id"].startswith(prefix)]
         return sorted(live, key=lambda r: (-r["created_at"], r["id"]))
 
     async def keep_settings(

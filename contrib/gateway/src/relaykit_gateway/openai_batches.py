@@ -62,7 +62,8 @@ MAX_REQUESTS = 50_000
 #: what OpenAI's batches take for ``completion_window``
 WINDOW = "24h"
 _DAY = 24 * 3600
-_BATCH_PREFIX = "batch_"
+#: what a gateway batch id starts with, as OpenAI's own do
+ID_PREFIX = "batch_"
 #: what an output and an error file's id start with (an upload's is hex after ``file-``)
 _RESULT_PREFIXES: Mapping[str, str] = {"output": "file-out_", "error": "file-err_"}
 _OWN_STATUSES = frozenset(("validating", "in_progress", "finalizing"))
@@ -97,7 +98,7 @@ class BatchRef:
 
 def batch_id(ref: BatchRef, owner: IdOwner) -> str:
     """The gateway's id of a batch, for ``owner``: one path segment."""
-    return owner.make(_BATCH_PREFIX, _batch_fields(ref))
+    return owner.make(ID_PREFIX, _batch_fields(ref))
 
 
 def _batch_fields(ref: BatchRef) -> str:
@@ -107,7 +108,7 @@ def _batch_fields(ref: BatchRef) -> str:
 def parse_batch_id(gateway_id: str, owner: IdOwner) -> BatchRef | None:
     """What the gateway batch id ``gateway_id`` carries, if it is ``owner``'s (``None``:
     not one of theirs)."""
-    return _batch_ref(_fields(owner.read(gateway_id, _BATCH_PREFIX), 3))
+    return _batch_ref(_fields(owner.read(gateway_id, ID_PREFIX), 3))
 
 
 def _batch_ref(fields: list[str] | None) -> BatchRef | None:
@@ -135,7 +136,7 @@ def parse_result_file_id(file_id: str, owner: IdOwner) -> tuple[ResultKind, str,
 def untagged_batch(old_id: str) -> str | None:
     """The relaykit batch id a batch id or result file id of an earlier gateway carries
     (one without a tag, no longer served), or ``None``."""
-    ref = _batch_ref(_fields(untagged(old_id, _BATCH_PREFIX), 3))
+    ref = _batch_ref(_fields(untagged(old_id, ID_PREFIX), 3))
     if ref is not None:
         return ref.batch_id
     for prefix in _RESULT_PREFIXES.values():

@@ -143,7 +143,17 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
     body = dialect.error_body(status, caller_message(error), getattr(error, "param", None))
     wait = retry_after(error)
     headers = [(b"retry-after", wait.encode())] if wait is not None else []
+    if wait is None and not error.retryable and _sdks_retry(status):
+        # OpenAI's and Anthropic's SDKs retry such a status (twice by default) unless
+        # told not to: each retry would meet the same failure (the provider refusing
+        # the gateway's key, a budget spent), after the gateway's own retries.
+        headers.append((b"x-should-retry", b"false"))
     await send_json(send, status, body, headers)
+
+
+def _sdks_retry(status: int) -> bool:
+    """Whether OpenAI's and Anthropic's SDKs retry an answer of ``status`` by default."""
+    return status in (408, 409, 429) or status >= 500
 
 
 def error_event(error: RelayError, dialect: Dialect) -> bytes:

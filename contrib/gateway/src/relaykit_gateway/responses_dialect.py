@@ -97,6 +97,7 @@ from .dialect import (
     openai_extra,
     reasoning_blocks,
     require_object,
+    status_of,
     stream_flag,
     string_field,
 )
@@ -950,7 +951,8 @@ class ResponseEventEncoder:
         failed = _response_object(
             self._id, self._model, self._output, None, self._created, echo=self._echo
         )
-        failed.update(
-            status="failed", error={"code": "server_error", "message": caller_message(error)}
-        )
+        # OpenAI's codes for a response that failed: a rate limit met midway is
+        # rate_limit_exceeded (wait and try again); any other failure is server_error
+        code = "rate_limit_exceeded" if status_of(error) == 429 else "server_error"
+        failed.update(status="failed", error={"code": code, "message": caller_message(error)})
         return out + self._frame("response.failed", response=failed)
