@@ -58,11 +58,15 @@ async def run_attempts(
     targets: tuple[Target, ...] | None = None,
     *,
     failed: RelayError | None = None,
+    retried: bool = False,
 ) -> T:
     """Run ``attempt`` over ``targets`` (default: the call's plan) until one succeeds.
 
     ``failed``: the first attempt on the first target, made with
     :func:`first_attempt`, failed with this error; carry on from there.
+    ``retried``: and its retries were made already, apart (a hedged call's first
+    target, see hedging.py): carry on with the next target, if ``failed`` says
+    another could do better, by the rules every route follows.
     Raises the last error when every target has failed or a failure is final.
     """
     targets = call.targets if targets is None else targets
@@ -84,7 +88,7 @@ async def run_attempts(
                 return await _once(client, call, attempt, provider, request, target, breaker)
             except RelayError as e:
                 error = e
-        if may_retry(error, retry_config):
+        if may_retry(error, retry_config) and not (retried and index == 0):
             if (deferred or index + 1 < len(targets)) and _asks_to_wait(error, retry_config):
                 # Another deployment may answer at once: ask it before waiting here
                 # (LiteLLM's router falls back at once too). This one is asked again

@@ -192,8 +192,15 @@ class _Race(Scheduled):
                     self._timer._dropped(self)
         if self.winner is None:
             if self.backup_done is None:
-                call.fallbacks += 1  # failed before the delay: fall back now, without waiting
-                return await run_attempts(client, call, self._rest, call.targets[1:])
+                # Failed, retries and all, before the delay: fall back now, without
+                # waiting, if the failure says another deployment could do better
+                # (a 400 would be refused by every one), as an unhedged route does;
+                # the whole route is passed so that a route whose every circuit is
+                # open, or which must wait everywhere, says so as one error.
+                assert self.errors is not None
+                return await run_attempts(
+                    client, call, self._rest, call.targets, failed=self.errors[-1], retried=True
+                )
             try:
                 await self.backup_done.wait()
             except BaseException:

@@ -1,0 +1,80 @@
+"""A hedged route falls back by the same rules as any route, over real loopback HTTP.
+
+When the first deployment failed before the hedge delay, a hedged call fell back to
+the rest of the route whatever the failure: a 400 (the caller's mistake, which every
+deployment would refuse) was sent again to the backup, and a context length error
+went to a deployment whose window is no larger.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import CircuitOpenError, InvalidRequestError, ProviderUnavailableError
+from relaykit.testing import OpenAIMock, Reply
+
+#: the hedge delay: far past what any answer here takes, so no backup ever starts
+LONG = 30.0
+
+
+def make(primary: OpenAIMock, backup: OpenAIMock, **sections: Any) -> relaykit.Client:
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0},
+        "providers": {
+            "openai": {"base_url": primary.base_url, "api_key": primary.api_key},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": backup.api_key},
+        },
+        "models": {
+            "g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"], "hedge_after": LONG},
+        },
+        **sections,
+    }
+    return relaykit.Client(config)
+
+
+@pytest.mark.anyio
+async def test_a_caller_mistake_on_the_first_deployment_is_not_sent_to_the_backup(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply.failure(400, "messages: bad shape"))
+    async with make(primary, backup) as client:
+        with anyio.fail_after(10), pytest.raises(InvalidRequestError) as info:
+            await client.chat("g", "hi")
+    assert info.value.provider == "openai"
+    assert len(primary.requests) == 1
+    assert backup.requests == [], "a 400 is the caller's: every deployment would refuse it"
+
+
+@pytest.mark.anyio
+async def test_a_retryable_failure_before_the_delay_still_falls_back_at_once(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply.failure(503, "down"))
+    async with make(primary, backup) as client:
+        with anyio.fail_after(10):
+            r = await client.chat("g", "hi")
+    assert (r.provider, r.attempts) == ("backup", 2)
+
+
+@pytest.mark.anyio
+async def test_a_hedged_route_whose_every_circuit_is_open_says_the_soonest_trial(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """As an unhedged route does: one error naming both, ``retry_after`` the soonest."""
+    primary.script.push(Reply.failure(503, "down"))
+    backup.script.push(Reply.failure(503, "down"))
+    breaker = {"failures": 1, "reset_after": 60, "cool_down": 0}
+    async with make(primary, backup, breaker=breaker) as client:
+        with anyio.fail_after(10):
+            with pytest.raises(ProviderUnavailableError):
+                await client.chat("g", "one")  # both fail: both circuits open
+            with pytest.raises(CircuitOpenError) as info:
+                await client.chat("g", "two")
+    assert "every deployment of the route" in str(info.value), str(info.value)
+    assert info.value.retry_after is not None and 55 < info.value.retry_after <= 60
+    assert len(primary.requests) == len(backup.requests) == 1
