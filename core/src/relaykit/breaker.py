@@ -6,8 +6,10 @@ until ``reset_after`` seconds have passed. Half-open: exactly one trial call
 at a time goes through; its success closes the circuit, its failure opens it
 again. What counts as a failure is a retryable error (5xx, 429, timeouts,
 connection errors); a caller's mistake (4xx) says nothing about the service's
-health, and a cancellation or a refusal by our own rate limiter (the request
-never went out, or another breaker refused it) says nothing at all: it neither
+health, and a cancellation, a refusal by our own rate limiter (the request
+never went out, or another breaker refused it) or a request refused before it
+was sent (a plugin that cannot encode it, no credentials: see
+:func:`~relaykit.transport_errors.never_sent`) says nothing at all: it neither
 counts nor keeps the trial slot.
 
 A stream's attempt ends at its first piece, but the stream's verdict waits for
@@ -40,6 +42,7 @@ from typing import Literal
 
 from .cancellation import is_cancellation
 from .errors import CircuitOpenError, QuotaExceededError, RelayError
+from .transport_errors import never_sent
 
 State = Literal["closed", "open", "half-open"]
 
@@ -207,6 +210,11 @@ class Guard:
         elif isinstance(exc, RelayError):
             if exc.retryable:
                 breaker._failure(trial, period)
+            elif never_sent(exc):
+                # Refused on this side before sending (a document the plugin cannot
+                # encode, no credentials): the service was not asked, so no verdict;
+                # as a success it closed a half-open circuit on a deployment still down.
+                breaker._release(trial, period)
             else:
                 # The service answered, even if it said no: it is healthy.
                 breaker._success(trial, period)
