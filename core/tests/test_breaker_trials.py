@@ -136,3 +136,59 @@ async def test_a_trial_cut_short_by_its_caller_frees_the_slot(
             r = await client.chat("openai/gpt-4o-mini", "hi")
         assert r.text == "back"
         assert breaker.state == "closed"
+
+
+async def read_whole(client: relaykit.Client) -> str:
+    async with client.stream("openai/gpt-4o-mini", "hi") as s:
+        async for _ in s:
+            pass
+    return s.response.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["drop", "error", "reset"])
+async def test_streams_broken_after_their_first_piece_open_the_circuit(
+    openai_mock: OpenAIMock, fault: str
+) -> None:
+    """The caller had pieces already (no retry), but the deployment broke the stream:
+    a failure, counted at the stream's end; streams read whole are successes."""
+    broken = Reply(text="half an answer", stream_fault=fault)  # type: ignore[arg-type]
+    openai_mock.script.push(Reply(text="whole"), broken, broken)
+    async with make(openai_mock, breaker={"failures": 2, "reset_after": 60}) as client:
+        breaker = client._breaker_of(MAIN)
+        with anyio.fail_after(10):
+            assert await read_whole(client) == "whole"
+            for failures in (1, 2):
+                with pytest.raises(relaykit.RelayError):
+                    await read_whole(client)
+                assert breaker.consecutive_failures == failures
+            assert breaker.state == "open"
+            with pytest.raises(CircuitOpenError):
+                await read_whole(client)
+    assert len(openai_mock.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_a_stream_trial_closes_at_its_first_piece_and_its_break_counts_after(
+    openai_mock: OpenAIMock,
+) -> None:
+    """Closed at its first piece (others are not refused while it streams on); its
+    break later is the new closed period's first failure, not a reopening."""
+    openai_mock.script.push(
+        Reply.failure(503, "down"), Reply(text="half an answer", stream_fault="drop")
+    )
+    async with make(openai_mock, breaker={"failures": 2, "reset_after": 0}) as client:
+        breaker = client._breaker_of(MAIN)
+        with anyio.fail_after(10):
+            with pytest.raises(ProviderUnavailableError):
+                await client.chat("openai/gpt-4o-mini", "hi")
+            meanwhile: list[str] = []
+            with pytest.raises(relaykit.RelayError):
+                async with client.stream("openai/gpt-4o-mini", "hi") as s:
+                    async for _ in s:
+                        if not meanwhile:
+                            assert breaker.state == "closed"  # its first piece closed it
+                            r = await client.chat("openai/gpt-4o-mini", "meanwhile")
+                            meanwhile.append(r.text)
+        assert meanwhile and meanwhile[0]
+        assert (breaker.state, breaker.consecutive_failures) == ("closed", 1)

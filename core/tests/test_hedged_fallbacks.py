@@ -78,3 +78,27 @@ async def test_a_hedged_route_whose_every_circuit_is_open_says_the_soonest_trial
     assert "every deployment of the route" in str(info.value), str(info.value)
     assert info.value.retry_after is not None and 55 < info.value.retry_after <= 60
     assert len(primary.requests) == len(backup.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_the_losing_request_is_cancelled_and_its_connection_closed(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """The vendor sees the loser's connection close (it stops generating), at once:
+    not when its answer would have come, and no later request reuses it."""
+    primary.script.push(Reply(text="too late", delay=LONG))
+    config: dict[str, Any] = {
+        "models": {
+            "g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"], "hedge_after": 0.05}
+        }
+    }
+    async with make(primary, backup, **config) as client:
+        with anyio.fail_after(10):
+            r = await client.chat("g", "hi")
+            assert r.provider == "backup"
+            stats = primary.server.stats
+            # the server's thread notices the close (no event crosses threads)
+            while stats.requests_abandoned < 1:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+    assert (stats.requests, stats.requests_abandoned, stats.connections_open) == (1, 1, 0)
+    assert len(backup.requests) == 1
