@@ -102,3 +102,35 @@ async def test_the_losing_request_is_cancelled_and_its_connection_closed(
                 await anyio.sleep(0.01)
     assert (stats.requests, stats.requests_abandoned, stats.connections_open) == (1, 1, 0)
     assert len(backup.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_wait_asked_for_before_the_delay_moves_on_at_once(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """As an unhedged route does (LiteLLM's router too): the first deployment's 429 asks
+    for 20 s, the backup answers now. The hedged call waited the 20 s out in place
+    (its first deployment retried as if alone), slower than the same route unhedged."""
+    primary.script.push(Reply.failure(429, "slow down", retry_after=20))
+    retry = {"attempts": 3, "initial_wait": 0, "max_retry_after": 60}
+    async with make(primary, backup, retry=retry) as client:
+        with anyio.fail_after(5):
+            r = await client.chat("g", "hi")
+    assert (r.provider, r.attempts) == ("backup", 2)
+    assert (len(primary.requests), len(backup.requests)) == (1, 1)
+
+
+@pytest.mark.anyio
+async def test_a_route_that_must_wait_everywhere_asks_the_first_again_after_its_wait(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """The first deployment put off is asked again once every other failed, after
+    what is left of its wait, as an unhedged route does."""
+    primary.script.push(Reply.failure(429, "slow down", retry_after=0.3), Reply(text="later"))
+    backup.script.push(Reply.failure(503, "down"), Reply.failure(503, "still down"))
+    retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 60}
+    async with make(primary, backup, retry=retry) as client:
+        with anyio.fail_after(10):
+            r = await client.chat("g", "hi")
+    assert (r.text, r.provider) == ("later", "openai")
+    assert len(primary.requests) == 2

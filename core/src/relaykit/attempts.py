@@ -89,7 +89,7 @@ async def run_attempts(
             except RelayError as e:
                 error = e
         if may_retry(error, retry_config) and not (retried and index == 0):
-            if (deferred or index + 1 < len(targets)) and _asks_to_wait(error, retry_config):
+            if (deferred or index + 1 < len(targets)) and asks_to_wait(error, retry_config):
                 # Another deployment may answer at once: ask it before waiting here
                 # (LiteLLM's router falls back at once too). This one is asked again
                 # only if every other fails too, the soonest wait first.
@@ -137,15 +137,16 @@ async def run_attempts(
     raise error
 
 
-def _asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
+def asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
     """Whether a retry of ``error`` on its deployment would first wait its Retry-After:
-    a wait the route's other deployments need not make."""
+    a wait the route's other deployments need not make (only for an error worth a
+    retry at all: :func:`~relaykit.retry.may_retry`)."""
     wait = getattr(error, "retry_after", None)
-    return error.retryable and wait is not None and min(wait, config.max_retry_after) > 0
+    return may_retry(error, config) and wait is not None and min(wait, config.max_retry_after) > 0
 
 
 def _wait_of(error: RelayError) -> float:
-    """The wait ``error`` asked for (see :func:`_asks_to_wait`)."""
+    """The wait ``error`` asked for (see :func:`asks_to_wait`)."""
     wait: float = getattr(error, "retry_after", None) or 0.0
     return wait
 
