@@ -3,6 +3,7 @@ deployment decides it, and a trial that ends without one frees the slot for the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -192,3 +193,62 @@ async def test_a_stream_trial_closes_at_its_first_piece_and_its_break_counts_aft
                             meanwhile.append(r.text)
         assert meanwhile and meanwhile[0]
         assert (breaker.state, breaker.consecutive_failures) == ("closed", 1)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for the mock to have seen a request (its thread: no event crosses over)."""
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110
+            await anyio.sleep(0.002)
+
+
+@pytest.mark.anyio
+async def test_a_stream_admitted_before_the_circuit_opened_gives_no_verdict_at_its_end(
+    openai_mock: OpenAIMock,
+) -> None:
+    """A stream sent while the circuit was closed, whose first piece came after it had
+    opened, broke midway while the half-open trial was in flight.
+
+    Its end was booked in the open period (read when the stream started, not when it
+    was admitted): it opened the circuit again, so the trial's success, of a period
+    gone, was ignored and its slot never freed. Every call after was refused ("a
+    trial call is in flight") for the life of the client.
+    """
+    openai_mock.script.push(
+        Reply(text="sent before", stream_fault="drop", delay=2),  # S: answers late
+        Reply.failure(503, "down"),  # opens the circuit while S waits
+        Reply(text="trial", delay=0.5),  # T: the half-open trial
+        Reply(text="after"),
+    )
+    s_open, t_sent = anyio.Event(), anyio.Event()
+    broke: list[BaseException] = []
+
+    async def stream_s() -> None:
+        try:
+            async with client.stream("openai/gpt-4o-mini", "hi") as s:
+                s_open.set()
+                await t_sent.wait()
+                async for _ in s:
+                    pass
+        except relaykit.RelayError as e:
+            broke.append(e)
+
+    async def trial() -> None:
+        assert (await client.chat("openai/gpt-4o-mini", "trial")).text == "trial"
+
+    async with make(openai_mock) as client:
+        breaker = client._breaker_of(MAIN)
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stream_s)
+                await until(lambda: len(openai_mock.requests) == 1)  # S is in flight
+                with pytest.raises(ProviderUnavailableError):
+                    await client.chat("openai/gpt-4o-mini", "hi")
+                assert breaker.state == "half-open"  # reset_after 0
+                await s_open.wait()
+                tg.start_soon(trial)
+                await until(lambda: len(openai_mock.requests) == 3)  # T is in flight
+                t_sent.set()
+            assert broke, "S broke midway"
+            assert (breaker.state, breaker.refusing) == ("closed", False)
+            assert (await client.chat("openai/gpt-4o-mini", "next")).text == "after"

@@ -290,8 +290,10 @@ async def _once(
     admitted = False
     try:
         # A stream's verdict waits for its end (StreamLifecycle tells the breaker).
-        guard = breaker.stream_guard if call.streamed else breaker.guard
-        with guard(target.provider, target.model):
+        guard = (breaker.stream_guard if call.streamed else breaker.guard)(
+            target.provider, target.model
+        )
+        with guard:
             admitted = True
             result = await attempt(provider, request, target)
     except RelayError as e:
@@ -325,6 +327,8 @@ async def _once(
         # time to first token, which would skew the chats' latencies here.
         if not call.streamed:
             client._router.finished(target, ok=True, latency=time.monotonic() - started)
+        else:
+            call.served_period = guard.period  # its end's verdict belongs there
         call.served = target
         return result
     finally:

@@ -135,22 +135,31 @@ class CircuitBreaker:
         if trial:
             self._trial_running = False
 
-    def _stream_started(self, trial: bool, period: int) -> None:
-        # A trial's first piece closes the circuit; any other stream's verdict
-        # waits for its end (stream_ended), so nothing is booked yet.
-        if trial:
+    def _stream_started(self, trial: bool, period: int) -> int:
+        """A stream admitted in ``period`` has its first piece: the period its end is
+        booked in (:meth:`stream_ended`). A trial's first piece closes the circuit,
+        its end then counting in the closed period it began; any other stream's
+        verdict waits for its end, in the period it was admitted in."""
+        if trial and period == self._period:
             self._success(True, period)
+            return self._period
+        return period
 
     @property
     def period(self) -> int:
-        """Bumped each time the circuit opens or closes: what :meth:`stream_ended` is told."""
+        """Bumped each time the circuit opens or closes."""
         return self._period
 
     def stream_ended(self, period: int, *, ok: bool) -> None:
         """Book the verdict of a stream admitted through :meth:`stream_guard`: ``ok``,
-        read to its end; else broken by the deployment midway. ``period`` is
-        :attr:`period` read just after its attempt (an end after the circuit changed
-        state since says nothing of the service as it is now)."""
+        read to its end; else broken by the deployment midway. ``period`` is its
+        guard's :attr:`Guard.period` (an end after the circuit changed state since
+        says nothing of the service as it is now).
+
+        Not :attr:`period` read once the stream started: the circuit may have opened
+        while it waited for its first piece, and its end then counted in the open
+        period, opening it again and leaving the trial in flight of a period gone,
+        its slot never freed (every call refused for good)."""
         if ok:
             self._success(False, period)
         else:
@@ -190,6 +199,13 @@ class Guard:
         breaker = self._breaker
         self._trial = breaker._admit(self._provider, self._model)
         self._period = breaker._period
+
+    @property
+    def period(self) -> int:
+        """The breaker's period the call was admitted in; after a stream trial's first
+        piece, the closed period it began: what :meth:`CircuitBreaker.stream_ended`
+        is told of a stream admitted through this guard."""
+        return self._period
 
     def __exit__(
         self,
@@ -235,7 +251,7 @@ class _StreamGuard(Guard):
         tb: TracebackType | None,
     ) -> None:
         if exc is None:
-            self._breaker._stream_started(self._trial, self._period)
+            self._period = self._breaker._stream_started(self._trial, self._period)
         else:
             super().__exit__(exc_type, exc, tb)
 
