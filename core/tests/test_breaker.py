@@ -286,9 +286,9 @@ async def test_a_stream_whose_circuit_opened_before_its_first_piece_gives_no_ver
     clock = Clock()
     breaker = CircuitBreaker("d", failures=1, reset_after=10, clock=clock)
     stream = breaker.stream_guard()
-    with stream:  # admitted while closed; the circuit opens before its first piece
-        with contextlib.suppress(ProviderUnavailableError), breaker.guard():
-            raise down()
+    # admitted while closed; the circuit opens before its first piece
+    with stream, contextlib.suppress(ProviderUnavailableError), breaker.guard():
+        raise down()
     clock.now = 10
     trial = breaker.guard()
     trial.__enter__()

@@ -175,3 +175,19 @@ async def test_latency_routing_ranks_a_failing_deployment_behind_the_healthy_one
             await anyio.sleep(0.1)  # past the cool-down
     assert len(primary.requests) == 1, "asked once, then ranked behind the healthy one"
     assert len(backup.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_a_final_failure_on_the_next_deployment_ends_the_call_without_the_wait(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """The first deployment asked for 20 s and was put off; the next said 400 (the
+    caller's mistake, which falls back nowhere). The call slept the 20 s out and
+    asked the first again, only to raise a 400 it already had."""
+    primary.script.push(Reply.failure(429, "slow down", retry_after=20))
+    backup.script.push(Reply.failure(400, "messages: bad shape"))
+    async with make(primary, backup) as client:
+        with anyio.fail_after(5), pytest.raises(relaykit.InvalidRequestError) as info:
+            await client.chat("g", "hi")
+    assert info.value.provider == "backup"
+    assert (len(primary.requests), len(backup.requests)) == (1, 1)

@@ -15,7 +15,8 @@ meanwhile (routing.py), is put off. Only when every deployment has failed or
 asked for a wait are the ones put off asked again, the soonest wait first,
 each wait made only if it fits the call's total timeout. A lone deployment
 waits, as before; so does one whose failure asked for no wait (a 503's
-backoff is short, and the same deployment is retried first).
+backoff is short, and the same deployment is retried first). A failure that
+falls back nowhere (a 400) ends the call at once, the ones put off unasked.
 """
 
 from __future__ import annotations
@@ -106,9 +107,20 @@ async def run_attempts(
                     raise closed_under_call() from None
                 error = e
         refused, waiting = _note_end(error, refused, waiting)
-        if index + 1 == len(targets) or not await _worth_falling_back(
-            client, error, target, targets[index + 1]
-        ):
+        # who would be asked next: the route's next target, else the first put off
+        if index + 1 < len(targets):
+            nxt: Target | None = targets[index + 1]
+        else:
+            nxt = targets[deferred[0][0]] if deferred else None
+        if nxt is None:
+            break
+        if not await _worth_falling_back(client, error, target, nxt):
+            # A final failure (a 400: the caller's mistake) falls back nowhere, not to
+            # a deployment put off either: asked again after its wait, it only made
+            # the caller wait that long for the same error.
+            deferred = None
+            break
+        if index + 1 == len(targets):
             break
         call.fallbacks += 1
     if deferred is not None:
