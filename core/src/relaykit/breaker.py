@@ -9,8 +9,9 @@ connection errors); a caller's mistake (4xx) says nothing about the service's
 health, and a cancellation, a refusal by our own rate limiter (the request
 never went out, or another breaker refused it) or a request refused before it
 was sent (a plugin that cannot encode it, no credentials: see
-:func:`~relaykit.transport_errors.never_sent`) says nothing at all: it neither
-counts nor keeps the trial slot.
+:func:`~relaykit.transport_errors.never_sent`) or cut off by the call's total
+timeout (the caller's budget) says nothing at all: it neither counts nor keeps
+the trial slot.
 
 A stream's attempt ends at its first piece, but the stream's verdict waits for
 its end (:meth:`CircuitBreaker.stream_guard`): one that breaks midway (a dropped
@@ -41,7 +42,7 @@ from types import TracebackType
 from typing import Literal
 
 from .cancellation import is_cancellation
-from .errors import CircuitOpenError, QuotaExceededError, RelayError
+from .errors import CircuitOpenError, QuotaExceededError, RelayError, RequestTimeoutError
 from .transport_errors import never_sent
 
 State = Literal["closed", "open", "half-open"]
@@ -222,6 +223,12 @@ class Guard:
             # Our own limiter (or another breaker) refused before any request went
             # out: the service was not asked, so this is no verdict (and must not
             # close a half-open circuit).
+            breaker._release(trial, period)
+        elif isinstance(exc, RequestTimeoutError) and exc.which == "total" and not exc.retryable:
+            # The call's time ran out (the caller's budget, after whatever retries
+            # and waits came first): no verdict, as for a stream that ends so. As a
+            # success (it is not retryable), a trial that hung closed the circuit.
+            # (A transport's own read timeout, also "total", is retryable: a failure.)
             breaker._release(trial, period)
         elif isinstance(exc, RelayError):
             if exc.retryable:
