@@ -255,9 +255,10 @@ async def test_a_stream_trial_closes_the_circuit_at_its_first_piece() -> None:
     with contextlib.suppress(ProviderUnavailableError), breaker.guard():
         raise down()
     clock.now = 10
-    with breaker.stream_guard():
+    guard = breaker.stream_guard()
+    with guard:
         pass
-    period = breaker.period
+    period = guard.period
     states = [breaker.state]
     breaker.stream_ended(period, ok=False)  # counted in the closed period it began
     states.append(breaker.state)
@@ -267,10 +268,30 @@ async def test_a_stream_trial_closes_the_circuit_at_its_first_piece() -> None:
 @pytest.mark.anyio
 async def test_a_streams_end_after_the_circuit_changed_state_is_no_verdict() -> None:
     breaker = CircuitBreaker("d", failures=1, reset_after=10, clock=Clock())
-    with breaker.stream_guard():
+    guard = breaker.stream_guard()
+    with guard:
         pass
-    period = breaker.period
+    period = guard.period
     with contextlib.suppress(ProviderUnavailableError), breaker.guard():
         raise down()  # opens it
     breaker.stream_ended(period, ok=True)
     assert breaker.state == "open", "a stream from before it opened cannot close it"
+
+
+@pytest.mark.anyio
+async def test_a_stream_whose_circuit_opened_before_its_first_piece_gives_no_verdict() -> None:
+    # Its end was booked in the period read once it started (the open one): a break
+    # opened the circuit again while the trial was in flight, and the trial's slot,
+    # of a period gone, was never freed: every call refused for good.
+    clock = Clock()
+    breaker = CircuitBreaker("d", failures=1, reset_after=10, clock=clock)
+    stream = breaker.stream_guard()
+    # admitted while closed; the circuit opens before its first piece
+    with stream, contextlib.suppress(ProviderUnavailableError), breaker.guard():
+        raise down()
+    clock.now = 10
+    trial = breaker.guard()
+    trial.__enter__()
+    breaker.stream_ended(stream.period, ok=False)  # the old stream breaks midway
+    trial.__exit__(None, None, None)
+    assert (breaker.state, breaker.refusing) == ("closed", False)

@@ -175,3 +175,41 @@ async def test_latency_routing_ranks_a_failing_deployment_behind_the_healthy_one
             await anyio.sleep(0.1)  # past the cool-down
     assert len(primary.requests) == 1, "asked once, then ranked behind the healthy one"
     assert len(backup.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_a_final_failure_on_the_next_deployment_ends_the_call_without_the_wait(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    """The first deployment asked for 20 s and was put off; the next said 400 (the
+    caller's mistake, which falls back nowhere). The call slept the 20 s out and
+    asked the first again, only to raise a 400 it already had."""
+    primary.script.push(Reply.failure(429, "slow down", retry_after=20))
+    backup.script.push(Reply.failure(400, "messages: bad shape"))
+    async with make(primary, backup) as client:
+        with anyio.fail_after(5), pytest.raises(relaykit.InvalidRequestError) as info:
+            await client.chat("g", "hi")
+    assert info.value.provider == "backup"
+    assert (len(primary.requests), len(backup.requests)) == (1, 1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_wait_past_the_calls_deadline_is_not_slept_but_raised_at_once(
+    primary: OpenAIMock, streamed: bool
+) -> None:
+    """A lone deployment asks for 20 s, the call has 2: it raises the 429 now, its
+    ``retry_after`` the server's and its hint saying why, rather than sleeping into
+    its own total timeout."""
+    primary.script.push(Reply.failure(429, "slow down", retry_after=20))
+    async with make(primary, primary) as client:
+        with anyio.fail_after(1.5), pytest.raises(RateLimitError) as info:
+            if streamed:
+                async with client.stream("openai/gpt-4o-mini", "hi", timeout=2) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat("openai/gpt-4o-mini", "hi", timeout=2)
+    assert info.value.retry_after == 20
+    assert "total timeout" in (info.value.hint or ""), info.value.hint
+    assert len(primary.requests) == 1

@@ -150,3 +150,56 @@ def test_latency_p95_follows_recent_latencies_in_steps() -> None:
     assert r.latency_p95(A) == pytest.approx(0.096)  # not sorted again for each call
     r.finished(A, ok=True, latency=5.0)
     assert r.latency_p95(A) == 5.0  # ten new latencies: recomputed
+
+
+@pytest.mark.parametrize(
+    ("weights", "down"),
+    [([1, 99, 100], C), ([50, 1, 49], A), ([1, 1, 98], C), ([0, 5, 5], B)],
+)
+def test_weighted_draws_among_the_deployments_not_cooling_down(
+    weights: list[float], down: Target
+) -> None:
+    """A deployment cooling down (it failed, or its circuit is open) goes last, and the
+    first target is drawn by weight among the others.
+
+    It was drawn among all of them, then moved to the back: the next in configured
+    order took its share, so with weights 1, 99, 100 and the third down, the first
+    (weight 1) took half the traffic and the second (weight 99) the other half.
+    """
+    clock = [0.0]
+    r = router("weighted", weights=weights, clock=clock)
+    r.started(down)
+    r.finished(down, ok=False)  # cools down for 5 s; the clock stays put
+    n = 30_000
+    firsts: Counter[Target] = Counter()
+    for _ in range(n):
+        plan = r.plan("g")
+        assert plan[-1] == down, "a deployment cooling down is asked last"
+        assert sorted(plan) == sorted((A, B, C))
+        firsts[plan[0]] += 1
+    ready = [(t, w) for t, w in zip((A, B, C), weights, strict=True) if t != down]
+    total = sum(w for _, w in ready)
+    chi2 = 0.0
+    for target, weight in ready:
+        expected = n * weight / total
+        if expected == 0:
+            assert firsts[target] == 0, "a target of weight 0 is never drawn first"
+            continue
+        chi2 += (firsts[target] - expected) ** 2 / expected
+    assert chi2 < 10.8, (firsts, chi2)  # chi-square, 1 degree of freedom, p = 0.001
+
+
+def test_weighted_with_every_ready_deployment_at_weight_0_asks_them_in_order() -> None:
+    r = router("weighted", weights=[0, 0, 5])
+    r.started(C)
+    r.finished(C, ok=False)
+    assert {r.plan("g") for _ in range(50)} == {(A, B, C)}
+
+
+def test_weighted_with_every_deployment_cooling_down_still_draws_by_weight() -> None:
+    r = router("weighted", weights=[8, 1, 1])
+    for t in (A, B, C):
+        r.started(t)
+        r.finished(t, ok=False)
+    firsts = Counter(r.plan("g")[0] for _ in range(2000))
+    assert firsts[A] > 1400 and firsts[B] > 100 and firsts[C] > 100

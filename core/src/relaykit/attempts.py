@@ -15,7 +15,8 @@ meanwhile (routing.py), is put off. Only when every deployment has failed or
 asked for a wait are the ones put off asked again, the soonest wait first,
 each wait made only if it fits the call's total timeout. A lone deployment
 waits, as before; so does one whose failure asked for no wait (a 503's
-backoff is short, and the same deployment is retried first).
+backoff is short, and the same deployment is retried first). A failure that
+falls back nowhere (a 400) ends the call at once, the ones put off unasked.
 """
 
 from __future__ import annotations
@@ -58,11 +59,15 @@ async def run_attempts(
     targets: tuple[Target, ...] | None = None,
     *,
     failed: RelayError | None = None,
+    retried: bool = False,
 ) -> T:
     """Run ``attempt`` over ``targets`` (default: the call's plan) until one succeeds.
 
     ``failed``: the first attempt on the first target, made with
     :func:`first_attempt`, failed with this error; carry on from there.
+    ``retried``: and its retries were made already, apart (a hedged call's first
+    target, see hedging.py): carry on with the next target, if ``failed`` says
+    another could do better, by the rules every route follows.
     Raises the last error when every target has failed or a failure is final.
     """
     targets = call.targets if targets is None else targets
@@ -84,8 +89,8 @@ async def run_attempts(
                 return await _once(client, call, attempt, provider, request, target, breaker)
             except RelayError as e:
                 error = e
-        if may_retry(error, retry_config):
-            if (deferred or index + 1 < len(targets)) and _asks_to_wait(error, retry_config):
+        if may_retry(error, retry_config) and not (retried and index == 0):
+            if (deferred or index + 1 < len(targets)) and asks_to_wait(error, retry_config):
                 # Another deployment may answer at once: ask it before waiting here
                 # (LiteLLM's router falls back at once too). This one is asked again
                 # only if every other fails too, the soonest wait first.
@@ -102,9 +107,20 @@ async def run_attempts(
                     raise closed_under_call() from None
                 error = e
         refused, waiting = _note_end(error, refused, waiting)
-        if index + 1 == len(targets) or not await _worth_falling_back(
-            client, error, target, targets[index + 1]
-        ):
+        # who would be asked next: the route's next target, else the first put off
+        if index + 1 < len(targets):
+            nxt: Target | None = targets[index + 1]
+        else:
+            nxt = targets[deferred[0][0]] if deferred else None
+        if nxt is None:
+            break
+        if not await _worth_falling_back(client, error, target, nxt):
+            # A final failure (a 400: the caller's mistake) falls back nowhere, not to
+            # a deployment put off either: asked again after its wait, it only made
+            # the caller wait that long for the same error.
+            deferred = None
+            break
+        if index + 1 == len(targets):
             break
         call.fallbacks += 1
     if deferred is not None:
@@ -133,15 +149,16 @@ async def run_attempts(
     raise error
 
 
-def _asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
+def asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
     """Whether a retry of ``error`` on its deployment would first wait its Retry-After:
-    a wait the route's other deployments need not make."""
+    a wait the route's other deployments need not make (only for an error worth a
+    retry at all: :func:`~relaykit.retry.may_retry`)."""
     wait = getattr(error, "retry_after", None)
-    return error.retryable and wait is not None and min(wait, config.max_retry_after) > 0
+    return may_retry(error, config) and wait is not None and min(wait, config.max_retry_after) > 0
 
 
 def _wait_of(error: RelayError) -> float:
-    """The wait ``error`` asked for (see :func:`_asks_to_wait`)."""
+    """The wait ``error`` asked for (see :func:`asks_to_wait`)."""
     wait: float = getattr(error, "retry_after", None) or 0.0
     return wait
 
@@ -285,8 +302,10 @@ async def _once(
     admitted = False
     try:
         # A stream's verdict waits for its end (StreamLifecycle tells the breaker).
-        guard = breaker.stream_guard if call.streamed else breaker.guard
-        with guard(target.provider, target.model):
+        guard = (breaker.stream_guard if call.streamed else breaker.guard)(
+            target.provider, target.model
+        )
+        with guard:
             admitted = True
             result = await attempt(provider, request, target)
     except RelayError as e:
@@ -320,6 +339,8 @@ async def _once(
         # time to first token, which would skew the chats' latencies here.
         if not call.streamed:
             client._router.finished(target, ok=True, latency=time.monotonic() - started)
+        else:
+            call.served_period = guard.period  # its end's verdict belongs there
         call.served = target
         return result
     finally:

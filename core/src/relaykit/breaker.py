@@ -6,9 +6,12 @@ until ``reset_after`` seconds have passed. Half-open: exactly one trial call
 at a time goes through; its success closes the circuit, its failure opens it
 again. What counts as a failure is a retryable error (5xx, 429, timeouts,
 connection errors); a caller's mistake (4xx) says nothing about the service's
-health, and a cancellation or a refusal by our own rate limiter (the request
-never went out, or another breaker refused it) says nothing at all: it neither
-counts nor keeps the trial slot.
+health, and a cancellation, a refusal by our own rate limiter (the request
+never went out, or another breaker refused it) or a request refused before it
+was sent (a plugin that cannot encode it, no credentials: see
+:func:`~relaykit.transport_errors.never_sent`) or cut off by the call's total
+timeout (the caller's budget) says nothing at all: it neither counts nor keeps
+the trial slot.
 
 A stream's attempt ends at its first piece, but the stream's verdict waits for
 its end (:meth:`CircuitBreaker.stream_guard`): one that breaks midway (a dropped
@@ -39,7 +42,8 @@ from types import TracebackType
 from typing import Literal
 
 from .cancellation import is_cancellation
-from .errors import CircuitOpenError, QuotaExceededError, RelayError
+from .errors import CircuitOpenError, QuotaExceededError, RelayError, RequestTimeoutError
+from .transport_errors import never_sent
 
 State = Literal["closed", "open", "half-open"]
 
@@ -132,22 +136,31 @@ class CircuitBreaker:
         if trial:
             self._trial_running = False
 
-    def _stream_started(self, trial: bool, period: int) -> None:
-        # A trial's first piece closes the circuit; any other stream's verdict
-        # waits for its end (stream_ended), so nothing is booked yet.
-        if trial:
+    def _stream_started(self, trial: bool, period: int) -> int:
+        """A stream admitted in ``period`` has its first piece: the period its end is
+        booked in (:meth:`stream_ended`). A trial's first piece closes the circuit,
+        its end then counting in the closed period it began; any other stream's
+        verdict waits for its end, in the period it was admitted in."""
+        if trial and period == self._period:
             self._success(True, period)
+            return self._period
+        return period
 
     @property
     def period(self) -> int:
-        """Bumped each time the circuit opens or closes: what :meth:`stream_ended` is told."""
+        """Bumped each time the circuit opens or closes."""
         return self._period
 
     def stream_ended(self, period: int, *, ok: bool) -> None:
         """Book the verdict of a stream admitted through :meth:`stream_guard`: ``ok``,
-        read to its end; else broken by the deployment midway. ``period`` is
-        :attr:`period` read just after its attempt (an end after the circuit changed
-        state since says nothing of the service as it is now)."""
+        read to its end; else broken by the deployment midway. ``period`` is its
+        guard's :attr:`Guard.period` (an end after the circuit changed state since
+        says nothing of the service as it is now).
+
+        Not :attr:`period` read once the stream started: the circuit may have opened
+        while it waited for its first piece, and its end then counted in the open
+        period, opening it again and leaving the trial in flight of a period gone,
+        its slot never freed (every call refused for good)."""
         if ok:
             self._success(False, period)
         else:
@@ -188,6 +201,13 @@ class Guard:
         self._trial = breaker._admit(self._provider, self._model)
         self._period = breaker._period
 
+    @property
+    def period(self) -> int:
+        """The breaker's period the call was admitted in; after a stream trial's first
+        piece, the closed period it began: what :meth:`CircuitBreaker.stream_ended`
+        is told of a stream admitted through this guard."""
+        return self._period
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -204,9 +224,20 @@ class Guard:
             # out: the service was not asked, so this is no verdict (and must not
             # close a half-open circuit).
             breaker._release(trial, period)
+        elif isinstance(exc, RequestTimeoutError) and exc.which == "total" and not exc.retryable:
+            # The call's time ran out (the caller's budget, after whatever retries
+            # and waits came first): no verdict, as for a stream that ends so. As a
+            # success (it is not retryable), a trial that hung closed the circuit.
+            # (A transport's own read timeout, also "total", is retryable: a failure.)
+            breaker._release(trial, period)
         elif isinstance(exc, RelayError):
             if exc.retryable:
                 breaker._failure(trial, period)
+            elif never_sent(exc):
+                # Refused on this side before sending (a document the plugin cannot
+                # encode, no credentials): the service was not asked, so no verdict;
+                # as a success it closed a half-open circuit on a deployment still down.
+                breaker._release(trial, period)
             else:
                 # The service answered, even if it said no: it is healthy.
                 breaker._success(trial, period)
@@ -227,7 +258,7 @@ class _StreamGuard(Guard):
         tb: TracebackType | None,
     ) -> None:
         if exc is None:
-            self._breaker._stream_started(self._trial, self._period)
+            self._period = self._breaker._stream_started(self._trial, self._period)
         else:
             super().__exit__(exc_type, exc, tb)
 

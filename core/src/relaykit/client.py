@@ -176,6 +176,9 @@ class _Call:
     outbound: OutboundRedaction | None = None
     #: the target of the last attempt that succeeded
     served: Target | None = None
+    #: a stream's: the period of ``served``'s breaker its end is booked in
+    #: (``Guard.period``: the one it was admitted in, not the breaker's by then)
+    served_period: int = 0
     last_error: RelayError | None = None
     #: (usage, target, cost) of the answer a budget was settled with: the cost is
     #: worked out once per call, and CallOutcomes.finish reuses it for the same answer

@@ -8,6 +8,11 @@ The loser is cancelled. Providers still bill the prompt a cancelled request
 had sent, so the loser is recorded too (error type ``HedgeCancelled``) with the
 input-token cost it is likely to have incurred.
 
+A first target that fails before the delay ends the race: the call goes on as
+an unhedged route would (attempts.py), its retries first, then the next target
+if the failure says another could do better; one whose failure asked for a
+wait (a 429's Retry-After) is put off, the others asked at once.
+
 Most hedges never fire, so not firing must be cheap: the client's
 :class:`~relaykit.hedge_timer.HedgeTimer` starts backups, and a call that ends
 in time pays one object, its timer entry, and no cancel scope of its own (see
@@ -24,7 +29,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from .attempts import first_attempt, run_attempts
+from .attempts import asks_to_wait, first_attempt, run_attempts
 from .errors import RelayError
 from .hedge_timer import HedgeTimer, Scheduled
 from .protocols import Provider
@@ -114,6 +119,7 @@ class _Race(Scheduled):
         "errors",
         "late",
         "primary",
+        "put_off",
         "tg",
         "winner",
     )
@@ -143,6 +149,9 @@ class _Race(Scheduled):
         self.crash: Exception | None = None
         #: answers that arrived after the other branch had won: billed, unused
         self.late: list[Answer] | None = None
+        #: the first target's failure asked for a wait and was not retried in place:
+        #: the route's others are asked first (see :meth:`_first_again`)
+        self.put_off = False
 
     def start_backup(self) -> None:
         """Start racing the other targets (from the timer's task, or the sleeping one)."""
@@ -192,8 +201,20 @@ class _Race(Scheduled):
                     self._timer._dropped(self)
         if self.winner is None:
             if self.backup_done is None:
-                call.fallbacks += 1  # failed before the delay: fall back now, without waiting
-                return await run_attempts(client, call, self._rest, call.targets[1:])
+                # Failed, retries and all, before the delay: fall back now, without
+                # waiting, if the failure says another deployment could do better
+                # (a 400 would be refused by every one), as an unhedged route does;
+                # the whole route is passed so that a route whose every circuit is
+                # open, or which must wait everywhere, says so as one error.
+                assert self.errors is not None
+                return await run_attempts(
+                    client,
+                    call,
+                    self._rest,
+                    call.targets,
+                    failed=self.errors[-1],
+                    retried=not self.put_off,
+                )
             try:
                 await self.backup_done.wait()
             except BaseException:
@@ -255,6 +276,18 @@ class _Race(Scheduled):
         scope the backup cancels if it wins. ``None`` when it failed or lost."""
         if self.winner is not None:
             return None  # the backup won meanwhile: no retry
+        call = self.call
+        if (
+            self.backup is None
+            and len(call.targets) > 1
+            and asks_to_wait(error, self.client.config.retry)
+        ):
+            # A wait asked for (a 429's Retry-After) before the hedge fired: not waited
+            # out here, as an unhedged route does not; the fallback (run) asks the
+            # others at once, and this one again after them, once its wait is over.
+            self.put_off = True
+            self._failed(error)
+            return None
         with self._scope() as self.primary:
             try:
                 return await run_attempts(

@@ -3,7 +3,8 @@
 An alias in ``[models.NAME]`` lists targets and a strategy:
 
 - ``fallback``: the configured order.
-- ``weighted``: the first target drawn by weight, the others as fallbacks.
+- ``weighted``: the first target drawn by weight among those not cooling down,
+  the others as fallbacks.
 - ``least-busy``: fewest calls in flight first.
 - ``latency``: lowest moving average first, of whole-call latency for a chat
   and of time to first token for a stream (as LiteLLM's latency routing does;
@@ -36,7 +37,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import attrs
@@ -179,6 +180,8 @@ class Router:
             if not self._cooling:  # no deployment failed yet, as usual: the order stands
                 return targets
             order = list(targets)
+        elif strategy == "weighted":
+            return self._weighted(self._config.models[model_id].weights, targets)
         else:
             order = self._ordered(model_id, list(targets), streamed)
         now = self._clock()
@@ -199,17 +202,47 @@ class Router:
     def _ordered(self, model_id: str, order: list[Target], streamed: bool) -> list[Target]:
         """``order`` (a route's targets) sorted by the route's balancing strategy."""
         route = self._config.models[model_id]
-        if route.strategy == "weighted":
-            weights = list(route.weights or [1.0] * len(order))
-            first = self._rng.choices(range(len(order)), weights=weights)[0]
-            order.insert(0, order.pop(first))
-        elif route.strategy == "least-busy":
+        if route.strategy == "least-busy":
             order.sort(key=lambda t: self._state(t).in_flight)
         elif route.strategy == "latency":
             now = self._clock()
             score = self._ttft_score if streamed else self._latency_score
             order.sort(key=lambda t: score(t, now))
         return order
+
+    def _weighted(
+        self, weights: tuple[float, ...] | None, targets: tuple[Target, ...]
+    ) -> tuple[Target, ...]:
+        """A weighted route's order: the first drawn by weight among the targets not
+        cooling down, then the rest of those, then the ones cooling down (each group
+        in configured order).
+
+        Drawn among them all and then moved back, a target cooling down gave its share
+        to the next in configured order, whatever that one's weight (even 0).
+        """
+        n = len(targets)
+        every = weights or (1.0,) * n
+        now = self._clock()
+        ready: Sequence[int] = range(n)
+        if self._cooling > now:
+            health = self._health
+            ready = [
+                i
+                for i, t in enumerate(targets)
+                if (state := health.get(t)) is None or state.cool_until <= now
+            ]
+            if not ready:  # every one cooling down: drawn among them all
+                ready = range(n)
+        drawn = [every[i] for i in ready]
+        if any(w > 0 for w in drawn):
+            first = self._rng.choices(ready, weights=drawn)[0]
+        else:  # the ones left weigh nothing: asked in configured order
+            first = ready[0]
+        return (
+            targets[first],
+            *(targets[i] for i in ready if i != first),
+            *(targets[i] for i in range(n) if i not in ready),
+        )
 
     def _state(self, target: Target) -> _Health:
         health = self._health.get(target)

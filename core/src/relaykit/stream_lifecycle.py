@@ -265,10 +265,8 @@ class StreamLifecycle:
         except RelayError as error:
             await client._outcomes.fail(call, error)
             raise
-        # No await since the attempt's guard exited: this is the period it left.
         if call.served is not None:
-            breaker = client._breaker_of(call.served)
-            self._verdict = (breaker, breaker.period)
+            self._verdict = (client._breaker_of(call.served), call.served_period)
 
     async def _reserve(self, target: Target) -> None:
         """Hold ``target``'s limits for this attempt (what :meth:`_settle` settles or

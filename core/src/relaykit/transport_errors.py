@@ -295,12 +295,18 @@ async def next_item(items: AsyncIterator[Any], target: Target, end: Any) -> Any:
 
 
 def timeout_fired(which: str, target: Target) -> RequestTimeoutError:
-    """The error for the ``which`` timeout (first_token, idle or total) having fired."""
+    """The error for the ``which`` timeout (first_token, idle or total) having fired.
+
+    The total timeout's is not retryable, as a chat's is not: the call's time is
+    up, so neither a retry nor another deployment could help. Retryable, a stream's
+    fell back to the route's next deployment, whose attempt (nothing sent, the
+    deadline past) failed with it too, opening that deployment's circuit."""
     return RequestTimeoutError(
         f"the {which} timeout fired",
         which=which,
         provider=target.provider,
         model=target.model,
+        retryable=which != "total",
         hint=f"raise [timeouts] {which}",
     )
 

@@ -16,7 +16,9 @@ the breaker's state, failure count and every refusal's wait are checked against
 - No verdict at all: a cancellation, a refusal by our own limiter
   (:class:`~relaykit.errors.QuotaExceededError`), a
   :class:`~relaykit.errors.CircuitOpenError` from inside the call (no request
-  went out), or an exception that is not a :class:`~relaykit.errors.RelayError`
+  went out), a request refused before it was sent (an
+  :class:`~relaykit.errors.InvalidRequestError` without a status: the plugin
+  could not encode it), or an exception that is not a :class:`~relaykit.errors.RelayError`
   (our own bug). A trial ended so frees its slot.
 - Only an attempt admitted since the circuit last changed state gives a
   verdict: one admitted before it opened (or before it closed again) is a
@@ -68,11 +70,14 @@ __all__ = ["Admission", "BreakerMachine", "BreakerModel", "Outcome", "run_breake
 
 Admission = Literal["attempt", "trial", "refused"]
 #: how a guarded attempt ends
-Outcome = Literal["success", "failure", "caller_error", "cancelled", "quota", "circuit_open", "bug"]
+Outcome = Literal[
+    "success", "failure", "caller_error", "unsent", "cancelled", "quota", "circuit_open", "bug"
+]
 OUTCOMES: tuple[Outcome, ...] = (
     "success",
     "failure",
     "caller_error",
+    "unsent",
     "cancelled",
     "quota",
     "circuit_open",
@@ -116,7 +121,7 @@ class BreakerModel:
 
     def end(self, admission: Admission, period: int, outcome: Outcome, now: Fraction) -> None:
         """An attempt admitted as ``admission`` in ``period`` ended with ``outcome``."""
-        if outcome in ("cancelled", "quota", "circuit_open", "bug"):
+        if outcome in ("unsent", "cancelled", "quota", "circuit_open", "bug"):
             verdict = None
         else:
             verdict = outcome != "failure"  # a caller's error: the service answered
@@ -229,6 +234,8 @@ class BreakerMachine(RuleBasedStateMachine):
         if outcome == "cancelled":
             assert self.cancelled is not None, "set BreakerMachine.cancelled in the test"
             return self.cancelled
+        if outcome == "unsent":  # the plugin refused to encode it: never sent
+            return InvalidRequestError("cannot send a .doc", provider="p", model="m")
         if outcome == "quota":
             return QuotaExceededError("our own rpm", provider="p", model="m")
         if outcome == "circuit_open":
