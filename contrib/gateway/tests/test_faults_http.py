@@ -363,6 +363,10 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
     caplog.set_level(logging.WARNING)
     stop = anyio.Event()
     answers: dict[str, httpx.Response] = {}
+    # Streams whose answer has begun: a stream is read ahead to its first content
+    # before its head is sent, so one still being read ahead when shutdown gives up
+    # is answered 503 (a loaded machine's case): wait for every stream's head.
+    begun: set[str] = set()
     async with client_over(mocks, records) as client:
         gateway = Gateway(client, keys=KEYS)
         async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
@@ -370,12 +374,19 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
 
             async def call(path: str) -> None:
                 body = {**BODIES[path], "model": "anthropic/claude-haiku-4-5", "stream": streamed}
-                answers[path] = await http.post(f"{url}{path}", headers=AUTH, json=body)
+                async with http.stream("POST", f"{url}{path}", headers=AUTH, json=body) as r:
+                    begun.add(path)
+                    await r.aread()
+                answers[path] = r
 
             for path in BODIES:
                 tg.start_soon(call, path)
             with anyio.fail_after(5):
-                while gateway.in_flight < len(BODIES) or len(anthropic_mock.requests) < 3:  # noqa: ASYNC110
+                while (  # noqa: ASYNC110
+                    gateway.in_flight < len(BODIES)
+                    or len(anthropic_mock.requests) < 3
+                    or (streamed and len(begun) < len(BODIES))
+                ):
                     await anyio.sleep(0.01)
             stop.set()
         assert gateway.in_flight == 0
