@@ -74,7 +74,8 @@ async def _run(dsn: str, calls: int) -> list[str]:
             return await guard.cached_response(keys[i])
 
         async def write(i: int) -> object:
-            return await guard.cache_response(keys[i], EXPIRES, ANSWER)
+            await guard.cache_response(keys[i], EXPIRES, ANSWER)
+            return None
 
         for name, op in (("lookups (misses)", look), ("writes", write)):
             before = guard.errors
@@ -89,7 +90,8 @@ async def _run(dsn: str, calls: int) -> list[str]:
         async def mixed(i: int) -> object:
             if i % 2:
                 return await guard.cached_response(keys[i])
-            return await guard.cache_response(more[i], EXPIRES, ANSWER)
+            await guard.cache_response(more[i], EXPIRES, ANSWER)
+            return None
 
         before = guard.errors
         latencies, _ = await _burst(calls, mixed)
