@@ -11,6 +11,13 @@ operation's latency (median, p99, max) in ms. The guard rests a store that
 failed (``retry_after``); here it never rests, so each operation meets the
 store. A fresh schema per run, dropped afterwards.
 
+Then, unless ``--no-client``, the same through ``relaykit.Client`` (``[cache]
+enabled``, the storage's cache, a fake provider): ``--calls`` cached calls at
+once, each a miss then a write; then the same questions from a fresh client
+(its memory empty, as another process's would be), each a hit from
+PostgreSQL. Per round: the lookups and writes the client counted failed
+(``cache_errors``, by operation), the hits, each call's latency.
+
     uv run python bench/cache_burst.py [--calls 500] [--backend asyncio|trio] [--repeat 3]
 
 PostgreSQL: ``RELAYKIT_BENCH_PG`` or ``postgresql://postgres@127.0.0.1:5432/test``.
@@ -23,12 +30,17 @@ import os
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import anyio
 import psycopg
+from psycopg.conninfo import make_conninfo
 
+import relaykit
 from relaykit.cache_store import GuardedCacheStore
+from relaykit.gauge_events import CacheStoreError
+from relaykit.testing import FakePlugin, RecordingExporter, Reply
 from relaykit_postgres.storage import PostgresStorage
 
 ANSWER = '{"text": "' + "The capital of France is Paris. " * 8 + '"}'
@@ -103,6 +115,42 @@ async def _run(dsn: str, calls: int) -> list[str]:
     return rows
 
 
+async def _through_client(dsn: str, calls: int) -> list[str]:
+    schema = f"relaykit_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    config = {
+        "storage": {
+            "backend": "postgres",
+            "dsn": make_conninfo(dsn, options=f"-c search_path={schema}"),
+        },
+        "cache": {"enabled": True},
+    }
+    fake = FakePlugin()
+    fake.script.push(*[Reply(text=ANSWER)] * (calls + 2))
+    questions = [f"question {i} {uuid.uuid4().hex}" for i in range(calls)]
+    rows = []
+    try:
+        for name in ("calls (misses, writes)", "calls (hits, a new client)"):
+            exporter = RecordingExporter()
+            async with relaykit.Client(config, plugins=[fake, exporter]) as client:
+                await client.chat("fake/m", "warm", temperature=0)  # the pool open
+                exporter.events.clear()
+
+                async def ask(i: int, client: relaykit.Client = client) -> object:
+                    return (await client.chat("fake/m", questions[i], temperature=0)).cache_hit
+
+                latencies, hit = await _burst(calls, ask)
+            failed = Counter(e.operation for e in exporter.events if isinstance(e, CacheStoreError))
+            by_op = ", ".join(f"{op} {n}" for op, n in sorted(failed.items())) or "none"
+            extra = f" failed: {by_op}; hits {sum(map(bool, hit))}"
+            rows.append(_row(name, sum(failed.values()), latencies, extra))
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return rows
+
+
 async def main(args: argparse.Namespace) -> None:
     dsn = os.environ.get("RELAYKIT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
     print(f"{args.calls} at once, {args.backend}, [cache] timeout 0.5 s")
@@ -111,6 +159,9 @@ async def main(args: argparse.Namespace) -> None:
     for _ in range(args.repeat):
         for row in await _run(dsn, args.calls):
             print(row)
+        if not args.no_client:
+            for row in await _through_client(dsn, args.calls):
+                print(row)
 
 
 if __name__ == "__main__":
@@ -118,5 +169,6 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--backend", default="asyncio", choices=("asyncio", "trio"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-client", action="store_true", help="the storage's bursts alone")
     args = parser.parse_args()
     anyio.run(main, args, backend=args.backend)
