@@ -29,6 +29,10 @@ response caches) then test the pool's idle connections, dropping the dead
 ones, and run once more (:meth:`PostgresStorage._run`): the caller sees no
 error, and a healthy pool pays nothing. ``write_batch`` does not: the call
 log retries it (and counts the failure in the storage metrics).
+
+Response-cache lookups waiting together are one query, and cache writes one
+transaction (:mod:`relaykit_postgres.cache_batches`): a burst of cached calls
+costs a few round trips, not one (and one pooled connection) per call.
 """
 
 from __future__ import annotations
