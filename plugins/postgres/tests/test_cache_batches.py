@@ -275,3 +275,66 @@ async def test_a_server_that_is_not_there_fails_each_waiting_caller(fresh_schema
     assert len(errors) == 20
     assert all(type(e) is StorageUnavailableError for e in errors)
     assert len({id(e) for e in errors}) == 20  # each caller its own error
+
+
+def waiting_writes(dsn: str, application: str) -> int:
+    """How many sessions named ``application`` wait for a lock in a cache write."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM response_cache%%'",
+            (application,),
+        ).fetchone()  # type: ignore[misc]
+    return int(count)
+
+
+@pytest.mark.anyio
+async def test_a_flight_cancelled_mid_statement_is_run_again_by_another_caller(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    # The same as above, on the server: the flights wait for a lock, and the caller
+    # running one is cancelled inside its statement (the thread driver cuts its
+    # connection; a cut session never commits). The others' writes land all the same.
+    application = f"relaykit-{fresh_schema}"
+    storage = PostgresStorage(
+        f"{postgres_dsn} application_name={application}", schema=fresh_schema, driver="thread"
+    )
+    scopes = [anyio.CancelScope() for _ in range(12)]
+    cancelled: list[int] = []
+
+    async def write(i: int) -> None:
+        with scopes[i]:
+            await storage.cache_response(f"k{i}", 4e9, f"v{i}")
+            return
+        cancelled.append(i)
+
+    async def until_waiting(count: int) -> None:
+        while await anyio.to_thread.run_sync(waiting_writes, postgres_dsn, application) < count:  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+
+    try:
+        await storage.cache_response("warm", 4e9, "w")
+        with psycopg.connect(postgres_dsn) as blocker, anyio.fail_after(30):
+            blocker.execute(f'LOCK TABLE "{fresh_schema}".response_cache IN ACCESS EXCLUSIVE MODE')
+            async with anyio.create_task_group() as tg:
+                for i in range(FLIGHTS):  # these fly, one by one (trio starts tasks in any order)
+                    tg.start_soon(write, i)
+                    await until_waiting(i + 1)
+                for i in range(FLIGHTS, 11):  # these queue
+                    tg.start_soon(write, i)
+                await anyio.wait_all_tasks_blocked()
+                lead = 11
+                tg.start_soon(write, lead)  # queued last: it runs the next flight
+                await anyio.wait_all_tasks_blocked()
+                scopes[0].cancel()  # mid-statement: the lead flies the queued writes
+                await until_waiting(FLIGHTS + 1)
+                scopes[lead].cancel()  # mid-statement: another caller flies them again
+                await until_waiting(FLIGHTS + 2)
+                blocker.rollback()  # the lock goes: every flight left runs
+        assert sorted(cancelled) == [0, lead]
+        rows = stored(postgres_dsn, fresh_schema)
+        assert {key: rows.get(key) for key in rows if key != "warm"} == {
+            f"k{i}": f"v{i}" for i in range(1, 11)
+        }
+    finally:
+        await storage.aclose()
