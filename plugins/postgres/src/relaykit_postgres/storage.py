@@ -29,6 +29,10 @@ response caches) then test the pool's idle connections, dropping the dead
 ones, and run once more (:meth:`PostgresStorage._run`): the caller sees no
 error, and a healthy pool pays nothing. ``write_batch`` does not: the call
 log retries it (and counts the failure in the storage metrics).
+
+Response-cache lookups waiting together are one query, and cache writes one
+transaction (:mod:`relaykit_postgres.cache_batches`): a burst of cached calls
+costs a few round trips, not one (and one pooled connection) per call.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ from relaykit.response import ModelInfo
 from relaykit.serialization import converter
 from relaykit.storable_text import decode_json, decode_text, encode_json, encode_text
 
-from .drivers import AsyncDriver, Driver, ThreadDriver, connect_sync
+from .cache_batches import Batches
+from .drivers import FINISH_WAIT, AsyncDriver, Driver, ThreadDriver, connect_sync
 from .queries import (
     COPY_NEW_RECORDS,
     COPY_STAGED_RECORDS,
@@ -131,6 +136,9 @@ class PostgresStorage:
         self._closed = False
         # The model listings this object has read or written, for peek_cached_models.
         self._models_seen: dict[str, CachedModels] = {}
+        #: response-cache lookups and writes waiting together, run together
+        self._lookups = Batches(self._look_up)
+        self._writes = Batches(self._store)
         after_fork_in_child(self, PostgresStorage._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -144,6 +152,8 @@ class PostgresStorage:
         """
         leave_to_parent(self._driver)
         self._driver = None
+        self._lookups.forget()
+        self._writes.forget()
         self._open_lock = None
 
     def __repr__(self) -> str:
@@ -399,57 +409,66 @@ class PostgresStorage:
     # -- response cache ---------------------------------------------------------------
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
-        """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
-        rows = await self._run(
-            lambda db: db.fetch(
-                "SELECT expires_at, response FROM response_cache WHERE key = %s",
-                (encode_text(key),),
-            )
-        )
-        return (rows[0][0], decode_text(rows[0][1])) if rows else None
+        """``(expires_at, response JSON)`` stored under ``key``, or ``None``.
+
+        Lookups waiting together are one query (:mod:`relaykit_postgres.cache_batches`)."""
+        found = await self._lookups.submit([key])
+        return found.get(key)
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
-        """Store (replace) a cached response; expired entries are dropped on the way."""
+        """Store (replace) a cached response; expired entries are dropped on the way.
 
-        async def write(db: Driver) -> None:
-            await db.execute("DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),))
-            await db.execute(
-                "INSERT INTO response_cache (key, expires_at, response) VALUES (%s, %s, %s)"
-                " ON CONFLICT (key) DO UPDATE"
-                " SET expires_at = EXCLUDED.expires_at, response = EXCLUDED.response",
-                (encode_text(key), expires_at, encode_text(response)),
-            )
-
-        await self._run(write)
+        Writes waiting together are one transaction (:mod:`relaykit_postgres.cache_batches`)."""
+        await self._writes.submit([(key, expires_at, response)])
 
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, in one
-        round trip (an embeddings call looks up each of its texts)."""
+        round trip (an embeddings call looks up each of its texts), shared with the
+        lookups waiting alongside."""
         if not keys:
             return {}
+        return await self._lookups.submit(list(keys))
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction
+        (shared with the writes waiting alongside); expired entries are dropped on the
+        way. A key given twice keeps its last."""
+        if not entries:
+            return
+        await self._writes.submit(list(entries))
+
+    async def _look_up(self, requests: list[Sequence[str]]) -> list[dict[str, tuple[float, str]]]:
+        """One query for every key of ``requests``: each request's rows."""
+        encoded = {key: encode_text(key) for keys in requests for key in keys}
         rows = await self._run(
             lambda db: db.fetch(
                 "SELECT key, expires_at, response FROM response_cache WHERE key = ANY(%b::text[])",
-                ([encode_text(key) for key in keys],),
+                (list(set(encoded.values())),),
             )
         )
-        return {
-            decode_text(key): (expires_at, decode_text(response))
-            for key, expires_at, response in rows
-        }
+        found = {key: (expires_at, response) for key, expires_at, response in rows}
+        answers = []
+        for keys in requests:
+            mine = {}
+            for key in keys:
+                row = found.get(encoded[key])
+                if row is not None:
+                    mine[key] = (row[0], decode_text(row[1]))
+            answers.append(mine)
+        return answers
 
-    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
-        """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction;
-        expired entries are dropped on the way. A key given twice keeps its last."""
-        if not entries:
-            return
+    async def _store(self, requests: list[Sequence[tuple[str, float, str]]]) -> list[None]:
+        """Every entry of ``requests`` in one transaction (a key given twice keeps its
+        last, in the order the requests came)."""
         latest = {
             encode_text(key): (expires_at, encode_text(response))
+            for entries in requests
             for key, expires_at, response in entries
         }
-        # In key order: two writes of overlapping keys (two embed calls sharing texts)
-        # lock their rows in one order, never each waiting on the other (a deadlock,
-        # PostgreSQL's error after deadlock_timeout: 17 of 20 rounds of 3,000 keys).
+        # In key order: two writes of overlapping keys (two embed calls sharing texts,
+        # two flights, two processes) lock their rows in one order, never each waiting
+        # on the other (a deadlock, PostgreSQL's error after deadlock_timeout: 17 of
+        # 20 rounds of 3,000 keys).
         latest = dict(sorted(latest.items()))
         columns = (
             list(latest),
@@ -471,12 +490,17 @@ class PostgresStorage:
                 )
 
         await self._run(write)
+        return [None] * len(requests)
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Close the pool. Idempotent."""
         self._closed = True
+        # Cache writes queued or in flight go in first (their callers wait for them),
+        # bounded as a transaction's end is: a stalled server must not hold the close.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(FINISH_WAIT):
+            await self._writes.drain()
         driver, self._driver = self._driver, None
         if driver is not None:
             with anyio.CancelScope(shield=True):
