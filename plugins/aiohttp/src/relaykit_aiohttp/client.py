@@ -11,7 +11,9 @@ client CPU as everything else relaykit does per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import socket
 import sys
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from contextlib import aclosing
@@ -157,7 +159,7 @@ class AiohttpClient:
         streaming, self._streaming = self._streaming, set()
         for response in streaming:
             response.content.set_exception(aiohttp.ClientOSError("the client closed"))
-            response.close()
+            _abandon(response)
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -198,7 +200,7 @@ class AiohttpClient:
                 # the rest of the body is unread: the connection is never reused.
                 # (Read to its end, aiohttp put it back in the pool: its end-of-body
                 # callback releases the connection.)
-                response.close()
+                _abandon(response)
                 raise
         except _FAILURES as e:
             raise _mapped(e, pooled) from e
@@ -401,7 +403,7 @@ class StreamedRequest:
             # read to the end (an error status's body too): back to the pool
             response.release()
         else:
-            response.close()  # left mid-body: the connection cannot be reused
+            _abandon(response)  # left mid-body: the connection cannot be reused
 
 
 class StreamResponse:
@@ -466,7 +468,7 @@ class StreamResponse:
                     async for chunk in body:
                         chunks.append(chunk)
             except BaseException:
-                self._response.close()
+                _abandon(self._response)
                 raise
             self._content = b"".join(chunks)
         return self._content
@@ -551,6 +553,28 @@ class StreamResponse:
         else:
             when = since + idle
         self._timer = loop.call_at(when, self._on_idle_timer, loop)
+
+
+def _abandon(response: aiohttp.ClientResponse) -> None:
+    """Close ``response``, whose body is left unread, and end its connection now.
+
+    asyncio's ``transport.close()`` sends nothing itself: it closes the socket in
+    a callback on the loop's next turn. A loop that stops first (a ``SyncClient``'s
+    loop thread ending, ``asyncio.run`` returning) left the socket to the garbage
+    collector, and the server went on writing the body (a model went on
+    generating it) to a client that had gone. Shutting the socket down sends the
+    FIN at once. Under TLS this is the raw socket's: no close_notify is sent,
+    which is as it should be for a body abandoned mid-way (the server must not
+    take it for a clean end, and nothing more will be read from it).
+    """
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        # OSError: the server went first (ENOTCONN), or the socket is gone
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    response.close()
 
 
 def _whole_body(reader: aiohttp.StreamReader) -> None:
