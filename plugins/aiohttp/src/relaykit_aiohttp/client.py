@@ -64,6 +64,10 @@ CHECK_EVERY = 16
 #: it may hold up the event loop); such a body (an audio upload) goes as a BytesIO,
 #: which aiohttp writes in chunks, still with its Content-Length
 _LARGE_BODY = 2**20
+#: the longest status line or header line read: httpx's bound on a whole head
+#: (httpcore's h11 max_incomplete_event_size), so that an answer one client reads the
+#: other does too; aiohttp's own, 8190 bytes, refused a header httpx read
+_HEAD_LINE_LIMIT = 100 * 1024
 
 
 def _body(content: bytes | None) -> bytes | io.BytesIO | None:
@@ -230,6 +234,8 @@ class AiohttpClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,  # proxies: see _proxy; netrc: LLM APIs take keys in headers
             timeout=self._timeout,
+            max_line_size=_HEAD_LINE_LIMIT,
+            max_field_size=_HEAD_LINE_LIMIT,
         )
         return self._session
 
