@@ -1,11 +1,12 @@
-"""A body left mid-way ends its connection at once, not on the event loop's next turn.
+"""An exchange left mid-way ends its connection at once, not on the event loop's next turn.
 
 asyncio's ``transport.close()`` sends nothing itself: it closes the socket in a
 callback on the loop's next turn. A loop that stops first (a ``SyncClient``'s
 loop thread ending, ``asyncio.run`` returning) left the socket open until the
 garbage collector found it, and the server went on writing the whole body to a
 client that had left (and recorded the call as cancelled). These tests block
-the loop right after leaving, so only what the client did at once counts.
+the loop right after leaving, so only what the client did at once counts. They
+also pin the private aiohttp method the fix hooks (``_Connector._release``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def seen_at_once(condition: Callable[[], bool]) -> bool:
 async def handler(request: Request) -> Response:
     if request.path == "/whole":
         return Response(200, SSE, [b"a", b"b"])
+    if request.path == "/slow-head":  # an answer long in the making (the server notices a leaver)
+        await anyio.sleep(30)
     # a piece, then a pause long past the test: the rest comes only to a client still there
     return Response(200, SSE, [b"a", Pause(30), b"b"])
 
@@ -174,5 +177,27 @@ async def test_a_body_read_to_its_end_keeps_its_connection(server: LoopbackServe
             assert (await http.get(server.url + "/whole")).content == b"ab"
         assert server.stats.connections_opened == 1
         assert server.stats.streams_abandoned == 0
+    finally:
+        await http.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_a_request_cancelled_before_its_head_closes_the_socket_at_once(
+    server: LoopbackServer, streamed: bool
+) -> None:
+    http = AiohttpClient()
+    try:
+        with anyio.move_on_after(0.2) as scope:
+            if streamed:
+                async with http.stream("GET", server.url + "/slow-head"):
+                    pass
+            else:
+                await http.get(server.url + "/slow-head")
+        assert scope.cancelled_caught
+        assert seen_at_once(
+            lambda: server.stats.requests_abandoned == 1 and server.stats.connections_open == 0
+        )
     finally:
         await http.aclose()

@@ -43,6 +43,8 @@ from relaykit.http import (
 )
 
 if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ConnectionKey
     from multidict import CIMultiDictProxy
 
 #: (scheme, host, port) proxy routes a client remembers; the rest are decided per request
@@ -163,7 +165,7 @@ class AiohttpClient:
         streaming, self._streaming = self._streaming, set()
         for response in streaming:
             response.content.set_exception(aiohttp.ClientOSError("the client closed"))
-            _abandon(response)
+            response.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -204,7 +206,7 @@ class AiohttpClient:
                 # the rest of the body is unread: the connection is never reused.
                 # (Read to its end, aiohttp put it back in the pool: its end-of-body
                 # callback releases the connection.)
-                _abandon(response)
+                response.close()
                 raise
         except _FAILURES as e:
             raise _mapped(e, pooled) from e
@@ -221,7 +223,7 @@ class AiohttpClient:
                 f"relaykit-aiohttp's client runs under asyncio only, not {library}: "
                 "build the client inside the event loop it is used in"
             )
-        connector = aiohttp.TCPConnector(
+        connector = _Connector(
             limit=self._limit,
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
@@ -292,6 +294,38 @@ class AiohttpClient:
             if len(self._read_timeouts) < 16:
                 self._read_timeouts[seconds] = timeout
         return timeout
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, except that a connection it closes while in use ends at once.
+
+    asyncio's ``transport.close()`` sends nothing itself: it closes the socket in a
+    callback on the loop's next turn. A loop that stopped first (a ``SyncClient``'s
+    loop thread ending, ``asyncio.run`` returning) left the socket to the garbage
+    collector, and the server went on making the answer, or writing a body, for a
+    client that had gone. So such a connection's socket is shut down first, which
+    sends the FIN now: a response closed before its body's end (a stream left
+    mid-way, a read failed or cancelled, the client closed), a request failed or
+    cancelled before its head came. Under TLS that is the raw socket's FIN, with no
+    close_notify: right for an exchange abandoned mid-way, which the server must
+    not take for a clean end. A connection put back in the pool is left alone.
+
+    aiohttp closes an in-use connection through ``_release(..., should_close=True)``
+    (``Connection.close()``), a private method, the same in aiohttp 3.13 and 3.14:
+    tests/test_leaving_a_body.py fails if that changes.
+    """
+
+    def _release(
+        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
+    ) -> None:
+        if should_close:
+            transport = protocol.transport
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                # OSError: the server went first (ENOTCONN), or the socket is gone
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        super()._release(key, protocol, should_close=should_close)
 
 
 def _skip_auto_headers(headers: Mapping[str, str] | None) -> tuple[str, ...] | None:
@@ -409,7 +443,7 @@ class StreamedRequest:
             # read to the end (an error status's body too): back to the pool
             response.release()
         else:
-            _abandon(response)  # left mid-body: the connection cannot be reused
+            response.close()  # left mid-body: the connection cannot be reused
 
 
 class StreamResponse:
@@ -474,7 +508,7 @@ class StreamResponse:
                     async for chunk in body:
                         chunks.append(chunk)
             except BaseException:
-                _abandon(self._response)
+                self._response.close()
                 raise
             self._content = b"".join(chunks)
         return self._content
@@ -559,28 +593,6 @@ class StreamResponse:
         else:
             when = since + idle
         self._timer = loop.call_at(when, self._on_idle_timer, loop)
-
-
-def _abandon(response: aiohttp.ClientResponse) -> None:
-    """Close ``response``, whose body is left unread, and end its connection now.
-
-    asyncio's ``transport.close()`` sends nothing itself: it closes the socket in
-    a callback on the loop's next turn. A loop that stops first (a ``SyncClient``'s
-    loop thread ending, ``asyncio.run`` returning) left the socket to the garbage
-    collector, and the server went on writing the body (a model went on
-    generating it) to a client that had gone. Shutting the socket down sends the
-    FIN at once. Under TLS this is the raw socket's: no close_notify is sent,
-    which is as it should be for a body abandoned mid-way (the server must not
-    take it for a clean end, and nothing more will be read from it).
-    """
-    connection = response.connection
-    transport = connection.transport if connection is not None else None
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None:
-        # OSError: the server went first (ENOTCONN), or the socket is gone
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    response.close()
 
 
 def _whole_body(reader: aiohttp.StreamReader) -> None:
