@@ -189,6 +189,26 @@ async def test_a_slow_drip_stream_times_out_and_its_connection_closes(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_a_body_its_content_encoding_does_not_decode_is_typed(
+    mock: OpenAIMock, transport: str, streamed: bool
+) -> None:
+    # A proxy that labels a plain body gzip: httpx raises DecodingError, which is
+    # no httpx.TransportError, and escaped the mapping as it was (aiohttp's
+    # ContentEncodingError was a ProviderUnavailableError already).
+    async def mislabelled(request: Request, answer: Response) -> Response:
+        kind = "text/event-stream" if streamed else "application/json"
+        headers = {"content-type": kind, "content-encoding": "gzip"}
+        return Response(200, headers, [b"data: not gzip at all\n\n"])
+
+    mock.rewrite = mislabelled
+    async with client(mock, retry={"attempts": 1}, http={"transport": transport}) as c:
+        with pytest.raises(ProviderUnavailableError, match="connection failed"):
+            await (drain(c) if streamed else c.chat(MODEL, "hi"))
+
+
+@pytest.mark.anyio
 async def test_slow_first_token_times_out_and_is_retried(mock: OpenAIMock) -> None:
     # The retry's first token must come within the same timeout: 0.2 s was not
     # always enough for a loaded machine to send the request and read the answer.

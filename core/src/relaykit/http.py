@@ -22,8 +22,9 @@ on each:
   maps both to :class:`relaykit.RequestTimeoutError`,
   :class:`relaykit.ProviderUnavailableError` and, for a server certificate
   that failed verification, :class:`relaykit.UntrustedCertificateError`);
-- on cancellation or an exception, close the connection rather than reuse it;
-  a streamed response read to its end goes back to the pool;
+- on cancellation or an exception, close the connection rather than reuse it,
+  at once (not on the event loop's next turn, which a stopping loop never
+  takes); a streamed response read to its end goes back to the pool;
 - let a cancelled anyio scope stop every read of a body (the whole body of
   ``post``/``get``, ``aread``, ``aiter_bytes``) at its next chunk, however fast
   the body comes (docs/plugin-hooks.md says why; httpx_body.py does it for the

@@ -37,7 +37,7 @@ def is_transport_error(exc: BaseException) -> bool:
         return True
     # httpx raised it only if httpx was imported: no import on the aiohttp path
     httpx = sys.modules.get("httpx")
-    return httpx is not None and isinstance(exc, httpx.TransportError)
+    return httpx is not None and isinstance(exc, httpx.TransportError | httpx.DecodingError)
 
 
 def transport_error(exc: BaseException, *, provider: str, model: str | None) -> RelayError | None:
@@ -90,7 +90,10 @@ def _kind(exc: BaseException) -> str | None:
             return "connect"
         return "other"
     httpx = sys.modules.get("httpx")
-    if httpx is None or not isinstance(exc, httpx.TransportError):
+    # DecodingError: a body its Content-Encoding does not decode (a proxy that labels
+    # a plain body gzip, a body cut mid-stream) is no httpx.TransportError, but is
+    # the same failure as aiohttp's (a ProtocolError from relaykit-aiohttp)
+    if httpx is None or not isinstance(exc, httpx.TransportError | httpx.DecodingError):
         return None
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return "connect-timeout"

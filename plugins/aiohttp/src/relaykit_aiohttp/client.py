@@ -11,7 +11,9 @@ client CPU as everything else relaykit does per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import socket
 import sys
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from contextlib import aclosing
@@ -41,6 +43,8 @@ from relaykit.http import (
 )
 
 if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ConnectionKey
     from multidict import CIMultiDictProxy
 
 #: (scheme, host, port) proxy routes a client remembers; the rest are decided per request
@@ -62,6 +66,10 @@ CHECK_EVERY = 16
 #: it may hold up the event loop); such a body (an audio upload) goes as a BytesIO,
 #: which aiohttp writes in chunks, still with its Content-Length
 _LARGE_BODY = 2**20
+#: the longest status line or header line read: httpx's bound on a whole head
+#: (httpcore's h11 max_incomplete_event_size), so that an answer one client reads the
+#: other does too; aiohttp's own, 8190 bytes, refused a header httpx read
+_HEAD_LINE_LIMIT = 100 * 1024
 
 
 def _body(content: bytes | None) -> bytes | io.BytesIO | None:
@@ -215,7 +223,7 @@ class AiohttpClient:
                 f"relaykit-aiohttp's client runs under asyncio only, not {library}: "
                 "build the client inside the event loop it is used in"
             )
-        connector = aiohttp.TCPConnector(
+        connector = _Connector(
             limit=self._limit,
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
@@ -228,6 +236,8 @@ class AiohttpClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,  # proxies: see _proxy; netrc: LLM APIs take keys in headers
             timeout=self._timeout,
+            max_line_size=_HEAD_LINE_LIMIT,
+            max_field_size=_HEAD_LINE_LIMIT,
         )
         return self._session
 
@@ -284,6 +294,38 @@ class AiohttpClient:
             if len(self._read_timeouts) < 16:
                 self._read_timeouts[seconds] = timeout
         return timeout
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, except that a connection it closes while in use ends at once.
+
+    asyncio's ``transport.close()`` sends nothing itself: it closes the socket in a
+    callback on the loop's next turn. A loop that stopped first (a ``SyncClient``'s
+    loop thread ending, ``asyncio.run`` returning) left the socket to the garbage
+    collector, and the server went on making the answer, or writing a body, for a
+    client that had gone. So such a connection's socket is shut down first, which
+    sends the FIN now: a response closed before its body's end (a stream left
+    mid-way, a read failed or cancelled, the client closed), a request failed or
+    cancelled before its head came. Under TLS that is the raw socket's FIN, with no
+    close_notify: right for an exchange abandoned mid-way, which the server must
+    not take for a clean end. A connection put back in the pool is left alone.
+
+    aiohttp closes an in-use connection through ``_release(..., should_close=True)``
+    (``Connection.close()``), a private method, the same in aiohttp 3.13 and 3.14:
+    tests/test_leaving_a_body.py fails if that changes.
+    """
+
+    def _release(
+        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
+    ) -> None:
+        if should_close:
+            transport = protocol.transport
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                # OSError: the server went first (ENOTCONN), or the socket is gone
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        super()._release(key, protocol, should_close=should_close)
 
 
 def _skip_auto_headers(headers: Mapping[str, str] | None) -> tuple[str, ...] | None:
