@@ -202,6 +202,14 @@ def embedding_cache(session: nox.Session) -> None:
     session.run("python", "bench/embedding_cache.py", *session.posargs)
 
 
+@nox.session(name="cache-burst")
+def cache_burst(session: nox.Session) -> None:
+    """A burst of concurrent response-cache lookups and writes on relaykit-postgres
+    (``bench/cache_burst.py``; pass its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/cache_burst.py", *session.posargs)
+
+
 @nox.session(name="response-cache")
 def response_cache(session: nox.Session) -> None:
     """A response-cache hit's latency and CPU from memory, SQLite and Redis
