@@ -41,12 +41,15 @@ from relaykit import (
     ToolResultPart,
     sync_client,
 )
+from relaykit.call_stream import CallStream
 from relaykit.events import StreamEvent
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.request import ChatRequest
 from relaykit.routing import Target
+from relaykit.stream import ChatStream
 from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
 from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
+from relaykit.tool_loop import ToolRunStream
 
 from .conftest import MOCK_KEY, WaitingLimiterPlugin, get_weather
 
@@ -1047,6 +1050,40 @@ def test_a_stream_left_while_its_reader_waits_for_room_ends_as_a_break(
         assert list(s) == []  # what was read and not taken went with the block
     (record,) = records(db)
     assert (record.error_type, record.finish_reason) == (None, "other")
+
+
+@pytest.mark.parametrize(
+    ("blocking", "asynchronous"),
+    [
+        (sync_client.SyncStream, ChatStream),
+        (sync_client.SyncAudioStream, CallStream),
+        (sync_client.SyncToolRunStream, ToolRunStream),
+    ],
+)
+def test_a_blocking_stream_has_every_public_name_of_the_async_one(
+    blocking: type, asynchronous: type
+) -> None:
+    # Code moved from `async with` to `with` keeps working: before, `s.text` (a
+    # ChatStream's) and `audio.time_to_first_chunk` were AttributeErrors.
+    public = {name for name in dir(asynchronous) if not name.startswith("_")}
+    assert public - set(dir(blocking)) == set()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_blocking_streams_text_and_first_chunk_time_are_the_async_ones(backend: str) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="one two three"))
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        with client.stream("fake/m", "go") as s:
+            first = next(s)
+            assert "one two three".startswith(s.text)  # as far as read
+            rest = list(s)
+        assert s.text == s.response.text == "one two three"
+        assert "".join(e.text for e in [first, *rest] if isinstance(e, TextDelta)) == s.text
+        with client.stream_speech("fake/tts-1", "hello", voice="alloy") as audio:
+            assert list(audio)
+            waited = audio.time_to_first_chunk
+        assert waited is not None and 0 <= waited == audio.time_to_first_chunk
 
 
 async def async_events(reply: Reply) -> tuple[list[object], BaseException | None]:

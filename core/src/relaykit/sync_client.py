@@ -468,6 +468,11 @@ class SyncStream(_BlockingIterator[StreamEvent]):
         """The response assembled from the stream (so far, while it is read)."""
         return self._now(lambda: self._stream.response)
 
+    @property
+    def text(self) -> str:
+        """The text received so far (read ahead: see the class docstring)."""
+        return self._now(lambda: self._stream.text)
+
 
 class SyncToolRunStream(_BlockingIterator[StreamEvent | ToolRunEvent]):
     """A streamed tool run for blocking code: ``with client.stream_tools(...) as run:
@@ -512,6 +517,11 @@ class SyncAudioStream(_BlockingIterator[Piece], Generic[Piece, Result]):
     def response(self) -> Result:
         """The response, as the async stream's ``response``."""
         return self._now(lambda: self._stream.response)
+
+    @property
+    def time_to_first_chunk(self) -> float | None:
+        """As the async stream's ``time_to_first_chunk`` (``None``: no piece came yet)."""
+        return self._now(lambda: self._stream.time_to_first_chunk)
 
 
 class SyncClient:
