@@ -771,6 +771,64 @@ def test_close_from_two_threads_waits_for_the_calls_in_flight_once(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("interrupt", ["signal", "interrupt_main"])
+def test_ctrl_c_while_close_waits_for_a_call_in_flight_ends_it_promptly(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str, interrupt: str
+) -> None:
+    # A script leaves its `with` block while a worker thread's call still runs:
+    # the close waits up to [timeouts] total (600 s) for it. Ctrl-C stops that
+    # wait, the call ends recorded as cancelled, and the worker hears why.
+    # Before, an interrupt without a signal (_thread.interrupt_main, an IDE's
+    # stop button, a Windows console's Ctrl-C) came only once the call had ended.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="too late", delay=30))
+    interrupting = ctrl_c_once if interrupt == "signal" else interrupt_main_once
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(client.chat, MODEL, "in flight")
+        started = time.monotonic()
+        with interrupting(lambda: bool(openai_mock.requests)), pytest.raises(KeyboardInterrupt):
+            client.close()
+        assert time.monotonic() - started < 5  # not once the call had ended
+        with pytest.raises(ClientClosedError):
+            answer.result(5)
+    with pytest.raises(ClientClosedError):
+        client.chat(MODEL, "after")
+    client.close()  # closed already: returns
+    assert [r.error_type for r in records(db)] == ["Cancelled"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_while_an_async_context_enters_leaves_it_once_entered(backend: str) -> None:
+    # Interrupted while the manager enters, nobody holds its block to leave it:
+    # it is left as soon as it has entered, and the close does not wait for it.
+    entering, release = threading.Event(), threading.Event()
+    left: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def slow_to_open() -> AsyncIterator[str]:
+        entering.set()
+        await anyio.to_thread.run_sync(release.wait)
+        try:
+            yield "held"
+        finally:
+            left.append("left")
+
+    client = relaykit.SyncClient(FAKE_CONFIG, plugins=[FakePlugin()], backend=backend)
+    client.__enter__()
+    with interrupt_main_once(entering.is_set), pytest.raises(KeyboardInterrupt):
+        client.enter_async_context(slow_to_open())
+    release.set()
+    assert client.chat("fake/m", "still usable").text
+    closing = threading.Thread(target=client.close, daemon=True)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive(), "close() waited for a block nobody would leave"
+    assert left == ["left"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_close_from_an_async_tool_is_a_typed_error_and_the_client_stays_usable(
     openai_mock: OpenAIMock, backend: str
 ) -> None:
