@@ -1144,6 +1144,30 @@ def test_a_blocking_streams_text_and_first_chunk_time_are_the_async_ones(backend
         assert waited is not None and 0 <= waited == audio.time_to_first_chunk
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_the_close_cut_while_its_reader_waited_for_room_gives_what_was_read(
+    backend: str,
+) -> None:
+    # The reader waits for room; the client's close ends the stream (its block
+    # kept open past [timeouts] total). The events read stay the taker's, then
+    # ClientClosedError. Before, taking them down to READ_AHEAD_LOW asked the
+    # ended loop to wake the reader: anyio's RunFinishedError, the rest lost.
+    fake, delivered = counting_fake()
+    fake.script.push(Reply(text="x" * 8 * 300))
+    config = {"storage": {"backend": "none"}, "timeouts": {"total": 1}}
+    client = relaykit.SyncClient(config, plugins=[fake], backend=backend)
+    client.__enter__()
+    manager = client.stream("fake/m", "go", timeout=30)  # outlives the close's wait
+    s = manager.__enter__()
+    taken = [next(s)]
+    until(lambda: len(delivered) >= READ_AHEAD)  # the reader waits for room now
+    closes_within(client, 10)
+    with pytest.raises(ClientClosedError):
+        taken.extend(s)
+    assert taken == delivered  # every event read, then the close's error
+    assert manager.__exit__(None, None, None) is None
+
+
 async def async_events(reply: Reply) -> tuple[list[object], BaseException | None]:
     fake = FakePlugin()
     fake.script.push(reply)

@@ -438,6 +438,7 @@ class _ReadAhead(Generic[Item]):
                 self.reading = False
                 self._items.append(_End(error))
                 self._ready.notify_all()
+            self._reader_gone()
 
     def close(self, error: BaseException | None = None) -> None:
         """The stream's block has been left (or its client closed: ``error``): what was
@@ -448,6 +449,14 @@ class _ReadAhead(Generic[Item]):
             self._items.clear()
             self._items.append(_End(error))
             self._ready.notify_all()
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # The reader no longer waits to be let go on (it ended, or its task did): a
+        # taker draining what was read must not ask the loop, which the client's
+        # close may have ended (anyio's RunFinishedError, the rest of the items lost).
+        self._wake = None
+        self._held = False
 
     def take(self) -> Item:
         """The next item, waiting for it (in the calling thread)."""
