@@ -287,6 +287,45 @@ def test_an_interrupt_without_a_signal_cancels_the_wait_promptly(
     assert second.error_type is None
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("wait", ["chat", "stream opening"])
+def test_a_signal_handlers_timeout_error_cancels_the_call(backend: str, wait: str) -> None:
+    # The alarm idiom of scripts (signal.alarm, or a timeout decorator built on it):
+    # its handler raises TimeoutError in the main thread. Before, the wait on the
+    # loop took it for its own 0.1 s slice timing out, and waited on: the call ran
+    # to its end, the alarm lost.
+    fired = threading.Event()
+
+    def on_alarm(signum: int, frame: object) -> None:
+        fired.set()
+        raise TimeoutError("the script's own deadline")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(text="too late", delay=30)
+        if wait == "chat"
+        else Reply(text="too late", first_token_delay=30)
+    )
+    try:
+        with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+            started = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(TimeoutError, match="the script's own deadline"):
+                if wait == "chat":
+                    client.chat("fake/m", "interrupted")
+                else:
+                    with client.stream("fake/m", "interrupted"):
+                        pytest.fail("entered")
+            assert fired.is_set()
+            assert time.monotonic() - started < 10  # not once the call had ended
+            assert client._client is not None and client._client._in_flight == 0
+            assert client.chat("fake/m", "again").text == "echo: again"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 # -- many threads ---------------------------------------------------------------
 
 

@@ -253,14 +253,18 @@ def _wait_slice() -> float | None:
 
 
 def _result(future: Future[Result]) -> Result:
-    """``future.result()``, waited for in :func:`_wait_slice` slices."""
+    """``future.result()``, waited for in :func:`_wait_slice` slices.
+
+    Not ``future.result(slice)`` in a loop: a slice running out raises
+    ``TimeoutError``, and so does the handler of a script's ``signal.alarm``
+    (its own deadline), which was taken for the slice and lost."""
     wait = _wait_slice()
-    while True:
-        try:
-            return future.result(wait)
-        except TimeoutError:
-            if future.done():  # its own TimeoutError, or it ended just now
-                return future.result()
+    if wait is not None and not future.done():  # the main thread, where handlers run
+        done = threading.Event()  # (cheaper than concurrent.futures.wait's waiter)
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(wait):
+            pass
+    return future.result()
 
 
 def _wait_until_done(*futures: Future[Any]) -> None:
