@@ -41,12 +41,15 @@ from relaykit import (
     ToolResultPart,
     sync_client,
 )
+from relaykit.call_stream import CallStream
 from relaykit.events import StreamEvent
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.request import ChatRequest
 from relaykit.routing import Target
+from relaykit.stream import ChatStream
 from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
 from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
+from relaykit.tool_loop import ToolRunStream
 
 from .conftest import MOCK_KEY, WaitingLimiterPlugin, get_weather
 
@@ -282,6 +285,45 @@ def test_an_interrupt_without_a_signal_cancels_the_wait_promptly(
     first, second = records(db)
     assert first.error_type == "Cancelled"
     assert second.error_type is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("wait", ["chat", "stream opening"])
+def test_a_signal_handlers_timeout_error_cancels_the_call(backend: str, wait: str) -> None:
+    # The alarm idiom of scripts (signal.alarm, or a timeout decorator built on it):
+    # its handler raises TimeoutError in the main thread. Before, the wait on the
+    # loop took it for its own 0.1 s slice timing out, and waited on: the call ran
+    # to its end, the alarm lost.
+    fired = threading.Event()
+
+    def on_alarm(signum: int, frame: object) -> None:
+        fired.set()
+        raise TimeoutError("the script's own deadline")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(text="too late", delay=30)
+        if wait == "chat"
+        else Reply(text="too late", first_token_delay=30)
+    )
+    try:
+        with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+            started = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(TimeoutError, match="the script's own deadline"):
+                if wait == "chat":
+                    client.chat("fake/m", "interrupted")
+                else:
+                    with client.stream("fake/m", "interrupted"):
+                        pytest.fail("entered")
+            assert fired.is_set()
+            assert time.monotonic() - started < 10  # not once the call had ended
+            assert client._client is not None and client._client._in_flight == 0
+            assert client.chat("fake/m", "again").text == "echo: again"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # -- many threads ---------------------------------------------------------------
@@ -768,6 +810,64 @@ def test_close_from_two_threads_waits_for_the_calls_in_flight_once(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("interrupt", ["signal", "interrupt_main"])
+def test_ctrl_c_while_close_waits_for_a_call_in_flight_ends_it_promptly(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str, interrupt: str
+) -> None:
+    # A script leaves its `with` block while a worker thread's call still runs:
+    # the close waits up to [timeouts] total (600 s) for it. Ctrl-C stops that
+    # wait, the call ends recorded as cancelled, and the worker hears why.
+    # Before, an interrupt without a signal (_thread.interrupt_main, an IDE's
+    # stop button, a Windows console's Ctrl-C) came only once the call had ended.
+    db = tmp_path / "log.db"
+    client = relaykit.SyncClient(config(openai_mock, db), backend=backend)
+    client.__enter__()
+    openai_mock.script.push(Reply(text="too late", delay=30))
+    interrupting = ctrl_c_once if interrupt == "signal" else interrupt_main_once
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(client.chat, MODEL, "in flight")
+        started = time.monotonic()
+        with interrupting(lambda: bool(openai_mock.requests)), pytest.raises(KeyboardInterrupt):
+            client.close()
+        assert time.monotonic() - started < 5  # not once the call had ended
+        with pytest.raises(ClientClosedError):
+            answer.result(5)
+    with pytest.raises(ClientClosedError):
+        client.chat(MODEL, "after")
+    client.close()  # closed already: returns
+    assert [r.error_type for r in records(db)] == ["Cancelled"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_while_an_async_context_enters_leaves_it_once_entered(backend: str) -> None:
+    # Interrupted while the manager enters, nobody holds its block to leave it:
+    # it is left as soon as it has entered, and the close does not wait for it.
+    entering, release = threading.Event(), threading.Event()
+    left: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def slow_to_open() -> AsyncIterator[str]:
+        entering.set()
+        await anyio.to_thread.run_sync(release.wait)
+        try:
+            yield "held"
+        finally:
+            left.append("left")
+
+    client = relaykit.SyncClient(FAKE_CONFIG, plugins=[FakePlugin()], backend=backend)
+    client.__enter__()
+    with interrupt_main_once(entering.is_set), pytest.raises(KeyboardInterrupt):
+        client.enter_async_context(slow_to_open())
+    release.set()
+    assert client.chat("fake/m", "still usable").text
+    closing = threading.Thread(target=client.close, daemon=True)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive(), "close() waited for a block nobody would leave"
+    assert left == ["left"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_close_from_an_async_tool_is_a_typed_error_and_the_client_stays_usable(
     openai_mock: OpenAIMock, backend: str
 ) -> None:
@@ -1047,6 +1147,64 @@ def test_a_stream_left_while_its_reader_waits_for_room_ends_as_a_break(
         assert list(s) == []  # what was read and not taken went with the block
     (record,) = records(db)
     assert (record.error_type, record.finish_reason) == (None, "other")
+
+
+@pytest.mark.parametrize(
+    ("blocking", "asynchronous"),
+    [
+        (sync_client.SyncStream, ChatStream),
+        (sync_client.SyncAudioStream, CallStream),
+        (sync_client.SyncToolRunStream, ToolRunStream),
+    ],
+)
+def test_a_blocking_stream_has_every_public_name_of_the_async_one(
+    blocking: type, asynchronous: type
+) -> None:
+    # Code moved from `async with` to `with` keeps working: before, `s.text` (a
+    # ChatStream's) and `audio.time_to_first_chunk` were AttributeErrors.
+    public = {name for name in dir(asynchronous) if not name.startswith("_")}
+    assert public - set(dir(blocking)) == set()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_blocking_streams_text_and_first_chunk_time_are_the_async_ones(backend: str) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="one two three"))
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        with client.stream("fake/m", "go") as s:
+            first = next(s)
+            assert "one two three".startswith(s.text)  # as far as read
+            rest = list(s)
+        assert s.text == s.response.text == "one two three"
+        assert "".join(e.text for e in [first, *rest] if isinstance(e, TextDelta)) == s.text
+        with client.stream_speech("fake/tts-1", "hello", voice="alloy") as audio:
+            assert list(audio)
+            waited = audio.time_to_first_chunk
+        assert waited is not None and 0 <= waited == audio.time_to_first_chunk
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_the_close_cut_while_its_reader_waited_for_room_gives_what_was_read(
+    backend: str,
+) -> None:
+    # The reader waits for room; the client's close ends the stream (its block
+    # kept open past [timeouts] total). The events read stay the taker's, then
+    # ClientClosedError. Before, taking them down to READ_AHEAD_LOW asked the
+    # ended loop to wake the reader: anyio's RunFinishedError, the rest lost.
+    fake, delivered = counting_fake()
+    fake.script.push(Reply(text="x" * 8 * 300))
+    config = {"storage": {"backend": "none"}, "timeouts": {"total": 1}}
+    client = relaykit.SyncClient(config, plugins=[fake], backend=backend)
+    client.__enter__()
+    manager = client.stream("fake/m", "go", timeout=30)  # outlives the close's wait
+    s = manager.__enter__()
+    taken = [next(s)]
+    until(lambda: len(delivered) >= READ_AHEAD)  # the reader waits for room now
+    closes_within(client, 10)
+    with pytest.raises(ClientClosedError):
+        taken.extend(s)
+    assert taken == delivered  # every event read, then the close's error
+    assert manager.__exit__(None, None, None) is None
 
 
 async def async_events(reply: Reply) -> tuple[list[object], BaseException | None]:

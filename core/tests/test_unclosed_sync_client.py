@@ -20,7 +20,7 @@ import pytest
 from anyio.from_thread import BlockingPortal
 
 import relaykit
-from relaykit import hookimpl
+from relaykit import hookimpl, sync_client
 from relaykit.testing import FakePlugin, MemoryStorage, RecordingExporter, Reply
 
 
@@ -92,15 +92,15 @@ def test_an_interrupt_between_building_and_entering_the_client_closes_it(
     client (its exporters, connections, call log) is closed, not dropped open."""
     exporter = RecordingExporter()
     built: list[relaykit.Client] = []
-    wrap = BlockingPortal.wrap_async_context_manager
+    held = sync_client._Held
 
     def interrupted(portal: BlockingPortal, cm: Any) -> Any:
         if isinstance(cm, relaykit.Client):
             built.append(cm)
             raise interrupt()
-        return wrap(portal, cm)
+        return held(portal, cm)
 
-    monkeypatch.setattr(BlockingPortal, "wrap_async_context_manager", interrupted)
+    monkeypatch.setattr(sync_client, "_Held", interrupted)
     client = relaykit.SyncClient(
         {"storage": {"backend": "none"}}, plugins=[FakePlugin(), exporter], backend=backend
     )

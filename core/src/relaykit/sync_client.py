@@ -253,14 +253,18 @@ def _wait_slice() -> float | None:
 
 
 def _result(future: Future[Result]) -> Result:
-    """``future.result()``, waited for in :func:`_wait_slice` slices."""
+    """``future.result()``, waited for in :func:`_wait_slice` slices.
+
+    Not ``future.result(slice)`` in a loop: a slice running out raises
+    ``TimeoutError``, and so does the handler of a script's ``signal.alarm``
+    (its own deadline), which was taken for the slice and lost."""
     wait = _wait_slice()
-    while True:
-        try:
-            return future.result(wait)
-        except TimeoutError:
-            if future.done():  # its own TimeoutError, or it ended just now
-                return future.result()
+    if wait is not None and not future.done():  # the main thread, where handlers run
+        done = threading.Event()  # (cheaper than concurrent.futures.wait's waiter)
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(wait):
+            pass
+    return future.result()
 
 
 def _wait_until_done(*futures: Future[Any]) -> None:
@@ -292,6 +296,77 @@ def _call(loop: _Loop, func: Callable[[], Awaitable[Result]]) -> Result:
             task.cancel(loop)
             _wait_until_done(task.future)  # cancellation is quick; a second Ctrl-C stops it
         raise
+
+
+class _Held(AbstractContextManager[Entered]):
+    """``portal.wrap_async_context_manager(manager)``, whose waits are :func:`_result`'s:
+    in the main thread they wake in :func:`_wait_slice` slices.
+
+    Leaving the client's ``async with`` waits up to ``[timeouts] total`` for the
+    calls in flight. anyio's wrapper waited in one sleep that only a signal
+    wakes: an interrupt without one (``_thread.interrupt_main()``, an IDE's stop
+    button, a Windows console's Ctrl-C) came once those calls had ended, 600 s
+    later unless set. Interrupted, the close goes on as it does on a signal's
+    Ctrl-C: the portal stops cancelling what still runs, the client's exit among it.
+    """
+
+    def __init__(self, portal: BlockingPortal, manager: AbstractAsyncContextManager[Entered]):
+        self._portal = portal
+        self._manager = manager
+        self._entered: Future[Entered] = Future()
+        self._left: Future[bool | None] | None = None
+        self._leave: anyio.Event | None = None
+        #: set when the entering thread was interrupted: nobody will leave the block
+        self._dropped = False
+        self._exc_info: tuple[Any, Any, Any] = (None, None, None)
+
+    async def _run(self) -> bool | None:
+        self._leave = leave = anyio.Event()
+        try:
+            value = await self._manager.__aenter__()
+        except BaseException as exc:
+            self._entered.set_exception(exc)
+            raise
+        self._entered.set_result(value)
+        try:
+            if not self._dropped:
+                await leave.wait()
+        finally:
+            # Cancelled (the portal stopping after an interrupt), it is left all the same.
+            result = await self._manager.__aexit__(*self._exc_info)
+        return result
+
+    def __enter__(self) -> Entered:
+        self._left = self._portal.start_task_soon(self._run)
+        try:
+            return _result(self._entered)
+        except BaseException:
+            if not self._entered.done():
+                # Interrupted while it enters: left once entered, rather than
+                # holding the portal's stop (and so the close) forever.
+                self._dropped = True
+                leave = self._leave  # None: _run, not started, sees _dropped
+                if leave is not None:
+                    with suppress(RuntimeError):  # the portal has stopped
+                        self._portal.start_task_soon(_set, leave)
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._left is not None
+        self._exc_info = (exc_type, exc, tb)
+        leave = self._leave
+        assert leave is not None  # set before the entry's result
+        self._portal.call(leave.set)  # a quick round trip
+        return _result(self._left)
+
+
+async def _set(event: anyio.Event) -> None:
+    event.set()
 
 
 class _End:
@@ -367,6 +442,7 @@ class _ReadAhead(Generic[Item]):
                 self.reading = False
                 self._items.append(_End(error))
                 self._ready.notify_all()
+            self._reader_gone()
 
     def close(self, error: BaseException | None = None) -> None:
         """The stream's block has been left (or its client closed: ``error``): what was
@@ -377,6 +453,14 @@ class _ReadAhead(Generic[Item]):
             self._items.clear()
             self._items.append(_End(error))
             self._ready.notify_all()
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # The reader no longer waits to be let go on (it ended, or its task did): a
+        # taker draining what was read must not ask the loop, which the client's
+        # close may have ended (anyio's RunFinishedError, the rest of the items lost).
+        self._wake = None
+        self._held = False
 
     def take(self) -> Item:
         """The next item, waiting for it (in the calling thread)."""
@@ -468,6 +552,11 @@ class SyncStream(_BlockingIterator[StreamEvent]):
         """The response assembled from the stream (so far, while it is read)."""
         return self._now(lambda: self._stream.response)
 
+    @property
+    def text(self) -> str:
+        """The text received so far (read ahead: see the class docstring)."""
+        return self._now(lambda: self._stream.text)
+
 
 class SyncToolRunStream(_BlockingIterator[StreamEvent | ToolRunEvent]):
     """A streamed tool run for blocking code: ``with client.stream_tools(...) as run:
@@ -512,6 +601,11 @@ class SyncAudioStream(_BlockingIterator[Piece], Generic[Piece, Result]):
     def response(self) -> Result:
         """The response, as the async stream's ``response``."""
         return self._now(lambda: self._stream.response)
+
+    @property
+    def time_to_first_chunk(self) -> float | None:
+        """As the async stream's ``time_to_first_chunk`` (``None``: no piece came yet)."""
+        return self._now(lambda: self._stream.time_to_first_chunk)
 
 
 class SyncClient:
@@ -570,8 +664,8 @@ class SyncClient:
     def _restart_in_child(self, client: Client) -> _Loop:
         portal = self._stack.enter_context(start_blocking_portal(self._backend))
         try:
-            loop = self._stack.enter_context(portal.wrap_async_context_manager(_Loop(portal)))
-            self._stack.enter_context(portal.wrap_async_context_manager(client))
+            loop = self._stack.enter_context(_Held(portal, _Loop(portal)))
+            self._stack.enter_context(_Held(portal, client))
         except BaseException:
             self._stack.close()
             self._portal = self._loop = None
@@ -604,12 +698,10 @@ class SyncClient:
         try:
             # Entered before the client, so left after it: its close ends the calls
             # still running in the loop first, as it did the portal's.
-            self._loop = self._stack.enter_context(portal.wrap_async_context_manager(_Loop(portal)))
+            self._loop = self._stack.enter_context(_Held(portal, _Loop(portal)))
             # Built inside the loop thread: the client's locks and streams belong to that loop.
             client = self._portal.call(_build, config, plugins, env)
-            self._client = self._stack.enter_context(
-                self._portal.wrap_async_context_manager(client)
-            )
+            self._client = self._stack.enter_context(_Held(portal, client))
         except BaseException:
             if client is not None and self._client is not client:
                 # Built, not entered (Ctrl-C landing in between): the stack does
@@ -761,7 +853,7 @@ class SyncClient:
         """
         self._ready("enter_async_context")
         assert self._portal is not None
-        wrapped = self._portal.wrap_async_context_manager(manager)
+        wrapped = _Held(self._portal, manager)
         return self._through_the_portal(lambda: self._stack.enter_context(wrapped))
 
     def _through_the_portal(self, func: Callable[[], Result]) -> Result:

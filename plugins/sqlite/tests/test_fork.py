@@ -107,6 +107,45 @@ def test_a_child_forked_mid_write_raises_and_the_parent_writes_what_it_queued(
     assert writer.commits == 2  # committed by the parent's writer
 
 
+def test_a_child_forked_while_its_parent_opens_the_file_raises_at_once(
+    tmp_path: Path, backend: str
+) -> None:
+    path = tmp_path / "logs.db"
+    # Another connection holds the write lock of a file in WAL mode, so the
+    # storage's first use waits inside SQLite while it opens the file (its
+    # migration's BEGIN IMMEDIATE): a fork lands then, as it may in a parent
+    # whose first record is being written (its writer does not exist yet).
+    lock = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    lock.execute("PRAGMA journal_mode=WAL")
+    lock.execute("BEGIN IMMEDIATE")
+    storage = SQLiteStorage(path, busy_timeout=5)
+    first = make_record(0)
+    parent_write = threading.Thread(
+        target=lambda: anyio.run(storage.write_batch, [first], backend=backend)
+    )
+    parent_write.start()
+    while not storage._lock.locked():
+        time.sleep(0.002)
+
+    async def in_child() -> None:
+        # Before, the child's own opening waited out its busy timeout (and the
+        # call log's retries, a minute, then spilled the records): SQLite's
+        # in-process lock state claimed what this process does not hold.
+        with anyio.fail_after(1):
+            with pytest.raises(relaykit.RelayError, match="forked while"):
+                await storage.write_batch([make_record(1)])
+            await storage.aclose()
+
+    try:
+        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=3)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    parent_write.join(5)
+    anyio.run(storage.aclose, backend=backend)
+    assert ids_in(path) == [first.id]  # the parent's, written once the lock was let go
+
+
 def test_a_client_used_before_the_fork_logs_the_childs_calls(tmp_path: Path, backend: str) -> None:
     path = tmp_path / "logs.db"
     config = {"storage": {"backend": "sqlite", "path": str(path)}}

@@ -146,6 +146,8 @@ class SQLiteStorage:
         self._reading_now = 0
         #: set in a child forked while a parent's thread was inside SQLite
         self._forked_mid_use = False
+        #: whether a thread is opening the file (connecting, migrating) for the writer
+        self._opening = False
         self._loop_reads = LoopReads(self.path)
         self._closed = False
         # The model listings this object has read or written, for peek_cached_models.
@@ -177,8 +179,13 @@ class SQLiteStorage:
         # A connection the parent was using at the fork left SQLite's in-process
         # lock state claiming locks this process does not hold: any connection
         # here would wait for them forever (or for its busy timeout).
-        self._forked_mid_use = self._reading_now > 0 or (writer is not None and writer.in_sqlite())
+        # So does one opening the file for the writer (the first record's write,
+        # its migration waiting on another process's lock): no writer says so yet.
+        self._forked_mid_use = (
+            self._opening or self._reading_now > 0 or (writer is not None and writer.in_sqlite())
+        )
         self._reading_now = 0
+        self._opening = False
         # Never used nor closed here (garbage collection would close them): SQLite
         # forbids both across a fork. Closing one may clean up files under the
         # parent, and one a parent's thread was using holds its mutex for good.
@@ -222,22 +229,27 @@ class SQLiteStorage:
                     " multiprocessing: the 'spawn' or 'forkserver' start method)",
                 )
             if self._writer is None:
-                self._create_private_file()
-                conn = self._connect()
+                self._opening = True  # counted for a fork meanwhile (see _forget_parent)
                 try:
-                    # Only a new, empty file takes it (an existing one keeps its
-                    # own): 16 KiB pages cost the writer ~25% less CPU per record
-                    # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
-                    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-                    migrate(conn)
-                    self._preload_model_cache(conn)
-                except BaseException:
-                    conn.close()
-                    raise
-                self._writer = Writer(
-                    conn, max_queued=self._max_queued, checkpointer=Checkpointer(self._connect)
-                )
+                    self._writer = self._open_writer()
+                finally:
+                    self._opening = False
             return self._writer
+
+    def _open_writer(self) -> Writer:
+        self._create_private_file()
+        conn = self._connect()
+        try:
+            # Only a new, empty file takes it (an existing one keeps its
+            # own): 16 KiB pages cost the writer ~25% less CPU per record
+            # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            migrate(conn)
+            self._preload_model_cache(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return Writer(conn, max_queued=self._max_queued, checkpointer=Checkpointer(self._connect))
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         self._ready_writer()
