@@ -19,7 +19,11 @@ from relaykit.messages import Message, ReasoningPart
 from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin
-from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
+from relaykit.testing.storage_contract import (
+    T0,
+    check_vault_update_holds_off_writers,
+    make_record,
+)
 from relaykit.web_search import Citation
 from relaykit_sqlite import SQLiteStorage
 from relaykit_sqlite.plugin import database_path
@@ -112,11 +116,13 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (14, "the stop sequence met"),
         (15, "U+FFFF escaped in vault, model and response cache keys"),
         (16, "full-text index of the search words every backend uses"),
+        (17, "an index in the order records are listed"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
     }
-    assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
+    assert {"logs_newest", "logs_deployment", "logs_errors"} <= indexes
+    assert "logs_started_at" not in indexes  # logs_newest serves its queries (migration 17)
     assert "logs_model_requested" not in indexes  # written per row, used by no query
     fts = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
     assert "USING fts5" in fts and "remove_diacritics 0" in fts
@@ -128,6 +134,34 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         )
     )
     assert "logs_deployment" in plan
+    conn.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("filters", [{}, {"since": T0, "status": "ok"}])
+async def test_a_page_after_a_cursor_reads_the_newest_first_index_and_sorts_nothing(
+    tmp_path: Path, filters: dict[str, Any]
+) -> None:
+    """A page, by cursor or not, walks logs_newest from its place: no scan of the
+    table, no temporary B-tree sorting every row the filters leave."""
+    from relaykit.log_cursor import log_cursor
+    from relaykit_sqlite.queries import select_records
+
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    records = [make_record(n) for n in range(50)]
+    await storage.write_batch(records)
+    await storage.aclose()
+    conn = sqlite3.connect(tmp_path / "logs.db")
+    conn.execute("ANALYZE")
+    for query in (
+        LogQuery(limit=10, **filters),
+        LogQuery(limit=10, before=log_cursor(records[30]), **filters),
+    ):
+        sql, params = select_records(query)
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "USING INDEX logs_newest" in plan and "TEMP B-TREE" not in plan, plan
+        if query.before is not None:
+            assert "(started_at,id)<(?,?)" in plan.replace(" ", ""), plan  # bounded, not filtered
     conn.close()
 
 

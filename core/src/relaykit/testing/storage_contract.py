@@ -18,7 +18,6 @@ reference implementation and passes the suite too.
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -45,38 +44,11 @@ from ..response import ModelInfo, ModelPrice, Usage
 from ..web_search import Citation
 from .cache_store_contract import check_many_at_once, check_round_trip
 from .fake_provider import FakePlugin
+from .records import SAME_INSTANT_IDS as SAME_INSTANT_IDS
+from .records import T0 as T0
+from .records import make_record as make_record
+from .storage_paging_contract import StoragePagingContract
 from .storage_strings_contract import StorageStringsContract
-
-#: 2025-03-14 12:00 UTC: records start here, one second apart
-T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
-
-
-def make_record(n: int = 0, **fields: Any) -> CallRecord:
-    """A plausible successful record, ``n`` seconds after :data:`T0`; ``fields`` override."""
-    started = T0.timestamp() + n
-    values: dict[str, Any] = {
-        "id": f"{n:06d}-{uuid.uuid4().hex[:12]}",
-        "started_at": started,
-        "finished_at": started + 0.25,
-        "operation": "chat",
-        "provider": "openai",
-        "model_requested": "openai/gpt-4o-mini",
-        "model": "gpt-4o-mini",
-        "model_served": "gpt-4o-mini-2024-07-18",
-        "route": ("openai/gpt-4o-mini",),
-        "streamed": False,
-        "messages": (Message.system("Be brief."), Message.user(f"question number {n}")),
-        "params": {"max_tokens": 100, "temperature": 0.5},
-        "text": f"answer number {n}",
-        "usage": Usage(10, 5),
-        "cost": Decimal("0.0000045"),
-        "latency": 0.25,
-        "time_to_first_token": 0.125,
-        "finish_reason": "stop",
-        "response_id": f"chatcmpl-{n}",
-    }
-    values.update(fields)
-    return CallRecord(**values)
 
 
 def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRecord]:
@@ -98,13 +70,6 @@ def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRec
     return records
 
 
-#: ids of records started at once, which sort differently by code point (as
-#: SQLite does) and by a language's collation (PostgreSQL's default in most databases)
-SAME_INSTANT_IDS = (
-    *("call-B", "call-a", "call-b", "call-A", "call1", "call-1", "call_1", "call 1"),
-    *("call-hedge-openai/gpt", "callx", "call-attempt-2", "call", "Call", "cäll", "calm"),
-    *("CALL-2", "call-10", "call-9", "call.1", "zz", "Zz", "éa", "e-b"),
-)
 #: texts :meth:`StorageContract.test_text_search_agrees_with_the_reference_on_tricky_text`
 #: searches (words inside paths, addresses, numbers, code; CJK, emoji, NUL, a lone surrogate)
 SEARCH_CORPUS = (
@@ -297,10 +262,11 @@ class _FirstVaultWriteWaits:
         return vault_update
 
 
-class StorageContract(StorageStringsContract):
+class StorageContract(StorageStringsContract, StoragePagingContract):
     """Tests every storage backend passes. Subclass it and define the ``storage`` fixture.
 
-    The tests of awkward strings come from :class:`StorageStringsContract`.
+    The tests of awkward strings come from :class:`StorageStringsContract`, those of
+    paging with a cursor from :class:`StoragePagingContract`.
     """
 
     @pytest.fixture(params=["asyncio", "trio"])
