@@ -27,6 +27,7 @@ from relaykit.testing.storage_contract import (
 from relaykit.web_search import Citation
 from relaykit_sqlite import SQLiteStorage
 from relaykit_sqlite.plugin import database_path
+from relaykit_sqlite.schema import MIGRATIONS
 
 
 @pytest.fixture
@@ -466,7 +467,7 @@ async def test_an_older_database_is_upgraded_in_place(
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
         assert (versions, index.fetchall()) == (
-            list(range(1, 17)),
+            [version for version, _, _ in MIGRATIONS],
             [],
         )
     finally:
@@ -575,7 +576,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == list(range(1, 17))
+    assert versions == [version for version, _, _ in MIGRATIONS]
 
 
 @pytest.mark.anyio
