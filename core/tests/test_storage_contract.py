@@ -69,7 +69,9 @@ def test_a_query_with_negative_paging_is_refused_where_it_is_made(paging: dict[s
 def test_a_text_that_is_not_a_cursor_is_refused_without_repeating_it(cursor: str) -> None:
     from relaykit.errors import InvalidRequestError
 
-    with pytest.raises(InvalidRequestError, match="LogQuery before is a .* not a page cursor") as e:
+    with pytest.raises(
+        InvalidRequestError, match=r"LogQuery before is a .* not a page cursor"
+    ) as e:
         LogQuery(before=cursor)
     assert e.value.param == "before" and "log_cursor(record)" in str(e.value.hint)
     assert cursor not in str(e.value) or not cursor
@@ -99,7 +101,7 @@ def test_a_cursor_and_an_offset_are_either_or() -> None:
 
     page = [make_record(3), make_record(2)]
     query = LogQuery(limit=2, offset=4, status="ok")
-    with pytest.raises(InvalidRequestError, match="either a cursor .* or an offset") as e:
+    with pytest.raises(InvalidRequestError, match=r"either a cursor .* or an offset") as e:
         LogQuery(offset=4, before=query.next_page(page).before)
     assert e.value.param == "offset"
     after = query.next_page(page)  # continues by cursor: the offset is dropped

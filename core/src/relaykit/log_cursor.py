@@ -56,7 +56,8 @@ def cursor_position(cursor: str) -> tuple[float, str]:
         if not isinstance(record_id, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        what = f"a {len(cursor)}-character text" if isinstance(cursor, str) else type(cursor).__name__
+        is_text = isinstance(cursor, str)
+        what = f"a {len(cursor)}-character text" if is_text else type(cursor).__name__
         raise InvalidRequestError(
             f"LogQuery before is {what} that is not a page cursor",
             param="before",
