@@ -463,6 +463,16 @@ class LogQuery:
                     param="offset",
                     hint="drop offset, or drop before to page by offset",
                 )
+        # Searches match words and nothing else is syntax: a search with no word
+        # in it would filter nothing, and list every record as a match.
+        if self.text is not None and self.text.strip() and not self.words():
+            raise InvalidRequestError(
+                f"the search {self.text!r} has no word to look for: a search matches whole"
+                " words (letters and digits), and quotes, operators and wildcards such as *"
+                " are not search syntax",
+                param="text",
+                hint="search for a word the call said, or leave the search out",
+            )
 
     def position(self) -> tuple[float, str] | None:
         """The ``(started_at, id)`` of the record ``before`` names, or ``None``: a
@@ -480,16 +490,6 @@ class LogQuery:
                 hint="stop paging at the first empty page",
             )
         return attrs.evolve(self, before=log_cursor(page[-1]), offset=0)
-        # Searches match words and nothing else is syntax: a search with no word
-        # in it would filter nothing, and list every record as a match.
-        if self.text is not None and self.text.strip() and not self.words():
-            raise InvalidRequestError(
-                f"the search {self.text!r} has no word to look for: a search matches whole"
-                " words (letters and digits), and quotes, operators and wildcards such as *"
-                " are not search syntax",
-                param="text",
-                hint="search for a word the call said, or leave the search out",
-            )
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""

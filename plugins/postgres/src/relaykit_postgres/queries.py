@@ -175,7 +175,7 @@ def select_records(query: LogQuery) -> tuple[str, list[Any]]:
         # A row comparison sorts as the ORDER BY does, and bounds the index scan
         # of logs_newest (migration 17), whose id is in "C" order too.
         started_at, record_id = position
-        sql += f"{' AND' if sql else ' WHERE'} (started_at, id COLLATE \"C\") < (%s, %s)"
+        sql += f'{" AND" if sql else " WHERE"} (started_at, id COLLATE "C") < (%s, %s)'
         params += [started_at, encode_text(record_id)]
     # Ids in code point order (COLLATE "C"), as SQLite sorts them: a database's
     # own collation (en_US.UTF-8, most often) would put call-B after call-a.
