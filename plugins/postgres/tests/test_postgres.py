@@ -531,24 +531,6 @@ async def test_a_search_word_too_long_for_a_tsvector_finds_nothing(
 
 
 @pytest.mark.anyio
-async def test_a_ttl_of_inf_keeps_answers_in_postgres(postgres_dsn: str, fresh_schema: str) -> None:
-    # [cache] ttl takes inf (no expiry): the answer must be kept and read back.
-    fake = FakePlugin()
-    dsn = search_path_dsn(postgres_dsn, fresh_schema)
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
-    config = {
-        "storage": {"backend": "postgres", "dsn": dsn},
-        "cache": {"enabled": True, "ttl": float("inf")},
-    }
-    for _ in range(2):
-        async with relaykit.Client(config, plugins=[fake]) as client:
-            answer = await client.chat("fake/m", "forever", temperature=0)
-            assert client.cache_errors == 0
-    assert answer.cache_hit and len(fake.calls) == 1
-
-
-@pytest.mark.anyio
 async def test_concurrent_cache_writes_of_shared_keys_never_deadlock(
     postgres_dsn: str, fresh_schema: str
 ) -> None:

@@ -348,23 +348,6 @@ async def test_response_cache_is_shared_through_the_database_file(tmp_path: Path
 
 
 @pytest.mark.anyio
-async def test_a_ttl_of_inf_keeps_answers_in_the_database_file(tmp_path: Path) -> None:
-    # [cache] ttl takes inf (no expiry): the answer must be kept and read back.
-    from relaykit.testing import FakePlugin
-
-    config = {
-        "storage": {"backend": "sqlite", "path": str(tmp_path / "c.db")},
-        "cache": {"enabled": True, "ttl": float("inf")},
-    }
-    fake = FakePlugin()
-    for _ in range(2):
-        async with relaykit.Client(config, plugins=[fake]) as client:
-            answer = await client.chat("fake/m", "forever", temperature=0)
-            assert client.cache_errors == 0
-    assert answer.cache_hit and len(fake.calls) == 1
-
-
-@pytest.mark.anyio
 async def test_a_database_another_process_holds_locked_delays_a_call_by_the_cache_timeout_only(
     tmp_path: Path,
 ) -> None:

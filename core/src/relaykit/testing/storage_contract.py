@@ -18,6 +18,7 @@ reference implementation and passes the suite too.
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -296,6 +297,25 @@ class StorageContract(StorageStringsContract, StoragePagingContract):
         if not hasattr(storage, "cached_responses"):
             pytest.skip("this backend looks cached responses up one at a time (optional)")
         await check_many_at_once(storage)
+
+    @pytest.mark.anyio
+    async def test_a_ttl_of_inf_keeps_answers(self, storage: Storage) -> None:
+        """``[cache] ttl`` takes inf (no expiry): the answer is kept and read back by a
+        second client, as by another process (an infinite expiry is no number SQL takes)."""
+        from relaykit.response_cache import StorageCache
+
+        if not StorageCache.supported_by(storage):
+            pytest.skip("this backend does not keep cached responses (optional)")
+        config = {
+            "storage": {"backend": "under-test"},
+            "cache": {"enabled": True, "ttl": float("inf")},
+        }
+        fake, question = FakePlugin(), f"forever {uuid.uuid4().hex}"  # no earlier run's key
+        for _ in range(2):
+            async with Client(config, plugins=[fake, _StoragePlugin(storage)]) as client:
+                answer = await client.chat("fake/m", question, temperature=0)
+                assert client.cache_errors == 0
+        assert answer.cache_hit and len(fake.calls) == 1
 
     # -- writing and reading back ----------------------------------------------
 
