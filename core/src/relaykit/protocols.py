@@ -716,7 +716,7 @@ class Storage(Protocol):
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Tokens and cost per UTC day and deployment of the records ``query`` selects.
 
-        Ordered by day, provider and model; ``limit`` and ``offset`` are ignored.
+        Ordered by day, provider and model; ``limit``, ``offset`` and ``before`` are ignored.
         """
         ...
 

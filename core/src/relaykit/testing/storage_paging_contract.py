@@ -19,7 +19,6 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from ..errors import InvalidRequestError
 from ..log_cursor import log_cursor
 from ..protocols import CallRecord, LogQuery, Storage
 from ..storable_text import encode_text
@@ -137,7 +136,3 @@ class StoragePagingContract:
         await storage.write_batch(records)
         cursor = log_cursor(records[2])
         assert await storage.usage_totals(LogQuery(before=cursor)) == await storage.usage_totals()
-
-    def test_a_cursor_and_an_offset_together_are_refused(self) -> None:
-        with pytest.raises(InvalidRequestError, match="either"):
-            LogQuery(offset=10, before=log_cursor(make_record(0)))
