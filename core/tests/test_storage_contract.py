@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 
 import pytest
@@ -62,6 +63,9 @@ def test_a_query_with_negative_paging_is_refused_where_it_is_made(paging: dict[s
         "WzEuMCwyXQ",  # [1.0,2]: no id
         "WzEuMCwiaWQiLDNd",  # [1.0,"id",3]
         "eyJhIjoxLCJiIjoyfQ",  # {"a":1,"b":2}
+        "WzFlOTk5LCJpZCJd",  # [1e999,"id"]: inf
+        base64.urlsafe_b64encode(b"[1" + b"0" * 400 + b',"id"]').decode(),
+        # [10**400,"id"]: an integer no float holds
         "w6k",  # not ASCII once decoded
         "é",
     ],

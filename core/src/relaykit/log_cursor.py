@@ -55,7 +55,8 @@ def cursor_position(cursor: str) -> tuple[float, str]:
             raise ValueError
         if not isinstance(record_id, str):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    # OverflowError: an integer too large for a float (isfinite cannot convert it)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         is_text = isinstance(cursor, str)
         what = f"a {len(cursor)}-character text" if is_text else type(cursor).__name__
         raise InvalidRequestError(

@@ -81,8 +81,8 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--before",
         type=page_cursor,
         metavar="CURSOR",
-        help="the next page: only calls after the last one of the page this CURSOR ended"
-        " (a full page prints its --before); calls logged or pruned meanwhile shift nothing",
+        help="the next page: go on after the page that printed this --before (every full"
+        " page does); calls logged or pruned meanwhile shift nothing",
     )
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.add_argument(
