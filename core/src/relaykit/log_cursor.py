@@ -5,7 +5,7 @@ their id as stored (:func:`~relaykit.storable_text.encode_text`), larger
 first: one total order, the same on every backend. A cursor names a record's
 place in that order (its ``started_at`` and id), so a page read with
 ``LogQuery(before=cursor)`` starts just after it, however many records were
-written or pruned since; an offset counts rows, which writes and prunes move.
+written or pruned since; an offset counts rows, which a newer record moves.
 
 A cursor is a short URL- and shell-safe text (base64 of the two values):
 nothing a caller builds by hand, but nothing beyond what the record they

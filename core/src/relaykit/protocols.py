@@ -422,8 +422,8 @@ class LogQuery:
     :class:`~relaykit.InvalidRequestError`), or ``limit`` and ``before``: a
     cursor, :func:`~relaykit.log_cursor.log_cursor` of the last record of the
     page before (:meth:`next_page` gives that query). An offset counts rows, so
-    a call logged between two pages repeats a record and a prune skips one; a
-    cursor is a place in the order, which neither moves. Giving both is an
+    a call logged between two pages repeats a record; a cursor is a place in
+    the order, which neither writes nor prunes move. Giving both is an
     :class:`~relaykit.InvalidRequestError`, as is a text that is not a cursor.
     :meth:`Storage.usage_totals` applies the same filters and ignores the paging;
     ``group_by``, a metadata name, splits its totals by that name's value too

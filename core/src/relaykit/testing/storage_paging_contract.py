@@ -4,9 +4,9 @@
 (:func:`relaykit.log_cursor.log_cursor`), by the order every backend lists
 records in: newest ``started_at`` first, then the larger stored id first. An
 offset counts rows, so a record written between two page reads pushed every
-row one place down (the next page began with the last one shown) and a prune
-pulled them up (one was never shown); a cursor names a place in the order,
-which writes and prunes elsewhere do not move.
+row one place down (the next page began with the last one shown), and a row
+gone from the part already read would pull them up (one never shown); a
+cursor names a place in the order, which neither writes nor prunes move.
 
 :class:`~relaykit.testing.StorageContract` inherits these tests, so every
 backend's contract subclass runs them.
