@@ -215,7 +215,7 @@ def test_storage_query_example_runs(
     )
     block = blocks("python", ROOT / "docs/storage.md")[0]
     exec(compile(block, "docs/storage.md", "exec"), {"__name__": "__main__"})
-    assert capsys.readouterr().out == "0 timeouts, 0 days of OpenAI usage\n"
+    assert capsys.readouterr().out == "0 timeouts, 0 days of OpenAI usage, 0 calls\n"
 
 
 def test_storage_contract_example_is_a_contract_suite() -> None:

@@ -28,6 +28,11 @@ HUGE = "9" * 23
         (["logs", "--until", "999999999d"], "argument --until: '999999999d' reaches back"),
         (["logs", "--since", "0001-01-01"], "argument --since: '0001-01-01' is out of range"),
         (["logs", "prune", "--older-than", "999999999d"], "'999999999d' reaches back"),
+        (
+            ["logs", "--before", "sk-proj-Pasted"],  # never repeated back
+            "argument --before: a 14-character text that is not a page cursor: give the"
+            " --before that relaykit logs printed under the page before",
+        ),
     ],
 )
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -39,6 +44,7 @@ def test_out_of_range_is_a_usage_error(
     err = capsys.readouterr().err
     assert complaint in err, err
     assert len(err.splitlines()) == 1
+    assert "sk-proj" not in err
 
 
 def test_the_largest_limit_and_offset_are_taken(capsys: pytest.CaptureFixture[str]) -> None:

@@ -445,15 +445,55 @@ def test_logs_totals_without_estimates_say_nothing_of_them(
     assert all(json.loads(line)["cache_hits"] == 0 for line in out.splitlines())
 
 
-@pytest.mark.parametrize("option", [["--full"], ["--offset", "1"]])
+@pytest.mark.parametrize("option", [["--full"], ["--offset", "1"], ["--before", "WzEuMCwiaWQiXQ"]])
 def test_totals_refuse_what_they_would_drop(
     option: list[str], cli: Cli, storage: MemoryStorage
 ) -> None:
-    """--totals adds up every matching call: --full and --offset were ignored silently."""
+    """--totals adds up every matching call: --full and --offset were ignored silently
+    (and --before would be)."""
     seed(storage)
     with pytest.raises(relaykit.InvalidRequestError) as caught:
         cli("logs", "--totals", *option)
     assert str(caught.value).startswith(f"--totals adds up every call: {option[0]} does not apply")
+
+
+def _next_page(err: str) -> list[str]:
+    """The ``--before CURSOR`` a full page printed under itself (none: the last page)."""
+    said = [line for line in err.splitlines() if line.startswith("more calls may follow")]
+    return said[0].split("add ", 1)[1].split() if said else []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_logs_page_on_from_the_before_a_full_page_prints(
+    cli: Cli, storage: MemoryStorage, backend: str
+) -> None:
+    """Each full page ends with the --before of the next; calls logged between pages
+    (newer than any shown) neither repeat a call nor hide one."""
+    records = [make_record(n, started_at=1e9 + n) for n in range(7)]
+    anyio.run(storage.write_batch, records)
+    seen: list[str] = []
+    before: list[str] = []
+    for page in range(5):
+        code, out, err = cli("logs", "--json", "-n", "3", *before, backend=backend)
+        assert code == 0
+        seen += [json.loads(line)["id"] for line in out.splitlines()]
+        anyio.run(storage.write_batch, [make_record(100 + page, started_at=2e9 + page)])
+        before = _next_page(err)
+        if not before:
+            break
+    assert seen == [r.id for r in records[::-1]]
+    assert page == 2  # 3 + 3 + 1: the short page prints no --before
+
+
+def test_logs_before_and_offset_are_either_or(cli: Cli, storage: MemoryStorage) -> None:
+    from relaykit.log_cursor import log_cursor
+
+    seed(storage)
+    cursor = log_cursor(make_record(0))
+    with pytest.raises(relaykit.InvalidRequestError) as caught:
+        cli("logs", "--before", cursor, "--offset", "2")
+    assert str(caught.value).startswith("--before and --offset both say where the page starts")
+    assert caught.value.hint == "drop --offset to go on from the page --before names"
 
 
 def test_keys_set_for_a_provider_nothing_knows_is_refused_before_the_key_is_asked(

@@ -24,6 +24,7 @@ from .config import LimitConfig, TimeoutConfig
 from .errors import InvalidRequestError
 from .events import StreamEvent
 from .known_secrets import KnownSecrets
+from .log_cursor import cursor_position, log_cursor
 from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
@@ -415,8 +416,15 @@ class LogQuery:
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
-    Results are newest first; ``limit`` and ``offset`` page through them (whole
-    numbers >= 0; another is an :class:`~relaykit.InvalidRequestError`).
+    Results are newest first, and records started in the same instant by their
+    id, larger first (as stored: :mod:`relaykit.log_cursor`). ``limit`` and
+    ``offset`` page through them (whole numbers >= 0; another is an
+    :class:`~relaykit.InvalidRequestError`), or ``limit`` and ``before``: a
+    cursor, :func:`~relaykit.log_cursor.log_cursor` of the last record of the
+    page before (:meth:`next_page` gives that query). An offset counts rows, so
+    a call logged between two pages repeats a record; a cursor is a place in
+    the order, which neither writes nor prunes move. Giving both is an
+    :class:`~relaykit.InvalidRequestError`, as is a text that is not a cursor.
     :meth:`Storage.usage_totals` applies the same filters and ignores the paging;
     ``group_by``, a metadata name, splits its totals by that name's value too
     (calls without it make a group of their own, first).
@@ -433,6 +441,7 @@ class LogQuery:
     conversation_id: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     group_by: str | None = None
+    before: str | None = None
 
     def __attrs_post_init__(self) -> None:
         # SQLite reads a negative LIMIT as no limit, PostgreSQL refuses one in
@@ -445,6 +454,15 @@ class LogQuery:
                     param=name,
                     hint="page with limit=N, offset=N*page (0 for none)",
                 )
+        if self.before is not None:
+            cursor_position(self.before)  # refused here, before any backend sees it
+            if self.offset:
+                raise InvalidRequestError(
+                    "LogQuery takes either a cursor (before) or an offset, not both:"
+                    " the cursor already says where the page starts",
+                    param="offset",
+                    hint="drop offset, or drop before to page by offset",
+                )
         # Searches match words and nothing else is syntax: a search with no word
         # in it would filter nothing, and list every record as a match.
         if self.text is not None and self.text.strip() and not self.words():
@@ -455,6 +473,23 @@ class LogQuery:
                 param="text",
                 hint="search for a word the call said, or leave the search out",
             )
+
+    def position(self) -> tuple[float, str] | None:
+        """The ``(started_at, id)`` of the record ``before`` names, or ``None``: a
+        backend lists only the records after it (older, or as old with a smaller
+        stored id)."""
+        return None if self.before is None else cursor_position(self.before)
+
+    def next_page(self, page: Sequence[CallRecord]) -> LogQuery:
+        """This query, for the page after ``page`` (a page it returned): its
+        cursor is ``page``'s last record, and any offset is dropped."""
+        if not page:
+            raise InvalidRequestError(
+                "an empty page has no next page: the records after it are none",
+                param="before",
+                hint="stop paging at the first empty page",
+            )
+        return attrs.evolve(self, before=log_cursor(page[-1]), offset=0)
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""
@@ -674,13 +709,14 @@ class Storage(Protocol):
         ...
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
-        """The records ``query`` selects, newest first."""
+        """The records ``query`` selects, newest first (ties by stored id, larger
+        first); with ``query.before``, only those after :meth:`LogQuery.position`."""
         ...
 
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Tokens and cost per UTC day and deployment of the records ``query`` selects.
 
-        Ordered by day, provider and model; ``limit`` and ``offset`` are ignored.
+        Ordered by day, provider and model; ``limit``, ``offset`` and ``before`` are ignored.
         """
         ...
 

@@ -8,6 +8,7 @@ import textwrap
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psycopg
@@ -18,7 +19,11 @@ from relaykit.messages import Message, ReasoningPart
 from relaykit.protocols import CachedModels, LogQuery
 from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin, Reply
-from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
+from relaykit.testing.storage_contract import (
+    T0,
+    check_vault_update_holds_off_writers,
+    make_record,
+)
 from relaykit.web_search import Citation
 from relaykit_postgres import PostgresStorage
 from relaykit_postgres.plugin import DSN_ENV, dsn_for
@@ -119,7 +124,8 @@ async def test_schema_has_migrations_a_tsvector_of_words_and_gin_index(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (fresh_schema,)
             )
         }
-    assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
+    assert {"logs_newest", "logs_deployment", "logs_errors"} <= indexes
+    assert "logs_started_at" not in indexes  # logs_newest serves its queries (migration 17)
     assert "logs_model_requested" not in indexes  # dropped by migration 3: no query used it
     # written by the backend since migration 16 (queries.search_vector): the words
     # as every backend splits them, where to_tsvector kept 3.14 and os.path whole
@@ -127,6 +133,33 @@ async def test_schema_has_migrations_a_tsvector_of_words_and_gin_index(
     assert words == "'0' '14' '3' 'be' 'brief' 'in' 'is' 'number' 'os' 'path' 'pi' 'question'"
     assert index is not None
     assert "USING gin (search)" in index[0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("filters", [{}, {"since": T0, "status": "ok"}])
+async def test_a_page_after_a_cursor_reads_the_newest_first_index_and_sorts_nothing(
+    storage: PostgresStorage, postgres_dsn: str, fresh_schema: str, filters: dict[str, Any]
+) -> None:
+    """A page, by cursor or not, walks logs_newest (id in "C" order, as the ORDER BY
+    and the cursor's row comparison have it) from its place, and sorts nothing."""
+    from relaykit.log_cursor import log_cursor
+    from relaykit_postgres.queries import select_records
+
+    records = [make_record(n) for n in range(50)]
+    await storage.write_batch(records)
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
+        conn.execute("ANALYZE logs")
+        conn.execute("SET enable_seqscan = off")  # 50 rows: a scan would win on cost alone
+        for query in (
+            LogQuery(limit=10, **filters),
+            LogQuery(limit=10, before=log_cursor(records[30]), **filters),
+        ):
+            sql, params = select_records(query)
+            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", params))
+            assert "Index Scan Backward using logs_newest" in plan and "Sort" not in plan, plan
+            if query.before is not None:  # bounded by the index, not filtered row by row
+                [bound] = [line for line in plan.splitlines() if "Index Cond:" in line]
+                assert "ROW(started_at, (id)::text) < ROW(" in bound, plan
 
 
 @pytest.mark.anyio
@@ -288,7 +321,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == list(range(1, 17))
+        assert [row[0] for row in versions] == [version for version, _, _ in MIGRATIONS]
 
 
 @pytest.mark.anyio
@@ -495,24 +528,6 @@ async def test_a_search_word_too_long_for_a_tsvector_finds_nothing(
     assert await storage.query_logs(LogQuery(text=long_word)) == []
     assert len(await storage.query_logs(LogQuery(text="small"))) == 2
     assert await storage.usage_totals(LogQuery(text=f"small {long_word}")) == []
-
-
-@pytest.mark.anyio
-async def test_a_ttl_of_inf_keeps_answers_in_postgres(postgres_dsn: str, fresh_schema: str) -> None:
-    # [cache] ttl takes inf (no expiry): the answer must be kept and read back.
-    fake = FakePlugin()
-    dsn = search_path_dsn(postgres_dsn, fresh_schema)
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
-    config = {
-        "storage": {"backend": "postgres", "dsn": dsn},
-        "cache": {"enabled": True, "ttl": float("inf")},
-    }
-    for _ in range(2):
-        async with relaykit.Client(config, plugins=[fake]) as client:
-            answer = await client.chat("fake/m", "forever", temperature=0)
-            assert client.cache_errors == 0
-    assert answer.cache_hit and len(fake.calls) == 1
 
 
 @pytest.mark.anyio

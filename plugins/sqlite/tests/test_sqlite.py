@@ -19,10 +19,15 @@ from relaykit.messages import Message, ReasoningPart
 from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin
-from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
+from relaykit.testing.storage_contract import (
+    T0,
+    check_vault_update_holds_off_writers,
+    make_record,
+)
 from relaykit.web_search import Citation
 from relaykit_sqlite import SQLiteStorage
 from relaykit_sqlite.plugin import database_path
+from relaykit_sqlite.schema import MIGRATIONS
 
 
 @pytest.fixture
@@ -112,11 +117,13 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (14, "the stop sequence met"),
         (15, "U+FFFF escaped in vault, model and response cache keys"),
         (16, "full-text index of the search words every backend uses"),
+        (17, "an index in the order records are listed"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
     }
-    assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
+    assert {"logs_newest", "logs_deployment", "logs_errors"} <= indexes
+    assert "logs_started_at" not in indexes  # logs_newest serves its queries (migration 17)
     assert "logs_model_requested" not in indexes  # written per row, used by no query
     fts = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
     assert "USING fts5" in fts and "remove_diacritics 0" in fts
@@ -128,6 +135,34 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         )
     )
     assert "logs_deployment" in plan
+    conn.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("filters", [{}, {"since": T0, "status": "ok"}])
+async def test_a_page_after_a_cursor_reads_the_newest_first_index_and_sorts_nothing(
+    tmp_path: Path, filters: dict[str, Any]
+) -> None:
+    """A page, by cursor or not, walks logs_newest from its place: no scan of the
+    table, no temporary B-tree sorting every row the filters leave."""
+    from relaykit.log_cursor import log_cursor
+    from relaykit_sqlite.queries import select_records
+
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    records = [make_record(n) for n in range(50)]
+    await storage.write_batch(records)
+    await storage.aclose()
+    conn = sqlite3.connect(tmp_path / "logs.db")
+    conn.execute("ANALYZE")
+    for query in (
+        LogQuery(limit=10, **filters),
+        LogQuery(limit=10, before=log_cursor(records[30]), **filters),
+    ):
+        sql, params = select_records(query)
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "USING INDEX logs_newest" in plan and "TEMP B-TREE" not in plan, plan
+        if query.before is not None:
+            assert "(started_at,id)<(?,?)" in plan.replace(" ", ""), plan  # bounded, not filtered
     conn.close()
 
 
@@ -313,23 +348,6 @@ async def test_response_cache_is_shared_through_the_database_file(tmp_path: Path
 
 
 @pytest.mark.anyio
-async def test_a_ttl_of_inf_keeps_answers_in_the_database_file(tmp_path: Path) -> None:
-    # [cache] ttl takes inf (no expiry): the answer must be kept and read back.
-    from relaykit.testing import FakePlugin
-
-    config = {
-        "storage": {"backend": "sqlite", "path": str(tmp_path / "c.db")},
-        "cache": {"enabled": True, "ttl": float("inf")},
-    }
-    fake = FakePlugin()
-    for _ in range(2):
-        async with relaykit.Client(config, plugins=[fake]) as client:
-            answer = await client.chat("fake/m", "forever", temperature=0)
-            assert client.cache_errors == 0
-    assert answer.cache_hit and len(fake.calls) == 1
-
-
-@pytest.mark.anyio
 async def test_a_database_another_process_holds_locked_delays_a_call_by_the_cache_timeout_only(
     tmp_path: Path,
 ) -> None:
@@ -432,7 +450,7 @@ async def test_an_older_database_is_upgraded_in_place(
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
         assert (versions, index.fetchall()) == (
-            list(range(1, 17)),
+            [version for version, _, _ in MIGRATIONS],
             [],
         )
     finally:
@@ -541,7 +559,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == list(range(1, 17))
+    assert versions == [version for version, _, _ in MIGRATIONS]
 
 
 @pytest.mark.anyio

@@ -138,11 +138,14 @@ async def newest_conversation(storage: Storage) -> str | None:
     from ..protocols import LogQuery
 
     page = 20  # the newest call is usually one: a page reads whole records
-    for offset in range(0, NEWEST_LOOKED_AT, page):
-        records = await storage.query_logs(LogQuery(status="ok", limit=page, offset=offset))
+    # By cursor: calls logged meanwhile (another chat) cannot shift a page.
+    query = LogQuery(status="ok", limit=page)
+    for _ in range(0, NEWEST_LOOKED_AT, page):
+        records = await storage.query_logs(query)
         for record in records:
             if record.conversation_id is not None:
                 return record.conversation_id
         if len(records) < page:
             break
+        query = query.next_page(records)
     return None

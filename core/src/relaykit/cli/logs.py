@@ -77,6 +77,13 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     )
     logs.add_argument("-n", "--limit", type=count, default=20, help="how many calls (default 20)")
     logs.add_argument("--offset", type=count, default=0, help="skip this many calls first")
+    logs.add_argument(
+        "--before",
+        type=page_cursor,
+        metavar="CURSOR",
+        help="the next page: go on after the page that printed this --before (every full"
+        " page does); calls logged or pruned meanwhile shift nothing",
+    )
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.add_argument(
         "--full",
@@ -140,6 +147,21 @@ def count(text: str) -> int:
     return value
 
 
+def page_cursor(text: str) -> str:
+    """``--before``'s cursor, checked (and never repeated back: a mistaken paste may
+    be anything, a key among them)."""
+    from ..log_cursor import cursor_position
+
+    try:
+        cursor_position(text)
+    except InvalidRequestError:
+        raise argparse.ArgumentTypeError(
+            f"a {len(text)}-character text that is not a page cursor: give the --before"
+            " that relaykit logs printed under the page before"
+        ) from None
+    return text
+
+
 def metadata_pair(text: str) -> tuple[str, str]:
     """``NAME=VALUE`` as a pair."""
     name, sep, value = text.partition("=")
@@ -159,6 +181,11 @@ def query_from(args: argparse.Namespace) -> LogQuery:
             " so no call can match",
             hint="swap the two, or drop one",
         )
+    if args.before is not None and args.offset:
+        raise InvalidRequestError(
+            "--before and --offset both say where the page starts: give one",
+            hint="drop --offset to go on from the page --before names",
+        )
     return LogQuery(
         model=args.model,
         provider=args.provider,
@@ -168,6 +195,7 @@ def query_from(args: argparse.Namespace) -> LogQuery:
         text=args.query,
         limit=args.limit,
         offset=args.offset,
+        before=args.before,
         conversation_id=args.conversation,
         metadata=tuple(args.meta),
         group_by=args.by,
@@ -183,7 +211,8 @@ async def _logs(args: argparse.Namespace) -> int:
     query = query_from(args)
     if args.totals:
         # totals add up every matching call: rows to show in full or skip are none
-        dropped = [o for o, given in (("--full", args.full), ("--offset", args.offset)) if given]
+        given = (("--full", args.full), ("--offset", args.offset), ("--before", args.before))
+        dropped = [option for option, value in given if value]
         if dropped:
             raise InvalidRequestError(
                 f"--totals adds up every call: {dropped[0]} does not apply",
@@ -215,6 +244,11 @@ async def _logs(args: argparse.Namespace) -> int:
         write_text(_records_table(records) + "\n")
     else:
         print("no logged calls match", file=sys.stderr)
+    if records and len(records) == query.limit:
+        # On stderr: --json's lines stay records alone.
+        from ..log_cursor import log_cursor
+
+        print(f"more calls may follow: add --before {log_cursor(records[-1])}", file=sys.stderr)
     return 0
 
 

@@ -47,6 +47,12 @@ def _stored_order(item: tuple[tuple[date, str, str, tuple[bool, str]], Any]) -> 
     return day, encode_text(provider), encode_text(model), grouped, encode_text(value)
 
 
+def _listed_order(record: CallRecord) -> tuple[float, str]:
+    # The id as SQL backends store and compare it (relaykit.storable_text: a NUL
+    # or a lone surrogate is an escape), so ties sort the same on every backend.
+    return record.started_at, encode_text(record.id)
+
+
 class MemoryStorage:
     """Keeps everything in dicts; nothing survives the process."""
 
@@ -70,12 +76,18 @@ class MemoryStorage:
 
     def _selected(self, query: LogQuery) -> list[CallRecord]:
         chosen = [r for r in self.records.values() if query.matches(r)]
-        chosen.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        chosen.sort(key=_listed_order, reverse=True)
         return chosen
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
-        """The records ``query`` selects, newest first."""
-        return self._selected(query)[query.offset : query.offset + query.limit]
+        """The records ``query`` selects, newest first (after its cursor, if any)."""
+        chosen = self._selected(query)
+        position = query.position()
+        if position is not None:
+            started_at, record_id = position
+            after = (started_at, encode_text(record_id))
+            chosen = [r for r in chosen if _listed_order(r) < after]
+        return chosen[query.offset : query.offset + query.limit]
 
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Totals per UTC day, provider and model."""

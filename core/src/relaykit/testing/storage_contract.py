@@ -45,38 +45,11 @@ from ..response import ModelInfo, ModelPrice, Usage
 from ..web_search import Citation
 from .cache_store_contract import check_many_at_once, check_round_trip
 from .fake_provider import FakePlugin
+from .records import SAME_INSTANT_IDS as SAME_INSTANT_IDS
+from .records import T0 as T0
+from .records import make_record as make_record
+from .storage_paging_contract import StoragePagingContract
 from .storage_strings_contract import StorageStringsContract
-
-#: 2025-03-14 12:00 UTC: records start here, one second apart
-T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
-
-
-def make_record(n: int = 0, **fields: Any) -> CallRecord:
-    """A plausible successful record, ``n`` seconds after :data:`T0`; ``fields`` override."""
-    started = T0.timestamp() + n
-    values: dict[str, Any] = {
-        "id": f"{n:06d}-{uuid.uuid4().hex[:12]}",
-        "started_at": started,
-        "finished_at": started + 0.25,
-        "operation": "chat",
-        "provider": "openai",
-        "model_requested": "openai/gpt-4o-mini",
-        "model": "gpt-4o-mini",
-        "model_served": "gpt-4o-mini-2024-07-18",
-        "route": ("openai/gpt-4o-mini",),
-        "streamed": False,
-        "messages": (Message.system("Be brief."), Message.user(f"question number {n}")),
-        "params": {"max_tokens": 100, "temperature": 0.5},
-        "text": f"answer number {n}",
-        "usage": Usage(10, 5),
-        "cost": Decimal("0.0000045"),
-        "latency": 0.25,
-        "time_to_first_token": 0.125,
-        "finish_reason": "stop",
-        "response_id": f"chatcmpl-{n}",
-    }
-    values.update(fields)
-    return CallRecord(**values)
 
 
 def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRecord]:
@@ -98,13 +71,6 @@ def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRec
     return records
 
 
-#: ids of records started at once, which sort differently by code point (as
-#: SQLite does) and by a language's collation (PostgreSQL's default in most databases)
-SAME_INSTANT_IDS = (
-    *("call-B", "call-a", "call-b", "call-A", "call1", "call-1", "call_1", "call 1"),
-    *("call-hedge-openai/gpt", "callx", "call-attempt-2", "call", "Call", "cäll", "calm"),
-    *("CALL-2", "call-10", "call-9", "call.1", "zz", "Zz", "éa", "e-b"),
-)
 #: texts :meth:`StorageContract.test_text_search_agrees_with_the_reference_on_tricky_text`
 #: searches (words inside paths, addresses, numbers, code; CJK, emoji, NUL, a lone surrogate)
 SEARCH_CORPUS = (
@@ -297,10 +263,11 @@ class _FirstVaultWriteWaits:
         return vault_update
 
 
-class StorageContract(StorageStringsContract):
+class StorageContract(StorageStringsContract, StoragePagingContract):
     """Tests every storage backend passes. Subclass it and define the ``storage`` fixture.
 
-    The tests of awkward strings come from :class:`StorageStringsContract`.
+    The tests of awkward strings come from :class:`StorageStringsContract`, those of
+    paging with a cursor from :class:`StoragePagingContract`.
     """
 
     @pytest.fixture(params=["asyncio", "trio"])
@@ -330,6 +297,25 @@ class StorageContract(StorageStringsContract):
         if not hasattr(storage, "cached_responses"):
             pytest.skip("this backend looks cached responses up one at a time (optional)")
         await check_many_at_once(storage)
+
+    @pytest.mark.anyio
+    async def test_a_ttl_of_inf_keeps_answers(self, storage: Storage) -> None:
+        """``[cache] ttl`` takes inf (no expiry): the answer is kept and read back by a
+        second client, as by another process (an infinite expiry is no number SQL takes)."""
+        from relaykit.response_cache import StorageCache
+
+        if not StorageCache.supported_by(storage):
+            pytest.skip("this backend does not keep cached responses (optional)")
+        config = {
+            "storage": {"backend": "under-test"},
+            "cache": {"enabled": True, "ttl": float("inf")},
+        }
+        fake, question = FakePlugin(), f"forever {uuid.uuid4().hex}"  # no earlier run's key
+        for _ in range(2):
+            async with Client(config, plugins=[fake, _StoragePlugin(storage)]) as client:
+                answer = await client.chat("fake/m", question, temperature=0)
+                assert client.cache_errors == 0
+        assert answer.cache_hit and len(fake.calls) == 1
 
     # -- writing and reading back ----------------------------------------------
 

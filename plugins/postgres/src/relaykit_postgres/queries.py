@@ -167,8 +167,16 @@ def _words(text: str) -> list[str]:
 
 
 def select_records(query: LogQuery) -> tuple[str, list[Any]]:
-    """The SELECT for :meth:`~relaykit.protocols.Storage.query_logs`, newest first."""
+    """The SELECT for :meth:`~relaykit.protocols.Storage.query_logs`, newest first:
+    the order of the index ``logs_newest`` (migration 17), so a page reads only its rows."""
     sql, params = where(query)
+    position = query.position()
+    if position is not None:
+        # A row comparison sorts as the ORDER BY does, and bounds the index scan
+        # of logs_newest (migration 17), whose id is in "C" order too.
+        started_at, record_id = position
+        sql += f'{" AND" if sql else " WHERE"} (started_at, id COLLATE "C") < (%s, %s)'
+        params += [started_at, encode_text(record_id)]
     # Ids in code point order (COLLATE "C"), as SQLite sorts them: a database's
     # own collation (en_US.UTF-8, most often) would put call-B after call-a.
     order = 'ORDER BY started_at DESC, id COLLATE "C" DESC'
