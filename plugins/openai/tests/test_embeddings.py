@@ -13,7 +13,12 @@ import attrs
 import pytest
 
 import relaykit
-from relaykit import ConfigError, InvalidRequestError, RateLimitError, RelayError
+from relaykit import (
+    ConfigError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
 from relaykit.testing import (
     LimiterPlugin,
     OpenAIMock,
@@ -496,10 +501,11 @@ async def test_a_split_call_retried_after_a_request_failed_is_charged_each_reque
 def listing(indexes: list[int], texts: list[str]) -> dict[str, Any]:
     """An embeddings list with an item for each of ``indexes``, each the vector of
     ``texts`` at that place (as a compatible server might answer one wrongly)."""
+    n = len(texts)
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": list(mock_vector(texts[i % len(texts)]))}
+            {"object": "embedding", "index": i, "embedding": list(mock_vector(texts[i % n]))}
             for i in indexes
         ],
         "model": "text-embedding-3-small",
@@ -524,9 +530,21 @@ async def test_an_answer_whose_indexes_are_not_each_text_once_is_refused_and_not
     with ScriptedServer(Response.json(listing(indexes, texts)), Response.json(right)) as server:
         cfg = config_at(server.url + "/v1", cache={"enabled": True})
         async with relaykit.Client(cfg) as client:
-            with pytest.raises(RelayError, match="not one for each") as info:
+            with pytest.raises(ProviderUnavailableError, match="not one for each") as info:
                 await client.embed(MODEL, texts)
-            assert (type(info.value), info.value.provider) == (RelayError, "openai")
+            assert (info.value.provider, info.value.retryable) == ("openai", True)
             r = await client.embed(MODEL, texts)
     assert r.vectors == tuple(mock_vector(t) for t in texts)
     assert server.bodies[1]["input"] == texts  # nothing of the faulty answer was kept
+
+
+@pytest.mark.anyio
+async def test_an_answer_of_misplaced_items_is_asked_again() -> None:
+    texts = ["alpha", "beta", "gamma"]
+    wrong, right = listing([0, 0, 1], texts), listing([2, 0, 1], texts)
+    with ScriptedServer(Response.json(wrong), Response.json(right)) as server:
+        cfg = config_at(server.url + "/v1", retry={"attempts": 2, "initial_wait": 0})
+        async with relaykit.Client(cfg) as client:
+            r = await client.embed(MODEL, texts)
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert (r.attempts, len(server.bodies)) == (2, 2)

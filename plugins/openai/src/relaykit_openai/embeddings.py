@@ -20,6 +20,7 @@ from relaykit import (
     EmbeddingRequest,
     EmbeddingResponse,
     InvalidRequestError,
+    ProviderUnavailableError,
     RelayError,
     Usage,
     json_decode,
@@ -241,11 +242,12 @@ async def embed(
         try:
             return parse(data, len(texts))
         except MisplacedItems as e:
-            raise RelayError(
+            # as a malformed answer is (retryable: a retry asks again for this batch alone)
+            raise ProviderUnavailableError(
                 f"the embeddings response does not match the texts sent: {e}",
                 provider=name,
                 model=request.model,
-                hint="the service answered wrongly: report it to its maintainers",
+                hint="if it happens again, the service answers wrongly: report it",
             ) from None
         except (KeyError, TypeError, ValueError) as e:  # base64's errors are ValueErrors
             raise RelayError(
