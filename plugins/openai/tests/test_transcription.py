@@ -406,3 +406,27 @@ async def test_the_mock_times_each_word_and_the_segment_as_asked(mock: OpenAIMoc
     assert words.segments == ()
     starts = [w.start for w in words.words]
     assert starts == sorted(starts) and words.words[-1].end <= (words.duration or 0)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("words", {"word": "x"}, "words is a dict"),
+        ("words", [{"word": 7, "start": 0, "end": 1}], "words[].word is a int"),
+        ("segments", [{"text": "x", "start": None, "end": 1}], "segments[] has no start"),
+        ("segments", [{"text": "x", "start": "soon", "end": 1}], "ValueError"),
+    ],
+)
+async def test_timestamps_of_the_wrong_shape_are_a_malformed_answer(
+    canned: tuple[LoopbackServer, list[Response], list[Request]],
+    field: str,
+    value: Any,
+    named: str,
+) -> None:
+    server, answers, _ = canned
+    answers.append(Response.json({**VERBOSE_WITH_TIMESTAMPS, field: value}))
+    async with relaykit.Client(config(server.url + "/v1")) as client:
+        with pytest.raises(RelayError, match="could not be read") as info:
+            await client.transcribe("openai/whisper-1", SPEECH)
+    assert named in str(info.value)

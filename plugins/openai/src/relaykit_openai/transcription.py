@@ -300,26 +300,27 @@ def parse_data(
         id=data.get("id") or groq.get("id") or request_id,
         usage=tokens,
         audio_tokens=audio_tokens,
-        segments=_timed(data.get("segments"), "text"),
-        words=_timed(data.get("words"), "word"),
+        segments=_timed(data, "segments", "text"),
+        words=_timed(data, "words", "word"),
     )
 
 
-def _timed(items: Any, field: str) -> tuple[TimedText, ...]:
-    """verbose_json's ``segments`` or ``words`` (their text in ``field``), each with its
-    ``start`` and ``end``; none for none (``null`` too: a compatible server's)."""
+def _timed(data: Mapping[str, Any], key: str, field: str) -> tuple[TimedText, ...]:
+    """verbose_json's ``key`` (``segments`` or ``words``, their text in ``field``), each
+    with its ``start`` and ``end``; none for none (``null`` too: a compatible server's)."""
+    items = data.get(key)
     if items is None:
         return ()
     if not isinstance(items, list):
-        raise TypeError(f"{field}s are a {type(items).__name__}, not a list")
+        raise TypeError(f"{key} is a {type(items).__name__}, not a list")
     timed = []
     for item in items:
         text = item[field]
         if not isinstance(text, str):
-            raise TypeError(f"a {field} is a {type(text).__name__}, not a string")
+            raise TypeError(f"{key}[].{field} is a {type(text).__name__}, not a string")
         start, end = _seconds(item["start"]), _seconds(item["end"])
         if start is None or end is None:
-            raise ValueError(f"a {field} has no start or end")
+            raise ValueError(f"{key}[] has no start or end")
         timed.append(TimedText(start, end, text))
     return tuple(timed)
 
