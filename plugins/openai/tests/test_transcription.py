@@ -430,3 +430,14 @@ async def test_timestamps_of_the_wrong_shape_are_a_malformed_answer(
         with pytest.raises(RelayError, match="could not be read") as info:
             await client.transcribe("openai/whisper-1", SPEECH)
     assert named in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_streamed_whisper_transcript_keeps_its_timestamps(mock: OpenAIMock) -> None:
+    # whisper-1 does not stream: its whole verbose_json answer is the stream's summary
+    async with relaykit.Client(config(mock.base_url)) as client:
+        extra = {"timestamp_granularities": ["word", "segment"]}
+        async with client.stream_transcription("openai/whisper-1", SPEECH, extra=extra) as t:
+            text = "".join([delta async for delta in t])
+    assert [w.text for w in t.response.words] == text.split()
+    assert len(t.response.segments) == 1 and t.response.segments[0].text == text
