@@ -152,6 +152,26 @@ def test_error_from_http_reads_vendor_shapes() -> None:
     assert isinstance(err, ProviderUnavailableError)
 
 
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("content_policy_violation", "This request has been blocked by our content filters."),
+        ("moderation_blocked", "Your request was rejected."),
+        ("contentFilter", "Request blocked."),
+        (None, "Blocked by the content filter."),
+    ],
+)
+def test_a_content_filters_refusal_is_typed_by_its_code_or_its_words(
+    code: str | None, message: str
+) -> None:
+    body = {"error": {"code": code, "message": message, "type": "invalid_request_error"}}
+    err = error_from_http(400, {}, json.dumps(body).encode(), provider="openai", model="m")
+    assert isinstance(err, ContentFilterError) and err.provider_message == message
+    plain = {"error": {"code": "invalid_value", "message": "Invalid 'size': '7x7'."}}
+    other = error_from_http(400, {}, json.dumps(plain).encode(), provider="openai", model="m")
+    assert type(other) is InvalidRequestError
+
+
 def test_error_from_http_reads_azure_shapes() -> None:
     # Chat Completions: innererror.content_filter_result, the categories that fired named
     chat = (

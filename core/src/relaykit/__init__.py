@@ -47,6 +47,7 @@ _EXPORTS = {
     "RerankRequest": "rerank",
     "RerankResponse": "rerank",
     "RerankResult": "rerank",
+    "TimedText": "transcription",
     "TranscriptionRequest": "transcription",
     "TranscriptionResponse": "transcription",
     "AudioFile": "audio",
@@ -178,6 +179,7 @@ __all__ = [
     "SyncClient",
     "TextDelta",
     "TextPart",
+    "TimedText",
     "TokenCount",
     "Tool",
     "ToolCall",
@@ -287,6 +289,6 @@ if TYPE_CHECKING:
     from .sync_client import SyncClient
     from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
-    from .transcription import TranscriptionRequest, TranscriptionResponse
+    from .transcription import TimedText, TranscriptionRequest, TranscriptionResponse
     from .transcription_stream import TranscriptionStream
     from .web_search import Citation, SearchLocation, WebSearch

@@ -342,7 +342,18 @@ _CONTEXT_MARKERS = (
     # maximum length"
     "input tokens exceed",
 )
-_FILTER_MARKERS = ("content_filter", "content management policy", "content policy", "safety")
+_FILTER_MARKERS = (
+    "content_filter",
+    "content filter",  # DALL-E 3: "This request has been blocked by our content filters."
+    "content management policy",
+    "content policy",
+    "safety",
+    # the codes of an image refused (OpenAI's DALL-E and GPT image models', Azure's
+    # contentFilter), whatever the message says
+    "content_policy_violation",
+    "moderation_blocked",
+    "contentfilter",
+)
 
 
 def error_for_status(

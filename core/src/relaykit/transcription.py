@@ -45,6 +45,17 @@ class TranscriptionRequest:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=scrubbed_repr)
 
 
+@attrs.frozen
+class TimedText:
+    """A piece of a transcript and when it is said: ``start`` and ``end`` in seconds
+    from the audio's start, ``text`` as the vendor wrote it (a word, or a segment's
+    text with its leading space)."""
+
+    start: float
+    end: float
+    text: str
+
+
 @attrs.frozen(kw_only=True)
 class TranscriptionResponse:
     """The result of one transcription: the text said in the audio.
@@ -57,6 +68,10 @@ class TranscriptionResponse:
     audio's, and the transcript's output tokens); vendors that bill minutes
     count none. ``cost`` is in USD when the model's price is known: per minute
     of ``duration``, or per token.
+    ``segments`` and ``words`` are the transcript's pieces with their times, where
+    the vendor gave them (OpenAI's whisper-1 with ``response_format`` verbose_json:
+    segments by default, words with ``extra={"timestamp_granularities": ["word"]}``);
+    empty otherwise.
     """
 
     text: str
@@ -72,6 +87,8 @@ class TranscriptionResponse:
     attempts: int = 1
     #: a streamed transcription's seconds from the request to its first text
     time_to_first_chunk: float | None = None
+    segments: tuple[TimedText, ...] = attrs.field(default=(), repr=False)
+    words: tuple[TimedText, ...] = attrs.field(default=(), repr=False)
 
 
 PARAMS = ("language", "prompt", "timeout", "metadata", "extra")

@@ -110,3 +110,18 @@ async def test_the_mock_refuses_an_oversized_file_in_openais_words(
         with pytest.raises(InvalidRequestError, match=r"File is too large\.") as caught:
             await c.submit_batch(MODEL, [BatchItem(f"i{i}", "hi " * 100) for i in range(5)])
     assert caught.value.status == 400 and creates(mock) == 0
+
+
+async def test_the_file_size_refusal_names_the_limit_in_the_megabytes_it_counts(
+    mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit is counted in decimal megabytes (200,000,000 bytes), but was named in
+    # binary ones: "over openai's limit of 190 MB" for OpenAI's 200 MB.
+    monkeypatch.setattr(batches, "MAX_BYTES", 3_000_000)
+    items = [BatchItem(f"i{i}", "word " * 200_000) for i in range(4)]  # ~4 MB of JSONL
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.submit_batch(MODEL, items)
+    message = caught.value.message
+    assert "limit of 3,000,000 bytes (3 MB)" in message
+    assert "would be 4,0" in message and not mock.requests

@@ -13,12 +13,19 @@ import attrs
 import pytest
 
 import relaykit
-from relaykit import ConfigError, InvalidRequestError, RateLimitError
+from relaykit import (
+    ConfigError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
 from relaykit.testing import (
     LimiterPlugin,
     OpenAIMock,
     RecordingExporter,
     Reply,
+    Response,
+    ScriptedServer,
     TracingExporter,
     call_log_lines,
     cancel_in_flight,
@@ -39,6 +46,15 @@ def config(mock: OpenAIMock, **options: Any) -> dict[str, Any]:
         "storage": {"backend": "none"},
         "retry": {"attempts": 1},
         "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY, **options}},
+    }
+
+
+def config_at(base_url: str, **sections: Any) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"openai": {"base_url": base_url, "api_key": KEY}},
+        **sections,
     }
 
 
@@ -480,3 +496,55 @@ async def test_a_split_call_retried_after_a_request_failed_is_charged_each_reque
     (record,) = exporter.records
     assert (record.usage.input_tokens, record.cost) == (107, r.cost)
     assert spent(frozen.limiter) == r.cost  # not 100 tokens twice
+
+
+def listing(indexes: list[int], texts: list[str]) -> dict[str, Any]:
+    """An embeddings list with an item for each of ``indexes``, each the vector of
+    ``texts`` at that place (as a compatible server might answer one wrongly)."""
+    n = len(texts)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": list(mock_vector(texts[i % n]))}
+            for i in indexes
+        ],
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 3, "total_tokens": 3},
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "indexes", [[0, 2], [0, 0, 1], [0, 1, 3], [1, 2, 0, 1]], ids=["gap", "twice", "past", "more"]
+)
+async def test_an_answer_whose_indexes_are_not_each_text_once_is_refused_and_not_cached(
+    indexes: list[int],
+) -> None:
+    # Items are put in place by their `index`. An answer that skips a place, names
+    # one twice or names one past the texts was read as if each text had one item:
+    # with as many items as texts it passed, every text after the fault given its
+    # neighbour's vector; with fewer it failed, but the vectors it had were cached
+    # under the texts they were shifted onto, and answered the next call wrongly.
+    texts = ["alpha", "beta", "gamma"]
+    right = listing([0, 1, 2], texts)
+    with ScriptedServer(Response.json(listing(indexes, texts)), Response.json(right)) as server:
+        cfg = config_at(server.url + "/v1", cache={"enabled": True})
+        async with relaykit.Client(cfg) as client:
+            with pytest.raises(ProviderUnavailableError, match="not one for each") as info:
+                await client.embed(MODEL, texts)
+            assert (info.value.provider, info.value.retryable) == ("openai", True)
+            r = await client.embed(MODEL, texts)
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert server.bodies[1]["input"] == texts  # nothing of the faulty answer was kept
+
+
+@pytest.mark.anyio
+async def test_an_answer_of_misplaced_items_is_asked_again() -> None:
+    texts = ["alpha", "beta", "gamma"]
+    wrong, right = listing([0, 0, 1], texts), listing([2, 0, 1], texts)
+    with ScriptedServer(Response.json(wrong), Response.json(right)) as server:
+        cfg = config_at(server.url + "/v1", retry={"attempts": 2, "initial_wait": 0})
+        async with relaykit.Client(cfg) as client:
+            r = await client.embed(MODEL, texts)
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert (r.attempts, len(server.bodies)) == (2, 2)

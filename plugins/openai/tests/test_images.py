@@ -138,6 +138,26 @@ async def test_openais_refusals_are_typed_with_its_message(mock: OpenAIMock) -> 
             await client.generate_image("openai/gpt-image-1", FOX)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        # DALL-E 3's refusal as OpenAI words it (LibreChat#4508): neither "safety" nor
+        # "content policy" is in it, and the code spells the policy with an underscore
+        ("content_policy_violation", "This request has been blocked by our content filters."),
+        ("moderation_blocked", "Your request was rejected."),
+    ],
+)
+async def test_a_refusal_by_the_content_filter_is_typed_by_its_code_or_words(
+    mock: OpenAIMock, code: str, message: str
+) -> None:
+    mock.script.fail(400, message, code=code)
+    async with relaykit.Client(config(mock.base_url)) as client:
+        with pytest.raises(ContentFilterError) as info:
+            await client.generate_image("openai/dall-e-3", FOX)
+    assert (info.value.status, info.value.provider_message) == (400, message)
+
+
 # -- DALL-E -------------------------------------------------------------------------
 
 

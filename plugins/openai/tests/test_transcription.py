@@ -331,3 +331,113 @@ async def test_an_error_reported_with_status_200_is_typed(
     async with relaykit.Client(config(f"{server.url}/v1", "together")) as client:
         with pytest.raises(relaykit.RateLimitError, match="Rate limit reached"):
             await client.transcribe("together/openai/whisper-large-v3", SPEECH)
+
+
+# -- timestamps --------------------------------------------------------------------
+
+#: whisper-1's verbose_json with both granularities asked for, in the API reference's shape
+VERBOSE_WITH_TIMESTAMPS = {
+    "task": "transcribe",
+    "language": "english",
+    "duration": 2.5,
+    "text": "The meeting starts at noon.",
+    "words": [
+        {"word": "The", "start": 0.0, "end": 0.24},
+        {"word": "meeting", "start": 0.24, "end": 0.7},
+        {"word": "starts", "start": 0.7, "end": 1.1},
+        {"word": "at", "start": 1.1, "end": 1.3},
+        {"word": "noon", "start": 1.3, "end": 2.0},
+    ],
+    "segments": [
+        {
+            "id": 0,
+            "seek": 0,
+            "start": 0.0,
+            "end": 2.0,
+            "text": " The meeting starts at noon.",
+            "tokens": [50364, 440, 3440, 4190, 412, 24040, 13, 50464],
+            "temperature": 0.0,
+            "avg_logprob": -0.2,
+            "compression_ratio": 0.8,
+            "no_speech_prob": 0.01,
+        }
+    ],
+    "usage": {"type": "duration", "seconds": 3},
+}
+
+
+@pytest.mark.anyio
+async def test_the_timestamps_asked_for_come_back_with_the_text(
+    canned: tuple[LoopbackServer, list[Response], list[Request]],
+) -> None:
+    # timestamp_granularities were sent (and billed as asked: word timestamps take
+    # longer), but the answer's words and segments were dropped, so a caller who
+    # asked for them had no way to read them.
+    server, answers, received = canned
+    answers.append(Response.json(VERBOSE_WITH_TIMESTAMPS))
+    async with relaykit.Client(config(server.url + "/v1")) as client:
+        r = await client.transcribe(
+            "openai/whisper-1",
+            SPEECH,
+            extra={"timestamp_granularities": ["word", "segment"]},
+        )
+    fields, _ = sent_form(received[0])
+    assert fields["timestamp_granularities[]"] == ["word", "segment"]
+    assert [(w.text, w.start, w.end) for w in r.words] == [
+        ("The", 0.0, 0.24),
+        ("meeting", 0.24, 0.7),
+        ("starts", 0.7, 1.1),
+        ("at", 1.1, 1.3),
+        ("noon", 1.3, 2.0),
+    ]
+    assert r.segments == (relaykit.TimedText(0.0, 2.0, " The meeting starts at noon."),)
+    assert (r.text, r.duration, r.language) == ("The meeting starts at noon.", 2.5, "english")
+
+
+@pytest.mark.anyio
+async def test_the_mock_times_each_word_and_the_segment_as_asked(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock.base_url)) as client:
+        plain = await client.transcribe("openai/whisper-1", SPEECH)
+        words = await client.transcribe(
+            "openai/whisper-1", SPEECH, extra={"timestamp_granularities": ["word"]}
+        )
+    assert len(plain.segments) == 1 and plain.words == ()  # segments by default, as OpenAI
+    assert [w.text for w in words.words] == ["the", "meeting", "starts", "at", "noon"]
+    assert words.segments == ()
+    starts = [w.start for w in words.words]
+    assert starts == sorted(starts) and words.words[-1].end <= (words.duration or 0)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("words", {"word": "x"}, "words is a dict"),
+        ("words", [{"word": 7, "start": 0, "end": 1}], "words[].word is a int"),
+        ("segments", [{"text": "x", "start": None, "end": 1}], "segments[] has no start"),
+        ("segments", [{"text": "x", "start": "soon", "end": 1}], "ValueError"),
+    ],
+)
+async def test_timestamps_of_the_wrong_shape_are_a_malformed_answer(
+    canned: tuple[LoopbackServer, list[Response], list[Request]],
+    field: str,
+    value: Any,
+    named: str,
+) -> None:
+    server, answers, _ = canned
+    answers.append(Response.json({**VERBOSE_WITH_TIMESTAMPS, field: value}))
+    async with relaykit.Client(config(server.url + "/v1")) as client:
+        with pytest.raises(RelayError, match="could not be read") as info:
+            await client.transcribe("openai/whisper-1", SPEECH)
+    assert named in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_streamed_whisper_transcript_keeps_its_timestamps(mock: OpenAIMock) -> None:
+    # whisper-1 does not stream: its whole verbose_json answer is the stream's summary
+    async with relaykit.Client(config(mock.base_url)) as client:
+        extra = {"timestamp_granularities": ["word", "segment"]}
+        async with client.stream_transcription("openai/whisper-1", SPEECH, extra=extra) as t:
+            text = "".join([delta async for delta in t])
+    assert [w.text for w in t.response.words] == text.split()
+    assert len(t.response.segments) == 1 and t.response.segments[0].text == text

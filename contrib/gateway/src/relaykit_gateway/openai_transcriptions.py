@@ -8,7 +8,7 @@ answer OpenAI's shape for the ``response_format`` asked (:func:`transcription_bo
   "duration", "seconds"}`` when the provider said how long the audio was,
   ``{"type": "tokens", ...}`` when it counted tokens;
 - ``verbose_json``: ``{"task", "language", "duration", "text", "segments":
-  []}`` (with the usage): relaykit keeps no segments, so there are none;
+  []}`` (with the usage): the gateway serves no segments, so there are none;
 - ``text``: the transcript as ``text/plain``.
 
 With ``stream=true`` the answer is OpenAI's server-sent events, from
@@ -18,8 +18,10 @@ With ``stream=true`` the answer is OpenAI's server-sent events, from
 as whisper-1, sends its whole text as one delta).
 
 ``srt`` and ``vtt`` need the segments' times, and ``timestamp_granularities``
-the words', which relaykit does not carry: both are refused with a 400 that
-says so, rather than answered without them. The form's ``file`` is the audio
+the words', which the gateway does not serve (relaykit's
+:attr:`~relaykit.TranscriptionResponse.segments` hold only what OpenAI's
+whisper-1 gives, not a segment's other fields): both are refused with a 400
+that says so, rather than answered without them. The form's ``file`` is the audio
 (its format from its bytes, else its name); ``language`` and ``prompt`` are
 relaykit's parameters; ``user`` goes in the call's metadata; other fields
 (``temperature``, ``chunking_strategy``) reach the provider in ``extra``.
@@ -83,7 +85,7 @@ def parse_transcription(
     if answer not in _FORMATS:
         raise InvalidRequestError(
             f"`response_format` {answer!r} is not served: the gateway answers json,"
-            " verbose_json or text (srt and vtt need segment times relaykit does not keep)",
+            " verbose_json or text (srt and vtt need segment times it does not serve)",
             param="response_format",
         )
     stream = one.get("stream", "false").lower() == "true"
@@ -95,7 +97,7 @@ def parse_transcription(
         )
     if "timestamp_granularities" in fields:
         raise InvalidRequestError(
-            "`timestamp_granularities` is not served: relaykit keeps no word or segment times",
+            "`timestamp_granularities` is not served: the gateway answers no word or segment times",
             param="timestamp_granularities",
         )
     if "logprobs" in fields.get("include", []):

@@ -14,7 +14,9 @@ models (billed by the minute) and ``{"type": "tokens", "input_tokens",
 "total_tokens"}`` for the others (gpt-4o-transcribe: a thousand audio tokens a
 minute, the prompt's words as text tokens, the transcript's words out);
 ``verbose_json`` (Whisper only) adds ``task``, ``language`` (a name:
-``"english"``), ``duration`` and ``segments``; ``text``, ``srt`` and ``vtt``
+``"english"``), ``duration`` and ``segments`` (one), and with
+``timestamp_granularities[]`` the ``words`` (spread evenly over the audio) and
+the segments only when ``segment`` is among them; ``text``, ``srt`` and ``vtt``
 are plain text.
 
 With ``stream=true`` a model that is not Whisper answers server-sent events
@@ -78,7 +80,12 @@ def validate(request: Request, max_body: int = MAX_BODY) -> tuple[dict[str, str]
         parts = multipart.parse(request.body, content_type)
     except ValueError as e:
         raise Refusal(f"Could not parse multipart form: {e}") from None
-    fields = {p.name: p.text for p in parts if p.filename is None}
+    fields: dict[str, str] = {}
+    for p in parts:
+        if p.filename is None:
+            # a list's items (timestamp_granularities[]) joined, the others' last value
+            repeated = p.name.endswith("[]") and p.name in fields
+            fields[p.name] = f"{fields[p.name]},{p.text}" if repeated else p.text
     files = [p for p in parts if p.name == "file" and p.filename is not None]
     if not fields.get("model"):
         raise Refusal("you must provide a model parameter", "model")
@@ -162,12 +169,18 @@ def render(fields: dict[str, str], file: multipart.Part, reply: Reply) -> tuple[
     usage = {"type": "duration", "seconds": math.ceil(seconds)}
     if response_format == "json":
         return "json", {"text": text, "usage": usage}
-    return "json", {
+    body: dict[str, Any] = {
         "task": "transcribe",
         "language": _LANGUAGES.get(fields.get("language", "en"), fields.get("language")),
         "duration": round(seconds, 2),
         "text": text,
-        "segments": [
+    }
+    # segments unless only words were asked for, as OpenAI answers
+    granularities = fields.get("timestamp_granularities[]", "segment").split(",")
+    if "word" in granularities:
+        body["words"] = _timed_words(text, seconds)
+    if "segment" in granularities:
+        body["segments"] = [
             {
                 "id": 0,
                 "seek": 0,
@@ -180,9 +193,19 @@ def render(fields: dict[str, str], file: multipart.Part, reply: Reply) -> tuple[
                 "compression_ratio": 1.0,
                 "no_speech_prob": 0.01,
             }
-        ],
-        "usage": usage,
-    }
+        ]
+    body["usage"] = usage
+    return "json", body
+
+
+def _timed_words(text: str, seconds: float) -> list[dict[str, Any]]:
+    """verbose_json's ``words``: the transcript's words, spread evenly over the audio."""
+    words = text.split()
+    each = seconds / max(len(words), 1)
+    return [
+        {"word": word, "start": round(i * each, 2), "end": round((i + 1) * each, 2)}
+        for i, word in enumerate(words)
+    ]
 
 
 def _token_usage(fields: dict[str, str], text: str, seconds: float, reply: Reply) -> Any:

@@ -168,8 +168,9 @@ class BatchApi:
         size = sum(map(len, lines))
         if size > MAX_BYTES:
             raise InvalidRequestError(
-                f"the batch's file would be {size / 1e6:,.0f} MB, over {self._name}'s limit"
-                f" of {MAX_BYTES // (1024 * 1024)} MB",
+                # in bytes: near the limit, megabytes rounded would read as under it
+                f"the batch's file would be {size:,} bytes, over {self._name}'s limit"
+                f" of {MAX_BYTES:,} bytes ({MAX_BYTES / 1e6:,.0f} MB)",
                 provider=self._name,
                 model=model,
                 param="items",

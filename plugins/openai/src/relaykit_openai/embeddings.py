@@ -20,6 +20,7 @@ from relaykit import (
     EmbeddingRequest,
     EmbeddingResponse,
     InvalidRequestError,
+    ProviderUnavailableError,
     RelayError,
     Usage,
     json_decode,
@@ -156,22 +157,47 @@ def vector(embedding: Any) -> tuple[float, ...]:
     return tuple(map(float, embedding))
 
 
-def parse(data: Any) -> Answer:
+def parse(data: Any, sent: int | None = None) -> Answer:
     """A ``list`` response's vectors (by each item's ``index``), tokens and model; a
-    ``ValueError`` for one of the wrong shape."""
+    ``ValueError`` for one of the wrong shape, or (given ``sent``, the texts sent)
+    one whose items are not one for each text: :class:`MisplacedItems`."""
     try:
-        return _parse(data)
+        return _parse(data, sent)
+    except MisplacedItems:
+        raise
     except SHAPE_ERRORS as e:
         raise wrong_shape("an embeddings list", e, data, {"data": [{}], "usage": {}}) from e
 
 
-def _parse(data: Any) -> Answer:
+class MisplacedItems(ValueError):
+    """An embeddings list whose items' places (their ``index``) are not each of the
+    texts sent once."""
+
+
+def _parse(data: Any, sent: int | None) -> Answer:
     items = data["data"]
     # Order by index; an item without one (a few compatible servers) keeps its place.
-    ordered = sorted(enumerate(items), key=lambda pair: pair[1].get("index", pair[0]))
+    places = [item.get("index", i) for i, item in enumerate(items)]
+    if sent is not None and sorted(places) != list(range(sent)):
+        # Read in order regardless, an answer that skips a text, names one twice or
+        # names one past the last gives each text after the fault another's vector:
+        # handed back when the count still matches, cached under the wrong texts when
+        # it does not (the answered batches of a failed call are kept).
+        raise MisplacedItems(
+            f"its items are for the places {_places(places)} of the {sent} texts sent,"
+            " not one for each (by their `index`)"
+        )
+    ordered = sorted(zip(places, items, strict=True), key=lambda pair: pair[0])
     vectors = [vector(item["embedding"]) for _, item in ordered]
     tokens = (data.get("usage") or {}).get("prompt_tokens") or 0
     return vectors, count(tokens, "usage.prompt_tokens"), str(data.get("model") or "")
+
+
+def _places(places: Sequence[Any], most: int = 8) -> str:
+    """``places`` sorted (they compare: :func:`_parse` sorted them), the first
+    ``most`` of them (an answer may have thousands)."""
+    more = ", ..." if len(places) > most else ""
+    return "[" + ", ".join(map(repr, sorted(places)[:most])) + more + "]"
 
 
 async def embed(
@@ -214,7 +240,15 @@ async def embed(
             status = wire.error_status(data["error"])
             raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
         try:
-            return parse(data)
+            return parse(data, len(texts))
+        except MisplacedItems as e:
+            # as a malformed answer is (retryable: a retry asks again for this batch alone)
+            raise ProviderUnavailableError(
+                f"the embeddings response does not match the texts sent: {e}",
+                provider=name,
+                model=request.model,
+                hint="if it happens again, the service answers wrongly: report it",
+            ) from None
         except (KeyError, TypeError, ValueError) as e:  # base64's errors are ValueErrors
             raise RelayError(
                 f"the embeddings response could not be read ({type(e).__name__}: {e})",

@@ -24,7 +24,10 @@ Which ``response_format`` (the preset's :data:`TranscriptionStyle`):
 The answer's length is ``duration`` (``verbose_json``), else ``usage.seconds``
 (``{"type": "duration"}``), else Mistral's ``usage.prompt_audio_seconds``;
 tokens are ``usage``'s (``{"type": "tokens"}``, with
-``input_token_details.audio_tokens``). A plain-text answer (``extra=
+``input_token_details.audio_tokens``). ``verbose_json``'s ``segments`` and
+``words`` (``{"text" | "word", "start", "end"}``, the latter with ``extra=
+{"timestamp_granularities": ["word"]}``) become the response's, as
+:class:`~relaykit.TimedText`. A plain-text answer (``extra=
 {"response_format": "text"}``) is its own transcript. The id is the body's,
 Groq's ``x_groq.id``, or the ``x-request-id`` header.
 
@@ -58,6 +61,7 @@ from relaykit import (
     RelayError,
     SSEDecoder,
     StreamError,
+    TimedText,
     TranscriptionRequest,
     TranscriptionResponse,
     Usage,
@@ -296,7 +300,29 @@ def parse_data(
         id=data.get("id") or groq.get("id") or request_id,
         usage=tokens,
         audio_tokens=audio_tokens,
+        segments=_timed(data, "segments", "text"),
+        words=_timed(data, "words", "word"),
     )
+
+
+def _timed(data: Mapping[str, Any], key: str, field: str) -> tuple[TimedText, ...]:
+    """verbose_json's ``key`` (``segments`` or ``words``, their text in ``field``), each
+    with its ``start`` and ``end``; none for none (``null`` too: a compatible server's)."""
+    items = data.get(key)
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise TypeError(f"{key} is a {type(items).__name__}, not a list")
+    timed = []
+    for item in items:
+        text = item[field]
+        if not isinstance(text, str):
+            raise TypeError(f"{key}[].{field} is a {type(text).__name__}, not a string")
+        start, end = _seconds(item["start"]), _seconds(item["end"])
+        if start is None or end is None:
+            raise ValueError(f"{key}[] has no start or end")
+        timed.append(TimedText(start, end, text))
+    return tuple(timed)
 
 
 def _seconds(value: Any) -> float | None:
