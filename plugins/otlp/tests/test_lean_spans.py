@@ -42,7 +42,7 @@ KEY = "sk-test-0123456789abcdef0123"
 TRACERS = ("sdk", "lean")
 #: attributes that differ from run to run (the clock; OpenAIMock's counter of
 #: responses): compared by type only
-VARYING = {"relaykit.time_to_first_chunk", "gen_ai.response.id"}
+VARYING = {"gen_ai.response.time_to_first_chunk", "gen_ai.response.id"}
 
 
 @pytest.fixture
