@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
+from opentelemetry.trace import SpanKind, StatusCode
 
 import relaykit
 from relaykit import hookimpl
-from relaykit.testing import FakePlugin, TracingExporter
+from relaykit.testing import FakePlugin, Reply, TracingExporter
 
 SECRET = "sk-proj-" + "Qq7" * 8
 
@@ -195,3 +197,129 @@ async def test_arguments_a_redactor_breaks_stay_a_redacted_string(
     arguments = outputs[0]["parts"][0]["arguments"]
     assert arguments == '{"who": ""<name>"}'
     assert "jane" not in arguments
+
+
+def get_weather(city: str) -> str:
+    """Current weather in a city."""
+    return f"{city}: sunny, ask jane"
+
+
+def broken(city: str) -> str:
+    """Always fails."""
+    raise LookupError(f"no station in {city}")
+
+
+def tool_spans(tracing: TracingExporter) -> list[Any]:
+    return [s for s in tracing.finished() if s.name.startswith("execute_tool")]
+
+
+@pytest.mark.anyio
+async def test_each_tool_run_is_an_execute_tool_span(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="Sunny in Paris.")
+    )
+    async with client([fake, tracing]) as c:
+        await c.run_tools("fake/m", "weather?", [get_weather])
+    names = [s.name for s in tracing.finished()]
+    assert names == ["chat m", "execute_tool get_weather", "chat m"]
+    (span,) = tool_spans(tracing)
+    # The conventions' execute tool span: INTERNAL (the tool runs in this process).
+    assert span.kind is SpanKind.INTERNAL
+    assert dict(span.attributes or {}) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "get_weather",
+        "gen_ai.tool.call.id": "call_0",
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.description": "Current weather in a city.",
+    }
+    assert span.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.anyio
+async def test_a_tool_that_raises_is_a_failed_execute_tool_span(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(tool_calls=(("broken", {"city": "Paris"}), ("missing", {}))), Reply(text="Sorry.")
+    )
+    async with client([fake, tracing]) as c:
+        await c.run_tools("fake/m", "weather?", [broken])
+    failed, unknown = sorted(tool_spans(tracing), key=lambda s: s.name)
+    assert failed.status.status_code is StatusCode.ERROR
+    assert (failed.attributes or {})["error.type"] == "LookupError"
+    # a call of no such tool: sent back to the model as an error, and the span says so
+    assert unknown.name == "execute_tool missing"
+    assert unknown.status.status_code is StatusCode.ERROR
+    assert (unknown.attributes or {})["error.type"] == "ToolNotFound"
+
+
+@pytest.mark.anyio
+async def test_tool_arguments_and_results_are_captured_redacted_only_when_enabled(
+    tracing: TracingExporter,
+) -> None:
+    fake = FakePlugin()
+    steps = [Reply(tool_calls=(("get_weather", {"city": "jane"}),)), Reply(text="ok")]
+    fake.script.push(*steps, *steps)
+    async with client([fake, tracing, _NameRedactor()]) as c:
+        await c.run_tools("fake/m", "weather?", [get_weather])
+    config = {"telemetry": {"capture_content": True}}
+    capturing = TracingExporter()
+    async with client([fake, capturing, _NameRedactor()], **config) as c:
+        await c.run_tools("fake/m", "weather?", [get_weather])
+    (plain,) = (dict(s.attributes or {}) for s in tool_spans(tracing))
+    (captured,) = (dict(s.attributes or {}) for s in tool_spans(capturing))
+    assert "gen_ai.tool.call.arguments" not in plain
+    assert "gen_ai.tool.call.result" not in plain
+    assert json.loads(captured["gen_ai.tool.call.arguments"]) == {"city": "[NAME]"}
+    assert captured["gen_ai.tool.call.result"] == "[NAME]: sunny, ask [NAME]"
+
+
+@pytest.mark.anyio
+async def test_a_streamed_tool_run_has_execute_tool_spans_too(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("get_weather", {"city": "Oslo"}),)), Reply(text="ok"))
+    async with client([fake, tracing]) as c, c.stream_tools("fake/m", "hi", [get_weather]) as s:
+        async for _ in s:
+            pass
+    (span,) = tool_spans(tracing)
+    assert (span.attributes or {})["gen_ai.tool.call.id"] == "call_0"
+
+
+@pytest.mark.anyio
+async def test_a_tool_error_raised_to_the_caller_fails_its_span_scrubbed(
+    tracing: TracingExporter,
+) -> None:
+    def leaky(city: str) -> str:
+        """Fails, naming a key."""
+        raise LookupError(f"key {SECRET} refused for {city}")
+
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("leaky", {"city": "Paris"}),)))
+    async with client([fake, tracing]) as c:
+        with pytest.raises(LookupError):
+            await c.run_tools("fake/m", "weather?", [leaky], tool_errors="raise")
+    (span,) = tool_spans(tracing)
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "LookupError"
+    assert "Paris" in (span.status.description or "")
+    assert SECRET not in (span.status.description or "")
+
+
+@pytest.mark.anyio
+async def test_a_tool_another_tools_raised_error_stops_is_a_cancelled_span(
+    tracing: TracingExporter,
+) -> None:
+    async def slow(city: str) -> str:
+        """Takes its time."""
+        await anyio.sleep(30)
+        return city
+
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("slow", {"city": "Oslo"}), ("broken", {"city": "x"}))))
+    async with client([fake, tracing]) as c:
+        with pytest.raises(LookupError):
+            await c.run_tools("fake/m", "hi", [slow, broken], tool_errors="raise")
+    spans = {s.name: s for s in tool_spans(tracing)}
+    assert (spans["execute_tool slow"].attributes or {})["error.type"] == "Cancelled"
+    assert spans["execute_tool slow"].status.status_code is StatusCode.ERROR
+    assert (spans["execute_tool broken"].attributes or {})["error.type"] == "LookupError"

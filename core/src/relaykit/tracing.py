@@ -121,6 +121,7 @@ class CallTracer:
         #: target -> its span name and the attributes every span of it starts with
         self._per_target: dict[Target, tuple[str, dict[str, Any]]] = {}
         self._client_kind = trace.SpanKind.CLIENT
+        self._internal_kind = trace.SpanKind.INTERNAL
         # Bound once: making a span current runs on every call (see _Active).
         self._attach = context.attach
         self._detach = context.detach
@@ -625,6 +626,52 @@ class CallTracer:
         description = self._redaction.text(f"{type(error).__name__}: {error.message}")
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
+
+    # -- tool runs (run_tools, stream_tools) ---------------------------------
+
+    def start_tool(self, call: ToolCall, description: str | None) -> Any:
+        """Start the span of running ``call``'s tool: the conventions' execute tool span,
+        ``execute_tool {tool name}``, ``INTERNAL`` (the tool runs in this process).
+
+        With ``capture_content`` its arguments go on it (redacted), as
+        ``gen_ai.tool.call.arguments``.
+        """
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.name,
+            "gen_ai.tool.call.id": call.id,
+            "gen_ai.tool.type": "function",  # relaykit runs functions only
+        }
+        if description:
+            attributes["gen_ai.tool.description"] = description
+        if self._capture:
+            raw = call.raw_arguments  # what the model sent, when it was no JSON object
+            text = raw if raw is not None else _dumps(call.arguments)
+            attributes["gen_ai.tool.call.arguments"] = self._redaction.text(text)
+        name = span_name("execute_tool", call.name)
+        return self._tracer.start_span(name, None, self._internal_kind, attributes)
+
+    def end_tool(self, span: Any, result: str | None, error_type: str | None) -> None:
+        """End a tool's span: ``result`` is the text sent to the model (on the span,
+        redacted, with ``capture_content``); ``error_type`` marks it failed, the
+        result (scrubbed already) its status description."""
+        if not span.is_recording():
+            return
+        attributes: dict[str, Any] = {}
+        if self._capture and result is not None:
+            attributes["gen_ai.tool.call.result"] = self._redaction.text(result)
+        if error_type is not None:
+            attributes["error.type"] = error_type
+            description = self._redaction.text(result) if result is not None else None
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
+        if attributes:
+            span.set_attributes(attributes)
+        span.end()
+
+    def tool_context(self, span: Any) -> _Active:
+        """Makes a tool's span current while the tool runs (a call it makes is its
+        child); a cancellation leaving the block ends it, failed."""
+        return _Active(self, span)
 
     def activate(self, call: _Call) -> _Active:
         """A context manager making the call's span current (for child spans and propagation).
