@@ -93,7 +93,9 @@ class ToolRunStream:
         self._plan = plan
         self._streamed = streamed
         method = "stream_tools" if streamed else "run_tools"
-        self._answers = ToolAnswers(plan.tools, plan.tool_errors, scrub_known, method)
+        self._answers = ToolAnswers(
+            plan.tools, plan.tool_errors, scrub_known, method, client._tracer
+        )
         self._conversation = list(plan.conversation)
         self._steps: list[ChatResponse] = []
         self._phase = _START

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -121,6 +121,7 @@ class CallTracer:
         #: target -> its span name and the attributes every span of it starts with
         self._per_target: dict[Target, tuple[str, dict[str, Any]]] = {}
         self._client_kind = trace.SpanKind.CLIENT
+        self._internal_kind = trace.SpanKind.INTERNAL
         # Bound once: making a span current runs on every call (see _Active).
         self._attach = context.attach
         self._detach = context.detach
@@ -173,7 +174,12 @@ class CallTracer:
             text = self._redaction.text
             attributes["gen_ai.request.stop_sequences"] = [text(stop) for stop in request.stop]
         if call.streamed:
-            attributes["relaykit.streamed"] = True
+            attributes["gen_ai.request.stream"] = True
+        if (output := request.response_format) is not None:
+            # the conventions' modality asked for, not the format: a schema is "json"
+            attributes["gen_ai.output.type"] = "text" if output.type == "text" else "json"
+        if request.extra:
+            _add_extra_sampling(attributes, request.extra)
         if self._capture:
             # The record redacts the same texts: it reuses this call's chain (see _Call).
             call.redaction = redaction = self._redaction.for_call()
@@ -251,7 +257,7 @@ class CallTracer:
         if response.usage.output_tokens:
             attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
         if response.time_to_first_chunk is not None:
-            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_chunk
+            attributes["gen_ai.response.time_to_first_chunk"] = response.time_to_first_chunk
         self._end_single(call, response, attributes)
 
     def start_image(self, call: _Call) -> Any:
@@ -325,7 +331,7 @@ class CallTracer:
         if seconds is not None:
             attributes["relaykit.audio.seconds"] = seconds
         if response.time_to_first_chunk is not None:
-            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_chunk
+            attributes["gen_ai.response.time_to_first_chunk"] = response.time_to_first_chunk
         self._end_single(call, response, attributes)
 
     def start_moderate(self, call: _Call) -> Any:
@@ -365,7 +371,7 @@ class CallTracer:
             }
         )
         if call.streamed:
-            attributes["relaykit.streamed"] = True
+            attributes["gen_ai.request.stream"] = True
         call.span_target = target
         return self._tracer.start_span(
             span_name(call.operation, target.model), kind=self._client_kind, attributes=attributes
@@ -523,7 +529,7 @@ class CallTracer:
         if response.cost is not None:
             attributes["relaykit.cost_usd"] = float(response.cost)
         if response.time_to_first_token is not None:
-            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_token
+            attributes["gen_ai.response.time_to_first_chunk"] = response.time_to_first_token
         if response.usage_estimated:  # no usage, or a stream left before the vendor's came
             attributes["relaykit.usage.estimated"] = True
         if self._capture:
@@ -621,6 +627,52 @@ class CallTracer:
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
+    # -- tool runs (run_tools, stream_tools) ---------------------------------
+
+    def start_tool(self, call: ToolCall, description: str | None) -> Any:
+        """Start the span of running ``call``'s tool: the conventions' execute tool span,
+        ``execute_tool {tool name}``, ``INTERNAL`` (the tool runs in this process).
+
+        With ``capture_content`` its arguments go on it (redacted), as
+        ``gen_ai.tool.call.arguments``.
+        """
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.name,
+            "gen_ai.tool.call.id": call.id,
+            "gen_ai.tool.type": "function",  # relaykit runs functions only
+        }
+        if description:
+            attributes["gen_ai.tool.description"] = description
+        if self._capture:
+            raw = call.raw_arguments  # what the model sent, when it was no JSON object
+            text = raw if raw is not None else _dumps(call.arguments)
+            attributes["gen_ai.tool.call.arguments"] = self._redaction.text(text)
+        name = span_name("execute_tool", call.name)
+        return self._tracer.start_span(name, None, self._internal_kind, attributes)
+
+    def end_tool(self, span: Any, result: str | None, error_type: str | None) -> None:
+        """End a tool's span: ``result`` is the text sent to the model (on the span,
+        redacted, with ``capture_content``); ``error_type`` marks it failed, the
+        result (scrubbed already) its status description."""
+        if not span.is_recording():
+            return
+        attributes: dict[str, Any] = {}
+        if self._capture and result is not None:
+            attributes["gen_ai.tool.call.result"] = self._redaction.text(result)
+        if error_type is not None:
+            attributes["error.type"] = error_type
+            description = self._redaction.text(result) if result is not None else None
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
+        if attributes:
+            span.set_attributes(attributes)
+        span.end()
+
+    def tool_context(self, span: Any) -> _Active:
+        """Makes a tool's span current while the tool runs (a call it makes is its
+        child); a cancellation leaving the block ends it, failed."""
+        return _Active(self, span)
+
     def activate(self, call: _Call) -> _Active:
         """A context manager making the call's span current (for child spans and propagation).
 
@@ -685,7 +737,10 @@ class CallTracer:
 
     def _output_json(self, response: ChatResponse, redaction: RedactionChain) -> str:
         message = self._message(response.to_message(), redaction)
-        message["finish_reason"] = response.finish_reason
+        reason = response.finish_reason
+        # the output schema's FinishReason names it "tool_call" (OpenAI's "tool_calls"
+        # stays on gen_ai.response.finish_reasons, whose values are the vendors')
+        message["finish_reason"] = "tool_call" if reason == "tool_calls" else reason
         return _dumps([message])
 
     @staticmethod
@@ -696,7 +751,7 @@ class CallTracer:
             if isinstance(p, TextPart):
                 parts.append({"type": "text", "content": text(p.text)})
             elif isinstance(p, ToolCall):
-                args = text(_dumps(p.arguments))
+                args = _redacted_arguments(p.arguments, text)
                 parts.append({"type": "tool_call", "id": p.id, "name": p.name, "arguments": args})
             elif isinstance(p, ToolResultPart):
                 parts.append(
@@ -709,6 +764,35 @@ class CallTracer:
             elif not isinstance(p, CachePoint):  # a caching hint is not content
                 parts.append({"type": p.type})  # images and reasoning: the kind only
         return {"role": message.role, "parts": parts}
+
+
+#: sampling settings the conventions name that relaykit's request has no field for:
+#: a caller sends them in ``extra``, which goes to the vendor as it is
+_EXTRA_SAMPLING = (
+    ("top_k", "gen_ai.request.top_k"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+)
+
+
+def _add_extra_sampling(attributes: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """``gen_ai.request.top_k`` and the penalties, when ``extra`` sends them as numbers
+    (anything else there is the vendor's to refuse, and no attribute's value)."""
+    for key, attribute in _EXTRA_SAMPLING:
+        value = extra.get(key)
+        if type(value) is int or type(value) is float:  # not bool, which is an int
+            attributes[attribute] = value
+
+
+def _redacted_arguments(arguments: dict[str, Any], text: Callable[[str], str]) -> Any:
+    """A tool call's arguments, redacted, as the message schemas' ``arguments``: the
+    object itself. Redacted as one JSON text (as the record's are); a redactor whose
+    mask made that text no JSON leaves it a string, which the schemas allow too."""
+    redacted = text(_dumps(arguments))
+    try:
+        return json.loads(redacted)
+    except ValueError:
+        return redacted
 
 
 def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:

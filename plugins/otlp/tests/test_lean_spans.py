@@ -42,7 +42,7 @@ KEY = "sk-test-0123456789abcdef0123"
 TRACERS = ("sdk", "lean")
 #: attributes that differ from run to run (the clock; OpenAIMock's counter of
 #: responses): compared by type only
-VARYING = {"relaykit.time_to_first_chunk", "gen_ai.response.id"}
+VARYING = {"gen_ai.response.time_to_first_chunk", "gen_ai.response.id"}
 
 
 @pytest.fixture
@@ -187,6 +187,48 @@ async def test_the_same_calls_export_the_same_spans_through_both_providers() -> 
     assert both["lean"]["scopes"] == {("relaykit", relaykit.__version__, "", 0), ("app", "", "", 0)}
     (resource,) = both["lean"]["resources"]
     assert dict(resource)["service.name"] == "relaykit"
+
+
+@pytest.mark.anyio
+async def test_a_tool_runs_execute_tool_spans_export_the_same_through_both_providers() -> None:
+    async def calls(exporter: OtlpExporter) -> None:
+        fake = FakePlugin()
+        client: relaykit.Client
+
+        async def ask(question: str) -> str:
+            """Asks the model (a call inside a tool: the tool span's child)."""
+            return (await client.chat("fake/inner", question)).text
+
+        def broken(city: str) -> str:
+            """Always fails."""
+            raise LookupError(city)
+
+        fake.script.push(  # one tool a step: spans in an order both runs share
+            Reply(tool_calls=(("ask", {"question": "why"}),)),
+            Reply(text="inner answer"),
+            Reply(tool_calls=(("broken", {"city": "Oslo"}),)),
+            Reply(text="done"),
+        )
+        config = {"storage": {"backend": "none"}, "telemetry": {"capture_content": True}}
+        async with relaykit.Client(config, plugins=[fake, _Exporting(exporter)]) as client:
+            await client.run_tools(
+                "fake/m", "go", [ask, broken], metadata={"conversation_id": "run-1"}
+            )
+
+    both = await through_both(calls)
+    same(both)
+    spans = both["lean"]["spans"]
+    assert [s["name"] for s in spans] == [
+        "chat m",
+        "execute_tool ask",
+        "chat inner",
+        "chat m",
+        "execute_tool broken",
+        "chat m",
+    ]
+    assert spans[1]["kind"] == SpanKind.INTERNAL.value + 1  # OTLP counts from 1
+    assert spans[2]["parent"] == 1  # the call the tool made
+    assert spans[4]["status"] == (2, "LookupError: Oslo")
 
 
 class _Exporting:
