@@ -23,14 +23,18 @@ from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
 from relaykit_sqlite import SQLiteStorage
 
-#: holds an exclusive lock on the file for HOLD seconds, saying when it has it
+#: holds an exclusive lock on the file for HOLD seconds (or, given ``-``, until a line
+#: comes on its stdin), saying when it has it
 LOCKER = textwrap.dedent(
     """
     import sqlite3, sys, time
     conn = sqlite3.connect(sys.argv[1], isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")
     print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
+    if sys.argv[2] == "-":
+        sys.stdin.readline()
+    else:
+        time.sleep(float(sys.argv[2]))
     conn.execute("COMMIT")
     """
 )
@@ -83,18 +87,21 @@ async def test_records_spilled_while_the_file_was_locked_are_replayed_into_it(
         spill_path=spill_path,
     )
     records = [make_record(n) for n in range(1, 200)]
-    with anyio.fail_after(10):
+    with anyio.fail_after(30):  # a safety net only
         async with anyio.create_task_group() as tg:
             log.start(tg)
+            # held until records are spilled: a lock held for a set time was let go
+            # before a loaded machine's writer had given up on it, and nothing spilled
             async with await anyio.open_process(
-                [sys.executable, "-c", LOCKER, str(path), str(HOLD)]
+                [sys.executable, "-c", LOCKER, str(path), "-"]
             ) as locker:
-                assert locker.stdout is not None
+                assert locker.stdout is not None and locker.stdin is not None
                 assert (await locker.stdout.receive()).strip() == b"locked"
                 n = 0
                 while not log.spilled:  # the lock outlasts retry_for: records are spilled
                     await log.put(records[n])
                     n += 1
+                await locker.stdin.send(b"go\n")
                 assert await locker.wait() == 0
             while log.replayed < log.spilled:  # a write works again: the file is replayed
                 await log.put(records[n])
