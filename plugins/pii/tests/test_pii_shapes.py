@@ -102,6 +102,25 @@ def test_a_labelled_ssn_without_dashes_is_masked(text: str) -> None:
     assert "123456789" not in out and "[SSN]" in out
 
 
+@pytest.mark.parametrize("tail", ["", " é"])  # the ASCII scan and the other
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The SSN and the card make one digit run; the card is found inside it
+        # and what comes before the card was scanned as a text of its own,
+        # without the label before the run: the SSN went out in clear.
+        "SSN: 123456789 4111 1111 1111 1111",
+        "my social security number is 123456789 4111-1111-1111-1111",
+    ],
+)
+def test_a_labelled_ssn_in_one_digit_run_with_a_card_keeps_its_label(text: str, tail: str) -> None:
+    out = PiiRedactor().redact(text + tail)
+    assert "123456789" not in out and out.endswith(f"[SSN] [CARD]{tail}"), out
+    reversible = ReversiblePiiRedactor().session()
+    sent = reversible.redact(text + tail)
+    assert "123456789" not in sent and reversible.restore(sent) == text + tail
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -835,7 +835,23 @@ def _within(
 ) -> None:
     if end - start < 6:  # too short for any kind (the shortest, an email like a@b.co, has 6)
         return
-    found += [(kind, start + s, start + e) for kind, s, e in spans(text[start:end], kinds)]
+    # Scanned from ``start`` in a text that begins a little before it: cut at
+    # ``start``, the part lost what the checks read before a match, a 9-digit
+    # SSN's label first ("SSN: 123456789 4111 1111 1111 1111" sent the SSN in
+    # clear), and the lookbehinds' characters.
+    lo = max(0, start - _CONTEXT)
+    part = text[lo:end]
+    kinds = _narrowed(kinds, "@" in part, ":" in part, _has_digit(part))
+    if not kinds:
+        return
+    inner: list[tuple[str, int, int]] = []
+    _find(part, kinds, inner, start - lo)
+    found += [(kind, lo + s, lo + e) for kind, s, e in inner]
+
+
+# How far back any check reads from a match's start: an SSN's label and the
+# character before it (for its \b), a version marker, the patterns' lookbehinds.
+_CONTEXT = _SSN_LABEL_REACH + 8
 
 
 # How many characters other than separators a card number and an IBAN have.
