@@ -43,6 +43,65 @@ def test_lower_case_and_dashed_ibans_are_masked(text: str, masked: str) -> None:
     assert PiiRedactor().redact(text) == masked
 
 
+# IBANs with letters in the BBAN (a bank code, Italy's CIN, letters at the end)
+LETTERED_IBANS = [
+    "GB82WEST12345698765432",
+    "IE29AIBK93115212345678",
+    "BG80BNBG96611020345678",
+    "RO49AAAA1B31007593840000",
+    "IT60X0542811101000000123456",
+    "QA58DOHB00001234567890ABCDEFG",
+    "LV80BANK0000435195001",
+    "GI75NWBK000000007099453",
+]
+
+
+def _layouts(iban: str) -> list[str]:
+    return [
+        _grouped(iban).lower(),
+        iban.lower(),
+        # (dashed, lower-case, with letters before the digits, is not found: no
+        # card candidate starts right after a dash)
+        _grouped(iban, "-").lower()[:9] + _grouped(iban, " ")[9:],  # gb82-west 1234 ...
+        _grouped(iban).title(),  # Gb82 West 1234 ...
+        iban[:2] + _grouped(iban)[2:].lower(),  # GB82 west 1234 ...
+        iban[:4].lower() + iban[4:],  # gb82WEST1234...
+    ]
+
+
+@pytest.mark.parametrize("template", ["pay {} now", "{}", "é {}, é"])
+@pytest.mark.parametrize(
+    "iban", [layout for iban in LETTERED_IBANS for layout in _layouts(iban)], ids=str
+)
+def test_lower_and_mixed_case_ibans_with_letters_in_the_bban_are_masked(
+    iban: str, template: str
+) -> None:
+    # Found in capitals only: gb82 west ... was a card candidate after a word, or
+    # nothing, and the IBAN went out in clear (or but its letters, as a [CARD]).
+    assert iban_ok(iban)
+    text = template.format(iban)
+    assert PiiRedactor().redact(text) == template.format("[IBAN]")
+    session = ReversiblePiiRedactor().session()
+    sent = session.redact(text)
+    assert iban[-6:] not in sent and session.restore(sent) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gb83 west 1234 5698 7654 32",  # a check digit off
+        "zz82 west 1234 5698 7654 32",  # no such country
+        "gb82 wes 1234 5698 7654 32",  # a character short of Britain's 22
+        "gb82 westt 1234 5698 7654 32",  # and one over
+        "xgb82 west 1234 5698 7654 32",  # no country code: a word's end
+        "it is 12 west of 1234 5698 7654 32",
+    ],
+)
+def test_lettered_lookalikes_are_no_iban(text: str) -> None:
+    assert "[IBAN]" not in PiiRedactor().redact(text)
+    assert "[IBAN]" not in PiiRedactor().redact(text.upper())
+
+
 def test_an_iban_must_have_its_countrys_length() -> None:
     assert iban_ok("DE89 3704 0044 0532 0130 00")
     assert iban_ok("de89-3704-0044-0532-0130-00")

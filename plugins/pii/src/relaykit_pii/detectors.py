@@ -563,12 +563,19 @@ def _word_char(text: str, i: int) -> bool:
     return i >= 0 and (text[i].isalnum() or text[i] == "_")
 
 
-# A lower-case IBAN ("de89 3704 0044 0532 0130 00", printed so by some banks
-# and typed so by users): the scan for capitals cannot see it, but its check
-# digits and the digits after them start a card candidate. So a card candidate
-# right after two letters (a word's start) is tried as an IBAN of that
-# country's length first: in prose that is rare, and it costs one slice then.
-_LOOSE_IBAN = re.compile(r"[A-Za-z]{2}\d\d")
+# A lower-case or mixed-case IBAN ("de89 3704 0044 0532 0130 00", "gb82 west
+# 1234 5698 7654 32", printed so by some banks and typed so by users): the
+# scan for capitals cannot see it, but a run of 13 digits or more in it starts
+# a card candidate, right at its check digits or after letters of its BBAN (a
+# bank code, Italy's CIN). So a card candidate right after a letter, or after
+# a space or dash after one, is first tried as the end of an IBAN that starts
+# a little before it: in prose that is rare (cards are), and it costs a
+# search of the few dozen characters before the candidate then, no pass of
+# its own over the text.
+_IBAN_START = re.compile(r"(?<![^\W_])[A-Za-z]{2}\d\d")
+# An IBAN has 34 letters and digits at most, a card candidate 13 or more, so
+# at most 21 of them, each after a space or a dash, come before the candidate.
+_IBAN_BEFORE = 2 * (34 - 13)
 
 
 @functools.lru_cache(maxsize=64)
@@ -576,19 +583,24 @@ def _loose_iban_regex(length: int) -> re.Pattern[str]:
     return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[ \-]?[A-Za-z0-9]){{{length - 4}}}(?![^\W_])")
 
 
-def _lower_iban(text: str, start: int) -> int | None:
-    """The end of an IBAN that starts two letters before the card candidate at ``start``."""
-    if start < 2 or not text[start - 2 : start].isalpha():
-        return None
-    if start > 2 and text[start - 3].isalnum():
-        return None  # the letters end a word: no country code
-    length = IBAN_LENGTHS.get(text[start - 2 : start].upper())
-    if length is None:
-        return None
-    m = _loose_iban_regex(length).match(text, start - 2)
-    if m is None or not iban_ok(m[0]):
-        return None
-    return m.end()
+def _lower_iban(text: str, start: int) -> tuple[int, int] | None:
+    """The span of an IBAN, in any case, that holds the start of the card candidate at ``start``."""
+    before = text[start - 1 : start]
+    if not before.isalpha() and not (
+        before in (" ", "-") and text[start - 2 : start - 1].isalnum()
+    ):
+        return None  # no letter right before, nor a space or dash after one
+    # Its country code is a word's first two letters, its check digits right
+    # after them: at the candidate's start at the latest.
+    for m in _IBAN_START.finditer(text, max(0, start - _IBAN_BEFORE), start + 2):
+        at = m.start()
+        length = IBAN_LENGTHS.get(text[at : at + 2].upper())
+        if length is None:
+            continue
+        iban = _loose_iban_regex(length).match(text, at)
+        if iban is not None and iban.end() > start and iban_ok(iban[0]):
+            return at, iban.end()
+    return None
 
 
 def _add_union(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
@@ -637,11 +649,10 @@ def _find(
                 kind == "card"
                 and without != "iban"
                 and "iban" in kinds
-                and text[start - 2 : start].isalpha()
-                and (iban_end := _lower_iban(text, start)) is not None
+                and (iban := _lower_iban(text, start)) is not None
             ):
-                _add_union(found, "iban", start - 2, iban_end)
-                pos = iban_end  # what the IBAN leaves of the run
+                _add_union(found, "iban", *iban)
+                pos = iban[1]  # what the IBAN leaves of the run
                 memo = {} if memo is None else memo
                 break
             elif kind == "ssn":
@@ -736,14 +747,9 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
         start, end = match.span()
         if kind in _UNCHECKED:
             found.append((kind, start, end))
-        elif (
-            kind == "card"
-            and iban
-            and text[start - 2 : start].isalpha()
-            and (iban_end := _lower_iban(text, start)) is not None
-        ):
-            _add_union(found, "iban", start - 2, iban_end)
-            end = iban_end  # the scan goes on after the IBAN, the rest of the run too
+        elif kind == "card" and iban and (lower := _lower_iban(text, start)) is not None:
+            _add_union(found, "iban", *lower)
+            end = lower[1]  # the scan goes on after the IBAN, the rest of the run too
         elif (
             kind == "card"
             and 13 <= len(raw := _digits_of(text, start, end)) <= 19
