@@ -250,6 +250,21 @@ def test_a_version_marker_right_before_keeps_four_numbers(text: str, masked: str
     assert PiiRedactor().redact(text) == masked
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # An address at a sentence's end was left in clear: the pattern took no
+        # "." after the last octet (meant: no ".5" of a fifth number).
+        ("the host is 10.0.0.1.", "the host is [IP]."),
+        ("é 192.168.1.254. Then", "é [IP]. Then"),
+        ("ping 10.0.0.1...", "ping [IP]..."),
+        ("1.2.3.4.5 and 10.0.0.1.2", "1.2.3.4.5 and 10.0.0.1.2"),
+    ],
+)
+def test_an_ipv4_address_before_a_full_stop_is_masked(text: str, masked: str) -> None:
+    assert PiiRedactor().redact(text) == masked
+
+
 def _bench() -> ModuleType:
     bench = str(ROOT / "bench")
     if bench not in sys.path:

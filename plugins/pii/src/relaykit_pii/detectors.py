@@ -52,7 +52,7 @@ _PATTERNS = {
     # 123-45-6789, or 123456789 (kept only after a label: _ssn_labelled)
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|(?!00)\d{2})(?!0000)\d{4}"
     r"(?![\d\-])",
-    "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\d|\.\d)",
     "ipv6": r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
     # international (+CC ...) or North American ((415) 555-0100, 415-555-0100),
@@ -101,7 +101,7 @@ _DIGIT_TAILS = {
     r"(?!0000)\d{4}(?![\d\-])",
     # the first octet's alternatives, in _OCTET's order, after its first digit
     "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
-    rf"(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    rf"(?:\.{_OCTET}){{3}}(?!\d|\.\d)",
     # "+" and the international form; "(" and the North American; a digit and the same
     "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
