@@ -567,12 +567,16 @@ def _word_char(text: str, i: int) -> bool:
 # 1234 5698 7654 32", printed so by some banks and typed so by users): the
 # scan for capitals cannot see it, but a run of 13 digits or more in it starts
 # a card candidate, right at its check digits or after letters of its BBAN (a
-# bank code, Italy's CIN). So a card candidate right after a letter, or after
-# a space or dash after one, is first tried as the end of an IBAN that starts
-# a little before it: in prose that is rare (cards are), and it costs a
-# search of the few dozen characters before the candidate then, no pass of
-# its own over the text.
-_IBAN_START = re.compile(r"(?<![^\W_])[A-Za-z]{2}\d\d")
+# bank code, Italy's CIN). So a card candidate is first tried as part of an
+# IBAN that starts a little before it, where two cheap looks say one may: a
+# letter right before the candidate, or, in groups of four, check digits two
+# groups back. A card in prose has neither ("my card is 4111 ..."), and costs
+# two slices; no pass of its own over the text.
+#
+# Check digits after a word's first two letters: a pattern that starts with
+# a digit class is searched for by the engine's quick skip to a digit (one
+# that starts with the letters, or a look-behind, is tried at every character).
+_IBAN_CHECK_DIGITS = re.compile(r"\d\d(?<=(?<![^\W_])[A-Za-z]{2}\d\d)")
 # An IBAN has 34 letters and digits at most, a card candidate 13 or more, so
 # at most 21 of them, each after a space or a dash, come before the candidate.
 _IBAN_BEFORE = 2 * (34 - 13)
@@ -585,22 +589,32 @@ def _loose_iban_regex(length: int) -> re.Pattern[str]:
 
 def _lower_iban(text: str, start: int) -> tuple[int, int] | None:
     """The span of an IBAN, in any case, that holds the start of the card candidate at ``start``."""
-    before = text[start - 1 : start]
-    if not before.isalpha() and not (
-        before in (" ", "-") and text[start - 2 : start - 1].isalnum()
-    ):
-        return None  # no letter right before, nor a space or dash after one
-    # Its country code is a word's first two letters, its check digits right
-    # after them: at the candidate's start at the latest.
-    for m in _IBAN_START.finditer(text, max(0, start - _IBAN_BEFORE), start + 2):
-        at = m.start()
-        length = IBAN_LENGTHS.get(text[at : at + 2].upper())
-        if length is None:
-            continue
-        iban = _loose_iban_regex(length).match(text, at)
-        if iban is not None and iban.end() > start and iban_ok(iban[0]):
-            return at, iban.end()
+    if text[start - 1 : start].isalpha():
+        # The candidate starts with the check digits ("de89 3704 ..."), or after
+        # letters of the BBAN ("gb82west1234...", "it60 x054 2811 ...").
+        if (iban := _iban_at(text, start - 2, start)) is not None:
+            return iban
+        lo = max(2, start - _IBAN_BEFORE)
+        for m in _IBAN_CHECK_DIGITS.finditer(text, lo, min(start, len(text))):
+            if (iban := _iban_at(text, m.start() - 2, start)) is not None:
+                return iban
+        return None
+    if text[start - 8 : start - 6].isdigit() and text[start - 1 : start] in (" ", "-"):
+        return _iban_at(text, start - 10, start)  # "gb82 west 1234 5698 7654 32"
     return None
+
+
+def _iban_at(text: str, at: int, start: int) -> tuple[int, int] | None:
+    # An IBAN from ``at`` (a word's start) that reaches past ``start``.
+    if at < 0 or (at > 0 and text[at - 1].isalnum()) or not text[at : at + 2].isalpha():
+        return None
+    length = IBAN_LENGTHS.get(text[at : at + 2].upper())
+    if length is None:
+        return None
+    iban = _loose_iban_regex(length).match(text, at)
+    if iban is None or iban.end() <= start or not iban_ok(iban[0]):
+        return None
+    return at, iban.end()
 
 
 def _add_union(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
