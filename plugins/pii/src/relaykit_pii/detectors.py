@@ -48,7 +48,7 @@ _PATTERNS = {
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
     # digits (_lower_iban)
-    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,30}\b",
+    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z\d]){11,30}\b",
     # 123-45-6789, or 123456789 (kept only after a label: _ssn_labelled)
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|(?!00)\d{2})(?!0000)\d{4}"
     r"(?![\d\-])",
@@ -94,7 +94,7 @@ _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
 # tail's start. The hypothesis test holds the scan to the whole patterns.
 _DIGIT_TAILS = {
     # from the IBAN's first check digit on; the IBAN starts two characters earlier
-    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z0-9]){11,30}\b",
+    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z\d]){11,30}\b",
     "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
     # (?!000|666|9\d\d) at the first digit, asked at the second
     "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d(?:-(?!00)\d{2}-|(?!00)\d{2})"
@@ -521,9 +521,52 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     if kinds:
         if text.isascii():
             _find_ascii(text, kinds, found)
-        else:
+        elif kinds.isdisjoint(_NEEDS_DIGITS) or _UNUSUAL.search(text) is None:
             _find(text, kinds, found)
+        else:
+            _find_read_through(text, kinds, found)
     return found
+
+
+# Numbers as word processors, web pages and right-to-left text print them: a
+# no-break, narrow no-break (French), thin or ideographic space between the
+# groups, a non-breaking hyphen, an invisible character inside (a zero-width
+# space or joiner, a soft hyphen, a direction mark). The reader sees the
+# number; the patterns saw none, and it went out in clear. Text that is not
+# ASCII is searched for these once (a C-level skip to the next of them).
+_SPACES = "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_HYPHENS = "\u2010-\u2012"
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_UNUSUAL = re.compile(f"[{_SPACES}{_HYPHENS}{_INVISIBLE}]")
+_SPACE = re.compile(f"[{_SPACES}]")
+_HYPHEN = re.compile(f"[{_HYPHENS}]")
+# Read through where a digit is on one side and no letter on the other: right
+# after a word ("Tel\u200e+44 ...", "abc\u200f123") the mark keeps them apart.
+_INVISIBLE_IN_NUMBER = re.compile(
+    f"(?<![^\\W\\d_])[{_INVISIBLE}]+(?=\\d)|(?<=\\d)[{_INVISIBLE}]+(?![^\\W\\d_])"
+)
+
+
+def _find_read_through(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+    # Found in the text as read (a space for each Unicode space, a dash for
+    # each hyphen, invisible characters inside numbers left out), and mapped
+    # back: a find spans the characters read through inside it, not those at
+    # its edges.
+    read = _HYPHEN.sub("-", _SPACE.sub(" ", text))  # one for one: the offsets stay
+    pieces, origin, last = [], [], 0
+    for m in _INVISIBLE_IN_NUMBER.finditer(read):
+        pieces.append(read[last : m.start()])
+        origin += range(last, m.start())
+        last = m.end()
+    inner: list[tuple[str, int, int]] = []
+    if not pieces:
+        _find(read, kinds, found)
+        return
+    pieces.append(read[last:])
+    origin += range(last, len(read))
+    read = "".join(pieces)
+    _find(read, kinds, inner)
+    found += [(kind, origin[s], origin[e - 1] + 1) for kind, s, e in inner]
 
 
 # Kinds whose pattern match is the thing itself: no checksum or parse to pass.
@@ -584,7 +627,7 @@ _IBAN_BEFORE = 2 * (34 - 13)
 
 @functools.lru_cache(maxsize=64)
 def _loose_iban_regex(length: int) -> re.Pattern[str]:
-    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[ \-]?[A-Za-z0-9]){{{length - 4}}}(?![^\W_])")
+    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[ \-]?[A-Za-z\d]){{{length - 4}}}(?![^\W_])")
 
 
 def _lower_iban(text: str, start: int) -> tuple[int, int] | None:
