@@ -9,7 +9,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from relaykit.outbound_redaction import StreamRestorer
 from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
 from relaykit_pii.detectors import IBAN_LENGTHS, _checksummed_run, iban_ok
 
@@ -319,6 +322,63 @@ def test_numbers_in_unicode_digits_spaces_and_invisible_characters_are_masked(
     session = ReversiblePiiRedactor().session()
     sent = session.redact(text)
     assert not any(c.isdigit() for c in sent) and session.restore(sent) == text
+
+
+# Values of every kind in the forms above, right next to each other and to
+# punctuation, other scripts, marks and Unicode spaces.
+_VALUES = [
+    *UNICODE_SPACED.values(),
+    *(form for value in UNICODE_SPACED.values() for form in _unicode_forms(value)),
+    *LETTERED_IBANS,
+    *(_grouped(iban).lower() for iban in LETTERED_IBANS),
+    "jane@example.com",
+    "10.0.0.1",
+    "2001:db8::8a2e:370:7334",
+    "SSN: 123456789",
+]
+# (nothing between two values makes one word of them: "...1111DE89 ..." is no
+# IBAN; nor a bare "." one number: "... 67 89.4111 ..." is no French phone)
+_GLUE = [" ", ", ", ". ", "(", ")", "\u00a0", "\u200f", "\u200d", "é", "日本", "\n", " / "]
+
+
+@st.composite
+def _mixed(draw: st.DrawFn) -> str:
+    parts = [draw(st.sampled_from(_GLUE))]
+    for _ in range(draw(st.integers(1, 4))):
+        parts += [draw(st.sampled_from(_VALUES)), draw(st.sampled_from(_GLUE))]
+    return "".join(parts)
+
+
+@given(_mixed())
+def test_mixed_shapes_restore_exactly_are_idempotent_and_stream_split_anywhere(text: str) -> None:
+    masked = PiiRedactor().redact(text)
+    assert PiiRedactor().redact(masked) == masked
+    reversible = ReversiblePiiRedactor()
+    assert reversible.redact(reversible.redact(text)) == reversible.redact(text)
+    # (a session takes text that looks like a placeholder for the user's own)
+    session = reversible.session()
+    sent = session.redact(text)
+    assert session.restore(sent) == text
+    # every place a stream could cut the answer in two, and in one-character chunks
+    for cut in range(len(sent) + 1):
+        restorer = StreamRestorer(session.restore, [session.holdback])
+        assert restorer.feed(sent[:cut]) + restorer.feed(sent[cut:]) + restorer.flush() == text
+    restorer = StreamRestorer(session.restore, [session.holdback])
+    assert "".join(restorer.feed(c) for c in sent) + restorer.flush() == text
+
+
+# (a letter right against a value makes it part of a word: "xDE89 ...", "é+44 ...")
+_NOT_LETTERS = st.sampled_from([glue for glue in _GLUE if not glue.isalpha()] + [" é ", " 日本 "])
+
+
+@given(st.sampled_from(_VALUES), _NOT_LETTERS, _NOT_LETTERS)
+def test_each_value_between_any_glue_is_masked(value: str, before: str, after: str) -> None:
+    # A value alone between punctuation, another script, a mark or a Unicode
+    # space: none of its digits goes out (an address or an SSN's label aside).
+    text = before + value + after
+    out = PiiRedactor().redact(text)
+    kept = value.split(": ")[0] if value.startswith("SSN") else ""
+    assert not any(c.isdigit() for c in out.replace(kept, "")), out
 
 
 def _bench() -> ModuleType:

@@ -540,10 +540,11 @@ _INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u
 _UNUSUAL = re.compile(f"[{_SPACES}{_HYPHENS}{_INVISIBLE}]")
 _SPACE = re.compile(f"[{_SPACES}]")
 _HYPHEN = re.compile(f"[{_HYPHENS}]")
-# Read through where a digit is on one side and no letter on the other: right
-# after a word ("Tel\u200e+44 ...", "abc\u200f123") the mark keeps them apart.
+# Read through inside a number only, a digit on one side and a digit, space or
+# dash on the other: elsewhere the mark keeps apart what a pattern's
+# look-behind must see apart ("Tel\u200e+44 ...", ".\u200f01 23 45 67 89").
 _INVISIBLE_IN_NUMBER = re.compile(
-    f"(?<![^\\W\\d_])[{_INVISIBLE}]+(?=\\d)|(?<=\\d)[{_INVISIBLE}]+(?![^\\W\\d_])"
+    f"(?<=[\\d \\-])[{_INVISIBLE}]+(?=\\d)|(?<=\\d)[{_INVISIBLE}]+(?=[\\d \\-])"
 )
 
 
@@ -553,15 +554,17 @@ def _find_read_through(text: str, kinds: frozenset[str], found: list[tuple[str, 
     # back: a find spans the characters read through inside it, not those at
     # its edges.
     read = _HYPHEN.sub("-", _SPACE.sub(" ", text))  # one for one: the offsets stay
-    pieces, origin, last = [], [], 0
+    pieces: list[str] = []
+    origin: list[int] = []  # each read character's offset in ``text``
+    last = 0
     for m in _INVISIBLE_IN_NUMBER.finditer(read):
         pieces.append(read[last : m.start()])
         origin += range(last, m.start())
         last = m.end()
-    inner: list[tuple[str, int, int]] = []
     if not pieces:
         _find(read, kinds, found)
         return
+    inner: list[tuple[str, int, int]] = []
     pieces.append(read[last:])
     origin += range(last, len(read))
     read = "".join(pieces)
