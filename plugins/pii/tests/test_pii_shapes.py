@@ -285,9 +285,9 @@ def _unicode_forms(value: str) -> list[str]:
     forms = ["\u200f" + value + "\u200f"]  # right-to-left marks around it
     if not value.startswith("0"):  # a national number's trunk 0 is read in ASCII only
         forms += [value.translate(digits), value.translate(arabic)]  # full-width, Arabic-Indic
-    # no-break, narrow no-break, thin and ideographic spaces between the groups,
+    # no-break, narrow no-break, thin and figure spaces between the groups,
     # non-breaking hyphens for dashes
-    forms += [value.replace(" ", space) for space in ("\u00a0", "\u202f", "\u2009", "\u3000")]
+    forms += [value.replace(" ", space) for space in ("\u00a0", "\u202f", "\u2009", "\u2007")]
     forms.append(value.replace("-", "\u2011"))
     # an invisible character inside the number, next to a digit: zero-width
     # space, joiner, soft hyphen, direction marks, word joiner, byte-order mark
