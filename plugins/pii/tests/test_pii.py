@@ -82,7 +82,28 @@ lower_ibans = (
         )
     )
 )
-ibans = st.one_of(upper_ibans, dashed_ibans, lower_ibans)
+# With a bank code of letters (Britain, Ireland, Bulgaria, Latvia, Gibraltar),
+# in any case: found from the digits after the letters (13 or more of them).
+LETTERED_SIZES = {"GB": 22, "IE": 22, "BG": 22, "LV": 21, "GI": 23}
+CASES = [str.lower, str.title, lambda i: i[:4].lower() + i[4:], str.upper]
+
+
+def _lettered(country: str, bank: str, digits: str, sep: str, case: Any) -> str:
+    iban = with_iban_check(country, bank + digits)
+    return str(case(sep.join(iban[k : k + 4] for k in range(0, len(iban), 4))))
+
+
+lettered_ibans = st.sampled_from(sorted(LETTERED_SIZES)).flatmap(
+    lambda c: st.builds(
+        _lettered,
+        st.just(c),
+        st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=4),
+        st.text(DIGITS, min_size=LETTERED_SIZES[c] - 8, max_size=LETTERED_SIZES[c] - 8),
+        st.sampled_from(["", " "]),
+        st.sampled_from(CASES),
+    )
+)
+ibans = st.one_of(upper_ibans, dashed_ibans, lower_ibans, lettered_ibans)
 ssn_parts = st.tuples(
     st.integers(1, 899).filter(lambda a: a != 666), st.integers(1, 99), st.integers(1, 9999)
 )

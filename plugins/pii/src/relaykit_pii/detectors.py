@@ -48,11 +48,11 @@ _PATTERNS = {
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
     # digits (_lower_iban)
-    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,30}\b",
+    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z\d]){11,30}\b",
     # 123-45-6789, or 123456789 (kept only after a label: _ssn_labelled)
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|(?!00)\d{2})(?!0000)\d{4}"
     r"(?![\d\-])",
-    "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\d|\.\d)",
     "ipv6": r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
     # international (+CC ...) or North American ((415) 555-0100, 415-555-0100),
@@ -94,14 +94,14 @@ _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
 # tail's start. The hypothesis test holds the scan to the whole patterns.
 _DIGIT_TAILS = {
     # from the IBAN's first check digit on; the IBAN starts two characters earlier
-    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z0-9]){11,30}\b",
+    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z\d]){11,30}\b",
     "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
     # (?!000|666|9\d\d) at the first digit, asked at the second
     "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d(?:-(?!00)\d{2}-|(?!00)\d{2})"
     r"(?!0000)\d{4}(?![\d\-])",
     # the first octet's alternatives, in _OCTET's order, after its first digit
     "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
-    rf"(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    rf"(?:\.{_OCTET}){{3}}(?!\d|\.\d)",
     # "+" and the international form; "(" and the North American; a digit and the same
     "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
@@ -521,9 +521,59 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     if kinds:
         if text.isascii():
             _find_ascii(text, kinds, found)
-        else:
+        elif kinds.isdisjoint(_NEEDS_DIGITS) or not any(c in text for c in _UNUSUAL):
             _find(text, kinds, found)
+        else:
+            _find_read_through(text, kinds, found)
     return found
+
+
+# Numbers as word processors, web pages and right-to-left text print them: a
+# no-break, narrow no-break (French), figure or thin space between the groups,
+# a non-breaking hyphen, an invisible character inside (a
+# zero-width space, non-joiner or joiner, a soft hyphen, a direction mark, a
+# word joiner, a byte-order mark). The reader sees the number; the patterns
+# saw none, and it went out in clear. Text that is not ASCII is searched for
+# each with ``in`` (memchr; none at all in text of Latin-1 characters but the
+# first two): a regex's class of them cost a test per character, +45% on a
+# 20 KB text with one "é". (The ideographic space is left out: its search
+# walks every character of Chinese or Japanese text, +3.5% on 20 KB.)
+_SPACES = "\u00a0\u2007\u2009\u202f"
+_HYPHENS = "\u2011"
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+_UNUSUAL = tuple(_SPACES + _HYPHENS + _INVISIBLE)
+_SPACE = re.compile(f"[{_SPACES}]")
+_HYPHEN = re.compile(f"[{_HYPHENS}]")
+# Read through inside a number only, a digit on one side and a digit, space or
+# dash on the other: elsewhere the mark keeps apart what a pattern's
+# look-behind must see apart ("Tel\u200e+44 ...", ".\u200f01 23 45 67 89").
+_INVISIBLE_IN_NUMBER = re.compile(
+    f"(?<=[\\d \\-])[{_INVISIBLE}]+(?=\\d)|(?<=\\d)[{_INVISIBLE}]+(?=[\\d \\-])"
+)
+
+
+def _find_read_through(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+    # Found in the text as read (a space for each Unicode space, a dash for
+    # each hyphen, invisible characters inside numbers left out), and mapped
+    # back: a find spans the characters read through inside it, not those at
+    # its edges.
+    read = _HYPHEN.sub("-", _SPACE.sub(" ", text))  # one for one: the offsets stay
+    pieces: list[str] = []
+    origin: list[int] = []  # each read character's offset in ``text``
+    last = 0
+    for m in _INVISIBLE_IN_NUMBER.finditer(read):
+        pieces.append(read[last : m.start()])
+        origin += range(last, m.start())
+        last = m.end()
+    if not pieces:
+        _find(read, kinds, found)
+        return
+    inner: list[tuple[str, int, int]] = []
+    pieces.append(read[last:])
+    origin += range(last, len(read))
+    read = "".join(pieces)
+    _find(read, kinds, inner)
+    found += [(kind, origin[s], origin[e - 1] + 1) for kind, s, e in inner]
 
 
 # Kinds whose pattern match is the thing itself: no checksum or parse to pass.
@@ -563,32 +613,58 @@ def _word_char(text: str, i: int) -> bool:
     return i >= 0 and (text[i].isalnum() or text[i] == "_")
 
 
-# A lower-case IBAN ("de89 3704 0044 0532 0130 00", printed so by some banks
-# and typed so by users): the scan for capitals cannot see it, but its check
-# digits and the digits after them start a card candidate. So a card candidate
-# right after two letters (a word's start) is tried as an IBAN of that
-# country's length first: in prose that is rare, and it costs one slice then.
-_LOOSE_IBAN = re.compile(r"[A-Za-z]{2}\d\d")
+# A lower-case or mixed-case IBAN ("de89 3704 0044 0532 0130 00", "gb82 west
+# 1234 5698 7654 32", printed so by some banks and typed so by users): the
+# scan for capitals cannot see it, but a run of 13 digits or more in it starts
+# a card candidate, right at its check digits or after letters of its BBAN (a
+# bank code, Italy's CIN). So a card candidate is first tried as part of an
+# IBAN that starts a little before it, where two cheap looks say one may: a
+# letter right before the candidate, or, in groups of four, check digits two
+# groups back. A card in prose has neither ("my card is 4111 ..."), and costs
+# two slices; no pass of its own over the text.
+#
+# Check digits after a word's first two letters: a pattern that starts with
+# a digit class is searched for by the engine's quick skip to a digit (one
+# that starts with the letters, or a look-behind, is tried at every character).
+_IBAN_CHECK_DIGITS = re.compile(r"\d\d(?<=(?<![^\W_])[A-Za-z]{2}\d\d)")
+# An IBAN has 34 letters and digits at most, a card candidate 13 or more, so
+# at most 21 of them, each after a space or a dash, come before the candidate.
+_IBAN_BEFORE = 2 * (34 - 13)
 
 
 @functools.lru_cache(maxsize=64)
 def _loose_iban_regex(length: int) -> re.Pattern[str]:
-    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[ \-]?[A-Za-z0-9]){{{length - 4}}}(?![^\W_])")
+    return re.compile(rf"[A-Za-z]{{2}}\d\d(?:[ \-]?[A-Za-z\d]){{{length - 4}}}(?![^\W_])")
 
 
-def _lower_iban(text: str, start: int) -> int | None:
-    """The end of an IBAN that starts two letters before the card candidate at ``start``."""
-    if start < 2 or not text[start - 2 : start].isalpha():
+def _lower_iban(text: str, start: int) -> tuple[int, int] | None:
+    """The span of an IBAN, in any case, that holds the start of the card candidate at ``start``."""
+    if text[start - 1 : start].isalpha():
+        # The candidate starts with the check digits ("de89 3704 ..."), or after
+        # letters of the BBAN ("gb82west1234...", "it60 x054 2811 ...").
+        if (iban := _iban_at(text, start - 2, start)) is not None:
+            return iban
+        lo = max(2, start - _IBAN_BEFORE)
+        for m in _IBAN_CHECK_DIGITS.finditer(text, lo, min(start, len(text))):
+            if (iban := _iban_at(text, m.start() - 2, start)) is not None:
+                return iban
         return None
-    if start > 2 and text[start - 3].isalnum():
-        return None  # the letters end a word: no country code
-    length = IBAN_LENGTHS.get(text[start - 2 : start].upper())
+    if text[start - 8 : start - 6].isdigit() and text[start - 1 : start] in (" ", "-"):
+        return _iban_at(text, start - 10, start)  # "gb82 west 1234 5698 7654 32"
+    return None
+
+
+def _iban_at(text: str, at: int, start: int) -> tuple[int, int] | None:
+    # An IBAN from ``at`` (a word's start) that reaches past ``start``.
+    if at < 0 or (at > 0 and text[at - 1].isalnum()) or not text[at : at + 2].isalpha():
+        return None
+    length = IBAN_LENGTHS.get(text[at : at + 2].upper())
     if length is None:
         return None
-    m = _loose_iban_regex(length).match(text, start - 2)
-    if m is None or not iban_ok(m[0]):
+    iban = _loose_iban_regex(length).match(text, at)
+    if iban is None or iban.end() <= start or not iban_ok(iban[0]):
         return None
-    return m.end()
+    return at, iban.end()
 
 
 def _add_union(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
@@ -637,11 +713,10 @@ def _find(
                 kind == "card"
                 and without != "iban"
                 and "iban" in kinds
-                and text[start - 2 : start].isalpha()
-                and (iban_end := _lower_iban(text, start)) is not None
+                and (iban := _lower_iban(text, start)) is not None
             ):
-                _add_union(found, "iban", start - 2, iban_end)
-                pos = iban_end  # what the IBAN leaves of the run
+                _add_union(found, "iban", *iban)
+                pos = iban[1]  # what the IBAN leaves of the run
                 memo = {} if memo is None else memo
                 break
             elif kind == "ssn":
@@ -736,14 +811,9 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
         start, end = match.span()
         if kind in _UNCHECKED:
             found.append((kind, start, end))
-        elif (
-            kind == "card"
-            and iban
-            and text[start - 2 : start].isalpha()
-            and (iban_end := _lower_iban(text, start)) is not None
-        ):
-            _add_union(found, "iban", start - 2, iban_end)
-            end = iban_end  # the scan goes on after the IBAN, the rest of the run too
+        elif kind == "card" and iban and (lower := _lower_iban(text, start)) is not None:
+            _add_union(found, "iban", *lower)
+            end = lower[1]  # the scan goes on after the IBAN, the rest of the run too
         elif (
             kind == "card"
             and 13 <= len(raw := _digits_of(text, start, end)) <= 19
@@ -835,7 +905,23 @@ def _within(
 ) -> None:
     if end - start < 6:  # too short for any kind (the shortest, an email like a@b.co, has 6)
         return
-    found += [(kind, start + s, start + e) for kind, s, e in spans(text[start:end], kinds)]
+    # Scanned from ``start`` in a text that begins a little before it: cut at
+    # ``start``, the part lost what the checks read before a match, a 9-digit
+    # SSN's label first ("SSN: 123456789 4111 1111 1111 1111" sent the SSN in
+    # clear), and the lookbehinds' characters.
+    lo = max(0, start - _CONTEXT)
+    part = text[lo:end]
+    kinds = _narrowed(kinds, "@" in part, ":" in part, _has_digit(part))
+    if not kinds:
+        return
+    inner: list[tuple[str, int, int]] = []
+    _find(part, kinds, inner, start - lo)
+    found += [(kind, lo + s, lo + e) for kind, s, e in inner]
+
+
+# How far back any check reads from a match's start: an SSN's label and the
+# character before it (for its \b), a version marker, the patterns' lookbehinds.
+_CONTEXT = _SSN_LABEL_REACH + 8
 
 
 # How many characters other than separators a card number and an IBAN have.
