@@ -39,8 +39,8 @@ def test_ctrl_c_before_the_answer_exits_130_quietly_and_logs_the_call(
         text=True,
     )
     try:
-        # a safety net only: a fresh process compiles its imports (bytecode is not
-        # written here), which a CI machine loaded past its cores took over 30 s for
+        # a safety net only: a fresh process imports relaykit and its HTTP stack
+        # first, which on a CI machine loaded past its cores once took over 30 s
         deadline = time.monotonic() + 120
         while not openai_mock.requests:  # the call is under way: press Ctrl-C
             assert process.poll() is None, process.communicate()

@@ -132,9 +132,8 @@ async def records_of(db: Path) -> list[tuple[str, str | None]]:
 async def close_as(client: relaykit.Client, how: str) -> None:
     """Close ``client`` once its wait runs out ([timeouts] total) or once its closer is
     cancelled; either way with the call in flight still waiting. Bounded: 30 s, a
-    safety net only (the wind-down's second for a wait never cut short, then the call
-    log's and the exporters' close in worker threads, took over 5 s on a CI machine
-    loaded past its cores)."""
+    safety net only (5 s, a CI machine loaded past its cores once took longer to wind
+    the client down)."""
     with anyio.fail_after(30):
         if how == "wait_runs_out":
             await client.aclose()
