@@ -9,6 +9,7 @@ loopback HTTP to :class:`AnthropicMock`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -154,9 +155,14 @@ async def test_a_batch_over_256_mb_is_refused_before_sending(
 ) -> None:
     monkeypatch.setattr(batches, "MAX_BYTES", 2_000)
     async with client(mock) as c:
-        with pytest.raises(InvalidRequestError, match="over Anthropic's limit of 256 MB"):
+        with pytest.raises(InvalidRequestError, match="over Anthropic's limit") as e:
             await c.submit_batch(MODEL, [BatchItem(f"i{i}", "hi " * 100) for i in range(5)])
     assert not mock.requests
+    # in bytes, the limit as counted: megabytes rounded read a batch just over the
+    # limit as "256 MB, over Anthropic's limit of 256 MB"
+    size = re.search(r"the batch is ([\d,]+) bytes", str(e.value))
+    assert size is not None and int(size[1].replace(",", "")) > 2_000
+    assert "limit of 2,000 bytes" in str(e.value)
 
 
 async def test_the_mock_refuses_an_oversized_batch_in_anthropics_words(

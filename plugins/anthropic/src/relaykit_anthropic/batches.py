@@ -123,7 +123,9 @@ class MessageBatches:
         )
         if len(content) > MAX_BYTES:
             raise InvalidRequestError(
-                f"the batch is {len(content) / 1e6:,.0f} MB, over Anthropic's limit of 256 MB",
+                # in bytes: near the limit, megabytes rounded would read as under it
+                f"the batch is {len(content):,} bytes, over Anthropic's limit of"
+                f" {MAX_BYTES:,} bytes ({MAX_BYTES / 1e6:,.0f} MB)",
                 provider=self._name,
                 model=model,
                 param="items",
