@@ -58,7 +58,9 @@ def server() -> Iterator[LoopbackServer]:
             await anyio.sleep(1)
             return Response.json({"late": True})
         if request.path == "/hold":
-            return Response(200, SSE, [b"a", Pause(2), b"b"])
+            # the rest long after any test has left: a body ended under a loaded test
+            # (its connection closed) failed a read that was to be cancelled first
+            return Response(200, SSE, [b"a", Pause(30), b"b"])
         if request.path == "/pause":  # a body in two pieces that a reader waits between
             return Response(200, SSE, [b"a", Pause(0.05), b"b"])
         if request.path == "/stall":
@@ -453,12 +455,12 @@ async def test_aclose_fails_a_read_waiting_on_a_streamed_body(server: LoopbackSe
         async with http.stream("GET", server.url + "/hold") as r:
             try:
                 async for _ in r.aiter_bytes():
-                    reading.set()  # then waits 2 s for the rest
+                    reading.set()  # then waits 30 s for the rest
             except ReadError as e:
                 failures.append(e)
 
     reading = anyio.Event()
-    with anyio.fail_after(1):  # not the 2 s the body's rest is away
+    with anyio.fail_after(1):  # not the 30 s the body's rest is away
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
             await reading.wait()
