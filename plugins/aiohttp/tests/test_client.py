@@ -58,8 +58,8 @@ def server() -> Iterator[LoopbackServer]:
             await anyio.sleep(1)
             return Response.json({"late": True})
         if request.path == "/hold":
-            # the rest long after any test has left: a body ended under a loaded test
-            # (its connection closed) failed a read that was to be cancelled first
+            # the rest long after every test has left, so none meets the body's end
+            # (on a loaded CI machine a read to be cancelled met "Connection closed.")
             return Response(200, SSE, [b"a", Pause(30), b"b"])
         if request.path == "/pause":  # a body in two pieces that a reader waits between
             return Response(200, SSE, [b"a", Pause(0.05), b"b"])
