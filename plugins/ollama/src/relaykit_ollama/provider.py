@@ -151,7 +151,11 @@ class OllamaProvider:
             raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json_decode.loads(r.content), wire.prompt_estimate(request))
+        data = json_decode.loads(r.content)
+        # the prompt estimated only for a server that left its count out (before
+        # ollama#5371), not on every call: it walks every message
+        unreported = isinstance(data, dict) and wire.prompt_unreported(data)
+        return wire.response(data, wire.prompt_estimate(request) if unreported else 0)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""
