@@ -826,8 +826,11 @@ def test_ctrl_c_while_close_waits_for_a_call_in_flight_ends_it_promptly(
     interrupting = ctrl_c_once if interrupt == "signal" else interrupt_main_once
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(client.chat, MODEL, "in flight")
+        # The call must be in flight before close() starts: a loaded worker thread
+        # that had not begun it yet met a closed client, and close() returned at once.
+        until(lambda: bool(openai_mock.requests))
         started = time.monotonic()
-        with interrupting(lambda: bool(openai_mock.requests)), pytest.raises(KeyboardInterrupt):
+        with interrupting(lambda: True), pytest.raises(KeyboardInterrupt):
             client.close()
         assert time.monotonic() - started < 5  # not once the call had ended
         with pytest.raises(ClientClosedError):
