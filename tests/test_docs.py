@@ -163,3 +163,35 @@ def test_readme_examples_run(
     if "CachePoint()" in block:  # the first call writes the prefix, the second reads it
         (written, read, _), (written_2, read_2, _) = (line.split() for line in out.splitlines())
         assert int(written) == int(read_2) > 1024 and int(read) == int(written_2) == 0
+
+
+@pytest.mark.anyio
+async def test_the_list_storage_example_pages_by_cursor_as_memory_storage_does() -> None:
+    # The example is what a plugin author copies: it must list in the order every
+    # backend does and honour a cursor, or `relaykit logs --before` repeats and
+    # skips rows on it. Records started at one instant are the hard case.
+    from relaykit.protocols import LogQuery
+    from relaykit.testing import MemoryStorage
+    from relaykit.testing.records import SAME_INSTANT_IDS, make_record
+
+    [block] = [b for b in python_blocks(HOOKS_DOC) if "class ListStorage" in b]
+    module = types.ModuleType("doc_example")
+    exec(compile(block, str(HOOKS_DOC), "exec"), module.__dict__)
+    example, reference = module.ListStorage(), MemoryStorage()
+    records = [make_record(n % 3, id=i) for n, i in enumerate(SAME_INSTANT_IDS)]
+    for storage in (example, reference):
+        await storage.write_batch(records)
+
+    async def pages(storage: object) -> list[list[str]]:
+        query, out = LogQuery(limit=4), []
+        for _ in SAME_INSTANT_IDS:  # a page a record at most: a cursor ignored repeats one
+            page = await storage.query_logs(query)  # type: ignore[attr-defined]
+            if not page:
+                break
+            out.append([r.id for r in page])
+            query = query.next_page(page)
+        return out
+
+    listed = await pages(example)
+    assert listed == await pages(reference)
+    assert sorted(i for page in listed for i in page) == sorted(SAME_INSTANT_IDS)
