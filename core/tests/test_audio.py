@@ -140,11 +140,19 @@ def test_a_form_goes_there_and_back() -> None:
     assert [(p.name, p.filename, p.content_type) for p in parts] == [
         ("model", None, None),
         ("prompt", None, None),
-        ("file", 'my "best" take%0D%0A.wav', "audio/wav"),
+        ("file", 'my "best" take\r\n.wav', "audio/wav"),
     ]
+    assert b'filename="my %22best%22 take%0D%0A.wav"' in body  # a header line holds no CR/LF
     assert [p.text for p in parts[:2]] == ["whisper-1", "Zyxel"]
     assert parts[2].data == WAV
     assert repr(parts[2]).startswith(f"Part(name='file', data=<{len(WAV):,} bytes>")
+
+
+def test_a_form_parameter_decodes_only_what_browsers_escape() -> None:
+    # WHATWG forms escape a quote, CR and LF and nothing else: a % stays a %.
+    assert multipart.unquote_param("a%22b%0D%0Ac") == 'a"b\r\nc'
+    assert multipart.unquote_param("100%41 %2522 %0d") == "100%41 %2522 %0d"
+    assert multipart.unquote_param("%%220A") == '%"0A'  # one pass: no escape made anew
 
 
 def test_a_form_written_by_another_client_is_read() -> None:

@@ -50,7 +50,7 @@ async def test_a_form_is_read_however_it_is_cut_and_its_file_streams_on(size: in
     data = b'{"a": 1}\r\n--relay\r\n-- not the end\r\n' * 50
     body, content_type = multipart.encode(
         [("purpose", "batch"), ("expires_after[seconds]", "3600")],
-        [multipart.Part("file", data, 'my "in".jsonl', "application/jsonl")],
+        [multipart.Part("file", data, 'my "in"\r\n.jsonl', "application/jsonl")],
     )
     boundary = multipart.boundary_of(content_type)
     assert boundary is not None
@@ -65,7 +65,7 @@ async def test_a_form_is_read_however_it_is_cut_and_its_file_streams_on(size: in
     assert fields == {"purpose": "batch", "expires_after[seconds]": "3600"}
     assert bytes(sink.data) == data
     [(part, seen)] = opened
-    assert part == FilePart("file", 'my "in".jsonl', "application/jsonl")
+    assert part == FilePart("file", 'my "in"\r\n.jsonl', "application/jsonl")
     assert seen == fields  # the fields before the file: enough to refuse it early
     if size == 1:
         assert sink.writes > 1  # streamed, not gathered

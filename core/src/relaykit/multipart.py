@@ -12,11 +12,12 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 
 import attrs
 
-__all__ = ["Part", "boundary_of", "encode", "parse"]
+__all__ = ["Part", "boundary_of", "encode", "parse", "unquote_param"]
 
 
 @attrs.frozen
@@ -61,8 +62,25 @@ def _disposition(name: str, filename: str | None) -> bytes:
     return line.encode()
 
 
+_ESCAPES = {'"': "%22", "\r": "%0D", "\n": "%0A"}
+_UNESCAPES = {escape: char for char, escape in _ESCAPES.items()}
+_ESCAPED = re.compile("|".join(_UNESCAPES))
+
+
 def _quoted(value: str) -> str:
-    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    # What browsers and httpx send (the WHATWG form encoding, RFC 7578 4.2): a
+    # quoted parameter cannot hold these, and no other character is escaped.
+    for char, escape in _ESCAPES.items():
+        value = value.replace(char, escape)
+    return value
+
+
+def unquote_param(value: str) -> str:
+    """A ``content-disposition`` ``name`` or ``filename`` as it was before encoding:
+    ``%22``, ``%0D`` and ``%0A`` (what browsers, httpx and :func:`encode` write
+    for a quote, CR and LF) decoded in one pass, nothing else (a ``%`` is not
+    escaped, so ``%41`` stays as it is)."""
+    return _ESCAPED.sub(lambda m: _UNESCAPES[m.group()], value)
 
 
 def boundary_of(content_type: str) -> str | None:
@@ -121,7 +139,7 @@ def _names(disposition: str) -> tuple[str | None, str | None]:
         key, _, value = param.partition("=")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1].replace('\\"', '"').replace("%22", '"')
+            value = unquote_param(value[1:-1].replace('\\"', '"'))
         values[key.strip().lower()] = value
     return values.get("name"), values.get("filename")
 

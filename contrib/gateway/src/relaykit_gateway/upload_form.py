@@ -15,6 +15,8 @@ from typing import Protocol
 
 import attrs
 
+from relaykit import multipart
+
 #: the most a text field, or a part's headers, may hold
 MAX_FIELD_BYTES = 64 * 1024
 _PARAM = re.compile(r';\s*([a-zA-Z*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
@@ -130,9 +132,9 @@ def _part(head: bytes) -> tuple[str, FilePart | None]:
     params: dict[str, str] = {}
     for match in _PARAM.finditer(disposition):
         key, quoted, bare = match.groups()
-        # browsers and httpx percent-encode a name's quotes (RFC 7578, 4.2)
+        # browsers and httpx percent-encode a name's quotes, CR and LF (RFC 7578, 4.2)
         raw = quoted.replace('\\"', '"') if quoted is not None else bare.strip()
-        params[key.lower()] = raw.replace("%22", '"')
+        params[key.lower()] = multipart.unquote_param(raw)
     name = params.get("name")
     if not disposition.lower().startswith("form-data") or name is None:
         raise FormError("a part of the form has no content-disposition name")
