@@ -46,6 +46,12 @@ def _webp(chunk: bytes, body: bytes) -> bytes:
             "image/webp",
             (2048, 1152),
         ),
+        # WebP headers cut short, or not what their chunk says: no size, not 1x1
+        (_webp(b"VP8X", bytes(4))[:26], "image/webp", None),
+        (_webp(b"VP8L", b"\x2f\x01")[:22], "image/webp", None),
+        (_webp(b"VP8L", b"\x00" + struct.pack("<I", 0)), "image/webp", None),
+        (_webp(b"VP8 ", bytes(3) + b"\x9d\x01"), "image/webp", None),
+        (_webp(b"VP8 ", bytes(3) + b"\x00\x00\x00" + struct.pack("<HH", 8, 8)), "image/webp", None),
         (b"plain text, not an image", None, None),
         (b"\x89PNG\r\n\x1a\n", "image/png", None),  # a header cut short
     ],

@@ -62,17 +62,20 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
 
 
 def _webp(data: bytes) -> tuple[int, int] | None:
+    # Each header is checked whole: a cut one would read as 0 + 1 = a 1x1 image.
     chunk = data[12:16]
-    if chunk == b"VP8X":  # extended: 24-bit sizes minus one
+    if chunk == b"VP8X" and len(data) >= 30:  # extended: 24-bit sizes minus one
         w = int.from_bytes(data[24:27], "little") + 1
         h = int.from_bytes(data[27:30], "little") + 1
         return w, h
-    if chunk == b"VP8L":  # lossless: 14-bit sizes minus one, packed after 0x2f
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        # lossless: a signature byte, then 14-bit sizes minus one
         bits = int.from_bytes(data[21:25], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 ":  # lossy: after the frame tag and start code
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        # lossy: after the frame tag and start code
         w, h = struct.unpack_from("<HH", data, 26)
-        return w & 0x3FFF, h & 0x3FFF
+        return (w & 0x3FFF, h & 0x3FFF) if w & 0x3FFF and h & 0x3FFF else None
     return None
 
 
