@@ -32,12 +32,9 @@ if TYPE_CHECKING:
 
 
 def is_transport_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a transport failure of either HTTP client (not a status error)."""
-    if isinstance(exc, hx.TransportError):
-        return True
-    # httpx raised it only if httpx was imported: no import on the aiohttp path
-    httpx = sys.modules.get("httpx")
-    return httpx is not None and isinstance(exc, httpx.TransportError | httpx.DecodingError)
+    """Whether ``exc`` is a transport failure of either HTTP client (not a status error),
+    or a TLS failure that one let through unwrapped (see :func:`transport_error`)."""
+    return _kind(exc) is not None
 
 
 def transport_error(exc: BaseException, *, provider: str, model: str | None) -> RelayError | None:
@@ -46,7 +43,9 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     Connect and pool timeouts become :class:`relaykit.RequestTimeoutError` with
     ``which="connect"``, other timeouts ``which="total"``; a server certificate
     that failed verification :class:`relaykit.UntrustedCertificateError` (not
-    retryable); refused, reset and broken connections
+    retryable); refused, reset and broken connections, and a raw
+    ``ssl.SSLError`` (httpcore's asyncio backend wraps TLS failures while
+    connecting, but lets one mid-exchange, a corrupt record, through as is)
     :class:`relaykit.ProviderUnavailableError`.
     For providers that send requests outside the core's call path (the core
     maps everything raised from ``chat``, ``stream`` and ``list_models``).
@@ -94,6 +93,14 @@ def _kind(exc: BaseException) -> str | None:
     # a plain body gzip, a body cut mid-stream) is no httpx.TransportError, but is
     # the same failure as aiohttp's (a ProtocolError from relaykit-aiohttp)
     if httpx is None or not isinstance(exc, httpx.TransportError | httpx.DecodingError):
+        # httpcore's anyio backend (asyncio) maps ssl.SSLError only while connecting
+        # (to ConnectError); one while reading or writing (a record that fails its
+        # MAC: a middlebox, a broken server) comes through raw. It is that connection
+        # failing mid-exchange, as aiohttp's (a ClientOSError) and httpx's under trio
+        # (a ReadError) are. No TLS connection was made without ssl imported.
+        ssl = sys.modules.get("ssl")
+        if ssl is not None and isinstance(exc, ssl.SSLError):
+            return "other"
         return None
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return "connect-timeout"

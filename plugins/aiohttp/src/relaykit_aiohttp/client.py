@@ -668,6 +668,10 @@ def _mapped(e: BaseException, pooled: bool) -> TransportError:
     if isinstance(e, aiohttp.ClientConnectorError):
         return ConnectError(text)
     if isinstance(e, aiohttp.ServerDisconnectedError):
+        # a server that closed mid-head leaves aiohttp's message the head so far (a
+        # RawResponseMessage, its repr every header), not words
+        if not isinstance(e.message, str):
+            return ProtocolError("Server disconnected before the response's head was complete")
         return ProtocolError(text or "server disconnected")
     # a truncated body, or a malformed status line or headers
     if isinstance(e, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
