@@ -41,7 +41,11 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     """The relaykit error for a transport failure, or ``None`` if ``exc`` is not one.
 
     Connect and pool timeouts become :class:`relaykit.RequestTimeoutError` with
-    ``which="connect"``, other timeouts ``which="total"``; a server certificate
+    ``which="connect"``, and so does httpx's write timeout (``[timeouts] connect``
+    bounds writing a request: :class:`~relaykit.http.HttpOptions`); a read timeout
+    ``which="idle"``: the only read timeout a relaykit HTTP client applies is a
+    stream's idle timeout (:func:`~relaykit.http.claim_stream_read_timeout`); any
+    other timeout ``which="total"``. A server certificate
     that failed verification :class:`relaykit.UntrustedCertificateError` (not
     retryable); refused, reset and broken connections, and a raw
     ``ssl.SSLError`` (httpcore's asyncio backend wraps TLS failures while
@@ -66,6 +70,20 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
             hint="check the base URL and network, or raise [timeouts] connect",
             **kw,
         )
+    if kind == "write-timeout":
+        return RequestTimeoutError(
+            f"writing the request timed out ({type(exc).__name__})",
+            which="connect",
+            hint="the server stopped reading it; or raise [timeouts] connect, which bounds writes",
+            **kw,
+        )
+    if kind == "read-timeout":
+        return RequestTimeoutError(
+            f"the idle timeout fired: no bytes came for it ({type(exc).__name__})",
+            which="idle",
+            hint="raise [timeouts] idle",
+            **kw,
+        )
     if kind == "timeout":
         return RequestTimeoutError(f"request timed out ({type(exc).__name__})", which="total", **kw)
     if reason is not None:
@@ -83,6 +101,8 @@ def _kind(exc: BaseException) -> str | None:
     if isinstance(exc, hx.TransportError):
         if isinstance(exc, hx.ConnectTimeout | hx.PoolTimeout):
             return "connect-timeout"
+        if isinstance(exc, hx.ReadTimeout):
+            return "read-timeout"
         if isinstance(exc, hx.TransportTimeout):
             return "timeout"
         if isinstance(exc, hx.ConnectError):
@@ -104,6 +124,10 @@ def _kind(exc: BaseException) -> str | None:
         return None
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return "connect-timeout"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read-timeout"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "write-timeout"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
