@@ -17,6 +17,8 @@ import aiohttp
 import anyio
 import pytest
 
+import relaykit
+import relaykit_aiohttp.plugin
 from relaykit.http import ReadError
 from relaykit.testing.loopback import LoopbackServer, Pause, Request, Response
 from relaykit_aiohttp import AiohttpClient
@@ -126,3 +128,29 @@ async def test_closing_the_client_fails_a_whole_body_read_that_waits(
                 await anyio.sleep(0.05)  # post() reads "a" and waits for the rest
                 await http.aclose()
     assert len(failure) == 1, failure
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_stream_whose_connection_is_closed_under_it_fails_typed() -> None:
+    # through the public client: the provider's next read met the bare RuntimeError
+    event = b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+
+    async def handler(request: Request) -> Response:
+        return Response(200, {"content-type": "text/event-stream"}, [event, Pause(30), event])
+
+    with LoopbackServer(handler) as s:
+        config = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "providers": {"openai": {"base_url": s.url + "/v1", "api_key": "sk-test-0123456789"}},
+        }
+        async with relaykit.Client(config, plugins=[relaykit_aiohttp.plugin]) as client:
+            with anyio.fail_after(30), pytest.raises(relaykit.StreamError) as caught:
+                async with client.stream("openai/gpt-4o-mini", "hi") as stream:
+                    async for _ in stream:
+                        http = client._registry._http["openai"]  # private: the client used
+                        assert isinstance(http, AiohttpClient) and http._session is not None
+                        await http._session.close()
+    assert "closed while the body was read" in str(caught.value)
+    assert stream.response.text == "hi"
