@@ -94,6 +94,11 @@ class Scenario:
     #: what it does then with the connection
     end: Callable[[socket.socket], None] = close
     tls: bool = False
+    #: whether it reads the request's body before it answers (else it answers, or
+    #: ends, with the request still being written)
+    reads_body: bool = True
+    #: the prompt's length: a long one is still being written when the server ends
+    prompt_chars: int = 2
 
 
 SCENARIOS = {
@@ -116,6 +121,10 @@ SCENARIOS = {
     "closed mid-head": Scenario(lambda s: b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"),
     "no HTTP at all": Scenario(lambda s: b"SSH-2.0-OpenSSH_9.6\r\n"),
     "a corrupt TLS record mid-body": Scenario(cut, corrupt_record, tls=True),
+    # 16 MB: more than the socket buffers between them hold, so the write fails
+    "reset while the request is written": Scenario(
+        lambda s: b"", reset, reads_body=False, prompt_chars=16_000_000
+    ),
 }
 
 
@@ -174,7 +183,7 @@ class WireServer:
             for line in head_part.lower().split(b"\r\n"):
                 if line.startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
-            while len(rest) < length:
+            while self.scenario.reads_body and len(rest) < length:
                 data = conn.recv(65536)
                 if not data:
                     return
@@ -214,17 +223,19 @@ async def test_a_broken_wire_fails_typed(
         "storage": {"backend": "none"},
         "retry": {"attempts": 1},
         "timeouts": {"total": 30, "first_token": 30, "idle": 30},
+        "validation": {"max_chars": 100_000_000},
         "http": http,
         "providers": {"openai": {"base_url": server.base_url, "api_key": KEY}},
     }
+    prompt = "x" * server.scenario.prompt_chars
     async with relaykit.Client(config) as client:
         with pytest.raises(relaykit.RelayError) as caught:
             if streamed:
-                async with client.stream(MODEL, "hi") as s:
+                async with client.stream(MODEL, prompt) as s:
                     async for _ in s:
                         pass
             else:
-                await client.chat(MODEL, "hi")
+                await client.chat(MODEL, prompt)
     error = caught.value
     assert isinstance(error, relaykit.ProviderUnavailableError | relaykit.StreamError), repr(error)
     text = str(error)

@@ -382,6 +382,28 @@ def test_a_transport_read_timeout_is_the_idle_timeout(timeout: Exception | str) 
     assert "raise [timeouts] idle" in str(error)
 
 
+def test_a_raw_tls_failure_is_a_transport_failure() -> None:
+    """httpcore's asyncio backend lets an ssl.SSLError mid-exchange through unwrapped
+    (tests/test_transport_failures.py makes one), and before 1.0.6 a handshake's too:
+    mapped, not raised as is."""
+    import ssl
+
+    from relaykit.transport_errors import is_transport_error, never_sent, transport_error
+
+    record = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed")
+    error = transport_error(record, provider="openai", model="gpt-4o-mini")
+    assert isinstance(error, ProviderUnavailableError)
+    assert "decryption failed" in str(error)
+    assert is_transport_error(record) and not never_sent(record)  # mid-exchange: maybe sent
+
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "unable to get local issuer certificate"
+    untrusted = transport_error(verify, provider="openai", model="gpt-4o-mini")
+    assert isinstance(untrusted, relaykit.UntrustedCertificateError)
+    assert "unable to get local issuer certificate" in str(untrusted)
+    assert never_sent(verify)  # only a handshake verifies
+
+
 @pytest.mark.anyio
 async def test_503s_open_the_circuit_and_no_request_is_sent_while_open(mock: OpenAIMock) -> None:
     mock.script.push(Reply.failure(503), Reply.failure(503))

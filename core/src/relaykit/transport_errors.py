@@ -118,9 +118,11 @@ def _kind(exc: BaseException) -> str | None:
         # MAC: a middlebox, a broken server) comes through raw. It is that connection
         # failing mid-exchange, as aiohttp's (a ClientOSError) and httpx's under trio
         # (a ReadError) are. No TLS connection was made without ssl imported.
+        # (httpcore before 1.0.6, which httpx 0.28 allows, let a handshake's through
+        # too: a failed verification, which only a handshake has, is "connect".)
         ssl = sys.modules.get("ssl")
         if ssl is not None and isinstance(exc, ssl.SSLError):
-            return "other"
+            return "connect" if isinstance(exc, ssl.SSLCertVerificationError) else "other"
         return None
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return "connect-timeout"
