@@ -242,3 +242,5 @@ async def test_a_broken_wire_fails_typed(
     # the transport's failure, mapped (not a decoder's verdict on what got through)
     assert "connection failed" in text, text
     assert "RawResponseMessage" not in text  # aiohttp's head-so-far is no message
+    # and says what failed: httpx's ReadError over a reset has no words of its own
+    assert not text.rstrip().endswith(":") and "no reason given" not in text, text

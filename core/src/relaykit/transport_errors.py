@@ -94,7 +94,29 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
         return ProviderUnavailableError(
             f"could not connect: {exc}", hint="check the provider's base_url", **kw
         )
-    return ProviderUnavailableError(f"connection failed: {type(exc).__name__}: {exc}", **kw)
+    return ProviderUnavailableError(
+        f"connection failed: {type(exc).__name__}: {_detail(exc)}", **kw
+    )
+
+
+def _detail(exc: BaseException) -> str:
+    """``exc``'s text or, when it has none, the first its causes have: httpx's
+    ``ReadError`` over a reset connection (or, under trio, a failed TLS record) says
+    nothing itself ("connection failed: ReadError: "); the socket's error, under
+    httpcore's and anyio's wordless ones, does.
+
+    A context is read even where it is suppressed (httpcore raises its errors so),
+    which :func:`mask_chain` does not walk: the text is masked here.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if text:
+            return text if current is exc else scrub(f"{type(current).__name__}: {text}")
+        current = current.__cause__ or current.__context__
+    return "no reason given"
 
 
 def _kind(exc: BaseException) -> str | None:
