@@ -92,7 +92,7 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
         )
     if kind == "connect":
         return ProviderUnavailableError(
-            f"could not connect: {exc}", hint="check the provider's base_url", **kw
+            f"could not connect: {_detail(exc)}", hint="check the provider's base_url", **kw
         )
     return ProviderUnavailableError(
         f"connection failed: {type(exc).__name__}: {_detail(exc)}", **kw
