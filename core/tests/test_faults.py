@@ -337,6 +337,74 @@ async def test_connect_timeout_names_connect() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_request_the_server_stops_reading_times_out_naming_connect() -> None:
+    """httpx's write timeout is [timeouts] connect (HttpOptions): it was reported as
+    which="total", the total timeout far from spent. (relaykit-aiohttp's client
+    bounds no write: aiohttp has no write timeout.)"""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        # a server that takes the connection and never reads: the upload stalls
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        port = listener.getsockname()[1]
+        config = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "timeouts": {"connect": 0.5, "total": 60},
+            "validation": {"max_chars": 100_000_000},
+            "http": {"transport": "httpx"},
+            "providers": {"openai": {"base_url": f"http://127.0.0.1:{port}/v1", "api_key": KEY}},
+        }
+        async with relaykit.Client(config) as c:
+            # 32 MB: more than any socket buffers between them hold
+            with anyio.fail_after(50), pytest.raises(RequestTimeoutError) as info:
+                await c.chat(MODEL, "x" * 32_000_000)
+    assert info.value.which == "connect"
+    assert "writing the request timed out" in str(info.value)
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [relaykit.http.ReadTimeout("timed out reading"), "httpx.ReadTimeout"],
+    ids=["relaykit-aiohttp", "httpx"],
+)
+def test_a_transport_read_timeout_is_the_idle_timeout(timeout: Exception | str) -> None:
+    """The one read timeout a relaykit HTTP client applies is a stream's idle timeout
+    (claim_stream_read_timeout): mapped, it said which="total"."""
+    import httpx
+
+    from relaykit.transport_errors import transport_error
+
+    exc = httpx.ReadTimeout("timed out") if timeout == "httpx.ReadTimeout" else timeout
+    assert isinstance(exc, Exception)
+    error = transport_error(exc, provider="openai", model="gpt-4o-mini")
+    assert isinstance(error, RequestTimeoutError)
+    assert (error.which, error.retryable) == ("idle", True)
+    assert "raise [timeouts] idle" in str(error)
+
+
+def test_a_raw_tls_failure_is_a_transport_failure() -> None:
+    """httpcore's asyncio backend lets an ssl.SSLError mid-exchange through unwrapped
+    (tests/test_transport_failures.py makes one), and before 1.0.6 a handshake's too:
+    mapped, not raised as is."""
+    import ssl
+
+    from relaykit.transport_errors import is_transport_error, never_sent, transport_error
+
+    record = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed")
+    error = transport_error(record, provider="openai", model="gpt-4o-mini")
+    assert isinstance(error, ProviderUnavailableError)
+    assert "decryption failed" in str(error)
+    assert is_transport_error(record) and not never_sent(record)  # mid-exchange: maybe sent
+
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "unable to get local issuer certificate"
+    untrusted = transport_error(verify, provider="openai", model="gpt-4o-mini")
+    assert isinstance(untrusted, relaykit.UntrustedCertificateError)
+    assert "unable to get local issuer certificate" in str(untrusted)
+    assert never_sent(verify)  # only a handshake verifies
+
+
+@pytest.mark.anyio
 async def test_503s_open_the_circuit_and_no_request_is_sent_while_open(mock: OpenAIMock) -> None:
     mock.script.push(Reply.failure(503), Reply.failure(503))
     breaker = {"failures": 2, "reset_after": 60}

@@ -228,7 +228,7 @@ class Guard:
             # The call's time ran out (the caller's budget, after whatever retries
             # and waits came first): no verdict, as for a stream that ends so. As a
             # success (it is not retryable), a trial that hung closed the circuit.
-            # (A transport's own read timeout, also "total", is retryable: a failure.)
+            # (A transport's own timeouts say "connect" or "idle": failures.)
             breaker._release(trial, period)
         elif isinstance(exc, RelayError):
             if exc.retryable:

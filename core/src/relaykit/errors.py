@@ -239,8 +239,14 @@ class UntrustedCertificateError(ProviderUnavailableError):
 
 
 class RequestTimeoutError(RelayError):
-    """A timeout fired; ``which`` names it (connect, first_token, idle, total, or
-    ``server``: the provider's own HTTP 408).
+    """A timeout fired; ``which`` names the ``[timeouts]`` setting that did
+    (``connect``, ``first_token``, ``idle``, ``attempt``, ``total``), or ``server``:
+    the provider's own HTTP 408.
+
+    ``connect`` also bounds waiting for a pooled connection and, on httpx's
+    client, writing the request (a server that stops reading an upload);
+    ``idle`` is also the HTTP client's read timeout, the one it applies (to a
+    stream's request).
 
     ``retry_after``: the wait in seconds a 408 asked for, if it did; retries
     honour it as they do a 429's.

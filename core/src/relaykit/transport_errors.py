@@ -32,21 +32,24 @@ if TYPE_CHECKING:
 
 
 def is_transport_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a transport failure of either HTTP client (not a status error)."""
-    if isinstance(exc, hx.TransportError):
-        return True
-    # httpx raised it only if httpx was imported: no import on the aiohttp path
-    httpx = sys.modules.get("httpx")
-    return httpx is not None and isinstance(exc, httpx.TransportError | httpx.DecodingError)
+    """Whether ``exc`` is a transport failure of either HTTP client (not a status error),
+    or a TLS failure that one let through unwrapped (see :func:`transport_error`)."""
+    return _kind(exc) is not None
 
 
 def transport_error(exc: BaseException, *, provider: str, model: str | None) -> RelayError | None:
     """The relaykit error for a transport failure, or ``None`` if ``exc`` is not one.
 
     Connect and pool timeouts become :class:`relaykit.RequestTimeoutError` with
-    ``which="connect"``, other timeouts ``which="total"``; a server certificate
+    ``which="connect"``, and so does httpx's write timeout (``[timeouts] connect``
+    bounds writing a request: :class:`~relaykit.http.HttpOptions`); a read timeout
+    ``which="idle"``: the only read timeout a relaykit HTTP client applies is a
+    stream's idle timeout (:func:`~relaykit.http.claim_stream_read_timeout`); any
+    other timeout ``which="total"``. A server certificate
     that failed verification :class:`relaykit.UntrustedCertificateError` (not
-    retryable); refused, reset and broken connections
+    retryable); refused, reset and broken connections, and a raw
+    ``ssl.SSLError`` (httpcore's asyncio backend wraps TLS failures while
+    connecting, but lets one mid-exchange, a corrupt record, through as is)
     :class:`relaykit.ProviderUnavailableError`.
     For providers that send requests outside the core's call path (the core
     maps everything raised from ``chat``, ``stream`` and ``list_models``).
@@ -67,6 +70,20 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
             hint="check the base URL and network, or raise [timeouts] connect",
             **kw,
         )
+    if kind == "write-timeout":
+        return RequestTimeoutError(
+            f"writing the request timed out ({type(exc).__name__})",
+            which="connect",
+            hint="the server stopped reading it; or raise [timeouts] connect, which bounds writes",
+            **kw,
+        )
+    if kind == "read-timeout":
+        return RequestTimeoutError(
+            f"the idle timeout fired: no bytes came for it ({type(exc).__name__})",
+            which="idle",
+            hint="raise [timeouts] idle",
+            **kw,
+        )
     if kind == "timeout":
         return RequestTimeoutError(f"request timed out ({type(exc).__name__})", which="total", **kw)
     if reason is not None:
@@ -75,15 +92,39 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
         )
     if kind == "connect":
         return ProviderUnavailableError(
-            f"could not connect: {exc}", hint="check the provider's base_url", **kw
+            f"could not connect: {_detail(exc)}", hint="check the provider's base_url", **kw
         )
-    return ProviderUnavailableError(f"connection failed: {type(exc).__name__}: {exc}", **kw)
+    return ProviderUnavailableError(
+        f"connection failed: {type(exc).__name__}: {_detail(exc)}", **kw
+    )
+
+
+def _detail(exc: BaseException) -> str:
+    """``exc``'s text or, when it has none, the first its causes have: httpx's
+    ``ReadError`` over a reset connection (or, under trio, a failed TLS record) says
+    nothing itself ("connection failed: ReadError: "); the socket's error, under
+    httpcore's and anyio's wordless ones, does.
+
+    A context is read even where it is suppressed (httpcore raises its errors so),
+    which :func:`mask_chain` does not walk: the text is masked here.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if text:
+            return text if current is exc else scrub(f"{type(current).__name__}: {text}")
+        current = current.__cause__ or current.__context__
+    return "no reason given"
 
 
 def _kind(exc: BaseException) -> str | None:
     if isinstance(exc, hx.TransportError):
         if isinstance(exc, hx.ConnectTimeout | hx.PoolTimeout):
             return "connect-timeout"
+        if isinstance(exc, hx.ReadTimeout):
+            return "read-timeout"
         if isinstance(exc, hx.TransportTimeout):
             return "timeout"
         if isinstance(exc, hx.ConnectError):
@@ -94,9 +135,23 @@ def _kind(exc: BaseException) -> str | None:
     # a plain body gzip, a body cut mid-stream) is no httpx.TransportError, but is
     # the same failure as aiohttp's (a ProtocolError from relaykit-aiohttp)
     if httpx is None or not isinstance(exc, httpx.TransportError | httpx.DecodingError):
+        # httpcore's anyio backend (asyncio) maps ssl.SSLError only while connecting
+        # (to ConnectError); one while reading or writing (a record that fails its
+        # MAC: a middlebox, a broken server) comes through raw. It is that connection
+        # failing mid-exchange, as aiohttp's (a ClientOSError) and httpx's under trio
+        # (a ReadError) are. No TLS connection was made without ssl imported.
+        # (httpcore before 1.0.6, which httpx 0.28 allows, let a handshake's through
+        # too: a failed verification, which only a handshake has, is "connect".)
+        ssl = sys.modules.get("ssl")
+        if ssl is not None and isinstance(exc, ssl.SSLError):
+            return "connect" if isinstance(exc, ssl.SSLCertVerificationError) else "other"
         return None
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return "connect-timeout"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read-timeout"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "write-timeout"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):

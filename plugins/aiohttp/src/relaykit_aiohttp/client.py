@@ -114,9 +114,10 @@ class AiohttpClient:
         #: requests holding or waiting for a connection: tells a pool wait from a connect
         self._busy = 0
         self._closed = False
-        #: the streamed responses whose blocks are open: closing the client fails
-        #: their pending reads (aiohttp's own close would leave them waiting)
-        self._streaming: set[aiohttp.ClientResponse] = set()
+        #: the responses whose bodies are being read (a streamed one's block is open,
+        #: or post() or get() reads it whole): closing the client fails their
+        #: reads (aiohttp's own close would leave a pending one waiting for ever)
+        self._reading: set[aiohttp.ClientResponse] = set()
         #: the environment's proxies, read now (as httpx's client reads them), with
         #: relaykit's rules rather than aiohttp's trust_env (which skips ALL_PROXY and
         #: looks each request's proxy up in a worker thread)
@@ -157,13 +158,14 @@ class AiohttpClient:
     async def aclose(self) -> None:
         """Close the session and every connection in its pool.
 
-        A streamed body still being read fails with :class:`relaykit.http.ReadError`
-        (closing the session alone leaves such a read waiting for bytes that never
-        come, until its idle timeout, if it has one).
+        A body still being read (streamed, or by ``post()`` or ``get()``) fails
+        with :class:`relaykit.http.ReadError` (closing the session alone leaves
+        such a read waiting for bytes that never come, until its idle timeout, if
+        it has one).
         """
         self._closed = True
-        streaming, self._streaming = self._streaming, set()
-        for response in streaming:
+        reading, self._reading = self._reading, set()
+        for response in reading:
             response.content.set_exception(aiohttp.ClientOSError("the client closed"))
             response.close()
         session, self._session = self._session, None
@@ -195,6 +197,7 @@ class AiohttpClient:
                 **proxy_kw,
             )
             reader = response.content
+            self._reading.add(response)
             try:
                 # as aiohttp's read(): the body is kept whole anyway, so no pausing
                 # the socket at a buffer's high-water mark, no cap on decompression
@@ -208,8 +211,14 @@ class AiohttpClient:
                 # callback releases the connection.)
                 response.close()
                 raise
+            finally:
+                self._reading.discard(response)
         except _FAILURES as e:
             raise _mapped(e, pooled) from e
+        except RuntimeError as e:
+            if not _closed_under_read(e):
+                raise
+            raise _closed_error() from e
         finally:
             self._busy -= 1
         return Response(response.status, response.headers, body)
@@ -414,7 +423,7 @@ class StreamedRequest:
                 raise _mapped(e, pooled) from e
             raise
         self._response = response
-        client._streaming.add(response)
+        client._reading.add(response)
         if read is not None:
             # The head is in. aiohttp's sock_read re-arms a timer on every network
             # read; the body's reads are timed by one timer per response instead
@@ -436,7 +445,7 @@ class StreamedRequest:
         if response is None:
             return
         self._client._busy -= 1
-        self._client._streaming.discard(response)
+        self._client._reading.discard(response)
         if self._streamed is not None:
             self._streamed._stop_idle_timer()
         if response.content.is_eof():
@@ -554,6 +563,10 @@ class StreamResponse:
                     yield chunk
         except _FAILURES as e:
             raise _mapped(e, False) from e
+        except RuntimeError as e:
+            if not _closed_under_read(e):
+                raise
+            raise _closed_error() from e
         finally:
             self._waiting_since = None
 
@@ -620,6 +633,25 @@ async def _read_rest(content: aiohttp.StreamReader, first: bytes) -> bytes:
         chunks.append(chunk)
 
 
+def _closed_under_read(e: RuntimeError) -> bool:
+    """Whether ``e`` is aiohttp's refusal to wait for body bytes on a connection that
+    was closed under the response (``StreamReader._wait``: its protocol has no
+    transport left, and nothing ended the body).
+
+    ``ResponseHandler.close()`` drops the transport and detaches the body at once,
+    waking no read and ending nothing, so a read that begins after it meets this
+    rather than a ``ClientError``. aiohttp's connector does that to every
+    connection in use when it closes (the session closed by someone other than
+    this client, whose own close fails the reads first). Only this message: any
+    other ``RuntimeError`` (two reads at once, say) is a bug, not the network's.
+    """
+    return e.args == ("Connection closed.",)
+
+
+def _closed_error() -> ReadError:
+    return ReadError("the connection was closed while the body was read")
+
+
 def _mapped(e: BaseException, pooled: bool) -> TransportError:
     """aiohttp's failure as the transport error relaykit maps to its own errors."""
     text = str(e)
@@ -636,6 +668,10 @@ def _mapped(e: BaseException, pooled: bool) -> TransportError:
     if isinstance(e, aiohttp.ClientConnectorError):
         return ConnectError(text)
     if isinstance(e, aiohttp.ServerDisconnectedError):
+        # a server that closed mid-head leaves aiohttp's message the head so far (a
+        # RawResponseMessage, its repr every header), not words
+        if not isinstance(e.message, str):
+            return ProtocolError("Server disconnected before the response's head was complete")
         return ProtocolError(text or "server disconnected")
     # a truncated body, or a malformed status line or headers
     if isinstance(e, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
