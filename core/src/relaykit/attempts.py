@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from .closing_gate import closed_under_call
+from .deadline_scope import scope_until
 from .errors import (
     CircuitOpenError,
     ContextLengthError,
@@ -114,7 +115,7 @@ async def run_attempts(
             nxt = targets[deferred[0][0]] if deferred else None
         if nxt is None:
             break
-        if not await _worth_falling_back(client, error, target, nxt):
+        if not await _worth_falling_back(client, call, error, target, nxt):
             # A final failure (a 400: the caller's mistake) falls back nowhere, not to
             # a deployment put off either: asked again after its wait, it only made
             # the caller wait that long for the same error.
@@ -348,7 +349,7 @@ async def _once(
 
 
 async def _worth_falling_back(
-    client: Client, error: RelayError, failed: Target, nxt: Target
+    client: Client, call: _Call, error: RelayError, failed: Target, nxt: Target
 ) -> bool:
     if error.retryable or isinstance(error, QuotaExceededError):
         return True
@@ -365,8 +366,12 @@ async def _worth_falling_back(
         return True
     if isinstance(error, ContextLengthError):
         # The windows may take a listing over the network: aclose cuts it short
-        # (else it went on over closed connections, past the call log's close).
-        with client._cut_by_close():
+        # (else it went on over closed connections, past the call log's close), and
+        # so does the call's deadline (a stalled /models held the call past its
+        # total timeout). Cut short, no window is known: the call ends with the
+        # deployment's own error, which says what went wrong.
+        failed_window = next_window = None
+        with client._cut_by_close(), scope_until(client._scopes, call.deadline):
             failed_window = await client._context_window(failed)
             next_window = await client._context_window(nxt)
         return failed_window is not None and next_window is not None and next_window > failed_window
