@@ -238,3 +238,40 @@ async def test_a_hedged_route_goes_on_to_its_context_window_fallbacks() -> None:
     assert (r.provider, r.model) == ("anthropic", "claude-big")
     # the windows are unknown: the route's second target is not asked (as before)
     assert [model for _, model in vendors.seen] == ["gpt-small", "claude-big"]
+
+
+@pytest.mark.anyio
+async def test_xai_maximum_prompt_length_is_a_context_length_error_that_falls_back() -> None:
+    # xAI says a prompt is too long in its own words and shape (no "context" in
+    # them): it was an InvalidRequestError, final, and no fallback was asked.
+    too_long = {
+        "code": "Client specified an invalid argument",
+        "error": "This model's maximum prompt length is 131072 but the request contains"
+        " 136973 tokens.",
+    }
+    seen: list[str] = []
+
+    async def xai(request: HttpRequest) -> HttpResponse:
+        model = request.json()["model"]
+        seen.append(model)
+        if model == "grok-3-mini":
+            return HttpResponse.json(too_long, 400)
+        return HttpResponse.json(openai_answer(model))
+
+    with LoopbackServer(xai) as server:
+        config: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "providers": {"xai": {"base_url": f"{server.url}/v1", "api_key": MOCK_KEY}},
+            "models": {
+                "grok": {"targets": ["xai/grok-3-mini"], "context_window_fallbacks": ["xai/grok-4"]}
+            },
+        }
+        async with relaykit.Client(config) as client:
+            with anyio.fail_after(30), pytest.raises(ContextLengthError) as info:
+                await client.chat("xai/grok-3-mini", "a long prompt")
+            with anyio.fail_after(30):  # a safety net only
+                r = await client.chat("grok", "a long prompt")
+    assert "maximum prompt length is 131072" in str(info.value)
+    assert (r.provider, r.model) == ("xai", "grok-4")
+    assert seen == ["grok-3-mini", "grok-3-mini", "grok-4"]
