@@ -324,6 +324,7 @@ def test_an_infinite_retention_is_a_config_error_saying_to_leave_it_out() -> Non
         ({"a": "b"}, "must list model ids, not dict"),
         (["big"], "names 'big', which is not a model id like 'openai/gpt-4.1'"),
         (["openai/"], "names 'openai/', which is not a model id"),
+        (["b/y", "a/x"], "names 'a/x', a target of the route itself"),
     ],
 )
 def test_context_window_fallbacks_that_are_no_model_ids_are_a_config_error(

@@ -275,3 +275,18 @@ async def test_xai_maximum_prompt_length_is_a_context_length_error_that_falls_ba
     assert "maximum prompt length is 131072" in str(info.value)
     assert (r.provider, r.model) == ("xai", "grok-4")
     assert seen == ["grok-3-mini", "grok-3-mini", "grok-4"]
+
+
+@pytest.mark.anyio
+async def test_a_model_id_named_as_its_own_route_has_context_window_fallbacks() -> None:
+    # LiteLLM keys its context_window_fallbacks by the model's name: here a route may
+    # be named for the model id the callers already use.
+    vendors = Vendors({"gpt-small": 400})
+    route = {"targets": ["openai/gpt-small"], "context_window_fallbacks": ["openai/gpt-big"]}
+    with LoopbackServer(vendors) as server:
+        config = vendors.config(server.url, route)
+        config["models"] = {"openai/gpt-small": route}
+        async with relaykit.Client(config) as client:
+            with anyio.fail_after(30):  # a safety net only
+                r = await client.chat("openai/gpt-small", "a long prompt")
+    assert (r.provider, r.model) == ("openai", "gpt-big")

@@ -1117,12 +1117,13 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
         strategy,
         tuple(float(w) for w in weights) if weights else None,
         hedge if hedge in (None, "p95") else float(hedge),
-        _context_window_fallbacks(name, value.get("context_window_fallbacks")),
+        _context_window_fallbacks(name, value.get("context_window_fallbacks"), targets),
     )
 
 
-def _context_window_fallbacks(name: str, value: Any) -> tuple[str, ...]:
-    """``[models.NAME] context_window_fallbacks``: model ids, in the order to try them."""
+def _context_window_fallbacks(name: str, value: Any, targets: Sequence[str]) -> tuple[str, ...]:
+    """``[models.NAME] context_window_fallbacks``: model ids, in the order to try them
+    (none of the route's ``targets``: the prompt was too long for those already)."""
     if value is None:
         return ()
     if isinstance(value, str):
@@ -1140,5 +1141,11 @@ def _context_window_fallbacks(name: str, value: Any) -> tuple[str, ...]:
             raise ConfigError(
                 f"{key} names {model_id!r}, which is not a model id like 'openai/gpt-4.1'"[:160],
                 hint="list 'provider/model' ids; for an alias under [models], list its targets",
+            )
+        if model_id in targets:
+            # it would be asked again for a prompt it has just refused as too long
+            raise ConfigError(
+                f"{key} names {model_id!r}, a target of the route itself"[:160],
+                hint="list models with a larger context window than the route's targets",
             )
     return tuple(value)
