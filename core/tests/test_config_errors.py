@@ -315,3 +315,28 @@ def test_an_infinite_retention_is_a_config_error_saying_to_leave_it_out() -> Non
     text = error({"storage": {"retention_days": float("inf")}})
     assert "storage.retention_days must be a finite number of days, not inf" in text
     assert "leave it out to keep every record" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (5, "models.small.context_window_fallbacks must list model ids, not int 5"),
+        ({"a": "b"}, "must list model ids, not dict"),
+        (["big"], "names 'big', which is not a model id like 'openai/gpt-4.1'"),
+        (["openai/"], "names 'openai/', which is not a model id"),
+        (["b/y", "a/x"], "names 'a/x', a target of the route itself"),
+    ],
+)
+def test_context_window_fallbacks_that_are_no_model_ids_are_a_config_error(
+    value: Any, said: str
+) -> None:
+    text = error({"models": {"small": {"targets": ["a/x"], "context_window_fallbacks": value}}})
+    assert said in text
+    if value == ["big"]:  # an alias: its own route would decide when to fall back
+        assert "for an alias under [models], list its targets" in text
+
+
+def test_context_window_fallbacks_as_one_model_id_is_a_list_of_it() -> None:
+    route = {"targets": ["a/x"], "context_window_fallbacks": "openai/gpt-4.1"}
+    config = load_config({"models": {"small": route}}, env={})
+    assert config.models["small"].context_window_fallbacks == ("openai/gpt-4.1",)

@@ -6,7 +6,10 @@ attempt; on a failure ``[retry] on`` names, retry the same target on stamina
 move to the next if the failure says another deployment could do better: a
 retryable error, an open circuit, one of our own quota limits, a request the
 provider plugin refused to encode (a document it cannot read), or a context
-length error when the next target's window is larger.
+length error when the next target's window is larger (both windows known, from
+the providers' listings, each bounded by the call's total timeout). A prompt
+too long for the whole route goes on to the route's ``context_window_fallbacks``,
+if it names any, in their order.
 
 A failure that asks for a wait (a 429's Retry-After, as retries honour it) is
 not waited out while another deployment of the route is left to ask: the call
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from .closing_gate import closed_under_call
+from .deadline_scope import scope_until
 from .errors import (
     CircuitOpenError,
     ContextLengthError,
@@ -60,6 +64,7 @@ async def run_attempts(
     *,
     failed: RelayError | None = None,
     retried: bool = False,
+    for_context: bool = False,
 ) -> T:
     """Run ``attempt`` over ``targets`` (default: the call's plan) until one succeeds.
 
@@ -68,8 +73,13 @@ async def run_attempts(
     ``retried``: and its retries were made already, apart (a hedged call's first
     target, see hedging.py): carry on with the next target, if ``failed`` says
     another could do better, by the rules every route follows.
-    Raises the last error when every target has failed or a failure is final.
+    ``for_context``: ``targets`` are the route's ``context_window_fallbacks``, asked
+    because the prompt was too long: a context-length error moves on to the next.
+    Raises the last error when every target has failed or a failure is final; when
+    it says the prompt was too long for the whole route, the route's
+    ``context_window_fallbacks`` are asked first.
     """
+    whole_route = targets is None or targets is call.targets
     targets = call.targets if targets is None else targets
     retry_config = client.config.retry
     error: RelayError | None = None
@@ -114,7 +124,7 @@ async def run_attempts(
             nxt = targets[deferred[0][0]] if deferred else None
         if nxt is None:
             break
-        if not await _worth_falling_back(client, error, target, nxt):
+        if not await _worth_falling_back(client, call, error, target, nxt, for_context):
             # A final failure (a 400: the caller's mistake) falls back nowhere, not to
             # a deployment put off either: asked again after its wait, it only made
             # the caller wait that long for the same error.
@@ -146,7 +156,29 @@ async def run_attempts(
         raise _all_open(call, refused)
     if waiting is not None and len(waiting) == len(targets) > 1:
         raise _soonest(waiting)
+    if whole_route:
+        more = context_fallbacks(client, call, error)
+        if more:
+            call.fallbacks += 1  # the route's last target, given up on
+            return await run_attempts(client, call, attempt, more, for_context=True)
     raise error
+
+
+def context_fallbacks(client: Client, call: _Call, error: RelayError) -> tuple[Target, ...]:
+    """The targets to ask after ``error`` ended ``call``'s route: its
+    ``context_window_fallbacks`` when the prompt was too long, else none.
+
+    Apart from the route's targets, as LiteLLM's are: a larger (dearer) model asked
+    only when the prompt needs it, never for an outage of the route's own. The
+    windows need not be known (a vLLM or OpenRouter model's often are not): the
+    configuration says these are larger.
+    """
+    if not isinstance(error, ContextLengthError):
+        return ()
+    route = client.config.models.get(call.model_requested)
+    if route is None or not route.context_window_fallbacks:
+        return ()
+    return tuple(Target.parse(model_id) for model_id in route.context_window_fallbacks)
 
 
 def asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
@@ -348,7 +380,7 @@ async def _once(
 
 
 async def _worth_falling_back(
-    client: Client, error: RelayError, failed: Target, nxt: Target
+    client: Client, call: _Call, error: RelayError, failed: Target, nxt: Target, for_context: bool
 ) -> bool:
     if error.retryable or isinstance(error, QuotaExceededError):
         return True
@@ -364,9 +396,15 @@ async def _worth_falling_back(
         # take it.
         return True
     if isinstance(error, ContextLengthError):
+        if for_context:  # the configuration says the next one is larger
+            return True
         # The windows may take a listing over the network: aclose cuts it short
-        # (else it went on over closed connections, past the call log's close).
-        with client._cut_by_close():
+        # (else it went on over closed connections, past the call log's close), and
+        # so does the call's deadline (a stalled /models held the call past its
+        # total timeout). Cut short, no window is known: the call ends with the
+        # deployment's own error, which says what went wrong.
+        failed_window = next_window = None
+        with client._cut_by_close(), scope_until(client._scopes, call.deadline):
             failed_window = await client._context_window(failed)
             next_window = await client._context_window(nxt)
         return failed_window is not None and next_window is not None and next_window > failed_window

@@ -340,6 +340,9 @@ class RouteConfig:
     #: hedging (non-streamed calls): after this many seconds without an answer, or
     #: after the first target's observed p95 latency ("p95"), also ask the next target
     hedge_after: float | Literal["p95"] | None = None
+    #: model ids tried in order, after the route's own, only when a call fails because
+    #: its prompt is too long (a ContextLengthError): LiteLLM's context_window_fallbacks
+    context_window_fallbacks: tuple[str, ...] = ()
 
 
 def _usd(raw: Any, what: str = "a USD amount") -> Decimal | None:
@@ -1114,4 +1117,35 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
         strategy,
         tuple(float(w) for w in weights) if weights else None,
         hedge if hedge in (None, "p95") else float(hedge),
+        _context_window_fallbacks(name, value.get("context_window_fallbacks"), targets),
     )
+
+
+def _context_window_fallbacks(name: str, value: Any, targets: Sequence[str]) -> tuple[str, ...]:
+    """``[models.NAME] context_window_fallbacks``: model ids, in the order to try them
+    (none of the route's ``targets``: the prompt was too long for those already)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    key = f"models.{name}.context_window_fallbacks"
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+        raise ConfigError(
+            f"{key} must list model ids, not {type(value).__name__} {value!r}"[:160],
+            hint=f'e.g. {key.rsplit(".", 1)[1]} = ["openai/gpt-4.1"]',
+        )
+    for model_id in value:
+        provider, _, model = model_id.partition("/")
+        if not provider or not model:
+            # an alias is not followed: its own route would decide when to fall back
+            raise ConfigError(
+                f"{key} names {model_id!r}, which is not a model id like 'openai/gpt-4.1'"[:160],
+                hint="list 'provider/model' ids; for an alias under [models], list its targets",
+            )
+        if model_id in targets:
+            # it would be asked again for a prompt it has just refused as too long
+            raise ConfigError(
+                f"{key} names {model_id!r}, a target of the route itself"[:160],
+                hint="list models with a larger context window than the route's targets",
+            )
+    return tuple(value)

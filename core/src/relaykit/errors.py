@@ -347,6 +347,9 @@ _CONTEXT_MARKERS = (
     # Amazon Nova on Bedrock: "Input Tokens Exceeded: Number of input tokens exceeds
     # maximum length"
     "input tokens exceed",
+    # xAI: "This model's maximum prompt length is 131072 but the request contains N
+    # tokens." (in its own shape: {"code": ..., "error": "..."})
+    "maximum prompt length",
 )
 _FILTER_MARKERS = (
     "content_filter",

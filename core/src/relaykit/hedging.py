@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from .attempts import asks_to_wait, first_attempt, run_attempts
+from .attempts import asks_to_wait, context_fallbacks, first_attempt, run_attempts
 from .errors import RelayError
 from .hedge_timer import HedgeTimer, Scheduled
 from .protocols import Provider
@@ -244,7 +244,14 @@ class _Race(Scheduled):
         if self.crash is not None:
             raise self.crash
         assert self.errors is not None
-        raise self.errors[-1]
+        error = self.errors[-1]
+        # Both sides of the race failed: a prompt too long for each goes on to the
+        # route's context_window_fallbacks, as an unhedged call's does (run_attempts).
+        more = context_fallbacks(client, call, error)
+        if more:
+            call.fallbacks += 1
+            return await run_attempts(client, call, self._rest, more, for_context=True)
+        raise error
 
     async def _stop_backup(self) -> None:
         """Cancel the backup, if it started, and wait until it has wound down.
