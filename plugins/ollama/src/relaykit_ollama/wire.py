@@ -274,7 +274,9 @@ def usage(data: Mapping[str, Any], prompt_tokens: int = 0) -> Usage:
     ``prompt_tokens``, relaykit's estimate (:func:`prompt_estimate`), all of it
     read from the cache, and the answer says so (:func:`prompt_unreported`).
     Reading it as 0 counted the call's prompt as free in limits, metrics and
-    records.
+    records. Newer servers count the part of the prompt their prefix cache
+    served in ``prompt_eval_cached_count``, inside ``prompt_eval_count``: the
+    usage's cached input (capped at the prompt, which it is part of).
     """
     prompt = data.get("prompt_eval_count")
     if prompt is None and data.get("eval_count") is None:
@@ -284,7 +286,9 @@ def usage(data: Mapping[str, Any], prompt_tokens: int = 0) -> Usage:
     output = count(data.get("eval_count") or 0, "eval_count")
     if prompt is None:
         return Usage(prompt_tokens, output, cached_input_tokens=prompt_tokens)
-    return Usage(input_tokens=count(prompt, "prompt_eval_count"), output_tokens=output)
+    prompt = count(prompt, "prompt_eval_count")
+    cached = count(data.get("prompt_eval_cached_count") or 0, "prompt_eval_cached_count")
+    return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
 
 
 def prompt_unreported(data: Mapping[str, Any]) -> bool:
