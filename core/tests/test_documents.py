@@ -177,7 +177,6 @@ async def test_a_document_in_a_system_message_is_the_provider_s_to_send_or_refus
     assert fake.calls[0].messages[0] == system
 
 
-
 def test_the_public_prompt_estimate_is_what_limits_reserve() -> None:
     # Plugins whose vendor leaves the prompt's count out report this estimate
     # (relaykit.request is public to them; relaykit.validation is not): a text
