@@ -10,10 +10,9 @@ import pytest
 import relaykit
 from relaykit import DocumentPart, InvalidRequestError, Message, TextPart
 from relaykit.messages import coerce_messages
-from relaykit.request import build_request, estimate_prompt_tokens
+from relaykit.request import build_request, estimate_prompt_tokens, request_size
 from relaykit.response_cache import cache_key
 from relaykit.testing import PDF, FakePlugin, RecordingExporter
-from relaykit.validation import request_size
 
 PDF_B64 = base64.b64encode(PDF).decode()
 
