@@ -10,10 +10,9 @@ import pytest
 import relaykit
 from relaykit import DocumentPart, InvalidRequestError, Message, TextPart
 from relaykit.messages import coerce_messages
-from relaykit.request import build_request
+from relaykit.request import build_request, estimate_prompt_tokens, request_size
 from relaykit.response_cache import cache_key
 from relaykit.testing import PDF, FakePlugin, RecordingExporter
-from relaykit.validation import request_size
 
 PDF_B64 = base64.b64encode(PDF).decode()
 
@@ -175,3 +174,15 @@ async def test_a_document_in_a_system_message_is_the_provider_s_to_send_or_refus
     async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
         await client.chat("fake/m", [system, Message.user("hi")])
     assert fake.calls[0].messages[0] == system
+
+
+def test_the_public_prompt_estimate_is_what_limits_reserve() -> None:
+    # Plugins whose vendor leaves the prompt's count out report this estimate
+    # (relaykit.request is public to them; relaykit.validation is not): a text
+    # document counts, as it does for the limits, and a PDF does not.
+    def request(*parts: Any) -> relaykit.ChatRequest:
+        return build_request("m", (Message.user([TextPart("read"), *parts]),), {})
+
+    text = request(DocumentPart(data=b"0123456789" * 4, media_type="text/plain"))
+    assert estimate_prompt_tokens(text) == request_size(text) // 4 == 11
+    assert estimate_prompt_tokens(request(DocumentPart(data=PDF))) == 1

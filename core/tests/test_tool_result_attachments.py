@@ -19,11 +19,10 @@ from relaykit import (
     ToolResultPart,
 )
 from relaykit.messages import coerce_messages
-from relaykit.request import build_request
+from relaykit.request import build_request, request_size
 from relaykit.response_cache import cache_key
 from relaykit.serialization import from_json, to_json
 from relaykit.testing import PDF, PNG, FakePlugin, RecordingExporter
-from relaykit.validation import request_size
 
 PNG_B64 = base64.b64encode(PNG).decode()
 CHART = ImagePart(data=PNG, media_type="image/png")

@@ -153,7 +153,7 @@ class _Call:
     started_wall: float
     deadline: float
     streamed: bool
-    #: characters of text the caller sent (validation.request_size), for estimates
+    #: characters of text the caller sent (request.request_size), for estimates
     size: int = 0
     attempts: int = 0
     #: targets given up on before the one that served (or the last that failed)

@@ -14,7 +14,14 @@ from typing import Any, Literal, get_origin
 import attrs
 
 from .errors import InvalidRequestError, did_you_mean
-from .messages import CachePoint, Message, parse_cache_control
+from .messages import (
+    CachePoint,
+    DocumentPart,
+    Message,
+    TextPart,
+    ToolResultPart,
+    parse_cache_control,
+)
 from .secrets import scrubbed_repr
 from .web_search import WebSearch, is_search_tool
 
@@ -27,6 +34,7 @@ __all__ = [
     "ResponseFormat",
     "Tool",
     "ToolChoice",
+    "estimate_prompt_tokens",
 ]
 
 
@@ -709,3 +717,51 @@ def _check_numbers(p: Mapping[str, Any]) -> None:
             raise InvalidRequestError(
                 f"`timeout` must be a positive number of seconds, not {value!r}", param=key
             )
+
+
+def request_size(request: ChatRequest) -> int:
+    """Characters of text the request carries (message text, tool results and
+    text documents; a PDF's text is not known before the provider reads it).
+
+    Raises :class:`InvalidRequestError` for a document in an assistant message,
+    which no vendor reads.
+    """
+    size = 0
+    for message in request.messages:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                size += len(part.text)
+            elif isinstance(part, ToolResultPart):
+                size += len(part.content)
+                for attachment in part.attachments:
+                    if isinstance(attachment, DocumentPart):
+                        size += _text_size(attachment)
+            elif isinstance(part, DocumentPart):
+                if message.role == "assistant":
+                    # Vendors read documents from the user's side (OpenAI's Responses
+                    # API in a system message too); in an assistant turn a plugin
+                    # would have to drop it without a word.
+                    raise InvalidRequestError(
+                        f"a document is in a {message.role} message",
+                        param="messages",
+                        hint="put documents in a user message",
+                    )
+                size += _text_size(part)
+    return size
+
+
+def _text_size(document: DocumentPart) -> int:
+    return len(document.data) if document.media_type == "text/plain" and document.data else 0
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """The prompt's tokens as relaykit's limits estimate them before a call: a
+    quarter of the characters of its text, tool results and text documents
+    (:func:`request_size`).
+
+    For a provider whose vendor left the prompt's count out of an answer: the
+    usage it reports then is this estimate, marked ``usage_estimated``, so the
+    call is charged what its limits reserved, not a free prompt. It walks every
+    message: call it only when the count is missing.
+    """
+    return request_size(request) // 4

@@ -77,6 +77,11 @@ class SpeechResponse:
     A streamed speech's response (:class:`relaykit.SpeechStream`) keeps no
     audio: its chunks went to the caller as they came, so ``audio`` is
     ``b""`` and ``streamed_bytes`` says how many bytes there were.
+
+    ``truncated`` says the vendor stopped the audio at its output limit before
+    the text's end (Gemini's ``MAX_TOKENS``), as a chat answer's
+    ``finish_reason == "length"`` does; ``False`` where the vendor says nothing
+    of it (OpenAI's speech endpoint sends audio alone).
     """
 
     audio: bytes
@@ -94,6 +99,7 @@ class SpeechResponse:
     streamed_bytes: int | None = None
     #: a streamed speech's seconds from the request to its first chunk of audio
     time_to_first_chunk: float | None = None
+    truncated: bool = False
 
     @property
     def size(self) -> int:

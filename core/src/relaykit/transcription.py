@@ -72,6 +72,10 @@ class TranscriptionResponse:
     the vendor gave them (OpenAI's whisper-1 with ``response_format`` verbose_json:
     segments by default, words with ``extra={"timestamp_granularities": ["word"]}``);
     empty otherwise.
+    ``truncated`` says the vendor stopped the transcript at its output limit
+    before the audio's end (Gemini's ``MAX_TOKENS``), as a chat answer's
+    ``finish_reason == "length"`` does; ``False`` where the vendor says nothing
+    of it (OpenAI's transcription answers carry no such word).
     """
 
     text: str
@@ -89,6 +93,7 @@ class TranscriptionResponse:
     time_to_first_chunk: float | None = None
     segments: tuple[TimedText, ...] = attrs.field(default=(), repr=False)
     words: tuple[TimedText, ...] = attrs.field(default=(), repr=False)
+    truncated: bool = False
 
 
 PARAMS = ("language", "prompt", "timeout", "metadata", "extra")

@@ -7,8 +7,7 @@ from math import inf, isfinite
 from typing import Any
 
 from .errors import InvalidRequestError
-from .messages import DocumentPart, TextPart, ToolResultPart
-from .request import ChatRequest
+from .request import ChatRequest, request_size
 
 
 def cache_choice(params: dict[str, Any]) -> bool | None:
@@ -23,41 +22,6 @@ def cache_choice(params: dict[str, Any]) -> bool | None:
         param="cache",
         hint="cache=True keeps and replays this call's answer, cache=False bypasses the cache",
     )
-
-
-def request_size(request: ChatRequest) -> int:
-    """Characters of text the request carries (message text, tool results and
-    text documents; a PDF's text is not known before the provider reads it).
-
-    Raises :class:`InvalidRequestError` for a document in an assistant message,
-    which no vendor reads.
-    """
-    size = 0
-    for message in request.messages:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                size += len(part.text)
-            elif isinstance(part, ToolResultPart):
-                size += len(part.content)
-                for attachment in part.attachments:
-                    if isinstance(attachment, DocumentPart):
-                        size += _text_size(attachment)
-            elif isinstance(part, DocumentPart):
-                if message.role == "assistant":
-                    # Vendors read documents from the user's side (OpenAI's Responses
-                    # API in a system message too); in an assistant turn a plugin
-                    # would have to drop it without a word.
-                    raise InvalidRequestError(
-                        f"a document is in a {message.role} message",
-                        param="messages",
-                        hint="put documents in a user message",
-                    )
-                size += _text_size(part)
-    return size
-
-
-def _text_size(document: DocumentPart) -> int:
-    return len(document.data) if document.media_type == "text/plain" and document.data else 0
 
 
 def check_size(request: ChatRequest, limit: int) -> int:

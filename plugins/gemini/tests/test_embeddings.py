@@ -283,3 +283,34 @@ async def test_mock_refuses_what_gemini_refuses(
     error = r.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
     assert message in error["message"]
+
+
+#: Google's words for one text of a batch it refuses (a 400 INVALID_ARGUMENT)
+REFUSED_50 = "* BatchEmbedContentsRequest.requests[50].content.parts[0].text: text is too long\n"
+
+
+@pytest.mark.anyio
+async def test_a_refused_text_is_named_by_the_callers_index(mock: GeminiMock) -> None:
+    # Gemini names a refused text by its place in the batch it got; the caller's
+    # text is the 150th of the call, the second batch's 50th.
+    mock.script.push(Reply(), Reply.failure(400, REFUSED_50))
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.embed(MODEL, [f"text {i}" for i in range(160)])
+    error = caught.value
+    assert error.param == "inputs[150]"
+    assert "inputs[150]" in str(error)
+    assert "requests[50]" in (error.provider_message or "")  # Gemini's own words, kept
+
+
+@pytest.mark.anyio
+async def test_an_error_naming_several_texts_or_none_names_no_input(mock: GeminiMock) -> None:
+    two = REFUSED_50 + REFUSED_50.replace("[50]", "[7]")
+    mock.script.push(
+        Reply.failure(400, two), Reply.failure(400, "* BatchEmbedContentsRequest.requests: bad")
+    )
+    async with client(mock) as c:
+        for _ in range(2):
+            with pytest.raises(InvalidRequestError) as caught:
+                await c.embed(MODEL, ["a", "b"])
+            assert caught.value.param is None

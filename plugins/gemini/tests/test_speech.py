@@ -305,3 +305,14 @@ def test_a_rate_that_is_no_ascii_number_is_the_default_rate(rate: str) -> None:
     r = speech.spoken(answer, _request("wav"), "gemini")
     with wave.open(io.BytesIO(r.audio)) as file:
         assert file.getframerate() == speech.PCM_RATE
+
+
+@pytest.mark.anyio
+async def test_speech_cut_at_the_output_limit_says_so(mock: GeminiMock) -> None:
+    # finishReason MAX_TOKENS: the audio stops before the text does
+    mock.script.push(Reply(finish="length"), Reply())
+    async with client(mock) as c:
+        cut = await c.speak(TTS, HELLO, voice="Kore", format="pcm")
+        whole = await c.speak(TTS, HELLO, voice="Kore", format="pcm")
+    assert cut.truncated and 0 < cut.size < whole.size
+    assert not whole.truncated

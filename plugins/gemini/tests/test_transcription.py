@@ -271,3 +271,15 @@ def test_the_vertex_mock_reads_the_types_vertex_lists(vertex_mock: VertexMock) -
 
 def _blob(mime: str) -> dict[str, Any]:
     return {"inlineData": {"mimeType": mime, "data": base64.b64encode(MEMO).decode()}}
+
+
+@pytest.mark.anyio
+async def test_a_transcript_cut_at_the_output_limit_says_so(mock: GeminiMock) -> None:
+    # finishReason MAX_TOKENS: the transcript stops before the audio does, as a
+    # chat answer's finish_reason "length" says; a whole one is not truncated.
+    mock.script.push(Reply(text="The meeting moved to", finish="length"), Reply(text=SAID))
+    async with client(mock) as c:
+        cut = await c.transcribe(FLASH, MEMO)
+        whole = await c.transcribe(FLASH, MEMO)
+    assert (cut.text, cut.truncated) == ("The meeting moved to", True)
+    assert (whole.text, whole.truncated) == (SAID, False)

@@ -345,6 +345,35 @@ async def test_a_prompt_served_from_the_kv_cache_is_counted_not_free(
     assert r.usage_estimated
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_prompt_partly_from_the_kv_cache_counts_its_cached_tokens(
+    mock: OllamaMock, streamed: bool
+) -> None:
+    # Newer Ollama counts the whole prompt in prompt_eval_count and the part its
+    # prefix cache served in prompt_eval_cached_count: that part is the usage's
+    # cached input (a subset of input_tokens, as OpenAI's cached_tokens), not lost.
+    mock.script.push(Reply(text="abcd", input_tokens=38, cached_input_tokens=37, output_tokens=9))
+    async with client(mock) as c:
+        if streamed:
+            async with c.stream("ollama/llama3.2", "hello") as s:
+                async for _ in s:
+                    pass
+            r = s.response
+        else:
+            r = await c.chat("ollama/llama3.2", "hello")
+    assert r.usage == Usage(38, 9, cached_input_tokens=37)
+    assert not r.usage_estimated
+
+
+def test_a_cached_count_over_the_prompt_is_capped_and_a_bad_one_refused() -> None:
+    # cached input is part of the prompt: a count over it is read as the whole prompt
+    done = {"prompt_eval_count": 5, "prompt_eval_cached_count": 9, "eval_count": 1}
+    assert wire.usage(done) == Usage(5, 1, cached_input_tokens=5)
+    with pytest.raises(ValueError, match="prompt_eval_cached_count"):
+        wire.usage({**done, "prompt_eval_cached_count": "many"})
+
+
 def test_a_prompt_count_left_out_beside_an_answer_count_is_the_estimate() -> None:
     done = {"done": True, "done_reason": "stop", "eval_count": 7}
     assert wire.usage(done, prompt_tokens=12) == Usage(12, 7, cached_input_tokens=12)

@@ -2,7 +2,8 @@
 
 The event order Bedrock documents: ``messageStart``; per content block an
 optional ``contentBlockStart`` (tool calls only), ``contentBlockDelta``\\ s and a
-``contentBlockStop``; ``messageStop`` with the stop reason; ``metadata`` with
+``contentBlockStop`` (a cited block's citations are yielded there: see
+:mod:`.citations`); ``messageStop`` with the stop reason; ``metadata`` with
 usage and metrics last. Every payload may carry a ``p`` padding field, which is
 ignored.
 """
@@ -22,7 +23,7 @@ from relaykit.events import (
 )
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 
-from . import wire
+from . import citations, wire
 
 
 class ConverseStreamTranslator:
@@ -33,7 +34,16 @@ class ConverseStreamTranslator:
     typed, retryable error rather than a broken stream.
     """
 
-    __slots__ = ("_id", "_model", "_reasoning_block", "_start_sent", "_tool_index", "stopped")
+    __slots__ = (
+        "_cited",
+        "_id",
+        "_length",
+        "_model",
+        "_reasoning_block",
+        "_start_sent",
+        "_tool_index",
+        "stopped",
+    )
 
     def __init__(self, model: str, id: str | None = None) -> None:
         self._model = model
@@ -43,6 +53,11 @@ class ConverseStreamTranslator:
         self._tool_index: dict[int, int] = {}
         # the content block index of the reasoning block being streamed
         self._reasoning_block: int | None = None
+        # the answer's text so far, and per content block that has text: where its
+        # text starts and the citations it had (they come whole, as they cover the
+        # block's text, and are yielded at its contentBlockStop)
+        self._length = 0
+        self._cited: dict[int, tuple[int, list[Any]]] = {}
         #: whether ``messageStop`` arrived: the answer is whole
         self.stopped = False
 
@@ -63,6 +78,9 @@ class ConverseStreamTranslator:
                 if use is not None:
                     index = self._tool(data.get("contentBlockIndex", 0))
                     out.append(ToolCallDelta(index, use.get("toolUseId"), use.get("name")))
+            elif event_type == "contentBlockStop":
+                start, cited = self._cited.pop(data.get("contentBlockIndex", 0), (0, []))
+                out += citations.web_citations(cited, start, self._length) if cited else ()
             elif event_type == "messageStop":
                 self.stopped = True
                 raw = data.get("stopReason")
@@ -72,7 +90,7 @@ class ConverseStreamTranslator:
                 out.append(Finish(reason, raw, stop_sequence=wire.stop_sequence(data)))
             elif event_type == "metadata" and data.get("usage"):
                 out.append(UsageUpdate(wire.usage(data["usage"])))
-            # contentBlockStop and events added to the API later carry nothing we keep.
+            # Events added to the API later carry nothing we keep.
             return out
         except SHAPE_ERRORS as e:
             raise wrong_shape(f"a {event_type} event", e) from e
@@ -85,16 +103,20 @@ class ConverseStreamTranslator:
 
     def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
         delta = data.get("delta") or {}
+        block = data.get("contentBlockIndex", 0)
         if "text" in delta:
             if delta["text"]:
+                self._cited.setdefault(block, (self._length, []))
+                self._length += len(delta["text"])
                 out.append(TextDelta(delta["text"]))
+        elif "citation" in delta:
+            self._cited.setdefault(block, (self._length, []))[1].append(delta["citation"])
         elif "toolUse" in delta:
             index = self._tool(data.get("contentBlockIndex", 0))
             out.append(ToolCallDelta(index, arguments=delta["toolUse"].get("input") or ""))
         elif "reasoningContent" in delta:
             rc = delta["reasoningContent"]
             # Each content block is a reasoning block of its own, with its signature.
-            block = data.get("contentBlockIndex", 0)
             new = block != self._reasoning_block
             self._reasoning_block = block
             origin = wire.ORIGIN if new else None

@@ -95,7 +95,15 @@ import base64
 import json
 from typing import Any
 
-from relaykit import CachePoint, ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
+from relaykit import (
+    CachePoint,
+    ChatRequest,
+    ChatResponse,
+    Citation,
+    InvalidRequestError,
+    Message,
+    Usage,
+)
 from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 from relaykit.json_encode import dumps
 from relaykit.messages import (
@@ -111,7 +119,7 @@ from relaykit.messages import (
 from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit_claude_models import ToolIds, thinking_first
 
-from . import prefill, reasoning, sampling, schemas
+from . import citations, prefill, reasoning, sampling, schemas
 from .cache_points import CachePoints
 from .claude_api import is_claude
 from .documents import DocumentNames, check_user_turns, document_block
@@ -586,7 +594,9 @@ def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatRes
 
 #: the containers response() reads, to name the one that does not fit (json_decode.misfit)
 _CONVERSE = {
-    "output": {"message": {"content": [{"toolUse": {}, "reasoningContent": {}}]}},
+    "output": {
+        "message": {"content": [{"toolUse": {}, "reasoningContent": {}, "citationsContent": {}}]}
+    },
     "usage": {"cacheDetails": [{}]},
 }
 
@@ -596,9 +606,18 @@ def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
     text: list[str] = []
     thoughts: list[ReasoningPart] = []
     calls: list[ToolCall] = []
+    cited: list[Citation] = []
+    length = 0  # of the text so far: where a cited block's stretch starts
     for block in content:
         if "text" in block:
             text.append(block["text"])
+            length += len(block["text"])
+        elif "citationsContent" in block:
+            piece = citations.block_text(block["citationsContent"])
+            raw = block["citationsContent"].get("citations") or ()
+            cited += citations.web_citations(raw, length, length + len(piece))
+            text.append(piece)
+            length += len(piece)
         elif "toolUse" in block:
             use = block["toolUse"]
             calls.append(
@@ -623,6 +642,7 @@ def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
         usage=usage(data.get("usage")),
         model=model,
         id=id,
+        citations=tuple(cited),
         stop_sequence=stop_sequence(data),
     )
 

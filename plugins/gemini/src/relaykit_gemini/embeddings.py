@@ -15,10 +15,12 @@ used for cost and limits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import EmbeddingRequest, InvalidRequestError, json_decode
+from relaykit.errors import RelayError
 
 from .wire import merge_extra
 
@@ -119,3 +121,24 @@ def reported_tokens(data: Mapping[str, Any]) -> int | None:
     if not isinstance(meta, Mapping) or "promptTokenCount" not in meta:
         return None
     return json_decode.count(meta["promptTokenCount"] or 0, "usageMetadata.promptTokenCount")
+
+
+#: where Google's message names one entry of the batch it refused
+#: ("* BatchEmbedContentsRequest.requests[50].content.parts[0].text: ...")
+_REFUSED_ENTRY = re.compile(r"BatchEmbedContentsRequest\.requests\[(\d+)\]")
+
+
+def name_refused_text(error: RelayError) -> None:
+    """Make a 400 that names one entry of a batch (Google's
+    ``BatchEmbedContentsRequest.requests[k]``) name that text as relaykit does,
+    ``inputs[k]`` in its ``param`` and message, so that
+    :func:`relaykit.embeddings.name_callers_input` can turn it into the caller's
+    place. One naming several entries, or none, is left as it is."""
+    if not isinstance(error, InvalidRequestError) or error.param is not None:
+        return
+    named = {int(k) for k in _REFUSED_ENTRY.findall(error.provider_message or "")}
+    if len(named) != 1:
+        return
+    (k,) = named
+    error.param = f"inputs[{k}]"
+    error.message = f"inputs[{k}] was refused: {error.message}"

@@ -146,10 +146,14 @@ def speech_turn(text: str, model: str, reply: Reply, rid: str) -> dict[str, Any]
         candidate["finishReason"] = "SAFETY"
         out = 0
     else:
-        data = base64.b64encode(mock_speech(text, "pcm")).decode()
+        pcm = mock_speech(text, "pcm")
+        if reply.finish == "length":  # cut at the output limit: the first half, whole samples
+            pcm = pcm[: len(pcm) // 4 * 2]
+            out = max(1, out // 2)
+        data = base64.b64encode(pcm).decode()
         part = {"inlineData": {"mimeType": PCM_MIME, "data": data}}
         candidate["content"] = {"parts": [part], "role": "model"}
-        candidate["finishReason"] = "STOP"
+        candidate["finishReason"] = "MAX_TOKENS" if reply.finish == "length" else "STOP"
     usage: dict[str, Any] = {
         "promptTokenCount": inp,
         "candidatesTokenCount": out,

@@ -39,7 +39,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import BatchAnswer, estimate_tokens, send_batches
+from relaykit.embeddings import BatchAnswer, estimate_tokens, name_callers_input, send_batches
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import error_from_http
@@ -280,15 +280,23 @@ class GeminiProvider:
         url = await self._url(request.model, "batchEmbedContents")
         resource = _resource(request.model)
 
-        async def send(texts: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int | None]:
+        split = embeddings.batches(request.inputs)
+        starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
+
+        async def send(
+            batch: tuple[int, tuple[str, ...]],
+        ) -> tuple[list[tuple[float, ...]], int | None]:
+            start, texts = batch
             body = json_encode.dumps(embeddings.batch_body(request, texts, resource))
             r = await self._post(url, body)
             if r.status_code >= 400:
-                raise self._error(r.status_code, r.headers, r.content, request.model)
+                error = self._error(r.status_code, r.headers, r.content, request.model)
+                # Google names a refused text by its place in this batch; the
+                # caller's is the batch's start plus that.
+                embeddings.name_refused_text(error)
+                name_callers_input(error, lambda k: start + k)
+                raise error
             return self._embeddings_answer(r.content, len(texts), request.model)
-
-        split = embeddings.batches(request.inputs)
-        starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
 
         def billed(index: int, answer: tuple[list[tuple[float, ...]], int | None]) -> BatchAnswer:
             vectors, reported = answer
@@ -300,7 +308,9 @@ class GeminiProvider:
                 tokens_estimated=reported is None,
             )
 
-        answers = await send_batches(split, send, concurrency=1, billed=billed)
+        answers = await send_batches(
+            list(zip(starts, split, strict=True)), send, concurrency=1, billed=billed
+        )
         return EmbeddingResponse(
             vectors=tuple(vector for vectors, _ in answers for vector in vectors),
             model=request.model,

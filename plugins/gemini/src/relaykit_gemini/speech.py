@@ -166,6 +166,7 @@ def spoken(data: Mapping[str, Any], request: SpeechRequest, name: str) -> Speech
     audio relaykit cannot serve as WAV or PCM is :class:`~relaykit.ProviderUnavailableError`."""
     candidates = data.get("candidates") or []
     candidate: Mapping[str, Any] = candidates[0] if candidates else {}
+    finish = str(candidate.get("finishReason") or "")
     pcm = bytearray()
     rate = PCM_RATE
     for part in (candidate.get("content") or {}).get("parts") or ():
@@ -180,7 +181,6 @@ def spoken(data: Mapping[str, Any], request: SpeechRequest, name: str) -> Speech
         pcm += samples
     if not pcm:
         filtered = wire.blocked_reason(data)
-        finish = str(candidate.get("finishReason") or "")
         if filtered is None and wire.FINISH_REASONS.get(finish) == "content_filter":
             filtered = finish
         if filtered is not None:
@@ -200,6 +200,8 @@ def spoken(data: Mapping[str, Any], request: SpeechRequest, name: str) -> Speech
         model=str(data.get("modelVersion") or request.model),
         id=data.get("responseId"),
         usage=wire.usage(data.get("usageMetadata")),
+        # the audio stops short of the text: it met the output limit
+        truncated=wire.FINISH_REASONS.get(finish) == "length",
     )
 
 

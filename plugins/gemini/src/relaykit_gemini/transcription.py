@@ -22,7 +22,8 @@ body is refused unsent (:data:`MAX_REQUEST_BYTES`); uploading through the
 Files API is not done here. Vertex AI's pages allow more (an inline part of up
 to 256 MB), so the one limit holds for both.
 
-The answer's text is the transcript. ``usageMetadata`` counts the tokens,
+The answer's text is the transcript, ``truncated`` when it stopped at the
+output limit (``finishReason`` ``MAX_TOKENS``). ``usageMetadata`` counts the tokens,
 the audio's apart (``promptTokensDetails``, modality ``AUDIO``), which some
 models bill above text (:attr:`relaykit.ModelPrice.audio_input`). The audio's
 length is its header's (WAV, FLAC), else its tokens over
@@ -157,6 +158,7 @@ def transcript(
         id=answer.id,
         usage=answer.usage,
         audio_tokens=min(audio_tokens, answer.usage.input_tokens),
+        truncated=answer.finish_reason == "length",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from relaykit import (
@@ -26,6 +27,7 @@ from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import error_from_http
+from relaykit.request import estimate_prompt_tokens
 from relaykit.secrets import scrub
 
 from . import embeddings, thinking, wire
@@ -155,7 +157,7 @@ class OllamaProvider:
         # the prompt estimated only for a server that left its count out (before
         # ollama#5371), not on every call: it walks every message
         unreported = isinstance(data, dict) and wire.prompt_unreported(data)
-        return wire.response(data, wire.prompt_estimate(request) if unreported else 0)
+        return wire.response(data, estimate_prompt_tokens(request) if unreported else 0)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""
@@ -170,7 +172,7 @@ class OllamaProvider:
             decoder = OllamaStreamDecoder(
                 provider=self._name,
                 model=request.model,
-                prompt_tokens=wire.prompt_estimate(request),
+                prompt_tokens=partial(estimate_prompt_tokens, request),
             )
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector. (The

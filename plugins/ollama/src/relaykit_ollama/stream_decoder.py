@@ -9,6 +9,7 @@ stream started arrives as an ``{"error": "..."}`` line.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from relaykit import StreamError
@@ -39,9 +40,17 @@ class OllamaStreamDecoder:
     by the next :meth:`feed` or :meth:`close`.
     """
 
-    def __init__(self, *, provider: str, model: str | None, prompt_tokens: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str | None,
+        prompt_tokens: int | Callable[[], int] = 0,
+    ) -> None:
         self._lines = NDJSONDecoder()
-        #: the prompt's estimated tokens, for a done object that leaves its count out
+        #: the prompt's estimated tokens (or what makes them), for a done object that
+        #: leaves its count out: a callable is called only then, as the estimate
+        #: walks every message and servers since ollama#5371 always count the prompt
         self._prompt_tokens = prompt_tokens
         self._provider = provider
         self._model = model
@@ -134,7 +143,10 @@ class OllamaStreamDecoder:
             self._calls += 1
         if obj.get("done") and not self._done:
             self._done = True
-            usage = wire.usage(obj, self._prompt_tokens)
+            prompt = self._prompt_tokens
+            if callable(prompt):
+                prompt = prompt() if wire.prompt_unreported(obj) else 0
+            usage = wire.usage(obj, prompt)
             if usage is not NO_USAGE:  # counts of zero are the server's word, and kept
                 events.append(UsageUpdate(usage, estimated=wire.prompt_unreported(obj)))
             raw_reason = obj.get("done_reason")

@@ -38,9 +38,11 @@ the stricter answer, so a plugin that works here works with either.
 
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Ollama's counts:
 ``input_tokens`` is ``prompt_eval_count``, ``output_tokens`` (reasoning
-included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens,
-but a reply whose ``cached_input_tokens`` cover the whole prompt has no
-``prompt_eval_count``, as Ollama leaves it out when its KV cache served the prompt.
+included) is ``eval_count``; Ollama reports no reasoning tokens; a reply's
+``cached_input_tokens`` under its prompt are ``prompt_eval_cached_count`` (newer
+Ollama's count of the prompt its prefix cache served), and a reply whose
+``cached_input_tokens`` cover the whole prompt has no ``prompt_eval_count``, as
+Ollama before that left it out when its KV cache served the prompt.
 An embeddings request takes one reply too: a failure (an error status or a
 connection fault, as for chat), a ``delay``, or ``input_tokens`` for its
 ``prompt_eval_count``.
@@ -256,6 +258,10 @@ class _Turn:
             if not self.reply.usage:  # a server that leaves the counts out
                 for field in ("prompt_eval_count", "prompt_eval_duration", "eval_count"):
                     del obj[field]
+            elif 0 < self.reply.cached_input_tokens < self.prompt_tokens:
+                # part of the prompt from the prefix cache: newer Ollama counts it
+                # apart, inside prompt_eval_count
+                obj["prompt_eval_cached_count"] = self.reply.cached_input_tokens
             elif 0 < self.prompt_tokens <= self.reply.cached_input_tokens:
                 # The whole prompt from the KV cache: Ollama leaves its count out
                 # (Go's omitempty on a count of newly evaluated tokens, 0).

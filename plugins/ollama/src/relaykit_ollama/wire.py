@@ -32,7 +32,6 @@ from relaykit.messages import (
     ImagePart,
     Part,
     ReasoningPart,
-    TextPart,
     ToolCall,
     ToolResultPart,
     refuse_names,
@@ -270,11 +269,13 @@ def usage(data: Mapping[str, Any], prompt_tokens: int = 0) -> Usage:
     separate count of either, so reasoning tokens stay 0. ``prompt_eval_count``
     is the whole prompt (Ollama counts it so, its KV cache or not, since
     ollama#5371); servers from before that leave it out when the cache served
-    the whole prompt (ollama#2068, #3427): the prompt is then
-    ``prompt_tokens``, relaykit's estimate (:func:`prompt_estimate`), all of it
-    read from the cache, and the answer says so (:func:`prompt_unreported`).
+    the whole prompt (ollama#2068, #3427): the prompt is then ``prompt_tokens``,
+    relaykit's estimate (:func:`relaykit.request.estimate_prompt_tokens`), all of
+    it read from the cache, and the answer says so (:func:`prompt_unreported`).
     Reading it as 0 counted the call's prompt as free in limits, metrics and
-    records.
+    records. Newer servers count the part of the prompt their prefix cache
+    served in ``prompt_eval_cached_count``, inside ``prompt_eval_count``: the
+    usage's cached input (capped at the prompt, which it is part of).
     """
     prompt = data.get("prompt_eval_count")
     if prompt is None and data.get("eval_count") is None:
@@ -284,26 +285,15 @@ def usage(data: Mapping[str, Any], prompt_tokens: int = 0) -> Usage:
     output = count(data.get("eval_count") or 0, "eval_count")
     if prompt is None:
         return Usage(prompt_tokens, output, cached_input_tokens=prompt_tokens)
-    return Usage(input_tokens=count(prompt, "prompt_eval_count"), output_tokens=output)
+    prompt = count(prompt, "prompt_eval_count")
+    cached = count(data.get("prompt_eval_cached_count") or 0, "prompt_eval_cached_count")
+    return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
 
 
 def prompt_unreported(data: Mapping[str, Any]) -> bool:
     """Whether a final object counts the answer but not the prompt: :func:`usage`
     estimated the prompt's tokens."""
     return data.get("prompt_eval_count") is None and data.get("eval_count") is not None
-
-
-def prompt_estimate(request: ChatRequest) -> int:
-    """The prompt's tokens as the core's limits estimate them: a quarter of the
-    characters of its text and tool results."""
-    size = 0
-    for message in request.messages:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                size += len(part.text)
-            elif isinstance(part, ToolResultPart):
-                size += len(part.content)
-    return size // 4
 
 
 def tool_call(call: Mapping[str, Any], index: int) -> ToolCall:

@@ -6,6 +6,7 @@ from the format description (not from the decoder), with both CRC32s computed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import uuid
@@ -13,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from relaykit import Citation
 from relaykit.testing.loopback import Drop, Pause, Reset
 from relaykit.testing.script import Reply
 
@@ -105,6 +107,45 @@ def _delta(index: int, delta: Mapping[str, Any]) -> bytes:
     return event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
 
 
+def text_blocks(reply: Reply) -> list[dict[str, Any]]:
+    """``reply.text`` as Converse content blocks: a ``text`` block, or, for a reply
+    with ``citations``, the text cut where they start and end, each cited stretch a
+    ``citationsContent`` block (its ``content`` the generated text, its
+    ``citations`` web locations with the quoted ``sourceContent``), as grounded
+    answers come."""
+    text = reply.text
+    if not text:
+        return []
+    if not reply.citations:
+        return [{"text": text}]
+    spans = [
+        (c.start if c.start is not None else 0, c.end if c.end is not None else len(text), c)
+        for c in reply.citations
+    ]
+    cuts = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
+    blocks: list[dict[str, Any]] = []
+    for a, b in itertools.pairwise(cuts):
+        cited = [web_citation(c) for s, e, c in spans if s <= a and b <= e]
+        if not cited:
+            blocks.append({"text": text[a:b]})
+        else:
+            content = [{"text": text[a:b]}]
+            blocks.append({"citationsContent": {"content": content, "citations": cited}})
+    return blocks
+
+
+def web_citation(c: Citation) -> dict[str, Any]:
+    """A Converse ``Citation`` of a web page (``location.web``)."""
+    domain = c.url.split("/")[2] if c.url.count("/") >= 2 else c.url
+    out: dict[str, Any] = {
+        "title": c.title,
+        "location": {"web": {"url": c.url, "domain": domain}},
+    }
+    if c.cited_text:
+        out["sourceContent"] = [{"text": c.cited_text}]
+    return out
+
+
 def converse_frames(
     reply: Reply,
     usage: Mapping[str, Any],
@@ -137,11 +178,21 @@ def converse_frames(
             yield _delta(index, {"reasoningContent": {"signature": reasoning_signature(text)}})
         yield event_frame("contentBlockStop", {"contentBlockIndex": index})
         index += 1
-    if reply.text:
+    if reply.text and not reply.citations:
         for piece in reply.chunks():
             if reply.chunk_delay:
                 yield Pause(reply.chunk_delay)
             yield _delta(index, {"text": piece})
+        yield event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
+    for block in text_blocks(reply) if reply.citations else ():
+        # a cited stretch streams its text, then each citation as a delta of its own
+        cited = block.get("citationsContent")
+        piece = cited["content"][0]["text"] if cited else block["text"]
+        for i in range(0, len(piece), 8):
+            yield _delta(index, {"text": piece[i : i + 8]})
+        for citation in cited["citations"] if cited else ():
+            yield _delta(index, {"citation": citation})
         yield event_frame("contentBlockStop", {"contentBlockIndex": index})
         index += 1
     for n, (name, args) in enumerate(reply.tool_calls):

@@ -77,6 +77,7 @@ from .frames import (
     reasoning_signature,
     rechunk,
     stop_word,
+    text_blocks,
 )
 from .invoke import answer, validate_invoke
 from .reasoning import reasoning_problem, sent_reasoning
@@ -309,8 +310,7 @@ class BedrockMock(VendorMock):
         content: list[dict[str, Any]] = [_reasoning_content(t) for t in reply.thoughts()]
         if reply.future_events:  # a block of a kind the API may add
             content.insert(0, {"futureBlock": {"detail": "a block of a kind added later"}})
-        if reply.text:
-            content.append({"text": reply.text})
+        content += text_blocks(reply)
         for n, (name, args) in enumerate(reply.tool_calls):
             content.append(
                 {"toolUse": {"toolUseId": f"{tool_id}{n}", "name": name, "input": dict(args)}}
