@@ -86,6 +86,61 @@ def test_a_successful_call() -> None:
     assert "relaykit.errors" not in obs
 
 
+def test_genai_histograms_add_the_response_model_and_the_server() -> None:
+    # The conventions recommend gen_ai.response.model and server.address on the
+    # gen_ai.client.* histograms, and require server.port with server.address;
+    # relaykit's own counters and the breaker gauge keep operation, provider, model.
+    names = {
+        "openai": metrics.provider_names_entry("openai", server=("llm.internal", 8443)),
+        "work": metrics.provider_names_entry("anthropic", table="work"),
+    }
+    obs = by_name(
+        metrics.observe(
+            record(
+                usage=Usage(120, 30),
+                latency=0.5,
+                streamed=True,
+                time_to_first_token=0.1,
+                model_served="gpt-4o-mini-2024-07-18",
+            ),
+            names,
+        )
+    )
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
+    genai = base | {
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "server.address": "llm.internal",
+        "server.port": "8443",
+    }
+    assert dict(obs["relaykit.requests"][0].attributes) == base
+    assert dict(obs["gen_ai.client.operation.duration"][0].attributes) == genai
+    assert dict(obs["gen_ai.client.operation.time_to_first_chunk"][0].attributes) == genai
+    assert [dict(o.attributes) for o in obs["gen_ai.client.token.usage"]] == [
+        genai | {"gen_ai.token.type": "input"},
+        genai | {"gen_ai.token.type": "output"},
+    ]
+    # a failed call has no response model; a provider without a server adds none
+    (failed,) = metrics.observe(
+        record(provider="work", error_type="RateLimitError", latency=0.2), names
+    )[2:]
+    assert dict(failed.attributes) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "relaykit.provider": "work",
+        "error.type": "RateLimitError",
+    }
+    (breaker,) = metrics.observe(BreakerState("openai", "gpt-4o-mini", "open"), names)
+    assert dict(breaker.attributes) == {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
+
+
 def test_prompt_cache_reads_and_writes_are_counted_apart() -> None:
     usage = Usage(1000, 10, cached_input_tokens=800, cache_write_input_tokens=150)
     obs = by_name(metrics.observe(record(usage=usage)))
@@ -268,6 +323,8 @@ def mixed_records() -> list[CallRecord]:
                 fallbacks=i % 4 // 3,
                 cache_hit=i % 6 == 0,
                 cost=None if i % 5 == 0 else Decimal(i) / 1000,
+                # the answering model: none (a failure), the same, a dated snapshot
+                model_served=(None, f"m{i % 3}", f"m{i % 3}-2025")[i % 5 % 3],
             )
         )
     return out

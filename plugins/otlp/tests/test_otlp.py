@@ -598,6 +598,7 @@ async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None
         "storage": {"backend": "none"},
         "retry": {"attempts": 2, "initial_wait": 0},
         "cache": {"enabled": True},
+        "providers": {"fake": {"base_url": "http://llm.internal:8443/v1"}},
         "exporters": {"otlp": {"endpoint": collector.server.url, "export_interval": 3600}},
     }
     async with relaykit.Client(config, plugins=[fake]) as client:
@@ -620,12 +621,20 @@ async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None
     assert got["relaykit.retries"][1] == {base: 1.0}
     assert got["relaykit.cache.hits"][1] == {base: 1.0}
     assert "relaykit.fallbacks" not in got
+    # The gen_ai.client.* histograms add what the conventions recommend on them:
+    # the model the provider answered with (none on the call that failed) and the
+    # server, its port an int as the conventions type it.
+    server = {"server.address": "llm.internal", "server.port": 8443}
+    answered = {**fake_, **server, "gen_ai.request.model": "m", "gen_ai.response.model": "m"}
     durations = got["gen_ai.client.operation.duration"][1]
-    assert {k: v[0] for k, v in durations.items()} == {base: 5, failed: 1}
-    assert got["gen_ai.client.operation.time_to_first_chunk"][1][base][0] == 1
+    assert {k: v[0] for k, v in durations.items()} == {
+        a(**answered): 5,
+        a(**fake_, **server, **{"gen_ai.request.model": "m", "error.type": "NotFoundError"}): 1,
+    }
+    assert got["gen_ai.client.operation.time_to_first_chunk"][1][a(**answered)][0] == 1
     tokens = got["gen_ai.client.token.usage"][1]
-    input_ = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "input"})
-    output = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "output"})
+    input_ = a(**answered, **{"gen_ai.token.type": "input"})
+    output = a(**answered, **{"gen_ai.token.type": "output"})
     # The cache hit adds none of the tokens the cached answer had used: the
     # provider processed none for it. Each bucket keeps the last value measured
     # inside a sampled span as its exemplar.

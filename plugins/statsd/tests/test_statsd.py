@@ -566,3 +566,44 @@ def test_resolve_interval_0_turns_lookups_off_and_others_are_checked() -> None:
         assert exporter._resolve_at == float("inf")
     finally:
         exporter.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tags", [False, True])
+async def test_genai_histograms_carry_the_response_model_and_server_as_tags_only(
+    receiver: socket.socket, tags: bool
+) -> None:
+    # The conventions recommend gen_ai.response.model and server.address (server.port
+    # with it) on the gen_ai.client.* histograms. DogStatsD tags carry them; plain
+    # StatsD's names stay as they were (a name's parts are read by position).
+    port = receiver.getsockname()[1]
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"fake": {"base_url": "http://llm.internal:8443/v1"}},
+        "exporters": {"statsd": {"port": port, "tags": tags}},
+    }
+    fake = FakePlugin()
+    fake.script.push(Reply(text="ok", input_tokens=7, output_tokens=2))
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "hi")
+    lines = received(receiver)
+    if tags:
+        genai = (
+            "gen_ai_operation_name:chat,gen_ai_provider_name:fake,gen_ai_request_model:m,"
+            "gen_ai_response_model:m,server_address:llm.internal,server_port:8443"
+        )
+        assert f"relaykit.gen_ai.client.token.usage:7|h|#{genai},gen_ai_token_type:input" in lines
+        assert any(
+            line.startswith("relaykit.gen_ai.client.operation.duration:")
+            and line.endswith(f"|ms|#{genai}")
+            for line in lines
+        )
+        # relaykit's own counters keep operation, provider and model
+        assert (
+            "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
+            "gen_ai_request_model:m" in lines
+        )
+    else:
+        assert "relaykit.gen_ai.client.token.usage.chat.fake.m.input:7|ms" in lines
+        assert "relaykit.requests.chat.fake.m:1|c" in lines
+        assert not [line for line in lines if "llm_internal" in line or "8443" in line]
