@@ -141,6 +141,35 @@ def test_genai_histograms_add_the_response_model_and_the_server() -> None:
     }
 
 
+@pytest.mark.anyio
+async def test_a_stream_reports_its_time_per_output_chunk_after_the_first() -> None:
+    # gen_ai.client.operation.time_per_output_chunk was not reported. The conventions:
+    # one value per chunk after the first, streamed calls only, the duration's buckets.
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(
+        Reply(text="a" * 32, chunk_delay=0.05),  # four pieces of eight characters
+        Reply(text="not streamed"),
+    )
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c:
+        async with c.stream("fake/m", "hi") as s:
+            pieces = [e async for e in s]
+        await c.chat("fake/m", "hi")
+    assert len([p for p in pieces if isinstance(p, relaykit.TextDelta)]) == 4
+    streamed, whole = exporter.records
+    # each piece after the first came after the fake's delay: never less
+    assert len(streamed.chunk_gaps) == 3
+    assert all(gap >= 0.05 for gap in streamed.chunk_gaps)
+    assert whole.chunk_gaps == ()
+    obs = by_name(metrics.observe(streamed))
+    per_chunk = obs["gen_ai.client.operation.time_per_output_chunk"]
+    assert [o.value for o in per_chunk] == list(streamed.chunk_gaps)
+    assert dict(per_chunk[0].attributes) == dict(
+        obs["gen_ai.client.operation.time_to_first_chunk"][0].attributes
+    )
+    assert metrics.TIME_PER_OUTPUT_CHUNK.buckets == metrics.DURATION_BUCKETS
+    assert "gen_ai.client.operation.time_per_output_chunk" not in by_name(metrics.observe(whole))
+
+
 def test_prompt_cache_reads_and_writes_are_counted_apart() -> None:
     usage = Usage(1000, 10, cached_input_tokens=800, cache_write_input_tokens=150)
     obs = by_name(metrics.observe(record(usage=usage)))
@@ -325,6 +354,7 @@ def mixed_records() -> list[CallRecord]:
                 cost=None if i % 5 == 0 else Decimal(i) / 1000,
                 # the answering model: none (a failure), the same, a dated snapshot
                 model_served=(None, f"m{i % 3}", f"m{i % 3}-2025")[i % 5 % 3],
+                chunk_gaps=(0.02, 0.5, 0.03)[: i % 4] if i % 2 == 1 else (),
             )
         )
     return out

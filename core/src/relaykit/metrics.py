@@ -62,6 +62,7 @@ __all__ = [
     "SERVER_ATTRIBUTES",
     "STORAGE_FAILING",
     "STORAGE_WRITE_FAILURES",
+    "TIME_PER_OUTPUT_CHUNK",
     "TIME_TO_FIRST_CHUNK",
     "TOKEN_BUCKETS",
     "TOKEN_USAGE",
@@ -140,6 +141,17 @@ TIME_TO_FIRST_CHUNK = Instrument(
     "histogram",
     "s",
     "Time from the request to the first content chunk of a streamed response.",
+    DURATION_BUCKETS,
+)
+# The conventions give it the duration's buckets (gen-ai-metrics, v1.41 and the
+# genai repository since); one value per content event after a stream's first.
+TIME_PER_OUTPUT_CHUNK = Instrument(
+    "gen_ai.client.operation.time_per_output_chunk",
+    "histogram",
+    "s",
+    "Time per output chunk, recorded for each chunk received after the first one,"
+    " measured as the time elapsed from the end of the previous chunk to the end of"
+    " the current chunk.",
     DURATION_BUCKETS,
 )
 REQUESTS = Instrument("relaykit.requests", "counter", "{request}", "Calls made, successful or not.")
@@ -239,6 +251,7 @@ INSTRUMENTS = (
     TOKEN_USAGE,
     ESTIMATED_TOKENS,
     TIME_TO_FIRST_CHUNK,
+    TIME_PER_OUTPUT_CHUNK,
     REQUESTS,
     ERRORS,
     RETRIES,
@@ -532,6 +545,8 @@ def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
             out.append(Observation(tokens, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
         out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, found.genai))
+    for gap in record.chunk_gaps:
+        out.append(Observation(TIME_PER_OUTPUT_CHUNK, gap, found.genai))
     if record.attempts > 1:
         out.append(Observation(RETRIES, float(record.attempts - 1), base))
     if record.fallbacks:
@@ -610,6 +625,7 @@ class _CallSinks:
         "prompt_cache_writes",
         "requests",
         "retries",
+        "time_per_output_chunk",
         "time_to_first_chunk",
         "web_searches",
     )
@@ -622,6 +638,7 @@ class _CallSinks:
     estimated_input_tokens: Series
     estimated_output_tokens: Series
     time_to_first_chunk: Series
+    time_per_output_chunk: Series
     retries: Series
     fallbacks: Series
     cache_hits: Series
@@ -648,6 +665,7 @@ class _CallSinks:
             ("estimated_input_tokens", ESTIMATED_TOKENS, found.input_tokens),
             ("estimated_output_tokens", ESTIMATED_TOKENS, found.output_tokens),
             ("time_to_first_chunk", TIME_TO_FIRST_CHUNK, found.genai),
+            ("time_per_output_chunk", TIME_PER_OUTPUT_CHUNK, found.genai),
             ("retries", RETRIES, base),
             ("fallbacks", FALLBACKS, base),
             ("cache_hits", CACHE_HITS, base),
@@ -712,6 +730,12 @@ class CallFold:
                         sinks.output_tokens.add(float(usage.output_tokens))
             if record.streamed and record.time_to_first_token is not None:
                 sinks.time_to_first_chunk.add(record.time_to_first_token)
+            gaps = record.chunk_gaps
+            if gaps:
+                sinks.time_per_output_chunk.add(gaps[0])
+                add = sinks.time_per_output_chunk.add  # the series the first value made
+                for gap in gaps[1:]:
+                    add(gap)
             if record.attempts > 1:
                 sinks.retries.add(float(record.attempts - 1))
             if record.fallbacks:

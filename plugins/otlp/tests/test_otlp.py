@@ -914,3 +914,43 @@ async def test_an_empty_or_full_success_answer_counts_nothing(collector: Collect
     await exporter.aclose()
     assert (exporter.rejected_spans, exporter.rejected_data_points) == (0, 0)
     assert len(collector.spans()) == 1
+
+
+@pytest.mark.anyio
+async def test_a_streams_time_per_output_chunk_is_exported(collector: Collector) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 32, chunk_delay=0.05))  # four pieces: three after the first
+    config = {
+        "storage": {"backend": "none"},
+        "exporters": {"otlp": {"endpoint": collector.server.url, "export_interval": 3600}},
+    }
+    async with (
+        relaykit.Client(config, plugins=[fake]) as client,
+        client.stream("fake/m", "hi") as s,
+    ):
+        async for _ in s:
+            pass
+    name = "gen_ai.client.operation.time_per_output_chunk"
+    (kind, unit, description, *_), points = exported(collector.metrics[-1])[name]
+    assert (kind, unit) == ("histogram", "s")
+    assert description == metrics.TIME_PER_OUTPUT_CHUNK.description
+    attributes = a(
+        **{
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "fake",
+            "gen_ai.request.model": "m",
+            "gen_ai.response.model": "m",
+        }
+    )
+    count, total, bucket_counts, low, _, _ = points[attributes]
+    assert count == 3 and low >= 0.05 and total >= 0.15  # each after the fake's delay
+    assert sum(bucket_counts[:3]) == 0  # none in the buckets up to 0.04 s
+    (point,) = [
+        p
+        for rm in collector.metrics[-1].resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in m.histogram.data_points
+    ]
+    assert list(point.explicit_bounds) == list(metrics.DURATION_BUCKETS)

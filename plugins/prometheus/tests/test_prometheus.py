@@ -520,3 +520,24 @@ async def test_genai_histograms_are_labelled_with_the_server_not_the_response_mo
     # relaykit's own counters keep operation, provider and model
     (request,) = families["relaykit_requests"]
     assert "server_address" not in request.labels
+
+
+@pytest.mark.anyio
+async def test_a_streams_time_per_output_chunk_is_scraped() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 32, chunk_delay=0.05))  # four pieces: three after the first
+    config = {"storage": {"backend": "none"}, "exporters": {"prometheus": {"port": 0}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        async with client.stream("fake/m", "hi") as s:
+            async for _ in s:
+                pass
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    name = "gen_ai_client_operation_time_per_output_chunk_seconds"
+    samples = families[name]
+    labels = {"gen_ai_provider_name": "fake", "gen_ai_request_model": "m"}
+    assert value(samples, f"{name}_count", **labels) == 3
+    assert value(samples, f"{name}_sum", **labels) >= 0.15  # each after the fake's delay
+    assert value(samples, f"{name}_bucket", le="0.04", **labels) == 0
+    buckets = sorted(float(s.labels["le"]) for s in samples if s.name.endswith("_bucket"))
+    assert buckets[:-1] == list(metrics.DURATION_BUCKETS)

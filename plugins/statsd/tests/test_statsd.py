@@ -607,3 +607,30 @@ async def test_genai_histograms_carry_the_response_model_and_server_as_tags_only
         assert "relaykit.gen_ai.client.token.usage.chat.fake.m.input:7|ms" in lines
         assert "relaykit.requests.chat.fake.m:1|c" in lines
         assert not [line for line in lines if "llm_internal" in line or "8443" in line]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tags", [False, True])
+async def test_a_streams_time_per_output_chunk_arrives_as_timers(
+    receiver: socket.socket, tags: bool
+) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 32, chunk_delay=0.05))  # four pieces: three after the first
+    port = receiver.getsockname()[1]
+    config = {"storage": {"backend": "none"}, "exporters": {"statsd": {"port": port, "tags": tags}}}
+    async with (
+        relaykit.Client(config, plugins=[fake]) as client,
+        client.stream("fake/m", "hi") as s,
+    ):
+        async for _ in s:
+            pass
+    name = "relaykit.gen_ai.client.operation.time_per_output_chunk"
+    timers = [
+        line
+        for line in received(receiver)
+        if line.startswith(f"{name}:" if tags else f"{name}.chat.fake.m:")
+    ]
+    assert len(timers) == 3
+    # seconds sent as milliseconds, each after the fake's 50 ms delay
+    assert all(float(t.split(":")[1].split("|")[0]) >= 50 for t in timers)
+    assert all(t.split("|")[1] == "ms" for t in timers)

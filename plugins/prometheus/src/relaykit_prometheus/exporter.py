@@ -65,6 +65,7 @@ _LABELS: dict[str, tuple[str, ...]] = {
     metrics.OPERATION_DURATION.name: (*_GENAI, "error.type"),
     metrics.TOKEN_USAGE.name: (*_GENAI, "gen_ai.token.type"),
     metrics.TIME_TO_FIRST_CHUNK.name: _GENAI,
+    metrics.TIME_PER_OUTPUT_CHUNK.name: _GENAI,
     metrics.ESTIMATED_TOKENS.name: (*_BASE, "gen_ai.token.type"),
     metrics.ERRORS.name: (*_BASE, "error.type"),
     metrics.QUEUE_DEPTH.name: (),
