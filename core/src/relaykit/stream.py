@@ -76,9 +76,11 @@ class ChatStream(StreamLifecycle):
         self._unrestored: ResponseAssembler | None = None
         # Time per output chunk (the conventions' metric): a content event ends when
         # the caller asks for the next event, whose clock reading (taken for the
-        # timeouts anyway) is its end. _content_out: a content event was handed
-        # over since the last reading; _chunk_end: the last one's end; _gaps: the
-        # times between ends, as plain doubles (no float object kept per chunk).
+        # timeouts anyway) is its end. _timed: a record is built to carry them;
+        # _content_out: a content event was handed over since the last reading;
+        # _chunk_end: the last one's end; _gaps: the times between ends, as plain
+        # doubles (no float object kept per chunk).
+        self._timed = client._outcomes.recording
         self._content_out = False
         self._chunk_end: float | None = None
         self._gaps: array[float] | None = None
@@ -231,7 +233,16 @@ class ChatStream(StreamLifecycle):
         else:
             now = time.monotonic()
             if self._content_out:
-                self._chunk_ended(now)
+                # The content handed over last ended now: one more time per output
+                # chunk, unless it was the first (the conventions count those after it).
+                # Inline: this runs for nearly every event of a stream.
+                self._content_out = False
+                end, self._chunk_end = self._chunk_end, now
+                if end is not None:
+                    gaps = self._gaps
+                    if gaps is None:
+                        gaps = self._gaps = array("d")
+                    gaps.append(now - end)
             try:
                 if self._unscoped_until > now:
                     # Nearly every event of a stream: _next_unscoped, inlined.
@@ -263,21 +274,9 @@ class ChatStream(StreamLifecycle):
         except NotAnEvent as e:
             assert self._target is not None
             raise await self._abort(wrong_event(self._target.provider, e.item)) from None
-        if isinstance(event, _CONTENT):
+        if self._timed and isinstance(event, _CONTENT):
             self._content_out = True
         return event
-
-    def _chunk_ended(self, now: float) -> None:
-        """The content handed over last ended at ``now``: one more time per output
-        chunk, unless it was the first (the conventions count those after it)."""
-        self._content_out = False
-        end = self._chunk_end
-        if end is not None:
-            gaps = self._gaps
-            if gaps is None:
-                gaps = self._gaps = array("d")
-            gaps.append(now - end)
-        self._chunk_end = now
 
     async def _next(self, now: float) -> StreamEvent:
         """The provider's next event, within the first-token, idle and total timeouts
