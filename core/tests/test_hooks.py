@@ -209,7 +209,7 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     call_side = {
         "id", "started_at", "operation", "provider", "model_requested", "model", "streamed",
         "fallbacks", "messages", "params", "correlation_id", "conversation_id",
-        "finished_at", "route",
+        "finished_at", "route", "chunk_gaps",
     }  # fmt: skip
     fields = {name: getattr(record, name) for name in call_side}
     assert CallRecord.from_response(response, **fields) == record

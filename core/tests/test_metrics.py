@@ -86,6 +86,90 @@ def test_a_successful_call() -> None:
     assert "relaykit.errors" not in obs
 
 
+def test_genai_histograms_add_the_response_model_and_the_server() -> None:
+    # The conventions recommend gen_ai.response.model and server.address on the
+    # gen_ai.client.* histograms, and require server.port with server.address;
+    # relaykit's own counters and the breaker gauge keep operation, provider, model.
+    names = {
+        "openai": metrics.provider_names_entry("openai", server=("llm.internal", 8443)),
+        "work": metrics.provider_names_entry("anthropic", table="work"),
+    }
+    obs = by_name(
+        metrics.observe(
+            record(
+                usage=Usage(120, 30),
+                latency=0.5,
+                streamed=True,
+                time_to_first_token=0.1,
+                model_served="gpt-4o-mini-2024-07-18",
+            ),
+            names,
+        )
+    )
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
+    genai = base | {
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "server.address": "llm.internal",
+        "server.port": "8443",
+    }
+    assert dict(obs["relaykit.requests"][0].attributes) == base
+    assert dict(obs["gen_ai.client.operation.duration"][0].attributes) == genai
+    assert dict(obs["gen_ai.client.operation.time_to_first_chunk"][0].attributes) == genai
+    assert [dict(o.attributes) for o in obs["gen_ai.client.token.usage"]] == [
+        genai | {"gen_ai.token.type": "input"},
+        genai | {"gen_ai.token.type": "output"},
+    ]
+    # a failed call has no response model; a provider without a server adds none
+    (failed,) = metrics.observe(
+        record(provider="work", error_type="RateLimitError", latency=0.2), names
+    )[2:]
+    assert dict(failed.attributes) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "relaykit.provider": "work",
+        "error.type": "RateLimitError",
+    }
+    (breaker,) = metrics.observe(BreakerState("openai", "gpt-4o-mini", "open"), names)
+    assert dict(breaker.attributes) == {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
+
+
+@pytest.mark.anyio
+async def test_a_stream_reports_its_time_per_output_chunk_after_the_first() -> None:
+    # gen_ai.client.operation.time_per_output_chunk was not reported. The conventions:
+    # one value per chunk after the first, streamed calls only, the duration's buckets.
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(
+        Reply(text="a" * 32, chunk_delay=0.05),  # four pieces of eight characters
+        Reply(text="not streamed"),
+    )
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c:
+        async with c.stream("fake/m", "hi") as s:
+            pieces = [e async for e in s]
+        await c.chat("fake/m", "hi")
+    assert len([p for p in pieces if isinstance(p, relaykit.TextDelta)]) == 4
+    streamed, whole = exporter.records
+    # each piece after the first came after the fake's delay: never less
+    assert len(streamed.chunk_gaps) == 3
+    assert all(gap >= 0.05 for gap in streamed.chunk_gaps)
+    assert whole.chunk_gaps == ()
+    obs = by_name(metrics.observe(streamed))
+    per_chunk = obs["gen_ai.client.operation.time_per_output_chunk"]
+    assert [o.value for o in per_chunk] == list(streamed.chunk_gaps)
+    assert dict(per_chunk[0].attributes) == dict(
+        obs["gen_ai.client.operation.time_to_first_chunk"][0].attributes
+    )
+    assert metrics.TIME_PER_OUTPUT_CHUNK.buckets == metrics.DURATION_BUCKETS
+    assert "gen_ai.client.operation.time_per_output_chunk" not in by_name(metrics.observe(whole))
+
+
 def test_prompt_cache_reads_and_writes_are_counted_apart() -> None:
     usage = Usage(1000, 10, cached_input_tokens=800, cache_write_input_tokens=150)
     obs = by_name(metrics.observe(record(usage=usage)))
@@ -268,6 +352,9 @@ def mixed_records() -> list[CallRecord]:
                 fallbacks=i % 4 // 3,
                 cache_hit=i % 6 == 0,
                 cost=None if i % 5 == 0 else Decimal(i) / 1000,
+                # the answering model: none (a failure), the same, a dated snapshot
+                model_served=(None, f"m{i % 3}", f"m{i % 3}-2025")[i % 5 % 3],
+                chunk_gaps=(0.02, 0.5, 0.03)[: i % 4] if i % 2 == 1 else (),
             )
         )
     return out

@@ -244,6 +244,7 @@ class CallOutcomes:
             None,  # status
             response.usage_estimated,
             stop_sequence,
+            call.chunk_gaps,
         )
 
     async def fail(
@@ -766,6 +767,7 @@ _SUCCESS_FIELDS = (
     "status",
     "usage_estimated",
     "stop_sequence",
+    "chunk_gaps",
 )
 _new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 

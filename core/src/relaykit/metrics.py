@@ -59,8 +59,10 @@ __all__ = [
     "RECORDS_SPILLED",
     "REQUESTS",
     "RETRIES",
+    "SERVER_ATTRIBUTES",
     "STORAGE_FAILING",
     "STORAGE_WRITE_FAILURES",
+    "TIME_PER_OUTPUT_CHUNK",
     "TIME_TO_FIRST_CHUNK",
     "TOKEN_BUCKETS",
     "TOKEN_USAGE",
@@ -75,6 +77,7 @@ __all__ = [
     "observe",
     "provider_attributes",
     "provider_names_entry",
+    "provider_part",
 ]
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
@@ -138,6 +141,17 @@ TIME_TO_FIRST_CHUNK = Instrument(
     "histogram",
     "s",
     "Time from the request to the first content chunk of a streamed response.",
+    DURATION_BUCKETS,
+)
+# The conventions give it the duration's buckets (gen-ai-metrics, v1.41 and the
+# genai repository since); one value per content event after a stream's first.
+TIME_PER_OUTPUT_CHUNK = Instrument(
+    "gen_ai.client.operation.time_per_output_chunk",
+    "histogram",
+    "s",
+    "Time per output chunk, recorded for each chunk received after the first one,"
+    " measured as the time elapsed from the end of the previous chunk to the end of"
+    " the current chunk.",
     DURATION_BUCKETS,
 )
 REQUESTS = Instrument("relaykit.requests", "counter", "{request}", "Calls made, successful or not.")
@@ -237,6 +251,7 @@ INSTRUMENTS = (
     TOKEN_USAGE,
     ESTIMATED_TOKENS,
     TIME_TO_FIRST_CHUNK,
+    TIME_PER_OUTPUT_CHUNK,
     REQUESTS,
     ERRORS,
     RETRIES,
@@ -290,14 +305,33 @@ ProviderNames = Mapping[str, Attributes]
 _DEFAULT_PROVIDERS: dict[str, Attributes] = {}
 
 
-def provider_names_entry(genai_name: str, table: str | None = None) -> Attributes:
+def provider_names_entry(
+    genai_name: str, table: str | None = None, server: tuple[str, int] | None = None
+) -> Attributes:
     """A :data:`ProviderNames` value: ``gen_ai.provider.name`` is ``genai_name``;
     ``table``, a ``[providers.NAME]`` table not named after its type, goes in
-    ``relaykit.provider`` (so two tables of one type stay apart)."""
+    ``relaykit.provider`` (so two tables of one type stay apart); ``server``, the
+    host and port of the provider's base URL, in ``server.address`` and
+    ``server.port`` (its decimal digits), last: only the ``gen_ai.client.*``
+    histograms carry them (see :func:`provider_part`)."""
     entry: Attributes = (("gen_ai.provider.name", _label(genai_name)),)
     if table is not None:
         entry += (("relaykit.provider", _label(table)),)
+    if server is not None:
+        entry += (("server.address", _label(server[0])), ("server.port", str(server[1])))
     return entry
+
+
+#: the attributes of a :data:`ProviderNames` entry that name the server, not the provider
+SERVER_ATTRIBUTES = frozenset({"server.address", "server.port"})
+
+
+def provider_part(entry: Attributes) -> Attributes:
+    """``entry`` (a :data:`ProviderNames` value) without its server: what names the
+    provider on spans, on relaykit's own metrics and on the breaker gauge."""
+    if all(key not in SERVER_ATTRIBUTES for key, _ in entry):
+        return entry
+    return tuple(pair for pair in entry if pair[0] not in SERVER_ATTRIBUTES)
 
 
 def provider_attributes(provider: str, names: ProviderNames | None = None) -> Attributes:
@@ -363,7 +397,7 @@ def observe(event: Any, provider_names: ProviderNames | None = None) -> list[Obs
     if isinstance(event, QueueDepth):
         return [Observation(QUEUE_DEPTH, float(event.depth))]
     if isinstance(event, BreakerState):
-        named = provider_attributes(event.provider, provider_names)
+        named = provider_part(provider_attributes(event.provider, provider_names))
         attrs_ = (named[0], ("gen_ai.request.model", _label(event.model)), *named[1:])
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
     if isinstance(event, CacheStoreError):
@@ -390,51 +424,84 @@ _CACHE_ERRORS = {
 }
 
 
-# (operation, provider, model, error type) -> the attribute sets of a call's
-# observations (base, failed, input tokens, output tokens) and the observations
-# whose value never changes (a request, an error, a cache hit). Calls repeat
-# the same few keys, so these are built once (and the tuples hash faster for
-# exporters that look them up). Bounded: cleared when it grows past what any
-# real deployment list reaches.
-_CallAttributes = tuple[
-    Attributes,
-    Attributes,
-    Attributes,
-    Attributes,
-    Observation,
-    Observation,
-    Observation,
-    Attributes,
-]
-_ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
+# (operation, provider, model, error type, response model) -> the attribute sets
+# of a call's observations and the observations whose value never changes (a
+# request, an error, a cache hit). Calls repeat the same few keys, so these are
+# built once (and the tuples hash faster for exporters that look them up).
+# Bounded: cleared when it grows past what any real deployment list reaches.
+@attrs.frozen
+class _CallAttributes:
+    #: relaykit's own counters: operation, provider, model (and error.type)
+    base: Attributes
+    failed: Attributes
+    #: relaykit.usage.estimated_tokens: base and gen_ai.token.type
+    input_tokens: Attributes
+    output_tokens: Attributes
+    #: the gen_ai.client.* histograms: base, gen_ai.response.model (when the
+    #: provider named one) and the server (when its base URL names one), as the
+    #: conventions recommend on them
+    genai: Attributes
+    genai_failed: Attributes
+    genai_input_tokens: Attributes
+    genai_output_tokens: Attributes
+    request: Observation
+    error: Observation
+    cache_hit: Observation
+    #: the ProviderNames entry these were built from
+    named: Attributes
+
+
+_CallKey = tuple[str, str, str, str | None, str | None]
+_ATTRIBUTES: dict[_CallKey, _CallAttributes] = {}
 #: the operations besides chat whose answers may count output tokens
 _OUTPUT_TOKENS = frozenset({"transcribe", "generate_image", "edit_image"})
 
 
+def _call_key(record: CallRecord) -> _CallKey:
+    return (
+        record.operation,
+        record.provider,
+        record.model,
+        record.error_type,
+        record.model_served,
+    )
+
+
 def _call_attributes(record: CallRecord, names: ProviderNames | None) -> _CallAttributes:
     named = provider_attributes(record.provider, names)
-    key = (record.operation, record.provider, record.model, record.error_type)
+    key = _call_key(record)
     found = _ATTRIBUTES.get(key)
     # the same provider name may stand for other providers in another client
-    if found is not None and found[7] is named:
+    if found is not None and found.named is named:
         return found
+    provider = provider_part(named)
     # sorted by key, as every attribute set (relaykit.provider, when there, last)
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
-        named[0],
+        provider[0],
         ("gen_ai.request.model", _label(record.model)),
-        *named[1:],
+        *provider[1:],
     )
-    failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
-    found = (
-        base,
-        failed,
-        (*base, ("gen_ai.token.type", "input")),
-        (*base, ("gen_ai.token.type", "output")),
-        Observation(REQUESTS, 1.0, base),
-        Observation(ERRORS, 1.0, failed),
-        Observation(CACHE_HITS, 1.0, base),
-        named,
+    genai = base
+    if record.model_served:
+        genai += (("gen_ai.response.model", _label(record.model_served)),)
+    genai += tuple(pair for pair in named if pair[0] in SERVER_ATTRIBUTES)
+    error_type = record.error_type
+    failed = (*base, ("error.type", error_type)) if error_type is not None else base
+    genai_failed = (*genai, ("error.type", error_type)) if error_type is not None else genai
+    found = _CallAttributes(
+        base=base,
+        failed=failed,
+        input_tokens=(*base, ("gen_ai.token.type", "input")),
+        output_tokens=(*base, ("gen_ai.token.type", "output")),
+        genai=genai,
+        genai_failed=genai_failed,
+        genai_input_tokens=(*genai, ("gen_ai.token.type", "input")),
+        genai_output_tokens=(*genai, ("gen_ai.token.type", "output")),
+        request=Observation(REQUESTS, 1.0, base),
+        error=Observation(ERRORS, 1.0, failed),
+        cache_hit=Observation(CACHE_HITS, 1.0, base),
+        named=named,
     )
     if len(_ATTRIBUTES) >= 4096:
         _ATTRIBUTES.clear()
@@ -443,14 +510,13 @@ def _call_attributes(record: CallRecord, names: ProviderNames | None) -> _CallAt
 
 
 def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
-    base, failed, input_tokens, output_tokens, request, error, cache_hit, _ = _call_attributes(
-        record, names
-    )
-    out = [request]
+    found = _call_attributes(record, names)
+    base = found.base
+    out = [found.request]
     if record.error_type is not None:
-        out.append(error)
+        out.append(found.error)
     if record.latency is not None:
-        out.append(Observation(OPERATION_DURATION, record.latency, failed))
+        out.append(Observation(OPERATION_DURATION, record.latency, found.genai_failed))
     # A cache hit's usage is its answer's, processed (and billed) when first asked:
     # none of it is counted again, as a hit's cost is $0 (it counts as a hit).
     usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
@@ -458,7 +524,18 @@ def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
         # The conventions: without the vendor's counts an instrumentation MUST NOT
         # report gen_ai.client.token.usage (bar opted-in offline counting), so
         # relaykit's estimates are counted apart.
-        tokens = ESTIMATED_TOKENS if record.usage_estimated else TOKEN_USAGE
+        if record.usage_estimated:
+            tokens, input_tokens, output_tokens = (
+                ESTIMATED_TOKENS,
+                found.input_tokens,
+                found.output_tokens,
+            )
+        else:
+            tokens, input_tokens, output_tokens = (
+                TOKEN_USAGE,
+                found.genai_input_tokens,
+                found.genai_output_tokens,
+            )
         out.append(Observation(tokens, float(usage.input_tokens), input_tokens))
         operation = record.operation
         # Embeddings and rankings have no output tokens; a transcript and an image
@@ -467,7 +544,9 @@ def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
         if operation == "chat" or operation in _OUTPUT_TOKENS:
             out.append(Observation(tokens, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
-        out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
+        out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, found.genai))
+    for gap in record.chunk_gaps:
+        out.append(Observation(TIME_PER_OUTPUT_CHUNK, gap, found.genai))
     if record.attempts > 1:
         out.append(Observation(RETRIES, float(record.attempts - 1), base))
     if record.fallbacks:
@@ -476,7 +555,7 @@ def _call(record: CallRecord, names: ProviderNames | None) -> list[Observation]:
         # (relaykit.retries counts the extra attempts).
         out.append(Observation(FALLBACKS, 1.0, base))
     if record.cache_hit:
-        out.append(cache_hit)
+        out.append(found.cache_hit)
     if record.cost:
         out.append(Observation(COST, float(record.cost), base))
     if usage.cached_input_tokens:
@@ -530,7 +609,7 @@ class _Unbound:
 
 
 class _CallSinks:
-    """The series one (operation, provider, model, error type)'s calls feed."""
+    """The series one (operation, provider, model, error type, response model)'s calls feed."""
 
     __slots__ = (
         "cache_hits",
@@ -546,6 +625,7 @@ class _CallSinks:
         "prompt_cache_writes",
         "requests",
         "retries",
+        "time_per_output_chunk",
         "time_to_first_chunk",
         "web_searches",
     )
@@ -558,6 +638,7 @@ class _CallSinks:
     estimated_input_tokens: Series
     estimated_output_tokens: Series
     time_to_first_chunk: Series
+    time_per_output_chunk: Series
     retries: Series
     fallbacks: Series
     cache_hits: Series
@@ -572,17 +653,19 @@ class _CallSinks:
         make: Callable[[Instrument, Attributes], Series],
         names: ProviderNames | None,
     ) -> None:
-        base, failed, input_tokens, output_tokens, *_ = _call_attributes(record, names)
+        found = _call_attributes(record, names)
+        base = found.base
         # The attribute sets _call gives each instrument's observations.
         for field, instrument, attributes in (
             ("requests", REQUESTS, base),
-            ("errors", ERRORS, failed),
-            ("duration", OPERATION_DURATION, failed),
-            ("input_tokens", TOKEN_USAGE, input_tokens),
-            ("output_tokens", TOKEN_USAGE, output_tokens),
-            ("estimated_input_tokens", ESTIMATED_TOKENS, input_tokens),
-            ("estimated_output_tokens", ESTIMATED_TOKENS, output_tokens),
-            ("time_to_first_chunk", TIME_TO_FIRST_CHUNK, base),
+            ("errors", ERRORS, found.failed),
+            ("duration", OPERATION_DURATION, found.genai_failed),
+            ("input_tokens", TOKEN_USAGE, found.genai_input_tokens),
+            ("output_tokens", TOKEN_USAGE, found.genai_output_tokens),
+            ("estimated_input_tokens", ESTIMATED_TOKENS, found.input_tokens),
+            ("estimated_output_tokens", ESTIMATED_TOKENS, found.output_tokens),
+            ("time_to_first_chunk", TIME_TO_FIRST_CHUNK, found.genai),
+            ("time_per_output_chunk", TIME_PER_OUTPUT_CHUNK, found.genai),
             ("retries", RETRIES, base),
             ("fallbacks", FALLBACKS, base),
             ("cache_hits", CACHE_HITS, base),
@@ -617,14 +700,16 @@ class CallFold:
         self._make = make
         self._max_keys = max_keys
         self._names = provider_names
-        self._sinks: dict[tuple[str, str, str, str | None], _CallSinks] = {}
+        self._sinks: dict[_CallKey, _CallSinks] = {}
 
     def add(self, records: Iterable[CallRecord]) -> None:
         """Add the observations of each of ``records``, in order."""
         found = self._sinks.get
         for record in records:
             error_type = record.error_type
-            sinks = found((record.operation, record.provider, record.model, error_type))
+            sinks = found(
+                (record.operation, record.provider, record.model, error_type, record.model_served)
+            )
             if sinks is None:
                 sinks = self._sinks_of(record)
             # The same observations, in the same order, as _call.
@@ -645,6 +730,12 @@ class CallFold:
                         sinks.output_tokens.add(float(usage.output_tokens))
             if record.streamed and record.time_to_first_token is not None:
                 sinks.time_to_first_chunk.add(record.time_to_first_token)
+            gaps = record.chunk_gaps
+            if gaps:
+                sinks.time_per_output_chunk.add(gaps[0])
+                add = sinks.time_per_output_chunk.add  # the series the first value made
+                for gap in gaps[1:]:
+                    add(gap)
             if record.attempts > 1:
                 sinks.retries.add(float(record.attempts - 1))
             if record.fallbacks:
@@ -664,5 +755,5 @@ class CallFold:
         if len(self._sinks) >= self._max_keys:
             self._sinks.clear()  # model names come from callers: stay bounded
         sinks = _CallSinks(record, self._make, self._names)
-        self._sinks[(record.operation, record.provider, record.model, record.error_type)] = sinks
+        self._sinks[_call_key(record)] = sinks
         return sinks

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 
@@ -112,19 +113,38 @@ class ProviderRegistry:
         installed type, and every ``[providers.NAME]`` table, by the
         ``gen_ai.provider.name`` of its type (the factory's ``genai_provider_name``,
         else :func:`relaykit.metrics.genai_provider_name` of the type); a table not
-        named after its type adds ``relaykit.provider``. Worked out once per client,
+        named after its type adds ``relaykit.provider``, and a base URL that names a
+        host adds ``server.address`` and ``server.port``. Worked out once per client,
         so a call only looks its provider up.
         """
         names: dict[str, Attributes] = {}
         for type_, factory in self.factories.items():
-            names[type_] = provider_names_entry(_genai_name(type_, factory))
+            names[type_] = provider_names_entry(
+                _genai_name(type_, factory), server=self._server(type_)
+            )
         for name, pconf in self._config.providers.items():
             type_ = pconf.type or name
             if type_ != name:  # the registry checked every table's type is installed
                 names[name] = provider_names_entry(
-                    _genai_name(type_, self.factories[type_]), table=name
+                    _genai_name(type_, self.factories[type_]), table=name, server=self._server(name)
                 )
         return names
+
+    def _server(self, name: str) -> tuple[str, int] | None:
+        """The host and port of provider ``name``'s base URL (as its span's
+        ``server.address`` and ``server.port``); ``None`` when it has none that
+        names a host (a provider without a base URL, ``fake://``)."""
+        # Not settings(name): that wants the API key, which a client may get later
+        # (`relaykit keys set`), or never for a provider it does not call.
+        pconf = self._config.providers.get(name, ProviderConfig())
+        type_ = pconf.type or name
+        base_url = self._base_url(name, pconf, self.factories[type_], type_)
+        try:
+            url = urlsplit(base_url or "")
+            port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:  # a port out of range: the call's own settings say so
+            return None
+        return (url.hostname, port) if url.hostname else None
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -153,14 +173,8 @@ class ProviderRegistry:
                     f"unknown config key providers.{name}.{key}",
                     hint=did_you_mean(key, valid, f"valid keys: {', '.join(valid)}"),
                 )
-        base_url = pconf.base_url
-        alias = getattr(factory, "base_url_option", None)  # Azure's "endpoint"
-        if not base_url and alias and pconf.options.get(alias):
-            base_url = str(pconf.options[alias])
+        base_url = self._base_url(name, pconf, factory, type_)
         env_var = factory.base_url_env if type_ == name else None
-        if not base_url and env_var:
-            base_url = self._env.get(env_var) or None
-        base_url = base_url or factory.default_base_url
         if not base_url:
             example = getattr(factory, "base_url_example", None) or "http://host:port/v1"
             where = f"{env_var} or " if env_var else ""
@@ -180,6 +194,20 @@ class ProviderRegistry:
             known_secrets=self.known_secrets,
         )
         return factory, settings
+
+    def _base_url(
+        self, name: str, pconf: ProviderConfig, factory: ProviderFactory, type_: str
+    ) -> str | None:
+        """Provider ``name``'s base URL as configured (the table's, the type's option
+        or environment variable, else the factory's default); ``None`` if none."""
+        base_url = pconf.base_url
+        alias = getattr(factory, "base_url_option", None)  # Azure's "endpoint"
+        if not base_url and alias and pconf.options.get(alias):
+            base_url = str(pconf.options[alias])
+        env_var = factory.base_url_env if type_ == name else None
+        if not base_url and env_var:
+            base_url = self._env.get(env_var) or None
+        return base_url or factory.default_base_url or None
 
     def _api_key(
         self, name: str, pconf: ProviderConfig, factory: ProviderFactory, type_: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -73,6 +74,16 @@ class ChatStream(StreamLifecycle):
         #: with outbound redaction and the cache, the events as the provider sent
         #: them, placeholders unrestored: what the cache keeps (see Client._start)
         self._unrestored: ResponseAssembler | None = None
+        # Time per output chunk (the conventions' metric): a content event ends when
+        # the caller asks for the next event, whose clock reading (taken for the
+        # timeouts anyway) is its end. _timed: a record is built to carry them;
+        # _content_out: a content event was handed over since the last reading;
+        # _chunk_end: the last one's end; _gaps: the times between ends, as plain
+        # doubles (no float object kept per chunk).
+        self._timed = client._outcomes.recording
+        self._content_out = False
+        self._chunk_end: float | None = None
+        self._gaps: array[float] | None = None
 
     # -- opening, with retries and fallbacks ---------------------------------
 
@@ -220,8 +231,20 @@ class ChatStream(StreamLifecycle):
                 raise StopAsyncIteration
             raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
         else:
+            now = time.monotonic()
+            if self._content_out:
+                # The content handed over last ended now: one more time per output
+                # chunk, unless it was the first (the conventions count those after it).
+                # Inline: this runs for nearly every event of a stream.
+                self._content_out = False
+                end, self._chunk_end = self._chunk_end, now
+                if end is not None:
+                    gaps = self._gaps
+                    if gaps is None:
+                        gaps = self._gaps = array("d")
+                    gaps.append(now - end)
             try:
-                if self._unscoped_until > time.monotonic():
+                if self._unscoped_until > now:
                     # Nearly every event of a stream: _next_unscoped, inlined.
                     try:
                         event = await self._gen.__anext__()
@@ -237,7 +260,7 @@ class ChatStream(StreamLifecycle):
                             raise
                         raise failure from e
                 else:
-                    event = await self._next()
+                    event = await self._next(now)
             except RelayError as e:
                 error = await self._abort(e)
                 if error is e:
@@ -251,13 +274,15 @@ class ChatStream(StreamLifecycle):
         except NotAnEvent as e:
             assert self._target is not None
             raise await self._abort(wrong_event(self._target.provider, e.item)) from None
+        if self._timed and isinstance(event, _CONTENT):
+            self._content_out = True
         return event
 
-    async def _next(self) -> StreamEvent:
-        """The provider's next event, within the first-token, idle and total timeouts."""
+    async def _next(self, now: float) -> StreamEvent:
+        """The provider's next event, within the first-token, idle and total timeouts
+        (``now``: the monotonic clock as the caller asked for it)."""
         assert self._gen is not None and self._target is not None
         timeouts = self._client.config.timeouts
-        now = time.monotonic()
         if self._first_at is None:
             limit, which = self._attempt_started + timeouts.first_token - now, "first_token"
         else:
@@ -292,6 +317,8 @@ class ChatStream(StreamLifecycle):
         await self._settle(response)
         assert self._target is not None
         client, call = self._client, self._call
+        if self._gaps is not None and not call.cache_hit:  # a replay's chunks came from memory
+            call.chunk_gaps = tuple(self._gaps)
         if call.cache_hit:
             response = attrs.evolve(response, id=response.id, provider=self._target.provider)
         self._response = await client._outcomes.finish(call, self._target, response)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from .cancellation import is_cancellation
 from .errors import ConfigError, RelayError
 from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
-from .metrics import MAX_VALUE_LENGTH, provider_attributes
+from .metrics import MAX_VALUE_LENGTH, provider_attributes, provider_part
 
 if TYPE_CHECKING:
     from .client import _Call
@@ -406,7 +406,8 @@ class CallTracer:
         a ``[providers.NAME]`` table not named after its type (looked up once)."""
         found = self._providers.get(provider)
         if found is None:
-            found = dict(provider_attributes(provider, self._provider_names))
+            # the server is set apart (_server): as the deployment that answered has it
+            found = dict(provider_part(provider_attributes(provider, self._provider_names)))
             if len(self._providers) >= 1024:  # provider names come from callers
                 self._providers.clear()
             self._providers[provider] = found

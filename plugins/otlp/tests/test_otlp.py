@@ -598,6 +598,7 @@ async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None
         "storage": {"backend": "none"},
         "retry": {"attempts": 2, "initial_wait": 0},
         "cache": {"enabled": True},
+        "providers": {"fake": {"base_url": "http://llm.internal:8443/v1"}},
         "exporters": {"otlp": {"endpoint": collector.server.url, "export_interval": 3600}},
     }
     async with relaykit.Client(config, plugins=[fake]) as client:
@@ -620,12 +621,20 @@ async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None
     assert got["relaykit.retries"][1] == {base: 1.0}
     assert got["relaykit.cache.hits"][1] == {base: 1.0}
     assert "relaykit.fallbacks" not in got
+    # The gen_ai.client.* histograms add what the conventions recommend on them:
+    # the model the provider answered with (none on the call that failed) and the
+    # server, its port an int as the conventions type it.
+    server = {"server.address": "llm.internal", "server.port": 8443}
+    answered = {**fake_, **server, "gen_ai.request.model": "m", "gen_ai.response.model": "m"}
     durations = got["gen_ai.client.operation.duration"][1]
-    assert {k: v[0] for k, v in durations.items()} == {base: 5, failed: 1}
-    assert got["gen_ai.client.operation.time_to_first_chunk"][1][base][0] == 1
+    assert {k: v[0] for k, v in durations.items()} == {
+        a(**answered): 5,
+        a(**fake_, **server, **{"gen_ai.request.model": "m", "error.type": "NotFoundError"}): 1,
+    }
+    assert got["gen_ai.client.operation.time_to_first_chunk"][1][a(**answered)][0] == 1
     tokens = got["gen_ai.client.token.usage"][1]
-    input_ = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "input"})
-    output = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "output"})
+    input_ = a(**answered, **{"gen_ai.token.type": "input"})
+    output = a(**answered, **{"gen_ai.token.type": "output"})
     # The cache hit adds none of the tokens the cached answer had used: the
     # provider processed none for it. Each bucket keeps the last value measured
     # inside a sampled span as its exemplar.
@@ -905,3 +914,43 @@ async def test_an_empty_or_full_success_answer_counts_nothing(collector: Collect
     await exporter.aclose()
     assert (exporter.rejected_spans, exporter.rejected_data_points) == (0, 0)
     assert len(collector.spans()) == 1
+
+
+@pytest.mark.anyio
+async def test_a_streams_time_per_output_chunk_is_exported(collector: Collector) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 32, chunk_delay=0.05))  # four pieces: three after the first
+    config = {
+        "storage": {"backend": "none"},
+        "exporters": {"otlp": {"endpoint": collector.server.url, "export_interval": 3600}},
+    }
+    async with (
+        relaykit.Client(config, plugins=[fake]) as client,
+        client.stream("fake/m", "hi") as s,
+    ):
+        async for _ in s:
+            pass
+    name = "gen_ai.client.operation.time_per_output_chunk"
+    (kind, unit, description, *_), points = exported(collector.metrics[-1])[name]
+    assert (kind, unit) == ("histogram", "s")
+    assert description == metrics.TIME_PER_OUTPUT_CHUNK.description
+    attributes = a(
+        **{
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "fake",
+            "gen_ai.request.model": "m",
+            "gen_ai.response.model": "m",
+        }
+    )
+    count, total, bucket_counts, low, _, _ = points[attributes]
+    assert count == 3 and low >= 0.05 and total >= 0.15  # each after the fake's delay
+    assert sum(bucket_counts[:3]) == 0  # none in the buckets up to 0.04 s
+    (point,) = [
+        p
+        for rm in collector.metrics[-1].resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in m.histogram.data_points
+    ]
+    assert list(point.explicit_bounds) == list(metrics.DURATION_BUCKETS)

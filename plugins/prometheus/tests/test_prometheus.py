@@ -277,6 +277,8 @@ def test_histograms_match_prometheus_clients_own() -> None:
             "gen_ai_provider_name",
             "gen_ai_request_model",
             "relaykit_provider",
+            "server_address",
+            "server_port",
             "error_type",
         ],
         registry=reference,
@@ -288,7 +290,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
                 latency=latency,
             )
         )
-        histogram.labels("chat", "p", "m", "", "").observe(latency)
+        histogram.labels("chat", "p", "m", "", "", "", "").observe(latency)
 
     def samples(registry: object) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
         text = generate_latest(registry).decode()  # type: ignore[arg-type]
@@ -305,7 +307,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
     assert ("gen_ai_client_operation_duration_seconds_count", (
         ("error_type", ""), ("gen_ai_operation_name", "chat"),
         ("gen_ai_provider_name", "p"), ("gen_ai_request_model", "m"),
-        ("relaykit_provider", ""),
+        ("relaykit_provider", ""), ("server_address", ""), ("server_port", ""),
     ), 8.0) in ours  # fmt: skip
 
 
@@ -490,3 +492,52 @@ async def test_the_provider_label_is_the_conventions_and_a_named_table_has_its_o
     breakers, state = families["relaykit_breaker_state"], "relaykit_breaker_state"
     assert value(breakers, state, gen_ai_provider_name="anthropic", relaykit_provider="work") == 0
     assert value(breakers, state, gen_ai_provider_name="anthropic", relaykit_provider="") == 0
+
+
+@pytest.mark.anyio
+async def test_genai_histograms_are_labelled_with_the_server_not_the_response_model() -> None:
+    # server_address and server_port (one per configured provider: bounded by the
+    # config) label the gen_ai.client.* histograms; gen_ai.response.model, which the
+    # provider picks per answer, would multiply their series: left to OTLP and DogStatsD.
+    fake = FakePlugin()
+    fake.script.push(Reply(text="ok", input_tokens=7, output_tokens=2))
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"fake": {"base_url": "http://llm.internal:8443/v1"}},
+        "exporters": {"prometheus": {"port": 0}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "hi")
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    server = {"server_address": "llm.internal", "server_port": "8443"}
+    tokens = families["gen_ai_client_token_usage"]
+    assert value(tokens, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **server) == 7
+    duration = families["gen_ai_client_operation_duration_seconds"]
+    assert value(duration, "gen_ai_client_operation_duration_seconds_count", **server) == 1
+    everything = [s for samples in families.values() for s in samples]
+    assert not [s for s in everything if "gen_ai_response_model" in s.labels]
+    # relaykit's own counters keep operation, provider and model
+    (request,) = families["relaykit_requests"]
+    assert "server_address" not in request.labels
+
+
+@pytest.mark.anyio
+async def test_a_streams_time_per_output_chunk_is_scraped() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 32, chunk_delay=0.05))  # four pieces: three after the first
+    config = {"storage": {"backend": "none"}, "exporters": {"prometheus": {"port": 0}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        async with client.stream("fake/m", "hi") as s:
+            async for _ in s:
+                pass
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    name = "gen_ai_client_operation_time_per_output_chunk_seconds"
+    samples = families[name]
+    labels = {"gen_ai_provider_name": "fake", "gen_ai_request_model": "m"}
+    assert value(samples, f"{name}_count", **labels) == 3
+    assert value(samples, f"{name}_sum", **labels) >= 0.15  # each after the fake's delay
+    assert value(samples, f"{name}_bucket", le="0.04", **labels) == 0
+    buckets = sorted(float(s.labels["le"]) for s in samples if s.name.endswith("_bucket"))
+    assert buckets[:-1] == list(metrics.DURATION_BUCKETS)

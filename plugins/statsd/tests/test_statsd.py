@@ -566,3 +566,71 @@ def test_resolve_interval_0_turns_lookups_off_and_others_are_checked() -> None:
         assert exporter._resolve_at == float("inf")
     finally:
         exporter.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tags", [False, True])
+async def test_genai_histograms_carry_the_response_model_and_server_as_tags_only(
+    receiver: socket.socket, tags: bool
+) -> None:
+    # The conventions recommend gen_ai.response.model and server.address (server.port
+    # with it) on the gen_ai.client.* histograms. DogStatsD tags carry them; plain
+    # StatsD's names stay as they were (a name's parts are read by position).
+    port = receiver.getsockname()[1]
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"fake": {"base_url": "http://llm.internal:8443/v1"}},
+        "exporters": {"statsd": {"port": port, "tags": tags}},
+    }
+    fake = FakePlugin()
+    fake.script.push(Reply(text="ok", input_tokens=7, output_tokens=2))
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "hi")
+    lines = received(receiver)
+    if tags:
+        genai = (
+            "gen_ai_operation_name:chat,gen_ai_provider_name:fake,gen_ai_request_model:m,"
+            "gen_ai_response_model:m,server_address:llm.internal,server_port:8443"
+        )
+        assert f"relaykit.gen_ai.client.token.usage:7|h|#{genai},gen_ai_token_type:input" in lines
+        assert any(
+            line.startswith("relaykit.gen_ai.client.operation.duration:")
+            and line.endswith(f"|ms|#{genai}")
+            for line in lines
+        )
+        # relaykit's own counters keep operation, provider and model
+        assert (
+            "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
+            "gen_ai_request_model:m" in lines
+        )
+    else:
+        assert "relaykit.gen_ai.client.token.usage.chat.fake.m.input:7|ms" in lines
+        assert "relaykit.requests.chat.fake.m:1|c" in lines
+        assert not [line for line in lines if "llm_internal" in line or "8443" in line]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tags", [False, True])
+async def test_a_streams_time_per_output_chunk_arrives_as_timers(
+    receiver: socket.socket, tags: bool
+) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 32, chunk_delay=0.05))  # four pieces: three after the first
+    port = receiver.getsockname()[1]
+    config = {"storage": {"backend": "none"}, "exporters": {"statsd": {"port": port, "tags": tags}}}
+    async with (
+        relaykit.Client(config, plugins=[fake]) as client,
+        client.stream("fake/m", "hi") as s,
+    ):
+        async for _ in s:
+            pass
+    name = "relaykit.gen_ai.client.operation.time_per_output_chunk"
+    timers = [
+        line
+        for line in received(receiver)
+        if line.startswith(f"{name}:" if tags else f"{name}.chat.fake.m:")
+    ]
+    assert len(timers) == 3
+    # seconds sent as milliseconds, each after the fake's 50 ms delay
+    assert all(float(t.split(":")[1].split("|")[0]) >= 50 for t in timers)
+    assert all(t.split("|")[1] == "ms" for t in timers)

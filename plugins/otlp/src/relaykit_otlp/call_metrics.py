@@ -47,6 +47,16 @@ CARDINALITY_LIMIT = 2000
 _OVERFLOW: Any = (("otel.metric.overflow", True),)
 
 
+def _otel_attributes(attributes: metrics.Attributes) -> dict[str, Any]:
+    """``attributes`` as a data point's: ``server.port`` an int, as the conventions
+    type it (relaykit's attribute values are all strings)."""
+    found: dict[str, Any] = dict(attributes)
+    port = found.get("server.port")
+    if port is not None:
+        found["server.port"] = int(port)
+    return found
+
+
 class _Histogram:
     """Bucket counts (the last is +Inf), sum, min, max, and an exemplar per bucket."""
 
@@ -243,7 +253,7 @@ class CallMetrics:
             series, kept = self._series, {}
             for key, one in series.items():
                 name, attributes = key
-                points.setdefault(name, []).append(one.point(dict(attributes), now))
+                points.setdefault(name, []).append(one.point(_otel_attributes(attributes), now))
                 if ("histogram" if isinstance(one, _Histogram) else "counter") not in delta:
                     kept[key] = one
             if delta:

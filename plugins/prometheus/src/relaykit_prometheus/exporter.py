@@ -55,9 +55,17 @@ _BASE = (
     "gen_ai.request.model",
     "relaykit.provider",
 )
+# The gen_ai.client.* histograms add the server (server.address, server.port: one
+# per configured provider, from its base URL, so bounded by the config) but not
+# gen_ai.response.model: the provider names that one, per answer (dated snapshots,
+# a router's pick), and every value would multiply each histogram's ~16 series per
+# request model, which the model cap bounds alone. OTLP and DogStatsD carry it.
+_GENAI = (*_BASE, "server.address", "server.port")
 _LABELS: dict[str, tuple[str, ...]] = {
-    metrics.OPERATION_DURATION.name: (*_BASE, "error.type"),
-    metrics.TOKEN_USAGE.name: (*_BASE, "gen_ai.token.type"),
+    metrics.OPERATION_DURATION.name: (*_GENAI, "error.type"),
+    metrics.TOKEN_USAGE.name: (*_GENAI, "gen_ai.token.type"),
+    metrics.TIME_TO_FIRST_CHUNK.name: _GENAI,
+    metrics.TIME_PER_OUTPUT_CHUNK.name: _GENAI,
     metrics.ESTIMATED_TOKENS.name: (*_BASE, "gen_ai.token.type"),
     metrics.ERRORS.name: (*_BASE, "error.type"),
     metrics.QUEUE_DEPTH.name: (),

@@ -49,6 +49,13 @@ _TAG_UNSAFE = re.compile(r"[,|#\s]")
 _WHERE = "exporters.statsd"
 
 
+#: attributes plain StatsD (``tags = false``) leaves out of a name: appended, they
+#: would rename every gen_ai.client.* series a dashboard reads (a name's parts are
+#: read by position), and a response model would multiply the names; DogStatsD
+#: tags carry them
+PLAIN_LEFT_OUT = frozenset({"gen_ai.response.model", *metrics.SERVER_ATTRIBUTES})
+
+
 def _tag_name(attribute: str) -> str:
     return attribute.replace(".", "_")
 
@@ -89,7 +96,11 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
                 f"{_tag_name(k)}:{_TAG_UNSAFE.sub('_', v)}" for k, v in obs.attributes
             )
         return line
-    parts = [_UNSAFE.sub("_", v.replace(".", "_")) for _, v in obs.attributes if v]
+    parts = [
+        _UNSAFE.sub("_", v.replace(".", "_"))
+        for k, v in obs.attributes
+        if v and k not in PLAIN_LEFT_OUT
+    ]
     return f"{'.'.join([name, *parts])}:{number}|{kind}"
 
 
@@ -141,7 +152,11 @@ class _Lines:
                     f"{_tag_name(k)}:{_TAG_UNSAFE.sub('_', v)}" for k, v in attributes
                 )
         else:
-            names = [_UNSAFE.sub("_", v.replace(".", "_")) for _, v in attributes if v]
+            names = [
+                _UNSAFE.sub("_", v.replace(".", "_"))
+                for k, v in attributes
+                if v and k not in PLAIN_LEFT_OUT
+            ]
             head, tail = f"{'.'.join([name, *names])}:", f"|{kind}"
         if len(self._parts) >= self._max_pairs:
             self._parts.clear()  # model names come from callers: stay bounded
