@@ -513,6 +513,96 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
 
 def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     """What :func:`find_pii` yields, as a list (the redactors take them all at once)."""
+    found = _spans_once(text, kinds)
+    if found and _glued(text, found):
+        return _with_glued(text, kinds, found)
+    return found
+
+
+# Masking a value changes what stands next to it: "ana@example.com+44 20 7946
+# 0958" hid the phone number behind the address's last letter ((?<![\w+])),
+# and "1.2.3.4.4111..." the address behind the card's first digit ((?!\.\d));
+# once the neighbour was "[EMAIL]" or "<CARD_...>", the next redaction found it,
+# so redacting twice changed the text. A value with a character on either side
+# that a pattern's look-around reads (a letter or digit, or "+", "(", "-", "_";
+# ".", ",", ":", "/" before a letter or digit) is masked in a copy of the text,
+# and the copy scanned again, until nothing new is found: the finds of a text
+# and of its redaction agree. The masks' closing "]" (">" in a placeholder)
+# reads as no pattern's neighbour, and their tags as no label.
+_STICKY = "+(-_"
+_STICKY_BEFORE = ".,:/"
+
+
+def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
+    size = len(text)
+    for _, start, end in found:
+        if end < size:
+            after = text[end]
+            if (
+                after.isalnum()
+                or after in _STICKY
+                or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+            ):
+                return True
+        if start:
+            before = text[start - 1]
+            if before.isalnum() or before in _STICKY or before in _STICKY_BEFORE:
+                return True
+    return False
+
+
+_MASK_TAGS = {
+    "email": "EMAIL",
+    "card": "CARD",
+    "iban": "IBAN",
+    "ssn": "SSN",
+    "ipv4": "IP",
+    "ipv6": "IP",
+    "phone": "PHONE",
+}
+
+
+def _with_glued(
+    text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]
+) -> list[tuple[str, int, int]]:
+    # ``text`` with ``found`` masked as PiiRedactor masks them, and where each
+    # stretch between the masks starts in both texts.
+    pieces: list[str] = []
+    gaps: list[tuple[int, int]] = []  # (offset in the copy, offset in ``text``)
+    last = 0
+    at = 0
+    for kind, start, end in found:
+        pieces.append(text[last:start])
+        at += start - last
+        mask = f"[{_MASK_TAGS[kind]}]"
+        pieces.append(mask)
+        at += len(mask)
+        gaps.append((at, end))
+        last = end
+    pieces.append(text[last:])
+    masked = "".join(pieces)
+    more = spans(masked, kinds)  # itself again, until nothing is glued
+    if not more:
+        return found
+    # Each find of the copy lies in a stretch between masks (no pattern takes
+    # "[" or "]"): moved by that stretch's shift, merged with ``found`` in order.
+    copy_starts = [0, *(g[0] for g in gaps)]
+    shifts = [0, *(g[1] - g[0] for g in gaps)]
+    merged: list[tuple[str, int, int]] = []
+    i = 0
+    for kind, start, end in more:
+        shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
+        start, end = start + shift, end + shift
+        while i < len(found) and found[i][1] < start:
+            merged.append(found[i])
+            i += 1
+        _add_union(merged, kind, start, end)
+    for entry in found[i:]:
+        _add_union(merged, *entry)
+    return merged
+
+
+def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     # The kinds that could occur in the text at all: cheap C-level checks that
     # let most prose skip most of the scan (an email needs "@", an IPv6 ":",
@@ -581,7 +671,9 @@ def _find_read_through(text: str, kinds: frozenset[str], found: list[tuple[str, 
 # version marker: their few extra checks are _ssn_ok's and _ipv4_ok's.)
 _UNCHECKED = frozenset(("email",))
 # "SSN" or "social security" within this many characters before nine digits
-_SSN_LABEL = re.compile(r"(?i)\b(?:ssns?|social[ \-]security)\b")
+# (not "[SSN]", the mask: an order number after a masked SSN was masked when the
+# redacted text was redacted again)
+_SSN_LABEL = re.compile(r"(?i)\b(?:(?<!\[)ssns?(?!\])|social[ \-]security)\b")
 _SSN_LABEL_REACH = 40
 
 
