@@ -514,8 +514,12 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
 def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     """What :func:`find_pii` yields, as a list (the redactors take them all at once)."""
     found = _spans_once(text, kinds)
-    if found and _glued(text, found):
-        return _with_glued(text, kinds, found)
+    # (text[-1:0] is "": the start of the text is calm)
+    for _, start, end in found:
+        if text[start - 1 : start] not in _CALM or (
+            text[end : end + 1] not in _CALM and text[end : end + 2] not in _CALM_PAIRS
+        ):
+            return _with_glued(text, kinds, found) if _glued(text, found) else found
     return found
 
 
@@ -529,25 +533,28 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 # and the copy scanned again, until nothing new is found: the finds of a text
 # and of its redaction agree. The masks' closing "]" (">" in a placeholder)
 # reads as no pattern's neighbour, and their tags as no label.
+# Neighbours that no look-around reads as part of a number, a word or an address
+# (the start or end of the text too): most values stand between these, and cost
+# one set look-up each.
+_CALM = frozenset(["", " ", "\n", "\t", "\r", ")", "]", "}", ">", "<", '"', "'", "!", "?", ";"])
+# a sentence's or a clause's end after a value
+_CALM_PAIRS = frozenset(p + q for p in ".,:;" for q in ("", " ", "\n"))
 _STICKY = "+(-_"
 _STICKY_BEFORE = ".,:/"
 
 
 def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
-    size = len(text)
     for _, start, end in found:
-        if end < size:
-            after = text[end]
-            if (
-                after.isalnum()
-                or after in _STICKY
-                or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
-            ):
-                return True
-        if start:
-            before = text[start - 1]
-            if before.isalnum() or before in _STICKY or before in _STICKY_BEFORE:
-                return True
+        after = text[end : end + 1]
+        if after and (
+            after.isalnum()
+            or after in _STICKY
+            or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+        ):
+            return True
+        before = text[start - 1 : start] if start else ""
+        if before and (before.isalnum() or before in _STICKY or before in _STICKY_BEFORE):
+            return True
     return False
 
 
