@@ -98,3 +98,30 @@ def test_glued_values_restore_in_a_stream_cut_anywhere(
     chunks = [sent[a:b] for a, b in zip([0, *cuts], [*cuts, len(sent)], strict=True)]
     restorer = StreamRestorer(session.restore, [session.holdback])
     assert "".join(restorer.feed(c) for c in chunks) + restorer.flush() == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("電話は+44 20 7946 0958です", "電話は[PHONE]です"),
+        ("電話は(415) 555-0100です", "電話は[PHONE]です"),
+        ("電話番号415-555-0100まで", "電話番号[PHONE]まで"),
+        ("电话020 7946 0958。", "电话[PHONE]。"),
+        ("전화+82 2 3456 7890입니다", "전화[PHONE]입니다"),
+        ("カード4111 1111 1111 1111です", "カード[CARD]です"),
+    ],
+)
+def test_a_number_glued_to_chinese_japanese_or_korean_text_is_masked(
+    text: str, masked: str
+) -> None:
+    # Those scripts put no space between words, so a letter of theirs right
+    # against a number is no part of it (\w took it for one: the number went out
+    # in clear); a Latin letter still is ("x+44 ..." stays).
+    assert PiiRedactor().redact(text) == masked
+    redactor = ReversiblePiiRedactor()
+    assert redactor.restore(redactor.redact(text)) == text
+
+
+def test_a_number_glued_to_a_latin_word_is_still_no_phone_number() -> None:
+    assert PiiRedactor().redact("x+44 20 7946 0958") == "x+44 20 7946 0958"
+    assert PiiRedactor().redact("ab020 7946 0958") == "ab020 7946 0958"

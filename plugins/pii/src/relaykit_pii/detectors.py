@@ -40,6 +40,11 @@ _NATIONAL = (
     r"(?:\d{2}[ \-]\d{4}[ \-]\d{4}|\d{4}[ \-]\d{6}|\d{2,4}[ \-]\d{5,8}|[1-9](?: \d\d){4})"
     r"(?![.\-]?\d)"
 )
+# A letter or digit that makes a number part of a word (\w), but for the letters
+# of Chinese, Japanese and Korean: those scripts put no space between words, so
+# "電話は+44 20 7946 0958です" is a phone number between two words ("x+44 ..."
+# stays a word). Under re.ASCII (ASCII text) this is [A-Za-z0-9_].
+_WORD = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
@@ -57,10 +62,10 @@ _PATTERNS = {
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
     # international (+CC ...) or North American ((415) 555-0100, 415-555-0100),
     # or national with a trunk "0" (_NATIONAL)
-    "phone": r"(?:(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    "phone": rf"(?:(?<!\+)(?<!{_WORD})(?:\+\d{{1,3}}[ .\-]?(?:\(\d{{1,4}}\)[ .\-]?)?\d{{1,4}}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
-    r"|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
-    rf"|(?<![\w+.\-/:,])0{_NATIONAL})(?!\w)",
+    r"|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
+    rf"|(?<![+.\-/:,])(?<!{_WORD})0{_NATIONAL})(?!{_WORD})",
 }
 
 
@@ -103,11 +108,11 @@ _DIGIT_TAILS = {
     "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
     rf"(?:\.{_OCTET}){{3}}(?!\d|\.\d)",
     # "+" and the international form; "(" and the North American; a digit and the same
-    "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    "phone": rf"(?:(?<=(?<!\+)(?<!{_WORD})\+)\d{{1,3}}[ .\-]?(?:\(\d{{1,4}}\)[ .\-]?)?\d{{1,4}}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
-    r"|(?<=(?<![\w+])\()\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}"
-    r"|(?<=(?<![\w+])\b\d)\d\d\)?[ .\-]\d{3}[ .\-]\d{4}"
-    rf"|(?<=(?<![\w+.\-/:,])0){_NATIONAL})(?!\w)",
+    rf"|(?<=(?<!\+)(?<!{_WORD})\()\d{{3}}\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
+    rf"|(?<=(?<!\+)(?<!{_WORD})\d)\d\d\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
+    rf"|(?<=(?<![+.\-/:,])(?<!{_WORD})0){_NATIONAL})(?!{_WORD})",
 }
 # None of them starts right after a digit (the patterns' lookbehinds say so):
 # one look back rejects the inside of a digit run before any pattern is tried.
