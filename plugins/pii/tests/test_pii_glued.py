@@ -109,6 +109,8 @@ def test_glued_values_restore_in_a_stream_cut_anywhere(
         ("电话020 7946 0958。", "电话[PHONE]。"),
         ("전화+82 2 3456 7890입니다", "전화[PHONE]입니다"),
         ("カード4111 1111 1111 1111です", "カード[CARD]です"),
+        ("口座DE89370400440532013000です", "口座[IBAN]です"),
+        ("口座DE89 3704 0044 0532 0130 00です", "口座[IBAN]です"),
     ],
 )
 def test_a_number_glued_to_chinese_japanese_or_korean_text_is_masked(
@@ -125,3 +127,4 @@ def test_a_number_glued_to_chinese_japanese_or_korean_text_is_masked(
 def test_a_number_glued_to_a_latin_word_is_still_no_phone_number() -> None:
     assert PiiRedactor().redact("x+44 20 7946 0958") == "x+44 20 7946 0958"
     assert PiiRedactor().redact("ab020 7946 0958") == "ab020 7946 0958"
+    assert PiiRedactor().redact("xDE89370400440532013000") == "xDE89370400440532013000"

@@ -40,7 +40,7 @@ _NATIONAL = (
     r"(?:\d{2}[ \-]\d{4}[ \-]\d{4}|\d{4}[ \-]\d{6}|\d{2,4}[ \-]\d{5,8}|[1-9](?: \d\d){4})"
     r"(?![.\-]?\d)"
 )
-# A letter or digit that makes a number part of a word (\w), but for the letters
+# A letter or digit that makes a number (or an IBAN) part of a word (\w), but for the letters
 # of Chinese, Japanese and Korean: those scripts put no space between words, so
 # "電話は+44 20 7946 0958です" is a phone number between two words ("x+44 ..."
 # stays a word). Under re.ASCII (ASCII text) this is [A-Za-z0-9_].
@@ -53,7 +53,7 @@ _PATTERNS = {
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
     # digits (_lower_iban)
-    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z\d]){11,30}\b",
+    "iban": rf"(?<!{_WORD})[A-Z]{{2}}\d{{2}}(?:[ \-]?[A-Z\d]){{11,30}}(?!{_WORD})",
     # 123-45-6789, or 123456789 (kept only after a label: _ssn_labelled)
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|(?!00)\d{2})(?!0000)\d{4}"
     r"(?![\d\-])",
@@ -99,7 +99,7 @@ _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
 # tail's start. The hypothesis test holds the scan to the whole patterns.
 _DIGIT_TAILS = {
     # from the IBAN's first check digit on; the IBAN starts two characters earlier
-    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z\d]){11,30}\b",
+    "iban": rf"(?<=(?<=(?<!{_WORD})[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z\d]){{11,30}}(?!{_WORD})",
     "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
     # (?!000|666|9\d\d) at the first digit, asked at the second
     "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d(?:-(?!00)\d{2}-|(?!00)\d{2})"
