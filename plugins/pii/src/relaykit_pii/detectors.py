@@ -48,7 +48,8 @@ _WORD = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]
 _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
-    "email": r"[\w.%+\-]+@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+    # or a quoted local part ("john doe"@example.com, RFC 5321), without an "@" in it
+    "email": r"(?:[\w.%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
     r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
@@ -131,7 +132,7 @@ _EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
 # The same in ASCII text, spelled with ranges: a class with a category in it
 # costs a test per character (email-heavy text scanned ~1.5x slower).
 _EMAIL_ASCII = re.compile(
-    r"(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?P<email>(?:[A-Za-z0-9._%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"
 )
 _LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
@@ -196,6 +197,11 @@ def _find_email(text: str, pos: int, classes: bytes | None) -> re.Match[str] | N
     lo = pos
     email = _EMAIL_ASCII if text.isascii() else _EMAIL
     while (at := text.find("@", lo)) >= 0:
+        if text[at - 1 : at] == '"' and (quote := text.rfind('"', lo, at - 1)) >= 0:
+            # A quoted local part: it has no "@", so it starts after the last one.
+            match = email.match(text, quote)
+            if match is not None:
+                return match
         start = lo + len(text[lo:at].rstrip(_LOCAL_PART))
         if start > lo and text[start - 1].isalnum():
             # A letter or digit of another script (rstrip took the ASCII ones) is
