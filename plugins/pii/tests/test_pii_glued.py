@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from relaykit.outbound_redaction import StreamRestorer
 from relaykit_pii import PiiRedactor, ReversiblePiiRedactor
-from relaykit_pii.detectors import luhn_ok
+from relaykit_pii.detectors import GLUED_ROUNDS, luhn_ok
 
 
 def _card(body: str) -> str:
@@ -128,3 +128,13 @@ def test_a_number_glued_to_a_latin_word_is_still_no_phone_number() -> None:
     assert PiiRedactor().redact("x+44 20 7946 0958") == "x+44 20 7946 0958"
     assert PiiRedactor().redact("ab020 7946 0958") == "ab020 7946 0958"
     assert PiiRedactor().redact("xDE89370400440532013000") == "xDE89370400440532013000"
+
+
+def test_a_long_chain_of_glued_values_is_scanned_a_bounded_number_of_times() -> None:
+    # Each phone number is found only once the one before it is masked: a scan
+    # per value went 1,000 calls deep (RecursionError) and quadratic.
+    text = "+44 10 6422 3141" * 2_000
+    masked = PiiRedactor().redact(text)
+    assert masked.startswith("[PHONE]" * (GLUED_ROUNDS + 1))
+    session = ReversiblePiiRedactor().session()
+    assert session.restore(session.redact(text)) == text

@@ -580,44 +580,48 @@ _MASK_TAGS = {
 }
 
 
+#: At most this many scans of a masked copy: a text of values glued in a chain
+#: ("+44 10 6422 3141+44 10 6422 3141..."), each found only once the one before
+#: it is masked, would otherwise cost a scan per value (quadratic); past these,
+#: the rest of such a chain is left as the scan found it.
+GLUED_ROUNDS = 4
+
+
 def _with_glued(
     text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]
 ) -> list[tuple[str, int, int]]:
-    # ``text`` with ``found`` masked as PiiRedactor masks them, and where each
-    # stretch between the masks starts in both texts.
-    pieces: list[str] = []
-    gaps: list[tuple[int, int]] = []  # (offset in the copy, offset in ``text``)
-    last = 0
-    at = 0
-    for kind, start, end in found:
-        pieces.append(text[last:start])
-        at += start - last
-        mask = f"[{_MASK_TAGS[kind]}]"
-        pieces.append(mask)
-        at += len(mask)
-        gaps.append((at, end))
-        last = end
-    pieces.append(text[last:])
-    masked = "".join(pieces)
-    more = spans(masked, kinds)  # itself again, until nothing is glued
-    if not more:
-        return found
-    # Each find of the copy lies in a stretch between masks (no pattern takes
-    # "[" or "]"): moved by that stretch's shift, merged with ``found`` in order.
-    copy_starts = [0, *(g[0] for g in gaps)]
-    shifts = [0, *(g[1] - g[0] for g in gaps)]
-    merged: list[tuple[str, int, int]] = []
-    i = 0
-    for kind, start, end in more:
-        shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
-        start, end = start + shift, end + shift
-        while i < len(found) and found[i][1] < start:
-            merged.append(found[i])
-            i += 1
-        _add_union(merged, kind, start, end)
-    for entry in found[i:]:
-        _add_union(merged, *entry)
-    return merged
+    for _ in range(GLUED_ROUNDS):
+        # ``text`` with ``found`` masked as PiiRedactor masks them, and where each
+        # stretch between the masks starts in both texts.
+        pieces: list[str] = []
+        copy_starts, shifts = [0], [0]
+        last = at = 0
+        for kind, start, end in found:
+            mask = f"[{_MASK_TAGS[kind]}]"
+            pieces += (text[last:start], mask)
+            at += start - last + len(mask)
+            copy_starts.append(at)
+            shifts.append(end - at)
+            last = end
+        pieces.append(text[last:])
+        more = _spans_once("".join(pieces), kinds)
+        if not more:
+            break
+        # Each find of the copy lies in a stretch between masks (no pattern takes
+        # "[" or "]"): moved by that stretch's shift, merged with ``found`` in order.
+        merged: list[tuple[str, int, int]] = []
+        i = 0
+        for kind, start, end in more:
+            shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
+            start, end = start + shift, end + shift
+            while i < len(found) and found[i][1] < start:
+                merged.append(found[i])
+                i += 1
+            _add_union(merged, kind, start, end)
+        for entry in found[i:]:
+            _add_union(merged, *entry)
+        found = merged
+    return found
 
 
 def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
