@@ -541,9 +541,11 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 # so redacting twice changed the text. A value with a character on either side
 # that a pattern's look-around reads (a letter or digit, or "+", "(", "-", "_";
 # ".", ",", ":", "/" before a letter or digit) is masked in a copy of the text,
-# and the copy scanned again, until nothing new is found: the finds of a text
-# and of its redaction agree. The masks' closing "]" (">" in a placeholder)
-# reads as no pattern's neighbour, and their tags as no label.
+# and the copy scanned again, until nothing new is found (GLUED_ROUNDS times at
+# most): the finds of a text and of its redaction agree. The masks' closing "]"
+# (">" in a placeholder) reads as no pattern's neighbour, and their tags as no
+# label.
+#
 # Neighbours that no look-around reads as part of a number, a word or an address
 # (the start or end of the text too): most values stand between these, and cost
 # one set look-up each.
