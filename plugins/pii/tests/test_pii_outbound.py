@@ -241,6 +241,24 @@ def test_every_split_of_a_placeholder_and_a_stream_that_ends_inside_one() -> Non
     assert restorer.feed("to <EMAIL_ab") + restorer.flush() == "to <EMAIL_ab"
 
 
+def test_a_placeholder_in_tool_arguments_with_json_escaped_brackets_is_restored() -> None:
+    # Go's encoding/json (Ollama's OpenAI-compatible server) writes "<" and ">" in
+    # a string as \u003c and \u003e: a tool call's streamed arguments carried
+    # the placeholder so, and the caller got "\u003cEMAIL_...\u003e" back.
+    session = REDACTOR.session()
+    placeholder = session.redact(EMAIL)
+    arguments = json.dumps({"to": placeholder}).replace("<", "\\u003c").replace(">", "\\u003e")
+    assert "<" not in arguments
+    restored = session.restore(arguments)
+    assert json.loads(restored) == {"to": EMAIL}
+    upper = arguments.replace("\\u003c", "\\u003C").replace("\\u003e", "\\u003E")
+    assert json.loads(session.restore(upper)) == {"to": EMAIL}
+    for cut in range(len(arguments) + 1):
+        restorer = StreamRestorer(session.restore, [session.holdback])
+        out = restorer.feed(arguments[:cut]) + restorer.feed(arguments[cut:]) + restorer.flush()
+        assert out == restored, cut
+
+
 def test_two_values_of_one_call_whose_placeholders_collide_get_two(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -417,3 +417,22 @@ def test_a_name_with_placeholders_stays_within_64_characters(name: str) -> None:
         assert "415-555-0100" not in out and "123-45-6789" not in out
     session = redactor.session()
     assert session.restore(session.redact_name(name)) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ('write to "john doe"@example.com!', "write to [EMAIL]!"),
+        ('"j.doe"@mail.example.co.uk', "[EMAIL]"),
+        ('é "jürgen m"@example.de é', "é [EMAIL] é"),
+        # a quote that closes no local part before the "@" is none
+        ('say "hi" to bob@example.com', 'say "hi" to [EMAIL]'),
+        ('"a\nb"@example.com', '"a\nb"@example.com'),
+    ],
+)
+def test_an_email_with_a_quoted_local_part_is_masked(text: str, masked: str) -> None:
+    # RFC 5321 lets a local part be quoted (spaces in it); the address went out in
+    # clear, its domain and all.
+    assert PiiRedactor().redact(text) == masked
+    session = ReversiblePiiRedactor().session()
+    assert session.restore(session.redact(text)) == text

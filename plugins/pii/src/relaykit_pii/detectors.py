@@ -40,15 +40,21 @@ _NATIONAL = (
     r"(?:\d{2}[ \-]\d{4}[ \-]\d{4}|\d{4}[ \-]\d{6}|\d{2,4}[ \-]\d{5,8}|[1-9](?: \d\d){4})"
     r"(?![.\-]?\d)"
 )
+# A letter or digit that makes a number (or an IBAN) part of a word (\w), but for the letters
+# of Chinese, Japanese and Korean: those scripts put no space between words, so
+# "電話は+44 20 7946 0958です" is a phone number between two words ("x+44 ..."
+# stays a word). Under re.ASCII (ASCII text) this is [A-Za-z0-9_].
+_WORD = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
-    "email": r"[\w.%+\-]+@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+    # or a quoted local part ("john doe"@example.com, RFC 5321), without an "@" in it
+    "email": r"(?:[\w.%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
     r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
     # digits (_lower_iban)
-    "iban": r"\b[A-Z]{2}\d{2}(?:[ \-]?[A-Z\d]){11,30}\b",
+    "iban": rf"(?<!{_WORD})[A-Z]{{2}}\d{{2}}(?:[ \-]?[A-Z\d]){{11,30}}(?!{_WORD})",
     # 123-45-6789, or 123456789 (kept only after a label: _ssn_labelled)
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}(?:-(?!00)\d{2}-|(?!00)\d{2})(?!0000)\d{4}"
     r"(?![\d\-])",
@@ -57,10 +63,10 @@ _PATTERNS = {
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
     # international (+CC ...) or North American ((415) 555-0100, 415-555-0100),
     # or national with a trunk "0" (_NATIONAL)
-    "phone": r"(?:(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    "phone": rf"(?:(?<!\+)(?<!{_WORD})(?:\+\d{{1,3}}[ .\-]?(?:\(\d{{1,4}}\)[ .\-]?)?\d{{1,4}}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
-    r"|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
-    rf"|(?<![\w+.\-/:,])0{_NATIONAL})(?!\w)",
+    r"|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
+    rf"|(?<![+.\-/:,])(?<!{_WORD})0{_NATIONAL})(?!{_WORD})",
 }
 
 
@@ -94,7 +100,7 @@ _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
 # tail's start. The hypothesis test holds the scan to the whole patterns.
 _DIGIT_TAILS = {
     # from the IBAN's first check digit on; the IBAN starts two characters earlier
-    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z\d]){11,30}\b",
+    "iban": rf"(?<=(?<=(?<!{_WORD})[A-Z][A-Z])\d)\d(?:[ \-]?[A-Z\d]){{11,30}}(?!{_WORD})",
     "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
     # (?!000|666|9\d\d) at the first digit, asked at the second
     "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d(?:-(?!00)\d{2}-|(?!00)\d{2})"
@@ -103,11 +109,11 @@ _DIGIT_TAILS = {
     "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
     rf"(?:\.{_OCTET}){{3}}(?!\d|\.\d)",
     # "+" and the international form; "(" and the North American; a digit and the same
-    "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    "phone": rf"(?:(?<=(?<!\+)(?<!{_WORD})\+)\d{{1,3}}[ .\-]?(?:\(\d{{1,4}}\)[ .\-]?)?\d{{1,4}}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
-    r"|(?<=(?<![\w+])\()\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}"
-    r"|(?<=(?<![\w+])\b\d)\d\d\)?[ .\-]\d{3}[ .\-]\d{4}"
-    rf"|(?<=(?<![\w+.\-/:,])0){_NATIONAL})(?!\w)",
+    rf"|(?<=(?<!\+)(?<!{_WORD})\()\d{{3}}\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
+    rf"|(?<=(?<!\+)(?<!{_WORD})\d)\d\d\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
+    rf"|(?<=(?<![+.\-/:,])(?<!{_WORD})0){_NATIONAL})(?!{_WORD})",
 }
 # None of them starts right after a digit (the patterns' lookbehinds say so):
 # one look back rejects the inside of a digit run before any pattern is tried.
@@ -126,7 +132,7 @@ _EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
 # The same in ASCII text, spelled with ranges: a class with a category in it
 # costs a test per character (email-heavy text scanned ~1.5x slower).
 _EMAIL_ASCII = re.compile(
-    r"(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?P<email>(?:[A-Za-z0-9._%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"
 )
 _LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
@@ -191,6 +197,11 @@ def _find_email(text: str, pos: int, classes: bytes | None) -> re.Match[str] | N
     lo = pos
     email = _EMAIL_ASCII if text.isascii() else _EMAIL
     while (at := text.find("@", lo)) >= 0:
+        if text[at - 1 : at] == '"' and (quote := text.rfind('"', lo, at - 1)) >= 0:
+            # A quoted local part: it has no "@", so it starts after the last one.
+            match = email.match(text, quote)
+            if match is not None:
+                return match
         start = lo + len(text[lo:at].rstrip(_LOCAL_PART))
         if start > lo and text[start - 1].isalnum():
             # A letter or digit of another script (rstrip took the ASCII ones) is
@@ -513,6 +524,109 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
 
 def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     """What :func:`find_pii` yields, as a list (the redactors take them all at once)."""
+    found = _spans_once(text, kinds)
+    # (text[-1:0] is "": the start of the text is calm)
+    for _, start, end in found:
+        if text[start - 1 : start] not in _CALM or (
+            text[end : end + 1] not in _CALM and text[end : end + 2] not in _CALM_PAIRS
+        ):
+            return _with_glued(text, kinds, found) if _glued(text, found) else found
+    return found
+
+
+# Masking a value changes what stands next to it: "ana@example.com+44 20 7946
+# 0958" hid the phone number behind the address's last letter ((?<![\w+])),
+# and "1.2.3.4.4111..." the address behind the card's first digit ((?!\.\d));
+# once the neighbour was "[EMAIL]" or "<CARD_...>", the next redaction found it,
+# so redacting twice changed the text. A value with a character on either side
+# that a pattern's look-around reads (a letter or digit, or "+", "(", "-", "_";
+# ".", ",", ":", "/" before a letter or digit) is masked in a copy of the text,
+# and the copy scanned again, until nothing new is found (GLUED_ROUNDS times at
+# most): the finds of a text and of its redaction agree. The masks' closing "]"
+# (">" in a placeholder) reads as no pattern's neighbour, and their tags as no
+# label.
+#
+# Neighbours that no look-around reads as part of a number, a word or an address
+# (the start or end of the text too): most values stand between these, and cost
+# one set look-up each.
+_CALM = frozenset(["", " ", "\n", "\t", "\r", ")", "]", "}", ">", "<", '"', "'", "!", "?", ";"])
+# a sentence's or a clause's end after a value
+_CALM_PAIRS = frozenset(p + q for p in ".,:;" for q in ("", " ", "\n"))
+_STICKY = "+(-_"
+_STICKY_BEFORE = ".,:/"
+
+
+def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
+    for _, start, end in found:
+        after = text[end : end + 1]
+        if after and (
+            after.isalnum()
+            or after in _STICKY
+            or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+        ):
+            return True
+        before = text[start - 1 : start] if start else ""
+        if before and (before.isalnum() or before in _STICKY or before in _STICKY_BEFORE):
+            return True
+    return False
+
+
+_MASK_TAGS = {
+    "email": "EMAIL",
+    "card": "CARD",
+    "iban": "IBAN",
+    "ssn": "SSN",
+    "ipv4": "IP",
+    "ipv6": "IP",
+    "phone": "PHONE",
+}
+
+
+#: At most this many scans of a masked copy: a text of values glued in a chain
+#: ("+44 10 6422 3141+44 10 6422 3141..."), each found only once the one before
+#: it is masked, would otherwise cost a scan per value (quadratic); past these,
+#: the rest of such a chain is left as the scan found it.
+GLUED_ROUNDS = 4
+
+
+def _with_glued(
+    text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]
+) -> list[tuple[str, int, int]]:
+    for _ in range(GLUED_ROUNDS):
+        # ``text`` with ``found`` masked as PiiRedactor masks them, and where each
+        # stretch between the masks starts in both texts.
+        pieces: list[str] = []
+        copy_starts, shifts = [0], [0]
+        last = at = 0
+        for kind, start, end in found:
+            mask = f"[{_MASK_TAGS[kind]}]"
+            pieces += (text[last:start], mask)
+            at += start - last + len(mask)
+            copy_starts.append(at)
+            shifts.append(end - at)
+            last = end
+        pieces.append(text[last:])
+        more = _spans_once("".join(pieces), kinds)
+        if not more:
+            break
+        # Each find of the copy lies in a stretch between masks (no pattern takes
+        # "[" or "]"): moved by that stretch's shift, merged with ``found`` in order.
+        merged: list[tuple[str, int, int]] = []
+        i = 0
+        for kind, start, end in more:
+            shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
+            start, end = start + shift, end + shift
+            while i < len(found) and found[i][1] < start:
+                merged.append(found[i])
+                i += 1
+            _add_union(merged, kind, start, end)
+        for entry in found[i:]:
+            _add_union(merged, *entry)
+        found = merged
+    return found
+
+
+def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     # The kinds that could occur in the text at all: cheap C-level checks that
     # let most prose skip most of the scan (an email needs "@", an IPv6 ":",
@@ -581,7 +695,9 @@ def _find_read_through(text: str, kinds: frozenset[str], found: list[tuple[str, 
 # version marker: their few extra checks are _ssn_ok's and _ipv4_ok's.)
 _UNCHECKED = frozenset(("email",))
 # "SSN" or "social security" within this many characters before nine digits
-_SSN_LABEL = re.compile(r"(?i)\b(?:ssns?|social[ \-]security)\b")
+# (not "[SSN]", the mask: an order number after a masked SSN was masked when the
+# redacted text was redacted again)
+_SSN_LABEL = re.compile(r"(?i)\b(?:(?<!\[)ssns?(?!\])|social[ \-]security)\b")
 _SSN_LABEL_REACH = 40
 
 

@@ -16,9 +16,16 @@ from .detectors import KINDS, spans
 _PLACEHOLDER = re.compile(r"<([A-Z0-9]+)_([a-z]{8})>")
 # What the start of a placeholder looks like when a stream cuts it short.
 _PARTIAL = re.compile(r"<(?:[A-Z0-9]{1,5}(?:_[a-z]{0,8})?)?$")
-# A placeholder as a model may echo it: case changed, a space inside the brackets.
-_LOOSE = re.compile(r"< ?([A-Za-z0-9]{2,5})_([A-Za-z]{8}) ?>")
-_LOOSE_PARTIAL = re.compile(r"< ?(?:[A-Za-z0-9]{1,5}(?:_[A-Za-z]{0,8} ?)?)?$")
+# A placeholder as a model may echo it: case changed, a space inside the brackets,
+# or the brackets JSON-escaped (\u003c, \u003e: Go's encoding/json writes them so,
+# as in Ollama's tool-call arguments).
+_LOOSE = re.compile(r"(?:<|\\u003[cC]) ?([A-Za-z0-9]{2,5})_([A-Za-z]{8}) ?(?:>|\\u003[eE])")
+# (an escaped bracket cut short too: "\\", "\\u00" ...)
+_LOOSE_PARTIAL = re.compile(
+    r"(?:<|\\u003[cC]) ?(?:[A-Za-z0-9]{1,5}(?:_[A-Za-z]{0,8} ?"
+    r"(?:\\(?:u(?:0(?:0(?:3[eE]?)?)?)?)?)?)?)?$"
+    r"|\\(?:u(?:0(?:0(?:3[cC]?)?)?)?)?$"
+)
 # A placeholder in a participant name: no brackets (OpenAI takes a name of
 # ^[a-zA-Z0-9_-]+$ only), so it may stand right after a name's letters: its
 # tag is one of ours (no tag ends another one).
@@ -270,7 +277,7 @@ class PiiSession:
     def restore(self, text: str) -> str:
         """``text`` with this call's placeholders turned back into its values."""
         values = self._values
-        if values and "<" in text:
+        if values and ("<" in text or "\\u003" in text):
             text = _LOOSE.sub(lambda m: values.get(f"<{m[1].upper()}_{m[2].lower()}>", m[0]), text)
         bare = self._bare
         if bare and "_" in text:
@@ -281,7 +288,7 @@ class PiiSession:
         """How many trailing characters of ``text`` may be a placeholder cut short."""
         start = len(text)
         if self._values:
-            match = _LOOSE_PARTIAL.search(text, max(0, len(text) - 17))
+            match = _LOOSE_PARTIAL.search(text, max(0, len(text) - 27))
             if match:
                 start = match.start()
         if self._bare:
