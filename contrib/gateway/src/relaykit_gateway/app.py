@@ -51,6 +51,7 @@ from .anthropic_batches import (
 from .anthropic_batches import ID_PREFIX as ANTHROPIC_BATCH_PREFIX
 from .anthropic_dialect import ANSWERING, AnthropicDialect, check_version
 from .anthropic_lists import ListPage, list_body
+from .anthropic_versions import refuse_removed
 from .asgi_messages import (
     EVENT_STREAM,
     JSONL,
@@ -463,6 +464,8 @@ class Gateway:
             caller = self._caller(headers)
             if dialect is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
+                if dialect is ANTHROPIC:
+                    refuse_removed(headers.get("anthropic-version"), body)
                 await self._call(dialect, body, caller, headers, receive, send)
             elif batches:
                 await self._batches(scope, caller, headers, receive, send)
@@ -482,6 +485,8 @@ class Gateway:
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
+                if counter is ANTHROPIC:
+                    refuse_removed(headers.get("anthropic-version"), body)
                 await self._count_tokens(counter, body, caller, send)
             elif one_call is not None and scope["method"] == "POST":
                 read = self._bytes if one_call.form else self._body
@@ -867,7 +872,9 @@ class Gateway:
     ) -> None:
         """``POST /v1/messages/batches``: the requests submitted as one relaykit batch to
         the one model they name (the caller's key must be allowed it)."""
-        model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
+        model, calls = parse_batch(
+            body, tuple(self.client.config.models), ANTHROPIC, headers.get("anthropic-version")
+        )
         items = self._batch_items(model, calls, caller, headers)
         owner = self._owners[caller]
 
