@@ -574,6 +574,38 @@ async def test_a_caller_hanging_up_ends_the_call_and_its_upstream_connection_at_
     no_errors_logged(caplog)
 
 
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_caller_hanging_up_on_a_held_head_ends_the_call_and_its_upstream_at_once(
+    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """A stream whose head went out before its first content (a model thinking), with
+    only keep-alive comments sent: a hang-up there ends the read-ahead, its record and
+    the vendor's connection too. (OpenAI's stream: Anthropic's message_start, sent before
+    the thinking, is a first event that ends the read-ahead.)"""
+    mock, vendor = mocks[0], "openai"
+    mock.script.push(Reply(text="late", first_token_delay=8))
+    records = RecordingExporter()
+    caplog.set_level(logging.WARNING)
+    async with client_over(mocks, records) as client:
+        async with (
+            running(client, keys=KEYS, stream_head_seconds=0.05) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
+            body = {**BODIES[path], "model": MODELS[vendor], "stream": True}
+            with anyio.fail_after(3):
+                async with http.stream("POST", path, headers=AUTH, json=body) as r:
+                    assert r.status_code == 200
+                    async for piece in r.aiter_bytes():
+                        assert piece.startswith(b":")  # a comment, no content yet
+                        break  # hang up
+            with anyio.fail_after(1):
+                while not records.records or mock.server.stats.connections_open:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        [record] = records.records
+        assert record.error_type == "Cancelled"
+    no_errors_logged(caplog)
+
+
 @pytest.mark.parametrize("header", ["authorization", "x-api-key", None])
 @pytest.mark.parametrize("path", list(BODIES))
 async def test_a_wrong_or_missing_key_is_the_routes_401_and_never_echoed(
