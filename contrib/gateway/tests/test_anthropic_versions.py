@@ -125,7 +125,9 @@ async def test_2026_10_21_refuses_citations_sent_in_a_user_message(fake: FakePlu
         with pytest.raises(anthropic.BadRequestError) as caught:
             await client.messages.create(model="fake/m", max_tokens=10, messages=CITED)
         # an empty list cites nothing; under 2023-06-01 the citations are taken
-        uncited = [{"role": "user", "content": [{**CITED[0]["content"][0], "citations": []}]}]
+        uncited: list[Any] = [
+            {"role": "user", "content": [{**CITED[0]["content"][0], "citations": []}]}
+        ]
         await client.messages.create(model="fake/m", max_tokens=10, messages=uncited)
         await client.messages.create(
             model="fake/m", max_tokens=10, messages=CITED, extra_headers=OLD

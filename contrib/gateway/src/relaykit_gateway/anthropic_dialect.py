@@ -281,8 +281,11 @@ class AnthropicDialect:
         """An encoder of Messages API stream events."""
         return EventEncoder(call.model)
 
-    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-        """Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}``: the id
+    def error_body(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
+        """Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}`` (no
+        ``code``: Anthropic's bodies have none, its ``type`` says it all); the id
         is the one the answer's ``request-id`` header names (:data:`ANSWERING`), as
         Anthropic's are the same; without a request being answered, there is none."""
         body = error_object(status, message)

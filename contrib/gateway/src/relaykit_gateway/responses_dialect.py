@@ -252,9 +252,11 @@ class ResponsesDialect:
         """An encoder of Responses API stream events."""
         return ResponseEventEncoder(call.model, call.echo)
 
-    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    def error_body(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
         """OpenAI's ``{"error": {...}}``, the same for both of its APIs."""
-        return _CHAT.error_body(status, message, param)
+        return _CHAT.error_body(status, message, param, code)
 
 
 def usage(u: Usage) -> dict[str, Any]:
