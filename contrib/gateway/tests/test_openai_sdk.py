@@ -450,3 +450,34 @@ async def test_a_prompt_too_long_is_openais_context_length_exceeded(
             "invalid_request_error",
         )
         assert "prompt is too long" in raised.value.message
+
+
+async def test_fields_asking_for_nothing_stay_at_the_gateway(anthropic_mock: AnthropicMock) -> None:
+    """``logprobs: false`` and ``top_logprobs: 0`` (which some clients always send), and
+    the Responses API's ``stream_options`` (its ``include_obfuscation`` pads OpenAI's
+    own stream; the gateway's has no padding): each asks for nothing, and sent on to
+    a vendor without such a field it would be that vendor's 400."""
+    for _ in range(2):
+        anthropic_mock.script.push(Reply(text="ok"))
+    async with (
+        running_over(anthropic=anthropic_mock.base_url) as url,
+        openai_sdk(url) as client,
+    ):
+        await client.chat.completions.create(
+            model="anthropic/claude-sonnet-4-5",
+            messages=[{"role": "user", "content": "hi"}],
+            logprobs=False,
+            top_logprobs=0,
+        )
+        chat_body = anthropic_mock.last_request.json()
+        async with client.responses.stream(
+            model="anthropic/claude-sonnet-4-5",
+            input="hi",
+            top_logprobs=0,
+            stream_options={"include_obfuscation": False},
+        ) as stream:
+            final = await stream.get_final_response()
+        responses_body = anthropic_mock.last_request.json()
+    assert final.output_text == "ok"
+    for body in (chat_body, responses_body):
+        assert not {"logprobs", "top_logprobs", "stream_options"} & set(body)

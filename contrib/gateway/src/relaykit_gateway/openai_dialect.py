@@ -95,6 +95,10 @@ _OWN = frozenset((*_SAME, "model", "messages", "stream", "stream_options", "n"))
     "max_completion_tokens",
     "metadata",
     "user",
+    # refused when they ask for log probabilities (refuse_logprobs); otherwise they ask
+    # for nothing, and sent on they would reach APIs without such a field
+    "logprobs",
+    "top_logprobs",
 }
 #: relaykit's finish reasons in OpenAI's words (it has none for "other")
 FINISH_REASONS = {

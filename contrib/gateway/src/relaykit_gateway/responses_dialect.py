@@ -142,6 +142,11 @@ _OWN = frozenset(
         "reasoning",
         "store",
         "include",
+        # refused when they ask for log probabilities (refuse_logprobs) or padding the
+        # gateway's stream has none of: otherwise they ask for nothing, and sent on
+        # they would reach APIs without such a field
+        "top_logprobs",
+        "stream_options",
     )
 )
 #: what ``include`` asks each output_text's log probabilities with
