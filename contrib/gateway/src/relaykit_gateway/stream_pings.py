@@ -85,7 +85,8 @@ class HeldHead:
         self._wait = wait
         self._every = every
         self._lock = anyio.Lock()
-        self._holding = anyio.CancelScope()
+        self._released = False
+        self._sleeping = anyio.CancelScope()
         #: whether the head has gone out
         self.sent = False
         #: whether the content has begun (:meth:`open`)
@@ -93,24 +94,34 @@ class HeldHead:
 
     async def hold(self) -> None:
         """Wait for :meth:`release`; past ``wait`` seconds, send the head and keep-alives."""
-        with self._holding:
-            await anyio.sleep(self._wait)
-            while True:
-                async with self._lock:
-                    if self._holding.cancel_called:
-                        return
-                    if not self.sent:
-                        await self._send(
-                            {"type": "http.response.start", "status": 200, "headers": self._start}
-                        )
-                        self.sent = True
-                    await send_more(self._send, self._keepalive)
-                await anyio.sleep(self._every)
+        if await self._sleep(self._wait):
+            return
+        while True:
+            async with self._lock:
+                if self._released:
+                    return
+                if not self.sent:
+                    start = {"type": "http.response.start", "status": 200}
+                    await self._send({**start, "headers": self._start})
+                    self.sent = True
+                await send_more(self._send, self._keepalive)
+            if await self._sleep(self._every):
+                return
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or until :meth:`release`; whether released. Only sleeps
+        are cut short by it: a frame cut short would corrupt the stream."""
+        self._sleeping = anyio.CancelScope()
+        with self._sleeping:
+            if not self._released:
+                await anyio.sleep(seconds)
+        return self._released
 
     async def release(self) -> bool:
         """Stop holding (once a keep-alive being sent has gone: none lands inside a
         frame); whether the head went out."""
-        self._holding.cancel()
+        self._released = True
+        self._sleeping.cancel()
         async with self._lock:
             return self.sent
 
