@@ -39,7 +39,9 @@ async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin
             system="Answer in French.",
             messages=[{"role": "user", "content": "Say hello"}],
             stop_sequences=["END"],
-            extra_body={"temperature": 0.2},  # older API versions' field; this SDK has none
+            # 2023-06-01's field, which 2026-10-21 (this SDK's) removed
+            extra_body={"temperature": 0.2},
+            extra_headers={"anthropic-version": "2023-06-01"},
         )
     assert [b.type for b in r.content] == ["text"]
     assert isinstance(r.content[0], TextBlock) and r.content[0].text == "Bonjour !"

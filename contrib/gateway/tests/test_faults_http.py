@@ -351,14 +351,26 @@ async def serving_until(stop: anyio.Event, gateway: Gateway, tg: TaskGroup) -> s
     return url
 
 
-@pytest.mark.parametrize("streamed", [False, True], ids=["answer", "stream"])
+@pytest.mark.parametrize(
+    ("streamed", "held"),
+    [(False, False), (True, False), (True, True)],
+    ids=["answer", "stream", "held"],
+)
 async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_apis_shape(
-    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, streamed: bool
+    mocks: tuple[OpenAIMock, AnthropicMock],
+    caplog: pytest.LogCaptureFixture,
+    streamed: bool,
+    held: bool,
 ) -> None:
-    _, anthropic_mock = mocks
+    # held: streams whose head went out before their first content (OpenAI's: its
+    # first chunk waits; Anthropic's message_start, sent at once, would end the wait)
+    mock = mocks[0] if held else mocks[1]
+    model = "openai/gpt-4o-mini" if held else "anthropic/claude-haiku-4-5"
     # each would take two seconds or more; shutting down waits a fifth of one
     slow = Reply(text="x" * 160, chunk_delay=0.1) if streamed else Reply(text="late", delay=2)
-    anthropic_mock.script.push(*[slow] * len(BODIES))
+    if held:
+        slow = Reply(text="late", first_token_delay=8)
+    mock.script.push(*[slow] * len(BODIES))
     records = RecordingExporter()
     caplog.set_level(logging.WARNING)
     stop = anyio.Event()
@@ -368,12 +380,12 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
     # is answered 503 (a loaded machine's case): wait for every stream's head.
     begun: set[str] = set()
     async with client_over(mocks, records) as client:
-        gateway = Gateway(client, keys=KEYS)
+        gateway = Gateway(client, keys=KEYS, stream_head_seconds=0.05 if held else 15)
         async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as tg:
             url = await serving_until(stop, gateway, tg)
 
             async def call(path: str) -> None:
-                body = {**BODIES[path], "model": "anthropic/claude-haiku-4-5", "stream": streamed}
+                body = {**BODIES[path], "model": model, "stream": streamed}
                 async with http.stream("POST", f"{url}{path}", headers=AUTH, json=body) as r:
                     begun.add(path)
                     await r.aread()
@@ -384,7 +396,7 @@ async def test_calls_still_in_flight_when_shutdown_gives_up_are_ended_in_their_a
             with anyio.fail_after(5):
                 while (  # noqa: ASYNC110
                     gateway.in_flight < len(BODIES)
-                    or len(anthropic_mock.requests) < 3
+                    or len(mock.requests) < 3
                     or (streamed and len(begun) < len(BODIES))
                 ):
                     await anyio.sleep(0.01)
@@ -571,6 +583,38 @@ async def test_a_caller_hanging_up_ends_the_call_and_its_upstream_connection_at_
         limiter: Any = client._limiter
         [budget] = limiter._budgets.values()
         assert budget.spent == (record.cost or 0)
+    no_errors_logged(caplog)
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_a_caller_hanging_up_on_a_held_head_ends_the_call_and_its_upstream_at_once(
+    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """A stream whose head went out before its first content (a model thinking), with
+    only keep-alive comments sent: a hang-up there ends the read-ahead, its record and
+    the vendor's connection too. (OpenAI's stream: Anthropic's message_start, sent before
+    the thinking, is a first event that ends the read-ahead.)"""
+    mock, vendor = mocks[0], "openai"
+    mock.script.push(Reply(text="late", first_token_delay=8))
+    records = RecordingExporter()
+    caplog.set_level(logging.WARNING)
+    async with client_over(mocks, records) as client:
+        async with (
+            running(client, keys=KEYS, stream_head_seconds=0.05) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
+            body = {**BODIES[path], "model": MODELS[vendor], "stream": True}
+            with anyio.fail_after(3):
+                async with http.stream("POST", path, headers=AUTH, json=body) as r:
+                    assert r.status_code == 200
+                    async for piece in r.aiter_bytes():
+                        assert piece.startswith(b":")  # a comment, no content yet
+                        break  # hang up
+            with anyio.fail_after(1):
+                while not records.records or mock.server.stats.connections_open:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        [record] = records.records
+        assert record.error_type == "Cancelled"
     no_errors_logged(caplog)
 
 

@@ -12,7 +12,8 @@ from openai.types.chat import ChatCompletionFunctionToolParam
 
 from relaykit import ImagePart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
-from relaykit_gateway.testing import KEY
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway.testing import KEY, running_over
 
 from .conftest import gateway_over, openai_sdk
 
@@ -417,3 +418,66 @@ async def test_log_probabilities_asked_for_are_refused_not_answered_with_none(
     assert refused.value.param in ("logprobs", "top_logprobs")
     assert answer.choices[0].message.content == "x"
     assert len(fake.calls) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_a_prompt_too_long_is_openais_context_length_exceeded(
+    anthropic_mock: AnthropicMock, stream: bool
+) -> None:
+    """A prompt a model's window cannot hold, from any provider, reaches an OpenAI SDK
+    caller with OpenAI's code for it: clients tell it from other 400s by
+    ``code == "context_length_exceeded"`` (to trim the history and ask again)."""
+    too_long = "prompt is too long: 250000 tokens > 200000 maximum"
+    anthropic_mock.script.push(Reply.failure(400, too_long))
+    async with (
+        running_over(anthropic=anthropic_mock.base_url) as url,
+        openai_sdk(url) as client,
+    ):
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="anthropic/claude-sonnet-4-5",
+                messages=[{"role": "user", "content": "a long prompt"}],
+                stream=stream,
+            )
+        with pytest.raises(openai.BadRequestError) as responses:
+            anthropic_mock.script.push(Reply.failure(400, too_long))
+            await client.responses.create(
+                model="anthropic/claude-sonnet-4-5", input="a long prompt", stream=stream
+            )
+    for raised in (caught, responses):
+        assert (raised.value.code, raised.value.type) == (
+            "context_length_exceeded",
+            "invalid_request_error",
+        )
+        assert "prompt is too long" in raised.value.message
+
+
+async def test_fields_asking_for_nothing_stay_at_the_gateway(anthropic_mock: AnthropicMock) -> None:
+    """``logprobs: false`` and ``top_logprobs: 0`` (which some clients always send), and
+    the Responses API's ``stream_options`` (its ``include_obfuscation`` pads OpenAI's
+    own stream; the gateway's has no padding): each asks for nothing, and sent on to
+    a vendor without such a field it would be that vendor's 400."""
+    for _ in range(2):
+        anthropic_mock.script.push(Reply(text="ok"))
+    async with (
+        running_over(anthropic=anthropic_mock.base_url) as url,
+        openai_sdk(url) as client,
+    ):
+        await client.chat.completions.create(
+            model="anthropic/claude-sonnet-4-5",
+            messages=[{"role": "user", "content": "hi"}],
+            logprobs=False,
+            top_logprobs=0,
+        )
+        chat_body = anthropic_mock.last_request.json()
+        async with client.responses.stream(
+            model="anthropic/claude-sonnet-4-5",
+            input="hi",
+            top_logprobs=0,
+            stream_options={"include_obfuscation": False},
+        ) as stream:
+            final = await stream.get_final_response()
+        responses_body = anthropic_mock.last_request.json()
+    assert final.output_text == "ok"
+    for body in (chat_body, responses_body):
+        assert not {"logprobs", "top_logprobs", "stream_options"} & set(body)

@@ -61,7 +61,8 @@ async def test_an_anthropic_callers_sampling_parameter_is_a_clean_400(
     anthropic_mock: AnthropicMock, stream: bool, param: str
 ) -> None:
     # The current SDK no longer has the sampling parameters (Anthropic's API version
-    # 2026-10-21 dropped them); older SDKs and raw callers still send them.
+    # 2026-10-21 dropped them: test_anthropic_versions); older SDKs (2023-06-01) and raw
+    # callers still send them.
     async with anthropic_sdk(anthropic_mock.base_url) as sdk:
         with pytest.raises(anthropic.BadRequestError) as caught:
             await sdk.messages.create(
@@ -70,6 +71,7 @@ async def test_an_anthropic_callers_sampling_parameter_is_a_clean_400(
                 messages=USER,  # type: ignore[arg-type]
                 stream=stream,
                 extra_body={param: 0.5 if param != "top_k" else 5},
+                extra_headers={"anthropic-version": "2023-06-01"},
             )
     assert caught.value.status_code == 400
     assert f"Claude Sonnet 5 takes no {param}" in caught.value.message

@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anthropic
+import attrs
 import httpx
+import openai
 import pytest
 
 import relaykit
@@ -169,3 +172,108 @@ async def test_a_bug_while_streaming_beside_the_pings_is_logged_by_name(
             [line async for line in r.aiter_lines()]
     logged = [r.getMessage() for r in caplog.records if r.name == "relaykit.gateway"]
     assert any("ZeroDivisionError: rendering failed (at test_stream_pings.py:" in m for m in logged)
+
+
+@asynccontextmanager
+async def held_gateway(*plugins: Any, head: float, **config: Any) -> AsyncIterator[str]:
+    """A gateway over ``plugins`` whose streams send their head after ``head`` seconds
+    without a first content, then ping every 0.2 s."""
+    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client({**base, **config}, plugins=list(plugins))
+    async with client, running(client, stream_ping_seconds=0.2, stream_head_seconds=head) as url:
+        yield url
+
+
+#: a first token 3 s away: far past the 0.05 s the held gateways wait for one
+SLOW = Reply(text=TEXT, first_token_delay=3.0, input_tokens=7, output_tokens=3)
+
+
+def comments_first(lines: list[str]) -> int:
+    """How many ``:`` comments a stream sends before its first event."""
+    return next(i for i, line in enumerate(lines) if not line.startswith(":"))
+
+
+async def test_a_slow_first_token_gets_the_head_and_comments_before_it(fake: FakePlugin) -> None:
+    """A model thinking for minutes before its first token: the head goes out once the
+    gateway has waited ``stream_head_seconds``, then a comment (which every SSE client
+    skips) each ping interval, so a proxy with an idle timeout keeps the connection
+    before any content; the SDKs read the whole answer through them."""
+    for _ in range(5):
+        fake.script.push(SLOW)
+    auth = {"authorization": f"Bearer {KEY}"}
+    chat = {"model": "fake/m", "messages": [{"role": "user", "content": "go"}]}
+    async with held_gateway(fake, head=0.05) as url:
+        streams = [
+            await sse_lines(url, "/v1/messages", ASK, ANTHROPIC_HEADERS),
+            await sse_lines(url, "/v1/chat/completions", chat, auth),
+        ]
+        async with anthropic_sdk(url) as client, client.messages.stream(**ASK) as stream:
+            message = await stream.get_final_message()
+        async with openai_sdk(url) as sdk:
+            chunks = await sdk.chat.completions.create(**chat, stream=True)  # type: ignore[call-overload]
+            texts = [
+                c.choices[0].delta.content
+                async for c in chunks
+                if c.choices and c.choices[0].delta.content
+            ]
+            async with sdk.responses.stream(model="fake/m", input="go") as responses:
+                final = await responses.get_final_response()
+    assert [comments_first(lines) >= 2 for lines in streams] == [True, True]
+    assert message.content[0].type == "text" and message.content[0].text == TEXT
+    assert "".join(texts) == TEXT
+    assert final.output_text == TEXT
+
+
+async def test_a_retry_after_the_held_head_still_answers(fake: FakePlugin) -> None:
+    """The held head carries no content: the gateway may still retry (or fall back)
+    until the first content, as before the head went out."""
+    fake.script.push(attrs.evolve(Reply.failure(503, "busy"), delay=1.0))
+    fake.script.push(Reply(text=TEXT))
+    retry = {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.01}
+    async with held_gateway(fake, head=0.05, retry=retry) as url:
+        lines = await sse_lines(url, "/v1/messages", ASK, ANTHROPIC_HEADERS)
+    assert comments_first(lines) >= 1
+    assert len(fake.calls) == 2
+    text = "".join(
+        json.loads(line.removeprefix("data: "))["delta"].get("text", "")
+        for line in lines
+        if line.startswith("data: ") and '"content_block_delta"' in line
+    )
+    assert text == TEXT
+
+
+async def test_a_failure_after_the_held_head_is_the_vendors_error_event(
+    fake: FakePlugin,
+) -> None:
+    """Once the head went out, a call that fails before its first content can no longer
+    answer with its status: it ends the stream with the vendor's error event, which
+    the SDKs raise (a rate limit still named as one)."""
+    for _ in range(3):
+        fake.script.push(attrs.evolve(Reply.failure(429, "slow down"), delay=1.0))
+    async with held_gateway(fake, head=0.05) as url:
+        lines = await sse_lines(url, "/v1/messages", ASK, ANTHROPIC_HEADERS)
+        async with anthropic_sdk(url) as client:
+            with pytest.raises(anthropic.APIStatusError) as anthropics:
+                async with client.messages.stream(**ASK) as stream:
+                    await stream.get_final_message()
+        async with openai_sdk(url) as sdk:
+            chat = {"model": "fake/m", "messages": [{"role": "user", "content": "go"}]}
+            with pytest.raises(openai.APIError) as openais:
+                async for _ in await sdk.chat.completions.create(**chat, stream=True):  # type: ignore[call-overload]
+                    pass
+    assert lines[0].startswith(":")
+    assert "event: error" in lines
+    error = json.loads(lines[lines.index("event: error") + 1].removeprefix("data: "))
+    assert error["error"]["type"] == "rate_limit_error"
+    assert "slow down" in anthropics.value.message
+    assert openais.value.code == "rate_limit_exceeded"
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("nan")])
+def test_a_head_wait_that_is_not_a_positive_time_is_refused(
+    seconds: float, closed_after: Any
+) -> None:
+    client = closed_after(relaykit.Client({"storage": {"backend": "none"}}))
+    with pytest.raises(ValueError, match="stream_head_seconds must be more than 0 seconds"):
+        Gateway(client, stream_head_seconds=seconds)
+    assert Gateway(client, stream_head_seconds=float("inf")).stream_head_seconds == float("inf")

@@ -44,6 +44,7 @@ from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestErr
 from relaykit.json_encode import dumps
 
 from .anthropic_dialect import AnthropicDialect, error_object
+from .anthropic_versions import refuse_removed
 from .dialect import GatewayCall, require_object, status_of
 from .owned_ids import IdOwner, untagged
 
@@ -82,10 +83,11 @@ def _names_a_batch(batch_id: str) -> bool:
 
 
 def parse_batch(
-    body: Any, aliases: Sequence[str], dialect: AnthropicDialect
+    body: Any, aliases: Sequence[str], dialect: AnthropicDialect, version: str | None = None
 ) -> tuple[str, list[tuple[str, GatewayCall]]]:
     """The model and each request's ``(custom_id, call)`` a create body asks for, each
-    request's ``params`` parsed by ``dialect`` as a ``POST /v1/messages`` body is.
+    request's ``params`` parsed by ``dialect`` as a ``POST /v1/messages`` body sent with
+    the ``anthropic-version`` ``version`` is.
     :class:`InvalidRequestError` names what is wrong, and where."""
     requests = require_object(body).get("requests")
     if not isinstance(requests, list) or not requests:
@@ -102,6 +104,7 @@ def parse_batch(
             raise InvalidRequestError(
                 f"{where}.custom_id must be a non-empty string", param=f"{where}.custom_id"
             )
+        refuse_removed(version, request.get("params"), f"{where}.params.")
         try:
             call = dialect.parse(request.get("params"), aliases)
         except InvalidRequestError as e:

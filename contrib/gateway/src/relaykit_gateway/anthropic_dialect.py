@@ -281,8 +281,11 @@ class AnthropicDialect:
         """An encoder of Messages API stream events."""
         return EventEncoder(call.model)
 
-    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-        """Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}``: the id
+    def error_body(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
+        """Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}`` (no
+        ``code``: Anthropic's bodies have none, its ``type`` says it all); the id
         is the one the answer's ``request-id`` header names (:data:`ANSWERING`), as
         Anthropic's are the same; without a request being answered, there is none."""
         body = error_object(status, message)
@@ -309,7 +312,8 @@ def error_object(status: int, message: str) -> dict[str, Any]:
 #: the ``anthropic-version`` values Anthropic knows, which the gateway takes alike: its
 #: SDKs send 2026-10-21 (from their 2.x versions) or 2023-06-01; 2023-01-01 differs from
 #: 2023-06-01 only in the legacy Text Completions API. A request is read as the most
-#: lenient of them reads it (2026-10-21 refuses ``temperature``; the gateway passes it on)
+#: lenient of them reads it, but for what 2026-10-21 removed, refused when it is sent
+#: with that version (relaykit_gateway.anthropic_versions)
 VERSIONS = ("2026-10-21", "2023-06-01", "2023-01-01")
 
 

@@ -51,6 +51,7 @@ from .anthropic_batches import (
 from .anthropic_batches import ID_PREFIX as ANTHROPIC_BATCH_PREFIX
 from .anthropic_dialect import ANSWERING, AnthropicDialect, check_version
 from .anthropic_lists import ListPage, list_body
+from .anthropic_versions import refuse_removed
 from .asgi_messages import (
     EVENT_STREAM,
     JSONL,
@@ -75,6 +76,7 @@ from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
 from .dialect import (
     SHUTTING_DOWN,
+    SSE_COMMENT,
     Dialect,
     GatewayCall,
     ShuttingDown,
@@ -127,7 +129,7 @@ from .replies import (
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 from .sealed_entries import seals
-from .stream_pings import PING_SECONDS, PacedSender
+from .stream_pings import HEAD_SECONDS, PING_SECONDS, HeldHead, PacedSender
 from .upload_form import FilePart, FormError, Sink, read_form
 from .whole_numbers import whole_number
 
@@ -248,6 +250,12 @@ class Gateway:
     :mod:`relaykit_gateway.cors`). ``stream_ping_seconds``: how long a streamed
     answer may go quiet before a keep-alive goes out (see
     :mod:`relaykit_gateway.stream_pings`; ``float("inf")``: never).
+    ``stream_head_seconds``: how long a stream waits for its first content before
+    its head (``200``) goes out anyway, followed by keep-alive comments, so that a
+    slow first token does not leave the connection without a byte; a failure
+    before the content then ends the stream as its error event, where it would
+    have been an error status (:class:`~relaykit_gateway.stream_pings.HeldHead`;
+    ``float("inf")``: never).
     """
 
     def __init__(
@@ -260,16 +268,25 @@ class Gateway:
         responses: ResponseStore | None = None,
         files: FileStore | None = None,
         stream_ping_seconds: float = PING_SECONDS,
+        stream_head_seconds: float = HEAD_SECONDS,
     ) -> None:
         if not stream_ping_seconds > 0:  # not 0, which would ping without end, nor nan
             raise ValueError(
                 f"stream_ping_seconds must be more than 0 seconds, not {stream_ping_seconds!r}"
                 " (float('inf') turns the keep-alives off)"
             )
+        if not stream_head_seconds > 0:  # 0 would give up every error status, nan never
+            raise ValueError(
+                f"stream_head_seconds must be more than 0 seconds, not {stream_head_seconds!r}"
+                " (float('inf') holds a stream's head until its first content)"
+            )
         self.client = client
         #: seconds a streamed answer may go quiet before a keep-alive goes out (see
         #: relaykit_gateway.stream_pings)
         self.stream_ping_seconds = stream_ping_seconds
+        #: seconds a stream waits for its first content before its head goes out
+        #: anyway (see relaykit_gateway.stream_pings.HeldHead)
+        self.stream_head_seconds = stream_head_seconds
         #: the files uploaded for batches (``$RELAYKIT_GATEWAY_FILES_DIR``, unless given)
         self.files = FileStore.from_env() if files is None else files
         self.keys = keys
@@ -463,6 +480,8 @@ class Gateway:
             caller = self._caller(headers)
             if dialect is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
+                if dialect is ANTHROPIC:
+                    refuse_removed(headers.get("anthropic-version"), body)
                 await self._call(dialect, body, caller, headers, receive, send)
             elif batches:
                 await self._batches(scope, caller, headers, receive, send)
@@ -482,6 +501,8 @@ class Gateway:
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
+                if counter is ANTHROPIC:
+                    refuse_removed(headers.get("anthropic-version"), body)
                 await self._count_tokens(counter, body, caller, send)
             elif one_call is not None and scope["method"] == "POST":
                 read = self._bytes if one_call.form else self._body
@@ -867,7 +888,9 @@ class Gateway:
     ) -> None:
         """``POST /v1/messages/batches``: the requests submitted as one relaykit batch to
         the one model they name (the caller's key must be allowed it)."""
-        model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
+        model, calls = parse_batch(
+            body, tuple(self.client.config.models), ANTHROPIC, headers.get("anthropic-version")
+        )
         items = self._batch_items(model, calls, caller, headers)
         owner = self._owners[caller]
 
@@ -1255,48 +1278,98 @@ class Gateway:
                 await self._keep(call, caller, body, response)
                 await send_json(send, 200, body, extra)
                 return
-            # Entering sends the request, retrying and falling back as chat does, so
-            # a call that fails before its first event gets a plain error response.
-            async with self.client.stream(call.model, call.messages, **params) as stream:
-                await send({"type": "http.response.start", "status": 200, "headers": EVENT_STREAM})
-                encoder = dialect.encoder(call)
-                paced = PacedSender(send, encoder.keepalive, self.stream_ping_seconds)
-                failure: Exception | None = None
-                async with anyio.create_task_group() as pinging:
-                    # Everything is caught in here, and the pings stop before the
-                    # last frame: nothing leaves the task group but a cancellation
-                    # (a failure would leave it wrapped in an exception group).
-                    pinging.start_soon(paced.keep_alive)
-                    try:
-                        async for event in stream:
-                            frames = encoder.event(event)
-                            if frames:
-                                await paced.send(frames)
-                        tail = encoder.end(stream.response)
-                        await self._keep(
-                            call, caller, getattr(encoder, "final", None), stream.response
-                        )
-                    except RelayError as error:  # broke after it started: the vendor's error event
-                        tail = encoder.error(error)
-                    except anyio.get_cancelled_exc_class():
-                        if self._ending:  # drain's time is up: the stream ends with its error event
-                            with (
-                                anyio.CancelScope(shield=True),
-                                anyio.move_on_after(ENDING_SECONDS),
-                            ):
-                                pinging.cancel_scope.cancel()
-                                last = encoder.error(ShuttingDown())
-                                await paced.send(last)
-                        raise
-                    except Exception as error:  # a bug of ours: raised as it came
-                        failure = error
-                    finally:
-                        pinging.cancel_scope.cancel()
-                if failure is not None:
-                    raise failure
-                await send({"type": "http.response.body", "body": tail, "more_body": False})
+            await self._stream(dialect, call, caller, params, send)
         except RelayError as error:
             await send_error(send, dialect, error)
+
+    async def _stream(
+        self,
+        dialect: Dialect,
+        call: GatewayCall,
+        caller: str | None,
+        params: dict[str, Any],
+        send: Send,
+    ) -> None:
+        """A streamed answer: its head held until the first content (see
+        :class:`HeldHead`), then each event in ``dialect``'s frames."""
+        encoder = dialect.encoder(call)
+        head = HeldHead(
+            send, EVENT_STREAM, SSE_COMMENT, self.stream_head_seconds, self.stream_ping_seconds
+        )
+        failure: BaseException | None = None
+        async with anyio.create_task_group() as holding:
+            # As the pings' task group below: nothing but a cancellation leaves it.
+            holding.start_soon(head.hold)
+            try:
+                await self._streamed(call, caller, params, send, encoder, head)
+            except RelayError as error:  # before the first content, or after the last
+                if head.streaming or not await head.release():
+                    failure = error
+                else:  # the head went out while it waited: the stream ends as its error event
+                    last = encoder.error(error)
+                    await send({"type": "http.response.body", "body": last, "more_body": False})
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
+                    holding.cancel_scope.cancel()
+                    if self._ending and await head.release() and not head.streaming:
+                        await send_more(send, encoder.error(ShuttingDown()))
+                raise
+            except Exception as error:  # a bug of ours: raised as it came
+                failure = error
+            finally:
+                holding.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _streamed(
+        self,
+        call: GatewayCall,
+        caller: str | None,
+        params: dict[str, Any],
+        send: Send,
+        encoder: Any,
+        head: HeldHead,
+    ) -> None:
+        """Read ``call``'s stream to its first content (``head`` held meanwhile), then
+        send its frames."""
+        # Entering sends the request, retrying and falling back as chat does, so
+        # a call that fails before its first event gets a plain error response
+        # (or, its head sent while it waited, the vendor's error event).
+        async with self.client.stream(call.model, call.messages, **params) as stream:
+            await head.open()
+            paced = PacedSender(send, encoder.keepalive, self.stream_ping_seconds)
+            failure: Exception | None = None
+            async with anyio.create_task_group() as pinging:
+                # Everything is caught in here, and the pings stop before the
+                # last frame: nothing leaves the task group but a cancellation
+                # (a failure would leave it wrapped in an exception group).
+                pinging.start_soon(paced.keep_alive)
+                try:
+                    async for event in stream:
+                        frames = encoder.event(event)
+                        if frames:
+                            await paced.send(frames)
+                    tail = encoder.end(stream.response)
+                    await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
+                except RelayError as error:  # broke after it started: the vendor's error event
+                    tail = encoder.error(error)
+                except anyio.get_cancelled_exc_class():
+                    if self._ending:  # drain's time is up: the stream ends with its error event
+                        with (
+                            anyio.CancelScope(shield=True),
+                            anyio.move_on_after(ENDING_SECONDS),
+                        ):
+                            pinging.cancel_scope.cancel()
+                            last = encoder.error(ShuttingDown())
+                            await paced.send(last)
+                    raise
+                except Exception as error:  # a bug of ours: raised as it came
+                    failure = error
+                finally:
+                    pinging.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _count_tokens(
         self, dialect: Dialect, body: Any, caller: str | None, send: Send

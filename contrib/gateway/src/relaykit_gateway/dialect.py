@@ -22,6 +22,7 @@ from relaykit import (
     CircuitOpenError,
     ClientClosedError,
     ConfigError,
+    ContextLengthError,
     InvalidRequestError,
     Message,
     NotFoundError,
@@ -108,8 +109,11 @@ class Dialect(Protocol):
         """An encoder for one streamed answer to ``call``."""
         ...
 
-    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-        """The vendor's error body for ``status``."""
+    def error_body(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
+        """The vendor's error body for ``status``; ``code`` (:func:`error_code`) where
+        the vendor's bodies have one."""
         ...
 
 
@@ -264,6 +268,13 @@ _STATUSES: tuple[tuple[type[RelayError], int], ...] = (
 OVERLOADED = 529
 #: the status of a rate limit met
 _RATE_LIMITED = 429
+
+
+def error_code(error: RelayError) -> str | None:
+    """OpenAI's ``code`` for ``error``, where it has one of its own beside its status's:
+    a prompt too long for the model is ``context_length_exceeded`` (clients tell it
+    from other 400s by that code, to trim the history and ask again)."""
+    return "context_length_exceeded" if isinstance(error, ContextLengthError) else None
 
 
 def status_of(error: RelayError, overloaded: int = 503) -> int:

@@ -65,6 +65,7 @@ from .dialect import (
     GatewayCall,
     caller_message,
     checked_tool_choice,
+    error_code,
     model_id,
     openai_extra,
     require_object,
@@ -94,6 +95,10 @@ _OWN = frozenset((*_SAME, "model", "messages", "stream", "stream_options", "n"))
     "max_completion_tokens",
     "metadata",
     "user",
+    # refused when they ask for log probabilities (refuse_logprobs); otherwise they ask
+    # for nothing, and sent on they would reach APIs without such a field
+    "logprobs",
+    "top_logprobs",
 }
 #: relaykit's finish reasons in OpenAI's words (it has none for "other")
 FINISH_REASONS = {
@@ -203,11 +208,13 @@ class OpenAIDialect:
         """An encoder of ``chat.completion.chunk`` events."""
         return ChunkEncoder(call.model, call.include_usage)
 
-    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-        """OpenAI's ``{"error": {...}}``."""
+    def error_body(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
+        """OpenAI's ``{"error": {...}}``: ``code`` if given, else the status's own."""
         fallback = "server_error" if status >= 500 else "invalid_request_error"
         kind = _ERROR_TYPES.get(status, fallback)
-        code = _ERROR_CODES.get(status)
+        code = code or _ERROR_CODES.get(status)
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -459,5 +466,7 @@ class ChunkEncoder:
 
     def error(self, error: RelayError) -> bytes:
         """An ``error`` event, which OpenAI's SDKs raise as an API error."""
-        body = OpenAIDialect().error_body(status_of(error), caller_message(error))
+        body = OpenAIDialect().error_body(
+            status_of(error), caller_message(error), code=error_code(error)
+        )
         return b"data: " + dumps(body) + b"\n\n"

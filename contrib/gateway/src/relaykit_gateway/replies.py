@@ -42,7 +42,7 @@ from .asgi_messages import (
     send_json,
     send_more,
 )
-from .dialect import Dialect, ShuttingDown, caller_message, retry_after, status_of
+from .dialect import Dialect, ShuttingDown, caller_message, error_code, retry_after, status_of
 
 T = TypeVar("T")
 #: what a call answers: its cost and served model go out in headers
@@ -140,7 +140,9 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
         # The caller sees the message; the operator's log gets the kind too (both
         # scrubbed of keys, as every relaykit error's message is).
         logger.warning("gateway call failed: %s: %s", type(error).__name__, error)
-    body = dialect.error_body(status, caller_message(error), getattr(error, "param", None))
+    body = dialect.error_body(
+        status, caller_message(error), getattr(error, "param", None), error_code(error)
+    )
     wait = retry_after(error)
     headers = [(b"retry-after", wait.encode())] if wait is not None else []
     if wait is None and not error.retryable and _sdks_retry(status):

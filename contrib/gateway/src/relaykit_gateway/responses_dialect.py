@@ -142,6 +142,11 @@ _OWN = frozenset(
         "reasoning",
         "store",
         "include",
+        # refused when they ask for log probabilities (refuse_logprobs) or padding the
+        # gateway's stream has none of: otherwise they ask for nothing, and sent on
+        # they would reach APIs without such a field
+        "top_logprobs",
+        "stream_options",
     )
 )
 #: what ``include`` asks each output_text's log probabilities with
@@ -252,9 +257,11 @@ class ResponsesDialect:
         """An encoder of Responses API stream events."""
         return ResponseEventEncoder(call.model, call.echo)
 
-    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    def error_body(
+        self, status: int, message: str, param: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
         """OpenAI's ``{"error": {...}}``, the same for both of its APIs."""
-        return _CHAT.error_body(status, message, param)
+        return _CHAT.error_body(status, message, param, code)
 
 
 def usage(u: Usage) -> dict[str, Any]:
