@@ -33,12 +33,21 @@ class ConverseStreamTranslator:
     typed, retryable error rather than a broken stream.
     """
 
-    __slots__ = ("_id", "_model", "_reasoning_block", "_start_sent", "_tool_index", "stopped")
+    __slots__ = (
+        "_began",
+        "_id",
+        "_model",
+        "_reasoning_block",
+        "_start_sent",
+        "_tool_index",
+        "stopped",
+    )
 
     def __init__(self, model: str, id: str | None = None) -> None:
         self._model = model
         self._id = id
         self._start_sent = False
+        self._began = False  # messageStart came: what follows is an answer
         # content block index -> tool call index (0, 1, ...: text blocks interleave)
         self._tool_index: dict[int, int] = {}
         # the content block index of the reasoning block being streamed
@@ -51,7 +60,11 @@ class ConverseStreamTranslator:
         event of the wrong shape."""
         try:
             if event_type == "messageStart":
+                self._began = True
                 return []
+            if event_type == "messageStop" and not self._began:
+                # a messageStop alone is no empty answer: the proxy or server sent none
+                raise ValueError("a ConverseStream that stopped (messageStop) with no messageStart")
             out: list[StreamEvent] = []
             if not self._start_sent:
                 self._start_sent = True
