@@ -361,3 +361,16 @@ async def test_speech_that_is_an_error_object_is_that_error(
     async with client(providers) as c:
         with pytest.raises(relaykit.RateLimitError):
             await c.speak("openai/gpt-4o-mini-tts", "hi", voice="alloy")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("vendor", ["openai"], indirect=True)
+async def test_moderation_that_is_an_error_object_is_that_error(
+    vendor: tuple[VendorMock, dict[str, Any], str],
+) -> None:
+    # On main: a RelayError "the moderation response could not be read (KeyError)"
+    mock, providers, _ = vendor
+    serve_first(mock, json.dumps(RATE_LIMITED_200).encode())
+    async with client(providers) as c:
+        with pytest.raises(relaykit.RateLimitError, match="Rate limit reached"):
+            await c.moderate("openai/omni-moderation-latest", ["hi", "there"])
