@@ -44,7 +44,7 @@ from .errors import (
     RelayError,
 )
 from .http_errors import error_from_http
-from .json_decode import SHAPE_ERRORS, loads, wrong_shape
+from .json_decode import SHAPE_ERRORS, loads, require_answer, wrong_shape
 from .secrets import cut_short
 from .transport_errors import transport_error
 
@@ -400,13 +400,16 @@ async def listed_batches(
     makes each item of ``data`` a :class:`Batch`. The read stops at a page that says
     there are no more, holds none, or names no last id or one already asked after
     (which would read the same pages again); a page of the wrong shape is a
-    ``ValueError`` naming where (:func:`~relaykit.json_decode.wrong_shape`)."""
+    ``ValueError`` naming where (:func:`~relaykit.json_decode.wrong_shape`), and so is
+    one without ``data`` (:func:`~relaykit.json_decode.require_answer`)."""
     after: str | None = None
     asked: set[str] = set()
     while True:
         body = loads(await page(after))
         if after is not None:
             asked.add(after)
+        # {} is no empty list: no batches is "data": []
+        require_answer(body, "a list of batches", "data")
         try:
             data = list(body.get("data") or ())
             after = body.get("last_id") or (data[-1].get("id") if data else None)

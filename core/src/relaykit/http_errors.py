@@ -26,7 +26,7 @@ from .errors import RelayError, error_for_status
 from .retry_after import header, retry_after_seconds, seconds
 from .secrets import cut_short
 
-__all__ = ["error_from_http", "parse_error_body"]
+__all__ = ["error_from_http", "error_in_answer", "error_status_of", "parse_error_body"]
 
 
 def error_from_http(
@@ -83,6 +83,82 @@ def error_from_http(
     elif should_retry == "false":
         error.should_retry = False
     return error
+
+
+def error_in_answer(
+    data: Any,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    answer: tuple[str, ...],
+    provider: str,
+    model: str | None,
+) -> RelayError | None:
+    """The typed error a status-200 body reports in place of an answer, else ``None``.
+
+    Some OpenAI-compatible servers and proxies (OpenRouter, once generation has
+    begun) answer a failure with status 200 and an error object:
+    ``{"error": {"message": ..., "code": 429}}``. It is the error it describes
+    (:func:`error_status_of` reads which), as LiteLLM reads it, not an answer with
+    no text. ``data`` is the decoded body; a body
+    with any of the ``answer`` fields (``"choices"``) is an answer and is left
+    alone (the Responses API's failed response has both). Call it on every
+    status-200 JSON answer before decoding it.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    err = data.get("error")
+    if not err or any(data.get(field) is not None for field in answer):
+        return None
+    return error_from_http(error_status_of(err), headers, body, provider=provider, model=model)
+
+
+#: the HTTP status an error object's ``code`` or ``type`` (OpenAI's and Anthropic's
+#: words) or ``status`` (Google's) stands for, when its code is no status
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "INVALID_ARGUMENT": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "UNAUTHENTICATED": 401,
+    "permission_error": 403,
+    "PERMISSION_DENIED": 403,
+    "not_found_error": 404,
+    "model_not_found": 404,
+    "NOT_FOUND": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "tokens": 429,  # a rate limit's type: tokens or requests a minute
+    "requests": 429,
+    "RESOURCE_EXHAUSTED": 429,
+    "server_error": 500,
+    "api_error": 500,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "timeout_error": 504,
+    "DEADLINE_EXCEEDED": 504,
+    "overloaded_error": 529,
+}
+
+
+def error_status_of(error: Any) -> int:
+    """The HTTP status an ``error`` object inside a status-200 body or a stream stands
+    for: its ``code`` when that is one (OpenRouter and Google report a failure
+    this way), else what its ``code``, ``type`` or ``status`` says (OpenAI's
+    ``server_error``, a rate limit's ``rate_limit_exceeded``, Anthropic's
+    ``overloaded_error``, Google's ``RESOURCE_EXHAUSTED``); without any, the
+    upstream's failure: a bad gateway (502).
+    """
+    if not isinstance(error, Mapping):
+        return 502
+    code = error.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code if 400 <= code <= 599 else 502
+    for said in (code, error.get("type"), error.get("status")):
+        if isinstance(said, str) and said in _ERROR_STATUS:
+            return _ERROR_STATUS[said]
+    return 502
 
 
 #: the most of an error body without a message field that is quoted

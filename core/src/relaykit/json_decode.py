@@ -34,7 +34,15 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
 
-__all__ = ["SHAPE_ERRORS", "count", "loads", "misfit", "wrong_shape"]
+__all__ = [
+    "SHAPE_ERRORS",
+    "ErrorInAnswer",
+    "count",
+    "loads",
+    "misfit",
+    "require_answer",
+    "wrong_shape",
+]
 
 _orjson_loads: Callable[[str | bytes], Any] | None
 try:
@@ -148,6 +156,43 @@ def _expected(at: str, kind: str, value: Any) -> str:
         type(value), type(value).__name__
     )
     return f"{at or 'the document'}: expected {kind}, got {found}"
+
+
+class ErrorInAnswer(ValueError):
+    """:func:`require_answer`'s error for an error object sent in place of the answer
+    (``{"error": {...}}`` with status 200, as some OpenAI-compatible servers and
+    proxies answer a failure). Out of a provider call, the core raises the typed
+    error it describes (:func:`relaykit.http_errors.error_status_of` reads which),
+    not the malformed response a plain ``ValueError`` is."""
+
+    def __init__(self, message: str, document: dict[str, Any]) -> None:
+        super().__init__(message)
+        #: the whole body, decoded: its ``error`` is the vendor's words
+        self.document = document
+
+
+def require_answer(doc: Any, what: str, *fields: str) -> None:
+    """A ``ValueError`` when ``doc``, a vendor's answer (``what``: ``"a
+    chat.completion"``), is an object without one of the ``fields`` that carry the
+    answer itself (absent or null): ``{}``, or a proxy's own JSON, is no answer.
+
+    A decoder that read optional fields with defaults turned such a body into a
+    successful empty answer (text ``''``). Raised from a provider call, the error
+    is the core's retryable "malformed response", naming the field. A document
+    that is no object is left to the decoder's shape check, which says what it is;
+    a field that is present but empty (``"content": []``) is left to the decoder
+    too: an empty answer with a finish reason is an answer. An error object in
+    their place (``{"error": {...}}``) raises :class:`ErrorInAnswer`, which the
+    core types as the error it describes.
+    """
+    if not isinstance(doc, dict):
+        return
+    for field in fields:
+        if doc.get(field) is None:
+            if doc.get("error"):
+                raise ErrorInAnswer(f"{what} with an error in place of {field!r}", doc)
+            keys = ", ".join(sorted(map(str, doc))[:8]) or "none"
+            raise ValueError(f"{what} without {field!r}: no answer (its keys: {keys})")
 
 
 def count(value: Any, where: str) -> int:

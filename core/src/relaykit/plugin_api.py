@@ -36,12 +36,15 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.fork_safety": "resets for threads, sockets and connections after `fork()`",
     "relaykit.gauge_events": "the events exporters receive besides call records",
     "relaykit.http": "the HTTP client providers call, and its transport errors",
-    "relaykit.http_errors": "a vendor's HTTP error response as a typed `RelayError`",
+    "relaykit.http_errors": "a vendor's HTTP error response as a typed `RelayError`; "
+    "`error_in_answer`, the error object a status-200 body holds in place of an answer",
     "relaykit.image_files": "an image's format and pixel size from its bytes",
     "relaykit.image_generation": "image generation values and base64 decoding",
     "relaykit.json_schemas": "schemas as vendors take them: strict rules, Claude's subset, names",
     "relaykit.json_decode": "`loads`, the fast JSON decoder for answers; `SHAPE_ERRORS`, "
-    "`wrong_shape`, `misfit` and `count` for an answer of the wrong shape",
+    "`wrong_shape`, `misfit` and `count` for an answer of the wrong shape; `require_answer` for "
+    "one without the field that carries it (and `ErrorInAnswer`, its error for an error object "
+    "in that field's place)",
     "relaykit.json_encode": "`dumps`, the fast JSON encoder for request bodies",
     "relaykit.key_vault": "the master key that encrypts stored API keys",
     "relaykit.known_secrets": "`KnownSecrets`, credentials a provider mints, masked everywhere",

@@ -253,6 +253,8 @@ def is_read_timeout(exc: BaseException) -> bool:
 def map_transport_error(exc: BaseException, target: Target) -> RelayError | None:
     """The relaykit error for a transport failure or malformed response, else ``None``.
 
+    An error object a plugin's decoder found in place of the answer
+    (:class:`~relaykit.json_decode.ErrorInAnswer`) is the typed error it describes.
     A malformed response is a ``ValueError`` or ``KeyError`` a plugin's decoder
     raised, or a :class:`~relaykit.errors.PartFieldError` (a part it built from
     the answer): see :func:`malformed_response`. The caller raises the result
@@ -261,6 +263,15 @@ def map_transport_error(exc: BaseException, target: Target) -> RelayError | None
     mapped = transport_error(exc, provider=target.provider, model=target.model)
     if mapped is not None:
         return mapped
+    if isinstance(exc, ValueError):
+        # imported here: an error path, and modules `import relaykit` does not load
+        from .http_errors import error_from_http, error_status_of
+        from .json_decode import ErrorInAnswer
+
+        if isinstance(exc, ErrorInAnswer):  # {"error": {...}} with status 200
+            body = json.dumps(exc.document).encode()
+            status = error_status_of(exc.document.get("error"))
+            return error_from_http(status, {}, body, provider=target.provider, model=target.model)
     if isinstance(exc, ValueError | KeyError | PartFieldError):
         return malformed_response(exc, target)
     return None

@@ -375,7 +375,9 @@ def test_a_cached_count_over_the_prompt_is_capped_and_a_bad_one_refused() -> Non
 
 
 def test_a_prompt_count_left_out_beside_an_answer_count_is_the_estimate() -> None:
-    done = {"done": True, "done_reason": "stop", "eval_count": 7}
+    # every line of an answer has its message: the last one's content is ""
+    message = {"role": "assistant", "content": ""}
+    done = {"message": message, "done": True, "done_reason": "stop", "eval_count": 7}
     assert wire.usage(done, prompt_tokens=12) == Usage(12, 7, cached_input_tokens=12)
     assert wire.prompt_unreported(done)
     assert not wire.prompt_unreported({**done, "prompt_eval_count": 3})

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import relaykit
 from relaykit.events import StreamEvent
 from relaykit.http import HttpClient, HttpResponse, api_url, base_url_credentials
-from relaykit.http_errors import error_from_http
-from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.json_decode import SHAPE_ERRORS, require_answer, wrong_shape
 from relaykit.secrets import scrub
 
 from . import embeddings
@@ -122,7 +122,19 @@ class CohereProvider:
         r = await self._http.post(self._url, content=body, headers=self._headers)
         if r.status_code >= 400:
             raise self._error(r, request.model)
-        return response(json.loads(r.content), request.model, self.settings.name)
+        data = json.loads(r.content)
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data,
+            r.headers,
+            r.content,
+            answer=("message",),
+            provider=self.settings.name,
+            model=request.model,
+        )
+        if error is not None:
+            raise error
+        return response(data, request.model, self.settings.name)
 
     async def stream(self, request: relaykit.ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/v2/chat`` call, as relaykit events."""
@@ -185,6 +197,8 @@ class CohereProvider:
             if r.status_code >= 400:
                 raise self._error(r, None)
             data = json.loads(r.content)
+            # {} is no empty listing (it would be cached as one)
+            require_answer(data, "a model list", "models")
             try:
                 models.extend(self._chat_models(data.get("models") or ()))
                 token = data.get("next_page_token")

@@ -27,7 +27,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, require_answer, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -324,6 +324,7 @@ def response(
             model=model,
             status=FAILED_STATUS,
         )
+    require_answer(data, "a /v2/chat answer", "message")  # {}: no answer, not an empty one
     try:
         return _response(data, model)
     except SHAPE_ERRORS as e:
@@ -374,6 +375,7 @@ class StreamParser:
         self.provider = provider
         self.model = model
         self.done = False
+        self._began = False  # an event came before message-end: what ends is an answer
         self._sse = SSEDecoder()
         self._tool_index: dict[int, int] = {}  # Cohere's tool-call index -> ours
         #: an error met after other events in the same read, raised on the next call
@@ -438,6 +440,8 @@ class StreamParser:
         kind = data.get("type") or sse.event
         delta = data.get("delta") or {}
         message = delta.get("message") or {}
+        if kind != "message-end":
+            self._began = True
         if kind == "message-start":
             return [StreamStart(text_or_none(data.get("id")), self.model)]
         if kind in ("content-start", "content-delta"):  # a start's text is usually ""
@@ -487,6 +491,9 @@ class StreamParser:
                     provider_message=said or None,
                     retryable=True,
                 )
+            if not self._began:
+                # a message-end alone is no empty answer: the proxy or server sent none
+                raise ValueError("a /v2/chat stream that ended (message-end) with nothing before")
             out = []
             if delta.get("usage"):
                 out.append(UsageUpdate(usage(delta["usage"])))

@@ -121,6 +121,10 @@ async def model_pages(
             token = next_page_token(data, asked)
         except json_decode.SHAPE_ERRORS as e:
             raise json_decode.wrong_shape("a model list", e, data, shape) from e
+        if token is None and not asked:
+            # Google leaves an empty list out ({}), but no publisher or API lists no
+            # model: a one-page listing without any is no answer (it would be cached)
+            json_decode.require_answer(data, "a model list", field)
         if token is None:
             return out
         params = {"pageSize": PAGE_SIZE, "pageToken": token}

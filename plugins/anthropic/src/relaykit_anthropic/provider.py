@@ -25,7 +25,7 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
-from relaykit.http_errors import error_from_http
+from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.secrets import scrub
 from relaykit_claude_models import hint_thinking
 
@@ -234,7 +234,14 @@ class AnthropicProvider:
         r = await self._post(url, _encode(body), extra)
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, model)
-        return json_decode.loads(r.content)
+        data = json_decode.loads(r.content)
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data, r.headers, r.content, answer=("content",), provider=self._name, model=model
+        )
+        if error is not None:
+            raise error
+        return data
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE events from ``message_start`` to ``message_stop``."""
@@ -294,6 +301,8 @@ class AnthropicProvider:
                     r.status_code, r.headers, r.content, provider=self._name, model=None
                 )
             page = json_decode.loads(r.content)
+            # {} is no empty listing (it would be cached as one): "data" holds the list
+            json_decode.require_answer(page, "a model list", "data")
             try:
                 out.extend(self._model_info(m) for m in page.get("data") or ())
                 last_id = page.get("last_id")

@@ -70,6 +70,7 @@ class MessageStreamDecoder:
         self._usage: dict[str, Any] = {}  # raw usage fields, merged as they come
         self._tools: dict[int, int] = {}  # content block index -> tool call ordinal
         self._message_id: str | None = None  # message_start's: made-up call ids use it
+        self._began = False  # message_start came: what follows is an answer
         self._json_blocks: set[int] = set()  # blocks carrying the emulated structured answer
         self._answered_by_tool = False
         # a thinking block has started and no reasoning delta has said so yet
@@ -160,6 +161,7 @@ class MessageStreamDecoder:
         if kind == "content_block_start":
             return self._block_start(data.get("index", 0), data.get("content_block") or {})
         if kind == "message_start":
+            self._began = True
             message = data.get("message") or {}
             self._message_id = wire.text_or_none(message.get("id"))
             events: list[StreamEvent] = [
@@ -173,6 +175,7 @@ class MessageStreamDecoder:
             delta = data.get("delta") or {}
             raw_reason = delta.get("stop_reason")
             if raw_reason:
+                self._require_start(kind)
                 reason = wire.finish_reason(raw_reason)
                 if reason == "tool_calls" and self._answered_by_tool and not self._tools:
                     reason = "stop"
@@ -183,6 +186,7 @@ class MessageStreamDecoder:
         if kind == "content_block_stop":
             return self._block_stop(data.get("index", 0))
         if kind == "message_stop":
+            self._require_start(kind)
             self.finished = True
             return []
         if kind == "error":
@@ -195,6 +199,12 @@ class MessageStreamDecoder:
                 message, provider_message=message, status=status, retryable=typed.retryable
             )
         return []  # ping, and event types added after this was written
+
+    def _require_start(self, kind: str) -> None:
+        """A ``ValueError`` (a malformed answer) for a stream that ends with no
+        ``message_start``: a stop alone is no empty answer, the server sent none."""
+        if not self._began:
+            raise ValueError(f"a Messages stream that ended ({kind}) with no message_start")
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")

@@ -89,7 +89,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from relaykit import ChatRequest, ChatResponse, Citation, InvalidRequestError, Message, Usage
-from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.json_schemas import name_problem
 from relaykit.messages import (
     CachePoint,
@@ -607,6 +607,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
 
 def input_tokens(data: Any) -> int:
     """The count of a ``count_tokens`` answer; a ``ValueError`` for one of the wrong shape."""
+    require_answer(data, "a count_tokens answer", "input_tokens")
     try:
         return count(data["input_tokens"], "input_tokens")
     except SHAPE_ERRORS as e:
@@ -628,8 +629,10 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
     ``json_tool`` names the tool that emulates structured output: its input
     becomes the response text instead of a tool call. A text block's web
     citations index the place of the block in the joined text. A body of the
-    wrong shape is a ``ValueError``.
+    wrong shape, or without its ``content`` (``{}``: no answer, not an empty
+    one), is a ``ValueError``.
     """
+    require_answer(data, "a message", "content")
     try:
         return _response(data, json_tool)
     except SHAPE_ERRORS as e:

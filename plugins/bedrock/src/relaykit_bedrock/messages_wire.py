@@ -65,7 +65,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from relaykit import ChatRequest, InvalidRequestError, RelayError, json_encode
-from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, require_answer, wrong_shape
 from relaykit.secrets import cut_short
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
@@ -422,7 +422,8 @@ def converse_block(block: dict[str, Any]) -> dict[str, Any] | None:
 
 def converse_response(data: dict[str, Any]) -> dict[str, Any]:
     """A Messages API answer in the shape of a Converse answer; a ``ValueError`` for an
-    answer of the wrong shape."""
+    answer of the wrong shape or without its ``content`` (``{}``: no answer)."""
+    require_answer(data, "a message", "content")
     try:
         return _converse_response(data)
     except SHAPE_ERRORS as e:

@@ -33,6 +33,7 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, StreamStart, UsageUpdate
 from relaykit.http import api_url, has_url_credentials, transport_error
+from relaykit.http_errors import error_in_answer
 from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
@@ -199,7 +200,9 @@ class BedrockProvider:
             raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json_decode.loads(r.content), request.model, r.headers.get(REQUEST_ID))
+        data = json_decode.loads(r.content)
+        answered_error(data, r, ("output",), self._name, request.model)
+        return wire.response(data, request.model, r.headers.get(REQUEST_ID))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event
@@ -289,6 +292,7 @@ class BedrockProvider:
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
         data = json_decode.loads(r.content)
+        answered_error(data, r, ("content",), self._name, request.model)
         converse = messages_wire.converse_response(data)
         given = data.get("id")  # a dict: converse_response read it
         rid = given if isinstance(given, str) and given else r.headers.get(REQUEST_ID)
@@ -497,6 +501,8 @@ class BedrockProvider:
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
         data = json_decode.loads(r.content)
+        # {} is no empty listing (it would be cached as one)
+        json_decode.require_answer(data, "a model list", "modelSummaries")
         try:
             return [self._model_info(m) for m in data.get("modelSummaries") or ()]
         except json_decode.SHAPE_ERRORS as e:
@@ -525,6 +531,16 @@ class BedrockProvider:
 
 #: what ListFoundationModels documents, for naming the place an answer does not fit it
 _LISTING_SHAPE = {"modelSummaries": [{"modelId": str, "providerName": str}]}
+
+
+def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, model: str) -> None:
+    """Raise the error an error object sent with status 200 in place of an answer
+    (a proxy's) describes: ``{"error": {...}}`` is no empty answer."""
+    error = error_in_answer(
+        data, r.headers, r.content, answer=answer, provider=provider, model=model
+    )
+    if error is not None:
+        raise error
 
 
 def _opt(options: Any, key: str) -> str | None:

@@ -35,6 +35,7 @@ class ConverseStreamTranslator:
     """
 
     __slots__ = (
+        "_began",
         "_cited",
         "_id",
         "_length",
@@ -49,6 +50,7 @@ class ConverseStreamTranslator:
         self._model = model
         self._id = id
         self._start_sent = False
+        self._began = False  # messageStart came: what follows is an answer
         # content block index -> tool call index (0, 1, ...: text blocks interleave)
         self._tool_index: dict[int, int] = {}
         # the content block index of the reasoning block being streamed
@@ -66,7 +68,11 @@ class ConverseStreamTranslator:
         event of the wrong shape."""
         try:
             if event_type == "messageStart":
+                self._began = True
                 return []
+            if event_type == "messageStop" and not self._began:
+                # a messageStop alone is no empty answer: the proxy or server sent none
+                raise ValueError("a ConverseStream that stopped (messageStop) with no messageStart")
             out: list[StreamEvent] = []
             if not self._start_sent:
                 self._start_sent = True

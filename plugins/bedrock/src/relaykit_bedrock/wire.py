@@ -104,7 +104,7 @@ from relaykit import (
     Message,
     Usage,
 )
-from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.json_encode import dumps
 from relaykit.messages import (
     DocumentPart,
@@ -585,8 +585,11 @@ def reasoning_part(content: dict[str, Any]) -> ReasoningPart:
 
 def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
     """A :class:`ChatResponse` from a Converse response body (which carries no id or
-    model); a ``ValueError`` for a body of the wrong shape."""
+    model); a ``ValueError`` for a body of the wrong shape or without its
+    ``output.message`` (``{}``: no answer, not an empty one)."""
+    require_answer(data, "a Converse answer", "output")
     try:
+        require_answer(data["output"], "a Converse answer's output", "message")
         return _response(data, model, id)
     except SHAPE_ERRORS as e:
         raise wrong_shape("a Converse answer", e, data, _CONVERSE) from e

@@ -42,7 +42,7 @@ from relaykit import (
 from relaykit.embeddings import BatchAnswer, estimate_tokens, name_callers_input, send_batches
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
-from relaykit.http_errors import error_from_http
+from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import scrub
 from relaykit_google_auth.vertex_http import model_pages
@@ -198,7 +198,19 @@ class GeminiProvider:
         r = await self._post(url, self._body(request))
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, request.model)
-        return wire.response(json_decode.loads(r.content), request.model)
+        data = json_decode.loads(r.content)
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data,
+            r.headers,
+            r.content,
+            answer=("candidates", "promptFeedback"),
+            provider=self._name,
+            model=request.model,
+        )
+        if error is not None:
+            raise error
+        return wire.response(data, request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
@@ -243,6 +255,22 @@ class GeminiProvider:
             raise mapped from e
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, request.model)
+        try:
+            data = json_decode.loads(r.content)
+        except ValueError:
+            data = None
+        # an error object sent with status 200 (a proxy's) is the error it describes,
+        # not the count of 0 that {} is
+        error = error_in_answer(
+            data,
+            r.headers,
+            r.content,
+            answer=("totalTokens",),
+            provider=self._name,
+            model=request.model,
+        )
+        if error is not None:
+            raise error
         try:
             data = json_decode.loads(r.content)
             # Google's JSON leaves out fields at their default: no totalTokens means 0.

@@ -90,6 +90,7 @@ class GeminiStreamDecoder:
         self._finished = False
         #: a chunk had a candidate (the answer began): ending without a finish cuts it
         self._answered = False
+        self._feedback = False  # a chunk carried promptFeedback: Gemini's word on the prompt
         self._usage = Usage()
         self._usage_meta: Any = None  # the latest usageMetadata
         self._grounding = grounding.StreamGrounding()
@@ -117,8 +118,15 @@ class GeminiStreamDecoder:
         # At most one event is left (one without its blank line): nothing to hold back.
         events = [event for sse in self._sse.flush() for event in self._chunk(sse.data)]
         if not self._finished and self._started and not self._answered:
-            # Chunks came, none with a candidate or a block reason: the model made
-            # nothing, as a non-streamed answer of no candidates says (``other``).
+            if not self._feedback:
+                # Chunks came, none with a candidate or Gemini's word on the prompt: no
+                # answer, as a non-streamed one without either is none.
+                raise ValueError(
+                    "a streamGenerateContent stream with no candidate and no promptFeedback:"
+                    " no answer"
+                )
+            # Gemini's word on the prompt and no candidate or block reason: the model
+            # made nothing, as a non-streamed answer of no candidates says (``other``).
             self._finished = True
             events.append(Finish("other"))
         if not self._started:
@@ -200,6 +208,8 @@ class GeminiStreamDecoder:
         candidate: dict[str, Any] = candidates[0] if candidates else {}
         if candidates:
             self._answered = True
+        if chunk.get("promptFeedback") is not None:
+            self._feedback = True
         metadata = candidate.get("groundingMetadata")
         if metadata:
             # The searches ran before the text that came with them was written: their

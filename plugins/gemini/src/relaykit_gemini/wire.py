@@ -49,7 +49,7 @@ from relaykit import (
     ToolChoice,
     Usage,
 )
-from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -533,7 +533,19 @@ def blocked_reason(data: Mapping[str, Any]) -> str | None:
 def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed ``GenerateContentResponse``
     to a request for ``model`` (which says how web searches are billed when the
-    answer names no ``modelVersion``); a ``ValueError`` for one of the wrong shape."""
+    answer names no ``modelVersion``); a ``ValueError`` for one of the wrong shape,
+    or with neither ``candidates`` nor ``promptFeedback`` (``{}``: no answer, not an
+    empty one). Without candidates, Gemini's word on the prompt is its answer: a
+    block reason's ``content_filter``, else (the model made nothing,
+    ``BLOCK_REASON_UNSPECIFIED``) an empty answer that ends as ``other``."""
+    if isinstance(data, Mapping) and not data.get("candidates") and not data.get("promptFeedback"):
+        # an error object in its place (a proxy's) is the error it describes
+        require_answer(data, "a GenerateContentResponse", "candidates")
+        keys = ", ".join(sorted(map(str, data))[:8]) or "none"
+        raise ValueError(
+            "a GenerateContentResponse without 'candidates' or 'promptFeedback': no answer"
+            f" (its keys: {keys})"
+        )
     try:
         return _response(data, model)
     except SHAPE_ERRORS as e:

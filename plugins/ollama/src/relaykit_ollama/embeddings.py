@@ -44,6 +44,8 @@ def request_body(
 
 def vectors(data: Mapping[str, Any]) -> list[tuple[float, ...]]:
     """The vectors of an ``/api/embed`` answer, in its order."""
+    # {} is no answer (the core would blame a count of 0 vectors on the plugin)
+    json_decode.require_answer(data, "an /api/embed answer", "embeddings")
     return [tuple(map(float, v)) for v in data.get("embeddings") or ()]
 
 

@@ -26,7 +26,7 @@ from relaykit import (
 from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials
-from relaykit.http_errors import error_from_http
+from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.request import estimate_prompt_tokens
 from relaykit.secrets import scrub
 
@@ -154,6 +154,17 @@ class OllamaProvider:
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
         data = json_decode.loads(r.content)
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data,
+            r.headers,
+            r.content,
+            answer=("message",),
+            provider=self._name,
+            model=request.model,
+        )
+        if error is not None:
+            raise error
         # the prompt estimated only for a server that left its count out (before
         # ollama#5371), not on every call: it walks every message
         unreported = isinstance(data, dict) and wire.prompt_unreported(data)
@@ -222,6 +233,8 @@ class OllamaProvider:
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
         data = json_decode.loads(r.content)
+        # {} is no empty listing (it would be cached as one): none pulled is "models": []
+        json_decode.require_answer(data, "an /api/tags answer", "models")
         try:
             return [
                 ModelInfo(id=_pulled_name(m), provider=self._name, price=LOCAL_PRICE)

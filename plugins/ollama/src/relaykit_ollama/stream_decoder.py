@@ -55,6 +55,7 @@ class OllamaStreamDecoder:
         self._provider = provider
         self._model = model
         self._started = False
+        self._answered = False  # a line with a message came
         self._calls = 0
         self._done = False
         #: an error met after other events in the same read, raised on the next call
@@ -129,6 +130,8 @@ class OllamaStreamDecoder:
             self._started = True
             model = obj.get("model")
             events.append(StreamStart(None, model if isinstance(model, str) else None))
+        if obj.get("message") is not None:
+            self._answered = True
         message = obj.get("message") or {}
         if message.get("thinking"):
             events.append(ReasoningDelta(message["thinking"]))
@@ -142,6 +145,10 @@ class OllamaStreamDecoder:
             events.append(ToolCallDelta(self._calls, call.id, call.name, args))
             self._calls += 1
         if obj.get("done") and not self._done:
+            if not self._answered:
+                # every line of an answer has its message (the last one's content
+                # ""): a done line alone is no empty answer, the server sent none
+                raise ValueError("an /api/chat stream that ended (done) with no message")
             self._done = True
             prompt = self._prompt_tokens
             if callable(prompt):

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Tool, Usage
-from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -313,7 +313,8 @@ def tool_call(call: Mapping[str, Any], index: int) -> ToolCall:
 
 def response(data: Mapping[str, Any], prompt_tokens: int = 0) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed ``/api/chat`` object; a ``ValueError``
-    for one of the wrong shape."""
+    for one of the wrong shape or without its ``message`` (``{}``: no answer)."""
+    require_answer(data, "an /api/chat answer", "message")
     try:
         return _response(data, prompt_tokens)
     except SHAPE_ERRORS as e:

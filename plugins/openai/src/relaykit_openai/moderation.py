@@ -29,7 +29,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.http_errors import error_from_http
+from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.moderation import moderation_result
 
 if TYPE_CHECKING:
@@ -84,6 +84,12 @@ async def moderate(
         )
     try:
         data = json_decode.loads(r.content)
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data, r.headers, r.content, answer=("results",), provider=name, model=request.model
+        )
+        if error is not None:
+            raise error
         if not isinstance(data, dict):
             raise TypeError(f"a JSON {type(data).__name__}, not an object")
         return parse(data, request)

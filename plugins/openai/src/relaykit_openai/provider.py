@@ -540,6 +540,7 @@ class OpenAIProvider:
                     for sse in feed(raw):
                         data = sse.data
                         if data == "[DONE]":
+                            wire.require_started(state)
                             await read_to_end(chunks, r)
                             return
                         chunk = loads(data)
@@ -564,6 +565,7 @@ class OpenAIProvider:
             # ends there too). Anything else: the server or a proxy cut us off.
             for sse in decoder.flush():
                 if sse.data == "[DONE]":
+                    wire.require_started(state)
                     return
                 try:
                     chunk = loads(sse.data)
@@ -813,6 +815,8 @@ class OpenAIProvider:
                 r.status_code, r.headers, r.content, provider=self._name, model=None
             )
         page = json_decode.loads(r.content)
+        # {} is no empty listing (it would be cached as one): "data" holds the list
+        json_decode.require_answer(page, "a model list", "data")
         try:
             return [self._model_info(m) for m in page.get("data") or ()]
         except SHAPE_ERRORS as e:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from relaykit import ChatRequest, ChatResponse, SSEDecoder, StreamError, json_decode, json_encode
 from relaykit.events import StreamEvent
-from relaykit.http_errors import error_from_http
+from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.json_decode import wrong_shape
 
 from . import responses_wire
@@ -43,6 +43,11 @@ async def chat(
         raise error_from_http(
             status, r.headers, _error_body(message), provider=provider, model=request.model
         )
+    error = error_in_answer(
+        data, r.headers, r.content, answer=("output",), provider=provider, model=request.model
+    )
+    if error is not None:  # an error object sent with status 200, as some proxies do
+        raise error
     return responses_wire.response(data)
 
 

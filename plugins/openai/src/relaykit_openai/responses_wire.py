@@ -70,7 +70,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -476,7 +476,8 @@ def _message_text(item: dict[str, Any], base: int, cited: list[Citation]) -> tup
 
 def response(data: dict[str, Any]) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Responses body; a ``ValueError`` for a
-    body of the wrong shape."""
+    body of the wrong shape or without its ``output`` (``{}``: no answer, not an empty one)."""
+    require_answer(data, "a response object", "output")
     try:
         return _response(data)
     except SHAPE_ERRORS as e:
@@ -552,6 +553,7 @@ class StreamState:
         "_calls",
         "_parts",
         "_summaries",
+        "began",
         "finished",
         "refused",
         "text_length",
@@ -560,6 +562,8 @@ class StreamState:
     )
 
     def __init__(self) -> None:
+        #: ``response.created`` arrived: what follows is an answer
+        self.began = False
         #: a terminal event (``response.completed`` / ``.incomplete``) arrived
         self.finished = False
         #: a refusal arrived: a "stop" finish is a content_filter one
@@ -665,11 +669,15 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         if kind == "response.output_text.annotation.added":
             return _annotation_events(data, state)
         if kind == "response.created":
+            state.began = True
             resp = data.get("response") or {}
             return [StreamStart(text_or_none(resp.get("id")), text_or_none(resp.get("model")))]
         if kind in ("response.completed", "response.incomplete"):
-            state.finished = True
             resp = data.get("response") or {}
+            if not state.began:
+                # a terminal event alone is no empty answer: the server sent none
+                raise ValueError(f"a Responses stream that ended ({kind}) with no response.created")
+            state.finished = True
             reason, raw = finish_reason(resp, state.tool_calls > 0)
             if state.refused and reason == "stop":
                 reason = "content_filter"

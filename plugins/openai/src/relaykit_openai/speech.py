@@ -46,9 +46,11 @@ from relaykit import (
     SSEDecoder,
     StreamError,
     Usage,
+    json_decode,
     json_encode,
 )
-from relaykit.http_errors import error_from_http
+from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.secrets import cut_short
 from relaykit.speech import media_type_of
 
 from .audio_events import event_json
@@ -160,6 +162,7 @@ async def speak(
         raise error_from_http(
             r.status_code, r.headers, r.content, provider=name, model=request.model
         )
+    check_audio(r.headers.get("content-type", ""), r.headers, r.content, name, request)
     return SpeechResponse(
         audio=r.content,
         format=request.format,
@@ -189,6 +192,9 @@ async def stream_speech(
                 r.status_code, r.headers, r.content, provider=name, model=request.model
             )
         claimed = r.headers.get("content-type", "")
+        if _text_type(claimed):  # not audio, nor its events: read it to say what it is
+            await r.aread()
+            check_audio(claimed, r.headers, r.content, name, request)
         summary = SpeechResponse(
             audio=b"",
             format=request.format,
@@ -200,9 +206,13 @@ async def stream_speech(
         # (not at garbage collection) keeps trio from warning.
         async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
             if claimed.split(";", 1)[0].strip().lower() != "text/event-stream":
+                spoke = False
                 async for raw in chunks:
                     if raw:
+                        spoke = True
                         yield raw
+                if not spoke:  # a whole body of no bytes is no audio, not a silent one
+                    raise ValueError("/audio/speech answered no audio: an empty body")
             else:
                 usage: Usage | None = None
                 decoder = SSEDecoder()
@@ -235,6 +245,37 @@ async def stream_speech(
                     usage=usage,
                 )
     yield summary
+
+
+def _text_type(content_type: str) -> bool:
+    """Whether ``content_type`` is JSON or text other than server-sent events: no audio."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("text/") and kind != "text/event-stream")
+
+
+def check_audio(
+    content_type: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    name: str,
+    request: SpeechRequest,
+) -> None:
+    """Refuse a status-200 answer that is no audio: an error object (the typed error it
+    describes), or JSON, a web page (a proxy's sign-in page) or nothing at all (a
+    ``ValueError``: the core's retryable malformed response). Kept as audio, the page's
+    bytes were handed on as the sound."""
+    if _text_type(content_type):
+        try:
+            data = json_decode.loads(body)
+        except ValueError:
+            data = None
+        error = error_in_answer(data, headers, body, answer=(), provider=name, model=request.model)
+        if error is not None:
+            raise error
+        shown = cut_short(body.decode("utf-8", "replace").strip(), 80)
+        raise ValueError(f"/audio/speech answered {content_type}, not audio: {shown!r}")
+    if not body:
+        raise ValueError("/audio/speech answered no audio: an empty body")
 
 
 def _usage(usage: Any) -> Usage:

@@ -41,7 +41,8 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
+from relaykit.http_errors import error_status_of
+from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -494,33 +495,11 @@ def reasoning_apart(total: object, inp: int, out: int, reasoning: int) -> int:
     return 0
 
 
-#: the HTTP status an error's ``type`` or ``code`` stands for (OpenAI's words)
-_ERROR_STATUS = {
-    "server_error": 500,
-    "overloaded_error": 529,
-    "rate_limit_exceeded": 429,
-    "tokens": 429,  # a rate limit's type: tokens or requests a minute
-    "requests": 429,
-    "invalid_request_error": 400,
-}
-
-
 def error_status(error: Any) -> int:
     """The HTTP status an ``error`` object inside a status-200 body or a stream stands
-    for: its ``code`` when that is one (OpenRouter reports a failure during
-    generation this way), else what its ``code`` or ``type`` says (OpenAI's
-    ``server_error``, a rate limit's ``rate_limit_exceeded``, an
-    ``invalid_request_error``); without either, the upstream's failure, a bad gateway.
-    """
-    if not isinstance(error, dict):
-        return 502
-    code = error.get("code")
-    if isinstance(code, int) and not isinstance(code, bool):
-        return code if 400 <= code <= 599 else 502
-    for said in (code, error.get("type")):
-        if isinstance(said, str) and said in _ERROR_STATUS:
-            return _ERROR_STATUS[said]
-    return 502
+    for (OpenRouter reports a failure during generation this way): the core's
+    :func:`relaykit.http_errors.error_status_of`."""
+    return error_status_of(error)
 
 
 def content_text(content: Any) -> tuple[str, str]:
@@ -578,7 +557,8 @@ def _arguments_text(arguments: object) -> str:
 def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Chat Completions body (``web_searches``:
     the searches billed, one for a search model's answer); a ``ValueError`` for a
-    body of the wrong shape."""
+    body of the wrong shape or without a choice (``{}``: no answer, not an empty one)."""
+    require_answer(data, "a chat.completion", "choices")
     try:
         return _response(data, web_searches)
     except SHAPE_ERRORS as e:
@@ -593,7 +573,13 @@ _COMPLETION = {
 
 
 def _response(data: dict[str, Any], web_searches: int) -> ChatResponse:
-    choice = (data.get("choices") or [{}])[0]
+    choices = data["choices"]
+    if not choices:
+        raise ValueError("a chat.completion with no choices: no answer")
+    choice = choices[0]
+    if choice.get("message") is None and not choice.get("finish_reason"):
+        # a message with no content and a finish reason is an empty answer; neither is none
+        raise ValueError("a chat.completion whose choice has no 'message': no answer")
     message = choice.get("message") or {}
     raw_calls = message.get("tool_calls")
     calls = tuple([_tool_call(c, i) for i, c in enumerate(raw_calls)]) if raw_calls else ()
@@ -782,6 +768,14 @@ def text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def require_started(state: StreamState) -> None:
+    """A ``ValueError`` (a malformed answer) for a stream that reached ``[DONE]``
+    with no chunk of an answer (none with choices or usage): ``[DONE]`` alone is no
+    empty answer, the server or a proxy sent none."""
+    if not state.started:
+        raise ValueError("a chat.completion.chunk stream that ended ([DONE]) with no choices")
+
+
 def has_error(chunk: Any) -> bool:
     """Whether a stream chunk is an ``{"error": ...}`` event; a ``ValueError`` for a
     chunk that is not an object."""
@@ -794,6 +788,7 @@ def has_error(chunk: Any) -> bool:
 def input_tokens(data: Any) -> int:
     """The count of an ``input_tokens`` answer (a token count); a ``ValueError`` for
     one of the wrong shape."""
+    require_answer(data, "an input_tokens answer", "input_tokens")
     try:
         return count(data["input_tokens"], "input_tokens")
     except SHAPE_ERRORS as e:
