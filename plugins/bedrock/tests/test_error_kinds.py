@@ -16,6 +16,7 @@ from relaykit import (
     StreamError,
 )
 from relaykit.testing import LoopbackServer, Reply, Request, Response
+from relaykit_bedrock.aws_errors import http_error
 from relaykit_bedrock.testing import BedrockMock, encode_message, event_frame
 
 from .conftest import MakeClient
@@ -144,3 +145,12 @@ async def test_a_quota_exception_in_the_stream_carries_its_http_status(
                 async for _ in s:
                     pass
     assert info.value.status == 400
+
+
+def test_too_many_tokens_under_400_is_throttling_not_a_context_overflow() -> None:
+    # "too many tokens" reads as a context overflow under a 400: the name says otherwise
+    body = b'{"message": "Too many tokens, please wait before trying again."}'
+    headers = {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/"}
+    err = http_error(400, headers, body, provider="bedrock", model="m")
+    assert type(err) is RateLimitError
+    assert (err.status, err.retryable) == (400, True)
