@@ -154,3 +154,25 @@ def test_too_many_tokens_under_400_is_throttling_not_a_context_overflow() -> Non
     err = http_error(400, headers, body, provider="bedrock", model="m")
     assert type(err) is RateLimitError
     assert (err.status, err.retryable) == (400, True)
+
+
+#: what Bedrock answers a model served through inference profiles alone, called by its id
+ON_DEMAND = (
+    "Invocation of model ID anthropic.claude-sonnet-4-5-20250929-v1:0 with on-demand "
+    "throughput isn\u2019t supported. Retry your request with the ID or ARN of an inference "
+    "profile that contains this model."
+)
+
+
+@pytest.mark.anyio
+async def test_a_model_served_through_inference_profiles_names_the_profile_id(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    mock.script.fail(400, ON_DEMAND, code="ValidationException")
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError) as info:
+            await client.chat("bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0", "go")
+    hint = info.value.hint
+    assert hint is not None
+    assert "us.anthropic.claude-sonnet-4-5-20250929-v1:0" in hint
+    assert "global.anthropic.claude-sonnet-4-5-20250929-v1:0" in hint

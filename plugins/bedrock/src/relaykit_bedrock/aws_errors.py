@@ -224,8 +224,28 @@ def typed_error(
         error.should_retry = False
         error.hint = _DAILY_HINT
         return error
+    if status == 400 and error.hint is None and _ON_DEMAND_MARKER in message.lower():
+        error.hint = _profile_hint(model)
     # Claude refusing a turn's thinking (on either API): say how to send it back.
     return hint_thinking(error)
+
+
+#: what Bedrock says of a model it serves through inference profiles alone, called by
+#: its model id ("Invocation of model ID ... with on-demand throughput isn't supported.
+#: Retry your request with the ID or ARN of an inference profile that contains this model.")
+_ON_DEMAND_MARKER = "with on-demand throughput"
+
+
+def _profile_hint(model: str | None) -> str:
+    """The fix for a model called by its id that Bedrock serves through inference
+    profiles alone: the profile ids it goes by."""
+    if not model:
+        model = "MODEL_ID"
+    return (
+        f"call it by an inference profile id: the model id after its geography's prefix"
+        f" (us.{model}, eu.{model}, apac.{model}) or global.{model} where AWS offers one;"
+        " `aws bedrock list-inference-profiles` lists those of the region"
+    )
 
 
 def stream_exception(
