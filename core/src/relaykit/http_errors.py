@@ -178,6 +178,8 @@ def _parse(body: bytes | str) -> tuple[str, str | None, float | None, str | None
     except ValueError:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         return cut_short(text.strip(), _QUOTED), None, None, None
+    if data is None:  # no body, or JSON null: no message (not Python's "None")
+        return "", None, None, None
     if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
         data = data[0]
     if not isinstance(data, Mapping):

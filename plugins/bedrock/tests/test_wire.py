@@ -509,6 +509,10 @@ async def test_list_models_keeps_text_models_with_prices(
         models = {m.id: m for m in await client.models("bedrock")}
     assert mock.requests[-1].query == {"byOutputModality": "TEXT"}
     assert "amazon.titan-embed-text-v2:0" not in models
+    # callable through Provisioned Throughput alone (its ARN), never by this id
+    assert "amazon.nova-pro-v1:0:300k" not in models
+    # called through an inference profile (us.anthropic...), listed by its model id
+    assert "anthropic.claude-sonnet-4-5-20250929-v1:0" in models
     nova = models["amazon.nova-pro-v1:0"]
     assert (nova.owned_by, nova.context_window) == ("Amazon", 300_000)
     assert nova.price is not None

@@ -30,6 +30,24 @@ _NO_CREDENTIALS_HINT = (
     "credentials), or AWS_PROFILE, or a Bedrock API key in AWS_BEARER_TOKEN_BEDROCK"
 )
 
+_EXPIRED_HINT = (
+    "the AWS credentials have expired and where they come from gives no newer ones:"
+    " renew them (`aws sso login --profile ...` for SSO; new AWS_ACCESS_KEY_ID,"
+    " AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_CREDENTIAL_EXPIRATION in the"
+    " environment; or a refreshed credentials file), then call again"
+)
+# botocore's refusals that no retry gets past: an SSO login that has run out
+_EXPIRED_ERRORS = frozenset({"UnauthorizedSSOTokenError", "SSOTokenLoadError"})
+
+
+def _expired_for_good(error: Exception) -> bool:
+    """Whether a refresh failed because the credentials' source has only expired ones
+    (botocore: "Credentials were refreshed, but the refreshed credentials are still
+    expired."), which asking again cannot change."""
+    if type(error).__name__ in _EXPIRED_ERRORS:
+        return True
+    return isinstance(error, RuntimeError) and "still expired" in str(error)
+
 
 class BedrockAuth:
     """Produces the auth headers of one request; resolves region and credentials lazily.
@@ -113,10 +131,13 @@ class BedrockAuth:
             try:
                 frozen = await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
             except Exception as e:  # botocore's STS/SSO/IMDS errors, whatever their type
+                expired = _expired_for_good(e)
                 raise AuthenticationError(
                     f"refreshing the AWS credentials failed: {e}",
-                    retryable=True,  # metadata endpoints and STS have bad moments
-                    hint=_NO_CREDENTIALS_HINT,
+                    # metadata endpoints and STS have bad moments; a source that gave
+                    # expired credentials (or an SSO login that ran out) gives them again
+                    retryable=not expired,
+                    hint=_EXPIRED_HINT if expired else _NO_CREDENTIALS_HINT,
                 ) from e
         else:
             frozen = credentials.get_frozen_credentials()

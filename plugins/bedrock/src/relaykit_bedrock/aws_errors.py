@@ -5,6 +5,11 @@ error's name in the ``x-amzn-errortype`` header (``ThrottlingException:http://..
 Inside ConverseStream it is an event-stream message of type ``exception`` whose
 ``:exception-type`` header names it (``throttlingException``) over the same body.
 
+The error's name decides over its status where they disagree (a
+``ThrottlingException`` under a 400 is a :class:`relaykit.RateLimitError`, as the
+AWS SDKs retry it), and a signature refused for the clock's sake (``Signature
+expired``) names the clock, not the credentials.
+
 Bedrock sends no Retry-After, so :class:`relaykit.RateLimitError` carries none
 and the core's backoff decides. A ``ValidationException`` saying the request
 "has been blocked by our content filters" (the Amazon Nova models' and Titan's
@@ -33,6 +38,7 @@ from relaykit_claude_models import hint_thinking
 #: The HTTP status each error carries when Bedrock reports it inside a stream.
 STREAM_EXCEPTION_STATUS = {
     "validationexception": 400,
+    "servicequotaexceededexception": 400,
     "accessdeniedexception": 403,
     "resourcenotfoundexception": 404,
     "modeltimeoutexception": 408,
@@ -55,6 +61,32 @@ _AUTH_KINDS = {
 _AUTH_HINT = (
     "check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, "
     "AWS_PROFILE or AWS_BEARER_TOKEN_BEDROCK) and that the account has access to this model"
+)
+
+#: AWS error names that decide the error whatever status they come with, by the status
+#: that error has on Bedrock: some AWS endpoints answer throttling with a 400, which the
+#: AWS SDKs retry by its name all the same (botocore's throttled error codes).
+_KIND_STATUS = {
+    "throttlingexception": 429,
+    "throttling": 429,
+    "throttledexception": 429,
+    "requestthrottledexception": 429,
+    "toomanyrequestsexception": 429,
+    "requestlimitexceeded": 429,
+    "modelnotreadyexception": 429,
+    "modeltimeoutexception": 408,
+    "internalserverexception": 500,
+    "internalfailure": 500,
+    "serviceunavailableexception": 503,
+}
+# A SigV4 signature dated more than five minutes from AWS's clock: under its own name,
+# or as an InvalidSignatureException whose message says so.
+_CLOCK_KINDS = {"requestexpired", "requesttimetooskewed", "requestinthefuture"}
+_CLOCK_MESSAGES = ("signature expired", "signature not yet current")
+_CLOCK_HINT = (
+    "this machine's clock is more than 5 minutes off AWS's, and SigV4 signatures carry"
+    " the time they were made: set the clock right (turn on NTP time sync, e.g."
+    " `timedatectl set-ntp true`); the credentials are not at fault"
 )
 
 _QUOTA_HINT = "the account's Bedrock quota is used up: wait, or ask AWS for a higher quota"
@@ -137,6 +169,18 @@ def typed_error(
     message = message or f"HTTP {status} with no error message"
     text = f"{kind}: {message}" if kind else message
     key = (kind or "").lower()
+    if key in _CLOCK_KINDS or (
+        key in _AUTH_KINDS and any(m in message.lower() for m in _CLOCK_MESSAGES)
+    ):
+        # Signed again on the same clock it fails again: not retried.
+        return AuthenticationError(
+            text,
+            provider=provider,
+            model=model,
+            status=status,
+            provider_message=text,
+            hint=_CLOCK_HINT,
+        )
     if key in _AUTH_KINDS:
         return AuthenticationError(
             text,
@@ -169,7 +213,10 @@ def typed_error(
             provider_message=text,
             hint=_QUOTA_HINT,
         )
-    error = error_for_status(status, text, provider=provider, model=model, code=kind)
+    error = error_for_status(
+        _KIND_STATUS.get(key, status), text, provider=provider, model=model, code=kind
+    )
+    error.status = status  # typed by its name, reported with the status it came with
     if (key == "throttlingexception" or status == 429) and "per day" in message.lower():
         # "Too many tokens per day": a daily quota, which no backoff of seconds waits
         # out (botocore retries it to "reached max retries"); a fallback may serve it.
@@ -177,8 +224,28 @@ def typed_error(
         error.should_retry = False
         error.hint = _DAILY_HINT
         return error
+    if status == 400 and error.hint is None and _ON_DEMAND_MARKER in message.lower():
+        error.hint = _profile_hint(model)
     # Claude refusing a turn's thinking (on either API): say how to send it back.
     return hint_thinking(error)
+
+
+#: what Bedrock says of a model it serves through inference profiles alone, called by
+#: its model id ("Invocation of model ID ... with on-demand throughput isn't supported.
+#: Retry your request with the ID or ARN of an inference profile that contains this model.")
+_ON_DEMAND_MARKER = "with on-demand throughput"
+
+
+def _profile_hint(model: str | None) -> str:
+    """The fix for a model called by its id that Bedrock serves through inference
+    profiles alone: the profile ids it goes by."""
+    if not model:
+        model = "MODEL_ID"
+    return (
+        f"call it by an inference profile id: the model id after its geography's prefix"
+        f" (us.{model}, eu.{model}, apac.{model}) or global.{model} where AWS offers one;"
+        " `aws bedrock list-inference-profiles` lists those of the region"
+    )
 
 
 def stream_exception(

@@ -495,7 +495,10 @@ class BedrockProvider:
         return stream_exception(kind, payload, started=started, provider=self._name, model=model)
 
     async def list_models(self) -> list[ModelInfo]:
-        """ListFoundationModels (``GET /foundation-models``, control plane): text models only."""
+        """ListFoundationModels (``GET /foundation-models``, control plane): text models only,
+        and those a call can reach by their id or an inference profile's (a model AWS
+        serves to Provisioned Throughput alone, such as a ``...:0:300k`` context-length
+        variant, is called through its provisioned model's ARN and left out)."""
         url = await self._url(self._control_url, "/foundation-models?byOutputModality=TEXT")
         r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
         if r.status_code >= 400:
@@ -504,7 +507,8 @@ class BedrockProvider:
         # {} is no empty listing (it would be cached as one)
         json_decode.require_answer(data, "a model list", "modelSummaries")
         try:
-            return [self._model_info(m) for m in data.get("modelSummaries") or ()]
+            summaries = data.get("modelSummaries") or ()
+            return [self._model_info(m) for m in summaries if _callable(m)]
         except json_decode.SHAPE_ERRORS as e:
             raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
 
@@ -541,6 +545,19 @@ def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, mo
     )
     if error is not None:
         raise error
+
+
+#: the inference types a call by model or inference profile id goes through
+_CALLABLE = frozenset({"ON_DEMAND", "INFERENCE_PROFILE"})
+
+
+def _callable(summary: Any) -> bool:
+    """Whether a ``modelSummaries`` entry names a model callable without Provisioned
+    Throughput: an entry that says nothing of its inference types is kept."""
+    kinds = summary.get("inferenceTypesSupported") if isinstance(summary, dict) else None
+    if not isinstance(kinds, list) or not kinds:
+        return True
+    return any(kind in _CALLABLE for kind in kinds)
 
 
 def _opt(options: Any, key: str) -> str | None:

@@ -123,6 +123,9 @@ MODELS = (
     _summary("amazon.nova-lite-v1:0", "Amazon", "Nova Lite", ("TEXT", "IMAGE", "VIDEO")),
     _summary("amazon.nova-micro-v1:0", "Amazon", "Nova Micro"),
     _summary("meta.llama3-3-70b-instruct-v1:0", "Meta", "Llama 3.3 70B Instruct"),
+    # a context-length variant served to Provisioned Throughput alone, as AWS lists them
+    _summary("amazon.nova-pro-v1:0:300k", "Amazon", "Nova Pro", ("TEXT", "IMAGE", "VIDEO"),
+             inference=("PROVISIONED",)),
     _summary("amazon.titan-embed-text-v2:0", "Amazon", "Titan Text Embeddings V2",
              outputs=("EMBEDDING",)),
 )  # fmt: skip
