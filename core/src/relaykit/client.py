@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 import attrs
 
-from .attempts import run_attempts
+from .attempts import filtered_answer, run_attempts
 from .billed_usage import so_far
 from .breaker import BreakerBoard, CircuitBreaker
 from .cache_store import GuardedCacheStore, open_cache_store
@@ -1532,6 +1532,16 @@ class Client:
                             usage.web_searches and tokens_unreported(usage)
                         ):  # the vendor reported no tokens (a search's fees, at most)
                             response = self._unreported(call, response)
+                        if response.finish_reason == "content_filter":
+                            refused = filtered_answer(self, call, target, response)
+                            if refused is not None:
+                                # Billed: a record of its own carries it, as a timed-out
+                                # attempt's does, and the hold settles with it (finally).
+                                with anyio.CancelScope(shield=True):
+                                    response = await self._outcomes.record_reported_attempt(
+                                        call, target, response, "ContentFilterError", str(refused), 200
+                                    )
+                                raise refused
                     else:
                         response = await kind.send(provider, request, target)
                 except PartFieldError as e:  # a part the plugin built from the answer
