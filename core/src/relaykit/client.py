@@ -50,6 +50,7 @@ from .errors import (
     InvalidRequestError,
     OutputValidationError,
     PartFieldError,
+    ProviderUnavailableError,
     RelayError,
     RequestTimeoutError,
 )
@@ -1539,7 +1540,12 @@ class Client:
                                 # attempt's does, and the hold settles with it (finally).
                                 with anyio.CancelScope(shield=True):
                                     response = await self._outcomes.record_reported_attempt(
-                                        call, target, response, "ContentFilterError", str(refused), 200
+                                        call,
+                                        target,
+                                        response,
+                                        type(refused).__name__,
+                                        str(refused),
+                                        refused.status,
                                     )
                                 raise refused
                     else:
@@ -1675,11 +1681,31 @@ class Client:
         )
 
     async def _context_window(self, target: Target) -> int | None:
-        """``target``'s context window from the provider's (cached) listing, if it says."""
+        """``target``'s context window from the provider's (cached) listing, if it says.
+
+        When the listing fails (a provider with no listing endpoint, one down), the
+        plugin's own table says it, if the plugin has one (an optional
+        ``context_window(model)``): the failure alone made a window it knows
+        unknown, and the route's larger target was never asked. The failure is
+        logged as a listing of every provider logs it (the caller asked for none).
+        """
         try:
             models = await self._catalog.models(target.provider)
-        except RelayError:
-            return None
+        except RelayError as e:
+            known = getattr(self._registry.get(target.provider), "context_window", None)
+            window = known(target.model) if known is not None else None
+            if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+                window = None
+            unreachable = isinstance(e, ProviderUnavailableError) and e.status is None
+            log.log(
+                logging.INFO if unreachable else logging.WARNING,
+                "listing models of %s failed (%s); the context window of %s is %s",
+                target.provider,
+                e,
+                target,
+                "unknown" if window is None else f"{window} (its plugin's own table)",
+            )
+            return window
         return next((m.context_window for m in models if m.id == target.model), None)
 
     def _breaker_of(self, target: Target) -> CircuitBreaker:
