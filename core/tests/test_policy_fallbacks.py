@@ -428,3 +428,94 @@ async def test_a_hedged_route_refused_on_both_sides_goes_on_to_its_fallbacks() -
     assert (r.provider, r.model) == ("azure", "gpt-lenient")
     # a refusal is final for the route's own targets (as before): the second unasked
     assert vendors.seen == [("openai", "gpt-strict"), ("azure", "gpt-lenient")]
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_with_mixed_refusals_each_record_the_fallbacks_they_took() -> None:
+    # 60 calls at once on one route, each ending its own way: answered, refused (a
+    # 200 refusal, then the content policy's fallback), too long (the context
+    # window's fallback), or refused by the fallback too. Each call's records say what
+    # it saw, and no refusal or prompt too long counts against the deployment's
+    # health: with a breaker that opens after 2 failures, none opens.
+    kinds = ["ok", "refuse", "long", "strict"]
+
+    async def vendor(request: HttpRequest) -> HttpResponse:
+        if request.method == "GET":
+            return HttpResponse.json({"error": {"message": "not here"}}, 404)
+        body = request.json()
+        # the prompt names its kind (Anthropic's body holds it in a text block)
+        kind = next(k for k in kinds if f'"{k}-' in json.dumps(body["messages"]))
+        model = body["model"]
+        if request.path == "/v1/messages":  # claude-a, the route's target
+            if kind in ("refuse", "strict"):
+                return HttpResponse.json(anthropic_refusal(model))
+            if kind == "long":
+                too_long = {"type": "invalid_request_error", "message": "prompt is too long"}
+                return HttpResponse.json({"type": "error", "error": too_long}, 400)
+            answer = anthropic_refusal(model)
+            answer.update(content=[{"type": "text", "text": "hi"}], stop_reason="end_turn")
+            return HttpResponse.json(answer)
+        if kind == "strict":
+            return HttpResponse.json(OPENAI_REFUSAL, 400)
+        return HttpResponse.json(openai_answer(model))
+
+    exporter = RecordingExporter()
+    outcomes: dict[str, Any] = {}
+    with LoopbackServer(vendor) as server:
+        config: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "breaker": {"failures": 2},
+            "providers": {
+                "openai": {"base_url": f"{server.url}/v1", "api_key": MOCK_KEY},
+                "anthropic": {"base_url": server.url, "api_key": MOCK_KEY},
+            },
+            "models": {
+                "mixed": {
+                    "targets": ["anthropic/claude-a"],
+                    "context_window_fallbacks": ["openai/gpt-big"],
+                    "content_policy_fallbacks": ["openai/gpt-lenient"],
+                }
+            },
+        }
+
+        async def one(prompt: str) -> None:
+            try:
+                outcomes[prompt] = await client.chat("mixed", prompt)
+            except relaykit.RelayError as e:
+                outcomes[prompt] = e
+
+        async with relaykit.Client(config, plugins=[exporter]) as client:
+            with anyio.fail_after(60):  # a safety net only
+                async with anyio.create_task_group() as tg:
+                    for i in range(60):
+                        tg.start_soon(one, f"{kinds[i % 4]}-{i}")
+    assert len(outcomes) == 60
+    by_prompt: dict[str, list[Any]] = {}
+    for record in exporter.records:
+        by_prompt.setdefault(record.messages[-1].text, []).append(record)
+    assert set(by_prompt) == set(outcomes)
+    for prompt, outcome in outcomes.items():
+        kind = prompt.split("-")[0]
+        records = sorted(by_prompt[prompt], key=lambda r: r.id)
+        final = [r for r in records if "-attempt-" not in r.id]
+        apart = [r for r in records if "-attempt-" in r.id]
+        assert len(final) == 1, (prompt, records)
+        [call] = final
+        served = {"ok": "claude-a", "refuse": "gpt-lenient", "long": "gpt-big"}
+        if kind == "strict":
+            assert isinstance(outcome, ContentFilterError) and outcome.model == "gpt-lenient"
+            assert call.error_type == "ContentFilterError"
+        else:
+            assert outcome.model == served[kind], prompt
+            assert call.ok and call.model == served[kind], (prompt, call)
+        assert (call.attempts, call.fallbacks) == ((1, 0) if kind == "ok" else (2, 1)), prompt
+        # the refused answers, billed, each recorded apart with its usage
+        if kind in ("refuse", "strict"):
+            [refused] = apart
+            assert refused.id == f"{call.id}-attempt-1" and refused.model == "claude-a"
+            assert refused.usage.input_tokens == 20 and refused.status == 200
+        else:
+            assert not apart, prompt
+    opened = [e for e in exporter.events if getattr(e, "state", None) == "open"]
+    assert not opened, opened
