@@ -317,26 +317,35 @@ def test_an_infinite_retention_is_a_config_error_saying_to_leave_it_out() -> Non
     assert "leave it out to keep every record" in text
 
 
+@pytest.mark.parametrize("key", ["context_window_fallbacks", "content_policy_fallbacks"])
 @pytest.mark.parametrize(
     ("value", "said"),
     [
-        (5, "models.small.context_window_fallbacks must list model ids, not int 5"),
+        (5, "models.small.{key} must list model ids, not int 5"),
         ({"a": "b"}, "must list model ids, not dict"),
         (["big"], "names 'big', which is not a model id like 'openai/gpt-4.1'"),
         (["openai/"], "names 'openai/', which is not a model id"),
         (["b/y", "a/x"], "names 'a/x', a target of the route itself"),
     ],
 )
-def test_context_window_fallbacks_that_are_no_model_ids_are_a_config_error(
-    value: Any, said: str
+def test_route_fallbacks_that_are_no_model_ids_are_a_config_error(
+    key: str, value: Any, said: str
 ) -> None:
-    text = error({"models": {"small": {"targets": ["a/x"], "context_window_fallbacks": value}}})
-    assert said in text
+    text = error({"models": {"small": {"targets": ["a/x"], key: value}}})
+    assert said.format(key=key) in text
     if value == ["big"]:  # an alias: its own route would decide when to fall back
         assert "for an alias under [models], list its targets" in text
+    if value == ["b/y", "a/x"]:  # the fix says what the list is for
+        assert ("larger context window" if key.startswith("context") else "filters") in text
 
 
-def test_context_window_fallbacks_as_one_model_id_is_a_list_of_it() -> None:
-    route = {"targets": ["a/x"], "context_window_fallbacks": "openai/gpt-4.1"}
+@pytest.mark.parametrize("key", ["context_window_fallbacks", "content_policy_fallbacks"])
+def test_route_fallbacks_as_one_model_id_are_a_list_of_it(key: str) -> None:
+    route = {"targets": ["a/x"], key: "openai/gpt-4.1"}
     config = load_config({"models": {"small": route}}, env={})
-    assert config.models["small"].context_window_fallbacks == ("openai/gpt-4.1",)
+    assert getattr(config.models["small"], key) == ("openai/gpt-4.1",)
+
+
+def test_a_misspelt_route_fallbacks_key_names_the_nearest() -> None:
+    text = error({"models": {"small": {"targets": ["a/x"], "content_policy_fallback": "b/y"}}})
+    assert "content_policy_fallback" in text and "did you mean 'content_policy_fallbacks'" in text

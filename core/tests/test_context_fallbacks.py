@@ -290,3 +290,23 @@ async def test_a_model_id_named_as_its_own_route_has_context_window_fallbacks() 
             with anyio.fail_after(30):  # a safety net only
                 r = await client.chat("openai/gpt-small", "a long prompt")
     assert (r.provider, r.model) == ("openai", "gpt-big")
+
+
+@pytest.mark.anyio
+async def test_a_failed_model_listing_leaves_the_plugins_own_windows_known(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A compatible server without GET /models (the Vendors above answer it 404): the
+    # windows of gpt-4o-mini (128k) and gpt-4.1 (1M) were unknown, though relaykit-
+    # openai's own table has them, so the route's larger target was never asked.
+    vendors = Vendors({"gpt-4o-mini": 400})
+    route = {"targets": ["openai/gpt-4o-mini", "openai/gpt-4.1"]}
+    with LoopbackServer(vendors) as server:
+        async with relaykit.Client(vendors.config(server.url, route)) as client:
+            with caplog.at_level("DEBUG", logger="relaykit"), anyio.fail_after(30):
+                r = await client.chat("small", "a long prompt")
+    assert (r.provider, r.model) == ("openai", "gpt-4.1")
+    assert [model for _, model in vendors.seen] == ["gpt-4o-mini", "gpt-4.1"]
+    # the listing's failure is still told, the table named as what stood in for it
+    told = [rec for rec in caplog.records if "listing models of openai failed" in rec.getMessage()]
+    assert told and "not here" in told[0].getMessage()

@@ -9,7 +9,10 @@ provider plugin refused to encode (a document it cannot read), or a context
 length error when the next target's window is larger (both windows known, from
 the providers' listings, each bounded by the call's total timeout). A prompt
 too long for the whole route goes on to the route's ``context_window_fallbacks``,
-if it names any, in their order.
+one a content filter refused (a :class:`~relaykit.ContentFilterError` before any
+content, or a non-streamed answer that ended ``content_filter``:
+:func:`filtered_answer`) to its ``content_policy_fallbacks``, if it names any, in
+their order.
 
 A failure that asks for a wait (a 429's Retry-After, as retries honour it) is
 not waited out while another deployment of the route is left to ask: the call
@@ -35,6 +38,7 @@ from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
 from .errors import (
     CircuitOpenError,
+    ContentFilterError,
     ContextLengthError,
     InvalidRequestError,
     NotFoundError,
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from .breaker import CircuitBreaker
     from .client import Client, _Call
     from .config import RetryConfig
+    from .response import ChatResponse
 
 T = TypeVar("T")
 Attempt = Callable[[Provider, ChatRequest, Target], Awaitable[T]]
@@ -64,7 +69,7 @@ async def run_attempts(
     *,
     failed: RelayError | None = None,
     retried: bool = False,
-    for_context: bool = False,
+    fallbacks_for: type[RelayError] | None = None,
 ) -> T:
     """Run ``attempt`` over ``targets`` (default: the call's plan) until one succeeds.
 
@@ -73,11 +78,12 @@ async def run_attempts(
     ``retried``: and its retries were made already, apart (a hedged call's first
     target, see hedging.py): carry on with the next target, if ``failed`` says
     another could do better, by the rules every route follows.
-    ``for_context``: ``targets`` are the route's ``context_window_fallbacks``, asked
-    because the prompt was too long: a context-length error moves on to the next.
+    ``fallbacks_for``: ``targets`` are fallbacks the route names for this kind of
+    error (:func:`route_fallbacks`), asked because the route's own failed with it:
+    another such error moves on to the next.
     Raises the last error when every target has failed or a failure is final; when
-    it says the prompt was too long for the whole route, the route's
-    ``context_window_fallbacks`` are asked first.
+    the route names fallbacks for it (a prompt too long, or refused by a content
+    filter), those are asked first.
     """
     whole_route = targets is None or targets is call.targets
     targets = call.targets if targets is None else targets
@@ -124,7 +130,7 @@ async def run_attempts(
             nxt = targets[deferred[0][0]] if deferred else None
         if nxt is None:
             break
-        if not await _worth_falling_back(client, call, error, target, nxt, for_context):
+        if not await _worth_falling_back(client, call, error, target, nxt, fallbacks_for):
             # A final failure (a 400: the caller's mistake) falls back nowhere, not to
             # a deployment put off either: asked again after its wait, it only made
             # the caller wait that long for the same error.
@@ -157,28 +163,68 @@ async def run_attempts(
     if waiting is not None and len(waiting) == len(targets) > 1:
         raise _soonest(waiting)
     if whole_route:
-        more = context_fallbacks(client, call, error)
+        more, kind = route_fallbacks(client, call, error)
         if more:
             call.fallbacks += 1  # the route's last target, given up on
-            return await run_attempts(client, call, attempt, more, for_context=True)
+            return await run_attempts(client, call, attempt, more, fallbacks_for=kind)
     raise error
 
 
-def context_fallbacks(client: Client, call: _Call, error: RelayError) -> tuple[Target, ...]:
-    """The targets to ask after ``error`` ended ``call``'s route: its
-    ``context_window_fallbacks`` when the prompt was too long, else none.
+#: the route settings naming fallbacks for one kind of failure, and that kind
+_ROUTE_FALLBACKS: tuple[tuple[str, type[RelayError]], ...] = (
+    ("context_window_fallbacks", ContextLengthError),
+    ("content_policy_fallbacks", ContentFilterError),
+)
 
-    Apart from the route's targets, as LiteLLM's are: a larger (dearer) model asked
-    only when the prompt needs it, never for an outage of the route's own. The
-    windows need not be known (a vLLM or OpenRouter model's often are not): the
-    configuration says these are larger.
+
+def route_fallbacks(
+    client: Client, call: _Call, error: RelayError
+) -> tuple[tuple[Target, ...], type[RelayError] | None]:
+    """The targets to ask after ``error`` ended ``call``'s route, and the kind of
+    error they are asked for: its ``context_window_fallbacks`` when the prompt was
+    too long, its ``content_policy_fallbacks`` when a content filter refused it;
+    else none.
+
+    Apart from the route's targets, as LiteLLM's are: a larger (dearer) model, or
+    one with other filters, asked only when the prompt needs it, never for an
+    outage of the route's own. Nothing about them need be known (a vLLM or
+    OpenRouter model's window often is not): the configuration says they fit.
     """
-    if not isinstance(error, ContextLengthError):
-        return ()
+    for setting, kind in _ROUTE_FALLBACKS:
+        if isinstance(error, kind):
+            route = client.config.models.get(call.model_requested)
+            ids: tuple[str, ...] = getattr(route, setting) if route is not None else ()
+            return tuple(Target.parse(model_id) for model_id in ids), kind
+    return (), None
+
+
+def filtered_answer(
+    client: Client, call: _Call, target: Target, response: ChatResponse
+) -> ContentFilterError | None:
+    """The error to fall back with when ``target``'s non-streamed ``response`` ended
+    ``content_filter`` (Anthropic's ``refusal`` stop reason, Gemini's ``SAFETY``
+    finish or blocked prompt, Azure's filtered output), or ``None`` to return it.
+
+    LiteLLM's router does the same: such an answer goes on to the route's
+    ``content_policy_fallbacks`` while one is left to ask; without any (or from the
+    last of them), it is the caller's answer, as before. A stream's is not: its
+    events have reached the caller.
+    """
     route = client.config.models.get(call.model_requested)
-    if route is None or not route.context_window_fallbacks:
-        return ()
-    return tuple(Target.parse(model_id) for model_id in route.context_window_fallbacks)
+    if route is None or not route.content_policy_fallbacks:
+        return None
+    if Target.parse(route.content_policy_fallbacks[-1]) == target:
+        return None  # none left to ask: the refusal is the answer
+    return ContentFilterError(
+        f"{target}'s answer ended content_filter (its content filter withheld it):"
+        " asking the route's content_policy_fallbacks",
+        provider=target.provider,
+        model=target.model,
+        # the status it came with: sent, and billed (one without a status is a
+        # request the plugin refused to send: transport_errors.never_sent)
+        status=200,
+        hint="rephrase the prompt, or list models with other filters in content_policy_fallbacks",
+    )
 
 
 def asks_to_wait(error: RelayError, config: RetryConfig) -> bool:
@@ -380,8 +426,17 @@ async def _once(
 
 
 async def _worth_falling_back(
-    client: Client, call: _Call, error: RelayError, failed: Target, nxt: Target, for_context: bool
+    client: Client,
+    call: _Call,
+    error: RelayError,
+    failed: Target,
+    nxt: Target,
+    fallbacks_for: type[RelayError] | None,
 ) -> bool:
+    if fallbacks_for is not None and isinstance(error, fallbacks_for):
+        # the configuration names the next one for just this failure (a larger
+        # window, other content filters)
+        return True
     if error.retryable or isinstance(error, QuotaExceededError):
         return True
     if isinstance(error, NotFoundError):
@@ -396,8 +451,6 @@ async def _worth_falling_back(
         # take it.
         return True
     if isinstance(error, ContextLengthError):
-        if for_context:  # the configuration says the next one is larger
-            return True
         # The windows may take a listing over the network: aclose cuts it short
         # (else it went on over closed connections, past the call log's close), and
         # so does the call's deadline (a stalled /models held the call past its

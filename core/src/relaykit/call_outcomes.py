@@ -598,7 +598,9 @@ class CallOutcomes:
     ) -> ChatResponse:
         """Record a stream's attempt on ``target`` that ended before its first piece
         (``error_type``, ``message``: a break, the first-token or total timeout, the
-        caller's cancellation), after the vendor had reported usage: the attempt's
+        caller's cancellation), or a chat's whose answer the call fell back from (a
+        content filter's: attempts.filtered_answer), after the vendor had reported
+        usage: the attempt's
         hold settles with that usage (the answer returned: ``reported``, priced) and a
         record of its own carries it (id ``<call id>-attempt-<n>``), not marked
         estimated, as :meth:`record_broken_attempt` says."""

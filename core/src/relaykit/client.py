@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 import attrs
 
-from .attempts import run_attempts
+from .attempts import filtered_answer, run_attempts
 from .billed_usage import so_far
 from .breaker import BreakerBoard, CircuitBreaker
 from .cache_store import GuardedCacheStore, open_cache_store
@@ -50,6 +50,7 @@ from .errors import (
     InvalidRequestError,
     OutputValidationError,
     PartFieldError,
+    ProviderUnavailableError,
     RelayError,
     RequestTimeoutError,
 )
@@ -1534,6 +1535,21 @@ class Client:
                             usage.web_searches and tokens_unreported(usage)
                         ):  # the vendor reported no tokens (a search's fees, at most)
                             response = self._unreported(call, response)
+                        if response.finish_reason == "content_filter":
+                            refused = filtered_answer(self, call, target, response)
+                            if refused is not None:
+                                # Billed: a record of its own carries it, as a timed-out
+                                # attempt's does, and the hold settles with it (finally).
+                                with anyio.CancelScope(shield=True):
+                                    response = await self._outcomes.record_reported_attempt(
+                                        call,
+                                        target,
+                                        response,
+                                        type(refused).__name__,
+                                        str(refused),
+                                        refused.status,
+                                    )
+                                raise refused
                     else:
                         response = await kind.send(provider, request, target)
                 except PartFieldError as e:  # a part the plugin built from the answer
@@ -1667,11 +1683,31 @@ class Client:
         )
 
     async def _context_window(self, target: Target) -> int | None:
-        """``target``'s context window from the provider's (cached) listing, if it says."""
+        """``target``'s context window from the provider's (cached) listing, if it says.
+
+        When the listing fails (a provider with no listing endpoint, one down), the
+        plugin's own table says it, if the plugin has one (an optional
+        ``context_window(model)``): the failure alone made a window it knows
+        unknown, and the route's larger target was never asked. The failure is
+        logged as a listing of every provider logs it (the caller asked for none).
+        """
         try:
             models = await self._catalog.models(target.provider)
-        except RelayError:
-            return None
+        except RelayError as e:
+            known = getattr(self._registry.get(target.provider), "context_window", None)
+            window = known(target.model) if known is not None else None
+            if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+                window = None
+            unreachable = isinstance(e, ProviderUnavailableError) and e.status is None
+            log.log(
+                logging.INFO if unreachable else logging.WARNING,
+                "listing models of %s failed (%s); the context window of %s is %s",
+                target.provider,
+                e,
+                target,
+                "unknown" if window is None else f"{window} (its plugin's own table)",
+            )
+            return window
         return next((m.context_window for m in models if m.id == target.model), None)
 
     def _breaker_of(self, target: Target) -> CircuitBreaker:

@@ -343,6 +343,10 @@ class RouteConfig:
     #: model ids tried in order, after the route's own, only when a call fails because
     #: its prompt is too long (a ContextLengthError): LiteLLM's context_window_fallbacks
     context_window_fallbacks: tuple[str, ...] = ()
+    #: model ids tried in order, after the route's own, only when a provider's content
+    #: filter refused the call (a ContentFilterError, or a non-streamed answer that
+    #: ends ``content_filter``): LiteLLM's content_policy_fallbacks
+    content_policy_fallbacks: tuple[str, ...] = ()
 
 
 def _usd(raw: Any, what: str = "a USD amount") -> Decimal | None:
@@ -1117,18 +1121,31 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
         strategy,
         tuple(float(w) for w in weights) if weights else None,
         hedge if hedge in (None, "p95") else float(hedge),
-        _context_window_fallbacks(name, value.get("context_window_fallbacks"), targets),
+        _fallback_ids(name, "context_window_fallbacks", value, targets),
+        _fallback_ids(name, "content_policy_fallbacks", value, targets),
     )
 
 
-def _context_window_fallbacks(name: str, value: Any, targets: Sequence[str]) -> tuple[str, ...]:
-    """``[models.NAME] context_window_fallbacks``: model ids, in the order to try them
-    (none of the route's ``targets``: the prompt was too long for those already)."""
+#: what each kind of route fallback is for, said in its config error's hint
+_FALLBACKS_FOR = {
+    "context_window_fallbacks": "list models with a larger context window than the route's",
+    "content_policy_fallbacks": "list models whose content filters differ from the route's",
+}
+
+
+def _fallback_ids(
+    name: str, key: str, route: Mapping[str, Any], targets: Sequence[str]
+) -> tuple[str, ...]:
+    """``[models.NAME] context_window_fallbacks`` or ``content_policy_fallbacks``
+    (``key``, read from ``route``): model ids, in the order to try them (none of the
+    route's ``targets``: those refused the prompt already)."""
+    value = route.get(key)
     if value is None:
         return ()
     if isinstance(value, str):
         value = [value]
-    key = f"models.{name}.context_window_fallbacks"
+    hint = _FALLBACKS_FOR[key]
+    key = f"models.{name}.{key}"
     if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
         raise ConfigError(
             f"{key} must list model ids, not {type(value).__name__} {value!r}"[:160],
@@ -1143,9 +1160,9 @@ def _context_window_fallbacks(name: str, value: Any, targets: Sequence[str]) -> 
                 hint="list 'provider/model' ids; for an alias under [models], list its targets",
             )
         if model_id in targets:
-            # it would be asked again for a prompt it has just refused as too long
+            # it would be asked again for a prompt it has just refused
             raise ConfigError(
                 f"{key} names {model_id!r}, a target of the route itself"[:160],
-                hint="list models with a larger context window than the route's targets",
+                hint=hint,
             )
     return tuple(value)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from .attempts import asks_to_wait, context_fallbacks, first_attempt, run_attempts
+from .attempts import asks_to_wait, first_attempt, route_fallbacks, run_attempts
 from .errors import RelayError
 from .hedge_timer import HedgeTimer, Scheduled
 from .protocols import Provider
@@ -245,12 +245,13 @@ class _Race(Scheduled):
             raise self.crash
         assert self.errors is not None
         error = self.errors[-1]
-        # Both sides of the race failed: a prompt too long for each goes on to the
-        # route's context_window_fallbacks, as an unhedged call's does (run_attempts).
-        more = context_fallbacks(client, call, error)
+        # Both sides of the race failed: a prompt too long for each, or refused by
+        # their content filters, goes on to the fallbacks the route names for it, as
+        # an unhedged call's does (run_attempts).
+        more, kind = route_fallbacks(client, call, error)
         if more:
             call.fallbacks += 1
-            return await run_attempts(client, call, self._rest, more, for_context=True)
+            return await run_attempts(client, call, self._rest, more, fallbacks_for=kind)
         raise error
 
     async def _stop_backup(self) -> None:

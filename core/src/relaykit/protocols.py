@@ -100,6 +100,10 @@ class Provider(Protocol):
     - ``async count_tokens(request) -> int``, the input tokens the vendor would
       bill ``request`` for (:meth:`relaykit.Client.count_tokens` estimates
       without it);
+    - ``context_window(model) -> int | None``, ``model``'s context window as the
+      plugin's own table knows it, without a request: what a route's fallback
+      from a prompt too long compares when :meth:`list_models` fails (a service
+      with no listing endpoint); without it, the window is then unknown;
     - ``async embed(request: EmbeddingRequest) -> EmbeddingResponse``, one
       vector per ``request.inputs``, in order, with the billed input tokens in
       ``usage`` (:meth:`relaykit.Client.embed` refuses a provider without it).

@@ -138,6 +138,12 @@ class FoundryAnthropicProvider(AnthropicProvider):
         known = known_model(self.base_model(model))
         return known.price if known else None
 
+    def context_window(self, model: str) -> int | None:
+        """The context window of deployment ``model``'s Claude model, if known: Foundry
+        serves no listing, so this is the only place the core learns it."""
+        known = known_model(self.base_model(model))
+        return known.context_window if known else None
+
     async def list_models(self) -> list[ModelInfo]:
         """The deployments the ``deployments`` option names, with their models' context
         windows and prices (Foundry serves no model listing to a Claude client)."""

@@ -366,6 +366,12 @@ class AnthropicProvider:
         known = known_model(model)
         return known.price if known else None
 
+    def context_window(self, model: str) -> int | None:
+        """``model``'s context window if this plugin knows it (the core asks when the
+        listing fails)."""
+        known = known_model(model)
+        return known.context_window if known else None
+
     async def _send(self, url: str, model: str | None, body: bytes) -> HttpResponse:
         """A POST outside the core's call path, so transport errors are mapped here."""
         try:

@@ -285,6 +285,11 @@ class VertexAnthropicProvider(AnthropicProvider):
         it applies (:mod:`relaykit_anthropic.vertex_prices`)."""
         return vertex_price(model, self._location)
 
+    def context_window(self, model: str) -> int | None:
+        """``model``'s context window on Vertex AI if this plugin knows it."""
+        known = vertex_model(model)
+        return known.context_window if known else None
+
     # -- errors -------------------------------------------------------------------
 
     def _error(

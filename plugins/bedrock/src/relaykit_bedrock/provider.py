@@ -532,6 +532,11 @@ class BedrockProvider:
         """The list price of ``model`` (a model or inference profile id) if this plugin knows it."""
         return lookup(model)[1]
 
+    def context_window(self, model: str) -> int | None:
+        """``model``'s context window (a model or inference profile id) if this plugin
+        knows it (the core asks when the listing fails)."""
+        return lookup(model)[0]
+
 
 #: what ListFoundationModels documents, for naming the place an answer does not fit it
 _LISTING_SHAPE = {"modelSummaries": [{"modelId": str, "providerName": str}]}

@@ -615,6 +615,11 @@ class GeminiProvider:
         """The list price of ``model`` if this plugin knows it."""
         return known_model(model.removeprefix("models/"))[1]
 
+    def context_window(self, model: str) -> int | None:
+        """``model``'s context window if this plugin's table knows it (the core asks
+        when the listing fails)."""
+        return known_model(model.removeprefix("models/"))[0]
+
     def _error(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str | None
     ) -> RelayError:

@@ -239,6 +239,11 @@ class AzureOpenAIProvider(OpenAIProvider):
         (``gpt-4o-2024-11-20``), or a deployment the ``models`` option maps."""
         return self._known(self.base_model(model))[1]
 
+    def context_window(self, model: str) -> int | None:
+        """The context window of deployment ``model``'s model (as :meth:`price` maps
+        it) if this plugin's table knows it."""
+        return self._known(self.base_model(model))[0]
+
     def uses_responses(self, model: str) -> bool:
         """Whether calls to deployment ``model`` go to the Responses API: with ``api =
         "auto"``, whether OpenAI serves its model only there."""

@@ -844,6 +844,11 @@ class OpenAIProvider:
         """The list price of ``model`` if this plugin knows it."""
         return self._known(model)[1]
 
+    def context_window(self, model: str) -> int | None:
+        """``model``'s context window if this plugin's table knows it (the core asks
+        when the listing fails: a compatible server without ``GET /models``)."""
+        return self._known(model)[0]
+
     def _known(self, model: str) -> tuple[int | None, ModelPrice | None]:
         known = self._known_cache.get(model)
         if known is not None:
