@@ -302,3 +302,42 @@ async def test_a_rotation_another_process_finished_first_is_done_not_an_error(
         assert (await KeyVault(storage, new).keys())["openai"].reveal() == OPENAI_KEY
     finally:
         await storage.aclose()
+
+
+@pytest.mark.parametrize(
+    ("typed", "named"),
+    [
+        ("“" + OPENAI_KEY + "”", "a character that is not ASCII"),  # pasted in smart quotes
+        (OPENAI_KEY[:20] + "\u200b" + OPENAI_KEY[20:], "a character that is not ASCII"),
+        (OPENAI_KEY[:20] + "\x7f" + OPENAI_KEY[20:], "a control character"),
+    ],
+)
+def test_a_key_no_http_header_can_carry_is_refused_before_it_is_stored(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str, named: str
+) -> None:
+    """It was stored, listed, and then failed every call that used it."""
+    code, out, err = _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=typed + "\n")
+    assert code == 1, out
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert named in err and "openai" in err and "paste the key again" in err
+    assert OPENAI_KEY[:12] not in err + out  # not even the key's prefix
+    code, _, err = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 0 and "no keys stored" in err
+
+
+@pytest.mark.anyio
+async def test_the_vault_refuses_a_key_holding_a_line_break(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    master = load_master_key(env, create=True)
+    assert master is not None
+    try:
+        vault = KeyVault(storage, master)
+        with pytest.raises(relaykit.ConfigError, match="holds a line break") as info:
+            await vault.set("openai", f"{OPENAI_KEY}\n{GROQ_KEY}")
+        assert OPENAI_KEY not in str(info.value) and GROQ_KEY not in str(info.value)
+        assert info.value.hint
+        assert await vault.keys() == {}
+    finally:
+        await storage.aclose()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .config import user_config_dir
+from .config import header_problem, user_config_dir
 from .errors import ConfigError
 from .protocols import Storage
 from .secrets import Secret
@@ -398,6 +398,13 @@ class KeyVault:
         if not text:
             raise ConfigError(
                 f"the key for {provider!r} is empty", hint="pass the provider's API key"
+            )
+        # Stored, it would be listed as fine and fail every call that sends it.
+        problem = header_problem(text)
+        if problem is not None:
+            raise ConfigError(
+                f"the key for {provider!r} holds {problem}: every call sending it would fail",
+                hint="paste the key again: it is one line of ASCII characters, without quotes",
             )
         reloaded = False
         while True:
