@@ -341,3 +341,27 @@ async def test_the_vault_refuses_a_key_holding_a_line_break(
         assert await vault.keys() == {}
     finally:
         await storage.aclose()
+
+
+def test_keys_stored_with_a_config_file_from_another_directory_are_found_from_any(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``[storage] path = "vault.db"`` is the file beside the config, wherever
+    ``relaykit -c`` runs (it was a new vault in each working directory)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    config = project / "relaykit.toml"
+    config.write_text('[storage]\nbackend = "sqlite"\npath = "vault.db"\n')
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    monkeypatch.chdir(one)
+    assert (
+        _cli(capsys, monkeypatch, "keys", "set", "openai", "-c", str(config), stdin=OPENAI_KEY)[0]
+        == 0
+    )
+    monkeypatch.chdir(two)
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "list", "-c", str(config))
+    assert code == 0 and "openai" in out
+    assert (project / "vault.db").is_file()
+    assert not (one / "vault.db").exists() and not (two / "vault.db").exists()

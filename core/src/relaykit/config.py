@@ -109,7 +109,8 @@ class TimeoutConfig:
 class StorageConfig:
     """``[storage]``: where call logs go. ``backend = "none"`` turns logging off.
 
-    ``path`` is the SQLite file (default: ``logs.db`` in the user config dir);
+    ``path`` is the SQLite file (default: ``logs.db`` in the user config dir;
+    relative in a config file: to the file's directory, as ``spill_path``);
     ``dsn`` the PostgreSQL connection string (default: ``$RELAYKIT_POSTGRES_DSN``).
     ``retention_days`` deletes older records when a client starts and then at
     most daily (``None`` keeps everything). ``queue_size`` records may wait in
@@ -534,7 +535,7 @@ def load_config(
     source: str | None = None
     if config is None:
         path = _find_config_file(env)
-        data: Mapping[str, Any] = _read_toml(path) if path else {}
+        data: Mapping[str, Any] = _anchored(_read_toml(path), path.parent) if path else {}
         source = str(path) if path else None
     elif isinstance(config, Mapping):
         data, source = config, "<dict>"
@@ -547,7 +548,7 @@ def load_config(
                 f" not {type(config).__name__}",
                 hint="Client({'retry': {'attempts': 5}}) or Client('relaykit.toml')",
             ) from None
-        data, source = _read_toml(path), str(config)
+        data, source = _anchored(_read_toml(path), path.parent), str(config)
     data, origins = _apply_env_overrides(data, env)
     try:
         return _build(data, source)
@@ -557,6 +558,31 @@ def load_config(
         if not culprits:
             raise
         raise ConfigError(f"environment variable {culprits[0]}: {e.message}", hint=e.hint) from None
+
+
+#: the (section, key) pairs of a config file that name a file
+_FILE_KEYS = (("storage", "path"), ("storage", "spill_path"), ("http", "ca_file"))
+
+
+def _anchored(data: Mapping[str, Any], base: Path) -> Mapping[str, Any]:
+    """``data`` (a config file's) with its relative file paths taken from ``base``,
+    the file's directory.
+
+    Taken from the working directory, ``-c ~/proj/relaykit.toml`` (or the user
+    config dir's file) with ``path = "calls.db"`` opened, and created, a new empty
+    log wherever the command ran: the keys and calls stored beside the config
+    looked lost. A ``~`` path stays as written (expanded where it is used);
+    ``RELAYKIT_*`` variables and dicts are relative to the working directory.
+    """
+    anchored = dict(data)
+    for section, key in _FILE_KEYS:
+        table = data.get(section)
+        value = table.get(key) if isinstance(table, Mapping) else None
+        if not isinstance(value, str) or not value.strip() or value.startswith("~"):
+            continue  # a wrong type or a blank value: validation names it
+        if not os.path.isabs(value):
+            anchored[section] = {**anchored[section], key: str(base / value)}
+    return anchored
 
 
 def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
