@@ -340,3 +340,31 @@ def test_context_window_fallbacks_as_one_model_id_is_a_list_of_it() -> None:
     route = {"targets": ["a/x"], "context_window_fallbacks": "openai/gpt-4.1"}
     config = load_config({"models": {"small": route}}, env={})
     assert config.models["small"].context_window_fallbacks == ("openai/gpt-4.1",)
+
+
+def test_a_variable_reference_as_a_provider_api_key_is_refused_naming_api_key_env() -> None:
+    """``${VAR}`` is read in [mcp.servers] tables, so users write it here too: it was
+    sent to the vendor as the key itself (a 401 that named no cause)."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"providers": {"openai": {"api_key": " ${OPENAI_API_KEY} "}}})
+    assert "providers.openai.api_key" in info.value.message
+    assert "${OPENAI_API_KEY}" in info.value.message  # a variable's name, never a key
+    assert info.value.hint == "api_key_env = 'OPENAI_API_KEY' reads the key from that variable"
+
+
+def test_a_variable_reference_in_a_provider_header_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            {"providers": {"gw": {"type": "openai", "headers": {"X-Team": "t-${TEAM_ID}"}}}}
+        )
+    assert "providers.gw.headers.X-Team" in info.value.message
+    assert "${TEAM_ID}" in info.value.message and info.value.hint
+
+
+def test_a_dollar_sign_that_is_no_variable_reference_is_kept() -> None:
+    cfg = load_config(
+        {"providers": {"openai": {"api_key": "sk-a$b{c}", "headers": {"X-Price": "$5 {x}"}}}}
+    )
+    assert cfg.providers["openai"].api_key is not None
+    assert cfg.providers["openai"].api_key.reveal() == "sk-a$b{c}"
+    assert cfg.providers["openai"].headers == {"X-Price": "$5 {x}"}

@@ -951,6 +951,11 @@ def header_problem(text: str) -> str | None:
     return None  # a tab, which a header may hold
 
 
+#: ``${NAME}``: read from the environment in [mcp.servers] tables (relaykit-mcp), so
+#: written in [providers] tables too, where nothing reads it: refused there
+_VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
     general: dict[str, Any] = {}
     options: dict[str, Any] = {}
@@ -958,12 +963,29 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
         if key == "api_key":
             if not isinstance(raw, str):
                 raise ConfigError(f"config key providers.{name}.api_key must be a string")
+            reference = _VARIABLE_REFERENCE.search(raw)
+            if reference is not None:
+                raise ConfigError(
+                    f"config key providers.{name}.api_key holds {reference.group(0)}: relaykit"
+                    " does not read variables in [providers] tables, so it would be sent as"
+                    " the key",
+                    hint=f"api_key_env = '{reference.group(1)}' reads the key from that variable",
+                )
             general[key] = Secret(raw.strip())  # a key pasted with a space or a newline
         elif key == "headers":
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"config key providers.{name}.headers must be a table")
             general[key] = {str(k): str(v) for k, v in raw.items()}
             for header, text in general[key].items():
+                reference = _VARIABLE_REFERENCE.search(text)
+                if reference is not None:
+                    raise ConfigError(
+                        f"config key providers.{name}.headers.{scrub(header)} holds"
+                        f" {reference.group(0)}: relaykit does not read variables in"
+                        " [providers] tables, so it would be sent as written",
+                        hint="write the header's value itself, or build the config in code"
+                        " from os.environ (relaykit.Client(config={...}))",
+                    )
                 problem = header_problem(header) or header_problem(text)
                 if problem is not None:
                     raise ConfigError(
