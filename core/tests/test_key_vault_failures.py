@@ -365,3 +365,23 @@ def test_keys_stored_with_a_config_file_from_another_directory_are_found_from_an
     assert code == 0 and "openai" in out
     assert (project / "vault.db").is_file()
     assert not (one / "vault.db").exists() and not (two / "vault.db").exists()
+
+
+def test_piped_input_of_more_than_one_line_is_refused_not_cut_to_the_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first line was stored and the rest dropped without a word (a file of two
+    keys, or a .env file, piped in)."""
+    code, out, err = _cli(
+        capsys, monkeypatch, "keys", "set", "openai", stdin=f"{OPENAI_KEY}\n{GROQ_KEY}\n"
+    )
+    assert code == 1, out
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "2 lines" in err and "one line" in err
+    assert OPENAI_KEY[:12] not in err and GROQ_KEY[:8] not in err
+    assert "no keys stored" in _cli(capsys, monkeypatch, "keys", "list")[2]
+    # Blank lines around the one key are no second key.
+    stdin = f"\n{OPENAI_KEY}\r\n\n"
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=stdin)[0] == 0
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 0 and "openai" in out
