@@ -368,3 +368,19 @@ def test_a_dollar_sign_that_is_no_variable_reference_is_kept() -> None:
     assert cfg.providers["openai"].api_key is not None
     assert cfg.providers["openai"].api_key.reveal() == "sk-a$b{c}"
     assert cfg.providers["openai"].headers == {"X-Price": "$5 {x}"}
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+@pytest.mark.parametrize("key", ["storage.path", "storage.spill_path", "http.ca_file"])
+def test_a_blank_file_path_is_refused_naming_the_key(blank: str, key: str) -> None:
+    """``path = "  "`` created a SQLite file named two spaces in the working
+    directory; ``""`` (a variable left unset) fell back to the default file without
+    a word."""
+    section, name = key.split(".")
+    with pytest.raises(ConfigError) as info:
+        load_config({section: {name: blank}})
+    assert f"config key {key} is blank" in info.value.message
+    assert info.value.hint and "leave it out" in info.value.hint
+    variable = f"RELAYKIT_{section.upper()}_{name.upper()}"
+    with pytest.raises(ConfigError, match=f"^environment variable {variable}: config key {key}"):
+        load_config({}, env={variable: blank})

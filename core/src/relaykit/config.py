@@ -55,6 +55,15 @@ __all__ = [
 ]
 
 
+def _check_not_blank(path: str | None, key: str, default: str) -> None:
+    """Refuse a blank file path: ``"  "`` named a file of spaces in the working
+    directory, and ``""`` (a variable left unset) meant the default without a word."""
+    if isinstance(path, str) and not path.strip():
+        raise ConfigError(
+            f"config key {key} is blank", hint=f"name a file, or leave it out for {default}"
+        )
+
+
 @attrs.frozen
 class RetryConfig:
     """``[retry]``: how often and how patiently to retry (on stamina; see retry.py).
@@ -143,6 +152,10 @@ class StorageConfig:
     spill_path: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        _check_not_blank(self.path, "storage.path", "logs.db in the user config dir")
+        _check_not_blank(
+            self.spill_path, "storage.spill_path", "a file per storage in the user config dir"
+        )
         days = self.retention_days
         if days is not None and math.isinf(days):  # NaN and the rest: _check_range
             raise ConfigError(
@@ -260,6 +273,9 @@ class HttpConfig:
     transport: Literal["auto", "httpx"] = "auto"
     ca_file: str | None = None
     env_proxies: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        _check_not_blank(self.ca_file, "http.ca_file", "the default CAs")
 
 
 @attrs.frozen
@@ -579,7 +595,7 @@ def _anchored(data: Mapping[str, Any], base: Path) -> Mapping[str, Any]:
         table = data.get(section)
         value = table.get(key) if isinstance(table, Mapping) else None
         if not isinstance(value, str) or not value.strip() or value.startswith("~"):
-            continue  # a wrong type or a blank value: validation names it
+            continue  # a wrong type or a blank value: validation refuses it
         if not os.path.isabs(value):
             anchored[section] = {**anchored[section], key: str(base / value)}
     return anchored
