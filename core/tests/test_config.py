@@ -111,6 +111,15 @@ def test_a_toml_syntax_error_names_the_file_the_line_and_what_to_check(tmp_path:
     assert "quote" in (info.value.hint or "")  # strings need quotes: the usual mistake
 
 
+def test_a_toml_syntax_error_names_the_column_too(tmp_path: Path) -> None:
+    """Line 5 alone left a long inline table or array to be searched by eye."""
+    bad = tmp_path / "relaykit.toml"
+    bad.write_text('[retry]\non = ["rate_limit", "timeout" "connection"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert f"{bad}, line 2, column 31 is not valid TOML" in info.value.message
+
+
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[retry\n")

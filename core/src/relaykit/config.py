@@ -703,6 +703,9 @@ def _toml_error(
     reason, _, where = text.partition(" (at ")
     match = re.search(r"line (\d+)", where)
     location = f"{path}, line {match.group(1)}" if match else str(path)
+    column = re.search(r"column (\d+)", where)
+    if match and column:  # a number only: the value there is never shown
+        location += f", column {column.group(1)}"
     quoted = ""
     if match:
         try:
