@@ -385,3 +385,29 @@ def test_piped_input_of_more_than_one_line_is_refused_not_cut_to_the_first(
     assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=stdin)[0] == 0
     code, out, _ = _cli(capsys, monkeypatch, "keys", "list")
     assert code == 0 and "openai" in out
+
+
+@pytest.mark.parametrize("blocker", ["a file", "a file's child"])
+def test_a_master_key_file_that_cannot_be_created_is_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    blocker: str,
+) -> None:
+    """The first `keys set` with a user config dir that cannot be made (a file in
+    its way, a read-only home) was an OSError traceback."""
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "vault.db"}"\n')
+    in_the_way = tmp_path / "in-the-way"
+    in_the_way.write_text("")
+    home = in_the_way if blocker == "a file" else in_the_way / "below"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+    code, out, err = _cli(
+        capsys, monkeypatch, "keys", "set", "openai", "-c", str(config), stdin=OPENAI_KEY
+    )
+    assert code == 1, out
+    assert err.startswith("error: cannot create the master key file ") and err.count("\n") == 1
+    assert str(home / "relaykit" / "master.key") in err
+    assert MASTER_KEY_ENV in err  # the way around it
+    assert OPENAI_KEY[:12] not in err
