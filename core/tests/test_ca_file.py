@@ -74,6 +74,8 @@ def test_the_cli_prints_a_bad_ca_file_as_one_line(
     assert main(["prompt", "-m", "openai/gpt-4o-mini", "hi"]) == 1
 
     err = capsys.readouterr().err
-    assert err.startswith("error: [http] ca_file: corp-ca.pem does not exist (point [http] ca_file")
+    # relative to the config file's directory, and named as the path looked at
+    where = tmp_path / "corp-ca.pem"
+    assert err.startswith(f"error: [http] ca_file: {where} does not exist (point [http] ca_file")
     assert "Traceback" not in err
     assert err.count("\n") == 1

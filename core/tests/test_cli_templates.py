@@ -315,7 +315,7 @@ def test_a_config_table_is_a_template_and_a_file_wins(
         (
             {"bad": 'system = "unclosed\n'},
             ["-t", "bad", "x"],
-            "error: template file {folder}/bad.toml, line 1 is not valid TOML",
+            "error: template file {folder}/bad.toml, line 1, column 19 is not valid TOML",
         ),
         (
             {"typo": 'sytem = "x"\n'},

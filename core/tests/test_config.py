@@ -111,6 +111,15 @@ def test_a_toml_syntax_error_names_the_file_the_line_and_what_to_check(tmp_path:
     assert "quote" in (info.value.hint or "")  # strings need quotes: the usual mistake
 
 
+def test_a_toml_syntax_error_names_the_column_too(tmp_path: Path) -> None:
+    """Line 5 alone left a long inline table or array to be searched by eye."""
+    bad = tmp_path / "relaykit.toml"
+    bad.write_text('[retry]\non = ["rate_limit", "timeout" "connection"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert f"{bad}, line 2, column 31 is not valid TOML" in info.value.message
+
+
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[retry\n")
@@ -211,3 +220,44 @@ def test_the_mcp_table_is_kept_for_its_plugin_and_its_repr_names_servers_only() 
     assert "tok-5e1f9a7c3b" not in repr(config)
     with pytest.raises(ConfigError, match="config key 'mcp' must be a table"):
         load_config({"mcp": "time"}, env={})
+
+
+def test_relative_paths_in_a_config_file_are_taken_from_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-c ~/proj/relaykit.toml`` with ``path = "calls.db"``, run from another
+    directory, opened (and created) ``./calls.db`` there: an empty log, the keys
+    stored beside the config missing, new ones stored where nobody looks."""
+    home = tmp_path / "proj"
+    home.mkdir()
+    config = home / "relaykit.toml"
+    config.write_text(
+        '[storage]\npath = "calls.db"\nspill_path = "spill/records.jsonl"\n'
+        '[http]\nca_file = "../certs/ca.pem"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for cfg in (load_config(config), load_config(env={"RELAYKIT_CONFIG": str(config)})):
+        assert cfg.storage.path == str(home / "calls.db")
+        assert cfg.storage.spill_path == str(home / "spill" / "records.jsonl")
+        assert cfg.http.ca_file == str(home / ".." / "certs" / "ca.pem")
+
+
+def test_paths_not_relative_to_a_config_file_are_kept_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "sub" / "relaykit.toml"
+    config.parent.mkdir()
+    config.write_text(f'[storage]\npath = "~/logs.db"\nspill_path = "{tmp_path / "s.jsonl"}"\n')
+    cfg = load_config(config)
+    assert (cfg.storage.path, cfg.storage.spill_path) == ("~/logs.db", str(tmp_path / "s.jsonl"))
+    # A variable is typed in a shell: relative to where the command runs, as a shell's are.
+    env = {"RELAYKIT_STORAGE_PATH": "here.db"}
+    assert load_config(config, env=env).storage.path == "here.db"
+    # A dict has no file to be relative to.
+    assert load_config({"storage": {"path": "calls.db"}}).storage.path == "calls.db"
+    # ./relaykit.toml: its directory is the working directory already.
+    (tmp_path / "relaykit.toml").write_text('[storage]\npath = "calls.db"\n')
+    assert Path(load_config(env={}).storage.path or "").resolve() == tmp_path / "calls.db"

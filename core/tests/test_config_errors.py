@@ -349,3 +349,47 @@ def test_route_fallbacks_as_one_model_id_are_a_list_of_it(key: str) -> None:
 def test_a_misspelt_route_fallbacks_key_names_the_nearest() -> None:
     text = error({"models": {"small": {"targets": ["a/x"], "content_policy_fallback": "b/y"}}})
     assert "content_policy_fallback" in text and "did you mean 'content_policy_fallbacks'" in text
+
+
+def test_a_variable_reference_as_a_provider_api_key_is_refused_naming_api_key_env() -> None:
+    """``${VAR}`` is read in [mcp.servers] tables, so users write it here too: it was
+    sent to the vendor as the key itself (a 401 that named no cause)."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"providers": {"openai": {"api_key": " ${OPENAI_API_KEY} "}}})
+    assert "providers.openai.api_key" in info.value.message
+    assert "${OPENAI_API_KEY}" in info.value.message  # a variable's name, never a key
+    assert info.value.hint == "api_key_env = 'OPENAI_API_KEY' reads the key from that variable"
+
+
+def test_a_variable_reference_in_a_provider_header_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            {"providers": {"gw": {"type": "openai", "headers": {"X-Team": "t-${TEAM_ID}"}}}}
+        )
+    assert "providers.gw.headers.X-Team" in info.value.message
+    assert "${TEAM_ID}" in info.value.message and info.value.hint
+
+
+def test_a_dollar_sign_that_is_no_variable_reference_is_kept() -> None:
+    cfg = load_config(
+        {"providers": {"openai": {"api_key": "sk-a$b{c}", "headers": {"X-Price": "$5 {x}"}}}}
+    )
+    assert cfg.providers["openai"].api_key is not None
+    assert cfg.providers["openai"].api_key.reveal() == "sk-a$b{c}"
+    assert cfg.providers["openai"].headers == {"X-Price": "$5 {x}"}
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+@pytest.mark.parametrize("key", ["storage.path", "storage.spill_path", "http.ca_file"])
+def test_a_blank_file_path_is_refused_naming_the_key(blank: str, key: str) -> None:
+    """``path = "  "`` created a SQLite file named two spaces in the working
+    directory; ``""`` (a variable left unset) fell back to the default file without
+    a word."""
+    section, name = key.split(".")
+    with pytest.raises(ConfigError) as info:
+        load_config({section: {name: blank}})
+    assert f"config key {key} is blank" in info.value.message
+    assert info.value.hint and "leave it out" in info.value.hint
+    variable = f"RELAYKIT_{section.upper()}_{name.upper()}"
+    with pytest.raises(ConfigError, match=f"^environment variable {variable}: config key {key}"):
+        load_config({}, env={variable: blank})

@@ -302,3 +302,112 @@ async def test_a_rotation_another_process_finished_first_is_done_not_an_error(
         assert (await KeyVault(storage, new).keys())["openai"].reveal() == OPENAI_KEY
     finally:
         await storage.aclose()
+
+
+@pytest.mark.parametrize(
+    ("typed", "named"),
+    [
+        ("“" + OPENAI_KEY + "”", "a character that is not ASCII"),  # pasted in smart quotes
+        (OPENAI_KEY[:20] + "\u200b" + OPENAI_KEY[20:], "a character that is not ASCII"),
+        (OPENAI_KEY[:20] + "\x7f" + OPENAI_KEY[20:], "a control character"),
+    ],
+)
+def test_a_key_no_http_header_can_carry_is_refused_before_it_is_stored(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str, named: str
+) -> None:
+    """It was stored, listed, and then failed every call that used it."""
+    code, out, err = _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=typed + "\n")
+    assert code == 1, out
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert named in err and "openai" in err and "paste the key again" in err
+    assert OPENAI_KEY[:12] not in err + out  # not even the key's prefix
+    code, _, err = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 0 and "no keys stored" in err
+
+
+@pytest.mark.anyio
+async def test_the_vault_refuses_a_key_holding_a_line_break(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    master = load_master_key(env, create=True)
+    assert master is not None
+    try:
+        vault = KeyVault(storage, master)
+        with pytest.raises(relaykit.ConfigError, match="holds a line break") as info:
+            await vault.set("openai", f"{OPENAI_KEY}\n{GROQ_KEY}")
+        assert OPENAI_KEY not in str(info.value) and GROQ_KEY not in str(info.value)
+        assert info.value.hint
+        assert await vault.keys() == {}
+    finally:
+        await storage.aclose()
+
+
+def test_keys_stored_with_a_config_file_from_another_directory_are_found_from_any(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``[storage] path = "vault.db"`` is the file beside the config, wherever
+    ``relaykit -c`` runs (it was a new vault in each working directory)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    config = project / "relaykit.toml"
+    config.write_text('[storage]\nbackend = "sqlite"\npath = "vault.db"\n')
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    monkeypatch.chdir(one)
+    assert (
+        _cli(capsys, monkeypatch, "keys", "set", "openai", "-c", str(config), stdin=OPENAI_KEY)[0]
+        == 0
+    )
+    monkeypatch.chdir(two)
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "list", "-c", str(config))
+    assert code == 0 and "openai" in out
+    assert (project / "vault.db").is_file()
+    assert not (one / "vault.db").exists() and not (two / "vault.db").exists()
+
+
+def test_piped_input_of_more_than_one_line_is_refused_not_cut_to_the_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first line was stored and the rest dropped without a word (a file of two
+    keys, or a .env file, piped in)."""
+    code, out, err = _cli(
+        capsys, monkeypatch, "keys", "set", "openai", stdin=f"{OPENAI_KEY}\n{GROQ_KEY}\n"
+    )
+    assert code == 1, out
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "2 lines" in err and "one line" in err
+    assert OPENAI_KEY[:12] not in err and GROQ_KEY[:8] not in err
+    assert "no keys stored" in _cli(capsys, monkeypatch, "keys", "list")[2]
+    # Blank lines around the one key are no second key.
+    stdin = f"\n{OPENAI_KEY}\r\n\n"
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=stdin)[0] == 0
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 0 and "openai" in out
+
+
+@pytest.mark.parametrize("blocker", ["a file", "a file's child"])
+def test_a_master_key_file_that_cannot_be_created_is_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    blocker: str,
+) -> None:
+    """The first `keys set` with a user config dir that cannot be made (a file in
+    its way, a read-only home) was an OSError traceback."""
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "vault.db"}"\n')
+    in_the_way = tmp_path / "in-the-way"
+    in_the_way.write_text("")
+    home = in_the_way if blocker == "a file" else in_the_way / "below"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+    code, out, err = _cli(
+        capsys, monkeypatch, "keys", "set", "openai", "-c", str(config), stdin=OPENAI_KEY
+    )
+    assert code == 1, out
+    assert err.startswith("error: cannot create the master key file ") and err.count("\n") == 1
+    assert str(home / "relaykit" / "master.key") in err
+    assert MASTER_KEY_ENV in err  # the way around it
+    assert OPENAI_KEY[:12] not in err

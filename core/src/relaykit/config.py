@@ -55,6 +55,15 @@ __all__ = [
 ]
 
 
+def _check_not_blank(path: str | None, key: str, default: str) -> None:
+    """Refuse a blank file path: ``"  "`` named a file of spaces in the working
+    directory, and ``""`` (a variable left unset) meant the default without a word."""
+    if isinstance(path, str) and not path.strip():
+        raise ConfigError(
+            f"config key {key} is blank", hint=f"name a file, or leave it out for {default}"
+        )
+
+
 @attrs.frozen
 class RetryConfig:
     """``[retry]``: how often and how patiently to retry (on stamina; see retry.py).
@@ -109,7 +118,8 @@ class TimeoutConfig:
 class StorageConfig:
     """``[storage]``: where call logs go. ``backend = "none"`` turns logging off.
 
-    ``path`` is the SQLite file (default: ``logs.db`` in the user config dir);
+    ``path`` is the SQLite file (default: ``logs.db`` in the user config dir;
+    relative in a config file: to the file's directory, as ``spill_path``);
     ``dsn`` the PostgreSQL connection string (default: ``$RELAYKIT_POSTGRES_DSN``).
     ``retention_days`` deletes older records when a client starts and then at
     most daily (``None`` keeps everything). ``queue_size`` records may wait in
@@ -142,6 +152,10 @@ class StorageConfig:
     spill_path: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        _check_not_blank(self.path, "storage.path", "logs.db in the user config dir")
+        _check_not_blank(
+            self.spill_path, "storage.spill_path", "a file per storage in the user config dir"
+        )
         days = self.retention_days
         if days is not None and math.isinf(days):  # NaN and the rest: _check_range
             raise ConfigError(
@@ -259,6 +273,9 @@ class HttpConfig:
     transport: Literal["auto", "httpx"] = "auto"
     ca_file: str | None = None
     env_proxies: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        _check_not_blank(self.ca_file, "http.ca_file", "the default CAs")
 
 
 @attrs.frozen
@@ -538,7 +555,7 @@ def load_config(
     source: str | None = None
     if config is None:
         path = _find_config_file(env)
-        data: Mapping[str, Any] = _read_toml(path) if path else {}
+        data: Mapping[str, Any] = _anchored(_read_toml(path), path.parent) if path else {}
         source = str(path) if path else None
     elif isinstance(config, Mapping):
         data, source = config, "<dict>"
@@ -551,7 +568,7 @@ def load_config(
                 f" not {type(config).__name__}",
                 hint="Client({'retry': {'attempts': 5}}) or Client('relaykit.toml')",
             ) from None
-        data, source = _read_toml(path), str(config)
+        data, source = _anchored(_read_toml(path), path.parent), str(config)
     data, origins = _apply_env_overrides(data, env)
     try:
         return _build(data, source)
@@ -561,6 +578,31 @@ def load_config(
         if not culprits:
             raise
         raise ConfigError(f"environment variable {culprits[0]}: {e.message}", hint=e.hint) from None
+
+
+#: the (section, key) pairs of a config file that name a file
+_FILE_KEYS = (("storage", "path"), ("storage", "spill_path"), ("http", "ca_file"))
+
+
+def _anchored(data: Mapping[str, Any], base: Path) -> Mapping[str, Any]:
+    """``data`` (a config file's) with its relative file paths taken from ``base``,
+    the file's directory.
+
+    Taken from the working directory, ``-c ~/proj/relaykit.toml`` (or the user
+    config dir's file) with ``path = "calls.db"`` opened, and created, a new empty
+    log wherever the command ran: the keys and calls stored beside the config
+    looked lost. A ``~`` path stays as written (expanded where it is used);
+    ``RELAYKIT_*`` variables and dicts are relative to the working directory.
+    """
+    anchored = dict(data)
+    for section, key in _FILE_KEYS:
+        table = data.get(section)
+        value = table.get(key) if isinstance(table, Mapping) else None
+        if not isinstance(value, str) or not value.strip() or value.startswith("~"):
+            continue  # a wrong type or a blank value: validation refuses it
+        if not os.path.isabs(value):
+            anchored[section] = {**anchored[section], key: str(base / value)}
+    return anchored
 
 
 def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -665,6 +707,9 @@ def _toml_error(
     reason, _, where = text.partition(" (at ")
     match = re.search(r"line (\d+)", where)
     location = f"{path}, line {match.group(1)}" if match else str(path)
+    column = re.search(r"column (\d+)", where)
+    if match and column:  # a number only: the value there is never shown
+        location += f", column {column.group(1)}"
     quoted = ""
     if match:
         try:
@@ -929,6 +974,11 @@ def header_problem(text: str) -> str | None:
     return None  # a tab, which a header may hold
 
 
+#: ``${NAME}``: read from the environment in [mcp.servers] tables (relaykit-mcp), so
+#: written in [providers] tables too, where nothing reads it: refused there
+_VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
     general: dict[str, Any] = {}
     options: dict[str, Any] = {}
@@ -936,12 +986,29 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
         if key == "api_key":
             if not isinstance(raw, str):
                 raise ConfigError(f"config key providers.{name}.api_key must be a string")
+            reference = _VARIABLE_REFERENCE.search(raw)
+            if reference is not None:
+                raise ConfigError(
+                    f"config key providers.{name}.api_key holds {reference.group(0)}: relaykit"
+                    " does not read variables in [providers] tables, so it would be sent as"
+                    " the key",
+                    hint=f"api_key_env = '{reference.group(1)}' reads the key from that variable",
+                )
             general[key] = Secret(raw.strip())  # a key pasted with a space or a newline
         elif key == "headers":
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"config key providers.{name}.headers must be a table")
             general[key] = {str(k): str(v) for k, v in raw.items()}
             for header, text in general[key].items():
+                reference = _VARIABLE_REFERENCE.search(text)
+                if reference is not None:
+                    raise ConfigError(
+                        f"config key providers.{name}.headers.{scrub(header)} holds"
+                        f" {reference.group(0)}: relaykit does not read variables in"
+                        " [providers] tables, so it would be sent as written",
+                        hint="write the header's value itself, or build the config in code"
+                        " from os.environ (relaykit.Client(config={...}))",
+                    )
                 problem = header_problem(header) or header_problem(text)
                 if problem is not None:
                     raise ConfigError(

@@ -28,6 +28,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .config import user_config_dir
+from .config import header_problem, user_config_dir
 from .errors import ConfigError
 from .protocols import Storage
 from .secrets import Secret
@@ -64,6 +65,8 @@ _GENERATION_TEXT = json.dumps({"name": GENERATION_ENTRY, "key": ""}).encode()
 #: how long a `keys set` that lost the race to create master.key waits for the winner to
 #: finish writing it, where the file cannot be linked into place whole
 _CREATED_KEY_WAIT = 2.0
+#: a full disk (or quota): left to propagate, as for any write
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 _GENERATE_HINT = (
     "generate one with: python -c 'from cryptography.fernet import Fernet; "
     "print(Fernet.generate_key().decode())'"
@@ -156,6 +159,22 @@ def _read_key(path: Path) -> Secret:
 
 
 def _write_key(path: Path, key: Secret) -> bool:
+    """:func:`_write_new_key`, a failure to create the file (a file where the user
+    config dir should be, a read-only home) a :class:`ConfigError` naming it: it
+    was an OSError traceback."""
+    try:
+        return _write_new_key(path, key)
+    except OSError as e:
+        if e.errno in _NO_ROOM:  # the CLI names a full disk as for any write
+            raise
+        raise ConfigError(
+            f"cannot create the master key file {path}: {e.strerror or e}",
+            hint=f"make {path.parent} a writable directory, or set {MASTER_KEY_ENV} "
+            f"instead; {_GENERATE_HINT}",
+        ) from None
+
+
+def _write_new_key(path: Path, key: Secret) -> bool:
     """Create ``path`` holding ``key``, whole and owner-only (0600) from the start.
 
     Return ``False``, writing nothing, when ``path`` exists already (another
@@ -186,7 +205,7 @@ def _write_key(path: Path, key: Secret) -> bool:
 
 
 def _create_key_file(path: Path, key: Secret) -> bool:
-    """:func:`_write_key` without hard links: create ``path`` with ``O_EXCL``, mode 0600.
+    """:func:`_write_new_key` without hard links: create ``path`` with ``O_EXCL``, mode 0600.
 
     ``O_EXCL`` still makes one creator win a race (the others return ``False``
     and wait for the whole key: :func:`_read_created_key`). A failed write
@@ -398,6 +417,13 @@ class KeyVault:
         if not text:
             raise ConfigError(
                 f"the key for {provider!r} is empty", hint="pass the provider's API key"
+            )
+        # Stored, it would be listed as fine and fail every call that sends it.
+        problem = header_problem(text)
+        if problem is not None:
+            raise ConfigError(
+                f"the key for {provider!r} holds {problem}: every call sending it would fail",
+                hint="paste the key again: it is one line of ASCII characters, without quotes",
             )
         reloaded = False
         while True:

@@ -58,7 +58,8 @@ def ca_file_context(path: str) -> ssl.SSLContext:
     Only those CAs: the default bundle is not loaded (append the CA to a copy of
     it to trust both). Shared per file and process; made again when the file's
     modification time or size changed. A relative ``path`` is taken from the
-    working directory, ``~`` is expanded.
+    working directory (a config file's was made relative to its directory when
+    loaded), ``~`` is expanded.
 
     :raises ConfigError: the file is missing, unreadable or holds no certificate;
         the message names the key, the path and the fix.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFoundError
 from ..secrets import Secret
-from .stdin_text import read_stdin_lines
+from .stdin_text import read_stdin_text
 from .storage_session import (
     config_of,
     make_parser,
@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
 
 
 def read_key(provider: str) -> Secret:
-    """The key, typed without echo at a terminal, or read from piped standard input."""
+    """The key, typed without echo at a terminal, or read from piped standard input
+    (one line: blank lines aside, more is refused)."""
     if sys.stdin is not None and sys.stdin.isatty():
         try:
             text = getpass.getpass(f"API key for {provider} (input hidden): ")
@@ -72,8 +73,16 @@ def read_key(provider: str) -> Secret:
             print(file=sys.stderr)  # getpass left the cursor after its prompt
             text = ""
     else:
-        lines = read_stdin_lines(sys.stdin, f"keys set {provider}") if sys.stdin else iter(())
-        text = next(lines, "")
+        text = read_stdin_text(sys.stdin, f"keys set {provider}") if sys.stdin else ""
+        # Taking the first line dropped the rest without a word: a file of two keys, or
+        # a .env file, piped in. Blank lines around the one key are no second key.
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            raise ConfigError(
+                f"stdin holds {len(lines)} lines for the key of {provider!r}: a key is one line",
+                hint=f"pipe the key alone: printf '%s' \"$KEY\" | relaykit keys set {provider}",
+            )
+        text = lines[0] if lines else ""
     text = text.strip()
     if not text:
         raise ConfigError(f"no key given for {provider!r}", hint="type or pipe the key")
