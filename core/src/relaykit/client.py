@@ -337,6 +337,9 @@ class Client:
             #: past this many breakers, a new one first forgets the idle ones: model ids
             #: come from callers (see _forget_breakers)
             self._breakers_cap = FORGET_FROM
+            #: providers whose failed listing a context-window check has logged
+            #: (once a client: a provider with no listing fails every check)
+            self._window_listings_told: set[str] = set()
             # [cache] backend: the storage's cache, a plugin's store, or memory alone
             # (see cache_store.py); a store's failures are misses, never failed calls
             #: a store the client opened for the cache alone (not the storage): closed with it
@@ -1689,7 +1692,8 @@ class Client:
         plugin's own table says it, if the plugin has one (an optional
         ``context_window(model)``): the failure alone made a window it knows
         unknown, and the route's larger target was never asked. The failure is
-        logged as a listing of every provider logs it (the caller asked for none).
+        logged as a listing of every provider logs it (the caller asked for none),
+        the first time for each provider; later ones at DEBUG.
         """
         try:
             models = await self._catalog.models(target.provider)
@@ -1699,8 +1703,10 @@ class Client:
             if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
                 window = None
             unreachable = isinstance(e, ProviderUnavailableError) and e.status is None
+            told = target.provider in self._window_listings_told
+            self._window_listings_told.add(target.provider)
             log.log(
-                logging.INFO if unreachable else logging.WARNING,
+                logging.DEBUG if told else logging.INFO if unreachable else logging.WARNING,
                 "listing models of %s failed (%s); the context window of %s is %s",
                 target.provider,
                 e,
