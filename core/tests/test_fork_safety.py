@@ -192,7 +192,7 @@ def test_a_listing_in_flight_at_the_fork_does_not_hold_the_childs_listings(backe
             assert client.models("fake")
 
         try:
-            in_forked_child(child, timeout=3)
+            in_forked_child(child)
         finally:
             release.set()
             held.result(5)

@@ -32,7 +32,7 @@ def test_a_forked_child_exports_on_connections_of_its_own() -> None:
         opened = collector.server.stats.connections_opened
         assert opened >= 1  # kept alive in the session's pools
 
-        in_forked_child(lambda: export_one(exporter, "child"), timeout=5)
+        in_forked_child(lambda: export_one(exporter, "child"))
 
         deadline = time.monotonic() + 2
         while len(collector.spans()) < 2 and time.monotonic() < deadline:

@@ -36,7 +36,7 @@ def test_a_child_writes_and_reads_on_connections_of_its_own(
                 await storage.aclose()
             assert {r.id for r in found} == {first.id, second.id}
 
-        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=8)
+        in_forked_child(lambda: anyio.run(in_child, backend=backend))
         # The parent's pool still works: no connection of it was used by the child.
         found = portal.call(storage.query_logs, LogQuery())
         assert {r.id for r in found} == {first.id, second.id}

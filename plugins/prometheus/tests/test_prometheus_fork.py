@@ -40,7 +40,7 @@ def test_a_forked_child_counts_its_own_calls_and_closes_without_hanging() -> Non
         assert exporter.port is None  # the port is the parent's, served by the parent
         assert calls_counted(scraped(exporter)) == 1  # not the parent's two as well
 
-    in_forked_child(child, timeout=3)
+    in_forked_child(child)
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert calls_counted(text) == 2  # the parent's server still serves the parent's calls
     anyio.run(exporter.aclose)

@@ -54,7 +54,7 @@ def test_a_child_writes_reads_and_closes_a_storage_its_parent_used(
         assert storage._writer is None
         assert parent_writer is not None and parent_writer._thread.is_alive() is False
 
-    in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
+    in_forked_child(lambda: anyio.run(in_child, backend=backend))
 
     # The parent's storage is untouched by the child: its writer still writes, and closes.
     after = make_record(3)
@@ -97,7 +97,7 @@ def test_a_child_forked_mid_write_raises_and_the_parent_writes_what_it_queued(
         assert "fork while the client is idle" in str(raised.value)
 
     try:
-        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=3)
+        in_forked_child(lambda: anyio.run(in_child, backend=backend))
     finally:
         lock.execute("ROLLBACK")
         lock.close()
@@ -137,7 +137,7 @@ def test_a_child_forked_while_its_parent_opens_the_file_raises_at_once(
             await storage.aclose()
 
     try:
-        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=3)
+        in_forked_child(lambda: anyio.run(in_child, backend=backend))
     finally:
         lock.execute("ROLLBACK")
         lock.close()
@@ -165,7 +165,7 @@ def test_a_client_used_before_the_fork_logs_the_childs_calls(tmp_path: Path, bac
             logs = await SQLiteStorage(path).query_logs(LogQuery())
         assert len(logs) == 2
 
-    in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
+    in_forked_child(lambda: anyio.run(in_child, backend=backend))
     anyio.run(client.aclose, backend=backend)
     assert len(ids_in(path)) == 2
 
@@ -203,7 +203,7 @@ def test_a_child_uses_an_embedding_collection_its_parent_opened(
                 await faq.aclose()
             assert faq._file._conn is None
 
-        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
+        in_forked_child(lambda: anyio.run(in_child, backend=backend))
         assert faq._file._conn is parent_conn  # untouched: the parent goes on with it
         assert anyio.run(faq.count, backend=backend) == 2
         anyio.run(faq.aclose, backend=backend)
