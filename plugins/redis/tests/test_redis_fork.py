@@ -30,7 +30,9 @@ def test_a_child_talks_to_redis_on_its_own_connection(backend: str) -> None:
             # parent's loop shares with this process (and the parent would hear nothing).
             gc.collect()
 
-        in_forked_child(lambda: anyio.run(in_child, backend=backend))
-        for _ in range(3):
-            assert portal.call(redis.command, "PING") == b"PONG"
-        portal.call(redis.aclose)
+        try:
+            in_forked_child(lambda: anyio.run(in_child, backend=backend))
+            for _ in range(3):
+                assert portal.call(redis.command, "PING") == b"PONG"
+        finally:
+            portal.call(redis.aclose)  # failed too: no socket left for another test's gc
