@@ -571,7 +571,8 @@ def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
     return False
 
 
-_MASK_TAGS = {
+#: each kind's tag, in its mask (``[EMAIL]``) and its placeholders (``<EMAIL_…>``)
+TAGS = {
     "email": "EMAIL",
     "card": "CARD",
     "iban": "IBAN",
@@ -599,7 +600,7 @@ def _with_glued(
         copy_starts, shifts = [0], [0]
         last = at = 0
         for kind, start, end in found:
-            mask = f"[{_MASK_TAGS[kind]}]"
+            mask = f"[{TAGS[kind]}]"
             pieces += (text[last:start], mask)
             at += start - last + len(mask)
             copy_starts.append(at)

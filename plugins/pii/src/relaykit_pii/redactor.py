@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from .detectors import KINDS, spans
+from .detectors import KINDS, TAGS, spans
 
 _PLACEHOLDER = re.compile(r"<([A-Z0-9]+)_([a-z]{8})>")
 # What the start of a placeholder looks like when a stream cuts it short.
@@ -33,15 +33,6 @@ _BARE = re.compile(r"(?:EMAIL|CARD|IBAN|SSN|IP|PHONE|TEXT)_[a-z]{8}")
 _BARE_PARTIAL = re.compile(r"[A-Z]{1,5}(?:_[a-z]{0,7})?$")
 # A placeholder's letters: byte b as the letter 97 + b % 26.
 _LETTERS = bytes(97 + b % 26 for b in range(256))
-_TAGS = {
-    "email": "EMAIL",
-    "card": "CARD",
-    "iban": "IBAN",
-    "ssn": "SSN",
-    "ipv4": "IP",
-    "ipv6": "IP",
-    "phone": "PHONE",
-}
 #: the label of a placeholder that stands for text that looked like a placeholder,
 #: or for a whole participant name (see NAME_LIMIT)
 _TEXT = "TEXT"
@@ -52,7 +43,7 @@ _TEXT = "TEXT"
 NAME_LIMIT = 64
 
 
-_MASKS = {kind: f"[{tag}]" for kind, tag in _TAGS.items()}
+_MASKS = {kind: f"[{tag}]" for kind, tag in TAGS.items()}
 
 
 class PiiRedactor:
@@ -94,7 +85,7 @@ class PiiRedactor:
             out.append(text[last:])
             return "".join(out)
         for kind, start, end in found:
-            out += (text[last:start], self._replace(text[start:end], _TAGS[kind], kind))
+            out += (text[last:start], self._replace(text[start:end], TAGS[kind], kind))
             last = end
         out.append(text[last:])
         return "".join(out)
@@ -155,7 +146,7 @@ class ReversiblePiiRedactor(PiiRedactor):
         # "<" + a bare placeholder + ">" as the bracketed one
         cut = slice(None) if "<" in text else slice(1, -1)
         for kind, start, end in found:
-            placeholder = self._replace(text[start:end], _TAGS[kind], kind)
+            placeholder = self._replace(text[start:end], TAGS[kind], kind)
             out += (text[last:start], placeholder[cut])
             last = end
         out.append(text[last:])
@@ -249,7 +240,7 @@ class PiiSession:
         out: list[str] = []
         last = 0
         for kind, start, end in found:
-            label = _TAGS[kind] if kind else _TEXT
+            label = TAGS[kind] if kind else _TEXT
             out += (text[last:start], self._placeholder(text[start:end], label, issued, bare))
             last = end
         out.append(text[last:])
