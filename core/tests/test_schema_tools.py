@@ -113,3 +113,18 @@ async def test_run_tools_sends_the_schema_and_checks_the_models_arguments() -> N
     assert "argument 'city' is missing" in first.content[0].content  # type: ignore[union-attr]
     assert second == Message.tool("call_0", "rain in Oslo")  # ids count per step
     assert run.text == "Rain."
+
+
+def test_a_tool_of_another_type_is_refused_naming_its_type_not_a_missing_name() -> None:
+    # OpenAI's custom (free-form) tools keep their name under "custom": "needs a
+    # `name`" sent the caller looking for a name that was there.
+    custom = {"type": "custom", "custom": {"name": "run_sql", "description": "SQL"}}
+    with pytest.raises(InvalidRequestError) as raised:
+        Tool.coerce(custom, "tools[0]")
+    assert "tools[0] is a 'custom' tool" in raised.value.message
+    assert raised.value.param == "tools[0].type" and raised.value.hint
+    with pytest.raises(InvalidRequestError, match="needs a `name`"):
+        Tool.coerce({"description": "nameless"}, "tools[0]")
+    # Anthropic's client tools may say type "custom" with their name beside it
+    anthropic = {"type": "custom", "name": "f", "input_schema": {"type": "object"}}
+    assert Tool.coerce(anthropic).name == "f"

@@ -70,6 +70,16 @@ class Tool:
             )
         spec = value.get("function", value)
         if not isinstance(spec, Mapping) or not spec.get("name"):
+            kind = value.get("type")
+            if isinstance(kind, str) and kind != "function":
+                # OpenAI's custom (free-form) tools and the vendors' hosted ones
+                # keep their name under their type: no name here was not the fault
+                raise InvalidRequestError(
+                    f"{where} is a {kind!r} tool, which relaykit does not send: only"
+                    " function tools (a name, a description and JSON-schema parameters)",
+                    param=f"{where}.type",
+                    hint="give the tool as a function with JSON-schema parameters",
+                )
             raise InvalidRequestError(f"{where} needs a `name`", param=f"{where}.name")
         params = spec.get("parameters") or spec.get("input_schema")
         if params is not None and not isinstance(params, Mapping):
