@@ -602,6 +602,10 @@ async def test_migration_16_indexes_an_older_databases_rows_by_the_shared_search
         conn.execute("INSERT INTO logs_fts (logs_fts) VALUES ('integrity-check')")  # raises if not
         hits = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH 'paulo'").fetchall()
         assert len(hits) == 1
+        # docs/storage.md, Retention: another tool's DELETE fails whole, index intact
+        with pytest.raises(sqlite3.OperationalError, match="no such function: search_text"):
+            conn.execute("DELETE FROM logs")
+        assert conn.execute("SELECT count(*) FROM logs").fetchone() == (1,)
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:
