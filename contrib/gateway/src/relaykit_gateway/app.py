@@ -566,7 +566,11 @@ class Gateway:
                     f" answers only the web pages {CORS_ENV} allows (or set gateway keys)",
                 )
             return None
+        # Anthropic's SDKs send x-api-key, Azure OpenAI's clients api-key, OpenAI's a
+        # bearer token; the first of them present is the one compared
         presented = headers.get("x-api-key")
+        if presented is None:
+            presented = headers.get("api-key")
         if presented is None:
             scheme, _, token = headers.get("authorization", "").partition(" ")
             presented = token.strip() if scheme.lower() == "bearer" else None
@@ -575,8 +579,8 @@ class Gateway:
             problem = "is not a gateway key" if presented else "is missing"
             raise Problem(
                 401,
-                f"the API key {problem}: send a gateway key as `Authorization: Bearer <key>`"
-                " or `x-api-key: <key>`",
+                f"the API key {problem}: send a gateway key as `Authorization: Bearer <key>`,"
+                " `x-api-key: <key>` or `api-key: <key>`",
             )
         return name
 
