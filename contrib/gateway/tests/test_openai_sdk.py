@@ -481,3 +481,37 @@ async def test_fields_asking_for_nothing_stay_at_the_gateway(anthropic_mock: Ant
     assert final.output_text == "ok"
     for body in (chat_body, responses_body):
         assert not {"logprobs", "top_logprobs", "stream_options"} & set(body)
+
+
+async def test_stream_options_without_stream_is_openais_400(fake: FakePlugin) -> None:
+    """OpenAI refuses ``stream_options`` on a chat that is not streamed, naming the
+    parameter: the gateway did too little (took it silently), so a client's mistake
+    only showed once it met OpenAI itself."""
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        for stream in (None, False):
+            with pytest.raises(openai.BadRequestError) as caught:
+                await client.chat.completions.create(
+                    model="fake/m",
+                    messages=[{"role": "user", "content": "hi"}],
+                    stream_options={"include_usage": True},
+                    **({} if stream is None else {"stream": stream}),
+                )
+            error: Any = caught.value.body  # the error object of OpenAI's body
+            assert error["message"] == (
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            )
+            assert (caught.value.param, caught.value.type, caught.value.code) == (
+                "stream_options",
+                "invalid_request_error",
+                None,
+            )
+        fake.script.reply("ok")
+        chunks = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        usage = [chunk.usage async for chunk in chunks if chunk.usage is not None]
+    assert len(usage) == 1
+    assert len(fake.calls) == 1  # the refused ones reached no provider
