@@ -472,8 +472,8 @@ class Gateway:
             if path == "/health" and scope["method"] == "GET":
                 await send_json(send, 200, {"status": "ok"})
                 return
-            if scope["method"] == "OPTIONS" and self.cors:
-                await self._preflight(headers, send)
+            if scope["method"] == "OPTIONS":
+                await self._preflight(path, headers, send)
                 return
             if shape is ANTHROPIC:
                 check_version(headers.get("anthropic-version"))
@@ -537,8 +537,19 @@ class Gateway:
         """The whole request body, refused (413) past ``max_body_bytes``."""
         return await read_body(receive, headers, self.max_body_bytes)
 
-    async def _preflight(self, headers: dict[str, str], send: Send) -> None:
-        """A browser asking whether its page may call (no key: browsers send none here)."""
+    async def _preflight(self, path: str, headers: dict[str, str], send: Send) -> None:
+        """A browser asking whether its page may call (no key: browsers send none here).
+
+        Without CORS origins it is answered as a server that serves no CORS answers
+        any ``OPTIONS``: a 405 without a CORS header, which stops the browser, and
+        without asking for a key (a 401 would say one could help).
+        """
+        if not self.cors:
+            raise Problem(
+                405,
+                f"OPTIONS is not allowed on {path}: the gateway answers CORS preflights only"
+                f" for the web page origins {CORS_ENV} allows, and it allows none",
+            )
         origin = headers.get("origin")
         if origin is None or "access-control-request-method" not in headers:
             raise Problem(405, "OPTIONS is only a CORS preflight here")
