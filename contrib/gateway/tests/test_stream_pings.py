@@ -277,3 +277,39 @@ def test_a_head_wait_that_is_not_a_positive_time_is_refused(
     with pytest.raises(ValueError, match="stream_head_seconds must be more than 0 seconds"):
         Gateway(client, stream_head_seconds=seconds)
     assert Gateway(client, stream_head_seconds=float("inf")).stream_head_seconds == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (
+            Reply.failure(400, "prompt is too long: 250000 tokens > 200000 maximum"),
+            "context_length_exceeded",
+        ),
+        (Reply.failure(429, "slow down"), "rate_limit_exceeded"),
+        (Reply.failure(500, "it broke"), "server_error"),
+    ],
+    ids=["context", "rate", "server"],
+)
+async def test_a_responses_stream_failed_after_the_held_head_carries_the_errors_own_code(
+    fake: FakePlugin, failure: Reply, code: str
+) -> None:
+    """The Responses API's ``response.failed`` names the failure with OpenAI's code for
+    it, as its 400 or 429 would have: clients act on it (Codex trims its history on
+    ``context_length_exceeded``, waits on ``rate_limit_exceeded``) where a
+    ``server_error`` would have them retry the same request."""
+    fake.script.push(attrs.evolve(failure, delay=1.0))
+    fake.script.push(attrs.evolve(failure, delay=1.0))
+    auth = {"authorization": f"Bearer {KEY}"}
+    chat = {"model": "fake/m", "messages": [{"role": "user", "content": "go"}]}
+    async with held_gateway(fake, head=0.05) as url:
+        responses = await sse_lines(url, "/v1/responses", {"model": "fake/m", "input": "go"}, auth)
+        chats = await sse_lines(url, "/v1/chat/completions", chat, auth)
+    assert responses[0].startswith(":") and chats[0].startswith(":")
+    assert responses[-2] == "event: response.failed"
+    failed = json.loads(responses[-1].removeprefix("data: "))["response"]
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == code
+    # a chat stream's error event says the same
+    chat_error = json.loads(chats[-1].removeprefix("data: "))["error"]
+    assert chat_error["code"] == (None if code == "server_error" else code)
