@@ -682,6 +682,8 @@ class Gateway:
                     transcript_done,
                     OPENAI,
                     ending=lambda: self._ending,
+                    head_seconds=self.stream_head_seconds,
+                    ping_seconds=self.stream_ping_seconds,
                 ),
             )
             return
@@ -752,7 +754,17 @@ class Gateway:
         await watched(
             headers,
             receive,
-            lambda: streamed(send, stream, start, piece, tail, OPENAI, ending=lambda: self._ending),
+            lambda: streamed(
+                send,
+                stream,
+                start,
+                piece,
+                tail,
+                OPENAI,
+                ending=lambda: self._ending,
+                head_seconds=self.stream_head_seconds,
+                ping_seconds=self.stream_ping_seconds,
+            ),
         )
 
     async def _moderate(
