@@ -11,8 +11,8 @@ import pytest
 
 import relaykit
 from relaykit.testing import FakePlugin
-from relaykit_gateway import CorsPolicy
-from relaykit_gateway.testing import KEY, running
+from relaykit_gateway import CorsPolicy, GatewayKeys
+from relaykit_gateway.testing import KEY, KEYS, running
 
 pytestmark = pytest.mark.anyio
 
@@ -26,9 +26,13 @@ PREFLIGHT = {
 
 
 @asynccontextmanager
-async def gateway(cors: CorsPolicy) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway(cors: CorsPolicy, keys: GatewayKeys = KEYS) -> AsyncIterator[httpx.AsyncClient]:
     client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()])
-    async with client, running(client, cors=cors) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        client,
+        running(client, keys=keys, cors=cors) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         yield http
 
 
@@ -88,18 +92,31 @@ async def test_a_wildcard_allows_any_page() -> None:
     assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
-async def test_without_origins_no_page_is_allowed() -> None:
-    async with gateway(CorsPolicy()) as http:
-        preflight = await http.options("/v1/chat/completions", headers=PREFLIGHT)
+@pytest.mark.parametrize("keys", [KEYS, GatewayKeys()], ids=["keys", "no-keys"])
+async def test_without_origins_no_page_is_allowed(keys: GatewayKeys) -> None:
+    async with gateway(CorsPolicy(), keys=keys) as http:
+        preflights = [
+            await http.options(path, headers=headers)
+            for path in ("/v1/chat/completions", "/v1/messages", "/v1/models")
+            for headers in (PREFLIGHT, {})
+        ]
         call = await http.post(
             "/v1/chat/completions",
             json=CHAT,
             headers={"origin": APP, "authorization": f"Bearer {KEY}"},
         )
-    # an OPTIONS like any other request: it has no key (and a browser would stop here)
-    assert preflight.status_code == 401
-    assert "access-control-allow-origin" not in preflight.headers
-    assert call.status_code == 200 and "access-control-allow-origin" not in call.headers
+    # Answered as by a server that serves no CORS: OPTIONS is not a method of the
+    # gateway's routes (405), with no key asked for (a browser sends none with its
+    # preflight, and a 401 would say a key could help) and no CORS header, so the
+    # browser stops there. A 204 without CORS headers would stop it too, but would
+    # say OPTIONS is served.
+    for preflight in preflights:
+        assert preflight.status_code == 405, preflight.text
+        assert not any(h.startswith("access-control-") for h in preflight.headers)
+        assert "RELAYKIT_GATEWAY_CORS_ORIGINS" in preflight.json()["error"]["message"]
+    assert preflights[2].json()["type"] == "error"  # Anthropic's route: Anthropic's shape
+    if keys:
+        assert call.status_code == 200 and "access-control-allow-origin" not in call.headers
 
 
 @pytest.mark.parametrize(

@@ -618,7 +618,7 @@ async def test_a_caller_hanging_up_on_a_held_head_ends_the_call_and_its_upstream
     no_errors_logged(caplog)
 
 
-@pytest.mark.parametrize("header", ["authorization", "x-api-key", None])
+@pytest.mark.parametrize("header", ["authorization", "x-api-key", "api-key", None])
 @pytest.mark.parametrize("path", list(BODIES))
 async def test_a_wrong_or_missing_key_is_the_routes_401_and_never_echoed(
     mocks: tuple[OpenAIMock, AnthropicMock],
@@ -633,6 +633,8 @@ async def test_a_wrong_or_missing_key_is_the_routes_401_and_never_echoed(
         r = await http.post(path, headers=headers, json=BODIES[path])
     message = check_shape(path, r, 401)
     assert ("is missing" if header is None else "is not a gateway key") in message
+    # the message names every header a key may come in
+    assert all(f"`{name}" in message for name in ("Authorization: Bearer", "x-api-key", "api-key"))
     if path == MESSAGES:
         assert r.json()["error"]["type"] == "authentication_error"
     else:  # OpenAI's own 401
@@ -643,6 +645,32 @@ async def test_a_wrong_or_missing_key_is_the_routes_401_and_never_echoed(
     assert wrong not in r.text
     assert wrong not in caplog.text
     assert not any(mock.requests for mock in mocks)
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+async def test_an_azure_style_api_key_header_presents_the_gateway_key(
+    mocks: tuple[OpenAIMock, AnthropicMock], caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """Azure OpenAI's clients send their key as ``api-key: <key>`` (not ``Authorization:
+    Bearer``): a gateway key sent so is taken as from either SDK, the call named for
+    it, and it reaches no log or provider."""
+    openai_mock, anthropic_mock = mocks
+    openai_mock.script.push(Reply(text="ok"), Reply(text="ok"))
+    anthropic_mock.script.push(Reply(text="ok"))
+    records = RecordingExporter()
+    caplog.set_level(logging.DEBUG)
+    async with (
+        client_over(mocks, records) as client,
+        running(client, keys=KEYS) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        r = await http.post(path, headers={"api-key": KEY}, json=BODIES[path])
+    assert r.status_code == 200, r.text
+    [record] = records.records
+    assert record.params["metadata"]["gateway_key"] == "alice"
+    assert KEY not in caplog.text
+    sent = [request for mock in mocks for request in mock.requests]
+    assert sent and not any(KEY in str(request.headers) for request in sent)
 
 
 @pytest.mark.parametrize("path", list(BODIES))

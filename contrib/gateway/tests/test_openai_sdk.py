@@ -8,7 +8,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletionFunctionToolParam
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+    ChatCompletionStreamOptionsParam,
+)
 
 from relaykit import ImagePart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
@@ -481,3 +485,39 @@ async def test_fields_asking_for_nothing_stay_at_the_gateway(anthropic_mock: Ant
     assert final.output_text == "ok"
     for body in (chat_body, responses_body):
         assert not {"logprobs", "top_logprobs", "stream_options"} & set(body)
+
+
+async def test_stream_options_without_stream_is_openais_400(fake: FakePlugin) -> None:
+    """OpenAI refuses ``stream_options`` on a chat that is not streamed, naming the
+    parameter; taken silently, a client's mistake showed only once it met OpenAI."""
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        hi: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+        usage_asked: ChatCompletionStreamOptionsParam = {"include_usage": True}
+        with pytest.raises(openai.BadRequestError) as left_out:
+            await client.chat.completions.create(
+                model="fake/m", messages=hi, stream_options=usage_asked
+            )
+        with pytest.raises(openai.BadRequestError) as not_streamed:
+            await client.chat.completions.create(
+                model="fake/m", messages=hi, stream_options=usage_asked, stream=False
+            )
+        for caught in (left_out, not_streamed):
+            error: Any = caught.value.body  # the error object of OpenAI's body
+            assert error["message"] == (
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            )
+            assert (caught.value.param, caught.value.type, caught.value.code) == (
+                "stream_options",
+                "invalid_request_error",
+                None,
+            )
+        fake.script.reply("ok")
+        chunks = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        usage = [chunk.usage async for chunk in chunks if chunk.usage is not None]
+    assert len(usage) == 1
+    assert len(fake.calls) == 1  # the refused ones reached no provider

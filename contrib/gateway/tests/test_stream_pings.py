@@ -18,7 +18,7 @@ import openai
 import pytest
 
 import relaykit
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, Reply, mock_audio, mock_speech
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway
 from relaykit_gateway.anthropic_dialect import EventEncoder
@@ -277,3 +277,180 @@ def test_a_head_wait_that_is_not_a_positive_time_is_refused(
     with pytest.raises(ValueError, match="stream_head_seconds must be more than 0 seconds"):
         Gateway(client, stream_head_seconds=seconds)
     assert Gateway(client, stream_head_seconds=float("inf")).stream_head_seconds == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (
+            Reply.failure(400, "prompt is too long: 250000 tokens > 200000 maximum"),
+            "context_length_exceeded",
+        ),
+        (Reply.failure(429, "slow down"), "rate_limit_exceeded"),
+        (Reply.failure(500, "it broke"), "server_error"),
+    ],
+    ids=["context", "rate", "server"],
+)
+async def test_a_responses_stream_failed_after_the_held_head_carries_the_errors_own_code(
+    fake: FakePlugin, failure: Reply, code: str
+) -> None:
+    """The Responses API's ``response.failed`` names the failure with OpenAI's code for
+    it, as its 400 or 429 would have: clients act on it (Codex trims its history on
+    ``context_length_exceeded``, waits on ``rate_limit_exceeded``) where a
+    ``server_error`` would have them retry the same request."""
+    fake.script.push(attrs.evolve(failure, delay=1.0))
+    fake.script.push(attrs.evolve(failure, delay=1.0))
+    auth = {"authorization": f"Bearer {KEY}"}
+    chat = {"model": "fake/m", "messages": [{"role": "user", "content": "go"}]}
+    async with held_gateway(fake, head=0.05) as url:
+        responses = await sse_lines(url, "/v1/responses", {"model": "fake/m", "input": "go"}, auth)
+        chats = await sse_lines(url, "/v1/chat/completions", chat, auth)
+    assert responses[0].startswith(":") and chats[0].startswith(":")
+    assert responses[-2] == "event: response.failed"
+    failed = json.loads(responses[-1].removeprefix("data: "))["response"]
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == code
+    # a chat stream's error event says the same
+    chat_error = json.loads(chats[-1].removeprefix("data: "))["error"]
+    assert chat_error["code"] == (None if code == "server_error" else code)
+
+
+# -- audio streams: speech and transcripts as server-sent events keep alive as chats do;
+# -- raw audio cannot (see relaykit_gateway.replies.streamed)
+
+SPOKEN = "the gateway heard this"
+AUDIO = mock_audio(SPOKEN, seconds=30)
+
+
+async def audio_sse(http: httpx.AsyncClient, kind: str) -> tuple[httpx.Headers, list[str]]:
+    """The headers and lines of a streamed speech (``kind="speech"``) or transcript."""
+    auth = {"authorization": f"Bearer {KEY}"}
+    if kind == "speech":
+        body = {"model": "fake/tts-1", "input": SPOKEN, "voice": "alloy", "stream_format": "sse"}
+        request = http.build_request("POST", "/v1/audio/speech", json=body, headers=auth)
+    else:
+        request = http.build_request(
+            "POST",
+            "/v1/audio/transcriptions",
+            headers=auth,
+            data={"model": "fake/whisper-1", "stream": "true"},
+            files={"file": ("memo.wav", AUDIO, "audio/wav")},
+        )
+    r = await http.send(request, stream=True)
+    try:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        return r.headers, [line async for line in r.aiter_lines() if line]
+    finally:
+        await r.aclose()
+
+
+def audio_events(lines: list[str]) -> list[str]:
+    """The types of an audio stream's events, with ``:`` comments as ``":"``."""
+    return [
+        ":" if line.startswith(":") else json.loads(line.removeprefix("data: "))["type"]
+        for line in lines
+    ]
+
+
+DONE = {"speech": "speech.audio.done", "transcript": "transcript.text.done"}
+
+
+@pytest.mark.parametrize("kind", list(DONE))
+async def test_a_slow_first_audio_piece_gets_the_head_and_comments_before_it(
+    fake: FakePlugin, kind: str
+) -> None:
+    """As a chat stream's: a speech or transcript as server-sent events whose first
+    piece is slow gets its head after ``stream_head_seconds``, then a comment each
+    ping interval until the piece comes; OpenAI's SDK reads the events through them."""
+    fake.script.push(*[Reply(first_token_delay=2.0)] * (2 if kind == "transcript" else 1))
+    async with (
+        held_gateway(fake, head=0.05) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        events = audio_events((await audio_sse(http, kind))[1])
+        read: list[str] = []
+        if kind == "transcript":  # OpenAI's SDK parses these events (speech's it hands over)
+            async with openai_sdk(url) as sdk:
+                stream = await sdk.audio.transcriptions.create(
+                    model="fake/whisper-1", file=("memo.wav", AUDIO), stream=True
+                )
+                read = [event.type async for event in stream]
+    assert comments_first(events) >= 2
+    assert events[-1] == DONE[kind] and "error" not in events
+    if kind == "transcript":
+        assert read[-1] == DONE[kind] and set(read[:-1]) == {"transcript.text.delta"}
+
+
+@pytest.mark.parametrize("kind", list(DONE))
+async def test_a_silent_audio_stream_keeps_alive_with_comments(fake: FakePlugin, kind: str) -> None:
+    """Pieces 0.5 s apart with pings after 0.2 s of silence: comments between them."""
+    fake.script.push(Reply(text=SPOKEN if kind == "transcript" else "", chunk_delay=0.5))
+    async with (
+        paced_gateway(fake, ping=0.2) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        if kind == "transcript":
+            headers, lines = await audio_sse(http, kind)
+        else:
+            headers, lines = await long_speech(http)
+    events = audio_events(lines)
+    # the head went out with the content: it names who answered
+    assert (headers["x-relaykit-provider"], headers["x-relaykit-model"]) == (
+        "fake",
+        "tts-1" if kind == "speech" else "whisper-1",
+    )
+    assert events[0] != ":"
+    assert events.count(":") >= 2
+    assert events[-1] == DONE[kind]
+
+
+async def long_speech(http: httpx.AsyncClient) -> tuple[httpx.Headers, list[str]]:
+    """A speech of several of the fake's chunks, as server-sent events: its headers
+    and lines."""
+    body = {"model": "fake/tts-1", "input": SPOKEN * 200, "voice": "alloy", "stream_format": "sse"}
+    r = await http.post("/v1/audio/speech", json=body, headers={"authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200
+    return r.headers, [line for line in r.text.split("\n") if line]
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(Reply.failure(429, "slow down"), "rate_limit_exceeded"), (Reply.failure(500, "broke"), None)],
+    ids=["rate", "server"],
+)
+@pytest.mark.parametrize("kind", list(DONE))
+async def test_an_audio_failure_after_the_held_head_is_openais_error_event(
+    fake: FakePlugin, kind: str, failure: Reply, code: str | None
+) -> None:
+    """Once the head went out, a call that fails before its first piece ends the
+    stream with OpenAI's error event, as a chat stream does."""
+    fake.script.push(attrs.evolve(failure, delay=1.0))
+    async with (
+        held_gateway(fake, head=0.05) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        _, lines = await audio_sse(http, kind)
+    assert lines[0].startswith(":")
+    error = json.loads(lines[-1].removeprefix("data: "))
+    assert error["type"] == "error"
+    assert error["error"]["code"] == code
+    assert failure.error in error["error"]["message"]
+
+
+async def test_raw_audio_gets_no_comment_however_slow_its_first_piece(fake: FakePlugin) -> None:
+    """Raw audio's body is the audio's bytes, with no room for a comment: its head waits
+    for the first piece (whose failure is then a plain error status), and its body is
+    the audio alone."""
+    fake.script.push(Reply(first_token_delay=1.0), Reply.failure(429, "slow down"))
+    body = {"model": "fake/tts-1", "input": SPOKEN, "voice": "alloy"}
+    auth = {"authorization": f"Bearer {KEY}"}
+    async with (
+        held_gateway(fake, head=0.05) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        r = await http.post("/v1/audio/speech", json=body, headers=auth)
+        refused = await http.post("/v1/audio/speech", json=body, headers=auth)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+    assert r.content == mock_speech(SPOKEN)
+    assert refused.status_code == 429

@@ -472,8 +472,8 @@ class Gateway:
             if path == "/health" and scope["method"] == "GET":
                 await send_json(send, 200, {"status": "ok"})
                 return
-            if scope["method"] == "OPTIONS" and self.cors:
-                await self._preflight(headers, send)
+            if scope["method"] == "OPTIONS":
+                await self._preflight(path, headers, send)
                 return
             if shape is ANTHROPIC:
                 check_version(headers.get("anthropic-version"))
@@ -537,8 +537,19 @@ class Gateway:
         """The whole request body, refused (413) past ``max_body_bytes``."""
         return await read_body(receive, headers, self.max_body_bytes)
 
-    async def _preflight(self, headers: dict[str, str], send: Send) -> None:
-        """A browser asking whether its page may call (no key: browsers send none here)."""
+    async def _preflight(self, path: str, headers: dict[str, str], send: Send) -> None:
+        """A browser asking whether its page may call (no key: browsers send none here).
+
+        Without CORS origins it is answered as a server that serves no CORS answers
+        any ``OPTIONS``: a 405 without a CORS header, which stops the browser, and
+        without asking for a key (a 401 would say one could help).
+        """
+        if not self.cors:
+            raise Problem(
+                405,
+                f"OPTIONS is not allowed on {path}: the gateway answers CORS preflights only"
+                f" for the web page origins {CORS_ENV} allows, and it allows none",
+            )
         origin = headers.get("origin")
         if origin is None or "access-control-request-method" not in headers:
             raise Problem(405, "OPTIONS is only a CORS preflight here")
@@ -566,7 +577,11 @@ class Gateway:
                     f" answers only the web pages {CORS_ENV} allows (or set gateway keys)",
                 )
             return None
+        # Anthropic's SDKs send x-api-key, Azure OpenAI's clients api-key, OpenAI's a
+        # bearer token; the first of them present is the one compared
         presented = headers.get("x-api-key")
+        if presented is None:
+            presented = headers.get("api-key")
         if presented is None:
             scheme, _, token = headers.get("authorization", "").partition(" ")
             presented = token.strip() if scheme.lower() == "bearer" else None
@@ -575,8 +590,8 @@ class Gateway:
             problem = "is not a gateway key" if presented else "is missing"
             raise Problem(
                 401,
-                f"the API key {problem}: send a gateway key as `Authorization: Bearer <key>`"
-                " or `x-api-key: <key>`",
+                f"the API key {problem}: send a gateway key as `Authorization: Bearer <key>`,"
+                " `x-api-key: <key>` or `api-key: <key>`",
             )
         return name
 
@@ -667,6 +682,8 @@ class Gateway:
                     transcript_done,
                     OPENAI,
                     ending=lambda: self._ending,
+                    head_seconds=self.stream_head_seconds,
+                    ping_seconds=self.stream_ping_seconds,
                 ),
             )
             return
@@ -737,7 +754,17 @@ class Gateway:
         await watched(
             headers,
             receive,
-            lambda: streamed(send, stream, start, piece, tail, OPENAI, ending=lambda: self._ending),
+            lambda: streamed(
+                send,
+                stream,
+                start,
+                piece,
+                tail,
+                OPENAI,
+                ending=lambda: self._ending,
+                head_seconds=self.stream_head_seconds,
+                ping_seconds=self.stream_ping_seconds,
+            ),
         )
 
     async def _moderate(

@@ -1,7 +1,8 @@
 """Who may call the gateway: its own API keys, kept apart from the providers' keys.
 
 Callers present a gateway key the way their SDK sends any key
-(``Authorization: Bearer ...`` from OpenAI's, ``x-api-key`` from Anthropic's);
+(``Authorization: Bearer ...`` from OpenAI's, ``x-api-key`` from Anthropic's,
+``api-key`` from Azure OpenAI's);
 the providers' own keys stay in relaykit's configuration and never leave it.
 """
 

@@ -166,12 +166,20 @@ class OpenAIDialect:
             params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
+        stream = stream_flag(body)
+        if body.get("stream_options") is not None and not stream:
+            # OpenAI's own 400 (its words): the options of a stream not asked for are a
+            # caller's mistake, which taken silently would only show at OpenAI itself
+            raise InvalidRequestError(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
         options = body.get("stream_options") or {}
         return GatewayCall(
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=coerce_messages(messages),
             params=params,
-            stream=stream_flag(body),
+            stream=stream,
             include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         )
 

@@ -42,7 +42,16 @@ from .asgi_messages import (
     send_json,
     send_more,
 )
-from .dialect import Dialect, ShuttingDown, caller_message, error_code, retry_after, status_of
+from .dialect import (
+    SSE_COMMENT,
+    Dialect,
+    ShuttingDown,
+    caller_message,
+    error_code,
+    retry_after,
+    status_of,
+)
+from .stream_pings import HeldHead, PacedSender
 
 T = TypeVar("T")
 #: what a call answers: its cost and served model go out in headers
@@ -175,6 +184,8 @@ async def streamed(
     errors: Dialect,
     *,
     ending: Callable[[], bool],
+    head_seconds: float = float("inf"),
+    ping_seconds: float = float("inf"),
 ) -> None:
     """Answer with a streamed speech or transcription as it arrives: each piece as
     ``piece`` frames it, then ``tail(response)``.
@@ -185,32 +196,127 @@ async def streamed(
     says it is: its drain's time is up), is an ``error`` event in an event
     stream, as a chat stream's is; raw audio has no way to say so, so its body
     just ends (the call's record and log line say it broke, or was cancelled).
+
+    An event stream keeps alive as a chat stream does: its head goes out after
+    ``head_seconds`` without a first piece (a failure then ends it as its error
+    event), then a comment each ``ping_seconds`` of silence, before the first
+    piece and between pieces (see :mod:`relaykit_gateway.stream_pings`). Raw
+    audio cannot: its body is the audio's bytes, and any byte of a keep-alive
+    would be heard (or break the file), so its head waits for the first piece
+    and a silence goes without a byte.
     """
     try:
+        if start is EVENT_STREAM:
+            await _held_events(
+                send, stream, piece, tail, errors, ending, head_seconds, ping_seconds
+            )
+            return
         async with stream:
-            provider = stream.response.provider.encode()
-            model = stream.response.model.encode()
-            headers = [*start, (b"x-relaykit-provider", provider), (b"x-relaykit-model", model)]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [*start, *_who(stream)]}
+            )
             try:
                 async for item in stream:
                     await send_more(send, piece(item))
                 end = tail(stream.response)
             except RelayError as error:  # broke after it started
                 logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
-                end = error_event(error, errors) if start is EVENT_STREAM else b""
+                end = b""
+            await send({"type": "http.response.body", "body": end, "more_body": False})
+    except RelayError as error:
+        await send_error(send, errors, error)
+
+
+def _who(stream: Any) -> Headers:
+    """Which provider and model answer an entered audio stream."""
+    return [
+        (b"x-relaykit-provider", stream.response.provider.encode()),
+        (b"x-relaykit-model", stream.response.model.encode()),
+    ]
+
+
+async def _held_events(
+    send: Send,
+    stream: Any,
+    piece: Callable[[Any], bytes],
+    tail: Callable[[Any], bytes],
+    errors: Dialect,
+    ending: Callable[[], bool],
+    head_seconds: float,
+    ping_seconds: float,
+) -> None:
+    """:func:`streamed` as server-sent events: the head held (:class:`HeldHead`) while
+    the stream is entered, a relaykit error raised as it came while the head has not
+    gone out."""
+    head = HeldHead(send, EVENT_STREAM, SSE_COMMENT, head_seconds, ping_seconds)
+    failure: BaseException | None = None
+    async with anyio.create_task_group() as holding:
+        # Everything is caught in here: nothing but a cancellation leaves the task
+        # group (a failure would leave it wrapped in an exception group).
+        holding.start_soon(head.hold)
+        try:
+            await _paced_events(send, stream, head, piece, tail, errors, ending, ping_seconds)
+        except RelayError as error:  # before the first piece
+            if head.streaming or not await head.release():
+                failure = error
+            else:  # the head went out while it waited: the stream ends as its error event
+                last = error_event(error, errors)
+                await send({"type": "http.response.body", "body": last, "more_body": False})
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
+                holding.cancel_scope.cancel()
+                if ending() and await head.release() and not head.streaming:
+                    await send_more(send, error_event(ShuttingDown(), errors))
+            raise
+        except Exception as error:  # a bug of ours: raised as it came
+            failure = error
+        finally:
+            holding.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _paced_events(
+    send: Send,
+    stream: Any,
+    head: HeldHead,
+    piece: Callable[[Any], bytes],
+    tail: Callable[[Any], bytes],
+    errors: Dialect,
+    ending: Callable[[], bool],
+    ping_seconds: float,
+) -> None:
+    """Enter ``stream`` (``head`` held meanwhile), then send its pieces' events, with a
+    comment after each silence of ``ping_seconds``."""
+    async with stream:
+        await head.open(_who(stream))
+        paced = PacedSender(send, lambda: SSE_COMMENT, ping_seconds)
+        failure: Exception | None = None
+        async with anyio.create_task_group() as pinging:
+            pinging.start_soon(paced.keep_alive)
+            try:
+                async for item in stream:
+                    await paced.send(piece(item))
+                end = tail(stream.response)
+            except RelayError as error:  # broke after it started
+                logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
+                end = error_event(error, errors)
             except anyio.get_cancelled_exc_class():
-                if ending() and start is EVENT_STREAM:
+                if ending():
                     # Without it the stream just ended: a caller could not tell a cut
                     # answer from a whole one. The cancellation goes on, so the call's
                     # record says it was cancelled.
                     with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
-                        last = error_event(ShuttingDown(), errors)
-                        await send({"type": "http.response.body", "body": last})
+                        pinging.cancel_scope.cancel()
+                        await paced.send(error_event(ShuttingDown(), errors))
                 raise
-            await send({"type": "http.response.body", "body": end, "more_body": False})
-    except RelayError as error:
-        await send_error(send, errors, error)
+            except Exception as error:  # a bug of ours: raised as it came
+                failure = error
+            finally:
+                pinging.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        await send({"type": "http.response.body", "body": end, "more_body": False})
 
 
 def raw(chunk: bytes) -> bytes:

@@ -93,6 +93,7 @@ from .dialect import (
     GatewayCall,
     caller_message,
     checked_tool_choice,
+    error_code,
     model_id,
     openai_extra,
     reasoning_blocks,
@@ -958,8 +959,12 @@ class ResponseEventEncoder:
         failed = _response_object(
             self._id, self._model, self._output, None, self._created, echo=self._echo
         )
-        # OpenAI's codes for a response that failed: a rate limit met midway is
-        # rate_limit_exceeded (wait and try again); any other failure is server_error
-        code = "rate_limit_exceeded" if status_of(error) == 429 else "server_error"
+        # OpenAI's codes for a response that failed: a prompt too long for the model
+        # is context_length_exceeded (trim the history: Codex does, on that code, where
+        # it would retry a server_error as it was), a rate limit rate_limit_exceeded
+        # (wait and try again); any other failure is server_error
+        code = error_code(error) or (
+            "rate_limit_exceeded" if status_of(error) == 429 else "server_error"
+        )
         failed.update(status="failed", error={"code": code, "message": caller_message(error)})
         return out + self._frame("response.failed", response=failed)

@@ -14,7 +14,7 @@ server-sent events comment (which every SSE client skips, Anthropic's SDK too be
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 
@@ -125,9 +125,12 @@ class HeldHead:
         async with self._lock:
             return self.sent
 
-    async def open(self) -> None:
-        """Stop holding, and send the head if it has not gone out: the content is here."""
+    async def open(self, more: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        """Stop holding, and send the head if it has not gone out: the content is here.
+        ``more``: headers known only now (which provider answered), sent with a head
+        that had not gone out (one that went out early went without them)."""
         if not await self.release():
-            await self._send({"type": "http.response.start", "status": 200, "headers": self._start})
+            headers = [*self._start, *more]
+            await self._send({"type": "http.response.start", "status": 200, "headers": headers})
             self.sent = True
         self.streaming = True
