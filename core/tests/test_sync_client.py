@@ -1587,8 +1587,7 @@ class HeldStorage(MemoryStorage):
         if not self.release.is_set():
             self.held = len(records)
             self.writing.set()
-            while not self.release.is_set():
-                await anyio.sleep(0.01)
+            await anyio.to_thread.run_sync(self.release.wait)
         await super().write_batch(records)
 
 
