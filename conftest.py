@@ -179,6 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
     and says nothing of the one at fault. Made by a test, a client keeps its node id
     and the warning says it.
     """
+    import functools
     import warnings
 
     import relaykit
@@ -186,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
     made = relaykit.Client.__init__
     collected = relaykit.Client.__del__
 
+    @functools.wraps(made)  # its signature stays the client's (test_sync_client.py)
     def __init__(self: relaykit.Client, *args: object, **kwargs: object) -> None:
         self._made_by_test = _running_test  # type: ignore[attr-defined]
         made(self, *args, **kwargs)  # type: ignore[arg-type]  # (the same arguments)

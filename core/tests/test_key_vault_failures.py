@@ -5,10 +5,12 @@ Real SQLite files and the real ``relaykit`` command line (``relaykit.cli.main``)
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 import relaykit
@@ -411,3 +413,72 @@ def test_a_master_key_file_that_cannot_be_created_is_one_error_line(
     assert str(home / "relaykit" / "master.key") in err
     assert MASTER_KEY_ENV in err  # the way around it
     assert OPENAI_KEY[:12] not in err
+
+
+def test_a_key_file_that_cannot_be_replaced_after_rotating_is_one_error_line_losing_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault committed under the new key, then master.key.new could not be renamed
+    over master.key (a read-only directory, an immutable file, a Windows lock): it was
+    an OSError traceback. Both keys are read meanwhile; rotating again finishes."""
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)[0] == 0
+    path = key_file(os.environ)
+    pending = path.with_name("master.key.new")
+    old = path.read_text()
+    real_replace = os.replace
+
+    def read_only(src: object, dst: object) -> None:
+        if Path(str(dst)) == path:
+            raise OSError(errno.EROFS, "Read-only file system", str(dst))
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", read_only)
+    code, out, err = _cli(capsys, monkeypatch, "keys", "rotate")
+    assert code == 1, out
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Read-only file system" in err and str(path) in err and str(pending) in err
+    assert "relaykit keys rotate" in err  # the fix: run it again
+    assert path.read_text() == old and pending.exists()
+    new = pending.read_text().strip()
+    assert new not in err and old.strip() not in err
+    # nothing lost: the keys are read (with either key), and stored
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 0 and "openai" in out
+    assert _cli(capsys, monkeypatch, "keys", "set", "groq", stdin=GROQ_KEY)[0] == 0
+    monkeypatch.setattr(os, "replace", real_replace)
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "rotate")
+    assert code == 0 and "re-encrypted 2 keys" in out
+    assert path.read_text().strip() == new and not pending.exists()
+    master = load_master_key(os.environ)
+    assert master is not None and master.fallbacks == ()
+
+    async def stored() -> dict[str, Secret]:
+        storage = SQLiteStorage(_db())
+        try:
+            return await KeyVault(storage, master).keys()
+        finally:
+            await storage.aclose()
+
+    assert anyio.run(stored) == {"openai": Secret(OPENAI_KEY), "groq": Secret(GROQ_KEY)}
+
+
+def test_a_new_master_key_variable_beside_a_key_file_is_refused_naming_both(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a key file, rotation generates the new key (docs/storage.md): a
+    $RELAYKIT_NEW_MASTER_KEY set meanwhile was ignored without a word, and the
+    vault moved to a key other than the one its owner had chosen."""
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)[0] == 0
+    path = key_file(os.environ)
+    old = path.read_text()
+    chosen = generate_key().reveal()
+    monkeypatch.setenv(NEW_MASTER_KEY_ENV, chosen)
+    code, out, err = _cli(capsys, monkeypatch, "keys", "rotate")
+    assert code == 1, out
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert NEW_MASTER_KEY_ENV in err and str(path) in err and MASTER_KEY_ENV in err
+    assert chosen not in err and old.strip() not in err
+    assert path.read_text() == old and not path.with_name("master.key.new").exists()
+    monkeypatch.delenv(NEW_MASTER_KEY_ENV)
+    code, out, _ = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 0 and "openai" in out

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import relaykit
 from relaykit import ConfigError
-from relaykit.plugin_options import seconds, whole_number
+from relaykit.config import load_config
+from relaykit.plugin_options import config_path, path_option, seconds, whole_number
 
 
 @pytest.mark.parametrize(
@@ -56,3 +59,60 @@ def test_seconds_are_taken_as_written_or_as_a_string(value: object, taken: float
 def test_seconds_not_finite_and_above_zero_name_the_key(value: object) -> None:
     with pytest.raises(ConfigError, match=r"exporters\.x\.timeout must be a number of seconds > 0"):
         seconds({"timeout": value}, "timeout", 10.0, where="exporters.x")
+
+
+# -- paths --------------------------------------------------------------------------
+
+
+def test_a_relative_path_in_a_config_file_is_taken_from_the_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "relaykit.toml").write_text(
+        '[storage]\nbackend = "none"\n[exporters.x]\nfile = "keys/sa.json"\n'
+    )
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("..") / "project" / "relaykit.toml", env={})
+    table = config.exporters["x"]
+    # absolute when read: a later chdir does not move it
+    assert path_option(table, "file", where="exporters.x", config=config) == (
+        project / "keys" / "sa.json"
+    )
+    assert config_path("/etc/sa.json", config) == Path("/etc/sa.json")
+    assert config_path("~/sa.json", config) == Path.home() / "sa.json"
+    assert path_option(table, "missing", where="exporters.x", config=config) is None
+    # found through $RELAYKIT_CONFIG too, and handed to providers in their settings
+    found = load_config(env={"RELAYKIT_CONFIG": str(project / "relaykit.toml")})
+    assert config_path("sa.json", found) == project / "sa.json"
+
+
+def test_a_relative_path_in_a_dict_config_is_the_working_directorys(
+    closed_after: Any,
+) -> None:
+    config = load_config({"storage": {"backend": "none"}}, env={})
+    assert config.base_dir is None
+    assert config_path("keys/sa.json", config) == Path("keys/sa.json")
+    assert config_path("keys/sa.json", None) == Path("keys/sa.json")
+
+
+def test_providers_get_the_config_files_directory(tmp_path: Path, closed_after: Any) -> None:
+    (tmp_path / "relaykit.toml").write_text(
+        '[storage]\nbackend = "none"\n[providers.local]\ntype = "openai"\n'
+        'base_url = "http://127.0.0.1:9/v1"\napi_key = "sk-local-0123456789"\n'
+    )
+    client = closed_after(relaykit.Client(tmp_path / "relaykit.toml", env={}))
+    _, settings = client._registry.settings("local")
+    assert settings.base_dir == tmp_path.absolute()
+    assert config_path("sa.json", settings) == tmp_path / "sa.json"
+
+
+@pytest.mark.parametrize("value", [3, "", "  ", ["a"], True])
+def test_a_path_that_is_not_a_string_names_the_key(value: object) -> None:
+    with pytest.raises(
+        ConfigError, match=r"config key providers\.v\.credentials_file must be a path"
+    ):
+        path_option(
+            {"credentials_file": value}, "credentials_file", where="providers.v", config=None
+        )

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import contextvars
 import gc
+import inspect
 import signal
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, contextmanager
 from pathlib import Path
@@ -48,10 +49,23 @@ from relaykit.request import ChatRequest
 from relaykit.routing import Target
 from relaykit.stream import ChatStream
 from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
-from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
+from relaykit.testing import (
+    FakePlugin,
+    FakeProvider,
+    MemoryStorage,
+    OpenAIMock,
+    RecordingExporter,
+    Reply,
+)
 from relaykit.tool_loop import ToolRunStream
 
-from .conftest import MOCK_KEY, WaitingLimiterPlugin, get_weather
+from .conftest import (
+    MOCK_KEY,
+    Shelf,
+    StorePlugin,
+    WaitingLimiterPlugin,
+    get_weather,
+)
 
 BACKENDS = ["asyncio", "trio"]
 MODEL = "openai/gpt-4o-mini"
@@ -535,7 +549,9 @@ def test_a_client_entered_outside_an_event_loop_is_used_and_closed_inside_one(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("method", ["chat", "stream", "enter_async_context"])
+@pytest.mark.parametrize(
+    "method", ["chat", "stream", "enter_async_context", "warm_up", "queue_depth"]
+)
 def test_a_blocking_call_from_the_clients_own_loop_names_the_async_method(
     openai_mock: OpenAIMock, backend: str, method: str
 ) -> None:
@@ -551,6 +567,10 @@ def test_a_blocking_call_from_the_clients_own_loop_names_the_async_method(
             elif method == "stream":
                 with client.stream(MODEL, city):
                     pass
+            elif method == "warm_up":
+                client.warm_up()
+            elif method == "queue_depth":
+                client.queue_depth  # noqa: B018
             else:
                 client.enter_async_context(contextlib.nullcontext())
         except BaseException as error:
@@ -571,6 +591,8 @@ def test_a_blocking_call_from_the_clients_own_loop_names_the_async_method(
         "chat": "`await client.chat(...)`",
         "stream": "`async with client.stream(...)`",
         "enter_async_context": "`async with manager:`",
+        "warm_up": "`await client.warm_up(...)`",
+        "queue_depth": "`client.queue_depth`",
     }[method]
     assert error.hint is not None and fix in error.hint and "plain `def`" in error.hint
     assert len(openai_mock.requests) == 2  # the tool run's step and the last chat
@@ -1490,3 +1512,115 @@ def test_backend_trio_without_trio_installed_says_to_install_it(
         relaykit.SyncClient({"storage": {"backend": "none"}}, backend="trio")
     assert "trio is not installed" in str(info.value)
     assert "pip install trio" in str(info.value)
+
+
+# -- the public surface, kept in step with the async client's -----------------------
+
+#: Public names of ``relaykit.Client`` that ``SyncClient`` deliberately lacks, each
+#: with its reason. Anything else the async client gains must be added to the blocking
+#: one (delegating to it, never a second implementation), or listed here.
+ASYNC_ONLY = {
+    # The blocking form is close() (and leaving the `with` block).
+    "aclose": "close",
+    # Each hands out an object whose methods are coroutines of the client's event
+    # loop (in the SyncClient's background thread): blocking code cannot await
+    # them, and awaiting them in another loop would use the client's connections
+    # from two loops. `relaykit logs` reads the storage from a shell.
+    "storage": None,
+    "cache_store": None,
+    "provider": None,
+}
+
+#: Public names only ``SyncClient`` has, each with its reason.
+SYNC_ONLY = {
+    "close": "the blocking aclose",
+    "enter_async_context": "what `async with` does in the client's loop, for MCP tools",
+}
+
+
+def public_names(obj: object) -> set[str]:
+    return {name for name in dir(obj) if not name.startswith("_")}
+
+
+def test_the_sync_client_has_every_public_name_of_the_async_one(
+    closed_after: Callable[[relaykit.Client], relaykit.Client],
+) -> None:
+    # Before, queue_depth, cache_errors, warm_up, config, plugin_manager and
+    # exporters were AttributeErrors on a SyncClient. An instance, not the class:
+    # config and plugin_manager are set by __init__.
+    client = closed_after(relaykit.Client(FAKE_CONFIG, env={}))
+    asynchronous, blocking = public_names(client), public_names(relaykit.SyncClient)
+    assert asynchronous - blocking == set(ASYNC_ONLY)
+    assert blocking - asynchronous == set(SYNC_ONLY)
+    assert {alias for alias in ASYNC_ONLY.values() if alias} <= blocking
+
+
+def test_the_sync_clients_members_take_what_the_async_ones_take() -> None:
+    # A method is the same call blocking (its parameters, names and defaults); a
+    # property stays a property; a coroutine method becomes a plain one.
+    for name in public_names(relaykit.SyncClient) - set(SYNC_ONLY):
+        asynchronous = inspect.getattr_static(relaykit.Client, name, None)
+        blocking = inspect.getattr_static(relaykit.SyncClient, name)
+        if asynchronous is None or isinstance(asynchronous, property):  # None: set by __init__
+            assert isinstance(blocking, property), name
+            continue
+        assert not isinstance(blocking, property), name
+        assert not inspect.iscoroutinefunction(blocking), name
+        assert inspect.signature(blocking) == inspect.signature(asynchronous).replace(
+            return_annotation=inspect.signature(blocking).return_annotation
+        ), name
+    # __init__ adds the loop thread's backend, last
+    params = list(inspect.signature(relaykit.SyncClient.__init__).parameters)
+    assert params == [*inspect.signature(relaykit.Client.__init__).parameters, "backend"]
+
+
+class HeldStorage(MemoryStorage):
+    """Storage whose first write waits until ``release`` is set (from any thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Event()
+        self.release = threading.Event()
+        self.held = 0  # records of the write that waits
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        if not self.release.is_set():
+            self.held = len(records)
+            self.writing.set()
+            await anyio.to_thread.run_sync(self.release.wait)
+        await super().write_batch(records)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_sync_clients_gauges_and_settings_are_the_async_clients(backend: str) -> None:
+    shelf, storage = Shelf(), HeldStorage()
+    shelf.failing = ConnectionError("down")
+    settings = {
+        "storage": {"backend": "memory"},
+        "cache": {"enabled": True, "backend": "shelf", "retry_after": 0},
+    }
+    plugins = [FakePlugin(), StorePlugin(shelf), storage.plugin(), RecordingExporter()]
+    with relaykit.SyncClient(settings, plugins=plugins, backend=backend) as client:
+        client.warm_up()
+        client.warm_up()  # idempotent, as the async one's
+        assert client.queue_depth == 0
+        try:
+            client.chat("fake/m", "q0", temperature=0)
+            assert storage.writing.wait(30)  # the writer holds the first record
+            for i in (1, 2):
+                client.chat("fake/m", f"q{i}", temperature=0)
+            assert client.cache_errors == 6  # each lookup and write failed: misses
+            assert storage.held == 1
+            assert client.queue_depth == 2  # the other records wait in the queue
+        finally:
+            storage.release.set()
+        inner = client._client
+        assert inner is not None
+        assert client.config is inner.config and client.config.cache.backend == "shelf"
+        assert client.plugin_manager is inner.plugin_manager
+        assert client.exporters == inner.exporters and len(client.exporters) == 1
+    assert len(storage.records) == 3
+    with pytest.raises(ClientClosedError, match="this SyncClient is closed"):
+        client.queue_depth  # noqa: B018
+    with pytest.raises(ClientClosedError, match="this SyncClient is closed"):
+        client.warm_up()

@@ -231,3 +231,32 @@ async def test_a_missing_working_directory_is_named_not_the_command(tmp_path: Pa
         caught.value
     )
     assert "on PATH" not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_relative_working_directory_is_the_config_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the core's own [storage] path: taken from wherever the command ran, the
+    # server's directory beside the config was "no directory".
+    from relaykit.config import load_config
+    from relaykit_mcp.plugin import relaykit_tool_source
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "work").mkdir(parents=True)
+    elsewhere.mkdir()
+    command, args = stdio_command()
+    servers = "".join(
+        f"[mcp.servers.{name}]\ncommand = {json.dumps(command)}\n"
+        f"args = {json.dumps(args)}\ncwd = {json.dumps(cwd)}\n"
+        for name, cwd in (("calc", "work"), ("lost", "gone"))
+    )
+    (project / "relaykit.toml").write_text(f'[storage]\nbackend = "none"\n{servers}')
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("../project/relaykit.toml"), env={})
+    async with relaykit_tool_source("calc", {}, config) as tools:
+        assert "add" in {tool.name for tool in tools}
+    with pytest.raises(McpError) as caught:
+        async with relaykit_tool_source("lost", {}, config):
+            pytest.fail("connected")
+    assert f"no directory {str(project / 'gone')!r} (cwd)" in str(caught.value)

@@ -520,6 +520,11 @@ class Config:
     #: (:mod:`relaykit.cli.template_files`), naming this file and table
     templates: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     source: str | None = attrs.field(default=None, eq=False)
+    #: the directory of the config file (absolute), whose relative paths are taken
+    #: from it: the core's own as it is read, plugins' with
+    #: :func:`relaykit.plugin_options.config_path`; ``None`` for a dict (the
+    #: working directory)
+    base_dir: Path | None = attrs.field(default=None, eq=False)
     storage_explicit: bool = attrs.field(default=False, eq=False)
 
 
@@ -553,10 +558,12 @@ def load_config(
     if isinstance(config, Config):
         return config
     source: str | None = None
+    base_dir: Path | None = None
     if config is None:
         path = _find_config_file(env)
         data: Mapping[str, Any] = _anchored(_read_toml(path), path.parent) if path else {}
         source = str(path) if path else None
+        base_dir = Path(os.path.abspath(path.parent)) if path else None
     elif isinstance(config, Mapping):
         data, source = config, "<dict>"
     else:
@@ -569,9 +576,10 @@ def load_config(
                 hint="Client({'retry': {'attempts': 5}}) or Client('relaykit.toml')",
             ) from None
         data, source = _anchored(_read_toml(path), path.parent), str(config)
+        base_dir = Path(os.path.abspath(path.parent))
     data, origins = _apply_env_overrides(data, env)
     try:
-        return _build(data, source)
+        return _build(data, source, base_dir)
     except ConfigError as e:
         # Name the variable when the bad value came from the environment.
         culprits = [var for where, var in origins.items() if f"config key {where} " in e.message]
@@ -764,9 +772,9 @@ def _unknown(key: str, valid: Any, where: str) -> ConfigError:
     return ConfigError(f"unknown config key {where}{key}", hint=hint)
 
 
-def _build(data: Mapping[str, Any], source: str | None) -> Config:
+def _build(data: Mapping[str, Any], source: str | None, base_dir: Path | None = None) -> Config:
     valid_top = (*_SECTIONS, *_TABLES, *_PLUGIN_TABLES)
-    kwargs: dict[str, Any] = {"source": source}
+    kwargs: dict[str, Any] = {"source": source, "base_dir": base_dir}
     for key, value in data.items():
         _check_key(key, "")
         if key not in valid_top:

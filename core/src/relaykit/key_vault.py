@@ -520,13 +520,23 @@ async def rotate_master_key(
 
     With ``$RELAYKIT_MASTER_KEY`` the new key must come from
     ``$RELAYKIT_NEW_MASTER_KEY`` (relaykit cannot change your environment);
-    with a key file, a new key is generated and replaces the file.
+    with a key file, a new key is generated and replaces the file
+    (``$RELAYKIT_NEW_MASTER_KEY`` set then is refused, rather than ignored).
     """
     env = os.environ if env is None else env
     current = load_master_key(env)
     if current is None:
         raise ConfigError(
             "there is no key vault to rotate", hint="store a key with `relaykit keys set`"
+        )
+    if current.path is not None and env.get(NEW_MASTER_KEY_ENV):
+        # Ignored, the vault moved to a generated key, not the one its owner chose.
+        raise ConfigError(
+            f"{NEW_MASTER_KEY_ENV} is set, but the master key is the key file "
+            f"{current.path}, and rotating a key file generates its new key",
+            hint=f"unset {NEW_MASTER_KEY_ENV} to rotate the file; or, to keep the master "
+            f"key in the environment, set {MASTER_KEY_ENV} to the file's key and rotate "
+            f"again with {NEW_MASTER_KEY_ENV}",
         )
     if current.path is None:
         if not env.get(NEW_MASTER_KEY_ENV):
@@ -559,15 +569,36 @@ async def rotate_master_key(
     # have committed first (then this one re-encrypts under the same key again).
     reading = attrs.evolve(current, fallbacks=(*current.fallbacks, new_key))
     count = await KeyVault(storage, reading).rotate(MasterKey(new_key, str(path), (), path))
-    try:
-        os.replace(pending, path)
-    except FileNotFoundError:
-        # A concurrent rotation took the same pending key and moved it into place
-        # first: the vault is on that key, so this one is done too.
-        if _read_key(path).reveal() != new_key.reveal():
-            raise
-    _fsync_dir(path.parent)
+    _move_into_place(pending, path, new_key)
     return MasterKey(new_key, str(path), (), path), count
+
+
+def _move_into_place(pending: Path, path: Path, new_key: Secret) -> None:
+    """Rename ``pending`` (the new key, which the vault is under now) over ``path``.
+
+    A failure (a read-only directory, an immutable file, a Windows lock) loses
+    nothing: both files stay, both keys are read, and ``keys rotate`` run again
+    finishes. It was an OSError traceback that left the user to guess that.
+    """
+    try:
+        try:
+            os.replace(pending, path)
+        except FileNotFoundError:
+            # A concurrent rotation took the same pending key and moved it into place
+            # first: the vault is on that key, so this one is done too.
+            if _read_key(path).reveal() != new_key.reveal():
+                raise
+        _fsync_dir(path.parent)
+    except OSError as e:
+        if e.errno in _NO_ROOM:  # the CLI names a full disk as for any write
+            raise
+        raise ConfigError(
+            f"the vault's keys are under the new master key in {pending}, but it could not "
+            f"replace {path}: {e.strerror or e}",
+            hint=f"nothing is lost (both files' keys are read meanwhile; keep them): make "
+            f"{path.parent} writable and {path} replaceable, then run "
+            "`relaykit keys rotate` again to finish",
+        ) from None
 
 
 async def load_vault_keys(

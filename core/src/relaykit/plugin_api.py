@@ -53,7 +53,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.metrics": "the metric instruments and how a call record becomes observations",
     "relaykit.moderation": "moderation values and `moderation_result`",
     "relaykit.multipart": "`multipart/form-data` bodies: encode, parse, `unquote_param`",
-    "relaykit.plugin_options": "a plugin's own config table read into numbers, typed errors",
+    "relaykit.plugin_options": "a plugin's config table read into numbers and paths, typed errors",
     "relaykit.protocols": "the protocols plugins implement and the values that cross them",
     "relaykit.record_rows": "call records as flat table rows, for SQL storage backends",
     "relaykit.request": "`ChatRequest`, the values inside it, `estimate_prompt_tokens`",

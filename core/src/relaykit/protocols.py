@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -85,6 +86,9 @@ class ProviderSettings:
     #: token) with ``known_secrets.add(value)``, so errors, logs and records mask
     #: them whatever their shape; outside a client, a set of its own
     known_secrets: KnownSecrets = attrs.field(factory=KnownSecrets, repr=False, eq=False)
+    #: the config file's directory (``Config.base_dir``): a relative path among
+    #: ``options`` is taken from it (:func:`relaykit.plugin_options.config_path`)
+    base_dir: Path | None = attrs.field(default=None, eq=False)
 
 
 @runtime_checkable

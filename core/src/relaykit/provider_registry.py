@@ -192,6 +192,7 @@ class ProviderRegistry:
             timeouts=self._config.timeouts,
             env=self._env,
             known_secrets=self.known_secrets,
+            base_dir=self._config.base_dir,
         )
         return factory, settings
 

@@ -54,11 +54,15 @@ from .transcription import TranscriptionResponse
 from .unclosed_sync_clients import close_when_collected, forget_open, remember_open
 
 if TYPE_CHECKING:
+    import pluggy
+
     from .audio import AudioFile
     from .batches import Batch, BatchItem, BatchResult
     from .call_stream import CallStream
     from .function_tools import FunctionTool
+    from .image_inputs import EditableImage
     from .messages import CachePoint
+    from .protocols import Exporter
     from .secrets import Secret
     from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
@@ -843,6 +847,48 @@ class SyncClient:
         """:meth:`relaykit.Client.masked` (it does not block)."""
         return self._ready("masked")[1].masked(text)
 
+    @property
+    def config(self) -> Config:
+        """:attr:`relaykit.Client.config`: the settings the client was built with."""
+        return self._ready("config")[1].config
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """:attr:`relaykit.Client.plugin_manager`: the plugins the client loaded."""
+        return self._ready("plugin_manager")[1].plugin_manager
+
+    @property
+    def exporters(self) -> tuple[Exporter, ...]:
+        """:attr:`relaykit.Client.exporters`: the exporters plugins contributed."""
+        return self._ready("exporters")[1].exporters
+
+    @property
+    def queue_depth(self) -> int:
+        """:attr:`relaykit.Client.queue_depth`, read in the client's event loop: call
+        records waiting to be written to storage."""
+        return self._read("queue_depth", lambda client: client.queue_depth)
+
+    @property
+    def cache_errors(self) -> int:
+        """:attr:`relaykit.Client.cache_errors`, read in the client's event loop: the
+        response cache's store lookups and writes that failed or were skipped."""
+        return self._read("cache_errors", lambda client: client.cache_errors)
+
+    def _read(self, name: str, get: Callable[[Client], Result]) -> Result:
+        """``get(client)`` in the client's loop, where what it reads changes."""
+        loop, client = self._ready(name)
+
+        async def read() -> Result:
+            return get(client)
+
+        return _call(loop, read)
+
+    def warm_up(self) -> None:
+        """Blocking :meth:`relaykit.Client.warm_up`: import what the first call would
+        (the HTTP stack) now, so that the first call does not wait for it."""
+        loop, client = self._ready("warm_up")
+        _call(loop, client.warm_up)
+
     def enter_async_context(self, manager: AbstractAsyncContextManager[Entered]) -> Entered:
         """Enter the async context manager ``manager`` in the client's event loop and
         return what it yields; it is left when the client closes, before the client.
@@ -952,7 +998,12 @@ class SyncClient:
         return _call(loop, lambda: client.generate_image(model, prompt, **params))
 
     def edit_image(
-        self, model: str, prompt: str, image: Any = None, mask: Any = None, **params: Any
+        self,
+        model: str,
+        prompt: str,
+        image: EditableImage | Sequence[EditableImage] | None = None,
+        mask: EditableImage | None = None,
+        **params: Any,
     ) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.edit_image` (a path is read in the client's
         event loop, not this thread)."""
@@ -1266,12 +1317,20 @@ def _in_a_thread_of_its_own(func: Callable[[], object]) -> None:
         raise raised[0]
 
 
+#: the members of SyncClient that are properties (as the async client's are)
+_PROPERTIES = frozenset(
+    name for name, value in vars(SyncClient).items() if isinstance(value, property)
+)
+
+
 def _async_form(method: str) -> str:
     """How async code makes the call ``SyncClient.<method>`` makes."""
     if method == "enter_async_context":
         return "`async with manager:` (or an AsyncExitStack)"
     if method.startswith("stream"):
         return f"`async with client.{method}(...)`"
+    if method in _PROPERTIES:
+        return f"`client.{method}`"
     if method == "batch_results":
         return "`async for result in client.batch_results(...)`"
     return f"`await client.{method}(...)`"

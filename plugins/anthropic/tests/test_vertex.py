@@ -21,6 +21,7 @@ from relaykit import (
 from relaykit_anthropic import VertexAnthropicProvider
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_google_auth.mock_metadata import MetadataServerMock
+from relaykit_google_auth.testing import write_vertex_config
 
 from .conftest import vertex_client as client
 
@@ -36,6 +37,29 @@ def provider_of(c: relaykit.Client) -> VertexAnthropicProvider:
 
 
 # -- where requests go, with what body -----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_relative_key_file_is_read_from_the_config_files_directory(
+    vertex_mock: VertexClaudeMock,
+    sa_file: Path,
+    google_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As the core's own [storage] path: from wherever the command ran, the key
+    # beside the config was "not found".
+    config = write_vertex_config(
+        sa_file.parent / "relaykit.toml",
+        "vertex-anthropic",
+        vertex_mock.base_url,
+        sa_file.name,
+        location="us-east5",
+    )
+    elsewhere = sa_file.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    async with relaykit.Client(config, env=google_env) as c:
+        assert (await c.chat(MODEL, "hi")).text
 
 
 @pytest.mark.anyio

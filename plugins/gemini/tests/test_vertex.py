@@ -389,7 +389,7 @@ async def test_models_are_the_publishers_gemini_models(
     [
         ({"express": "yes"}, "express must be true or false"),
         ({"express": True}, "express mode but has no API key"),
-        ({"credentials_file": 3}, "credentials_file must be a non-empty string"),
+        ({"credentials_file": 3}, "credentials_file must be a path"),
         ({"location": "Mars 1"}, "not a Google Cloud location"),
     ],
 )

@@ -28,7 +28,12 @@ from relaykit_gemini.vertex import VertexProvider
 from relaykit_google_auth.access_tokens import REFRESH_MARGIN, AccessTokens
 from relaykit_google_auth.google_credentials import SCOPE
 from relaykit_google_auth.mock_oauth import TokenFailure, UserGrant
-from relaykit_google_auth.testing import rsa_private_key, vertex_client, write_service_account_file
+from relaykit_google_auth.testing import (
+    rsa_private_key,
+    vertex_client,
+    write_service_account_file,
+    write_vertex_config,
+)
 
 from .conftest import SA_EMAIL, USER
 
@@ -95,6 +100,27 @@ async def test_a_key_file_works_behind_a_gateways_path_prefix(
         "models/gemini-2.5-flash:generateContent",
     ]
     assert len(vertex_mock.model_requests()) == 1
+
+
+@pytest.mark.anyio
+async def test_a_relative_key_file_is_read_from_the_config_files_directory(
+    vertex_mock: VertexMock, sa_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the core's own [storage] path: from wherever the command ran, the key
+    # beside the config was "not found".
+    config = write_vertex_config(
+        sa_file.parent / "relaykit.toml",
+        "vertex",
+        vertex_mock.base_url,
+        sa_file.name,
+        location="us-central1",
+    )
+    elsewhere = sa_file.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    async with relaykit.Client(config, env=dict(os.environ)) as c:
+        assert (await c.chat(MODEL, "hi")).text
+    assert len(vertex_mock.tokens.requests) == 1
 
 
 @pytest.mark.anyio

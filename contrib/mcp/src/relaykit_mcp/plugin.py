@@ -25,7 +25,7 @@ def relaykit_tool_source(
     """Every ``--mcp`` is ours: a configured server's name, a URL or a command line."""
     from .tool_source import tool_source
 
-    return tool_source(spec, headers, config.mcp)
+    return tool_source(spec, headers, config.mcp, config=config)
 
 
 @hookimpl

@@ -24,12 +24,12 @@ import shlex
 import shutil
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from relaykit import ConfigError, InvalidRequestError, Secret
 from relaykit.errors import did_you_mean
+from relaykit.plugin_options import config_path
 
 from .secret_args import flag_value, secret_args
 from .server_config import (
@@ -42,7 +42,7 @@ from .server_config import (
 )
 
 if TYPE_CHECKING:
-    from relaykit import FunctionTool
+    from relaykit import Config, FunctionTool
 
     from .server import McpServer
 
@@ -84,9 +84,13 @@ def tool_source(
     headers: Mapping[str, Secret],
     mcp: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
+    *,
+    config: Config | None = None,
 ) -> ToolSource:
     """The tools ``--mcp spec`` names, with ``headers`` (``--mcp-header``, ``${VAR}``
     read), the ``[mcp]`` table ``mcp`` checked; nothing connects until it is entered.
+    A server's relative ``cwd`` is taken from the directory of ``config``'s file (the
+    working directory's without one, or for a dict config).
 
     Imports the MCP SDK (a second or more): call it before the event loop starts.
     """
@@ -101,7 +105,7 @@ def tool_source(
     given_secrets = [*given.values(), *_read((v.reveal() for v in headers.values()), environ)]
     server = servers.get(spec)
     if server is not None:
-        return _configured(server, given, given_secrets, environ)
+        return _configured(server, given, given_secrets, environ, config)
     if spec.startswith(("http://", "https://")):
         from .connect import connect_http
 
@@ -138,6 +142,7 @@ def _configured(
     given: dict[str, Secret],
     given_secrets: list[Secret],
     environ: Mapping[str, str],
+    config: Config | None = None,
 ) -> ToolSource:
     """A configured server's tools; ``given`` headers add to (and win over) its own
     (``given_secrets``: what they hold)."""
@@ -170,11 +175,13 @@ def _configured(
         assert server.command is not None  # a server has a command or a url: checked
         command, _ = expand(server.command, f"config key {server.where('command')}", environ)
         args = [_arg(arg, f"config key {server.where('args')}", environ) for arg in server.args]
-        cwd = (
+        written = (
             expand(server.cwd, f"config key {server.where('cwd')}", environ)[0]
             if server.cwd
             else None
         )
+        # expanded first: cwd = "${HOME}/x" is absolute, "work" the config file's
+        cwd = config_path(written, config) if written else None
         env = expanded_env(server, environ)
         secrets = [v for v in (*env.values(), *args) if isinstance(v, Secret)]
         # and what a ${VAR} read alone: "--token=${T}" is a secret, and so is T's value
@@ -183,7 +190,7 @@ def _configured(
             command,
             args,
             env=env,
-            cwd=Path(cwd).expanduser() if cwd else None,
+            cwd=cwd,
             name=server.name,
             start_timeout=server.start_timeout,
             call_timeout=server.call_timeout,

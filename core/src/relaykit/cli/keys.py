@@ -59,7 +59,13 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     rm.add_argument("provider")
     rm.set_defaults(func=keys_rm)
     make_parser(
-        actions, "rotate", parents, help="re-encrypt every key under a new master key"
+        actions,
+        "rotate",
+        parents,
+        help="re-encrypt every key under a new master key",
+        description="Re-encrypt every stored key under a new master key. With a key file "
+        "(master.key), the new key is generated into it; with RELAYKIT_MASTER_KEY, it is "
+        "read from RELAYKIT_NEW_MASTER_KEY (refused beside a key file).",
     ).set_defaults(func=keys_rotate)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "vertex_client",
     "vertex_providers",
     "write_service_account_file",
+    "write_vertex_config",
 ]
 
 #: the project the Vertex mocks serve unless told another
@@ -101,3 +102,25 @@ async def vertex_client(
     config = one_try_config(vertex_providers(provider_type, base_url, credentials_file, **options))
     async with relaykit.Client(config, env=env) as client:
         yield client
+
+
+def write_vertex_config(
+    path: Path, provider_type: str, base_url: str, credentials_file: str, /, **options: Any
+) -> Path:
+    """Write the config file of :func:`vertex_client`'s client to ``path`` (its
+    ``credentials_file`` as given: relative ones are read from ``path``'s directory);
+    return ``path``."""
+    config = one_try_config(vertex_providers(provider_type, base_url, None, **options))
+    config["providers"][provider_type]["credentials_file"] = credentials_file
+    lines = []
+    for section, table in config.items():
+        for name, value in table.items():
+            if isinstance(value, Mapping):  # [providers.NAME]
+                lines.append(f"[{section}.{name}]")
+                lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+            else:
+                if f"[{section}]" not in lines:
+                    lines.append(f"[{section}]")
+                lines.append(f"{name} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaykit import ConfigError
 from relaykit.http import has_url_credentials
+from relaykit.plugin_options import path_option
+
+if TYPE_CHECKING:
+    from relaykit.protocols import ProviderSettings
 
 #: the host of the ``global`` location (and of Gemini's express mode)
 GLOBAL_HOST = "https://aiplatform.googleapis.com"
@@ -109,6 +113,15 @@ def credentials_project(found: str | None, name: str) -> str:
             hint=f"set GOOGLE_CLOUD_PROJECT, or [providers.{name}] project = 'my-project'",
         )
     return check_project(found, name)
+
+
+def credentials_file(settings: ProviderSettings) -> str | None:
+    """``[providers.NAME] credentials_file``: a relative one is taken from the config
+    file's directory, as the core's own paths are (not from the working directory)."""
+    path = path_option(
+        settings.options, "credentials_file", where=f"providers.{settings.name}", config=settings
+    )
+    return None if path is None else str(path)
 
 
 def option(opts: Mapping[str, Any], key: str, kind: type, name: str) -> Any:

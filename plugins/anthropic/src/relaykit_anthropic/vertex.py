@@ -151,7 +151,7 @@ class VertexAnthropicProvider(AnthropicProvider):
             http,
             name=name,
             static=settings.api_key,
-            credentials_file=option(settings.options, "credentials_file", str, name),
+            credentials_file=vertex_settings.credentials_file(settings),
             env=env,
             known_secrets=settings.known_secrets,
         )

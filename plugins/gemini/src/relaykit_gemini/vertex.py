@@ -150,7 +150,7 @@ class VertexProvider(GeminiProvider):
                 http,
                 name=name,
                 static=settings.api_key,
-                credentials_file=option(opts, "credentials_file", str, name),
+                credentials_file=vertex_settings.credentials_file(settings),
                 env=env,
                 known_secrets=settings.known_secrets,
             )
