@@ -39,6 +39,10 @@ from relaykit_anthropic.testing import AnthropicMock
 PROMPT_FIRST = ("anthropic", "bedrock-messages")
 PRICE = {"input": 1, "output": 2}  # USD per million tokens
 KEY = "test-key-0123456789abcdefghijklmnop"
+#: when a test cuts a slow stream off: after message_start has come (at once, but a
+#: loaded CI machine has delayed it past half a second) and long before the text
+#: (``chunk_delay``)
+CUTOFF = 2.0
 
 
 @pytest.mark.anyio
@@ -103,7 +107,7 @@ async def test_a_stream_cut_off_before_its_first_piece_is_charged_the_prompt_it_
     # was slow: a first-token timeout (tried again), the total timeout or the caller
     # cut the attempt off. The vendor's count is what was billed, not the prompt's
     # estimate (2 tokens for "hi"): the attempt's record carries it, unmarked.
-    slow = Reply(text="late", input_tokens=700, output_tokens=0, chunk_delay=5)
+    slow = Reply(text="late", input_tokens=700, output_tokens=0, chunk_delay=10)
     with AnthropicMock(api_key=KEY) as mock:
         mock.script.push(slow, Reply(text="ok", input_tokens=70, output_tokens=3))
         storage = MemoryStorage()
@@ -111,7 +115,7 @@ async def test_a_stream_cut_off_before_its_first_piece_is_charged_the_prompt_it_
         config = {
             "storage": {"backend": "memory"},
             "retry": {"attempts": 2, "initial_wait": 0, "max_retry_after": 0},
-            "timeouts": {"first_token": 0.5 if cut_by == "first_token" else 30},
+            "timeouts": {"first_token": CUTOFF if cut_by == "first_token" else 30},
             "limiter": {"backend": "frozen"},
             "limits": {"*": {"budget_usd": "10", "tpm": 1_000_000}},
             "prices": {"anthropic/claude-haiku-4-5": PRICE},
@@ -128,9 +132,9 @@ async def test_a_stream_cut_off_before_its_first_piece_is_charged_the_prompt_it_
                 await read(max_tokens=16)
             elif cut_by == "total":
                 with pytest.raises(relaykit.RequestTimeoutError):
-                    await read(max_tokens=16, timeout=0.5)
+                    await read(max_tokens=16, timeout=CUTOFF)
             else:
-                with anyio.move_on_after(0.5):
+                with anyio.move_on_after(CUTOFF):
                     await read(max_tokens=16)
     records = list(storage.records.values())
     (attempt,) = (r for r in records if "-attempt-" in r.id)
@@ -155,7 +159,7 @@ async def test_a_stream_that_ends_cut_off_after_a_reported_prompt_shows_it_on_sp
     # charged it, but the call's span and log line showed no usage at all, as if
     # it had cost nothing. Now they show what was charged, unmarked (the vendor's
     # count), as a failed call's span and line show what its records carry.
-    slow = Reply(text="late", input_tokens=700, output_tokens=0, chunk_delay=5)
+    slow = Reply(text="late", input_tokens=700, output_tokens=0, chunk_delay=10)
     with AnthropicMock(api_key=KEY) as mock:
         mock.script.push(slow)
         storage = MemoryStorage()
@@ -165,7 +169,7 @@ async def test_a_stream_that_ends_cut_off_after_a_reported_prompt_shows_it_on_sp
             "storage": {"backend": "memory"},
             "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
             "timeouts": {
-                "first_token": 0.5 if cut_by == "first_token" else 30,
+                "first_token": CUTOFF if cut_by == "first_token" else 30,
                 # what the client's close waits for calls in flight: then it cuts them off
                 "total": 0.3 if cut_by == "close" else 600,
             },
@@ -188,9 +192,9 @@ async def test_a_stream_that_ends_cut_off_after_a_reported_prompt_shows_it_on_sp
                         await read(max_tokens=16)
                 elif cut_by == "total":
                     with pytest.raises(relaykit.RequestTimeoutError):
-                        await read(max_tokens=16, timeout=0.5)
+                        await read(max_tokens=16, timeout=CUTOFF)
                 elif cut_by == "cancel":
-                    with anyio.move_on_after(0.5):
+                    with anyio.move_on_after(CUTOFF):
                         await read(max_tokens=16)
                 else:
                     async with anyio.create_task_group() as tg:
@@ -203,7 +207,7 @@ async def test_a_stream_that_ends_cut_off_after_a_reported_prompt_shows_it_on_sp
                         with anyio.fail_after(5):
                             while not mock.requests:  # noqa: ASYNC110  # a list, no event
                                 await anyio.sleep(0.01)
-                        await anyio.sleep(0.2)  # message_start has come: text has not
+                        await anyio.sleep(CUTOFF)  # message_start has come: text has not
                         await client.aclose()
     telemetry.tracer_provider.shutdown()
     records = list(storage.records.values())
