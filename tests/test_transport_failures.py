@@ -99,6 +99,9 @@ class Scenario:
     reads_body: bool = True
     #: the prompt's length: a long one is still being written when the server ends
     prompt_chars: int = 2
+    #: whether it stops reading once the request's head is in, and neither answers
+    #: nor closes until the test ends (a server stuck mid-upload)
+    stalls: bool = False
 
 
 SCENARIOS = {
@@ -178,6 +181,10 @@ class WireServer:
                 if not data:
                     return
                 request += data
+            if self.scenario.stalls:
+                self._stop.wait(120)
+                conn.close()
+                return
             head_part, _, rest = request.partition(b"\r\n\r\n")
             length = 0
             for line in head_part.lower().split(b"\r\n"):
@@ -244,3 +251,67 @@ async def test_a_broken_wire_fails_typed(
     assert "RawResponseMessage" not in text  # aiohttp's head-so-far is no message
     # and says what failed: httpx's ReadError over a reset has no words of its own
     assert not text.rstrip().endswith(":") and "no reason given" not in text, text
+
+
+def config_for(server: WireServer, transport: str, **timeouts: float) -> dict[str, object]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "timeouts": {"total": 60, "first_token": 60, "idle": 60, **timeouts},
+        "validation": {"max_chars": 100_000_000},
+        "http": {"transport": transport},
+        "providers": {"openai": {"base_url": server.base_url, "api_key": KEY}},
+    }
+
+
+@pytest.fixture
+def stalled_server() -> Iterator[WireServer]:
+    with WireServer(Scenario(lambda s: b"", stalls=True, reads_body=False), None) as s:
+        yield s
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_server_that_stops_reading_the_request_fails_it_with_the_write_timeout(
+    stalled_server: WireServer, transport: str, streamed: bool
+) -> None:
+    # [timeouts] connect bounds writing the request too (HttpOptions): 16 MB is more
+    # than the socket buffers between client and server hold, so the write stalls
+    # there, and only the write timeout, long before the others, can end the call
+    config = config_for(stalled_server, transport, connect=2)
+    prompt = "x" * 16_000_000
+    async with relaykit.Client(config) as client:
+        with pytest.raises(relaykit.RequestTimeoutError) as caught:
+            if streamed:
+                async with client.stream(MODEL, prompt) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(MODEL, prompt)
+    error = caught.value
+    assert error.which == "connect", repr(error)
+    assert "writing the request timed out" in str(error), str(error)
+
+
+@pytest.fixture
+def reset_after_an_event() -> Iterator[WireServer]:
+    with WireServer(Scenario(cut, reset), None) as s:
+        yield s
+
+
+@pytest.mark.anyio
+async def test_a_stream_reset_mid_body_delivers_what_came_before_it_then_fails(
+    reset_after_an_event: WireServer, transport: str
+) -> None:
+    # the server sends the head and a whole event, then resets the connection: the
+    # event is the caller's, delivered before the stream fails with the reset
+    texts: list[str] = []
+    async with relaykit.Client(config_for(reset_after_an_event, transport)) as client:
+        with pytest.raises(relaykit.StreamError) as caught:
+            async with client.stream(MODEL, "hi") as s:
+                async for event in s:
+                    if isinstance(event, relaykit.TextDelta):
+                        texts.append(event.text)
+    assert texts == ["hi"]
+    text = str(caught.value)
+    assert "connection failed: ReadError" in text, text

@@ -340,7 +340,7 @@ async def test_connect_timeout_names_connect() -> None:
 async def test_a_request_the_server_stops_reading_times_out_naming_connect() -> None:
     """httpx's write timeout is [timeouts] connect (HttpOptions): it was reported as
     which="total", the total timeout far from spent. (relaykit-aiohttp's client
-    bounds no write: aiohttp has no write timeout.)"""
+    raises relaykit.http.WriteTimeout for it: tests/test_transport_failures.py.)"""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         # a server that takes the connection and never reads: the upload stalls
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -380,6 +380,26 @@ def test_a_transport_read_timeout_is_the_idle_timeout(timeout: Exception | str) 
     assert isinstance(error, RequestTimeoutError)
     assert (error.which, error.retryable) == ("idle", True)
     assert "raise [timeouts] idle" in str(error)
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [relaykit.http.WriteTimeout("the server took none of the body for 10s"), "httpx.WriteTimeout"],
+    ids=["relaykit-aiohttp", "httpx"],
+)
+def test_a_transport_write_timeout_is_the_connect_timeout(timeout: Exception | str) -> None:
+    """[timeouts] connect bounds writing a request (HttpOptions): a relaykit HTTP
+    client's write timeout was a plain transport timeout, mapped to which="total"."""
+    import httpx
+
+    from relaykit.transport_errors import transport_error
+
+    exc = httpx.WriteTimeout("timed out") if timeout == "httpx.WriteTimeout" else timeout
+    assert isinstance(exc, Exception)
+    error = transport_error(exc, provider="openai", model="gpt-4o-mini")
+    assert isinstance(error, RequestTimeoutError)
+    assert (error.which, error.retryable) == ("connect", True)
+    assert "writing the request timed out" in str(error)
 
 
 def test_a_raw_tls_failure_is_a_transport_failure() -> None:

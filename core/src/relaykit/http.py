@@ -56,6 +56,7 @@ from .http_exceptions import (
     ReadTimeout,
     TransportError,
     TransportTimeout,
+    WriteTimeout,
 )
 from .httpx_client import httpx_client
 from .secrets import SecretHeaders
@@ -90,6 +91,7 @@ __all__ = [
     "ReadTimeout",
     "TransportError",
     "TransportTimeout",
+    "WriteTimeout",
     "api_url",
     "base_url_credentials",
     "claim_stream_read_timeout",
@@ -112,8 +114,9 @@ HeaderHook = Callable[[MutableMapping[str, str]], None]
 class HttpOptions:
     """What the core asks of each provider's HTTP client (from ``[http]`` and ``[timeouts]``).
 
-    ``connect_timeout`` bounds opening a connection, writing a request and
-    waiting for a free pooled connection; reads are unbounded except for a
+    ``connect_timeout`` bounds opening a connection, writing a request (a wait
+    for the server to take more of it: :class:`WriteTimeout`) and waiting for a
+    free pooled connection; reads are unbounded except for a
     stream's idle timeout (:func:`claim_stream_read_timeout`), because the core
     enforces first-token and total timeouts itself. ``max_keepalive_connections``
     may have no counterpart in a client that keeps every idle connection up to

@@ -27,6 +27,11 @@ class ReadTimeout(TransportTimeout):
     """No bytes arrived within the read timeout (a stream's idle timeout)."""
 
 
+class WriteTimeout(TransportTimeout):
+    """The server took no more of the request for longer than the write timeout
+    (``connect_timeout``: see :class:`relaykit.http.HttpOptions`)."""
+
+
 class ConnectError(TransportError):
     """The connection could not be opened (refused, unreachable, DNS failure)."""
 

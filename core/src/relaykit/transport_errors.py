@@ -41,8 +41,9 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     """The relaykit error for a transport failure, or ``None`` if ``exc`` is not one.
 
     Connect and pool timeouts become :class:`relaykit.RequestTimeoutError` with
-    ``which="connect"``, and so does httpx's write timeout (``[timeouts] connect``
-    bounds writing a request: :class:`~relaykit.http.HttpOptions`); a read timeout
+    ``which="connect"``, and so does a write timeout (httpx's, or
+    :class:`relaykit.http.WriteTimeout`: ``[timeouts] connect`` bounds writing a
+    request: :class:`~relaykit.http.HttpOptions`); a read timeout
     ``which="idle"``: the only read timeout a relaykit HTTP client applies is a
     stream's idle timeout (:func:`~relaykit.http.claim_stream_read_timeout`); any
     other timeout ``which="total"``. A server certificate
@@ -125,6 +126,8 @@ def _kind(exc: BaseException) -> str | None:
             return "connect-timeout"
         if isinstance(exc, hx.ReadTimeout):
             return "read-timeout"
+        if isinstance(exc, hx.WriteTimeout):
+            return "write-timeout"
         if isinstance(exc, hx.TransportTimeout):
             return "timeout"
         if isinstance(exc, hx.ConnectError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
+import inspect
 import socket
 import sys
 from collections.abc import AsyncGenerator, Coroutine, Mapping
@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import aiohttp.payload
 import sniffio
 from anyio.lowlevel import checkpoint_if_cancelled
 from yarl import URL
@@ -38,6 +39,7 @@ from relaykit.http import (
     ReadTimeout,
     TransportError,
     TransportTimeout,
+    WriteTimeout,
     claim_stream_read_timeout,
     environment_proxies,
 )
@@ -62,21 +64,29 @@ _TIMER_SLACK = 0.001
 #: a streamed body's chunks read between two cancellation checks (a power of two:
 #: the test is a mask); a cancelled read stops within that many (see aiter_bytes)
 CHECK_EVERY = 16
-#: aiohttp's size above which a body of bytes makes it warn (a ResourceWarning that
-#: it may hold up the event loop); such a body (an audio upload) goes as a BytesIO,
-#: which aiohttp writes in chunks, still with its Content-Length
-_LARGE_BODY = 2**20
+#: a body up to this size goes as bytes: aiohttp's writer hands it to the socket
+#: whole and waits on no drain (its own LIMIT), so no write can stall on it. A larger
+#: one goes as a _TimedBody, in chunks of this size
+_UNTIMED_BODY = 2**16
 #: the longest status line or header line read: httpx's bound on a whole head
 #: (httpcore's h11 max_incomplete_event_size), so that an answer one client reads the
 #: other does too; aiohttp's own, 8190 bytes, refused a header httpx read
 _HEAD_LINE_LIMIT = 100 * 1024
-
-
-def _body(content: bytes | None) -> bytes | io.BytesIO | None:
-    """``content`` as aiohttp takes it without a warning: bytes, or a large body's BytesIO."""
-    if content is not None and len(content) > _LARGE_BODY:
-        return io.BytesIO(content)
-    return content
+#: the most header lines read (aiohttp 3.14's own bound is 128, which an answer
+#: through a chatty proxy passed: "Too many headers received"). httpx counts none,
+#: bounding the head at 100 KiB; aiohttp bounds each line alone, so the count bounds
+#: the head: this many lines of 25 bytes fill httpx's 100 KiB
+MAX_HEADERS = 4096
+#: the session's parser limits: max_headers is new in aiohttp 3.14 (3.13 counts none)
+_PARSER_LIMITS: Mapping[str, Any] = {
+    "max_line_size": _HEAD_LINE_LIMIT,
+    "max_field_size": _HEAD_LINE_LIMIT,
+    **(
+        {"max_headers": MAX_HEADERS}
+        if "max_headers" in inspect.signature(aiohttp.ClientSession).parameters
+        else {}
+    ),
+}
 
 
 class AiohttpClient:
@@ -91,7 +101,10 @@ class AiohttpClient:
     headers. aiohttp keeps every idle connection up to
     ``max_connections``, so ``max_keepalive_connections`` has no counterpart.
     Reads are unbounded except a stream's idle timeout
-    (:func:`relaykit.http.claim_stream_read_timeout`). Cookies are not kept.
+    (:func:`relaykit.http.claim_stream_read_timeout`); writing a body larger
+    than 64 KiB is bounded by the connect timeout, as httpx bounds it (each
+    wait for the server to take more: :class:`relaykit.http.WriteTimeout`).
+    Cookies are not kept.
 
     The session and its connector are made on the first request, inside the
     running loop. Failures raise the transport errors of :mod:`relaykit.http`.
@@ -104,6 +117,8 @@ class AiohttpClient:
         self._hooks = options.header_hooks
         self._ssl_context = options.ssl_context
         connect = options.connect_timeout
+        #: as httpx's: the connect timeout bounds writing the request (HttpOptions)
+        self._write_timeout = connect
         #: aiohttp's `connect` covers waiting for the pool and connecting, `sock_connect`
         #: connecting alone: a pool wait gets the connect timeout on top of its own
         self._connect = connect
@@ -190,7 +205,7 @@ class AiohttpClient:
                 method,
                 target,
                 skip_auto_headers=_skip_auto_headers(headers),
-                data=_body(content),
+                data=self._body(content),
                 allow_redirects=False,
                 timeout=self._timeout,
                 headers=headers,
@@ -205,6 +220,10 @@ class AiohttpClient:
                 body = await reader.readany()  # a small body: all of it, at once
                 if not reader.at_eof():
                     body = await _read_rest(reader, body)
+            except _FAILURES as e:
+                failure = _body_failure(e, response)
+                response.close()  # as below
+                raise failure from e
             except BaseException:
                 # the rest of the body is unread: the connection is never reused.
                 # (Read to its end, aiohttp put it back in the pool: its end-of-body
@@ -245,10 +264,15 @@ class AiohttpClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,  # proxies: see _proxy; netrc: LLM APIs take keys in headers
             timeout=self._timeout,
-            max_line_size=_HEAD_LINE_LIMIT,
-            max_field_size=_HEAD_LINE_LIMIT,
+            **_PARSER_LIMITS,
         )
         return self._session
+
+    def _body(self, content: bytes | None) -> bytes | _TimedBody | None:
+        """``content`` as aiohttp takes it: a large body as a :class:`_TimedBody`."""
+        if content is not None and len(content) > _UNTIMED_BODY:
+            return _TimedBody(content, self._write_timeout)
+        return content
 
     def _url(self, url: str) -> URL:
         parsed = self._urls.get(url)
@@ -411,7 +435,7 @@ class StreamedRequest:
                 self._method,
                 target,
                 skip_auto_headers=_skip_auto_headers(headers),
-                data=_body(self._content),
+                data=client._body(self._content),
                 allow_redirects=False,
                 timeout=timeout,
                 headers=headers,
@@ -562,7 +586,11 @@ class StreamResponse:
                         return
                     yield chunk
         except _FAILURES as e:
-            raise _mapped(e, False) from e
+            failure = _body_failure(e, self._response)
+            arrived = _unread(content)
+            if arrived:
+                yield arrived
+            raise failure from e
         except RuntimeError as e:
             if not _closed_under_read(e):
                 raise
@@ -633,6 +661,102 @@ async def _read_rest(content: aiohttp.StreamReader, first: bytes) -> bytes:
         chunks.append(chunk)
 
 
+class _TimedBody(aiohttp.payload.Payload):
+    """A request body over :data:`_UNTIMED_BODY` bytes, written in chunks of that size;
+    a chunk the connection takes none of for ``timeout`` seconds fails the request
+    with :class:`relaykit.http.WriteTimeout`.
+
+    aiohttp bounds no write: a server that stopped reading an upload (stuck, or a
+    proxy holding it) left the request waiting for the socket to drain until the
+    total timeout, where httpx fails at its write timeout. Each chunk's wait is
+    timed alone, so a slow upload that keeps moving is never cut short (httpx
+    times a whole ``send()`` of the body). Bytes, not a BytesIO, also spare
+    aiohttp's warning that a body over a MiB may hold up the loop.
+    """
+
+    _autoclose = True  # memory only: nothing to close
+
+    def __init__(self, value: bytes, timeout: float) -> None:
+        super().__init__(value)
+        self._size = len(value)
+        self._timeout = timeout
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The body as text (aiohttp's debugging aid)."""
+        text: str = self._value.decode(encoding, errors)
+        return text
+
+    async def write(self, writer: aiohttp.abc.AbstractStreamWriter) -> None:
+        """Write the whole body (aiohttp itself calls :meth:`write_with_length`)."""
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        """Write the body, or its first ``content_length`` bytes; raises
+        :class:`_WriteStalled` when a chunk waits longer than the timeout.
+
+        aiohttp hands an exception that is a ``TimeoutError`` (with no errno) to
+        the request as it is: ``session.request()`` raises it.
+        """
+        body = memoryview(self._value)
+        if content_length is not None:
+            body = body[:content_length]
+        loop = asyncio.get_running_loop()
+        timeout = self._timeout
+        deadline = asyncio.timeout(None)
+        try:
+            async with deadline:
+                for start in range(0, len(body), _UNTIMED_BODY):
+                    deadline.reschedule(loop.time() + timeout)
+                    await writer.write(body[start : start + _UNTIMED_BODY])
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise _WriteStalled(
+                f"the server took no more of the request's body for {timeout:g}s"
+                " (the write timeout: [timeouts] connect)"
+            ) from None
+
+
+class _WriteStalled(TimeoutError):
+    """A :class:`_TimedBody`'s chunk waited longer than the write timeout."""
+
+
+def _unread(content: aiohttp.StreamReader) -> bytes:
+    """The body's bytes that arrived before its failure and were not read yet.
+
+    aiohttp's reads (``readany()``, ``read_nowait()``) raise a failure ahead of
+    bytes still in the buffer, when the bytes and the failure came while no read
+    was waiting (a server that wrote its last events and reset the connection):
+    httpx delivers such bytes first. Only the private ``_read_nowait`` reads past
+    the failure, the same in aiohttp 3.13 and 3.14
+    (test_client.py's test_bytes_that_came_before_a_reset_are_read_before_it_fails
+    fails if that changes; without the method the bytes are lost, as before).
+    """
+    read = getattr(content, "_read_nowait", None)
+    return read(-1) if read is not None else b""
+
+
+def _body_failure(e: BaseException, response: aiohttp.ClientResponse) -> TransportError:
+    """The transport error for ``e``, a failure while reading ``response``'s body.
+
+    A connection lost mid-body fails the body with aiohttp's ``ClientPayloadError``
+    ("Response payload is not completed"), whether the server closed it (a
+    truncated answer: :class:`relaykit.http.ProtocolError`, as httpx's
+    ``RemoteProtocolError``) or it was reset or broke: then a
+    :class:`relaykit.http.ReadError`, as httpx's, naming the socket's error,
+    which aiohttp sets on the connection's protocol.
+    """
+    if isinstance(e, aiohttp.ClientPayloadError):
+        connection = response.connection
+        protocol = connection.protocol if connection is not None else None
+        lost = protocol.exception() if protocol is not None else None
+        if isinstance(lost, OSError):
+            return ReadError(f"the connection failed while the body was read: {lost}")
+    return _mapped(e, False)
+
+
 def _closed_under_read(e: RuntimeError) -> bool:
     """Whether ``e`` is aiohttp's refusal to wait for body bytes on a connection that
     was closed under the response (``StreamReader._wait``: its protocol has no
@@ -655,6 +779,8 @@ def _closed_error() -> ReadError:
 def _mapped(e: BaseException, pooled: bool) -> TransportError:
     """aiohttp's failure as the transport error relaykit maps to its own errors."""
     text = str(e)
+    if isinstance(e, _WriteStalled):
+        return WriteTimeout(text)
     if isinstance(e, aiohttp.ConnectionTimeoutError):
         return (PoolTimeout if pooled else ConnectTimeout)(text or "timed out")
     if isinstance(e, aiohttp.SocketTimeoutError):
@@ -673,6 +799,12 @@ def _mapped(e: BaseException, pooled: bool) -> TransportError:
         if not isinstance(e.message, str):
             return ProtocolError("Server disconnected before the response's head was complete")
         return ProtocolError(text or "server disconnected")
+    if isinstance(e, aiohttp.ClientResponseError) and e.message == "Too many headers received":
+        return ProtocolError(
+            f"the response has more than {MAX_HEADERS} header lines, which relaykit-aiohttp"
+            " does not read; httpx reads any number in a head of 100 KiB:"
+            ' [http] transport = "httpx"'
+        )
     # a truncated body, or a malformed status line or headers
     if isinstance(e, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
         return ProtocolError(text)
