@@ -4,13 +4,15 @@ and InvokeModel for embeddings, reranking and images."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from relaykit import (
+    AuthenticationError,
     ChatRequest,
     ChatResponse,
     ConfigError,
@@ -64,6 +66,10 @@ DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
 CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
 #: Converse answers carry no id of their own; AWS's request id serves as the response id.
 REQUEST_ID = "x-amzn-requestid"
+#: ListInferenceProfiles' ``maxResults``: the most it takes, so that few pages are asked for
+PROFILES_PAGE = "1000"
+
+log = logging.getLogger("relaykit.bedrock")
 
 
 #: the events message_start gives, before any of the answer (see MessagesStreamReader)
@@ -495,22 +501,114 @@ class BedrockProvider:
         return stream_exception(kind, payload, started=started, provider=self._name, model=model)
 
     async def list_models(self) -> list[ModelInfo]:
-        """ListFoundationModels (``GET /foundation-models``, control plane): text models only,
-        and those a call can reach by their id or an inference profile's (a model AWS
-        serves to Provisioned Throughput alone, such as a ``...:0:300k`` context-length
-        variant, is called through its provisioned model's ARN and left out)."""
+        """The models a call can name: ListFoundationModels (``GET /foundation-models``,
+        control plane) and ListInferenceProfiles (``GET /inference-profiles``, every page).
+
+        Foundation models: text models only, and those a call can reach by their id
+        or an inference profile's (a model AWS serves to Provisioned Throughput
+        alone, such as a ``...:0:300k`` context-length variant, is called through
+        its provisioned model's ARN and left out). Then the system-defined
+        (cross-region) inference profiles of those text models, by their ids
+        (``us.anthropic.claude-...``, ``global.anthropic.claude-...``): the ids the
+        models that take on-demand calls through a profile only are called by.
+        When the credentials may list models but not profiles (AccessDenied on
+        ``bedrock:ListInferenceProfiles``), the foundation models are listed alone
+        and a warning says why.
+        """
         url = await self._url(self._control_url, "/foundation-models?byOutputModality=TEXT")
-        r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
-        if r.status_code >= 400:
-            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
-        data = json_decode.loads(r.content)
+        data = await self._control_get(url)
         # {} is no empty listing (it would be cached as one)
         json_decode.require_answer(data, "a model list", "modelSummaries")
         try:
             summaries = data.get("modelSummaries") or ()
-            return [self._model_info(m) for m in summaries if _callable(m)]
+            models = [self._model_info(m) for m in summaries if _callable(m)]
+            owners = {m.get("modelId"): m.get("providerName") for m in summaries}
         except json_decode.SHAPE_ERRORS as e:
             raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
+        try:
+            profiles = await self._inference_profiles()
+        except AuthenticationError as e:
+            if e.status != 403:
+                raise
+            log.warning(
+                "bedrock: listing %s without inference profiles: %s (allow"
+                " bedrock:ListInferenceProfiles to list us./eu./global. profile ids)",
+                self._name,
+                e,
+            )
+            return models
+        listed = {m.id for m in models}
+        for profile in profiles:
+            info = self._profile_info(profile, owners)
+            if info is not None and info.id not in listed:
+                listed.add(info.id)
+                models.append(info)
+        return models
+
+    async def _control_get(self, url: str) -> Any:
+        r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
+        if r.status_code >= 400:
+            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
+        return json_decode.loads(r.content)
+
+    async def _inference_profiles(self) -> list[Any]:
+        """Every system-defined inference profile's summary, page after page."""
+        found: list[Any] = []
+        seen: set[str] = set()
+        token: str | None = None
+        while True:
+            query = {"maxResults": PROFILES_PAGE, "type": "SYSTEM_DEFINED"}
+            if token is not None:
+                query["nextToken"] = token
+            url = await self._url(self._control_url, f"/inference-profiles?{urlencode(query)}")
+            data = await self._control_get(url)
+            json_decode.require_answer(
+                data, "an inference profile list", "inferenceProfileSummaries"
+            )
+            page = data.get("inferenceProfileSummaries")
+            token = data.get("nextToken")
+            if not isinstance(page, list) or not (token is None or isinstance(token, str)):
+                raise json_decode.wrong_shape(
+                    "an inference profile list",
+                    TypeError("inferenceProfileSummaries is no list, or nextToken no text"),
+                    data,
+                    _PROFILES_SHAPE,
+                )
+            found += page
+            if not token:
+                return found
+            if token in seen:  # a server handing out a token twice would page forever
+                raise ProviderUnavailableError(
+                    "ListInferenceProfiles answered a nextToken it had already given",
+                    provider=self._name,
+                )
+            seen.add(token)
+
+    def _profile_info(self, p: Any, owners: Mapping[str, Any]) -> ModelInfo | None:
+        """One of ListInferenceProfiles' summaries, as a model called by its id; ``None``
+        for one not ``ACTIVE`` or routing to no text model the listing has."""
+        if not isinstance(p, dict) or p.get("status", "ACTIVE") != "ACTIVE":
+            return None
+        profile_id = p.get("inferenceProfileId")
+        if type(profile_id) is not str or not profile_id:
+            return None
+        routed = [
+            m["modelArn"].rpartition("foundation-model/")[2]
+            for m in p.get("models") or ()
+            if isinstance(m, dict) and isinstance(m.get("modelArn"), str)
+        ]
+        model_id = next((m for m in routed if m in owners), None)
+        if model_id is None:  # an embedding or image model's profile: no text model
+            return None
+        window, price = lookup(profile_id)
+        owner = owners[model_id]
+        return ModelInfo(
+            id=profile_id,
+            provider=self._name,
+            context_window=window,
+            price=price,
+            owned_by=owner if isinstance(owner, str) else None,
+        )
 
     def _model_info(self, m: dict[str, Any]) -> ModelInfo:
         """One of ListFoundationModels' ``modelSummaries``; a ``providerName`` that is not
@@ -540,6 +638,11 @@ class BedrockProvider:
 
 #: what ListFoundationModels documents, for naming the place an answer does not fit it
 _LISTING_SHAPE = {"modelSummaries": [{"modelId": str, "providerName": str}]}
+#: what ListInferenceProfiles documents, likewise
+_PROFILES_SHAPE = {
+    "inferenceProfileSummaries": [{"inferenceProfileId": str, "models": [{"modelArn": str}]}],
+    "nextToken": str,
+}
 
 
 def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, model: str) -> None:
