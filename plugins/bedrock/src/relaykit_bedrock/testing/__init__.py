@@ -45,7 +45,6 @@ from .frames import (
     rechunk,
 )
 from .invoke import validate_invoke
-from .profiles import profile_summary
 from .mock import (
     ACCESS_KEY,
     MODELS,
@@ -56,6 +55,7 @@ from .mock import (
     validate,
     validate_count_tokens,
 )
+from .profiles import profile_summary
 from .sigv4 import Denial, SigV4Verifier
 
 __all__ = [
