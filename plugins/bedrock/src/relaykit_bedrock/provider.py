@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -51,6 +50,7 @@ from .aws_errors import (
     stream_exception,
 )
 from .claude_api import claude_api_option, uses_messages_api
+from .endpoints import CONTROL_PLANE_URL_ENV, RUNTIME_URL_ENV, endpoint_url
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
 from .prices import lookup
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
-CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
 #: Converse answers carry no id of their own; AWS's request id serves as the response id.
 REQUEST_ID = "x-amzn-requestid"
 #: ListInferenceProfiles' ``maxResults``: the most it takes, so that few pages are asked for
@@ -84,8 +83,11 @@ class BedrockProvider:
     with SigV4 over the standard AWS credential chain. Options in
     ``[providers.NAME]``: ``region`` (else ``AWS_REGION``/``AWS_DEFAULT_REGION``
     or the profile's), ``profile`` (else ``AWS_PROFILE``) and
-    ``control_plane_url`` (where ``GET /foundation-models`` is served; else
-    ``AWS_ENDPOINT_URL_BEDROCK``), and ``auto_cache`` (``true``, ``"5m"`` or
+    ``control_plane_url`` (where ``GET /foundation-models`` and ``GET
+    /inference-profiles`` are served); without them, the AWS SDKs' endpoint
+    variables (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` for ``base_url``,
+    ``AWS_ENDPOINT_URL_BEDROCK`` for the control plane, then ``AWS_ENDPOINT_URL``;
+    see :mod:`relaykit_bedrock.endpoints`), and ``auto_cache`` (``true``, ``"5m"`` or
     ``"1h"``: cache points after the tools, the system prompt and the last
     message of calls that bring none; see :mod:`relaykit.cache_points`), and
     ``claude_api`` (``"auto"``, ``"converse"`` or ``"messages"``: which API
@@ -119,8 +121,10 @@ class BedrockProvider:
     genai_provider_name: ClassVar[str] = "aws.bedrock"
     default_base_url: ClassVar[str] = "https://bedrock-runtime.{region}.amazonaws.com"
     api_key_env: ClassVar[str | None] = BEARER_ENV
-    # The AWS SDKs' own service-specific endpoint variable.
-    base_url_env: ClassVar[str | None] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+    # None: the AWS SDKs' endpoint variables (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, then
+    # AWS_ENDPOINT_URL; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) are read here, by
+    # relaykit_bedrock.endpoints, for every table of this type, as the SDKs read them.
+    base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
     # SigV4's credentials from the environment, masked from the client's start as keys
     # are (AWS quotes a session token back in a signature mismatch's canonical request)
@@ -144,12 +148,25 @@ class BedrockProvider:
             bearer=settings.api_key,
             known=settings.known_secrets,
         )
-        self._runtime_url = _endpoint(settings.base_url, f"providers.{self._name}.base_url")
+        # base_url_env is None, so settings.base_url is the table's or the default.
+        given = settings.base_url if settings.base_url != self.default_base_url else None
+        self._runtime_url = _endpoint(
+            *endpoint_url(
+                given,
+                f"providers.{self._name}.base_url",
+                RUNTIME_URL_ENV,
+                settings.env,
+                self.default_base_url,
+            )
+        )
         self._control_url = _endpoint(
-            _opt(opts, "control_plane_url")
-            or os.environ.get(CONTROL_PLANE_URL_ENV)
-            or DEFAULT_CONTROL_PLANE_URL,
-            f"providers.{self._name}.control_plane_url",
+            *endpoint_url(
+                _opt(opts, "control_plane_url"),
+                f"providers.{self._name}.control_plane_url",
+                CONTROL_PLANE_URL_ENV,
+                settings.env,
+                DEFAULT_CONTROL_PLANE_URL,
+            )
         )
         # Signed: content-type (and the host). User headers ride along unsigned.
         self._signed = {"content-type": "application/json"}
