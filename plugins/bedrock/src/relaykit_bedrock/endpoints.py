@@ -9,10 +9,15 @@ which beats the default regional endpoint. ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
 makes the SDKs ignore the variables, never an endpoint given in code: here the
 ``[providers]`` table's. The shared config file's ``endpoint_url`` settings are
 not read.
+
+A model ARN names its region (:func:`model_region`): a call by one goes to that
+region's endpoint when the endpoint is the regional default (or another URL
+with ``{region}`` in it), signed for that region.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 #: Bedrock Runtime's service-specific variable (service id "Bedrock Runtime")
@@ -37,3 +42,18 @@ def endpoint_url(
             if value:
                 return value.rstrip("/"), f"environment variable {var}"
     return default, "the default"
+
+
+#: a Bedrock ARN's partition and region: ``arn:aws:bedrock:us-west-2:123456789012:...``
+_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:bedrock:([a-z0-9-]+):")
+
+
+def model_region(model: str) -> str | None:
+    """The region of a model ARN (a foundation model's, an inference profile's, a
+    provisioned model's); ``None`` for a model or profile id, or an ARN naming none.
+
+    AWS serves a model ARN in its own region only: called at another region's
+    endpoint, it answers "The provided model identifier is invalid".
+    """
+    m = _ARN.match(model)
+    return m.group(1) if m else None

@@ -50,7 +50,7 @@ from .aws_errors import (
     stream_exception,
 )
 from .claude_api import claude_api_option, uses_messages_api
-from .endpoints import CONTROL_PLANE_URL_ENV, RUNTIME_URL_ENV, endpoint_url
+from .endpoints import CONTROL_PLANE_URL_ENV, RUNTIME_URL_ENV, endpoint_url, model_region
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
 from .prices import lookup
@@ -96,7 +96,9 @@ class BedrockProvider:
     on ``bedrock-runtime`` (``/anthropic/v1/messages``, server-sent events; see
     :mod:`relaykit_bedrock.messages_wire`), every other model through Converse.
     Model ids may be foundation model ids, inference profile ids
-    (``us.anthropic.claude-...``) or ARNs.
+    (``us.anthropic.claude-...``) or ARNs; a call by an ARN of another region
+    goes to that region's endpoint, signed for it, unless ``base_url`` is a
+    fixed endpoint (no ``{region}`` in it).
 
     ``reasoning=`` reaches Claude (``thinking``: a budget, or adaptive
     thinking from Claude 4.6 on), Amazon Nova 2 (``reasoningConfig``) and
@@ -185,14 +187,26 @@ class BedrockProvider:
             f"{name}(name={self._name!r}, base_url={self._runtime_url!r}, auth={self._auth!r})"
         )
 
-    async def _url(self, template: str, path: str) -> str:
+    async def _url(self, template: str, path: str, region: str | None = None) -> str:
+        """``path`` under the endpoint ``template``, its ``{region}`` filled with
+        ``region`` (a model ARN's) or the configured one."""
         if "{region}" in template:
-            template = template.replace("{region}", await self._auth.region())
+            template = template.replace("{region}", region or await self._auth.region())
         # under the endpoint's path, before its query (a gateway's ?key=value)
         return api_url(template, path)
 
-    async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
-        return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
+    def _model_region(self, model: str) -> str | None:
+        """The region a call to ``model`` is signed for and sent to when it is not
+        the configured one: a model ARN's, when the runtime endpoint is regional
+        (``{region}`` in it). A fixed endpoint (a VPC endpoint, a gateway) is the
+        one the user chose: its region is the configured one."""
+        return model_region(model) if "{region}" in self._runtime_url else None
+
+    async def _request_headers(
+        self, method: str, url: str, body: bytes, region: str | None = None
+    ) -> dict[str, str]:
+        signed = await self._auth.headers(method, url, body, self._signed, region=region)
+        return {**signed, **self._unsigned}
 
     def _converse_body(self, request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]:
         if self._auto_cache is not None:
@@ -203,9 +217,11 @@ class BedrockProvider:
         self, model: str, operation: str, body: dict[str, Any]
     ) -> tuple[str, bytes, dict[str, str]]:
         # The model id sits in one path segment: ARNs carry '/' and ':' which must be escaped.
-        url = await self._url(self._runtime_url, f"/model/{quote(model, safe='')}/{operation}")
+        region = self._model_region(model)
+        path = f"/model/{quote(model, safe='')}/{operation}"
+        url = await self._url(self._runtime_url, path, region)
         content = json_encode.dumps(body)
-        return url, content, await self._request_headers("POST", url, content)
+        return url, content, await self._request_headers("POST", url, content, region)
 
     async def _converse_request(
         self, request: ChatRequest, operation: str
@@ -300,11 +316,14 @@ class BedrockProvider:
         self, request: ChatRequest, *, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
         body = self._messages_body(request, stream=stream)
-        url = await self._url(self._runtime_url, messages_wire.PATH)
+        region = self._model_region(request.model)
+        url = await self._url(self._runtime_url, messages_wire.PATH, region)
         content = json_encode.dumps(body)
         signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}
         # A Bedrock API key goes in x-api-key here, as the Anthropic SDKs send it.
-        auth = await self._auth.headers("POST", url, content, signed, bearer_header="x-api-key")
+        auth = await self._auth.headers(
+            "POST", url, content, signed, bearer_header="x-api-key", region=region
+        )
         return url, content, {**auth, **self._unsigned}
 
     async def _messages_chat(self, request: ChatRequest) -> ChatResponse:
