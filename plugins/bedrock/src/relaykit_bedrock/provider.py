@@ -262,15 +262,32 @@ class BedrockProvider:
             decoder = EventStreamDecoder()
             translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
             started = False
+            lost: str | None = None  # why the metadata after messageStop never came
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             chunks_iter = cast("AsyncGenerator[bytes, None]", r.aiter_bytes())
             async with aclosing(chunks_iter) as chunks:
-                async for raw in chunks:
+                while lost is None:
+                    try:
+                        raw = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except Exception as e:
+                        # After messageStop the answer is whole: a connection lost
+                        # before the metadata event costs its usage only.
+                        if not translator.stopped or translator.has_usage:
+                            raise
+                        if transport_error(e, provider=self._name, model=request.model) is None:
+                            raise
+                        lost = f"the connection broke ({type(e).__name__})"
+                        break
                     try:
                         messages = decoder.feed(raw)
                     except EventStreamError as e:
-                        raise self._corrupt(e, request.model) from e
+                        if not translator.stopped or translator.has_usage:
+                            raise self._corrupt(e, request.model) from e
+                        lost = f"its frame was corrupt ({e})"
+                        messages = []
                     for message in messages:
                         if message.message_type != "event":
                             raise self._exception(message, started, request.model)
@@ -285,16 +302,32 @@ class BedrockProvider:
                         for event in translator.events(message.event_type, data):
                             yield event
                             started = True
-            try:
-                # A corrupt frame that shared the last read with good ones is raised here.
-                decoder.close()
-            except EventStreamError as e:
-                raise self._corrupt(e, request.model) from e
+            if lost is None:
+                try:
+                    # A corrupt frame that shared the last read with good ones is raised here.
+                    decoder.close()
+                except EventStreamError as e:
+                    if not translator.stopped or translator.has_usage:
+                        raise self._corrupt(e, request.model) from e
+                    lost = f"its frame was corrupt ({e})"
             # messageStop says the answer is whole (metadata with usage follows it);
             # without it the server or a proxy cut the stream short.
             if not translator.stopped:
                 raise StreamError(
                     "the stream ended before messageStop", provider=self._name, model=request.model
+                )
+            if not translator.has_usage:
+                # The answer stands (its events reached the caller; AWS billed it).
+                # With no UsageUpdate the client charges its estimate, marked
+                # usage_estimated; this says why.
+                if lost is None:
+                    cut = decoder.pending
+                    lost = "its last frame was cut short" if cut else "the stream ended first"
+                log.warning(
+                    "bedrock: the ConverseStream of %s lost its metadata event (the usage)"
+                    " after messageStop: %s; the answer is whole, its usage estimated",
+                    request.model,
+                    lost,
                 )
 
     # -- the Messages API (Claude 4.7 on) ---------------------------------------------
