@@ -595,7 +595,7 @@ class BedrockProvider:
         except json_decode.SHAPE_ERRORS as e:
             raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
         try:
-            profiles = await self._inference_profiles()
+            profiles = await self._inference_profiles(owners)
         except AuthenticationError as e:
             if e.status != 403:
                 raise
@@ -607,9 +607,8 @@ class BedrockProvider:
             )
             return models
         listed = {m.id for m in models}
-        for profile in profiles:
-            info = self._profile_info(profile, owners)
-            if info is not None and info.id not in listed:
+        for info in profiles:
+            if info.id not in listed:
                 listed.add(info.id)
                 models.append(info)
         return models
@@ -620,9 +619,10 @@ class BedrockProvider:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
         return json_decode.loads(r.content)
 
-    async def _inference_profiles(self) -> list[Any]:
-        """Every system-defined inference profile's summary, page after page."""
-        found: list[Any] = []
+    async def _inference_profiles(self, owners: Mapping[Any, Any]) -> list[ModelInfo]:
+        """The system-defined inference profiles of the text models in ``owners`` (model
+        id -> provider name), page after page."""
+        found: list[ModelInfo] = []
         seen: set[str] = set()
         token: str | None = None
         while True:
@@ -631,19 +631,21 @@ class BedrockProvider:
                 query["nextToken"] = token
             url = await self._url(self._control_url, f"/inference-profiles?{urlencode(query)}")
             data = await self._control_get(url)
-            json_decode.require_answer(
-                data, "an inference profile list", "inferenceProfileSummaries"
-            )
-            page = data.get("inferenceProfileSummaries")
-            token = data.get("nextToken")
-            if not isinstance(page, list) or not (token is None or isinstance(token, str)):
-                raise json_decode.wrong_shape(
-                    "an inference profile list",
-                    TypeError("inferenceProfileSummaries is no list, or nextToken no text"),
-                    data,
-                    _PROFILES_SHAPE,
-                )
-            found += page
+            what = "an inference profile list"
+            json_decode.require_answer(data, what, "inferenceProfileSummaries")
+            try:
+                page = data["inferenceProfileSummaries"]
+                token = data.get("nextToken")
+                if not isinstance(page, list):
+                    raise TypeError(
+                        f"inferenceProfileSummaries is {type(page).__name__}, not a list"
+                    )
+                if token is not None and not isinstance(token, str):
+                    raise TypeError(f"nextToken is {type(token).__name__}, not text")
+                infos = [self._profile_info(p, owners) for p in page]
+            except (*json_decode.SHAPE_ERRORS, KeyError) as e:
+                raise json_decode.wrong_shape(what, e, data, _PROFILES_SHAPE) from e
+            found += [info for info in infos if info is not None]
             if not token:
                 return found
             if token in seen:  # a server handing out a token twice would page forever
@@ -653,14 +655,15 @@ class BedrockProvider:
                 )
             seen.add(token)
 
-    def _profile_info(self, p: Any, owners: Mapping[str, Any]) -> ModelInfo | None:
+    def _profile_info(self, p: Any, owners: Mapping[Any, Any]) -> ModelInfo | None:
         """One of ListInferenceProfiles' summaries, as a model called by its id; ``None``
-        for one not ``ACTIVE`` or routing to no text model the listing has."""
-        if not isinstance(p, dict) or p.get("status", "ACTIVE") != "ACTIVE":
+        for one not ``ACTIVE`` or routing to no text model the listing has. A summary
+        that is no object, or whose id is no text, raises a ``TypeError``."""
+        if p.get("status", "ACTIVE") != "ACTIVE":
             return None
-        profile_id = p.get("inferenceProfileId")
+        profile_id = p["inferenceProfileId"]
         if type(profile_id) is not str or not profile_id:
-            return None
+            raise TypeError(f"an inference profile's id is {type(profile_id).__name__}, not text")
         routed = [
             m["modelArn"].rpartition("foundation-model/")[2]
             for m in p.get("models") or ()
