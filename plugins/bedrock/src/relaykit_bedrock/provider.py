@@ -39,7 +39,7 @@ from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
 
-from . import embeddings, images, messages_wire, wire
+from . import embeddings, images, inference_profiles, messages_wire, wire
 from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import (
@@ -631,21 +631,8 @@ class BedrockProvider:
                 query["nextToken"] = token
             url = await self._url(self._control_url, f"/inference-profiles?{urlencode(query)}")
             data = await self._control_get(url)
-            what = "an inference profile list"
-            json_decode.require_answer(data, what, "inferenceProfileSummaries")
-            try:
-                page = data["inferenceProfileSummaries"]
-                token = data.get("nextToken")
-                if not isinstance(page, list):
-                    raise TypeError(
-                        f"inferenceProfileSummaries is {type(page).__name__}, not a list"
-                    )
-                if token is not None and not isinstance(token, str):
-                    raise TypeError(f"nextToken is {type(token).__name__}, not text")
-                infos = [self._profile_info(p, owners) for p in page]
-            except (*json_decode.SHAPE_ERRORS, KeyError) as e:
-                raise json_decode.wrong_shape(what, e, data, _PROFILES_SHAPE) from e
-            found += [info for info in infos if info is not None]
+            infos, token = inference_profiles.read_page(data, owners, self._name)
+            found += infos
             if not token:
                 return found
             if token in seen:  # a server handing out a token twice would page forever
@@ -654,33 +641,6 @@ class BedrockProvider:
                     provider=self._name,
                 )
             seen.add(token)
-
-    def _profile_info(self, p: Any, owners: Mapping[Any, Any]) -> ModelInfo | None:
-        """One of ListInferenceProfiles' summaries, as a model called by its id; ``None``
-        for one not ``ACTIVE`` or routing to no text model the listing has. A summary
-        that is no object, or whose id is no text, raises a ``TypeError``."""
-        if p.get("status", "ACTIVE") != "ACTIVE":
-            return None
-        profile_id = p["inferenceProfileId"]
-        if type(profile_id) is not str or not profile_id:
-            raise TypeError(f"an inference profile's id is {type(profile_id).__name__}, not text")
-        routed = [
-            m["modelArn"].rpartition("foundation-model/")[2]
-            for m in p.get("models") or ()
-            if isinstance(m, dict) and isinstance(m.get("modelArn"), str)
-        ]
-        model_id = next((m for m in routed if m in owners), None)
-        if model_id is None:  # an embedding or image model's profile: no text model
-            return None
-        window, price = lookup(profile_id)
-        owner = owners[model_id]
-        return ModelInfo(
-            id=profile_id,
-            provider=self._name,
-            context_window=window,
-            price=price,
-            owned_by=owner if isinstance(owner, str) else None,
-        )
 
     def _model_info(self, m: dict[str, Any]) -> ModelInfo:
         """One of ListFoundationModels' ``modelSummaries``; a ``providerName`` that is not
@@ -710,11 +670,6 @@ class BedrockProvider:
 
 #: what ListFoundationModels documents, for naming the place an answer does not fit it
 _LISTING_SHAPE = {"modelSummaries": [{"modelId": str, "providerName": str}]}
-#: what ListInferenceProfiles documents, likewise
-_PROFILES_SHAPE = {
-    "inferenceProfileSummaries": [{"inferenceProfileId": str, "models": [{"modelArn": str}]}],
-    "nextToken": str,
-}
 
 
 def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, model: str) -> None:
