@@ -649,16 +649,23 @@ async def sweep_listing(
 ) -> None:
     """Serve ``mock``'s model listing whole (each list cut to one item of each shape),
     then each change of it: every one read as well-typed models or a typed error.
+    A listing of several requests (Bedrock's foundation models, then its inference
+    profiles) has each request's answer changed in turn, the others served whole.
 
     A client a change: the catalog serves its last good listing when a listing
     fails, which would hide the error."""
     normal: list[Response] = []
+    paths: list[str] = []
     serve: list[bytes] = []
+    changing: list[str] = []  # the path whose answer is changed
 
     async def rewrite(request: Request, response: Response) -> Response:
         assert isinstance(response.body, bytes), response.body
         if not serve:
             normal.append(response)
+            paths.append(request.path)
+            return response
+        if request.path != changing[0]:
             return response
         return attrs.evolve(response, body=serve[0])
 
@@ -669,21 +676,21 @@ async def sweep_listing(
 
     mock.rewrite = rewrite
     await ask()  # the listing, unchanged, is read
-    assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
-    (listed,) = normal
-    assert isinstance(listed.body, bytes), listed.body
-    first = attrs.evolve(listed, body=_dumps(one_of_each(json.loads(listed.body))))
-    errors: list[RelayError] = []
-    escaped = await read_each_change(first, serve, ask, errors)
-    assert not escaped, "\n".join(escaped)
-    said = [e.message for e in errors if "malformed response" in e.message]
-    assert any(": expected " in m or "has the wrong shape" in m for m in said), errors
+    # each request once: no page of the listing asked for twice
+    assert normal and len(set(paths)) == len(paths), [(r.path, r.body[:300]) for r in mock.requests]
+    for path, listed in zip(paths, normal, strict=True):
+        assert isinstance(listed.body, bytes), listed.body
+        changing[:] = [path]
+        first = attrs.evolve(listed, body=_dumps(one_of_each(json.loads(listed.body))))
+        errors: list[RelayError] = []
+        escaped = await read_each_change(first, serve, ask, errors)
+        assert not escaped, "\n".join(escaped)
+        said = [e.message for e in errors if "malformed response" in e.message]
+        assert any(": expected " in m or "has the wrong shape" in m for m in said), (path, errors)
 
 
 # -- the other answers: rerank, moderation, images, transcripts ----------------------
-
 DOCUMENTS = ["Berlin is in Germany", PARIS]
-
 #: call -> (the API's mock, the provider it is called through when not the
 #: fixture's own, the call)
 CALLS: dict[str, tuple[str, str | None, Callable[[relaykit.Client], Awaitable[Any]]]] = {

@@ -114,6 +114,8 @@ async def test_the_region_fills_the_default_endpoint(monkeypatch: pytest.MonkeyP
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(str(request.url))
+        if request.url.path == "/inference-profiles":
+            return httpx.Response(200, json={"inferenceProfileSummaries": []})
         return httpx.Response(200, json={"modelSummaries": []})
 
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
@@ -123,7 +125,8 @@ async def test_the_region_fills_the_default_endpoint(monkeypatch: pytest.MonkeyP
         )
         assert await BedrockProvider(settings, http).list_models() == []
     assert seen == [
-        "https://bedrock.eu-west-1.amazonaws.com/foundation-models?byOutputModality=TEXT"
+        "https://bedrock.eu-west-1.amazonaws.com/foundation-models?byOutputModality=TEXT",
+        "https://bedrock.eu-west-1.amazonaws.com/inference-profiles?maxResults=1000&type=SYSTEM_DEFINED",
     ]
 
 

@@ -58,6 +58,7 @@ async def test_paths_go_under_the_endpoints_path_before_its_query(
         f"/gw/bedrock{NOVA_PATH}/converse-stream{query}",
         f"/gw/bedrock/anthropic/v1/messages{query}",
         f"/gw/bedrock/foundation-models{query}{sep}byOutputModality=TEXT",
+        f"/gw/bedrock/inference-profiles{query}{sep}maxResults=1000&type=SYSTEM_DEFINED",
     ]
 
 
@@ -72,6 +73,7 @@ async def test_a_query_is_signed_with_sigv4_as_it_is_sent(transport: str) -> Non
     assert targets == [
         f"{NOVA_PATH}/converse?tenant=a%2Fb",
         "/foundation-models?tenant=a%2Fb&byOutputModality=TEXT",
+        "/inference-profiles?tenant=a%2Fb&maxResults=1000&type=SYSTEM_DEFINED",
     ]
 
 

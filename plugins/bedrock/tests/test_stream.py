@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from relaykit import (
 )
 from relaykit.events import Finish, ReasoningDelta, StreamStart, UsageUpdate
 from relaykit.testing import LoopbackServer, Reply, Request, Response
+from relaykit.testing.loopback import Reset
 from relaykit_bedrock.aws_errors import error_kind
 from relaykit_bedrock.testing import BedrockMock, encode_message, event_frame, exception_frame
 
@@ -39,16 +41,16 @@ def delta(text: str, index: int = 0) -> bytes:
 
 
 @pytest.fixture
-def raw_server() -> Iterator[Callable[[Iterable[bytes]], relaykit.Client]]:
+def raw_server() -> Iterator[Callable[[Iterable[bytes | Reset]], relaykit.Client]]:
     """A bare loopback server streaming given bytes (no auth check): for malformed streams."""
-    frames: list[bytes] = []
+    frames: list[bytes | Reset] = []
 
     async def handler(request: Request) -> Response:
         return Response(200, {"content-type": "application/vnd.amazon.eventstream"}, list(frames))
 
     with LoopbackServer(handler) as server:
 
-        def client(body: Iterable[bytes]) -> relaykit.Client:
+        def client(body: Iterable[bytes | Reset]) -> relaykit.Client:
             frames[:] = list(body)
             providers = {"bedrock": {"base_url": server.url, "region": "us-east-1"}}
             return relaykit.Client(
@@ -134,6 +136,52 @@ async def test_a_stream_without_metadata_is_complete_after_message_stop(raw_serv
     assert (r.text, r.finish_reason) == ("done", "stop")
     # No usage came: relaykit's estimate (a token per 4 characters), marked so.
     assert (r.usage.output_tokens, r.usage_estimated) == (1, True)
+
+
+METADATA = event_frame(
+    "metadata",
+    {"usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7}, "metrics": {"latencyMs": 9}},
+)
+
+
+def _corrupt(frame: bytes) -> bytes:
+    bad = bytearray(frame)
+    bad[-2] ^= 0x40
+    return bytes(bad)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("tail", "why"),
+    [
+        ([METADATA[:-5]], "cut short"),
+        ([METADATA[:12], Reset()], "connection"),
+        ([Reset()], "connection"),
+        ([_corrupt(METADATA)], "CRC"),
+    ],
+    ids=["cut-frame", "reset-mid-frame", "reset", "corrupt-frame"],
+)
+async def test_losing_the_metadata_after_message_stop_keeps_the_answer_with_usage_estimated(
+    raw_server: Any, caplog: pytest.LogCaptureFixture, tail: list[Any], why: str
+) -> None:
+    # messageStop says the answer is whole; only its usage, in metadata, was lost:
+    # the answer stands, its usage is relaykit's estimate, marked so, and a warning says why.
+    with caplog.at_level(logging.WARNING, logger="relaykit.bedrock"):
+        events, r = await collect(raw_server([START, delta("done"), STOP, *tail]))
+    assert (r.text, r.finish_reason) == ("done", "stop")
+    assert isinstance(events[-1], Finish)
+    assert (r.usage.output_tokens, r.usage_estimated) == (1, True)
+    (record,) = [x for x in caplog.records if x.name == "relaykit.bedrock"]
+    assert "metadata" in record.getMessage() and "estimated" in record.getMessage()
+    assert why in record.getMessage()
+
+
+@pytest.mark.anyio
+async def test_a_connection_broken_before_message_stop_is_still_a_stream_error(
+    raw_server: Any,
+) -> None:
+    err = await failure(raw_server([START, delta("half"), Reset()]), StreamError)
+    assert err.partial is not None and err.partial.text == "half"
 
 
 # -- broken streams ----------------------------------------------------------------

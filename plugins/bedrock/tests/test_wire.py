@@ -507,7 +507,7 @@ async def test_list_models_keeps_text_models_with_prices(
 ) -> None:
     async with make_client() as client:
         models = {m.id: m for m in await client.models("bedrock")}
-    assert mock.requests[-1].query == {"byOutputModality": "TEXT"}
+    assert mock.requests[-2].query == {"byOutputModality": "TEXT"}
     assert "amazon.titan-embed-text-v2:0" not in models
     # callable through Provisioned Throughput alone (its ARN), never by this id
     assert "amazon.nova-pro-v1:0:300k" not in models

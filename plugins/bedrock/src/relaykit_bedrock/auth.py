@@ -104,6 +104,7 @@ class BedrockAuth:
         headers: Mapping[str, str],
         *,
         bearer_header: str = "authorization",
+        region: str | None = None,
     ) -> dict[str, str]:
         """The headers to send: ``headers`` plus authentication for this exact request.
 
@@ -111,13 +112,15 @@ class BedrockAuth:
         (user-agent, accept-encoding, content-length) stays out of the signature.
         A Bedrock API key goes in ``bearer_header``: ``Authorization: Bearer`` for
         Bedrock's own APIs, the bare key in ``x-api-key`` for the Messages API.
+        A SigV4 signature is scoped to ``region`` when given (a model ARN's),
+        else to the configured region.
         """
         if self._bearer:
             key = self._bearer.reveal()
             value = f"Bearer {key}" if bearer_header == "authorization" else key
             return {**headers, bearer_header: value}
         credentials = await self._frozen_credentials()
-        region = await self.region()
+        region = region or await self.region()
         return _sign(credentials, region, method, url, body, headers)
 
     async def _frozen_credentials(self) -> Any:

@@ -26,7 +26,10 @@ of either):
   ``search_document``. The billed tokens come from the
   ``X-Amzn-Bedrock-Input-Token-Count`` header Bedrock adds to InvokeModel
   answers (estimated, about four characters a token, when an answer lacks it:
-  Cohere's body carries no count).
+  Cohere's body carries no count). ``extra={"embedding_types": [...]}`` picks
+  Cohere's types: ``int8`` or ``uint8`` vectors are read as sent (one integer a
+  dimension); ``binary`` and ``ubinary`` alone, packed bits, are refused before
+  sending (:func:`cohere_type`).
 
 ``extra`` is merged into each request's body (``{"truncate": "END"}``,
 ``{"normalize": false}``). Requests run at most :data:`MAX_CONCURRENT_REQUESTS`
@@ -153,6 +156,50 @@ def check_lengths(family: EmbeddingFamily, request: EmbeddingRequest) -> None:
             )
 
 
+#: Cohere Embed's embedding types, as its ``embedding_types`` takes them
+COHERE_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
+#: those whose vectors hold one number a dimension, which a vector of floats holds
+#: exactly, in the order one is read when several are asked for
+READABLE_TYPES = ("float", "int8", "uint8")
+_TYPES_PARAM = 'extra["embedding_types"]'
+
+
+def cohere_type(request: EmbeddingRequest) -> str:
+    """The embedding type a Cohere answer's vectors are read from: ``float`` unless
+    ``extra["embedding_types"]`` asks for others (``int8`` or ``uint8``, read as sent).
+
+    :raises InvalidRequestError: before sending, for a value Cohere does not take,
+        and for packed-bit types alone (``binary``, ``ubinary``: eight dimensions a
+        byte, which a vector of one number a dimension cannot hold).
+    """
+    types = request.extra.get("embedding_types")
+    if types is None:
+        return "float"
+    if (
+        not isinstance(types, list)
+        or not types
+        or not all(isinstance(t, str) and t in COHERE_TYPES for t in types)
+    ):
+        raise InvalidRequestError(
+            f"Cohere Embed takes embedding_types of {', '.join(COHERE_TYPES)} in a"
+            f" non-empty list, not {types!r}",
+            model=request.model,
+            param=_TYPES_PARAM,
+            hint='pass a list such as ["int8"], or leave embedding_types out for floats',
+        )
+    kind = next((k for k in READABLE_TYPES if k in types), None)
+    if kind is None:
+        raise InvalidRequestError(
+            f"Cohere's {' and '.join(types)} embeddings are packed bits, eight dimensions"
+            " a byte, which relaykit's vectors (one number a dimension) cannot hold",
+            model=request.model,
+            param=_TYPES_PARAM,
+            hint='ask for "float", "int8" or "uint8" instead (or beside them), and binarize'
+            " those vectors yourself if you need bits",
+        )
+    return kind
+
+
 def request_body(
     family: EmbeddingFamily, request: EmbeddingRequest, texts: Sequence[str]
 ) -> dict[str, Any]:
@@ -188,9 +235,11 @@ def parse_answer(
     *,
     provider: str,
     model: str,
+    kind: str = "float",
 ) -> tuple[list[tuple[float, ...]], int | None]:
     """The vectors of one InvokeModel answer and the input tokens it billed
-    (``None`` when the answer does not say).
+    (``None`` when the answer does not say); a Cohere answer by type is read at
+    ``kind`` (:func:`cohere_type`).
 
     Raises :class:`relaykit.ProviderUnavailableError` when the answer does not
     hold ``count`` vectors of numbers.
@@ -202,12 +251,12 @@ def parse_answer(
         else:
             raw = data["embeddings"]
             if isinstance(raw, dict):  # embedding_types given: {"float": [[...]], ...}
-                raw = raw["float"]
+                raw = raw[kind]
             tokens = None
         vectors = [tuple(float(x) for x in vector) for vector in raw]
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise ProviderUnavailableError(
-            f"InvokeModel answered {family.name} without float embeddings",
+            f"InvokeModel answered {family.name} without {kind} embeddings",
             provider=provider,
             model=model,
         ) from e
@@ -232,13 +281,14 @@ async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> 
     family = family_of(request.model)
     check_dimensions(family, request)
     check_lengths(family, request)
+    kind = cohere_type(request) if family.api == "cohere" else "float"
     texts = request.inputs
     batches = [texts[i : i + family.batch] for i in range(0, len(texts), family.batch)]
 
     async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int | None]:
         data, headers = await invoke(request.model, request_body(family, request, batch))
         return parse_answer(
-            family, data, headers, len(batch), provider=provider, model=request.model
+            family, data, headers, len(batch), provider=provider, model=request.model, kind=kind
         )
 
     def billed(index: int, answer: tuple[list[tuple[float, ...]], int | None]) -> BatchAnswer:

@@ -4,13 +4,14 @@ and InvokeModel for embeddings, reranking and images."""
 from __future__ import annotations
 
 import json
-import os
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from relaykit import (
+    AuthenticationError,
     ChatRequest,
     ChatResponse,
     ConfigError,
@@ -38,7 +39,7 @@ from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
 
-from . import embeddings, images, messages_wire, wire
+from . import embeddings, images, inference_profiles, messages_wire, wire
 from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import (
@@ -49,6 +50,7 @@ from .aws_errors import (
     stream_exception,
 )
 from .claude_api import claude_api_option, uses_messages_api
+from .endpoints import CONTROL_PLANE_URL_ENV, RUNTIME_URL_ENV, endpoint_url, model_region
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
 from .prices import lookup
@@ -61,9 +63,12 @@ if TYPE_CHECKING:
 
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
-CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
 #: Converse answers carry no id of their own; AWS's request id serves as the response id.
 REQUEST_ID = "x-amzn-requestid"
+#: ListInferenceProfiles' ``maxResults``: the most it takes, so that few pages are asked for
+PROFILES_PAGE = "1000"
+
+log = logging.getLogger("relaykit.bedrock")
 
 
 #: the events message_start gives, before any of the answer (see MessagesStreamReader)
@@ -78,8 +83,11 @@ class BedrockProvider:
     with SigV4 over the standard AWS credential chain. Options in
     ``[providers.NAME]``: ``region`` (else ``AWS_REGION``/``AWS_DEFAULT_REGION``
     or the profile's), ``profile`` (else ``AWS_PROFILE``) and
-    ``control_plane_url`` (where ``GET /foundation-models`` is served; else
-    ``AWS_ENDPOINT_URL_BEDROCK``), and ``auto_cache`` (``true``, ``"5m"`` or
+    ``control_plane_url`` (where ``GET /foundation-models`` and ``GET
+    /inference-profiles`` are served); without them, the AWS SDKs' endpoint
+    variables (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` for ``base_url``,
+    ``AWS_ENDPOINT_URL_BEDROCK`` for the control plane, then ``AWS_ENDPOINT_URL``;
+    see :mod:`relaykit_bedrock.endpoints`), and ``auto_cache`` (``true``, ``"5m"`` or
     ``"1h"``: cache points after the tools, the system prompt and the last
     message of calls that bring none; see :mod:`relaykit.cache_points`), and
     ``claude_api`` (``"auto"``, ``"converse"`` or ``"messages"``: which API
@@ -88,7 +96,9 @@ class BedrockProvider:
     on ``bedrock-runtime`` (``/anthropic/v1/messages``, server-sent events; see
     :mod:`relaykit_bedrock.messages_wire`), every other model through Converse.
     Model ids may be foundation model ids, inference profile ids
-    (``us.anthropic.claude-...``) or ARNs.
+    (``us.anthropic.claude-...``) or ARNs; a call by an ARN of another region
+    goes to that region's endpoint, signed for it, unless ``base_url`` is a
+    fixed endpoint (no ``{region}`` in it).
 
     ``reasoning=`` reaches Claude (``thinking``: a budget, or adaptive
     thinking from Claude 4.6 on), Amazon Nova 2 (``reasoningConfig``) and
@@ -113,8 +123,10 @@ class BedrockProvider:
     genai_provider_name: ClassVar[str] = "aws.bedrock"
     default_base_url: ClassVar[str] = "https://bedrock-runtime.{region}.amazonaws.com"
     api_key_env: ClassVar[str | None] = BEARER_ENV
-    # The AWS SDKs' own service-specific endpoint variable.
-    base_url_env: ClassVar[str | None] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+    # None: the AWS SDKs' endpoint variables (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, then
+    # AWS_ENDPOINT_URL; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) are read here, by
+    # relaykit_bedrock.endpoints, for every table of this type, as the SDKs read them.
+    base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
     # SigV4's credentials from the environment, masked from the client's start as keys
     # are (AWS quotes a session token back in a signature mismatch's canonical request)
@@ -138,12 +150,25 @@ class BedrockProvider:
             bearer=settings.api_key,
             known=settings.known_secrets,
         )
-        self._runtime_url = _endpoint(settings.base_url, f"providers.{self._name}.base_url")
+        # base_url_env is None, so settings.base_url is the table's or the default.
+        given = settings.base_url if settings.base_url != self.default_base_url else None
+        self._runtime_url = _endpoint(
+            *endpoint_url(
+                given,
+                f"providers.{self._name}.base_url",
+                RUNTIME_URL_ENV,
+                settings.env,
+                self.default_base_url,
+            )
+        )
         self._control_url = _endpoint(
-            _opt(opts, "control_plane_url")
-            or os.environ.get(CONTROL_PLANE_URL_ENV)
-            or DEFAULT_CONTROL_PLANE_URL,
-            f"providers.{self._name}.control_plane_url",
+            *endpoint_url(
+                _opt(opts, "control_plane_url"),
+                f"providers.{self._name}.control_plane_url",
+                CONTROL_PLANE_URL_ENV,
+                settings.env,
+                DEFAULT_CONTROL_PLANE_URL,
+            )
         )
         # Signed: content-type (and the host). User headers ride along unsigned.
         self._signed = {"content-type": "application/json"}
@@ -162,14 +187,26 @@ class BedrockProvider:
             f"{name}(name={self._name!r}, base_url={self._runtime_url!r}, auth={self._auth!r})"
         )
 
-    async def _url(self, template: str, path: str) -> str:
+    async def _url(self, template: str, path: str, region: str | None = None) -> str:
+        """``path`` under the endpoint ``template``, its ``{region}`` filled with
+        ``region`` (a model ARN's) or the configured one."""
         if "{region}" in template:
-            template = template.replace("{region}", await self._auth.region())
+            template = template.replace("{region}", region or await self._auth.region())
         # under the endpoint's path, before its query (a gateway's ?key=value)
         return api_url(template, path)
 
-    async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
-        return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
+    def _model_region(self, model: str) -> str | None:
+        """The region a call to ``model`` is signed for and sent to when it is not
+        the configured one: a model ARN's, when the runtime endpoint is regional
+        (``{region}`` in it). A fixed endpoint (a VPC endpoint, a gateway) is the
+        one the user chose: its region is the configured one."""
+        return model_region(model) if "{region}" in self._runtime_url else None
+
+    async def _request_headers(
+        self, method: str, url: str, body: bytes, region: str | None = None
+    ) -> dict[str, str]:
+        signed = await self._auth.headers(method, url, body, self._signed, region=region)
+        return {**signed, **self._unsigned}
 
     def _converse_body(self, request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]:
         if self._auto_cache is not None:
@@ -180,9 +217,11 @@ class BedrockProvider:
         self, model: str, operation: str, body: dict[str, Any]
     ) -> tuple[str, bytes, dict[str, str]]:
         # The model id sits in one path segment: ARNs carry '/' and ':' which must be escaped.
-        url = await self._url(self._runtime_url, f"/model/{quote(model, safe='')}/{operation}")
+        region = self._model_region(model)
+        path = f"/model/{quote(model, safe='')}/{operation}"
+        url = await self._url(self._runtime_url, path, region)
         content = json_encode.dumps(body)
-        return url, content, await self._request_headers("POST", url, content)
+        return url, content, await self._request_headers("POST", url, content, region)
 
     async def _converse_request(
         self, request: ChatRequest, operation: str
@@ -223,15 +262,32 @@ class BedrockProvider:
             decoder = EventStreamDecoder()
             translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
             started = False
+            lost: str | None = None  # why the metadata after messageStop never came
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             chunks_iter = cast("AsyncGenerator[bytes, None]", r.aiter_bytes())
             async with aclosing(chunks_iter) as chunks:
-                async for raw in chunks:
+                while lost is None:
+                    try:
+                        raw = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except Exception as e:
+                        # After messageStop the answer is whole: a connection lost
+                        # before the metadata event costs its usage only.
+                        if not translator.stopped or translator.has_usage:
+                            raise
+                        if transport_error(e, provider=self._name, model=request.model) is None:
+                            raise
+                        lost = f"the connection broke ({type(e).__name__})"
+                        break
                     try:
                         messages = decoder.feed(raw)
                     except EventStreamError as e:
-                        raise self._corrupt(e, request.model) from e
+                        if not translator.stopped or translator.has_usage:
+                            raise self._corrupt(e, request.model) from e
+                        lost = f"its frame was corrupt ({e})"
+                        messages = []
                     for message in messages:
                         if message.message_type != "event":
                             raise self._exception(message, started, request.model)
@@ -246,16 +302,32 @@ class BedrockProvider:
                         for event in translator.events(message.event_type, data):
                             yield event
                             started = True
-            try:
-                # A corrupt frame that shared the last read with good ones is raised here.
-                decoder.close()
-            except EventStreamError as e:
-                raise self._corrupt(e, request.model) from e
+            if lost is None:
+                try:
+                    # A corrupt frame that shared the last read with good ones is raised here.
+                    decoder.close()
+                except EventStreamError as e:
+                    if not translator.stopped or translator.has_usage:
+                        raise self._corrupt(e, request.model) from e
+                    lost = f"its frame was corrupt ({e})"
             # messageStop says the answer is whole (metadata with usage follows it);
             # without it the server or a proxy cut the stream short.
             if not translator.stopped:
                 raise StreamError(
                     "the stream ended before messageStop", provider=self._name, model=request.model
+                )
+            if not translator.has_usage:
+                # The answer stands (its events reached the caller; AWS billed it).
+                # With no UsageUpdate the client charges its estimate, marked
+                # usage_estimated; this says why.
+                if lost is None:
+                    cut = decoder.pending
+                    lost = "its last frame was cut short" if cut else "the stream ended first"
+                log.warning(
+                    "bedrock: the ConverseStream of %s lost its metadata event (the usage)"
+                    " after messageStop: %s; the answer is whole, its usage estimated",
+                    request.model,
+                    lost,
                 )
 
     # -- the Messages API (Claude 4.7 on) ---------------------------------------------
@@ -277,11 +349,14 @@ class BedrockProvider:
         self, request: ChatRequest, *, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
         body = self._messages_body(request, stream=stream)
-        url = await self._url(self._runtime_url, messages_wire.PATH)
+        region = self._model_region(request.model)
+        url = await self._url(self._runtime_url, messages_wire.PATH, region)
         content = json_encode.dumps(body)
         signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}
         # A Bedrock API key goes in x-api-key here, as the Anthropic SDKs send it.
-        auth = await self._auth.headers("POST", url, content, signed, bearer_header="x-api-key")
+        auth = await self._auth.headers(
+            "POST", url, content, signed, bearer_header="x-api-key", region=region
+        )
         return url, content, {**auth, **self._unsigned}
 
     async def _messages_chat(self, request: ChatRequest) -> ChatResponse:
@@ -495,22 +570,77 @@ class BedrockProvider:
         return stream_exception(kind, payload, started=started, provider=self._name, model=model)
 
     async def list_models(self) -> list[ModelInfo]:
-        """ListFoundationModels (``GET /foundation-models``, control plane): text models only,
-        and those a call can reach by their id or an inference profile's (a model AWS
-        serves to Provisioned Throughput alone, such as a ``...:0:300k`` context-length
-        variant, is called through its provisioned model's ARN and left out)."""
+        """The models a call can name: ListFoundationModels (``GET /foundation-models``,
+        control plane) and ListInferenceProfiles (``GET /inference-profiles``, every page).
+
+        Foundation models: text models only, and those a call can reach by their id
+        or an inference profile's (a model AWS serves to Provisioned Throughput
+        alone, such as a ``...:0:300k`` context-length variant, is called through
+        its provisioned model's ARN and left out). Then the system-defined
+        (cross-region) inference profiles of those text models, by their ids
+        (``us.anthropic.claude-...``, ``global.anthropic.claude-...``): the ids the
+        models that take on-demand calls through a profile only are called by.
+        When the credentials may list models but not profiles (AccessDenied on
+        ``bedrock:ListInferenceProfiles``), the foundation models are listed alone
+        and a warning says why.
+        """
         url = await self._url(self._control_url, "/foundation-models?byOutputModality=TEXT")
-        r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
-        if r.status_code >= 400:
-            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
-        data = json_decode.loads(r.content)
+        data = await self._control_get(url)
         # {} is no empty listing (it would be cached as one)
         json_decode.require_answer(data, "a model list", "modelSummaries")
         try:
             summaries = data.get("modelSummaries") or ()
-            return [self._model_info(m) for m in summaries if _callable(m)]
+            models = [self._model_info(m) for m in summaries if _callable(m)]
+            owners = {m.get("modelId"): m.get("providerName") for m in summaries}
         except json_decode.SHAPE_ERRORS as e:
             raise json_decode.wrong_shape("a model list", e, data, _LISTING_SHAPE) from e
+        try:
+            profiles = await self._inference_profiles(owners)
+        except AuthenticationError as e:
+            if e.status != 403:
+                raise
+            log.warning(
+                "bedrock: listing %s without inference profiles: %s (allow"
+                " bedrock:ListInferenceProfiles to list us./eu./global. profile ids)",
+                self._name,
+                e,
+            )
+            return models
+        listed = {m.id for m in models}
+        for info in profiles:
+            if info.id not in listed:
+                listed.add(info.id)
+                models.append(info)
+        return models
+
+    async def _control_get(self, url: str) -> Any:
+        r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
+        if r.status_code >= 400:
+            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
+        return json_decode.loads(r.content)
+
+    async def _inference_profiles(self, owners: Mapping[Any, Any]) -> list[ModelInfo]:
+        """The system-defined inference profiles of the text models in ``owners`` (model
+        id -> provider name), page after page."""
+        found: list[ModelInfo] = []
+        seen: set[str] = set()
+        token: str | None = None
+        while True:
+            query = {"maxResults": PROFILES_PAGE, "type": "SYSTEM_DEFINED"}
+            if token is not None:
+                query["nextToken"] = token
+            url = await self._url(self._control_url, f"/inference-profiles?{urlencode(query)}")
+            data = await self._control_get(url)
+            infos, token = inference_profiles.read_page(data, owners, self._name)
+            found += infos
+            if not token:
+                return found
+            if token in seen:  # a server handing out a token twice would page forever
+                raise ProviderUnavailableError(
+                    "ListInferenceProfiles answered a nextToken it had already given",
+                    provider=self._name,
+                )
+            seen.add(token)
 
     def _model_info(self, m: dict[str, Any]) -> ModelInfo:
         """One of ListFoundationModels' ``modelSummaries``; a ``providerName`` that is not

@@ -43,6 +43,7 @@ class ConverseStreamTranslator:
         "_reasoning_block",
         "_start_sent",
         "_tool_index",
+        "has_usage",
         "stopped",
     )
 
@@ -62,6 +63,8 @@ class ConverseStreamTranslator:
         self._cited: dict[int, tuple[int, list[Any]]] = {}
         #: whether ``messageStop`` arrived: the answer is whole
         self.stopped = False
+        #: whether a ``metadata`` event brought the usage
+        self.has_usage = False
 
     def events(self, event_type: str | None, data: dict[str, Any]) -> list[StreamEvent]:
         """The relaykit events for one ConverseStream event; a ``ValueError`` for an
@@ -96,6 +99,7 @@ class ConverseStreamTranslator:
                 out.append(Finish(reason, raw, stop_sequence=wire.stop_sequence(data)))
             elif event_type == "metadata" and data.get("usage"):
                 out.append(UsageUpdate(wire.usage(data["usage"])))
+                self.has_usage = True
             # Events added to the API later carry nothing we keep.
             return out
         except SHAPE_ERRORS as e:

@@ -14,7 +14,7 @@ Rerank 3.5 and Amazon Rerank 1.0 models (the documents ranked with
 :func:`relaykit.testing.mock_ranking`, see :mod:`.rerank`); for Amazon Nova
 Canvas, Titan Image Generator v2 and Stability AI's image models (each image
 :func:`relaykit.testing.mock_image` of the prompt, see :mod:`.images`); and
-ListFoundationModels.
+ListFoundationModels and ListInferenceProfiles (see :mod:`.profiles`).
 
 It checks authentication as AWS does: a Bedrock API key, or a SigV4
 ``Authorization`` header whose signature it recomputes with botocore from the
@@ -48,17 +48,20 @@ from .invoke import validate_invoke
 from .mock import (
     ACCESS_KEY,
     MODELS,
+    PROFILES,
     REGION,
     SECRET_KEY,
     BedrockMock,
     validate,
     validate_count_tokens,
 )
+from .profiles import profile_summary
 from .sigv4 import Denial, SigV4Verifier
 
 __all__ = [
     "ACCESS_KEY",
     "MODELS",
+    "PROFILES",
     "REGION",
     "SECRET_KEY",
     "STOP_REASONS",
@@ -72,6 +75,7 @@ __all__ = [
     "event_frame",
     "exception_frame",
     "mock_aws_environment",
+    "profile_summary",
     "rechunk",
     "scripted_failure",
     "validate",

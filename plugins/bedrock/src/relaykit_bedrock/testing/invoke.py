@@ -18,8 +18,9 @@ idea of each family (not the plugin's, so that it catches the plugin's mistakes)
 - Cohere Embed v4 (``cohere.embed-v4*``): the same with ``output_dimension``
   (256, 512, 1024, 1536), ``max_tokens``, and ``truncate`` of ``NONE``,
   ``LEFT`` or ``RIGHT``. Both answer ``{"id", "embeddings", "response_type",
-  "texts"}``: ``embeddings`` is ``{"float": [...]}`` when the request gave
-  ``embedding_types``, the bare list otherwise.
+  "texts"}``: ``embeddings`` is ``{"float": [...], "int8": [...], ...}``, one list
+  a requested type (:func:`by_type`), when the request gave ``embedding_types``,
+  the bare list of floats otherwise.
 
 Each text's vector is :func:`relaykit.testing.mock_vector` at the requested size
 (8 without one). Every answer carries the ``X-Amzn-Bedrock-Input-Token-Count``
@@ -124,9 +125,26 @@ def validate_invoke(model_id: str, body: Any) -> str | None:
     if problem := schema_problem(body, required, checks):
         return problem
     types = body.get("embedding_types") or body.get("embeddingTypes") or ["float"]
-    if "float" not in types:
-        return "The mock answers float embeddings only: ask for embedding types that hold float."
+    if "float" not in types and schema[0] != "cohere":
+        return "The mock answers Titan's float embeddings only: ask for embedding types with float."
     return None
+
+
+def by_type(vector: list[float], kind: str) -> list[Any]:
+    """``vector`` as Cohere answers it for an embedding type: ``int8`` and ``uint8``
+    one integer a dimension, ``binary`` and ``ubinary`` its signs packed eight
+    dimensions a byte (as a signed byte for ``binary``: the unsigned one less 128)."""
+    if kind == "int8":
+        return [max(-128, min(127, round(x * 127))) for x in vector]
+    if kind == "uint8":
+        return [max(0, min(255, round((x + 1) * 127.5))) for x in vector]
+    if kind in ("binary", "ubinary"):
+        bits = [1 if x > 0 else 0 for x in vector]
+        packed = [
+            int("".join(map(str, bits[i : i + 8])).ljust(8, "0"), 2) for i in range(0, len(bits), 8)
+        ]
+        return packed if kind == "ubinary" else [b - 128 for b in packed]
+    return vector
 
 
 def answer(
@@ -153,11 +171,14 @@ def answer(
         if api == "titan-v2":  # v2 always gives it by type too
             data["embeddingsByType"] = {"float": vectors[0]}
     else:
-        by_type = "embedding_types" in body
+        typed = "embedding_types" in body
+        kinds = body.get("embedding_types") or ()
         data = {
             "id": str(uuid.uuid4()),
-            "embeddings": {"float": vectors} if by_type else vectors,
-            "response_type": "embeddings_by_type" if by_type else "embeddings_floats",
+            "embeddings": {k: [by_type(v, k) for v in vectors] for k in kinds}
+            if typed
+            else vectors,
+            "response_type": "embeddings_by_type" if typed else "embeddings_floats",
             "texts": texts,
         }
     headers = {

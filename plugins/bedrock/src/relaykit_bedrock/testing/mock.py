@@ -1,5 +1,6 @@
 """The Bedrock mock server: Converse, ConverseStream, CountTokens, InvokeModel for
-embedding, reranker and image models and ListFoundationModels over loopback.
+embedding, reranker and image models, ListFoundationModels and ListInferenceProfiles
+over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
@@ -80,6 +81,7 @@ from .frames import (
     text_blocks,
 )
 from .invoke import answer, validate_invoke
+from .profiles import list_profiles, profile_summary
 from .reasoning import reasoning_problem, sent_reasoning
 from .schemas import converse_schema_problem, messages_schema_problem
 from .sigv4 import SigV4Verifier
@@ -130,9 +132,29 @@ MODELS = (
              outputs=("EMBEDDING",)),
 )  # fmt: skip
 
+#: ListInferenceProfiles summaries the mock serves: system-defined cross-region
+#: profiles (one of an embedding model, which a text listing leaves out) and one
+#: application profile, which the service lists only when asked for that type.
+PROFILES = (
+    profile_summary("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "US Claude Sonnet 4.5", REGION),
+    profile_summary("us.anthropic.claude-haiku-4-5-20251001-v1:0", "US Claude Haiku 4.5", REGION),
+    profile_summary("global.anthropic.claude-haiku-4-5-20251001-v1:0", "Global Claude Haiku 4.5",
+                    REGION, regions=("us-east-1", "eu-west-1", "ap-northeast-1")),
+    profile_summary("us.amazon.nova-pro-v1:0", "US Nova Pro", REGION),
+    profile_summary("us.cohere.embed-v4:0", "US Cohere Embed v4", REGION),
+    {
+        **profile_summary("us.amazon.nova-lite-v1:0", "my-app-nova", REGION),
+        "inferenceProfileId": "a1b2c3d4e5f6",
+        "inferenceProfileArn":
+            f"arn:aws:bedrock:{REGION}:123456789012:application-inference-profile/a1b2c3d4e5f6",
+        "type": "APPLICATION",
+    },
+)  # fmt: skip
+
 
 class BedrockMock(VendorMock):
-    """Bedrock Runtime and its control plane (ListFoundationModels) on one loopback server.
+    """Bedrock Runtime and its control plane (ListFoundationModels, ListInferenceProfiles:
+    see :mod:`.profiles`) on one loopback server.
 
     Configure the plugin with ``base_url`` and ``control_plane_url`` set to
     :attr:`base_url`, ``region`` set to :attr:`region`, and either the SigV4
@@ -152,11 +174,15 @@ class BedrockMock(VendorMock):
         region: str = REGION,
         bearer_token: str | None = None,
         models: tuple[dict[str, Any], ...] = MODELS,
+        profiles: tuple[dict[str, Any], ...] = PROFILES,
         chunk_size: int | None = None,
     ) -> None:
         super().__init__(bearer_token)
         self.region = region
         self.models = models
+        self.profiles = profiles
+        #: the most inference profiles a ListInferenceProfiles page holds (AWS: maxResults)
+        self.profile_page_size = 1000
         self.chunk_size = chunk_size
         self.verifier = SigV4Verifier(access_key, secret_key, session_token, region, "bedrock")
         self._n = 0
@@ -178,6 +204,8 @@ class BedrockMock(VendorMock):
             wanted = request.query.get("byOutputModality")
             summaries = [m for m in self.models if not wanted or wanted in m["outputModalities"]]
             return Response.json({"modelSummaries": summaries})
+        if request.method == "GET" and path == "/inference-profiles":
+            return list_profiles(self.profiles, request.query, self.profile_page_size)
         m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream|count-tokens|invoke)", path)
         if request.method == "POST" and m and m.group(2) == "count-tokens":
             return self._count_tokens(unquote(m.group(1)), request)

@@ -102,7 +102,10 @@ class SigV4Verifier:
 
     def signature(self, request: Request, signed: list[str], amz_date: str) -> str:
         """The signature of ``request`` over the ``signed`` headers at ``amz_date``."""
-        url = f"http://{request.headers.get('host', '')}{request.path}"
+        # the path as sent: a path prefix the mock serves under (VendorMock.path_prefix)
+        # was signed with the rest
+        path = request.target.partition("?")[0] or request.path
+        url = f"http://{request.headers.get('host', '')}{path}"
         if request.query:
             url += "?" + urlencode(request.query)
         headers = {name: request.headers.get(name, "") for name in signed}
