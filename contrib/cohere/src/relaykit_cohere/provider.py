@@ -50,6 +50,10 @@ _PAGE_SIZE = 1000
 _LISTING_SHAPE = {"models": [{"name": str, "endpoints": [str]}]}
 
 
+#: the fields of each endpoint's answer that hold the answer itself
+_ANSWER_FIELDS = {"embed": ("embeddings",), "rerank": ("results",)}
+
+
 class CohereProvider:
     """Cohere's v2 Chat API (``POST {base}/v2/chat``), Embed API (``POST {base}/v2/embed``),
     Rerank API (``POST {base}/v2/rerank``) and model list (``GET {base}/v1/models``).
@@ -107,14 +111,27 @@ class CohereProvider:
         if r.status_code >= 400:
             raise self._error(r, model)
         try:
-            return json.loads(r.content)
+            data = json.loads(r.content)
         except ValueError as e:
+            came = r.headers.get("content-type") or "no content type"
             raise relaykit.ProviderUnavailableError(
-                f"Cohere's {endpoint} answer is not JSON",
+                f"Cohere's {endpoint} answer is not JSON (it came as {came})",
                 provider=self.settings.name,
                 model=model,
                 status=r.status_code,
             ) from e
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data,
+            r.headers,
+            r.content,
+            answer=_ANSWER_FIELDS[endpoint],
+            provider=self.settings.name,
+            model=model,
+        )
+        if error is not None:
+            raise error
+        return data
 
     async def chat(self, request: relaykit.ChatRequest) -> relaykit.ChatResponse:
         """One non-streamed ``/v2/chat`` call."""

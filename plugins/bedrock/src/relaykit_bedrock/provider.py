@@ -471,14 +471,20 @@ class BedrockProvider:
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=model)
         try:
-            return json_decode.loads(r.content), r.headers
+            data = json_decode.loads(r.content)
         except ValueError as e:
+            came = r.headers.get("content-type") or "no content type"
             raise ProviderUnavailableError(
-                "InvokeModel answered with a body that is not JSON",
+                f"InvokeModel answered with a body that is not JSON (it came as {came})",
                 provider=self._name,
                 model=model,
                 status=r.status_code,
             ) from e
+        if isinstance(data, dict) and isinstance(data.get("error"), Mapping):
+            # an error object sent with status 200 (a proxy's) is the error it
+            # describes; Nova Canvas's and Titan's "error" beside images is text
+            answered_error(data, r, _INVOKE_ANSWERS, self._name, model)
+        return data, r.headers
 
     def _corrupt(self, error: EventStreamError, model: str) -> StreamError:
         return StreamError(
@@ -551,6 +557,10 @@ def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, mo
     if error is not None:
         raise error
 
+
+#: the fields of the InvokeModel answers relaykit reads that hold the answer: images
+#: (Nova Canvas, Titan, Stability), embeddings (Titan's one, Cohere's), rerank results
+_INVOKE_ANSWERS = ("images", "embedding", "embeddings", "results")
 
 #: the inference types a call by model or inference profile id goes through
 _CALLABLE = frozenset({"ON_DEMAND", "INFERENCE_PROFILE"})

@@ -44,7 +44,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.image_generation import AnyImageRequest
-from relaykit.secrets import scrub
+from relaykit.secrets import cut_short, scrub
 from relaykit_google_auth.vertex_http import model_pages
 
 from . import (
@@ -359,12 +359,16 @@ class GeminiProvider:
         ``count`` vectors, which would shift every later text onto the wrong one."""
         try:
             data = json_decode.loads(content)
+            # {} is no answer, an error object (a proxy's) the error it describes
+            json_decode.require_answer(data, "a BatchEmbedContentsResponse", "embeddings")
             vectors = embeddings.vectors(data)
             reported = embeddings.reported_tokens(data)
+        except json_decode.ErrorInAnswer:
+            raise  # the core types it as the error it describes
         except (ValueError, TypeError, AttributeError) as e:
             raise ProviderUnavailableError(
                 "batchEmbedContents answered with something other than a "
-                "BatchEmbedContentsResponse",
+                f"BatchEmbedContentsResponse ({type(e).__name__}: {cut_short(str(e), 160)})",
                 provider=self._name,
                 model=model,
             ) from e
@@ -494,9 +498,13 @@ class GeminiProvider:
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, model)
         try:
-            return json_decode.loads(r.content)
+            data = json_decode.loads(r.content)
         except ValueError as e:
             raise self._malformed(url.rsplit(":", 1)[-1], "JSON", model) from e
+        # {} is no answer (retried), an error object the error it describes; an image,
+        # speech or transcript decoder would read either as an answer without its part
+        wire.require_generated(data)
+        return data
 
     def _check_drawn(
         self,

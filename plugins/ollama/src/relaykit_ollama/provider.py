@@ -214,6 +214,8 @@ class OllamaProvider:
             data = json_decode.loads(r.content)
             vectors = embeddings.vectors(data)
             tokens = embeddings.input_tokens(data, request.inputs)
+        except json_decode.ErrorInAnswer:
+            raise  # an error object in place of the answer: the error it describes
         except (ValueError, TypeError, AttributeError) as e:
             raise ProviderUnavailableError(
                 "/api/embed answered with something other than embeddings",
