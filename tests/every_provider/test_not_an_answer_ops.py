@@ -42,6 +42,13 @@ SPEECH = mock_audio("the meeting starts at noon", seconds=2)
 
 Call = Callable[[relaykit.Client], Awaitable[Any]]
 
+
+async def stream_transcription(c: relaykit.Client) -> Any:
+    """A streamed transcript, whole (``gpt-4o-mini-transcribe`` answers as events)."""
+    async with c.stream_transcription("openai/gpt-4o-mini-transcribe", SPEECH) as t:
+        return [delta async for delta in t]
+
+
 #: (vendor, operation) -> the call; the vendor's provider is named as in conftest.py
 OPERATIONS: dict[tuple[str, str], Call] = {
     ("openai", "embed"): lambda c: c.embed("openai/text-embedding-3-small", ["a", "b"]),
@@ -51,6 +58,7 @@ OPERATIONS: dict[tuple[str, str], Call] = {
     ("openai", "moderate"): lambda c: c.moderate("openai/omni-moderation-latest", ["hi"]),
     ("openai", "transcribe"): lambda c: c.transcribe("openai/whisper-1", SPEECH),
     ("openai", "transcribe json"): lambda c: c.transcribe("openai/gpt-4o-mini-transcribe", SPEECH),
+    ("openai", "stream_transcription"): stream_transcription,
     ("openai", "speak"): lambda c: c.speak("openai/gpt-4o-mini-tts", "hi", voice="alloy"),
     ("gemini", "embed"): lambda c: c.embed("gemini/gemini-embedding-001", ["a", "b"]),
     ("gemini", "generate_image"): lambda c: c.generate_image(

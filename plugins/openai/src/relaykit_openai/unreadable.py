@@ -35,6 +35,6 @@ def unreadable(
         provider=provider,
         model=model,
         hint=f"the service did not answer as OpenAI's {path} does (a proxy's page, or a"
-        " service in trouble): retried; if it lasts, check that base_url is the API's"
-        " (ending in /v1)",
+        " service in trouble), so a retry or a fallback may get the answer; if it lasts,"
+        " check that base_url is the API's (ending in /v1)",
     )
