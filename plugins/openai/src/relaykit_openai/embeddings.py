@@ -21,6 +21,7 @@ from relaykit import (
     EmbeddingResponse,
     InvalidRequestError,
     ProviderUnavailableError,
+    RelayError,
     Usage,
     json_decode,
     json_encode,
@@ -255,15 +256,20 @@ async def embed(
                 hint="if it happens again, the service answers wrongly: report it",
             ) from None
         except (KeyError, TypeError, ValueError) as e:  # base64's errors are ValueErrors
-            error = unreadable(
+            if isinstance(data, dict) and data.get("data"):
+                # vectors came, not as asked (a compatible service's floats for base64):
+                # the same again on a retry, so not retried
+                raise RelayError(
+                    f"the embeddings response could not be read ({type(e).__name__}: {e})",
+                    provider=name,
+                    model=request.model,
+                    hint="the service does not answer as OpenAI does: try embedding_encoding ="
+                    ' "float", or report it',
+                ) from None
+            # no vectors (a proxy's JSON, {}): retried, as a malformed chat answer is
+            raise unreadable(
                 "embeddings", e, provider=name, model=request.model, path="/embeddings"
-            )
-            if isinstance(data, dict) and data.get("data"):  # vectors came, not as expected
-                error.hint = (
-                    "the service does not answer as OpenAI does: try embedding_encoding ="
-                    ' "float", or report it'
-                )
-            raise error from None
+            ) from None
 
     split = batches(request.inputs, *limits)
     starts = [0, *accumulate(map(len, split[:-1]))]  # each request's first text
