@@ -22,11 +22,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import RelayError, error_for_status
+from .errors import ProviderUnavailableError, RelayError, error_for_status
 from .retry_after import header, retry_after_seconds, seconds
 from .secrets import cut_short
 
-__all__ = ["error_from_http", "error_in_answer", "error_status_of", "parse_error_body"]
+__all__ = [
+    "error_from_http",
+    "error_in_answer",
+    "error_in_place_of_stream",
+    "error_status_of",
+    "not_a_stream",
+    "parse_error_body",
+]
 
 
 def error_from_http(
@@ -111,6 +118,67 @@ def error_in_answer(
     if not err or any(data.get(field) is not None for field in answer):
         return None
     return error_from_http(error_status_of(err), headers, body, provider=provider, model=model)
+
+
+def not_a_stream(headers: Mapping[str, str]) -> str | None:
+    """The media type of a streamed call's status-200 answer when it is a whole
+    document, not a stream: JSON (``application/json``, ``...+json``) or an HTML
+    page (``text/html``); ``None`` for anything else.
+
+    A stream's answer is checked with it before its body is read: a proxy's
+    sign-in page, or an error object a server or gateway sent with status 200,
+    would otherwise read as a stream with no events ("the stream ended before
+    [DONE]"), which names neither. When it says one, read the body and raise
+    :func:`error_in_place_of_stream`'s error. Other types (none, ``text/plain``)
+    are read as the stream: some compatible servers label theirs loosely.
+    """
+    kind = header(headers, "content-type")
+    if not kind:
+        return None
+    media = kind.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json") or media == "text/html":
+        return media
+    return None
+
+
+def error_in_place_of_stream(
+    media: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    expected: str,
+    provider: str,
+    model: str | None,
+) -> RelayError:
+    """The error for a streamed call answered with a whole document of type ``media``
+    (:func:`not_a_stream`), ``body``, where ``expected`` (``"an event stream"``) belongs.
+
+    An error object (``{"error": ...}``, in any vendor's words) is the typed error
+    it describes (:func:`error_status_of` reads which). Anything else (an HTML
+    page, JSON without an error, a body that is not the JSON it claims) is the
+    retryable :class:`~relaykit.errors.ProviderUnavailableError`, as a malformed
+    answer is, quoting the start of what came.
+    """
+    data: Any = None
+    if media != "text/html":
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+    if isinstance(data, Mapping) and data.get("error"):
+        return error_from_http(
+            error_status_of(data["error"]), headers, body, provider=provider, model=model
+        )
+    text = body.decode("utf-8", "replace").strip()
+    shown = f": {cut_short(' '.join(text.split()), 100)!r}" if text else " with no body"
+    return ProviderUnavailableError(
+        f"the stream was answered with {media} instead of {expected}{shown}",
+        provider=provider,
+        model=model,
+        hint="a proxy or gateway between relaykit and the provider answered, or the"
+        " service is in trouble, so a retry or a fallback may get the stream; if it lasts,"
+        " check base_url and any proxy settings (HTTPS_PROXY)",
+    )
 
 
 #: the HTTP status an error object's ``code`` or ``type`` (OpenAI's and Anthropic's

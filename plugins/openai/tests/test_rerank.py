@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import InvalidRequestError, RateLimitError, RelayError, RerankRequest
+from relaykit import (
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RelayError,
+    RerankRequest,
+)
 from relaykit.testing import OpenAIMock, Reply, mock_ranking, mock_relevance
 from relaykit.testing.loopback import LoopbackServer, Request, Response
 from relaykit_openai import PRESETS, OpenAIProvider
@@ -180,7 +186,7 @@ async def test_an_answer_without_tokens_gets_the_cores_estimate(mock: OpenAIMock
 
 
 @pytest.mark.anyio
-async def test_an_unreadable_answer_is_a_relay_error(
+async def test_an_unreadable_answer_is_a_retryable_provider_error(
     canned: tuple[LoopbackServer, list[Response]],
 ) -> None:
     server, answers = canned
@@ -193,9 +199,10 @@ async def test_an_unreadable_answer_is_a_relay_error(
     ]
     async with relaykit.Client(config(server.url + "/v1")) as client:
         for _ in range(5):
-            with pytest.raises(RelayError, match="could not be read") as caught:
+            # a proxy's page or a service in trouble: a retry or a fallback may help
+            with pytest.raises(ProviderUnavailableError, match="could not be read") as caught:
                 await client.rerank(MODEL, QUERY, DOCUMENTS)
-            assert type(caught.value) is RelayError
+            assert caught.value.retryable
             assert KEY not in str(caught.value)
 
 

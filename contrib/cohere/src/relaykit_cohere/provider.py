@@ -12,7 +12,12 @@ from urllib.parse import urlencode
 import relaykit
 from relaykit.events import StreamEvent
 from relaykit.http import HttpClient, HttpResponse, api_url, base_url_credentials
-from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.http_errors import (
+    error_from_http,
+    error_in_answer,
+    error_in_place_of_stream,
+    not_a_stream,
+)
 from relaykit.json_decode import SHAPE_ERRORS, require_answer, wrong_shape
 from relaykit.secrets import scrub
 
@@ -48,6 +53,10 @@ PRICES: dict[str, relaykit.ModelPrice] = {
 _PAGE_SIZE = 1000
 #: what ``/v1/models`` documents, for naming the place an answer does not fit it
 _LISTING_SHAPE = {"models": [{"name": str, "endpoints": [str]}]}
+
+
+#: the fields of each endpoint's answer that hold the answer itself
+_ANSWER_FIELDS = {"embed": ("embeddings",), "rerank": ("results",)}
 
 
 class CohereProvider:
@@ -107,14 +116,27 @@ class CohereProvider:
         if r.status_code >= 400:
             raise self._error(r, model)
         try:
-            return json.loads(r.content)
+            data = json.loads(r.content)
         except ValueError as e:
+            came = r.headers.get("content-type") or "no content type"
             raise relaykit.ProviderUnavailableError(
-                f"Cohere's {endpoint} answer is not JSON",
+                f"Cohere's {endpoint} answer is not JSON (it came as {came})",
                 provider=self.settings.name,
                 model=model,
                 status=r.status_code,
             ) from e
+        # an error object sent with status 200 (a proxy's) is the error it describes
+        error = error_in_answer(
+            data,
+            r.headers,
+            r.content,
+            answer=_ANSWER_FIELDS[endpoint],
+            provider=self.settings.name,
+            model=model,
+        )
+        if error is not None:
+            raise error
+        return data
 
     async def chat(self, request: relaykit.ChatRequest) -> relaykit.ChatResponse:
         """One non-streamed ``/v2/chat`` call."""
@@ -145,6 +167,16 @@ class CohereProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r, request.model)
+            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
+                await r.aread()
+                raise error_in_place_of_stream(
+                    media,
+                    r.headers,
+                    r.content,
+                    expected="an event stream",
+                    provider=self.settings.name,
+                    model=request.model,
+                )
             # aiter_bytes() is an async generator; the protocol types it as an AsyncIterator.
             body_bytes = cast(AsyncGenerator[bytes, None], r.aiter_bytes())
             async with aclosing(body_bytes) as chunks:

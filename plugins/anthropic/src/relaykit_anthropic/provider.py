@@ -25,7 +25,12 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
-from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.http_errors import (
+    error_from_http,
+    error_in_answer,
+    error_in_place_of_stream,
+    not_a_stream,
+)
 from relaykit.secrets import scrub
 from relaykit_claude_models import hint_thinking
 
@@ -258,6 +263,16 @@ class AnthropicProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
+            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
+                await r.aread()
+                raise error_in_place_of_stream(
+                    media,
+                    r.headers,
+                    r.content,
+                    expected="an event stream",
+                    provider=self._name,
+                    model=request.model,
+                )
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]

@@ -34,7 +34,7 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, StreamStart, UsageUpdate
 from relaykit.http import api_url, has_url_credentials, transport_error
-from relaykit.http_errors import error_in_answer
+from relaykit.http_errors import error_in_answer, error_in_place_of_stream, not_a_stream
 from relaykit.secrets import SecretHeaders, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
@@ -44,6 +44,7 @@ from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import (
     STREAM_EXCEPTION_STATUS,
+    error_kind,
     http_error,
     messages_http_error,
     messages_typed_error,
@@ -259,6 +260,9 @@ class BedrockProvider:
                 raise http_error(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
+            if (media := not_a_stream(r.headers)) is not None:  # how AWS reports a failure
+                await r.aread()
+                raise self._in_place_of_stream(r, media, request.model, "an AWS event stream")
             decoder = EventStreamDecoder()
             translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
             started = False
@@ -382,6 +386,9 @@ class BedrockProvider:
                 raise messages_http_error(
                     r.status_code, r.headers, r.content, provider=self._name, model=model
                 )
+            if (media := not_a_stream(r.headers)) is not None:  # an error object, a page
+                await r.aread()
+                raise self._in_place_of_stream(r, media, model, "an event stream", messages=True)
             kind = r.headers.get("content-type", "").split(";", 1)[0].strip()
             if kind != "text/event-stream":
                 raise StreamError(
@@ -546,14 +553,36 @@ class BedrockProvider:
         if r.status_code >= 400:
             raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=model)
         try:
-            return json_decode.loads(r.content), r.headers
+            data = json_decode.loads(r.content)
         except ValueError as e:
+            came = r.headers.get("content-type") or "no content type"
             raise ProviderUnavailableError(
-                "InvokeModel answered with a body that is not JSON",
+                f"InvokeModel answered with a body that is not JSON (it came as {came})",
                 provider=self._name,
                 model=model,
                 status=r.status_code,
             ) from e
+        if isinstance(data, dict) and isinstance(data.get("error"), Mapping):
+            # an error object sent with status 200 (a proxy's) is the error it
+            # describes; Nova Canvas's and Titan's "error" beside images is text
+            answered_error(data, r, _INVOKE_ANSWERS, self._name, model)
+        return data, r.headers
+
+    def _in_place_of_stream(
+        self, r: Any, media: str, model: str, expected: str, *, messages: bool = False
+    ) -> RelayError:
+        """The error for a stream answered (status 200) with a whole ``media`` document,
+        read: AWS's error (named in ``x-amzn-errortype`` or ``__type``) typed as its
+        name says, an error object as it describes, anything else the retryable
+        error naming what came (:func:`relaykit.http_errors.error_in_place_of_stream`)."""
+        kind = error_kind(r.headers, r.content) if media != "text/html" else None
+        if kind is None:
+            return error_in_place_of_stream(
+                media, r.headers, r.content, expected=expected, provider=self._name, model=model
+            )
+        status = STREAM_EXCEPTION_STATUS.get(kind.lower(), 502)
+        typed = messages_http_error if messages else http_error
+        return typed(status, r.headers, r.content, provider=self._name, model=model)
 
     def _corrupt(self, error: EventStreamError, model: str) -> StreamError:
         return StreamError(
@@ -681,6 +710,10 @@ def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, mo
     if error is not None:
         raise error
 
+
+#: the fields of the InvokeModel answers relaykit reads that hold the answer: images
+#: (Nova Canvas, Titan, Stability), embeddings (Titan's one, Cohere's), rerank results
+_INVOKE_ANSWERS = ("images", "embedding", "embeddings", "results")
 
 #: the inference types a call by model or inference profile id goes through
 _CALLABLE = frozenset({"ON_DEMAND", "INFERENCE_PROFILE"})

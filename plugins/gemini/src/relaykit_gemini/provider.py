@@ -42,9 +42,14 @@ from relaykit import (
 from relaykit.embeddings import BatchAnswer, estimate_tokens, name_callers_input, send_batches
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials, transport_error
-from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.http_errors import (
+    error_from_http,
+    error_in_answer,
+    error_in_place_of_stream,
+    not_a_stream,
+)
 from relaykit.image_generation import AnyImageRequest
-from relaykit.secrets import scrub
+from relaykit.secrets import cut_short, scrub
 from relaykit_google_auth.vertex_http import model_pages
 
 from . import (
@@ -221,6 +226,16 @@ class GeminiProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
+            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
+                await r.aread()
+                raise error_in_place_of_stream(
+                    media,
+                    r.headers,
+                    r.content,
+                    expected="an event stream",
+                    provider=self._name,
+                    model=request.model,
+                )
             decoder = GeminiStreamDecoder(
                 provider=self._name, model=request.model, http_error=self._error
             )
@@ -359,12 +374,16 @@ class GeminiProvider:
         ``count`` vectors, which would shift every later text onto the wrong one."""
         try:
             data = json_decode.loads(content)
+            # {} is no answer, an error object (a proxy's) the error it describes
+            json_decode.require_answer(data, "a BatchEmbedContentsResponse", "embeddings")
             vectors = embeddings.vectors(data)
             reported = embeddings.reported_tokens(data)
+        except json_decode.ErrorInAnswer:
+            raise  # the core types it as the error it describes
         except (ValueError, TypeError, AttributeError) as e:
             raise ProviderUnavailableError(
                 "batchEmbedContents answered with something other than a "
-                "BatchEmbedContentsResponse",
+                f"BatchEmbedContentsResponse ({type(e).__name__}: {cut_short(str(e), 160)})",
                 provider=self._name,
                 model=model,
             ) from e
@@ -494,9 +513,13 @@ class GeminiProvider:
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, model)
         try:
-            return json_decode.loads(r.content)
+            data = json_decode.loads(r.content)
         except ValueError as e:
             raise self._malformed(url.rsplit(":", 1)[-1], "JSON", model) from e
+        # {} is no answer (retried), an error object the error it describes; an image,
+        # speech or transcript decoder would read either as an answer without its part
+        wire.require_generated(data)
+        return data
 
     def _check_drawn(
         self,

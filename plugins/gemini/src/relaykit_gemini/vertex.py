@@ -231,7 +231,12 @@ class VertexProvider(GeminiProvider):
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, request.model)
             try:
-                vectors, counted = vertex_embeddings.predictions(json_decode.loads(r.content))
+                data = json_decode.loads(r.content)
+                # an error object in place of the answer (a proxy's) is the error it describes
+                json_decode.require_answer(data, "a PredictResponse", "predictions")
+                vectors, counted = vertex_embeddings.predictions(data)
+            except json_decode.ErrorInAnswer:
+                raise  # the core types it as the error it describes
             except (ValueError, TypeError, KeyError, AttributeError) as e:
                 raise self._malformed("predict", "a PredictResponse", request.model) from e
             if len(vectors) != len(texts):

@@ -530,6 +530,21 @@ def blocked_reason(data: Mapping[str, Any]) -> str | None:
     return str(reason) if reason and reason != "BLOCK_REASON_UNSPECIFIED" else None
 
 
+def require_generated(data: Any) -> None:
+    """A ``ValueError`` when ``data``, a ``GenerateContentResponse``, has neither
+    ``candidates`` nor ``promptFeedback`` (``{}``: no answer, the core's retryable
+    malformed response); :class:`~relaykit.json_decode.ErrorInAnswer` when an
+    error object (a proxy's) is in their place, which the core types as the error
+    it describes. What is no object is left to the decoder's shape check."""
+    if isinstance(data, Mapping) and not data.get("candidates") and not data.get("promptFeedback"):
+        require_answer(data, "a GenerateContentResponse", "candidates")
+        keys = ", ".join(sorted(map(str, data))[:8]) or "none"
+        raise ValueError(
+            "a GenerateContentResponse without 'candidates' or 'promptFeedback': no answer"
+            f" (its keys: {keys})"
+        )
+
+
 def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed ``GenerateContentResponse``
     to a request for ``model`` (which says how web searches are billed when the
@@ -538,14 +553,7 @@ def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
     empty one). Without candidates, Gemini's word on the prompt is its answer: a
     block reason's ``content_filter``, else (the model made nothing,
     ``BLOCK_REASON_UNSPECIFIED``) an empty answer that ends as ``other``."""
-    if isinstance(data, Mapping) and not data.get("candidates") and not data.get("promptFeedback"):
-        # an error object in its place (a proxy's) is the error it describes
-        require_answer(data, "a GenerateContentResponse", "candidates")
-        keys = ", ".join(sorted(map(str, data))[:8]) or "none"
-        raise ValueError(
-            "a GenerateContentResponse without 'candidates' or 'promptFeedback': no answer"
-            f" (its keys: {keys})"
-        )
+    require_generated(data)
     try:
         return _response(data, model)
     except SHAPE_ERRORS as e:

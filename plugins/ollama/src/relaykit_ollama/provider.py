@@ -26,7 +26,12 @@ from relaykit import (
 from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
 from relaykit.http import api_url, base_url_credentials
-from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.http_errors import (
+    error_from_http,
+    error_in_answer,
+    error_in_place_of_stream,
+    not_a_stream,
+)
 from relaykit.request import estimate_prompt_tokens
 from relaykit.secrets import scrub
 
@@ -180,6 +185,16 @@ class OllamaProvider:
                 raise http_error(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
+            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
+                await r.aread()
+                raise error_in_place_of_stream(
+                    media,
+                    r.headers,
+                    r.content,
+                    expected="an NDJSON stream",
+                    provider=self._name,
+                    model=request.model,
+                )
             decoder = OllamaStreamDecoder(
                 provider=self._name,
                 model=request.model,
@@ -214,6 +229,8 @@ class OllamaProvider:
             data = json_decode.loads(r.content)
             vectors = embeddings.vectors(data)
             tokens = embeddings.input_tokens(data, request.inputs)
+        except json_decode.ErrorInAnswer:
+            raise  # an error object in place of the answer: the error it describes
         except (ValueError, TypeError, AttributeError) as e:
             raise ProviderUnavailableError(
                 "/api/embed answered with something other than embeddings",

@@ -31,6 +31,7 @@ from relaykit.http_errors import error_from_http
 from relaykit.json_decode import SHAPE_ERRORS, count, wrong_shape
 
 from . import wire
+from .unreadable import unreadable
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -234,7 +235,12 @@ async def embed(
             ):
                 error.hint = "shorten it, or cut it into pieces and embed each"
             raise error
-        data = json_decode.loads(r.content)
+        try:
+            data = json_decode.loads(r.content)
+        except ValueError as e:  # a proxy's page, or JSON cut short
+            raise unreadable(
+                "embeddings", e, provider=name, model=request.model, path="/embeddings"
+            ) from None
         if isinstance(data, dict) and data.get("error") and not data.get("data"):
             # A failure reported with status 200 (OpenRouter's way) is an error.
             status = wire.error_status(data["error"])
@@ -250,12 +256,19 @@ async def embed(
                 hint="if it happens again, the service answers wrongly: report it",
             ) from None
         except (KeyError, TypeError, ValueError) as e:  # base64's errors are ValueErrors
-            raise RelayError(
-                f"the embeddings response could not be read ({type(e).__name__}: {e})",
-                provider=name,
-                model=request.model,
-                hint="the service does not answer as OpenAI does: try embedding_encoding ="
-                ' "float", or report it',
+            if isinstance(data, dict) and data.get("data"):
+                # vectors came, not as asked (a compatible service's floats for base64):
+                # the same again on a retry, so not retried
+                raise RelayError(
+                    f"the embeddings response could not be read ({type(e).__name__}: {e})",
+                    provider=name,
+                    model=request.model,
+                    hint="the service does not answer as OpenAI does: try embedding_encoding ="
+                    ' "float", or report it',
+                ) from None
+            # no vectors (a proxy's JSON, {}): retried, as a malformed chat answer is
+            raise unreadable(
+                "embeddings", e, provider=name, model=request.model, path="/embeddings"
             ) from None
 
     split = batches(request.inputs, *limits)

@@ -48,7 +48,6 @@ from relaykit import (
     ImageRequest,
     ImageResponse,
     InvalidRequestError,
-    RelayError,
     Usage,
     json_decode,
     json_encode,
@@ -59,6 +58,7 @@ from relaykit.image_generation import AnyImageRequest, image_from_base64, pixels
 from relaykit.json_decode import SHAPE_ERRORS
 
 from . import image_rules, wire
+from .unreadable import unreadable
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -300,14 +300,8 @@ def _answer(
             raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
         return parse(data, r.headers, request, style)
     except (KeyError, ValueError, *SHAPE_ERRORS) as e:
-        what = "edit" if path.endswith("edits") else "generation"
-        raise RelayError(
-            f"the image {what} response could not be read ({type(e).__name__}: {e})"[:300],
-            provider=name,
-            model=request.model,
-            hint=f"the service does not answer as OpenAI's {path} does: check"
-            " that its base_url is the API's (ending in /v1), or report it",
-        ) from None
+        what = "image edit" if path.endswith("edits") else "image generation"
+        raise unreadable(what, e, provider=name, model=request.model, path=path) from None
 
 
 # -- edits ------------------------------------------------------------------------

@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 from relaykit import (
     ModerationRequest,
     ModerationResponse,
-    RelayError,
     Usage,
     json_decode,
     json_encode,
 )
 from relaykit.http_errors import error_from_http, error_in_answer
 from relaykit.moderation import moderation_result
+
+from .unreadable import unreadable
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -94,10 +95,6 @@ async def moderate(
             raise TypeError(f"a JSON {type(data).__name__}, not an object")
         return parse(data, request)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise RelayError(
-            f"the moderation response could not be read ({type(e).__name__}: {e})"[:300],
-            provider=name,
-            model=request.model,
-            hint="the service does not answer as OpenAI's /moderations does: check that its"
-            " base_url is the API's (ending in /v1), or report it",
+        raise unreadable(
+            "moderation", e, provider=name, model=request.model, path="/moderations"
         ) from None

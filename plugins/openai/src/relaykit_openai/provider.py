@@ -39,7 +39,12 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import api_url, base_url_credentials
-from relaykit.http_errors import error_from_http, parse_error_body
+from relaykit.http_errors import (
+    error_from_http,
+    error_in_place_of_stream,
+    not_a_stream,
+    parse_error_body,
+)
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
 from relaykit.tool_ids import unique_tool_ids
@@ -528,6 +533,16 @@ class OpenAIProvider:
                 await r.aread()
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
+                )
+            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
+                await r.aread()
+                raise error_in_place_of_stream(
+                    media,
+                    r.headers,
+                    r.content,
+                    expected="an event stream",
+                    provider=self._name,
+                    model=request.model,
                 )
             decoder = SSEDecoder()
             feed = decoder.feed

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from relaykit import RelayError, RerankRequest, RerankResponse, Usage, json_decode, json_encode
+from relaykit import RerankRequest, RerankResponse, Usage, json_decode, json_encode
 from relaykit.http_errors import error_from_http
 from relaykit.rerank import ranked
 
 from . import wire
+from .unreadable import unreadable
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -87,13 +88,7 @@ async def rerank(
             raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
         return parse(data, request, name)
     except (KeyError, ValueError, *json_decode.SHAPE_ERRORS) as e:
-        raise RelayError(
-            f"the rerank response could not be read ({type(e).__name__}: {e})"[:300],
-            provider=name,
-            model=request.model,
-            hint="the service does not answer as vLLM's /rerank does: check that its"
-            " base_url is the API's (ending in /v1), or report it",
-        ) from None
+        raise unreadable("rerank", e, provider=name, model=request.model, path="/rerank") from None
 
 
 def _text(value: Any) -> str | None:

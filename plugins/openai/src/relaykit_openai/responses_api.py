@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from relaykit import ChatRequest, ChatResponse, SSEDecoder, StreamError, json_decode, json_encode
 from relaykit.events import StreamEvent
-from relaykit.http_errors import error_from_http, error_in_answer
+from relaykit.http_errors import (
+    error_from_http,
+    error_in_answer,
+    error_in_place_of_stream,
+    not_a_stream,
+)
 from relaykit.json_decode import wrong_shape
 
 from . import responses_wire
@@ -66,6 +71,16 @@ async def stream(
             await r.aread()
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=provider, model=request.model
+            )
+        if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
+            await r.aread()
+            raise error_in_place_of_stream(
+                media,
+                r.headers,
+                r.content,
+                expected="an event stream",
+                provider=provider,
+                model=request.model,
             )
         decoder = SSEDecoder()
         state = responses_wire.StreamState()

@@ -58,7 +58,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from relaykit import (
     InvalidRequestError,
-    RelayError,
     SSEDecoder,
     StreamError,
     TimedText,
@@ -75,6 +74,7 @@ from relaykit.json_decode import SHAPE_ERRORS
 from . import wire
 from .audio_events import event_json
 from .body_end import read_to_end
+from .unreadable import unreadable
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -257,6 +257,9 @@ def parse(
     not one."""
     request_id = headers.get("x-request-id")
     kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind == "text/html" or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")):
+        # a proxy's or a portal's page, not a transcript in text, srt or vtt
+        raise ValueError(f"an HTML page ({kind or 'no content type'}), not a transcript")
     if kind != "application/json" and not body.lstrip().startswith(b"{"):
         # text, srt or vtt, asked for in extra: the body is the transcript.
         return TranscriptionResponse(
@@ -403,12 +406,8 @@ def _answer(
                 raise error_from_http(status, headers, content, provider=name, model=request.model)
         return parse(content, headers, request, name)
     except (KeyError, ValueError, *SHAPE_ERRORS) as e:
-        raise RelayError(
-            f"the transcription response could not be read ({type(e).__name__}: {e})"[:300],
-            provider=name,
-            model=request.model,
-            hint="the service does not answer as OpenAI's /audio/transcriptions does: check"
-            " that its base_url is the API's (ending in /v1), or report it",
+        raise unreadable(
+            "transcription", e, provider=name, model=request.model, path="/audio/transcriptions"
         ) from None
 
 
