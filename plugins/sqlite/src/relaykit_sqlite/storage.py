@@ -249,7 +249,12 @@ class SQLiteStorage:
         except BaseException:
             conn.close()
             raise
-        return Writer(conn, max_queued=self._max_queued, checkpointer=Checkpointer(self._connect))
+        return Writer(
+            conn,
+            max_queued=self._max_queued,
+            checkpointer=Checkpointer(self._connect),
+            busy_timeout=self._busy_timeout,
+        )
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         self._ready_writer()
@@ -329,9 +334,21 @@ class SQLiteStorage:
     # -- call records ----------------------------------------------------------------
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
-        """Commit ``records`` (through the writer thread); waits while its queue is full."""
+        """Commit ``records`` (through the writer thread); waits while its queue is full.
+
+        Cancelled, it leaves at once: the records may still be committed (by id,
+        once), but the writer stops waiting for another process's lock for them,
+        so a close (``close_timeout``) or a hung write's bound is kept to.
+        """
         if records:
-            await self._in_thread(lambda: self._ready_writer().write(list(records)))
+            batch, given_up = list(records), threading.Event()
+            try:
+                await self._in_thread(
+                    lambda: self._ready_writer().write(batch, given_up), abandon=True
+                )
+            except anyio.get_cancelled_exc_class():
+                given_up.set()
+                raise
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""

@@ -9,6 +9,14 @@ many batches share a commit. A full queue blocks the submitting thread
 
 Callers are anyio worker threads (see :mod:`relaykit_sqlite.storage`), so the
 event loop never blocks on any of this, under asyncio or trio alike.
+
+Waiting for another process's write lock happens here in short slices, up
+to the busy timeout in all: between two slices the thread sees that every
+caller of the transaction has given up (cancelled: the call log's
+``close_timeout`` or a hung write's bound), and stops waiting for them.
+SQLite's own busy wait cannot be interrupted (not even by ``interrupt()``),
+so one long wait held a cancelled write, and the client's close, for the
+whole busy timeout (30 s).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,12 +42,15 @@ from .queries import (
     INSERT_SHARED,
 )
 
+#: seconds of one wait for another connection's write lock (SQLite's busy handler)
+LOCK_SLICE = 0.05
+
 
 class _Job:
     """Records to insert, or a function to run in its own transaction (or, ``shared``,
     in one with the shared jobs queued right behind it); and its outcome."""
 
-    __slots__ = ("done", "error", "fn", "records", "result", "shared")
+    __slots__ = ("done", "error", "fn", "given_up", "records", "result", "shared")
 
     def __init__(
         self,
@@ -46,10 +58,13 @@ class _Job:
         fn: Callable[[sqlite3.Connection], Any] | None = None,
         *,
         shared: bool = False,
+        given_up: threading.Event | None = None,
     ) -> None:
         self.records = records
         self.fn = fn
         self.shared = shared
+        #: set when its caller stops waiting: no more waiting for the lock on its behalf
+        self.given_up = given_up
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -74,6 +89,7 @@ class Writer:
     :param checkpointer: runs WAL checkpoints off this thread; without one,
         SQLite checkpoints inside commits as usual.
     :param checkpoint_every: records written between two checkpoint requests.
+    :param busy_timeout: seconds to wait for another process's write lock.
     """
 
     def __init__(
@@ -84,8 +100,15 @@ class Writer:
         max_group: int = 10_000,
         checkpointer: Checkpointer | None = None,
         checkpoint_every: int = 2000,
+        busy_timeout: float = 30.0,
     ) -> None:
         self._conn = conn
+        self._busy_timeout = busy_timeout
+        # The lock is waited for in slices (see _begin): in WAL mode nothing but
+        # BEGIN IMMEDIATE waits for it once the file is open and migrated. (A file
+        # SQLite kept out of WAL waits at COMMIT too: it keeps the whole timeout.)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            conn.execute(f"PRAGMA busy_timeout={round(LOCK_SLICE * 1000)}")
         self._max_group = max_group
         self._checkpointer = checkpointer
         self._checkpoint_every = checkpoint_every
@@ -114,9 +137,13 @@ class Writer:
             self._queue.put(job)  # blocks while the queue is full: backpressure
         return job.wait()
 
-    def write(self, records: Sequence[CallRecord]) -> None:
-        """Insert ``records``; block until committed (or while the queue is full)."""
-        self._submit(_Job(records))
+    def write(self, records: Sequence[CallRecord], given_up: threading.Event | None = None) -> None:
+        """Insert ``records``; block until committed (or while the queue is full).
+
+        Once ``given_up`` is set (its caller was cancelled and left), the thread
+        no longer waits for another process's lock on their behalf.
+        """
+        self._submit(_Job(records, given_up=given_up))
 
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
@@ -235,6 +262,20 @@ class Writer:
                 conn.executemany(DROP_UNREFERENCED, [(key,) for key in shared])
         self._since_checkpoint += len(rows)
 
+    def _begin(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
+        """``BEGIN IMMEDIATE``, waiting for another connection's lock in slices, up to
+        the busy timeout, while any job of ``group`` is still waited for."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            if all(job.given_up is not None and job.given_up.is_set() for job in group):
+                raise sqlite3.OperationalError("database is locked (the write was given up)")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if not _locked(e) or time.monotonic() >= deadline:
+                    raise
+
     def _after_commit(self) -> None:
         if self._checkpointer is not None and self._since_checkpoint >= self._checkpoint_every:
             self._since_checkpoint = 0
@@ -246,7 +287,7 @@ class Writer:
         """Run ``work(*args)`` in one transaction and tell ``group`` how it went; return success."""
         self.busy = True
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn, group)
             try:
                 result = work(*args)
                 conn.execute("COMMIT")
@@ -268,6 +309,14 @@ class Writer:
             job.result = result
             job.done.set()
         return True
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` is another connection's lock (SQLITE_BUSY), which waiting cures."""
+    name = getattr(error, "sqlite_errorname", None)
+    if name:
+        return str(name).startswith("SQLITE_BUSY")
+    return "database is locked" in str(error)
 
 
 def _run_each(conn: sqlite3.Connection, group: list[_Job]) -> None:
