@@ -113,3 +113,33 @@ async def test_closing_a_client_on_a_locked_file_keeps_to_close_timeout_and_lose
     spilled = {record.text for record in read_spilled(spill_path)} if spill_path.exists() else set()
     wanted = {f"echo: call {n}" for n in range(calls)}
     assert wanted <= stored | spilled  # every record stored or spilled: none lost
+
+
+@pytest.mark.anyio
+async def test_cache_writes_given_up_on_a_locked_file_do_not_hold_the_close(
+    tmp_path: Path,
+) -> None:
+    # A cached answer's write waits for the lock past [cache] timeout: its caller
+    # goes on uncached, and the write was left queued in the writer, whose close
+    # then waited the whole busy timeout (30 s) for it.
+    path = tmp_path / "logs.db"
+    config = {
+        "storage": {"path": str(path), "close_timeout": 0.5},
+        "cache": {"enabled": True, "backend": "storage", "timeout": 0.5},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "warm", temperature=0)
+        while not await anyio.to_thread.run_sync(_holds_a_record, path):  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+        async with await anyio.open_process([sys.executable, "-c", LOCKER, str(path)]) as locker:
+            assert locker.stdout is not None and locker.stdin is not None
+            assert (await locker.stdout.receive()).strip() == b"locked"
+            answers = [await client.chat("fake/m", f"call {n}", temperature=0) for n in range(3)]
+            assert [a.text for a in answers] == [f"echo: call {n}" for n in range(3)]
+            assert client.cache_errors >= 1  # the writes did meet the lock
+            started = time.monotonic()
+            await client.aclose()
+            took = time.monotonic() - started
+            await locker.stdin.send(b"go\n")
+            assert await locker.wait() == 0
+    assert took < BOUND, f"closing took {took:.1f} s with close_timeout 0.5"

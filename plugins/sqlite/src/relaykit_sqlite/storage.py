@@ -329,7 +329,21 @@ class SQLiteStorage:
     async def _caching(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         """A response-cache write: in one transaction with those queued with it
         (:meth:`Writer.run_shared`), its caller bounded as :meth:`_cache_thread`'s."""
-        await self._in_thread(lambda: self._ready_writer().run_shared(fn), abandon=True)
+        await self._until_given_up(lambda given_up: self._ready_writer().run_shared(fn, given_up))
+
+    async def _until_given_up(self, submit: Callable[[threading.Event], None]) -> None:
+        """Run ``submit(given_up)`` in a thread; cancelled, leave at once and set ``given_up``.
+
+        The job may still run, but the writer stops waiting for another process's
+        lock on its behalf: left waiting, it held the close (``close_timeout``) for
+        the whole busy timeout.
+        """
+        given_up = threading.Event()
+        try:
+            await self._in_thread(submit, given_up, abandon=True)
+        except anyio.get_cancelled_exc_class():
+            given_up.set()
+            raise
 
     # -- call records ----------------------------------------------------------------
 
@@ -341,14 +355,8 @@ class SQLiteStorage:
         so a close (``close_timeout``) or a hung write's bound is kept to.
         """
         if records:
-            batch, given_up = list(records), threading.Event()
-            try:
-                await self._in_thread(
-                    lambda: self._ready_writer().write(batch, given_up), abandon=True
-                )
-            except anyio.get_cancelled_exc_class():
-                given_up.set()
-                raise
+            batch = list(records)
+            await self._until_given_up(lambda given_up: self._ready_writer().write(batch, given_up))
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""

@@ -149,16 +149,19 @@ class Writer:
         """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
         return self._submit(_Job(fn=fn))
 
-    def run_shared(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def run_shared(
+        self, fn: Callable[[sqlite3.Connection], None], given_up: threading.Event | None = None
+    ) -> None:
         """Run ``fn(connection)`` on the writer thread, in one transaction with the other
         shared functions waiting in the queue (each alone if that one fails).
 
         For the response cache's writes: a burst of cached calls each wrote its
         answer in a transaction of its own, 500 at once took longer than ``[cache]
         timeout`` to commit, and the client counted the store failed (287 writes
-        lost of 500 calls) and left it alone, lookups too.
+        lost of 500 calls) and left it alone, lookups too. ``given_up`` as
+        :meth:`write`'s.
         """
-        self._submit(_Job(fn=fn, shared=True))
+        self._submit(_Job(fn=fn, shared=True, given_up=given_up))
 
     def close(self) -> None:
         """Write everything queued, then stop the thread and close the connection. Idempotent."""
