@@ -14,13 +14,14 @@ import sqlite3
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import pytest
 
 import relaykit
-from relaykit.protocols import LogQuery
+from relaykit.protocols import CachedModels, LogQuery
 from relaykit.record_spill import read_spilled
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
@@ -71,6 +72,35 @@ async def test_a_write_waiting_for_the_lock_ends_when_it_is_cancelled(tmp_path: 
     assert took < BOUND, f"the cancelled write and the close took {took:.1f} s"
     with sqlite3.connect(path) as conn:  # the given-up write waited no more: not stored
         assert [row[0] for row in conn.execute("SELECT id FROM logs")] == [first.id]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("operation", ["prune", "cache_models", "vault_put"])
+async def test_other_writes_waiting_for_the_lock_end_when_they_are_cancelled(
+    tmp_path: Path, operation: str
+) -> None:
+    # The retention's prune runs in the call log's writer, which the close cancels;
+    # a model listing's cache write in a call the close cancels.
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path)
+    await storage.write_batch([make_record(0)])
+    writes = {
+        "prune": lambda: storage.prune(datetime.now(UTC)),
+        "cache_models": lambda: storage.cache_models(CachedModels("groq", 1000.0, ())),
+        "vault_put": lambda: storage.vault_put({"k": b"v"}),
+    }
+    async with await anyio.open_process([sys.executable, "-c", LOCKER, str(path)]) as locker:
+        assert locker.stdout is not None and locker.stdin is not None
+        assert (await locker.stdout.receive()).strip() == b"locked"
+        started = time.monotonic()
+        with anyio.move_on_after(0.3) as scope:
+            await writes[operation]()
+        assert scope.cancelled_caught
+        await storage.aclose()
+        took = time.monotonic() - started
+        await locker.stdin.send(b"go\n")
+        assert await locker.wait() == 0
+    assert took < BOUND, f"the cancelled {operation} and the close took {took:.1f} s"
 
 
 @pytest.mark.anyio

@@ -322,16 +322,17 @@ class SQLiteStorage:
 
         return await self._cache_thread(read_and_open)
 
-    async def _writing(self, fn: Callable[[sqlite3.Connection], T], *, abandon: bool = False) -> T:
-        result: T = await self._in_thread(lambda: self._ready_writer().run(fn), abandon=abandon)
-        return result
+    async def _writing(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a transaction of its own on the writer thread (given up as
+        :meth:`_until_given_up` says when cancelled)."""
+        return await self._until_given_up(lambda given_up: self._ready_writer().run(fn, given_up))
 
     async def _caching(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         """A response-cache write: in one transaction with those queued with it
         (:meth:`Writer.run_shared`), its caller bounded as :meth:`_cache_thread`'s."""
         await self._until_given_up(lambda given_up: self._ready_writer().run_shared(fn, given_up))
 
-    async def _until_given_up(self, submit: Callable[[threading.Event], None]) -> None:
+    async def _until_given_up(self, submit: Callable[[threading.Event], T]) -> T:
         """Run ``submit(given_up)`` in a thread; cancelled, leave at once and set ``given_up``.
 
         The job may still run, but the writer stops waiting for another process's
@@ -340,7 +341,7 @@ class SQLiteStorage:
         """
         given_up = threading.Event()
         try:
-            await self._in_thread(submit, given_up, abandon=True)
+            return await self._in_thread(submit, given_up, abandon=True)
         except anyio.get_cancelled_exc_class():
             given_up.set()
             raise

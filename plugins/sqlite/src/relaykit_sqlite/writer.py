@@ -145,9 +145,12 @@ class Writer:
         """
         self._submit(_Job(records, given_up=given_up))
 
-    def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
-        return self._submit(_Job(fn=fn))
+    def run(
+        self, fn: Callable[[sqlite3.Connection], Any], given_up: threading.Event | None = None
+    ) -> Any:
+        """Run ``fn(connection)`` in its own transaction on the writer thread; return its
+        result. ``given_up`` as :meth:`write`'s."""
+        return self._submit(_Job(fn=fn, given_up=given_up))
 
     def run_shared(
         self, fn: Callable[[sqlite3.Connection], None], given_up: threading.Event | None = None
