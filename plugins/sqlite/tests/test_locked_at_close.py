@@ -2,9 +2,9 @@
 
 A write waiting for the lock sat in SQLite's busy handler for the whole busy
 timeout (30 s), and cancelling it waited for that thread: a client closed
-with ``close_timeout = 0.5`` took 30 s to close. Now a cancelled write stops
-waiting for the lock (its records go to the spill file, and are replayed
-once the file can be written); none is lost.
+with ``close_timeout = 0.5`` took 30 s to close. Now closing stops waiting
+for the lock for writes whose callers gave up (the call log spills its
+records, replayed once the file can be written); none is lost.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ async def test_a_write_waiting_for_the_lock_ends_when_it_is_cancelled(tmp_path: 
         await locker.stdin.send(b"go\n")
         assert await locker.wait() == 0
     assert took < BOUND, f"the cancelled write and the close took {took:.1f} s"
-    with sqlite3.connect(path) as conn:  # the given-up write waited no more: not stored
+    with sqlite3.connect(path) as conn:  # the given-up write was dropped at the close
         assert [row[0] for row in conn.execute("SELECT id FROM logs")] == [first.id]
 
 

@@ -335,9 +335,9 @@ class SQLiteStorage:
     async def _until_given_up(self, submit: Callable[[threading.Event], T]) -> T:
         """Run ``submit(given_up)`` in a thread; cancelled, leave at once and set ``given_up``.
 
-        The job may still run, but the writer stops waiting for another process's
-        lock on its behalf: left waiting, it held the close (``close_timeout``) for
-        the whole busy timeout.
+        The job may still run (it waits for another process's lock, as before),
+        but not past :meth:`aclose`: left waiting then, it held the client's close
+        (``close_timeout``) for the whole busy timeout.
         """
         given_up = threading.Event()
         try:
@@ -352,8 +352,8 @@ class SQLiteStorage:
         """Commit ``records`` (through the writer thread); waits while its queue is full.
 
         Cancelled, it leaves at once: the records may still be committed (by id,
-        once), but the writer stops waiting for another process's lock for them,
-        so a close (``close_timeout``) or a hung write's bound is kept to.
+        once), but closing no longer waits for another process's lock for them,
+        so the call log's ``close_timeout`` is kept to.
         """
         if records:
             batch = list(records)

@@ -11,12 +11,12 @@ Callers are anyio worker threads (see :mod:`relaykit_sqlite.storage`), so the
 event loop never blocks on any of this, under asyncio or trio alike.
 
 Waiting for another process's write lock happens here in short slices, up
-to the busy timeout in all: between two slices the thread sees that every
-caller of the transaction has given up (cancelled: the call log's
-``close_timeout`` or a hung write's bound), and stops waiting for them.
-SQLite's own busy wait cannot be interrupted (not even by ``interrupt()``),
-so one long wait held a cancelled write, and the client's close, for the
-whole busy timeout (30 s).
+to the busy timeout in all. A job whose caller gave up (cancelled: the call
+log's ``close_timeout``, ``[cache] timeout``) still lands once the lock is
+free, unless the writer is closing: then, between two slices, it stops
+waiting for it. SQLite's own busy wait cannot be interrupted (not even by
+``interrupt()``), so one long wait held the client's close for the whole
+busy timeout (30 s).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class _Job:
         self.records = records
         self.fn = fn
         self.shared = shared
-        #: set when its caller stops waiting: no more waiting for the lock on its behalf
+        #: set when its caller stops waiting: once closing, no more waiting for the lock for it
         self.given_up = given_up
         self.result: Any = None
         self.error: BaseException | None = None
@@ -124,6 +124,8 @@ class Writer:
         # Held while putting, so nothing can be queued behind the stop marker.
         self._put_lock = threading.Lock()
         self._closed = False
+        #: closing, the lock was held by another connection: jobs given up are dropped
+        self._locked_at_close = False
         #: transactions committed so far (for tests and benchmarks)
         self.commits = 0
         #: whether the thread is inside a transaction (a child forked meanwhile cannot
@@ -140,8 +142,8 @@ class Writer:
     def write(self, records: Sequence[CallRecord], given_up: threading.Event | None = None) -> None:
         """Insert ``records``; block until committed (or while the queue is full).
 
-        Once ``given_up`` is set (its caller was cancelled and left), the thread
-        no longer waits for another process's lock on their behalf.
+        Once ``given_up`` is set (its caller was cancelled and left) and the writer
+        is closing, the thread no longer waits for another process's lock for them.
         """
         self._submit(_Job(records, given_up=given_up))
 
@@ -270,16 +272,20 @@ class Writer:
 
     def _begin(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         """``BEGIN IMMEDIATE``, waiting for another connection's lock in slices, up to
-        the busy timeout, while any job of ``group`` is still waited for."""
+        the busy timeout; once closing, not for jobs whose callers all gave up."""
         deadline = time.monotonic() + self._busy_timeout
         while True:
-            if all(job.given_up is not None and job.given_up.is_set() for job in group):
+            if self._locked_at_close and _given_up(group):
                 raise sqlite3.OperationalError("database is locked (the write was given up)")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as e:
                 if not _locked(e) or time.monotonic() >= deadline:
+                    raise
+                if self._closed and _given_up(group):
+                    # The rest given up wait no more either: each would take a slice.
+                    self._locked_at_close = True
                     raise
 
     def _after_commit(self) -> None:
@@ -315,6 +321,11 @@ class Writer:
             job.result = result
             job.done.set()
         return True
+
+
+def _given_up(group: list[_Job]) -> bool:
+    """Whether every caller of ``group`` has stopped waiting for it."""
+    return all(job.given_up is not None and job.given_up.is_set() for job in group)
 
 
 def _locked(error: sqlite3.OperationalError) -> bool:
