@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import textwrap
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,7 +85,7 @@ async def test_other_writes_waiting_for_the_lock_end_when_they_are_cancelled(
     path = tmp_path / "logs.db"
     storage = SQLiteStorage(path)
     await storage.write_batch([make_record(0)])
-    writes = {
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
         "prune": lambda: storage.prune(datetime.now(UTC)),
         "cache_models": lambda: storage.cache_models(CachedModels("groq", 1000.0, ())),
         "vault_put": lambda: storage.vault_put({"k": b"v"}),
