@@ -249,7 +249,12 @@ class SQLiteStorage:
         except BaseException:
             conn.close()
             raise
-        return Writer(conn, max_queued=self._max_queued, checkpointer=Checkpointer(self._connect))
+        return Writer(
+            conn,
+            max_queued=self._max_queued,
+            checkpointer=Checkpointer(self._connect),
+            busy_timeout=self._busy_timeout,
+        )
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         self._ready_writer()
@@ -317,21 +322,42 @@ class SQLiteStorage:
 
         return await self._cache_thread(read_and_open)
 
-    async def _writing(self, fn: Callable[[sqlite3.Connection], T], *, abandon: bool = False) -> T:
-        result: T = await self._in_thread(lambda: self._ready_writer().run(fn), abandon=abandon)
-        return result
+    async def _writing(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a transaction of its own on the writer thread (given up as
+        :meth:`_until_given_up` says when cancelled)."""
+        return await self._until_given_up(lambda given_up: self._ready_writer().run(fn, given_up))
 
     async def _caching(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         """A response-cache write: in one transaction with those queued with it
         (:meth:`Writer.run_shared`), its caller bounded as :meth:`_cache_thread`'s."""
-        await self._in_thread(lambda: self._ready_writer().run_shared(fn), abandon=True)
+        await self._until_given_up(lambda given_up: self._ready_writer().run_shared(fn, given_up))
+
+    async def _until_given_up(self, submit: Callable[[threading.Event], T]) -> T:
+        """Run ``submit(given_up)`` in a thread; cancelled, leave at once and set ``given_up``.
+
+        The job may still run (it waits for another process's lock, as before),
+        but not past :meth:`aclose`: left waiting then, it held the client's close
+        (``close_timeout``) for the whole busy timeout.
+        """
+        given_up = threading.Event()
+        try:
+            return await self._in_thread(submit, given_up, abandon=True)
+        except anyio.get_cancelled_exc_class():
+            given_up.set()
+            raise
 
     # -- call records ----------------------------------------------------------------
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
-        """Commit ``records`` (through the writer thread); waits while its queue is full."""
+        """Commit ``records`` (through the writer thread); waits while its queue is full.
+
+        Cancelled, it leaves at once: the records may still be committed (by id,
+        once), but closing no longer waits for another process's lock for them,
+        so the call log's ``close_timeout`` is kept to.
+        """
         if records:
-            await self._in_thread(lambda: self._ready_writer().write(list(records)))
+            batch = list(records)
+            await self._until_given_up(lambda given_up: self._ready_writer().write(batch, given_up))
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""

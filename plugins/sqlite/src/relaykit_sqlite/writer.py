@@ -9,6 +9,14 @@ many batches share a commit. A full queue blocks the submitting thread
 
 Callers are anyio worker threads (see :mod:`relaykit_sqlite.storage`), so the
 event loop never blocks on any of this, under asyncio or trio alike.
+
+Waiting for another process's write lock happens here in short slices, up
+to the busy timeout in all. A job whose caller gave up (cancelled: the call
+log's ``close_timeout``, ``[cache] timeout``) still lands once the lock is
+free, unless the writer is closing: then, between two slices, it stops
+waiting for it. SQLite's own busy wait cannot be interrupted (not even by
+``interrupt()``), so one long wait held the client's close for the whole
+busy timeout (30 s).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,12 +42,15 @@ from .queries import (
     INSERT_SHARED,
 )
 
+#: seconds of one wait for another connection's write lock (SQLite's busy handler)
+LOCK_SLICE = 0.05
+
 
 class _Job:
     """Records to insert, or a function to run in its own transaction (or, ``shared``,
     in one with the shared jobs queued right behind it); and its outcome."""
 
-    __slots__ = ("done", "error", "fn", "records", "result", "shared")
+    __slots__ = ("done", "error", "fn", "given_up", "records", "result", "shared")
 
     def __init__(
         self,
@@ -46,10 +58,13 @@ class _Job:
         fn: Callable[[sqlite3.Connection], Any] | None = None,
         *,
         shared: bool = False,
+        given_up: threading.Event | None = None,
     ) -> None:
         self.records = records
         self.fn = fn
         self.shared = shared
+        #: set when its caller stops waiting: once closing, no more waiting for the lock for it
+        self.given_up = given_up
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -74,6 +89,7 @@ class Writer:
     :param checkpointer: runs WAL checkpoints off this thread; without one,
         SQLite checkpoints inside commits as usual.
     :param checkpoint_every: records written between two checkpoint requests.
+    :param busy_timeout: seconds to wait for another process's write lock.
     """
 
     def __init__(
@@ -84,8 +100,15 @@ class Writer:
         max_group: int = 10_000,
         checkpointer: Checkpointer | None = None,
         checkpoint_every: int = 2000,
+        busy_timeout: float = 30.0,
     ) -> None:
         self._conn = conn
+        self._busy_timeout = busy_timeout
+        # The lock is waited for in slices (see _begin): in WAL mode nothing but
+        # BEGIN IMMEDIATE waits for it once the file is open and migrated. (A file
+        # SQLite kept out of WAL waits at COMMIT too: it keeps the whole timeout.)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            conn.execute(f"PRAGMA busy_timeout={round(LOCK_SLICE * 1000)}")
         self._max_group = max_group
         self._checkpointer = checkpointer
         self._checkpoint_every = checkpoint_every
@@ -101,6 +124,8 @@ class Writer:
         # Held while putting, so nothing can be queued behind the stop marker.
         self._put_lock = threading.Lock()
         self._closed = False
+        #: closing, the lock was held by another connection: jobs given up are dropped
+        self._locked_at_close = False
         #: transactions committed so far (for tests and benchmarks)
         self.commits = 0
         #: whether the thread is inside a transaction (a child forked meanwhile cannot
@@ -114,24 +139,34 @@ class Writer:
             self._queue.put(job)  # blocks while the queue is full: backpressure
         return job.wait()
 
-    def write(self, records: Sequence[CallRecord]) -> None:
-        """Insert ``records``; block until committed (or while the queue is full)."""
-        self._submit(_Job(records))
+    def write(self, records: Sequence[CallRecord], given_up: threading.Event | None = None) -> None:
+        """Insert ``records``; block until committed (or while the queue is full).
 
-    def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
-        return self._submit(_Job(fn=fn))
+        Once ``given_up`` is set (its caller was cancelled and left) and the writer
+        is closing, the thread no longer waits for another process's lock for them.
+        """
+        self._submit(_Job(records, given_up=given_up))
 
-    def run_shared(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def run(
+        self, fn: Callable[[sqlite3.Connection], Any], given_up: threading.Event | None = None
+    ) -> Any:
+        """Run ``fn(connection)`` in its own transaction on the writer thread; return its
+        result. ``given_up`` as :meth:`write`'s."""
+        return self._submit(_Job(fn=fn, given_up=given_up))
+
+    def run_shared(
+        self, fn: Callable[[sqlite3.Connection], None], given_up: threading.Event | None = None
+    ) -> None:
         """Run ``fn(connection)`` on the writer thread, in one transaction with the other
         shared functions waiting in the queue (each alone if that one fails).
 
         For the response cache's writes: a burst of cached calls each wrote its
         answer in a transaction of its own, 500 at once took longer than ``[cache]
         timeout`` to commit, and the client counted the store failed (287 writes
-        lost of 500 calls) and left it alone, lookups too.
+        lost of 500 calls) and left it alone, lookups too. ``given_up`` as
+        :meth:`write`'s.
         """
-        self._submit(_Job(fn=fn, shared=True))
+        self._submit(_Job(fn=fn, shared=True, given_up=given_up))
 
     def close(self) -> None:
         """Write everything queued, then stop the thread and close the connection. Idempotent."""
@@ -235,6 +270,24 @@ class Writer:
                 conn.executemany(DROP_UNREFERENCED, [(key,) for key in shared])
         self._since_checkpoint += len(rows)
 
+    def _begin(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
+        """``BEGIN IMMEDIATE``, waiting for another connection's lock in slices, up to
+        the busy timeout; once closing, not for jobs whose callers all gave up."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            if self._locked_at_close and _given_up(group):
+                raise sqlite3.OperationalError("database is locked (the write was given up)")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if not _locked(e) or time.monotonic() >= deadline:
+                    raise
+                if self._closed and _given_up(group):
+                    # The rest given up wait no more either: each would take a slice.
+                    self._locked_at_close = True
+                    raise
+
     def _after_commit(self) -> None:
         if self._checkpointer is not None and self._since_checkpoint >= self._checkpoint_every:
             self._since_checkpoint = 0
@@ -246,7 +299,7 @@ class Writer:
         """Run ``work(*args)`` in one transaction and tell ``group`` how it went; return success."""
         self.busy = True
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn, group)
             try:
                 result = work(*args)
                 conn.execute("COMMIT")
@@ -268,6 +321,19 @@ class Writer:
             job.result = result
             job.done.set()
         return True
+
+
+def _given_up(group: list[_Job]) -> bool:
+    """Whether every caller of ``group`` has stopped waiting for it."""
+    return all(job.given_up is not None and job.given_up.is_set() for job in group)
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` is another connection's lock (SQLITE_BUSY), which waiting cures."""
+    name = getattr(error, "sqlite_errorname", None)
+    if name:
+        return str(name).startswith("SQLITE_BUSY")
+    return "database is locked" in str(error)
 
 
 def _run_each(conn: sqlite3.Connection, group: list[_Job]) -> None:
