@@ -10,9 +10,9 @@ length error when the next target's window is larger (both windows known, from
 the providers' listings, each bounded by the call's total timeout). A prompt
 too long for the whole route goes on to the route's ``context_window_fallbacks``,
 one a content filter refused (a :class:`~relaykit.ContentFilterError` before any
-content, or a non-streamed answer that ended ``content_filter``:
-:func:`filtered_answer`) to its ``content_policy_fallbacks``, if it names any, in
-their order.
+content, a non-streamed answer that ended ``content_filter``, or a stream that
+ended so before any content: :func:`filtered_answer`) to its
+``content_policy_fallbacks``, if it names any, in their order.
 
 A failure that asks for a wait (a 429's Retry-After, as retries honour it) is
 not waited out while another deployment of the route is left to ask: the call
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from .breaker import CircuitBreaker
     from .client import Client, _Call
     from .config import RetryConfig
-    from .response import ChatResponse
 
 T = TypeVar("T")
 Attempt = Callable[[Provider, ChatRequest, Target], Awaitable[T]]
@@ -198,17 +197,16 @@ def route_fallbacks(
     return (), None
 
 
-def filtered_answer(
-    client: Client, call: _Call, target: Target, response: ChatResponse
-) -> ContentFilterError | None:
-    """The error to fall back with when ``target``'s non-streamed ``response`` ended
-    ``content_filter`` (Anthropic's ``refusal`` stop reason, Gemini's ``SAFETY``
-    finish or blocked prompt, Azure's filtered output), or ``None`` to return it.
+def filtered_answer(client: Client, call: _Call, target: Target) -> ContentFilterError | None:
+    """The error to fall back with when ``target``'s answer ended ``content_filter``
+    (Anthropic's ``refusal`` stop reason, Gemini's ``SAFETY`` finish or blocked
+    prompt, Azure's filtered output), or ``None`` to return it.
 
     LiteLLM's router does the same: such an answer goes on to the route's
     ``content_policy_fallbacks`` while one is left to ask; without any (or from the
-    last of them), it is the caller's answer, as before. A stream's is not: its
-    events have reached the caller.
+    last of them), it is the caller's answer, as before. A stream's only when the
+    filter withheld all of it (its finish came before any content): once content
+    has reached the caller, another model would start the answer over mid-way.
     """
     route = client.config.models.get(call.model_requested)
     if route is None or not route.content_policy_fallbacks:

@@ -1539,7 +1539,7 @@ class Client:
                         ):  # the vendor reported no tokens (a search's fees, at most)
                             response = self._unreported(call, response)
                         if response.finish_reason == "content_filter":
-                            refused = filtered_answer(self, call, target, response)
+                            refused = filtered_answer(self, call, target)
                             if refused is not None:
                                 # Billed: a record of its own carries it, as a timed-out
                                 # attempt's does, and the hold settles with it (finally).
