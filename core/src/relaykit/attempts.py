@@ -373,6 +373,8 @@ async def _once(
     only keeps the target back until its circuit lets a trial through.
     """
     call.attempts += 1
+    tried = len(call.tried)
+    call.tried += (target,)
     client._router.started(target)
     started = time.monotonic()
     admitted = False
@@ -395,6 +397,7 @@ async def _once(
         # A server may quote our key back, whatever its shape: masked before the
         # error is logged (retry.py), recorded, or raised.
         client._known.mask_error(e)
+        _note_failure(call, tried, e)
         if admitted:
             # A caller's mistake says nothing about the deployment's health.
             client._router.finished(target, ok=not e.retryable)
@@ -421,6 +424,16 @@ async def _once(
         return result
     finally:
         client._note_breaker(breaker)
+
+
+def _note_failure(call: _Call, index: int, error: RelayError) -> None:
+    """Note what the attempt at ``index`` of ``call.tried`` failed with: its
+    error's type, and its HTTP status if it had one (CallRecord.route_errors)."""
+    errors = call.tried_errors
+    if errors is None:
+        errors = call.tried_errors = {}
+    name = type(error).__name__
+    errors[index] = name if error.status is None else f"{name} {error.status}"
 
 
 async def _worth_falling_back(
