@@ -74,4 +74,3 @@ async def test_a_failed_call_records_the_route_fallbacks_it_went_on_to() -> None
     [record] = exporter.records
     assert record.route == ("openai/small", "openai/big")
     assert record.route_errors == ("ContextLengthError 400", "AuthenticationError 401")
-

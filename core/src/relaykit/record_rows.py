@@ -231,7 +231,8 @@ class RowEncoder:
         # _route_of): rows from before route_errors hold names alone, read the same.
         if not errors:
             return self._dumps(list(route))
-        return self._dumps([[name, e] if e else name for name, e in zip(route, errors)])
+        pairs = zip(route, errors, strict=False)
+        return self._dumps([[name, e] if e else name for name, e in pairs])
 
     def _prompt_and_messages(
         self, messages: Sequence[Message], shared: dict[str, str] | None
