@@ -366,13 +366,13 @@ def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
 record_to_row = RowEncoder()
 
 
-def _route_of(stored: Sequence[str | Sequence[str]]) -> dict[str, tuple[str, ...]]:
+def _route_of(stored: Sequence[str | Sequence[str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A stored ``route`` column (a JSON array: each deployment's name, or ``[name,
     error]`` for an attempt that failed) as a record's ``route`` and
     ``route_errors``."""
     names = [entry if isinstance(entry, str) else entry[0] for entry in stored]
     errors = [("" if isinstance(entry, str) else entry[1]) for entry in stored]
-    return {"route": tuple(names), "route_errors": tuple(errors) if any(errors) else ()}
+    return tuple(names), tuple(errors) if any(errors) else ()
 
 
 def _json(value: Any) -> Any:
@@ -418,6 +418,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
             for k, v in r.items()
         }
     cost = r["cost"]
+    route, route_errors = _route_of(_json(r["route"]))
     return CallRecord(
         id=r["id"],
         started_at=r["started_at"],
@@ -427,7 +428,8 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
         model_requested=r["model_requested"],
         model=r["model"],
         model_served=r["model_served"],
-        **_route_of(_json(r["route"])),
+        route=route,
+        route_errors=route_errors,
         streamed=bool(r["streamed"]),
         messages=_messages(r["messages"], shared),
         params=_json(r["params"]),
