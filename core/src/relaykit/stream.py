@@ -195,24 +195,27 @@ class ChatStream(StreamLifecycle):
         closed, and a record of its own carrying that usage."""
         deadline = min(self._call.deadline, time.monotonic() + self._client.config.timeouts.idle)
         running = self._client._running
-        with scope_until(self._client._scopes, deadline) as scope:
-            running.add(scope)  # aclose cancels it once its wait is over
-            try:
-                while (item := await self._pull()) is not END:
-                    self._buffered.append(item)
-            except RelayError:
-                pass  # the refusal is what the call goes on with: its usage is what came
-            finally:
-                running.discard(scope)
-        await self._close_gen()
-        reported = self._reported_ahead(target)
-        billed = None
-        if reported is not None:
-            with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
-                billed = await self._client._outcomes.record_reported_attempt(
-                    self._call, target, reported, type(refused).__name__, str(refused), 200
-                )
-        await self._settle(billed)
+        try:
+            with scope_until(self._client._scopes, deadline) as scope:
+                running.add(scope)  # aclose cancels it once its wait is over
+                try:
+                    while (item := await self._pull()) is not END:
+                        self._buffered.append(item)
+                except RelayError:
+                    pass  # the refusal is what the call goes on with: its usage is what came
+                finally:
+                    running.discard(scope)
+        finally:
+            # Cancelled meanwhile too: the connection closes and the hold settles.
+            await self._close_gen()
+            reported = self._reported_ahead(target)
+            billed = None
+            if reported is not None:
+                with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
+                    billed = await self._client._outcomes.record_reported_attempt(
+                        self._call, target, reported, type(refused).__name__, str(refused), 200
+                    )
+            await self._settle(billed)
         raise refused
 
     async def _billed_before_break(self, target: Target, error: RelayError) -> ChatResponse | None:
