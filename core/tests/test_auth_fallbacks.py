@@ -85,3 +85,22 @@ async def test_a_stream_falls_back_from_a_refused_key_before_its_first_event() -
                     text = "".join([e.text async for e in s if isinstance(e, relaykit.TextDelta)])
     assert (s.response.provider, text) == ("backup", "streamed from backup")
     assert (len(revoked.requests), len(backup.requests)) == (1, 1)
+
+
+@pytest.mark.anyio
+async def test_a_deployment_put_off_is_not_asked_again_once_its_provider_refused_the_key() -> None:
+    # gpt-4o-mini asked to wait (a 429 with Retry-After), gpt-4o, the same provider's,
+    # then refused the key: waiting to ask gpt-4o-mini again would only meet the
+    # refusal again, so the call ends with it at once.
+    with OpenAIMock(api_key=MOCK_KEY) as primary, OpenAIMock(api_key=MOCK_KEY) as backup:
+        primary.script.push(
+            Reply.failure(429, "slow down", retry_after=5),
+            Reply.failure(401, "Incorrect API key provided"),
+            Reply(text="unasked"),
+        )
+        cfg = config(primary, backup, ["primary/gpt-4o-mini", "primary/gpt-4o"])
+        cfg["providers"]["primary"]["api_key"] = MOCK_KEY
+        async with relaykit.Client(cfg) as client:
+            with anyio.fail_after(30), pytest.raises(relaykit.AuthenticationError):
+                await client.chat("r", "hi")
+    assert [req.json()["model"] for req in primary.requests] == ["gpt-4o-mini", "gpt-4o"]

@@ -151,9 +151,9 @@ async def run_attempts(
         deferred.sort(key=lambda put_off: put_off[2] + min(_wait_of(put_off[1]), cap))
         # (Back to one put off is no new fallback: ``fallbacks`` counts the targets
         # given up on, each once.)
+        if keys_refused is not None:  # their provider refused the call's key since
+            deferred = [d for d in deferred if targets[d[0]].provider not in keys_refused]
         for index, error, at in deferred:
-            if keys_refused is not None and targets[index].provider in keys_refused:
-                continue  # its provider refused the call's key since
             # what is left of its wait, which retry() waits if it fits the deadline
             left = max(0.0, _wait_of(error) - (time.monotonic() - at))
             error.retry_after = left  # type: ignore[attr-defined]
