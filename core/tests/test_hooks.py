@@ -209,7 +209,7 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     call_side = {
         "id", "started_at", "operation", "provider", "model_requested", "model", "streamed",
         "fallbacks", "messages", "params", "correlation_id", "conversation_id",
-        "finished_at", "route", "chunk_gaps",
+        "finished_at", "route", "route_errors", "chunk_gaps",
     }  # fmt: skip
     fields = {name: getattr(record, name) for name in call_side}
     assert CallRecord.from_response(response, **fields) == record
@@ -220,7 +220,9 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     assert (record.provider, record.model_requested, record.model) == ("fake", "fake/m", "m")
     assert (record.correlation_id, record.conversation_id) == ("c-1", "conv-1")
     assert record.started_at < record.finished_at  # type: ignore[operator]
-    assert (record.streamed, record.fallbacks, record.route) == (True, 0, ("fake/m",))
+    assert (record.streamed, record.fallbacks) == (True, 0)
+    assert record.route == ("fake/m", "fake/m")  # the retry too
+    assert record.route_errors == ("ProviderUnavailableError 503", "")
     assert record.params == {"max_tokens": 9, "web_search": {}}
     assert (record.citations, record.usage.web_searches) == (cited, 1)
     assert record.search_queries == ("an answer's query",)

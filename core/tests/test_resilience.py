@@ -174,18 +174,29 @@ async def test_context_length_falls_back_only_to_a_larger_window() -> None:
 @pytest.mark.anyio
 async def test_a_model_the_deployment_does_not_serve_falls_back_and_other_4xx_do_not() -> None:
     # A retired or misspelt model at one deployment is what a route's next one is
-    # for; a refused request (400) or key (401) would be refused again.
+    # for, and so is another provider when one refused the key (401); a refused
+    # request (400) would be refused again, and so would the key by its own
+    # provider's other deployment (see test_auth_fallbacks.py).
     retired, backup = FakePlugin("retired"), FakePlugin("backup")
     retired.script.push(Reply.failure(404, "The model `old-model` does not exist"))
-    routes = {"g": {"targets": ["retired/old-model", "backup/m"]}}
+    routes = {
+        "g": {"targets": ["retired/old-model", "backup/m"]},
+        "same": {"targets": ["retired/old-model", "retired/m"]},
+    }
     async with make(retired, backup, models=routes) as client:
         r = await client.chat("g", "hi")
         assert (r.provider, r.model) == ("backup", "m")
-        for status, error in ((400, InvalidRequestError), (401, AuthenticationError)):
-            retired.script.push(Reply.failure(status, "no"))
-            with pytest.raises(error):
-                await client.chat("g", "hi")
-    assert len(backup.calls) == 1
+        retired.script.push(Reply.failure(400, "no"))
+        with pytest.raises(InvalidRequestError):
+            await client.chat("g", "hi")
+        retired.script.push(Reply.failure(401, "no"))
+        r = await client.chat("g", "hi")
+        assert (r.provider, r.model) == ("backup", "m")
+        retired.script.push(Reply.failure(401, "no"))
+        with pytest.raises(AuthenticationError):
+            await client.chat("same", "hi")
+    assert len(backup.calls) == 2
+    assert len(retired.calls) == 4  # each refused once, never retried
 
 
 @pytest.mark.anyio

@@ -303,14 +303,19 @@ def test_logs_full_shows_the_whole_request_and_answer(cli: Cli, storage: MemoryS
         usage=Usage(1200, 20, 1000, cache_write_input_tokens=150, cache_write_1h_input_tokens=50),
         attempts=3,
         fallbacks=1,
-        route=("openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"),
+        route=("openai/gpt-4o-mini", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"),
+        route_errors=("RateLimitError 429", "RateLimitError 429", ""),
     )
     anyio.run(storage.write_batch, [record])
     code, out, _ = cli("logs", "--full")
     assert code == 0
     assert record.id in out
     assert "  attempts: 3, fallbacks: 1" in out
-    assert "  route: openai/gpt-4o-mini → groq/llama-3.3-70b-versatile" in out
+    # the path the call took, each failed attempt with its error
+    assert (
+        "  route: openai/gpt-4o-mini (RateLimitError 429) → openai/gpt-4o-mini"
+        " (RateLimitError 429) → groq/llama-3.3-70b-versatile\n"
+    ) in out
     assert "prompt cache (read/write): 1000/150 (50 1h)" in out
     assert '"tools": [{"name": "weather"' in out
     assert "system: Be brief." in out

@@ -5,14 +5,16 @@ attempt; on a failure ``[retry] on`` names, retry the same target on stamina
 (see retry.py for the waits), up to ``[retry] attempts``. When a target is exhausted,
 move to the next if the failure says another deployment could do better: a
 retryable error, an open circuit, one of our own quota limits, a request the
-provider plugin refused to encode (a document it cannot read), or a context
+provider plugin refused to encode (a document it cannot read), a key refused
+(a 401/403: on to another provider's deployment, the same provider's skipped,
+as its key would be refused again), or a context
 length error when the next target's window is larger (both windows known, from
 the providers' listings, each bounded by the call's total timeout). A prompt
 too long for the whole route goes on to the route's ``context_window_fallbacks``,
 one a content filter refused (a :class:`~relaykit.ContentFilterError` before any
-content, or a non-streamed answer that ended ``content_filter``:
-:func:`filtered_answer`) to its ``content_policy_fallbacks``, if it names any, in
-their order.
+content, a non-streamed answer that ended ``content_filter``, or a stream that
+ended so before any content: :func:`filtered_answer`) to its
+``content_policy_fallbacks``, if it names any, in their order.
 
 A failure that asks for a wait (a 429's Retry-After, as retries honour it) is
 not waited out while another deployment of the route is left to ask: the call
@@ -37,6 +39,7 @@ import anyio
 from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
 from .errors import (
+    AuthenticationError,
     CircuitOpenError,
     ContentFilterError,
     ContextLengthError,
@@ -55,7 +58,6 @@ if TYPE_CHECKING:
     from .breaker import CircuitBreaker
     from .client import Client, _Call
     from .config import RetryConfig
-    from .response import ChatResponse
 
 T = TypeVar("T")
 Attempt = Callable[[Provider, ChatRequest, Target], Awaitable[T]]
@@ -94,7 +96,11 @@ async def run_attempts(
     waiting: list[tuple[_Wait, float]] | None = None
     # targets put off: each failed asking for a wait (its index, error, and when)
     deferred: list[tuple[int, RelayError, float]] | None = None
+    # providers whose key was refused (a 401/403): none of their deployments is asked
+    keys_refused: set[str] | None = None
     for index, target in enumerate(targets):
+        if keys_refused is not None and target.provider in keys_refused:
+            continue  # the same key, refused again
         if failed is not None and index == 0:
             error = failed
         else:
@@ -123,11 +129,10 @@ async def run_attempts(
                     raise closed_under_call() from None
                 error = e
         refused, waiting = _note_end(error, refused, waiting)
+        if isinstance(error, AuthenticationError):
+            keys_refused = {*(keys_refused or ()), target.provider}
         # who would be asked next: the route's next target, else the first put off
-        if index + 1 < len(targets):
-            nxt: Target | None = targets[index + 1]
-        else:
-            nxt = targets[deferred[0][0]] if deferred else None
+        nxt, put_off = _next_asked(targets, index, deferred, keys_refused)
         if nxt is None:
             break
         if not await _worth_falling_back(client, call, error, target, nxt, fallbacks_for):
@@ -136,7 +141,7 @@ async def run_attempts(
             # the caller wait that long for the same error.
             deferred = None
             break
-        if index + 1 == len(targets):
+        if put_off:
             break
         call.fallbacks += 1
     if deferred is not None:
@@ -146,6 +151,8 @@ async def run_attempts(
         deferred.sort(key=lambda put_off: put_off[2] + min(_wait_of(put_off[1]), cap))
         # (Back to one put off is no new fallback: ``fallbacks`` counts the targets
         # given up on, each once.)
+        if keys_refused is not None:  # their provider refused the call's key since
+            deferred = [d for d in deferred if targets[d[0]].provider not in keys_refused]
         for index, error, at in deferred:
             # what is left of its wait, which retry() waits if it fits the deadline
             left = max(0.0, _wait_of(error) - (time.monotonic() - at))
@@ -198,17 +205,16 @@ def route_fallbacks(
     return (), None
 
 
-def filtered_answer(
-    client: Client, call: _Call, target: Target, response: ChatResponse
-) -> ContentFilterError | None:
-    """The error to fall back with when ``target``'s non-streamed ``response`` ended
-    ``content_filter`` (Anthropic's ``refusal`` stop reason, Gemini's ``SAFETY``
-    finish or blocked prompt, Azure's filtered output), or ``None`` to return it.
+def filtered_answer(client: Client, call: _Call, target: Target) -> ContentFilterError | None:
+    """The error to fall back with when ``target``'s answer ended ``content_filter``
+    (Anthropic's ``refusal`` stop reason, Gemini's ``SAFETY`` finish or blocked
+    prompt, Azure's filtered output), or ``None`` to return it.
 
     LiteLLM's router does the same: such an answer goes on to the route's
     ``content_policy_fallbacks`` while one is left to ask; without any (or from the
-    last of them), it is the caller's answer, as before. A stream's is not: its
-    events have reached the caller.
+    last of them), it is the caller's answer, as before. A stream's only when the
+    filter withheld all of it (its finish came before any content): once content
+    has reached the caller, another model would start the answer over mid-way.
     """
     route = client.config.models.get(call.model_requested)
     if route is None or not route.content_policy_fallbacks:
@@ -375,6 +381,8 @@ async def _once(
     only keeps the target back until its circuit lets a trial through.
     """
     call.attempts += 1
+    tried = len(call.tried)
+    call.tried += (target,)
     client._router.started(target)
     started = time.monotonic()
     admitted = False
@@ -397,6 +405,7 @@ async def _once(
         # A server may quote our key back, whatever its shape: masked before the
         # error is logged (retry.py), recorded, or raised.
         client._known.mask_error(e)
+        _note_failure(call, tried, e)
         if admitted:
             # A caller's mistake says nothing about the deployment's health.
             client._router.finished(target, ok=not e.retryable)
@@ -425,6 +434,34 @@ async def _once(
         client._note_breaker(breaker)
 
 
+def _next_asked(
+    targets: tuple[Target, ...],
+    index: int,
+    deferred: list[tuple[int, RelayError, float]] | None,
+    keys_refused: set[str] | None,
+) -> tuple[Target | None, bool]:
+    """The target asked after ``targets[index]`` failed, and whether it is one put
+    off (asked after the route's others): the route's next, else the first put
+    off, leaving out the providers that refused the call's key; ``None`` if none."""
+    for later in targets[index + 1 :]:
+        if keys_refused is None or later.provider not in keys_refused:
+            return later, False
+    for put_off, _, _ in deferred or ():
+        if keys_refused is None or targets[put_off].provider not in keys_refused:
+            return targets[put_off], True
+    return None, False
+
+
+def _note_failure(call: _Call, index: int, error: RelayError) -> None:
+    """Note what the attempt at ``index`` of ``call.tried`` failed with: its
+    error's type, and its HTTP status if it had one (CallRecord.route_errors)."""
+    errors = call.tried_errors
+    if errors is None:
+        errors = call.tried_errors = {}
+    name = type(error).__name__
+    errors[index] = name if error.status is None else f"{name} {error.status}"
+
+
 async def _worth_falling_back(
     client: Client,
     call: _Call,
@@ -439,6 +476,11 @@ async def _worth_falling_back(
         return True
     if error.retryable or isinstance(error, QuotaExceededError):
         return True
+    if isinstance(error, AuthenticationError):
+        # Another provider's key (LiteLLM's router falls back from a 401 too): a key
+        # revoked or mistyped for one provider says nothing of another's. Never the
+        # same provider's (run_attempts skips them): its key would be refused again.
+        return nxt.provider != failed.provider
     if isinstance(error, NotFoundError):
         # This deployment has no such model (retired, or not served there): the
         # next deployment is another model or provider, which a route names for

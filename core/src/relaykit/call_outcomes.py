@@ -224,6 +224,7 @@ class CallOutcomes:
             self._known.mask(metadata.get("conversation_id")),
             time.time(),
             self.route_names(call),
+            self.route_errors(call),
             text,
             reasoning,
             reasoning_parts,
@@ -447,6 +448,7 @@ class CallOutcomes:
             "conversation_id": self.mask_id(request.metadata.get("conversation_id")),
             "finished_at": time.time(),
             "route": self.route_names(call),
+            "route_errors": self.route_errors(call),
         }
 
     def mask_id(self, value: str | None) -> str | None:
@@ -494,15 +496,26 @@ class CallOutcomes:
         return params
 
     def route_names(self, call: _Call) -> tuple[str, ...]:
-        """The deployments ``call``'s route planned, as ``provider/model`` names."""
-        # The same few routes every call: their names are built once.
-        names = self._route_name_cache.get(call.targets)
+        """The deployments ``call`` asked, one per attempt in the order started, as
+        ``provider/model`` names; those its route planned if it asked none yet."""
+        # The same few paths every call: their names are built once.
+        targets = call.tried or call.targets
+        names = self._route_name_cache.get(targets)
         if names is None:
-            names = tuple(map(str, call.targets))
+            names = tuple(map(str, targets))
             if len(self._route_name_cache) >= 1024:
                 self._route_name_cache.clear()
-            self._route_name_cache[call.targets] = names
+            self._route_name_cache[targets] = names
         return names
+
+    @staticmethod
+    def route_errors(call: _Call) -> tuple[str, ...]:
+        """What each of ``call``'s attempts failed with, in the order of
+        :meth:`route_names` (``""`` for one that did not); empty when none failed."""
+        errors = call.tried_errors
+        if errors is None:
+            return ()
+        return tuple([errors.get(i, "") for i in range(len(call.tried))])
 
     async def record_hedge_loser(
         self,
@@ -749,6 +762,7 @@ _SUCCESS_FIELDS = (
     "conversation_id",
     "finished_at",
     "route",
+    "route_errors",
     "text",
     "reasoning",
     "reasoning_parts",

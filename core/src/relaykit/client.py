@@ -159,6 +159,11 @@ class _Call:
     attempts: int = 0
     #: targets given up on before the one that served (or the last that failed)
     fallbacks: int = 0
+    #: each attempt's target, in the order started (CallRecord.route)
+    tried: tuple[Target, ...] = ()
+    #: what the attempts that failed failed with, by their index in ``tried``
+    #: (CallRecord.route_errors); ``None`` until one fails
+    tried_errors: dict[int, str] | None = None
     #: the response-cache key, when this call may be answered from or stored in the cache
     cache_key: bytes | str | None = None
     cache_hit: bool = False
@@ -1539,7 +1544,7 @@ class Client:
                         ):  # the vendor reported no tokens (a search's fees, at most)
                             response = self._unreported(call, response)
                         if response.finish_reason == "content_filter":
-                            refused = filtered_answer(self, call, target, response)
+                            refused = filtered_answer(self, call, target)
                             if refused is not None:
                                 # Billed: a record of its own carries it, as a timed-out
                                 # attempt's does, and the hold settles with it (finally).

@@ -290,8 +290,14 @@ class CallRecord:
     or durations in seconds (``latency``, ``time_to_first_token``).
     ``model_requested`` is what the caller wrote (``openai/gpt-4o-mini`` or an
     alias), ``provider``/``model`` the deployment that answered (or failed),
-    ``model_served`` the model name the provider reported, ``route`` the
-    deployments planned for the call, in order.
+    ``model_served`` the model name the provider reported, ``route`` the path
+    the call took: each attempt's deployment (``provider/model``), in the order
+    asked (retries, fallbacks, the route's context-window and content-policy
+    fallbacks), or, for a call that asked none (answered from the cache, refused
+    before its first attempt), the deployments planned for it, in order;
+    ``route_errors`` what each of those attempts failed with (the error's type
+    and HTTP status: ``"RateLimitError 429"``), ``""`` for one that did not
+    fail: empty when none did.
     ``usage_estimated`` says ``usage`` and ``cost`` are partly relaykit's estimate
     of what the vendor billed, not all the vendor's own counts: a call cut off
     mid-call (cancelled, the total timeout, a hedge's loser) or a stream that
@@ -331,6 +337,8 @@ class CallRecord:
     finished_at: float | None = None
     model_served: str | None = None
     route: tuple[str, ...] = ()
+    #: empty, or one entry per ``route`` entry: what its attempt failed with
+    route_errors: tuple[str, ...] = ()
     response_id: str | None = None
     reasoning: str = ""
     reasoning_parts: tuple[ReasoningPart, ...] = ()

@@ -4,6 +4,9 @@ Every SQL backend stores a :class:`~relaykit.protocols.CallRecord` as one row
 of the same columns, so they agree on what is searchable and what round-trips.
 Structured fields (messages, params, tool calls, route) travel as JSON text;
 the cost as a decimal string, so no backend rounds money through a float.
+The ``route`` column holds ``route_errors`` too, with no column of its own: each
+deployment's name, or ``[name, error]`` for an attempt that failed (a row from
+before them holds names alone, and reads back with no errors).
 Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
 (the text of the messages the call added to its conversation, see
 :func:`~relaykit.protocols.new_messages`, for full-text search next to
@@ -223,8 +226,13 @@ class RowEncoder:
         # Its JSON as stored (and keyed): storable (relaykit.storable_text) already.
         return _Encoded(message.text, encode_json(_message_json(message, self._dumps)))
 
-    def _route_json(self, route: tuple[str, ...]) -> str:
-        return self._dumps(list(route))
+    def _route_json(self, route: tuple[str, ...], errors: tuple[str, ...] = ()) -> str:
+        # Each deployment's name, or [name, error] for an attempt that failed (see
+        # _route_of): rows from before route_errors hold names alone, read the same.
+        if not errors:
+            return self._dumps(list(route))
+        pairs = zip(route, errors, strict=False)
+        return self._dumps([[name, e] if e else name for name, e in pairs])
 
     def _prompt_and_messages(
         self, messages: Sequence[Message], shared: dict[str, str] | None
@@ -297,7 +305,7 @@ class RowEncoder:
             record.model_requested,
             record.model,
             record.model_served,
-            self._route(record.route),
+            self._route(record.route, record.route_errors),
             record.streamed,
             record.error_type is None,  # ok
             prompt,
@@ -358,6 +366,15 @@ def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
 record_to_row = RowEncoder()
 
 
+def _route_of(stored: Sequence[str | Sequence[str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A stored ``route`` column (a JSON array: each deployment's name, or ``[name,
+    error]`` for an attempt that failed) as a record's ``route`` and
+    ``route_errors``."""
+    names = [entry if isinstance(entry, str) else entry[0] for entry in stored]
+    errors = [("" if isinstance(entry, str) else entry[1]) for entry in stored]
+    return tuple(names), tuple(errors) if any(errors) else ()
+
+
 def _json(value: Any) -> Any:
     # Stored JSON text (SQLite's; PostgreSQL's selected as text), or values a
     # driver has parsed already: every string in those is decoded.
@@ -401,6 +418,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
             for k, v in r.items()
         }
     cost = r["cost"]
+    route, route_errors = _route_of(_json(r["route"]))
     return CallRecord(
         id=r["id"],
         started_at=r["started_at"],
@@ -410,7 +428,8 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
         model_requested=r["model_requested"],
         model=r["model"],
         model_served=r["model_served"],
-        route=tuple(_json(r["route"])),
+        route=route,
+        route_errors=route_errors,
         streamed=bool(r["streamed"]),
         messages=_messages(r["messages"], shared),
         params=_json(r["params"]),

@@ -346,4 +346,5 @@ def record_fields(
         "correlation_id": outcomes.mask_id(metadata.get("correlation_id")),
         "finished_at": time.time(),
         "route": outcomes.route_names(call),
+        "route_errors": outcomes.route_errors(call),
     }

@@ -7,17 +7,18 @@ from array import array
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import attrs
 
 from .assembly import NotAnEvent, ResponseAssembler
+from .attempts import filtered_answer
 from .billed_usage import so_far
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
-from .errors import PartFieldError, RelayError, StreamError
+from .errors import ContentFilterError, PartFieldError, RelayError, StreamError
 from .events import (
     Finish,
     ReasoningDelta,
@@ -175,8 +176,47 @@ class ChatStream(StreamLifecycle):
             raise
         finally:
             STREAM_READ_TIMEOUT.reset(token)
+        ahead = self._buffered
+        if ahead and isinstance(ahead[-1], Finish) and ahead[-1].reason == "content_filter":
+            # The filter withheld the whole answer (the read-ahead stops at the first
+            # content, so none came before this finish): nothing has reached the
+            # caller, and the route's content_policy_fallbacks may answer instead.
+            refused = filtered_answer(client, self._call, target)
+            if refused is not None:
+                await self._refused(target, refused)
         # Open: from here the stream, not the attempt, tells the router how it went.
         self._routed = target
+
+    async def _refused(self, target: Target, refused: ContentFilterError) -> NoReturn:
+        """End the attempt on ``target``, whose answer its content filter withheld
+        whole, with ``refused``, falling back as a non-streamed refused answer does
+        (``Client._attempt``): its rest read for the usage the vendor reports after
+        the finish (a prompt it bills), within the idle timeout, the connection
+        closed, and a record of its own carrying that usage."""
+        deadline = min(self._call.deadline, time.monotonic() + self._client.config.timeouts.idle)
+        running = self._client._running
+        try:
+            with scope_until(self._client._scopes, deadline) as scope:
+                running.add(scope)  # aclose cancels it once its wait is over
+                try:
+                    while (item := await self._pull()) is not END:
+                        self._buffered.append(item)
+                except RelayError:
+                    pass  # the refusal is what the call goes on with: its usage is what came
+                finally:
+                    running.discard(scope)
+        finally:
+            # Cancelled meanwhile too: the connection closes and the hold settles.
+            await self._close_gen()
+            reported = self._reported_ahead(target)
+            billed = None
+            if reported is not None:
+                with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
+                    billed = await self._client._outcomes.record_reported_attempt(
+                        self._call, target, reported, type(refused).__name__, str(refused), 200
+                    )
+            await self._settle(billed)
+        raise refused
 
     async def _billed_before_break(self, target: Target, error: RelayError) -> ChatResponse | None:
         """What an attempt on ``target`` that failed with ``error`` before its first

@@ -577,8 +577,11 @@ def _record_block(r: CallRecord) -> str:
     if r.attempts > 1 or r.fallbacks:
         # what the call's resilience did: retries and targets given up on
         lines.append(f"  attempts: {r.attempts}, fallbacks: {r.fallbacks}")
-    if len(r.route) > 1:
-        lines.append(f"  route: {' → '.join(r.route)}")
+    if len(r.route) > 1 or r.route_errors:
+        # the path the call took: each attempt, and what the failed ones failed with
+        errors = r.route_errors or ("",) * len(r.route)
+        steps = [f"{name} ({e})" if e else name for name, e in zip(r.route, errors, strict=False)]
+        lines.append(f"  route: {' → '.join(steps)}")
     if r.usage.cached_input_tokens or r.usage.cache_write_input_tokens:
         lines.append(f"  prompt cache (read/write): {_cache_reads_writes(r.usage)}")
     if r.usage.web_searches:

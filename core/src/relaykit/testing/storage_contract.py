@@ -404,6 +404,7 @@ class StorageContract(StorageStringsContract, StoragePagingContract):
             conversation_id="conv-1",
             model_requested="fast",
             route=("openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"),
+            route_errors=("RateLimitError 429", ""),
         )
         failed = failed_record(0)
         await storage.write_batch([failed, rich])

@@ -91,6 +91,7 @@ def awkward_records(draw: st.DrawFn) -> tuple[CallRecord, str, str]:
         model=text(),
         model_served=text(),
         route=(text(), text()),
+        route_errors=(text() + "Error", ""),  # the first failed (one is never empty)
         streamed=False,
         messages=(
             Message.system(system),
