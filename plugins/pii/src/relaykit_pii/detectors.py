@@ -49,8 +49,11 @@ _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
     # or a quoted local part ("john doe"@example.com, RFC 5321), without an "@" in it
-    "email": r"(?:[\w.%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
-    r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}",
+    # or a domain that is an address literal (RFC 5321: ana@[192.168.1.1],
+    # ana@[IPv6:2001:db8::1])
+    "email": r"(?:[\w.%+\-]+|\"[^\"@\\\r\n]{1,64}\")@(?:[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+    r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}"
+    rf"|\[(?:{_OCTET}(?:\.{_OCTET}){{3}}|[Ii][Pp][Vv]6:[0-9A-Fa-f:.]{{2,45}})\])",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
     # digits (_lower_iban)
@@ -132,8 +135,10 @@ _EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
 # The same in ASCII text, spelled with ranges: a class with a category in it
 # costs a test per character (email-heavy text scanned ~1.5x slower).
 _EMAIL_ASCII = re.compile(
-    r"(?P<email>(?:[A-Za-z0-9._%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"
+    r"(?P<email>(?:[A-Za-z0-9._%+\-]+|\"[^\"@\\\r\n]{1,64}\")@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+    rf"|\[(?:{_OCTET}(?:\.{_OCTET}){{3}}|[Ii][Pp][Vv]6:[0-9A-Fa-f:.]{{2,45}})\]))",
+    re.ASCII,
 )
 _LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 _LOCAL_CHARS = frozenset(_LOCAL_PART)
@@ -541,8 +546,8 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 # so redacting twice changed the text. A value with a character on either side
 # that a pattern's look-around reads (a letter or digit, or "+", "(", "-", "_";
 # ".", ",", ":", "/" before a letter or digit) is masked in a copy of the text,
-# and the copy scanned again, until nothing new is found (GLUED_ROUNDS times at
-# most): the finds of a text and of its redaction agree. The masks' closing "]"
+# and the copy scanned again, until nothing new is found (past the first scan,
+# only windows of it around what the last one found: GLUED_WINDOW): the finds of a text and of its redaction agree. The masks' closing "]"
 # (">" in a placeholder) reads as no pattern's neighbour, and their tags as no
 # label.
 #
@@ -562,6 +567,7 @@ def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
         if after and (
             after.isalnum()
             or after in _STICKY
+            or after in _INVISIBLE  # read through: what follows may be hidden in a run
             or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
         ):
             return True
@@ -583,48 +589,119 @@ TAGS = {
 }
 
 
-#: At most this many scans of a masked copy: a text of values glued in a chain
-#: ("+44 10 6422 3141+44 10 6422 3141..."), each found only once the one before
-#: it is masked, would otherwise cost a scan per value (quadratic); past these,
-#: the rest of such a chain is left as the scan found it.
-GLUED_ROUNDS = 4
+#: How many characters of the text either side of a value found by a rescan are
+#: scanned again, masked, for the next one: a chain of values glued to each other
+#: ("+44 10 6422 3141+44 10 6422 3141..."), each found only once the one before it
+#: is masked, costs a scan of this much per value, not of the whole text.
+GLUED_WINDOW = 256
+# A window's find this close to a side the window cut (not the text's start or
+# end) is not taken: it may run on past the cut, or start otherwise with what
+# lies before (an SSN's label, a lookbehind); the longest value but an email
+# (a card's run of 61 digits and its separators) is shorter.
+_GLUED_MARGIN = 160
 
 
 def _with_glued(
     text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]
 ) -> list[tuple[str, int, int]]:
-    for _ in range(GLUED_ROUNDS):
-        # ``text`` with ``found`` masked as PiiRedactor masks them, and where each
-        # stretch between the masks starts in both texts.
-        pieces: list[str] = []
-        copy_starts, shifts = [0], [0]
-        last = at = 0
-        for kind, start, end in found:
-            mask = f"[{TAGS[kind]}]"
-            pieces += (text[last:start], mask)
-            at += start - last + len(mask)
-            copy_starts.append(at)
-            shifts.append(end - at)
-            last = end
-        pieces.append(text[last:])
-        more = _spans_once("".join(pieces), kinds)
-        if not more:
-            break
-        # Each find of the copy lies in a stretch between masks (no pattern takes
-        # "[" or "]"): moved by that stretch's shift, merged with ``found`` in order.
-        merged: list[tuple[str, int, int]] = []
-        i = 0
-        for kind, start, end in more:
-            shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
-            start, end = start + shift, end + shift
-            while i < len(found) and found[i][1] < start:
-                merged.append(found[i])
-                i += 1
-            _add_union(merged, kind, start, end)
-        for entry in found[i:]:
-            _add_union(merged, *entry)
-        found = merged
+    # The whole masked copy once, then, while something new turns up, windows
+    # of the copy around what the last scan found: a find changes what stands
+    # next to it, nothing farther. Each value is found once and scanned around
+    # once, so a chain of any length costs a few windows per value (linear).
+    # A find a window's cut side leaves unsure gets a window of its own, around it.
+    found = list(found)
+    unsure: list[tuple[str, int, int]] = []
+    new = _glued_window(text, kinds, found, 0, len(text), unsure)
+    looked: set[tuple[str, int, int]] = set()
+    while new or unsure:
+        around = sorted([*new, *(f for f in unsure if f not in looked)], key=_find_start)
+        looked.update(unsure)
+        unsure = []
+        windows: list[list[int]] = []
+        for _, start, end in around:
+            lo, hi = max(0, start - GLUED_WINDOW), min(len(text), end + GLUED_WINDOW)
+            if windows and lo <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], hi)
+            else:
+                windows.append([lo, hi])
+        new = []
+        for lo, hi in windows:
+            new += _glued_window(text, kinds, found, lo, hi, unsure)
     return found
+
+
+def _glued_window(
+    text: str,
+    kinds: frozenset[str],
+    found: list[tuple[str, int, int]],
+    lo: int,
+    hi: int,
+    unsure: list[tuple[str, int, int]],
+) -> list[tuple[str, int, int]]:
+    """Scans ``text[lo:hi]`` with ``found`` masked as PiiRedactor masks them; adds
+    what it finds to ``found`` (kept in order) and returns it, but for the finds
+    near a side it cut, which go to ``unsure``."""
+    # the window widened to whole finds (a cut find would read as other text)
+    first = bisect.bisect_right(found, lo, key=_find_end)
+    if first < len(found) and found[first][1] < lo:
+        lo = found[first][1]
+    last = bisect.bisect_left(found, hi, key=_find_start)
+    if last > 0 and found[last - 1][2] > hi:
+        hi = found[last - 1][2]
+    # the copy, and where each stretch between the masks starts in both texts
+    pieces: list[str] = []
+    copy_starts, shifts = [0], [lo]
+    at, prev = 0, lo
+    for kind, start, end in found[first:last]:
+        mask = f"[{TAGS[kind]}]"
+        pieces += (text[prev:start], mask)
+        at += start - prev + len(mask)
+        copy_starts.append(at)
+        shifts.append(end - at)
+        prev = end
+    pieces.append(text[prev:hi])
+    copy = "".join(pieces)
+    more = _spans_once(copy, kinds)
+    if not more:
+        return []
+    # Near a side the window cut, a find is not taken (_GLUED_MARGIN); each
+    # other lies in a stretch between masks (no pattern takes a mask's "[" or
+    # "]"): moved by that stretch's shift into the text.
+    # (measured in the text: the masks between a find and the cut are no part of
+    # any match, so the copy's characters there may be fewer)
+    low = lo + _GLUED_MARGIN if lo > 0 else 0
+    high = hi - _GLUED_MARGIN if hi < len(text) else hi
+    added = []
+    for kind, start, end in more:
+        shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
+        start, end = start + shift, end + shift
+        if start >= low and end <= high:
+            added.append((kind, start, end))
+            _insert_union(found, kind, start, end)
+        else:
+            unsure.append((kind, start, end))
+    return added
+
+
+def _find_start(find: tuple[str, int, int]) -> int:
+    return find[1]
+
+
+def _find_end(find: tuple[str, int, int]) -> int:
+    return find[2]
+
+
+def _insert_union(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
+    # ``found`` (in order, none overlapping) with this find put in its place,
+    # as one with the finds it overlaps (see _add_union).
+    i = bisect.bisect_right(found, start, key=_find_end)
+    j = i
+    while j < len(found) and found[j][1] < end:
+        j += 1
+    if j > i:
+        kind = found[i][0] if found[i][1] < start else kind
+        start, end = min(start, found[i][1]), max(end, found[j - 1][2])
+    found[i:j] = [(kind, start, end)]
 
 
 def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
@@ -640,7 +717,82 @@ def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
             _find(text, kinds, found)
         else:
             _find_read_through(text, kinds, found)
+        if "iban" in kinds:
+            _find_lower_ibans(text, found)
+        if "phone" in kinds:
+            if "00" in text:
+                _find_dialled_abroad(text, found)
+            if found:
+                _with_extensions(text, found)
     return found
+
+
+def _find_lower_ibans(text: str, found: list[tuple[str, int, int]]) -> None:
+    # A lower- or mixed-case IBAN with fewer than 13 digits in a row (Dutch
+    # "nl91abna0417164300", Maltese, with letters in the BBAN; dashed, letters
+    # before the digits) starts no card candidate, so _lower_iban never sees
+    # it: its check digits (two letters at a word's start, two digits: the
+    # engine skips to digits in C) are tried, with its country's length and
+    # the mod-97 check. Check digits are 02 to 98 (ISO 13616).
+    for m in _IBAN_CHECK_DIGITS.finditer(text, 2):
+        at = m.start() - 2
+        if m[0] in ("00", "01", "99"):
+            continue
+        i = bisect.bisect_right(found, at, key=_find_end)
+        if i < len(found) and found[i][1] <= at:
+            continue  # inside a find already
+        if (iban := _iban_at(text, at, at + 4)) is not None:
+            _insert_union(found, "iban", *iban)
+
+
+# An international number with "00" for the "+" (as most of Europe dials
+# abroad: "0044 20 7946 0958"): a country code, then a space, dot or dash (a
+# zero-padded id or account number, "0012345678", has none there), and groups
+# as after a "+". The country code must be one the ITU assigned (its first
+# digits: 1, 7, the two-digit codes, and the first two digits of the three-digit
+# ones), so "0012 3456 7890" is no number; no trunk "0" follows it (but in
+# Italy's numbers), and no group of digits stands right before or after it
+# ("DE88 3704 0044 0532 0130 00", "001-01-0001 42").
+_DIALLED_ABROAD = re.compile(
+    rf"(?<![+.\-/])(?<!{_WORD})(?<!\d[ .\-])00([1-9]\d{{0,2}})[ .\-](?:\(\d{{1,4}}\)[ .\-]?)?"
+    rf"(\d)\d{{0,3}}(?:[ .\-]?\d{{2,4}}){{2,4}}(?!{_WORD}|[ .\-]?\d)"
+)
+_COUNTRY_CODES = frozenset(
+    "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58"
+    " 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
+)
+_COUNTRY_CODE_HEADS = frozenset(
+    "21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 80 85 87 88 96 97 99".split()
+)
+
+
+def _find_dialled_abroad(text: str, found: list[tuple[str, int, int]]) -> None:
+    for m in _DIALLED_ABROAD.finditer(text):
+        code = m[1]
+        if (m[2] == "0" and code != "39") or code not in _COUNTRY_CODES and not (
+            len(code) == 3 and code[:2] in _COUNTRY_CODE_HEADS
+        ):
+            continue
+        # E.164: at most 15 digits with the country code, at least 7 after it
+        digits = len(m[0]) - sum(map(m[0].count, "() .-")) - 2
+        if not 7 + len(code) <= digits <= 15:
+            continue
+        _insert_union(found, "phone", *m.span())
+
+
+# A phone number's extension, masked with it: "+1 415 555 2671 ext. 42",
+# "... x42", "... #42", "..., extension 42"
+_EXTENSION = re.compile(
+    r",? ?(?:(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]\.?) ?|#)\d{1,6}"
+    rf"(?!{_WORD}|[.\-]?\d)"
+)
+
+
+def _with_extensions(text: str, found: list[tuple[str, int, int]]) -> None:
+    for i, (kind, start, end) in enumerate(found):
+        if kind == "phone" and (ext := _EXTENSION.match(text, end)) is not None:
+            if i + 1 == len(found) or found[i + 1][1] >= ext.end():
+                found[i] = (kind, start, ext.end())
 
 
 # Numbers as word processors, web pages and right-to-left text print them: a
