@@ -458,7 +458,9 @@ MALTESE = _iban("MT", "MALT011000012345MTLCAST001S")
         ("ab12cdef34567890 de12 mp3 ab12 x86_64 sha256", None),
     ],
 )
-def test_lower_case_dutch_maltese_and_dashed_ibans_are_masked(text: str, masked: str | None) -> None:
+def test_lower_case_dutch_maltese_and_dashed_ibans_are_masked(
+    text: str, masked: str | None
+) -> None:
     # Fewer than 13 digits in a row start no card candidate, which the lower-case
     # IBAN was found from: these went out in clear.
     assert MALTESE == "MT84MALT011000012345MTLCAST001S"

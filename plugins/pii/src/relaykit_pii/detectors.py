@@ -547,9 +547,9 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 # that a pattern's look-around reads (a letter or digit, or "+", "(", "-", "_";
 # ".", ",", ":", "/" before a letter or digit) is masked in a copy of the text,
 # and the copy scanned again, until nothing new is found (past the first scan,
-# only windows of it around what the last one found: GLUED_WINDOW): the finds of a text and of its redaction agree. The masks' closing "]"
-# (">" in a placeholder) reads as no pattern's neighbour, and their tags as no
-# label.
+# only windows of it around what the last one found: GLUED_WINDOW): the finds
+# of a text and of its redaction agree. The masks' closing "]" (">" in a
+# placeholder) reads as no pattern's neighbour, and their tags as no label.
 #
 # Neighbours that no look-around reads as part of a number, a word or an address
 # (the start or end of the text too): most values stand between these, and cost
@@ -564,11 +564,14 @@ _STICKY_BEFORE = ".,:/"
 def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
     for _, start, end in found:
         after = text[end : end + 1]
-        if after and (
-            after.isalnum()
-            or after in _STICKY
-            or after in _INVISIBLE  # read through: what follows may be hidden in a run
-            or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+        if (
+            after
+            and (
+                after.isalnum()
+                or after in _STICKY
+                or after in _INVISIBLE  # read through: what follows may be hidden in a run
+                or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+            )
         ):
             return True
         before = text[start - 1 : start] if start else ""
@@ -733,11 +736,9 @@ def _find_lower_ibans(text: str, found: list[tuple[str, int, int]]) -> None:
     # before the digits) starts no card candidate, so _lower_iban never sees
     # it: its check digits (two letters at a word's start, two digits: the
     # engine skips to digits in C) are tried, with its country's length and
-    # the mod-97 check. Check digits are 02 to 98 (ISO 13616).
+    # the mod-97 check.
     for m in _IBAN_CHECK_DIGITS.finditer(text, 2):
         at = m.start() - 2
-        if m[0] in ("00", "01", "99"):
-            continue
         i = bisect.bisect_right(found, at, key=_find_end)
         if i < len(found) and found[i][1] <= at:
             continue  # inside a find already
@@ -758,20 +759,23 @@ _DIALLED_ABROAD = re.compile(
     rf"(\d)\d{{0,3}}(?:[ .\-]?\d{{2,4}}){{2,4}}(?!{_WORD}|[ .\-]?\d)"
 )
 _COUNTRY_CODES = frozenset(
-    "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58"
-    " 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
+    re.findall(
+        r"\d+",
+        "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58"
+        " 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98",
+    )
 )
 _COUNTRY_CODE_HEADS = frozenset(
-    "21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 80 85 87 88 96 97 99".split()
+    re.findall(r"\d+", "21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 80 85 87 88 96 97 99")
 )
 
 
 def _find_dialled_abroad(text: str, found: list[tuple[str, int, int]]) -> None:
     for m in _DIALLED_ABROAD.finditer(text):
         code = m[1]
-        if (m[2] == "0" and code != "39") or code not in _COUNTRY_CODES and not (
-            len(code) == 3 and code[:2] in _COUNTRY_CODE_HEADS
-        ):
+        if m[2] == "0" and code != "39":
+            continue  # a trunk "0" after the country code
+        if code not in _COUNTRY_CODES and not (len(code) == 3 and code[:2] in _COUNTRY_CODE_HEADS):
             continue
         # E.164: at most 15 digits with the country code, at least 7 after it
         digits = len(m[0]) - sum(map(m[0].count, "() .-")) - 2
@@ -790,9 +794,12 @@ _EXTENSION = re.compile(
 
 def _with_extensions(text: str, found: list[tuple[str, int, int]]) -> None:
     for i, (kind, start, end) in enumerate(found):
-        if kind == "phone" and (ext := _EXTENSION.match(text, end)) is not None:
-            if i + 1 == len(found) or found[i + 1][1] >= ext.end():
-                found[i] = (kind, start, ext.end())
+        if (
+            kind == "phone"
+            and (ext := _EXTENSION.match(text, end)) is not None
+            and (i + 1 == len(found) or found[i + 1][1] >= ext.end())
+        ):
+            found[i] = (kind, start, ext.end())
 
 
 # Numbers as word processors, web pages and right-to-left text print them: a
@@ -927,6 +934,8 @@ def _iban_at(text: str, at: int, start: int) -> tuple[int, int] | None:
     # An IBAN from ``at`` (a word's start) that reaches past ``start``.
     if at < 0 or (at > 0 and text[at - 1].isalnum()) or not text[at : at + 2].isalpha():
         return None
+    if text[at + 2 : at + 4] in ("00", "01", "99"):
+        return None  # check digits are 02 to 98 (ISO 13616)
     length = IBAN_LENGTHS.get(text[at : at + 2].upper())
     if length is None:
         return None
