@@ -192,6 +192,7 @@ def _old_shapes(text: str, found: list[tuple[str, int, int]]) -> list[tuple[str,
         for kind, start, end in found
         if not (kind == "phone" and text[start] == "0")  # (and "00" for "+")
         and not (kind == "ipv4" and text.startswith(".", end))
+        and not (kind == "phone" and re.search(r"(?i)x\d+\Z", text[start:end]))
         and not (kind == "ssn" and "-" not in text[start:end])
         and not (kind == "iban" and not text[start:end].replace(" ", "").isupper())
         and not (kind == "iban" and "-" in text[start:end])

@@ -45,6 +45,9 @@ _NATIONAL = (
 # "電話は+44 20 7946 0958です" is a phone number between two words ("x+44 ..."
 # stays a word). Under re.ASCII (ASCII text) this is [A-Za-z0-9_].
 _WORD = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+# No letter or digit right after a phone number, but an extension's "x"
+# ("415-555-0100x42": the extension is masked with it, _EXTENSION)
+_PHONE_END = rf"(?!(?![xX]\d){_WORD})"
 _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
@@ -69,7 +72,7 @@ _PATTERNS = {
     "phone": rf"(?:(?<!\+)(?<!{_WORD})(?:\+\d{{1,3}}[ .\-]?(?:\(\d{{1,4}}\)[ .\-]?)?\d{{1,4}}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
     r"|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
-    rf"|(?<![+.\-/:,])(?<!{_WORD})0{_NATIONAL})(?!{_WORD})",
+    rf"|(?<![+.\-/:,])(?<!{_WORD})0{_NATIONAL}){_PHONE_END}",
 }
 
 
@@ -116,7 +119,7 @@ _DIGIT_TAILS = {
     r"(?:[ .\-]?\d{2,4}){2,4}"
     rf"|(?<=(?<!\+)(?<!{_WORD})\()\d{{3}}\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
     rf"|(?<=(?<!\+)(?<!{_WORD})\d)\d\d\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
-    rf"|(?<=(?<![+.\-/:,])(?<!{_WORD})0){_NATIONAL})(?!{_WORD})",
+    rf"|(?<=(?<![+.\-/:,])(?<!{_WORD})0){_NATIONAL}){_PHONE_END}",
 }
 # None of them starts right after a digit (the patterns' lookbehinds say so):
 # one look back rejects the inside of a digit run before any pattern is tried.
@@ -265,15 +268,16 @@ def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
         # literal "0000000" stops at every "0" (every space) and costs ~10
         # times more. A run ends at the next "x" or before it (only capitals
         # may come between): every character a match consumes, and every one
-        # its lookaheads read but the last, is one of the run's, so the text
-        # may end, for the regex, anywhere from one after the run's end on,
-        # and one after that "x" is as good (what lies between holds no
-        # match but in runs the search would come to next).
+        # its lookaheads read but the last two, is one of the run's, so the
+        # text may end, for the regex, anywhere from two after the run's end
+        # on (a phone number's end reads an extension's "x" and the digit
+        # after it), and two after that "x" is as good (what lies between
+        # holds no match but in runs the search would come to next).
         while (start := classes.find(b"0000000", pos)) >= 0:
             end = classes.find(b"x", start + 7)
             if end < 0:
                 end = len(classes)
-            match = regex.search(text, start, end + 1)
+            match = regex.search(text, start, end + 2)
             if match is not None:
                 return match
             pos = end
