@@ -760,7 +760,8 @@ def _find_in_runs(
     # lookbehinds come first, +1000%.)
     pos = done = 0
     while (run := classes.find(b"0000000", pos)) >= 0:
-        pos = _RUN_REST.match(classes, run + 7).end()  # the run's end
+        rest = _RUN_REST.match(classes, run + 7)  # (it always matches: "0*")
+        pos = rest.end() if rest is not None else run + 7  # the run's end
         if phone and (at := text.find("00", run, pos)) >= 0:
             _dialled_abroad(text, found, at, pos)
         if not (iban and text[run - 1 : run].isalpha() and text[run - 1].isascii()):
