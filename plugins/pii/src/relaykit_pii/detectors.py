@@ -758,23 +758,28 @@ def _find_in_runs(
     # (A regex for the check digits over the whole text tested every
     # character: +300% on 20 KB of chat; one for the "00" form, whose
     # lookbehinds come first, +1000%.)
-    pos = done = 0
+    pos = done = i = 0
     while (run := classes.find(b"0000000", pos)) >= 0:
         rest = _RUN_REST.match(classes, run + 7)  # (it always matches: "0*")
         pos = rest.end() if rest is not None else run + 7  # the run's end
         if phone and (at := text.find("00", run, pos)) >= 0:
             _dialled_abroad(text, found, at, pos)
+            i = 0
         if not (iban and text[run - 1 : run].isalpha() and text[run - 1].isascii()):
             continue
-        i = bisect.bisect_right(found, run, key=_find_end)
+        while i < len(found) and found[i][2] <= run:
+            i += 1  # (the finds are in order, and so are the runs)
         if i < len(found) and found[i][1] < pos:
             continue  # a find (a card, a phone number) holds it, or part of it
         lo = max(done, run - _IBAN_BEFORE, 2)
         done = run
+        if not _DIGIT.search(text, lo, run):
+            continue  # no check digits before it
         for m in _IBAN_CHECK_DIGITS.finditer(text, lo, run):
             if (number := _iban_at(text, m.start() - 2, run)) is not None:
                 _insert_union(found, "iban", *number)
                 done = pos = max(pos, number[1])
+                i = 0
                 break
 
 
