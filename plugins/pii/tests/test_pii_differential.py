@@ -185,13 +185,14 @@ def _frozen_spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]
 
 def _old_shapes(text: str, found: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     # What the detectors find, less the shapes added since the freeze: national
-    # phone numbers (a trunk "0"), SSNs without dashes, lower-case or dashed IBANs,
-    # IPv4 addresses before a full stop.
+    # phone numbers (a trunk "0", or "00" for the "+"), SSNs without dashes,
+    # lower-case or dashed IBANs, IPv4 addresses before a full stop.
     return [
         (kind, start, end)
         for kind, start, end in found
-        if not (kind == "phone" and text[start] == "0")
+        if not (kind == "phone" and text[start] == "0")  # (and "00" for "+")
         and not (kind == "ipv4" and text.startswith(".", end))
+        and not (kind == "phone" and re.search(r"(?i)x\d+\Z", text[start:end]))
         and not (kind == "ssn" and "-" not in text[start:end])
         and not (kind == "iban" and not text[start:end].replace(" ", "").isupper())
         and not (kind == "iban" and "-" in text[start:end])

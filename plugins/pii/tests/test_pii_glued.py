@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaykit.outbound_redaction import StreamRestorer
-from relaykit_pii import PiiRedactor, ReversiblePiiRedactor
-from relaykit_pii.detectors import GLUED_ROUNDS, luhn_ok
+from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, detectors
+from relaykit_pii.detectors import luhn_ok
 
 
 def _card(body: str) -> str:
@@ -40,12 +40,19 @@ VALUES = st.sampled_from(
         "415-555-0100",
         "020 7946 0958",
         "01 23 45 67 89",
+        "nl91abna0417164300",
+        "mt84-malt-0110-0001-2345-mtlc-ast0-01s",
+        "0044 20 7946 0958",
+        "+1 415 555 2671 ext. 42",
+        "415-555-0100x42",
+        "ana@[192.168.1.1]",
+        "ana@[IPv6:2001:db8::1]",
     ]
 )
 GLUE = st.sampled_from(["", "", ".", ",", "-", "/", ":", "+", "x", "é", "は", "_"])
 
 
-@given(st.lists(st.tuples(GLUE, VALUES), min_size=2, max_size=4), GLUE)
+@given(st.lists(st.tuples(GLUE, VALUES), min_size=2, max_size=8), GLUE)
 def test_glued_values_are_masked_idempotently(pieces: list[tuple[str, str]], tail: str) -> None:
     # Masking the first of two glued values put "]" or ">" before the second,
     # where a digit or a letter had stood: the second redaction found it, the
@@ -69,6 +76,8 @@ def test_glued_values_are_masked_idempotently(pieces: list[tuple[str, str]], tai
         ("1.2.3.4.4111111111111111", "[IP].[CARD]"),
         ("+44 10 6422 3141+44 10 6422 3141", "[PHONE][PHONE]"),
         ("x169.254.234.153ES04-I0LQ-TZUN-W34I-NZIW-34Z2", "x[IP][IBAN]"),
+        # an invisible character is read through: the card ran on from the IBAN
+        (" GB82WEST12345698765432\u200f4111 1111 1111 1111 ", " [IBAN]\u200f[CARD] "),
     ],
 )
 def test_a_value_glued_to_another_is_masked_the_first_time(text: str, masked: str) -> None:
@@ -130,11 +139,57 @@ def test_a_number_glued_to_a_latin_word_is_still_no_phone_number() -> None:
     assert PiiRedactor().redact("xDE89370400440532013000") == "xDE89370400440532013000"
 
 
-def test_a_long_chain_of_glued_values_is_scanned_a_bounded_number_of_times() -> None:
-    # Each phone number is found only once the one before it is masked: a scan
-    # per value went 1,000 calls deep (RecursionError) and quadratic.
-    text = "+44 10 6422 3141" * 2_000
+def _counting_scans(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    # How many characters the scans read, all told: an operation count, not a clock.
+    seen = {"chars": 0, "scans": 0}
+    scan_once = detectors._spans_once
+
+    def counted(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
+        seen["chars"] += len(text)
+        seen["scans"] += 1
+        return scan_once(text, kinds)
+
+    monkeypatch.setattr(detectors, "_spans_once", counted)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("value", "mask"),
+    [
+        ("+44 10 6422 3141", "[PHONE]"),
+        ("+33 1 23 45 67 89", "[PHONE]"),
+        ("+49 30 12345678", "[PHONE]"),
+        ("+44 20 7946 0958 ana@example.com", "[PHONE] [EMAIL]"),
+    ],
+)
+@pytest.mark.parametrize("count", [6, 7, 50, 2_000])
+def test_a_chain_of_glued_values_of_any_length_is_masked_whole_in_linear_work(
+    value: str, mask: str, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each value is found only once the one before it is masked: whole-text
+    # rescans (GLUED_ROUNDS of them) left a chain's values past the fifth in
+    # clear, and a rescan per value would be quadratic. Around each value found,
+    # a window of the masked copy is scanned: the characters read grow with the
+    # chain's length, by a bounded amount per value.
+    seen = _counting_scans(monkeypatch)
+    text = value * count
     masked = PiiRedactor().redact(text)
-    assert masked.startswith("[PHONE]" * (GLUED_ROUNDS + 1))
+    assert masked == mask * count
+    assert seen["chars"] <= len(text) + count * 4 * (detectors.GLUED_WINDOW + len(value))
+    assert PiiRedactor().redact(masked) == masked
     session = ReversiblePiiRedactor().session()
     assert session.restore(session.redact(text)) == text
+
+
+def test_a_long_text_without_personal_data_is_scanned_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = _counting_scans(monkeypatch)
+    text = "order 42 shipped at 10:30, v1.2.3 costs 9.99 (see #12) - thanks! " * 2_000
+    assert PiiRedactor().redact(text) == text
+    assert seen == {"chars": len(text), "scans": 1}
+    # and with values spaced apart: found in one scan too, no window rescans
+    seen.update(chars=0, scans=0)
+    text = "mail ana@example.com or call +44 20 7946 0958 today. " * 2_000
+    assert PiiRedactor().redact(text) == "mail [EMAIL] or call [PHONE] today. " * 2_000
+    assert seen == {"chars": len(text), "scans": 1}

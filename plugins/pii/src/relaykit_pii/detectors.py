@@ -45,12 +45,18 @@ _NATIONAL = (
 # "電話は+44 20 7946 0958です" is a phone number between two words ("x+44 ..."
 # stays a word). Under re.ASCII (ASCII text) this is [A-Za-z0-9_].
 _WORD = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+# No letter or digit right after a phone number, but an extension's "x"
+# ("415-555-0100x42": the extension is masked with it, _EXTENSION)
+_PHONE_END = rf"(?!(?![xX]\d){_WORD})"
 _PATTERNS = {
     # Letters and digits of any script ([^\W_]; in ASCII text, [A-Za-z0-9]): an
     # internationalized address (RFC 6531: renée@example.fr, jürgen@münchen.de)
     # or a quoted local part ("john doe"@example.com, RFC 5321), without an "@" in it
-    "email": r"(?:[\w.%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
-    r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}",
+    # or a domain that is an address literal (RFC 5321: ana@[192.168.1.1],
+    # ana@[IPv6:2001:db8::1])
+    "email": r"(?:[\w.%+\-]+|\"[^\"@\\\r\n]{1,64}\")@(?:[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+    r"(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}"
+    rf"|\[(?:{_OCTET}(?:\.{_OCTET}){{3}}|[Ii][Pp][Vv]6:[0-9A-Fa-f:.]{{2,45}})\])",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     # spaces or dashes between the groups; a lower-case one is found from its
     # digits (_lower_iban)
@@ -66,7 +72,7 @@ _PATTERNS = {
     "phone": rf"(?:(?<!\+)(?<!{_WORD})(?:\+\d{{1,3}}[ .\-]?(?:\(\d{{1,4}}\)[ .\-]?)?\d{{1,4}}"
     r"(?:[ .\-]?\d{2,4}){2,4}"
     r"|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})"
-    rf"|(?<![+.\-/:,])(?<!{_WORD})0{_NATIONAL})(?!{_WORD})",
+    rf"|(?<![+.\-/:,])(?<!{_WORD})0{_NATIONAL}){_PHONE_END}",
 }
 
 
@@ -113,7 +119,7 @@ _DIGIT_TAILS = {
     r"(?:[ .\-]?\d{2,4}){2,4}"
     rf"|(?<=(?<!\+)(?<!{_WORD})\()\d{{3}}\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
     rf"|(?<=(?<!\+)(?<!{_WORD})\d)\d\d\)?[ .\-]\d{{3}}[ .\-]\d{{4}}"
-    rf"|(?<=(?<![+.\-/:,])(?<!{_WORD})0){_NATIONAL})(?!{_WORD})",
+    rf"|(?<=(?<![+.\-/:,])(?<!{_WORD})0){_NATIONAL}){_PHONE_END}",
 }
 # None of them starts right after a digit (the patterns' lookbehinds say so):
 # one look back rejects the inside of a digit run before any pattern is tried.
@@ -132,8 +138,10 @@ _EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
 # The same in ASCII text, spelled with ranges: a class with a category in it
 # costs a test per character (email-heavy text scanned ~1.5x slower).
 _EMAIL_ASCII = re.compile(
-    r"(?P<email>(?:[A-Za-z0-9._%+\-]+|\"[^\"@\\\r\n]{1,64}\")@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"
+    r"(?P<email>(?:[A-Za-z0-9._%+\-]+|\"[^\"@\\\r\n]{1,64}\")@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+    rf"|\[(?:{_OCTET}(?:\.{_OCTET}){{3}}|[Ii][Pp][Vv]6:[0-9A-Fa-f:.]{{2,45}})\]))",
+    re.ASCII,
 )
 _LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 _LOCAL_CHARS = frozenset(_LOCAL_PART)
@@ -260,15 +268,16 @@ def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
         # literal "0000000" stops at every "0" (every space) and costs ~10
         # times more. A run ends at the next "x" or before it (only capitals
         # may come between): every character a match consumes, and every one
-        # its lookaheads read but the last, is one of the run's, so the text
-        # may end, for the regex, anywhere from one after the run's end on,
-        # and one after that "x" is as good (what lies between holds no
-        # match but in runs the search would come to next).
+        # its lookaheads read but the last two, is one of the run's, so the
+        # text may end, for the regex, anywhere from two after the run's end
+        # on (a phone number's end reads an extension's "x" and the digit
+        # after it), and two after that "x" is as good (what lies between
+        # holds no match but in runs the search would come to next).
         while (start := classes.find(b"0000000", pos)) >= 0:
             end = classes.find(b"x", start + 7)
             if end < 0:
                 end = len(classes)
-            match = regex.search(text, start, end + 1)
+            match = regex.search(text, start, end + 2)
             if match is not None:
                 return match
             pos = end
@@ -541,10 +550,10 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 # so redacting twice changed the text. A value with a character on either side
 # that a pattern's look-around reads (a letter or digit, or "+", "(", "-", "_";
 # ".", ",", ":", "/" before a letter or digit) is masked in a copy of the text,
-# and the copy scanned again, until nothing new is found (GLUED_ROUNDS times at
-# most): the finds of a text and of its redaction agree. The masks' closing "]"
-# (">" in a placeholder) reads as no pattern's neighbour, and their tags as no
-# label.
+# and the copy scanned again, until nothing new is found (past the first scan,
+# only windows of it around what the last one found: GLUED_WINDOW): the finds
+# of a text and of its redaction agree. The masks' closing "]" (">" in a
+# placeholder) reads as no pattern's neighbour, and their tags as no label.
 #
 # Neighbours that no look-around reads as part of a number, a word or an address
 # (the start or end of the text too): most values stand between these, and cost
@@ -559,10 +568,14 @@ _STICKY_BEFORE = ".,:/"
 def _glued(text: str, found: list[tuple[str, int, int]]) -> bool:
     for _, start, end in found:
         after = text[end : end + 1]
-        if after and (
-            after.isalnum()
-            or after in _STICKY
-            or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+        if (
+            after
+            and (
+                after.isalnum()
+                or after in _STICKY
+                or after in _INVISIBLE  # read through: what follows may be hidden in a run
+                or (after in _STICKY_BEFORE and text[end + 1 : end + 2].isalnum())
+            )
         ):
             return True
         before = text[start - 1 : start] if start else ""
@@ -583,48 +596,119 @@ TAGS = {
 }
 
 
-#: At most this many scans of a masked copy: a text of values glued in a chain
-#: ("+44 10 6422 3141+44 10 6422 3141..."), each found only once the one before
-#: it is masked, would otherwise cost a scan per value (quadratic); past these,
-#: the rest of such a chain is left as the scan found it.
-GLUED_ROUNDS = 4
+#: How many characters of the text either side of a value found by a rescan are
+#: scanned again, masked, for the next one: a chain of values glued to each other
+#: ("+44 10 6422 3141+44 10 6422 3141..."), each found only once the one before it
+#: is masked, costs a scan of this much per value, not of the whole text.
+GLUED_WINDOW = 256
+# A window's find this close to a side the window cut (not the text's start or
+# end) is not taken: it may run on past the cut, or start otherwise with what
+# lies before (an SSN's label, a lookbehind); the longest value but an email
+# (a card's run of 61 digits and its separators) is shorter.
+_GLUED_MARGIN = 160
 
 
 def _with_glued(
     text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]
 ) -> list[tuple[str, int, int]]:
-    for _ in range(GLUED_ROUNDS):
-        # ``text`` with ``found`` masked as PiiRedactor masks them, and where each
-        # stretch between the masks starts in both texts.
-        pieces: list[str] = []
-        copy_starts, shifts = [0], [0]
-        last = at = 0
-        for kind, start, end in found:
-            mask = f"[{TAGS[kind]}]"
-            pieces += (text[last:start], mask)
-            at += start - last + len(mask)
-            copy_starts.append(at)
-            shifts.append(end - at)
-            last = end
-        pieces.append(text[last:])
-        more = _spans_once("".join(pieces), kinds)
-        if not more:
-            break
-        # Each find of the copy lies in a stretch between masks (no pattern takes
-        # "[" or "]"): moved by that stretch's shift, merged with ``found`` in order.
-        merged: list[tuple[str, int, int]] = []
-        i = 0
-        for kind, start, end in more:
-            shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
-            start, end = start + shift, end + shift
-            while i < len(found) and found[i][1] < start:
-                merged.append(found[i])
-                i += 1
-            _add_union(merged, kind, start, end)
-        for entry in found[i:]:
-            _add_union(merged, *entry)
-        found = merged
+    # The whole masked copy once, then, while something new turns up, windows
+    # of the copy around what the last scan found: a find changes what stands
+    # next to it, nothing farther. Each value is found once and scanned around
+    # once, so a chain of any length costs a few windows per value (linear).
+    # A find a window's cut side leaves unsure gets a window of its own, around it.
+    found = list(found)
+    unsure: list[tuple[str, int, int]] = []
+    new = _glued_window(text, kinds, found, 0, len(text), unsure)
+    looked: set[tuple[str, int, int]] = set()
+    while new or unsure:
+        around = sorted([*new, *(f for f in unsure if f not in looked)], key=_find_start)
+        looked.update(unsure)
+        unsure = []
+        windows: list[list[int]] = []
+        for _, start, end in around:
+            lo, hi = max(0, start - GLUED_WINDOW), min(len(text), end + GLUED_WINDOW)
+            if windows and lo <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], hi)
+            else:
+                windows.append([lo, hi])
+        new = []
+        for lo, hi in windows:
+            new += _glued_window(text, kinds, found, lo, hi, unsure)
     return found
+
+
+def _glued_window(
+    text: str,
+    kinds: frozenset[str],
+    found: list[tuple[str, int, int]],
+    lo: int,
+    hi: int,
+    unsure: list[tuple[str, int, int]],
+) -> list[tuple[str, int, int]]:
+    """Scans ``text[lo:hi]`` with ``found`` masked as PiiRedactor masks them; adds
+    what it finds to ``found`` (kept in order) and returns it, but for the finds
+    near a side it cut, which go to ``unsure``."""
+    # the window widened to whole finds (a cut find would read as other text)
+    first = bisect.bisect_right(found, lo, key=_find_end)
+    if first < len(found) and found[first][1] < lo:
+        lo = found[first][1]
+    last = bisect.bisect_left(found, hi, key=_find_start)
+    if last > 0 and found[last - 1][2] > hi:
+        hi = found[last - 1][2]
+    # the copy, and where each stretch between the masks starts in both texts
+    pieces: list[str] = []
+    copy_starts, shifts = [0], [lo]
+    at, prev = 0, lo
+    for kind, start, end in found[first:last]:
+        mask = f"[{TAGS[kind]}]"
+        pieces += (text[prev:start], mask)
+        at += start - prev + len(mask)
+        copy_starts.append(at)
+        shifts.append(end - at)
+        prev = end
+    pieces.append(text[prev:hi])
+    copy = "".join(pieces)
+    more = _spans_once(copy, kinds)
+    if not more:
+        return []
+    # Near a side the window cut, a find is not taken (_GLUED_MARGIN); each
+    # other lies in a stretch between masks (no pattern takes a mask's "[" or
+    # "]"): moved by that stretch's shift into the text.
+    # (measured in the text: the masks between a find and the cut are no part of
+    # any match, so the copy's characters there may be fewer)
+    low = lo + _GLUED_MARGIN if lo > 0 else 0
+    high = hi - _GLUED_MARGIN if hi < len(text) else hi
+    added = []
+    for kind, start, end in more:
+        shift = shifts[bisect.bisect_right(copy_starts, start) - 1]
+        start, end = start + shift, end + shift
+        if start >= low and end <= high:
+            added.append((kind, start, end))
+            _insert_union(found, kind, start, end)
+        else:
+            unsure.append((kind, start, end))
+    return added
+
+
+def _find_start(find: tuple[str, int, int]) -> int:
+    return find[1]
+
+
+def _find_end(find: tuple[str, int, int]) -> int:
+    return find[2]
+
+
+def _insert_union(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
+    # ``found`` (in order, none overlapping) with this find put in its place,
+    # as one with the finds it overlaps (see _add_union).
+    i = bisect.bisect_right(found, start, key=_find_end)
+    j = i
+    while j < len(found) and found[j][1] < end:
+        j += 1
+    if j > i:
+        kind = found[i][0] if found[i][1] < start else kind
+        start, end = min(start, found[i][1]), max(end, found[j - 1][2])
+    found[i:j] = [(kind, start, end)]
 
 
 def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
@@ -634,13 +718,133 @@ def _spans_once(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     # the rest digits).
     kinds = _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
     if kinds:
+        classes = None
         if text.isascii():
-            _find_ascii(text, kinds, found)
+            if _ascii_plan(kinds)[2]:
+                classes = text.encode("ascii").translate(_CLASSES)
+            _find_ascii(text, kinds, found, classes)
         elif kinds.isdisjoint(_NEEDS_DIGITS) or not any(c in text for c in _UNUSUAL):
             _find(text, kinds, found)
         else:
             _find_read_through(text, kinds, found)
+        iban, phone = "iban" in kinds, "phone" in kinds
+        if iban or phone:
+            if classes is None:  # (one per other character: the offsets stay)
+                classes = text.encode("ascii", "replace").translate(_CLASSES)
+            _find_in_runs(text, found, classes, iban, phone)
+            if phone and found:
+                _with_extensions(text, found)
     return found
+
+
+_RUN_REST = re.compile(rb"0*")
+
+
+def _find_in_runs(
+    text: str, found: list[tuple[str, int, int]], classes: bytes, iban: bool, phone: bool
+) -> None:
+    # Two shapes the scan's patterns leave out, each with a run of seven
+    # digits, spaces, dashes or the like (a class "0" run, as the digit kinds'
+    # finder searches them by a string search in the text's classes):
+    # - a number dialled with "00" for the "+" (_DIALLED_ABROAD), the "00" in
+    #   such a run;
+    # - a lower- or mixed-case IBAN with fewer than 13 digits in a row (Dutch
+    #   "nl91abna0417164300", Maltese, dashed ones with letters before the
+    #   digits), which starts no card candidate, so _lower_iban never sees it:
+    #   it has letters in its BBAN and such a run right after one (every
+    #   country's account numbers have one); its check digits (two letters at
+    #   a word's start, two digits) are looked for up to an IBAN's length
+    #   before the run, with the country's length and the mod-97 check.
+    # (A regex for the check digits over the whole text tested every
+    # character: +300% on 20 KB of chat; one for the "00" form, whose
+    # lookbehinds come first, +1000%.)
+    pos = done = i = 0
+    while (run := classes.find(b"0000000", pos)) >= 0:
+        rest = _RUN_REST.match(classes, run + 7)  # (it always matches: "0*")
+        pos = rest.end() if rest is not None else run + 7  # the run's end
+        if phone and (at := text.find("00", run, pos)) >= 0:
+            _dialled_abroad(text, found, at, pos)
+            i = 0
+        if not (iban and text[run - 1 : run].isalpha() and text[run - 1].isascii()):
+            continue
+        while i < len(found) and found[i][2] <= run:
+            i += 1  # (the finds are in order, and so are the runs)
+        if i < len(found) and found[i][1] < pos:
+            continue  # a find (a card, a phone number) holds it, or part of it
+        lo = max(done, run - _IBAN_BEFORE, 2)
+        done = run
+        if not _DIGIT.search(text, lo, run):
+            continue  # no check digits before it
+        for m in _IBAN_CHECK_DIGITS.finditer(text, lo, run):
+            if (number := _iban_at(text, m.start() - 2, run)) is not None:
+                _insert_union(found, "iban", *number)
+                done = pos = max(pos, number[1])
+                i = 0
+                break
+
+
+# An international number with "00" for the "+" (as most of Europe dials
+# abroad: "0044 20 7946 0958"): a country code, then a space, dot or dash (a
+# zero-padded id or account number, "0012345678", has none there), and groups
+# as after a "+". The country code must be one the ITU assigned (its first
+# digits: 1, 7, the two-digit codes, and the first two digits of the three-digit
+# ones), so "0012 3456 7890" is no number; no trunk "0" follows it (but in
+# Italy's numbers), and no group of digits stands right before or after it
+# ("DE88 3704 0044 0532 0130 00", "001-01-0001 42").
+_DIALLED_ABROAD = re.compile(
+    rf"00(?<=(?<![+.\-/])(?<!{_WORD})(?<!\d[ .\-])00)([1-9]\d{{0,2}})[ .\-]"
+    r"(?:\(\d{1,4}\)[ .\-]?)?"
+    rf"(\d)\d{{0,3}}(?:[ .\-]?\d{{2,4}}){{2,4}}(?!{_WORD}|[ .\-]?\d)"
+)
+_COUNTRY_CODES = frozenset(
+    re.findall(
+        r"\d+",
+        "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58"
+        " 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98",
+    )
+)
+_COUNTRY_CODE_HEADS = frozenset(
+    re.findall(r"\d+", "21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 80 85 87 88 96 97 99")
+)
+
+
+def _dialled_abroad(text: str, found: list[tuple[str, int, int]], at: int, end: int) -> None:
+    # each "00" from ``at`` on, before ``end``
+    while 0 <= at < end:
+        m = _DIALLED_ABROAD.match(text, at)
+        if m is not None and _dialled_abroad_ok(m):
+            _insert_union(found, "phone", *m.span())
+            return
+        at = text.find("00", at + 1, end)
+
+
+def _dialled_abroad_ok(m: re.Match[str]) -> bool:
+    code = m[1]
+    if m[2] == "0" and code != "39":
+        return False  # a trunk "0" after the country code
+    if code not in _COUNTRY_CODES and not (len(code) == 3 and code[:2] in _COUNTRY_CODE_HEADS):
+        return False
+    # E.164: at most 15 digits with the country code, at least 7 after it
+    digits = len(m[0]) - sum(map(m[0].count, "() .-")) - 2
+    return 7 + len(code) <= digits <= 15
+
+
+# A phone number's extension, masked with it: "+1 415 555 2671 ext. 42",
+# "... x42", "... #42", "..., extension 42"
+_EXTENSION = re.compile(
+    r",? ?(?:(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]\.?) ?|#)\d{1,6}"
+    rf"(?!{_WORD}|[.\-]?\d)"
+)
+
+
+def _with_extensions(text: str, found: list[tuple[str, int, int]]) -> None:
+    for i, (kind, start, end) in enumerate(found):
+        if (
+            kind == "phone"
+            and (ext := _EXTENSION.match(text, end)) is not None
+            and (i + 1 == len(found) or found[i + 1][1] >= ext.end())
+        ):
+            found[i] = (kind, start, ext.end())
 
 
 # Numbers as word processors, web pages and right-to-left text print them: a
@@ -775,6 +979,8 @@ def _iban_at(text: str, at: int, start: int) -> tuple[int, int] | None:
     # An IBAN from ``at`` (a word's start) that reaches past ``start``.
     if at < 0 or (at > 0 and text[at - 1].isalnum()) or not text[at : at + 2].isalpha():
         return None
+    if text[at + 2 : at + 4] in ("00", "01", "99"):
+        return None  # check digits are 02 to 98 (ISO 13616)
     length = IBAN_LENGTHS.get(text[at : at + 2].upper())
     if length is None:
         return None
@@ -891,7 +1097,9 @@ def _ascii_plan(
     return tuple(others), find, find is not None or "iban" in kinds
 
 
-def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+def _find_ascii(
+    text: str, kinds: frozenset[str], found: list[tuple[str, int, int]], classes: bytes | None
+) -> None:
     # _find's first pass over ASCII text, with _scan's merge written out: the
     # digit kinds' next match, and the few of the other kinds (an email, an
     # IBAN, an IPv6 address), with no generator, no memo and no min() but
@@ -899,9 +1107,9 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
     # order (the leftmost next match, the earlier kind on a tie; what a match
     # overlaps is searched for again after it), and hands the text to _find
     # where a digit run is no number or more than one, as _find's pass would end.
-    others, digits, searched = _ascii_plan(kinds)
+    # (``classes``: the text's, when the plan searches them; None when not)
+    others, digits, _ = _ascii_plan(kinds)
     iban = "iban" in kinds
-    classes = text.encode("ascii").translate(_CLASSES) if searched else None
     order = _ORDER
     # each other finder's next match: (start, kind's rank, match, finder)
     ahead = []
