@@ -178,15 +178,17 @@ async def test_a_stream_left_early_reports_the_gaps_of_the_chunks_it_received() 
     # the last one ending when the caller leaves the stream.
     fake, exporter = FakePlugin(), RecordingExporter()
     fake.script.push(Reply(text="a" * 48, chunk_delay=0.05))  # six pieces of eight
-    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c:
-        async with c.stream("fake/m", "hi") as s:
-            received = 0
-            async for event in s:
-                if isinstance(event, relaykit.TextDelta):
-                    received += 1
-                    if received == 3:
-                        break
-            await anyio.sleep(0.2)  # the caller still on its last chunk
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c,
+        c.stream("fake/m", "hi") as s,
+    ):
+        received = 0
+        async for event in s:
+            if isinstance(event, relaykit.TextDelta):
+                received += 1
+                if received == 3:
+                    break
+        await anyio.sleep(0.2)  # the caller still on its last chunk
     (left,) = exporter.records
     assert left.ok
     # three chunks received: two gaps, each at least the fake's delay; the last
@@ -221,11 +223,13 @@ async def test_a_stream_left_by_the_callers_error_reports_the_gaps_it_received()
 async def test_a_stream_left_after_its_first_chunk_has_no_gap() -> None:
     fake, exporter = FakePlugin(), RecordingExporter()
     fake.script.push(Reply(text="a" * 48, chunk_delay=0.05))
-    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c:
-        async with c.stream("fake/m", "hi") as s:
-            async for event in s:
-                if isinstance(event, relaykit.TextDelta):
-                    break
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c,
+        c.stream("fake/m", "hi") as s,
+    ):
+        async for event in s:
+            if isinstance(event, relaykit.TextDelta):
+                break
     (left,) = exporter.records
     assert left.chunk_gaps == ()
 
