@@ -228,26 +228,41 @@ class _Packed:
 class _PackingSink:
     """A histogram's series for :class:`relaykit.metrics.CallFold` with DogStatsD
     value packing: the values one call adds in a row (a stream's chunk gaps)
-    share one :class:`_Packed` line instead of a line each."""
+    share one :class:`_Packed` line instead of a line each. A lone value (most
+    series, most calls) stays a plain line, as cheap as :class:`_LineSink`'s."""
 
-    __slots__ = ("head", "last", "lines", "milliseconds", "tail")
+    __slots__ = ("head", "last", "lines", "milliseconds", "number", "packed", "tail")
 
-    def __init__(self, parts: tuple[str, str, bool], lines: list[Any]) -> None:
+    def __init__(
+        self, parts: tuple[str, str, bool], lines: list[Any], packed: list[_Packed]
+    ) -> None:
         self.head, self.tail, self.milliseconds = parts
         self.lines = lines
-        self.last: _Packed | None = None
+        #: where the call's packed lines are noted (record() expands them)
+        self.packed = packed
+        #: the line this series added last (a str, or a _Packed once it had two)
+        self.last: str | _Packed | None = None
+        self.number = ""  # the value of ``last`` while it is a str
 
     def add(self, value: float) -> None:
         if self.milliseconds:
             value *= 1000.0
+        number = _number(value)
         lines, last = self.lines, self.last
-        # The packed line this series made last is still the call's last line: one
-        # more value of it (a line object is never reused, so identity tells).
+        # This series' last line is still the call's last: one more value of it.
+        # (Every line is a new object this sink holds, so identity tells.)
         if last is not None and lines and lines[-1] is last:
-            last.values.append(_number(value))
+            if type(last) is _Packed:
+                last.values.append(number)
+            else:
+                packed = _Packed(self.head, self.tail, self.number)
+                packed.values.append(number)
+                self.last = lines[-1] = packed
+                self.packed.append(packed)
         else:
-            self.last = packed = _Packed(self.head, self.tail, _number(value))
-            lines.append(packed)
+            self.last = line = f"{self.head}{number}{self.tail}"
+            self.number = number
+            lines.append(line)
 
 
 class StatsdExporter:
@@ -312,8 +327,9 @@ class StatsdExporter:
         self._lookup_failing = False
         self._line = _Lines(self.prefix, tags)
         #: the lines of the call record being sent (see record): packed ones
-        #: (_Packed) with pack_values
+        #: (_Packed) with pack_values, each also in _call_packed
         self._call_lines: list[Any] = []
+        self._call_packed: list[_Packed] = []
         self._provider_names: metrics.ProviderNames | None = None
         self._calls = self._fold()
         try:
@@ -391,7 +407,7 @@ class StatsdExporter:
         # Only a histogram gets several values from one call (a stream's chunk
         # gaps); a counter's or gauge's single value stays a plain line.
         if self.pack_values and instrument.kind == "histogram":
-            return _PackingSink(parts, self._call_lines)
+            return _PackingSink(parts, self._call_lines, self._call_packed)
         return _LineSink(parts, self._call_lines)
 
     def use_provider_names(self, names: metrics.ProviderNames) -> None:
@@ -408,13 +424,14 @@ class StatsdExporter:
             # series append their lines to _call_lines.
             out = self._call_lines
             self._calls.add((event,))
-            if self.pack_values:
+            if self._call_packed:  # values packed (DogStatsD): each as lines of max_packet
                 lines = []
                 for line in out:
                     if type(line) is _Packed:
                         lines += line.lines(self.max_packet)
                     else:
                         lines.append(line)
+                self._call_packed.clear()
             else:
                 lines = out.copy()
             out.clear()
