@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
@@ -168,6 +169,69 @@ async def test_a_stream_reports_its_time_per_output_chunk_after_the_first() -> N
     )
     assert metrics.TIME_PER_OUTPUT_CHUNK.buckets == metrics.DURATION_BUCKETS
     assert "gen_ai.client.operation.time_per_output_chunk" not in by_name(metrics.observe(whole))
+
+
+@pytest.mark.anyio
+async def test_a_stream_left_early_reports_the_gaps_of_the_chunks_it_received() -> None:
+    # A break (or leaving the block) lost every gap: only a stream read to its end
+    # reported its time per output chunk. The chunks the caller received count,
+    # the last one ending when the caller leaves the stream.
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(Reply(text="a" * 48, chunk_delay=0.05))  # six pieces of eight
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c,
+        c.stream("fake/m", "hi") as s,
+    ):
+        received = 0
+        async for event in s:
+            if isinstance(event, relaykit.TextDelta):
+                received += 1
+                if received == 3:
+                    break
+        await anyio.sleep(0.2)  # the caller still on its last chunk
+    (left,) = exporter.records
+    assert left.ok
+    # three chunks received: two gaps, each at least the fake's delay; the last
+    # one lasts until the caller left
+    assert len(left.chunk_gaps) == 2
+    assert left.chunk_gaps[0] >= 0.05
+    assert left.chunk_gaps[1] >= 0.2
+    per_chunk = by_name(metrics.observe(left))["gen_ai.client.operation.time_per_output_chunk"]
+    assert [o.value for o in per_chunk] == list(left.chunk_gaps)
+
+
+@pytest.mark.anyio
+async def test_a_stream_left_by_the_callers_error_reports_the_gaps_it_received() -> None:
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(Reply(text="a" * 48, chunk_delay=0.05))
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c:
+        with pytest.raises(KeyError):
+            async with c.stream("fake/m", "hi") as s:
+                received = 0
+                async for event in s:
+                    if isinstance(event, relaykit.TextDelta):
+                        received += 1
+                        if received == 2:
+                            raise KeyError("the caller's own")
+    (left,) = exporter.records
+    assert left.error_type == "CallerError"
+    assert len(left.chunk_gaps) == 1
+    assert left.chunk_gaps[0] >= 0.05
+
+
+@pytest.mark.anyio
+async def test_a_stream_left_after_its_first_chunk_has_no_gap() -> None:
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(Reply(text="a" * 48, chunk_delay=0.05))
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, exporter]) as c,
+        c.stream("fake/m", "hi") as s,
+    ):
+        async for event in s:
+            if isinstance(event, relaykit.TextDelta):
+                break
+    (left,) = exporter.records
+    assert left.chunk_gaps == ()
 
 
 def test_prompt_cache_reads_and_writes_are_counted_apart() -> None:

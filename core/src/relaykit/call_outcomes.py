@@ -423,7 +423,12 @@ class CallOutcomes:
             fields.update(NO_ANSWER_CONTENT)
         # ``partial.usage_estimated``: the vendor's usage had not come (billed_usage.so_far)
         return CallRecord.from_response(
-            partial, **fields, error_type=error_type, error_message=message, status=status
+            partial,
+            **fields,
+            error_type=error_type,
+            error_message=message,
+            status=status,
+            chunk_gaps=call.chunk_gaps,
         )
 
     def record_fields(self, call: _Call, target: Target) -> dict[str, Any]:

@@ -182,7 +182,8 @@ class _Call:
     outbound: OutboundRedaction | None = None
     #: the target of the last attempt that succeeded
     served: Target | None = None
-    #: a stream that ended whole: its time per output chunk (CallRecord.chunk_gaps)
+    #: a stream that ended whole or was left early: its time per output chunk
+    #: (CallRecord.chunk_gaps)
     chunk_gaps: tuple[float, ...] = ()
     #: a stream's: the period of ``served``'s breaker its end is booked in
     #: (``Guard.period``: the one it was admitted in, not the breaker's by then)

@@ -78,6 +78,7 @@ __all__ = [
     "provider_attributes",
     "provider_names_entry",
     "provider_part",
+    "server_part",
 ]
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
@@ -334,6 +335,15 @@ def provider_part(entry: Attributes) -> Attributes:
     return tuple(pair for pair in entry if pair[0] not in SERVER_ATTRIBUTES)
 
 
+def server_part(entry: Attributes) -> Attributes:
+    """``entry``'s (a :data:`ProviderNames` value's) ``server.address`` and
+    ``server.port``, or ``()``: the one server both a call's span and its
+    ``gen_ai.client.*`` metrics name (the span takes the port as an int)."""
+    if all(key not in SERVER_ATTRIBUTES for key, _ in entry):
+        return ()
+    return tuple(pair for pair in entry if pair[0] in SERVER_ATTRIBUTES)
+
+
 def provider_attributes(provider: str, names: ProviderNames | None = None) -> Attributes:
     """The attributes that name ``provider`` (a model id's provider part):
     ``names``' entry for it, else ``provider`` taken for a provider type
@@ -485,7 +495,7 @@ def _call_attributes(record: CallRecord, names: ProviderNames | None) -> _CallAt
     genai = base
     if record.model_served:
         genai += (("gen_ai.response.model", _label(record.model_served)),)
-    genai += tuple(pair for pair in named if pair[0] in SERVER_ATTRIBUTES)
+    genai += server_part(named)
     error_type = record.error_type
     failed = (*base, ("error.type", error_type)) if error_type is not None else base
     genai_failed = (*genai, ("error.type", error_type)) if error_type is not None else genai

@@ -346,11 +346,11 @@ class CallRecord:
     search_queries: tuple[str, ...] = ()
     usage_estimated: bool = False
     stop_sequence: str | None = None
-    #: a stream's time per output chunk, in seconds: for each content event after
-    #: the first, the time from the end of the one before it (when the caller
-    #: asked for the next event) to its own end (see docs/observability.md,
-    #: Metrics); empty for calls that were not streamed, and for a stream's record
-    #: when it did not end whole
+    #: a stream's time per output chunk, in seconds: for each content event the
+    #: caller received after the first, the time from the end of the one before it
+    #: (when the caller asked for the next event) to its own end (the same, or
+    #: when the caller left the stream: see docs/observability.md, Metrics); empty
+    #: for calls that were not streamed, replays from the cache and broken streams
     chunk_gaps: tuple[float, ...] = ()
 
     @property

@@ -418,6 +418,18 @@ class ChatStream(StreamLifecycle):
             time_to_first_token=None if first is None else first - self._call.first_request_at,
         )
 
+    def _leaving(self) -> None:
+        # The last content handed over ends as the caller leaves: its time per
+        # output chunk is the last of the chunks the caller received.
+        if self._content_out:
+            self._content_out = False
+            now = time.monotonic()
+            end, self._chunk_end = self._chunk_end, now
+            if end is not None:
+                if self._gaps is None:
+                    self._gaps = array("d")
+                self._gaps.append(now - end)
+
     async def _record_left_early(self, exc: BaseException | None) -> None:
         # What arrived, with the usage it was likely billed, is the record's answer
         # (a break's finish reason "other" unless the model's own had arrived).
@@ -425,6 +437,8 @@ class ChatStream(StreamLifecycle):
         await self._settle(response)
         assert self._target is not None
         client = self._client
+        if self._gaps is not None and not self._call.cache_hit:
+            self._call.chunk_gaps = tuple(self._gaps)  # the chunks the caller received
         if exc is None:  # left early: its text is partial, not parsed
             self._response = await client._outcomes.finish(
                 self._call, self._target, response, parse=False

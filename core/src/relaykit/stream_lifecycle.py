@@ -197,6 +197,10 @@ class StreamLifecycle:
         settled, the router told)."""
         raise NotImplementedError
 
+    def _leaving(self) -> None:
+        """The caller leaves the stream before its end (called before the connection
+        closes, so its clock reading is the caller's): nothing to note by default."""
+
     async def _record_left_early(self, exc: BaseException | None) -> None:
         """Record the call left before its end (shielded; the connection closed, the
         router told): a success with what arrived when ``exc`` is ``None`` (a break),
@@ -434,6 +438,7 @@ class StreamLifecycle:
         # exception in the caller's code or a cancellation is a failed call.
         self._finished = True
         try:
+            self._leaving()
             await self._close_gen()
             if exc is None:  # a break: the service was answering (a cancellation, say
                 self._book_verdict(ok=True)  # the caller's own timeout, may be a stall)

@@ -23,12 +23,11 @@ import sys
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .cancellation import is_cancellation
 from .errors import ConfigError, RelayError
 from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
-from .metrics import MAX_VALUE_LENGTH, provider_attributes, provider_part
+from .metrics import MAX_VALUE_LENGTH, provider_attributes, provider_part, server_part
 
 if TYPE_CHECKING:
     from .client import _Call
@@ -113,7 +112,8 @@ class CallTracer:
         self._capture = config.telemetry.capture_content
         self._redaction = redaction
         self._registry = registry
-        self._servers: dict[str, tuple[str, int] | None] = {}
+        #: provider name -> its server's attributes (see _server), looked up once
+        self._servers: dict[str, dict[str, Any]] = {}
         #: how the client's providers are named on spans (as in its metrics)
         self._provider_names = registry.telemetry_names()
         #: provider name -> the attributes naming it, as a dict to spread into a span's
@@ -722,16 +722,19 @@ class CallTracer:
     # -- helpers -------------------------------------------------------------
 
     def _server(self, provider: str) -> dict[str, Any]:
-        if provider not in self._servers:
-            try:
-                _, settings = self._registry.settings(provider)
-                url = urlsplit(settings.base_url)
-                port = url.port or (443 if url.scheme == "https" else 80)
-                self._servers[provider] = (url.hostname, port) if url.hostname else None
-            except RelayError:
-                self._servers[provider] = None
-        server = self._servers[provider]
-        return {} if server is None else {"server.address": server[0], "server.port": server[1]}
+        """``server.address`` and ``server.port`` of ``provider``: its metrics' (one
+        computation, :func:`relaykit.metrics.server_part`), the port an int."""
+        found = self._servers.get(provider)
+        if found is None:
+            pairs = dict(server_part(provider_attributes(provider, self._provider_names)))
+            found = {}
+            if pairs:
+                found["server.address"] = pairs["server.address"]
+                found["server.port"] = int(pairs["server.port"])
+            if len(self._servers) >= 1024:  # provider names come from callers
+                self._servers.clear()
+            self._servers[provider] = found
+        return found
 
     def _messages_json(self, messages: Sequence[Message], redaction: RedactionChain) -> str:
         return _dumps([self._message(m, redaction) for m in messages])

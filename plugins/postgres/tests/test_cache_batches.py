@@ -282,7 +282,8 @@ def waiting_writes(dsn: str, application: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         (count,) = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-            " AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM response_cache%%'",
+            " AND wait_event_type = 'Lock' AND (query LIKE 'DELETE FROM response_cache%%'"
+            " OR query LIKE 'INSERT INTO response_cache%%')",  # a write sweeps only now and then
             (application,),
         ).fetchone()  # type: ignore[misc]
     return int(count)

@@ -630,7 +630,100 @@ async def test_a_streams_time_per_output_chunk_arrives_as_timers(
         for line in received(receiver)
         if line.startswith(f"{name}:" if tags else f"{name}.chat.fake.m:")
     ]
-    assert len(timers) == 3
+    # DogStatsD: one line of three values (packed); plain StatsD: a line each
+    values = [float(v) for t in timers for v in t.split("|")[0].split(":")[1:]]
+    assert len(timers) == (1 if tags else 3)
+    assert len(values) == 3
     # seconds sent as milliseconds, each after the fake's 50 ms delay
-    assert all(float(t.split(":")[1].split("|")[0]) >= 50 for t in timers)
+    assert all(v >= 50 for v in values)
     assert all(t.split("|")[1] == "ms" for t in timers)
+
+
+def datagrams(sock: socket.socket) -> list[bytes]:
+    found: list[bytes] = []
+    sock.settimeout(0.2)
+    try:
+        while True:
+            found.append(sock.recv(65536))
+    except TimeoutError:
+        return found
+
+
+CHUNK = "relaykit.gen_ai.client.operation.time_per_output_chunk"
+
+
+def test_dogstatsd_packs_a_streams_chunk_gaps_into_few_lines_within_max_packet(
+    receiver: socket.socket,
+) -> None:
+    # A long stream sent one line per chunk gap (a thousand chunks: a thousand
+    # lines, each repeating the name and tags). DogStatsD's protocol v1.1 takes
+    # many values in one line (name:v1:v2:v3|ms|#tags), each line within max_packet.
+    gaps = tuple(0.001 * (i % 97) + 0.0123 for i in range(1000))
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True, max_packet=600)
+    exporter.record(bare_record(streamed=True, latency=3.0, chunk_gaps=gaps))
+    exporter.close()
+    packets = datagrams(receiver)
+    assert len(packets) == exporter.sent
+    assert max(len(p) for p in packets) <= 600
+    lines = [line for p in packets for line in p.decode().split("\n")]
+    chunk_lines = [line for line in lines if line.startswith(f"{CHUNK}:")]
+    values: list[float] = []
+    for line in chunk_lines:
+        head, kind, tags = line.split("|")
+        assert kind == "ms"
+        assert tags == "#gen_ai_operation_name:chat,gen_ai_provider_name:p,gen_ai_request_model:m"
+        values += [float(v) for v in head[len(CHUNK) + 1 :].split(":")]
+    # every gap, in order, in milliseconds; many a line
+    assert values == pytest.approx([g * 1000 for g in gaps])
+    assert len(chunk_lines) < 100
+    # the other series still one value each
+    assert (
+        "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:p,"
+        "gen_ai_request_model:m" in lines
+    )
+
+
+def test_a_packed_line_with_tags_longer_than_max_packet_carries_one_value() -> None:
+    # A line that cannot fit max_packet even with one value goes alone, as before
+    # (never an empty line, never a value lost).
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    try:
+        exporter = StatsdExporter(port=rx.getsockname()[1], tags=True, max_packet=50)
+        exporter.record(bare_record(streamed=True, chunk_gaps=(0.01, 0.02, 0.03)))
+        exporter.close()
+        lines = [line for p in datagrams(rx) for line in p.decode().split("\n")]
+    finally:
+        rx.close()
+    chunk_lines = [line for line in lines if line.startswith(f"{CHUNK}:")]
+    assert [line.split("|")[0] for line in chunk_lines] == [
+        f"{CHUNK}:10",
+        f"{CHUNK}:20",
+        f"{CHUNK}:30",
+    ]
+
+
+@pytest.mark.parametrize("config", [{"tags": False}, {"tags": True, "pack_values": False}])
+def test_one_line_per_value_without_packing(
+    receiver: socket.socket, config: dict[str, Any]
+) -> None:
+    # Plain StatsD has no multi-value line (a ":" would be read as part of the
+    # value), and a DogStatsD server older than protocol v1.1 (Agent 6.25/7.25)
+    # neither: one timer line per value, as before.
+    gaps = tuple(0.01 * (i + 1) for i in range(40))
+    exporter = StatsdExporter(port=receiver.getsockname()[1], **config)
+    exporter.record(bare_record(streamed=True, chunk_gaps=gaps))
+    exporter.close()
+    lines = [line for line in received(receiver) if line.startswith(CHUNK)]
+    assert len(lines) == 40
+    assert [float(line.split("|")[0].rsplit(":", 1)[1]) for line in lines] == pytest.approx(
+        [g * 1000 for g in gaps]
+    )
+
+
+def test_pack_values_must_be_a_boolean() -> None:
+    with pytest.raises(relaykit.ConfigError) as info:
+        relaykit.Client(
+            {"storage": {"backend": "none"}, "exporters": {"statsd": {"pack_values": "no"}}}
+        )
+    assert "exporters.statsd.pack_values" in str(info.value)

@@ -106,6 +106,10 @@ class PostgresStorage:
     :param max_size: connections the pool opens at most.
     """
 
+    #: seconds between two sweeps of expired response-cache rows, each run by a
+    #: cache write (the first write of a storage object sweeps)
+    CACHE_SWEEP_INTERVAL = 60.0
+
     def __init__(
         self,
         dsn: str,
@@ -139,6 +143,8 @@ class PostgresStorage:
         #: response-cache lookups and writes waiting together, run together
         self._lookups = Batches(self._look_up)
         self._writes = Batches(self._store)
+        #: (monotonic) when a cache write next sweeps expired rows: the first at once
+        self._cache_sweep_at = 0.0
         after_fork_in_child(self, PostgresStorage._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -416,7 +422,8 @@ class PostgresStorage:
         return found.get(key)
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
-        """Store (replace) a cached response; expired entries are dropped on the way.
+        """Store (replace) a cached response; expired entries are dropped on the way,
+        at most every :attr:`CACHE_SWEEP_INTERVAL` seconds.
 
         Writes waiting together are one transaction (:mod:`relaykit_postgres.cache_batches`)."""
         await self._writes.submit([(key, expires_at, response)])
@@ -432,7 +439,8 @@ class PostgresStorage:
     async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
         """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction
         (shared with the writes waiting alongside); expired entries are dropped on the
-        way. A key given twice keeps its last."""
+        way, at most every :attr:`CACHE_SWEEP_INTERVAL` seconds. A key given twice
+        keeps its last."""
         if not entries:
             return
         await self._writes.submit(list(entries))
@@ -476,11 +484,21 @@ class PostgresStorage:
             [response for _, response in latest.values()],
         )
 
+        # Expired rows go at most every CACHE_SWEEP_INTERVAL: a DELETE in every
+        # write was one more round trip per flight, with nothing expired mostly.
+        # One left until then is never served (the client checks expires_at).
+        now = time.monotonic()
+        sweep = now >= self._cache_sweep_at
+        if sweep:
+            self._cache_sweep_at = now + self.CACHE_SWEEP_INTERVAL
+        expired_by = time.time()
+
         async def write(db: Driver) -> None:
             async with db.transaction() as tx:
-                await tx.execute(
-                    "DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),)
-                )
+                if sweep:
+                    await tx.execute(
+                        "DELETE FROM response_cache WHERE expires_at <= %s", (expired_by,)
+                    )
                 await tx.execute(
                     "INSERT INTO response_cache (key, expires_at, response)"
                     " SELECT * FROM unnest(%b::text[], %b::float8[], %b::text[])"

@@ -195,6 +195,76 @@ class _LineSink:
         self.lines.append(f"{self.head}{_number(value)}{self.tail}")
 
 
+class _Packed:
+    """One DogStatsD line of several values of one series (protocol v1.1:
+    ``name:v1:v2:v3|ms|#tags``), for :class:`_PackingSink`; split into lines
+    within ``max_packet`` bytes when the call's datagrams are made."""
+
+    __slots__ = ("head", "tail", "values")
+
+    def __init__(self, head: str, tail: str, value: str) -> None:
+        self.head, self.tail = head, tail
+        self.values = [value]
+
+    def lines(self, max_packet: int) -> list[str]:
+        """The values in as few lines as fit ``max_packet`` bytes each (a line
+        that cannot fit even one value carries one, as an unpacked line would)."""
+        head, tail, values = self.head, self.tail, self.values
+        if len(values) == 1:
+            return [f"{head}{values[0]}{tail}"]
+        room = max_packet - len(head.encode()) - len(tail.encode())
+        out: list[str] = []
+        start, size = 0, -1  # size: the values' bytes with their ":" separators
+        for i, value in enumerate(values):  # numbers: ASCII, a byte a character
+            grown = size + 1 + len(value)
+            if i > start and grown > room:
+                out.append(f"{head}{':'.join(values[start:i])}{tail}")
+                start, grown = i, len(value)
+            size = grown
+        out.append(f"{head}{':'.join(values[start:])}{tail}")
+        return out
+
+
+class _PackingSink:
+    """A histogram's series for :class:`relaykit.metrics.CallFold` with DogStatsD
+    value packing: the values one call adds in a row (a stream's chunk gaps)
+    share one :class:`_Packed` line instead of a line each. A lone value (most
+    series, most calls) stays a plain line, as cheap as :class:`_LineSink`'s."""
+
+    __slots__ = ("head", "last", "lines", "milliseconds", "number", "packed", "tail")
+
+    def __init__(
+        self, parts: tuple[str, str, bool], lines: list[Any], packed: list[_Packed]
+    ) -> None:
+        self.head, self.tail, self.milliseconds = parts
+        self.lines = lines
+        #: where the call's packed lines are noted (record() expands them)
+        self.packed = packed
+        #: the line this series added last (a str, or a _Packed once it had two)
+        self.last: str | _Packed | None = None
+        self.number = ""  # the value of ``last`` while it is a str
+
+    def add(self, value: float) -> None:
+        if self.milliseconds:
+            value *= 1000.0
+        number = _number(value)
+        lines, last = self.lines, self.last
+        # This series' last line is still the call's last: one more value of it.
+        # (Every line is a new object this sink holds, so identity tells.)
+        if last is not None and lines and lines[-1] is last:
+            if type(last) is _Packed:
+                last.values.append(number)
+            else:
+                packed = _Packed(self.head, self.tail, self.number)
+                packed.values.append(number)
+                self.last = lines[-1] = packed
+                self.packed.append(packed)
+        else:
+            self.last = line = f"{self.head}{number}{self.tail}"
+            self.number = number
+            lines.append(line)
+
+
 class StatsdExporter:
     """A relaykit exporter sending StatsD lines over UDP without ever blocking."""
 
@@ -212,6 +282,7 @@ class StatsdExporter:
         max_packet: int = 1432,
         resolve_interval: float = 60.0,
         resolver: Resolver | None = None,
+        pack_values: bool = True,
     ) -> None:
         if _UNSAFE.search(prefix):
             # ":" ends a name, "|" a value, "#" starts tags, a newline a line: every
@@ -222,6 +293,9 @@ class StatsdExporter:
             )
         self.prefix = prefix.rstrip(".")
         self.tags = tags
+        #: DogStatsD (``tags``) only: a call's values of one histogram series (a
+        #: stream's chunk gaps) in one line, ``name:v1:v2|ms|#tags`` (protocol v1.1)
+        self.pack_values = tags and pack_values
         self.max_packet = max_packet
         #: datagrams the OS would not take (full buffer, unreachable port)
         self.dropped = 0
@@ -252,8 +326,10 @@ class StatsdExporter:
         self._last_lookup = time.monotonic()
         self._lookup_failing = False
         self._line = _Lines(self.prefix, tags)
-        #: the lines of the call record being sent (see record)
-        self._call_lines: list[str] = []
+        #: the lines of the call record being sent (see record): packed ones
+        #: (_Packed) with pack_values, each also in _call_packed
+        self._call_lines: list[Any] = []
+        self._call_packed: list[_Packed] = []
         self._provider_names: metrics.ProviderNames | None = None
         self._calls = self._fold()
         try:
@@ -322,12 +398,17 @@ class StatsdExporter:
             self._resolving.release()
 
     def _fold(self) -> metrics.CallFold:
-        return metrics.CallFold(
-            lambda instrument, attributes: _LineSink(
-                self._line.parts(instrument, attributes), self._call_lines
-            ),
-            provider_names=self._provider_names,
-        )
+        return metrics.CallFold(self._sink, provider_names=self._provider_names)
+
+    def _sink(
+        self, instrument: metrics.Instrument, attributes: metrics.Attributes
+    ) -> _LineSink | _PackingSink:
+        parts = self._line.parts(instrument, attributes)
+        # Only a histogram gets several values from one call (a stream's chunk
+        # gaps); a counter's or gauge's single value stays a plain line.
+        if self.pack_values and instrument.kind == "histogram":
+            return _PackingSink(parts, self._call_lines, self._call_packed)
+        return _LineSink(parts, self._call_lines)
 
     def use_provider_names(self, names: metrics.ProviderNames) -> None:
         """Name providers as the client does (``[providers.work] type = "anthropic"``:
@@ -343,7 +424,16 @@ class StatsdExporter:
             # series append their lines to _call_lines.
             out = self._call_lines
             self._calls.add((event,))
-            lines = out.copy()
+            if self._call_packed:  # values packed (DogStatsD): each as lines of max_packet
+                lines = []
+                for line in out:
+                    if type(line) is _Packed:
+                        lines += line.lines(self.max_packet)
+                    else:
+                        lines.append(line)
+                self._call_packed.clear()
+            else:
+                lines = out.copy()
             out.clear()
         else:
             lines = [*map(self._line, metrics.observe(event, self._provider_names))]
@@ -416,7 +506,7 @@ def _connected(family: int, address: tuple[Any, ...]) -> socket.socket:
 
 def from_config(conf: Mapping[str, Any]) -> StatsdExporter:
     """Build the exporter from ``[exporters.statsd]``; unknown keys are errors."""
-    valid = ("host", "port", "prefix", "tags", "max_packet", "resolve_interval")
+    valid = ("host", "port", "prefix", "tags", "max_packet", "resolve_interval", "pack_values")
     for key in conf:
         if key not in valid:
             raise ConfigError(
@@ -430,7 +520,20 @@ def from_config(conf: Mapping[str, Any]) -> StatsdExporter:
         tags=bool(conf.get("tags", False)),
         max_packet=whole_number(conf, "max_packet", 1432, where=_WHERE, low=1),
         resolve_interval=_resolve_interval(conf),
+        pack_values=_pack_values(conf),
     )
+
+
+def _pack_values(conf: Mapping[str, Any]) -> bool:
+    """``pack_values``: true (the default) or false."""
+    raw = conf.get("pack_values", True)
+    if not isinstance(raw, bool):
+        raise ConfigError(
+            f"exporters.statsd.pack_values must be true or false, not {raw!r}",
+            hint="pack_values = false sends one value a line, for a DogStatsD server"
+            " older than protocol v1.1 (Datadog Agent 6.25 / 7.25)",
+        )
+    return raw
 
 
 def _resolve_interval(conf: Mapping[str, Any]) -> float:
