@@ -80,3 +80,35 @@ async def test_a_misspelling_still_gets_the_nearest_parameter() -> None:
         with pytest.raises(InvalidRequestError, match=r"in extra=\{\.\.\.\}"):
             await c.chat("fake/m", "hi", presence_penalty=0.5)
     assert fake.calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "fix"),
+    [
+        ("gpt-4o", "write 'openai/gpt-4o'"),
+        ("o3-mini", "write 'openai/o3-mini'"),
+        ("claude-sonnet-4-5", "write 'anthropic/claude-sonnet-4-5'"),
+        ("gemini-2.5-flash", "write 'gemini/gemini-2.5-flash'"),
+        ("llama3.2", "write e.g. 'openai/gpt-4o-mini'"),
+        ("/gpt-4o", "write e.g. 'openai/gpt-4o-mini'"),
+    ],
+)
+async def test_a_bare_model_name_is_refused_naming_its_provider(model: str, fix: str) -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        with pytest.raises(relaykit.ConfigError) as caught:
+            await c.chat(model, "hi")
+    assert "is not of the form 'provider/model'" in caught.value.message
+    assert fix in (caught.value.hint or ""), caught.value.hint
+    assert fake.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_provider_named_in_capitals_gets_its_name() -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        with pytest.raises(relaykit.ConfigError) as caught:
+            await c.chat("OpenAI/gpt-4o", "hi")
+    assert "did you mean 'openai'?" in (caught.value.hint or ""), caught.value.hint
+    assert fake.calls == []

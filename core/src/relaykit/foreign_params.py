@@ -32,8 +32,7 @@ _FIXES: dict[str, str] = {
     "extra_body": "relaykit's name for it is extra (merged into the provider's request "
     "body as given)",
     "stop_sequences": "relaykit's name is stop (stop=[...]): each provider gets its own field",
-    "request_timeout": "relaykit's name is timeout (timeout={value}, seconds for the whole "
-    "call)",
+    "request_timeout": "relaykit's name is timeout (timeout={value}, seconds for the whole call)",
     "api_key": _PROVIDER_SETTING.format(what="a key", key="api_key or api_key_env"),
     "base_url": _PROVIDER_SETTING.format(what="an endpoint", key="base_url"),
     "api_base": _PROVIDER_SETTING.format(what="an endpoint", key="base_url"),
@@ -65,8 +64,7 @@ _FIXES: dict[str, str] = {
     "caching": "relaykit's name is cache (cache=True answers from the response cache)",
     "user": "who called is metadata (metadata={'user': {value}}): limits, budgets and "
     "logs go by it, and it is not sent; OpenAI's own user field goes in extra={...}",
-    "logprobs": "extra={...} sends OpenAI's field, but ChatResponse carries no log "
-    "probabilities",
+    "logprobs": "extra={...} sends OpenAI's field, but ChatResponse carries no log probabilities",
     "top_logprobs": "extra={...} sends OpenAI's field, but ChatResponse carries no log "
     "probabilities",
 }
