@@ -112,3 +112,20 @@ async def test_a_provider_named_in_capitals_gets_its_name() -> None:
             await c.chat("OpenAI/gpt-4o", "hi")
     assert "did you mean 'openai'?" in (caught.value.hint or ""), caught.value.hint
     assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("strategy", "fix"),
+    [
+        ("simple-shuffle", "strategy = 'weighted'"),
+        ("latency-based-routing", "strategy = 'latency'"),
+        ("usage-based-routing-v2", "use one of fallback, weighted, least-busy, latency"),
+        ("least_busy", "did you mean 'least-busy'?"),
+    ],
+)
+def test_a_litellm_routing_strategy_is_refused_with_relaykits_name(strategy: str, fix: str) -> None:
+    config = {"models": {"gpt": {"targets": ["fake/a", "fake/b"], "strategy": strategy}}}
+    with pytest.raises(relaykit.ConfigError) as caught:
+        relaykit.Client({"storage": {"backend": "none"}, **config}, plugins=[FakePlugin()])
+    assert f"models.gpt.strategy {strategy!r} is not a strategy" in caught.value.message
+    assert fix in (caught.value.hint or ""), caught.value.hint
