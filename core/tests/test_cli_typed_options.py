@@ -37,9 +37,9 @@ def _no_call_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (["prompt", "-m", "fake/m", "-o", "timeout=-1", "hi"], "error: -o timeout must be a pos"),
         # a vendor's own field: the fix is an -o option too, not Python's extra={...}
         (
-            ["prompt", "-m", "fake/m", "-o", "n=2", "hi"],
-            """error: unknown parameter 'n': pass provider-specific fields in"""
-            """ -o extra='{"n": ...}'""",
+            ["prompt", "-m", "fake/m", "-o", "store=true", "hi"],
+            """error: unknown parameter 'store': a vendor's own field: pass provider-specific"""
+            """ fields in -o extra='{"store": ...}'""",
         ),
         (
             ["prompt", "-m", "fake/m", "--option", "logit_bias={}", "hi"],

@@ -489,7 +489,7 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
         (ChatRequest, set(PARAMS) | {"model", "messages"}),
         (Message, {"role", "content", "name"}),
         (TextPart, {"text", "type"}),
-        (ImagePart, {"url", "data", "media_type", "type"}),
+        (ImagePart, {"url", "data", "media_type", "type", "detail"}),
         (DocumentPart, {"data", "media_type", "url", "name", "type"}),
         (ToolCall, {"id", "name", "arguments", "raw_arguments", "type"}),
         (ToolResultPart, {"tool_call_id", "content", "is_error", "type", "attachments"}),
@@ -522,7 +522,10 @@ _PART_FIELDS: list[tuple[Any, dict[str, Any]]] = [
         ImagePart(data=b"\x89PNG1", media_type="image/png"),
         {"data": b"\x89PNG2", "media_type": "image/webp"},
     ),
-    (ImagePart(url="https://a.example/1.png"), {"url": "https://a.example/2.png"}),
+    (
+        ImagePart(url="https://a.example/1.png"),
+        {"url": "https://a.example/2.png", "detail": "low"},
+    ),
     (
         DocumentPart(data=b"%PDF-1", name="a.pdf"),
         {"data": b"%PDF-2", "media_type": "text/plain", "name": "b.pdf"},

@@ -1131,6 +1131,10 @@ def _drawable(weights: Sequence[float]) -> bool:
     return all(math.isfinite(w) and w >= 0 for w in floats) and math.isfinite(total) and total > 0
 
 
+#: LiteLLM's Router routing_strategy names with a relaykit equivalent
+_LITELLM_STRATEGIES = {"simple-shuffle": "weighted", "latency-based-routing": "latency"}
+
+
 def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     fields = attrs.fields_dict(RouteConfig)
     for key in value:
@@ -1150,9 +1154,12 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     strategy = value.get("strategy", "fallback")
     strategies = ("fallback", "weighted", "least-busy", "latency")
     if strategy not in strategies:
+        ours = _LITELLM_STRATEGIES.get(strategy) if isinstance(strategy, str) else None
         raise ConfigError(
             f"models.{name}.strategy {strategy!r} is not a strategy",
-            hint=did_you_mean(str(strategy), strategies, f"use one of {', '.join(strategies)}"),
+            hint=f"LiteLLM's {strategy} is relaykit's strategy = {ours!r}"
+            if ours
+            else did_you_mean(str(strategy), strategies, f"use one of {', '.join(strategies)}"),
         )
     weights = value.get("weights")
     if weights is not None and (

@@ -155,14 +155,25 @@ class TextPart:
             _check_fields(self)
 
 
+#: the resolutions OpenAI reads an image at (``ImagePart.detail``)
+IMAGE_DETAILS = ("low", "high", "auto")
+
+
 @attrs.frozen
 class ImagePart:
-    """An image, either by URL or as raw bytes with their MIME type."""
+    """An image, either by URL or as raw bytes with their MIME type.
+
+    ``detail`` is the resolution OpenAI (and the services that speak its API) reads
+    it at: ``"low"`` (85 tokens an image), ``"high"`` or ``"auto"``; ``None`` sends
+    none (the API's default, ``auto``). The other vendors have no such setting: they
+    read the image as they always do.
+    """
 
     url: str | None = None
     data: bytes | None = None
     media_type: str | None = None
     type: Literal["image"] = "image"
+    detail: Literal["low", "high", "auto"] | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
@@ -181,6 +192,13 @@ class ImagePart:
             raise PartFieldError(
                 "an image given as bytes needs `media_type`, e.g. 'image/png'",
                 param="content.image.media_type",
+            )
+        if self.detail is not None and self.detail not in IMAGE_DETAILS:
+            raise PartFieldError(
+                f"an image's `detail` is 'low', 'high' or 'auto', not {self.detail!r}"[:160],
+                param="content.image.detail",
+                hint="detail='low' reads it at 512x512 for 85 tokens; leave it out for"
+                " the API's default",
             )
 
     def data_url(self) -> str:
@@ -1050,16 +1068,18 @@ def _part_from_dict(p: Any, where: str) -> Part:
         if kind == "refusal":  # OpenAI's assistant part: what the model said
             return _text_part(p["refusal"], f"{where}.refusal")
         if kind == "image_url":  # OpenAI shape
-            url = p["image_url"]["url"] if isinstance(p["image_url"], Mapping) else p["image_url"]
-            return _image_from_url(str(url))
+            given = p["image_url"]
+            if isinstance(given, Mapping):
+                return _image_from_url(str(given["url"]), given.get("detail"))
+            return _image_from_url(str(given))
         if kind == "image":
             if isinstance(p.get("source"), Mapping):  # Anthropic shape
                 return _anthropic_image(p["source"])
             if p.get("data") is not None:
                 data = p["data"]
                 raw = data if isinstance(data, bytes) else base64.b64decode(data, validate=True)
-                return ImagePart(data=raw, media_type=p.get("media_type"))
-            return ImagePart(url=p.get("url"))
+                return ImagePart(data=raw, media_type=p.get("media_type"), detail=p.get("detail"))
+            return ImagePart(url=p.get("url"), detail=p.get("detail"))
         if kind == "document":
             return _document(p)
         if kind == "file":  # OpenAI's Chat Completions shape
@@ -1191,10 +1211,10 @@ def _openai_file(p: Mapping[str, Any], where: str) -> DocumentPart:
     )
 
 
-def _image_from_url(url: str) -> ImagePart:
+def _image_from_url(url: str, detail: Any = None) -> ImagePart:
     # Keep data: URLs as bytes so providers that want raw base64 (Anthropic,
     # Gemini, Ollama) do not have to parse URLs.
     if url.startswith("data:") and ";base64," in url:
         header, _, payload = url.partition(";base64,")
-        return ImagePart(data=base64.b64decode(payload), media_type=header[5:])
-    return ImagePart(url=url)
+        return ImagePart(data=base64.b64decode(payload), media_type=header[5:], detail=detail)
+    return ImagePart(url=url, detail=detail)

@@ -256,6 +256,9 @@ class ProviderRegistry:
                 # loaded: its package, not "pip install relaykit-antropic"
                 get = install_hint(first_party[near[0]], self._pm.not_loaded)
                 hint = f"did you mean {near[0]!r}? ({get})"
+        if type_ != type_.lower() and type_.lower() in known:
+            # OpenAI/gpt-4o: too far from 'openai' for difflib
+            hint = f"did you mean {type_.lower()!r}? (provider names are lower case)"
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
 

@@ -603,7 +603,11 @@ def build_request(
     unknown = sorted(set(params) - _PARAM_SET)
     if unknown:
         name = unknown[0]
-        fix = did_you_mean(name, PARAMS, "pass provider-specific fields in extra={...}")
+        from .foreign_params import foreign_param_fix  # only on the way to an error
+
+        fix = foreign_param_fix(name, params[name]) or did_you_mean(
+            name, PARAMS, "pass provider-specific fields in extra={...}"
+        )
         raise InvalidRequestError(f"unknown parameter {name!r}: {fix}", param=name)
     p = dict(params)
     stop = p.get("stop")

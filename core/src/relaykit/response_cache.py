@@ -274,6 +274,8 @@ def _part(part: Part) -> Any:
     if kind is ImagePart:
         image: ImagePart = part  # type: ignore[assignment]
         data = None if image.data is None else base64.b64encode(image.data).decode()
+        if image.detail is not None:  # only then: other images' keys stay as they were
+            return ["image", image.url, data, image.media_type, image.detail]
         return ["image", image.url, data, image.media_type]
     if kind is DocumentPart:
         document: DocumentPart = part  # type: ignore[assignment]

@@ -76,14 +76,35 @@ class Target(NamedTuple):
         """Split at the first ``/``: ``openrouter/meta-llama/x`` keeps the rest."""
         provider, sep, model = model_id.partition("/")
         if not sep or not provider or not model:
+            vendor = _vendor_of(model_id) if not sep else None
+            example = f"'{vendor}/{model_id}'" if vendor else "e.g. 'openai/gpt-4o-mini'"
             raise ConfigError(
                 f"model {model_id!r} is not of the form 'provider/model'",
-                hint="write e.g. 'openai/gpt-4o-mini', or define an alias under [models]",
+                hint=f"write {example}, or define an alias under [models]",
             )
         return cls(provider, model)
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
+
+
+#: the vendor a bare model name is known by (LiteLLM and the SDKs take it without one)
+_BARE_NAMES = (
+    (
+        ("gpt-", "chatgpt-", "o1", "o3", "o4", "text-embedding-", "dall-e", "whisper", "tts-"),
+        "openai",
+    ),
+    (("claude-",), "anthropic"),
+    (("gemini-", "gemma-"), "gemini"),
+)
+
+
+def _vendor_of(model: str) -> str | None:
+    """The provider a bare model name belongs to, for the fix of its refusal."""
+    for prefixes, vendor in _BARE_NAMES:
+        if model.startswith(prefixes):
+            return vendor
+    return None
 
 
 @attrs.define

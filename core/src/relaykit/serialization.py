@@ -68,14 +68,18 @@ _without_parsed()
 
 def _name_when_set() -> None:
     # A message's participant name is written only when it has one: every other
-    # message's JSON (call records, exports) stays as it was.
+    # message's JSON (call records, exports) stays as it was; an image's detail too.
     from cattrs.gen import make_dict_unstructure_fn, override
 
-    from .messages import Message
+    from .messages import ImagePart, Message
 
     converter.register_unstructure_hook(
         Message,
         make_dict_unstructure_fn(Message, converter, name=override(omit_if_default=True)),
+    )
+    converter.register_unstructure_hook(
+        ImagePart,
+        make_dict_unstructure_fn(ImagePart, converter, detail=override(omit_if_default=True)),
     )
 
 

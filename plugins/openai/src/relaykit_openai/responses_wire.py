@@ -352,7 +352,7 @@ def _input_part(p: Any) -> dict[str, Any] | None:
     if isinstance(p, TextPart):
         return {"type": "input_text", "text": p.text}
     if isinstance(p, ImagePart):
-        return {"type": "input_image", "image_url": p.data_url(), "detail": "auto"}
+        return {"type": "input_image", "image_url": p.data_url(), "detail": p.detail or "auto"}
     if isinstance(p, DocumentPart):
         return documents.responses_part(p)
     if isinstance(p, ToolResultPart):  # a tool result outside a tool message: send as text

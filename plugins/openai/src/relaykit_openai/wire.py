@@ -435,7 +435,10 @@ def _part(p: Any, documents: ChatDocuments) -> dict[str, Any]:
     if isinstance(p, TextPart):
         return {"type": "text", "text": p.text}
     if isinstance(p, ImagePart):
-        return {"type": "image_url", "image_url": {"url": p.data_url()}}
+        image = {"url": p.data_url()}
+        if p.detail is not None:
+            image["detail"] = p.detail
+        return {"type": "image_url", "image_url": image}
     if isinstance(p, DocumentPart):
         from .documents import chat_part
 
