@@ -587,9 +587,13 @@ class StreamResponse:
                     yield chunk
         except _FAILURES as e:
             failure = _body_failure(e, self._response)
-            arrived = _unread(content)
-            if arrived:
-                yield arrived
+            # Bytes the server sent before its connection broke are delivered, as
+            # httpx does; not when the failure is our own close cutting the read
+            # (a client closed under a reader stops it, whatever is buffered).
+            if isinstance(failure, ReadError):
+                arrived = _unread(content)
+                if arrived:
+                    yield arrived
             raise failure from e
         except RuntimeError as e:
             if not _closed_under_read(e):
