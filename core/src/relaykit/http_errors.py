@@ -20,11 +20,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProviderUnavailableError, RelayError, error_for_status
 from .retry_after import header, retry_after_seconds, seconds
 from .secrets import cut_short
+
+if TYPE_CHECKING:
+    from .http import HttpStreamResponse
 
 __all__ = [
     "error_from_http",
@@ -33,6 +36,7 @@ __all__ = [
     "error_status_of",
     "not_a_stream",
     "parse_error_body",
+    "refuse_document_stream",
 ]
 
 
@@ -179,6 +183,25 @@ def error_in_place_of_stream(
         " service is in trouble, so a retry or a fallback may get the stream; if it lasts,"
         " check base_url and any proxy settings (HTTPS_PROXY)",
     )
+
+
+async def refuse_document_stream(
+    response: HttpStreamResponse, *, expected: str, provider: str, model: str | None
+) -> None:
+    """Raise :func:`error_in_place_of_stream`'s error when a streamed call's answer
+    (its status already checked) is a whole document (:func:`not_a_stream`), its body
+    read first; return at once for a stream. ``expected`` as there."""
+    media = not_a_stream(response.headers)
+    if media is not None:
+        await response.aread()
+        raise error_in_place_of_stream(
+            media,
+            response.headers,
+            response.content,
+            expected=expected,
+            provider=provider,
+            model=model,
+        )
 
 
 #: the HTTP status an error object's ``code`` or ``type`` (OpenAI's and Anthropic's

@@ -15,8 +15,7 @@ from relaykit.http import HttpClient, HttpResponse, api_url, base_url_credential
 from relaykit.http_errors import (
     error_from_http,
     error_in_answer,
-    error_in_place_of_stream,
-    not_a_stream,
+    refuse_document_stream,
 )
 from relaykit.json_decode import SHAPE_ERRORS, require_answer, wrong_shape
 from relaykit.secrets import scrub
@@ -167,16 +166,9 @@ class CohereProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r, request.model)
-            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
-                await r.aread()
-                raise error_in_place_of_stream(
-                    media,
-                    r.headers,
-                    r.content,
-                    expected="an event stream",
-                    provider=self.settings.name,
-                    model=request.model,
-                )
+            await refuse_document_stream(  # a page, an error object
+                r, expected="an event stream", provider=self.settings.name, model=request.model
+            )
             # aiter_bytes() is an async generator; the protocol types it as an AsyncIterator.
             body_bytes = cast(AsyncGenerator[bytes, None], r.aiter_bytes())
             async with aclosing(body_bytes) as chunks:

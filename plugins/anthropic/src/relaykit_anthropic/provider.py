@@ -28,8 +28,7 @@ from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import (
     error_from_http,
     error_in_answer,
-    error_in_place_of_stream,
-    not_a_stream,
+    refuse_document_stream,
 )
 from relaykit.secrets import scrub
 from relaykit_claude_models import hint_thinking
@@ -263,16 +262,9 @@ class AnthropicProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
-            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
-                await r.aread()
-                raise error_in_place_of_stream(
-                    media,
-                    r.headers,
-                    r.content,
-                    expected="an event stream",
-                    provider=self._name,
-                    model=request.model,
-                )
+            await refuse_document_stream(  # a page, an error object
+                r, expected="an event stream", provider=self._name, model=request.model
+            )
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]

@@ -45,8 +45,7 @@ from relaykit.http import api_url, base_url_credentials, transport_error
 from relaykit.http_errors import (
     error_from_http,
     error_in_answer,
-    error_in_place_of_stream,
-    not_a_stream,
+    refuse_document_stream,
 )
 from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import cut_short, scrub
@@ -226,16 +225,9 @@ class GeminiProvider:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
-            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
-                await r.aread()
-                raise error_in_place_of_stream(
-                    media,
-                    r.headers,
-                    r.content,
-                    expected="an event stream",
-                    provider=self._name,
-                    model=request.model,
-                )
+            await refuse_document_stream(  # a page, an error object
+                r, expected="an event stream", provider=self._name, model=request.model
+            )
             decoder = GeminiStreamDecoder(
                 provider=self._name, model=request.model, http_error=self._error
             )

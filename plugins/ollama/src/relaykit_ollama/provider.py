@@ -29,8 +29,7 @@ from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import (
     error_from_http,
     error_in_answer,
-    error_in_place_of_stream,
-    not_a_stream,
+    refuse_document_stream,
 )
 from relaykit.request import estimate_prompt_tokens
 from relaykit.secrets import scrub
@@ -185,16 +184,9 @@ class OllamaProvider:
                 raise http_error(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
-                await r.aread()
-                raise error_in_place_of_stream(
-                    media,
-                    r.headers,
-                    r.content,
-                    expected="an NDJSON stream",
-                    provider=self._name,
-                    model=request.model,
-                )
+            await refuse_document_stream(  # a page, an error object
+                r, expected="an NDJSON stream", provider=self._name, model=request.model
+            )
             decoder = OllamaStreamDecoder(
                 provider=self._name,
                 model=request.model,

@@ -41,9 +41,8 @@ from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import api_url, base_url_credentials
 from relaykit.http_errors import (
     error_from_http,
-    error_in_place_of_stream,
-    not_a_stream,
     parse_error_body,
+    refuse_document_stream,
 )
 from relaykit.json_decode import SHAPE_ERRORS, wrong_shape
 from relaykit.secrets import scrub
@@ -534,16 +533,9 @@ class OpenAIProvider:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
-                await r.aread()
-                raise error_in_place_of_stream(
-                    media,
-                    r.headers,
-                    r.content,
-                    expected="an event stream",
-                    provider=self._name,
-                    model=request.model,
-                )
+            await refuse_document_stream(  # a page, an error object
+                r, expected="an event stream", provider=self._name, model=request.model
+            )
             decoder = SSEDecoder()
             feed = decoder.feed
             loads = json_decode.loads

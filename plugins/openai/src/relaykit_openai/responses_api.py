@@ -11,8 +11,7 @@ from relaykit.events import StreamEvent
 from relaykit.http_errors import (
     error_from_http,
     error_in_answer,
-    error_in_place_of_stream,
-    not_a_stream,
+    refuse_document_stream,
 )
 from relaykit.json_decode import wrong_shape
 
@@ -72,16 +71,9 @@ async def stream(
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=provider, model=request.model
             )
-        if (media := not_a_stream(r.headers)) is not None:  # a page, an error object
-            await r.aread()
-            raise error_in_place_of_stream(
-                media,
-                r.headers,
-                r.content,
-                expected="an event stream",
-                provider=provider,
-                model=request.model,
-            )
+        await refuse_document_stream(  # a page, an error object
+            r, expected="an event stream", provider=provider, model=request.model
+        )
         decoder = SSEDecoder()
         state = responses_wire.StreamState()
         loads = json_decode.loads
