@@ -7,6 +7,7 @@ trio) and must finish in time (``in_forked_child`` kills a hung child and fails)
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -74,6 +75,41 @@ def test_an_owner_that_is_gone_is_forgotten() -> None:
 def test_a_hung_child_fails_the_test_instead_of_hanging_it() -> None:
     with pytest.raises(ChildHung):
         in_forked_child(lambda: __import__("time").sleep(10), timeout=0.2)
+
+
+class Cyclic:
+    """Garbage only the collector frees (it refers to itself), as an unclosed
+    ``sqlite3.Connection`` is on Python 3.11 (its statement cache refers back to it)."""
+
+    def __init__(self, finalized_in: list[int]) -> None:
+        self.me = self
+        self.finalized_in = finalized_in
+
+    def __del__(self) -> None:
+        self.finalized_in.append(os.getpid())
+
+
+def test_the_child_never_finalizes_garbage_it_inherited() -> None:
+    # Finalizing it in the child could block for good: closing a SQLite connection
+    # takes SQLite's process-wide mutexes, which a parent's thread may have held at
+    # the fork. The parent still collects it.
+    finalized_in: list[int] = []
+    was_enabled = gc.isenabled()
+    gc.disable()  # so the garbage is still there at the fork
+    try:
+        Cyclic(finalized_in)
+
+        def child() -> None:
+            gc.collect()
+            assert finalized_in == []
+
+        in_forked_child(child)
+        assert gc.isenabled() is False  # left as it was
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.collect()
+    assert finalized_in == [os.getpid()]
 
 
 @backends

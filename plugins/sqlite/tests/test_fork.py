@@ -9,6 +9,7 @@ an event loop of its own (under asyncio and trio) and must finish in time.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -28,7 +29,8 @@ pytestmark = [needs_fork, pytest.mark.parametrize("backend", ["asyncio", "trio"]
 
 
 def ids_in(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
+    # closed here, not left to the collector: see relaykit.testing.forking
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         return [row[0] for row in conn.execute("SELECT id FROM logs ORDER BY id")]
 
 

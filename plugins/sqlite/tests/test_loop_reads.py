@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 import relaykit
+from relaykit.testing.forking import in_forked_child, needs_fork
 from relaykit_sqlite import SQLiteStorage
 from relaykit_sqlite.loop_reads import NOT_READ, LoopReads, here, thread_disk_reads
 
@@ -314,19 +315,15 @@ def test_the_connection_is_read_only(tmp_path: Path) -> None:
         assert check.execute("SELECT count(*) FROM t").fetchone() == (0,)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@needs_fork
 def test_a_forked_child_neither_uses_nor_closes_its_parents_connection(tmp_path: Path) -> None:
     reads = LoopReads(tmp_path / "x.db")
     reads.open(here())
-    pid = os.fork()
-    if pid == 0:  # the child: report through the exit status, never return into pytest
-        code = 1
-        try:
-            code = 0 if reads.read(_one) is NOT_READ else 2
-            reads.close()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> None:
+        assert reads.read(_one) is NOT_READ
+        reads.close()
+
+    in_forked_child(child)
     assert reads.read(_one) == [(1,)]  # the parent's connection still open and in use
     reads.close()
