@@ -40,6 +40,8 @@ from .errors import RelayError
 
 __all__ = ["check_sqlite_usable", "threads_in_sqlite", "using_sqlite"]
 
+_get_ident = threading.get_ident
+
 #: thread id -> (what it does, the file), for each relaykit thread inside SQLite now
 _inside: dict[int, tuple[str, str | os.PathLike[str]]] = {}
 
@@ -61,20 +63,21 @@ class using_sqlite:
         "reading", "opening", "checkpointing", "closing").
     """
 
-    __slots__ = ("_doing", "_outer", "_path")
+    __slots__ = ("_entry", "_outer")
 
     def __init__(self, path: str | os.PathLike[str], doing: str) -> None:
-        self._path = path
-        self._doing = doing
+        self._entry = (doing, path)
         self._outer: tuple[str, str | os.PathLike[str]] | None = None
 
     def __enter__(self) -> None:
-        check_sqlite_usable(self._path)
-        me = threading.get_ident()
+        if _refused:
+            check_sqlite_usable(self._entry[1])
+        me = _get_ident()
         # Only this thread writes its own entry, and one dict operation is atomic:
-        # no lock (a lock held at the fork would stay held in the child).
+        # no lock (a lock held at the fork would stay held in the child). Cheap
+        # (well under a microsecond): a cached answer's read on the loop runs in one.
         self._outer = _inside.get(me)
-        _inside[me] = (self._doing, self._path)
+        _inside[me] = self._entry
 
     def __exit__(
         self,
@@ -82,7 +85,7 @@ class using_sqlite:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        me = threading.get_ident()
+        me = _get_ident()
         if self._outer is None:
             _inside.pop(me, None)
         else:
