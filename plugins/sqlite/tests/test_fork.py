@@ -127,7 +127,7 @@ def test_a_child_forked_while_its_parent_opens_the_file_raises_at_once(
         target=lambda: anyio.run(storage.write_batch, [first], backend=backend)
     )
     parent_write.start()
-    while not storage._lock.locked():
+    while ("opening", str(path)) not in threads_in_sqlite():
         time.sleep(0.002)
 
     async def in_child() -> None:
