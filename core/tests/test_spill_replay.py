@@ -9,7 +9,6 @@ A real SQLite outage: plugins/sqlite/tests/test_outages.py.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -18,7 +17,6 @@ import stat
 import sys
 import textwrap
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,7 +41,7 @@ from relaykit.record_spill import (
     take,
 )
 from relaykit.testing import FakePlugin, MemoryStorage
-from relaykit.testing.forking import in_forked_child, needs_fork
+from relaykit.testing.forking import forked_children, in_forked_child, needs_fork
 from relaykit.testing.storage_contract import make_record
 
 from .conftest import FailingStorage, quick_log
@@ -430,21 +428,12 @@ def _spill_many(path: Path, first: int) -> None:
     os.open = slow_open  # (in the child only, which then exits)
     for n in range(first, first + PER_CHILD, 3):
         spill(path, [make_record(n), make_record(n + 1), make_record(n + 2)], "unavailable")
-    os._exit(0)
 
 
 @needs_fork
 def test_processes_spilling_while_one_replays_lose_and_repeat_no_line(tmp_path: Path) -> None:
     path = tmp_path / "spill.jsonl"
     spill(path, [make_record(n) for n in range(-3, 0)], "unavailable")
-    children = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # (forking with threads)
-        for first in (0, PER_CHILD):
-            pid = os.fork()
-            if pid == 0:
-                _spill_many(path, first)
-            children.append(pid)
     replayed: Counter[str] = Counter()
 
     def replay_once() -> None:  # what the call log does, less the storage
@@ -454,20 +443,10 @@ def test_processes_spilling_while_one_replays_lose_and_repeat_no_line(tmp_path: 
             replayed.update(r.id for r in records)
             file.unlink()
 
-    running, statuses = set(children), []
-    try:
-        while running:
+    spillers = (lambda: _spill_many(path, 0), lambda: _spill_many(path, PER_CHILD))
+    with forked_children(*spillers) as children:  # (a hung child fails the test)
+        while children.running():
             replay_once()
-            for pid in list(running):
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    running.discard(pid)
-                    statuses.append(status)
-    finally:
-        for pid in running:  # (a failed assertion above: do not leave them behind)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-    assert statuses == [0, 0]
     replay_once()
     assert len(replayed) == 2 * PER_CHILD + 3  # none lost
     assert set(replayed.values()) == {1}  # none twice

@@ -65,6 +65,8 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.serialization": "the cattrs converter and JSON for relaykit values",
     "relaykit.storable_text": "any string as text every database takes, and back, exactly",
     "relaykit.speech": "text-to-speech values and media types",
+    "relaykit.sqlite_fork": "`using_sqlite`: SQLite work recorded, so a child forked "
+    "meanwhile is refused SQLite instead of hanging",
     "relaykit.sse": "a server-sent events decoder for streamed answers",
     "relaykit.tool_ids": "tool call ids renamed as a vendor takes them: each once, valid",
     "relaykit.web_search": "web search settings, citations and refusals",

@@ -20,6 +20,7 @@ import pytest
 
 import relaykit
 from relaykit.protocols import LogQuery
+from relaykit.sqlite_fork import threads_in_sqlite
 from relaykit.testing import FakePlugin
 from relaykit.testing.forking import in_forked_child, needs_fork
 from relaykit.testing.storage_contract import make_record
@@ -83,7 +84,7 @@ def test_a_child_forked_mid_write_raises_and_the_parent_writes_what_it_queued(
         target=lambda: anyio.run(storage.write_batch, [queued], backend=backend)
     )
     parent_write.start()
-    while not writer.in_sqlite():
+    while ("writing", str(path)) not in threads_in_sqlite():
         time.sleep(0.002)
 
     async def in_child() -> None:
@@ -126,7 +127,7 @@ def test_a_child_forked_while_its_parent_opens_the_file_raises_at_once(
         target=lambda: anyio.run(storage.write_batch, [first], backend=backend)
     )
     parent_write.start()
-    while not storage._lock.locked():
+    while ("opening", str(path)) not in threads_in_sqlite():
         time.sleep(0.002)
 
     async def in_child() -> None:
@@ -209,3 +210,92 @@ def test_a_child_uses_an_embedding_collection_its_parent_opened(
         assert faq._file._conn is parent_conn  # untouched: the parent goes on with it
         assert anyio.run(faq.count, backend=backend) == 2
         anyio.run(faq.aclose, backend=backend)
+
+
+class HeldInsideSQLite:
+    """Holds a thread inside SQLite (a SQL function of ours, running in a statement)
+    until released: a fork lands there deterministically."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def run(self, conn: sqlite3.Connection) -> object:
+        def held() -> int:
+            self.entered.set()
+            self.release.wait(30)  # (bounded: a failing test must not hang the parent)
+            return 1
+
+        conn.create_function("held", 0, held)
+        return conn.execute("SELECT held()").fetchall()
+
+
+def test_a_child_forked_while_another_storage_is_inside_sqlite_uses_no_sqlite_file(
+    tmp_path: Path, backend: str
+) -> None:
+    # SQLite's process-wide mutexes (its allocator's, its table of file locks) may be
+    # held by the parent's thread at the fork, whichever file that thread uses: a
+    # storage on another file, opened in the child, could block on them for good.
+    from relaykit_sqlite import Collection
+
+    busy = SQLiteStorage(tmp_path / "a.db")
+    hold = HeldInsideSQLite()
+    parent_write = threading.Thread(
+        target=lambda: anyio.run(busy._writing, hold.run, backend=backend)
+    )
+    parent_write.start()
+    try:
+        assert hold.entered.wait(10)
+        other = tmp_path / "b.db"
+
+        async def in_child() -> None:
+            storage = SQLiteStorage(other)
+            with pytest.raises(relaykit.RelayError, match="forked while") as raised:
+                await storage.write_batch([make_record(1)])
+            with pytest.raises(relaykit.RelayError, match="forked while"):
+                await storage.query_logs(LogQuery())
+            await storage.aclose()
+            with pytest.raises(relaykit.RelayError, match="forked while"):
+                await Collection(tmp_path / "e.db", "faq", "openai/e").count()
+            message = str(raised.value)
+            assert "a.db" in message  # what the parent was doing there
+            assert "open the storage in each child" in message  # the fix
+            assert not other.exists()  # refused before touching anything
+
+        in_forked_child(lambda: anyio.run(in_child, backend=backend))
+    finally:
+        hold.release.set()
+        parent_write.join(10)
+    # The parent is not refused anything: it uses both files.
+    anyio.run(busy.write_batch, [make_record(2)], backend=backend)
+    anyio.run(busy.aclose, backend=backend)
+    storage, record = SQLiteStorage(tmp_path / "b.db"), make_record(3)
+    anyio.run(storage.write_batch, [record], backend=backend)
+    anyio.run(storage.aclose, backend=backend)
+    assert ids_in(tmp_path / "b.db") == [record.id]
+
+
+def test_a_child_forked_while_a_collection_is_inside_sqlite_uses_no_storage(
+    tmp_path: Path, backend: str
+) -> None:
+    from relaykit_sqlite import Collection
+
+    faq = Collection(tmp_path / "embeddings.db", "faq", "openai/text-embedding-3-small")
+    hold = HeldInsideSQLite()
+    parent_search = threading.Thread(target=lambda: faq._file.call(hold.run, write=True))
+    parent_search.start()
+    try:
+        assert hold.entered.wait(10)
+
+        async def in_child() -> None:
+            storage = SQLiteStorage(tmp_path / "logs.db")
+            with pytest.raises(relaykit.RelayError, match="forked while") as raised:
+                await storage.write_batch([make_record(1)])
+            assert "embeddings.db" in str(raised.value)
+            await storage.aclose()
+
+        in_forked_child(lambda: anyio.run(in_child, backend=backend))
+    finally:
+        hold.release.set()
+        parent_search.join(10)
+    anyio.run(faq.aclose, backend=backend)

@@ -17,10 +17,18 @@ it never returns into pytest. A child still running after ``timeout`` is
 killed and the test fails, naming the hang. The child never garbage-collects
 what it inherited (another test's unclosed SQLite connection, say): finalizing
 it there could block for good, as :func:`in_forked_child` says.
+
+Several children at once, while the parent works meanwhile (each guarded the same
+way), are :func:`forked_children`::
+
+    with forked_children(lambda: spill(path, 0), lambda: spill(path, 100)) as children:
+        while children.running():
+            replay_once(path)
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -28,20 +36,20 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from relaykit.fork_safety import can_fork
 
-__all__ = ["ChildHung", "in_forked_child", "needs_fork"]
+__all__ = ["ChildHung", "ForkedChildren", "forked_children", "in_forked_child", "needs_fork"]
 
 #: marks a test that forks: skipped where the platform has no ``fork()``
 needs_fork = pytest.mark.skipif(not can_fork, reason="needs os.fork (POSIX only)")
 
 
 class ChildHung(AssertionError):
-    """The forked child did not finish within its timeout (it was killed)."""
+    """A forked child did not finish within its timeout (it was killed)."""
 
 
 def in_forked_child(body: Callable[[], object], *, timeout: float = 20.0) -> None:
@@ -54,6 +62,79 @@ def in_forked_child(body: Callable[[], object], *, timeout: float = 20.0) -> Non
         loaded CI machine took over 5 s to ping Redis), yet under the 30 s a
         SQLite busy timeout waits. Bound what the test times inside ``body``.
     """
+    with forked_children(body, timeout=timeout):
+        pass
+
+
+class ForkedChildren:
+    """The children :func:`forked_children` started, for the parent to watch meanwhile."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._running: set[int] = set()
+        #: exit status of each child that has finished, by process id
+        self.exit_codes: dict[int, int] = {}
+
+    def running(self) -> bool:
+        """Whether a child still runs (collecting those that finished).
+
+        :raises ChildHung: past the timeout, once every child left is killed.
+        """
+        for pid in list(self._running):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self._running.discard(pid)
+                self.exit_codes[pid] = os.waitstatus_to_exitcode(status)
+        if self._running and time.monotonic() > self._deadline:
+            self.kill()
+            raise ChildHung(f"a forked child did not finish within {self._timeout} s (a hang)")
+        return bool(self._running)
+
+    def wait(self) -> None:
+        """Wait for every child; raise ``AssertionError`` unless each exited with 0."""
+        while self.running():
+            time.sleep(0.01)
+        failed = {pid: code for pid, code in self.exit_codes.items() if code != 0}
+        assert not failed, (
+            f"forked child(ren) failed (exit status {sorted(failed.values())};"
+            " their tracebacks are above)"
+        )
+
+    def kill(self) -> None:
+        """Kill every child still running, and collect them."""
+        for pid in self._running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self._running.clear()
+
+
+@contextlib.contextmanager
+def forked_children(
+    *bodies: Callable[[], object], timeout: float = 20.0
+) -> Iterator[ForkedChildren]:
+    """Run each of ``bodies`` in a forked child of its own, all at once; the block runs
+    in the parent meanwhile, and leaving it waits for them.
+
+    Leaving raises ``AssertionError`` unless every child returned in time (each as
+    :func:`in_forked_child`'s, ``timeout`` counted from the forks). An exception in
+    the block kills the children still running, so none is left behind.
+    """
+    children = ForkedChildren(timeout)
+    try:
+        for body in bodies:
+            children._running.add(_fork(body))
+        yield children
+    except BaseException:
+        children.kill()
+        raise
+    children.wait()
+
+
+def _fork(body: Callable[[], object]) -> int:
+    """Fork a child that runs ``body()`` and exits; return its process id (in the parent)."""
     # The child must never finalize what it inherited (leave_to_parent's rule, for
     # every object). The collector freeing an unclosed sqlite3 connection another
     # test left behind (on Python 3.11 only the collector frees one: its statement
@@ -89,15 +170,4 @@ def in_forked_child(body: Callable[[], object], *, timeout: float = 20.0) -> Non
             os._exit(code)
     if collecting:
         gc.enable()
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise ChildHung(f"the forked child did not finish within {timeout} s (a hang)")
-        time.sleep(0.01)
-    code = os.waitstatus_to_exitcode(status)
-    assert code == 0, f"the forked child failed (exit status {code}; its traceback is above)"
+    return pid

@@ -12,22 +12,30 @@ releases the GIL meanwhile) and never block the writer or readers.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
+
+from relaykit.sqlite_fork import using_sqlite
 
 log = logging.getLogger("relaykit.sqlite")
 
 
 class Checkpointer:
-    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` when poked, on its own connection."""
+    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` when poked, on its own connection.
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    :param connect: opens the connection (called here, on the caller's thread).
+    :param path: its file (what a child forked while a checkpoint runs is told).
+    """
+
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], path: str | os.PathLike[str]
+    ) -> None:
+        self._path = path
         self._conn = connect()
         self._wake = threading.Event()
         self._stopping = False
-        #: whether a checkpoint is running (a child forked meanwhile cannot use the file)
-        self.busy = False
         self._thread = threading.Thread(
             target=self._run, name="relaykit-sqlite-checkpoint", daemon=True
         )
@@ -53,15 +61,14 @@ class Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                self.busy = True
                 try:
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with using_sqlite(self._path, "checkpointing"):
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:
                     # Harmless: the WAL only grows until the next checkpoint succeeds.
                     log.warning("WAL checkpoint failed", exc_info=True)
-                finally:
-                    self.busy = False
                 if self._stopping:
                     return
         finally:
-            self._conn.close()
+            with using_sqlite(self._path, "closing"):
+                self._conn.close()

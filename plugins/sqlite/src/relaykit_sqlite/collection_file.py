@@ -21,6 +21,7 @@ from typing import TypeVar
 from relaykit.config import user_config_dir
 from relaykit.errors import RelayError
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
+from relaykit.sqlite_fork import using_sqlite
 from relaykit.storable_text import decode_text, encode_text
 
 from .schema import EMBEDDINGS_MIGRATIONS, migrate
@@ -49,17 +50,15 @@ class EmbeddingsFile:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._forked_mid_use = False
         after_fork_in_child(self, EmbeddingsFile._forget_parent)
 
     def _forget_parent(self) -> None:
         """In a forked child: leave the parent's connection alone and open one of our own.
 
-        SQLite forbids using or closing a connection across a fork. A lock held at
-        the fork means a parent thread was inside SQLite: its lock state cannot
-        be trusted here, so the file is refused (as relaykit-sqlite's storage does).
+        SQLite forbids using or closing a connection across a fork. Forked while a
+        thread of the parent was inside SQLite (here or in any relaykit SQLite user),
+        the child is refused SQLite altogether (:mod:`relaykit.sqlite_fork`).
         """
-        self._forked_mid_use = self._lock.locked()
         leave_to_parent(self._conn)
         self._conn = None
         self._lock = threading.Lock()
@@ -67,13 +66,6 @@ class EmbeddingsFile:
     def _open(self, write: bool) -> sqlite3.Connection:
         if self._closed:
             raise RelayError(f"the collection's file {self.path} is closed", hint="open it again")
-        if self._forked_mid_use:
-            raise RelayError(
-                f"the collection's file {self.path} was forked while the parent process was"
-                " using it: SQLite's locks cannot be trusted in this process",
-                hint="fork while no embedding or search is running, or open the Collection"
-                " in each child process",
-            )
         if self._conn is None and not write and not self.path.exists():
             raise NoEmbeddingsFile
         if self._conn is None:
@@ -97,7 +89,7 @@ class EmbeddingsFile:
 
         Only a write creates the file: a read of a missing one raises :class:`NoEmbeddingsFile`.
         """
-        with self._lock:
+        with self._lock, using_sqlite(self.path, "writing" if write else "reading"):
             try:
                 conn = self._open(write)
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -122,7 +114,8 @@ class EmbeddingsFile:
             self._closed = True
             conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            with using_sqlite(self.path, "closing"):
+                conn.close()
 
 
 def collection_row(conn: sqlite3.Connection, name: str) -> tuple[int, str] | None:

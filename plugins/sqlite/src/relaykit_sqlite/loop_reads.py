@@ -53,6 +53,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from relaykit.sqlite_fork import using_sqlite
+
 T = TypeVar("T")
 
 
@@ -165,7 +167,8 @@ class LoopReads:
             reader.disk_reads = self._disk_reads()  # once a thread: what later reads add to
         started = time.perf_counter()
         try:
-            result = fn(reader.conn, *args)
+            with using_sqlite(self._path, "reading"):
+                result = fn(reader.conn, *args)
         except sqlite3.Error:
             # Busy, closed meanwhile, or worse: the thread path retries it and
             # reports what is really wrong; it also opens a fresh connection.
@@ -193,31 +196,32 @@ class LoopReads:
         with self._lock:
             if self._closed or where in self._readers:
                 return
-        conn = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA query_only=1")  # reads only, whatever a caller passes
-            # Load the schema here, not in the loop's first read (~0.3 ms, the page cache cold).
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except BaseException:
-            # (a lock it does not wait for, the file replaced): its caller carries on
-            # without it, and the descriptor must not stay open until collected
-            conn.close()
-            raise
-        with self._lock:
-            if self._closed or where in self._readers:
-                keep = False
-            else:
-                self._readers[where] = _Reader(conn)
-                keep = True
-        if not keep:
-            conn.close()
+        with using_sqlite(self._path, "opening"):
+            conn = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA query_only=1")  # reads only, whatever a caller passes
+                # Load the schema here, not in the loop's first read (~0.3 ms, cache cold).
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except BaseException:
+                # (a lock it does not wait for, the file replaced): its caller carries on
+                # without it, and the descriptor must not stay open until collected
+                conn.close()
+                raise
+            with self._lock:
+                if self._closed or where in self._readers:
+                    keep = False
+                else:
+                    self._readers[where] = _Reader(conn)
+                    keep = True
+            if not keep:
+                conn.close()
 
     def _drop(self, where: _Where, reader: _Reader) -> None:
         with self._lock:
             if self._readers.get(where) is reader:
                 del self._readers[where]
-        with contextlib.suppress(sqlite3.Error):  # unusable already: gone either way
-            reader.conn.close()
+        with contextlib.suppress(sqlite3.Error), using_sqlite(self._path, "closing"):
+            reader.conn.close()  # unusable already: gone either way
 
     def connections_in_child(self) -> list[sqlite3.Connection]:
         """In a forked child: forget the parent's connections and return them, for the
@@ -236,8 +240,10 @@ class LoopReads:
             self._closed = True
             readers, self._readers = self._readers, {}
         pid = os.getpid()
-        for (owner, _), reader in readers.items():
-            # A parent's connections, inherited through a fork, are left alone:
-            # SQLite forbids using a connection across fork(), closing included.
-            if owner == pid:
-                reader.conn.close()
+        # A parent's connections, inherited through a fork, are left alone:
+        # SQLite forbids using a connection across fork(), closing included.
+        mine = [reader.conn for (owner, _), reader in readers.items() if owner == pid]
+        if mine:
+            with using_sqlite(self._path, "closing"):
+                for conn in mine:
+                    conn.close()

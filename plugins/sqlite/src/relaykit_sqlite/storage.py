@@ -49,6 +49,7 @@ from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import MESSAGES, message_keys, row_to_record
 from relaykit.response import ModelInfo
 from relaykit.serialization import converter
+from relaykit.sqlite_fork import using_sqlite
 from relaykit.storable_text import decode_json, decode_text, encode_json, encode_text
 
 from .checkpoint import Checkpointer
@@ -142,12 +143,6 @@ class SQLiteStorage:
         self._lock = threading.Lock()
         self._writer: Writer | None = None
         self._idle_readers: list[sqlite3.Connection] = []
-        #: reads running on connections taken from ``_idle_readers``
-        self._reading_now = 0
-        #: set in a child forked while a parent's thread was inside SQLite
-        self._forked_mid_use = False
-        #: whether a thread is opening the file (connecting, migrating) for the writer
-        self._opening = False
         self._loop_reads = LoopReads(self.path)
         self._closed = False
         # The model listings this object has read or written, for peek_cached_models.
@@ -171,21 +166,13 @@ class SQLiteStorage:
         The child starts its own writer and connections on first use. What the
         parent had queued stays the parent's to write (it still does), so no
         record is written twice. Forked while a thread of the parent was inside
-        SQLite, the child cannot use the file at all: every use then raises a
-        :class:`~relaykit.RelayError` that says so (rather than hang).
+        SQLite (this storage's or any other relaykit SQLite user's), the child
+        cannot use SQLite at all: every use then raises a
+        :class:`~relaykit.RelayError` that says so, rather than hang
+        (:mod:`relaykit.sqlite_fork`: every SQLite call here runs in its ``using_sqlite``).
         """
         self._lock = threading.Lock()  # a parent's thread may have held it at fork
         writer, self._writer = self._writer, None
-        # A connection the parent was using at the fork left SQLite's in-process
-        # lock state claiming locks this process does not hold: any connection
-        # here would wait for them forever (or for its busy timeout).
-        # So does one opening the file for the writer (the first record's write,
-        # its migration waiting on another process's lock): no writer says so yet.
-        self._forked_mid_use = (
-            self._opening or self._reading_now > 0 or (writer is not None and writer.in_sqlite())
-        )
-        self._reading_now = 0
-        self._opening = False
         # Never used nor closed here (garbage collection would close them): SQLite
         # forbids both across a fork. Closing one may clean up files under the
         # parent, and one a parent's thread was using holds its mutex for good.
@@ -218,22 +205,9 @@ class SQLiteStorage:
         with self._lock:
             if self._closed:
                 raise RelayError(f"{self!r} is closed", hint="use a new relaykit.Client")
-            if self._forked_mid_use:
-                raise RelayError(
-                    f"{self!r} was forked while its parent process was writing or reading"
-                    " the file: SQLite's locks cannot be trusted in this process, so"
-                    " nothing here may use the file",
-                    hint="fork while the client is idle (no call in flight), or leave the"
-                    " file to the children: create the relaykit.Client in each of them"
-                    " (gunicorn: in a post_fork hook or without --preload;"
-                    " multiprocessing: the 'spawn' or 'forkserver' start method)",
-                )
             if self._writer is None:
-                self._opening = True  # counted for a fork meanwhile (see _forget_parent)
-                try:
+                with using_sqlite(self.path, "opening"):  # (refused first in such a child)
                     self._writer = self._open_writer()
-                finally:
-                    self._opening = False
             return self._writer
 
     def _open_writer(self) -> Writer:
@@ -251,28 +225,28 @@ class SQLiteStorage:
             raise
         return Writer(
             conn,
+            path=self.path,
             max_queued=self._max_queued,
-            checkpointer=Checkpointer(self._connect),
+            checkpointer=Checkpointer(self._connect, self.path),
             busy_timeout=self._busy_timeout,
         )
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         self._ready_writer()
-        with self._lock:
-            conn = self._idle_readers.pop() if self._idle_readers else None
-            self._reading_now += 1  # counted for a fork meanwhile (see _forget_parent)
-        try:
-            if conn is None:
-                conn = self._connect()
-            return fn(conn, *args)
-        finally:
+        with using_sqlite(self.path, "reading"):
             with self._lock:
-                self._reading_now -= 1
-                if conn is not None:
-                    if self._closed:
-                        conn.close()
-                    else:
-                        self._idle_readers.append(conn)
+                conn = self._idle_readers.pop() if self._idle_readers else None
+            try:
+                if conn is None:
+                    conn = self._connect()
+                return fn(conn, *args)
+            finally:
+                with self._lock:
+                    if conn is not None:
+                        if self._closed:
+                            conn.close()
+                        else:
+                            self._idle_readers.append(conn)
 
     def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -574,5 +548,7 @@ class SQLiteStorage:
         self._loop_reads.close()
         if writer is not None:
             writer.close()
-        for conn in readers:
-            conn.close()
+        if readers:
+            with using_sqlite(self.path, "closing"):
+                for conn in readers:
+                    conn.close()

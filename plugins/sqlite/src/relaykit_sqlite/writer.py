@@ -21,6 +21,7 @@ busy timeout (30 s).
 
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ from typing import Any
 from relaykit.errors import RelayError
 from relaykit.protocols import CallRecord
 from relaykit.record_rows import RowEncoder
+from relaykit.sqlite_fork import using_sqlite
 
 from .checkpoint import Checkpointer
 from .json_text import dumps
@@ -84,6 +86,7 @@ class Writer:
 
     :param conn: the write connection (opened with ``check_same_thread=False``);
         the writer closes it.
+    :param path: its file (what a child forked while the writer works is told).
     :param max_queued: jobs that may wait before submitters block.
     :param max_group: records at most in one transaction.
     :param checkpointer: runs WAL checkpoints off this thread; without one,
@@ -96,6 +99,7 @@ class Writer:
         self,
         conn: sqlite3.Connection,
         *,
+        path: str | os.PathLike[str],
         max_queued: int = 64,
         max_group: int = 10_000,
         checkpointer: Checkpointer | None = None,
@@ -103,6 +107,7 @@ class Writer:
         busy_timeout: float = 30.0,
     ) -> None:
         self._conn = conn
+        self._path = path
         self._busy_timeout = busy_timeout
         # The lock is waited for in slices (see _begin): in WAL mode nothing but
         # BEGIN IMMEDIATE waits for it once the file is open and migrated. (A file
@@ -128,9 +133,6 @@ class Writer:
         self._locked_at_close = False
         #: transactions committed so far (for tests and benchmarks)
         self.commits = 0
-        #: whether the thread is inside a transaction (a child forked meanwhile cannot
-        #: use the file: see :meth:`connections_in_child`)
-        self.busy = False
 
     def _submit(self, job: _Job) -> Any:
         with self._put_lock:
@@ -178,19 +180,14 @@ class Writer:
         if self._checkpointer is not None:
             self._checkpointer.close()
 
-    def in_sqlite(self) -> bool:
-        """Whether this writer's thread or its checkpointer's is inside SQLite now."""
-        return self.busy or (self._checkpointer is not None and self._checkpointer.busy)
-
     def connections_in_child(self) -> list[sqlite3.Connection]:
         """In a forked child: the parent's connections this writer holds, for the
         caller to leave alone (SQLite forbids using them, closing included).
 
         The child has none of the parent's threads, and what is queued here is the
         parent's to write (it still does): the child drops this writer and starts
-        its own. Not when :meth:`in_sqlite` was true at the fork:
-        SQLite's in-process lock state then says this process holds locks it does
-        not, and no connection of the child can write the file.
+        its own. Not when this writer's thread (or its checkpointer's) was inside
+        SQLite at the fork: :mod:`relaykit.sqlite_fork` then refuses the child SQLite.
         """
         conns = [self._conn]
         if self._checkpointer is not None:
@@ -230,7 +227,8 @@ class Writer:
                     for single in group:
                         self._settle([single], conn, self._insert, conn, [single])
         finally:
-            conn.close()
+            with using_sqlite(self._path, "closing"):
+                conn.close()
 
     def _run_shared(self, job: _Job, conn: sqlite3.Connection) -> _Job | None:
         """Run ``job`` and the shared jobs queued behind it in one transaction; return
@@ -297,24 +295,22 @@ class Writer:
         self, group: list[_Job], conn: sqlite3.Connection, work: Callable[..., Any], *args: Any
     ) -> bool:
         """Run ``work(*args)`` in one transaction and tell ``group`` how it went; return success."""
-        self.busy = True
         try:
-            self._begin(conn, group)
-            try:
-                result = work(*args)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # some errors (disk full) end the transaction themselves
-                    conn.execute("ROLLBACK")
-                raise
+            with using_sqlite(self._path, "writing"):
+                self._begin(conn, group)
+                try:
+                    result = work(*args)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:  # some errors (disk full) end it themselves
+                        conn.execute("ROLLBACK")
+                    raise
         except Exception as e:
             if len(group) > 1:
                 return False  # the caller retries each job alone
             group[0].error = e
             group[0].done.set()
             return False
-        finally:
-            self.busy = False
         self.commits += 1
         self._after_commit()
         for job in group:
