@@ -76,10 +76,8 @@ from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
 from .dialect import (
     SHUTTING_DOWN,
-    SSE_COMMENT,
     Dialect,
     GatewayCall,
-    ShuttingDown,
     require_object,
     string_metadata,
 )
@@ -122,6 +120,7 @@ from .replies import (
     no_tail,
     raw,
     send_error,
+    send_events,
     send_lines,
     streamed,
     watched,
@@ -129,7 +128,7 @@ from .replies import (
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 from .sealed_entries import seals
-from .stream_pings import HEAD_SECONDS, PING_SECONDS, HeldHead, PacedSender
+from .stream_pings import HEAD_SECONDS, PING_SECONDS
 from .upload_form import FilePart, FormError, Sink, read_form
 from .whole_numbers import whole_number
 
@@ -1317,86 +1316,22 @@ class Gateway:
         params: dict[str, Any],
         send: Send,
     ) -> None:
-        """A streamed answer: its head held until the first content (see
-        :class:`HeldHead`), then each event in ``dialect``'s frames."""
+        """A streamed answer in ``dialect``'s events (:func:`send_events`), kept when
+        it finished (for a Responses API continuation)."""
         encoder = dialect.encoder(call)
-        head = HeldHead(
-            send, EVENT_STREAM, SSE_COMMENT, self.stream_head_seconds, self.stream_ping_seconds
-        )
-        failure: BaseException | None = None
-        async with anyio.create_task_group() as holding:
-            # As the pings' task group below: nothing but a cancellation leaves it.
-            holding.start_soon(head.hold)
-            try:
-                await self._streamed(call, caller, params, send, encoder, head)
-            except RelayError as error:  # before the first content, or after the last
-                if head.streaming or not await head.release():
-                    failure = error
-                else:  # the head went out while it waited: the stream ends as its error event
-                    last = encoder.error(error)
-                    await send({"type": "http.response.body", "body": last, "more_body": False})
-            except anyio.get_cancelled_exc_class():
-                with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
-                    holding.cancel_scope.cancel()
-                    if self._ending and await head.release() and not head.streaming:
-                        await send_more(send, encoder.error(ShuttingDown()))
-                raise
-            except Exception as error:  # a bug of ours: raised as it came
-                failure = error
-            finally:
-                holding.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
 
-    async def _streamed(
-        self,
-        call: GatewayCall,
-        caller: str | None,
-        params: dict[str, Any],
-        send: Send,
-        encoder: Any,
-        head: HeldHead,
-    ) -> None:
-        """Read ``call``'s stream to its first content (``head`` held meanwhile), then
-        send its frames."""
-        # Entering sends the request, retrying and falling back as chat does, so
-        # a call that fails before its first event gets a plain error response
-        # (or, its head sent while it waited, the vendor's error event).
-        async with self.client.stream(call.model, call.messages, **params) as stream:
-            await head.open()
-            paced = PacedSender(send, encoder.keepalive, self.stream_ping_seconds)
-            failure: Exception | None = None
-            async with anyio.create_task_group() as pinging:
-                # Everything is caught in here, and the pings stop before the
-                # last frame: nothing leaves the task group but a cancellation
-                # (a failure would leave it wrapped in an exception group).
-                pinging.start_soon(paced.keep_alive)
-                try:
-                    async for event in stream:
-                        frames = encoder.event(event)
-                        if frames:
-                            await paced.send(frames)
-                    tail = encoder.end(stream.response)
-                    await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
-                except RelayError as error:  # broke after it started: the vendor's error event
-                    tail = encoder.error(error)
-                except anyio.get_cancelled_exc_class():
-                    if self._ending:  # drain's time is up: the stream ends with its error event
-                        with (
-                            anyio.CancelScope(shield=True),
-                            anyio.move_on_after(ENDING_SECONDS),
-                        ):
-                            pinging.cancel_scope.cancel()
-                            last = encoder.error(ShuttingDown())
-                            await paced.send(last)
-                    raise
-                except Exception as error:  # a bug of ours: raised as it came
-                    failure = error
-                finally:
-                    pinging.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        async def keep(response: ChatResponse) -> None:
+            await self._keep(call, caller, getattr(encoder, "final", None), response)
+
+        await send_events(
+            send,
+            self.client.stream(call.model, call.messages, **params),
+            encoder,
+            ending=lambda: self._ending,
+            head_seconds=self.stream_head_seconds,
+            ping_seconds=self.stream_ping_seconds,
+            done=keep,
+        )
 
     async def _count_tokens(
         self, dialect: Dialect, body: Any, caller: str | None, send: Send
