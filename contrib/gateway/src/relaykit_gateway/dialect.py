@@ -195,6 +195,19 @@ def stream_flag(body: Mapping[str, Any]) -> bool:
     raise InvalidRequestError(f"`stream` must be true or false, not {value!r}", param="stream")
 
 
+def openai_stream_flag(body: Mapping[str, Any]) -> bool:
+    """:func:`stream_flag` for OpenAI's two APIs, which refuse ``stream_options`` on a
+    request not streamed with their own 400 (in its words, naming the parameter):
+    taken silently, a client's mistake would show only once it met OpenAI itself."""
+    stream = stream_flag(body)
+    if body.get("stream_options") is not None and not stream:
+        raise InvalidRequestError(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+        )
+    return stream
+
+
 def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
     """The fields of ``body`` a dialect does not read (``own``), set: the provider's ``extra``."""
     return {k: v for k, v in body.items() if k not in own and v is not None}

@@ -68,9 +68,9 @@ from .dialect import (
     error_code,
     model_id,
     openai_extra,
+    openai_stream_flag,
     require_object,
     status_of,
-    stream_flag,
     string_metadata,
     unclaimed,
 )
@@ -166,14 +166,7 @@ class OpenAIDialect:
             params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
-        stream = stream_flag(body)
-        if body.get("stream_options") is not None and not stream:
-            # OpenAI's own 400 (its words): the options of a stream not asked for are a
-            # caller's mistake, which taken silently would only show at OpenAI itself
-            raise InvalidRequestError(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-            )
+        stream = openai_stream_flag(body)
         options = body.get("stream_options") or {}
         return GatewayCall(
             model=model_id(body.get("model"), aliases, self.default_provider),
