@@ -496,7 +496,7 @@ class Gateway:
             elif path.startswith(_MODEL_PATHS) and scope["method"] == "GET":
                 model = path.partition("/models/")[2]
                 await self._model(model, shape is ANTHROPIC, caller, send)
-            elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
+            elif path.startswith(_KEPT) and not counter and scope["method"] in ("GET", "DELETE"):
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
@@ -508,7 +508,7 @@ class Gateway:
                 await one_call.answer(
                     self, await read(receive, headers), caller, headers, receive, send
                 )
-            elif dialect or counter or one_call or path in _MODELS or path == "/health":
+            elif served_methods(path):
                 raise Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise Problem(
@@ -525,7 +525,9 @@ class Gateway:
                 )
         except Problem as problem:
             body = shape.error_body(problem.status, problem.message)
-            await send_json(send, problem.status, body)
+            # RFC 9110 (15.5.6): a 405 names the methods its resource serves
+            allow = [(b"allow", ", ".join(served_methods(path)).encode())]
+            await send_json(send, problem.status, body, allow if problem.status == 405 else [])
         except RelayError as error:
             await send_error(send, shape, error)
 
@@ -865,34 +867,30 @@ class Gateway:
                 await self._list_batches(scope, caller, headers, receive, send)
                 return
             raise Problem(405, f"{method} is not allowed on {path}")
+        # The route decides a 405 (and its Allow), whether or not the batch exists.
+        action = (method, parts[1] if len(parts) > 1 else "")
+        if len(parts) > 2 or action[1] not in ("", "cancel", "results"):
+            raise Problem(404, f"no route {path}")
+        if action == ("DELETE", ""):
+            raise Problem(
+                405,
+                "deleting a batch is not served: the gateway keeps none; the batch and"
+                " its results are kept (and expired) by the vendor that ran it",
+            )
+        if action not in (("GET", ""), ("POST", "cancel"), ("GET", "results")):
+            raise Problem(405, f"{method} is not allowed on {path}")
         owner = self._owners[caller]
         batch_id = relaykit_id(parts[0], owner)
-        if len(parts) > 2:
-            raise Problem(404, f"no route {path}")
         if batch_id is None:
             raise _not_found(
                 f"no Message Batch {parts[0]!r}: use an id this gateway gave your key",
                 parts[0],
                 untagged_relaykit_id(parts[0]),
             )
-        action = (method, parts[1] if len(parts) > 1 else "")
-        if action == ("GET", ""):
-            fetch = self.client.batch
-        elif action == ("POST", "cancel"):
-            fetch = self.client.cancel_batch
-        elif action == ("GET", "results"):
+        if action == ("GET", "results"):
             await watched(headers, receive, lambda: _send_results(send, self.client, batch_id))
             return
-        elif action == ("DELETE", ""):
-            raise Problem(
-                405,
-                "deleting a batch is not served: the gateway keeps none; the batch and"
-                " its results are kept (and expired) by the vendor that ran it",
-            )
-        elif action[1] in ("", "cancel", "results"):
-            raise Problem(405, f"{method} is not allowed on {path}")
-        else:
-            raise Problem(404, f"no route {path}")
+        fetch = self.client.batch if action == ("GET", "") else self.client.cancel_batch
 
         await answered(
             headers,
@@ -1152,8 +1150,12 @@ class Gateway:
             else:
                 raise Problem(405, f"{method} is not allowed on {path}")
             return
-        if len(parts) > 2:
+        # The route decides a 405 (and its Allow), whether or not the batch exists.
+        action = (method, parts[1] if len(parts) > 1 else "")
+        if len(parts) > 2 or action[1] not in ("", "cancel"):
             raise Problem(404, f"no route {path}")
+        if action not in (("GET", ""), ("POST", "cancel")):
+            raise Problem(405, f"{method} is not allowed on {path}")
         owner = self._owners[caller]
         ref = parse_batch_id(parts[0], owner)
         if ref is None:
@@ -1162,15 +1164,7 @@ class Gateway:
                 parts[0],
                 untagged_batch(parts[0]),
             )
-        action = (method, parts[1] if len(parts) > 1 else "")
-        if action == ("GET", ""):
-            fetch = self.client.batch
-        elif action == ("POST", "cancel"):
-            fetch = self.client.cancel_batch
-        elif action[1] in ("", "cancel"):
-            raise Problem(405, f"{method} is not allowed on {path}")
-        else:
-            raise Problem(404, f"no route {path}")
+        fetch = self.client.batch if action == ("GET", "") else self.client.cancel_batch
         record = await self.files.batch(caller, parts[0])
         metadata = record["metadata"] if record is not None else None
 
@@ -1517,6 +1511,41 @@ def _described(error: BaseException, masked: Callable[[str], str]) -> str:
         tb = tb.tb_next
     where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
     return f"{type(error).__name__}: {scrub(masked(str(error)))}{where}"
+
+
+def served_methods(path: str) -> tuple[str, ...]:
+    """The methods the gateway serves at ``path``, as :meth:`Gateway._http` routes them:
+    a 405's ``Allow`` (RFC 9110 requires one). None for a path it does not serve
+    (``OPTIONS`` is a CORS preflight, not a method of a route)."""
+    if path == "/health" or path in _MODELS or path.startswith(_MODEL_PATHS):
+        return ("GET",)
+    if path in _ROUTES or path in _COUNTERS or path in _ONE_CALLS:
+        return ("POST",)
+    openai_batch = _openai_batch_route(path)
+    if path == BATCHES or path.startswith(BATCHES + "/"):
+        root, parts = "", path[len(BATCHES) :].strip("/").split("/")
+    elif openai_batch is not None:
+        root, parts = openai_batch
+    elif path.startswith(_KEPT):
+        return ("DELETE", "GET")
+    else:
+        return ()
+    if parts == [""]:
+        return ("GET", "POST")
+    if len(parts) > 2:
+        return ()
+    below = parts[1] if len(parts) == 2 else ""
+    if root == _OPENAI_FILES:
+        if below == "content" or (not below and is_result_file_id(parts[0])):
+            return ("GET",)
+        return () if below else ("DELETE", "GET")
+    if root == _OPENAI_BATCHES and below == "results":
+        return ()  # Anthropic's batches have results of their own; OpenAI's, a file
+    return _A_BATCHS_METHODS.get(below, ())
+
+
+#: what a batch's own routes serve, by the segment after its id
+_A_BATCHS_METHODS = {"": ("GET",), "cancel": ("POST",), "results": ("GET",)}
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:
