@@ -60,6 +60,7 @@ from relaykit.json_encode import dumps
 from relaykit.messages import coerce_messages
 
 from .dialect import (
+    INSUFFICIENT_QUOTA,
     OPENAI_CHOICE_WORDS,
     SSE_COMMENT,
     GatewayCall,
@@ -212,9 +213,12 @@ class OpenAIDialect:
     def error_body(
         self, status: int, message: str, param: str | None = None, code: str | None = None
     ) -> dict[str, Any]:
-        """OpenAI's ``{"error": {...}}``: ``code`` if given, else the status's own."""
+        """OpenAI's ``{"error": {...}}``: ``code`` if given, else the status's own (a quota
+        reached is of its code's type, as at OpenAI)."""
         fallback = "server_error" if status >= 500 else "invalid_request_error"
-        kind = _ERROR_TYPES.get(status, fallback)
+        kind = (
+            INSUFFICIENT_QUOTA if code == INSUFFICIENT_QUOTA else _ERROR_TYPES.get(status, fallback)
+        )
         code = code or _ERROR_CODES.get(status)
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 

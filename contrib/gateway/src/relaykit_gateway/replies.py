@@ -51,6 +51,7 @@ from .dialect import (
     caller_message,
     error_code,
     retry_after,
+    spent_budget,
     status_of,
 )
 from .stream_pings import HeldHead, PacedSender
@@ -156,10 +157,11 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
     )
     wait = retry_after(error)
     headers = [(b"retry-after", wait.encode())] if wait is not None else []
-    if wait is None and not error.retryable and _sdks_retry(status):
+    if ((wait is None and not error.retryable) or spent_budget(error)) and _sdks_retry(status):
         # OpenAI's and Anthropic's SDKs retry such a status (twice by default) unless
         # told not to: each retry would meet the same failure (the provider refusing
-        # the gateway's key, a budget spent), after the gateway's own retries.
+        # the gateway's key, after the gateway's own retries; a budget spent, which
+        # only its next period cures, however soon the SDK tries again).
         headers.append((b"x-should-retry", b"false"))
     await send_json(send, status, body, headers)
 
@@ -173,7 +175,7 @@ def error_event(error: RelayError, dialect: Dialect) -> bytes:
     """OpenAI's ``error`` event (in ``dialect``'s error body), for a stream of
     server-sent events that broke."""
     status = status_of(error, dialect.overloaded_status)
-    body = dialect.error_body(status, caller_message(error), None)
+    body = dialect.error_body(status, caller_message(error), None, error_code(error))
     return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
 
 
