@@ -10,7 +10,6 @@ period ends (at midnight UTC, say) while a test runs, and the state left is exac
 from __future__ import annotations
 
 import contextlib
-
 from decimal import Decimal
 from typing import Any
 
