@@ -508,7 +508,7 @@ class Gateway:
                 await one_call.answer(
                     self, await read(receive, headers), caller, headers, receive, send
                 )
-            elif served_methods(path):
+            elif _served_methods(path):
                 raise Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise Problem(
@@ -526,7 +526,7 @@ class Gateway:
         except Problem as problem:
             body = shape.error_body(problem.status, problem.message)
             # RFC 9110 (15.5.6): a 405 names the methods its resource serves
-            allow = [(b"allow", ", ".join(served_methods(path)).encode())]
+            allow = [(b"allow", ", ".join(_served_methods(path)).encode())]
             await send_json(send, problem.status, body, allow if problem.status == 405 else [])
         except RelayError as error:
             await send_error(send, shape, error)
@@ -1513,10 +1513,11 @@ def _described(error: BaseException, masked: Callable[[str], str]) -> str:
     return f"{type(error).__name__}: {scrub(masked(str(error)))}{where}"
 
 
-def served_methods(path: str) -> tuple[str, ...]:
+def _served_methods(path: str) -> tuple[str, ...]:
     """The methods the gateway serves at ``path``, as :meth:`Gateway._http` routes them:
-    a 405's ``Allow`` (RFC 9110 requires one). None for a path it does not serve
-    (``OPTIONS`` is a CORS preflight, not a method of a route)."""
+    a 405's ``Allow`` (RFC 9110 requires one), and whether a method it does not serve
+    there is a 405 (not a 404). Empty for a path it does not serve (``OPTIONS`` is a
+    CORS preflight, not a method of a route)."""
     if path == "/health" or path in _MODELS or path.startswith(_MODEL_PATHS):
         return ("GET",)
     if path in _ROUTES or path in _COUNTERS or path in _ONE_CALLS:
@@ -1541,11 +1542,11 @@ def served_methods(path: str) -> tuple[str, ...]:
         return () if below else ("DELETE", "GET")
     if root == _OPENAI_BATCHES and below == "results":
         return ()  # Anthropic's batches have results of their own; OpenAI's, a file
-    return _A_BATCHS_METHODS.get(below, ())
+    return _BATCH_ITEM_METHODS.get(below, ())
 
 
 #: what a batch's own routes serve, by the segment after its id
-_A_BATCHS_METHODS = {"": ("GET",), "cancel": ("POST",), "results": ("GET",)}
+_BATCH_ITEM_METHODS = {"": ("GET",), "cancel": ("POST",), "results": ("GET",)}
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:
