@@ -255,7 +255,7 @@ def test_a_refusal_says_whether_a_budget_or_a_rate_refused() -> None:
     """``QuotaExceededError.budget``: a budget spent or never fitting (waiting for the
     next period or a bigger budget cures it) is not a rate met or never fitting."""
     limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: DAY1 + 10)
-    refusals = []
+    refusals: list[QuotaExceededError] = []
     for limit, tokens, cost in [
         (LimitConfig(rpm=1), 0, None),
         (LimitConfig(tpm=10), 50, None),

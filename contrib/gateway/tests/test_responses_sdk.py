@@ -521,13 +521,13 @@ async def test_stream_options_without_stream_is_openais_400(fake: FakePlugin) ->
     """OpenAI's Responses API refuses ``stream_options`` on a response not streamed, in
     the words and shape its Chat Completions uses; a streamed one takes them."""
     async with responses(fake) as client:
-        for streamed in ({}, {"stream": False}):
+        for streamed in (None, False):  # left out, and false
             with pytest.raises(openai.BadRequestError) as caught:
                 await client.responses.create(
                     model="fake/m",
                     input="hi",
                     stream_options={"include_obfuscation": False},
-                    **streamed,  # type: ignore[arg-type]
+                    extra_body={} if streamed is None else {"stream": streamed},
                 )
             error: Any = caught.value.body
             assert error["message"] == (
