@@ -9,6 +9,7 @@ period ends (at midnight UTC, say) while a test runs, and the state left is exac
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -244,9 +245,35 @@ def test_a_budget_starts_from_zero_in_a_new_period() -> None:
     with pytest.raises(QuotaExceededError, match="daily budget") as info:
         limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.3"))
     assert info.value.retry_after == 86_400 - 10
+    assert info.value.budget  # a budget spent, not a rate met (the gateway's 429s differ)
     wall[0] = DAY2 + 5
     limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.3"))
     assert limiter._budgets["k"].spent == Decimal("0.3")
+
+
+def test_a_refusal_says_whether_a_budget_or_a_rate_refused() -> None:
+    """``QuotaExceededError.budget``: a budget spent or never fitting (waiting for the
+    next period or a bigger budget cures it) is not a rate met or never fitting."""
+    limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: DAY1 + 10)
+    refusals: list[QuotaExceededError] = []
+    for limit, tokens, cost in [
+        (LimitConfig(rpm=1), 0, None),
+        (LimitConfig(tpm=10), 50, None),
+        (LimitConfig(budget_usd=Decimal("1")), 0, Decimal("0.6")),
+        (LimitConfig(budget_usd=Decimal("1")), 0, Decimal("5")),
+    ]:
+        key = f"k{len(refusals)}"
+        with contextlib.suppress(QuotaExceededError):
+            limiter.acquire_nowait(key, limit, tokens, cost=cost)
+        with pytest.raises(QuotaExceededError) as info:
+            limiter.acquire_nowait(key, limit, tokens, cost=cost)
+        refusals.append(info.value)
+    assert [(e.budget, "budget" in e.message) for e in refusals] == [
+        (False, False),
+        (False, False),
+        (True, True),
+        (True, True),
+    ]
 
 
 def test_a_hold_settled_after_the_period_ended_lands_its_excess_in_the_new_one() -> None:

@@ -67,6 +67,56 @@ async def test_health_needs_no_key_and_unknown_routes_say_what_is_served() -> No
     assert anthropic_shaped.json()["error"]["type"] == "not_found_error"
 
 
+#: each kind of route and the methods it serves, as a 405's ``Allow`` must name them
+SERVED: list[tuple[str, tuple[str, ...]]] = [
+    ("/health", ("GET",)),
+    ("/v1/chat/completions", ("POST",)),
+    ("/chat/completions", ("POST",)),
+    ("/v1/responses", ("POST",)),
+    ("/v1/messages", ("POST",)),
+    ("/v1/messages/count_tokens", ("POST",)),
+    ("/v1/responses/input_tokens", ("POST",)),
+    ("/v1/embeddings", ("POST",)),
+    ("/v1/audio/speech", ("POST",)),
+    ("/v1/models", ("GET",)),
+    ("/v1/responses/resp_123", ("DELETE", "GET")),
+    ("/v1/messages/batches", ("GET", "POST")),
+    ("/v1/messages/batches/msgbatch_1", ("GET",)),
+    ("/v1/messages/batches/msgbatch_1/cancel", ("POST",)),
+    ("/v1/messages/batches/msgbatch_1/results", ("GET",)),
+    ("/v1/files", ("GET", "POST")),
+    ("/files", ("GET", "POST")),
+    ("/v1/files/file-1", ("DELETE", "GET")),
+    ("/v1/files/file-1/content", ("GET",)),
+    ("/v1/batches", ("GET", "POST")),
+    ("/v1/batches/batch_1", ("GET",)),
+    ("/v1/batches/batch_1/cancel", ("POST",)),
+]
+METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
+
+
+@pytest.mark.parametrize(("path", "allowed"), SERVED, ids=[path for path, _ in SERVED])
+async def test_a_405_names_the_methods_its_route_serves_in_allow(
+    path: str, allowed: tuple[str, ...]
+) -> None:
+    """RFC 9110 (15.5.6): a 405 must carry ``Allow``, the methods the resource serves.
+    Each method it names is served there (whatever else the request gets: a 400, a
+    404), and each other one is a 405 naming them; OPTIONS too, with no CORS origin
+    allowed (the gateway then answers no preflight)."""
+    async with gateway_over(FakePlugin()) as http:
+        answers = {
+            method: await http.request(method, path, headers=AUTH)
+            for method in (*METHODS, "OPTIONS")
+        }
+    for method, r in answers.items():
+        if method in allowed:
+            assert r.status_code != 405, (method, r.text)
+            assert "allow" not in r.headers
+        else:
+            assert r.status_code == 405, (method, r.text)
+            assert r.headers["allow"] == ", ".join(allowed), method
+
+
 async def test_a_body_that_is_too_large_or_not_json_is_refused_before_any_call() -> None:
     fake = FakePlugin()
     async with gateway_over(fake, max_body_bytes=1000) as http:

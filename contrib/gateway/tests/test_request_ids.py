@@ -142,3 +142,50 @@ async def test_an_error_retrying_cannot_cure_tells_the_sdks_not_to_retry(
     assert refused.value.status_code == 502
     assert refused.value.response.headers["x-should-retry"] == "false"
     assert len(fake.calls) == 2  # one each: no SDK retried
+
+
+BOB = "gw-bob-0123456789abcdef"
+
+
+async def test_a_spent_budget_is_each_apis_quota_error_and_a_rate_stays_a_rate_limit(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    """A budget spent is not a rate met: OpenAI's APIs answer it 429
+    ``insufficient_quota`` (type and code, as OpenAI does for a quota or billing limit),
+    which its clients do not wait out; Anthropic's API has no quota error, and answers
+    its own spend cap 429 ``rate_limit_error``, so ``/v1/messages`` does too. Retrying
+    in seconds cures neither: ``x-should-retry: false`` on each. A rate limit met keeps
+    ``rate_limit_exceeded``."""
+    limits = {"gateway_key=alice": {"budget_usd": "0.001"}, "gateway_key=bob": {"rpm": 1}}
+    # the first call spends the whole budget: 1000 input tokens at USD 1 per million
+    fake.script.push(Reply(text="ok", input_tokens=1000, output_tokens=0))
+    async with (
+        gateway_over(fake, records, limits=limits) as url,
+        openai_sdk(url) as gpt,
+        anthropic_sdk(url) as claude,
+        openai_sdk(url, BOB) as bobs,
+    ):
+        await gpt.chat.completions.create(model="fake/m", messages=HI, max_tokens=1)
+        with pytest.raises(openai.RateLimitError) as chat:
+            await gpt.chat.completions.create(model="fake/m", messages=HI, max_tokens=1)
+        with pytest.raises(openai.RateLimitError) as responses:
+            await gpt.responses.create(model="fake/m", input="hi", max_output_tokens=1)
+        with pytest.raises(anthropic.RateLimitError) as messages:
+            await claude.messages.create(model="fake/m", max_tokens=1, messages=HI)
+        fake.script.reply("ok")
+        await bobs.chat.completions.create(model="fake/m", messages=HI, max_tokens=1)
+        with pytest.raises(openai.RateLimitError) as rate:
+            await bobs.chat.completions.create(model="fake/m", messages=HI, max_tokens=1)
+    for quota in (chat, responses):
+        body: Any = quota.value.body
+        assert (body["type"], body["code"]) == ("insufficient_quota", "insufficient_quota")
+        assert "budget" in body["message"]
+        assert quota.value.response.headers["x-should-retry"] == "false"
+        assert int(quota.value.response.headers["retry-after"]) > 0  # the next period
+    claude_body: Any = messages.value.body
+    assert claude_body["error"]["type"] == "rate_limit_error"
+    assert messages.value.response.headers["x-should-retry"] == "false"
+    rate_body: Any = rate.value.body
+    assert (rate_body["type"], rate_body["code"]) == ("requests", "rate_limit_exceeded")
+    assert "x-should-retry" not in rate.value.response.headers  # waiting cures it
+    assert len(fake.calls) == 2  # the refused ones reached no provider

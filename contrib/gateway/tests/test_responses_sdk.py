@@ -515,3 +515,33 @@ async def test_continuing_a_function_call_without_its_output_is_openais_400(
     assert f"No tool output found for function call {rome.call_id}" in caught.value.message
     assert caught.value.param == "input"
     assert len(fake.calls) == 2
+
+
+async def test_stream_options_without_stream_is_openais_400(fake: FakePlugin) -> None:
+    """OpenAI's Responses API refuses ``stream_options`` on a response not streamed, in
+    the words and shape its Chat Completions uses; a streamed one takes them."""
+    async with responses(fake) as client:
+        for streamed in (None, False):  # left out, and false
+            with pytest.raises(openai.BadRequestError) as caught:
+                await client.responses.create(
+                    model="fake/m",
+                    input="hi",
+                    stream_options={"include_obfuscation": False},
+                    extra_body={} if streamed is None else {"stream": streamed},
+                )
+            error: Any = caught.value.body
+            assert error["message"] == (
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            )
+            assert (caught.value.param, caught.value.type, caught.value.code) == (
+                "stream_options",
+                "invalid_request_error",
+                None,
+            )
+        assert not fake.calls  # the refused ones reached no provider
+        fake.script.reply("ok")
+        async with client.responses.stream(
+            model="fake/m", input="hi", stream_options={"include_obfuscation": False}
+        ) as stream:
+            final = await stream.get_final_response()
+    assert final.output_text == "ok"

@@ -454,3 +454,55 @@ async def test_raw_audio_gets_no_comment_however_slow_its_first_piece(fake: Fake
     assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
     assert r.content == mock_speech(SPOKEN)
     assert refused.status_code == 429
+
+
+CHAT_ROUTES: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+    ("/v1/chat/completions", ASK, {"authorization": f"Bearer {KEY}"}),
+    ("/v1/responses", {"model": "fake/m", "input": "go"}, {"authorization": f"Bearer {KEY}"}),
+    ("/v1/messages", ASK, ANTHROPIC_HEADERS),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"), CHAT_ROUTES, ids=["chat", "responses", "messages"]
+)
+async def test_a_chat_streams_head_names_who_answered_as_an_audio_streams_does(
+    fake: FakePlugin, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    """A stream's head waits for its first content, by which the deployment that
+    answers is known: a chat stream's names it, as an audio stream's does (the
+    operator's ``x-relaykit-provider`` and ``x-relaykit-model``)."""
+    fake.script.reply("hello")
+    async with (
+        paced_gateway(fake, ping=30) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        http.stream("POST", path, json={**body, "stream": True}, headers=headers) as r,
+    ):
+        lines = [line async for line in r.aiter_lines() if line]
+    assert r.status_code == 200
+    assert (r.headers.get("x-relaykit-provider"), r.headers.get("x-relaykit-model")) == (
+        "fake",
+        "m",
+    )
+    assert "hello" in "".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"), CHAT_ROUTES, ids=["chat", "responses", "messages"]
+)
+async def test_a_chat_stream_that_breaks_midway_is_in_the_operators_log_as_an_audio_ones_is(
+    fake: FakePlugin,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    """A stream that breaks after it started ends with its error event for the caller,
+    and a warning naming the failure for the operator, on every route alike."""
+    fake.script.push(Reply(text="partial answer", stream_fault="error", error="upstream broke"))
+    caplog.set_level(logging.WARNING, logger="relaykit.gateway")
+    async with paced_gateway(fake, ping=30) as url:
+        lines = await sse_lines(url, path, body, headers)
+    assert "upstream broke" in lines[-1] or "upstream broke" in "".join(lines[-3:])
+    logged = [r.getMessage() for r in caplog.records if r.name == "relaykit.gateway"]
+    assert any(m.startswith("gateway stream broke: ") and "upstream broke" in m for m in logged)

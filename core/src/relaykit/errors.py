@@ -323,11 +323,28 @@ class ClientClosedError(RelayError):
 
 
 class QuotaExceededError(RelayError):
-    """One of our own rate limits or budgets would be exceeded."""
+    """One of our own rate limits or budgets would be exceeded.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+    ``budget`` says which: true when a spending budget (``budget_usd``) refused the
+    call, which only a new budget period or a bigger budget cures; false for a rate
+    (``rpm``, ``tpm``). A gateway answers them apart, as OpenAI's API does
+    (``insufficient_quota``, not ``rate_limit_exceeded``).
+    """
+
+    #: whether a budget refused the call (a rate limiter that does not say: a rate)
+    budget: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        budget: bool = False,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+        self.budget = budget
 
 
 _CONTEXT_MARKERS = (

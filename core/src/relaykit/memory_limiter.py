@@ -223,6 +223,7 @@ class MemoryRateLimiter:
                 f"a call that may cost ${held:.6f} can never fit the"
                 f" {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r}",
                 hint="raise budget_usd in [limits] or lower max_tokens",
+                budget=True,
             )
         waits: list[tuple[float, str]] = []
         for which, tat, interval, amount in (
@@ -250,12 +251,14 @@ class MemoryRateLimiter:
                     )
                 )
         wait, message = max(waits)
+        rate = message.endswith("reached")  # else the budget's wait is the longest
         raise QuotaExceededError(
             message,
             retry_after=wait,
             hint="raise the limit in [limits] or retry after retry_after seconds"
-            if message.endswith("reached")
+            if rate
             else "raise budget_usd in [limits] or wait for the next period",
+            budget=not rate,
         )
 
     async def reconcile(

@@ -102,13 +102,18 @@ async def test_reconcile_refunds_tokens_and_settles_cost(prefix: str) -> None:
     limiter = pinned(prefix)
     limit = LimitConfig(tpm=1000, budget_usd=Decimal("1"))
     held = await limiter.acquire("k", limit, 900, cost=Decimal("0.9"))
-    with pytest.raises(QuotaExceededError, match="tpm"):
+    with pytest.raises(QuotaExceededError, match="tpm") as rate:
         await limiter.acquire("k", limit, 200, cost=Decimal("0.05"))
+    assert not rate.value.budget  # a rate met, not a budget spent
     await limiter.reconcile(held, 100, cost=Decimal("0.1"))  # used far less than held
     await limiter.acquire("k", limit, 800, cost=Decimal("0.85"))
     with pytest.raises(QuotaExceededError, match="daily budget") as info:
         await limiter.acquire("k", limit, 1, cost=Decimal("0.1"))
     assert info.value.retry_after == SECONDS_LEFT
+    assert info.value.budget
+    with pytest.raises(QuotaExceededError, match="never fit") as never:
+        await limiter.acquire("k", limit, 1, cost=Decimal("2"))
+    assert never.value.budget
     await limiter.aclose()
 
 
@@ -118,6 +123,7 @@ async def test_a_call_that_can_never_fit_says_so(prefix: str) -> None:
     with pytest.raises(QuotaExceededError, match="never fit") as info:
         await limiter.acquire("k", LimitConfig(tpm=100), 500)
     assert info.value.retry_after is None
+    assert not info.value.budget
     await limiter.aclose()
 
 

@@ -76,10 +76,8 @@ from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
 from .dialect import (
     SHUTTING_DOWN,
-    SSE_COMMENT,
     Dialect,
     GatewayCall,
-    ShuttingDown,
     require_object,
     string_metadata,
 )
@@ -122,6 +120,7 @@ from .replies import (
     no_tail,
     raw,
     send_error,
+    send_events,
     send_lines,
     streamed,
     watched,
@@ -129,7 +128,7 @@ from .replies import (
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 from .sealed_entries import seals
-from .stream_pings import HEAD_SECONDS, PING_SECONDS, HeldHead, PacedSender
+from .stream_pings import HEAD_SECONDS, PING_SECONDS
 from .upload_form import FilePart, FormError, Sink, read_form
 from .whole_numbers import whole_number
 
@@ -497,7 +496,7 @@ class Gateway:
             elif path.startswith(_MODEL_PATHS) and scope["method"] == "GET":
                 model = path.partition("/models/")[2]
                 await self._model(model, shape is ANTHROPIC, caller, send)
-            elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
+            elif path.startswith(_KEPT) and not counter and scope["method"] in ("GET", "DELETE"):
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
@@ -509,7 +508,7 @@ class Gateway:
                 await one_call.answer(
                     self, await read(receive, headers), caller, headers, receive, send
                 )
-            elif dialect or counter or one_call or path in _MODELS or path == "/health":
+            elif _served_methods(path):
                 raise Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise Problem(
@@ -526,7 +525,9 @@ class Gateway:
                 )
         except Problem as problem:
             body = shape.error_body(problem.status, problem.message)
-            await send_json(send, problem.status, body)
+            # RFC 9110 (15.5.6): a 405 names the methods its resource serves
+            allow = [(b"allow", ", ".join(_served_methods(path)).encode())]
+            await send_json(send, problem.status, body, allow if problem.status == 405 else [])
         except RelayError as error:
             await send_error(send, shape, error)
 
@@ -866,34 +867,30 @@ class Gateway:
                 await self._list_batches(scope, caller, headers, receive, send)
                 return
             raise Problem(405, f"{method} is not allowed on {path}")
+        # The route decides a 405 (and its Allow), whether or not the batch exists.
+        action = (method, parts[1] if len(parts) > 1 else "")
+        if len(parts) > 2 or action[1] not in ("", "cancel", "results"):
+            raise Problem(404, f"no route {path}")
+        if action == ("DELETE", ""):
+            raise Problem(
+                405,
+                "deleting a batch is not served: the gateway keeps none; the batch and"
+                " its results are kept (and expired) by the vendor that ran it",
+            )
+        if action not in (("GET", ""), ("POST", "cancel"), ("GET", "results")):
+            raise Problem(405, f"{method} is not allowed on {path}")
         owner = self._owners[caller]
         batch_id = relaykit_id(parts[0], owner)
-        if len(parts) > 2:
-            raise Problem(404, f"no route {path}")
         if batch_id is None:
             raise _not_found(
                 f"no Message Batch {parts[0]!r}: use an id this gateway gave your key",
                 parts[0],
                 untagged_relaykit_id(parts[0]),
             )
-        action = (method, parts[1] if len(parts) > 1 else "")
-        if action == ("GET", ""):
-            fetch = self.client.batch
-        elif action == ("POST", "cancel"):
-            fetch = self.client.cancel_batch
-        elif action == ("GET", "results"):
+        if action == ("GET", "results"):
             await watched(headers, receive, lambda: _send_results(send, self.client, batch_id))
             return
-        elif action == ("DELETE", ""):
-            raise Problem(
-                405,
-                "deleting a batch is not served: the gateway keeps none; the batch and"
-                " its results are kept (and expired) by the vendor that ran it",
-            )
-        elif action[1] in ("", "cancel", "results"):
-            raise Problem(405, f"{method} is not allowed on {path}")
-        else:
-            raise Problem(404, f"no route {path}")
+        fetch = self.client.batch if action == ("GET", "") else self.client.cancel_batch
 
         await answered(
             headers,
@@ -1153,8 +1150,12 @@ class Gateway:
             else:
                 raise Problem(405, f"{method} is not allowed on {path}")
             return
-        if len(parts) > 2:
+        # The route decides a 405 (and its Allow), whether or not the batch exists.
+        action = (method, parts[1] if len(parts) > 1 else "")
+        if len(parts) > 2 or action[1] not in ("", "cancel"):
             raise Problem(404, f"no route {path}")
+        if action not in (("GET", ""), ("POST", "cancel")):
+            raise Problem(405, f"{method} is not allowed on {path}")
         owner = self._owners[caller]
         ref = parse_batch_id(parts[0], owner)
         if ref is None:
@@ -1163,15 +1164,7 @@ class Gateway:
                 parts[0],
                 untagged_batch(parts[0]),
             )
-        action = (method, parts[1] if len(parts) > 1 else "")
-        if action == ("GET", ""):
-            fetch = self.client.batch
-        elif action == ("POST", "cancel"):
-            fetch = self.client.cancel_batch
-        elif action[1] in ("", "cancel"):
-            raise Problem(405, f"{method} is not allowed on {path}")
-        else:
-            raise Problem(404, f"no route {path}")
+        fetch = self.client.batch if action == ("GET", "") else self.client.cancel_batch
         record = await self.files.batch(caller, parts[0])
         metadata = record["metadata"] if record is not None else None
 
@@ -1317,86 +1310,22 @@ class Gateway:
         params: dict[str, Any],
         send: Send,
     ) -> None:
-        """A streamed answer: its head held until the first content (see
-        :class:`HeldHead`), then each event in ``dialect``'s frames."""
+        """A streamed answer in ``dialect``'s events (:func:`send_events`), kept when
+        it finished (for a Responses API continuation)."""
         encoder = dialect.encoder(call)
-        head = HeldHead(
-            send, EVENT_STREAM, SSE_COMMENT, self.stream_head_seconds, self.stream_ping_seconds
-        )
-        failure: BaseException | None = None
-        async with anyio.create_task_group() as holding:
-            # As the pings' task group below: nothing but a cancellation leaves it.
-            holding.start_soon(head.hold)
-            try:
-                await self._streamed(call, caller, params, send, encoder, head)
-            except RelayError as error:  # before the first content, or after the last
-                if head.streaming or not await head.release():
-                    failure = error
-                else:  # the head went out while it waited: the stream ends as its error event
-                    last = encoder.error(error)
-                    await send({"type": "http.response.body", "body": last, "more_body": False})
-            except anyio.get_cancelled_exc_class():
-                with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
-                    holding.cancel_scope.cancel()
-                    if self._ending and await head.release() and not head.streaming:
-                        await send_more(send, encoder.error(ShuttingDown()))
-                raise
-            except Exception as error:  # a bug of ours: raised as it came
-                failure = error
-            finally:
-                holding.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
 
-    async def _streamed(
-        self,
-        call: GatewayCall,
-        caller: str | None,
-        params: dict[str, Any],
-        send: Send,
-        encoder: Any,
-        head: HeldHead,
-    ) -> None:
-        """Read ``call``'s stream to its first content (``head`` held meanwhile), then
-        send its frames."""
-        # Entering sends the request, retrying and falling back as chat does, so
-        # a call that fails before its first event gets a plain error response
-        # (or, its head sent while it waited, the vendor's error event).
-        async with self.client.stream(call.model, call.messages, **params) as stream:
-            await head.open()
-            paced = PacedSender(send, encoder.keepalive, self.stream_ping_seconds)
-            failure: Exception | None = None
-            async with anyio.create_task_group() as pinging:
-                # Everything is caught in here, and the pings stop before the
-                # last frame: nothing leaves the task group but a cancellation
-                # (a failure would leave it wrapped in an exception group).
-                pinging.start_soon(paced.keep_alive)
-                try:
-                    async for event in stream:
-                        frames = encoder.event(event)
-                        if frames:
-                            await paced.send(frames)
-                    tail = encoder.end(stream.response)
-                    await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
-                except RelayError as error:  # broke after it started: the vendor's error event
-                    tail = encoder.error(error)
-                except anyio.get_cancelled_exc_class():
-                    if self._ending:  # drain's time is up: the stream ends with its error event
-                        with (
-                            anyio.CancelScope(shield=True),
-                            anyio.move_on_after(ENDING_SECONDS),
-                        ):
-                            pinging.cancel_scope.cancel()
-                            last = encoder.error(ShuttingDown())
-                            await paced.send(last)
-                    raise
-                except Exception as error:  # a bug of ours: raised as it came
-                    failure = error
-                finally:
-                    pinging.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        async def keep(response: ChatResponse) -> None:
+            await self._keep(call, caller, getattr(encoder, "final", None), response)
+
+        await send_events(
+            send,
+            self.client.stream(call.model, call.messages, **params),
+            encoder,
+            ending=lambda: self._ending,
+            head_seconds=self.stream_head_seconds,
+            ping_seconds=self.stream_ping_seconds,
+            done=keep,
+        )
 
     async def _count_tokens(
         self, dialect: Dialect, body: Any, caller: str | None, send: Send
@@ -1582,6 +1511,42 @@ def _described(error: BaseException, masked: Callable[[str], str]) -> str:
         tb = tb.tb_next
     where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
     return f"{type(error).__name__}: {scrub(masked(str(error)))}{where}"
+
+
+def _served_methods(path: str) -> tuple[str, ...]:
+    """The methods the gateway serves at ``path``, as :meth:`Gateway._http` routes them:
+    a 405's ``Allow`` (RFC 9110 requires one), and whether a method it does not serve
+    there is a 405 (not a 404). Empty for a path it does not serve (``OPTIONS`` is a
+    CORS preflight, not a method of a route)."""
+    if path == "/health" or path in _MODELS or path.startswith(_MODEL_PATHS):
+        return ("GET",)
+    if path in _ROUTES or path in _COUNTERS or path in _ONE_CALLS:
+        return ("POST",)
+    openai_batch = _openai_batch_route(path)
+    if path == BATCHES or path.startswith(BATCHES + "/"):
+        root, parts = "", path[len(BATCHES) :].strip("/").split("/")
+    elif openai_batch is not None:
+        root, parts = openai_batch
+    elif path.startswith(_KEPT):
+        return ("DELETE", "GET")
+    else:
+        return ()
+    if parts == [""]:
+        return ("GET", "POST")
+    if len(parts) > 2:
+        return ()
+    below = parts[1] if len(parts) == 2 else ""
+    if root == _OPENAI_FILES:
+        if below == "content" or (not below and is_result_file_id(parts[0])):
+            return ("GET",)
+        return () if below else ("DELETE", "GET")
+    if root == _OPENAI_BATCHES and below == "results":
+        return ()  # Anthropic's batches have results of their own; OpenAI's, a file
+    return _BATCH_ITEM_METHODS.get(below, ())
+
+
+#: what a batch's own routes serve, by the segment after its id
+_BATCH_ITEM_METHODS = {"": ("GET",), "cancel": ("POST",), "results": ("GET",)}
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:

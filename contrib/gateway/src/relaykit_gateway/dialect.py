@@ -195,6 +195,19 @@ def stream_flag(body: Mapping[str, Any]) -> bool:
     raise InvalidRequestError(f"`stream` must be true or false, not {value!r}", param="stream")
 
 
+def openai_stream_flag(body: Mapping[str, Any]) -> bool:
+    """:func:`stream_flag` for OpenAI's two APIs, which refuse ``stream_options`` on a
+    request not streamed with their own 400 (in its words, naming the parameter):
+    taken silently, a client's mistake would show only once it met OpenAI itself."""
+    stream = stream_flag(body)
+    if body.get("stream_options") is not None and not stream:
+        raise InvalidRequestError(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+        )
+    return stream
+
+
 def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
     """The fields of ``body`` a dialect does not read (``own``), set: the provider's ``extra``."""
     return {k: v for k, v in body.items() if k not in own and v is not None}
@@ -270,11 +283,27 @@ OVERLOADED = 529
 _RATE_LIMITED = 429
 
 
+#: OpenAI's code (and type) for a quota or billing limit reached, a 429 as a rate limit
+#: is: its clients tell the two apart by it, and do not wait this one out
+INSUFFICIENT_QUOTA = "insufficient_quota"
+
+
 def error_code(error: RelayError) -> str | None:
     """OpenAI's ``code`` for ``error``, where it has one of its own beside its status's:
     a prompt too long for the model is ``context_length_exceeded`` (clients tell it
-    from other 400s by that code, to trim the history and ask again)."""
-    return "context_length_exceeded" if isinstance(error, ContextLengthError) else None
+    from other 400s by that code, to trim the history and ask again), and one of
+    relaykit's budgets spent is :data:`INSUFFICIENT_QUOTA` (not the status's
+    ``rate_limit_exceeded``: a new period or a bigger budget cures it, not a wait)."""
+    if isinstance(error, ContextLengthError):
+        return "context_length_exceeded"
+    if spent_budget(error):
+        return INSUFFICIENT_QUOTA
+    return None
+
+
+def spent_budget(error: RelayError) -> bool:
+    """Whether ``error`` is one of relaykit's budgets refusing a call (not a rate)."""
+    return isinstance(error, QuotaExceededError) and error.budget
 
 
 def status_of(error: RelayError, overloaded: int = 503) -> int:

@@ -60,6 +60,7 @@ from relaykit.json_encode import dumps
 from relaykit.messages import coerce_messages
 
 from .dialect import (
+    INSUFFICIENT_QUOTA,
     OPENAI_CHOICE_WORDS,
     SSE_COMMENT,
     GatewayCall,
@@ -68,9 +69,9 @@ from .dialect import (
     error_code,
     model_id,
     openai_extra,
+    openai_stream_flag,
     require_object,
     status_of,
-    stream_flag,
     string_metadata,
     unclaimed,
 )
@@ -166,14 +167,7 @@ class OpenAIDialect:
             params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
-        stream = stream_flag(body)
-        if body.get("stream_options") is not None and not stream:
-            # OpenAI's own 400 (its words): the options of a stream not asked for are a
-            # caller's mistake, which taken silently would only show at OpenAI itself
-            raise InvalidRequestError(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-            )
+        stream = openai_stream_flag(body)
         options = body.get("stream_options") or {}
         return GatewayCall(
             model=model_id(body.get("model"), aliases, self.default_provider),
@@ -219,9 +213,12 @@ class OpenAIDialect:
     def error_body(
         self, status: int, message: str, param: str | None = None, code: str | None = None
     ) -> dict[str, Any]:
-        """OpenAI's ``{"error": {...}}``: ``code`` if given, else the status's own."""
+        """OpenAI's ``{"error": {...}}``: ``code`` if given, else the status's own (a quota
+        reached is of its code's type, as at OpenAI)."""
         fallback = "server_error" if status >= 500 else "invalid_request_error"
-        kind = _ERROR_TYPES.get(status, fallback)
+        kind = (
+            INSUFFICIENT_QUOTA if code == INSUFFICIENT_QUOTA else _ERROR_TYPES.get(status, fallback)
+        )
         code = code or _ERROR_CODES.get(status)
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 

@@ -3,7 +3,8 @@
 A call runs :func:`watched`: in the caller's trace context, and cancelled if the
 caller hangs up. Its answer goes out as JSON with the ``x-relaykit-*`` headers
 (:func:`json_reply`, :func:`answer_headers`), as pieces as they arrive
-(:func:`streamed`) or as JSONL lines read from a batch's results
+(:func:`streamed`; as server-sent events, a chat's too, through
+:func:`send_events`) or as JSONL lines read from a batch's results
 (:func:`send_lines`); a relaykit error as the vendor's error body, with the
 status its SDK expects (:func:`send_error`).
 """
@@ -13,9 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
+import attrs
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
@@ -49,6 +51,7 @@ from .dialect import (
     caller_message,
     error_code,
     retry_after,
+    spent_budget,
     status_of,
 )
 from .stream_pings import HeldHead, PacedSender
@@ -154,10 +157,11 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
     )
     wait = retry_after(error)
     headers = [(b"retry-after", wait.encode())] if wait is not None else []
-    if wait is None and not error.retryable and _sdks_retry(status):
+    if ((wait is None and not error.retryable) or spent_budget(error)) and _sdks_retry(status):
         # OpenAI's and Anthropic's SDKs retry such a status (twice by default) unless
         # told not to: each retry would meet the same failure (the provider refusing
-        # the gateway's key, a budget spent), after the gateway's own retries.
+        # the gateway's key, after the gateway's own retries; a budget spent, which
+        # only its next period cures, however soon the SDK tries again).
         headers.append((b"x-should-retry", b"false"))
     await send_json(send, status, body, headers)
 
@@ -171,7 +175,7 @@ def error_event(error: RelayError, dialect: Dialect) -> bytes:
     """OpenAI's ``error`` event (in ``dialect``'s error body), for a stream of
     server-sent events that broke."""
     status = status_of(error, dialect.overloaded_status)
-    body = dialect.error_body(status, caller_message(error), None)
+    body = dialect.error_body(status, caller_message(error), None, error_code(error))
     return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
 
 
@@ -197,18 +201,24 @@ async def streamed(
     stream, as a chat stream's is; raw audio has no way to say so, so its body
     just ends (the call's record and log line say it broke, or was cancelled).
 
-    An event stream keeps alive as a chat stream does: its head goes out after
-    ``head_seconds`` without a first piece (a failure then ends it as its error
-    event), then a comment each ``ping_seconds`` of silence, before the first
-    piece and between pieces (see :mod:`relaykit_gateway.stream_pings`). Raw
+    An event stream goes out as a chat stream's does (:func:`send_events`): its
+    head goes out after ``head_seconds`` without a first piece (a failure then ends
+    it as its error event), then a comment each ``ping_seconds`` of silence, before
+    the first piece and between pieces (see :mod:`relaykit_gateway.stream_pings`). Raw
     audio cannot: its body is the audio's bytes, and any byte of a keep-alive
     would be heard (or break the file), so its head waits for the first piece
     and a silence goes without a byte.
     """
     try:
         if start is EVENT_STREAM:
-            await _held_events(
-                send, stream, piece, tail, errors, ending, head_seconds, ping_seconds
+            events = _AudioEvents(piece, tail, errors)
+            await send_events(
+                send,
+                stream,
+                events,
+                ending=ending,
+                head_seconds=head_seconds,
+                ping_seconds=ping_seconds,
             )
             return
         async with stream:
@@ -228,26 +238,85 @@ async def streamed(
 
 
 def _who(stream: Any) -> Headers:
-    """Which provider and model answer an entered audio stream."""
+    """Which provider and model answer an entered stream."""
     return [
         (b"x-relaykit-provider", stream.response.provider.encode()),
         (b"x-relaykit-model", stream.response.model.encode()),
     ]
 
 
-async def _held_events(
+class EventFrames(Protocol):
+    """How a stream's pieces go out as server-sent events: a chat stream's
+    :class:`~relaykit_gateway.dialect.StreamEncoder`, or an audio stream's events."""
+
+    def event(self, piece: Any) -> bytes:
+        """The frames ``piece`` becomes (``b""`` when it adds nothing yet)."""
+        ...
+
+    def end(self, response: Any) -> bytes:
+        """The frames that end a stream that finished, with ``response`` assembled."""
+        ...
+
+    def error(self, error: RelayError) -> bytes:
+        """The frames that end a stream that broke after it had started."""
+        ...
+
+    def keepalive(self) -> bytes:
+        """The frames that keep a quiet stream's connection open (``b""``: none yet)."""
+        ...
+
+
+@attrs.frozen
+class _AudioEvents:
+    """An audio stream's :class:`EventFrames`: each piece as ``piece`` frames it, then
+    ``tail(response)``; OpenAI's ``error`` event, and a comment to keep alive."""
+
+    piece: Callable[[Any], bytes]
+    tail: Callable[[Any], bytes]
+    errors: Dialect
+
+    def event(self, piece: Any) -> bytes:
+        return self.piece(piece)
+
+    def end(self, response: Any) -> bytes:
+        return self.tail(response)
+
+    def error(self, error: RelayError) -> bytes:
+        return error_event(error, self.errors)
+
+    def keepalive(self) -> bytes:
+        return SSE_COMMENT
+
+
+async def send_events(
     send: Send,
     stream: Any,
-    piece: Callable[[Any], bytes],
-    tail: Callable[[Any], bytes],
-    errors: Dialect,
+    frames: EventFrames,
+    *,
     ending: Callable[[], bool],
     head_seconds: float,
     ping_seconds: float,
+    done: Callable[[Any], Awaitable[None]] | None = None,
 ) -> None:
-    """:func:`streamed` as server-sent events: the head held (:class:`HeldHead`) while
-    the stream is entered, a relaykit error raised as it came while the head has not
-    gone out."""
+    """Answer with ``stream`` (a relaykit stream, not yet entered) as server-sent
+    events, as ``frames`` renders them: the one way every streamed answer of events
+    goes out (chat on each route, speech and transcripts).
+
+    Entering sends the request, retrying and falling back, with the head held
+    meanwhile (:class:`HeldHead`): it goes out once the first piece is here (with
+    :func:`_who`'s headers), or anyway after ``head_seconds``, then a comment each
+    ``ping_seconds`` until the first piece. A relaykit error before the first piece
+    is raised as it came while the head has not gone out (the caller answers it as
+    a plain error response); once the head is out it ends the stream as
+    ``frames.error``'s event. After the first piece, ``frames.keepalive()`` goes out
+    after each ``ping_seconds`` of silence (:class:`PacedSender`); the stream's end
+    is ``frames.end(response)``, once ``done(response)`` (if given) has run. A
+    failure then ends it as its error event (and the operator's log says why), and
+    the gateway ending the call as it stops (``ending()`` says it is: its drain's
+    time is up) as the error event of :class:`ShuttingDown`, the cancellation going
+    on (the call's record says it was cancelled). Anything else (a bug of ours) is
+    raised as it came.
+    """
     head = HeldHead(send, EVENT_STREAM, SSE_COMMENT, head_seconds, ping_seconds)
     failure: BaseException | None = None
     async with anyio.create_task_group() as holding:
@@ -255,18 +324,18 @@ async def _held_events(
         # group (a failure would leave it wrapped in an exception group).
         holding.start_soon(head.hold)
         try:
-            await _paced_events(send, stream, head, piece, tail, errors, ending, ping_seconds)
+            await _paced_events(send, stream, head, frames, ending, ping_seconds, done)
         except RelayError as error:  # before the first piece
             if head.streaming or not await head.release():
                 failure = error
             else:  # the head went out while it waited: the stream ends as its error event
-                last = error_event(error, errors)
+                last = frames.error(error)
                 await send({"type": "http.response.body", "body": last, "more_body": False})
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
                 holding.cancel_scope.cancel()
                 if ending() and await head.release() and not head.streaming:
-                    await send_more(send, error_event(ShuttingDown(), errors))
+                    await send_more(send, frames.error(ShuttingDown()))
             raise
         except Exception as error:  # a bug of ours: raised as it came
             failure = error
@@ -280,27 +349,32 @@ async def _paced_events(
     send: Send,
     stream: Any,
     head: HeldHead,
-    piece: Callable[[Any], bytes],
-    tail: Callable[[Any], bytes],
-    errors: Dialect,
+    frames: EventFrames,
     ending: Callable[[], bool],
     ping_seconds: float,
+    done: Callable[[Any], Awaitable[None]] | None,
 ) -> None:
     """Enter ``stream`` (``head`` held meanwhile), then send its pieces' events, with a
-    comment after each silence of ``ping_seconds``."""
+    keep-alive after each silence of ``ping_seconds``."""
     async with stream:
         await head.open(_who(stream))
-        paced = PacedSender(send, lambda: SSE_COMMENT, ping_seconds)
+        paced = PacedSender(send, frames.keepalive, ping_seconds)
         failure: Exception | None = None
         async with anyio.create_task_group() as pinging:
+            # As the holding task group: nothing but a cancellation leaves it, and the
+            # pings stop before the last frame.
             pinging.start_soon(paced.keep_alive)
             try:
                 async for item in stream:
-                    await paced.send(piece(item))
-                end = tail(stream.response)
+                    framed = frames.event(item)
+                    if framed:
+                        await paced.send(framed)
+                end = frames.end(stream.response)
+                if done is not None:
+                    await done(stream.response)
             except RelayError as error:  # broke after it started
                 logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
-                end = error_event(error, errors)
+                end = frames.error(error)
             except anyio.get_cancelled_exc_class():
                 if ending():
                     # Without it the stream just ended: a caller could not tell a cut
@@ -308,7 +382,7 @@ async def _paced_events(
                     # record says it was cancelled.
                     with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_SECONDS):
                         pinging.cancel_scope.cancel()
-                        await paced.send(error_event(ShuttingDown(), errors))
+                        await paced.send(frames.error(ShuttingDown()))
                 raise
             except Exception as error:  # a bug of ours: raised as it came
                 failure = error

@@ -96,10 +96,10 @@ from .dialect import (
     error_code,
     model_id,
     openai_extra,
+    openai_stream_flag,
     reasoning_blocks,
     require_object,
     status_of,
-    stream_flag,
     string_field,
 )
 from .openai_dialect import OpenAIDialect, caller_metadata, refuse_logprobs
@@ -223,11 +223,12 @@ class ResponsesDialect:
             params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
+        stream = openai_stream_flag(body)
         return GatewayCall(
             model=model_id(body.get("model"), aliases, self.default_provider),
             messages=tuple(messages),
             params=params,
-            stream=stream_flag(body),
+            stream=stream,
             instructions=given,
             previous_response_id=previous or None,
             # OpenAI keeps responses unless told not to: so does the gateway (in memory)

@@ -226,12 +226,14 @@ class RedisRateLimiter:
                 f" (${spent.normalize()} used or held; this call may cost ${held or 0:.6f})",
                 retry_after=left,
                 hint="raise budget_usd in [limits] or wait for the next period",
+                budget=True,
             )
         if code == 4:  # waiting for the next period would not help
             return QuotaExceededError(
                 f"a call that may cost ${held or 0:.6f} can never fit the"
                 f" {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r}",
                 hint="raise budget_usd in [limits] or lower max_tokens",
+                budget=True,
             )
         which = "rpm" if code == 1 else "tpm"
         wait = float(detail)
