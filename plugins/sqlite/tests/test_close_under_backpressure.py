@@ -18,6 +18,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -63,17 +64,15 @@ async def test_closing_while_calls_wait_for_queue_room_keeps_to_close_timeout_lo
     tmp_path: Path,
 ) -> None:
     path, spill_path = tmp_path / "logs.db", tmp_path / "spill.jsonl"
-    config = {
-        "storage": {
-            "path": str(path),
-            "spill_path": str(spill_path),
-            "queue_size": 2,
-            "batch_size": 2,
-            "retry_for": 3600,  # storage's trouble would hold the calls this long
-            "close_timeout": 0.5,
-        },
-        "timeouts": {"total": 3600},
+    storage_config: dict[str, Any] = {
+        "path": str(path),
+        "spill_path": str(spill_path),
+        "queue_size": 2,
+        "batch_size": 2,
+        "retry_for": 3600,  # storage's trouble would hold the calls this long
+        "close_timeout": 0.5,
     }
+    config = {"storage": storage_config, "timeouts": {"total": 3600}}
     calls = 12
     done: list[str] = []
 
@@ -105,7 +104,7 @@ async def test_closing_while_calls_wait_for_queue_room_keeps_to_close_timeout_lo
     wanted = {f"echo: call {n}" for n in range(calls)}
     assert wanted <= await _stored(path) | spilled  # stored or spilled: none lost
     # the next client on the file replays the spill file into it
-    replay = {**config, "storage": {**config["storage"], "retry_for": 60}}
+    replay = {**config, "storage": {**storage_config, "retry_for": 60}}
     async with relaykit.Client(replay, plugins=[FakePlugin()]):
         with anyio.fail_after(60):
             while not wanted <= await _stored(path):  # noqa: ASYNC110
@@ -136,9 +135,12 @@ async def test_closing_while_the_first_open_waits_for_the_lock_ends_that_wait(
         assert waited.cancelled_caught  # it waited for the lock
         # Closed in a thread of its own, so that the test is not held an hour if it hangs.
         closed = threading.Event()
-        closer = threading.Thread(target=lambda: (anyio.run(storage.aclose), closed.set()))
-        closer.daemon = True
-        closer.start()
+
+        def close() -> None:
+            anyio.run(storage.aclose)
+            closed.set()
+
+        threading.Thread(target=close, daemon=True).start()
         ended = await anyio.to_thread.run_sync(closed.wait, 60)
         await locker.stdin.send(b"go\n")
         assert await locker.wait() == 0
