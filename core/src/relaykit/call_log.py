@@ -99,6 +99,8 @@ class CallLog(SpillReplay):
         self._overflow: deque[CallRecord] = deque()
         #: callers waiting for room now
         self._waiting = 0
+        #: the client began to close (:meth:`closing`): callers no longer wait for room
+        self._client_closing = False
         #: whether the writer ended before aclose: put then stores records itself
         self._writer_ended = False
         #: the scopes of records put stores itself (no writer): aclose bounds and waits for them
@@ -119,6 +121,7 @@ class CallLog(SpillReplay):
         self._room = None
         self._overflow = deque()
         self._waiting = 0
+        self._client_closing = False
         self._writer_ended = False
         self._inline = set()  # (the parent's writes, in the parent's event loop)
         self._inline_done = None
@@ -134,6 +137,22 @@ class CallLog(SpillReplay):
         # and an alert on `failing == 1` could not tell healthy from no data.
         self._tell(StorageFailing(self._failing_since is not None))
         tg.start_soon(self._writer, self._receive)
+
+    def closing(self) -> None:
+        """The client began to close: a caller waiting for room in the full queue hands
+        its record over at once (to the overflow, which the writer's next batch or
+        :meth:`aclose` takes), and so does one that finds the queue full from now on.
+
+        The client's close waits for the calls in flight, and a call's record is
+        put as it ends: while storage failed, those calls waited for the writer's
+        retries (up to ``retry_for``) and the close with them, never reaching
+        :meth:`aclose`, whose ``close_timeout`` bounds that wait (then spills
+        what is left). The overflow holds at most one record per call in flight.
+        """
+        self._client_closing = True
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
     async def put(self, record: CallRecord) -> None:
         """Queue ``record``; waits while the queue is full.
@@ -159,6 +178,9 @@ class CallLog(SpillReplay):
             # record was most of what queueing one cost (more under trio).
             self._send.send_nowait(record)
         except anyio.WouldBlock:
+            if self._client_closing:  # no wait for room: aclose takes it (see closing)
+                self._overflow.append(record)
+                return
             await self._put_when_room(record)  # full: wait for the writer (backpressure)
             return
         except anyio.BrokenResourceError:
@@ -225,6 +247,9 @@ class CallLog(SpillReplay):
         self._waiting += 1
         try:
             while not self._writer_ended:
+                if self._client_closing:  # handed to aclose instead (see closing)
+                    self._overflow.append(record)
+                    return
                 if self._room is None:
                     self._room = anyio.Event()
                 await self._room.wait()

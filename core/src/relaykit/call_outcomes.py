@@ -522,6 +522,22 @@ class CallOutcomes:
             return ()
         return tuple([errors.get(i, "") for i in range(len(call.tried))])
 
+    @staticmethod
+    def route_errors_with(
+        call: _Call, target: Target, error_type: str, status: int | None
+    ) -> tuple[str, ...]:
+        """:meth:`route_errors` for the record of ``call``'s latest attempt on
+        ``target``, which ended with ``error_type`` (and ``status``): that attempt's
+        own entry included, which the call notes only once its error is raised
+        (after this record is written), so that the record says why it was left."""
+        tried = call.tried
+        if target not in tried:
+            return CallOutcomes.route_errors(call)
+        index = len(tried) - 1 - tried[::-1].index(target)
+        errors = call.tried_errors or {}
+        own = error_type if status is None else f"{error_type} {status}"
+        return tuple([own if i == index else errors.get(i, "") for i in range(len(tried))])
+
     async def record_hedge_loser(
         self,
         call: _Call,
@@ -572,15 +588,34 @@ class CallOutcomes:
         hold is settled with (the answer returned: its estimate). A record of its
         own (id ``<call id>-attempt-<n>``), so a call's records add up to what its
         budget charged however its later attempts end."""
-        cut = self._cut_off(call, target)
         what = "first piece" if which == "first_token" else "answer"
+        return await self.record_unreported_attempt(
+            call, target, "RequestTimeoutError", f"no {what} within timeouts.{which}: tried again"
+        )
+
+    async def record_unreported_attempt(
+        self,
+        call: _Call,
+        target: Target,
+        error_type: str,
+        message: str,
+        status: int | None = None,
+    ) -> ChatResponse:
+        """Record an attempt on ``target`` the call gave up on (``error_type``,
+        ``message``) before the vendor reported any usage: it had the request and
+        bills the prompt, so the attempt's hold settles with the prompt's estimate
+        (returned) and a record of its own carries it (id ``<call id>-attempt-<n>``,
+        marked estimated), as :meth:`record_reported_attempt`'s carries the usage
+        the vendor reported."""
+        cut = self._cut_off(call, target)
         await self._record_cut_off(
             call,
             target,
             cut,
             f"{call.id}-attempt-{call.attempts}",
-            "RequestTimeoutError",
-            f"no {what} within timeouts.{which}: tried again",
+            error_type,
+            message,
+            status,
         )
         return cut
 
@@ -634,6 +669,7 @@ class CallOutcomes:
         if self.recording:
             fields = self.record_fields(call, target)
             fields["id"] = f"{call.id}-attempt-{call.attempts}"
+            fields["route_errors"] = self.route_errors_with(call, target, error_type, status)
             record = CallRecord(
                 **fields,
                 latency=priced.latency,
@@ -663,12 +699,14 @@ class CallOutcomes:
         ident: str,
         error_type: str,
         message: str,
+        status: int | None = None,
     ) -> None:
         """The record (id ``ident``) of an attempt on ``target`` cut off with ``cut``."""
         if not self.recording:
             return
         fields = self.record_fields(call, target)
         fields["id"] = ident
+        fields["route_errors"] = self.route_errors_with(call, target, error_type, status)
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
@@ -678,6 +716,7 @@ class CallOutcomes:
             usage_estimated=True,  # its prompt, as estimated: the vendor never said
             error_type=error_type,
             error_message=message,
+            status=status,
         )
         await self.emit(record)
 

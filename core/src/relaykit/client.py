@@ -561,7 +561,9 @@ class Client:
 
         Calls in flight (a stream until its block is left, a tool run until its
         last step, tools between steps included) get up to ``[timeouts] total``
-        to finish, so their records are written too; a call starting meanwhile
+        to finish, so their records are written too (a call waiting for room in
+        the call log's full queue hands its record to the log's close at once:
+        ``[storage] close_timeout`` bounds that, not ``retry_for``); a call starting meanwhile
         gets :class:`ClientClosedError`, but a tool run's next step goes ahead.
         Cancelling the task that closes stops that wait, not the closing. Once
         the wait is over, a call still waiting on a provider (or on a retry's
@@ -592,6 +594,11 @@ class Client:
             return
         self._closed = True
         self._closing = closing = anyio.Event()
+        if self._call_log is not None:
+            # The calls waited for below no longer wait for room in a full queue
+            # (storage failing: up to retry_for); the call log's close takes their
+            # records, within close_timeout.
+            self._call_log.closing()
         try:
             await self._excuse_own_blocks()
             if self._in_flight > len(self._excused):

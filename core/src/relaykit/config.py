@@ -128,7 +128,7 @@ class StorageConfig:
 
     When storage fails (or a write hangs that long), the writer retries a batch
     for up to ``retry_for`` seconds (once the queue is full, calls wait for it
-    meanwhile), then writes
+    meanwhile, until the client begins to close), then writes
     batches to ``spill_path`` (default: ``spilled-records-<hash>.jsonl`` in the
     user config dir, one per storage: the hash of the storage's own
     ``spill_target`` if it has one, else of the backend, the SQLite path or the

@@ -191,8 +191,11 @@ class ChatStream(StreamLifecycle):
         """End the attempt on ``target``, whose answer its content filter withheld
         whole, with ``refused``, falling back as a non-streamed refused answer does
         (``Client._attempt``): its rest read for the usage the vendor reports after
-        the finish (a prompt it bills), within the idle timeout, the connection
-        closed, and a record of its own carrying that usage."""
+        the finish (a prompt it bills), within the idle timeout and the call's
+        deadline (a vendor gone quiet after the finish never holds the call; nor
+        does the read hold a caller who cancels: both close the connection), and a
+        record of its own carrying that usage, or the prompt's estimate when none
+        came (it went quiet first, or the caller cancelled)."""
         deadline = min(self._call.deadline, time.monotonic() + self._client.config.timeouts.idle)
         running = self._client._running
         try:
@@ -209,12 +212,15 @@ class ChatStream(StreamLifecycle):
             # Cancelled meanwhile too: the connection closes and the hold settles.
             await self._close_gen()
             reported = self._reported_ahead(target)
-            billed = None
-            if reported is not None:
-                with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
-                    billed = await self._client._outcomes.record_reported_attempt(
-                        self._call, target, reported, type(refused).__name__, str(refused), 200
+            outcomes = self._client._outcomes
+            why = type(refused).__name__, str(refused), refused.status
+            with anyio.CancelScope(shield=True):  # billed: recorded however the call ends
+                if reported is not None:
+                    billed = await outcomes.record_reported_attempt(
+                        self._call, target, reported, *why
                     )
+                else:
+                    billed = await outcomes.record_unreported_attempt(self._call, target, *why)
             await self._settle(billed)
         raise refused
 

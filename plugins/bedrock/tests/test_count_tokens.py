@@ -20,10 +20,12 @@ from relaykit import (
     InvalidRequestError,
     Message,
     ProviderUnavailableError,
+    RateLimitError,
     TextPart,
     TokenCount,
     ToolCall,
 )
+from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_bedrock import BedrockProvider
 from relaykit_bedrock.testing import BedrockMock, validate_count_tokens
@@ -315,3 +317,108 @@ def test_the_mock_checks_the_invoke_model_body() -> None:
     assert "not base64" in str(validate_count_tokens(raw, OPUS_4_7))
     missing: dict[str, Any] = {"input": {"invokeModel": {}}}
     assert "input.invokeModel.body" in str(validate_count_tokens(missing, OPUS_4_7))
+
+
+#: a page a captive portal or a proxy's sign-in answers with, status 200
+SIGN_IN_PAGE = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Log in</body></html>"
+
+
+def answer_count_with(
+    mock: BedrockMock, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> None:
+    """Answer ``mock``'s CountTokens requests with ``body`` and status 200 (a proxy's
+    or a gateway's answer, in place of ``{"inputTokens": n}``)."""
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        if not request.path.endswith("/count-tokens"):
+            return response
+        return Response(200, {"content-type": content_type, **(headers or {})}, body)
+
+    mock.rewrite = rewrite
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "headers", "expected", "named"),
+    [
+        (
+            {"__type": "ThrottlingException", "message": "Too many requests, please wait."},
+            {},
+            RateLimitError,
+            "ThrottlingException",
+        ),
+        (
+            {"__type": "com.amazon.coral.validate#ValidationException", "message": "bad input"},
+            {},
+            InvalidRequestError,
+            "ValidationException",
+        ),
+        (
+            {"message": "The security token included in the request is expired"},
+            {"x-amzn-ErrorType": "ExpiredTokenException:http://internal.amazon.com/coral/"},
+            AuthenticationError,
+            "ExpiredTokenException",
+        ),
+        (
+            {"Message": "Service unavailable"},
+            {"x-amzn-ErrorType": "ServiceUnavailableException"},
+            ProviderUnavailableError,
+            "ServiceUnavailableException",
+        ),
+    ],
+    ids=["__type throttled", "__type with namespace", "header expired token", "header 503"],
+)
+async def test_an_aws_error_sent_with_status_200_in_place_of_the_count_is_that_error(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    expected: type[relaykit.RelayError],
+    named: str,
+) -> None:
+    answer_count_with(mock, json.dumps(body).encode(), "application/json", headers)
+    async with bedrock(make_client()) as provider:
+        with pytest.raises(expected, match=named) as info:
+            counted = await provider.count_tokens(conversation())
+            pytest.fail(f"counted as {counted}")
+    assert info.value.provider == "bedrock" and info.value.model == MODEL_ID
+
+
+@pytest.mark.anyio
+async def test_an_error_object_sent_with_status_200_in_place_of_the_count_is_that_error(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # as OpenAI-compatible gateways in front of Bedrock word one
+    error = {"error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": 429}}
+    answer_count_with(mock, json.dumps(error).encode(), "application/json")
+    async with bedrock(make_client()) as provider:
+        with pytest.raises(RateLimitError, match="Rate limit reached"):
+            await provider.count_tokens(conversation())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "content_type", "shown"),
+    [
+        (SIGN_IN_PAGE, "text/html", "Sign in"),
+        (b"{}", "application/json", "{}"),
+        (b'{"inputTokens": "many"}', "application/json", "many"),
+        (b'{"inputTokens": -3}', "application/json", "-3"),
+        (b"[1, 2]", "application/json", "[1, 2]"),
+        (b'{"inputTokens": 1', "application/json", "inputTokens"),
+        (b"", "application/json", "no body"),
+    ],
+    ids=["html page", "empty object", "a string", "negative", "a list", "cut short", "empty"],
+)
+async def test_a_200_that_is_no_count_is_a_malformed_response_naming_what_came(
+    mock: BedrockMock, make_client: MakeClient, body: bytes, content_type: str, shown: str
+) -> None:
+    answer_count_with(mock, body, content_type)
+    async with bedrock(make_client()) as provider:
+        with pytest.raises(ProviderUnavailableError) as info:
+            counted = await provider.count_tokens(conversation())
+            pytest.fail(f"counted as {counted}")
+    err = info.value
+    assert err.retryable and err.status == 200
+    assert "CountTokens" in str(err) and "inputTokens" in str(err)
+    assert shown in str(err)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import quote, urlencode
 
@@ -35,7 +35,7 @@ from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, StreamStart, UsageUpdate
 from relaykit.http import api_url, has_url_credentials, transport_error
 from relaykit.http_errors import error_in_answer, error_in_place_of_stream, not_a_stream
-from relaykit.secrets import SecretHeaders, scrub
+from relaykit.secrets import SecretHeaders, cut_short, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
 
@@ -490,14 +490,7 @@ class BedrockProvider:
             raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        try:
-            return json_decode.count(json_decode.loads(r.content)["inputTokens"], "inputTokens")
-        except (ValueError, TypeError, KeyError) as e:
-            raise ProviderUnavailableError(
-                "CountTokens answered without inputTokens",
-                provider=self._name,
-                model=request.model,
-            ) from e
+        return counted_tokens(r, self._name, request.model)
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """One vector per input, from ``POST /model/{modelId}/invoke`` calls.
@@ -709,6 +702,48 @@ def answered_error(data: Any, r: Any, answer: tuple[str, ...], provider: str, mo
     )
     if error is not None:
         raise error
+
+
+def counted_tokens(r: Any, provider: str, model: str) -> int:
+    """The count in CountTokens' status-200 answer ``r`` (``{"inputTokens": n}``).
+
+    What a proxy or gateway may send with status 200 in its place is no count:
+    AWS's error JSON (named in ``__type`` or ``x-amzn-ErrorType``, its words in
+    ``message``) is the typed error its name says, as it would be with its own
+    status; an error object (``{"error": {...}}``) the error it describes; and
+    anything else (an HTML page, ``{}``, a count that is no whole number, a body
+    cut short) the retryable malformed-response error, quoting what came.
+    """
+    media = (r.headers.get("content-type") or "no content type").lower()
+    data: Any = None
+    if not media.startswith("text/html"):
+        try:
+            data = json_decode.loads(r.content)
+        except ValueError:
+            data = None
+    if isinstance(data, dict) and "inputTokens" in data and "__type" not in data:
+        with suppress(ValueError):
+            tokens = json_decode.count(data["inputTokens"], "inputTokens")
+            if tokens >= 0:  # a negative count is no count either
+                return tokens
+    elif not media.startswith("text/html"):
+        kind = error_kind(r.headers, r.content)
+        if kind is not None:
+            status = STREAM_EXCEPTION_STATUS.get(kind.lower(), 500)
+            raise http_error(status, r.headers, r.content, provider=provider, model=model)
+        answered_error(data, r, ("inputTokens",), provider, model)
+    text = r.content.decode("utf-8", "replace").strip()
+    shown = f": {cut_short(' '.join(text.split()), 100)!r}" if text else " with no body"
+    raise ProviderUnavailableError(
+        f"CountTokens answered (status 200) with {media.split(';', 1)[0]} that holds no"
+        f" inputTokens count{shown}",
+        provider=provider,
+        model=model,
+        status=r.status_code,
+        hint="a proxy or gateway between relaykit and Bedrock answered, or the service is"
+        " in trouble: a retry may get the count; if it lasts, check base_url and any"
+        " proxy settings (HTTPS_PROXY)",
+    )
 
 
 #: the fields of the InvokeModel answers relaykit reads that hold the answer: images

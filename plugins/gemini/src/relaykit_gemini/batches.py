@@ -75,6 +75,8 @@ from relaykit.batches import (
     result_id,
 )
 from relaykit.http import api_url, may_have_acted
+from relaykit.http_errors import error_status_of
+from relaykit.secrets import cut_short
 from relaykit_google_auth.vertex_http import next_page_token
 
 from . import wire
@@ -196,7 +198,7 @@ class GeminiBatches:
         url = self._api(f"{_resource(model)}:batchGenerateContent")
         try:
             r = await self._send("POST", url, model, content)
-            return self._batch(json_decode.loads(r.content), model)
+            return self._batch(self._answer(r, "a batch", model, *_OPERATION), model)
         except Exception as e:
             found = await self._find(display_name, model) if may_have_acted(e) else None
             if found is None:
@@ -227,7 +229,8 @@ class GeminiBatches:
         while True:
             query = f"pageSize={size}" + (f"&pageToken={quote(token, safe='')}" if token else "")
             r = await self._send("GET", self._api(f"batches?{query}"), None)
-            page = json_decode.loads(r.content)
+            # {} is a list of no batches (Google's JSON leaves an empty list out)
+            page = self._answer(r, "a list of batches", None, "operations", "nextPageToken")
             try:
                 operations = list(page.get("operations") or ())
                 token = next_page_token(page, asked)
@@ -244,7 +247,9 @@ class GeminiBatches:
 
     async def cancel(self, vendor_id: str) -> Batch:
         """``POST batches/{id}:cancel`` (which answers nothing), then the batch as it stands."""
-        await self._send("POST", self._api(f"{_name(vendor_id)}:cancel"), None, b"{}")
+        r = await self._send("POST", self._api(f"{_name(vendor_id)}:cancel"), None, b"{}")
+        if r.content.strip():  # {}: an error object in its place is no cancel
+            self._answer(r, "a cancel's answer", None)
         return await self.get(vendor_id)
 
     async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
@@ -279,6 +284,13 @@ class GeminiBatches:
         if responses_file:
             async with aclosing(self._lines(responses_file, model)) as lines:
                 async for line in lines:
+                    if isinstance(line, dict) and "key" not in line and "response" not in line:
+                        # an error object in place of the file ({"error": ...}): the
+                        # download failed, whatever its status said
+                        error = line.get("error")
+                        if error:
+                            body = json_encode.dumps(line)
+                            raise self._error(error_status_of(error), {}, body, model)
                     yield read(result_id(line, "key"), line)
         if batch.status not in ("cancelled", "expired"):
             return
@@ -374,8 +386,10 @@ class GeminiBatches:
         r = await self._send("POST", self._upload, model, metadata, start)
         location = r.headers.get("x-goog-upload-url")
         if not location:
+            # what came instead: an error object is the error it describes
+            self._error_object(r, model)
             raise ProviderUnavailableError(
-                "the File API started an upload without an x-goog-upload-url",
+                f"the File API started an upload without an x-goog-upload-url ({_what_came(r)})",
                 provider=self._name,
                 model=model,
             )
@@ -385,10 +399,14 @@ class GeminiBatches:
         same_host = urlsplit(upload_url)[:2] == urlsplit(self._base)[:2]
         try:
             r = await self._send("POST", upload_url, model, data, finish, keyed=same_host)
-            name = (json_decode.loads(r.content).get("file") or {}).get("name")
+            self._error_object(r, model, "file")
+            try:
+                name = _file_name(json_decode.loads(r.content)["file"]["name"], "file.name")
+            except (ValueError, KeyError, *json_decode.SHAPE_ERRORS):
+                name = ""
             if not name:
                 raise ProviderUnavailableError(
-                    "the File API finished an upload without naming the file",
+                    f"the File API finished an upload without naming the file ({_what_came(r)})",
                     provider=self._name,
                     model=model,
                 )
@@ -416,10 +434,38 @@ class GeminiBatches:
 
     async def _operation(self, vendor_id: str) -> dict[str, Any]:
         r = await self._send("GET", self._api(_name(vendor_id)), None)
+        return self._answer(r, "a batch", None, *_OPERATION)
+
+    def _answer(
+        self, r: HttpResponse, what: str, model: str | None, *fields: str
+    ) -> dict[str, Any]:
+        """The JSON object of status-200 answer ``r`` (``what``: ``"a batch"``): an error
+        object without any of the ``fields`` that carry the answer raises the typed
+        error it describes (:meth:`_error_object`); a body that is not JSON, or JSON
+        that is no object, the ``ValueError`` the core reports as a malformed answer,
+        quoting the body or naming what it is."""
+        self._error_object(r, model, *fields)
         data = json_decode.loads(r.content)
         if not isinstance(data, dict):
-            raise json_decode.wrong_shape("a batch", TypeError("not an object"), data, {})
+            shown = "null" if data is None else type(data).__name__
+            raise json_decode.wrong_shape(what, TypeError(f"expected an object, got {shown}"))
         return data
+
+    def _error_object(self, r: HttpResponse, model: str | None, *fields: str) -> None:
+        """Raise the error an error object sent with status 200 in place of an answer
+        describes (``{"error": {"code": 429, ...}}``, as a gateway in front of the API
+        answers a failure), typed as a single call's error of that status is; an
+        answer with any of its ``fields`` (a failed batch's operation has ``name``
+        and ``error``) is left alone."""
+        try:
+            data = json_decode.loads(r.content)
+        except ValueError:
+            return
+        if not isinstance(data, dict) or not data.get("error"):
+            return
+        if any(data.get(field) is not None for field in fields):
+            return
+        raise self._error(error_status_of(data["error"]), r.headers, r.content, model)
 
     def _batch(self, operation: Mapping[str, Any], model: str | None) -> Batch:
         """A :class:`~relaykit.Batch` from a batch operation (its id ``batches/...``)."""
@@ -491,6 +537,20 @@ class GeminiBatches:
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, model)
         return r
+
+
+#: the fields of a batch operation that make it one (a failed batch's has ``error`` too)
+_OPERATION = ("name", "metadata", "done", "response")
+
+
+def _what_came(r: HttpResponse) -> str:
+    """What an answer that is not the one expected holds, for an error's message: its
+    media type and the start of its body."""
+    media = (r.headers.get("content-type") or "no content type").split(";", 1)[0]
+    text = " ".join(r.content.decode("utf-8", "replace").split())
+    if not text:
+        return f"it answered {media}, empty"
+    return f"it answered {media}: {cut_short(text, 100)!r}"
 
 
 def _name(vendor_id: str) -> str:

@@ -9,6 +9,7 @@ schema. Append new migrations; never edit one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -315,14 +316,19 @@ EMBEDDINGS_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
 WAL_SWITCH_SECONDS = 30.0
 
 
-def use_wal(conn: sqlite3.Connection, seconds: float = WAL_SWITCH_SECONDS) -> None:
+def use_wal(
+    conn: sqlite3.Connection,
+    seconds: float = WAL_SWITCH_SECONDS,
+    *,
+    stop: threading.Event | None = None,
+) -> None:
     """Put the database in WAL mode (persistent), if another connection has not already.
 
     Switching needs the file to itself, and SQLite answers "database is locked"
     at once rather than through the busy handler, so two processes opening a
     new file together would have one of them fail: it is tried again until
-    ``seconds`` have passed. A file already in WAL mode (every open after the
-    first) needs no switch.
+    ``seconds`` have passed, or ``stop`` is set. A file already in WAL mode
+    (every open after the first) needs no switch.
     """
     deadline = time.monotonic() + seconds
     while True:
@@ -333,6 +339,8 @@ def use_wal(conn: sqlite3.Connection, seconds: float = WAL_SWITCH_SECONDS) -> No
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
+            if stop is not None and stop.is_set():  # (its storage is closing)
+                raise
             time.sleep(0.005)
 
 
@@ -340,14 +348,17 @@ def migrate(
     conn: sqlite3.Connection,
     migrations: list[tuple[int, str, Callable[[Database], None]]] = MIGRATIONS,
     table: str = "relaykit_migrations",
+    *,
+    stop: threading.Event | None = None,
 ) -> list[int]:
     """Bring the database up to date with ``migrations`` (the call log's by
-    default), recorded in ``table``; return the versions applied now.
+    default), recorded in ``table``; return the versions applied now. ``stop``,
+    once set, ends the wait to switch to WAL (:func:`use_wal`).
 
     Each schema records its versions in its own table, so an embeddings file
     and a call log could even share one file without their numbers colliding.
     """
-    use_wal(conn)
+    use_wal(conn, stop=stop)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(

@@ -62,7 +62,7 @@ from .queries import (
     total_from_row,
 )
 from .schema import migrate
-from .writer import Writer
+from .writer import LOCK_SLICE, Writer, locked
 
 T = TypeVar("T")
 
@@ -145,6 +145,9 @@ class SQLiteStorage:
         self._idle_readers: list[sqlite3.Connection] = []
         self._loop_reads = LoopReads(self.path)
         self._closed = False
+        #: set as the close begins, before it waits for ``_lock``: an open waiting for
+        #: another process's lock (holding ``_lock``) stops waiting then
+        self._closing = threading.Event()
         # The model listings this object has read or written, for peek_cached_models.
         self._models_seen: dict[str, CachedModels] = {}
         after_fork_in_child(self, SQLiteStorage._forget_parent)
@@ -181,8 +184,10 @@ class SQLiteStorage:
         leave_to_parent(*self._idle_readers, *self._loop_reads.connections_in_child())
         self._idle_readers = []
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False)
+    def _connect(self, busy_timeout: float | None = None) -> sqlite3.Connection:
+        """A connection that waits ``busy_timeout`` (default: the storage's) for a lock."""
+        timeout = self._busy_timeout if busy_timeout is None else busy_timeout
+        conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
         try:
             conn.execute("PRAGMA synchronous=NORMAL")  # durable at commit against crashes, in WAL
             register_functions(conn)
@@ -212,13 +217,8 @@ class SQLiteStorage:
 
     def _open_writer(self) -> Writer:
         self._create_private_file()
-        conn = self._connect()
+        conn = self._open_migrated()
         try:
-            # Only a new, empty file takes it (an existing one keeps its
-            # own): 16 KiB pages cost the writer ~25% less CPU per record
-            # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
-            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-            migrate(conn)
             self._preload_model_cache(conn)
         except BaseException:
             conn.close()
@@ -230,6 +230,42 @@ class SQLiteStorage:
             checkpointer=Checkpointer(self._connect, self.path),
             busy_timeout=self._busy_timeout,
         )
+
+    def _open_migrated(self) -> sqlite3.Connection:
+        """The writer's connection, the file's pages sized (a new file) and migrated:
+        another process's lock is waited for in slices (as the writer does), up to
+        the busy timeout, but no longer once the close has begun.
+
+        Up to the busy timeout is right for a call: another process may be making or
+        migrating the same file (two workers starting together), which takes a
+        moment. But the open holds ``_lock``, which the close takes: SQLite's own
+        busy wait, which nothing cuts short, held the client's close for all of it
+        (30 s), past the call log's ``close_timeout``, which had given the write up
+        (and spilled its records, for the next client to replay).
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            conn = None
+            try:
+                # each statement, the connection's first included, waits one slice
+                conn = self._connect(LOCK_SLICE)
+                # Only a new, empty file takes it (an existing one keeps its
+                # own): 16 KiB pages cost the writer ~25% less CPU per record
+                # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
+                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+                migrate(conn, stop=self._closing)
+                # from here the writer waits in slices (WAL), or whole (see Writer)
+                conn.execute(f"PRAGMA busy_timeout={round(self._busy_timeout * 1000)}")
+                return conn
+            except sqlite3.OperationalError as e:
+                if conn is not None:
+                    conn.close()
+                if not locked(e) or time.monotonic() >= deadline or self._closing.is_set():
+                    raise
+            except BaseException:
+                if conn is not None:
+                    conn.close()
+                raise
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         self._ready_writer()
@@ -539,6 +575,7 @@ class SQLiteStorage:
         await anyio.to_thread.run_sync(self._close)
 
     def _close(self) -> None:
+        self._closing.set()  # an open waiting for the lock stops (it holds _lock)
         with self._lock:
             if self._closed:
                 return

@@ -279,7 +279,7 @@ class Writer:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as e:
-                if not _locked(e) or time.monotonic() >= deadline:
+                if not locked(e) or time.monotonic() >= deadline:
                     raise
                 if self._closed and _given_up(group):
                     # The rest given up wait no more either: each would take a slice.
@@ -324,7 +324,7 @@ def _given_up(group: list[_Job]) -> bool:
     return all(job.given_up is not None and job.given_up.is_set() for job in group)
 
 
-def _locked(error: sqlite3.OperationalError) -> bool:
+def locked(error: sqlite3.OperationalError) -> bool:
     """Whether ``error`` is another connection's lock (SQLITE_BUSY), which waiting cures."""
     name = getattr(error, "sqlite_errorname", None)
     if name:
