@@ -353,9 +353,12 @@ async def test_a_schema_json_cannot_hold_is_refused_unsent(
     assert mock.requests == []
 
 
-def test_json_object_without_schema_is_not_sent() -> None:
+def test_json_object_is_emulated_not_sent_as_a_format() -> None:
+    """Converse has no JSON mode: a forced tool carries it (test_json_object.py)."""
     request = _request(response_format=relaykit.ResponseFormat("json_object"))
-    assert "outputConfig" not in wire.request_body(request)
+    body = wire.request_body(request)
+    assert "outputConfig" not in body
+    assert body["toolConfig"]["toolChoice"] == {"tool": {"name": "response"}}
 
 
 @pytest.mark.anyio

@@ -242,7 +242,9 @@ class BedrockProvider:
             )
         data = json_decode.loads(r.content)
         answered_error(data, r, ("output",), self._name, request.model)
-        return wire.response(data, request.model, r.headers.get(REQUEST_ID))
+        return wire.response(
+            data, request.model, r.headers.get(REQUEST_ID), wire.json_tool_name(request)
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event
@@ -264,7 +266,9 @@ class BedrockProvider:
                 await r.aread()
                 raise self._in_place_of_stream(r, media, request.model, "an AWS event stream")
             decoder = EventStreamDecoder()
-            translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
+            translator = ConverseStreamTranslator(
+                request.model, r.headers.get(REQUEST_ID), wire.json_tool_name(request)
+            )
             started = False
             lost: str | None = None  # why the metadata after messageStop never came
             # aclosing: the client's byte iterator is an async generator too; leaving it
@@ -375,7 +379,7 @@ class BedrockProvider:
         converse = messages_wire.converse_response(data)
         given = data.get("id")  # a dict: converse_response read it
         rid = given if isinstance(given, str) and given else r.headers.get(REQUEST_ID)
-        return wire.response(converse, request.model, rid)
+        return wire.response(converse, request.model, rid, wire.json_tool_name(request))
 
     async def _messages_stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         url, body, headers = await self._messages_request(request, stream=True)
@@ -416,7 +420,8 @@ class BedrockProvider:
                         for name, converse in reader.events(sse.event, data):
                             if translator is None:  # the message id comes in message_start
                                 rid = reader.message_id or r.headers.get(REQUEST_ID)
-                                translator = ConverseStreamTranslator(model, rid)
+                                json_tool = wire.json_tool_name(request)
+                                translator = ConverseStreamTranslator(model, rid, json_tool)
                             for event in translator.events(name, converse):
                                 yield event
                                 # message_start's prompt usage is no piece of the answer
