@@ -2,7 +2,9 @@
 
 Choices the Converse API forces on us, each documented here once:
 
-- ``seed`` has no Converse field and is not sent.
+- ``seed`` has no Converse field (nor the Messages route): one is refused
+  before sending (with no status, so a route falls back), as LiteLLM refuses
+  it unless told to drop it, rather than dropped unsaid.
 - ``response_format`` with a JSON schema becomes ``outputConfig.textFormat``
   (Bedrock's structured outputs, ``type: json_schema``, the schema as a JSON
   *string*). ``json_object`` has no Converse equivalent (no JSON mode), so it is
@@ -123,6 +125,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
+from relaykit.request import refuse_seed
 from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit_claude_models import ToolIds, thinking_first
 
@@ -190,6 +193,7 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
     sends no ``strict``, the tools' ``strict`` flags are left out and their
     parameters sent as given; :mod:`.messages_wire` translates the body."""
     refuse_names(request.messages, API_NAMES[api])
+    refuse_seed(request, API_NAMES[api])
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request, api)
