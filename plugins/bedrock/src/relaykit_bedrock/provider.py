@@ -55,7 +55,7 @@ from .endpoints import CONTROL_PLANE_URL_ENV, RUNTIME_URL_ENV, endpoint_url, mod
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
 from .prices import lookup
-from .routes import CONVERSE, MESSAGES, Api
+from .routes import CONVERSE, MESSAGES, Api, chat_model
 from .stream_events import ConverseStreamTranslator
 
 if TYPE_CHECKING:
@@ -232,6 +232,7 @@ class BedrockProvider:
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``POST /model/{modelId}/converse`` call, or ``POST /anthropic/v1/messages``
         for the Claude models the Messages API serves."""
+        request = chat_model(request)
         if uses_messages_api(request.model, self._claude_api):
             return await self._messages_chat(request)
         url, body, headers = await self._converse_request(request, "converse")
@@ -250,6 +251,7 @@ class BedrockProvider:
         """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event
         stream, or a streamed Messages API call (server-sent events) for the Claude
         models it serves."""
+        request = chat_model(request)
         if uses_messages_api(request.model, self._claude_api):
             async with aclosing(self._messages_stream(request)) as events:
                 async for event in events:
@@ -473,6 +475,7 @@ class BedrockProvider:
         :class:`relaykit.RelayError` subclasses on failure.
         """
         counted: dict[str, Any]
+        request = chat_model(request)
         if uses_messages_api(request.model, self._claude_api):
             body = self._messages_body(request, stream=False)
             counted = {"invokeModel": {"body": messages_wire.invoke_model_body(body)}}
