@@ -47,7 +47,8 @@ def client(fake: FakePlugin) -> relaykit.Client:
         ({"user": "u-1"}, "metadata={'user': 'u-1'}"),
         ({"store": True}, "extra={...}"),
         ({"top_k": 3}, "extra={...}"),
-        ({"logprobs": True}, "carries no log probabilities"),
+        ({"logprobs": True}, "extra={'logprobs': True}"),
+        ({"top_logprobs": 3}, "r.logprobs holds them"),
     ],
 )
 async def test_a_foreign_parameter_is_refused_with_where_it_goes(
