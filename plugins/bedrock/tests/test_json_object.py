@@ -56,9 +56,11 @@ async def test_json_object_streams_as_text_on_converse(
     mock: BedrockMock, make_client: MakeClient
 ) -> None:
     mock.script.reply("", tool_calls=(("response", ANSWER),))
-    async with make_client() as client:
-        async with client.stream(CLAUDE, "json please", response_format=JSON_OBJECT) as s:
-            kinds = {type(event).__name__ async for event in s}
+    async with (
+        make_client() as client,
+        client.stream(CLAUDE, "json please", response_format=JSON_OBJECT) as s,
+    ):
+        kinds = {type(event).__name__ async for event in s}
     assert "ToolCallDelta" not in kinds and "TextDelta" in kinds
     assert json.loads(s.response.text) == ANSWER
     assert (s.response.tool_calls, s.response.finish_reason) == ((), "stop")

@@ -71,7 +71,12 @@ async def test_vertex_sends_an_image_url_with_its_given_or_named_type(
     (sent,) = vertex_mock.model_requests()
     parts = sent.json()["contents"][0]["parts"]
     assert parts[1] == {"fileData": {"fileUri": UNTYPED, "mimeType": "image/png"}}
-    assert parts[2] == {"fileData": {"fileUri": "https://storage.googleapis.com/bucket/dog.jpg", "mimeType": "image/jpeg"}}
+    assert parts[2] == {
+        "fileData": {
+            "fileUri": "https://storage.googleapis.com/bucket/dog.jpg",
+            "mimeType": "image/jpeg",
+        }
+    }
 
 
 @pytest.mark.anyio

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Literal
 
 import attrs
+
 from relaykit import ChatRequest, InvalidRequestError
 
 Api = Literal["converse", "messages"]

@@ -93,8 +93,10 @@ class ConverseStreamTranslator:
                 self._delta(data, out)
             elif event_type == "contentBlockStart":
                 use = (data.get("start") or {}).get("toolUse")
-                if use is not None and self._json_tool is not None and (
-                    use.get("name") == self._json_tool
+                if (
+                    use is not None
+                    and self._json_tool is not None
+                    and (use.get("name") == self._json_tool)
                 ):
                     self._json_blocks.add(data.get("contentBlockIndex", 0))
                 elif use is not None:

@@ -14,9 +14,9 @@ Choices the Converse API forces on us, each documented here once:
   (finish ``stop``, no tool call), whole and streamed, on the Messages route too.
   A tool of the caller's by that name is refused before sending, and so, where
   Claude refuses a forced tool (while it thinks; Opus 5.5 and the like always),
-  is the format, the fix being a JSON schema (sent natively). For Claude, that schema and a strict tool's parameters are converted to
-  Claude's subset, or refused before sending; every tool's name is checked
-  (see :mod:`.schemas`).
+  is the format, the fix being a JSON schema (sent natively). For Claude, that
+  schema and a strict tool's parameters are converted to Claude's subset, or
+  refused before sending; every tool's name is checked (see :mod:`.schemas`).
 - ``tool_choice="none"`` has no Converse equivalent: the tools are left out,
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
@@ -169,6 +169,7 @@ COUNT_TOKENS_FIELDS = ("messages", "system", "toolConfig")
 
 #: what the tool emulating ``json_object`` says it is for
 JSON_TOOL_DESCRIPTION = "Give the final answer as this tool's input."
+
 
 def json_tool_name(request: ChatRequest) -> str | None:
     """The name of the tool whose input is the answer, when ``json_object`` is emulated
