@@ -47,7 +47,8 @@ def client(fake: FakePlugin) -> relaykit.Client:
         ({"user": "u-1"}, "metadata={'user': 'u-1'}"),
         ({"store": True}, "extra={...}"),
         ({"top_k": 3}, "extra={...}"),
-        ({"logprobs": True}, "carries no log probabilities"),
+        ({"logprobs": True}, "extra={'logprobs': True}"),
+        ({"top_logprobs": 3}, "r.logprobs holds them"),
     ],
 )
 async def test_a_foreign_parameter_is_refused_with_where_it_goes(
@@ -100,6 +101,33 @@ async def test_a_bare_model_name_is_refused_naming_its_provider(model: str, fix:
         with pytest.raises(relaykit.ConfigError) as caught:
             await c.chat(model, "hi")
     assert "is not of the form 'provider/model'" in caught.value.message
+    assert fix in (caught.value.hint or ""), caught.value.hint
+    assert fake.calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "fix"),
+    [
+        ("fake/m\n", "write 'fake/m'"),  # read from a file or a variable with its newline
+        (" fake/m", "write 'fake/m'"),
+        ("fake/ m", "write 'fake/m'"),
+        ("fake /m", "write 'fake/m'"),
+        ("fast ", "write 'fast'"),  # an alias
+    ],
+)
+async def test_a_model_with_surrounding_whitespace_is_refused_naming_it(
+    model: str, fix: str
+) -> None:
+    """Not stripped: a model id is refused rather than guessed at, as a bare name or a
+    provider in capitals is, and one that differs only by a space would name another
+    record, metric series and cache key than the same model without it."""
+    fake = FakePlugin()
+    config = {"storage": {"backend": "none"}, "models": {"fast": {"targets": ["fake/m"]}}}
+    async with relaykit.Client(config, plugins=[fake]) as c:
+        with pytest.raises(relaykit.ConfigError) as caught:
+            await c.chat(model, "hi")
+    assert "whitespace" in caught.value.message and repr(model) in caught.value.message
     assert fix in (caught.value.hint or ""), caught.value.hint
     assert fake.calls == []
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relaykit import ChatResponse, ToolCall, Usage, response_cache
+from relaykit import ChatResponse, TokenLogprob, ToolCall, Usage, response_cache
 from relaykit.assembly import ResponseAssembler
 from relaykit.config import CacheConfig
 from relaykit.messages import (
@@ -181,6 +181,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "search_queries",
         "search_suggestions",
         "stop_sequence",
+        "logprobs",
         "usage_estimated",  # not kept: a hit is billed nothing, so nothing is estimated
         "parsed",  # not kept: the client parses a hit's text again
     }, "update response_cache._entry and _response"
@@ -213,6 +214,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         search_queries=("q1", "q2"),
         search_suggestions="<div>suggested</div>",
         stop_sequence="END",
+        logprobs=(TokenLogprob("t", -0.5, bytes=b"t"),),
         usage_estimated=True,
     )
     defaults = {f.name: f.default for f in attrs.fields(ChatResponse) if f.name != "parsed"}

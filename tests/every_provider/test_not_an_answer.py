@@ -48,8 +48,9 @@ RATE_LIMITED_200 = {
 }
 
 
-#: what makes a request cacheable: a seed (Claude Opus 4.7 refuses a temperature)
-CACHEABLE = {"seed": 7}
+#: what makes a request cacheable: the call's own cache=True (Claude Opus 4.7 refuses
+#: a temperature, Anthropic's and Bedrock's APIs a seed)
+CACHEABLE = {"cache": True}
 
 
 SSE = "text/event-stream"

@@ -40,6 +40,7 @@ _EXPORTS = {
     "ChatResponse": "response",
     "Usage": "response",
     "TokenCount": "response",
+    "TokenLogprob": "response",
     "ModelInfo": "response",
     "ModelPrice": "response",
     "EmbeddingRequest": "embeddings",
@@ -181,6 +182,7 @@ __all__ = [
     "TextPart",
     "TimedText",
     "TokenCount",
+    "TokenLogprob",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
@@ -279,7 +281,7 @@ if TYPE_CHECKING:
     from .protocols import CallRecord, ProviderSettings
     from .request import ChatRequest, Reasoning, ResponseFormat, Tool, ToolChoice
     from .rerank import RerankRequest, RerankResponse, RerankResult
-    from .response import ChatResponse, ModelInfo, ModelPrice, TokenCount, Usage
+    from .response import ChatResponse, ModelInfo, ModelPrice, TokenCount, TokenLogprob, Usage
     from .secrets import Secret
     from .serialization import converter, from_json, to_json
     from .speech import SpeechRequest, SpeechResponse

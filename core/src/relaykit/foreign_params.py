@@ -64,9 +64,11 @@ _FIXES: dict[str, str] = {
     "caching": "relaykit's name is cache (cache=True answers from the response cache)",
     "user": "who called is metadata (metadata={'user': {value}}): limits, budgets and "
     "logs go by it, and it is not sent; OpenAI's own user field goes in extra={...}",
-    "logprobs": "extra={...} sends OpenAI's field, but ChatResponse carries no log probabilities",
-    "top_logprobs": "extra={...} sends OpenAI's field, but ChatResponse carries no log "
-    "probabilities",
+    "logprobs": "a vendor's field: extra={'logprobs': True} (with 'top_logprobs': N for "
+    "alternatives) asks OpenAI's Chat Completions and compatibles, and client.chat's "
+    "r.logprobs holds them",
+    "top_logprobs": "a vendor's field: extra={'logprobs': True, 'top_logprobs': N} asks "
+    "OpenAI's Chat Completions and compatibles, and client.chat's r.logprobs holds them",
 }
 
 #: vendors' own fields whose names are near a parameter of relaykit's they are not

@@ -58,7 +58,8 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.plugin_options": "a plugin's config table read into numbers and paths, typed errors",
     "relaykit.protocols": "the protocols plugins implement and the values that cross them",
     "relaykit.record_rows": "call records as flat table rows, for SQL storage backends",
-    "relaykit.request": "`ChatRequest`, the values inside it, `estimate_prompt_tokens`",
+    "relaykit.request": "`ChatRequest`, the values inside it, `estimate_prompt_tokens`,"
+    " `refuse_seed`",
     "relaykit.rerank": "rerank values and `ranked`",
     "relaykit.response": "`ChatResponse`, `Usage`, `ModelInfo`, `ModelPrice`",
     "relaykit.secrets": "`Secret`, `SecretHeaders`, `scrub` and `cut_short`, so keys never show",

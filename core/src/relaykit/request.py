@@ -35,6 +35,7 @@ __all__ = [
     "Tool",
     "ToolChoice",
     "estimate_prompt_tokens",
+    "refuse_seed",
 ]
 
 
@@ -779,3 +780,19 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     message: call it only when the count is missing.
     """
     return request_size(request) // 4
+
+
+def refuse_seed(request: ChatRequest, api: str) -> None:
+    """Refuse ``request``'s ``seed`` for a plugin whose vendor's ``api`` ("Anthropic's
+    Messages API") has no such field: before sending, with no status (so a route
+    falls back to a target that takes it), rather than drop it without a word, as
+    LiteLLM refuses it unless told ``drop_params``."""
+    if request.seed is None:
+        return
+    raise InvalidRequestError(
+        f"{api} has no seed (seed={request.seed})",
+        model=request.model,
+        param="seed",
+        hint="drop seed=: temperature=0 makes the answers the most repeatable this "
+        "model's can be, and cache=True answers a repeated call from the response cache",
+    )

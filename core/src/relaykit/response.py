@@ -6,6 +6,7 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
@@ -22,6 +23,7 @@ __all__ = [
     "ModelInfo",
     "ModelPrice",
     "TokenCount",
+    "TokenLogprob",
     "Usage",
     "no_usage",
     "reasoning_fields",
@@ -276,6 +278,23 @@ class ModelInfo:
         return f"{self.provider}/{self.id}"
 
 
+@attrs.frozen
+class TokenLogprob:
+    """One output token and its log probability, where the call asked for them (OpenAI's
+    Chat Completions and compatibles: ``extra={"logprobs": True, "top_logprobs": N}``).
+
+    ``bytes`` are the token's UTF-8 bytes (``None`` when the vendor gives none): a
+    character split across tokens shows whole only when their bytes are joined.
+    ``top_logprobs`` are the most likely tokens at this place, most likely first
+    (each with no ``top_logprobs`` of its own).
+    """
+
+    token: str
+    logprob: float
+    bytes: builtins.bytes | None = attrs.field(default=None, kw_only=True)
+    top_logprobs: tuple[TokenLogprob, ...] = attrs.field(default=(), kw_only=True)
+
+
 # Not slotted: a frozen slotted class sets each field through object.__setattr__
 # (a C call of ~1 k instructions); a frozen dict class writes its __dict__
 # directly, ~40% less to build. A response is built twice a call and each field
@@ -349,6 +368,9 @@ class ChatResponse:
     search_suggestions: str | None = None
     usage_estimated: bool = False
     stop_sequence: str | None = None
+    #: each output token with its log probability, where the call asked for them and
+    #: the provider reads them (:class:`TokenLogprob`); empty otherwise
+    logprobs: tuple[TokenLogprob, ...] = ()
     #: the answer as an instance of the ``response_format`` class the call gave
     #: (``None`` without one); never stored, cached or serialised: it is made
     #: again from ``text``

@@ -488,6 +488,7 @@ def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
         r.search_queries,
         r.search_suggestions,
         r.stop_sequence,
+        r.logprobs,
     )
 
 
@@ -515,6 +516,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         search_queries,
         search_suggestions,
         stop_sequence,
+        logprobs,
     ) = entry
     return ChatResponse(
         text=text,
@@ -542,6 +544,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         search_queries=search_queries,
         search_suggestions=search_suggestions,
         stop_sequence=stop_sequence,
+        logprobs=logprobs,
     )
 
 

@@ -73,8 +73,18 @@ class Target(NamedTuple):
 
     @classmethod
     def parse(cls, model_id: str) -> Target:
-        """Split at the first ``/``: ``openrouter/meta-llama/x`` keeps the rest."""
+        """Split at the first ``/``: ``openrouter/meta-llama/x`` keeps the rest.
+
+        Whitespace around the id, the provider or the model (a newline read with the
+        name from a file) is refused, not stripped: the id names the call's record,
+        metric series and cache key, as the vendor's model name does."""
         provider, sep, model = model_id.partition("/")
+        trimmed = f"{provider.strip()}/{model.strip()}" if sep else model_id.strip()
+        if trimmed != model_id:
+            raise ConfigError(
+                f"model {model_id!r} has whitespace around its provider or model name",
+                hint=f"write {trimmed!r}",
+            )
         if not sep or not provider or not model:
             vendor = _vendor_of(model_id) if not sep else None
             example = f"'{vendor}/{model_id}'" if vendor else "e.g. 'openai/gpt-4o-mini'"

@@ -30,6 +30,7 @@ class TestAnthropic(ProviderContract, BatchContract):
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
                 # Thinking streams apart from text, but its tokens are not counted apart.
                 supports_reasoning_tokens=False,
+                supports_seed=False,
                 batch_model="anthropic/claude-haiku-4-5",
                 statuses={
                     400: InvalidRequestError,

@@ -34,6 +34,7 @@ class TestVertexAnthropic(ProviderContract):
                 "vertex-anthropic", vertex_mock.base_url, sa_file, location="us-east5"
             ),
             supports_reasoning_tokens=False,
+            supports_seed=False,
             statuses={
                 400: InvalidRequestError,
                 401: AuthenticationError,

@@ -61,7 +61,6 @@ async def test_request_body_and_headers(mock: AnthropicMock) -> None:
             temperature=0.3,
             top_p=0.8,
             stop=["END", "STOP"],
-            seed=7,
             metadata={"trace": "abc"},
             extra={"top_k": 5},
         )
@@ -79,7 +78,7 @@ async def test_request_body_and_headers(mock: AnthropicMock) -> None:
         "temperature": 0.3,
         "top_p": 0.8,
         "stop_sequences": ["END", "STOP"],
-        "top_k": 5,  # extra, merged; seed and metadata are not sent
+        "top_k": 5,  # extra, merged; metadata is not sent
     }
 
 

@@ -71,6 +71,7 @@ def harness(
         # each edits the model it draws with: inpainting with a mask, a variation without
         image_edit_model=image_edit_model or image_model,
         image_edit_mask=True,
+        supports_seed=False,
         providers={
             "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
         },

@@ -54,6 +54,7 @@ class TestBedrockMessagesApi(ProviderContract):
                 image_model="bedrock/amazon.nova-canvas-v1:0",
                 image_edit_model="bedrock/amazon.nova-canvas-v1:0",
                 image_edit_mask=True,
+                supports_seed=False,
                 providers={
                     "bedrock": {
                         "base_url": mock.base_url,

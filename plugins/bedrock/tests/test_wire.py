@@ -56,7 +56,7 @@ async def test_system_turns_and_inference_config(
     sonnet_4 = "bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0"
     async with make_client() as client:
         await client.chat(
-            sonnet_4, messages, max_tokens=50, temperature=0.2, top_p=0.9, stop=["END"], seed=7
+            sonnet_4, messages, max_tokens=50, temperature=0.2, top_p=0.9, stop=["END"]
         )
     body = sent(mock)
     assert body["system"] == [{"text": "Be terse."}, {"text": "Use French."}]
@@ -71,7 +71,6 @@ async def test_system_turns_and_inference_config(
         "topP": 0.9,
         "stopSequences": ["END"],
     }
-    assert "seed" not in json.dumps(body)  # Converse has no seed
 
 
 @pytest.mark.anyio
@@ -353,9 +352,12 @@ async def test_a_schema_json_cannot_hold_is_refused_unsent(
     assert mock.requests == []
 
 
-def test_json_object_without_schema_is_not_sent() -> None:
+def test_json_object_is_emulated_not_sent_as_a_format() -> None:
+    """Converse has no JSON mode: a forced tool carries it (test_json_object.py)."""
     request = _request(response_format=relaykit.ResponseFormat("json_object"))
-    assert "outputConfig" not in wire.request_body(request)
+    body = wire.request_body(request)
+    assert "outputConfig" not in body
+    assert body["toolConfig"]["toolChoice"] == {"tool": {"name": "response"}}
 
 
 @pytest.mark.anyio

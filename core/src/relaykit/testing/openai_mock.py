@@ -279,7 +279,7 @@ class OpenAIMock(VendorMock):
                     {
                         "index": 0,
                         "message": message,
-                        "logprobs": None,
+                        "logprobs": _logprobs(body, reply.text) if body.get("logprobs") else None,
                         "finish_reason": reply.vendor_finish or reply.finish_reason,
                     }
                 ],
@@ -864,3 +864,21 @@ def _scripted_error(reply: Reply) -> Response:
     if reply.retry_after is not None:
         headers["retry-after"] = f"{reply.retry_after:g}"
     return _error(reply.status, reply.error, _error_type(reply.status), reply.error_code, headers)
+
+
+def _logprobs(body: Any, text: str) -> dict[str, Any]:
+    """Chat Completions' ``choice.logprobs`` for ``text``: a token a word (its space
+    after it kept, as OpenAI's tokens keep theirs), the i-th at ``-0.25 * i``, each
+    with ``top_logprobs`` alternatives (itself first, then ``alt1``, ...)."""
+    top = body.get("top_logprobs") or 0
+    words = re.findall(r"\S+\s*", text)
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    content = []
+    for i, word in enumerate(words):
+        alternatives = [entry(word, -0.25 * i)]
+        alternatives += [entry(f"alt{k}", -0.25 * i - k) for k in range(1, top)]
+        content.append({**entry(word, -0.25 * i), "top_logprobs": alternatives[:top]})
+    return {"content": content, "refusal": None}

@@ -134,6 +134,10 @@ class Harness:
     #: Completions and its compatibles); without, the plugin must refuse a named
     #: message with a typed error before sending anything (``refuse_names``)
     supports_message_names: bool = False
+    #: whether the API takes a ``seed``; without, the plugin must refuse one with an
+    #: ``InvalidRequestError`` (``param="seed"``) before sending anything, rather than
+    #: drop it unsaid
+    supports_seed: bool = True
     #: whether the API takes a thinking setting (an effort or a budget: ``reasoning=``);
     #: without, the plugin must refuse one with a typed error before sending anything.
     #: The mock reads back what was sent with :meth:`VendorMock.sent_reasoning`.
@@ -361,8 +365,21 @@ class ProviderContract:
                 temperature=0.2,
                 top_p=0.9,
                 stop=["END"],
-                seed=7,
+                seed=7 if harness.supports_seed else None,
             )
+        assert r.text == "echo: params"
+
+    @pytest.mark.anyio
+    async def test_a_seed_is_sent_or_refused_unsent(self, harness: Harness) -> None:
+        async with self.client(harness) as client:
+            if not harness.supports_seed:
+                with pytest.raises(InvalidRequestError, match="seed") as caught:
+                    await client.chat(harness.model, "params", seed=7)
+                assert caught.value.param == "seed" and caught.value.status is None
+                assert "drop seed" in str(caught.value.hint)
+                assert not harness.mock.requests, "a refused seed must not be sent"
+                return
+            r = await client.chat(harness.model, "params", seed=7)
         assert r.text == "echo: params"
 
     @pytest.mark.anyio

@@ -42,6 +42,10 @@ from .model_names import as_deployment, claude_family, claude_version, model_wor
 #: the least ``budget_tokens`` Claude takes
 MIN_BUDGET = 1024
 
+#: the fix for JSON output emulated with a forced tool, on Anthropic's own API: a
+#: JSON schema sent natively (relaykit-anthropic's provider option)
+NATIVE_SCHEMA_FIX = "use a JSON schema response_format with structured_output = 'native'"
+
 #: how a model takes a thinking setting: a budget, adaptive thinking, or not at all
 ThinkingStyle = Literal["budget", "adaptive", "none"]
 
@@ -229,11 +233,13 @@ def check_while_thinking(
     emulated: bool = False,
     extra_choice: str | None = None,
     served: str | None = None,
+    schema_fix: str = NATIVE_SCHEMA_FIX,
 ) -> None:
     """Refuse what Claude refuses while it thinks: a ``temperature`` other than 1, any
     ``top_k``, a ``top_p`` under 0.95, a ``forced`` tool (``emulated``: one that
-    carries JSON output, whose fix differs; ``extra_choice``: the field of ``extra``
-    that forces it, as ``"tool_choice"``, when ``extra`` gives the choice).
+    carries JSON output, whose fix differs: ``schema_fix``, the provider's way to a
+    JSON schema sent natively; ``extra_choice``: the field of ``extra`` that forces
+    it, as ``"tool_choice"``, when ``extra`` gives the choice).
 
     ``temperature``, ``top_p`` and ``top_k`` are the values the body will carry, which
     ``extra`` may give (``top_k`` only comes from there: relaykit has no parameter for
@@ -268,10 +274,7 @@ def check_while_thinking(
     if extra_choice is not None:
         hint = f"drop {extra_choice} from extra, or make it auto{off}"
     elif emulated:
-        hint = (
-            "JSON output here is emulated with a forced tool: use a JSON schema "
-            f"response_format with structured_output = 'native'{off}"
-        )
+        hint = f"JSON output here is emulated with a forced tool: {schema_fix}{off}"
     else:
         hint = f"use tool_choice='auto' (or 'none'){off}"
     raise _refusal("Claude cannot think while a tool is forced", model, hint)
@@ -284,11 +287,13 @@ def check_forced_tool(
     emulated: bool = False,
     extra_choice: str | None = None,
     served: str | None = None,
+    schema_fix: str = NATIVE_SCHEMA_FIX,
 ) -> None:
     """Refuse a ``forced`` tool for the Claude 5 models that never take one (Opus 5.5,
     Sonnet 5.5, Fable 5.1, Mythos 5.1), whatever the thinking setting: the API
     answers it with a 400 ("What's new in Claude Opus 5.5"). ``emulated``: the tool
-    carries JSON output (``param`` ``"response_format"``, else ``"tool_choice"``);
+    carries JSON output (``param`` ``"response_format"``, else ``"tool_choice"``; the
+    fix offered is ``schema_fix``);
     ``extra_choice``: the field of ``extra`` that forces it, when ``extra`` gives
     the choice (named in the fix)."""
     rules = claude5(served or model)
@@ -302,10 +307,7 @@ def check_forced_tool(
             "which tool to call"
         )
     elif emulated:
-        hint = (
-            "JSON output here is emulated with a forced tool: use a JSON schema "
-            "response_format with structured_output = 'native'"
-        )
+        hint = f"JSON output here is emulated with a forced tool: {schema_fix}"
     else:
         hint = "use tool_choice='auto' and say in the prompt which tool to call"
     raise InvalidRequestError(

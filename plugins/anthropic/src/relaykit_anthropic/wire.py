@@ -46,8 +46,9 @@ Choices this module makes, because the Messages API differs from the common shap
   one, so it goes on the block before them. A point in the system prompt
   splits it into text blocks there; ``Tool.cache`` marks that tool. A point
   with nothing before it caches nothing and is left out.
-- ``seed`` is not supported by Anthropic and is ignored; ``metadata`` is
-  relaykit's own and is not sent.
+- ``seed`` has no Messages API field: one is refused before sending (with no
+  status, so a route falls back), as LiteLLM refuses it unless told to drop
+  it, rather than dropped unsaid. ``metadata`` is relaykit's own and is not sent.
 - A JSON-schema ``response_format`` uses the documented structured-outputs
   field ``output_config.format`` (models from Claude 4.5 on). With the provider
   option ``structured_output = "tool"`` it is emulated instead with a forced
@@ -102,7 +103,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
-from relaykit.request import ResponseFormat, Tool
+from relaykit.request import ResponseFormat, Tool, refuse_seed
 from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit_claude_models import ToolIds, thinking_first
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
@@ -191,6 +192,7 @@ def request_body(
     when ``request.model`` is a deployment's name.
     """
     refuse_names(request.messages, "Anthropic's Messages API")
+    refuse_seed(request, "Anthropic's Messages API")
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request, search_model)

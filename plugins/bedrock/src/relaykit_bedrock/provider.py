@@ -55,7 +55,7 @@ from .endpoints import CONTROL_PLANE_URL_ENV, RUNTIME_URL_ENV, endpoint_url, mod
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from .messages_stream import MessagesStreamReader
 from .prices import lookup
-from .routes import CONVERSE, MESSAGES, Api
+from .routes import CONVERSE, MESSAGES, Api, chat_model
 from .stream_events import ConverseStreamTranslator
 
 if TYPE_CHECKING:
@@ -232,6 +232,7 @@ class BedrockProvider:
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``POST /model/{modelId}/converse`` call, or ``POST /anthropic/v1/messages``
         for the Claude models the Messages API serves."""
+        request = chat_model(request)
         if uses_messages_api(request.model, self._claude_api):
             return await self._messages_chat(request)
         url, body, headers = await self._converse_request(request, "converse")
@@ -242,12 +243,15 @@ class BedrockProvider:
             )
         data = json_decode.loads(r.content)
         answered_error(data, r, ("output",), self._name, request.model)
-        return wire.response(data, request.model, r.headers.get(REQUEST_ID))
+        return wire.response(
+            data, request.model, r.headers.get(REQUEST_ID), wire.json_tool_name(request)
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event
         stream, or a streamed Messages API call (server-sent events) for the Claude
         models it serves."""
+        request = chat_model(request)
         if uses_messages_api(request.model, self._claude_api):
             async with aclosing(self._messages_stream(request)) as events:
                 async for event in events:
@@ -264,7 +268,9 @@ class BedrockProvider:
                 await r.aread()
                 raise self._in_place_of_stream(r, media, request.model, "an AWS event stream")
             decoder = EventStreamDecoder()
-            translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
+            translator = ConverseStreamTranslator(
+                request.model, r.headers.get(REQUEST_ID), wire.json_tool_name(request)
+            )
             started = False
             lost: str | None = None  # why the metadata after messageStop never came
             # aclosing: the client's byte iterator is an async generator too; leaving it
@@ -375,7 +381,7 @@ class BedrockProvider:
         converse = messages_wire.converse_response(data)
         given = data.get("id")  # a dict: converse_response read it
         rid = given if isinstance(given, str) and given else r.headers.get(REQUEST_ID)
-        return wire.response(converse, request.model, rid)
+        return wire.response(converse, request.model, rid, wire.json_tool_name(request))
 
     async def _messages_stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         url, body, headers = await self._messages_request(request, stream=True)
@@ -416,7 +422,8 @@ class BedrockProvider:
                         for name, converse in reader.events(sse.event, data):
                             if translator is None:  # the message id comes in message_start
                                 rid = reader.message_id or r.headers.get(REQUEST_ID)
-                                translator = ConverseStreamTranslator(model, rid)
+                                json_tool = wire.json_tool_name(request)
+                                translator = ConverseStreamTranslator(model, rid, json_tool)
                             for event in translator.events(name, converse):
                                 yield event
                                 # message_start's prompt usage is no piece of the answer
@@ -468,6 +475,7 @@ class BedrockProvider:
         :class:`relaykit.RelayError` subclasses on failure.
         """
         counted: dict[str, Any]
+        request = chat_model(request)
         if uses_messages_api(request.model, self._claude_api):
             body = self._messages_body(request, stream=False)
             counted = {"invokeModel": {"body": messages_wire.invoke_model_body(body)}}

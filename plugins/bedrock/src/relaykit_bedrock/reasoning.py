@@ -198,7 +198,13 @@ def _check_forced_tool(body: dict[str, Any], request: ChatRequest, api: Api) -> 
     included) for the Claude 5 models that never take one (Opus 5.5, Sonnet 5.5,
     Fable 5.1, Mythos 5.1), whatever the thinking setting."""
     forced, given = _forced(body, request, api)
-    check_forced_tool(request.model, forced=forced, extra_choice=given)
+    check_forced_tool(
+        request.model,
+        forced=forced,
+        extra_choice=given,
+        emulated=_emulated(request),
+        schema_fix=SCHEMA_FIX,
+    )
 
 
 def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> None:
@@ -221,7 +227,23 @@ def _check_claude_call(body: dict[str, Any], request: ChatRequest, api: Api) -> 
         top_k=values.get("top_k"),
         forced=forced,
         extra_choice=given,
+        emulated=_emulated(request),
+        schema_fix=SCHEMA_FIX,
     )
+
+
+#: the fix for ``json_object`` (emulated with a forced tool: :mod:`.wire`) where Claude
+#: refuses a forced tool
+SCHEMA_FIX = (
+    "give response_format a JSON schema instead (Bedrock takes one natively, as "
+    "outputConfig.textFormat)"
+)
+
+
+def _emulated(request: ChatRequest) -> bool:
+    """Whether the body forces a tool of relaykit's own: ``json_object``'s (:mod:`.wire`)."""
+    rf = request.response_format
+    return rf is not None and rf.type == "json_object"
 
 
 def _forced(body: dict[str, Any], request: ChatRequest, api: Api) -> tuple[bool, str | None]:

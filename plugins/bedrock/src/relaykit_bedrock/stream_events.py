@@ -6,6 +6,10 @@ optional ``contentBlockStart`` (tool calls only), ``contentBlockDelta``\\ s and 
 :mod:`.citations`); ``messageStop`` with the stop reason; ``metadata`` with
 usage and metrics last. Every payload may carry a ``p`` padding field, which is
 ignored.
+
+The tool emulating ``json_object`` (``json_tool``: :func:`.wire.json_tool_name`)
+streams its input as the answer's text (``TextDelta``), not as a tool call, and
+its ``tool_use`` stop is a plain ``stop``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class ConverseStreamTranslator:
         "_began",
         "_cited",
         "_id",
+        "_json_blocks",
+        "_json_tool",
         "_length",
         "_model",
         "_reasoning_block",
@@ -47,9 +53,12 @@ class ConverseStreamTranslator:
         "stopped",
     )
 
-    def __init__(self, model: str, id: str | None = None) -> None:
+    def __init__(self, model: str, id: str | None = None, json_tool: str | None = None) -> None:
         self._model = model
         self._id = id
+        self._json_tool = json_tool
+        # the content block indexes of the json_tool's blocks: their input is text
+        self._json_blocks: set[int] = set()
         self._start_sent = False
         self._began = False  # messageStart came: what follows is an answer
         # content block index -> tool call index (0, 1, ...: text blocks interleave)
@@ -84,7 +93,13 @@ class ConverseStreamTranslator:
                 self._delta(data, out)
             elif event_type == "contentBlockStart":
                 use = (data.get("start") or {}).get("toolUse")
-                if use is not None:
+                if (
+                    use is not None
+                    and self._json_tool is not None
+                    and (use.get("name") == self._json_tool)
+                ):
+                    self._json_blocks.add(data.get("contentBlockIndex", 0))
+                elif use is not None:
                     index = self._tool(data.get("contentBlockIndex", 0))
                     out.append(ToolCallDelta(index, use.get("toolUseId"), use.get("name")))
             elif event_type == "contentBlockStop":
@@ -96,6 +111,8 @@ class ConverseStreamTranslator:
                 reason = wire.finish_reason(raw)
                 if reason == "stop" and self._tool_index:
                     reason = "tool_calls"
+                elif reason == "tool_calls" and self._json_blocks and not self._tool_index:
+                    reason = "stop"  # the forced tool's input was the answer
                 out.append(Finish(reason, raw, stop_sequence=wire.stop_sequence(data)))
             elif event_type == "metadata" and data.get("usage"):
                 out.append(UsageUpdate(wire.usage(data["usage"])))
@@ -121,6 +138,11 @@ class ConverseStreamTranslator:
                 out.append(TextDelta(delta["text"]))
         elif "citation" in delta:
             self._cited.setdefault(block, (self._length, []))[1].append(delta["citation"])
+        elif "toolUse" in delta and block in self._json_blocks:
+            piece = delta["toolUse"].get("input") or ""
+            if piece:
+                self._length += len(piece)
+                out.append(TextDelta(piece))
         elif "toolUse" in delta:
             index = self._tool(data.get("contentBlockIndex", 0))
             out.append(ToolCallDelta(index, arguments=delta["toolUse"].get("input") or ""))

@@ -2,13 +2,21 @@
 
 Choices the Converse API forces on us, each documented here once:
 
-- ``seed`` has no Converse field and is not sent.
+- ``seed`` has no Converse field (nor the Messages route): one is refused
+  before sending (with no status, so a route falls back), as LiteLLM refuses
+  it unless told to drop it, rather than dropped unsaid.
 - ``response_format`` with a JSON schema becomes ``outputConfig.textFormat``
   (Bedrock's structured outputs, ``type: json_schema``, the schema as a JSON
-  *string*). ``json_object`` without a schema has no equivalent and is not sent.
-  For Claude, that schema and a strict tool's parameters are converted to
-  Claude's subset, or refused before sending; every tool's name is checked
-  (see :mod:`.schemas`).
+  *string*). ``json_object`` has no Converse equivalent (no JSON mode), so it is
+  emulated, as LiteLLM does: a tool named after the format (``response``), taking
+  any object, goes after the caller's tools with ``toolChoice`` forcing it (over
+  the caller's ``tool_choice``), and its input comes back as the answer's text
+  (finish ``stop``, no tool call), whole and streamed, on the Messages route too.
+  A tool of the caller's by that name is refused before sending, and so, where
+  Claude refuses a forced tool (while it thinks; Opus 5.5 and the like always),
+  is the format, the fix being a JSON schema (sent natively). For Claude, that
+  schema and a strict tool's parameters are converted to Claude's subset, or
+  refused before sending; every tool's name is checked (see :mod:`.schemas`).
 - ``tool_choice="none"`` has no Converse equivalent: the tools are left out,
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
@@ -106,6 +114,7 @@ from relaykit import (
 )
 from relaykit.json_decode import SHAPE_ERRORS, count, require_answer, wrong_shape
 from relaykit.json_encode import dumps
+from relaykit.json_schemas import name_problem
 from relaykit.messages import (
     DocumentPart,
     ImagePart,
@@ -116,6 +125,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
+from relaykit.request import refuse_seed
 from relaykit.response import NO_USAGE, FinishReason, reasoning_fields
 from relaykit_claude_models import ToolIds, thinking_first
 
@@ -157,6 +167,17 @@ _IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "gif": "gif", 
 COUNT_TOKENS_FIELDS = ("messages", "system", "toolConfig")
 
 
+#: what the tool emulating ``json_object`` says it is for
+JSON_TOOL_DESCRIPTION = "Give the final answer as this tool's input."
+
+
+def json_tool_name(request: ChatRequest) -> str | None:
+    """The name of the tool whose input is the answer, when ``json_object`` is emulated
+    (Converse has no JSON mode), else ``None``."""
+    rf = request.response_format
+    return rf.name if rf is not None and rf.type == "json_object" else None
+
+
 def finish_reason(raw: str | None) -> FinishReason:
     """relaykit's finish reason for a Converse ``stopReason``."""
     return FINISH_REASONS.get(raw or "", "other")
@@ -173,6 +194,7 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
     sends no ``strict``, the tools' ``strict`` flags are left out and their
     parameters sent as given; :mod:`.messages_wire` translates the body."""
     refuse_names(request.messages, API_NAMES[api])
+    refuse_seed(request, API_NAMES[api])
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request, api)
@@ -180,6 +202,8 @@ def request_body(request: ChatRequest, *, api: Api = CONVERSE) -> dict[str, Any]
     # goes after the last block before it, whichever list that is in.
     points = CachePoints()
     tool_config = _tool_config(request, points, api)
+    if (json_tool := json_tool_name(request)) is not None:
+        tool_config = _json_tool_config(tool_config, json_tool, points)
     system = system_blocks(request.messages, points, api)
     body: dict[str, Any] = {"messages": messages(request.messages, points, api)}
     prefill.check(body["messages"], request.model)
@@ -310,6 +334,35 @@ def _tool_config(request: ChatRequest, points: CachePoints, api: Api) -> dict[st
         elif choice.mode == "tool":
             config["toolChoice"] = {"tool": {"name": choice.name}}
     return config
+
+
+def _json_tool_config(
+    config: dict[str, Any] | None, name: str, points: CachePoints
+) -> dict[str, Any]:
+    """``config`` (the caller's tools, or ``None``) with the tool emulating
+    ``json_object`` after them, forced."""
+    problem = name_problem(name, "the response format's name")
+    if problem is not None:  # it names the tool the answer comes in
+        raise InvalidRequestError(
+            problem, param="response_format.name", hint="name it with letters, digits, '_', '-'"
+        )
+    # the caller's list itself: the cache points placed in it know it
+    tools: list[dict[str, Any]] = config["tools"] if config else []
+    if any(t.get("toolSpec", {}).get("name") == name for t in tools):
+        raise InvalidRequestError(
+            f"json_object is emulated on Bedrock with a tool named after the response format, "
+            f"{name!r}, and a tool of the call's has that name",
+            param="response_format.name",
+            hint="name the format otherwise: "
+            "response_format=relaykit.ResponseFormat('json_object', name='json_answer')",
+        )
+    spec = {
+        "name": name,
+        "description": JSON_TOOL_DESCRIPTION,
+        "inputSchema": {"json": {"type": "object"}},
+    }
+    points.add(tools, {"toolSpec": spec})
+    return {"tools": tools, "toolChoice": {"tool": {"name": name}}}
 
 
 def _has_tool_parts(values: tuple[Message, ...]) -> bool:
@@ -583,14 +636,19 @@ def reasoning_part(content: dict[str, Any]) -> ReasoningPart:
     )
 
 
-def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
+def response(
+    data: dict[str, Any], model: str, id: str | None = None, json_tool: str | None = None
+) -> ChatResponse:
     """A :class:`ChatResponse` from a Converse response body (which carries no id or
     model); a ``ValueError`` for a body of the wrong shape or without its
-    ``output.message`` (``{}``: no answer, not an empty one)."""
+    ``output.message`` (``{}``: no answer, not an empty one).
+
+    ``json_tool`` names the tool emulating ``json_object`` (:func:`json_tool_name`):
+    its input is the answer's text, not a tool call."""
     require_answer(data, "a Converse answer", "output")
     try:
         require_answer(data["output"], "a Converse answer's output", "message")
-        return _response(data, model, id)
+        return _response(data, model, id, json_tool)
     except SHAPE_ERRORS as e:
         raise wrong_shape("a Converse answer", e, data, _CONVERSE) from e
 
@@ -604,7 +662,9 @@ _CONVERSE = {
 }
 
 
-def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
+def _response(
+    data: dict[str, Any], model: str, id: str | None, json_tool: str | None
+) -> ChatResponse:
     content = ((data.get("output") or {}).get("message") or {}).get("content") or ()
     text: list[str] = []
     thoughts: list[ReasoningPart] = []
@@ -623,6 +683,10 @@ def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
             length += len(piece)
         elif "toolUse" in block:
             use = block["toolUse"]
+            if json_tool is not None and use.get("name") == json_tool:
+                text.append(json_answer(use.get("input")))
+                length += len(text[-1])
+                continue
             calls.append(
                 _tool_call(
                     str(use.get("toolUseId") or ""), str(use.get("name") or ""), use.get("input")
@@ -634,6 +698,8 @@ def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
     finish = finish_reason(raw)
     if calls and finish == "stop":
         finish = "tool_calls"
+    elif not calls and json_tool is not None and finish == "tool_calls":
+        finish = "stop"  # the forced tool's input was the answer
     reasoning, signature = reasoning_fields(thoughts) if thoughts else ("", None)
     return ChatResponse(
         text="".join(text),
@@ -648,6 +714,14 @@ def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:
         citations=tuple(cited),
         stop_sequence=stop_sequence(data),
     )
+
+
+def json_answer(given: Any) -> str:
+    """The text of an answer given as the input of the tool emulating ``json_object``:
+    an object as JSON; text (as some models send a tool's input) as it came."""
+    if isinstance(given, str):
+        return given
+    return json.dumps({} if given is None else given)
 
 
 def stop_sequence(data: dict[str, Any]) -> str | None:

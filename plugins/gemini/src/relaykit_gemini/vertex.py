@@ -54,7 +54,7 @@ from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_http import model_pages, send_authorized, stream_authorized
 from relaykit_google_auth.vertex_settings import option
 
-from . import embeddings, transcription, vertex_embeddings, vertex_urls
+from . import embeddings, transcription, vertex_embeddings, vertex_urls, wire
 from .prices import known_model
 from .provider import GeminiProvider, listed_id
 
@@ -203,6 +203,12 @@ class VertexProvider(GeminiProvider):
         )
 
     # -- what differs on the wire -----------------------------------------------
+
+    def _request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The Gemini API's body, but an image URL of no known type refused unsent:
+        Vertex requires ``fileData.mimeType``, where the Gemini API reads it as optional."""
+        wire.refuse_untyped_images(request.messages, "Vertex AI")
+        return super()._request_body(request)
 
     def _count_tokens_body(self, request: ChatRequest) -> dict[str, Any]:
         """Vertex's CountTokensRequest: the ``generateContent`` fields it has, at its top

@@ -13,6 +13,12 @@ assistant's function calls, is refused before sending: Gemini refuses both.
 ``systemInstruction`` is text only: an image (or a document) in a system
 message is refused before sending, saying to move it into a user message.
 
+An image by URL goes as ``fileData``, its ``mimeType`` the part's media type or
+the one its file extension names, else none: the Gemini API reads it as optional
+(a Files API URI has no extension; the file has its type). Vertex AI requires it,
+so there such a URL is refused before sending (:func:`refuse_untyped_images`),
+naming ``media_type=`` as the fix: the URL is not fetched to guess.
+
 Gemini pairs a ``functionResponse`` with its call by function *name* (and by
 ``id`` when the model sent one); relaykit pairs tool results by call id, so
 the name is looked up in the assistant turns before the result. When Gemini
@@ -38,6 +44,7 @@ import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from relaykit import (
     ChatRequest,
@@ -395,10 +402,47 @@ def _image(p: ImagePart) -> dict[str, Any]:
             )
         return {"inlineData": {"mimeType": mime, "data": data}}
     file_data: dict[str, Any] = {"fileUri": p.url}
-    guessed = p.media_type or mimetypes.guess_type(p.url)[0]
+    guessed = url_media_type(p)
     if guessed:
         file_data["mimeType"] = guessed
     return {"fileData": file_data}
+
+
+def url_media_type(p: ImagePart) -> str | None:
+    """The ``mimeType`` of an image given by URL (not ``data:``): its media type, or the
+    one the URL's file extension names, or ``None``."""
+    assert p.url is not None
+    return p.media_type or mimetypes.guess_type(urlsplit(p.url).path)[0]
+
+
+def refuse_untyped_images(messages: Sequence[Message], api: str) -> None:
+    """Refuse the first image given by URL whose ``mimeType`` is unknown (no
+    ``media_type``, no file extension), for ``api`` ("Vertex AI"), which requires one
+    in ``fileData``: before sending, rather than answer 400. The URL is shown without
+    its query, which may hold a signature."""
+    for i, m in enumerate(messages):
+        for j, p in enumerate(m.content):
+            where = f"messages[{i}].content[{j}]"
+            if isinstance(p, ImagePart):
+                _check_typed(p, where, api)
+            elif isinstance(p, ToolResultPart):
+                for k, a in enumerate(p.attachments):
+                    if isinstance(a, ImagePart):
+                        _check_typed(a, f"{where}.attachments[{k}]", api)
+
+
+def _check_typed(p: ImagePart, where: str, api: str) -> None:
+    if p.url is None or p.url.startswith("data:") or url_media_type(p):
+        return
+    split = urlsplit(p.url)
+    shown = f"{split.scheme}://{split.netloc}{split.path}" if split.scheme else split.path
+    raise InvalidRequestError(
+        f"{api} needs an image URL's type (fileData.mimeType), and {shown[:120]!r} names "
+        "none (no file extension)",
+        param=f"{where}.media_type",
+        hint="give it: ImagePart(url=..., media_type='image/png') (or 'image/jpeg', "
+        "'image/webp', ...)",
+    )
 
 
 def _function_call(call: ToolCall) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from relaykit.messages import (
     ToolResultPart,
 )
 from relaykit.request import Tool
-from relaykit.response import FinishReason, no_usage
+from relaykit.response import FinishReason, TokenLogprob, no_usage
 
 from . import schemas
 from .reasoning import ReasoningStyle, chat_fields, merge_extra
@@ -143,6 +143,13 @@ def request_body(
             body["stream_options"] = {"include_usage": True}
     if request.extra:
         _one_answer(request.extra)
+        if stream and request.extra.get("logprobs"):
+            raise InvalidRequestError(
+                "extra gives logprobs to a stream, whose chunks' log probabilities relaykit "
+                "does not read: they would be billed and dropped",
+                param="logprobs",
+                hint="ask for them with client.chat (r.logprobs), or drop logprobs from extra",
+            )
         merge_extra(body, request.extra)
     return body
 
@@ -570,7 +577,12 @@ def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
 
 #: the containers response() reads, to name the one that does not fit (json_decode.misfit)
 _COMPLETION = {
-    "choices": [{"message": {"tool_calls": [{"function": {}}], "annotations": [{}]}}],
+    "choices": [
+        {
+            "message": {"tool_calls": [{"function": {}}], "annotations": [{}]},
+            "logprobs": {"content": [{"top_logprobs": [{}]}]},
+        }
+    ],
     "usage": {"prompt_tokens_details": {}, "completion_tokens_details": {}},
 }
 
@@ -615,6 +627,25 @@ def _response(data: dict[str, Any], web_searches: int) -> ChatResponse:
         model=text_or_none(data.get("model")) or "",
         id=text_or_none(data.get("id")),
         citations=cited,
+        logprobs=token_logprobs(choice.get("logprobs")),
+    )
+
+
+def token_logprobs(given: Any) -> tuple[TokenLogprob, ...]:
+    """A choice's ``logprobs.content`` (``null`` unless the call asked for them) as
+    :class:`~relaykit.TokenLogprob` values; a ``ValueError`` for one of the wrong shape."""
+    content = given.get("content") if given else None
+    return tuple([_token_logprob(t, top=True) for t in content]) if content else ()
+
+
+def _token_logprob(given: dict[str, Any], *, top: bool) -> TokenLogprob:
+    raw = given.get("bytes")
+    alternatives = given.get("top_logprobs") if top else None
+    return TokenLogprob(
+        str(given["token"]),
+        float(given["logprob"]),
+        bytes=bytes(raw) if raw is not None else None,
+        top_logprobs=tuple([_token_logprob(a, top=False) for a in alternatives or ()]),
     )
 
 
