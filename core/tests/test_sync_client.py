@@ -82,6 +82,12 @@ def config(mock: OpenAIMock, db: Path | None = None, **sections: Any) -> dict[st
     }
 
 
+#: the pause after a stream's first piece, for the streams these tests leave unread:
+#: long enough that no loaded machine reaches the stream's end before the client
+#: leaves it (5 s did once: the server counted the stream completed, not abandoned)
+UNREAD = 60
+
+
 LIMITED = {"limiter": {"backend": "waiting"}, "limits": {"*": {"tpm": 100_000}}}
 
 
@@ -91,9 +97,9 @@ def abandoned_once(mock: OpenAIMock, within: float = 4.0) -> None:
     The server notices a client leaving in its own thread, a moment after the
     client closed the connection, so the count is polled. A stream the server
     served to its end is not counted: the count stays 0 and this fails after
-    ``within`` (as two tests here did once on a loaded CI, asyncio, with the
-    stats saying streams_completed=1: the connection outlived the client's
-    close; not reproduced since, see the session 39 note).
+    ``within``. (On loaded CIs, sessions 39 and 43, two tests failed here with
+    streams_completed=1: with a 5 s pause the server had served the whole
+    stream before the client left it; the pause is now ``UNREAD``.)
     """
     stats = mock.server.stats
     deadline = time.monotonic() + within
@@ -214,7 +220,7 @@ def test_ctrl_c_while_iterating_a_stream_ends_it_as_cancelled(
     with relaykit.SyncClient(
         config(openai_mock, db, **LIMITED), plugins=[limiter], backend=backend
     ) as client:
-        openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+        openai_mock.script.push(Reply(text="one two three", chunk_delay=UNREAD))
         seen: list[str] = []
         with (
             ctrl_c_once(lambda: bool(seen)),
@@ -274,7 +280,7 @@ def test_an_interrupt_without_a_signal_cancels_the_wait_promptly(
     reply = {
         "chat": Reply(text="too late", delay=5),
         "stream opening": Reply(text="too late", first_token_delay=5),
-        "stream event": Reply(text="one two three", chunk_delay=5),
+        "stream event": Reply(text="one two three", chunk_delay=UNREAD),
     }[wait]
     seen: list[str] = []
     with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
@@ -392,7 +398,7 @@ def test_a_stream_left_by_break_closes_its_connection_and_is_recorded(
 ) -> None:
     db = tmp_path / "log.db"
     with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
-        openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+        openai_mock.script.push(Reply(text="one two three", chunk_delay=UNREAD))
         started = time.monotonic()
         with client.stream(MODEL, "left") as s:
             for event in s:
@@ -411,7 +417,7 @@ def test_a_stream_dropped_without_leaving_is_ended_when_collected(
 ) -> None:
     db = tmp_path / "log.db"
     with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
-        openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+        openai_mock.script.push(Reply(text="one two three", chunk_delay=UNREAD))
 
         def events() -> Iterator[str]:
             manager = client.stream(MODEL, "dropped")
@@ -441,7 +447,7 @@ def test_a_generator_over_a_stream_collected_in_the_loops_thread_leaves_it_there
     # Its `with` block then left the stream there, waiting on that same loop:
     # before, the whole client hung.
     db = tmp_path / "log.db"
-    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=UNREAD))
 
     finalized_in: list[int] = []
 
@@ -766,7 +772,7 @@ def test_close_with_a_streams_block_left_open_ends_it_as_the_async_client_does(
     db = tmp_path / "log.db"
     client = relaykit.SyncClient(config(openai_mock, db, timeouts={"total": 1}), backend=backend)
     client.__enter__()
-    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=UNREAD))
     # Its own total is longer than the [timeouts] total the close waits.
     manager = client.stream(MODEL, "kept open", timeout=30)
     s = manager.__enter__()
@@ -790,7 +796,7 @@ def test_close_inside_a_stream_block_returns_and_the_block_still_leaves(
     db = tmp_path / "log.db"
     client = relaykit.SyncClient(config(openai_mock, db, timeouts={"total": 1}), backend=backend)
     client.__enter__()
-    openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+    openai_mock.script.push(Reply(text="one two three", chunk_delay=UNREAD))
     done = threading.Event()
 
     def read() -> None:

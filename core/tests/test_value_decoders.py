@@ -12,7 +12,7 @@ import attrs
 import pytest
 from cattrs.errors import ClassValidationError
 
-from relaykit import ChatResponse, Citation, ReasoningPart, ToolCall, Usage
+from relaykit import ChatResponse, Citation, ReasoningPart, TokenLogprob, ToolCall, Usage
 from relaykit.serialization import _decoders, converter, from_json, to_json
 from relaykit.value_decoders import InexactNumber, make_decoders
 
@@ -40,6 +40,12 @@ REASONING = ReasoningPart(
 CITATION = Citation(
     url="https://example.com/paris", title="Paris", cited_text="Paris is", start=0, end=8
 )
+LOGPROB = TokenLogprob(
+    " Par",
+    -0.25,
+    bytes=b" Par",
+    top_logprobs=(TokenLogprob(" Par", -0.25), TokenLogprob(" Lyon", -2.5, bytes=b" Lyon")),
+)
 RESPONSE = ChatResponse(
     text="Paris. ✓",
     reasoning="Paris is the capital.",
@@ -61,8 +67,9 @@ RESPONSE = ChatResponse(
     search_suggestions='<div class="chip">capital of France</div>',
     stop_sequence="\n\nHuman:",
     usage_estimated=True,
+    logprobs=(LOGPROB,),
 )
-SAMPLES: list[Any] = [RESPONSE, USAGE, TOOL_CALL, REASONING, CITATION]
+SAMPLES: list[Any] = [RESPONSE, USAGE, TOOL_CALL, REASONING, CITATION, LOGPROB]
 
 #: fields a sample may leave at their default: never written (``parsed``), or a
 #: Literal whose one value is the default (a part's ``type`` tag)

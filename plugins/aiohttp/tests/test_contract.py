@@ -132,6 +132,7 @@ class TestAnthropicOverAiohttp(TransportChecks):
                 sampling_model="anthropic/claude-sonnet-4-20250514",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
+                supports_seed=False,
                 batch_model="anthropic/claude-haiku-4-5",
                 reasoning_model=self.reasoning_model,
                 statuses=ANTHROPIC_STATUSES,
