@@ -364,9 +364,30 @@ class OpenAIProvider:
             responses_wire.check_chat_fields(
                 request.extra, provider=self._name, model=request.model
             )
+        if request.stop or request.seed is not None:
+            fix = self._chat_fix(request.model)
+            responses_wire.refuse_unsent(request, provider=self._name, fix=fix)
         body = responses_wire.request_body(request, stream=stream, provider=self._name)
         self._check_sampling(body, request, "responses")
         return json_encode.dumps(body)
+
+    def _chat_fix(self, model: str) -> str:
+        """How a Responses call to ``model`` gets a Chat Completions field it has
+        none for (``{param}`` its name), by why the call goes there."""
+        if self._api == "responses":
+            return (
+                "call Chat Completions, which takes it: set api = 'auto' (or 'chat') in"
+                f" [providers.{self._name}], or drop {{param}}="
+            )
+        if self.uses_responses(model):
+            return (
+                f"drop {{param}}=: OpenAI serves {model} only through the Responses API,"
+                " which has none"
+            )
+        return (
+            "drop {param}=, or drop web_search= to call Chat Completions, which takes it:"
+            f" {model} searches the web only through the Responses API"
+        )
 
     def _check_sampling(
         self, body: dict[str, Any], request: ChatRequest, api: Literal["chat", "responses"]
