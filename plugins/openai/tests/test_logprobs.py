@@ -61,6 +61,7 @@ async def test_no_logprobs_unless_asked(mock: OpenAIMock) -> None:
 @pytest.mark.anyio
 async def test_a_stream_yields_them_and_its_response_holds_them(mock: OpenAIMock) -> None:
     mock.script.reply("The quick brown fox jumps over the lazy dog")
+    mock.script.reply("The quick brown fox jumps over the lazy dog")
     extra = {"logprobs": True, "top_logprobs": 2}
     async with relaykit.Client(config(mock)) as client:
         async with client.stream("openai/gpt-4o-mini", "hi", extra=extra) as s:
@@ -95,8 +96,8 @@ async def test_a_cached_answer_replayed_as_a_stream_keeps_them(mock: OpenAIMock)
     extra = {"logprobs": True, "top_logprobs": 1}
     cfg = {**config(mock), "cache": {"enabled": True}}
     async with relaykit.Client(cfg) as client:
-        first = await client.chat("openai/gpt-4o-mini", "hi", extra=extra)
-        async with client.stream("openai/gpt-4o-mini", "hi", extra=extra) as s:
+        first = await client.chat("openai/gpt-4o-mini", "hi", temperature=0, extra=extra)
+        async with client.stream("openai/gpt-4o-mini", "hi", temperature=0, extra=extra) as s:
             events = [e async for e in s]
     assert len(mock.requests) == 1, "the stream was answered from the cache"
     assert first.logprobs and s.response.logprobs == first.logprobs

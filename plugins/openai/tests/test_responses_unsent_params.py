@@ -20,10 +20,16 @@ def config(mock: OpenAIMock, api: str | None) -> dict[str, Any]:
     openai: dict[str, Any] = {"base_url": mock.base_url, "api_key": KEY}
     if api is not None:
         openai["api"] = api
-    return {"storage": {"backend": "none"}, "retry": {"attempts": 1}, "providers": {"openai": openai}}
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"openai": openai},
+    }
 
 
-async def refused(client: relaykit.Client, streamed: bool, model: str, **kw: Any) -> InvalidRequestError:
+async def refused(
+    client: relaykit.Client, streamed: bool, model: str, **kw: Any
+) -> InvalidRequestError:
     with pytest.raises(InvalidRequestError) as info:
         if streamed:
             async with client.stream(model, "hi", **kw) as s:
@@ -77,7 +83,11 @@ async def test_the_same_call_by_chat_completions_sends_them(mock: OpenAIMock) ->
         r = await client.chat("openai/gpt-4o-mini", "hi", stop="END", seed=7)
     assert r.text
     sent = mock.last_request.json()
-    assert (mock.last_request.path, sent["stop"], sent["seed"]) == ("/v1/chat/completions", ["END"], 7)
+    assert (mock.last_request.path, sent["stop"], sent["seed"]) == (
+        "/v1/chat/completions",
+        ["END"],
+        7,
+    )
 
 
 @pytest.mark.anyio

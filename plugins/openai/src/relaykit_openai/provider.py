@@ -560,7 +560,9 @@ class OpenAIProvider:
             decoder = SSEDecoder()
             feed = decoder.feed
             loads = json_decode.loads
-            state = wire.StreamState(self._chat_searches(request.model))
+            # Asked for log probabilities, every chunk is read whole (no fast path).
+            plain = not (request.extra and request.extra.get("logprobs"))
+            state = wire.StreamState(self._chat_searches(request.model), logprobs=not plain)
             # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
@@ -578,7 +580,7 @@ class OpenAIProvider:
                             raise wrong_shape("a chat.completion.chunk", e) from e
                         if failed:
                             raise self._stream_error(data, chunk, request)
-                        if state.started:
+                        if plain and state.started:
                             # Nearly every chunk: a piece of text (wire.text_delta).
                             text = text_delta(chunk)
                             if text is not None:
