@@ -83,9 +83,11 @@ async def test_a_stream_yields_them_and_its_response_holds_them(mock: OpenAIMock
 
 @pytest.mark.anyio
 async def test_a_stream_not_asking_yields_none(mock: OpenAIMock) -> None:
-    async with relaykit.Client(config(mock)) as client:
-        async with client.stream("openai/gpt-4o-mini", "hi") as s:
-            events = [e async for e in s]
+    async with (
+        relaykit.Client(config(mock)) as client,
+        client.stream("openai/gpt-4o-mini", "hi") as s,
+    ):
+        events = [e async for e in s]
     assert not [e for e in events if isinstance(e, LogprobsDelta)]
     assert s.response.logprobs == ()
 
