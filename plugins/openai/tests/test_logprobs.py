@@ -75,10 +75,12 @@ async def test_a_stream_yields_them_and_its_response_holds_them(mock: OpenAIMock
     assert streamed == tuple(t for d in deltas for t in d.logprobs)
     assert "".join(t.token for t in streamed) == s.response.text == whole.text
     assert all(len(t.top_logprobs) == 2 for t in streamed)
-    # each delta comes after the text it scores
-    first = events.index(deltas[0])
-    assert isinstance(events[first - 1], TextDelta)
-    assert deltas[0].logprobs[0].token.startswith(events[first - 1].text[:1])
+    # each delta comes right after the chunk's text it scores
+    for i, event in enumerate(events):
+        if isinstance(event, LogprobsDelta):
+            before = events[i - 1]
+            assert isinstance(before, TextDelta)
+            assert before.text == "".join(t.token for t in event.logprobs)
 
 
 @pytest.mark.anyio
