@@ -56,11 +56,12 @@ async def test_configured_responses_api_refuses_them_naming_chat(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("api", [None, "responses"])  # "auto" (the default), or configured
 @pytest.mark.parametrize(("param", "value"), [("stop", ["END"]), ("seed", 7)])
 async def test_a_model_served_only_by_responses_refuses_them_naming_the_drop(
-    mock: OpenAIMock, param: str, value: Any
+    mock: OpenAIMock, param: str, value: Any, api: str | None
 ) -> None:
-    async with relaykit.Client(config(mock, None)) as client:  # api = "auto", the default
+    async with relaykit.Client(config(mock, api)) as client:
         error = await refused(client, False, "openai/o3-pro", **{param: value})
     assert error.param == param
     assert error.hint is not None and f"drop {param}=" in error.hint

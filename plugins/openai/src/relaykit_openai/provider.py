@@ -365,28 +365,33 @@ class OpenAIProvider:
                 request.extra, provider=self._name, model=request.model
             )
         if request.stop or request.seed is not None:
-            fix = self._chat_fix(request.model)
+            fix = self._chat_fix(request)
             responses_wire.refuse_unsent(request, provider=self._name, fix=fix)
         body = responses_wire.request_body(request, stream=stream, provider=self._name)
         self._check_sampling(body, request, "responses")
         return json_encode.dumps(body)
 
-    def _chat_fix(self, model: str) -> str:
-        """How a Responses call to ``model`` gets a Chat Completions field it has
-        none for (``{param}`` its name), by why the call goes there."""
-        if self._api == "responses":
-            return (
-                "call Chat Completions, which takes it: set api = 'auto' (or 'chat') in"
-                f" [providers.{self._name}], or drop {{param}}="
-            )
-        if self.uses_responses(model):
+    def _chat_fix(self, request: ChatRequest) -> str:
+        """How a Responses call gets a Chat Completions field it has none for
+        (``{param}`` its name), by why the call goes there."""
+        model = request.model
+        if responses_only(self.base_model(model)):
             return (
                 f"drop {{param}}=: OpenAI serves {model} only through the Responses API,"
                 " which has none"
             )
+        if (
+            request.web_search is not None
+            and self.web_search_style == "openai"
+            and not web_search.is_search_model(model)
+        ):
+            return (
+                "drop {param}=, or drop web_search= to call Chat Completions, which takes it:"
+                f" {model} searches the web only through the Responses API"
+            )
         return (
-            "drop {param}=, or drop web_search= to call Chat Completions, which takes it:"
-            f" {model} searches the web only through the Responses API"
+            "call Chat Completions, which takes it: set api = 'auto' (or 'chat') in"
+            f" [providers.{self._name}], or drop {{param}}="
         )
 
     def _check_sampling(
