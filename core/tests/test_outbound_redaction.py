@@ -10,9 +10,10 @@ import attrs
 import pytest
 
 import relaykit
-from relaykit import ReasoningPart, hookimpl
+from relaykit import LogprobsDelta, ReasoningPart, TextDelta, TokenLogprob, hookimpl
 from relaykit.config import Config
-from relaykit.outbound_redaction import OutboundRedaction, StreamRestorer
+from relaykit.events import StreamEvent
+from relaykit.outbound_redaction import OutboundRedaction, StreamEventRestorer, StreamRestorer
 from relaykit.testing import FakePlugin, Reply
 
 
@@ -52,6 +53,24 @@ def test_the_stream_restorer_holds_back_split_placeholders() -> None:
     pieces = [restorer.feed(c) for c in ["see <", "T", "0> and <T1", "> ok <"]]
     assert pieces == ["see ", "", "TICKET-7 and ", "TICKET-8 ok "]
     assert restorer.flush() == "<"
+
+
+@pytest.mark.anyio
+async def test_log_probabilities_between_pieces_of_a_placeholder_leave_it_held() -> None:
+    # Each chunk's LogprobsDelta follows its text: it must not end the run of text
+    # and release a placeholder's first half unrestored.
+    tickets = TicketRedactor()
+    tickets.redact("TICKET-7")
+    scored = LogprobsDelta((TokenLogprob("x", -1.0),))
+
+    async def stream() -> AsyncIterator[StreamEvent]:
+        for event in (TextDelta("see <T"), scored, TextDelta("0> ok"), scored):
+            yield event
+
+    restorer = StreamEventRestorer(tickets.restore, [tickets.holdback])
+    events = [e async for e in restorer.events(stream())]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "see TICKET-7 ok"
+    assert [e for e in events if isinstance(e, LogprobsDelta)] == [scored, scored]
 
 
 @pytest.mark.anyio

@@ -248,6 +248,10 @@ def test_replay_assembles_into_the_same_response() -> None:
         search_queries=("q1", "q2"),
         search_suggestions="<div>suggested</div>",
         stop_sequence="END",
+        logprobs=(
+            TokenLogprob("x", -0.5, bytes=b"x", top_logprobs=(TokenLogprob("y", -1.0),)),
+            TokenLogprob("xx", -0.0),
+        ),
     )
     assembler = ResponseAssembler()
     for event in replay(original):

@@ -20,6 +20,7 @@ from relaykit import (
     ReasoningPart,
     ResponseFormat,
     TextPart,
+    TokenLogprob,
     Tool,
     ToolCall,
     ToolChoice,
@@ -31,6 +32,7 @@ from relaykit import (
 from relaykit.assembly import ResponseAssembler
 from relaykit.events import (
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
     StreamEvent,
     StreamStart,
@@ -142,6 +144,21 @@ events = st.one_of(
     ),
     st.builds(UsageUpdate, usage=usages, estimated=st.booleans()),
     st.builds(Finish, reason=st.sampled_from(["stop", "length"]), raw_reason=st.none() | text),
+    st.builds(
+        LogprobsDelta,
+        logprobs=st.lists(
+            st.builds(
+                TokenLogprob,
+                token=text,
+                logprob=st.floats(-100, 0),
+                bytes=st.none() | st.binary(max_size=8),
+                top_logprobs=st.lists(
+                    st.builds(TokenLogprob, token=text, logprob=st.floats(-100, 0)), max_size=2
+                ).map(tuple),
+            ),
+            max_size=3,
+        ).map(tuple),
+    ),
 )
 
 

@@ -70,6 +70,7 @@ _EXPORTS = {
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
+    "LogprobsDelta": "events",
     "ToolCallDelta": "events",
     "UsageUpdate": "events",
     "SearchQuery": "events",
@@ -143,6 +144,7 @@ __all__ = [
     "ImageRequest",
     "ImageResponse",
     "InvalidRequestError",
+    "LogprobsDelta",
     "Message",
     "ModelInfo",
     "ModelPrice",
@@ -252,6 +254,7 @@ if TYPE_CHECKING:
     )
     from .events import (
         Finish,
+        LogprobsDelta,
         ReasoningDelta,
         SearchQuery,
         StepEnd,

@@ -7,6 +7,7 @@ import attrs
 from .errors import PartFieldError
 from .events import (
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
     SearchQuery,
     StreamEvent,
@@ -20,6 +21,7 @@ from .response import (
     NO_USAGE,
     ChatResponse,
     FinishReason,
+    TokenLogprob,
     Usage,
     reasoning_fields,
     tokens_unreported,
@@ -53,6 +55,7 @@ class ResponseAssembler:
         "_citations",
         "_finish",
         "_id",
+        "_logprobs",
         "_model",
         "_reasoning",
         "_searches",
@@ -76,6 +79,8 @@ class ResponseAssembler:
         self._citations: list[Citation] = []
         #: the SearchQuery events' queries, in order: the response's search_queries
         self._searches: list[str] = []
+        #: the LogprobsDelta events' tokens, in order: the response's logprobs
+        self._logprobs: list[TokenLogprob] = []
 
     def add(self, event: StreamEvent) -> None:
         """Fold one event into the response."""
@@ -129,6 +134,8 @@ class ResponseAssembler:
             self._citations.append(event)
         elif isinstance(event, SearchQuery):
             self._searches.append(event.query)
+        elif isinstance(event, LogprobsDelta):
+            self._logprobs.extend(event.logprobs)
         else:
             raise NotAnEvent(event)
 
@@ -190,6 +197,7 @@ class ResponseAssembler:
             search_queries=self._search_queries(),
             search_suggestions=finished.search_suggestions if finished is not None else None,
             stop_sequence=finished.stop_sequence if finished is not None else None,
+            logprobs=tuple(self._logprobs),
         )
 
     def _content(self) -> tuple[str, tuple[ToolCall, ...], tuple[ReasoningPart, ...]]:

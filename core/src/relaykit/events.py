@@ -12,11 +12,12 @@ from typing import TypeAlias
 import attrs
 
 from .messages import Attachment, ToolCall
-from .response import ChatResponse, FinishReason, Usage
+from .response import ChatResponse, FinishReason, TokenLogprob, Usage
 from .web_search import Citation
 
 __all__ = [
     "Finish",
+    "LogprobsDelta",
     "ReasoningDelta",
     "SearchQuery",
     "StepEnd",
@@ -66,6 +67,16 @@ class ReasoningDelta:
     new_block: bool = attrs.field(default=False, kw_only=True)
     redacted: str | None = attrs.field(default=None, kw_only=True)
     origin: str | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen
+class LogprobsDelta:
+    """The log probabilities of the answer's next tokens (each a
+    :class:`~relaykit.TokenLogprob`), where the call asked for them: yielded after
+    the :class:`TextDelta` they score, and added up into the stream's
+    ``response.logprobs``. A stream that did not ask yields none."""
+
+    logprobs: tuple[TokenLogprob, ...]
 
 
 @attrs.frozen
@@ -140,6 +151,7 @@ StreamEvent: TypeAlias = (
     | SearchQuery
     | Finish
     | Citation
+    | LogprobsDelta
 )
 
 

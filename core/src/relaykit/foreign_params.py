@@ -65,10 +65,11 @@ _FIXES: dict[str, str] = {
     "user": "who called is metadata (metadata={'user': {value}}): limits, budgets and "
     "logs go by it, and it is not sent; OpenAI's own user field goes in extra={...}",
     "logprobs": "a vendor's field: extra={'logprobs': True} (with 'top_logprobs': N for "
-    "alternatives) asks OpenAI's Chat Completions and compatibles, and client.chat's "
-    "r.logprobs holds them",
+    "alternatives) asks OpenAI's Chat Completions and compatibles (Gemini's: "
+    "extra={'generationConfig': {'responseLogprobs': True, 'logprobs': N}}), and "
+    "r.logprobs holds them (a stream's: its LogprobsDelta events)",
     "top_logprobs": "a vendor's field: extra={'logprobs': True, 'top_logprobs': N} asks "
-    "OpenAI's Chat Completions and compatibles, and client.chat's r.logprobs holds them",
+    "OpenAI's Chat Completions and compatibles, and r.logprobs holds them",
 }
 
 #: vendors' own fields whose names are near a parameter of relaykit's they are not

@@ -17,7 +17,15 @@ from typing import Any
 
 import attrs
 
-from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
+from .events import (
+    Finish,
+    LogprobsDelta,
+    ReasoningDelta,
+    SearchQuery,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from .messages import (
     DocumentPart,
     Message,
@@ -439,6 +447,11 @@ class StreamEventRestorer:
                             self._restore, self._holdbacks
                         )
                     event = attrs.evolve(event, arguments=restorer.feed(event.arguments))
+                elif isinstance(event, LogprobsDelta):
+                    # Each chunk's follows its text: no end of a run of text, or a
+                    # placeholder split across chunks would be released half written.
+                    # (Its tokens are the model's, placeholders and all.)
+                    pass
                 else:
                     # Anything else (usage, finish) ends a run of text: release what is held.
                     for held in self.held():

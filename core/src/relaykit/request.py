@@ -782,17 +782,24 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     return request_size(request) // 4
 
 
-def refuse_seed(request: ChatRequest, api: str) -> None:
+#: what :func:`refuse_seed` says to do, unless its caller knows a better way out
+SEED_FIX = (
+    "drop seed=: temperature=0 makes the answers the most repeatable this "
+    "model's can be, and cache=True answers a repeated call from the response cache"
+)
+
+
+def refuse_seed(request: ChatRequest, api: str, *, hint: str = SEED_FIX) -> None:
     """Refuse ``request``'s ``seed`` for a plugin whose vendor's ``api`` ("Anthropic's
     Messages API") has no such field: before sending, with no status (so a route
     falls back to a target that takes it), rather than drop it without a word, as
-    LiteLLM refuses it unless told ``drop_params``."""
+    LiteLLM refuses it unless told ``drop_params``. ``hint`` is the fix, where the
+    plugin knows one better than dropping it (another API of the same vendor)."""
     if request.seed is None:
         return
     raise InvalidRequestError(
         f"{api} has no seed (seed={request.seed})",
         model=request.model,
         param="seed",
-        hint="drop seed=: temperature=0 makes the answers the most repeatable this "
-        "model's can be, and cache=True answers a repeated call from the response cache",
+        hint=hint,
     )

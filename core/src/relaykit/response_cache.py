@@ -28,6 +28,7 @@ import attrs
 
 from .events import (
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
     SearchQuery,
     StreamEvent,
@@ -715,6 +716,8 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
         yield SearchQuery(query)
     for i in range(0, len(response.text), chunk):
         yield TextDelta(response.text[i : i + chunk])
+    if response.logprobs:  # after the text they score, as a provider streams them
+        yield LogprobsDelta(response.logprobs)
     yield from response.citations
     for i, call in enumerate(response.tool_calls):
         arguments = (

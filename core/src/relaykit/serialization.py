@@ -112,6 +112,7 @@ _EVENT_TYPES: dict[str, type[Any]] = {
         events.ToolCallDelta,
         events.UsageUpdate,
         events.SearchQuery,
+        events.LogprobsDelta,
         events.Finish,
         Citation,
     )

@@ -144,6 +144,8 @@ class TestOpenAIResponses(ProviderContract):
                 },
                 # o4-mini takes no temperature but 1: refused unsent
                 sampling_model="openai/gpt-4.1-mini",
+                supports_seed=False,  # no Responses field: refused unsent
+                supports_stop=False,
                 embedding_model=EMBEDDING_MODEL,
                 transcription_model="openai/whisper-1",
                 image_model="openai/gpt-image-1-mini",

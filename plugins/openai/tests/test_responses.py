@@ -161,8 +161,6 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
             max_tokens=20,
             temperature=1.0,  # o4-mini takes no other while it reasons
             top_p=1.0,
-            stop="END",
-            seed=1,
             tools=[{"name": "lookup", "description": "Look up", "parameters": {"type": "object"}}],
             tool_choice="lookup",
             response_format={"type": "object"},
@@ -199,7 +197,6 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
             },
             {"type": "function_call_output", "call_id": "call_1", "output": "cats are great"},
         ],
-        # stop and seed: no Responses field, not sent
         "max_output_tokens": 20,
         "temperature": 1.0,
         "top_p": 1.0,

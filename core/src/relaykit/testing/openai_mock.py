@@ -246,7 +246,9 @@ class OpenAIMock(VendorMock):
             return Response(
                 200,
                 {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
-                self._chunks(reply, rid, model, usage if include_usage and reply.usage else None),
+                self._chunks(
+                    reply, rid, model, usage if include_usage and reply.usage else None, body
+                ),
             )
         calls = [
             {
@@ -521,11 +523,16 @@ class OpenAIMock(VendorMock):
         return Response.json(rendering.response(), headers=dict(reply.headers))
 
     def _chunks(
-        self, reply: Reply, rid: str, model: str, usage: dict[str, Any] | None
+        self,
+        reply: Reply,
+        rid: str,
+        model: str,
+        usage: dict[str, Any] | None,
+        body: Any = None,
     ) -> Iterator[bytes | Pause | Drop | Reset]:
         created = int(time.time())
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        def chunk(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
             data: dict[str, Any] = {
                 "id": rid,
                 "object": "chat.completion.chunk",
@@ -533,7 +540,7 @@ class OpenAIMock(VendorMock):
                 "model": model,
                 "system_fingerprint": "fp_mock",
                 "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                    {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
                 ],
             }
             if usage is not None:
@@ -547,9 +554,16 @@ class OpenAIMock(VendorMock):
             yield Pause(reply.first_token_delay)
         if reply.reasoning:
             yield chunk({"reasoning_content": reply.reasoning})
+        scored = 0  # the tokens scored so far (each token's logprob follows its place)
         for i, piece in enumerate(reply.chunks()):
             if reply.chunk_delay and i:
                 yield Pause(reply.chunk_delay)
+            if body is not None and body.get("logprobs"):
+                # a content chunk carries its own tokens' logprobs, as OpenAI's do
+                logprobs = _logprobs(body, piece, scored)
+                scored += len(logprobs["content"])
+                yield chunk({"content": piece}, logprobs=logprobs)
+                continue
             yield chunk({"content": piece})
         if reply.citations:  # after the text they index, in one chunk
             yield chunk({"annotations": openai_web_search.chat_annotations(reply)})
@@ -866,18 +880,19 @@ def _scripted_error(reply: Reply) -> Response:
     return _error(reply.status, reply.error, _error_type(reply.status), reply.error_code, headers)
 
 
-def _logprobs(body: Any, text: str) -> dict[str, Any]:
+def _logprobs(body: Any, text: str, start: int = 0) -> dict[str, Any]:
     """Chat Completions' ``choice.logprobs`` for ``text``: a token a word (its space
-    after it kept, as OpenAI's tokens keep theirs), the i-th at ``-0.25 * i``, each
-    with ``top_logprobs`` alternatives (itself first, then ``alt1``, ...)."""
+    after it kept, as OpenAI's tokens keep theirs; a streamed chunk's text split the
+    same way), the i-th at ``-0.25 * i`` (counted from ``start``), each with
+    ``top_logprobs`` alternatives (itself first, then ``alt1``, ...)."""
     top = body.get("top_logprobs") or 0
-    words = re.findall(r"\S+\s*", text)
+    words = re.findall(r"\s*\S+\s*|\s+", text)
 
     def entry(token: str, logprob: float) -> dict[str, Any]:
         return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
 
     content = []
-    for i, word in enumerate(words):
+    for i, word in enumerate(words, start):
         alternatives = [entry(word, -0.25 * i)]
         alternatives += [entry(f"alt{k}", -0.25 * i - k) for k in range(1, top)]
         content.append({**entry(word, -0.25 * i), "top_logprobs": alternatives[:top]})

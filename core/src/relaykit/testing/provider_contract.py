@@ -138,6 +138,9 @@ class Harness:
     #: ``InvalidRequestError`` (``param="seed"``) before sending anything, rather than
     #: drop it unsaid
     supports_seed: bool = True
+    #: whether the API takes ``stop`` sequences; without, the plugin must refuse them
+    #: with an ``InvalidRequestError`` (``param="stop"``) before sending anything
+    supports_stop: bool = True
     #: whether the API takes a thinking setting (an effort or a budget: ``reasoning=``);
     #: without, the plugin must refuse one with a typed error before sending anything.
     #: The mock reads back what was sent with :meth:`VendorMock.sent_reasoning`.
@@ -364,9 +367,22 @@ class ProviderContract:
                 max_tokens=50,
                 temperature=0.2,
                 top_p=0.9,
-                stop=["END"],
+                stop=["END"] if harness.supports_stop else (),
                 seed=7 if harness.supports_seed else None,
             )
+        assert r.text == "echo: params"
+
+    @pytest.mark.anyio
+    async def test_stop_sequences_are_sent_or_refused_unsent(self, harness: Harness) -> None:
+        async with self.client(harness) as client:
+            if not harness.supports_stop:
+                with pytest.raises(InvalidRequestError, match="stop") as caught:
+                    await client.chat(harness.model, "params", stop=["END"])
+                assert caught.value.param == "stop" and caught.value.status is None
+                assert "drop stop" in str(caught.value.hint)
+                assert not harness.mock.requests, "refused stop sequences must not be sent"
+                return
+            r = await client.chat(harness.model, "params", stop=["END"])
         assert r.text == "echo: params"
 
     @pytest.mark.anyio

@@ -35,6 +35,7 @@ from typing import Any, TypeGuard
 from relaykit import RelayError, SSEDecoder, StreamError, Usage, json_decode
 from relaykit.events import (
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
     SearchQuery,
     StreamEvent,
@@ -222,6 +223,9 @@ class GeminiStreamDecoder:
         for part in (candidate.get("content") or {}).get("parts") or ():
             self._grounding.add(part)
             events.extend(self._part(part))
+        scored = candidate.get("logprobsResult")
+        if scored:  # after the text they score
+            events.append(LogprobsDelta(wire.token_logprobs(scored)))
         if metadata:
             # The citations after the text they point into.
             events.extend(self._grounding.metadata(metadata))

@@ -67,7 +67,7 @@ from relaykit.messages import (
     misplaced_part,
     refuse_names,
 )
-from relaykit.response import FinishReason, no_usage
+from relaykit.response import FinishReason, TokenLogprob, no_usage
 
 from . import documents, grounding, thinking
 from .code_execution import code_text
@@ -606,7 +606,13 @@ def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
 
 #: the containers response() reads, to name the one that does not fit (json_decode.misfit)
 _GENERATED: dict[str, Any] = {
-    "candidates": [{"content": {"parts": [{"functionCall": {}}]}, "groundingMetadata": {}}],
+    "candidates": [
+        {
+            "content": {"parts": [{"functionCall": {}}]},
+            "groundingMetadata": {},
+            "logprobsResult": {"chosenCandidates": [{}], "topCandidates": [{"candidates": [{}]}]},
+        }
+    ],
     "usageMetadata": {},
     "promptFeedback": {},
 }
@@ -657,4 +663,27 @@ def _response(data: Mapping[str, Any], model: str) -> ChatResponse:
         citations=_citations(candidate, grounding.answer_parts(parts)),
         search_queries=grounding.queries(grounded),
         search_suggestions=grounding.suggestions(grounded),
+        logprobs=token_logprobs(candidate.get("logprobsResult")),
     )
+
+
+def token_logprobs(result: Any) -> tuple[TokenLogprob, ...]:
+    """A candidate's ``logprobsResult`` (sent when ``generationConfig`` asks:
+    ``responseLogprobs``, ``logprobs``) as :class:`~relaykit.TokenLogprob` values:
+    each of ``chosenCandidates`` with the ``topCandidates`` of its place. A log
+    probability of 0 (certain) is left out of Google's JSON: read as 0."""
+    if not result:
+        return ()
+    chosen = result.get("chosenCandidates") or ()
+    tops = result.get("topCandidates") or ()
+    scored = []
+    for i, token in enumerate(chosen):
+        top = tops[i].get("candidates") or () if i < len(tops) else ()
+        alternatives = tuple([_token_logprob(t) for t in top])
+        scored.append(_token_logprob(token, alternatives))
+    return tuple(scored)
+
+
+def _token_logprob(given: Mapping[str, Any], top: tuple[TokenLogprob, ...] = ()) -> TokenLogprob:
+    token, logprob = str(given.get("token") or ""), float(given.get("logProbability") or 0.0)
+    return TokenLogprob(token, logprob, top_logprobs=top)

@@ -364,9 +364,35 @@ class OpenAIProvider:
             responses_wire.check_chat_fields(
                 request.extra, provider=self._name, model=request.model
             )
+        if request.stop or request.seed is not None:
+            fix = self._chat_fix(request)
+            responses_wire.refuse_unsent(request, provider=self._name, fix=fix)
         body = responses_wire.request_body(request, stream=stream, provider=self._name)
         self._check_sampling(body, request, "responses")
         return json_encode.dumps(body)
+
+    def _chat_fix(self, request: ChatRequest) -> str:
+        """How a Responses call gets a Chat Completions field it has none for
+        (``{param}`` its name), by why the call goes there."""
+        model = request.model
+        if responses_only(self.base_model(model)):
+            return (
+                f"drop {{param}}=: OpenAI serves {model} only through the Responses API,"
+                " which has none"
+            )
+        if (
+            request.web_search is not None
+            and self.web_search_style == "openai"
+            and not web_search.is_search_model(model)
+        ):
+            return (
+                "drop {param}=, or drop web_search= to call Chat Completions, which takes it:"
+                f" {model} searches the web only through the Responses API"
+            )
+        return (
+            "call Chat Completions, which takes it: set api = 'auto' (or 'chat') in"
+            f" [providers.{self._name}], or drop {{param}}="
+        )
 
     def _check_sampling(
         self, body: dict[str, Any], request: ChatRequest, api: Literal["chat", "responses"]
@@ -539,7 +565,9 @@ class OpenAIProvider:
             decoder = SSEDecoder()
             feed = decoder.feed
             loads = json_decode.loads
-            state = wire.StreamState(self._chat_searches(request.model))
+            # Asked for log probabilities, every chunk is read whole (no fast path).
+            plain = not (request.extra and request.extra.get("logprobs"))
+            state = wire.StreamState(self._chat_searches(request.model), logprobs=not plain)
             # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
@@ -557,7 +585,7 @@ class OpenAIProvider:
                             raise wrong_shape("a chat.completion.chunk", e) from e
                         if failed:
                             raise self._stream_error(data, chunk, request)
-                        if state.started:
+                        if plain and state.started:
                             # Nearly every chunk: a piece of text (wire.text_delta).
                             text = text_delta(chunk)
                             if text is not None:

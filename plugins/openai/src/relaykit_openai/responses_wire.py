@@ -20,8 +20,11 @@ Stateless: every call sends the whole conversation in ``input`` with
   sending, as the API refuses it (unless ``extra`` names a conversation OpenAI
   keeps: ``previous_response_id`` or ``conversation``).
   Cache points are left out: OpenAI caches prompts by itself.
-- ``stop`` and ``seed`` have no Responses field and are not sent (as
-  Anthropic ignores ``seed``); use ``api = "chat"`` where they matter.
+- ``stop`` and ``seed`` have no Responses field: a call giving either is
+  refused before sending (:func:`refuse_unsent`), naming the fix for why the
+  call came here (the provider's ``api``, a model OpenAI serves only here, a web
+  search only this API runs), not sent without them. Counting tokens
+  (:func:`count_body`) reads the prompt only, and takes them.
 - A JSON-schema ``response_format`` is ``text.format``; ``max_tokens`` is
   ``max_output_tokens``, which the API takes from 16 up ("Invalid
   'max_output_tokens': integer below minimum value. Expected a value >= 16,
@@ -80,7 +83,7 @@ from relaykit.messages import (
     ToolResultPart,
     refuse_names,
 )
-from relaykit.request import Tool
+from relaykit.request import Tool, refuse_seed
 from relaykit.response import FinishReason, no_usage, reasoning_fields
 from relaykit.tool_ids import ToolIds
 from relaykit.web_search import Citation
@@ -108,10 +111,31 @@ _INCOMPLETE: dict[str, FinishReason] = {
 }
 
 
+#: the name refusals give this API
+API_NAME = "OpenAI's Responses API"
+
+
+def refuse_unsent(request: ChatRequest, *, provider: str, fix: str) -> None:
+    """Refuse before sending the ``stop`` or ``seed`` of ``request``, which this API
+    has no field for, as :func:`relaykit.request.refuse_seed` does for other
+    vendors; ``fix`` is the way out, with ``{param}`` for the parameter's name."""
+    if request.stop:
+        raise InvalidRequestError(
+            f"{API_NAME} has no stop sequences (stop={list(request.stop)!r})",
+            provider=provider,
+            model=request.model,
+            param="stop",
+            hint=fix.replace("{param}", "stop"),
+        )
+    refuse_seed(request, API_NAME, hint=fix.replace("{param}", "seed"))
+
+
 def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai") -> dict[str, Any]:
     """The JSON body of ``POST /responses`` for ``request`` (``provider`` names the
-    deployment in a refusal of a web search it cannot run: see :mod:`.web_search`)."""
-    refuse_names(request.messages, "OpenAI's Responses API")
+    deployment in a refusal of a web search it cannot run: see :mod:`.web_search`).
+
+    ``stop`` and ``seed`` are not read: the caller refuses them (:func:`refuse_unsent`)."""
+    refuse_names(request.messages, API_NAME)
     for i, tool in enumerate(request.tools):
         schemas.check_tool(tool, f"tools[{i}]")
     rf = request.response_format
@@ -236,7 +260,7 @@ def count_body(request: ChatRequest, provider: str = "openai") -> dict[str, Any]
     # Participant names, which Chat Completions sends and this API has no field
     # for, are left out of the count: a few tokens, as its formatting is.
     messages = tuple([attrs.evolve(m, name=None) if m.name else m for m in request.messages])
-    unbounded = attrs.evolve(request, max_tokens=None, messages=messages)
+    unbounded = attrs.evolve(request, max_tokens=None, stop=(), seed=None, messages=messages)
     body = request_body(unbounded, stream=False, provider=provider)
     return {k: v for k, v in body.items() if k in COUNT_FIELDS}
 

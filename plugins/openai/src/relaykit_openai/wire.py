@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.events import (
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
     StreamEvent,
     StreamStart,
@@ -143,13 +144,6 @@ def request_body(
             body["stream_options"] = {"include_usage": True}
     if request.extra:
         _one_answer(request.extra)
-        if stream and request.extra.get("logprobs"):
-            raise InvalidRequestError(
-                "extra gives logprobs to a stream, whose chunks' log probabilities relaykit "
-                "does not read: they would be billed and dropped",
-                param="logprobs",
-                hint="ask for them with client.chat (r.logprobs), or drop logprobs from extra",
-            )
         merge_extra(body, request.extra)
     return body
 
@@ -694,14 +688,18 @@ class StreamState:
         "_slot_ids",
         "_slots",
         "finished",
+        "logprobs",
         "refused",
         "started",
         "web_searches",
     )
 
-    def __init__(self, web_searches: int = 0) -> None:
+    def __init__(self, web_searches: int = 0, *, logprobs: bool = False) -> None:
         #: the first chunk (with the response id and model) has been read
         self.started = False
+        #: the call asked for log probabilities: every chunk goes through
+        #: chunk_events, which reads them (text_delta's fast path does not)
+        self.logprobs = logprobs
         #: a refusal arrived: a "stop" finish is a content_filter one
         self.refused = False
         #: a finish reason arrived: the answer is whole even if [DONE] never comes
@@ -832,7 +830,7 @@ def input_tokens(data: Any) -> int:
 def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
     """The stream events in one ``chat.completion.chunk``; a ``ValueError`` for a chunk
     of the wrong shape."""
-    if state.started:
+    if state.started and not state.logprobs:
         text = text_delta(chunk)
         if text is not None:
             return [TextDelta(text)] if text else []
@@ -866,6 +864,10 @@ def _chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent
                 events.append(ReasoningDelta(thinking))
         if content:
             events.append(TextDelta(content))
+        if state.logprobs:
+            scored = token_logprobs(choice.get("logprobs"))
+            if scored:  # after the text they score
+                events.append(LogprobsDelta(scored))
         annotations = delta.get("annotations")
         if annotations:
             # Web search citations, after the text they index: the whole answer's.
