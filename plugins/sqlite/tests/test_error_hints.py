@@ -48,3 +48,22 @@ def test_a_file_that_is_no_database_says_to_move_it_aside(
     assert line.startswith(f"error: SQLite storage {path}: file is not a database"), line
     assert "move it aside" in line, line
     assert GENERIC not in line, line
+
+
+@pytest.mark.parametrize("kind", ["no-database", "folder"])
+def test_an_embeddings_file_that_cannot_be_used_names_the_fix(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "embeddings.db"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"a note kept under the wrong name\n" * 200)
+
+    assert main(["collections", "list", "-d", str(path)]) == 1
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: embeddings file {path}: "), line
+    assert ("not a folder" if kind == "folder" else "move it aside") in line, line
+    assert "-d PATH" in line, line
+    assert GENERIC not in line, line

@@ -53,6 +53,7 @@ from relaykit.sqlite_fork import using_sqlite
 from relaykit.storable_text import decode_json, decode_text, encode_json, encode_text
 
 from .checkpoint import Checkpointer
+from .error_hints import fix_for
 from .loop_reads import NOT_READ, LoopReads, here
 from .queries import (
     SELECT_SHARED,
@@ -95,25 +96,6 @@ def _unavailable(error: BaseException) -> bool:
     # Some errors carry no code (older SQLite, or raised by the module itself).
     text = str(error).lower()
     return "database is locked" in text or "disk i/o error" in text
-
-
-def _fix_for(error: BaseException) -> str:
-    """The fix to name for ``error``: the generic one only when nothing more is known."""
-    name = getattr(error, "sqlite_errorname", None) or ""
-    text = str(error).lower()
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
-        return (
-            "another process is using the file (an import, a prune, a sqlite3 shell):"
-            " wait for it to finish, or set [storage] path to another file"
-        )
-    if name == "SQLITE_NOTADB" or "file is not a database" in text:
-        return (
-            "the file is damaged or another program's: move it aside (relaykit starts"
-            " a new log there), or set [storage] path to another file"
-        )
-    if name.startswith("SQLITE_READONLY"):
-        return "make the file and its folder writable for this user, or set [storage] path"
-    return "check the file's permissions and free disk space, or set [storage] path"
 
 
 def _select_response(conn: sqlite3.Connection, key: str) -> list[tuple[float, str]]:
@@ -274,7 +256,10 @@ class SQLiteStorage:
             # One error type for callers (and one line for the CLI), with the file named;
             # the call log retries what waiting can cure (see _unavailable).
             kind = StorageUnavailableError if _unavailable(e) else RelayError
-            raise kind(f"SQLite storage {self.path}: {e}", hint=_fix_for(e)) from e
+            raise kind(
+                f"SQLite storage {self.path}: {e}",
+                hint=fix_for(e, "set [storage] path to another file"),
+            ) from e
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, abandon: bool = False) -> T:
         # abandon: a cancelled caller stops waiting, the thread finishes alone (see
