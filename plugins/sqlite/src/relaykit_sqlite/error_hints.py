@@ -24,7 +24,7 @@ def fix_for(error: BaseException, elsewhere: str) -> str:
         return f"make the file and its folder writable for this user, or {elsewhere}"
     if name.startswith("SQLITE_CANTOPEN"):
         return (
-            "check that the path names a file (not a folder) in a folder that exists,"
-            f" or {elsewhere}"
+            "check that the path names a file, not a folder, and that its folder exists"
+            f" and this user can write the file and the folder, or {elsewhere}"
         )
     return f"check the file's permissions and free disk space, or {elsewhere}"
