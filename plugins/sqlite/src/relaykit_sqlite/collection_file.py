@@ -24,6 +24,7 @@ from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.sqlite_fork import using_sqlite
 from relaykit.storable_text import decode_text, encode_text
 
+from .error_hints import fix_for
 from .schema import EMBEDDINGS_MIGRATIONS, migrate
 
 T = TypeVar("T")
@@ -104,7 +105,7 @@ class EmbeddingsFile:
                 # One error type for callers (and one line for the CLI), with the file named.
                 raise RelayError(
                     f"embeddings file {self.path}: {e}",
-                    hint="check the file's permissions and free disk space, or pick another path",
+                    hint=fix_for(e, "pick another path (-d PATH)"),
                 ) from e
             return result
 

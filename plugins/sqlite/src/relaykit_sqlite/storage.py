@@ -53,6 +53,7 @@ from relaykit.sqlite_fork import using_sqlite
 from relaykit.storable_text import decode_json, decode_text, encode_json, encode_text
 
 from .checkpoint import Checkpointer
+from .error_hints import fix_for
 from .loop_reads import NOT_READ, LoopReads, here
 from .queries import (
     SELECT_SHARED,
@@ -293,7 +294,7 @@ class SQLiteStorage:
             kind = StorageUnavailableError if _unavailable(e) else RelayError
             raise kind(
                 f"SQLite storage {self.path}: {e}",
-                hint="check the file's permissions and free disk space, or set [storage] path",
+                hint=fix_for(e, "set [storage] path to another file"),
             ) from e
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, abandon: bool = False) -> T:
