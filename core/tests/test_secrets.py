@@ -208,7 +208,10 @@ def test_labels_are_found_from_the_separators_and_from_the_words(few: bool, text
     from relaykit import secrets
     from relaykit.secrets import _SECRET_RE, _starts
 
-    with mock.patch.object(secrets, "_few_separators", return_value=few):
+    def places(text: str, colon: bool, equals: bool) -> list[int] | None:
+        return [i for i, c in enumerate(text) if c in ":="] if few else None
+
+    with mock.patch.object(secrets, "_separator_places", places):
         starts = _starts(text)
     assert starts is not None
     matched = [i for i in range(len(text)) if _SECRET_RE.match(text, i)]
@@ -216,14 +219,40 @@ def test_labels_are_found_from_the_separators_and_from_the_words(few: bool, text
 
 
 def test_which_way_labels_are_looked_for() -> None:
-    from relaykit.secrets import _few_separators
+    from relaykit.secrets import _separator_places
+
+    def few(text: str) -> bool:
+        return _separator_places(text, ":" in text, "=" in text) is not None
 
     prose = "Do not ask for passwords: say so politely, and offer to call a human agent today. " * 9
-    assert _few_separators(prose)  # one ":" in 80 characters
-    assert not _few_separators(prose[:200])  # short: the word scans cost less
-    assert not _few_separators(prose.replace(",", ":"))
-    assert not _few_separators("x = 1\nif a == b: c = d\n" * 50)  # code
-    assert _few_separators("x" * 8000 + "=" * 60)  # counted in the first 4 KB only
+    assert few(prose)  # one ":" in 80 characters
+    assert not few(prose[:200])  # short: the word scans cost less
+    assert not few(prose.replace(",", ":"))
+    assert not few("x = 1\nif a == b: c = d\n" * 50)  # code
+    assert few("x" * 8000 + "=" * 60)  # counted in the first 4 KB only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do not ask for passwords: say so politely, and offer to call a human agent today."
+        " Prices = what the order page shows, never a guess of your own or a rounded one. " * 9,
+        "a=b " + "x" * 5000 + ":" * 30 + "y" * 90 + "=",  # few in the first 4 KB, more after
+        "x" * 300 + ":",
+        "=" + "x" * 4095 + "=",  # one just inside the counted 4 KB, one just past it
+    ],
+    ids=["prose", "more-after-4kb", "one-at-the-end", "at-the-4kb-edge"],
+)
+def test_separator_places_are_every_separator_when_few(text: str) -> None:
+    # The places counted are the ones walked from: every ":" and "=" of the
+    # text, those past the counted 4 KB too, each once.
+    from relaykit.secrets import _separator_places
+
+    places = _separator_places(text, ":" in text, "=" in text)
+    assert places is not None
+    assert sorted(places) == [i for i, c in enumerate(text) if c in ":="]
+    # a separator the caller says is absent is not looked for
+    assert _separator_places(text, False, False) == []
 
 
 @pytest.mark.parametrize("size", [256, 799, 800, 4095, 4096, 9000])
@@ -231,7 +260,10 @@ def test_few_separators_is_one_in_80_characters_at_most(size: int) -> None:
     # The separators are found one by one until there are too many (not
     # counted): the limit is exactly one per 80 characters of the first 4 KB,
     # ":" and "=" together, wherever they sit.
-    from relaykit.secrets import _few_separators
+    from relaykit.secrets import _separator_places
+
+    def few(text: str) -> bool:
+        return _separator_places(text, ":" in text, "=" in text) is not None
 
     counted = min(size, 4096)
     allowed = counted // 80
@@ -240,10 +272,10 @@ def test_few_separators_is_one_in_80_characters_at_most(size: int) -> None:
         seps = ":" * colons + "=" * equals
         for text in (seps + "x" * (size - len(seps)), "x" * (counted - len(seps)) + seps):
             text = text.ljust(size, "x")
-            assert _few_separators(text)
+            assert few(text)
             at = text.rfind("x", 0, counted)  # one more separator, among the counted
             extra = text[:at] + "=" + text[at + 1 :]
-            assert not _few_separators(extra)
+            assert not few(extra)
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,10 @@ class SecretRedactor:
     #: its result depends on the text alone: a chain may reuse it (see RedactionChain)
     pure = True
 
-    def redact(self, text: str) -> str:
-        """``text`` with every recognised credential replaced by ``[REDACTED]``."""
-        return scrub(text)
+    #: ``text`` with every recognised credential replaced by ``[REDACTED]``: scrub
+    #: itself, not a method calling it, for a frame less on every text redacted
+    #: (a Python call is ~1.5 k instructions, a KB's memchr ~0.4 k)
+    redact = staticmethod(scrub)
 
 
 class _Secrets:

@@ -145,8 +145,15 @@ class _Memo:
         done = self._done.get(text)
         if done is not None:
             return done
+        return self.unremembered(text)
+
+    def unremembered(self, text: str) -> str:
+        """:meth:`__call__` of a text of a size it remembers, not among the remembered
+        ones (its caller looked: :meth:`RedactionChain.text`, a look-up less)."""
         generation = self._generation
-        key = _digest(text)
+        # _digest's keyed branch written out: a Python call costs as much as the
+        # text's second hash (~1.5 k instructions), and every new text pays it
+        key = (hash(text) << 64) | (hash("\0" + text) & _LOW_64) if _KEYED_HASH else _digest(text)
         done = self._recent.get(key)
         if done is not None:
             if done is _UNCHANGED:
@@ -293,6 +300,8 @@ class RedactionChain:
         #: the usual chain is one run of pure redactors behind one memo: then a
         #: remembered text (a chat's resent history) is one look-up in its results
         self._remembered = _only_memo(self._redacts)
+        #: that one memo (see text), when the chain is one
+        self._memo: _Memo = self._redacts[0] if self._remembered is not None else None  # type: ignore[assignment]
         #: counts the changes any redactor told of (``on_change``): what a call's
         #: chain (:meth:`for_call`) remembered at one count is stale at another
         self._changes = 0
@@ -311,10 +320,12 @@ class RedactionChain:
                 text = redact(text)
             return text
         remembered = self._remembered
-        if remembered is not None:
+        if remembered is not None and len(text) <= MEMO_MAX_TEXT:
             done = remembered.get(text)
             if done is not None:
                 return done
+            # straight to the memo's work on a new text: its own look-up was this one
+            return self._memo.unremembered(text)
         for redact in self._redacts:
             text = redact(text)
         return text
@@ -515,6 +526,7 @@ class _CallRedaction(RedactionChain):
         self.redactors = chain.redactors
         self._redacts, self._direct = chain._redacts, chain._direct
         self._remembered = chain._remembered
+        self._memo = chain._memo
         self._messages = chain._messages
         self._chain = chain
         self._version = chain._changes

@@ -189,9 +189,11 @@ def _starts(text: str) -> list[int] | None:
         _find_matching(text, lowered, "bearer", _BEARER_RE, starts)
     if "basic" in lowered:
         _find_matching(text, lowered, "basic", _BASIC_RE, starts)
-    if equals or ":" in text:
-        if _few_separators(text):
-            _add_starts_before_separators(text, lowered, starts)
+    colon = ":" in text
+    if equals or colon:
+        places = _separator_places(text, colon, equals)
+        if places is not None:
+            _add_starts_before_separators(text, lowered, places, starts)
         elif "key" in lowered or "token" in lowered or "secret" in lowered or "passw" in lowered:
             _add_label_starts(text, lowered, starts)
     return starts
@@ -210,53 +212,68 @@ _SHORT_TEXT = 256
 _COUNTED = 4096
 
 
-def _few_separators(text: str) -> bool:
+def _separator_places(text: str, colon: bool, equals: bool) -> list[int] | None:
+    """Where ``text``'s ":" and "=" are (``colon``, ``equals``: whether it has any),
+    when they are few enough to look for labels from them; ``None`` otherwise
+    (too many, or a short text): then the label words are looked for.
+
+    The places found while counting are the ones walked from: finding them
+    again (one more ``in`` and ``find`` walk of the text per separator, ~2 k
+    instructions a KB each) cost as much as the counting itself.
+    """
     size = len(text)
     if size < _SHORT_TEXT:
-        return False
+        return None
     counted = min(size, _COUNTED)
     # at most one in _SEPARATOR_SPACING characters, found (memchr) rather than
     # counted (``str.count`` steps through every character: ~9 k per KB), and
     # only until there are too many
     allowed = counted // _SEPARATOR_SPACING
-    for separator in ":=":
-        # ``in`` (a bare memchr) is a third of what ``find`` costs
-        at = text.find(separator, 0, counted) if separator in text else -1
+    places: list[int] = []
+    for separator, present in ((":", colon), ("=", equals)):
+        at = text.find(separator, 0, counted) if present else -1
         while at >= 0:
             if not allowed:
-                return False
+                return None
             allowed -= 1
+            places.append(at)
             at = text.find(separator, at + 1, counted)
-    return True
+    if size > counted:  # few in the first 4 KB: every one is walked from, the rest too
+        for separator, present in ((":", colon), ("=", equals)):
+            at = text.find(separator, counted) if present else -1
+            while at >= 0:
+                places.append(at)
+                at = text.find(separator, at + 1)
+    return places
 
 
 _QUOTES = "\"'"
 _QUERY_MARKS = "?&"
 
 
-def _add_starts_before_separators(text: str, lowered: str, starts: list[int]) -> None:
+def _add_starts_before_separators(
+    text: str, lowered: str, places: list[int], starts: list[int]
+) -> None:
     # The labelled pattern is a label, an optional quote, any whitespace and a
-    # ":" or "=": walked back from each separator, the label ends just before
-    # that quote and whitespace, and only there are the spellings compared.
-    for separator in ":=":
-        at = text.find(separator) if separator in text else -1
-        while at >= 0:
-            end = at
-            while end and text[end - 1].isspace():  # str.isspace is re's \s for str
-                end -= 1
-            if end and text[end - 1] in _QUOTES:
-                end -= 1
-            if lowered.endswith(_LABEL_WORDS, 0, end):
-                _add_spellings(lowered, end, starts)
-            # a query string's "?key=" or "&key=" (no quote or space between)
-            if (
-                separator == "="
-                and at >= 4
-                and lowered.startswith("key", at - 3)
-                and text[at - 4] in _QUERY_MARKS
-            ):
-                starts.append(at - 4)
-            at = text.find(separator, at + 1)
+    # ":" or "=": walked back from each separator (``places``: where each is),
+    # the label ends just before that quote and whitespace, and only there are
+    # the spellings compared.
+    for at in places:
+        end = at
+        while end and text[end - 1].isspace():  # str.isspace is re's \s for str
+            end -= 1
+        if end and text[end - 1] in _QUOTES:
+            end -= 1
+        if lowered.endswith(_LABEL_WORDS, 0, end):
+            _add_spellings(lowered, end, starts)
+        # a query string's "?key=" or "&key=" (no quote or space between)
+        if (
+            at >= 4
+            and text[at] == "="
+            and lowered.startswith("key", at - 3)
+            and text[at - 4] in _QUERY_MARKS
+        ):
+            starts.append(at - 4)
 
 
 def _add_spellings(lowered: str, end: int, starts: list[int]) -> None:
