@@ -35,6 +35,7 @@ __all__ = [
     "error_in_place_of_stream",
     "error_status_of",
     "not_a_stream",
+    "not_the_api",
     "parse_error_body",
     "refuse_document_stream",
 ]
@@ -49,7 +50,11 @@ def error_from_http(
     model: str | None,
 ) -> RelayError:
     """The typed error for an HTTP error response whose body has been read."""
-    message, code, retry_delay, param = _parse(body)
+    page = _not_the_api(headers, body)
+    if page is not None:
+        message, code, retry_delay, param = page[0], None, None, None
+    else:
+        message, code, retry_delay, param = _parse(body)
     retry_after = retry_after_seconds(headers)
     if retry_after is None:
         retry_after = retry_delay
@@ -80,6 +85,13 @@ def error_from_http(
         error.hint = (
             "rephrase the prompt; what is filtered is the deployment's content filter"
             " configuration (Azure AI Foundry > Guardrails + controls)"
+        )
+    elif page is not None:
+        error.hint = (
+            f"check the provider's base_url: the server there answered with {page[1]},"
+            " not the provider's API (a base URL missing its path, such as /v1; another"
+            " service at that address; a proxy's sign-in or error page); if base_url is"
+            " right, a proxy or gateway in between is failing"
         )
     if status == 429 and _quota_used_up(body):
         # OpenAI's 429 for an account out of credit: no wait ends it, so retrying the
@@ -254,6 +266,88 @@ def error_status_of(error: Any) -> int:
 
 #: the most of an error body without a message field that is quoted
 _QUOTED = 500
+#: the most of a web page's title, and of its text, that an error quotes
+_TITLE = 120
+_EXCERPT = 200
+_HEAD = re.compile(r"<(script|style|head|noscript)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_TITLE_TAG = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+#: a URL's query string (a token some proxies echo back in their error page)
+_QUERY = re.compile(r"(\w+://[^\s?#\"'<>]*)\?[^\s#\"'<>]*")
+
+
+def not_the_api(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The error message for an error answer that is no API's: an HTML page (a wrong
+    ``base_url``, a proxy's error page) or another document that is neither JSON nor
+    plain text; ``None`` for JSON, plain text and no body, read as vendors write them.
+
+    The message names the status, the content type, the page's ``<title>`` and a
+    bounded excerpt of its text, query strings cut from any URL in it, not the
+    whole page on one line. :func:`error_from_http` uses it, with a hint to check
+    ``base_url``.
+    """
+    page = _not_the_api(headers, body)
+    return None if page is None else page[0]
+
+
+def _not_the_api(headers: Mapping[str, str], body: bytes) -> tuple[str, str] | None:
+    """:func:`not_the_api`'s message, and what came (``"a web page"``)."""
+    if not body:
+        return None
+    kind = header(headers, "content-type") or ""
+    media = kind.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    start = body[:512].lstrip().lower()
+    html = (
+        media in ("text/html", "application/xhtml+xml")
+        or start.startswith((b"<!doctype html", b"<html"))
+        or (not media and b"<html" in start)
+    )
+    if not html and (not media or (media.startswith("text/") and not media.endswith("xml"))):
+        return None  # plain text: an error message as it is (Ollama, vLLM, a 404 router)
+    try:
+        json.loads(body)
+        return None  # JSON labelled otherwise: read as JSON
+    except ValueError:
+        pass
+    text = body.decode(_charset(kind), "replace")
+    title = _TITLE_TAG.search(text) if html else None
+    named = _plain(title.group(1)) if title else ""
+    words = _plain(_HEAD.sub(" ", text)) if html or media.endswith("xml") else ""
+    if words.startswith(named):
+        words = words[len(named) :].lstrip(" -:|")
+    what = "a web page" if html else "a document"
+    message = (
+        f"the server answered with {what} ({media or 'no content type'},"
+        f" {len(body)} bytes), not the API's JSON"
+    )
+    if named:
+        message += f"; its title: {cut_short(named, _TITLE)!r}"
+    if words:
+        message += f"; it reads: {cut_short(words, _EXCERPT)!r}"
+    return message, what
+
+
+def _plain(markup: str) -> str:
+    """The text of HTML ``markup``: tags dropped, entities read, whitespace collapsed,
+    no URL's query string."""
+    import html
+
+    text = " ".join(html.unescape(_TAG.sub(" ", markup)).split())
+    return _QUERY.sub(r"\1?…", text)
+
+
+def _charset(content_type: str) -> str:
+    import codecs
+
+    found = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.I)
+    if found:
+        try:
+            return codecs.lookup(found.group(1)).name
+        except LookupError:
+            pass
+    return "utf-8"
 
 
 def parse_error_body(body: bytes | str) -> tuple[str, str | None, float | None]:

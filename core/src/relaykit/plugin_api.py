@@ -39,7 +39,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.http_errors": "a vendor's HTTP error response as a typed `RelayError`; "
     "`error_in_answer`, the error object a status-200 body holds in place of an answer; "
     "`refuse_document_stream` (`not_a_stream`, `error_in_place_of_stream`) for a stream "
-    "answered with a document",
+    "answered with a document; `not_the_api`, an HTML page or other non-API answer summed up",
     "relaykit.image_files": "an image's format and pixel size from its bytes",
     "relaykit.image_generation": "image generation values and base64 decoding",
     "relaykit.json_schemas": "schemas as vendors take them: strict rules, Claude's subset, names",

@@ -4,6 +4,7 @@ This is the one place that turns a :class:`relaykit.RelayError` into the line
 ``error: <message>`` on stderr and exit code 1; commands simply raise. Ctrl-C
 exits with 130 and a closed output pipe with 141, both without a traceback; output
 that cannot be written (a full disk: ``> /dev/full``) is one ``error:`` line too.
+Every write is written whole (:mod:`.whole_writes`), whatever the command.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..plugin_faults import list_results
 from .context import CliContext
 from .log_output import log_output, verbosity
 from .text_options import non_blank
+from .whole_writes import whole_writes
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -64,8 +66,12 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
         ``relaykit.Client(plugins=...)`` does; they may add providers and commands.
     """
     _utf8_output()
+    restore_output = whole_writes()
     try:
-        return _run(argv, tuple(plugins))
+        code = _run(argv, tuple(plugins))
+        if sys.stdout is not None:  # here, so that a reader gone is 141 as at any write
+            sys.stdout.flush()
+        return code
     except SystemExit as e:  # argparse on --help and usage errors; sys.exit() in a command
         return _exit_code(e)
     except BaseException as e:
@@ -91,6 +97,8 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
         # One line, whatever the provider put in its message: scripts grep for it.
         print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
+    finally:
+        restore_output()
 
 
 class _Parser(argparse.ArgumentParser):
