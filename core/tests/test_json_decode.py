@@ -133,10 +133,23 @@ def test_count_reads_a_whole_number_as_vendors_write_one(value: Any) -> None:
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("x", "str"), ("1.5", "str"), (1.5, "float"), (None, "null"), ([], "list"), ({}, "dict")],
+    [
+        ("x", "str"),
+        ("1.5", "str"),
+        ("-3", "str"),
+        (1.5, "1.5"),
+        (None, "null"),
+        ([], "list"),
+        ({}, "dict"),
+        (True, "bool"),
+        (False, "bool"),
+        (-3, "-3"),
+        (-3.0, "-3.0"),
+    ],
 )
 def test_count_refuses_what_is_not_a_count_naming_the_field(value: Any, shown: str) -> None:
-    """A string count used to reach pricing and fail there as a bare TypeError."""
+    """A string count used to reach pricing and fail there as a bare TypeError; a
+    negative one was taken (a negative cost, tokens handed back to a limiter)."""
     with pytest.raises(ValueError, match=rf"^usage\.prompt_tokens: .*got {shown}$"):
         json_decode.count(value, "usage.prompt_tokens")
 

@@ -137,7 +137,8 @@ class StorageConfig:
     loads it anywhere). An explicit ``spill_path`` is replayed into whichever
     storage the client that finds it has.
     Closing the client gives a failing storage ``close_timeout`` seconds before
-    the records left are spilled.
+    the records left are spilled. ``busy_timeout`` is how long the SQLite backend
+    waits for another process's lock on its file before a write counts as failed.
     """
 
     backend: str = "sqlite"
@@ -150,6 +151,7 @@ class StorageConfig:
     retry_for: float = 60.0
     close_timeout: float = 15.0
     spill_path: str | None = None
+    busy_timeout: float = 30.0
 
     def __attrs_post_init__(self) -> None:
         _check_not_blank(self.path, "storage.path", "logs.db in the user config dir")
@@ -169,6 +171,13 @@ class StorageConfig:
                     f"config key storage.{key} must be a number of seconds >= 0, not {value!r}",
                     hint="0 spills records at once when storage fails, rather than retrying",
                 )
+        if not math.isfinite(self.busy_timeout) or self.busy_timeout < 0:
+            raise ConfigError(
+                "config key storage.busy_timeout must be a finite number of seconds >= 0, "
+                f"not {self.busy_timeout!r}",
+                hint="busy_timeout = 30 (the default) waits 30 s for another process's lock; "
+                "0 does not wait",
+            )
 
 
 #: the ``[cache] backend`` names the core serves itself (from the storage backend or

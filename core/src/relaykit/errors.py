@@ -197,9 +197,17 @@ class NotFoundError(RelayError):
 
 
 class RateLimitError(RelayError):
-    """The provider is rate limiting us (HTTP 429); ``retry_after`` is in seconds."""
+    """The provider is rate limiting us (HTTP 429); ``retry_after`` is in seconds.
+
+    ``quota_used_up`` is true when the provider said the account's quota or credit
+    is used up (OpenAI's ``insufficient_quota``), which no wait ends: the same
+    deployment is not tried again, and a gateway does not pass it on as its
+    caller's rate limit.
+    """
 
     retryable_default = True
+    #: whether the provider said the account is out of quota or credit, not rate limited
+    quota_used_up: bool = False
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)

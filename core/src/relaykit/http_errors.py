@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProviderUnavailableError, RelayError, error_for_status
+from .errors import ProviderUnavailableError, RateLimitError, RelayError, error_for_status
 from .retry_after import header, retry_after_seconds, seconds
 from .secrets import cut_short
 
@@ -98,6 +98,8 @@ def error_from_http(
         # same deployment only delays the error; another deployment may serve the call.
         error.should_retry = False
         error.hint = "the account's quota or credit is used up: check its plan and billing"
+        if isinstance(error, RateLimitError):
+            error.quota_used_up = True
     # OpenAI and Anthropic say whether a failure is worth retrying, overriding
     # the status (their SDKs obey); other values than true/false are ignored.
     should_retry = header(headers, "x-should-retry")

@@ -29,7 +29,6 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
@@ -198,21 +197,23 @@ def require_answer(doc: Any, what: str, *fields: str) -> None:
 def count(value: Any, where: str) -> int:
     """``value``, a count the answer gave (tokens, say), as an ``int``; a
     ``ValueError`` naming ``where`` (``"usage.prompt_tokens"``) when it is not a
-    whole number, which the core reports as a malformed response (a count of the
-    wrong type would otherwise fail later, in pricing, as a bare ``TypeError``).
+    whole number >= 0, which the core reports as a malformed response (a count of
+    the wrong type would otherwise fail later, in pricing, as a bare ``TypeError``;
+    a negative one was taken: a negative cost, and tokens handed back to a rate
+    limiter's budget). ``true`` and ``false`` are no counts either.
 
     A whole float (``12.0``) and decimal digits (``"12"``: protobuf's JSON form
     of a 64-bit integer, which Google's APIs use) are read as the number; a
     number too large for a double (``1e400``, which decodes to ``inf``) and
     ``NaN`` are refused.
     """
-    if type(value) is int:
+    if type(value) is int and value >= 0:
         return value
-    if type(value) is float and value.is_integer():  # inf and nan are not
+    if type(value) is float and value.is_integer() and value >= 0:  # inf and nan are not
         return int(value)
     if type(value) is str and value.isascii() and value.isdigit():
         return int(value)
     shown = "null" if value is None else type(value).__name__
-    if type(value) is float and not math.isfinite(value):
-        shown = repr(value)  # "inf", not "float": why a float that looks whole is refused
-    raise ValueError(f"{where}: expected a whole number, got {shown}")
+    if type(value) in (int, float):
+        shown = repr(value)  # -3, inf: why a number is refused
+    raise ValueError(f"{where}: expected a whole number >= 0, got {shown}")

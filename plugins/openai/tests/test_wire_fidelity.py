@@ -459,6 +459,8 @@ async def test_quota_used_up_is_not_retried_on_the_same_deployment(error: dict[s
     assert info.value.should_retry is False
     assert info.value.retryable  # a fallback to another provider is still worth it
     assert info.value.hint is not None and "billing" in info.value.hint
+    # what a gateway tells apart from a rate limit: its operator's billing, not its caller's
+    assert info.value.quota_used_up
 
 
 @pytest.mark.anyio

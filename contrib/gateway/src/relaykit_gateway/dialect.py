@@ -301,6 +301,15 @@ def error_code(error: RelayError) -> str | None:
     return None
 
 
+def upstream_quota_used_up(error: RelayError) -> bool:
+    """Whether ``error`` is the provider saying the gateway's own account with it is out
+    of quota or credit (OpenAI's 429 ``insufficient_quota``). Passed on as a 429 it read
+    as the caller's rate limit, which their SDK waits out and retries; only the
+    operator's billing cures it, so it is the gateway's failure: 502, as the provider
+    refusing the gateway's key is, never retried, with no wait."""
+    return isinstance(error, RateLimitError) and error.quota_used_up
+
+
 def spent_budget(error: RelayError) -> bool:
     """Whether ``error`` is one of relaykit's budgets refusing a call (not a rate)."""
     return isinstance(error, QuotaExceededError) and error.budget
@@ -316,6 +325,8 @@ def status_of(error: RelayError, overloaded: int = 503) -> int:
     the dialect's error event of that status."""
     if error.status == OVERLOADED:
         return overloaded
+    if upstream_quota_used_up(error):
+        return 502
     if isinstance(error, StreamError) and error.status == _RATE_LIMITED:
         # A vendor's in-stream rate limit (Anthropic's ``rate_limit_error`` event) after
         # the answer began: its error event says "wait", as the same limit before the
@@ -334,6 +345,13 @@ def status_of(error: RelayError, overloaded: int = 503) -> int:
 _RELAYKIT_HINT = re.compile(r"\w\(|\w=|\[[a-z_]+[].]|`relaykit ")
 
 
+#: what a caller is told of the gateway's own upstream account out of quota or credit
+_UPSTREAM_QUOTA = (
+    "the gateway's own account with this provider is out of quota or credit: the"
+    " gateway's operator must fix its plan or billing; retrying does not help"
+)
+
+
 def caller_message(error: RelayError) -> str:
     """What a gateway caller is told of ``error``: ``str(error)``, without its hint when
     the error comes from behind the gateway (it names a provider) and the hint speaks
@@ -342,6 +360,10 @@ def caller_message(error: RelayError) -> str:
     SDK can do nothing with. The message still names the problem, and the operator's
     log keeps the hint. Other hints ("drop temperature ...") are the caller's fix too,
     and the gateway's own refusals of a request (no provider) speak its dialect: kept."""
+    if upstream_quota_used_up(error):
+        clone = copy.copy(error)  # the hint ("check its plan and billing") is the operator's
+        clone.hint = _UPSTREAM_QUOTA
+        return str(clone)
     if error.hint and error.provider and _RELAYKIT_HINT.search(error.hint):
         clone = copy.copy(error)  # the original keeps its hint, for the log
         clone.hint = None
@@ -352,6 +374,8 @@ def caller_message(error: RelayError) -> str:
 def retry_after(error: RelayError) -> str | None:
     """A ``Retry-After`` header value (whole seconds, rounded up) when ``error`` has a wait."""
     wait = getattr(error, "retry_after", None)
+    if upstream_quota_used_up(error):
+        return None  # no wait cures the operator's billing
     if not isinstance(wait, int | float) or wait < 0 or not math.isfinite(wait):
         return None
     return str(math.ceil(wait))

@@ -53,6 +53,7 @@ from .dialect import (
     retry_after,
     spent_budget,
     status_of,
+    upstream_quota_used_up,
 )
 from .stream_pings import HeldHead, PacedSender
 
@@ -157,11 +158,13 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
     )
     wait = retry_after(error)
     headers = [(b"retry-after", wait.encode())] if wait is not None else []
-    if ((wait is None and not error.retryable) or spent_budget(error)) and _sdks_retry(status):
+    no_retry_cures = spent_budget(error) or upstream_quota_used_up(error)
+    if ((wait is None and not error.retryable) or no_retry_cures) and _sdks_retry(status):
         # OpenAI's and Anthropic's SDKs retry such a status (twice by default) unless
         # told not to: each retry would meet the same failure (the provider refusing
-        # the gateway's key, after the gateway's own retries; a budget spent, which
-        # only its next period cures, however soon the SDK tries again).
+        # the gateway's key, after the gateway's own retries; the gateway's account
+        # out of credit; a budget spent, which only its next period cures, however
+        # soon the SDK tries again).
         headers.append((b"x-should-retry", b"false"))
     await send_json(send, status, body, headers)
 

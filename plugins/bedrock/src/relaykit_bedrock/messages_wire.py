@@ -385,13 +385,12 @@ def converse_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
     """A Messages ``usage`` object in Converse's terms (cache reads and writes apart,
     one-hour writes in ``cacheDetails``)."""
     usage = usage or {}
-    read = usage.get("cache_read_input_tokens") or 0
-    written = usage.get("cache_creation_input_tokens") or 0
+    # as they came (null: none): wire.usage refuses a count that is no count
     out: dict[str, Any] = {
-        "inputTokens": usage.get("input_tokens") or 0,
-        "outputTokens": usage.get("output_tokens") or 0,
-        "cacheReadInputTokens": read,
-        "cacheWriteInputTokens": written,
+        "inputTokens": usage.get("input_tokens"),
+        "outputTokens": usage.get("output_tokens"),
+        "cacheReadInputTokens": usage.get("cache_read_input_tokens"),
+        "cacheWriteInputTokens": usage.get("cache_creation_input_tokens"),
     }
     one_hour = (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens") or 0
     if one_hour:

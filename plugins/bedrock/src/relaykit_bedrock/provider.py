@@ -730,10 +730,8 @@ def counted_tokens(r: Any, provider: str, model: str) -> int:
         except ValueError:
             data = None
     if isinstance(data, dict) and "inputTokens" in data and "__type" not in data:
-        with suppress(ValueError):
-            tokens = json_decode.count(data["inputTokens"], "inputTokens")
-            if tokens >= 0:  # a negative count is no count either
-                return tokens
+        with suppress(ValueError):  # a negative count is no count either
+            return json_decode.count(data["inputTokens"], "inputTokens")
     elif not media.startswith("text/html"):
         kind = error_kind(r.headers, r.content)
         if kind is not None:

@@ -606,21 +606,27 @@ def usage(data: dict[str, Any] | None) -> Usage:
     if not data:
         # None reported: NO_USAGE tells the client to estimate what was billed
         return NO_USAGE
-    cache_read = count(data.get("cacheReadInputTokens") or 0, "usage.cacheReadInputTokens")
-    cache_write = count(data.get("cacheWriteInputTokens") or 0, "usage.cacheWriteInputTokens")
+    cache_read = _tokens(data, "cacheReadInputTokens", "usage.")
+    cache_write = _tokens(data, "cacheWriteInputTokens", "usage.")
     one_hour = 0
     for detail in data.get("cacheDetails") or ():
         if isinstance(detail, dict) and detail.get("ttl") == "1h":
-            one_hour += count(detail.get("inputTokens") or 0, "usage.cacheDetails[].inputTokens")
+            one_hour += _tokens(detail, "inputTokens", "usage.cacheDetails[].")
     return Usage(
-        input_tokens=count(data.get("inputTokens") or 0, "usage.inputTokens")
-        + cache_read
-        + cache_write,
-        output_tokens=count(data.get("outputTokens") or 0, "usage.outputTokens"),
+        input_tokens=_tokens(data, "inputTokens", "usage.") + cache_read + cache_write,
+        output_tokens=_tokens(data, "outputTokens", "usage."),
         cached_input_tokens=cache_read,
         cache_write_input_tokens=cache_write,
         cache_write_1h_input_tokens=one_hour,
     )
+
+
+def _tokens(data: dict[str, Any], key: str, at: str) -> int:
+    """``data[key]``, a token count (0 when missing or null); a ``ValueError`` naming
+    the field for one that is no count (negative, fractional, ``false``, text), which
+    the core reports as a malformed response. (``x or 0`` read ``false`` as 0.)"""
+    value = data.get(key)
+    return 0 if value is None else count(value, at + key)
 
 
 def reasoning_part(content: dict[str, Any]) -> ReasoningPart:

@@ -31,12 +31,13 @@ def database_path(config: Config) -> Path:
 
 @hookimpl
 def relaykit_storage(name: str, config: Config) -> SQLiteStorage | None:
-    """The SQLite backend, opened lazily on first use."""
+    """The SQLite backend, opened lazily on first use; it waits ``[storage]
+    busy_timeout`` seconds for another process's lock."""
     if name != "sqlite":
         return None
     from .storage import SQLiteStorage
 
-    return SQLiteStorage(database_path(config))
+    return SQLiteStorage(database_path(config), busy_timeout=config.storage.busy_timeout)
 
 
 @hookimpl
