@@ -31,6 +31,7 @@ async def test_a_file_another_process_holds_says_to_wait_for_it(tmp_path: Path) 
         holder.close()
     hint = caught.value.hint or ""
     assert "another process" in hint, hint
+    assert "raise [storage] busy_timeout (now 0.05 s)" in hint, hint
     assert GENERIC not in hint, hint
 
 

@@ -294,7 +294,11 @@ class SQLiteStorage:
             kind = StorageUnavailableError if _unavailable(e) else RelayError
             raise kind(
                 f"SQLite storage {self.path}: {e}",
-                hint=fix_for(e, "set [storage] path to another file"),
+                hint=fix_for(
+                    e,
+                    "set [storage] path to another file",
+                    f"raise [storage] busy_timeout (now {self._busy_timeout:g} s)",
+                ),
             ) from e
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, abandon: bool = False) -> T:
