@@ -86,3 +86,23 @@ def test_the_00_form_ends_as_the_plus_form_does() -> None:
 )
 def test_repeated_values_are_each_masked(text: str, masked: str) -> None:
     _masked_stably(text, masked)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # no-break and narrow no-break spaces, a non-breaking hyphen between the
+        # groups, as they are read in a number after a "+" ("+44\u00a020 ...")
+        ("0044\u00a020\u00a07946\u00a00958", "[PHONE]"),
+        ("tel 0033\u202f1\u202f23\u202f45\u202f67\u202f89 é", "tel [PHONE] é"),
+        ("0044\u201120\u20117946\u20110958x7", "[PHONE]"),
+        (
+            "0044\u00a020\u00a07946\u00a00958. 0033\u00a01\u00a023\u00a045\u00a067\u00a089",
+            "[PHONE]. [PHONE]",
+        ),
+        ("nl91\u00a0abna\u00a00417\u00a01643\u00a000 é", "[IBAN] é"),
+        ("+44\u00a020\u00a07946\u00a00958\u00a0ext.\u00a042", "[PHONE]"),
+    ],
+)
+def test_numbers_in_runs_with_unicode_spaces_are_masked(text: str, masked: str) -> None:
+    _masked_stably(text, masked)
