@@ -120,7 +120,9 @@ def test_one_plugin_not_in_a_list_is_a_config_error_saying_to_wrap_it() -> None:
     [
         (b"", "the body is empty"),
         (b"  \r\n", "the body is empty"),
-        (b"<html><body>Sign in to the proxy</body></html>", "not JSON: '<html><body>Sign in"),
+        (b"upstream connect error", "not JSON: 'upstream connect error'"),
+        # a page is summed up (tests/every_provider/test_web_page_answers.py)
+        (b"<html><body>Sign in to the proxy</body></html>", "it reads: 'Sign in to the proxy'"),
     ],
 )
 async def test_an_answer_that_is_not_json_says_what_came(body: bytes, said: str) -> None:

@@ -87,12 +87,7 @@ def error_from_http(
             " configuration (Azure AI Foundry > Guardrails + controls)"
         )
     elif page is not None:
-        error.hint = (
-            f"check the provider's base_url: the server there answered with {page[1]},"
-            " not the provider's API (a base URL missing its path, such as /v1; another"
-            " service at that address; a proxy's sign-in or error page); if base_url is"
-            " right, a proxy or gateway in between is failing"
-        )
+        error.hint = page_hint(page[1])
     if status == 429 and _quota_used_up(body):
         # OpenAI's 429 for an account out of credit: no wait ends it, so retrying the
         # same deployment only delays the error; another deployment may serve the call.
@@ -175,7 +170,8 @@ def error_in_place_of_stream(
     it describes (:func:`error_status_of` reads which). Anything else (an HTML
     page, JSON without an error, a body that is not the JSON it claims) is the
     retryable :class:`~relaykit.errors.ProviderUnavailableError`, as a malformed
-    answer is, quoting the start of what came.
+    answer is: an HTML page summed up as :func:`not_the_api` sums one up, with the
+    hint to check ``base_url``; anything else quoting the start of what came.
     """
     data: Any = None
     if media != "text/html":
@@ -186,6 +182,16 @@ def error_in_place_of_stream(
     if isinstance(data, Mapping) and data.get("error"):
         return error_from_http(
             error_status_of(data["error"]), headers, body, provider=provider, model=model
+        )
+    page = None
+    if media == "text/html":
+        page = _not_the_api(headers, body, lead="the stream was answered with", wanted=expected)
+    if page is not None:  # a web page: summed up, as an error page is, with its hint
+        return ProviderUnavailableError(
+            page[0],
+            provider=provider,
+            model=model,
+            hint=page_hint(page[1]),
         )
     text = body.decode("utf-8", "replace").strip()
     shown = f": {cut_short(' '.join(text.split()), 100)!r}" if text else " with no body"
@@ -286,17 +292,47 @@ def not_the_api(headers: Mapping[str, str], body: bytes) -> str | None:
     The message names the status, the content type, the page's ``<title>`` and a
     bounded excerpt of its text, query strings cut from any URL in it, not the
     whole page on one line. :func:`error_from_http` uses it, with a hint to check
-    ``base_url``.
+    ``base_url``; so do a streamed call answered with a page
+    (:func:`error_in_place_of_stream`) and a status-200 page a decoder failed to
+    read as JSON (the core's "malformed response").
     """
     page = _not_the_api(headers, body)
     return None if page is None else page[0]
 
 
-def _not_the_api(headers: Mapping[str, str], body: bytes) -> tuple[str, str] | None:
-    """:func:`not_the_api`'s message, and what came (``"a web page"``)."""
+def page_hint(what: str) -> str:
+    """The hint for an answer that is ``what`` (``"a web page"``, :func:`not_the_api`'s
+    kind), not the provider's API: check ``base_url``."""
+    return (
+        f"check the provider's base_url: the server there answered with {what},"
+        " not the provider's API (a base URL missing its path, such as /v1; another"
+        " service at that address; a proxy's sign-in or error page); if base_url is"
+        " right, a proxy or gateway in between is failing"
+    )
+
+
+def web_page_in_answer(body: bytes) -> tuple[str, str] | None:
+    """:func:`not_the_api`'s message for a status-200 ``body`` that should have been
+    JSON, when it is an HTML page (``<!DOCTYPE html``, ``<html``), found by its start
+    (the content type is not known where a decoder's error is read); and the
+    :func:`page_hint` for it. ``None`` for any other body."""
+    page = _not_the_api(None, body)
+    return None if page is None else (page[0], page_hint(page[1]))
+
+
+def _not_the_api(
+    headers: Mapping[str, str] | None,
+    body: bytes,
+    *,
+    lead: str = "the server answered with",
+    wanted: str = "the API's JSON",
+) -> tuple[str, str] | None:
+    """:func:`not_the_api`'s message (``lead`` what came, then ``wanted`` what did
+    not), and what came (``"a web page"``); with no ``headers``, an HTML page found
+    by its start, its type not named."""
     if not body:
         return None
-    kind = header(headers, "content-type") or ""
+    kind = "" if headers is None else header(headers, "content-type") or ""
     media = kind.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         return None
@@ -320,10 +356,8 @@ def _not_the_api(headers: Mapping[str, str], body: bytes) -> tuple[str, str] | N
     if words.startswith(named):
         words = words[len(named) :].lstrip(" -:|")
     what = "a web page" if html else "a document"
-    message = (
-        f"the server answered with {what} ({media or 'no content type'},"
-        f" {len(body)} bytes), not the API's JSON"
-    )
+    typed = "" if headers is None else f"{media or 'no content type'}, "
+    message = f"{lead} {what} ({typed}{len(body)} bytes), not {wanted}"
     if named:
         message += f"; its title: {cut_short(named, _TITLE)!r}"
     if words:

@@ -290,10 +290,25 @@ def malformed_response(exc: BaseException, target: Target) -> ProviderUnavailabl
     where a part of the answer needs a string (a tool call's null id), which
     the part refused with a :class:`~relaykit.errors.PartFieldError`. Its hint
     ("pass the call's id as ...") is for whoever builds the part, not for the
-    caller, so only its message is quoted. The caller raises the result ``from
-    exc``.
+    caller, so only its message is quoted. A body that is an HTML page (a
+    ``base_url`` at a website's root answers 200 with one) is summed up as
+    :func:`relaykit.http_errors.not_the_api` sums one up, with its hint to check
+    ``base_url``. The caller raises the result ``from exc``.
     """
     text = exc.message if isinstance(exc, RelayError) else str(exc)
+    if isinstance(exc, json.JSONDecodeError) and isinstance(exc.doc, str):
+        # a web page (a base_url at a website's root): summed up, with the hint to
+        # check base_url, not its first characters (a <script>'s, as often as not)
+        from .http_errors import web_page_in_answer
+
+        page = web_page_in_answer(exc.doc.encode("utf-8", "replace"))
+        if page is not None:
+            return ProviderUnavailableError(
+                f"malformed response from the provider: {page[0]}",
+                provider=target.provider,
+                model=target.model,
+                hint=page[1],
+            )
     if isinstance(exc, json.JSONDecodeError):
         # "Expecting value: line 1 column 1 (char 0)" says neither that nothing came
         # (an empty 200) nor what did (a proxy's sign-in page): say which.
