@@ -34,7 +34,12 @@ from relaykit import (
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, StreamStart, UsageUpdate
 from relaykit.http import api_url, has_url_credentials, transport_error
-from relaykit.http_errors import error_in_answer, error_in_place_of_stream, not_a_stream
+from relaykit.http_errors import (
+    error_in_answer,
+    error_in_place_of_stream,
+    not_a_stream,
+    not_the_api,
+)
 from relaykit.secrets import SecretHeaders, cut_short, scrub
 from relaykit.sse import SSEDecoder
 from relaykit_claude_models import read_error
@@ -740,6 +745,8 @@ def counted_tokens(r: Any, provider: str, model: str) -> int:
         answered_error(data, r, ("inputTokens",), provider, model)
     text = r.content.decode("utf-8", "replace").strip()
     shown = f": {cut_short(' '.join(text.split()), 100)!r}" if text else " with no body"
+    if (page := not_the_api(r.headers, r.content)) is not None:
+        shown = f": {page}"  # a web page summed up as every error page is, queries cut
     raise ProviderUnavailableError(
         f"CountTokens answered (status 200) with {media.split(';', 1)[0]} that holds no"
         f" inputTokens count{shown}",
