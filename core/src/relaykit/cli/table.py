@@ -7,8 +7,6 @@ stable for them (docs/writing-plugins.md, "Modules plugins may import").
 
 from __future__ import annotations
 
-import io
-import select
 import sys
 from collections.abc import Collection, Iterable, Sequence
 from typing import TextIO
@@ -24,38 +22,15 @@ def write_text(text: str, out: TextIO | None = None) -> None:
     which UTF-8 cannot encode. Inside a JSON string its escape (``\\ud83d``) is
     the JSON escape of that character, so a JSON line written so still parses back.
 
-    Every byte is written, or the system's reason is raised: Python's buffered
-    stdout (unbuffered: ``PYTHONUNBUFFERED=1``, as container images set it) answers
-    a big write the system took only part of (a pipe whose reader left, ``relaykit
-    logs | head -1``; a disk that filled up) with the short count, which the text
-    layer drops: the rest was lost, with exit 0.
+    Every byte reaches the output: :func:`relaykit.cli.main` rebuilds stdout over
+    whole writes (:mod:`relaykit.cli.whole_writes`), for this and every ``print``.
     """
     out = sys.stdout if out is None else out
-    binary = getattr(out, "buffer", None)  # raw FileIO under PYTHONUNBUFFERED=1
-    if not isinstance(binary, (io.BufferedIOBase, io.RawIOBase)):  # a StringIO
-        try:
-            out.write(text)
-        except UnicodeEncodeError:  # raised before anything is written
-            out.write(_escaped(text, out))
-        return
-    encoding = out.encoding or "utf-8"
     try:
-        data = text.encode(encoding, out.errors or "strict")
-    except UnicodeEncodeError:
-        data = _escaped(text, out).encode(encoding)
-    out.flush()  # what the text layer holds goes first
-    rest = memoryview(data)
-    while rest:
-        written = binary.write(rest)
-        if written is None:  # a non-blocking output, full for now: wait for room
-            select.select([], [binary], [])
-            continue
-        rest = rest[written:]
-
-
-def _escaped(text: str, out: TextIO) -> str:
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    return text.encode(encoding, "backslashreplace").decode(encoding)
+        out.write(text)
+    except UnicodeEncodeError:  # raised before anything is written
+        encoding = getattr(out, "encoding", None) or "utf-8"
+        out.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def format_table(
